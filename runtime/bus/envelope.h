@@ -1,0 +1,66 @@
+/*
+ * envelope.h - the one message format on every agentd socket.
+ *
+ * An envelope is a msgpack map with short string keys (doc/protocol.md):
+ *   "v"   version (1)            "k"   kind (1 request, 2 reply, 3 event,
+ *   "id"  message id                   4 control)
+ *   "src" source agent           "si"  source instance
+ *   "dst" target agent, topic or control operation
+ *   "cid" correlation id (a reply carries its request's id)
+ *   "dl"  deadline, wall-clock ms since the epoch (0: none)
+ *   "st"  status (replies: 0 or an agentd_error code)
+ *   "b"   body, bin: msgpack bytes by convention
+ * Unknown keys are ignored (a newer peer may add some); a known key with a
+ * wrong type, a missing required key, a name too long or an unknown kind
+ * makes the whole envelope AGENTD_EPROTO.
+ */
+#ifndef AD_ENVELOPE_H
+#define AD_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <agentd/msg.h>
+
+#define AD_ENVELOPE_VERSION 1
+#define AD_NAME_MAX 64   /* agent and instance names, with the NUL */
+#define AD_TARGET_MAX 256 /* agent, topic or operation, with the NUL */
+
+enum ad_kind {
+	AD_KIND_REQUEST = 1,
+	AD_KIND_REPLY   = 2,
+	AD_KIND_EVENT   = 3,
+	AD_KIND_CONTROL = 4,
+};
+
+struct ad_envelope {
+	unsigned     version;
+	uint64_t     id;
+	enum ad_kind kind;
+	char         src[AD_NAME_MAX];
+	char         src_instance[AD_NAME_MAX];
+	char         dst[AD_TARGET_MAX];
+	uint64_t     correlation;
+	int64_t      deadline_ms;
+	int          status;
+	const void  *body; /* see ad_envelope_decode */
+	size_t       body_len;
+};
+
+/* Append e as one msgpack value to w. */
+int ad_envelope_encode(const struct ad_envelope *e, agentd_writer *w);
+
+/*
+ * Decode buf[0..len) into e.  e->body points into buf: borrowed, valid
+ * while buf is.  Returns 0, AGENTD_EPROTO (malformed) or AGENTD_ETOOBIG
+ * (len over max_len).
+ */
+int ad_envelope_decode(
+    const void *buf, size_t len, size_t max_len, struct ad_envelope *e);
+
+/* A fresh message id: unique within this process, never 0. */
+uint64_t ad_envelope_next_id(void);
+
+const char *ad_kind_name(enum ad_kind k);
+
+#endif

@@ -1,0 +1,171 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/util.h"
+
+void
+ad_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int64_t
+clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+ad_now_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t
+ad_wall_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+static void *
+check_alloc(void *p)
+{
+	if (p == NULL) {
+		fputs("agentd: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+void *
+ad_xmalloc(size_t n)
+{
+	return check_alloc(malloc(n ? n : 1));
+}
+
+void *
+ad_xcalloc(size_t n, size_t size)
+{
+	return check_alloc(calloc(n ? n : 1, size ? size : 1));
+}
+
+void *
+ad_xrealloc(void *p, size_t n)
+{
+	return check_alloc(realloc(p, n ? n : 1));
+}
+
+char *
+ad_xstrdup(const char *s)
+{
+	return check_alloc(strdup(s));
+}
+
+char *
+ad_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char   *s;
+	int     n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		check_alloc(NULL);
+	return s;
+}
+
+char *
+ad_path_join(const char *dir, const char *rel)
+{
+	size_t n;
+
+	if (rel[0] == '/' || dir == NULL || dir[0] == '\0')
+		return ad_xstrdup(rel);
+	n = strlen(dir);
+	if (n > 0 && dir[n - 1] == '/')
+		return ad_xasprintf("%s%s", dir, rel);
+	return ad_xasprintf("%s/%s", dir, rel);
+}
+
+char *
+ad_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return ad_xstrdup(".");
+	if (slash == path)
+		return ad_xstrdup("/");
+	return ad_xasprintf("%.*s", (int)(slash - path), path);
+}
+
+int
+ad_mkdir_p(const char *path, unsigned mode)
+{
+	char  *p = ad_xstrdup(path);
+	char  *s;
+	int    rv = 0;
+
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) != 0 && errno != EEXIST) {
+			rv = errno;
+			goto out;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, mode) != 0 && errno != EEXIST)
+		rv = errno;
+out:
+	free(p);
+	return rv;
+}
+
+int
+ad_valid_name(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		        c == '-'))
+			return 0;
+	}
+	return n >= 1 && n <= 63;
+}
+
+void
+ad_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t            i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i]     = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}

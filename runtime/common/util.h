@@ -1,0 +1,47 @@
+/*
+ * util.h - small helpers every runtime module uses.
+ */
+#ifndef AD_UTIL_H
+#define AD_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Errors a person can cause are reported as one line of text.  Functions
+ * that can meet such errors take (char *err, size_t errlen) and fill it;
+ * AD_ERRLEN is enough for any of them.
+ */
+#define AD_ERRLEN 512
+
+void ad_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Milliseconds: monotonic (for timeouts) and wall clock (on the wire). */
+int64_t ad_now_ms(void);
+int64_t ad_wall_ms(void);
+
+/* malloc that never returns NULL: the runtime aborts on exhaustion. */
+void *ad_xmalloc(size_t n);
+void *ad_xcalloc(size_t n, size_t size);
+void *ad_xrealloc(void *p, size_t n);
+char *ad_xstrdup(const char *s);
+char *ad_xasprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Join a directory and a relative path ("dir/rel"); absolute rel as is. */
+char *ad_path_join(const char *dir, const char *rel);
+/* Directory part of a path ("a/b.conf" -> "a", "b.conf" -> "."). */
+char *ad_dirname(const char *path);
+
+/* Create a directory (and its parents) with mode; 0 or errno. */
+int ad_mkdir_p(const char *path, unsigned mode);
+
+/* Agent and topic names: [A-Za-z0-9_.-]+, 1..63 bytes. */
+int ad_valid_name(const char *s);
+
+/* Bytes to lowercase hex; out must hold 2*n+1. */
+void ad_hex(const unsigned char *in, size_t n, char *out);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * filecheck.h - checks on a plugin file before anything loads it.
+ */
+#ifndef AD_FILECHECK_H
+#define AD_FILECHECK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * A plugin file must be a regular file that is neither group- nor
+ * world-writable and is owned by root or by `owner` (the uid agentd runs
+ * as).  Anything else is refused with one line saying what to change.
+ */
+int ad_plugin_file_check(
+    const char *path, uid_t owner, char *err, size_t errlen);
+
+/* "sha256:<64 hex>" of the file's content into out (72 bytes). */
+#define AD_HASH_LEN 72
+int ad_file_sha256(
+    const char *path, char out[AD_HASH_LEN], char *err, size_t errlen);
+
+#endif

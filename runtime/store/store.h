@@ -1,0 +1,65 @@
+/*
+ * store.h - the LMDB environment under the state directory.
+ *
+ * One environment, DIR/db/{data,lock}.mdb, holds every named database of
+ * agentd (layout in doc/state.md).  This module owns the environment and
+ * the `agents` registry; later modules add their databases here.
+ *
+ * The supervisor is the only process that opens the environment, and never
+ * uses it across fork() (workers are spawned with posix_spawn).
+ */
+#ifndef AD_STORE_H
+#define AD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ad_store;
+
+/* One configured agent as last started: the `agents` database. */
+struct ad_agent_record {
+	char   *name;
+	char   *plugin_path;    /* the file as configured */
+	char   *plugin_hash;    /* "sha256:<64 hex>" of its content */
+	char   *plugin_version; /* the descriptor's version string */
+	char   *conf_file;      /* the .conf that defines it */
+	int64_t loaded_ms;      /* wall clock when registered */
+};
+
+/*
+ * Open (creating if needed) the environment in state_dir/db.  On success
+ * *out is caller owns, close with ad_store_close().
+ */
+int  ad_store_open(const char *state_dir, struct ad_store **out, char *err,
+     size_t errlen);
+void ad_store_close(struct ad_store *s);
+
+/* Insert or replace the record of r->name (one durable transaction). */
+int ad_store_agent_put(struct ad_store *s, const struct ad_agent_record *r);
+
+/*
+ * Read one record.  On success *out is caller owns, free with
+ * ad_agent_record_free().  AGENTD_ENOENT if there is none.
+ */
+int ad_store_agent_get(
+    struct ad_store *s, const char *name, struct ad_agent_record **out);
+
+/* Remove a record; AGENTD_ENOENT if there was none. */
+int ad_store_agent_del(struct ad_store *s, const char *name);
+
+/*
+ * Call fn for every record in name order; r is borrowed, valid until fn
+ * returns.  A non-zero return from fn stops the walk and is returned.
+ */
+int ad_store_agent_each(struct ad_store *s,
+    int (*fn)(void *arg, const struct ad_agent_record *r), void *arg);
+
+void ad_agent_record_free(struct ad_agent_record *r);
+
+/*
+ * Clear reader slots left by dead processes (after reaping a worker);
+ * *dead gets how many were freed.
+ */
+int ad_store_reader_check(struct ad_store *s, int *dead);
+
+#endif

@@ -1,0 +1,1 @@
+const int x_placeholder = 0;
