@@ -1,1 +1,19 @@
-/* placeholder */
+/*
+ * mp_check.h - bounds check of msgpack bytes before msgpack-c sees them.
+ *
+ * Internal to the SDK; not installed.
+ */
+#ifndef AGENTD_MP_CHECK_H
+#define AGENTD_MP_CHECK_H
+
+#include <stddef.h>
+
+/*
+ * 0 if buf[0..len) holds exactly one complete msgpack value, nested at most
+ * max_depth containers deep, with every length and element count fitting in
+ * the bytes that follow it; AGENTD_EPROTO otherwise.  Recursion depth is
+ * bounded by max_depth, so callers pass a small constant.
+ */
+int mp_check(const void *buf, size_t len, unsigned max_depth);
+
+#endif /* AGENTD_MP_CHECK_H */

@@ -1,0 +1,132 @@
+# tests/lib.sh - sourced by the system tests: TAP output, a temporary
+# folder, and a real agentd started on real sockets inside it.
+#
+# Every test is bounded: a watchdog kills it after AGENTD_TEST_LIMIT
+# seconds (default 120), and every wait below has its own deadline.
+
+set -u
+
+AGENTD="$top_builddir/runtime/agentd"
+AGENTCTL="$top_builddir/runtime/agentctl"
+WORKER="$top_builddir/runtime/agentd-worker"
+TPLUGINS="${AGENTD_TEST_PLUGINS:-$top_builddir/tests/plugins/.libs}"
+BPLUGINS="${AGENTD_BUNDLED_PLUGINS:-$top_builddir/plugins/.libs}"
+export AGENTD_WORKER="$WORKER"
+
+T_N=0
+T_FAILED=0
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/agentd-test.XXXXXX")
+AGENTD_PID=
+export AGENTD_RUN_DIR="$T_DIR/run"
+
+t_cleanup() {
+	if [ -n "$AGENTD_PID" ] && kill -0 "$AGENTD_PID" 2>/dev/null; then
+		kill -KILL "$AGENTD_PID" 2>/dev/null
+		wait "$AGENTD_PID" 2>/dev/null
+	fi
+	[ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null
+	# Workers leave with their supervisor (PR_SET_PDEATHSIG); make sure.
+	pkill -KILL -f "agentd-worker.*$T_DIR" 2>/dev/null
+	rm -rf "$T_DIR"
+}
+trap t_cleanup EXIT
+trap 'exit 1' INT TERM
+
+( sleep "${AGENTD_TEST_LIMIT:-120}"; echo "Bail out! time limit"; \
+  kill -TERM $$ ) 2>/dev/null &
+T_WATCHDOG=$!
+
+mkdir -p "$T_DIR/conf" "$T_DIR/plugins"
+
+plan() { echo "1..$1"; }
+
+diag() { printf '# %s\n' "$*"; }
+
+# ok STATUS NAME: pass when STATUS is 0.
+ok() {
+	T_N=$((T_N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $T_N - $2"
+	else
+		echo "not ok $T_N - $2"
+		T_FAILED=$((T_FAILED + 1))
+	fi
+}
+
+# like TEXT PATTERN NAME: pass when TEXT matches the grep -E PATTERN.
+like() {
+	if printf '%s' "$1" | grep -Eq -- "$2"; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		diag "  got: $1"
+		diag "  expected to match: $2"
+	fi
+}
+
+# one_line TEXT NAME: the text is exactly one line.
+one_line() {
+	n=$(printf '%s\n' "$1" | grep -c .)
+	if [ "$n" -eq 1 ]; then ok 0 "$2"; else ok 1 "$2"; diag "  got $n lines: $1"; fi
+}
+
+done_testing() {
+	[ "$T_FAILED" -eq 0 ]
+	exit $?
+}
+
+# conf FILE: write stdin to the test's configuration directory.
+conf() { cat > "$T_DIR/conf/$1"; }
+
+# wait_for SECONDS CMD...: retry CMD until it succeeds or time runs out.
+wait_for() {
+	w_limit=$1
+	shift
+	w_end=$(( $(date +%s) + w_limit ))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -ge "$w_end" ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+actl() { "$AGENTCTL" --run-dir "$T_DIR/run" "$@"; }
+
+# Ready instances of agent $1, read from `agentctl status --json`.
+ready_count() {
+	actl --json status 2>/dev/null |
+	    grep -o "\"name\":\"$1\"[^]]*\"ready\":[0-9]*" |
+	    grep -o '"ready":[0-9]*$' | cut -d: -f2
+}
+
+agent_ready() { [ "$(ready_count "$1")" = "${2:-1}" ]; }
+
+# start_agentd [ARGS]: run agentd in the foreground on the test folder.
+start_agentd() {
+	"$AGENTD" --confdir "$T_DIR/conf" --state-dir "$T_DIR/state" \
+	    --run-dir "$T_DIR/run" --foreground "$@" \
+	    2>>"$T_DIR/agentd.log" &
+	AGENTD_PID=$!
+	wait_for 10 actl status
+}
+
+# stop_agentd: SIGTERM, and the exit status of agentd.
+stop_agentd() {
+	kill -TERM "$AGENTD_PID"
+	s_end=$(( $(date +%s) + 15 ))
+	while kill -0 "$AGENTD_PID" 2>/dev/null; do
+		[ "$(date +%s)" -ge "$s_end" ] && kill -KILL "$AGENTD_PID"
+		sleep 0.05
+	done
+	wait "$AGENTD_PID"
+	s_rv=$?
+	AGENTD_PID=
+	return $s_rv
+}
+
+# A copy of a built plugin in the test folder (mode 0644).
+plugin_copy() {
+	cp "$1" "$T_DIR/plugins/$(basename "$1")"
+	chmod 0644 "$T_DIR/plugins/$(basename "$1")"
+	echo "$T_DIR/plugins/$(basename "$1")"
+}

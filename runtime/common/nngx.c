@@ -1,1 +1,147 @@
-/* placeholder */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/nngx.h"
+#include "common/util.h"
+
+int
+ad_nng_error(int rv)
+{
+	switch (rv) {
+	case 0:
+		return 0;
+	case NNG_ENOMEM:
+		return AGENTD_ENOMEM;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+	case NNG_EBADTYPE:
+		return AGENTD_EINVAL;
+	case NNG_ETIMEDOUT:
+		return AGENTD_ETIMEOUT;
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+		return AGENTD_ECLOSED;
+	case NNG_EMSGSIZE:
+		return AGENTD_ETOOBIG;
+	case NNG_EPROTO:
+		return AGENTD_EPROTO;
+	case NNG_ENOTSUP:
+		return AGENTD_ENOTSUP;
+	case NNG_EPERM:
+		return AGENTD_EDENIED;
+	case NNG_EBUSY:
+	case NNG_EAGAIN:
+		return AGENTD_EBUSY;
+	case NNG_ECONNREFUSED:
+	case NNG_ENOENT:
+		return AGENTD_EUNAVAIL;
+	default:
+		return AGENTD_EIO;
+	}
+}
+
+/*
+ * A socket file left by a crashed agentd makes the listen fail with
+ * "address in use".  Remove it only when nobody answers on it, so a second
+ * agentd on the same run directory is refused instead of stealing it.
+ */
+static int
+remove_stale_socket(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	int                fd, rv;
+
+	if (access(path, F_OK) != 0)
+		return 0;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		ad_seterr(err, errlen, "%s: path too long for a socket", path);
+		return AGENTD_EINVAL;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+		return 0;
+	rv = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	if (rv == 0) {
+		ad_seterr(err, errlen,
+		    "%s is in use by another agentd: stop it or use another "
+		    "--run-dir",
+		    path);
+		return AGENTD_EEXIST;
+	}
+	unlink(path);
+	return 0;
+}
+
+int
+ad_nng_listen_ipc(
+    nng_socket s, const char *path, int mode, char *err, size_t errlen)
+{
+	nng_listener l;
+	char        *url;
+	int          rv;
+
+	if ((rv = remove_stale_socket(path, err, errlen)) != 0)
+		return rv;
+	url = ad_xasprintf("ipc://%s", path);
+	if ((rv = nng_listener_create(&l, s, url)) == 0 &&
+	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, mode)) ==
+	        0)
+		rv = nng_listener_start(l, 0);
+	free(url);
+	if (rv != 0) {
+		ad_seterr(err, errlen, "cannot listen on %s: %s", path,
+		    nng_strerror(rv));
+		return ad_nng_error(rv);
+	}
+	return 0;
+}
+
+int
+ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out)
+{
+	agentd_writer *w;
+	const void    *data;
+	size_t         len;
+	int            rv;
+
+	if ((rv = agentd_writer_new(&w)) != 0)
+		return rv;
+	if ((rv = ad_envelope_encode(e, w)) == 0) {
+		data = agentd_writer_data(w, &len);
+		if ((rv = nng_msg_alloc(out, 0)) == 0 &&
+		    (rv = nng_msg_append(*out, data, len)) != 0)
+			nng_msg_free(*out);
+		rv = ad_nng_error(rv);
+	}
+	agentd_writer_free(w);
+	return rv;
+}
+
+int
+ad_reply_msg(const struct ad_envelope *req, int status, const void *body,
+    size_t len, nng_msg **out)
+{
+	struct ad_envelope r;
+
+	memset(&r, 0, sizeof(r));
+	r.id          = ad_envelope_next_id();
+	r.kind        = AD_KIND_REPLY;
+	r.correlation = req->id;
+	r.status      = status;
+	r.body        = body;
+	r.body_len    = len;
+	snprintf(r.dst, sizeof(r.dst), "%s", req->src);
+	return ad_envelope_to_msg(&r, out);
+}

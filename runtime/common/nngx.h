@@ -1,1 +1,34 @@
-/* placeholder */
+/*
+ * nngx.h - the edge between nng and the runtime.
+ *
+ * nng error codes are translated to agentd codes here and nowhere else; the
+ * original text is logged at this edge when it matters.
+ */
+#ifndef AD_NNGX_H
+#define AD_NNGX_H
+
+#include <stddef.h>
+
+#include <nng/nng.h>
+
+#include "bus/envelope.h"
+
+/* nng error -> agentd error (0 stays 0). */
+int ad_nng_error(int nng_rv);
+
+/*
+ * Listen on ipc://path with the socket file created in the given mode
+ * (set before the listener starts, as nng requires), after removing a
+ * stale socket file left by a previous run.
+ */
+int ad_nng_listen_ipc(nng_socket s, const char *path, int mode, char *err,
+    size_t errlen);
+
+/* The envelope encoded into a new nng message (caller owns, nng_msg_free). */
+int ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out);
+
+/* Build a reply envelope answering `req` into a new nng message. */
+int ad_reply_msg(const struct ad_envelope *req, int status,
+    const void *body, size_t len, nng_msg **out);
+
+#endif

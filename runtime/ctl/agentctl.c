@@ -1,1 +1,351 @@
-int main(void){return 0;}
+/*
+ * agentctl - operate a running agentd.  See agentctl(1).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "bus/envelope.h"
+#include "common/json_mp.h"
+#include "common/nngx.h"
+#include "common/util.h"
+#include "config/config.h"
+#include "supervisor/control.h"
+
+/* Exit codes (agentctl(1)). */
+enum {
+	EXIT_OK      = 0,
+	EXIT_FAILED  = 1, /* agentd or the agent answered with an error */
+	EXIT_USAGE   = 2,
+	EXIT_CONNECT = 3, /* agentd could not be reached */
+};
+
+struct ctl_opts {
+	const char *run_dir;
+	int         json;
+	int64_t     timeout_ms;
+};
+
+static const char *const commands_help =
+    "Commands:\n"
+    "  status                 agents and their instances\n"
+    "  call AGENT JSON        send JSON to AGENT, print its reply\n"
+    "Run `agentctl COMMAND --help` for a command's options.\n";
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: agentctl [--run-dir DIR] [--json] COMMAND [ARG]...\n"
+	    "Operate a running agentd over its control socket.\n\n"
+	    "  --run-dir DIR   agentd's run directory (default: "
+	    "$AGENTD_RUN_DIR,\n"
+	    "                  else %s)\n"
+	    "  --json          machine-readable output\n"
+	    "  --version       print the version and exit\n"
+	    "  --help          print this help and exit\n\n%s\n"
+	    "Exit status: 0 success; 1 agentd or the agent answered with an "
+	    "error;\n2 usage error; 3 agentd could not be reached.\n",
+	    AGENTD_RUNDIR, commands_help);
+}
+
+/* One request to agentd, one answer back. */
+static int
+roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
+    nng_msg **reply, struct ad_envelope *rep)
+{
+	nng_socket s;
+	nng_msg   *msg;
+	char      *url;
+	int        rv;
+
+	url = ad_xasprintf("ipc://%s/%s", o->run_dir, AD_CTL_SOCKET);
+	if ((rv = nng_req0_open(&s)) != 0 ||
+	    (rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME,
+	         NNG_DURATION_INFINITE)) != 0 ||
+	    (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
+	         (nng_duration)(o->timeout_ms + 2000))) != 0 ||
+	    (rv = nng_dial(s, url, NULL, 0)) != 0) {
+		fprintf(stderr,
+		    "agentctl: cannot reach agentd at %s: %s: is agentd "
+		    "running, and is --run-dir or AGENTD_RUN_DIR right?\n",
+		    url, nng_strerror(rv));
+		free(url);
+		return EXIT_CONNECT;
+	}
+	free(url);
+	if ((rv = ad_envelope_to_msg(req, &msg)) != 0 ||
+	    (rv = nng_sendmsg(s, msg, 0)) != 0 ||
+	    (rv = nng_recvmsg(s, reply, 0)) != 0) {
+		fprintf(stderr, "agentctl: no answer from agentd: %s\n",
+		    rv > 0 ? nng_strerror(rv) : agentd_strerror(rv));
+		nng_close(s);
+		return EXIT_CONNECT;
+	}
+	nng_close(s);
+	if (ad_envelope_decode(nng_msg_body(*reply), nng_msg_len(*reply),
+	        SIZE_MAX, rep) != 0) {
+		fprintf(stderr, "agentctl: malformed answer from agentd\n");
+		nng_msg_free(*reply);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+/* Print an error answer: its "error" text if it has one. */
+static int
+print_error(const struct ctl_opts *o, const struct ad_envelope *rep)
+{
+	json_t     *j = NULL, *text;
+	const char *line;
+
+	ad_mp_to_json(rep->body, rep->body_len, &j);
+	text = j ? json_object_get(j, "error") : NULL;
+	line = json_is_string(text) ? json_string_value(text)
+	                            : agentd_strerror(rep->status);
+	if (o->json) {
+		json_t *out = json_pack("{s:s, s:s, s:i}", "error", line,
+		    "code", agentd_errname(rep->status), "status", rep->status);
+		json_dumpf(out, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(out);
+	}
+	fprintf(stderr, "agentctl: %s (%s)\n", line,
+	    agentd_errname(rep->status));
+	json_decref(j);
+	return EXIT_FAILED;
+}
+
+static void
+fmt_age(int64_t ms, char *buf, size_t len)
+{
+	int64_t s = ms / 1000;
+
+	if (s < 120)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(buf, len, "%lldm", (long long)(s / 60));
+	else
+		snprintf(buf, len, "%lldh", (long long)(s / 3600));
+}
+
+static void
+print_status(json_t *st)
+{
+	json_t *agents = json_object_get(st, "agents"), *a, *i;
+	size_t  k, m;
+	char    age[32];
+
+	fmt_age(ad_wall_ms() - json_integer_value(
+	    json_object_get(st, "started_ms")), age, sizeof(age));
+	printf("agentd %s, pid %lld, up %s\n",
+	    json_string_value(json_object_get(st, "version")),
+	    json_integer_value(json_object_get(st, "pid")), age);
+	printf("%-16s %-10s %6s %7s %9s %7s %8s\n", "AGENT", "VERSION",
+	    "READY", "QUEUED", "REQUESTS", "ERRORS", "RESTARTS");
+	json_array_foreach (agents, k, a) {
+		json_t *insts = json_object_get(a, "instances");
+
+		printf("%-16s %-10s %3lld/%-2zu %7lld %9lld %7lld %8lld\n",
+		    json_string_value(json_object_get(a, "name")),
+		    json_string_value(json_object_get(a, "version")),
+		    json_integer_value(json_object_get(a, "ready")),
+		    json_array_size(insts),
+		    json_integer_value(json_object_get(a, "queued")),
+		    json_integer_value(json_object_get(a, "requests")),
+		    json_integer_value(json_object_get(a, "errors")),
+		    json_integer_value(json_object_get(a, "restarts")));
+		json_array_foreach (insts, m, i) {
+			fmt_age(ad_wall_ms() - json_integer_value(json_object_get(
+			    i, "started_ms")), age, sizeof(age));
+			printf("  %-14s pid %-8lld %-9s up %-6s served %lld\n",
+			    json_string_value(json_object_get(i, "id")),
+			    json_integer_value(json_object_get(i, "pid")),
+			    json_string_value(json_object_get(i, "state")),
+			    age,
+			    json_integer_value(json_object_get(i, "served")));
+		}
+	}
+}
+
+static int
+want_help(int argc, char **argv, const char *text)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(text, stdout);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+cmd_status(const struct ctl_opts *o, int argc, char **argv)
+{
+	struct ad_envelope req, rep;
+	nng_msg           *reply;
+	json_t            *st = NULL;
+	int                rv;
+
+	if (want_help(argc, argv,
+	        "usage: agentctl status\n"
+	        "Show each agent (version, ready instances, queue, "
+	        "counters) and\nits instances (pid, state, uptime, requests "
+	        "served).\n"))
+		return EXIT_OK;
+	if (argc > 1) {
+		fprintf(stderr, "agentctl: status takes no argument\n");
+		return EXIT_USAGE;
+	}
+	memset(&req, 0, sizeof(req));
+	req.id   = ad_envelope_next_id();
+	req.kind = AD_KIND_CONTROL;
+	snprintf(req.dst, sizeof(req.dst), "status");
+	if ((rv = roundtrip(o, &req, &reply, &rep)) != EXIT_OK)
+		return rv;
+	if (rep.status != 0) {
+		rv = print_error(o, &rep);
+	} else if (ad_mp_to_json(rep.body, rep.body_len, &st) != 0) {
+		fprintf(stderr, "agentctl: malformed status from agentd\n");
+		rv = EXIT_FAILED;
+	} else if (o->json) {
+		json_dumpf(st, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		print_status(st);
+	}
+	json_decref(st);
+	nng_msg_free(reply);
+	return rv;
+}
+
+static const char *const call_help =
+    "usage: agentctl call [--timeout DURATION] AGENT JSON\n"
+    "Send JSON (any JSON value) as a request to AGENT and print its reply "
+    "as JSON.\n"
+    "  --timeout DURATION   how long to wait: 250ms, 5s, 1m "
+    "(default 30s)\n";
+
+static int
+cmd_call(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ad_envelope req, rep;
+	agentd_writer     *w;
+	nng_msg           *reply;
+	json_t            *out = NULL;
+	char               err[AD_ERRLEN];
+	int                c, rv;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (ad_parse_duration(optarg, &o->timeout_ms) != 0 ||
+			    o->timeout_ms <= 0) {
+				fprintf(stderr,
+				    "agentctl: bad --timeout \"%s\": use "
+				    "250ms, 5s or 1m\n",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h': fputs(call_help, stdout); return EXIT_OK;
+		default: fputs(call_help, stderr); return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		fputs(call_help, stderr);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	if (ad_json_text_to_mp(argv[optind + 1], w, err, sizeof(err)) != 0) {
+		fprintf(stderr, "agentctl: the body is not valid JSON: %s\n",
+		    err);
+		agentd_writer_free(w);
+		return EXIT_USAGE;
+	}
+	memset(&req, 0, sizeof(req));
+	req.id          = ad_envelope_next_id();
+	req.kind        = AD_KIND_REQUEST;
+	req.deadline_ms = ad_wall_ms() + o->timeout_ms;
+	snprintf(req.dst, sizeof(req.dst), "%s", argv[optind]);
+	req.body = agentd_writer_data(w, &req.body_len);
+	rv       = roundtrip(o, &req, &reply, &rep);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	if (rep.status != 0) {
+		rv = print_error(o, &rep);
+	} else if (ad_mp_to_json(rep.body, rep.body_len, &out) != 0) {
+		fprintf(stderr, "agentctl: the reply is not valid msgpack\n");
+		rv = EXIT_FAILED;
+	} else {
+		json_dumpf(out, stdout,
+		    JSON_ENCODE_ANY | (o->json ? JSON_COMPACT : JSON_INDENT(2)));
+		putchar('\n');
+	}
+	json_decref(out);
+	nng_msg_free(reply);
+	return rv;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "run-dir", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_opts o = { NULL, 0, 30000 };
+	int             c;
+
+	o.run_dir = getenv("AGENTD_RUN_DIR");
+	if (o.run_dir == NULL || o.run_dir[0] == '\0')
+		o.run_dir = AGENTD_RUNDIR;
+	/* "+": stop at the command; its own options follow it. */
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o.run_dir = optarg; break;
+		case 'j': o.json = 1; break;
+		case 'V': printf("agentctl %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	argc -= optind;
+	argv += optind;
+	if (strcmp(argv[0], "status") == 0)
+		return cmd_status(&o, argc, argv);
+	if (strcmp(argv[0], "call") == 0)
+		return cmd_call(&o, argc, argv);
+	if (strcmp(argv[0], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "agentctl: unknown command \"%s\"\n%s", argv[0],
+	    commands_help);
+	return EXIT_USAGE;
+}

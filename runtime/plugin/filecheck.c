@@ -1,1 +1,123 @@
-/* placeholder */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include <agentd/error.h>
+
+#include "common/util.h"
+#include "plugin/filecheck.h"
+
+#define HASH_CHUNK (64 * 1024)
+
+static int
+stat_error(const char *path, int e, char *err, size_t errlen)
+{
+	if (e == ENOENT)
+		ad_seterr(err, errlen,
+		    "%s: No such file or directory: check `plugin =` or "
+		    "plugin_dir",
+		    path);
+	else
+		ad_seterr(err, errlen, "%s: %s", path, strerror(e));
+	if (e == ENOENT)
+		return AGENTD_ENOENT;
+	return e == EACCES ? AGENTD_EDENIED : AGENTD_EIO;
+}
+
+/*
+ * stat, not lstat: a symlink to a plugin is fine as long as what it points
+ * at passes.  Whoever could write the file (or its folder) could make the
+ * daemon run their code, hence the mode and owner rules.
+ */
+int
+ad_plugin_file_check(const char *path, uid_t owner, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return stat_error(path, errno, err, errlen);
+	if (!S_ISREG(st.st_mode)) {
+		ad_seterr(err, errlen,
+		    "%s is not a regular file: point `plugin =` at the .so",
+		    path);
+		return AGENTD_EDENIED;
+	}
+	if ((st.st_mode & 022) != 0) {
+		ad_seterr(err, errlen,
+		    "%s is group- or world-writable: chmod go-w %s", path,
+		    path);
+		return AGENTD_EDENIED;
+	}
+	if (st.st_uid != 0 && st.st_uid != owner) {
+		ad_seterr(err, errlen,
+		    "%s is owned by uid %lu, not root or the user agentd runs "
+		    "as (%lu): chown it",
+		    path, (unsigned long)st.st_uid, (unsigned long)owner);
+		return AGENTD_EDENIED;
+	}
+	return 0;
+}
+
+/* Feed the whole of fd to ctx; 0 or errno. */
+static int
+hash_fd(int fd, EVP_MD_CTX *ctx)
+{
+	unsigned char *buf = ad_xmalloc(HASH_CHUNK);
+	ssize_t        n;
+	int            rv = 0;
+
+	for (;;) {
+		n = read(fd, buf, HASH_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rv = n < 0 ? errno : 0;
+			break;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+			rv = EIO;
+			break;
+		}
+	}
+	free(buf);
+	return rv;
+}
+
+int
+ad_file_sha256(
+    const char *path, char out[AD_HASH_LEN], char *err, size_t errlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int  mdlen = 0;
+	EVP_MD_CTX   *ctx;
+	int           fd, rv;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return stat_error(path, errno, err, errlen);
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		close(fd);
+		ad_seterr(err, errlen, "%s: out of memory hashing it", path);
+		return AGENTD_ENOMEM;
+	}
+	rv = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? hash_fd(fd, ctx)
+	                                                     : EIO;
+	if (rv == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		rv = EIO;
+	EVP_MD_CTX_free(ctx);
+	close(fd);
+	if (rv != 0) {
+		ad_seterr(
+		    err, errlen, "cannot hash %s: %s", path, strerror(rv));
+		return AGENTD_EIO;
+	}
+	memcpy(out, "sha256:", 7);
+	ad_hex(md, mdlen, out + 7);
+	return 0;
+}

@@ -1,1 +1,213 @@
-/* placeholder */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/nngx.h"
+#include "common/util.h"
+#include "supervisor/dispatch.h"
+#include "supervisor/instance.h"
+
+void
+ad_req_finish(struct ad_req *r, int status, const void *body, size_t len)
+{
+	struct ad_agent *a = r->agent;
+
+	if (status == 0)
+		a->replies_ok++;
+	else
+		a->replies_error++;
+	r->done(r->arg, status, body, len);
+	nng_msg_free(r->msg);
+	free(r);
+}
+
+/* The ready instance with the fewest in flight that has a free slot. */
+static struct ad_slot *
+pick_slot(struct ad_agent *a)
+{
+	struct ad_instance *inst, *best = NULL;
+	unsigned            i;
+
+	LIST_FOREACH (inst, &a->instances, link) {
+		if (inst->state != AD_INST_READY ||
+		    inst->inflight >= inst->nslots - 1)
+			continue;
+		if (best == NULL || inst->inflight < best->inflight)
+			best = inst;
+	}
+	if (best == NULL)
+		return NULL;
+	for (i = 1; i < best->nslots; i++) {
+		if (best->slots[i].phase == AD_SLOT_IDLE)
+			return &best->slots[i];
+	}
+	return NULL;
+}
+
+void
+ad_slot_send(struct ad_slot *s, struct ad_req *r)
+{
+	int64_t  left = r->deadline - ad_now_ms();
+	nng_msg *copy;
+
+	if (left <= 0) {
+		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
+		return;
+	}
+	if (nng_msg_dup(&copy, r->msg) != 0) {
+		ad_req_finish(r, AGENTD_ENOMEM, NULL, 0);
+		return;
+	}
+	r->tries++;
+	s->req   = r;
+	s->phase = AD_SLOT_SENDING;
+	s->inst->inflight++;
+	nng_aio_set_msg(s->aio, copy);
+	nng_aio_set_timeout(s->aio, (nng_duration)left);
+	nng_ctx_send(s->ctx, s->aio);
+}
+
+void
+ad_dispatch_pump(struct ad_agent *a)
+{
+	struct ad_req  *r;
+	struct ad_slot *s;
+
+	while ((r = TAILQ_FIRST(&a->queue)) != NULL &&
+	    (s = pick_slot(a)) != NULL) {
+		TAILQ_REMOVE(&a->queue, r, link);
+		a->nqueued--;
+		ad_slot_send(s, r);
+	}
+}
+
+void
+ad_dispatch_expire(struct ad_agent *a, int64_t now)
+{
+	struct ad_req *r, *next;
+
+	for (r = TAILQ_FIRST(&a->queue); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, link);
+		if (r->deadline > now)
+			continue;
+		TAILQ_REMOVE(&a->queue, r, link);
+		a->nqueued--;
+		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
+	}
+}
+
+/* Queue at the front (a retry keeps its place) or the back. */
+static int
+enqueue(struct ad_agent *a, struct ad_req *r, int front)
+{
+	if (!front && a->nqueued >= a->conf->queue_max)
+		return AGENTD_EBUSY;
+	if (front)
+		TAILQ_INSERT_HEAD(&a->queue, r, link);
+	else
+		TAILQ_INSERT_TAIL(&a->queue, r, link);
+	a->nqueued++;
+	ad_dispatch_pump(a);
+	return 0;
+}
+
+int
+ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
+    int64_t deadline, ad_req_done_fn done, void *arg)
+{
+	struct ad_agent *a = ad_sv_agent(sv, target);
+	struct ad_req   *r;
+	int64_t          limit;
+	int              rv;
+
+	if (a == NULL)
+		return AGENTD_ENOENT;
+	limit = ad_now_ms() + a->conf->request_timeout_ms;
+	r            = ad_xcalloc(1, sizeof(*r));
+	r->id        = ad_envelope_next_id();
+	r->agent     = a;
+	r->msg       = msg;
+	r->deadline  = deadline > 0 && deadline < limit ? deadline : limit;
+	r->queued_at = ad_now_ms();
+	r->done      = done;
+	r->arg       = arg;
+	if ((rv = enqueue(a, r, 0)) != 0) {
+		free(r);
+		return rv;
+	}
+	a->requests++;
+	return 0;
+}
+
+/*
+ * A request slot's reply arrived, or its send or wait failed.  When the
+ * instance is gone (its socket closed) the request goes back to the front
+ * of the queue for another instance, a bounded number of times.
+ */
+static void
+request_done(struct ad_slot *s, int rv, nng_msg *reply)
+{
+	struct ad_instance *inst = s->inst;
+	struct ad_req      *r    = s->req;
+	struct ad_envelope  e;
+	size_t              max = inst->agent->sv->cfg->global.max_message_size;
+
+	s->req   = NULL;
+	s->phase = AD_SLOT_IDLE;
+	inst->inflight--;
+	if (rv == 0) {
+		if (ad_envelope_decode(nng_msg_body(reply), nng_msg_len(reply),
+		        max, &e) != 0 || e.kind != AD_KIND_REPLY) {
+			ad_warn("agent %s: instance %s sent a malformed reply",
+			    inst->agent->conf->name, inst->id);
+			ad_req_finish(r, AGENTD_EPROTO, NULL, 0);
+		} else {
+			inst->served++;
+			ad_req_finish(r, e.status, e.body, e.body_len);
+		}
+	} else if (rv == AGENTD_ETIMEOUT) {
+		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
+	} else if (r->tries < AD_MAX_TRIES) {
+		ad_info("agent %s: re-dispatching a request %s held",
+		    inst->agent->conf->name, inst->id);
+		enqueue(inst->agent, r, 1);
+	} else {
+		ad_req_finish(r, AGENTD_EFAILED, NULL, 0);
+	}
+	ad_dispatch_pump(inst->agent);
+}
+
+void
+ad_slot_cb(void *arg)
+{
+	struct ad_slot *s  = arg;
+	struct ad_sv   *sv = s->inst->agent->sv;
+	nng_msg        *reply = NULL;
+	int             rv    = nng_aio_result(s->aio);
+
+	pthread_mutex_lock(&sv->mtx);
+	if (rv == 0 && s->phase == AD_SLOT_SENDING) {
+		/* Sent: now wait for the answer on the same context. */
+		s->phase = AD_SLOT_WAITING;
+		nng_ctx_recv(s->ctx, s->aio);
+		pthread_mutex_unlock(&sv->mtx);
+		return;
+	}
+	if (rv != 0 && s->phase == AD_SLOT_SENDING)
+		nng_msg_free(nng_aio_get_msg(s->aio));
+	if (rv == 0)
+		reply = nng_aio_get_msg(s->aio);
+	rv = ad_nng_error(rv);
+	if (s->control) {
+		s->phase = AD_SLOT_IDLE;
+		ad_instance_control_done(s, rv, reply);
+	} else if (s->req != NULL) {
+		request_done(s, rv, reply);
+	}
+	if (reply != NULL)
+		nng_msg_free(reply);
+	pthread_mutex_unlock(&sv->mtx);
+}

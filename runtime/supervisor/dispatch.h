@@ -1,1 +1,43 @@
-/* placeholder */
+/*
+ * dispatch.h - requests from callers to the least-busy ready instance.
+ *
+ * A request goes to the ready instance of its agent with the fewest in
+ * flight, if one has a free slot; otherwise it waits in the agent's bounded
+ * queue.  Every request ends exactly once through its done function: the
+ * reply, or busy (queue full), timeout (deadline passed), unavailable (no
+ * such agent), or failed (its instances died holding it too many times).
+ */
+#ifndef AD_DISPATCH_H
+#define AD_DISPATCH_H
+
+#include "supervisor/supervisor.h"
+
+/* Re-dispatches of one request after instances died holding it. */
+#define AD_MAX_TRIES 3
+
+/*
+ * Submit a request envelope (already encoded in msg, ownership passes only
+ * on success) for agent `target`, with a deadline in monotonic ms.  mtx
+ * held.  Returns 0 (done will be called, perhaps already) or an error
+ * (done will not be called).
+ */
+int ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
+    int64_t deadline, ad_req_done_fn done, void *arg);
+
+/* Hand queued requests to free slots of agent a.  mtx held. */
+void ad_dispatch_pump(struct ad_agent *a);
+
+/* Answer queued requests whose deadline passed.  mtx held. */
+void ad_dispatch_expire(struct ad_agent *a, int64_t now);
+
+/* Send a request on a free slot; the slot's aio callback ends it. */
+void ad_slot_send(struct ad_slot *s, struct ad_req *r);
+
+/* Slot aio completion (nng thread). */
+void ad_slot_cb(void *arg);
+
+/* End a request: call done, free it.  mtx held. */
+void ad_req_finish(struct ad_req *r, int status, const void *body,
+    size_t len);
+
+#endif

@@ -1,1 +1,385 @@
-/* placeholder */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/control.h"
+#include "supervisor/dispatch.h"
+#include "supervisor/instance.h"
+#include "supervisor/supervisor.h"
+
+/* How long SIGTERMed instances get before SIGKILL at shutdown. */
+#define STOP_GRACE_MS 5000
+
+char *
+ad_sv_find_worker(void)
+{
+	const char *env = getenv("AGENTD_WORKER");
+	char        self[PATH_MAX];
+	ssize_t     n;
+	char       *dir, *path;
+
+	if (env != NULL && env[0] != '\0')
+		return ad_xstrdup(env);
+	/* Run from a build tree, the worker sits beside agentd. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		dir     = ad_dirname(self);
+		path    = ad_path_join(dir, "agentd-worker");
+		free(dir);
+		if (access(path, X_OK) == 0)
+			return path;
+		free(path);
+	}
+	return ad_xstrdup(AGENTD_WORKER_PATH);
+}
+
+/* What describing each plugin taught us, kept for the registry. */
+struct described {
+	struct ad_sv *sv;
+	struct {
+		char name[64];
+		char version[64];
+		char hash[AD_HASH_LEN];
+	} * v;
+	size_t n;
+};
+
+static int
+lookup_schema(void *arg, const struct ad_agent_conf *a,
+    struct ad_schema **schema, char *err, size_t errlen)
+{
+	struct described *d = arg;
+	char              why[AD_ERRLEN];
+	char              hash[AD_HASH_LEN];
+	int               rv;
+
+	if ((rv = ad_plugin_file_check(a->plugin_path, d->sv->uid, why,
+	         sizeof(why))) != 0 ||
+	    (rv = ad_file_sha256(a->plugin_path, hash, why, sizeof(why))) !=
+	        0 ||
+	    (rv = ad_plugin_describe(d->sv->worker_path, a->plugin_path,
+	         schema, why, sizeof(why))) != 0) {
+		ad_seterr(err, errlen, "%s", why);
+		return rv;
+	}
+	d->v = ad_xrealloc(d->v, (d->n + 1) * sizeof(*d->v));
+	snprintf(d->v[d->n].name, sizeof(d->v[d->n].name), "%s", a->name);
+	snprintf(d->v[d->n].version, sizeof(d->v[d->n].version), "%s",
+	    (*schema)->plugin_version);
+	memcpy(d->v[d->n].hash, hash, sizeof(hash));
+	d->n++;
+	return 0;
+}
+
+static void
+init_agents(struct ad_sv *sv, const struct described *d)
+{
+	size_t i, j;
+
+	sv->nagents = sv->cfg->nagents;
+	sv->agents  = ad_xcalloc(sv->nagents, sizeof(*sv->agents));
+	for (i = 0; i < sv->nagents; i++) {
+		struct ad_agent *a = &sv->agents[i];
+
+		a->sv   = sv;
+		a->conf = &sv->cfg->agents[i];
+		LIST_INIT(&a->instances);
+		TAILQ_INIT(&a->queue);
+		for (j = 0; j < d->n; j++) {
+			if (strcmp(d->v[j].name, a->conf->name) != 0)
+				continue;
+			memcpy(a->hash, d->v[j].hash, sizeof(a->hash));
+			snprintf(a->version, sizeof(a->version), "%s",
+			    d->v[j].version);
+		}
+	}
+}
+
+int
+ad_sv_load(struct ad_sv *sv, const struct ad_sv_opts *o, char *err,
+    size_t errlen)
+{
+	struct ad_config_opts co;
+	struct described      d = { sv, NULL, 0 };
+	int                   rv;
+
+	pthread_mutex_init(&sv->mtx, NULL);
+	sv->uid         = geteuid();
+	sv->confdir     = ad_xstrdup(o->confdir);
+	sv->worker_path = o->worker_path ? ad_xstrdup(o->worker_path)
+	                                 : ad_sv_find_worker();
+	memset(&co, 0, sizeof(co));
+	co.plugin_dir         = o->plugin_dir;
+	co.default_state_dir  = AGENTD_STATEDIR;
+	co.default_run_dir    = AGENTD_RUNDIR;
+	co.default_plugin_dir = AGENTD_PLUGINDIR;
+	rv = ad_config_load(sv->confdir, &co, lookup_schema, &d, &sv->cfg,
+	    err, errlen);
+	if (rv == 0) {
+		sv->state_dir = ad_xstrdup(
+		    o->state_dir ? o->state_dir : sv->cfg->global.state_dir);
+		sv->run_dir = ad_xstrdup(
+		    o->run_dir ? o->run_dir : sv->cfg->global.run_dir);
+		sv->log_level = o->log_level;
+		if (sv->log_level < 0 && sv->cfg->global.log_level != NULL)
+			sv->log_level =
+			    ad_log_parse_level(sv->cfg->global.log_level);
+		if (sv->log_level < 0)
+			sv->log_level = AGENTD_LOG_INFO;
+		init_agents(sv, &d);
+	}
+	free(d.v);
+	return rv;
+}
+
+static int
+register_agents(struct ad_sv *sv)
+{
+	size_t i;
+	int    rv;
+
+	for (i = 0; i < sv->nagents; i++) {
+		const struct ad_agent *a = &sv->agents[i];
+		struct ad_agent_record r = {
+			.name           = a->conf->name,
+			.plugin_path    = a->conf->plugin_path,
+			.plugin_hash    = (char *)a->hash,
+			.plugin_version = (char *)a->version,
+			.conf_file      = a->conf->file,
+			.loaded_ms      = ad_wall_ms(),
+		};
+		if ((rv = ad_store_agent_put(sv->store, &r)) != 0)
+			return rv;
+	}
+	return 0;
+}
+
+int
+ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
+{
+	size_t i;
+	int    rv;
+
+	sv->started_ms = ad_wall_ms();
+	if ((rv = ad_mkdir_p(sv->run_dir, 0700)) != 0) {
+		ad_seterr(err, errlen,
+		    "cannot create run directory %s: %s: check --run-dir",
+		    sv->run_dir, strerror(rv));
+		return AGENTD_EIO;
+	}
+	if ((rv = ad_store_open(sv->state_dir, &sv->store, err, errlen)) !=
+	    0)
+		return rv;
+	if ((rv = register_agents(sv)) != 0) {
+		ad_seterr(err, errlen, "cannot record agents in %s: %s",
+		    sv->state_dir, agentd_strerror(rv));
+		return rv;
+	}
+	if ((rv = ad_control_start(sv, err, errlen)) != 0)
+		return rv;
+	pthread_mutex_lock(&sv->mtx);
+	for (i = 0; i < sv->nagents; i++)
+		ad_agent_maintain(&sv->agents[i]);
+	pthread_mutex_unlock(&sv->mtx);
+	ad_info("agentd %s serving %zu agent(s), control socket %s/%s",
+	    PACKAGE_VERSION, sv->nagents, sv->run_dir, AD_CTL_SOCKET);
+	return 0;
+}
+
+struct ad_agent *
+ad_sv_agent(struct ad_sv *sv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sv->nagents; i++) {
+		if (strcmp(sv->agents[i].conf->name, name) == 0)
+			return &sv->agents[i];
+	}
+	return NULL;
+}
+
+/* Free exited instances; outside the lock (see instance.h). */
+static void
+collect_exited(struct ad_sv *sv)
+{
+	struct ad_instance *inst;
+	size_t              i;
+
+	for (;;) {
+		struct ad_instance *found = NULL;
+
+		pthread_mutex_lock(&sv->mtx);
+		for (i = 0; i < sv->nagents && found == NULL; i++) {
+			LIST_FOREACH (inst, &sv->agents[i].instances, link) {
+				if (inst->state == AD_INST_EXITED) {
+					found = inst;
+					break;
+				}
+			}
+		}
+		pthread_mutex_unlock(&sv->mtx);
+		if (found == NULL)
+			return;
+		ad_instance_free(found);
+	}
+}
+
+static void
+reap(struct ad_sv *sv)
+{
+	int   status, dead = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		pthread_mutex_lock(&sv->mtx);
+		ad_instance_exited(sv, pid, status);
+		pthread_mutex_unlock(&sv->mtx);
+	}
+	collect_exited(sv);
+	/* A worker killed mid-read would hold its reader slot forever. */
+	if (sv->store != NULL)
+		ad_store_reader_check(sv->store, &dead);
+}
+
+static void
+tick(struct ad_sv *sv)
+{
+	int64_t now = ad_now_ms();
+	size_t  i;
+
+	pthread_mutex_lock(&sv->mtx);
+	for (i = 0; i < sv->nagents; i++) {
+		ad_dispatch_expire(&sv->agents[i], now);
+		ad_agent_maintain(&sv->agents[i]);
+	}
+	pthread_mutex_unlock(&sv->mtx);
+	collect_exited(sv);
+}
+
+int
+ad_sv_run(struct ad_sv *sv)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	sigset_t        set;
+	int             sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			ad_info("signal %d: stopping", sig);
+			return 0;
+		}
+		if (sig == SIGHUP)
+			ad_warn("SIGHUP: reload is not supported by this "
+			        "version yet; restart agentd to apply changes");
+		reap(sv);
+		tick(sv);
+	}
+}
+
+static int
+live_instances(struct ad_sv *sv)
+{
+	struct ad_instance *inst;
+	size_t              i;
+	int                 n = 0;
+
+	pthread_mutex_lock(&sv->mtx);
+	for (i = 0; i < sv->nagents; i++) {
+		LIST_FOREACH (inst, &sv->agents[i].instances, link)
+			n += inst->state != AD_INST_EXITED;
+	}
+	pthread_mutex_unlock(&sv->mtx);
+	return n;
+}
+
+static void
+signal_all(struct ad_sv *sv, int sig)
+{
+	struct ad_instance *inst;
+	size_t              i;
+
+	pthread_mutex_lock(&sv->mtx);
+	for (i = 0; i < sv->nagents; i++) {
+		LIST_FOREACH (inst, &sv->agents[i].instances, link) {
+			if (sig == SIGTERM)
+				ad_instance_stop(inst);
+			else if (inst->pid > 0 &&
+			    inst->state != AD_INST_EXITED)
+				kill(inst->pid, sig);
+		}
+	}
+	pthread_mutex_unlock(&sv->mtx);
+}
+
+void
+ad_sv_stop(struct ad_sv *sv)
+{
+	int64_t        until;
+	struct ad_req *r;
+	size_t         i;
+
+	pthread_mutex_lock(&sv->mtx);
+	sv->stopping = 1;
+	pthread_mutex_unlock(&sv->mtx);
+	signal_all(sv, SIGTERM);
+	until = ad_now_ms() + STOP_GRACE_MS;
+	while (live_instances(sv) > 0 && ad_now_ms() < until) {
+		usleep(20 * 1000);
+		reap(sv);
+	}
+	if (live_instances(sv) > 0) {
+		ad_warn("instances still running after %d ms: killing them",
+		    STOP_GRACE_MS);
+		signal_all(sv, SIGKILL);
+		while (live_instances(sv) > 0) {
+			usleep(20 * 1000);
+			reap(sv);
+		}
+	}
+	collect_exited(sv);
+	pthread_mutex_lock(&sv->mtx);
+	for (i = 0; i < sv->nagents; i++) {
+		struct ad_agent *a = &sv->agents[i];
+
+		while ((r = TAILQ_FIRST(&a->queue)) != NULL) {
+			TAILQ_REMOVE(&a->queue, r, link);
+			a->nqueued--;
+			ad_req_finish(r, AGENTD_ECLOSED, NULL, 0);
+		}
+	}
+	pthread_mutex_unlock(&sv->mtx);
+	ad_control_stop(sv);
+	ad_info("stopped");
+}
+
+void
+ad_sv_free(struct ad_sv *sv)
+{
+	if (sv->store != NULL)
+		ad_store_close(sv->store);
+	if (sv->cfg != NULL)
+		ad_config_free(sv->cfg);
+	free(sv->agents);
+	free(sv->confdir);
+	free(sv->state_dir);
+	free(sv->run_dir);
+	free(sv->worker_path);
+	pthread_mutex_destroy(&sv->mtx);
+}

@@ -1,1 +1,404 @@
-/* placeholder */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/nngx.h"
+#include "common/util.h"
+#include "worker/host.h"
+
+struct agentd_request {
+	nng_msg *route; /* empty body; its header is the REP backtrace */
+	uint64_t id;
+	char     src[AD_NAME_MAX];
+	int      answered;
+};
+
+/*
+ * The request whose on_request is running: answering it from inside the
+ * callback only marks it, and ad_host_request frees it on return, so the
+ * host can still tell "answered" from "failed without answering".
+ */
+static agentd_request *in_callback;
+
+static int
+send_reply(agentd_ctx *ctx, agentd_request *req, int status,
+    const void *body, size_t len)
+{
+	struct ad_envelope e;
+	nng_msg           *msg;
+	int                rv;
+
+	memset(&e, 0, sizeof(e));
+	e.id          = ad_envelope_next_id();
+	e.kind        = AD_KIND_REPLY;
+	e.correlation = req->id;
+	e.status      = status;
+	e.body        = body;
+	e.body_len    = len;
+	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
+	snprintf(e.src_instance, sizeof(e.src_instance), "%s", ctx->instance);
+	snprintf(e.dst, sizeof(e.dst), "%s", req->src);
+	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0)
+		return rv;
+	if ((rv = nng_msg_header_append(msg, nng_msg_header(req->route),
+	         nng_msg_header_len(req->route))) != 0 ||
+	    (rv = nng_sendmsg(ctx->sock, msg, 0)) != 0) {
+		nng_msg_free(msg);
+		return ad_nng_error(rv);
+	}
+	return 0;
+}
+
+static void
+request_done(agentd_ctx *ctx, agentd_request *req)
+{
+	req->answered = 1;
+	if (req == in_callback)
+		return;
+	nng_msg_free(req->route);
+	free(req);
+	ctx->pending--;
+}
+
+static int
+host_reply(agentd_ctx *ctx, agentd_request *req, const void *body, size_t len)
+{
+	int rv;
+
+	if (ctx == NULL || req == NULL || (body == NULL && len != 0) ||
+	    req->answered)
+		return AGENTD_EINVAL;
+	rv = send_reply(ctx, req, 0, body, len);
+	request_done(ctx, req);
+	return rv;
+}
+
+static int
+host_reply_error(
+    agentd_ctx *ctx, agentd_request *req, int err, const char *message)
+{
+	agentd_writer *w;
+	const void    *body;
+	size_t         len;
+	int            rv;
+
+	if (ctx == NULL || req == NULL || err <= 0 || req->answered)
+		return AGENTD_EINVAL;
+	if ((rv = agentd_writer_new(&w)) != 0)
+		return rv;
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "error");
+	agentd_write_str(w, message ? message : agentd_strerror(err));
+	body = agentd_writer_data(w, &len);
+	rv   = send_reply(ctx, req, err, body, len);
+	agentd_writer_free(w);
+	request_done(ctx, req);
+	return rv;
+}
+
+int
+ad_host_request(
+    struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
+{
+	agentd_request *req;
+	int             rv;
+
+	req = ad_xcalloc(1, sizeof(*req));
+	req->id = e->id;
+	snprintf(req->src, sizeof(req->src), "%s", e->src);
+	/* Keep only the routing header; the body is not needed once the
+	 * plugin has returned. */
+	if ((rv = nng_msg_alloc(&req->route, 0)) != 0 ||
+	    (rv = nng_msg_header_append(req->route, nng_msg_header(msg),
+	         nng_msg_header_len(msg))) != 0) {
+		if (req->route != NULL)
+			nng_msg_free(req->route);
+		free(req);
+		return ad_nng_error(rv);
+	}
+	ctx->pending++;
+	in_callback = req;
+	rv = ctx->desc->on_request(ctx->state, req, e->body, e->body_len);
+	in_callback = NULL;
+	nng_msg_free(msg);
+	if (!req->answered && rv != 0) {
+		/* Failed without answering: answer for it, so the caller
+		 * always hears back. */
+		host_reply_error(ctx, req, rv < 0 ? AGENTD_EPLUGIN : rv,
+		    "the plugin failed the request");
+	} else if (req->answered) {
+		request_done(ctx, req);
+	}
+	return 0;
+}
+
+/* ---- not there yet: signatures settled, features in later releases ---- */
+
+static int
+host_call(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
+    int timeout_ms, void **reply, size_t *reply_len)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
+    size_t len, int timeout_ms, agentd_reply_fn cb, void *arg)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_publish(
+    agentd_ctx *ctx, const char *topic, const void *body, size_t len)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_state_get(agentd_ctx *ctx, const char *key, size_t keylen, void **val,
+    size_t *vallen)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_state_put(agentd_ctx *ctx, const char *key, size_t keylen,
+    const void *val, size_t vallen)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_state_del(agentd_ctx *ctx, const char *key, size_t keylen)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_state_scan(agentd_ctx *ctx, const char *prefix, size_t prefixlen,
+    agentd_scan_fn fn, void *arg)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_state_batch(
+    agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
+    const void *detail, size_t detail_len)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static int
+host_propose(
+    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
+{
+	return AGENTD_ENOTSUP;
+}
+
+/* ---- available now ---------------------------------------------------- */
+
+static void
+host_log(agentd_ctx *ctx, int level, const char *fmt, ...)
+{
+	char    line[900];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ad_log(level, "%s/%s: %s", ctx ? ctx->agent : "?",
+	    ctx ? ctx->instance : "?", line);
+}
+
+static const struct ad_setting_value *
+find_setting(agentd_ctx *ctx, const char *name, enum agentd_setting_type t,
+    int *rv)
+{
+	size_t i;
+
+	*rv = AGENTD_ENOENT;
+	if (ctx == NULL || name == NULL)
+		return NULL;
+	for (i = 0; i < ctx->nsettings; i++) {
+		if (strcmp(ctx->settings[i].name, name) != 0)
+			continue;
+		if (ctx->settings[i].type != t) {
+			*rv = AGENTD_EINVAL;
+			return NULL;
+		}
+		*rv = 0;
+		return &ctx->settings[i];
+	}
+	return NULL;
+}
+
+static int
+host_setting_string(agentd_ctx *ctx, const char *name, const char **out)
+{
+	const struct ad_setting_value *s;
+	int                            rv;
+
+	if ((s = find_setting(ctx, name, AGENTD_SETTING_STRING, &rv)) != NULL)
+		*out = s->v.s;
+	return rv;
+}
+
+static int
+host_setting_int(agentd_ctx *ctx, const char *name, int64_t *out)
+{
+	const struct ad_setting_value *s;
+	int                            rv;
+
+	if ((s = find_setting(ctx, name, AGENTD_SETTING_INT, &rv)) != NULL)
+		*out = s->v.i;
+	return rv;
+}
+
+static int
+host_setting_double(agentd_ctx *ctx, const char *name, double *out)
+{
+	const struct ad_setting_value *s;
+	int                            rv;
+
+	if ((s = find_setting(ctx, name, AGENTD_SETTING_DOUBLE, &rv)) != NULL)
+		*out = s->v.d;
+	return rv;
+}
+
+static int
+host_setting_bool(agentd_ctx *ctx, const char *name, int *out)
+{
+	const struct ad_setting_value *s;
+	int                            rv;
+
+	if ((s = find_setting(ctx, name, AGENTD_SETTING_BOOL, &rv)) != NULL)
+		*out = s->v.b;
+	return rv;
+}
+
+static void
+host_free(void *p)
+{
+	free(p);
+}
+
+static const char *
+host_agent_name(agentd_ctx *ctx)
+{
+	return ctx->agent;
+}
+
+static const char *
+host_instance_id(agentd_ctx *ctx)
+{
+	return ctx->instance;
+}
+
+const struct agentd_host ad_host_table = {
+	.size           = sizeof(struct agentd_host),
+	.abi_major      = AGENTD_ABI_MAJOR,
+	.abi_minor      = AGENTD_ABI_MINOR,
+	.reply          = host_reply,
+	.reply_error    = host_reply_error,
+	.call           = host_call,
+	.call_async     = host_call_async,
+	.publish        = host_publish,
+	.state_get      = host_state_get,
+	.state_put      = host_state_put,
+	.state_del      = host_state_del,
+	.state_scan     = host_state_scan,
+	.state_batch    = host_state_batch,
+	.audit          = host_audit,
+	.propose        = host_propose,
+	.log            = host_log,
+	.setting_string = host_setting_string,
+	.setting_int    = host_setting_int,
+	.setting_double = host_setting_double,
+	.setting_bool   = host_setting_bool,
+	.free           = host_free,
+	.agent_name     = host_agent_name,
+	.instance_id    = host_instance_id,
+};
+
+/* ---- settings from the init message ----------------------------------- */
+
+static int
+load_one(struct ad_setting_value *s, const agentd_value *v)
+{
+	const char *str;
+	size_t      len;
+
+	switch (agentd_type_of(v)) {
+	case AGENTD_T_STR:
+		agentd_get_str(v, &str, &len);
+		s->type = AGENTD_SETTING_STRING;
+		s->v.s  = ad_xasprintf("%.*s", (int)len, str);
+		return 0;
+	case AGENTD_T_INT:
+		s->type = AGENTD_SETTING_INT;
+		return agentd_get_int(v, &s->v.i);
+	case AGENTD_T_DOUBLE:
+		s->type = AGENTD_SETTING_DOUBLE;
+		return agentd_get_double(v, &s->v.d);
+	case AGENTD_T_BOOL:
+		s->type = AGENTD_SETTING_BOOL;
+		return agentd_get_bool(v, &s->v.b);
+	default:
+		return AGENTD_EPROTO;
+	}
+}
+
+int
+ad_host_load_settings(
+    struct agentd_ctx *ctx, const agentd_value *map, char *err, size_t len)
+{
+	size_t i, n = agentd_len(map);
+	char   name[AD_NAME_MAX];
+
+	if (map != NULL && agentd_type_of(map) != AGENTD_T_MAP) {
+		ad_seterr(err, len, "init: settings is not a map");
+		return AGENTD_EPROTO;
+	}
+	ctx->settings  = ad_xcalloc(n ? n : 1, sizeof(*ctx->settings));
+	ctx->nsettings = 0;
+	for (i = 0; i < n; i++) {
+		struct ad_setting_value *s = &ctx->settings[ctx->nsettings];
+
+		if (agentd_get_strcpy(agentd_map_key_at(map, i), name,
+		        sizeof(name)) != 0 ||
+		    load_one(s, agentd_map_value_at(map, i)) != 0) {
+			ad_seterr(err, len, "init: malformed setting %zu", i);
+			return AGENTD_EPROTO;
+		}
+		s->name = ad_xstrdup(name);
+		ctx->nsettings++;
+	}
+	return 0;
+}
+
+void
+ad_host_free_settings(struct agentd_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->nsettings; i++) {
+		free(ctx->settings[i].name);
+		if (ctx->settings[i].type == AGENTD_SETTING_STRING)
+			free(ctx->settings[i].v.s);
+	}
+	free(ctx->settings);
+	ctx->settings  = NULL;
+	ctx->nsettings = 0;
+}

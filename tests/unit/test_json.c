@@ -1,1 +1,222 @@
-int main(void){return 0;}
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <agentd/msg.h>
+
+#include "common/json_mp.h"
+#include "common/util.h"
+#include "tap.h"
+
+/*
+ * JSON text -> msgpack -> JSON text, compact with sorted keys so the result
+ * can be compared as a string.  Caller owns the result, free with free().
+ */
+static char *
+round_trip(const char *text)
+{
+	agentd_writer *w;
+	const void    *data;
+	size_t         len;
+	json_t        *j   = NULL;
+	char          *out = NULL;
+	char           err[AD_ERRLEN];
+
+	agentd_writer_new(&w);
+	if (ad_json_text_to_mp(text, w, err, sizeof(err)) == 0) {
+		data = agentd_writer_data(w, &len);
+		if (ad_mp_to_json(data, len, &j) == 0)
+			out = json_dumps(j,
+			    JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+	} else {
+		diag("%s", err);
+	}
+	json_decref(j);
+	agentd_writer_free(w);
+	return out;
+}
+
+static void
+is_round_trip(const char *text, const char *name)
+{
+	char *out = round_trip(text);
+
+	is_str(out, text, name);
+	free(out);
+}
+
+/* msgpack bytes -> compact JSON text; caller frees. */
+static char *
+mp_to_text(agentd_writer *w)
+{
+	const void *data;
+	size_t      len;
+	json_t     *j;
+	char       *out;
+
+	data = agentd_writer_data(w, &len);
+	if (ad_mp_to_json(data, len, &j) != 0)
+		return NULL;
+	out = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return out;
+}
+
+static void
+is_mp_text(agentd_writer *w, const char *want, const char *name)
+{
+	char *out = mp_to_text(w);
+
+	is_str(out, want, name);
+	free(out);
+	agentd_writer_reset(w);
+}
+
+static void
+test_round_trips(void)
+{
+	is_round_trip("{\"hello\":\"world\"}", "object round trip");
+	is_round_trip("[1,\"two\",[3,[]],{}]", "nested arrays round trip");
+	is_round_trip("{\"a\":{\"b\":{\"c\":[true,false,null]}},\"z\":0}",
+	    "nested objects round trip");
+	is_round_trip("[0,-1,9223372036854775807,-9223372036854775808]",
+	    "integers round trip");
+	is_round_trip("[1.5,-0.25,2.0,1024.5,1e-300]", "reals round trip");
+	is_round_trip("[true,false,null]", "true, false, null round trip");
+	is_round_trip("\"h\xc3\xa9llo \xe2\x98\x83 \xf0\x9f\x98\x80\"",
+	    "unicode round trip");
+	is_round_trip("\"x\"", "a bare string is a valid body");
+	is_round_trip("42", "a bare number is a valid body");
+	is_round_trip("\"\"", "empty string");
+}
+
+/* What the msgpack side sees, not only that it comes back. */
+static void
+test_encoding(void)
+{
+	agentd_writer      *w;
+	agentd_doc         *doc;
+	const agentd_value *root;
+	const void         *data;
+	const char         *s;
+	size_t              len;
+	int64_t             i;
+	double              d;
+	char                err[AD_ERRLEN];
+
+	agentd_writer_new(&w);
+	is_int(ad_json_text_to_mp("{\"n\":7,\"r\":7.0,\"u\":\"\\u00e9\\ud83d"
+	                          "\\ude00\"}",
+	           w, err, sizeof(err)),
+	    0, "encode an object");
+	data = agentd_writer_data(w, &len);
+	is_int(agentd_parse(data, len, &doc), 0, "the msgpack parses");
+	root = agentd_doc_root(doc);
+	ok(agentd_type_of(agentd_map_get(root, "n")) == AGENTD_T_INT
+	        && agentd_get_int(agentd_map_get(root, "n"), &i) == 0
+	        && i == 7,
+	    "JSON integer becomes a msgpack int");
+	ok(agentd_type_of(agentd_map_get(root, "r")) == AGENTD_T_DOUBLE
+	        && agentd_get_double(agentd_map_get(root, "r"), &d) == 0
+	        && d == 7.0,
+	    "JSON real becomes a msgpack double");
+	ok(agentd_get_str(agentd_map_get(root, "u"), &s, &len) == 0 && len == 6
+	        && memcmp(s, "\xc3\xa9\xf0\x9f\x98\x80", 6) == 0,
+	    "\\u escapes become UTF-8 bytes");
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+}
+
+static void
+test_syntax_errors(void)
+{
+	agentd_writer *w;
+	char           err[AD_ERRLEN] = "";
+	size_t         len;
+
+	agentd_writer_new(&w);
+	is_int(ad_json_text_to_mp("{\"a\": }", w, err, sizeof(err)),
+	    AGENTD_EINVAL, "syntax error is EINVAL");
+	like(err, "line 1", "error names the line");
+	like(err, "column", "error names the column");
+	is_int(
+	    ad_json_text_to_mp("{\n\"a\": 1,\n\"b\" 2}", w, err, sizeof(err)),
+	    AGENTD_EINVAL, "syntax error on line 3");
+	like(err, "line 3", "error names line 3");
+	is_int(ad_json_text_to_mp("", w, err, sizeof(err)), AGENTD_EINVAL,
+	    "empty text");
+	is_int(ad_json_text_to_mp("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]"
+	                          "]]]]]]]]]]]]]]]]]]]]]]]]",
+	           w, err, sizeof(err)),
+	    AGENTD_EINVAL, "33 nested arrays are refused");
+	like(err, "nested", "error says why");
+	agentd_writer_reset(w);
+	is_int(ad_json_text_to_mp("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]"
+	                          "]]]]]]]]]]]]]]]]]]]]]]",
+	           w, err, sizeof(err)),
+	    0, "32 nested arrays are accepted");
+	agentd_writer_data(w, &len);
+	is_int(len, 33, "and encoded");
+	agentd_writer_free(w);
+}
+
+/* Values JSON has no direct form for. */
+static void
+test_decoding(void)
+{
+	agentd_writer *w;
+	json_t        *j;
+
+	agentd_writer_new(&w);
+	agentd_write_bin(w, "\xff\x00\x01", 3);
+	is_mp_text(
+	    w, "{\"$base64\":\"/wAB\"}", "non-UTF-8 bin becomes $base64");
+	agentd_write_bin(w, "\xfb\xff", 2);
+	is_mp_text(w, "{\"$base64\":\"+/8=\"}", "base64 padding");
+	agentd_write_bin(w, "abc", 3);
+	is_mp_text(w, "\"abc\"", "UTF-8 bin becomes a string");
+	agentd_write_strn(w, "\xc3(", 2);
+	is_mp_text(
+	    w, "{\"$base64\":\"wyg=\"}", "invalid UTF-8 str becomes $base64");
+	agentd_write_uint(w, UINT64_MAX);
+	is_mp_text(
+	    w, "1.8446744073709552e19", "uint beyond INT64_MAX is real");
+	agentd_write_uint(w, INT64_MAX);
+	is_mp_text(w, "9223372036854775807", "INT64_MAX stays an integer");
+	agentd_write_map(w, 4);
+	agentd_write_int(w, 1);
+	agentd_write_str(w, "one");
+	agentd_write_bool(w, 1);
+	agentd_write_str(w, "yes");
+	agentd_write_nil(w);
+	agentd_write_str(w, "nil");
+	agentd_write_array(w, 1);
+	agentd_write_int(w, 2);
+	agentd_write_str(w, "arr");
+	is_mp_text(w,
+	    "{\"1\":\"one\",\"[2]\":\"arr\",\"null\":\"nil\","
+	    "\"true\":\"yes\"}",
+	    "non-string keys become their JSON text");
+	agentd_write_raw(w, "\xd4\x01\x05", 3);
+	is_mp_text(w, "null", "ext becomes null");
+	agentd_write_double(w, 0.0 / 0.0);
+	is_mp_text(w, "null", "NaN becomes null");
+
+	j = (json_t *)1;
+	is_int(ad_mp_to_json("\xdf\xff\xff\xff\xff", 5, &j), AGENTD_EPROTO,
+	    "malformed msgpack is refused");
+	agentd_writer_free(w);
+}
+
+int
+main(void)
+{
+	plan(35);
+	test_round_trips();
+	test_encoding();
+	test_syntax_errors();
+	test_decoding();
+	return done_testing();
+}
