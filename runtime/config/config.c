@@ -1,1 +1,1485 @@
-/* placeholder */
+/* Autoconf's: "config.h" would find config/config.h beside this file. */
+#include <config.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <confuse.h>
+
+#include <agentd/error.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "config/config.h"
+
+/*
+ * How a file is read.
+ *
+ * libconfuse only keeps options it was told about, but the keys of an
+ * agent's settings { } depend on its plugin.  So each file is parsed
+ * twice: pass 1 reads settings { } as free-form key = value strings
+ * (CFGF_KEYSTRVAL) to learn which keys are written; pass 2 declares
+ * exactly those keys as options whose parse callback keeps the raw text
+ * and its line.  Values are typed later, against the plugin's schema,
+ * where the agent is known and the error can say what the plugin wants.
+ * Both passes read the same text, read once, its comments blanked out
+ * first (libconfuse miscounts lines after them: see blank_comments()).
+ *
+ * libconfuse calls back without a user argument and its lexer is global
+ * state, so one file is parsed at a time, under parse_lock, and the
+ * callbacks reach that file's context through `parsing`.
+ */
+
+/* ---- durations ------------------------------------------------------- */
+
+int
+ad_parse_duration(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t     ms;
+	} units[] = { { "", 1 }, { "ms", 1 }, { "s", 1000 },
+		{ "m", 60 * 1000 }, { "h", 60 * 60 * 1000 } };
+	int64_t n = 0;
+	size_t  i;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return AGENTD_EINVAL;
+	for (; isdigit((unsigned char)*s); s++) {
+		int d = *s - '0';
+
+		if (n > (INT64_MAX - d) / 10)
+			return AGENTD_EINVAL;
+		n = n * 10 + d;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(s, units[i].unit) != 0)
+			continue;
+		if (n > INT64_MAX / units[i].ms)
+			return AGENTD_EINVAL;
+		*ms = n * units[i].ms;
+		return 0;
+	}
+	return AGENTD_EINVAL;
+}
+
+/* ---- the context libconfuse's callbacks see -------------------------- */
+
+struct seen_agent {
+	char *name;
+	int   line;
+};
+
+struct parse_ctx {
+	const char        *file;
+	char              *text;           /* its text, comments blanked */
+	char               msg[AD_ERRLEN]; /* the last error reported */
+	const char        *agent;          /* agent section being read */
+	int                agent_line;
+	struct seen_agent *seen; /* agent sections closed so far */
+	size_t             nseen;
+};
+
+static pthread_mutex_t   parse_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct parse_ctx *parsing;
+
+static void
+ctx_clear(struct parse_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->nseen; i++)
+		free(ctx->seen[i].name);
+	free(ctx->seen);
+	ctx->seen  = NULL;
+	ctx->nseen = 0;
+	ctx->agent = NULL;
+}
+
+/* "FILE:LINE: agent \"NAME\": what" into the context's message. */
+static void
+report(struct parse_ctx *ctx, int line, const char *what)
+{
+	char where[AD_ERRLEN];
+
+	if (line > 0)
+		ad_seterr(where, sizeof(where), "%s:%d: ", ctx->file, line);
+	else
+		ad_seterr(where, sizeof(where), "%s: ", ctx->file);
+	if (ctx->agent != NULL)
+		ad_seterr(ctx->msg, sizeof(ctx->msg), "%sagent \"%s\": %s",
+		    where, ctx->agent, what);
+	else
+		ad_seterr(ctx->msg, sizeof(ctx->msg), "%s%s", where, what);
+}
+
+/* Our own checks: the message already says what to do.  Returns -1. */
+static int reject_at(int line, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+reject_at(int line, const char *fmt, ...)
+{
+	char    what[AD_ERRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	report(parsing, line, what);
+	return -1;
+}
+
+/* The line libconfuse is reading: where the value just checked is. */
+#define reject(cfg, ...) reject_at((cfg)->line, __VA_ARGS__)
+
+/* libconfuse's own messages say what is wrong; we add what to do. */
+static const char *
+advice_for(const char *msg)
+{
+	static const struct {
+		const char *start;
+		const char *advice;
+	} table[] = {
+		{ "no such option", "remove it or fix its spelling" },
+		{ "invalid integer", "write a whole number" },
+		{ "integer value", "write a smaller number" },
+		{ "missing equal sign", "write NAME = VALUE" },
+		{ "unterminated", "close it" },
+		{ "premature end", "close every open { and \"" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strncmp(msg, table[i].start, strlen(table[i].start)) == 0)
+			return table[i].advice;
+	return "check the syntax here and just before";
+}
+
+/*
+ * Called for every libconfuse message.  Some are not errors (it reports
+ * each new key of a free-form section although it accepts it), so the
+ * last one is kept and used only if the parse fails.
+ */
+static void
+on_confuse_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char what[AD_ERRLEN], line[AD_ERRLEN];
+
+	if (parsing == NULL)
+		return;
+	vsnprintf(what, sizeof(what), fmt, ap);
+	ad_seterr(line, sizeof(line), "%s: %s", what, advice_for(what));
+	report(parsing, cfg != NULL ? cfg->line : 0, line);
+}
+
+/* ---- values that remember their line --------------------------------- */
+
+/*
+ * A hidden option of the agent and agentd sections.  libconfuse keeps
+ * only the current line of a section; the one moment it holds the line
+ * where the section opens is when it creates the section and sets its
+ * defaults, and this option's default goes through a parse callback then.
+ * The name cannot be written unquoted in a file.
+ */
+#define LINE_OPT "(line)"
+
+struct located {
+	int  line;
+	char text[];
+};
+
+static struct located *
+located_new(int line, const char *text)
+{
+	size_t          n = strlen(text);
+	struct located *l = ad_xmalloc(sizeof(*l) + n + 1);
+
+	l->line = line;
+	memcpy(l->text, text, n + 1);
+	return l;
+}
+
+static int
+section_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
+{
+	*(struct located **)result = located_new(sec->line, "");
+	if (parsing != NULL) {
+		parsing->agent      = cfg_title(sec);
+		parsing->agent_line = sec->line;
+	}
+	return 0;
+}
+
+static int
+keep_setting(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
+{
+	*(struct located **)result = located_new(sec->line, value);
+	return 0;
+}
+
+static int
+section_line(cfg_t *sec)
+{
+	struct located *l = cfg_getptr(sec, LINE_OPT);
+
+	return l != NULL ? l->line : 0;
+}
+
+/* ---- checks run while parsing, so they know the line ----------------- */
+
+static int
+check_duration(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+	int64_t     ms;
+
+	if (ad_parse_duration(s, &ms) != 0)
+		return reject(cfg,
+		    "%s = \"%s\" is not a duration: write a whole number "
+		    "followed by ms, s, m or h (250ms, 2s, 5m, 1h)",
+		    opt->name, s);
+	if (ms == 0
+	    && (strcmp(opt->name, "request_timeout") == 0
+	        || strcmp(opt->name, "period") == 0))
+		return reject(cfg,
+		    "%s must be longer than 0: give a duration "
+		    "such as 10s",
+		    opt->name);
+	return 0;
+}
+
+static int
+check_count(cfg_t *cfg, cfg_opt_t *opt)
+{
+	static const struct {
+		const char *name;
+		long        min, max;
+	} bounds[] = {
+		{ "min", 0, UINT_MAX },
+		{ "max", 1, UINT_MAX },
+		{ "target_inflight", 1, UINT_MAX },
+		{ "concurrency", 1, UINT_MAX },
+		{ "intensity", 0, UINT_MAX },
+		{ "queue_max", 1, UINT_MAX },
+		{ "max_message_size", 1024, 1L << 30 },
+	};
+	long   v = cfg_opt_getnint(opt, 0);
+	size_t i;
+
+	for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+		if (strcmp(bounds[i].name, opt->name) != 0)
+			continue;
+		if (v < bounds[i].min || v > bounds[i].max)
+			return reject(cfg,
+			    "%s = %ld is out of range: use a number from %ld "
+			    "to %ld",
+			    opt->name, v, bounds[i].min, bounds[i].max);
+	}
+	return 0;
+}
+
+static int
+policy_parse(const char *s, enum ad_restart_policy *p)
+{
+	if (strcmp(s, "permanent") == 0)
+		*p = AD_RESTART_PERMANENT;
+	else if (strcmp(s, "transient") == 0)
+		*p = AD_RESTART_TRANSIENT;
+	else if (strcmp(s, "temporary") == 0)
+		*p = AD_RESTART_TEMPORARY;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+check_policy(cfg_t *cfg, cfg_opt_t *opt)
+{
+	enum ad_restart_policy p;
+	const char            *s = cfg_opt_getnstr(opt, 0);
+
+	if (policy_parse(s, &p) != 0)
+		return reject(cfg,
+		    "restart policy \"%s\" is unknown: use permanent, "
+		    "transient or temporary",
+		    s);
+	return 0;
+}
+
+/* subscribe, publish (topics) and calls (agent names). */
+static int
+check_names(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *what
+	    = strcmp(opt->name, "calls") == 0 ? "an agent name" : "a topic";
+	unsigned i;
+
+	for (i = 0; i < cfg_opt_size(opt); i++) {
+		const char *s = cfg_opt_getnstr(opt, i);
+
+		if (!ad_valid_name(s))
+			return reject(cfg,
+			    "%s: \"%s\" is not %s: use 1 to 63 letters, "
+			    "digits, '_', '.' or '-'",
+			    opt->name, s, what);
+	}
+	return 0;
+}
+
+static int
+check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (cfg_opt_getnstr(opt, 0)[0] == '\0')
+		return reject(cfg,
+		    "%s is empty: give a value or remove the "
+		    "line",
+		    opt->name);
+	return 0;
+}
+
+static int
+check_log_level(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+
+	if (ad_log_parse_level(s) < 0)
+		return reject(cfg,
+		    "log_level \"%s\" is unknown: use error, warn, info or "
+		    "debug",
+		    s);
+	return 0;
+}
+
+/* Runs when an agent section closes: its name, and no twin in the file. */
+static int
+agent_closes(cfg_t *root, cfg_opt_t *opt)
+{
+	struct parse_ctx *ctx  = parsing;
+	const char       *name = ctx->agent;
+	size_t            i;
+
+	if (!ad_valid_name(name))
+		return reject_at(ctx->agent_line,
+		    "not a valid agent name: use 1 to 63 letters, digits, "
+		    "'_', '.' or '-'");
+	for (i = 0; i < ctx->nseen; i++)
+		if (strcmp(ctx->seen[i].name, name) == 0)
+			return reject_at(ctx->agent_line,
+			    "defined twice in this file (first at line %d): "
+			    "rename or remove one",
+			    ctx->seen[i].line);
+	ctx->seen
+	    = ad_xrealloc(ctx->seen, (ctx->nseen + 1) * sizeof(*ctx->seen));
+	ctx->seen[ctx->nseen].name = ad_xstrdup(name);
+	ctx->seen[ctx->nseen].line = ctx->agent_line;
+	ctx->nseen++;
+	ctx->agent = NULL;
+	return 0;
+}
+
+static int
+global_closes(cfg_t *root, cfg_opt_t *opt)
+{
+	parsing->agent = NULL;
+	if (cfg_opt_size(opt) > 1)
+		return reject_at(section_line(cfg_opt_getnsec(opt, 1)),
+		    "a second agentd section (the first is at line %d): "
+		    "merge them into one",
+		    section_line(cfg_opt_getnsec(opt, 0)));
+	return 0;
+}
+
+/* ---- the text libconfuse reads -------------------------------------- */
+
+/* A configuration file larger than this is not one. */
+#define CONF_MAX_SIZE (16 * 1024 * 1024)
+
+/* What can continue an unquoted word, in libconfuse's lexer. */
+static int
+word_char(char c)
+{
+	return c != '\0' && strchr(" #\"'\t\n\r={}()+,*", c) == NULL;
+}
+
+/* From an opening quote to just past its closing one; '\\' escapes. */
+static size_t
+skip_quoted(const char *s, size_t i)
+{
+	char q = s[i++];
+
+	while (s[i] != '\0' && s[i] != q)
+		i += s[i] == '\\' && s[i + 1] != '\0' ? 2 : 1;
+	return s[i] != '\0' ? i + 1 : i;
+}
+
+/* Spaces over [i, end) except newlines; returns end. */
+static size_t
+blank(char *s, size_t i, size_t end)
+{
+	for (; i < end; i++)
+		if (s[i] != '\n')
+			s[i] = ' ';
+	return end;
+}
+
+/*
+ * libconfuse 3.3 counts each # or // comment as three lines, so every
+ * line number after one is wrong, and refuses a comment inside a list
+ * (its issue #150).  Comments are therefore blanked out, newlines kept,
+ * before it reads the text.  The rules are its lexer's: outside quotes
+ * '#' always starts a comment; "//" and "/" "*" do where a token starts
+ * (inside an unquoted word, as in http://host, they are part of it).
+ * Returns 0, or the line of a C comment that never closes.
+ */
+static int
+blank_comments(char *s)
+{
+	size_t i = 0, line = 1, start;
+	int    at_token = 1;
+
+	while (s[i] != '\0') {
+		char *end;
+
+		start = i;
+		if (s[i] == '"' || s[i] == '\'') {
+			i = skip_quoted(s, i);
+		} else if (s[i] == '#'
+		    || (at_token && strncmp(s + i, "//", 2) == 0)) {
+			i = blank(s, i, i + strcspn(s + i, "\n"));
+		} else if (at_token && strncmp(s + i, "/*", 2) == 0) {
+			end = strstr(s + i + 2, "*/");
+			if (end == NULL)
+				return (int)line;
+			i = blank(s, i, (size_t)(end - s) + 2);
+		} else {
+			at_token = !word_char(s[i++]);
+			line += s[i - 1] == '\n';
+			continue;
+		}
+		at_token = 1;
+		for (; start < i; start++)
+			line += s[start] == '\n';
+	}
+	return 0;
+}
+
+/* The whole file plus a newline (libconfuse cannot read "").  n: size. */
+static char *
+slurp(FILE *f, size_t *n)
+{
+	size_t cap = 4096;
+	char  *buf = ad_xmalloc(cap);
+
+	*n = 0;
+	for (;;) {
+		*n += fread(buf + *n, 1, cap - *n - 1, f);
+		if (*n < cap - 1 || *n > CONF_MAX_SIZE)
+			break;
+		cap *= 2;
+		buf = ad_xrealloc(buf, cap);
+	}
+	buf[*n]     = '\n';
+	buf[*n + 1] = '\0';
+	return buf;
+}
+
+/* The file's text, comments blanked; NULL with ctx->msg set. */
+static char *
+read_text(struct parse_ctx *ctx)
+{
+	FILE  *f = fopen(ctx->file, "r");
+	char  *text;
+	size_t n;
+	int    open_line;
+
+	if (f == NULL) {
+		ad_seterr(ctx->msg, sizeof(ctx->msg), "%s: cannot read: %s",
+		    ctx->file, strerror(errno));
+		return NULL;
+	}
+	text = slurp(f, &n);
+	fclose(f);
+	if (n > CONF_MAX_SIZE || memchr(text, '\0', n) != NULL) {
+		ad_seterr(ctx->msg, sizeof(ctx->msg),
+		    "%s: not a configuration file (binary, or larger than "
+		    "%d MiB): move it out of the directory",
+		    ctx->file, CONF_MAX_SIZE >> 20);
+		free(text);
+		return NULL;
+	}
+	open_line = blank_comments(text);
+	if (open_line != 0) {
+		ad_seterr(ctx->msg, sizeof(ctx->msg),
+		    "%s:%d: comment never closed: end it with */", ctx->file,
+		    open_line);
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Parse ctx->text with these options; NULL with ctx->msg set. */
+static cfg_t *
+run_parser(struct parse_ctx *ctx, cfg_opt_t *root)
+{
+	FILE  *fp = fmemopen(ctx->text, strlen(ctx->text), "r");
+	cfg_t *cfg;
+	int    rc;
+
+	ctx_clear(ctx);
+	ctx->msg[0] = '\0';
+	pthread_mutex_lock(&parse_lock);
+	parsing = ctx;
+	cfg     = cfg_init(root, CFGF_NONE);
+	if (cfg == NULL || fp == NULL) {
+		fputs("agentd: out of memory\n", stderr);
+		abort();
+	}
+	cfg->filename = ad_xstrdup(ctx->file);
+	cfg_set_error_function(cfg, on_confuse_error);
+	rc      = cfg_parse_fp(cfg, fp);
+	parsing = NULL;
+	pthread_mutex_unlock(&parse_lock);
+	fclose(fp);
+	ctx_clear(ctx);
+	if (rc == CFG_SUCCESS)
+		return cfg;
+	if (ctx->msg[0] == '\0')
+		ad_seterr(ctx->msg, sizeof(ctx->msg),
+		    "%s: cannot parse: check its syntax", ctx->file);
+	cfg_free(cfg);
+	return NULL;
+}
+
+/* ---- the format ------------------------------------------------------ */
+
+static cfg_opt_t
+checked(cfg_opt_t opt, cfg_validate_callback_t check)
+{
+	opt.validcb = check;
+	return opt;
+}
+
+#define CHECKED(opt, check) checked((cfg_opt_t)opt, (check))
+
+/*
+ * Parse ctx->file with settings { } read through `settings` and
+ * `settings_flags`.  NULL on failure, with ctx->msg saying why.
+ */
+static cfg_t *
+parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
+{
+	cfg_opt_t instances[] = {
+		CHECKED(CFG_INT("min", 1, CFGF_NONE), check_count),
+		CHECKED(CFG_INT("max", 0, CFGF_NODEFAULT), check_count),
+		CHECKED(CFG_INT("target_inflight", 4, CFGF_NONE), check_count),
+		CHECKED(CFG_INT("concurrency", 1, CFGF_NONE), check_count),
+		CHECKED(
+		    CFG_STR("upscale_delay", "2s", CFGF_NONE), check_duration),
+		CHECKED(CFG_STR("downscale_delay", "30s", CFGF_NONE),
+		    check_duration),
+		CFG_END(),
+	};
+	cfg_opt_t restart[] = {
+		CHECKED(
+		    CFG_STR("policy", "permanent", CFGF_NONE), check_policy),
+		CHECKED(CFG_INT("intensity", 5, CFGF_NONE), check_count),
+		CHECKED(CFG_STR("period", "10s", CFGF_NONE), check_duration),
+		CHECKED(CFG_STR("backoff_initial", "100ms", CFGF_NONE),
+		    check_duration),
+		CHECKED(
+		    CFG_STR("backoff_max", "30s", CFGF_NONE), check_duration),
+		CFG_END(),
+	};
+	cfg_opt_t agent[] = {
+		CFG_PTR_CB(LINE_OPT, "0", CFGF_NONE, section_opens, free),
+		CHECKED(
+		    CFG_STR("plugin", NULL, CFGF_NODEFAULT), check_nonempty),
+		CFG_SEC("instances", instances, CFGF_NONE),
+		CFG_SEC("restart", restart, CFGF_NONE),
+		CHECKED(CFG_STR("request_timeout", "30s", CFGF_NONE),
+		    check_duration),
+		CHECKED(CFG_INT("queue_max", 1024, CFGF_NONE), check_count),
+		CHECKED(
+		    CFG_STR_LIST("subscribe", NULL, CFGF_NONE), check_names),
+		CHECKED(CFG_STR_LIST("publish", NULL, CFGF_NONE), check_names),
+		CHECKED(CFG_STR_LIST("calls", NULL, CFGF_NONE), check_names),
+		CFG_SEC("settings", settings, settings_flags),
+		CFG_END(),
+	};
+	cfg_opt_t global[] = {
+		CFG_PTR_CB(LINE_OPT, "0", CFGF_NONE, section_opens, free),
+		CHECKED(CFG_STR("state_dir", NULL, CFGF_NODEFAULT),
+		    check_nonempty),
+		CHECKED(
+		    CFG_STR("run_dir", NULL, CFGF_NODEFAULT), check_nonempty),
+		CHECKED(CFG_STR("plugin_dir", NULL, CFGF_NODEFAULT),
+		    check_nonempty),
+		CHECKED(
+		    CFG_STR("log_level", "info", CFGF_NONE), check_log_level),
+		CHECKED(CFG_INT("max_message_size", 1048576, CFGF_NONE),
+		    check_count),
+		CFG_END(),
+	};
+	cfg_opt_t root[] = {
+		CHECKED(CFG_SEC("agentd", global, CFGF_MULTI | CFGF_NODEFAULT),
+		    global_closes),
+		CHECKED(CFG_SEC("agent", agent, CFGF_MULTI | CFGF_TITLE),
+		    agent_closes),
+		CFG_END(),
+	};
+
+	return run_parser(ctx, root);
+}
+
+/* ---- small string lists ---------------------------------------------- */
+
+struct strv {
+	char **v;
+	size_t n;
+};
+
+static void
+strv_push(struct strv *s, const char *str)
+{
+	s->v         = ad_xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
+	s->v[s->n++] = ad_xstrdup(str);
+}
+
+static int
+strv_has(const struct strv *s, const char *str)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], str) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+strv_free(struct strv *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- pass 1: which settings keys are written ------------------------- */
+
+static int
+collect_keys(struct parse_ctx *ctx, cfg_t *root, struct strv *keys)
+{
+	unsigned i, j;
+
+	for (i = 0; i < cfg_size(root, "agent"); i++) {
+		cfg_t *sec = cfg_getnsec(root, "agent", i);
+		cfg_t *set = cfg_getsec(sec, "settings");
+
+		for (j = 0; j < cfg_num(set); j++) {
+			const char *key = cfg_opt_name(cfg_getnopt(set, j));
+
+			if (!ad_valid_name(key)) {
+				ad_seterr(ctx->msg, sizeof(ctx->msg),
+				    "%s:%d: agent \"%s\": setting name "
+				    "\"%s\" is not valid: use letters, "
+				    "digits, '_', '.' or '-'",
+				    ctx->file, section_line(sec),
+				    cfg_title(sec), key);
+				return -1;
+			}
+			if (!strv_has(keys, key))
+				strv_push(keys, key);
+		}
+	}
+	return 0;
+}
+
+/* Pass 2's settings { }: every written key keeps its text and line. */
+static cfg_opt_t *
+settings_opts(const struct strv *keys)
+{
+	cfg_opt_t *o = ad_xcalloc(keys->n + 1, sizeof(*o));
+	size_t     i;
+
+	for (i = 0; i < keys->n; i++)
+		o[i] = (cfg_opt_t)CFG_PTR_CB(
+		    keys->v[i], NULL, CFGF_NODEFAULT, keep_setting, free);
+	o[keys->n] = (cfg_opt_t)CFG_END();
+	return o;
+}
+
+/* Both passes; the result is pass 2's tree, or NULL with ctx->msg set. */
+static cfg_t *
+read_tree(struct parse_ctx *ctx)
+{
+	cfg_opt_t   none[] = { CFG_END() };
+	struct strv keys   = { NULL, 0 };
+	cfg_opt_t  *opts;
+	cfg_t      *cfg;
+
+	ctx->text = read_text(ctx);
+	if (ctx->text == NULL)
+		return NULL;
+	cfg = parse_file(ctx, none, CFGF_KEYSTRVAL);
+	if (cfg != NULL && collect_keys(ctx, cfg, &keys) == 0) {
+		cfg_free(cfg);
+		opts = settings_opts(&keys);
+		cfg  = parse_file(ctx, opts, CFGF_NONE);
+		free(opts);
+	} else {
+		cfg_free(cfg);
+		cfg = NULL;
+	}
+	strv_free(&keys);
+	free(ctx->text);
+	ctx->text = NULL;
+	return cfg;
+}
+
+/* ---- the loader ------------------------------------------------------ */
+
+/* A setting as written, kept until its plugin's schema is known. */
+struct raw_setting {
+	char *key;
+	char *text;
+	int   line;
+};
+
+struct raw_settings {
+	struct raw_setting *v;
+	size_t              n;
+};
+
+struct loader {
+	const struct ad_config_opts *opts;
+	struct ad_config            *c;
+	struct raw_settings         *raw; /* parallel to c->agents */
+	int                          global_line;
+	char                        *err;
+	size_t                       errlen;
+};
+
+static char *
+xstrdup_or_null(const char *s)
+{
+	return s != NULL ? ad_xstrdup(s) : NULL;
+}
+
+static void
+raw_free(struct raw_settings *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->v[i].key);
+		free(r->v[i].text);
+	}
+	free(r->v);
+}
+
+/* One line, whatever the caller's buffer holds. */
+static void
+one_line(char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20)
+			*s = ' ';
+}
+
+static int agent_err(const struct ad_agent_conf *a, int line, char *err,
+    size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int
+agent_err(const struct ad_agent_conf *a, int line, char *err, size_t errlen,
+    const char *fmt, ...)
+{
+	char    what[AD_ERRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	ad_seterr(err, errlen, "%s:%d: agent \"%s\": %s", a->file, line,
+	    a->name, what);
+	return AGENTD_ECONFIG;
+}
+
+/* ---- agentd { } ------------------------------------------------------ */
+
+static char *
+dir_option(cfg_t *sec, const char *name, const char *base)
+{
+	if (cfg_size(sec, name) == 0)
+		return NULL;
+	return ad_path_join(base, cfg_getstr(sec, name));
+}
+
+static int
+take_global(struct loader *ld, cfg_t *root, const char *file)
+{
+	struct ad_global_conf *g = &ld->c->global;
+	cfg_t                 *sec;
+	char                  *base;
+	int                    line;
+
+	if (cfg_size(root, "agentd") == 0)
+		return 0;
+	sec  = cfg_getnsec(root, "agentd", 0);
+	line = section_line(sec);
+	if (g->file != NULL) {
+		ad_seterr(ld->err, ld->errlen,
+		    "%s:%d: a second agentd section (the first is in %s:%d): "
+		    "keep only one",
+		    file, line, g->file, ld->global_line);
+		return AGENTD_ECONFIG;
+	}
+	ld->global_line = line;
+	g->file         = ad_xstrdup(file);
+	base            = ad_dirname(file);
+	g->state_dir    = dir_option(sec, "state_dir", base);
+	g->run_dir      = dir_option(sec, "run_dir", base);
+	g->plugin_dir   = dir_option(sec, "plugin_dir", base);
+	free(base);
+	free(g->log_level);
+	g->log_level        = ad_xstrdup(cfg_getstr(sec, "log_level"));
+	g->max_message_size = (size_t)cfg_getint(sec, "max_message_size");
+	return 0;
+}
+
+/* What the files did not say comes from opts, after every file is read. */
+static void
+finish_global(struct loader *ld)
+{
+	struct ad_global_conf       *g = &ld->c->global;
+	const struct ad_config_opts *o = ld->opts;
+
+	if (g->state_dir == NULL)
+		g->state_dir = xstrdup_or_null(o->default_state_dir);
+	if (g->run_dir == NULL)
+		g->run_dir = xstrdup_or_null(o->default_run_dir);
+	if (o->plugin_dir != NULL) {
+		free(g->plugin_dir);
+		g->plugin_dir = ad_xstrdup(o->plugin_dir);
+	} else if (g->plugin_dir == NULL) {
+		g->plugin_dir = xstrdup_or_null(o->default_plugin_dir);
+	}
+}
+
+/* ---- agent "NAME" { } ------------------------------------------------ */
+
+static int64_t
+duration_of(cfg_t *sec, const char *name)
+{
+	int64_t ms = 0;
+
+	/* Checked while parsing; defaults are ours and valid. */
+	ad_parse_duration(cfg_getstr(sec, name), &ms);
+	return ms;
+}
+
+static void
+take_list(cfg_t *sec, const char *name, char ***out, size_t *n)
+{
+	unsigned i;
+
+	*n   = cfg_size(sec, name);
+	*out = ad_xcalloc(*n, sizeof(**out));
+	for (i = 0; i < *n; i++)
+		(*out)[i] = ad_xstrdup(cfg_getnstr(sec, name, i));
+}
+
+static int
+take_instances(struct ad_agent_conf *a, cfg_t *inst, char *err, size_t errlen)
+{
+	a->min_instances = (unsigned)cfg_getint(inst, "min");
+	if (cfg_size(inst, "max") > 0)
+		a->max_instances = (unsigned)cfg_getint(inst, "max");
+	else
+		a->max_instances = a->min_instances > 1 ? a->min_instances : 1;
+	if (a->min_instances > a->max_instances)
+		return agent_err(a, a->line, err, errlen,
+		    "instances min (%u) is greater than max (%u): lower min "
+		    "or raise max",
+		    a->min_instances, a->max_instances);
+	a->target_inflight    = (unsigned)cfg_getint(inst, "target_inflight");
+	a->concurrency        = (unsigned)cfg_getint(inst, "concurrency");
+	a->upscale_delay_ms   = duration_of(inst, "upscale_delay");
+	a->downscale_delay_ms = duration_of(inst, "downscale_delay");
+	return 0;
+}
+
+static int
+take_restart(struct ad_agent_conf *a, cfg_t *r, char *err, size_t errlen)
+{
+	policy_parse(cfg_getstr(r, "policy"), &a->restart_policy);
+	a->restart_intensity  = (unsigned)cfg_getint(r, "intensity");
+	a->restart_period_ms  = duration_of(r, "period");
+	a->backoff_initial_ms = duration_of(r, "backoff_initial");
+	a->backoff_max_ms     = duration_of(r, "backoff_max");
+	if (a->backoff_initial_ms > a->backoff_max_ms)
+		return agent_err(a, a->line, err, errlen,
+		    "restart backoff_initial is longer than backoff_max: "
+		    "shorten it or raise backoff_max");
+	return 0;
+}
+
+static int
+by_line(const void *a, const void *b)
+{
+	const struct raw_setting *x = a, *y = b;
+
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Keys and texts are copied: the tree is freed before schemas arrive. */
+static void
+take_settings(cfg_t *set, struct raw_settings *raw)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg_num(set); i++) {
+		cfg_opt_t      *opt = cfg_getnopt(set, i);
+		struct located *l;
+
+		if (cfg_opt_size(opt) == 0)
+			continue;
+		l      = cfg_opt_getnptr(opt, 0);
+		raw->v = ad_xrealloc(raw->v, (raw->n + 1) * sizeof(*raw->v));
+		raw->v[raw->n].key  = ad_xstrdup(cfg_opt_name(opt));
+		raw->v[raw->n].text = ad_xstrdup(l->text);
+		raw->v[raw->n].line = l->line;
+		raw->n++;
+	}
+	/* Problems are reported in the order they are written. */
+	qsort(raw->v, raw->n, sizeof(*raw->v), by_line);
+}
+
+static int
+take_agent(cfg_t *sec, const char *file, struct ad_agent_conf *a,
+    struct raw_settings *raw, char *err, size_t errlen)
+{
+	int rv;
+
+	a->name = ad_xstrdup(cfg_title(sec));
+	a->file = ad_xstrdup(file);
+	a->line = section_line(sec);
+	if (cfg_size(sec, "plugin") == 0)
+		return agent_err(a, a->line, err, errlen,
+		    "no plugin: add plugin = \"NAME.so\"");
+	a->plugin = ad_xstrdup(cfg_getstr(sec, "plugin"));
+	rv = take_instances(a, cfg_getsec(sec, "instances"), err, errlen);
+	if (rv == 0)
+		rv = take_restart(a, cfg_getsec(sec, "restart"), err, errlen);
+	if (rv != 0)
+		return rv;
+	a->request_timeout_ms = duration_of(sec, "request_timeout");
+	a->queue_max          = (unsigned)cfg_getint(sec, "queue_max");
+	take_list(sec, "subscribe", &a->subscribe, &a->nsubscribe);
+	take_list(sec, "publish", &a->publish, &a->npublish);
+	take_list(sec, "calls", &a->calls, &a->ncalls);
+	take_settings(cfg_getsec(sec, "settings"), raw);
+	return 0;
+}
+
+static struct ad_agent_conf *
+agent_named(struct ad_config *c, const char *name)
+{
+	return (struct ad_agent_conf *)ad_config_agent(c, name);
+}
+
+static int
+add_agent(struct loader *ld, cfg_t *sec, const char *file)
+{
+	struct ad_config     *c     = ld->c;
+	struct ad_agent_conf *first = agent_named(c, cfg_title(sec));
+	struct ad_agent_conf *a;
+
+	if (first != NULL) {
+		ad_seterr(ld->err, ld->errlen,
+		    "%s:%d: agent \"%s\": already defined at %s:%d: rename "
+		    "or remove one",
+		    file, section_line(sec), first->name, first->file,
+		    first->line);
+		return AGENTD_ECONFIG;
+	}
+	c->agents = ad_xrealloc(c->agents, (c->nagents + 1) * sizeof(*a));
+	ld->raw   = ad_xrealloc(ld->raw, (c->nagents + 1) * sizeof(*ld->raw));
+	a         = &c->agents[c->nagents];
+	memset(a, 0, sizeof(*a));
+	memset(&ld->raw[c->nagents], 0, sizeof(*ld->raw));
+	c->nagents++;
+	return take_agent(
+	    sec, file, a, &ld->raw[c->nagents - 1], ld->err, ld->errlen);
+}
+
+static int
+read_file(struct loader *ld, const char *file)
+{
+	struct parse_ctx ctx;
+	cfg_t           *root;
+	unsigned         i;
+	int              rv;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = file;
+	root     = read_tree(&ctx);
+	if (root == NULL) {
+		ad_seterr(ld->err, ld->errlen, "%s", ctx.msg);
+		return AGENTD_ECONFIG;
+	}
+	rv = take_global(ld, root, file);
+	for (i = 0; rv == 0 && i < cfg_size(root, "agent"); i++)
+		rv = add_agent(ld, cfg_getnsec(root, "agent", i), file);
+	cfg_free(root);
+	return rv;
+}
+
+/* ---- the directory --------------------------------------------------- */
+
+static int
+is_conf_file(const char *dir, const char *name)
+{
+	size_t      n = strlen(name);
+	struct stat st;
+	char       *path;
+	int         ok;
+
+	/* Editors and package managers leave dot files beside real ones. */
+	if (name[0] == '.' || n <= 5 || strcmp(name + n - 5, ".conf") != 0)
+		return 0;
+	path = ad_path_join(dir, name);
+	ok   = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	free(path);
+	return ok;
+}
+
+/* "." is left out of the names shown, so messages read conf.d/x.conf. */
+static char *
+shown_path(const char *dir, const char *name)
+{
+	if (strcmp(dir, ".") == 0)
+		return ad_xstrdup(name);
+	return ad_path_join(dir, name);
+}
+
+static int
+list_confs(const char *dir, struct strv *files, char *err, size_t errlen)
+{
+	struct strv    names = { NULL, 0 };
+	struct dirent *de;
+	DIR           *d = opendir(dir);
+	size_t         i;
+
+	if (d == NULL) {
+		ad_seterr(err, errlen,
+		    "cannot read configuration directory %s: %s", dir,
+		    strerror(errno));
+		return errno == ENOENT ? AGENTD_ENOENT : AGENTD_ECONFIG;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (is_conf_file(dir, de->d_name))
+			strv_push(&names, de->d_name);
+	closedir(d);
+	qsort(names.v, names.n, sizeof(*names.v), by_name);
+	for (i = 0; i < names.n; i++) {
+		files->v
+		    = ad_xrealloc(files->v, (files->n + 1) * sizeof(char *));
+		files->v[files->n++] = shown_path(dir, names.v[i]);
+	}
+	strv_free(&names);
+	return 0;
+}
+
+static int
+list_all_confs(
+    const char *confdir, struct strv *files, char *err, size_t errlen)
+{
+	struct stat st;
+	char       *sub;
+	int         rv;
+
+	if (stat(confdir, &st) != 0 && errno == ENOENT) {
+		ad_seterr(err, errlen,
+		    "configuration directory %s does not exist: create it "
+		    "or point agentd at another one",
+		    confdir);
+		return AGENTD_ENOENT;
+	}
+	rv = list_confs(confdir, files, err, errlen);
+	if (rv != 0)
+		return rv == AGENTD_ENOENT ? AGENTD_ECONFIG : rv;
+	sub = shown_path(confdir, "conf.d");
+	if (stat(sub, &st) == 0)
+		rv = list_confs(sub, files, err, errlen);
+	free(sub);
+	return rv;
+}
+
+/* ---- settings against the plugin's schema ---------------------------- */
+
+static int
+parse_bool(const char *s, int *b)
+{
+	static const char *yes[] = { "true", "yes", "on" };
+	static const char *no[]  = { "false", "no", "off" };
+	size_t             i;
+
+	for (i = 0; i < 3; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return *b = 1, 0;
+		if (strcasecmp(s, no[i]) == 0)
+			return *b = 0, 0;
+	}
+	return -1;
+}
+
+/* Text to a typed value; -1 if it is not of that type. */
+static int
+setting_parse(const char *text, struct ad_setting_value *v)
+{
+	char *end;
+
+	errno = 0;
+	switch (v->type) {
+	case AGENTD_SETTING_STRING:
+		v->v.s = ad_xstrdup(text);
+		return 0;
+	case AGENTD_SETTING_INT:
+		if (!isdigit((unsigned char)text[0]) && text[0] != '-'
+		    && text[0] != '+')
+			return -1;
+		v->v.i = strtoll(text, &end, 10);
+		return *end == '\0' && errno == 0 ? 0 : -1;
+	case AGENTD_SETTING_DOUBLE:
+		if (isspace((unsigned char)text[0]) || text[0] == '\0')
+			return -1;
+		v->v.d = strtod(text, &end);
+		return *end == '\0' && errno == 0 && isfinite(v->v.d) ? 0 : -1;
+	case AGENTD_SETTING_BOOL:
+		return parse_bool(text, &v->v.b);
+	}
+	return -1;
+}
+
+static const char *
+type_wording(enum agentd_setting_type t)
+{
+	switch (t) {
+	case AGENTD_SETTING_INT:
+		return "a whole number";
+	case AGENTD_SETTING_DOUBLE:
+		return "a number";
+	case AGENTD_SETTING_BOOL:
+		return "true or false";
+	default:
+		return "a string";
+	}
+}
+
+static int
+unknown_setting(const struct ad_agent_conf *a, const struct raw_setting *r,
+    const struct ad_schema *s, char *err, size_t errlen)
+{
+	char   known[AD_ERRLEN] = "";
+	size_t i, n;
+
+	for (i = 0; i < s->nsettings; i++) {
+		n = strlen(known);
+		ad_seterr(known + n, sizeof(known) - n, "%s%s",
+		    i > 0 ? ", " : "", s->settings[i].name);
+	}
+	if (s->nsettings == 0)
+		return agent_err(a, r->line, err, errlen,
+		    "unknown setting \"%s\" (plugin \"%s\" takes no "
+		    "settings): remove it",
+		    r->key, s->plugin_name);
+	return agent_err(a, r->line, err, errlen,
+	    "unknown setting \"%s\" (plugin \"%s\" knows %s): fix its name "
+	    "or remove it",
+	    r->key, s->plugin_name, known);
+}
+
+/* Every written key is declared and of its declared type. */
+static int
+check_written(const struct ad_agent_conf *a, const struct raw_settings *raw,
+    const struct ad_schema *s, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < raw->n; i++) {
+		const struct raw_setting    *r = &raw->v[i];
+		const struct ad_setting_def *d = ad_schema_find(s, r->key);
+		struct ad_setting_value      v = { .type = 0 };
+
+		if (d == NULL)
+			return unknown_setting(a, r, s, err, errlen);
+		v.type = d->type;
+		if (setting_parse(r->text, &v) != 0)
+			return agent_err(a, r->line, err, errlen,
+			    "setting \"%s\" must be %s (the plugin declares "
+			    "it %s)",
+			    r->key, type_wording(d->type),
+			    ad_setting_type_name(d->type));
+		if (v.type == AGENTD_SETTING_STRING)
+			free(v.v.s);
+	}
+	return 0;
+}
+
+static const struct raw_setting *
+raw_find(const struct raw_settings *raw, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < raw->n; i++)
+		if (strcmp(raw->v[i].key, key) == 0)
+			return &raw->v[i];
+	return NULL;
+}
+
+/* One value in schema order: as written, else the plugin's default. */
+static int
+fill_setting(struct ad_agent_conf *a, const struct raw_settings *raw,
+    const struct ad_schema *s, const struct ad_setting_def *d,
+    struct ad_setting_value *v, char *err, size_t errlen)
+{
+	const struct raw_setting *r = raw_find(raw, d->name);
+
+	v->name = ad_xstrdup(d->name);
+	v->type = d->type;
+	if (r != NULL)
+		return setting_parse(r->text, v) == 0 ? 0 : AGENTD_ECONFIG;
+	if (d->default_value == NULL)
+		return agent_err(a, a->line, err, errlen,
+		    "setting \"%s\" is required (the plugin declares it %s, "
+		    "with no default): add %s = ... to its settings { }",
+		    d->name, ad_setting_type_name(d->type), d->name);
+	if (setting_parse(d->default_value, v) != 0)
+		return agent_err(a, a->line, err, errlen,
+		    "plugin \"%s\" declares default \"%s\" for setting "
+		    "\"%s\", which is not %s: fix the plugin",
+		    s->plugin_name, d->default_value, d->name,
+		    ad_setting_type_name(d->type));
+	return 0;
+}
+
+static int
+apply_schema(struct ad_agent_conf *a, const struct raw_settings *raw,
+    const struct ad_schema *s, char *err, size_t errlen)
+{
+	size_t i;
+	int    rv;
+
+	rv = check_written(a, raw, s, err, errlen);
+	if (rv != 0)
+		return rv;
+	a->settings  = ad_xcalloc(s->nsettings, sizeof(*a->settings));
+	a->nsettings = s->nsettings;
+	for (i = 0; i < s->nsettings; i++) {
+		rv = fill_setting(
+		    a, raw, s, &s->settings[i], &a->settings[i], err, errlen);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+/* Without a lookup (syntax checks only), settings stay untyped strings. */
+static void
+keep_as_strings(struct ad_agent_conf *a, const struct raw_settings *raw)
+{
+	size_t i;
+
+	a->settings  = ad_xcalloc(raw->n, sizeof(*a->settings));
+	a->nsettings = raw->n;
+	for (i = 0; i < raw->n; i++) {
+		a->settings[i].name = ad_xstrdup(raw->v[i].key);
+		a->settings[i].type = AGENTD_SETTING_STRING;
+		a->settings[i].v.s  = ad_xstrdup(raw->v[i].text);
+	}
+}
+
+static char *
+resolve_plugin(const struct ad_agent_conf *a, const char *plugin_dir)
+{
+	char *dir, *path;
+
+	if (a->plugin[0] == '/')
+		return ad_xstrdup(a->plugin);
+	if (strchr(a->plugin, '/') == NULL && plugin_dir != NULL)
+		return ad_path_join(plugin_dir, a->plugin);
+	dir  = ad_dirname(a->file);
+	path = ad_path_join(dir, a->plugin);
+	free(dir);
+	return path;
+}
+
+static int
+settle_agent(
+    struct loader *ld, size_t i, ad_schema_lookup_fn lookup, void *arg)
+{
+	struct ad_agent_conf *a              = &ld->c->agents[i];
+	struct ad_schema     *schema         = NULL;
+	char                  why[AD_ERRLEN] = "";
+	int                   rv;
+
+	a->plugin_path = resolve_plugin(a, ld->c->global.plugin_dir);
+	if (lookup == NULL) {
+		keep_as_strings(a, &ld->raw[i]);
+		return 0;
+	}
+	rv = lookup(arg, a, &schema, why, sizeof(why));
+	if (rv != 0)
+		return agent_err(a, a->line, ld->err, ld->errlen, "%s", why);
+	if (schema == NULL)
+		schema = ad_xcalloc(1, sizeof(*schema));
+	rv = apply_schema(a, &ld->raw[i], schema, ld->err, ld->errlen);
+	ad_schema_free(schema);
+	return rv;
+}
+
+static int
+load(struct loader *ld, const char *confdir, ad_schema_lookup_fn lookup,
+    void *arg)
+{
+	struct strv files = { NULL, 0 };
+	size_t      i;
+	int         rv;
+
+	rv = list_all_confs(confdir, &files, ld->err, ld->errlen);
+	for (i = 0; rv == 0 && i < files.n; i++)
+		rv = read_file(ld, files.v[i]);
+	strv_free(&files);
+	if (rv != 0)
+		return rv;
+	finish_global(ld);
+	for (i = 0; rv == 0 && i < ld->c->nagents; i++)
+		rv = settle_agent(ld, i, lookup, arg);
+	return rv;
+}
+
+int
+ad_config_load(const char *confdir, const struct ad_config_opts *opts,
+    ad_schema_lookup_fn lookup, void *lookup_arg, struct ad_config **out,
+    char *err, size_t errlen)
+{
+	static const struct ad_config_opts no_opts;
+	struct loader                      ld;
+	size_t                             i;
+	int                                rv;
+
+	*out = NULL;
+	memset(&ld, 0, sizeof(ld));
+	ld.opts                       = opts != NULL ? opts : &no_opts;
+	ld.err                        = err;
+	ld.errlen                     = errlen;
+	ld.c                          = ad_xcalloc(1, sizeof(*ld.c));
+	ld.c->global.log_level        = ad_xstrdup("info");
+	ld.c->global.max_message_size = 1024 * 1024;
+	rv                            = load(&ld, confdir, lookup, lookup_arg);
+	for (i = 0; i < ld.c->nagents; i++)
+		raw_free(&ld.raw[i]);
+	free(ld.raw);
+	if (rv != 0) {
+		one_line(err);
+		ad_config_free(ld.c);
+		return rv;
+	}
+	*out = ld.c;
+	return 0;
+}
+
+/* ---- the result ------------------------------------------------------ */
+
+static void
+free_list(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+free_agent(struct ad_agent_conf *a)
+{
+	size_t i;
+
+	free(a->name);
+	free(a->file);
+	free(a->plugin);
+	free(a->plugin_path);
+	free_list(a->subscribe, a->nsubscribe);
+	free_list(a->publish, a->npublish);
+	free_list(a->calls, a->ncalls);
+	for (i = 0; i < a->nsettings; i++) {
+		free(a->settings[i].name);
+		if (a->settings[i].type == AGENTD_SETTING_STRING)
+			free(a->settings[i].v.s);
+	}
+	free(a->settings);
+}
+
+void
+ad_config_free(struct ad_config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nagents; i++)
+		free_agent(&c->agents[i]);
+	free(c->agents);
+	free(c->global.file);
+	free(c->global.state_dir);
+	free(c->global.run_dir);
+	free(c->global.plugin_dir);
+	free(c->global.log_level);
+	free(c);
+}
+
+const struct ad_agent_conf *
+ad_config_agent(const struct ad_config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; c != NULL && i < c->nagents; i++)
+		if (strcmp(c->agents[i].name, name) == 0)
+			return &c->agents[i];
+	return NULL;
+}
+
+const struct ad_setting_value *
+ad_agent_setting(const struct ad_agent_conf *a, const char *name)
+{
+	size_t i;
+
+	for (i = 0; a != NULL && i < a->nsettings; i++)
+		if (a->settings[i].name != NULL
+		    && strcmp(a->settings[i].name, name) == 0)
+			return &a->settings[i];
+	return NULL;
+}

@@ -125,7 +125,8 @@ json_default_text(json_t *v, char **out)
 	if (json_is_string(v))
 		*out = ad_xstrdup(json_string_value(v));
 	else if (json_is_integer(v))
-		*out = ad_xasprintf("%" PRId64, (int64_t)json_integer_value(v));
+		*out
+		    = ad_xasprintf("%" PRId64, (int64_t)json_integer_value(v));
 	else if (json_is_real(v))
 		*out = ad_xasprintf("%.17g", json_real_value(v));
 	else if (json_is_boolean(v))
@@ -136,8 +137,8 @@ json_default_text(json_t *v, char **out)
 }
 
 static int
-setting_from_json(json_t *j, size_t idx, struct ad_setting_def *d,
-    char *err, size_t errlen)
+setting_from_json(
+    json_t *j, size_t idx, struct ad_setting_def *d, char *err, size_t errlen)
 {
 	const char *name = json_string_value(json_object_get(j, "name"));
 	const char *type = json_string_value(json_object_get(j, "type"));
@@ -158,9 +159,9 @@ setting_from_json(json_t *j, size_t idx, struct ad_setting_def *d,
 		    name, type != NULL ? type : "(none)");
 		return AGENTD_EPROTO;
 	}
-	if (json_default_text(json_object_get(j, "default"),
-	        &d->default_value) != 0 ||
-	    json_opt_string(j, "description", &d->description) != 0) {
+	if (json_default_text(json_object_get(j, "default"), &d->default_value)
+	        != 0
+	    || json_opt_string(j, "description", &d->description) != 0) {
 		ad_seterr(err, errlen,
 		    "plugin descriptor: setting \"%s\" has a malformed "
 		    "default or description: rebuild the plugin against "
@@ -172,8 +173,7 @@ setting_from_json(json_t *j, size_t idx, struct ad_setting_def *d,
 }
 
 static int
-settings_from_json(
-    json_t *arr, struct ad_schema *s, char *err, size_t errlen)
+settings_from_json(json_t *arr, struct ad_schema *s, char *err, size_t errlen)
 {
 	size_t i;
 	int    rv;
@@ -189,10 +189,10 @@ settings_from_json(
 	for (i = 0; i < json_array_size(arr); i++) {
 		struct ad_setting_def *d = &s->settings[i];
 
-		/* Counted first so ad_schema_free() frees a half-filled one. */
+		/* Counted first: ad_schema_free() frees a half-filled one. */
 		s->nsettings++;
-		rv = setting_from_json(json_array_get(arr, i), i, d, err,
-		    errlen);
+		rv = setting_from_json(
+		    json_array_get(arr, i), i, d, err, errlen);
 		if (rv != 0)
 			return rv;
 		if (ad_schema_find(s, d->name) != d) {
@@ -212,9 +212,9 @@ abi_from_json(json_t *abi, struct ad_schema *s, char *err, size_t errlen)
 	json_t *major = json_object_get(abi, "major");
 	json_t *minor = json_object_get(abi, "minor");
 
-	if (!json_is_integer(major) || json_integer_value(major) < 0 ||
-	    (minor != NULL && !json_is_integer(minor)) ||
-	    json_integer_value(minor) < 0) {
+	if (!json_is_integer(major) || json_integer_value(major) < 0
+	    || (minor != NULL && !json_is_integer(minor))
+	    || json_integer_value(minor) < 0) {
 		ad_seterr(err, errlen,
 		    "plugin descriptor: \"abi\" needs integer \"major\" and "
 		    "\"minor\"");
@@ -226,22 +226,22 @@ abi_from_json(json_t *abi, struct ad_schema *s, char *err, size_t errlen)
 }
 
 static int
-schema_from_object(json_t *root, struct ad_schema *s, char *err,
-    size_t errlen)
+schema_from_object(json_t *root, struct ad_schema *s, char *err, size_t errlen)
 {
 	if (!json_is_object(root)) {
-		ad_seterr(err, errlen, "plugin descriptor is not a JSON object");
+		ad_seterr(
+		    err, errlen, "plugin descriptor is not a JSON object");
 		return AGENTD_EPROTO;
 	}
-	if (json_opt_string(root, "name", &s->plugin_name) != 0 ||
-	    s->plugin_name == NULL || s->plugin_name[0] == '\0') {
+	if (json_opt_string(root, "name", &s->plugin_name) != 0
+	    || s->plugin_name == NULL || s->plugin_name[0] == '\0') {
 		ad_seterr(err, errlen,
 		    "plugin descriptor has no \"name\": set .name in the "
 		    "plugin's AGENTD_PLUGIN()");
 		return AGENTD_EPROTO;
 	}
-	if (json_opt_string(root, "version", &s->plugin_version) != 0 ||
-	    json_opt_string(root, "description", &s->description) != 0) {
+	if (json_opt_string(root, "version", &s->plugin_version) != 0
+	    || json_opt_string(root, "description", &s->description) != 0) {
 		ad_seterr(err, errlen,
 		    "plugin descriptor: \"version\" and \"description\" "
 		    "must be strings");
@@ -310,8 +310,8 @@ spawn_worker(const char *worker, const char *plugin, struct child *c)
 	posix_spawnattr_t          attr;
 	sigset_t                   none, dfl;
 	int                        out[2], errp[2], rv;
-	char *argv[] = { (char *)worker, (char *)"--describe", (char *)plugin,
-		NULL };
+	char                      *argv[]
+	    = { (char *)worker, (char *)"--describe", (char *)plugin, NULL };
 
 	if (pipe2(out, O_CLOEXEC) != 0)
 		return errno;
@@ -429,11 +429,12 @@ reap(pid_t pid, int *status)
 static void
 last_line(const struct capture *cap, char *out, size_t outlen)
 {
-	const char *s = cap->buf != NULL ? cap->buf : "";
+	const char *s   = cap->buf != NULL ? cap->buf : "";
 	size_t      end = cap->len, start, i, n = 0;
 
-	while (end > 0 && (s[end - 1] == '\n' || s[end - 1] == '\r' ||
-	                      s[end - 1] == ' ' || s[end - 1] == '\t'))
+	while (end > 0
+	    && (s[end - 1] == '\n' || s[end - 1] == '\r' || s[end - 1] == ' '
+	        || s[end - 1] == '\t'))
 		end--;
 	start = end;
 	while (start > 0 && s[start - 1] != '\n')
@@ -523,7 +524,13 @@ ad_plugin_describe(const char *worker_path, const char *plugin_path,
 
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
-	rv = spawn_worker(worker_path, plugin_path, &c);
+	/*
+	 * POSIX lets posix_spawn() report a failed exec as exit status 127
+	 * (glibc does so under valgrind): check first, to say why.
+	 */
+	rv = access(worker_path, X_OK) == 0 ? 0 : errno;
+	if (rv == 0)
+		rv = spawn_worker(worker_path, plugin_path, &c);
 	if (rv != 0) {
 		ad_seterr(err, errlen,
 		    "cannot run %s: %s: check the installation or the "

@@ -11,6 +11,8 @@
  * A plugin file must be a regular file that is neither group- nor
  * world-writable and is owned by root or by `owner` (the uid agentd runs
  * as).  Anything else is refused with one line saying what to change.
+ * Returns 0, AGENTD_ENOENT (missing), AGENTD_EDENIED (refused: type, mode
+ * or owner) or AGENTD_EIO.
  */
 int ad_plugin_file_check(
     const char *path, uid_t owner, char *err, size_t errlen);

@@ -34,6 +34,12 @@ int  ad_store_open(const char *state_dir, struct ad_store **out, char *err,
      size_t errlen);
 void ad_store_close(struct ad_store *s);
 
+/*
+ * Record fields that are NULL are stored as nil and read back as NULL; a
+ * name that is not a valid agent name is AGENTD_EINVAL; a record that does
+ * not decode is AGENTD_EPROTO.
+ */
+
 /* Insert or replace the record of r->name (one durable transaction). */
 int ad_store_agent_put(struct ad_store *s, const struct ad_agent_record *r);
 
@@ -49,7 +55,7 @@ int ad_store_agent_del(struct ad_store *s, const char *name);
 
 /*
  * Call fn for every record in name order; r is borrowed, valid until fn
- * returns.  A non-zero return from fn stops the walk and is returned.
+ * returns.  Records are read before fn runs, so fn may put or delete.  A non-zero return from fn stops the walk and is returned.
  */
 int ad_store_agent_each(struct ad_store *s,
     int (*fn)(void *arg, const struct ad_agent_record *r), void *arg);

@@ -59,14 +59,16 @@ on_pipe_add(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct ad_instance *inst = arg;
 	struct ad_sv       *sv   = inst->agent->sv;
-	int                 pid  = -1;
+	uint64_t            pid  = 0;
 
-	nng_pipe_get_int(p, NNG_OPT_IPC_PEER_PID, &pid);
+	/* nng gives the peer's credentials as uint64 options. */
+	nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
 	pthread_mutex_lock(&sv->mtx);
-	if (pid != inst->pid) {
-		ad_warn("agent %s: refused a connection to %s from pid %d "
+	if (inst->pid <= 0 || pid != (uint64_t)inst->pid) {
+		ad_warn("agent %s: refused a connection to %s from pid %llu "
 		        "(expected %d)",
-		    inst->agent->conf->name, inst->id, pid, (int)inst->pid);
+		    inst->agent->conf->name, inst->id,
+		    (unsigned long long)pid, (int)inst->pid);
 		nng_pipe_close(p);
 	}
 	pthread_mutex_unlock(&sv->mtx);

@@ -1,1 +1,752 @@
-int main(void){return 0;}
+#include "config.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <agentd/error.h>
+
+#include "common/util.h"
+#include "config/config.h"
+#include "plugin/describe.h"
+#include "tap.h"
+
+/* The schema every test plugin declares, as describe mode prints it. */
+static const char schema_json[]
+    = "{\"name\":\"echo\",\"version\":\"1.0.0\",\"description\":\"test\","
+      "\"abi\":{\"major\":1,\"minor\":0},\"settings\":["
+      "{\"name\":\"greeting\",\"type\":\"string\",\"default\":\"hello\"},"
+      "{\"name\":\"limit\",\"type\":\"int\",\"required\":true},"
+      "{\"name\":\"ratio\",\"type\":\"double\",\"default\":\"0.5\"},"
+      "{\"name\":\"verbose\",\"type\":\"bool\",\"default\":\"false\"}]}";
+
+/* A plugin whose name says "missing" cannot be described. */
+static int
+test_lookup(void *arg, const struct ad_agent_conf *a,
+    struct ad_schema **schema, char *err, size_t errlen)
+{
+	int *calls = arg;
+
+	if (calls != NULL)
+		(*calls)++;
+	if (strstr(a->plugin, "missing") != NULL) {
+		ad_seterr(err, errlen, "cannot load %s: install the plugin",
+		    a->plugin_path);
+		return AGENTD_ENOENT;
+	}
+	return ad_schema_from_json(schema_json, schema, err, errlen);
+}
+
+/* ---- scratch directories --------------------------------------------- */
+
+static char *
+fresh_dir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char       *dir = ad_xasprintf("%s/test_config.XXXXXX",
+            tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		exit(99);
+	}
+	return dir;
+}
+
+static void
+put(const char *dir, const char *rel, const char *text)
+{
+	char *path = ad_path_join(dir, rel);
+	char *sub  = ad_dirname(path);
+	FILE *f;
+
+	ad_mkdir_p(sub, 0755);
+	f = fopen(path, "w");
+	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+		perror(path);
+		exit(99);
+	}
+	free(sub);
+	free(path);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void
+rmtree(char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+}
+
+static const struct ad_config_opts test_opts = {
+	.default_state_dir  = "/var/lib/agentd",
+	.default_run_dir    = "/run/agentd",
+	.default_plugin_dir = "/usr/lib/agentd/plugins",
+};
+
+static int
+load(const char *dir, const struct ad_config_opts *opts, struct ad_config **c,
+    char *err)
+{
+	err[0] = '\0';
+	return ad_config_load(dir, opts != NULL ? opts : &test_opts,
+	    test_lookup, NULL, c, err, AD_ERRLEN);
+}
+
+/* Loading `text` as a.conf fails, naming `where` and saying `what`. */
+static void
+expect_error(
+    const char *text, const char *where, const char *what, const char *name)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN];
+	struct ad_config *c = NULL;
+	int               rv;
+
+	put(dir, "a.conf", text);
+	rv = load(dir, NULL, &c, err);
+	ok(rv == AGENTD_ECONFIG && c == NULL && strchr(err, '\n') == NULL,
+	    name);
+	like(err, where, name);
+	like(err, what, name);
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* ---- a file with every option ---------------------------------------- */
+
+static const char full_conf[]
+    = "# every option\n"
+      "agentd {\n"
+      "    state_dir = \"state\"\n"
+      "    run_dir = \"/tmp/run\"\n"
+      "    plugin_dir = \"plugins\"\n"
+      "    log_level = \"debug\"\n"
+      "    max_message_size = 65536\n"
+      "}\n"
+      "agent \"pricing\" {\n"
+      "    plugin = \"pricing.so\"\n"
+      "    instances { min = 2  max = 8  target_inflight = 3\n"
+      "                concurrency = 2\n"
+      "                upscale_delay = 1500ms  downscale_delay = 5m }\n"
+      "    restart { policy = transient  intensity = 7  period = 1h\n"
+      "              backoff_initial = 250ms  backoff_max = 2m }\n"
+      "    request_timeout = 45s\n"
+      "    queue_max = 99\n"
+      "    subscribe = { \"product.vetted\", \"product.new\" }\n"
+      "    publish = { \"product.priced\" }\n"
+      "    calls = { \"ceo\" }\n"
+      "    settings { greeting = \"hi there\"  limit = 42  ratio = 0.35\n"
+      "               verbose = true }\n"
+      "}\n";
+
+static void
+test_full(void)
+{
+	char                       *dir = fresh_dir();
+	char                        err[AD_ERRLEN], *want;
+	struct ad_config           *c = NULL;
+	const struct ad_agent_conf *a;
+
+	put(dir, "main.conf", full_conf);
+	is_int(load(dir, NULL, &c, err), 0, "full: loads");
+	if (c == NULL) {
+		diag("%s", err);
+		exit(1);
+	}
+	want = ad_xasprintf("%s/state", dir);
+	is_str(c->global.state_dir, want, "full: state_dir relative to file");
+	free(want);
+	is_str(c->global.run_dir, "/tmp/run", "full: run_dir absolute");
+	is_str(c->global.log_level, "debug", "full: log_level");
+	is_int(c->global.max_message_size, 65536, "full: max_message_size");
+	want = ad_xasprintf("%s/main.conf", dir);
+	is_str(c->global.file, want, "full: global file recorded");
+	free(want);
+	is_int(c->nagents, 1, "full: one agent");
+	a = ad_config_agent(c, "pricing");
+	ok(a != NULL, "full: agent found");
+	is_int(a != NULL ? a->line : 0, 9, "full: line of agent section");
+	want = ad_xasprintf("%s/plugins/pricing.so", dir);
+	is_str(a->plugin_path, want, "full: plugin in agentd plugin_dir");
+	free(want);
+	ok(a->min_instances == 2 && a->max_instances == 8
+	        && a->target_inflight == 3 && a->concurrency == 2,
+	    "full: instance counts");
+	ok(a->upscale_delay_ms == 1500 && a->downscale_delay_ms == 300000,
+	    "full: scaling delays");
+	ok(a->restart_policy == AD_RESTART_TRANSIENT
+	        && a->restart_intensity == 7
+	        && a->restart_period_ms == 3600000,
+	    "full: restart policy, intensity, period");
+	ok(a->backoff_initial_ms == 250 && a->backoff_max_ms == 120000,
+	    "full: backoff");
+	ok(a->request_timeout_ms == 45000 && a->queue_max == 99,
+	    "full: request_timeout, queue_max");
+	ok(a->nsubscribe == 2 && strcmp(a->subscribe[1], "product.new") == 0
+	        && a->npublish == 1 && a->ncalls == 1
+	        && strcmp(a->calls[0], "ceo") == 0,
+	    "full: topic and call lists");
+	ok(a->nsettings == 4 && strcmp(a->settings[0].name, "greeting") == 0
+	        && strcmp(a->settings[3].name, "verbose") == 0,
+	    "full: settings in schema order");
+	is_str(ad_agent_setting(a, "greeting")->v.s, "hi there",
+	    "full: string setting");
+	is_int(ad_agent_setting(a, "limit")->v.i, 42, "full: int setting");
+	ok(ad_agent_setting(a, "ratio")->v.d == 0.35, "full: double setting");
+	ok(ad_agent_setting(a, "verbose")->v.b == 1, "full: bool setting");
+	ok(ad_agent_setting(a, "nope") == NULL && !ad_config_agent(c, "x"),
+	    "full: unknown names are NULL");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+static void
+test_defaults(void)
+{
+	char                       *dir = fresh_dir();
+	char                        err[AD_ERRLEN];
+	struct ad_config           *c = NULL;
+	const struct ad_agent_conf *a;
+	int                         calls = 0;
+
+	put(dir, "a.conf",
+	    "agent \"e\" {\n plugin = \"echo.so\"\n settings { limit = -3 "
+	    "}\n}\n");
+	is_int(ad_config_load(
+	           dir, &test_opts, test_lookup, &calls, &c, err, sizeof(err)),
+	    0, "defaults: loads");
+	a = c != NULL ? ad_config_agent(c, "e") : NULL;
+	if (a == NULL) {
+		diag("%s", err);
+		exit(1);
+	}
+	is_int(calls, 1, "defaults: lookup called once per agent");
+	ok(c->global.file == NULL
+	        && strcmp(c->global.state_dir, "/var/lib/agentd") == 0
+	        && strcmp(c->global.run_dir, "/run/agentd") == 0
+	        && strcmp(c->global.log_level, "info") == 0
+	        && c->global.max_message_size == 1048576,
+	    "defaults: global section");
+	ok(a->min_instances == 1 && a->max_instances == 1
+	        && a->target_inflight == 4 && a->concurrency == 1
+	        && a->upscale_delay_ms == 2000
+	        && a->downscale_delay_ms == 30000,
+	    "defaults: instances");
+	ok(a->restart_policy == AD_RESTART_PERMANENT
+	        && a->restart_intensity == 5 && a->restart_period_ms == 10000
+	        && a->backoff_initial_ms == 100 && a->backoff_max_ms == 30000,
+	    "defaults: restart");
+	ok(a->request_timeout_ms == 30000 && a->queue_max == 1024
+	        && a->nsubscribe == 0 && a->npublish == 0 && a->ncalls == 0,
+	    "defaults: timeout, queue, lists");
+	is_str(a->plugin_path, "/usr/lib/agentd/plugins/echo.so",
+	    "defaults: bare plugin in default_plugin_dir");
+	ok(a->nsettings == 4
+	        && strcmp(ad_agent_setting(a, "greeting")->v.s, "hello") == 0
+	        && ad_agent_setting(a, "limit")->v.i == -3
+	        && ad_agent_setting(a, "ratio")->v.d == 0.5
+	        && ad_agent_setting(a, "verbose")->v.b == 0
+	        && ad_agent_setting(a, "ratio")->type == AGENTD_SETTING_DOUBLE,
+	    "defaults: plugin defaults applied with their types");
+	ad_config_free(c);
+	rmtree(dir);
+
+	/* max follows min when only min is given */
+	dir = fresh_dir();
+	put(dir, "a.conf",
+	    "agent \"e\" { plugin = \"e.so\" instances { min = 3 }\n"
+	    "settings { limit = 1 } }\n");
+	is_int(load(dir, NULL, &c, err), 0, "defaults: min only loads");
+	ok(c != NULL && c->agents[0].max_instances == 3,
+	    "defaults: max defaults to min");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+static void
+test_order(void)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN];
+	struct ad_config *c = NULL;
+	const char *agent   = "agent \"%s\" { plugin = \"e.so\" settings { "
+	                      "limit = 1 } }\n";
+	char       *t;
+
+	t = ad_xasprintf(agent, "b");
+	put(dir, "b.conf", t);
+	free(t);
+	t = ad_xasprintf(agent, "a");
+	put(dir, "a.conf", t);
+	free(t);
+	t = ad_xasprintf(agent, "sub_z");
+	put(dir, "conf.d/z.conf", t);
+	free(t);
+	t = ad_xasprintf(agent, "sub_0");
+	put(dir, "conf.d/0.conf", t);
+	free(t);
+	put(dir, "conf.d/notes.txt", "this is { not a conf");
+	put(dir, "conf.d/.hidden.conf", "this is { not a conf");
+	put(dir, "conf.d/x.conf.dpkg-old", "this is { not a conf");
+	is_int(load(dir, NULL, &c, err), 0, "order: loads, skips non-.conf");
+	ok(c != NULL && c->nagents == 4 && strcmp(c->agents[0].name, "a") == 0
+	        && strcmp(c->agents[1].name, "b") == 0
+	        && strcmp(c->agents[2].name, "sub_0") == 0
+	        && strcmp(c->agents[3].name, "sub_z") == 0,
+	    "order: top level by name, then conf.d by name");
+	t = ad_xasprintf("%s/conf.d/0.conf", dir);
+	is_str(c != NULL ? c->agents[2].file : NULL, t,
+	    "order: agent records its file");
+	free(t);
+	ad_config_free(c);
+	rmtree(dir);
+
+	/* an empty directory is an empty configuration */
+	dir = fresh_dir();
+	is_int(load(dir, NULL, &c, err), 0, "order: empty dir loads");
+	ok(c != NULL && c->nagents == 0, "order: no agents");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* ---- errors in one file ---------------------------------------------- */
+
+static void
+test_file_errors(void)
+{
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  instances {\n"
+	             "    min = 1 =\n  }\n}\n",
+	    "a.conf:4: ", "check the syntax", "syntax error has file:line");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\n}\n",
+	    "a.conf:", "premature end of file: close every open {",
+	    "unterminated string");
+	expect_error("\n\nbogus = 1\n",
+	    "a.conf:3: ", "no such option 'bogus': remove it",
+	    "unknown top-level option");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  colour = red\n}\n",
+	    "a.conf:3: agent \"e\": ", "no such option 'colour'",
+	    "unknown agent option names the agent");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  settings {\n"
+	             "    limit = 1\n    gretting = \"hi\"\n  }\n}\n",
+	    "a.conf:5: agent \"e\": ",
+	    "unknown setting \"gretting\" (plugin \"echo\" knows greeting, "
+	    "limit, ratio, verbose)",
+	    "unknown setting key");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  settings {\n"
+	             "    limit = many\n  }\n}\n",
+	    "a.conf:4: agent \"e\": ",
+	    "setting \"limit\" must be a whole number (the plugin declares "
+	    "it int)",
+	    "int setting with text");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  settings {\n"
+	             "    limit = 1  ratio = \"lots\"\n  }\n}\n",
+	    "a.conf:4: ",
+	    "setting \"ratio\" must be a number (the plugin declares it "
+	    "double)",
+	    "double setting with text");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  settings {\n"
+	             "    limit = 1\n    verbose = maybe\n  }\n}\n",
+	    "a.conf:5: ", "setting \"verbose\" must be true or false",
+	    "bool setting with text");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  settings {\n"
+	             "    limit = 99999999999999999999\n  }\n}\n",
+	    "a.conf:4: ", "must be a whole number", "int setting overflow");
+	expect_error("\nagent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  settings { greeting = \"yo\" }\n}\n",
+	    "a.conf:2: agent \"e\": ",
+	    "setting \"limit\" is required (the plugin declares it int",
+	    "missing required setting");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  instances {\n    upscale_delay = 2x\n  }\n}\n",
+	    "a.conf:4: agent \"e\": ",
+	    "upscale_delay = \"2x\" is not a duration", "bad duration");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  request_timeout = 0\n}\n",
+	    "a.conf:3: ", "request_timeout must be longer than 0",
+	    "zero request_timeout");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  instances { min = 3 max = 2 }\n}\n",
+	    "a.conf:1: agent \"e\": ",
+	    "instances min (3) is greater than max (2)", "min > max");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  instances { max = 0 }\n}\n",
+	    "a.conf:3: ", "max = 0 is out of range", "max must be >= 1");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  restart { policy = sometimes }\n}\n",
+	    "a.conf:3: agent \"e\": ",
+	    "restart policy \"sometimes\" is unknown: use permanent, "
+	    "transient or temporary",
+	    "unknown restart policy");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  subscribe = { \"ok.topic\", \"\" }\n}\n",
+	    "a.conf:3: ", "subscribe: \"\" is not a topic", "empty topic");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  calls = { \"c e o\" }\n}\n",
+	    "a.conf:3: ", "calls: \"c e o\" is not an agent name",
+	    "bad call name");
+	expect_error("agent \"e\" {\n  instances { min = 1 }\n}\n",
+	    "a.conf:1: agent \"e\": ", "no plugin: add plugin",
+	    "plugin is required");
+	expect_error("agent \"bad name\" {\n  plugin = \"e.so\"\n}\n",
+	    "a.conf:1: agent \"bad name\": ", "not a valid agent name",
+	    "invalid agent name");
+	expect_error("agent \"e\" { plugin = \"e.so\" settings { limit = 1 } }"
+	             "\n\nagent \"e\" { plugin = \"f.so\" }\n",
+	    "a.conf:3: agent \"e\": ",
+	    "defined twice in this file (first "
+	    "at line 1)",
+	    "duplicate agent in one file");
+	expect_error("agentd { log_level = info }\nagentd { }\n",
+	    "a.conf:2: ", "a second agentd section (the first is at line 1)",
+	    "two agentd sections in one file");
+	expect_error("agentd { log_level = loud }\n",
+	    "a.conf:1: ", "log_level \"loud\" is unknown", "bad log level");
+	expect_error("agent \"ghost\" {\n  plugin = \"missing.so\"\n}\n",
+	    "a.conf:1: agent \"ghost\": cannot load ",
+	    "missing.so: install the plugin", "lookup failure propagated");
+}
+
+/* Comments anywhere, and line numbers that count them right. */
+static void
+test_comments(void)
+{
+	char                       *dir = fresh_dir();
+	char                        err[AD_ERRLEN];
+	struct ad_config           *c = NULL;
+	const struct ad_agent_conf *a;
+
+	put(dir, "a.conf",
+	    "# one\n// two\n/* three\n   four */\n"
+	    "agent \"e\" { # five\n"
+	    "  plugin = \"e#1.so\" // six\n"
+	    "  subscribe = { \"a.b\", # seven\n \"c.d\" /* eight */ }\n"
+	    "  settings { limit = 1  greeting = http://host/x#frag }\n"
+	    "}\n");
+	is_int(load(dir, NULL, &c, err), 0, "comments: loads");
+	a = c != NULL ? ad_config_agent(c, "e") : NULL;
+	if (a == NULL)
+		diag("%s", err);
+	is_int(a ? a->line : 0, 5, "comments: lines counted right");
+	ok(a != NULL && a->nsubscribe == 2
+	        && strcmp(a->subscribe[1], "c.d") == 0
+	        && strcmp(a->plugin, "e#1.so") == 0,
+	    "comments: inside a list; '#' inside quotes kept");
+	is_str(a ? ad_agent_setting(a, "greeting")->v.s : NULL,
+	    "http://host/x", "comments: // inside a word kept, # ends it");
+	ad_config_free(c);
+	rmtree(dir);
+
+	expect_error("# a\n# b\n// c\nagent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  nope = 1\n}\n",
+	    "a.conf:6: ", "no such option 'nope'",
+	    "comments: error line after comments");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  /* unclosed\n}\n",
+	    "a.conf:3: ", "comment never closed: end it with */",
+	    "comments: unclosed comment");
+}
+
+/* A failed parse must not leave libconfuse's lexer inside a string. */
+static void
+test_after_error(void)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN];
+	struct ad_config *c = NULL;
+
+	put(dir, "a.conf", "agent \"e\" { plugin = \"e.so\n");
+	ok(load(dir, NULL, &c, err) != 0, "after error: bad file refused");
+	put(dir, "a.conf",
+	    "agent \"e\" { plugin = \"e.so\" settings { limit = 1 } }\n");
+	is_int(load(dir, NULL, &c, err), 0,
+	    "after error: next load starts clean");
+	if (c == NULL)
+		diag("%s", err);
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* ---- errors across files --------------------------------------------- */
+
+static void
+test_cross_file(void)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN], *want;
+	struct ad_config *c = NULL;
+
+	put(dir, "a.conf",
+	    "agent \"e\" { plugin = \"e.so\" settings { limit = 1 } }\n");
+	put(dir, "conf.d/b.conf",
+	    "\nagent \"e\" { plugin = \"e.so\" settings { limit = 1 } }\n");
+	is_int(load(dir, NULL, &c, err), AGENTD_ECONFIG,
+	    "duplicate agent in two files refused");
+	want = ad_xasprintf("%s/conf.d/b.conf:2: agent \"e\": already "
+	                    "defined at %s/a.conf:1",
+	    dir, dir);
+	like(err, want, "duplicate agent: both places named");
+	free(want);
+	rmtree(dir);
+
+	dir = fresh_dir();
+	put(dir, "a.conf", "agentd { log_level = info }\n");
+	put(dir, "b.conf", "\n\nagentd { log_level = debug }\n");
+	is_int(load(dir, NULL, &c, err), AGENTD_ECONFIG,
+	    "two agentd sections in two files refused");
+	want = ad_xasprintf("%s/b.conf:3: a second agentd section (the first "
+	                    "is in %s/a.conf:1)",
+	    dir, dir);
+	like(err, want, "two agentd sections: both files named");
+	free(want);
+	rmtree(dir);
+
+	dir  = fresh_dir();
+	want = ad_xasprintf("%s/nothing-here", dir);
+	is_int(load(want, NULL, &c, err), AGENTD_ENOENT,
+	    "missing confdir is ENOENT");
+	like(err, want, "missing confdir named");
+	ok(c == NULL, "missing confdir: nothing returned");
+	free(want);
+	rmtree(dir);
+}
+
+/* ---- plugin paths ---------------------------------------------------- */
+
+static void
+test_plugin_paths(void)
+{
+	char                       *dir = fresh_dir();
+	char                        err[AD_ERRLEN], *want;
+	struct ad_config           *c    = NULL;
+	struct ad_config_opts       opts = test_opts;
+	const struct ad_agent_conf *a;
+
+	put(dir, "a.conf",
+	    "agent \"abs\" { plugin = \"/opt/p/abs.so\" "
+	    "settings { limit = 1 } }\n"
+	    "agent \"rel\" { plugin = \"lib/rel.so\" "
+	    "settings { limit = 1 } }\n"
+	    "agent \"bare\" { plugin = \"bare.so\" settings { limit = 1 } "
+	    "}\n");
+	put(dir, "conf.d/b.conf",
+	    "agent \"up\" { plugin = \"../p/up.so\" "
+	    "settings { limit = 1 } }\n");
+	opts.plugin_dir = "/srv/plugins";
+	is_int(load(dir, &opts, &c, err), 0, "paths: loads");
+	a = ad_config_agent(c, "abs");
+	is_str(a ? a->plugin_path : NULL, "/opt/p/abs.so",
+	    "paths: absolute kept");
+	want = ad_xasprintf("%s/lib/rel.so", dir);
+	a    = ad_config_agent(c, "rel");
+	is_str(a ? a->plugin_path : NULL, want,
+	    "paths: with '/' relative to the .conf");
+	free(want);
+	want = ad_xasprintf("%s/conf.d/../p/up.so", dir);
+	a    = ad_config_agent(c, "up");
+	is_str(a ? a->plugin_path : NULL, want,
+	    "paths: relative to conf.d file's directory");
+	free(want);
+	a = ad_config_agent(c, "bare");
+	is_str(a ? a->plugin_path : NULL, "/srv/plugins/bare.so",
+	    "paths: bare name in opts->plugin_dir");
+	is_str(a ? a->plugin : NULL, "bare.so", "paths: plugin as written");
+	is_str(c ? c->global.plugin_dir : NULL, "/srv/plugins",
+	    "paths: opts->plugin_dir wins");
+	ad_config_free(c);
+
+	/* opts->plugin_dir overrides agentd { plugin_dir } */
+	put(dir, "0.conf", "agentd { plugin_dir = \"/from/file\" }\n");
+	is_int(load(dir, &opts, &c, err), 0, "paths: loads with agentd");
+	a = ad_config_agent(c, "bare");
+	is_str(a ? a->plugin_path : NULL, "/srv/plugins/bare.so",
+	    "paths: opts->plugin_dir overrides the file");
+	ad_config_free(c);
+	is_int(load(dir, NULL, &c, err), 0, "paths: loads without override");
+	a = ad_config_agent(c, "bare");
+	is_str(a ? a->plugin_path : NULL, "/from/file/bare.so",
+	    "paths: agentd plugin_dir over the default");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* ---- durations ------------------------------------------------------- */
+
+static void
+test_durations(void)
+{
+	static const struct {
+		const char *text;
+		int64_t     ms;
+	} good[] = { { "250ms", 250 }, { "2s", 2000 }, { "5m", 300000 },
+		{ "1h", 3600000 }, { "750", 750 }, { "0", 0 } };
+	static const char *bad[] = { "", "-1s", "2x", "s", "1.5s", " 2s",
+		"2 s", "2sec", "99999999999999999999", "9999999999999999h" };
+	size_t             i;
+	int64_t            ms;
+	int                all = 1;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		all &= ad_parse_duration(good[i].text, &ms) == 0
+		    && ms == good[i].ms;
+	ok(all, "durations: ms, s, m, h and bare ms");
+	all = 1;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ad_parse_duration(bad[i], &ms) == 0) {
+			diag("accepted \"%s\"", bad[i]);
+			all = 0;
+		}
+	ok(all, "durations: empty, negative, unknown unit, overflow refused");
+	ok(ad_parse_duration(NULL, &ms) != 0, "durations: NULL refused");
+}
+
+/* ---- describe -------------------------------------------------------- */
+
+static void
+test_schema_json(void)
+{
+	struct ad_schema            *s = NULL;
+	const struct ad_setting_def *d;
+	char                         err[AD_ERRLEN];
+
+	is_int(ad_schema_from_json(schema_json, &s, err, sizeof(err)), 0,
+	    "json: descriptor parsed");
+	ok(s != NULL && strcmp(s->plugin_name, "echo") == 0
+	        && strcmp(s->plugin_version, "1.0.0") == 0 && s->abi_major == 1
+	        && s->abi_minor == 0 && s->nsettings == 4,
+	    "json: name, version, abi, settings");
+	d = ad_schema_find(s, "limit");
+	ok(d != NULL && d->type == AGENTD_SETTING_INT
+	        && d->default_value == NULL,
+	    "json: no default means required");
+	d = ad_schema_find(s, "ratio");
+	ok(d != NULL && d->type == AGENTD_SETTING_DOUBLE
+	        && strcmp(d->default_value, "0.5") == 0,
+	    "json: default kept as text");
+	ad_schema_free(s);
+
+	is_int(ad_schema_from_json("{\"name\":\"x\",\"abi\":{\"major\":1,"
+	                           "\"minor\":2},\"settings\":[{\"name\":"
+	                           "\"n\",\"type\":\"int\",\"default\":7},"
+	                           "{\"name\":\"o\",\"type\":\"bool\","
+	                           "\"default\":null}]}",
+	           &s, err, sizeof(err)),
+	    0, "json: typed default and null default");
+	ok(s != NULL && strcmp(s->settings[0].default_value, "7") == 0
+	        && s->settings[1].default_value == NULL && s->abi_minor == 2,
+	    "json: 7 becomes \"7\", null is required");
+	ad_schema_free(s);
+
+	ok(ad_schema_from_json("{\"name\":\"x\",\"abi\":{\"major\":1,"
+	                       "\"minor\":0},\"settings\":[{\"name\":\"n\","
+	                       "\"type\":\"float\"}]}",
+	       &s, err, sizeof(err))
+	            != 0
+	        && s == NULL,
+	    "json: unknown type refused");
+	like(err,
+	    "unknown type \"float\": expected string, int, double or "
+	    "bool",
+	    "json: unknown type named");
+	ok(ad_schema_from_json("{\"name\":", &s, err, sizeof(err)) != 0,
+	    "json: malformed JSON refused");
+	like(err, "not valid JSON", "json: malformed JSON said");
+	ok(ad_schema_from_json("{\"version\":\"1\",\"abi\":{\"major\":1}}", &s,
+	       err, sizeof(err))
+	        != 0,
+	    "json: missing name refused");
+	ok(ad_schema_from_json("{\"name\":\"x\",\"abi\":{\"major\":1},"
+	                       "\"settings\":[{\"name\":\"a\",\"type\":"
+	                       "\"int\"},{\"name\":\"a\",\"type\":\"int\"}]}",
+	       &s, err, sizeof(err))
+	        != 0,
+	    "json: duplicate setting refused");
+	ok(ad_setting_type_parse("double") == AGENTD_SETTING_DOUBLE
+	        && ad_setting_type_parse("float") == 0
+	        && strcmp(ad_setting_type_name(AGENTD_SETTING_BOOL), "bool")
+	            == 0
+	        && ad_setting_type_name((enum agentd_setting_type)99) == NULL,
+	    "json: type names both ways");
+}
+
+static char *
+script(const char *dir, const char *name, const char *body)
+{
+	char *path = ad_path_join(dir, name);
+	char *text = ad_xasprintf("#!/bin/sh\n%s", body);
+
+	put(dir, name, text);
+	chmod(path, 0755);
+	free(text);
+	return path;
+}
+
+static void
+test_describe(void)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN], *w, *json;
+	struct ad_schema *s = NULL;
+
+	is_int(ad_plugin_describe(
+	           "/bin/false", "/x/echo.so", &s, err, sizeof(err)),
+	    AGENTD_EPLUGIN, "describe: failing worker");
+	like(err, "agentd-worker exited with status 1",
+	    "describe: exit status said");
+	ok(ad_plugin_describe("/nonexistent/agentd-worker", "/x/echo.so", &s,
+	       err, sizeof(err))
+	            != 0
+	        && s == NULL,
+	    "describe: missing worker");
+	like(err, "cannot run /nonexistent/agentd-worker: No such file",
+	    "describe: spawn failure said");
+
+	w = script(dir, "says-why",
+	    "echo noise >&2\necho \"$2: plugin ABI 2.0, host 1.0: rebuild\" "
+	    ">&2\necho >&2\nexit 3\n");
+	ad_plugin_describe(w, "/x/echo.so", &s, err, sizeof(err));
+	is_str(err, "/x/echo.so: plugin ABI 2.0, host 1.0: rebuild",
+	    "describe: worker's last stderr line verbatim");
+	free(w);
+	w = script(dir, "dies", "kill -9 $$\n");
+	ad_plugin_describe(w, "/x/echo.so", &s, err, sizeof(err));
+	like(err, "killed by signal 9", "describe: signal said");
+	free(w);
+	json = ad_xasprintf("[ \"$1\" = --describe ] || exit 9\n"
+	                    "echo noise >&2\ncat <<'EOF'\n%s\nEOF\n",
+	    schema_json);
+	w    = script(dir, "good", json);
+	is_int(ad_plugin_describe(w, "/x/echo.so", &s, err, sizeof(err)), 0,
+	    "describe: descriptor read from stdout");
+	ok(s != NULL && s->nsettings == 4, "describe: schema parsed");
+	ad_schema_free(s);
+	free(w);
+	free(json);
+	rmtree(dir);
+}
+
+int
+main(void)
+{
+	plan(160);
+	test_full();
+	test_defaults();
+	test_order();
+	test_file_errors();
+	test_comments();
+	test_after_error();
+	test_cross_file();
+	test_plugin_paths();
+	test_durations();
+	test_schema_json();
+	test_describe();
+	return done_testing();
+}

@@ -56,7 +56,10 @@ with_bad_field(agentd_writer *w)
 	agentd_write_map(w, 5);
 	for (i = 0; i < 5; i++) {
 		agentd_write_str(w, keys[i]);
-		if (strcmp(keys[i], bad_field) == 0)
+		if (strcmp(keys[i], bad_field) == 0 &&
+		    strcmp(bad_field, "dst") == 0)
+			agentd_write_int(w, 12);
+		else if (strcmp(keys[i], bad_field) == 0)
 			agentd_write_str(w, "wrong type");
 		else if (strcmp(keys[i], "dst") == 0)
 			agentd_write_str(w, "echo");

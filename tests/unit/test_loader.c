@@ -66,7 +66,7 @@ main(void)
 	like(err, "wrong magic", "... saying so");
 	is_int(open_err("abi2.so", err, sizeof(err)), AGENTD_EABI,
 	    "another ABI major is refused");
-	like(err, "ABI 2.*ABI 1", "... naming both versions");
+	like(err, "ABI 2, this agentd speaks ABI 1", "... naming both versions");
 
 	fd = mkstemp(text);
 	(void)!write(fd, "not a shared object\n", 20);

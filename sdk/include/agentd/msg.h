@@ -33,7 +33,9 @@ void agentd_writer_reset(agentd_writer *w);
 /*
  * Append one value.  A map of n pairs is followed by 2n values (key, value,
  * key, value...); an array of n by n values.  Strings are borrowed for the
- * call.  Each returns 0 or AGENTD_ENOMEM.
+ * call.  Each returns 0, AGENTD_ENOMEM (the writer then holds what it held
+ * before the call), AGENTD_EINVAL (NULL argument) or AGENTD_ETOOBIG (a
+ * string or bin of 4 GiB or more).
  */
 int agentd_write_map(agentd_writer *w, uint32_t npairs);
 int agentd_write_array(agentd_writer *w, uint32_t n);
@@ -45,7 +47,8 @@ int agentd_write_double(agentd_writer *w, double v);
 int agentd_write_bool(agentd_writer *w, int v);
 int agentd_write_nil(agentd_writer *w);
 int agentd_write_bin(agentd_writer *w, const void *p, size_t len);
-/* Append bytes that already are one encoded msgpack value. */
+/* Append bytes that already are one encoded msgpack value (checked:
+ * AGENTD_EPROTO if they are not exactly one well-formed value). */
 int agentd_write_raw(agentd_writer *w, const void *p, size_t len);
 
 /*
@@ -92,7 +95,8 @@ void agentd_doc_free(agentd_doc *doc);
 const agentd_value *agentd_doc_root(const agentd_doc *doc);
 enum agentd_type    agentd_type_of(const agentd_value *v);
 
-/* Map lookup by string key; NULL if v is not a map or has no such key. */
+/* Map lookup by string key; NULL if v is not a map or has no such key.
+ * With duplicate keys, the first one wins. */
 const agentd_value *agentd_map_get(const agentd_value *v, const char *key);
 /* Entries of a map or array; 0 for other types. */
 size_t agentd_len(const agentd_value *v);
@@ -105,13 +109,15 @@ int agentd_get_int(const agentd_value *v, int64_t *out);
 int agentd_get_uint(const agentd_value *v, uint64_t *out);
 int agentd_get_double(const agentd_value *v, double *out); /* ints too */
 int agentd_get_bool(const agentd_value *v, int *out);
-/* *s points into the doc, not NUL-terminated. */
+/* *s points into the doc, not NUL-terminated; never NULL on success
+ * (an empty string or bin gives "" and 0). */
 int agentd_get_str(const agentd_value *v, const char **s, size_t *len);
 int agentd_get_bin(const agentd_value *v, const void **p, size_t *len);
 
 /*
  * Copy a string value into buf as a NUL-terminated string.  AGENTD_ETOOBIG
- * if it does not fit (buf then holds a truncated copy).
+ * if it does not fit (buf then holds a truncated copy); AGENTD_EINVAL if
+ * the string contains a NUL byte, so "admin\0x" never reads as "admin".
  */
 int agentd_get_strcpy(const agentd_value *v, char *buf, size_t size);
 
