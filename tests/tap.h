@@ -56,27 +56,27 @@ tap_result_(int pass, const char *file, int line, const char *name)
 
 #define ok(cond, name) tap_result_(!!(cond), __FILE__, __LINE__, (name))
 
-#define is_int(got, want, name)                                              \
+#define is_int(got, want, name)                                               \
 	do {                                                                  \
 		long long g_ = (long long)(got), w_ = (long long)(want);      \
 		if (!tap_result_(g_ == w_, __FILE__, __LINE__, (name)))       \
 			diag("  got %lld, want %lld", g_, w_);                \
 	} while (0)
 
-#define is_str(got, want, name)                                              \
+#define is_str(got, want, name)                                               \
 	do {                                                                  \
 		const char *g_ = (got), *w_ = (want);                         \
-		int p_ = (g_ && w_) ? strcmp(g_, w_) == 0 : g_ == w_;         \
+		int         p_ = (g_ && w_) ? strcmp(g_, w_) == 0 : g_ == w_; \
 		if (!tap_result_(p_, __FILE__, __LINE__, (name)))             \
 			diag("  got \"%s\", want \"%s\"", g_ ? g_ : "(null)", \
 			    w_ ? w_ : "(null)");                              \
 	} while (0)
 
 /* Does s contain sub?  For checking error messages. */
-#define like(s, sub, name)                                                   \
+#define like(s, sub, name)                                                    \
 	do {                                                                  \
 		const char *s_ = (s), *u_ = (sub);                            \
-		int p_ = s_ && u_ && strstr(s_, u_) != NULL;                  \
+		int         p_ = s_ && u_ && strstr(s_, u_) != NULL;          \
 		if (!tap_result_(p_, __FILE__, __LINE__, (name)))             \
 			diag("  \"%s\" does not contain \"%s\"",              \
 			    s_ ? s_ : "(null)", u_ ? u_ : "(null)");          \
@@ -87,7 +87,8 @@ done_testing(void)
 {
 	if (tap_planned_ && tap_run_ != tap_planned_)
 		diag("planned %d tests, ran %d", tap_planned_, tap_run_);
-	return (tap_failed_ == 0 && (!tap_planned_ || tap_run_ == tap_planned_))
+	return (tap_failed_ == 0
+	           && (!tap_planned_ || tap_run_ == tap_planned_))
 	    ? 0
 	    : 1;
 }

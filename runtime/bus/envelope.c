@@ -46,22 +46,22 @@ ad_envelope_encode(const struct ad_envelope *e, agentd_writer *w)
 	n += e->correlation != 0;
 	n += e->deadline_ms != 0;
 	n += e->status != 0;
-	if ((rv = agentd_write_map(w, n)) != 0 ||
-	    (rv = put_uint(w, "v", AD_ENVELOPE_VERSION)) != 0 ||
-	    (rv = put_uint(w, "id", e->id)) != 0 ||
-	    (rv = put_uint(w, "k", (uint64_t)e->kind)) != 0 ||
-	    (rv = put_str(w, "dst", e->dst)) != 0)
+	if ((rv = agentd_write_map(w, n)) != 0
+	    || (rv = put_uint(w, "v", AD_ENVELOPE_VERSION)) != 0
+	    || (rv = put_uint(w, "id", e->id)) != 0
+	    || (rv = put_uint(w, "k", (uint64_t)e->kind)) != 0
+	    || (rv = put_str(w, "dst", e->dst)) != 0)
 		return rv;
 	if (e->src[0] != '\0' && (rv = put_str(w, "src", e->src)) != 0)
 		return rv;
-	if (e->src_instance[0] != '\0' &&
-	    (rv = put_str(w, "si", e->src_instance)) != 0)
+	if (e->src_instance[0] != '\0'
+	    && (rv = put_str(w, "si", e->src_instance)) != 0)
 		return rv;
-	if (e->correlation != 0 &&
-	    (rv = put_uint(w, "cid", e->correlation)) != 0)
+	if (e->correlation != 0
+	    && (rv = put_uint(w, "cid", e->correlation)) != 0)
 		return rv;
-	if (e->deadline_ms != 0 &&
-	    (rv = put_int(w, "dl", e->deadline_ms)) != 0)
+	if (e->deadline_ms != 0
+	    && (rv = put_int(w, "dl", e->deadline_ms)) != 0)
 		return rv;
 	if (e->status != 0 && (rv = put_int(w, "st", e->status)) != 0)
 		return rv;
@@ -77,8 +77,8 @@ get_name(const agentd_value *v, char *buf, size_t size)
 	const char *s;
 	size_t      len;
 
-	if (agentd_get_str(v, &s, &len) != 0 || len >= size ||
-	    memchr(s, '\0', len) != NULL)
+	if (agentd_get_str(v, &s, &len) != 0 || len >= size
+	    || memchr(s, '\0', len) != NULL)
 		return AGENTD_EPROTO;
 	memcpy(buf, s, len);
 	buf[len] = '\0';
@@ -110,8 +110,8 @@ decode_field(const char *key, size_t klen, const agentd_value *v,
 		return get_u64(v, &e->id);
 	} else if (KEY("k")) {
 		*seen |= 4;
-		if (get_u64(v, &u) != 0 || u < AD_KIND_REQUEST ||
-		    u > AD_KIND_CONTROL)
+		if (get_u64(v, &u) != 0 || u < AD_KIND_REQUEST
+		    || u > AD_KIND_CONTROL)
 			return AGENTD_EPROTO;
 		e->kind = (enum ad_kind)u;
 	} else if (KEY("dst")) {
@@ -128,8 +128,8 @@ decode_field(const char *key, size_t klen, const agentd_value *v,
 	} else if (KEY("cid")) {
 		return get_u64(v, &e->correlation);
 	} else if (KEY("dl")) {
-		if (agentd_get_int(v, &e->deadline_ms) != 0 ||
-		    e->deadline_ms < 0)
+		if (agentd_get_int(v, &e->deadline_ms) != 0
+		    || e->deadline_ms < 0)
 			return AGENTD_EPROTO;
 	} else if (KEY("st")) {
 		if (agentd_get_int(v, &i) != 0 || i < 0 || i > 0xffff)
@@ -162,11 +162,12 @@ ad_envelope_decode(
 		const char *key;
 		size_t      klen;
 
-		if (agentd_get_str(agentd_map_key_at(root, i), &key, &klen) != 0)
+		if (agentd_get_str(agentd_map_key_at(root, i), &key, &klen)
+		    != 0)
 			rv = AGENTD_EPROTO;
 		else
-			rv = decode_field(key, klen,
-			    agentd_map_value_at(root, i), e, &seen);
+			rv = decode_field(
+			    key, klen, agentd_map_value_at(root, i), e, &seen);
 	}
 	/* The body points into buf, which outlives the doc. */
 	agentd_doc_free(doc);

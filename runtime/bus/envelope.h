@@ -23,7 +23,7 @@
 #include <agentd/msg.h>
 
 #define AD_ENVELOPE_VERSION 1
-#define AD_NAME_MAX 64   /* agent and instance names, with the NUL */
+#define AD_NAME_MAX 64    /* agent and instance names, with the NUL */
 #define AD_TARGET_MAX 256 /* agent, topic or operation, with the NUL */
 
 enum ad_kind {

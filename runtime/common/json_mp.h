@@ -18,8 +18,8 @@
  * Parse JSON text and encode it as msgpack into w (appended).  On a syntax
  * error fills err with "line L column C: what" and returns AGENTD_EINVAL.
  */
-int ad_json_text_to_mp(const char *text, agentd_writer *w, char *err,
-    size_t errlen);
+int ad_json_text_to_mp(
+    const char *text, agentd_writer *w, char *err, size_t errlen);
 
 /* Encode a jansson value into w (appended). */
 int ad_json_to_mp(const json_t *j, agentd_writer *w);

@@ -10,9 +10,9 @@
 
 #include "common/log.h"
 
-static char log_prog[32] = "agentd";
-static int  log_level    = AGENTD_LOG_INFO;
-static int  log_journal;
+static char            log_prog[32] = "agentd";
+static int             log_level    = AGENTD_LOG_INFO;
+static int             log_journal;
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 void

@@ -95,9 +95,9 @@ ad_nng_listen_ipc(
 	if ((rv = remove_stale_socket(path, err, errlen)) != 0)
 		return rv;
 	url = ad_xasprintf("ipc://%s", path);
-	if ((rv = nng_listener_create(&l, s, url)) == 0 &&
-	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, mode)) ==
-	        0)
+	if ((rv = nng_listener_create(&l, s, url)) == 0
+	    && (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, mode))
+	        == 0)
 		rv = nng_listener_start(l, 0);
 	free(url);
 	if (rv != 0) {
@@ -120,8 +120,8 @@ ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out)
 		return rv;
 	if ((rv = ad_envelope_encode(e, w)) == 0) {
 		data = agentd_writer_data(w, &len);
-		if ((rv = nng_msg_alloc(out, 0)) == 0 &&
-		    (rv = nng_msg_append(*out, data, len)) != 0)
+		if ((rv = nng_msg_alloc(out, 0)) == 0
+		    && (rv = nng_msg_append(*out, data, len)) != 0)
 			nng_msg_free(*out);
 		rv = ad_nng_error(rv);
 	}

@@ -21,14 +21,14 @@ int ad_nng_error(int nng_rv);
  * (set before the listener starts, as nng requires), after removing a
  * stale socket file left by a previous run.
  */
-int ad_nng_listen_ipc(nng_socket s, const char *path, int mode, char *err,
-    size_t errlen);
+int ad_nng_listen_ipc(
+    nng_socket s, const char *path, int mode, char *err, size_t errlen);
 
 /* The envelope encoded into a new nng message (caller owns, nng_msg_free). */
 int ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out);
 
 /* Build a reply envelope answering `req` into a new nng message. */
-int ad_reply_msg(const struct ad_envelope *req, int status,
-    const void *body, size_t len, nng_msg **out);
+int ad_reply_msg(const struct ad_envelope *req, int status, const void *body,
+    size_t len, nng_msg **out);
 
 #endif

@@ -119,9 +119,9 @@ ad_dirname(const char *path)
 int
 ad_mkdir_p(const char *path, unsigned mode)
 {
-	char  *p = ad_xstrdup(path);
-	char  *s;
-	int    rv = 0;
+	char *p = ad_xstrdup(path);
+	char *s;
+	int   rv = 0;
 
 	for (s = p + 1; *s != '\0'; s++) {
 		if (*s != '/')
@@ -149,9 +149,9 @@ ad_valid_name(const char *s)
 		return 0;
 	for (n = 0; s[n] != '\0'; n++) {
 		char c = s[n];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		        (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-		        c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		        || (c >= '0' && c <= '9') || c == '_' || c == '.'
+		        || c == '-'))
 			return 0;
 	}
 	return n >= 1 && n <= 63;

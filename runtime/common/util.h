@@ -27,8 +27,7 @@ void *ad_xmalloc(size_t n);
 void *ad_xcalloc(size_t n, size_t size);
 void *ad_xrealloc(void *p, size_t n);
 char *ad_xstrdup(const char *s);
-char *ad_xasprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+char *ad_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Join a directory and a relative path ("dir/rel"); absolute rel as is. */
 char *ad_path_join(const char *dir, const char *rel);

@@ -973,7 +973,8 @@ take_settings(cfg_t *set, struct raw_settings *raw)
 		raw->n++;
 	}
 	/* Problems are reported in the order they are written. */
-	qsort(raw->v, raw->n, sizeof(*raw->v), by_line);
+	if (raw->n > 1)
+		qsort(raw->v, raw->n, sizeof(*raw->v), by_line);
 }
 
 static int
@@ -1102,7 +1103,8 @@ list_confs(const char *dir, struct strv *files, char *err, size_t errlen)
 		if (is_conf_file(dir, de->d_name))
 			strv_push(&names, de->d_name);
 	closedir(d);
-	qsort(names.v, names.n, sizeof(*names.v), by_name);
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof(*names.v), by_name);
 	for (i = 0; i < names.n; i++) {
 		files->v
 		    = ad_xrealloc(files->v, (files->n + 1) * sizeof(char *));

@@ -33,11 +33,11 @@ struct ctl_opts {
 	int64_t     timeout_ms;
 };
 
-static const char *const commands_help =
-    "Commands:\n"
-    "  status                 agents and their instances\n"
-    "  call AGENT JSON        send JSON to AGENT, print its reply\n"
-    "Run `agentctl COMMAND --help` for a command's options.\n";
+static const char *const commands_help
+    = "Commands:\n"
+      "  status                 agents and their instances\n"
+      "  call AGENT JSON        send JSON to AGENT, print its reply\n"
+      "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
 usage(FILE *f)
@@ -67,12 +67,14 @@ roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
 	int        rv;
 
 	url = ad_xasprintf("ipc://%s/%s", o->run_dir, AD_CTL_SOCKET);
-	if ((rv = nng_req0_open(&s)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME,
-	         NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
-	         (nng_duration)(o->timeout_ms + 2000))) != 0 ||
-	    (rv = nng_dial(s, url, NULL, 0)) != 0) {
+	if ((rv = nng_req0_open(&s)) != 0
+	    || (rv = nng_socket_set_ms(
+	            s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
+	        != 0
+	    || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
+	            (nng_duration)(o->timeout_ms + 2000)))
+	        != 0
+	    || (rv = nng_dial(s, url, NULL, 0)) != 0) {
 		fprintf(stderr,
 		    "agentctl: cannot reach agentd at %s: %s: is agentd "
 		    "running, and is --run-dir or AGENTD_RUN_DIR right?\n",
@@ -81,17 +83,18 @@ roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
 		return EXIT_CONNECT;
 	}
 	free(url);
-	if ((rv = ad_envelope_to_msg(req, &msg)) != 0 ||
-	    (rv = nng_sendmsg(s, msg, 0)) != 0 ||
-	    (rv = nng_recvmsg(s, reply, 0)) != 0) {
+	if ((rv = ad_envelope_to_msg(req, &msg)) != 0
+	    || (rv = nng_sendmsg(s, msg, 0)) != 0
+	    || (rv = nng_recvmsg(s, reply, 0)) != 0) {
 		fprintf(stderr, "agentctl: no answer from agentd: %s\n",
 		    rv > 0 ? nng_strerror(rv) : agentd_strerror(rv));
 		nng_close(s);
 		return EXIT_CONNECT;
 	}
 	nng_close(s);
-	if (ad_envelope_decode(nng_msg_body(*reply), nng_msg_len(*reply),
-	        SIZE_MAX, rep) != 0) {
+	if (ad_envelope_decode(
+	        nng_msg_body(*reply), nng_msg_len(*reply), SIZE_MAX, rep)
+	    != 0) {
 		fprintf(stderr, "agentctl: malformed answer from agentd\n");
 		nng_msg_free(*reply);
 		return EXIT_FAILED;
@@ -111,14 +114,15 @@ print_error(const struct ctl_opts *o, const struct ad_envelope *rep)
 	line = json_is_string(text) ? json_string_value(text)
 	                            : agentd_strerror(rep->status);
 	if (o->json) {
-		json_t *out = json_pack("{s:s, s:s, s:i}", "error", line,
-		    "code", agentd_errname(rep->status), "status", rep->status);
+		json_t *out
+		    = json_pack("{s:s, s:s, s:i}", "error", line, "code",
+		        agentd_errname(rep->status), "status", rep->status);
 		json_dumpf(out, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(out);
 	}
-	fprintf(stderr, "agentctl: %s (%s)\n", line,
-	    agentd_errname(rep->status));
+	fprintf(
+	    stderr, "agentctl: %s (%s)\n", line, agentd_errname(rep->status));
 	json_decref(j);
 	return EXIT_FAILED;
 }
@@ -143,14 +147,16 @@ print_status(json_t *st)
 	size_t  k, m;
 	char    age[32];
 
-	fmt_age(ad_wall_ms() - json_integer_value(
-	    json_object_get(st, "started_ms")), age, sizeof(age));
+	fmt_age(ad_wall_ms()
+	        - json_integer_value(json_object_get(st, "started_ms")),
+	    age, sizeof(age));
 	printf("agentd %s, pid %lld, up %s\n",
 	    json_string_value(json_object_get(st, "version")),
 	    json_integer_value(json_object_get(st, "pid")), age);
 	printf("%-16s %-10s %6s %7s %9s %7s %8s\n", "AGENT", "VERSION",
 	    "READY", "QUEUED", "REQUESTS", "ERRORS", "RESTARTS");
-	json_array_foreach (agents, k, a) {
+	json_array_foreach(agents, k, a)
+	{
 		json_t *insts = json_object_get(a, "instances");
 
 		printf("%-16s %-10s %3lld/%-2zu %7lld %9lld %7lld %8lld\n",
@@ -162,9 +168,12 @@ print_status(json_t *st)
 		    json_integer_value(json_object_get(a, "requests")),
 		    json_integer_value(json_object_get(a, "errors")),
 		    json_integer_value(json_object_get(a, "restarts")));
-		json_array_foreach (insts, m, i) {
-			fmt_age(ad_wall_ms() - json_integer_value(json_object_get(
-			    i, "started_ms")), age, sizeof(age));
+		json_array_foreach(insts, m, i)
+		{
+			fmt_age(ad_wall_ms()
+			        - json_integer_value(
+			            json_object_get(i, "started_ms")),
+			    age, sizeof(age));
 			printf("  %-14s pid %-8lld %-9s up %-6s served %lld\n",
 			    json_string_value(json_object_get(i, "id")),
 			    json_integer_value(json_object_get(i, "pid")),
@@ -181,8 +190,8 @@ want_help(int argc, char **argv, const char *text)
 	int i;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
+		if (strcmp(argv[i], "--help") == 0
+		    || strcmp(argv[i], "-h") == 0) {
 			fputs(text, stdout);
 			return 1;
 		}
@@ -230,12 +239,12 @@ cmd_status(const struct ctl_opts *o, int argc, char **argv)
 	return rv;
 }
 
-static const char *const call_help =
-    "usage: agentctl call [--timeout DURATION] AGENT JSON\n"
-    "Send JSON (any JSON value) as a request to AGENT and print its reply "
-    "as JSON.\n"
-    "  --timeout DURATION   how long to wait: 250ms, 5s, 1m "
-    "(default 30s)\n";
+static const char *const call_help
+    = "usage: agentctl call [--timeout DURATION] AGENT JSON\n"
+      "Send JSON (any JSON value) as a request to AGENT and print its reply "
+      "as JSON.\n"
+      "  --timeout DURATION   how long to wait: 250ms, 5s, 1m "
+      "(default 30s)\n";
 
 static int
 cmd_call(struct ctl_opts *o, int argc, char **argv)
@@ -256,8 +265,8 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (ad_parse_duration(optarg, &o->timeout_ms) != 0 ||
-			    o->timeout_ms <= 0) {
+			if (ad_parse_duration(optarg, &o->timeout_ms) != 0
+			    || o->timeout_ms <= 0) {
 				fprintf(stderr,
 				    "agentctl: bad --timeout \"%s\": use "
 				    "250ms, 5s or 1m\n",
@@ -265,8 +274,12 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
-		case 'h': fputs(call_help, stdout); return EXIT_OK;
-		default: fputs(call_help, stderr); return EXIT_USAGE;
+		case 'h':
+			fputs(call_help, stdout);
+			return EXIT_OK;
+		default:
+			fputs(call_help, stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 2) {
@@ -275,8 +288,8 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 	}
 	agentd_writer_new(&w);
 	if (ad_json_text_to_mp(argv[optind + 1], w, err, sizeof(err)) != 0) {
-		fprintf(stderr, "agentctl: the body is not valid JSON: %s\n",
-		    err);
+		fprintf(
+		    stderr, "agentctl: the body is not valid JSON: %s\n", err);
 		agentd_writer_free(w);
 		return EXIT_USAGE;
 	}
@@ -297,7 +310,8 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 		rv = EXIT_FAILED;
 	} else {
 		json_dumpf(out, stdout,
-		    JSON_ENCODE_ANY | (o->json ? JSON_COMPACT : JSON_INDENT(2)));
+		    JSON_ENCODE_ANY
+		        | (o->json ? JSON_COMPACT : JSON_INDENT(2)));
 		putchar('\n');
 	}
 	json_decref(out);
@@ -324,11 +338,21 @@ main(int argc, char **argv)
 	/* "+": stop at the command; its own options follow it. */
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'r': o.run_dir = optarg; break;
-		case 'j': o.json = 1; break;
-		case 'V': printf("agentctl %s\n", PACKAGE_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
+		case 'r':
+			o.run_dir = optarg;
+			break;
+		case 'j':
+			o.json = 1;
+			break;
+		case 'V':
+			printf("agentctl %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {

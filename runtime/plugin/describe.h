@@ -48,7 +48,7 @@ const struct ad_setting_def *ad_schema_find(
 void ad_schema_free(struct ad_schema *s);
 
 /* "string", "int", "double", "bool" and back; 0 / NULL if unknown. */
-const char *ad_setting_type_name(enum agentd_setting_type t);
+const char              *ad_setting_type_name(enum agentd_setting_type t);
 enum agentd_setting_type ad_setting_type_parse(const char *name);
 
 #endif

@@ -14,8 +14,8 @@
 
 /* The smallest descriptor we can use: up to and including fini. */
 #define DESC_MIN_SIZE                                                         \
-	(offsetof(struct agentd_plugin, fini) +                                \
-	    sizeof(((struct agentd_plugin *)0)->fini))
+	(offsetof(struct agentd_plugin, fini)                                 \
+	    + sizeof(((struct agentd_plugin *)0)->fini))
 
 /* The first line of dlerror() without the path it repeats. */
 static const char *
@@ -51,11 +51,11 @@ find_other_major(void *dl)
 static size_t
 symbol_size(const void *addr)
 {
-	Dl_info    info;
+	Dl_info info;
 	ElfW(Sym) *sym = NULL;
 
-	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0 ||
-	    sym == NULL)
+	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0
+	    || sym == NULL)
 		return 0;
 	return sym->st_size;
 }
@@ -84,8 +84,8 @@ check_descriptor(const char *path, void *dl, const struct agentd_plugin *d,
 		return AGENTD_EABI;
 	}
 	avail = symbol_size(d);
-	if (avail < offsetof(struct agentd_plugin, name) ||
-	    d->magic != AGENTD_PLUGIN_MAGIC) {
+	if (avail < offsetof(struct agentd_plugin, name)
+	    || d->magic != AGENTD_PLUGIN_MAGIC) {
 		ad_seterr(err, errlen,
 		    "%s: descriptor has a wrong magic number (0x%08x): the "
 		    "file is damaged or not built with AGENTD_PLUGIN()",
@@ -111,8 +111,8 @@ check_descriptor(const char *path, void *dl, const struct agentd_plugin *d,
 }
 
 static int
-check_fields(const char *path, const struct agentd_plugin *d, char *err,
-    size_t errlen)
+check_fields(
+    const char *path, const struct agentd_plugin *d, char *err, size_t errlen)
 {
 	const struct agentd_setting *s;
 
@@ -212,11 +212,11 @@ ad_plugin_describe_json(const struct ad_plugin *p)
 		    json_string(s->description ? s->description : ""));
 		json_array_append_new(settings, js);
 	}
-	o = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "name",
-	    p->desc.name, "version", p->desc.version, "description",
-	    p->desc.description ? p->desc.description : "", "abi", "major",
-	    (int)p->desc.abi_major, "minor", (int)p->desc.abi_minor,
-	    "settings", settings);
+	o    = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "name",
+	       p->desc.name, "version", p->desc.version, "description",
+            p->desc.description ? p->desc.description : "", "abi", "major",
+	       (int)p->desc.abi_major, "minor", (int)p->desc.abi_minor,
+	       "settings", settings);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return text;

@@ -24,8 +24,8 @@ struct ad_plugin {
 };
 
 /* On success *out is caller owns, free with ad_plugin_close(). */
-int ad_plugin_open(const char *path, struct ad_plugin **out, char *err,
-    size_t errlen);
+int ad_plugin_open(
+    const char *path, struct ad_plugin **out, char *err, size_t errlen);
 void ad_plugin_close(struct ad_plugin *p);
 
 /*

@@ -30,8 +30,8 @@ struct ad_agent_record {
  * Open (creating if needed) the environment in state_dir/db.  On success
  * *out is caller owns, close with ad_store_close().
  */
-int  ad_store_open(const char *state_dir, struct ad_store **out, char *err,
-     size_t errlen);
+int ad_store_open(
+    const char *state_dir, struct ad_store **out, char *err, size_t errlen);
 void ad_store_close(struct ad_store *s);
 
 /*
@@ -55,7 +55,8 @@ int ad_store_agent_del(struct ad_store *s, const char *name);
 
 /*
  * Call fn for every record in name order; r is borrowed, valid until fn
- * returns.  Records are read before fn runs, so fn may put or delete.  A non-zero return from fn stops the walk and is returned.
+ * returns.  Records are read before fn runs, so fn may put or delete.  A
+ * non-zero return from fn stops the walk and is returned.
  */
 int ad_store_agent_each(struct ad_store *s,
     int (*fn)(void *arg, const struct ad_agent_record *r), void *arg);

@@ -47,8 +47,7 @@ ctl_send(struct ad_ctl *c, int status, const void *body, size_t len)
 }
 
 /* Answer with an error code and one line for the operator. */
-static void
-ctl_fail(struct ad_ctl *c, int status, const char *fmt, ...)
+static void ctl_fail(struct ad_ctl *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -96,8 +95,8 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	const struct ad_instance *i;
 	uint32_t                  n = 0;
 
-	LIST_FOREACH (i, &a->instances, link)
-		n++;
+	LIST_FOREACH(i, &a->instances, link)
+	n++;
 	agentd_write_map(w, 10);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->conf->name);
@@ -119,8 +118,8 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	agentd_write_uint(w, a->restarts);
 	agentd_write_str(w, "instances");
 	agentd_write_array(w, n);
-	LIST_FOREACH (i, &a->instances, link)
-		write_instance(w, i);
+	LIST_FOREACH(i, &a->instances, link)
+	write_instance(w, i);
 }
 
 static void
@@ -189,8 +188,8 @@ ctl_call(struct ad_ctl *c, const struct ad_envelope *in)
 		    "no agent named \"%s\": `agentctl status` lists them",
 		    in->dst);
 	else
-		ctl_fail(c, rv, "agent \"%s\": %s", in->dst,
-		    agentd_strerror(rv));
+		ctl_fail(
+		    c, rv, "agent \"%s\": %s", in->dst, agentd_strerror(rv));
 }
 
 static void
@@ -205,13 +204,13 @@ ctl_handle(struct ad_ctl *c, nng_msg *msg)
 		memset(&c->req, 0, sizeof(c->req));
 		ctl_fail(c, rv, "malformed control message");
 	} else {
-		c->req = e;
-		c->req.body = NULL;
+		c->req          = e;
+		c->req.body     = NULL;
 		c->req.body_len = 0;
 		if (e.kind == AD_KIND_REQUEST)
 			ctl_call(c, &e);
-		else if (e.kind == AD_KIND_CONTROL &&
-		    strcmp(e.dst, "status") == 0)
+		else if (e.kind == AD_KIND_CONTROL
+		    && strcmp(e.dst, "status") == 0)
 			ctl_status(c);
 		else
 			ctl_fail(c, AGENTD_EINVAL,
@@ -256,9 +255,10 @@ ad_control_start(struct ad_sv *sv, char *err, size_t errlen)
 	size_t i;
 	int    rv;
 
-	if ((rv = nng_rep0_open(&sv->ctl)) != 0 ||
-	    (rv = nng_socket_set_size(sv->ctl, NNG_OPT_RECVMAXSZ,
-	         sv->cfg->global.max_message_size)) != 0) {
+	if ((rv = nng_rep0_open(&sv->ctl)) != 0
+	    || (rv = nng_socket_set_size(sv->ctl, NNG_OPT_RECVMAXSZ,
+	            sv->cfg->global.max_message_size))
+	        != 0) {
 		free(path);
 		ad_seterr(err, errlen, "cannot open the control socket: %s",
 		    nng_strerror(rv));
@@ -274,8 +274,8 @@ ad_control_start(struct ad_sv *sv, char *err, size_t errlen)
 		struct ad_ctl *c = &sv->ctls[i];
 
 		c->sv = sv;
-		if ((rv = nng_ctx_open(&c->ctx, sv->ctl)) != 0 ||
-		    (rv = nng_aio_alloc(&c->aio, ctl_cb, c)) != 0) {
+		if ((rv = nng_ctx_open(&c->ctx, sv->ctl)) != 0
+		    || (rv = nng_aio_alloc(&c->aio, ctl_cb, c)) != 0) {
 			ad_seterr(err, errlen, "control socket: %s",
 			    nng_strerror(rv));
 			return ad_nng_error(rv);

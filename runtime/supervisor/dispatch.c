@@ -31,9 +31,10 @@ pick_slot(struct ad_agent *a)
 	struct ad_instance *inst, *best = NULL;
 	unsigned            i;
 
-	LIST_FOREACH (inst, &a->instances, link) {
-		if (inst->state != AD_INST_READY ||
-		    inst->inflight >= inst->nslots - 1)
+	LIST_FOREACH(inst, &a->instances, link)
+	{
+		if (inst->state != AD_INST_READY
+		    || inst->inflight >= inst->nslots - 1)
 			continue;
 		if (best == NULL || inst->inflight < best->inflight)
 			best = inst;
@@ -76,8 +77,8 @@ ad_dispatch_pump(struct ad_agent *a)
 	struct ad_req  *r;
 	struct ad_slot *s;
 
-	while ((r = TAILQ_FIRST(&a->queue)) != NULL &&
-	    (s = pick_slot(a)) != NULL) {
+	while ((r = TAILQ_FIRST(&a->queue)) != NULL
+	    && (s = pick_slot(a)) != NULL) {
 		TAILQ_REMOVE(&a->queue, r, link);
 		a->nqueued--;
 		ad_slot_send(s, r);
@@ -125,7 +126,7 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
 
 	if (a == NULL)
 		return AGENTD_ENOENT;
-	limit = ad_now_ms() + a->conf->request_timeout_ms;
+	limit        = ad_now_ms() + a->conf->request_timeout_ms;
 	r            = ad_xcalloc(1, sizeof(*r));
 	r->id        = ad_envelope_next_id();
 	r->agent     = a;
@@ -153,14 +154,16 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 	struct ad_instance *inst = s->inst;
 	struct ad_req      *r    = s->req;
 	struct ad_envelope  e;
-	size_t              max = inst->agent->sv->cfg->global.max_message_size;
+	size_t max = inst->agent->sv->cfg->global.max_message_size;
 
 	s->req   = NULL;
 	s->phase = AD_SLOT_IDLE;
 	inst->inflight--;
 	if (rv == 0) {
-		if (ad_envelope_decode(nng_msg_body(reply), nng_msg_len(reply),
-		        max, &e) != 0 || e.kind != AD_KIND_REPLY) {
+		if (ad_envelope_decode(
+		        nng_msg_body(reply), nng_msg_len(reply), max, &e)
+		        != 0
+		    || e.kind != AD_KIND_REPLY) {
 			ad_warn("agent %s: instance %s sent a malformed reply",
 			    inst->agent->conf->name, inst->id);
 			ad_req_finish(r, AGENTD_EPROTO, NULL, 0);
@@ -183,8 +186,8 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 void
 ad_slot_cb(void *arg)
 {
-	struct ad_slot *s  = arg;
-	struct ad_sv   *sv = s->inst->agent->sv;
+	struct ad_slot *s     = arg;
+	struct ad_sv   *sv    = s->inst->agent->sv;
 	nng_msg        *reply = NULL;
 	int             rv    = nng_aio_result(s->aio);
 

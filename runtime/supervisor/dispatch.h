@@ -37,7 +37,6 @@ void ad_slot_send(struct ad_slot *s, struct ad_req *r);
 void ad_slot_cb(void *arg);
 
 /* End a request: call done, free it.  mtx held. */
-void ad_req_finish(struct ad_req *r, int status, const void *body,
-    size_t len);
+void ad_req_finish(struct ad_req *r, int status, const void *body, size_t len);
 
 #endif

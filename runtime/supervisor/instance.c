@@ -45,8 +45,8 @@ ad_agent_count(const struct ad_agent *a, enum ad_inst_state st)
 	const struct ad_instance *i;
 	unsigned                  n = 0;
 
-	LIST_FOREACH (i, &a->instances, link)
-		n += i->state == st;
+	LIST_FOREACH(i, &a->instances, link)
+	n += i->state == st;
 	return n;
 }
 
@@ -67,8 +67,8 @@ on_pipe_add(nng_pipe p, nng_pipe_ev ev, void *arg)
 	if (inst->pid <= 0 || pid != (uint64_t)inst->pid) {
 		ad_warn("agent %s: refused a connection to %s from pid %llu "
 		        "(expected %d)",
-		    inst->agent->conf->name, inst->id,
-		    (unsigned long long)pid, (int)inst->pid);
+		    inst->agent->conf->name, inst->id, (unsigned long long)pid,
+		    (int)inst->pid);
 		nng_pipe_close(p);
 	}
 	pthread_mutex_unlock(&sv->mtx);
@@ -84,26 +84,29 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 	if ((rv = nng_req0_open(&inst->sock)) != 0 ||
 	    /* Never resend on our own: a resend could run a request twice.
 	     * Re-dispatch after a crash is decided by dispatch.c. */
-	    (rv = nng_socket_set_ms(inst->sock, NNG_OPT_REQ_RESENDTIME,
-	         NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_socket_set_size(inst->sock, NNG_OPT_RECVMAXSZ,
-	         sv->cfg->global.max_message_size)) != 0 ||
-	    (rv = nng_pipe_notify(inst->sock, NNG_PIPE_EV_ADD_PRE, on_pipe_add,
-	         inst)) != 0) {
+	    (rv = nng_socket_set_ms(
+	         inst->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
+	        != 0
+	    || (rv = nng_socket_set_size(inst->sock, NNG_OPT_RECVMAXSZ,
+	            sv->cfg->global.max_message_size))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            inst->sock, NNG_PIPE_EV_ADD_PRE, on_pipe_add, inst))
+	        != 0) {
 		ad_seterr(err, errlen, "cannot open a socket for %s: %s",
 		    inst->id, nng_strerror(rv));
 		return ad_nng_error(rv);
 	}
-	if ((rv = ad_nng_listen_ipc(inst->sock, inst->path, 0600, err,
-	         errlen)) != 0)
+	if ((rv = ad_nng_listen_ipc(inst->sock, inst->path, 0600, err, errlen))
+	    != 0)
 		return rv;
 	for (i = 0; i < inst->nslots; i++) {
 		struct ad_slot *s = &inst->slots[i];
 
 		s->inst    = inst;
 		s->control = i == 0;
-		if ((rv = nng_ctx_open(&s->ctx, inst->sock)) != 0 ||
-		    (rv = nng_aio_alloc(&s->aio, ad_slot_cb, s)) != 0) {
+		if ((rv = nng_ctx_open(&s->ctx, inst->sock)) != 0
+		    || (rv = nng_aio_alloc(&s->aio, ad_slot_cb, s)) != 0) {
 			ad_seterr(err, errlen, "cannot open a context: %s",
 			    nng_strerror(rv));
 			return ad_nng_error(rv);
@@ -125,16 +128,16 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	    : sv->log_level >= AGENTD_LOG_INFO                ? "info"
 	    : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
 	                                                      : "error";
-	char *argv[] = { sv->worker_path, "--plugin",
-		inst->agent->conf->plugin_path, "--agent",
-		inst->agent->conf->name, "--instance", inst->id, "--connect",
-		url, "--max-message-size", maxmsg, "--log-level",
-		(char *)level, NULL };
+	char       *argv[]
+	    = { sv->worker_path, "--plugin", inst->agent->conf->plugin_path,
+		      "--agent", inst->agent->conf->name, "--instance",
+		      inst->id, "--connect", url, "--max-message-size", maxmsg,
+		      "--log-level", (char *)level, NULL };
 	pid_t pid;
 	int   rv;
 
-	snprintf(maxmsg, sizeof(maxmsg), "%zu",
-	    sv->cfg->global.max_message_size);
+	snprintf(
+	    maxmsg, sizeof(maxmsg), "%zu", sv->cfg->global.max_message_size);
 	/* The supervisor blocks its signals in every thread; the worker
 	 * starts with none blocked and default handlers, and with no file
 	 * descriptor of ours but stdin, stdout and stderr. */
@@ -200,7 +203,7 @@ send_init(struct ad_instance *inst)
 	e.kind = AD_KIND_CONTROL;
 	snprintf(e.src, sizeof(e.src), "agentd");
 	snprintf(e.dst, sizeof(e.dst), "init");
-	e.body = agentd_writer_data(w, &len);
+	e.body     = agentd_writer_data(w, &len);
 	e.body_len = len;
 	if (ad_envelope_to_msg(&e, &msg) != 0)
 		abort(); /* only ENOMEM is possible here */
@@ -218,8 +221,8 @@ schedule_restart(struct ad_agent *a)
 	const struct ad_agent_conf *c = a->conf;
 	int64_t                     jitter;
 
-	a->backoff_ms = a->backoff_ms == 0 ? c->backoff_initial_ms
-	                                   : a->backoff_ms * 2;
+	a->backoff_ms
+	    = a->backoff_ms == 0 ? c->backoff_initial_ms : a->backoff_ms * 2;
 	if (a->backoff_ms > c->backoff_max_ms)
 		a->backoff_ms = c->backoff_max_ms;
 	/* Up to a quarter more, so that many agents failing together do not
@@ -235,20 +238,20 @@ ad_instance_spawn(struct ad_agent *a, char *err, size_t errlen)
 	struct ad_instance *inst;
 	int                 rv;
 
-	inst         = ad_xcalloc(1, sizeof(*inst));
-	inst->agent  = a;
-	inst->seq    = ++a->next_seq;
-	snprintf(inst->id, sizeof(inst->id), "%s-%u", a->conf->name,
-	    inst->seq);
-	inst->path   = ad_xasprintf("%s/%s.sock", sv->run_dir, inst->id);
-	inst->nslots = 1 + a->conf->concurrency;
-	inst->slots  = ad_xcalloc(inst->nslots, sizeof(*inst->slots));
-	inst->state  = AD_INST_STARTING;
+	inst        = ad_xcalloc(1, sizeof(*inst));
+	inst->agent = a;
+	inst->seq   = ++a->next_seq;
+	snprintf(
+	    inst->id, sizeof(inst->id), "%s-%u", a->conf->name, inst->seq);
+	inst->path       = ad_xasprintf("%s/%s.sock", sv->run_dir, inst->id);
+	inst->nslots     = 1 + a->conf->concurrency;
+	inst->slots      = ad_xcalloc(inst->nslots, sizeof(*inst->slots));
+	inst->state      = AD_INST_STARTING;
 	inst->started_ms = ad_wall_ms();
-	inst->pid    = -1;
+	inst->pid        = -1;
 	LIST_INSERT_HEAD(&a->instances, inst, link);
-	if ((rv = open_socket(inst, err, errlen)) != 0 ||
-	    (rv = spawn_worker(inst, err, errlen)) != 0) {
+	if ((rv = open_socket(inst, err, errlen)) != 0
+	    || (rv = spawn_worker(inst, err, errlen)) != 0) {
 		/* Never started: let the main loop free it like an exit. */
 		inst->state = AD_INST_EXITED;
 		schedule_restart(a);
@@ -270,8 +273,11 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 
 	if (rv == 0)
 		status = ad_envelope_decode(nng_msg_body(reply),
-		    nng_msg_len(reply), inst->agent->sv->cfg->global.max_message_size,
-		    &e) == 0 ? e.status : AGENTD_EPROTO;
+		             nng_msg_len(reply),
+		             inst->agent->sv->cfg->global.max_message_size, &e)
+		        == 0
+		    ? e.status
+		    : AGENTD_EPROTO;
 	if (strcmp(s->op, "init") != 0 || inst->state != AD_INST_STARTING)
 		return;
 	if (status != 0) {
@@ -287,8 +293,8 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	inst->ready_mono = ad_now_ms();
 	/* A ready instance ends the crash loop, if there was one. */
 	inst->agent->backoff_ms = 0;
-	ad_info("agent %s: instance %s ready", inst->agent->conf->name,
-	    inst->id);
+	ad_info(
+	    "agent %s: instance %s ready", inst->agent->conf->name, inst->id);
 	ad_dispatch_pump(inst->agent);
 }
 
@@ -301,26 +307,29 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent *a = &sv->agents[i];
 
-		LIST_FOREACH (inst, &a->instances, link) {
+		LIST_FOREACH(inst, &a->instances, link)
+		{
 			if (inst->pid != pid || inst->state == AD_INST_EXITED)
 				continue;
 			if (inst->state != AD_INST_STOPPING && !sv->stopping) {
 				if (WIFSIGNALED(status))
-					ad_warn("agent %s: instance %s (pid %d) "
-					        "killed by signal %d",
+					ad_warn(
+					    "agent %s: instance %s (pid %d) "
+					    "killed by signal %d",
 					    a->conf->name, inst->id, (int)pid,
 					    WTERMSIG(status));
 				else
-					ad_warn("agent %s: instance %s (pid %d) "
-					        "exited with status %d",
+					ad_warn(
+					    "agent %s: instance %s (pid %d) "
+					    "exited with status %d",
 					    a->conf->name, inst->id, (int)pid,
 					    WEXITSTATUS(status));
-				if (a->conf->restart_policy ==
-				        AD_RESTART_PERMANENT ||
-				    (a->conf->restart_policy ==
-				            AD_RESTART_TRANSIENT &&
-				        !(WIFEXITED(status) &&
-				            WEXITSTATUS(status) == 0))) {
+				if (a->conf->restart_policy
+				        == AD_RESTART_PERMANENT
+				    || (a->conf->restart_policy
+				            == AD_RESTART_TRANSIENT
+				        && !(WIFEXITED(status)
+				            && WEXITSTATUS(status) == 0))) {
 					a->restarts++;
 					schedule_restart(a);
 				}
@@ -371,12 +380,12 @@ ad_agent_maintain(struct ad_agent *a)
 	unsigned live;
 
 	/* A temporary agent's instances are started once, never again. */
-	if (a->sv->stopping ||
-	    (a->conf->restart_policy == AD_RESTART_TEMPORARY &&
-	        a->next_seq >= a->conf->min_instances))
+	if (a->sv->stopping
+	    || (a->conf->restart_policy == AD_RESTART_TEMPORARY
+	        && a->next_seq >= a->conf->min_instances))
 		return;
-	live = ad_agent_count(a, AD_INST_STARTING) +
-	    ad_agent_count(a, AD_INST_READY);
+	live = ad_agent_count(a, AD_INST_STARTING)
+	    + ad_agent_count(a, AD_INST_READY);
 	while (live < a->conf->min_instances && ad_now_ms() >= a->next_start) {
 		if (ad_instance_spawn(a, err, sizeof(err)) != 0) {
 			ad_error("agent %s: %s", a->conf->name, err);

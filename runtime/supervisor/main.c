@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/supervisor.h"
@@ -70,12 +72,24 @@ parse_args(int argc, char **argv, struct main_opts *o)
 	opterr          = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': o->sv.confdir = optarg; break;
-		case 's': o->sv.state_dir = optarg; break;
-		case 'r': o->sv.run_dir = optarg; break;
-		case 'p': o->sv.plugin_dir = optarg; break;
-		case 'f': o->foreground = 1; break;
-		case 'k': o->check = 1; break;
+		case 'c':
+			o->sv.confdir = optarg;
+			break;
+		case 's':
+			o->sv.state_dir = optarg;
+			break;
+		case 'r':
+			o->sv.run_dir = optarg;
+			break;
+		case 'p':
+			o->sv.plugin_dir = optarg;
+			break;
+		case 'f':
+			o->foreground = 1;
+			break;
+		case 'k':
+			o->check = 1;
+			break;
 		case 'l':
 			o->sv.log_level = ad_log_parse_level(optarg);
 			if (o->sv.log_level < 0) {
@@ -86,8 +100,12 @@ parse_args(int argc, char **argv, struct main_opts *o)
 				return -1;
 			}
 			break;
-		case 'V': printf("agentd %s\n", PACKAGE_VERSION); exit(0);
-		case 'h': usage(stdout); exit(0);
+		case 'V':
+			printf("agentd %s\n", PACKAGE_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
 		default:
 			fprintf(stderr,
 			    "agentd: unknown option \"%s\": see agentd "
@@ -154,8 +172,8 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
-	ad_log_init("agentd", o.sv.log_level >= 0 ? o.sv.log_level
-	                                          : AGENTD_LOG_INFO);
+	ad_log_init(
+	    "agentd", o.sv.log_level >= 0 ? o.sv.log_level : AGENTD_LOG_INFO);
 	/* Signals are taken by the main loop with sigtimedwait; every thread
 	 * nng starts inherits this mask. */
 	sigemptyset(&set);
@@ -194,5 +212,7 @@ main(int argc, char **argv)
 	ad_sv_run(&sv);
 	ad_sv_stop(&sv);
 	ad_sv_free(&sv);
+	nng_fini(); /* joins nng's threads, so leak checkers see a clean exit
+	             */
 	return 0;
 }

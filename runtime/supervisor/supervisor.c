@@ -64,12 +64,14 @@ lookup_schema(void *arg, const struct ad_agent_conf *a,
 	char              hash[AD_HASH_LEN];
 	int               rv;
 
-	if ((rv = ad_plugin_file_check(a->plugin_path, d->sv->uid, why,
-	         sizeof(why))) != 0 ||
-	    (rv = ad_file_sha256(a->plugin_path, hash, why, sizeof(why))) !=
-	        0 ||
-	    (rv = ad_plugin_describe(d->sv->worker_path, a->plugin_path,
-	         schema, why, sizeof(why))) != 0) {
+	if ((rv = ad_plugin_file_check(
+	         a->plugin_path, d->sv->uid, why, sizeof(why)))
+	        != 0
+	    || (rv = ad_file_sha256(a->plugin_path, hash, why, sizeof(why)))
+	        != 0
+	    || (rv = ad_plugin_describe(d->sv->worker_path, a->plugin_path,
+	            schema, why, sizeof(why)))
+	        != 0) {
 		ad_seterr(err, errlen, "%s", why);
 		return rv;
 	}
@@ -107,8 +109,8 @@ init_agents(struct ad_sv *sv, const struct described *d)
 }
 
 int
-ad_sv_load(struct ad_sv *sv, const struct ad_sv_opts *o, char *err,
-    size_t errlen)
+ad_sv_load(
+    struct ad_sv *sv, const struct ad_sv_opts *o, char *err, size_t errlen)
 {
 	struct ad_config_opts co;
 	struct described      d = { sv, NULL, 0 };
@@ -124,8 +126,8 @@ ad_sv_load(struct ad_sv *sv, const struct ad_sv_opts *o, char *err,
 	co.default_state_dir  = AGENTD_STATEDIR;
 	co.default_run_dir    = AGENTD_RUNDIR;
 	co.default_plugin_dir = AGENTD_PLUGINDIR;
-	rv = ad_config_load(sv->confdir, &co, lookup_schema, &d, &sv->cfg,
-	    err, errlen);
+	rv                    = ad_config_load(
+	                       sv->confdir, &co, lookup_schema, &d, &sv->cfg, err, errlen);
 	if (rv == 0) {
 		sv->state_dir = ad_xstrdup(
 		    o->state_dir ? o->state_dir : sv->cfg->global.state_dir);
@@ -133,8 +135,8 @@ ad_sv_load(struct ad_sv *sv, const struct ad_sv_opts *o, char *err,
 		    o->run_dir ? o->run_dir : sv->cfg->global.run_dir);
 		sv->log_level = o->log_level;
 		if (sv->log_level < 0 && sv->cfg->global.log_level != NULL)
-			sv->log_level =
-			    ad_log_parse_level(sv->cfg->global.log_level);
+			sv->log_level
+			    = ad_log_parse_level(sv->cfg->global.log_level);
 		if (sv->log_level < 0)
 			sv->log_level = AGENTD_LOG_INFO;
 		init_agents(sv, &d);
@@ -178,8 +180,7 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 		    sv->run_dir, strerror(rv));
 		return AGENTD_EIO;
 	}
-	if ((rv = ad_store_open(sv->state_dir, &sv->store, err, errlen)) !=
-	    0)
+	if ((rv = ad_store_open(sv->state_dir, &sv->store, err, errlen)) != 0)
 		return rv;
 	if ((rv = register_agents(sv)) != 0) {
 		ad_seterr(err, errlen, "cannot record agents in %s: %s",
@@ -221,7 +222,8 @@ collect_exited(struct ad_sv *sv)
 
 		pthread_mutex_lock(&sv->mtx);
 		for (i = 0; i < sv->nagents && found == NULL; i++) {
-			LIST_FOREACH (inst, &sv->agents[i].instances, link) {
+			LIST_FOREACH(inst, &sv->agents[i].instances, link)
+			{
 				if (inst->state == AD_INST_EXITED) {
 					found = inst;
 					break;
@@ -286,8 +288,9 @@ ad_sv_run(struct ad_sv *sv)
 			return 0;
 		}
 		if (sig == SIGHUP)
-			ad_warn("SIGHUP: reload is not supported by this "
-			        "version yet; restart agentd to apply changes");
+			ad_warn(
+			    "SIGHUP: reload is not supported by this "
+			    "version yet; restart agentd to apply changes");
 		reap(sv);
 		tick(sv);
 	}
@@ -302,8 +305,8 @@ live_instances(struct ad_sv *sv)
 
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++) {
-		LIST_FOREACH (inst, &sv->agents[i].instances, link)
-			n += inst->state != AD_INST_EXITED;
+		LIST_FOREACH(inst, &sv->agents[i].instances, link)
+		n += inst->state != AD_INST_EXITED;
 	}
 	pthread_mutex_unlock(&sv->mtx);
 	return n;
@@ -317,11 +320,12 @@ signal_all(struct ad_sv *sv, int sig)
 
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++) {
-		LIST_FOREACH (inst, &sv->agents[i].instances, link) {
+		LIST_FOREACH(inst, &sv->agents[i].instances, link)
+		{
 			if (sig == SIGTERM)
 				ad_instance_stop(inst);
-			else if (inst->pid > 0 &&
-			    inst->state != AD_INST_EXITED)
+			else if (inst->pid > 0
+			    && inst->state != AD_INST_EXITED)
 				kill(inst->pid, sig);
 		}
 	}

@@ -91,8 +91,8 @@ struct ad_instance {
 	int64_t            ready_mono;
 	int                exit_status; /* waitpid status once EXITED */
 	uint64_t           served;
-	char              *path; /* socket file */
-	nng_socket         sock; /* REQ, listens at path */
+	char              *path;  /* socket file */
+	nng_socket         sock;  /* REQ, listens at path */
 	struct ad_slot    *slots; /* [0] control, [1..concurrency] requests */
 	unsigned           nslots;
 	unsigned           inflight;
@@ -112,13 +112,13 @@ struct ad_agent {
 	struct ad_req_queue         queue;
 	unsigned                    nqueued;
 	/* restarts */
-	unsigned                    restarts;
-	int64_t                     backoff_ms;
-	int64_t                     next_start; /* monotonic; 0: now */
+	unsigned restarts;
+	int64_t  backoff_ms;
+	int64_t  next_start; /* monotonic; 0: now */
 	/* counters */
-	uint64_t                    requests;
-	uint64_t                    replies_ok;
-	uint64_t                    replies_error;
+	uint64_t requests;
+	uint64_t replies_ok;
+	uint64_t replies_error;
 };
 
 /* ---- the supervisor --------------------------------------------------- */
@@ -156,8 +156,8 @@ struct ad_sv_opts {
  * worker).  With check_only, stop there.  Returns 0 or an agentd_error with
  * one line in err.
  */
-int ad_sv_load(struct ad_sv *sv, const struct ad_sv_opts *o, char *err,
-    size_t errlen);
+int ad_sv_load(
+    struct ad_sv *sv, const struct ad_sv_opts *o, char *err, size_t errlen);
 /* Open state, sockets, start instances. */
 int ad_sv_start(struct ad_sv *sv, char *err, size_t errlen);
 /* Serve until SIGTERM or SIGINT. */

@@ -25,8 +25,8 @@ struct agentd_request {
 static agentd_request *in_callback;
 
 static int
-send_reply(agentd_ctx *ctx, agentd_request *req, int status,
-    const void *body, size_t len)
+send_reply(agentd_ctx *ctx, agentd_request *req, int status, const void *body,
+    size_t len)
 {
 	struct ad_envelope e;
 	nng_msg           *msg;
@@ -45,8 +45,9 @@ send_reply(agentd_ctx *ctx, agentd_request *req, int status,
 	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0)
 		return rv;
 	if ((rv = nng_msg_header_append(msg, nng_msg_header(req->route),
-	         nng_msg_header_len(req->route))) != 0 ||
-	    (rv = nng_sendmsg(ctx->sock, msg, 0)) != 0) {
+	         nng_msg_header_len(req->route)))
+	        != 0
+	    || (rv = nng_sendmsg(ctx->sock, msg, 0)) != 0) {
 		nng_msg_free(msg);
 		return ad_nng_error(rv);
 	}
@@ -69,8 +70,8 @@ host_reply(agentd_ctx *ctx, agentd_request *req, const void *body, size_t len)
 {
 	int rv;
 
-	if (ctx == NULL || req == NULL || (body == NULL && len != 0) ||
-	    req->answered)
+	if (ctx == NULL || req == NULL || (body == NULL && len != 0)
+	    || req->answered)
 		return AGENTD_EINVAL;
 	rv = send_reply(ctx, req, 0, body, len);
 	request_done(ctx, req);
@@ -107,14 +108,15 @@ ad_host_request(
 	agentd_request *req;
 	int             rv;
 
-	req = ad_xcalloc(1, sizeof(*req));
+	req     = ad_xcalloc(1, sizeof(*req));
 	req->id = e->id;
 	snprintf(req->src, sizeof(req->src), "%s", e->src);
 	/* Keep only the routing header; the body is not needed once the
 	 * plugin has returned. */
-	if ((rv = nng_msg_alloc(&req->route, 0)) != 0 ||
-	    (rv = nng_msg_header_append(req->route, nng_msg_header(msg),
-	         nng_msg_header_len(msg))) != 0) {
+	if ((rv = nng_msg_alloc(&req->route, 0)) != 0
+	    || (rv = nng_msg_header_append(
+	            req->route, nng_msg_header(msg), nng_msg_header_len(msg)))
+	        != 0) {
 		if (req->route != NULL)
 			nng_msg_free(req->route);
 		free(req);
@@ -153,8 +155,7 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 }
 
 static int
-host_publish(
-    agentd_ctx *ctx, const char *topic, const void *body, size_t len)
+host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
 {
 	return AGENTD_ENOTSUP;
 }
@@ -187,8 +188,7 @@ host_state_scan(agentd_ctx *ctx, const char *prefix, size_t prefixlen,
 }
 
 static int
-host_state_batch(
-    agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
+host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 {
 	return AGENTD_ENOTSUP;
 }
@@ -223,8 +223,8 @@ host_log(agentd_ctx *ctx, int level, const char *fmt, ...)
 }
 
 static const struct ad_setting_value *
-find_setting(agentd_ctx *ctx, const char *name, enum agentd_setting_type t,
-    int *rv)
+find_setting(
+    agentd_ctx *ctx, const char *name, enum agentd_setting_type t, int *rv)
 {
 	size_t i;
 
@@ -376,9 +376,10 @@ ad_host_load_settings(
 	for (i = 0; i < n; i++) {
 		struct ad_setting_value *s = &ctx->settings[ctx->nsettings];
 
-		if (agentd_get_strcpy(agentd_map_key_at(map, i), name,
-		        sizeof(name)) != 0 ||
-		    load_one(s, agentd_map_value_at(map, i)) != 0) {
+		if (agentd_get_strcpy(
+		        agentd_map_key_at(map, i), name, sizeof(name))
+		        != 0
+		    || load_one(s, agentd_map_value_at(map, i)) != 0) {
 			ad_seterr(err, len, "init: malformed setting %zu", i);
 			return AGENTD_EPROTO;
 		}

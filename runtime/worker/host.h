@@ -34,8 +34,8 @@ extern const struct agentd_host ad_host_table;
  * header routes the reply back) ownership passes only on success; e
  * describes it and its body points into msg.
  */
-int ad_host_request(struct agentd_ctx *ctx, nng_msg *msg,
-    const struct ad_envelope *e);
+int ad_host_request(
+    struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e);
 
 /* Read the "settings" map of an init message into ctx->settings. */
 int ad_host_load_settings(

@@ -94,24 +94,39 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 	o->log_level   = AGENTD_LOG_INFO;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': o->describe = optarg; break;
-		case 'p': o->plugin = optarg; break;
-		case 'a': o->agent = optarg; break;
-		case 'i': o->instance = optarg; break;
-		case 'c': o->connect = optarg; break;
-		case 'm': o->max_message = strtoul(optarg, NULL, 10); break;
+		case 'd':
+			o->describe = optarg;
+			break;
+		case 'p':
+			o->plugin = optarg;
+			break;
+		case 'a':
+			o->agent = optarg;
+			break;
+		case 'i':
+			o->instance = optarg;
+			break;
+		case 'c':
+			o->connect = optarg;
+			break;
+		case 'm':
+			o->max_message = strtoul(optarg, NULL, 10);
+			break;
 		case 'l':
 			if ((o->log_level = ad_log_parse_level(optarg)) < 0)
 				return -1;
 			break;
-		case 'h': usage(stdout); exit(0);
-		default: return -1;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
 		}
 	}
 	if (o->describe != NULL)
 		return 0;
-	if (o->plugin == NULL || o->agent == NULL || o->instance == NULL ||
-	    o->connect == NULL || o->max_message < 1024)
+	if (o->plugin == NULL || o->agent == NULL || o->instance == NULL
+	    || o->connect == NULL || o->max_message < 1024)
 		return -1;
 	return 0;
 }
@@ -139,23 +154,25 @@ connect_bus(struct agentd_ctx *ctx, const struct worker_opts *o)
 {
 	int rv;
 
-	if ((rv = nng_rep0_open_raw(&ctx->sock)) != 0 ||
-	    (rv = nng_socket_set_size(
-	         ctx->sock, NNG_OPT_RECVMAXSZ, o->max_message)) != 0 ||
-	    (rv = nng_socket_set_ms(ctx->sock, NNG_OPT_RECVTIMEO, 200)) != 0 ||
-	    (rv = nng_pipe_notify(ctx->sock, NNG_PIPE_EV_REM_POST,
-	         on_pipe_removed, NULL)) != 0 ||
-	    (rv = nng_dial(ctx->sock, o->connect, NULL, 0)) != 0) {
-		ad_error("%s/%s: cannot connect to agentd at %s: %s",
-		    o->agent, o->instance, o->connect, nng_strerror(rv));
+	if ((rv = nng_rep0_open_raw(&ctx->sock)) != 0
+	    || (rv = nng_socket_set_size(
+	            ctx->sock, NNG_OPT_RECVMAXSZ, o->max_message))
+	        != 0
+	    || (rv = nng_socket_set_ms(ctx->sock, NNG_OPT_RECVTIMEO, 200)) != 0
+	    || (rv = nng_pipe_notify(
+	            ctx->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, NULL))
+	        != 0
+	    || (rv = nng_dial(ctx->sock, o->connect, NULL, 0)) != 0) {
+		ad_error("%s/%s: cannot connect to agentd at %s: %s", o->agent,
+		    o->instance, o->connect, nng_strerror(rv));
 		return -1;
 	}
 	return 0;
 }
 
 static void
-reply_control(struct agentd_ctx *ctx, nng_msg *req, const struct ad_envelope *e,
-    int status, const char *error)
+reply_control(struct agentd_ctx *ctx, nng_msg *req,
+    const struct ad_envelope *e, int status, const char *error)
 {
 	agentd_writer *w;
 	nng_msg       *msg;
@@ -184,12 +201,13 @@ reply_control(struct agentd_ctx *ctx, nng_msg *req, const struct ad_envelope *e,
 static int
 handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 {
-	agentd_doc *doc = NULL;
+	agentd_doc *doc            = NULL;
 	char        err[AD_ERRLEN] = "";
 	int         rv;
 
 	if (ctx->initialized) {
-		reply_control(ctx, msg, e, AGENTD_EINVAL, "already initialized");
+		reply_control(
+		    ctx, msg, e, AGENTD_EINVAL, "already initialized");
 		return 0;
 	}
 	rv = agentd_parse(e->body, e->body_len, &doc);
@@ -223,8 +241,8 @@ handle(struct agentd_ctx *ctx, nng_msg *msg, size_t max)
 	struct ad_envelope e;
 	int                rv = 0;
 
-	if (ad_envelope_decode(nng_msg_body(msg), nng_msg_len(msg), max, &e) !=
-	    0) {
+	if (ad_envelope_decode(nng_msg_body(msg), nng_msg_len(msg), max, &e)
+	    != 0) {
 		ad_warn("%s/%s: dropped a malformed message from agentd",
 		    ctx->agent, ctx->instance);
 		nng_msg_free(msg);
@@ -244,7 +262,8 @@ handle(struct agentd_ctx *ctx, nng_msg *msg, size_t max)
 		reply_control(ctx, msg, &e, 0, NULL);
 		rv = -1;
 	} else {
-		reply_control(ctx, msg, &e, AGENTD_EINVAL, "unknown operation");
+		reply_control(
+		    ctx, msg, &e, AGENTD_EINVAL, "unknown operation");
 	}
 	nng_msg_free(msg);
 	return rv;
@@ -253,13 +272,13 @@ handle(struct agentd_ctx *ctx, nng_msg *msg, size_t max)
 static int
 serve(struct agentd_ctx *ctx, const struct worker_opts *o)
 {
-	int64_t next_tick = 0;
+	int64_t  next_tick = 0;
 	nng_msg *msg;
 	int      rv;
 
 	while (!stop_requested && !atomic_load(&supervisor_lost)) {
-		if (ctx->initialized && ctx->desc->on_tick != NULL &&
-		    ctx->desc->tick_ms > 0 && ad_now_ms() >= next_tick) {
+		if (ctx->initialized && ctx->desc->on_tick != NULL
+		    && ctx->desc->tick_ms > 0 && ad_now_ms() >= next_tick) {
 			ctx->desc->on_tick(ctx->state);
 			next_tick = ad_now_ms() + ctx->desc->tick_ms;
 		}
@@ -319,5 +338,6 @@ main(int argc, char **argv)
 	nng_close(ctx.sock);
 	ad_host_free_settings(&ctx);
 	ad_plugin_close(plugin);
+	nng_fini();
 	return rv;
 }

@@ -10,13 +10,14 @@ abi2_request(void *state, agentd_request *req, const void *body, size_t len)
 	return AGENTD_ENOTSUP;
 }
 
-__attribute__((visibility("default"))) const struct agentd_plugin
-    agentd_plugin_v2 = {
-	    .magic      = AGENTD_PLUGIN_MAGIC,
-	    .size       = sizeof(struct agentd_plugin),
-	    .abi_major  = 2,
-	    .abi_minor  = 0,
-	    .name       = "abi2",
-	    .version    = "2.0.0",
-	    .on_request = abi2_request,
-    };
+__attribute__((visibility("default")))
+const struct agentd_plugin agentd_plugin_v2
+    = {
+	      .magic      = AGENTD_PLUGIN_MAGIC,
+	      .size       = sizeof(struct agentd_plugin),
+	      .abi_major  = 2,
+	      .abi_minor  = 0,
+	      .name       = "abi2",
+	      .version    = "2.0.0",
+	      .on_request = abi2_request,
+      };

@@ -44,25 +44,26 @@ typed_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 static int
 typed_request(void *state, agentd_request *req, const void *body, size_t len)
 {
-	struct typed       *t = state;
+	struct typed       *t   = state;
 	agentd_doc         *doc = NULL;
 	const agentd_value *root;
 	agentd_writer      *w;
 	const char         *greeting = "";
-	int64_t             limit = 0, n;
-	double              ratio = 0;
-	int                 verbose = 0, flag, rv;
+	int64_t             limit    = 0, n;
+	double              ratio    = 0;
+	int                 verbose  = 0, flag, rv;
 	const void         *out;
 	size_t              outlen;
 
 	if (len > 0 && agentd_parse(body, len, &doc) == 0) {
 		root = agentd_doc_root(doc);
-		if (agentd_get_bool(agentd_map_get(root, "crash"), &flag) ==
-		        0 &&
-		    flag)
+		if (agentd_get_bool(agentd_map_get(root, "crash"), &flag) == 0
+		    && flag)
 			abort();
-		if (agentd_get_int(agentd_map_get(root, "sleep_ms"), &n) == 0) {
-			struct timespec ts = { n / 1000, (n % 1000) * 1000000 };
+		if (agentd_get_int(agentd_map_get(root, "sleep_ms"), &n)
+		    == 0) {
+			struct timespec ts
+			    = { n / 1000, (n % 1000) * 1000000 };
 			nanosleep(&ts, NULL);
 		}
 		if (agentd_get_int(agentd_map_get(root, "fail"), &n) == 0) {

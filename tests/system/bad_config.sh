@@ -1,2 +1,346 @@
 #!/bin/sh
-echo 1..0
+# Configuration mistakes a person can make: each is refused with exit
+# status 1 and one line on stderr naming the file, the line, the agent and
+# what to do; nothing is started.  A valid configuration passes
+# --check-config without starting anything, and checking (or failing to
+# start) a broken copy never disturbs an agentd that is already running.
+. "$top_srcdir/tests/lib.sh"
+
+plan 70
+
+ECHO=$(plugin_copy "$BPLUGINS/echo.so")
+TYPED=$(plugin_copy "$TPLUGINS/typed.so")
+
+# check [CONFDIR]: agentd --check-config; sets rc, out (stdout), err (stderr).
+check() {
+	"$AGENTD" --confdir "${1:-$T_DIR/conf}" --state-dir "$T_DIR/state" \
+	    --run-dir "$T_DIR/run" --check-config \
+	    >"$T_DIR/check.out" 2>"$T_DIR/check.err"
+	rc=$?
+	out=$(cat "$T_DIR/check.out")
+	err=$(cat "$T_DIR/check.err")
+}
+
+# try_start [CONFDIR]: a real start (no --check-config) on the test's
+# state and run folders.  It must exit by itself within 10 s, else it is
+# killed and rc is 124.  Sets rc and err.
+try_start() {
+	"$AGENTD" --confdir "${1:-$T_DIR/conf}" --state-dir "$T_DIR/state" \
+	    --run-dir "$T_DIR/run" --foreground 2>"$T_DIR/start.err" &
+	s_pid=$!
+	if wait_for 10 sh -c "! kill -0 $s_pid 2>/dev/null"; then
+		wait "$s_pid"
+		rc=$?
+	else
+		kill -KILL "$s_pid" 2>/dev/null
+		wait "$s_pid"
+		rc=124
+	fi
+	err=$(cat "$T_DIR/start.err")
+}
+
+# refused WHAT PATTERN WHICH: exit status 1 and exactly one line on
+# stderr, which matches PATTERN.
+refused() {
+	[ "$rc" -eq 1 ]
+	ok $? "$1: exit status 1 (got $rc)"
+	one_line "$err" "$1: exactly one line on stderr"
+	like "$err" "$2" "$1: the line names $3"
+}
+
+# Nothing was left behind: no socket in the run folder, no worker.
+nothing_left() {
+	! ls "$T_DIR/run"/*.sock >/dev/null 2>&1 &&
+	    ! pgrep -f "agentd-worker.*$T_DIR" >/dev/null
+}
+
+# todo STATUS NAME BUG: an assertion a known daemon bug makes fail.  TAP
+# "# TODO" keeps the suite green and reports XPASS once the bug is fixed.
+todo() {
+	T_N=$((T_N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $T_N - $2 # TODO $3"
+	else
+		echo "not ok $T_N - $2 # TODO $3"
+	fi
+}
+
+fresh() { rm -rf "$T_DIR/conf"/*; }
+
+# A syntax error: the file and the line, and how to write it.
+fresh
+conf syntax.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+	request_timeout 10s
+}
+EOF
+check
+refused "syntax error" \
+    '^agentd: .*/syntax\.conf:3: agent "echo": .*request_timeout.*write NAME = VALUE' \
+    "file:line, agent, option and the fix"
+
+# An unknown option in agent { }; the comment above it does not shift
+# the line number.
+fresh
+conf unknown.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+	# a comment line before the typo
+	colour = "red"
+}
+EOF
+check
+refused "unknown option" \
+    '^agentd: .*/unknown\.conf:4: agent "echo": no such option .colour.: remove it or fix its spelling$' \
+    "file:line, agent and the option"
+
+# A typed setting of the wrong type, checked against the plugin's schema.
+fresh
+conf typed.conf <<EOF
+agent "typed" {
+	plugin = "$TYPED"
+	settings {
+		greeting = "hi"
+		limit = "abc"
+	}
+}
+EOF
+check
+refused "setting of the wrong type" \
+    '^agentd: .*/typed\.conf:5: agent "typed": setting "limit" must be a whole number' \
+    "file:line, agent, setting and its type"
+
+# The same mistake on a real start: exit 1, one line, nothing started.
+try_start
+refused "real start, wrong type" \
+    'typed\.conf:5: agent "typed": setting "limit"' "the same problem"
+nothing_left
+ok $? "real start, wrong type: no socket and no worker left"
+
+# A required setting left out.
+fresh
+conf typed.conf <<EOF
+agent "typed" {
+	plugin = "$TYPED"
+	settings {
+		greeting = "hi"
+	}
+}
+EOF
+check
+refused "missing required setting" \
+    '^agentd: .*/typed\.conf:1: agent "typed": setting "limit" is required.*add limit = ' \
+    "agent, setting and the fix"
+
+# A setting the plugin does not declare: the known ones are listed.
+fresh
+conf typed.conf <<EOF
+agent "typed" {
+	plugin = "$TYPED"
+	settings {
+		limit = 3
+		colour = "red"
+	}
+}
+EOF
+check
+refused "unknown setting" \
+    '^agentd: .*/typed\.conf:5: agent "typed": unknown setting "colour" \(plugin "typed" knows limit, ratio, greeting, verbose\)' \
+    "file:line, agent, setting and the known ones"
+
+# A plugin path that does not exist.
+fresh
+conf ghost.conf <<EOF
+agent "ghost" {
+	plugin = "$T_DIR/plugins/nope.so"
+}
+EOF
+check
+refused "missing plugin file" \
+    '^agentd: .*/ghost\.conf:1: agent "ghost": .*/plugins/nope\.so: No such file.*plugin =' \
+    "agent, the path and what to check"
+
+# Two agents with the same name in two files: both places are named.
+fresh
+conf a.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+}
+EOF
+conf b.conf <<EOF
+# the same name again
+agent "echo" {
+	plugin = "$ECHO"
+}
+EOF
+check
+refused "same agent name in two files" \
+    '^agentd: .*/b\.conf:2: agent "echo": already defined at .*/a\.conf:1' \
+    "both files and lines"
+try_start
+refused "real start, same name twice" \
+    'b\.conf:2: agent "echo": already defined at .*/a\.conf:1' \
+    "the same problem"
+nothing_left
+ok $? "real start, same name twice: no socket and no worker left"
+
+# A duration without a valid unit.
+fresh
+conf dur.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+	request_timeout = 10x
+}
+EOF
+check
+refused "bad duration" \
+    '^agentd: .*/dur\.conf:3: agent "echo": request_timeout = "10x" is not a duration: .*(250ms|ms, s, m or h)' \
+    "file:line, agent, the option and the units"
+
+# instances min greater than max.
+fresh
+conf minmax.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+	instances {
+		min = 3
+		max = 2
+	}
+}
+EOF
+check
+refused "min > max" \
+    '^agentd: .*/minmax\.conf:[0-9]+: agent "echo": instances min \(3\) is greater than max \(2\): lower min or raise max' \
+    "agent, both values and the fix"
+
+# A configuration directory that does not exist.
+check "$T_DIR/no-such-dir"
+refused "missing --confdir" \
+    "^agentd: configuration directory .*/no-such-dir does not exist" \
+    "the folder"
+
+# Command-line mistakes: exit status 2, one line pointing at --help.
+"$AGENTD" --confdir "$T_DIR/conf" --bogus >/dev/null 2>"$T_DIR/check.err"
+rc=$?
+err=$(cat "$T_DIR/check.err")
+[ "$rc" -eq 2 ]
+ok $? "unknown agentd option: exit status 2 (got $rc)"
+one_line "$err" "unknown agentd option: exactly one line on stderr"
+like "$err" '^agentd: unknown option "--bogus": see agentd --help$' \
+    "unknown agentd option: the line names the option"
+"$AGENTD" --log-level loud >/dev/null 2>"$T_DIR/check.err"
+rc=$?
+err=$(cat "$T_DIR/check.err")
+[ "$rc" -eq 2 ] && [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ]
+ok $? "bad --log-level: exit status 2 and one line"
+like "$err" 'unknown log level "loud"' "bad --log-level: the line names the value"
+
+# A file cut short (its agent { } never closed) must not pass as valid.
+fresh
+conf unclosed.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+EOF
+check
+[ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q 'unclosed\.conf'
+todo $? "a never-closed agent { } is refused, naming the file" \
+    "libconfuse accepts EOF inside a section"
+
+# A valid configuration passes --check-config, and nothing is started.
+fresh
+conf echo.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+}
+EOF
+conf typed.conf <<EOF
+agent "typed" {
+	plugin = "$TYPED"
+	settings {
+		limit = 3
+	}
+}
+EOF
+check
+[ "$rc" -eq 0 ]
+ok $? "valid configuration: --check-config exits 0 (got $rc)"
+like "$out" 'is valid \(2 agents\)' "valid configuration: it says so, counting the agents"
+[ -z "$err" ]
+ok $? "valid configuration: nothing on stderr"
+nothing_left
+ok $? "valid configuration: no socket and no worker left"
+
+# agentd running with a good configuration (echo only).
+fresh
+conf echo.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+}
+EOF
+start_agentd
+ok $? "agentd starts with a good configuration"
+wait_for 10 agent_ready echo 1
+ok $? "echo has one ready instance"
+epid=$(actl status | sed -n 's/.*echo-1 *pid \([0-9]*\).*/\1/p')
+[ -n "$epid" ]
+ok $? "echo-1 has a worker pid ($epid)"
+
+# A broken copy of its configuration, checked with the same run and state
+# folders as the running agentd.
+mkdir "$T_DIR/broken"
+cp "$T_DIR/conf"/*.conf "$T_DIR/broken/"
+cat > "$T_DIR/broken/typo.conf" <<EOF
+agent "typo" {
+	plugin = "$ECHO"
+	instances { mni = 1 }
+}
+EOF
+check "$T_DIR/broken"
+refused "broken copy, checked while running" \
+    '^agentd: .*/broken/typo\.conf:3: agent "typo": no such option .mni.' \
+    "file:line and option"
+
+# The running configuration itself checks clean while agentd runs.
+check
+[ "$rc" -eq 0 ] && [ -z "$err" ]
+ok $? "checking the live configuration while agentd runs: exit 0, no error"
+
+# A real start of the broken copy on the same folders is refused too.
+try_start "$T_DIR/broken"
+refused "real start of the broken copy" 'broken/typo\.conf:3' "the file:line"
+
+# None of that disturbed the running agentd.
+kill -0 "$AGENTD_PID"
+ok $? "the running agentd is still alive"
+[ -S "$T_DIR/run/control.sock" ] && [ -S "$T_DIR/run/echo-1.sock" ]
+ok $? "its control and instance sockets are still there"
+reply=$(actl call echo '{"still":"here"}')
+ok $? "echo still answers"
+like "$reply" '"still": "here"' "the reply carries the request body"
+rpid=$(printf '%s' "$reply" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+[ "$rpid" = "$epid" ]
+ok $? "the same worker answers (pid $rpid, was $epid)"
+like "$(actl status)" 'echo .* 1/1 .* 0 *$' "echo: one ready instance, no restart"
+
+# A second real agentd on the same run folder with a valid configuration:
+# refused, in one line, without disturbing the first.  nng 1.5.2 breaks
+# an IPC listener when a peer hangs up before its handshake (nng #1518),
+# which is what the "in use" probe does; so this block runs last.
+try_start
+[ "$rc" -eq 1 ]
+ok $? "a second agentd on the same run folder exits 1 (got $rc)"
+like "$err" 'control\.sock is in use by another agentd' \
+    "it says the control socket is in use"
+[ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ]
+todo $? "...in exactly one line" "agentd logs 'info: stopped' after the error"
+actl call --timeout 2s echo '{}' >/dev/null 2>&1
+todo $? "the first agentd still answers after the refused start" \
+    "the in-use probe breaks its control listener (nng 1.5.2, nng #1518)"
+
+stop_agentd
+ok $? "SIGTERM stops agentd with exit status 0"
+nothing_left
+ok $? "no worker or socket is left"
+
+done_testing

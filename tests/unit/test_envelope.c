@@ -56,8 +56,8 @@ with_bad_field(agentd_writer *w)
 	agentd_write_map(w, 5);
 	for (i = 0; i < 5; i++) {
 		agentd_write_str(w, keys[i]);
-		if (strcmp(keys[i], bad_field) == 0 &&
-		    strcmp(bad_field, "dst") == 0)
+		if (strcmp(keys[i], bad_field) == 0
+		    && strcmp(bad_field, "dst") == 0)
 			agentd_write_int(w, 12);
 		else if (strcmp(keys[i], bad_field) == 0)
 			agentd_write_str(w, "wrong type");
@@ -155,31 +155,32 @@ main(void)
 	p = agentd_writer_data(w, &n);
 	memcpy(buf, p, n);
 	is_int(ad_envelope_decode(buf, n, 1 << 20, &d), 0, "decode it");
-	ok(d.id == 42 && d.kind == AD_KIND_REQUEST && d.correlation == 7 &&
-	        d.deadline_ms == 1700000000000 && d.status == AGENTD_ETIMEOUT,
+	ok(d.id == 42 && d.kind == AD_KIND_REQUEST && d.correlation == 7
+	        && d.deadline_ms == 1700000000000
+	        && d.status == AGENTD_ETIMEOUT,
 	    "numbers survive the round trip");
 	is_str(d.src, "pricing", "source agent");
 	is_str(d.src_instance, "pricing-3", "source instance");
 	is_str(d.dst, "ceo", "target");
 	ok(d.body_len == 4 && memcmp(d.body, "\x81\xa1x\x01", 4) == 0,
 	    "body bytes unchanged");
-	ok((const unsigned char *)d.body >= buf &&
-	        (const unsigned char *)d.body < buf + n,
+	ok((const unsigned char *)d.body >= buf
+	        && (const unsigned char *)d.body < buf + n,
 	    "body points into the buffer (no copy)");
 
 	is_int(ad_envelope_decode(buf, n, n - 1, &d), AGENTD_ETOOBIG,
 	    "over the size cap: ETOOBIG");
 	all_refused = 1;
 	for (cut = 0; cut < n; cut++)
-		all_refused &= ad_envelope_decode(buf, cut, 1 << 20, &d) ==
-		    AGENTD_EPROTO;
+		all_refused &= ad_envelope_decode(buf, cut, 1 << 20, &d)
+		    == AGENTD_EPROTO;
 	ok(all_refused, "every truncation of a valid envelope is refused");
 
 	for (i = 0; i < 5; i++) {
 		char name[64];
 
 		bad_field = fields[i];
-		n = build(with_bad_field, buf, sizeof(buf));
+		n         = build(with_bad_field, buf, sizeof(buf));
 		snprintf(name, sizeof(name), "wrong type in \"%s\": EPROTO",
 		    fields[i]);
 		is_int(ad_envelope_decode(buf, n, 1 << 20, &d), AGENTD_EPROTO,
@@ -198,8 +199,8 @@ main(void)
 	is_int(ad_envelope_decode(buf, 5, 1 << 20, &d), AGENTD_EPROTO,
 	    "a map declaring 2^32 entries in 5 bytes: EPROTO");
 	n = build(extra_key, buf, sizeof(buf));
-	ok(ad_envelope_decode(buf, n, 1 << 20, &d) == 0 && d.id == 5 &&
-	        d.kind == AD_KIND_EVENT,
+	ok(ad_envelope_decode(buf, n, 1 << 20, &d) == 0 && d.id == 5
+	        && d.kind == AD_KIND_EVENT,
 	    "unknown keys from a newer peer are ignored");
 	ok(ad_envelope_next_id() != ad_envelope_next_id(),
 	    "message ids are unique");

@@ -21,7 +21,7 @@ plugin(const char *name)
 static int
 open_err(const char *name, char *err, size_t len)
 {
-	struct ad_plugin *p = NULL;
+	struct ad_plugin *p    = NULL;
 	char             *path = plugin(name);
 	int               rv   = ad_plugin_open(path, &p, err, len);
 
@@ -54,7 +54,8 @@ main(void)
 	json = ad_plugin_describe_json(p);
 	like(json, "\"name\":\"limit\",\"type\":\"int\",\"default\":null",
 	    "describe JSON marks a required int setting");
-	like(json, "\"abi\":{\"major\":1,\"minor\":0}", "describe JSON has the ABI");
+	like(json, "\"abi\":{\"major\":1,\"minor\":0}",
+	    "describe JSON has the ABI");
 	free(json);
 	ad_plugin_close(p);
 
@@ -66,7 +67,8 @@ main(void)
 	like(err, "wrong magic", "... saying so");
 	is_int(open_err("abi2.so", err, sizeof(err)), AGENTD_EABI,
 	    "another ABI major is refused");
-	like(err, "ABI 2, this agentd speaks ABI 1", "... naming both versions");
+	like(err, "ABI 2, this agentd speaks ABI 1",
+	    "... naming both versions");
 
 	fd = mkstemp(text);
 	(void)!write(fd, "not a shared object\n", 20);

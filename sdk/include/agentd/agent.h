@@ -82,8 +82,8 @@ typedef void (*agentd_reply_fn)(
     void *arg, int status, const void *reply, size_t len);
 
 /* Called once per entry of a state scan; return non-zero to stop. */
-typedef int (*agentd_scan_fn)(void *arg, const char *key, size_t keylen,
-    const void *val, size_t vallen);
+typedef int (*agentd_scan_fn)(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen);
 
 /* One write of an atomic batch (state_batch). */
 struct agentd_state_op {
@@ -98,12 +98,12 @@ struct agentd_state_op {
  * host for the duration of the propose() call only.
  */
 struct agentd_proposal {
-	const char *type;      /* "price.change", "refund", ... */
-	const char *title;     /* one line a person reads */
-	const char *reasoning; /* why the agent wants it */
-	double      amount;    /* money at stake, 0 if none */
+	const char *type;       /* "price.change", "refund", ... */
+	const char *title;      /* one line a person reads */
+	const char *reasoning;  /* why the agent wants it */
+	double      amount;     /* money at stake, 0 if none */
 	double      confidence; /* 0..1 */
-	const void *params;    /* msgpack map of the action's parameters */
+	const void *params;     /* msgpack map of the action's parameters */
 	size_t      params_len;
 };
 
@@ -138,13 +138,12 @@ struct agentd_host {
 	    size_t len, int timeout_ms, void **reply, size_t *reply_len);
 
 	/* Same, without waiting: cb runs later on the instance's thread. */
-	int (*call_async)(agentd_ctx *ctx, const char *agent,
-	    const void *body, size_t len, int timeout_ms, agentd_reply_fn cb,
-	    void *arg);
+	int (*call_async)(agentd_ctx *ctx, const char *agent, const void *body,
+	    size_t len, int timeout_ms, agentd_reply_fn cb, void *arg);
 
 	/* Publish an event on a topic this agent may use (publish = {...}). */
-	int (*publish)(agentd_ctx *ctx, const char *topic, const void *body,
-	    size_t len);
+	int (*publish)(
+	    agentd_ctx *ctx, const char *topic, const void *body, size_t len);
 
 	/*
 	 * State, in this agent's own namespace.  state_get: on success *val
@@ -159,8 +158,8 @@ struct agentd_host {
 	int (*state_scan)(agentd_ctx *ctx, const char *prefix,
 	    size_t prefixlen, agentd_scan_fn fn, void *arg);
 	/* All ops commit together or none does; ops borrowed for the call. */
-	int (*state_batch)(agentd_ctx *ctx, const struct agentd_state_op *ops,
-	    size_t n);
+	int (*state_batch)(
+	    agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n);
 
 	/*
 	 * Append a record to the audit trail.  kind ("decision", ...) and
@@ -208,9 +207,9 @@ struct agentd_host {
 
 /* Is host function `fn` present (and filled) in this host's table? */
 #define AGENTD_HOST_HAS(host, fn)                                             \
-	((host)->size >= offsetof(struct agentd_host, fn) +                    \
-	        sizeof((host)->fn) &&                                          \
-	    (host)->fn != NULL)
+	((host)->size                                                         \
+	        >= offsetof(struct agentd_host, fn) + sizeof((host)->fn)      \
+	    && (host)->fn != NULL)
 
 /* ---- the descriptor --------------------------------------------------- */
 
@@ -223,7 +222,8 @@ struct agentd_plugin {
 	const char *name;        /* default agent name; [a-z0-9_.-]+ */
 	const char *version;     /* the plugin's own version, "1.2.0" */
 	const char *description; /* one line */
-	const struct agentd_setting *settings; /* NULL-name terminated, or NULL */
+	const struct agentd_setting
+	    *settings; /* NULL-name terminated, or NULL */
 
 	/*
 	 * Called once per instance before any other callback.  host and ctx
@@ -231,8 +231,8 @@ struct agentd_plugin {
 	 * needs in *state.  Return 0, or an error to refuse to start (the
 	 * instance reports the error and exits).
 	 */
-	int (*init)(agentd_ctx *ctx, const struct agentd_host *host,
-	    void **state);
+	int (*init)(
+	    agentd_ctx *ctx, const struct agentd_host *host, void **state);
 
 	/*
 	 * A request arrived.  body is borrowed, valid until on_request
@@ -244,7 +244,8 @@ struct agentd_plugin {
 	int (*on_request)(
 	    void *state, agentd_request *req, const void *body, size_t len);
 
-	/* An event on a subscribed topic; topic and body borrowed until return. */
+	/* An event on a subscribed topic; topic and body borrowed until
+	 * return. */
 	void (*on_event)(
 	    void *state, const char *topic, const void *body, size_t len);
 
@@ -278,12 +279,12 @@ struct agentd_plugin {
  */
 #define AGENTD_PLUGIN(...)                                                    \
 	AGENTD_EXTERN_C_ __attribute__((visibility("default")))               \
-	const struct agentd_plugin AGENTD_PLUGIN_SYMBOL = {                   \
-		.magic     = AGENTD_PLUGIN_MAGIC,                             \
-		.size      = sizeof(struct agentd_plugin),                    \
-		.abi_major = AGENTD_ABI_MAJOR,                                \
-		.abi_minor = AGENTD_ABI_MINOR,                                \
-		__VA_ARGS__ }
+	const struct agentd_plugin AGENTD_PLUGIN_SYMBOL                       \
+	    = { .magic           = AGENTD_PLUGIN_MAGIC,                       \
+		      .size      = sizeof(struct agentd_plugin),              \
+		      .abi_major = AGENTD_ABI_MAJOR,                          \
+		      .abi_minor = AGENTD_ABI_MINOR,                          \
+		      __VA_ARGS__ }
 
 #ifdef __cplusplus
 }

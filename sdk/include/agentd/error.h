@@ -16,22 +16,22 @@ extern "C" {
 /* X(name, number, text).  The text completes "agentd: ..." in a log line. */
 #define AGENTD_ERRORS(X)                                                      \
 	X(OK, 0, "success")                                                   \
-	X(ENOMEM, 1, "out of memory")                                        \
-	X(EINVAL, 2, "invalid argument")                                     \
-	X(ENOTSUP, 3, "not supported by this host yet")                      \
-	X(ENOENT, 4, "no such agent, key or entry")                          \
-	X(EDENIED, 5, "denied by configuration")                             \
+	X(ENOMEM, 1, "out of memory")                                         \
+	X(EINVAL, 2, "invalid argument")                                      \
+	X(ENOTSUP, 3, "not supported by this host yet")                       \
+	X(ENOENT, 4, "no such agent, key or entry")                           \
+	X(EDENIED, 5, "denied by configuration")                              \
 	X(EBUSY, 6, "busy: queue full")                                       \
-	X(ETIMEOUT, 7, "deadline passed")                                    \
-	X(EFAILED, 8, "failed: no instance could handle it")                 \
-	X(ETOOBIG, 9, "too large")                                           \
-	X(EPROTO, 10, "malformed message")                                   \
-	X(EIO, 11, "input/output error")                                     \
-	X(ECLOSED, 12, "closed or shutting down")                            \
-	X(EABI, 13, "plugin ABI mismatch")                                   \
-	X(ECONFIG, 14, "invalid configuration")                              \
-	X(EPLUGIN, 15, "plugin reported an error")                           \
-	X(EEXIST, 16, "already exists")                                      \
+	X(ETIMEOUT, 7, "deadline passed")                                     \
+	X(EFAILED, 8, "failed: no instance could handle it")                  \
+	X(ETOOBIG, 9, "too large")                                            \
+	X(EPROTO, 10, "malformed message")                                    \
+	X(EIO, 11, "input/output error")                                      \
+	X(ECLOSED, 12, "closed or shutting down")                             \
+	X(EABI, 13, "plugin ABI mismatch")                                    \
+	X(ECONFIG, 14, "invalid configuration")                               \
+	X(EPLUGIN, 15, "plugin reported an error")                            \
+	X(EEXIST, 16, "already exists")                                       \
 	X(EUNAVAIL, 17, "no ready instance")
 
 enum agentd_error {

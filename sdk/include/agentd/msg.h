@@ -99,7 +99,7 @@ enum agentd_type    agentd_type_of(const agentd_value *v);
  * With duplicate keys, the first one wins. */
 const agentd_value *agentd_map_get(const agentd_value *v, const char *key);
 /* Entries of a map or array; 0 for other types. */
-size_t agentd_len(const agentd_value *v);
+size_t              agentd_len(const agentd_value *v);
 const agentd_value *agentd_array_at(const agentd_value *v, size_t i);
 const agentd_value *agentd_map_key_at(const agentd_value *v, size_t i);
 const agentd_value *agentd_map_value_at(const agentd_value *v, size_t i);
