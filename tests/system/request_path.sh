@@ -5,7 +5,7 @@
 # instance answers afterwards; SIGTERM stops everything cleanly.
 . "$top_srcdir/tests/lib.sh"
 
-plan 16
+plan 20
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 conf echo.conf <<EOF
@@ -37,6 +37,25 @@ ok $? "the answer came from an agentd-worker process, not the supervisor"
 json=$(actl --json call echo '[1, 2.5, true, null, "x"]')
 like "$json" '^\{"echo":\[1,2\.5,true,null,"x"\],"instance":"echo-1","pid":[0-9]+\}$' \
     "--json prints the reply compactly, every JSON type preserved"
+
+[ "$(stat -c %a "$T_DIR/run/control.sock")" = 600 ] &&
+    [ "$(stat -c %a "$T_DIR/run/echo-1.sock")" = 600 ]
+ok $? "the control and instance sockets are created mode 0600"
+
+# Identity: a process agentd did not spawn dials the instance socket.  If
+# agentd accepted it, its REQ socket would hand it some of the calls below.
+"$top_builddir/tests/tools/intruder" "ipc://$T_DIR/run/echo-1.sock" 1500 &
+intruder=$!
+sleep 0.3
+all_from_worker=0
+for i in 1 2 3 4 5 6; do
+	actl --json call echo '{}' | grep -q "\"pid\":$wpid}" || all_from_worker=1
+done
+ok $all_from_worker "every call is answered by the spawned worker"
+wait $intruder
+ok $? "the intruder was never handed a request"
+grep -q "refused a connection to echo-1 from pid $intruder" "$T_DIR/agentd.log"
+ok $? "agentd logs the refused connection with the intruder's pid"
 
 kill -KILL "$wpid"
 wait_for 10 sh -c "! kill -0 $wpid 2>/dev/null"
