@@ -32,7 +32,7 @@ t_cleanup() {
 trap t_cleanup EXIT
 trap 'exit 1' INT TERM
 
-( sleep "${AGENTD_TEST_LIMIT:-120}"; echo "Bail out! time limit"; \
+( sleep "${AGENTD_TEST_LIMIT:-120}" >/dev/null; echo "Bail out! time limit"; \
   kill -TERM $$ ) 2>/dev/null &
 T_WATCHDOG=$!
 

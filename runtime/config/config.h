@@ -1,0 +1,128 @@
+/*
+ * config.h - the one place that turns configuration files into runtime
+ * objects.
+ *
+ * Every *.conf in the configuration directory is read, then every *.conf
+ * in its conf.d/ subdirectory if there is one, each set in name order.  At
+ * most one file holds the global `agentd { }` section.  Each `agent "NAME"
+ * { }` section describes one agent; its `settings { }` are checked against
+ * the schema its plugin declares.  Any error is one line naming the file
+ * and line, and nothing of a refused configuration is used.
+ */
+#ifndef AD_CONFIG_H
+#define AD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plugin/describe.h"
+
+enum ad_restart_policy {
+	AD_RESTART_PERMANENT = 0, /* always restart */
+	AD_RESTART_TRANSIENT,     /* restart only after an abnormal exit */
+	AD_RESTART_TEMPORARY,     /* never restart */
+};
+
+/* A validated setting value (type from the plugin's schema). */
+struct ad_setting_value {
+	char                    *name;
+	enum agentd_setting_type type;
+	union {
+		char   *s;
+		int64_t i;
+		double  d;
+		int     b;
+	} v;
+};
+
+struct ad_agent_conf {
+	char *name;
+	char *file; /* the .conf that defines it */
+	int   line; /* line of its `agent` section */
+
+	char *plugin;      /* as written */
+	char *plugin_path; /* resolved: absolute, or relative to the cwd */
+
+	/* instances { } */
+	unsigned min_instances;   /* default 1 */
+	unsigned max_instances;   /* default max(min, 1) */
+	unsigned target_inflight; /* default 4 */
+	unsigned concurrency;     /* requests one instance holds; default 1 */
+	int64_t  upscale_delay_ms;   /* default 2000 */
+	int64_t  downscale_delay_ms; /* default 30000 */
+
+	/* restart { } */
+	enum ad_restart_policy restart_policy; /* default permanent */
+	unsigned               restart_intensity;  /* default 5 */
+	int64_t                restart_period_ms;  /* default 10000 */
+	int64_t                backoff_initial_ms; /* default 100 */
+	int64_t                backoff_max_ms;     /* default 30000 */
+
+	int64_t  request_timeout_ms; /* default 30000 */
+	unsigned queue_max;          /* default 1024 */
+
+	char **subscribe; /* topic prefixes */
+	size_t nsubscribe;
+	char **publish;
+	size_t npublish;
+	char **calls; /* agent names it may call */
+	size_t ncalls;
+
+	/* settings { }, validated, defaults applied, in schema order */
+	struct ad_setting_value *settings;
+	size_t                   nsettings;
+};
+
+struct ad_global_conf {
+	char   *file; /* where agentd { } was, or NULL */
+	char   *state_dir;
+	char   *run_dir;
+	char   *plugin_dir;
+	char   *log_level;
+	size_t  max_message_size; /* default 1 MiB */
+};
+
+struct ad_config {
+	struct ad_global_conf global;
+	struct ad_agent_conf *agents;
+	size_t                nagents;
+};
+
+/*
+ * Looks up the settings schema of an agent's plugin (the supervisor runs
+ * the worker in describe mode; tests hand back a fixed schema).  The
+ * returned schema is caller owns, free with ad_schema_free().  On failure
+ * it fills err with one line.
+ */
+typedef int (*ad_schema_lookup_fn)(void *arg, const struct ad_agent_conf *a,
+    struct ad_schema **schema, char *err, size_t errlen);
+
+struct ad_config_opts {
+	const char *plugin_dir; /* overrides agentd { plugin_dir }, or NULL */
+	/* defaults for the global section when the files say nothing */
+	const char *default_state_dir;
+	const char *default_run_dir;
+	const char *default_plugin_dir;
+};
+
+/*
+ * Read the configuration directory.  On success *out is caller owns, free
+ * with ad_config_free().  On failure returns AGENTD_ECONFIG (or
+ * AGENTD_ENOENT for a missing directory) with one line in err, in the form
+ * "FILE:LINE: agent \"NAME\": what is wrong: what to do".
+ */
+int ad_config_load(const char *confdir, const struct ad_config_opts *opts,
+    ad_schema_lookup_fn lookup, void *lookup_arg, struct ad_config **out,
+    char *err, size_t errlen);
+
+void ad_config_free(struct ad_config *c);
+
+const struct ad_agent_conf *ad_config_agent(
+    const struct ad_config *c, const char *name);
+const struct ad_setting_value *ad_agent_setting(
+    const struct ad_agent_conf *a, const char *name);
+
+/* "250ms", "2s", "5m", "1h", or a bare number of milliseconds. */
+int ad_parse_duration(const char *s, int64_t *ms);
+
+#endif
