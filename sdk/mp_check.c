@@ -172,11 +172,22 @@ mp_check_value(struct mp_cursor *c, unsigned depth)
 }
 
 int
-mp_check(const void *buf, size_t len, unsigned max_depth)
+mp_check_prefix(const void *buf, size_t len, unsigned max_depth, size_t *used)
 {
 	struct mp_cursor c = { buf, len };
 
 	if (buf == NULL || mp_check_value(&c, max_depth) != 0)
 		return AGENTD_EPROTO;
-	return c.left == 0 ? 0 : AGENTD_EPROTO;
+	*used = len - c.left;
+	return 0;
+}
+
+int
+mp_check(const void *buf, size_t len, unsigned max_depth)
+{
+	size_t used;
+
+	if (mp_check_prefix(buf, len, max_depth, &used) != 0)
+		return AGENTD_EPROTO;
+	return used == len ? 0 : AGENTD_EPROTO;
 }

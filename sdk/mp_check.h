@@ -16,4 +16,11 @@
  */
 int mp_check(const void *buf, size_t len, unsigned max_depth);
 
+/*
+ * The same for the first value of buf[0..len); *used gets its size.  For
+ * buffers that hold several values one after another.
+ */
+int mp_check_prefix(
+    const void *buf, size_t len, unsigned max_depth, size_t *used);
+
 #endif /* AGENTD_MP_CHECK_H */

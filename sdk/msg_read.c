@@ -38,28 +38,46 @@ msg_value(const msgpack_object *o)
  * nested exactly AGENTD_MSG_MAX_DEPTH deep to hold both to that.
  */
 int
-agentd_parse(const void *buf, size_t len, agentd_doc **doc)
+agentd_parse_prefix(
+    const void *buf, size_t len, agentd_doc **doc, size_t *used)
 {
 	agentd_doc           *d;
-	size_t                off = 0;
+	size_t                off = 0, n;
 	msgpack_unpack_return r;
 
-	if (doc == NULL)
+	if (doc == NULL || used == NULL)
 		return AGENTD_EINVAL;
 	*doc = NULL;
-	if (mp_check(buf, len, AGENTD_MSG_MAX_DEPTH) != 0)
+	if (mp_check_prefix(buf, len, AGENTD_MSG_MAX_DEPTH, &n) != 0)
 		return AGENTD_EPROTO;
 	if ((d = malloc(sizeof(*d))) == NULL)
 		return AGENTD_ENOMEM;
 	msgpack_unpacked_init(&d->up);
 	/* The C unpacker points str, bin and ext into buf: no copies. */
-	r = msgpack_unpack_next(&d->up, buf, len, &off);
-	if (r != MSGPACK_UNPACK_SUCCESS || off != len) {
+	r = msgpack_unpack_next(&d->up, buf, n, &off);
+	if (r != MSGPACK_UNPACK_SUCCESS || off != n) {
 		agentd_doc_free(d);
 		return r == MSGPACK_UNPACK_NOMEM_ERROR ? AGENTD_ENOMEM
 		                                       : AGENTD_EPROTO;
 	}
-	*doc = d;
+	*doc  = d;
+	*used = n;
+	return 0;
+}
+
+int
+agentd_parse(const void *buf, size_t len, agentd_doc **doc)
+{
+	size_t used;
+	int    rv;
+
+	if ((rv = agentd_parse_prefix(buf, len, doc, &used)) != 0)
+		return rv;
+	if (used != len) {
+		agentd_doc_free(*doc);
+		*doc = NULL;
+		return AGENTD_EPROTO;
+	}
 	return 0;
 }
 

@@ -141,8 +141,8 @@ decode_field(const char *key, size_t klen, const agentd_value *v,
 }
 
 int
-ad_envelope_decode(
-    const void *buf, size_t len, size_t max_len, struct ad_envelope *e)
+ad_envelope_decode_prefix(const void *buf, size_t len, size_t max_len,
+    struct ad_envelope *e, size_t *used)
 {
 	agentd_doc         *doc;
 	const agentd_value *root;
@@ -153,7 +153,7 @@ ad_envelope_decode(
 	memset(e, 0, sizeof(*e));
 	if (len > max_len)
 		return AGENTD_ETOOBIG;
-	if (agentd_parse(buf, len, &doc) != 0)
+	if (agentd_parse_prefix(buf, len, &doc, used) != 0)
 		return AGENTD_EPROTO;
 	root = agentd_doc_root(doc);
 	rv   = agentd_type_of(root) == AGENTD_T_MAP ? 0 : AGENTD_EPROTO;
@@ -175,6 +175,21 @@ ad_envelope_decode(
 		rv = AGENTD_EPROTO;
 	if (rv != 0)
 		memset(e, 0, sizeof(*e));
+	return rv;
+}
+
+int
+ad_envelope_decode(
+    const void *buf, size_t len, size_t max_len, struct ad_envelope *e)
+{
+	size_t used;
+	int    rv;
+
+	rv = ad_envelope_decode_prefix(buf, len, max_len, e, &used);
+	if (rv == 0 && used != len) {
+		memset(e, 0, sizeof(*e));
+		rv = AGENTD_EPROTO;
+	}
 	return rv;
 }
 

@@ -58,6 +58,13 @@ int ad_envelope_encode(const struct ad_envelope *e, agentd_writer *w);
 int ad_envelope_decode(
     const void *buf, size_t len, size_t max_len, struct ad_envelope *e);
 
+/*
+ * Decode the first envelope of buf[0..len), which may hold several one
+ * after another (a batch of events); *used gets its size.
+ */
+int ad_envelope_decode_prefix(const void *buf, size_t len, size_t max_len,
+    struct ad_envelope *e, size_t *used);
+
 /* A fresh message id: unique within this process, never 0. */
 uint64_t ad_envelope_next_id(void);
 

@@ -140,8 +140,9 @@ out:
 	return rv;
 }
 
-int
-ad_valid_name(const char *s)
+/* Length of s if every byte is [A-Za-z0-9_.-], else 0. */
+static size_t
+name_chars(const char *s)
 {
 	size_t n;
 
@@ -154,7 +155,46 @@ ad_valid_name(const char *s)
 		        || c == '-'))
 			return 0;
 	}
+	return n;
+}
+
+int
+ad_valid_name(const char *s)
+{
+	size_t n = name_chars(s);
+
 	return n >= 1 && n <= 63;
+}
+
+int
+ad_valid_topic(const char *s)
+{
+	size_t n = name_chars(s);
+
+	return n >= 1 && n <= 255;
+}
+
+int
+ad_topic_match(const char *pattern, const char *topic)
+{
+	size_t n = strlen(pattern);
+
+	if (strcmp(pattern, "*") == 0)
+		return 1;
+	return strncmp(pattern, topic, n) == 0
+	    && (topic[n] == '\0' || topic[n] == '.');
+}
+
+int
+ad_topic_any(char *const *patterns, size_t n, const char *topic)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ad_topic_match(patterns[i], topic))
+			return 1;
+	}
+	return 0;
 }
 
 void

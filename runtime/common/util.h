@@ -40,6 +40,18 @@ int ad_mkdir_p(const char *path, unsigned mode);
 /* Agent and topic names: [A-Za-z0-9_.-]+, 1..63 bytes. */
 int ad_valid_name(const char *s);
 
+/* Topics: like names, 1..255 bytes. */
+int ad_valid_topic(const char *s);
+
+/*
+ * Does a publish or subscribe entry cover a topic?  "a.b" covers "a.b" and
+ * every "a.b.<more>" (whole segments only: not "a.bc"); "*" covers all.
+ */
+int ad_topic_match(const char *pattern, const char *topic);
+
+/* Any of n patterns covers topic. */
+int ad_topic_any(char *const *patterns, size_t n, const char *topic);
+
 /* Bytes to lowercase hex; out must hold 2*n+1. */
 void ad_hex(const unsigned char *in, size_t n, char *out);
 

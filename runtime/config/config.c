@@ -321,18 +321,22 @@ check_policy(cfg_t *cfg, cfg_opt_t *opt)
 static int
 check_names(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *what
-	    = strcmp(opt->name, "calls") == 0 ? "an agent name" : "a topic";
+	int      calls = strcmp(opt->name, "calls") == 0;
 	unsigned i;
 
 	for (i = 0; i < cfg_opt_size(opt); i++) {
 		const char *s = cfg_opt_getnstr(opt, i);
 
-		if (!ad_valid_name(s))
+		if (calls && !ad_valid_name(s))
 			return reject(cfg,
-			    "%s: \"%s\" is not %s: use 1 to 63 letters, "
-			    "digits, '_', '.' or '-'",
-			    opt->name, s, what);
+			    "%s: \"%s\" is not an agent name: use 1 to 63 "
+			    "letters, digits, '_', '.' or '-'",
+			    opt->name, s);
+		if (!calls && strcmp(s, "*") != 0 && !ad_valid_topic(s))
+			return reject(cfg,
+			    "%s: \"%s\" is not a topic: use \"*\" or 1 to "
+			    "255 letters, digits, '_', '.' or '-'",
+			    opt->name, s);
 	}
 	return 0;
 }

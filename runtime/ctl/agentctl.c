@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 
 #include "bus/envelope.h"
@@ -37,6 +38,10 @@ static const char *const commands_help
     = "Commands:\n"
       "  status                 agents and their instances\n"
       "  call AGENT JSON        send JSON to AGENT, print its reply\n"
+      "  publish TOPIC JSON     publish an event, print how many agents "
+      "got it\n"
+      "  tail [PREFIX]          print events as they pass, one JSON line "
+      "each\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -319,6 +324,163 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 	return rv;
 }
 
+static const char *const publish_help
+    = "usage: agentctl publish TOPIC JSON\n"
+      "Publish JSON as an event on TOPIC to every agent subscribed to "
+      "it, as the\noperator (any topic is allowed).  Prints "
+      "{\"delivered\": N}: how many agents it\nwas handed to.\n";
+
+static int
+cmd_publish(struct ctl_opts *o, int argc, char **argv)
+{
+	struct ad_envelope req, rep;
+	agentd_writer     *body, *w;
+	nng_msg           *reply;
+	json_t            *out = NULL;
+	const void        *p;
+	size_t             n;
+	char               err[AD_ERRLEN];
+	int                rv;
+
+	if (want_help(argc, argv, publish_help))
+		return EXIT_OK;
+	if (argc != 3) {
+		fputs(publish_help, stderr);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&body);
+	if (ad_json_text_to_mp(argv[2], body, err, sizeof(err)) != 0) {
+		fprintf(
+		    stderr, "agentctl: the body is not valid JSON: %s\n", err);
+		agentd_writer_free(body);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "topic");
+	agentd_write_str(w, argv[1]);
+	agentd_write_str(w, "body");
+	p = agentd_writer_data(body, &n);
+	agentd_write_bin(w, p, n);
+	memset(&req, 0, sizeof(req));
+	req.id   = ad_envelope_next_id();
+	req.kind = AD_KIND_CONTROL;
+	snprintf(req.dst, sizeof(req.dst), "publish");
+	req.body = agentd_writer_data(w, &req.body_len);
+	rv       = roundtrip(o, &req, &reply, &rep);
+	agentd_writer_free(w);
+	agentd_writer_free(body);
+	if (rv != EXIT_OK)
+		return rv;
+	if (rep.status != 0) {
+		rv = print_error(o, &rep);
+	} else if (ad_mp_to_json(rep.body, rep.body_len, &out) == 0) {
+		json_dumpf(out, stdout, JSON_COMPACT);
+		putchar('\n');
+	}
+	json_decref(out);
+	nng_msg_free(reply);
+	return rv;
+}
+
+static const char *const tail_help
+    = "usage: agentctl tail [--count N] [PREFIX]\n"
+      "Print events as agentd accepts them, one JSON line each:\n"
+      "  {\"topic\": ..., \"src\": AGENT, \"instance\": ID, \"body\": ...}\n"
+      "PREFIX selects topics as subscribe = { } does (\"orders\" covers "
+      "\"orders\" and\n\"orders.new\").  Runs until interrupted, or "
+      "until N events with --count.\nA reader that falls behind misses "
+      "events: tail observes, it does not queue.\n";
+
+/* One tail message (topic NUL envelope) as a JSON line. */
+static void
+print_tail_event(nng_msg *msg, const char *prefix)
+{
+	const char        *topic = nng_msg_body(msg);
+	size_t             len   = nng_msg_len(msg);
+	size_t             tl    = strnlen(topic, len);
+	struct ad_envelope e;
+	json_t            *body = NULL, *line;
+
+	if (tl == len
+	    || ad_envelope_decode(topic + tl + 1, len - tl - 1, SIZE_MAX, &e)
+	        != 0)
+		return;
+	if (prefix != NULL && !ad_topic_match(prefix, e.dst))
+		return;
+	if (ad_mp_to_json(e.body, e.body_len, &body) != 0)
+		body = json_null();
+	line = json_pack("{s:s, s:s, s:s, s:o}", "topic", e.dst, "src", e.src,
+	    "instance", e.src_instance, "body", body);
+	json_dumpf(line, stdout, JSON_COMPACT);
+	putchar('\n');
+	fflush(stdout);
+	json_decref(line);
+}
+
+static int
+cmd_tail(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *prefix = NULL;
+	long        count = -1, seen = 0;
+	nng_socket  s;
+	nng_msg    *msg;
+	char       *url;
+	int         c, rv;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			count = strtol(optarg, NULL, 10);
+			break;
+		case 'h':
+			fputs(tail_help, stdout);
+			return EXIT_OK;
+		default:
+			fputs(tail_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1 || count == 0) {
+		fputs(tail_help, stderr);
+		return EXIT_USAGE;
+	}
+	if (optind < argc)
+		prefix = argv[optind];
+	url = ad_xasprintf("ipc://%s/%s", o->run_dir, "tail.sock");
+	if ((rv = nng_sub0_open(&s)) != 0
+	    || (rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE,
+	            prefix ? prefix : "", prefix ? strlen(prefix) : 0))
+	        != 0
+	    || (rv = nng_dial(s, url, NULL, 0)) != 0) {
+		fprintf(stderr,
+		    "agentctl: cannot reach agentd at %s: %s: is agentd "
+		    "running, and is --run-dir or AGENTD_RUN_DIR right?\n",
+		    url, nng_strerror(rv));
+		free(url);
+		return EXIT_CONNECT;
+	}
+	free(url);
+	while (count < 0 || seen < count) {
+		if ((rv = nng_recvmsg(s, &msg, 0)) != 0) {
+			fprintf(stderr, "agentctl: %s\n", nng_strerror(rv));
+			nng_close(s);
+			return EXIT_CONNECT;
+		}
+		print_tail_event(msg, prefix);
+		nng_msg_free(msg);
+		seen++;
+	}
+	nng_close(s);
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -365,6 +527,10 @@ main(int argc, char **argv)
 		return cmd_status(&o, argc, argv);
 	if (strcmp(argv[0], "call") == 0)
 		return cmd_call(&o, argc, argv);
+	if (strcmp(argv[0], "publish") == 0)
+		return cmd_publish(&o, argc, argv);
+	if (strcmp(argv[0], "tail") == 0)
+		return cmd_tail(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -1,80 +1,30 @@
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
-
 #include "common/log.h"
-#include "common/nngx.h"
 #include "common/util.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
+#include "supervisor/hub.h"
 #include "supervisor/instance.h"
 
-enum ctl_state {
-	CTL_RECV = 0, /* waiting for a client's message */
-	CTL_WAIT,     /* a dispatched request is under way */
-	CTL_SEND,     /* answering */
-};
-
-struct ad_ctl {
-	struct ad_sv      *sv;
-	nng_ctx            ctx;
-	nng_aio           *aio;
-	enum ctl_state     state;
-	struct ad_envelope req; /* what is being answered (body unused) */
-};
-
-/* Answer the current message; mtx held. */
-static void
-ctl_send(struct ad_ctl *c, int status, const void *body, size_t len)
-{
-	nng_msg *msg;
-
-	if (ad_reply_msg(&c->req, status, body, len, &msg) != 0) {
-		c->state = CTL_RECV;
-		nng_ctx_recv(c->ctx, c->aio);
-		return;
-	}
-	c->state = CTL_SEND;
-	nng_aio_set_msg(c->aio, msg);
-	nng_ctx_send(c->ctx, c->aio);
-}
-
-/* Answer with an error code and one line for the operator. */
-static void ctl_fail(struct ad_ctl *c, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* ---- status ------------------------------------------------------------ */
 
 static void
-ctl_fail(struct ad_ctl *c, int status, const char *fmt, ...)
+write_kv_uint(agentd_writer *w, const char *k, uint64_t v)
 {
-	agentd_writer *w;
-	const void    *body;
-	size_t         len;
-	char           line[AD_ERRLEN];
-	va_list        ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	agentd_writer_new(&w);
-	agentd_write_map(w, 1);
-	agentd_write_str(w, "error");
-	agentd_write_str(w, line);
-	body = agentd_writer_data(w, &len);
-	ctl_send(c, status, body, len);
-	agentd_writer_free(w);
+	agentd_write_str(w, k);
+	agentd_write_uint(w, v);
 }
 
 static void
 write_instance(agentd_writer *w, const struct ad_instance *i)
 {
-	agentd_write_map(w, 6);
+	agentd_write_map(w, 7);
 	agentd_write_str(w, "id");
 	agentd_write_str(w, i->id);
 	agentd_write_str(w, "pid");
@@ -83,21 +33,58 @@ write_instance(agentd_writer *w, const struct ad_instance *i)
 	agentd_write_str(w, ad_inst_state_name(i->state));
 	agentd_write_str(w, "started_ms");
 	agentd_write_int(w, i->started_ms);
-	agentd_write_str(w, "inflight");
-	agentd_write_uint(w, i->inflight);
-	agentd_write_str(w, "served");
-	agentd_write_uint(w, i->served);
+	write_kv_uint(w, "inflight", i->inflight);
+	write_kv_uint(w, "served", i->served);
+	write_kv_uint(w, "events_queued", i->evq_n + i->ev_sending);
+}
+
+/* Replies by outcome, named: {"ok": n, "ETIMEOUT": n, ...}, non-zero. */
+static void
+write_replies(agentd_writer *w, const struct ad_agent_stats *st)
+{
+	uint32_t n = 0;
+	int      i;
+
+	for (i = 0; i < AD_STATUS_SLOTS; i++)
+		n += st->replies[i] != 0;
+	agentd_write_map(w, n);
+	for (i = 0; i < AD_STATUS_SLOTS; i++) {
+		if (st->replies[i] == 0)
+			continue;
+		write_kv_uint(
+		    w, i == 0 ? "ok" : agentd_errname(i), st->replies[i]);
+	}
+}
+
+static void
+write_hist(agentd_writer *w, const char *k, const struct ad_hist *h)
+{
+	agentd_write_str(w, k);
+	agentd_write_map(w, 4);
+	write_kv_uint(w, "count", h->n);
+	write_kv_uint(w, "sum_us", h->sum_us);
+	write_kv_uint(w, "p50_us", ad_hist_quantile(h, 0.50));
+	write_kv_uint(w, "p99_us", ad_hist_quantile(h, 0.99));
 }
 
 static void
 write_agent(agentd_writer *w, const struct ad_agent *a)
 {
-	const struct ad_instance *i;
-	uint32_t                  n = 0;
+	const struct ad_instance    *i;
+	const struct ad_agent_stats *st       = &a->st;
+	uint32_t                     n        = 0;
+	unsigned                     inflight = 0;
+	uint64_t                     errors   = 0;
+	int                          k;
 
 	LIST_FOREACH(i, &a->instances, link)
-	n++;
-	agentd_write_map(w, 10);
+	{
+		n++;
+		inflight += i->inflight;
+	}
+	for (k = 1; k < AD_STATUS_SLOTS; k++)
+		errors += st->replies[k];
+	agentd_write_map(w, 20);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->conf->name);
 	agentd_write_str(w, "plugin");
@@ -106,16 +93,22 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	agentd_write_str(w, a->version);
 	agentd_write_str(w, "hash");
 	agentd_write_str(w, a->hash);
-	agentd_write_str(w, "ready");
-	agentd_write_uint(w, ad_agent_count(a, AD_INST_READY));
-	agentd_write_str(w, "queued");
-	agentd_write_uint(w, a->nqueued);
-	agentd_write_str(w, "requests");
-	agentd_write_uint(w, a->requests);
-	agentd_write_str(w, "errors");
-	agentd_write_uint(w, a->replies_error);
-	agentd_write_str(w, "restarts");
-	agentd_write_uint(w, a->restarts);
+	write_kv_uint(w, "ready", ad_agent_count(a, AD_INST_READY));
+	write_kv_uint(w, "inflight", inflight);
+	write_kv_uint(w, "queued", a->nqueued);
+	write_kv_uint(w, "requests", st->requests);
+	agentd_write_str(w, "replies");
+	write_replies(w, st);
+	write_kv_uint(w, "errors", errors);
+	write_kv_uint(w, "redispatched", st->redispatched);
+	write_kv_uint(w, "calls_denied", st->calls_denied);
+	write_kv_uint(w, "events_published", st->events_published);
+	write_kv_uint(w, "events_denied", st->events_denied);
+	write_kv_uint(w, "events_delivered", st->events_delivered);
+	write_kv_uint(w, "events_dropped", st->events_dropped);
+	write_hist(w, "queue_wait", &st->queue_wait);
+	write_hist(w, "service", &st->service);
+	write_kv_uint(w, "restarts", a->restarts);
 	agentd_write_str(w, "instances");
 	agentd_write_array(w, n);
 	LIST_FOREACH(i, &a->instances, link)
@@ -123,9 +116,9 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 }
 
 static void
-ctl_status(struct ad_ctl *c)
+op_status(struct ad_srvctx *c)
 {
-	struct ad_sv  *sv = c->sv;
+	struct ad_sv  *sv = c->srv->sv;
 	agentd_writer *w;
 	const void    *body;
 	size_t         i, len;
@@ -143,162 +136,161 @@ ctl_status(struct ad_ctl *c)
 	for (i = 0; i < sv->nagents; i++)
 		write_agent(w, &sv->agents[i]);
 	body = agentd_writer_data(w, &len);
-	ctl_send(c, 0, body, len);
+	ad_srv_reply(c, 0, body, len);
 	agentd_writer_free(w);
 }
 
-/* A dispatched request finished; mtx held. */
-static void
-ctl_call_done(void *arg, int status, const void *body, size_t len)
-{
-	struct ad_ctl *c = arg;
-
-	if (status != 0 && body == NULL)
-		ctl_fail(c, status, "%s", agentd_strerror(status));
-	else
-		ctl_send(c, status, body, len);
-}
+/* ---- publish (an operator's event) ------------------------------------- */
 
 static void
-ctl_call(struct ad_ctl *c, const struct ad_envelope *in)
+op_publish(struct ad_srvctx *c, const struct ad_envelope *e)
 {
-	struct ad_envelope e = *in;
-	nng_msg           *msg;
-	int64_t            deadline = 0;
-	int                rv;
+	agentd_doc         *doc = NULL;
+	const agentd_value *root;
+	struct ad_envelope  ev;
+	const void         *body;
+	size_t              len;
+	unsigned            delivered = 0;
+	agentd_writer      *w;
 
-	/* The caller's identity comes from the socket it used, not from
-	 * what it wrote. */
-	snprintf(e.src, sizeof(e.src), "agentctl");
-	e.src_instance[0] = '\0';
-	e.id              = ad_envelope_next_id();
-	if (in->deadline_ms > 0)
-		deadline = ad_now_ms() + (in->deadline_ms - ad_wall_ms());
-	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0) {
-		ctl_fail(c, rv, "%s", agentd_strerror(rv));
+	memset(&ev, 0, sizeof(ev));
+	if (agentd_parse(e->body, e->body_len, &doc) != 0
+	    || agentd_get_strcpy(
+	           agentd_map_get(root = agentd_doc_root(doc), "topic"),
+	           ev.dst, sizeof(ev.dst))
+	        != 0
+	    || agentd_get_bin(
+	           agentd_map_get(root, "body"), &ev.body, &ev.body_len)
+	        != 0) {
+		agentd_doc_free(doc);
+		ad_srv_fail(c, AGENTD_EINVAL, "publish needs {topic, body}");
 		return;
 	}
-	c->state = CTL_WAIT;
-	rv = ad_dispatch(c->sv, in->dst, msg, deadline, ctl_call_done, c);
-	if (rv == 0)
+	if (!ad_valid_topic(ev.dst)) {
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "\"%s\" is not a topic: use 1 to 255 letters, digits, "
+		    "'_', '.' or '-'",
+		    ev.dst);
+		agentd_doc_free(doc);
 		return;
-	nng_msg_free(msg);
-	if (rv == AGENTD_ENOENT)
-		ctl_fail(c, rv,
-		    "no agent named \"%s\": `agentctl status` lists them",
-		    in->dst);
-	else
-		ctl_fail(
-		    c, rv, "agent \"%s\": %s", in->dst, agentd_strerror(rv));
+	}
+	ev.kind   = AD_KIND_EVENT;
+	delivered = ad_hub_deliver(c->srv->sv, "agentctl", "", &ev);
+	agentd_doc_free(doc);
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	write_kv_uint(w, "delivered", delivered);
+	body = agentd_writer_data(w, &len);
+	ad_srv_reply(c, 0, body, len);
+	agentd_writer_free(w);
 }
 
-static void
-ctl_handle(struct ad_ctl *c, nng_msg *msg)
-{
-	struct ad_envelope e;
-	size_t             max = c->sv->cfg->global.max_message_size;
-	int                rv;
+/* ---- agentctl's socket ------------------------------------------------- */
 
-	rv = ad_envelope_decode(nng_msg_body(msg), nng_msg_len(msg), max, &e);
-	if (rv != 0) {
-		memset(&c->req, 0, sizeof(c->req));
-		ctl_fail(c, rv, "malformed control message");
+static void
+control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	int rv;
+
+	if (e->kind == AD_KIND_REQUEST) {
+		/* The operator's identity comes from the socket (0600). */
+		c->state = AD_SRV_WAIT;
+		rv       = ad_dispatch_envelope(
+		          c->srv->sv, e, "agentctl", NULL, ad_srv_done, c);
+		if (rv == AGENTD_ENOENT)
+			ad_srv_fail(c, rv,
+			    "no agent named \"%s\": `agentctl status` lists "
+			    "them",
+			    e->dst);
+		else if (rv != 0)
+			ad_srv_fail(c, rv, "agent \"%s\": %s", e->dst,
+			    agentd_strerror(rv));
+	} else if (e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "status") == 0) {
+		op_status(c);
+	} else if (e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "publish") == 0) {
+		op_publish(c, e);
 	} else {
-		c->req          = e;
-		c->req.body     = NULL;
-		c->req.body_len = 0;
-		if (e.kind == AD_KIND_REQUEST)
-			ctl_call(c, &e);
-		else if (e.kind == AD_KIND_CONTROL
-		    && strcmp(e.dst, "status") == 0)
-			ctl_status(c);
-		else
-			ctl_fail(c, AGENTD_EINVAL,
-			    "unknown operation \"%s\": this agentd is %s",
-			    e.dst, PACKAGE_VERSION);
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "unknown operation \"%s\": this agentd is %s", e->dst,
+		    PACKAGE_VERSION);
 	}
-	nng_msg_free(msg);
+}
+
+/* ---- the instances' calls socket --------------------------------------- */
+
+static int
+may_call(const struct ad_agent *a, const char *target)
+{
+	size_t i;
+
+	for (i = 0; i < a->conf->ncalls; i++) {
+		if (strcmp(a->conf->calls[i], target) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 static void
-ctl_cb(void *arg)
+calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
-	struct ad_ctl *c  = arg;
-	int            rv = nng_aio_result(c->aio);
+	struct ad_sv       *sv   = c->srv->sv;
+	struct ad_instance *inst = ad_sv_pipe_instance(sv, c->pipe);
+	struct ad_agent    *a;
+	int                 rv;
 
-	pthread_mutex_lock(&c->sv->mtx);
-	switch (c->state) {
-	case CTL_RECV:
-		if (rv == 0) {
-			ctl_handle(c, nng_aio_get_msg(c->aio));
-		} else if (rv != NNG_ECLOSED) {
-			nng_ctx_recv(c->ctx, c->aio);
-		}
-		break;
-	case CTL_SEND:
-		if (rv != 0)
-			nng_msg_free(nng_aio_get_msg(c->aio));
-		c->state = CTL_RECV;
-		if (rv != NNG_ECLOSED)
-			nng_ctx_recv(c->ctx, c->aio);
-		break;
-	case CTL_WAIT:
-		break;
+	if (inst == NULL || e->kind != AD_KIND_REQUEST) {
+		ad_srv_fail(
+		    c, AGENTD_EINVAL, "not a request from an instance");
+		return;
 	}
-	pthread_mutex_unlock(&c->sv->mtx);
+	a = inst->agent;
+	if (!may_call(a, e->dst)) {
+		a->st.calls_denied++;
+		if (ad_now_ms() - a->last_denial_log >= 1000) {
+			a->last_denial_log = ad_now_ms();
+			ad_warn("agent %s: call to \"%s\" denied: add it to "
+			        "calls = { } in %s if %s should call it",
+			    a->conf->name, e->dst, a->conf->file,
+			    a->conf->name);
+		}
+		ad_srv_fail(c, AGENTD_EDENIED,
+		    "agent \"%s\" may not call \"%s\": add it to calls = { } "
+		    "in %s",
+		    a->conf->name, e->dst, a->conf->file);
+		return;
+	}
+	c->state = AD_SRV_WAIT;
+	rv       = ad_dispatch_envelope(
+	          sv, e, a->conf->name, inst->id, ad_srv_done, c);
+	if (rv != 0)
+		ad_srv_fail(c, rv, "agent \"%s\": %s", e->dst,
+		    rv == AGENTD_ENOENT ? "no such agent"
+		                        : agentd_strerror(rv));
 }
 
 int
 ad_control_start(struct ad_sv *sv, char *err, size_t errlen)
 {
-	char  *path = ad_xasprintf("%s/%s", sv->run_dir, AD_CTL_SOCKET);
-	size_t i;
-	int    rv;
+	char *path = ad_xasprintf("%s/%s", sv->run_dir, AD_CTL_SOCKET);
+	int   rv;
 
-	if ((rv = nng_rep0_open(&sv->ctl)) != 0
-	    || (rv = nng_socket_set_size(sv->ctl, NNG_OPT_RECVMAXSZ,
-	            sv->cfg->global.max_message_size))
-	        != 0) {
-		free(path);
-		ad_seterr(err, errlen, "cannot open the control socket: %s",
-		    nng_strerror(rv));
-		return ad_nng_error(rv);
-	}
-	rv = ad_nng_listen_ipc(sv->ctl, path, 0600, err, errlen);
+	rv = ad_server_start(&sv->control, sv, path, AD_CTL_CONTEXTS,
+	    control_handle, NULL, err, errlen);
 	free(path);
 	if (rv != 0)
 		return rv;
-	sv->nctls = AD_CTL_CONTEXTS;
-	sv->ctls  = ad_xcalloc(sv->nctls, sizeof(*sv->ctls));
-	for (i = 0; i < sv->nctls; i++) {
-		struct ad_ctl *c = &sv->ctls[i];
-
-		c->sv = sv;
-		if ((rv = nng_ctx_open(&c->ctx, sv->ctl)) != 0
-		    || (rv = nng_aio_alloc(&c->aio, ctl_cb, c)) != 0) {
-			ad_seterr(err, errlen, "control socket: %s",
-			    nng_strerror(rv));
-			return ad_nng_error(rv);
-		}
-		nng_ctx_recv(c->ctx, c->aio);
-	}
-	return 0;
+	path = ad_xasprintf("%s/%s", sv->run_dir, AD_CALLS_SOCKET);
+	rv   = ad_server_start(&sv->calls, sv, path, AD_CALLS_CONTEXTS,
+	      calls_handle, ad_sv_on_instance_pipe, err, errlen);
+	free(path);
+	return rv;
 }
 
 void
 ad_control_stop(struct ad_sv *sv)
 {
-	char  *path;
-	size_t i;
-
-	if (sv->ctls == NULL)
-		return;
-	nng_close(sv->ctl);
-	for (i = 0; i < sv->nctls; i++)
-		nng_aio_free(sv->ctls[i].aio);
-	free(sv->ctls);
-	sv->ctls = NULL;
-	path     = ad_xasprintf("%s/%s", sv->run_dir, AD_CTL_SOCKET);
-	unlink(path);
-	free(path);
+	ad_server_stop(&sv->calls);
+	ad_server_stop(&sv->control);
 }

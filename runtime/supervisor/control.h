@@ -1,10 +1,11 @@
 /*
- * control.h - the control socket agentctl talks to.
+ * control.h - the sockets other programs talk to.
  *
- * REP with one nng context per concurrent client (AD_CTL_CONTEXTS); each
- * context runs its own small state machine: receive, handle (perhaps
- * waiting for a dispatched request), send, receive again.  The socket file
- * is created mode 0600 before the listener starts.
+ *   control.sock  agentctl: status, publish, and calls to agents
+ *   calls.sock    instances calling other agents (identity by peer pid;
+ *                 the agent's calls = { } list decides who may be called)
+ * Both are servers (server.h) whose files are created mode 0600 before
+ * they listen.
  */
 #ifndef AD_CONTROL_H
 #define AD_CONTROL_H
@@ -12,7 +13,9 @@
 #include "supervisor/supervisor.h"
 
 #define AD_CTL_CONTEXTS 16
+#define AD_CALLS_CONTEXTS 128
 #define AD_CTL_SOCKET "control.sock"
+#define AD_CALLS_SOCKET "calls.sock"
 
 int  ad_control_start(struct ad_sv *sv, char *err, size_t errlen);
 void ad_control_stop(struct ad_sv *sv);

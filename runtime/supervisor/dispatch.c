@@ -15,10 +15,9 @@ ad_req_finish(struct ad_req *r, int status, const void *body, size_t len)
 {
 	struct ad_agent *a = r->agent;
 
-	if (status == 0)
-		a->replies_ok++;
-	else
-		a->replies_error++;
+	a->st.replies[status >= 0 && status < AD_STATUS_SLOTS
+	        ? status
+	        : AD_STATUS_SLOTS - 1]++;
 	r->done(r->arg, status, body, len);
 	nng_msg_free(r->msg);
 	free(r);
@@ -62,9 +61,13 @@ ad_slot_send(struct ad_slot *s, struct ad_req *r)
 		ad_req_finish(r, AGENTD_ENOMEM, NULL, 0);
 		return;
 	}
+	if (r->tries == 0)
+		ad_hist_add(&r->agent->st.queue_wait,
+		    (uint64_t)(ad_now_ms() - r->queued_at) * 1000);
 	r->tries++;
-	s->req   = r;
-	s->phase = AD_SLOT_SENDING;
+	r->sent_at = ad_now_ms();
+	s->req     = r;
+	s->phase   = AD_SLOT_SENDING;
 	s->inst->inflight++;
 	nng_aio_set_msg(s->aio, copy);
 	nng_aio_set_timeout(s->aio, (nng_duration)left);
@@ -139,8 +142,31 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
 		free(r);
 		return rv;
 	}
-	a->requests++;
+	a->st.requests++;
 	return 0;
+}
+
+int
+ad_dispatch_envelope(struct ad_sv *sv, const struct ad_envelope *in,
+    const char *src, const char *src_instance, ad_req_done_fn done, void *arg)
+{
+	struct ad_envelope e = *in;
+	nng_msg           *msg;
+	int64_t            deadline = 0;
+	int                rv;
+
+	snprintf(e.src, sizeof(e.src), "%s", src);
+	snprintf(e.src_instance, sizeof(e.src_instance), "%s",
+	    src_instance ? src_instance : "");
+	e.id = ad_envelope_next_id();
+	if (in->deadline_ms > 0)
+		deadline = ad_now_ms() + (in->deadline_ms - ad_wall_ms());
+	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0)
+		return rv;
+	rv = ad_dispatch(sv, in->dst, msg, deadline, done, arg);
+	if (rv != 0)
+		nng_msg_free(msg);
+	return rv;
 }
 
 /*
@@ -169,6 +195,8 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 			ad_req_finish(r, AGENTD_EPROTO, NULL, 0);
 		} else {
 			inst->served++;
+			ad_hist_add(&inst->agent->st.service,
+			    (uint64_t)(ad_now_ms() - r->sent_at) * 1000);
 			ad_req_finish(r, e.status, e.body, e.body_len);
 		}
 	} else if (rv == AGENTD_ETIMEOUT) {
@@ -176,6 +204,7 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 	} else if (r->tries < AD_MAX_TRIES) {
 		ad_info("agent %s: re-dispatching a request %s held",
 		    inst->agent->conf->name, inst->id);
+		inst->agent->st.redispatched++;
 		enqueue(inst->agent, r, 1);
 	} else {
 		ad_req_finish(r, AGENTD_EFAILED, NULL, 0);

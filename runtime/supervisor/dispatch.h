@@ -24,6 +24,15 @@
 int ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
     int64_t deadline, ad_req_done_fn done, void *arg);
 
+/*
+ * Dispatch a received request envelope on behalf of a caller whose
+ * identity agentd established (src, src_instance): they replace whatever
+ * the envelope claimed.  The deadline is converted from wall clock.
+ * Same results as ad_dispatch.
+ */
+int ad_dispatch_envelope(struct ad_sv *sv, const struct ad_envelope *in,
+    const char *src, const char *src_instance, ad_req_done_fn done, void *arg);
+
 /* Hand queued requests to free slots of agent a.  mtx held. */
 void ad_dispatch_pump(struct ad_agent *a);
 

@@ -16,6 +16,7 @@
 #include "common/nngx.h"
 #include "common/util.h"
 #include "supervisor/dispatch.h"
+#include "supervisor/hub.h"
 #include "supervisor/instance.h"
 
 /* How long a new instance has to connect and finish its init. */
@@ -54,8 +55,8 @@ ad_agent_count(const struct ad_agent *a, enum ad_inst_state st)
  * Only the worker we spawned may connect to an instance's socket: the
  * socket file is 0600, and the peer's pid must be the child's.
  */
-static void
-on_pipe_add(nng_pipe p, nng_pipe_ev ev, void *arg)
+void
+ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct ad_instance *inst = arg;
 	struct ad_sv       *sv   = inst->agent->sv;
@@ -90,15 +91,16 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 	    || (rv = nng_socket_set_size(inst->sock, NNG_OPT_RECVMAXSZ,
 	            sv->cfg->global.max_message_size))
 	        != 0
-	    || (rv = nng_pipe_notify(
-	            inst->sock, NNG_PIPE_EV_ADD_PRE, on_pipe_add, inst))
+	    || (rv = nng_pipe_notify(inst->sock, NNG_PIPE_EV_ADD_PRE,
+	            ad_instance_on_pipe, inst))
 	        != 0) {
 		ad_seterr(err, errlen, "cannot open a socket for %s: %s",
 		    inst->id, nng_strerror(rv));
 		return ad_nng_error(rv);
 	}
 	if ((rv = ad_nng_listen_ipc(inst->sock, inst->path, 0600, err, errlen))
-	    != 0)
+	        != 0
+	    || (rv = ad_hub_instance_open(inst, err, errlen)) != 0)
 		return rv;
 	for (i = 0; i < inst->nslots; i++) {
 		struct ad_slot *s = &inst->slots[i];
@@ -123,7 +125,6 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	posix_spawnattr_t          attr;
 	sigset_t                   none, deflt;
 	char                       maxmsg[32];
-	char                      *url = ad_xasprintf("ipc://%s", inst->path);
 	const char *level = sv->log_level >= AGENTD_LOG_DEBUG ? "debug"
 	    : sv->log_level >= AGENTD_LOG_INFO                ? "info"
 	    : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
@@ -131,8 +132,8 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	char       *argv[]
 	    = { sv->worker_path, "--plugin", inst->agent->conf->plugin_path,
 		      "--agent", inst->agent->conf->name, "--instance",
-		      inst->id, "--connect", url, "--max-message-size", maxmsg,
-		      "--log-level", (char *)level, NULL };
+		      inst->id, "--run-dir", sv->run_dir, "--max-message-size",
+		      maxmsg, "--log-level", (char *)level, NULL };
 	pid_t pid;
 	int   rv;
 
@@ -154,7 +155,6 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	rv = posix_spawn(&pid, sv->worker_path, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	free(url);
 	if (rv != 0) {
 		ad_seterr(err, errlen, "cannot run %s: %s", sv->worker_path,
 		    strerror(rv));
@@ -176,7 +176,11 @@ send_init(struct ad_instance *inst)
 	size_t                      i, len;
 
 	agentd_writer_new(&w);
-	agentd_write_map(w, 1);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "publish");
+	agentd_write_array(w, (uint32_t)c->npublish);
+	for (i = 0; i < c->npublish; i++)
+		agentd_write_str(w, c->publish[i]);
 	agentd_write_str(w, "settings");
 	agentd_write_map(w, (uint32_t)c->nsettings);
 	for (i = 0; i < c->nsettings; i++) {
@@ -296,6 +300,7 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	ad_info(
 	    "agent %s: instance %s ready", inst->agent->conf->name, inst->id);
 	ad_dispatch_pump(inst->agent);
+	ad_hub_instance_kick(inst);
 }
 
 struct ad_instance *
@@ -350,6 +355,7 @@ ad_instance_free(struct ad_instance *inst)
 
 	/* Fails every aio in flight; their callbacks re-dispatch. */
 	nng_close(inst->sock);
+	ad_hub_instance_close(inst);
 	for (i = 0; i < inst->nslots; i++) {
 		if (inst->slots[i].aio != NULL)
 			nng_aio_free(inst->slots[i].aio);
@@ -357,6 +363,7 @@ ad_instance_free(struct ad_instance *inst)
 	unlink(inst->path);
 	pthread_mutex_lock(&sv->mtx);
 	LIST_REMOVE(inst, link);
+	ad_sv_pipe_forget(sv, inst);
 	pthread_mutex_unlock(&sv->mtx);
 	free(inst->slots);
 	free(inst->path);

@@ -30,6 +30,12 @@ void ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply);
 /* Ask an instance to stop (control "stop", then SIGTERM).  mtx held. */
 void ad_instance_stop(struct ad_instance *inst);
 
+/*
+ * nng pipe callback (arg: the instance) for its own sockets: only the
+ * worker agentd spawned, checked by peer pid, may connect.
+ */
+void ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
+
 /* Counts by state for one agent.  mtx held. */
 unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
 

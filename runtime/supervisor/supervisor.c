@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
+#include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/supervisor.h"
 
@@ -187,7 +188,8 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 		    sv->state_dir, agentd_strerror(rv));
 		return rv;
 	}
-	if ((rv = ad_control_start(sv, err, errlen)) != 0)
+	if ((rv = ad_hub_start(sv, err, errlen)) != 0
+	    || (rv = ad_control_start(sv, err, errlen)) != 0)
 		return rv;
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++)
@@ -370,6 +372,7 @@ ad_sv_stop(struct ad_sv *sv)
 	}
 	pthread_mutex_unlock(&sv->mtx);
 	ad_control_stop(sv);
+	ad_hub_stop(sv);
 	ad_info("stopped");
 }
 
@@ -381,6 +384,7 @@ ad_sv_free(struct ad_sv *sv)
 	if (sv->cfg != NULL)
 		ad_config_free(sv->cfg);
 	free(sv->agents);
+	free(sv->pipes);
 	free(sv->confdir);
 	free(sv->state_dir);
 	free(sv->run_dir);

@@ -18,9 +18,11 @@
 
 #include <nng/nng.h>
 
+#include "common/hist.h"
 #include "config/config.h"
 #include "plugin/filecheck.h"
 #include "store/store.h"
+#include "supervisor/server.h"
 
 struct ad_sv;
 struct ad_agent;
@@ -42,6 +44,7 @@ struct ad_req {
 	nng_msg         *msg;      /* encoded request, kept for re-dispatch */
 	int64_t          deadline; /* monotonic ms */
 	int64_t          queued_at;
+	int64_t          sent_at;
 	unsigned         tries;
 	ad_req_done_fn   done;
 	void            *arg;
@@ -96,11 +99,35 @@ struct ad_instance {
 	struct ad_slot    *slots; /* [0] control, [1..concurrency] requests */
 	unsigned           nslots;
 	unsigned           inflight;
+	/* events for this instance (hub.c) */
+	char          *evpath;
+	nng_socket     evsock; /* PUSH, listens at evpath */
+	nng_aio       *ev_aio;
+	agentd_writer *evq;        /* envelopes waiting to be sent */
+	unsigned       evq_n;      /* how many */
+	unsigned       ev_sending; /* events in the send under way */
 	LIST_ENTRY(ad_instance) link;
 };
 LIST_HEAD(ad_instance_list, ad_instance);
 
 /* ---- agents ----------------------------------------------------------- */
+
+/* Statuses counted one by one; codes above fall in the last slot. */
+#define AD_STATUS_SLOTS 20
+
+/* Per-agent counters: read by `agentctl status` and, later, /metrics. */
+struct ad_agent_stats {
+	uint64_t       requests;                 /* accepted for dispatch */
+	uint64_t       replies[AD_STATUS_SLOTS]; /* by status; [0] ok */
+	uint64_t       redispatched;     /* after an instance died with it */
+	uint64_t       calls_denied;     /* this agent called one it may not */
+	uint64_t       events_published; /* accepted from this agent */
+	uint64_t       events_denied;    /* refused: topic not allowed */
+	uint64_t       events_delivered; /* handed to one of its instances */
+	uint64_t       events_dropped;   /* for it, but no room or instance */
+	struct ad_hist queue_wait;       /* request queued -> sent, us */
+	struct ad_hist service;          /* sent -> answered, us */
+};
 
 struct ad_agent {
 	struct ad_sv               *sv;
@@ -112,34 +139,38 @@ struct ad_agent {
 	struct ad_req_queue         queue;
 	unsigned                    nqueued;
 	/* restarts */
-	unsigned restarts;
-	int64_t  backoff_ms;
-	int64_t  next_start; /* monotonic; 0: now */
-	/* counters */
-	uint64_t requests;
-	uint64_t replies_ok;
-	uint64_t replies_error;
+	unsigned              restarts;
+	int64_t               backoff_ms;
+	int64_t               next_start; /* monotonic; 0: now */
+	struct ad_agent_stats st;
+	int64_t               last_denial_log; /* monotonic ms */
 };
 
 /* ---- the supervisor --------------------------------------------------- */
 
 struct ad_sv {
-	pthread_mutex_t   mtx;
-	struct ad_config *cfg;
-	struct ad_store  *store;
-	char             *confdir;
-	char             *state_dir;
-	char             *run_dir;
-	char             *worker_path;
-	int               log_level;
-	uid_t             uid;
-	struct ad_agent  *agents;
-	size_t            nagents;
-	nng_socket        ctl;
-	struct ad_ctl    *ctls;
-	size_t            nctls;
-	int               stopping;
-	int64_t           started_ms;
+	pthread_mutex_t       mtx;
+	struct ad_config     *cfg;
+	struct ad_store      *store;
+	char                 *confdir;
+	char                 *state_dir;
+	char                 *run_dir;
+	char                 *worker_path;
+	int                   log_level;
+	uid_t                 uid;
+	struct ad_agent      *agents;
+	size_t                nagents;
+	struct ad_server      control; /* agentctl */
+	struct ad_server      calls;   /* instances calling agents */
+	nng_socket            publish; /* PULL: events from instances */
+	struct ad_pub_rx     *pubrx;   /* receives under way on it (hub.c) */
+	size_t                npubrx;
+	nng_socket            tail; /* PUB: every accepted event */
+	int                   hub_open;
+	struct ad_pipe_entry *pipes; /* connection -> instance, by pipe id */
+	size_t                npipes;
+	int                   stopping;
+	int64_t               started_ms;
 };
 
 struct ad_sv_opts {
@@ -166,6 +197,24 @@ void ad_sv_stop(struct ad_sv *sv);
 void ad_sv_free(struct ad_sv *sv);
 
 struct ad_agent *ad_sv_agent(struct ad_sv *sv, const char *name);
+
+/*
+ * Connection identity: the instance a pipe of the calls or publish socket
+ * belongs to.  An instance is found by the peer pid of the connection
+ * (only children agentd spawned are known); other connections are closed.
+ * All with sv->mtx held.
+ */
+struct ad_pipe_entry {
+	uint32_t            pipe;
+	struct ad_instance *inst;
+};
+struct ad_instance *ad_sv_instance_by_pid(struct ad_sv *sv, pid_t pid);
+struct ad_instance *ad_sv_pipe_instance(struct ad_sv *sv, nng_pipe p);
+void ad_sv_pipe_add(struct ad_sv *sv, nng_pipe p, struct ad_instance *i);
+void ad_sv_pipe_del(struct ad_sv *sv, nng_pipe p);
+void ad_sv_pipe_forget(struct ad_sv *sv, struct ad_instance *i);
+/* nng pipe callback for sockets only instances may use (arg: sv). */
+void ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 /* Find the worker program: $AGENTD_WORKER, beside agentd, or libexec. */
 char *ad_sv_find_worker(void);

@@ -47,7 +47,7 @@ send_reply(agentd_ctx *ctx, agentd_request *req, int status, const void *body,
 	if ((rv = nng_msg_header_append(msg, nng_msg_header(req->route),
 	         nng_msg_header_len(req->route)))
 	        != 0
-	    || (rv = nng_sendmsg(ctx->sock, msg, 0)) != 0) {
+	    || (rv = nng_sendmsg(ctx->rep, msg, 0)) != 0) {
 		nng_msg_free(msg);
 		return ad_nng_error(rv);
 	}
@@ -101,7 +101,7 @@ host_reply_error(
 	return rv;
 }
 
-int
+void
 ad_host_request(
     struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 {
@@ -113,15 +113,11 @@ ad_host_request(
 	snprintf(req->src, sizeof(req->src), "%s", e->src);
 	/* Keep only the routing header; the body is not needed once the
 	 * plugin has returned. */
-	if ((rv = nng_msg_alloc(&req->route, 0)) != 0
-	    || (rv = nng_msg_header_append(
-	            req->route, nng_msg_header(msg), nng_msg_header_len(msg)))
-	        != 0) {
-		if (req->route != NULL)
-			nng_msg_free(req->route);
-		free(req);
-		return ad_nng_error(rv);
-	}
+	if (nng_msg_alloc(&req->route, 0) != 0
+	    || nng_msg_header_append(
+	           req->route, nng_msg_header(msg), nng_msg_header_len(msg))
+	        != 0)
+		abort(); /* only ENOMEM is possible */
 	ctx->pending++;
 	in_callback = req;
 	rv = ctx->desc->on_request(ctx->state, req, e->body, e->body_len);
@@ -135,30 +131,264 @@ ad_host_request(
 	} else if (req->answered) {
 		request_done(ctx, req);
 	}
-	return 0;
 }
 
-/* ---- not there yet: signatures settled, features in later releases ---- */
+/* ---- calls to other agents ------------------------------------------ */
+
+#define DEFAULT_CALL_TIMEOUT_MS 30000
+
+struct ad_acall {
+	struct agentd_ctx *ctx;
+	nng_ctx            c;
+	nng_aio           *aio;
+	int                sending;
+	agentd_reply_fn    cb;
+	void              *arg;
+	int                status;
+	nng_msg           *reply;
+};
+
+/* The request envelope of a call, as an nng message. */
+static int
+call_msg(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
+    int timeout_ms, nng_msg **out)
+{
+	struct ad_envelope e;
+
+	if (ctx == NULL || !ad_valid_name(agent) || (body == NULL && len))
+		return AGENTD_EINVAL;
+	memset(&e, 0, sizeof(e));
+	e.id          = ad_envelope_next_id();
+	e.kind        = AD_KIND_REQUEST;
+	e.deadline_ms = ad_wall_ms() + timeout_ms;
+	e.body        = body;
+	e.body_len    = len;
+	/* Informative only: agentd sets the source from the connection. */
+	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
+	snprintf(e.dst, sizeof(e.dst), "%s", agent);
+	return ad_envelope_to_msg(&e, out);
+}
+
+/* A reply message into (status, body): the reply's status wins. */
+static int
+call_result(agentd_ctx *ctx, nng_msg *reply, const void **body, size_t *len)
+{
+	struct ad_envelope e;
+
+	if (ad_envelope_decode(
+	        nng_msg_body(reply), nng_msg_len(reply), ctx->max_message, &e)
+	        != 0
+	    || e.kind != AD_KIND_REPLY)
+		return AGENTD_EPROTO;
+	*body = e.body;
+	*len  = e.body_len;
+	return e.status;
+}
 
 static int
 host_call(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
     int timeout_ms, void **reply, size_t *reply_len)
 {
-	return AGENTD_ENOTSUP;
+	nng_msg    *msg;
+	const void *rbody;
+	size_t      rlen;
+	int         rv;
+
+	if (reply == NULL || reply_len == NULL)
+		return AGENTD_EINVAL;
+	if (timeout_ms <= 0)
+		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
+	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0)
+		return rv;
+	/* agentd answers "timeout" at the deadline; the margin only guards
+	 * against agentd itself being gone. */
+	nng_aio_set_timeout(ctx->sync_aio, timeout_ms + 2000);
+	nng_aio_set_msg(ctx->sync_aio, msg);
+	nng_ctx_send(ctx->sync_ctx, ctx->sync_aio);
+	nng_aio_wait(ctx->sync_aio);
+	if ((rv = nng_aio_result(ctx->sync_aio)) != 0) {
+		nng_msg_free(msg);
+		return ad_nng_error(rv);
+	}
+	nng_ctx_recv(ctx->sync_ctx, ctx->sync_aio);
+	nng_aio_wait(ctx->sync_aio);
+	if ((rv = nng_aio_result(ctx->sync_aio)) != 0)
+		return ad_nng_error(rv);
+	msg = nng_aio_get_msg(ctx->sync_aio);
+	rv  = call_result(ctx, msg, &rbody, &rlen);
+	if (rv == 0) {
+		*reply = ad_xmalloc(rlen);
+		memcpy(*reply, rbody, rlen);
+		*reply_len = rlen;
+	}
+	nng_msg_free(msg);
+	return rv;
+}
+
+/* nng thread: send done, then reply in; the result goes to the loop. */
+static void
+acall_cb(void *arg)
+{
+	struct ad_acall *c  = arg;
+	int              rv = nng_aio_result(c->aio);
+	struct ad_witem *it;
+
+	if (rv == 0 && c->sending) {
+		c->sending = 0;
+		nng_ctx_recv(c->c, c->aio);
+		return;
+	}
+	if (rv != 0 && c->sending)
+		nng_msg_free(nng_aio_get_msg(c->aio));
+	c->status = ad_nng_error(rv);
+	c->reply  = rv == 0 ? nng_aio_get_msg(c->aio) : NULL;
+	it        = ad_xcalloc(1, sizeof(*it));
+	it->kind  = AD_WI_REPLY;
+	it->call  = c;
+	ad_wloop_post(&c->ctx->loop, it);
 }
 
 static int
 host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
     size_t len, int timeout_ms, agentd_reply_fn cb, void *arg)
 {
-	return AGENTD_ENOTSUP;
+	struct ad_acall *c;
+	nng_msg         *msg;
+	int              rv;
+
+	if (cb == NULL)
+		return AGENTD_EINVAL;
+	if (timeout_ms <= 0)
+		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
+	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0)
+		return rv;
+	c          = ad_xcalloc(1, sizeof(*c));
+	c->ctx     = ctx;
+	c->cb      = cb;
+	c->arg     = arg;
+	c->sending = 1;
+	if ((rv = nng_ctx_open(&c->c, ctx->calls)) != 0
+	    || (rv = nng_aio_alloc(&c->aio, acall_cb, c)) != 0) {
+		nng_msg_free(msg);
+		free(c);
+		return ad_nng_error(rv);
+	}
+	ctx->acalls++;
+	nng_aio_set_timeout(c->aio, timeout_ms + 2000);
+	nng_aio_set_msg(c->aio, msg);
+	nng_ctx_send(c->c, c->aio);
+	return 0;
 }
+
+void
+ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *c)
+{
+	if (c->reply != NULL)
+		nng_msg_free(c->reply);
+	nng_aio_free(c->aio);
+	free(c);
+	ctx->acalls--;
+}
+
+void
+ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *c)
+{
+	const void *body   = NULL;
+	size_t      len    = 0;
+	int         status = c->status;
+
+	if (status == 0)
+		status = call_result(ctx, c->reply, &body, &len);
+	c->cb(
+	    c->arg, status, status == 0 ? body : NULL, status == 0 ? len : 0);
+	nng_ctx_close(c->c);
+	ad_host_call_drop(ctx, c);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+/* Batches are flushed after every callback, or sooner when this big. */
+#define BATCH_FLUSH_BYTES (64 * 1024)
 
 static int
 host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
 {
-	return AGENTD_ENOTSUP;
+	struct ad_envelope e;
+	size_t             n;
+	int                rv;
+
+	if (ctx == NULL || !ad_valid_topic(topic) || (body == NULL && len))
+		return AGENTD_EINVAL;
+	/* agentd checks again; this only tells the plugin at once. */
+	if (!ad_topic_any(ctx->publish, ctx->npublish, topic))
+		return AGENTD_EDENIED;
+	memset(&e, 0, sizeof(e));
+	e.id       = ad_envelope_next_id();
+	e.kind     = AD_KIND_EVENT;
+	e.body     = body;
+	e.body_len = len;
+	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
+	snprintf(e.dst, sizeof(e.dst), "%s", topic);
+	if ((rv = ad_envelope_encode(&e, ctx->batch)) != 0)
+		return rv;
+	ctx->nbatch++;
+	agentd_writer_data(ctx->batch, &n);
+	if (n >= BATCH_FLUSH_BYTES)
+		ad_host_flush(ctx);
+	return 0;
 }
+
+void
+ad_host_flush(struct agentd_ctx *ctx)
+{
+	const void *data;
+	nng_msg    *msg;
+	size_t      len;
+	int         rv;
+
+	if (ctx->nbatch == 0)
+		return;
+	data = agentd_writer_data(ctx->batch, &len);
+	if ((rv = nng_msg_alloc(&msg, len)) != 0)
+		abort(); /* only ENOMEM is possible */
+	memcpy(nng_msg_body(msg), data, len);
+	/* Blocks while agentd's hub is behind: back pressure on the
+	 * publisher, never a silent drop. */
+	if ((rv = nng_sendmsg(ctx->evout, msg, 0)) != 0) {
+		nng_msg_free(msg);
+		ad_warn("%s/%s: %u event(s) not sent: %s", ctx->agent,
+		    ctx->instance, ctx->nbatch, nng_strerror(rv));
+	}
+	agentd_writer_reset(ctx->batch);
+	ctx->nbatch = 0;
+}
+
+void
+ad_host_events(struct agentd_ctx *ctx, nng_msg *msg)
+{
+	const unsigned char *p   = nng_msg_body(msg);
+	size_t               len = nng_msg_len(msg), used;
+	struct ad_envelope   e;
+
+	while (len > 0) {
+		if (ad_envelope_decode_prefix(
+		        p, len, ctx->max_message, &e, &used)
+		        != 0
+		    || e.kind != AD_KIND_EVENT) {
+			ad_warn("%s/%s: dropped a malformed event batch",
+			    ctx->agent, ctx->instance);
+			break;
+		}
+		if (ctx->desc->on_event != NULL)
+			ctx->desc->on_event(
+			    ctx->state, e.dst, e.body, e.body_len);
+		p += used;
+		len -= used;
+	}
+	nng_msg_free(msg);
+}
+
+/* ---- not there yet: signatures settled, features in later releases ---- */
 
 static int
 host_state_get(agentd_ctx *ctx, const char *key, size_t keylen, void **val,
@@ -360,8 +590,8 @@ load_one(struct ad_setting_value *s, const agentd_value *v)
 	}
 }
 
-int
-ad_host_load_settings(
+static int
+load_settings(
     struct agentd_ctx *ctx, const agentd_value *map, char *err, size_t len)
 {
 	size_t i, n = agentd_len(map);
@@ -389,10 +619,54 @@ ad_host_load_settings(
 	return 0;
 }
 
+static int
+load_publish(
+    struct agentd_ctx *ctx, const agentd_value *list, char *err, size_t len)
+{
+	size_t i, n = agentd_len(list);
+	char   topic[AD_TARGET_MAX];
+
+	if (list != NULL && agentd_type_of(list) != AGENTD_T_ARRAY) {
+		ad_seterr(err, len, "init: publish is not a list");
+		return AGENTD_EPROTO;
+	}
+	ctx->publish  = ad_xcalloc(n ? n : 1, sizeof(*ctx->publish));
+	ctx->npublish = 0;
+	for (i = 0; i < n; i++) {
+		if (agentd_get_strcpy(
+		        agentd_array_at(list, i), topic, sizeof(topic))
+		    != 0) {
+			ad_seterr(err, len, "init: malformed topic %zu", i);
+			return AGENTD_EPROTO;
+		}
+		ctx->publish[ctx->npublish++] = ad_xstrdup(topic);
+	}
+	return 0;
+}
+
+int
+ad_host_load_init(
+    struct agentd_ctx *ctx, const agentd_value *init, char *err, size_t len)
+{
+	int rv;
+
+	if ((rv = load_settings(
+	         ctx, agentd_map_get(init, "settings"), err, len))
+	    != 0)
+		return rv;
+	return load_publish(ctx, agentd_map_get(init, "publish"), err, len);
+}
+
 void
-ad_host_free_settings(struct agentd_ctx *ctx)
+ad_host_free_init(struct agentd_ctx *ctx)
 {
 	size_t i;
+
+	for (i = 0; i < ctx->npublish; i++)
+		free(ctx->publish[i]);
+	free(ctx->publish);
+	ctx->publish  = NULL;
+	ctx->npublish = 0;
 
 	for (i = 0; i < ctx->nsettings; i++) {
 		free(ctx->settings[i].name);

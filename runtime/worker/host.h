@@ -4,6 +4,12 @@
  * One agentd_ctx per worker process (one instance).  Everything the plugin
  * can ask of the host goes through ad_host_table; functions whose feature
  * is not there yet answer AGENTD_ENOTSUP, with their signatures settled.
+ *
+ * Sockets, all dialed to agentd in its run directory:
+ *   rep    raw REP  <instance>.sock    requests and control in
+ *   calls  REQ      calls.sock         this instance's calls out
+ *   evin   PULL     <instance>-ev.sock events for this instance
+ *   evout  PUSH     publish.sock       events this instance publishes
  */
 #ifndef AD_HOST_H
 #define AD_HOST_H
@@ -14,9 +20,19 @@
 
 #include "bus/envelope.h"
 #include "config/config.h"
+#include "worker/loop.h"
 
 struct agentd_ctx {
-	nng_socket                  sock; /* raw REP, dialed to agentd */
+	struct ad_wloop             loop;
+	nng_socket                  rep;
+	nng_socket                  calls;
+	nng_socket                  evin;
+	nng_socket                  evout;
+	nng_aio                    *rep_aio;
+	nng_aio                    *evin_aio;
+	nng_ctx                     sync_ctx; /* for host->call */
+	nng_aio                    *sync_aio;
+	size_t                      max_message;
 	const struct agentd_plugin *desc;
 	void                       *state;
 	int                         initialized;
@@ -24,22 +40,39 @@ struct agentd_ctx {
 	char                        instance[AD_NAME_MAX];
 	struct ad_setting_value    *settings; /* owned */
 	size_t                      nsettings;
+	char                      **publish; /* topic prefixes it may use */
+	size_t                      npublish;
+	agentd_writer              *batch; /* events published, not sent */
+	unsigned                    nbatch;
 	unsigned                    pending; /* requests not yet answered */
+	unsigned                    acalls;  /* asynchronous calls under way */
 };
 
 extern const struct agentd_host ad_host_table;
 
 /*
  * Hand a request to the plugin.  msg (the received nng message, whose
- * header routes the reply back) ownership passes only on success; e
- * describes it and its body points into msg.
+ * header routes the reply back) is consumed; e describes it and its body
+ * points into msg.
  */
-int ad_host_request(
+void ad_host_request(
     struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e);
 
-/* Read the "settings" map of an init message into ctx->settings. */
-int ad_host_load_settings(
-    struct agentd_ctx *ctx, const agentd_value *map, char *err, size_t len);
-void ad_host_free_settings(struct agentd_ctx *ctx);
+/* Hand every event of a batch to the plugin; msg is consumed. */
+void ad_host_events(struct agentd_ctx *ctx, nng_msg *msg);
+
+/* An asynchronous call finished: run its callback, free it. */
+void ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *call);
+
+/* Free a call whose callback will never run (the worker is stopping). */
+void ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *call);
+
+/* Send the events published since the last flush. */
+void ad_host_flush(struct agentd_ctx *ctx);
+
+/* Read the "settings" and "publish" of an init message into ctx. */
+int ad_host_load_init(
+    struct agentd_ctx *ctx, const agentd_value *init, char *err, size_t len);
+void ad_host_free_init(struct agentd_ctx *ctx);
 
 #endif

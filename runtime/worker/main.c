@@ -2,19 +2,18 @@
  * agentd-worker - hosts one instance of one agent's plugin.
  *
  *   agentd-worker --describe PLUGIN
- *   agentd-worker --plugin PATH --agent NAME --instance ID --connect URL
+ *   agentd-worker --plugin PATH --agent NAME --instance ID --run-dir DIR
  *
  * Started by agentd with posix_spawn, never by hand in production.  It loads
- * the plugin, dials the supervisor's per-instance socket (REP, raw, so one
- * thread can hold several requests and answer them in any order), waits
- * for "init" with the agent's settings, calls the plugin's init, and serves
- * until told to stop or until the supervisor goes away.
+ * the plugin, dials the supervisor's sockets (see worker/host.h), waits for
+ * "init" with the agent's settings, calls the plugin's init, and serves
+ * until told to stop or until the supervisor goes away.  Plugin code runs
+ * only on the main thread (worker/loop.h).
  */
 #include "config.h"
 
 #include <getopt.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,10 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "common/log.h"
 #include "common/nngx.h"
@@ -42,13 +44,12 @@ struct worker_opts {
 	const char *plugin;
 	const char *agent;
 	const char *instance;
-	const char *connect;
+	const char *run_dir;
 	size_t      max_message;
 	int         log_level;
 };
 
 static volatile sig_atomic_t stop_requested;
-static atomic_int            supervisor_lost;
 
 static void
 on_signal(int sig)
@@ -59,7 +60,9 @@ on_signal(int sig)
 static void
 on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	atomic_store(&supervisor_lost, 1);
+	struct agentd_ctx *ctx = arg;
+
+	ad_wloop_lost(&ctx->loop);
 }
 
 static void
@@ -67,7 +70,7 @@ usage(FILE *f)
 {
 	fputs("usage: agentd-worker --describe PLUGIN\n"
 	      "       agentd-worker --plugin PATH --agent NAME --instance ID "
-	      "--connect URL\n"
+	      "--run-dir DIR\n"
 	      "                     [--max-message-size BYTES] "
 	      "[--log-level LEVEL]\n"
 	      "Hosts one agent instance for agentd; started by agentd.\n",
@@ -82,7 +85,7 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "plugin", required_argument, NULL, 'p' },
 		{ "agent", required_argument, NULL, 'a' },
 		{ "instance", required_argument, NULL, 'i' },
-		{ "connect", required_argument, NULL, 'c' },
+		{ "run-dir", required_argument, NULL, 'r' },
 		{ "max-message-size", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -106,8 +109,8 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		case 'i':
 			o->instance = optarg;
 			break;
-		case 'c':
-			o->connect = optarg;
+		case 'r':
+			o->run_dir = optarg;
 			break;
 		case 'm':
 			o->max_message = strtoul(optarg, NULL, 10);
@@ -126,7 +129,7 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 	if (o->describe != NULL)
 		return 0;
 	if (o->plugin == NULL || o->agent == NULL || o->instance == NULL
-	    || o->connect == NULL || o->max_message < 1024)
+	    || o->run_dir == NULL || o->max_message < 1024)
 		return -1;
 	return 0;
 }
@@ -149,25 +152,112 @@ describe(const char *path)
 	return 0;
 }
 
+/* nng threads: hand what arrives to the main thread, ask for more. */
+static void
+rep_cb(void *arg)
+{
+	struct agentd_ctx *ctx = arg;
+	int                rv  = nng_aio_result(ctx->rep_aio);
+
+	if (rv == 0)
+		ad_wloop_post_msg(
+		    &ctx->loop, AD_WI_MESSAGE, nng_aio_get_msg(ctx->rep_aio));
+	if (rv == NNG_ECLOSED)
+		return;
+	nng_recv_aio(ctx->rep, ctx->rep_aio);
+}
+
+static void
+evin_cb(void *arg)
+{
+	struct agentd_ctx *ctx = arg;
+	int                rv  = nng_aio_result(ctx->evin_aio);
+
+	if (rv == 0)
+		ad_wloop_post_msg(
+		    &ctx->loop, AD_WI_EVENTS, nng_aio_get_msg(ctx->evin_aio));
+	if (rv == NNG_ECLOSED)
+		return;
+	nng_recv_aio(ctx->evin, ctx->evin_aio);
+}
+
+static int
+dial(nng_socket s, const char *run_dir, const char *name)
+{
+	char *url = ad_xasprintf("ipc://%s/%s", run_dir, name);
+	int   rv  = nng_dial(s, url, NULL, 0);
+
+	if (rv != 0)
+		ad_error("cannot connect to agentd at %s: %s", url,
+		    nng_strerror(rv));
+	free(url);
+	return rv;
+}
+
 static int
 connect_bus(struct agentd_ctx *ctx, const struct worker_opts *o)
 {
-	int rv;
+	char *own   = ad_xasprintf("%s.sock", o->instance);
+	char *evown = ad_xasprintf("%s-ev.sock", o->instance);
+	int   rv;
 
-	if ((rv = nng_rep0_open_raw(&ctx->sock)) != 0
+	ctx->max_message = o->max_message;
+	if ((rv = nng_rep0_open_raw(&ctx->rep)) != 0
+	    || (rv = nng_req0_open(&ctx->calls)) != 0
+	    || (rv = nng_pull0_open(&ctx->evin)) != 0
+	    || (rv = nng_push0_open(&ctx->evout)) != 0
 	    || (rv = nng_socket_set_size(
-	            ctx->sock, NNG_OPT_RECVMAXSZ, o->max_message))
+	            ctx->rep, NNG_OPT_RECVMAXSZ, o->max_message))
 	        != 0
-	    || (rv = nng_socket_set_ms(ctx->sock, NNG_OPT_RECVTIMEO, 200)) != 0
+	    || (rv = nng_socket_set_size(
+	            ctx->calls, NNG_OPT_RECVMAXSZ, o->max_message))
+	        != 0
+	    || (rv = nng_socket_set_size(
+	            ctx->evin, NNG_OPT_RECVMAXSZ, o->max_message))
+	        != 0
+	    ||
+	    /* Never resend a call on our own: it could run twice. */
+	    (rv = nng_socket_set_ms(
+	         ctx->calls, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
+	        != 0
 	    || (rv = nng_pipe_notify(
-	            ctx->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, NULL))
+	            ctx->rep, NNG_PIPE_EV_REM_POST, on_pipe_removed, ctx))
 	        != 0
-	    || (rv = nng_dial(ctx->sock, o->connect, NULL, 0)) != 0) {
-		ad_error("%s/%s: cannot connect to agentd at %s: %s", o->agent,
-		    o->instance, o->connect, nng_strerror(rv));
-		return -1;
+	    || (rv = nng_ctx_open(&ctx->sync_ctx, ctx->calls)) != 0
+	    || (rv = nng_aio_alloc(&ctx->sync_aio, NULL, NULL)) != 0
+	    || (rv = nng_aio_alloc(&ctx->rep_aio, rep_cb, ctx)) != 0
+	    || (rv = nng_aio_alloc(&ctx->evin_aio, evin_cb, ctx)) != 0) {
+		ad_error("%s/%s: cannot open sockets: %s", o->agent,
+		    o->instance, nng_strerror(rv));
+		rv = -1;
+	} else if (dial(ctx->rep, o->run_dir, own) != 0
+	    || dial(ctx->evin, o->run_dir, evown) != 0
+	    || dial(ctx->calls, o->run_dir, "calls.sock") != 0
+	    || dial(ctx->evout, o->run_dir, "publish.sock") != 0) {
+		rv = -1;
+	} else {
+		nng_recv_aio(ctx->rep, ctx->rep_aio);
+		nng_recv_aio(ctx->evin, ctx->evin_aio);
 	}
-	return 0;
+	free(own);
+	free(evown);
+	return rv;
+}
+
+static void
+close_bus(struct agentd_ctx *ctx)
+{
+	nng_close(ctx->rep);
+	nng_close(ctx->evin);
+	nng_close(ctx->calls);
+	nng_close(ctx->evout);
+	/* Freed after the sockets close, so their callbacks have ended. */
+	if (ctx->rep_aio != NULL)
+		nng_aio_free(ctx->rep_aio);
+	if (ctx->evin_aio != NULL)
+		nng_aio_free(ctx->evin_aio);
+	if (ctx->sync_aio != NULL)
+		nng_aio_free(ctx->sync_aio);
 }
 
 static void
@@ -191,7 +281,7 @@ reply_control(struct agentd_ctx *ctx, nng_msg *req,
 	if (ad_reply_msg(e, status, body, len, &msg) == 0) {
 		nng_msg_header_append(
 		    msg, nng_msg_header(req), nng_msg_header_len(req));
-		if (nng_sendmsg(ctx->sock, msg, 0) != 0)
+		if (nng_sendmsg(ctx->rep, msg, 0) != 0)
 			nng_msg_free(msg);
 	}
 	agentd_writer_free(w);
@@ -212,9 +302,8 @@ handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 	}
 	rv = agentd_parse(e->body, e->body_len, &doc);
 	if (rv == 0)
-		rv = ad_host_load_settings(ctx,
-		    agentd_map_get(agentd_doc_root(doc), "settings"), err,
-		    sizeof(err));
+		rv = ad_host_load_init(
+		    ctx, agentd_doc_root(doc), err, sizeof(err));
 	agentd_doc_free(doc);
 	if (rv == 0 && ctx->desc->init != NULL) {
 		rv = ctx->desc->init(ctx, &ad_host_table, &ctx->state);
@@ -234,63 +323,118 @@ handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 	return 0;
 }
 
-/* One message from the supervisor; returns -1 when the worker must stop. */
-static int
-handle(struct agentd_ctx *ctx, nng_msg *msg, size_t max)
+/* What the main loop does after an item. */
+enum next_step {
+	STEP_CONTINUE = 0,
+	STEP_STOP,   /* told to stop: exit 0 */
+	STEP_FAILED, /* init failed: exit EXIT_PLUGIN */
+};
+
+/* One message from the supervisor. */
+static enum next_step
+handle_message(struct agentd_ctx *ctx, nng_msg *msg)
 {
 	struct ad_envelope e;
-	int                rv = 0;
+	enum next_step     rv = STEP_CONTINUE;
 
-	if (ad_envelope_decode(nng_msg_body(msg), nng_msg_len(msg), max, &e)
+	if (ad_envelope_decode(
+	        nng_msg_body(msg), nng_msg_len(msg), ctx->max_message, &e)
 	    != 0) {
 		ad_warn("%s/%s: dropped a malformed message from agentd",
 		    ctx->agent, ctx->instance);
 		nng_msg_free(msg);
-		return 0;
+		return STEP_CONTINUE;
 	}
 	if (e.kind == AD_KIND_REQUEST && ctx->initialized) {
-		if (ad_host_request(ctx, msg, &e) == 0)
-			return 0;
-		reply_control(ctx, msg, &e, AGENTD_ENOMEM, "out of memory");
-	} else if (e.kind == AD_KIND_REQUEST) {
+		ad_host_request(ctx, msg, &e);
+		return STEP_CONTINUE;
+	}
+	if (e.kind == AD_KIND_REQUEST)
 		reply_control(ctx, msg, &e, AGENTD_EUNAVAIL, "not ready");
-	} else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "init") == 0) {
-		rv = handle_init(ctx, msg, &e);
-	} else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "ping") == 0) {
+	else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "init") == 0)
+		rv = handle_init(ctx, msg, &e) == 0 ? STEP_CONTINUE
+		                                    : STEP_FAILED;
+	else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "ping") == 0)
 		reply_control(ctx, msg, &e, 0, NULL);
-	} else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "stop") == 0) {
+	else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "stop") == 0) {
 		reply_control(ctx, msg, &e, 0, NULL);
-		rv = -1;
-	} else {
+		rv = STEP_STOP;
+	} else
 		reply_control(
 		    ctx, msg, &e, AGENTD_EINVAL, "unknown operation");
-	}
 	nng_msg_free(msg);
 	return rv;
 }
 
-static int
-serve(struct agentd_ctx *ctx, const struct worker_opts *o)
+static enum next_step
+handle(struct agentd_ctx *ctx, struct ad_witem *it)
 {
-	int64_t  next_tick = 0;
-	nng_msg *msg;
-	int      rv;
+	enum next_step rv = STEP_CONTINUE;
 
-	while (!stop_requested && !atomic_load(&supervisor_lost)) {
+	switch (it->kind) {
+	case AD_WI_MESSAGE:
+		rv = handle_message(ctx, it->msg);
+		break;
+	case AD_WI_EVENTS:
+		if (ctx->initialized)
+			ad_host_events(ctx, it->msg);
+		else
+			nng_msg_free(it->msg);
+		break;
+	case AD_WI_REPLY:
+		ad_host_call_done(ctx, it->call);
+		break;
+	}
+	free(it);
+	/* What the plugin published in that callback leaves now. */
+	ad_host_flush(ctx);
+	return rv;
+}
+
+static int
+serve(struct agentd_ctx *ctx)
+{
+	int64_t          next_tick = 0, until;
+	struct ad_witem *it;
+
+	while (!stop_requested && !ctx->loop.lost) {
 		if (ctx->initialized && ctx->desc->on_tick != NULL
 		    && ctx->desc->tick_ms > 0 && ad_now_ms() >= next_tick) {
 			ctx->desc->on_tick(ctx->state);
+			ad_host_flush(ctx);
 			next_tick = ad_now_ms() + ctx->desc->tick_ms;
 		}
-		rv = nng_recvmsg(ctx->sock, &msg, 0);
-		if (rv == NNG_ETIMEDOUT)
+		/* Wake at least every 200 ms to notice SIGTERM. */
+		until = ad_now_ms() + 200;
+		if (next_tick > 0 && next_tick < until)
+			until = next_tick;
+		if ((it = ad_wloop_next(&ctx->loop, until)) == NULL)
 			continue;
-		if (rv != 0)
+		switch (handle(ctx, it)) {
+		case STEP_CONTINUE:
 			break;
-		if (handle(ctx, msg, o->max_message) != 0)
+		case STEP_STOP:
+			return 0;
+		case STEP_FAILED:
 			return EXIT_PLUGIN;
+		}
 	}
 	return 0;
+}
+
+/* After the sockets closed: what is left in the loop is not run. */
+static void
+drain(struct agentd_ctx *ctx)
+{
+	struct ad_witem *it;
+
+	while ((it = ad_wloop_next(&ctx->loop, 0)) != NULL) {
+		if (it->kind == AD_WI_REPLY)
+			ad_host_call_drop(ctx, it->call);
+		if (it->msg != NULL)
+			nng_msg_free(it->msg);
+		free(it);
+	}
 }
 
 int
@@ -325,18 +469,20 @@ main(int argc, char **argv)
 		return EXIT_PLUGIN;
 	}
 	memset(&ctx, 0, sizeof(ctx));
+	ad_wloop_init(&ctx.loop);
+	agentd_writer_new(&ctx.batch);
 	ctx.desc = &plugin->desc;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
 	snprintf(ctx.instance, sizeof(ctx.instance), "%s", o.instance);
-	if (connect_bus(&ctx, &o) != 0) {
-		ad_plugin_close(plugin);
-		return EXIT_BUS;
-	}
-	rv = serve(&ctx, &o);
+	rv = connect_bus(&ctx, &o) == 0 ? serve(&ctx) : EXIT_BUS;
 	if (ctx.initialized && ctx.desc->fini != NULL)
 		ctx.desc->fini(ctx.state);
-	nng_close(ctx.sock);
-	ad_host_free_settings(&ctx);
+	ad_host_flush(&ctx);
+	close_bus(&ctx);
+	drain(&ctx);
+	ad_wloop_fini(&ctx.loop);
+	agentd_writer_free(ctx.batch);
+	ad_host_free_init(&ctx);
 	ad_plugin_close(plugin);
 	nng_fini();
 	return rv;

@@ -84,7 +84,15 @@ typedef struct agentd_value agentd_value; /* one value inside a doc */
  * is freed.  AGENTD_EPROTO for malformed, truncated, trailing or too deep
  * input.
  */
-int  agentd_parse(const void *buf, size_t len, agentd_doc **doc);
+int agentd_parse(const void *buf, size_t len, agentd_doc **doc);
+
+/*
+ * Parse the first msgpack value of buf[0..len), which may hold several one
+ * after another; *used gets its size (parse the rest from buf + *used).
+ * Same ownership and errors as agentd_parse().
+ */
+int agentd_parse_prefix(
+    const void *buf, size_t len, agentd_doc **doc, size_t *used);
 void agentd_doc_free(agentd_doc *doc);
 
 /*

@@ -1,0 +1,363 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
+#include <nng/protocol/pubsub0/pub.h>
+
+#include "common/log.h"
+#include "common/nngx.h"
+#include "common/util.h"
+#include "supervisor/hub.h"
+#include "supervisor/instance.h"
+
+/*
+ * nng 1.5.2's PULL socket keeps no receive queue: with one receive under
+ * way, publishers wait whenever the hub is busy.  Several receives keep
+ * them flowing.
+ */
+#define PUB_RECEIVES 4
+/* Batches waiting in an instance's PUSH pipe besides the one being sent. */
+#define EV_SENDBUF 8
+
+struct ad_pub_rx {
+	struct ad_sv *sv;
+	nng_aio      *aio;
+};
+
+/* ---- to subscribers ------------------------------------------------------
+ */
+
+/* Send what waits for an instance, unless a send is under way.  mtx held. */
+static void
+instance_send(struct ad_instance *inst)
+{
+	const void *data;
+	nng_msg    *msg;
+	size_t      len;
+
+	if (inst->ev_sending > 0 || inst->evq_n == 0
+	    || inst->state != AD_INST_READY)
+		return;
+	data = agentd_writer_data(inst->evq, &len);
+	if (nng_msg_alloc(&msg, len) != 0)
+		return; /* retried on the next event or completion */
+	memcpy(nng_msg_body(msg), data, len);
+	inst->ev_sending = inst->evq_n;
+	inst->evq_n      = 0;
+	agentd_writer_reset(inst->evq);
+	nng_aio_set_msg(inst->ev_aio, msg);
+	nng_send_aio(inst->evsock, inst->ev_aio);
+}
+
+static void
+ev_sent_cb(void *arg)
+{
+	struct ad_instance *inst = arg;
+	struct ad_sv       *sv   = inst->agent->sv;
+	int                 rv   = nng_aio_result(inst->ev_aio);
+
+	pthread_mutex_lock(&sv->mtx);
+	if (rv == 0) {
+		inst->agent->st.events_delivered += inst->ev_sending;
+	} else {
+		nng_msg_free(nng_aio_get_msg(inst->ev_aio));
+		inst->agent->st.events_dropped += inst->ev_sending;
+	}
+	inst->ev_sending = 0;
+	if (rv != NNG_ECLOSED)
+		instance_send(inst);
+	pthread_mutex_unlock(&sv->mtx);
+}
+
+void
+ad_hub_instance_kick(struct ad_instance *inst)
+{
+	instance_send(inst);
+}
+
+/* The ready instance of a with the fewest events waiting, or NULL. */
+static struct ad_instance *
+pick_instance(struct ad_agent *a)
+{
+	struct ad_instance *i, *best = NULL;
+
+	LIST_FOREACH(i, &a->instances, link)
+	{
+		if (i->state != AD_INST_READY)
+			continue;
+		if (best == NULL
+		    || i->evq_n + i->ev_sending
+		        < best->evq_n + best->ev_sending)
+			best = i;
+	}
+	return best;
+}
+
+static void
+to_tail(struct ad_sv *sv, const char *topic, const void *env, size_t len)
+{
+	nng_msg *msg;
+
+	/* The topic leads, so SUB's prefix subscriptions select on it. */
+	if (nng_msg_alloc(&msg, 0) != 0)
+		return;
+	if (nng_msg_append(msg, topic, strlen(topic) + 1) != 0
+	    || nng_msg_append(msg, env, len) != 0
+	    || nng_sendmsg(sv->tail, msg, NNG_FLAG_NONBLOCK) != 0)
+		nng_msg_free(msg);
+}
+
+unsigned
+ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
+    const struct ad_envelope *e)
+{
+	struct ad_envelope out = *e;
+	agentd_writer     *w;
+	const void        *env;
+	size_t             i, len;
+	unsigned           n = 0;
+
+	out.id   = ad_envelope_next_id();
+	out.kind = AD_KIND_EVENT;
+	snprintf(out.src, sizeof(out.src), "%s", src);
+	snprintf(
+	    out.src_instance, sizeof(out.src_instance), "%s", src_instance);
+	if (agentd_writer_new(&w) != 0 || ad_envelope_encode(&out, w) != 0) {
+		agentd_writer_free(w);
+		return 0;
+	}
+	env = agentd_writer_data(w, &len);
+	if (sv->hub_open)
+		to_tail(sv, out.dst, env, len);
+	for (i = 0; i < sv->nagents; i++) {
+		struct ad_agent    *a = &sv->agents[i];
+		struct ad_instance *inst;
+
+		if (!ad_topic_any(
+		        a->conf->subscribe, a->conf->nsubscribe, out.dst))
+			continue;
+		inst = pick_instance(a);
+		if (inst == NULL || inst->evq_n >= AD_EVQ_MAX
+		    || agentd_write_raw(inst->evq, env, len) != 0) {
+			a->st.events_dropped++;
+			continue;
+		}
+		inst->evq_n++;
+		n++;
+		instance_send(inst);
+	}
+	agentd_writer_free(w);
+	return n;
+}
+
+/* ---- from publishers -----------------------------------------------------
+ */
+
+static void
+denied(struct ad_agent *a, const char *topic)
+{
+	a->st.events_denied++;
+	if (ad_now_ms() - a->last_denial_log < 1000)
+		return;
+	a->last_denial_log = ad_now_ms();
+	ad_warn("agent %s: event on \"%s\" refused: add it to publish = { } "
+	        "in %s if %s should publish it",
+	    a->conf->name, topic, a->conf->file, a->conf->name);
+}
+
+static void
+take_batch(struct ad_sv *sv, struct ad_instance *inst, nng_msg *msg)
+{
+	const unsigned char *p   = nng_msg_body(msg);
+	size_t               len = nng_msg_len(msg), used;
+	struct ad_agent     *a   = inst->agent;
+	struct ad_envelope   e;
+
+	while (len > 0) {
+		if (ad_envelope_decode_prefix(
+		        p, len, sv->cfg->global.max_message_size, &e, &used)
+		        != 0
+		    || e.kind != AD_KIND_EVENT) {
+			ad_warn("agent %s: instance %s sent a malformed event "
+			        "batch",
+			    a->conf->name, inst->id);
+			return;
+		}
+		if (ad_topic_any(a->conf->publish, a->conf->npublish, e.dst)) {
+			a->st.events_published++;
+			ad_hub_deliver(sv, a->conf->name, inst->id, &e);
+		} else {
+			denied(a, e.dst);
+		}
+		p += used;
+		len -= used;
+	}
+}
+
+static void
+pub_cb(void *arg)
+{
+	struct ad_pub_rx   *rx = arg;
+	struct ad_sv       *sv = rx->sv;
+	struct ad_instance *inst;
+	nng_msg            *msg;
+	int                 rv = nng_aio_result(rx->aio);
+
+	if (rv == NNG_ECLOSED)
+		return;
+	if (rv == 0) {
+		msg = nng_aio_get_msg(rx->aio);
+		pthread_mutex_lock(&sv->mtx);
+		if ((inst = ad_sv_pipe_instance(sv, nng_msg_get_pipe(msg)))
+		    != NULL)
+			take_batch(sv, inst, msg);
+		pthread_mutex_unlock(&sv->mtx);
+		nng_msg_free(msg);
+	}
+	nng_recv_aio(sv->publish, rx->aio);
+}
+
+/* ---- sockets -------------------------------------------------------------
+ */
+
+static int
+open_publish(struct ad_sv *sv, char *err, size_t errlen)
+{
+	char  *path = ad_xasprintf("%s/%s", sv->run_dir, AD_PUBLISH_SOCKET);
+	size_t i;
+	int    rv;
+
+	if ((rv = nng_pull0_open(&sv->publish)) != 0
+	    || (rv = nng_socket_set_size(sv->publish, NNG_OPT_RECVMAXSZ,
+	            sv->cfg->global.max_message_size))
+	        != 0
+	    || (rv = nng_pipe_notify(sv->publish, NNG_PIPE_EV_ADD_PRE,
+	            ad_sv_on_instance_pipe, sv))
+	        != 0
+	    || (rv = nng_pipe_notify(sv->publish, NNG_PIPE_EV_REM_POST,
+	            ad_sv_on_instance_pipe, sv))
+	        != 0) {
+		ad_seterr(
+		    err, errlen, "cannot open %s: %s", path, nng_strerror(rv));
+		free(path);
+		return ad_nng_error(rv);
+	}
+	rv = ad_nng_listen_ipc(sv->publish, path, 0600, err, errlen);
+	free(path);
+	if (rv != 0)
+		return rv;
+	sv->npubrx = PUB_RECEIVES;
+	sv->pubrx  = ad_xcalloc(sv->npubrx, sizeof(*sv->pubrx));
+	for (i = 0; i < sv->npubrx; i++) {
+		sv->pubrx[i].sv = sv;
+		if ((rv = nng_aio_alloc(
+		         &sv->pubrx[i].aio, pub_cb, &sv->pubrx[i]))
+		    != 0) {
+			ad_seterr(err, errlen, "%s", nng_strerror(rv));
+			return ad_nng_error(rv);
+		}
+		nng_recv_aio(sv->publish, sv->pubrx[i].aio);
+	}
+	return 0;
+}
+
+int
+ad_hub_start(struct ad_sv *sv, char *err, size_t errlen)
+{
+	char *path;
+	int   rv;
+
+	if ((rv = open_publish(sv, err, errlen)) != 0)
+		return rv;
+	path = ad_xasprintf("%s/%s", sv->run_dir, AD_TAIL_SOCKET);
+	if ((rv = nng_pub0_open(&sv->tail)) != 0) {
+		ad_seterr(
+		    err, errlen, "cannot open %s: %s", path, nng_strerror(rv));
+		rv = ad_nng_error(rv);
+	} else {
+		rv = ad_nng_listen_ipc(sv->tail, path, 0600, err, errlen);
+	}
+	free(path);
+	if (rv == 0) {
+		pthread_mutex_lock(&sv->mtx);
+		sv->hub_open = 1;
+		pthread_mutex_unlock(&sv->mtx);
+	}
+	return rv;
+}
+
+void
+ad_hub_stop(struct ad_sv *sv)
+{
+	char  *path;
+	size_t i;
+
+	if (sv->pubrx == NULL)
+		return;
+	pthread_mutex_lock(&sv->mtx);
+	sv->hub_open = 0;
+	pthread_mutex_unlock(&sv->mtx);
+	nng_close(sv->publish);
+	nng_close(sv->tail);
+	for (i = 0; i < sv->npubrx; i++) {
+		if (sv->pubrx[i].aio != NULL)
+			nng_aio_free(sv->pubrx[i].aio);
+	}
+	free(sv->pubrx);
+	sv->pubrx = NULL;
+	path      = ad_xasprintf("%s/%s", sv->run_dir, AD_PUBLISH_SOCKET);
+	unlink(path);
+	free(path);
+	path = ad_xasprintf("%s/%s", sv->run_dir, AD_TAIL_SOCKET);
+	unlink(path);
+	free(path);
+}
+
+int
+ad_hub_instance_open(struct ad_instance *inst, char *err, size_t errlen)
+{
+	int rv = NNG_ENOMEM;
+
+	inst->evpath = ad_xasprintf(
+	    "%s/%s-ev.sock", inst->agent->sv->run_dir, inst->id);
+	if (agentd_writer_new(&inst->evq) != 0
+	    || (rv = nng_push0_open(&inst->evsock)) != 0
+	    || (rv = nng_socket_set_int(
+	            inst->evsock, NNG_OPT_SENDBUF, EV_SENDBUF))
+	        != 0
+	    || (rv = nng_pipe_notify(inst->evsock, NNG_PIPE_EV_ADD_PRE,
+	            ad_instance_on_pipe, inst))
+	        != 0
+	    || (rv = nng_aio_alloc(&inst->ev_aio, ev_sent_cb, inst)) != 0) {
+		ad_seterr(err, errlen, "cannot open %s: %s", inst->evpath,
+		    nng_strerror(rv));
+		return ad_nng_error(rv);
+	}
+	return ad_nng_listen_ipc(
+	    inst->evsock, inst->evpath, 0600, err, errlen);
+}
+
+void
+ad_hub_instance_close(struct ad_instance *inst)
+{
+	struct ad_sv *sv = inst->agent->sv;
+
+	/* A send under way fails with ECLOSED and is counted as dropped. */
+	nng_close(inst->evsock);
+	if (inst->ev_aio != NULL)
+		nng_aio_free(inst->ev_aio);
+	pthread_mutex_lock(&sv->mtx);
+	inst->agent->st.events_dropped += inst->evq_n;
+	inst->evq_n = 0;
+	pthread_mutex_unlock(&sv->mtx);
+	agentd_writer_free(inst->evq);
+	if (inst->evpath != NULL)
+		unlink(inst->evpath);
+	free(inst->evpath);
+}

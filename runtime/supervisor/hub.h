@@ -1,0 +1,44 @@
+/*
+ * hub.h - events between agents.
+ *
+ * Instances publish batches of event envelopes on publish.sock (PUSH ->
+ * PULL; the publisher's identity comes from its connection).  The hub
+ * checks each event against the publisher's publish = { } entries, then
+ * hands it to ONE ready instance of every agent whose subscribe = { }
+ * covers the topic (the one with the shortest event queue), and copies it
+ * to tail.sock (PUB) for `agentctl tail`.
+ *
+ * Delivery never blocks the hub: each instance has a bounded queue of
+ * events, sent as one batch whenever its previous send has completed.  An
+ * event that finds the queue full, or no ready instance, is counted in the
+ * subscriber's events_dropped; a refused one in the publisher's
+ * events_denied.  Nothing is lost without a count.
+ */
+#ifndef AD_HUB_H
+#define AD_HUB_H
+
+#include "supervisor/supervisor.h"
+
+#define AD_PUBLISH_SOCKET "publish.sock"
+#define AD_TAIL_SOCKET "tail.sock"
+/* Events one instance may have waiting before new ones are dropped. */
+#define AD_EVQ_MAX 8192
+
+int  ad_hub_start(struct ad_sv *sv, char *err, size_t errlen);
+void ad_hub_stop(struct ad_sv *sv);
+
+/*
+ * Deliver one accepted event (e->dst is the topic) from src / src_instance
+ * to its subscribers and to tail.sock.  Returns how many agents it was
+ * handed to.  sv->mtx held.
+ */
+unsigned ad_hub_deliver(struct ad_sv *sv, const char *src,
+    const char *src_instance, const struct ad_envelope *e);
+
+/* Per-instance event socket: open (with the instance socket), free. */
+int  ad_hub_instance_open(struct ad_instance *inst, char *err, size_t len);
+void ad_hub_instance_close(struct ad_instance *inst);
+/* An instance became ready: send what waits for it.  sv->mtx held. */
+void ad_hub_instance_kick(struct ad_instance *inst);
+
+#endif

@@ -1,0 +1,127 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/supervisor.h"
+
+/*
+ * The pipe table is kept sorted by pipe id: lookups (one per call and per
+ * event batch) are a binary search; inserts and removals (once per
+ * connection) move the tail.
+ */
+static size_t
+find(const struct ad_sv *sv, uint32_t id, int *found)
+{
+	size_t lo = 0, hi = sv->npipes;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (sv->pipes[mid].pipe < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < sv->npipes && sv->pipes[lo].pipe == id;
+	return lo;
+}
+
+struct ad_instance *
+ad_sv_pipe_instance(struct ad_sv *sv, nng_pipe p)
+{
+	int    found;
+	size_t i = find(sv, nng_pipe_id(p), &found);
+
+	return found ? sv->pipes[i].inst : NULL;
+}
+
+void
+ad_sv_pipe_add(struct ad_sv *sv, nng_pipe p, struct ad_instance *inst)
+{
+	int    found;
+	size_t i = find(sv, nng_pipe_id(p), &found);
+
+	if (found) {
+		sv->pipes[i].inst = inst;
+		return;
+	}
+	sv->pipes
+	    = ad_xrealloc(sv->pipes, (sv->npipes + 1) * sizeof(*sv->pipes));
+	memmove(&sv->pipes[i + 1], &sv->pipes[i],
+	    (sv->npipes - i) * sizeof(*sv->pipes));
+	sv->pipes[i].pipe = nng_pipe_id(p);
+	sv->pipes[i].inst = inst;
+	sv->npipes++;
+}
+
+static void
+remove_at(struct ad_sv *sv, size_t i)
+{
+	memmove(&sv->pipes[i], &sv->pipes[i + 1],
+	    (sv->npipes - i - 1) * sizeof(*sv->pipes));
+	sv->npipes--;
+}
+
+void
+ad_sv_pipe_del(struct ad_sv *sv, nng_pipe p)
+{
+	int    found;
+	size_t i = find(sv, nng_pipe_id(p), &found);
+
+	if (found)
+		remove_at(sv, i);
+}
+
+void
+ad_sv_pipe_forget(struct ad_sv *sv, struct ad_instance *inst)
+{
+	size_t i = 0;
+
+	while (i < sv->npipes) {
+		if (sv->pipes[i].inst == inst)
+			remove_at(sv, i);
+		else
+			i++;
+	}
+}
+
+struct ad_instance *
+ad_sv_instance_by_pid(struct ad_sv *sv, pid_t pid)
+{
+	struct ad_instance *inst;
+	size_t              i;
+
+	for (i = 0; i < sv->nagents; i++) {
+		LIST_FOREACH(inst, &sv->agents[i].instances, link)
+		{
+			if (inst->pid == pid && inst->state != AD_INST_EXITED)
+				return inst;
+		}
+	}
+	return NULL;
+}
+
+void
+ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct ad_sv       *sv = arg;
+	struct ad_instance *inst;
+	uint64_t            pid = 0;
+
+	pthread_mutex_lock(&sv->mtx);
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		ad_sv_pipe_del(sv, p);
+	} else if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) != 0
+	    || (inst = ad_sv_instance_by_pid(sv, (pid_t)pid)) == NULL) {
+		ad_warn("refused a connection from pid %llu: not an instance "
+		        "agentd started",
+		    (unsigned long long)pid);
+		nng_pipe_close(p);
+	} else {
+		ad_sv_pipe_add(sv, p, inst);
+	}
+	pthread_mutex_unlock(&sv->mtx);
+}

@@ -1,0 +1,246 @@
+/*
+ * bus - a test plugin that exercises calls and events on demand.
+ * Request body (a map), one operation:
+ *   {"call": AGENT, "body": X, "async": BOOL, "timeout_ms": N}
+ *       call AGENT with X; reply {"status": NAME, "reply": REPLY}
+ *   {"publish": TOPIC, "count": N, "body": X}
+ *       publish N events; reply {"published": N, "status": NAME}
+ *   {"events": true}
+ *       reply {"received": N, "last_topic": T, "last": BODY, "src": S}
+ * Setting "event_sleep_ms" makes on_event slow, to play a slow subscriber.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <agentd/agent.h>
+#include <agentd/msg.h>
+
+static const struct agentd_setting bus_settings[] = {
+	{ "event_sleep_ms", AGENTD_SETTING_INT, "0", "sleep per event" },
+	{ NULL, 0, NULL, NULL },
+};
+
+struct bus {
+	agentd_ctx               *ctx;
+	const struct agentd_host *host;
+	int64_t                   event_sleep_ms;
+	int64_t                   received;
+	char                      last_topic[256];
+	agentd_writer            *last; /* body of the last event */
+};
+
+/* An asynchronous call waiting for its answer. */
+struct pending {
+	struct bus     *b;
+	agentd_request *req;
+};
+
+static int
+bus_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
+{
+	struct bus *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return AGENTD_ENOMEM;
+	b->ctx  = ctx;
+	b->host = host;
+	host->setting_int(ctx, "event_sleep_ms", &b->event_sleep_ms);
+	agentd_writer_new(&b->last);
+	agentd_write_nil(b->last);
+	*state = b;
+	return 0;
+}
+
+/* Reply {"status": NAME, KEY: raw msgpack VALUE (or nil)}. */
+static int
+answer(struct bus *b, agentd_request *req, int status, const char *key,
+    const void *val, size_t len)
+{
+	agentd_writer *w;
+	const void    *out;
+	size_t         outlen;
+	int            rv;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "status");
+	agentd_write_str(w, status == 0 ? "ok" : agentd_errname(status));
+	agentd_write_str(w, key);
+	if (val != NULL && len > 0)
+		agentd_write_raw(w, val, len);
+	else
+		agentd_write_nil(w);
+	out = agentd_writer_data(w, &outlen);
+	rv  = b->host->reply(b->ctx, req, out, outlen);
+	agentd_writer_free(w);
+	return rv;
+}
+
+static void
+call_done(void *arg, int status, const void *reply, size_t len)
+{
+	struct pending *p = arg;
+
+	answer(p->b, p->req, status, "reply", reply, len);
+	free(p);
+}
+
+/* The raw msgpack bytes of value v, re-encoded into w. */
+static const void *
+raw_of(agentd_writer *w, const agentd_value *v, size_t *len)
+{
+	agentd_writer_reset(w);
+	if (v == NULL)
+		agentd_write_nil(w);
+	else
+		agentd_write_value(w, v);
+	return agentd_writer_data(w, len);
+}
+
+static int
+op_call(struct bus *b, agentd_request *req, const agentd_value *root)
+{
+	char           agent[64];
+	int64_t        timeout = 0;
+	int            async   = 0, rv;
+	agentd_writer *w;
+	const void    *body;
+	size_t         len;
+
+	agentd_get_strcpy(agentd_map_get(root, "call"), agent, sizeof(agent));
+	agentd_get_int(agentd_map_get(root, "timeout_ms"), &timeout);
+	agentd_get_bool(agentd_map_get(root, "async"), &async);
+	agentd_writer_new(&w);
+	body = raw_of(w, agentd_map_get(root, "body"), &len);
+	if (async) {
+		struct pending *p = calloc(1, sizeof(*p));
+
+		p->b   = b;
+		p->req = req;
+		rv     = b->host->call_async(
+		        b->ctx, agent, body, len, (int)timeout, call_done, p);
+		if (rv != 0) {
+			free(p);
+			rv = answer(b, req, rv, "reply", NULL, 0);
+		}
+	} else {
+		void  *reply = NULL;
+		size_t rlen  = 0;
+
+		rv = b->host->call(
+		    b->ctx, agent, body, len, (int)timeout, &reply, &rlen);
+		rv = answer(b, req, rv, "reply", reply, rlen);
+		b->host->free(reply);
+	}
+	agentd_writer_free(w);
+	return rv;
+}
+
+static int
+op_publish(struct bus *b, agentd_request *req, const agentd_value *root)
+{
+	char           topic[256];
+	int64_t        count  = 1, i;
+	int            status = 0, rv;
+	agentd_writer *w, *n;
+	const void    *body;
+	size_t         len;
+
+	agentd_get_strcpy(
+	    agentd_map_get(root, "publish"), topic, sizeof(topic));
+	agentd_get_int(agentd_map_get(root, "count"), &count);
+	agentd_writer_new(&w);
+	body = raw_of(w, agentd_map_get(root, "body"), &len);
+	for (i = 0; i < count; i++) {
+		rv = b->host->publish(b->ctx, topic, body, len);
+		if (rv != 0 && status == 0)
+			status = rv;
+	}
+	agentd_writer_new(&n);
+	agentd_write_int(n, count);
+	body = agentd_writer_data(n, &len);
+	rv   = answer(b, req, status, "published", body, len);
+	agentd_writer_free(n);
+	agentd_writer_free(w);
+	return rv;
+}
+
+static int
+op_events(struct bus *b, agentd_request *req)
+{
+	agentd_writer *w;
+	const void    *out, *last;
+	size_t         outlen, lastlen;
+	int            rv;
+
+	last = agentd_writer_data(b->last, &lastlen);
+	agentd_writer_new(&w);
+	agentd_write_map(w, 3);
+	agentd_write_str(w, "received");
+	agentd_write_int(w, b->received);
+	agentd_write_str(w, "last_topic");
+	agentd_write_str(w, b->last_topic);
+	agentd_write_str(w, "last");
+	agentd_write_raw(w, last, lastlen);
+	out = agentd_writer_data(w, &outlen);
+	rv  = b->host->reply(b->ctx, req, out, outlen);
+	agentd_writer_free(w);
+	return rv;
+}
+
+static int
+bus_request(void *state, agentd_request *req, const void *body, size_t len)
+{
+	struct bus         *b = state;
+	agentd_doc         *doc;
+	const agentd_value *root;
+	int                 rv;
+
+	if (agentd_parse(body, len, &doc) != 0)
+		return AGENTD_EINVAL;
+	root = agentd_doc_root(doc);
+	if (agentd_map_get(root, "call") != NULL)
+		rv = op_call(b, req, root);
+	else if (agentd_map_get(root, "publish") != NULL)
+		rv = op_publish(b, req, root);
+	else if (agentd_map_get(root, "events") != NULL)
+		rv = op_events(b, req);
+	else
+		rv = AGENTD_EINVAL;
+	agentd_doc_free(doc);
+	return rv;
+}
+
+static void
+bus_event(void *state, const char *topic, const void *body, size_t len)
+{
+	struct bus *b = state;
+
+	if (b->event_sleep_ms > 0) {
+		struct timespec ts = { b->event_sleep_ms / 1000,
+			(b->event_sleep_ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	b->received++;
+	strncpy(b->last_topic, topic, sizeof(b->last_topic) - 1);
+	agentd_writer_reset(b->last);
+	if (agentd_write_raw(b->last, body, len) != 0)
+		agentd_write_nil(b->last);
+}
+
+static void
+bus_fini(void *state)
+{
+	struct bus *b = state;
+
+	agentd_writer_free(b->last);
+	free(b);
+}
+
+AGENTD_PLUGIN(.name = "bus", .version = "0.1.0",
+    .description = "test plugin: calls and events on demand",
+    .settings = bus_settings, .init = bus_init, .on_request = bus_request,
+    .on_event = bus_event, .fini = bus_fini);
