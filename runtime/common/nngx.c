@@ -4,9 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -49,41 +46,6 @@ ad_nng_error(int rv)
 	}
 }
 
-/*
- * A socket file left by a crashed agentd makes the listen fail with
- * "address in use".  Remove it only when nobody answers on it, so a second
- * agentd on the same run directory is refused instead of stealing it.
- */
-static int
-remove_stale_socket(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	int                fd, rv;
-
-	if (access(path, F_OK) != 0)
-		return 0;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		ad_seterr(err, errlen, "%s: path too long for a socket", path);
-		return AGENTD_EINVAL;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strcpy(sun.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-		return 0;
-	rv = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	close(fd);
-	if (rv == 0) {
-		ad_seterr(err, errlen,
-		    "%s is in use by another agentd: stop it or use another "
-		    "--run-dir",
-		    path);
-		return AGENTD_EEXIST;
-	}
-	unlink(path);
-	return 0;
-}
-
 int
 ad_nng_listen_ipc(
     nng_socket s, const char *path, int mode, char *err, size_t errlen)
@@ -92,8 +54,9 @@ ad_nng_listen_ipc(
 	char        *url;
 	int          rv;
 
-	if ((rv = remove_stale_socket(path, err, errlen)) != 0)
-		return rv;
+	/* Only the holder of the run directory's lock gets here, so a file
+	 * already there was left by an agentd that died. */
+	unlink(path);
 	url = ad_xasprintf("ipc://%s", path);
 	if ((rv = nng_listener_create(&l, s, url)) == 0
 	    && (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, mode))

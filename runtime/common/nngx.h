@@ -18,8 +18,10 @@ int ad_nng_error(int nng_rv);
 
 /*
  * Listen on ipc://path with the socket file created in the given mode
- * (set before the listener starts, as nng requires), after removing a
- * stale socket file left by a previous run.
+ * (set before the listener starts, as nng requires), replacing a file left
+ * there.  Call only while holding the run directory's lock (ad_sv_lock):
+ * probing a socket with connect() instead would trip an nng 1.5.2 bug that
+ * leaves the listener unable to accept.
  */
 int ad_nng_listen_ipc(
     nng_socket s, const char *path, int mode, char *err, size_t errlen);

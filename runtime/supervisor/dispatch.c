@@ -170,6 +170,27 @@ ad_dispatch_envelope(struct ad_sv *sv, const struct ad_envelope *in,
 }
 
 /*
+ * The instance's connection failed with r in flight: the process is dying
+ * (or its socket was closed after it died).  It takes no more work, and r
+ * goes back to the front of the queue for another instance, a bounded
+ * number of times.
+ */
+static void
+connection_failed(struct ad_instance *inst, struct ad_req *r)
+{
+	if (inst->state == AD_INST_READY)
+		inst->state = AD_INST_LOST;
+	if (r->tries >= AD_MAX_TRIES) {
+		ad_req_finish(r, AGENTD_EFAILED, NULL, 0);
+		return;
+	}
+	ad_info("agent %s: re-dispatching a request %s held",
+	    inst->agent->conf->name, inst->id);
+	inst->agent->st.redispatched++;
+	enqueue(inst->agent, r, 1);
+}
+
+/*
  * A request slot's reply arrived, or its send or wait failed.  When the
  * instance is gone (its socket closed) the request goes back to the front
  * of the queue for another instance, a bounded number of times.
@@ -201,13 +222,8 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 		}
 	} else if (rv == AGENTD_ETIMEOUT) {
 		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
-	} else if (r->tries < AD_MAX_TRIES) {
-		ad_info("agent %s: re-dispatching a request %s held",
-		    inst->agent->conf->name, inst->id);
-		inst->agent->st.redispatched++;
-		enqueue(inst->agent, r, 1);
 	} else {
-		ad_req_finish(r, AGENTD_EFAILED, NULL, 0);
+		connection_failed(inst, r);
 	}
 	ad_dispatch_pump(inst->agent);
 }

@@ -234,8 +234,11 @@ open_publish(struct ad_sv *sv, char *err, size_t errlen)
 	int    rv;
 
 	if ((rv = nng_pull0_open(&sv->publish)) != 0
+	    /* Batches are at most max_message_size (the worker checks);
+	     * the margin keeps a stray large one from costing the
+	     * connection (see server.c). */
 	    || (rv = nng_socket_set_size(sv->publish, NNG_OPT_RECVMAXSZ,
-	            sv->cfg->global.max_message_size))
+	            sv->cfg->global.max_message_size * 4 + 64 * 1024))
 	        != 0
 	    || (rv = nng_pipe_notify(sv->publish, NNG_PIPE_EV_ADD_PRE,
 	            ad_sv_on_instance_pipe, sv))

@@ -34,6 +34,8 @@ ad_inst_state_name(enum ad_inst_state st)
 		return "ready";
 	case AD_INST_STOPPING:
 		return "stopping";
+	case AD_INST_LOST:
+		return "lost";
 	case AD_INST_EXITED:
 		return "exited";
 	}

@@ -62,6 +62,18 @@ ad_srv_done(void *arg, int status, const void *body, size_t len)
 		ad_srv_reply(c, status, body, len);
 }
 
+/*
+ * nng drops the connection of a peer that sends more than RECVMAXSZ, and
+ * the client is left guessing (and Debian's nng 1.5.2 can mishandle that
+ * close).  So the transport accepts up to four times max_message_size and
+ * the size is checked here, where the answer can say what is wrong.
+ */
+static size_t
+transport_cap(size_t max_message)
+{
+	return max_message * 4 + 64 * 1024;
+}
+
 static void
 srv_received(struct ad_srvctx *c, nng_msg *msg)
 {
@@ -71,7 +83,13 @@ srv_received(struct ad_srvctx *c, nng_msg *msg)
 
 	c->pipe = nng_msg_get_pipe(msg);
 	rv = ad_envelope_decode(nng_msg_body(msg), nng_msg_len(msg), max, &e);
-	if (rv != 0) {
+	if (rv == AGENTD_ETOOBIG) {
+		memset(&c->req, 0, sizeof(c->req));
+		ad_srv_fail(c, rv,
+		    "a message of %zu bytes is over max_message_size (%zu): "
+		    "send less, or raise agentd { max_message_size }",
+		    nng_msg_len(msg), max);
+	} else if (rv != 0) {
 		memset(&c->req, 0, sizeof(c->req));
 		ad_srv_fail(
 		    c, rv, "malformed message: %s", agentd_strerror(rv));
@@ -126,7 +144,7 @@ ad_server_start(struct ad_server *s, struct ad_sv *sv, const char *path,
 	s->path   = ad_xstrdup(path);
 	if ((rv = nng_rep0_open(&s->sock)) != 0
 	    || (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
-	            sv->cfg->global.max_message_size))
+	            transport_cap(sv->cfg->global.max_message_size)))
 	        != 0
 	    || (on_pipe != NULL
 	        && ((rv = nng_pipe_notify(

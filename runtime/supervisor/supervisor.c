@@ -1,11 +1,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,6 +120,8 @@ ad_sv_load(
 	int                   rv;
 
 	pthread_mutex_init(&sv->mtx, NULL);
+	sv->run_lock    = -1;
+	sv->state_lock  = -1;
 	sv->uid         = geteuid();
 	sv->confdir     = ad_xstrdup(o->confdir);
 	sv->worker_path = o->worker_path ? ad_xstrdup(o->worker_path)
@@ -168,6 +172,44 @@ register_agents(struct ad_sv *sv)
 	return 0;
 }
 
+/*
+ * One agentd per run directory and per state directory: the first holds
+ * DIR/agentd.lock (flock, released by the kernel however agentd ends);
+ * a second is refused before it touches the sockets or the state.
+ */
+static int
+take_lock(const char *dir, const char *what, int *fd, char *err,
+    size_t errlen)
+{
+	char *path = ad_path_join(dir, "agentd.lock");
+	char  pid[32];
+	int   f, rv;
+
+	if ((rv = ad_mkdir_p(dir, 0700)) != 0 ||
+	    (f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		ad_seterr(err, errlen, "cannot use %s directory %s: %s: check "
+		                       "--%s-dir and its owner",
+		    what, dir, strerror(rv ? rv : errno), what);
+		free(path);
+		return AGENTD_EIO;
+	}
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		ad_seterr(err, errlen,
+		    "another agentd is running with %s directory %s (it holds "
+		    "%s): stop it, or give this one another --%s-dir",
+		    what, dir, path, what);
+		close(f);
+		free(path);
+		return AGENTD_EEXIST;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(f, 0) != 0 || write(f, pid, strlen(pid)) < 0)
+		ad_debug("%s: cannot record the pid", path);
+	free(path);
+	*fd = f;
+	return 0;
+}
+
 int
 ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 {
@@ -175,12 +217,11 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	int    rv;
 
 	sv->started_ms = ad_wall_ms();
-	if ((rv = ad_mkdir_p(sv->run_dir, 0700)) != 0) {
-		ad_seterr(err, errlen,
-		    "cannot create run directory %s: %s: check --run-dir",
-		    sv->run_dir, strerror(rv));
-		return AGENTD_EIO;
-	}
+	if ((rv = take_lock(sv->run_dir, "run", &sv->run_lock, err,
+	         errlen)) != 0 ||
+	    (rv = take_lock(sv->state_dir, "state", &sv->state_lock, err,
+	         errlen)) != 0)
+		return rv;
 	if ((rv = ad_store_open(sv->state_dir, &sv->store, err, errlen)) != 0)
 		return rv;
 	if ((rv = register_agents(sv)) != 0) {
@@ -195,6 +236,7 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	for (i = 0; i < sv->nagents; i++)
 		ad_agent_maintain(&sv->agents[i]);
 	pthread_mutex_unlock(&sv->mtx);
+	sv->running = 1;
 	ad_info("agentd %s serving %zu agent(s), control socket %s/%s",
 	    PACKAGE_VERSION, sv->nagents, sv->run_dir, AD_CTL_SOCKET);
 	return 0;
@@ -373,7 +415,8 @@ ad_sv_stop(struct ad_sv *sv)
 	pthread_mutex_unlock(&sv->mtx);
 	ad_control_stop(sv);
 	ad_hub_stop(sv);
-	ad_info("stopped");
+	if (sv->running)
+		ad_info("stopped");
 }
 
 void
@@ -389,5 +432,9 @@ ad_sv_free(struct ad_sv *sv)
 	free(sv->state_dir);
 	free(sv->run_dir);
 	free(sv->worker_path);
+	if (sv->run_lock >= 0)
+		close(sv->run_lock);
+	if (sv->state_lock >= 0)
+		close(sv->state_lock);
 	pthread_mutex_destroy(&sv->mtx);
 }

@@ -58,12 +58,14 @@ TAILQ_HEAD(ad_req_queue, ad_req);
  * An instance's life, as a state machine (instance.c owns the
  * transitions):
  *   STARTING --ready--> READY --stop--> STOPPING --exit--> EXITED
- *   STARTING/READY/STOPPING --exit--> EXITED
+ *   READY --its connection failed--> LOST --exit--> EXITED
+ *   any --exit--> EXITED
  */
 enum ad_inst_state {
 	AD_INST_STARTING = 0, /* spawned; waiting for its init to answer */
 	AD_INST_READY,        /* takes requests */
 	AD_INST_STOPPING,     /* takes no new requests; finishing */
+	AD_INST_LOST,         /* its connection failed; dying, not reaped */
 	AD_INST_EXITED,       /* reaped; waiting to be freed */
 };
 
@@ -170,7 +172,10 @@ struct ad_sv {
 	struct ad_pipe_entry *pipes; /* connection -> instance, by pipe id */
 	size_t                npipes;
 	int                   stopping;
+	int                   running; /* ad_sv_start succeeded */
 	int64_t               started_ms;
+	int                   run_lock;   /* fd on RUN/agentd.lock, or -1 */
+	int                   state_lock; /* fd on STATE/agentd.lock, or -1 */
 };
 
 struct ad_sv_opts {

@@ -24,6 +24,26 @@ struct agentd_request {
  */
 static agentd_request *in_callback;
 
+/*
+ * An envelope as an nng message no larger than agentd accepts: checked
+ * here so that the plugin learns of it (AGENTD_ETOOBIG), instead of agentd
+ * dropping the connection.
+ */
+static int
+envelope_msg(agentd_ctx *ctx, const struct ad_envelope *e, nng_msg **out)
+{
+	int rv;
+
+	if ((rv = ad_envelope_to_msg(e, out)) != 0)
+		return rv;
+	if (nng_msg_len(*out) > ctx->max_message) {
+		nng_msg_free(*out);
+		*out = NULL;
+		return AGENTD_ETOOBIG;
+	}
+	return 0;
+}
+
 static int
 send_reply(agentd_ctx *ctx, agentd_request *req, int status, const void *body,
     size_t len)
@@ -42,7 +62,7 @@ send_reply(agentd_ctx *ctx, agentd_request *req, int status, const void *body,
 	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
 	snprintf(e.src_instance, sizeof(e.src_instance), "%s", ctx->instance);
 	snprintf(e.dst, sizeof(e.dst), "%s", req->src);
-	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0)
+	if ((rv = envelope_msg(ctx, &e, &msg)) != 0)
 		return rv;
 	if ((rv = nng_msg_header_append(msg, nng_msg_header(req->route),
 	         nng_msg_header_len(req->route)))
@@ -52,6 +72,26 @@ send_reply(agentd_ctx *ctx, agentd_request *req, int status, const void *body,
 		return ad_nng_error(rv);
 	}
 	return 0;
+}
+
+/* Answer with a code and {"error": message}. */
+static int
+send_error(agentd_ctx *ctx, agentd_request *req, int err, const char *message)
+{
+	agentd_writer *w;
+	const void    *body;
+	size_t         len;
+	int            rv;
+
+	if ((rv = agentd_writer_new(&w)) != 0)
+		return rv;
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "error");
+	agentd_write_str(w, message ? message : agentd_strerror(err));
+	body = agentd_writer_data(w, &len);
+	rv   = send_reply(ctx, req, err, body, len);
+	agentd_writer_free(w);
+	return rv;
 }
 
 static void
@@ -74,6 +114,9 @@ host_reply(agentd_ctx *ctx, agentd_request *req, const void *body, size_t len)
 	    || req->answered)
 		return AGENTD_EINVAL;
 	rv = send_reply(ctx, req, 0, body, len);
+	if (rv == AGENTD_ETOOBIG) /* the caller hears back, the plugin why */
+		send_error(ctx, req, AGENTD_ETOOBIG,
+		    "the reply was over max_message_size");
 	request_done(ctx, req);
 	return rv;
 }
@@ -82,21 +125,11 @@ static int
 host_reply_error(
     agentd_ctx *ctx, agentd_request *req, int err, const char *message)
 {
-	agentd_writer *w;
-	const void    *body;
-	size_t         len;
-	int            rv;
+	int rv;
 
 	if (ctx == NULL || req == NULL || err <= 0 || req->answered)
 		return AGENTD_EINVAL;
-	if ((rv = agentd_writer_new(&w)) != 0)
-		return rv;
-	agentd_write_map(w, 1);
-	agentd_write_str(w, "error");
-	agentd_write_str(w, message ? message : agentd_strerror(err));
-	body = agentd_writer_data(w, &len);
-	rv   = send_reply(ctx, req, err, body, len);
-	agentd_writer_free(w);
+	rv = send_error(ctx, req, err, message);
 	request_done(ctx, req);
 	return rv;
 }
@@ -166,7 +199,7 @@ call_msg(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
 	/* Informative only: agentd sets the source from the connection. */
 	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
 	snprintf(e.dst, sizeof(e.dst), "%s", agent);
-	return ad_envelope_to_msg(&e, out);
+	return envelope_msg(ctx, &e, out);
 }
 
 /* A reply message into (status, body): the reply's status wins. */
@@ -309,19 +342,26 @@ ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *c)
 
 /* Batches are flushed after every callback, or sooner when this big. */
 #define BATCH_FLUSH_BYTES (64 * 1024)
+/* An event envelope's size beyond its topic and body, at most. */
+#define ENVELOPE_OVERHEAD 256
 
 static int
 host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
 {
 	struct ad_envelope e;
-	size_t             n;
-	int                rv;
+	size_t             n, need;
+	size_t limit = ctx->max_message < BATCH_FLUSH_BYTES ? ctx->max_message
+	                                                     : BATCH_FLUSH_BYTES;
+	int    rv;
 
 	if (ctx == NULL || !ad_valid_topic(topic) || (body == NULL && len))
 		return AGENTD_EINVAL;
-	/* agentd checks again; this only tells the plugin at once. */
-	if (!ad_topic_any(ctx->publish, ctx->npublish, topic))
-		return AGENTD_EDENIED;
+	need = len + strlen(topic) + ENVELOPE_OVERHEAD;
+	if (need > ctx->max_message)
+		return AGENTD_ETOOBIG;
+	agentd_writer_data(ctx->batch, &n);
+	if (n + need > limit)
+		ad_host_flush(ctx);
 	memset(&e, 0, sizeof(e));
 	e.id       = ad_envelope_next_id();
 	e.kind     = AD_KIND_EVENT;
@@ -332,10 +372,12 @@ host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
 	if ((rv = ad_envelope_encode(&e, ctx->batch)) != 0)
 		return rv;
 	ctx->nbatch++;
-	agentd_writer_data(ctx->batch, &n);
-	if (n >= BATCH_FLUSH_BYTES)
-		ad_host_flush(ctx);
-	return 0;
+	/* A topic this agent may not use still goes to agentd, which is the
+	 * authority: it refuses it, counts it and logs it.  The plugin is
+	 * told at once. */
+	return ad_topic_any(ctx->publish, ctx->npublish, topic)
+	    ? 0
+	    : AGENTD_EDENIED;
 }
 
 void
