@@ -416,7 +416,7 @@ word_char(char c)
 	return c != '\0' && strchr(" #\"'\t\n\r={}()+,*", c) == NULL;
 }
 
-/* From an opening quote to just past its closing one; '\\' escapes. */
+/* From an opening quote to its closing one, or to the end; '\\' escapes. */
 static size_t
 skip_quoted(const char *s, size_t i)
 {
@@ -424,7 +424,7 @@ skip_quoted(const char *s, size_t i)
 
 	while (s[i] != '\0' && s[i] != q)
 		i += s[i] == '\\' && s[i + 1] != '\0' ? 2 : 1;
-	return s[i] != '\0' ? i + 1 : i;
+	return i;
 }
 
 /* Spaces over [i, end) except newlines; returns end. */
@@ -437,36 +437,75 @@ blank(char *s, size_t i, size_t end)
 	return end;
 }
 
+/* What the walk over a file's text found wrong: lines, 0 for none. */
+struct text_faults {
+	int  comment;     /* a C comment that never closes */
+	int  string;      /* a quote that never closes */
+	char quote;       /* which quote that is */
+	int  long_string; /* the first closed string that spans lines */
+	char long_quote;  /* and its quote */
+	int  stray;       /* the first } that closes nothing */
+	int  section;     /* the outermost { that never closes */
+};
+
 /*
  * libconfuse 3.3 counts each # or // comment as three lines, so every
  * line number after one is wrong, and refuses a comment inside a list
  * (its issue #150).  Comments are therefore blanked out, newlines kept,
  * before it reads the text.  The rules are its lexer's: outside quotes
  * '#' always starts a comment; "//" and "/" "*" do where a token starts
- * (inside an unquoted word, as in http://host, they are part of it).
- * Returns 0, or the line of a C comment that never closes.
+ * (inside an unquoted word, as in http://host, they are part of it);
+ * ${VAR} where a token starts is one token, whatever it holds.
+ *
+ * The same walk counts { and } outside quotes and comments: libconfuse
+ * takes a file that ends inside a section or inside a string (strings
+ * may span lines) as complete, so a file cut short, or a stray quote
+ * that swallows the rest of it, would pass as valid.
  */
-static int
-blank_comments(char *s)
+static void
+blank_comments(char *s, struct text_faults *f)
 {
 	size_t i = 0, line = 1, start;
-	int    at_token = 1;
+	int    at_token = 1, depth = 0;
 
+	memset(f, 0, sizeof(*f));
 	while (s[i] != '\0') {
 		char *end;
 
 		start = i;
 		if (s[i] == '"' || s[i] == '\'') {
 			i = skip_quoted(s, i);
+			if (s[i] == '\0') {
+				f->string = (int)line;
+				f->quote  = s[start];
+				break;
+			}
+			i++;
+			if (f->long_string == 0
+			    && memchr(s + start, '\n', i - start) != NULL) {
+				f->long_string = (int)line;
+				f->long_quote  = s[start];
+			}
+		} else if (at_token && strncmp(s + i, "${", 2) == 0
+		    && (end = strchr(s + i + 2, '}')) != NULL) {
+			i = (size_t)(end - s) + 1;
 		} else if (s[i] == '#'
 		    || (at_token && strncmp(s + i, "//", 2) == 0)) {
 			i = blank(s, i, i + strcspn(s + i, "\n"));
 		} else if (at_token && strncmp(s + i, "/*", 2) == 0) {
 			end = strstr(s + i + 2, "*/");
-			if (end == NULL)
-				return (int)line;
+			if (end == NULL) {
+				f->comment = (int)line;
+				return;
+			}
 			i = blank(s, i, (size_t)(end - s) + 2);
 		} else {
+			if (s[i] == '{' && depth++ == 0)
+				f->section = (int)line;
+			else if (s[i] == '}' && depth > 0)
+				depth--;
+			else if (s[i] == '}' && f->stray == 0)
+				f->stray = (int)line;
 			at_token = !word_char(s[i++]);
 			line += s[i - 1] == '\n';
 			continue;
@@ -475,7 +514,47 @@ blank_comments(char *s)
 		for (; start < i; start++)
 			line += s[start] == '\n';
 	}
-	return 0;
+	if (depth == 0)
+		f->section = 0;
+}
+
+/*
+ * The first fault found, as FILE:LINE: what: what to do; 0 if none.  A
+ * stray quote pairs with the next one, which then opens a string that
+ * the end of the file cuts: the first string that ran past its line is
+ * the likelier culprit.
+ */
+static int
+text_fault(struct parse_ctx *ctx, const struct text_faults *f)
+{
+	if (f->comment != 0)
+		ad_seterr(ctx->msg, sizeof(ctx->msg),
+		    "%s:%d: comment never closed: end it with */", ctx->file,
+		    f->comment);
+	else if (f->string != 0 && f->long_string != 0
+	    && f->long_string < f->string)
+		ad_seterr(ctx->msg, sizeof(ctx->msg),
+		    "%s:%d: this %c is not closed on its line, so the file "
+		    "ends inside a string: close the string or remove the "
+		    "stray %c",
+		    ctx->file, f->long_string, f->long_quote, f->long_quote);
+	else if (f->string != 0)
+		ad_seterr(ctx->msg, sizeof(ctx->msg),
+		    "%s:%d: this %c is never closed: close the string",
+		    ctx->file, f->string, f->quote);
+	else if (f->stray != 0)
+		ad_seterr(ctx->msg, sizeof(ctx->msg),
+		    "%s:%d: this } has no matching {: remove it or add the "
+		    "missing {",
+		    ctx->file, f->stray);
+	else if (f->section != 0)
+		ad_seterr(ctx->msg, sizeof(ctx->msg),
+		    "%s:%d: this { is never closed: add a } at the end of the "
+		    "section",
+		    ctx->file, f->section);
+	else
+		return 0;
+	return -1;
 }
 
 /* The whole file plus a newline (libconfuse cannot read "").  n: size. */
@@ -498,14 +577,14 @@ slurp(FILE *f, size_t *n)
 	return buf;
 }
 
-/* The file's text, comments blanked; NULL with ctx->msg set. */
+/* Its text, comments blanked, braces and quotes checked; NULL: ctx->msg. */
 static char *
 read_text(struct parse_ctx *ctx)
 {
-	FILE  *f = fopen(ctx->file, "r");
-	char  *text;
-	size_t n;
-	int    open_line;
+	FILE              *f = fopen(ctx->file, "r");
+	char              *text;
+	size_t             n;
+	struct text_faults faults;
 
 	if (f == NULL) {
 		ad_seterr(ctx->msg, sizeof(ctx->msg), "%s: cannot read: %s",
@@ -522,11 +601,8 @@ read_text(struct parse_ctx *ctx)
 		free(text);
 		return NULL;
 	}
-	open_line = blank_comments(text);
-	if (open_line != 0) {
-		ad_seterr(ctx->msg, sizeof(ctx->msg),
-		    "%s:%d: comment never closed: end it with */", ctx->file,
-		    open_line);
+	blank_comments(text, &faults);
+	if (text_fault(ctx, &faults) != 0) {
 		free(text);
 		return NULL;
 	}

@@ -248,8 +248,8 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	a = inst->agent;
 	if (!may_call(a, e->dst)) {
 		a->st.calls_denied++;
-		if (ad_now_ms() - a->last_denial_log >= 1000) {
-			a->last_denial_log = ad_now_ms();
+		if (ad_now_ms() - a->last_call_denial_log >= 1000) {
+			a->last_call_denial_log = ad_now_ms();
 			ad_warn("agent %s: call to \"%s\" denied: add it to "
 			        "calls = { } in %s if %s should call it",
 			    a->conf->name, e->dst, a->conf->file,

@@ -163,9 +163,9 @@ static void
 denied(struct ad_agent *a, const char *topic)
 {
 	a->st.events_denied++;
-	if (ad_now_ms() - a->last_denial_log < 1000)
+	if (ad_now_ms() - a->last_event_denial_log < 1000)
 		return;
-	a->last_denial_log = ad_now_ms();
+	a->last_event_denial_log = ad_now_ms();
 	ad_warn("agent %s: event on \"%s\" refused: add it to publish = { } "
 	        "in %s if %s should publish it",
 	    a->conf->name, topic, a->conf->file, a->conf->name);

@@ -178,17 +178,17 @@ register_agents(struct ad_sv *sv)
  * a second is refused before it touches the sockets or the state.
  */
 static int
-take_lock(const char *dir, const char *what, int *fd, char *err,
-    size_t errlen)
+take_lock(const char *dir, const char *what, int *fd, char *err, size_t errlen)
 {
 	char *path = ad_path_join(dir, "agentd.lock");
 	char  pid[32];
 	int   f, rv;
 
-	if ((rv = ad_mkdir_p(dir, 0700)) != 0 ||
-	    (f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		ad_seterr(err, errlen, "cannot use %s directory %s: %s: check "
-		                       "--%s-dir and its owner",
+	if ((rv = ad_mkdir_p(dir, 0700)) != 0
+	    || (f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		ad_seterr(err, errlen,
+		    "cannot use %s directory %s: %s: check "
+		    "--%s-dir and its owner",
 		    what, dir, strerror(rv ? rv : errno), what);
 		free(path);
 		return AGENTD_EIO;
@@ -217,10 +217,11 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	int    rv;
 
 	sv->started_ms = ad_wall_ms();
-	if ((rv = take_lock(sv->run_dir, "run", &sv->run_lock, err,
-	         errlen)) != 0 ||
-	    (rv = take_lock(sv->state_dir, "state", &sv->state_lock, err,
-	         errlen)) != 0)
+	if ((rv = take_lock(sv->run_dir, "run", &sv->run_lock, err, errlen))
+	        != 0
+	    || (rv = take_lock(
+	            sv->state_dir, "state", &sv->state_lock, err, errlen))
+	        != 0)
 		return rv;
 	if ((rv = ad_store_open(sv->state_dir, &sv->store, err, errlen)) != 0)
 		return rv;

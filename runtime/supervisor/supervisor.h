@@ -145,7 +145,8 @@ struct ad_agent {
 	int64_t               backoff_ms;
 	int64_t               next_start; /* monotonic; 0: now */
 	struct ad_agent_stats st;
-	int64_t               last_denial_log; /* monotonic ms */
+	int64_t               last_call_denial_log;  /* monotonic ms */
+	int64_t               last_event_denial_log; /* monotonic ms */
 };
 
 /* ---- the supervisor --------------------------------------------------- */

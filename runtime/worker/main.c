@@ -173,12 +173,14 @@ evin_cb(void *arg)
 	struct agentd_ctx *ctx = arg;
 	int                rv  = nng_aio_result(ctx->evin_aio);
 
+	/* One batch at a time: the next receive starts once the plugin has
+	 * seen this one, so a slow subscriber fills agentd's bounded queue
+	 * (where drops are counted) instead of this process's memory. */
 	if (rv == 0)
 		ad_wloop_post_msg(
 		    &ctx->loop, AD_WI_EVENTS, nng_aio_get_msg(ctx->evin_aio));
-	if (rv == NNG_ECLOSED)
-		return;
-	nng_recv_aio(ctx->evin, ctx->evin_aio);
+	else if (rv != NNG_ECLOSED)
+		nng_recv_aio(ctx->evin, ctx->evin_aio);
 }
 
 static int
@@ -380,6 +382,7 @@ handle(struct agentd_ctx *ctx, struct ad_witem *it)
 			ad_host_events(ctx, it->msg);
 		else
 			nng_msg_free(it->msg);
+		nng_recv_aio(ctx->evin, ctx->evin_aio);
 		break;
 	case AD_WI_REPLY:
 		ad_host_call_done(ctx, it->call);

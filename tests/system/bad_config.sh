@@ -6,7 +6,7 @@
 # start) a broken copy never disturbs an agentd that is already running.
 . "$top_srcdir/tests/lib.sh"
 
-plan 70
+plan 76
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 TYPED=$(plugin_copy "$TPLUGINS/typed.so")
@@ -243,9 +243,23 @@ agent "echo" {
 	plugin = "$ECHO"
 EOF
 check
-[ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q 'unclosed\.conf'
-todo $? "a never-closed agent { } is refused, naming the file" \
-    "libconfuse accepts EOF inside a section"
+refused "never-closed agent { }" \
+    '^agentd: .*/unclosed\.conf:1: this \{ is never closed: add a \} at the end of the section$' \
+    "file:line of the { and the fix"
+
+# A stray quote where an option name goes swallows the closing }: it must
+# not pass as valid either.
+fresh
+conf stray.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+	"request_timeout = 10s
+}
+EOF
+check
+refused "stray quote" \
+    '^agentd: .*/stray\.conf:3: this " is never closed: close the string$' \
+    "file:line of the quote and the fix"
 
 # A valid configuration passes --check-config, and nothing is started.
 fresh
@@ -324,19 +338,20 @@ ok $? "the same worker answers (pid $rpid, was $epid)"
 like "$(actl status)" 'echo .* 1/1 .* 0 *$' "echo: one ready instance, no restart"
 
 # A second real agentd on the same run folder with a valid configuration:
-# refused, in one line, without disturbing the first.  nng 1.5.2 breaks
-# an IPC listener when a peer hangs up before its handshake (nng #1518),
-# which is what the "in use" probe does; so this block runs last.
+# refused by the first one's lock, in one line, before it touches the
+# sockets or the state, and without disturbing the first.
+state_before=$(md5sum "$T_DIR/state/db/data.mdb")
 try_start
 [ "$rc" -eq 1 ]
 ok $? "a second agentd on the same run folder exits 1 (got $rc)"
-like "$err" 'control\.sock is in use by another agentd' \
-    "it says the control socket is in use"
+like "$err" 'another agentd is running with run directory .*agentd\.lock' \
+    "it says another agentd holds the run directory"
 [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ]
-todo $? "...in exactly one line" "agentd logs 'info: stopped' after the error"
+ok $? "...in exactly one line"
+[ "$(md5sum "$T_DIR/state/db/data.mdb")" = "$state_before" ]
+ok $? "the first agentd's state was not written"
 actl call --timeout 2s echo '{}' >/dev/null 2>&1
-todo $? "the first agentd still answers after the refused start" \
-    "the in-use probe breaks its control listener (nng 1.5.2, nng #1518)"
+ok $? "the first agentd still answers after the refused start"
 
 stop_agentd
 ok $? "SIGTERM stops agentd with exit status 0"

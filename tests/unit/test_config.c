@@ -327,9 +327,6 @@ test_file_errors(void)
 	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n  instances {\n"
 	             "    min = 1 =\n  }\n}\n",
 	    "a.conf:4: ", "check the syntax", "syntax error has file:line");
-	expect_error("agent \"e\" {\n  plugin = \"e.so\n}\n",
-	    "a.conf:", "premature end of file: close every open {",
-	    "unterminated string");
 	expect_error("\n\nbogus = 1\n",
 	    "a.conf:3: ", "no such option 'bogus': remove it",
 	    "unknown top-level option");
@@ -430,7 +427,8 @@ test_comments(void)
 	    "agent \"e\" { # five\n"
 	    "  plugin = \"e#1.so\" // six\n"
 	    "  subscribe = { \"a.b\", # seven\n \"c.d\" /* eight */ }\n"
-	    "  settings { limit = 1  greeting = http://host/x#frag }\n"
+	    "  settings { limit = 1  greeting = http://host/x#frag\n"
+	    "  }\n"
 	    "}\n");
 	is_int(load(dir, NULL, &c, err), 0, "comments: loads");
 	a = c != NULL ? ad_config_agent(c, "e") : NULL;
@@ -455,6 +453,62 @@ test_comments(void)
 	    "comments: unclosed comment");
 }
 
+/* Files libconfuse would take as complete: cut short, or a stray quote. */
+static void
+test_balance(void)
+{
+	char                       *dir = fresh_dir();
+	char                        err[AD_ERRLEN];
+	struct ad_config           *c = NULL;
+	const struct ad_agent_conf *a;
+
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n", "a.conf:1: ",
+	    "this { is never closed: add a } at the end of the section",
+	    "balance: file ends inside a section");
+	expect_error("\n# top\nagent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  settings {\n    limit = 1\n  }\n",
+	    "a.conf:3: ", "this { is never closed: add a }",
+	    "balance: the outermost never-closed { is named");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n}\n}\n",
+	    "a.conf:4: ",
+	    "this } has no matching {: remove it or add the missing {",
+	    "balance: a } with no {");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\n}\n",
+	    "a.conf:2: ", "this \" is never closed: close the string",
+	    "balance: unterminated string");
+	expect_error("agent \"e\" {\n  plugin = 'e.so\n}\n",
+	    "a.conf:2: ", "this ' is never closed: close the string",
+	    "balance: unterminated single-quoted string");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  \"request_timeout = 10s\n}\n",
+	    "a.conf:3: ", "this \" is never closed: close the string",
+	    "balance: stray quote where an option name goes");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  \"request_timeout = 10s\n}\n"
+	             "agent \"f\" {\n  plugin = \"f.so\"\n}\n",
+	    "a.conf:3: ",
+	    "this \" is not closed on its line, so the file ends inside a "
+	    "string: close the string or remove the stray \"",
+	    "balance: stray quote with more quotes after it");
+
+	/* Braces in strings, comments and ${VAR} are not sections. */
+	put(dir, "a.conf",
+	    "agent \"e\" { # }\n"
+	    "  plugin = ${AGENTD_TEST_UNSET:-e{.so} /* { */\n"
+	    "  settings { limit = 1  greeting = \"a}{\nb\" }\n"
+	    "}\n");
+	is_int(load(dir, NULL, &c, err), 0, "balance: quoted braces load");
+	a = c != NULL ? ad_config_agent(c, "e") : NULL;
+	if (a == NULL)
+		diag("%s", err);
+	is_str(a ? ad_agent_setting(a, "greeting")->v.s : NULL, "a}{\nb",
+	    "balance: a string may span lines");
+	is_str(
+	    a ? a->plugin : NULL, "e{.so", "balance: ${VAR:-x{y} is one word");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
 /* A failed parse must not leave libconfuse's lexer inside a string. */
 static void
 test_after_error(void)
@@ -463,8 +517,10 @@ test_after_error(void)
 	char              err[AD_ERRLEN];
 	struct ad_config *c = NULL;
 
-	put(dir, "a.conf", "agent \"e\" { plugin = \"e.so\n");
-	ok(load(dir, NULL, &c, err) != 0, "after error: bad file refused");
+	/* A bad escape: libconfuse stops inside the string. */
+	put(dir, "a.conf", "agent \"e\" { plugin = \"e\\9.so\" }\n");
+	ok(load(dir, NULL, &c, err) != 0 && strstr(err, "a.conf:1: ") != NULL,
+	    "after error: bad file refused");
 	put(dir, "a.conf",
 	    "agent \"e\" { plugin = \"e.so\" settings { limit = 1 } }\n");
 	is_int(load(dir, NULL, &c, err), 0,
@@ -736,12 +792,13 @@ test_describe(void)
 int
 main(void)
 {
-	plan(160);
+	plan(181);
 	test_full();
 	test_defaults();
 	test_order();
 	test_file_errors();
 	test_comments();
+	test_balance();
 	test_after_error();
 	test_cross_file();
 	test_plugin_paths();
