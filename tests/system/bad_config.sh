@@ -54,17 +54,6 @@ nothing_left() {
 	    ! pgrep -f "agentd-worker.*$T_DIR" >/dev/null
 }
 
-# todo STATUS NAME BUG: an assertion a known daemon bug makes fail.  TAP
-# "# TODO" keeps the suite green and reports XPASS once the bug is fixed.
-todo() {
-	T_N=$((T_N + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $T_N - $2 # TODO $3"
-	else
-		echo "not ok $T_N - $2 # TODO $3"
-	fi
-}
-
 fresh() { rm -rf "$T_DIR/conf"/*; }
 
 # A syntax error: the file and the line, and how to write it.
