@@ -71,6 +71,12 @@ ad_nng_listen_ipc(
 	return 0;
 }
 
+size_t
+ad_transport_cap(size_t max_message)
+{
+	return max_message * 4 + 64 * 1024;
+}
+
 int
 ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out)
 {

@@ -26,6 +26,16 @@ int ad_nng_error(int nng_rv);
 int ad_nng_listen_ipc(
     nng_socket s, const char *path, int mode, char *err, size_t errlen);
 
+/*
+ * What a socket accepts at the transport (NNG_OPT_RECVMAXSZ) for a given
+ * max_message_size.  nng drops the connection of a peer that sends more,
+ * leaving the sender guessing (and Debian's nng 1.5.2 can mishandle that
+ * close), so the transport allows four times the limit and the receiver
+ * checks the limit itself, where its answer can say what is wrong.  The
+ * margin also covers what agentd adds when it forwards a message.
+ */
+size_t ad_transport_cap(size_t max_message);
+
 /* The envelope encoded into a new nng message (caller owns, nng_msg_free). */
 int ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -34,6 +35,15 @@ int64_t
 ad_now_ms(void)
 {
 	return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t
+ad_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int64_t
@@ -102,6 +112,18 @@ ad_path_join(const char *dir, const char *rel)
 	if (n > 0 && dir[n - 1] == '/')
 		return ad_xasprintf("%s%s", dir, rel);
 	return ad_xasprintf("%s/%s", dir, rel);
+}
+
+char *
+ad_abspath(const char *path)
+{
+	char  cwd[4096];
+	char *p;
+
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return ad_xstrdup(path);
+	p = ad_path_join(cwd, path);
+	return p;
 }
 
 char *

@@ -20,6 +20,7 @@ void ad_seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* Milliseconds: monotonic (for timeouts) and wall clock (on the wire). */
 int64_t ad_now_ms(void);
+int64_t ad_now_us(void); /* monotonic, for latency histograms */
 int64_t ad_wall_ms(void);
 
 /* malloc that never returns NULL: the runtime aborts on exhaustion. */
@@ -31,6 +32,9 @@ char *ad_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Join a directory and a relative path ("dir/rel"); absolute rel as is. */
 char *ad_path_join(const char *dir, const char *rel);
+/* path made absolute against the current directory; caller owns, free(). */
+char *ad_abspath(const char *path);
+
 /* Directory part of a path ("a/b.conf" -> "a", "b.conf" -> "."). */
 char *ad_dirname(const char *path);
 

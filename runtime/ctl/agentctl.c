@@ -76,6 +76,8 @@ roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
 	    || (rv = nng_socket_set_ms(
 	            s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
 	        != 0
+	    /* Answers come from agentd itself: no size limit. */
+	    || (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0
 	    || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
 	            (nng_duration)(o->timeout_ms + 2000)))
 	        != 0
@@ -392,8 +394,8 @@ static const char *const tail_help
       "until N events with --count.\nA reader that falls behind misses "
       "events: tail observes, it does not queue.\n";
 
-/* One tail message (topic NUL envelope) as a JSON line. */
-static void
+/* One tail message (topic NUL envelope) as a JSON line; 1 if printed. */
+static int
 print_tail_event(nng_msg *msg, const char *prefix)
 {
 	const char        *topic = nng_msg_body(msg);
@@ -405,9 +407,9 @@ print_tail_event(nng_msg *msg, const char *prefix)
 	if (tl == len
 	    || ad_envelope_decode(topic + tl + 1, len - tl - 1, SIZE_MAX, &e)
 	        != 0)
-		return;
+		return 0;
 	if (prefix != NULL && !ad_topic_match(prefix, e.dst))
-		return;
+		return 0;
 	if (ad_mp_to_json(e.body, e.body_len, &body) != 0)
 		body = json_null();
 	line = json_pack("{s:s, s:s, s:s, s:o}", "topic", e.dst, "src", e.src,
@@ -416,6 +418,7 @@ print_tail_event(nng_msg *msg, const char *prefix)
 	putchar('\n');
 	fflush(stdout);
 	json_decref(line);
+	return 1;
 }
 
 static int
@@ -473,9 +476,8 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 			nng_close(s);
 			return EXIT_CONNECT;
 		}
-		print_tail_event(msg, prefix);
+		seen += print_tail_event(msg, prefix);
 		nng_msg_free(msg);
-		seen++;
 	}
 	nng_close(s);
 	return EXIT_OK;

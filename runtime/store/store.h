@@ -19,7 +19,7 @@ struct ad_store;
 /* One configured agent as last started: the `agents` database. */
 struct ad_agent_record {
 	char   *name;
-	char   *plugin_path;    /* the file as configured */
+	char   *plugin_path;    /* the plugin file, resolved path */
 	char   *plugin_hash;    /* "sha256:<64 hex>" of its content */
 	char   *plugin_version; /* the descriptor's version string */
 	char   *conf_file;      /* the .conf that defines it */

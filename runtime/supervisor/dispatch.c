@@ -63,9 +63,9 @@ ad_slot_send(struct ad_slot *s, struct ad_req *r)
 	}
 	if (r->tries == 0)
 		ad_hist_add(&r->agent->st.queue_wait,
-		    (uint64_t)(ad_now_ms() - r->queued_at) * 1000);
+		    (uint64_t)(ad_now_us() - r->queued_us));
 	r->tries++;
-	r->sent_at = ad_now_ms();
+	r->sent_us = ad_now_us();
 	s->req     = r;
 	s->phase   = AD_SLOT_SENDING;
 	s->inst->inflight++;
@@ -135,7 +135,7 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
 	r->agent     = a;
 	r->msg       = msg;
 	r->deadline  = deadline > 0 && deadline < limit ? deadline : limit;
-	r->queued_at = ad_now_ms();
+	r->queued_us = ad_now_us();
 	r->done      = done;
 	r->arg       = arg;
 	if ((rv = enqueue(a, r, 0)) != 0) {
@@ -217,7 +217,7 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 		} else {
 			inst->served++;
 			ad_hist_add(&inst->agent->st.service,
-			    (uint64_t)(ad_now_ms() - r->sent_at) * 1000);
+			    (uint64_t)(ad_now_us() - r->sent_us));
 			ad_req_finish(r, e.status, e.body, e.body_len);
 		}
 	} else if (rv == AGENTD_ETIMEOUT) {

@@ -33,26 +33,49 @@ struct ad_pub_rx {
 /* ---- to subscribers ------------------------------------------------------
  */
 
-/* Send what waits for an instance, unless a send is under way.  mtx held. */
+/*
+ * Send what waits for an instance, unless a send is under way: as many
+ * queued envelopes as fit in max_message_size, in one message (at least
+ * one, which always fits: it was accepted under that limit).  mtx held.
+ */
 static void
 instance_send(struct ad_instance *inst)
 {
-	const void *data;
-	nng_msg    *msg;
-	size_t      len;
+	size_t            cap = inst->agent->sv->cfg->global.max_message_size;
+	struct ad_evitem *it;
+	nng_msg          *msg;
+	unsigned          n = 0;
 
 	if (inst->ev_sending > 0 || inst->evq_n == 0
-	    || inst->state != AD_INST_READY)
-		return;
-	data = agentd_writer_data(inst->evq, &len);
-	if (nng_msg_alloc(&msg, len) != 0)
-		return; /* retried on the next event or completion */
-	memcpy(nng_msg_body(msg), data, len);
-	inst->ev_sending = inst->evq_n;
-	inst->evq_n      = 0;
-	agentd_writer_reset(inst->evq);
+	    || inst->state != AD_INST_READY || nng_msg_alloc(&msg, 0) != 0)
+		return; /* a later event or completion tries again */
+	while ((it = STAILQ_FIRST(&inst->evq)) != NULL
+	    && (n == 0 || nng_msg_len(msg) + it->len <= cap)) {
+		if (nng_msg_append(msg, it->data, it->len) != 0)
+			break;
+		STAILQ_REMOVE_HEAD(&inst->evq, link);
+		free(it);
+		n++;
+	}
+	inst->evq_n -= n;
+	inst->ev_sending = n;
 	nng_aio_set_msg(inst->ev_aio, msg);
 	nng_send_aio(inst->evsock, inst->ev_aio);
+}
+
+static int
+enqueue_event(struct ad_instance *inst, const void *env, size_t len)
+{
+	struct ad_evitem *it;
+
+	if (inst->evq_n >= AD_EVQ_MAX
+	    || (it = malloc(sizeof(*it) + len)) == NULL)
+		return AGENTD_EBUSY;
+	it->len = len;
+	memcpy(it->data, env, len);
+	STAILQ_INSERT_TAIL(&inst->evq, it, link);
+	inst->evq_n++;
+	return 0;
 }
 
 static void
@@ -143,12 +166,10 @@ ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
 		        a->conf->subscribe, a->conf->nsubscribe, out.dst))
 			continue;
 		inst = pick_instance(a);
-		if (inst == NULL || inst->evq_n >= AD_EVQ_MAX
-		    || agentd_write_raw(inst->evq, env, len) != 0) {
+		if (inst == NULL || enqueue_event(inst, env, len) != 0) {
 			a->st.events_dropped++;
 			continue;
 		}
-		inst->evq_n++;
 		n++;
 		instance_send(inst);
 	}
@@ -234,11 +255,8 @@ open_publish(struct ad_sv *sv, char *err, size_t errlen)
 	int    rv;
 
 	if ((rv = nng_pull0_open(&sv->publish)) != 0
-	    /* Batches are at most max_message_size (the worker checks);
-	     * the margin keeps a stray large one from costing the
-	     * connection (see server.c). */
 	    || (rv = nng_socket_set_size(sv->publish, NNG_OPT_RECVMAXSZ,
-	            sv->cfg->global.max_message_size * 4 + 64 * 1024))
+	            ad_transport_cap(sv->cfg->global.max_message_size)))
 	        != 0
 	    || (rv = nng_pipe_notify(sv->publish, NNG_PIPE_EV_ADD_PRE,
 	            ad_sv_on_instance_pipe, sv))
@@ -325,12 +343,12 @@ ad_hub_stop(struct ad_sv *sv)
 int
 ad_hub_instance_open(struct ad_instance *inst, char *err, size_t errlen)
 {
-	int rv = NNG_ENOMEM;
+	int rv;
 
 	inst->evpath = ad_xasprintf(
 	    "%s/%s-ev.sock", inst->agent->sv->run_dir, inst->id);
-	if (agentd_writer_new(&inst->evq) != 0
-	    || (rv = nng_push0_open(&inst->evsock)) != 0
+	STAILQ_INIT(&inst->evq);
+	if ((rv = nng_push0_open(&inst->evsock)) != 0
 	    || (rv = nng_socket_set_int(
 	            inst->evsock, NNG_OPT_SENDBUF, EV_SENDBUF))
 	        != 0
@@ -349,7 +367,8 @@ ad_hub_instance_open(struct ad_instance *inst, char *err, size_t errlen)
 void
 ad_hub_instance_close(struct ad_instance *inst)
 {
-	struct ad_sv *sv = inst->agent->sv;
+	struct ad_sv     *sv = inst->agent->sv;
+	struct ad_evitem *it;
 
 	/* A send under way fails with ECLOSED and is counted as dropped. */
 	nng_close(inst->evsock);
@@ -358,8 +377,11 @@ ad_hub_instance_close(struct ad_instance *inst)
 	pthread_mutex_lock(&sv->mtx);
 	inst->agent->st.events_dropped += inst->evq_n;
 	inst->evq_n = 0;
+	while ((it = STAILQ_FIRST(&inst->evq)) != NULL) {
+		STAILQ_REMOVE_HEAD(&inst->evq, link);
+		free(it);
+	}
 	pthread_mutex_unlock(&sv->mtx);
-	agentd_writer_free(inst->evq);
 	if (inst->evpath != NULL)
 		unlink(inst->evpath);
 	free(inst->evpath);

@@ -91,7 +91,7 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 	         inst->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
 	        != 0
 	    || (rv = nng_socket_set_size(inst->sock, NNG_OPT_RECVMAXSZ,
-	            sv->cfg->global.max_message_size))
+	            ad_transport_cap(sv->cfg->global.max_message_size)))
 	        != 0
 	    || (rv = nng_pipe_notify(inst->sock, NNG_PIPE_EV_ADD_PRE,
 	            ad_instance_on_pipe, inst))

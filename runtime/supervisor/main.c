@@ -160,6 +160,32 @@ detach(int *notify_fd)
 	return 0;
 }
 
+/* Strings main() made, freed at exit so leak checkers stay quiet. */
+static char *kept[4];
+
+static const char *
+keep(char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		if (kept[i] == NULL) {
+			kept[i] = s;
+			break;
+		}
+	}
+	return s;
+}
+
+static void
+free_kept(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		free(kept[i]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -172,6 +198,15 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
+	/* Detached, agentd works from "/": paths given relative to where it
+	 * was started must mean the same then. */
+	o.sv.confdir = keep(ad_abspath(o.sv.confdir));
+	if (o.sv.state_dir != NULL)
+		o.sv.state_dir = keep(ad_abspath(o.sv.state_dir));
+	if (o.sv.run_dir != NULL)
+		o.sv.run_dir = keep(ad_abspath(o.sv.run_dir));
+	if (o.sv.plugin_dir != NULL)
+		o.sv.plugin_dir = keep(ad_abspath(o.sv.plugin_dir));
 	ad_log_init(
 	    "agentd", o.sv.log_level >= 0 ? o.sv.log_level : AGENTD_LOG_INFO);
 	/* Signals are taken by the main loop with sigtimedwait; every thread
@@ -184,6 +219,7 @@ main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	atexit(free_kept);
 	memset(&sv, 0, sizeof(sv));
 	if (ad_sv_load(&sv, &o.sv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "agentd: %s\n", err);

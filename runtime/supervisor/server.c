@@ -62,18 +62,6 @@ ad_srv_done(void *arg, int status, const void *body, size_t len)
 		ad_srv_reply(c, status, body, len);
 }
 
-/*
- * nng drops the connection of a peer that sends more than RECVMAXSZ, and
- * the client is left guessing (and Debian's nng 1.5.2 can mishandle that
- * close).  So the transport accepts up to four times max_message_size and
- * the size is checked here, where the answer can say what is wrong.
- */
-static size_t
-transport_cap(size_t max_message)
-{
-	return max_message * 4 + 64 * 1024;
-}
-
 static void
 srv_received(struct ad_srvctx *c, nng_msg *msg)
 {
@@ -144,7 +132,7 @@ ad_server_start(struct ad_server *s, struct ad_sv *sv, const char *path,
 	s->path   = ad_xstrdup(path);
 	if ((rv = nng_rep0_open(&s->sock)) != 0
 	    || (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
-	            transport_cap(sv->cfg->global.max_message_size)))
+	            ad_transport_cap(sv->cfg->global.max_message_size)))
 	        != 0
 	    || (on_pipe != NULL
 	        && ((rv = nng_pipe_notify(

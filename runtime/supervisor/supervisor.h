@@ -41,10 +41,10 @@ typedef void (*ad_req_done_fn)(
 struct ad_req {
 	uint64_t         id;
 	struct ad_agent *agent;
-	nng_msg         *msg;      /* encoded request, kept for re-dispatch */
-	int64_t          deadline; /* monotonic ms */
-	int64_t          queued_at;
-	int64_t          sent_at;
+	nng_msg         *msg;       /* encoded request, kept for re-dispatch */
+	int64_t          deadline;  /* monotonic ms */
+	int64_t          queued_us; /* monotonic us: latency only */
+	int64_t          sent_us;
 	unsigned         tries;
 	ad_req_done_fn   done;
 	void            *arg;
@@ -86,6 +86,14 @@ struct ad_slot {
 	char                op[16];  /* control operation under way */
 };
 
+/* One encoded event envelope waiting for an instance (hub.c). */
+struct ad_evitem {
+	STAILQ_ENTRY(ad_evitem) link;
+	size_t        len;
+	unsigned char data[];
+};
+STAILQ_HEAD(ad_evq_head, ad_evitem);
+
 struct ad_instance {
 	struct ad_agent   *agent;
 	char               id[64]; /* "echo-3" */
@@ -102,12 +110,12 @@ struct ad_instance {
 	unsigned           nslots;
 	unsigned           inflight;
 	/* events for this instance (hub.c) */
-	char          *evpath;
-	nng_socket     evsock; /* PUSH, listens at evpath */
-	nng_aio       *ev_aio;
-	agentd_writer *evq;        /* envelopes waiting to be sent */
-	unsigned       evq_n;      /* how many */
-	unsigned       ev_sending; /* events in the send under way */
+	char              *evpath;
+	nng_socket         evsock; /* PUSH, listens at evpath */
+	nng_aio           *ev_aio;
+	struct ad_evq_head evq;        /* envelopes waiting to be sent */
+	unsigned           evq_n;      /* how many */
+	unsigned           ev_sending; /* events in the send under way */
 	LIST_ENTRY(ad_instance) link;
 };
 LIST_HEAD(ad_instance_list, ad_instance);

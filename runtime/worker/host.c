@@ -350,9 +350,10 @@ host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
 {
 	struct ad_envelope e;
 	size_t             n, need;
-	size_t limit = ctx->max_message < BATCH_FLUSH_BYTES ? ctx->max_message
-	                                                     : BATCH_FLUSH_BYTES;
-	int    rv;
+	size_t             limit = ctx->max_message < BATCH_FLUSH_BYTES
+	                ? ctx->max_message
+	                : BATCH_FLUSH_BYTES;
+	int                rv;
 
 	if (ctx == NULL || !ad_valid_topic(topic) || (body == NULL && len))
 		return AGENTD_EINVAL;

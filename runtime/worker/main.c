@@ -208,14 +208,14 @@ connect_bus(struct agentd_ctx *ctx, const struct worker_opts *o)
 	    || (rv = nng_req0_open(&ctx->calls)) != 0
 	    || (rv = nng_pull0_open(&ctx->evin)) != 0
 	    || (rv = nng_push0_open(&ctx->evout)) != 0
-	    || (rv = nng_socket_set_size(
-	            ctx->rep, NNG_OPT_RECVMAXSZ, o->max_message))
+	    || (rv = nng_socket_set_size(ctx->rep, NNG_OPT_RECVMAXSZ,
+	            ad_transport_cap(o->max_message)))
 	        != 0
-	    || (rv = nng_socket_set_size(
-	            ctx->calls, NNG_OPT_RECVMAXSZ, o->max_message))
+	    || (rv = nng_socket_set_size(ctx->calls, NNG_OPT_RECVMAXSZ,
+	            ad_transport_cap(o->max_message)))
 	        != 0
-	    || (rv = nng_socket_set_size(
-	            ctx->evin, NNG_OPT_RECVMAXSZ, o->max_message))
+	    || (rv = nng_socket_set_size(ctx->evin, NNG_OPT_RECVMAXSZ,
+	            ad_transport_cap(o->max_message)))
 	        != 0
 	    ||
 	    /* Never resend a call on our own: it could run twice. */
