@@ -170,7 +170,13 @@ ad_host_request(
 
 #define DEFAULT_CALL_TIMEOUT_MS 30000
 
+/*
+ * One asynchronous call: an nng context and aio of the calls socket.
+ * Finished calls go to a free list and are reused, so a steady stream of
+ * calls opens no context and allocates no aio.
+ */
 struct ad_acall {
+	struct ad_acall   *next_free;
 	struct agentd_ctx *ctx;
 	nng_ctx            c;
 	nng_aio           *aio;
@@ -295,17 +301,21 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
 	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0)
 		return rv;
-	c          = ad_xcalloc(1, sizeof(*c));
-	c->ctx     = ctx;
+	if ((c = ctx->free_calls) != NULL) {
+		ctx->free_calls = c->next_free;
+	} else {
+		c      = ad_xcalloc(1, sizeof(*c));
+		c->ctx = ctx;
+		if ((rv = nng_ctx_open(&c->c, ctx->calls)) != 0
+		    || (rv = nng_aio_alloc(&c->aio, acall_cb, c)) != 0) {
+			nng_msg_free(msg);
+			free(c);
+			return ad_nng_error(rv);
+		}
+	}
 	c->cb      = cb;
 	c->arg     = arg;
 	c->sending = 1;
-	if ((rv = nng_ctx_open(&c->c, ctx->calls)) != 0
-	    || (rv = nng_aio_alloc(&c->aio, acall_cb, c)) != 0) {
-		nng_msg_free(msg);
-		free(c);
-		return ad_nng_error(rv);
-	}
 	ctx->acalls++;
 	nng_aio_set_timeout(c->aio, timeout_ms + 2000);
 	nng_aio_set_msg(c->aio, msg);
@@ -324,6 +334,18 @@ ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *c)
 }
 
 void
+ad_host_calls_free(struct agentd_ctx *ctx)
+{
+	struct ad_acall *c;
+
+	while ((c = ctx->free_calls) != NULL) {
+		ctx->free_calls = c->next_free;
+		nng_aio_free(c->aio);
+		free(c);
+	}
+}
+
+void
 ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *c)
 {
 	const void *body   = NULL;
@@ -334,8 +356,12 @@ ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *c)
 		status = call_result(ctx, c->reply, &body, &len);
 	c->cb(
 	    c->arg, status, status == 0 ? body : NULL, status == 0 ? len : 0);
-	nng_ctx_close(c->c);
-	ad_host_call_drop(ctx, c);
+	if (c->reply != NULL)
+		nng_msg_free(c->reply);
+	c->reply        = NULL;
+	c->next_free    = ctx->free_calls;
+	ctx->free_calls = c;
+	ctx->acalls--;
 }
 
 /* ---- events ------------------------------------------------------------ */

@@ -46,6 +46,7 @@ struct agentd_ctx {
 	unsigned                    nbatch;
 	unsigned                    pending; /* requests not yet answered */
 	unsigned                    acalls;  /* asynchronous calls under way */
+	struct ad_acall            *free_calls; /* finished, for reuse */
 };
 
 extern const struct agentd_host ad_host_table;
@@ -66,6 +67,9 @@ void ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *call);
 
 /* Free a call whose callback will never run (the worker is stopping). */
 void ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *call);
+
+/* Free the finished calls kept for reuse (after the sockets closed). */
+void ad_host_calls_free(struct agentd_ctx *ctx);
 
 /* Send the events published since the last flush. */
 void ad_host_flush(struct agentd_ctx *ctx);

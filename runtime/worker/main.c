@@ -483,6 +483,7 @@ main(int argc, char **argv)
 	ad_host_flush(&ctx);
 	close_bus(&ctx);
 	drain(&ctx);
+	ad_host_calls_free(&ctx);
 	ad_wloop_fini(&ctx.loop);
 	agentd_writer_free(ctx.batch);
 	ad_host_free_init(&ctx);
