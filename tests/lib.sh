@@ -20,6 +20,16 @@ AGENTD_PID=
 export AGENTD_RUN_DIR="$T_DIR/run"
 
 t_cleanup() {
+	t_rc=$?
+	# A sanitizer report from agentd or a worker (they share agentd's
+	# stderr) fails the test, even when every assertion passed.
+	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+	    "$T_DIR/agentd.log" 2>/dev/null; then
+		echo "not ok - sanitizer report in the agentd log"
+		grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+		    "$T_DIR/agentd.log" | sed 's/^/# /' | head -60
+		t_rc=1
+	fi
 	if [ -n "$AGENTD_PID" ] && kill -0 "$AGENTD_PID" 2>/dev/null; then
 		kill -KILL "$AGENTD_PID" 2>/dev/null
 		wait "$AGENTD_PID" 2>/dev/null
@@ -28,6 +38,7 @@ t_cleanup() {
 	# Workers leave with their supervisor (PR_SET_PDEATHSIG); make sure.
 	pkill -KILL -f "agentd-worker.*$T_DIR" 2>/dev/null
 	rm -rf "$T_DIR"
+	exit $t_rc
 }
 trap t_cleanup EXIT
 trap 'exit 1' INT TERM
