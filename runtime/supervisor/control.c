@@ -277,7 +277,7 @@ ad_control_start(struct ad_sv *sv, char *err, size_t errlen)
 	int   rv;
 
 	rv = ad_server_start(&sv->control, sv, path, AD_CTL_CONTEXTS,
-	    control_handle, NULL, err, errlen);
+	    control_handle, ad_sv_on_operator_pipe, err, errlen);
 	free(path);
 	if (rv != 0)
 		return rv;

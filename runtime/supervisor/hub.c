@@ -156,7 +156,7 @@ ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
 		return 0;
 	}
 	env = agentd_writer_data(w, &len);
-	if (sv->hub_open)
+	if (sv->hub_open && sv->tail_readers > 0)
 		to_tail(sv, out.dst, env, len);
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent    *a = &sv->agents[i];
@@ -288,6 +288,20 @@ open_publish(struct ad_sv *sv, char *err, size_t errlen)
 	return 0;
 }
 
+/* Copies go to tail.sock only while someone reads it. */
+static void
+tail_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct ad_sv *sv = arg;
+
+	pthread_mutex_lock(&sv->mtx);
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		sv->tail_readers++;
+	else if (ev == NNG_PIPE_EV_REM_POST && sv->tail_readers > 0)
+		sv->tail_readers--;
+	pthread_mutex_unlock(&sv->mtx);
+}
+
 int
 ad_hub_start(struct ad_sv *sv, char *err, size_t errlen)
 {
@@ -297,7 +311,13 @@ ad_hub_start(struct ad_sv *sv, char *err, size_t errlen)
 	if ((rv = open_publish(sv, err, errlen)) != 0)
 		return rv;
 	path = ad_xasprintf("%s/%s", sv->run_dir, AD_TAIL_SOCKET);
-	if ((rv = nng_pub0_open(&sv->tail)) != 0) {
+	if ((rv = nng_pub0_open(&sv->tail)) != 0
+	    || (rv = nng_pipe_notify(
+	            sv->tail, NNG_PIPE_EV_ADD_POST, tail_pipe_cb, sv))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            sv->tail, NNG_PIPE_EV_REM_POST, tail_pipe_cb, sv))
+	        != 0) {
 		ad_seterr(
 		    err, errlen, "cannot open %s: %s", path, nng_strerror(rv));
 		rv = ad_nng_error(rv);

@@ -62,15 +62,15 @@ ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct ad_instance *inst = arg;
 	struct ad_sv       *sv   = inst->agent->sv;
-	uint64_t            pid  = 0;
+	pid_t               pid  = -1;
+	uid_t               uid  = (uid_t)-1;
 
-	/* nng gives the peer's credentials as uint64 options. */
-	nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
+	ad_sv_peer(p, &pid, &uid);
 	pthread_mutex_lock(&sv->mtx);
-	if (inst->pid <= 0 || pid != (uint64_t)inst->pid) {
-		ad_warn("agent %s: refused a connection to %s from pid %llu "
+	if (inst->pid <= 0 || pid != inst->pid || uid != sv->uid) {
+		ad_warn("agent %s: refused a connection to %s from pid %d "
 		        "(expected %d)",
-		    inst->agent->conf->name, inst->id, (unsigned long long)pid,
+		    inst->agent->conf->name, inst->id, (int)pid,
 		    (int)inst->pid);
 		nng_pipe_close(p);
 	}

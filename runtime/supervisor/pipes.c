@@ -104,24 +104,58 @@ ad_sv_instance_by_pid(struct ad_sv *sv, pid_t pid)
 	return NULL;
 }
 
+int
+ad_sv_peer(nng_pipe p, pid_t *pid, uid_t *uid)
+{
+	uint64_t v;
+
+	/* nng gives the peer's credentials as uint64 options. */
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &v) != 0)
+		return -1;
+	*pid = (pid_t)v;
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &v) != 0)
+		return -1;
+	*uid = (uid_t)v;
+	return 0;
+}
+
 void
 ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	struct ad_sv       *sv = arg;
-	struct ad_instance *inst;
-	uint64_t            pid = 0;
+	struct ad_sv       *sv   = arg;
+	struct ad_instance *inst = NULL;
+	pid_t               pid  = -1;
+	uid_t               uid  = (uid_t)-1;
 
 	pthread_mutex_lock(&sv->mtx);
 	if (ev == NNG_PIPE_EV_REM_POST) {
 		ad_sv_pipe_del(sv, p);
-	} else if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) != 0
-	    || (inst = ad_sv_instance_by_pid(sv, (pid_t)pid)) == NULL) {
-		ad_warn("refused a connection from pid %llu: not an instance "
-		        "agentd started",
-		    (unsigned long long)pid);
+	} else if (ad_sv_peer(p, &pid, &uid) != 0 || uid != sv->uid
+	    || (inst = ad_sv_instance_by_pid(sv, pid)) == NULL) {
+		ad_warn("refused a connection from pid %d (uid %d): not an "
+		        "instance agentd started",
+		    (int)pid, (int)uid);
 		nng_pipe_close(p);
 	} else {
 		ad_sv_pipe_add(sv, p, inst);
 	}
 	pthread_mutex_unlock(&sv->mtx);
+}
+
+void
+ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct ad_sv *sv  = arg;
+	pid_t         pid = -1;
+	uid_t         uid = (uid_t)-1;
+
+	if (ev != NNG_PIPE_EV_ADD_PRE)
+		return;
+	/* The file is 0600 already; this holds even if someone loosens it. */
+	if (ad_sv_peer(p, &pid, &uid) != 0 || (uid != sv->uid && uid != 0)) {
+		ad_warn("refused a control connection from pid %d (uid %d): "
+		        "only root and the user agentd runs as may operate it",
+		    (int)pid, (int)uid);
+		nng_pipe_close(p);
+	}
 }

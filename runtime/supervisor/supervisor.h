@@ -176,7 +176,8 @@ struct ad_sv {
 	nng_socket            publish; /* PULL: events from instances */
 	struct ad_pub_rx     *pubrx;   /* receives under way on it (hub.c) */
 	size_t                npubrx;
-	nng_socket            tail; /* PUB: every accepted event */
+	nng_socket            tail;         /* PUB: every accepted event */
+	unsigned              tail_readers; /* connections to tail.sock */
 	int                   hub_open;
 	struct ad_pipe_entry *pipes; /* connection -> instance, by pipe id */
 	size_t                npipes;
@@ -227,8 +228,12 @@ struct ad_instance *ad_sv_pipe_instance(struct ad_sv *sv, nng_pipe p);
 void ad_sv_pipe_add(struct ad_sv *sv, nng_pipe p, struct ad_instance *i);
 void ad_sv_pipe_del(struct ad_sv *sv, nng_pipe p);
 void ad_sv_pipe_forget(struct ad_sv *sv, struct ad_instance *i);
+/* A connection's peer pid and uid; -1 if the transport cannot say. */
+int ad_sv_peer(nng_pipe p, pid_t *pid, uid_t *uid);
 /* nng pipe callback for sockets only instances may use (arg: sv). */
 void ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
+/* nng pipe callback for the control socket: root or agentd's user. */
+void ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 /* Find the worker program: $AGENTD_WORKER, beside agentd, or libexec. */
 char *ad_sv_find_worker(void);

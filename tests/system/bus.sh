@@ -5,7 +5,7 @@
 # losses are all counted; agentctl publish and tail.
 . "$top_srcdir/tests/lib.sh"
 
-plan 31
+plan 34
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -28,6 +28,7 @@ agent "lazy" {
 }
 agent "slowpoke" {
 	plugin = "$TYPED"
+	queue_max = 2
 	settings { limit = 1 }
 }
 EOF
@@ -67,6 +68,22 @@ out=$(front '{"call":"slowpoke","body":{"sleep_ms":3000},"timeout_ms":300}')
 like "$out" '"status":"ETIMEOUT"' "a call past its deadline answers ETIMEOUT"
 out=$(front '{"call":"echo","body":{"after":"timeout"}}')
 like "$out" '"status":"ok"' "the caller keeps working after a timeout"
+
+# A full queue answers EBUSY at once: slowpoke holds one request and
+# queues two (queue_max = 2); the fourth is refused.
+wait_for 10 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq '.agents[] | select(.name==\"slowpoke\") | .inflight + .queued')\" = 0 ]"
+callers=
+for i in 1 2 3; do
+	actl call slowpoke '{"sleep_ms":1500}' >/dev/null 2>&1 &
+	callers="$callers $!"
+done
+wait_for 5 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq '.agents[] | select(.name==\"slowpoke\") | .queued')\" = 2 ]"
+ok $? "one request in flight, two queued"
+out=$(actl --json call slowpoke '{}' 2>/dev/null)
+like "$out" '"code":"EBUSY"' "the next request is answered EBUSY, not dropped"
+busy_ok=0
+for j in $callers; do wait "$j" || busy_ok=1; done
+ok $busy_ok "the three accepted requests all succeed"
 
 # ---- events
 out=$(front '{"publish":"orders.new","count":100,"body":{"n":7}}')
