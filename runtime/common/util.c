@@ -23,33 +23,30 @@ ad_seterr(char *err, size_t errlen, const char *fmt, ...)
 }
 
 static int64_t
-clock_ms(clockid_t id)
+clock_us(clockid_t id)
 {
 	struct timespec ts;
 
 	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int64_t
 ad_now_ms(void)
 {
-	return clock_ms(CLOCK_MONOTONIC);
+	return clock_us(CLOCK_MONOTONIC) / 1000;
 }
 
 int64_t
 ad_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return clock_us(CLOCK_MONOTONIC);
 }
 
 int64_t
 ad_wall_ms(void)
 {
-	return clock_ms(CLOCK_REALTIME);
+	return clock_us(CLOCK_REALTIME) / 1000;
 }
 
 static void *

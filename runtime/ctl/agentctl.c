@@ -61,6 +61,22 @@ usage(FILE *f)
 	    AGENTD_RUNDIR, commands_help);
 }
 
+/* Dial one of agentd's sockets, or say in one line why not. */
+static int
+dial_agentd(const struct ctl_opts *o, nng_socket s, const char *name)
+{
+	char *url = ad_xasprintf("ipc://%s/%s", o->run_dir, name);
+	int   rv  = nng_dial(s, url, NULL, 0);
+
+	if (rv != 0)
+		fprintf(stderr,
+		    "agentctl: cannot reach agentd at %s: %s: is agentd "
+		    "running, and is --run-dir or AGENTD_RUN_DIR right?\n",
+		    url, nng_strerror(rv));
+	free(url);
+	return rv;
+}
+
 /* One request to agentd, one answer back. */
 static int
 roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
@@ -68,10 +84,8 @@ roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
 {
 	nng_socket s;
 	nng_msg   *msg;
-	char      *url;
 	int        rv;
 
-	url = ad_xasprintf("ipc://%s/%s", o->run_dir, AD_CTL_SOCKET);
 	if ((rv = nng_req0_open(&s)) != 0
 	    || (rv = nng_socket_set_ms(
 	            s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
@@ -80,21 +94,23 @@ roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
 	    || (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0
 	    || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
 	            (nng_duration)(o->timeout_ms + 2000)))
-	        != 0
-	    || (rv = nng_dial(s, url, NULL, 0)) != 0) {
-		fprintf(stderr,
-		    "agentctl: cannot reach agentd at %s: %s: is agentd "
-		    "running, and is --run-dir or AGENTD_RUN_DIR right?\n",
-		    url, nng_strerror(rv));
-		free(url);
+	        != 0) {
+		fprintf(stderr, "agentctl: %s\n", nng_strerror(rv));
 		return EXIT_CONNECT;
 	}
-	free(url);
-	if ((rv = ad_envelope_to_msg(req, &msg)) != 0
-	    || (rv = nng_sendmsg(s, msg, 0)) != 0
-	    || (rv = nng_recvmsg(s, reply, 0)) != 0) {
+	if (dial_agentd(o, s, AD_CTL_SOCKET) != 0) {
+		nng_close(s);
+		return EXIT_CONNECT;
+	}
+	if (ad_envelope_to_msg(req, &msg) != 0)
+		abort(); /* only ENOMEM is possible */
+	if ((rv = nng_sendmsg(s, msg, 0)) != 0)
+		nng_msg_free(msg);
+	else
+		rv = nng_recvmsg(s, reply, 0);
+	if (rv != 0) {
 		fprintf(stderr, "agentctl: no answer from agentd: %s\n",
-		    rv > 0 ? nng_strerror(rv) : agentd_strerror(rv));
+		    nng_strerror(rv));
 		nng_close(s);
 		return EXIT_CONNECT;
 	}
@@ -433,7 +449,6 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 	long        count = -1, seen = 0;
 	nng_socket  s;
 	nng_msg    *msg;
-	char       *url;
 	int         c, rv;
 
 	optind = 1;
@@ -456,20 +471,12 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		prefix = argv[optind];
-	url = ad_xasprintf("ipc://%s/%s", o->run_dir, "tail.sock");
 	if ((rv = nng_sub0_open(&s)) != 0
 	    || (rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE,
 	            prefix ? prefix : "", prefix ? strlen(prefix) : 0))
 	        != 0
-	    || (rv = nng_dial(s, url, NULL, 0)) != 0) {
-		fprintf(stderr,
-		    "agentctl: cannot reach agentd at %s: %s: is agentd "
-		    "running, and is --run-dir or AGENTD_RUN_DIR right?\n",
-		    url, nng_strerror(rv));
-		free(url);
+	    || (rv = dial_agentd(o, s, "tail.sock")) != 0)
 		return EXIT_CONNECT;
-	}
-	free(url);
 	while (count < 0 || seen < count) {
 		if ((rv = nng_recvmsg(s, &msg, 0)) != 0) {
 			fprintf(stderr, "agentctl: %s\n", nng_strerror(rv));
