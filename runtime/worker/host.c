@@ -282,7 +282,6 @@ acall_cb(void *arg)
 	c->status = ad_nng_error(rv);
 	c->reply  = rv == 0 ? nng_aio_get_msg(c->aio) : NULL;
 	it        = ad_xcalloc(1, sizeof(*it));
-	it->kind  = AD_WI_REPLY;
 	it->call  = c;
 	ad_wloop_post(&c->ctx->loop, it);
 }

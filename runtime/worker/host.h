@@ -28,8 +28,8 @@ struct agentd_ctx {
 	nng_socket                  calls;
 	nng_socket                  evin;
 	nng_socket                  evout;
-	nng_aio                    *rep_aio;
-	nng_aio                    *evin_aio;
+	int                         rep_fd;   /* readable: a request waits */
+	int                         evin_fd;  /* readable: events wait */
 	nng_ctx                     sync_ctx; /* for host->call */
 	nng_aio                    *sync_aio;
 	size_t                      max_message;

@@ -1,25 +1,21 @@
 #include "config.h"
 
-#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "worker/loop.h"
 
-void
+int
 ad_wloop_init(struct ad_wloop *l)
 {
-	pthread_condattr_t attr;
-
 	pthread_mutex_init(&l->mtx, NULL);
-	/* Waits are bounded by the monotonic clock, like every timeout. */
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&l->cv, &attr);
-	pthread_condattr_destroy(&attr);
 	STAILQ_INIT(&l->items);
 	l->lost = 0;
+	l->efd  = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return l->efd < 0 ? -1 : 0;
 }
 
 void
@@ -29,31 +25,33 @@ ad_wloop_fini(struct ad_wloop *l)
 
 	while ((it = STAILQ_FIRST(&l->items)) != NULL) {
 		STAILQ_REMOVE_HEAD(&l->items, link);
-		if (it->msg != NULL)
-			nng_msg_free(it->msg);
 		free(it);
 	}
-	pthread_cond_destroy(&l->cv);
+	if (l->efd >= 0)
+		close(l->efd);
 	pthread_mutex_destroy(&l->mtx);
+}
+
+static void
+wake(struct ad_wloop *l)
+{
+	uint64_t one = 1;
+
+	(void)!write(l->efd, &one, sizeof(one));
 }
 
 void
 ad_wloop_post(struct ad_wloop *l, struct ad_witem *it)
 {
+	int was_empty;
+
 	pthread_mutex_lock(&l->mtx);
+	was_empty = STAILQ_EMPTY(&l->items);
 	STAILQ_INSERT_TAIL(&l->items, it, link);
-	pthread_cond_signal(&l->cv);
 	pthread_mutex_unlock(&l->mtx);
-}
-
-void
-ad_wloop_post_msg(struct ad_wloop *l, enum ad_witem_kind kind, nng_msg *msg)
-{
-	struct ad_witem *it = ad_xcalloc(1, sizeof(*it));
-
-	it->kind = kind;
-	it->msg  = msg;
-	ad_wloop_post(l, it);
+	/* Items already waiting have woken the main thread. */
+	if (was_empty)
+		wake(l);
 }
 
 void
@@ -61,24 +59,25 @@ ad_wloop_lost(struct ad_wloop *l)
 {
 	pthread_mutex_lock(&l->mtx);
 	l->lost = 1;
-	pthread_cond_signal(&l->cv);
 	pthread_mutex_unlock(&l->mtx);
+	wake(l);
+}
+
+void
+ad_wloop_ack(struct ad_wloop *l)
+{
+	uint64_t n;
+
+	(void)!read(l->efd, &n, sizeof(n));
 }
 
 struct ad_witem *
-ad_wloop_next(struct ad_wloop *l, int64_t until)
+ad_wloop_take(struct ad_wloop *l)
 {
 	struct ad_witem *it;
-	struct timespec  ts;
 
-	ts.tv_sec  = until / 1000;
-	ts.tv_nsec = (long)(until % 1000) * 1000000;
 	pthread_mutex_lock(&l->mtx);
-	while ((it = STAILQ_FIRST(&l->items)) == NULL && !l->lost) {
-		if (pthread_cond_timedwait(&l->cv, &l->mtx, &ts) == ETIMEDOUT)
-			break;
-	}
-	if (it != NULL)
+	if ((it = STAILQ_FIRST(&l->items)) != NULL)
 		STAILQ_REMOVE_HEAD(&l->items, link);
 	pthread_mutex_unlock(&l->mtx);
 	return it;

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,37 +153,6 @@ describe(const char *path)
 	return 0;
 }
 
-/* nng threads: hand what arrives to the main thread, ask for more. */
-static void
-rep_cb(void *arg)
-{
-	struct agentd_ctx *ctx = arg;
-	int                rv  = nng_aio_result(ctx->rep_aio);
-
-	if (rv == 0)
-		ad_wloop_post_msg(
-		    &ctx->loop, AD_WI_MESSAGE, nng_aio_get_msg(ctx->rep_aio));
-	if (rv == NNG_ECLOSED)
-		return;
-	nng_recv_aio(ctx->rep, ctx->rep_aio);
-}
-
-static void
-evin_cb(void *arg)
-{
-	struct agentd_ctx *ctx = arg;
-	int                rv  = nng_aio_result(ctx->evin_aio);
-
-	/* One batch at a time: the next receive starts once the plugin has
-	 * seen this one, so a slow subscriber fills agentd's bounded queue
-	 * (where drops are counted) instead of this process's memory. */
-	if (rv == 0)
-		ad_wloop_post_msg(
-		    &ctx->loop, AD_WI_EVENTS, nng_aio_get_msg(ctx->evin_aio));
-	else if (rv != NNG_ECLOSED)
-		nng_recv_aio(ctx->evin, ctx->evin_aio);
-}
-
 static int
 dial(nng_socket s, const char *run_dir, const char *name)
 {
@@ -227,8 +197,12 @@ connect_bus(struct agentd_ctx *ctx, const struct worker_opts *o)
 	        != 0
 	    || (rv = nng_ctx_open(&ctx->sync_ctx, ctx->calls)) != 0
 	    || (rv = nng_aio_alloc(&ctx->sync_aio, NULL, NULL)) != 0
-	    || (rv = nng_aio_alloc(&ctx->rep_aio, rep_cb, ctx)) != 0
-	    || (rv = nng_aio_alloc(&ctx->evin_aio, evin_cb, ctx)) != 0) {
+	    || (rv = nng_socket_get_int(
+	            ctx->rep, NNG_OPT_RECVFD, &ctx->rep_fd))
+	        != 0
+	    || (rv = nng_socket_get_int(
+	            ctx->evin, NNG_OPT_RECVFD, &ctx->evin_fd))
+	        != 0) {
 		ad_error("%s/%s: cannot open sockets: %s", o->agent,
 		    o->instance, nng_strerror(rv));
 		rv = -1;
@@ -237,9 +211,6 @@ connect_bus(struct agentd_ctx *ctx, const struct worker_opts *o)
 	    || dial(ctx->calls, o->run_dir, "calls.sock") != 0
 	    || dial(ctx->evout, o->run_dir, "publish.sock") != 0) {
 		rv = -1;
-	} else {
-		nng_recv_aio(ctx->rep, ctx->rep_aio);
-		nng_recv_aio(ctx->evin, ctx->evin_aio);
 	}
 	free(own);
 	free(evown);
@@ -253,11 +224,6 @@ close_bus(struct agentd_ctx *ctx)
 	nng_close(ctx->evin);
 	nng_close(ctx->calls);
 	nng_close(ctx->evout);
-	/* Freed after the sockets close, so their callbacks have ended. */
-	if (ctx->rep_aio != NULL)
-		nng_aio_free(ctx->rep_aio);
-	if (ctx->evin_aio != NULL)
-		nng_aio_free(ctx->evin_aio);
 	if (ctx->sync_aio != NULL)
 		nng_aio_free(ctx->sync_aio);
 }
@@ -368,37 +334,51 @@ handle_message(struct agentd_ctx *ctx, nng_msg *msg)
 	return rv;
 }
 
+/*
+ * One round of work: finished asynchronous calls, then every request
+ * waiting, then at most one batch of events.  Events are taken one batch
+ * at a time, so a slow subscriber leaves the rest in agentd's bounded
+ * queue (where drops are counted) instead of this process's memory.
+ * Whatever the plugin published leaves after each callback.
+ */
 static enum next_step
-handle(struct agentd_ctx *ctx, struct ad_witem *it)
+work(struct agentd_ctx *ctx)
 {
-	enum next_step rv = STEP_CONTINUE;
+	struct ad_witem *it;
+	nng_msg         *msg;
+	enum next_step   rv;
 
-	switch (it->kind) {
-	case AD_WI_MESSAGE:
-		rv = handle_message(ctx, it->msg);
-		break;
-	case AD_WI_EVENTS:
-		if (ctx->initialized)
-			ad_host_events(ctx, it->msg);
-		else
-			nng_msg_free(it->msg);
-		nng_recv_aio(ctx->evin, ctx->evin_aio);
-		break;
-	case AD_WI_REPLY:
+	ad_wloop_ack(&ctx->loop);
+	while ((it = ad_wloop_take(&ctx->loop)) != NULL) {
 		ad_host_call_done(ctx, it->call);
-		break;
+		free(it);
+		ad_host_flush(ctx);
 	}
-	free(it);
-	/* What the plugin published in that callback leaves now. */
-	ad_host_flush(ctx);
-	return rv;
+	while (nng_recvmsg(ctx->rep, &msg, NNG_FLAG_NONBLOCK) == 0) {
+		rv = handle_message(ctx, msg);
+		ad_host_flush(ctx);
+		if (rv != STEP_CONTINUE)
+			return rv;
+	}
+	if (nng_recvmsg(ctx->evin, &msg, NNG_FLAG_NONBLOCK) == 0) {
+		if (ctx->initialized)
+			ad_host_events(ctx, msg);
+		else
+			nng_msg_free(msg);
+		ad_host_flush(ctx);
+	}
+	return STEP_CONTINUE;
 }
 
 static int
 serve(struct agentd_ctx *ctx)
 {
-	int64_t          next_tick = 0, until;
-	struct ad_witem *it;
+	struct pollfd fds[3] = {
+		{ ctx->loop.efd, POLLIN, 0 },
+		{ ctx->rep_fd, POLLIN, 0 },
+		{ ctx->evin_fd, POLLIN, 0 },
+	};
+	int64_t next_tick = 0, wait;
 
 	while (!stop_requested && !ctx->loop.lost) {
 		if (ctx->initialized && ctx->desc->on_tick != NULL
@@ -408,12 +388,12 @@ serve(struct agentd_ctx *ctx)
 			next_tick = ad_now_ms() + ctx->desc->tick_ms;
 		}
 		/* Wake at least every 200 ms to notice SIGTERM. */
-		until = ad_now_ms() + 200;
-		if (next_tick > 0 && next_tick < until)
-			until = next_tick;
-		if ((it = ad_wloop_next(&ctx->loop, until)) == NULL)
+		wait = 200;
+		if (next_tick > 0 && next_tick - ad_now_ms() < wait)
+			wait = next_tick - ad_now_ms();
+		if (poll(fds, 3, wait > 0 ? (int)wait : 0) <= 0)
 			continue;
-		switch (handle(ctx, it)) {
+		switch (work(ctx)) {
 		case STEP_CONTINUE:
 			break;
 		case STEP_STOP:
@@ -431,11 +411,8 @@ drain(struct agentd_ctx *ctx)
 {
 	struct ad_witem *it;
 
-	while ((it = ad_wloop_next(&ctx->loop, 0)) != NULL) {
-		if (it->kind == AD_WI_REPLY)
-			ad_host_call_drop(ctx, it->call);
-		if (it->msg != NULL)
-			nng_msg_free(it->msg);
+	while ((it = ad_wloop_take(&ctx->loop)) != NULL) {
+		ad_host_call_drop(ctx, it->call);
 		free(it);
 	}
 }
@@ -472,7 +449,11 @@ main(int argc, char **argv)
 		return EXIT_PLUGIN;
 	}
 	memset(&ctx, 0, sizeof(ctx));
-	ad_wloop_init(&ctx.loop);
+	if (ad_wloop_init(&ctx.loop) != 0) {
+		ad_error(
+		    "%s/%s: cannot create an eventfd", o.agent, o.instance);
+		return EXIT_BUS;
+	}
 	agentd_writer_new(&ctx.batch);
 	ctx.desc = &plugin->desc;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
