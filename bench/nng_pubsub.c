@@ -28,8 +28,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,111 +35,13 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 
-#define SAMPLE_CAP (1u << 20)
-#define HDR_LEN 24 /* kind, padding, sequence number, send time */
-
-/* ---- time and samples (each bench program carries its own copy) ------ */
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-struct samples {
-	uint64_t *v;
-	size_t    n;
-	uint64_t  seen;
-	uint64_t  rng;
-};
-
-static uint64_t
-xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static void
-samples_add(struct samples *s, uint64_t x)
-{
-	s->seen++;
-	if (s->n < SAMPLE_CAP) {
-		s->v[s->n++] = x;
-	} else {
-		uint64_t j = xorshift(&s->rng) % s->seen;
-		if (j < SAMPLE_CAP)
-			s->v[j] = x;
-	}
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-pct_us(const struct samples *s, double p)
-{
-	size_t i;
-
-	if (s->n == 0)
-		return 0;
-	i = (size_t)(p / 100.0 * (double)s->n + 0.999999);
-	if (i > 0)
-		i--;
-	if (i >= s->n)
-		i = s->n - 1;
-	return (double)s->v[i] / 1000.0;
-}
-
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#include "benchlib.h"
 
 /* ---- subscriber (child process) -------------------------------------- */
 
@@ -203,13 +103,12 @@ subscriber(
 {
 	struct sub b;
 	int        rv;
-	char       line[128], c;
+	char       c;
 
 	memset(&b, 0, sizeof(b));
 	b.payload = payload;
 	b.res_fd  = res_fd;
-	b.smp.rng = 0x2545f4914f6cdd1du ^ (uint64_t)getpid();
-	if ((b.smp.v = malloc(SAMPLE_CAP * sizeof(uint64_t))) == NULL)
+	if (samples_init(&b.smp, 0x2545f4914f6cdd1du) != 0)
 		return 1;
 	if ((rv = nng_sub0_open(&b.s)) != 0
 	    || (rv = nng_socket_set(b.s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0
@@ -231,52 +130,26 @@ subscriber(
 		    nng_strerror(b.error));
 		return 1;
 	}
-	qsort(b.smp.v, b.smp.n, sizeof(uint64_t), cmp_u64);
-	snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 " %.1f %.1f\n",
-	    b.delivered, b.last, pct_us(&b.smp, 50), pct_us(&b.smp, 99));
-	if (write_all(res_fd, line, strlen(line)) != 0)
+	if (ps_report(res_fd, b.delivered, b.last, &b.smp) != 0)
 		return 1;
 	nng_close(b.s);
 	nng_aio_free(b.aio);
-	free(b.smp.v);
+	samples_free(&b.smp);
 	return 0;
 }
 
 /* ---- publisher (parent process) -------------------------------------- */
 
-static void
-sleep_until(uint64_t t)
-{
-	struct timespec ts;
-
-	ts.tv_sec  = (time_t)(t / 1000000000u);
-	ts.tv_nsec = (long)(t % 1000000000u);
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)
-	    == EINTR)
-		;
-}
-
-static int
-wait_fd(int fd, int ms)
-{
-	struct pollfd pfd;
-
-	pfd.fd     = fd;
-	pfd.events = POLLIN;
-	return poll(&pfd, 1, ms) == 1;
-}
-
 static int
 publisher(const char *url, size_t payload, double secs, double rate,
     int sendbuf, int res_fd, int ctl_fd)
 {
-	nng_socket     s;
-	unsigned char *buf;
-	uint64_t       sent = 0, t0, t, end, interval = 0, delivered, last;
-	double         p50, p99, span;
-	char           res[128], c;
-	size_t         got = 0;
-	int            rv, i;
+	nng_socket       s;
+	unsigned char   *buf;
+	uint64_t         sent = 0, t0, t, end, interval = 0;
+	struct ps_result r;
+	char             c;
+	int              rv, i;
 
 	if ((buf = malloc(payload)) == NULL)
 		return 1;
@@ -335,31 +208,14 @@ publisher(const char *url, size_t payload, double secs, double rate,
 	sleep_until(now_ns() + 300000000u);
 	if (write_all(ctl_fd, "S", 1) != 0)
 		return 1;
-	while (got < sizeof(res) - 1 && wait_fd(res_fd, 10000)) {
-		ssize_t n = read(res_fd, res + got, sizeof(res) - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (res[got - 1] == '\n')
-			break;
-	}
-	res[got] = '\0';
-	if (sscanf(res, "%" SCNu64 " %" SCNu64 " %lf %lf", &delivered, &last,
-	        &p50, &p99)
-	    != 4) {
+	if (ps_collect(res_fd, 10000, &r) != 0) {
 		fprintf(stderr, "nng_pubsub: no result from the subscriber\n");
 		return 1;
 	}
 	nng_close(s);
 	free(buf);
-	span = delivered > 0 && last > t0 ? (double)(last - t0) / 1e9 : secs;
-	printf("ps way=raw payload=%zu sent=%" PRIu64 " delivered=%" PRIu64
-	       " secs=%.3f rate=%.0f loss=%.4f p50_us=%.1f p99_us=%.1f "
-	       "paced=%.0f sendbuf=%d\n",
-	    payload, sent, delivered, span, (double)delivered / span,
-	    sent > 0 ? 1.0 - (double)delivered / (double)sent : 0.0, p50, p99,
+	print_ps("raw", payload, sent, t0, secs, &r, " paced=%.0f sendbuf=%d",
 	    rate, sendbuf);
-	fflush(stdout);
 	return 0;
 }
 
@@ -379,23 +235,14 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	size_t payload = 64;
-	double secs = 2, rate = 0;
-	char   dir[] = "/tmp/nng_ps.XXXXXX", path[64], url[80];
-	int    opt, res[2], ctl[2], st, rv, sendbuf = 0, recvbuf = 0;
-	pid_t  pid;
+	struct bench_args a;
+	struct ipc_dir    ipc;
+	int               opt, res, ctl, st, rv, sendbuf = 0, recvbuf = 0;
+	pid_t             pid;
 
-	while ((opt = getopt(argc, argv, "p:d:r:b:B:")) != -1) {
+	bench_args_init(&a);
+	while ((opt = bench_getopt(&a, argc, argv, "p:d:r:b:B:")) != -1) {
 		switch (opt) {
-		case 'p':
-			payload = (size_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'd':
-			secs = strtod(optarg, NULL);
-			break;
-		case 'r':
-			rate = strtod(optarg, NULL);
-			break;
 		case 'b':
 			sendbuf = atoi(optarg);
 			break;
@@ -406,47 +253,27 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (optind != argc || payload < HDR_LEN || payload > (1u << 24)
-	    || secs <= 0 || secs > 600 || rate < 0 || sendbuf < 0
+	if (bench_args_finish(&a, argc, HDR_LEN, 1) != 0 || sendbuf < 0
 	    || sendbuf > 8192 || recvbuf < 0 || recvbuf > 8192)
 		usage();
 
-	if (mkdtemp(dir) == NULL) {
-		perror("nng_pubsub: mkdtemp");
+	if (ipc_dir_open(&ipc, "nng_pubsub", "ps") != 0)
 		return 1;
-	}
-	snprintf(path, sizeof(path), "%s/ps.sock", dir);
-	snprintf(url, sizeof(url), "ipc://%s", path);
-	if (pipe(res) != 0 || pipe(ctl) != 0) {
-		perror("nng_pubsub: pipe");
-		return 1;
-	}
 	/* Fork before nng starts any thread. */
-	if ((pid = fork()) < 0) {
-		perror("nng_pubsub: fork");
+	if ((pid = bench_fork("nng_pubsub", &res, &ctl)) < 0)
 		return 1;
-	}
-	if (pid == 0) {
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-		close(res[0]);
-		close(ctl[1]);
-		_exit(subscriber(url, payload, recvbuf, res[1], ctl[0]));
-	}
-	close(res[1]);
-	close(ctl[0]);
+	if (pid == 0)
+		_exit(subscriber(ipc.url, a.payload, recvbuf, res, ctl));
 	/* The subscriber listens; give it up to 10 s to create the socket. */
-	for (rv = 0; rv < 1000 && access(path, F_OK) != 0; rv++)
+	for (rv = 0; rv < 1000 && access(ipc.path, F_OK) != 0; rv++)
 		sleep_until(now_ns() + 10000000u);
-	rv = publisher(url, payload, secs, rate, sendbuf, res[0], ctl[1]);
-	close(ctl[1]);
+	rv = publisher(ipc.url, a.payload, a.secs, a.rate, sendbuf, res, ctl);
+	close(ctl);
 	if (rv != 0)
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	unlink(path);
-	rmdir(dir);
+	ipc_dir_close(&ipc);
 	nng_fini();
 	return rv;
 }

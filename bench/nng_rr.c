@@ -19,93 +19,24 @@
 #include "config.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "benchlib.h"
+
 #define MAX_SLOTS 1024
-#define SAMPLE_CAP (1u << 20) /* latencies kept: 8 MiB at most */
 
-/* ---- time and samples (each bench program carries its own copy) ------ */
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-struct samples {
-	uint64_t *v;
-	size_t    n;    /* kept */
-	uint64_t  seen; /* offered */
-	uint64_t  rng;
-};
-
-static uint64_t
-xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* Reservoir sampling: every latency offered has the same chance to stay. */
-static void
-samples_add(struct samples *s, uint64_t x)
-{
-	s->seen++;
-	if (s->n < SAMPLE_CAP) {
-		s->v[s->n++] = x;
-	} else {
-		uint64_t j = xorshift(&s->rng) % s->seen;
-		if (j < SAMPLE_CAP)
-			s->v[j] = x;
-	}
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile in microseconds; the array must be sorted. */
-static double
-pct_us(const struct samples *s, double p)
-{
-	size_t i;
-
-	if (s->n == 0)
-		return 0;
-	i = (size_t)(p / 100.0 * (double)s->n + 0.999999);
-	if (i > 0)
-		i--;
-	if (i >= s->n)
-		i = s->n - 1;
-	return (double)s->v[i] / 1000.0;
-}
+static struct ipc_dir ipc; /* where the server listens */
 
 /* ---- server (child process) ------------------------------------------ */
 
@@ -143,21 +74,21 @@ srv_cb(void *arg)
 }
 
 static int
-server(const char *url, int nworkers, int ready_fd, int stop_fd)
+server(const struct bench_args *a, int ready_fd, int stop_fd)
 {
 	nng_socket         s;
 	struct srv_worker *w;
 	char               c = 'R';
 	int                rv, i;
 
-	if ((w = calloc((size_t)nworkers, sizeof(*w))) == NULL)
+	if ((w = calloc((size_t)a->workers, sizeof(*w))) == NULL)
 		return 1;
 	if ((rv = nng_rep0_open(&s)) != 0
-	    || (rv = nng_listen(s, url, NULL, 0)) != 0) {
+	    || (rv = nng_listen(s, ipc.url, NULL, 0)) != 0) {
 		fprintf(stderr, "nng_rr: server: %s\n", nng_strerror(rv));
 		return 1;
 	}
-	for (i = 0; i < nworkers; i++) {
+	for (i = 0; i < a->workers; i++) {
 		if ((rv = nng_aio_alloc(&w[i].aio, srv_cb, &w[i])) != 0
 		    || (rv = nng_ctx_open(&w[i].ctx, s)) != 0) {
 			fprintf(
@@ -172,7 +103,7 @@ server(const char *url, int nworkers, int ready_fd, int stop_fd)
 	while (read(stop_fd, &c, 1) < 0 && errno == EINTR)
 		;
 	nng_close(s);
-	for (i = 0; i < nworkers; i++)
+	for (i = 0; i < a->workers; i++)
 		nng_aio_free(w[i].aio);
 	free(w);
 	return 0;
@@ -277,7 +208,7 @@ slot_cb(void *arg)
 }
 
 static int
-client(const char *url, size_t payload, int inflight, double secs, double warm)
+client(const struct bench_args *a)
 {
 	struct bench b;
 	struct slot *slots;
@@ -286,10 +217,9 @@ client(const char *url, size_t payload, int inflight, double secs, double warm)
 	uint64_t     t;
 
 	memset(&b, 0, sizeof(b));
-	b.payload = payload;
-	b.smp.rng = 0x9e3779b97f4a7c15u ^ (uint64_t)getpid();
-	if ((b.smp.v = malloc(SAMPLE_CAP * sizeof(uint64_t))) == NULL
-	    || (slots = calloc((size_t)inflight, sizeof(*slots))) == NULL) {
+	b.payload = a->payload;
+	if (samples_init(&b.smp, 0x9e3779b97f4a7c15u) != 0
+	    || (slots = calloc((size_t)a->inflight, sizeof(*slots))) == NULL) {
 		fprintf(stderr, "nng_rr: out of memory\n");
 		return 1;
 	}
@@ -299,11 +229,11 @@ client(const char *url, size_t payload, int inflight, double secs, double warm)
 	    || (rv = nng_socket_set_ms(
 	            s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
 	        != 0
-	    || (rv = nng_dial(s, url, NULL, 0)) != 0) {
+	    || (rv = nng_dial(s, ipc.url, NULL, 0)) != 0) {
 		fprintf(stderr, "nng_rr: client: %s\n", nng_strerror(rv));
 		return 1;
 	}
-	for (i = 0; i < inflight; i++) {
+	for (i = 0; i < a->inflight; i++) {
 		slots[i].b = &b;
 		if ((rv = nng_aio_alloc(&slots[i].aio, slot_cb, &slots[i]))
 		        != 0
@@ -314,10 +244,10 @@ client(const char *url, size_t payload, int inflight, double secs, double warm)
 		}
 	}
 	t          = now_ns();
-	b.warm_end = t + (uint64_t)(warm * 1e9);
-	b.end      = b.warm_end + (uint64_t)(secs * 1e9);
-	b.active   = inflight;
-	for (i = 0; i < inflight; i++)
+	b.warm_end = t + (uint64_t)(a->warm * 1e9);
+	b.end      = b.warm_end + (uint64_t)(a->secs * 1e9);
+	b.active   = a->inflight;
+	for (i = 0; i < a->inflight; i++)
 		slot_send(&slots[i]);
 
 	/* Wait for every slot to finish, but never past end + 10 s. */
@@ -337,21 +267,16 @@ client(const char *url, size_t payload, int inflight, double secs, double warm)
 	pthread_mutex_unlock(&b.mtx);
 
 	nng_close(s); /* aborts whatever is still pending */
-	for (i = 0; i < inflight; i++)
+	for (i = 0; i < a->inflight; i++)
 		nng_aio_free(slots[i].aio);
 	if (b.error != 0) {
 		fprintf(stderr, "nng_rr: request failed: %s\n",
 		    nng_strerror(b.error));
 		return 1;
 	}
-	qsort(b.smp.v, b.smp.n, sizeof(uint64_t), cmp_u64);
-	printf("rr way=raw payload=%zu inflight=%d msgs=%" PRIu64
-	       " secs=%.3f rate=%.0f p50_us=%.1f p99_us=%.1f\n",
-	    payload, inflight, b.count, secs, (double)b.count / secs,
-	    pct_us(&b.smp, 50), pct_us(&b.smp, 99));
-	fflush(stdout);
+	print_rr("raw", a, b.count, &b.smp);
 	free(slots);
-	free(b.smp.v);
+	samples_free(&b.smp);
 	return 0;
 }
 
@@ -369,81 +294,20 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	size_t        payload  = 64;
-	int           inflight = 1, workers = 0, opt, ready[2], stop[2], st;
-	double        secs = 2, warm = 0.2;
-	char          dir[] = "/tmp/nng_rr.XXXXXX", path[64], url[80], c;
-	pid_t         pid;
-	int           rv;
-	struct pollfd pfd;
+	struct bench_args a;
+	int               rv;
 
-	while ((opt = getopt(argc, argv, "p:k:d:W:w:")) != -1) {
-		switch (opt) {
-		case 'p':
-			payload = (size_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'k':
-			inflight = atoi(optarg);
-			break;
-		case 'd':
-			secs = strtod(optarg, NULL);
-			break;
-		case 'W':
-			warm = strtod(optarg, NULL);
-			break;
-		case 'w':
-			workers = atoi(optarg);
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc || inflight < 1 || inflight > MAX_SLOTS || secs <= 0
-	    || secs > 600 || warm < 0 || workers < 0 || workers > MAX_SLOTS
-	    || payload > (1u << 24))
+	bench_args_init(&a);
+	while (bench_getopt(&a, argc, argv, "p:k:d:W:w:") != -1)
 		usage();
-	if (workers == 0)
-		workers = inflight > 16 ? inflight : 16;
+	if (bench_args_finish(&a, argc, 0, MAX_SLOTS) != 0)
+		usage();
 
-	if (mkdtemp(dir) == NULL) {
-		perror("nng_rr: mkdtemp");
+	if (ipc_dir_open(&ipc, "nng_rr", "rr") != 0)
 		return 1;
-	}
-	snprintf(path, sizeof(path), "%s/rr.sock", dir);
-	snprintf(url, sizeof(url), "ipc://%s", path);
-	if (pipe(ready) != 0 || pipe(stop) != 0) {
-		perror("nng_rr: pipe");
-		return 1;
-	}
 	/* Fork before nng starts any thread. */
-	if ((pid = fork()) < 0) {
-		perror("nng_rr: fork");
-		return 1;
-	}
-	if (pid == 0) {
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-		close(ready[0]);
-		close(stop[1]);
-		_exit(server(url, workers, ready[1], stop[0]));
-	}
-	close(ready[1]);
-	close(stop[0]);
-
-	pfd.fd     = ready[0];
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 10000) != 1 || read(ready[0], &c, 1) != 1) {
-		fprintf(stderr, "nng_rr: the server did not start\n");
-		rv = 1;
-	} else {
-		rv = client(url, payload, inflight, secs, warm);
-	}
-	close(stop[1]); /* the server leaves */
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	unlink(path);
-	rmdir(dir);
+	rv = bench_rr("nng_rr", &a, server, client);
+	ipc_dir_close(&ipc);
 	nng_fini();
 	return rv;
 }

@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,114 +31,16 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <hiredis/hiredis.h>
 
-#define SAMPLE_CAP (1u << 20)
-#define HDR_LEN 24 /* kind, padding, sequence number, send time */
-
-/* ---- time and samples (each bench program carries its own copy) ------ */
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-struct samples {
-	uint64_t *v;
-	size_t    n;
-	uint64_t  seen;
-	uint64_t  rng;
-};
-
-static uint64_t
-xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static void
-samples_add(struct samples *s, uint64_t x)
-{
-	s->seen++;
-	if (s->n < SAMPLE_CAP) {
-		s->v[s->n++] = x;
-	} else {
-		uint64_t j = xorshift(&s->rng) % s->seen;
-		if (j < SAMPLE_CAP)
-			s->v[j] = x;
-	}
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-pct_us(const struct samples *s, double p)
-{
-	size_t i;
-
-	if (s->n == 0)
-		return 0;
-	i = (size_t)(p / 100.0 * (double)s->n + 0.999999);
-	if (i > 0)
-		i--;
-	if (i >= s->n)
-		i = s->n - 1;
-	return (double)s->v[i] / 1000.0;
-}
-
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#include "benchlib.h"
 
 /* ---- Redis helpers ---------------------------------------------------- */
 
-static const char *host = "127.0.0.1";
-static int         port = 6379;
+static const char *host; /* -H, -P */
+static int         port;
 static char        channel[64];
 
 static redisContext *
@@ -172,13 +73,10 @@ subscriber(size_t payload, int res_fd)
 	struct samples       smp;
 	uint64_t             delivered = 0, last = 0, t;
 	const unsigned char *m;
-	char                 line[128];
 	void                *vr;
 	int                  done = 0;
 
-	memset(&smp, 0, sizeof(smp));
-	smp.rng = 0x2545f4914f6cdd1du ^ (uint64_t)getpid();
-	if ((smp.v = malloc(SAMPLE_CAP * sizeof(uint64_t))) == NULL)
+	if (samples_init(&smp, 0x2545f4914f6cdd1du) != 0)
 		return 1;
 	if ((c = connect_redis("subscriber")) == NULL)
 		return 1;
@@ -215,40 +113,26 @@ subscriber(size_t payload, int res_fd)
 		}
 		freeReplyObject(r);
 	}
-	qsort(smp.v, smp.n, sizeof(uint64_t), cmp_u64);
-	snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 " %.1f %.1f\n",
-	    delivered, last, pct_us(&smp, 50), pct_us(&smp, 99));
-	if (write_all(res_fd, line, strlen(line)) != 0)
+	if (ps_report(res_fd, delivered, last, &smp) != 0)
 		return 1;
 	redisFree(c);
-	free(smp.v);
+	samples_free(&smp);
 	return 0;
 }
 
 /* ---- publisher (parent process) -------------------------------------- */
 
 static int
-wait_fd(int fd, int ms)
-{
-	struct pollfd pfd;
-
-	pfd.fd     = fd;
-	pfd.events = POLLIN;
-	return poll(&pfd, 1, ms) == 1;
-}
-
-static int
 publisher(size_t payload, double secs, int batch, int res_fd)
 {
-	redisContext  *c;
-	redisReply    *r;
-	unsigned char *buf;
-	uint64_t       sent = 0, unheard = 0, t0, end, delivered, last;
-	double         p50, p99, span;
-	char           res[128], ch;
-	size_t         got = 0;
-	void          *vr;
-	int            i;
+	redisContext    *c;
+	redisReply      *r;
+	unsigned char   *buf;
+	uint64_t         sent = 0, unheard = 0, t0, end;
+	struct ps_result res;
+	char             ch;
+	void            *vr;
+	int              i;
 
 	if ((buf = malloc(payload)) == NULL)
 		return 1;
@@ -296,30 +180,13 @@ publisher(size_t payload, double secs, int batch, int res_fd)
 		    unheard);
 
 	/* The subscriber may still be reading what Redis buffered. */
-	while (got < sizeof(res) - 1 && wait_fd(res_fd, 60000)) {
-		ssize_t n = read(res_fd, res + got, sizeof(res) - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (res[got - 1] == '\n')
-			break;
-	}
-	res[got] = '\0';
-	if (sscanf(res, "%" SCNu64 " %" SCNu64 " %lf %lf", &delivered, &last,
-	        &p50, &p99)
-	    != 4) {
+	if (ps_collect(res_fd, 60000, &res) != 0) {
 		fprintf(
 		    stderr, "redis_pubsub: no result from the subscriber\n");
 		return 1;
 	}
-	span = delivered > 0 && last > t0 ? (double)(last - t0) / 1e9 : secs;
-	printf("ps way=redis payload=%zu sent=%" PRIu64 " delivered=%" PRIu64
-	       " secs=%.3f rate=%.0f loss=%.4f p50_us=%.1f p99_us=%.1f "
-	       "paced=0 batch=%d\n",
-	    payload, sent, delivered, span, (double)delivered / span,
-	    sent > 0 ? 1.0 - (double)delivered / (double)sent : 0.0, p50, p99,
+	print_ps("redis", payload, sent, t0, secs, &res, " paced=0 batch=%d",
 	    batch);
-	fflush(stdout);
 	return 0;
 }
 
@@ -337,56 +204,29 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	size_t payload = 64;
-	double secs    = 2;
-	int    batch   = 100, opt, res[2], st, rv;
-	pid_t  pid;
+	struct bench_args a;
+	int               batch = 100, opt, res, st, rv;
+	pid_t             pid;
 
-	while ((opt = getopt(argc, argv, "H:P:p:d:b:")) != -1) {
-		switch (opt) {
-		case 'H':
-			host = optarg;
-			break;
-		case 'P':
-			port = atoi(optarg);
-			break;
-		case 'p':
-			payload = (size_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'd':
-			secs = strtod(optarg, NULL);
-			break;
-		case 'b':
-			batch = atoi(optarg);
-			break;
-		default:
+	bench_args_init(&a);
+	while ((opt = bench_getopt(&a, argc, argv, "H:P:p:d:b:")) != -1) {
+		if (opt != 'b')
 			usage();
-		}
+		batch = atoi(optarg);
 	}
-	if (optind != argc || port <= 0 || port > 65535 || payload < HDR_LEN
-	    || payload > (1u << 24) || secs <= 0 || secs > 600 || batch < 1
+	if (bench_args_finish(&a, argc, HDR_LEN, 1) != 0 || batch < 1
 	    || batch > 100000)
 		usage();
+	host = a.host;
+	port = a.port;
 	snprintf(channel, sizeof(channel), "agentd-bench:%ld:events",
 	    (long)getpid());
 
-	if (pipe(res) != 0) {
-		perror("redis_pubsub: pipe");
+	if ((pid = bench_fork("redis_pubsub", &res, NULL)) < 0)
 		return 1;
-	}
-	if ((pid = fork()) < 0) {
-		perror("redis_pubsub: fork");
-		return 1;
-	}
-	if (pid == 0) {
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-		close(res[0]);
-		_exit(subscriber(payload, res[1]));
-	}
-	close(res[1]);
-	rv = publisher(payload, secs, batch, res[0]);
+	if (pid == 0)
+		_exit(subscriber(a.payload, res));
+	rv = publisher(a.payload, a.secs, batch, res);
 	if (rv != 0)
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)

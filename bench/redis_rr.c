@@ -23,95 +23,25 @@
 #include "config.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <hiredis/hiredis.h>
 
+#include "benchlib.h"
+
 #define MAX_THREADS 256
-#define SAMPLE_CAP (1u << 20)
 #define REPLY_TIMEOUT 10 /* seconds a client waits for one reply */
-
-/* ---- time and samples (each bench program carries its own copy) ------ */
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-struct samples {
-	uint64_t *v;
-	size_t    n;
-	uint64_t  seen;
-	uint64_t  rng;
-};
-
-static uint64_t
-xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static void
-samples_add(struct samples *s, uint64_t x)
-{
-	s->seen++;
-	if (s->n < SAMPLE_CAP) {
-		s->v[s->n++] = x;
-	} else {
-		uint64_t j = xorshift(&s->rng) % s->seen;
-		if (j < SAMPLE_CAP)
-			s->v[j] = x;
-	}
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-pct_us(const struct samples *s, double p)
-{
-	size_t i;
-
-	if (s->n == 0)
-		return 0;
-	i = (size_t)(p / 100.0 * (double)s->n + 0.999999);
-	if (i > 0)
-		i--;
-	if (i >= s->n)
-		i = s->n - 1;
-	return (double)s->v[i] / 1000.0;
-}
 
 /* ---- Redis helpers ---------------------------------------------------- */
 
-static const char *host = "127.0.0.1";
-static int         port = 6379;
+static const char *host; /* -H, -P */
+static int         port;
 static char        prefix[48];  /* of this run's keys */
 static char        req_key[64]; /* the request list */
 
@@ -186,17 +116,17 @@ server_thread(void *arg)
 }
 
 static int
-server(int nworkers, int ready_fd, int stop_fd)
+server(const struct bench_args *a, int ready_fd, int stop_fd)
 {
 	redisContext *ctx[MAX_THREADS];
 	pthread_t     tid;
 	char          c = 'R';
 	int           i;
 
-	for (i = 0; i < nworkers; i++)
+	for (i = 0; i < a->workers; i++)
 		if ((ctx[i] = connect_redis("server")) == NULL)
 			return 1;
-	for (i = 0; i < nworkers; i++)
+	for (i = 0; i < a->workers; i++)
 		if (pthread_create(&tid, NULL, server_thread, ctx[i]) != 0)
 			return 1;
 	if (write(ready_fd, &c, 1) != 1)
@@ -273,7 +203,7 @@ fail:
 }
 
 static int
-client(size_t payload, int inflight, double secs, double warm)
+client(const struct bench_args *a)
 {
 	struct bench   b;
 	struct client *cl;
@@ -282,61 +212,55 @@ client(size_t payload, int inflight, double secs, double warm)
 	int            i, rv = 0;
 
 	memset(&b, 0, sizeof(b));
-	b.payload = payload;
-	b.smp.rng = 0x9e3779b97f4a7c15u ^ (uint64_t)getpid();
+	b.payload = a->payload;
 	pthread_mutex_init(&b.mtx, NULL);
-	if ((b.smp.v = malloc(SAMPLE_CAP * sizeof(uint64_t))) == NULL
-	    || (cl = calloc((size_t)inflight, sizeof(*cl))) == NULL
-	    || (tid = calloc((size_t)inflight, sizeof(*tid))) == NULL) {
+	if (samples_init(&b.smp, 0x9e3779b97f4a7c15u) != 0
+	    || (cl = calloc((size_t)a->inflight, sizeof(*cl))) == NULL
+	    || (tid = calloc((size_t)a->inflight, sizeof(*tid))) == NULL) {
 		fprintf(stderr, "redis_rr: out of memory\n");
 		return 1;
 	}
-	for (i = 0; i < inflight; i++) {
+	for (i = 0; i < a->inflight; i++) {
 		cl[i].b = &b;
 		snprintf(cl[i].key, sizeof(cl[i].key), "%s:rep:%d", prefix, i);
-		cl[i].req_len = strlen(cl[i].key) + 1 + payload;
+		cl[i].req_len = strlen(cl[i].key) + 1 + a->payload;
 		if ((cl[i].req = malloc(cl[i].req_len)) == NULL)
 			return 1;
 		memcpy(cl[i].req, cl[i].key, strlen(cl[i].key));
 		cl[i].req[strlen(cl[i].key)] = '\n';
-		memset(cl[i].req + strlen(cl[i].key) + 1, 'x', payload);
+		memset(cl[i].req + strlen(cl[i].key) + 1, 'x', a->payload);
 		if ((cl[i].c = connect_redis("client")) == NULL)
 			return 1;
 	}
-	b.warm_end = now_ns() + (uint64_t)(warm * 1e9);
-	b.end      = b.warm_end + (uint64_t)(secs * 1e9);
-	for (i = 0; i < inflight; i++)
+	b.warm_end = now_ns() + (uint64_t)(a->warm * 1e9);
+	b.end      = b.warm_end + (uint64_t)(a->secs * 1e9);
+	for (i = 0; i < a->inflight; i++)
 		if (pthread_create(&tid[i], NULL, client_thread, &cl[i]) != 0)
 			return 1;
-	for (i = 0; i < inflight; i++)
+	for (i = 0; i < a->inflight; i++)
 		pthread_join(tid[i], NULL);
 
 	/* Leave nothing behind in a Redis that may not be ours. */
 	r = redisCommand(cl[0].c, "DEL %s", req_key);
 	if (r)
 		freeReplyObject(r);
-	for (i = 0; i < inflight; i++) {
+	for (i = 0; i < a->inflight; i++) {
 		r = redisCommand(cl[0].c, "DEL %s", cl[i].key);
 		if (r)
 			freeReplyObject(r);
 	}
-	for (i = 0; i < inflight; i++) {
+	for (i = 0; i < a->inflight; i++) {
 		redisFree(cl[i].c);
 		free(cl[i].req);
 	}
 	if (b.error) {
 		rv = 1;
 	} else {
-		qsort(b.smp.v, b.smp.n, sizeof(uint64_t), cmp_u64);
-		printf("rr way=redis payload=%zu inflight=%d msgs=%" PRIu64
-		       " secs=%.3f rate=%.0f p50_us=%.1f p99_us=%.1f\n",
-		    payload, inflight, b.count, secs, (double)b.count / secs,
-		    pct_us(&b.smp, 50), pct_us(&b.smp, 99));
-		fflush(stdout);
+		print_rr("redis", a, b.count, &b.smp);
 	}
 	free(cl);
 	free(tid);
-	free(b.smp.v);
+	samples_free(&b.smp);
 	return rv;
 }
 
@@ -355,79 +279,17 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	size_t        payload  = 64;
-	int           inflight = 1, workers = 0, opt, ready[2], stop[2], st;
-	int           rv;
-	double        secs = 2, warm = 0.2;
-	pid_t         pid;
-	char          c;
-	struct pollfd pfd;
+	struct bench_args a;
 
-	while ((opt = getopt(argc, argv, "H:P:p:k:d:W:w:")) != -1) {
-		switch (opt) {
-		case 'H':
-			host = optarg;
-			break;
-		case 'P':
-			port = atoi(optarg);
-			break;
-		case 'p':
-			payload = (size_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'k':
-			inflight = atoi(optarg);
-			break;
-		case 'd':
-			secs = strtod(optarg, NULL);
-			break;
-		case 'W':
-			warm = strtod(optarg, NULL);
-			break;
-		case 'w':
-			workers = atoi(optarg);
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc || port <= 0 || port > 65535 || inflight < 1
-	    || inflight > MAX_THREADS || workers < 0 || workers > MAX_THREADS
-	    || secs <= 0 || secs > 600 || warm < 0 || payload > (1u << 24))
+	bench_args_init(&a);
+	while (bench_getopt(&a, argc, argv, "H:P:p:k:d:W:w:") != -1)
 		usage();
-	if (workers == 0)
-		workers = inflight > 16 ? inflight : 16;
+	if (bench_args_finish(&a, argc, 0, MAX_THREADS) != 0)
+		usage();
+	host = a.host;
+	port = a.port;
 	snprintf(prefix, sizeof(prefix), "agentd-bench:%ld", (long)getpid());
 	snprintf(req_key, sizeof(req_key), "%s:req", prefix);
 
-	if (pipe(ready) != 0 || pipe(stop) != 0) {
-		perror("redis_rr: pipe");
-		return 1;
-	}
-	if ((pid = fork()) < 0) {
-		perror("redis_rr: fork");
-		return 1;
-	}
-	if (pid == 0) {
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-		close(ready[0]);
-		close(stop[1]);
-		_exit(server(workers, ready[1], stop[0]));
-	}
-	close(ready[1]);
-	close(stop[0]);
-
-	pfd.fd     = ready[0];
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 10000) != 1 || read(ready[0], &c, 1) != 1) {
-		fprintf(stderr, "redis_rr: the server did not start\n");
-		rv = 1;
-	} else {
-		rv = client(payload, inflight, secs, warm);
-	}
-	close(stop[1]); /* the server leaves */
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return rv;
+	return bench_rr("redis_rr", &a, server, client);
 }
