@@ -348,6 +348,12 @@ ad_store_close(struct ad_store *s)
 	free(s);
 }
 
+MDB_env *
+ad_store_env(struct ad_store *s)
+{
+	return s->env;
+}
+
 /* ---- the agents database ----------------------------------------------- */
 
 static int

@@ -35,6 +35,12 @@ int ad_store_open(
 void ad_store_close(struct ad_store *s);
 
 /*
+ * The environment, for modules that keep their own databases in it (the
+ * audit log).  Borrowed, valid until ad_store_close().
+ */
+struct MDB_env *ad_store_env(struct ad_store *s);
+
+/*
  * Record fields that are NULL are stored as nil and read back as NULL; a
  * name that is not a valid agent name is AGENTD_EINVAL; a record that does
  * not decode is AGENTD_EPROTO.

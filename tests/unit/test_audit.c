@@ -1,0 +1,907 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+#include <openssl/evp.h>
+
+#include <agentd/error.h>
+#include <agentd/msg.h>
+
+#include "common/util.h"
+#include "store/audit.h"
+#include "store/store.h"
+#include "tap.h"
+
+#define THREADS 4
+#define PER_THREAD 250
+#define NREC (THREADS * PER_THREAD)
+/* 2033-05-18: later than any record stamped "now" by this test. */
+#define T_FUTURE 2000000000000LL
+
+static char tmp[] = "/tmp/agentd-test-audit-XXXXXX";
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static struct ad_audit *
+audit_open_ok(MDB_env *env, const char *name)
+{
+	struct ad_audit *a              = NULL;
+	char             err[AD_ERRLEN] = "";
+
+	if (!ok(ad_audit_open(env, NULL, &a, err, sizeof(err)) == 0, name))
+		diag("  %s", err);
+	return a;
+}
+
+static struct ad_audit_rec
+rec(const char *agent, const char *kind, const char *summary, int64_t t)
+{
+	struct ad_audit_rec r = {
+		.time_ms = t, .agent = agent, .kind = kind, .summary = summary
+	};
+	return r;
+}
+
+/* ---- raw LMDB, as someone tampering with the file would ---------------- */
+
+static void
+key_of(uint64_t seq, unsigned char kb[8], MDB_val *key)
+{
+	for (int i = 7; i >= 0; i--, seq >>= 8)
+		kb[i] = seq & 0xff;
+	key->mv_data = kb;
+	key->mv_size = 8;
+}
+
+/* op 'g': *copy gets a malloc'd copy of the value; 'p': put; 'd': del. */
+static int
+raw(MDB_env *env, int op, uint64_t seq, void **copy, size_t *len)
+{
+	MDB_txn      *txn;
+	MDB_dbi       dbi;
+	MDB_val       key, val = { len ? *len : 0, copy ? *copy : NULL };
+	unsigned char kb[8];
+	int           rc;
+
+	key_of(seq, kb, &key);
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_dbi_open(txn, "audit", 0, &dbi)) == 0) {
+		if (op == 'g' && (rc = mdb_get(txn, dbi, &key, &val)) == 0) {
+			*copy = malloc(val.mv_size);
+			memcpy(*copy, val.mv_data, val.mv_size);
+			*len = val.mv_size;
+		} else if (op == 'p') {
+			rc = mdb_put(txn, dbi, &key, &val, 0);
+		} else if (op == 'd') {
+			rc = mdb_del(txn, dbi, &key, NULL);
+		}
+	}
+	if (rc == 0)
+		return mdb_txn_commit(txn);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* ---- concurrent appends ------------------------------------------------- */
+
+struct acks {
+	struct ad_audit *a;
+	pthread_mutex_t  mtx;
+	pthread_cond_t   cv;
+	int              pending, bad_status, unseen, dup, out_of_range;
+	unsigned char    seen[NREC + 1];
+};
+
+static int
+take_seq(void *arg, const struct ad_audit_entry *e)
+{
+	*(uint64_t *)arg = e->seq;
+	return 0;
+}
+
+/* Reads its record with a fresh read transaction: it must be there. */
+static void
+ack(void *arg, int status, uint64_t seq)
+{
+	struct acks           *k     = arg;
+	struct ad_audit_filter f     = { .min_seq = seq, .max_seq = seq };
+	uint64_t               found = 0;
+
+	if (status == 0)
+		ad_audit_query(k->a, &f, take_seq, &found);
+	pthread_mutex_lock(&k->mtx);
+	k->bad_status += status != 0;
+	k->unseen += found != seq;
+	if (seq < 1 || seq > NREC)
+		k->out_of_range++;
+	else if (k->seen[seq]++ != 0)
+		k->dup++;
+	k->pending--;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mtx);
+}
+
+struct appender {
+	struct acks *k;
+	int          id, failures;
+};
+
+static void *
+appender_run(void *arg)
+{
+	struct appender    *p = arg;
+	char                agent[32], summary[64];
+	struct ad_audit_rec r;
+
+	snprintf(agent, sizeof(agent), "agent-%d", p->id);
+	for (int i = 0; i < PER_THREAD; i++) {
+		snprintf(
+		    summary, sizeof(summary), "thread %d record %d", p->id, i);
+		r = rec(agent, "test.concurrent", summary, 0);
+		if (ad_audit_append(p->k->a, &r, ack, p->k) != 0) {
+			p->failures++;
+			pthread_mutex_lock(&p->k->mtx);
+			p->k->pending--;
+			pthread_mutex_unlock(&p->k->mtx);
+		}
+	}
+	return NULL;
+}
+
+static int
+acks_wait(struct acks *k)
+{
+	int contiguous = 1;
+
+	pthread_mutex_lock(&k->mtx);
+	while (k->pending > 0)
+		pthread_cond_wait(&k->cv, &k->mtx);
+	pthread_mutex_unlock(&k->mtx);
+	for (int s = 1; s <= NREC; s++)
+		contiguous &= k->seen[s] == 1;
+	return contiguous;
+}
+
+static void
+test_concurrent(struct ad_audit *a)
+{
+	static struct acks    k;
+	struct appender       p[THREADS];
+	pthread_t             t[THREADS];
+	struct ad_audit_stats st;
+	int                   failures = 0, contiguous;
+
+	k = (struct acks) { .a = a, .pending = NREC };
+	pthread_mutex_init(&k.mtx, NULL);
+	pthread_cond_init(&k.cv, NULL);
+	for (int i = 0; i < THREADS; i++) {
+		p[i] = (struct appender) { .k = &k, .id = i };
+		pthread_create(&t[i], NULL, appender_run, &p[i]);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		failures += p[i].failures;
+	}
+	contiguous = acks_wait(&k);
+	is_int(failures, 0, "4 threads queue 1000 appends");
+	is_int(k.bad_status, 0, "every append is acknowledged as committed");
+	is_int(k.unseen, 0, "each done() finds its record in a new read txn");
+	ok(k.dup == 0 && k.out_of_range == 0, "no seq is given twice");
+	ok(contiguous, "the seqs are exactly 1..1000");
+	ad_audit_stats(a, &st);
+	is_int(st.records, NREC, "the writer counts 1000 records");
+	ok(st.txns < st.records,
+	    "group commit: fewer transactions than records");
+	diag("%llu records in %llu transactions, at most %llu in one",
+	    (unsigned long long)st.records, (unsigned long long)st.txns,
+	    (unsigned long long)st.max_batch);
+	is_int(st.head_seq, NREC, "the head is record 1000");
+	pthread_cond_destroy(&k.cv);
+	pthread_mutex_destroy(&k.mtx);
+}
+
+static void
+test_reject(struct ad_audit *a)
+{
+	static const unsigned char bad[] = { 0xc1 };
+	struct ad_audit_rec        r     = rec("x", NULL, "no kind", 0);
+	char                       big[AD_AUDIT_SUMMARY_MAX + 2];
+
+	is_int(ad_audit_append(a, &r, NULL, NULL), AGENTD_EINVAL,
+	    "a record without a kind is EINVAL");
+	r            = rec("x", "k", "bad detail", 0);
+	r.detail     = bad;
+	r.detail_len = 1;
+	is_int(ad_audit_append(a, &r, NULL, NULL), AGENTD_EPROTO,
+	    "a detail that is not msgpack is EPROTO");
+	memset(big, 's', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	r                    = rec("x", "k", big, 0);
+	is_int(ad_audit_append(a, &r, NULL, NULL), AGENTD_ETOOBIG,
+	    "a summary over the limit is ETOOBIG");
+}
+
+/* ---- verify and tampering ----------------------------------------------- */
+
+static struct ad_audit_verify_result
+verify(struct ad_audit *a)
+{
+	struct ad_audit_verify_result res;
+
+	if (ad_audit_verify(a, &res) != 0)
+		res.ok = -1;
+	if (res.ok != 1)
+		diag("verify: %s", res.what);
+	return res;
+}
+
+static void
+test_verify_ok(struct ad_audit *a)
+{
+	struct ad_audit_verify_result res = verify(a);
+	struct ad_audit_stats         st;
+
+	ad_audit_stats(a, &st);
+	is_int(res.ok, 1, "verify passes on an untouched log");
+	ok(res.first_seq == 1 && res.records == st.head_seq
+	        && res.last_seq == st.head_seq,
+	    "verify walks every record from 1 to the head");
+	ok(memcmp(res.head_hash, st.head_hash, AD_AUDIT_HASH_LEN) == 0,
+	    "verify reports the head's hash");
+}
+
+static void
+test_altered(struct ad_audit *a, MDB_env *env)
+{
+	const char                   *needle = "thread";
+	void                         *val    = NULL, *orig;
+	size_t                        len    = 0;
+	char                         *at;
+	struct ad_audit_verify_result res;
+
+	is_int(raw(env, 'g', 500, &val, &len), 0, "raw read of record 500");
+	orig = malloc(len);
+	memcpy(orig, val, len);
+	at = memmem(val, len, needle, strlen(needle));
+	if (at != NULL)
+		*at = 'T';
+	is_int(raw(env, 'p', 500, &val, &len), 0, "raw edit of its summary");
+	res = verify(a);
+	ok(res.ok == 0 && res.bad_seq == 500, "verify names record 500");
+	like(res.what, "altered", "and says it was altered");
+	raw(env, 'p', 500, &orig, &len);
+	is_int(verify(a).ok, 1, "verify passes once it is restored");
+	free(val);
+	free(orig);
+}
+
+/* Delete record seq behind the log's back; verify must name it. */
+static void
+test_missing(struct ad_audit *a, MDB_env *env, uint64_t seq, const char *name)
+{
+	void                         *val = NULL;
+	size_t                        len = 0;
+	char                          what[128];
+	struct ad_audit_verify_result res;
+
+	raw(env, 'g', seq, &val, &len);
+	snprintf(what, sizeof(what), "raw delete of %s", name);
+	is_int(raw(env, 'd', seq, NULL, NULL), 0, what);
+	res = verify(a);
+	snprintf(what, sizeof(what), "verify reports %s (%llu) missing", name,
+	    (unsigned long long)seq);
+	ok(res.ok == 0 && res.bad_seq == seq, what);
+	like(res.what, "missing", "the line says missing");
+	raw(env, 'p', seq, &val, &len);
+	is_int(verify(a).ok, 1, "verify passes once it is back");
+	free(val);
+}
+
+/* ---- query -------------------------------------------------------------- */
+
+struct got {
+	uint64_t seq[16];
+	int      n;
+	int      stop_after;
+	char     detail_ok;
+};
+
+static int
+collect(void *arg, const struct ad_audit_entry *e)
+{
+	struct got *g = arg;
+
+	if (g->n < 16)
+		g->seq[g->n] = e->seq;
+	g->n++;
+	return g->stop_after && g->n == g->stop_after ? 7 : 0;
+}
+
+static struct got
+query(struct ad_audit *a, struct ad_audit_filter f)
+{
+	struct got g = { .n = 0 };
+
+	if (ad_audit_query(a, &f, collect, &g) != 0)
+		g.n = -1;
+	return g;
+}
+
+static int
+seqs_are(const struct got *g, int n, const uint64_t *want)
+{
+	if (g->n != n)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (g->seq[i] != want[i])
+			return 0;
+	return 1;
+}
+
+static uint64_t q[6];
+
+static int
+check_detail(void *arg, const struct ad_audit_entry *e)
+{
+	const struct ad_audit_rec *r = arg;
+
+	return e->agent == NULL && e->instance == NULL
+	        && e->detail_len == r->detail_len
+	        && memcmp(e->detail, r->detail, r->detail_len) == 0
+	    ? 1
+	    : 2;
+}
+
+static void
+query_seed(struct ad_audit *a)
+{
+	static const unsigned char detail[] = { 0x81, 0xa1, 0x6b, 0x01 };
+	struct ad_audit_rec        r[5]     = {
+		           rec("alpha", "x.start", "a1", T_FUTURE + 10),
+		           rec("beta", "x.start", "b1", T_FUTURE + 20),
+		           rec("alpha", "x.stop", "a2", T_FUTURE + 30),
+		           rec(NULL, "sys.boot", "boot", T_FUTURE + 40),
+		           rec("alpha", "x.start", "a3", T_FUTURE + 50),
+	};
+	struct ad_audit_filter f  = { .kind = "sys.boot" };
+	int                    rv = 0;
+
+	r[3].detail     = detail;
+	r[3].detail_len = sizeof(detail);
+	r[4].instance   = "alpha-1";
+	for (int i = 0; i < 5; i++)
+		rv |= ad_audit_append_sync(a, &r[i], &q[i + 1]);
+	is_int(rv, 0, "five records appended with append_sync");
+	ok(q[5] == q[1] + 4, "they got consecutive seqs");
+	is_int(ad_audit_query(a, &f, check_detail, &r[3]), 1,
+	    "detail and absent agent read back as written");
+}
+
+static void
+test_query(struct ad_audit *a)
+{
+	struct got g;
+
+	query_seed(a);
+	g = query(a, (struct ad_audit_filter) { .agent = "alpha" });
+	ok(seqs_are(&g, 3, (uint64_t[]) { q[5], q[3], q[1] }),
+	    "agent filter, newest first");
+	g = query(a,
+	    (struct ad_audit_filter) {
+	        .agent = "alpha", .oldest_first = 1, .limit = 2 });
+	ok(seqs_are(&g, 2, (uint64_t[]) { q[1], q[3] }),
+	    "oldest_first with a limit");
+	g = query(a, (struct ad_audit_filter) { .kind = "x.start" });
+	ok(seqs_are(&g, 3, (uint64_t[]) { q[5], q[2], q[1] }), "kind filter");
+	g = query(a,
+	    (struct ad_audit_filter) {
+	        .since_ms = T_FUTURE + 20, .until_ms = T_FUTURE + 40 });
+	ok(seqs_are(&g, 2, (uint64_t[]) { q[3], q[2] }),
+	    "since is inclusive, until exclusive");
+	g = query(a,
+	    (struct ad_audit_filter) { .agent = "alpha",
+	        .kind                         = "x.start",
+	        .since_ms                     = T_FUTURE + 20 });
+	ok(seqs_are(&g, 1, (uint64_t[]) { q[5] }), "filters combine");
+	g = query(a, (struct ad_audit_filter) { .limit = 1 });
+	ok(seqs_are(&g, 1, (uint64_t[]) { q[5] }), "limit 1 is the newest");
+	g = query(
+	    a, (struct ad_audit_filter) { .min_seq = q[2], .max_seq = q[4] });
+	ok(seqs_are(&g, 3, (uint64_t[]) { q[4], q[3], q[2] }), "seq range");
+	g = query(a, (struct ad_audit_filter) { .agent = "nobody" });
+	is_int(g.n, 0, "an agent without records matches nothing");
+	g = (struct got) { .stop_after = 2 };
+	is_int(ad_audit_query(a, &(struct ad_audit_filter) { 0 }, collect, &g),
+	    7, "a non-zero return from fn stops the query and is returned");
+	is_int(g.n, 2, "after the second record");
+}
+
+/* ---- archive ------------------------------------------------------------ */
+
+static void
+flip_byte(const char *path)
+{
+	FILE *f = fopen(path, "r+b");
+	long  n;
+	int   c;
+
+	if (f == NULL)
+		return;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, n / 2, SEEK_SET);
+	c = fgetc(f);
+	fseek(f, n / 2, SEEK_SET);
+	fputc(c ^ 0x01, f);
+	fclose(f);
+}
+
+static int
+count_files(const char *dir)
+{
+	DIR           *d = opendir(dir);
+	struct dirent *e;
+	int            n = 0;
+
+	while (d != NULL && (e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.'
+		    || strncmp(e->d_name, ".audit", 6) == 0;
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static int
+prev_of(void *arg, const struct ad_audit_entry *e)
+{
+	memcpy(arg, e->prev, AD_AUDIT_HASH_LEN);
+	return 0;
+}
+
+static int
+time_of(void *arg, const struct ad_audit_entry *e)
+{
+	*(int64_t *)arg = e->time_ms;
+	return 0;
+}
+
+/* The file is named after the UTC date of its first record, record 1. */
+static void
+expected_name(
+    struct ad_audit *a, char *buf, size_t len, const char *dir, uint64_t last)
+{
+	int64_t   ms = 0;
+	time_t    t;
+	struct tm tm;
+
+	ad_audit_query(a,
+	    &(struct ad_audit_filter) { .min_seq = 1, .max_seq = 1 }, time_of,
+	    &ms);
+	t = (time_t)(ms / 1000);
+	gmtime_r(&t, &tm);
+	snprintf(buf, len, "%s/audit-%04d%02d%02d-1-%llu.mp", dir,
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    (unsigned long long)last);
+}
+
+/* The first archive: everything stamped "now", up to q[1]. */
+static void
+archive_first(struct ad_audit *a, const char *dir, unsigned char *last_hash)
+{
+	struct ad_audit_archive_result res;
+	struct ad_audit_verify_result  v;
+	unsigned char                  prev[AD_AUDIT_HASH_LEN];
+	char                           err[AD_ERRLEN] = "", want[PATH_MAX];
+	struct ad_audit_filter f = { .min_seq = q[1], .max_seq = q[1] };
+	unsigned char          wrong[AD_AUDIT_HASH_LEN];
+
+	memset(wrong, 0xff, sizeof(wrong));
+	expected_name(a, want, sizeof(want), dir, q[1] - 1);
+	is_int(ad_audit_archive(a, T_FUTURE, dir, &res, err, sizeof(err)), 0,
+	    "archive the records older than the cut");
+	ok(res.records == q[1] - 1 && res.first_seq == 1
+	        && res.last_seq == q[1] - 1,
+	    "the prefix before the first new enough record moved");
+	is_str(res.path, want, "to dir/audit-YYYYMMDD-FIRST-LAST.mp");
+	v = verify(a);
+	ok(v.ok == 1 && v.first_seq == q[1] && v.records == 5,
+	    "verify passes from the archive boundary on");
+	is_int(ad_audit_verify_archive(res.path, NULL, &v), 0,
+	    "verify_archive reads the file");
+	ok(v.ok == 1 && v.first_seq == 1 && v.records == q[1] - 1,
+	    "the file's chain is whole");
+	ad_audit_query(a, &f, prev_of, prev);
+	ok(memcmp(v.head_hash, prev, sizeof(prev)) == 0,
+	    "its last hash is the prev of the first live record");
+	memcpy(last_hash, v.head_hash, AD_AUDIT_HASH_LEN);
+	ad_audit_verify_archive(res.path, wrong, &v);
+	ok(v.ok == 0 && v.bad_seq == 1, "a wrong expected prev is reported");
+	ok(ad_audit_verify_archive(res.path, NULL, &v) == 0 && v.ok == 1,
+	    "verify_archive passes without an expectation");
+	flip_byte(res.path);
+	ad_audit_verify_archive(res.path, NULL, &v);
+	ok(v.ok == 0, "one flipped byte in the file fails verify_archive");
+	diag("%s", v.what);
+}
+
+/* A later record older than the cut stays: only a prefix moves. */
+static void
+archive_prefix(struct ad_audit *a, const char *dir, unsigned char *prev)
+{
+	struct ad_audit_rec            r = rec("old", "x.old", "late", 1000);
+	struct ad_audit_archive_result res;
+	struct ad_audit_verify_result  v;
+	char                           err[AD_ERRLEN] = "";
+	uint64_t                       old            = 0;
+	struct got                     g;
+
+	ad_audit_append_sync(a, &r, &old);
+	is_int(ad_audit_archive(a, T_FUTURE + 25, dir, &res, err, sizeof(err)),
+	    0, "archive a second time");
+	ok(res.records == 2 && res.first_seq == q[1] && res.last_seq == q[2],
+	    "only the prefix older than the cut moved");
+	g = query(a, (struct ad_audit_filter) { .min_seq = old });
+	ok(g.n == 1 && g.seq[0] == old, "the old record after it stayed");
+	ok(ad_audit_verify_archive(res.path, prev, &v) == 0 && v.ok == 1,
+	    "the second file chains onto the first");
+	ok(verify(a).ok == 1, "verify passes after the second archive");
+	is_int(ad_audit_archive(a, 1, dir, &res, err, sizeof(err)), 0,
+	    "an archive with nothing old enough succeeds");
+	ok(res.records == 0 && res.path[0] == '\0', "and writes no file");
+}
+
+static void
+archive_broken(struct ad_audit *a, MDB_env *env, const char *dir)
+{
+	struct ad_audit_archive_result res;
+	char                           err[AD_ERRLEN] = "";
+	void                          *val            = NULL;
+	size_t                         len            = 0;
+
+	raw(env, 'g', q[4], &val, &len);
+	raw(env, 'd', q[4], NULL, NULL);
+	is_int(
+	    ad_audit_archive(a, T_FUTURE + 100, dir, &res, err, sizeof(err)),
+	    AGENTD_EPROTO, "a broken chain is not archived");
+	like(err, "missing", "the message says what is broken");
+	raw(env, 'p', q[4], &val, &len);
+	free(val);
+	is_int(count_files(dir), 2, "and leaves no file behind");
+	ok(verify(a).ok == 1
+	        && query(a,
+	               (struct ad_audit_filter) {
+	                   .min_seq = q[3], .max_seq = q[3] })
+	                .n
+	            == 1,
+	    "nothing left the log");
+}
+
+static void
+test_archive(struct ad_audit *a, MDB_env *env)
+{
+	char         *dir = ad_path_join(tmp, "archive");
+	unsigned char last[AD_AUDIT_HASH_LEN];
+
+	archive_first(a, dir, last);
+	archive_prefix(a, dir, last);
+	archive_broken(a, env, dir);
+	free(dir);
+}
+
+/* ---- reopen, close
+ * --------------------------------------------------------*/
+
+static void
+test_reopen(struct ad_store **s, struct ad_audit **a)
+{
+	struct ad_audit_stats before, after;
+	struct ad_audit_rec   r = rec("z", "x.reopen", "again", 0);
+	char                  err[AD_ERRLEN] = "";
+	unsigned char         prev[AD_AUDIT_HASH_LEN];
+	uint64_t              seq = 0;
+
+	ad_audit_stats(*a, &before);
+	ad_audit_close(*a);
+	ad_store_close(*s);
+	*a = NULL;
+	if (!ok(ad_store_open(tmp, s, err, sizeof(err)) == 0, "reopen store"))
+		return;
+	if ((*a = audit_open_ok(ad_store_env(*s), "reopen audit")) == NULL)
+		return;
+	ad_audit_stats(*a, &after);
+	ok(after.head_seq == before.head_seq
+	        && memcmp(after.head_hash, before.head_hash, AD_AUDIT_HASH_LEN)
+	            == 0,
+	    "the head is restored");
+	ad_audit_append_sync(*a, &r, &seq);
+	is_int(seq, before.head_seq + 1, "a new append continues the seqs");
+	ad_audit_query(*a,
+	    &(struct ad_audit_filter) { .min_seq = seq, .max_seq = seq },
+	    prev_of, prev);
+	ok(memcmp(prev, before.head_hash, AD_AUDIT_HASH_LEN) == 0,
+	    "and chains onto the old head");
+	is_int(verify(*a).ok, 1, "verify passes after reopen");
+}
+
+static void
+count_ok(void *arg, int status, uint64_t seq)
+{
+	(void)seq;
+	if (status == 0)
+		(*(int *)arg)++; /* done() runs on the one writer thread */
+}
+
+static void
+test_close_drains(struct ad_audit *a)
+{
+	struct ad_audit_rec r = rec("d", "x.drain", "queued", 0);
+	int                 n = 0;
+
+	for (int i = 0; i < 200; i++)
+		ad_audit_append(a, &r, count_ok, &n);
+	ad_audit_close(a);
+	is_int(n, 200, "close writes everything queued before returning");
+}
+
+/* ---- map growth, and the hash by hand ------------------------------------*/
+
+struct reader {
+	struct ad_audit *a;
+	pthread_mutex_t  mtx;
+	int              stop;
+	int              queries, failures;
+};
+
+static int
+reader_stopped(struct reader *r, int set)
+{
+	int stop;
+
+	pthread_mutex_lock(&r->mtx);
+	r->stop |= set;
+	stop = r->stop;
+	pthread_mutex_unlock(&r->mtx);
+	return stop;
+}
+
+static int
+count_one(void *arg, const struct ad_audit_entry *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Queries while the map grows under it: no read may see a stale map. */
+static void *
+reader_run(void *arg)
+{
+	struct reader         *r = arg;
+	struct ad_audit_filter f = { .limit = 50 };
+	int                    n;
+
+	while (!reader_stopped(r, 0)) {
+		n = 0;
+		if (ad_audit_query(r->a, &f, count_one, &n) != 0)
+			r->failures++;
+		r->queries++;
+	}
+	return NULL;
+}
+
+/* The worked example of audit.h, hashed without the module's encoder. */
+static void
+test_hash_by_hand(struct ad_audit *a)
+{
+	static const unsigned char m[] = { 0x97, 0x01, 0xcd, 0x03, 0xe8, 0xa1,
+		0x61, 0xc0, 0xa1, 0x6b, 0xa1, 0x73, 0xc4, 0x00 };
+	unsigned char              buf[AD_AUDIT_HASH_LEN + sizeof(m)] = { 0 };
+	unsigned char              want[AD_AUDIT_HASH_LEN];
+	struct ad_audit_rec        r = rec("a", "k", "s", 1000);
+	struct ad_audit_stats      st;
+	unsigned int               n = 0;
+
+	memcpy(buf + AD_AUDIT_HASH_LEN, m, sizeof(m));
+	EVP_Digest(buf, sizeof(buf), want, &n, EVP_sha256(), NULL);
+	is_int(ad_audit_append_sync(a, &r, NULL), 0, "append record 1");
+	ad_audit_stats(a, &st);
+	ok(st.head_seq == 1 && memcmp(st.head_hash, want, sizeof(want)) == 0,
+	    "its hash is SHA-256(32 zero bytes || the documented bytes)");
+}
+
+static void
+grow_fill(struct ad_audit *a, int *sync_fail, struct acks *k)
+{
+	unsigned char       pad[1000];
+	agentd_writer      *w;
+	struct ad_audit_rec r = rec("g", "x.grow", "fill", 0);
+
+	memset(pad, 0x5a, sizeof(pad));
+	agentd_writer_new(&w);
+	agentd_write_bin(w, pad, sizeof(pad));
+	r.detail = agentd_writer_data(w, &r.detail_len);
+	for (int i = 0; i < 300; i++)
+		*sync_fail += ad_audit_append_sync(a, &r, NULL) != 0;
+	for (int i = 0; i < NREC; i++)
+		if (ad_audit_append(a, &r, ack, k) != 0)
+			k->pending--;
+	acks_wait(k);
+	agentd_writer_free(w);
+}
+
+static MDB_env *
+tiny_env(const char *dir, size_t mapsize, unsigned flags)
+{
+	MDB_env *env = NULL;
+
+	mkdir(dir, 0700);
+	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 4) != 0
+	    || mdb_env_set_mapsize(env, mapsize) != 0
+	    || mdb_env_open(env, dir, MDB_NOTLS | flags, 0600) != 0) {
+		mdb_env_close(env);
+		return NULL;
+	}
+	return env;
+}
+
+static void
+test_growth(void)
+{
+	char            *dir = ad_path_join(tmp, "tiny");
+	MDB_env         *env = tiny_env(dir, 64 << 10, 0);
+	struct ad_audit *a
+	    = env ? audit_open_ok(env, "open on a 64 KiB map") : NULL;
+	static struct acks    k;
+	struct reader         rd = { .a = a };
+	struct ad_audit_stats st;
+	MDB_envinfo           info;
+	pthread_t             t;
+	int                   sync_fail = 0;
+
+	if (a == NULL)
+		return;
+	test_hash_by_hand(a);
+	k = (struct acks) { .a = a, .pending = NREC };
+	pthread_mutex_init(&k.mtx, NULL);
+	pthread_cond_init(&k.cv, NULL);
+	pthread_mutex_init(&rd.mtx, NULL);
+	pthread_create(&t, NULL, reader_run, &rd);
+	grow_fill(a, &sync_fail, &k);
+	reader_stopped(&rd, 1);
+	pthread_join(t, NULL);
+	is_int(sync_fail + k.bad_status, 0, "1300 appends of 1 KiB succeed");
+	ad_audit_stats(a, &st);
+	mdb_env_info(env, &info);
+	ok(st.grows > 0 && info.me_mapsize > (64 << 10), "the map grew");
+	diag("grew %llu times to %zu KiB; %d queries ran meanwhile",
+	    (unsigned long long)st.grows, info.me_mapsize >> 10, rd.queries);
+	ok(rd.queries > 0 && rd.failures == 0, "queries ran during growth");
+	is_int(verify(a).ok, 1, "verify passes after growth");
+	ad_audit_close(a);
+	mdb_env_close(env);
+	pthread_cond_destroy(&k.cv);
+	pthread_mutex_destroy(&k.mtx);
+	pthread_mutex_destroy(&rd.mtx);
+	free(dir);
+}
+
+/* No durable acknowledgement without synced commits. */
+static void
+test_nosync(void)
+{
+	char            *dir            = ad_path_join(tmp, "nosync");
+	MDB_env         *env            = tiny_env(dir, 1 << 20, MDB_NOSYNC);
+	struct ad_audit *a              = NULL;
+	char             err[AD_ERRLEN] = "";
+
+	is_int(env ? ad_audit_open(env, NULL, &a, err, sizeof(err)) : -1,
+	    AGENTD_EINVAL, "an environment opened with MDB_NOSYNC is refused");
+	like(err, "does not sync", "the message says why");
+	if (env != NULL)
+		mdb_env_close(env);
+	free(dir);
+}
+
+/*
+ * With the gate held for writing (as while the map grows), the writer
+ * commits nothing, the queue fills up to max_queue, and everything queued
+ * is committed once the gate is released.
+ */
+static void
+test_gate(void)
+{
+	char                 *dir = ad_path_join(tmp, "gate");
+	MDB_env              *env = tiny_env(dir, 1 << 20, 0);
+	pthread_rwlock_t      gate;
+	struct ad_audit_opts  o = { .gate = &gate, .max_queue = 2 };
+	struct ad_audit      *a = NULL;
+	struct ad_audit_rec   r = rec("q", "x.busy", "queued", 0);
+	struct ad_audit_stats st;
+	char                  err[AD_ERRLEN] = "";
+	int                   rv, busy = 0, queued = 0;
+
+	pthread_rwlock_init(&gate, NULL);
+	if (env == NULL || ad_audit_open(env, &o, &a, err, sizeof(err)) != 0) {
+		ok(0, "open with a gate of the caller's");
+		diag("%s", err);
+		return;
+	}
+	pthread_rwlock_wrlock(&gate);
+	for (int i = 0; i < 5; i++) {
+		rv = ad_audit_append(a, &r, NULL, NULL);
+		busy += rv == AGENTD_EBUSY;
+		queued += rv == 0;
+	}
+	ok(busy >= 2 && queued <= 3, "appends past max_queue are EBUSY");
+	usleep(50 * 1000);
+	ad_audit_stats(a, &st);
+	is_int(st.txns, 0, "nothing commits while the gate is held");
+	pthread_rwlock_unlock(&gate);
+	ad_audit_close(a);
+	mdb_env_close(env);
+	env = tiny_env(dir, 1 << 20, 0);
+	a   = env ? audit_open_ok(env, "reopen after the gate test") : NULL;
+	if (a != NULL)
+		ad_audit_stats(a, &st);
+	is_int(a ? (int)st.head_seq : -1, queued,
+	    "once released, everything queued was committed");
+	ad_audit_close(a);
+	if (env != NULL)
+		mdb_env_close(env);
+	pthread_rwlock_destroy(&gate);
+	free(dir);
+}
+
+int
+main(void)
+{
+	struct ad_store *s              = NULL;
+	struct ad_audit *a              = NULL;
+	char             err[AD_ERRLEN] = "";
+	int              opened;
+
+	plan(83);
+	if (mkdtemp(tmp) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	opened = ad_store_open(tmp, &s, err, sizeof(err)) == 0;
+	if (!ok(opened, "open a store")
+	    || (a = audit_open_ok(ad_store_env(s), "open its audit log"))
+	        == NULL)
+		return 1;
+	test_concurrent(a);
+	test_reject(a);
+	test_verify_ok(a);
+	test_altered(a, ad_store_env(s));
+	test_missing(a, ad_store_env(s), 300, "a middle record");
+	test_missing(a, ad_store_env(s), NREC, "the last record");
+	test_query(a);
+	test_archive(a, ad_store_env(s));
+	test_reopen(&s, &a);
+	if (a != NULL)
+		test_close_drains(a);
+	ad_store_close(s);
+	test_growth();
+	test_nosync();
+	test_gate();
+	nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	return done_testing();
+}
