@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bus/envelope.h"
@@ -191,6 +192,20 @@ ad_envelope_decode(
 		rv = AGENTD_EPROTO;
 	}
 	return rv;
+}
+
+void
+ad_envelope_reply(struct ad_envelope *r, uint64_t request_id, const char *to,
+    int status, const void *body, size_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->id          = ad_envelope_next_id();
+	r->kind        = AD_KIND_REPLY;
+	r->correlation = request_id;
+	r->status      = status;
+	r->body        = body;
+	r->body_len    = len;
+	snprintf(r->dst, sizeof(r->dst), "%s", to);
 }
 
 uint64_t

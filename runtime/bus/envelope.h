@@ -65,6 +65,13 @@ int ad_envelope_decode(
 int ad_envelope_decode_prefix(const void *buf, size_t len, size_t max_len,
     struct ad_envelope *e, size_t *used);
 
+/*
+ * Fill r as the reply (status, body borrowed) to the request whose id is
+ * request_id, addressed back to `to`; source fields left empty.
+ */
+void ad_envelope_reply(struct ad_envelope *r, uint64_t request_id,
+    const char *to, int status, const void *body, size_t len);
+
 /* A fresh message id: unique within this process, never 0. */
 uint64_t ad_envelope_next_id(void);
 

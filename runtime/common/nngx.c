@@ -104,13 +104,6 @@ ad_reply_msg(const struct ad_envelope *req, int status, const void *body,
 {
 	struct ad_envelope r;
 
-	memset(&r, 0, sizeof(r));
-	r.id          = ad_envelope_next_id();
-	r.kind        = AD_KIND_REPLY;
-	r.correlation = req->id;
-	r.status      = status;
-	r.body        = body;
-	r.body_len    = len;
-	snprintf(r.dst, sizeof(r.dst), "%s", req->src);
+	ad_envelope_reply(&r, req->id, req->src, status, body, len);
 	return ad_envelope_to_msg(&r, out);
 }

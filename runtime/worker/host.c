@@ -52,16 +52,9 @@ send_reply(agentd_ctx *ctx, agentd_request *req, int status, const void *body,
 	nng_msg           *msg;
 	int                rv;
 
-	memset(&e, 0, sizeof(e));
-	e.id          = ad_envelope_next_id();
-	e.kind        = AD_KIND_REPLY;
-	e.correlation = req->id;
-	e.status      = status;
-	e.body        = body;
-	e.body_len    = len;
+	ad_envelope_reply(&e, req->id, req->src, status, body, len);
 	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
 	snprintf(e.src_instance, sizeof(e.src_instance), "%s", ctx->instance);
-	snprintf(e.dst, sizeof(e.dst), "%s", req->src);
 	if ((rv = envelope_msg(ctx, &e, &msg)) != 0)
 		return rv;
 	if ((rv = nng_msg_header_append(msg, nng_msg_header(req->route),
