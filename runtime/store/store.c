@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +28,15 @@
 #define STORE_MAXREADERS 1022
 
 struct ad_store {
-	MDB_env *env;
-	MDB_dbi  agents;
-	MDB_dbi  meta;
+	/*
+	 * LMDB may change the map size only while this process has no
+	 * transaction open.  Every transaction holds the gate for reading;
+	 * whoever grows the map (the audit writer) holds it for writing.
+	 */
+	pthread_rwlock_t gate;
+	MDB_env         *env;
+	MDB_dbi          agents;
+	MDB_dbi          meta;
 };
 
 /*
@@ -279,13 +286,16 @@ static int
 env_open(struct ad_store *s, const char *state_dir, const char *db, char *err,
     size_t errlen)
 {
-	char hint[AD_ERRLEN];
-	int  rc;
+	char        hint[AD_ERRLEN];
+	MDB_envinfo info;
+	int         rc;
 
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto fail;
+	/* No map size before opening: a map grown by an earlier run (its size
+	 * is kept in the file) stays as large; at least STORE_MAPSIZE after.
+	 */
 	if ((rc = mdb_env_set_maxdbs(s->env, STORE_MAXDBS)) != 0
-	    || (rc = mdb_env_set_mapsize(s->env, STORE_MAPSIZE)) != 0
 	    || (rc = mdb_env_set_maxreaders(s->env, STORE_MAXREADERS)) != 0)
 		goto fail;
 	/*
@@ -293,13 +303,36 @@ env_open(struct ad_store *s, const char *state_dir, const char *db, char *err,
 	 * power cut.  MDB_NOTLS because read transactions may begin on one
 	 * supervisor thread and end on another.
 	 */
-	if ((rc = mdb_env_open(s->env, db, MDB_NOTLS, 0600)) != 0)
+	if ((rc = mdb_env_open(s->env, db, MDB_NOTLS, 0600)) != 0
+	    || (rc = mdb_env_info(s->env, &info)) != 0
+	    || (info.me_mapsize < STORE_MAPSIZE
+	        && (rc = mdb_env_set_mapsize(s->env, STORE_MAPSIZE)) != 0))
 		goto fail;
 	return 0;
 fail:
 	ad_seterr(err, errlen, "cannot open state in %s: %s: %s", db,
 	    mdb_strerror(rc), open_hint(rc, state_dir, hint, sizeof(hint)));
 	return rc == ENOMEM ? AGENTD_ENOMEM : AGENTD_EIO;
+}
+
+/* Writer-preferring, so a map growth is not starved by a stream of
+ * readers. */
+static void
+init_gate(pthread_rwlock_t *gate)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(
+	    &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(gate, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
+pthread_rwlock_t *
+ad_store_gate(struct ad_store *s)
+{
+	return &s->gate;
 }
 
 int
@@ -322,6 +355,7 @@ ad_store_open(
 		return AGENTD_EIO;
 	}
 	s = ad_xcalloc(1, sizeof(*s));
+	init_gate(&s->gate);
 	if ((rv = env_open(s, state_dir, db, err, errlen)) != 0
 	    || (rv = store_setup(s, db, err, errlen)) != 0) {
 		ad_store_close(s);
@@ -345,6 +379,7 @@ ad_store_close(struct ad_store *s)
 	/* Named dbi handles close with the environment. */
 	if (s->env != NULL)
 		mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->gate);
 	free(s);
 }
 
@@ -373,17 +408,17 @@ write_one(struct ad_store *s, MDB_val *key, MDB_val *val, const char *what)
 	MDB_txn *txn;
 	int      rc;
 
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-		return store_err(rc, what);
-	rc = val != NULL ? mdb_put(txn, s->agents, key, val, 0)
-	                 : mdb_del(txn, s->agents, key, NULL);
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		return store_err(rc, what);
+	pthread_rwlock_rdlock(&s->gate);
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) == 0) {
+		rc = val != NULL ? mdb_put(txn, s->agents, key, val, 0)
+		                 : mdb_del(txn, s->agents, key, NULL);
+		if (rc != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = mdb_txn_commit(txn);
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		return store_err(rc, what);
-	return 0;
+	pthread_rwlock_unlock(&s->gate);
+	return rc != 0 ? store_err(rc, what) : 0;
 }
 
 int
@@ -428,13 +463,17 @@ ad_store_agent_get(
 
 	if ((rv = name_key(name, &key)) != 0)
 		return rv;
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+	pthread_rwlock_rdlock(&s->gate);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		pthread_rwlock_unlock(&s->gate);
 		return store_err(rc, "reading an agent record");
+	}
 	rc = mdb_get(txn, s->agents, &key, &val);
 	/* val lives in the map only while txn does: decode first. */
 	rv = rc == 0 ? record_decode(&key, &val, out)
 	             : store_err(rc, "reading an agent record");
 	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->gate);
 	return rv;
 }
 
@@ -471,10 +510,14 @@ list_load(struct ad_store *s, struct record_list *l)
 	MDB_val                 key, val;
 	int                     rc, rv = 0;
 
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+	pthread_rwlock_rdlock(&s->gate);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		pthread_rwlock_unlock(&s->gate);
 		return store_err(rc, "listing agent records");
+	}
 	if ((rc = mdb_cursor_open(txn, s->agents, &cur)) != 0) {
 		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&s->gate);
 		return store_err(rc, "listing agent records");
 	}
 	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
@@ -486,6 +529,7 @@ list_load(struct ad_store *s, struct record_list *l)
 		rv = store_err(rc, "listing agent records");
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->gate);
 	return rv;
 }
 

@@ -11,6 +11,7 @@
 #ifndef AD_STORE_H
 #define AD_STORE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,14 @@ void ad_store_close(struct ad_store *s);
  * audit log).  Borrowed, valid until ad_store_close().
  */
 struct MDB_env *ad_store_env(struct ad_store *s);
+
+/*
+ * The lock every transaction in the environment holds for reading, and
+ * whoever grows the map holds for writing (LMDB resizes only with no
+ * transaction open in the process).  Pass it to ad_audit_open().
+ * Borrowed, valid until ad_store_close().
+ */
+pthread_rwlock_t *ad_store_gate(struct ad_store *s);
 
 /*
  * Record fields that are NULL are stored as nil and read back as NULL; a

@@ -252,6 +252,33 @@ test_reopen(const char *dir)
 	ad_store_close(s);
 }
 
+/* A map grown (as the audit writer does) stays grown after a restart. */
+static void
+test_map_kept(const char *dir)
+{
+	struct ad_store       *s = open_ok(dir, "open to grow the map");
+	MDB_envinfo            info;
+	size_t                 big = (size_t)256 << 20;
+	struct ad_agent_record r = { .name = "grown", .plugin_path = "/x.so" };
+
+	if (s == NULL)
+		return;
+	mdb_env_info(ad_store_env(s), &info);
+	ok(info.me_mapsize >= ((size_t)64 << 20),
+	    "the map is at least 64 MiB");
+	pthread_rwlock_wrlock(ad_store_gate(s));
+	mdb_env_set_mapsize(ad_store_env(s), big);
+	pthread_rwlock_unlock(ad_store_gate(s));
+	/* A committed write makes LMDB record the new size in the file. */
+	is_int(ad_store_agent_put(s, &r), 0, "a write after growing");
+	ad_store_close(s);
+	if ((s = open_ok(dir, "reopen after growing")) == NULL)
+		return;
+	mdb_env_info(ad_store_env(s), &info);
+	ok(info.me_mapsize >= big, "the grown map size is kept on reopen");
+	ad_store_close(s);
+}
+
 static void
 test_not_a_dir(const char *dir)
 {
@@ -368,7 +395,7 @@ main(void)
 {
 	struct ad_store *s;
 
-	plan(49);
+	plan(54);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -386,6 +413,7 @@ main(void)
 	test_threads(s);
 	ad_store_close(s);
 	test_reopen(tmp);
+	test_map_kept(tmp);
 	test_not_a_dir(tmp);
 	test_denied(tmp);
 	test_layout(tmp);
