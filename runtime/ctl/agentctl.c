@@ -42,6 +42,8 @@ static const char *const commands_help
       "got it\n"
       "  tail [PREFIX]          print events as they pass, one JSON line "
       "each\n"
+      "  audit [FILTERS]        the audit trail, newest first\n"
+      "  audit verify           check the audit trail's hash chain\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -490,6 +492,204 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const char *const audit_help
+    = "usage: agentctl audit [--agent A] [--kind K] [--since T] [--until T]\n"
+      "                      [--limit N]\n"
+      "       agentctl audit verify\n"
+      "Show the audit trail, newest first (default: the last 100 "
+      "records), or\ncheck that its hash chain is whole.  T is a time: "
+      "2026-11-21, 2026-11-21T10:00:00Z,\nor a duration ago: 90m, 24h.  "
+      "With --json, one JSON object per line.\nExit status of verify: 0 "
+      "whole, 1 broken (the first bad record is named).\n";
+
+/* "2026-11-21", "2026-11-21T10:00:00Z" (UTC), or a duration ago. */
+static int
+parse_time(const char *s, int64_t *ms)
+{
+	struct tm   tm;
+	const char *end;
+	int64_t     ago;
+
+	if (ad_parse_duration(s, &ago) == 0) {
+		*ms = ad_wall_ms() - ago;
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		end = strptime(s, "%Y-%m-%d", &tm);
+	if (end == NULL || (*end != '\0' && strcmp(end, "Z") != 0))
+		return -1;
+	*ms = (int64_t)timegm(&tm) * 1000;
+	return 0;
+}
+
+static void
+print_record(json_t *r)
+{
+	char   stamp[32];
+	time_t t = (time_t)(json_integer_value(json_object_get(r, "time_ms"))
+	    / 1000);
+	struct tm tm;
+	json_t   *agent = json_object_get(r, "agent");
+	json_t   *inst  = json_object_get(r, "instance");
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("%s #%lld %s%s%s %s: %s\n", stamp,
+	    json_integer_value(json_object_get(r, "seq")),
+	    json_is_string(agent) ? json_string_value(agent) : "agentd",
+	    json_is_string(inst) ? "/" : "",
+	    json_is_string(inst) ? json_string_value(inst) : "",
+	    json_string_value(json_object_get(r, "kind")),
+	    json_string_value(json_object_get(r, "summary")));
+}
+
+static int
+audit_verify(const struct ctl_opts *o)
+{
+	struct ad_envelope req, rep;
+	nng_msg           *reply;
+	json_t            *v = NULL;
+	int                rv;
+
+	memset(&req, 0, sizeof(req));
+	req.id   = ad_envelope_next_id();
+	req.kind = AD_KIND_CONTROL;
+	snprintf(req.dst, sizeof(req.dst), "audit.verify");
+	if ((rv = roundtrip(o, &req, &reply, &rep)) != EXIT_OK)
+		return rv;
+	if (rep.status != 0) {
+		rv = print_error(o, &rep);
+	} else if (ad_mp_to_json(rep.body, rep.body_len, &v) != 0) {
+		rv = EXIT_FAILED;
+	} else if (o->json) {
+		json_dumpf(v, stdout, JSON_COMPACT);
+		putchar('\n');
+		rv = json_is_true(json_object_get(v, "ok")) ? EXIT_OK
+		                                            : EXIT_FAILED;
+	} else if (json_is_true(json_object_get(v, "ok"))) {
+		printf("audit trail whole: records %lld to %lld (%lld), head "
+		       "sha256:%s\n",
+		    json_integer_value(json_object_get(v, "first_seq")),
+		    json_integer_value(json_object_get(v, "last_seq")),
+		    json_integer_value(json_object_get(v, "records")),
+		    json_string_value(json_object_get(v, "head_hash")));
+	} else {
+		printf("audit trail BROKEN at record %lld: %s\n",
+		    json_integer_value(json_object_get(v, "bad_seq")),
+		    json_string_value(json_object_get(v, "what")));
+		rv = EXIT_FAILED;
+	}
+	json_decref(v);
+	nng_msg_free(reply);
+	return rv;
+}
+
+static int
+cmd_audit(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "agent", required_argument, NULL, 'a' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ad_envelope req, rep;
+	const char        *agent = NULL, *kind = NULL;
+	int64_t            since = 0, until = 0, limit = 100;
+	agentd_writer     *w;
+	nng_msg           *reply;
+	json_t            *v = NULL, *r;
+	size_t             i;
+	int                c, rv;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			agent = optarg;
+			break;
+		case 'k':
+			kind = optarg;
+			break;
+		case 's':
+		case 'u':
+			if (parse_time(optarg, c == 's' ? &since : &until)
+			    != 0) {
+				fprintf(stderr,
+				    "agentctl: bad time \"%s\": use "
+				    "2026-11-21, 2026-11-21T10:00:00Z or "
+				    "24h\n",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			limit = strtoll(optarg, NULL, 10);
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			fputs(audit_help, stdout);
+			return EXIT_OK;
+		default:
+			fputs(audit_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc && strcmp(argv[optind], "verify") == 0
+	    && optind + 1 == argc)
+		return audit_verify(o);
+	if (optind < argc) {
+		fputs(audit_help, stderr);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 5);
+	agentd_write_str(w, "agent");
+	agent ? agentd_write_str(w, agent) : agentd_write_nil(w);
+	agentd_write_str(w, "kind");
+	kind ? agentd_write_str(w, kind) : agentd_write_nil(w);
+	agentd_write_str(w, "since_ms");
+	agentd_write_int(w, since);
+	agentd_write_str(w, "until_ms");
+	agentd_write_int(w, until);
+	agentd_write_str(w, "limit");
+	agentd_write_int(w, limit);
+	memset(&req, 0, sizeof(req));
+	req.id   = ad_envelope_next_id();
+	req.kind = AD_KIND_CONTROL;
+	snprintf(req.dst, sizeof(req.dst), "audit");
+	req.body = agentd_writer_data(w, &req.body_len);
+	rv       = roundtrip(o, &req, &reply, &rep);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	if (rep.status != 0) {
+		rv = print_error(o, &rep);
+	} else if (ad_mp_to_json(rep.body, rep.body_len, &v) != 0) {
+		rv = EXIT_FAILED;
+	} else {
+		json_array_foreach(json_object_get(v, "records"), i, r)
+		{
+			if (o->json) {
+				json_dumpf(r, stdout, JSON_COMPACT);
+				putchar('\n');
+			} else {
+				print_record(r);
+			}
+		}
+	}
+	json_decref(v);
+	nng_msg_free(reply);
+	return rv;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -540,6 +740,8 @@ main(int argc, char **argv)
 		return cmd_publish(&o, argc, argv);
 	if (strcmp(argv[0], "tail") == 0)
 		return cmd_tail(&o, argc, argv);
+	if (strcmp(argv[0], "audit") == 0)
+		return cmd_audit(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "store/audit.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
@@ -185,6 +186,130 @@ op_publish(struct ad_srvctx *c, const struct ad_envelope *e)
 	agentd_writer_free(w);
 }
 
+/* ---- the audit trail ---------------------------------------------------- */
+
+static int
+write_entry(void *arg, const struct ad_audit_entry *e)
+{
+	agentd_writer *w = arg;
+	char           hex[2 * AD_AUDIT_HASH_LEN + 1];
+
+	ad_hex(e->hash, AD_AUDIT_HASH_LEN, hex);
+	agentd_write_map(w, 8);
+	write_kv_uint(w, "seq", e->seq);
+	agentd_write_str(w, "time_ms");
+	agentd_write_int(w, e->time_ms);
+	agentd_write_str(w, "agent");
+	e->agent ? agentd_write_str(w, e->agent) : agentd_write_nil(w);
+	agentd_write_str(w, "instance");
+	e->instance ? agentd_write_str(w, e->instance) : agentd_write_nil(w);
+	agentd_write_str(w, "kind");
+	agentd_write_str(w, e->kind);
+	agentd_write_str(w, "summary");
+	agentd_write_str(w, e->summary);
+	agentd_write_str(w, "detail");
+	if (e->detail_len > 0)
+		agentd_write_raw(w, e->detail, e->detail_len);
+	else
+		agentd_write_nil(w);
+	agentd_write_str(w, "hash");
+	agentd_write_str(w, hex);
+	return 0;
+}
+
+/* Count the entries a filter selects, so the array header comes first. */
+static int
+count_entry(void *arg, const struct ad_audit_entry *e)
+{
+	(*(uint32_t *)arg)++;
+	return 0;
+}
+
+static void
+op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	struct ad_audit_filter f;
+	agentd_doc            *doc = NULL;
+	const agentd_value    *root;
+	char                   agent[AD_NAME_MAX] = "", kind[128] = "";
+	int64_t                limit = 100;
+	uint32_t               n     = 0;
+	agentd_writer         *w;
+	const void            *body;
+	size_t                 len;
+	int                    rv;
+
+	memset(&f, 0, sizeof(f));
+	if (e->body_len > 0 && agentd_parse(e->body, e->body_len, &doc) == 0) {
+		root = agentd_doc_root(doc);
+		if (agentd_get_strcpy(
+		        agentd_map_get(root, "agent"), agent, sizeof(agent))
+		    == 0)
+			f.agent = agent;
+		if (agentd_get_strcpy(
+		        agentd_map_get(root, "kind"), kind, sizeof(kind))
+		    == 0)
+			f.kind = kind;
+		agentd_get_int(agentd_map_get(root, "since_ms"), &f.since_ms);
+		agentd_get_int(agentd_map_get(root, "until_ms"), &f.until_ms);
+		agentd_get_int(agentd_map_get(root, "limit"), &limit);
+		agentd_doc_free(doc);
+	}
+	f.limit        = limit > 0 ? (size_t)limit : 0;
+	f.oldest_first = 0;
+	if ((rv = ad_audit_query(c->srv->sv->audit, &f, count_entry, &n))
+	    != 0) {
+		ad_srv_fail(
+		    c, rv, "reading the audit trail: %s", agentd_strerror(rv));
+		return;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "records");
+	agentd_write_array(w, n);
+	/* Records appended between the two reads are newer than the first
+	 * n: newest first, the same n come back. */
+	f.limit = n;
+	ad_audit_query(c->srv->sv->audit, &f, write_entry, w);
+	body = agentd_writer_data(w, &len);
+	ad_srv_reply(c, 0, body, len);
+	agentd_writer_free(w);
+}
+
+static void
+op_audit_verify(struct ad_srvctx *c)
+{
+	struct ad_audit_verify_result r;
+	agentd_writer                *w;
+	const void                   *body;
+	size_t                        len;
+	char                          hex[2 * AD_AUDIT_HASH_LEN + 1];
+	int                           rv;
+
+	memset(&r, 0, sizeof(r));
+	if ((rv = ad_audit_verify(c->srv->sv->audit, &r)) != 0 && !r.what[0]) {
+		ad_srv_fail(c, rv, "verifying the audit trail: %s",
+		    agentd_strerror(rv));
+		return;
+	}
+	ad_hex(r.head_hash, AD_AUDIT_HASH_LEN, hex);
+	agentd_writer_new(&w);
+	agentd_write_map(w, 7);
+	agentd_write_str(w, "ok");
+	agentd_write_bool(w, r.ok);
+	write_kv_uint(w, "first_seq", r.first_seq);
+	write_kv_uint(w, "last_seq", r.last_seq);
+	write_kv_uint(w, "records", r.records);
+	write_kv_uint(w, "bad_seq", r.bad_seq);
+	agentd_write_str(w, "what");
+	agentd_write_str(w, r.what);
+	agentd_write_str(w, "head_hash");
+	agentd_write_str(w, hex);
+	body = agentd_writer_data(w, &len);
+	ad_srv_reply(c, 0, body, len);
+	agentd_writer_free(w);
+}
+
 /* ---- agentctl's socket ------------------------------------------------- */
 
 static void
@@ -211,6 +336,12 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "publish") == 0) {
 		op_publish(c, e);
+	} else if (e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "audit") == 0) {
+		op_audit(c, e);
+	} else if (e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "audit.verify") == 0) {
+		op_audit_verify(c);
 	} else {
 		ad_srv_fail(c, AGENTD_EINVAL,
 		    "unknown operation \"%s\": this agentd is %s", e->dst,
@@ -250,6 +381,10 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 		a->st.calls_denied++;
 		if (ad_now_ms() - a->last_call_denial_log >= 1000) {
 			a->last_call_denial_log = ad_now_ms();
+			ad_sv_audit(sv, a->conf->name, inst->id, "call.denied",
+			    "call to \"%s\" denied by calls = { } (%llu so "
+			    "far)",
+			    e->dst, (unsigned long long)a->st.calls_denied);
 			ad_warn("agent %s: call to \"%s\" denied: add it to "
 			        "calls = { } in %s if %s should call it",
 			    a->conf->name, e->dst, a->conf->file,

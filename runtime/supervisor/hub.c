@@ -187,6 +187,9 @@ denied(struct ad_agent *a, const char *topic)
 	if (ad_now_ms() - a->last_event_denial_log < 1000)
 		return;
 	a->last_event_denial_log = ad_now_ms();
+	ad_sv_audit(a->sv, a->conf->name, NULL, "event.denied",
+	    "event on \"%s\" refused by publish = { } (%llu so far)", topic,
+	    (unsigned long long)a->st.events_denied);
 	ad_warn("agent %s: event on \"%s\" refused: add it to publish = { } "
 	        "in %s if %s should publish it",
 	    a->conf->name, topic, a->conf->file, a->conf->name);

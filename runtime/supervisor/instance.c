@@ -261,10 +261,14 @@ ad_instance_spawn(struct ad_agent *a, char *err, size_t errlen)
 		/* Never started: let the main loop free it like an exit. */
 		inst->state = AD_INST_EXITED;
 		schedule_restart(a);
+		ad_sv_audit(sv, a->conf->name, inst->id,
+		    "instance.start_failed", "%s", err);
 		return rv;
 	}
 	ad_info("agent %s: started instance %s (pid %d)", a->conf->name,
 	    inst->id, (int)inst->pid);
+	ad_sv_audit(sv, a->conf->name, inst->id, "instance.start", "pid %d",
+	    (int)inst->pid);
 	send_init(inst);
 	return 0;
 }
@@ -291,6 +295,10 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 		    inst->agent->conf->name, inst->id,
 		    rv == AGENTD_ETIMEOUT ? "init timed out"
 		                          : agentd_strerror(status));
+		ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
+		    "instance.init_failed", "%s",
+		    rv == AGENTD_ETIMEOUT ? "init timed out"
+		                          : agentd_strerror(status));
 		if (inst->pid > 0)
 			kill(inst->pid, SIGKILL);
 		return;
@@ -301,8 +309,29 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	inst->agent->backoff_ms = 0;
 	ad_info(
 	    "agent %s: instance %s ready", inst->agent->conf->name, inst->id);
+	ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
+	    "instance.ready", "pid %d", (int)inst->pid);
 	ad_dispatch_pump(inst->agent);
 	ad_hub_instance_kick(inst);
+}
+
+/* An unexpected exit: one log line and one audit record saying how. */
+static void
+report_exit(struct ad_instance *inst, int status)
+{
+	struct ad_agent *a = inst->agent;
+	char             how[64];
+
+	if (WIFSIGNALED(status))
+		snprintf(
+		    how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(how, sizeof(how), "exited with status %d",
+		    WEXITSTATUS(status));
+	ad_warn("agent %s: instance %s (pid %d) %s", a->conf->name, inst->id,
+	    (int)inst->pid, how);
+	ad_sv_audit(a->sv, a->conf->name, inst->id, "instance.exit",
+	    "pid %d %s", (int)inst->pid, how);
 }
 
 struct ad_instance *
@@ -319,18 +348,7 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 			if (inst->pid != pid || inst->state == AD_INST_EXITED)
 				continue;
 			if (inst->state != AD_INST_STOPPING && !sv->stopping) {
-				if (WIFSIGNALED(status))
-					ad_warn(
-					    "agent %s: instance %s (pid %d) "
-					    "killed by signal %d",
-					    a->conf->name, inst->id, (int)pid,
-					    WTERMSIG(status));
-				else
-					ad_warn(
-					    "agent %s: instance %s (pid %d) "
-					    "exited with status %d",
-					    a->conf->name, inst->id, (int)pid,
-					    WEXITSTATUS(status));
+				report_exit(inst, status);
 				if (a->conf->restart_policy
 				        == AD_RESTART_PERMANENT
 				    || (a->conf->restart_policy

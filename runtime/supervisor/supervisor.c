@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "store/audit.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
@@ -184,6 +186,9 @@ register_agents(struct ad_sv *sv)
 		};
 		if ((rv = ad_store_agent_put(sv->store, &r)) != 0)
 			return rv;
+		ad_sv_audit(sv, a->conf->name, NULL, "agent.configured",
+		    "plugin %s version %s (%s) from %s", a->conf->plugin_path,
+		    a->version, a->hash, a->conf->file);
 	}
 	return 0;
 }
@@ -226,6 +231,39 @@ take_lock(const char *dir, const char *what, int *fd, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+open_audit(struct ad_sv *sv, char *err, size_t errlen)
+{
+	struct ad_audit_opts o = { ad_store_gate(sv->store), 0 };
+
+	return ad_audit_open(
+	    ad_store_env(sv->store), &o, &sv->audit, err, errlen);
+}
+
+void
+ad_sv_audit(struct ad_sv *sv, const char *agent, const char *instance,
+    const char *kind, const char *fmt, ...)
+{
+	struct ad_audit_rec r;
+	char                summary[512];
+	va_list             ap;
+	int                 rv;
+
+	if (sv->audit == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(summary, sizeof(summary), fmt, ap);
+	va_end(ap);
+	memset(&r, 0, sizeof(r));
+	r.agent    = agent;
+	r.instance = instance;
+	r.kind     = kind;
+	r.summary  = summary;
+	if ((rv = ad_audit_append(sv->audit, &r, NULL, NULL)) != 0)
+		ad_error("audit: record \"%s: %s\" not written: %s", kind,
+		    summary, agentd_strerror(rv));
+}
+
 int
 ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 {
@@ -239,8 +277,12 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	            sv->state_dir, "state", &sv->state_lock, err, errlen))
 	        != 0)
 		return rv;
-	if ((rv = ad_store_open(sv->state_dir, &sv->store, err, errlen)) != 0)
+	if ((rv = ad_store_open(sv->state_dir, &sv->store, err, errlen)) != 0
+	    || (rv = open_audit(sv, err, errlen)) != 0)
 		return rv;
+	ad_sv_audit(sv, NULL, NULL, "agentd.start",
+	    "agentd %s started with %zu agent(s) from %s", PACKAGE_VERSION,
+	    sv->nagents, sv->confdir);
 	if ((rv = register_agents(sv)) != 0) {
 		ad_seterr(err, errlen, "cannot record agents in %s: %s",
 		    sv->state_dir, agentd_strerror(rv));
@@ -432,13 +474,18 @@ ad_sv_stop(struct ad_sv *sv)
 	pthread_mutex_unlock(&sv->mtx);
 	ad_control_stop(sv);
 	ad_hub_stop(sv);
-	if (sv->running)
+	if (sv->running) {
+		ad_sv_audit(sv, NULL, NULL, "agentd.stop", "agentd stopped");
 		ad_info("stopped");
+	}
 }
 
 void
 ad_sv_free(struct ad_sv *sv)
 {
+	/* The audit writer drains its queue before the store closes. */
+	if (sv->audit != NULL)
+		ad_audit_close(sv->audit);
 	if (sv->store != NULL)
 		ad_store_close(sv->store);
 	if (sv->cfg != NULL)

@@ -163,6 +163,7 @@ struct ad_sv {
 	pthread_mutex_t       mtx;
 	struct ad_config     *cfg;
 	struct ad_store      *store;
+	struct ad_audit      *audit; /* the audit trail, in store's env */
 	char                 *confdir;
 	char                 *state_dir;
 	char                 *run_dir;
@@ -212,6 +213,15 @@ void ad_sv_stop(struct ad_sv *sv);
 void ad_sv_free(struct ad_sv *sv);
 
 struct ad_agent *ad_sv_agent(struct ad_sv *sv, const char *name);
+
+/*
+ * Append a lifecycle record to the audit trail without waiting for it
+ * (agent and instance may be NULL; summary is printf-formatted, one line).
+ * A record that cannot be queued is logged, never silently lost.
+ */
+void ad_sv_audit(struct ad_sv *sv, const char *agent, const char *instance,
+    const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /*
  * Connection identity: the instance a pipe of the calls or publish socket

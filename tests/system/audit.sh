@@ -1,0 +1,59 @@
+#!/bin/sh
+# The audit trail of agentd's own decisions: instances started, crashed
+# and restarted, calls denied; filters; the hash chain verified, and kept
+# across a restart of agentd on the same state.
+. "$top_srcdir/tests/lib.sh"
+
+plan 14
+
+ECHO=$(plugin_copy "$BPLUGINS/echo.so")
+BUS=$(plugin_copy "$TPLUGINS/bus.so")
+conf audit.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+	restart { backoff_initial = 50ms }
+}
+agent "front" { plugin = "$BUS" }
+EOF
+
+start_agentd
+ok $? "agentd starts"
+wait_for 10 agent_ready echo 1 && wait_for 10 agent_ready front 1
+ok $? "echo and front are ready"
+
+wpid=$(actl --json status | jq '.agents[] | select(.name=="echo") | .instances[0].pid')
+kill -KILL "$wpid"
+wait_for 10 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq -e '.agents[] | select(.name==\"echo\") | .restarts == 1 and .ready == 1' >/dev/null"
+ok $? "the killed echo worker is replaced"
+actl --json call front '{"call":"echo","body":1}' >/dev/null
+wait_for 5 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL audit --kind call.denied | grep -q ."
+ok $? "a denied call is recorded"
+
+out=$(actl audit --kind instance.exit --json)
+like "$out" "\"agent\":\"echo\",\"instance\":\"echo-1\",\"kind\":\"instance.exit\",\"summary\":\"pid $wpid killed by signal 9\"" \
+    "the crash is recorded with agent, instance, pid and signal"
+out=$(actl audit --agent front --kind call.denied)
+like "$out" 'front/front-1 call.denied: call to "echo" denied by calls' \
+    "the denial names caller and callee"
+[ "$(actl audit --agent echo --limit 3 | wc -l)" = 3 ]
+ok $? "--limit 3 gives three records"
+out=$(actl audit --limit 1)
+like "$out" '#[0-9]+ ' "records carry their sequence number"
+[ "$(actl audit --since 1h | wc -l)" -ge 8 ] && [ "$(actl audit --until 2000-01-01 | wc -l)" = 0 ]
+ok $? "--since and --until select by time"
+
+out=$(actl audit verify)
+ok $? "audit verify exits 0 on an untouched trail"
+like "$out" '^audit trail whole: records 1 to [0-9]+' "and says the chain is whole"
+
+stop_agentd
+ok $? "agentd stops"
+start_agentd
+wait_for 10 agent_ready echo 1
+actl audit --kind agentd.stop | grep -q 'agentd stopped' &&
+    [ "$(actl audit --kind agentd.start | wc -l)" = 2 ]
+ok $? "the trail survives a restart: the first run's stop and both starts are there"
+actl audit verify >/dev/null
+ok $? "and the chain still verifies across the restart"
+stop_agentd >/dev/null
+done_testing
