@@ -363,6 +363,64 @@ may_call(const struct ad_agent *a, const char *target)
 	return 0;
 }
 
+/* The audit writer committed a plugin's record (writer thread). */
+static void
+audit_appended(void *arg, int status, uint64_t seq)
+{
+	struct ad_srvctx *c  = arg;
+	struct ad_sv     *sv = c->srv->sv;
+
+	pthread_mutex_lock(&sv->mtx);
+	if (status == 0)
+		ad_srv_reply(c, 0, NULL, 0);
+	else
+		ad_srv_fail(c, status, "audit record not written: %s",
+		    agentd_strerror(status));
+	pthread_mutex_unlock(&sv->mtx);
+}
+
+/*
+ * A plugin's own audit record: agent and instance come from the
+ * connection, and the answer waits for the commit.
+ */
+static void
+op_audit_append(
+    struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
+{
+	struct ad_audit_rec r;
+	agentd_doc         *doc = NULL;
+	const agentd_value *root;
+	char                kind[AD_AUDIT_NAME_MAX + 1];
+	char               *summary = NULL;
+	const char         *s;
+	size_t              slen;
+	int                 rv = AGENTD_EINVAL;
+
+	memset(&r, 0, sizeof(r));
+	if (agentd_parse(e->body, e->body_len, &doc) == 0
+	    && agentd_get_strcpy(
+	           agentd_map_get(root = agentd_doc_root(doc), "kind"), kind,
+	           sizeof(kind))
+	        == 0
+	    && agentd_get_str(agentd_map_get(root, "summary"), &s, &slen) == 0
+	    && agentd_get_bin(
+	           agentd_map_get(root, "detail"), &r.detail, &r.detail_len)
+	        == 0) {
+		summary    = ad_xasprintf("%.*s", (int)slen, s);
+		r.agent    = inst->agent->conf->name;
+		r.instance = inst->id;
+		r.kind     = kind;
+		r.summary  = summary;
+		c->state   = AD_SRV_WAIT;
+		rv = ad_audit_append(c->srv->sv->audit, &r, audit_appended, c);
+	}
+	free(summary);
+	agentd_doc_free(doc);
+	if (rv != 0)
+		ad_srv_fail(
+		    c, rv, "audit record refused: %s", agentd_strerror(rv));
+}
+
 static void
 calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
@@ -371,6 +429,11 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	struct ad_agent    *a;
 	int                 rv;
 
+	if (inst != NULL && e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "audit.append") == 0) {
+		op_audit_append(c, inst, e);
+		return;
+	}
 	if (inst == NULL || e->kind != AD_KIND_REQUEST) {
 		ad_srv_fail(
 		    c, AGENTD_EINVAL, "not a request from an instance");

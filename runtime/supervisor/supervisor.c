@@ -435,6 +435,20 @@ signal_all(struct ad_sv *sv, int sig)
 	pthread_mutex_unlock(&sv->mtx);
 }
 
+static void
+audit_last(struct ad_sv *sv)
+{
+	struct ad_audit_rec r;
+	int                 rv;
+
+	memset(&r, 0, sizeof(r));
+	r.kind    = "agentd.stop";
+	r.summary = "agentd stopped";
+	if ((rv = ad_audit_append_sync(sv->audit, &r, NULL)) != 0)
+		ad_error("audit: record \"agentd.stop\" not written: %s",
+		    agentd_strerror(rv));
+}
+
 void
 ad_sv_stop(struct ad_sv *sv)
 {
@@ -472,12 +486,15 @@ ad_sv_stop(struct ad_sv *sv)
 		}
 	}
 	pthread_mutex_unlock(&sv->mtx);
+	/* Records are written in order: once the last one is committed,
+	 * every plugin record before it has been answered, so no audit
+	 * callback can reach a server context freed below. */
+	if (sv->running)
+		audit_last(sv);
 	ad_control_stop(sv);
 	ad_hub_stop(sv);
-	if (sv->running) {
-		ad_sv_audit(sv, NULL, NULL, "agentd.stop", "agentd stopped");
+	if (sv->running)
 		ad_info("stopped");
-	}
 }
 
 void

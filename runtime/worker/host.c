@@ -180,25 +180,66 @@ struct ad_acall {
 	nng_msg           *reply;
 };
 
-/* The request envelope of a call, as an nng message. */
+/*
+ * A message to agentd's calls socket: a request for another agent, or a
+ * control operation agentd performs for this instance ("audit.append").
+ */
 static int
-call_msg(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
-    int timeout_ms, nng_msg **out)
+calls_msg(agentd_ctx *ctx, enum ad_kind kind, const char *dst,
+    const void *body, size_t len, int timeout_ms, nng_msg **out)
 {
 	struct ad_envelope e;
 
-	if (ctx == NULL || !ad_valid_name(agent) || (body == NULL && len))
+	if (ctx == NULL || (body == NULL && len))
 		return AGENTD_EINVAL;
 	memset(&e, 0, sizeof(e));
 	e.id          = ad_envelope_next_id();
-	e.kind        = AD_KIND_REQUEST;
+	e.kind        = kind;
 	e.deadline_ms = ad_wall_ms() + timeout_ms;
 	e.body        = body;
 	e.body_len    = len;
 	/* Informative only: agentd sets the source from the connection. */
 	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
-	snprintf(e.dst, sizeof(e.dst), "%s", agent);
+	snprintf(e.dst, sizeof(e.dst), "%s", dst);
 	return envelope_msg(ctx, &e, out);
+}
+
+/* The request envelope of a call to another agent. */
+static int
+call_msg(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
+    int timeout_ms, nng_msg **out)
+{
+	if (!ad_valid_name(agent))
+		return AGENTD_EINVAL;
+	return calls_msg(
+	    ctx, AD_KIND_REQUEST, agent, body, len, timeout_ms, out);
+}
+
+/*
+ * Send msg (consumed) on the instance's synchronous context and wait for
+ * the answer: *reply is caller owns, free with nng_msg_free().
+ */
+static int
+sync_roundtrip(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, nng_msg **reply)
+{
+	int rv;
+
+	/* agentd answers "timeout" at the deadline; the margin only guards
+	 * against agentd itself being gone. */
+	nng_aio_set_timeout(ctx->sync_aio, timeout_ms + 2000);
+	nng_aio_set_msg(ctx->sync_aio, msg);
+	nng_ctx_send(ctx->sync_ctx, ctx->sync_aio);
+	nng_aio_wait(ctx->sync_aio);
+	if ((rv = nng_aio_result(ctx->sync_aio)) != 0) {
+		nng_msg_free(msg);
+		return ad_nng_error(rv);
+	}
+	nng_ctx_recv(ctx->sync_ctx, ctx->sync_aio);
+	nng_aio_wait(ctx->sync_aio);
+	if ((rv = nng_aio_result(ctx->sync_aio)) != 0)
+		return ad_nng_error(rv);
+	*reply = nng_aio_get_msg(ctx->sync_aio);
+	return 0;
 }
 
 /* A reply message into (status, body): the reply's status wins. */
@@ -230,24 +271,10 @@ host_call(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
 		return AGENTD_EINVAL;
 	if (timeout_ms <= 0)
 		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
-	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0)
+	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0
+	    || (rv = sync_roundtrip(ctx, msg, timeout_ms, &msg)) != 0)
 		return rv;
-	/* agentd answers "timeout" at the deadline; the margin only guards
-	 * against agentd itself being gone. */
-	nng_aio_set_timeout(ctx->sync_aio, timeout_ms + 2000);
-	nng_aio_set_msg(ctx->sync_aio, msg);
-	nng_ctx_send(ctx->sync_ctx, ctx->sync_aio);
-	nng_aio_wait(ctx->sync_aio);
-	if ((rv = nng_aio_result(ctx->sync_aio)) != 0) {
-		nng_msg_free(msg);
-		return ad_nng_error(rv);
-	}
-	nng_ctx_recv(ctx->sync_ctx, ctx->sync_aio);
-	nng_aio_wait(ctx->sync_aio);
-	if ((rv = nng_aio_result(ctx->sync_aio)) != 0)
-		return ad_nng_error(rv);
-	msg = nng_aio_get_msg(ctx->sync_aio);
-	rv  = call_result(ctx, msg, &rbody, &rlen);
+	rv = call_result(ctx, msg, &rbody, &rlen);
 	if (rv == 0) {
 		*reply = ad_xmalloc(rlen);
 		memcpy(*reply, rbody, rlen);
@@ -484,11 +511,43 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 	return AGENTD_ENOTSUP;
 }
 
+/*
+ * Blocks until agentd has committed the record to disk: a plugin that
+ * acts on a decision after audit() returned 0 can rely on the record.
+ */
 static int
 host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
     const void *detail, size_t detail_len)
 {
-	return AGENTD_ENOTSUP;
+	agentd_writer *w;
+	const void    *body, *rbody;
+	nng_msg       *msg;
+	size_t         len, rlen;
+	int            rv;
+
+	if (ctx == NULL || kind == NULL || summary == NULL
+	    || (detail == NULL && detail_len))
+		return AGENTD_EINVAL;
+	if ((rv = agentd_writer_new(&w)) != 0)
+		return rv;
+	agentd_write_map(w, 3);
+	agentd_write_str(w, "kind");
+	agentd_write_str(w, kind);
+	agentd_write_str(w, "summary");
+	agentd_write_str(w, summary);
+	agentd_write_str(w, "detail");
+	agentd_write_bin(w, detail, detail ? detail_len : 0);
+	body = agentd_writer_data(w, &len);
+	rv   = calls_msg(ctx, AD_KIND_CONTROL, "audit.append", body, len,
+	      DEFAULT_CALL_TIMEOUT_MS, &msg);
+	agentd_writer_free(w);
+	if (rv != 0
+	    || (rv = sync_roundtrip(ctx, msg, DEFAULT_CALL_TIMEOUT_MS, &msg))
+	        != 0)
+		return rv;
+	rv = call_result(ctx, msg, &rbody, &rlen);
+	nng_msg_free(msg);
+	return rv;
 }
 
 static int

@@ -7,6 +7,8 @@
  *       publish N events; reply {"published": N, "status": NAME}
  *   {"events": true}
  *       reply {"received": N, "last_topic": T, "last": BODY, "src": S}
+ *   {"audit": {"kind": K, "summary": S, "detail": X}}
+ *       append an audit record; reply {"status": NAME, "audited": nil}
  * Setting "event_sleep_ms" makes on_event slow, to play a slow subscriber.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -192,6 +194,27 @@ op_events(struct bus *b, agentd_request *req)
 }
 
 static int
+op_audit(struct bus *b, agentd_request *req, const agentd_value *a)
+{
+	char           kind[256] = "", summary[1024] = "";
+	agentd_writer *w;
+	const void    *detail;
+	size_t         dlen = 0;
+	int            rv;
+
+	agentd_get_strcpy(agentd_map_get(a, "kind"), kind, sizeof(kind));
+	agentd_get_strcpy(
+	    agentd_map_get(a, "summary"), summary, sizeof(summary));
+	agentd_writer_new(&w);
+	detail = agentd_map_get(a, "detail") != NULL
+	    ? raw_of(w, agentd_map_get(a, "detail"), &dlen)
+	    : NULL;
+	rv     = b->host->audit(b->ctx, kind, summary, detail, dlen);
+	agentd_writer_free(w);
+	return answer(b, req, rv, "audited", NULL, 0);
+}
+
+static int
 bus_request(void *state, agentd_request *req, const void *body, size_t len)
 {
 	struct bus         *b = state;
@@ -208,6 +231,8 @@ bus_request(void *state, agentd_request *req, const void *body, size_t len)
 		rv = op_publish(b, req, root);
 	else if (agentd_map_get(root, "events") != NULL)
 		rv = op_events(b, req);
+	else if (agentd_map_get(root, "audit") != NULL)
+		rv = op_audit(b, req, agentd_map_get(root, "audit"));
 	else
 		rv = AGENTD_EINVAL;
 	agentd_doc_free(doc);

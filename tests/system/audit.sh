@@ -4,7 +4,7 @@
 # across a restart of agentd on the same state.
 . "$top_srcdir/tests/lib.sh"
 
-plan 14
+plan 17
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -41,6 +41,15 @@ out=$(actl audit --limit 1)
 like "$out" '#[0-9]+ ' "records carry their sequence number"
 [ "$(actl audit --since 1h | wc -l)" -ge 8 ] && [ "$(actl audit --until 2000-01-01 | wc -l)" = 0 ]
 ok $? "--since and --until select by time"
+
+# A plugin's own decision, through the host table.
+out=$(actl --json call front '{"audit":{"kind":"decision","summary":"price of sku-1 set to 9.99","detail":{"old":10.5,"new":9.5}}}')
+like "$out" '"status":"ok"' "host->audit returns 0 once the record is committed"
+out=$(actl audit --agent front --kind decision --json)
+like "$out" '"agent":"front","instance":"front-1","kind":"decision","summary":"price of sku-1 set to 9.99","detail":\{"old":10.5,"new":9.5\}' \
+    "the plugin's record carries its agent and instance (set by agentd) and its detail"
+out=$(actl --json call front '{"audit":{"kind":"","summary":"no kind"}}')
+like "$out" '"status":"EINVAL"' "a record without a kind is refused with EINVAL"
 
 out=$(actl audit verify)
 ok $? "audit verify exits 0 on an untouched trail"
