@@ -117,10 +117,12 @@ ad_abspath(const char *path)
 	char  cwd[4096];
 	char *p;
 
+	/* An existing path is shown without "." or ".." in it. */
+	if ((p = realpath(path, NULL)) != NULL)
+		return p;
 	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
 		return ad_xstrdup(path);
-	p = ad_path_join(cwd, path);
-	return p;
+	return ad_path_join(cwd, path);
 }
 
 char *

@@ -162,8 +162,11 @@ struct agentd_host {
 	    agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n);
 
 	/*
-	 * Append a record to the audit trail.  kind ("decision", ...) and
-	 * summary are borrowed for the call; detail is a msgpack map or NULL.
+	 * Append a record to the audit trail and wait until it is on disk
+	 * (0 then means committed).  agentd records this agent and instance
+	 * with it.  kind ("decision", ...; at most 255 bytes) and summary (one
+	 * line, at most 4 KiB) are borrowed for the call; detail is one
+	 * msgpack value (a map by convention, at most 1 MiB) or NULL.
 	 */
 	int (*audit)(agentd_ctx *ctx, const char *kind, const char *summary,
 	    const void *detail, size_t detail_len);
