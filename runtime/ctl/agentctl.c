@@ -152,6 +152,48 @@ print_error(const struct ctl_opts *o, const struct ad_envelope *rep)
 	return EXIT_FAILED;
 }
 
+/*
+ * One operation: send kind/dst with body (NULL: none) and, when agentd or
+ * the agent answers 0, hand back the answer's body as JSON (*out: caller
+ * owns, json_decref).  Every failure is printed here, in one line; the
+ * result is an exit code.
+ */
+static int
+request(const struct ctl_opts *o, enum ad_kind kind, const char *dst,
+    agentd_writer *body, int64_t deadline_ms, json_t **out)
+{
+	struct ad_envelope req, rep;
+	nng_msg           *reply;
+	int                rv;
+
+	*out = NULL;
+	memset(&req, 0, sizeof(req));
+	req.id          = ad_envelope_next_id();
+	req.kind        = kind;
+	req.deadline_ms = deadline_ms;
+	snprintf(req.dst, sizeof(req.dst), "%s", dst);
+	if (body != NULL)
+		req.body = agentd_writer_data(body, &req.body_len);
+	if ((rv = roundtrip(o, &req, &reply, &rep)) != EXIT_OK)
+		return rv;
+	if (rep.status != 0) {
+		rv = print_error(o, &rep);
+	} else if (ad_mp_to_json(rep.body, rep.body_len, out) != 0) {
+		fprintf(stderr, "agentctl: the answer is not valid msgpack\n");
+		rv = EXIT_FAILED;
+	}
+	nng_msg_free(reply);
+	return rv;
+}
+
+/* A JSON value on one line. */
+static void
+print_line(const json_t *v)
+{
+	json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+	putchar('\n');
+}
+
 static void
 fmt_age(int64_t ms, char *buf, size_t len)
 {
@@ -227,10 +269,8 @@ want_help(int argc, char **argv, const char *text)
 static int
 cmd_status(const struct ctl_opts *o, int argc, char **argv)
 {
-	struct ad_envelope req, rep;
-	nng_msg           *reply;
-	json_t            *st = NULL;
-	int                rv;
+	json_t *st;
+	int     rv;
 
 	if (want_help(argc, argv,
 	        "usage: agentctl status\n"
@@ -242,25 +282,12 @@ cmd_status(const struct ctl_opts *o, int argc, char **argv)
 		fprintf(stderr, "agentctl: status takes no argument\n");
 		return EXIT_USAGE;
 	}
-	memset(&req, 0, sizeof(req));
-	req.id   = ad_envelope_next_id();
-	req.kind = AD_KIND_CONTROL;
-	snprintf(req.dst, sizeof(req.dst), "status");
-	if ((rv = roundtrip(o, &req, &reply, &rep)) != EXIT_OK)
-		return rv;
-	if (rep.status != 0) {
-		rv = print_error(o, &rep);
-	} else if (ad_mp_to_json(rep.body, rep.body_len, &st) != 0) {
-		fprintf(stderr, "agentctl: malformed status from agentd\n");
-		rv = EXIT_FAILED;
-	} else if (o->json) {
-		json_dumpf(st, stdout, JSON_COMPACT);
-		putchar('\n');
-	} else {
+	rv = request(o, AD_KIND_CONTROL, "status", NULL, 0, &st);
+	if (rv == EXIT_OK && o->json)
+		print_line(st);
+	else if (rv == EXIT_OK)
 		print_status(st);
-	}
 	json_decref(st);
-	nng_msg_free(reply);
 	return rv;
 }
 
@@ -279,12 +306,10 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ad_envelope req, rep;
-	agentd_writer     *w;
-	nng_msg           *reply;
-	json_t            *out = NULL;
-	char               err[AD_ERRLEN];
-	int                c, rv;
+	agentd_writer *w;
+	json_t        *out;
+	char           err[AD_ERRLEN];
+	int            c, rv;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
@@ -318,29 +343,16 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 		agentd_writer_free(w);
 		return EXIT_USAGE;
 	}
-	memset(&req, 0, sizeof(req));
-	req.id          = ad_envelope_next_id();
-	req.kind        = AD_KIND_REQUEST;
-	req.deadline_ms = ad_wall_ms() + o->timeout_ms;
-	snprintf(req.dst, sizeof(req.dst), "%s", argv[optind]);
-	req.body = agentd_writer_data(w, &req.body_len);
-	rv       = roundtrip(o, &req, &reply, &rep);
+	rv = request(o, AD_KIND_REQUEST, argv[optind], w,
+	    ad_wall_ms() + o->timeout_ms, &out);
 	agentd_writer_free(w);
-	if (rv != EXIT_OK)
-		return rv;
-	if (rep.status != 0) {
-		rv = print_error(o, &rep);
-	} else if (ad_mp_to_json(rep.body, rep.body_len, &out) != 0) {
-		fprintf(stderr, "agentctl: the reply is not valid msgpack\n");
-		rv = EXIT_FAILED;
-	} else {
-		json_dumpf(out, stdout,
-		    JSON_ENCODE_ANY
-		        | (o->json ? JSON_COMPACT : JSON_INDENT(2)));
+	if (rv == EXIT_OK && o->json) {
+		print_line(out);
+	} else if (rv == EXIT_OK) {
+		json_dumpf(out, stdout, JSON_ENCODE_ANY | JSON_INDENT(2));
 		putchar('\n');
 	}
 	json_decref(out);
-	nng_msg_free(reply);
 	return rv;
 }
 
@@ -353,14 +365,12 @@ static const char *const publish_help
 static int
 cmd_publish(struct ctl_opts *o, int argc, char **argv)
 {
-	struct ad_envelope req, rep;
-	agentd_writer     *body, *w;
-	nng_msg           *reply;
-	json_t            *out = NULL;
-	const void        *p;
-	size_t             n;
-	char               err[AD_ERRLEN];
-	int                rv;
+	agentd_writer *body, *w;
+	json_t        *out;
+	const void    *p;
+	size_t         n;
+	char           err[AD_ERRLEN];
+	int            rv;
 
 	if (want_help(argc, argv, publish_help))
 		return EXIT_OK;
@@ -382,24 +392,12 @@ cmd_publish(struct ctl_opts *o, int argc, char **argv)
 	agentd_write_str(w, "body");
 	p = agentd_writer_data(body, &n);
 	agentd_write_bin(w, p, n);
-	memset(&req, 0, sizeof(req));
-	req.id   = ad_envelope_next_id();
-	req.kind = AD_KIND_CONTROL;
-	snprintf(req.dst, sizeof(req.dst), "publish");
-	req.body = agentd_writer_data(w, &req.body_len);
-	rv       = roundtrip(o, &req, &reply, &rep);
+	rv = request(o, AD_KIND_CONTROL, "publish", w, 0, &out);
 	agentd_writer_free(w);
 	agentd_writer_free(body);
-	if (rv != EXIT_OK)
-		return rv;
-	if (rep.status != 0) {
-		rv = print_error(o, &rep);
-	} else if (ad_mp_to_json(rep.body, rep.body_len, &out) == 0) {
-		json_dumpf(out, stdout, JSON_COMPACT);
-		putchar('\n');
-	}
+	if (rv == EXIT_OK)
+		print_line(out);
 	json_decref(out);
-	nng_msg_free(reply);
 	return rv;
 }
 
@@ -547,24 +545,14 @@ print_record(json_t *r)
 static int
 audit_verify(const struct ctl_opts *o)
 {
-	struct ad_envelope req, rep;
-	nng_msg           *reply;
-	json_t            *v = NULL;
-	int                rv;
+	json_t *v;
+	int     rv;
 
-	memset(&req, 0, sizeof(req));
-	req.id   = ad_envelope_next_id();
-	req.kind = AD_KIND_CONTROL;
-	snprintf(req.dst, sizeof(req.dst), "audit.verify");
-	if ((rv = roundtrip(o, &req, &reply, &rep)) != EXIT_OK)
-		return rv;
-	if (rep.status != 0) {
-		rv = print_error(o, &rep);
-	} else if (ad_mp_to_json(rep.body, rep.body_len, &v) != 0) {
-		rv = EXIT_FAILED;
+	if ((rv = request(o, AD_KIND_CONTROL, "audit.verify", NULL, 0, &v))
+	    != EXIT_OK) {
+		/* nothing more to say */
 	} else if (o->json) {
-		json_dumpf(v, stdout, JSON_COMPACT);
-		putchar('\n');
+		print_line(v);
 		rv = json_is_true(json_object_get(v, "ok")) ? EXIT_OK
 		                                            : EXIT_FAILED;
 	} else if (json_is_true(json_object_get(v, "ok"))) {
@@ -581,7 +569,6 @@ audit_verify(const struct ctl_opts *o)
 		rv = EXIT_FAILED;
 	}
 	json_decref(v);
-	nng_msg_free(reply);
 	return rv;
 }
 
@@ -598,14 +585,12 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ad_envelope req, rep;
-	const char        *agent = NULL, *kind = NULL;
-	int64_t            since = 0, until = 0, limit = 100;
-	agentd_writer     *w;
-	nng_msg           *reply;
-	json_t            *v = NULL, *r;
-	size_t             i;
-	int                c, rv;
+	const char    *agent = NULL, *kind = NULL;
+	int64_t        since = 0, until = 0, limit = 100;
+	agentd_writer *w;
+	json_t        *v, *r;
+	size_t         i;
+	int            c, rv;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
@@ -661,32 +646,16 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 	agentd_write_int(w, until);
 	agentd_write_str(w, "limit");
 	agentd_write_int(w, limit);
-	memset(&req, 0, sizeof(req));
-	req.id   = ad_envelope_next_id();
-	req.kind = AD_KIND_CONTROL;
-	snprintf(req.dst, sizeof(req.dst), "audit");
-	req.body = agentd_writer_data(w, &req.body_len);
-	rv       = roundtrip(o, &req, &reply, &rep);
+	rv = request(o, AD_KIND_CONTROL, "audit", w, 0, &v);
 	agentd_writer_free(w);
-	if (rv != EXIT_OK)
-		return rv;
-	if (rep.status != 0) {
-		rv = print_error(o, &rep);
-	} else if (ad_mp_to_json(rep.body, rep.body_len, &v) != 0) {
-		rv = EXIT_FAILED;
-	} else {
-		json_array_foreach(json_object_get(v, "records"), i, r)
-		{
-			if (o->json) {
-				json_dumpf(r, stdout, JSON_COMPACT);
-				putchar('\n');
-			} else {
-				print_record(r);
-			}
-		}
+	json_array_foreach(json_object_get(v, "records"), i, r)
+	{
+		if (o->json)
+			print_line(r);
+		else
+			print_record(r);
 	}
 	json_decref(v);
-	nng_msg_free(reply);
 	return rv;
 }
 
