@@ -1,0 +1,415 @@
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include <agentd/error.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "store/state.h"
+#include "store/store.h"
+
+/* Agent names are at most 63 bytes (ad_valid_name), then one NUL. */
+#define STATE_AGENT_MAX 63
+#define STATE_FULLKEY_MAX (STATE_AGENT_MAX + 1 + AD_STATE_KEY_MAX)
+
+#if STATE_FULLKEY_MAX > 511
+#error "a state key must fit LMDB's default key limit of 511 bytes"
+#endif
+
+/*
+ * A scan copies at most this many entries, or about this many value bytes
+ * (at least one entry), out of one read transaction before calling back:
+ * memory stays bounded and no reader pins old pages for long.
+ */
+#define SCAN_CHUNK_ENTRIES 128
+#define SCAN_CHUNK_BYTES ((size_t)1 << 20)
+
+struct ad_state {
+	MDB_env          *env;  /* borrowed from store */
+	pthread_rwlock_t *gate; /* borrowed from store */
+	MDB_dbi           dbi;
+	size_t            max_value;
+};
+
+/* An agent's key with its namespace in front: what LMDB stores. */
+struct full_key {
+	char   buf[STATE_FULLKEY_MAX];
+	size_t len;
+};
+
+/*
+ * The one place LMDB codes become agentd codes in this module; the original
+ * is logged here because the caller only ever sees the agentd code.
+ * MDB_NOTFOUND is an ordinary answer, not a failure, so it is not logged.
+ *
+ * MDB_MAP_FULL is AGENTD_ETOOBIG: growing the map is the audit writer's
+ * business (it holds the gate for writing to do so); this module does not
+ * grow it yet, so a write that does not fit fails and writes nothing.
+ */
+static int
+state_err(int rc, const char *what)
+{
+	if (rc == MDB_NOTFOUND)
+		return AGENTD_ENOENT;
+	ad_error("state: %s: %s", what, mdb_strerror(rc));
+	return rc == MDB_MAP_FULL ? AGENTD_ETOOBIG : AGENTD_EIO;
+}
+
+/*
+ * Put agent, NUL, key into fk.  An empty key is allowed only as a scan
+ * prefix (allow_empty).
+ */
+static int
+full_key(const char *agent, const char *key, size_t keylen, int allow_empty,
+    struct full_key *fk)
+{
+	size_t alen;
+
+	if (!ad_valid_name(agent))
+		return AGENTD_EINVAL;
+	if (keylen > AD_STATE_KEY_MAX || (keylen == 0 && !allow_empty)
+	    || (key == NULL && keylen > 0))
+		return AGENTD_EINVAL;
+	alen = strlen(agent);
+	memcpy(fk->buf, agent, alen);
+	fk->buf[alen] = '\0';
+	if (keylen > 0)
+		memcpy(fk->buf + alen + 1, key, keylen);
+	fk->len = alen + 1 + keylen;
+	return 0;
+}
+
+static int
+check_value(const struct ad_state *st, const void *val, size_t vallen)
+{
+	if (val == NULL && vallen > 0)
+		return AGENTD_EINVAL;
+	return vallen > st->max_value ? AGENTD_ETOOBIG : 0;
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+int
+ad_state_open(struct ad_store *s, size_t max_value, struct ad_state **out,
+    char *err, size_t errlen)
+{
+	struct ad_state *st = ad_xcalloc(1, sizeof(*st));
+	MDB_txn         *txn;
+	int              rc;
+
+	st->env       = ad_store_env(s);
+	st->gate      = ad_store_gate(s);
+	st->max_value = max_value != 0 ? max_value : AD_STATE_VALUE_DEFAULT;
+	pthread_rwlock_rdlock(st->gate);
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
+		if ((rc = mdb_dbi_open(txn, "state", MDB_CREATE, &st->dbi))
+		    != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = mdb_txn_commit(txn);
+	}
+	pthread_rwlock_unlock(st->gate);
+	if (rc != 0) {
+		ad_seterr(err, errlen, "cannot open the state database: %s",
+		    mdb_strerror(rc));
+		free(st);
+		return rc == MDB_MAP_FULL ? AGENTD_ETOOBIG : AGENTD_EIO;
+	}
+	*out = st;
+	return 0;
+}
+
+void
+ad_state_close(struct ad_state *st)
+{
+	/* The dbi handle closes with the environment, which the store owns. */
+	free(st);
+}
+
+/* ---- single reads and writes ------------------------------------------- */
+
+/* Run one put (val non-NULL) or delete in its own durable transaction. */
+static int
+write_one(struct ad_state *st, MDB_val *key, MDB_val *val, const char *what)
+{
+	MDB_txn *txn;
+	int      rc;
+
+	pthread_rwlock_rdlock(st->gate);
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
+		rc = val != NULL ? mdb_put(txn, st->dbi, key, val, 0)
+		                 : mdb_del(txn, st->dbi, key, NULL);
+		if (rc != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = mdb_txn_commit(txn);
+	}
+	pthread_rwlock_unlock(st->gate);
+	return rc != 0 ? state_err(rc, what) : 0;
+}
+
+int
+ad_state_get(struct ad_state *st, const char *agent, const char *key,
+    size_t keylen, void **val, size_t *vallen)
+{
+	struct full_key fk;
+	MDB_txn        *txn;
+	MDB_val         k, v;
+	char           *copy = NULL;
+	int             rc, rv;
+
+	if ((rv = full_key(agent, key, keylen, 0, &fk)) != 0)
+		return rv;
+	k.mv_data = fk.buf;
+	k.mv_size = fk.len;
+	pthread_rwlock_rdlock(st->gate);
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+		/* v points into the map: copy it before the txn ends. */
+		if ((rc = mdb_get(txn, st->dbi, &k, &v)) == 0) {
+			copy = ad_xmalloc(v.mv_size + 1);
+			memcpy(copy, v.mv_data, v.mv_size);
+			copy[v.mv_size] = '\0';
+		}
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(st->gate);
+	if (rc != 0)
+		return state_err(rc, "reading a state key");
+	*val    = copy;
+	*vallen = v.mv_size;
+	return 0;
+}
+
+int
+ad_state_put(struct ad_state *st, const char *agent, const char *key,
+    size_t keylen, const void *val, size_t vallen)
+{
+	struct full_key fk;
+	MDB_val         k, v;
+	int             rv;
+
+	if ((rv = full_key(agent, key, keylen, 0, &fk)) != 0
+	    || (rv = check_value(st, val, vallen)) != 0)
+		return rv;
+	k.mv_data = fk.buf;
+	k.mv_size = fk.len;
+	v.mv_data = (void *)(val != NULL ? val : "");
+	v.mv_size = vallen;
+	return write_one(st, &k, &v, "writing a state key");
+}
+
+int
+ad_state_del(
+    struct ad_state *st, const char *agent, const char *key, size_t keylen)
+{
+	struct full_key fk;
+	MDB_val         k;
+	int             rv;
+
+	if ((rv = full_key(agent, key, keylen, 0, &fk)) != 0)
+		return rv;
+	k.mv_data = fk.buf;
+	k.mv_size = fk.len;
+	return write_one(st, &k, NULL, "removing a state key");
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+static int
+batch_check(struct ad_state *st, const char *agent,
+    const struct agentd_state_op *ops, size_t n)
+{
+	struct full_key fk;
+	int             rv;
+
+	if (!ad_valid_name(agent) || (ops == NULL && n > 0))
+		return AGENTD_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((rv = full_key(agent, ops[i].key, ops[i].keylen, 0, &fk))
+		        != 0
+		    || (rv = check_value(st, ops[i].val, ops[i].vallen)) != 0)
+			return rv;
+	return 0;
+}
+
+/* Apply every op in txn; the caller commits or aborts. */
+static int
+batch_apply(struct ad_state *st, MDB_txn *txn, const char *agent,
+    const struct agentd_state_op *ops, size_t n)
+{
+	struct full_key fk;
+	MDB_val         k, v;
+	int             rc;
+
+	for (size_t i = 0; i < n; i++) {
+		/* Checked by batch_check: cannot fail. */
+		full_key(agent, ops[i].key, ops[i].keylen, 0, &fk);
+		k.mv_data = fk.buf;
+		k.mv_size = fk.len;
+		if (ops[i].val == NULL) {
+			rc = mdb_del(txn, st->dbi, &k, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		} else {
+			v.mv_data = (void *)ops[i].val;
+			v.mv_size = ops[i].vallen;
+			rc        = mdb_put(txn, st->dbi, &k, &v, 0);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+ad_state_batch(struct ad_state *st, const char *agent,
+    const struct agentd_state_op *ops, size_t n)
+{
+	MDB_txn *txn;
+	int      rc, rv;
+
+	if ((rv = batch_check(st, agent, ops, n)) != 0)
+		return rv;
+	if (n == 0)
+		return 0;
+	pthread_rwlock_rdlock(st->gate);
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
+		if ((rc = batch_apply(st, txn, agent, ops, n)) != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = mdb_txn_commit(txn);
+	}
+	pthread_rwlock_unlock(st->gate);
+	return rc != 0 ? state_err(rc, "writing a state batch") : 0;
+}
+
+/* ---- scans ------------------------------------------------------------- */
+
+/* One entry copied out of a read transaction: key, NUL, value, NUL. */
+struct scan_entry {
+	char  *buf;
+	size_t keylen;
+	size_t vallen;
+};
+
+struct scan_chunk {
+	struct scan_entry v[SCAN_CHUNK_ENTRIES];
+	size_t            n;
+	int               more; /* stopped at a limit, not at the end */
+};
+
+static void
+chunk_free(struct scan_chunk *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].buf);
+	c->n = 0;
+}
+
+/* Copy one entry into c; k is a full key, its agent part agentlen bytes. */
+static void
+chunk_add(
+    struct scan_chunk *c, size_t agentlen, const MDB_val *k, const MDB_val *v)
+{
+	struct scan_entry *e    = &c->v[c->n++];
+	size_t             klen = k->mv_size - agentlen;
+
+	e->keylen = klen;
+	e->vallen = v->mv_size;
+	e->buf    = ad_xmalloc(klen + 1 + v->mv_size + 1);
+	memcpy(e->buf, (const char *)k->mv_data + agentlen, klen);
+	e->buf[klen] = '\0';
+	memcpy(e->buf + klen + 1, v->mv_data, v->mv_size);
+	e->buf[klen + 1 + v->mv_size] = '\0';
+}
+
+static int
+has_prefix(const MDB_val *k, const struct full_key *pre)
+{
+	return k->mv_size >= pre->len
+	    && memcmp(k->mv_data, pre->buf, pre->len) == 0;
+}
+
+/*
+ * Copy the next entries under pre, starting at from (after it when
+ * from_seen: it was in the previous chunk), into c.  On return from holds
+ * the last key copied.
+ */
+static int
+chunk_load(struct ad_state *st, const struct full_key *pre, size_t agentlen,
+    struct full_key *from, int from_seen, struct scan_chunk *c)
+{
+	MDB_txn    *txn;
+	MDB_cursor *cur;
+	MDB_val     k, v;
+	size_t      bytes = 0;
+	int         rc;
+
+	c->more = 0;
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	k.mv_data = from->buf;
+	k.mv_size = from->len;
+	rc        = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && from_seen && k.mv_size == from->len
+	    && memcmp(k.mv_data, from->buf, from->len) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	for (; rc == 0 && has_prefix(&k, pre);
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (c->n == SCAN_CHUNK_ENTRIES || bytes >= SCAN_CHUNK_BYTES) {
+			c->more = 1;
+			break;
+		}
+		chunk_add(c, agentlen, &k, &v);
+		bytes += v.mv_size;
+		memcpy(from->buf, k.mv_data, k.mv_size);
+		from->len = k.mv_size;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+ad_state_scan(struct ad_state *st, const char *agent, const char *prefix,
+    size_t prefixlen, agentd_scan_fn fn, void *arg)
+{
+	struct scan_chunk *c;
+	struct full_key    pre, from;
+	size_t             agentlen;
+	int                rc, rv, seen = 0;
+
+	if (fn == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = full_key(agent, prefix, prefixlen, 1, &pre)) != 0)
+		return rv;
+	agentlen = strlen(agent) + 1;
+	from     = pre;
+	c        = ad_xcalloc(1, sizeof(*c));
+	do {
+		pthread_rwlock_rdlock(st->gate);
+		rc = chunk_load(st, &pre, agentlen, &from, seen, c);
+		pthread_rwlock_unlock(st->gate);
+		if (rc != 0) {
+			rv = state_err(rc, "scanning state keys");
+			break;
+		}
+		seen = 1;
+		for (size_t i = 0; rv == 0 && i < c->n; i++)
+			rv = fn(arg, c->v[i].buf, c->v[i].keylen,
+			    c->v[i].buf + c->v[i].keylen + 1, c->v[i].vallen);
+		chunk_free(c);
+	} while (rv == 0 && c->more);
+	chunk_free(c);
+	free(c);
+	return rv;
+}
