@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/audit.h"
+#include "store/state.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
@@ -421,6 +422,160 @@ op_audit_append(
 		    c, rv, "audit record refused: %s", agentd_strerror(rv));
 }
 
+/* ---- an instance's state, in its agent's namespace -------------------- */
+
+struct scan_out {
+	agentd_writer *w;
+	uint32_t       n;
+	size_t         cap;
+};
+
+static int
+scan_add(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	struct scan_out *o = arg;
+	size_t           len;
+
+	agentd_writer_data(o->w, &len);
+	if (len + keylen + vallen + 16 > o->cap)
+		return AGENTD_ETOOBIG;
+	agentd_write_array(o->w, 2);
+	agentd_write_bin(o->w, key, keylen);
+	agentd_write_bin(o->w, val, vallen);
+	o->n++;
+	return 0;
+}
+
+/* [[key, val], ...] of a scan, as {"entries": [...]}. */
+static int
+state_scan(struct ad_sv *sv, const char *agent, const void *prefix,
+    size_t plen, agentd_writer *out)
+{
+	struct scan_out o;
+	const void     *p;
+	size_t          len;
+	int             rv;
+
+	agentd_writer_new(&o.w);
+	o.n   = 0;
+	o.cap = sv->cfg->global.max_message_size;
+	rv    = ad_state_scan(sv->state, agent, prefix, plen, scan_add, &o);
+	if (rv == 0) {
+		p = agentd_writer_data(o.w, &len);
+		agentd_write_map(out, 1);
+		agentd_write_str(out, "entries");
+		agentd_write_array(out, o.n);
+		/* o.w holds the n entries already encoded, one after another.
+		 */
+		for (; len > 0;) {
+			agentd_doc *d;
+			size_t      used;
+
+			if (agentd_parse_prefix(p, len, &d, &used) != 0)
+				break;
+			agentd_write_value(out, agentd_doc_root(d));
+			agentd_doc_free(d);
+			p = (const char *)p + used;
+			len -= used;
+		}
+	}
+	agentd_writer_free(o.w);
+	return rv;
+}
+
+/* The ops of a batch: [[key, val or nil], ...]; ops point into doc. */
+static int
+batch_ops(const agentd_value *list, struct agentd_state_op **ops, size_t *n)
+{
+	size_t i;
+
+	*n   = agentd_len(list);
+	*ops = ad_xcalloc(*n ? *n : 1, sizeof(**ops));
+	for (i = 0; i < *n; i++) {
+		const agentd_value *op = agentd_array_at(list, i);
+		const void         *k;
+
+		if (agentd_get_bin(
+		        agentd_array_at(op, 0), &k, &(*ops)[i].keylen)
+		    != 0)
+			return AGENTD_EINVAL;
+		(*ops)[i].key = k;
+		if (agentd_type_of(agentd_array_at(op, 1)) != AGENTD_T_NIL
+		    && agentd_get_bin(agentd_array_at(op, 1), &(*ops)[i].val,
+		           &(*ops)[i].vallen)
+		        != 0)
+			return AGENTD_EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * state.get / state.put / state.del / state.scan / state.batch.  The
+ * namespace is the agent of the connection: the body cannot name another.
+ * Called with sv->mtx held; the LMDB work (a durable commit for writes)
+ * runs without it, so one instance's fsync does not stall agentd.
+ */
+static void
+op_state(
+    struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
+{
+	struct ad_sv           *sv    = c->srv->sv;
+	const char             *agent = inst->agent->conf->name;
+	const char             *op    = e->dst + strlen("state.");
+	agentd_doc             *doc   = NULL;
+	const agentd_value     *root  = NULL;
+	agentd_writer          *out;
+	struct agentd_state_op *ops = NULL;
+	const void             *key = "", *val = NULL, *body;
+	size_t                  klen = 0, vlen = 0, n, len;
+	void                   *got = NULL;
+	int                     rv;
+
+	if (agentd_parse(e->body, e->body_len, &doc) == 0) {
+		root = agentd_doc_root(doc);
+		agentd_get_bin(agentd_map_get(root, "key"), &key, &klen);
+		agentd_get_bin(agentd_map_get(root, "val"), &val, &vlen);
+	}
+	agentd_writer_new(&out);
+	c->state = AD_SRV_WAIT;
+	pthread_mutex_unlock(&sv->mtx);
+	if (root == NULL)
+		rv = AGENTD_EPROTO;
+	else if (strcmp(op, "get") == 0
+	    && (rv = ad_state_get(sv->state, agent, key, klen, &got, &vlen))
+	        == 0) {
+		agentd_write_map(out, 1);
+		agentd_write_str(out, "val");
+		agentd_write_bin(out, got, vlen);
+	} else if (strcmp(op, "get") == 0)
+		; /* rv says why */
+	else if (strcmp(op, "put") == 0)
+		rv = val == NULL
+		    ? AGENTD_EINVAL
+		    : ad_state_put(sv->state, agent, key, klen, val, vlen);
+	else if (strcmp(op, "del") == 0)
+		rv = ad_state_del(sv->state, agent, key, klen);
+	else if (strcmp(op, "scan") == 0)
+		rv = state_scan(sv, agent, key, klen, out);
+	else if (strcmp(op, "batch") == 0)
+		rv = batch_ops(agentd_map_get(root, "ops"), &ops, &n) == 0
+		    ? ad_state_batch(sv->state, agent, ops, n)
+		    : AGENTD_EINVAL;
+	else
+		rv = AGENTD_EINVAL;
+	pthread_mutex_lock(&sv->mtx);
+	body = agentd_writer_data(out, &len);
+	if (rv == 0)
+		ad_srv_reply(c, 0, len ? body : NULL, len);
+	else
+		ad_srv_fail(c, rv, "state.%s: %s", op, agentd_strerror(rv));
+	free(got);
+	free(ops);
+	agentd_writer_free(out);
+	agentd_doc_free(doc);
+}
+
 static void
 calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
@@ -432,6 +587,11 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	if (inst != NULL && e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "audit.append") == 0) {
 		op_audit_append(c, inst, e);
+		return;
+	}
+	if (inst != NULL && e->kind == AD_KIND_CONTROL
+	    && strncmp(e->dst, "state.", 6) == 0) {
+		op_state(c, inst, e);
 		return;
 	}
 	if (inst == NULL || e->kind != AD_KIND_REQUEST) {

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/audit.h"
+#include "store/state.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
@@ -278,7 +279,10 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	        != 0)
 		return rv;
 	if ((rv = ad_store_open(sv->state_dir, &sv->store, err, errlen)) != 0
-	    || (rv = open_audit(sv, err, errlen)) != 0)
+	    || (rv = open_audit(sv, err, errlen)) != 0
+	    || (rv = ad_state_open(sv->store, sv->cfg->global.max_message_size,
+	            &sv->state, err, errlen))
+	        != 0)
 		return rv;
 	ad_sv_audit(sv, NULL, NULL, "agentd.start",
 	    "agentd %s started with %zu agent(s) from %s", PACKAGE_VERSION,
@@ -503,6 +507,8 @@ ad_sv_free(struct ad_sv *sv)
 	/* The audit writer drains its queue before the store closes. */
 	if (sv->audit != NULL)
 		ad_audit_close(sv->audit);
+	if (sv->state != NULL)
+		ad_state_close(sv->state);
 	if (sv->store != NULL)
 		ad_store_close(sv->store);
 	if (sv->cfg != NULL)

@@ -164,6 +164,7 @@ struct ad_sv {
 	struct ad_config     *cfg;
 	struct ad_store      *store;
 	struct ad_audit      *audit; /* the audit trail, in store's env */
+	struct ad_state      *state; /* agents' key/value state, likewise */
 	char                 *confdir;
 	char                 *state_dir;
 	char                 *run_dir;

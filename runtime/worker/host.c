@@ -478,37 +478,156 @@ ad_host_events(struct agentd_ctx *ctx, nng_msg *msg)
 
 /* ---- not there yet: signatures settled, features in later releases ---- */
 
+/*
+ * A state operation: agentd does it in this agent's namespace (taken from
+ * the connection) and answers; *doc (may be NULL) gets the answer's body.
+ */
+static int
+state_op(agentd_ctx *ctx, const char *op, agentd_writer *body,
+    agentd_doc **doc, nng_msg **keep)
+{
+	const void *b, *rbody;
+	nng_msg    *msg;
+	size_t      len, rlen;
+	int         rv;
+
+	b  = agentd_writer_data(body, &len);
+	rv = calls_msg(
+	    ctx, AD_KIND_CONTROL, op, b, len, DEFAULT_CALL_TIMEOUT_MS, &msg);
+	agentd_writer_free(body);
+	if (rv != 0
+	    || (rv = sync_roundtrip(ctx, msg, DEFAULT_CALL_TIMEOUT_MS, &msg))
+	        != 0)
+		return rv;
+	if ((rv = call_result(ctx, msg, &rbody, &rlen)) == 0 && doc != NULL)
+		rv = agentd_parse(rbody, rlen, doc);
+	if (rv == 0 && doc != NULL)
+		*keep = msg; /* the doc points into it */
+	else
+		nng_msg_free(msg);
+	return rv;
+}
+
+/* {"key": bin, ["val": bin]} */
+static agentd_writer *
+key_body(const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	agentd_writer *w;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, val != NULL ? 2 : 1);
+	agentd_write_str(w, "key");
+	agentd_write_bin(w, key, keylen);
+	if (val != NULL) {
+		agentd_write_str(w, "val");
+		agentd_write_bin(w, val, vallen);
+	}
+	return w;
+}
+
 static int
 host_state_get(agentd_ctx *ctx, const char *key, size_t keylen, void **val,
     size_t *vallen)
 {
-	return AGENTD_ENOTSUP;
+	agentd_doc *doc;
+	nng_msg    *keep;
+	const void *v;
+	size_t      n;
+	int         rv;
+
+	if (ctx == NULL || key == NULL || val == NULL || vallen == NULL)
+		return AGENTD_EINVAL;
+	rv = state_op(
+	    ctx, "state.get", key_body(key, keylen, NULL, 0), &doc, &keep);
+	if (rv != 0)
+		return rv;
+	rv = agentd_get_bin(
+	    agentd_map_get(agentd_doc_root(doc), "val"), &v, &n);
+	if (rv == 0) {
+		*val = ad_xmalloc(n + 1);
+		memcpy(*val, v, n);
+		((char *)*val)[n] = '\0';
+		*vallen           = n;
+	}
+	agentd_doc_free(doc);
+	nng_msg_free(keep);
+	return rv != 0 ? AGENTD_EPROTO : 0;
 }
 
 static int
 host_state_put(agentd_ctx *ctx, const char *key, size_t keylen,
     const void *val, size_t vallen)
 {
-	return AGENTD_ENOTSUP;
+	if (ctx == NULL || key == NULL || (val == NULL && vallen))
+		return AGENTD_EINVAL;
+	return state_op(ctx, "state.put",
+	    key_body(key, keylen, val ? val : "", vallen), NULL, NULL);
 }
 
 static int
 host_state_del(agentd_ctx *ctx, const char *key, size_t keylen)
 {
-	return AGENTD_ENOTSUP;
+	if (ctx == NULL || key == NULL)
+		return AGENTD_EINVAL;
+	return state_op(
+	    ctx, "state.del", key_body(key, keylen, NULL, 0), NULL, NULL);
 }
 
 static int
 host_state_scan(agentd_ctx *ctx, const char *prefix, size_t prefixlen,
     agentd_scan_fn fn, void *arg)
 {
-	return AGENTD_ENOTSUP;
+	const agentd_value *entries;
+	agentd_doc         *doc;
+	nng_msg            *keep;
+	size_t              i, n;
+	int                 rv;
+
+	if (ctx == NULL || fn == NULL || (prefix == NULL && prefixlen))
+		return AGENTD_EINVAL;
+	rv = state_op(ctx, "state.scan",
+	    key_body(prefix ? prefix : "", prefixlen, NULL, 0), &doc, &keep);
+	if (rv != 0)
+		return rv;
+	entries = agentd_map_get(agentd_doc_root(doc), "entries");
+	n       = agentd_len(entries);
+	for (i = 0; rv == 0 && i < n; i++) {
+		const agentd_value *e = agentd_array_at(entries, i);
+		const void         *k, *v;
+		size_t              kl, vl;
+
+		if (agentd_get_bin(agentd_array_at(e, 0), &k, &kl) != 0
+		    || agentd_get_bin(agentd_array_at(e, 1), &v, &vl) != 0)
+			rv = AGENTD_EPROTO;
+		else
+			rv = fn(arg, k, kl, v, vl);
+	}
+	agentd_doc_free(doc);
+	nng_msg_free(keep);
+	return rv;
 }
 
 static int
 host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 {
-	return AGENTD_ENOTSUP;
+	agentd_writer *w;
+	size_t         i;
+
+	if (ctx == NULL || (ops == NULL && n))
+		return AGENTD_EINVAL;
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "ops");
+	agentd_write_array(w, (uint32_t)n);
+	for (i = 0; i < n; i++) {
+		agentd_write_array(w, 2);
+		agentd_write_bin(w, ops[i].key, ops[i].keylen);
+		if (ops[i].val != NULL)
+			agentd_write_bin(w, ops[i].val, ops[i].vallen);
+		else
+			agentd_write_nil(w);
+	}
+	return state_op(ctx, "state.batch", w, NULL, NULL);
 }
 
 /*

@@ -9,6 +9,9 @@
  *       reply {"received": N, "last_topic": T, "last": BODY, "src": S}
  *   {"audit": {"kind": K, "summary": S, "detail": X}}
  *       append an audit record; reply {"status": NAME, "audited": nil}
+ *   {"state": "put"|"get"|"del"|"scan"|"batch", "key": K, "val": X,
+ *    "ops": [[K, X or nil], ...]}
+ *       reply {"status": NAME, "value": X (get) or [keys] (scan)}
  * Setting "event_sleep_ms" makes on_event slow, to play a slow subscriber.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -215,6 +218,94 @@ op_audit(struct bus *b, agentd_request *req, const agentd_value *a)
 }
 
 static int
+add_key(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	agentd_writer *w = arg;
+
+	agentd_write_strn(w, key, keylen);
+	return 0;
+}
+
+static int
+count_key(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	(*(uint32_t *)arg)++;
+	return 0;
+}
+
+static int
+op_state(struct bus *b, agentd_request *req, const agentd_value *root)
+{
+	const struct agentd_host *h      = b->host;
+	char                      op[16] = "", key[128] = "";
+	agentd_writer            *w, *out;
+	const void               *v;
+	void                     *got  = NULL;
+	size_t                    vlen = 0, gotlen = 0;
+	uint32_t                  n = 0;
+	int                       rv;
+
+	agentd_get_strcpy(agentd_map_get(root, "state"), op, sizeof(op));
+	agentd_get_strcpy(agentd_map_get(root, "key"), key, sizeof(key));
+	agentd_writer_new(&w);
+	agentd_writer_new(&out);
+	v = raw_of(w, agentd_map_get(root, "val"), &vlen);
+	if (strcmp(op, "put") == 0) {
+		rv = h->state_put(b->ctx, key, strlen(key), v, vlen);
+	} else if (strcmp(op, "get") == 0) {
+		rv = h->state_get(b->ctx, key, strlen(key), &got, &gotlen);
+		if (rv == 0)
+			agentd_write_raw(out, got, gotlen);
+		h->free(got);
+	} else if (strcmp(op, "del") == 0) {
+		rv = h->state_del(b->ctx, key, strlen(key));
+	} else if (strcmp(op, "scan") == 0) {
+		rv = h->state_scan(b->ctx, key, strlen(key), count_key, &n);
+		agentd_write_array(out, n);
+		if (rv == 0)
+			rv = h->state_scan(
+			    b->ctx, key, strlen(key), add_key, out);
+	} else if (strcmp(op, "batch") == 0) {
+		const agentd_value    *ops = agentd_map_get(root, "ops");
+		struct agentd_state_op o[8];
+		char                   k[8][64];
+		agentd_writer         *vw[8];
+		size_t                 i, cnt = agentd_len(ops);
+
+		for (i = 0; i < cnt && i < 8; i++) {
+			const agentd_value *op2 = agentd_array_at(ops, i);
+
+			agentd_get_strcpy(
+			    agentd_array_at(op2, 0), k[i], sizeof(k[i]));
+			agentd_writer_new(&vw[i]);
+			o[i].key    = k[i];
+			o[i].keylen = strlen(k[i]);
+			o[i].val    = agentd_type_of(agentd_array_at(op2, 1))
+                                == AGENTD_T_NIL
+			       ? NULL
+			       : raw_of(
+			           vw[i], agentd_array_at(op2, 1), &o[i].vallen);
+		}
+		rv = h->state_batch(b->ctx, o, i);
+		while (i-- > 0)
+			agentd_writer_free(vw[i]);
+	} else {
+		rv = AGENTD_EINVAL;
+	}
+	{
+		size_t      olen;
+		const void *p = agentd_writer_data(out, &olen);
+
+		rv = answer(b, req, rv, "value", olen ? p : NULL, olen);
+	}
+	agentd_writer_free(out);
+	agentd_writer_free(w);
+	return rv;
+}
+
+static int
 bus_request(void *state, agentd_request *req, const void *body, size_t len)
 {
 	struct bus         *b = state;
@@ -233,6 +324,8 @@ bus_request(void *state, agentd_request *req, const void *body, size_t len)
 		rv = op_events(b, req);
 	else if (agentd_map_get(root, "audit") != NULL)
 		rv = op_audit(b, req, agentd_map_get(root, "audit"));
+	else if (agentd_map_get(root, "state") != NULL)
+		rv = op_state(b, req, root);
 	else
 		rv = AGENTD_EINVAL;
 	agentd_doc_free(doc);

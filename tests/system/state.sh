@@ -1,0 +1,60 @@
+#!/bin/sh
+# Per-agent state through the host table: put, get, delete, scan and an
+# all-or-nothing batch, each agent in its own namespace; what a plugin was
+# told is written survives kill -9 of its worker and a restart of agentd.
+. "$top_srcdir/tests/lib.sh"
+
+plan 14
+
+BUS=$(plugin_copy "$TPLUGINS/bus.so")
+conf state.conf <<EOF
+agent "pricing" { plugin = "$BUS" restart { backoff_initial = 50ms } }
+agent "price" { plugin = "$BUS" }
+EOF
+
+st() { actl --json call "$1" "$2"; }
+
+start_agentd
+ok $? "agentd starts"
+wait_for 10 agent_ready pricing 1 && wait_for 10 agent_ready price 1
+ok $? "pricing and price are ready"
+
+out=$(st pricing '{"state":"put","key":"sku-1","val":{"price":10.5}}')
+like "$out" '"status":"ok"' "put answers ok once written"
+out=$(st pricing '{"state":"get","key":"sku-1"}')
+like "$out" '"status":"ok","value":\{"price":10.5\}' "get reads the value back"
+out=$(st price '{"state":"get","key":"sku-1"}')
+like "$out" '"status":"ENOENT"' "another agent does not see it, even with a name that prefixes it"
+st price '{"state":"put","key":"sku-1","val":"other"}' >/dev/null
+out=$(st pricing '{"state":"get","key":"sku-1"}')
+like "$out" '"value":\{"price":10.5\}' "and its own key of the same name does not change pricing's"
+
+st pricing '{"state":"batch","ops":[["sku-2",2],["sku-3",3],["sku-1",null]]}' >/dev/null
+out=$(st pricing '{"state":"scan","key":"sku-"}')
+like "$out" '"status":"ok","value":\["sku-2","sku-3"\]' "a batch puts and deletes together; scan lists the keys by prefix"
+out=$(st pricing '{"state":"batch","ops":[["sku-4",4],["",1]]}')
+like "$out" '"status":"EINVAL"' "a batch with one bad key is refused"
+out=$(st pricing '{"state":"get","key":"sku-4"}')
+like "$out" '"status":"ENOENT"' "...and none of it was written"
+out=$(st pricing '{"state":"del","key":"nothing"}')
+like "$out" '"status":"ENOENT"' "deleting a missing key: ENOENT"
+
+# Acknowledged writes survive kill -9 of the worker, then of agentd.
+st pricing '{"state":"put","key":"ack","val":"written"}' >/dev/null
+wpid=$(actl --json status | jq '.agents[] | select(.name=="pricing") | .instances[0].pid')
+kill -KILL "$wpid"
+wait_for 10 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq -e '.agents[] | select(.name==\"pricing\") | .restarts == 1 and .ready == 1' >/dev/null"
+out=$(st pricing '{"state":"get","key":"ack"}')
+like "$out" '"value":"written"' "the new instance reads what the killed one wrote"
+kill -KILL "$AGENTD_PID"
+wait "$AGENTD_PID" 2>/dev/null
+AGENTD_PID=
+wait_for 10 sh -c "! pgrep -f 'agentd-worker.*$T_DIR' >/dev/null"
+start_agentd
+ok $? "agentd starts again after kill -9, on the same state"
+wait_for 10 agent_ready pricing 1
+out=$(st pricing '{"state":"scan","key":""}')
+like "$out" '"value":\["ack","sku-2","sku-3"\]' "every acknowledged write is there"
+stop_agentd
+ok $? "agentd stops"
+done_testing
