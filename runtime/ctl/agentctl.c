@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <nng/nng.h>
+#include <openssl/evp.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 
@@ -44,6 +45,7 @@ static const char *const commands_help
       "each\n"
       "  audit [FILTERS]        the audit trail, newest first\n"
       "  audit verify           check the audit trail's hash chain\n"
+      "  state get|put|del|ls AGENT [KEY] [JSON]   an agent's state\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -178,6 +180,8 @@ request(const struct ctl_opts *o, enum ad_kind kind, const char *dst,
 		return rv;
 	if (rep.status != 0) {
 		rv = print_error(o, &rep);
+	} else if (rep.body_len == 0) {
+		*out = json_null(); /* done, nothing to say */
 	} else if (ad_mp_to_json(rep.body, rep.body_len, out) != 0) {
 		fprintf(stderr, "agentctl: the answer is not valid msgpack\n");
 		rv = EXIT_FAILED;
@@ -659,6 +663,115 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 	return rv;
 }
 
+/*
+ * A state value as JSON: it is msgpack by convention, which arrives here
+ * as a JSON string (text) or {"$base64": ...} (other bytes); decode it.
+ */
+static void
+print_value(json_t *val)
+{
+	const char    *text = json_string_value(val);
+	json_t        *b64 = json_object_get(val, "$base64"), *value = NULL;
+	unsigned char *raw = NULL;
+	int            n   = 0;
+
+	if (text != NULL) {
+		raw = (unsigned char *)ad_xstrdup(text);
+		n   = (int)json_string_length(val);
+	} else if (json_is_string(b64)) {
+		const char *s = json_string_value(b64);
+		size_t      l = json_string_length(b64);
+
+		raw = ad_xmalloc(l + 4);
+		n   = EVP_DecodeBlock(raw, (const unsigned char *)s, (int)l);
+		/* EVP_DecodeBlock counts the padding as data bytes. */
+		if (n > 0 && l >= 1 && s[l - 1] == '=')
+			n--;
+		if (n > 0 && l >= 2 && s[l - 2] == '=')
+			n--;
+	}
+	if (raw != NULL && n >= 0
+	    && ad_mp_to_json(raw, (size_t)n, &value) == 0)
+		print_line(value);
+	else
+		print_line(val);
+	json_decref(value);
+	free(raw);
+}
+
+static const char *const state_help
+    = "usage: agentctl state get AGENT KEY\n"
+      "       agentctl state put AGENT KEY JSON\n"
+      "       agentctl state del AGENT KEY\n"
+      "       agentctl state ls AGENT [PREFIX]\n"
+      "Read or change an agent's state as its plugin sees it (values are "
+      "stored as\nmsgpack, shown as JSON).  ls lists the keys, in order.\n";
+
+static int
+cmd_state(struct ctl_opts *o, int argc, char **argv)
+{
+	const char    *op = argc > 1 ? argv[1] : "";
+	agentd_writer *w, *val = NULL;
+	json_t        *v, *e;
+	const void    *p;
+	size_t         n, i;
+	char           err[AD_ERRLEN], dst[32];
+	int            want, rv;
+
+	if (want_help(argc, argv, state_help))
+		return EXIT_OK;
+	want = strcmp(op, "put") == 0 ? 5
+	    : strcmp(op, "ls") == 0   ? (argc == 4 ? 4 : 3)
+	    : strcmp(op, "get") == 0 || strcmp(op, "del") == 0 ? 4
+	                                                       : -1;
+	if (want < 0 || argc != want) {
+		fputs(state_help, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(op, "put") == 0) {
+		agentd_writer_new(&val);
+		if (ad_json_text_to_mp(argv[4], val, err, sizeof(err)) != 0) {
+			fprintf(stderr,
+			    "agentctl: the value is not valid JSON: %s\n",
+			    err);
+			agentd_writer_free(val);
+			return EXIT_USAGE;
+		}
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, val ? 3 : 2);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, argv[2]);
+	agentd_write_str(w, "key");
+	agentd_write_bin(
+	    w, argc > 3 ? argv[3] : "", argc > 3 ? strlen(argv[3]) : 0);
+	if (val != NULL) {
+		p = agentd_writer_data(val, &n);
+		agentd_write_str(w, "val");
+		agentd_write_bin(w, p, n);
+	}
+	snprintf(
+	    dst, sizeof(dst), "state.%s", strcmp(op, "ls") == 0 ? "scan" : op);
+	rv = request(o, AD_KIND_CONTROL, dst, w, 0, &v);
+	agentd_writer_free(w);
+	agentd_writer_free(val);
+	if (rv == EXIT_OK && strcmp(op, "get") == 0) {
+		print_value(json_object_get(v, "val"));
+	} else if (rv == EXIT_OK && strcmp(op, "ls") == 0) {
+		json_array_foreach(json_object_get(v, "entries"), i, e)
+		{
+			json_t *k = json_array_get(e, 0);
+
+			if (o->json)
+				print_line(k);
+			else
+				printf("%s\n", json_string_value(k));
+		}
+	}
+	json_decref(v);
+	return rv;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -711,6 +824,8 @@ main(int argc, char **argv)
 		return cmd_tail(&o, argc, argv);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(&o, argc, argv);
+	if (strcmp(argv[0], "state") == 0)
+		return cmd_state(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -311,6 +311,30 @@ op_audit_verify(struct ad_srvctx *c)
 	agentd_writer_free(w);
 }
 
+static void op_state(
+    struct ad_srvctx *c, const char *agent, const struct ad_envelope *e);
+
+/* The operator's state operations name the agent in the body. */
+static void
+op_operator_state(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	agentd_doc *doc                = NULL;
+	char        agent[AD_NAME_MAX] = "";
+
+	if (agentd_parse(e->body, e->body_len, &doc) == 0)
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_doc_root(doc), "agent"), agent,
+		    sizeof(agent));
+	agentd_doc_free(doc);
+	if (ad_sv_agent(c->srv->sv, agent) == NULL) {
+		ad_srv_fail(c, AGENTD_ENOENT,
+		    "no agent named \"%s\": `agentctl status` lists them",
+		    agent);
+		return;
+	}
+	op_state(c, agent, e);
+}
+
 /* ---- agentctl's socket ------------------------------------------------- */
 
 static void
@@ -343,6 +367,9 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "audit.verify") == 0) {
 		op_audit_verify(c);
+	} else if (e->kind == AD_KIND_CONTROL
+	    && strncmp(e->dst, "state.", 6) == 0) {
+		op_operator_state(c, e);
 	} else {
 		ad_srv_fail(c, AGENTD_EINVAL,
 		    "unknown operation \"%s\": this agentd is %s", e->dst,
@@ -511,20 +538,19 @@ batch_ops(const agentd_value *list, struct agentd_state_op **ops, size_t *n)
 }
 
 /*
- * state.get / state.put / state.del / state.scan / state.batch.  The
- * namespace is the agent of the connection: the body cannot name another.
+ * state.get / state.put / state.del / state.scan / state.batch in agent's
+ * namespace: for an instance, the agent of its connection (the body cannot
+ * name another); for the operator, the agent agentctl names.
  * Called with sv->mtx held; the LMDB work (a durable commit for writes)
  * runs without it, so one instance's fsync does not stall agentd.
  */
 static void
-op_state(
-    struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
+op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e)
 {
-	struct ad_sv           *sv    = c->srv->sv;
-	const char             *agent = inst->agent->conf->name;
-	const char             *op    = e->dst + strlen("state.");
-	agentd_doc             *doc   = NULL;
-	const agentd_value     *root  = NULL;
+	struct ad_sv           *sv   = c->srv->sv;
+	const char             *op   = e->dst + strlen("state.");
+	agentd_doc             *doc  = NULL;
+	const agentd_value     *root = NULL;
 	agentd_writer          *out;
 	struct agentd_state_op *ops = NULL;
 	const void             *key = "", *val = NULL, *body;
@@ -591,7 +617,7 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	}
 	if (inst != NULL && e->kind == AD_KIND_CONTROL
 	    && strncmp(e->dst, "state.", 6) == 0) {
-		op_state(c, inst, e);
+		op_state(c, inst->agent->conf->name, e);
 		return;
 	}
 	if (inst == NULL || e->kind != AD_KIND_REQUEST) {

@@ -4,7 +4,7 @@
 # told is written survives kill -9 of its worker and a restart of agentd.
 . "$top_srcdir/tests/lib.sh"
 
-plan 14
+plan 19
 
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
 conf state.conf <<EOF
@@ -38,6 +38,17 @@ out=$(st pricing '{"state":"get","key":"sku-4"}')
 like "$out" '"status":"ENOENT"' "...and none of it was written"
 out=$(st pricing '{"state":"del","key":"nothing"}')
 like "$out" '"status":"ENOENT"' "deleting a missing key: ENOENT"
+
+# The operator's view: agentctl state, on the same namespaces.
+like "$(actl state get pricing sku-2)" '^2$' "agentctl state get shows what the plugin wrote"
+actl state put pricing limits '{"max":12.5}' && [ "$(actl state ls pricing lim)" = limits ]
+ok $? "agentctl state put writes, state ls lists by prefix"
+out=$(st pricing '{"state":"get","key":"limits"}')
+like "$out" '"value":\{"max":12.5\}' "...and the plugin reads the operator's value"
+actl state del pricing limits && ! actl state get pricing limits 2>/dev/null
+ok $? "agentctl state del removes it"
+err=$(actl state get nosuch x 2>&1)
+like "$err" 'no agent named "nosuch"' "an unknown agent is named in the error"
 
 # Acknowledged writes survive kill -9 of the worker, then of agentd.
 st pricing '{"state":"put","key":"ack","val":"written"}' >/dev/null
