@@ -14,6 +14,7 @@
 #include <nng/nng.h>
 
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "supervisor/supervisor.h"
 
@@ -209,6 +210,8 @@ main(int argc, char **argv)
 		o.sv.plugin_dir = keep(ad_abspath(o.sv.plugin_dir));
 	ad_log_init(
 	    "agentd", o.sv.log_level >= 0 ? o.sv.log_level : AGENTD_LOG_INFO);
+	/* Before any worker is spawned: they must not see NOTIFY_SOCKET. */
+	ad_sd_init();
 	/* Signals are taken by the main loop with sigtimedwait; every thread
 	 * nng starts inherits this mask. */
 	sigemptyset(&set);

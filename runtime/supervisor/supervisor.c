@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "store/audit.h"
 #include "store/state.h"
@@ -376,6 +377,54 @@ tick(struct ad_sv *sv)
 	collect_exited(sv);
 }
 
+/*
+ * Tell systemd how far start-up got: READY=1 once every agent has its
+ * minimum of ready instances (the service is then what the configuration
+ * asked for), a STATUS= line whenever the summary changes, and WATCHDOG=1
+ * every half of WatchdogSec= while this loop keeps turning.
+ */
+static void
+notify_systemd(struct ad_sv *sv)
+{
+	char     status[sizeof(sv->sd_status)];
+	unsigned ready, total = 0;
+	size_t   i, ok        = 0;
+	int64_t  now;
+
+	status[0] = '\0';
+	pthread_mutex_lock(&sv->mtx);
+	for (i = 0; i < sv->nagents; i++) {
+		ready = ad_agent_count(&sv->agents[i], AD_INST_READY);
+		total += ready;
+		if (ready >= sv->agents[i].conf->min_instances)
+			ok++;
+		else if (status[0] == '\0')
+			snprintf(status, sizeof(status),
+			    "waiting for agent %s: %u of %u instances ready",
+			    sv->agents[i].conf->name, ready,
+			    sv->agents[i].conf->min_instances);
+	}
+	pthread_mutex_unlock(&sv->mtx);
+	if (status[0] == '\0')
+		snprintf(status, sizeof(status),
+		    "%zu agent%s, %u instance%s ready", sv->nagents,
+		    sv->nagents == 1 ? "" : "s", total, total == 1 ? "" : "s");
+	if (!sv->sd_ready && ok == sv->nagents) {
+		sv->sd_ready = 1;
+		ad_sd_notify("READY=1\nSTATUS=%s", status);
+		snprintf(sv->sd_status, sizeof(sv->sd_status), "%s", status);
+	} else if (strcmp(status, sv->sd_status) != 0) {
+		ad_sd_notify("STATUS=%s", status);
+		snprintf(sv->sd_status, sizeof(sv->sd_status), "%s", status);
+	}
+	if (ad_sd_watchdog_usec() > 0
+	    && (now = ad_now_ms()) >= sv->sd_watchdog_next) {
+		ad_sd_notify("WATCHDOG=1");
+		sv->sd_watchdog_next
+		    = now + (int64_t)(ad_sd_watchdog_usec() / 2000);
+	}
+}
+
 int
 ad_sv_run(struct ad_sv *sv)
 {
@@ -392,6 +441,7 @@ ad_sv_run(struct ad_sv *sv)
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
 			ad_info("signal %d: stopping", sig);
+			ad_sd_notify("STOPPING=1\nSTATUS=stopping");
 			return 0;
 		}
 		if (sig == SIGHUP)
@@ -400,6 +450,7 @@ ad_sv_run(struct ad_sv *sv)
 			    "version yet; restart agentd to apply changes");
 		reap(sv);
 		tick(sv);
+		notify_systemd(sv);
 	}
 }
 

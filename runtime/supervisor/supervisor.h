@@ -188,6 +188,11 @@ struct ad_sv {
 	int64_t               started_ms;
 	int                   run_lock;   /* fd on RUN/agentd.lock, or -1 */
 	int                   state_lock; /* fd on STATE/agentd.lock, or -1 */
+
+	/* systemd (sdnotify.h): READY=1 sent, last STATUS=, next WATCHDOG=1 */
+	int     sd_ready;
+	char    sd_status[160];
+	int64_t sd_watchdog_next; /* monotonic ms */
 };
 
 struct ad_sv_opts {

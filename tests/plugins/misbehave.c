@@ -1,0 +1,139 @@
+/*
+ * misbehave - a test plugin that fails in the ways a test asks for, chosen
+ * through its settings so one .so covers every case:
+ *   init_sleep_ms = N      sleep N ms in init (a slow start)
+ *   init_fail = true       refuse to start (init returns AGENTD_EINVAL)
+ *   init_crash = true      abort() in init
+ *   crash_on = N           abort() in the Nth request of this instance
+ *   hang_on = N            never answer the Nth request (sleeps forever)
+ *   exit_on = N            exit(0) in the Nth request, cleanly
+ *   leak_kb = N            keep N KiB more for every request
+ * Otherwise it answers every request with {"n": N, "pid": PID}.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <agentd/agent.h>
+#include <agentd/msg.h>
+
+static const struct agentd_setting misbehave_settings[] = {
+	{ "init_sleep_ms", AGENTD_SETTING_INT, "0", "sleep in init" },
+	{ "init_fail", AGENTD_SETTING_BOOL, "false", "refuse to start" },
+	{ "init_crash", AGENTD_SETTING_BOOL, "false", "abort in init" },
+	{ "crash_on", AGENTD_SETTING_INT, "0", "abort in the Nth request" },
+	{ "hang_on", AGENTD_SETTING_INT, "0", "hang in the Nth request" },
+	{ "exit_on", AGENTD_SETTING_INT, "0", "exit(0) in the Nth request" },
+	{ "leak_kb", AGENTD_SETTING_INT, "0", "KiB kept per request" },
+	{ NULL, 0, NULL, NULL },
+};
+
+struct misbehave {
+	agentd_ctx               *ctx;
+	const struct agentd_host *host;
+	int64_t                   n;
+	int64_t                   crash_on, hang_on, exit_on, leak_kb;
+	void                    **leaks;
+	size_t                    nleaks;
+};
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts
+	    = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static int
+misbehave_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
+{
+	struct misbehave *m;
+	int64_t           ms   = 0;
+	int               fail = 0, crash = 0;
+
+	host->setting_int(ctx, "init_sleep_ms", &ms);
+	host->setting_bool(ctx, "init_fail", &fail);
+	host->setting_bool(ctx, "init_crash", &crash);
+	if (ms > 0)
+		sleep_ms(ms);
+	if (crash)
+		abort();
+	if (fail)
+		return AGENTD_EINVAL;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return AGENTD_ENOMEM;
+	m->ctx  = ctx;
+	m->host = host;
+	host->setting_int(ctx, "crash_on", &m->crash_on);
+	host->setting_int(ctx, "hang_on", &m->hang_on);
+	host->setting_int(ctx, "exit_on", &m->exit_on);
+	host->setting_int(ctx, "leak_kb", &m->leak_kb);
+	*state = m;
+	return 0;
+}
+
+static int
+misbehave_request(
+    void *state, agentd_request *req, const void *body, size_t len)
+{
+	struct misbehave *m = state;
+	agentd_writer    *w;
+	const void       *out;
+	size_t            outlen;
+	void            **grown;
+	int               rv;
+
+	m->n++;
+	if (m->crash_on > 0 && m->n == m->crash_on)
+		abort();
+	if (m->exit_on > 0 && m->n == m->exit_on)
+		exit(0);
+	if (m->hang_on > 0 && m->n == m->hang_on)
+		for (;;)
+			sleep_ms(1000);
+	if (m->leak_kb > 0) {
+		grown = realloc(m->leaks, (m->nleaks + 1) * sizeof(*grown));
+		if (grown == NULL)
+			return AGENTD_ENOMEM;
+		m->leaks = grown;
+		if ((grown[m->nleaks] = malloc((size_t)m->leak_kb * 1024))
+		    == NULL)
+			return AGENTD_ENOMEM;
+		/* Touch it, so it counts in the resident set. */
+		memset(grown[m->nleaks++], 1, (size_t)m->leak_kb * 1024);
+	}
+	if ((rv = agentd_writer_new(&w)) != 0)
+		return rv;
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "n");
+	agentd_write_int(w, m->n);
+	agentd_write_str(w, "pid");
+	agentd_write_int(w, (int64_t)getpid());
+	out = agentd_writer_data(w, &outlen);
+	rv  = m->host->reply(m->ctx, req, out, outlen);
+	agentd_writer_free(w);
+	return rv;
+}
+
+static void
+misbehave_fini(void *state)
+{
+	struct misbehave *m = state;
+	size_t            i;
+
+	for (i = 0; i < m->nleaks; i++)
+		free(m->leaks[i]);
+	free(m->leaks);
+	free(m);
+}
+
+AGENTD_PLUGIN(.name = "misbehave", .version = "1.0.0",
+    .description = "fails on demand, for tests",
+    .settings = misbehave_settings, .init = misbehave_init,
+    .on_request = misbehave_request, .fini = misbehave_fini);

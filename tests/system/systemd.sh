@@ -1,0 +1,75 @@
+#!/bin/sh
+# systemd's notification protocol, against a stand-in for systemd's socket:
+# READY=1 only once every agent has its minimum of ready instances, STATUS=
+# lines that say what start-up waits for, WATCHDOG=1 at half the interval
+# systemd asked for (and only when it is meant for agentd), STOPPING=1 at
+# SIGTERM, and workers that never see the variables.
+. "$top_srcdir/tests/lib.sh"
+
+plan 12
+
+ECHO=$(plugin_copy "$BPLUGINS/echo.so")
+SLOW=$(plugin_copy "$TPLUGINS/misbehave.so")
+conf agents.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+}
+agent "slow" {
+	plugin = "$SLOW"
+	instances { min = 2  max = 2 }
+	settings { init_sleep_ms = 2000 }
+}
+EOF
+
+"$top_builddir/tests/tools/sdlisten" "$T_DIR/notify.sock" 60 \
+    > "$T_DIR/notify.out" 2>&1 &
+LISTENER=$!
+wait_for 5 test -S "$T_DIR/notify.sock"
+
+export NOTIFY_SOCKET="$T_DIR/notify.sock" WATCHDOG_USEC=400000
+start_agentd
+ok $? "agentd starts with NOTIFY_SOCKET set"
+unset NOTIFY_SOCKET WATCHDOG_USEC
+
+wait_for 5 grep -q '^STATUS=waiting for agent slow' "$T_DIR/notify.out"
+ok $? "STATUS= says start-up waits for agent slow"
+! grep -q '^READY=1' "$T_DIR/notify.out" && [ "$(ready_count slow)" != 2 ]
+ok $? "no READY=1 while the slow agent's instances are in init"
+
+wait_for 15 grep -q '^READY=1' "$T_DIR/notify.out"
+ok $? "READY=1 once every agent is up"
+[ "$(ready_count slow)" = 2 ] && [ "$(ready_count echo)" = 1 ]
+ok $? "at READY=1 every agent has its minimum of ready instances"
+grep -q '^STATUS=2 agents, 3 instances ready$' "$T_DIR/notify.out"
+ok $? "STATUS= reports 2 agents, 3 instances ready"
+
+before=$(grep -c '^WATCHDOG=1$' "$T_DIR/notify.out")
+sleep 1.2
+after=$(grep -c '^WATCHDOG=1$' "$T_DIR/notify.out")
+n=$((after - before))
+[ "$n" -ge 4 ] && [ "$n" -le 8 ]
+ok $? "WATCHDOG=1 every half of WATCHDOG_USEC ($n in 1.2 s at 200 ms)"
+
+wpid=$(actl status | sed -n 's/.*echo-1 *pid \([0-9]*\).*/\1/p')
+[ -n "$wpid" ] && ! tr '\0' '\n' < "/proc/$wpid/environ" |
+    grep -Eq '^(NOTIFY_SOCKET|WATCHDOG_USEC)='
+ok $? "workers do not inherit NOTIFY_SOCKET or WATCHDOG_USEC"
+
+stop_agentd
+ok $? "SIGTERM: agentd exits 0"
+grep -q '^STOPPING=1' "$T_DIR/notify.out"
+ok $? "STOPPING=1 is sent at SIGTERM"
+
+# A watchdog meant for another process (WATCHDOG_PID) is not agentd's.
+: > "$T_DIR/notify.out"
+export NOTIFY_SOCKET="$T_DIR/notify.sock" WATCHDOG_USEC=200000 WATCHDOG_PID=1
+start_agentd
+unset NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID
+wait_for 15 grep -q '^READY=1' "$T_DIR/notify.out"
+ok $? "READY=1 again after a restart"
+sleep 0.5
+! grep -q '^WATCHDOG=1' "$T_DIR/notify.out"
+ok $? "no WATCHDOG=1 when WATCHDOG_PID names another process"
+stop_agentd
+kill "$LISTENER" 2>/dev/null
+done_testing
