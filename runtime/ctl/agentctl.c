@@ -496,12 +496,14 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 
 static const char *const audit_help
     = "usage: agentctl audit [--agent A] [--kind K] [--since T] [--until T]\n"
-      "                      [--limit N]\n"
+      "                      [--limit N] [--follow]\n"
       "       agentctl audit verify\n"
       "Show the audit trail, newest first (default: the last 100 "
       "records), or\ncheck that its hash chain is whole.  T is a time: "
       "2026-11-21, 2026-11-21T10:00:00Z,\nor a duration ago: 90m, 24h.  "
-      "With --json, one JSON object per line.\nExit status of verify: 0 "
+      "With --json, one JSON object per line.\n--follow: the last "
+      "records (default 10) oldest first, then each new\nrecord as it is "
+      "committed, until interrupted.\nExit status of verify: 0 "
       "whole, 1 broken (the first bad record is named).\n";
 
 /* "2026-11-21", "2026-11-21T10:00:00Z" (UTC), or a duration ago. */
@@ -576,6 +578,116 @@ audit_verify(const struct ctl_opts *o)
 	return rv;
 }
 
+struct audit_query {
+	const char *agent, *kind;
+	int64_t     since, until;
+	int64_t     limit;   /* -1: the command's default */
+	int64_t     min_seq; /* 0: from the first */
+	int         oldest_first;
+};
+
+/* One "audit" request; *out the array of records. */
+static int
+audit_request(struct ctl_opts *o, const struct audit_query *q, json_t **out)
+{
+	agentd_writer *w;
+	int            rv;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 7);
+	agentd_write_str(w, "agent");
+	q->agent ? agentd_write_str(w, q->agent) : agentd_write_nil(w);
+	agentd_write_str(w, "kind");
+	q->kind ? agentd_write_str(w, q->kind) : agentd_write_nil(w);
+	agentd_write_str(w, "since_ms");
+	agentd_write_int(w, q->since);
+	agentd_write_str(w, "until_ms");
+	agentd_write_int(w, q->until);
+	agentd_write_str(w, "limit");
+	agentd_write_int(w, q->limit);
+	agentd_write_str(w, "min_seq");
+	agentd_write_int(w, q->min_seq);
+	agentd_write_str(w, "oldest_first");
+	agentd_write_bool(w, q->oldest_first);
+	rv = request(o, AD_KIND_CONTROL, "audit", w, 0, out);
+	agentd_writer_free(w);
+	return rv;
+}
+
+static void
+audit_print(const struct ctl_opts *o, json_t *r)
+{
+	if (o->json)
+		print_line(r);
+	else
+		print_record(r);
+}
+
+static int
+audit_show(struct ctl_opts *o, struct audit_query *q)
+{
+	json_t *v, *r;
+	size_t  i;
+	int     rv;
+
+	if (q->limit < 0)
+		q->limit = 100;
+	rv = audit_request(o, q, &v);
+	json_array_foreach(json_object_get(v, "records"), i, r)
+	    audit_print(o, r);
+	json_decref(v);
+	return rv;
+}
+
+/*
+ * The last records (newest first from agentd, printed oldest first), then
+ * every record after the newest seen, polled four times a second: appends
+ * are committed in groups, so a record shows up within one poll of its
+ * commit.  Ends when interrupted or when agentd goes away.
+ */
+static int
+audit_follow(struct ctl_opts *o, struct audit_query *q)
+{
+	struct timespec pause = { 0, 250 * 1000 * 1000 };
+	json_t         *v, *recs, *r;
+	size_t          i, n;
+	int64_t         last = 0, seq;
+	int             rv;
+
+	if (q->limit < 0)
+		q->limit = 10;
+	if ((rv = audit_request(o, q, &v)) != EXIT_OK)
+		return rv;
+	recs = json_object_get(v, "records");
+	for (n = json_array_size(recs); n > 0; n--)
+		audit_print(o, json_array_get(recs, n - 1));
+	if (json_array_size(recs) > 0)
+		last = json_integer_value(
+		    json_object_get(json_array_get(recs, 0), "seq"));
+	json_decref(v);
+	fflush(stdout);
+	q->oldest_first = 1;
+	q->limit        = 1000;
+	for (;;) {
+		q->min_seq = last + 1;
+		if ((rv = audit_request(o, q, &v)) != EXIT_OK)
+			return rv;
+		recs = json_object_get(v, "records");
+		json_array_foreach(recs, i, r)
+		{
+			audit_print(o, r);
+			seq = json_integer_value(json_object_get(r, "seq"));
+			if (seq > last)
+				last = seq;
+		}
+		n = json_array_size(recs);
+		json_decref(v);
+		fflush(stdout);
+		if (n < 1000)
+			nanosleep(&pause, NULL);
+	}
+}
+
 static int
 cmd_audit(struct ctl_opts *o, int argc, char **argv)
 {
@@ -585,29 +697,26 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 		{ "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' },
 		{ "limit", required_argument, NULL, 'n' },
+		{ "follow", no_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char    *agent = NULL, *kind = NULL;
-	int64_t        since = 0, until = 0, limit = 100;
-	agentd_writer *w;
-	json_t        *v, *r;
-	size_t         i;
-	int            c, rv;
+	struct audit_query q      = { NULL, NULL, 0, 0, -1, 0, 0 };
+	int                follow = 0, c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
-			agent = optarg;
+			q.agent = optarg;
 			break;
 		case 'k':
-			kind = optarg;
+			q.kind = optarg;
 			break;
 		case 's':
 		case 'u':
-			if (parse_time(optarg, c == 's' ? &since : &until)
+			if (parse_time(optarg, c == 's' ? &q.since : &q.until)
 			    != 0) {
 				fprintf(stderr,
 				    "agentctl: bad time \"%s\": use "
@@ -618,7 +727,10 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 			}
 			break;
 		case 'n':
-			limit = strtoll(optarg, NULL, 10);
+			q.limit = strtoll(optarg, NULL, 10);
+			break;
+		case 'f':
+			follow = 1;
 			break;
 		case 'j':
 			o->json = 1;
@@ -638,29 +750,7 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 		fputs(audit_help, stderr);
 		return EXIT_USAGE;
 	}
-	agentd_writer_new(&w);
-	agentd_write_map(w, 5);
-	agentd_write_str(w, "agent");
-	agent ? agentd_write_str(w, agent) : agentd_write_nil(w);
-	agentd_write_str(w, "kind");
-	kind ? agentd_write_str(w, kind) : agentd_write_nil(w);
-	agentd_write_str(w, "since_ms");
-	agentd_write_int(w, since);
-	agentd_write_str(w, "until_ms");
-	agentd_write_int(w, until);
-	agentd_write_str(w, "limit");
-	agentd_write_int(w, limit);
-	rv = request(o, AD_KIND_CONTROL, "audit", w, 0, &v);
-	agentd_writer_free(w);
-	json_array_foreach(json_object_get(v, "records"), i, r)
-	{
-		if (o->json)
-			print_line(r);
-		else
-			print_record(r);
-	}
-	json_decref(v);
-	return rv;
+	return follow ? audit_follow(o, &q) : audit_show(o, &q);
 }
 
 /*

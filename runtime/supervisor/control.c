@@ -187,6 +187,21 @@ op_publish(struct ad_srvctx *c, const struct ad_envelope *e)
 	agentd_writer_free(w);
 }
 
+/* Append values encoded one after another (as a sink writer holds them). */
+static void
+append_values(agentd_writer *out, const void *p, size_t len)
+{
+	agentd_doc *d;
+	size_t      used;
+
+	while (len > 0 && agentd_parse_prefix(p, len, &d, &used) == 0) {
+		agentd_write_value(out, agentd_doc_root(d));
+		agentd_doc_free(d);
+		p = (const char *)p + used;
+		len -= used;
+	}
+}
+
 /* ---- the audit trail ---------------------------------------------------- */
 
 static int
@@ -218,23 +233,38 @@ write_entry(void *arg, const struct ad_audit_entry *e)
 	return 0;
 }
 
-/* Count the entries a filter selects, so the array header comes first. */
+/* Entries are encoded into a writer of their own, and counted, so the
+ * array header written before them is right whatever happens to the log
+ * meanwhile (appends, an archive run). */
+struct entry_sink {
+	agentd_writer *w;
+	uint32_t       n;
+};
+
 static int
-count_entry(void *arg, const struct ad_audit_entry *e)
+sink_entry(void *arg, const struct ad_audit_entry *e)
 {
-	(*(uint32_t *)arg)++;
-	return 0;
+	struct entry_sink *k = arg;
+
+	k->n++;
+	return write_entry(k->w, e);
 }
 
+/*
+ * Body (all keys optional): agent, kind, since_ms, until_ms, min_seq (the
+ * first record wanted, for following the log), limit (default 100, 0 for
+ * none), oldest_first (default false: newest first).
+ */
 static void
 op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
 {
 	struct ad_audit_filter f;
+	struct entry_sink      k   = { NULL, 0 };
 	agentd_doc            *doc = NULL;
 	const agentd_value    *root;
 	char                   agent[AD_NAME_MAX] = "", kind[128] = "";
-	int64_t                limit = 100;
-	uint32_t               n     = 0;
+	int64_t                limit = 100, min_seq = 0;
+	int                    oldest = 0;
 	agentd_writer         *w;
 	const void            *body;
 	size_t                 len;
@@ -254,12 +284,17 @@ op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
 		agentd_get_int(agentd_map_get(root, "since_ms"), &f.since_ms);
 		agentd_get_int(agentd_map_get(root, "until_ms"), &f.until_ms);
 		agentd_get_int(agentd_map_get(root, "limit"), &limit);
+		agentd_get_int(agentd_map_get(root, "min_seq"), &min_seq);
+		agentd_get_bool(agentd_map_get(root, "oldest_first"), &oldest);
 		agentd_doc_free(doc);
 	}
 	f.limit        = limit > 0 ? (size_t)limit : 0;
-	f.oldest_first = 0;
-	if ((rv = ad_audit_query(c->srv->sv->audit, &f, count_entry, &n))
+	f.min_seq      = min_seq > 0 ? (uint64_t)min_seq : 0;
+	f.oldest_first = oldest;
+	agentd_writer_new(&k.w);
+	if ((rv = ad_audit_query(c->srv->sv->audit, &f, sink_entry, &k))
 	    != 0) {
+		agentd_writer_free(k.w);
 		ad_srv_fail(
 		    c, rv, "reading the audit trail: %s", agentd_strerror(rv));
 		return;
@@ -267,14 +302,13 @@ op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
 	agentd_writer_new(&w);
 	agentd_write_map(w, 1);
 	agentd_write_str(w, "records");
-	agentd_write_array(w, n);
-	/* Records appended between the two reads are newer than the first
-	 * n: newest first, the same n come back. */
-	f.limit = n;
-	ad_audit_query(c->srv->sv->audit, &f, write_entry, w);
+	agentd_write_array(w, k.n);
+	body = agentd_writer_data(k.w, &len);
+	append_values(w, body, len);
 	body = agentd_writer_data(w, &len);
 	ad_srv_reply(c, 0, body, len);
 	agentd_writer_free(w);
+	agentd_writer_free(k.w);
 }
 
 static void
@@ -493,19 +527,7 @@ state_scan(struct ad_sv *sv, const char *agent, const void *prefix,
 		agentd_write_map(out, 1);
 		agentd_write_str(out, "entries");
 		agentd_write_array(out, o.n);
-		/* o.w holds the n entries already encoded, one after another.
-		 */
-		for (; len > 0;) {
-			agentd_doc *d;
-			size_t      used;
-
-			if (agentd_parse_prefix(p, len, &d, &used) != 0)
-				break;
-			agentd_write_value(out, agentd_doc_root(d));
-			agentd_doc_free(d);
-			p = (const char *)p + used;
-			len -= used;
-		}
+		append_values(out, p, len);
 	}
 	agentd_writer_free(o.w);
 	return rv;

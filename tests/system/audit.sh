@@ -4,7 +4,7 @@
 # across a restart of agentd on the same state.
 . "$top_srcdir/tests/lib.sh"
 
-plan 17
+plan 22
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -50,6 +50,31 @@ like "$out" '"agent":"front","instance":"front-1","kind":"decision","summary":"p
     "the plugin's record carries its agent and instance (set by agentd) and its detail"
 out=$(actl --json call front '{"audit":{"kind":"","summary":"no kind"}}')
 like "$out" '"status":"EINVAL"' "a record without a kind is refused with EINVAL"
+
+# --follow: the last records oldest first, then new ones as they commit.
+actl audit --follow --agent front --json > "$T_DIR/follow.out" 2>&1 &
+follower=$!
+wait_for 5 grep -q '"kind":"decision"' "$T_DIR/follow.out"
+ok $? "audit --follow first prints the latest matching records"
+actl call front '{"audit":{"kind":"decision","summary":"followed one"}}' >/dev/null
+actl call front '{"audit":{"kind":"decision","summary":"followed two"}}' >/dev/null
+actl call echo '{}' >/dev/null
+wait_for 5 grep -q '"summary":"followed two"' "$T_DIR/follow.out"
+ok $? "records appended later are streamed as they are committed"
+seqs=$(grep -o '"seq":[0-9]*' "$T_DIR/follow.out" | cut -d: -f2)
+[ "$(printf '%s\n' $seqs | sort -n | uniq)" = "$(printf '%s\n' $seqs)" ]
+ok $? "each record once, in increasing sequence"
+! grep -q '"agent":"echo"' "$T_DIR/follow.out"
+ok $? "the follower's --agent filter holds for new records"
+kill "$follower"
+wait "$follower" 2>/dev/null
+actl audit --follow --since 2000-01-01 --until 2000-01-02 > "$T_DIR/follow2.out" 2>&1 &
+follower=$!
+sleep 0.6
+kill -0 "$follower" && [ ! -s "$T_DIR/follow2.out" ]
+ok $? "following a filter nothing matches prints nothing and keeps waiting"
+kill "$follower"
+wait "$follower" 2>/dev/null
 
 out=$(actl audit verify)
 ok $? "audit verify exits 0 on an untouched trail"
