@@ -48,8 +48,9 @@ ad_parse_duration(const char *s, int64_t *ms)
 	static const struct {
 		const char *unit;
 		int64_t     ms;
-	} units[] = { { "", 1 }, { "ms", 1 }, { "s", 1000 },
-		{ "m", 60 * 1000 }, { "h", 60 * 60 * 1000 } };
+	} units[]
+	    = { { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 },
+		      { "h", 60 * 60 * 1000 }, { "d", 24 * 60 * 60 * 1000 } };
 	int64_t n = 0;
 	size_t  i;
 
@@ -247,7 +248,7 @@ check_duration(cfg_t *cfg, cfg_opt_t *opt)
 	if (ad_parse_duration(s, &ms) != 0)
 		return reject(cfg,
 		    "%s = \"%s\" is not a duration: write a whole number "
-		    "followed by ms, s, m or h (250ms, 2s, 5m, 1h)",
+		    "followed by ms, s, m, h or d (250ms, 2s, 5m, 1h, 90d)",
 		    opt->name, s);
 	if (ms == 0
 	    && (strcmp(opt->name, "request_timeout") == 0
@@ -710,6 +711,10 @@ parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 		    CFG_STR("log_level", "info", CFGF_NONE), check_log_level),
 		CHECKED(CFG_INT("max_message_size", 1048576, CFGF_NONE),
 		    check_count),
+		CHECKED(CFG_STR("audit_retention", "0", CFGF_NONE),
+		    check_duration),
+		CHECKED(CFG_STR("audit_archive_dir", NULL, CFGF_NODEFAULT),
+		    check_nonempty),
 		CFG_END(),
 	};
 	cfg_opt_t root[] = {
@@ -935,13 +940,16 @@ take_global(struct loader *ld, cfg_t *root, const char *file)
 		    file, line, g->file, ld->global_line);
 		return AGENTD_ECONFIG;
 	}
-	ld->global_line = line;
-	g->file         = ad_xstrdup(file);
-	base            = ad_dirname(file);
-	g->state_dir    = dir_option(sec, "state_dir", base);
-	g->run_dir      = dir_option(sec, "run_dir", base);
-	g->plugin_dir   = dir_option(sec, "plugin_dir", base);
+	ld->global_line      = line;
+	g->file              = ad_xstrdup(file);
+	base                 = ad_dirname(file);
+	g->state_dir         = dir_option(sec, "state_dir", base);
+	g->run_dir           = dir_option(sec, "run_dir", base);
+	g->plugin_dir        = dir_option(sec, "plugin_dir", base);
+	g->audit_archive_dir = dir_option(sec, "audit_archive_dir", base);
 	free(base);
+	ad_parse_duration(
+	    cfg_getstr(sec, "audit_retention"), &g->audit_retention_ms);
 	free(g->log_level);
 	g->log_level        = ad_xstrdup(cfg_getstr(sec, "log_level"));
 	g->max_message_size = (size_t)cfg_getint(sec, "max_message_size");
@@ -1537,6 +1545,7 @@ ad_config_free(struct ad_config *c)
 	free(c->agents);
 	free(c->global.file);
 	free(c->global.state_dir);
+	free(c->global.audit_archive_dir);
 	free(c->global.run_dir);
 	free(c->global.plugin_dir);
 	free(c->global.log_level);

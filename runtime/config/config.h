@@ -44,15 +44,15 @@ struct ad_agent_conf {
 	char *plugin_path; /* resolved: absolute, or relative to the cwd */
 
 	/* instances { } */
-	unsigned min_instances;   /* default 1 */
-	unsigned max_instances;   /* default max(min, 1) */
-	unsigned target_inflight; /* default 4 */
-	unsigned concurrency;     /* requests one instance holds; default 1 */
-	int64_t  upscale_delay_ms;   /* default 2000 */
+	unsigned min_instances;    /* default 1 */
+	unsigned max_instances;    /* default max(min, 1) */
+	unsigned target_inflight;  /* default 4 */
+	unsigned concurrency;      /* requests one instance holds; default 1 */
+	int64_t  upscale_delay_ms; /* default 2000 */
 	int64_t  downscale_delay_ms; /* default 30000 */
 
 	/* restart { } */
-	enum ad_restart_policy restart_policy; /* default permanent */
+	enum ad_restart_policy restart_policy;     /* default permanent */
 	unsigned               restart_intensity;  /* default 5 */
 	int64_t                restart_period_ms;  /* default 10000 */
 	int64_t                backoff_initial_ms; /* default 100 */
@@ -74,12 +74,17 @@ struct ad_agent_conf {
 };
 
 struct ad_global_conf {
-	char   *file; /* where agentd { } was, or NULL */
-	char   *state_dir;
-	char   *run_dir;
-	char   *plugin_dir;
-	char   *log_level;
-	size_t  max_message_size; /* default 1 MiB */
+	char  *file; /* where agentd { } was, or NULL */
+	char  *state_dir;
+	char  *run_dir;
+	char  *plugin_dir;
+	char  *log_level;
+	size_t max_message_size; /* default 1 MiB */
+	/* Audit records older than this move to audit_archive_dir; 0 keeps
+	 * them all (the default).  The directory: NULL when not set (the
+	 * supervisor then uses STATE_DIR/archive). */
+	int64_t audit_retention_ms;
+	char   *audit_archive_dir;
 };
 
 struct ad_config {

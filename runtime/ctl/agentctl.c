@@ -19,6 +19,7 @@
 #include "common/nngx.h"
 #include "common/util.h"
 #include "config/config.h"
+#include "store/audit.h"
 #include "supervisor/control.h"
 
 /* Exit codes (agentctl(1)). */
@@ -497,13 +498,15 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 static const char *const audit_help
     = "usage: agentctl audit [--agent A] [--kind K] [--since T] [--until T]\n"
       "                      [--limit N] [--follow]\n"
-      "       agentctl audit verify\n"
+      "       agentctl audit verify [ARCHIVE-FILE...]\n"
       "Show the audit trail, newest first (default: the last 100 "
       "records), or\ncheck that its hash chain is whole.  T is a time: "
       "2026-11-21, 2026-11-21T10:00:00Z,\nor a duration ago: 90m, 24h.  "
       "With --json, one JSON object per line.\n--follow: the last "
       "records (default 10) oldest first, then each new\nrecord as it is "
-      "committed, until interrupted.\nExit status of verify: 0 "
+      "committed, until interrupted.\nverify with files checks archive "
+      "files (from audit_retention) here, as one\nchain.  "
+      "Exit status of verify: 0 "
       "whole, 1 broken (the first bad record is named).\n";
 
 /* "2026-11-21", "2026-11-21T10:00:00Z" (UTC), or a duration ago. */
@@ -575,6 +578,77 @@ audit_verify(const struct ctl_opts *o)
 		rv = EXIT_FAILED;
 	}
 	json_decref(v);
+	return rv;
+}
+
+struct archive_file {
+	const char                   *path;
+	struct ad_audit_verify_result res;
+};
+
+static int
+by_first_seq(const void *a, const void *b)
+{
+	const struct archive_file *x = a, *y = b;
+
+	return x->res.first_seq < y->res.first_seq ? -1
+	    : x->res.first_seq > y->res.first_seq  ? 1
+	                                           : 0;
+}
+
+/*
+ * Archive files, checked here (no agentd needed): each file's chain, then
+ * the files as one chain in sequence order, each starting where the one
+ * before ended.
+ */
+static int
+audit_verify_files(const struct ctl_opts *o, int n, char **paths)
+{
+	struct archive_file *f    = ad_xcalloc((size_t)n, sizeof(*f));
+	const unsigned char *prev = NULL;
+	char                 hex[2 * AD_AUDIT_HASH_LEN + 1];
+	int                  i, rv = EXIT_OK;
+
+	for (i = 0; i < n; i++) {
+		f[i].path = paths[i];
+		if (ad_audit_verify_archive(paths[i], NULL, &f[i].res) != 0) {
+			fprintf(stderr, "agentctl: %s: %s\n", paths[i],
+			    f[i].res.what);
+			free(f);
+			return EXIT_FAILED;
+		}
+	}
+	qsort(f, (size_t)n, sizeof(*f), by_first_seq);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && f[i].res.first_seq != f[i - 1].res.last_seq + 1) {
+			f[i].res.ok      = 0;
+			f[i].res.bad_seq = f[i - 1].res.last_seq + 1;
+			snprintf(f[i].res.what, sizeof(f[i].res.what),
+			    "records %llu to %llu are in no file given",
+			    (unsigned long long)f[i - 1].res.last_seq + 1,
+			    (unsigned long long)f[i].res.first_seq - 1);
+		} else if (prev != NULL
+		    && ad_audit_verify_archive(f[i].path, prev, &f[i].res)
+		        != 0) {
+			f[i].res.ok = 0;
+		}
+		ad_hex(f[i].res.head_hash, AD_AUDIT_HASH_LEN, hex);
+		if (f[i].res.ok)
+			printf("%s: whole: records %llu to %llu (%llu), last "
+			       "sha256:%s\n",
+			    f[i].path, (unsigned long long)f[i].res.first_seq,
+			    (unsigned long long)f[i].res.last_seq,
+			    (unsigned long long)f[i].res.records, hex);
+		else {
+			printf("%s: BROKEN at record %llu: %s\n", f[i].path,
+			    (unsigned long long)f[i].res.bad_seq,
+			    f[i].res.what);
+			rv = EXIT_FAILED;
+			break;
+		}
+		prev = f[i].res.head_hash;
+	}
+	free(f);
 	return rv;
 }
 
@@ -743,9 +817,11 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind < argc && strcmp(argv[optind], "verify") == 0
-	    && optind + 1 == argc)
-		return audit_verify(o);
+	if (optind < argc && strcmp(argv[optind], "verify") == 0)
+		return optind + 1 == argc
+		    ? audit_verify(o)
+		    : audit_verify_files(
+		        o, argc - optind - 1, argv + optind + 1);
 	if (optind < argc) {
 		fputs(audit_help, stderr);
 		return EXIT_USAGE;

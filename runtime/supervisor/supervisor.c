@@ -158,7 +158,10 @@ ad_sv_load(
 		    o->state_dir ? o->state_dir : sv->cfg->global.state_dir);
 		sv->run_dir = ad_xstrdup(
 		    o->run_dir ? o->run_dir : sv->cfg->global.run_dir);
-		sv->log_level = o->log_level;
+		sv->archive_dir = sv->cfg->global.audit_archive_dir
+		    ? ad_xstrdup(sv->cfg->global.audit_archive_dir)
+		    : ad_path_join(sv->state_dir, "archive");
+		sv->log_level   = o->log_level;
 		if (sv->log_level < 0 && sv->cfg->global.log_level != NULL)
 			sv->log_level
 			    = ad_log_parse_level(sv->cfg->global.log_level);
@@ -378,6 +381,50 @@ tick(struct ad_sv *sv)
 }
 
 /*
+ * Retention: move audit records older than audit_retention to dated
+ * archive files, looking every quarter of the retention (at least every
+ * second, at most every hour).  The move is a prefix of the log, written
+ * and synced before anything leaves LMDB (ad_audit_archive), and is itself
+ * recorded.
+ */
+static void
+retain_audit(struct ad_sv *sv)
+{
+	struct ad_audit_archive_result res;
+	int64_t keep = sv->cfg->global.audit_retention_ms, now, every;
+	char    err[AD_ERRLEN];
+	int     rv;
+
+	if (keep <= 0 || (now = ad_now_ms()) < sv->archive_next)
+		return;
+	every = keep / 4;
+	if (every < 1000)
+		every = 1000;
+	if (every > 3600 * 1000)
+		every = 3600 * 1000;
+	sv->archive_next = now + every;
+	memset(&res, 0, sizeof(res));
+	rv = ad_audit_archive(sv->audit, ad_wall_ms() - keep, sv->archive_dir,
+	    &res, err, sizeof(err));
+	if (rv != 0) {
+		ad_error("audit retention: %s; records stay in the state "
+		         "database until this is fixed",
+		    err);
+		return;
+	}
+	if (res.records == 0)
+		return;
+	ad_info("audit retention: records %llu to %llu moved to %s",
+	    (unsigned long long)res.first_seq,
+	    (unsigned long long)res.last_seq, res.path);
+	ad_sv_audit(sv, NULL, NULL, "audit.archive",
+	    "records %llu to %llu (%llu) moved to %s",
+	    (unsigned long long)res.first_seq,
+	    (unsigned long long)res.last_seq, (unsigned long long)res.records,
+	    res.path);
+}
+
+/*
  * Tell systemd how far start-up got: READY=1 once every agent has its
  * minimum of ready instances (the service is then what the configuration
  * asked for), a STATUS= line whenever the summary changes, and WATCHDOG=1
@@ -450,6 +497,7 @@ ad_sv_run(struct ad_sv *sv)
 			    "version yet; restart agentd to apply changes");
 		reap(sv);
 		tick(sv);
+		retain_audit(sv);
 		notify_systemd(sv);
 	}
 }
@@ -568,6 +616,7 @@ ad_sv_free(struct ad_sv *sv)
 	free(sv->pipes);
 	free(sv->confdir);
 	free(sv->state_dir);
+	free(sv->archive_dir);
 	free(sv->run_dir);
 	free(sv->worker_path);
 	if (sv->run_lock >= 0)

@@ -189,6 +189,10 @@ struct ad_sv {
 	int                   run_lock;   /* fd on RUN/agentd.lock, or -1 */
 	int                   state_lock; /* fd on STATE/agentd.lock, or -1 */
 
+	/* audit retention: where old records go, when to look next */
+	char   *archive_dir;
+	int64_t archive_next; /* monotonic ms */
+
 	/* systemd (sdnotify.h): READY=1 sent, last STATUS=, next WATCHDOG=1 */
 	int     sd_ready;
 	char    sd_status[160];
