@@ -4,7 +4,7 @@
 # told is written survives kill -9 of its worker and a restart of agentd.
 . "$top_srcdir/tests/lib.sh"
 
-plan 19
+plan 21
 
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
 conf state.conf <<EOF
@@ -66,6 +66,17 @@ ok $? "agentd starts again after kill -9, on the same state"
 wait_for 10 agent_ready pricing 1
 out=$(st pricing '{"state":"scan","key":""}')
 like "$out" '"value":\["ack","sku-2","sku-3"\]' "every acknowledged write is there"
+# A process killed inside a read transaction leaves its reader slot in
+# the lock file; agentd clears such slots (mdb_reader_check).
+"$top_builddir/tests/tools/lmdb_reader" "$T_DIR/state/db" > "$T_DIR/reader.out" &
+reader=$!
+wait_for 5 grep -q reading "$T_DIR/reader.out"
+mdb_stat -r "$T_DIR/state/db" | grep -q "^ *$reader "
+ok $? "a reader process holds a slot in the reader table"
+kill -KILL "$reader"
+wait "$reader" 2>/dev/null
+wait_for 5 sh -c "! mdb_stat -r '$T_DIR/state/db' | grep -q '^ *$reader '"
+ok $? "once it is killed, agentd clears its stale slot"
 stop_agentd
 ok $? "agentd stops"
 done_testing
