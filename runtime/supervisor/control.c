@@ -86,7 +86,7 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	}
 	for (k = 1; k < AD_STATUS_SLOTS; k++)
 		errors += st->replies[k];
-	agentd_write_map(w, 20);
+	agentd_write_map(w, 21);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->conf->name);
 	agentd_write_str(w, "plugin");
@@ -104,6 +104,7 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	write_kv_uint(w, "errors", errors);
 	write_kv_uint(w, "redispatched", st->redispatched);
 	write_kv_uint(w, "calls_denied", st->calls_denied);
+	write_kv_uint(w, "state_denied", st->state_denied);
 	write_kv_uint(w, "events_published", st->events_published);
 	write_kv_uint(w, "events_denied", st->events_denied);
 	write_kv_uint(w, "events_delivered", st->events_delivered);
@@ -624,6 +625,51 @@ op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e)
 	agentd_doc_free(doc);
 }
 
+/*
+ * The host table has no way to name another agent's namespace, but a
+ * plugin runs in its worker and can speak the protocol itself: a state
+ * operation from an instance whose body names an agent other than its
+ * own is refused, counted and audited (at most once a second per agent).
+ */
+static int
+names_other_agent(const struct ad_agent *a, const struct ad_envelope *e)
+{
+	agentd_doc *doc;
+	char        name[AD_NAME_MAX] = "";
+	int         other             = 0;
+
+	if (agentd_parse(e->body, e->body_len, &doc) != 0)
+		return 0; /* op_state answers EPROTO */
+	if (agentd_map_get(agentd_doc_root(doc), "agent") != NULL)
+		other = agentd_get_strcpy(
+		            agentd_map_get(agentd_doc_root(doc), "agent"),
+		            name, sizeof(name))
+		        != 0
+		    || strcmp(name, a->conf->name) != 0;
+	agentd_doc_free(doc);
+	return other;
+}
+
+static void
+deny_state(
+    struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
+{
+	struct ad_agent *a = inst->agent;
+
+	a->st.state_denied++;
+	if (ad_now_ms() - a->last_state_denial_log >= 1000) {
+		a->last_state_denial_log = ad_now_ms();
+		ad_sv_audit(a->sv, a->conf->name, inst->id, "state.denied",
+		    "%s on another agent's state denied (%llu so far)", e->dst,
+		    (unsigned long long)a->st.state_denied);
+		ad_warn("agent %s: %s on another agent's state denied: an "
+		        "agent reads and writes only its own state",
+		    a->conf->name, e->dst);
+	}
+	ad_srv_fail(c, AGENTD_EDENIED,
+	    "agent \"%s\" may use only its own state", a->conf->name);
+}
+
 static void
 calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
@@ -639,7 +685,10 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	}
 	if (inst != NULL && e->kind == AD_KIND_CONTROL
 	    && strncmp(e->dst, "state.", 6) == 0) {
-		op_state(c, inst->agent->conf->name, e);
+		if (names_other_agent(inst->agent, e))
+			deny_state(c, inst, e);
+		else
+			op_state(c, inst->agent->conf->name, e);
 		return;
 	}
 	if (inst == NULL || e->kind != AD_KIND_REQUEST) {

@@ -131,6 +131,7 @@ struct ad_agent_stats {
 	uint64_t       replies[AD_STATUS_SLOTS]; /* by status; [0] ok */
 	uint64_t       redispatched;     /* after an instance died with it */
 	uint64_t       calls_denied;     /* this agent called one it may not */
+	uint64_t       state_denied;     /* it named another agent's state */
 	uint64_t       events_published; /* accepted from this agent */
 	uint64_t       events_denied;    /* refused: topic not allowed */
 	uint64_t       events_delivered; /* handed to one of its instances */
@@ -154,6 +155,7 @@ struct ad_agent {
 	int64_t               next_start; /* monotonic; 0: now */
 	struct ad_agent_stats st;
 	int64_t               last_call_denial_log;  /* monotonic ms */
+	int64_t               last_state_denial_log; /* monotonic ms */
 	int64_t               last_event_denial_log; /* monotonic ms */
 };
 

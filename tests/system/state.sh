@@ -4,12 +4,14 @@
 # told is written survives kill -9 of its worker and a restart of agentd.
 . "$top_srcdir/tests/lib.sh"
 
-plan 21
+plan 26
 
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
+SNOOP=$(plugin_copy "$TPLUGINS/snoop.so")
 conf state.conf <<EOF
 agent "pricing" { plugin = "$BUS" restart { backoff_initial = 50ms } }
 agent "price" { plugin = "$BUS" }
+agent "snoop" { plugin = "$SNOOP" settings { run_dir = "$T_DIR/run" } }
 EOF
 
 st() { actl --json call "$1" "$2"; }
@@ -49,6 +51,21 @@ actl state del pricing limits && ! actl state get pricing limits 2>/dev/null
 ok $? "agentctl state del removes it"
 err=$(actl state get nosuch x 2>&1)
 like "$err" 'no agent named "nosuch"' "an unknown agent is named in the error"
+
+# A plugin speaking the protocol itself, naming another agent's state.
+wait_for 10 agent_ready snoop 1
+out=$(actl --json call snoop '{"agent":"snoop","op":"put","key":"mine"}')
+like "$out" '"status":"ok"' "the raw protocol works for the plugin's own state"
+out=$(actl --json call snoop '{"agent":"pricing","op":"get","key":"sku-2"}')
+like "$out" '"status":"EDENIED"' "reading another agent's key is denied"
+out=$(actl --json call snoop '{"agent":"pricing","op":"put","key":"sku-2"}')
+like "$out" '"status":"EDENIED"' "writing another agent's key is denied"
+[ "$(actl state get pricing sku-2)" != '"stolen"' ] &&
+    [ "$(actl state get snoop mine)" = '"stolen"' ]
+ok $? "the other agent's key is untouched; the plugin's own write landed"
+actl audit --agent snoop --kind state.denied | grep -q "state.get on another agent's state denied" &&
+    actl --json status | jq -e '.agents[] | select(.name=="snoop") | .state_denied == 2' >/dev/null
+ok $? "the denial is audited and counted"
 
 # Acknowledged writes survive kill -9 of the worker, then of agentd.
 st pricing '{"state":"put","key":"ack","val":"written"}' >/dev/null
