@@ -112,6 +112,17 @@ ready_count() {
 
 agent_ready() { [ "$(ready_count "$1")" = "${2:-1}" ]; }
 
+# No worker of this test is left (not through `sh -c`: pgrep -f would
+# find that shell's own command line).
+workers_gone() { ! pgrep -f "agentd-worker.*$T_DIR" >/dev/null; }
+
+# status_has JQ-FILTER: `agentctl --json status` answers and the filter is
+# true of it (jq -e alone passes on empty input).
+status_has() {
+	s_json=$(actl --json status 2>/dev/null) && [ -n "$s_json" ] &&
+	    printf '%s' "$s_json" | jq -e "$1" >/dev/null
+}
+
 # start_agentd [ARGS]: run agentd in the foreground on the test folder.
 start_agentd() {
 	"$AGENTD" --confdir "$T_DIR/conf" --state-dir "$T_DIR/state" \

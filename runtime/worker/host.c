@@ -224,6 +224,10 @@ sync_roundtrip(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, nng_msg **reply)
 {
 	int rv;
 
+	if (ad_wloop_is_lost(&ctx->loop)) {
+		nng_msg_free(msg);
+		return AGENTD_ECLOSED;
+	}
 	/* agentd answers "timeout" at the deadline; the margin only guards
 	 * against agentd itself being gone. */
 	nng_aio_set_timeout(ctx->sync_aio, timeout_ms + 2000);

@@ -63,6 +63,17 @@ ad_wloop_lost(struct ad_wloop *l)
 	wake(l);
 }
 
+int
+ad_wloop_is_lost(struct ad_wloop *l)
+{
+	int lost;
+
+	pthread_mutex_lock(&l->mtx);
+	lost = l->lost;
+	pthread_mutex_unlock(&l->mtx);
+	return lost;
+}
+
 void
 ad_wloop_ack(struct ad_wloop *l)
 {

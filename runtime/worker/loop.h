@@ -42,6 +42,8 @@ void ad_wloop_post(struct ad_wloop *l, struct ad_witem *it);
 
 /* The supervisor went away (any thread): the main thread stops. */
 void ad_wloop_lost(struct ad_wloop *l);
+/* Has ad_wloop_lost() been called?  Any thread. */
+int ad_wloop_is_lost(struct ad_wloop *l);
 
 /* Reset the eventfd; call before taking items, so none is missed. */
 void ad_wloop_ack(struct ad_wloop *l);

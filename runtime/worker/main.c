@@ -58,12 +58,20 @@ on_signal(int sig)
 	stop_requested = 1;
 }
 
+/*
+ * agentd's connection is gone (it stopped or died).  The loop stops, and
+ * a host call the plugin is blocked in fails now with ECLOSED instead of
+ * waiting out its timeout: nng's REQ would keep it for a new connection
+ * that never comes.
+ */
 static void
 on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct agentd_ctx *ctx = arg;
 
 	ad_wloop_lost(&ctx->loop);
+	if (ctx->sync_aio != NULL)
+		nng_aio_cancel(ctx->sync_aio);
 }
 
 static void
@@ -194,6 +202,9 @@ connect_bus(struct agentd_ctx *ctx, const struct worker_opts *o)
 	        != 0
 	    || (rv = nng_pipe_notify(
 	            ctx->rep, NNG_PIPE_EV_REM_POST, on_pipe_removed, ctx))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            ctx->calls, NNG_PIPE_EV_REM_POST, on_pipe_removed, ctx))
 	        != 0
 	    || (rv = nng_ctx_open(&ctx->sync_ctx, ctx->calls)) != 0
 	    || (rv = nng_aio_alloc(&ctx->sync_aio, NULL, NULL)) != 0

@@ -23,7 +23,7 @@ ok $? "echo and front are ready"
 
 wpid=$(actl --json status | jq '.agents[] | select(.name=="echo") | .instances[0].pid')
 kill -KILL "$wpid"
-wait_for 10 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq -e '.agents[] | select(.name==\"echo\") | .restarts == 1 and .ready == 1' >/dev/null"
+wait_for 10 status_has '.agents[] | select(.name=="echo") | .restarts == 1 and .ready == 1'
 ok $? "the killed echo worker is replaced"
 actl --json call front '{"call":"echo","body":1}' >/dev/null
 wait_for 5 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL audit --kind call.denied | grep -q ."

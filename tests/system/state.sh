@@ -64,20 +64,20 @@ like "$out" '"status":"EDENIED"' "writing another agent's key is denied"
     [ "$(actl state get snoop mine)" = '"stolen"' ]
 ok $? "the other agent's key is untouched; the plugin's own write landed"
 actl audit --agent snoop --kind state.denied | grep -q "state.get on another agent's state denied" &&
-    actl --json status | jq -e '.agents[] | select(.name=="snoop") | .state_denied == 2' >/dev/null
+    status_has '.agents[] | select(.name=="snoop") | .state_denied == 2'
 ok $? "the denial is audited and counted"
 
 # Acknowledged writes survive kill -9 of the worker, then of agentd.
 st pricing '{"state":"put","key":"ack","val":"written"}' >/dev/null
 wpid=$(actl --json status | jq '.agents[] | select(.name=="pricing") | .instances[0].pid')
 kill -KILL "$wpid"
-wait_for 10 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq -e '.agents[] | select(.name==\"pricing\") | .restarts == 1 and .ready == 1' >/dev/null"
+wait_for 10 status_has '.agents[] | select(.name=="pricing") | .restarts == 1 and .ready == 1'
 out=$(st pricing '{"state":"get","key":"ack"}')
 like "$out" '"value":"written"' "the new instance reads what the killed one wrote"
 kill -KILL "$AGENTD_PID"
 wait "$AGENTD_PID" 2>/dev/null
 AGENTD_PID=
-wait_for 10 sh -c "! pgrep -f 'agentd-worker.*$T_DIR' >/dev/null"
+wait_for 10 workers_gone
 start_agentd
 ok $? "agentd starts again after kill -9, on the same state"
 wait_for 10 agent_ready pricing 1

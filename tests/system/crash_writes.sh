@@ -1,0 +1,61 @@
+#!/bin/sh
+# Nothing acknowledged is lost: two instances write state and audit
+# records without pause, noting each write only after the host said it is
+# committed; a worker is killed with SIGKILL, then agentd itself, in the
+# middle of the stream.  After a restart every acknowledged state key and
+# audit record is there, and the audit chain verifies.
+. "$top_srcdir/tests/lib.sh"
+
+plan 10
+
+WRITER=$(plugin_copy "$TPLUGINS/writer.so")
+mkdir -p "$T_DIR/acks"
+conf writer.conf <<EOF
+agent "writer" {
+	plugin = "$WRITER"
+	instances { min = 2  max = 2 }
+	restart { backoff_initial = 50ms }
+	settings { ack_dir = "$T_DIR/acks" }
+}
+EOF
+
+acked() { cat "$T_DIR"/acks/*.ack 2>/dev/null | sort -u; }
+nacked() { acked | wc -l; }
+
+start_agentd
+wait_for 10 agent_ready writer 2
+ok $? "two writer instances stream state writes and audit appends"
+wait_for 20 sh -c "[ \$(cat '$T_DIR'/acks/*.ack | wc -l) -ge 200 ]"
+ok $? "writes are acknowledged ($(nacked) so far)"
+
+wpid=$(actl --json status | jq '.agents[0].instances[0].pid')
+kill -KILL "$wpid"
+wait_for 10 status_has '.agents[0] | .restarts == 1 and .ready == 2'
+ok $? "a worker killed mid-stream is replaced"
+before=$(nacked)
+wait_for 20 sh -c "[ \$(cat '$T_DIR'/acks/*.ack | wc -l) -ge $((before + 200)) ]"
+ok $? "and the stream goes on"
+
+kill -KILL "$AGENTD_PID"
+wait "$AGENTD_PID" 2>/dev/null
+AGENTD_PID=
+wait_for 10 workers_gone
+ok $? "agentd killed mid-stream; its workers follow it"
+acked > "$T_DIR/acked"
+diag "$(wc -l < "$T_DIR/acked") writes were acknowledged"
+
+start_agentd
+ok $? "agentd starts again on the same state"
+actl state ls writer | sort -u > "$T_DIR/keys"
+missing=$(comm -23 "$T_DIR/acked" "$T_DIR/keys" | wc -l)
+[ "$missing" -eq 0 ] && [ -s "$T_DIR/acked" ]
+ok $? "every acknowledged state write is there ($missing missing)"
+actl --json audit --kind stream --limit 0 | jq -r .summary | sort -u > "$T_DIR/records"
+missing=$(comm -23 "$T_DIR/acked" "$T_DIR/records" | wc -l)
+[ "$missing" -eq 0 ] && [ -s "$T_DIR/acked" ]
+ok $? "every acknowledged audit record is there ($missing missing)"
+actl audit verify > "$T_DIR/verify" 2>&1
+ok $? "the audit chain verifies: $(cat "$T_DIR/verify")"
+stop_agentd
+ok $? "agentd stops"
+done_testing
