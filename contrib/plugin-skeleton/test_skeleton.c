@@ -1,0 +1,185 @@
+/*
+ * test_skeleton - unit test of skeleton.so, without a running agentd.
+ *
+ * The mock host table of <agentd/mock.h> loads the plugin as agentd's
+ * worker would (same descriptor and settings checks), then plays agentd:
+ * requests go in, replies, state, audit records and log lines can be read
+ * back.  Prints TAP; exits 1 if a test failed.
+ *
+ *   ./test_skeleton [path/to/skeleton.so]
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <agentd/mock.h>
+#include <agentd/msg.h>
+
+static int tests_run, tests_failed;
+
+/* One TAP line; returns cond so a failure can print more. */
+static int
+check(int cond, const char *name)
+{
+	tests_run++;
+	if (!cond)
+		tests_failed++;
+	printf("%s %d - %s\n", cond ? "ok" : "not ok", tests_run, name);
+	return cond;
+}
+
+/* ---- building requests and reading replies ----------------------------- */
+
+static agentd_writer *req;   /* the request being built */
+static agentd_doc    *reply; /* the last reply, parsed */
+
+/* {"sku": sku, "qty": qty} */
+static void
+quote_req(const char *sku, int64_t qty)
+{
+	agentd_writer_reset(req);
+	agentd_write_map(req, 2);
+	agentd_write_str(req, "sku");
+	agentd_write_str(req, sku);
+	agentd_write_str(req, "qty");
+	agentd_write_int(req, qty);
+}
+
+/* {"op": "set_price", "sku": sku, "price": price} */
+static void
+price_req(const char *sku, double price)
+{
+	agentd_writer_reset(req);
+	agentd_write_map(req, 3);
+	agentd_write_str(req, "op");
+	agentd_write_str(req, "set_price");
+	agentd_write_str(req, "sku");
+	agentd_write_str(req, sku);
+	agentd_write_str(req, "price");
+	agentd_write_double(req, price);
+}
+
+/* Send the request built; the answer's status (reply parsed in reply). */
+static int
+send_req(agentd_mock *m)
+{
+	const void *body, *r  = NULL;
+	size_t      len, rlen = 0;
+	int         status = -1, rv;
+
+	body = agentd_writer_data(req, &len);
+	rv   = agentd_mock_request(m, body, len, &r, &rlen, &status);
+	if (rv != 0) {
+		printf("# request: %s\n", agentd_mock_errmsg(m));
+		return -1;
+	}
+	agentd_doc_free(reply);
+	reply = NULL;
+	agentd_parse(r, rlen, &reply);
+	return status;
+}
+
+static double
+reply_double(const char *key)
+{
+	double d = -1;
+
+	agentd_get_double(agentd_map_get(agentd_doc_root(reply), key), &d);
+	return d;
+}
+
+/* A mock with the given discount settings (NULL: leave it out). */
+static int
+start(agentd_mock **m, const char *so, const char *pct, const char *min_qty)
+{
+	agentd_mock_new(NULL, m);
+	if (pct != NULL)
+		agentd_mock_setting(*m, "discount_pct", pct);
+	if (min_qty != NULL)
+		agentd_mock_setting(*m, "discount_min_qty", min_qty);
+	return agentd_mock_load(*m, so);
+}
+
+/* ---- the tests --------------------------------------------------------- */
+
+static void
+test_settings(const char *so)
+{
+	agentd_mock *m;
+
+	check(start(&m, so, NULL, NULL) == AGENTD_EINVAL,
+	    "discount_pct is required");
+	agentd_mock_free(m);
+	check(start(&m, so, "ten", NULL) == AGENTD_EINVAL,
+	    "discount_pct must be a number");
+	agentd_mock_free(m);
+	check(start(&m, so, "150", NULL) == AGENTD_EPLUGIN
+	        && strstr(agentd_mock_last_log(m, NULL), "0 to 100") != NULL,
+	    "init refuses a discount over 100%, and logs why");
+	agentd_mock_free(m);
+}
+
+static void
+test_quotes(const char *so)
+{
+	const struct agentd_host *host;
+	agentd_ctx               *ctx;
+	agentd_mock              *m;
+	const char               *kind, *summary;
+	void                     *val;
+	size_t                    len;
+
+	if (!check(start(&m, so, "10", "3") == 0, "skeleton.so loads")) {
+		printf("# %s\n", agentd_mock_errmsg(m));
+		agentd_mock_free(m);
+		return;
+	}
+
+	quote_req("A-1", 4);
+	check(send_req(m) == AGENTD_ENOENT, "a SKU without a price: ENOENT");
+
+	price_req("A-1", 2.5);
+	check(send_req(m) == 0 && reply_double("price") == 2.5,
+	    "set_price is answered with the price");
+	host = agentd_mock_host(m, &ctx);
+	check(host->state_get(ctx, "price:A-1", 9, &val, &len) == 0,
+	    "the price is in the agent's state");
+	host->free(val);
+
+	quote_req("A-1", 2);
+	check(send_req(m) == 0 && reply_double("total") == 5.0,
+	    "2 units below discount_min_qty: full price");
+	check(agentd_mock_audit_count(m) == 0, "... and no decision recorded");
+
+	quote_req("A-1", 4);
+	check(send_req(m) == 0 && reply_double("total") == 9.0,
+	    "4 units: 10% off 10.00 is 9.00");
+	check(agentd_mock_audit_count(m) == 1
+	        && agentd_mock_audit(m, 0, &kind, &summary, NULL, NULL) == 0
+	        && strcmp(kind, "decision") == 0
+	        && strstr(summary, "A-1") != NULL,
+	    "... and the discount is recorded as a decision");
+
+	quote_req("A-1", 0);
+	check(send_req(m) == AGENTD_EINVAL, "qty 0: EINVAL");
+	agentd_writer_reset(req);
+	agentd_write_str(req, "not a map");
+	check(
+	    send_req(m) == AGENTD_EINVAL, "a body that is not a map: EINVAL");
+	check(agentd_mock_pending(m) == 0, "every request was answered");
+	agentd_mock_free(m);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *so = argc > 1 ? argv[1] : "./skeleton.so";
+
+	agentd_writer_new(&req);
+	test_settings(so);
+	test_quotes(so);
+	printf("1..%d\n", tests_run);
+	agentd_doc_free(reply);
+	agentd_writer_free(req);
+	return tests_failed == 0 ? 0 : 1;
+}

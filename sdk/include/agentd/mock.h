@@ -1,0 +1,246 @@
+/*
+ * agentd/mock.h - a host table for unit tests of a plugin, no daemon needed.
+ *
+ * A mock plays agentd and one worker for one instance of one plugin, in the
+ * test's own process and thread:
+ *
+ *   agentd_mock *m;
+ *   agentd_mock_new("quote", &m);
+ *   agentd_mock_setting(m, "discount_pct", "10");
+ *   if (agentd_mock_load(m, "./quote.so") != 0)
+ *       printf("# %s\n", agentd_mock_errmsg(m));
+ *   agentd_mock_request(m, body, len, &reply, &reply_len, &status);
+ *   agentd_mock_free(m);
+ *
+ * It checks the plugin as the worker does (descriptor magic, ABI, size,
+ * settings against the plugin's schema), hands init() a complete host
+ * table, and answers host calls with the semantics and limits of agentd
+ * with its default configuration:
+ *   - state is an in-memory sorted map: keys of 1 to AGENTD_MOCK_KEY_MAX
+ *     bytes, scans by prefix in bytewise key order, all-or-nothing batches,
+ *     AGENTD_ENOENT for a missing key (get, del);
+ *   - calls and call_async go to handlers the test registers per agent
+ *     (agentd_mock_on_call); any other agent is AGENTD_ENOENT;
+ *     call_async completions are deferred until agentd_mock_run();
+ *   - publish, audit and log are recorded for the test to read back;
+ *   - propose is AGENTD_ENOTSUP, as in agentd today.
+ *
+ * What it does not do: the permissions of an agent's configuration
+ * (publish = { }, calls = { }) are not applied: every valid topic may be
+ * published and every agent with a handler may be called.  Nothing is
+ * durable.  Message limits are checked against AGENTD_MOCK_MAX_MESSAGE
+ * less a fixed allowance for the envelope, where agentd measures the
+ * envelope exactly: right at the limit the two may disagree by a few bytes.
+ *
+ * Link with libagentd-sdk (pkg-config agentd); a static link pulls the mock
+ * only into the programs that call it, never into a plugin.  A mock is not
+ * thread-safe: use one mock from one thread.  Functions that can fail
+ * return 0 or an agentd_error, and agentd_mock_errmsg() says why.
+ */
+#ifndef AGENTD_MOCK_H
+#define AGENTD_MOCK_H
+
+#include <stddef.h>
+
+#include <agentd/agent.h>
+#include <agentd/error.h>
+#include <agentd/msg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* agentd's default max_message_size (agentd { max_message_size }). */
+#define AGENTD_MOCK_MAX_MESSAGE ((size_t)1 << 20)
+/* The longest state key agentd stores, in bytes. */
+#define AGENTD_MOCK_KEY_MAX 400
+
+typedef struct agentd_mock agentd_mock;
+
+/* ---- life cycle -------------------------------------------------------- */
+
+/*
+ * A mock for agent agent_name (1-63 characters of [A-Za-z0-9_.-]), or for
+ * the plugin's own name when agent_name is NULL.  agent_name is borrowed
+ * for the call.  On success *m is caller owns, free with agentd_mock_free().
+ * AGENTD_EINVAL for a bad name, AGENTD_ENOMEM.
+ */
+int agentd_mock_new(const char *agent_name, agentd_mock **m);
+
+/*
+ * Call the plugin's fini() (if its init() succeeded), drop async calls
+ * still waiting for agentd_mock_run() without running their callbacks (as
+ * a stopping worker does), unload the plugin and free everything, the
+ * records read back below included.  NULL is allowed.
+ */
+void agentd_mock_free(agentd_mock *m);
+
+/*
+ * Give setting name the text value, as an operator writes it in the
+ * agent's settings { } section ("10", "0.5", "true", "hello").  Both are
+ * borrowed for the call; a second value for a name replaces the first.
+ * Settings are checked when the plugin is loaded, against its schema as
+ * agentd checks them: see agentd_mock_load().  AGENTD_EINVAL after the
+ * plugin was initialized (settings are fixed at init, as in agentd).
+ */
+int agentd_mock_setting(agentd_mock *m, const char *name, const char *value);
+
+/*
+ * dlopen() the plugin at so_path (borrowed for the call), check its
+ * descriptor as agentd's worker does, type the settings by the plugin's
+ * schema and call init() with the mock's host table.  Returns
+ *   AGENTD_EABI     not loadable, no agentd_plugin_v1, wrong magic, another
+ *                   ABI major, impossible size or a malformed descriptor;
+ *   AGENTD_ENOENT   a setting the schema does not declare;
+ *   AGENTD_EINVAL   a setting that is not of its declared type, a required
+ *                   setting not given, or a plugin already loaded;
+ *   AGENTD_EPLUGIN  init() failed (agentd_mock_errmsg() has its code).
+ * agentd itself refuses all three setting errors as AGENTD_ECONFIG, before
+ * any instance starts; the mock tells them apart for the test.
+ */
+int agentd_mock_load(agentd_mock *m, const char *so_path);
+
+/*
+ * The same for a descriptor linked into the test program, such as
+ * &agentd_plugin_v1 of a plugin compiled into it.  desc is borrowed, valid
+ * until agentd_mock_free().  The symbol's size cannot be checked here.
+ */
+int agentd_mock_attach(agentd_mock *m, const struct agentd_plugin *desc);
+
+/*
+ * One line about the last failure the mock saw, in a call of this API or
+ * in a host function the plugin called ("" if there was none).  Borrowed,
+ * valid until the next call on m.
+ */
+const char *agentd_mock_errmsg(const agentd_mock *m);
+
+/*
+ * The host table and context the plugin was (or will be) given, for a test
+ * that seeds or inspects state with host->state_put() and the like.  Both
+ * borrowed, valid until agentd_mock_free().  Host functions called this
+ * way behave exactly as when the plugin calls them.
+ */
+const struct agentd_host *agentd_mock_host(agentd_mock *m, agentd_ctx **ctx);
+
+/* ---- requests ---------------------------------------------------------- */
+
+/*
+ * Deliver a request to on_request() and return when it returns.  body
+ * (msgpack bytes) is borrowed for the call.  *id (may be NULL) numbers the
+ * request: 0 for the first one, then 1, 2...  The request is answered when
+ * the plugin calls host->reply() or host->reply_error(), during
+ * on_request() or later (from an async call's callback, an event, a
+ * tick); if on_request() returns an error without answering, the mock
+ * answers with that error, as agentd does.  AGENTD_EINVAL if no plugin is
+ * initialized.
+ */
+int agentd_mock_send(agentd_mock *m, const void *body, size_t len, size_t *id);
+
+/*
+ * The answer to request id.  *status is 0 for a reply, else the error the
+ * caller got; *reply is the body the caller got: the plugin's reply, or for
+ * an error {"error": message} as agentd sends it.  *reply is borrowed,
+ * valid until agentd_mock_free().  AGENTD_ENOENT if the request is still
+ * unanswered, AGENTD_EINVAL if no request has that id.
+ */
+int agentd_mock_answer(const agentd_mock *m, size_t id, const void **reply,
+    size_t *reply_len, int *status);
+
+/*
+ * agentd_mock_send(), then agentd_mock_run() while the request is
+ * unanswered and a completion is waiting (what a caller sees while the
+ * worker's loop runs), then agentd_mock_answer().  AGENTD_ETIMEOUT if it
+ * is still unanswered with nothing left to run: a real caller's deadline
+ * would pass.  A plugin reply of more than AGENTD_MOCK_MAX_MESSAGE less
+ * the envelope allowance is refused with AGENTD_ETOOBIG and answered with
+ * that error, as agentd does.
+ */
+int agentd_mock_request(agentd_mock *m, const void *body, size_t len,
+    const void **reply, size_t *reply_len, int *status);
+
+/* Requests delivered and not answered yet. */
+size_t agentd_mock_pending(const agentd_mock *m);
+
+/* ---- events and ticks -------------------------------------------------- */
+
+/*
+ * Deliver an event to on_event() (nothing happens if the plugin has
+ * none).  topic and body are borrowed for the call.  Subscriptions are not
+ * checked.  AGENTD_EINVAL for a topic that is not 1-255 characters of
+ * [A-Za-z0-9_.-], or if no plugin is initialized.
+ */
+int agentd_mock_event(
+    agentd_mock *m, const char *topic, const void *body, size_t len);
+
+/*
+ * Call on_tick() once, now.  AGENTD_ENOTSUP if agentd would never call it
+ * (no on_tick, or tick_ms 0).
+ */
+int agentd_mock_tick(agentd_mock *m);
+
+/* ---- calls to other agents --------------------------------------------- */
+
+/*
+ * Plays agent `agent` for host->call() and host->call_async().  body is
+ * borrowed, valid until the handler returns.  Write the reply (one msgpack
+ * value, or nothing) into reply, which the mock owns, and return 0; or
+ * return an agentd_error: the calling plugin gets that status and no body.
+ * A handler runs when the plugin calls, inside host->call() or
+ * host->call_async(); it must not call back into this mock, though it may
+ * drive another one (a second plugin playing that agent).
+ */
+typedef int (*agentd_mock_call_fn)(void *arg, const char *agent,
+    const void *body, size_t len, agentd_writer *reply);
+
+/*
+ * Answer calls to agent with fn(arg, ...) from now on; fn NULL removes the
+ * handler.  agent is borrowed for the call, arg until the handler is
+ * replaced or the mock freed.  A call to an agent with no handler gets
+ * AGENTD_ENOENT, as a call to an agent agentd does not know.
+ */
+int agentd_mock_on_call(
+    agentd_mock *m, const char *agent, agentd_mock_call_fn fn, void *arg);
+
+/*
+ * Run the callbacks of finished host->call_async() calls, in the order
+ * the calls were made, until none is left (callbacks that call
+ * call_async again are run too).  Returns how many ran.  As in the worker,
+ * a callback never runs inside host->call_async() itself.
+ */
+size_t agentd_mock_run(agentd_mock *m);
+
+/* ---- what the plugin did ----------------------------------------------- */
+
+/* Events the plugin published, in order; i from 0. */
+size_t agentd_mock_published_count(const agentd_mock *m);
+/*
+ * Event i: *topic and *body borrowed, valid until agentd_mock_free().
+ * AGENTD_ENOENT if there is no event i.
+ */
+int agentd_mock_published(const agentd_mock *m, size_t i, const char **topic,
+    const void **body, size_t *len);
+
+/* Audit records the plugin appended, in order; i from 0. */
+size_t agentd_mock_audit_count(const agentd_mock *m);
+/*
+ * Record i: *kind, *summary and *detail (NULL, length 0 when the plugin
+ * gave none) borrowed, valid until agentd_mock_free().  AGENTD_ENOENT if
+ * there is no record i.
+ */
+int agentd_mock_audit(const agentd_mock *m, size_t i, const char **kind,
+    const char **summary, const void **detail, size_t *detail_len);
+
+/* Lines the plugin logged through host->log(). */
+size_t agentd_mock_log_count(const agentd_mock *m);
+/*
+ * The last line logged, or NULL if none; *level (may be NULL) gets its
+ * agentd_log_level.  Borrowed, valid until the plugin logs again or
+ * agentd_mock_free().
+ */
+const char *agentd_mock_last_log(const agentd_mock *m, int *level);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AGENTD_MOCK_H */

@@ -1,0 +1,1590 @@
+/*
+ * mock_host.c - the host table of <agentd/mock.h>: agentd and one worker,
+ * played in the test's process for one plugin instance.
+ *
+ * The rules it applies are agentd's; where they come from:
+ *   descriptor checks    runtime/plugin/loader.c
+ *   settings typing      runtime/config/config.c (setting_parse)
+ *   requests, calls      runtime/worker/host.c
+ *   state semantics      runtime/store/state.c, runtime/supervisor/control.c
+ *   audit limits         runtime/store/audit.c (rec_check)
+ * When one of those changes, change this file with it.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <agentd/mock.h>
+
+/* The smallest descriptor agentd accepts: up to and including fini. */
+#define DESC_MIN_SIZE                                                         \
+	(offsetof(struct agentd_plugin, fini)                                 \
+	    + sizeof(((struct agentd_plugin *)0)->fini))
+
+/*
+ * What an envelope adds to a body, at most, as host.c allows for events.
+ * agentd measures it exactly; the mock uses this one bound everywhere.
+ */
+#define ENVELOPE_ALLOWANCE 256
+/* Per entry of a scan answer, as control.c counts it. */
+#define SCAN_ENTRY_OVERHEAD 16
+
+#define NAME_MAX_LEN 63   /* agents, settings */
+#define TOPIC_MAX_LEN 255 /* topics */
+#define AUDIT_KIND_MAX 255
+#define AUDIT_SUMMARY_MAX 4096
+#define AUDIT_DETAIL_MAX ((size_t)1 << 20)
+#define LOG_LINE_MAX 900 /* host.c's line buffer */
+
+/* The plugin's context: only a way back to the mock. */
+struct agentd_ctx {
+	struct agentd_mock *m;
+};
+
+struct agentd_request {
+	size_t id;
+	int    answered;
+	int    status;
+	void  *body; /* what the caller got */
+	size_t len;
+};
+
+/* A setting as the test gave it, typed only at load. */
+struct given {
+	char *name;
+	char *text;
+};
+
+/* A setting typed by the plugin's schema, defaults applied. */
+struct typed {
+	char                    *name;
+	enum agentd_setting_type type;
+	union {
+		char   *s;
+		int64_t i;
+		double  d;
+		int     b;
+	} v;
+};
+
+struct entry {
+	char  *key; /* NUL-terminated, keylen does not count it */
+	size_t keylen;
+	char  *val; /* the same */
+	size_t vallen;
+};
+
+struct handler {
+	struct handler     *next;
+	char               *agent;
+	agentd_mock_call_fn fn;
+	void               *arg;
+};
+
+/* A finished call_async waiting for agentd_mock_run(). */
+struct done {
+	struct done    *next;
+	agentd_reply_fn cb;
+	void           *arg;
+	int             status;
+	void           *reply;
+	size_t          len;
+};
+
+struct event {
+	char  *topic;
+	void  *body;
+	size_t len;
+};
+
+struct audit {
+	char  *kind;
+	char  *summary;
+	void  *detail;
+	size_t detail_len;
+};
+
+/* A growing array of n elements of some type. */
+struct vec {
+	void  *v;
+	size_t n;
+	size_t cap;
+};
+
+struct agentd_mock {
+	struct agentd_ctx    ctx;
+	char                 agent[NAME_MAX_LEN + 1];
+	char                 instance[NAME_MAX_LEN + 8];
+	char                 errmsg[512];
+	struct vec           given; /* struct given */
+	struct vec           typed; /* struct typed */
+	void                *dl;    /* NULL for an attached descriptor */
+	struct agentd_plugin desc;  /* copy, at most the plugin's size */
+	int                  initialized;
+	void                *state; /* the plugin's, from init */
+	struct vec           reqs;  /* struct agentd_request * */
+	size_t               pending;
+	struct vec           kv; /* struct entry, sorted by key */
+	struct handler      *handlers;
+	struct done         *done_head, *done_tail;
+	struct vec           events; /* struct event */
+	struct vec           audits; /* struct audit */
+	char                 last_log[LOG_LINE_MAX];
+	int                  last_level;
+	size_t               nlogs;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static int mock_fail(struct agentd_mock *m, int rv, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int
+mock_fail(struct agentd_mock *m, int rv, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->errmsg, sizeof(m->errmsg), fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+/* Room for `more` elements of size elem in v; 0 or AGENTD_ENOMEM. */
+static int
+vec_reserve(struct vec *v, size_t more, size_t elem)
+{
+	size_t cap = v->cap ? v->cap : 8;
+	void  *nv;
+
+	if (v->n + more <= v->cap)
+		return 0;
+	while (cap < v->n + more)
+		cap *= 2;
+	if ((nv = realloc(v->v, cap * elem)) == NULL)
+		return AGENTD_ENOMEM;
+	v->v   = nv;
+	v->cap = cap;
+	return 0;
+}
+
+/* A copy of p[0..len) followed by one NUL byte; NULL if out of memory. */
+static void *
+dup_bytes(const void *p, size_t len)
+{
+	char *c = malloc(len + 1);
+
+	if (c == NULL)
+		return NULL;
+	if (len > 0)
+		memcpy(c, p, len);
+	c[len] = '\0';
+	return c;
+}
+
+static char *
+dup_str(const char *s)
+{
+	return dup_bytes(s, strlen(s));
+}
+
+/* Length of s if every byte is [A-Za-z0-9_.-], else 0 (util.c's rule). */
+static size_t
+name_chars(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		        || (c >= '0' && c <= '9') || c == '_' || c == '.'
+		        || c == '-'))
+			return 0;
+	}
+	return n;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t n = name_chars(s);
+
+	return n >= 1 && n <= NAME_MAX_LEN;
+}
+
+static int
+valid_topic(const char *s)
+{
+	size_t n = name_chars(s);
+
+	return n >= 1 && n <= TOPIC_MAX_LEN;
+}
+
+/* Would a message carrying len bytes of payload be over agentd's limit? */
+static int
+too_big(size_t len)
+{
+	return len > AGENTD_MOCK_MAX_MESSAGE - ENVELOPE_ALLOWANCE;
+}
+
+static struct agentd_mock *
+mock_of(agentd_ctx *ctx)
+{
+	return ctx != NULL ? ctx->m : NULL;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+/* Record the answer; body is taken over (malloc'd or NULL). */
+static void
+request_answer(struct agentd_mock *m, agentd_request *req, int status,
+    void *body, size_t len)
+{
+	req->answered = 1;
+	req->status   = status;
+	req->body     = body;
+	req->len      = len;
+	m->pending--;
+}
+
+/* {"error": message}, as the worker answers an error. */
+static int
+request_fail(
+    struct agentd_mock *m, agentd_request *req, int err, const char *message)
+{
+	agentd_writer *w;
+	const void    *data;
+	void          *copy;
+	size_t         len;
+
+	if (agentd_writer_new(&w) != 0)
+		return AGENTD_ENOMEM;
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "error");
+	agentd_write_str(w, message ? message : agentd_strerror(err));
+	data = agentd_writer_data(w, &len);
+	copy = dup_bytes(data, len);
+	agentd_writer_free(w);
+	if (copy == NULL)
+		return AGENTD_ENOMEM;
+	request_answer(m, req, err, copy, len);
+	return 0;
+}
+
+static int
+host_reply(agentd_ctx *ctx, agentd_request *req, const void *body, size_t len)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	void               *copy;
+
+	if (m == NULL || req == NULL || (body == NULL && len != 0))
+		return AGENTD_EINVAL;
+	if (req->answered)
+		return mock_fail(m, AGENTD_EINVAL,
+		    "reply: request %zu was already answered", req->id);
+	if (too_big(len)) {
+		/* The caller hears back, the plugin why. */
+		request_fail(m, req, AGENTD_ETOOBIG,
+		    "the reply was over max_message_size");
+		return mock_fail(m, AGENTD_ETOOBIG,
+		    "reply: %zu bytes is over the message limit", len);
+	}
+	if ((copy = dup_bytes(body, len)) == NULL)
+		return AGENTD_ENOMEM;
+	request_answer(m, req, 0, copy, len);
+	return 0;
+}
+
+static int
+host_reply_error(
+    agentd_ctx *ctx, agentd_request *req, int err, const char *message)
+{
+	struct agentd_mock *m = mock_of(ctx);
+
+	if (m == NULL || req == NULL || err <= 0)
+		return AGENTD_EINVAL;
+	if (req->answered)
+		return mock_fail(m, AGENTD_EINVAL,
+		    "reply_error: request %zu was already answered", req->id);
+	return request_fail(m, req, err, message);
+}
+
+/* ---- calls to other agents --------------------------------------------- */
+
+static struct handler *
+handler_find(struct agentd_mock *m, const char *agent)
+{
+	struct handler *h;
+
+	for (h = m->handlers; h != NULL; h = h->next)
+		if (strcmp(h->agent, agent) == 0)
+			return h;
+	return NULL;
+}
+
+/* Checks made before anything is sent: errors the caller gets at once. */
+static int
+call_check(
+    struct agentd_mock *m, const char *agent, const void *body, size_t len)
+{
+	if (!valid_name(agent) || (body == NULL && len != 0))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "call: \"%s\" is not an agent name, or no body",
+		    agent ? agent : "(null)");
+	if (too_big(len))
+		return mock_fail(m, AGENTD_ETOOBIG,
+		    "call %s: %zu bytes is over the message limit", agent,
+		    len);
+	return 0;
+}
+
+/*
+ * Let the handler of agent answer; on 0, *reply (caller owns, free with
+ * free(); never NULL) holds its answer.
+ */
+static int
+call_route(struct agentd_mock *m, const char *agent, const void *body,
+    size_t len, void **reply, size_t *reply_len)
+{
+	struct handler *h = handler_find(m, agent);
+	agentd_writer  *w;
+	const void     *data;
+	size_t          dlen;
+	int             status;
+
+	if (h == NULL)
+		return mock_fail(m, AGENTD_ENOENT,
+		    "call: no handler for agent \"%s\": add one with "
+		    "agentd_mock_on_call()",
+		    agent);
+	if (agentd_writer_new(&w) != 0)
+		return AGENTD_ENOMEM;
+	status = h->fn(h->arg, agent, body, len, w);
+	if (status == 0) {
+		data = agentd_writer_data(w, &dlen);
+		if ((*reply = dup_bytes(data, dlen)) == NULL)
+			status = AGENTD_ENOMEM;
+		*reply_len = dlen;
+	}
+	agentd_writer_free(w);
+	return status;
+}
+
+static int
+host_call(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
+    int timeout_ms, void **reply, size_t *reply_len)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	int                 rv;
+
+	if (m == NULL || reply == NULL || reply_len == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = call_check(m, agent, body, len)) != 0)
+		return rv;
+	return call_route(m, agent, body, len, reply, reply_len);
+}
+
+static int
+host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
+    size_t len, int timeout_ms, agentd_reply_fn cb, void *arg)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	struct done        *d;
+	int                 rv;
+
+	if (m == NULL || cb == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = call_check(m, agent, body, len)) != 0)
+		return rv;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return AGENTD_ENOMEM;
+	d->cb  = cb;
+	d->arg = arg;
+	/* Sent now, as the worker does; an unknown agent or a failing
+	 * handler is an answer, and arrives through the callback. */
+	d->status = call_route(m, agent, body, len, &d->reply, &d->len);
+	if (m->done_tail != NULL)
+		m->done_tail->next = d;
+	else
+		m->done_head = d;
+	m->done_tail = d;
+	return 0;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static int
+host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	struct event       *e;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (!valid_topic(topic) || (body == NULL && len != 0))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "publish: \"%s\" is not a topic, or no body",
+		    topic ? topic : "(null)");
+	if (too_big(len + strlen(topic)))
+		return mock_fail(m, AGENTD_ETOOBIG,
+		    "publish %s: %zu bytes is over the message limit", topic,
+		    len);
+	if (vec_reserve(&m->events, 1, sizeof(*e)) != 0)
+		return AGENTD_ENOMEM;
+	e        = (struct event *)m->events.v + m->events.n;
+	e->topic = dup_str(topic);
+	e->body  = dup_bytes(body, len);
+	e->len   = len;
+	if (e->topic == NULL || e->body == NULL) {
+		free(e->topic);
+		free(e->body);
+		return AGENTD_ENOMEM;
+	}
+	m->events.n++;
+	return 0;
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+/* Bytewise order, a prefix before the longer key: LMDB's default. */
+static int
+key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* Index of the first entry not below key; *found if it is key. */
+static size_t
+kv_seek(
+    const struct agentd_mock *m, const char *key, size_t keylen, int *found)
+{
+	const struct entry *e  = m->kv.v;
+	size_t              lo = 0, hi = m->kv.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (key_cmp(e[mid].key, e[mid].keylen, key, keylen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < m->kv.n
+	    && key_cmp(e[lo].key, e[lo].keylen, key, keylen) == 0;
+	return lo;
+}
+
+/* 1..AGENTD_MOCK_KEY_MAX bytes, as state.c's full_key(). */
+static int
+key_check(const char *key, size_t keylen)
+{
+	return key != NULL && keylen >= 1 && keylen <= AGENTD_MOCK_KEY_MAX
+	    ? 0
+	    : AGENTD_EINVAL;
+}
+
+/*
+ * Insert or replace with key and val already copied (taken over); the
+ * array must have room for one more.
+ */
+static void
+kv_set(
+    struct agentd_mock *m, char *key, size_t keylen, char *val, size_t vallen)
+{
+	struct entry *e = m->kv.v;
+	int           found;
+	size_t        i = kv_seek(m, key, keylen, &found);
+
+	if (found) {
+		free(key);
+		free(e[i].val);
+	} else {
+		memmove(&e[i + 1], &e[i], (m->kv.n - i) * sizeof(*e));
+		e[i].key    = key;
+		e[i].keylen = keylen;
+		m->kv.n++;
+	}
+	e[i].val    = val;
+	e[i].vallen = vallen;
+}
+
+/* Remove key; AGENTD_ENOENT if absent. */
+static int
+kv_del(struct agentd_mock *m, const char *key, size_t keylen)
+{
+	struct entry *e = m->kv.v;
+	int           found;
+	size_t        i = kv_seek(m, key, keylen, &found);
+
+	if (!found)
+		return AGENTD_ENOENT;
+	free(e[i].key);
+	free(e[i].val);
+	memmove(&e[i], &e[i + 1], (m->kv.n - i - 1) * sizeof(*e));
+	m->kv.n--;
+	return 0;
+}
+
+static int
+host_state_get(agentd_ctx *ctx, const char *key, size_t keylen, void **val,
+    size_t *vallen)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	const struct entry *e;
+	int                 found;
+	size_t              i;
+
+	if (m == NULL || val == NULL || vallen == NULL
+	    || key_check(key, keylen) != 0)
+		return AGENTD_EINVAL;
+	i = kv_seek(m, key, keylen, &found);
+	if (!found)
+		return AGENTD_ENOENT;
+	e = (const struct entry *)m->kv.v + i;
+	/* Followed by a NUL byte not counted, as the worker hands it. */
+	if ((*val = dup_bytes(e->val, e->vallen)) == NULL)
+		return AGENTD_ENOMEM;
+	*vallen = e->vallen;
+	return 0;
+}
+
+static int
+host_state_put(agentd_ctx *ctx, const char *key, size_t keylen,
+    const void *val, size_t vallen)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	char               *k, *v;
+
+	if (m == NULL || key_check(key, keylen) != 0
+	    || (val == NULL && vallen != 0))
+		return AGENTD_EINVAL;
+	if (too_big(keylen + vallen))
+		return mock_fail(m, AGENTD_ETOOBIG,
+		    "state_put: a value of %zu bytes is over the limit",
+		    vallen);
+	if (vec_reserve(&m->kv, 1, sizeof(struct entry)) != 0)
+		return AGENTD_ENOMEM;
+	k = dup_bytes(key, keylen);
+	v = dup_bytes(val, vallen);
+	if (k == NULL || v == NULL) {
+		free(k);
+		free(v);
+		return AGENTD_ENOMEM;
+	}
+	kv_set(m, k, keylen, v, vallen);
+	return 0;
+}
+
+static int
+host_state_del(agentd_ctx *ctx, const char *key, size_t keylen)
+{
+	struct agentd_mock *m = mock_of(ctx);
+
+	if (m == NULL || key_check(key, keylen) != 0)
+		return AGENTD_EINVAL;
+	return kv_del(m, key, keylen);
+}
+
+/*
+ * agentd answers a scan in one message, and the worker calls fn for each
+ * entry of it: so fn sees a snapshot and may change state as it goes, and
+ * a scan whose answer would not fit one message fails before fn runs.
+ */
+static int
+host_state_scan(agentd_ctx *ctx, const char *prefix, size_t prefixlen,
+    agentd_scan_fn fn, void *arg)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	const struct entry *e;
+	struct entry       *snap;
+	size_t              first, i, n = 0, bytes = 0;
+	int                 found, rv = 0;
+
+	if (m == NULL || fn == NULL || (prefix == NULL && prefixlen != 0)
+	    || prefixlen > AGENTD_MOCK_KEY_MAX)
+		return AGENTD_EINVAL;
+	if (prefix == NULL)
+		prefix = "";
+	e     = m->kv.v;
+	first = kv_seek(m, prefix, prefixlen, &found);
+	for (i = first; i < m->kv.n && e[i].keylen >= prefixlen
+	     && memcmp(e[i].key, prefix, prefixlen) == 0;
+	     i++) {
+		bytes += e[i].keylen + e[i].vallen + SCAN_ENTRY_OVERHEAD;
+		if (too_big(bytes))
+			return mock_fail(m, AGENTD_ETOOBIG,
+			    "state_scan: the answer would be over the message "
+			    "limit");
+		n++;
+	}
+	if ((snap = calloc(n ? n : 1, sizeof(*snap))) == NULL)
+		return AGENTD_ENOMEM;
+	for (i = 0; i < n && rv == 0; i++) {
+		snap[i].key = dup_bytes(e[first + i].key, e[first + i].keylen);
+		snap[i].keylen = e[first + i].keylen;
+		snap[i].val = dup_bytes(e[first + i].val, e[first + i].vallen);
+		snap[i].vallen = e[first + i].vallen;
+		if (snap[i].key == NULL || snap[i].val == NULL)
+			rv = AGENTD_ENOMEM;
+	}
+	for (i = 0; i < n && rv == 0; i++)
+		rv = fn(arg, snap[i].key, snap[i].keylen, snap[i].val,
+		    snap[i].vallen);
+	for (i = 0; i < n; i++) {
+		free(snap[i].key);
+		free(snap[i].val);
+	}
+	free(snap);
+	return rv;
+}
+
+/* Every op checked before anything is written, as state.c does. */
+static int
+batch_check(struct agentd_mock *m, const struct agentd_state_op *ops, size_t n)
+{
+	size_t i, bytes = 0;
+
+	for (i = 0; i < n; i++) {
+		if (key_check(ops[i].key, ops[i].keylen) != 0)
+			return mock_fail(m, AGENTD_EINVAL,
+			    "state_batch: op %zu has an empty or too long key",
+			    i);
+		bytes += ops[i].keylen + SCAN_ENTRY_OVERHEAD
+		    + (ops[i].val != NULL ? ops[i].vallen : 0);
+	}
+	if (too_big(bytes))
+		return mock_fail(m, AGENTD_ETOOBIG,
+		    "state_batch: the batch is over the message limit");
+	return 0;
+}
+
+static int
+host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	struct entry       *copies;
+	size_t              i;
+	int                 rv = 0;
+
+	if (m == NULL || (ops == NULL && n != 0))
+		return AGENTD_EINVAL;
+	if ((rv = batch_check(m, ops, n)) != 0 || n == 0)
+		return rv;
+	/* Copy first and make room for every put: applying cannot fail, so
+	 * the batch is all or nothing even when memory runs out. */
+	if ((copies = calloc(n, sizeof(*copies))) == NULL
+	    || vec_reserve(&m->kv, n, sizeof(struct entry)) != 0) {
+		free(copies);
+		return AGENTD_ENOMEM;
+	}
+	for (i = 0; i < n && rv == 0; i++) {
+		if (ops[i].val == NULL)
+			continue;
+		copies[i].key = dup_bytes(ops[i].key, ops[i].keylen);
+		copies[i].val = dup_bytes(ops[i].val, ops[i].vallen);
+		if (copies[i].key == NULL || copies[i].val == NULL)
+			rv = AGENTD_ENOMEM;
+	}
+	for (i = 0; i < n && rv == 0; i++) {
+		if (ops[i].val == NULL)
+			kv_del(
+			    m, ops[i].key, ops[i].keylen); /* absent: fine */
+		else
+			kv_set(m, copies[i].key, ops[i].keylen, copies[i].val,
+			    ops[i].vallen);
+	}
+	if (rv != 0) {
+		for (i = 0; i < n; i++) {
+			free(copies[i].key);
+			free(copies[i].val);
+		}
+	}
+	free(copies);
+	return rv;
+}
+
+/* ---- audit, propose, log ----------------------------------------------- */
+
+static int
+host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
+    const void *detail, size_t detail_len)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	struct audit       *a;
+	agentd_doc         *doc;
+
+	if (m == NULL || kind == NULL || kind[0] == '\0' || summary == NULL
+	    || (detail == NULL && detail_len != 0))
+		return AGENTD_EINVAL;
+	if (strlen(kind) > AUDIT_KIND_MAX
+	    || strlen(summary) > AUDIT_SUMMARY_MAX
+	    || detail_len > AUDIT_DETAIL_MAX)
+		return mock_fail(m, AGENTD_ETOOBIG,
+		    "audit: kind over %d, summary over %d or detail over %zu "
+		    "bytes",
+		    AUDIT_KIND_MAX, AUDIT_SUMMARY_MAX, AUDIT_DETAIL_MAX);
+	if (detail_len > 0) {
+		if (agentd_parse(detail, detail_len, &doc) != 0)
+			return mock_fail(m, AGENTD_EPROTO,
+			    "audit: detail is not one msgpack value");
+		agentd_doc_free(doc);
+	}
+	if (vec_reserve(&m->audits, 1, sizeof(*a)) != 0)
+		return AGENTD_ENOMEM;
+	a             = (struct audit *)m->audits.v + m->audits.n;
+	a->kind       = dup_str(kind);
+	a->summary    = dup_str(summary);
+	a->detail     = detail_len > 0 ? dup_bytes(detail, detail_len) : NULL;
+	a->detail_len = detail_len;
+	if (a->kind == NULL || a->summary == NULL
+	    || (detail_len > 0 && a->detail == NULL)) {
+		free(a->kind);
+		free(a->summary);
+		free(a->detail);
+		return AGENTD_ENOMEM;
+	}
+	m->audits.n++;
+	return 0;
+}
+
+static int
+host_propose(
+    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
+{
+	return AGENTD_ENOTSUP;
+}
+
+static void
+host_log(agentd_ctx *ctx, int level, const char *fmt, ...)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	va_list             ap;
+
+	if (m == NULL || fmt == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(m->last_log, sizeof(m->last_log), fmt, ap);
+	va_end(ap);
+	m->last_level = level;
+	m->nlogs++;
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+static const struct typed *
+setting_find(
+    agentd_ctx *ctx, const char *name, enum agentd_setting_type t, int *rv)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	const struct typed *s;
+	size_t              i;
+
+	*rv = AGENTD_ENOENT;
+	if (m == NULL || name == NULL)
+		return NULL;
+	for (i = 0; i < m->typed.n; i++) {
+		s = (const struct typed *)m->typed.v + i;
+		if (strcmp(s->name, name) != 0)
+			continue;
+		if (s->type != t) {
+			*rv = AGENTD_EINVAL;
+			return NULL;
+		}
+		*rv = 0;
+		return s;
+	}
+	return NULL;
+}
+
+static int
+host_setting_string(agentd_ctx *ctx, const char *name, const char **out)
+{
+	const struct typed *s;
+	int                 rv;
+
+	if ((s = setting_find(ctx, name, AGENTD_SETTING_STRING, &rv)) != NULL)
+		*out = s->v.s;
+	return rv;
+}
+
+static int
+host_setting_int(agentd_ctx *ctx, const char *name, int64_t *out)
+{
+	const struct typed *s;
+	int                 rv;
+
+	if ((s = setting_find(ctx, name, AGENTD_SETTING_INT, &rv)) != NULL)
+		*out = s->v.i;
+	return rv;
+}
+
+static int
+host_setting_double(agentd_ctx *ctx, const char *name, double *out)
+{
+	const struct typed *s;
+	int                 rv;
+
+	if ((s = setting_find(ctx, name, AGENTD_SETTING_DOUBLE, &rv)) != NULL)
+		*out = s->v.d;
+	return rv;
+}
+
+static int
+host_setting_bool(agentd_ctx *ctx, const char *name, int *out)
+{
+	const struct typed *s;
+	int                 rv;
+
+	if ((s = setting_find(ctx, name, AGENTD_SETTING_BOOL, &rv)) != NULL)
+		*out = s->v.b;
+	return rv;
+}
+
+static void
+host_free(void *p)
+{
+	free(p);
+}
+
+static const char *
+host_agent_name(agentd_ctx *ctx)
+{
+	return ctx->m->agent;
+}
+
+static const char *
+host_instance_id(agentd_ctx *ctx)
+{
+	return ctx->m->instance;
+}
+
+static const struct agentd_host mock_host_table = {
+	.size           = sizeof(struct agentd_host),
+	.abi_major      = AGENTD_ABI_MAJOR,
+	.abi_minor      = AGENTD_ABI_MINOR,
+	.reply          = host_reply,
+	.reply_error    = host_reply_error,
+	.call           = host_call,
+	.call_async     = host_call_async,
+	.publish        = host_publish,
+	.state_get      = host_state_get,
+	.state_put      = host_state_put,
+	.state_del      = host_state_del,
+	.state_scan     = host_state_scan,
+	.state_batch    = host_state_batch,
+	.audit          = host_audit,
+	.propose        = host_propose,
+	.log            = host_log,
+	.setting_string = host_setting_string,
+	.setting_int    = host_setting_int,
+	.setting_double = host_setting_double,
+	.setting_bool   = host_setting_bool,
+	.free           = host_free,
+	.agent_name     = host_agent_name,
+	.instance_id    = host_instance_id,
+};
+
+/* ---- settings against the schema --------------------------------------- */
+
+static int
+parse_bool(const char *s, int *b)
+{
+	static const char *yes[] = { "true", "yes", "on" };
+	static const char *no[]  = { "false", "no", "off" };
+	size_t             i;
+
+	for (i = 0; i < 3; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return *b = 1, 0;
+		if (strcasecmp(s, no[i]) == 0)
+			return *b = 0, 0;
+	}
+	return -1;
+}
+
+/* Text to a value of v->type; -1 if it is not of that type. */
+static int
+parse_value(const char *text, struct typed *v)
+{
+	char *end;
+
+	errno = 0;
+	switch (v->type) {
+	case AGENTD_SETTING_STRING:
+		return (v->v.s = dup_str(text)) != NULL ? 0 : -1;
+	case AGENTD_SETTING_INT:
+		if (!isdigit((unsigned char)text[0]) && text[0] != '-'
+		    && text[0] != '+')
+			return -1;
+		v->v.i = strtoll(text, &end, 10);
+		return *end == '\0' && errno == 0 ? 0 : -1;
+	case AGENTD_SETTING_DOUBLE:
+		if (isspace((unsigned char)text[0]) || text[0] == '\0')
+			return -1;
+		v->v.d = strtod(text, &end);
+		return *end == '\0' && errno == 0 && isfinite(v->v.d) ? 0 : -1;
+	case AGENTD_SETTING_BOOL:
+		return parse_bool(text, &v->v.b);
+	}
+	return -1;
+}
+
+static const char *
+type_name(enum agentd_setting_type t)
+{
+	switch (t) {
+	case AGENTD_SETTING_STRING:
+		return "string";
+	case AGENTD_SETTING_INT:
+		return "int";
+	case AGENTD_SETTING_DOUBLE:
+		return "double";
+	case AGENTD_SETTING_BOOL:
+		return "bool";
+	}
+	return NULL;
+}
+
+static const struct given *
+given_find(const struct agentd_mock *m, const char *name)
+{
+	const struct given *g = m->given.v;
+	size_t              i;
+
+	for (i = 0; i < m->given.n; i++)
+		if (strcmp(g[i].name, name) == 0)
+			return &g[i];
+	return NULL;
+}
+
+static void
+typed_free(struct agentd_mock *m)
+{
+	struct typed *t = m->typed.v;
+	size_t        i;
+
+	for (i = 0; i < m->typed.n; i++) {
+		free(t[i].name);
+		if (t[i].type == AGENTD_SETTING_STRING)
+			free(t[i].v.s);
+	}
+	free(m->typed.v);
+	memset(&m->typed, 0, sizeof(m->typed));
+}
+
+/* Every given setting is declared; every declared one gets a value. */
+static int
+settings_apply(struct agentd_mock *m)
+{
+	const struct agentd_setting *s, *schema = m->desc.settings;
+	const struct given          *g = m->given.v, *gv;
+	struct typed                *t;
+	const char                  *text;
+	size_t                       i;
+
+	for (i = 0; i < m->given.n; i++) {
+		for (s = schema; s != NULL && s->name != NULL; s++)
+			if (strcmp(s->name, g[i].name) == 0)
+				break;
+		if (s == NULL || s->name == NULL)
+			return mock_fail(m, AGENTD_ENOENT,
+			    "unknown setting \"%s\": plugin \"%s\" does not "
+			    "declare it",
+			    g[i].name, m->desc.name);
+	}
+	for (s = schema; s != NULL && s->name != NULL; s++) {
+		if (vec_reserve(&m->typed, 1, sizeof(*t)) != 0)
+			return AGENTD_ENOMEM;
+		t = (struct typed *)m->typed.v + m->typed.n;
+		memset(t, 0, sizeof(*t));
+		t->type = s->type;
+		if ((t->name = dup_str(s->name)) == NULL)
+			return AGENTD_ENOMEM;
+		m->typed.n++; /* freed by typed_free() whatever follows */
+		text = (gv = given_find(m, s->name)) != NULL
+		    ? gv->text
+		    : s->default_value;
+		if (text == NULL)
+			return mock_fail(m, AGENTD_EINVAL,
+			    "setting \"%s\" is required (the plugin declares "
+			    "it %s, with no default)",
+			    s->name, type_name(s->type));
+		if (parse_value(text, t) != 0)
+			return mock_fail(m, AGENTD_EINVAL,
+			    "setting \"%s\" = \"%s\" is not of the type %s "
+			    "the plugin declares",
+			    s->name, text, type_name(s->type));
+	}
+	return 0;
+}
+
+/* ---- the descriptor ---------------------------------------------------- */
+
+/*
+ * Check d as loader.c does and copy at most its declared size.  avail is
+ * the size of the symbol, 0 when unknown.
+ */
+static int
+desc_take(struct agentd_mock *m, const char *what,
+    const struct agentd_plugin *d, size_t avail)
+{
+	const struct agentd_setting *s;
+
+	if ((avail != 0 && avail < offsetof(struct agentd_plugin, name))
+	    || d->magic != AGENTD_PLUGIN_MAGIC)
+		return mock_fail(m, AGENTD_EABI,
+		    "%s: descriptor has a wrong magic number: not built with "
+		    "AGENTD_PLUGIN()",
+		    what);
+	if (d->abi_major != AGENTD_ABI_MAJOR)
+		return mock_fail(m, AGENTD_EABI,
+		    "%s: plugin built for agentd ABI %u.%u, this SDK speaks "
+		    "ABI %d.%d",
+		    what, d->abi_major, d->abi_minor, AGENTD_ABI_MAJOR,
+		    AGENTD_ABI_MINOR);
+	if (d->size < DESC_MIN_SIZE || (avail != 0 && d->size > avail))
+		return mock_fail(m, AGENTD_EABI,
+		    "%s: descriptor declares an impossible size (%u bytes)",
+		    what, (unsigned)d->size);
+	memset(&m->desc, 0, sizeof(m->desc));
+	memcpy(&m->desc, d,
+	    d->size < sizeof(m->desc) ? d->size : sizeof(m->desc));
+	d = &m->desc;
+	if (!valid_name(d->name) || d->version == NULL || d->version[0] == '\0'
+	    || d->on_request == NULL)
+		return mock_fail(m, AGENTD_EABI,
+		    "%s: descriptor needs a .name of 1-63 characters of "
+		    "[A-Za-z0-9_.-], a .version and .on_request",
+		    what);
+	for (s = d->settings; s != NULL && s->name != NULL; s++)
+		if (type_name(s->type) == NULL)
+			return mock_fail(m, AGENTD_EABI,
+			    "%s: setting \"%s\" has an unknown type %d", what,
+			    s->name, (int)s->type);
+	return 0;
+}
+
+/* Settings typed, then init(): what the worker does with "init". */
+static int
+mock_start(struct agentd_mock *m)
+{
+	int rv;
+
+	if (m->agent[0] == '\0')
+		snprintf(m->agent, sizeof(m->agent), "%s", m->desc.name);
+	snprintf(m->instance, sizeof(m->instance), "%s-1", m->agent);
+	if ((rv = settings_apply(m)) != 0)
+		return rv;
+	if (m->desc.init != NULL
+	    && (rv = m->desc.init(&m->ctx, &mock_host_table, &m->state)) != 0)
+		return mock_fail(m, AGENTD_EPLUGIN,
+		    "plugin init failed: %s (%d)", agentd_strerror(rv), rv);
+	m->initialized = 1;
+	return 0;
+}
+
+/* Forget a plugin that failed to start, so another may be tried. */
+static void
+mock_unstart(struct agentd_mock *m, int named)
+{
+	typed_free(m);
+	memset(&m->desc, 0, sizeof(m->desc));
+	m->state = NULL;
+	if (!named)
+		m->agent[0] = '\0';
+	if (m->dl != NULL)
+		dlclose(m->dl);
+	m->dl = NULL;
+}
+
+/* Bytes the symbol at addr occupies, from the ELF symbol table; 0 if
+ * unknown. */
+static size_t
+symbol_size(const void *addr)
+{
+	Dl_info info;
+	ElfW(Sym) *sym = NULL;
+
+	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0
+	    || sym == NULL)
+		return 0;
+	return sym->st_size;
+}
+
+/* The descriptor symbol of another ABI major, for a better message. */
+static int
+other_major(void *dl)
+{
+	char sym[32];
+	int  major;
+
+	for (major = 0; major < 64; major++) {
+		if (major == AGENTD_ABI_MAJOR)
+			continue;
+		snprintf(sym, sizeof(sym), "agentd_plugin_v%d", major);
+		if (dlsym(dl, sym) != NULL)
+			return major;
+	}
+	return -1;
+}
+
+#define MOCK_STR_(x) #x
+#define MOCK_STR(x) MOCK_STR_(x)
+
+int
+agentd_mock_load(struct agentd_mock *m, const char *so_path)
+{
+	const struct agentd_plugin *d;
+	const char                 *e;
+	int                         named, other, rv;
+
+	if (m == NULL || so_path == NULL)
+		return AGENTD_EINVAL;
+	if (m->initialized)
+		return mock_fail(
+		    m, AGENTD_EINVAL, "a plugin is loaded already");
+	dlerror();
+	if ((m->dl = dlopen(so_path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		e = dlerror();
+		return mock_fail(
+		    m, AGENTD_EABI, "cannot load plugin: %s", e ? e : so_path);
+	}
+	named = m->agent[0] != '\0';
+	d     = dlsym(m->dl, MOCK_STR(AGENTD_PLUGIN_SYMBOL));
+	if (d == NULL) {
+		other = other_major(m->dl);
+		if (other >= 0)
+			rv = mock_fail(m, AGENTD_EABI,
+			    "%s: plugin built for agentd ABI %d, this SDK "
+			    "speaks ABI %d",
+			    so_path, other, AGENTD_ABI_MAJOR);
+		else
+			rv = mock_fail(m, AGENTD_EABI,
+			    "%s: no %s symbol: is it built with "
+			    "AGENTD_PLUGIN()?",
+			    so_path, MOCK_STR(AGENTD_PLUGIN_SYMBOL));
+	} else if ((rv = desc_take(m, so_path, d, symbol_size(d))) == 0) {
+		rv = mock_start(m);
+	}
+	if (rv != 0)
+		mock_unstart(m, named);
+	return rv;
+}
+
+int
+agentd_mock_attach(struct agentd_mock *m, const struct agentd_plugin *desc)
+{
+	int named, rv;
+
+	if (m == NULL || desc == NULL)
+		return AGENTD_EINVAL;
+	if (m->initialized)
+		return mock_fail(
+		    m, AGENTD_EINVAL, "a plugin is loaded already");
+	named = m->agent[0] != '\0';
+	if ((rv = desc_take(m, "attached descriptor", desc, 0)) == 0)
+		rv = mock_start(m);
+	if (rv != 0)
+		mock_unstart(m, named);
+	return rv;
+}
+
+/* ---- the mock's own API ------------------------------------------------ */
+
+int
+agentd_mock_new(const char *agent_name, struct agentd_mock **out)
+{
+	struct agentd_mock *m;
+
+	if (out == NULL || (agent_name != NULL && !valid_name(agent_name)))
+		return AGENTD_EINVAL;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return AGENTD_ENOMEM;
+	m->ctx.m = m;
+	if (agent_name != NULL)
+		snprintf(m->agent, sizeof(m->agent), "%s", agent_name);
+	*out = m;
+	return 0;
+}
+
+void
+agentd_mock_free(struct agentd_mock *m)
+{
+	struct handler *h;
+	struct done    *d;
+	size_t          i;
+
+	if (m == NULL)
+		return;
+	if (m->initialized && m->desc.fini != NULL)
+		m->desc.fini(m->state);
+	/* As a stopping worker: unfinished calls never call back. */
+	while ((d = m->done_head) != NULL) {
+		m->done_head = d->next;
+		free(d->reply);
+		free(d);
+	}
+	if (m->dl != NULL)
+		dlclose(m->dl);
+	typed_free(m);
+	for (i = 0; i < m->given.n; i++) {
+		free(((struct given *)m->given.v)[i].name);
+		free(((struct given *)m->given.v)[i].text);
+	}
+	for (i = 0; i < m->reqs.n; i++) {
+		free(((agentd_request **)m->reqs.v)[i]->body);
+		free(((agentd_request **)m->reqs.v)[i]);
+	}
+	for (i = 0; i < m->kv.n; i++) {
+		free(((struct entry *)m->kv.v)[i].key);
+		free(((struct entry *)m->kv.v)[i].val);
+	}
+	for (i = 0; i < m->events.n; i++) {
+		free(((struct event *)m->events.v)[i].topic);
+		free(((struct event *)m->events.v)[i].body);
+	}
+	for (i = 0; i < m->audits.n; i++) {
+		free(((struct audit *)m->audits.v)[i].kind);
+		free(((struct audit *)m->audits.v)[i].summary);
+		free(((struct audit *)m->audits.v)[i].detail);
+	}
+	while ((h = m->handlers) != NULL) {
+		m->handlers = h->next;
+		free(h->agent);
+		free(h);
+	}
+	free(m->given.v);
+	free(m->reqs.v);
+	free(m->kv.v);
+	free(m->events.v);
+	free(m->audits.v);
+	free(m);
+}
+
+int
+agentd_mock_setting(struct agentd_mock *m, const char *name, const char *value)
+{
+	struct given *g;
+	char         *text;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (!valid_name(name) || value == NULL)
+		return mock_fail(m, AGENTD_EINVAL,
+		    "setting: \"%s\" is not a setting name, or no value",
+		    name ? name : "(null)");
+	if (m->initialized)
+		return mock_fail(m, AGENTD_EINVAL,
+		    "setting %s: settings are fixed once the plugin is "
+		    "initialized",
+		    name);
+	if ((text = dup_str(value)) == NULL)
+		return AGENTD_ENOMEM;
+	if ((g = (struct given *)given_find(m, name)) != NULL) {
+		free(g->text);
+		g->text = text;
+		return 0;
+	}
+	if (vec_reserve(&m->given, 1, sizeof(*g)) != 0) {
+		free(text);
+		return AGENTD_ENOMEM;
+	}
+	g = (struct given *)m->given.v + m->given.n;
+	if ((g->name = dup_str(name)) == NULL) {
+		free(text);
+		return AGENTD_ENOMEM;
+	}
+	g->text = text;
+	m->given.n++;
+	return 0;
+}
+
+const char *
+agentd_mock_errmsg(const struct agentd_mock *m)
+{
+	return m != NULL ? m->errmsg : "no mock";
+}
+
+const struct agentd_host *
+agentd_mock_host(struct agentd_mock *m, agentd_ctx **ctx)
+{
+	if (ctx != NULL)
+		*ctx = m != NULL ? &m->ctx : NULL;
+	return &mock_host_table;
+}
+
+static int
+need_plugin(struct agentd_mock *m, const char *what)
+{
+	if (m->initialized)
+		return 0;
+	return mock_fail(m, AGENTD_EINVAL,
+	    "%s: no plugin is initialized: agentd_mock_load() or "
+	    "agentd_mock_attach() first",
+	    what);
+}
+
+int
+agentd_mock_send(
+    struct agentd_mock *m, const void *body, size_t len, size_t *id)
+{
+	agentd_request *req;
+	void           *copy;
+	int             rv;
+
+	if (m == NULL || (body == NULL && len != 0))
+		return AGENTD_EINVAL;
+	if ((rv = need_plugin(m, "request")) != 0)
+		return rv;
+	if (vec_reserve(&m->reqs, 1, sizeof(req)) != 0
+	    || (req = calloc(1, sizeof(*req))) == NULL)
+		return AGENTD_ENOMEM;
+	/* A copy freed on return, so a plugin keeping the borrowed body
+	 * too long reads freed memory under a sanitizer, not stale bytes. */
+	if ((copy = dup_bytes(body, len)) == NULL) {
+		free(req);
+		return AGENTD_ENOMEM;
+	}
+	req->id                                     = m->reqs.n;
+	((agentd_request **)m->reqs.v)[m->reqs.n++] = req;
+	m->pending++;
+	rv = m->desc.on_request(m->state, req, copy, len);
+	free(copy);
+	if (!req->answered && rv != 0)
+		request_fail(m, req, rv < 0 ? AGENTD_EPLUGIN : rv,
+		    "the plugin failed the request");
+	if (id != NULL)
+		*id = req->id;
+	return 0;
+}
+
+int
+agentd_mock_answer(const struct agentd_mock *m, size_t id, const void **reply,
+    size_t *reply_len, int *status)
+{
+	const agentd_request *req;
+
+	if (m == NULL || id >= m->reqs.n)
+		return AGENTD_EINVAL;
+	req = ((agentd_request *const *)m->reqs.v)[id];
+	if (!req->answered)
+		return AGENTD_ENOENT;
+	if (reply != NULL)
+		*reply = req->body;
+	if (reply_len != NULL)
+		*reply_len = req->len;
+	if (status != NULL)
+		*status = req->status;
+	return 0;
+}
+
+int
+agentd_mock_request(struct agentd_mock *m, const void *body, size_t len,
+    const void **reply, size_t *reply_len, int *status)
+{
+	size_t id;
+	int    rv;
+
+	if ((rv = agentd_mock_send(m, body, len, &id)) != 0)
+		return rv;
+	while (!((agentd_request **)m->reqs.v)[id]->answered
+	    && m->done_head != NULL)
+		agentd_mock_run(m);
+	if ((rv = agentd_mock_answer(m, id, reply, reply_len, status)) != 0)
+		return mock_fail(m, AGENTD_ETIMEOUT,
+		    "request %zu: not answered, and nothing left to run that "
+		    "could answer it",
+		    id);
+	return 0;
+}
+
+size_t
+agentd_mock_pending(const struct agentd_mock *m)
+{
+	return m != NULL ? m->pending : 0;
+}
+
+int
+agentd_mock_event(
+    struct agentd_mock *m, const char *topic, const void *body, size_t len)
+{
+	void *copy;
+	char *t;
+	int   rv;
+
+	if (m == NULL || (body == NULL && len != 0))
+		return AGENTD_EINVAL;
+	if ((rv = need_plugin(m, "event")) != 0)
+		return rv;
+	if (!valid_topic(topic))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "event: \"%s\" is not a topic", topic ? topic : "(null)");
+	if (m->desc.on_event == NULL)
+		return 0;
+	t    = dup_str(topic);
+	copy = dup_bytes(body, len);
+	if (t != NULL && copy != NULL)
+		m->desc.on_event(m->state, t, copy, len);
+	else
+		rv = AGENTD_ENOMEM;
+	free(t);
+	free(copy);
+	return rv;
+}
+
+int
+agentd_mock_tick(struct agentd_mock *m)
+{
+	int rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = need_plugin(m, "tick")) != 0)
+		return rv;
+	if (m->desc.on_tick == NULL || m->desc.tick_ms == 0)
+		return mock_fail(m, AGENTD_ENOTSUP,
+		    "tick: the plugin has no on_tick, or tick_ms is 0");
+	m->desc.on_tick(m->state);
+	return 0;
+}
+
+int
+agentd_mock_on_call(struct agentd_mock *m, const char *agent,
+    agentd_mock_call_fn fn, void *arg)
+{
+	struct handler *h, **p;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (!valid_name(agent))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "on_call: \"%s\" is not an agent name",
+		    agent ? agent : "(null)");
+	for (p = &m->handlers; *p != NULL; p = &(*p)->next)
+		if (strcmp((*p)->agent, agent) == 0)
+			break;
+	if (fn == NULL) {
+		if ((h = *p) != NULL) {
+			*p = h->next;
+			free(h->agent);
+			free(h);
+		}
+		return 0;
+	}
+	if ((h = *p) == NULL) {
+		if ((h = calloc(1, sizeof(*h))) == NULL
+		    || (h->agent = dup_str(agent)) == NULL) {
+			free(h);
+			return AGENTD_ENOMEM;
+		}
+		*p = h;
+	}
+	h->fn  = fn;
+	h->arg = arg;
+	return 0;
+}
+
+size_t
+agentd_mock_run(struct agentd_mock *m)
+{
+	struct done *d;
+	size_t       n = 0;
+
+	if (m == NULL)
+		return 0;
+	while ((d = m->done_head) != NULL) {
+		if ((m->done_head = d->next) == NULL)
+			m->done_tail = NULL;
+		d->cb(d->arg, d->status, d->status == 0 ? d->reply : NULL,
+		    d->status == 0 ? d->len : 0);
+		free(d->reply);
+		free(d);
+		n++;
+	}
+	return n;
+}
+
+size_t
+agentd_mock_published_count(const struct agentd_mock *m)
+{
+	return m != NULL ? m->events.n : 0;
+}
+
+int
+agentd_mock_published(const struct agentd_mock *m, size_t i,
+    const char **topic, const void **body, size_t *len)
+{
+	const struct event *e;
+
+	if (m == NULL || i >= m->events.n)
+		return AGENTD_ENOENT;
+	e = (const struct event *)m->events.v + i;
+	if (topic != NULL)
+		*topic = e->topic;
+	if (body != NULL)
+		*body = e->body;
+	if (len != NULL)
+		*len = e->len;
+	return 0;
+}
+
+size_t
+agentd_mock_audit_count(const struct agentd_mock *m)
+{
+	return m != NULL ? m->audits.n : 0;
+}
+
+int
+agentd_mock_audit(const struct agentd_mock *m, size_t i, const char **kind,
+    const char **summary, const void **detail, size_t *detail_len)
+{
+	const struct audit *a;
+
+	if (m == NULL || i >= m->audits.n)
+		return AGENTD_ENOENT;
+	a = (const struct audit *)m->audits.v + i;
+	if (kind != NULL)
+		*kind = a->kind;
+	if (summary != NULL)
+		*summary = a->summary;
+	if (detail != NULL)
+		*detail = a->detail;
+	if (detail_len != NULL)
+		*detail_len = a->detail_len;
+	return 0;
+}
+
+size_t
+agentd_mock_log_count(const struct agentd_mock *m)
+{
+	return m != NULL ? m->nlogs : 0;
+}
+
+const char *
+agentd_mock_last_log(const struct agentd_mock *m, int *level)
+{
+	if (m == NULL || m->nlogs == 0)
+		return NULL;
+	if (level != NULL)
+		*level = m->last_level;
+	return m->last_log;
+}

@@ -1,0 +1,127 @@
+#!/bin/sh
+# The Debian packages, from a release tarball (`make dist`): they build
+# with dpkg-buildpackage, install with dpkg -i on this machine (root), create
+# the user, start nothing, and the installed agentd runs the installed
+# sample configuration; the skeleton shipped in libagentd-sdk-dev's
+# examples builds against the installed SDK and runs inside it.  Packages
+# this test installed are purged at the end.
+#   usage: deb.sh agentd-VERSION.tar.gz
+top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top_srcdir/tests/install/tap.sh"
+
+echo "1..16"
+TARBALL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+
+if [ "$(id -u)" -ne 0 ] || ! command -v dpkg-buildpackage >/dev/null ||
+    ! command -v dh >/dev/null; then
+	while [ "$I_N" -lt 16 ]; do skip "needs root, dpkg-buildpackage and debhelper"; done
+	exit 0
+fi
+
+ARCHDIR=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+PLUGINDIR=/usr/lib/$ARCHDIR/agentd/plugins
+preinstalled=$(dpkg-query -W -f='${Status}' agentd 2>/dev/null | grep -c 'ok installed')
+state_was_empty=1
+[ -n "$(ls -A /var/lib/agentd 2>/dev/null)" ] && state_was_empty=0
+
+deb_cleanup() {
+	[ -n "$I_PID" ] && kill -0 "$I_PID" 2>/dev/null && stop "$I_PID"
+	I_PID=
+	rm -f "$PLUGINDIR/skeleton.so" /etc/agentd/conf.d/skeleton.conf
+	if [ "$preinstalled" -eq 0 ]; then
+		dpkg --purge libagentd-sdk-dev agentd-plugins agentd >/dev/null 2>&1
+		[ "$state_was_empty" -eq 1 ] && rm -rf /var/lib/agentd
+		rm -rf /run/agentd
+	fi
+	i_cleanup
+}
+trap deb_cleanup EXIT
+
+mkdir -p "$I_DIR/src"
+tar -xzf "$TARBALL" -C "$I_DIR/src" --strip-components=1
+(cd "$I_DIR/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
+    dpkg-buildpackage -us -uc -b) > "$I_DIR/build.log" 2>&1
+ok $? "dpkg-buildpackage -us -uc -b builds from the release tarball"
+[ -f "$I_DIR/src/debian/rules" ] || diag "the tarball has no debian/"
+grep -E '^(dh_|dpkg-buildpackage: error|make.*Error)' "$I_DIR/build.log" |
+    grep -iE 'error|warning' | head -10 | sed 's/^/# /'
+
+debs=$(ls "$I_DIR"/agentd_*.deb "$I_DIR"/agentd-plugins_*.deb \
+    "$I_DIR"/libagentd-sdk-dev_*.deb 2>/dev/null)
+[ "$(printf '%s\n' $debs | grep -c '\.deb$')" -eq 3 ]
+ok $? "three packages: agentd, agentd-plugins, libagentd-sdk-dev"
+
+for p in agentd agentd-plugins libagentd-sdk-dev; do
+	dpkg-deb -c "$I_DIR/${p}_"*.deb > "$I_DIR/$p.list"
+done
+grep -q "$PLUGINDIR/echo.so" "$I_DIR/agentd-plugins.list" &&
+    ! grep -q '\.la$' "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/include/agentd/mock.h' "$I_DIR/libagentd-sdk-dev.list" &&
+    grep -q 'usr/libexec/agentd/agentd-worker' "$I_DIR/agentd.list"
+ok $? "each package holds its files (plugins without .la, SDK with the mock host)"
+
+dpkg -i $debs > "$I_DIR/install.log" 2>&1
+ok $? "dpkg -i installs all three"
+[ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/install.log" | tail -20
+
+getent passwd agentd >/dev/null &&
+    [ "$(stat -c %U:%a /var/lib/agentd)" = agentd:750 ]
+ok $? "the agentd system user and /var/lib/agentd (agentd, 0750) exist"
+
+[ -f /lib/systemd/system/agentd.service ] &&
+    [ ! -e /etc/systemd/system/multi-user.target.wants/agentd.service ] &&
+    ! pgrep -f '^/usr/sbin/agentd' >/dev/null
+ok $? "the unit is installed, not enabled, and nothing was started"
+
+if command -v systemd-analyze >/dev/null; then
+	out=$(systemd-analyze verify /lib/systemd/system/agentd.service 2>&1 |
+	    grep -v -e 'network-online' -e 'Failed to load' -e 'systemd-journald')
+	[ -z "$out" ]
+	ok $? "systemd-analyze verify accepts agentd.service"
+	[ -z "$out" ] || diag "$out"
+else
+	skip "systemd-analyze not installed"
+fi
+
+/usr/sbin/agentd --check-config > "$I_DIR/check.log" 2>&1
+ok $? "agentd --check-config accepts the installed sample configuration"
+
+/usr/sbin/agentd --foreground 2> "$I_DIR/agentd.log" &
+I_PID=$!
+wait_for 20 sh -c 'agentctl status | grep -q "echo"'
+ok $? "agentd --foreground from the installed paths; agentctl status answers"
+[ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/agentd.log" | tail -20
+[ -S /run/agentd/control.sock ] && [ -f /var/lib/agentd/db/data.mdb ]
+ok $? "sockets in /run/agentd, state in /var/lib/agentd"
+
+agentctl --json call echo '{"from":"deb"}' | grep -q '"from":"deb"'
+ok $? "the echo agent answers"
+
+# The skeleton as the SDK package ships it.
+mkdir -p "$I_DIR/skeleton"
+cp -R /usr/share/doc/libagentd-sdk-dev/examples/. "$I_DIR/skeleton/"
+find "$I_DIR/skeleton" -name '*.gz' -exec gunzip {} +
+make -s -C "$I_DIR/skeleton" > "$I_DIR/sk.log" 2>&1 &&
+    make -s -C "$I_DIR/skeleton" check >> "$I_DIR/sk.log" 2>&1
+ok $? "the shipped skeleton builds and passes its unit test with the installed SDK"
+[ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/sk.log" | tail -20
+
+make -s -C "$I_DIR/skeleton" install > /dev/null 2>&1 &&
+    [ -f "$PLUGINDIR/skeleton.so" ]
+ok $? "make install puts it into the packaged plugin directory"
+
+cp "$I_DIR/skeleton/skeleton.conf" /etc/agentd/conf.d/
+stop "$I_PID"
+ok $? "agentd stops cleanly (exit 0)"
+/usr/sbin/agentd --foreground 2>> "$I_DIR/agentd.log" &
+I_PID=$!
+wait_for 20 sh -c 'agentctl --json status | grep -q "\"name\":\"quote\"[^]]*\"ready\":1"'
+agentctl call quote '{"op":"set_price","sku":"B-2","price":10}' >/dev/null &&
+    agentctl --json call quote '{"sku":"B-2","qty":1}' | grep -q '"total"'
+ok $? "the skeleton answers inside the installed agentd"
+[ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/agentd.log" | tail -20
+
+stop "$I_PID"
+ok $? "and agentd stops cleanly again"
+I_PID=
+done_testing

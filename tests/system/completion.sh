@@ -1,0 +1,50 @@
+#!/bin/sh
+# agentctl's bash completion: commands, subcommands and options, and the
+# names of the agents a running agentd has.
+. "$top_srcdir/tests/lib.sh"
+
+plan 6
+
+ECHO=$(plugin_copy "$BPLUGINS/echo.so")
+conf echo.conf <<EOF
+agent "echo" { plugin = "$ECHO" }
+agent "echo2" { plugin = "$ECHO" }
+EOF
+
+# complete WORDS...: what bash would offer for the last word.
+complete_words() {
+	PATH="$top_builddir/runtime:$PATH" bash -c '
+		. "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+		_agentctl agentctl "${COMP_WORDS[COMP_CWORD]}" \
+		    "${COMP_WORDS[COMP_CWORD-1]}"
+		printf "%s\n" "${COMPREPLY[@]}" | sort' \
+	    sh "$top_srcdir/contrib/bash-completion/agentctl" "$@"
+}
+
+out=$(complete_words agentctl "")
+for c in status call publish tail audit state; do
+	printf '%s\n' "$out" | grep -qx "$c" || { ok 1 "commands"; c=; break; }
+done
+[ -n "$c" ] && ok 0 "the commands are offered"
+out=$(complete_words agentctl state "")
+[ "$(printf '%s' "$out" | tr '\n' ' ')" = "del get ls put" ]
+ok $? "state offers get, put, del and ls ($(printf '%s' "$out" | tr '\n' ' '))"
+out=$(complete_words agentctl audit --f)
+printf '%s\n' "$out" | grep -qx -- "--follow"
+ok $? "audit options complete (--f -> --follow)"
+
+start_agentd
+wait_for 10 agent_ready echo2 1
+out=$(complete_words agentctl call e)
+[ "$(printf '%s' "$out" | tr '\n' ' ')" = "echo echo2" ]
+ok $? "agent names come from the running agentd ($(printf '%s' "$out" | tr '\n' ' '))"
+stop_agentd
+out=$(complete_words agentctl call e)
+[ -z "$out" ]
+ok $? "with agentd down, nothing is offered and nothing fails"
+out=$(complete_words agentctl st)
+[ "$out" = "status" ] || [ "$(printf '%s' "$out" | tr '\n' ' ')" = "state status" ]
+ok $? "a prefix narrows the commands ($(printf '%s' "$out" | tr '\n' ' '))"
+done_testing
