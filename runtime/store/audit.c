@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/audit.h"
+#include "store/store.h"
 
 #define HASH_LEN AD_AUDIT_HASH_LEN
 
@@ -380,47 +381,17 @@ read_end(struct ad_audit *a, MDB_txn *txn)
 	pthread_rwlock_unlock(a->gate);
 }
 
-/* The size to grow a map of cur bytes, used of them in use, to fit need
- * more; 0 if it cannot be represented. */
-static size_t
-grow_size(size_t cur, size_t used, size_t need)
-{
-	size_t want = used + 2 * need; /* copy-on-write touches branch pages */
-	size_t size = cur;
-
-	do {
-		if (size > SIZE_MAX / 2)
-			return 0;
-		size *= 2;
-	} while (size < want);
-	return size;
-}
-
 /*
- * Grow the map, unless someone grew it since it was seen at seen bytes.
- * 0 or an LMDB/errno code (MDB_MAP_FULL if it cannot grow).
+ * Grow the map (ad_env_grow), unless someone grew it since it was seen at
+ * seen bytes.  0 or an LMDB/errno code (MDB_MAP_FULL if it cannot grow).
  */
 static int
 map_grow(struct ad_audit *a, size_t seen, size_t need)
 {
-	MDB_envinfo info;
-	MDB_stat    st;
-	size_t      size = 0;
-	int         rc   = 0;
+	size_t size = 0;
+	int    rc   = ad_env_grow(a->env, a->gate, seen, need, &size);
 
-	pthread_rwlock_wrlock(a->gate);
-	mdb_env_info(a->env, &info);
-	mdb_env_stat(a->env, &st);
-	if (info.me_mapsize <= seen) {
-		size = grow_size(info.me_mapsize,
-		    (info.me_last_pgno + 1) * (size_t)st.ms_psize, need);
-		rc   = size != 0 ? mdb_env_set_mapsize(a->env, size)
-		                 : MDB_MAP_FULL;
-	}
-	pthread_rwlock_unlock(a->gate);
 	if (rc == 0 && size != 0) {
-		ad_info("audit: the state map grew from %zu to %zu KiB",
-		    info.me_mapsize >> 10, size >> 10);
 		pthread_mutex_lock(&a->mtx);
 		a->st.grows++;
 		pthread_mutex_unlock(&a->mtx);

@@ -29,11 +29,35 @@
 #define SCAN_CHUNK_ENTRIES 128
 #define SCAN_CHUNK_BYTES ((size_t)1 << 20)
 
+/*
+ * One write waiting for a commit: a put, a delete or a batch, its
+ * arguments borrowed from the caller, who waits until done is set.
+ */
+struct wop {
+	struct full_key              *key; /* put, del; NULL for a batch */
+	const MDB_val                *val; /* put; NULL for a delete */
+	const char                   *agent;
+	const struct agentd_state_op *ops; /* batch */
+	size_t                        n;
+	size_t                        bytes; /* about what it writes */
+	int                           rc;    /* LMDB code once done */
+	int                           done;
+	struct wop                   *next;
+};
+
 struct ad_state {
 	MDB_env          *env;  /* borrowed from store */
 	pthread_rwlock_t *gate; /* borrowed from store */
 	MDB_dbi           dbi;
 	size_t            max_value;
+
+	/* Group commit: writes queue here; one writer at a time commits all
+	 * that are queued in one durable transaction. */
+	pthread_mutex_t       wmtx;
+	pthread_cond_t        wcond;
+	struct wop           *queue, **qtail;
+	int                   committing;
+	struct ad_state_stats st;
 };
 
 /* An agent's key with its namespace in front: what LMDB stores. */
@@ -47,9 +71,9 @@ struct full_key {
  * is logged here because the caller only ever sees the agentd code.
  * MDB_NOTFOUND is an ordinary answer, not a failure, so it is not logged.
  *
- * MDB_MAP_FULL is AGENTD_ETOOBIG: growing the map is the audit writer's
- * business (it holds the gate for writing to do so); this module does not
- * grow it yet, so a write that does not fit fails and writes nothing.
+ * MDB_MAP_FULL is AGENTD_ETOOBIG: the map grows (ad_env_grow) before a
+ * write is refused, so it means the map cannot grow any more; a full disk
+ * is AGENTD_EIO, with the system's reason in the log.
  */
 static int
 state_err(int rc, const char *what)
@@ -105,6 +129,9 @@ ad_state_open(struct ad_store *s, size_t max_value, struct ad_state **out,
 	st->env       = ad_store_env(s);
 	st->gate      = ad_store_gate(s);
 	st->max_value = max_value != 0 ? max_value : AD_STATE_VALUE_DEFAULT;
+	st->qtail     = &st->queue;
+	pthread_mutex_init(&st->wmtx, NULL);
+	pthread_cond_init(&st->wcond, NULL);
 	pthread_rwlock_rdlock(st->gate);
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
 		if ((rc = mdb_dbi_open(txn, "state", MDB_CREATE, &st->dbi))
@@ -128,29 +155,145 @@ void
 ad_state_close(struct ad_state *st)
 {
 	/* The dbi handle closes with the environment, which the store owns. */
+	pthread_cond_destroy(&st->wcond);
+	pthread_mutex_destroy(&st->wmtx);
 	free(st);
 }
 
 /* ---- single reads and writes ------------------------------------------- */
 
-/* Run one put (val non-NULL) or delete in its own durable transaction. */
+static int batch_apply(struct ad_state *st, MDB_txn *txn, const char *agent,
+    const struct agentd_state_op *ops, size_t n);
+
+/* Apply one queued write inside txn; the caller commits or aborts. */
 static int
-write_one(struct ad_state *st, MDB_val *key, MDB_val *val, const char *what)
+wop_apply(struct ad_state *st, MDB_txn *txn, struct wop *w)
 {
-	MDB_txn *txn;
-	int      rc;
+	MDB_val k;
+
+	if (w->key == NULL)
+		return batch_apply(st, txn, w->agent, w->ops, w->n);
+	k.mv_data = w->key->buf;
+	k.mv_size = w->key->len;
+	return w->val != NULL ? mdb_put(txn, st->dbi, &k, (MDB_val *)w->val, 0)
+	                      : mdb_del(txn, st->dbi, &k, NULL);
+}
+
+/*
+ * Commit a group of writes in one durable transaction, each in a nested
+ * transaction of its own so one write's failure (a missing key to delete)
+ * leaves the others in.  Returns MDB_MAP_FULL, having written nothing,
+ * when the group did not fit: the caller grows the map and runs it again.
+ * Otherwise every write's rc is set: its own failure, or the commit's.
+ */
+static int
+group_once(struct ad_state *st, struct wop *group, size_t *mapsize)
+{
+	MDB_envinfo info;
+	MDB_txn    *txn, *child;
+	struct wop *w;
+	int         rc;
 
 	pthread_rwlock_rdlock(st->gate);
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
-		rc = val != NULL ? mdb_put(txn, st->dbi, key, val, 0)
-		                 : mdb_del(txn, st->dbi, key, NULL);
-		if (rc != 0)
-			mdb_txn_abort(txn);
-		else
-			rc = mdb_txn_commit(txn);
+	mdb_env_info(st->env, &info);
+	*mapsize = info.me_mapsize;
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+		goto out;
+	for (w = group; w != NULL; w = w->next) {
+		if ((rc = mdb_txn_begin(st->env, txn, 0, &child)) != 0)
+			break;
+		if ((w->rc = wop_apply(st, child, w)) != 0)
+			mdb_txn_abort(child);
+		else if ((rc = mdb_txn_commit(child)) != 0)
+			break;
+		if (w->rc == MDB_MAP_FULL) {
+			rc = MDB_MAP_FULL;
+			break;
+		}
 	}
+	if (rc != 0)
+		mdb_txn_abort(txn);
+	else
+		rc = mdb_txn_commit(txn);
+out:
 	pthread_rwlock_unlock(st->gate);
-	return rc != 0 ? state_err(rc, what) : 0;
+	if (rc != MDB_MAP_FULL)
+		for (w = group; w != NULL; w = w->next)
+			if (w->rc == 0)
+				w->rc = rc;
+	return rc;
+}
+
+static void
+group_commit(struct ad_state *st, struct wop *group)
+{
+	struct wop *w;
+	size_t      seen, need = 0, grown;
+	int         rc;
+
+	for (w = group; w != NULL; w = w->next)
+		need += w->bytes;
+	rc = group_once(st, group, &seen);
+	if (rc == MDB_MAP_FULL
+	    && (rc = ad_env_grow(st->env, st->gate, seen, need, &grown))
+	        == 0) {
+		pthread_mutex_lock(&st->wmtx);
+		st->st.grows += grown != 0;
+		pthread_mutex_unlock(&st->wmtx);
+		rc = group_once(st, group, &seen);
+	}
+	if (rc == MDB_MAP_FULL) /* it could not grow enough */
+		for (w = group; w != NULL; w = w->next)
+			w->rc = MDB_MAP_FULL;
+}
+
+/*
+ * Queue w and wait until it is committed.  Whoever finds no commit under
+ * way takes everything queued and commits it as one transaction; writes
+ * that arrive meanwhile wait for the next one.  So concurrent writers
+ * share fsyncs, and a lone writer pays one, as before.
+ */
+static int
+submit(struct ad_state *st, struct wop *w, const char *what)
+{
+	struct wop *group;
+	size_t      n = 0;
+
+	w->next = NULL;
+	pthread_mutex_lock(&st->wmtx);
+	*st->qtail = w;
+	st->qtail  = &w->next;
+	while (!w->done) {
+		if (st->committing) {
+			pthread_cond_wait(&st->wcond, &st->wmtx);
+			continue;
+		}
+		st->committing = 1;
+		group          = st->queue;
+		st->queue      = NULL;
+		st->qtail      = &st->queue;
+		pthread_mutex_unlock(&st->wmtx);
+		group_commit(st, group);
+		pthread_mutex_lock(&st->wmtx);
+		for (; group != NULL; group = group->next, n++)
+			group->done = 1;
+		st->st.txns++;
+		st->st.writes += n;
+		if (n > st->st.max_group)
+			st->st.max_group = n;
+		st->committing = 0;
+		pthread_cond_broadcast(&st->wcond);
+	}
+	pthread_mutex_unlock(&st->wmtx);
+	return w->rc != 0 ? state_err(w->rc, what) : 0;
+}
+
+void
+ad_state_stats(struct ad_state *st, struct ad_state_stats *out)
+{
+	pthread_mutex_lock(&st->wmtx);
+	*out = st->st;
+	pthread_mutex_unlock(&st->wmtx);
 }
 
 int
@@ -190,17 +333,20 @@ ad_state_put(struct ad_state *st, const char *agent, const char *key,
     size_t keylen, const void *val, size_t vallen)
 {
 	struct full_key fk;
-	MDB_val         k, v;
+	struct wop      w;
+	MDB_val         v;
 	int             rv;
 
 	if ((rv = full_key(agent, key, keylen, 0, &fk)) != 0
 	    || (rv = check_value(st, val, vallen)) != 0)
 		return rv;
-	k.mv_data = fk.buf;
-	k.mv_size = fk.len;
 	v.mv_data = (void *)(val != NULL ? val : "");
 	v.mv_size = vallen;
-	return write_one(st, &k, &v, "writing a state key");
+	memset(&w, 0, sizeof(w));
+	w.key   = &fk;
+	w.val   = &v;
+	w.bytes = fk.len + vallen;
+	return submit(st, &w, "writing a state key");
 }
 
 int
@@ -208,14 +354,15 @@ ad_state_del(
     struct ad_state *st, const char *agent, const char *key, size_t keylen)
 {
 	struct full_key fk;
-	MDB_val         k;
+	struct wop      w;
 	int             rv;
 
 	if ((rv = full_key(agent, key, keylen, 0, &fk)) != 0)
 		return rv;
-	k.mv_data = fk.buf;
-	k.mv_size = fk.len;
-	return write_one(st, &k, NULL, "removing a state key");
+	memset(&w, 0, sizeof(w));
+	w.key   = &fk;
+	w.bytes = fk.len;
+	return submit(st, &w, "removing a state key");
 }
 
 /* ---- batches ----------------------------------------------------------- */
@@ -270,22 +417,20 @@ int
 ad_state_batch(struct ad_state *st, const char *agent,
     const struct agentd_state_op *ops, size_t n)
 {
-	MDB_txn *txn;
-	int      rc, rv;
+	struct wop w;
+	int        rv;
 
 	if ((rv = batch_check(st, agent, ops, n)) != 0)
 		return rv;
 	if (n == 0)
 		return 0;
-	pthread_rwlock_rdlock(st->gate);
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
-		if ((rc = batch_apply(st, txn, agent, ops, n)) != 0)
-			mdb_txn_abort(txn);
-		else
-			rc = mdb_txn_commit(txn);
-	}
-	pthread_rwlock_unlock(st->gate);
-	return rc != 0 ? state_err(rc, "writing a state batch") : 0;
+	memset(&w, 0, sizeof(w));
+	w.agent = agent;
+	w.ops   = ops;
+	w.n     = n;
+	for (size_t i = 0; i < n; i++)
+		w.bytes += ops[i].keylen + ops[i].vallen + STATE_AGENT_MAX + 1;
+	return submit(st, &w, "writing a state batch");
 }
 
 /* ---- scans ------------------------------------------------------------- */

@@ -13,8 +13,14 @@
  * max_value given to ad_state_open().  Outside them: AGENTD_EINVAL (key,
  * agent name) or AGENTD_ETOOBIG (value).
  *
- * Every write is one durable transaction.  Every transaction holds the
- * store's gate (ad_store_gate) for reading.
+ * Durability.  A write returns once the transaction holding it is
+ * committed and synced.  Writes from concurrent callers are grouped: the
+ * first caller that finds no commit under way commits everything queued
+ * in one transaction, each write in a nested transaction of its own so a
+ * write that fails (a missing key to delete) does not take the others
+ * with it.  A map too small for a group is grown (ad_env_grow) and the
+ * group written again.  Every transaction holds the store's gate
+ * (ad_store_gate) for reading.
  *
  * Threads.  Any thread may call any function except ad_state_close(),
  * which must not overlap other calls.
@@ -23,6 +29,7 @@
 #define AD_STATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <agentd/agent.h> /* agentd_scan_fn, struct agentd_state_op */
 
@@ -43,6 +50,15 @@ struct ad_state;
 int  ad_state_open(struct ad_store *s, size_t max_value, struct ad_state **out,
      char *err, size_t errlen);
 void ad_state_close(struct ad_state *st);
+
+/* What the group commit did so far. */
+struct ad_state_stats {
+	uint64_t txns;      /* durable write transactions */
+	uint64_t writes;    /* puts, deletes and batches they held */
+	uint64_t max_group; /* the most writes in one transaction */
+	uint64_t grows;     /* times a state write grew the map */
+};
+void ad_state_stats(struct ad_state *st, struct ad_state_stats *out);
 
 /*
  * Read one value.  On success *val is caller owns, free with free(); it

@@ -329,6 +329,47 @@ init_gate(pthread_rwlock_t *gate)
 	pthread_rwlockattr_destroy(&attr);
 }
 
+/* The size to grow a map of cur bytes, used of them in use, to fit need
+ * more; 0 if it cannot be represented. */
+static size_t
+grow_size(size_t cur, size_t used, size_t need)
+{
+	size_t want = used + 2 * need; /* copy-on-write touches branch pages */
+	size_t size = cur;
+
+	do {
+		if (size > SIZE_MAX / 2)
+			return 0;
+		size *= 2;
+	} while (size < want);
+	return size;
+}
+
+int
+ad_env_grow(MDB_env *env, pthread_rwlock_t *gate, size_t seen, size_t need,
+    size_t *grown_to)
+{
+	MDB_envinfo info;
+	MDB_stat    st;
+	size_t      size = 0;
+	int         rc   = 0;
+
+	pthread_rwlock_wrlock(gate);
+	mdb_env_info(env, &info);
+	mdb_env_stat(env, &st);
+	if (info.me_mapsize <= seen) {
+		size = grow_size(info.me_mapsize,
+		    (info.me_last_pgno + 1) * (size_t)st.ms_psize, need);
+		rc = size != 0 ? mdb_env_set_mapsize(env, size) : MDB_MAP_FULL;
+	}
+	pthread_rwlock_unlock(gate);
+	*grown_to = rc == 0 ? size : 0;
+	if (rc == 0 && size != 0)
+		ad_info("store: the map grew from %zu to %zu KiB",
+		    info.me_mapsize >> 10, size >> 10);
+	return rc;
+}
+
 pthread_rwlock_t *
 ad_store_gate(struct ad_store *s)
 {

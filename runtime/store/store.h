@@ -50,6 +50,19 @@ struct MDB_env *ad_store_env(struct ad_store *s);
 pthread_rwlock_t *ad_store_gate(struct ad_store *s);
 
 /*
+ * Grow env's map to fit about `need` more bytes, unless someone grew it
+ * since it was seen at `seen` bytes (the size read when the transaction
+ * that filled it began).  Takes gate for writing, so the caller must hold
+ * no transaction.  Returns 0 (*grown_to the new size, or 0 when someone
+ * else had grown it) or an LMDB/errno code (MDB_MAP_FULL when the size
+ * cannot be represented).  Any module writing to the environment grows
+ * it through this, so MDB_MAP_FULL is never an answer while the disk has
+ * room.
+ */
+int ad_env_grow(struct MDB_env *env, pthread_rwlock_t *gate, size_t seen,
+    size_t need, size_t *grown_to);
+
+/*
  * Record fields that are NULL are stored as nil and read back as NULL; a
  * name that is not a valid agent name is AGENTD_EINVAL; a record that does
  * not decode is AGENTD_EPROTO.

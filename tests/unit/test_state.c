@@ -351,6 +351,109 @@ test_gate(struct ad_store *s, struct ad_state *st)
 	is_int(g.rv, 0, "and goes ahead once it is released");
 }
 
+/* Group commit: concurrent writers share transactions, none is lost. */
+#define GROUP_THREADS 8
+#define GROUP_PUTS 100
+
+struct grouped {
+	struct ad_state *st;
+	int              id;
+	int              failed;
+};
+
+static void *
+grouped_puts(void *arg)
+{
+	struct grouped *g = arg;
+	char            key[32];
+
+	for (int i = 0; i < GROUP_PUTS; i++) {
+		snprintf(key, sizeof(key), "t%d-%d", g->id, i);
+		if (put_str(g->st, "group", key, key) != 0)
+			g->failed++;
+	}
+	return NULL;
+}
+
+static void
+test_group_commit(struct ad_state *st)
+{
+	struct grouped        g[GROUP_THREADS];
+	pthread_t             t[GROUP_THREADS];
+	struct ad_state_stats before, after;
+	char                  key[32];
+	int                   i, j, failed = 0, missing = 0;
+
+	ad_state_stats(st, &before);
+	for (i = 0; i < GROUP_THREADS; i++) {
+		g[i] = (struct grouped) { st, i, 0 };
+		pthread_create(&t[i], NULL, grouped_puts, &g[i]);
+	}
+	for (i = 0; i < GROUP_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		failed += g[i].failed;
+	}
+	ad_state_stats(st, &after);
+	is_int(failed, 0, "8 threads x 100 concurrent puts all succeed");
+	for (i = 0; i < GROUP_THREADS; i++)
+		for (j = 0; j < GROUP_PUTS; j++) {
+			snprintf(key, sizeof(key), "t%d-%d", i, j);
+			missing += !holds(
+			    st, "group", key, strlen(key), key, strlen(key));
+		}
+	is_int(missing, 0, "and every one reads back");
+	is_int((int)(after.writes - before.writes), GROUP_THREADS * GROUP_PUTS,
+	    "the stats count every write");
+	ok(after.txns - before.txns < after.writes - before.writes
+	        && after.max_group > 1,
+	    "concurrent writes share transactions");
+	diag("  %llu writes in %llu transactions, at most %llu in one",
+	    (unsigned long long)(after.writes - before.writes),
+	    (unsigned long long)(after.txns - before.txns),
+	    (unsigned long long)after.max_group);
+}
+
+/* State writes grow the map instead of failing with a full one. */
+static void
+test_map_growth(const char *dir)
+{
+	struct ad_store       *s              = NULL;
+	struct ad_state       *st             = NULL;
+	char                   err[AD_ERRLEN] = "";
+	struct agentd_state_op ops[4];
+	struct ad_state_stats  stats;
+	char                   keys[4][16], *big;
+	int                    i, k, failed = 0;
+
+	if (ad_store_open(dir, &s, err, sizeof(err)) != 0
+	    || ad_state_open(s, 0, &st, err, sizeof(err)) != 0) {
+		ok(0, "open for growth");
+		diag("  %s", err);
+		ad_store_close(s);
+		return;
+	}
+	big = malloc(AD_STATE_VALUE_DEFAULT);
+	/* 96 MiB of values, 4 MiB per batch: more than the first map. */
+	for (i = 0; i < 24; i++) {
+		for (k = 0; k < 4; k++) {
+			snprintf(keys[k], sizeof(keys[k]), "big%d", 4 * i + k);
+			memset(big, 'a' + k, AD_STATE_VALUE_DEFAULT);
+			ops[k] = (struct agentd_state_op) { keys[k],
+				strlen(keys[k]), big, AD_STATE_VALUE_DEFAULT };
+		}
+		failed += ad_state_batch(st, "growing", ops, 4) != 0;
+	}
+	ad_state_stats(st, &stats);
+	is_int(failed, 0, "96 MiB of state written in 1 MiB values");
+	ok(stats.grows >= 1, "the map grew instead of failing");
+	memset(big, 'd', AD_STATE_VALUE_DEFAULT);
+	ok(holds(st, "growing", "big95", 5, big, AD_STATE_VALUE_DEFAULT),
+	    "the last value reads back whole");
+	free(big);
+	ad_state_close(st);
+	ad_store_close(s);
+}
+
 static void
 test_reopen(const char *dir)
 {
@@ -391,7 +494,7 @@ main(void)
 	struct ad_state *st             = NULL;
 	char             err[AD_ERRLEN] = "";
 
-	plan(69);
+	plan(76);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -412,9 +515,14 @@ main(void)
 	test_batch(st);
 	test_scan_writes(st);
 	test_gate(s, st);
+	test_group_commit(st);
 	ad_state_close(st);
 	ad_store_close(s);
 	test_reopen(tmp);
 	nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	if (mkdtemp(strcpy(tmp, "/tmp/agentd-test-state-XXXXXX")) != NULL) {
+		test_map_growth(tmp);
+		nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	}
 	return done_testing();
 }
