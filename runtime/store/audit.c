@@ -99,11 +99,14 @@ struct ad_audit {
  * logged because the caller only sees the agentd code.
  */
 static int
-audit_err(int rc, const char *what)
+audit_err(struct ad_audit *a, int rc, const char *what)
 {
+	char hint[PATH_MAX + 96];
+
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		return rc == 0 ? 0 : AGENTD_ENOENT;
-	ad_error("audit: %s: %s", what, mdb_strerror(rc));
+	ad_error("audit: %s: %s%s", what, mdb_strerror(rc),
+	    ad_env_hint(a->env, rc, hint, sizeof(hint)));
 	switch (rc) {
 	case ENOMEM:
 		return AGENTD_ENOMEM;
@@ -758,7 +761,7 @@ batch_run(struct ad_audit *a, struct batch *b)
 	struct pending *p, *next;
 	int             status;
 
-	status = audit_err(write_txn(a, batch_write, b, b->bytes),
+	status = audit_err(a, write_txn(a, batch_write, b, b->bytes),
 	    "appending to the audit log");
 	batch_account(a, b, status);
 	for (p = b->list; p != NULL; p = next) {
@@ -1081,7 +1084,7 @@ ad_audit_open(MDB_env *env, const struct ad_audit_opts *opts,
 		ad_seterr(err, errlen, "cannot open the audit log: %s",
 		    mdb_strerror(rc));
 		audit_free(a);
-		return audit_err(rc, "opening the audit log");
+		return audit_err(a, rc, "opening the audit log");
 	}
 	if ((rc = pthread_create(&a->thread, NULL, writer_main, a)) != 0) {
 		ad_seterr(err, errlen, "cannot start the audit writer: %s",
@@ -1235,7 +1238,7 @@ ad_audit_query(struct ad_audit *a, const struct ad_audit_filter *f,
 	}
 	if (rc == WALK_END || rc == WALK_STOP)
 		return 0;
-	return audit_err(rc, "querying the audit log");
+	return audit_err(a, rc, "querying the audit log");
 }
 
 /* ---- verify ------------------------------------------------------------- */
@@ -1312,7 +1315,7 @@ ad_audit_verify(struct ad_audit *a, struct ad_audit_verify_result *res)
 	agentd_writer_free(v.c.w);
 	if (rc == WALK_END || rc == CHAIN_BROKEN)
 		return 0;
-	return audit_err(rc, "verifying the audit log");
+	return audit_err(a, rc, "verifying the audit log");
 }
 
 /* ---- archive ------------------------------------------------------------ */
@@ -1466,8 +1469,8 @@ cut_scan(struct ad_audit *a, struct cut *k, char *tmp)
 }
 
 static int
-archive_fail(
-    int rc, const struct cut *k, const char *dir, char *err, size_t errlen)
+archive_fail(struct ad_audit *a, int rc, const struct cut *k, const char *dir,
+    char *err, size_t errlen)
 {
 	if (rc == CHAIN_BROKEN) {
 		ad_seterr(err, errlen,
@@ -1478,7 +1481,7 @@ archive_fail(
 	}
 	ad_seterr(err, errlen, "cannot archive audit records to %s: %s", dir,
 	    mdb_strerror(rc));
-	return audit_err(rc, "archiving audit records");
+	return audit_err(a, rc, "archiving audit records");
 }
 
 static int
@@ -1500,7 +1503,7 @@ archive_locked(struct ad_audit *a, struct cut *k, const char *dir,
 	if (rc == 0 && k->first != 0)
 		rc = cut_delete_all(a, k->first, k->res.last_seq);
 	if (rc != 0)
-		return archive_fail(rc, k, dir, err, errlen);
+		return archive_fail(a, rc, k, dir, err, errlen);
 	if (k->first != 0) {
 		res->first_seq = k->first;
 		res->last_seq  = k->res.last_seq;

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,11 +77,14 @@ struct full_key {
  * is AGENTD_EIO, with the system's reason in the log.
  */
 static int
-state_err(int rc, const char *what)
+state_err(struct ad_state *st, int rc, const char *what)
 {
+	char hint[PATH_MAX + 96];
+
 	if (rc == MDB_NOTFOUND)
 		return AGENTD_ENOENT;
-	ad_error("state: %s: %s", what, mdb_strerror(rc));
+	ad_error("state: %s: %s%s", what, mdb_strerror(rc),
+	    ad_env_hint(st->env, rc, hint, sizeof(hint)));
 	return rc == MDB_MAP_FULL ? AGENTD_ETOOBIG : AGENTD_EIO;
 }
 
@@ -285,7 +289,7 @@ submit(struct ad_state *st, struct wop *w, const char *what)
 		pthread_cond_broadcast(&st->wcond);
 	}
 	pthread_mutex_unlock(&st->wmtx);
-	return w->rc != 0 ? state_err(w->rc, what) : 0;
+	return w->rc != 0 ? state_err(st, w->rc, what) : 0;
 }
 
 void
@@ -322,7 +326,7 @@ ad_state_get(struct ad_state *st, const char *agent, const char *key,
 	}
 	pthread_rwlock_unlock(st->gate);
 	if (rc != 0)
-		return state_err(rc, "reading a state key");
+		return state_err(st, rc, "reading a state key");
 	*val    = copy;
 	*vallen = v.mv_size;
 	return 0;
@@ -545,7 +549,7 @@ ad_state_scan(struct ad_state *st, const char *agent, const char *prefix,
 		rc = chunk_load(st, &pre, agentlen, &from, seen, c);
 		pthread_rwlock_unlock(st->gate);
 		if (rc != 0) {
-			rv = state_err(rc, "scanning state keys");
+			rv = state_err(st, rc, "scanning state keys");
 			break;
 		}
 		seen = 1;

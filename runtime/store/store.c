@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include <lmdb.h>
 
@@ -368,6 +369,29 @@ ad_env_grow(MDB_env *env, pthread_rwlock_t *gate, size_t seen, size_t need,
 		ad_info("store: the map grew from %zu to %zu KiB",
 		    info.me_mapsize >> 10, size >> 10);
 	return rc;
+}
+
+const char *
+ad_env_hint(MDB_env *env, int rc, char *buf, size_t len)
+{
+	struct statvfs     vfs;
+	const char        *path = NULL;
+	unsigned long long avail;
+
+	buf[0] = '\0';
+	if ((rc != EIO && rc != ENOSPC && rc != MDB_MAP_FULL)
+	    || mdb_env_get_path(env, &path) != 0 || path == NULL
+	    || statvfs(path, &vfs) != 0)
+		return buf;
+	avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	/* Less than 1 MiB or 1% left: call it full. */
+	if (avail < (1ull << 20)
+	    || avail < (unsigned long long)vfs.f_blocks * vfs.f_frsize / 100)
+		snprintf(buf, len,
+		    "; the file system holding %s has %llu KiB free: make "
+		    "room there",
+		    path, avail >> 10);
+	return buf;
 }
 
 pthread_rwlock_t *

@@ -63,6 +63,14 @@ int ad_env_grow(struct MDB_env *env, pthread_rwlock_t *gate, size_t seen,
     size_t need, size_t *grown_to);
 
 /*
+ * After a failed write (rc an LMDB or errno code): when the file system
+ * holding env is (nearly) full, "; the file system holding DIR has N KiB
+ * free: make room there" into buf; "" otherwise.  LMDB reports a short
+ * write as EIO, so the reason has to be looked up.  Returns buf.
+ */
+const char *ad_env_hint(struct MDB_env *env, int rc, char *buf, size_t len);
+
+/*
  * Record fields that are NULL are stored as nil and read back as NULL; a
  * name that is not a valid agent name is AGENTD_EINVAL; a record that does
  * not decode is AGENTD_EPROTO.
