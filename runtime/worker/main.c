@@ -82,6 +82,7 @@ usage(FILE *f)
 	      "--run-dir DIR\n"
 	      "                     [--max-message-size BYTES] "
 	      "[--log-level LEVEL]\n"
+	      "       agentd-worker --version | --help\n"
 	      "Hosts one agent instance for agentd; started by agentd.\n",
 	    f);
 }
@@ -98,6 +99,7 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "max-message-size", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -130,6 +132,10 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 			break;
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("agentd-worker %s (plugin ABI %d.%d)\n",
+			    PACKAGE_VERSION, AGENTD_ABI_MAJOR, AGENTD_ABI_MINOR);
 			exit(0);
 		default:
 			return -1;

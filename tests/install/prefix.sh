@@ -30,8 +30,10 @@ ok $? "every file is installed where configure said"
 ok $? "pkg-config agentd names the installed plugin directory"
 
 "$sbindir/agentd" --version | grep -q '^agentd [0-9]' &&
-    "$bindir/agentctl" --version | grep -q '^agentctl [0-9]'
-ok $? "agentd --version and agentctl --version"
+    "$bindir/agentctl" --version | grep -q '^agentctl [0-9]' &&
+    "$prefix/libexec/agentd/agentd-worker" --version |
+    grep -q '^agentd-worker [0-9].* (plugin ABI 1\.[0-9]*)$'
+ok $? "--version: agentd, agentctl and agentd-worker"
 
 bad=
 for page in man1/agentctl.1 man5/agentd.conf.5 man8/agentd.8 \
