@@ -677,6 +677,8 @@ parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 		    CFG_STR("policy", "permanent", CFGF_NONE), check_policy),
 		CHECKED(CFG_INT("intensity", 5, CFGF_NONE), check_count),
 		CHECKED(CFG_STR("period", "10s", CFGF_NONE), check_duration),
+		CHECKED(
+		    CFG_STR("stable_after", "10s", CFGF_NONE), check_duration),
 		CHECKED(CFG_STR("backoff_initial", "100ms", CFGF_NONE),
 		    check_duration),
 		CHECKED(
@@ -1024,6 +1026,7 @@ take_restart(struct ad_agent_conf *a, cfg_t *r, char *err, size_t errlen)
 	policy_parse(cfg_getstr(r, "policy"), &a->restart_policy);
 	a->restart_intensity  = (unsigned)cfg_getint(r, "intensity");
 	a->restart_period_ms  = duration_of(r, "period");
+	a->stable_after_ms    = duration_of(r, "stable_after");
 	a->backoff_initial_ms = duration_of(r, "backoff_initial");
 	a->backoff_max_ms     = duration_of(r, "backoff_max");
 	if (a->backoff_initial_ms > a->backoff_max_ms)

@@ -55,6 +55,7 @@ struct ad_agent_conf {
 	enum ad_restart_policy restart_policy;     /* default permanent */
 	unsigned               restart_intensity;  /* default 5 */
 	int64_t                restart_period_ms;  /* default 10000 */
+	int64_t                stable_after_ms;    /* default 10000 */
 	int64_t                backoff_initial_ms; /* default 100 */
 	int64_t                backoff_max_ms;     /* default 30000 */
 

@@ -47,6 +47,8 @@ static const char *const commands_help
       "  audit [FILTERS]        the audit trail, newest first\n"
       "  audit verify           check the audit trail's hash chain\n"
       "  state get|put|del|ls AGENT [KEY] [JSON]   an agent's state\n"
+      "  restart AGENT          start a failed agent again, or replace "
+      "its instances\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -225,13 +227,13 @@ print_status(json_t *st)
 	printf("agentd %s, pid %lld, up %s\n",
 	    json_string_value(json_object_get(st, "version")),
 	    json_integer_value(json_object_get(st, "pid")), age);
-	printf("%-16s %-10s %6s %7s %9s %7s %8s\n", "AGENT", "VERSION",
-	    "READY", "QUEUED", "REQUESTS", "ERRORS", "RESTARTS");
+	printf("%-16s %-10s %6s %7s %9s %7s %8s  %s\n", "AGENT", "VERSION",
+	    "READY", "QUEUED", "REQUESTS", "ERRORS", "RESTARTS", "STATE");
 	json_array_foreach(agents, k, a)
 	{
 		json_t *insts = json_object_get(a, "instances");
 
-		printf("%-16s %-10s %3lld/%-2zu %7lld %9lld %7lld %8lld\n",
+		printf("%-16s %-10s %3lld/%-2zu %7lld %9lld %7lld %8lld  %s\n",
 		    json_string_value(json_object_get(a, "name")),
 		    json_string_value(json_object_get(a, "version")),
 		    json_integer_value(json_object_get(a, "ready")),
@@ -239,7 +241,8 @@ print_status(json_t *st)
 		    json_integer_value(json_object_get(a, "queued")),
 		    json_integer_value(json_object_get(a, "requests")),
 		    json_integer_value(json_object_get(a, "errors")),
-		    json_integer_value(json_object_get(a, "restarts")));
+		    json_integer_value(json_object_get(a, "restarts")),
+		    json_string_value(json_object_get(a, "state")));
 		json_array_foreach(insts, m, i)
 		{
 			fmt_age(ad_wall_ms()
@@ -938,6 +941,34 @@ cmd_state(struct ctl_opts *o, int argc, char **argv)
 	return rv;
 }
 
+static int
+cmd_restart(struct ctl_opts *o, int argc, char **argv)
+{
+	agentd_writer *w;
+	json_t        *v;
+	int            rv;
+
+	if (want_help(argc, argv,
+	        "usage: agentctl restart AGENT\n"
+	        "Start a failed agent again (its backoff and restart count "
+	        "start afresh),\nor replace a running agent's instances.\n"))
+		return EXIT_OK;
+	if (argc != 2) {
+		fprintf(stderr, "usage: agentctl restart AGENT\n");
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, argv[1]);
+	rv = request(o, AD_KIND_CONTROL, "restart", w, 0, &v);
+	agentd_writer_free(w);
+	json_decref(v);
+	if (rv == EXIT_OK && !o->json)
+		printf("agent %s restarted\n", argv[1]);
+	return rv;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -992,6 +1023,8 @@ main(int argc, char **argv)
 		return cmd_audit(&o, argc, argv);
 	if (strcmp(argv[0], "state") == 0)
 		return cmd_state(&o, argc, argv);
+	if (strcmp(argv[0], "restart") == 0)
+		return cmd_restart(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -86,7 +86,7 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	}
 	for (k = 1; k < AD_STATUS_SLOTS; k++)
 		errors += st->replies[k];
-	agentd_write_map(w, 21);
+	agentd_write_map(w, 22);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->conf->name);
 	agentd_write_str(w, "plugin");
@@ -112,6 +112,8 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	write_hist(w, "queue_wait", &st->queue_wait);
 	write_hist(w, "service", &st->service);
 	write_kv_uint(w, "restarts", a->restarts);
+	agentd_write_str(w, "state");
+	agentd_write_str(w, ad_agent_state(a));
 	agentd_write_str(w, "instances");
 	agentd_write_array(w, n);
 	LIST_FOREACH(i, &a->instances, link)
@@ -370,6 +372,29 @@ op_operator_state(struct ad_srvctx *c, const struct ad_envelope *e)
 	op_state(c, agent, e);
 }
 
+/* restart {"agent": NAME}: see ad_agent_restart(). */
+static void
+op_restart(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	agentd_doc      *doc                = NULL;
+	char             agent[AD_NAME_MAX] = "";
+	struct ad_agent *a;
+
+	if (agentd_parse(e->body, e->body_len, &doc) == 0)
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_doc_root(doc), "agent"), agent,
+		    sizeof(agent));
+	agentd_doc_free(doc);
+	if ((a = ad_sv_agent(c->srv->sv, agent)) == NULL) {
+		ad_srv_fail(c, AGENTD_ENOENT,
+		    "no agent named \"%s\": `agentctl status` lists them",
+		    agent);
+		return;
+	}
+	ad_agent_restart(a, "agentctl");
+	ad_srv_reply(c, 0, NULL, 0);
+}
+
 /* ---- agentctl's socket ------------------------------------------------- */
 
 static void
@@ -396,6 +421,9 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "publish") == 0) {
 		op_publish(c, e);
+	} else if (e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "restart") == 0) {
+		op_restart(c, e);
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "audit") == 0) {
 		op_audit(c, e);

@@ -103,6 +103,18 @@ ad_dispatch_expire(struct ad_agent *a, int64_t now)
 	}
 }
 
+void
+ad_dispatch_fail_queue(struct ad_agent *a, int status)
+{
+	struct ad_req *r;
+
+	while ((r = TAILQ_FIRST(&a->queue)) != NULL) {
+		TAILQ_REMOVE(&a->queue, r, link);
+		a->nqueued--;
+		ad_req_finish(r, status, NULL, 0);
+	}
+}
+
 /* Queue at the front (a retry keeps its place) or the back. */
 static int
 enqueue(struct ad_agent *a, struct ad_req *r, int front)
@@ -129,6 +141,10 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
 
 	if (a == NULL)
 		return AGENTD_ENOENT;
+	/* A failed agent has nothing that could answer, and will not have
+	 * until an operator restarts it: say so now, not at the deadline. */
+	if (a->failed && ad_agent_count(a, AD_INST_READY) == 0)
+		return AGENTD_EFAILED;
 	limit        = ad_now_ms() + a->conf->request_timeout_ms;
 	r            = ad_xcalloc(1, sizeof(*r));
 	r->id        = ad_envelope_next_id();

@@ -37,6 +37,9 @@ int ad_dispatch_envelope(struct ad_sv *sv, const struct ad_envelope *in,
 void ad_dispatch_pump(struct ad_agent *a);
 
 /* Answer queued requests whose deadline passed.  mtx held. */
+/* Answer every queued request of a with status (mtx held). */
+void ad_dispatch_fail_queue(struct ad_agent *a, int status);
+
 void ad_dispatch_expire(struct ad_agent *a, int64_t now);
 
 /* Send a request on a free slot; the slot's aio callback ends it. */

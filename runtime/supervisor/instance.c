@@ -237,6 +237,82 @@ schedule_restart(struct ad_agent *a)
 	a->next_start = ad_now_ms() + a->backoff_ms + jitter;
 }
 
+/*
+ * Count an exit that asks for a restart.  The last intensity + 1 of
+ * their times are kept; when all of them fall within period, the agent
+ * would restart more than its restart { intensity } allows and is marked
+ * failed: no more restarts
+ * until an operator says (agentctl restart) or agentd starts again.
+ * Returns 1 when this exit failed the agent, 0 when it is restarted.
+ */
+static int
+count_restart(struct ad_agent *a, int64_t now)
+{
+	const struct ad_agent_conf *c   = a->conf;
+	unsigned                    cap = c->restart_intensity + 1;
+
+	if (a->nrestart_times == cap) {
+		memmove(a->restart_times, a->restart_times + 1,
+		    (cap - 1) * sizeof(*a->restart_times));
+		a->nrestart_times--;
+	}
+	a->restart_times[a->nrestart_times++] = now;
+	if (a->nrestart_times < cap
+	    || now - a->restart_times[0] > c->restart_period_ms) {
+		a->restarts++;
+		return 0;
+	}
+	a->failed = 1;
+	ad_error("agent %s: %u restarts within %lld ms, more than restart "
+	         "{ intensity = %u period = %lld ms } allows: the agent is "
+	         "failed and will not be restarted; fix the cause (see the "
+	         "exits above), then run agentctl restart %s",
+	    c->name, cap, (long long)(now - a->restart_times[0]),
+	    c->restart_intensity, (long long)c->restart_period_ms, c->name);
+	ad_sv_audit(a->sv, c->name, NULL, "agent.failed",
+	    "%u restarts within %lld ms, more than restart { intensity = %u "
+	    "period = %lld ms } allows; not restarted until agentctl restart",
+	    cap, (long long)(now - a->restart_times[0]), c->restart_intensity,
+	    (long long)c->restart_period_ms);
+	ad_dispatch_fail_queue(a, AGENTD_EFAILED);
+	return 1;
+}
+
+void
+ad_agent_restart(struct ad_agent *a, const char *who)
+{
+	struct ad_instance *inst;
+	int                 was_failed = a->failed;
+
+	a->failed         = 0;
+	a->backoff_ms     = 0;
+	a->next_start     = 0;
+	a->nrestart_times = 0;
+	/* A running agent gets fresh instances: the old ones stop (what they
+	 * hold is re-dispatched) and maintain starts new ones. */
+	if (!was_failed)
+		LIST_FOREACH(inst, &a->instances, link)
+	if (inst->state == AD_INST_STARTING || inst->state == AD_INST_READY)
+		ad_instance_stop(inst);
+	ad_info("agent %s: restarted by %s%s", a->conf->name, who,
+	    was_failed ? " (it had failed)" : "");
+	ad_sv_audit(a->sv, a->conf->name, NULL, "agent.restart",
+	    "restarted by %s%s", who, was_failed ? " (it had failed)" : "");
+	ad_agent_maintain(a);
+}
+
+const char *
+ad_agent_state(const struct ad_agent *a)
+{
+	if (a->failed)
+		return "failed";
+	if (ad_agent_count(a, AD_INST_READY) >= a->conf->min_instances)
+		return "running";
+	if (a->next_start > ad_now_ms())
+		return "backing off";
+	return "starting";
+}
+
 int
 ad_instance_spawn(struct ad_agent *a, char *err, size_t errlen)
 {
@@ -260,7 +336,8 @@ ad_instance_spawn(struct ad_agent *a, char *err, size_t errlen)
 	    || (rv = spawn_worker(inst, err, errlen)) != 0) {
 		/* Never started: let the main loop free it like an exit. */
 		inst->state = AD_INST_EXITED;
-		schedule_restart(a);
+		if (!count_restart(a, ad_now_ms()))
+			schedule_restart(a);
 		ad_sv_audit(sv, a->conf->name, inst->id,
 		    "instance.start_failed", "%s", err);
 		return rv;
@@ -305,8 +382,6 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	}
 	inst->state      = AD_INST_READY;
 	inst->ready_mono = ad_now_ms();
-	/* A ready instance ends the crash loop, if there was one. */
-	inst->agent->backoff_ms = 0;
 	ad_info(
 	    "agent %s: instance %s ready", inst->agent->conf->name, inst->id);
 	ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
@@ -355,8 +430,8 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 				            == AD_RESTART_TRANSIENT
 				        && !(WIFEXITED(status)
 				            && WEXITSTATUS(status) == 0))) {
-					a->restarts++;
-					schedule_restart(a);
+					if (!count_restart(a, ad_now_ms()))
+						schedule_restart(a);
 				}
 			}
 			inst->state       = AD_INST_EXITED;
@@ -406,8 +481,20 @@ ad_agent_maintain(struct ad_agent *a)
 	char     err[AD_ERRLEN];
 	unsigned live;
 
-	/* A temporary agent's instances are started once, never again. */
-	if (a->sv->stopping
+	/* An instance that has been ready for stable_after ends the crash
+	 * loop, if there was one: the next failure starts from the first
+	 * backoff again. */
+	if (a->backoff_ms != 0) {
+		struct ad_instance *i;
+
+		LIST_FOREACH(i, &a->instances, link)
+		if (i->state == AD_INST_READY
+		    && ad_now_ms() - i->ready_mono >= a->conf->stable_after_ms)
+			a->backoff_ms = 0;
+	}
+	/* A temporary agent's instances are started once, never again; a
+	 * failed agent's not until it is restarted. */
+	if (a->sv->stopping || a->failed
 	    || (a->conf->restart_policy == AD_RESTART_TEMPORARY
 	        && a->next_seq >= a->conf->min_instances))
 		return;

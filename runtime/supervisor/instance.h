@@ -39,6 +39,16 @@ void ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 /* Counts by state for one agent.  mtx held. */
 unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
 
+/*
+ * An operator's restart (who: "agentctl"): a failed agent may start again,
+ * with its backoff and restart count window cleared; a running agent's
+ * instances are replaced.  mtx held.
+ */
+void ad_agent_restart(struct ad_agent *a, const char *who);
+
+/* "running", "starting", "backing off" or "failed".  mtx held. */
+const char *ad_agent_state(const struct ad_agent *a);
+
 /* Start what is missing, honouring backoff.  mtx held. */
 void ad_agent_maintain(struct ad_agent *a);
 

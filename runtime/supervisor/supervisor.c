@@ -101,8 +101,10 @@ init_agents(struct ad_sv *sv, const struct described *d)
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent *a = &sv->agents[i];
 
-		a->sv   = sv;
-		a->conf = &sv->cfg->agents[i];
+		a->sv            = sv;
+		a->conf          = &sv->cfg->agents[i];
+		a->restart_times = ad_xcalloc(
+		    a->conf->restart_intensity + 1, sizeof(*a->restart_times));
 		LIST_INIT(&a->instances);
 		TAILQ_INIT(&a->queue);
 		for (j = 0; j < d->n; j++) {
@@ -435,7 +437,7 @@ notify_systemd(struct ad_sv *sv)
 {
 	char     status[sizeof(sv->sd_status)];
 	unsigned ready, total = 0;
-	size_t   i, ok        = 0;
+	size_t   i, ok = 0, nfailed = 0;
 	int64_t  now;
 
 	status[0] = '\0';
@@ -445,7 +447,12 @@ notify_systemd(struct ad_sv *sv)
 		total += ready;
 		if (ready >= sv->agents[i].conf->min_instances)
 			ok++;
-		else if (status[0] == '\0')
+		else if (sv->agents[i].failed) {
+			/* It will not come up by itself: do not hold start-up
+			 * (the other agents serve), but say so. */
+			ok++;
+			nfailed++;
+		} else if (status[0] == '\0')
 			snprintf(status, sizeof(status),
 			    "waiting for agent %s: %u of %u instances ready",
 			    sv->agents[i].conf->name, ready,
@@ -454,8 +461,10 @@ notify_systemd(struct ad_sv *sv)
 	pthread_mutex_unlock(&sv->mtx);
 	if (status[0] == '\0')
 		snprintf(status, sizeof(status),
-		    "%zu agent%s, %u instance%s ready", sv->nagents,
-		    sv->nagents == 1 ? "" : "s", total, total == 1 ? "" : "s");
+		    "%zu agent%s, %u instance%s ready%s", sv->nagents,
+		    sv->nagents == 1 ? "" : "s", total, total == 1 ? "" : "s",
+		    nfailed > 0 ? "; some agents failed: agentctl status"
+		                : "");
 	if (!sv->sd_ready && ok == sv->nagents) {
 		sv->sd_ready = 1;
 		ad_sd_notify("READY=1\nSTATUS=%s", status);
@@ -612,6 +621,8 @@ ad_sv_free(struct ad_sv *sv)
 		ad_store_close(sv->store);
 	if (sv->cfg != NULL)
 		ad_config_free(sv->cfg);
+	for (size_t i = 0; sv->agents != NULL && i < sv->nagents; i++)
+		free(sv->agents[i].restart_times);
 	free(sv->agents);
 	free(sv->pipes);
 	free(sv->confdir);

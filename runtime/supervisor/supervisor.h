@@ -150,9 +150,15 @@ struct ad_agent {
 	struct ad_req_queue         queue;
 	unsigned                    nqueued;
 	/* restarts */
-	unsigned              restarts;
-	int64_t               backoff_ms;
-	int64_t               next_start; /* monotonic; 0: now */
+	unsigned restarts;
+	int64_t  backoff_ms;
+	int64_t  next_start; /* monotonic; 0: now */
+	/* When the last restarts happened (monotonic ms, a ring of
+	 * intensity + 1): more than intensity within period fails the agent.
+	 */
+	int64_t              *restart_times;
+	unsigned              nrestart_times;
+	int                   failed; /* no more restarts until restarted */
 	struct ad_agent_stats st;
 	int64_t               last_call_denial_log;  /* monotonic ms */
 	int64_t               last_state_denial_log; /* monotonic ms */

@@ -1,0 +1,90 @@
+#!/bin/sh
+# Restart policy: a plugin that crashes in init forever is restarted with
+# a growing backoff, then marked failed after restart { intensity } exits
+# within period: no more restarts, requests answered EFAILED at once, an
+# audit record saying why, the other agents serving; agentctl restart
+# starts it again.  A backoff starts afresh once an instance has run
+# stable_after.
+. "$top_srcdir/tests/lib.sh"
+
+plan 16
+
+ECHO=$(plugin_copy "$BPLUGINS/echo.so")
+MIS=$(plugin_copy "$TPLUGINS/misbehave.so")
+conf agents.conf <<EOF
+agent "echo" { plugin = "$ECHO" }
+agent "crashy" {
+	plugin = "$MIS"
+	restart { backoff_initial = 100ms  backoff_max = 2s
+		  intensity = 3  period = 60s }
+	settings { init_crash = true }
+}
+agent "flaky" {
+	plugin = "$MIS"
+	restart { backoff_initial = 200ms  backoff_max = 10s
+		  stable_after = 300ms  intensity = 100 }
+	settings { crash_on = 1 }
+}
+EOF
+
+starts() {
+	actl --json audit --agent "$1" --kind instance.start --limit 0 |
+	    jq -s 'map(.time_ms) | sort'
+}
+
+start_agentd
+wait_for 15 status_has '.agents[] | select(.name=="crashy") | .state == "failed"'
+ok $? "a plugin crashing in init is marked failed"
+status_has '.agents[] | select(.name=="crashy") | .restarts == 3 and .ready == 0'
+ok $? "after 3 restarts (restart { intensity = 3 })"
+gaps=$(starts crashy | jq -c '[range(1; length) as $i | .[$i] - .[$i - 1]]')
+printf '%s' "$gaps" | jq -e 'length == 3 and .[0] >= 100 and .[1] > .[0] and .[2] > .[1]' >/dev/null
+ok $? "the backoff between starts grows: $gaps ms"
+actl audit --agent crashy --kind agent.failed | grep -q '4 restarts within [0-9]* ms, more than restart { intensity = 3 period = 60000 ms } allows'
+ok $? "the audit trail says why it failed"
+grep -q 'agent crashy: .* the agent is failed and will not be restarted; fix the cause .*agentctl restart crashy' "$T_DIR/agentd.log"
+ok $? "and the log says what to do"
+n=$(starts crashy | jq length)
+sleep 1
+[ "$(starts crashy | jq length)" = "$n" ] && [ "$n" = 4 ]
+ok $? "a failed agent is not started again ($n starts)"
+actl status | grep -Eq '^crashy .* failed$'
+ok $? "agentctl status shows it failed"
+out=$(actl call crashy '{}' 2>&1)
+[ $? -eq 1 ] && printf '%s' "$out" | grep -qi 'failed'
+ok $? "a request to it is answered failed at once: $out"
+actl --json call echo '{"still":"serving"}' | grep -q '"still":"serving"'
+ok $? "the other agents keep serving"
+
+out=$(actl restart crashy)
+ok $? "agentctl restart crashy: $out"
+wait_for 10 sh -c "[ \$('$AGENTCTL' --run-dir '$T_DIR/run' --json audit --agent crashy --kind instance.start --limit 0 | wc -l) -gt 4 ]"
+ok $? "it starts again"
+actl audit --agent crashy --kind agent.restart | grep -q 'restarted by agentctl (it had failed)'
+ok $? "the restart is audited"
+out=$(actl restart nosuch 2>&1)
+[ $? -eq 1 ] && printf '%s' "$out" | grep -q 'no agent named "nosuch"'
+ok $? "restarting an unknown agent is refused: $out"
+
+# flaky crashes in every first request: three tries (re-dispatch) grow
+# its backoff to 800 ms; once an instance has been ready for stable_after,
+# the next crash is followed by the first backoff again.
+wait_for 10 agent_ready flaky 1
+actl call flaky '{}' >/dev/null 2>&1
+wait_for 10 agent_ready flaky 1
+ok $? "flaky is back after three crashes in a row"
+sleep 0.6
+actl call flaky '{}' >/dev/null 2>&1
+wait_for 10 agent_ready flaky 1
+# From each exit to the next start: the third crash waited 800 ms (and
+# jitter), the crash of the instance that had been stable waits 200 ms.
+exits=$(actl --json audit --agent flaky --kind instance.exit --limit 0 |
+    jq -c -s 'map(.time_ms) | sort')
+s=$(starts flaky)
+before=$(jq -n "$s[3] - $exits[2]")
+gap=$(jq -n "$s[4] - $exits[3]")
+[ "$before" -ge 800 ] && [ "$gap" -lt 500 ]
+ok $? "after stable_after the backoff starts afresh ($before ms, then $gap ms)"
+stop_agentd
+ok $? "agentd stops cleanly"
+done_testing
