@@ -74,6 +74,17 @@ on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 		nng_aio_cancel(ctx->sync_aio);
 }
 
+/* The calls connection alone: a host call under way fails (ECLOSED); the
+ * socket dials again, and the instance goes on unless agentd is gone. */
+static void
+on_calls_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct agentd_ctx *ctx = arg;
+
+	if (ctx->sync_aio != NULL)
+		nng_aio_cancel(ctx->sync_aio);
+}
+
 static void
 usage(FILE *f)
 {
@@ -135,7 +146,8 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 			exit(0);
 		case 'V':
 			printf("agentd-worker %s (plugin ABI %d.%d)\n",
-			    PACKAGE_VERSION, AGENTD_ABI_MAJOR, AGENTD_ABI_MINOR);
+			    PACKAGE_VERSION, AGENTD_ABI_MAJOR,
+			    AGENTD_ABI_MINOR);
 			exit(0);
 		default:
 			return -1;
@@ -210,7 +222,7 @@ connect_bus(struct agentd_ctx *ctx, const struct worker_opts *o)
 	            ctx->rep, NNG_PIPE_EV_REM_POST, on_pipe_removed, ctx))
 	        != 0
 	    || (rv = nng_pipe_notify(
-	            ctx->calls, NNG_PIPE_EV_REM_POST, on_pipe_removed, ctx))
+	            ctx->calls, NNG_PIPE_EV_REM_POST, on_calls_removed, ctx))
 	        != 0
 	    || (rv = nng_ctx_open(&ctx->sync_ctx, ctx->calls)) != 0
 	    || (rv = nng_aio_alloc(&ctx->sync_aio, NULL, NULL)) != 0
