@@ -50,28 +50,17 @@
 #include "bus/envelope.h"
 #include "common/nngx.h"
 #include "common/util.h"
+#include "harness.h"
 
-extern char **environ;
-
-static const char *tmpdir, *builddir;
-static int         nagents = 8, ninst = 1;
-static double      secs = 2, warm = 0.2;
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static int    nagents = 8, ninst = 1;
+static double secs = 2, warm = 0.2;
 
 static void
 sleep_until_us(int64_t t)
 {
 	int64_t d;
 
-	while ((d = t - mono_us()) > 0) {
+	while ((d = t - ad_now_us()) > 0) {
 		struct timespec ts
 		    = { (time_t)(d / 1000000), (long)(d % 1000000) * 1000 };
 		nanosleep(&ts, NULL);
@@ -81,9 +70,10 @@ sleep_until_us(int64_t t)
 static int
 write_conf(void)
 {
-	char *dir  = ad_xasprintf("%s/conf", tmpdir);
+	char *dir  = ad_xasprintf("%s/conf", harness_tmpdir);
 	char *path = ad_xasprintf("%s/bench.conf", dir);
-	char *so   = ad_xasprintf("%s/bench/.libs/auditgen.so", builddir);
+	char *so
+	    = ad_xasprintf("%s/bench/.libs/auditgen.so", harness_builddir);
 	FILE *f;
 	int   i;
 
@@ -102,115 +92,6 @@ write_conf(void)
 	return 0;
 }
 
-static pid_t
-start_agentd(void)
-{
-	char *agentd = ad_xasprintf("%s/runtime/agentd", builddir);
-	char *conf   = ad_xasprintf("%s/conf", tmpdir);
-	char *state  = ad_xasprintf("%s/state", tmpdir);
-	char *run    = ad_xasprintf("%s/run", tmpdir);
-	char *argv[]
-	    = { agentd, "--confdir", conf, "--state-dir", state, "--run-dir",
-		      run, "--foreground", "--log-level", "warn", NULL };
-	pid_t pid;
-
-	if (posix_spawn(&pid, agentd, NULL, NULL, argv, environ) != 0)
-		pid = -1;
-	free(agentd);
-	free(conf);
-	free(state);
-	free(run);
-	return pid;
-}
-
-/* One request to agentd's control socket; *doc holds the reply body. */
-static int
-control(enum ad_kind kind, const char *dst, agentd_writer *body,
-    int64_t timeout_ms, agentd_doc **doc, nng_msg **keep)
-{
-	struct ad_envelope e, r;
-	nng_socket         s;
-	nng_msg           *msg;
-	char *url = ad_xasprintf("ipc://%s/run/control.sock", tmpdir);
-	int   rv;
-
-	memset(&e, 0, sizeof(e));
-	e.id          = ad_envelope_next_id();
-	e.kind        = kind;
-	e.deadline_ms = ad_wall_ms() + timeout_ms;
-	snprintf(e.dst, sizeof(e.dst), "%s", dst);
-	if (body != NULL)
-		e.body = agentd_writer_data(body, &e.body_len);
-	if ((rv = nng_req0_open(&s)) != 0) {
-		free(url);
-		return rv;
-	}
-	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
-	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
-	rv = nng_dial(s, url, NULL, 0);
-	free(url);
-	if (rv == 0 && (rv = ad_envelope_to_msg(&e, &msg)) == 0
-	    && (rv = nng_sendmsg(s, msg, 0)) != 0)
-		nng_msg_free(msg);
-	if (rv == 0)
-		rv = nng_recvmsg(s, keep, 0);
-	nng_close(s);
-	if (rv != 0)
-		return -1;
-	if (ad_envelope_decode(
-	        nng_msg_body(*keep), nng_msg_len(*keep), SIZE_MAX, &r)
-	        != 0
-	    || r.status != 0 || agentd_parse(r.body, r.body_len, doc) != 0) {
-		if (r.status != 0)
-			fprintf(stderr, "agentd_audit: %s: status %d: %.*s\n",
-			    dst, r.status, (int)r.body_len,
-			    (const char *)r.body);
-		nng_msg_free(*keep);
-		return -1;
-	}
-	return 0;
-}
-
-static int64_t
-field(const agentd_value *map, const char *key)
-{
-	int64_t v = 0;
-
-	agentd_get_int(agentd_map_get(map, key), &v);
-	return v;
-}
-
-/* Every agent has all its instances ready. */
-static int
-wait_ready(void)
-{
-	int64_t end = ad_now_ms() + 60000;
-
-	while (ad_now_ms() < end) {
-		agentd_doc *doc;
-		nng_msg    *m;
-		size_t      i, n, ready = 0;
-
-		if (control(AD_KIND_CONTROL, "status", NULL, 2000, &doc, &m)
-		    == 0) {
-			const agentd_value *agents
-			    = agentd_map_get(agentd_doc_root(doc), "agents");
-			n = agentd_len(agents);
-			for (i = 0; i < n; i++)
-				ready += field(agentd_array_at(agents, i),
-				             "ready")
-				    >= ninst;
-			agentd_doc_free(doc);
-			nng_msg_free(m);
-			if (n == (size_t)nagents && ready == n)
-				return 0;
-		}
-		usleep(50 * 1000);
-	}
-	return -1;
-}
-
 /* ---- agentd's LMDB environment, read-only, beside agentd ------------ */
 
 struct point {
@@ -221,7 +102,7 @@ struct point {
 static MDB_env *
 env_open(void)
 {
-	char    *db = ad_xasprintf("%s/state/db", tmpdir);
+	char    *db = ad_xasprintf("%s/state/db", harness_tmpdir);
 	MDB_env *env;
 	int      rc;
 
@@ -299,13 +180,13 @@ appender_main(void *arg)
 	agentd_write_int(w, a->from);
 	agentd_write_str(w, "until_us");
 	agentd_write_int(w, a->until);
-	if (control(AD_KIND_REQUEST, a->agent, w,
-	        (a->until - mono_us()) / 1000 + 60000, &doc, &m)
+	if (harness_control("agentd_audit", AD_KIND_REQUEST, a->agent, w,
+	        (a->until - ad_now_us()) / 1000 + 60000, &doc, &m)
 	    == 0) {
 		const agentd_value *root = agentd_doc_root(doc);
 
-		a->recs   = field(root, "recs");
-		a->errors = field(root, "errors");
+		a->recs   = harness_int(root, "recs");
+		a->errors = harness_int(root, "errors");
 		if (agentd_get_bin(agentd_map_get(root, "hist"), &h, &hl) == 0
 		    && hl == AUDITREC_HIST_N * 4) {
 			const unsigned char *p = h;
@@ -336,7 +217,7 @@ run(void)
 	char             per_txn[32] = "-";
 
 	/* Time for every thread to reach its instance before the start. */
-	begin = mono_us() + 300000 + 2000 * n;
+	begin = ad_now_us() + 300000 + 2000 * n;
 	from  = begin + (int64_t)(warm * 1e6);
 	until = from + (int64_t)(secs * 1e6);
 	for (i = 0; i < n; i++) {
@@ -390,7 +271,7 @@ int
 main(int argc, char **argv)
 {
 	pid_t pid;
-	int   c, rv, status;
+	int   c, rv;
 
 	while ((c = getopt(argc, argv, "a:i:d:W:")) != -1) {
 		switch (c) {
@@ -413,27 +294,20 @@ main(int argc, char **argv)
 	if (optind != argc || nagents < 1 || nagents > 1000 || ninst < 1
 	    || ninst > 1000 || secs <= 0 || warm < 0)
 		goto usage;
-	tmpdir   = getenv("BENCH_TMPDIR");
-	builddir = getenv("BENCH_BUILDDIR");
-	if (tmpdir == NULL || builddir == NULL) {
-		fprintf(stderr,
-		    "agentd_audit: BENCH_TMPDIR and BENCH_BUILDDIR "
-		    "must be set (bench/run sets them)\n");
+	if (harness_env("agentd_audit") != 0)
 		return 2;
-	}
-	if (write_conf() != 0 || (pid = start_agentd()) < 0) {
+	if (write_conf() != 0 || (pid = harness_start()) < 0) {
 		fprintf(stderr, "agentd_audit: cannot start agentd: %s\n",
 		    strerror(errno));
 		return 1;
 	}
-	if (wait_ready() != 0) {
+	if (harness_wait_ready((size_t)nagents, ninst, 60000) != 0) {
 		fprintf(stderr, "agentd_audit: agentd did not become ready\n");
 		rv = 1;
 	} else {
 		rv = run();
 	}
-	kill(pid, SIGTERM);
-	waitpid(pid, &status, 0);
+	harness_stop(pid);
 	return rv;
 usage:
 	fprintf(stderr,
