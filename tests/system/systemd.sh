@@ -6,7 +6,7 @@
 # SIGTERM, and workers that never see the variables.
 . "$top_srcdir/tests/lib.sh"
 
-plan 12
+plan 14
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 SLOW=$(plugin_copy "$TPLUGINS/misbehave.so")
@@ -71,6 +71,26 @@ ok $? "READY=1 again after a restart"
 sleep 0.5
 ! grep -q '^WATCHDOG=1' "$T_DIR/notify.out"
 ok $? "no WATCHDOG=1 when WATCHDOG_PID names another process"
+stop_agentd
+
+# A failed agent (restart { intensity = 0 }: its first crash fails it)
+# does not hold start-up: the others serve, and STATUS= says so.
+conf broken.conf <<EOF
+agent "broken" {
+	plugin = "$SLOW"
+	restart { intensity = 0 }
+	settings { init_crash = true }
+}
+EOF
+: > "$T_DIR/notify.out"
+export NOTIFY_SOCKET="$T_DIR/notify.sock"
+start_agentd
+unset NOTIFY_SOCKET
+wait_for 15 grep -q '^READY=1' "$T_DIR/notify.out" &&
+    status_has '.agents[] | select(.name=="broken") | .state == "failed"'
+ok $? "READY=1 with a failed agent, once the others are up"
+grep -q '^STATUS=3 agents, 3 instances ready; some agents failed' "$T_DIR/notify.out"
+ok $? "STATUS= says some agents failed"
 stop_agentd
 kill "$LISTENER" 2>/dev/null
 done_testing
