@@ -23,18 +23,43 @@ write_kv_uint(agentd_writer *w, const char *k, uint64_t v)
 	agentd_write_uint(w, v);
 }
 
+/* Resident memory of a process in KiB (/proc/PID/statm), 0 if gone. */
+static uint64_t
+rss_kb(pid_t pid)
+{
+	char               path[64];
+	unsigned long long size, resident = 0;
+	FILE              *f;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
 static void
 write_instance(agentd_writer *w, const struct ad_instance *i)
 {
-	agentd_write_map(w, 7);
+	agentd_write_map(w, 11);
 	agentd_write_str(w, "id");
 	agentd_write_str(w, i->id);
 	agentd_write_str(w, "pid");
 	agentd_write_int(w, i->pid);
 	agentd_write_str(w, "state");
 	agentd_write_str(w, ad_inst_state_name(i->state));
+	write_kv_uint(w, "generation", i->generation);
 	agentd_write_str(w, "started_ms");
 	agentd_write_int(w, i->started_ms);
+	write_kv_uint(w, "uptime_ms", (uint64_t)(ad_wall_ms() - i->started_ms));
+	/* spawn to ready, in microseconds; 0 until it is ready */
+	write_kv_uint(w, "ready_us",
+	    i->ready_us > 0 ? (uint64_t)(i->ready_us - i->spawn_us) : 0);
+	write_kv_uint(w, "rss_kb", i->state == AD_INST_EXITED ? 0 : rss_kb(i->pid));
 	write_kv_uint(w, "inflight", i->inflight);
 	write_kv_uint(w, "served", i->served);
 	write_kv_uint(w, "events_queued", i->evq_n + i->ev_sending);
@@ -129,9 +154,10 @@ op_status(struct ad_srvctx *c)
 	size_t         i, len;
 
 	agentd_writer_new(&w);
-	agentd_write_map(w, 4);
+	agentd_write_map(w, 5);
 	agentd_write_str(w, "pid");
 	agentd_write_int(w, getpid());
+	write_kv_uint(w, "rss_kb", rss_kb(getpid()));
 	agentd_write_str(w, "version");
 	agentd_write_str(w, PACKAGE_VERSION);
 	agentd_write_str(w, "started_ms");

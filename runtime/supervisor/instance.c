@@ -154,6 +154,7 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	inst->spawn_us = ad_now_us();
 	rv = posix_spawn(&pid, sv->worker_path, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -330,6 +331,7 @@ ad_instance_spawn(struct ad_agent *a, char *err, size_t errlen)
 	inst->slots      = ad_xcalloc(inst->nslots, sizeof(*inst->slots));
 	inst->state      = AD_INST_STARTING;
 	inst->started_ms = ad_wall_ms();
+	inst->generation = a->generation;
 	inst->pid        = -1;
 	LIST_INSERT_HEAD(&a->instances, inst, link);
 	if ((rv = open_socket(inst, err, errlen)) != 0
@@ -382,6 +384,7 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	}
 	inst->state      = AD_INST_READY;
 	inst->ready_mono = ad_now_ms();
+	inst->ready_us   = ad_now_us();
 	ad_info(
 	    "agent %s: instance %s ready", inst->agent->conf->name, inst->id);
 	ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,

@@ -103,6 +103,7 @@ init_agents(struct ad_sv *sv, const struct described *d)
 
 		a->sv            = sv;
 		a->conf          = &sv->cfg->agents[i];
+		a->generation    = 1;
 		a->restart_times = ad_xcalloc(
 		    a->conf->restart_intensity + 1, sizeof(*a->restart_times));
 		LIST_INIT(&a->instances);

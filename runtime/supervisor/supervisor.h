@@ -100,7 +100,10 @@ struct ad_instance {
 	unsigned           seq;
 	pid_t              pid;
 	enum ad_inst_state state;
+	unsigned           generation; /* the agent's plugin generation */
 	int64_t            started_ms; /* wall clock */
+	int64_t            spawn_us;   /* monotonic: just before spawning */
+	int64_t            ready_us;   /* monotonic: init answered, or 0 */
 	int64_t            ready_mono;
 	int                exit_status; /* waitpid status once EXITED */
 	uint64_t           served;
@@ -147,6 +150,7 @@ struct ad_agent {
 	char                        version[64]; /* the plugin's own */
 	struct ad_instance_list     instances;
 	unsigned                    next_seq;
+	unsigned                    generation; /* of new instances */
 	struct ad_req_queue         queue;
 	unsigned                    nqueued;
 	/* restarts */
