@@ -252,7 +252,10 @@ check_duration(cfg_t *cfg, cfg_opt_t *opt)
 		    opt->name, s);
 	if (ms == 0
 	    && (strcmp(opt->name, "request_timeout") == 0
-	        || strcmp(opt->name, "period") == 0))
+	        || strcmp(opt->name, "period") == 0
+	        || strcmp(opt->name, "heartbeat") == 0
+	        || strcmp(opt->name, "hung_after") == 0
+	        || strcmp(opt->name, "init_timeout") == 0))
 		return reject(cfg,
 		    "%s must be longer than 0: give a duration "
 		    "such as 10s",
@@ -685,12 +688,24 @@ parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 		    CFG_STR("backoff_max", "30s", CFGF_NONE), check_duration),
 		CFG_END(),
 	};
+	cfg_opt_t health[] = {
+		CHECKED(CFG_STR("heartbeat", "1s", CFGF_NONE), check_duration),
+		CHECKED(
+		    CFG_STR("hung_after", "30s", CFGF_NONE), check_duration),
+		CHECKED(
+		    CFG_STR("init_timeout", "30s", CFGF_NONE), check_duration),
+		CHECKED(
+		    CFG_STR("drain_timeout", "30s", CFGF_NONE), check_duration),
+		CHECKED(CFG_STR("stop_grace", "5s", CFGF_NONE), check_duration),
+		CFG_END(),
+	};
 	cfg_opt_t agent[] = {
 		CFG_PTR_CB(LINE_OPT, "0", CFGF_NONE, section_opens, free),
 		CHECKED(
 		    CFG_STR("plugin", NULL, CFGF_NODEFAULT), check_nonempty),
 		CFG_SEC("instances", instances, CFGF_NONE),
 		CFG_SEC("restart", restart, CFGF_NONE),
+		CFG_SEC("health", health, CFGF_NONE),
 		CHECKED(CFG_STR("request_timeout", "30s", CFGF_NONE),
 		    check_duration),
 		CHECKED(CFG_INT("queue_max", 1024, CFGF_NONE), check_count),
@@ -1037,6 +1052,25 @@ take_restart(struct ad_agent_conf *a, cfg_t *r, char *err, size_t errlen)
 }
 
 static int
+take_health(struct ad_agent_conf *a, cfg_t *h, char *err, size_t errlen)
+{
+	a->heartbeat_ms     = duration_of(h, "heartbeat");
+	a->hung_after_ms    = duration_of(h, "hung_after");
+	a->init_timeout_ms  = duration_of(h, "init_timeout");
+	a->drain_timeout_ms = duration_of(h, "drain_timeout");
+	a->stop_grace_ms    = duration_of(h, "stop_grace");
+	/* Two heartbeats fit in hung_after, so one lost or late report does
+	 * not kill a healthy instance. */
+	if (a->heartbeat_ms * 2 > a->hung_after_ms)
+		return agent_err(a, a->line, err, errlen,
+		    "health hung_after (%lld ms) is shorter than two "
+		    "heartbeats (%lld ms each): raise hung_after or shorten "
+		    "heartbeat",
+		    (long long)a->hung_after_ms, (long long)a->heartbeat_ms);
+	return 0;
+}
+
+static int
 by_line(const void *a, const void *b)
 {
 	const struct raw_setting *x = a, *y = b;
@@ -1084,6 +1118,8 @@ take_agent(cfg_t *sec, const char *file, struct ad_agent_conf *a,
 	rv = take_instances(a, cfg_getsec(sec, "instances"), err, errlen);
 	if (rv == 0)
 		rv = take_restart(a, cfg_getsec(sec, "restart"), err, errlen);
+	if (rv == 0)
+		rv = take_health(a, cfg_getsec(sec, "health"), err, errlen);
 	if (rv != 0)
 		return rv;
 	a->request_timeout_ms = duration_of(sec, "request_timeout");

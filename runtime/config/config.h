@@ -59,6 +59,13 @@ struct ad_agent_conf {
 	int64_t                backoff_initial_ms; /* default 100 */
 	int64_t                backoff_max_ms;     /* default 30000 */
 
+	/* health { } */
+	int64_t heartbeat_ms;     /* a worker reports this often; 1000 */
+	int64_t hung_after_ms;    /* silent or stuck this long: hung; 30000 */
+	int64_t init_timeout_ms;  /* spawn to ready at most; 30000 */
+	int64_t drain_timeout_ms; /* a stopping instance finishes; 30000 */
+	int64_t stop_grace_ms;    /* SIGTERM to SIGKILL; 5000 */
+
 	int64_t  request_timeout_ms; /* default 30000 */
 	unsigned queue_max;          /* default 1024 */
 

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,10 @@ static const char *const commands_help
       "  state get|put|del|ls AGENT [KEY] [JSON]   an agent's state\n"
       "  restart AGENT          start a failed agent again, or replace "
       "its instances\n"
+      "  stop AGENT             drain and stop an agent's instances\n"
+      "  start AGENT            start a stopped agent\n"
+      "  scale AGENT N|auto     pin an agent at N instances, or scale "
+      "automatically\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -227,34 +232,54 @@ print_status(json_t *st)
 	printf("agentd %s, pid %lld, up %s\n",
 	    json_string_value(json_object_get(st, "version")),
 	    json_integer_value(json_object_get(st, "pid")), age);
-	printf("%-16s %-10s %6s %7s %9s %7s %8s  %s\n", "AGENT", "VERSION",
-	    "READY", "QUEUED", "REQUESTS", "ERRORS", "RESTARTS", "STATE");
+	printf("%-16s %-10s %7s %8s %8s %7s %9s %7s %8s  %s\n", "AGENT",
+	    "VERSION", "READY", "DESIRED", "INFLIGHT", "QUEUED", "REQUESTS",
+	    "ERRORS", "RESTARTS", "STATE");
 	json_array_foreach(agents, k, a)
 	{
 		json_t *insts = json_object_get(a, "instances");
+		char    desired[32], state[64];
 
-		printf("%-16s %-10s %3lld/%-2zu %7lld %9lld %7lld %8lld  %s\n",
+		snprintf(desired, sizeof(desired), "%lld%s",
+		    json_integer_value(json_object_get(a, "desired")),
+		    strcmp(json_string_value(json_object_get(a, "scaling")),
+		        "pinned")
+		            == 0
+		        ? " pin"
+		        : "");
+		snprintf(state, sizeof(state), "%s",
+		    json_string_value(json_object_get(a, "state")));
+		if (json_integer_value(json_object_get(a, "starting")) > 0
+		    || json_integer_value(json_object_get(a, "draining")) > 0)
+			snprintf(state + strlen(state),
+			    sizeof(state) - strlen(state),
+			    " (%lld starting, %lld draining)",
+			    json_integer_value(json_object_get(a, "starting")),
+			    json_integer_value(json_object_get(a, "draining")));
+		printf("%-16s %-10s %7lld %8s %8lld %7lld %9lld %7lld %8lld  "
+		       "%s\n",
 		    json_string_value(json_object_get(a, "name")),
 		    json_string_value(json_object_get(a, "version")),
-		    json_integer_value(json_object_get(a, "ready")),
-		    json_array_size(insts),
+		    json_integer_value(json_object_get(a, "ready")), desired,
+		    json_integer_value(json_object_get(a, "inflight")),
 		    json_integer_value(json_object_get(a, "queued")),
 		    json_integer_value(json_object_get(a, "requests")),
 		    json_integer_value(json_object_get(a, "errors")),
-		    json_integer_value(json_object_get(a, "restarts")),
-		    json_string_value(json_object_get(a, "state")));
+		    json_integer_value(json_object_get(a, "restarts")), state);
 		json_array_foreach(insts, m, i)
 		{
-			fmt_age(ad_wall_ms()
-			        - json_integer_value(
-			            json_object_get(i, "started_ms")),
+			fmt_age(json_integer_value(
+			            json_object_get(i, "uptime_ms")),
 			    age, sizeof(age));
-			printf("  %-14s pid %-8lld %-9s up %-6s served %lld\n",
+			printf("  %-14s pid %-8lld %-9s gen %-3lld up %-6s "
+			       "served %-8lld rss %lld KiB\n",
 			    json_string_value(json_object_get(i, "id")),
 			    json_integer_value(json_object_get(i, "pid")),
 			    json_string_value(json_object_get(i, "state")),
+			    json_integer_value(json_object_get(i, "generation")),
 			    age,
-			    json_integer_value(json_object_get(i, "served")));
+			    json_integer_value(json_object_get(i, "served")),
+			    json_integer_value(json_object_get(i, "rss_kb")));
 		}
 	}
 }
@@ -941,31 +966,83 @@ cmd_state(struct ctl_opts *o, int argc, char **argv)
 	return rv;
 }
 
+/*
+ * restart, stop, start AGENT and scale AGENT N|auto: one control
+ * operation on one agent, {agent[, count]}.
+ */
 static int
-cmd_restart(struct ctl_opts *o, int argc, char **argv)
+cmd_agent_op(struct ctl_opts *o, int argc, char **argv)
 {
+	static const struct {
+		const char *name, *help, *done;
+	} ops[] = {
+		{ "restart",
+		    "usage: agentctl restart AGENT\n"
+		    "Start a failed or stopped agent again (its backoff and "
+		    "restart count\nstart afresh), or replace a running "
+		    "agent's instances (the old ones\ndrain first).\n",
+		    "restarted" },
+		{ "stop",
+		    "usage: agentctl stop AGENT\n"
+		    "Stop an agent gracefully: its instances take no new "
+		    "requests, finish\nwhat they hold (health { drain_timeout "
+		    "}), run the plugin's fini and\nexit.  Requests for it "
+		    "are answered \"unavailable\" until `agentctl start`.\n",
+		    "stopping" },
+		{ "start",
+		    "usage: agentctl start AGENT\n"
+		    "Start an agent stopped by `agentctl stop`.\n",
+		    "started" },
+		{ "scale",
+		    "usage: agentctl scale AGENT N|auto\n"
+		    "Pin an agent at N instances (0 to its instances { max }), "
+		    "or hand it\nback to the autoscaler with auto.\n",
+		    "scaled" },
+	};
 	agentd_writer *w;
 	json_t        *v;
-	int            rv;
+	long           count = -1;
+	char          *end;
+	size_t         i;
+	int            rv, scale = strcmp(argv[0], "scale") == 0;
 
-	if (want_help(argc, argv,
-	        "usage: agentctl restart AGENT\n"
-	        "Start a failed agent again (its backoff and restart count "
-	        "start afresh),\nor replace a running agent's instances.\n"))
+	for (i = 0; strcmp(ops[i].name, argv[0]) != 0; i++)
+		;
+	if (want_help(argc, argv, ops[i].help))
 		return EXIT_OK;
-	if (argc != 2) {
-		fprintf(stderr, "usage: agentctl restart AGENT\n");
+	if (argc != (scale ? 3 : 2)) {
+		fputs(ops[i].help, stderr);
 		return EXIT_USAGE;
 	}
+	if (scale && strcmp(argv[2], "auto") != 0) {
+		errno = 0;
+		count = strtol(argv[2], &end, 10);
+		if (errno != 0 || *end != '\0' || end == argv[2] || count < 0) {
+			fprintf(stderr,
+			    "agentctl: scale: \"%s\" is not a count: give a "
+			    "whole number of instances, or auto\n",
+			    argv[2]);
+			return EXIT_USAGE;
+		}
+	}
 	agentd_writer_new(&w);
-	agentd_write_map(w, 1);
+	agentd_write_map(w, scale ? 2 : 1);
 	agentd_write_str(w, "agent");
 	agentd_write_str(w, argv[1]);
-	rv = request(o, AD_KIND_CONTROL, "restart", w, 0, &v);
+	if (scale) {
+		agentd_write_str(w, "count");
+		agentd_write_int(w, count);
+	}
+	rv = request(o, AD_KIND_CONTROL, argv[0], w, 0, &v);
 	agentd_writer_free(w);
 	json_decref(v);
-	if (rv == EXIT_OK && !o->json)
-		printf("agent %s restarted\n", argv[1]);
+	if (rv == EXIT_OK && !o->json && scale && count < 0)
+		printf("agent %s: automatic scaling\n", argv[1]);
+	else if (rv == EXIT_OK && !o->json && scale)
+		printf("agent %s: pinned at %ld instance%s\n", argv[1], count,
+		    count == 1 ? "" : "s");
+	else if (rv == EXIT_OK && !o->json)
+		printf("agent %s %s\n", argv[1], ops[i].done);
 	return rv;
 }
 
@@ -1023,8 +1100,9 @@ main(int argc, char **argv)
 		return cmd_audit(&o, argc, argv);
 	if (strcmp(argv[0], "state") == 0)
 		return cmd_state(&o, argc, argv);
-	if (strcmp(argv[0], "restart") == 0)
-		return cmd_restart(&o, argc, argv);
+	if (strcmp(argv[0], "restart") == 0 || strcmp(argv[0], "stop") == 0
+	    || strcmp(argv[0], "start") == 0 || strcmp(argv[0], "scale") == 0)
+		return cmd_agent_op(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -51,7 +51,7 @@ write_instance(agentd_writer *w, const struct ad_instance *i)
 	agentd_write_str(w, "pid");
 	agentd_write_int(w, i->pid);
 	agentd_write_str(w, "state");
-	agentd_write_str(w, ad_inst_state_name(i->state));
+	agentd_write_str(w, ad_instance_state_name(i));
 	write_kv_uint(w, "generation", i->generation);
 	agentd_write_str(w, "started_ms");
 	agentd_write_int(w, i->started_ms);
@@ -111,7 +111,7 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	}
 	for (k = 1; k < AD_STATUS_SLOTS; k++)
 		errors += st->replies[k];
-	agentd_write_map(w, 22);
+	agentd_write_map(w, 28);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->conf->name);
 	agentd_write_str(w, "plugin");
@@ -120,7 +120,14 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	agentd_write_str(w, a->version);
 	agentd_write_str(w, "hash");
 	agentd_write_str(w, a->hash);
+	write_kv_uint(w, "desired", a->desired);
+	agentd_write_str(w, "scaling");
+	agentd_write_str(w, a->pinned >= 0 ? "pinned" : "auto");
 	write_kv_uint(w, "ready", ad_agent_count(a, AD_INST_READY));
+	write_kv_uint(w, "starting", ad_agent_count(a, AD_INST_STARTING));
+	write_kv_uint(w, "draining", ad_agent_count(a, AD_INST_STOPPING));
+	write_kv_uint(w, "min", a->conf->min_instances);
+	write_kv_uint(w, "max", a->conf->max_instances);
 	write_kv_uint(w, "inflight", inflight);
 	write_kv_uint(w, "queued", a->nqueued);
 	write_kv_uint(w, "requests", st->requests);
@@ -399,17 +406,27 @@ op_operator_state(struct ad_srvctx *c, const struct ad_envelope *e)
 }
 
 /* restart {"agent": NAME}: see ad_agent_restart(). */
+/*
+ * The agent operations, {agent, count}: restart, stop, start (a restart
+ * of a stopped agent), scale (count >= 0 pins it, -1 is automatic).
+ */
 static void
-op_restart(struct ad_srvctx *c, const struct ad_envelope *e)
+op_agent(struct ad_srvctx *c, const struct ad_envelope *e)
 {
 	agentd_doc      *doc                = NULL;
 	char             agent[AD_NAME_MAX] = "";
+	char             err[AD_ERRLEN];
+	int64_t          count = -1;
 	struct ad_agent *a;
+	int              rv;
 
-	if (agentd_parse(e->body, e->body_len, &doc) == 0)
+	if (agentd_parse(e->body, e->body_len, &doc) == 0) {
 		agentd_get_strcpy(
 		    agentd_map_get(agentd_doc_root(doc), "agent"), agent,
 		    sizeof(agent));
+		agentd_get_int(
+		    agentd_map_get(agentd_doc_root(doc), "count"), &count);
+	}
 	agentd_doc_free(doc);
 	if ((a = ad_sv_agent(c->srv->sv, agent)) == NULL) {
 		ad_srv_fail(c, AGENTD_ENOENT,
@@ -417,7 +434,24 @@ op_restart(struct ad_srvctx *c, const struct ad_envelope *e)
 		    agent);
 		return;
 	}
-	ad_agent_restart(a, "agentctl");
+	if (strcmp(e->dst, "stop") == 0) {
+		ad_agent_stop(a, "agentctl");
+	} else if (strcmp(e->dst, "scale") == 0) {
+		rv = ad_agent_scale(a, count < 0 ? -1 : (long)count, "agentctl",
+		    err, sizeof(err));
+		if (rv != 0) {
+			ad_srv_fail(c, rv, "%s", err);
+			return;
+		}
+	} else if (strcmp(e->dst, "start") == 0 && !a->stopped) {
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "agent \"%s\" is not stopped: `agentctl restart %s` "
+		    "replaces its instances",
+		    agent, agent);
+		return;
+	} else {
+		ad_agent_restart(a, "agentctl");
+	}
 	ad_srv_reply(c, 0, NULL, 0);
 }
 
@@ -428,7 +462,10 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
 	int rv;
 
-	if (e->kind == AD_KIND_REQUEST) {
+	if (e->kind == AD_KIND_REQUEST && c->srv->sv->stopping) {
+		ad_srv_fail(c, AGENTD_ECLOSED,
+		    "agentd is stopping: no new requests");
+	} else if (e->kind == AD_KIND_REQUEST) {
 		/* The operator's identity comes from the socket (0600). */
 		c->state = AD_SRV_WAIT;
 		rv       = ad_dispatch_envelope(
@@ -448,8 +485,10 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	    && strcmp(e->dst, "publish") == 0) {
 		op_publish(c, e);
 	} else if (e->kind == AD_KIND_CONTROL
-	    && strcmp(e->dst, "restart") == 0) {
-		op_restart(c, e);
+	    && (strcmp(e->dst, "restart") == 0 || strcmp(e->dst, "stop") == 0
+	        || strcmp(e->dst, "start") == 0
+	        || strcmp(e->dst, "scale") == 0)) {
+		op_agent(c, e);
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "audit") == 0) {
 		op_audit(c, e);
@@ -467,18 +506,6 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 }
 
 /* ---- the instances' calls socket --------------------------------------- */
-
-static int
-may_call(const struct ad_agent *a, const char *target)
-{
-	size_t i;
-
-	for (i = 0; i < a->conf->ncalls; i++) {
-		if (strcmp(a->conf->calls[i], target) == 0)
-			return 1;
-	}
-	return 0;
-}
 
 /* The audit writer committed a plugin's record (writer thread). */
 static void
@@ -751,7 +778,7 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 		return;
 	}
 	a = inst->agent;
-	if (!may_call(a, e->dst)) {
+	if (!ad_agent_may_call(a, e->dst)) {
 		a->st.calls_denied++;
 		if (ad_now_ms() - a->last_call_denial_log >= 1000) {
 			a->last_call_denial_log = ad_now_ms();

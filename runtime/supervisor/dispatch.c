@@ -10,15 +10,25 @@
 #include "supervisor/dispatch.h"
 #include "supervisor/instance.h"
 
-void
-ad_req_finish(struct ad_req *r, int status, const void *body, size_t len)
+/* The caller's one answer; the request itself may live on. */
+static void
+answer(struct ad_req *r, int status, const void *body, size_t len)
 {
 	struct ad_agent *a = r->agent;
 
+	if (r->answered)
+		return;
+	r->answered = 1;
 	a->st.replies[status >= 0 && status < AD_STATUS_SLOTS
 	        ? status
 	        : AD_STATUS_SLOTS - 1]++;
 	r->done(r->arg, status, body, len);
+}
+
+void
+ad_req_finish(struct ad_req *r, int status, const void *body, size_t len)
+{
+	answer(r, status, body, len);
 	nng_msg_free(r->msg);
 	free(r);
 }
@@ -70,7 +80,11 @@ ad_slot_send(struct ad_slot *s, struct ad_req *r)
 	s->phase   = AD_SLOT_SENDING;
 	s->inst->inflight++;
 	nng_aio_set_msg(s->aio, copy);
-	nng_aio_set_timeout(s->aio, (nng_duration)left);
+	/* The caller hears "timeout" at the deadline (ad_dispatch_expire);
+	 * the slot gives up only once the instance has held the request
+	 * hung_after longer, and then the instance is replaced. */
+	nng_aio_set_timeout(
+	    s->aio, (nng_duration)(left + r->agent->conf->hung_after_ms));
 	nng_ctx_send(s->ctx, s->aio);
 }
 
@@ -91,7 +105,9 @@ ad_dispatch_pump(struct ad_agent *a)
 void
 ad_dispatch_expire(struct ad_agent *a, int64_t now)
 {
-	struct ad_req *r, *next;
+	struct ad_instance *inst;
+	struct ad_req      *r, *next;
+	unsigned            i;
 
 	for (r = TAILQ_FIRST(&a->queue); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, link);
@@ -100,6 +116,14 @@ ad_dispatch_expire(struct ad_agent *a, int64_t now)
 		TAILQ_REMOVE(&a->queue, r, link);
 		a->nqueued--;
 		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
+	}
+	LIST_FOREACH(inst, &a->instances, link)
+	{
+		for (i = 1; i < inst->nslots; i++) {
+			r = inst->slots[i].req;
+			if (r != NULL && !r->answered && r->deadline <= now)
+				answer(r, AGENTD_ETIMEOUT, NULL, 0);
+		}
 	}
 }
 
@@ -141,6 +165,11 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
 
 	if (a == NULL)
 		return AGENTD_ENOENT;
+	/* Stopped by an operator, or being stopped with agentd. */
+	if (a->stopped)
+		return AGENTD_EUNAVAIL;
+	if (a->closing)
+		return AGENTD_ECLOSED;
 	/* A failed agent has nothing that could answer, and will not have
 	 * until an operator restarts it: say so now, not at the deadline. */
 	if (a->failed && ad_agent_count(a, AD_INST_READY) == 0)
@@ -196,7 +225,8 @@ connection_failed(struct ad_instance *inst, struct ad_req *r)
 {
 	if (inst->state == AD_INST_READY)
 		inst->state = AD_INST_LOST;
-	if (r->tries >= AD_MAX_TRIES) {
+	/* Answered already (its deadline passed): nothing to run again. */
+	if (r->answered || r->tries >= AD_MAX_TRIES) {
 		ad_req_finish(r, AGENTD_EFAILED, NULL, 0);
 		return;
 	}
@@ -237,6 +267,12 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 			ad_req_finish(r, e.status, e.body, e.body_len);
 		}
 	} else if (rv == AGENTD_ETIMEOUT) {
+		/* Held hung_after past its deadline: the instance is stuck
+		 * (or ignores what it was sent); replace it. */
+		ad_instance_hung(inst,
+		    "held a request %lld ms past its deadline (health { "
+		    "hung_after })",
+		    (long long)inst->agent->conf->hung_after_ms);
 		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
 	} else {
 		connection_failed(inst, r);

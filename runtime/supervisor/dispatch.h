@@ -36,10 +36,16 @@ int ad_dispatch_envelope(struct ad_sv *sv, const struct ad_envelope *in,
 /* Hand queued requests to free slots of agent a.  mtx held. */
 void ad_dispatch_pump(struct ad_agent *a);
 
-/* Answer queued requests whose deadline passed.  mtx held. */
 /* Answer every queued request of a with status (mtx held). */
 void ad_dispatch_fail_queue(struct ad_agent *a, int status);
 
+/*
+ * Answer "timeout" to every request of a whose deadline passed: queued
+ * ones are dropped; one an instance holds is answered but stays on its
+ * slot until the instance replies (the reply is then discarded) or holds
+ * it health { hung_after } past the deadline, which marks the instance
+ * hung.  mtx held.
+ */
 void ad_dispatch_expire(struct ad_agent *a, int64_t now);
 
 /* Send a request on a free slot; the slot's aio callback ends it. */
@@ -48,7 +54,8 @@ void ad_slot_send(struct ad_slot *s, struct ad_req *r);
 /* Slot aio completion (nng thread). */
 void ad_slot_cb(void *arg);
 
-/* End a request: call done, free it.  mtx held. */
+/* End a request: call done (unless it was answered already), free it.
+ * mtx held. */
 void ad_req_finish(struct ad_req *r, int status, const void *body, size_t len);
 
 #endif

@@ -195,6 +195,27 @@ denied(struct ad_agent *a, const char *topic)
 	    a->conf->name, topic, a->conf->file, a->conf->name);
 }
 
+/* A worker's report: {busy_ms, handled} (worker/main.c). */
+static void
+heartbeat(struct ad_instance *inst, const struct ad_envelope *e)
+{
+	agentd_doc         *doc;
+	const agentd_value *root;
+	int64_t             busy = 0;
+	uint64_t            handled = 0;
+
+	if (agentd_parse(e->body, e->body_len, &doc) != 0) {
+		ad_warn("agent %s: instance %s sent a malformed heartbeat",
+		    inst->agent->conf->name, inst->id);
+		return;
+	}
+	root = agentd_doc_root(doc);
+	agentd_get_int(agentd_map_get(root, "busy_ms"), &busy);
+	agentd_get_uint(agentd_map_get(root, "handled"), &handled);
+	agentd_doc_free(doc);
+	ad_instance_heartbeat(inst, busy, handled);
+}
+
 static void
 take_batch(struct ad_sv *sv, struct ad_instance *inst, nng_msg *msg)
 {
@@ -207,11 +228,19 @@ take_batch(struct ad_sv *sv, struct ad_instance *inst, nng_msg *msg)
 		if (ad_envelope_decode_prefix(
 		        p, len, sv->cfg->global.max_message_size, &e, &used)
 		        != 0
-		    || e.kind != AD_KIND_EVENT) {
+		    || (e.kind != AD_KIND_EVENT
+		        && (e.kind != AD_KIND_CONTROL
+		            || strcmp(e.dst, "heartbeat") != 0))) {
 			ad_warn("agent %s: instance %s sent a malformed event "
 			        "batch",
 			    a->conf->name, inst->id);
 			return;
+		}
+		p += used;
+		len -= used;
+		if (e.kind == AD_KIND_CONTROL) {
+			heartbeat(inst, &e);
+			continue;
 		}
 		if (ad_topic_any(a->conf->publish, a->conf->npublish, e.dst)) {
 			a->st.events_published++;
@@ -219,8 +248,6 @@ take_batch(struct ad_sv *sv, struct ad_instance *inst, nng_msg *msg)
 		} else {
 			denied(a, e.dst);
 		}
-		p += used;
-		len -= used;
 	}
 }
 

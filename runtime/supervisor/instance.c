@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,21 +20,28 @@
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 
-/* How long a new instance has to connect and finish its init. */
-#define INIT_TIMEOUT_MS 30000
+/*
+ * The autoscaler decides once per sampling interval, on the mean load of
+ * the ticks in it, and leaves alone any load within TOLERANCE of the
+ * target (Kubernetes' HPA uses the same 10%).  One step adds at most
+ * max(current, SCALE_STEP_MIN) instances.
+ */
+#define SCALE_SAMPLE_MS 1000
+#define SCALE_TOLERANCE 0.1
+#define SCALE_STEP_MIN 4
 
 extern char **environ;
 
 const char *
-ad_inst_state_name(enum ad_inst_state st)
+ad_instance_state_name(const struct ad_instance *i)
 {
-	switch (st) {
+	switch (i->state) {
 	case AD_INST_STARTING:
 		return "starting";
 	case AD_INST_READY:
 		return "ready";
 	case AD_INST_STOPPING:
-		return "stopping";
+		return i->term_at == 0 ? "draining" : "stopping";
 	case AD_INST_LOST:
 		return "lost";
 	case AD_INST_EXITED:
@@ -126,7 +134,7 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t          attr;
 	sigset_t                   none, deflt;
-	char                       maxmsg[32];
+	char                       maxmsg[32], beat[32];
 	const char *level = sv->log_level >= AGENTD_LOG_DEBUG ? "debug"
 	    : sv->log_level >= AGENTD_LOG_INFO                ? "info"
 	    : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
@@ -135,12 +143,15 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	    = { sv->worker_path, "--plugin", inst->agent->conf->plugin_path,
 		      "--agent", inst->agent->conf->name, "--instance",
 		      inst->id, "--run-dir", sv->run_dir, "--max-message-size",
-		      maxmsg, "--log-level", (char *)level, NULL };
+		      maxmsg, "--heartbeat-ms", beat, "--log-level",
+		      (char *)level, NULL };
 	pid_t pid;
 	int   rv;
 
 	snprintf(
 	    maxmsg, sizeof(maxmsg), "%zu", sv->cfg->global.max_message_size);
+	snprintf(beat, sizeof(beat), "%lld",
+	    (long long)inst->agent->conf->heartbeat_ms);
 	/* The supervisor blocks its signals in every thread; the worker
 	 * starts with none blocked and default handlers, and with no file
 	 * descriptor of ours but stdin, stdout and stderr. */
@@ -218,7 +229,7 @@ send_init(struct ad_instance *inst)
 	snprintf(s->op, sizeof(s->op), "init");
 	s->phase = AD_SLOT_SENDING;
 	nng_aio_set_msg(s->aio, msg);
-	nng_aio_set_timeout(s->aio, INIT_TIMEOUT_MS);
+	nng_aio_set_timeout(s->aio, (nng_duration)c->init_timeout_ms);
 	nng_ctx_send(s->ctx, s->aio);
 }
 
@@ -283,22 +294,30 @@ void
 ad_agent_restart(struct ad_agent *a, const char *who)
 {
 	struct ad_instance *inst;
-	int                 was_failed = a->failed;
+	int                 was_failed = a->failed, was_stopped = a->stopped;
 
 	a->failed         = 0;
+	a->stopped        = 0;
 	a->backoff_ms     = 0;
 	a->next_start     = 0;
 	a->nrestart_times = 0;
-	/* A running agent gets fresh instances: the old ones stop (what they
-	 * hold is re-dispatched) and maintain starts new ones. */
+	if (a->desired == 0 && a->pinned < 0)
+		a->desired = a->conf->min_instances;
+	/* A running agent gets fresh instances: the old ones drain (finish
+	 * what they hold) and maintain starts new ones. */
 	if (!was_failed)
 		LIST_FOREACH(inst, &a->instances, link)
 	if (inst->state == AD_INST_STARTING || inst->state == AD_INST_READY)
-		ad_instance_stop(inst);
+		ad_instance_drain(inst);
 	ad_info("agent %s: restarted by %s%s", a->conf->name, who,
-	    was_failed ? " (it had failed)" : "");
+	    was_failed ? " (it had failed)"
+	        : was_stopped ? " (it was stopped)"
+	                      : "");
 	ad_sv_audit(a->sv, a->conf->name, NULL, "agent.restart",
-	    "restarted by %s%s", who, was_failed ? " (it had failed)" : "");
+	    "restarted by %s%s", who,
+	    was_failed ? " (it had failed)"
+	        : was_stopped ? " (it was stopped)"
+	                      : "");
 	ad_agent_maintain(a);
 }
 
@@ -307,11 +326,24 @@ ad_agent_state(const struct ad_agent *a)
 {
 	if (a->failed)
 		return "failed";
+	if (a->stopped || a->closing)
+		return ad_agent_live(a) > 0 ? "stopping" : "stopped";
 	if (ad_agent_count(a, AD_INST_READY) >= a->conf->min_instances)
 		return "running";
 	if (a->next_start > ad_now_ms())
 		return "backing off";
 	return "starting";
+}
+
+unsigned
+ad_agent_live(const struct ad_agent *a)
+{
+	const struct ad_instance *i;
+	unsigned                  n = 0;
+
+	LIST_FOREACH(i, &a->instances, link)
+	n += i->state != AD_INST_EXITED;
+	return n;
 }
 
 int
@@ -385,6 +417,7 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	inst->state      = AD_INST_READY;
 	inst->ready_mono = ad_now_ms();
 	inst->ready_us   = ad_now_us();
+	inst->beat_ms    = inst->ready_mono; /* reports count from now */
 	ad_info(
 	    "agent %s: instance %s ready", inst->agent->conf->name, inst->id);
 	ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
@@ -412,6 +445,21 @@ report_exit(struct ad_instance *inst, int status)
 	    "pid %d %s", (int)inst->pid, how);
 }
 
+/* Does this exit ask for a restart under the agent's policy? */
+static int
+wants_restart(const struct ad_agent *a, int status)
+{
+	switch (a->conf->restart_policy) {
+	case AD_RESTART_PERMANENT:
+		return 1;
+	case AD_RESTART_TRANSIENT:
+		return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	case AD_RESTART_TEMPORARY:
+		break;
+	}
+	return 0;
+}
+
 struct ad_instance *
 ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 {
@@ -425,17 +473,16 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 		{
 			if (inst->pid != pid || inst->state == AD_INST_EXITED)
 				continue;
-			if (inst->state != AD_INST_STOPPING && !sv->stopping) {
+			/* Asked to stop, and not because it hung: expected. */
+			if ((inst->state != AD_INST_STOPPING || inst->hung)
+			    && !sv->stopping) {
 				report_exit(inst, status);
-				if (a->conf->restart_policy
-				        == AD_RESTART_PERMANENT
-				    || (a->conf->restart_policy
-				            == AD_RESTART_TRANSIENT
-				        && !(WIFEXITED(status)
-				            && WEXITSTATUS(status) == 0))) {
-					if (!count_restart(a, ad_now_ms()))
-						schedule_restart(a);
-				}
+				if (!wants_restart(a, status)) {
+					/* Its place is not filled again. */
+					if (a->desired > 0)
+						a->desired--;
+				} else if (!count_restart(a, ad_now_ms()))
+					schedule_restart(a);
 			}
 			inst->state       = AD_INST_EXITED;
 			inst->exit_status = status;
@@ -468,14 +515,300 @@ ad_instance_free(struct ad_instance *inst)
 	free(inst);
 }
 
-void
-ad_instance_stop(struct ad_instance *inst)
+/* SIGTERM now: the worker calls the plugin's fini and exits. */
+static void
+terminate(struct ad_instance *inst)
 {
-	if (inst->state == AD_INST_EXITED)
+	if (inst->term_at != 0)
 		return;
-	inst->state = AD_INST_STOPPING;
+	inst->term_at = ad_now_ms();
 	if (inst->pid > 0)
 		kill(inst->pid, SIGTERM);
+}
+
+void
+ad_instance_drain(struct ad_instance *inst)
+{
+	const struct ad_agent_conf *c = inst->agent->conf;
+
+	if (inst->state == AD_INST_EXITED || inst->state == AD_INST_STOPPING)
+		return;
+	if (inst->state == AD_INST_LOST) {
+		terminate(inst); /* dying already; make sure */
+		return;
+	}
+	inst->drain_until = ad_now_ms() + c->drain_timeout_ms;
+	/* Not ready yet: holds nothing, and its init may never return. */
+	if (inst->state == AD_INST_STARTING) {
+		inst->state = AD_INST_STOPPING;
+		terminate(inst);
+		return;
+	}
+	inst->state = AD_INST_STOPPING;
+	ad_info("agent %s: draining instance %s (%u in flight)", c->name,
+	    inst->id, inst->inflight);
+}
+
+void
+ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
+{
+	struct ad_agent *a = inst->agent;
+	char             why[160];
+	va_list          ap;
+
+	if (inst->hung || inst->state == AD_INST_EXITED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	inst->hung = 1;
+	ad_error("agent %s: instance %s (pid %d) is hung: %s; stopping it "
+	         "(SIGTERM, then SIGKILL after %lld ms) and starting another",
+	    a->conf->name, inst->id, (int)inst->pid, why,
+	    (long long)a->conf->stop_grace_ms);
+	ad_sv_audit(a->sv, a->conf->name, inst->id, "instance.hung",
+	    "pid %d %s", (int)inst->pid, why);
+	if (inst->state == AD_INST_READY || inst->state == AD_INST_STARTING)
+		inst->state = AD_INST_STOPPING;
+	terminate(inst);
+}
+
+void
+ad_instance_tick(struct ad_instance *inst, int64_t now)
+{
+	const struct ad_agent_conf *c = inst->agent->conf;
+
+	switch (inst->state) {
+	case AD_INST_STARTING:
+		if (now - inst->spawn_us / 1000 >= c->init_timeout_ms) {
+			ad_error("agent %s: instance %s did not become ready "
+			         "within health { init_timeout = %lld ms }",
+			    c->name, inst->id, (long long)c->init_timeout_ms);
+			ad_instance_hung(inst, "init did not finish within %lld ms",
+			    (long long)c->init_timeout_ms);
+		}
+		break;
+	case AD_INST_READY:
+		if (now - inst->beat_ms > c->hung_after_ms)
+			ad_instance_hung(inst,
+			    "no heartbeat for %lld ms (health { hung_after })",
+			    (long long)(now - inst->beat_ms));
+		else if (inst->busy_ms > c->hung_after_ms)
+			ad_instance_hung(inst,
+			    "one plugin callback has run for %lld ms (health { "
+			    "hung_after })",
+			    (long long)inst->busy_ms);
+		break;
+	case AD_INST_STOPPING:
+		if (inst->term_at == 0
+		    && (inst->inflight == 0 || now >= inst->drain_until))
+			terminate(inst);
+		else if (inst->term_at != 0 && !inst->killed
+		    && now - inst->term_at >= c->stop_grace_ms) {
+			inst->killed = 1;
+			ad_warn("agent %s: instance %s (pid %d) still running "
+			        "%lld ms after SIGTERM: killing it",
+			    c->name, inst->id, (int)inst->pid,
+			    (long long)(now - inst->term_at));
+			if (inst->pid > 0)
+				kill(inst->pid, SIGKILL);
+		}
+		break;
+	case AD_INST_LOST:
+	case AD_INST_EXITED:
+		break;
+	}
+}
+
+void
+ad_instance_heartbeat(
+    struct ad_instance *inst, int64_t busy_ms, uint64_t handled)
+{
+	inst->beat_ms = ad_now_ms();
+	inst->busy_ms = busy_ms;
+	inst->handled = handled;
+}
+
+/* ---- how many instances -------------------------------------------------
+ */
+
+/* Change how many instances a should have; one log line, one record. */
+static void
+set_desired(struct ad_agent *a, unsigned n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_desired(struct ad_agent *a, unsigned n, const char *fmt, ...)
+{
+	char    why[200];
+	va_list ap;
+
+	if (n == a->desired)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	ad_info("agent %s: %u -> %u instances: %s", a->conf->name, a->desired,
+	    n, why);
+	ad_sv_audit(a->sv, a->conf->name, NULL, "agent.scale",
+	    "%u -> %u instances: %s", a->desired, n, why);
+	a->desired = n;
+}
+
+/* Instances needed to hold load at target each: load / target, rounded up. */
+static unsigned
+needed(double load, unsigned target)
+{
+	unsigned n = (unsigned)(load / target);
+
+	return n * (double)target < load ? n + 1 : n;
+}
+
+static void
+scale_reset(struct ad_agent *a)
+{
+	a->above_since = 0;
+	a->below_since = 0;
+	a->below_peak  = 0;
+}
+
+/*
+ * Sample the load (requests in flight plus queued) every tick; once per
+ * SCALE_SAMPLE_MS decide on its mean.  Above desired * target_inflight by
+ * more than the tolerance for upscale_delay: grow to what the load needs
+ * (one step at most doubles, or adds SCALE_STEP_MIN).  Low enough that
+ * one instance fewer would still be under target minus the tolerance, for
+ * downscale_delay: shrink to what the highest load of that window needs.
+ * A load between the two changes nothing, so a steady load near the
+ * target never flaps.
+ */
+void
+ad_agent_scale_sample(struct ad_agent *a, int64_t now)
+{
+	const struct ad_agent_conf *c = a->conf;
+	const struct ad_instance   *i;
+	double                      load = a->nqueued, mean, target;
+	unsigned                    want, step;
+
+	LIST_FOREACH(i, &a->instances, link)
+	load += i->inflight;
+	a->load_sum += load;
+	a->load_n++;
+	if (now < a->scale_next)
+		return;
+	mean        = a->load_sum / a->load_n;
+	a->load_sum = 0;
+	a->load_n   = 0;
+	a->scale_next = now + SCALE_SAMPLE_MS;
+	if (a->pinned >= 0 || a->stopped || a->failed || a->closing
+	    || c->min_instances == c->max_instances) {
+		scale_reset(a);
+		return;
+	}
+	target = c->target_inflight;
+	if (mean > a->desired * target * (1 + SCALE_TOLERANCE)) {
+		a->below_since = 0;
+		if (a->above_since == 0)
+			a->above_since = now - SCALE_SAMPLE_MS;
+		if (now - a->above_since < c->upscale_delay_ms
+		    || a->desired >= c->max_instances)
+			return;
+		step = a->desired > SCALE_STEP_MIN ? a->desired : SCALE_STEP_MIN;
+		want = needed(mean, c->target_inflight);
+		if (want > a->desired + step)
+			want = a->desired + step;
+		if (want > c->max_instances)
+			want = c->max_instances;
+		set_desired(a, want,
+		    "load %.1f (in flight + queued) above %u x "
+		    "target_inflight %u for %lld ms",
+		    mean, a->desired, c->target_inflight,
+		    (long long)(now - a->above_since));
+		/* The new instances get a full delay to take their share. */
+		a->above_since = now;
+	} else if (a->desired > c->min_instances
+	    && mean < (a->desired - 1) * target * (1 - SCALE_TOLERANCE)) {
+		a->above_since = 0;
+		if (a->below_since == 0) {
+			a->below_since = now - SCALE_SAMPLE_MS;
+			a->below_peak  = mean;
+		}
+		if (mean > a->below_peak)
+			a->below_peak = mean;
+		if (now - a->below_since < c->downscale_delay_ms)
+			return;
+		want = needed(a->below_peak, c->target_inflight);
+		if (want < c->min_instances)
+			want = c->min_instances;
+		if (want < a->desired)
+			set_desired(a, want,
+			    "load at most %.1f (in flight + queued) for %lld "
+			    "ms, below %u x target_inflight %u",
+			    a->below_peak, (long long)(now - a->below_since),
+			    a->desired - 1, c->target_inflight);
+		scale_reset(a);
+	} else {
+		scale_reset(a);
+	}
+}
+
+int
+ad_agent_scale(struct ad_agent *a, long n, const char *who, char *err,
+    size_t errlen)
+{
+	const struct ad_agent_conf *c = a->conf;
+
+	if (n < 0) {
+		a->pinned = -1;
+		scale_reset(a);
+		ad_info("agent %s: automatic scaling again (%s)", c->name, who);
+		ad_sv_audit(a->sv, c->name, NULL, "agent.scale",
+		    "automatic scaling again, by %s", who);
+		return 0;
+	}
+	if ((unsigned long)n > c->max_instances) {
+		ad_seterr(err, errlen,
+		    "agent \"%s\": %ld is more than instances { max = %u } "
+		    "in %s: raise max there and reload, or ask for fewer",
+		    c->name, n, c->max_instances, c->file);
+		return AGENTD_EINVAL;
+	}
+	a->pinned = (int)n;
+	set_desired(a, (unsigned)n, "pinned by %s", who);
+	ad_agent_maintain(a);
+	return 0;
+}
+
+void
+ad_agent_stop(struct ad_agent *a, const char *who)
+{
+	struct ad_instance *inst;
+
+	a->stopped = 1;
+	LIST_FOREACH(inst, &a->instances, link)
+	ad_instance_drain(inst);
+	/* Queued requests would wait for instances that will not come. */
+	ad_dispatch_fail_queue(a, AGENTD_EUNAVAIL);
+	ad_info("agent %s: stopped by %s", a->conf->name, who);
+	ad_sv_audit(a->sv, a->conf->name, NULL, "agent.stop", "stopped by %s",
+	    who);
+}
+
+/* The instance to let go first: not yet ready, else the least busy. */
+static struct ad_instance *
+pick_surplus(struct ad_agent *a)
+{
+	struct ad_instance *i, *best = NULL;
+
+	LIST_FOREACH(i, &a->instances, link)
+	{
+		if (i->state == AD_INST_STARTING)
+			return i;
+		if (i->state == AD_INST_READY
+		    && (best == NULL || i->inflight < best->inflight))
+			best = i;
+	}
+	return best;
 }
 
 void
@@ -495,15 +828,19 @@ ad_agent_maintain(struct ad_agent *a)
 		    && ad_now_ms() - i->ready_mono >= a->conf->stable_after_ms)
 			a->backoff_ms = 0;
 	}
-	/* A temporary agent's instances are started once, never again; a
-	 * failed agent's not until it is restarted. */
-	if (a->sv->stopping || a->failed
-	    || (a->conf->restart_policy == AD_RESTART_TEMPORARY
-	        && a->next_seq >= a->conf->min_instances))
+	if (a->sv->stopping || a->failed || a->stopped || a->closing)
 		return;
+	/* min = 0 and nothing running: the first request starts one. */
+	if (a->desired == 0 && a->pinned < 0 && a->nqueued > 0
+	    && a->conf->max_instances > 0)
+		set_desired(a, 1, "a request arrived and no instance runs");
 	live = ad_agent_count(a, AD_INST_STARTING)
 	    + ad_agent_count(a, AD_INST_READY);
-	while (live < a->conf->min_instances && ad_now_ms() >= a->next_start) {
+	while (live > a->desired) {
+		ad_instance_drain(pick_surplus(a));
+		live--;
+	}
+	while (live < a->desired && ad_now_ms() >= a->next_start) {
 		if (ad_instance_spawn(a, err, sizeof(err)) != 0) {
 			ad_error("agent %s: %s", a->conf->name, err);
 			return;

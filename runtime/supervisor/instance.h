@@ -27,8 +27,30 @@ void ad_instance_free(struct ad_instance *inst);
 /* The control slot finished (init answered or failed).  mtx held. */
 void ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply);
 
-/* Ask an instance to stop (control "stop", then SIGTERM).  mtx held. */
-void ad_instance_stop(struct ad_instance *inst);
+/*
+ * Stop an instance gracefully: it takes no new work, finishes what it
+ * holds (at most health { drain_timeout }), then gets SIGTERM (its worker
+ * calls the plugin's fini and exits), then SIGKILL after stop_grace.
+ * ad_instance_tick drives the steps.  mtx held.
+ */
+void ad_instance_drain(struct ad_instance *inst);
+
+/*
+ * The instance is hung (why: printf-formatted): logged and audited, it
+ * takes no new work and is stopped now (SIGTERM, SIGKILL after
+ * stop_grace); its exit counts as a failure, so another is started under
+ * the restart policy.  mtx held.
+ */
+void ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Health and stopping, every tick: init timeout, heartbeats, drain
+ * deadline, SIGKILL after stop_grace.  mtx held. */
+void ad_instance_tick(struct ad_instance *inst, int64_t now);
+
+/* A heartbeat arrived from the instance's worker.  mtx held. */
+void ad_instance_heartbeat(
+    struct ad_instance *inst, int64_t busy_ms, uint64_t handled);
 
 /*
  * nng pipe callback (arg: the instance) for its own sockets: only the
@@ -38,6 +60,8 @@ void ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 /* Counts by state for one agent.  mtx held. */
 unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
+/* Instances not yet reaped.  mtx held. */
+unsigned ad_agent_live(const struct ad_agent *a);
 
 /*
  * An operator's restart (who: "agentctl"): a failed agent may start again,
@@ -46,12 +70,30 @@ unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
  */
 void ad_agent_restart(struct ad_agent *a, const char *who);
 
-/* "running", "starting", "backing off" or "failed".  mtx held. */
+/* "running", "starting", "backing off", "failed", "stopping" or
+ * "stopped".  mtx held. */
 const char *ad_agent_state(const struct ad_agent *a);
 
-/* Start what is missing, honouring backoff.  mtx held. */
+/* Start what is missing (honouring backoff), drain what is more than
+ * the agent's desired count.  mtx held. */
 void ad_agent_maintain(struct ad_agent *a);
 
-const char *ad_inst_state_name(enum ad_inst_state st);
+/* The autoscaler, once a tick (see instance.c).  mtx held. */
+void ad_agent_scale_sample(struct ad_agent *a, int64_t now);
+
+/*
+ * An operator pins the agent at n instances (0 to its max), or hands it
+ * back to the autoscaler (n < 0).  Audited.  mtx held.  0, or
+ * AGENTD_EINVAL with one line in err.
+ */
+int ad_agent_scale(
+    struct ad_agent *a, long n, const char *who, char *err, size_t errlen);
+
+/* agentctl stop: drain every instance, start none until agentctl start
+ * (ad_agent_restart).  Audited.  mtx held. */
+void ad_agent_stop(struct ad_agent *a, const char *who);
+
+/* "starting", "ready", "draining", "stopping", "lost" or "exited". */
+const char *ad_instance_state_name(const struct ad_instance *i);
 
 #endif

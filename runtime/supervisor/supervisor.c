@@ -24,9 +24,6 @@
 #include "supervisor/instance.h"
 #include "supervisor/supervisor.h"
 
-/* How long SIGTERMed instances get before SIGKILL at shutdown. */
-#define STOP_GRACE_MS 5000
-
 char *
 ad_sv_find_worker(void)
 {
@@ -104,6 +101,8 @@ init_agents(struct ad_sv *sv, const struct described *d)
 		a->sv            = sv;
 		a->conf          = &sv->cfg->agents[i];
 		a->generation    = 1;
+		a->desired       = a->conf->min_instances;
+		a->pinned        = -1;
 		a->restart_times = ad_xcalloc(
 		    a->conf->restart_intensity + 1, sizeof(*a->restart_times));
 		LIST_INIT(&a->instances);
@@ -376,8 +375,14 @@ tick(struct ad_sv *sv)
 
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++) {
-		ad_dispatch_expire(&sv->agents[i], now);
-		ad_agent_maintain(&sv->agents[i]);
+		struct ad_agent    *a = &sv->agents[i];
+		struct ad_instance *inst;
+
+		ad_dispatch_expire(a, now);
+		LIST_FOREACH(inst, &a->instances, link)
+		ad_instance_tick(inst, now);
+		ad_agent_scale_sample(a, now);
+		ad_agent_maintain(a);
 	}
 	pthread_mutex_unlock(&sv->mtx);
 	collect_exited(sv);
@@ -512,40 +517,103 @@ ad_sv_run(struct ad_sv *sv)
 	}
 }
 
-static int
-live_instances(struct ad_sv *sv)
+int
+ad_agent_may_call(const struct ad_agent *a, const char *target)
 {
-	struct ad_instance *inst;
-	size_t              i;
-	int                 n = 0;
+	size_t i;
 
-	pthread_mutex_lock(&sv->mtx);
-	for (i = 0; i < sv->nagents; i++) {
-		LIST_FOREACH(inst, &sv->agents[i].instances, link)
-		n += inst->state != AD_INST_EXITED;
+	for (i = 0; i < a->conf->ncalls; i++) {
+		if (strcmp(a->conf->calls[i], target) == 0)
+			return 1;
 	}
-	pthread_mutex_unlock(&sv->mtx);
-	return n;
+	return 0;
+}
+
+/* Is an agent that may call a still running or finishing?  mtx held. */
+static int
+callers_live(struct ad_sv *sv, const struct ad_agent *a)
+{
+	size_t i;
+
+	for (i = 0; i < sv->nagents; i++) {
+		const struct ad_agent *b = &sv->agents[i];
+
+		if (b != a && ad_agent_may_call(b, a->conf->name)
+		    && (!b->closing || ad_agent_live(b) > 0))
+			return 1;
+	}
+	return 0;
 }
 
 static void
-signal_all(struct ad_sv *sv, int sig)
+close_agent(struct ad_agent *a)
 {
 	struct ad_instance *inst;
-	size_t              i;
 
-	pthread_mutex_lock(&sv->mtx);
-	for (i = 0; i < sv->nagents; i++) {
-		LIST_FOREACH(inst, &sv->agents[i].instances, link)
-		{
-			if (sig == SIGTERM)
-				ad_instance_stop(inst);
-			else if (inst->pid > 0
-			    && inst->state != AD_INST_EXITED)
-				kill(inst->pid, sig);
+	a->closing = 1;
+	ad_dispatch_fail_queue(a, AGENTD_ECLOSED);
+	LIST_FOREACH(inst, &a->instances, link)
+	ad_instance_drain(inst);
+}
+
+/*
+ * Stop every agent in order: an agent is drained only once every agent
+ * that may call it (calls = { }) has stopped, so the requests callers
+ * are finishing can still reach it.  Agents that call each other in a
+ * cycle stop together.  Each instance finishes what it holds (at most
+ * drain_timeout), gets SIGTERM (the plugin's fini runs), and SIGKILL after
+ * stop_grace.  Returns when no instance is left.
+ */
+static void
+stop_agents(struct ad_sv *sv)
+{
+	size_t   i;
+	unsigned live, opened, closing, started;
+
+	for (;;) {
+		int64_t now = ad_now_ms();
+
+		pthread_mutex_lock(&sv->mtx);
+		opened = closing = started = live = 0;
+		for (i = 0; i < sv->nagents; i++) {
+			struct ad_agent *a = &sv->agents[i];
+
+			if (!a->closing)
+				opened++;
+			else if (ad_agent_live(a) > 0)
+				closing++;
 		}
+		for (i = 0; i < sv->nagents; i++) {
+			struct ad_agent *a = &sv->agents[i];
+
+			if (!a->closing && !callers_live(sv, a)) {
+				close_agent(a);
+				started++;
+			}
+		}
+		if (opened > 0 && started == 0 && closing == 0) {
+			ad_info("agents call each other in a cycle: stopping "
+			        "the rest together");
+			for (i = 0; i < sv->nagents; i++) {
+				if (!sv->agents[i].closing)
+					close_agent(&sv->agents[i]);
+			}
+		}
+		for (i = 0; i < sv->nagents; i++) {
+			struct ad_agent    *a = &sv->agents[i];
+			struct ad_instance *inst;
+
+			LIST_FOREACH(inst, &a->instances, link)
+			ad_instance_tick(inst, now);
+			live += ad_agent_live(a);
+		}
+		pthread_mutex_unlock(&sv->mtx);
+		/* Every agent closed (now or before), and no instance left. */
+		if (live == 0 && (opened == started || closing + opened == 0))
+			break;
+		usleep(20 * 1000);
+		reap(sv);
 	}
-	pthread_mutex_unlock(&sv->mtx);
 }
 
 static void
@@ -565,28 +633,13 @@ audit_last(struct ad_sv *sv)
 void
 ad_sv_stop(struct ad_sv *sv)
 {
-	int64_t        until;
 	struct ad_req *r;
 	size_t         i;
 
 	pthread_mutex_lock(&sv->mtx);
 	sv->stopping = 1;
 	pthread_mutex_unlock(&sv->mtx);
-	signal_all(sv, SIGTERM);
-	until = ad_now_ms() + STOP_GRACE_MS;
-	while (live_instances(sv) > 0 && ad_now_ms() < until) {
-		usleep(20 * 1000);
-		reap(sv);
-	}
-	if (live_instances(sv) > 0) {
-		ad_warn("instances still running after %d ms: killing them",
-		    STOP_GRACE_MS);
-		signal_all(sv, SIGKILL);
-		while (live_instances(sv) > 0) {
-			usleep(20 * 1000);
-			reap(sv);
-		}
-	}
+	stop_agents(sv);
 	collect_exited(sv);
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++) {

@@ -46,6 +46,7 @@ struct ad_req {
 	int64_t          queued_us; /* monotonic us: latency only */
 	int64_t          sent_us;
 	unsigned         tries;
+	int              answered; /* done ran (a timeout); still held */
 	ad_req_done_fn   done;
 	void            *arg;
 	TAILQ_ENTRY(ad_req) link;
@@ -57,9 +58,11 @@ TAILQ_HEAD(ad_req_queue, ad_req);
 /*
  * An instance's life, as a state machine (instance.c owns the
  * transitions):
- *   STARTING --ready--> READY --stop--> STOPPING --exit--> EXITED
+ *   STARTING --ready--> READY --drain--> STOPPING --exit--> EXITED
  *   READY --its connection failed--> LOST --exit--> EXITED
  *   any --exit--> EXITED
+ * A STOPPING instance first finishes what it holds (status: "draining"),
+ * then is sent SIGTERM ("stopping"), then SIGKILL after stop_grace.
  */
 enum ad_inst_state {
 	AD_INST_STARTING = 0, /* spawned; waiting for its init to answer */
@@ -107,6 +110,15 @@ struct ad_instance {
 	int64_t            ready_mono;
 	int                exit_status; /* waitpid status once EXITED */
 	uint64_t           served;
+	/* health: the last heartbeat (monotonic ms) and what it said */
+	int64_t  beat_ms;
+	int64_t  busy_ms; /* its plugin callback had run this long */
+	uint64_t handled; /* requests the worker handed to its plugin */
+	/* stopping: drain until, SIGTERM sent at, SIGKILL sent */
+	int64_t drain_until;
+	int64_t term_at;
+	int     killed;
+	int     hung; /* stopped because it hung: its exit is a failure */
 	char              *path;  /* socket file */
 	nng_socket         sock;  /* REQ, listens at path */
 	struct ad_slot    *slots; /* [0] control, [1..concurrency] requests */
@@ -163,6 +175,19 @@ struct ad_agent {
 	int64_t              *restart_times;
 	unsigned              nrestart_times;
 	int                   failed; /* no more restarts until restarted */
+	/* how many instances it should have: min at start, then the
+	 * autoscaler's or the operator's (pinned >= 0) choice */
+	unsigned desired;
+	int      pinned;  /* agentctl scale N, or -1: automatic */
+	int      stopped; /* agentctl stop: no instances until start */
+	int      closing; /* agentd is stopping this agent's instances */
+	/* the autoscaler's window (instance.c) */
+	double  load_sum; /* in flight + queued, summed over ticks */
+	unsigned load_n;
+	int64_t scale_next;  /* monotonic ms: the next decision */
+	int64_t above_since; /* load above the band since, or 0 */
+	int64_t below_since; /* load below the band since, or 0 */
+	double  below_peak;  /* the highest load while below */
 	struct ad_agent_stats st;
 	int64_t               last_call_denial_log;  /* monotonic ms */
 	int64_t               last_state_denial_log; /* monotonic ms */
@@ -235,6 +260,9 @@ void ad_sv_stop(struct ad_sv *sv);
 void ad_sv_free(struct ad_sv *sv);
 
 struct ad_agent *ad_sv_agent(struct ad_sv *sv, const char *name);
+
+/* May agent a call target (its calls = { })? */
+int ad_agent_may_call(const struct ad_agent *a, const char *target);
 
 /*
  * Append a lifecycle record to the audit trail without waiting for it

@@ -145,6 +145,7 @@ ad_host_request(
 	        != 0)
 		abort(); /* only ENOMEM is possible */
 	ctx->pending++;
+	atomic_fetch_add(&ctx->handled, 1);
 	in_callback = req;
 	rv = ctx->desc->on_request(ctx->state, req, e->body, e->body_len);
 	in_callback = NULL;
@@ -222,12 +223,15 @@ call_msg(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
 static int
 sync_roundtrip(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, nng_msg **reply)
 {
-	int rv;
+	int64_t busy;
+	int     rv;
 
 	if (ad_wloop_is_lost(&ctx->loop)) {
 		nng_msg_free(msg);
 		return AGENTD_ECLOSED;
 	}
+	/* Waiting for agentd is not the plugin being stuck. */
+	busy = atomic_exchange(&ctx->busy_since, 0);
 	/* agentd answers "timeout" at the deadline; the margin only guards
 	 * against agentd itself being gone. */
 	nng_aio_set_timeout(ctx->sync_aio, timeout_ms + 2000);
@@ -236,14 +240,15 @@ sync_roundtrip(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, nng_msg **reply)
 	nng_aio_wait(ctx->sync_aio);
 	if ((rv = nng_aio_result(ctx->sync_aio)) != 0) {
 		nng_msg_free(msg);
-		return ad_nng_error(rv);
+		goto out;
 	}
 	nng_ctx_recv(ctx->sync_ctx, ctx->sync_aio);
 	nng_aio_wait(ctx->sync_aio);
-	if ((rv = nng_aio_result(ctx->sync_aio)) != 0)
-		return ad_nng_error(rv);
-	*reply = nng_aio_get_msg(ctx->sync_aio);
-	return 0;
+	if ((rv = nng_aio_result(ctx->sync_aio)) == 0)
+		*reply = nng_aio_get_msg(ctx->sync_aio);
+out:
+	atomic_store(&ctx->busy_since, busy != 0 ? ad_now_ms() : 0);
+	return ad_nng_error(rv);
 }
 
 /* A reply message into (status, body): the reply's status wins. */

@@ -14,6 +14,9 @@
 #ifndef AD_HOST_H
 #define AD_HOST_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include <nng/nng.h>
 
 #include <agentd/agent.h>
@@ -44,7 +47,12 @@ struct agentd_ctx {
 	size_t                      npublish;
 	agentd_writer              *batch; /* events published, not sent */
 	unsigned                    nbatch;
-	unsigned                    pending; /* requests not yet answered */
+	/* Monotonic ms since plugin code has been running on the main
+	 * thread, or 0 (between callbacks, or waiting in a host call): the
+	 * heartbeat reports how long, so agentd can tell a hung plugin. */
+	_Atomic int64_t  busy_since;
+	_Atomic uint64_t handled; /* requests handed to the plugin */
+	unsigned         pending; /* requests not yet answered */
 	unsigned                    acalls;  /* asynchronous calls under way */
 	struct ad_acall            *free_calls; /* finished, for reuse */
 };

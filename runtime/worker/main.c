@@ -14,7 +14,9 @@
 
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,7 @@ struct worker_opts {
 	const char *instance;
 	const char *run_dir;
 	size_t      max_message;
+	int64_t     heartbeat_ms;
 	int         log_level;
 };
 
@@ -85,6 +88,129 @@ on_calls_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 		nng_aio_cancel(ctx->sync_aio);
 }
 
+/* Plugin code starts or stops running on the main thread. */
+static void
+plugin_enter(struct agentd_ctx *ctx)
+{
+	atomic_store(&ctx->busy_since, ad_now_ms());
+}
+
+static void
+plugin_leave(struct agentd_ctx *ctx)
+{
+	atomic_store(&ctx->busy_since, 0);
+}
+
+/*
+ * Heartbeats: a thread of their own reports every heartbeat_ms on the
+ * publish socket, with how long the plugin's current callback has been
+ * running.  agentd declares the instance hung when the reports stop (the
+ * process is frozen or its sockets wedged) or when one callback runs
+ * longer than the agent's health { hung_after }.
+ */
+struct heartbeat {
+	struct agentd_ctx *ctx;
+	int64_t            every_ms;
+	pthread_t          thread;
+	pthread_mutex_t    mtx;
+	pthread_cond_t     cond;
+	int                stop;
+};
+
+static void
+beat(struct heartbeat *hb, nng_aio *aio)
+{
+	struct agentd_ctx *ctx  = hb->ctx;
+	int64_t            busy = atomic_load(&ctx->busy_since);
+	struct ad_envelope e;
+	agentd_writer     *w;
+	nng_msg           *msg;
+	size_t             len;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "busy_ms");
+	agentd_write_int(w, busy != 0 ? ad_now_ms() - busy : 0);
+	agentd_write_str(w, "handled");
+	agentd_write_uint(w, atomic_load(&ctx->handled));
+	memset(&e, 0, sizeof(e));
+	e.kind = AD_KIND_CONTROL;
+	snprintf(e.dst, sizeof(e.dst), "heartbeat");
+	e.body     = agentd_writer_data(w, &len);
+	e.body_len = len;
+	if (ad_envelope_to_msg(&e, &msg) == 0) {
+		/* Waits behind events the hub has not taken yet, at most one
+		 * period: a late report is better than none. */
+		nng_aio_set_msg(aio, msg);
+		nng_aio_set_timeout(aio, (nng_duration)hb->every_ms);
+		nng_send_aio(ctx->evout, aio);
+		nng_aio_wait(aio);
+		if (nng_aio_result(aio) != 0)
+			nng_msg_free(nng_aio_get_msg(aio));
+	}
+	agentd_writer_free(w);
+}
+
+static void *
+heartbeat_main(void *arg)
+{
+	struct heartbeat *hb = arg;
+	struct timespec   until;
+	nng_aio          *aio;
+
+	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
+		return NULL;
+	pthread_mutex_lock(&hb->mtx);
+	while (!hb->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += hb->every_ms / 1000;
+		until.tv_nsec += (hb->every_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!hb->stop
+		    && pthread_cond_timedwait(&hb->cond, &hb->mtx, &until) == 0)
+			;
+		if (hb->stop)
+			break;
+		pthread_mutex_unlock(&hb->mtx);
+		beat(hb, aio);
+		pthread_mutex_lock(&hb->mtx);
+	}
+	pthread_mutex_unlock(&hb->mtx);
+	nng_aio_free(aio);
+	return NULL;
+}
+
+static int
+heartbeat_start(struct heartbeat *hb, struct agentd_ctx *ctx, int64_t ms)
+{
+	pthread_condattr_t ca;
+
+	hb->ctx      = ctx;
+	hb->every_ms = ms;
+	hb->stop     = 0;
+	pthread_mutex_init(&hb->mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&hb->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return pthread_create(&hb->thread, NULL, heartbeat_main, hb);
+}
+
+static void
+heartbeat_stop(struct heartbeat *hb)
+{
+	pthread_mutex_lock(&hb->mtx);
+	hb->stop = 1;
+	pthread_cond_signal(&hb->cond);
+	pthread_mutex_unlock(&hb->mtx);
+	pthread_join(hb->thread, NULL);
+	pthread_cond_destroy(&hb->cond);
+	pthread_mutex_destroy(&hb->mtx);
+}
+
 static void
 usage(FILE *f)
 {
@@ -92,7 +218,7 @@ usage(FILE *f)
 	      "       agentd-worker --plugin PATH --agent NAME --instance ID "
 	      "--run-dir DIR\n"
 	      "                     [--max-message-size BYTES] "
-	      "[--log-level LEVEL]\n"
+	      "[--heartbeat-ms MS] [--log-level LEVEL]\n"
 	      "       agentd-worker --version | --help\n"
 	      "Hosts one agent instance for agentd; started by agentd.\n",
 	    f);
@@ -109,14 +235,16 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "run-dir", required_argument, NULL, 'r' },
 		{ "max-message-size", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "heartbeat-ms", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	o->max_message = 1024 * 1024;
-	o->log_level   = AGENTD_LOG_INFO;
+	o->max_message  = 1024 * 1024;
+	o->heartbeat_ms = 1000;
+	o->log_level    = AGENTD_LOG_INFO;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -137,6 +265,9 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		case 'm':
 			o->max_message = strtoul(optarg, NULL, 10);
 			break;
+		case 'b':
+			o->heartbeat_ms = strtoll(optarg, NULL, 10);
+			break;
 		case 'l':
 			if ((o->log_level = ad_log_parse_level(optarg)) < 0)
 				return -1;
@@ -156,7 +287,8 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 	if (o->describe != NULL)
 		return 0;
 	if (o->plugin == NULL || o->agent == NULL || o->instance == NULL
-	    || o->run_dir == NULL || o->max_message < 1024)
+	    || o->run_dir == NULL || o->max_message < 1024
+	    || o->heartbeat_ms <= 0)
 		return -1;
 	return 0;
 }
@@ -379,21 +511,27 @@ work(struct agentd_ctx *ctx)
 
 	ad_wloop_ack(&ctx->loop);
 	while ((it = ad_wloop_take(&ctx->loop)) != NULL) {
+		plugin_enter(ctx);
 		ad_host_call_done(ctx, it->call);
+		plugin_leave(ctx);
 		free(it);
 		ad_host_flush(ctx);
 	}
 	while (nng_recvmsg(ctx->rep, &msg, NNG_FLAG_NONBLOCK) == 0) {
+		plugin_enter(ctx);
 		rv = handle_message(ctx, msg);
+		plugin_leave(ctx);
 		ad_host_flush(ctx);
 		if (rv != STEP_CONTINUE)
 			return rv;
 	}
 	if (nng_recvmsg(ctx->evin, &msg, NNG_FLAG_NONBLOCK) == 0) {
+		plugin_enter(ctx);
 		if (ctx->initialized)
 			ad_host_events(ctx, msg);
 		else
 			nng_msg_free(msg);
+		plugin_leave(ctx);
 		ad_host_flush(ctx);
 	}
 	return STEP_CONTINUE;
@@ -412,7 +550,9 @@ serve(struct agentd_ctx *ctx)
 	while (!stop_requested && !ctx->loop.lost) {
 		if (ctx->initialized && ctx->desc->on_tick != NULL
 		    && ctx->desc->tick_ms > 0 && ad_now_ms() >= next_tick) {
+			plugin_enter(ctx);
 			ctx->desc->on_tick(ctx->state);
+			plugin_leave(ctx);
 			ad_host_flush(ctx);
 			next_tick = ad_now_ms() + ctx->desc->tick_ms;
 		}
@@ -451,6 +591,7 @@ main(int argc, char **argv)
 {
 	struct worker_opts o;
 	struct agentd_ctx  ctx;
+	struct heartbeat   hb;
 	struct ad_plugin  *plugin;
 	struct sigaction   sa;
 	char               err[AD_ERRLEN];
@@ -487,10 +628,23 @@ main(int argc, char **argv)
 	ctx.desc = &plugin->desc;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
 	snprintf(ctx.instance, sizeof(ctx.instance), "%s", o.instance);
-	rv = connect_bus(&ctx, &o) == 0 ? serve(&ctx) : EXIT_BUS;
-	if (ctx.initialized && ctx.desc->fini != NULL)
-		ctx.desc->fini(ctx.state);
-	ad_host_flush(&ctx);
+	if (connect_bus(&ctx, &o) != 0)
+		rv = EXIT_BUS;
+	else if (heartbeat_start(&hb, &ctx, o.heartbeat_ms) != 0) {
+		ad_error("%s/%s: cannot start the heartbeat thread", o.agent,
+		    o.instance);
+		rv = EXIT_BUS;
+	} else {
+		rv = serve(&ctx);
+		/* Reports go on through fini: it may take a while. */
+		if (ctx.initialized && ctx.desc->fini != NULL) {
+			plugin_enter(&ctx);
+			ctx.desc->fini(ctx.state);
+			plugin_leave(&ctx);
+		}
+		ad_host_flush(&ctx);
+		heartbeat_stop(&hb);
+	}
 	close_bus(&ctx);
 	drain(&ctx);
 	ad_host_calls_free(&ctx);
