@@ -53,6 +53,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "bus/envelope.h"
+#include "common/nngx.h"
 #include "common/util.h"
 #include "harness.h"
 
@@ -196,6 +201,65 @@ log_tail(void)
 	free(log);
 }
 
+/*
+ * The control connection, kept open for the whole run.  harness_control
+ * opens and dials a socket per request, which costs both this process
+ * and agentd about half a millisecond of CPU each time: in crash's tight
+ * loop that work would compete, on two cores, with the spawn being timed.
+ */
+static nng_socket ctl = NNG_SOCKET_INITIALIZER;
+
+static int
+ctl_open(void)
+{
+	char *url = ad_xasprintf("ipc://%s/run/control.sock", harness_tmpdir);
+	int   rv;
+
+	if ((rv = nng_req0_open(&ctl)) == 0
+	    && (rv = nng_socket_set_ms(
+	            ctl, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
+	        == 0
+	    && (rv = nng_socket_set_ms(ctl, NNG_OPT_RECVTIMEO, 5000)) == 0
+	    && (rv = nng_socket_set_size(ctl, NNG_OPT_RECVMAXSZ, 0)) == 0)
+		rv = nng_dial(ctl, url, NULL, 0);
+	if (rv != 0)
+		fprintf(stderr, PROG ": %s: %s\n", url, nng_strerror(rv));
+	free(url);
+	return rv == 0 ? 0 : -1;
+}
+
+/* "status" on ctl: *doc borrows from *keep; free both.  0 or -1. */
+static int
+ctl_status(agentd_doc **doc, nng_msg **keep)
+{
+	struct ad_envelope e, r;
+	nng_msg           *msg;
+	int                rv;
+
+	memset(&e, 0, sizeof(e));
+	e.id          = ad_envelope_next_id();
+	e.kind        = AD_KIND_CONTROL;
+	e.deadline_ms = ad_wall_ms() + 5000;
+	snprintf(e.dst, sizeof(e.dst), "status");
+	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0)
+		return -1;
+	/* nng_sendmsg takes msg only when it succeeds. */
+	if ((rv = nng_sendmsg(ctl, msg, 0)) != 0) {
+		nng_msg_free(msg);
+		return -1;
+	}
+	if (nng_recvmsg(ctl, keep, 0) != 0)
+		return -1;
+	if (ad_envelope_decode(
+	        nng_msg_body(*keep), nng_msg_len(*keep), SIZE_MAX, &r)
+	        != 0
+	    || r.status != 0 || agentd_parse(r.body, r.body_len, doc) != 0) {
+		nng_msg_free(*keep);
+		return -1;
+	}
+	return 0;
+}
+
 /* One status request into v (at most v->cap instances).  0 or -1. */
 static int
 status_read(struct view *v)
@@ -205,10 +269,10 @@ status_read(struct view *v)
 	nng_msg            *m;
 	size_t              i, n;
 
-	if (harness_control(PROG, AD_KIND_CONTROL, "status", NULL, 5000, &doc,
-	        &m)
-	    != 0)
+	if (ctl_status(&doc, &m) != 0) {
+		fprintf(stderr, PROG ": no status from agentd\n");
 		return -1;
+	}
 	root      = agentd_doc_root(doc);
 	v->pid    = harness_int(root, "pid");
 	v->rss_kb = harness_int(root, "rss_kb");
@@ -425,7 +489,6 @@ run_mem(int ninst, int64_t t_start_ms, int ready_in_time, long nofile)
 		return 1;
 	}
 	if (status_read(&v) != 0) {
-		fprintf(stderr, PROG ": no status from agentd\n");
 		free(v.inst);
 		free(rss);
 		free(ready);
@@ -512,11 +575,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (harness_wait_ready(1, ninst, (int64_t)wait_s * 1000) != 0) {
+		ctl_open();
 		fprintf(stderr,
 		    PROG ": %d instance%s not all ready within %d s\n", ninst,
 		    ninst == 1 ? "" : "s", wait_s);
 		rv = mem ? run_mem(ninst, t_start_ms, 0, nofile) : 1;
 		log_tail();
+	} else if (ctl_open() != 0) {
+		rv = 1;
 	} else if (mem) {
 		rv = run_mem(ninst, t_start_ms, 1, nofile);
 	} else {
@@ -524,6 +590,7 @@ main(int argc, char **argv)
 		if (rv != 0)
 			log_tail();
 	}
+	nng_close(ctl);
 	harness_stop(pid);
 	return rv;
 usage:

@@ -229,7 +229,9 @@ send_init(struct ad_instance *inst)
 	snprintf(s->op, sizeof(s->op), "init");
 	s->phase = AD_SLOT_SENDING;
 	nng_aio_set_msg(s->aio, msg);
-	nng_aio_set_timeout(s->aio, (nng_duration)c->init_timeout_ms);
+	/* ad_instance_tick enforces init_timeout from the spawn; this only
+	 * ends the wait if the tick did not. */
+	nng_aio_set_timeout(s->aio, (nng_duration)c->init_timeout_ms + 1000);
 	nng_ctx_send(s->ctx, s->aio);
 }
 
@@ -401,15 +403,15 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 		    : AGENTD_EPROTO;
 	if (strcmp(s->op, "init") != 0 || inst->state != AD_INST_STARTING)
 		return;
+	if (rv == AGENTD_ETIMEOUT) {
+		ad_instance_init_late(inst);
+		return;
+	}
 	if (status != 0) {
 		ad_error("agent %s: instance %s did not become ready: %s",
-		    inst->agent->conf->name, inst->id,
-		    rv == AGENTD_ETIMEOUT ? "init timed out"
-		                          : agentd_strerror(status));
+		    inst->agent->conf->name, inst->id, agentd_strerror(status));
 		ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
-		    "instance.init_failed", "%s",
-		    rv == AGENTD_ETIMEOUT ? "init timed out"
-		                          : agentd_strerror(status));
+		    "instance.init_failed", "%s", agentd_strerror(status));
 		if (inst->pid > 0)
 			kill(inst->pid, SIGKILL);
 		return;
@@ -460,6 +462,18 @@ wants_restart(const struct ad_agent *a, int status)
 	return 0;
 }
 
+/* An instance ended against the agent's wishes: restart or not. */
+static void
+count_exit(struct ad_agent *a, int status)
+{
+	if (!wants_restart(a, status)) {
+		/* Its place is not filled again. */
+		if (a->desired > 0)
+			a->desired--;
+	} else if (!count_restart(a, ad_now_ms()))
+		schedule_restart(a);
+}
+
 struct ad_instance *
 ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 {
@@ -473,16 +487,12 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 		{
 			if (inst->pid != pid || inst->state == AD_INST_EXITED)
 				continue;
-			/* Asked to stop, and not because it hung: expected. */
-			if ((inst->state != AD_INST_STOPPING || inst->hung)
+			if (inst->hung && !sv->stopping)
+				report_exit(inst, status); /* counted when hung */
+			else if (inst->state != AD_INST_STOPPING
 			    && !sv->stopping) {
 				report_exit(inst, status);
-				if (!wants_restart(a, status)) {
-					/* Its place is not filled again. */
-					if (a->desired > 0)
-						a->desired--;
-				} else if (!count_restart(a, ad_now_ms()))
-					schedule_restart(a);
+				count_exit(a, status);
 			}
 			inst->state       = AD_INST_EXITED;
 			inst->exit_status = status;
@@ -568,9 +578,27 @@ ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
 	    (long long)a->conf->stop_grace_ms);
 	ad_sv_audit(a->sv, a->conf->name, inst->id, "instance.hung",
 	    "pid %d %s", (int)inst->pid, why);
+	/* A failure now, as if it had crashed: its replacement starts under
+	 * the restart policy and backoff without waiting for it to die. */
+	if (!a->sv->stopping && inst->state != AD_INST_STOPPING)
+		count_exit(a, SIGKILL); /* as if killed */
 	if (inst->state == AD_INST_READY || inst->state == AD_INST_STARTING)
 		inst->state = AD_INST_STOPPING;
 	terminate(inst);
+}
+
+void
+ad_instance_init_late(struct ad_instance *inst)
+{
+	const struct ad_agent_conf *c = inst->agent->conf;
+
+	if (inst->state != AD_INST_STARTING)
+		return;
+	ad_error("agent %s: instance %s did not become ready within health { "
+	         "init_timeout = %lld ms }",
+	    c->name, inst->id, (long long)c->init_timeout_ms);
+	ad_instance_hung(inst, "init did not finish within %lld ms",
+	    (long long)c->init_timeout_ms);
 }
 
 void
@@ -580,13 +608,8 @@ ad_instance_tick(struct ad_instance *inst, int64_t now)
 
 	switch (inst->state) {
 	case AD_INST_STARTING:
-		if (now - inst->spawn_us / 1000 >= c->init_timeout_ms) {
-			ad_error("agent %s: instance %s did not become ready "
-			         "within health { init_timeout = %lld ms }",
-			    c->name, inst->id, (long long)c->init_timeout_ms);
-			ad_instance_hung(inst, "init did not finish within %lld ms",
-			    (long long)c->init_timeout_ms);
-		}
+		if (now - inst->spawn_us / 1000 >= c->init_timeout_ms)
+			ad_instance_init_late(inst);
 		break;
 	case AD_INST_READY:
 		if (now - inst->beat_ms > c->hung_after_ms)

@@ -44,6 +44,9 @@ void ad_instance_drain(struct ad_instance *inst);
 void ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Its init did not answer within health { init_timeout }: hung. */
+void ad_instance_init_late(struct ad_instance *inst);
+
 /* Health and stopping, every tick: init timeout, heartbeats, drain
  * deadline, SIGKILL after stop_grace.  mtx held. */
 void ad_instance_tick(struct ad_instance *inst, int64_t now);

@@ -8,7 +8,12 @@
  *   hang_on = N            never answer the Nth request (sleeps forever)
  *   exit_on = N            exit(0) in the Nth request, cleanly
  *   leak_kb = N            keep N KiB more for every request
- * Otherwise it answers every request with {"n": N, "pid": PID}.
+ *   sleep_ms = N           take N ms over every request (a slow agent)
+ *   ignore_on = N          never answer the Nth request, but go on
+ *                          serving the others (a request held forever)
+ * Otherwise it answers every request with {"n": N, "pid": PID}.  Its
+ * fini logs "misbehave fini: N requests" (warning level), so a test can
+ * tell a graceful stop from a kill.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -28,6 +33,8 @@ static const struct agentd_setting misbehave_settings[] = {
 	{ "hang_on", AGENTD_SETTING_INT, "0", "hang in the Nth request" },
 	{ "exit_on", AGENTD_SETTING_INT, "0", "exit(0) in the Nth request" },
 	{ "leak_kb", AGENTD_SETTING_INT, "0", "KiB kept per request" },
+	{ "sleep_ms", AGENTD_SETTING_INT, "0", "ms taken per request" },
+	{ "ignore_on", AGENTD_SETTING_INT, "0", "never answer the Nth" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -36,6 +43,7 @@ struct misbehave {
 	const struct agentd_host *host;
 	int64_t                   n;
 	int64_t                   crash_on, hang_on, exit_on, leak_kb;
+	int64_t                   sleep_ms, ignore_on;
 	void                    **leaks;
 	size_t                    nleaks;
 };
@@ -74,6 +82,8 @@ misbehave_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	host->setting_int(ctx, "hang_on", &m->hang_on);
 	host->setting_int(ctx, "exit_on", &m->exit_on);
 	host->setting_int(ctx, "leak_kb", &m->leak_kb);
+	host->setting_int(ctx, "sleep_ms", &m->sleep_ms);
+	host->setting_int(ctx, "ignore_on", &m->ignore_on);
 	*state = m;
 	return 0;
 }
@@ -97,6 +107,10 @@ misbehave_request(
 	if (m->hang_on > 0 && m->n == m->hang_on)
 		for (;;)
 			sleep_ms(1000);
+	if (m->ignore_on > 0 && m->n == m->ignore_on)
+		return 0; /* deferred, and never answered */
+	if (m->sleep_ms > 0)
+		sleep_ms(m->sleep_ms);
 	if (m->leak_kb > 0) {
 		grown = realloc(m->leaks, (m->nleaks + 1) * sizeof(*grown));
 		if (grown == NULL)
@@ -127,6 +141,8 @@ misbehave_fini(void *state)
 	struct misbehave *m = state;
 	size_t            i;
 
+	m->host->log(m->ctx, AGENTD_LOG_WARN, "misbehave fini: %lld requests",
+	    (long long)m->n);
 	for (i = 0; i < m->nleaks; i++)
 		free(m->leaks[i]);
 	free(m->leaks);
