@@ -75,7 +75,7 @@ struct inst {
 
 /* The parts of status these measurements read (the one agent's). */
 struct view {
-	int64_t      pid, rss_kb;
+	int64_t      pid, rss_kb, restarts;
 	size_t       n, cap;
 	struct inst *inst;
 };
@@ -277,6 +277,7 @@ status_read(struct view *v)
 	v->pid    = harness_int(root, "pid");
 	v->rss_kb = harness_int(root, "rss_kb");
 	agent     = agentd_array_at(agentd_map_get(root, "agents"), 0);
+	v->restarts = harness_int(agent, "restarts");
 	list      = agentd_map_get(agent, "instances");
 	n         = agentd_len(list);
 	v->n      = n < v->cap ? n : v->cap;
@@ -327,7 +328,7 @@ static int
 restart_loop(int n, int tight, struct restarts *r)
 {
 	struct inst  slot[8];
-	struct view  v = { 0, 0, 0, 8, slot };
+	struct view  v = { 0, 0, 0, 0, 8, slot };
 	struct inst  cur;
 	int64_t      t_kill, t0, t1;
 	int          i, k;
@@ -475,7 +476,7 @@ say_states(const struct view *v)
 static int
 run_mem(int ninst, int64_t t_start_ms, int ready_in_time, long nofile)
 {
-	struct view v = { 0, 0, 0, (size_t)ninst * 2 + 8, NULL };
+	struct view v = { 0, 0, 0, 0, (size_t)ninst * 2 + 8, NULL };
 	int64_t    *rss, *ready, last = 0;
 	size_t      i, nready = 0;
 	char        start[32] = "-";
@@ -513,10 +514,10 @@ run_mem(int ninst, int64_t t_start_ms, int ready_in_time, long nofile)
 	else
 		say_states(&v);
 	printf("mem way=agentd instances=%d ready=%zu start_ms=%s "
-	       "sv_rss_kb=%lld sv_fds=%ld sv_threads=%ld inst_rss_kb=%lld "
+	       "restarts=%lld sv_rss_kb=%lld sv_fds=%ld sv_threads=%ld inst_rss_kb=%lld "
 	       "inst_threads=%ld ready_p50_us=%lld ready_max_us=%lld "
 	       "nofile=%ld\n",
-	    ninst, nready, start, (long long)v.rss_kb,
+	    ninst, nready, start, (long long)v.restarts, (long long)v.rss_kb,
 	    count_fds((pid_t)v.pid), count_threads((pid_t)v.pid),
 	    (long long)pct(rss, nready, 50), inst_threads,
 	    (long long)pct(ready, nready, 50),

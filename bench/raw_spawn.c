@@ -3,7 +3,7 @@
  * from posix_spawn to its first answer, without agentd.  This is the
  * figure agentd's spawn to ready is compared with.
  *
- *   raw_spawn [-n SPAWNS]
+ *   raw_spawn [-n SPAWNS] [-g GAP_MS]
  *
  * Each spawn: a new REQ socket listens on ipc:// in a private folder (as
  * agentd opens an instance's socket before it spawns the worker, and
@@ -11,12 +11,16 @@
  * the reply, bench/raw_child is spawned, loads the bundled echo plugin
  * ($BENCH_BUILDDIR/plugins/.libs/echo.so), dials, and answers one
  * request.  One spawn first warms the page cache and is not counted.
+ * Spawns are GAP_MS apart (default 20): on this kind of VM a CPU that
+ * has been idle for a while is slow to wake, so spawns back to back
+ * (-g 0) measure faster than spawns that are a restart's typical
+ * distance apart.
  * After each reply the child's resident memory is read from /proc, then
  * the child is let go (end of file on its stdin) and reaped.
  *
  * Prints one line (bench/README.md, "Supervision"):
  *
- *   spawn way=raw what=reply n=N p50_us=X p90_us=Y rss_kb=R
+ *   spawn way=raw what=reply n=N gap_ms=G p50_us=X p90_us=Y rss_kb=R
  *
  * rss_kb: the median resident memory of the children, in KiB.
  */
@@ -39,7 +43,6 @@
 
 #define PROG "raw_spawn"
 #define TIMEOUT_MS 10000 /* per spawn: a child that hangs fails the run */
-#define PAUSE_MS 20      /* between spawns, as agentd_spawn pauses */
 
 extern char **environ;
 
@@ -76,7 +79,7 @@ rss_kb(pid_t pid)
 static void
 pause_ms(long ms)
 {
-	struct timespec ts = { 0, ms * 1000000L };
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
 }
@@ -174,13 +177,21 @@ main(int argc, char **argv)
 	struct samples lat;
 	uint64_t      *rss, us, r;
 	const char    *build = getenv("BENCH_BUILDDIR");
-	int            n = 50, c, i, rv = 0;
+	int            n = 50, gap = 20, c, i, rv = 0;
 
-	while ((c = getopt(argc, argv, "n:")) != -1) {
-		if (c != 'n' || (n = atoi(optarg)) < 1 || n > 100000)
+	while ((c = getopt(argc, argv, "n:g:")) != -1) {
+		switch (c) {
+		case 'n':
+			n = atoi(optarg);
+			break;
+		case 'g':
+			gap = atoi(optarg);
+			break;
+		default:
 			goto usage;
+		}
 	}
-	if (optind != argc)
+	if (optind != argc || n < 1 || n > 100000 || gap < 0 || gap > 10000)
 		goto usage;
 	if (build == NULL) {
 		fprintf(stderr, PROG ": BENCH_BUILDDIR must be set (bench/run "
@@ -202,21 +213,22 @@ main(int argc, char **argv)
 			samples_add(&lat, us * 1000);
 			rss[i] = r;
 		}
-		pause_ms(PAUSE_MS);
+		if (gap > 0)
+			pause_ms(gap);
 	}
 	ipc_dir_close(&p.ipc);
 	if (rv == 0) {
 		samples_sort(&lat);
 		qsort(rss, (size_t)n, sizeof(*rss), cmp_u64);
-		printf("spawn way=raw what=reply n=%d p50_us=%.0f p90_us=%.0f "
-		       "rss_kb=%llu\n",
-		    n, pct_us(&lat, 50), pct_us(&lat, 90),
+		printf("spawn way=raw what=reply n=%d gap_ms=%d p50_us=%.0f "
+		       "p90_us=%.0f rss_kb=%llu\n",
+		    n, gap, pct_us(&lat, 50), pct_us(&lat, 90),
 		    (unsigned long long)rss[(n - 1) / 2]);
 	}
 	samples_free(&lat);
 	free(rss);
 	return rv == 0 ? 0 : 1;
 usage:
-	fprintf(stderr, "usage: " PROG " [-n SPAWNS]\n");
+	fprintf(stderr, "usage: " PROG " [-n SPAWNS] [-g GAP_MS]\n");
 	return 2;
 }

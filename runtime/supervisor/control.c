@@ -455,6 +455,23 @@ op_agent(struct ad_srvctx *c, const struct ad_envelope *e)
 	ad_srv_reply(c, 0, NULL, 0);
 }
 
+/* A request could not be dispatched: say why, and what to do. */
+static void
+dispatch_failed(struct ad_srvctx *c, const char *agent, int rv)
+{
+	if (rv == AGENTD_ENOENT)
+		ad_srv_fail(c, rv,
+		    "no agent named \"%s\": `agentctl status` lists them",
+		    agent);
+	else if (rv == AGENTD_EUNAVAIL)
+		ad_srv_fail(c, rv,
+		    "agent \"%s\" is stopped: `agentctl start %s` starts it",
+		    agent, agent);
+	else
+		ad_srv_fail(
+		    c, rv, "agent \"%s\": %s", agent, agentd_strerror(rv));
+}
+
 /* ---- agentctl's socket ------------------------------------------------- */
 
 static void
@@ -470,14 +487,8 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 		c->state = AD_SRV_WAIT;
 		rv       = ad_dispatch_envelope(
 		          c->srv->sv, e, "agentctl", NULL, ad_srv_done, c);
-		if (rv == AGENTD_ENOENT)
-			ad_srv_fail(c, rv,
-			    "no agent named \"%s\": `agentctl status` lists "
-			    "them",
-			    e->dst);
-		else if (rv != 0)
-			ad_srv_fail(c, rv, "agent \"%s\": %s", e->dst,
-			    agentd_strerror(rv));
+		if (rv != 0)
+			dispatch_failed(c, e->dst, rv);
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "status") == 0) {
 		op_status(c);
@@ -801,9 +812,7 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	rv       = ad_dispatch_envelope(
 	          sv, e, a->conf->name, inst->id, ad_srv_done, c);
 	if (rv != 0)
-		ad_srv_fail(c, rv, "agent \"%s\": %s", e->dst,
-		    rv == AGENTD_ENOENT ? "no such agent"
-		                        : agentd_strerror(rv));
+		dispatch_failed(c, e->dst, rv);
 }
 
 int
