@@ -20,24 +20,24 @@
  *   ready_us (agentd's own clock: just before posix_spawn to init
  *   answered).  The instance agentd started with is not counted.
  *   Prints: spawn way=agentd what=ready n=N p50_us=X p90_us=Y
- * crash: the same, but polls status in a tight loop and times, on this
- *   side, from kill() to the first status that shows a new instance
- *   ready.  ready_* are the replacements' ready_us under that polling,
- *   gap_p50_us the median of (kill to seen) - ready_us (detecting the
- *   exit, reaping, spawning, and the last poll), poll_us the median
- *   status round trip, polls the median polls per restart.
- *   Prints: spawn way=agentd what=crash n=N p50_us=X p90_us=Y
- *           ready_p50_us=R ready_p90_us=S gap_p50_us=G poll_us=P polls=K
- * mem: INSTANCES instances; waits (at most WAIT_SECONDS, default
- *   20 + INSTANCES / 10) until all are ready, then reads agentd's resident
- *   memory, descriptors and threads, the instances' resident memory
- *   (median) and threads (the first's), and their ready_us.  start_ms runs
- *   from just before agentd is started to the last instance's ready
- *   (its started_ms plus ready_us, from status; "-" when not all became
- *   ready in time: then ready < instances says how far it got).
- *   Prints: mem way=agentd instances=N ready=R start_ms=S sv_rss_kb=K
- *           sv_fds=F sv_threads=T inst_rss_kb=I inst_threads=J
- *           ready_p50_us=X ready_max_us=Y nofile=L
+ * crash: the same, but polls status in a tight loop (over one
+ *   connection) and times, on this side, from kill() to the first status
+ *   that shows a new instance ready.  ready_* are the replacements' ready_us
+ * under that polling, gap_p50_us the median of (kill to seen) - ready_us
+ * (detecting the exit, reaping, spawning, and the last poll), poll_us the
+ * median status round trip, polls the median polls per restart. Prints: spawn
+ * way=agentd what=crash n=N p50_us=X p90_us=Y ready_p50_us=R ready_p90_us=S
+ * gap_p50_us=G poll_us=P polls=K mem: INSTANCES instances; waits (at most
+ * WAIT_SECONDS, default 20 + INSTANCES / 10) until all are ready, then reads
+ * agentd's resident memory, descriptors and threads, the instances' resident
+ * memory (median) and threads (the first's), and their ready_us.  start_ms
+ * runs from just before agentd is started to the last instance's ready (its
+ * started_ms plus ready_us, from status; "-" when not all became ready in
+ * time: then ready < instances says how far it got). restarts: the agent's
+ * restarts by then, i.e. instances that failed while starting and were
+ * replaced. Prints: mem way=agentd instances=N ready=R start_ms=S restarts=X
+ *           sv_rss_kb=K sv_fds=F sv_threads=T inst_rss_kb=I
+ *           inst_threads=J ready_p50_us=X ready_max_us=Y nofile=L
  */
 #include "config.h"
 
@@ -63,7 +63,7 @@
 
 #define PROG "agentd_spawn"
 #define RESTART_TIMEOUT_US (10 * 1000000LL) /* per restart */
-#define PAUSE_MS 20 /* after each restart, for agentd's audit records */
+#define PAUSE_MS 20     /* after each restart, for agentd's audit records */
 #define SLOW_POLL_MS 10 /* "ready": status this often, not in a loop */
 
 /* One instance as status shows it. */
@@ -160,7 +160,7 @@ start_agentd(void)
 {
 	char *log   = ad_xasprintf("%s/agentd.log", harness_tmpdir);
 	int   saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
-	int   fd    = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int   fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	pid_t pid;
 
 	if (fd >= 0 && saved >= 0)
@@ -203,9 +203,10 @@ log_tail(void)
 
 /*
  * The control connection, kept open for the whole run.  harness_control
- * opens and dials a socket per request, which costs both this process
- * and agentd about half a millisecond of CPU each time: in crash's tight
- * loop that work would compete, on two cores, with the spawn being timed.
+ * opens and dials a socket per request: a status round trip then took
+ * about 0.6 ms here, against 0.15-0.3 ms on a kept connection, and in
+ * crash's tight loop that extra work of both processes would compete, on
+ * two cores, with the spawn being timed.
  */
 static nng_socket ctl = NNG_SOCKET_INITIALIZER;
 
@@ -273,20 +274,21 @@ status_read(struct view *v)
 		fprintf(stderr, PROG ": no status from agentd\n");
 		return -1;
 	}
-	root      = agentd_doc_root(doc);
-	v->pid    = harness_int(root, "pid");
-	v->rss_kb = harness_int(root, "rss_kb");
-	agent     = agentd_array_at(agentd_map_get(root, "agents"), 0);
+	root        = agentd_doc_root(doc);
+	v->pid      = harness_int(root, "pid");
+	v->rss_kb   = harness_int(root, "rss_kb");
+	agent       = agentd_array_at(agentd_map_get(root, "agents"), 0);
 	v->restarts = harness_int(agent, "restarts");
-	list      = agentd_map_get(agent, "instances");
-	n         = agentd_len(list);
-	v->n      = n < v->cap ? n : v->cap;
+	list        = agentd_map_get(agent, "instances");
+	n           = agentd_len(list);
+	v->n        = n < v->cap ? n : v->cap;
 	for (i = 0; i < v->n; i++) {
 		struct inst *p = &v->inst[i];
 
-		it = agentd_array_at(list, i);
+		it       = agentd_array_at(list, i);
 		p->id[0] = p->state[0] = '\0';
-		agentd_get_strcpy(agentd_map_get(it, "id"), p->id, sizeof(p->id));
+		agentd_get_strcpy(
+		    agentd_map_get(it, "id"), p->id, sizeof(p->id));
 		agentd_get_strcpy(
 		    agentd_map_get(it, "state"), p->state, sizeof(p->state));
 		p->pid        = harness_int(it, "pid");
@@ -299,15 +301,15 @@ status_read(struct view *v)
 	return 0;
 }
 
-/* A ready instance whose id is not `not`, or NULL. */
+/* A ready instance whose id is not old_id (if not NULL), or NULL. */
 static const struct inst *
-find_ready(const struct view *v, const char *not)
+find_ready(const struct view *v, const char *old_id)
 {
 	size_t i;
 
 	for (i = 0; i < v->n; i++) {
 		if (strcmp(v->inst[i].state, "ready") == 0
-		    && (not == NULL || strcmp(v->inst[i].id, not) != 0))
+		    && (old_id == NULL || strcmp(v->inst[i].id, old_id) != 0))
 			return &v->inst[i];
 	}
 	return NULL;
@@ -327,11 +329,11 @@ struct restarts {
 static int
 restart_loop(int n, int tight, struct restarts *r)
 {
-	struct inst  slot[8];
-	struct view  v = { 0, 0, 0, 0, 8, slot };
-	struct inst  cur;
-	int64_t      t_kill, t0, t1;
-	int          i, k;
+	struct inst        slot[8];
+	struct view        v = { 0, 0, 0, 0, 8, slot };
+	struct inst        cur;
+	int64_t            t_kill, t0, t1;
+	int                i, k;
 	const struct inst *p;
 
 	if (status_read(&v) != 0 || (p = find_ready(&v, NULL)) == NULL) {
@@ -391,9 +393,8 @@ run_restarts(int n, int tight)
 	if (r.seen == NULL || r.ready == NULL || r.gap == NULL
 	    || r.polls == NULL || r.poll == NULL) {
 		fprintf(stderr, PROG ": out of memory\n");
-		return 1;
-	}
-	if ((rv = restart_loop(n, tight, &r)) == 0 && !tight) {
+		rv = -1;
+	} else if ((rv = restart_loop(n, tight, &r)) == 0 && !tight) {
 		printf("spawn way=agentd what=ready n=%d p50_us=%lld "
 		       "p90_us=%lld\n",
 		    n, (long long)pct(r.ready, (size_t)n, 50),
@@ -473,30 +474,18 @@ say_states(const struct view *v)
 	fprintf(stderr, "\n");
 }
 
-static int
-run_mem(int ninst, int64_t t_start_ms, int ready_in_time, long nofile)
+/* The mem line from one status v, read once all were ready (or not). */
+static void
+print_mem(const struct view *v, int ninst, int64_t t_start_ms,
+    int ready_in_time, long nofile, int64_t *rss, int64_t *ready)
 {
-	struct view v = { 0, 0, 0, 0, (size_t)ninst * 2 + 8, NULL };
-	int64_t    *rss, *ready, last = 0;
-	size_t      i, nready = 0;
-	char        start[32] = "-";
-	long        inst_threads = -1;
+	size_t  i, nready = 0;
+	int64_t last         = 0;
+	long    inst_threads = -1;
+	char    start[32]    = "-";
 
-	v.inst = calloc(v.cap, sizeof(*v.inst));
-	rss    = calloc(v.cap, sizeof(int64_t));
-	ready  = calloc(v.cap, sizeof(int64_t));
-	if (v.inst == NULL || rss == NULL || ready == NULL) {
-		fprintf(stderr, PROG ": out of memory\n");
-		return 1;
-	}
-	if (status_read(&v) != 0) {
-		free(v.inst);
-		free(rss);
-		free(ready);
-		return 1;
-	}
-	for (i = 0; i < v.n; i++) {
-		const struct inst *p = &v.inst[i];
+	for (i = 0; i < v->n; i++) {
+		const struct inst *p = &v->inst[i];
 
 		if (strcmp(p->state, "ready") != 0)
 			continue;
@@ -512,20 +501,42 @@ run_mem(int ninst, int64_t t_start_ms, int ready_in_time, long nofile)
 		snprintf(start, sizeof(start), "%lld",
 		    (long long)(last / 1000 - t_start_ms));
 	else
-		say_states(&v);
+		say_states(v);
 	printf("mem way=agentd instances=%d ready=%zu start_ms=%s "
-	       "restarts=%lld sv_rss_kb=%lld sv_fds=%ld sv_threads=%ld inst_rss_kb=%lld "
-	       "inst_threads=%ld ready_p50_us=%lld ready_max_us=%lld "
-	       "nofile=%ld\n",
-	    ninst, nready, start, (long long)v.restarts, (long long)v.rss_kb,
-	    count_fds((pid_t)v.pid), count_threads((pid_t)v.pid),
+	       "restarts=%lld sv_rss_kb=%lld sv_fds=%ld sv_threads=%ld "
+	       "inst_rss_kb=%lld inst_threads=%ld ready_p50_us=%lld "
+	       "ready_max_us=%lld nofile=%ld\n",
+	    ninst, nready, start, (long long)v->restarts, (long long)v->rss_kb,
+	    count_fds((pid_t)v->pid), count_threads((pid_t)v->pid),
 	    (long long)pct(rss, nready, 50), inst_threads,
 	    (long long)pct(ready, nready, 50),
 	    (long long)pct(ready, nready, 100), nofile);
+}
+
+static int
+run_mem(int ninst, int64_t t_start_ms, int ready_in_time, long nofile)
+{
+	/* Room for instances on their way out besides the N. */
+	struct view v = { 0, 0, 0, 0, (size_t)ninst * 2 + 8, NULL };
+	int64_t    *rss, *ready;
+	int         rv = 0;
+
+	v.inst = calloc(v.cap, sizeof(*v.inst));
+	rss    = calloc(v.cap, sizeof(int64_t));
+	ready  = calloc(v.cap, sizeof(int64_t));
+	if (v.inst == NULL || rss == NULL || ready == NULL) {
+		fprintf(stderr, PROG ": out of memory\n");
+		rv = 1;
+	} else if (status_read(&v) != 0) {
+		rv = 1;
+	} else {
+		print_mem(
+		    &v, ninst, t_start_ms, ready_in_time, nofile, rss, ready);
+	}
 	free(v.inst);
 	free(rss);
 	free(ready);
-	return 0;
+	return rv;
 }
 
 int

@@ -11,10 +11,10 @@
  * the reply, bench/raw_child is spawned, loads the bundled echo plugin
  * ($BENCH_BUILDDIR/plugins/.libs/echo.so), dials, and answers one
  * request.  One spawn first warms the page cache and is not counted.
- * Spawns are GAP_MS apart (default 20): on this kind of VM a CPU that
- * has been idle for a while is slow to wake, so spawns back to back
- * (-g 0) measure faster than spawns that are a restart's typical
- * distance apart.
+ * Spawns are GAP_MS apart (default 20, the pause agentd_spawn leaves
+ * after each restart): on the 2-CPU VM this was written on, spawns back
+ * to back (-g 0) measured 20-30% faster than spawns 20 ms apart, as CPUs
+ * that stay busy answer sooner than CPUs woken from idle.
  * After each reply the child's resident memory is read from /proc, then
  * the child is let go (end of file on its stdin) and reaped.
  *
@@ -47,7 +47,7 @@
 extern char **environ;
 
 struct paths {
-	char          child[4096], plugin[4096];
+	char           child[4096], plugin[4096];
 	struct ipc_dir ipc;
 };
 
@@ -100,10 +100,8 @@ listen_req(const struct paths *p, nng_socket *s)
 	if ((rv = nng_socket_set_ms(
 	         *s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
 	        != 0
-	    || (rv = nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, TIMEOUT_MS))
-	        != 0
-	    || (rv = nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, TIMEOUT_MS))
-	        != 0
+	    || (rv = nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, TIMEOUT_MS)) != 0
+	    || (rv = nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, TIMEOUT_MS)) != 0
 	    || (rv = nng_listen(*s, p->ipc.url, NULL, 0)) != 0)
 		nng_close(*s);
 	return rv;
@@ -115,7 +113,7 @@ spawn_once(const struct paths *p, uint64_t *us, uint64_t *rss)
 {
 	posix_spawn_file_actions_t fa;
 	char      *argv[] = { (char *)p->child, (char *)p->plugin,
-                (char *)p->ipc.url, NULL };
+		     (char *)p->ipc.url, NULL };
 	nng_socket s;
 	nng_msg   *msg, *reply;
 	uint64_t   t0, t1;
@@ -123,8 +121,8 @@ spawn_once(const struct paths *p, uint64_t *us, uint64_t *rss)
 	int        in[2], rv, st, ok = -1;
 
 	if ((rv = listen_req(p, &s)) != 0) {
-		fprintf(stderr, PROG ": %s: %s\n", p->ipc.url,
-		    nng_strerror(rv));
+		fprintf(
+		    stderr, PROG ": %s: %s\n", p->ipc.url, nng_strerror(rv));
 		return -1;
 	}
 	/* The child's stdin: it exits at end of file, once we are done. */
@@ -194,13 +192,14 @@ main(int argc, char **argv)
 	if (optind != argc || n < 1 || n > 100000 || gap < 0 || gap > 10000)
 		goto usage;
 	if (build == NULL) {
-		fprintf(stderr, PROG ": BENCH_BUILDDIR must be set (bench/run "
-		                "sets it)\n");
+		fprintf(stderr,
+		    PROG ": BENCH_BUILDDIR must be set (bench/run "
+		         "sets it)\n");
 		return 2;
 	}
 	snprintf(p.child, sizeof(p.child), "%s/bench/raw_child", build);
-	snprintf(p.plugin, sizeof(p.plugin), "%s/plugins/.libs/echo.so",
-	    build);
+	snprintf(
+	    p.plugin, sizeof(p.plugin), "%s/plugins/.libs/echo.so", build);
 	if (samples_init(&lat, 1) != 0
 	    || (rss = calloc((size_t)n, sizeof(*rss))) == NULL) {
 		fprintf(stderr, PROG ": out of memory\n");

@@ -731,8 +731,10 @@ ad_agent_scale_sample(struct ad_agent *a, int64_t now)
 	target = c->target_inflight;
 	if (mean > a->desired * target * (1 + SCALE_TOLERANCE)) {
 		a->below_since = 0;
+		/* Counted from the end of the first interval whose mean is
+		 * above: the load may have started anywhere in it. */
 		if (a->above_since == 0)
-			a->above_since = now - SCALE_SAMPLE_MS;
+			a->above_since = now;
 		if (now - a->above_since < c->upscale_delay_ms
 		    || a->desired >= c->max_instances)
 			return;
@@ -753,7 +755,7 @@ ad_agent_scale_sample(struct ad_agent *a, int64_t now)
 	    && mean < (a->desired - 1) * target * (1 - SCALE_TOLERANCE)) {
 		a->above_since = 0;
 		if (a->below_since == 0) {
-			a->below_since = now - SCALE_SAMPLE_MS;
+			a->below_since = now;
 			a->below_peak  = mean;
 		}
 		if (mean > a->below_peak)

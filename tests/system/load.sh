@@ -1,0 +1,167 @@
+#!/bin/sh
+# kill -9 under steady load: four callers make 50 calls each, one after
+# the other, to an agent of two slow instances (50 ms a request); while
+# they run, an instance holding a request is killed with SIGKILL, then
+# the other original one.  No request is lost: each call exits 0 with a
+# reply (the request the dead instance held is re-dispatched to another
+# instance), agentd counts exactly 200 requests and 200 good replies, each
+# killed instance is replaced by a new one that serves, the restarts are
+# counted, and the audit trail records each exit.
+. "$top_srcdir/tests/lib.sh"
+
+plan 26
+
+CALLERS=4
+CALLS=50
+TOTAL=$((CALLERS * CALLS))
+MIS=$(plugin_copy "$TPLUGINS/misbehave.so")
+conf load.conf <<EOF
+agent "load" {
+	plugin = "$MIS"
+	instances { min = 2  max = 2 }
+	restart { backoff_initial = 50ms }
+	settings { sleep_ms = 50 }
+}
+EOF
+
+# The status of agent "load" as compact JSON.
+lstatus() { actl --json status | jq -c '.agents[] | select(.name == "load")'; }
+
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# Lines of the result files: "CALLER CALL EXIT-STATUS MS REPLY".
+done_calls() { cat "$T_DIR"/calls.* 2>/dev/null | wc -l; }
+at_least() { [ "$(done_calls)" -ge "$1" ]; }
+
+# caller C: CALLS calls in sequence, each result on a line of calls.C.
+caller() {
+	c_i=0
+	while [ $c_i -lt $CALLS ]; do
+		c_i=$((c_i + 1))
+		c_t=$(ms)
+		c_out=$(actl --json call --timeout 20s load "{\"c\":$1,\"i\":$c_i}" 2>&1)
+		c_rv=$?
+		echo "$1 $c_i $c_rv $(( $(ms) - c_t )) $c_out" >> "$T_DIR/calls.$1"
+	done
+	ms > "$T_DIR/done.$1"
+}
+all_done() { [ "$(ls "$T_DIR" | grep -c '^done\.')" -eq $CALLERS ]; }
+
+# The pid of a ready instance holding a request, among those given.
+busy_pid() {
+	lstatus | jq -r --argjson among "[$1]" '.instances[] |
+	    select(.state == "ready" and .inflight > 0 and
+	           (.pid | IN($among[]))) | .pid' | head -1
+}
+
+# Both instances ready, neither of them one of the pids given.
+replaced() {
+	lstatus | jq -e --argjson gone "[$1]" '.ready == 2 and
+	    ([.instances[] | select(.state == "ready") | .pid] |
+	     (unique | length) == 2 and all(IN($gone[]) | not))'
+}
+
+# kill_busy AMONG NAME: SIGKILL one of the pids AMONG (comma separated)
+# at a moment status shows it holding a request.  Sets VICTIM.
+kill_busy() {
+	VICTIM=
+	k_end=$(( $(date +%s) + 10 ))
+	while [ "$(date +%s)" -lt "$k_end" ]; do
+		VICTIM=$(busy_pid "$1")
+		[ -n "$VICTIM" ] && break
+		sleep 0.01
+	done
+	[ -n "$VICTIM" ] && kill -KILL "$VICTIM"
+	ok $? "$2: SIGKILL instance pid ${VICTIM:-?} while it holds a request"
+}
+
+start_agentd
+ok $? "agentd starts"
+wait_for 10 agent_ready load 2
+ok $? "two instances are ready"
+orig=$(lstatus | jq -r '[.instances[].pid] | join(",")')
+diag "instances: pids $orig"
+
+t0=$(ms)
+c=0
+while [ $c -lt $CALLERS ]; do
+	c=$((c + 1))
+	caller $c &
+	cpids="${cpids:-} $!"
+done
+
+wait_for 30 at_least $((TOTAL / 4))
+ok $? "a quarter of the calls are answered ($(done_calls))"
+kill_busy "$orig" "first kill"
+first=$VICTIM
+wait_for 10 sh -c "! kill -0 $first 2>/dev/null"
+ok $? "the killed worker is gone"
+wait_for 10 replaced "$first"
+ok $? "a new instance replaces it: two ready, neither the killed one"
+all_done
+ok $((1 - $?)) "the callers are still calling ($(done_calls) answered)"
+
+wait_for 30 at_least $((TOTAL / 2))
+ok $? "half the calls are answered ($(done_calls))"
+kill_busy "$orig" "second kill, the other original instance"
+second=$VICTIM
+[ -n "$second" ] && [ "$second" != "$first" ]
+ok $? "it is not the one killed before"
+wait_for 10 replaced "$first,$second"
+ok $? "it is replaced too: two ready, neither original"
+new=$(lstatus | jq -r '[.instances[].pid] | join(",")')
+diag "instances now: pids $new"
+
+wait_for 60 all_done
+ok $? "every caller finished"
+diag "$TOTAL calls in $(( $(cat "$T_DIR"/done.* | sort -n | tail -1) - t0 )) ms"
+cat "$T_DIR"/calls.* > "$T_DIR/calls"
+[ "$(wc -l < "$T_DIR/calls")" -eq $TOTAL ]
+ok $? "$TOTAL calls made"
+[ "$(sort -u -k1,2 "$T_DIR/calls" | wc -l)" -eq $TOTAL ]
+ok $? "each of them once"
+diag "slowest calls (caller call status ms reply):"
+sort -k4,4n "$T_DIR/calls" | tail -3 | while read -r l; do diag "  $l"; done
+[ "$(grep -c '^[0-9]* [0-9]* 0 [0-9]* ' "$T_DIR/calls")" -eq $TOTAL ]
+ok $? "every call exited 0"
+grep -v '^[0-9]* [0-9]* 0 [0-9]* ' "$T_DIR/calls" | head -5 |
+    while read -r l; do diag "  $l"; done
+[ "$(grep -Ec '^[0-9]+ [0-9]+ 0 [0-9]+ \{"n":[0-9]+,"pid":[0-9]+\}$' "$T_DIR/calls")" -eq $TOTAL ]
+ok $? "every call got a reply from an instance"
+sed -n 's/.*"pid":\([0-9]*\)}$/\1/p' "$T_DIR/calls" | sort -u > "$T_DIR/answered"
+printf '%s\n' "$new" | tr ',' '\n' | sort > "$T_DIR/new"
+[ "$(comm -12 "$T_DIR/answered" "$T_DIR/new" | wc -l)" -eq 2 ]
+ok $? "both replacement instances served calls"
+
+st=$(lstatus)
+diag "status: $(printf '%s' "$st" | jq -c '{requests, replies, errors,
+    redispatched, restarts, inflight, queued, state}')"
+printf '%s' "$st" | jq -e --argjson n $TOTAL '.requests == $n and
+    .replies == {"ok": $n} and .errors == 0' >/dev/null
+ok $? "agentd counts $TOTAL requests, $TOTAL replies ok, no error"
+printf '%s' "$st" | jq -e '.inflight == 0 and .queued == 0' >/dev/null
+ok $? "nothing is left in flight or queued"
+# Each kill hit an instance with a request in flight: that request was
+# sent again to another instance (the log says so once a request).
+printf '%s' "$st" | jq -e '.redispatched >= 1' >/dev/null
+ok $? "the requests the killed instances held were re-dispatched"
+n=$(grep -c 'agent load: re-dispatching a request' "$T_DIR/agentd.log")
+printf '%s' "$st" | jq -e --argjson n "$n" '.redispatched == $n' >/dev/null
+ok $? "the log tells of each re-dispatch ($n)"
+printf '%s' "$st" | jq -e '.restarts == 2 and .state == "running"' >/dev/null
+ok $? "two restarts counted, the agent running"
+exits=$(actl --json audit --agent load --kind instance.exit --limit 0)
+printf '%s\n' "$exits" | jq -s -e --arg a "pid $first killed by signal 9" \
+    --arg b "pid $second killed by signal 9" \
+    'length == 2 and (map(.summary) | sort) == ([$a, $b] | sort)' >/dev/null
+ok $? "the audit trail has an instance.exit record for each kill"
+
+! grep -q ' error: ' "$T_DIR/agentd.log"
+ok $? "the log has no error"
+grep ' error: ' "$T_DIR/agentd.log" | head -5 | while read -r l; do diag "  $l"; done
+stop_agentd
+ok $? "agentd stops cleanly"
+workers_gone
+ok $? "no worker is left"
+wait $cpids
+done_testing
