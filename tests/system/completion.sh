@@ -3,7 +3,7 @@
 # names of the agents a running agentd has.
 . "$top_srcdir/tests/lib.sh"
 
-plan 6
+plan 7
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 conf echo.conf <<EOF
@@ -24,13 +24,16 @@ complete_words() {
 }
 
 out=$(complete_words agentctl "")
-for c in status call publish tail audit state; do
+for c in status call publish tail audit state restart stop start scale; do
 	printf '%s\n' "$out" | grep -qx "$c" || { ok 1 "commands"; c=; break; }
 done
 [ -n "$c" ] && ok 0 "the commands are offered"
 out=$(complete_words agentctl state "")
 [ "$(printf '%s' "$out" | tr '\n' ' ')" = "del get ls put" ]
 ok $? "state offers get, put, del and ls ($(printf '%s' "$out" | tr '\n' ' '))"
+out=$(complete_words agentctl scale echo "")
+[ "$out" = "auto" ]
+ok $? "scale AGENT offers auto ($out)"
 out=$(complete_words agentctl audit --f)
 printf '%s\n' "$out" | grep -qx -- "--follow"
 ok $? "audit options complete (--f -> --follow)"
@@ -45,6 +48,6 @@ out=$(complete_words agentctl call e)
 [ -z "$out" ]
 ok $? "with agentd down, nothing is offered and nothing fails"
 out=$(complete_words agentctl st)
-[ "$out" = "status" ] || [ "$(printf '%s' "$out" | tr '\n' ' ')" = "state status" ]
+[ "$(printf '%s' "$out" | tr '\n' ' ')" = "start state status stop " ]
 ok $? "a prefix narrows the commands ($(printf '%s' "$out" | tr '\n' ' '))"
 done_testing

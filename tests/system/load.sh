@@ -41,7 +41,8 @@ caller() {
 		c_t=$(ms)
 		c_out=$(actl --json call --timeout 20s load "{\"c\":$1,\"i\":$c_i}" 2>&1)
 		c_rv=$?
-		echo "$1 $c_i $c_rv $(( $(ms) - c_t )) $c_out" >> "$T_DIR/calls.$1"
+		echo "$1 $c_i $c_rv $(( $(ms) - c_t ))" \
+		    "$(printf '%s' "$c_out" | tr '\n' ' ')" >> "$T_DIR/calls.$1"
 	done
 	ms > "$T_DIR/done.$1"
 }

@@ -56,7 +56,7 @@ caller() {
 	while [ $c_i -lt 5 ]; do
 		c_i=$((c_i + 1))
 		c_out=$(actl --json call --timeout 10s echo "{\"c\":$1,\"i\":$c_i}" 2>&1)
-		echo "$? $c_out" >> "$T_DIR/calls.$1"
+		echo "$? $(printf '%s' "$c_out" | tr '\n' ' ')" >> "$T_DIR/calls.$1"
 	done
 }
 t0=$(ms)
