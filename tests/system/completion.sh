@@ -48,6 +48,6 @@ out=$(complete_words agentctl call e)
 [ -z "$out" ]
 ok $? "with agentd down, nothing is offered and nothing fails"
 out=$(complete_words agentctl st)
-[ "$(printf '%s' "$out" | tr '\n' ' ')" = "start state status stop " ]
+[ "$(printf '%s' "$out" | tr '\n' ' ')" = "start state status stop" ]
 ok $? "a prefix narrows the commands ($(printf '%s' "$out" | tr '\n' ' '))"
 done_testing
