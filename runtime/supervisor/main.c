@@ -3,12 +3,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -187,6 +189,27 @@ free_kept(void)
 		free(kept[i]);
 }
 
+/*
+ * Each instance costs agentd about six descriptors (its two listening
+ * sockets and their connections, its calls and publish connections): the
+ * usual soft limit of 1024 would stop near 150 instances.  Raise the soft
+ * limit to the hard one, as systemd advises services to do themselves;
+ * workers inherit it, which is harmless (nng uses poll and epoll, never
+ * select).
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			ad_warn("cannot raise the open files limit: %s",
+			    strerror(errno));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -212,6 +235,7 @@ main(int argc, char **argv)
 	    "agentd", o.sv.log_level >= 0 ? o.sv.log_level : AGENTD_LOG_INFO);
 	/* Before any worker is spawned: they must not see NOTIFY_SOCKET. */
 	ad_sd_init();
+	raise_fd_limit();
 	/* Signals are taken by the main loop with sigtimedwait; every thread
 	 * nng starts inherits this mask. */
 	sigemptyset(&set);
