@@ -140,6 +140,8 @@ static const char full_conf[]
       "                upscale_delay = 1500ms  downscale_delay = 5m }\n"
       "    restart { policy = transient  intensity = 7  period = 1h\n"
       "              backoff_initial = 250ms  backoff_max = 2m }\n"
+      "    health { heartbeat = 200ms  hung_after = 3s  init_timeout = 1m\n"
+      "             drain_timeout = 10s  stop_grace = 0ms }\n"
       "    request_timeout = 45s\n"
       "    queue_max = 99\n"
       "    subscribe = { \"product.vetted\", \"product.new\" }\n"
@@ -190,6 +192,10 @@ test_full(void)
 	    "full: restart policy, intensity, period");
 	ok(a->backoff_initial_ms == 250 && a->backoff_max_ms == 120000,
 	    "full: backoff");
+	ok(a->heartbeat_ms == 200 && a->hung_after_ms == 3000
+	        && a->init_timeout_ms == 60000 && a->drain_timeout_ms == 10000
+	        && a->stop_grace_ms == 0,
+	    "full: health");
 	ok(a->request_timeout_ms == 45000 && a->queue_max == 99,
 	    "full: request_timeout, queue_max");
 	ok(a->nsubscribe == 2 && strcmp(a->subscribe[1], "product.new") == 0
@@ -246,6 +252,10 @@ test_defaults(void)
 	        && a->restart_intensity == 5 && a->restart_period_ms == 10000
 	        && a->backoff_initial_ms == 100 && a->backoff_max_ms == 30000,
 	    "defaults: restart");
+	ok(a->heartbeat_ms == 1000 && a->hung_after_ms == 30000
+	        && a->init_timeout_ms == 30000 && a->drain_timeout_ms == 30000
+	        && a->stop_grace_ms == 5000,
+	    "defaults: health");
 	ok(a->request_timeout_ms == 30000 && a->queue_max == 1024
 	        && a->nsubscribe == 0 && a->npublish == 0 && a->ncalls == 0,
 	    "defaults: timeout, queue, lists");
@@ -378,6 +388,20 @@ test_file_errors(void)
 	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
 	             "  instances { max = 0 }\n}\n",
 	    "a.conf:3: ", "max = 0 is out of range", "max must be >= 1");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  health { heartbeat = 2s  hung_after = 3s }\n}\n",
+	    "a.conf:1: agent \"e\": ",
+	    "health hung_after (3000 ms) is shorter than two heartbeats "
+	    "(2000 ms each): raise hung_after or shorten heartbeat",
+	    "hung_after < 2 heartbeats");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  health { init_timeout = 0 }\n}\n",
+	    "a.conf:3: ", "init_timeout must be longer than 0",
+	    "init_timeout 0");
+	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
+	             "  health { heartbeat = soon }\n}\n",
+	    "a.conf:3: ", "heartbeat = \"soon\" is not a duration",
+	    "heartbeat not a duration");
 	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
 	             "  restart { policy = sometimes }\n}\n",
 	    "a.conf:3: agent \"e\": ",
@@ -792,7 +816,7 @@ test_describe(void)
 int
 main(void)
 {
-	plan(181);
+	plan(192);
 	test_full();
 	test_defaults();
 	test_order();
