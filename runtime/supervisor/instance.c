@@ -27,6 +27,12 @@
  * max(current, SCALE_STEP_MIN) instances.
  */
 #define SCALE_SAMPLE_MS 1000
+/*
+ * At most this many instances (of all agents) start at once: a thousand
+ * spawned together would share the CPU so thinly that none finished its
+ * init in time.  The main loop starts more as these become ready.
+ */
+#define SPAWN_BURST 32
 #define SCALE_TOLERANCE 0.1
 #define SCALE_STEP_MIN 4
 
@@ -836,11 +842,23 @@ pick_surplus(struct ad_agent *a)
 	return best;
 }
 
+/* Instances of every agent still starting.  mtx held. */
+static unsigned
+sv_starting(struct ad_sv *sv)
+{
+	unsigned n = 0;
+	size_t   i;
+
+	for (i = 0; i < sv->nagents; i++)
+		n += ad_agent_count(&sv->agents[i], AD_INST_STARTING);
+	return n;
+}
+
 void
 ad_agent_maintain(struct ad_agent *a)
 {
 	char     err[AD_ERRLEN];
-	unsigned live;
+	unsigned live, starting;
 
 	/* An instance that has been ready for stable_after ends the crash
 	 * loop, if there was one: the next failure starts from the first
@@ -865,7 +883,9 @@ ad_agent_maintain(struct ad_agent *a)
 		ad_instance_drain(pick_surplus(a));
 		live--;
 	}
-	while (live < a->desired && ad_now_ms() >= a->next_start) {
+	starting = sv_starting(a->sv);
+	while (live < a->desired && ad_now_ms() >= a->next_start
+	    && starting++ < SPAWN_BURST) {
 		if (ad_instance_spawn(a, err, sizeof(err)) != 0) {
 			ad_error("agent %s: %s", a->conf->name, err);
 			return;

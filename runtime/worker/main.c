@@ -317,10 +317,11 @@ dial(nng_socket s, const char *run_dir, const char *name)
 	char *url = ad_xasprintf("ipc://%s/%s", run_dir, name);
 	int   rv  = nng_dial(s, url, NULL, 0);
 
-	/* The listener's backlog is full: many instances are starting at
-	 * once.  agentd is there; let nng keep dialing in the background
-	 * (what is sent meanwhile waits for the connection). */
-	if (rv == NNG_EAGAIN)
+	/* The listener's backlog is full, or agentd is slow to accept: many
+	 * instances are starting at once.  agentd is there; let nng keep
+	 * dialing in the background (what is sent meanwhile waits for the
+	 * connection, and the init timeout bounds the wait). */
+	if (rv == NNG_EAGAIN || rv == NNG_ETIMEDOUT)
 		rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK);
 	if (rv != 0)
 		ad_error("cannot connect to agentd at %s: %s", url,
