@@ -37,6 +37,9 @@ t_cleanup() {
 	[ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null
 	# Workers leave with their supervisor (PR_SET_PDEATHSIG); make sure.
 	pkill -KILL -f "agentd-worker.*$T_DIR" 2>/dev/null
+	# To look at a failure afterwards: AGENTD_TEST_KEEP_LOG=FILE.
+	[ -n "${AGENTD_TEST_KEEP_LOG:-}" ] &&
+	    cp "$T_DIR/agentd.log" "$AGENTD_TEST_KEEP_LOG" 2>/dev/null
 	rm -rf "$T_DIR"
 	exit $t_rc
 }

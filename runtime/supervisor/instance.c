@@ -472,6 +472,10 @@ wants_restart(const struct ad_agent *a, int status)
 static void
 count_exit(struct ad_agent *a, int status)
 {
+	/* Failed already: the other instances' ends are logged, not counted
+	 * again (one failure, one record). */
+	if (a->failed)
+		return;
 	if (!wants_restart(a, status)) {
 		/* Its place is not filled again. */
 		if (a->desired > 0)

@@ -15,6 +15,7 @@ struct agentd_request {
 	uint64_t id;
 	char     src[AD_NAME_MAX];
 	int      answered;
+	LIST_ENTRY(agentd_request) link; /* ctx->requests: not yet freed */
 };
 
 /*
@@ -93,9 +94,27 @@ request_done(agentd_ctx *ctx, agentd_request *req)
 	req->answered = 1;
 	if (req == in_callback)
 		return;
+	LIST_REMOVE(req, link);
 	nng_msg_free(req->route);
 	free(req);
 	ctx->pending--;
+}
+
+void
+ad_host_requests_free(struct agentd_ctx *ctx)
+{
+	agentd_request *req;
+
+	if (ctx->pending > 0)
+		ad_info("%s/%s: stopping with %u request(s) never answered; "
+		        "agentd answers their callers",
+		    ctx->agent, ctx->instance, ctx->pending);
+	while ((req = LIST_FIRST(&ctx->requests)) != NULL) {
+		LIST_REMOVE(req, link);
+		nng_msg_free(req->route);
+		free(req);
+	}
+	ctx->pending = 0;
 }
 
 static int
@@ -144,6 +163,7 @@ ad_host_request(
 	           req->route, nng_msg_header(msg), nng_msg_header_len(msg))
 	        != 0)
 		abort(); /* only ENOMEM is possible */
+	LIST_INSERT_HEAD(&ctx->requests, req, link);
 	ctx->pending++;
 	atomic_fetch_add(&ctx->handled, 1);
 	in_callback = req;

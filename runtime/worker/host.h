@@ -16,6 +16,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <nng/nng.h>
 
@@ -53,6 +54,7 @@ struct agentd_ctx {
 	_Atomic int64_t  busy_since;
 	_Atomic uint64_t handled; /* requests handed to the plugin */
 	unsigned         pending; /* requests not yet answered */
+	LIST_HEAD(, agentd_request) requests; /* those, to free at exit */
 	unsigned                    acalls;  /* asynchronous calls under way */
 	struct ad_acall            *free_calls; /* finished, for reuse */
 };
@@ -78,6 +80,9 @@ void ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *call);
 
 /* Free the finished calls kept for reuse (after the sockets closed). */
 void ad_host_calls_free(struct agentd_ctx *ctx);
+
+/* Free the requests the plugin never answered (after its fini). */
+void ad_host_requests_free(struct agentd_ctx *ctx);
 
 /* Send the events published since the last flush. */
 void ad_host_flush(struct agentd_ctx *ctx);

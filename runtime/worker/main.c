@@ -625,6 +625,7 @@ main(int argc, char **argv)
 		return EXIT_PLUGIN;
 	}
 	memset(&ctx, 0, sizeof(ctx));
+	LIST_INIT(&ctx.requests);
 	if (ad_wloop_init(&ctx.loop) != 0) {
 		ad_error(
 		    "%s/%s: cannot create an eventfd", o.agent, o.instance);
@@ -653,6 +654,7 @@ main(int argc, char **argv)
 	}
 	close_bus(&ctx);
 	drain(&ctx);
+	ad_host_requests_free(&ctx);
 	ad_host_calls_free(&ctx);
 	ad_wloop_fini(&ctx.loop);
 	agentd_writer_free(ctx.batch);

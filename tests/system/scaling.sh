@@ -58,7 +58,7 @@ unload() {
 start_agentd
 wait_for 10 status_has '.agents[] | select(.name == "steady") | .ready == 2'
 ok $? "steady starts with min = 2 ready"
-status_has '.agents[] | select(.name == "elastic") | .ready == 1 and .desired == 1 and .scaling == "auto"'
+wait_for 10 status_has '.agents[] | select(.name == "elastic") | .ready == 1 and .desired == 1 and .scaling == "auto"'
 ok $? "elastic starts with min = 1, scaling automatically"
 sleep 2.5
 [ "$(desired elastic)" = 1 ] && [ "$(scales elastic)" = 0 ]
