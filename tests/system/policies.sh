@@ -5,7 +5,7 @@
 # memory as it grows.
 . "$top_srcdir/tests/lib.sh"
 
-plan 12
+plan 14
 
 MIS=$(plugin_copy "$TPLUGINS/misbehave.so")
 conf agents.conf <<EOF
@@ -29,6 +29,12 @@ agent "temp" {
 	restart { policy = temporary }
 	settings { crash_on = 1 }
 }
+agent "herd" {
+	plugin = "$MIS"
+	instances { min = 4 }
+	restart { backoff_initial = 0ms  intensity = 2  period = 1m }
+	settings { init_crash = true }
+}
 agent "leaky" {
 	plugin = "$MIS"
 	settings { leak_kb = 1024 }
@@ -41,7 +47,7 @@ field() {
 }
 
 start_agentd
-wait_for 10 status_has '[.agents[] | .ready == 1] | all'
+wait_for 10 status_has '[.agents[] | select(.name != "herd") | .ready == 1] | all'
 ok $? "every agent is ready"
 
 # Each instance ends in its first request; the request goes to the
@@ -68,6 +74,13 @@ out=$(actl restart temp)
 ok $? "agentctl restart temp: $out"
 wait_for 10 sh -c "[ \"\$(\"$AGENTCTL\" --run-dir \"$T_DIR/run\" --json status | jq '.agents[] | select(.name == \"temp\") | .ready')\" = 1 ]"
 ok $? "brings its instance back"
+
+# -- one failure, one record -------------------------------------------------
+wait_for 10 status_has '.agents[] | select(.name == "herd") | .state == "failed" and (.instances | length) == 0'
+ok $? "4 instances crashing in init: the agent fails and none is left"
+n=$(actl --json audit --agent herd --kind agent.failed | grep -c .)
+[ "$n" = 1 ]
+ok $? "the instances ending after the failure are not counted again: $n agent.failed record(s)"
 
 # -- memory ------------------------------------------------------------------
 before=$(field leaky '.instances[0].rss_kb')
