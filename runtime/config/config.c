@@ -694,9 +694,10 @@ parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 		    CFG_STR("hung_after", "30s", CFGF_NONE), check_duration),
 		CHECKED(
 		    CFG_STR("init_timeout", "30s", CFGF_NONE), check_duration),
+		CHECKED(CFG_STR("drain_timeout", "30s", CFGF_NONE),
+		    check_duration),
 		CHECKED(
-		    CFG_STR("drain_timeout", "30s", CFGF_NONE), check_duration),
-		CHECKED(CFG_STR("stop_grace", "5s", CFGF_NONE), check_duration),
+		    CFG_STR("stop_grace", "5s", CFGF_NONE), check_duration),
 		CFG_END(),
 	};
 	cfg_opt_t agent[] = {

@@ -255,7 +255,8 @@ print_status(json_t *st)
 			    sizeof(state) - strlen(state),
 			    " (%lld starting, %lld draining)",
 			    json_integer_value(json_object_get(a, "starting")),
-			    json_integer_value(json_object_get(a, "draining")));
+			    json_integer_value(
+			        json_object_get(a, "draining")));
 		printf("%-16s %-10s %7lld %8s %8lld %7lld %9lld %7lld %8lld  "
 		       "%s\n",
 		    json_string_value(json_object_get(a, "name")),
@@ -276,7 +277,8 @@ print_status(json_t *st)
 			    json_string_value(json_object_get(i, "id")),
 			    json_integer_value(json_object_get(i, "pid")),
 			    json_string_value(json_object_get(i, "state")),
-			    json_integer_value(json_object_get(i, "generation")),
+			    json_integer_value(
+			        json_object_get(i, "generation")),
 			    age,
 			    json_integer_value(json_object_get(i, "served")),
 			    json_integer_value(json_object_get(i, "rss_kb")));
@@ -995,7 +997,8 @@ cmd_agent_op(struct ctl_opts *o, int argc, char **argv)
 		    "started" },
 		{ "scale",
 		    "usage: agentctl scale AGENT N|auto\n"
-		    "Pin an agent at N instances (0 to its instances { max }), "
+		    "Pin an agent at N instances (0 to its instances { max "
+		    "}), "
 		    "or hand it\nback to the autoscaler with auto.\n",
 		    "scaled" },
 	};
@@ -1017,7 +1020,8 @@ cmd_agent_op(struct ctl_opts *o, int argc, char **argv)
 	if (scale && strcmp(argv[2], "auto") != 0) {
 		errno = 0;
 		count = strtol(argv[2], &end, 10);
-		if (errno != 0 || *end != '\0' || end == argv[2] || count < 0) {
+		if (errno != 0 || *end != '\0' || end == argv[2]
+		    || count < 0) {
 			fprintf(stderr,
 			    "agentctl: scale: \"%s\" is not a count: give a "
 			    "whole number of instances, or auto\n",

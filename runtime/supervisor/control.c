@@ -55,11 +55,13 @@ write_instance(agentd_writer *w, const struct ad_instance *i)
 	write_kv_uint(w, "generation", i->generation);
 	agentd_write_str(w, "started_ms");
 	agentd_write_int(w, i->started_ms);
-	write_kv_uint(w, "uptime_ms", (uint64_t)(ad_wall_ms() - i->started_ms));
+	write_kv_uint(
+	    w, "uptime_ms", (uint64_t)(ad_wall_ms() - i->started_ms));
 	/* spawn to ready, in microseconds; 0 until it is ready */
 	write_kv_uint(w, "ready_us",
 	    i->ready_us > 0 ? (uint64_t)(i->ready_us - i->spawn_us) : 0);
-	write_kv_uint(w, "rss_kb", i->state == AD_INST_EXITED ? 0 : rss_kb(i->pid));
+	write_kv_uint(
+	    w, "rss_kb", i->state == AD_INST_EXITED ? 0 : rss_kb(i->pid));
 	write_kv_uint(w, "inflight", i->inflight);
 	write_kv_uint(w, "served", i->served);
 	write_kv_uint(w, "events_queued", i->evq_n + i->ev_sending);
@@ -437,8 +439,8 @@ op_agent(struct ad_srvctx *c, const struct ad_envelope *e)
 	if (strcmp(e->dst, "stop") == 0) {
 		ad_agent_stop(a, "agentctl");
 	} else if (strcmp(e->dst, "scale") == 0) {
-		rv = ad_agent_scale(a, count < 0 ? -1 : (long)count, "agentctl",
-		    err, sizeof(err));
+		rv = ad_agent_scale(a, count < 0 ? -1 : (long)count,
+		    "agentctl", err, sizeof(err));
 		if (rv != 0) {
 			ad_srv_fail(c, rv, "%s", err);
 			return;
@@ -480,8 +482,8 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	int rv;
 
 	if (e->kind == AD_KIND_REQUEST && c->srv->sv->stopping) {
-		ad_srv_fail(c, AGENTD_ECLOSED,
-		    "agentd is stopping: no new requests");
+		ad_srv_fail(
+		    c, AGENTD_ECLOSED, "agentd is stopping: no new requests");
 	} else if (e->kind == AD_KIND_REQUEST) {
 		/* The operator's identity comes from the socket (0600). */
 		c->state = AD_SRV_WAIT;

@@ -233,8 +233,8 @@ connection_failed(struct ad_instance *inst, struct ad_req *r)
 	/* No instance will come to run it again. */
 	if (inst->agent->stopped || inst->agent->closing) {
 		ad_req_finish(r,
-		    inst->agent->stopped ? AGENTD_EUNAVAIL : AGENTD_ECLOSED, NULL,
-		    0);
+		    inst->agent->stopped ? AGENTD_EUNAVAIL : AGENTD_ECLOSED,
+		    NULL, 0);
 		return;
 	}
 	ad_info("agent %s: re-dispatching a request %s held",

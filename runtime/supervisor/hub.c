@@ -201,7 +201,7 @@ heartbeat(struct ad_instance *inst, const struct ad_envelope *e)
 {
 	agentd_doc         *doc;
 	const agentd_value *root;
-	int64_t             busy = 0;
+	int64_t             busy    = 0;
 	uint64_t            handled = 0;
 
 	if (agentd_parse(e->body, e->body_len, &doc) != 0) {

@@ -141,18 +141,17 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	posix_spawnattr_t          attr;
 	sigset_t                   none, deflt;
 	char                       maxmsg[32], beat[32];
-	const char *level = sv->log_level >= AGENTD_LOG_DEBUG ? "debug"
-	    : sv->log_level >= AGENTD_LOG_INFO                ? "info"
-	    : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
-	                                                      : "error";
-	char       *argv[]
-	    = { sv->worker_path, "--plugin", inst->agent->conf->plugin_path,
-		      "--agent", inst->agent->conf->name, "--instance",
-		      inst->id, "--run-dir", sv->run_dir, "--max-message-size",
-		      maxmsg, "--heartbeat-ms", beat, "--log-level",
-		      (char *)level, NULL };
-	pid_t pid;
-	int   rv;
+	const char *level  = sv->log_level >= AGENTD_LOG_DEBUG ? "debug"
+	     : sv->log_level >= AGENTD_LOG_INFO                ? "info"
+	     : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
+	                                                       : "error";
+	char       *argv[] = { sv->worker_path, "--plugin",
+		      inst->agent->conf->plugin_path, "--agent",
+		      inst->agent->conf->name, "--instance", inst->id, "--run-dir",
+		      sv->run_dir, "--max-message-size", maxmsg, "--heartbeat-ms",
+		      beat, "--log-level", (char *)level, NULL };
+	pid_t       pid;
+	int         rv;
 
 	snprintf(
 	    maxmsg, sizeof(maxmsg), "%zu", sv->cfg->global.max_message_size);
@@ -318,12 +317,12 @@ ad_agent_restart(struct ad_agent *a, const char *who)
 	if (inst->state == AD_INST_STARTING || inst->state == AD_INST_READY)
 		ad_instance_drain(inst);
 	ad_info("agent %s: restarted by %s%s", a->conf->name, who,
-	    was_failed ? " (it had failed)"
+	    was_failed        ? " (it had failed)"
 	        : was_stopped ? " (it was stopped)"
 	                      : "");
 	ad_sv_audit(a->sv, a->conf->name, NULL, "agent.restart",
 	    "restarted by %s%s", who,
-	    was_failed ? " (it had failed)"
+	    was_failed        ? " (it had failed)"
 	        : was_stopped ? " (it was stopped)"
 	                      : "");
 	ad_agent_maintain(a);
@@ -415,7 +414,8 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	}
 	if (status != 0) {
 		ad_error("agent %s: instance %s did not become ready: %s",
-		    inst->agent->conf->name, inst->id, agentd_strerror(status));
+		    inst->agent->conf->name, inst->id,
+		    agentd_strerror(status));
 		ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
 		    "instance.init_failed", "%s", agentd_strerror(status));
 		if (inst->pid > 0)
@@ -498,7 +498,8 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 			if (inst->pid != pid || inst->state == AD_INST_EXITED)
 				continue;
 			if (inst->hung && !sv->stopping)
-				report_exit(inst, status); /* counted when hung */
+				report_exit(
+				    inst, status); /* counted when hung */
 			else if (inst->state != AD_INST_STOPPING
 			    && !sv->stopping) {
 				report_exit(inst, status);
@@ -628,7 +629,8 @@ ad_instance_tick(struct ad_instance *inst, int64_t now)
 			    (long long)(now - inst->beat_ms));
 		else if (inst->busy_ms > c->hung_after_ms)
 			ad_instance_hung(inst,
-			    "one plugin callback has run for %lld ms (health { "
+			    "one plugin callback has run for %lld ms (health "
+			    "{ "
 			    "hung_after })",
 			    (long long)inst->busy_ms);
 		break;
@@ -666,8 +668,7 @@ ad_instance_heartbeat(
  */
 
 /* Change how many instances a should have; one log line, one record. */
-static void
-set_desired(struct ad_agent *a, unsigned n, const char *fmt, ...)
+static void set_desired(struct ad_agent *a, unsigned n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -729,9 +730,9 @@ ad_agent_scale_sample(struct ad_agent *a, int64_t now)
 	a->load_n++;
 	if (now < a->scale_next)
 		return;
-	mean        = a->load_sum / a->load_n;
-	a->load_sum = 0;
-	a->load_n   = 0;
+	mean          = a->load_sum / a->load_n;
+	a->load_sum   = 0;
+	a->load_n     = 0;
 	a->scale_next = now + SCALE_SAMPLE_MS;
 	if (a->pinned >= 0 || a->stopped || a->failed || a->closing
 	    || c->min_instances == c->max_instances) {
@@ -748,7 +749,8 @@ ad_agent_scale_sample(struct ad_agent *a, int64_t now)
 		if (now - a->above_since < c->upscale_delay_ms
 		    || a->desired >= c->max_instances)
 			return;
-		step = a->desired > SCALE_STEP_MIN ? a->desired : SCALE_STEP_MIN;
+		step = a->desired > SCALE_STEP_MIN ? a->desired
+		                                   : SCALE_STEP_MIN;
 		want = needed(mean, c->target_inflight);
 		if (want > a->desired + step)
 			want = a->desired + step;
@@ -788,15 +790,16 @@ ad_agent_scale_sample(struct ad_agent *a, int64_t now)
 }
 
 int
-ad_agent_scale(struct ad_agent *a, long n, const char *who, char *err,
-    size_t errlen)
+ad_agent_scale(
+    struct ad_agent *a, long n, const char *who, char *err, size_t errlen)
 {
 	const struct ad_agent_conf *c = a->conf;
 
 	if (n < 0) {
 		a->pinned = -1;
 		scale_reset(a);
-		ad_info("agent %s: automatic scaling again (%s)", c->name, who);
+		ad_info(
+		    "agent %s: automatic scaling again (%s)", c->name, who);
 		ad_sv_audit(a->sv, c->name, NULL, "agent.scale",
 		    "automatic scaling again, by %s", who);
 		return 0;
@@ -825,8 +828,8 @@ ad_agent_stop(struct ad_agent *a, const char *who)
 	/* Queued requests would wait for instances that will not come. */
 	ad_dispatch_fail_queue(a, AGENTD_EUNAVAIL);
 	ad_info("agent %s: stopped by %s", a->conf->name, who);
-	ad_sv_audit(a->sv, a->conf->name, NULL, "agent.stop", "stopped by %s",
-	    who);
+	ad_sv_audit(
+	    a->sv, a->conf->name, NULL, "agent.stop", "stopped by %s", who);
 }
 
 /* The instance to let go first: not yet ready, else the least busy. */

@@ -115,15 +115,15 @@ struct ad_instance {
 	int64_t  busy_ms; /* its plugin callback had run this long */
 	uint64_t handled; /* requests the worker handed to its plugin */
 	/* stopping: drain until, SIGTERM sent at, SIGKILL sent */
-	int64_t drain_until;
-	int64_t term_at;
-	int     killed;
-	int     hung; /* stopped because it hung: its exit is a failure */
-	char              *path;  /* socket file */
-	nng_socket         sock;  /* REQ, listens at path */
-	struct ad_slot    *slots; /* [0] control, [1..concurrency] requests */
-	unsigned           nslots;
-	unsigned           inflight;
+	int64_t    drain_until;
+	int64_t    term_at;
+	int        killed;
+	int        hung; /* stopped because it hung: its exit is a failure */
+	char      *path; /* socket file */
+	nng_socket sock; /* REQ, listens at path */
+	struct ad_slot *slots; /* [0] control, [1..concurrency] requests */
+	unsigned        nslots;
+	unsigned        inflight;
 	/* events for this instance (hub.c) */
 	char              *evpath;
 	nng_socket         evsock; /* PUSH, listens at evpath */
@@ -172,9 +172,9 @@ struct ad_agent {
 	/* When the last restarts happened (monotonic ms, a ring of
 	 * intensity + 1): more than intensity within period fails the agent.
 	 */
-	int64_t              *restart_times;
-	unsigned              nrestart_times;
-	int                   failed; /* no more restarts until restarted */
+	int64_t *restart_times;
+	unsigned nrestart_times;
+	int      failed; /* no more restarts until restarted */
 	/* how many instances it should have: min at start, then the
 	 * autoscaler's or the operator's (pinned >= 0) choice */
 	unsigned desired;
@@ -182,12 +182,12 @@ struct ad_agent {
 	int      stopped; /* agentctl stop: no instances until start */
 	int      closing; /* agentd is stopping this agent's instances */
 	/* the autoscaler's window (instance.c) */
-	double  load_sum; /* in flight + queued, summed over ticks */
+	double   load_sum; /* in flight + queued, summed over ticks */
 	unsigned load_n;
-	int64_t scale_next;  /* monotonic ms: the next decision */
-	int64_t above_since; /* load above the band since, or 0 */
-	int64_t below_since; /* load below the band since, or 0 */
-	double  below_peak;  /* the highest load while below */
+	int64_t  scale_next;  /* monotonic ms: the next decision */
+	int64_t  above_since; /* load above the band since, or 0 */
+	int64_t  below_since; /* load below the band since, or 0 */
+	double   below_peak;  /* the highest load while below */
 	struct ad_agent_stats st;
 	int64_t               last_call_denial_log;  /* monotonic ms */
 	int64_t               last_state_denial_log; /* monotonic ms */

@@ -55,8 +55,8 @@ struct agentd_ctx {
 	_Atomic uint64_t handled; /* requests handed to the plugin */
 	unsigned         pending; /* requests not yet answered */
 	LIST_HEAD(, agentd_request) requests; /* those, to free at exit */
-	unsigned                    acalls;  /* asynchronous calls under way */
-	struct ad_acall            *free_calls; /* finished, for reuse */
+	unsigned         acalls;     /* asynchronous calls under way */
+	struct ad_acall *free_calls; /* finished, for reuse */
 };
 
 extern const struct agentd_host ad_host_table;

@@ -170,7 +170,8 @@ heartbeat_main(void *arg)
 			until.tv_nsec -= 1000000000L;
 		}
 		while (!hb->stop
-		    && pthread_cond_timedwait(&hb->cond, &hb->mtx, &until) == 0)
+		    && pthread_cond_timedwait(&hb->cond, &hb->mtx, &until)
+		        == 0)
 			;
 		if (hb->stop)
 			break;
