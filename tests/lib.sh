@@ -126,6 +126,12 @@ status_has() {
 	    printf '%s' "$s_json" | jq -e "$1" >/dev/null
 }
 
+# agent_field NAME FILTER: FILTER (jq) applied to agent NAME's status map.
+agent_field() {
+	actl --json status | jq -r --arg a "$1" \
+	    ".agents[] | select(.name == \$a) | $2"
+}
+
 # start_agentd [ARGS]: run agentd in the foreground on the test folder.
 start_agentd() {
 	"$AGENTD" --confdir "$T_DIR/conf" --state-dir "$T_DIR/state" \

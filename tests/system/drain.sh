@@ -26,14 +26,8 @@ agent "slow" {
 }
 EOF
 
-pid_of() {
-	actl --json status | jq -r --arg a "$1" \
-	    '.agents[] | select(.name == $a) | .instances[0].pid // empty'
-}
-state_of() {
-	actl --json status | jq -r --arg a "$1" \
-	    '.agents[] | select(.name == $a) | .state'
-}
+pid_of() { agent_field "$1" '.instances[0].pid // empty'; }
+state_of() { agent_field "$1" .state; }
 # The time (ms since the epoch) of the first log line matching $1.
 log_ms() {
 	line=$(grep -m1 -- "$1" "$T_DIR/agentd.log") || return 1

@@ -48,9 +48,8 @@ agent "slowstart" {
 EOF
 
 pid_of() {
-	actl --json status | jq -r --arg a "$1" \
-	    '.agents[] | select(.name == $a) | .instances[]
-	     | select(.state == "ready") | .pid' | head -n1
+	agent_field "$1" '.instances[] | select(.state == "ready") | .pid' |
+	    head -n1
 }
 audit_has() { actl --json audit --agent "$1" --kind "$2" | grep -q -- "$3"; }
 

@@ -41,10 +41,7 @@ agent "leaky" {
 }
 EOF
 
-field() {
-	actl --json status | jq -r --arg a "$1" \
-	    ".agents[] | select(.name == \$a) | $2"
-}
+field() { agent_field "$@"; }
 
 start_agentd
 wait_for 10 status_has '[.agents[] | select(.name != "herd") | .ready == 1] | all'
@@ -72,7 +69,7 @@ out=$(actl call temp '{}' 2>&1)
 ok $? "a request for an agent with no instance is not answered by one: $out"
 out=$(actl restart temp)
 ok $? "agentctl restart temp: $out"
-wait_for 10 sh -c "[ \"\$(\"$AGENTCTL\" --run-dir \"$T_DIR/run\" --json status | jq '.agents[] | select(.name == \"temp\") | .ready')\" = 1 ]"
+wait_for 10 status_has '.agents[] | select(.name == "temp") | .ready == 1'
 ok $? "brings its instance back"
 
 # -- one failure, one record -------------------------------------------------

@@ -24,10 +24,7 @@ agent "steady" {
 }
 EOF
 
-desired() {
-	actl --json status | jq -r --arg a "$1" \
-	    '.agents[] | select(.name == $a) | .desired'
-}
+desired() { agent_field "$1" .desired; }
 scales() {
 	actl --json audit --agent "$1" --kind agent.scale --limit 0 | grep -c .
 }
@@ -67,7 +64,7 @@ ok $? "idle for longer than both delays: no change"
 # -- a load step ------------------------------------------------------------
 t0=$(now_ms)
 load elastic 8
-wait_for 10 sh -c "[ \"\$(\"$AGENTCTL\" --run-dir \"$T_DIR/run\" --json status | jq '.agents[] | select(.name == \"elastic\") | .desired')\" = 4 ]"
+wait_for 10 status_has '.agents[] | select(.name == "elastic") | .desired == 4'
 ok $? "8 callers at target_inflight = 1: elastic grows to max = 4"
 t1=$(now_ms)
 # upscale_delay 1 s + one sampling interval 1 s, and the callers' own
@@ -89,7 +86,7 @@ ok $? "all 4 instances served requests"
 # -- the load stops ---------------------------------------------------------
 unload elastic
 t0=$(now_ms)
-wait_for 10 sh -c "[ \"\$(\"$AGENTCTL\" --run-dir \"$T_DIR/run\" --json status | jq '.agents[] | select(.name == \"elastic\") | .desired')\" = 1 ]"
+wait_for 10 status_has '.agents[] | select(.name == "elastic") | .desired == 1'
 ok $? "idle again: elastic shrinks to min = 1"
 t1=$(now_ms)
 [ $((t1 - t0)) -ge 2000 ] && [ $((t1 - t0)) -le 4500 ]
