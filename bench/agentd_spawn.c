@@ -21,21 +21,24 @@
  *   answered).  The instance agentd started with is not counted.
  *   Prints: spawn way=agentd what=ready n=N p50_us=X p90_us=Y
  * crash: the same, but polls status in a tight loop (over one
- *   connection) and times, on this side, from kill() to the first status
- *   that shows a new instance ready.  ready_* are the replacements' ready_us
- * under that polling, gap_p50_us the median of (kill to seen) - ready_us
- * (detecting the exit, reaping, spawning, and the last poll), poll_us the
- * median status round trip, polls the median polls per restart. Prints: spawn
- * way=agentd what=crash n=N p50_us=X p90_us=Y ready_p50_us=R ready_p90_us=S
- * gap_p50_us=G poll_us=P polls=K mem: INSTANCES instances; waits (at most
- * WAIT_SECONDS, default 20 + INSTANCES / 10) until all are ready, then reads
- * agentd's resident memory, descriptors and threads, the instances' resident
- * memory (median) and threads (the first's), and their ready_us.  start_ms
- * runs from just before agentd is started to the last instance's ready (its
- * started_ms plus ready_us, from status; "-" when not all became ready in
- * time: then ready < instances says how far it got). restarts: the agent's
- * restarts by then, i.e. instances that failed while starting and were
- * replaced. Prints: mem way=agentd instances=N ready=R start_ms=S restarts=X
+ *   connection) and times, on this side, from kill() to the first
+ *   status that shows a new instance ready.  ready_* are the
+ *   replacements' ready_us under that polling, gap_p50_us the median of
+ *   (kill to seen) - ready_us (the exit noticed and reaped, the old
+ *   instance freed, the new one spawned, and the last poll), poll_us the
+ *   median status round trip, polls the median polls per restart.
+ *   Prints: spawn way=agentd what=crash n=N p50_us=X p90_us=Y
+ *           ready_p50_us=R ready_p90_us=S gap_p50_us=G poll_us=P polls=K
+ * mem: INSTANCES instances; waits (at most WAIT_SECONDS, default
+ *   20 + INSTANCES / 10) until all are ready, then reads agentd's
+ *   resident memory, descriptors, threads and open-files limit, the
+ *   instances' resident memory (median) and threads (the first's), and
+ *   their ready_us.  start_ms runs from just before agentd is started to
+ *   the last instance's ready (its started_ms plus ready_us, from
+ *   status); it is "-" when not all became ready in time, and ready then
+ *   says how far it got.  restarts: the agent's restarts by then, i.e.
+ *   instances that failed while starting and were replaced.
+ *   Prints: mem way=agentd instances=N ready=R start_ms=S restarts=X
  *           sv_rss_kb=K sv_fds=F sv_threads=T inst_rss_kb=I
  *           inst_threads=J ready_p50_us=X ready_max_us=Y nofile=L
  */
@@ -49,7 +52,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +69,8 @@
 #define RESTART_TIMEOUT_US (10 * 1000000LL) /* per restart */
 #define PAUSE_MS 20     /* after each restart, for agentd's audit records */
 #define SLOW_POLL_MS 10 /* "ready": status this often, not in a loop */
+/* A status answer, at most: agentd starting 1000 instances took > 5 s. */
+#define STATUS_TIMEOUT_MS 30000
 
 /* One instance as status shows it. */
 struct inst {
@@ -133,47 +139,141 @@ write_conf(int ninst)
 	return f == NULL ? -1 : 0;
 }
 
-/*
- * agentd holds about six descriptors per instance (its listeners and the
- * worker's four connections) and does not raise its own limit; its
- * systemd unit sets LimitNOFILE.  Do the same here, as far as the hard
- * limit allows, and report the limit agentd ran with.
- */
+/* The soft open-files limit of pid (/proc/PID/limits), -1 if unknown. */
 static long
-raise_nofile(void)
+nofile_of(pid_t pid)
 {
-	struct rlimit rl;
+	char  path[64], line[256];
+	FILE *f;
+	long  n = -1;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
 		return -1;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Max open files %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
 }
 
-/* harness_start, with agentd's stderr (and its workers') in a file. */
+static volatile pid_t agentd_pid = -1;
+
+/*
+ * bench/run's timeout (SIGTERM) or ^C: agentd must not outlive us.  A
+ * graceful stop of hundreds of instances can take minutes on this VM, so
+ * SIGKILL; its workers get SIGTERM when it dies (PR_SET_PDEATHSIG) and
+ * leave by themselves, which under load can take minutes too.
+ */
+static void
+on_signal(int sig)
+{
+	int st;
+
+	if (agentd_pid > 0) {
+		kill(agentd_pid, SIGKILL);
+		waitpid(agentd_pid, &st, 0);
+	}
+	_exit(128 + sig);
+}
+
+/*
+ * harness_start, with agentd's stdout and stderr (and its workers') in
+ * a file: agentd must not hold bench/run's pipe, which would keep it
+ * waiting for agentd instead of for us.
+ */
 static pid_t
 start_agentd(void)
 {
-	char *log   = ad_xasprintf("%s/agentd.log", harness_tmpdir);
-	int   saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
-	int   fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	pid_t pid;
+	char            *log = ad_xasprintf("%s/agentd.log", harness_tmpdir);
+	int              out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+	int              err = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	int              fd  = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct sigaction sa;
+	pid_t            pid;
 
-	if (fd >= 0 && saved >= 0)
-		dup2(fd, 2); /* dup2 clears close-on-exec: agentd gets it */
-	pid = harness_start();
-	if (fd >= 0 && saved >= 0)
-		dup2(saved, 2);
+	fflush(stdout);
+	if (fd >= 0 && out >= 0 && err >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
 	if (fd >= 0)
 		close(fd);
-	if (saved >= 0)
-		close(saved);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	agentd_pid = pid = harness_start();
+	if (fd >= 0 && out >= 0 && err >= 0) {
+		dup2(out, 1);
+		dup2(err, 2);
+	}
+	if (out >= 0)
+		close(out);
+	if (err >= 0)
+		close(err);
 	free(log);
 	return pid;
+}
+
+/* SIGKILL every child of this process left (found in /proc). */
+static void
+kill_children(void)
+{
+	DIR           *d = opendir("/proc");
+	struct dirent *e;
+	char           path[300], line[128];
+	FILE          *f;
+	long           ppid;
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (sscanf(line, "PPid: %ld", &ppid) != 1)
+				continue;
+			if (ppid == (long)getpid())
+				kill((pid_t)atol(e->d_name), SIGKILL);
+			break;
+		}
+		fclose(f);
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
+/*
+ * harness_stop, unless the instances never all started: then agentd may
+ * be restarting hundreds of them, and a graceful stop took minutes here,
+ * as did workers left alone after agentd was killed (each notices only
+ * after its own connection attempts time out).  This process is a child
+ * subreaper (main sets it before starting agentd), so agentd's workers
+ * become its children when agentd dies: kill agentd, then them, and reap
+ * all, so that nothing of this run weighs on the next measurement.
+ */
+static void
+stop_agentd(int started)
+{
+	int st;
+
+	if (started) {
+		harness_stop(agentd_pid);
+		agentd_pid = -1;
+		return;
+	}
+	fprintf(stderr,
+	    PROG ": stopping agentd and its workers with "
+	         "SIGKILL\n");
+	kill(agentd_pid, SIGKILL);
+	waitpid(agentd_pid, &st, 0);
+	agentd_pid = -1;
+	kill_children();
+	while (wait(&st) > 0 || errno == EINTR)
+		;
 }
 
 /* The last lines of agentd's log on stderr, when something failed. */
@@ -220,7 +320,9 @@ ctl_open(void)
 	    && (rv = nng_socket_set_ms(
 	            ctl, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
 	        == 0
-	    && (rv = nng_socket_set_ms(ctl, NNG_OPT_RECVTIMEO, 5000)) == 0
+	    && (rv = nng_socket_set_ms(
+	            ctl, NNG_OPT_RECVTIMEO, STATUS_TIMEOUT_MS))
+	        == 0
 	    && (rv = nng_socket_set_size(ctl, NNG_OPT_RECVMAXSZ, 0)) == 0)
 		rv = nng_dial(ctl, url, NULL, 0);
 	if (rv != 0)
@@ -240,7 +342,7 @@ ctl_status(agentd_doc **doc, nng_msg **keep)
 	memset(&e, 0, sizeof(e));
 	e.id          = ad_envelope_next_id();
 	e.kind        = AD_KIND_CONTROL;
-	e.deadline_ms = ad_wall_ms() + 5000;
+	e.deadline_ms = ad_wall_ms() + STATUS_TIMEOUT_MS;
 	snprintf(e.dst, sizeof(e.dst), "status");
 	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0)
 		return -1;
@@ -477,7 +579,7 @@ say_states(const struct view *v)
 /* The mem line from one status v, read once all were ready (or not). */
 static void
 print_mem(const struct view *v, int ninst, int64_t t_start_ms,
-    int ready_in_time, long nofile, int64_t *rss, int64_t *ready)
+    int ready_in_time, int64_t *rss, int64_t *ready)
 {
 	size_t  i, nready = 0;
 	int64_t last         = 0;
@@ -510,11 +612,11 @@ print_mem(const struct view *v, int ninst, int64_t t_start_ms,
 	    count_fds((pid_t)v->pid), count_threads((pid_t)v->pid),
 	    (long long)pct(rss, nready, 50), inst_threads,
 	    (long long)pct(ready, nready, 50),
-	    (long long)pct(ready, nready, 100), nofile);
+	    (long long)pct(ready, nready, 100), nofile_of((pid_t)v->pid));
 }
 
 static int
-run_mem(int ninst, int64_t t_start_ms, int ready_in_time, long nofile)
+run_mem(int ninst, int64_t t_start_ms, int ready_in_time)
 {
 	/* Room for instances on their way out besides the N. */
 	struct view v = { 0, 0, 0, 0, (size_t)ninst * 2 + 8, NULL };
@@ -530,8 +632,7 @@ run_mem(int ninst, int64_t t_start_ms, int ready_in_time, long nofile)
 	} else if (status_read(&v) != 0) {
 		rv = 1;
 	} else {
-		print_mem(
-		    &v, ninst, t_start_ms, ready_in_time, nofile, rss, ready);
+		print_mem(&v, ninst, t_start_ms, ready_in_time, rss, ready);
 	}
 	free(v.inst);
 	free(rss);
@@ -543,10 +644,8 @@ int
 main(int argc, char **argv)
 {
 	const char *mode;
-	int         n = 50, ninst = 0, wait_s = 0, c, rv, mem;
-	long        nofile;
+	int         n = 50, ninst = 0, wait_s = 0, c, rv, mem, started;
 	int64_t     t_start_ms;
-	pid_t       pid;
 
 	if (argc < 2)
 		goto usage;
@@ -579,31 +678,34 @@ main(int argc, char **argv)
 		wait_s = 20 + ninst / 10;
 	if (harness_env(PROG) != 0)
 		return 2;
-	nofile     = raise_nofile();
+	prctl(PR_SET_CHILD_SUBREAPER, 1); /* see stop_agentd */
 	t_start_ms = ad_wall_ms();
-	if (write_conf(ninst) != 0 || (pid = start_agentd()) < 0) {
+	if (write_conf(ninst) != 0 || start_agentd() < 0) {
 		fprintf(stderr, PROG ": cannot start agentd: %s\n",
 		    strerror(errno));
 		return 1;
 	}
-	if (harness_wait_ready(1, ninst, (int64_t)wait_s * 1000) != 0) {
+	if (!(started
+	        = harness_wait_ready(1, ninst, (int64_t)wait_s * 1000) == 0)) {
 		ctl_open();
 		fprintf(stderr,
 		    PROG ": %d instance%s not all ready within %d s\n", ninst,
 		    ninst == 1 ? "" : "s", wait_s);
-		rv = mem ? run_mem(ninst, t_start_ms, 0, nofile) : 1;
+		rv = mem ? run_mem(ninst, t_start_ms, 0) : 1;
 		log_tail();
 	} else if (ctl_open() != 0) {
 		rv = 1;
 	} else if (mem) {
-		rv = run_mem(ninst, t_start_ms, 1, nofile);
+		rv = run_mem(ninst, t_start_ms, 1);
 	} else {
 		rv = run_restarts(n, strcmp(mode, "crash") == 0);
 		if (rv != 0)
 			log_tail();
 	}
+	/* The line is out before a stop that may be slow, or interrupted. */
+	fflush(stdout);
 	nng_close(ctl);
-	harness_stop(pid);
+	stop_agentd(started);
 	return rv;
 usage:
 	fprintf(stderr,
