@@ -356,12 +356,13 @@ reap(struct ad_sv *sv)
 	int   status, dead = 0;
 	pid_t pid;
 
+	/* Exited instances are freed by tick(), after their replacements
+	 * are spawned: closing a socket takes a while. */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		pthread_mutex_lock(&sv->mtx);
 		ad_instance_exited(sv, pid, status);
 		pthread_mutex_unlock(&sv->mtx);
 	}
-	collect_exited(sv);
 	/* A worker killed mid-read would hold its reader slot forever. */
 	if (sv->store != NULL)
 		ad_store_reader_check(sv->store, &dead);
