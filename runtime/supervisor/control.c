@@ -45,7 +45,7 @@ rss_kb(pid_t pid)
 static void
 write_instance(agentd_writer *w, const struct ad_instance *i)
 {
-	agentd_write_map(w, 11);
+	agentd_write_map(w, 12);
 	agentd_write_str(w, "id");
 	agentd_write_str(w, i->id);
 	agentd_write_str(w, "pid");
@@ -64,6 +64,8 @@ write_instance(agentd_writer *w, const struct ad_instance *i)
 	    w, "rss_kb", i->state == AD_INST_EXITED ? 0 : rss_kb(i->pid));
 	write_kv_uint(w, "inflight", i->inflight);
 	write_kv_uint(w, "served", i->served);
+	/* the worker's own count, from its last heartbeat */
+	write_kv_uint(w, "handled", i->handled);
 	write_kv_uint(w, "events_queued", i->evq_n + i->ev_sending);
 }
 
