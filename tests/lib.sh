@@ -109,8 +109,8 @@ actl() { "$AGENTCTL" --run-dir "$T_DIR/run" "$@"; }
 # Ready instances of agent $1, read from `agentctl status --json`.
 ready_count() {
 	actl --json status 2>/dev/null |
-	    grep -o "\"name\":\"$1\"[^]]*\"ready\":[0-9]*" |
-	    grep -o '"ready":[0-9]*$' | cut -d: -f2
+	    jq -r --arg n "$1" '.agents[] | select(.name == $n) | .ready' \
+	    2>/dev/null
 }
 
 agent_ready() { [ "$(ready_count "$1")" = "${2:-1}" ]; }

@@ -698,6 +698,8 @@ parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 		    check_duration),
 		CHECKED(
 		    CFG_STR("stop_grace", "5s", CFGF_NONE), check_duration),
+		CHECKED(
+		    CFG_STR("probation", "5s", CFGF_NONE), check_duration),
 		CFG_END(),
 	};
 	cfg_opt_t agent[] = {
@@ -911,6 +913,40 @@ one_line(char *s)
 			*s = ' ';
 }
 
+/* Tolerant loading: remember what was left out, and why. */
+static void
+add_problem(struct loader *ld, const char *file, const char *agent)
+{
+	struct ad_config            *c = ld->c;
+	struct ad_config_problem    *p;
+
+	one_line(ld->err);
+	c->problems = ad_xrealloc(
+	    c->problems, (c->nproblems + 1) * sizeof(*c->problems));
+	p        = &c->problems[c->nproblems++];
+	p->file  = ad_xstrdup(file);
+	p->agent = agent != NULL ? ad_xstrdup(agent) : NULL;
+	p->err   = ad_xstrdup(ld->err);
+	ld->err[0] = '\0';
+}
+
+static void free_agent(struct ad_agent_conf *a);
+
+/* Leave agent i out of the configuration (tolerant loading). */
+static void
+drop_agent(struct loader *ld, size_t i)
+{
+	struct ad_config *c = ld->c;
+
+	free_agent(&c->agents[i]);
+	raw_free(&ld->raw[i]);
+	memmove(&c->agents[i], &c->agents[i + 1],
+	    (c->nagents - i - 1) * sizeof(*c->agents));
+	memmove(&ld->raw[i], &ld->raw[i + 1],
+	    (c->nagents - i - 1) * sizeof(*ld->raw));
+	c->nagents--;
+}
+
 static int agent_err(const struct ad_agent_conf *a, int line, char *err,
     size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
@@ -1060,6 +1096,7 @@ take_health(struct ad_agent_conf *a, cfg_t *h, char *err, size_t errlen)
 	a->init_timeout_ms  = duration_of(h, "init_timeout");
 	a->drain_timeout_ms = duration_of(h, "drain_timeout");
 	a->stop_grace_ms    = duration_of(h, "stop_grace");
+	a->probation_ms     = duration_of(h, "probation");
 	/* Two heartbeats fit in hung_after, so one lost or late report does
 	 * not kill a healthy instance. */
 	if (a->heartbeat_ms * 2 > a->hung_after_ms)
@@ -1176,11 +1213,30 @@ read_file(struct loader *ld, const char *file)
 	root     = read_tree(&ctx);
 	if (root == NULL) {
 		ad_seterr(ld->err, ld->errlen, "%s", ctx.msg);
+		if (ld->opts->tolerant) {
+			add_problem(ld, file, NULL);
+			return 0;
+		}
 		return AGENTD_ECONFIG;
 	}
 	rv = take_global(ld, root, file);
-	for (i = 0; rv == 0 && i < cfg_size(root, "agent"); i++)
-		rv = add_agent(ld, cfg_getnsec(root, "agent", i), file);
+	if (rv != 0 && ld->opts->tolerant) {
+		add_problem(ld, file, NULL);
+		rv = 0;
+	}
+	for (i = 0; rv == 0 && i < cfg_size(root, "agent"); i++) {
+		cfg_t *sec    = cfg_getnsec(root, "agent", i);
+		size_t before = ld->c->nagents;
+
+		rv = add_agent(ld, sec, file);
+		if (rv != 0 && ld->opts->tolerant) {
+			/* This agent stays as it was; the others go on. */
+			add_problem(ld, file, cfg_title(sec));
+			if (ld->c->nagents > before)
+				drop_agent(ld, before);
+			rv = 0;
+		}
+	}
 	cfg_free(root);
 	return rv;
 }
@@ -1505,8 +1561,17 @@ load(struct loader *ld, const char *confdir, ad_schema_lookup_fn lookup,
 	if (rv != 0)
 		return rv;
 	finish_global(ld);
-	for (i = 0; rv == 0 && i < ld->c->nagents; i++)
+	for (i = 0; rv == 0 && i < ld->c->nagents;) {
 		rv = settle_agent(ld, i, lookup, arg);
+		if (rv != 0 && ld->opts->tolerant) {
+			add_problem(
+			    ld, ld->c->agents[i].file, ld->c->agents[i].name);
+			drop_agent(ld, i);
+			rv = 0;
+			continue;
+		}
+		i++;
+	}
 	return rv;
 }
 
@@ -1583,6 +1648,12 @@ ad_config_free(struct ad_config *c)
 	for (i = 0; i < c->nagents; i++)
 		free_agent(&c->agents[i]);
 	free(c->agents);
+	for (i = 0; i < c->nproblems; i++) {
+		free(c->problems[i].file);
+		free(c->problems[i].agent);
+		free(c->problems[i].err);
+	}
+	free(c->problems);
 	free(c->global.file);
 	free(c->global.state_dir);
 	free(c->global.audit_archive_dir);
@@ -1613,4 +1684,124 @@ ad_agent_setting(const struct ad_agent_conf *a, const char *name)
 		    && strcmp(a->settings[i].name, name) == 0)
 			return &a->settings[i];
 	return NULL;
+}
+
+/* ---- copies and comparisons ------------------------------------------ */
+
+static char **
+dup_list(char *const *v, size_t n)
+{
+	char **out = ad_xcalloc(n, sizeof(*out));
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		out[i] = ad_xstrdup(v[i]);
+	return out;
+}
+
+struct ad_agent_conf *
+ad_agent_conf_dup(const struct ad_agent_conf *a)
+{
+	struct ad_agent_conf *d = ad_xcalloc(1, sizeof(*d));
+	size_t                i;
+
+	*d              = *a;
+	d->name         = ad_xstrdup(a->name);
+	d->file         = ad_xstrdup(a->file);
+	d->plugin       = ad_xstrdup(a->plugin);
+	d->plugin_path  = xstrdup_or_null(a->plugin_path);
+	d->subscribe    = dup_list(a->subscribe, a->nsubscribe);
+	d->publish      = dup_list(a->publish, a->npublish);
+	d->calls        = dup_list(a->calls, a->ncalls);
+	d->settings     = ad_xcalloc(a->nsettings, sizeof(*d->settings));
+	for (i = 0; i < a->nsettings; i++) {
+		d->settings[i]      = a->settings[i];
+		d->settings[i].name = ad_xstrdup(a->settings[i].name);
+		if (a->settings[i].type == AGENTD_SETTING_STRING)
+			d->settings[i].v.s = ad_xstrdup(a->settings[i].v.s);
+	}
+	return d;
+}
+
+void
+ad_agent_conf_free(struct ad_agent_conf *a)
+{
+	if (a == NULL)
+		return;
+	free_agent(a);
+	free(a);
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int
+same_list(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (!same_str(a[i], b[i]))
+			return 0;
+	return 1;
+}
+
+static int
+same_setting(const struct ad_setting_value *a, const struct ad_setting_value *b)
+{
+	if (!same_str(a->name, b->name) || a->type != b->type)
+		return 0;
+	switch (a->type) {
+	case AGENTD_SETTING_STRING:
+		return same_str(a->v.s, b->v.s);
+	case AGENTD_SETTING_INT:
+		return a->v.i == b->v.i;
+	case AGENTD_SETTING_DOUBLE:
+		return a->v.d == b->v.d;
+	case AGENTD_SETTING_BOOL:
+		return a->v.b == b->v.b;
+	}
+	return 0;
+}
+
+int
+ad_agent_conf_same(const struct ad_agent_conf *a, const struct ad_agent_conf *b)
+{
+	size_t i;
+
+	if (!same_str(a->name, b->name) || !same_str(a->plugin_path, b->plugin_path)
+	    || a->min_instances != b->min_instances
+	    || a->max_instances != b->max_instances
+	    || a->target_inflight != b->target_inflight
+	    || a->concurrency != b->concurrency
+	    || a->upscale_delay_ms != b->upscale_delay_ms
+	    || a->downscale_delay_ms != b->downscale_delay_ms
+	    || a->restart_policy != b->restart_policy
+	    || a->restart_intensity != b->restart_intensity
+	    || a->restart_period_ms != b->restart_period_ms
+	    || a->stable_after_ms != b->stable_after_ms
+	    || a->backoff_initial_ms != b->backoff_initial_ms
+	    || a->backoff_max_ms != b->backoff_max_ms
+	    || a->heartbeat_ms != b->heartbeat_ms
+	    || a->hung_after_ms != b->hung_after_ms
+	    || a->init_timeout_ms != b->init_timeout_ms
+	    || a->drain_timeout_ms != b->drain_timeout_ms
+	    || a->stop_grace_ms != b->stop_grace_ms
+	    || a->probation_ms != b->probation_ms
+	    || a->request_timeout_ms != b->request_timeout_ms
+	    || a->queue_max != b->queue_max
+	    || !same_list(a->subscribe, a->nsubscribe, b->subscribe, b->nsubscribe)
+	    || !same_list(a->publish, a->npublish, b->publish, b->npublish)
+	    || !same_list(a->calls, a->ncalls, b->calls, b->ncalls)
+	    || a->nsettings != b->nsettings)
+		return 0;
+	for (i = 0; i < a->nsettings; i++)
+		if (!same_setting(&a->settings[i], &b->settings[i]))
+			return 0;
+	return 1;
 }

@@ -65,6 +65,8 @@ struct ad_agent_conf {
 	int64_t init_timeout_ms;  /* spawn to ready at most; 30000 */
 	int64_t drain_timeout_ms; /* a stopping instance finishes; 30000 */
 	int64_t stop_grace_ms;    /* SIGTERM to SIGKILL; 5000 */
+	/* a reloaded generation that fails this soon is rolled back; 5000 */
+	int64_t probation_ms;
 
 	int64_t  request_timeout_ms; /* default 30000 */
 	unsigned queue_max;          /* default 1024 */
@@ -95,10 +97,20 @@ struct ad_global_conf {
 	char   *audit_archive_dir;
 };
 
+/* What tolerant loading (a reload) left out, and why. */
+struct ad_config_problem {
+	char *file;  /* the .conf it is about */
+	char *agent; /* the agent left out, or NULL: the whole file */
+	char *err;   /* one line, "FILE:LINE: agent \"NAME\": ..." */
+};
+
 struct ad_config {
 	struct ad_global_conf global;
 	struct ad_agent_conf *agents;
 	size_t                nagents;
+	/* Only with opts->tolerant: what was refused. */
+	struct ad_config_problem *problems;
+	size_t                    nproblems;
 };
 
 /*
@@ -116,6 +128,12 @@ struct ad_config_opts {
 	const char *default_state_dir;
 	const char *default_run_dir;
 	const char *default_plugin_dir;
+	/*
+	 * Reload: a file that does not parse, or an agent with an error, is
+	 * left out and recorded in problems; the rest loads.  Only a missing
+	 * directory fails the whole load.
+	 */
+	int tolerant;
 };
 
 /*
@@ -134,6 +152,16 @@ const struct ad_agent_conf *ad_config_agent(
     const struct ad_config *c, const char *name);
 const struct ad_setting_value *ad_agent_setting(
     const struct ad_agent_conf *a, const char *name);
+
+/* A deep copy of one agent's configuration, owned by the caller. */
+struct ad_agent_conf *ad_agent_conf_dup(const struct ad_agent_conf *a);
+void                  ad_agent_conf_free(struct ad_agent_conf *a);
+/*
+ * Do two agent sections ask for the same thing?  Where they are written
+ * (file, line) does not count: a comment added above one is no change.
+ */
+int ad_agent_conf_same(
+    const struct ad_agent_conf *a, const struct ad_agent_conf *b);
 
 /* "250ms", "2s", "5m", "1h", or a bare number of milliseconds. */
 int ad_parse_duration(const char *s, int64_t *ms);

@@ -121,3 +121,103 @@ ad_file_sha256(
 	ad_hex(md, mdlen, out + 7);
 	return 0;
 }
+
+/* Copy in to out, hashing what was copied.  0 or an errno. */
+static int
+copy_hashing(int in, int out, EVP_MD_CTX *ctx)
+{
+	char    buf[65536];
+	ssize_t n, w, off;
+
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			return EIO;
+		for (off = 0; off < n; off += w) {
+			w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno != EINTR)
+				return errno;
+			if (w < 0)
+				w = 0;
+		}
+	}
+	return 0;
+}
+
+int
+ad_plugin_store(const char *dir, const char *src, const char *want,
+    char **out, char *err, size_t errlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int  mdlen = 0;
+	char          hash[AD_HASH_LEN];
+	char         *tmp = NULL, *path = NULL, *name;
+	EVP_MD_CTX   *ctx = NULL;
+	int           in = -1, fd = -1, rv;
+
+	*out = NULL;
+	if ((rv = ad_mkdir_p(dir, 0700)) != 0) {
+		ad_seterr(err, errlen, "cannot create the plugin store %s: %s",
+		    dir, strerror(rv));
+		return AGENTD_EIO;
+	}
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return stat_error(src, errno, err, errlen);
+	tmp = ad_path_join(dir, ".incoming.XXXXXX");
+	if ((fd = mkstemp(tmp)) < 0 || (ctx = EVP_MD_CTX_new()) == NULL
+	    || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		rv = fd < 0 ? errno : ENOMEM;
+		goto fail;
+	}
+	/* The copy is what workers load: it must be what was hashed. */
+	if ((rv = copy_hashing(in, fd, ctx)) != 0
+	    || (rv = EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 ? 0 : EIO) != 0
+	    || (rv = fchmod(fd, 0500) == 0 ? 0 : errno) != 0
+	    || (rv = fsync(fd) == 0 ? 0 : errno) != 0)
+		goto fail;
+	memcpy(hash, "sha256:", 7);
+	ad_hex(md, mdlen, hash + 7);
+	if (want != NULL && strcmp(hash, want) != 0) {
+		ad_seterr(err, errlen,
+		    "%s changed while it was being loaded: install plugins by "
+		    "writing a new file and renaming it over the old one, "
+		    "then reload again",
+		    src);
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		close(in);
+		EVP_MD_CTX_free(ctx);
+		return AGENTD_EIO;
+	}
+	name = ad_xasprintf("%s.so", hash + 7);
+	path = ad_path_join(dir, name);
+	free(name);
+	/* Content-addressed: a copy already there is the same bytes. */
+	if (rename(tmp, path) != 0) {
+		rv = errno;
+		goto fail;
+	}
+	close(fd);
+	close(in);
+	EVP_MD_CTX_free(ctx);
+	free(tmp);
+	*out = path;
+	return 0;
+fail:
+	ad_seterr(err, errlen, "cannot copy %s into the plugin store %s: %s",
+	    src, dir, strerror(rv));
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	close(in);
+	EVP_MD_CTX_free(ctx);
+	free(tmp);
+	free(path);
+	return AGENTD_EIO;
+}

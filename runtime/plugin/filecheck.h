@@ -22,4 +22,15 @@ int ad_plugin_file_check(
 int ad_file_sha256(
     const char *path, char out[AD_HASH_LEN], char *err, size_t errlen);
 
+/*
+ * The plugin store: copy src into dir (created 0700) as HEX.so, named by
+ * the SHA-256 of the bytes copied, and give its path in *out (caller
+ * frees).  Workers load the copy, so replacing or deleting src cannot
+ * reach a running instance, and every version loaded stays available.
+ * With want ("sha256:..."), a copy whose content differs (src changed
+ * since it was checked) is refused (AGENTD_EIO).
+ */
+int ad_plugin_store(const char *dir, const char *src, const char *want,
+    char **out, char *err, size_t errlen);
+
 #endif

@@ -37,6 +37,7 @@ struct ad_store {
 	pthread_rwlock_t gate;
 	MDB_env         *env;
 	MDB_dbi          agents;
+	MDB_dbi          versions; /* NAME NUL HASH: every plugin loaded */
 	MDB_dbi          meta;
 };
 
@@ -72,7 +73,8 @@ record_encode(agentd_writer *w, const struct ad_agent_record *r)
 {
 	int rv = 0;
 
-	if ((rv = agentd_write_map(w, 5)) != 0
+	if ((rv = agentd_write_map(w, 6)) != 0
+	    || (rv = write_str_or_nil(w, "by", r->by)) != 0
 	    || (rv = write_str_or_nil(w, "plugin", r->plugin_path)) != 0
 	    || (rv = write_str_or_nil(w, "hash", r->plugin_hash)) != 0
 	    || (rv = write_str_or_nil(w, "version", r->plugin_version)) != 0
@@ -123,7 +125,8 @@ record_fields(const agentd_value *root, struct ad_agent_record *r)
 	if (read_str(root, "plugin", &r->plugin_path) != 0
 	    || read_str(root, "hash", &r->plugin_hash) != 0
 	    || read_str(root, "version", &r->plugin_version) != 0
-	    || read_str(root, "conf", &r->conf_file) != 0)
+	    || read_str(root, "conf", &r->conf_file) != 0
+	    || read_str(root, "by", &r->by) != 0)
 		return AGENTD_EPROTO;
 	ms = agentd_map_get(root, "loaded_ms");
 	if (ms != NULL && agentd_get_int(ms, &r->loaded_ms) != 0)
@@ -140,7 +143,8 @@ record_decode(
 	agentd_doc             *doc;
 	int                     rv;
 
-	r->name = xstrndup(key->mv_data, key->mv_size);
+	/* agents: NAME; versions: NAME NUL HASH */
+	r->name = xstrndup(key->mv_data, strnlen(key->mv_data, key->mv_size));
 	rv      = agentd_parse(val->mv_data, val->mv_size, &doc);
 	if (rv == 0) {
 		rv = record_fields(agentd_doc_root(doc), r);
@@ -166,6 +170,7 @@ ad_agent_record_free(struct ad_agent_record *r)
 	free(r->plugin_hash);
 	free(r->plugin_version);
 	free(r->conf_file);
+	free(r->by);
 	free(r);
 }
 
@@ -256,7 +261,9 @@ store_setup(struct ad_store *s, const char *db, char *err, size_t errlen)
 	}
 	if (layout == 0 && (rc = layout_write(txn, s->meta)) != 0)
 		goto abort;
-	if ((rc = mdb_dbi_open(txn, "agents", MDB_CREATE, &s->agents)) != 0)
+	if ((rc = mdb_dbi_open(txn, "agents", MDB_CREATE, &s->agents)) != 0
+	    || (rc = mdb_dbi_open(txn, "versions", MDB_CREATE, &s->versions))
+	        != 0)
 		goto abort;
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;
@@ -468,15 +475,16 @@ name_key(const char *name, MDB_val *key)
 
 /* Run one put or delete in its own write transaction and commit it. */
 static int
-write_one(struct ad_store *s, MDB_val *key, MDB_val *val, const char *what)
+write_one(struct ad_store *s, MDB_dbi dbi, MDB_val *key, MDB_val *val,
+    const char *what)
 {
 	MDB_txn *txn;
 	int      rc;
 
 	pthread_rwlock_rdlock(&s->gate);
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) == 0) {
-		rc = val != NULL ? mdb_put(txn, s->agents, key, val, 0)
-		                 : mdb_del(txn, s->agents, key, NULL);
+		rc = val != NULL ? mdb_put(txn, dbi, key, val, 0)
+		                 : mdb_del(txn, dbi, key, NULL);
 		if (rc != 0)
 			mdb_txn_abort(txn);
 		else
@@ -501,7 +509,8 @@ ad_store_agent_put(struct ad_store *s, const struct ad_agent_record *r)
 	if ((rv = record_encode(w, r)) == 0) {
 		val.mv_data = (void *)agentd_writer_data(w, &len);
 		val.mv_size = len;
-		rv = write_one(s, &key, &val, "writing an agent record");
+		rv = write_one(
+		    s, s->agents, &key, &val, "writing an agent record");
 	}
 	agentd_writer_free(w);
 	return rv;
@@ -515,7 +524,8 @@ ad_store_agent_del(struct ad_store *s, const char *name)
 
 	if ((rv = name_key(name, &key)) != 0)
 		return rv;
-	return write_one(s, &key, NULL, "removing an agent record");
+	return write_one(
+	    s, s->agents, &key, NULL, "removing an agent record");
 }
 
 int
@@ -565,9 +575,13 @@ list_free(struct record_list *l)
 	free(l->v);
 }
 
-/* Copy every record out of one read transaction, in key order. */
+/*
+ * Copy the records of dbi out of one read transaction, in key order: all
+ * of them, or those whose key starts with prefix (plen bytes).
+ */
 static int
-list_load(struct ad_store *s, struct record_list *l)
+list_load(struct ad_store *s, MDB_dbi dbi, const void *prefix, size_t plen,
+    struct record_list *l)
 {
 	struct ad_agent_record *r;
 	MDB_txn                *txn;
@@ -580,12 +594,20 @@ list_load(struct ad_store *s, struct record_list *l)
 		pthread_rwlock_unlock(&s->gate);
 		return store_err(rc, "listing agent records");
 	}
-	if ((rc = mdb_cursor_open(txn, s->agents, &cur)) != 0) {
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
 		mdb_txn_abort(txn);
 		pthread_rwlock_unlock(&s->gate);
 		return store_err(rc, "listing agent records");
 	}
-	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+	key.mv_data = (void *)prefix;
+	key.mv_size = plen;
+	rc          = mdb_cursor_get(
+            cur, &key, &val, plen > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (key.mv_size < plen || memcmp(key.mv_data, prefix, plen) != 0) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
 		if ((rv = record_decode(&key, &val, &r)) != 0)
 			break;
 		list_push(l, r);
@@ -610,9 +632,61 @@ ad_store_agent_each(struct ad_store *s,
 	struct record_list l = { NULL, 0, 0 };
 	int                rv;
 
-	rv = list_load(s, &l);
+	rv = list_load(s, s->agents, NULL, 0, &l);
 	for (size_t i = 0; rv == 0 && i < l.n; i++)
 		rv = fn(arg, l.v[i]);
+	list_free(&l);
+	return rv;
+}
+
+/* ---- the versions database --------------------------------------------- */
+
+int
+ad_store_version_put(struct ad_store *s, const struct ad_agent_record *r)
+{
+	agentd_writer *w;
+	MDB_val        key, val;
+	size_t         nlen, hlen, len;
+	char          *k;
+	int            rv;
+
+	if (!ad_valid_name(r->name) || r->plugin_hash == NULL)
+		return AGENTD_EINVAL;
+	nlen = strlen(r->name);
+	hlen = strlen(r->plugin_hash);
+	k    = ad_xmalloc(nlen + 1 + hlen);
+	memcpy(k, r->name, nlen + 1);
+	memcpy(k + nlen + 1, r->plugin_hash, hlen);
+	key.mv_data = k;
+	key.mv_size = nlen + 1 + hlen;
+	if ((rv = agentd_writer_new(&w)) == 0) {
+		if ((rv = record_encode(w, r)) == 0) {
+			val.mv_data = (void *)agentd_writer_data(w, &len);
+			val.mv_size = len;
+			rv = write_one(s, s->versions, &key, &val,
+			    "writing a plugin version record");
+		}
+		agentd_writer_free(w);
+	}
+	free(k);
+	return rv;
+}
+
+int
+ad_store_version_each(struct ad_store *s, const char *name,
+    int (*fn)(void *arg, const struct ad_agent_record *r), void *arg)
+{
+	struct record_list l = { NULL, 0, 0 };
+	int                rv;
+
+	if (!ad_valid_name(name))
+		return AGENTD_EINVAL;
+	/* The name and its NUL: "price" does not list "pricing". */
+	rv = list_load(s, s->versions, name, strlen(name) + 1, &l);
+	for (size_t i = 0; rv == 0 && i < l.n; i++) {
+		/* the hash is the rest of the key, also in the value */
+		rv = fn(arg, l.v[i]);
+	}
 	list_free(&l);
 	return rv;
 }

@@ -25,6 +25,8 @@ struct ad_agent_record {
 	char   *plugin_version; /* the descriptor's version string */
 	char   *conf_file;      /* the .conf that defines it */
 	int64_t loaded_ms;      /* wall clock when registered */
+	char   *by;             /* who loaded it: "agentd start", "SIGHUP",
+	                           "agentctl (uid 0)"; may be NULL */
 };
 
 /*
@@ -98,6 +100,15 @@ int ad_store_agent_each(struct ad_store *s,
     int (*fn)(void *arg, const struct ad_agent_record *r), void *arg);
 
 void ad_agent_record_free(struct ad_agent_record *r);
+
+/*
+ * The versions database: one record per agent and plugin content ever
+ * loaded (key NAME NUL HASH), overwritten with the latest load.  each
+ * walks one agent's records in hash order, like ad_store_agent_each.
+ */
+int ad_store_version_put(struct ad_store *s, const struct ad_agent_record *r);
+int ad_store_version_each(struct ad_store *s, const char *name,
+    int (*fn)(void *arg, const struct ad_agent_record *r), void *arg);
 
 /*
  * Clear reader slots left by dead processes (after reaping a worker);

@@ -98,9 +98,53 @@ write_hist(agentd_writer *w, const char *k, const struct ad_hist *h)
 	write_kv_uint(w, "p99_us", ad_hist_quantile(h, 0.99));
 }
 
+/* "current", "canary", "next" (starting), "previous" (on probation
+ * standby, or kept for rollback) */
+static const char *
+gen_role(const struct ad_agent *a, const struct ad_gen *g)
+{
+	if (g == a->cur)
+		return "current";
+	if (g == a->next)
+		return a->canary_pct > 0 ? "canary" : "next";
+	if (g == a->prev)
+		return "previous";
+	return "retiring";
+}
+
+static void
+write_gen(agentd_writer *w, const struct ad_agent *a, const struct ad_gen *g)
+{
+	unsigned share = 0;
+
+	if (g == a->next)
+		share = a->canary_pct;
+	else if (g == a->cur)
+		share = a->next != NULL ? 100 - a->canary_pct : 100;
+	agentd_write_map(w, 10);
+	write_kv_uint(w, "generation", g->number);
+	agentd_write_str(w, "role");
+	agentd_write_str(w, gen_role(a, g));
+	agentd_write_str(w, "version");
+	agentd_write_str(w, g->version);
+	agentd_write_str(w, "hash");
+	agentd_write_str(w, g->hash);
+	write_kv_uint(w, "share", share);
+	write_kv_uint(w, "instances",
+	    ad_gen_count(a, g, AD_INST_STARTING)
+	        + ad_gen_count(a, g, AD_INST_READY));
+	write_kv_uint(w, "requests", g->requests);
+	write_kv_uint(w, "errors", g->errors);
+	agentd_write_str(w, "loaded_ms");
+	agentd_write_int(w, g->loaded_ms);
+	write_hist(w, "service", &g->service);
+}
+
 static void
 write_agent(agentd_writer *w, const struct ad_agent *a)
 {
+	const struct ad_gen *g;
+	uint32_t             ngens = 0;
 	const struct ad_instance    *i;
 	const struct ad_agent_stats *st       = &a->st;
 	uint32_t                     n        = 0;
@@ -115,15 +159,22 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	}
 	for (k = 1; k < AD_STATUS_SLOTS; k++)
 		errors += st->replies[k];
-	agentd_write_map(w, 28);
+	LIST_FOREACH(g, &a->gens, link)
+	ngens++;
+	agentd_write_map(w, 30);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->conf->name);
 	agentd_write_str(w, "plugin");
 	agentd_write_str(w, a->conf->plugin_path);
 	agentd_write_str(w, "version");
-	agentd_write_str(w, a->version);
+	agentd_write_str(w, a->cur->version);
 	agentd_write_str(w, "hash");
-	agentd_write_str(w, a->hash);
+	agentd_write_str(w, a->cur->hash);
+	write_kv_uint(w, "generation", a->cur->number);
+	agentd_write_str(w, "generations");
+	agentd_write_array(w, ngens);
+	LIST_FOREACH(g, &a->gens, link)
+	write_gen(w, a, g);
 	write_kv_uint(w, "desired", a->desired);
 	agentd_write_str(w, "scaling");
 	agentd_write_str(w, a->pinned >= 0 ? "pinned" : "auto");
@@ -162,7 +213,7 @@ op_status(struct ad_srvctx *c)
 	struct ad_sv  *sv = c->srv->sv;
 	agentd_writer *w;
 	const void    *body;
-	size_t         i, len;
+	size_t         i, n, len;
 
 	agentd_writer_new(&w);
 	agentd_write_map(w, 5);
@@ -173,10 +224,14 @@ op_status(struct ad_srvctx *c)
 	agentd_write_str(w, PACKAGE_VERSION);
 	agentd_write_str(w, "started_ms");
 	agentd_write_int(w, sv->started_ms);
+	/* Agents a reload removed are draining: not listed. */
+	for (i = n = 0; i < sv->nagents; i++)
+		n += !sv->agents[i]->removed;
 	agentd_write_str(w, "agents");
-	agentd_write_array(w, (uint32_t)sv->nagents);
+	agentd_write_array(w, (uint32_t)n);
 	for (i = 0; i < sv->nagents; i++)
-		write_agent(w, &sv->agents[i]);
+		if (!sv->agents[i]->removed)
+			write_agent(w, sv->agents[i]);
 	body = agentd_writer_data(w, &len);
 	ad_srv_reply(c, 0, body, len);
 	agentd_writer_free(w);

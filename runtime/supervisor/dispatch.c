@@ -33,16 +33,28 @@ ad_req_finish(struct ad_req *r, int status, const void *body, size_t len)
 	free(r);
 }
 
-/* The ready instance with the fewest in flight that has a free slot. */
+/*
+ * The generation a request goes to: the current one, unless the canary
+ * split gave it to the incoming one (which may have gone since).
+ */
+static struct ad_gen *
+gen_for(const struct ad_agent *a, const struct ad_req *r)
+{
+	if (r->gen != 0 && a->next != NULL && r->gen == a->next->number)
+		return a->next;
+	return a->cur;
+}
+
+/* g's ready instance with the fewest in flight that has a free slot. */
 static struct ad_slot *
-pick_slot(struct ad_agent *a)
+pick_slot(struct ad_agent *a, const struct ad_gen *g)
 {
 	struct ad_instance *inst, *best = NULL;
 	unsigned            i;
 
 	LIST_FOREACH(inst, &a->instances, link)
 	{
-		if (inst->state != AD_INST_READY
+		if (inst->gen != g || inst->state != AD_INST_READY
 		    || inst->inflight >= inst->nslots - 1)
 			continue;
 		if (best == NULL || inst->inflight < best->inflight)
@@ -84,22 +96,51 @@ ad_slot_send(struct ad_slot *s, struct ad_req *r)
 	 * the slot gives up only once the instance has held the request
 	 * hung_after longer, and then the instance is replaced. */
 	nng_aio_set_timeout(
-	    s->aio, (nng_duration)(left + r->agent->conf->hung_after_ms));
+	    s->aio, (nng_duration)(left + s->inst->gen->conf->hung_after_ms));
 	nng_ctx_send(s->ctx, s->aio);
 }
 
+/*
+ * Send queued requests, in order, to free slots of their generation.
+ * With a canary, a request whose generation is busy does not hold up
+ * the other's behind it.
+ */
 void
 ad_dispatch_pump(struct ad_agent *a)
 {
-	struct ad_req  *r;
+	struct ad_req  *r, *next;
 	struct ad_slot *s;
+	struct ad_gen  *g, *full = NULL;
 
-	while ((r = TAILQ_FIRST(&a->queue)) != NULL
-	    && (s = pick_slot(a)) != NULL) {
+	for (r = TAILQ_FIRST(&a->queue); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, link);
+		g    = gen_for(a, r);
+		if (g == full)
+			continue;
+		if ((s = pick_slot(a, g)) == NULL) {
+			/* Both generations busy (or the only one): done. */
+			if (full != NULL || a->next == NULL || a->canary_pct == 0)
+				return;
+			full = g;
+			continue;
+		}
 		TAILQ_REMOVE(&a->queue, r, link);
 		a->nqueued--;
 		ad_slot_send(s, r);
 	}
+}
+
+/* A request's outcome, counted for the generation that ran it. */
+static void
+gen_count(struct ad_instance *inst, int status, const struct ad_req *r)
+{
+	struct ad_gen *g = inst->gen;
+
+	g->requests++;
+	if (status != 0)
+		g->errors++;
+	else
+		ad_hist_add(&g->service, (uint64_t)(ad_now_us() - r->sent_us));
 }
 
 void
@@ -121,8 +162,10 @@ ad_dispatch_expire(struct ad_agent *a, int64_t now)
 	{
 		for (i = 1; i < inst->nslots; i++) {
 			r = inst->slots[i].req;
-			if (r != NULL && !r->answered && r->deadline <= now)
+			if (r != NULL && !r->answered && r->deadline <= now) {
+				gen_count(inst, AGENTD_ETIMEOUT, r);
 				answer(r, AGENTD_ETIMEOUT, NULL, 0);
+			}
 		}
 	}
 }
@@ -183,6 +226,16 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
 	r->queued_us = ad_now_us();
 	r->done      = done;
 	r->arg       = arg;
+	/* A canary takes its share of requests, counted out exactly: with
+	 * 20%, every fifth. */
+	if (a->next != NULL && a->canary_pct > 0
+	    && ad_gen_count(a, a->next, AD_INST_READY) > 0) {
+		a->canary_acc += a->canary_pct;
+		if (a->canary_acc >= 100) {
+			a->canary_acc -= 100;
+			r->gen = a->next->number;
+		}
+	}
 	if ((rv = enqueue(a, r, 0)) != 0) {
 		free(r);
 		return rv;
@@ -266,11 +319,15 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 		    || e.kind != AD_KIND_REPLY) {
 			ad_warn("agent %s: instance %s sent a malformed reply",
 			    inst->agent->conf->name, inst->id);
+			if (!r->answered)
+				gen_count(inst, AGENTD_EPROTO, r);
 			ad_req_finish(r, AGENTD_EPROTO, NULL, 0);
 		} else {
 			inst->served++;
 			ad_hist_add(&inst->agent->st.service,
 			    (uint64_t)(ad_now_us() - r->sent_us));
+			if (!r->answered)
+				gen_count(inst, e.status, r);
 			ad_req_finish(r, e.status, e.body, e.body_len);
 		}
 	} else if (rv == AGENTD_ETIMEOUT) {
@@ -279,7 +336,7 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 		ad_instance_hung(inst,
 		    "held a request %lld ms past its deadline (health { "
 		    "hung_after })",
-		    (long long)inst->agent->conf->hung_after_ms);
+		    (long long)inst->gen->conf->hung_after_ms);
 		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
 	} else {
 		connection_failed(inst, r);

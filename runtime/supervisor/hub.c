@@ -159,7 +159,7 @@ ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
 	if (sv->hub_open && sv->tail_readers > 0)
 		to_tail(sv, out.dst, env, len);
 	for (i = 0; i < sv->nagents; i++) {
-		struct ad_agent    *a = &sv->agents[i];
+		struct ad_agent    *a = sv->agents[i];
 		struct ad_instance *inst;
 
 		if (!ad_topic_any(

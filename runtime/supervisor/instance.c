@@ -67,6 +67,47 @@ ad_agent_count(const struct ad_agent *a, enum ad_inst_state st)
 	return n;
 }
 
+unsigned
+ad_gen_count(const struct ad_agent *a, const struct ad_gen *g,
+    enum ad_inst_state st)
+{
+	const struct ad_instance *i;
+	unsigned                  n = 0;
+
+	LIST_FOREACH(i, &a->instances, link)
+	n += i->gen == g && i->state == st;
+	return n;
+}
+
+int
+ad_gen_on_trial(const struct ad_agent *a, const struct ad_gen *g)
+{
+	return g != NULL
+	    && (g == a->next || (g == a->cur && a->probation_until != 0));
+}
+
+/*
+ * An instance of a generation on trial (starting, canary, probation)
+ * failed: the generation has failed, and reload.c puts the one before
+ * back.  Returns 1 if so; the exit is then not counted as a crash of the
+ * agent.
+ */
+static int
+gen_trial_failed(struct ad_instance *inst, const char *why)
+{
+	struct ad_gen *g = inst->gen;
+
+	if (!ad_gen_on_trial(inst->agent, g))
+		return 0;
+	if (g->failed[0] == '\0') {
+		snprintf(g->failed, sizeof(g->failed), "%s", why);
+		ad_warn("agent %s: generation %u (version %s) failed on trial: "
+		        "%s",
+		    inst->agent->conf->name, g->number, g->version, why);
+	}
+	return 1;
+}
+
 /*
  * Only the worker we spawned may connect to an instance's socket: the
  * socket file is 0600, and the peer's pid must be the child's.
@@ -146,7 +187,7 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	     : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
 	                                                       : "error";
 	char       *argv[] = { sv->worker_path, "--plugin",
-		      inst->agent->conf->plugin_path, "--agent",
+		      inst->gen->plugin_path, "--agent",
 		      inst->agent->conf->name, "--instance", inst->id, "--run-dir",
 		      sv->run_dir, "--max-message-size", maxmsg, "--heartbeat-ms",
 		      beat, "--log-level", (char *)level, NULL };
@@ -156,7 +197,7 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	snprintf(
 	    maxmsg, sizeof(maxmsg), "%zu", sv->cfg->global.max_message_size);
 	snprintf(beat, sizeof(beat), "%lld",
-	    (long long)inst->agent->conf->heartbeat_ms);
+	    (long long)inst->gen->conf->heartbeat_ms);
 	/* The supervisor blocks its signals in every thread; the worker
 	 * starts with none blocked and default handlers, and with no file
 	 * descriptor of ours but stdin, stdout and stderr. */
@@ -187,7 +228,7 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 static void
 send_init(struct ad_instance *inst)
 {
-	const struct ad_agent_conf *c = inst->agent->conf;
+	const struct ad_agent_conf *c = inst->gen->conf;
 	struct ad_slot             *s = &inst->slots[0];
 	struct ad_envelope          e;
 	agentd_writer              *w;
@@ -195,7 +236,12 @@ send_init(struct ad_instance *inst)
 	size_t                      i, len;
 
 	agentd_writer_new(&w);
-	agentd_write_map(w, 2);
+	agentd_write_map(w, inst->gen->prior[0] != '\0' ? 3 : 2);
+	/* A generation that replaced another: the plugin may migrate. */
+	if (inst->gen->prior[0] != '\0') {
+		agentd_write_str(w, "previous_version");
+		agentd_write_str(w, inst->gen->prior);
+	}
 	agentd_write_str(w, "publish");
 	agentd_write_array(w, (uint32_t)c->npublish);
 	for (i = 0; i < c->npublish; i++)
@@ -354,7 +400,8 @@ ad_agent_live(const struct ad_agent *a)
 }
 
 int
-ad_instance_spawn(struct ad_agent *a, char *err, size_t errlen)
+ad_instance_spawn(
+    struct ad_agent *a, struct ad_gen *g, char *err, size_t errlen)
 {
 	struct ad_sv       *sv = a->sv;
 	struct ad_instance *inst;
@@ -366,27 +413,30 @@ ad_instance_spawn(struct ad_agent *a, char *err, size_t errlen)
 	snprintf(
 	    inst->id, sizeof(inst->id), "%s-%u", a->conf->name, inst->seq);
 	inst->path       = ad_xasprintf("%s/%s.sock", sv->run_dir, inst->id);
-	inst->nslots     = 1 + a->conf->concurrency;
+	inst->nslots     = 1 + g->conf->concurrency;
 	inst->slots      = ad_xcalloc(inst->nslots, sizeof(*inst->slots));
 	inst->state      = AD_INST_STARTING;
 	inst->started_ms = ad_wall_ms();
-	inst->generation = a->generation;
+	inst->gen        = g;
+	inst->generation = g->number;
 	inst->pid        = -1;
 	LIST_INSERT_HEAD(&a->instances, inst, link);
 	if ((rv = open_socket(inst, err, errlen)) != 0
 	    || (rv = spawn_worker(inst, err, errlen)) != 0) {
 		/* Never started: let the main loop free it like an exit. */
 		inst->state = AD_INST_EXITED;
-		if (!count_restart(a, ad_now_ms()))
+		if (gen_trial_failed(inst, err))
+			;
+		else if (!count_restart(a, ad_now_ms()))
 			schedule_restart(a);
 		ad_sv_audit(sv, a->conf->name, inst->id,
 		    "instance.start_failed", "%s", err);
 		return rv;
 	}
-	ad_info("agent %s: started instance %s (pid %d)", a->conf->name,
-	    inst->id, (int)inst->pid);
-	ad_sv_audit(sv, a->conf->name, inst->id, "instance.start", "pid %d",
-	    (int)inst->pid);
+	ad_info("agent %s: started instance %s (pid %d, generation %u)",
+	    a->conf->name, inst->id, (int)inst->pid, g->number);
+	ad_sv_audit(sv, a->conf->name, inst->id, "instance.start",
+	    "pid %d generation %u", (int)inst->pid, g->number);
 	send_init(inst);
 	return 0;
 }
@@ -418,6 +468,13 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 		    agentd_strerror(status));
 		ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
 		    "instance.init_failed", "%s", agentd_strerror(status));
+		{
+			char why[160];
+
+			snprintf(why, sizeof(why), "instance %s: init failed: %s",
+			    inst->id, agentd_strerror(status));
+			gen_trial_failed(inst, why);
+		}
 		if (inst->pid > 0)
 			kill(inst->pid, SIGKILL);
 		return;
@@ -434,23 +491,25 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	ad_hub_instance_kick(inst);
 }
 
-/* An unexpected exit: one log line and one audit record saying how. */
+/* An unexpected exit: one log line and one audit record saying how
+ * (also in how, for a generation on trial). */
 static void
-report_exit(struct ad_instance *inst, int status)
+report_exit(struct ad_instance *inst, int status, char *how, size_t howlen)
 {
 	struct ad_agent *a = inst->agent;
-	char             how[64];
+	char             what[64];
 
 	if (WIFSIGNALED(status))
 		snprintf(
-		    how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+		    what, sizeof(what), "killed by signal %d", WTERMSIG(status));
 	else
-		snprintf(how, sizeof(how), "exited with status %d",
+		snprintf(what, sizeof(what), "exited with status %d",
 		    WEXITSTATUS(status));
+	snprintf(how, howlen, "instance %s %s", inst->id, what);
 	ad_warn("agent %s: instance %s (pid %d) %s", a->conf->name, inst->id,
-	    (int)inst->pid, how);
+	    (int)inst->pid, what);
 	ad_sv_audit(a->sv, a->conf->name, inst->id, "instance.exit",
-	    "pid %d %s", (int)inst->pid, how);
+	    "pid %d %s", (int)inst->pid, what);
 }
 
 /* Does this exit ask for a restart under the agent's policy? */
@@ -470,8 +529,14 @@ wants_restart(const struct ad_agent *a, int status)
 
 /* An instance ended against the agent's wishes: restart or not. */
 static void
-count_exit(struct ad_agent *a, int status)
+count_exit(struct ad_instance *inst, int status, const char *why)
 {
+	struct ad_agent *a = inst->agent;
+
+	/* A new generation on trial fails as a whole (reload.c rolls it
+	 * back); one that no longer serves is not replaced. */
+	if (gen_trial_failed(inst, why) || inst->gen != a->cur)
+		return;
 	/* Failed already: the other instances' ends are logged, not counted
 	 * again (one failure, one record). */
 	if (a->failed)
@@ -491,19 +556,19 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 	size_t              i;
 
 	for (i = 0; i < sv->nagents; i++) {
-		struct ad_agent *a = &sv->agents[i];
-
-		LIST_FOREACH(inst, &a->instances, link)
+		LIST_FOREACH(inst, &sv->agents[i]->instances, link)
 		{
 			if (inst->pid != pid || inst->state == AD_INST_EXITED)
 				continue;
+			char how[160];
+
 			if (inst->hung && !sv->stopping)
-				report_exit(
-				    inst, status); /* counted when hung */
+				report_exit(inst, status, how,
+				    sizeof(how)); /* counted when hung */
 			else if (inst->state != AD_INST_STOPPING
 			    && !sv->stopping) {
-				report_exit(inst, status);
-				count_exit(a, status);
+				report_exit(inst, status, how, sizeof(how));
+				count_exit(inst, status, how);
 			}
 			inst->state       = AD_INST_EXITED;
 			inst->exit_status = status;
@@ -550,7 +615,7 @@ terminate(struct ad_instance *inst)
 void
 ad_instance_drain(struct ad_instance *inst)
 {
-	const struct ad_agent_conf *c = inst->agent->conf;
+	const struct ad_agent_conf *c = inst->gen->conf;
 
 	if (inst->state == AD_INST_EXITED || inst->state == AD_INST_STOPPING)
 		return;
@@ -586,13 +651,17 @@ ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
 	ad_error("agent %s: instance %s (pid %d) is hung: %s; stopping it "
 	         "(SIGTERM, then SIGKILL after %lld ms) and starting another",
 	    a->conf->name, inst->id, (int)inst->pid, why,
-	    (long long)a->conf->stop_grace_ms);
+	    (long long)inst->gen->conf->stop_grace_ms);
 	ad_sv_audit(a->sv, a->conf->name, inst->id, "instance.hung",
 	    "pid %d %s", (int)inst->pid, why);
 	/* A failure now, as if it had crashed: its replacement starts under
 	 * the restart policy and backoff without waiting for it to die. */
-	if (!a->sv->stopping && inst->state != AD_INST_STOPPING)
-		count_exit(a, SIGKILL); /* as if killed */
+	if (!a->sv->stopping && inst->state != AD_INST_STOPPING) {
+		char how[256];
+
+		snprintf(how, sizeof(how), "instance %s hung: %s", inst->id, why);
+		count_exit(inst, SIGKILL, how); /* as if killed */
+	}
 	if (inst->state == AD_INST_READY || inst->state == AD_INST_STARTING)
 		inst->state = AD_INST_STOPPING;
 	terminate(inst);
@@ -601,7 +670,7 @@ ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
 void
 ad_instance_init_late(struct ad_instance *inst)
 {
-	const struct ad_agent_conf *c = inst->agent->conf;
+	const struct ad_agent_conf *c = inst->gen->conf;
 
 	if (inst->state != AD_INST_STARTING)
 		return;
@@ -615,7 +684,7 @@ ad_instance_init_late(struct ad_instance *inst)
 void
 ad_instance_tick(struct ad_instance *inst, int64_t now)
 {
-	const struct ad_agent_conf *c = inst->agent->conf;
+	const struct ad_agent_conf *c = inst->gen->conf;
 
 	switch (inst->state) {
 	case AD_INST_STARTING:
@@ -840,6 +909,8 @@ pick_surplus(struct ad_agent *a)
 
 	LIST_FOREACH(i, &a->instances, link)
 	{
+		if (i->gen != a->cur)
+			continue;
 		if (i->state == AD_INST_STARTING)
 			return i;
 		if (i->state == AD_INST_READY
@@ -857,8 +928,39 @@ sv_starting(struct ad_sv *sv)
 	size_t   i;
 
 	for (i = 0; i < sv->nagents; i++)
-		n += ad_agent_count(&sv->agents[i], AD_INST_STARTING);
+		n += ad_agent_count(sv->agents[i], AD_INST_STARTING);
 	return n;
+}
+
+/*
+ * Instances of a generation that neither serves nor is on its way in
+ * (and is not kept through a probation) are drained.
+ */
+static void
+retire_old(struct ad_agent *a)
+{
+	struct ad_instance *i;
+
+	LIST_FOREACH(i, &a->instances, link)
+	{
+		if (i->gen == a->cur || i->gen == a->next
+		    || (i->gen == a->prev && a->probation_until != 0))
+			continue;
+		if (i->state == AD_INST_STARTING || i->state == AD_INST_READY)
+			ad_instance_drain(i);
+	}
+}
+
+/* How many instances the incoming generation should have. */
+static unsigned
+next_wanted(const struct ad_agent *a)
+{
+	unsigned n;
+
+	if (a->canary_pct == 0)
+		return a->desired;
+	n = (a->desired * a->canary_pct + 99) / 100;
+	return n > 0 ? n : 1;
 }
 
 void
@@ -874,18 +976,20 @@ ad_agent_maintain(struct ad_agent *a)
 		struct ad_instance *i;
 
 		LIST_FOREACH(i, &a->instances, link)
-		if (i->state == AD_INST_READY
+		if (i->gen == a->cur && i->state == AD_INST_READY
 		    && ad_now_ms() - i->ready_mono >= a->conf->stable_after_ms)
 			a->backoff_ms = 0;
 	}
-	if (a->sv->stopping || a->failed || a->stopped || a->closing)
+	if (a->sv->stopping || a->failed || a->stopped || a->closing
+	    || a->removed)
 		return;
+	retire_old(a);
 	/* min = 0 and nothing running: the first request starts one. */
 	if (a->desired == 0 && a->pinned < 0 && a->nqueued > 0
 	    && a->conf->max_instances > 0)
 		set_desired(a, 1, "a request arrived and no instance runs");
-	live = ad_agent_count(a, AD_INST_STARTING)
-	    + ad_agent_count(a, AD_INST_READY);
+	live = ad_gen_count(a, a->cur, AD_INST_STARTING)
+	    + ad_gen_count(a, a->cur, AD_INST_READY);
 	while (live > a->desired) {
 		ad_instance_drain(pick_surplus(a));
 		live--;
@@ -893,7 +997,20 @@ ad_agent_maintain(struct ad_agent *a)
 	starting = sv_starting(a->sv);
 	while (live < a->desired && ad_now_ms() >= a->next_start
 	    && starting++ < SPAWN_BURST) {
-		if (ad_instance_spawn(a, err, sizeof(err)) != 0) {
+		if (ad_instance_spawn(a, a->cur, err, sizeof(err)) != 0) {
+			ad_error("agent %s: %s", a->conf->name, err);
+			return;
+		}
+		live++;
+	}
+	/* The generation a reload brings in: no restarts while on trial,
+	 * its first failure fails it. */
+	if (a->next == NULL || a->next->failed[0] != '\0')
+		return;
+	live = ad_gen_count(a, a->next, AD_INST_STARTING)
+	    + ad_gen_count(a, a->next, AD_INST_READY);
+	while (live < next_wanted(a) && starting++ < SPAWN_BURST) {
+		if (ad_instance_spawn(a, a->next, err, sizeof(err)) != 0) {
 			ad_error("agent %s: %s", a->conf->name, err);
 			return;
 		}

@@ -11,7 +11,8 @@
  * exists).  Called with sv->mtx held.  On failure the agent's backoff is
  * advanced and err says why.
  */
-int ad_instance_spawn(struct ad_agent *a, char *err, size_t errlen);
+int ad_instance_spawn(
+    struct ad_agent *a, struct ad_gen *g, char *err, size_t errlen);
 
 /* A child was reaped: move its instance to EXITED.  sv->mtx held. */
 struct ad_instance *ad_instance_exited(
@@ -63,6 +64,11 @@ void ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 /* Counts by state for one agent.  mtx held. */
 unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
+/* Instances of generation g in state st.  mtx held. */
+unsigned ad_gen_count(const struct ad_agent *a, const struct ad_gen *g,
+    enum ad_inst_state st);
+/* Is g being tried (starting, canary, probation)?  mtx held. */
+int ad_gen_on_trial(const struct ad_agent *a, const struct ad_gen *g);
 /* Instances not yet reaped.  mtx held. */
 unsigned ad_agent_live(const struct ad_agent *a);
 

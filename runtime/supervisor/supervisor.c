@@ -88,32 +88,112 @@ lookup_schema(void *arg, const struct ad_agent_conf *a,
 	return 0;
 }
 
+struct ad_gen *
+ad_gen_new(struct ad_agent *a, const struct ad_agent_conf *conf,
+    const char *hash, const char *version, const char *by)
+{
+	struct ad_gen *g = ad_xcalloc(1, sizeof(*g));
+
+	g->number    = ++a->ngen;
+	g->conf      = ad_agent_conf_dup(conf);
+	g->loaded_ms = ad_wall_ms();
+	snprintf(g->hash, sizeof(g->hash), "%s", hash);
+	snprintf(g->version, sizeof(g->version), "%s", version);
+	snprintf(g->by, sizeof(g->by), "%s", by);
+	LIST_INSERT_HEAD(&a->gens, g, link);
+	return g;
+}
+
+static void
+gen_free(struct ad_gen *g)
+{
+	LIST_REMOVE(g, link);
+	ad_agent_conf_free(g->conf);
+	free(g->plugin_path);
+	free(g);
+}
+
+void
+ad_agent_use(struct ad_agent *a, struct ad_gen *g)
+{
+	a->cur  = g;
+	a->conf = g->conf;
+	/* The restart window is sized by restart { intensity }. */
+	free(a->restart_times);
+	a->restart_times  = ad_xcalloc(
+            g->conf->restart_intensity + 1, sizeof(*a->restart_times));
+	a->nrestart_times = 0;
+}
+
+struct ad_agent *
+ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
+    const struct ad_agent_conf *conf, const char *hash, const char *version,
+    const char *by)
+{
+	struct ad_agent *a = ad_xcalloc(1, sizeof(*a));
+	size_t           i;
+
+	a->sv     = sv;
+	a->pinned = -1;
+	LIST_INIT(&a->instances);
+	LIST_INIT(&a->gens);
+	TAILQ_INIT(&a->queue);
+	/* An agent removed and added back while its old instances still
+	 * drain: new instance names must not meet theirs. */
+	for (i = 0; i < sv->nagents; i++)
+		if (strcmp(sv->agents[i]->conf->name, conf->name) == 0
+		    && sv->agents[i]->next_seq > a->next_seq)
+			a->next_seq = sv->agents[i]->next_seq;
+	*first = ad_gen_new(a, conf, hash, version, by);
+	ad_agent_use(a, *first);
+	a->desired = a->conf->min_instances;
+	sv->agents = ad_xrealloc(
+	    sv->agents, (sv->nagents + 1) * sizeof(*sv->agents));
+	sv->agents[sv->nagents++] = a;
+	return a;
+}
+
+/* Free generations nothing refers to any more.  mtx held. */
+void
+ad_agent_collect_gens(struct ad_agent *a)
+{
+	struct ad_gen            *g, *next;
+	const struct ad_instance *i;
+
+	for (g = LIST_FIRST(&a->gens); g != NULL; g = next) {
+		int used = g == a->cur || g == a->next || g == a->prev;
+
+		next = LIST_NEXT(g, link);
+		LIST_FOREACH(i, &a->instances, link)
+		used |= i->gen == g;
+		if (!used)
+			gen_free(g);
+	}
+}
+
+static void
+agent_free(struct ad_agent *a)
+{
+	while (!LIST_EMPTY(&a->gens))
+		gen_free(LIST_FIRST(&a->gens));
+	free(a->restart_times);
+	free(a);
+}
+
 static void
 init_agents(struct ad_sv *sv, const struct described *d)
 {
-	size_t i, j;
+	struct ad_gen *g;
+	size_t         i, j;
 
-	sv->nagents = sv->cfg->nagents;
-	sv->agents  = ad_xcalloc(sv->nagents, sizeof(*sv->agents));
-	for (i = 0; i < sv->nagents; i++) {
-		struct ad_agent *a = &sv->agents[i];
+	for (i = 0; i < sv->cfg->nagents; i++) {
+		const struct ad_agent_conf *c = &sv->cfg->agents[i];
 
-		a->sv            = sv;
-		a->conf          = &sv->cfg->agents[i];
-		a->generation    = 1;
-		a->desired       = a->conf->min_instances;
-		a->pinned        = -1;
-		a->restart_times = ad_xcalloc(
-		    a->conf->restart_intensity + 1, sizeof(*a->restart_times));
-		LIST_INIT(&a->instances);
-		TAILQ_INIT(&a->queue);
-		for (j = 0; j < d->n; j++) {
-			if (strcmp(d->v[j].name, a->conf->name) != 0)
-				continue;
-			memcpy(a->hash, d->v[j].hash, sizeof(a->hash));
-			snprintf(a->version, sizeof(a->version), "%s",
-			    d->v[j].version);
-		}
+		for (j = 0; j < d->n; j++)
+			if (strcmp(d->v[j].name, c->name) == 0)
+				break;
+		ad_agent_new(sv, &g, c, j < d->n ? d->v[j].hash : "",
+		    j < d->n ? d->v[j].version : "", "agentd start");
 	}
 }
 
@@ -175,6 +255,48 @@ ad_sv_load(
 	return rv;
 }
 
+/*
+ * Record a generation in the store: the agent's record (what runs now)
+ * and its plugin's entry in the versions database; and in the audit
+ * trail.
+ */
+int
+ad_sv_register(struct ad_sv *sv, const struct ad_gen *g)
+{
+	const struct ad_agent_conf *c = g->conf;
+	struct ad_agent_record      r = {
+		     .name           = c->name,
+		     .plugin_path    = c->plugin_path,
+		     .plugin_hash    = (char *)g->hash,
+		     .plugin_version = (char *)g->version,
+		     .conf_file      = c->file,
+		     .loaded_ms      = g->loaded_ms,
+		     .by             = (char *)g->by,
+	};
+	int rv;
+
+	if ((rv = ad_store_agent_put(sv->store, &r)) != 0
+	    || (rv = ad_store_version_put(sv->store, &r)) != 0)
+		return rv;
+	ad_sv_audit(sv, c->name, NULL, "agent.configured",
+	    "generation %u: plugin %s version %s (%s) from %s, loaded by %s",
+	    g->number, c->plugin_path, g->version, g->hash, c->file, g->by);
+	return 0;
+}
+
+/* Copy a generation's plugin into the store; workers load the copy. */
+int
+ad_sv_store_plugin(struct ad_sv *sv, struct ad_gen *g, char *err, size_t errlen)
+{
+	char *dir = ad_path_join(sv->state_dir, "plugins");
+	int   rv;
+
+	rv = ad_plugin_store(
+	    dir, g->conf->plugin_path, g->hash, &g->plugin_path, err, errlen);
+	free(dir);
+	return rv;
+}
+
 static int
 register_agents(struct ad_sv *sv)
 {
@@ -182,20 +304,9 @@ register_agents(struct ad_sv *sv)
 	int    rv;
 
 	for (i = 0; i < sv->nagents; i++) {
-		const struct ad_agent *a = &sv->agents[i];
-		struct ad_agent_record r = {
-			.name           = a->conf->name,
-			.plugin_path    = a->conf->plugin_path,
-			.plugin_hash    = (char *)a->hash,
-			.plugin_version = (char *)a->version,
-			.conf_file      = a->conf->file,
-			.loaded_ms      = ad_wall_ms(),
-		};
-		if ((rv = ad_store_agent_put(sv->store, &r)) != 0)
+		const struct ad_agent *a = sv->agents[i];
+		if ((rv = ad_sv_register(sv, a->cur)) != 0)
 			return rv;
-		ad_sv_audit(sv, a->conf->name, NULL, "agent.configured",
-		    "plugin %s version %s (%s) from %s", a->conf->plugin_path,
-		    a->version, a->hash, a->conf->file);
 	}
 	return 0;
 }
@@ -290,6 +401,17 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	            &sv->state, err, errlen))
 	        != 0)
 		return rv;
+	for (i = 0; i < sv->nagents; i++) {
+		struct ad_agent *a = sv->agents[i];
+		char             why[AD_ERRLEN];
+
+		if ((rv = ad_sv_store_plugin(sv, a->cur, why, sizeof(why)))
+		    != 0) {
+			ad_seterr(err, errlen, "%s:%d: agent \"%s\": %s",
+			    a->conf->file, a->conf->line, a->conf->name, why);
+			return rv;
+		}
+	}
 	ad_sv_audit(sv, NULL, NULL, "agentd.start",
 	    "agentd %s started with %zu agent(s) from %s", PACKAGE_VERSION,
 	    sv->nagents, sv->confdir);
@@ -303,7 +425,7 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 		return rv;
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++)
-		ad_agent_maintain(&sv->agents[i]);
+		ad_agent_maintain(sv->agents[i]);
 	pthread_mutex_unlock(&sv->mtx);
 	sv->running = 1;
 	ad_info("agentd %s serving %zu agent(s), control socket %s/%s",
@@ -317,10 +439,35 @@ ad_sv_agent(struct ad_sv *sv, const char *name)
 	size_t i;
 
 	for (i = 0; i < sv->nagents; i++) {
-		if (strcmp(sv->agents[i].conf->name, name) == 0)
-			return &sv->agents[i];
+		if (!sv->agents[i]->removed
+		    && strcmp(sv->agents[i]->conf->name, name) == 0)
+			return sv->agents[i];
 	}
 	return NULL;
+}
+
+/*
+ * Free what reloads left behind: generations nothing refers to, and
+ * removed agents whose last instance is gone.  mtx held.
+ */
+static void
+collect_agents(struct ad_sv *sv)
+{
+	size_t i = 0;
+
+	while (i < sv->nagents) {
+		struct ad_agent *a = sv->agents[i];
+
+		ad_agent_collect_gens(a);
+		if (!a->removed || !LIST_EMPTY(&a->instances) || a->nqueued > 0) {
+			i++;
+			continue;
+		}
+		memmove(&sv->agents[i], &sv->agents[i + 1],
+		    (sv->nagents - i - 1) * sizeof(*sv->agents));
+		sv->nagents--;
+		agent_free(a);
+	}
 }
 
 /* Free exited instances; outside the lock (see instance.h). */
@@ -335,7 +482,7 @@ collect_exited(struct ad_sv *sv)
 
 		pthread_mutex_lock(&sv->mtx);
 		for (i = 0; i < sv->nagents && found == NULL; i++) {
-			LIST_FOREACH(inst, &sv->agents[i].instances, link)
+			LIST_FOREACH(inst, &sv->agents[i]->instances, link)
 			{
 				if (inst->state == AD_INST_EXITED) {
 					found = inst;
@@ -376,7 +523,7 @@ tick(struct ad_sv *sv)
 
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++) {
-		struct ad_agent    *a = &sv->agents[i];
+		struct ad_agent    *a = sv->agents[i];
 		struct ad_instance *inst;
 
 		ad_dispatch_expire(a, now);
@@ -387,6 +534,9 @@ tick(struct ad_sv *sv)
 	}
 	pthread_mutex_unlock(&sv->mtx);
 	collect_exited(sv);
+	pthread_mutex_lock(&sv->mtx);
+	collect_agents(sv);
+	pthread_mutex_unlock(&sv->mtx);
 }
 
 /*
@@ -450,11 +600,11 @@ notify_systemd(struct ad_sv *sv)
 	status[0] = '\0';
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++) {
-		ready = ad_agent_count(&sv->agents[i], AD_INST_READY);
+		ready = ad_agent_count(sv->agents[i], AD_INST_READY);
 		total += ready;
-		if (ready >= sv->agents[i].conf->min_instances)
+		if (ready >= sv->agents[i]->conf->min_instances)
 			ok++;
-		else if (sv->agents[i].failed) {
+		else if (sv->agents[i]->failed) {
 			/* It will not come up by itself: do not hold start-up
 			 * (the other agents serve), but say so. */
 			ok++;
@@ -462,8 +612,8 @@ notify_systemd(struct ad_sv *sv)
 		} else if (status[0] == '\0')
 			snprintf(status, sizeof(status),
 			    "waiting for agent %s: %u of %u instances ready",
-			    sv->agents[i].conf->name, ready,
-			    sv->agents[i].conf->min_instances);
+			    sv->agents[i]->conf->name, ready,
+			    sv->agents[i]->conf->min_instances);
 	}
 	pthread_mutex_unlock(&sv->mtx);
 	if (status[0] == '\0')
@@ -537,7 +687,7 @@ callers_live(struct ad_sv *sv, const struct ad_agent *a)
 	size_t i;
 
 	for (i = 0; i < sv->nagents; i++) {
-		const struct ad_agent *b = &sv->agents[i];
+		const struct ad_agent *b = sv->agents[i];
 
 		if (b != a && ad_agent_may_call(b, a->conf->name)
 		    && (!b->closing || ad_agent_live(b) > 0))
@@ -577,7 +727,7 @@ stop_agents(struct ad_sv *sv)
 		pthread_mutex_lock(&sv->mtx);
 		opened = closing = started = live = 0;
 		for (i = 0; i < sv->nagents; i++) {
-			struct ad_agent *a = &sv->agents[i];
+			struct ad_agent *a = sv->agents[i];
 
 			if (!a->closing)
 				opened++;
@@ -585,7 +735,7 @@ stop_agents(struct ad_sv *sv)
 				closing++;
 		}
 		for (i = 0; i < sv->nagents; i++) {
-			struct ad_agent *a = &sv->agents[i];
+			struct ad_agent *a = sv->agents[i];
 
 			if (!a->closing && !callers_live(sv, a)) {
 				close_agent(a);
@@ -596,12 +746,12 @@ stop_agents(struct ad_sv *sv)
 			ad_info("agents call each other in a cycle: stopping "
 			        "the rest together");
 			for (i = 0; i < sv->nagents; i++) {
-				if (!sv->agents[i].closing)
-					close_agent(&sv->agents[i]);
+				if (!sv->agents[i]->closing)
+					close_agent(sv->agents[i]);
 			}
 		}
 		for (i = 0; i < sv->nagents; i++) {
-			struct ad_agent    *a = &sv->agents[i];
+			struct ad_agent    *a = sv->agents[i];
 			struct ad_instance *inst;
 
 			LIST_FOREACH(inst, &a->instances, link)
@@ -644,7 +794,7 @@ ad_sv_stop(struct ad_sv *sv)
 	collect_exited(sv);
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++) {
-		struct ad_agent *a = &sv->agents[i];
+		struct ad_agent *a = sv->agents[i];
 
 		while ((r = TAILQ_FIRST(&a->queue)) != NULL) {
 			TAILQ_REMOVE(&a->queue, r, link);
@@ -676,8 +826,8 @@ ad_sv_free(struct ad_sv *sv)
 		ad_store_close(sv->store);
 	if (sv->cfg != NULL)
 		ad_config_free(sv->cfg);
-	for (size_t i = 0; sv->agents != NULL && i < sv->nagents; i++)
-		free(sv->agents[i].restart_times);
+	for (size_t i = 0; i < sv->nagents; i++)
+		agent_free(sv->agents[i]);
 	free(sv->agents);
 	free(sv->pipes);
 	free(sv->confdir);

@@ -28,6 +28,35 @@ struct ad_sv;
 struct ad_agent;
 struct ad_instance;
 
+/* ---- generations ------------------------------------------------------ */
+
+/*
+ * One version of an agent: its configuration and its plugin (a copy in
+ * the plugin store, STATE/plugins/HEX.so).  An agent serves from its
+ * current generation; a reload that changes the plugin or the agent's
+ * section makes a new one (see reload.c), which becomes current once its
+ * instances are ready.  Instances point at the generation they run.
+ */
+struct ad_gen {
+	unsigned              number; /* 1, 2, ... per agent, per run */
+	struct ad_agent_conf *conf;   /* owned */
+	char                  hash[AD_HASH_LEN];
+	char                  version[64];  /* the plugin's own */
+	char                  prior[64];    /* version it replaced, or "" */
+	char                 *plugin_path;  /* the store's copy */
+	int64_t               loaded_ms;    /* wall clock */
+	char                  by[64];       /* who loaded it */
+	/* set when one of its instances failed while it was on trial
+	 * (starting, canary or probation): why, one line */
+	char failed[256];
+	/* its own counters, for canaries and comparisons */
+	uint64_t       requests; /* answered by its instances */
+	uint64_t       errors;   /* of those, not ok */
+	struct ad_hist service;
+	LIST_ENTRY(ad_gen) link;
+};
+LIST_HEAD(ad_gen_list, ad_gen);
+
 /* ---- requests --------------------------------------------------------- */
 
 /*
@@ -46,6 +75,7 @@ struct ad_req {
 	int64_t          queued_us; /* monotonic us: latency only */
 	int64_t          sent_us;
 	unsigned         tries;
+	unsigned         gen; /* canary split: run by this generation; 0 any */
 	int              answered; /* done ran (a timeout); still held */
 	ad_req_done_fn   done;
 	void            *arg;
@@ -103,7 +133,8 @@ struct ad_instance {
 	unsigned           seq;
 	pid_t              pid;
 	enum ad_inst_state state;
-	unsigned           generation; /* the agent's plugin generation */
+	struct ad_gen     *gen;        /* what it runs */
+	unsigned           generation; /* gen->number */
 	int64_t            started_ms; /* wall clock */
 	int64_t            spawn_us;   /* monotonic: just before spawning */
 	int64_t            ready_us;   /* monotonic: init answered, or 0 */
@@ -157,12 +188,20 @@ struct ad_agent_stats {
 
 struct ad_agent {
 	struct ad_sv               *sv;
-	const struct ad_agent_conf *conf;
-	char                        hash[AD_HASH_LEN];
-	char                        version[64]; /* the plugin's own */
+	const struct ad_agent_conf *conf; /* cur->conf */
 	struct ad_instance_list     instances;
 	unsigned                    next_seq;
-	unsigned                    generation; /* of new instances */
+	/* generations: every one an instance or a role still refers to */
+	struct ad_gen_list gens;
+	unsigned           ngen;     /* the last number given */
+	struct ad_gen     *cur;      /* serves */
+	struct ad_gen     *next;     /* starting, or a canary; or NULL */
+	struct ad_gen     *prev;     /* what cur replaced, for rollback */
+	int64_t            probation_until; /* monotonic ms: prev's
+	                                       instances kept until then */
+	unsigned           canary_pct;      /* next's share, once ready */
+	unsigned           canary_acc;
+	int                removed; /* gone from the configuration */
 	struct ad_req_queue         queue;
 	unsigned                    nqueued;
 	/* restarts */
@@ -208,8 +247,9 @@ struct ad_sv {
 	char                 *worker_path;
 	int                   log_level;
 	uid_t                 uid;
-	struct ad_agent      *agents;
+	struct ad_agent     **agents; /* in configuration order */
 	size_t                nagents;
+	struct ad_reload     *reload; /* reloads asked for and under way */
 	struct ad_server      control; /* agentctl */
 	struct ad_server      calls;   /* instances calling agents */
 	nng_socket            publish; /* PULL: events from instances */
@@ -259,7 +299,27 @@ int  ad_sv_run(struct ad_sv *sv);
 void ad_sv_stop(struct ad_sv *sv);
 void ad_sv_free(struct ad_sv *sv);
 
+/* The agent of that name (not one a reload removed), or NULL. */
 struct ad_agent *ad_sv_agent(struct ad_sv *sv, const char *name);
+
+/*
+ * Generations (mtx held where agents are shared).  ad_agent_new adds an
+ * agent to sv->agents with its first generation in *first, current;
+ * ad_gen_new adds another (conf is copied); ad_agent_use makes g current;
+ * ad_agent_collect_gens frees those nothing refers to.
+ */
+struct ad_agent *ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
+    const struct ad_agent_conf *conf, const char *hash, const char *version,
+    const char *by);
+struct ad_gen   *ad_gen_new(struct ad_agent *a, const struct ad_agent_conf *conf,
+      const char *hash, const char *version, const char *by);
+void ad_agent_use(struct ad_agent *a, struct ad_gen *g);
+void ad_agent_collect_gens(struct ad_agent *a);
+/* Copy g's plugin into the store (STATE/plugins), checking its hash. */
+int ad_sv_store_plugin(
+    struct ad_sv *sv, struct ad_gen *g, char *err, size_t errlen);
+/* Record g as what its agent runs: store, versions, audit. */
+int ad_sv_register(struct ad_sv *sv, const struct ad_gen *g);
 
 /* May agent a call target (its calls = { })? */
 int ad_agent_may_call(const struct ad_agent *a, const char *target);
