@@ -54,6 +54,12 @@ static const char *const commands_help
       "  start AGENT            start a stopped agent\n"
       "  scale AGENT N|auto     pin an agent at N instances, or scale "
       "automatically\n"
+      "  reload [--canary AGENT PERCENT]   apply conf.d/ and new plugin "
+      "files\n"
+      "  promote AGENT          give a canary all of the agent's "
+      "requests\n"
+      "  rollback AGENT         back to the agent's previous version\n"
+      "  versions AGENT         the plugin versions an agent has run\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -1050,6 +1056,171 @@ cmd_agent_op(struct ctl_opts *o, int argc, char **argv)
 	return rv;
 }
 
+static const char *const reload_help
+    = "usage: agentctl reload [--canary AGENT PERCENT] [--timeout "
+      "DURATION]\n"
+      "       agentctl promote AGENT\n"
+      "       agentctl rollback AGENT\n"
+      "reload reads the configuration again and, per agent, leaves it "
+      "alone\n(unchanged), starts it (new), drains and stops it "
+      "(removed), or brings\nin a new generation (its plugin file or its "
+      "section changed): the new\ninstances take the requests once "
+      "ready, and the old ones stand by for\nhealth { probation } in "
+      "case the new ones fail.  An agent whose file or\nplugin has an "
+      "error keeps running what it ran.  Waits until every agent\nhas "
+      "settled and prints one line each; exit status 1 if any was "
+      "refused\nor rolled back.\n"
+      "--canary AGENT PERCENT reloads only AGENT and sends PERCENT of "
+      "its\nrequests to the new version; promote gives it all of them, "
+      "rollback\nabandons it.  rollback without a canary returns to the "
+      "previous version.\n"
+      "  --timeout DURATION   how long to wait (default 10m)\n";
+
+/* reload [--canary AGENT PERCENT], promote AGENT, rollback AGENT */
+static int
+cmd_reload(struct ctl_opts *o, int argc, char **argv)
+{
+	const char    *agent = NULL, *op = argv[0];
+	long           pct   = 0;
+	char          *end;
+	int            i, rv, bad = 0;
+	agentd_writer *w;
+	json_t        *v, *list, *it;
+	size_t         k;
+
+	if (want_help(argc, argv, reload_help))
+		return EXIT_OK;
+	o->timeout_ms = 600000;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(op, "reload") == 0 && strcmp(argv[i], "--canary") == 0
+		    && i + 2 < argc) {
+			agent = argv[++i];
+			errno = 0;
+			pct   = strtol(argv[++i], &end, 10);
+			if (errno != 0 || *end != '\0' || pct < 1 || pct > 99) {
+				fprintf(stderr,
+				    "agentctl: reload: \"%s\" is not a "
+				    "percentage from 1 to 99\n",
+				    argv[i]);
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+			if (ad_parse_duration(argv[++i], &o->timeout_ms) != 0
+			    || o->timeout_ms <= 0) {
+				fprintf(stderr,
+				    "agentctl: --timeout: \"%s\" is not a "
+				    "duration (like 30s or 5m)\n",
+				    argv[i]);
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(op, "reload") != 0 && agent == NULL
+		    && argv[i][0] != '-') {
+			agent = argv[i];
+		} else {
+			fputs(reload_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (strcmp(op, "reload") != 0 && agent == NULL) {
+		fputs(reload_help, stderr);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, agent != NULL ? 2 : 0);
+	if (agent != NULL) {
+		agentd_write_str(w, "agent");
+		agentd_write_str(w, agent);
+		agentd_write_str(w, "percent");
+		agentd_write_int(w, pct);
+	}
+	rv = request(o, AD_KIND_CONTROL, op, w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	list = json_object_get(v, "agents");
+	json_array_foreach(list, k, it)
+	{
+		const char *what
+		    = json_string_value(json_object_get(it, "outcome"));
+		const char *name
+		    = json_string_value(json_object_get(it, "agent"));
+
+		if (what != NULL
+		    && (strcmp(what, "refused") == 0
+		        || (strcmp(what, "rolled back") == 0
+		            && strcmp(op, "rollback") != 0)))
+			bad++;
+		if (!o->json)
+			printf("%s: %s\n",
+			    name != NULL && name[0] != '\0'
+			        ? name
+			        : json_string_value(json_object_get(it, "file")),
+			    json_string_value(json_object_get(it, "line")));
+	}
+	if (o->json)
+		print_line(v);
+	json_decref(v);
+	return bad > 0 ? EXIT_FAILED : EXIT_OK;
+}
+
+static const char *const versions_help
+    = "usage: agentctl versions AGENT\n"
+      "The plugin builds AGENT has run, by content hash: version string, "
+      "when\nand by whom each was last loaded, and which one serves "
+      "(current), is\nbeing tried (canary, next) or would come back with "
+      "rollback (previous).\n";
+
+static int
+cmd_versions(struct ctl_opts *o, int argc, char **argv)
+{
+	agentd_writer *w;
+	json_t        *v, *it;
+	size_t         k;
+	char           when[32];
+	int            rv;
+
+	if (want_help(argc, argv, versions_help))
+		return EXIT_OK;
+	if (argc != 2) {
+		fputs(versions_help, stderr);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, argv[1]);
+	rv = request(o, AD_KIND_CONTROL, "versions", w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	if (o->json) {
+		print_line(v);
+		json_decref(v);
+		return EXIT_OK;
+	}
+	printf("%-16s %-12s %-20s %-9s %s\n", "HASH", "VERSION",
+	    "LOADED (UTC)", "STATE", "BY");
+	json_array_foreach(json_object_get(v, "versions"), k, it)
+	{
+		const char *h = json_string_value(json_object_get(it, "hash"));
+		time_t      t = (time_t)(json_integer_value(
+                                        json_object_get(it, "loaded_ms"))
+                                   / 1000);
+		struct tm   tm;
+
+		if (h != NULL && strncmp(h, "sha256:", 7) == 0)
+			h += 7;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("%-16.16s %-12s %-20s %-9s %s\n", h ? h : "",
+		    json_string_value(json_object_get(it, "version")), when,
+		    json_string_value(json_object_get(it, "state")),
+		    json_string_value(json_object_get(it, "by")));
+	}
+	json_decref(v);
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1107,6 +1278,11 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "restart") == 0 || strcmp(argv[0], "stop") == 0
 	    || strcmp(argv[0], "start") == 0 || strcmp(argv[0], "scale") == 0)
 		return cmd_agent_op(&o, argc, argv);
+	if (strcmp(argv[0], "reload") == 0 || strcmp(argv[0], "promote") == 0
+	    || strcmp(argv[0], "rollback") == 0)
+		return cmd_reload(&o, argc, argv);
+	if (strcmp(argv[0], "versions") == 0)
+		return cmd_versions(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

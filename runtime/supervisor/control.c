@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
+#include "supervisor/reload.h"
 
 /* ---- status ------------------------------------------------------------ */
 
@@ -514,6 +516,173 @@ op_agent(struct ad_srvctx *c, const struct ad_envelope *e)
 	ad_srv_reply(c, 0, NULL, 0);
 }
 
+/* Who is on the other end of the control socket: "agentctl (root)". */
+static void
+operator_name(const struct ad_srvctx *c, char *out, size_t len)
+{
+	struct passwd pw, *found = NULL;
+	char          buf[1024];
+	pid_t         pid = -1;
+	uid_t         uid = (uid_t)-1;
+
+	ad_sv_peer(c->pipe, &pid, &uid);
+	if (uid != (uid_t)-1
+	    && getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0
+	    && found != NULL)
+		snprintf(out, len, "agentctl (%s)", found->pw_name);
+	else if (uid != (uid_t)-1)
+		snprintf(out, len, "agentctl (uid %d)", (int)uid);
+	else
+		snprintf(out, len, "agentctl");
+}
+
+/*
+ * reload {canary?: AGENT, percent?}, promote {agent}, rollback {agent}:
+ * queued for the main loop (reload.c), answered when settled.
+ */
+static void
+op_reload(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	agentd_doc         *doc = NULL;
+	const agentd_value *root;
+	char                agent[AD_NAME_MAX] = "", by[64];
+	int64_t             pct                = 0;
+	enum ad_reload_kind kind               = AD_RELOAD_ALL;
+
+	if (e->body_len > 0 && agentd_parse(e->body, e->body_len, &doc) == 0) {
+		root = agentd_doc_root(doc);
+		agentd_get_strcpy(
+		    agentd_map_get(root, "agent"), agent, sizeof(agent));
+		agentd_get_int(agentd_map_get(root, "percent"), &pct);
+	}
+	agentd_doc_free(doc);
+	if (strcmp(e->dst, "promote") == 0)
+		kind = AD_RELOAD_PROMOTE;
+	else if (strcmp(e->dst, "rollback") == 0)
+		kind = AD_RELOAD_ROLLBACK;
+	else if (agent[0] != '\0')
+		kind = AD_RELOAD_CANARY;
+	if (kind != AD_RELOAD_ALL && ad_sv_agent(c->srv->sv, agent) == NULL) {
+		ad_srv_fail(c, AGENTD_ENOENT,
+		    "no agent named \"%s\": `agentctl status` lists them",
+		    agent);
+		return;
+	}
+	if (kind == AD_RELOAD_CANARY && (pct < 1 || pct > 99)) {
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "a canary takes 1 to 99 percent of the requests, not "
+		    "%lld: agentctl reload --canary AGENT PERCENT",
+		    (long long)pct);
+		return;
+	}
+	operator_name(c, by, sizeof(by));
+	c->state = AD_SRV_WAIT;
+	ad_reload_ask(c->srv->sv, kind, agent, (unsigned)pct, by, c);
+}
+
+/* versions {agent}: every plugin the agent has run, from the store. */
+struct versions_out {
+	const struct ad_agent *a;
+	agentd_writer         *w;
+	uint32_t               n;
+};
+
+static int
+version_entry(void *arg, const struct ad_agent_record *r)
+{
+	struct versions_out *vo    = arg;
+	const struct ad_agent *a   = vo->a;
+	const char          *state = "-";
+
+	if (a != NULL && a->next != NULL
+	    && strcmp(a->next->hash, r->plugin_hash) == 0)
+		state = a->canary_pct > 0 ? "canary" : "next";
+	else if (a != NULL && strcmp(a->cur->hash, r->plugin_hash) == 0)
+		state = "current";
+	else if (a != NULL && a->prev != NULL
+	    && strcmp(a->prev->hash, r->plugin_hash) == 0)
+		state = "previous";
+	agentd_write_map(vo->w, 6);
+	agentd_write_str(vo->w, "hash");
+	agentd_write_str(vo->w, r->plugin_hash ? r->plugin_hash : "");
+	agentd_write_str(vo->w, "version");
+	agentd_write_str(vo->w, r->plugin_version ? r->plugin_version : "");
+	agentd_write_str(vo->w, "plugin");
+	agentd_write_str(vo->w, r->plugin_path ? r->plugin_path : "");
+	agentd_write_str(vo->w, "loaded_ms");
+	agentd_write_int(vo->w, r->loaded_ms);
+	agentd_write_str(vo->w, "by");
+	agentd_write_str(vo->w, r->by ? r->by : "");
+	agentd_write_str(vo->w, "state");
+	agentd_write_str(vo->w, state);
+	vo->n++;
+	return 0;
+}
+
+static int
+version_count(void *arg, const struct ad_agent_record *r)
+{
+	(void)r;
+	(*(uint32_t *)arg)++;
+	return 0;
+}
+
+static void
+op_versions(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	struct ad_sv       *sv  = c->srv->sv;
+	agentd_doc         *doc = NULL;
+	char                agent[AD_NAME_MAX] = "";
+	struct versions_out vo;
+	uint32_t            n = 0;
+	const void         *body;
+	size_t              len;
+	int                 rv;
+
+	if (agentd_parse(e->body, e->body_len, &doc) == 0)
+		agentd_get_strcpy(agentd_map_get(agentd_doc_root(doc), "agent"),
+		    agent, sizeof(agent));
+	agentd_doc_free(doc);
+	if (!ad_valid_name(agent)) {
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "\"%s\" is not an agent name: agentctl versions AGENT",
+		    agent);
+		return;
+	}
+	/* Few records (one per plugin build the agent ran): read twice so
+	 * the array header is exact. */
+	if ((rv = ad_store_version_each(sv->store, agent, version_count, &n))
+	    != 0) {
+		ad_srv_fail(c, rv, "cannot read the versions of %s: %s", agent,
+		    agentd_strerror(rv));
+		return;
+	}
+	if (n == 0) {
+		ad_srv_fail(c, AGENTD_ENOENT,
+		    "agent \"%s\" has never run here: `agentctl status` "
+		    "lists the agents",
+		    agent);
+		return;
+	}
+	memset(&vo, 0, sizeof(vo));
+	vo.a = ad_sv_agent(sv, agent);
+	agentd_writer_new(&vo.w);
+	agentd_write_map(vo.w, 1);
+	agentd_write_str(vo.w, "versions");
+	agentd_write_array(vo.w, n);
+	rv = ad_store_version_each(sv->store, agent, version_entry, &vo);
+	if (rv != 0 || vo.n != n) {
+		agentd_writer_free(vo.w);
+		ad_srv_fail(c, AGENTD_EIO, "the versions of %s changed while "
+		                           "being read: try again",
+		    agent);
+		return;
+	}
+	body = agentd_writer_data(vo.w, &len);
+	ad_srv_reply(c, 0, body, len);
+	agentd_writer_free(vo.w);
+}
+
 /* A request could not be dispatched: say why, and what to do. */
 static void
 dispatch_failed(struct ad_srvctx *c, const char *agent, int rv)
@@ -559,6 +728,14 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	        || strcmp(e->dst, "start") == 0
 	        || strcmp(e->dst, "scale") == 0)) {
 		op_agent(c, e);
+	} else if (e->kind == AD_KIND_CONTROL
+	    && (strcmp(e->dst, "reload") == 0
+	        || strcmp(e->dst, "promote") == 0
+	        || strcmp(e->dst, "rollback") == 0)) {
+		op_reload(c, e);
+	} else if (e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "versions") == 0) {
+		op_versions(c, e);
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "audit") == 0) {
 		op_audit(c, e);

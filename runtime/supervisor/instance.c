@@ -951,13 +951,12 @@ retire_old(struct ad_agent *a)
 	}
 }
 
-/* How many instances the incoming generation should have. */
-static unsigned
-next_wanted(const struct ad_agent *a)
+unsigned
+ad_agent_wanted(const struct ad_agent *a, const struct ad_gen *g)
 {
 	unsigned n;
 
-	if (a->canary_pct == 0)
+	if (g != a->next || a->canary_pct == 0)
 		return a->desired;
 	n = (a->desired * a->canary_pct + 99) / 100;
 	return n > 0 ? n : 1;
@@ -1009,7 +1008,7 @@ ad_agent_maintain(struct ad_agent *a)
 		return;
 	live = ad_gen_count(a, a->next, AD_INST_STARTING)
 	    + ad_gen_count(a, a->next, AD_INST_READY);
-	while (live < next_wanted(a) && starting++ < SPAWN_BURST) {
+	while (live < ad_agent_wanted(a, a->next) && starting++ < SPAWN_BURST) {
 		if (ad_instance_spawn(a, a->next, err, sizeof(err)) != 0) {
 			ad_error("agent %s: %s", a->conf->name, err);
 			return;

@@ -69,6 +69,9 @@ unsigned ad_gen_count(const struct ad_agent *a, const struct ad_gen *g,
     enum ad_inst_state st);
 /* Is g being tried (starting, canary, probation)?  mtx held. */
 int ad_gen_on_trial(const struct ad_agent *a, const struct ad_gen *g);
+/* How many instances generation g should have: the agent's desired
+ * count, or a canary's share of it (at least one).  mtx held. */
+unsigned ad_agent_wanted(const struct ad_agent *a, const struct ad_gen *g);
 /* Instances not yet reaped.  mtx held. */
 unsigned ad_agent_live(const struct ad_agent *a);
 

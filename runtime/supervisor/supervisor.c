@@ -22,6 +22,7 @@
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
+#include "supervisor/reload.h"
 #include "supervisor/supervisor.h"
 
 char *
@@ -50,13 +51,9 @@ ad_sv_find_worker(void)
 
 /* What describing each plugin taught us, kept for the registry. */
 struct described {
-	struct ad_sv *sv;
-	struct {
-		char name[64];
-		char version[64];
-		char hash[AD_HASH_LEN];
-	} * v;
-	size_t n;
+	struct ad_sv          *sv;
+	struct ad_described   *v;
+	size_t                 n;
 };
 
 static int
@@ -180,21 +177,52 @@ agent_free(struct ad_agent *a)
 	free(a);
 }
 
+const struct ad_described *
+ad_described_find(
+    const struct ad_described *v, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
 static void
 init_agents(struct ad_sv *sv, const struct described *d)
 {
-	struct ad_gen *g;
-	size_t         i, j;
+	const struct ad_described *found;
+	struct ad_gen             *g;
+	size_t                     i;
 
 	for (i = 0; i < sv->cfg->nagents; i++) {
 		const struct ad_agent_conf *c = &sv->cfg->agents[i];
 
-		for (j = 0; j < d->n; j++)
-			if (strcmp(d->v[j].name, c->name) == 0)
-				break;
-		ad_agent_new(sv, &g, c, j < d->n ? d->v[j].hash : "",
-		    j < d->n ? d->v[j].version : "", "agentd start");
+		found = ad_described_find(d->v, d->n, c->name);
+		ad_agent_new(sv, &g, c, found ? found->hash : "",
+		    found ? found->version : "", "agentd start");
 	}
+}
+
+int
+ad_sv_read_config(struct ad_sv *sv, int tolerant, struct ad_config **cfg,
+    struct ad_described **v, size_t *n, char *err, size_t errlen)
+{
+	struct ad_config_opts co;
+	struct described      d = { sv, NULL, 0 };
+	int                   rv;
+
+	memset(&co, 0, sizeof(co));
+	co.plugin_dir         = sv->plugin_dir;
+	co.default_state_dir  = AGENTD_STATEDIR;
+	co.default_run_dir    = AGENTD_RUNDIR;
+	co.default_plugin_dir = AGENTD_PLUGINDIR;
+	co.tolerant           = tolerant;
+	rv = ad_config_load(sv->confdir, &co, lookup_schema, &d, cfg, err, errlen);
+	*v = d.v;
+	*n = d.n;
+	return rv;
 }
 
 /*
@@ -217,9 +245,8 @@ int
 ad_sv_load(
     struct ad_sv *sv, const struct ad_sv_opts *o, char *err, size_t errlen)
 {
-	struct ad_config_opts co;
-	struct described      d = { sv, NULL, 0 };
-	int                   rv;
+	struct described d = { sv, NULL, 0 };
+	int              rv;
 
 	init_lock(&sv->mtx);
 	sv->run_lock    = -1;
@@ -228,13 +255,8 @@ ad_sv_load(
 	sv->confdir     = ad_xstrdup(o->confdir);
 	sv->worker_path = o->worker_path ? ad_xstrdup(o->worker_path)
 	                                 : ad_sv_find_worker();
-	memset(&co, 0, sizeof(co));
-	co.plugin_dir         = o->plugin_dir;
-	co.default_state_dir  = AGENTD_STATEDIR;
-	co.default_run_dir    = AGENTD_RUNDIR;
-	co.default_plugin_dir = AGENTD_PLUGINDIR;
-	rv                    = ad_config_load(
-	                       sv->confdir, &co, lookup_schema, &d, &sv->cfg, err, errlen);
+	sv->plugin_dir  = o->plugin_dir ? ad_xstrdup(o->plugin_dir) : NULL;
+	rv = ad_sv_read_config(sv, 0, &sv->cfg, &d.v, &d.n, err, errlen);
 	if (rv == 0) {
 		sv->state_dir = ad_xstrdup(
 		    o->state_dir ? o->state_dir : sv->cfg->global.state_dir);
@@ -650,6 +672,7 @@ ad_sv_run(struct ad_sv *sv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	for (;;) {
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -657,12 +680,14 @@ ad_sv_run(struct ad_sv *sv)
 			ad_sd_notify("STOPPING=1\nSTATUS=stopping");
 			return 0;
 		}
-		if (sig == SIGHUP)
-			ad_warn(
-			    "SIGHUP: reload is not supported by this "
-			    "version yet; restart agentd to apply changes");
+		if (sig == SIGHUP) {
+			pthread_mutex_lock(&sv->mtx);
+			ad_reload_ask(sv, AD_RELOAD_ALL, NULL, 0, "SIGHUP", NULL);
+			pthread_mutex_unlock(&sv->mtx);
+		}
 		reap(sv);
 		tick(sv);
+		ad_reload_step(sv);
 		retain_audit(sv);
 		notify_systemd(sv);
 	}
@@ -789,6 +814,7 @@ ad_sv_stop(struct ad_sv *sv)
 
 	pthread_mutex_lock(&sv->mtx);
 	sv->stopping = 1;
+	ad_reload_abort(sv);
 	pthread_mutex_unlock(&sv->mtx);
 	stop_agents(sv);
 	collect_exited(sv);
@@ -831,6 +857,7 @@ ad_sv_free(struct ad_sv *sv)
 	free(sv->agents);
 	free(sv->pipes);
 	free(sv->confdir);
+	free(sv->plugin_dir);
 	free(sv->state_dir);
 	free(sv->archive_dir);
 	free(sv->run_dir);

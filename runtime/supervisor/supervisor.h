@@ -242,6 +242,7 @@ struct ad_sv {
 	struct ad_audit      *audit; /* the audit trail, in store's env */
 	struct ad_state      *state; /* agents' key/value state, likewise */
 	char                 *confdir;
+	char                 *plugin_dir; /* --plugin-dir, or NULL */
 	char                 *state_dir;
 	char                 *run_dir;
 	char                 *worker_path;
@@ -294,6 +295,21 @@ int ad_sv_load(
     struct ad_sv *sv, const struct ad_sv_opts *o, char *err, size_t errlen);
 /* Open state, sockets, start instances. */
 int ad_sv_start(struct ad_sv *sv, char *err, size_t errlen);
+/* What describing one agent's plugin said (ad_sv_read_config). */
+struct ad_described {
+	char name[64];
+	char version[64];
+	char hash[AD_HASH_LEN];
+};
+const struct ad_described *ad_described_find(
+    const struct ad_described *v, size_t n, const char *name);
+/*
+ * Read the configuration directory, describing each agent's plugin;
+ * *v (n entries, caller frees) says what each plugin is.  tolerant: see
+ * ad_config_opts.  Without sv->mtx: it runs the worker.
+ */
+int ad_sv_read_config(struct ad_sv *sv, int tolerant, struct ad_config **cfg,
+    struct ad_described **v, size_t *n, char *err, size_t errlen);
 /* Serve until SIGTERM or SIGINT. */
 int  ad_sv_run(struct ad_sv *sv);
 void ad_sv_stop(struct ad_sv *sv);
