@@ -448,7 +448,9 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	struct ad_instance *inst = s->inst;
 	struct ad_envelope  e;
 	int                 status = rv;
+	char                said[200];
 
+	snprintf(said, sizeof(said), "%s", agentd_strerror(rv));
 	if (rv == 0)
 		status = ad_envelope_decode(nng_msg_body(reply),
 		             nng_msg_len(reply),
@@ -456,6 +458,17 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 		        == 0
 		    ? e.status
 		    : AGENTD_EPROTO;
+	/* The worker says why its init failed, in {"error": "..."}. */
+	if (rv == 0 && status != 0) {
+		agentd_doc *doc = NULL;
+
+		snprintf(said, sizeof(said), "%s", agentd_strerror(status));
+		if (agentd_parse(e.body, e.body_len, &doc) == 0)
+			agentd_get_strcpy(agentd_map_get(agentd_doc_root(doc),
+			                      "error"),
+			    said, sizeof(said));
+		agentd_doc_free(doc);
+	}
 	if (strcmp(s->op, "init") != 0 || inst->state != AD_INST_STARTING)
 		return;
 	if (rv == AGENTD_ETIMEOUT) {
@@ -464,15 +477,14 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	}
 	if (status != 0) {
 		ad_error("agent %s: instance %s did not become ready: %s",
-		    inst->agent->conf->name, inst->id,
-		    agentd_strerror(status));
+		    inst->agent->conf->name, inst->id, said);
 		ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
-		    "instance.init_failed", "%s", agentd_strerror(status));
+		    "instance.init_failed", "%s", said);
 		{
-			char why[160];
+			char why[320];
 
-			snprintf(why, sizeof(why), "instance %s: init failed: %s",
-			    inst->id, agentd_strerror(status));
+			snprintf(why, sizeof(why), "instance %s: %s", inst->id,
+			    said);
 			gen_trial_failed(inst, why);
 		}
 		if (inst->pid > 0)

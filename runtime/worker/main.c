@@ -429,6 +429,7 @@ handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 {
 	agentd_doc *doc            = NULL;
 	char        err[AD_ERRLEN] = "";
+	char        prior[64]      = "";
 	int         rv;
 
 	if (ctx->initialized) {
@@ -437,9 +438,14 @@ handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 		return 0;
 	}
 	rv = agentd_parse(e->body, e->body_len, &doc);
-	if (rv == 0)
+	if (rv == 0) {
 		rv = ad_host_load_init(
 		    ctx, agentd_doc_root(doc), err, sizeof(err));
+		/* This generation replaces one running that version. */
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_doc_root(doc), "previous_version"),
+		    prior, sizeof(prior));
+	}
 	agentd_doc_free(doc);
 	if (rv == 0 && ctx->desc->init != NULL) {
 		rv = ctx->desc->init(ctx, &ad_host_table, &ctx->state);
@@ -447,6 +453,15 @@ handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 			ad_seterr(err, sizeof(err),
 			    "plugin init failed: %s (%d)", agentd_strerror(rv),
 			    rv);
+	}
+	/* Plugins built for ABI 1.0 have no on_upgrade: the loader zeroed
+	 * what their descriptor does not hold. */
+	if (rv == 0 && prior[0] != '\0' && ctx->desc->on_upgrade != NULL) {
+		rv = ctx->desc->on_upgrade(ctx->state, prior);
+		if (rv != 0)
+			ad_seterr(err, sizeof(err),
+			    "plugin on_upgrade from %s failed: %s (%d)", prior,
+			    agentd_strerror(rv), rv);
 	}
 	if (rv != 0) {
 		ad_error("%s/%s: %s", ctx->agent, ctx->instance, err);

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define AGENTD_ABI_MAJOR 1
-#define AGENTD_ABI_MINOR 0
+#define AGENTD_ABI_MINOR 1
 #define AGENTD_PLUGIN_MAGIC 0x41474e54u /* "AGNT" */
 
 /* Opaque handles owned by the host. */
@@ -258,6 +258,21 @@ struct agentd_plugin {
 
 	/* Called once when the instance stops; free what init allocated. */
 	void (*fini)(void *state);
+
+	/* ---- ABI 1.1 ---- */
+
+	/*
+	 * Optional.  Called after init, before the instance serves, when it
+	 * belongs to a generation that replaces one running another plugin
+	 * build or configuration (agentctl reload, rollback):
+	 * previous_version is that one's version string (it may be newer,
+	 * after a rollback).  The agent's state is the one the previous
+	 * generation left: migrate it here.  Every instance of the new
+	 * generation calls it, so a migration must be idempotent (record
+	 * that it ran, e.g. in the same state batch).  Non-zero refuses the
+	 * new generation: the previous one keeps serving.
+	 */
+	int (*on_upgrade)(void *state, const char *previous_version);
 
 	/* Append new fields here only. */
 };
