@@ -112,7 +112,9 @@ pick_instance(struct ad_agent *a)
 
 	LIST_FOREACH(i, &a->instances, link)
 	{
-		if (i->state != AD_INST_READY)
+		/* Not a generation standing by after a reload. */
+		if (i->state != AD_INST_READY
+		    || (i->gen != a->cur && i->gen != a->next))
 			continue;
 		if (best == NULL
 		    || i->evq_n + i->ev_sending
@@ -162,7 +164,8 @@ ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
 		struct ad_agent    *a = sv->agents[i];
 		struct ad_instance *inst;
 
-		if (!ad_topic_any(
+		if (a->removed
+		    || !ad_topic_any(
 		        a->conf->subscribe, a->conf->nsubscribe, out.dst))
 			continue;
 		inst = pick_instance(a);
