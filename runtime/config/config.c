@@ -698,8 +698,7 @@ parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 		    check_duration),
 		CHECKED(
 		    CFG_STR("stop_grace", "5s", CFGF_NONE), check_duration),
-		CHECKED(
-		    CFG_STR("probation", "5s", CFGF_NONE), check_duration),
+		CHECKED(CFG_STR("probation", "5s", CFGF_NONE), check_duration),
 		CFG_END(),
 	};
 	cfg_opt_t agent[] = {
@@ -917,16 +916,16 @@ one_line(char *s)
 static void
 add_problem(struct loader *ld, const char *file, const char *agent)
 {
-	struct ad_config            *c = ld->c;
-	struct ad_config_problem    *p;
+	struct ad_config         *c = ld->c;
+	struct ad_config_problem *p;
 
 	one_line(ld->err);
 	c->problems = ad_xrealloc(
 	    c->problems, (c->nproblems + 1) * sizeof(*c->problems));
-	p        = &c->problems[c->nproblems++];
-	p->file  = ad_xstrdup(file);
-	p->agent = agent != NULL ? ad_xstrdup(agent) : NULL;
-	p->err   = ad_xstrdup(ld->err);
+	p          = &c->problems[c->nproblems++];
+	p->file    = ad_xstrdup(file);
+	p->agent   = agent != NULL ? ad_xstrdup(agent) : NULL;
+	p->err     = ad_xstrdup(ld->err);
 	ld->err[0] = '\0';
 }
 
@@ -1705,15 +1704,15 @@ ad_agent_conf_dup(const struct ad_agent_conf *a)
 	struct ad_agent_conf *d = ad_xcalloc(1, sizeof(*d));
 	size_t                i;
 
-	*d              = *a;
-	d->name         = ad_xstrdup(a->name);
-	d->file         = ad_xstrdup(a->file);
-	d->plugin       = ad_xstrdup(a->plugin);
-	d->plugin_path  = xstrdup_or_null(a->plugin_path);
-	d->subscribe    = dup_list(a->subscribe, a->nsubscribe);
-	d->publish      = dup_list(a->publish, a->npublish);
-	d->calls        = dup_list(a->calls, a->ncalls);
-	d->settings     = ad_xcalloc(a->nsettings, sizeof(*d->settings));
+	*d             = *a;
+	d->name        = ad_xstrdup(a->name);
+	d->file        = ad_xstrdup(a->file);
+	d->plugin      = ad_xstrdup(a->plugin);
+	d->plugin_path = xstrdup_or_null(a->plugin_path);
+	d->subscribe   = dup_list(a->subscribe, a->nsubscribe);
+	d->publish     = dup_list(a->publish, a->npublish);
+	d->calls       = dup_list(a->calls, a->ncalls);
+	d->settings    = ad_xcalloc(a->nsettings, sizeof(*d->settings));
 	for (i = 0; i < a->nsettings; i++) {
 		d->settings[i]      = a->settings[i];
 		d->settings[i].name = ad_xstrdup(a->settings[i].name);
@@ -1752,7 +1751,8 @@ same_list(char *const *a, size_t na, char *const *b, size_t nb)
 }
 
 static int
-same_setting(const struct ad_setting_value *a, const struct ad_setting_value *b)
+same_setting(
+    const struct ad_setting_value *a, const struct ad_setting_value *b)
 {
 	if (!same_str(a->name, b->name) || a->type != b->type)
 		return 0;
@@ -1770,11 +1770,13 @@ same_setting(const struct ad_setting_value *a, const struct ad_setting_value *b)
 }
 
 int
-ad_agent_conf_same(const struct ad_agent_conf *a, const struct ad_agent_conf *b)
+ad_agent_conf_same(
+    const struct ad_agent_conf *a, const struct ad_agent_conf *b)
 {
 	size_t i;
 
-	if (!same_str(a->name, b->name) || !same_str(a->plugin_path, b->plugin_path)
+	if (!same_str(a->name, b->name)
+	    || !same_str(a->plugin_path, b->plugin_path)
 	    || a->min_instances != b->min_instances
 	    || a->max_instances != b->max_instances
 	    || a->target_inflight != b->target_inflight
@@ -1795,7 +1797,8 @@ ad_agent_conf_same(const struct ad_agent_conf *a, const struct ad_agent_conf *b)
 	    || a->probation_ms != b->probation_ms
 	    || a->request_timeout_ms != b->request_timeout_ms
 	    || a->queue_max != b->queue_max
-	    || !same_list(a->subscribe, a->nsubscribe, b->subscribe, b->nsubscribe)
+	    || !same_list(
+	        a->subscribe, a->nsubscribe, b->subscribe, b->nsubscribe)
 	    || !same_list(a->publish, a->npublish, b->publish, b->npublish)
 	    || !same_list(a->calls, a->ncalls, b->calls, b->ncalls)
 	    || a->nsettings != b->nsettings)

@@ -1081,7 +1081,7 @@ static int
 cmd_reload(struct ctl_opts *o, int argc, char **argv)
 {
 	const char    *agent = NULL, *op = argv[0];
-	long           pct   = 0;
+	long           pct = 0;
 	char          *end;
 	int            i, rv, bad = 0;
 	agentd_writer *w;
@@ -1092,12 +1092,13 @@ cmd_reload(struct ctl_opts *o, int argc, char **argv)
 		return EXIT_OK;
 	o->timeout_ms = 600000;
 	for (i = 1; i < argc; i++) {
-		if (strcmp(op, "reload") == 0 && strcmp(argv[i], "--canary") == 0
-		    && i + 2 < argc) {
+		if (strcmp(op, "reload") == 0
+		    && strcmp(argv[i], "--canary") == 0 && i + 2 < argc) {
 			agent = argv[++i];
 			errno = 0;
 			pct   = strtol(argv[++i], &end, 10);
-			if (errno != 0 || *end != '\0' || pct < 1 || pct > 99) {
+			if (errno != 0 || *end != '\0' || pct < 1
+			    || pct > 99) {
 				fprintf(stderr,
 				    "agentctl: reload: \"%s\" is not a "
 				    "percentage from 1 to 99\n",
@@ -1154,7 +1155,8 @@ cmd_reload(struct ctl_opts *o, int argc, char **argv)
 			printf("%s: %s\n",
 			    name != NULL && name[0] != '\0'
 			        ? name
-			        : json_string_value(json_object_get(it, "file")),
+			        : json_string_value(
+			            json_object_get(it, "file")),
 			    json_string_value(json_object_get(it, "line")));
 	}
 	if (o->json)
@@ -1204,8 +1206,8 @@ cmd_versions(struct ctl_opts *o, int argc, char **argv)
 	{
 		const char *h = json_string_value(json_object_get(it, "hash"));
 		time_t      t = (time_t)(json_integer_value(
-                                        json_object_get(it, "loaded_ms"))
-                                   / 1000);
+		                             json_object_get(it, "loaded_ms"))
+                    / 1000);
 		struct tm   tm;
 
 		if (h != NULL && strncmp(h, "sha256:", 7) == 0)

@@ -149,8 +149,8 @@ copy_hashing(int in, int out, EVP_MD_CTX *ctx)
 }
 
 int
-ad_plugin_store(const char *dir, const char *src, const char *want,
-    char **out, char *err, size_t errlen)
+ad_plugin_store(const char *dir, const char *src, const char *want, char **out,
+    char *err, size_t errlen)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int  mdlen = 0;

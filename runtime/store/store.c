@@ -509,8 +509,8 @@ ad_store_agent_put(struct ad_store *s, const struct ad_agent_record *r)
 	if ((rv = record_encode(w, r)) == 0) {
 		val.mv_data = (void *)agentd_writer_data(w, &len);
 		val.mv_size = len;
-		rv = write_one(
-		    s, s->agents, &key, &val, "writing an agent record");
+		rv          = write_one(
+		             s, s->agents, &key, &val, "writing an agent record");
 	}
 	agentd_writer_free(w);
 	return rv;
@@ -524,8 +524,7 @@ ad_store_agent_del(struct ad_store *s, const char *name)
 
 	if ((rv = name_key(name, &key)) != 0)
 		return rv;
-	return write_one(
-	    s, s->agents, &key, NULL, "removing an agent record");
+	return write_one(s, s->agents, &key, NULL, "removing an agent record");
 }
 
 int
@@ -602,9 +601,10 @@ list_load(struct ad_store *s, MDB_dbi dbi, const void *prefix, size_t plen,
 	key.mv_data = (void *)prefix;
 	key.mv_size = plen;
 	rc          = mdb_cursor_get(
-            cur, &key, &val, plen > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	             cur, &key, &val, plen > 0 ? MDB_SET_RANGE : MDB_FIRST);
 	for (; rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		if (key.mv_size < plen || memcmp(key.mv_data, prefix, plen) != 0) {
+		if (key.mv_size < plen
+		    || memcmp(key.mv_data, prefix, plen) != 0) {
 			rc = MDB_NOTFOUND;
 			break;
 		}
@@ -663,8 +663,8 @@ ad_store_version_put(struct ad_store *s, const struct ad_agent_record *r)
 		if ((rv = record_encode(w, r)) == 0) {
 			val.mv_data = (void *)agentd_writer_data(w, &len);
 			val.mv_size = len;
-			rv = write_one(s, s->versions, &key, &val,
-			    "writing a plugin version record");
+			rv          = write_one(s, s->versions, &key, &val,
+			             "writing a plugin version record");
 		}
 		agentd_writer_free(w);
 	}
@@ -673,7 +673,7 @@ ad_store_version_put(struct ad_store *s, const struct ad_agent_record *r)
 }
 
 int
-ad_store_version_each(struct ad_store *s, const char *name,
+ad_store_version_each(struct ad_store *s, const char            *name,
     int (*fn)(void *arg, const struct ad_agent_record *r), void *arg)
 {
 	struct record_list l = { NULL, 0, 0 };

@@ -107,7 +107,7 @@ void ad_agent_record_free(struct ad_agent_record *r);
  * walks one agent's records in hash order, like ad_store_agent_each.
  */
 int ad_store_version_put(struct ad_store *s, const struct ad_agent_record *r);
-int ad_store_version_each(struct ad_store *s, const char *name,
+int ad_store_version_each(struct ad_store *s, const char        *name,
     int (*fn)(void *arg, const struct ad_agent_record *r), void *arg);
 
 /*

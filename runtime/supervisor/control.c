@@ -145,8 +145,8 @@ write_gen(agentd_writer *w, const struct ad_agent *a, const struct ad_gen *g)
 static void
 write_agent(agentd_writer *w, const struct ad_agent *a)
 {
-	const struct ad_gen *g;
-	uint32_t             ngens = 0;
+	const struct ad_gen         *g;
+	uint32_t                     ngens = 0;
 	const struct ad_instance    *i;
 	const struct ad_agent_stats *st       = &a->st;
 	uint32_t                     n        = 0;
@@ -590,9 +590,9 @@ struct versions_out {
 static int
 version_entry(void *arg, const struct ad_agent_record *r)
 {
-	struct versions_out *vo    = arg;
-	const struct ad_agent *a   = vo->a;
-	const char          *state = "-";
+	struct versions_out   *vo    = arg;
+	const struct ad_agent *a     = vo->a;
+	const char            *state = "-";
 
 	if (a != NULL && a->next != NULL
 	    && strcmp(a->next->hash, r->plugin_hash) == 0)
@@ -630,8 +630,8 @@ version_count(void *arg, const struct ad_agent_record *r)
 static void
 op_versions(struct ad_srvctx *c, const struct ad_envelope *e)
 {
-	struct ad_sv       *sv  = c->srv->sv;
-	agentd_doc         *doc = NULL;
+	struct ad_sv       *sv                 = c->srv->sv;
+	agentd_doc         *doc                = NULL;
 	char                agent[AD_NAME_MAX] = "";
 	struct versions_out vo;
 	uint32_t            n = 0;
@@ -640,8 +640,9 @@ op_versions(struct ad_srvctx *c, const struct ad_envelope *e)
 	int                 rv;
 
 	if (agentd_parse(e->body, e->body_len, &doc) == 0)
-		agentd_get_strcpy(agentd_map_get(agentd_doc_root(doc), "agent"),
-		    agent, sizeof(agent));
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_doc_root(doc), "agent"), agent,
+		    sizeof(agent));
 	agentd_doc_free(doc);
 	if (!ad_valid_name(agent)) {
 		ad_srv_fail(c, AGENTD_EINVAL,
@@ -673,8 +674,9 @@ op_versions(struct ad_srvctx *c, const struct ad_envelope *e)
 	rv = ad_store_version_each(sv->store, agent, version_entry, &vo);
 	if (rv != 0 || vo.n != n) {
 		agentd_writer_free(vo.w);
-		ad_srv_fail(c, AGENTD_EIO, "the versions of %s changed while "
-		                           "being read: try again",
+		ad_srv_fail(c, AGENTD_EIO,
+		    "the versions of %s changed while "
+		    "being read: try again",
 		    agent);
 		return;
 	}
@@ -729,8 +731,7 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	        || strcmp(e->dst, "scale") == 0)) {
 		op_agent(c, e);
 	} else if (e->kind == AD_KIND_CONTROL
-	    && (strcmp(e->dst, "reload") == 0
-	        || strcmp(e->dst, "promote") == 0
+	    && (strcmp(e->dst, "reload") == 0 || strcmp(e->dst, "promote") == 0
 	        || strcmp(e->dst, "rollback") == 0)) {
 		op_reload(c, e);
 	} else if (e->kind == AD_KIND_CONTROL

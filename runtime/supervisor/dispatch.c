@@ -119,7 +119,8 @@ ad_dispatch_pump(struct ad_agent *a)
 			continue;
 		if ((s = pick_slot(a, g)) == NULL) {
 			/* Both generations busy (or the only one): done. */
-			if (full != NULL || a->next == NULL || a->canary_pct == 0)
+			if (full != NULL || a->next == NULL
+			    || a->canary_pct == 0)
 				return;
 			full = g;
 			continue;

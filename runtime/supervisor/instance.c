@@ -68,8 +68,8 @@ ad_agent_count(const struct ad_agent *a, enum ad_inst_state st)
 }
 
 unsigned
-ad_gen_count(const struct ad_agent *a, const struct ad_gen *g,
-    enum ad_inst_state st)
+ad_gen_count(
+    const struct ad_agent *a, const struct ad_gen *g, enum ad_inst_state st)
 {
 	const struct ad_instance *i;
 	unsigned                  n = 0;
@@ -101,8 +101,9 @@ gen_trial_failed(struct ad_instance *inst, const char *why)
 		return 0;
 	if (g->failed[0] == '\0') {
 		snprintf(g->failed, sizeof(g->failed), "%s", why);
-		ad_warn("agent %s: generation %u (version %s) failed on trial: "
-		        "%s",
+		ad_warn(
+		    "agent %s: generation %u (version %s) failed on trial: "
+		    "%s",
 		    inst->agent->conf->name, g->number, g->version, why);
 	}
 	return 1;
@@ -182,17 +183,16 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	posix_spawnattr_t          attr;
 	sigset_t                   none, deflt;
 	char                       maxmsg[32], beat[32];
-	const char *level  = sv->log_level >= AGENTD_LOG_DEBUG ? "debug"
-	     : sv->log_level >= AGENTD_LOG_INFO                ? "info"
-	     : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
-	                                                       : "error";
-	char       *argv[] = { sv->worker_path, "--plugin",
-		      inst->gen->plugin_path, "--agent",
-		      inst->agent->conf->name, "--instance", inst->id, "--run-dir",
-		      sv->run_dir, "--max-message-size", maxmsg, "--heartbeat-ms",
-		      beat, "--log-level", (char *)level, NULL };
-	pid_t       pid;
-	int         rv;
+	const char *level = sv->log_level >= AGENTD_LOG_DEBUG ? "debug"
+	    : sv->log_level >= AGENTD_LOG_INFO                ? "info"
+	    : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
+	                                                      : "error";
+	char *argv[] = { sv->worker_path, "--plugin", inst->gen->plugin_path,
+		"--agent", inst->agent->conf->name, "--instance", inst->id,
+		"--run-dir", sv->run_dir, "--max-message-size", maxmsg,
+		"--heartbeat-ms", beat, "--log-level", (char *)level, NULL };
+	pid_t pid;
+	int   rv;
 
 	snprintf(
 	    maxmsg, sizeof(maxmsg), "%zu", sv->cfg->global.max_message_size);
@@ -464,8 +464,8 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 
 		snprintf(said, sizeof(said), "%s", agentd_strerror(status));
 		if (agentd_parse(e.body, e.body_len, &doc) == 0)
-			agentd_get_strcpy(agentd_map_get(agentd_doc_root(doc),
-			                      "error"),
+			agentd_get_strcpy(
+			    agentd_map_get(agentd_doc_root(doc), "error"),
 			    said, sizeof(said));
 		agentd_doc_free(doc);
 	}
@@ -512,8 +512,8 @@ report_exit(struct ad_instance *inst, int status, char *how, size_t howlen)
 	char             what[64];
 
 	if (WIFSIGNALED(status))
-		snprintf(
-		    what, sizeof(what), "killed by signal %d", WTERMSIG(status));
+		snprintf(what, sizeof(what), "killed by signal %d",
+		    WTERMSIG(status));
 	else
 		snprintf(what, sizeof(what), "exited with status %d",
 		    WEXITSTATUS(status));
@@ -671,7 +671,8 @@ ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
 	if (!a->sv->stopping && inst->state != AD_INST_STOPPING) {
 		char how[256];
 
-		snprintf(how, sizeof(how), "instance %s hung: %s", inst->id, why);
+		snprintf(
+		    how, sizeof(how), "instance %s hung: %s", inst->id, why);
 		count_exit(inst, SIGKILL, how); /* as if killed */
 	}
 	if (inst->state == AD_INST_READY || inst->state == AD_INST_STARTING)
@@ -1020,7 +1021,8 @@ ad_agent_maintain(struct ad_agent *a)
 		return;
 	live = ad_gen_count(a, a->next, AD_INST_STARTING)
 	    + ad_gen_count(a, a->next, AD_INST_READY);
-	while (live < ad_agent_wanted(a, a->next) && starting++ < SPAWN_BURST) {
+	while (
+	    live < ad_agent_wanted(a, a->next) && starting++ < SPAWN_BURST) {
 		if (ad_instance_spawn(a, a->next, err, sizeof(err)) != 0) {
 			ad_error("agent %s: %s", a->conf->name, err);
 			return;

@@ -51,8 +51,8 @@ struct ad_reload {
 static void
 ver(char *out, size_t len, const struct ad_gen *g)
 {
-	const char *h = strncmp(g->hash, "sha256:", 7) == 0 ? g->hash + 7
-	                                                    : g->hash;
+	const char *h
+	    = strncmp(g->hash, "sha256:", 7) == 0 ? g->hash + 7 : g->hash;
 
 	snprintf(out, len, "%s (%.8s)", g->version[0] ? g->version : "?", h);
 }
@@ -304,7 +304,8 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 		const struct ad_described      *d
 		    = ad_described_find(p->dv, p->dn, c->name);
 
-		if (r->kind == AD_RELOAD_CANARY && strcmp(c->name, r->agent) != 0)
+		if (r->kind == AD_RELOAD_CANARY
+		    && strcmp(c->name, r->agent) != 0)
 			continue;
 		seen = 1;
 		a    = ad_sv_agent(sv, c->name);
@@ -312,7 +313,8 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 		if ((pr = problem_of_agent(cfg, c->name)) != NULL)
 			refuse(o, a, pr->err);
 		else if (d == NULL || p->stored[i] == NULL)
-			refuse(o, a, p->why[i] ? p->why[i] : "plugin not stored");
+			refuse(
+			    o, a, p->why[i] ? p->why[i] : "plugin not stored");
 		else if (a == NULL && r->kind == AD_RELOAD_CANARY)
 			refuse(o, a,
 			    "it does not run yet: a canary needs a running "
@@ -351,7 +353,8 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 
 		if (!seen)
 			refuse(item(r, r->agent), ad_sv_agent(sv, r->agent),
-			    pr ? pr->err : "no such agent in the configuration");
+			    pr ? pr->err
+			       : "no such agent in the configuration");
 		return;
 	}
 	/* Agents the configuration no longer has (or could not say). */
@@ -385,7 +388,8 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 				    || strstr(r->v[j].why, pr->err) != NULL;
 			if (!used) {
 				o = item(r, NULL);
-				snprintf(o->file, sizeof(o->file), "%s", pr->file);
+				snprintf(
+				    o->file, sizeof(o->file), "%s", pr->file);
 				refuse(o, NULL, pr->err);
 			}
 		}
@@ -403,8 +407,9 @@ apply_promote(struct ad_sv *sv, struct ad_reload *r)
 		return;
 	}
 	if (a->next == NULL || a->canary_pct == 0) {
-		refuse(o, a, "no canary to promote: agentctl reload --canary "
-		             "AGENT PERCENT starts one");
+		refuse(o, a,
+		    "no canary to promote: agentctl reload --canary "
+		    "AGENT PERCENT starts one");
 		return;
 	}
 	ver(o->from, sizeof(o->from), a->cur);
@@ -447,7 +452,7 @@ apply_rollback(struct ad_sv *sv, struct ad_reload *r)
 		return;
 	}
 	ver(o->to, sizeof(o->to), g);
-	a->prev     = NULL;
+	a->prev      = NULL;
 	g->failed[0] = '\0';
 	snprintf(g->prior, sizeof(g->prior), "%s", a->cur->version);
 	snprintf(g->by, sizeof(g->by), "%s", r->by);
@@ -505,7 +510,8 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		a->canary_pct = 0;
 		ad_agent_maintain(a);
 		settle(o, "refused", "%s %s failed: %s; keeps running %s",
-		    o->rollback ? "the earlier generation" : "the new generation",
+		    o->rollback ? "the earlier generation"
+		                : "the new generation",
 		    o->to, g->failed, o->from);
 		return;
 	}
@@ -521,8 +527,9 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		} else {
 			switch_to(a, g);
 			if (!o->no_probation && g->conf->probation_ms > 0) {
-				a->probation_until = now + g->conf->probation_ms;
-				o->phase           = WAIT_PROBATION;
+				a->probation_until
+				    = now + g->conf->probation_ms;
+				o->phase = WAIT_PROBATION;
 			} else if (o->rollback)
 				settle(o, "rolled back", "from %s to %s",
 				    o->from, o->to);
@@ -545,8 +552,9 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		ad_sv_register(sv, back);
 		ad_dispatch_pump(a);
 		ad_agent_maintain(a);
-		settle(o, "rolled back", "%s during probation; %s serves again",
-		    g->failed, o->from);
+		settle(o, "rolled back",
+		    "%s during probation; %s serves again", g->failed,
+		    o->from);
 		return;
 	}
 	if (now >= a->probation_until) {
@@ -590,8 +598,8 @@ static void
 line(const struct outcome *o, char *out, size_t len)
 {
 	if (strcmp(o->what, "upgraded") == 0 && strcmp(o->from, o->to) == 0)
-		snprintf(out, len, "upgraded to a new configuration of %s",
-		    o->to);
+		snprintf(
+		    out, len, "upgraded to a new configuration of %s", o->to);
 	else if (strcmp(o->what, "upgraded") == 0)
 		snprintf(out, len, "upgraded from %s to %s", o->from, o->to);
 	else if (o->why[0] != '\0')
@@ -622,8 +630,8 @@ finish(struct ad_sv *sv, struct ad_reload *r)
 	agentd_write_str(w, "agents");
 	agentd_write_array(w, (uint32_t)r->n);
 	for (i = 0; i < r->n; i++) {
-		const struct outcome *o = &r->v[i];
-		const char *who = o->agent[0] ? o->agent : o->file;
+		const struct outcome *o   = &r->v[i];
+		const char           *who = o->agent[0] ? o->agent : o->file;
 
 		line(o, text, sizeof(text));
 		agentd_write_map(w, 7);

@@ -23,10 +23,10 @@
 #include "supervisor/supervisor.h"
 
 enum ad_reload_kind {
-	AD_RELOAD_ALL = 0,   /* every agent: SIGHUP, agentctl reload */
-	AD_RELOAD_CANARY,    /* one agent, a share of its requests */
-	AD_RELOAD_PROMOTE,   /* the canary takes all */
-	AD_RELOAD_ROLLBACK,  /* back to the previous generation */
+	AD_RELOAD_ALL = 0,  /* every agent: SIGHUP, agentctl reload */
+	AD_RELOAD_CANARY,   /* one agent, a share of its requests */
+	AD_RELOAD_PROMOTE,  /* the canary takes all */
+	AD_RELOAD_ROLLBACK, /* back to the previous generation */
 };
 
 /*

@@ -51,9 +51,9 @@ ad_sv_find_worker(void)
 
 /* What describing each plugin taught us, kept for the registry. */
 struct described {
-	struct ad_sv          *sv;
-	struct ad_described   *v;
-	size_t                 n;
+	struct ad_sv        *sv;
+	struct ad_described *v;
+	size_t               n;
 };
 
 static int
@@ -117,8 +117,8 @@ ad_agent_use(struct ad_agent *a, struct ad_gen *g)
 	a->conf = g->conf;
 	/* The restart window is sized by restart { intensity }. */
 	free(a->restart_times);
-	a->restart_times  = ad_xcalloc(
-            g->conf->restart_intensity + 1, sizeof(*a->restart_times));
+	a->restart_times = ad_xcalloc(
+	    g->conf->restart_intensity + 1, sizeof(*a->restart_times));
 	a->nrestart_times = 0;
 }
 
@@ -144,8 +144,8 @@ ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
 	*first = ad_gen_new(a, conf, hash, version, by);
 	ad_agent_use(a, *first);
 	a->desired = a->conf->min_instances;
-	sv->agents = ad_xrealloc(
-	    sv->agents, (sv->nagents + 1) * sizeof(*sv->agents));
+	sv->agents
+	    = ad_xrealloc(sv->agents, (sv->nagents + 1) * sizeof(*sv->agents));
 	sv->agents[sv->nagents++] = a;
 	return a;
 }
@@ -178,8 +178,7 @@ agent_free(struct ad_agent *a)
 }
 
 const struct ad_described *
-ad_described_find(
-    const struct ad_described *v, size_t n, const char *name)
+ad_described_find(const struct ad_described *v, size_t n, const char *name)
 {
 	size_t i;
 
@@ -219,7 +218,8 @@ ad_sv_read_config(struct ad_sv *sv, int tolerant, struct ad_config **cfg,
 	co.default_run_dir    = AGENTD_RUNDIR;
 	co.default_plugin_dir = AGENTD_PLUGINDIR;
 	co.tolerant           = tolerant;
-	rv = ad_config_load(sv->confdir, &co, lookup_schema, &d, cfg, err, errlen);
+	rv                    = ad_config_load(
+	                       sv->confdir, &co, lookup_schema, &d, cfg, err, errlen);
 	*v = d.v;
 	*n = d.n;
 	return rv;
@@ -308,7 +308,8 @@ ad_sv_register(struct ad_sv *sv, const struct ad_gen *g)
 
 /* Copy a generation's plugin into the store; workers load the copy. */
 int
-ad_sv_store_plugin(struct ad_sv *sv, struct ad_gen *g, char *err, size_t errlen)
+ad_sv_store_plugin(
+    struct ad_sv *sv, struct ad_gen *g, char *err, size_t errlen)
 {
 	char *dir = ad_path_join(sv->state_dir, "plugins");
 	int   rv;
@@ -481,7 +482,8 @@ collect_agents(struct ad_sv *sv)
 		struct ad_agent *a = sv->agents[i];
 
 		ad_agent_collect_gens(a);
-		if (!a->removed || !LIST_EMPTY(&a->instances) || a->nqueued > 0) {
+		if (!a->removed || !LIST_EMPTY(&a->instances)
+		    || a->nqueued > 0) {
 			i++;
 			continue;
 		}
@@ -682,7 +684,8 @@ ad_sv_run(struct ad_sv *sv)
 		}
 		if (sig == SIGHUP) {
 			pthread_mutex_lock(&sv->mtx);
-			ad_reload_ask(sv, AD_RELOAD_ALL, NULL, 0, "SIGHUP", NULL);
+			ad_reload_ask(
+			    sv, AD_RELOAD_ALL, NULL, 0, "SIGHUP", NULL);
 			pthread_mutex_unlock(&sv->mtx);
 		}
 		reap(sv);

@@ -41,11 +41,11 @@ struct ad_gen {
 	unsigned              number; /* 1, 2, ... per agent, per run */
 	struct ad_agent_conf *conf;   /* owned */
 	char                  hash[AD_HASH_LEN];
-	char                  version[64];  /* the plugin's own */
-	char                  prior[64];    /* version it replaced, or "" */
-	char                 *plugin_path;  /* the store's copy */
-	int64_t               loaded_ms;    /* wall clock */
-	char                  by[64];       /* who loaded it */
+	char                  version[64]; /* the plugin's own */
+	char                  prior[64];   /* version it replaced, or "" */
+	char                 *plugin_path; /* the store's copy */
+	int64_t               loaded_ms;   /* wall clock */
+	char                  by[64];      /* who loaded it */
 	/* set when one of its instances failed while it was on trial
 	 * (starting, canary or probation): why, one line */
 	char failed[256];
@@ -193,17 +193,17 @@ struct ad_agent {
 	unsigned                    next_seq;
 	/* generations: every one an instance or a role still refers to */
 	struct ad_gen_list gens;
-	unsigned           ngen;     /* the last number given */
-	struct ad_gen     *cur;      /* serves */
-	struct ad_gen     *next;     /* starting, or a canary; or NULL */
-	struct ad_gen     *prev;     /* what cur replaced, for rollback */
+	unsigned           ngen; /* the last number given */
+	struct ad_gen     *cur;  /* serves */
+	struct ad_gen     *next; /* starting, or a canary; or NULL */
+	struct ad_gen     *prev; /* what cur replaced, for rollback */
 	int64_t            probation_until; /* monotonic ms: prev's
 	                                       instances kept until then */
-	unsigned           canary_pct;      /* next's share, once ready */
-	unsigned           canary_acc;
-	int                removed; /* gone from the configuration */
-	struct ad_req_queue         queue;
-	unsigned                    nqueued;
+	unsigned            canary_pct;     /* next's share, once ready */
+	unsigned            canary_acc;
+	int                 removed; /* gone from the configuration */
+	struct ad_req_queue queue;
+	unsigned            nqueued;
 	/* restarts */
 	unsigned restarts;
 	int64_t  backoff_ms;
@@ -250,7 +250,7 @@ struct ad_sv {
 	uid_t                 uid;
 	struct ad_agent     **agents; /* in configuration order */
 	size_t                nagents;
-	struct ad_reload     *reload; /* reloads asked for and under way */
+	struct ad_reload     *reload;  /* reloads asked for and under way */
 	struct ad_server      control; /* agentctl */
 	struct ad_server      calls;   /* instances calling agents */
 	nng_socket            publish; /* PULL: events from instances */
@@ -327,10 +327,10 @@ struct ad_agent *ad_sv_agent(struct ad_sv *sv, const char *name);
 struct ad_agent *ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
     const struct ad_agent_conf *conf, const char *hash, const char *version,
     const char *by);
-struct ad_gen   *ad_gen_new(struct ad_agent *a, const struct ad_agent_conf *conf,
-      const char *hash, const char *version, const char *by);
-void ad_agent_use(struct ad_agent *a, struct ad_gen *g);
-void ad_agent_collect_gens(struct ad_agent *a);
+struct ad_gen *ad_gen_new(struct ad_agent *a, const struct ad_agent_conf *conf,
+    const char *hash, const char *version, const char *by);
+void           ad_agent_use(struct ad_agent *a, struct ad_gen *g);
+void           ad_agent_collect_gens(struct ad_agent *a);
 /* Copy g's plugin into the store (STATE/plugins), checking its hash. */
 int ad_sv_store_plugin(
     struct ad_sv *sv, struct ad_gen *g, char *err, size_t errlen);

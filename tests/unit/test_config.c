@@ -813,10 +813,112 @@ test_describe(void)
 	rmtree(dir);
 }
 
+/*
+ * Tolerant loading (a reload): a file that does not parse and an agent
+ * with an error are left out with their error; the rest loads.
+ */
+static void
+test_tolerant(void)
+{
+	struct ad_config_opts o   = test_opts;
+	char                 *dir = fresh_dir();
+	char                  err[AD_ERRLEN];
+	struct ad_config     *c = NULL;
+	size_t                i;
+	int                   broken_file = 0, bad_agent = 0, dup = 0;
+
+	put(dir, "a.conf",
+	    "agent \"good\" { plugin = \"echo.so\"\n"
+	    "  settings { limit = 1 } }\n");
+	put(dir, "b.conf", "agent \"lost\" {\n  plugin = \n");
+	put(dir, "c.conf",
+	    "agent \"badmin\" { plugin = \"echo.so\"\n"
+	    "  instances { min = 3 max = 2 } settings { limit = 1 } }\n"
+	    "agent \"nolimit\" { plugin = \"echo.so\" }\n"
+	    "agent \"good\" { plugin = \"echo.so\" settings { limit = 2 } "
+	    "}\n"
+	    "agent \"fine\" { plugin = \"echo.so\" settings { limit = 3 } "
+	    "}\n");
+	is_int(load(dir, NULL, &c, err), AGENTD_ECONFIG,
+	    "tolerant: without it, the first error refuses everything");
+	o.tolerant = 1;
+	is_int(load(dir, &o, &c, err), 0, "tolerant: the rest loads");
+	ok(c != NULL && c->nagents == 2 && ad_config_agent(c, "good") != NULL
+	        && ad_config_agent(c, "fine") != NULL,
+	    "tolerant: the good agents are there, the others left out");
+	for (i = 0; c != NULL && i < c->nproblems; i++) {
+		const struct ad_config_problem *p = &c->problems[i];
+
+		if (p->agent == NULL && strstr(p->file, "b.conf") != NULL
+		    && strstr(p->err, "b.conf:") != NULL)
+			broken_file = 1;
+		if (p->agent != NULL && strcmp(p->agent, "badmin") == 0
+		    && strstr(p->err, "c.conf:1: agent \"badmin\"") != NULL)
+			bad_agent++;
+		if (p->agent != NULL && strcmp(p->agent, "nolimit") == 0
+		    && strstr(p->err, "limit") != NULL)
+			bad_agent++;
+		if (p->agent != NULL && strcmp(p->agent, "good") == 0
+		    && strstr(p->err, "already defined") != NULL)
+			dup = 1;
+	}
+	ok(c != NULL && c->nproblems == 4, "tolerant: four problems");
+	ok(broken_file, "tolerant: the file that does not parse, by name");
+	is_int(bad_agent, 2, "tolerant: each bad agent, with file and line");
+	ok(dup, "tolerant: the second definition is refused");
+	ok(c != NULL
+	        && ad_agent_setting(ad_config_agent(c, "good"), "limit")->v.i
+	            == 1,
+	    "tolerant: the first definition stays");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* A copy is equal to its original; where it is written does not count. */
+static void
+test_same(void)
+{
+	char                  err[AD_ERRLEN];
+	char                 *dir = fresh_dir();
+	struct ad_config     *c   = NULL;
+	struct ad_agent_conf *d;
+
+	put(dir, "a.conf",
+	    "agent \"x\" { plugin = \"echo.so\" calls = { \"y\" }\n"
+	    "  health { probation = 250ms }\n"
+	    "  settings { limit = 1 greeting = \"hi\" } }\n");
+	if (load(dir, NULL, &c, err) != 0) {
+		diag("%s", err);
+		exit(99);
+	}
+	d = ad_agent_conf_dup(&c->agents[0]);
+	is_int(d->probation_ms, 250, "probation: read");
+	ok(ad_agent_conf_same(d, &c->agents[0]), "same: a copy");
+	d->line += 3;
+	ok(ad_agent_conf_same(d, &c->agents[0]), "same: moved lines");
+	free(d->settings[0].v.s);
+	d->settings[0].v.s = ad_xstrdup("hello");
+	ok(!ad_agent_conf_same(d, &c->agents[0]), "same: a setting changed");
+	ad_agent_conf_free(d);
+	d = ad_agent_conf_dup(&c->agents[0]);
+	d->max_instances++;
+	ok(!ad_agent_conf_same(d, &c->agents[0]), "same: instances changed");
+	ad_agent_conf_free(d);
+	d = ad_agent_conf_dup(&c->agents[0]);
+	free(d->calls[0]);
+	d->calls[0] = ad_xstrdup("z");
+	ok(!ad_agent_conf_same(d, &c->agents[0]), "same: calls changed");
+	ad_agent_conf_free(d);
+	ad_config_free(c);
+	rmtree(dir);
+}
+
 int
 main(void)
 {
-	plan(192);
+	plan(192 + 14);
+	test_tolerant();
+	test_same();
 	test_full();
 	test_defaults();
 	test_order();

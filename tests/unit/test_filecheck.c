@@ -145,10 +145,56 @@ test_sha256_large(void)
 	free(p);
 }
 
+/*
+ * The plugin store: a copy named by its content, read-only, unaffected
+ * by what happens to the original afterwards.
+ */
+static void
+test_store(void)
+{
+	char       *src   = make_file("p.so", "abc", 0644);
+	char       *store = ad_path_join(tmp, "plugins");
+	char       *path = NULL, *again = NULL, *want;
+	char        err[AD_ERRLEN] = "", hash[AD_HASH_LEN];
+	struct stat st;
+
+	ad_file_sha256(src, hash, err, sizeof(err));
+	is_int(ad_plugin_store(store, src, hash, &path, err, sizeof(err)), 0,
+	    "store: copy in");
+	want = ad_path_join(store,
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	    ".so");
+	is_str(path, want, "store: named by the content's sha256");
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0500,
+	    "store: the copy is read-only (0500)");
+	free(src);
+	src = make_file("p.so", "abd", 0644); /* overwritten in place */
+	ok(stat(path, &st) == 0 && st.st_size == 3, "store: copy unaffected");
+	is_int(ad_plugin_store(store, src, hash, &again, err, sizeof(err)),
+	    AGENTD_EIO, "store: content that is not what was checked");
+	like(err, "changed while it was being loaded", "store: says so");
+	ok(again == NULL, "store: no path for a refused copy");
+	is_int(ad_plugin_store(store, src, NULL, &again, err, sizeof(err)), 0,
+	    "store: the new content beside the old");
+	ok(again != NULL && strcmp(again, path) != 0
+	        && access(path, R_OK) == 0,
+	    "store: both versions kept");
+	unlink(path);
+	if (again != NULL)
+		unlink(again);
+	rmdir(store);
+	unlink(src);
+	free(src);
+	free(store);
+	free(path);
+	free(again);
+	free(want);
+}
+
 int
 main(void)
 {
-	plan(18);
+	plan(18 + 9);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -158,6 +204,7 @@ main(void)
 	test_owner();
 	test_sha256();
 	test_sha256_large();
+	test_store();
 	rmdir(tmp);
 	return done_testing();
 }

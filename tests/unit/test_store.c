@@ -390,12 +390,54 @@ test_layout(const char *dir)
 	ad_store_close(s);
 }
 
+static int
+collect_version(void *arg, const struct ad_agent_record *r)
+{
+	char *seen = arg;
+
+	strcat(seen, r->plugin_version);
+	strcat(seen, r->by != NULL ? r->by : "?");
+	strcat(seen, ";");
+	return 0;
+}
+
+/* One record per agent and plugin hash; "price" does not list "pricing". */
+static void
+test_versions(struct ad_store *s)
+{
+	struct ad_agent_record a         = sample("pricing", "1.0");
+	struct ad_agent_record b         = sample("pricing", "2.0");
+	struct ad_agent_record c         = sample("price", "9.9");
+	char                   seen[256] = "";
+
+	a.plugin_hash = "sha256:aa";
+	a.by          = "agentd start";
+	b.plugin_hash = "sha256:bb";
+	b.by          = "agentctl (root)";
+	c.plugin_hash = "sha256:aa";
+	is_int(ad_store_version_put(s, &a), 0, "versions: put 1.0");
+	is_int(ad_store_version_put(s, &b), 0, "versions: put 2.0");
+	is_int(ad_store_version_put(s, &c), 0, "versions: another agent");
+	a.by = "SIGHUP"; /* loaded again: the record is replaced */
+	is_int(ad_store_version_put(s, &a), 0, "versions: put 1.0 again");
+	is_int(ad_store_version_each(s, "pricing", collect_version, seen), 0,
+	    "versions: walk");
+	is_str(seen, "1.0SIGHUP;2.0agentctl (root);",
+	    "versions: one per hash, latest load, only this agent's");
+	seen[0] = '\0';
+	ad_store_version_each(s, "price", collect_version, seen);
+	is_str(seen, "9.9?;", "versions: price is not pricing");
+	a.plugin_hash = NULL;
+	is_int(ad_store_version_put(s, &a), AGENTD_EINVAL,
+	    "versions: a record without hash is refused");
+}
+
 int
 main(void)
 {
 	struct ad_store *s;
 
-	plan(54);
+	plan(54 + 8);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -411,6 +453,7 @@ main(void)
 	test_each(s);
 	test_del(s);
 	test_threads(s);
+	test_versions(s);
 	ad_store_close(s);
 	test_reopen(tmp);
 	test_map_kept(tmp);
