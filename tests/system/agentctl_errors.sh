@@ -51,10 +51,7 @@ inst_pid() {
 }
 
 # Restarts counted for agent $1.
-restarts() {
-	actl --json status | grep -o "\"name\":\"$1\"[^]]*\"restarts\":[0-9]*" |
-	    grep -o '[0-9]*$'
-}
+restarts() { agent_field "$1" .restarts; }
 
 # The reply's "pid" member (pretty-printed output).
 reply_pid() { printf '%s' "$1" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p'; }
