@@ -31,7 +31,9 @@ struct outcome {
 	int         new_agent;
 	int         no_probation; /* promote, rollback: the operator chose */
 	int         rollback;
-	char        from[96], to[96];
+	char        from[96], to[96]; /* "1.0 (3f2a9c1e)" */
+	char        fromv[64], tov[64];
+	char        fromh[AD_HASH_LEN], toh[AD_HASH_LEN];
 	char        why[AD_ERRLEN];
 };
 
@@ -55,6 +57,22 @@ ver(char *out, size_t len, const struct ad_gen *g)
 	    = strncmp(g->hash, "sha256:", 7) == 0 ? g->hash + 7 : g->hash;
 
 	snprintf(out, len, "%s (%.8s)", g->version[0] ? g->version : "?", h);
+}
+
+static void
+set_from(struct outcome *o, const struct ad_gen *g)
+{
+	ver(o->from, sizeof(o->from), g);
+	snprintf(o->fromv, sizeof(o->fromv), "%s", g->version);
+	snprintf(o->fromh, sizeof(o->fromh), "%s", g->hash);
+}
+
+static void
+set_to(struct outcome *o, const struct ad_gen *g)
+{
+	ver(o->to, sizeof(o->to), g);
+	snprintf(o->tov, sizeof(o->tov), "%s", g->version);
+	snprintf(o->toh, sizeof(o->toh), "%s", g->hash);
 }
 
 static struct outcome *
@@ -219,7 +237,7 @@ refuse(struct outcome *o, const struct ad_agent *a, const char *why)
 		return;
 	}
 	ver(now, sizeof(now), a->cur);
-	snprintf(o->from, sizeof(o->from), "%s", now);
+	set_from(o, a->cur);
 	settle(o, "refused", "%s; keeps running %s", why, now);
 }
 
@@ -247,7 +265,7 @@ start_agent(struct ad_sv *sv, struct ad_reload *r, struct outcome *o,
 
 	a              = ad_agent_new(sv, &g, c, d->hash, d->version, r->by);
 	g->plugin_path = ad_xstrdup(stored);
-	ver(o->to, sizeof(o->to), g);
+	set_to(o, g);
 	ad_sv_register(sv, g);
 	o->new_agent = 1;
 	o->gen       = g->number;
@@ -269,8 +287,8 @@ change_agent(struct ad_reload *r, struct outcome *o, struct ad_agent *a,
 
 	g->plugin_path = ad_xstrdup(stored);
 	snprintf(g->prior, sizeof(g->prior), "%s", a->cur->version);
-	ver(o->from, sizeof(o->from), a->cur);
-	ver(o->to, sizeof(o->to), g);
+	set_from(o, a->cur);
+	set_to(o, g);
 	o->gen = g->number;
 	/* Nothing runs to hand over from: the next start uses it. */
 	if (r->pct == 0 && (a->stopped || a->failed || a->desired == 0)) {
@@ -285,6 +303,8 @@ change_agent(struct ad_reload *r, struct outcome *o, struct ad_agent *a,
 	a->next       = g;
 	a->canary_pct = r->pct;
 	a->canary_acc = 0;
+	/* Listed by agentctl versions while it is tried. */
+	ad_sv_register_version(a->sv, g);
 	ad_agent_maintain(a);
 }
 
@@ -369,7 +389,7 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 		    || (pr = problem_of_file(cfg, a->conf->file)) != NULL)
 			refuse(o, a, pr->err);
 		else {
-			ver(o->from, sizeof(o->from), a->cur);
+			set_from(o, a->cur);
 			remove_agent(a);
 			settle(o, "stopped", NULL);
 		}
@@ -412,8 +432,8 @@ apply_promote(struct ad_sv *sv, struct ad_reload *r)
 		    "AGENT PERCENT starts one");
 		return;
 	}
-	ver(o->from, sizeof(o->from), a->cur);
-	ver(o->to, sizeof(o->to), a->next);
+	set_from(o, a->cur);
+	set_to(o, a->next);
 	/* All traffic to it once it has as many instances as the current
 	 * one; until then the current one serves. */
 	o->gen          = a->next->number;
@@ -433,11 +453,11 @@ apply_rollback(struct ad_sv *sv, struct ad_reload *r)
 		refuse(o, NULL, "no such agent: agentctl status lists them");
 		return;
 	}
-	ver(o->from, sizeof(o->from), a->cur);
+	set_from(o, a->cur);
 	if (a->next != NULL) {
 		/* A canary, or a generation still starting: abandoned. */
-		ver(o->from, sizeof(o->from), a->next);
-		ver(o->to, sizeof(o->to), a->cur);
+		set_from(o, a->next);
+		set_to(o, a->cur);
 		a->next       = NULL;
 		a->canary_pct = 0;
 		ad_agent_maintain(a);
@@ -451,7 +471,7 @@ apply_rollback(struct ad_sv *sv, struct ad_reload *r)
 		    "reload");
 		return;
 	}
-	ver(o->to, sizeof(o->to), g);
+	set_to(o, g);
 	a->prev      = NULL;
 	g->failed[0] = '\0';
 	snprintf(g->prior, sizeof(g->prior), "%s", a->cur->version);
@@ -603,8 +623,15 @@ line(const struct outcome *o, char *out, size_t len)
 	else if (strcmp(o->what, "upgraded") == 0)
 		snprintf(out, len, "upgraded from %s to %s", o->from, o->to);
 	else if (o->why[0] != '\0')
+		/* "started 1.0 (..)", "canary 2.0 (..) takes ...", "rolled
+		 * back from 2.0 (..) to 1.0 (..)"; else "refused: why" */
 		snprintf(out, len, "%s%s%s", o->what,
-		    strcmp(o->what, "started") == 0 ? " " : ": ", o->why);
+		    strcmp(o->what, "started") == 0
+		            || strcmp(o->what, "canary") == 0
+		            || strncmp(o->why, "from ", 5) == 0
+		        ? " "
+		        : ": ",
+		    o->why);
 	else
 		snprintf(out, len, "%s", o->what);
 }
@@ -634,12 +661,14 @@ finish(struct ad_sv *sv, struct ad_reload *r)
 		const char           *who = o->agent[0] ? o->agent : o->file;
 
 		line(o, text, sizeof(text));
-		agentd_write_map(w, 7);
+		agentd_write_map(w, 9);
 		write_kv(w, "agent", o->agent);
 		write_kv(w, "file", o->file);
 		write_kv(w, "outcome", o->what);
-		write_kv(w, "from", o->from);
-		write_kv(w, "to", o->to);
+		write_kv(w, "from", o->fromv);
+		write_kv(w, "from_hash", o->fromh);
+		write_kv(w, "to", o->tov);
+		write_kv(w, "to_hash", o->toh);
 		write_kv(w, "why", o->why);
 		write_kv(w, "line", text);
 		if (strcmp(o->what, "unchanged") == 0)

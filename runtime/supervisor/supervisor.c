@@ -282,6 +282,31 @@ ad_sv_load(
  * and its plugin's entry in the versions database; and in the audit
  * trail.
  */
+static void
+gen_record(const struct ad_gen *g, struct ad_agent_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->name           = g->conf->name;
+	r->plugin_path    = g->conf->plugin_path;
+	r->plugin_hash    = (char *)g->hash;
+	r->plugin_version = (char *)g->version;
+	r->conf_file      = g->conf->file;
+	r->loaded_ms      = g->loaded_ms;
+	r->by             = (char *)g->by;
+}
+
+void
+ad_sv_register_version(struct ad_sv *sv, const struct ad_gen *g)
+{
+	struct ad_agent_record r;
+	int                    rv;
+
+	gen_record(g, &r);
+	if ((rv = ad_store_version_put(sv->store, &r)) != 0)
+		ad_error("agent %s: cannot record version %s: %s",
+		    g->conf->name, g->version, agentd_strerror(rv));
+}
+
 int
 ad_sv_register(struct ad_sv *sv, const struct ad_gen *g)
 {

@@ -336,6 +336,8 @@ int ad_sv_store_plugin(
     struct ad_sv *sv, struct ad_gen *g, char *err, size_t errlen);
 /* Record g as what its agent runs: store, versions, audit. */
 int ad_sv_register(struct ad_sv *sv, const struct ad_gen *g);
+/* Only its entry in the versions database (a canary being tried). */
+void ad_sv_register_version(struct ad_sv *sv, const struct ad_gen *g);
 
 /* May agent a call target (its calls = { })? */
 int ad_agent_may_call(const struct ad_agent *a, const char *target);
