@@ -35,7 +35,7 @@ main(void)
 {
 	struct ad_plugin *p = NULL;
 	char              err[AD_ERRLEN];
-	char             *path, *json;
+	char             *path, *json, abi[64];
 	char              text[] = "/tmp/agentd-loader-XXXXXX";
 	int               fd;
 
@@ -54,8 +54,9 @@ main(void)
 	json = ad_plugin_describe_json(p);
 	like(json, "\"name\":\"limit\",\"type\":\"int\",\"default\":null",
 	    "describe JSON marks a required int setting");
-	like(json, "\"abi\":{\"major\":1,\"minor\":0}",
-	    "describe JSON has the ABI");
+	snprintf(abi, sizeof(abi), "\"abi\":{\"major\":%d,\"minor\":%d}",
+	    AGENTD_ABI_MAJOR, AGENTD_ABI_MINOR);
+	like(json, abi, "describe JSON has the ABI it was built for");
 	free(json);
 	ad_plugin_close(p);
 
