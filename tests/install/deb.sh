@@ -115,7 +115,8 @@ stop "$I_PID"
 ok $? "agentd stops cleanly (exit 0)"
 /usr/sbin/agentd --foreground 2>> "$I_DIR/agentd.log" &
 I_PID=$!
-wait_for 20 sh -c 'agentctl --json status | grep -q "\"name\":\"quote\"[^]]*\"ready\":1"'
+wait_for 20 sh -c 'agentctl --json status |
+    jq -e ".agents[] | select(.name == \"quote\") | .ready == 1" >/dev/null'
 agentctl call quote '{"op":"set_price","sku":"B-2","price":10}' >/dev/null &&
     agentctl --json call quote '{"sku":"B-2","qty":1}' | grep -q '"total"'
 ok $? "the skeleton answers inside the installed agentd"

@@ -82,7 +82,7 @@ cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/conf/conf.d/"
     --run-dir "$I_DIR/run" --foreground 2> "$I_DIR/agentd.log" &
 I_PID=$!
 wait_for 20 sh -c "'$AGENTCTL' --run-dir '$I_DIR/run' --json status |
-    grep -q '\"name\":\"quote\"[^]]*\"ready\":1'"
+    jq -e '.agents[] | select(.name == \"quote\") | .ready == 1' >/dev/null"
 ok $? "the installed agentd starts the sample agents and the skeleton"
 [ $? -eq 0 ] || { actl status; sed 's/^/# /' "$I_DIR/agentd.log" | tail -20; }
 
