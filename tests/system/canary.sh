@@ -5,15 +5,12 @@
 # to it; a second canary abandoned with `agentctl rollback` leaves the
 # current version serving alone and its instances gone.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/reload_lib.sh"
 
 plan 31
 
 PLUG="$T_DIR/plugins/v.so"
 
-install_plugin() {
-	cp "$1" "$PLUG.new" && chmod 0644 "$PLUG.new" && mv -f "$PLUG.new" "$PLUG"
-}
-h8() { sha256sum "$1" | cut -c1-8; }
 H1=$(h8 "$TPLUGINS/vers1.so")
 H2=$(h8 "$TPLUGINS/vers2.so")
 H3=$(h8 "$TPLUGINS/vers3.so")
@@ -46,13 +43,6 @@ gen_field() {
 all_gone() {
 	for p; do kill -0 "$p" 2>/dev/null && return 1; done
 	return 0
-}
-# Only the current generation has instances, 2 of them.
-only_current() {
-	status_has '.agents[] | select(.name == "v") | .generation as $g
-	    | (.instances | length) == 2
-	    and ([.instances[] | .generation == $g] | all)
-	    and ([.generations[] | select(.instances > 0) | .role] == ["current"])'
 }
 
 install_plugin "$TPLUGINS/vers1.so"

@@ -7,6 +7,7 @@
 # on_upgrade sees the previous version); a removed agent stops, a new one
 # starts.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/reload_lib.sh"
 
 plan 54
 
@@ -14,14 +15,6 @@ PLUG="$T_DIR/plugins/v.so"
 LOG="$T_DIR/v.log"
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 
-# install SRC: put a copy of SRC at the configured path, atomically.
-install_plugin() {
-	cp "$1" "$T_DIR/plugins/.v.so.new" &&
-	    chmod 0644 "$T_DIR/plugins/.v.so.new" &&
-	    mv -f "$T_DIR/plugins/.v.so.new" "$PLUG"
-}
-# h8 FILE: the first 8 hex digits of FILE's sha256.
-h8() { sha256sum "$1" | cut -c1-8; }
 H1=$(h8 "$TPLUGINS/vers1.so")
 H2=$(h8 "$TPLUGINS/vers2.so")
 H3=$(h8 "$TPLUGINS/vers3.so")
@@ -30,17 +23,6 @@ H3=$(h8 "$TPLUGINS/vers3.so")
 # call_loop below, so it never counts as a duplicate).
 answers() { actl --json call v '"probe"' 2>/dev/null | jq -r .version; }
 answers_is() { [ "$(answers)" = "$1" ]; }
-# Only instances of the current generation are left, and $1 of them.
-only_current() {
-	status_has ".agents[] | select(.name == \"v\") | .generation as \$g
-	    | (.instances | length) == ${1:-2}
-	    and ([.instances[] | .generation == \$g] | all)"
-}
-pids_of() { agent_field "$1" '.instances[].pid' | sort | tr '\n' ' '; }
-# flat TEXT: TEXT on one line, for a test's name.
-flat() { printf '%s' "$1" | tr '\n' '|'; }
-# has_line TEXT LINE: TEXT has LINE as a whole line.
-has_line() { printf '%s\n' "$1" | grep -Fxq -- "$2"; }
 
 install_plugin "$TPLUGINS/vers1.so"
 conf v.conf <<EOF
@@ -77,20 +59,6 @@ ok $? "both agents are unchanged: $(flat "$out")"
 ok $? "same generation ($gen0), same processes"
 
 # -- ten upgrades under load ------------------------------------------------
-# call_loop N: calls v back to back with bodies "cN-1", "cN-2", ... until
-# $T_DIR/stop exists (or the test's folder is gone); each reply (one JSON
-# line) goes to replies-N, each body to calls-N, each failure to failed-N.
-call_loop() {
-	k=0
-	while [ -d "$T_DIR" ] && [ ! -e "$T_DIR/stop" ]; do
-		k=$((k + 1))
-		if ! actl --json call v "\"c$1-$k\"" >>"$T_DIR/replies-$1" \
-		    2>>"$T_DIR/errors-$1"; then
-			echo "c$1-$k" >>"$T_DIR/failed-$1"
-		fi
-		echo "c$1-$k" >>"$T_DIR/calls-$1"
-	done
-}
 callers=
 for c in 1 2 3 4; do
 	: >"$T_DIR/replies-$c"

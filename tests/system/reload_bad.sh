@@ -6,6 +6,7 @@
 # names FILE:LINE) while another agent is upgraded.  The old version keeps
 # answering throughout; reload exits 1; the refusals are audited.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/reload_lib.sh"
 
 plan 38
 
@@ -13,25 +14,11 @@ PLUG="$T_DIR/plugins/v.so"
 WPLUG="$T_DIR/plugins/w.so"
 LOG="$T_DIR/v.log"
 
-# install SRC DEST: a copy of SRC at DEST, atomically.
-install_plugin() {
-	cp "$1" "$2.new" && chmod 0644 "$2.new" && mv -f "$2.new" "$2"
-}
-h8() { sha256sum "$1" | cut -c1-8; }
 H1=$(h8 "$TPLUGINS/vers1.so")
 H2=$(h8 "$TPLUGINS/vers2.so")
 
 # The version agent $1 (default v) answers with.
 answers() { actl --json call "${1:-v}" '"probe"' 2>/dev/null | jq -r .version; }
-only_current() {
-	status_has ".agents[] | select(.name == \"v\") | .generation as \$g
-	    | (.instances | length) == 2
-	    and ([.instances[] | .generation == \$g] | all)"
-}
-pids_of() { agent_field "$1" '.instances[].pid' | sort | tr '\n' ' '; }
-# flat TEXT: TEXT on one line, for a test's name.
-flat() { printf '%s' "$1" | tr '\n' '|'; }
-has_line() { printf '%s\n' "$1" | grep -Fxq -- "$2"; }
 
 # v.conf as first written: a reload after restoring it changes nothing.
 write_v_conf() {
@@ -79,17 +66,6 @@ ok $? "the same two 1.0 instances serve; no new-generation instance is left"
 ok $? "status says 1.0"
 
 # -- crashes during probation, under load ------------------------------------
-call_loop() {
-	k=0
-	while [ -d "$T_DIR" ] && [ ! -e "$T_DIR/stop" ]; do
-		k=$((k + 1))
-		if ! actl --json call v "\"c$1-$k\"" >>"$T_DIR/replies-$1" \
-		    2>>"$T_DIR/errors-$1"; then
-			echo "c$1-$k" >>"$T_DIR/failed-$1"
-		fi
-		echo "c$1-$k" >>"$T_DIR/calls-$1"
-	done
-}
 callers=
 for c in 1 2; do
 	: >"$T_DIR/replies-$c"
