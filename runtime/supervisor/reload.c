@@ -460,6 +460,8 @@ apply_rollback(struct ad_sv *sv, struct ad_reload *r)
 		set_to(o, a->cur);
 		a->next       = NULL;
 		a->canary_pct = 0;
+		/* Requests the split gave it go to the current one now. */
+		ad_dispatch_pump(a);
 		ad_agent_maintain(a);
 		settle(o, "rolled back", "from %s to %s", o->from, o->to);
 		return;
@@ -528,6 +530,8 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		}
 		a->next       = NULL;
 		a->canary_pct = 0;
+		/* Requests the split gave it go to the current one now. */
+		ad_dispatch_pump(a);
 		ad_agent_maintain(a);
 		settle(o, "refused", "%s %s failed: %s; keeps running %s",
 		    o->rollback ? "the earlier generation"
@@ -607,6 +611,8 @@ watch_canaries(struct ad_sv *sv)
 		    "canary %s failed (%s): abandoned", nv, a->next->failed);
 		a->next       = NULL;
 		a->canary_pct = 0;
+		/* Requests the split gave it go to the current one now. */
+		ad_dispatch_pump(a);
 		ad_agent_maintain(a);
 	}
 }
@@ -755,6 +761,10 @@ ad_reload_step(struct ad_sv *sv)
 	pthread_mutex_unlock(&sv->mtx);
 	reload_free(r);
 	ad_sd_notify("READY=1");
+	/* The main loop sends a fresh STATUS= (it said "reloading"). */
+	pthread_mutex_lock(&sv->mtx);
+	sv->sd_status[0] = '\0';
+	pthread_mutex_unlock(&sv->mtx);
 }
 
 void
