@@ -1220,8 +1220,10 @@ read_file(struct loader *ld, const char *file)
 	}
 	rv = take_global(ld, root, file);
 	if (rv != 0 && ld->opts->tolerant) {
+		/* The whole file is refused, its agents with it. */
 		add_problem(ld, file, NULL);
-		rv = 0;
+		cfg_free(root);
+		return 0;
 	}
 	for (i = 0; rv == 0 && i < cfg_size(root, "agent"); i++) {
 		cfg_t *sec    = cfg_getnsec(root, "agent", i);

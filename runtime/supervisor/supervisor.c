@@ -115,6 +115,14 @@ ad_agent_use(struct ad_agent *a, struct ad_gen *g)
 {
 	a->cur  = g;
 	a->conf = g->conf;
+	/* A reload may have moved instances { min max }: the count the
+	 * agent keeps (and an operator's pin) stays within them. */
+	if (a->pinned > (int)g->conf->max_instances)
+		a->pinned = (int)g->conf->max_instances;
+	if (a->desired < g->conf->min_instances && a->pinned < 0)
+		a->desired = g->conf->min_instances;
+	if (a->desired > g->conf->max_instances)
+		a->desired = g->conf->max_instances;
 	/* The restart window is sized by restart { intensity }. */
 	free(a->restart_times);
 	a->restart_times = ad_xcalloc(

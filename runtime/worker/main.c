@@ -458,10 +458,14 @@ handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 	 * what their descriptor does not hold. */
 	if (rv == 0 && prior[0] != '\0' && ctx->desc->on_upgrade != NULL) {
 		rv = ctx->desc->on_upgrade(ctx->state, prior);
-		if (rv != 0)
+		if (rv != 0) {
 			ad_seterr(err, sizeof(err),
 			    "plugin on_upgrade from %s failed: %s (%d)", prior,
 			    agentd_strerror(rv), rv);
+			/* init succeeded: let the plugin free what it holds */
+			if (ctx->desc->fini != NULL)
+				ctx->desc->fini(ctx->state);
+		}
 	}
 	if (rv != 0) {
 		ad_error("%s/%s: %s", ctx->agent, ctx->instance, err);

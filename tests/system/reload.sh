@@ -9,7 +9,7 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/reload_lib.sh"
 
-plan 54
+plan 56
 
 PLUG="$T_DIR/plugins/v.so"
 LOG="$T_DIR/v.log"
@@ -256,6 +256,20 @@ wait_for 10 agent_ready other 1
 ok $? "other is ready"
 actl call other '{"back":1}' | grep -q '"back": 1'
 ok $? "and answers"
+
+# -- instances { min } raised in a reload -------------------------------------
+conf other.conf <<EOF
+agent "other" {
+	plugin = "$ECHO"
+	instances { min = 2  max = 3 }
+	health { probation = 0 }
+}
+EOF
+out=$(actl reload 2>&1)
+like "$out" "^other: upgraded to a new configuration of 1\\.0\\.0" \
+    "a changed section is a new generation of the same plugin"
+wait_for 10 agent_ready other 2 && [ "$(agent_field other .desired)" = 2 ]
+ok $? "the new min is kept: 2 ready, desired 2"
 
 stop_agentd
 ok $? "agentd stops"

@@ -871,6 +871,17 @@ test_tolerant(void)
 	            == 1,
 	    "tolerant: the first definition stays");
 	ad_config_free(c);
+	/* A second agentd { } refuses its file, and the agents in it. */
+	put(dir, "d.conf",
+	    "agentd { }\nagentd { }\nagent \"extra\" { plugin = "
+	    "\"echo.so\" settings { limit = 4 } }\n");
+	put(dir, "0.conf", "agentd { }\n");
+	c = NULL;
+	is_int(load(dir, &o, &c, err), 0, "tolerant: a second agentd { }");
+	ok(c != NULL && ad_config_agent(c, "extra") == NULL
+	        && ad_config_agent(c, "fine") != NULL,
+	    "tolerant: the agents of its file are left out, not the rest");
+	ad_config_free(c);
 	rmtree(dir);
 }
 
@@ -916,7 +927,7 @@ test_same(void)
 int
 main(void)
 {
-	plan(192 + 14);
+	plan(192 + 16);
 	test_tolerant();
 	test_same();
 	test_full();
