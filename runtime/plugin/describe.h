@@ -46,6 +46,8 @@ int ad_schema_from_json(
 const struct ad_setting_def *ad_schema_find(
     const struct ad_schema *s, const char *name);
 void ad_schema_free(struct ad_schema *s);
+/* A deep copy (aborts when out of memory, like ad_xmalloc). */
+struct ad_schema *ad_schema_dup(const struct ad_schema *s);
 
 /* "string", "int", "double", "bool" and back; 0 / NULL if unknown. */
 const char              *ad_setting_type_name(enum agentd_setting_type t);

@@ -343,6 +343,7 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 		connection_failed(inst, r);
 	}
 	ad_dispatch_pump(inst->agent);
+	ad_instance_drained(inst);
 }
 
 void

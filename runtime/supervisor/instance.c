@@ -123,6 +123,9 @@ ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	ad_sv_peer(p, &pid, &uid);
 	pthread_mutex_lock(&sv->mtx);
+	/* The worker can connect before posix_spawn has told us its pid. */
+	while (inst->spawning)
+		pthread_cond_wait(&sv->spawned, &sv->mtx);
 	if (inst->pid <= 0 || pid != inst->pid || uid != sv->uid) {
 		ad_warn("agent %s: refused a connection to %s from pid %d "
 		        "(expected %d)",
@@ -175,8 +178,9 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 	return 0;
 }
 
+/* Without sv->mtx: what it reads of inst does not change once made. */
 static int
-spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
+spawn_worker(struct ad_instance *inst, pid_t *out, char *err, size_t errlen)
 {
 	struct ad_sv              *sv = inst->agent->sv;
 	posix_spawn_file_actions_t fa;
@@ -211,7 +215,6 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	inst->spawn_us = ad_now_us();
 	rv = posix_spawn(&pid, sv->worker_path, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -220,7 +223,7 @@ spawn_worker(struct ad_instance *inst, char *err, size_t errlen)
 		    strerror(rv));
 		return AGENTD_EIO;
 	}
-	inst->pid = pid;
+	*out = pid;
 	return 0;
 }
 
@@ -399,6 +402,21 @@ ad_agent_live(const struct ad_agent *a)
 	return n;
 }
 
+/* Never started: the main loop frees it like an exit. */
+static void
+start_failed(struct ad_instance *inst, const char *err)
+{
+	struct ad_agent *a = inst->agent;
+
+	inst->state = AD_INST_EXITED;
+	if (gen_trial_failed(inst, err))
+		;
+	else if (!count_restart(a, ad_now_ms()))
+		schedule_restart(a);
+	ad_sv_audit(a->sv, a->conf->name, inst->id, "instance.start_failed",
+	    "%s", err);
+}
+
 int
 ad_instance_spawn(
     struct ad_agent *a, struct ad_gen *g, char *err, size_t errlen)
@@ -420,25 +438,69 @@ ad_instance_spawn(
 	inst->gen        = g;
 	inst->generation = g->number;
 	inst->pid        = -1;
+	inst->spawn_us   = ad_now_us();
 	LIST_INSERT_HEAD(&a->instances, inst, link);
-	if ((rv = open_socket(inst, err, errlen)) != 0
-	    || (rv = spawn_worker(inst, err, errlen)) != 0) {
-		/* Never started: let the main loop free it like an exit. */
-		inst->state = AD_INST_EXITED;
-		if (gen_trial_failed(inst, err))
-			;
-		else if (!count_restart(a, ad_now_ms()))
-			schedule_restart(a);
-		ad_sv_audit(sv, a->conf->name, inst->id,
-		    "instance.start_failed", "%s", err);
+	if ((rv = open_socket(inst, err, errlen)) != 0) {
+		start_failed(inst, err);
 		return rv;
 	}
-	ad_info("agent %s: started instance %s (pid %d, generation %u)",
-	    a->conf->name, inst->id, (int)inst->pid, g->number);
-	ad_sv_audit(sv, a->conf->name, inst->id, "instance.start",
-	    "pid %d generation %u", (int)inst->pid, g->number);
-	send_init(inst);
+	inst->spawn_pending = 1;
+	ad_sv_wake(sv);
 	return 0;
+}
+
+static struct ad_instance *
+next_pending(struct ad_sv *sv)
+{
+	struct ad_instance *inst;
+
+	for (size_t i = 0; i < sv->nagents; i++) {
+		LIST_FOREACH(inst, &sv->agents[i]->instances, link)
+		{
+			if (inst->spawn_pending)
+				return inst;
+		}
+	}
+	return NULL;
+}
+
+void
+ad_instance_run(struct ad_sv *sv)
+{
+	struct ad_instance *inst;
+	char                err[AD_ERRLEN];
+	pid_t               pid = -1;
+	int                 rv;
+
+	pthread_mutex_lock(&sv->mtx);
+	while ((inst = next_pending(sv)) != NULL) {
+		inst->spawn_pending = 0;
+		inst->spawning      = 1;
+		pthread_mutex_unlock(&sv->mtx);
+		/* Only this thread frees instances: inst stays. */
+		rv = spawn_worker(inst, &pid, err, sizeof(err));
+		pthread_mutex_lock(&sv->mtx);
+		inst->spawning = 0;
+		pthread_cond_broadcast(&sv->spawned);
+		if (rv != 0) {
+			ad_error("agent %s: %s", inst->agent->conf->name, err);
+			start_failed(inst, err);
+			continue;
+		}
+		inst->pid = pid;
+		ad_info("agent %s: started instance %s (pid %d, generation "
+		        "%u)",
+		    inst->agent->conf->name, inst->id, (int)pid,
+		    inst->generation);
+		ad_sv_audit(sv, inst->agent->conf->name, inst->id,
+		    "instance.start", "pid %d generation %u", (int)pid,
+		    inst->generation);
+		if (inst->term_at != 0)
+			kill(pid, SIGTERM); /* stopped meanwhile */
+		else
+			send_init(inst);
+	}
+	pthread_mutex_unlock(&sv->mtx);
 }
 
 /* Control slot finished (nng thread, mtx held by the caller). */
@@ -501,6 +563,9 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	    "instance.ready", "pid %d", (int)inst->pid);
 	ad_dispatch_pump(inst->agent);
 	ad_hub_instance_kick(inst);
+	/* A reload waits for this one: switch now, not at the next tick. */
+	if (inst->agent->sv->reload != NULL || inst->gen != inst->agent->cur)
+		ad_sv_wake(inst->agent->sv);
 }
 
 /* An unexpected exit: one log line and one audit record saying how
@@ -620,7 +685,10 @@ terminate(struct ad_instance *inst)
 	if (inst->term_at != 0)
 		return;
 	inst->term_at = ad_now_ms();
-	if (inst->pid > 0)
+	if (inst->spawn_pending) {
+		inst->spawn_pending = 0; /* no worker ever: nothing to wait */
+		inst->state         = AD_INST_EXITED;
+	} else if (inst->pid > 0)
 		kill(inst->pid, SIGTERM);
 }
 
@@ -645,6 +713,15 @@ ad_instance_drain(struct ad_instance *inst)
 	inst->state = AD_INST_STOPPING;
 	ad_info("agent %s: draining instance %s (%u in flight)", c->name,
 	    inst->id, inst->inflight);
+	if (inst->inflight == 0)
+		terminate(inst);
+}
+
+void
+ad_instance_drained(struct ad_instance *inst)
+{
+	if (inst->state == AD_INST_STOPPING && inst->inflight == 0)
+		terminate(inst);
 }
 
 void

@@ -7,12 +7,19 @@
 #include "supervisor/supervisor.h"
 
 /*
- * Spawn a new instance of agent a (its socket listens before the worker
- * exists).  Called with sv->mtx held.  On failure the agent's backoff is
- * advanced and err says why.
+ * A new instance of agent a running generation g: its socket listens at
+ * once, and the main loop runs its worker soon after (ad_instance_run).
+ * Called with sv->mtx held.  On failure the agent's backoff is advanced
+ * and err says why.
  */
 int ad_instance_spawn(
     struct ad_agent *a, struct ad_gen *g, char *err, size_t errlen);
+/*
+ * Run the workers of the instances asked for.  Main loop, WITHOUT
+ * sv->mtx: posix_spawn waits for the child's exec (milliseconds on a busy
+ * machine), and requests must keep flowing meanwhile.
+ */
+void ad_instance_run(struct ad_sv *sv);
 
 /* A child was reaped: move its instance to EXITED.  sv->mtx held. */
 struct ad_instance *ad_instance_exited(
@@ -35,6 +42,8 @@ void ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply);
  * ad_instance_tick drives the steps.  mtx held.
  */
 void ad_instance_drain(struct ad_instance *inst);
+/* A draining instance's last request was answered: stop it now. */
+void ad_instance_drained(struct ad_instance *inst);
 
 /*
  * The instance is hung (why: printf-formatted): logged and audited, it
@@ -65,8 +74,8 @@ void ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 /* Counts by state for one agent.  mtx held. */
 unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
 /* Instances of generation g in state st.  mtx held. */
-unsigned ad_gen_count(const struct ad_agent *a, const struct ad_gen *g,
-    enum ad_inst_state st);
+unsigned ad_gen_count(
+    const struct ad_agent *a, const struct ad_gen *g, enum ad_inst_state st);
 /* Is g being tried (starting, canary, probation)?  mtx held. */
 int ad_gen_on_trial(const struct ad_agent *a, const struct ad_gen *g);
 /* How many instances generation g should have: the agent's desired

@@ -134,8 +134,7 @@ ad_reload_ask(struct ad_sv *sv, enum ad_reload_kind kind, const char *agent,
 	snprintf(r->agent, sizeof(r->agent), "%s", agent ? agent : "");
 	snprintf(r->by, sizeof(r->by), "%s", by);
 	*tail = r;
-	/* Wake the main loop now rather than at its next tick. */
-	kill(getpid(), SIGUSR1);
+	ad_sv_wake(sv);
 }
 
 /* ---- what changed --------------------------------------------------- */

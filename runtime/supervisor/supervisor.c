@@ -56,6 +56,38 @@ struct described {
 	size_t               n;
 };
 
+/*
+ * A plugin build's description, by content hash: a reload describes only
+ * builds it has not seen (running the worker for each agent's plugin on
+ * every reload cost a process per agent).
+ */
+struct ad_schema_seen {
+	char              hash[AD_HASH_LEN];
+	struct ad_schema *schema;
+};
+
+static struct ad_schema *
+schema_seen(struct ad_sv *sv, const char *hash)
+{
+	for (size_t i = 0; i < sv->nschemas; i++) {
+		if (strcmp(sv->schemas[i].hash, hash) == 0)
+			return sv->schemas[i].schema;
+	}
+	return NULL;
+}
+
+static void
+schema_remember(struct ad_sv *sv, const char *hash, struct ad_schema *s)
+{
+	struct ad_schema_seen *e;
+
+	sv->schemas
+	    = ad_xrealloc(sv->schemas, (sv->nschemas + 1) * sizeof(*e));
+	e = &sv->schemas[sv->nschemas++];
+	memcpy(e->hash, hash, sizeof(e->hash));
+	e->schema = ad_schema_dup(s);
+}
+
 static int
 lookup_schema(void *arg, const struct ad_agent_conf *a,
     struct ad_schema **schema, char *err, size_t errlen)
@@ -65,14 +97,32 @@ lookup_schema(void *arg, const struct ad_agent_conf *a,
 	char              hash[AD_HASH_LEN];
 	int               rv;
 
+	struct ad_schema *seen;
+
 	if ((rv = ad_plugin_file_check(
 	         a->plugin_path, d->sv->uid, why, sizeof(why)))
 	        != 0
 	    || (rv = ad_file_sha256(a->plugin_path, hash, why, sizeof(why)))
-	        != 0
-	    || (rv = ad_plugin_describe(d->sv->worker_path, a->plugin_path,
-	            schema, why, sizeof(why)))
 	        != 0) {
+		ad_seterr(err, errlen, "%s", why);
+		return rv;
+	}
+	if ((seen = schema_seen(d->sv, hash)) != NULL) {
+		*schema = ad_schema_dup(seen);
+	} else if ((rv = ad_plugin_describe(d->sv->worker_path, a->plugin_path,
+	                schema, why, sizeof(why)))
+	    == 0) {
+		char again[AD_HASH_LEN];
+
+		/* Remembered only if the file did not change meanwhile (the
+		 * store refuses such a copy anyway). */
+		if (ad_file_sha256(a->plugin_path, again, why, sizeof(why))
+		        == 0
+		    && strcmp(again, hash) == 0)
+			schema_remember(d->sv, hash, *schema);
+		ad_info("described plugin %s: version %s (%s)", a->plugin_path,
+		    (*schema)->plugin_version, hash);
+	} else {
 		ad_seterr(err, errlen, "%s", why);
 		return rv;
 	}
@@ -257,6 +307,7 @@ ad_sv_load(
 	int              rv;
 
 	init_lock(&sv->mtx);
+	pthread_cond_init(&sv->spawned, NULL);
 	sv->run_lock    = -1;
 	sv->state_lock  = -1;
 	sv->uid         = geteuid();
@@ -695,6 +746,13 @@ notify_systemd(struct ad_sv *sv)
 	}
 }
 
+void
+ad_sv_wake(struct ad_sv *sv)
+{
+	(void)sv;
+	kill(getpid(), SIGUSR1); /* blocked; sigtimedwait takes it */
+}
+
 int
 ad_sv_run(struct ad_sv *sv)
 {
@@ -724,6 +782,7 @@ ad_sv_run(struct ad_sv *sv)
 		reap(sv);
 		tick(sv);
 		ad_reload_step(sv);
+		ad_instance_run(sv);
 		retain_audit(sv);
 		notify_systemd(sv);
 	}
@@ -891,6 +950,9 @@ ad_sv_free(struct ad_sv *sv)
 	for (size_t i = 0; i < sv->nagents; i++)
 		agent_free(sv->agents[i]);
 	free(sv->agents);
+	for (size_t i = 0; i < sv->nschemas; i++)
+		ad_schema_free(sv->schemas[i].schema);
+	free(sv->schemas);
 	free(sv->pipes);
 	free(sv->confdir);
 	free(sv->plugin_dir);
@@ -902,5 +964,6 @@ ad_sv_free(struct ad_sv *sv)
 		close(sv->run_lock);
 	if (sv->state_lock >= 0)
 		close(sv->state_lock);
+	pthread_cond_destroy(&sv->spawned);
 	pthread_mutex_destroy(&sv->mtx);
 }

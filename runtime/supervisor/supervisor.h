@@ -136,11 +136,15 @@ struct ad_instance {
 	struct ad_gen     *gen;        /* what it runs */
 	unsigned           generation; /* gen->number */
 	int64_t            started_ms; /* wall clock */
-	int64_t            spawn_us;   /* monotonic: just before spawning */
-	int64_t            ready_us;   /* monotonic: init answered, or 0 */
-	int64_t            ready_mono;
-	int                exit_status; /* waitpid status once EXITED */
-	uint64_t           served;
+	int64_t            spawn_us;   /* monotonic: when it was asked for */
+	/* The main loop runs the worker, outside mtx: asked for, or being
+	 * spawned right now (its pid is not known yet). */
+	int      spawn_pending;
+	int      spawning;
+	int64_t  ready_us; /* monotonic: init answered, or 0 */
+	int64_t  ready_mono;
+	int      exit_status; /* waitpid status once EXITED */
+	uint64_t served;
 	/* health: the last heartbeat (monotonic ms) and what it said */
 	int64_t  beat_ms;
 	int64_t  busy_ms; /* its plugin callback had run this long */
@@ -236,36 +240,39 @@ struct ad_agent {
 /* ---- the supervisor --------------------------------------------------- */
 
 struct ad_sv {
-	pthread_mutex_t       mtx;
-	struct ad_config     *cfg;
-	struct ad_store      *store;
-	struct ad_audit      *audit; /* the audit trail, in store's env */
-	struct ad_state      *state; /* agents' key/value state, likewise */
-	char                 *confdir;
-	char                 *plugin_dir; /* --plugin-dir, or NULL */
-	char                 *state_dir;
-	char                 *run_dir;
-	char                 *worker_path;
-	int                   log_level;
-	uid_t                 uid;
-	struct ad_agent     **agents; /* in configuration order */
-	size_t                nagents;
-	struct ad_reload     *reload;  /* reloads asked for and under way */
-	struct ad_server      control; /* agentctl */
-	struct ad_server      calls;   /* instances calling agents */
-	nng_socket            publish; /* PULL: events from instances */
-	struct ad_pub_rx     *pubrx;   /* receives under way on it (hub.c) */
-	size_t                npubrx;
-	nng_socket            tail;         /* PUB: every accepted event */
-	unsigned              tail_readers; /* connections to tail.sock */
-	int                   hub_open;
-	struct ad_pipe_entry *pipes; /* connection -> instance, by pipe id */
-	size_t                npipes;
-	int                   stopping;
-	int                   running; /* ad_sv_start succeeded */
-	int64_t               started_ms;
-	int                   run_lock;   /* fd on RUN/agentd.lock, or -1 */
-	int                   state_lock; /* fd on STATE/agentd.lock, or -1 */
+	pthread_mutex_t        mtx;
+	pthread_cond_t         spawned; /* an instance's pid became known */
+	struct ad_config      *cfg;
+	struct ad_store       *store;
+	struct ad_audit       *audit; /* the audit trail, in store's env */
+	struct ad_state       *state; /* agents' key/value state, likewise */
+	char                  *confdir;
+	char                  *plugin_dir; /* --plugin-dir, or NULL */
+	char                  *state_dir;
+	char                  *run_dir;
+	char                  *worker_path;
+	int                    log_level;
+	uid_t                  uid;
+	struct ad_agent      **agents; /* in configuration order */
+	size_t                 nagents;
+	struct ad_reload      *reload;   /* reloads asked for and under way */
+	struct ad_schema_seen *schemas;  /* described plugins, by hash; */
+	size_t                 nschemas; /* main loop thread only */
+	struct ad_server       control;  /* agentctl */
+	struct ad_server       calls;    /* instances calling agents */
+	nng_socket             publish;  /* PULL: events from instances */
+	struct ad_pub_rx      *pubrx;    /* receives under way on it (hub.c) */
+	size_t                 npubrx;
+	nng_socket             tail;         /* PUB: every accepted event */
+	unsigned               tail_readers; /* connections to tail.sock */
+	int                    hub_open;
+	struct ad_pipe_entry  *pipes; /* connection -> instance, by pipe id */
+	size_t                 npipes;
+	int                    stopping;
+	int                    running; /* ad_sv_start succeeded */
+	int64_t                started_ms;
+	int                    run_lock;   /* fd on RUN/agentd.lock, or -1 */
+	int                    state_lock; /* fd on STATE/agentd.lock, or -1 */
 
 	/* audit retention: where old records go, when to look next */
 	char   *archive_dir;
@@ -311,7 +318,9 @@ const struct ad_described *ad_described_find(
 int ad_sv_read_config(struct ad_sv *sv, int tolerant, struct ad_config **cfg,
     struct ad_described **v, size_t *n, char *err, size_t errlen);
 /* Serve until SIGTERM or SIGINT. */
-int  ad_sv_run(struct ad_sv *sv);
+int ad_sv_run(struct ad_sv *sv);
+/* Run the main loop's step now rather than at its next tick (any thread). */
+void ad_sv_wake(struct ad_sv *sv);
 void ad_sv_stop(struct ad_sv *sv);
 void ad_sv_free(struct ad_sv *sv);
 

@@ -9,7 +9,7 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/reload_lib.sh"
 
-plan 56
+plan 57
 
 PLUG="$T_DIR/plugins/v.so"
 LOG="$T_DIR/v.log"
@@ -96,6 +96,12 @@ sleep 0.5
 touch "$T_DIR/stop"
 # shellcheck disable=SC2086
 wait $callers
+
+# Each build is described once: ten reloads between two builds run the
+# describe worker for the second build only (the first was at start).
+described=$(grep "described plugin $PLUG:" "$T_DIR/agentd.log")
+[ "$(printf '%s\n' "$described" | grep -c .)" -eq 2 ]
+ok $? "two builds of v described, once each: $(flat "$described")"
 
 [ "$rcs" -eq 0 ]
 ok $? "10 reloads under load, each exits 0 ($rcs did not)"

@@ -713,6 +713,26 @@ test_schema_json(void)
 	    "json: default kept as text");
 	ad_schema_free(s);
 
+	{
+		struct ad_schema *c;
+
+		is_int(ad_schema_from_json(schema_json, &s, err, sizeof(err)),
+		    0, "dup: descriptor parsed");
+		c = ad_schema_dup(s);
+		ad_schema_free(s);
+		d = ad_schema_find(c, "ratio");
+		ok(c != NULL && strcmp(c->plugin_name, "echo") == 0
+		        && strcmp(c->plugin_version, "1.0.0") == 0
+		        && c->nsettings == 4 && d != NULL
+		        && d->type == AGENTD_SETTING_DOUBLE
+		        && strcmp(d->default_value, "0.5") == 0,
+		    "dup: a deep copy outlives the original");
+		d = ad_schema_find(c, "limit");
+		ok(d != NULL && d->default_value == NULL,
+		    "dup: a required setting stays required");
+		ad_schema_free(c);
+	}
+
 	is_int(ad_schema_from_json("{\"name\":\"x\",\"abi\":{\"major\":1,"
 	                           "\"minor\":2},\"settings\":[{\"name\":"
 	                           "\"n\",\"type\":\"int\",\"default\":7},"
@@ -927,7 +947,7 @@ test_same(void)
 int
 main(void)
 {
-	plan(192 + 16);
+	plan(192 + 16 + 3);
 	test_tolerant();
 	test_same();
 	test_full();
