@@ -10,7 +10,9 @@
  * test can tell a request handled twice; sleep_ms = N then takes N ms
  * before answering, so requests are in flight long enough to be caught
  * by a switch of generations.  Built for ABI 1.1 or later, its
- * on_upgrade() stores the previous version in state key "migrated_from".
+ * on_upgrade() stores the previous version in state key "migrated_from";
+ * with upgrade_fail = true it refuses instead, and fini logs
+ * "PID VERSION fini" so a test can tell fini still ran.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -41,6 +43,8 @@
 static const struct agentd_setting vers_settings[] = {
 	{ "log", AGENTD_SETTING_STRING, "", "append a line per request here" },
 	{ "sleep_ms", AGENTD_SETTING_INT, "0", "ms taken per request" },
+	{ "upgrade_fail", AGENTD_SETTING_BOOL, "false",
+	    "on_upgrade refuses; fini logs a line" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -50,6 +54,7 @@ struct vers {
 	agentd_writer            *out;
 	int                       log; /* -1: no log */
 	int64_t                   sleep_ms;
+	int                       upgrade_fail;
 	long                      n;
 };
 
@@ -74,6 +79,7 @@ vers_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		return AGENTD_ENOMEM;
 	}
 	host->setting_int(ctx, "sleep_ms", &v->sleep_ms);
+	host->setting_bool(ctx, "upgrade_fail", &v->upgrade_fail);
 	host->setting_string(ctx, "log", &path);
 	if (path[0] != '\0'
 	    && (v->log = open(
@@ -156,8 +162,16 @@ vers_fini(void *state)
 {
 	struct vers *v = state;
 
-	if (v->log >= 0)
+	if (v->log >= 0) {
+		char line[64];
+		int  n = snprintf(line, sizeof(line), "%ld %s fini\n",
+		     (long)getpid(), VERS_VERSION);
+
+		if (v->upgrade_fail && write(v->log, line, (size_t)n) != n)
+			v->host->log(v->ctx, AGENTD_LOG_ERROR,
+			    "vers: log write failed");
 		close(v->log);
+	}
 	agentd_writer_free(v->out);
 	free(v);
 }
@@ -173,6 +187,12 @@ vers_upgrade(void *state, const char *previous_version)
 	size_t         len;
 	int            rv;
 
+	if (v->upgrade_fail) {
+		v->host->log(v->ctx, AGENTD_LOG_WARN,
+		    "vers %s: refusing to take over from %s", VERS_VERSION,
+		    previous_version ? previous_version : "nothing");
+		return AGENTD_EINVAL;
+	}
 	if ((rv = agentd_writer_new(&w)) != 0)
 		return rv;
 	if (previous_version != NULL)

@@ -1,14 +1,15 @@
 #!/bin/sh
 # Reloads that must not take: a new version that fails init is refused; one
 # that crashes during probation is rolled back while calls go on, none of
-# them lost; a plugin for another ABI major is refused naming both; a .conf
+# them lost; a plugin for another ABI major is refused naming both; one
+# whose on_upgrade refuses is refused (and its fini runs); a .conf
 # that does not parse leaves its agents running as they were (the line
 # names FILE:LINE) while another agent is upgraded.  The old version keeps
 # answering throughout; reload exits 1; the refusals are audited.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/reload_lib.sh"
 
-plan 38
+plan 42
 
 PLUG="$T_DIR/plugins/v.so"
 WPLUG="$T_DIR/plugins/w.so"
@@ -117,6 +118,30 @@ like "$out" "^v: refused: .*ABI 2.*ABI 1.*; keeps running 1\\.0 \\($H1\\)\$" \
     "v: refused, naming both ABIs"
 [ "$(answers)" = 1.0 ]
 ok $? "1.0 keeps answering"
+
+# -- on_upgrade refuses -------------------------------------------------------
+install_plugin "$TPLUGINS/vers2.so" "$PLUG"
+conf v.conf <<EOF
+agent "v" {
+	plugin = "$PLUG"
+	instances { min = 2  max = 2 }
+	health { probation = 3s }
+	settings { log = "$LOG"  upgrade_fail = true }
+}
+EOF
+out=$(actl reload 2>&1)
+rc=$?
+[ $rc -eq 1 ]
+ok $? "a version whose on_upgrade refuses: reload exits 1 (got $rc)"
+like "$out" "^v: refused: .*on_upgrade from 1\\.0 failed.*; keeps running 1\\.0 \\($H1\\)\$" \
+    "v: refused: ...on_upgrade from 1.0 failed...; keeps running 1.0 ($H1)"
+[ "$(answers)" = 1.0 ] && [ "$(pids_of v)" = "$pids0" ]
+ok $? "1.0 keeps answering from the same instances"
+# fini runs in an instance whose on_upgrade refused (its state is freed).
+fini_logged() { grep -q '^[0-9]* 2\.0 fini$' "$LOG"; }
+wait_for 10 fini_logged
+ok $? "the refusing instance ran its fini: $(flat "$(grep ' fini$' "$LOG")")"
+write_v_conf
 
 # -- a .conf that does not parse, while another agent changes ----------------
 install_plugin "$TPLUGINS/vers1.so" "$PLUG"
