@@ -27,8 +27,9 @@ int ad_file_sha256(
  * the SHA-256 of the bytes copied, and give its path in *out (caller
  * frees).  Workers load the copy, so replacing or deleting src cannot
  * reach a running instance, and every version loaded stays available.
- * With want ("sha256:..."), a copy whose content differs (src changed
- * since it was checked) is refused (AGENTD_EIO).
+ * With want ("sha256:..."), a build already stored under that hash is
+ * used as it is (src is not read), and a copy whose content differs (src
+ * changed since it was checked) is refused (AGENTD_EIO).
  */
 int ad_plugin_store(const char *dir, const char *src, const char *want,
     char **out, char *err, size_t errlen);

@@ -157,6 +157,7 @@ test_store(void)
 	char       *path = NULL, *again = NULL, *want;
 	char        err[AD_ERRLEN] = "", hash[AD_HASH_LEN];
 	struct stat st;
+	ino_t       ino;
 
 	ad_file_sha256(src, hash, err, sizeof(err));
 	is_int(ad_plugin_store(store, src, hash, &path, err, sizeof(err)), 0,
@@ -167,10 +168,22 @@ test_store(void)
 	is_str(path, want, "store: named by the content's sha256");
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0500,
 	    "store: the copy is read-only (0500)");
+	ino = st.st_ino;
 	free(src);
 	src = make_file("p.so", "abd", 0644); /* overwritten in place */
 	ok(stat(path, &st) == 0 && st.st_size == 3, "store: copy unaffected");
-	is_int(ad_plugin_store(store, src, hash, &again, err, sizeof(err)),
+	is_int(ad_plugin_store(store, src, hash, &again, err, sizeof(err)), 0,
+	    "store: a build stored already is used");
+	ok(again != NULL && strcmp(again, path) == 0 && stat(again, &st) == 0
+	        && st.st_ino == ino,
+	    "store: the same file, not copied again");
+	free(again);
+	again = NULL;
+	is_int(ad_plugin_store(store, src,
+	           "sha256:"
+	           "0000000000000000000000000000000000000000000000000000000000"
+	           "000000",
+	           &again, err, sizeof(err)),
 	    AGENTD_EIO, "store: content that is not what was checked");
 	like(err, "changed while it was being loaded", "store: says so");
 	ok(again == NULL, "store: no path for a refused copy");
@@ -194,7 +207,7 @@ test_store(void)
 int
 main(void)
 {
-	plan(18 + 9);
+	plan(18 + 11);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
