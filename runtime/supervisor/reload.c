@@ -265,7 +265,7 @@ start_agent(struct ad_sv *sv, struct ad_reload *r, struct outcome *o,
 	a              = ad_agent_new(sv, &g, c, d->hash, d->version, r->by);
 	g->plugin_path = ad_xstrdup(stored);
 	set_to(o, g);
-	ad_sv_register(sv, g);
+	ad_sv_register_later(sv, g, 1);
 	o->new_agent = 1;
 	o->gen       = g->number;
 	if (a->desired == 0) {
@@ -293,7 +293,7 @@ change_agent(struct ad_reload *r, struct outcome *o, struct ad_agent *a,
 	if (r->pct == 0 && (a->stopped || a->failed || a->desired == 0)) {
 		a->prev = a->cur;
 		ad_agent_use(a, g);
-		ad_sv_register(a->sv, g);
+		ad_sv_register_later(a->sv, g, 1);
 		if (a->failed)
 			ad_agent_restart(a, r->by);
 		settle(o, "upgraded", NULL);
@@ -303,7 +303,7 @@ change_agent(struct ad_reload *r, struct outcome *o, struct ad_agent *a,
 	a->canary_pct = r->pct;
 	a->canary_acc = 0;
 	/* Listed by agentctl versions while it is tried. */
-	ad_sv_register_version(a->sv, g);
+	ad_sv_register_later(a->sv, g, 0);
 	ad_agent_maintain(a);
 }
 
@@ -487,7 +487,7 @@ apply_rollback(struct ad_sv *sv, struct ad_reload *r)
 		a->next = NULL;
 		a->prev = a->cur;
 		ad_agent_use(a, g);
-		ad_sv_register(sv, g);
+		ad_sv_register_later(sv, g, 1);
 		settle(o, "rolled back", "from %s to %s", o->from, o->to);
 		return;
 	}
@@ -502,7 +502,7 @@ switch_to(struct ad_agent *a, struct ad_gen *g)
 	ad_agent_use(a, g);
 	a->next       = NULL;
 	a->canary_pct = 0;
-	ad_sv_register(a->sv, g);
+	ad_sv_register_later(a->sv, g, 1);
 	ad_dispatch_pump(a);
 }
 
@@ -572,7 +572,7 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		a->probation_until = 0;
 		a->prev            = NULL;
 		ad_agent_use(a, back);
-		ad_sv_register(sv, back);
+		ad_sv_register_later(sv, back, 1);
 		ad_dispatch_pump(a);
 		ad_agent_maintain(a);
 		settle(o, "rolled back",
@@ -744,6 +744,7 @@ ad_reload_step(struct ad_sv *sv)
 	progress:
 		pthread_mutex_unlock(&sv->mtx);
 		plan_free(&p);
+		ad_sv_write_records(sv);
 		pthread_mutex_lock(&sv->mtx);
 	}
 	for (i = 0; i < r->n; i++) {
@@ -751,9 +752,13 @@ ad_reload_step(struct ad_sv *sv)
 			progress_one(sv, &r->v[i], now);
 		pending += r->v[i].phase != SETTLED;
 	}
-	if (pending > 0) {
+	if (pending > 0 || sv->unwritten != NULL) {
+		/* Written before the answer: agentctl versions then agrees. */
 		pthread_mutex_unlock(&sv->mtx);
-		return;
+		ad_sv_write_records(sv);
+		if (pending > 0)
+			return;
+		pthread_mutex_lock(&sv->mtx);
 	}
 	finish(sv, r);
 	sv->reload = r->next;

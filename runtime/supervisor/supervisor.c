@@ -354,16 +354,80 @@ gen_record(const struct ad_gen *g, struct ad_agent_record *r)
 	r->by             = (char *)g->by;
 }
 
-void
-ad_sv_register_version(struct ad_sv *sv, const struct ad_gen *g)
-{
+/* A generation's records, to write without sv->mtx. */
+struct ad_unwritten {
+	struct ad_unwritten   *next;
 	struct ad_agent_record r;
-	int                    rv;
+	unsigned               gen;
+	int                    current; /* the agent's record too */
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? ad_xstrdup(s) : NULL;
+}
+
+void
+ad_sv_register_later(struct ad_sv *sv, const struct ad_gen *g, int current)
+{
+	struct ad_unwritten   *u = ad_xcalloc(1, sizeof(*u)), **tail;
+	struct ad_agent_record r;
 
 	gen_record(g, &r);
-	if ((rv = ad_store_version_put(sv->store, &r)) != 0)
-		ad_error("agent %s: cannot record version %s: %s",
-		    g->conf->name, g->version, agentd_strerror(rv));
+	u->r.name           = dup_or_null(r.name);
+	u->r.plugin_path    = dup_or_null(r.plugin_path);
+	u->r.plugin_hash    = dup_or_null(r.plugin_hash);
+	u->r.plugin_version = dup_or_null(r.plugin_version);
+	u->r.conf_file      = dup_or_null(r.conf_file);
+	u->r.by             = dup_or_null(r.by);
+	u->r.loaded_ms      = r.loaded_ms;
+	u->gen              = g->number;
+	u->current          = current;
+	for (tail = &sv->unwritten; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = u; /* in order: the last current record wins */
+}
+
+void
+ad_sv_write_records(struct ad_sv *sv)
+{
+	struct ad_unwritten *u, *next;
+	int                  rv;
+
+	pthread_mutex_lock(&sv->mtx);
+	u             = sv->unwritten;
+	sv->unwritten = NULL;
+	pthread_mutex_unlock(&sv->mtx);
+	for (; u != NULL; u = next) {
+		const struct ad_agent_record *r = &u->r;
+
+		next = u->next;
+		if (sv->store == NULL)
+			;
+		else if (u->current
+		    && (rv = ad_store_agent_put(sv->store, r)) == 0)
+			ad_sv_audit(sv, r->name, NULL, "agent.configured",
+			    "generation %u: plugin %s version %s (%s) from "
+			    "%s, "
+			    "loaded by %s",
+			    u->gen, r->plugin_path, r->plugin_version,
+			    r->plugin_hash, r->conf_file, r->by);
+		else if (u->current)
+			ad_error("agent %s: cannot record generation %u: %s",
+			    r->name, u->gen, agentd_strerror(rv));
+		if (sv->store != NULL
+		    && (rv = ad_store_version_put(sv->store, r)) != 0)
+			ad_error("agent %s: cannot record version %s: %s",
+			    r->name, r->plugin_version, agentd_strerror(rv));
+		free(r->name);
+		free(r->plugin_path);
+		free(r->plugin_hash);
+		free(r->plugin_version);
+		free(r->conf_file);
+		free(r->by);
+		free(u);
+	}
 }
 
 int
@@ -911,6 +975,7 @@ ad_sv_stop(struct ad_sv *sv)
 	sv->stopping = 1;
 	ad_reload_abort(sv);
 	pthread_mutex_unlock(&sv->mtx);
+	ad_sv_write_records(sv);
 	stop_agents(sv);
 	collect_exited(sv);
 	pthread_mutex_lock(&sv->mtx);
@@ -938,6 +1003,7 @@ ad_sv_stop(struct ad_sv *sv)
 void
 ad_sv_free(struct ad_sv *sv)
 {
+	ad_sv_write_records(sv);
 	/* The audit writer drains its queue before the store closes. */
 	if (sv->audit != NULL)
 		ad_audit_close(sv->audit);

@@ -255,13 +255,14 @@ struct ad_sv {
 	uid_t                  uid;
 	struct ad_agent      **agents; /* in configuration order */
 	size_t                 nagents;
-	struct ad_reload      *reload;   /* reloads asked for and under way */
-	struct ad_schema_seen *schemas;  /* described plugins, by hash; */
-	size_t                 nschemas; /* main loop thread only */
-	struct ad_server       control;  /* agentctl */
-	struct ad_server       calls;    /* instances calling agents */
-	nng_socket             publish;  /* PULL: events from instances */
-	struct ad_pub_rx      *pubrx;    /* receives under way on it (hub.c) */
+	struct ad_reload      *reload;    /* reloads asked for and under way */
+	struct ad_unwritten   *unwritten; /* ad_sv_register_later */
+	struct ad_schema_seen *schemas;   /* described plugins, by hash; */
+	size_t                 nschemas;  /* main loop thread only */
+	struct ad_server       control;   /* agentctl */
+	struct ad_server       calls;     /* instances calling agents */
+	nng_socket             publish;   /* PULL: events from instances */
+	struct ad_pub_rx      *pubrx; /* receives under way on it (hub.c) */
 	size_t                 npubrx;
 	nng_socket             tail;         /* PUB: every accepted event */
 	unsigned               tail_readers; /* connections to tail.sock */
@@ -345,8 +346,15 @@ int ad_sv_store_plugin(
     struct ad_sv *sv, struct ad_gen *g, char *err, size_t errlen);
 /* Record g as what its agent runs: store, versions, audit. */
 int ad_sv_register(struct ad_sv *sv, const struct ad_gen *g);
-/* Only its entry in the versions database (a canary being tried). */
-void ad_sv_register_version(struct ad_sv *sv, const struct ad_gen *g);
+/*
+ * The same, or (current 0) only g's entry in the versions database (a
+ * generation being tried), written later by ad_sv_write_records: mtx
+ * held here, and a durable write must not hold every request up.
+ */
+void ad_sv_register_later(
+    struct ad_sv *sv, const struct ad_gen *g, int current);
+/* Write what ad_sv_register_later queued.  Main loop, without mtx. */
+void ad_sv_write_records(struct ad_sv *sv);
 
 /* May agent a call target (its calls = { })? */
 int ad_agent_may_call(const struct ad_agent *a, const char *target);
