@@ -95,6 +95,8 @@ struct handler {
 struct done {
 	struct done    *next;
 	agentd_reply_fn cb;
+	agentd_audit_fn audit_cb; /* an audit_async record instead */
+	uint64_t        seq;
 	void           *arg;
 	int             status;
 	void           *reply;
@@ -766,6 +768,33 @@ host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
 	return 0;
 }
 
+/* Recorded at once, as audit(); cb runs from agentd_mock_run(), with
+ * the record's position (from 1) as its sequence number. */
+static int
+host_audit_async(agentd_ctx *ctx, const char *kind, const char *summary,
+    const void *detail, size_t detail_len, agentd_audit_fn cb, void *arg)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	struct done        *d;
+	int                 rv;
+
+	if ((rv = host_audit(ctx, kind, summary, detail, detail_len)) != 0)
+		return rv;
+	if (cb == NULL)
+		return 0;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return AGENTD_ENOMEM;
+	d->audit_cb = cb;
+	d->arg      = arg;
+	d->seq      = m->audits.n;
+	if (m->done_tail != NULL)
+		m->done_tail->next = d;
+	else
+		m->done_head = d;
+	m->done_tail = d;
+	return 0;
+}
+
 static int
 host_propose(
     agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
@@ -901,6 +930,7 @@ static const struct agentd_host mock_host_table = {
 	.free           = host_free,
 	.agent_name     = host_agent_name,
 	.instance_id    = host_instance_id,
+	.audit_async    = host_audit_async,
 };
 
 /* ---- settings against the schema --------------------------------------- */
@@ -1514,8 +1544,12 @@ agentd_mock_run(struct agentd_mock *m)
 	while ((d = m->done_head) != NULL) {
 		if ((m->done_head = d->next) == NULL)
 			m->done_tail = NULL;
-		d->cb(d->arg, d->status, d->status == 0 ? d->reply : NULL,
-		    d->status == 0 ? d->len : 0);
+		if (d->audit_cb != NULL)
+			d->audit_cb(d->arg, d->status, d->seq);
+		else
+			d->cb(d->arg, d->status,
+			    d->status == 0 ? d->reply : NULL,
+			    d->status == 0 ? d->len : 0);
 		free(d->reply);
 		free(d);
 		n++;

@@ -810,31 +810,92 @@ int
 ad_audit_append(struct ad_audit *a, const struct ad_audit_rec *r,
     ad_audit_done_fn done, void *arg)
 {
-	struct pending *p;
-	int             rv;
+	return ad_audit_append_many(a, r, 1, done, arg);
+}
 
-	if ((rv = rec_check(r)) != 0)
-		return rv;
-	p       = pending_new(r);
-	p->done = done;
-	p->arg  = arg;
+/* Records queued together, answered together (writer thread). */
+struct group {
+	ad_audit_done_fn done;
+	void            *arg;
+	size_t           left;
+	int              started, status;
+	uint64_t         first;
+};
+
+static void
+group_done(void *arg, int status, uint64_t seq)
+{
+	struct group *g = arg;
+
+	/* In queue order, so the first call is the first record. */
+	if (!g->started) {
+		g->started = 1;
+		g->first   = seq;
+	}
+	if (status != 0 && g->status == 0)
+		g->status = status;
+	if (--g->left > 0)
+		return;
+	g->done(g->arg, g->status, g->status == 0 ? g->first : 0);
+	free(g);
+}
+
+int
+ad_audit_append_many(struct ad_audit *a, const struct ad_audit_rec *r,
+    size_t n, ad_audit_done_fn done, void *arg)
+{
+	struct pending *head = NULL, **tail = &head, *p;
+	struct group   *g = NULL;
+	size_t          i;
+	int             rv = 0;
+
+	if (n == 0)
+		return AGENTD_EINVAL;
+	for (i = 0; i < n; i++) {
+		if ((rv = rec_check(&r[i])) != 0)
+			return rv;
+	}
+	if (n > 1 && done != NULL) {
+		g       = ad_xcalloc(1, sizeof(*g));
+		g->done = done;
+		g->arg  = arg;
+		g->left = n;
+	}
+	for (i = 0; i < n; i++) {
+		p       = pending_new(&r[i]);
+		p->done = g != NULL ? group_done : done;
+		p->arg  = g != NULL ? (void *)g : arg;
+		*tail   = p;
+		tail    = &p->next;
+	}
 	pthread_mutex_lock(&a->mtx);
 	if (a->closing)
 		rv = AGENTD_ECLOSED;
-	else if (a->q_len >= a->q_max)
+	else if (n > a->q_max)
+		rv = AGENTD_ETOOBIG;
+	else if (a->q_len + n > a->q_max)
 		rv = AGENTD_EBUSY;
 	if (rv == 0) {
 		/* Under the lock, so times follow queue (= seq) order. */
-		if (p->v.time_ms == 0)
-			p->v.time_ms = ad_wall_ms();
-		*a->q_tail = p;
-		a->q_tail  = &p->next;
-		a->q_len++;
+		int64_t now = ad_wall_ms();
+
+		for (p = head; p != NULL; p = p->next) {
+			if (p->v.time_ms == 0)
+				p->v.time_ms = now;
+		}
+		*a->q_tail = head;
+		a->q_tail  = tail;
+		a->q_len += n;
 		pthread_cond_signal(&a->cv);
 	}
 	pthread_mutex_unlock(&a->mtx);
-	if (rv != 0)
-		free(p);
+	if (rv != 0) {
+		for (; head != NULL; head = p) {
+			p = head->next;
+			free(head);
+		}
+		free(g);
+	}
 	return rv;
 }
 

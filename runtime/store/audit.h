@@ -126,6 +126,16 @@ int ad_audit_append(struct ad_audit *a, const struct ad_audit_rec *r,
     ad_audit_done_fn done, void *arg);
 
 /*
+ * Queue n records together (one lock, one wake-up): they get consecutive
+ * sequence numbers.  All are checked first; any error queues none.  done
+ * is called once, after the last of them is committed: status 0 and the
+ * first's seq, or the first failure (some may be committed then).
+ * AGENTD_ETOOBIG also when n is over the queue's capacity.
+ */
+int ad_audit_append_many(struct ad_audit *a, const struct ad_audit_rec *r,
+    size_t n, ad_audit_done_fn done, void *arg);
+
+/*
  * Append and wait until the record is committed; *seq (may be NULL) gets
  * its number.  Errors as ad_audit_append() or the status of the commit:
  * AGENTD_ETOOBIG if the map could not grow enough, AGENTD_EIO.

@@ -755,59 +755,111 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 
 /* ---- the instances' calls socket --------------------------------------- */
 
-/* The audit writer committed a plugin's record (writer thread). */
+/* The audit writer committed a plugin's records (writer thread): the
+ * answer carries the first one's sequence number. */
 static void
 audit_appended(void *arg, int status, uint64_t seq)
 {
 	struct ad_srvctx *c  = arg;
 	struct ad_sv     *sv = c->srv->sv;
+	agentd_writer    *w  = NULL;
+	const void       *body;
+	size_t            len = 0;
 
 	pthread_mutex_lock(&sv->mtx);
-	if (status == 0)
+	if (status == 0 && agentd_writer_new(&w) == 0
+	    && agentd_write_uint(w, seq) == 0) {
+		body = agentd_writer_data(w, &len);
+		ad_srv_reply(c, 0, body, len);
+	} else if (status == 0)
 		ad_srv_reply(c, 0, NULL, 0);
 	else
 		ad_srv_fail(c, status, "audit record not written: %s",
 		    agentd_strerror(status));
 	pthread_mutex_unlock(&sv->mtx);
+	agentd_writer_free(w);
+}
+
+/* One {kind, summary, detail} map into r; kind and summary are copied to
+ * *kind and *summary (caller frees). */
+static int
+audit_rec_of(
+    const agentd_value *m, struct ad_audit_rec *r, char **kind, char **summary)
+{
+	const char *k, *s;
+	size_t      klen, slen;
+
+	if (agentd_get_str(agentd_map_get(m, "kind"), &k, &klen) != 0
+	    || agentd_get_str(agentd_map_get(m, "summary"), &s, &slen) != 0
+	    || agentd_get_bin(
+	           agentd_map_get(m, "detail"), &r->detail, &r->detail_len)
+	        != 0
+	    || klen > AD_AUDIT_NAME_MAX || memchr(k, '\0', klen) != NULL
+	    || memchr(s, '\0', slen) != NULL)
+		return AGENTD_EINVAL;
+	*kind      = ad_xasprintf("%.*s", (int)klen, k);
+	*summary   = ad_xasprintf("%.*s", (int)slen, s);
+	r->kind    = *kind;
+	r->summary = *summary;
+	return 0;
 }
 
 /*
- * A plugin's own audit record: agent and instance come from the
- * connection, and the answer waits for the commit.
+ * A plugin's own audit records: one {kind, summary, detail} map
+ * (host->audit), or a bin holding several such maps end to end
+ * (host->audit_async sends them in batches), appended together.  Agent
+ * and instance come from the connection, and the answer waits for the
+ * commit of the last.
  */
 static void
 op_audit_append(
     struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
 {
-	struct ad_audit_rec r;
-	agentd_doc         *doc = NULL;
-	const agentd_value *root;
-	char                kind[AD_AUDIT_NAME_MAX + 1];
-	char               *summary = NULL;
-	const char         *s;
-	size_t              slen;
-	int                 rv = AGENTD_EINVAL;
+	const unsigned char *p    = e->body;
+	size_t               left = e->body_len, used, i, n = 0, cap = 0;
+	struct ad_audit_rec *r    = NULL;
+	char               **strs = NULL;
+	agentd_doc          *doc, *outer = NULL;
+	const void          *bin;
+	int                  rv = left > 0 ? 0 : AGENTD_EINVAL;
 
-	memset(&r, 0, sizeof(r));
-	if (agentd_parse(e->body, e->body_len, &doc) == 0
-	    && agentd_get_strcpy(
-	           agentd_map_get(root = agentd_doc_root(doc), "kind"), kind,
-	           sizeof(kind))
-	        == 0
-	    && agentd_get_str(agentd_map_get(root, "summary"), &s, &slen) == 0
-	    && agentd_get_bin(
-	           agentd_map_get(root, "detail"), &r.detail, &r.detail_len)
-	        == 0) {
-		summary    = ad_xasprintf("%.*s", (int)slen, s);
-		r.agent    = inst->agent->conf->name;
-		r.instance = inst->id;
-		r.kind     = kind;
-		r.summary  = summary;
-		c->state   = AD_SRV_WAIT;
-		rv = ad_audit_append(c->srv->sv->audit, &r, audit_appended, c);
+	if (rv == 0 && agentd_parse(p, left, &outer) == 0
+	    && agentd_get_bin(agentd_doc_root(outer), &bin, &left) == 0)
+		p = bin; /* a batch: its records, inside the body */
+	else
+		left = e->body_len;
+	while (left > 0 && rv == 0) {
+		if ((rv = agentd_parse_prefix(p, left, &doc, &used)) != 0)
+			break;
+		if (n == cap) {
+			cap  = cap ? 2 * cap : 16;
+			r    = ad_xrealloc(r, cap * sizeof(*r));
+			strs = ad_xrealloc(strs, 2 * cap * sizeof(*strs));
+		}
+		memset(&r[n], 0, sizeof(r[n]));
+		strs[2 * n] = strs[2 * n + 1] = NULL;
+		/* detail points into the body, which outlives the append. */
+		rv = audit_rec_of(agentd_doc_root(doc), &r[n], &strs[2 * n],
+		    &strs[2 * n + 1]);
+		r[n].agent    = inst->agent->conf->name;
+		r[n].instance = inst->id;
+		n++;
+		agentd_doc_free(doc);
+		p += used;
+		left -= used;
 	}
-	free(summary);
-	agentd_doc_free(doc);
+	if (rv == 0 && n == 0)
+		rv = AGENTD_EINVAL;
+	if (rv == 0) {
+		c->state = AD_SRV_WAIT;
+		rv       = ad_audit_append_many(
+		          c->srv->sv->audit, r, n, audit_appended, c);
+	}
+	for (i = 0; i < 2 * n; i++)
+		free(strs[i]);
+	free(strs);
+	free(r);
+	agentd_doc_free(outer);
 	if (rv != 0)
 		ad_srv_fail(
 		    c, rv, "audit record refused: %s", agentd_strerror(rv));

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/nngx.h"
 #include "common/util.h"
+#include "store/audit.h" /* the record limits */
 #include "worker/host.h"
 
 struct agentd_request {
@@ -335,20 +336,17 @@ acall_cb(void *arg)
 	ad_wloop_post(&c->ctx->loop, it);
 }
 
+static void audit_batch_done(
+    void *arg, int status, const void *body, size_t len);
+
+/* Send msg (consumed) on a context of its own; cb runs on the loop. */
 static int
-host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
-    size_t len, int timeout_ms, agentd_reply_fn cb, void *arg)
+acall_start(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, agentd_reply_fn cb,
+    void *arg)
 {
 	struct ad_acall *c;
-	nng_msg         *msg;
 	int              rv;
 
-	if (cb == NULL)
-		return AGENTD_EINVAL;
-	if (timeout_ms <= 0)
-		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
-	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0)
-		return rv;
 	if ((c = ctx->free_calls) != NULL) {
 		ctx->free_calls = c->next_free;
 	} else {
@@ -371,9 +369,27 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 	return 0;
 }
 
+static int
+host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
+    size_t len, int timeout_ms, agentd_reply_fn cb, void *arg)
+{
+	nng_msg *msg;
+	int      rv;
+
+	if (cb == NULL)
+		return AGENTD_EINVAL;
+	if (timeout_ms <= 0)
+		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
+	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0)
+		return rv;
+	return acall_start(ctx, msg, timeout_ms, cb, arg);
+}
+
 void
 ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *c)
 {
+	if (c->cb == audit_batch_done)
+		free(c->arg);
 	if (c->reply != NULL)
 		nng_msg_free(c->reply);
 	nng_aio_free(c->aio);
@@ -463,6 +479,7 @@ ad_host_flush(struct agentd_ctx *ctx)
 	size_t      len;
 	int         rv;
 
+	ad_host_audit_flush(ctx, 0);
 	if (ctx->nbatch == 0)
 		return;
 	data = agentd_writer_data(ctx->batch, &len);
@@ -698,6 +715,140 @@ host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
 	return rv;
 }
 
+/*
+ * audit_async: records wait in ctx->audits (the elements of an array) with
+ * their callbacks in ctx->audit_cbs, and leave as one "audit.append"
+ * message after the plugin callback that queued them, unless
+ * AUDIT_IN_FLIGHT batches are already on their way: then they gather
+ * until one is answered, so the busier the instance, the bigger its
+ * batches and the fewer agentd's messages and commits per record.
+ */
+#define AUDIT_IN_FLIGHT 2
+#define AUDIT_QUEUE_MAX 65536 /* records queued and in flight */
+
+struct audit_batch {
+	struct agentd_ctx *ctx;
+	size_t             n;
+	struct ad_audit_cb cbs[];
+};
+
+/* agentd answered a batch (the instance's thread). */
+static void
+audit_batch_done(void *arg, int status, const void *body, size_t len)
+{
+	struct audit_batch *b     = arg;
+	agentd_doc         *doc   = NULL;
+	uint64_t            first = 0;
+	size_t              i;
+
+	/* The answer is the first record's sequence number. */
+	if (status == 0
+	    && (agentd_parse(body, len, &doc) != 0
+	        || agentd_get_uint(agentd_doc_root(doc), &first) != 0))
+		status = AGENTD_EPROTO;
+	agentd_doc_free(doc);
+	b->ctx->audit_outstanding -= b->n;
+	b->ctx->audit_in_flight--;
+	for (i = 0; i < b->n; i++) {
+		if (b->cbs[i].cb != NULL)
+			b->cbs[i].cb(b->cbs[i].arg, status,
+			    status == 0 ? first + i : 0);
+	}
+	free(b);
+}
+
+/* Send what is queued; force: even with AUDIT_IN_FLIGHT on their way. */
+static void
+audit_send(struct agentd_ctx *ctx, int force)
+{
+	struct audit_batch *b;
+	agentd_writer      *w;
+	const void         *data, *body;
+	nng_msg            *msg;
+	size_t              len, blen, n = ctx->naudits;
+	int                 rv;
+
+	if (n == 0 || (!force && ctx->audit_in_flight >= AUDIT_IN_FLIGHT))
+		return;
+	b      = ad_xmalloc(sizeof(*b) + n * sizeof(b->cbs[0]));
+	b->ctx = ctx;
+	b->n   = n;
+	memcpy(b->cbs, ctx->audit_cbs, n * sizeof(b->cbs[0]));
+	/* The body is one bin holding the records end to end. */
+	data = agentd_writer_data(ctx->audits, &len);
+	if ((rv = agentd_writer_new(&w)) == 0) {
+		if ((rv = agentd_write_bin(w, data, len)) == 0) {
+			body = agentd_writer_data(w, &blen);
+			rv   = calls_msg(ctx, AD_KIND_CONTROL, "audit.append",
+			      body, blen, DEFAULT_CALL_TIMEOUT_MS, &msg);
+		}
+		agentd_writer_free(w);
+	}
+	agentd_writer_reset(ctx->audits);
+	ctx->naudits = 0;
+	ctx->audit_in_flight++;
+	if (rv == 0)
+		rv = acall_start(
+		    ctx, msg, DEFAULT_CALL_TIMEOUT_MS, audit_batch_done, b);
+	/* Not sent: the callbacks still run, from here, with the error. */
+	if (rv != 0)
+		audit_batch_done(b, rv, NULL, 0);
+}
+
+static int
+host_audit_async(agentd_ctx *ctx, const char *kind, const char *summary,
+    const void *detail, size_t detail_len, agentd_audit_fn cb, void *arg)
+{
+	agentd_doc *doc;
+	size_t      len;
+
+	if (ctx == NULL || kind == NULL || kind[0] == '\0' || summary == NULL
+	    || (detail == NULL && detail_len))
+		return AGENTD_EINVAL;
+	/* Checked here, so that one bad record cannot fail its batch. */
+	if (strlen(kind) > AD_AUDIT_NAME_MAX
+	    || strlen(summary) > AD_AUDIT_SUMMARY_MAX
+	    || detail_len > AD_AUDIT_DETAIL_MAX
+	    || detail_len + strlen(summary) + 512 > ctx->max_message)
+		return AGENTD_ETOOBIG;
+	if (detail_len > 0) {
+		if (agentd_parse(detail, detail_len, &doc) != 0)
+			return AGENTD_EPROTO;
+		agentd_doc_free(doc);
+	}
+	if (ctx->audit_outstanding >= AUDIT_QUEUE_MAX)
+		return AGENTD_EBUSY;
+	/* A batch stays under agentd's message size: send what is queued
+	 * first if this record would not fit beside it. */
+	agentd_writer_data(ctx->audits, &len);
+	if (ctx->naudits > 0
+	    && len + detail_len + strlen(summary) + 1024 > ctx->max_message)
+		audit_send(ctx, 1);
+	if (ctx->naudits == ctx->audit_cap) {
+		ctx->audit_cap = ctx->audit_cap ? 2 * ctx->audit_cap : 64;
+		ctx->audit_cbs = ad_xrealloc(
+		    ctx->audit_cbs, ctx->audit_cap * sizeof(*ctx->audit_cbs));
+	}
+	agentd_write_map(ctx->audits, 3);
+	agentd_write_str(ctx->audits, "kind");
+	agentd_write_str(ctx->audits, kind);
+	agentd_write_str(ctx->audits, "summary");
+	agentd_write_str(ctx->audits, summary);
+	agentd_write_str(ctx->audits, "detail");
+	agentd_write_bin(ctx->audits, detail, detail ? detail_len : 0);
+	ctx->audit_cbs[ctx->naudits].cb  = cb;
+	ctx->audit_cbs[ctx->naudits].arg = arg;
+	ctx->naudits++;
+	ctx->audit_outstanding++;
+	return 0;
+}
+
+void
+ad_host_audit_flush(struct agentd_ctx *ctx, int force)
+{
+	audit_send(ctx, force);
+}
+
 static int
 host_propose(
     agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
@@ -828,6 +979,7 @@ const struct agentd_host ad_host_table = {
 	.free           = host_free,
 	.agent_name     = host_agent_name,
 	.instance_id    = host_instance_id,
+	.audit_async    = host_audit_async,
 };
 
 /* ---- settings from the init message ----------------------------------- */

@@ -57,6 +57,18 @@ struct agentd_ctx {
 	LIST_HEAD(, agentd_request) requests; /* those, to free at exit */
 	unsigned         acalls;     /* asynchronous calls under way */
 	struct ad_acall *free_calls; /* finished, for reuse */
+	/* audit_async records not sent yet (array elements), their
+	 * callbacks, and batches sent but not answered (host.c) */
+	agentd_writer      *audits;
+	struct ad_audit_cb *audit_cbs;
+	size_t              naudits, audit_cap;
+	size_t              audit_outstanding; /* queued + in flight */
+	unsigned            audit_in_flight;
+};
+
+struct ad_audit_cb {
+	agentd_audit_fn cb;
+	void           *arg;
 };
 
 extern const struct agentd_host ad_host_table;
@@ -74,6 +86,12 @@ void ad_host_events(struct agentd_ctx *ctx, nng_msg *msg);
 
 /* An asynchronous call finished: run its callback, free it. */
 void ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *call);
+
+/*
+ * Send the audit_async records queued, unless enough batches are on their
+ * way already and not force (ad_host_flush does, after each callback).
+ */
+void ad_host_audit_flush(struct agentd_ctx *ctx, int force);
 
 /* Free a call whose callback will never run (the worker is stopping). */
 void ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *call);

@@ -600,6 +600,37 @@ serve(struct agentd_ctx *ctx)
 	return 0;
 }
 
+/*
+ * Stopping: send every audit_async record still queued and run the
+ * callbacks of those on their way before fini, so a plugin hears what
+ * became of each (at most AUDIT_SETTLE_MS, and not once agentd is gone).
+ */
+#define AUDIT_SETTLE_MS 5000
+
+static void
+settle_audits(struct agentd_ctx *ctx)
+{
+	int64_t          until = ad_now_ms() + AUDIT_SETTLE_MS;
+	struct ad_witem *it;
+
+	ad_host_audit_flush(ctx, 1);
+	while (ctx->audit_in_flight > 0 && !ctx->loop.lost
+	    && ad_now_ms() < until) {
+		struct pollfd pfd = { ctx->loop.efd, POLLIN, 0 };
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		ad_wloop_ack(&ctx->loop);
+		while ((it = ad_wloop_take(&ctx->loop)) != NULL) {
+			plugin_enter(ctx);
+			ad_host_call_done(ctx, it->call);
+			plugin_leave(ctx);
+			free(it);
+		}
+		ad_host_audit_flush(ctx, 1);
+	}
+}
+
 /* After the sockets closed: what is left in the loop is not run. */
 static void
 drain(struct agentd_ctx *ctx)
@@ -652,6 +683,7 @@ main(int argc, char **argv)
 		return EXIT_BUS;
 	}
 	agentd_writer_new(&ctx.batch);
+	agentd_writer_new(&ctx.audits);
 	ctx.desc = &plugin->desc;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
 	snprintf(ctx.instance, sizeof(ctx.instance), "%s", o.instance);
@@ -663,6 +695,8 @@ main(int argc, char **argv)
 		rv = EXIT_BUS;
 	} else {
 		rv = serve(&ctx);
+		if (ctx.initialized)
+			settle_audits(&ctx);
 		/* Reports go on through fini: it may take a while. */
 		if (ctx.initialized && ctx.desc->fini != NULL) {
 			plugin_enter(&ctx);
@@ -678,6 +712,8 @@ main(int argc, char **argv)
 	ad_host_calls_free(&ctx);
 	ad_wloop_fini(&ctx.loop);
 	agentd_writer_free(ctx.batch);
+	agentd_writer_free(ctx.audits);
+	free(ctx.audit_cbs);
 	ad_host_free_init(&ctx);
 	ad_plugin_close(plugin);
 	nng_fini();

@@ -4,7 +4,9 @@
  * both are committed does it note them in its acknowledgement file
  * (ack_dir/PID.ack, one "k-PID-N" line per acknowledged pair).  A test
  * kills the worker or agentd at any moment, then checks that everything
- * the file lists is there.
+ * the file lists is there.  With async = true it appends audit records
+ * only, per_tick of them each tick through host->audit_async, and notes
+ * "a-PID-N SEQ" in ack_dir/PID.aack when the callback says committed.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -20,6 +22,8 @@ static const struct agentd_setting writer_settings[] = {
 	{ "ack_dir", AGENTD_SETTING_STRING, NULL,
 	    "where acknowledgements go" },
 	{ "per_tick", AGENTD_SETTING_INT, "4", "writes per tick" },
+	{ "async", AGENTD_SETTING_BOOL, "false",
+	    "audit records only, with audit_async" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -28,6 +32,13 @@ struct writer {
 	const struct agentd_host *host;
 	int                       fd;
 	int64_t                   n, per_tick;
+	int                       async;
+};
+
+/* One audit_async record: its key, to note once committed. */
+struct pending_rec {
+	struct writer *w;
+	char           key[48];
 };
 
 static int
@@ -43,7 +54,13 @@ writer_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	w->host = host;
 	host->setting_string(ctx, "ack_dir", &dir);
 	host->setting_int(ctx, "per_tick", &w->per_tick);
-	snprintf(path, sizeof(path), "%s/%ld.ack", dir, (long)getpid());
+	host->setting_bool(ctx, "async", &w->async);
+	if (w->async && !AGENTD_HOST_HAS(host, audit_async)) {
+		free(w);
+		return AGENTD_ENOTSUP;
+	}
+	snprintf(path, sizeof(path), "%s/%ld.%s", dir, (long)getpid(),
+	    w->async ? "aack" : "ack");
 	w->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		free(w);
@@ -54,6 +71,46 @@ writer_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 }
 
 static void
+committed(void *arg, int status, uint64_t seq)
+{
+	struct pending_rec *p = arg;
+	char                line[80];
+	int                 len;
+
+	if (status != 0)
+		p->w->host->log(p->w->ctx, AGENTD_LOG_WARN,
+		    "writer: %s not committed: %s", p->key,
+		    agentd_strerror(status));
+	if (status == 0) {
+		len = snprintf(line, sizeof(line), "%s %llu\n", p->key,
+		    (unsigned long long)seq);
+		if (write(p->w->fd, line, (size_t)len) != len)
+			abort();
+	}
+	free(p);
+}
+
+static void
+async_tick(struct writer *w)
+{
+	struct pending_rec *p;
+	int64_t             i;
+
+	for (i = 0; i < w->per_tick; i++) {
+		if ((p = malloc(sizeof(*p))) == NULL)
+			return;
+		p->w = w;
+		w->n++;
+		snprintf(p->key, sizeof(p->key), "a-%ld-%lld", (long)getpid(),
+		    (long long)w->n);
+		if (w->host->audit_async(
+		        w->ctx, "astream", p->key, NULL, 0, committed, p)
+		    != 0)
+			free(p);
+	}
+}
+
+static void
 writer_tick(void *state)
 {
 	struct writer *w = state;
@@ -61,6 +118,10 @@ writer_tick(void *state)
 	int64_t        i;
 	int            len;
 
+	if (w->async) {
+		async_tick(w);
+		return;
+	}
 	for (i = 0; i < w->per_tick; i++) {
 		w->n++;
 		snprintf(key, sizeof(key), "k-%ld-%lld", (long)getpid(),
@@ -100,6 +161,6 @@ writer_fini(void *state)
 
 AGENTD_PLUGIN(.name = "writer", .version = "1.0.0",
     .description = "writes state and audit records without pause, for tests",
-    .settings = writer_settings, .init = writer_init, .on_request = writer_request,
-    .on_tick = writer_tick,
-    .tick_ms = 1, .fini = writer_fini);
+    .settings = writer_settings, .init = writer_init,
+    .on_request = writer_request, .on_tick = writer_tick, .tick_ms = 1,
+    .fini = writer_fini);

@@ -3,10 +3,12 @@
 # records without pause, noting each write only after the host said it is
 # committed; a worker is killed with SIGKILL, then agentd itself, in the
 # middle of the stream.  After a restart every acknowledged state key and
-# audit record is there, and the audit chain verifies.
+# audit record is there, and the audit chain verifies.  A third instance
+# streams audit records with audit_async (batched), noting each with the
+# sequence number its callback gave: each is there, under that number.
 . "$top_srcdir/tests/lib.sh"
 
-plan 10
+plan 13
 
 WRITER=$(plugin_copy "$TPLUGINS/writer.so")
 mkdir -p "$T_DIR/acks"
@@ -19,12 +21,23 @@ agent "writer" {
 }
 EOF
 
+conf zasync.conf <<EOF
+agent "zasync" {
+	plugin = "$WRITER"
+	restart { backoff_initial = 50ms }
+	settings { ack_dir = "$T_DIR/acks"  async = true  per_tick = 50 }
+}
+EOF
+
 acked() { cat "$T_DIR"/acks/*.ack 2>/dev/null | sort -u; }
+aacked() { cat "$T_DIR"/acks/*.aack 2>/dev/null | sort -u; }
 nacked() { acked | wc -l; }
 
 start_agentd
 wait_for 10 agent_ready writer 2
 ok $? "two writer instances stream state writes and audit appends"
+wait_for 20 sh -c "[ \$(cat '$T_DIR'/acks/*.aack | wc -l) -ge 2000 ]"
+ok $? "audit_async records are acknowledged ($(aacked | wc -l) so far)"
 wait_for 20 sh -c "[ \$(cat '$T_DIR'/acks/*.ack | wc -l) -ge 200 ]"
 ok $? "writes are acknowledged ($(nacked) so far)"
 
@@ -42,7 +55,8 @@ AGENTD_PID=
 wait_for 10 workers_gone
 ok $? "agentd killed mid-stream; its workers follow it"
 acked > "$T_DIR/acked"
-diag "$(wc -l < "$T_DIR/acked") writes were acknowledged"
+aacked > "$T_DIR/aacked"
+diag "$(wc -l < "$T_DIR/acked") writes and $(wc -l < "$T_DIR/aacked") audit_async records were acknowledged"
 
 start_agentd
 ok $? "agentd starts again on the same state"
@@ -54,6 +68,13 @@ actl --json audit --kind stream --limit 0 | jq -r .summary | sort -u > "$T_DIR/r
 missing=$(comm -23 "$T_DIR/acked" "$T_DIR/records" | wc -l)
 [ "$missing" -eq 0 ] && [ -s "$T_DIR/acked" ]
 ok $? "every acknowledged audit record is there ($missing missing)"
+actl --json audit --kind astream --limit 0 | jq -r '"\(.summary) \(.seq)"' |
+    sort -u > "$T_DIR/arecords"
+missing=$(comm -23 "$T_DIR/aacked" "$T_DIR/arecords" | wc -l)
+[ "$missing" -eq 0 ] && [ -s "$T_DIR/aacked" ]
+ok $? "every acknowledged audit_async record is there under the seq it was given ($missing missing)"
+[ "$(cut -d' ' -f2 "$T_DIR/arecords" | sort -n | uniq -d | wc -l)" -eq 0 ]
+ok $? "no two audit_async records share a seq"
 actl audit verify > "$T_DIR/verify" 2>&1
 ok $? "the audit chain verifies: $(cat "$T_DIR/verify")"
 stop_agentd

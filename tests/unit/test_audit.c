@@ -869,6 +869,94 @@ test_gate(void)
 	free(dir);
 }
 
+/* ad_audit_append_many: one answer for the lot. */
+struct many_ack {
+	int      calls, status;
+	uint64_t seq;
+};
+
+static void
+many_done(void *arg, int status, uint64_t seq)
+{
+	struct many_ack *k = arg;
+
+	k->calls++;
+	k->status = status;
+	k->seq    = seq;
+}
+
+struct many_seen {
+	size_t   n;
+	uint64_t seqs[16];
+};
+
+static int
+many_seen(void *arg, const struct ad_audit_entry *e)
+{
+	struct many_seen *s = arg;
+
+	if (s->n < 16)
+		s->seqs[s->n] = e->seq;
+	s->n++;
+	return 0;
+}
+
+static void
+test_many(void)
+{
+	static const unsigned char bad[] = { 0xc1 };
+	char                      *dir   = ad_path_join(tmp, "many");
+	MDB_env                   *env   = tiny_env(dir, 1 << 20, 0);
+	struct ad_audit_opts       o     = { .max_queue = 8 };
+	struct ad_audit           *a     = NULL;
+	struct ad_audit_rec        r[10];
+	struct many_seen           seen = { 0, { 0 } };
+	struct ad_audit_filter     f;
+	struct ad_audit_stats      st;
+	struct many_ack            k              = { 0, -1, 0 };
+	char                       err[AD_ERRLEN] = "";
+
+	if (env == NULL || ad_audit_open(env, &o, &a, err, sizeof(err)) != 0) {
+		ok(0, "many: open");
+		diag("%s", err);
+		return;
+	}
+	for (int i = 0; i < 10; i++)
+		r[i] = rec("m", "many", "one of several", 0);
+	is_int(ad_audit_append_sync(a, &r[0], NULL), 0, "many: record 1");
+	is_int(ad_audit_append_many(a, r, 3, many_done, &k), 0,
+	    "many: three records queued together");
+	ad_audit_close(a); /* drains */
+	ok(k.calls == 1 && k.status == 0 && k.seq == 2,
+	    "many: one answer, after the commit, with the first seq (2)");
+	a = NULL;
+	if (!ok(ad_audit_open(env, &o, &a, err, sizeof(err)) == 0,
+	        "many: reopen"))
+		return;
+	memset(&f, 0, sizeof(f));
+	f.oldest_first = 1;
+	ok(ad_audit_query(a, &f, many_seen, &seen) == 0 && seen.n == 4
+	        && seen.seqs[1] == 2 && seen.seqs[3] == 4,
+	    "many: records 2, 3 and 4 are in the log, in order");
+	r[1].detail     = bad;
+	r[1].detail_len = 1;
+	is_int(ad_audit_append_many(a, r, 3, many_done, &k), AGENTD_EPROTO,
+	    "many: one bad record refuses all");
+	r[1].detail     = NULL;
+	r[1].detail_len = 0;
+	is_int(ad_audit_append_many(a, r, 9, many_done, &k), AGENTD_ETOOBIG,
+	    "many: more records than the queue holds is ETOOBIG");
+	is_int(ad_audit_append_many(a, r, 0, many_done, &k), AGENTD_EINVAL,
+	    "many: none is EINVAL");
+	is_int(ad_audit_append_sync(a, &r[0], NULL), 0, "many: one more");
+	ad_audit_stats(a, &st);
+	is_int(
+	    st.head_seq, 5, "many: nothing of the refused lots was written");
+	ad_audit_close(a);
+	mdb_env_close(env);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -877,7 +965,7 @@ main(void)
 	char             err[AD_ERRLEN] = "";
 	int              opened;
 
-	plan(83);
+	plan(83 + 10);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -902,6 +990,7 @@ main(void)
 	test_growth();
 	test_nosync();
 	test_gate();
+	test_many();
 	nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }

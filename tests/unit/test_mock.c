@@ -408,6 +408,18 @@ test_calls(void)
 
 /* ---- publish, events, audit -------------------------------------------- */
 
+static int      audit_cb_calls, audit_cb_status = -1;
+static uint64_t audit_cb_seq;
+
+static void
+audit_cb(void *arg, int status, uint64_t seq)
+{
+	(void)arg;
+	audit_cb_calls++;
+	audit_cb_status = status;
+	audit_cb_seq    = seq;
+}
+
 static void
 test_records(void)
 {
@@ -504,6 +516,26 @@ test_records(void)
 	ok(strcmp(str_at(root, "status"), "EINVAL") == 0
 	        && agentd_mock_audit_count(m) == 1,
 	    "an audit record without kind is EINVAL, as agentd says");
+
+	/* audit_async, straight through the host table. */
+	{
+		agentd_ctx               *ctx;
+		const struct agentd_host *h = agentd_mock_host(m, &ctx);
+
+		ok(AGENTD_HOST_HAS(h, audit_async),
+		    "the mock has audit_async");
+		is_int(h->audit_async(ctx, "decision", "async one", NULL, 0,
+		           audit_cb, NULL),
+		    0, "audit_async queues a record");
+		is_int(h->audit_async(ctx, "", "x", NULL, 0, audit_cb, NULL),
+		    AGENTD_EINVAL, "audit_async without kind is EINVAL");
+		ok(agentd_mock_audit_count(m) == 2 && audit_cb_calls == 0,
+		    "recorded at once; its callback waits");
+		is_int((int)agentd_mock_run(m), 1, "agentd_mock_run runs it");
+		ok(audit_cb_calls == 1 && audit_cb_status == 0
+		        && audit_cb_seq == 2,
+		    "committed, as record 2");
+	}
 	agentd_writer_free(w);
 	agentd_mock_free(m);
 }
@@ -847,7 +879,7 @@ test_attached(void)
 int
 main(void)
 {
-	plan(118);
+	plan(118 + 6);
 	test_settings();
 	test_refused();
 	test_echo();

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define AGENTD_ABI_MAJOR 1
-#define AGENTD_ABI_MINOR 1
+#define AGENTD_ABI_MINOR 2
 #define AGENTD_PLUGIN_MAGIC 0x41474e54u /* "AGNT" */
 
 /* Opaque handles owned by the host. */
@@ -80,6 +80,14 @@ enum agentd_log_level {
  */
 typedef void (*agentd_reply_fn)(
     void *arg, int status, const void *reply, size_t len);
+
+/*
+ * An audit_async record's outcome: status 0 once it is committed to disk,
+ * seq its sequence number in the audit trail; otherwise an agentd_error
+ * (seq 0: the record may or may not be in the trail).  Runs on the
+ * instance's thread.
+ */
+typedef void (*agentd_audit_fn)(void *arg, int status, uint64_t seq);
 
 /* Called once per entry of a state scan; return non-zero to stop. */
 typedef int (*agentd_scan_fn)(
@@ -204,6 +212,21 @@ struct agentd_host {
 	/* Identity of this instance: borrowed, valid until fini() returns. */
 	const char *(*agent_name)(agentd_ctx *ctx);
 	const char *(*instance_id)(agentd_ctx *ctx);
+
+	/*
+	 * ABI 1.2: audit() without waiting.  The record (arguments as for
+	 * audit(), copied) is queued and cb (may be NULL) runs later on the
+	 * instance's thread with the outcome.  An instance may keep many
+	 * records outstanding; they travel to agentd in batches and are
+	 * committed together, which is what makes many appends per second
+	 * possible.  Act on a decision only once its cb said 0.  Records an
+	 * instance queued are sent and their callbacks run before its fini
+	 * (waiting at most a few seconds for agentd).  Test for it with
+	 * AGENTD_HOST_HAS(host, audit_async).
+	 */
+	int (*audit_async)(agentd_ctx *ctx, const char *kind,
+	    const char *summary, const void *detail, size_t detail_len,
+	    agentd_audit_fn cb, void *arg);
 
 	/* Append new functions here only. */
 };

@@ -23,6 +23,8 @@
  *     (agentd_mock_on_call); any other agent is AGENTD_ENOENT;
  *     call_async completions are deferred until agentd_mock_run();
  *   - publish, audit and log are recorded for the test to read back;
+ *     audit_async records at once, its callbacks (status 0, the record's
+ *     position from 1 as seq) deferred until agentd_mock_run();
  *   - propose is AGENTD_ENOTSUP, as in agentd today.
  *
  * What it does not do: the permissions of an agent's configuration
@@ -202,10 +204,10 @@ int agentd_mock_on_call(
     agentd_mock *m, const char *agent, agentd_mock_call_fn fn, void *arg);
 
 /*
- * Run the callbacks of finished host->call_async() calls, in the order
- * the calls were made, until none is left (callbacks that call
- * call_async again are run too).  Returns how many ran.  As in the worker,
- * a callback never runs inside host->call_async() itself.
+ * Run the callbacks of finished host->call_async() calls and of
+ * host->audit_async() records, in the order they were made, until none is
+ * left (callbacks that call again are run too).  Returns how many ran.
+ * As in the worker, a callback never runs inside the host call itself.
  */
 size_t agentd_mock_run(agentd_mock *m);
 
