@@ -120,8 +120,8 @@ lookup_schema(void *arg, const struct ad_agent_conf *a,
 		        == 0
 		    && strcmp(again, hash) == 0)
 			schema_remember(d->sv, hash, *schema);
-		ad_info("described plugin %s: version %s (%s)", a->plugin_path,
-		    (*schema)->plugin_version, hash);
+		ad_debug("described plugin %s: version %s (%s)",
+		    a->plugin_path, (*schema)->plugin_version, hash);
 	} else {
 		ad_seterr(err, errlen, "%s", why);
 		return rv;

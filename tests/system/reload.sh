@@ -39,7 +39,7 @@ agent "other" {
 }
 EOF
 
-start_agentd
+start_agentd --log-level debug # "described plugin" lines (below)
 wait_for 10 agent_ready v 2 && wait_for 10 agent_ready other 1
 ok $? "v (2 instances) and other are ready"
 [ "$(answers)" = 1.0 ]
