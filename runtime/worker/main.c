@@ -563,6 +563,23 @@ work(struct agentd_ctx *ctx)
 	return STEP_CONTINUE;
 }
 
+/*
+ * Init failed and the answer saying why is queued: closing the socket now
+ * could drop it (agentd would only see the connection go).  agentd kills
+ * the worker once it has read the answer; wait for that, a while.
+ */
+#define LINGER_MS 2000
+
+static void
+linger(struct agentd_ctx *ctx)
+{
+	int64_t until = ad_now_ms() + LINGER_MS;
+
+	while (!stop_requested && !ad_wloop_is_lost(&ctx->loop)
+	    && ad_now_ms() < until)
+		usleep(10 * 1000);
+}
+
 static int
 serve(struct agentd_ctx *ctx)
 {
@@ -594,6 +611,7 @@ serve(struct agentd_ctx *ctx)
 		case STEP_STOP:
 			return 0;
 		case STEP_FAILED:
+			linger(ctx);
 			return EXIT_PLUGIN;
 		}
 	}
