@@ -2,16 +2,20 @@
  * agentd_audit - bench/run's agentd audit rows: durable audit appends from
  * concurrent agents through a real agentd.
  *
- *   agentd_audit [-a AGENTS] [-i INSTANCES] [-d SECONDS] [-W WARMUP]
+ *   agentd_audit [-a AGENTS] [-i INSTANCES] [-o OUTSTANDING] [-d SECONDS]
+ *                [-W WARMUP]
  *
  * Starts agentd (from $BENCH_BUILDDIR) on a configuration it writes in
  * $BENCH_TMPDIR: AGENTS agents a1, a2, ..., each running INSTANCES
- * instances of bench/auditgen.so.  Every instance calls host->audit in a
- * loop (bench/auditgen.c); host->audit returns once agentd has committed
- * the record, so each instance has one append outstanding and there are
- * AGENTS x INSTANCES in all.  One request per instance, sent at once from
- * as many threads through agentd's control socket, sets the same window
- * for all: WARMUP seconds not counted, then SECONDS counted.
+ * instances of bench/auditgen.so.  Without -o (or -o 0) every instance
+ * calls host->audit in a loop (bench/auditgen.c); host->audit returns
+ * once agentd has committed the record, so each instance has one append
+ * outstanding and there are AGENTS x INSTANCES in all.  With -o N every
+ * instance keeps N records outstanding through host->audit_async (the
+ * agents' setting outstanding = N), each acknowledgement queueing the
+ * next: AGENTS x INSTANCES x N in all.  One request per instance, sent at
+ * once from as many threads through agentd's control socket, sets the
+ * same window for all: WARMUP seconds not counted, then SECONDS counted.
  *
  * Group commit: while the window runs, this program reads, from agentd's
  * LMDB environment opened read-only beside it, the last transaction id
@@ -23,9 +27,11 @@
  *
  *   audit way=agentd conf=AxI clients=A*I recs=N secs=S rate=R
  *       p50_us=X p99_us=Y per_txn=Z errors=E
+ *   audit way=async conf=AxI/N clients=A*I*N ...   (with -o N)
  *
- * latency: from the plugin's host->audit call to its return, measured in
- * the plugin, over every append of every instance (their histograms are
+ * latency: from the plugin's host->audit call to its return, or from its
+ * host->audit_async call to the record's callback, measured in the
+ * plugin, over every append of every instance (their histograms are
  * added).  per_txn is "-" when the environment could not be read.
  */
 #include "config.h"
@@ -52,7 +58,7 @@
 #include "common/util.h"
 #include "harness.h"
 
-static int    nagents = 8, ninst = 1;
+static int    nagents = 8, ninst = 1, outstanding = 0;
 static double secs = 2, warm = 0.2;
 
 static void
@@ -83,8 +89,9 @@ write_conf(void)
 	for (i = 1; i <= nagents; i++)
 		fprintf(f,
 		    "agent \"a%d\" { plugin = \"%s\" request_timeout = 10m\n"
-		    "  instances { min = %d max = %d } }\n",
-		    i, so, ninst, ninst);
+		    "  instances { min = %d max = %d }\n"
+		    "  settings { outstanding = %d } }\n",
+		    i, so, ninst, ninst, outstanding);
 	fclose(f);
 	free(dir);
 	free(path);
@@ -208,13 +215,14 @@ appender_main(void *arg)
 static int
 run(void)
 {
-	int              n = nagents * ninst, i, b, ok = 1;
+	int     n = nagents * ninst, i, b, ok = 1;
+	int64_t appending   = (int64_t)n * (outstanding ? outstanding : 1);
 	struct appender *ap = calloc((size_t)n, sizeof(*ap));
 	uint64_t         hist[AUDITREC_HIST_N] = { 0 };
 	int64_t          recs = 0, errors = 0, begin, from, until;
 	MDB_env         *env = env_open();
 	struct point     p0, p1;
-	char             per_txn[32] = "-";
+	char             per_txn[32] = "-", conf_n[16] = "";
 
 	/* Time for every thread to reach its instance before the start. */
 	begin = ad_now_us() + 300000 + 2000 * n;
@@ -259,9 +267,12 @@ run(void)
 		snprintf(per_txn, sizeof(per_txn), "%.2f",
 		    (double)(p1.entries - p0.entries)
 		        / (double)(p1.txnid - p0.txnid));
-	printf("audit way=agentd conf=%dx%d clients=%d recs=%lld secs=%.3f "
+	if (outstanding > 0)
+		snprintf(conf_n, sizeof(conf_n), "/%d", outstanding);
+	printf("audit way=%s conf=%dx%d%s clients=%lld recs=%lld secs=%.3f "
 	       "rate=%.0f p50_us=%.1f p99_us=%.1f per_txn=%s errors=%lld\n",
-	    nagents, ninst, n, (long long)recs, secs, (double)recs / secs,
+	    outstanding > 0 ? "async" : "agentd", nagents, ninst, conf_n,
+	    (long long)appending, (long long)recs, secs, (double)recs / secs,
 	    auditrec_hist_pct(hist, 0.50), auditrec_hist_pct(hist, 0.99),
 	    per_txn, (long long)errors);
 	return 0;
@@ -273,13 +284,16 @@ main(int argc, char **argv)
 	pid_t pid;
 	int   c, rv;
 
-	while ((c = getopt(argc, argv, "a:i:d:W:")) != -1) {
+	while ((c = getopt(argc, argv, "a:i:o:d:W:")) != -1) {
 		switch (c) {
 		case 'a':
 			nagents = atoi(optarg);
 			break;
 		case 'i':
 			ninst = atoi(optarg);
+			break;
+		case 'o':
+			outstanding = atoi(optarg);
 			break;
 		case 'd':
 			secs = atof(optarg);
@@ -292,7 +306,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind != argc || nagents < 1 || nagents > 1000 || ninst < 1
-	    || ninst > 1000 || secs <= 0 || warm < 0)
+	    || ninst > 1000 || outstanding < 0 || outstanding > 65536
+	    || secs <= 0 || warm < 0)
 		goto usage;
 	if (harness_env("agentd_audit") != 0)
 		return 2;
@@ -311,7 +326,7 @@ main(int argc, char **argv)
 	return rv;
 usage:
 	fprintf(stderr,
-	    "usage: agentd_audit [-a AGENTS] [-i INSTANCES] [-d SECONDS] "
-	    "[-W WARMUP]\n");
+	    "usage: agentd_audit [-a AGENTS] [-i INSTANCES] [-o OUTSTANDING] "
+	    "[-d SECONDS] [-W WARMUP]\n");
 	return 2;
 }

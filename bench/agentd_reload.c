@@ -6,7 +6,7 @@
  *
  *   agentd_reload [-k INFLIGHT] [-p BYTES] [-n RELOADS] [-q QUIET_MS]
  *                 [-W WARMUP_SECONDS] [-P PROBATION_MS] [-i POLL_MS]
- *                 [-o TRACE_FILE]
+ *                 [-r RATE] [-o TRACE_FILE]
  *
  * Starts a real agentd (from $BENCH_BUILDDIR) on a configuration it writes
  * in $BENCH_TMPDIR: one agent "echo" with 2 instances (min = max = 2) of
@@ -26,6 +26,19 @@
  * (and the status polls below take another): with 16 requests
  * outstanding one of them would wait for a context during every reload,
  * and that wait, not the reload, would be measured.
+ *
+ * That is a closed loop (RATE 0, the default): the next request goes
+ * out when a reply comes back, so it saturates the machine and whatever
+ * the reload costs in CPU shows up directly as queueing.  With -r RATE
+ * the load is open instead, the way a service below saturation sees
+ * it: a sender thread issues request i at t_start + i / RATE (absolute
+ * times, whatever became of the requests before), each on a free one
+ * of the INFLIGHT contexts, waiting for one if none is free (counted:
+ * slot_waits).  Latency then runs from the due time, not from the
+ * send, so a request that waited for a context or for a sender that
+ * fell behind counts that wait (no coordinated omission), and a request
+ * belongs to the window it was due in.  send_late: due time to the
+ * context in hand, the part of the latency that is the sender's.
  *
  * After WARMUP_SECONDS (default 0.5), RELOADS times (default 10):
  *   quiet window   QUIET_MS (default 300) of nothing but the load: steady
@@ -56,7 +69,12 @@
  *     during_max_us=... answer_p50_us=A answer_p90_us=B
  *     switch_p50_us=C switch_p90_us=D gone_p50_us=E gone_p90_us=F
  *     sent=N replied=N errors=E lost=L wrong=W old_after=O
- *     redispatched=D agentd_errors=E log_warnings=L
+ *     redispatched=D agentd_errors=E log_warnings=L pace_rate=R
+ *     slot_waits=N send_late_p99_us=X send_late_max_us=Y
+ *     steady_p99_send_us=S during_p99_send_us=D
+ * (pace_rate, slot_waits and send_late are 0 in the closed loop;
+ * *_p99_send_us: p99 from the actual send, the sender's lateness taken
+ * out, which in the closed loop is p99)
  * errors: replies with a non-zero status; lost: requests without a reply
  * within 10 s (or cut off by a transport error); wrong: replies that do
  * not echo the request's seq; redispatched, agentd_errors: agentd's own
@@ -69,12 +87,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,14 +118,15 @@
 
 extern char **environ;
 
-/* ---- the load: K requests always outstanding ----------------------- */
+/* ---- the load: K requests outstanding, or RATE a second ------------ */
 
 enum { E_WRONG = 2000, E_NNG = 1000 }; /* rec.err beyond agentd's codes */
 
 struct rec {
-	int64_t sent_us, done_us;
-	int32_t pid; /* the instance that answered, 0 if none */
-	int32_t err; /* 0, agentd's status, E_NNG + nng's, or E_WRONG */
+	int64_t sent_us, done_us; /* paced: sent_us is the due time */
+	int32_t pid;              /* the instance that answered, 0 if none */
+	int32_t err;  /* 0, agentd's status, E_NNG + nng's, or E_WRONG */
+	int32_t late; /* paced: due time to the slot in hand, us */
 };
 
 struct slot {
@@ -113,6 +134,7 @@ struct slot {
 	nng_aio *aio;
 	int      sending;
 	int64_t  t0;
+	int32_t  late; /* rec.late */
 	uint64_t seq;
 };
 
@@ -123,23 +145,42 @@ static struct {
 	atomic_ullong seq;
 	size_t        payload;
 	void         *bytes;
+	double        rate; /* requests a second; 0: closed loop */
 } L;
 
+/*
+ * Paced: the slots no request holds (a stack), handed to the sender by
+ * the reply callbacks.  L.active counts the requests outstanding.
+ */
+static struct {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	struct slot   **idle;
+	size_t          nidle;
+	size_t          waits; /* requests due with no slot free */
+	pthread_t       thread;
+	int             running;
+} P;
+
 static void
-record(int64_t sent, int64_t done, int32_t pid, int32_t err)
+record(const struct slot *c, int64_t done, int32_t pid, int32_t err)
 {
 	size_t i = atomic_fetch_add(&L.nrec, 1);
 
 	if (i < MAX_RECS) {
-		L.recs[i].sent_us = sent;
+		L.recs[i].sent_us = c->t0;
 		L.recs[i].done_us = done;
 		L.recs[i].pid     = pid;
 		L.recs[i].err     = err;
+		L.recs[i].late    = c->late;
 	}
 }
 
+static void slot_next(struct slot *c, int closed);
+
+/* The next request on c; its latency runs from due (0: from now). */
 static void
-slot_send(struct slot *c)
+slot_send(struct slot *c, int64_t due)
 {
 	struct ad_envelope e;
 	agentd_writer     *w;
@@ -160,13 +201,35 @@ slot_send(struct slot *c)
 	rv     = ad_envelope_to_msg(&e, &m);
 	agentd_writer_free(w);
 	if (rv != 0) {
-		atomic_fetch_sub(&L.active, 1);
+		slot_next(c, 1);
 		return;
 	}
 	c->sending = 1;
-	c->t0      = ad_now_us();
+	c->t0      = due > 0 ? due : ad_now_us();
 	nng_aio_set_msg(c->aio, m);
 	nng_ctx_send(c->ctx, c->aio);
+}
+
+/*
+ * c's request is over: closed loop, the next one unless closed (the
+ * socket is) or the load stops; paced, c goes back to the sender.
+ */
+static void
+slot_next(struct slot *c, int closed)
+{
+	if (L.rate > 0) {
+		pthread_mutex_lock(&P.mtx);
+		P.idle[P.nidle++] = c;
+		atomic_fetch_sub(&L.active, 1);
+		pthread_cond_signal(&P.cv);
+		pthread_mutex_unlock(&P.mtx);
+		return;
+	}
+	if (closed || atomic_load(&L.stop)) {
+		atomic_fetch_sub(&L.active, 1);
+		return;
+	}
+	slot_send(c, 0);
 }
 
 /* The reply's pid when it echoes seq; 0 (and *err) otherwise. */
@@ -212,37 +275,106 @@ slot_cb(void *arg)
 		c->sending = 0;
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(c->aio));
-			record(c->t0, ad_now_us(), 0, E_NNG + rv);
-			if (rv == NNG_ECLOSED) {
-				atomic_fetch_sub(&L.active, 1);
-				return;
-			}
-			goto next;
+			record(c, ad_now_us(), 0, E_NNG + rv);
+			slot_next(c, rv == NNG_ECLOSED);
+			return;
 		}
 		nng_aio_set_timeout(c->aio, REQ_TIMEOUT_MS);
 		nng_ctx_recv(c->ctx, c->aio);
 		return;
 	}
 	t1 = ad_now_us();
+	nng_aio_set_timeout(c->aio, NNG_DURATION_DEFAULT);
 	if (rv != 0) {
-		record(c->t0, t1, 0, E_NNG + rv);
-		if (rv == NNG_ECLOSED) {
-			atomic_fetch_sub(&L.active, 1);
-			return;
-		}
-		goto next;
+		record(c, t1, 0, E_NNG + rv);
+		slot_next(c, rv == NNG_ECLOSED);
+		return;
 	}
 	m   = nng_aio_get_msg(c->aio);
 	pid = check_reply(m, c->seq, &err);
 	nng_msg_free(m);
-	record(c->t0, t1, pid, err);
-next:
-	nng_aio_set_timeout(c->aio, NNG_DURATION_DEFAULT);
-	if (atomic_load(&L.stop)) {
-		atomic_fetch_sub(&L.active, 1);
-		return;
+	record(c, t1, pid, err);
+	slot_next(c, 0);
+}
+
+/*
+ * The paced sender: request i due at start + i / L.rate, on the
+ * monotonic clock ad_now_us reads.  Late by the time it waited for a
+ * slot, it sends at once and the schedule stays (the requests after it
+ * are not moved).
+ */
+static void *
+sender_main(void *arg)
+{
+	struct timespec ts;
+	int64_t         start, due;
+	uint64_t        i;
+	struct slot    *c;
+
+	(void)arg;
+	/* Wake at the due time, not up to the default 50 us after it. */
+	prctl(PR_SET_TIMERSLACK, 1UL);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	start = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	for (i = 0;; i++) {
+		due        = start + (int64_t)((double)i * 1e9 / L.rate);
+		ts.tv_sec  = (time_t)(due / 1000000000);
+		ts.tv_nsec = (long)(due % 1000000000);
+		while (
+		    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)
+		    == EINTR)
+			;
+		pthread_mutex_lock(&P.mtx);
+		if (P.nidle == 0 && !atomic_load(&L.stop))
+			P.waits++;
+		while (P.nidle == 0 && !atomic_load(&L.stop))
+			pthread_cond_wait(&P.cv, &P.mtx);
+		if (atomic_load(&L.stop)) {
+			pthread_mutex_unlock(&P.mtx);
+			break;
+		}
+		c = P.idle[--P.nidle];
+		atomic_fetch_add(&L.active, 1);
+		pthread_mutex_unlock(&P.mtx);
+		due     = due / 1000;
+		c->late = (int32_t)(ad_now_us() - due);
+		slot_send(c, due);
 	}
-	slot_send(c);
+	return NULL;
+}
+
+/* The load starts: K requests at once, or the paced sender. 0 or -1. */
+static int
+load_start(struct slot *slots, int k)
+{
+	int i;
+
+	if (L.rate > 0) {
+		P.idle = ad_xcalloc((size_t)k, sizeof(*P.idle));
+		for (i = k; i > 0; i--)
+			P.idle[P.nidle++] = &slots[i - 1];
+		if (pthread_create(&P.thread, NULL, sender_main, NULL) != 0)
+			return -1;
+		P.running = 1;
+		return 0;
+	}
+	atomic_store(&L.active, k);
+	for (i = 0; i < k; i++)
+		slot_send(&slots[i], 0);
+	return 0;
+}
+
+/* No new request from now on; the paced sender has ended on return. */
+static void
+load_stop(void)
+{
+	atomic_store(&L.stop, 1);
+	pthread_mutex_lock(&P.mtx);
+	pthread_cond_broadcast(&P.cv);
+	pthread_mutex_unlock(&P.mtx);
+	if (P.running)
+		pthread_join(P.thread, NULL);
+	P.running = 0;
 }
 
 /* ---- agentd, its control socket, status ----------------------------- */
@@ -657,6 +789,7 @@ struct kind_stats {
 	double  secs;
 	size_t  msgs;
 	int64_t p50, p99, max;
+	int64_t p99_send; /* from the send: rec.late taken out */
 };
 
 static void
@@ -678,6 +811,11 @@ kind_stats(const struct windows *w, const struct rec *r, size_t n,
 	ks->p50 = pct(scratch, nl, 50);
 	ks->p99 = pct(scratch, nl, 99);
 	ks->max = nl > 0 ? scratch[nl - 1] : 0;
+	for (i = 0, nl = 0; i < n; i++)
+		if (win_of(w, r[i].sent_us) >= 0 && r[i].err == 0)
+			scratch[nl++]
+			    = r[i].done_us - r[i].sent_us - r[i].late;
+	ks->p99_send = pct(scratch, nl, 99);
 }
 
 /* ---- main ------------------------------------------------------------ */
@@ -685,14 +823,15 @@ kind_stats(const struct windows *w, const struct rec *r, size_t n,
 struct opts {
 	int         inflight, reloads;
 	int64_t     payload, quiet_ms, probation_ms, poll_ms;
-	double      warmup;
+	double      warmup, rate;
 	const char *trace;
 };
 
 /*
- * -o FILE: every request (sent and latency in microseconds from the first
- * request, the answering pid, the error) and every reload (t0, answer,
- * old generation gone), as tab-separated lines, for a closer look.
+ * -o FILE: every request (sent or due, and latency in microseconds from
+ * the first request, the answering pid, the error, the sender's lateness)
+ * and every reload (t0, answer, old generation gone), as tab-separated
+ * lines, for a closer look.
  */
 static void
 write_trace(const char *path, const struct rec *r, size_t n,
@@ -714,10 +853,10 @@ write_trace(const char *path, const struct rec *r, size_t n,
 		    (long long)(t0s[k] - base), (long long)answer[k],
 		    (long long)gone[k]);
 	for (i = 0; i < n; i++)
-		fprintf(f, "req\t%lld\t%lld\t%d\t%d\n",
+		fprintf(f, "req\t%lld\t%lld\t%d\t%d\t%d\n",
 		    (long long)(r[i].sent_us - base),
 		    (long long)(r[i].done_us - r[i].sent_us), (int)r[i].pid,
-		    (int)r[i].err);
+		    (int)r[i].err, (int)r[i].late);
 	fclose(f);
 }
 
@@ -748,6 +887,25 @@ poll_until(nng_socket ctl, struct view *v, int64_t poll_ms, int64_t end_us)
 	return 0;
 }
 
+/* What a reload that did not settle left: answered or not, and status. */
+static void
+not_settled(int k, const struct view *v, int64_t old_gen)
+{
+	size_t i;
+
+	fprintf(stderr,
+	    PROG ": reload %d: not settled after %lld s (%s; generation "
+	         "%lld, was %lld):",
+	    k, RELOAD_TIMEOUT_US / 1000000,
+	    atomic_load(&R.done) ? "answered" : "not answered",
+	    (long long)v->gen, (long long)old_gen);
+	for (i = 0; i < v->n; i++)
+		fprintf(stderr, " pid %lld gen %lld %s",
+		    (long long)v->inst[i].pid, (long long)v->inst[i].gen,
+		    v->inst[i].state);
+	fprintf(stderr, "\n");
+}
+
 static int
 run(const struct opts *o)
 {
@@ -769,9 +927,12 @@ run(const struct opts *o)
 	nng_socket        load, ctl;
 	size_t            n, i;
 	int               k, upgraded = 0, rv = 1;
-	int64_t           t, end, spike, spike_at;
+	int64_t           t, end, spike, spike_at, late99, latemax;
 	size_t            errors = 0, lost = 0, wrong = 0, old_after = 0;
 
+	pthread_mutex_init(&P.mtx, NULL);
+	pthread_cond_init(&P.cv, NULL);
+	L.rate    = o->rate;
 	L.payload = (size_t)o->payload;
 	L.bytes   = ad_xcalloc(1, L.payload + 1);
 	L.recs    = ad_xmalloc(MAX_RECS * sizeof(*L.recs));
@@ -796,9 +957,10 @@ run(const struct opts *o)
 			return 1;
 		}
 	}
-	atomic_store(&L.active, o->inflight);
-	for (k = 0; k < o->inflight; k++)
-		slot_send(&slots[k]);
+	if (load_start(slots, o->inflight) != 0) {
+		fprintf(stderr, PROG ": cannot start the sender thread\n");
+		goto out;
+	}
 	pause_until(ad_now_us() + (int64_t)(o->warmup * 1e6));
 
 	for (k = 0; k < o->reloads; k++) {
@@ -838,10 +1000,7 @@ run(const struct opts *o)
 			if (atomic_load(&R.done) && t_gone > 0)
 				break;
 			if (ad_now_us() > end) {
-				fprintf(stderr,
-				    PROG ": reload %d: not settled after %lld "
-				         "s\n",
-				    k + 1, RELOAD_TIMEOUT_US / 1000000);
+				not_settled(k + 1, &v, old_gen);
 				goto out;
 			}
 			pause_until(next);
@@ -865,7 +1024,7 @@ run(const struct opts *o)
 	if (poll_until(ctl, &v, o->poll_ms, t + o->quiet_ms * 1000) != 0)
 		goto out;
 	win_add(&quiet, t, ad_now_us());
-	atomic_store(&L.stop, 1);
+	load_stop();
 	end = ad_now_us() + (REQ_TIMEOUT_MS + 2000) * 1000LL;
 	while (atomic_load(&L.active) > 0 && ad_now_us() < end)
 		pause_until(ad_now_us() + 10000);
@@ -928,6 +1087,10 @@ run(const struct opts *o)
 	for (k = 0; k < o->reloads && wmax[k] != spike; k++)
 		;
 	spike_at = k < o->reloads ? wat[k] : 0;
+	for (i = 0; i < n; i++)
+		scratch[i] = L.recs[i].late;
+	late99  = pct(scratch, n, 99); /* sorts scratch */
+	latemax = n > 0 ? scratch[n - 1] : 0;
 	free(scratch);
 	if (o->trace != NULL)
 		write_trace(
@@ -943,7 +1106,9 @@ run(const struct opts *o)
 	       "switch_p50_us=%lld switch_p90_us=%lld gone_p50_us=%lld "
 	       "gone_p90_us=%lld sent=%zu replied=%zu errors=%zu lost=%zu "
 	       "wrong=%zu old_after=%zu redispatched=%lld "
-	       "agentd_errors=%lld log_warnings=%d\n",
+	       "agentd_errors=%lld log_warnings=%d pace_rate=%.0f "
+	       "slot_waits=%zu send_late_p99_us=%lld send_late_max_us=%lld "
+	       "steady_p99_send_us=%lld during_p99_send_us=%lld\n",
 	    o->inflight, (long long)o->payload, o->reloads, upgraded, st.secs,
 	    st.msgs, st.secs > 0 ? (double)st.msgs / st.secs : 0,
 	    (long long)st.p50, (long long)st.p99, (long long)st.max, du.secs,
@@ -958,13 +1123,15 @@ run(const struct opts *o)
 	    (long long)pct(gone, (size_t)o->reloads, 50),
 	    (long long)pct(gone, (size_t)o->reloads, 90), n, n - lost, errors,
 	    lost, wrong, old_after, (long long)v.redispatched,
-	    (long long)v.errors, log_warnings());
+	    (long long)v.errors, log_warnings(), L.rate, P.waits,
+	    (long long)late99, (long long)latemax, (long long)st.p99_send,
+	    (long long)du.p99_send);
 	rv = upgraded == o->reloads && lost == 0 ? 0 : 1;
 	if (rv != 0)
 		fprintf(stderr, PROG ": %d of %d reloads upgraded, %zu lost\n",
 		    upgraded, o->reloads, lost);
 out:
-	atomic_store(&L.stop, 1);
+	load_stop();
 	nng_close(load);
 	nng_close(ctl);
 	nng_close(R.s);
@@ -988,6 +1155,7 @@ out:
 	free(quiet.w1);
 	free(during.w0);
 	free(during.w1);
+	free(P.idle);
 	return rv;
 }
 
@@ -997,18 +1165,18 @@ usage(void)
 	fprintf(stderr,
 	    "usage: " PROG " [-k INFLIGHT] [-p BYTES] [-n RELOADS] "
 	    "[-q QUIET_MS] [-W WARMUP_SECONDS] [-P PROBATION_MS] "
-	    "[-i POLL_MS] [-o TRACE_FILE]\n");
+	    "[-i POLL_MS] [-r RATE] [-o TRACE_FILE]\n");
 	exit(2);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct opts o = { 14, 10, 64, 300, 0, 5, 0.5, NULL };
+	struct opts o = { 14, 10, 64, 300, 0, 5, 0.5, 0, NULL };
 	pid_t       pid;
 	int         c, rv;
 
-	while ((c = getopt(argc, argv, "k:p:n:q:W:P:i:o:")) != -1) {
+	while ((c = getopt(argc, argv, "k:p:n:q:W:P:i:r:o:")) != -1) {
 		switch (c) {
 		case 'k':
 			o.inflight = atoi(optarg);
@@ -1031,6 +1199,9 @@ main(int argc, char **argv)
 		case 'i':
 			o.poll_ms = atoll(optarg);
 			break;
+		case 'r':
+			o.rate = atof(optarg);
+			break;
 		case 'o':
 			o.trace = optarg;
 			break;
@@ -1040,7 +1211,8 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || o.inflight < 1 || o.inflight > 1000
 	    || o.reloads < 1 || o.payload < 0 || o.quiet_ms < 1
-	    || o.poll_ms < 1 || o.probation_ms < 0 || o.warmup < 0)
+	    || o.poll_ms < 1 || o.probation_ms < 0 || o.warmup < 0
+	    || !(o.rate >= 0 && o.rate <= 1e7))
 		usage();
 	if (harness_env(PROG) != 0)
 		return 2;
