@@ -84,6 +84,12 @@ ad_xstrdup(const char *s)
 }
 
 char *
+ad_xstrdup_or_null(const char *s)
+{
+	return s != NULL ? ad_xstrdup(s) : NULL;
+}
+
+char *
 ad_xasprintf(const char *fmt, ...)
 {
 	va_list ap;

@@ -885,12 +885,6 @@ struct loader {
 	size_t                       errlen;
 };
 
-static char *
-xstrdup_or_null(const char *s)
-{
-	return s != NULL ? ad_xstrdup(s) : NULL;
-}
-
 static void
 raw_free(struct raw_settings *r)
 {
@@ -1017,14 +1011,14 @@ finish_global(struct loader *ld)
 	const struct ad_config_opts *o = ld->opts;
 
 	if (g->state_dir == NULL)
-		g->state_dir = xstrdup_or_null(o->default_state_dir);
+		g->state_dir = ad_xstrdup_or_null(o->default_state_dir);
 	if (g->run_dir == NULL)
-		g->run_dir = xstrdup_or_null(o->default_run_dir);
+		g->run_dir = ad_xstrdup_or_null(o->default_run_dir);
 	if (o->plugin_dir != NULL) {
 		free(g->plugin_dir);
 		g->plugin_dir = ad_xstrdup(o->plugin_dir);
 	} else if (g->plugin_dir == NULL) {
-		g->plugin_dir = xstrdup_or_null(o->default_plugin_dir);
+		g->plugin_dir = ad_xstrdup_or_null(o->default_plugin_dir);
 	}
 }
 
@@ -1710,7 +1704,7 @@ ad_agent_conf_dup(const struct ad_agent_conf *a)
 	d->name        = ad_xstrdup(a->name);
 	d->file        = ad_xstrdup(a->file);
 	d->plugin      = ad_xstrdup(a->plugin);
-	d->plugin_path = xstrdup_or_null(a->plugin_path);
+	d->plugin_path = ad_xstrdup_or_null(a->plugin_path);
 	d->subscribe   = dup_list(a->subscribe, a->nsubscribe);
 	d->publish     = dup_list(a->publish, a->npublish);
 	d->calls       = dup_list(a->calls, a->ncalls);

@@ -94,33 +94,27 @@ ad_schema_free(struct ad_schema *s)
 	free(s);
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	return s != NULL ? ad_xstrdup(s) : NULL;
-}
-
 struct ad_schema *
 ad_schema_dup(const struct ad_schema *s)
 {
 	struct ad_schema *d = ad_xcalloc(1, sizeof(*d));
 	size_t            i;
 
-	d->plugin_name    = dup_or_null(s->plugin_name);
-	d->plugin_version = dup_or_null(s->plugin_version);
-	d->description    = dup_or_null(s->description);
+	d->plugin_name    = ad_xstrdup_or_null(s->plugin_name);
+	d->plugin_version = ad_xstrdup_or_null(s->plugin_version);
+	d->description    = ad_xstrdup_or_null(s->description);
 	d->abi_major      = s->abi_major;
 	d->abi_minor      = s->abi_minor;
 	d->nsettings      = s->nsettings;
 	if (s->nsettings > 0)
 		d->settings = ad_xcalloc(s->nsettings, sizeof(*d->settings));
 	for (i = 0; i < s->nsettings; i++) {
-		d->settings[i].name = dup_or_null(s->settings[i].name);
+		d->settings[i].name = ad_xstrdup_or_null(s->settings[i].name);
 		d->settings[i].type = s->settings[i].type;
 		d->settings[i].default_value
-		    = dup_or_null(s->settings[i].default_value);
+		    = ad_xstrdup_or_null(s->settings[i].default_value);
 		d->settings[i].description
-		    = dup_or_null(s->settings[i].description);
+		    = ad_xstrdup_or_null(s->settings[i].description);
 	}
 	return d;
 }

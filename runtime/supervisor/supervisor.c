@@ -356,16 +356,21 @@ gen_record(const struct ad_gen *g, struct ad_agent_record *r)
 
 /* A generation's records, to write without sv->mtx. */
 struct ad_unwritten {
-	struct ad_unwritten   *next;
-	struct ad_agent_record r;
-	unsigned               gen;
-	int                    current; /* the agent's record too */
+	struct ad_unwritten    *next;
+	struct ad_agent_record *r; /* owned */
+	unsigned                gen;
+	int                     current; /* the agent's record too */
 };
 
-static char *
-dup_or_null(const char *s)
+/* One "agent.configured" record: what an agent runs from now on. */
+static void
+audit_configured(
+    struct ad_sv *sv, const struct ad_agent_record *r, unsigned gen)
 {
-	return s != NULL ? ad_xstrdup(s) : NULL;
+	ad_sv_audit(sv, r->name, NULL, "agent.configured",
+	    "generation %u: plugin %s version %s (%s) from %s, loaded by %s",
+	    gen, r->plugin_path, r->plugin_version, r->plugin_hash,
+	    r->conf_file, r->by);
 }
 
 void
@@ -375,15 +380,16 @@ ad_sv_register_later(struct ad_sv *sv, const struct ad_gen *g, int current)
 	struct ad_agent_record r;
 
 	gen_record(g, &r);
-	u->r.name           = dup_or_null(r.name);
-	u->r.plugin_path    = dup_or_null(r.plugin_path);
-	u->r.plugin_hash    = dup_or_null(r.plugin_hash);
-	u->r.plugin_version = dup_or_null(r.plugin_version);
-	u->r.conf_file      = dup_or_null(r.conf_file);
-	u->r.by             = dup_or_null(r.by);
-	u->r.loaded_ms      = r.loaded_ms;
-	u->gen              = g->number;
-	u->current          = current;
+	u->r                 = ad_xcalloc(1, sizeof(*u->r));
+	u->r->name           = ad_xstrdup_or_null(r.name);
+	u->r->plugin_path    = ad_xstrdup_or_null(r.plugin_path);
+	u->r->plugin_hash    = ad_xstrdup_or_null(r.plugin_hash);
+	u->r->plugin_version = ad_xstrdup_or_null(r.plugin_version);
+	u->r->conf_file      = ad_xstrdup_or_null(r.conf_file);
+	u->r->by             = ad_xstrdup_or_null(r.by);
+	u->r->loaded_ms      = r.loaded_ms;
+	u->gen               = g->number;
+	u->current           = current;
 	for (tail = &sv->unwritten; *tail != NULL; tail = &(*tail)->next)
 		;
 	*tail = u; /* in order: the last current record wins */
@@ -400,19 +406,14 @@ ad_sv_write_records(struct ad_sv *sv)
 	sv->unwritten = NULL;
 	pthread_mutex_unlock(&sv->mtx);
 	for (; u != NULL; u = next) {
-		const struct ad_agent_record *r = &u->r;
+		const struct ad_agent_record *r = u->r;
 
 		next = u->next;
 		if (sv->store == NULL)
 			;
 		else if (u->current
 		    && (rv = ad_store_agent_put(sv->store, r)) == 0)
-			ad_sv_audit(sv, r->name, NULL, "agent.configured",
-			    "generation %u: plugin %s version %s (%s) from "
-			    "%s, "
-			    "loaded by %s",
-			    u->gen, r->plugin_path, r->plugin_version,
-			    r->plugin_hash, r->conf_file, r->by);
+			audit_configured(sv, r, u->gen);
 		else if (u->current)
 			ad_error("agent %s: cannot record generation %u: %s",
 			    r->name, u->gen, agentd_strerror(rv));
@@ -420,12 +421,7 @@ ad_sv_write_records(struct ad_sv *sv)
 		    && (rv = ad_store_version_put(sv->store, r)) != 0)
 			ad_error("agent %s: cannot record version %s: %s",
 			    r->name, r->plugin_version, agentd_strerror(rv));
-		free(r->name);
-		free(r->plugin_path);
-		free(r->plugin_hash);
-		free(r->plugin_version);
-		free(r->conf_file);
-		free(r->by);
+		ad_agent_record_free(u->r);
 		free(u);
 	}
 }
@@ -433,24 +429,14 @@ ad_sv_write_records(struct ad_sv *sv)
 int
 ad_sv_register(struct ad_sv *sv, const struct ad_gen *g)
 {
-	const struct ad_agent_conf *c = g->conf;
-	struct ad_agent_record      r = {
-		     .name           = c->name,
-		     .plugin_path    = c->plugin_path,
-		     .plugin_hash    = (char *)g->hash,
-		     .plugin_version = (char *)g->version,
-		     .conf_file      = c->file,
-		     .loaded_ms      = g->loaded_ms,
-		     .by             = (char *)g->by,
-	};
-	int rv;
+	struct ad_agent_record r;
+	int                    rv;
 
+	gen_record(g, &r);
 	if ((rv = ad_store_agent_put(sv->store, &r)) != 0
 	    || (rv = ad_store_version_put(sv->store, &r)) != 0)
 		return rv;
-	ad_sv_audit(sv, c->name, NULL, "agent.configured",
-	    "generation %u: plugin %s version %s (%s) from %s, loaded by %s",
-	    g->number, c->plugin_path, g->version, g->hash, c->file, g->by);
+	audit_configured(sv, &r, g->number);
 	return 0;
 }
 
