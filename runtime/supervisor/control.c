@@ -689,17 +689,10 @@ op_versions(struct ad_srvctx *c, const struct ad_envelope *e)
 static void
 dispatch_failed(struct ad_srvctx *c, const char *agent, int rv)
 {
-	if (rv == AGENTD_ENOENT)
-		ad_srv_fail(c, rv,
-		    "no agent named \"%s\": `agentctl status` lists them",
-		    agent);
-	else if (rv == AGENTD_EUNAVAIL)
-		ad_srv_fail(c, rv,
-		    "agent \"%s\" is stopped: `agentctl start %s` starts it",
-		    agent, agent);
-	else
-		ad_srv_fail(
-		    c, rv, "agent \"%s\": %s", agent, agentd_strerror(rv));
+	char why[AD_ERRLEN];
+
+	ad_call_refused(rv, agent, why, sizeof(why));
+	ad_srv_fail(c, rv, "%s", why);
 }
 
 /* ---- agentctl's socket ------------------------------------------------- */
@@ -1056,7 +1049,7 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
 	struct ad_sv       *sv   = c->srv->sv;
 	struct ad_instance *inst = ad_sv_pipe_instance(sv, c->pipe);
-	struct ad_agent    *a;
+	char                why[AD_ERRLEN];
 	int                 rv;
 
 	if (inst != NULL && e->kind == AD_KIND_CONTROL
@@ -1077,31 +1070,55 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 		    c, AGENTD_EINVAL, "not a request from an instance");
 		return;
 	}
-	a = inst->agent;
-	if (!ad_agent_may_call(a, e->dst)) {
-		a->st.calls_denied++;
-		if (ad_now_ms() - a->last_call_denial_log >= 1000) {
-			a->last_call_denial_log = ad_now_ms();
-			ad_sv_audit(sv, a->conf->name, inst->id, "call.denied",
-			    "call to \"%s\" denied by calls = { } (%llu so "
-			    "far)",
-			    e->dst, (unsigned long long)a->st.calls_denied);
-			ad_warn("agent %s: call to \"%s\" denied: add it to "
-			        "calls = { } in %s if %s should call it",
-			    a->conf->name, e->dst, a->conf->file,
-			    a->conf->name);
-		}
-		ad_srv_fail(c, AGENTD_EDENIED,
-		    "agent \"%s\" may not call \"%s\": add it to calls = { } "
-		    "in %s",
-		    a->conf->name, e->dst, a->conf->file);
+	if ((rv = ad_call_admit(inst, e->dst, why, sizeof(why))) != 0) {
+		ad_srv_fail(c, rv, "%s", why);
 		return;
 	}
 	c->state = AD_SRV_WAIT;
 	rv       = ad_dispatch_envelope(
-	          sv, e, a->conf->name, inst->id, ad_srv_done, c);
+	          sv, e, inst->agent->conf->name, inst->id, ad_srv_done, c);
 	if (rv != 0)
 		dispatch_failed(c, e->dst, rv);
+}
+
+int
+ad_call_admit(
+    struct ad_instance *inst, const char *dst, char *why, size_t whylen)
+{
+	struct ad_agent *a = inst->agent;
+
+	if (ad_agent_may_call(a, dst))
+		return 0;
+	a->st.calls_denied++;
+	if (ad_now_ms() - a->last_call_denial_log >= 1000) {
+		a->last_call_denial_log = ad_now_ms();
+		ad_sv_audit(a->sv, a->conf->name, inst->id, "call.denied",
+		    "call to \"%s\" denied by calls = { } (%llu so far)", dst,
+		    (unsigned long long)a->st.calls_denied);
+		ad_warn("agent %s: call to \"%s\" denied: add it to calls = "
+		        "{ } in %s if %s should call it",
+		    a->conf->name, dst, a->conf->file, a->conf->name);
+	}
+	snprintf(why, whylen,
+	    "agent \"%s\" may not call \"%s\": add it to calls = { } in %s",
+	    a->conf->name, dst, a->conf->file);
+	return AGENTD_EDENIED;
+}
+
+void
+ad_call_refused(int rv, const char *agent, char *why, size_t whylen)
+{
+	if (rv == AGENTD_ENOENT)
+		snprintf(why, whylen,
+		    "no agent named \"%s\": `agentctl status` lists them",
+		    agent);
+	else if (rv == AGENTD_EUNAVAIL)
+		snprintf(why, whylen,
+		    "agent \"%s\" is stopped: `agentctl start %s` starts it",
+		    agent, agent);
+	else
+		snprintf(why, whylen, "agent \"%s\": %s", agent,
+		    agentd_strerror(rv));
 }
 
 int

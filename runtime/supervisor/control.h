@@ -20,4 +20,14 @@
 int  ad_control_start(struct ad_sv *sv, char *err, size_t errlen);
 void ad_control_stop(struct ad_sv *sv);
 
+/*
+ * May inst call agent dst (its calls = { })?  0, or AGENTD_EDENIED with
+ * why set, the denial counted, logged and audited (at most once a second
+ * per agent).  mtx held.
+ */
+int ad_call_admit(
+    struct ad_instance *inst, const char *dst, char *why, size_t whylen);
+/* Why a call to agent could not be dispatched (rv), and what to do. */
+void ad_call_refused(int rv, const char *agent, char *why, size_t whylen);
+
 #endif

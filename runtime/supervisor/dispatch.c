@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/nngx.h"
 #include "common/util.h"
+#include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/instance.h"
 
@@ -69,18 +70,97 @@ pick_slot(struct ad_agent *a, const struct ad_gen *g)
 	return NULL;
 }
 
+/* ---- the instance's channel ----------------------------------------- */
+
+/* Send the next queued batch unless one is on its way (mtx held). */
+static void
+tx_kick(struct ad_instance *inst)
+{
+	nng_msg *msg;
+
+	if (inst->tx_busy || inst->txq_n == 0)
+		return;
+	msg = inst->txq[0];
+	memmove(inst->txq, inst->txq + 1, --inst->txq_n * sizeof(*inst->txq));
+	inst->tx_busy = 1;
+	nng_aio_set_msg(inst->tx_aio, msg);
+	nng_send_aio(inst->sock, inst->tx_aio);
+}
+
+int
+ad_instance_send(struct ad_instance *inst, const void *env, size_t len)
+{
+	struct ad_sv *sv  = inst->agent->sv;
+	size_t        max = sv->cfg->global.max_message_size;
+	nng_msg *last = inst->txq_n > 0 ? inst->txq[inst->txq_n - 1] : NULL;
+	int      rv;
+
+	/* A batch stays within max_message_size; one envelope alone may be
+	 * a little over (its body is up to the limit). */
+	if (last == NULL || nng_msg_len(last) + len > max) {
+		if ((rv = nng_msg_alloc(&last, 0)) != 0)
+			return ad_nng_error(rv);
+		if (inst->txq_n == inst->txq_cap) {
+			inst->txq_cap = inst->txq_cap ? 2 * inst->txq_cap : 4;
+			inst->txq     = ad_xrealloc(
+			        inst->txq, inst->txq_cap * sizeof(*inst->txq));
+		}
+		inst->txq[inst->txq_n++] = last;
+	}
+	if ((rv = nng_msg_append(last, env, len)) != 0)
+		return ad_nng_error(rv);
+	if (!sv->tx_defer)
+		tx_kick(inst);
+	else if (!inst->tx_dirty) {
+		if (sv->ntx_dirty == sv->tx_dirty_cap) {
+			sv->tx_dirty_cap
+			    = sv->tx_dirty_cap ? 2 * sv->tx_dirty_cap : 8;
+			sv->tx_dirty = ad_xrealloc(sv->tx_dirty,
+			    sv->tx_dirty_cap * sizeof(*sv->tx_dirty));
+		}
+		sv->tx_dirty[sv->ntx_dirty++] = inst;
+		inst->tx_dirty                = 1;
+	}
+	return 0;
+}
+
+/* The batch is handled: send what it caused, one message per instance. */
+static void
+tx_flush(struct ad_sv *sv)
+{
+	unsigned i;
+
+	for (i = 0; i < sv->ntx_dirty; i++) {
+		sv->tx_dirty[i]->tx_dirty = 0;
+		tx_kick(sv->tx_dirty[i]);
+	}
+	sv->ntx_dirty = 0;
+}
+
+void
+ad_instance_tx_cb(void *arg)
+{
+	struct ad_instance *inst = arg;
+	struct ad_sv       *sv   = inst->agent->sv;
+	int                 rv   = nng_aio_result(inst->tx_aio);
+
+	pthread_mutex_lock(&sv->mtx);
+	if (rv != 0)
+		nng_msg_free(nng_aio_get_msg(inst->tx_aio));
+	inst->tx_busy = 0;
+	if (rv != NNG_ECLOSED)
+		tx_kick(inst);
+	pthread_mutex_unlock(&sv->mtx);
+}
+
 void
 ad_slot_send(struct ad_slot *s, struct ad_req *r)
 {
-	int64_t  left = r->deadline - ad_now_ms();
-	nng_msg *copy;
+	int64_t left = r->deadline - ad_now_ms();
+	int     rv;
 
 	if (left <= 0) {
 		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
-		return;
-	}
-	if (nng_msg_dup(&copy, r->msg) != 0) {
-		ad_req_finish(r, AGENTD_ENOMEM, NULL, 0);
 		return;
 	}
 	if (r->tries == 0)
@@ -89,15 +169,20 @@ ad_slot_send(struct ad_slot *s, struct ad_req *r)
 	r->tries++;
 	r->sent_us = ad_now_us();
 	s->req     = r;
-	s->phase   = AD_SLOT_SENDING;
+	s->id      = r->id;
+	s->phase   = AD_SLOT_BUSY;
 	s->inst->inflight++;
-	nng_aio_set_msg(s->aio, copy);
 	/* The caller hears "timeout" at the deadline (ad_dispatch_expire);
 	 * the slot gives up only once the instance has held the request
 	 * hung_after longer, and then the instance is replaced. */
-	nng_aio_set_timeout(
-	    s->aio, (nng_duration)(left + s->inst->gen->conf->hung_after_ms));
-	nng_ctx_send(s->ctx, s->aio);
+	rv = ad_instance_send(
+	    s->inst, nng_msg_body(r->msg), nng_msg_len(r->msg));
+	if (rv != 0) {
+		s->req   = NULL;
+		s->phase = AD_SLOT_IDLE;
+		s->inst->inflight--;
+		ad_req_finish(r, rv, NULL, 0);
+	}
 }
 
 /*
@@ -144,6 +229,9 @@ gen_count(struct ad_instance *inst, int status, const struct ad_req *r)
 		ad_hist_add(&g->service, (uint64_t)(ad_now_us() - r->sent_us));
 }
 
+static void request_done(
+    struct ad_slot *s, int rv, const struct ad_envelope *reply);
+
 void
 ad_dispatch_expire(struct ad_agent *a, int64_t now)
 {
@@ -167,6 +255,11 @@ ad_dispatch_expire(struct ad_agent *a, int64_t now)
 				gen_count(inst, AGENTD_ETIMEOUT, r);
 				answer(r, AGENTD_ETIMEOUT, NULL, 0);
 			}
+			if (r != NULL
+			    && now >= r->deadline
+			            + inst->gen->conf->hung_after_ms)
+				request_done(
+				    &inst->slots[i], AGENTD_ETIMEOUT, NULL);
 		}
 	}
 }
@@ -199,7 +292,7 @@ enqueue(struct ad_agent *a, struct ad_req *r, int front)
 }
 
 int
-ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
+ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg, uint64_t id,
     int64_t deadline, ad_req_done_fn done, void *arg)
 {
 	struct ad_agent *a = ad_sv_agent(sv, target);
@@ -220,7 +313,7 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
 		return AGENTD_EFAILED;
 	limit        = ad_now_ms() + a->conf->request_timeout_ms;
 	r            = ad_xcalloc(1, sizeof(*r));
-	r->id        = ad_envelope_next_id();
+	r->id        = id;
 	r->agent     = a;
 	r->msg       = msg;
 	r->deadline  = deadline > 0 && deadline < limit ? deadline : limit;
@@ -262,7 +355,7 @@ ad_dispatch_envelope(struct ad_sv *sv, const struct ad_envelope *in,
 		deadline = ad_now_ms() + (in->deadline_ms - ad_wall_ms());
 	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0)
 		return rv;
-	rv = ad_dispatch(sv, in->dst, msg, deadline, done, arg);
+	rv = ad_dispatch(sv, in->dst, msg, e.id, deadline, done, arg);
 	if (rv != 0)
 		nng_msg_free(msg);
 	return rv;
@@ -298,39 +391,27 @@ connection_failed(struct ad_instance *inst, struct ad_req *r)
 }
 
 /*
- * A request slot's reply arrived, or its send or wait failed.  When the
- * instance is gone (its socket closed) the request goes back to the front
- * of the queue for another instance, a bounded number of times.
+ * A request slot's reply arrived (reply), or the instance held it too long
+ * (AGENTD_ETIMEOUT), or its connection is gone (another error): then the
+ * request goes back to the front of the queue for another instance, a
+ * bounded number of times.
  */
 static void
-request_done(struct ad_slot *s, int rv, nng_msg *reply)
+request_done(struct ad_slot *s, int rv, const struct ad_envelope *reply)
 {
 	struct ad_instance *inst = s->inst;
 	struct ad_req      *r    = s->req;
-	struct ad_envelope  e;
-	size_t max = inst->agent->sv->cfg->global.max_message_size;
 
 	s->req   = NULL;
 	s->phase = AD_SLOT_IDLE;
 	inst->inflight--;
 	if (rv == 0) {
-		if (ad_envelope_decode(
-		        nng_msg_body(reply), nng_msg_len(reply), max, &e)
-		        != 0
-		    || e.kind != AD_KIND_REPLY) {
-			ad_warn("agent %s: instance %s sent a malformed reply",
-			    inst->agent->conf->name, inst->id);
-			if (!r->answered)
-				gen_count(inst, AGENTD_EPROTO, r);
-			ad_req_finish(r, AGENTD_EPROTO, NULL, 0);
-		} else {
-			inst->served++;
-			ad_hist_add(&inst->agent->st.service,
-			    (uint64_t)(ad_now_us() - r->sent_us));
-			if (!r->answered)
-				gen_count(inst, e.status, r);
-			ad_req_finish(r, e.status, e.body, e.body_len);
-		}
+		inst->served++;
+		ad_hist_add(&inst->agent->st.service,
+		    (uint64_t)(ad_now_us() - r->sent_us));
+		if (!r->answered)
+			gen_count(inst, reply->status, r);
+		ad_req_finish(r, reply->status, reply->body, reply->body_len);
 	} else if (rv == AGENTD_ETIMEOUT) {
 		/* Held hung_after past its deadline: the instance is stuck
 		 * (or ignores what it was sent); replace it. */
@@ -346,34 +427,186 @@ request_done(struct ad_slot *s, int rv, nng_msg *reply)
 	ad_instance_drained(inst);
 }
 
-void
-ad_slot_cb(void *arg)
+/* The slot waiting for the reply to envelope id, or NULL. */
+static struct ad_slot *
+slot_of(struct ad_instance *inst, uint64_t id)
 {
-	struct ad_slot *s     = arg;
-	struct ad_sv   *sv    = s->inst->agent->sv;
-	nng_msg        *reply = NULL;
-	int             rv    = nng_aio_result(s->aio);
+	unsigned i;
+
+	for (i = 0; i < inst->nslots; i++) {
+		if (inst->slots[i].phase == AD_SLOT_BUSY
+		    && inst->slots[i].id == id)
+			return &inst->slots[i];
+	}
+	return NULL;
+}
+
+/* ---- calls an instance makes on its channel --------------------------- */
+
+struct ad_incall {
+	struct ad_instance *inst; /* NULL once it is gone */
+	uint64_t            id;   /* the caller's envelope id */
+	char                to[AD_NAME_MAX];
+	LIST_ENTRY(ad_incall) link;
+};
+
+/* Answer the caller on its channel (mtx held). */
+static void
+incall_answer(struct ad_instance *inst, uint64_t id, const char *to,
+    int status, const void *body, size_t len)
+{
+	struct ad_envelope r;
+	agentd_writer     *w = NULL;
+	nng_msg           *msg;
+
+	/* An error without a body says which, as {"error": "..."}. */
+	if (status != 0 && body == NULL) {
+		agentd_writer_new(&w);
+		agentd_write_map(w, 1);
+		agentd_write_str(w, "error");
+		agentd_write_str(w, agentd_strerror(status));
+		body = agentd_writer_data(w, &len);
+	}
+	ad_envelope_reply(&r, id, to, status, body, len);
+	if (ad_envelope_to_msg(&r, &msg) == 0) {
+		ad_instance_send(inst, nng_msg_body(msg), nng_msg_len(msg));
+		nng_msg_free(msg);
+	}
+	agentd_writer_free(w);
+}
+
+static void
+incall_done(void *arg, int status, const void *body, size_t len)
+{
+	struct ad_incall *c = arg;
+
+	if (c->inst != NULL) {
+		incall_answer(c->inst, c->id, c->to, status, body, len);
+		LIST_REMOVE(c, link);
+	}
+	free(c);
+}
+
+/* A call to another agent, from inst: admitted and dispatched, or
+ * answered at once with why not. */
+static void
+incall(struct ad_instance *inst, const struct ad_envelope *e)
+{
+	struct ad_sv     *sv = inst->agent->sv;
+	struct ad_incall *c;
+	char              why[AD_ERRLEN];
+	agentd_writer    *w;
+	const void       *body;
+	size_t            len;
+	int               rv;
+
+	if ((rv = ad_call_admit(inst, e->dst, why, sizeof(why))) == 0) {
+		c       = ad_xcalloc(1, sizeof(*c));
+		c->inst = inst;
+		c->id   = e->id;
+		snprintf(c->to, sizeof(c->to), "%s", e->src);
+		LIST_INSERT_HEAD(&inst->incalls, c, link);
+		rv = ad_dispatch_envelope(
+		    sv, e, inst->agent->conf->name, inst->id, incall_done, c);
+		if (rv == 0)
+			return;
+		LIST_REMOVE(c, link);
+		free(c);
+		ad_call_refused(rv, e->dst, why, sizeof(why));
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "error");
+	agentd_write_str(w, why);
+	body = agentd_writer_data(w, &len);
+	incall_answer(inst, e->id, e->src, rv, body, len);
+	agentd_writer_free(w);
+}
+
+/* One message from the instance: envelopes, one after another (replies
+ * to what it was sent, and calls it makes). */
+static void
+received(struct ad_instance *inst, const void *buf, size_t len)
+{
+	size_t             max = inst->agent->sv->cfg->global.max_message_size;
+	const char        *p   = buf;
+	struct ad_envelope e;
+	struct ad_slot    *s;
+	size_t             used;
+
+	while (len > 0) {
+		if (ad_envelope_decode_prefix(p, len, max, &e, &used) != 0
+		    || (e.kind != AD_KIND_REPLY
+		        && e.kind != AD_KIND_REQUEST)) {
+			/* Not from our worker: nothing after it can be
+			 * trusted, and what it holds runs elsewhere. */
+			ad_instance_hung(inst, "it sent a malformed message");
+			return;
+		}
+		p += used;
+		len -= used;
+		if (e.kind == AD_KIND_REQUEST) {
+			incall(inst, &e);
+			continue;
+		}
+		/* A reply to a request given up on (hung) has no slot. */
+		if ((s = slot_of(inst, e.correlation)) == NULL)
+			continue;
+		if (s->control) {
+			s->phase = AD_SLOT_IDLE;
+			ad_instance_control_done(s, 0, &e);
+		} else
+			request_done(s, 0, &e);
+	}
+}
+
+void
+ad_instance_rx_cb(void *arg)
+{
+	struct ad_instance *inst = arg;
+	struct ad_sv       *sv   = inst->agent->sv;
+	int                 rv   = nng_aio_result(inst->rx_aio);
+	nng_msg            *msg;
 
 	pthread_mutex_lock(&sv->mtx);
-	if (rv == 0 && s->phase == AD_SLOT_SENDING) {
-		/* Sent: now wait for the answer on the same context. */
-		s->phase = AD_SLOT_WAITING;
-		nng_ctx_recv(s->ctx, s->aio);
-		pthread_mutex_unlock(&sv->mtx);
-		return;
+	if (rv == 0) {
+		msg          = nng_aio_get_msg(inst->rx_aio);
+		sv->tx_defer = 1;
+		received(inst, nng_msg_body(msg), nng_msg_len(msg));
+		sv->tx_defer = 0;
+		tx_flush(sv);
+		nng_msg_free(msg);
 	}
-	if (rv != 0 && s->phase == AD_SLOT_SENDING)
-		nng_msg_free(nng_aio_get_msg(s->aio));
-	if (rv == 0)
-		reply = nng_aio_get_msg(s->aio);
-	rv = ad_nng_error(rv);
-	if (s->control) {
-		s->phase = AD_SLOT_IDLE;
-		ad_instance_control_done(s, rv, reply);
-	} else if (s->req != NULL) {
-		request_done(s, rv, reply);
-	}
-	if (reply != NULL)
-		nng_msg_free(reply);
+	if (rv != NNG_ECLOSED)
+		nng_recv_aio(inst->sock, inst->rx_aio);
 	pthread_mutex_unlock(&sv->mtx);
+}
+
+void
+ad_instance_channel_closed(struct ad_instance *inst)
+{
+	struct ad_incall *c;
+	unsigned          i;
+
+	/* Its calls run on; their answers have no one to go to. */
+	while ((c = LIST_FIRST(&inst->incalls)) != NULL) {
+		LIST_REMOVE(c, link);
+		c->inst = NULL;
+	}
+
+	for (i = 0; i < inst->nslots; i++) {
+		struct ad_slot *s = &inst->slots[i];
+
+		if (s->phase != AD_SLOT_BUSY)
+			continue;
+		if (s->req != NULL)
+			request_done(s, AGENTD_ECLOSED, NULL);
+		else
+			s->phase = AD_SLOT_IDLE;
+	}
+	for (i = 0; i < inst->txq_n; i++)
+		nng_msg_free(inst->txq[i]);
+	free(inst->txq);
+	inst->txq   = NULL;
+	inst->txq_n = inst->txq_cap = 0;
 }

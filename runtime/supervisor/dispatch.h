@@ -16,13 +16,13 @@
 #define AD_MAX_TRIES 3
 
 /*
- * Submit a request envelope (already encoded in msg, ownership passes only
- * on success) for agent `target`, with a deadline in monotonic ms.  mtx
- * held.  Returns 0 (done will be called, perhaps already) or an error
- * (done will not be called).
+ * Submit a request envelope (already encoded in msg, its id id; ownership
+ * passes only on success) for agent `target`, with a deadline in monotonic
+ * ms.  mtx held.  Returns 0 (done will be called, perhaps already) or an
+ * error (done will not be called).
  */
 int ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
-    int64_t deadline, ad_req_done_fn done, void *arg);
+    uint64_t id, int64_t deadline, ad_req_done_fn done, void *arg);
 
 /*
  * Dispatch a received request envelope on behalf of a caller whose
@@ -48,11 +48,23 @@ void ad_dispatch_fail_queue(struct ad_agent *a, int status);
  */
 void ad_dispatch_expire(struct ad_agent *a, int64_t now);
 
-/* Send a request on a free slot; the slot's aio callback ends it. */
+/* Send a request on a free slot; its reply (or the instance's end)
+ * ends it.  mtx held. */
 void ad_slot_send(struct ad_slot *s, struct ad_req *r);
 
-/* Slot aio completion (nng thread). */
-void ad_slot_cb(void *arg);
+/*
+ * The instance's channel.  ad_instance_send queues one encoded envelope:
+ * it leaves at once when nothing is on its way, else with the others
+ * queued meanwhile, in one message (mtx held).  The rx and tx callbacks
+ * are the channel's aio completions (nng threads).  Once its socket is
+ * closed, ad_instance_channel_closed ends what the instance held (each
+ * request re-dispatched or failed) and drops what was not sent (mtx
+ * held).
+ */
+int  ad_instance_send(struct ad_instance *inst, const void *env, size_t len);
+void ad_instance_rx_cb(void *arg);
+void ad_instance_tx_cb(void *arg);
+void ad_instance_channel_closed(struct ad_instance *inst);
 
 /* End a request: call done (unless it was answered already), free it.
  * mtx held. */

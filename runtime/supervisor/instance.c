@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
+#include <nng/protocol/pair0/pair.h>
 
 #include "common/log.h"
 #include "common/nngx.h"
@@ -143,12 +143,9 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 	unsigned      i;
 	int           rv;
 
-	if ((rv = nng_req0_open(&inst->sock)) != 0 ||
-	    /* Never resend on our own: a resend could run a request twice.
-	     * Re-dispatch after a crash is decided by dispatch.c. */
-	    (rv = nng_socket_set_ms(
-	         inst->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
-	        != 0
+	if ((rv = nng_pair0_open(&inst->sock)) != 0
+	    || (rv = nng_socket_set_int(inst->sock, NNG_OPT_SENDBUF, 64)) != 0
+	    || (rv = nng_socket_set_int(inst->sock, NNG_OPT_RECVBUF, 64)) != 0
 	    || (rv = nng_socket_set_size(inst->sock, NNG_OPT_RECVMAXSZ,
 	            ad_transport_cap(sv->cfg->global.max_message_size)))
 	        != 0
@@ -164,17 +161,17 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 	    || (rv = ad_hub_instance_open(inst, err, errlen)) != 0)
 		return rv;
 	for (i = 0; i < inst->nslots; i++) {
-		struct ad_slot *s = &inst->slots[i];
-
-		s->inst    = inst;
-		s->control = i == 0;
-		if ((rv = nng_ctx_open(&s->ctx, inst->sock)) != 0
-		    || (rv = nng_aio_alloc(&s->aio, ad_slot_cb, s)) != 0) {
-			ad_seterr(err, errlen, "cannot open a context: %s",
-			    nng_strerror(rv));
-			return ad_nng_error(rv);
-		}
+		inst->slots[i].inst    = inst;
+		inst->slots[i].control = i == 0;
 	}
+	if ((rv = nng_aio_alloc(&inst->rx_aio, ad_instance_rx_cb, inst)) != 0
+	    || (rv = nng_aio_alloc(&inst->tx_aio, ad_instance_tx_cb, inst))
+	        != 0) {
+		ad_seterr(err, errlen, "cannot open the channel of %s: %s",
+		    inst->id, nng_strerror(rv));
+		return ad_nng_error(rv);
+	}
+	nng_recv_aio(inst->sock, inst->rx_aio);
 	return 0;
 }
 
@@ -281,12 +278,12 @@ send_init(struct ad_instance *inst)
 		abort(); /* only ENOMEM is possible here */
 	agentd_writer_free(w);
 	snprintf(s->op, sizeof(s->op), "init");
-	s->phase = AD_SLOT_SENDING;
-	nng_aio_set_msg(s->aio, msg);
-	/* ad_instance_tick enforces init_timeout from the spawn; this only
-	 * ends the wait if the tick did not. */
-	nng_aio_set_timeout(s->aio, (nng_duration)c->init_timeout_ms + 1000);
-	nng_ctx_send(s->ctx, s->aio);
+	s->phase = AD_SLOT_BUSY;
+	s->id    = e.id;
+	/* ad_instance_tick enforces init_timeout from the spawn. */
+	if (ad_instance_send(inst, nng_msg_body(msg), nng_msg_len(msg)) != 0)
+		abort(); /* only ENOMEM is possible here */
+	nng_msg_free(msg);
 }
 
 static void
@@ -505,27 +502,20 @@ ad_instance_run(struct ad_sv *sv)
 
 /* Control slot finished (nng thread, mtx held by the caller). */
 void
-ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
+ad_instance_control_done(
+    struct ad_slot *s, int rv, const struct ad_envelope *e)
 {
-	struct ad_instance *inst = s->inst;
-	struct ad_envelope  e;
-	int                 status = rv;
+	struct ad_instance *inst   = s->inst;
+	int                 status = rv == 0 ? e->status : rv;
 	char                said[200];
 
 	snprintf(said, sizeof(said), "%s", agentd_strerror(rv));
-	if (rv == 0)
-		status = ad_envelope_decode(nng_msg_body(reply),
-		             nng_msg_len(reply),
-		             inst->agent->sv->cfg->global.max_message_size, &e)
-		        == 0
-		    ? e.status
-		    : AGENTD_EPROTO;
 	/* The worker says why its init failed, in {"error": "..."}. */
 	if (rv == 0 && status != 0) {
 		agentd_doc *doc = NULL;
 
 		snprintf(said, sizeof(said), "%s", agentd_strerror(status));
-		if (agentd_parse(e.body, e.body_len, &doc) == 0)
+		if (agentd_parse(e->body, e->body_len, &doc) == 0)
 			agentd_get_strcpy(
 			    agentd_map_get(agentd_doc_root(doc), "error"),
 			    said, sizeof(said));
@@ -533,10 +523,6 @@ ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply)
 	}
 	if (strcmp(s->op, "init") != 0 || inst->state != AD_INST_STARTING)
 		return;
-	if (rv == AGENTD_ETIMEOUT) {
-		ad_instance_init_late(inst);
-		return;
-	}
 	if (status != 0) {
 		ad_error("agent %s: instance %s did not become ready: %s",
 		    inst->agent->conf->name, inst->id, said);
@@ -659,17 +645,17 @@ void
 ad_instance_free(struct ad_instance *inst)
 {
 	struct ad_sv *sv = inst->agent->sv;
-	unsigned      i;
 
-	/* Fails every aio in flight; their callbacks re-dispatch. */
+	/* Ends the channel's aios; their callbacks take mtx. */
 	nng_close(inst->sock);
 	ad_hub_instance_close(inst);
-	for (i = 0; i < inst->nslots; i++) {
-		if (inst->slots[i].aio != NULL)
-			nng_aio_free(inst->slots[i].aio);
-	}
+	if (inst->rx_aio != NULL)
+		nng_aio_free(inst->rx_aio);
+	if (inst->tx_aio != NULL)
+		nng_aio_free(inst->tx_aio);
 	unlink(inst->path);
 	pthread_mutex_lock(&sv->mtx);
+	ad_instance_channel_closed(inst); /* re-dispatches what it held */
 	LIST_REMOVE(inst, link);
 	ad_sv_pipe_forget(sv, inst);
 	pthread_mutex_unlock(&sv->mtx);

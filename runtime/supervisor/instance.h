@@ -26,14 +26,15 @@ struct ad_instance *ad_instance_exited(
     struct ad_sv *sv, pid_t pid, int status);
 
 /*
- * Release an EXITED instance: close its socket (failing what was in flight
- * on it, which the slot callbacks re-dispatch) and free it.  Called
+ * Release an EXITED instance: close its socket, re-dispatch (or fail)
+ * what it held, and free it.  Called
  * WITHOUT sv->mtx: closing waits for the callbacks, which take it.
  */
 void ad_instance_free(struct ad_instance *inst);
 
 /* The control slot finished (init answered or failed).  mtx held. */
-void ad_instance_control_done(struct ad_slot *s, int rv, nng_msg *reply);
+void ad_instance_control_done(
+    struct ad_slot *s, int rv, const struct ad_envelope *reply);
 
 /*
  * Stop an instance gracefully: it takes no new work, finishes what it

@@ -104,18 +104,19 @@ enum ad_inst_state {
 
 enum ad_slot_phase {
 	AD_SLOT_IDLE = 0,
-	AD_SLOT_SENDING, /* nng_ctx_send under way */
-	AD_SLOT_WAITING, /* nng_ctx_recv under way: the reply is awaited */
+	AD_SLOT_BUSY, /* sent (or queued to send): the reply is awaited */
 };
 
-/* One request slot: an nng context on the instance's REQ socket. */
+/*
+ * One request slot: what the instance holds, matched to its reply by the
+ * id of the envelope sent (the reply's correlation id).
+ */
 struct ad_slot {
 	struct ad_instance *inst;
-	nng_ctx             ctx;
-	nng_aio            *aio;
 	enum ad_slot_phase  phase;
+	uint64_t            id;      /* envelope id of what it holds */
 	struct ad_req      *req;     /* in flight on this slot, or NULL */
-	int                 control; /* the slot used for init/ping/stop */
+	int                 control; /* the slot used for init */
 	char                op[16];  /* control operation under way */
 };
 
@@ -150,12 +151,23 @@ struct ad_instance {
 	int64_t  busy_ms; /* its plugin callback had run this long */
 	uint64_t handled; /* requests the worker handed to its plugin */
 	/* stopping: drain until, SIGTERM sent at, SIGKILL sent */
-	int64_t    drain_until;
-	int64_t    term_at;
-	int        killed;
-	int        hung; /* stopped because it hung: its exit is a failure */
-	char      *path; /* socket file */
-	nng_socket sock; /* REQ, listens at path */
+	int64_t drain_until;
+	int64_t term_at;
+	int     killed;
+	int     hung; /* stopped because it hung: its exit is a failure */
+	char   *path; /* socket file */
+	/* Its channel (PAIR, listens at path): batches of envelopes both
+	 * ways.  What agentd sends waits in txq while one message is on its
+	 * way; envelopes queued meanwhile leave together (dispatch.c). */
+	nng_socket sock;
+	nng_aio   *rx_aio;
+	nng_aio   *tx_aio;
+	int        tx_busy;
+	nng_msg  **txq;
+	unsigned   txq_n, txq_cap;
+	int        tx_dirty; /* in sv->tx_dirty: sent at the batch's end */
+	/* calls it made on its channel, not answered yet (dispatch.c) */
+	LIST_HEAD(, ad_incall) incalls;
 	struct ad_slot *slots; /* [0] control, [1..concurrency] requests */
 	unsigned        nslots;
 	unsigned        inflight;
@@ -240,7 +252,13 @@ struct ad_agent {
 /* ---- the supervisor --------------------------------------------------- */
 
 struct ad_sv {
-	pthread_mutex_t        mtx;
+	pthread_mutex_t mtx;
+	/* While a batch from an instance is handled, what it causes to be
+	 * sent to instances waits here, to leave in one message each at
+	 * the batch's end (dispatch.c). */
+	int                    tx_defer;
+	struct ad_instance   **tx_dirty;
+	unsigned               ntx_dirty, tx_dirty_cap;
 	pthread_cond_t         spawned; /* an instance's pid became known */
 	struct ad_config      *cfg;
 	struct ad_store       *store;

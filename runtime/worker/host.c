@@ -12,7 +12,6 @@
 #include "worker/host.h"
 
 struct agentd_request {
-	nng_msg *route; /* empty body; its header is the REP backtrace */
 	uint64_t id;
 	char     src[AD_NAME_MAX];
 	int      answered;
@@ -46,27 +45,49 @@ envelope_msg(agentd_ctx *ctx, const struct ad_envelope *e, nng_msg **out)
 	return 0;
 }
 
+int
+ad_host_out(struct agentd_ctx *ctx, const struct ad_envelope *e)
+{
+	nng_msg *msg;
+	int      rv;
+
+	if ((rv = envelope_msg(ctx, e, &msg)) != 0)
+		return rv;
+	if (ctx->out != NULL
+	    && nng_msg_len(ctx->out) + nng_msg_len(msg) > ctx->max_message)
+		ad_host_out_flush(ctx);
+	if (ctx->out == NULL) {
+		ctx->out = msg;
+		return 0;
+	}
+	rv = nng_msg_append(ctx->out, nng_msg_body(msg), nng_msg_len(msg));
+	nng_msg_free(msg);
+	return ad_nng_error(rv);
+}
+
+void
+ad_host_out_flush(struct agentd_ctx *ctx)
+{
+	nng_msg *msg = ctx->out;
+
+	ctx->out = NULL;
+	if (msg == NULL)
+		return;
+	/* agentd is gone (its callers were answered) or not reading. */
+	if (ad_wloop_is_lost(&ctx->loop) || nng_sendmsg(ctx->rep, msg, 0) != 0)
+		nng_msg_free(msg);
+}
+
 static int
 send_reply(agentd_ctx *ctx, agentd_request *req, int status, const void *body,
     size_t len)
 {
 	struct ad_envelope e;
-	nng_msg           *msg;
-	int                rv;
 
 	ad_envelope_reply(&e, req->id, req->src, status, body, len);
 	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
 	snprintf(e.src_instance, sizeof(e.src_instance), "%s", ctx->instance);
-	if ((rv = envelope_msg(ctx, &e, &msg)) != 0)
-		return rv;
-	if ((rv = nng_msg_header_append(msg, nng_msg_header(req->route),
-	         nng_msg_header_len(req->route)))
-	        != 0
-	    || (rv = nng_sendmsg(ctx->rep, msg, 0)) != 0) {
-		nng_msg_free(msg);
-		return ad_nng_error(rv);
-	}
-	return 0;
+	return ad_host_out(ctx, &e);
 }
 
 /* Answer with a code and {"error": message}. */
@@ -96,7 +117,6 @@ request_done(agentd_ctx *ctx, agentd_request *req)
 	if (req == in_callback)
 		return;
 	LIST_REMOVE(req, link);
-	nng_msg_free(req->route);
 	free(req);
 	ctx->pending--;
 }
@@ -112,7 +132,6 @@ ad_host_requests_free(struct agentd_ctx *ctx)
 		    ctx->agent, ctx->instance, ctx->pending);
 	while ((req = LIST_FIRST(&ctx->requests)) != NULL) {
 		LIST_REMOVE(req, link);
-		nng_msg_free(req->route);
 		free(req);
 	}
 	ctx->pending = 0;
@@ -148,8 +167,7 @@ host_reply_error(
 }
 
 void
-ad_host_request(
-    struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
+ad_host_request(struct agentd_ctx *ctx, const struct ad_envelope *e)
 {
 	agentd_request *req;
 	int             rv;
@@ -157,20 +175,12 @@ ad_host_request(
 	req     = ad_xcalloc(1, sizeof(*req));
 	req->id = e->id;
 	snprintf(req->src, sizeof(req->src), "%s", e->src);
-	/* Keep only the routing header; the body is not needed once the
-	 * plugin has returned. */
-	if (nng_msg_alloc(&req->route, 0) != 0
-	    || nng_msg_header_append(
-	           req->route, nng_msg_header(msg), nng_msg_header_len(msg))
-	        != 0)
-		abort(); /* only ENOMEM is possible */
 	LIST_INSERT_HEAD(&ctx->requests, req, link);
 	ctx->pending++;
 	atomic_fetch_add(&ctx->handled, 1);
 	in_callback = req;
 	rv = ctx->desc->on_request(ctx->state, req, e->body, e->body_len);
 	in_callback = NULL;
-	nng_msg_free(msg);
 	if (!req->answered && rv != 0) {
 		/* Failed without answering: answer for it, so the caller
 		 * always hears back. */
@@ -251,6 +261,8 @@ sync_roundtrip(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, nng_msg **reply)
 		nng_msg_free(msg);
 		return AGENTD_ECLOSED;
 	}
+	/* Replies given so far leave now, not after the wait. */
+	ad_host_out_flush(ctx);
 	/* Waiting for agentd is not the plugin being stuck. */
 	busy = atomic_exchange(&ctx->busy_since, 0);
 	/* agentd answers "timeout" at the deadline; the margin only guards
@@ -369,20 +381,100 @@ acall_start(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, agentd_reply_fn cb,
 	return 0;
 }
 
+/*
+ * A call_async call: its request leaves on the instance's channel with
+ * the round's other messages, and agentd's reply comes back on it, so a
+ * plugin keeping many calls in flight sends and receives them in batches.
+ */
+struct ad_pcall {
+	struct ad_pcall *next;
+	uint64_t         id;
+	int64_t          expires; /* monotonic ms */
+	agentd_reply_fn  cb;
+	void            *arg;
+};
+
+/* agentd answers "timeout" at the deadline; this only guards against
+ * agentd never answering. */
+#define PCALL_GRACE_MS 2000
+
 static int
 host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
     size_t len, int timeout_ms, agentd_reply_fn cb, void *arg)
 {
-	nng_msg *msg;
-	int      rv;
+	struct ad_envelope e;
+	struct ad_pcall   *c, **b;
+	int                rv;
 
-	if (cb == NULL)
+	if (ctx == NULL || cb == NULL || (body == NULL && len)
+	    || !ad_valid_name(agent))
 		return AGENTD_EINVAL;
 	if (timeout_ms <= 0)
 		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
-	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0)
+	memset(&e, 0, sizeof(e));
+	e.id          = ad_envelope_next_id();
+	e.kind        = AD_KIND_REQUEST;
+	e.deadline_ms = ad_wall_ms() + timeout_ms;
+	e.body        = body;
+	e.body_len    = len;
+	/* Informative only: agentd knows the channel's instance. */
+	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
+	snprintf(e.dst, sizeof(e.dst), "%s", agent);
+	if ((rv = ad_host_out(ctx, &e)) != 0)
 		return rv;
-	return acall_start(ctx, msg, timeout_ms, cb, arg);
+	c          = ad_xcalloc(1, sizeof(*c));
+	c->id      = e.id;
+	c->expires = ad_now_ms() + timeout_ms + PCALL_GRACE_MS;
+	c->cb      = cb;
+	c->arg     = arg;
+	b          = &ctx->pcalls[e.id % AD_PCALL_BUCKETS];
+	c->next    = *b;
+	*b         = c;
+	ctx->acalls++;
+	return 0;
+}
+
+void
+ad_host_reply_in(struct agentd_ctx *ctx, const struct ad_envelope *e)
+{
+	struct ad_pcall **b = &ctx->pcalls[e->correlation % AD_PCALL_BUCKETS];
+	struct ad_pcall  *c;
+
+	for (; (c = *b) != NULL; b = &c->next) {
+		if (c->id == e->correlation)
+			break;
+	}
+	if (c == NULL)
+		return; /* timed out here already */
+	*b = c->next;
+	ctx->acalls--;
+	c->cb(c->arg, e->status, e->status == 0 ? e->body : NULL,
+	    e->status == 0 ? e->body_len : 0);
+	free(c);
+}
+
+void
+ad_host_calls_expire(struct agentd_ctx *ctx)
+{
+	int64_t          now = ad_now_ms();
+	struct ad_pcall *c, **b;
+	unsigned         i;
+
+	if (ctx->acalls == 0 || now - ctx->pcalls_checked < 100)
+		return;
+	ctx->pcalls_checked = now;
+	for (i = 0; i < AD_PCALL_BUCKETS; i++) {
+		for (b = &ctx->pcalls[i]; (c = *b) != NULL;) {
+			if (c->expires > now) {
+				b = &c->next;
+				continue;
+			}
+			*b = c->next;
+			ctx->acalls--;
+			c->cb(c->arg, AGENTD_ETIMEOUT, NULL, 0);
+			free(c);
+		}
+	}
 }
 
 void
@@ -401,6 +493,17 @@ void
 ad_host_calls_free(struct agentd_ctx *ctx)
 {
 	struct ad_acall *c;
+	struct ad_pcall *p;
+	unsigned         i;
+
+	/* Never answered (agentd went, or the worker is stopping): their
+	 * callbacks are not run, as for calls on the calls socket. */
+	for (i = 0; i < AD_PCALL_BUCKETS; i++) {
+		while ((p = ctx->pcalls[i]) != NULL) {
+			ctx->pcalls[i] = p->next;
+			free(p);
+		}
+	}
 
 	while ((c = ctx->free_calls) != NULL) {
 		ctx->free_calls = c->next_free;

@@ -6,7 +6,8 @@
  * is not there yet answer AGENTD_ENOTSUP, with their signatures settled.
  *
  * Sockets, all dialed to agentd in its run directory:
- *   rep    raw REP  <instance>.sock    requests and control in
+ *   rep    PAIR     <instance>.sock    requests and control in, their
+ *                                       replies out (batches of envelopes)
  *   calls  REQ      calls.sock         this instance's calls out
  *   evin   PULL     <instance>-ev.sock events for this instance
  *   evout  PUSH     publish.sock       events this instance publishes
@@ -25,6 +26,8 @@
 #include "bus/envelope.h"
 #include "config/config.h"
 #include "worker/loop.h"
+
+#define AD_PCALL_BUCKETS 256
 
 struct agentd_ctx {
 	struct ad_wloop             loop;
@@ -46,6 +49,7 @@ struct agentd_ctx {
 	size_t                      nsettings;
 	char                      **publish; /* topic prefixes it may use */
 	size_t                      npublish;
+	nng_msg                    *out;   /* replies to agentd, not sent */
 	agentd_writer              *batch; /* events published, not sent */
 	unsigned                    nbatch;
 	/* Monotonic ms since plugin code has been running on the main
@@ -57,6 +61,10 @@ struct agentd_ctx {
 	LIST_HEAD(, agentd_request) requests; /* those, to free at exit */
 	unsigned         acalls;     /* asynchronous calls under way */
 	struct ad_acall *free_calls; /* finished, for reuse */
+	/* call_async calls sent on the channel, by id, waiting for their
+	 * replies; checked now and then for agentd answering too late */
+	struct ad_pcall *pcalls[AD_PCALL_BUCKETS];
+	int64_t          pcalls_checked;
 	/* audit_async records not sent yet (array elements), their
 	 * callbacks, and batches sent but not answered (host.c) */
 	agentd_writer      *audits;
@@ -73,16 +81,26 @@ struct ad_audit_cb {
 
 extern const struct agentd_host ad_host_table;
 
+/* Hand a request to the plugin (e and its body are borrowed). */
+void ad_host_request(struct agentd_ctx *ctx, const struct ad_envelope *e);
+
 /*
- * Hand a request to the plugin.  msg (the received nng message, whose
- * header routes the reply back) is consumed; e describes it and its body
- * points into msg.
+ * Queue an envelope for agentd on the instance's channel: it leaves with
+ * the others queued at the next ad_host_out_flush (or at once when the
+ * batch would pass max_message_size).  AGENTD_ETOOBIG when e alone does.
  */
-void ad_host_request(
-    struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e);
+int ad_host_out(struct agentd_ctx *ctx, const struct ad_envelope *e);
+/* Send what ad_host_out queued (the main loop, after each round of work,
+ * and before the plugin waits in a host call). */
+void ad_host_out_flush(struct agentd_ctx *ctx);
 
 /* Hand every event of a batch to the plugin; msg is consumed. */
 void ad_host_events(struct agentd_ctx *ctx, nng_msg *msg);
+
+/* A reply on the channel: run its call_async callback (unknown: none). */
+void ad_host_reply_in(struct agentd_ctx *ctx, const struct ad_envelope *e);
+/* Calls agentd did not answer long past their deadline: ETIMEOUT. */
+void ad_host_calls_expire(struct agentd_ctx *ctx);
 
 /* An asynchronous call finished: run its callback, free it. */
 void ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *call);

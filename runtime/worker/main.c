@@ -26,7 +26,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
-#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/pair0/pair.h>
 #include <nng/protocol/reqrep0/req.h>
 
 #include "common/log.h"
@@ -339,10 +339,17 @@ connect_bus(struct agentd_ctx *ctx, const struct worker_opts *o)
 	int   rv;
 
 	ctx->max_message = o->max_message;
-	if ((rv = nng_rep0_open_raw(&ctx->rep)) != 0
+	if ((rv = nng_pair0_open(&ctx->rep)) != 0
 	    || (rv = nng_req0_open(&ctx->calls)) != 0
 	    || (rv = nng_pull0_open(&ctx->evin)) != 0
 	    || (rv = nng_push0_open(&ctx->evout)) != 0
+	    /* Sends wait while agentd reads what went before; the bound
+	     * only keeps a worker whose agentd is gone from waiting
+	     * forever (pair sends wait for a peer). */
+	    || (rv = nng_socket_set_ms(ctx->rep, NNG_OPT_SENDTIMEO, 30000))
+	        != 0
+	    || (rv = nng_socket_set_int(ctx->rep, NNG_OPT_SENDBUF, 64)) != 0
+	    || (rv = nng_socket_set_int(ctx->rep, NNG_OPT_RECVBUF, 64)) != 0
 	    || (rv = nng_socket_set_size(ctx->rep, NNG_OPT_RECVMAXSZ,
 	            ad_transport_cap(o->max_message)))
 	        != 0
@@ -397,13 +404,13 @@ close_bus(struct agentd_ctx *ctx)
 }
 
 static void
-reply_control(struct agentd_ctx *ctx, nng_msg *req,
-    const struct ad_envelope *e, int status, const char *error)
+reply_control(struct agentd_ctx *ctx, const struct ad_envelope *e, int status,
+    const char *error)
 {
-	agentd_writer *w;
-	nng_msg       *msg;
-	const void    *body;
-	size_t         len;
+	struct ad_envelope r;
+	agentd_writer     *w;
+	const void        *body;
+	size_t             len;
 
 	agentd_writer_new(&w);
 	agentd_write_map(w, 3);
@@ -414,18 +421,14 @@ reply_control(struct agentd_ctx *ctx, nng_msg *req,
 	agentd_write_str(w, "error");
 	agentd_write_str(w, error ? error : "");
 	body = agentd_writer_data(w, &len);
-	if (ad_reply_msg(e, status, body, len, &msg) == 0) {
-		nng_msg_header_append(
-		    msg, nng_msg_header(req), nng_msg_header_len(req));
-		if (nng_sendmsg(ctx->rep, msg, 0) != 0)
-			nng_msg_free(msg);
-	}
+	ad_envelope_reply(&r, e->id, e->src, status, body, len);
+	ad_host_out(ctx, &r);
 	agentd_writer_free(w);
 }
 
 /* "init": settings in, plugin init called, ready (or why not) out. */
 static int
-handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
+handle_init(struct agentd_ctx *ctx, const struct ad_envelope *e)
 {
 	agentd_doc *doc            = NULL;
 	char        err[AD_ERRLEN] = "";
@@ -433,8 +436,7 @@ handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 	int         rv;
 
 	if (ctx->initialized) {
-		reply_control(
-		    ctx, msg, e, AGENTD_EINVAL, "already initialized");
+		reply_control(ctx, e, AGENTD_EINVAL, "already initialized");
 		return 0;
 	}
 	rv = agentd_parse(e->body, e->body_len, &doc);
@@ -469,11 +471,11 @@ handle_init(struct agentd_ctx *ctx, nng_msg *msg, const struct ad_envelope *e)
 	}
 	if (rv != 0) {
 		ad_error("%s/%s: %s", ctx->agent, ctx->instance, err);
-		reply_control(ctx, msg, e, AGENTD_EPLUGIN, err);
+		reply_control(ctx, e, AGENTD_EPLUGIN, err);
 		return -1;
 	}
 	ctx->initialized = 1;
-	reply_control(ctx, msg, e, 0, NULL);
+	reply_control(ctx, e, 0, NULL);
 	ad_debug("%s/%s: ready", ctx->agent, ctx->instance);
 	return 0;
 }
@@ -485,38 +487,55 @@ enum next_step {
 	STEP_FAILED, /* init failed: exit EXIT_PLUGIN */
 };
 
-/* One message from the supervisor. */
+/* One envelope from the supervisor. */
+static enum next_step
+handle_envelope(struct agentd_ctx *ctx, const struct ad_envelope *e)
+{
+	enum next_step rv = STEP_CONTINUE;
+
+	if (e->kind == AD_KIND_REPLY)
+		ad_host_reply_in(ctx, e);
+	else if (e->kind == AD_KIND_REQUEST && ctx->initialized)
+		ad_host_request(ctx, e);
+	else if (e->kind == AD_KIND_REQUEST)
+		reply_control(ctx, e, AGENTD_EUNAVAIL, "not ready");
+	else if (e->kind == AD_KIND_CONTROL && strcmp(e->dst, "init") == 0)
+		rv = handle_init(ctx, e) == 0 ? STEP_CONTINUE : STEP_FAILED;
+	else if (e->kind == AD_KIND_CONTROL && strcmp(e->dst, "ping") == 0)
+		reply_control(ctx, e, 0, NULL);
+	else if (e->kind == AD_KIND_CONTROL && strcmp(e->dst, "stop") == 0) {
+		reply_control(ctx, e, 0, NULL);
+		rv = STEP_STOP;
+	} else
+		reply_control(ctx, e, AGENTD_EINVAL, "unknown operation");
+	return rv;
+}
+
+/* One message from the supervisor: envelopes, one after another. */
 static enum next_step
 handle_message(struct agentd_ctx *ctx, nng_msg *msg)
 {
+	const char        *p   = nng_msg_body(msg);
+	size_t             len = nng_msg_len(msg), used;
 	struct ad_envelope e;
 	enum next_step     rv = STEP_CONTINUE;
 
-	if (ad_envelope_decode(
-	        nng_msg_body(msg), nng_msg_len(msg), ctx->max_message, &e)
-	    != 0) {
-		ad_warn("%s/%s: dropped a malformed message from agentd",
-		    ctx->agent, ctx->instance);
-		nng_msg_free(msg);
-		return STEP_CONTINUE;
+	while (len > 0 && rv == STEP_CONTINUE) {
+		if (ad_envelope_decode_prefix(
+		        p, len, ctx->max_message, &e, &used)
+		    != 0) {
+			ad_warn(
+			    "%s/%s: dropped a malformed message from agentd",
+			    ctx->agent, ctx->instance);
+			break;
+		}
+		p += used;
+		len -= used;
+		plugin_enter(ctx);
+		rv = handle_envelope(ctx, &e);
+		plugin_leave(ctx);
+		ad_host_flush(ctx);
 	}
-	if (e.kind == AD_KIND_REQUEST && ctx->initialized) {
-		ad_host_request(ctx, msg, &e);
-		return STEP_CONTINUE;
-	}
-	if (e.kind == AD_KIND_REQUEST)
-		reply_control(ctx, msg, &e, AGENTD_EUNAVAIL, "not ready");
-	else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "init") == 0)
-		rv = handle_init(ctx, msg, &e) == 0 ? STEP_CONTINUE
-		                                    : STEP_FAILED;
-	else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "ping") == 0)
-		reply_control(ctx, msg, &e, 0, NULL);
-	else if (e.kind == AD_KIND_CONTROL && strcmp(e.dst, "stop") == 0) {
-		reply_control(ctx, msg, &e, 0, NULL);
-		rv = STEP_STOP;
-	} else
-		reply_control(
-		    ctx, msg, &e, AGENTD_EINVAL, "unknown operation");
 	nng_msg_free(msg);
 	return rv;
 }
@@ -544,12 +563,10 @@ work(struct agentd_ctx *ctx)
 		ad_host_flush(ctx);
 	}
 	while (nng_recvmsg(ctx->rep, &msg, NNG_FLAG_NONBLOCK) == 0) {
-		plugin_enter(ctx);
-		rv = handle_message(ctx, msg);
-		plugin_leave(ctx);
-		ad_host_flush(ctx);
-		if (rv != STEP_CONTINUE)
+		if ((rv = handle_message(ctx, msg)) != STEP_CONTINUE) {
+			ad_host_out_flush(ctx);
 			return rv;
+		}
 	}
 	if (nng_recvmsg(ctx->evin, &msg, NNG_FLAG_NONBLOCK) == 0) {
 		plugin_enter(ctx);
@@ -560,6 +577,8 @@ work(struct agentd_ctx *ctx)
 		plugin_leave(ctx);
 		ad_host_flush(ctx);
 	}
+	/* What this round answered and called leaves together. */
+	ad_host_out_flush(ctx);
 	return STEP_CONTINUE;
 }
 
@@ -597,7 +616,15 @@ serve(struct agentd_ctx *ctx)
 			ctx->desc->on_tick(ctx->state);
 			plugin_leave(ctx);
 			ad_host_flush(ctx);
+			ad_host_out_flush(ctx);
 			next_tick = ad_now_ms() + ctx->desc->tick_ms;
+		}
+		if (ctx->acalls > 0) {
+			plugin_enter(ctx);
+			ad_host_calls_expire(ctx);
+			plugin_leave(ctx);
+			ad_host_flush(ctx);
+			ad_host_out_flush(ctx);
 		}
 		/* Wake at least every 200 ms to notice SIGTERM. */
 		wait = 200;
@@ -645,6 +672,7 @@ settle_audits(struct agentd_ctx *ctx)
 			plugin_leave(ctx);
 			free(it);
 		}
+		ad_host_out_flush(ctx);
 		ad_host_audit_flush(ctx, 1);
 	}
 }
@@ -722,6 +750,7 @@ main(int argc, char **argv)
 			plugin_leave(&ctx);
 		}
 		ad_host_flush(&ctx);
+		ad_host_out_flush(&ctx);
 		heartbeat_stop(&hb);
 	}
 	close_bus(&ctx);

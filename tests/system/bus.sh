@@ -5,7 +5,7 @@
 # losses are all counted; agentctl publish and tail.
 . "$top_srcdir/tests/lib.sh"
 
-plan 34
+plan 41
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -69,6 +69,32 @@ like "$out" '"status":"ETIMEOUT"' "a call past its deadline answers ETIMEOUT"
 out=$(front '{"call":"echo","body":{"after":"timeout"}}')
 like "$out" '"status":"ok"' "the caller keeps working after a timeout"
 
+# The same outcomes for asynchronous calls, which travel on the caller's
+# own instance channel instead of calls.sock.
+out=$(front '{"call":"sink","body":{},"async":true}')
+like "$out" '"status":"EDENIED"' "an asynchronous call outside calls = { } is denied"
+[ "$(st front calls_denied)" = 2 ] && [ "$(st sink requests)" = 0 ]
+ok $? "counted on the caller, never delivered"
+out=$(front '{"call":"ghost","body":{},"async":true}')
+like "$out" '"status":"ENOENT"' "an asynchronous call to a missing agent: ENOENT"
+out=$(front '{"call":"slowpoke","body":{"sleep_ms":2000},"timeout_ms":300,"async":true}')
+like "$out" '"status":"ETIMEOUT"' "an asynchronous call past its deadline: ETIMEOUT"
+
+# The caller dies with an asynchronous call in flight: the answer has no
+# one to go to, and nothing else notices.  (front is front-2 from here.)
+front '{"call":"slowpoke","body":{"sleep_ms":1000},"async":true}' >/dev/null 2>&1 &
+caller=$!
+sleep 0.3
+kill -KILL "$(st front 'instances[0].pid')"
+wait "$caller"
+wait_for 10 agent_ready front 1
+ok $? "the calling instance is replaced"
+sleep 1.5
+out=$(front '{"call":"echo","body":"after","async":true}')
+like "$out" '"status":"ok"' "its replacement calls asynchronously again"
+kill -0 "$AGENTD_PID"
+ok $? "agentd is up after answering a call whose caller was gone"
+
 # A full queue answers EBUSY at once: slowpoke holds one request and
 # queues two (queue_max = 2); the fourth is refused.
 wait_for 10 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq '.agents[] | select(.name==\"slowpoke\") | .inflight + .queued')\" = 0 ]"
@@ -119,7 +145,7 @@ wait_for 5 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL publish orders.probe 0 >/d
 front '{"publish":"orders.tail","count":3,"body":{"t":1}}' >/dev/null
 wait_for 5 sh -c "! kill -0 $tailpid 2>/dev/null"
 ok $? "agentctl tail --count 3 exits after three events"
-like "$(cat "$T_DIR/tail.out")" '\{"topic":"orders.tail","src":"front","instance":"front-1","body":\{"t":1\}\}' \
+like "$(cat "$T_DIR/tail.out")" '\{"topic":"orders.tail","src":"front","instance":"front-2","body":\{"t":1\}\}' \
     "tail prints one JSON line per event with its source instance"
 
 # ---- a slow subscriber: never blocks the rest, every loss counted

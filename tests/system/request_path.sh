@@ -43,7 +43,7 @@ like "$json" '^\{"echo":\[1,2\.5,true,null,"x"\],"instance":"echo-1","pid":[0-9]
 ok $? "the control and instance sockets are created mode 0600"
 
 # Identity: a process agentd did not spawn dials the instance socket.  If
-# agentd accepted it, its REQ socket would hand it some of the calls below.
+# agentd accepted it, the instance channel would hand it calls below.
 "$top_builddir/tests/tools/intruder" "ipc://$T_DIR/run/echo-1.sock" 1500 &
 intruder=$!
 sleep 0.3

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/pair0/pair.h>
 
 int
 main(int argc, char **argv)
@@ -22,7 +22,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: intruder URL MILLISECONDS\n");
 		return 2;
 	}
-	if ((rv = nng_rep0_open(&s)) != 0
+	if ((rv = nng_pair0_open(&s)) != 0
 	    || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, atoi(argv[2])))
 	        != 0
 	    || (rv = nng_dial(s, argv[1], NULL, NNG_FLAG_NONBLOCK)) != 0) {
