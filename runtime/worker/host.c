@@ -212,6 +212,22 @@ struct ad_acall {
 	nng_msg           *reply;
 };
 
+/* An envelope from this instance to agentd (body borrowed). */
+static void
+outgoing(agentd_ctx *ctx, enum ad_kind kind, const char *dst, const void *body,
+    size_t len, int timeout_ms, struct ad_envelope *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->id          = ad_envelope_next_id();
+	e->kind        = kind;
+	e->deadline_ms = ad_wall_ms() + timeout_ms;
+	e->body        = body;
+	e->body_len    = len;
+	/* Informative only: agentd sets the source from the connection. */
+	snprintf(e->src, sizeof(e->src), "%s", ctx->agent);
+	snprintf(e->dst, sizeof(e->dst), "%s", dst);
+}
+
 /*
  * A message to agentd's calls socket: a request for another agent, or a
  * control operation agentd performs for this instance ("audit.append").
@@ -224,15 +240,7 @@ calls_msg(agentd_ctx *ctx, enum ad_kind kind, const char *dst,
 
 	if (ctx == NULL || (body == NULL && len))
 		return AGENTD_EINVAL;
-	memset(&e, 0, sizeof(e));
-	e.id          = ad_envelope_next_id();
-	e.kind        = kind;
-	e.deadline_ms = ad_wall_ms() + timeout_ms;
-	e.body        = body;
-	e.body_len    = len;
-	/* Informative only: agentd sets the source from the connection. */
-	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
-	snprintf(e.dst, sizeof(e.dst), "%s", dst);
+	outgoing(ctx, kind, dst, body, len, timeout_ms, &e);
 	return envelope_msg(ctx, &e, out);
 }
 
@@ -411,15 +419,7 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 		return AGENTD_EINVAL;
 	if (timeout_ms <= 0)
 		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
-	memset(&e, 0, sizeof(e));
-	e.id          = ad_envelope_next_id();
-	e.kind        = AD_KIND_REQUEST;
-	e.deadline_ms = ad_wall_ms() + timeout_ms;
-	e.body        = body;
-	e.body_len    = len;
-	/* Informative only: agentd knows the channel's instance. */
-	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
-	snprintf(e.dst, sizeof(e.dst), "%s", agent);
+	outgoing(ctx, AD_KIND_REQUEST, agent, body, len, timeout_ms, &e);
 	if ((rv = ad_host_out(ctx, &e)) != 0)
 		return rv;
 	c          = ad_xcalloc(1, sizeof(*c));
