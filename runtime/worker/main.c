@@ -547,12 +547,11 @@ handle_message(struct agentd_ctx *ctx, nng_msg *msg)
  * queue (where drops are counted) instead of this process's memory.
  * Whatever the plugin published leaves after each callback.
  */
-static enum next_step
-work(struct agentd_ctx *ctx)
+/* Run the callbacks of the calls on calls.sock that finished. */
+static void
+run_finished_calls(struct agentd_ctx *ctx)
 {
 	struct ad_witem *it;
-	nng_msg         *msg;
-	enum next_step   rv;
 
 	ad_wloop_ack(&ctx->loop);
 	while ((it = ad_wloop_take(&ctx->loop)) != NULL) {
@@ -562,6 +561,15 @@ work(struct agentd_ctx *ctx)
 		free(it);
 		ad_host_flush(ctx);
 	}
+}
+
+static enum next_step
+work(struct agentd_ctx *ctx)
+{
+	nng_msg       *msg;
+	enum next_step rv;
+
+	run_finished_calls(ctx);
 	while (nng_recvmsg(ctx->rep, &msg, NNG_FLAG_NONBLOCK) == 0) {
 		if ((rv = handle_message(ctx, msg)) != STEP_CONTINUE) {
 			ad_host_out_flush(ctx);
@@ -655,8 +663,7 @@ serve(struct agentd_ctx *ctx)
 static void
 settle_audits(struct agentd_ctx *ctx)
 {
-	int64_t          until = ad_now_ms() + AUDIT_SETTLE_MS;
-	struct ad_witem *it;
+	int64_t until = ad_now_ms() + AUDIT_SETTLE_MS;
 
 	ad_host_audit_flush(ctx, 1);
 	while (ctx->audit_in_flight > 0 && !ctx->loop.lost
@@ -665,13 +672,7 @@ settle_audits(struct agentd_ctx *ctx)
 
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
-		ad_wloop_ack(&ctx->loop);
-		while ((it = ad_wloop_take(&ctx->loop)) != NULL) {
-			plugin_enter(ctx);
-			ad_host_call_done(ctx, it->call);
-			plugin_leave(ctx);
-			free(it);
-		}
+		run_finished_calls(ctx);
 		ad_host_out_flush(ctx);
 		ad_host_audit_flush(ctx, 1);
 	}
