@@ -63,8 +63,11 @@ struct pending {
 	struct pending  *next;
 	ad_audit_done_fn done;
 	void            *arg;
+	int              status; /* the batch's, once written */
 	struct rec_view  v;
 	unsigned char    prev[HASH_LEN], hash[HASH_LEN];
+	void            *val; /* the stored value, once chained */
+	size_t           val_len;
 };
 
 /* A {seq, hash} entry of meta: the head or the archive base. */
@@ -82,16 +85,31 @@ struct ad_audit {
 	 * away under a walk that has yet to reach them. */
 	pthread_mutex_t maint;
 
-	pthread_mutex_t       mtx;    /* guards the queue, st and waiters */
+	pthread_mutex_t       mtx;    /* guards the queues, st and waiters */
 	pthread_cond_t        cv;     /* the queue is not empty, or closing */
+	pthread_cond_t        acks;   /* written records to answer, or done */
 	pthread_cond_t        synced; /* a batch's callbacks have run */
-	struct pending       *q_head, **q_tail;
-	size_t                q_len, q_max;
-	int                   closing;
+	struct pending       *q_head, **q_tail; /* for the writer */
+	struct pending       *a_head, **a_tail; /* written, to answer */
+	size_t                q_len, a_len, q_max;
+	int                   closing, written_all;
 	struct ad_audit_stats st; /* head_*: written only by the writer */
+	/*
+	 * The chain's end over everything queued: records get their number,
+	 * hash and stored value when they are queued, so that the writer
+	 * only puts and commits.  A batch that fails to commit rewinds it to
+	 * the head and the records queued behind it are chained again.
+	 */
+	struct mark    tip;
+	agentd_writer *wm, *wv; /* scratch for chaining, under mtx */
 
-	pthread_t      thread;
-	agentd_writer *wm, *wv; /* the writer thread's */
+	/*
+	 * The writer writes and commits; the acker runs the callbacks, so
+	 * that the next batch's transaction starts as soon as the last one
+	 * is committed instead of after every caller has been answered.
+	 */
+	pthread_t      thread, acker;
+	agentd_writer *wh; /* the writer thread's */
 };
 
 /*
@@ -702,39 +720,56 @@ struct batch {
 	struct mark     head; /* after the batch, once committed */
 };
 
-static int
-rec_put(struct ad_audit *a, MDB_txn *txn, struct rec_view *v)
+/*
+ * Number p, hash it onto the tip and encode its stored value (under
+ * a->mtx).  Out of memory aborts, as ad_xmalloc does: a record that is
+ * queued must be writable.
+ */
+static void
+chain_onto(struct ad_audit *a, struct pending *p)
 {
-	unsigned char kb[8];
-	MDB_val       key, val;
-	int           rc;
+	const void *val;
 
-	if ((rc = rec_hash(a->wm, v, (unsigned char *)v->hash)) != 0
-	    || (rc = value_encode(a->wv, v)) != 0)
-		return rc;
-	seq_key(v->seq, kb, &key);
-	val.mv_data = (void *)agentd_writer_data(a->wv, &val.mv_size);
-	/* Keys only grow: MDB_APPEND skips the search and fills pages. */
-	return mdb_put(txn, a->dbi, &key, &val, MDB_APPEND);
+	p->v.seq = ++a->tip.seq;
+	memcpy(p->prev, a->tip.hash, HASH_LEN);
+	if (rec_hash(a->wm, &p->v, p->hash) != 0
+	    || value_encode(a->wv, &p->v) != 0)
+		abort();
+	val    = agentd_writer_data(a->wv, &p->val_len);
+	p->val = ad_xrealloc(p->val, p->val_len);
+	memcpy(p->val, val, p->val_len);
+	memcpy(a->tip.hash, p->hash, HASH_LEN);
 }
 
-/* The batch, in queue order, chained onto the head. */
+static void
+pending_free(struct pending *p)
+{
+	free(p->val);
+	free(p);
+}
+
+/* The batch, chained when it was queued, and the head after it. */
 static int
 batch_write(struct ad_audit *a, MDB_txn *txn, void *arg)
 {
-	struct batch *b = arg;
-	int           rc;
+	struct batch   *b = arg;
+	struct pending *p, *last = NULL;
+	unsigned char   kb[8];
+	MDB_val         key, val;
+	int             rc;
 
-	b->head.seq = a->st.head_seq;
-	memcpy(b->head.hash, a->st.head_hash, HASH_LEN);
-	for (struct pending *p = b->list; p != NULL; p = p->next) {
-		p->v.seq = ++b->head.seq;
-		memcpy(p->prev, b->head.hash, HASH_LEN);
-		if ((rc = rec_put(a, txn, &p->v)) != 0)
+	for (p = b->list; p != NULL; p = p->next) {
+		seq_key(p->v.seq, kb, &key);
+		val.mv_data = p->val;
+		val.mv_size = p->val_len;
+		/* Keys only grow: MDB_APPEND skips the search, fills pages. */
+		if ((rc = mdb_put(txn, a->dbi, &key, &val, MDB_APPEND)) != 0)
 			return rc;
-		memcpy(b->head.hash, p->hash, HASH_LEN);
+		last = p;
 	}
-	return mark_put(txn, a->meta, a->wv, "audit_head", &b->head);
+	b->head.seq = last->v.seq;
+	memcpy(b->head.hash, last->hash, HASH_LEN);
+	return mark_put(txn, a->meta, a->wh, "audit_head", &b->head);
 }
 
 static void
@@ -750,28 +785,33 @@ batch_account(struct ad_audit *a, const struct batch *b, int status)
 			a->st.max_batch = b->n;
 	} else {
 		a->st.failed += b->n;
+		a->tip.seq = a->st.head_seq;
+		memcpy(a->tip.hash, a->st.head_hash, HASH_LEN);
+		for (struct pending *p = a->q_head; p != NULL; p = p->next)
+			chain_onto(a, p);
 	}
 	pthread_mutex_unlock(&a->mtx);
 }
 
-/* Write, commit, and only then tell each caller. */
+/* Write and commit, then hand the batch to the acker. */
 static void
 batch_run(struct ad_audit *a, struct batch *b)
 {
-	struct pending *p, *next;
+	struct pending *p, **last = &b->list;
 	int             status;
 
 	status = audit_err(a, write_txn(a, batch_write, b, b->bytes),
 	    "appending to the audit log");
 	batch_account(a, b, status);
-	for (p = b->list; p != NULL; p = next) {
-		next = p->next;
-		if (p->done != NULL)
-			p->done(p->arg, status, status == 0 ? p->v.seq : 0);
-		free(p);
+	for (p = b->list; p != NULL; p = p->next) {
+		p->status = status;
+		last      = &p->next;
 	}
 	pthread_mutex_lock(&a->mtx);
-	pthread_cond_broadcast(&a->synced);
+	*a->a_tail = b->list;
+	a->a_tail  = last;
+	a->a_len += b->n;
+	pthread_cond_signal(&a->acks);
 	pthread_mutex_unlock(&a->mtx);
 }
 
@@ -790,8 +830,7 @@ batch_take(struct ad_audit *a, struct batch *b)
 	a->q_len  = 0;
 	pthread_mutex_unlock(&a->mtx);
 	for (struct pending *p = b->list; p != NULL; p = p->next)
-		b->bytes += 160 + p->v.agent.n + p->v.instance.n + p->v.kind.n
-		    + p->v.summary.n + p->v.detail.n;
+		b->bytes += 16 + p->val_len;
 	return b->list != NULL;
 }
 
@@ -803,6 +842,43 @@ writer_main(void *arg)
 
 	while (batch_take(a, &b))
 		batch_run(a, &b);
+	pthread_mutex_lock(&a->mtx);
+	a->written_all = 1;
+	pthread_cond_signal(&a->acks);
+	pthread_mutex_unlock(&a->mtx);
+	return NULL;
+}
+
+/* Tell each caller, in commit order, and wake the synchronous ones. */
+static void *
+acker_main(void *arg)
+{
+	struct ad_audit *a = arg;
+	struct pending  *list, *p;
+	size_t           n;
+
+	pthread_mutex_lock(&a->mtx);
+	for (;;) {
+		while (a->a_head == NULL && !a->written_all)
+			pthread_cond_wait(&a->acks, &a->mtx);
+		if ((list = a->a_head) == NULL)
+			break;
+		n         = a->a_len;
+		a->a_head = NULL;
+		a->a_tail = &a->a_head;
+		pthread_mutex_unlock(&a->mtx);
+		for (; list != NULL; list = p) {
+			p = list->next;
+			if (list->done != NULL)
+				list->done(list->arg, list->status,
+				    list->status == 0 ? list->v.seq : 0);
+			pending_free(list);
+		}
+		pthread_mutex_lock(&a->mtx);
+		a->a_len -= n;
+		pthread_cond_broadcast(&a->synced);
+	}
+	pthread_mutex_unlock(&a->mtx);
 	return NULL;
 }
 
@@ -873,7 +949,7 @@ ad_audit_append_many(struct ad_audit *a, const struct ad_audit_rec *r,
 		rv = AGENTD_ECLOSED;
 	else if (n > a->q_max)
 		rv = AGENTD_ETOOBIG;
-	else if (a->q_len + n > a->q_max)
+	else if (a->q_len + a->a_len + n > a->q_max)
 		rv = AGENTD_EBUSY;
 	if (rv == 0) {
 		/* Under the lock, so times follow queue (= seq) order. */
@@ -882,6 +958,7 @@ ad_audit_append_many(struct ad_audit *a, const struct ad_audit_rec *r,
 		for (p = head; p != NULL; p = p->next) {
 			if (p->v.time_ms == 0)
 				p->v.time_ms = now;
+			chain_onto(a, p);
 		}
 		*a->q_tail = head;
 		a->q_tail  = tail;
@@ -892,7 +969,7 @@ ad_audit_append_many(struct ad_audit *a, const struct ad_audit_rec *r,
 	if (rv != 0) {
 		for (; head != NULL; head = p) {
 			p = head->next;
-			free(head);
+			pending_free(head);
 		}
 		free(g);
 	}
@@ -930,7 +1007,8 @@ ad_audit_append_sync(
 	struct waiter w = { .a = a };
 	int           rv;
 
-	if (pthread_equal(pthread_self(), a->thread))
+	if (pthread_equal(pthread_self(), a->thread)
+	    || pthread_equal(pthread_self(), a->acker))
 		return AGENTD_EINVAL;
 	if ((rv = ad_audit_append(a, r, waiter_done, &w)) != 0)
 		return rv;
@@ -947,7 +1025,8 @@ void
 ad_audit_stats(struct ad_audit *a, struct ad_audit_stats *st)
 {
 	pthread_mutex_lock(&a->mtx);
-	*st = a->st;
+	*st        = a->st;
+	st->queued = a->q_len;
 	pthread_mutex_unlock(&a->mtx);
 }
 
@@ -1053,6 +1132,7 @@ head_load(struct ad_audit *a)
 	if (rc == 0) {
 		a->st.head_seq = head.seq;
 		memcpy(a->st.head_hash, head.hash, HASH_LEN);
+		a->tip = head;
 	}
 	return rc;
 }
@@ -1087,6 +1167,7 @@ audit_new(MDB_env *env, const struct ad_audit_opts *opts)
 
 	a->env    = env;
 	a->q_tail = &a->q_head;
+	a->a_tail = &a->a_head;
 	a->q_max  = opts != NULL && opts->max_queue != 0
 	     ? opts->max_queue
 	     : AD_AUDIT_QUEUE_DEFAULT;
@@ -1094,9 +1175,11 @@ audit_new(MDB_env *env, const struct ad_audit_opts *opts)
 	pthread_mutex_init(&a->maint, NULL);
 	pthread_mutex_init(&a->mtx, NULL);
 	pthread_cond_init(&a->cv, NULL);
+	pthread_cond_init(&a->acks, NULL);
 	pthread_cond_init(&a->synced, NULL);
 	/* Out of memory: what ad_xmalloc does too. */
-	if (agentd_writer_new(&a->wm) != 0 || agentd_writer_new(&a->wv) != 0)
+	if (agentd_writer_new(&a->wm) != 0 || agentd_writer_new(&a->wv) != 0
+	    || agentd_writer_new(&a->wh) != 0)
 		abort();
 	return a;
 }
@@ -1106,7 +1189,9 @@ audit_free(struct ad_audit *a)
 {
 	agentd_writer_free(a->wm);
 	agentd_writer_free(a->wv);
+	agentd_writer_free(a->wh);
 	pthread_cond_destroy(&a->cv);
+	pthread_cond_destroy(&a->acks);
 	pthread_cond_destroy(&a->synced);
 	pthread_mutex_destroy(&a->mtx);
 	pthread_mutex_destroy(&a->maint);
@@ -1144,12 +1229,24 @@ ad_audit_open(MDB_env *env, const struct ad_audit_opts *opts,
 	    || (rc = head_load(a)) != 0) {
 		ad_seterr(err, errlen, "cannot open the audit log: %s",
 		    mdb_strerror(rc));
+		rc = audit_err(a, rc, "opening the audit log");
 		audit_free(a);
-		return audit_err(a, rc, "opening the audit log");
+		return rc;
+	}
+	if ((rc = pthread_create(&a->acker, NULL, acker_main, a)) != 0) {
+		ad_seterr(err, errlen, "cannot start the audit acker: %s",
+		    strerror(rc));
+		audit_free(a);
+		return AGENTD_ENOMEM;
 	}
 	if ((rc = pthread_create(&a->thread, NULL, writer_main, a)) != 0) {
 		ad_seterr(err, errlen, "cannot start the audit writer: %s",
 		    strerror(rc));
+		pthread_mutex_lock(&a->mtx);
+		a->written_all = 1;
+		pthread_cond_signal(&a->acks);
+		pthread_mutex_unlock(&a->mtx);
+		pthread_join(a->acker, NULL);
 		audit_free(a);
 		return AGENTD_ENOMEM;
 	}
@@ -1167,6 +1264,7 @@ ad_audit_close(struct ad_audit *a)
 	pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mtx);
 	pthread_join(a->thread, NULL);
+	pthread_join(a->acker, NULL);
 	audit_free(a);
 }
 

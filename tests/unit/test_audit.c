@@ -2,10 +2,13 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -869,6 +872,119 @@ test_gate(void)
 	free(dir);
 }
 
+/*
+ * Records are numbered and chained when they are queued.  A batch that
+ * fails to commit must not leave the records queued behind it chained onto
+ * records that were never written: they are chained again onto the head.
+ * The failure: a file size limit the first batch's 512 KiB detail crosses
+ * and the second batch's small record does not.
+ */
+struct fail_ack {
+	pthread_mutex_t mtx;
+	int             calls[2], status[2];
+	uint64_t        seq[2];
+};
+
+struct fail_arg {
+	struct fail_ack *k;
+	int              i;
+};
+
+static void
+fail_done(void *arg, int status, uint64_t seq)
+{
+	struct fail_arg *f = arg;
+
+	pthread_mutex_lock(&f->k->mtx);
+	f->k->calls[f->i]++;
+	f->k->status[f->i] = status;
+	f->k->seq[f->i]    = seq;
+	pthread_mutex_unlock(&f->k->mtx);
+}
+
+static void
+test_failed_commit(void)
+{
+	char                         *dir = ad_path_join(tmp, "failed");
+	MDB_env                      *env = tiny_env(dir, 8 << 20, 0);
+	pthread_rwlock_t              gate;
+	struct ad_audit_opts          o = { .gate = &gate };
+	struct ad_audit              *a = NULL;
+	struct ad_audit_rec           r = rec("f", "x.first", "one", 0);
+	struct ad_audit_stats         st;
+	struct ad_audit_verify_result v;
+	struct fail_ack               k = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+	struct fail_arg               fa = { &k, 0 }, fb = { &k, 1 };
+	struct rlimit                 old, lim;
+	MDB_envinfo                   info;
+	MDB_stat                      ms;
+	unsigned char                *big            = calloc(1, 512 << 10);
+	char                          err[AD_ERRLEN] = "";
+	int                           tries;
+
+	pthread_rwlock_init(&gate, NULL);
+	if (env == NULL || ad_audit_open(env, &o, &a, err, sizeof(err)) != 0) {
+		ok(0, "open with a gate of the caller's");
+		diag("%s", err);
+		return;
+	}
+	ok(ad_audit_append_sync(a, &r, NULL) == 0, "one record committed");
+	/* A bin32 of 512 KiB: one msgpack value. */
+	big[0]       = 0xc6;
+	big[1]       = 0;
+	big[2]       = 0x07;
+	big[3]       = 0xff;
+	big[4]       = 0xfb;
+	r            = rec("f", "x.big", "fails", 0);
+	r.detail     = big;
+	r.detail_len = 512 << 10;
+	pthread_rwlock_wrlock(&gate);
+	ok(ad_audit_append(a, &r, fail_done, &fa) == 0, "a big record queued");
+	for (tries = 0; tries < 500; tries++) {
+		ad_audit_stats(a, &st);
+		if (st.queued == 0)
+			break;
+		usleep(2000);
+	}
+	ok(st.queued == 0, "the writer took it and waits for the gate");
+	r = rec("f", "x.small", "behind it", 0);
+	ok(ad_audit_append(a, &r, fail_done, &fb) == 0,
+	    "a small record queued behind it");
+	mdb_env_info(env, &info);
+	mdb_env_stat(env, &ms);
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim          = old;
+	lim.rlim_cur = (info.me_last_pgno + 1 + 64) * (rlim_t)ms.ms_psize;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	pthread_rwlock_unlock(&gate);
+	for (tries = 0; tries < 500; tries++) {
+		pthread_mutex_lock(&k.mtx);
+		int done = k.calls[0] + k.calls[1];
+		pthread_mutex_unlock(&k.mtx);
+		if (done == 2)
+			break;
+		usleep(2000);
+	}
+	setrlimit(RLIMIT_FSIZE, &old);
+	ok(k.calls[0] == 1 && k.status[0] != 0,
+	    "the big record's commit failed");
+	if (!ok(k.calls[1] == 1 && k.status[1] == 0 && k.seq[1] == 2,
+	        "the record behind it is committed as number 2"))
+		diag("  status %d, seq %" PRIu64, k.status[1], k.seq[1]);
+	r = rec("f", "x.after", "after", 0);
+	ok(ad_audit_append_sync(a, &r, NULL) == 0, "appending goes on");
+	memset(&v, 0, sizeof(v));
+	if (!ok(ad_audit_verify(a, &v) == 0 && v.ok && v.records == 3,
+	        "the chain of 3 records verifies"))
+		diag("  %s", v.what);
+	ad_audit_close(a);
+	mdb_env_close(env);
+	pthread_rwlock_destroy(&gate);
+	free(big);
+	free(dir);
+}
+
 /* ad_audit_append_many: one answer for the lot. */
 struct many_ack {
 	int      calls, status;
@@ -965,7 +1081,7 @@ main(void)
 	char             err[AD_ERRLEN] = "";
 	int              opened;
 
-	plan(83 + 10);
+	plan(83 + 10 + 8);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -990,6 +1106,7 @@ main(void)
 	test_growth();
 	test_nosync();
 	test_gate();
+	test_failed_commit();
 	test_many();
 	nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
