@@ -63,7 +63,6 @@ struct pending {
 	struct pending  *next;
 	ad_audit_done_fn done;
 	void            *arg;
-	int              status; /* the batch's, once written */
 	struct rec_view  v;
 	unsigned char    prev[HASH_LEN], hash[HASH_LEN];
 	void            *val; /* the stored value, once chained */
@@ -85,14 +84,12 @@ struct ad_audit {
 	 * away under a walk that has yet to reach them. */
 	pthread_mutex_t maint;
 
-	pthread_mutex_t       mtx;    /* guards the queues, st and waiters */
+	pthread_mutex_t       mtx;    /* guards the queue, st and waiters */
 	pthread_cond_t        cv;     /* the queue is not empty, or closing */
-	pthread_cond_t        acks;   /* written records to answer, or done */
 	pthread_cond_t        synced; /* a batch's callbacks have run */
-	struct pending       *q_head, **q_tail; /* for the writer */
-	struct pending       *a_head, **a_tail; /* written, to answer */
-	size_t                q_len, a_len, q_max;
-	int                   closing, written_all;
+	struct pending       *q_head, **q_tail;
+	size_t                q_len, q_max;
+	int                   closing;
 	struct ad_audit_stats st; /* head_*: written only by the writer */
 	/*
 	 * The chain's end over everything queued: records get their number,
@@ -103,12 +100,7 @@ struct ad_audit {
 	struct mark    tip;
 	agentd_writer *wm, *wv; /* scratch for chaining, under mtx */
 
-	/*
-	 * The writer writes and commits; the acker runs the callbacks, so
-	 * that the next batch's transaction starts as soon as the last one
-	 * is committed instead of after every caller has been answered.
-	 */
-	pthread_t      thread, acker;
+	pthread_t      thread;
 	agentd_writer *wh; /* the writer thread's */
 };
 
@@ -221,6 +213,19 @@ value_encode(agentd_writer *w, const struct rec_view *v)
 	return 0;
 }
 
+/*
+ * Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up again
+ * at every init, which doubles the cost of hashing a record.
+ */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD        *sha256;
+
+static void
+sha256_fetch(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 /* SHA-256(prev || m); 0 or ENOMEM. */
 static int
 chain_hash(const unsigned char *prev, const void *m, size_t len,
@@ -230,7 +235,9 @@ chain_hash(const unsigned char *prev, const void *m, size_t len,
 	unsigned int n   = 0;
 	int          ok;
 
-	ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1
+	pthread_once(&sha256_once, sha256_fetch);
+	ok = ctx != NULL && sha256 != NULL
+	    && EVP_DigestInit_ex(ctx, sha256, NULL) == 1
 	    && EVP_DigestUpdate(ctx, prev, HASH_LEN) == 1
 	    && EVP_DigestUpdate(ctx, m, len) == 1
 	    && EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == HASH_LEN;
@@ -793,25 +800,24 @@ batch_account(struct ad_audit *a, const struct batch *b, int status)
 	pthread_mutex_unlock(&a->mtx);
 }
 
-/* Write and commit, then hand the batch to the acker. */
+/* Write, commit, and only then tell each caller. */
 static void
 batch_run(struct ad_audit *a, struct batch *b)
 {
-	struct pending *p, **last = &b->list;
+	struct pending *p, *next;
 	int             status;
 
 	status = audit_err(a, write_txn(a, batch_write, b, b->bytes),
 	    "appending to the audit log");
 	batch_account(a, b, status);
-	for (p = b->list; p != NULL; p = p->next) {
-		p->status = status;
-		last      = &p->next;
+	for (p = b->list; p != NULL; p = next) {
+		next = p->next;
+		if (p->done != NULL)
+			p->done(p->arg, status, status == 0 ? p->v.seq : 0);
+		pending_free(p);
 	}
 	pthread_mutex_lock(&a->mtx);
-	*a->a_tail = b->list;
-	a->a_tail  = last;
-	a->a_len += b->n;
-	pthread_cond_signal(&a->acks);
+	pthread_cond_broadcast(&a->synced);
 	pthread_mutex_unlock(&a->mtx);
 }
 
@@ -842,43 +848,6 @@ writer_main(void *arg)
 
 	while (batch_take(a, &b))
 		batch_run(a, &b);
-	pthread_mutex_lock(&a->mtx);
-	a->written_all = 1;
-	pthread_cond_signal(&a->acks);
-	pthread_mutex_unlock(&a->mtx);
-	return NULL;
-}
-
-/* Tell each caller, in commit order, and wake the synchronous ones. */
-static void *
-acker_main(void *arg)
-{
-	struct ad_audit *a = arg;
-	struct pending  *list, *p;
-	size_t           n;
-
-	pthread_mutex_lock(&a->mtx);
-	for (;;) {
-		while (a->a_head == NULL && !a->written_all)
-			pthread_cond_wait(&a->acks, &a->mtx);
-		if ((list = a->a_head) == NULL)
-			break;
-		n         = a->a_len;
-		a->a_head = NULL;
-		a->a_tail = &a->a_head;
-		pthread_mutex_unlock(&a->mtx);
-		for (; list != NULL; list = p) {
-			p = list->next;
-			if (list->done != NULL)
-				list->done(list->arg, list->status,
-				    list->status == 0 ? list->v.seq : 0);
-			pending_free(list);
-		}
-		pthread_mutex_lock(&a->mtx);
-		a->a_len -= n;
-		pthread_cond_broadcast(&a->synced);
-	}
-	pthread_mutex_unlock(&a->mtx);
 	return NULL;
 }
 
@@ -949,7 +918,7 @@ ad_audit_append_many(struct ad_audit *a, const struct ad_audit_rec *r,
 		rv = AGENTD_ECLOSED;
 	else if (n > a->q_max)
 		rv = AGENTD_ETOOBIG;
-	else if (a->q_len + a->a_len + n > a->q_max)
+	else if (a->q_len + n > a->q_max)
 		rv = AGENTD_EBUSY;
 	if (rv == 0) {
 		/* Under the lock, so times follow queue (= seq) order. */
@@ -1007,8 +976,7 @@ ad_audit_append_sync(
 	struct waiter w = { .a = a };
 	int           rv;
 
-	if (pthread_equal(pthread_self(), a->thread)
-	    || pthread_equal(pthread_self(), a->acker))
+	if (pthread_equal(pthread_self(), a->thread))
 		return AGENTD_EINVAL;
 	if ((rv = ad_audit_append(a, r, waiter_done, &w)) != 0)
 		return rv;
@@ -1167,7 +1135,6 @@ audit_new(MDB_env *env, const struct ad_audit_opts *opts)
 
 	a->env    = env;
 	a->q_tail = &a->q_head;
-	a->a_tail = &a->a_head;
 	a->q_max  = opts != NULL && opts->max_queue != 0
 	     ? opts->max_queue
 	     : AD_AUDIT_QUEUE_DEFAULT;
@@ -1175,7 +1142,6 @@ audit_new(MDB_env *env, const struct ad_audit_opts *opts)
 	pthread_mutex_init(&a->maint, NULL);
 	pthread_mutex_init(&a->mtx, NULL);
 	pthread_cond_init(&a->cv, NULL);
-	pthread_cond_init(&a->acks, NULL);
 	pthread_cond_init(&a->synced, NULL);
 	/* Out of memory: what ad_xmalloc does too. */
 	if (agentd_writer_new(&a->wm) != 0 || agentd_writer_new(&a->wv) != 0
@@ -1191,7 +1157,6 @@ audit_free(struct ad_audit *a)
 	agentd_writer_free(a->wv);
 	agentd_writer_free(a->wh);
 	pthread_cond_destroy(&a->cv);
-	pthread_cond_destroy(&a->acks);
 	pthread_cond_destroy(&a->synced);
 	pthread_mutex_destroy(&a->mtx);
 	pthread_mutex_destroy(&a->maint);
@@ -1233,20 +1198,9 @@ ad_audit_open(MDB_env *env, const struct ad_audit_opts *opts,
 		audit_free(a);
 		return rc;
 	}
-	if ((rc = pthread_create(&a->acker, NULL, acker_main, a)) != 0) {
-		ad_seterr(err, errlen, "cannot start the audit acker: %s",
-		    strerror(rc));
-		audit_free(a);
-		return AGENTD_ENOMEM;
-	}
 	if ((rc = pthread_create(&a->thread, NULL, writer_main, a)) != 0) {
 		ad_seterr(err, errlen, "cannot start the audit writer: %s",
 		    strerror(rc));
-		pthread_mutex_lock(&a->mtx);
-		a->written_all = 1;
-		pthread_cond_signal(&a->acks);
-		pthread_mutex_unlock(&a->mtx);
-		pthread_join(a->acker, NULL);
 		audit_free(a);
 		return AGENTD_ENOMEM;
 	}
@@ -1264,7 +1218,6 @@ ad_audit_close(struct ad_audit *a)
 	pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mtx);
 	pthread_join(a->thread, NULL);
-	pthread_join(a->acker, NULL);
 	audit_free(a);
 }
 

@@ -45,9 +45,7 @@
  *
  * Threads.  Any thread may call any function except ad_audit_close(),
  * which must not overlap other calls.  Appends are written by one writer
- * thread in batches, one durable transaction per batch (group commit), and
- * answered by a second thread, so that answering one batch and committing
- * the next overlap.
+ * thread in batches, one durable transaction per batch (group commit).
  */
 #ifndef AD_AUDIT_H
 #define AD_AUDIT_H
@@ -65,7 +63,7 @@
 #define AD_AUDIT_NAME_MAX 255          /* agent, instance, kind */
 #define AD_AUDIT_SUMMARY_MAX 4096      /* bytes */
 #define AD_AUDIT_DETAIL_MAX (1u << 20) /* bytes */
-#define AD_AUDIT_QUEUE_DEFAULT 65536   /* records queued or awaiting answer */
+#define AD_AUDIT_QUEUE_DEFAULT 65536   /* records waiting for the writer */
 
 struct ad_audit;
 
@@ -81,13 +79,11 @@ struct ad_audit_rec {
 };
 
 /*
- * Called once per appended record, in sequence order, on the log's
- * acknowledging thread, only after the transaction holding it is committed
- * and synced (status 0, seq its number) or has failed (status an agentd
- * code, seq 0).  Keep it short: later records' callbacks wait (the writer
- * does not: it commits the next batch meanwhile).  It may call
- * ad_audit_append() and ad_audit_query(), never ad_audit_append_sync() or
- * ad_audit_close().
+ * Called once per appended record, on the writer thread, only after the
+ * transaction holding it is committed and synced (status 0, seq its
+ * number) or has failed (status an agentd code, seq 0).  Keep it short:
+ * the next batch waits.  It may call ad_audit_append() and
+ * ad_audit_query(), never ad_audit_append_sync() or ad_audit_close().
  */
 typedef void (*ad_audit_done_fn)(void *arg, int status, uint64_t seq);
 
