@@ -84,6 +84,12 @@ ad_xstrdup(const char *s)
 }
 
 char *
+ad_xstrndup(const char *s, size_t n)
+{
+	return check_alloc(strndup(s, n));
+}
+
+char *
 ad_xstrdup_or_null(const char *s)
 {
 	return s != NULL ? ad_xstrdup(s) : NULL;
@@ -140,7 +146,7 @@ ad_dirname(const char *path)
 		return ad_xstrdup(".");
 	if (slash == path)
 		return ad_xstrdup("/");
-	return ad_xasprintf("%.*s", (int)(slash - path), path);
+	return ad_xstrndup(path, (size_t)(slash - path));
 }
 
 int

@@ -28,6 +28,8 @@ void *ad_xmalloc(size_t n);
 void *ad_xcalloc(size_t n, size_t size);
 void *ad_xrealloc(void *p, size_t n);
 char *ad_xstrdup(const char *s);
+/* At most n bytes of s (up to a NUL), NUL-terminated. */
+char *ad_xstrndup(const char *s, size_t n);
 /* The same, NULL for NULL. */
 char *ad_xstrdup_or_null(const char *s);
 char *ad_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -790,8 +790,8 @@ audit_rec_of(
 	    || klen > AD_AUDIT_NAME_MAX || memchr(k, '\0', klen) != NULL
 	    || memchr(s, '\0', slen) != NULL)
 		return AGENTD_EINVAL;
-	*kind      = ad_xasprintf("%.*s", (int)klen, k);
-	*summary   = ad_xasprintf("%.*s", (int)slen, s);
+	*kind      = ad_xstrndup(k, klen);
+	*summary   = ad_xstrndup(s, slen);
 	r->kind    = *kind;
 	r->summary = *summary;
 	return 0;
@@ -803,19 +803,34 @@ audit_rec_of(
  * (host->audit_async sends them in batches), appended together.  Agent
  * and instance come from the connection, and the answer waits for the
  * commit of the last.
+ *
+ * Called under the supervisor's mutex, which it lets go of while it
+ * decodes and queues the records (the records are numbered and hashed as
+ * they are queued): nothing here needs the supervisor, and dispatch and the
+ * audit writer's answers would wait for it.  c is in AD_SRV_WAIT all that
+ * time, so nothing else touches it; its answer (audit_appended) takes the
+ * mutex again.  ad_sv_stop waits for sv->appending to reach 0 before it
+ * queues the last record, so that every record is queued before it.
  */
 static void
 op_audit_append(
     struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
 {
+	struct ad_sv        *sv   = c->srv->sv;
 	const unsigned char *p    = e->body;
 	size_t               left = e->body_len, used, i, n = 0, cap = 0;
 	struct ad_audit_rec *r    = NULL;
 	char               **strs = NULL;
 	agentd_doc          *doc, *outer = NULL;
 	const void          *bin;
-	int                  rv = left > 0 ? 0 : AGENTD_EINVAL;
+	char agent[AD_AUDIT_NAME_MAX + 1], id[sizeof(inst->id)];
+	int  rv = left > 0 ? 0 : AGENTD_EINVAL;
 
+	snprintf(agent, sizeof(agent), "%s", inst->agent->conf->name);
+	snprintf(id, sizeof(id), "%s", inst->id);
+	c->state = AD_SRV_WAIT;
+	sv->appending++;
+	pthread_mutex_unlock(&sv->mtx);
 	if (rv == 0 && agentd_parse(p, left, &outer) == 0
 	    && agentd_get_bin(agentd_doc_root(outer), &bin, &left) == 0)
 		p = bin; /* a batch: its records, inside the body */
@@ -834,8 +849,8 @@ op_audit_append(
 		/* detail points into the body, which outlives the append. */
 		rv = audit_rec_of(agentd_doc_root(doc), &r[n], &strs[2 * n],
 		    &strs[2 * n + 1]);
-		r[n].agent    = inst->agent->conf->name;
-		r[n].instance = inst->id;
+		r[n].agent    = agent;
+		r[n].instance = id;
 		n++;
 		agentd_doc_free(doc);
 		p += used;
@@ -843,16 +858,16 @@ op_audit_append(
 	}
 	if (rv == 0 && n == 0)
 		rv = AGENTD_EINVAL;
-	if (rv == 0) {
-		c->state = AD_SRV_WAIT;
-		rv       = ad_audit_append_many(
-		          c->srv->sv->audit, r, n, audit_appended, c);
-	}
+	if (rv == 0)
+		rv = ad_audit_append_many(sv->audit, r, n, audit_appended, c);
 	for (i = 0; i < 2 * n; i++)
 		free(strs[i]);
 	free(strs);
 	free(r);
 	agentd_doc_free(outer);
+	pthread_mutex_lock(&sv->mtx);
+	if (--sv->appending == 0)
+		pthread_cond_broadcast(&sv->appended);
 	if (rv != 0)
 		ad_srv_fail(
 		    c, rv, "audit record refused: %s", agentd_strerror(rv));

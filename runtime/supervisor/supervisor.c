@@ -308,6 +308,7 @@ ad_sv_load(
 
 	init_lock(&sv->mtx);
 	pthread_cond_init(&sv->spawned, NULL);
+	pthread_cond_init(&sv->appended, NULL);
 	sv->run_lock    = -1;
 	sv->state_lock  = -1;
 	sv->uid         = geteuid();
@@ -965,6 +966,8 @@ ad_sv_stop(struct ad_sv *sv)
 	stop_agents(sv);
 	collect_exited(sv);
 	pthread_mutex_lock(&sv->mtx);
+	while (sv->appending > 0)
+		pthread_cond_wait(&sv->appended, &sv->mtx);
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent *a = sv->agents[i];
 
@@ -1018,5 +1021,6 @@ ad_sv_free(struct ad_sv *sv)
 	if (sv->state_lock >= 0)
 		close(sv->state_lock);
 	pthread_cond_destroy(&sv->spawned);
+	pthread_cond_destroy(&sv->appended);
 	pthread_mutex_destroy(&sv->mtx);
 }

@@ -256,10 +256,14 @@ struct ad_sv {
 	/* While a batch from an instance is handled, what it causes to be
 	 * sent to instances waits here, to leave in one message each at
 	 * the batch's end (dispatch.c). */
-	int                    tx_defer;
-	struct ad_instance   **tx_dirty;
-	unsigned               ntx_dirty, tx_dirty_cap;
-	pthread_cond_t         spawned; /* an instance's pid became known */
+	int                  tx_defer;
+	struct ad_instance **tx_dirty;
+	unsigned             ntx_dirty, tx_dirty_cap;
+	pthread_cond_t       spawned; /* an instance's pid became known */
+	/* Calls handlers queueing audit records without mtx (control.c),
+	 * and the signal that the last of them took it again. */
+	unsigned               appending;
+	pthread_cond_t         appended;
 	struct ad_config      *cfg;
 	struct ad_store       *store;
 	struct ad_audit       *audit; /* the audit trail, in store's env */

@@ -1097,7 +1097,7 @@ load_one(struct ad_setting_value *s, const agentd_value *v)
 	case AGENTD_T_STR:
 		agentd_get_str(v, &str, &len);
 		s->type = AGENTD_SETTING_STRING;
-		s->v.s  = ad_xasprintf("%.*s", (int)len, str);
+		s->v.s  = ad_xstrndup(str, len);
 		return 0;
 	case AGENTD_T_INT:
 		s->type = AGENTD_SETTING_INT;
