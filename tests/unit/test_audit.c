@@ -918,7 +918,7 @@ test_failed_commit(void)
 	struct rlimit                 old, lim;
 	MDB_envinfo                   info;
 	MDB_stat                      ms;
-	unsigned char                *big            = calloc(1, 512 << 10);
+	unsigned char                *big;
 	char                          err[AD_ERRLEN] = "";
 	int                           tries;
 
@@ -926,9 +926,11 @@ test_failed_commit(void)
 	if (env == NULL || ad_audit_open(env, &o, &a, err, sizeof(err)) != 0) {
 		ok(0, "open with a gate of the caller's");
 		diag("%s", err);
+		free(dir);
 		return;
 	}
 	ok(ad_audit_append_sync(a, &r, NULL) == 0, "one record committed");
+	big = ad_xcalloc(1, 512 << 10);
 	/* A bin32 of 512 KiB: one msgpack value. */
 	big[0]       = 0xc6;
 	big[1]       = 0;
