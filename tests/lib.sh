@@ -30,6 +30,12 @@ t_cleanup() {
 		    "$T_DIR/agentd.log" | sed 's/^/# /' | head -60
 		t_rc=1
 	fi
+	# A failed test shows the end of agentd's log in its own: CI keeps
+	# only the test logs.
+	if [ "$t_rc" -ne 0 ] && [ -s "$T_DIR/agentd.log" ]; then
+		diag "last lines of agentd.log:"
+		tail -n 25 "$T_DIR/agentd.log" | sed 's/^/#   /'
+	fi
 	if [ -n "$AGENTD_PID" ] && kill -0 "$AGENTD_PID" 2>/dev/null; then
 		kill -KILL "$AGENTD_PID" 2>/dev/null
 		wait "$AGENTD_PID" 2>/dev/null
