@@ -1330,6 +1330,27 @@ query_flush(struct query *q, ad_audit_entry_fn fn, void *arg, int rv)
 	return rv;
 }
 
+/*
+ * Records queued before a query are in its answer: wait for them to be
+ * committed (one commit cycle, about a millisecond), or for their batch
+ * to fail.  What `agentctl status` showed is then in `agentctl audit` run
+ * after it, though the supervisor does not wait for its own records.
+ */
+static void
+await_queued(struct ad_audit *a)
+{
+	uint64_t want, failed;
+
+	if (pthread_equal(pthread_self(), a->thread))
+		return; /* a callback: the writer would wait for itself */
+	pthread_mutex_lock(&a->mtx);
+	want   = a->tip.seq;
+	failed = a->st.failed;
+	while (a->st.head_seq < want && a->st.failed == failed && !a->closing)
+		pthread_cond_wait(&a->synced, &a->mtx);
+	pthread_mutex_unlock(&a->mtx);
+}
+
 int
 ad_audit_query(struct ad_audit *a, const struct ad_audit_filter *f,
     ad_audit_entry_fn fn, void *arg)
@@ -1338,6 +1359,7 @@ ad_audit_query(struct ad_audit *a, const struct ad_audit_filter *f,
 	struct walk  w  = { .visit = query_visit, .arg = &q };
 	int          rc = 0, rv = 0;
 
+	await_queued(a);
 	q.left     = f->limit != 0 ? f->limit : SIZE_MAX;
 	q.tail     = &q.list;
 	w.backward = !f->oldest_first;

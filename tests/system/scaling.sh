@@ -30,6 +30,11 @@ scales() {
 }
 # The "for N ms" of the newest scaling decision of agent $1: how long
 # agentd itself had seen the load past the band when it decided.
+# Is the newest scaling decision of agent $1 audited as "-> $2 instances"?
+scaled_to() {
+	actl --json audit --agent "$1" --kind agent.scale --limit 1 |
+	    jq -r '.summary' | grep -q -- "-> $2 instances"
+}
 decided_after() {
 	actl --json audit --agent "$1" --kind agent.scale --limit 1 |
 	    jq -r '.summary' | sed -n 's/.* for \([0-9]*\) ms.*/\1/p'
@@ -70,6 +75,7 @@ ok $? "idle for longer than both delays: no change"
 load elastic 8
 wait_for 10 status_has '.agents[] | select(.name == "elastic") | .desired == 4'
 ok $? "8 callers at target_inflight = 1: elastic grows to max = 4"
+wait_for 5 scaled_to elastic 4
 # Counted from the end of the first 1 s interval whose mean was above:
 # deciding at the first interval at least upscale_delay later means
 # growth within upscale_delay plus one sampling interval of the load.
@@ -92,13 +98,16 @@ ok $? "all 4 instances served requests"
 unload elastic
 wait_for 10 status_has '.agents[] | select(.name == "elastic") | .desired == 1'
 ok $? "idle again: elastic shrinks to min = 1"
+wait_for 5 scaled_to elastic 1
 n=$(decided_after elastic)
 [ -n "$n" ] && [ "$n" -ge 2000 ] && [ "$n" -lt 3000 ]
 ok $? "decided at the first interval after downscale_delay (2 s): load below for $n ms"
 wait_for 10 status_has '.agents[] | select(.name == "elastic") | (.instances | length) == 1 and .ready == 1'
 ok $? "the other 3 drained and exited"
-like "$(actl audit --agent elastic --kind agent.scale)" \
-    '4 -> 1 instances: load at most [0-9.]+ \(in flight \+ queued\) for [0-9]+ ms, below 3 x target_inflight 1' \
+# On a busy machine the callers may stop slowly enough for one step
+# through 2 or 3 instances on the way down.
+like "$(actl audit --agent elastic --kind agent.scale --limit 1)" \
+    '[234] -> 1 instances: load at most [0-9.]+ \(in flight \+ queued\) for [0-9]+ ms, below [123] x target_inflight 1' \
     "audited with its reason"
 [ ! -s "$T_DIR/errors-elastic" ]
 ok $? "no caller saw an error: $(head -c 300 "$T_DIR/errors-elastic" 2>/dev/null)"

@@ -873,6 +873,75 @@ test_gate(void)
 }
 
 /*
+ * A query returns the records queued before it, not only those already
+ * committed: with the gate held no commit happens, and a query started
+ * meanwhile answers once they are in, with all of them.  (Without the wait
+ * the query's read transaction, taken as the gate opens, is all but
+ * certain to start before the writer's commit and its fsync end.)
+ */
+struct query_run {
+	struct ad_audit *a;
+	int              n, rv, done;
+};
+
+static int
+count_entry(void *arg, const struct ad_audit_entry *e)
+{
+	(void)e;
+	((struct query_run *)arg)->n++;
+	return 0;
+}
+
+static void *
+query_main(void *arg)
+{
+	struct query_run      *run = arg;
+	struct ad_audit_filter f;
+
+	memset(&f, 0, sizeof(f));
+	run->rv = ad_audit_query(run->a, &f, count_entry, run);
+	__atomic_store_n(&run->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void
+test_query_waits(void)
+{
+	char                *dir = ad_path_join(tmp, "qwait");
+	MDB_env             *env = tiny_env(dir, 1 << 20, 0);
+	pthread_rwlock_t     gate;
+	struct ad_audit_opts o   = { .gate = &gate };
+	struct query_run     run = { NULL, 0, -1, 0 };
+	struct ad_audit_rec  r   = rec("run", "x.queued", "queued", 0);
+	pthread_t            t;
+	char                 err[AD_ERRLEN] = "";
+	int                  queued         = 0;
+
+	pthread_rwlock_init(&gate, NULL);
+	if (env == NULL
+	    || ad_audit_open(env, &o, &run.a, err, sizeof(err)) != 0) {
+		ok(0, "open with a gate of the caller's");
+		diag("%s", err);
+		return;
+	}
+	pthread_rwlock_wrlock(&gate);
+	for (int i = 0; i < 3; i++)
+		queued += ad_audit_append(run.a, &r, NULL, NULL) == 0;
+	pthread_create(&t, NULL, query_main, &run);
+	usleep(30 * 1000);
+	ok(queued == 3 && !__atomic_load_n(&run.done, __ATOMIC_SEQ_CST),
+	    "a query while records are queued and none can commit waits");
+	pthread_rwlock_unlock(&gate);
+	pthread_join(t, NULL);
+	is_int(run.rv, 0, "the query succeeds once they commit");
+	is_int(run.n, 3, "and returns the records queued before it");
+	ad_audit_close(run.a);
+	mdb_env_close(env);
+	pthread_rwlock_destroy(&gate);
+	free(dir);
+}
+
+/*
  * Records are numbered and chained when they are queued.  A batch that
  * fails to commit must not leave the records queued behind it chained onto
  * records that were never written: they are chained again onto the head.
@@ -1083,7 +1152,7 @@ main(void)
 	char             err[AD_ERRLEN] = "";
 	int              opened;
 
-	plan(83 + 10 + 8);
+	plan(83 + 10 + 8 + 3);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -1108,6 +1177,7 @@ main(void)
 	test_growth();
 	test_nosync();
 	test_gate();
+	test_query_waits();
 	test_failed_commit();
 	test_many();
 	nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
