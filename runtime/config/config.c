@@ -734,6 +734,9 @@ parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 		    check_duration),
 		CHECKED(CFG_STR("audit_archive_dir", NULL, CFGF_NODEFAULT),
 		    check_nonempty),
+		CFG_BOOL("watch", cfg_false, CFGF_NONE),
+		CHECKED(CFG_STR("watch_delay", "500ms", CFGF_NONE),
+		    check_duration),
 		CFG_END(),
 	};
 	cfg_opt_t root[] = {
@@ -1000,6 +1003,8 @@ take_global(struct loader *ld, cfg_t *root, const char *file)
 	free(g->log_level);
 	g->log_level        = ad_xstrdup(cfg_getstr(sec, "log_level"));
 	g->max_message_size = (size_t)cfg_getint(sec, "max_message_size");
+	g->watch            = cfg_getbool(sec, "watch") ? 1 : 0;
+	ad_parse_duration(cfg_getstr(sec, "watch_delay"), &g->watch_delay_ms);
 	return 0;
 }
 
@@ -1588,6 +1593,7 @@ ad_config_load(const char *confdir, const struct ad_config_opts *opts,
 	ld.c                          = ad_xcalloc(1, sizeof(*ld.c));
 	ld.c->global.log_level        = ad_xstrdup("info");
 	ld.c->global.max_message_size = 1024 * 1024;
+	ld.c->global.watch_delay_ms   = 500;
 	rv                            = load(&ld, confdir, lookup, lookup_arg);
 	for (i = 0; i < ld.c->nagents; i++)
 		raw_free(&ld.raw[i]);

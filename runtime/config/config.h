@@ -95,6 +95,10 @@ struct ad_global_conf {
 	 * supervisor then uses STATE_DIR/archive). */
 	int64_t audit_retention_ms;
 	char   *audit_archive_dir;
+	/* Reload when a .conf or a plugin file changes (watch.h), once
+	 * nothing changed for watch_delay_ms (default 500). */
+	int     watch;
+	int64_t watch_delay_ms;
 };
 
 /* What tolerant loading (a reload) left out, and why. */

@@ -23,6 +23,7 @@
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
+#include "supervisor/watch.h"
 #include "supervisor/supervisor.h"
 
 char *
@@ -588,6 +589,19 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	sv->running = 1;
 	ad_info("agentd %s serving %zu agent(s), control socket %s/%s",
 	    PACKAGE_VERSION, sv->nagents, sv->run_dir, AD_CTL_SOCKET);
+	if (sv->cfg->global.watch) {
+		char why[AD_ERRLEN];
+
+		if (ad_watch_open(&sv->watch, sv->cfg->global.watch_delay_ms,
+		        why, sizeof(why))
+		    != 0)
+			ad_warn("%s: agentd { watch = true }: cannot watch "
+			        "files (%s); reload with agentctl reload",
+			    sv->cfg->global.file, why);
+		else
+			ad_info("watching %s and the plugin files for changes",
+			    sv->confdir);
+	}
 	return 0;
 }
 
@@ -804,6 +818,49 @@ ad_sv_wake(struct ad_sv *sv)
 	kill(getpid(), SIGUSR1); /* blocked; sigtimedwait takes it */
 }
 
+/*
+ * agentd { watch = true }: keep the watches on the configuration
+ * directory, the plugin directory and every agent's plugin file, and
+ * reload once changes have settled.
+ */
+static void
+watch_files(struct ad_sv *sv)
+{
+	const char  *confdirs[1] = { sv->confdir };
+	const char **files;
+	char        *plugin_dir = NULL;
+	char         what[PATH_MAX];
+	size_t       i, n = 0;
+
+	if (sv->watch == NULL)
+		return;
+	pthread_mutex_lock(&sv->mtx);
+	files = ad_xcalloc(sv->nagents + 1, sizeof(*files));
+	for (i = 0; i < sv->nagents; i++)
+		if (!sv->agents[i]->removed)
+			files[n++]
+			    = ad_xstrdup(sv->agents[i]->conf->plugin_path);
+	pthread_mutex_unlock(&sv->mtx);
+	if (sv->plugin_dir != NULL || sv->cfg->global.plugin_dir != NULL) {
+		/* a trailing slash: every file in it counts */
+		plugin_dir = ad_path_join(sv->plugin_dir != NULL
+		        ? sv->plugin_dir
+		        : sv->cfg->global.plugin_dir,
+		    "");
+		files[n++] = plugin_dir;
+	}
+	ad_watch_set(sv->watch, confdirs, 1, files, n);
+	for (i = 0; i < n; i++)
+		free((char *)files[i]);
+	free(files);
+	if (ad_watch_due(sv->watch, ad_now_ms(), what, sizeof(what))) {
+		ad_info("%s changed: reloading", what);
+		pthread_mutex_lock(&sv->mtx);
+		ad_reload_ask(sv, AD_RELOAD_ALL, NULL, 0, "watch", NULL);
+		pthread_mutex_unlock(&sv->mtx);
+	}
+}
+
 int
 ad_sv_run(struct ad_sv *sv)
 {
@@ -832,6 +889,7 @@ ad_sv_run(struct ad_sv *sv)
 		}
 		reap(sv);
 		tick(sv);
+		watch_files(sv);
 		ad_reload_step(sv);
 		ad_instance_run(sv);
 		retain_audit(sv);
@@ -993,6 +1051,7 @@ void
 ad_sv_free(struct ad_sv *sv)
 {
 	ad_sv_write_records(sv);
+	ad_watch_close(sv->watch);
 	/* The audit writer drains its queue before the store closes. */
 	if (sv->audit != NULL)
 		ad_audit_close(sv->audit);

@@ -297,6 +297,8 @@ struct ad_sv {
 	int                    run_lock;   /* fd on RUN/agentd.lock, or -1 */
 	int                    state_lock; /* fd on STATE/agentd.lock, or -1 */
 
+	struct ad_watch *watch; /* agentd { watch = true }, or NULL */
+
 	/* audit retention: where old records go, when to look next */
 	char   *archive_dir;
 	int64_t archive_next; /* monotonic ms */

@@ -132,6 +132,7 @@ static const char full_conf[]
       "    plugin_dir = \"plugins\"\n"
       "    log_level = \"debug\"\n"
       "    max_message_size = 65536\n"
+      "    watch = true  watch_delay = 2s\n"
       "}\n"
       "agent \"pricing\" {\n"
       "    plugin = \"pricing.so\"\n"
@@ -171,13 +172,15 @@ test_full(void)
 	is_str(c->global.run_dir, "/tmp/run", "full: run_dir absolute");
 	is_str(c->global.log_level, "debug", "full: log_level");
 	is_int(c->global.max_message_size, 65536, "full: max_message_size");
+	ok(c->global.watch == 1 && c->global.watch_delay_ms == 2000,
+	    "full: watch, watch_delay");
 	want = ad_xasprintf("%s/main.conf", dir);
 	is_str(c->global.file, want, "full: global file recorded");
 	free(want);
 	is_int(c->nagents, 1, "full: one agent");
 	a = ad_config_agent(c, "pricing");
 	ok(a != NULL, "full: agent found");
-	is_int(a != NULL ? a->line : 0, 9, "full: line of agent section");
+	is_int(a != NULL ? a->line : 0, 10, "full: line of agent section");
 	want = ad_xasprintf("%s/plugins/pricing.so", dir);
 	is_str(a->plugin_path, want, "full: plugin in agentd plugin_dir");
 	free(want);
@@ -241,7 +244,8 @@ test_defaults(void)
 	        && strcmp(c->global.state_dir, "/var/lib/agentd") == 0
 	        && strcmp(c->global.run_dir, "/run/agentd") == 0
 	        && strcmp(c->global.log_level, "info") == 0
-	        && c->global.max_message_size == 1048576,
+	        && c->global.max_message_size == 1048576
+	        && c->global.watch == 0 && c->global.watch_delay_ms == 500,
 	    "defaults: global section");
 	ok(a->min_instances == 1 && a->max_instances == 1
 	        && a->target_inflight == 4 && a->concurrency == 1
@@ -398,6 +402,13 @@ test_file_errors(void)
 	             "  health { init_timeout = 0 }\n}\n",
 	    "a.conf:3: ", "init_timeout must be longer than 0",
 	    "init_timeout 0");
+	expect_error("agentd {\n  watch = true\n  watch_delay = soon\n}\n"
+	             "agent \"e\" {\n  plugin = \"e.so\"\n}\n",
+	    "a.conf:3: ", "watch_delay = \"soon\" is not a duration",
+	    "watch_delay not a duration");
+	expect_error("agentd {\n  watch = often\n}\n"
+	             "agent \"e\" {\n  plugin = \"e.so\"\n}\n",
+	    "a.conf:2: ", "watch", "watch not a boolean");
 	expect_error("agent \"e\" {\n  plugin = \"e.so\"\n"
 	             "  health { heartbeat = soon }\n}\n",
 	    "a.conf:3: ", "heartbeat = \"soon\" is not a duration",
@@ -947,7 +958,7 @@ test_same(void)
 int
 main(void)
 {
-	plan(192 + 16 + 3);
+	plan(192 + 16 + 3 + 1 + 6);
 	test_tolerant();
 	test_same();
 	test_full();
