@@ -180,7 +180,8 @@ struct ad_audit_filter {
 
 /*
  * Call fn for each matching record, every record queued before the call
- * included (it waits for their commit).  fn runs outside any transaction (the
+ * included: it waits for their commit, so never call it holding a lock
+ * that a done callback takes.  fn runs outside any transaction (the
  * records are read in short transactions, then fn is called), so it may
  * append.  A non-zero return from fn stops the query and is returned.
  * Records that do not decode are skipped with a warning: verify says why.

@@ -355,6 +355,7 @@ sink_entry(void *arg, const struct ad_audit_entry *e)
 static void
 op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
 {
+	struct ad_sv          *sv = c->srv->sv;
 	struct ad_audit_filter f;
 	struct entry_sink      k   = { NULL, 0 };
 	agentd_doc            *doc = NULL;
@@ -389,21 +390,28 @@ op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
 	f.min_seq      = min_seq > 0 ? (uint64_t)min_seq : 0;
 	f.oldest_first = oldest;
 	agentd_writer_new(&k.w);
-	if ((rv = ad_audit_query(c->srv->sv->audit, &f, sink_entry, &k))
-	    != 0) {
-		agentd_writer_free(k.w);
+	agentd_writer_new(&w);
+	/* The query waits for the records queued before it to be committed,
+	 * and the writer's answers take the mutex: query without it, with c
+	 * waiting meanwhile (as op_audit_append does). */
+	c->state = AD_SRV_WAIT;
+	pthread_mutex_unlock(&sv->mtx);
+	rv = ad_audit_query(sv->audit, &f, sink_entry, &k);
+	if (rv == 0) {
+		agentd_write_map(w, 1);
+		agentd_write_str(w, "records");
+		agentd_write_array(w, k.n);
+		body = agentd_writer_data(k.w, &len);
+		append_values(w, body, len);
+	}
+	pthread_mutex_lock(&sv->mtx);
+	if (rv != 0)
 		ad_srv_fail(
 		    c, rv, "reading the audit trail: %s", agentd_strerror(rv));
-		return;
+	else {
+		body = agentd_writer_data(w, &len);
+		ad_srv_reply(c, 0, body, len);
 	}
-	agentd_writer_new(&w);
-	agentd_write_map(w, 1);
-	agentd_write_str(w, "records");
-	agentd_write_array(w, k.n);
-	body = agentd_writer_data(k.w, &len);
-	append_values(w, body, len);
-	body = agentd_writer_data(w, &len);
-	ad_srv_reply(c, 0, body, len);
 	agentd_writer_free(w);
 	agentd_writer_free(k.w);
 }
@@ -411,6 +419,7 @@ op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
 static void
 op_audit_verify(struct ad_srvctx *c)
 {
+	struct ad_sv                 *sv = c->srv->sv;
 	struct ad_audit_verify_result r;
 	agentd_writer                *w;
 	const void                   *body;
@@ -419,7 +428,13 @@ op_audit_verify(struct ad_srvctx *c)
 	int                           rv;
 
 	memset(&r, 0, sizeof(r));
-	if ((rv = ad_audit_verify(c->srv->sv->audit, &r)) != 0 && !r.what[0]) {
+	/* A walk over the whole trail: not with every request waiting for
+	 * the mutex meanwhile. */
+	c->state = AD_SRV_WAIT;
+	pthread_mutex_unlock(&sv->mtx);
+	rv = ad_audit_verify(sv->audit, &r);
+	pthread_mutex_lock(&sv->mtx);
+	if (rv != 0 && !r.what[0]) {
 		ad_srv_fail(c, rv, "verifying the audit trail: %s",
 		    agentd_strerror(rv));
 		return;

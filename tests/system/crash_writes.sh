@@ -8,7 +8,7 @@
 # sequence number its callback gave: each is there, under that number.
 . "$top_srcdir/tests/lib.sh"
 
-plan 13
+plan 14
 
 WRITER=$(plugin_copy "$TPLUGINS/writer.so")
 mkdir -p "$T_DIR/acks"
@@ -48,6 +48,14 @@ ok $? "a worker killed mid-stream is replaced"
 before=$(nacked)
 wait_for 20 sh -c "[ \$(cat '$T_DIR'/acks/*.ack | wc -l) -ge $((before + 200)) ]"
 ok $? "and the stream goes on"
+# Queries wait for the records queued before them; the writer answering
+# the stream meanwhile must not wait for them.
+q=0
+for i in 1 2 3 4 5; do
+	actl audit --limit 1 >/dev/null && q=$((q + 1))
+done
+[ $q -eq 5 ]
+ok $? "agentctl audit answers while records stream ($q of 5)"
 
 kill -KILL "$AGENTD_PID"
 wait "$AGENTD_PID" 2>/dev/null
