@@ -83,12 +83,19 @@ cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/conf/conf.d/"
 I_PID=$!
 wait_for 20 sh -c "'$AGENTCTL' --run-dir '$I_DIR/run' --json status |
     jq -e '.agents[] | select(.name == \"quote\") | .ready == 1' >/dev/null"
-ok $? "the installed agentd starts the sample agents and the skeleton"
-[ $? -eq 0 ] || { actl status; sed 's/^/# /' "$I_DIR/agentd.log" | tail -20; }
+rv=$?
+ok $rv "the installed agentd starts the sample agents and the skeleton"
+[ $rv -eq 0 ] || { actl status 2>&1 | sed 's/^/# /'; sed 's/^/# /' "$I_DIR/agentd.log" | tail -20; }
 
-reply=$(actl --json call echo '{"hello":"installed"}')
+reply=$(actl --json call echo '{"hello":"installed"}' 2>"$I_DIR/call.err")
 printf '%s' "$reply" | grep -q '"hello":"installed"'
-ok $? "the echo agent answers"
+rv=$?
+ok $rv "the echo agent answers"
+if [ $rv -ne 0 ]; then
+	sed 's/^/# /' "$I_DIR/call.err"
+	ls -la "$I_DIR/run" | sed 's/^/# /'
+	sed 's/^/# /' "$I_DIR/agentd.log" | tail -20
+fi
 
 actl call quote '{"op":"set_price","sku":"A-1","price":2.5}' >/dev/null
 ok $? "the skeleton takes a set_price request"
