@@ -17,6 +17,7 @@
 
 #include <agentd/agent.h>
 
+#include "common/log.h"
 #include "common/util.h"
 
 #define WATCH_MASK                                                            \
@@ -36,6 +37,7 @@ struct wdir {
 	char **names; /* these names count too */
 	size_t nnames;
 	int    wanted; /* in the list ad_watch_set was given last */
+	int    warned; /* that it cannot be watched (not: it is missing) */
 };
 
 struct ad_watch {
@@ -218,6 +220,16 @@ ad_watch_set(struct ad_watch *w, const char *const *confdirs, size_t nconf,
 			d->wd = inotify_add_watch(w->fd, d->path, WATCH_MASK);
 			if (d->wd < 0)
 				w->stale = 1; /* not there yet: next time */
+			if (d->wd < 0 && errno != ENOENT && !d->warned) {
+				d->warned = 1;
+				ad_warn("cannot watch %s: %s%s", d->path,
+				    strerror(errno),
+				    errno == ENOSPC
+				        ? " (raise the sysctl "
+				          "fs.inotify.max_user_watches)"
+				        : "; reload by hand after changes "
+				          "there");
+			}
 		}
 		i++;
 	}
