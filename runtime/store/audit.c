@@ -1333,21 +1333,28 @@ query_flush(struct query *q, ad_audit_entry_fn fn, void *arg, int rv)
 /*
  * Records queued before a query are in its answer: wait for them to be
  * committed (one commit cycle, about a millisecond), or for their batch
- * to fail.  What `agentctl status` showed is then in `agentctl audit` run
- * after it, though the supervisor does not wait for its own records.
+ * to fail, at most a second.  What `agentctl status` showed is then in
+ * `agentctl audit` run after it, though the supervisor does not wait for its
+ * own records.
  */
 static void
 await_queued(struct ad_audit *a)
 {
-	uint64_t want, failed;
+	struct timespec until;
+	uint64_t        want, failed;
 
 	if (pthread_equal(pthread_self(), a->thread))
 		return; /* a callback: the writer would wait for itself */
+	/* A writer stuck on a dying disk must not take queries with it:
+	 * after a second, answer with what is committed. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
 	pthread_mutex_lock(&a->mtx);
 	want   = a->tip.seq;
 	failed = a->st.failed;
 	while (a->st.head_seq < want && a->st.failed == failed && !a->closing)
-		pthread_cond_wait(&a->synced, &a->mtx);
+		if (pthread_cond_timedwait(&a->synced, &a->mtx, &until) != 0)
+			break;
 	pthread_mutex_unlock(&a->mtx);
 }
 
