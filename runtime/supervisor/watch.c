@@ -265,6 +265,9 @@ counts(const struct wdir *d, const struct inotify_event *ev)
 static void
 changed(struct ad_watch *w, int64_t now, const char *dir, const char *name)
 {
+	/* Look again at the next ad_watch_set: a symbolic link may lead
+	 * somewhere else now. */
+	w->stale = 1;
 	if (w->due == 0)
 		snprintf(w->first, sizeof(w->first), "%s%s%s", dir,
 		    name[0] != '\0' ? "/" : "", name);

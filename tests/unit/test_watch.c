@@ -107,7 +107,7 @@ main(void)
 	char            *conf, *plugins, *b_so, *link_so, *real_so;
 	const char      *confdirs[1], *files[3];
 
-	plan(52);
+	plan(63);
 	if (mkdtemp(tmp) == NULL)
 		return 1;
 	now = ad_now_ms();
@@ -158,6 +158,25 @@ main(void)
 
 	put("target/real.so", "r2");
 	counts(w, "target/real.so", "a symbolic link's target written over");
+
+	/* The link pointed elsewhere (a new link renamed over it): the next
+	 * ad_watch_set, with the same list, follows it to its new target. */
+	dir("target2");
+	put("target2/real2.so", "s1");
+	{
+		char *tmp_link = ad_path_join(tmp, "other/.link.new");
+		char *real2    = ad_path_join(tmp, "target2/real2.so");
+
+		ok(symlink(real2, tmp_link) == 0
+		        && rename(tmp_link, link_so) == 0,
+		    "the link now leads to target2/real2.so");
+		free(tmp_link);
+		free(real2);
+	}
+	counts(w, "other/link.so", "a symbolic link replaced");
+	ad_watch_set(w, confdirs, 1, files, 3);
+	put("target2/real2.so", "s2");
+	counts(w, "target2/real2.so", "its new target written over");
 
 	/* rename over the file, as install(1) and editors do */
 	put("conf/.tmp", "agent \"a\" { instances { min = 2 } }\n");
