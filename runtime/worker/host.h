@@ -30,6 +30,9 @@
 #define AD_PCALL_BUCKETS 256
 
 struct agentd_ctx {
+	/* Started at nice 19 (priority.h): back to prio_nice at "init". */
+	int                         prio_lowered;
+	int                         prio_nice;
 	struct ad_wloop             loop;
 	nng_socket                  rep;
 	nng_socket                  calls;

@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -34,6 +36,7 @@
 #include "common/util.h"
 #include "plugin/loader.h"
 #include "worker/host.h"
+#include "worker/priority.h"
 
 /* Exit codes agentd reads (doc/architecture.md). */
 enum {
@@ -439,6 +442,18 @@ handle_init(struct agentd_ctx *ctx, const struct ad_envelope *e)
 		reply_control(ctx, e, AGENTD_EINVAL, "already initialized");
 		return 0;
 	}
+	/* Started in the background; the plugin's init is real work. */
+	if (ctx->prio_lowered) {
+		ctx->prio_lowered = 0;
+		if (ad_prio_set_all(ctx->prio_nice) != 0)
+			ad_warn("%s/%s: cannot return to nice %d: %s",
+			    ctx->agent, ctx->instance, ctx->prio_nice,
+			    strerror(errno));
+		else
+			ad_debug("%s/%s: started at nice 19, back to nice %d "
+			         "for init",
+			    ctx->agent, ctx->instance, ctx->prio_nice);
+	}
 	rv = agentd_parse(e->body, e->body_len, &doc);
 	if (rv == 0) {
 		rv = ad_host_load_init(
@@ -699,7 +714,7 @@ main(int argc, char **argv)
 	struct ad_plugin  *plugin;
 	struct sigaction   sa;
 	char               err[AD_ERRLEN];
-	int                rv;
+	int                rv, nice0, lowered;
 
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o) != 0) {
@@ -712,6 +727,14 @@ main(int argc, char **argv)
 
 	/* Leave with the supervisor even if it dies without a word. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* Start in the background, if the way back is allowed: loading the
+	 * plugin, nng's threads and dialing take CPU from the instances
+	 * serving requests (priority.h).  Threads started from here on
+	 * inherit it. */
+	errno   = 0;
+	nice0   = getpriority(PRIO_PROCESS, 0);
+	lowered = errno == 0 && nice0 < 19 && ad_prio_may_return(nice0)
+	    && setpriority(PRIO_PROCESS, 0, 19) == 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -731,7 +754,9 @@ main(int argc, char **argv)
 	}
 	agentd_writer_new(&ctx.batch);
 	agentd_writer_new(&ctx.audits);
-	ctx.desc = &plugin->desc;
+	ctx.desc         = &plugin->desc;
+	ctx.prio_lowered = lowered;
+	ctx.prio_nice    = nice0;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
 	snprintf(ctx.instance, sizeof(ctx.instance), "%s", o.instance);
 	if (connect_bus(&ctx, &o) != 0)
@@ -750,6 +775,8 @@ main(int argc, char **argv)
 			ctx.desc->fini(ctx.state);
 			plugin_leave(&ctx);
 		}
+		/* What is left is teardown: in the background again. */
+		ad_prio_set_all(19);
 		ad_host_flush(&ctx);
 		ad_host_out_flush(&ctx);
 		heartbeat_stop(&hb);

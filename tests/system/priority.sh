@@ -1,0 +1,93 @@
+#!/bin/sh
+# A worker loads its plugin and dials agentd at nice 19, and comes back to
+# agentd's priority, every thread of it, before the plugin's init runs, at
+# start and after a reload.  A worker that would not be allowed back
+# (no CAP_SYS_NICE, RLIMIT_NICE 0) does not lower itself at all; one
+# allowed back by RLIMIT_NICE alone (systemd's LimitNICE=+0) does.
+. "$top_srcdir/tests/lib.sh"
+
+plan 11
+
+ECHO=$(plugin_copy "$BPLUGINS/echo.so")
+conf echo.conf <<EOF
+agent "echo" {
+	plugin = "$ECHO"
+	instances { min = 2  max = 2 }
+	health { probation = 0 }
+}
+EOF
+
+# The nice values of every thread of every worker of this test, one line
+# each, counted: "30 0" when all 30 threads run at nice 0.
+worker_nices() {
+	for w in $(pgrep -f "agentd-worker.*$T_DIR"); do
+		cat /proc/"$w"/task/*/stat 2>/dev/null | awk '{print $19}'
+	done | sort | uniq -c | awk '{print $1, $2}'
+}
+flat() { printf '%s' "$1" | tr '\n' '|'; }
+agentd_nice() { awk '{print $19}' /proc/"$AGENTD_PID"/stat; }
+started_low() { grep -c 'started at nice 19, back to nice' "$T_DIR/agentd.log"; }
+
+start_agentd --log-level debug
+wait_for 10 agent_ready echo 2
+ok $? "two instances ready"
+n=$(agentd_nice)
+got=$(worker_nices)
+[ "$(printf '%s\n' "$got" | wc -l)" = 1 ] && [ "${got#* }" = "$n" ]
+ok $? "every thread of both workers runs at agentd's nice $n (got: $(flat "$got"))"
+[ "$(started_low)" = 2 ]
+ok $? "both started at nice 19 and came back for init ($(started_low))"
+
+cp "$ECHO" "$ECHO.new" && printf 'x' >>"$ECHO.new" && mv "$ECHO.new" "$ECHO"
+like "$(actl reload 2>&1)" "^echo: upgraded" "a reload upgrades echo"
+wait_for 10 sh -c "[ \$(pgrep -f 'agentd-worker.*$T_DIR' | wc -l) = 2 ]"
+got=$(worker_nices)
+[ "$(printf '%s\n' "$got" | wc -l)" = 1 ] && [ "${got#* }" = "$n" ]
+ok $? "the new generation's workers too (got: $(flat "$got"))"
+[ "$(started_low)" = 4 ]
+ok $? "and they started at nice 19 ($(started_low))"
+stop_agentd
+ok $? "agentd stops"
+
+# Without CAP_SYS_NICE and with RLIMIT_NICE 0 the way back is closed.
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null ||
+    ! command -v prlimit >/dev/null; then
+	for i in 1 2 3 4; do ok 0 "# SKIP needs root, setpriv and prlimit"; done
+	done_testing
+fi
+: >"$T_DIR/agentd.log"
+rm -rf "$T_DIR/run"
+setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice \
+    prlimit --nice=0 -- "$AGENTD" --confdir "$T_DIR/conf" \
+    --state-dir "$T_DIR/state" --run-dir "$T_DIR/run" --foreground \
+    --log-level debug 2>>"$T_DIR/agentd.log" &
+AGENTD_PID=$!
+wait_for 10 agent_ready echo 2
+got=$(worker_nices)
+[ "$(printf '%s\n' "$got" | wc -l)" = 1 ] && [ "${got#* }" = "$(agentd_nice)" ] &&
+    [ "$(started_low)" = 0 ]
+ok $? "no way back: the workers never lowered themselves (got: $(flat "$got"), $(started_low) lowered)"
+stop_agentd
+ok $? "agentd stops"
+
+# RLIMIT_NICE 20 alone (LimitNICE=+0) opens it again: raising that limit
+# needs CAP_SYS_RESOURCE, which some containers do not give root.
+if ! prlimit --nice=20 -- true 2>/dev/null; then
+	for i in 1 2; do ok 0 "# SKIP cannot raise RLIMIT_NICE here"; done
+	done_testing
+fi
+: >"$T_DIR/agentd.log"
+setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice \
+    prlimit --nice=20 -- "$AGENTD" --confdir "$T_DIR/conf" \
+    --state-dir "$T_DIR/state" --run-dir "$T_DIR/run" --foreground \
+    --log-level debug 2>>"$T_DIR/agentd.log" &
+AGENTD_PID=$!
+wait_for 10 agent_ready echo 2
+got=$(worker_nices)
+[ "$(printf '%s\n' "$got" | wc -l)" = 1 ] && [ "${got#* }" = "$(agentd_nice)" ] &&
+    [ "$(started_low)" = 2 ]
+ok $? "RLIMIT_NICE 20: lowered, and back (got: $(flat "$got"), $(started_low) lowered)"
+stop_agentd
+ok $? "agentd stops"
+
+done_testing

@@ -1,0 +1,93 @@
+/*
+ * test_priority.c - a worker's priority while it starts and exits: when
+ * the way back is allowed, and setting every thread of the process.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "worker/priority.h"
+
+#define SYS_NICE ((uint64_t)1 << 23)
+
+static pthread_mutex_t mtx  = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  cond = PTHREAD_COND_INITIALIZER;
+static int             done, started;
+static pid_t           tids[2];
+
+static void *
+sleeper(void *arg)
+{
+	pthread_mutex_lock(&mtx);
+	tids[(intptr_t)arg] = (pid_t)syscall(SYS_gettid);
+	started++;
+	pthread_cond_broadcast(&cond);
+	while (!done)
+		pthread_cond_wait(&cond, &mtx);
+	pthread_mutex_unlock(&mtx);
+	return NULL;
+}
+
+static int
+nice_of(pid_t tid)
+{
+	errno = 0;
+	return getpriority(PRIO_PROCESS, (id_t)tid);
+}
+
+int
+main(void)
+{
+	pthread_t t[2];
+	int       n0, i;
+
+	plan(11);
+	ok(ad_prio_allowed(0, SYS_NICE, 0), "CAP_SYS_NICE: back to 0");
+	ok(ad_prio_allowed(-10, SYS_NICE, 0), "CAP_SYS_NICE: back to -10");
+	ok(!ad_prio_allowed(0, 0, 0),
+	    "no capability, RLIMIT_NICE 0: not to 0");
+	ok(ad_prio_allowed(0, 0, 20), "RLIMIT_NICE 20 (LimitNICE=+0): to 0");
+	ok(!ad_prio_allowed(-1, 0, 20), "RLIMIT_NICE 20: not to -1");
+	ok(ad_prio_allowed(5, 0, 15) && !ad_prio_allowed(4, 0, 15),
+	    "RLIMIT_NICE 15: to 5, not to 4");
+	ok(ad_prio_allowed(-20, 0, (uint64_t)RLIM_INFINITY),
+	    "RLIMIT_NICE unlimited: anywhere");
+
+	n0 = nice_of(0);
+	for (i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, sleeper, (void *)(intptr_t)i);
+	pthread_mutex_lock(&mtx);
+	while (started < 2)
+		pthread_cond_wait(&cond, &mtx);
+	pthread_mutex_unlock(&mtx);
+
+	/* Raising the nice value is always allowed. */
+	is_int(ad_prio_set_all(n0 + 3 <= 19 ? n0 + 3 : 19), 0,
+	    "every thread set to a higher nice value");
+	ok(nice_of(0) == nice_of(tids[0])
+	        && nice_of(tids[0]) == nice_of(tids[1])
+	        && nice_of(0) == (n0 + 3 <= 19 ? n0 + 3 : 19),
+	    "the calling thread and both others have it");
+	if (ad_prio_may_return(n0)) {
+		is_int(ad_prio_set_all(n0), 0, "and back (allowed here)");
+		ok(nice_of(0) == n0 && nice_of(tids[0]) == n0
+		        && nice_of(tids[1]) == n0,
+		    "every thread is back at its first nice value");
+	} else {
+		ok(1, "# SKIP not allowed back to the first nice value here");
+		ok(1, "# SKIP");
+	}
+	pthread_mutex_lock(&mtx);
+	done = 1;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mtx);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	return done_testing();
+}
