@@ -60,6 +60,25 @@ ok $? "and they started at nice 19, where allowed ($(started_low) of $((4 * per_
 stop_agentd
 ok $? "agentd stops"
 
+# limited LIMIT LOWERED NAME: agentd without CAP_SYS_NICE and with
+# RLIMIT_NICE at LIMIT; its workers end at its nice, LOWERED of them
+# having started at 19; then it stops.
+limited() {
+	: >"$T_DIR/agentd.log"
+	setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice \
+	    prlimit --nice="$1" -- "$AGENTD" --confdir "$T_DIR/conf" \
+	    --state-dir "$T_DIR/state" --run-dir "$T_DIR/run" --foreground \
+	    --log-level debug 2>>"$T_DIR/agentd.log" &
+	AGENTD_PID=$!
+	wait_for 10 agent_ready echo 2
+	got=$(worker_nices)
+	[ "$(printf '%s\n' "$got" | wc -l)" = 1 ] &&
+	    [ "${got#* }" = "$(agentd_nice)" ] && [ "$(started_low)" = "$2" ]
+	ok $? "$3 (got: $(flat "$got"), $(started_low) lowered)"
+	stop_agentd
+	ok $? "agentd stops"
+}
+
 # Without CAP_SYS_NICE and with RLIMIT_NICE 0 the way back is closed.
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null ||
     ! command -v prlimit >/dev/null ||
@@ -70,20 +89,7 @@ if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null ||
 	done
 	done_testing
 fi
-: >"$T_DIR/agentd.log"
-rm -rf "$T_DIR/run"
-setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice \
-    prlimit --nice=0 -- "$AGENTD" --confdir "$T_DIR/conf" \
-    --state-dir "$T_DIR/state" --run-dir "$T_DIR/run" --foreground \
-    --log-level debug 2>>"$T_DIR/agentd.log" &
-AGENTD_PID=$!
-wait_for 10 agent_ready echo 2
-got=$(worker_nices)
-[ "$(printf '%s\n' "$got" | wc -l)" = 1 ] && [ "${got#* }" = "$(agentd_nice)" ] &&
-    [ "$(started_low)" = 0 ]
-ok $? "no way back: the workers never lowered themselves (got: $(flat "$got"), $(started_low) lowered)"
-stop_agentd
-ok $? "agentd stops"
+limited 0 0 "no way back: the workers never lowered themselves"
 
 # RLIMIT_NICE 20 alone (LimitNICE=+0) opens it again: raising that limit
 # needs CAP_SYS_RESOURCE, which some containers do not give root.
@@ -91,18 +97,6 @@ if ! prlimit --nice=20 -- true 2>/dev/null; then
 	for i in 1 2; do ok 0 "# SKIP cannot raise RLIMIT_NICE here"; done
 	done_testing
 fi
-: >"$T_DIR/agentd.log"
-setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice \
-    prlimit --nice=20 -- "$AGENTD" --confdir "$T_DIR/conf" \
-    --state-dir "$T_DIR/state" --run-dir "$T_DIR/run" --foreground \
-    --log-level debug 2>>"$T_DIR/agentd.log" &
-AGENTD_PID=$!
-wait_for 10 agent_ready echo 2
-got=$(worker_nices)
-[ "$(printf '%s\n' "$got" | wc -l)" = 1 ] && [ "${got#* }" = "$(agentd_nice)" ] &&
-    [ "$(started_low)" = 2 ]
-ok $? "RLIMIT_NICE 20: lowered, and back (got: $(flat "$got"), $(started_low) lowered)"
-stop_agentd
-ok $? "agentd stops"
+limited 20 2 "RLIMIT_NICE 20: lowered, and back"
 
 done_testing
