@@ -38,6 +38,12 @@ EOF
 start_agentd
 wait_for 10 agent_ready v 1
 ok $? "v is ready"
+if grep -q 'cannot watch files' "$T_DIR/agentd.log"; then
+	# Some sandboxes have no inotify to give (or none left).
+	diag "$(grep 'cannot watch files' "$T_DIR/agentd.log")"
+	while [ "$T_N" -lt 16 ]; do ok 0 "# SKIP no inotify here"; done
+	done_testing
+fi
 log_has "watching $T_DIR/conf"
 ok $? "agentd says it watches the configuration"
 
