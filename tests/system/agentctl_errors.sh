@@ -6,7 +6,7 @@
 # answered EFAILED after a bounded number of tries; its agent comes back.
 . "$top_srcdir/tests/lib.sh"
 
-plan 53
+plan 56
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 TYPED=$(plugin_copy "$TPLUGINS/typed.so")
@@ -188,5 +188,18 @@ ok $? "SIGTERM stops agentd with exit status 0"
 ! pgrep -f "agentd-worker.*$T_DIR" >/dev/null &&
     [ ! -e "$T_DIR/run/control.sock" ]
 ok $? "no worker is left and the control socket is removed"
+
+# agentd killed: its socket file stays, and nothing listens on it.  The
+# refusal is tried again for a moment, then exit 3 as with no agentd.
+start_agentd
+kill -KILL "$AGENTD_PID"
+wait "$AGENTD_PID" 2>/dev/null
+AGENTD_PID=
+[ -S "$T_DIR/run/control.sock" ]
+ok $? "agentd killed: its control socket file is left"
+run actl status
+exits 3 "a socket file with nothing behind it"
+like "$err" '^agentctl: cannot reach agentd at .*/control\.sock: Connection refused' \
+    "a socket file with nothing behind it: refused, said in one line"
 
 done_testing
