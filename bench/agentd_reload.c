@@ -379,61 +379,6 @@ load_stop(void)
 
 /* ---- agentd, its control socket, status ----------------------------- */
 
-static volatile pid_t agentd_pid = -1;
-
-static void
-on_signal(int sig)
-{
-	int st;
-
-	if (agentd_pid > 0) {
-		kill(agentd_pid, SIGKILL);
-		waitpid(agentd_pid, &st, 0);
-	}
-	_exit(128 + sig);
-}
-
-/*
- * agentd --foreground at log level info (to see the reload's steps), its
- * output and its workers' in $BENCH_TMPDIR/agentd.log.
- */
-static pid_t
-start_agentd(void)
-{
-	char *agentd = ad_xasprintf("%s/runtime/agentd", harness_builddir);
-	char *conf   = ad_xasprintf("%s/conf", harness_tmpdir);
-	char *state  = ad_xasprintf("%s/state", harness_tmpdir);
-	char *run    = ad_xasprintf("%s/run", harness_tmpdir);
-	char *log    = ad_xasprintf("%s/agentd.log", harness_tmpdir);
-	char *argv[]
-	    = { agentd, "--confdir", conf, "--state-dir", state, "--run-dir",
-		      run, "--foreground", "--log-level", "info", NULL };
-	posix_spawn_file_actions_t fa;
-	struct sigaction           sa;
-	pid_t                      pid;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(
-	    &fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (posix_spawn(&pid, agentd, &fa, NULL, argv, environ) != 0)
-		pid = -1;
-	posix_spawn_file_actions_destroy(&fa);
-	agentd_pid = pid;
-	free(agentd);
-	free(conf);
-	free(state);
-	free(run);
-	free(log);
-	return pid;
-}
-
 static nng_socket
 dial_control(void)
 {
@@ -1223,7 +1168,8 @@ main(int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
-	if ((pid = start_agentd()) < 0) {
+	/* At level info: the log shows the reload's steps. */
+	if ((pid = harness_start_logged("info")) < 0) {
 		fprintf(stderr, PROG ": cannot start agentd: %s\n",
 		    strerror(errno));
 		return 1;
@@ -1234,6 +1180,5 @@ main(int argc, char **argv)
 	} else
 		rv = run(&o);
 	harness_stop(pid);
-	agentd_pid = -1;
 	return rv;
 }

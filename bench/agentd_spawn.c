@@ -157,66 +157,6 @@ nofile_of(pid_t pid)
 	return n;
 }
 
-static volatile pid_t agentd_pid = -1;
-
-/*
- * bench/run's timeout (SIGTERM) or ^C: agentd must not outlive us.  A
- * graceful stop of hundreds of instances can take minutes on this VM, so
- * SIGKILL; its workers get SIGTERM when it dies (PR_SET_PDEATHSIG) and
- * leave by themselves, which under load can take minutes too.
- */
-static void
-on_signal(int sig)
-{
-	int st;
-
-	if (agentd_pid > 0) {
-		kill(agentd_pid, SIGKILL);
-		waitpid(agentd_pid, &st, 0);
-	}
-	_exit(128 + sig);
-}
-
-/*
- * harness_start, with agentd's stdout and stderr (and its workers') in
- * a file: agentd must not hold bench/run's pipe, which would keep it
- * waiting for agentd instead of for us.
- */
-static pid_t
-start_agentd(void)
-{
-	char            *log = ad_xasprintf("%s/agentd.log", harness_tmpdir);
-	int              out = fcntl(1, F_DUPFD_CLOEXEC, 3);
-	int              err = fcntl(2, F_DUPFD_CLOEXEC, 3);
-	int              fd  = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	struct sigaction sa;
-	pid_t            pid;
-
-	fflush(stdout);
-	if (fd >= 0 && out >= 0 && err >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	if (fd >= 0)
-		close(fd);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	agentd_pid = pid = harness_start();
-	if (fd >= 0 && out >= 0 && err >= 0) {
-		dup2(out, 1);
-		dup2(err, 2);
-	}
-	if (out >= 0)
-		close(out);
-	if (err >= 0)
-		close(err);
-	free(log);
-	return pid;
-}
-
 /* SIGKILL every child of this process left (found in /proc). */
 static void
 kill_children(void)
@@ -261,16 +201,13 @@ stop_agentd(int started)
 	int st;
 
 	if (started) {
-		harness_stop(agentd_pid);
-		agentd_pid = -1;
+		harness_stop(harness_agentd);
 		return;
 	}
 	fprintf(stderr,
 	    PROG ": stopping agentd and its workers with "
 	         "SIGKILL\n");
-	kill(agentd_pid, SIGKILL);
-	waitpid(agentd_pid, &st, 0);
-	agentd_pid = -1;
+	harness_kill();
 	kill_children();
 	while (wait(&st) > 0 || errno == EINTR)
 		;
@@ -680,7 +617,7 @@ main(int argc, char **argv)
 		return 2;
 	prctl(PR_SET_CHILD_SUBREAPER, 1); /* see stop_agentd */
 	t_start_ms = ad_wall_ms();
-	if (write_conf(ninst) != 0 || start_agentd() < 0) {
+	if (write_conf(ninst) != 0 || harness_start_logged("warn") < 0) {
 		fprintf(stderr, PROG ": cannot start agentd: %s\n",
 		    strerror(errno));
 		return 1;

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -37,25 +38,81 @@ harness_env(const char *prog)
 	return 0;
 }
 
-pid_t
-harness_start(void)
+volatile pid_t harness_agentd = -1;
+
+/* agentd on TMPDIR, its output into log (when not NULL). */
+static pid_t
+spawn_agentd(const char *level, const char *log)
 {
 	char *agentd = ad_xasprintf("%s/runtime/agentd", harness_builddir);
 	char *conf   = ad_xasprintf("%s/conf", harness_tmpdir);
 	char *state  = ad_xasprintf("%s/state", harness_tmpdir);
 	char *run    = ad_xasprintf("%s/run", harness_tmpdir);
-	char *argv[]
-	    = { agentd, "--confdir", conf, "--state-dir", state, "--run-dir",
-		      run, "--foreground", "--log-level", "warn", NULL };
-	pid_t pid;
+	char *argv[] = { agentd, "--confdir", conf, "--state-dir", state,
+		"--run-dir", run, "--foreground", "--log-level", (char *)level,
+		NULL };
+	posix_spawn_file_actions_t fa;
+	pid_t                      pid;
 
-	if (posix_spawn(&pid, agentd, NULL, NULL, argv, environ) != 0)
+	posix_spawn_file_actions_init(&fa);
+	if (log != NULL) {
+		posix_spawn_file_actions_addopen(&fa, 1, log,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+		posix_spawn_file_actions_adddup2(&fa, 1, 2);
+		posix_spawn_file_actions_addopen(
+		    &fa, 0, "/dev/null", O_RDONLY, 0);
+	}
+	if (posix_spawn(&pid, agentd, &fa, NULL, argv, environ) != 0)
 		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
 	free(agentd);
 	free(conf);
 	free(state);
 	free(run);
 	return pid;
+}
+
+pid_t
+harness_start(void)
+{
+	return spawn_agentd("warn", NULL);
+}
+
+/* bench/run's timeout (SIGTERM) or ^C: agentd must not outlive us. */
+static void
+on_signal(int sig)
+{
+	harness_kill();
+	_exit(128 + sig);
+}
+
+pid_t
+harness_start_logged(const char *log_level)
+{
+	char            *log = ad_xasprintf("%s/agentd.log", harness_tmpdir);
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	harness_agentd = spawn_agentd(log_level, log);
+	free(log);
+	return harness_agentd;
+}
+
+void
+harness_kill(void)
+{
+	pid_t pid = harness_agentd;
+	int   st;
+
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	harness_agentd = -1;
 }
 
 void
@@ -65,6 +122,8 @@ harness_stop(pid_t pid)
 
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
+	if (pid == harness_agentd)
+		harness_agentd = -1;
 }
 
 int

@@ -26,6 +26,19 @@ int harness_env(const char *prog);
 /* agentd --foreground on TMPDIR/conf, state and run dirs beside it. */
 pid_t harness_start(void);
 
+/*
+ * The same at log_level, with its output (and its workers') in
+ * TMPDIR/agentd.log rather than bench/run's pipe, which it would hold
+ * open; SIGTERM, SIGINT or SIGHUP to this program SIGKILL it first
+ * (bench/run's timeout must not leave it behind).  harness_agentd is its
+ * pid until it is stopped or killed.
+ */
+pid_t                 harness_start_logged(const char *log_level);
+extern volatile pid_t harness_agentd;
+
+/* SIGKILL the agentd of harness_start_logged, and wait for it. */
+void harness_kill(void);
+
 /* SIGTERM, and wait for it. */
 void harness_stop(pid_t pid);
 
