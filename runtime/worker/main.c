@@ -36,7 +36,7 @@
 #include "common/util.h"
 #include "plugin/loader.h"
 #include "worker/host.h"
-#include "worker/priority.h"
+#include "common/priority.h"
 
 /* Exit codes agentd reads (doc/architecture.md). */
 enum {
@@ -54,6 +54,8 @@ struct worker_opts {
 	size_t      max_message;
 	int64_t     heartbeat_ms;
 	int         log_level;
+	/* --nice N: agentd started it at nice 19; N is agentd's own. */
+	int nice, nice_set;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -223,6 +225,7 @@ usage(FILE *f)
 	      "--run-dir DIR\n"
 	      "                     [--max-message-size BYTES] "
 	      "[--heartbeat-ms MS] [--log-level LEVEL]\n"
+	      "                     [--nice N]\n"
 	      "       agentd-worker --version | --help\n"
 	      "Hosts one agent instance for agentd; started by agentd.\n",
 	    f);
@@ -240,6 +243,7 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "max-message-size", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "heartbeat-ms", required_argument, NULL, 'b' },
+		{ "nice", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -271,6 +275,10 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 			break;
 		case 'b':
 			o->heartbeat_ms = strtoll(optarg, NULL, 10);
+			break;
+		case 'n':
+			o->nice     = (int)strtol(optarg, NULL, 10);
+			o->nice_set = 1;
 			break;
 		case 'l':
 			if ((o->log_level = ad_log_parse_level(optarg)) < 0)
@@ -730,11 +738,15 @@ main(int argc, char **argv)
 	/* Start in the background, if the way back is allowed: loading the
 	 * plugin, nng's threads and dialing take CPU from the instances
 	 * serving requests (priority.h).  Threads started from here on
-	 * inherit it. */
-	errno   = 0;
-	nice0   = getpriority(PRIO_PROCESS, 0);
-	lowered = errno == 0 && nice0 < 19 && ad_prio_may_return(nice0)
-	    && setpriority(PRIO_PROCESS, 0, 19) == 0;
+	 * inherit it.  With --nice, agentd spawned it so. */
+	errno = 0;
+	nice0 = o.nice_set ? o.nice : getpriority(PRIO_PROCESS, 0);
+	if (o.nice_set) /* exec and dynamic loading ran low already */
+		lowered = ad_prio_may_return(nice0)
+		    && setpriority(PRIO_PROCESS, 0, 19) == 0;
+	else
+		lowered = errno == 0 && nice0 < 19 && ad_prio_may_return(nice0)
+		    && setpriority(PRIO_PROCESS, 0, 19) == 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);

@@ -6,7 +6,7 @@
 # allowed back by RLIMIT_NICE alone (systemd's LimitNICE=+0) does.
 . "$top_srcdir/tests/lib.sh"
 
-plan 11
+plan 13
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 conf echo.conf <<EOF
@@ -27,6 +27,12 @@ worker_nices() {
 flat() { printf '%s' "$1" | tr '\n' '|'; }
 agentd_nice() { awk '{print $19}' /proc/"$AGENTD_PID"/stat; }
 started_low() { grep -c 'started at nice 19, back to nice' "$T_DIR/agentd.log"; }
+# Workers whose command line has "--nice 0": spawned lowered by agentd.
+spawned_low() {
+	for w in $(pgrep -f "agentd-worker.*$T_DIR"); do
+		tr '\0' ' ' </proc/"$w"/cmdline; echo
+	done | grep -c -- '--nice [0-9-]'
+}
 
 # May a process started from here come back to nice 0 (priority.h)?
 # CAP_SYS_NICE (bit 23 of CapEff), or RLIMIT_NICE of 20 or more.  Docker,
@@ -43,11 +49,15 @@ start_agentd --log-level debug
 wait_for 10 agent_ready echo 2
 ok $? "two instances ready"
 n=$(agentd_nice)
+[ "$n" = "$(awk '{print $19}' /proc/$$/stat)" ]
+ok $? "agentd's main thread, which spawns the workers, is back at its nice ($n)"
 got=$(worker_nices)
 [ "$(printf '%s\n' "$got" | wc -l)" = 1 ] && [ "${got#* }" = "$n" ]
 ok $? "every thread of both workers runs at agentd's nice $n (got: $(flat "$got"))"
 [ "$(started_low)" = $((2 * per_worker)) ]
 ok $? "both started at nice 19 and came back for init, where allowed ($(started_low) of $((2 * per_worker)))"
+[ "$(spawned_low)" = $((2 * per_worker)) ]
+ok $? "agentd spawned them at nice 19 already, and said where to come back ($(spawned_low) with --nice)"
 
 cp "$ECHO" "$ECHO.new" && printf 'x' >>"$ECHO.new" && mv "$ECHO.new" "$ECHO"
 like "$(actl reload 2>&1)" "^echo: upgraded" "a reload upgrades echo"
@@ -73,8 +83,9 @@ limited() {
 	wait_for 10 agent_ready echo 2
 	got=$(worker_nices)
 	[ "$(printf '%s\n' "$got" | wc -l)" = 1 ] &&
-	    [ "${got#* }" = "$(agentd_nice)" ] && [ "$(started_low)" = "$2" ]
-	ok $? "$3 (got: $(flat "$got"), $(started_low) lowered)"
+	    [ "${got#* }" = "$(agentd_nice)" ] && [ "$(started_low)" = "$2" ] &&
+	    [ "$(spawned_low)" = "$2" ]
+	ok $? "$3 (got: $(flat "$got"), $(started_low) lowered, $(spawned_low) spawned low)"
 	stop_agentd
 	ok $? "agentd stops"
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "worker/priority.h"
+#include "common/priority.h"
 
 #define SYS_NICE ((uint64_t)1 << 23)
 

@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "worker/priority.h"
+#include "common/priority.h"
 
 #define CAP_SYS_NICE_BIT 23
 
