@@ -5,11 +5,13 @@
  * or exiting (the teardown after fini) takes CPU from the instances that
  * serve requests meanwhile: during a reload on a busy machine, two new
  * workers starting tripled the requests' p99 (doc/performance.md, "Hot
- * reload").  So those phases run at the lowest priority, nice 19: a
- * worker lowers itself first thing, comes back to its original priority
- * when agentd's "init" arrives, before the plugin's init runs (a
- * plugin's own start-up is real work and must not starve on a loaded
- * machine), and lowers itself again after the plugin's fini.
+ * reload").  So those phases run at the lowest priority, nice 19:
+ * agentd's spawning thread lowers itself around posix_spawn, so the
+ * worker starts low (and is told with --nice where to come back); the
+ * worker comes back to that priority when agentd's "init" arrives,
+ * before the plugin's init runs (a plugin's own start-up is real work
+ * and must not starve on a loaded machine), and lowers itself again
+ * after the plugin's fini.
  *
  * Raising the nice value is always allowed; coming back down needs
  * CAP_SYS_NICE or an RLIMIT_NICE that allows the original value (the
