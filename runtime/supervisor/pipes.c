@@ -119,6 +119,23 @@ ad_sv_peer(nng_pipe p, pid_t *pid, uid_t *uid)
 	return 0;
 }
 
+/* Is a worker being spawned, its pid not known yet?  mtx held. */
+static int
+spawning(const struct ad_sv *sv)
+{
+	const struct ad_instance *inst;
+	size_t                    i;
+
+	for (i = 0; i < sv->nagents; i++) {
+		LIST_FOREACH(inst, &sv->agents[i]->instances, link)
+		{
+			if (inst->spawning)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 void
 ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -128,10 +145,17 @@ ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uid_t               uid  = (uid_t)-1;
 
 	pthread_mutex_lock(&sv->mtx);
+	if (ev != NNG_PIPE_EV_REM_POST && ad_sv_peer(p, &pid, &uid) == 0
+	    && uid == sv->uid) {
+		/* A worker can connect before posix_spawn has told us its
+		 * pid (the main loop records it just after). */
+		while ((inst = ad_sv_instance_by_pid(sv, pid)) == NULL
+		    && spawning(sv))
+			pthread_cond_wait(&sv->spawned, &sv->mtx);
+	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
 		ad_sv_pipe_del(sv, p);
-	} else if (ad_sv_peer(p, &pid, &uid) != 0 || uid != sv->uid
-	    || (inst = ad_sv_instance_by_pid(sv, pid)) == NULL) {
+	} else if (inst == NULL) {
 		ad_warn("refused a connection from pid %d (uid %d): not an "
 		        "instance agentd started",
 		    (int)pid, (int)uid);
