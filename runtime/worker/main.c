@@ -741,9 +741,8 @@ main(int argc, char **argv)
 	 * inherit it.  With --nice, agentd spawned it so. */
 	errno = 0;
 	nice0 = o.nice_set ? o.nice : getpriority(PRIO_PROCESS, 0);
-	if (o.nice_set) /* exec and dynamic loading ran low already */
-		lowered = ad_prio_may_return(nice0)
-		    && setpriority(PRIO_PROCESS, 0, 19) == 0;
+	if (o.nice_set) /* spawned low: come back at init, or say why not */
+		lowered = 1;
 	else
 		lowered = errno == 0 && nice0 < 19 && ad_prio_may_return(nice0)
 		    && setpriority(PRIO_PROCESS, 0, 19) == 0;
