@@ -401,6 +401,17 @@ host_call(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
 	return call_route(m, agent, body, len, reply, reply_len);
 }
 
+/* Queue a finished call or record for agentd_mock_run(), in order. */
+static void
+done_push(struct agentd_mock *m, struct done *d)
+{
+	if (m->done_tail != NULL)
+		m->done_tail->next = d;
+	else
+		m->done_head = d;
+	m->done_tail = d;
+}
+
 static int
 host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
     size_t len, int timeout_ms, agentd_reply_fn cb, void *arg)
@@ -420,11 +431,7 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 	/* Sent now, as the worker does; an unknown agent or a failing
 	 * handler is an answer, and arrives through the callback. */
 	d->status = call_route(m, agent, body, len, &d->reply, &d->len);
-	if (m->done_tail != NULL)
-		m->done_tail->next = d;
-	else
-		m->done_head = d;
-	m->done_tail = d;
+	done_push(m, d);
 	return 0;
 }
 
@@ -787,11 +794,7 @@ host_audit_async(agentd_ctx *ctx, const char *kind, const char *summary,
 	d->audit_cb = cb;
 	d->arg      = arg;
 	d->seq      = m->audits.n;
-	if (m->done_tail != NULL)
-		m->done_tail->next = d;
-	else
-		m->done_head = d;
-	m->done_tail = d;
+	done_push(m, d);
 	return 0;
 }
 
