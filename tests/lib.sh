@@ -125,12 +125,18 @@ agent_ready() { [ "$(ready_count "$1")" = "${2:-1}" ]; }
 # find that shell's own command line).
 workers_gone() { ! pgrep -f "agentd-worker.*$T_DIR" >/dev/null; }
 
-# status_has JQ-FILTER: `agentctl --json status` answers and the filter is
-# true of it (jq -e alone passes on empty input).
-status_has() {
-	s_json=$(actl --json status 2>/dev/null) && [ -n "$s_json" ] &&
-	    printf '%s' "$s_json" | jq -e "$1" >/dev/null
+# jq_true FILTER [JQ-OPTION]...: standard input holds a JSON text and
+# FILTER's last result for it is true.  `jq -e` alone exits 0 when its input
+# is empty (jq 1.6), so a failed agentctl piped into it would pass.
+jq_true() {
+	j_filter=$1
+	shift
+	jq -e -n "$@" "first(inputs) | ($j_filter)" >/dev/null
 }
+
+# status_has JQ-FILTER: `agentctl --json status` answers and the filter is
+# true of it.
+status_has() { actl --json status 2>/dev/null | jq_true "$1"; }
 
 # agent_field NAME FILTER: FILTER (jq) applied to agent NAME's status map.
 agent_field() {

@@ -8,11 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <nng/nng.h>
-#include <nng/supplemental/util/platform.h>
 #include <openssl/evp.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -81,23 +79,13 @@ usage(FILE *f)
 	    AGENTD_RUNDIR, commands_help);
 }
 
-/*
- * Dial one of agentd's sockets, or say in one line why not.  A refusal
- * while the socket file is there is tried again for a moment (agentd
- * starting, or a refusal seen once in CI right after status answered);
- * no socket file fails at once: agentd is not running.
- */
+/* Dial one of agentd's sockets, or say in one line why not. */
 static int
 dial_agentd(const struct ctl_opts *o, nng_socket s, const char *name)
 {
-	char       *url  = ad_xasprintf("ipc://%s/%s", o->run_dir, name);
-	const char *path = url + strlen("ipc://");
-	struct stat st;
-	int         rv, tries = 0;
+	char *url = ad_xasprintf("ipc://%s/%s", o->run_dir, name);
+	int   rv  = nng_dial(s, url, NULL, 0);
 
-	while ((rv = nng_dial(s, url, NULL, 0)) == NNG_ECONNREFUSED
-	    && ++tries < 10 && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		nng_msleep(20);
 	if (rv != 0)
 		fprintf(stderr,
 		    "agentctl: cannot reach agentd at %s: %s: is agentd "

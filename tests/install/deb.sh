@@ -115,8 +115,11 @@ stop "$I_PID"
 ok $? "agentd stops cleanly (exit 0)"
 /usr/sbin/agentd --foreground 2>> "$I_DIR/agentd.log" &
 I_PID=$!
-wait_for 20 sh -c 'agentctl --json status |
-    jq -e ".agents[] | select(.name == \"quote\") | .ready == 1" >/dev/null'
+quote_ready() {
+	agentctl --json status | jq_true '.agents[] | select(.name == "quote") |
+	    .ready == 1'
+}
+wait_for 20 quote_ready
 agentctl call quote '{"op":"set_price","sku":"B-2","price":10}' >/dev/null &&
     agentctl --json call quote '{"sku":"B-2","qty":1}' | grep -q '"total"'
 ok $? "the skeleton answers inside the installed agentd"

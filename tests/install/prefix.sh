@@ -81,8 +81,11 @@ cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/conf/conf.d/"
 "$sbindir/agentd" --confdir "$I_DIR/conf" --state-dir "$I_DIR/state" \
     --run-dir "$I_DIR/run" --foreground 2> "$I_DIR/agentd.log" &
 I_PID=$!
-wait_for 20 sh -c "'$AGENTCTL' --run-dir '$I_DIR/run' --json status |
-    jq -e '.agents[] | select(.name == \"quote\") | .ready == 1' >/dev/null"
+quote_ready() {
+	actl --json status | jq_true '.agents[] | select(.name == "quote") |
+	    .ready == 1'
+}
+wait_for 20 quote_ready
 rv=$?
 ok $rv "the installed agentd starts the sample agents and the skeleton"
 [ $rv -eq 0 ] || { actl status 2>&1 | sed 's/^/# /'; sed 's/^/# /' "$I_DIR/agentd.log" | tail -20; }

@@ -48,6 +48,15 @@ wait_for() {
 	done
 }
 
+# jq_true FILTER [JQ-OPTION]...: standard input holds a JSON text and
+# FILTER's last result for it is true.  `jq -e` alone exits 0 when its input
+# is empty (jq 1.6), so a failed agentctl piped into it would pass.
+jq_true() {
+	j_filter=$1
+	shift
+	jq -e -n "$@" "first(inputs) | ($j_filter)" >/dev/null
+}
+
 # stop PID: SIGTERM, at most 20 s, and its exit status.
 stop() {
 	kill -TERM "$1"

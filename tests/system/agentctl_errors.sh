@@ -189,8 +189,8 @@ ok $? "SIGTERM stops agentd with exit status 0"
     [ ! -e "$T_DIR/run/control.sock" ]
 ok $? "no worker is left and the control socket is removed"
 
-# agentd killed: its socket file stays, and nothing listens on it.  The
-# refusal is tried again for a moment, then exit 3 as with no agentd.
+# agentd killed: its socket file stays, and nothing listens on it: exit 3,
+# as with no agentd.
 start_agentd
 kill -KILL "$AGENTD_PID"
 wait "$AGENTD_PID" 2>/dev/null

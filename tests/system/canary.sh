@@ -146,7 +146,7 @@ wait_for 10 only_current
 ok $? "status: only the current generation has instances"
 ! status_has '.agents[] | select(.name == "v") | any(.generations[]; .role == "canary")'
 ok $? "status: no canary generation"
-! actl --json versions v | jq -e 'any(.versions[]; .state == "canary")' >/dev/null
+actl --json versions v | jq_true 'any(.versions[]; .state == "canary") | not'
 ok $? "versions: no canary"
 [ "$(agent_field v .version)" = 2.0 ]
 ok $? "status says 2.0"

@@ -57,9 +57,10 @@ busy_pid() {
 
 # Both instances ready, neither of them one of the pids given.
 replaced() {
-	lstatus | jq -e --argjson gone "[$1]" '.ready == 2 and
+	lstatus | jq_true '.ready == 2 and
 	    ([.instances[] | select(.state == "ready") | .pid] |
-	     (unique | length) == 2 and all(IN($gone[]) | not))'
+	     (unique | length) == 2 and all(IN($gone[]) | not))' \
+	    --argjson gone "[$1]"
 }
 
 # kill_busy AMONG NAME: SIGKILL one of the pids AMONG (comma separated)
@@ -137,10 +138,10 @@ ok $? "both replacement instances served calls"
 st=$(lstatus)
 diag "status: $(printf '%s' "$st" | jq -c '{requests, replies, errors,
     redispatched, restarts, inflight, queued, state}')"
-printf '%s' "$st" | jq -e --argjson n $TOTAL '.requests == $n and
-    .replies == {"ok": $n} and .errors == 0' >/dev/null
+printf '%s' "$st" | jq_true '.requests == $n and
+    .replies == {"ok": $n} and .errors == 0' --argjson n $TOTAL
 ok $? "agentd counts $TOTAL requests, $TOTAL replies ok, no error"
-printf '%s' "$st" | jq -e '.inflight == 0 and .queued == 0' >/dev/null
+printf '%s' "$st" | jq_true '.inflight == 0 and .queued == 0'
 ok $? "nothing is left in flight or queued"
 # Status showed each killed instance holding a request.  On a busy
 # machine that one can be answered between the status and the kill, and
@@ -148,7 +149,7 @@ ok $? "nothing is left in flight or queued"
 # three callers for each instance, both missing is unlikely.  What a
 # killed instance held was sent again to another one (the log says so
 # once a request).
-printf '%s' "$st" | jq -e '.redispatched >= 1' >/dev/null
+printf '%s' "$st" | jq_true '.redispatched >= 1'
 ok $? "the requests the killed instances held were re-dispatched"
 for id in $(actl --json audit --agent load --kind instance.exit --limit 0 |
     jq -r .instance); do
@@ -156,9 +157,9 @@ for id in $(actl --json audit --agent load --kind instance.exit --limit 0 |
 	    "$T_DIR/agentd.log") request(s) re-dispatched"
 done
 n=$(grep -c 'agent load: re-dispatching a request' "$T_DIR/agentd.log")
-printf '%s' "$st" | jq -e --argjson n "$n" '.redispatched == $n' >/dev/null
+printf '%s' "$st" | jq_true '.redispatched == $n' --argjson n "$n"
 ok $? "the log tells of each re-dispatch ($n)"
-printf '%s' "$st" | jq -e '.restarts == 2 and .state == "running"' >/dev/null
+printf '%s' "$st" | jq_true '.restarts == 2 and .state == "running"'
 ok $? "two restarts counted, the agent running"
 exits=$(actl --json audit --agent load --kind instance.exit --limit 0)
 printf '%s\n' "$exits" | jq -s -e --arg a "pid $first killed by signal 9" \

@@ -34,9 +34,9 @@ diag "$(actl --json status | jq -r '.agents[0] |
     ) $(( $(ms) - t0 )) ms after agentd started"
 
 st=$(actl --json status)
-printf '%s' "$st" | jq -e --argjson n $N '.agents[0] |
+printf '%s' "$st" | jq_true '.agents[0] |
     .ready == $n and .starting == 0 and .restarts == 0 and
-    (.instances | length == $n and all(.state == "ready"))' >/dev/null
+    (.instances | length == $n and all(.state == "ready"))' --argjson n $N
 ok $? "status lists $N instances, all ready, none restarted"
 pids=$(printf '%s' "$st" | jq -r '.agents[0].instances[].pid' | sort -n)
 [ "$(printf '%s\n' "$pids" | sort -u | grep -c '^[0-9][0-9]*$')" -eq $N ]
@@ -44,7 +44,7 @@ ok $? "$N distinct pids"
 live=$(pgrep -f "agentd-worker.*$T_DIR" | sort -n)
 [ "$live" = "$pids" ]
 ok $? "they are exactly the agentd-worker processes running"
-printf '%s' "$st" | jq -e '.rss_kb > 0' >/dev/null
+printf '%s' "$st" | jq_true '.rss_kb > 0'
 ok $? "status reports agentd's resident memory"
 diag "agentd rss $(printf '%s' "$st" | jq .rss_kb) KiB; workers $(printf '%s' \
     "$st" | jq '[.agents[0].instances[].rss_kb] | add') KiB in all"

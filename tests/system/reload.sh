@@ -183,8 +183,8 @@ done
 ok $? "while every new request goes to 3.0 ($bad did not)"
 wait_for 10 only_current 2
 ok $? "after probation only instances of the new generation are left"
-actl --json versions v | jq -e '.versions[] | select(.version == "3.0")
-    | .by | test("SIGHUP")' >/dev/null
+actl --json versions v | jq_true '.versions[] | select(.version == "3.0")
+    | .by | test("SIGHUP")'
 ok $? "versions says SIGHUP loaded 3.0"
 
 # -- rollback ---------------------------------------------------------------
@@ -220,11 +220,10 @@ actl state del v migrated_from >/dev/null 2>&1
 install_plugin "$TPLUGINS/vers2.so"
 out=$(actl --json reload 2>&1)
 ok $? "reload to 2.0 exits 0"
-printf '%s' "$out" | jq -e '(.agents | length) == 2
+printf '%s' "$out" | jq_true '(.agents | length) == 2
     and any(.agents[]; .agent == "v" and .outcome == "upgraded"
         and .from == "1.0" and .to == "2.0")
-    and any(.agents[]; .agent == "other" and .outcome == "unchanged")' \
-    >/dev/null
+    and any(.agents[]; .agent == "other" and .outcome == "unchanged")'
 rc=$?
 ok $rc "--json: v upgraded from 1.0 to 2.0, other unchanged"
 [ $rc -eq 0 ] || diag "  got: $out"

@@ -38,7 +38,7 @@ ok $? "a plugin crashing in init is marked failed"
 status_has '.agents[] | select(.name=="crashy") | .restarts == 3 and .ready == 0'
 ok $? "after 3 restarts (restart { intensity = 3 })"
 gaps=$(starts crashy | jq -c '[range(1; length) as $i | .[$i] - .[$i - 1]]')
-printf '%s' "$gaps" | jq -e 'length == 3 and .[0] >= 200 and .[1] > .[0] and .[2] > .[1]' >/dev/null
+printf '%s' "$gaps" | jq_true 'length == 3 and .[0] >= 200 and .[1] > .[0] and .[2] > .[1]'
 ok $? "the backoff between starts grows: $gaps ms"
 actl audit --agent crashy --kind agent.failed | grep -q '4 restarts within [0-9]* ms, more than restart { intensity = 3 period = 60000 ms } allows'
 ok $? "the audit trail says why it failed"

@@ -18,7 +18,7 @@ answers_is() { [ "$(answers "$1")" = "$2" ]; }
 reloads() { grep -c 'reload by watch done' "$T_DIR/agentd.log"; }
 reloads_are() { [ "$(reloads)" = "$1" ]; }
 log_has() { grep -q -- "$1" "$T_DIR/agentd.log"; }
-gone() { ! actl --json status | jq -e '.agents[] | select(.name == "w")' >/dev/null; }
+gone() { actl --json status | jq_true 'all(.agents[]; .name != "w")'; }
 
 install_plugin "$TPLUGINS/vers1.so" "$PLUG"
 install_plugin "$TPLUGINS/vers1.so" "$WPLUG"
