@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,28 +47,45 @@ cap_effective(void)
 }
 
 int
-ad_prio_may_return(int target)
+ad_prio_may_background(void)
 {
 	struct rlimit rl;
+	int           n;
 
+	if (sched_getscheduler(0) != SCHED_OTHER)
+		return 0;
+	errno = 0;
+	n     = getpriority(PRIO_PROCESS, 0);
+	if (errno != 0)
+		return 0;
 	if (getrlimit(RLIMIT_NICE, &rl) != 0)
 		rl.rlim_cur = 0;
-	return ad_prio_allowed(target, cap_effective(), (uint64_t)rl.rlim_cur);
+	return ad_prio_allowed(n, cap_effective(), (uint64_t)rl.rlim_cur);
+}
+
+/* One thread (0: the caller) to SCHED_IDLE or SCHED_OTHER. */
+static int
+set_one(pid_t tid, int background)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+
+	return sched_setscheduler(
+	    tid, background ? SCHED_IDLE : SCHED_OTHER, &sp);
 }
 
 int
-ad_prio_set_all(int n)
+ad_prio_set_all(int background)
 {
 	DIR           *d = opendir("/proc/self/task");
 	struct dirent *de;
 	int            rv = 0, err = 0;
 
 	if (d == NULL) /* no /proc: the calling thread at least */
-		return setpriority(PRIO_PROCESS, 0, n);
+		return set_one(0, background);
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (setpriority(PRIO_PROCESS, (id_t)atoi(de->d_name), n) != 0
+		if (set_one((pid_t)atoi(de->d_name), background) != 0
 		    && errno != ESRCH && rv == 0) {
 			rv  = -1;
 			err = errno;

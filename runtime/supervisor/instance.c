@@ -2,13 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -190,14 +190,14 @@ spawn_worker(struct ad_instance *inst, pid_t *out, char *err, size_t errlen)
 	    : sv->log_level >= AGENTD_LOG_INFO                ? "info"
 	    : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
 	                                                      : "error";
-	char        nice[16];
 	char *argv[] = { sv->worker_path, "--plugin", inst->gen->plugin_path,
 		"--agent", inst->agent->conf->name, "--instance", inst->id,
 		"--run-dir", sv->run_dir, "--max-message-size", maxmsg,
 		"--heartbeat-ms", beat, "--log-level", (char *)level, NULL,
-		NULL, NULL };
-	pid_t pid;
-	int   rv, n0, low;
+		NULL };
+	struct sched_param sp = { .sched_priority = 0 };
+	pid_t              pid;
+	int                rv, low;
 
 	snprintf(
 	    maxmsg, sizeof(maxmsg), "%zu", sv->cfg->global.max_message_size);
@@ -216,24 +216,23 @@ spawn_worker(struct ad_instance *inst, pid_t *out, char *err, size_t errlen)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	/* The worker's exec and dynamic loading in the background too: this
-	 * thread (the main loop's; nice belongs to a thread) lowers itself
-	 * around the spawn, which the child inherits, if it may come back
-	 * (priority.h); the worker is told where to return for init. */
-	errno = 0;
-	n0    = getpriority(PRIO_PROCESS, 0);
-	low   = errno == 0 && n0 < 19 && ad_prio_may_return(n0)
-	    && setpriority(PRIO_PROCESS, 0, 19) == 0;
-	if (low) {
-		snprintf(nice, sizeof(nice), "%d", n0);
-		argv[15] = "--nice";
-		argv[16] = nice;
-	}
+	/* The worker's exec and dynamic loading in the background too, if
+	 * it may come back (priority.h; asked once).  glibc's spawn
+	 * attributes take no SCHED_IDLE, so this thread (the main loop's; a
+	 * policy belongs to a thread) goes there around the spawn, and the
+	 * child inherits it; the worker is told to come back at init. */
+	if (sv->spawn_background < 0)
+		sv->spawn_background = ad_prio_may_background();
+	low = sv->spawn_background
+	    && sched_setscheduler(0, SCHED_IDLE, &sp) == 0;
+	if (low)
+		argv[15] = "--background";
 	rv = posix_spawn(&pid, sv->worker_path, &fa, &attr, argv, environ);
-	if (low && setpriority(PRIO_PROCESS, 0, n0) != 0)
-		ad_error(
-		    "cannot return to nice %d after starting a worker: %s", n0,
+	if (low && sched_setscheduler(0, SCHED_OTHER, &sp) != 0) {
+		ad_error("cannot leave SCHED_IDLE after starting a worker: %s",
 		    strerror(errno));
+		sv->spawn_background = 0;
+	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rv != 0) {

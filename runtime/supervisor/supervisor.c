@@ -310,6 +310,8 @@ ad_sv_load(
 	init_lock(&sv->mtx);
 	pthread_cond_init(&sv->spawned, NULL);
 	pthread_cond_init(&sv->appended, NULL);
+	sv->spawn_background = -1; /* asked at the first spawn */
+
 	sv->run_lock    = -1;
 	sv->state_lock  = -1;
 	sv->uid         = geteuid();

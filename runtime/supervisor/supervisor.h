@@ -299,6 +299,9 @@ struct ad_sv {
 
 	struct ad_watch *watch; /* agentd { watch = true }, or NULL */
 
+	/* workers spawned under SCHED_IDLE (priority.h); -1: not asked yet */
+	int spawn_background;
+
 	/* audit retention: where old records go, when to look next */
 	char   *archive_dir;
 	int64_t archive_next; /* monotonic ms */

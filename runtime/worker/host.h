@@ -30,9 +30,8 @@
 #define AD_PCALL_BUCKETS 256
 
 struct agentd_ctx {
-	/* Started at nice 19 (priority.h): back to prio_nice at "init". */
-	int                         prio_lowered;
-	int                         prio_nice;
+	/* Started under SCHED_IDLE (priority.h): back at "init". */
+	int                         background;
 	struct ad_wloop             loop;
 	nng_socket                  rep;
 	nng_socket                  calls;

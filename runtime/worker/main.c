@@ -16,13 +16,13 @@
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -54,8 +54,8 @@ struct worker_opts {
 	size_t      max_message;
 	int64_t     heartbeat_ms;
 	int         log_level;
-	/* --nice N: agentd started it at nice 19; N is agentd's own. */
-	int nice, nice_set;
+	/* --background: agentd spawned it under SCHED_IDLE (priority.h). */
+	int background;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -225,7 +225,7 @@ usage(FILE *f)
 	      "--run-dir DIR\n"
 	      "                     [--max-message-size BYTES] "
 	      "[--heartbeat-ms MS] [--log-level LEVEL]\n"
-	      "                     [--nice N]\n"
+	      "                     [--background]\n"
 	      "       agentd-worker --version | --help\n"
 	      "Hosts one agent instance for agentd; started by agentd.\n",
 	    f);
@@ -243,7 +243,7 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "max-message-size", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "heartbeat-ms", required_argument, NULL, 'b' },
-		{ "nice", required_argument, NULL, 'n' },
+		{ "background", no_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -276,9 +276,8 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		case 'b':
 			o->heartbeat_ms = strtoll(optarg, NULL, 10);
 			break;
-		case 'n':
-			o->nice     = (int)strtol(optarg, NULL, 10);
-			o->nice_set = 1;
+		case 'g':
+			o->background = 1;
 			break;
 		case 'l':
 			if ((o->log_level = ad_log_parse_level(optarg)) < 0)
@@ -451,16 +450,15 @@ handle_init(struct agentd_ctx *ctx, const struct ad_envelope *e)
 		return 0;
 	}
 	/* Started in the background; the plugin's init is real work. */
-	if (ctx->prio_lowered) {
-		ctx->prio_lowered = 0;
-		if (ad_prio_set_all(ctx->prio_nice) != 0)
-			ad_warn("%s/%s: cannot return to nice %d: %s",
-			    ctx->agent, ctx->instance, ctx->prio_nice,
-			    strerror(errno));
+	if (ctx->background) {
+		ctx->background = 0;
+		if (ad_prio_set_all(0) != 0)
+			ad_warn("%s/%s: cannot leave SCHED_IDLE for init: %s",
+			    ctx->agent, ctx->instance, strerror(errno));
 		else
-			ad_debug("%s/%s: started at nice 19, back to nice %d "
-			         "for init",
-			    ctx->agent, ctx->instance, ctx->prio_nice);
+			ad_debug("%s/%s: started under SCHED_IDLE, back to "
+			         "SCHED_OTHER for init",
+			    ctx->agent, ctx->instance);
 	}
 	rv = agentd_parse(e->body, e->body_len, &doc);
 	if (rv == 0) {
@@ -722,7 +720,7 @@ main(int argc, char **argv)
 	struct ad_plugin  *plugin;
 	struct sigaction   sa;
 	char               err[AD_ERRLEN];
-	int                rv, nice0, lowered;
+	int                rv, background;
 
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o) != 0) {
@@ -738,14 +736,13 @@ main(int argc, char **argv)
 	/* Start in the background, if the way back is allowed: loading the
 	 * plugin, nng's threads and dialing take CPU from the instances
 	 * serving requests (priority.h).  Threads started from here on
-	 * inherit it.  With --nice, agentd spawned it so. */
-	errno = 0;
-	nice0 = o.nice_set ? o.nice : getpriority(PRIO_PROCESS, 0);
-	if (o.nice_set) /* spawned low: come back at init, or say why not */
-		lowered = 1;
+	 * inherit it.  With --background, agentd spawned it so: it comes
+	 * back at init, or says why not. */
+	if (o.background)
+		background = sched_getscheduler(0) == SCHED_IDLE;
 	else
-		lowered = errno == 0 && nice0 < 19 && ad_prio_may_return(nice0)
-		    && setpriority(PRIO_PROCESS, 0, 19) == 0;
+		background
+		    = ad_prio_may_background() && ad_prio_set_all(1) == 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -765,9 +762,8 @@ main(int argc, char **argv)
 	}
 	agentd_writer_new(&ctx.batch);
 	agentd_writer_new(&ctx.audits);
-	ctx.desc         = &plugin->desc;
-	ctx.prio_lowered = lowered;
-	ctx.prio_nice    = nice0;
+	ctx.desc       = &plugin->desc;
+	ctx.background = background;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
 	snprintf(ctx.instance, sizeof(ctx.instance), "%s", o.instance);
 	if (connect_bus(&ctx, &o) != 0)
@@ -787,7 +783,7 @@ main(int argc, char **argv)
 			plugin_leave(&ctx);
 		}
 		/* What is left is teardown: in the background again. */
-		ad_prio_set_all(19);
+		ad_prio_set_all(1);
 		ad_host_flush(&ctx);
 		ad_host_out_flush(&ctx);
 		heartbeat_stop(&hb);

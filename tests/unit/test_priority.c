@@ -1,11 +1,12 @@
 /*
- * test_priority.c - a worker's priority while it starts and exits: when
- * the way back is allowed, and setting every thread of the process.
+ * test_priority.c - a worker in the background while it starts and exits:
+ * when the way back is allowed, and setting every thread of the process.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -41,11 +42,26 @@ nice_of(pid_t tid)
 	return getpriority(PRIO_PROCESS, (id_t)tid);
 }
 
+/* Do the calling thread and both others run under policy, at nice n? */
+static int
+all_at(int policy, int n)
+{
+	pid_t who[3] = { 0, tids[0], tids[1] };
+	int   i;
+
+	for (i = 0; i < 3; i++) {
+		if (sched_getscheduler(who[i]) != policy
+		    || nice_of(who[i]) != n)
+			return 0;
+	}
+	return 1;
+}
+
 int
 main(void)
 {
 	pthread_t t[2];
-	int       n0, i;
+	int       n0, i, may;
 
 	plan(11);
 	ok(ad_prio_allowed(0, SYS_NICE, 0), "CAP_SYS_NICE: back to 0");
@@ -67,20 +83,19 @@ main(void)
 		pthread_cond_wait(&cond, &mtx);
 	pthread_mutex_unlock(&mtx);
 
-	/* Raising the nice value is always allowed. */
-	is_int(ad_prio_set_all(n0 + 3 <= 19 ? n0 + 3 : 19), 0,
-	    "every thread set to a higher nice value");
-	ok(nice_of(0) == nice_of(tids[0])
-	        && nice_of(tids[0]) == nice_of(tids[1])
-	        && nice_of(0) == (n0 + 3 <= 19 ? n0 + 3 : 19),
-	    "the calling thread and both others have it");
-	if (ad_prio_may_return(n0)) {
-		is_int(ad_prio_set_all(n0), 0, "and back (allowed here)");
-		ok(nice_of(0) == n0 && nice_of(tids[0]) == n0
-		        && nice_of(tids[1]) == n0,
-		    "every thread is back at its first nice value");
+	/* Going to the background is always allowed. */
+	may = ad_prio_may_background();
+	is_int(ad_prio_set_all(1), 0, "every thread to the background");
+	ok(all_at(SCHED_IDLE, n0),
+	    "the calling thread and both others run under SCHED_IDLE, at "
+	    "their nice value");
+	if (may) {
+		is_int(ad_prio_set_all(0), 0, "and back (allowed here)");
+		ok(all_at(SCHED_OTHER, n0),
+		    "every thread is back under SCHED_OTHER, at its nice "
+		    "value");
 	} else {
-		ok(1, "# SKIP not allowed back to the first nice value here");
+		ok(1, "# SKIP not allowed back from SCHED_IDLE here");
 		ok(1, "# SKIP");
 	}
 	pthread_mutex_lock(&mtx);
