@@ -604,7 +604,7 @@ list_load(struct ad_store *s, MDB_dbi dbi, const void *prefix, size_t plen,
 	             cur, &key, &val, plen > 0 ? MDB_SET_RANGE : MDB_FIRST);
 	for (; rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		if (key.mv_size < plen
-		    || memcmp(key.mv_data, prefix, plen) != 0) {
+		    || (plen > 0 && memcmp(key.mv_data, prefix, plen) != 0)) {
 			rc = MDB_NOTFOUND;
 			break;
 		}
