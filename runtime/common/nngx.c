@@ -78,6 +78,18 @@ ad_transport_cap(size_t max_message)
 }
 
 int
+ad_msg_append(nng_msg *m, const void *data, size_t len)
+{
+	size_t need = nng_msg_len(m) + len, cap = nng_msg_capacity(m);
+	int    rv;
+
+	if (need > cap
+	    && (rv = nng_msg_reserve(m, need > 2 * cap ? need : 2 * cap)) != 0)
+		return rv;
+	return nng_msg_append(m, data, len);
+}
+
+int
 ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out)
 {
 	agentd_writer *w;

@@ -36,6 +36,14 @@ int ad_nng_listen_ipc(
  */
 size_t ad_transport_cap(size_t max_message);
 
+/*
+ * nng_msg_append, growing m's capacity to at least twice what it was when
+ * it must grow.  nng 1.5.2 grows a message to the exact new size on every
+ * append (a fresh zeroed buffer and a copy), so a batch built one
+ * envelope at a time would copy O(n^2) bytes.
+ */
+int ad_msg_append(nng_msg *m, const void *data, size_t len);
+
 /* The envelope encoded into a new nng message (caller owns, nng_msg_free). */
 int ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out);
 

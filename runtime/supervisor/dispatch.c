@@ -107,7 +107,7 @@ ad_instance_send(struct ad_instance *inst, const void *env, size_t len)
 		}
 		inst->txq[inst->txq_n++] = last;
 	}
-	if ((rv = nng_msg_append(last, env, len)) != 0)
+	if ((rv = ad_msg_append(last, env, len)) != 0)
 		return ad_nng_error(rv);
 	if (!sv->tx_defer)
 		tx_kick(inst);

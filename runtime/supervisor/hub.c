@@ -41,18 +41,31 @@ struct ad_pub_rx {
 static void
 instance_send(struct ad_instance *inst)
 {
-	size_t            cap = inst->agent->sv->cfg->global.max_message_size;
+	size_t            cap  = inst->agent->sv->cfg->global.max_message_size;
+	size_t            size = 0;
 	struct ad_evitem *it;
 	nng_msg          *msg;
 	unsigned          n = 0;
 
 	if (inst->ev_sending > 0 || inst->evq_n == 0
-	    || inst->state != AD_INST_READY || nng_msg_alloc(&msg, 0) != 0)
-		return; /* a later event or completion tries again */
-	while ((it = STAILQ_FIRST(&inst->evq)) != NULL
-	    && (n == 0 || nng_msg_len(msg) + it->len <= cap)) {
-		if (nng_msg_append(msg, it->data, it->len) != 0)
+	    || inst->state != AD_INST_READY)
+		return;
+	/* The size first: one allocation for the whole batch. */
+	STAILQ_FOREACH(it, &inst->evq, link)
+	{
+		if (size > 0 && size + it->len > cap)
 			break;
+		size += it->len;
+	}
+	if (nng_msg_alloc(&msg, 0) != 0)
+		return; /* a later event or completion tries again */
+	if (nng_msg_reserve(msg, size) != 0) {
+		nng_msg_free(msg);
+		return;
+	}
+	while ((it = STAILQ_FIRST(&inst->evq)) != NULL
+	    && nng_msg_len(msg) + it->len <= size) {
+		nng_msg_append(msg, it->data, it->len); /* reserved */
 		STAILQ_REMOVE_HEAD(&inst->evq, link);
 		free(it);
 		n++;

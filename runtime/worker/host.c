@@ -60,7 +60,7 @@ ad_host_out(struct agentd_ctx *ctx, const struct ad_envelope *e)
 		ctx->out = msg;
 		return 0;
 	}
-	rv = nng_msg_append(ctx->out, nng_msg_body(msg), nng_msg_len(msg));
+	rv = ad_msg_append(ctx->out, nng_msg_body(msg), nng_msg_len(msg));
 	nng_msg_free(msg);
 	return ad_nng_error(rv);
 }
