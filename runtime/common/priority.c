@@ -4,9 +4,9 @@
 #include "config.h"
 
 #include <dirent.h>
-#include <sched.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
