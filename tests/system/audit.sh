@@ -1,10 +1,11 @@
 #!/bin/sh
 # The audit trail of agentd's own decisions: instances started, crashed
 # and restarted, calls denied; filters; the hash chain verified, and kept
-# across a restart of agentd on the same state.
+# across a restart of agentd on the same state; a record altered and a
+# record deleted with LMDB's tools named by audit verify.
 . "$top_srcdir/tests/lib.sh"
 
-plan 22
+plan 29
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -89,5 +90,48 @@ actl audit --kind agentd.stop | grep -q 'agentd stopped' &&
 ok $? "the trail survives a restart: the first run's stop and both starts are there"
 actl audit verify >/dev/null
 ok $? "and the chain still verifies across the restart"
+sum3=$(actl audit --json --limit 1000 | jq -r 'select(.seq == 3) | .summary')
+stop_agentd >/dev/null
+
+# Tampering with LMDB's own tools (lmdb-utils), as someone with access to the files
+# could: mdb_dump, edit the text, mdb_load.  Record 3's summary gets one
+# letter changed (the value stays well-formed msgpack).
+DB="$T_DIR/state/db"
+mdb_dump -a "$DB" > "$T_DIR/all.dump"
+ok $? "mdb_dump reads the environment"
+key3=" $(printf %016x 3)"
+from=$(printf %s "$sum3" | od -An -tx1 | tr -d ' \n')
+to="58${from#??}" # the first letter becomes X
+mdb_dump -s audit "$DB" |
+    awk -v key="$key3" -v from="$from" -v to="$to" \
+        'prev == key { n += sub(from, to) } { print; prev = $0 }
+         END { exit n != 1 }' > "$T_DIR/altered.dump" &&
+    mdb_load -s audit "$DB" < "$T_DIR/altered.dump" 2>> "$T_DIR/mdb_load.err"
+ok $? "record 3's summary is altered with mdb_load"
+start_agentd
+out=$(actl audit verify)
+[ $? = 1 ]
+ok $? "audit verify exits 1 on an altered record"
+like "$out" '^audit trail BROKEN at record 3: record 3 was altered' \
+    "and names it: $out"
+stop_agentd >/dev/null
+
+# Record 5 deleted: the environment rebuilt by mdb_load from the first
+# dump without it.
+awk -v key=" $(printf %016x 5)" '
+    /^database=/ { db = $0 }
+    db == "database=audit" && $0 == key { skip = 2 }
+    skip > 0 { skip--; next } { print }' "$T_DIR/all.dump" > "$T_DIR/deleted.dump"
+mv "$DB" "$T_DIR/db.altered" && mkdir "$DB" &&
+    mdb_load -f "$T_DIR/deleted.dump" "$DB" 2>> "$T_DIR/mdb_load.err" &&
+    ! mdb_dump -s audit "$DB" | grep -qx "$(printf ' %016x' 5)" &&
+    mdb_dump -s audit "$DB" | grep -qx "$(printf ' %016x' 6)"
+ok $? "record 5 is deleted with mdb_load (record 6 is there)"
+start_agentd
+out=$(actl audit verify)
+[ $? = 1 ]
+ok $? "audit verify exits 1 on a deleted record"
+like "$out" '^audit trail BROKEN at record 5: record 5 is missing' \
+    "and names it: $out"
 stop_agentd >/dev/null
 done_testing
