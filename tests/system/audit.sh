@@ -93,6 +93,17 @@ ok $? "and the chain still verifies across the restart"
 sum3=$(actl audit --json --limit 1000 | jq -r 'select(.seq == 3) | .summary')
 stop_agentd >/dev/null
 
+# verify_broken WHAT PATTERN: on a fresh agentd, audit verify exits 1 and
+# its line says "BROKEN at PATTERN".
+verify_broken() {
+	start_agentd
+	out=$(actl audit verify)
+	[ $? = 1 ]
+	ok $? "audit verify exits 1 on $1"
+	like "$out" "^audit trail BROKEN at $2" "and names it: $out"
+	stop_agentd >/dev/null
+}
+
 # Tampering with LMDB's own tools (lmdb-utils), as someone with access to the files
 # could: mdb_dump, edit the text, mdb_load.  Record 3's summary gets one
 # letter changed (the value stays well-formed msgpack).
@@ -108,13 +119,7 @@ mdb_dump -s audit "$DB" |
          END { exit n != 1 }' > "$T_DIR/altered.dump" &&
     mdb_load -s audit "$DB" < "$T_DIR/altered.dump" 2>> "$T_DIR/mdb_load.err"
 ok $? "record 3's summary is altered with mdb_load"
-start_agentd
-out=$(actl audit verify)
-[ $? = 1 ]
-ok $? "audit verify exits 1 on an altered record"
-like "$out" '^audit trail BROKEN at record 3: record 3 was altered' \
-    "and names it: $out"
-stop_agentd >/dev/null
+verify_broken "an altered record" 'record 3: record 3 was altered'
 
 # Record 5 deleted: the environment rebuilt by mdb_load from the first
 # dump without it.
@@ -127,11 +132,5 @@ mv "$DB" "$T_DIR/db.altered" && mkdir "$DB" &&
     ! mdb_dump -s audit "$DB" | grep -qx "$(printf ' %016x' 5)" &&
     mdb_dump -s audit "$DB" | grep -qx "$(printf ' %016x' 6)"
 ok $? "record 5 is deleted with mdb_load (record 6 is there)"
-start_agentd
-out=$(actl audit verify)
-[ $? = 1 ]
-ok $? "audit verify exits 1 on a deleted record"
-like "$out" '^audit trail BROKEN at record 5: record 5 is missing' \
-    "and names it: $out"
-stop_agentd >/dev/null
+verify_broken "a deleted record" 'record 5: record 5 is missing'
 done_testing
