@@ -210,7 +210,17 @@ struct ad_acall {
 	void              *arg;
 	int                status;
 	nng_msg           *reply;
+	/* on its way: in ctx->busy_calls */
+	struct ad_acall *busy_next, **busy_prev;
 };
+
+static void
+busy_unlink(struct ad_acall *c)
+{
+	*c->busy_prev = c->busy_next;
+	if (c->busy_next != NULL)
+		c->busy_next->busy_prev = c->busy_prev;
+}
 
 /* An envelope from this instance to agentd (body borrowed). */
 static void
@@ -383,6 +393,11 @@ acall_start(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, agentd_reply_fn cb,
 	c->arg     = arg;
 	c->sending = 1;
 	ctx->acalls++;
+	c->busy_next = ctx->busy_calls;
+	if (c->busy_next != NULL)
+		c->busy_next->busy_prev = &c->busy_next;
+	c->busy_prev    = &ctx->busy_calls;
+	ctx->busy_calls = c;
 	nng_aio_set_timeout(c->aio, timeout_ms + 2000);
 	nng_aio_set_msg(c->aio, msg);
 	nng_ctx_send(c->c, c->aio);
@@ -480,6 +495,7 @@ ad_host_calls_expire(struct agentd_ctx *ctx)
 void
 ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *c)
 {
+	busy_unlink(c);
 	if (c->cb == audit_batch_done)
 		free(c->arg);
 	if (c->reply != NULL)
@@ -487,6 +503,15 @@ ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *c)
 	nng_aio_free(c->aio);
 	free(c);
 	ctx->acalls--;
+}
+
+void
+ad_host_calls_cancel(struct agentd_ctx *ctx)
+{
+	struct ad_acall *c;
+
+	for (c = ctx->busy_calls; c != NULL; c = c->busy_next)
+		nng_aio_cancel(c->aio);
 }
 
 void
@@ -519,6 +544,7 @@ ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *c)
 	size_t      len    = 0;
 	int         status = c->status;
 
+	busy_unlink(c);
 	if (status == 0)
 		status = call_result(ctx, c->reply, &body, &len);
 	c->cb(

@@ -63,6 +63,7 @@ struct agentd_ctx {
 	LIST_HEAD(, agentd_request) requests; /* those, to free at exit */
 	unsigned         acalls;     /* asynchronous calls under way */
 	struct ad_acall *free_calls; /* finished, for reuse */
+	struct ad_acall *busy_calls; /* on calls.sock, not finished */
 	/* call_async calls sent on the channel, by id, waiting for their
 	 * replies; checked now and then for agentd answering too late */
 	struct ad_pcall *pcalls[AD_PCALL_BUCKETS];
@@ -112,6 +113,13 @@ void ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *call);
  * way already and not force (ad_host_flush does, after each callback).
  */
 void ad_host_audit_flush(struct agentd_ctx *ctx, int force);
+
+/*
+ * Give up the calls on calls.sock still on their way: each finishes with
+ * AGENTD_ECLOSED through the loop.  A call between its send and its
+ * receive may miss a cancel: call again until they are all back.
+ */
+void ad_host_calls_cancel(struct agentd_ctx *ctx);
 
 /* Free a call whose callback will never run (the worker is stopping). */
 void ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *call);

@@ -677,9 +677,11 @@ serve(struct agentd_ctx *ctx)
 /*
  * Stopping: send every audit_async record still queued and run the
  * callbacks of those on their way before fini, so a plugin hears what
- * became of each (at most AUDIT_SETTLE_MS, and not once agentd is gone).
+ * became of each: their outcome if agentd answers (within
+ * AUDIT_SETTLE_MS, and not once agentd is gone), AGENTD_ECLOSED if not.
  */
 #define AUDIT_SETTLE_MS 5000
+#define AUDIT_CANCEL_MS 1000
 
 static void
 settle_audits(struct agentd_ctx *ctx)
@@ -696,6 +698,18 @@ settle_audits(struct agentd_ctx *ctx)
 		run_finished_calls(ctx);
 		ad_host_out_flush(ctx);
 		ad_host_audit_flush(ctx, 1);
+	}
+	/* agentd is gone or too slow: what is still on its way is given up,
+	 * its callbacks told AGENTD_ECLOSED (the record may or may not be in
+	 * the trail), so that the plugin hears of every record before fini. */
+	until = ad_now_ms() + AUDIT_CANCEL_MS;
+	while (ctx->audit_outstanding > 0 && ad_now_ms() < until) {
+		struct pollfd pfd = { ctx->loop.efd, POLLIN, 0 };
+
+		ad_host_audit_flush(ctx, 1);
+		ad_host_calls_cancel(ctx);
+		if (poll(&pfd, 1, 10) > 0)
+			run_finished_calls(ctx);
 	}
 }
 

@@ -6,7 +6,9 @@
  * kills the worker or agentd at any moment, then checks that everything
  * the file lists is there.  With async = true it appends audit records
  * only, per_tick of them each tick through host->audit_async, and notes
- * "a-PID-N SEQ" in ack_dir/PID.aack when the callback says committed.
+ * "a-PID-N SEQ" in ack_dir/PID.aack when the callback says committed; its
+ * fini writes "pending N" to ack_dir/PID.fini, N the callbacks that never
+ * ran.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -30,9 +32,10 @@ static const struct agentd_setting writer_settings[] = {
 struct writer {
 	agentd_ctx               *ctx;
 	const struct agentd_host *host;
-	int                       fd;
+	int                       fd, dirfd;
 	int64_t                   n, per_tick;
 	int                       async;
+	int64_t                   pending; /* audit_async callbacks to come */
 };
 
 /* One audit_async record: its key, to note once committed. */
@@ -61,8 +64,13 @@ writer_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	}
 	snprintf(path, sizeof(path), "%s/%ld.%s", dir, (long)getpid(),
 	    w->async ? "aack" : "ack");
-	w->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
+	w->fd    = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->fd < 0 || w->dirfd < 0) {
+		if (w->fd >= 0)
+			close(w->fd);
+		if (w->dirfd >= 0)
+			close(w->dirfd);
 		free(w);
 		return AGENTD_EIO;
 	}
@@ -77,6 +85,7 @@ committed(void *arg, int status, uint64_t seq)
 	char                line[80];
 	int                 len;
 
+	p->w->pending--;
 	if (status != 0)
 		p->w->host->log(p->w->ctx, AGENTD_LOG_WARN,
 		    "writer: %s not committed: %s", p->key,
@@ -107,6 +116,8 @@ async_tick(struct writer *w)
 		        w->ctx, "astream", p->key, NULL, 0, committed, p)
 		    != 0)
 			free(p);
+		else
+			w->pending++;
 	}
 }
 
@@ -154,7 +165,24 @@ static void
 writer_fini(void *state)
 {
 	struct writer *w = state;
+	char           path[64], line[64];
+	int            fd, len;
 
+	/* async: how many callbacks never ran, for the test to check (the
+	 * host runs every one before fini, agentd reachable or not). */
+	if (w->async) {
+		snprintf(path, sizeof(path), "%ld.fini", (long)getpid());
+		len = snprintf(line, sizeof(line), "pending %lld\n",
+		    (long long)w->pending);
+		fd  = openat(w->dirfd, path,
+		     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			if (write(fd, line, (size_t)len) != len)
+				abort();
+			close(fd);
+		}
+	}
+	close(w->dirfd);
 	close(w->fd);
 	free(w);
 }

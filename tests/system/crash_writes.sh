@@ -8,7 +8,7 @@
 # sequence number its callback gave: each is there, under that number.
 . "$top_srcdir/tests/lib.sh"
 
-plan 14
+plan 15
 
 WRITER=$(plugin_copy "$TPLUGINS/writer.so")
 mkdir -p "$T_DIR/acks"
@@ -62,6 +62,12 @@ wait "$AGENTD_PID" 2>/dev/null
 AGENTD_PID=
 wait_for 10 workers_gone
 ok $? "agentd killed mid-stream; its workers follow it"
+# The audit_async instance had records on their way: with agentd gone,
+# their callbacks still run (with an error) before its fini.
+fini=$(cat "$T_DIR"/acks/*.fini 2>/dev/null)
+[ "$(printf '%s\n' "$fini" | grep -c '^pending 0$')" -ge 1 ] &&
+    ! printf '%s\n' "$fini" | grep -v '^pending 0$' | grep -q .
+ok $? "every audit_async callback ran before fini: $(echo $fini)"
 acked > "$T_DIR/acked"
 aacked > "$T_DIR/aacked"
 diag "$(wc -l < "$T_DIR/acked") writes and $(wc -l < "$T_DIR/aacked") audit_async records were acknowledged"
