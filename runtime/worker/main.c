@@ -33,10 +33,10 @@
 
 #include "common/log.h"
 #include "common/nngx.h"
+#include "common/priority.h"
 #include "common/util.h"
 #include "plugin/loader.h"
 #include "worker/host.h"
-#include "common/priority.h"
 
 /* Exit codes agentd reads (doc/architecture.md). */
 enum {

@@ -222,8 +222,9 @@ struct agentd_host {
 	 * possible.  Act on a decision only once its cb said 0.  Records an
 	 * instance queued are sent and their callbacks run before its fini
 	 * (waiting at most a few seconds for agentd; those it has not
-	 * answered by then, or when it is gone, get AGENTD_ECLOSED), so every
-	 * cb runs exactly once.  Test for it with
+	 * answered by then, or when it is gone, get AGENTD_ECLOSED): each of
+	 * their cbs runs exactly once.  Records queued in fini are sent, but
+	 * their cbs do not run.  Test for it with
 	 * AGENTD_HOST_HAS(host, audit_async).
 	 */
 	int (*audit_async)(agentd_ctx *ctx, const char *kind,
