@@ -154,15 +154,14 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	uint64_t                     errors   = 0;
 	int                          k;
 
-	LIST_FOREACH(i, &a->instances, link)
-	{
+	LIST_FOREACH(i, &a->instances, link) {
 		n++;
 		inflight += i->inflight;
 	}
 	for (k = 1; k < AD_STATUS_SLOTS; k++)
 		errors += st->replies[k];
 	LIST_FOREACH(g, &a->gens, link)
-	ngens++;
+		ngens++;
 	agentd_write_map(w, 30);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->conf->name);
@@ -176,7 +175,7 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	agentd_write_str(w, "generations");
 	agentd_write_array(w, ngens);
 	LIST_FOREACH(g, &a->gens, link)
-	write_gen(w, a, g);
+		write_gen(w, a, g);
 	write_kv_uint(w, "desired", a->desired);
 	agentd_write_str(w, "scaling");
 	agentd_write_str(w, a->pinned >= 0 ? "pinned" : "auto");
@@ -206,7 +205,7 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	agentd_write_str(w, "instances");
 	agentd_write_array(w, n);
 	LIST_FOREACH(i, &a->instances, link)
-	write_instance(w, i);
+		write_instance(w, i);
 }
 
 static void

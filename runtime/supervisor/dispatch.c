@@ -53,8 +53,7 @@ pick_slot(struct ad_agent *a, const struct ad_gen *g)
 	struct ad_instance *inst, *best = NULL;
 	unsigned            i;
 
-	LIST_FOREACH(inst, &a->instances, link)
-	{
+	LIST_FOREACH(inst, &a->instances, link) {
 		if (inst->gen != g || inst->state != AD_INST_READY
 		    || inst->inflight >= inst->nslots - 1)
 			continue;
@@ -247,8 +246,7 @@ ad_dispatch_expire(struct ad_agent *a, int64_t now)
 		a->nqueued--;
 		ad_req_finish(r, AGENTD_ETIMEOUT, NULL, 0);
 	}
-	LIST_FOREACH(inst, &a->instances, link)
-	{
+	LIST_FOREACH(inst, &a->instances, link) {
 		for (i = 1; i < inst->nslots; i++) {
 			r = inst->slots[i].req;
 			if (r != NULL && !r->answered && r->deadline <= now) {

@@ -51,8 +51,7 @@ instance_send(struct ad_instance *inst)
 	    || inst->state != AD_INST_READY)
 		return;
 	/* The size first: one allocation for the whole batch. */
-	STAILQ_FOREACH(it, &inst->evq, link)
-	{
+	STAILQ_FOREACH(it, &inst->evq, link) {
 		if (size > 0 && size + it->len > cap)
 			break;
 		size += it->len;
@@ -123,8 +122,7 @@ pick_instance(struct ad_agent *a)
 {
 	struct ad_instance *i, *best = NULL;
 
-	LIST_FOREACH(i, &a->instances, link)
-	{
+	LIST_FOREACH(i, &a->instances, link) {
 		/* Not a generation standing by after a reload. */
 		if (i->state != AD_INST_READY
 		    || (i->gen != a->cur && i->gen != a->next))

@@ -65,7 +65,7 @@ ad_agent_count(const struct ad_agent *a, enum ad_inst_state st)
 	unsigned                  n = 0;
 
 	LIST_FOREACH(i, &a->instances, link)
-	n += i->state == st;
+		n += i->state == st;
 	return n;
 }
 
@@ -77,7 +77,7 @@ ad_gen_count(
 	unsigned                  n = 0;
 
 	LIST_FOREACH(i, &a->instances, link)
-	n += i->gen == g && i->state == st;
+		n += i->gen == g && i->state == st;
 	return n;
 }
 
@@ -380,8 +380,9 @@ ad_agent_restart(struct ad_agent *a, const char *who)
 	 * what they hold) and maintain starts new ones. */
 	if (!was_failed)
 		LIST_FOREACH(inst, &a->instances, link)
-	if (inst->state == AD_INST_STARTING || inst->state == AD_INST_READY)
-		ad_instance_drain(inst);
+			if (inst->state == AD_INST_STARTING
+			    || inst->state == AD_INST_READY)
+				ad_instance_drain(inst);
 	ad_info("agent %s: restarted by %s%s", a->conf->name, who,
 	    was_failed        ? " (it had failed)"
 	        : was_stopped ? " (it was stopped)"
@@ -415,7 +416,7 @@ ad_agent_live(const struct ad_agent *a)
 	unsigned                  n = 0;
 
 	LIST_FOREACH(i, &a->instances, link)
-	n += i->state != AD_INST_EXITED;
+		n += i->state != AD_INST_EXITED;
 	return n;
 }
 
@@ -472,8 +473,7 @@ next_pending(struct ad_sv *sv)
 	struct ad_instance *inst;
 
 	for (size_t i = 0; i < sv->nagents; i++) {
-		LIST_FOREACH(inst, &sv->agents[i]->instances, link)
-		{
+		LIST_FOREACH(inst, &sv->agents[i]->instances, link) {
 			if (inst->spawn_pending)
 				return inst;
 		}
@@ -639,8 +639,7 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 	size_t              i;
 
 	for (i = 0; i < sv->nagents; i++) {
-		LIST_FOREACH(inst, &sv->agents[i]->instances, link)
-		{
+		LIST_FOREACH(inst, &sv->agents[i]->instances, link) {
 			if (inst->pid != pid || inst->state == AD_INST_EXITED)
 				continue;
 			char how[160];
@@ -890,7 +889,7 @@ ad_agent_scale_sample(struct ad_agent *a, int64_t now)
 	unsigned                    want, step;
 
 	LIST_FOREACH(i, &a->instances, link)
-	load += i->inflight;
+		load += i->inflight;
 	a->load_sum += load;
 	a->load_n++;
 	if (now < a->scale_next)
@@ -989,7 +988,7 @@ ad_agent_stop(struct ad_agent *a, const char *who)
 
 	a->stopped = 1;
 	LIST_FOREACH(inst, &a->instances, link)
-	ad_instance_drain(inst);
+		ad_instance_drain(inst);
 	/* Queued requests would wait for instances that will not come. */
 	ad_dispatch_fail_queue(a, AGENTD_EUNAVAIL);
 	ad_info("agent %s: stopped by %s", a->conf->name, who);
@@ -1003,8 +1002,7 @@ pick_surplus(struct ad_agent *a)
 {
 	struct ad_instance *i, *best = NULL;
 
-	LIST_FOREACH(i, &a->instances, link)
-	{
+	LIST_FOREACH(i, &a->instances, link) {
 		if (i->gen != a->cur)
 			continue;
 		if (i->state == AD_INST_STARTING)
@@ -1037,8 +1035,7 @@ retire_old(struct ad_agent *a)
 {
 	struct ad_instance *i;
 
-	LIST_FOREACH(i, &a->instances, link)
-	{
+	LIST_FOREACH(i, &a->instances, link) {
 		if (i->gen == a->cur || i->gen == a->next
 		    || (i->gen == a->prev && a->probation_until != 0))
 			continue;
@@ -1071,9 +1068,10 @@ ad_agent_maintain(struct ad_agent *a)
 		struct ad_instance *i;
 
 		LIST_FOREACH(i, &a->instances, link)
-		if (i->gen == a->cur && i->state == AD_INST_READY
-		    && ad_now_ms() - i->ready_mono >= a->conf->stable_after_ms)
-			a->backoff_ms = 0;
+			if (i->gen == a->cur && i->state == AD_INST_READY
+			    && ad_now_ms() - i->ready_mono
+			        >= a->conf->stable_after_ms)
+				a->backoff_ms = 0;
 	}
 	if (a->sv->stopping || a->failed || a->stopped || a->closing
 	    || a->removed)

@@ -95,8 +95,7 @@ ad_sv_instance_by_pid(struct ad_sv *sv, pid_t pid)
 	size_t              i;
 
 	for (i = 0; i < sv->nagents; i++) {
-		LIST_FOREACH(inst, &sv->agents[i]->instances, link)
-		{
+		LIST_FOREACH(inst, &sv->agents[i]->instances, link) {
 			if (inst->pid == pid && inst->state != AD_INST_EXITED)
 				return inst;
 		}
@@ -127,8 +126,7 @@ spawning(const struct ad_sv *sv)
 	size_t                    i;
 
 	for (i = 0; i < sv->nagents; i++) {
-		LIST_FOREACH(inst, &sv->agents[i]->instances, link)
-		{
+		LIST_FOREACH(inst, &sv->agents[i]->instances, link) {
 			if (inst->spawning)
 				return 1;
 		}

@@ -248,7 +248,7 @@ remove_agent(struct ad_agent *a)
 	a->removed = 1;
 	a->next    = NULL;
 	LIST_FOREACH(inst, &a->instances, link)
-	ad_instance_drain(inst);
+		ad_instance_drain(inst);
 	/* Queued requests would wait for instances that will not come. */
 	ad_dispatch_fail_queue(a, AGENTD_ENOENT);
 	ad_store_agent_del(a->sv->store, a->conf->name);

@@ -221,7 +221,7 @@ ad_agent_collect_gens(struct ad_agent *a)
 
 		next = LIST_NEXT(g, link);
 		LIST_FOREACH(i, &a->instances, link)
-		used |= i->gen == g;
+			used |= i->gen == g;
 		if (!used)
 			gen_free(g);
 	}
@@ -657,8 +657,7 @@ collect_exited(struct ad_sv *sv)
 
 		pthread_mutex_lock(&sv->mtx);
 		for (i = 0; i < sv->nagents && found == NULL; i++) {
-			LIST_FOREACH(inst, &sv->agents[i]->instances, link)
-			{
+			LIST_FOREACH(inst, &sv->agents[i]->instances, link) {
 				if (inst->state == AD_INST_EXITED) {
 					found = inst;
 					break;
@@ -703,7 +702,7 @@ tick(struct ad_sv *sv)
 
 		ad_dispatch_expire(a, now);
 		LIST_FOREACH(inst, &a->instances, link)
-		ad_instance_tick(inst, now);
+			ad_instance_tick(inst, now);
 		ad_agent_scale_sample(a, now);
 		ad_agent_maintain(a);
 	}
@@ -935,7 +934,7 @@ close_agent(struct ad_agent *a)
 	a->closing = 1;
 	ad_dispatch_fail_queue(a, AGENTD_ECLOSED);
 	LIST_FOREACH(inst, &a->instances, link)
-	ad_instance_drain(inst);
+		ad_instance_drain(inst);
 }
 
 /*
@@ -986,7 +985,7 @@ stop_agents(struct ad_sv *sv)
 			struct ad_instance *inst;
 
 			LIST_FOREACH(inst, &a->instances, link)
-			ad_instance_tick(inst, now);
+				ad_instance_tick(inst, now);
 			live += ad_agent_live(a);
 		}
 		pthread_mutex_unlock(&sv->mtx);
