@@ -4,7 +4,7 @@
  *
  * The rules it applies are agentd's; where they come from:
  *   descriptor checks    runtime/plugin/loader.c
- *   settings typing      runtime/config/config.c (setting_parse)
+ *   settings typing      runtime/config/conf.c (setting_parse)
  *   requests, calls      runtime/worker/host.c
  *   state semantics      runtime/store/state.c, runtime/supervisor/control.c
  *   audit limits         runtime/store/audit.c (rec_check)

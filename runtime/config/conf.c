@@ -1,5 +1,4 @@
-/* Autoconf's: "config.h" would find config/config.h beside this file. */
-#include <config.h>
+#include "config.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -20,7 +19,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "config/config.h"
+#include "config/conf.h"
 
 /*
  * How a file is read.

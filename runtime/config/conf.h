@@ -1,5 +1,5 @@
 /*
- * config.h - the one place that turns configuration files into runtime
+ * conf.h - the one place that turns configuration files into runtime
  * objects.
  *
  * Every *.conf in the configuration directory is read, then every *.conf
@@ -9,8 +9,8 @@
  * the schema its plugin declares.  Any error is one line naming the file
  * and line, and nothing of a refused configuration is used.
  */
-#ifndef AD_CONFIG_H
-#define AD_CONFIG_H
+#ifndef AD_CONF_H
+#define AD_CONF_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -19,7 +19,7 @@
 #include "common/json_mp.h"
 #include "common/nngx.h"
 #include "common/util.h"
-#include "config/config.h"
+#include "config/conf.h"
 #include "store/audit.h"
 #include "supervisor/control.h"
 

@@ -19,7 +19,7 @@
 #include <nng/nng.h>
 
 #include "common/hist.h"
-#include "config/config.h"
+#include "config/conf.h"
 #include "plugin/filecheck.h"
 #include "store/store.h"
 #include "supervisor/server.h"

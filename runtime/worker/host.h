@@ -24,7 +24,7 @@
 #include <agentd/agent.h>
 
 #include "bus/envelope.h"
-#include "config/config.h"
+#include "config/conf.h"
 #include "worker/loop.h"
 
 #define AD_PCALL_BUCKETS 256

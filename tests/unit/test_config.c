@@ -11,7 +11,7 @@
 #include <agentd/error.h>
 
 #include "common/util.h"
-#include "config/config.h"
+#include "config/conf.h"
 #include "plugin/describe.h"
 #include "tap.h"
 
