@@ -15,6 +15,7 @@
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
+#include "supervisor/status.h"
 
 /* ---- status ------------------------------------------------------------ */
 
@@ -45,7 +46,7 @@ rss_kb(pid_t pid)
 }
 
 static void
-write_instance(agentd_writer *w, const struct ad_instance *i)
+write_instance(agentd_writer *w, const struct ad_instance_status *i)
 {
 	agentd_write_map(w, 12);
 	agentd_write_str(w, "id");
@@ -53,22 +54,20 @@ write_instance(agentd_writer *w, const struct ad_instance *i)
 	agentd_write_str(w, "pid");
 	agentd_write_int(w, i->pid);
 	agentd_write_str(w, "state");
-	agentd_write_str(w, ad_instance_state_name(i));
+	agentd_write_str(w, i->state);
 	write_kv_uint(w, "generation", i->generation);
 	agentd_write_str(w, "started_ms");
 	agentd_write_int(w, i->started_ms);
 	write_kv_uint(
 	    w, "uptime_ms", (uint64_t)(ad_wall_ms() - i->started_ms));
 	/* spawn to ready, in microseconds; 0 until it is ready */
-	write_kv_uint(w, "ready_us",
-	    i->ready_us > 0 ? (uint64_t)(i->ready_us - i->spawn_us) : 0);
-	write_kv_uint(
-	    w, "rss_kb", i->state == AD_INST_EXITED ? 0 : rss_kb(i->pid));
+	write_kv_uint(w, "ready_us", i->ready_us);
+	write_kv_uint(w, "rss_kb", i->exited ? 0 : rss_kb(i->pid));
 	write_kv_uint(w, "inflight", i->inflight);
 	write_kv_uint(w, "served", i->served);
 	/* the worker's own count, from its last heartbeat */
 	write_kv_uint(w, "handled", i->handled);
-	write_kv_uint(w, "events_queued", i->evq_n + i->ev_sending);
+	write_kv_uint(w, "events_queued", i->events_queued);
 }
 
 /* Replies by outcome, named: {"ok": n, "ETIMEOUT": n, ...}, non-zero. */
@@ -100,41 +99,19 @@ write_hist(agentd_writer *w, const char *k, const struct ad_hist *h)
 	write_kv_uint(w, "p99_us", ad_hist_quantile(h, 0.99));
 }
 
-/* "current", "canary", "next" (starting), "previous" (on probation
- * standby, or kept for rollback) */
-static const char *
-gen_role(const struct ad_agent *a, const struct ad_gen *g)
-{
-	if (g == a->cur)
-		return "current";
-	if (g == a->next)
-		return a->canary_pct > 0 ? "canary" : "next";
-	if (g == a->prev)
-		return "previous";
-	return "retiring";
-}
-
 static void
-write_gen(agentd_writer *w, const struct ad_agent *a, const struct ad_gen *g)
+write_gen(agentd_writer *w, const struct ad_gen_status *g)
 {
-	unsigned share = 0;
-
-	if (g == a->next)
-		share = a->canary_pct;
-	else if (g == a->cur)
-		share = a->next != NULL ? 100 - a->canary_pct : 100;
 	agentd_write_map(w, 10);
 	write_kv_uint(w, "generation", g->number);
 	agentd_write_str(w, "role");
-	agentd_write_str(w, gen_role(a, g));
+	agentd_write_str(w, g->role);
 	agentd_write_str(w, "version");
 	agentd_write_str(w, g->version);
 	agentd_write_str(w, "hash");
 	agentd_write_str(w, g->hash);
-	write_kv_uint(w, "share", share);
-	write_kv_uint(w, "instances",
-	    ad_gen_count(a, g, AD_INST_STARTING)
-	        + ad_gen_count(a, g, AD_INST_READY));
+	write_kv_uint(w, "share", g->share);
+	write_kv_uint(w, "instances", g->instances);
 	write_kv_uint(w, "requests", g->requests);
 	write_kv_uint(w, "errors", g->errors);
 	agentd_write_str(w, "loaded_ms");
@@ -143,53 +120,39 @@ write_gen(agentd_writer *w, const struct ad_agent *a, const struct ad_gen *g)
 }
 
 static void
-write_agent(agentd_writer *w, const struct ad_agent *a)
+write_agent(agentd_writer *w, const struct ad_agent_status *a)
 {
-	const struct ad_gen         *g;
-	uint32_t                     ngens = 0;
-	const struct ad_instance    *i;
-	const struct ad_agent_stats *st       = &a->st;
-	uint32_t                     n        = 0;
-	unsigned                     inflight = 0;
-	uint64_t                     errors   = 0;
-	int                          k;
+	const struct ad_agent_stats *st = &a->st;
+	size_t                       i;
 
-	LIST_FOREACH(i, &a->instances, link) {
-		n++;
-		inflight += i->inflight;
-	}
-	for (k = 1; k < AD_STATUS_SLOTS; k++)
-		errors += st->replies[k];
-	LIST_FOREACH(g, &a->gens, link)
-		ngens++;
 	agentd_write_map(w, 30);
 	agentd_write_str(w, "name");
-	agentd_write_str(w, a->conf->name);
+	agentd_write_str(w, a->name);
 	agentd_write_str(w, "plugin");
-	agentd_write_str(w, a->conf->plugin_path);
+	agentd_write_str(w, a->plugin);
 	agentd_write_str(w, "version");
-	agentd_write_str(w, a->cur->version);
+	agentd_write_str(w, a->version);
 	agentd_write_str(w, "hash");
-	agentd_write_str(w, a->cur->hash);
-	write_kv_uint(w, "generation", a->cur->number);
+	agentd_write_str(w, a->hash);
+	write_kv_uint(w, "generation", a->generation);
 	agentd_write_str(w, "generations");
-	agentd_write_array(w, ngens);
-	LIST_FOREACH(g, &a->gens, link)
-		write_gen(w, a, g);
+	agentd_write_array(w, (uint32_t)a->ngens);
+	for (i = 0; i < a->ngens; i++)
+		write_gen(w, &a->gens[i]);
 	write_kv_uint(w, "desired", a->desired);
 	agentd_write_str(w, "scaling");
-	agentd_write_str(w, a->pinned >= 0 ? "pinned" : "auto");
-	write_kv_uint(w, "ready", ad_agent_count(a, AD_INST_READY));
-	write_kv_uint(w, "starting", ad_agent_count(a, AD_INST_STARTING));
-	write_kv_uint(w, "draining", ad_agent_count(a, AD_INST_STOPPING));
-	write_kv_uint(w, "min", a->conf->min_instances);
-	write_kv_uint(w, "max", a->conf->max_instances);
-	write_kv_uint(w, "inflight", inflight);
-	write_kv_uint(w, "queued", a->nqueued);
+	agentd_write_str(w, a->pinned ? "pinned" : "auto");
+	write_kv_uint(w, "ready", a->ready);
+	write_kv_uint(w, "starting", a->starting);
+	write_kv_uint(w, "draining", a->draining);
+	write_kv_uint(w, "min", a->min);
+	write_kv_uint(w, "max", a->max);
+	write_kv_uint(w, "inflight", a->inflight);
+	write_kv_uint(w, "queued", a->queued);
 	write_kv_uint(w, "requests", st->requests);
 	agentd_write_str(w, "replies");
 	write_replies(w, st);
-	write_kv_uint(w, "errors", errors);
+	write_kv_uint(w, "errors", a->errors);
 	write_kv_uint(w, "redispatched", st->redispatched);
 	write_kv_uint(w, "calls_denied", st->calls_denied);
 	write_kv_uint(w, "state_denied", st->state_denied);
@@ -201,21 +164,22 @@ write_agent(agentd_writer *w, const struct ad_agent *a)
 	write_hist(w, "service", &st->service);
 	write_kv_uint(w, "restarts", a->restarts);
 	agentd_write_str(w, "state");
-	agentd_write_str(w, ad_agent_state(a));
+	agentd_write_str(w, a->state);
 	agentd_write_str(w, "instances");
-	agentd_write_array(w, n);
-	LIST_FOREACH(i, &a->instances, link)
-		write_instance(w, i);
+	agentd_write_array(w, (uint32_t)a->ninstances);
+	for (i = 0; i < a->ninstances; i++)
+		write_instance(w, &a->instances[i]);
 }
 
 static void
 op_status(struct ad_srvctx *c)
 {
-	struct ad_sv  *sv = c->srv->sv;
-	agentd_writer *w;
-	const void    *body;
-	size_t         i, n, len;
+	struct ad_status st;
+	agentd_writer   *w;
+	const void      *body;
+	size_t           i, len;
 
+	ad_status_take(c->srv->sv, &st);
 	agentd_writer_new(&w);
 	agentd_write_map(w, 5);
 	agentd_write_str(w, "pid");
@@ -224,15 +188,12 @@ op_status(struct ad_srvctx *c)
 	agentd_write_str(w, "version");
 	agentd_write_str(w, PACKAGE_VERSION);
 	agentd_write_str(w, "started_ms");
-	agentd_write_int(w, sv->started_ms);
-	/* Agents a reload removed are draining: not listed. */
-	for (i = n = 0; i < sv->nagents; i++)
-		n += !sv->agents[i]->removed;
+	agentd_write_int(w, st.started_ms);
 	agentd_write_str(w, "agents");
-	agentd_write_array(w, (uint32_t)n);
-	for (i = 0; i < sv->nagents; i++)
-		if (!sv->agents[i]->removed)
-			write_agent(w, sv->agents[i]);
+	agentd_write_array(w, (uint32_t)st.nagents);
+	for (i = 0; i < st.nagents; i++)
+		write_agent(w, &st.agents[i]);
+	ad_status_release(&st);
 	body = agentd_writer_data(w, &len);
 	ad_srv_reply(c, 0, body, len);
 	agentd_writer_free(w);
@@ -608,14 +569,8 @@ version_entry(void *arg, const struct ad_agent_record *r)
 	const struct ad_agent *a     = vo->a;
 	const char            *state = "-";
 
-	if (a != NULL && a->next != NULL
-	    && strcmp(a->next->hash, r->plugin_hash) == 0)
-		state = a->canary_pct > 0 ? "canary" : "next";
-	else if (a != NULL && strcmp(a->cur->hash, r->plugin_hash) == 0)
-		state = "current";
-	else if (a != NULL && a->prev != NULL
-	    && strcmp(a->prev->hash, r->plugin_hash) == 0)
-		state = "previous";
+	if (a != NULL && r->plugin_hash != NULL)
+		state = ad_agent_hash_role(a, r->plugin_hash);
 	agentd_write_map(vo->w, 6);
 	agentd_write_str(vo->w, "hash");
 	agentd_write_str(vo->w, r->plugin_hash ? r->plugin_hash : "");

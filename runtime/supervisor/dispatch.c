@@ -219,13 +219,8 @@ ad_dispatch_pump(struct ad_agent *a)
 static void
 gen_count(struct ad_instance *inst, int status, const struct ad_req *r)
 {
-	struct ad_gen *g = inst->gen;
-
-	g->requests++;
-	if (status != 0)
-		g->errors++;
-	else
-		ad_hist_add(&g->service, (uint64_t)(ad_now_us() - r->sent_us));
+	ad_gen_count_reply(
+	    inst->gen, status, (uint64_t)(ad_now_us() - r->sent_us));
 }
 
 static void request_done(

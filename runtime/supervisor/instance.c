@@ -21,6 +21,7 @@
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
+#include "supervisor/status.h"
 
 /*
  * The autoscaler decides once per sampling interval, on the mean load of
@@ -79,36 +80,6 @@ ad_gen_count(
 	LIST_FOREACH(i, &a->instances, link)
 		n += i->gen == g && i->state == st;
 	return n;
-}
-
-int
-ad_gen_on_trial(const struct ad_agent *a, const struct ad_gen *g)
-{
-	return g != NULL
-	    && (g == a->next || (g == a->cur && a->probation_until != 0));
-}
-
-/*
- * An instance of a generation on trial (starting, canary, probation)
- * failed: the generation has failed, and reload.c puts the one before
- * back.  Returns 1 if so; the exit is then not counted as a crash of the
- * agent.
- */
-static int
-gen_trial_failed(struct ad_instance *inst, const char *why)
-{
-	struct ad_gen *g = inst->gen;
-
-	if (!ad_gen_on_trial(inst->agent, g))
-		return 0;
-	if (g->failed[0] == '\0') {
-		snprintf(g->failed, sizeof(g->failed), "%s", why);
-		ad_warn(
-		    "agent %s: generation %u (version %s) failed on trial: "
-		    "%s",
-		    inst->agent->conf->name, g->number, g->version, why);
-	}
-	return 1;
 }
 
 /*
@@ -427,7 +398,7 @@ start_failed(struct ad_instance *inst, const char *err)
 	struct ad_agent *a = inst->agent;
 
 	inst->state = AD_INST_EXITED;
-	if (gen_trial_failed(inst, err))
+	if (ad_gen_trial_failed(inst->agent, inst->gen, err))
 		;
 	else if (!count_restart(a, ad_now_ms()))
 		schedule_restart(a);
@@ -553,7 +524,7 @@ ad_instance_control_done(
 
 			snprintf(why, sizeof(why), "instance %s: %s", inst->id,
 			    said);
-			gen_trial_failed(inst, why);
+			ad_gen_trial_failed(inst->agent, inst->gen, why);
 		}
 		if (inst->pid > 0)
 			kill(inst->pid, SIGKILL);
@@ -618,7 +589,8 @@ count_exit(struct ad_instance *inst, int status, const char *why)
 
 	/* A new generation on trial fails as a whole (reload.c rolls it
 	 * back); one that no longer serves is not replaced. */
-	if (gen_trial_failed(inst, why) || inst->gen != a->cur)
+	if (ad_gen_trial_failed(inst->agent, inst->gen, why)
+	    || inst->gen != a->cur)
 		return;
 	/* Failed already: the other instances' ends are logged, not counted
 	 * again (one failure, one record). */
@@ -1044,17 +1016,6 @@ retire_old(struct ad_agent *a)
 	}
 }
 
-unsigned
-ad_agent_wanted(const struct ad_agent *a, const struct ad_gen *g)
-{
-	unsigned n;
-
-	if (g != a->next || a->canary_pct == 0)
-		return a->desired;
-	n = (a->desired * a->canary_pct + 99) / 100;
-	return n > 0 ? n : 1;
-}
-
 void
 ad_agent_maintain(struct ad_agent *a)
 {
@@ -1110,4 +1071,79 @@ ad_agent_maintain(struct ad_agent *a)
 		}
 		live++;
 	}
+}
+
+/* ---- what status shows ---------------------------------------------- */
+
+void
+ad_instance_status_get(
+    const struct ad_instance *i, struct ad_instance_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "%s", i->id);
+	out->pid        = i->pid;
+	out->state      = ad_instance_state_name(i);
+	out->exited     = i->state == AD_INST_EXITED;
+	out->generation = i->generation;
+	out->started_ms = i->started_ms;
+	out->ready_us
+	    = i->ready_us > 0 ? (uint64_t)(i->ready_us - i->spawn_us) : 0;
+	out->inflight      = i->inflight;
+	out->served        = i->served;
+	out->handled       = i->handled;
+	out->events_queued = i->evq_n + i->ev_sending;
+}
+
+void
+ad_agent_status_get(const struct ad_agent *a, struct ad_agent_status *out)
+{
+	const struct ad_gen      *g;
+	const struct ad_instance *i;
+	size_t                    n;
+	int                       k;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", a->conf->name);
+	out->plugin = ad_xstrdup(a->conf->plugin_path);
+	snprintf(out->version, sizeof(out->version), "%s", a->cur->version);
+	snprintf(out->hash, sizeof(out->hash), "%s", a->cur->hash);
+	out->generation = a->cur->number;
+	LIST_FOREACH(g, &a->gens, link)
+		out->ngens++;
+	out->gens
+	    = ad_xcalloc(out->ngens ? out->ngens : 1, sizeof(*out->gens));
+	n = 0;
+	LIST_FOREACH(g, &a->gens, link)
+		ad_gen_status_get(a, g, &out->gens[n++]);
+	out->desired  = a->desired;
+	out->pinned   = a->pinned >= 0;
+	out->ready    = ad_agent_count(a, AD_INST_READY);
+	out->starting = ad_agent_count(a, AD_INST_STARTING);
+	out->draining = ad_agent_count(a, AD_INST_STOPPING);
+	out->min      = a->conf->min_instances;
+	out->max      = a->conf->max_instances;
+	out->queued   = a->nqueued;
+	out->st       = a->st;
+	for (k = 1; k < AD_STATUS_SLOTS; k++)
+		out->errors += a->st.replies[k];
+	out->restarts = a->restarts;
+	out->state    = ad_agent_state(a);
+	LIST_FOREACH(i, &a->instances, link)
+		out->ninstances++;
+	out->instances = ad_xcalloc(
+	    out->ninstances ? out->ninstances : 1, sizeof(*out->instances));
+	n = 0;
+	LIST_FOREACH(i, &a->instances, link) {
+		out->inflight += i->inflight;
+		ad_instance_status_get(i, &out->instances[n++]);
+	}
+}
+
+void
+ad_agent_status_release(struct ad_agent_status *st)
+{
+	free(st->plugin);
+	free(st->gens);
+	free(st->instances);
+	memset(st, 0, sizeof(*st));
 }

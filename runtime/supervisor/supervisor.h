@@ -22,40 +22,13 @@
 #include "config/conf.h"
 #include "plugin/filecheck.h"
 #include "store/store.h"
+#include "supervisor/gen.h"
 #include "supervisor/server.h"
+#include "supervisor/status.h"
 
 struct ad_sv;
 struct ad_agent;
 struct ad_instance;
-
-/* ---- generations ------------------------------------------------------ */
-
-/*
- * One version of an agent: its configuration and its plugin (a copy in
- * the plugin store, STATE/plugins/HEX.so).  An agent serves from its
- * current generation; a reload that changes the plugin or the agent's
- * section makes a new one (see reload.c), which becomes current once its
- * instances are ready.  Instances point at the generation they run.
- */
-struct ad_gen {
-	unsigned              number; /* 1, 2, ... per agent, per run */
-	struct ad_agent_conf *conf;   /* owned */
-	char                  hash[AD_HASH_LEN];
-	char                  version[64]; /* the plugin's own */
-	char                  prior[64];   /* version it replaced, or "" */
-	char                 *plugin_path; /* the store's copy */
-	int64_t               loaded_ms;   /* wall clock */
-	char                  by[64];      /* who loaded it */
-	/* set when one of its instances failed while it was on trial
-	 * (starting, canary or probation): why, one line */
-	char failed[256];
-	/* its own counters, for canaries and comparisons */
-	uint64_t       requests; /* answered by its instances */
-	uint64_t       errors;   /* of those, not ok */
-	struct ad_hist service;
-	LIST_ENTRY(ad_gen) link;
-};
-LIST_HEAD(ad_gen_list, ad_gen);
 
 /* ---- requests --------------------------------------------------------- */
 
@@ -183,24 +156,6 @@ struct ad_instance {
 LIST_HEAD(ad_instance_list, ad_instance);
 
 /* ---- agents ----------------------------------------------------------- */
-
-/* Statuses counted one by one; codes above fall in the last slot. */
-#define AD_STATUS_SLOTS 20
-
-/* Per-agent counters: read by `agentctl status` and, later, /metrics. */
-struct ad_agent_stats {
-	uint64_t       requests;                 /* accepted for dispatch */
-	uint64_t       replies[AD_STATUS_SLOTS]; /* by status; [0] ok */
-	uint64_t       redispatched;     /* after an instance died with it */
-	uint64_t       calls_denied;     /* this agent called one it may not */
-	uint64_t       state_denied;     /* it named another agent's state */
-	uint64_t       events_published; /* accepted from this agent */
-	uint64_t       events_denied;    /* refused: topic not allowed */
-	uint64_t       events_delivered; /* handed to one of its instances */
-	uint64_t       events_dropped;   /* for it, but no room or instance */
-	struct ad_hist queue_wait;       /* request queued -> sent, us */
-	struct ad_hist service;          /* sent -> answered, us */
-};
 
 struct ad_agent {
 	struct ad_sv               *sv;
@@ -356,32 +311,12 @@ void ad_sv_free(struct ad_sv *sv);
 struct ad_agent *ad_sv_agent(struct ad_sv *sv, const char *name);
 
 /*
- * Generations (mtx held where agents are shared).  ad_agent_new adds an
- * agent to sv->agents with its first generation in *first, current;
- * ad_gen_new adds another (conf is copied); ad_agent_use makes g current;
- * ad_agent_collect_gens frees those nothing refers to.
+ * A new agent in sv->agents with its first generation in *first,
+ * current (conf is copied).  mtx held where agents are shared.
  */
 struct ad_agent *ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
     const struct ad_agent_conf *conf, const char *hash, const char *version,
     const char *by);
-struct ad_gen *ad_gen_new(struct ad_agent *a, const struct ad_agent_conf *conf,
-    const char *hash, const char *version, const char *by);
-void           ad_agent_use(struct ad_agent *a, struct ad_gen *g);
-void           ad_agent_collect_gens(struct ad_agent *a);
-/* Copy g's plugin into the store (STATE/plugins), checking its hash. */
-int ad_sv_store_plugin(
-    struct ad_sv *sv, struct ad_gen *g, char *err, size_t errlen);
-/* Record g as what its agent runs: store, versions, audit. */
-int ad_sv_register(struct ad_sv *sv, const struct ad_gen *g);
-/*
- * The same, or (current 0) only g's entry in the versions database (a
- * generation being tried), written later by ad_sv_write_records: mtx
- * held here, and a durable write must not hold every request up.
- */
-void ad_sv_register_later(
-    struct ad_sv *sv, const struct ad_gen *g, int current);
-/* Write what ad_sv_register_later queued.  Main loop, without mtx. */
-void ad_sv_write_records(struct ad_sv *sv);
 
 /* May agent a call target (its calls = { })? */
 int ad_agent_may_call(const struct ad_agent *a, const char *target);
