@@ -71,85 +71,10 @@ pick_slot(struct ad_agent *a, const struct ad_gen *g)
 
 /* ---- the instance's channel ----------------------------------------- */
 
-/* Send the next queued batch unless one is on its way (mtx held). */
-static void
-tx_kick(struct ad_instance *inst)
-{
-	nng_msg *msg;
-
-	if (inst->tx_busy || inst->txq_n == 0)
-		return;
-	msg = inst->txq[0];
-	memmove(inst->txq, inst->txq + 1, --inst->txq_n * sizeof(*inst->txq));
-	inst->tx_busy = 1;
-	nng_aio_set_msg(inst->tx_aio, msg);
-	nng_send_aio(inst->sock, inst->tx_aio);
-}
-
 int
 ad_instance_send(struct ad_instance *inst, const void *env, size_t len)
 {
-	struct ad_sv *sv  = inst->agent->sv;
-	size_t        max = sv->cfg->global.max_message_size;
-	nng_msg *last = inst->txq_n > 0 ? inst->txq[inst->txq_n - 1] : NULL;
-	int      rv;
-
-	/* A batch stays within max_message_size; one envelope alone may be
-	 * a little over (its body is up to the limit). */
-	if (last == NULL || nng_msg_len(last) + len > max) {
-		if ((rv = nng_msg_alloc(&last, 0)) != 0)
-			return ad_nng_error(rv);
-		if (inst->txq_n == inst->txq_cap) {
-			inst->txq_cap = inst->txq_cap ? 2 * inst->txq_cap : 4;
-			inst->txq     = ad_xrealloc(
-			        inst->txq, inst->txq_cap * sizeof(*inst->txq));
-		}
-		inst->txq[inst->txq_n++] = last;
-	}
-	if ((rv = ad_msg_append(last, env, len)) != 0)
-		return ad_nng_error(rv);
-	if (!sv->tx_defer)
-		tx_kick(inst);
-	else if (!inst->tx_dirty) {
-		if (sv->ntx_dirty == sv->tx_dirty_cap) {
-			sv->tx_dirty_cap
-			    = sv->tx_dirty_cap ? 2 * sv->tx_dirty_cap : 8;
-			sv->tx_dirty = ad_xrealloc(sv->tx_dirty,
-			    sv->tx_dirty_cap * sizeof(*sv->tx_dirty));
-		}
-		sv->tx_dirty[sv->ntx_dirty++] = inst;
-		inst->tx_dirty                = 1;
-	}
-	return 0;
-}
-
-/* The batch is handled: send what it caused, one message per instance. */
-static void
-tx_flush(struct ad_sv *sv)
-{
-	unsigned i;
-
-	for (i = 0; i < sv->ntx_dirty; i++) {
-		sv->tx_dirty[i]->tx_dirty = 0;
-		tx_kick(sv->tx_dirty[i]);
-	}
-	sv->ntx_dirty = 0;
-}
-
-void
-ad_instance_tx_cb(void *arg)
-{
-	struct ad_instance *inst = arg;
-	struct ad_sv       *sv   = inst->agent->sv;
-	int                 rv   = nng_aio_result(inst->tx_aio);
-
-	pthread_mutex_lock(&sv->mtx);
-	if (rv != 0)
-		nng_msg_free(nng_aio_get_msg(inst->tx_aio));
-	inst->tx_busy = 0;
-	if (rv != NNG_ECLOSED)
-		tx_kick(inst);
-	pthread_mutex_unlock(&sv->mtx);
+	return ad_chan_send(&inst->chan, env, len);
 }
 
 void
@@ -516,11 +441,10 @@ incall(struct ad_instance *inst, const struct ad_envelope *e)
 	agentd_writer_free(w);
 }
 
-/* One message from the instance: envelopes, one after another (replies
- * to what it was sent, and calls it makes). */
-static void
-received(struct ad_instance *inst, const void *buf, size_t len)
+void
+ad_dispatch_received(void *arg, const void *buf, size_t len)
 {
+	struct ad_instance *inst = arg;
 	size_t             max = inst->agent->sv->cfg->global.max_message_size;
 	const char        *p   = buf;
 	struct ad_envelope e;
@@ -554,28 +478,6 @@ received(struct ad_instance *inst, const void *buf, size_t len)
 }
 
 void
-ad_instance_rx_cb(void *arg)
-{
-	struct ad_instance *inst = arg;
-	struct ad_sv       *sv   = inst->agent->sv;
-	int                 rv   = nng_aio_result(inst->rx_aio);
-	nng_msg            *msg;
-
-	pthread_mutex_lock(&sv->mtx);
-	if (rv == 0) {
-		msg          = nng_aio_get_msg(inst->rx_aio);
-		sv->tx_defer = 1;
-		received(inst, nng_msg_body(msg), nng_msg_len(msg));
-		sv->tx_defer = 0;
-		tx_flush(sv);
-		nng_msg_free(msg);
-	}
-	if (rv != NNG_ECLOSED)
-		nng_recv_aio(inst->sock, inst->rx_aio);
-	pthread_mutex_unlock(&sv->mtx);
-}
-
-void
 ad_instance_channel_closed(struct ad_instance *inst)
 {
 	struct ad_incall *c;
@@ -597,9 +499,5 @@ ad_instance_channel_closed(struct ad_instance *inst)
 		else
 			s->phase = AD_SLOT_IDLE;
 	}
-	for (i = 0; i < inst->txq_n; i++)
-		nng_msg_free(inst->txq[i]);
-	free(inst->txq);
-	inst->txq   = NULL;
-	inst->txq_n = inst->txq_cap = 0;
+	ad_chan_drop(&inst->chan);
 }

@@ -53,17 +53,16 @@ void ad_dispatch_expire(struct ad_agent *a, int64_t now);
 void ad_slot_send(struct ad_slot *s, struct ad_req *r);
 
 /*
- * The instance's channel.  ad_instance_send queues one encoded envelope:
- * it leaves at once when nothing is on its way, else with the others
- * queued meanwhile, in one message (mtx held).  The rx and tx callbacks
- * are the channel's aio completions (nng threads).  Once its socket is
- * closed, ad_instance_channel_closed ends what the instance held (each
- * request re-dispatched or failed) and drops what was not sent (mtx
- * held).
+ * The instance's channel (channel.h).  ad_instance_send queues one
+ * encoded envelope for it (mtx held).  ad_dispatch_received is its
+ * receive function: one message from the instance, envelopes one after
+ * another (replies to what it was sent, and calls it makes).  Once its
+ * socket is closed, ad_instance_channel_closed ends what the instance
+ * held (each request re-dispatched or failed) and drops what was not
+ * sent (mtx held).
  */
 int  ad_instance_send(struct ad_instance *inst, const void *env, size_t len);
-void ad_instance_rx_cb(void *arg);
-void ad_instance_tx_cb(void *arg);
+void ad_dispatch_received(void *arg, const void *buf, size_t len);
 void ad_instance_channel_closed(struct ad_instance *inst);
 
 /* End a request: call done (unless it was answered already), free it.

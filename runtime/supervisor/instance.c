@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/pair0/pair.h>
 
 #include "common/log.h"
 #include "common/nngx.h"
@@ -112,24 +111,15 @@ ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 static int
 open_socket(struct ad_instance *inst, char *err, size_t errlen)
 {
-	struct ad_sv *sv = inst->agent->sv;
+	struct ad_sv *sv  = inst->agent->sv;
+	size_t        max = sv->cfg->global.max_message_size;
 	unsigned      i;
 	int           rv;
 
-	if ((rv = nng_pair0_open(&inst->sock)) != 0
-	    || (rv = nng_socket_set_int(inst->sock, NNG_OPT_SENDBUF, 64)) != 0
-	    || (rv = nng_socket_set_int(inst->sock, NNG_OPT_RECVBUF, 64)) != 0
-	    || (rv = nng_socket_set_size(inst->sock, NNG_OPT_RECVMAXSZ,
-	            ad_transport_cap(sv->cfg->global.max_message_size)))
-	        != 0
-	    || (rv = nng_pipe_notify(inst->sock, NNG_PIPE_EV_ADD_PRE,
-	            ad_instance_on_pipe, inst))
-	        != 0) {
-		ad_seterr(err, errlen, "cannot open a socket for %s: %s",
-		    inst->id, nng_strerror(rv));
-		return ad_nng_error(rv);
-	}
-	if ((rv = ad_nng_listen_ipc(inst->sock, inst->path, 0600, err, errlen))
+	if ((rv = ad_chan_open(&inst->chan, inst->id, inst->path,
+	         ad_transport_cap(max), max, &sv->mtx, &sv->chan_defer,
+	         ad_instance_on_pipe, inst, ad_dispatch_received, inst, err,
+	         errlen))
 	        != 0
 	    || (rv = ad_hub_instance_open(inst, err, errlen)) != 0)
 		return rv;
@@ -137,14 +127,6 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 		inst->slots[i].inst    = inst;
 		inst->slots[i].control = i == 0;
 	}
-	if ((rv = nng_aio_alloc(&inst->rx_aio, ad_instance_rx_cb, inst)) != 0
-	    || (rv = nng_aio_alloc(&inst->tx_aio, ad_instance_tx_cb, inst))
-	        != 0) {
-		ad_seterr(err, errlen, "cannot open the channel of %s: %s",
-		    inst->id, nng_strerror(rv));
-		return ad_nng_error(rv);
-	}
-	nng_recv_aio(inst->sock, inst->rx_aio);
 	return 0;
 }
 
@@ -638,12 +620,8 @@ ad_instance_free(struct ad_instance *inst)
 	struct ad_sv *sv = inst->agent->sv;
 
 	/* Ends the channel's aios; their callbacks take mtx. */
-	nng_close(inst->sock);
+	ad_chan_close(&inst->chan);
 	ad_hub_instance_close(inst);
-	if (inst->rx_aio != NULL)
-		nng_aio_free(inst->rx_aio);
-	if (inst->tx_aio != NULL)
-		nng_aio_free(inst->tx_aio);
 	unlink(inst->path);
 	pthread_mutex_lock(&sv->mtx);
 	ad_instance_channel_closed(inst); /* re-dispatches what it held */

@@ -883,7 +883,7 @@ ad_sv_free(struct ad_sv *sv)
 	for (size_t i = 0; i < sv->nagents; i++)
 		agent_free(sv->agents[i]);
 	free(sv->agents);
-	free(sv->tx_dirty);
+	ad_chan_defer_free(&sv->chan_defer);
 	for (size_t i = 0; i < sv->nschemas; i++)
 		ad_schema_free(sv->schemas[i].schema);
 	free(sv->schemas);

@@ -22,6 +22,7 @@
 #include "config/conf.h"
 #include "plugin/filecheck.h"
 #include "store/store.h"
+#include "supervisor/channel.h"
 #include "supervisor/gen.h"
 #include "supervisor/server.h"
 #include "supervisor/status.h"
@@ -129,16 +130,7 @@ struct ad_instance {
 	int     killed;
 	int     hung; /* stopped because it hung: its exit is a failure */
 	char   *path; /* socket file */
-	/* Its channel (PAIR, listens at path): batches of envelopes both
-	 * ways.  What agentd sends waits in txq while one message is on its
-	 * way; envelopes queued meanwhile leave together (dispatch.c). */
-	nng_socket sock;
-	nng_aio   *rx_aio;
-	nng_aio   *tx_aio;
-	int        tx_busy;
-	nng_msg  **txq;
-	unsigned   txq_n, txq_cap;
-	int        tx_dirty; /* in sv->tx_dirty: sent at the batch's end */
+	struct ad_chan chan; /* its channel, listening at path */
 	/* calls it made on its channel, not answered yet (dispatch.c) */
 	LIST_HEAD(, ad_incall) incalls;
 	struct ad_slot *slots; /* [0] control, [1..concurrency] requests */
@@ -208,12 +200,9 @@ struct ad_agent {
 
 struct ad_sv {
 	pthread_mutex_t mtx;
-	/* While a batch from an instance is handled, what it causes to be
-	 * sent to instances waits here, to leave in one message each at
-	 * the batch's end (dispatch.c). */
-	int                  tx_defer;
-	struct ad_instance **tx_dirty;
-	unsigned             ntx_dirty, tx_dirty_cap;
+	/* What handling a batch from an instance causes to be sent waits
+	 * here, to leave in one message per instance (channel.h). */
+	struct ad_chan_defer chan_defer;
 	pthread_cond_t       spawned; /* an instance's pid became known */
 	/* Calls handlers queueing audit records without mtx (control.c),
 	 * and the signal that the last of them took it again. */
