@@ -47,11 +47,11 @@ instance_send(struct ad_instance *inst)
 	nng_msg          *msg;
 	unsigned          n = 0;
 
-	if (inst->ev_sending > 0 || inst->evq_n == 0
+	if (inst->ev.sending > 0 || inst->ev.n == 0
 	    || inst->state != AD_INST_READY)
 		return;
 	/* The size first: one allocation for the whole batch. */
-	STAILQ_FOREACH(it, &inst->evq, link) {
+	STAILQ_FOREACH(it, &inst->ev.q, link) {
 		if (size > 0 && size + it->len > cap)
 			break;
 		size += it->len;
@@ -62,17 +62,17 @@ instance_send(struct ad_instance *inst)
 		nng_msg_free(msg);
 		return;
 	}
-	while ((it = STAILQ_FIRST(&inst->evq)) != NULL
+	while ((it = STAILQ_FIRST(&inst->ev.q)) != NULL
 	    && nng_msg_len(msg) + it->len <= size) {
 		nng_msg_append(msg, it->data, it->len); /* reserved */
-		STAILQ_REMOVE_HEAD(&inst->evq, link);
+		STAILQ_REMOVE_HEAD(&inst->ev.q, link);
 		free(it);
 		n++;
 	}
-	inst->evq_n -= n;
-	inst->ev_sending = n;
-	nng_aio_set_msg(inst->ev_aio, msg);
-	nng_send_aio(inst->evsock, inst->ev_aio);
+	inst->ev.n -= n;
+	inst->ev.sending = n;
+	nng_aio_set_msg(inst->ev.aio, msg);
+	nng_send_aio(inst->ev.sock, inst->ev.aio);
 }
 
 static int
@@ -80,13 +80,13 @@ enqueue_event(struct ad_instance *inst, const void *env, size_t len)
 {
 	struct ad_evitem *it;
 
-	if (inst->evq_n >= AD_EVQ_MAX
+	if (inst->ev.n >= AD_EVQ_MAX
 	    || (it = malloc(sizeof(*it) + len)) == NULL)
 		return AGENTD_EBUSY;
 	it->len = len;
 	memcpy(it->data, env, len);
-	STAILQ_INSERT_TAIL(&inst->evq, it, link);
-	inst->evq_n++;
+	STAILQ_INSERT_TAIL(&inst->ev.q, it, link);
+	inst->ev.n++;
 	return 0;
 }
 
@@ -95,16 +95,16 @@ ev_sent_cb(void *arg)
 {
 	struct ad_instance *inst = arg;
 	struct ad_sv       *sv   = inst->agent->sv;
-	int                 rv   = nng_aio_result(inst->ev_aio);
+	int                 rv   = nng_aio_result(inst->ev.aio);
 
 	pthread_mutex_lock(&sv->mtx);
 	if (rv == 0) {
-		inst->agent->st.events_delivered += inst->ev_sending;
+		inst->agent->st.events_delivered += inst->ev.sending;
 	} else {
-		nng_msg_free(nng_aio_get_msg(inst->ev_aio));
-		inst->agent->st.events_dropped += inst->ev_sending;
+		nng_msg_free(nng_aio_get_msg(inst->ev.aio));
+		inst->agent->st.events_dropped += inst->ev.sending;
 	}
-	inst->ev_sending = 0;
+	inst->ev.sending = 0;
 	if (rv != NNG_ECLOSED)
 		instance_send(inst);
 	pthread_mutex_unlock(&sv->mtx);
@@ -128,8 +128,7 @@ pick_instance(struct ad_agent *a)
 		    || (i->gen != a->cur && i->gen != a->next))
 			continue;
 		if (best == NULL
-		    || i->evq_n + i->ev_sending
-		        < best->evq_n + best->ev_sending)
+		    || i->ev.n + i->ev.sending < best->ev.n + best->ev.sending)
 			best = i;
 	}
 	return best;
@@ -145,7 +144,7 @@ to_tail(struct ad_sv *sv, const char *topic, const void *env, size_t len)
 		return;
 	if (nng_msg_append(msg, topic, strlen(topic) + 1) != 0
 	    || nng_msg_append(msg, env, len) != 0
-	    || nng_sendmsg(sv->tail, msg, NNG_FLAG_NONBLOCK) != 0)
+	    || nng_sendmsg(sv->hub.tail, msg, NNG_FLAG_NONBLOCK) != 0)
 		nng_msg_free(msg);
 }
 
@@ -169,7 +168,7 @@ ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
 		return 0;
 	}
 	env = agentd_writer_data(w, &len);
-	if (sv->hub_open && sv->tail_readers > 0)
+	if (sv->hub.open && sv->hub.tail_readers > 0)
 		to_tail(sv, out.dst, env, len);
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent    *a = sv->agents[i];
@@ -285,7 +284,7 @@ pub_cb(void *arg)
 		pthread_mutex_unlock(&sv->mtx);
 		nng_msg_free(msg);
 	}
-	nng_recv_aio(sv->publish, rx->aio);
+	nng_recv_aio(sv->hub.publish, rx->aio);
 }
 
 /* ---- sockets -------------------------------------------------------------
@@ -298,14 +297,14 @@ open_publish(struct ad_sv *sv, char *err, size_t errlen)
 	size_t i;
 	int    rv;
 
-	if ((rv = nng_pull0_open(&sv->publish)) != 0
-	    || (rv = nng_socket_set_size(sv->publish, NNG_OPT_RECVMAXSZ,
+	if ((rv = nng_pull0_open(&sv->hub.publish)) != 0
+	    || (rv = nng_socket_set_size(sv->hub.publish, NNG_OPT_RECVMAXSZ,
 	            ad_transport_cap(sv->cfg->global.max_message_size)))
 	        != 0
-	    || (rv = nng_pipe_notify(sv->publish, NNG_PIPE_EV_ADD_PRE,
+	    || (rv = nng_pipe_notify(sv->hub.publish, NNG_PIPE_EV_ADD_PRE,
 	            ad_sv_on_instance_pipe, sv))
 	        != 0
-	    || (rv = nng_pipe_notify(sv->publish, NNG_PIPE_EV_REM_POST,
+	    || (rv = nng_pipe_notify(sv->hub.publish, NNG_PIPE_EV_REM_POST,
 	            ad_sv_on_instance_pipe, sv))
 	        != 0) {
 		ad_seterr(
@@ -313,21 +312,21 @@ open_publish(struct ad_sv *sv, char *err, size_t errlen)
 		free(path);
 		return ad_nng_error(rv);
 	}
-	rv = ad_nng_listen_ipc(sv->publish, path, 0600, err, errlen);
+	rv = ad_nng_listen_ipc(sv->hub.publish, path, 0600, err, errlen);
 	free(path);
 	if (rv != 0)
 		return rv;
-	sv->npubrx = PUB_RECEIVES;
-	sv->pubrx  = ad_xcalloc(sv->npubrx, sizeof(*sv->pubrx));
-	for (i = 0; i < sv->npubrx; i++) {
-		sv->pubrx[i].sv = sv;
+	sv->hub.npubrx = PUB_RECEIVES;
+	sv->hub.pubrx  = ad_xcalloc(sv->hub.npubrx, sizeof(*sv->hub.pubrx));
+	for (i = 0; i < sv->hub.npubrx; i++) {
+		sv->hub.pubrx[i].sv = sv;
 		if ((rv = nng_aio_alloc(
-		         &sv->pubrx[i].aio, pub_cb, &sv->pubrx[i]))
+		         &sv->hub.pubrx[i].aio, pub_cb, &sv->hub.pubrx[i]))
 		    != 0) {
 			ad_seterr(err, errlen, "%s", nng_strerror(rv));
 			return ad_nng_error(rv);
 		}
-		nng_recv_aio(sv->publish, sv->pubrx[i].aio);
+		nng_recv_aio(sv->hub.publish, sv->hub.pubrx[i].aio);
 	}
 	return 0;
 }
@@ -340,9 +339,9 @@ tail_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	pthread_mutex_lock(&sv->mtx);
 	if (ev == NNG_PIPE_EV_ADD_POST)
-		sv->tail_readers++;
-	else if (ev == NNG_PIPE_EV_REM_POST && sv->tail_readers > 0)
-		sv->tail_readers--;
+		sv->hub.tail_readers++;
+	else if (ev == NNG_PIPE_EV_REM_POST && sv->hub.tail_readers > 0)
+		sv->hub.tail_readers--;
 	pthread_mutex_unlock(&sv->mtx);
 }
 
@@ -355,23 +354,23 @@ ad_hub_start(struct ad_sv *sv, char *err, size_t errlen)
 	if ((rv = open_publish(sv, err, errlen)) != 0)
 		return rv;
 	path = ad_xasprintf("%s/%s", sv->run_dir, AD_TAIL_SOCKET);
-	if ((rv = nng_pub0_open(&sv->tail)) != 0
+	if ((rv = nng_pub0_open(&sv->hub.tail)) != 0
 	    || (rv = nng_pipe_notify(
-	            sv->tail, NNG_PIPE_EV_ADD_POST, tail_pipe_cb, sv))
+	            sv->hub.tail, NNG_PIPE_EV_ADD_POST, tail_pipe_cb, sv))
 	        != 0
 	    || (rv = nng_pipe_notify(
-	            sv->tail, NNG_PIPE_EV_REM_POST, tail_pipe_cb, sv))
+	            sv->hub.tail, NNG_PIPE_EV_REM_POST, tail_pipe_cb, sv))
 	        != 0) {
 		ad_seterr(
 		    err, errlen, "cannot open %s: %s", path, nng_strerror(rv));
 		rv = ad_nng_error(rv);
 	} else {
-		rv = ad_nng_listen_ipc(sv->tail, path, 0600, err, errlen);
+		rv = ad_nng_listen_ipc(sv->hub.tail, path, 0600, err, errlen);
 	}
 	free(path);
 	if (rv == 0) {
 		pthread_mutex_lock(&sv->mtx);
-		sv->hub_open = 1;
+		sv->hub.open = 1;
 		pthread_mutex_unlock(&sv->mtx);
 	}
 	return rv;
@@ -383,20 +382,20 @@ ad_hub_stop(struct ad_sv *sv)
 	char  *path;
 	size_t i;
 
-	if (sv->pubrx == NULL)
+	if (sv->hub.pubrx == NULL)
 		return;
 	pthread_mutex_lock(&sv->mtx);
-	sv->hub_open = 0;
+	sv->hub.open = 0;
 	pthread_mutex_unlock(&sv->mtx);
-	nng_close(sv->publish);
-	nng_close(sv->tail);
-	for (i = 0; i < sv->npubrx; i++) {
-		if (sv->pubrx[i].aio != NULL)
-			nng_aio_free(sv->pubrx[i].aio);
+	nng_close(sv->hub.publish);
+	nng_close(sv->hub.tail);
+	for (i = 0; i < sv->hub.npubrx; i++) {
+		if (sv->hub.pubrx[i].aio != NULL)
+			nng_aio_free(sv->hub.pubrx[i].aio);
 	}
-	free(sv->pubrx);
-	sv->pubrx = NULL;
-	path      = ad_xasprintf("%s/%s", sv->run_dir, AD_PUBLISH_SOCKET);
+	free(sv->hub.pubrx);
+	sv->hub.pubrx = NULL;
+	path          = ad_xasprintf("%s/%s", sv->run_dir, AD_PUBLISH_SOCKET);
 	unlink(path);
 	free(path);
 	path = ad_xasprintf("%s/%s", sv->run_dir, AD_TAIL_SOCKET);
@@ -409,23 +408,23 @@ ad_hub_instance_open(struct ad_instance *inst, char *err, size_t errlen)
 {
 	int rv;
 
-	inst->evpath = ad_xasprintf(
+	inst->ev.path = ad_xasprintf(
 	    "%s/%s-ev.sock", inst->agent->sv->run_dir, inst->id);
-	STAILQ_INIT(&inst->evq);
-	if ((rv = nng_push0_open(&inst->evsock)) != 0
+	STAILQ_INIT(&inst->ev.q);
+	if ((rv = nng_push0_open(&inst->ev.sock)) != 0
 	    || (rv = nng_socket_set_int(
-	            inst->evsock, NNG_OPT_SENDBUF, EV_SENDBUF))
+	            inst->ev.sock, NNG_OPT_SENDBUF, EV_SENDBUF))
 	        != 0
-	    || (rv = nng_pipe_notify(inst->evsock, NNG_PIPE_EV_ADD_PRE,
+	    || (rv = nng_pipe_notify(inst->ev.sock, NNG_PIPE_EV_ADD_PRE,
 	            ad_instance_on_pipe, inst))
 	        != 0
-	    || (rv = nng_aio_alloc(&inst->ev_aio, ev_sent_cb, inst)) != 0) {
-		ad_seterr(err, errlen, "cannot open %s: %s", inst->evpath,
+	    || (rv = nng_aio_alloc(&inst->ev.aio, ev_sent_cb, inst)) != 0) {
+		ad_seterr(err, errlen, "cannot open %s: %s", inst->ev.path,
 		    nng_strerror(rv));
 		return ad_nng_error(rv);
 	}
 	return ad_nng_listen_ipc(
-	    inst->evsock, inst->evpath, 0600, err, errlen);
+	    inst->ev.sock, inst->ev.path, 0600, err, errlen);
 }
 
 void
@@ -435,18 +434,24 @@ ad_hub_instance_close(struct ad_instance *inst)
 	struct ad_evitem *it;
 
 	/* A send under way fails with ECLOSED and is counted as dropped. */
-	nng_close(inst->evsock);
-	if (inst->ev_aio != NULL)
-		nng_aio_free(inst->ev_aio);
+	nng_close(inst->ev.sock);
+	if (inst->ev.aio != NULL)
+		nng_aio_free(inst->ev.aio);
 	pthread_mutex_lock(&sv->mtx);
-	inst->agent->st.events_dropped += inst->evq_n;
-	inst->evq_n = 0;
-	while ((it = STAILQ_FIRST(&inst->evq)) != NULL) {
-		STAILQ_REMOVE_HEAD(&inst->evq, link);
+	inst->agent->st.events_dropped += inst->ev.n;
+	inst->ev.n = 0;
+	while ((it = STAILQ_FIRST(&inst->ev.q)) != NULL) {
+		STAILQ_REMOVE_HEAD(&inst->ev.q, link);
 		free(it);
 	}
 	pthread_mutex_unlock(&sv->mtx);
-	if (inst->evpath != NULL)
-		unlink(inst->evpath);
-	free(inst->evpath);
+	if (inst->ev.path != NULL)
+		unlink(inst->ev.path);
+	free(inst->ev.path);
+}
+
+unsigned
+ad_hub_instance_queued(const struct ad_instance *inst)
+{
+	return inst->ev.n + inst->ev.sending;
 }

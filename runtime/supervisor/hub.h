@@ -17,12 +17,49 @@
 #ifndef AD_HUB_H
 #define AD_HUB_H
 
-#include "supervisor/supervisor.h"
+#include <stddef.h>
+#include <sys/queue.h>
+
+#include <nng/nng.h>
+
+struct ad_sv;
+struct ad_instance;
+struct ad_envelope;
 
 #define AD_PUBLISH_SOCKET "publish.sock"
 #define AD_TAIL_SOCKET "tail.sock"
 /* Events one instance may have waiting before new ones are dropped. */
 #define AD_EVQ_MAX 8192
+
+/* One encoded event envelope waiting for an instance. */
+struct ad_evitem {
+	STAILQ_ENTRY(ad_evitem) link;
+	size_t        len;
+	unsigned char data[];
+};
+STAILQ_HEAD(ad_evq_head, ad_evitem);
+
+/* What the hub keeps for each instance (inst->ev). */
+struct ad_hub_inst {
+	char              *path; /* its event socket file */
+	nng_socket         sock; /* PUSH, listens at path */
+	nng_aio           *aio;
+	struct ad_evq_head q;       /* envelopes waiting to be sent */
+	unsigned           n;       /* how many */
+	unsigned           sending; /* events in the send under way */
+};
+
+struct ad_pub_rx;
+
+/* What the hub keeps for agentd (sv->hub). */
+struct ad_hub {
+	nng_socket        publish; /* PULL: events from instances */
+	struct ad_pub_rx *pubrx;   /* receives under way on it */
+	size_t            npubrx;
+	nng_socket        tail;         /* PUB: every accepted event */
+	unsigned          tail_readers; /* connections to tail.sock */
+	int               open;
+};
 
 int  ad_hub_start(struct ad_sv *sv, char *err, size_t errlen);
 void ad_hub_stop(struct ad_sv *sv);
@@ -40,5 +77,7 @@ int  ad_hub_instance_open(struct ad_instance *inst, char *err, size_t len);
 void ad_hub_instance_close(struct ad_instance *inst);
 /* An instance became ready: send what waits for it.  sv->mtx held. */
 void ad_hub_instance_kick(struct ad_instance *inst);
+/* Events waiting for inst or being sent to it.  sv->mtx held. */
+unsigned ad_hub_instance_queued(const struct ad_instance *inst);
 
 #endif

@@ -1069,7 +1069,7 @@ ad_instance_status_get(
 	out->inflight      = i->inflight;
 	out->served        = i->served;
 	out->handled       = i->handled;
-	out->events_queued = i->evq_n + i->ev_sending;
+	out->events_queued = ad_hub_instance_queued(i);
 }
 
 void

@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "supervisor/channel.h"
 #include "supervisor/gen.h"
+#include "supervisor/hub.h"
 #include "supervisor/server.h"
 #include "supervisor/status.h"
 
@@ -94,14 +95,6 @@ struct ad_slot {
 	char                op[16];  /* control operation under way */
 };
 
-/* One encoded event envelope waiting for an instance (hub.c). */
-struct ad_evitem {
-	STAILQ_ENTRY(ad_evitem) link;
-	size_t        len;
-	unsigned char data[];
-};
-STAILQ_HEAD(ad_evq_head, ad_evitem);
-
 struct ad_instance {
 	struct ad_agent   *agent;
 	char               id[64]; /* "echo-3" */
@@ -133,16 +126,10 @@ struct ad_instance {
 	struct ad_chan chan; /* its channel, listening at path */
 	/* calls it made on its channel, not answered yet (dispatch.c) */
 	LIST_HEAD(, ad_incall) incalls;
-	struct ad_slot *slots; /* [0] control, [1..concurrency] requests */
-	unsigned        nslots;
-	unsigned        inflight;
-	/* events for this instance (hub.c) */
-	char              *evpath;
-	nng_socket         evsock; /* PUSH, listens at evpath */
-	nng_aio           *ev_aio;
-	struct ad_evq_head evq;        /* envelopes waiting to be sent */
-	unsigned           evq_n;      /* how many */
-	unsigned           ev_sending; /* events in the send under way */
+	struct ad_slot    *slots; /* [0] control, [1..concurrency] requests */
+	unsigned           nslots;
+	unsigned           inflight;
+	struct ad_hub_inst ev; /* events for this instance (hub.h) */
 	LIST_ENTRY(ad_instance) link;
 };
 LIST_HEAD(ad_instance_list, ad_instance);
@@ -227,12 +214,7 @@ struct ad_sv {
 	size_t                 nschemas;  /* main loop thread only */
 	struct ad_server       control;   /* agentctl */
 	struct ad_server       calls;     /* instances calling agents */
-	nng_socket             publish;   /* PULL: events from instances */
-	struct ad_pub_rx      *pubrx; /* receives under way on it (hub.c) */
-	size_t                 npubrx;
-	nng_socket             tail;         /* PUB: every accepted event */
-	unsigned               tail_readers; /* connections to tail.sock */
-	int                    hub_open;
+	struct ad_hub          hub;       /* events between agents (hub.h) */
 	struct ad_pipe_entry  *pipes; /* connection -> instance, by pipe id */
 	size_t                 npipes;
 	int                    stopping;
