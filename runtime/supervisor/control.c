@@ -9,13 +9,16 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/audit.h"
+#include "store/store.h"
 #include "store/state.h"
+#include "supervisor/agent.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
 #include "supervisor/status.h"
+#include "supervisor/supervisor.h"
 
 /* ---- status ------------------------------------------------------------ */
 

@@ -10,7 +10,10 @@
 #ifndef AD_CONTROL_H
 #define AD_CONTROL_H
 
-#include "supervisor/supervisor.h"
+#include <stddef.h>
+
+struct ad_sv;
+struct ad_instance;
 
 #define AD_CTL_CONTEXTS 16
 #define AD_CALLS_CONTEXTS 128

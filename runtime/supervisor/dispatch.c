@@ -7,9 +7,11 @@
 #include "common/log.h"
 #include "common/nngx.h"
 #include "common/util.h"
+#include "supervisor/agent.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/instance.h"
+#include "supervisor/supervisor.h"
 
 /* The caller's one answer; the request itself may live on. */
 static void

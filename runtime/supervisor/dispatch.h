@@ -10,7 +10,59 @@
 #ifndef AD_DISPATCH_H
 #define AD_DISPATCH_H
 
-#include "supervisor/supervisor.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <nng/nng.h>
+
+#include "bus/envelope.h"
+
+struct ad_sv;
+struct ad_agent;
+struct ad_instance;
+
+/*
+ * Completion of a request: status 0 or an agentd_error; body (the reply's
+ * msgpack, or NULL) is borrowed, valid until the function returns.  Called
+ * exactly once per request, with sv->mtx held.
+ */
+typedef void (*ad_req_done_fn)(
+    void *arg, int status, const void *body, size_t len);
+
+struct ad_req {
+	uint64_t         id;
+	struct ad_agent *agent;
+	nng_msg         *msg;       /* encoded request, kept for re-dispatch */
+	int64_t          deadline;  /* monotonic ms */
+	int64_t          queued_us; /* monotonic us: latency only */
+	int64_t          sent_us;
+	unsigned         tries;
+	unsigned         gen; /* canary split: run by this generation; 0 any */
+	int              answered; /* done ran (a timeout); still held */
+	ad_req_done_fn   done;
+	void            *arg;
+	TAILQ_ENTRY(ad_req) link;
+};
+TAILQ_HEAD(ad_req_queue, ad_req);
+
+enum ad_slot_phase {
+	AD_SLOT_IDLE = 0,
+	AD_SLOT_BUSY, /* sent (or queued to send): the reply is awaited */
+};
+
+/*
+ * One request slot: what the instance holds, matched to its reply by the
+ * id of the envelope sent (the reply's correlation id).
+ */
+struct ad_slot {
+	struct ad_instance *inst;
+	enum ad_slot_phase  phase;
+	uint64_t            id;      /* envelope id of what it holds */
+	struct ad_req      *req;     /* in flight on this slot, or NULL */
+	int                 control; /* the slot used for init */
+	char                op[16];  /* control operation under way */
+};
 
 /* Re-dispatches of one request after instances died holding it. */
 #define AD_MAX_TRIES 3

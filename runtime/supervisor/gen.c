@@ -10,9 +10,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/store.h"
+#include "supervisor/agent.h"
 #include "supervisor/gen.h"
 #include "supervisor/instance.h"
 #include "supervisor/status.h"
+#include "supervisor/supervisor.h"
 
 struct ad_gen *
 ad_gen_new(struct ad_agent *a, const struct ad_agent_conf *conf,

@@ -13,8 +13,10 @@
 #include "common/log.h"
 #include "common/nngx.h"
 #include "common/util.h"
+#include "supervisor/agent.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
+#include "supervisor/supervisor.h"
 
 /*
  * nng 1.5.2's PULL socket keeps no receive queue: with one receive under

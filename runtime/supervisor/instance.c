@@ -17,10 +17,12 @@
 #include "common/nngx.h"
 #include "common/priority.h"
 #include "common/util.h"
+#include "supervisor/agent.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/status.h"
+#include "supervisor/supervisor.h"
 
 /*
  * The autoscaler decides once per sampling interval, on the mean load of

@@ -1,10 +1,85 @@
 /*
  * instance.h - starting, watching and stopping one agent's instances.
+ *
+ * This file owns struct ad_instance: its process (spawn, pid, exit), its
+ * health (heartbeats, hung), and its stopping (drain, SIGTERM, SIGKILL).
+ * Its channel (channel.h), its slots (dispatch.h) and its event queue
+ * (hub.h) are fields here but belong to those modules.
  */
 #ifndef AD_INSTANCE_H
 #define AD_INSTANCE_H
 
-#include "supervisor/supervisor.h"
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <nng/nng.h>
+
+#include "supervisor/channel.h"
+#include "supervisor/hub.h"
+
+struct ad_sv;
+struct ad_agent;
+struct ad_gen;
+struct ad_slot;
+struct ad_incall;
+struct ad_envelope;
+
+/*
+ * An instance's life, as a state machine (instance.c owns the
+ * transitions):
+ *   STARTING --ready--> READY --drain--> STOPPING --exit--> EXITED
+ *   READY --its connection failed--> LOST --exit--> EXITED
+ *   any --exit--> EXITED
+ * A STOPPING instance first finishes what it holds (status: "draining"),
+ * then is sent SIGTERM ("stopping"), then SIGKILL after stop_grace.
+ */
+enum ad_inst_state {
+	AD_INST_STARTING = 0, /* spawned; waiting for its init to answer */
+	AD_INST_READY,        /* takes requests */
+	AD_INST_STOPPING,     /* takes no new requests; finishing */
+	AD_INST_LOST,         /* its connection failed; dying, not reaped */
+	AD_INST_EXITED,       /* reaped; waiting to be freed */
+};
+
+struct ad_instance {
+	struct ad_agent   *agent;
+	char               id[64]; /* "echo-3" */
+	unsigned           seq;
+	pid_t              pid;
+	enum ad_inst_state state;
+	struct ad_gen     *gen;        /* what it runs */
+	unsigned           generation; /* gen->number */
+	int64_t            started_ms; /* wall clock */
+	int64_t            spawn_us;   /* monotonic: when it was asked for */
+	/* The main loop runs the worker, outside mtx: asked for, or being
+	 * spawned right now (its pid is not known yet). */
+	int      spawn_pending;
+	int      spawning;
+	int64_t  ready_us; /* monotonic: init answered, or 0 */
+	int64_t  ready_mono;
+	int      exit_status; /* waitpid status once EXITED */
+	uint64_t served;
+	/* health: the last heartbeat (monotonic ms) and what it said */
+	int64_t  beat_ms;
+	int64_t  busy_ms; /* its plugin callback had run this long */
+	uint64_t handled; /* requests the worker handed to its plugin */
+	/* stopping: drain until, SIGTERM sent at, SIGKILL sent */
+	int64_t drain_until;
+	int64_t term_at;
+	int     killed;
+	int     hung; /* stopped because it hung: its exit is a failure */
+	char   *path; /* socket file */
+	struct ad_chan chan; /* its channel, listening at path */
+	/* calls it made on its channel, not answered yet (dispatch.c) */
+	LIST_HEAD(, ad_incall) incalls;
+	struct ad_slot    *slots; /* [0] control, [1..concurrency] requests */
+	unsigned           nslots;
+	unsigned           inflight;
+	struct ad_hub_inst ev; /* events for this instance (hub.h) */
+	LIST_ENTRY(ad_instance) link;
+};
+LIST_HEAD(ad_instance_list, ad_instance);
 
 /*
  * A new instance of agent a running generation g: its socket listens at
@@ -77,43 +152,6 @@ unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
 /* Instances of generation g in state st.  mtx held. */
 unsigned ad_gen_count(
     const struct ad_agent *a, const struct ad_gen *g, enum ad_inst_state st);
-/* Is g being tried (starting, canary, probation)?  mtx held. */
-int ad_gen_on_trial(const struct ad_agent *a, const struct ad_gen *g);
-/* How many instances generation g should have: the agent's desired
- * count, or a canary's share of it (at least one).  mtx held. */
-unsigned ad_agent_wanted(const struct ad_agent *a, const struct ad_gen *g);
-/* Instances not yet reaped.  mtx held. */
-unsigned ad_agent_live(const struct ad_agent *a);
-
-/*
- * An operator's restart (who: "agentctl"): a failed agent may start again,
- * with its backoff and restart count window cleared; a running agent's
- * instances are replaced.  mtx held.
- */
-void ad_agent_restart(struct ad_agent *a, const char *who);
-
-/* "running", "starting", "backing off", "failed", "stopping" or
- * "stopped".  mtx held. */
-const char *ad_agent_state(const struct ad_agent *a);
-
-/* Start what is missing (honouring backoff), drain what is more than
- * the agent's desired count.  mtx held. */
-void ad_agent_maintain(struct ad_agent *a);
-
-/* The autoscaler, once a tick (see instance.c).  mtx held. */
-void ad_agent_scale_sample(struct ad_agent *a, int64_t now);
-
-/*
- * An operator pins the agent at n instances (0 to its max), or hands it
- * back to the autoscaler (n < 0).  Audited.  mtx held.  0, or
- * AGENTD_EINVAL with one line in err.
- */
-int ad_agent_scale(
-    struct ad_agent *a, long n, const char *who, char *err, size_t errlen);
-
-/* agentctl stop: drain every instance, start none until agentctl start
- * (ad_agent_restart).  Audited.  mtx held. */
-void ad_agent_stop(struct ad_agent *a, const char *who);
 
 /* "starting", "ready", "draining", "stopping", "lost" or "exited". */
 const char *ad_instance_state_name(const struct ad_instance *i);

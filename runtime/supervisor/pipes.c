@@ -5,6 +5,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/agent.h"
+#include "supervisor/instance.h"
 #include "supervisor/supervisor.h"
 
 /*

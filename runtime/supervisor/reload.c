@@ -11,9 +11,12 @@
 #include "common/sdnotify.h"
 #include "common/util.h"
 #include "store/audit.h"
+#include "store/store.h"
+#include "supervisor/agent.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
+#include "supervisor/supervisor.h"
 
 /* What happened to one agent; settled once `what` is set. */
 enum phase {

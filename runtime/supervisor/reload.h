@@ -20,7 +20,8 @@
 #ifndef AD_RELOAD_H
 #define AD_RELOAD_H
 
-#include "supervisor/supervisor.h"
+struct ad_sv;
+struct ad_srvctx;
 
 enum ad_reload_kind {
 	AD_RELOAD_ALL = 0,  /* every agent: SIGHUP, agentctl reload */

@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "supervisor/agent.h"
 #include "supervisor/instance.h"
 #include "supervisor/status.h"
+#include "supervisor/supervisor.h"
 
 void
 ad_status_take(struct ad_sv *sv, struct ad_status *st)

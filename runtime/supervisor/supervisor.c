@@ -17,14 +17,16 @@
 #include "common/sdnotify.h"
 #include "common/util.h"
 #include "store/audit.h"
+#include "store/store.h"
 #include "store/state.h"
+#include "supervisor/agent.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
-#include "supervisor/watch.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/watch.h"
 
 char *
 ad_sv_find_worker(void)

@@ -1,6 +1,12 @@
 /*
- * supervisor.h - the state agentd keeps about agents, instances and the
- * requests in flight between them.
+ * supervisor.h - agentd itself: its directories, sockets, locks and main
+ * loop, and the table of agents.
+ *
+ * What it shares with every module: struct ad_sv (the mutex below, the
+ * configuration, the store, the agents), connection identity (pipes.c)
+ * and the audit call.  Agents, generations, instances, requests and
+ * events are each declared by the module that owns them (agent.h, gen.h,
+ * instance.h, dispatch.h, hub.h); doc/architecture.md draws the map.
  *
  * Locking: one mutex, sv->mtx, guards every field below that nng callbacks
  * can reach (instance states, slots, queues, counters).  nng callbacks take
@@ -18,172 +24,17 @@
 
 #include <nng/nng.h>
 
-#include "common/hist.h"
 #include "config/conf.h"
 #include "plugin/filecheck.h"
-#include "store/store.h"
 #include "supervisor/channel.h"
-#include "supervisor/gen.h"
 #include "supervisor/hub.h"
 #include "supervisor/server.h"
-#include "supervisor/status.h"
 
-struct ad_sv;
 struct ad_agent;
 struct ad_instance;
-
-/* ---- requests --------------------------------------------------------- */
-
-/*
- * Completion of a request: status 0 or an agentd_error; body (the reply's
- * msgpack, or NULL) is borrowed, valid until the function returns.  Called
- * exactly once per request, with sv->mtx held.
- */
-typedef void (*ad_req_done_fn)(
-    void *arg, int status, const void *body, size_t len);
-
-struct ad_req {
-	uint64_t         id;
-	struct ad_agent *agent;
-	nng_msg         *msg;       /* encoded request, kept for re-dispatch */
-	int64_t          deadline;  /* monotonic ms */
-	int64_t          queued_us; /* monotonic us: latency only */
-	int64_t          sent_us;
-	unsigned         tries;
-	unsigned         gen; /* canary split: run by this generation; 0 any */
-	int              answered; /* done ran (a timeout); still held */
-	ad_req_done_fn   done;
-	void            *arg;
-	TAILQ_ENTRY(ad_req) link;
-};
-TAILQ_HEAD(ad_req_queue, ad_req);
-
-/* ---- instances -------------------------------------------------------- */
-
-/*
- * An instance's life, as a state machine (instance.c owns the
- * transitions):
- *   STARTING --ready--> READY --drain--> STOPPING --exit--> EXITED
- *   READY --its connection failed--> LOST --exit--> EXITED
- *   any --exit--> EXITED
- * A STOPPING instance first finishes what it holds (status: "draining"),
- * then is sent SIGTERM ("stopping"), then SIGKILL after stop_grace.
- */
-enum ad_inst_state {
-	AD_INST_STARTING = 0, /* spawned; waiting for its init to answer */
-	AD_INST_READY,        /* takes requests */
-	AD_INST_STOPPING,     /* takes no new requests; finishing */
-	AD_INST_LOST,         /* its connection failed; dying, not reaped */
-	AD_INST_EXITED,       /* reaped; waiting to be freed */
-};
-
-enum ad_slot_phase {
-	AD_SLOT_IDLE = 0,
-	AD_SLOT_BUSY, /* sent (or queued to send): the reply is awaited */
-};
-
-/*
- * One request slot: what the instance holds, matched to its reply by the
- * id of the envelope sent (the reply's correlation id).
- */
-struct ad_slot {
-	struct ad_instance *inst;
-	enum ad_slot_phase  phase;
-	uint64_t            id;      /* envelope id of what it holds */
-	struct ad_req      *req;     /* in flight on this slot, or NULL */
-	int                 control; /* the slot used for init */
-	char                op[16];  /* control operation under way */
-};
-
-struct ad_instance {
-	struct ad_agent   *agent;
-	char               id[64]; /* "echo-3" */
-	unsigned           seq;
-	pid_t              pid;
-	enum ad_inst_state state;
-	struct ad_gen     *gen;        /* what it runs */
-	unsigned           generation; /* gen->number */
-	int64_t            started_ms; /* wall clock */
-	int64_t            spawn_us;   /* monotonic: when it was asked for */
-	/* The main loop runs the worker, outside mtx: asked for, or being
-	 * spawned right now (its pid is not known yet). */
-	int      spawn_pending;
-	int      spawning;
-	int64_t  ready_us; /* monotonic: init answered, or 0 */
-	int64_t  ready_mono;
-	int      exit_status; /* waitpid status once EXITED */
-	uint64_t served;
-	/* health: the last heartbeat (monotonic ms) and what it said */
-	int64_t  beat_ms;
-	int64_t  busy_ms; /* its plugin callback had run this long */
-	uint64_t handled; /* requests the worker handed to its plugin */
-	/* stopping: drain until, SIGTERM sent at, SIGKILL sent */
-	int64_t drain_until;
-	int64_t term_at;
-	int     killed;
-	int     hung; /* stopped because it hung: its exit is a failure */
-	char   *path; /* socket file */
-	struct ad_chan chan; /* its channel, listening at path */
-	/* calls it made on its channel, not answered yet (dispatch.c) */
-	LIST_HEAD(, ad_incall) incalls;
-	struct ad_slot    *slots; /* [0] control, [1..concurrency] requests */
-	unsigned           nslots;
-	unsigned           inflight;
-	struct ad_hub_inst ev; /* events for this instance (hub.h) */
-	LIST_ENTRY(ad_instance) link;
-};
-LIST_HEAD(ad_instance_list, ad_instance);
-
-/* ---- agents ----------------------------------------------------------- */
-
-struct ad_agent {
-	struct ad_sv               *sv;
-	const struct ad_agent_conf *conf; /* cur->conf */
-	struct ad_instance_list     instances;
-	unsigned                    next_seq;
-	/* generations: every one an instance or a role still refers to */
-	struct ad_gen_list gens;
-	unsigned           ngen; /* the last number given */
-	struct ad_gen     *cur;  /* serves */
-	struct ad_gen     *next; /* starting, or a canary; or NULL */
-	struct ad_gen     *prev; /* what cur replaced, for rollback */
-	int64_t            probation_until; /* monotonic ms: prev's
-	                                       instances kept until then */
-	unsigned            canary_pct;     /* next's share, once ready */
-	unsigned            canary_acc;
-	int                 removed; /* gone from the configuration */
-	struct ad_req_queue queue;
-	unsigned            nqueued;
-	/* restarts */
-	unsigned restarts;
-	int64_t  backoff_ms;
-	int64_t  next_start; /* monotonic; 0: now */
-	/* When the last restarts happened (monotonic ms, a ring of
-	 * intensity + 1): more than intensity within period fails the agent.
-	 */
-	int64_t *restart_times;
-	unsigned nrestart_times;
-	int      failed; /* no more restarts until restarted */
-	/* how many instances it should have: min at start, then the
-	 * autoscaler's or the operator's (pinned >= 0) choice */
-	unsigned desired;
-	int      pinned;  /* agentctl scale N, or -1: automatic */
-	int      stopped; /* agentctl stop: no instances until start */
-	int      closing; /* agentd is stopping this agent's instances */
-	/* the autoscaler's window (instance.c) */
-	double   load_sum; /* in flight + queued, summed over ticks */
-	unsigned load_n;
-	int64_t  scale_next;  /* monotonic ms: the next decision */
-	int64_t  above_since; /* load above the band since, or 0 */
-	int64_t  below_since; /* load below the band since, or 0 */
-	double   below_peak;  /* the highest load while below */
-	struct ad_agent_stats st;
-	int64_t               last_call_denial_log;  /* monotonic ms */
-	int64_t               last_state_denial_log; /* monotonic ms */
-	int64_t               last_event_denial_log; /* monotonic ms */
-};
-
-/* ---- the supervisor --------------------------------------------------- */
+struct ad_store;
+struct ad_audit;
+struct ad_state;
 
 struct ad_sv {
 	pthread_mutex_t mtx;
@@ -280,17 +131,6 @@ void ad_sv_free(struct ad_sv *sv);
 
 /* The agent of that name (not one a reload removed), or NULL. */
 struct ad_agent *ad_sv_agent(struct ad_sv *sv, const char *name);
-
-/*
- * A new agent in sv->agents with its first generation in *first,
- * current (conf is copied).  mtx held where agents are shared.
- */
-struct ad_agent *ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
-    const struct ad_agent_conf *conf, const char *hash, const char *version,
-    const char *by);
-
-/* May agent a call target (its calls = { })? */
-int ad_agent_may_call(const struct ad_agent *a, const char *target);
 
 /*
  * Append a lifecycle record to the audit trail without waiting for it

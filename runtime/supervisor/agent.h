@@ -1,0 +1,116 @@
+/*
+ * agent.h - one configured agent: its generations, instances, queue,
+ * counters, and the decisions about how many instances it runs.
+ *
+ * This file owns struct ad_agent: how many instances it should have
+ * (desired, pinned, stopped, failed), its restart window and backoff,
+ * the autoscaler's window, and its counters.  Its generations belong to
+ * gen.h, its queue to dispatch.h, its instances to instance.h.  Every
+ * function here runs with sv->mtx held.
+ */
+#ifndef AD_AGENT_H
+#define AD_AGENT_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "config/conf.h"
+#include "supervisor/dispatch.h"
+#include "supervisor/gen.h"
+#include "supervisor/instance.h"
+#include "supervisor/status.h"
+
+struct ad_sv;
+
+struct ad_agent {
+	struct ad_sv               *sv;
+	const struct ad_agent_conf *conf; /* cur->conf */
+	struct ad_instance_list     instances;
+	unsigned                    next_seq;
+	/* generations: every one an instance or a role still refers to */
+	struct ad_gen_list gens;
+	unsigned           ngen; /* the last number given */
+	struct ad_gen     *cur;  /* serves */
+	struct ad_gen     *next; /* starting, or a canary; or NULL */
+	struct ad_gen     *prev; /* what cur replaced, for rollback */
+	int64_t            probation_until; /* monotonic ms: prev's
+	                                       instances kept until then */
+	unsigned            canary_pct;     /* next's share, once ready */
+	unsigned            canary_acc;
+	int                 removed; /* gone from the configuration */
+	struct ad_req_queue queue;
+	unsigned            nqueued;
+	/* restarts */
+	unsigned restarts;
+	int64_t  backoff_ms;
+	int64_t  next_start; /* monotonic; 0: now */
+	/* When the last restarts happened (monotonic ms, a ring of
+	 * intensity + 1): more than intensity within period fails the agent.
+	 */
+	int64_t *restart_times;
+	unsigned nrestart_times;
+	int      failed; /* no more restarts until restarted */
+	/* how many instances it should have: min at start, then the
+	 * autoscaler's or the operator's (pinned >= 0) choice */
+	unsigned desired;
+	int      pinned;  /* agentctl scale N, or -1: automatic */
+	int      stopped; /* agentctl stop: no instances until start */
+	int      closing; /* agentd is stopping this agent's instances */
+	/* the autoscaler's window (instance.c) */
+	double   load_sum; /* in flight + queued, summed over ticks */
+	unsigned load_n;
+	int64_t  scale_next;  /* monotonic ms: the next decision */
+	int64_t  above_since; /* load above the band since, or 0 */
+	int64_t  below_since; /* load below the band since, or 0 */
+	double   below_peak;  /* the highest load while below */
+	struct ad_agent_stats st;
+	int64_t               last_call_denial_log;  /* monotonic ms */
+	int64_t               last_state_denial_log; /* monotonic ms */
+	int64_t               last_event_denial_log; /* monotonic ms */
+};
+
+/*
+ * A new agent in sv->agents with its first generation in *first,
+ * current (conf is copied).  mtx held where agents are shared.
+ */
+struct ad_agent *ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
+    const struct ad_agent_conf *conf, const char *hash, const char *version,
+    const char *by);
+
+/* May agent a call target (its calls = { })? */
+int ad_agent_may_call(const struct ad_agent *a, const char *target);
+
+/* Instances not yet reaped.  mtx held. */
+unsigned ad_agent_live(const struct ad_agent *a);
+
+/*
+ * An operator's restart (who: "agentctl"): a failed agent may start again,
+ * with its backoff and restart count window cleared; a running agent's
+ * instances are replaced.  mtx held.
+ */
+void ad_agent_restart(struct ad_agent *a, const char *who);
+
+/* "running", "starting", "backing off", "failed", "stopping" or
+ * "stopped".  mtx held. */
+const char *ad_agent_state(const struct ad_agent *a);
+
+/* Start what is missing (honouring backoff), drain what is more than
+ * the agent's desired count.  mtx held. */
+void ad_agent_maintain(struct ad_agent *a);
+
+/* The autoscaler, once a tick (see instance.c).  mtx held. */
+void ad_agent_scale_sample(struct ad_agent *a, int64_t now);
+
+/*
+ * An operator pins the agent at n instances (0 to its max), or hands it
+ * back to the autoscaler (n < 0).  Audited.  mtx held.  0, or
+ * AGENTD_EINVAL with one line in err.
+ */
+int ad_agent_scale(
+    struct ad_agent *a, long n, const char *who, char *err, size_t errlen);
+
+/* agentctl stop: drain every instance, start none until agentctl start
+ * (ad_agent_restart).  Audited.  mtx held. */
+void ad_agent_stop(struct ad_agent *a, const char *who);
+
+#endif
