@@ -51,7 +51,7 @@ ad_instance_state_name(const struct ad_instance *i)
 	case AD_INST_READY:
 		return "ready";
 	case AD_INST_STOPPING:
-		return i->term_at == 0 ? "draining" : "stopping";
+		return i->term_at_ms == 0 ? "draining" : "stopping";
 	case AD_INST_LOST:
 		return "lost";
 	case AD_INST_EXITED:
@@ -467,7 +467,7 @@ ad_instance_run(struct ad_sv *sv)
 		ad_sv_audit(sv, inst->agent->conf->name, inst->id,
 		    "instance.start", "pid %d generation %u", (int)pid,
 		    inst->generation);
-		if (inst->term_at != 0)
+		if (inst->term_at_ms != 0)
 			kill(pid, SIGTERM); /* stopped meanwhile */
 		else
 			send_init(inst);
@@ -639,9 +639,9 @@ ad_instance_free(struct ad_instance *inst)
 static void
 terminate(struct ad_instance *inst)
 {
-	if (inst->term_at != 0)
+	if (inst->term_at_ms != 0)
 		return;
-	inst->term_at = ad_now_ms();
+	inst->term_at_ms = ad_now_ms();
 	if (inst->spawn_pending) {
 		inst->spawn_pending = 0; /* no worker ever: nothing to wait */
 		inst->state         = AD_INST_EXITED;
@@ -660,7 +660,7 @@ ad_instance_drain(struct ad_instance *inst)
 		terminate(inst); /* dying already; make sure */
 		return;
 	}
-	inst->drain_until = ad_now_ms() + c->drain_timeout_ms;
+	inst->drain_until_ms = ad_now_ms() + c->drain_timeout_ms;
 	/* Not ready yet: holds nothing, and its init may never return. */
 	if (inst->state == AD_INST_STARTING) {
 		inst->state = AD_INST_STOPPING;
@@ -751,16 +751,16 @@ ad_instance_tick(struct ad_instance *inst, int64_t now)
 			    (long long)inst->busy_ms);
 		break;
 	case AD_INST_STOPPING:
-		if (inst->term_at == 0
-		    && (inst->inflight == 0 || now >= inst->drain_until))
+		if (inst->term_at_ms == 0
+		    && (inst->inflight == 0 || now >= inst->drain_until_ms))
 			terminate(inst);
-		else if (inst->term_at != 0 && !inst->killed
-		    && now - inst->term_at >= c->stop_grace_ms) {
+		else if (inst->term_at_ms != 0 && !inst->killed
+		    && now - inst->term_at_ms >= c->stop_grace_ms) {
 			inst->killed = 1;
 			ad_warn("agent %s: instance %s (pid %d) still running "
 			        "%lld ms after SIGTERM: killing it",
 			    c->name, inst->id, (int)inst->pid,
-			    (long long)(now - inst->term_at));
+			    (long long)(now - inst->term_at_ms));
 			if (inst->pid > 0)
 				kill(inst->pid, SIGKILL);
 		}

@@ -65,8 +65,8 @@ struct ad_instance {
 	int64_t  busy_ms; /* its plugin callback had run this long */
 	uint64_t handled; /* requests the worker handed to its plugin */
 	/* stopping: drain until, SIGTERM sent at, SIGKILL sent */
-	int64_t drain_until;
-	int64_t term_at;
+	int64_t drain_until_ms;
+	int64_t term_at_ms;
 	int     killed;
 	int     hung; /* stopped because it hung: its exit is a failure */
 	char   *path; /* socket file */
