@@ -173,40 +173,6 @@ out:
 	return rv;
 }
 
-/* Length of s if every byte is [A-Za-z0-9_.-], else 0. */
-static size_t
-name_chars(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return 0;
-	for (n = 0; s[n] != '\0'; n++) {
-		char c = s[n];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		        || (c >= '0' && c <= '9') || c == '_' || c == '.'
-		        || c == '-'))
-			return 0;
-	}
-	return n;
-}
-
-int
-ad_valid_name(const char *s)
-{
-	size_t n = name_chars(s);
-
-	return n >= 1 && n <= 63;
-}
-
-int
-ad_valid_topic(const char *s)
-{
-	size_t n = name_chars(s);
-
-	return n >= 1 && n <= 255;
-}
-
 int
 ad_topic_match(const char *pattern, const char *topic)
 {
