@@ -209,8 +209,7 @@ request_fail(
 	void          *copy;
 	size_t         len;
 
-	if (agentd_writer_new(&w) != 0)
-		return AGENTD_ENOMEM;
+	agentd_writer_new(&w); /* aborts out of memory (msg.h) */
 	agentd_write_map(w, 1);
 	agentd_write_str(w, "error");
 	agentd_write_str(w, message ? message : agentd_strerror(err));
@@ -309,8 +308,7 @@ call_route(struct agentd_mock *m, const char *agent, const void *body,
 		    "call: no handler for agent \"%s\": add one with "
 		    "agentd_mock_on_call()",
 		    agent);
-	if (agentd_writer_new(&w) != 0)
-		return AGENTD_ENOMEM;
+	agentd_writer_new(&w); /* aborts out of memory (msg.h) */
 	status = h->fn(h->arg, agent, body, len, w);
 	if (status == 0) {
 		data = agentd_writer_data(w, &dlen);
