@@ -17,6 +17,16 @@
 
 #include "contract.h"
 
+void *
+ad_alloc_check(void *p)
+{
+	if (p == NULL) {
+		fputs("agentd: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
 /* ---- names ------------------------------------------------------------ */
 
 /* Length of s if every byte is [A-Za-z0-9_.-], else 0. */

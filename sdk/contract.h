@@ -16,6 +16,10 @@
 
 #include <agentd/agent.h>
 
+/* p, or a line on stderr and abort() if it is NULL: out of memory is
+ * fatal in agentd and in the SDK's writer alike. */
+void *ad_alloc_check(void *p);
+
 /* ---- names ------------------------------------------------------------ */
 
 /* Agent and setting names: 1..AGENTD_NAME_MAX bytes of [A-Za-z0-9_.-]. */

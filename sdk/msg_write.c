@@ -8,6 +8,7 @@
 #include <agentd/msg.h>
 #include <msgpack.h>
 
+#include "contract.h"
 #include "mp_check.h"
 
 /*
@@ -25,16 +26,8 @@ struct agentd_writer {
 	size_t          cap;
 };
 
-/* Out of memory: the policy of msg.h, as agentd's own allocators. */
-static void *
-must(void *p)
-{
-	if (p == NULL) {
-		fputs("agentd_writer: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
+/* Out of memory aborts: the policy of msg.h, and agentd's. */
+#define must ad_alloc_check
 
 /* One whole value was written: the innermost container owes one less. */
 static void

@@ -49,15 +49,8 @@ ad_wall_ms(void)
 	return clock_us(CLOCK_REALTIME) / 1000;
 }
 
-static void *
-check_alloc(void *p)
-{
-	if (p == NULL) {
-		fputs("agentd: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
+/* Out of memory aborts, here as in the SDK's writer. */
+#define check_alloc ad_alloc_check
 
 void *
 ad_xmalloc(size_t n)
