@@ -2,49 +2,26 @@
  * mock_host.c - the host table of <agentd/mock.h>: agentd and one worker,
  * played in the test's process for one plugin instance.
  *
- * The rules it applies are agentd's; where they come from:
- *   descriptor checks    runtime/plugin/loader.c
- *   settings typing      runtime/config/conf.c (setting_parse)
+ * The rules it applies are agentd's own: names, state keys, setting
+ * typing, audit fields and descriptor checks are the functions of
+ * contract.h, which agentd calls too.  What it plays rather than shares,
+ * and where that lives in agentd:
  *   requests, calls      runtime/worker/host.c
  *   state semantics      runtime/store/state.c, runtime/supervisor/control.c
- *   audit limits         runtime/store/audit.c (rec_check)
  * When one of those changes, change this file with it.
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <dlfcn.h>
-#include <errno.h>
-#include <link.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <agentd/mock.h>
 
-/* The smallest descriptor agentd accepts: up to and including fini. */
-#define DESC_MIN_SIZE                                                         \
-	(offsetof(struct agentd_plugin, fini)                                 \
-	    + sizeof(((struct agentd_plugin *)0)->fini))
-
-/*
- * What an envelope adds to a body, at most, as host.c allows for events.
- * agentd measures it exactly; the mock uses this one bound everywhere.
- */
-#define ENVELOPE_ALLOWANCE 256
-/* Per entry of a scan answer, as control.c counts it. */
-#define SCAN_ENTRY_OVERHEAD 16
-
-#define NAME_MAX_LEN 63   /* agents, settings */
-#define TOPIC_MAX_LEN 255 /* topics */
-#define AUDIT_KIND_MAX 255
-#define AUDIT_SUMMARY_MAX 4096
-#define AUDIT_DETAIL_MAX ((size_t)1 << 20)
-#define LOG_LINE_MAX 900 /* host.c's line buffer */
+#include "contract.h"
 
 /* The plugin's context: only a way back to the mock. */
 struct agentd_ctx {
@@ -63,18 +40,6 @@ struct agentd_request {
 struct given {
 	char *name;
 	char *text;
-};
-
-/* A setting typed by the plugin's schema, defaults applied. */
-struct typed {
-	char                    *name;
-	enum agentd_setting_type type;
-	union {
-		char   *s;
-		int64_t i;
-		double  d;
-		int     b;
-	} v;
 };
 
 struct entry {
@@ -124,14 +89,14 @@ struct vec {
 };
 
 struct agentd_mock {
-	struct agentd_ctx    ctx;
-	char                 agent[NAME_MAX_LEN + 1];
-	char                 instance[NAME_MAX_LEN + 8];
-	char                 errmsg[512];
-	struct vec           given; /* struct given */
-	struct vec           typed; /* struct typed */
-	void                *dl;    /* NULL for an attached descriptor */
-	struct agentd_plugin desc;  /* copy, at most the plugin's size */
+	struct agentd_ctx ctx;
+	char              agent[AGENTD_NAME_MAX + 1];
+	char              instance[AGENTD_NAME_MAX + 8];
+	char              errmsg[512];
+	struct vec        given; /* struct given */
+	struct vec typed; /* struct ad_setting_value, defaults applied */
+	void      *dl;    /* NULL for an attached descriptor */
+	struct agentd_plugin desc; /* copy, at most the plugin's size */
 	int                  initialized;
 	void                *state; /* the plugin's, from init */
 	struct vec           reqs;  /* struct agentd_request * */
@@ -141,7 +106,7 @@ struct agentd_mock {
 	struct done         *done_head, *done_tail;
 	struct vec           events; /* struct event */
 	struct vec           audits; /* struct audit */
-	char                 last_log[LOG_LINE_MAX];
+	char                 last_log[AGENTD_LOG_LINE_MAX + 1];
 	int                  last_level;
 	size_t               nlogs;
 };
@@ -203,45 +168,15 @@ dup_str(const char *s)
 	return dup_bytes(s, strlen(s));
 }
 
-/* Length of s if every byte is [A-Za-z0-9_.-], else 0 (util.c's rule). */
-static size_t
-name_chars(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return 0;
-	for (n = 0; s[n] != '\0'; n++) {
-		char c = s[n];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		        || (c >= '0' && c <= '9') || c == '_' || c == '.'
-		        || c == '-'))
-			return 0;
-	}
-	return n;
-}
-
-static int
-valid_name(const char *s)
-{
-	size_t n = name_chars(s);
-
-	return n >= 1 && n <= NAME_MAX_LEN;
-}
-
-static int
-valid_topic(const char *s)
-{
-	size_t n = name_chars(s);
-
-	return n >= 1 && n <= TOPIC_MAX_LEN;
-}
-
-/* Would a message carrying len bytes of payload be over agentd's limit? */
+/*
+ * Would a message carrying len bytes of payload be over agentd's limit?
+ * agentd measures the envelope exactly; the mock allows, everywhere, what
+ * the worker allows for an event's.
+ */
 static int
 too_big(size_t len)
 {
-	return len > AGENTD_MOCK_MAX_MESSAGE - ENVELOPE_ALLOWANCE;
+	return len > AGENTD_MOCK_MAX_MESSAGE - AD_ENVELOPE_ALLOWANCE;
 }
 
 static struct agentd_mock *
@@ -274,8 +209,7 @@ request_fail(
 	void          *copy;
 	size_t         len;
 
-	if (agentd_writer_new(&w) != 0)
-		return AGENTD_ENOMEM;
+	agentd_writer_new(&w); /* aborts out of memory (msg.h) */
 	agentd_write_map(w, 1);
 	agentd_write_str(w, "error");
 	agentd_write_str(w, message ? message : agentd_strerror(err));
@@ -344,7 +278,7 @@ static int
 call_check(
     struct agentd_mock *m, const char *agent, const void *body, size_t len)
 {
-	if (!valid_name(agent) || (body == NULL && len != 0))
+	if (!ad_valid_name(agent) || (body == NULL && len != 0))
 		return mock_fail(m, AGENTD_EINVAL,
 		    "call: \"%s\" is not an agent name, or no body",
 		    agent ? agent : "(null)");
@@ -374,8 +308,7 @@ call_route(struct agentd_mock *m, const char *agent, const void *body,
 		    "call: no handler for agent \"%s\": add one with "
 		    "agentd_mock_on_call()",
 		    agent);
-	if (agentd_writer_new(&w) != 0)
-		return AGENTD_ENOMEM;
+	agentd_writer_new(&w); /* aborts out of memory (msg.h) */
 	status = h->fn(h->arg, agent, body, len, w);
 	if (status == 0) {
 		data = agentd_writer_data(w, &dlen);
@@ -445,7 +378,7 @@ host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
 
 	if (m == NULL)
 		return AGENTD_EINVAL;
-	if (!valid_topic(topic) || (body == NULL && len != 0))
+	if (!ad_valid_topic(topic) || (body == NULL && len != 0))
 		return mock_fail(m, AGENTD_EINVAL,
 		    "publish: \"%s\" is not a topic, or no body",
 		    topic ? topic : "(null)");
@@ -502,15 +435,6 @@ kv_seek(
 	return lo;
 }
 
-/* 1..AGENTD_MOCK_KEY_MAX bytes, as state.c's full_key(). */
-static int
-key_check(const char *key, size_t keylen)
-{
-	return key != NULL && keylen >= 1 && keylen <= AGENTD_MOCK_KEY_MAX
-	    ? 0
-	    : AGENTD_EINVAL;
-}
-
 /*
  * Insert or replace with key and val already copied (taken over); the
  * array must have room for one more.
@@ -563,7 +487,7 @@ host_state_get(agentd_ctx *ctx, const char *key, size_t keylen, void **val,
 	size_t              i;
 
 	if (m == NULL || val == NULL || vallen == NULL
-	    || key_check(key, keylen) != 0)
+	    || ad_state_key_check(key, keylen, 0) != 0)
 		return AGENTD_EINVAL;
 	i = kv_seek(m, key, keylen, &found);
 	if (!found)
@@ -583,7 +507,7 @@ host_state_put(agentd_ctx *ctx, const char *key, size_t keylen,
 	struct agentd_mock *m = mock_of(ctx);
 	char               *k, *v;
 
-	if (m == NULL || key_check(key, keylen) != 0
+	if (m == NULL || ad_state_key_check(key, keylen, 0) != 0
 	    || (val == NULL && vallen != 0))
 		return AGENTD_EINVAL;
 	if (too_big(keylen + vallen))
@@ -608,7 +532,7 @@ host_state_del(agentd_ctx *ctx, const char *key, size_t keylen)
 {
 	struct agentd_mock *m = mock_of(ctx);
 
-	if (m == NULL || key_check(key, keylen) != 0)
+	if (m == NULL || ad_state_key_check(key, keylen, 0) != 0)
 		return AGENTD_EINVAL;
 	return kv_del(m, key, keylen);
 }
@@ -628,8 +552,8 @@ host_state_scan(agentd_ctx *ctx, const char *prefix, size_t prefixlen,
 	size_t              first, i, n = 0, bytes = 0;
 	int                 found, rv = 0;
 
-	if (m == NULL || fn == NULL || (prefix == NULL && prefixlen != 0)
-	    || prefixlen > AGENTD_MOCK_KEY_MAX)
+	if (m == NULL || fn == NULL
+	    || ad_state_key_check(prefix, prefixlen, 1) != 0)
 		return AGENTD_EINVAL;
 	if (prefix == NULL)
 		prefix = "";
@@ -638,7 +562,7 @@ host_state_scan(agentd_ctx *ctx, const char *prefix, size_t prefixlen,
 	for (i = first; i < m->kv.n && e[i].keylen >= prefixlen
 	     && memcmp(e[i].key, prefix, prefixlen) == 0;
 	     i++) {
-		bytes += e[i].keylen + e[i].vallen + SCAN_ENTRY_OVERHEAD;
+		bytes += e[i].keylen + e[i].vallen + AD_SCAN_ENTRY_OVERHEAD;
 		if (too_big(bytes))
 			return mock_fail(m, AGENTD_ETOOBIG,
 			    "state_scan: the answer would be over the message "
@@ -673,11 +597,11 @@ batch_check(struct agentd_mock *m, const struct agentd_state_op *ops, size_t n)
 	size_t i, bytes = 0;
 
 	for (i = 0; i < n; i++) {
-		if (key_check(ops[i].key, ops[i].keylen) != 0)
+		if (ad_state_key_check(ops[i].key, ops[i].keylen, 0) != 0)
 			return mock_fail(m, AGENTD_EINVAL,
 			    "state_batch: op %zu has an empty or too long key",
 			    i);
-		bytes += ops[i].keylen + SCAN_ENTRY_OVERHEAD
+		bytes += ops[i].keylen + AD_SCAN_ENTRY_OVERHEAD
 		    + (ops[i].val != NULL ? ops[i].vallen : 0);
 	}
 	if (too_big(bytes))
@@ -739,24 +663,22 @@ host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
 {
 	struct agentd_mock *m = mock_of(ctx);
 	struct audit       *a;
-	agentd_doc         *doc;
+	int                 rv;
 
-	if (m == NULL || kind == NULL || kind[0] == '\0' || summary == NULL
-	    || (detail == NULL && detail_len != 0))
+	if (m == NULL)
 		return AGENTD_EINVAL;
-	if (strlen(kind) > AUDIT_KIND_MAX
-	    || strlen(summary) > AUDIT_SUMMARY_MAX
-	    || detail_len > AUDIT_DETAIL_MAX)
-		return mock_fail(m, AGENTD_ETOOBIG,
+	rv = ad_audit_fields_check(kind, summary, detail, detail_len);
+	if (rv == AGENTD_ETOOBIG)
+		return mock_fail(m, rv,
 		    "audit: kind over %d, summary over %d or detail over %zu "
 		    "bytes",
-		    AUDIT_KIND_MAX, AUDIT_SUMMARY_MAX, AUDIT_DETAIL_MAX);
-	if (detail_len > 0) {
-		if (agentd_parse(detail, detail_len, &doc) != 0)
-			return mock_fail(m, AGENTD_EPROTO,
-			    "audit: detail is not one msgpack value");
-		agentd_doc_free(doc);
-	}
+		    AGENTD_AUDIT_KIND_MAX, AGENTD_AUDIT_SUMMARY_MAX,
+		    AGENTD_AUDIT_DETAIL_MAX);
+	if (rv == AGENTD_EPROTO)
+		return mock_fail(
+		    m, rv, "audit: detail is not one msgpack value");
+	if (rv != 0)
+		return rv;
 	if (vec_reserve(&m->audits, 1, sizeof(*a)) != 0)
 		return AGENTD_ENOMEM;
 	a             = (struct audit *)m->audits.v + m->audits.n;
@@ -798,13 +720,6 @@ host_audit_async(agentd_ctx *ctx, const char *kind, const char *summary,
 	return 0;
 }
 
-static int
-host_propose(
-    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
-{
-	return AGENTD_ENOTSUP;
-}
-
 static void
 host_log(agentd_ctx *ctx, int level, const char *fmt, ...)
 {
@@ -822,80 +737,19 @@ host_log(agentd_ctx *ctx, int level, const char *fmt, ...)
 
 /* ---- settings ---------------------------------------------------------- */
 
-static const struct typed *
-setting_find(
-    agentd_ctx *ctx, const char *name, enum agentd_setting_type t, int *rv)
+/* AGENTD_ENOENT without a mock, as for a name not in the schema. */
+static int
+setting_get(
+    agentd_ctx *ctx, const char *name, enum agentd_setting_type t, void *out)
 {
 	struct agentd_mock *m = mock_of(ctx);
-	const struct typed *s;
-	size_t              i;
 
-	*rv = AGENTD_ENOENT;
-	if (m == NULL || name == NULL)
-		return NULL;
-	for (i = 0; i < m->typed.n; i++) {
-		s = (const struct typed *)m->typed.v + i;
-		if (strcmp(s->name, name) != 0)
-			continue;
-		if (s->type != t) {
-			*rv = AGENTD_EINVAL;
-			return NULL;
-		}
-		*rv = 0;
-		return s;
-	}
-	return NULL;
+	if (m == NULL)
+		return AGENTD_ENOENT;
+	return ad_setting_get(m->typed.v, m->typed.n, name, t, out);
 }
 
-static int
-host_setting_string(agentd_ctx *ctx, const char *name, const char **out)
-{
-	const struct typed *s;
-	int                 rv;
-
-	if ((s = setting_find(ctx, name, AGENTD_SETTING_STRING, &rv)) != NULL)
-		*out = s->v.s;
-	return rv;
-}
-
-static int
-host_setting_int(agentd_ctx *ctx, const char *name, int64_t *out)
-{
-	const struct typed *s;
-	int                 rv;
-
-	if ((s = setting_find(ctx, name, AGENTD_SETTING_INT, &rv)) != NULL)
-		*out = s->v.i;
-	return rv;
-}
-
-static int
-host_setting_double(agentd_ctx *ctx, const char *name, double *out)
-{
-	const struct typed *s;
-	int                 rv;
-
-	if ((s = setting_find(ctx, name, AGENTD_SETTING_DOUBLE, &rv)) != NULL)
-		*out = s->v.d;
-	return rv;
-}
-
-static int
-host_setting_bool(agentd_ctx *ctx, const char *name, int *out)
-{
-	const struct typed *s;
-	int                 rv;
-
-	if ((s = setting_find(ctx, name, AGENTD_SETTING_BOOL, &rv)) != NULL)
-		*out = s->v.b;
-	return rv;
-}
-
-static void
-host_free(void *p)
-{
-	free(p);
-}
+AD_HOST_SETTING_GETTERS(setting_get)
 
 static const char *
 host_agent_name(agentd_ctx *ctx)
@@ -909,92 +763,21 @@ host_instance_id(agentd_ctx *ctx)
 	return ctx->m->instance;
 }
 
-static const struct agentd_host mock_host_table = {
-	.size           = sizeof(struct agentd_host),
-	.abi_major      = AGENTD_ABI_MAJOR,
-	.abi_minor      = AGENTD_ABI_MINOR,
-	.reply          = host_reply,
-	.reply_error    = host_reply_error,
-	.call           = host_call,
-	.call_async     = host_call_async,
-	.publish        = host_publish,
-	.state_get      = host_state_get,
-	.state_put      = host_state_put,
-	.state_del      = host_state_del,
-	.state_scan     = host_state_scan,
-	.state_batch    = host_state_batch,
-	.audit          = host_audit,
-	.propose        = host_propose,
-	.log            = host_log,
-	.setting_string = host_setting_string,
-	.setting_int    = host_setting_int,
-	.setting_double = host_setting_double,
-	.setting_bool   = host_setting_bool,
-	.free           = host_free,
-	.agent_name     = host_agent_name,
-	.instance_id    = host_instance_id,
-	.audit_async    = host_audit_async,
-};
+static const struct agentd_host mock_host_table = AD_HOST_TABLE_INIT;
 
 /* ---- settings against the schema --------------------------------------- */
 
+/* Text to a value of v->type; -1 if it is not of that type (or no
+ * memory for a string's copy). */
 static int
-parse_bool(const char *s, int *b)
+parse_value(const char *text, struct ad_setting_value *v)
 {
-	static const char *yes[] = { "true", "yes", "on" };
-	static const char *no[]  = { "false", "no", "off" };
-	size_t             i;
-
-	for (i = 0; i < 3; i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return *b = 1, 0;
-		if (strcasecmp(s, no[i]) == 0)
-			return *b = 0, 0;
-	}
-	return -1;
-}
-
-/* Text to a value of v->type; -1 if it is not of that type. */
-static int
-parse_value(const char *text, struct typed *v)
-{
-	char *end;
-
-	errno = 0;
-	switch (v->type) {
-	case AGENTD_SETTING_STRING:
-		return (v->v.s = dup_str(text)) != NULL ? 0 : -1;
-	case AGENTD_SETTING_INT:
-		if (!isdigit((unsigned char)text[0]) && text[0] != '-'
-		    && text[0] != '+')
-			return -1;
-		v->v.i = strtoll(text, &end, 10);
-		return *end == '\0' && errno == 0 ? 0 : -1;
-	case AGENTD_SETTING_DOUBLE:
-		if (isspace((unsigned char)text[0]) || text[0] == '\0')
-			return -1;
-		v->v.d = strtod(text, &end);
-		return *end == '\0' && errno == 0 && isfinite(v->v.d) ? 0 : -1;
-	case AGENTD_SETTING_BOOL:
-		return parse_bool(text, &v->v.b);
-	}
-	return -1;
-}
-
-static const char *
-type_name(enum agentd_setting_type t)
-{
-	switch (t) {
-	case AGENTD_SETTING_STRING:
-		return "string";
-	case AGENTD_SETTING_INT:
-		return "int";
-	case AGENTD_SETTING_DOUBLE:
-		return "double";
-	case AGENTD_SETTING_BOOL:
-		return "bool";
-	}
-	return NULL;
+	if (ad_setting_parse(text, v) != 0)
+		return -1;
+	if (v->type == AGENTD_SETTING_STRING
+	    && (v->v.s = dup_str(text)) == NULL)
+		return -1;
+	return 0;
 }
 
 static const struct given *
@@ -1012,8 +795,8 @@ given_find(const struct agentd_mock *m, const char *name)
 static void
 typed_free(struct agentd_mock *m)
 {
-	struct typed *t = m->typed.v;
-	size_t        i;
+	struct ad_setting_value *t = m->typed.v;
+	size_t                   i;
 
 	for (i = 0; i < m->typed.n; i++) {
 		free(t[i].name);
@@ -1030,7 +813,7 @@ settings_apply(struct agentd_mock *m)
 {
 	const struct agentd_setting *s, *schema = m->desc.settings;
 	const struct given          *g = m->given.v, *gv;
-	struct typed                *t;
+	struct ad_setting_value     *t;
 	const char                  *text;
 	size_t                       i;
 
@@ -1047,7 +830,7 @@ settings_apply(struct agentd_mock *m)
 	for (s = schema; s != NULL && s->name != NULL; s++) {
 		if (vec_reserve(&m->typed, 1, sizeof(*t)) != 0)
 			return AGENTD_ENOMEM;
-		t = (struct typed *)m->typed.v + m->typed.n;
+		t = (struct ad_setting_value *)m->typed.v + m->typed.n;
 		memset(t, 0, sizeof(*t));
 		t->type = s->type;
 		if ((t->name = dup_str(s->name)) == NULL)
@@ -1060,12 +843,12 @@ settings_apply(struct agentd_mock *m)
 			return mock_fail(m, AGENTD_EINVAL,
 			    "setting \"%s\" is required (the plugin declares "
 			    "it %s, with no default)",
-			    s->name, type_name(s->type));
+			    s->name, ad_setting_type_name(s->type));
 		if (parse_value(text, t) != 0)
 			return mock_fail(m, AGENTD_EINVAL,
 			    "setting \"%s\" = \"%s\" is not of the type %s "
 			    "the plugin declares",
-			    s->name, text, type_name(s->type));
+			    s->name, text, ad_setting_type_name(s->type));
 	}
 	return 0;
 }
@@ -1073,47 +856,50 @@ settings_apply(struct agentd_mock *m)
 /* ---- the descriptor ---------------------------------------------------- */
 
 /*
- * Check d as loader.c does and copy at most its declared size.  avail is
- * the size of the symbol, 0 when unknown.
+ * Check d as agentd does and copy at most its declared size.  avail is
+ * the size of the symbol as ad_desc_check_head() takes it.
  */
 static int
 desc_take(struct agentd_mock *m, const char *what,
     const struct agentd_plugin *d, size_t avail)
 {
-	const struct agentd_setting *s;
+	const struct agentd_setting *s = NULL;
 
-	if ((avail != 0 && avail < offsetof(struct agentd_plugin, name))
-	    || d->magic != AGENTD_PLUGIN_MAGIC)
+	switch (ad_desc_check_head(d, avail)) {
+	case AD_DESC_MAGIC:
 		return mock_fail(m, AGENTD_EABI,
 		    "%s: descriptor has a wrong magic number: not built with "
 		    "AGENTD_PLUGIN()",
 		    what);
-	if (d->abi_major != AGENTD_ABI_MAJOR)
+	case AD_DESC_MAJOR:
 		return mock_fail(m, AGENTD_EABI,
 		    "%s: plugin built for agentd ABI %u.%u, this SDK speaks "
 		    "ABI %d.%d",
 		    what, d->abi_major, d->abi_minor, AGENTD_ABI_MAJOR,
 		    AGENTD_ABI_MINOR);
-	if (d->size < DESC_MIN_SIZE || (avail != 0 && d->size > avail))
+	case AD_DESC_SIZE:
 		return mock_fail(m, AGENTD_EABI,
 		    "%s: descriptor declares an impossible size (%u bytes)",
 		    what, (unsigned)d->size);
+	default:
+		break;
+	}
 	memset(&m->desc, 0, sizeof(m->desc));
 	memcpy(&m->desc, d,
 	    d->size < sizeof(m->desc) ? d->size : sizeof(m->desc));
-	d = &m->desc;
-	if (!valid_name(d->name) || d->version == NULL || d->version[0] == '\0'
-	    || d->on_request == NULL)
+	switch (ad_desc_check_fields(&m->desc, &s)) {
+	case AD_DESC_OK:
+		return 0;
+	case AD_DESC_SETTING_TYPE:
+		return mock_fail(m, AGENTD_EABI,
+		    "%s: setting \"%s\" has an unknown type %d", what, s->name,
+		    (int)s->type);
+	default:
 		return mock_fail(m, AGENTD_EABI,
 		    "%s: descriptor needs a .name of 1-63 characters of "
 		    "[A-Za-z0-9_.-], a .version and .on_request",
 		    what);
-	for (s = d->settings; s != NULL && s->name != NULL; s++)
-		if (type_name(s->type) == NULL)
-			return mock_fail(m, AGENTD_EABI,
-			    "%s: setting \"%s\" has an unknown type %d", what,
-			    s->name, (int)s->type);
-	return 0;
+	}
 }
 
 /* Settings typed, then init(): what the worker does with "init". */
@@ -1149,37 +935,6 @@ mock_unstart(struct agentd_mock *m, int named)
 	m->dl = NULL;
 }
 
-/* Bytes the symbol at addr occupies, from the ELF symbol table; 0 if
- * unknown. */
-static size_t
-symbol_size(const void *addr)
-{
-	Dl_info info;
-	ElfW(Sym) *sym = NULL;
-
-	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0
-	    || sym == NULL)
-		return 0;
-	return sym->st_size;
-}
-
-/* The descriptor symbol of another ABI major, for a better message. */
-static int
-other_major(void *dl)
-{
-	char sym[32];
-	int  major;
-
-	for (major = 0; major < 64; major++) {
-		if (major == AGENTD_ABI_MAJOR)
-			continue;
-		snprintf(sym, sizeof(sym), "agentd_plugin_v%d", major);
-		if (dlsym(dl, sym) != NULL)
-			return major;
-	}
-	return -1;
-}
-
 #define MOCK_STR_(x) #x
 #define MOCK_STR(x) MOCK_STR_(x)
 
@@ -1188,6 +943,7 @@ agentd_mock_load(struct agentd_mock *m, const char *so_path)
 {
 	const struct agentd_plugin *d;
 	const char                 *e;
+	size_t                      avail;
 	int                         named, other, rv;
 
 	if (m == NULL || so_path == NULL)
@@ -1202,9 +958,8 @@ agentd_mock_load(struct agentd_mock *m, const char *so_path)
 		    m, AGENTD_EABI, "cannot load plugin: %s", e ? e : so_path);
 	}
 	named = m->agent[0] != '\0';
-	d     = dlsym(m->dl, MOCK_STR(AGENTD_PLUGIN_SYMBOL));
+	d     = ad_desc_find(m->dl, &avail, &other);
 	if (d == NULL) {
-		other = other_major(m->dl);
 		if (other >= 0)
 			rv = mock_fail(m, AGENTD_EABI,
 			    "%s: plugin built for agentd ABI %d, this SDK "
@@ -1215,7 +970,7 @@ agentd_mock_load(struct agentd_mock *m, const char *so_path)
 			    "%s: no %s symbol: is it built with "
 			    "AGENTD_PLUGIN()?",
 			    so_path, MOCK_STR(AGENTD_PLUGIN_SYMBOL));
-	} else if ((rv = desc_take(m, so_path, d, symbol_size(d))) == 0) {
+	} else if ((rv = desc_take(m, so_path, d, avail)) == 0) {
 		rv = mock_start(m);
 	}
 	if (rv != 0)
@@ -1234,7 +989,7 @@ agentd_mock_attach(struct agentd_mock *m, const struct agentd_plugin *desc)
 		return mock_fail(
 		    m, AGENTD_EINVAL, "a plugin is loaded already");
 	named = m->agent[0] != '\0';
-	if ((rv = desc_take(m, "attached descriptor", desc, 0)) == 0)
+	if ((rv = desc_take(m, "attached descriptor", desc, SIZE_MAX)) == 0)
 		rv = mock_start(m);
 	if (rv != 0)
 		mock_unstart(m, named);
@@ -1248,7 +1003,7 @@ agentd_mock_new(const char *agent_name, struct agentd_mock **out)
 {
 	struct agentd_mock *m;
 
-	if (out == NULL || (agent_name != NULL && !valid_name(agent_name)))
+	if (out == NULL || (agent_name != NULL && !ad_valid_name(agent_name)))
 		return AGENTD_EINVAL;
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return AGENTD_ENOMEM;
@@ -1264,10 +1019,16 @@ agentd_mock_free(struct agentd_mock *m)
 {
 	struct handler *h;
 	struct done    *d;
+	struct vec     *vecs[5]; /* freed last: what they point to first */
 	size_t          i;
 
 	if (m == NULL)
 		return;
+	vecs[0] = &m->given;
+	vecs[1] = &m->reqs;
+	vecs[2] = &m->kv;
+	vecs[3] = &m->events;
+	vecs[4] = &m->audits;
 	if (m->initialized && m->desc.fini != NULL)
 		m->desc.fini(m->state);
 	/* As a stopping worker: unfinished calls never call back. */
@@ -1305,11 +1066,8 @@ agentd_mock_free(struct agentd_mock *m)
 		free(h->agent);
 		free(h);
 	}
-	free(m->given.v);
-	free(m->reqs.v);
-	free(m->kv.v);
-	free(m->events.v);
-	free(m->audits.v);
+	for (i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++)
+		free(vecs[i]->v);
 	free(m);
 }
 
@@ -1321,7 +1079,7 @@ agentd_mock_setting(struct agentd_mock *m, const char *name, const char *value)
 
 	if (m == NULL)
 		return AGENTD_EINVAL;
-	if (!valid_name(name) || value == NULL)
+	if (!ad_valid_name(name) || value == NULL)
 		return mock_fail(m, AGENTD_EINVAL,
 		    "setting: \"%s\" is not a setting name, or no value",
 		    name ? name : "(null)");
@@ -1468,7 +1226,7 @@ agentd_mock_event(
 		return AGENTD_EINVAL;
 	if ((rv = need_plugin(m, "event")) != 0)
 		return rv;
-	if (!valid_topic(topic))
+	if (!ad_valid_topic(topic))
 		return mock_fail(m, AGENTD_EINVAL,
 		    "event: \"%s\" is not a topic", topic ? topic : "(null)");
 	if (m->desc.on_event == NULL)
@@ -1508,7 +1266,7 @@ agentd_mock_on_call(struct agentd_mock *m, const char *agent,
 
 	if (m == NULL)
 		return AGENTD_EINVAL;
-	if (!valid_name(agent))
+	if (!ad_valid_name(agent))
 		return mock_fail(m, AGENTD_EINVAL,
 		    "on_call: \"%s\" is not an agent name",
 		    agent ? agent : "(null)");

@@ -1,18 +1,58 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <agentd/msg.h>
 #include <msgpack.h>
 
+#include "contract.h"
 #include "mp_check.h"
 
+/*
+ * owed[0..depth) are the values each open map or array still waits for,
+ * innermost last: a map of n pairs owes 2n, an array of n owes n.  Open
+ * containers never read as complete, so a hand-counted size that is too
+ * big is caught by agentd_writer_data(); one too small leaves values
+ * after the container, which agentd_parse() refuses as trailing bytes.
+ */
 struct agentd_writer {
 	msgpack_sbuffer sbuf;
 	msgpack_packer  pk;
+	uint64_t       *owed;
+	size_t          depth;
+	size_t          cap;
 };
+
+/* Out of memory aborts: the policy of msg.h, and agentd's. */
+#define must ad_alloc_check
+
+/* One whole value was written: the innermost container owes one less. */
+static void
+count_value(agentd_writer *w)
+{
+	if (w->depth > 0)
+		w->owed[w->depth - 1]--;
+	while (w->depth > 0 && w->owed[w->depth - 1] == 0)
+		w->depth--;
+}
+
+/* A container owing n values was opened: it is one value of its parent. */
+static void
+count_open(agentd_writer *w, uint64_t n)
+{
+	if (w->depth > 0)
+		w->owed[w->depth - 1]--;
+	if (w->depth == w->cap) {
+		w->cap  = w->cap ? 2 * w->cap : 8;
+		w->owed = must(realloc(w->owed, w->cap * sizeof(*w->owed)));
+	}
+	w->owed[w->depth++] = n;
+	while (w->depth > 0 && w->owed[w->depth - 1] == 0)
+		w->depth--;
+}
 
 int
 agentd_writer_new(agentd_writer **w)
@@ -21,8 +61,7 @@ agentd_writer_new(agentd_writer **w)
 
 	if (w == NULL)
 		return AGENTD_EINVAL;
-	if ((nw = calloc(1, sizeof(*nw))) == NULL)
-		return AGENTD_ENOMEM;
+	nw = must(calloc(1, sizeof(*nw)));
 	msgpack_sbuffer_init(&nw->sbuf);
 	msgpack_packer_init(&nw->pk, &nw->sbuf, msgpack_sbuffer_write);
 	*w = nw;
@@ -35,37 +74,58 @@ agentd_writer_free(agentd_writer *w)
 	if (w == NULL)
 		return;
 	msgpack_sbuffer_destroy(&w->sbuf);
+	free(w->owed);
 	free(w);
 }
 
 void
 agentd_writer_reset(agentd_writer *w)
 {
-	if (w != NULL)
-		msgpack_sbuffer_clear(&w->sbuf);
+	if (w == NULL)
+		return;
+	msgpack_sbuffer_clear(&w->sbuf);
+	w->depth = 0;
+}
+
+uint64_t
+agentd_writer_owed(const agentd_writer *w)
+{
+	uint64_t n = 0;
+	size_t   i;
+
+	for (i = 0; w != NULL && i < w->depth; i++)
+		n += w->owed[i];
+	return n;
 }
 
 const void *
 agentd_writer_data(const agentd_writer *w, size_t *len)
 {
+#ifndef NDEBUG
+	if (w != NULL && w->depth > 0) {
+		fprintf(stderr,
+		    "agentd_writer_data: a map or array still waits for %llu "
+		    "values: its size was counted wrong\n",
+		    (unsigned long long)agentd_writer_owed(w));
+		abort();
+	}
+#endif
 	if (len != NULL)
 		*len = w != NULL ? w->sbuf.size : 0;
 	return w != NULL ? w->sbuf.data : NULL;
 }
 
 /*
- * msgpack-c reports a failed realloc as -1, possibly after a header went
- * out without its body.  Cutting back to the size before the call keeps
- * every value in the buffer whole, so a writer that saw ENOMEM can still be
- * reset and reused, or its content sent.
+ * msgpack-c reports a failed realloc as -1 (and nothing else): out of
+ * memory, which aborts.  A value written whole is counted.
  */
 static int
-writer_done(agentd_writer *w, size_t mark, int rc)
+writer_done(agentd_writer *w, int rc)
 {
-	if (rc == 0)
-		return 0;
-	w->sbuf.size = mark;
-	return AGENTD_ENOMEM;
+	if (rc != 0)
+		must(NULL);
+	count_value(w);
+	return 0;
 }
 
 int
@@ -73,7 +133,10 @@ agentd_write_map(agentd_writer *w, uint32_t npairs)
 {
 	if (w == NULL)
 		return AGENTD_EINVAL;
-	return writer_done(w, w->sbuf.size, msgpack_pack_map(&w->pk, npairs));
+	if (msgpack_pack_map(&w->pk, npairs) != 0)
+		must(NULL);
+	count_open(w, 2 * (uint64_t)npairs);
+	return 0;
 }
 
 int
@@ -81,25 +144,26 @@ agentd_write_array(agentd_writer *w, uint32_t n)
 {
 	if (w == NULL)
 		return AGENTD_EINVAL;
-	return writer_done(w, w->sbuf.size, msgpack_pack_array(&w->pk, n));
+	if (msgpack_pack_array(&w->pk, n) != 0)
+		must(NULL);
+	count_open(w, n);
+	return 0;
 }
 
 int
 agentd_write_strn(agentd_writer *w, const char *s, size_t len)
 {
-	size_t mark;
-	int    rc;
+	int rc;
 
 	if (w == NULL || (s == NULL && len != 0))
 		return AGENTD_EINVAL;
 	/* msgpack-c would silently cut the length to 32 bits. */
 	if (len > UINT32_MAX)
 		return AGENTD_ETOOBIG;
-	mark = w->sbuf.size;
-	rc   = msgpack_pack_str(&w->pk, len);
+	rc = msgpack_pack_str(&w->pk, len);
 	if (rc == 0)
 		rc = msgpack_pack_str_body(&w->pk, s, len);
-	return writer_done(w, mark, rc);
+	return writer_done(w, rc);
 }
 
 int
@@ -115,7 +179,7 @@ agentd_write_int(agentd_writer *w, int64_t v)
 {
 	if (w == NULL)
 		return AGENTD_EINVAL;
-	return writer_done(w, w->sbuf.size, msgpack_pack_int64(&w->pk, v));
+	return writer_done(w, msgpack_pack_int64(&w->pk, v));
 }
 
 int
@@ -123,7 +187,7 @@ agentd_write_uint(agentd_writer *w, uint64_t v)
 {
 	if (w == NULL)
 		return AGENTD_EINVAL;
-	return writer_done(w, w->sbuf.size, msgpack_pack_uint64(&w->pk, v));
+	return writer_done(w, msgpack_pack_uint64(&w->pk, v));
 }
 
 int
@@ -131,7 +195,7 @@ agentd_write_double(agentd_writer *w, double v)
 {
 	if (w == NULL)
 		return AGENTD_EINVAL;
-	return writer_done(w, w->sbuf.size, msgpack_pack_double(&w->pk, v));
+	return writer_done(w, msgpack_pack_double(&w->pk, v));
 }
 
 int
@@ -139,8 +203,8 @@ agentd_write_bool(agentd_writer *w, int v)
 {
 	if (w == NULL)
 		return AGENTD_EINVAL;
-	return writer_done(w, w->sbuf.size,
-	    v ? msgpack_pack_true(&w->pk) : msgpack_pack_false(&w->pk));
+	return writer_done(
+	    w, v ? msgpack_pack_true(&w->pk) : msgpack_pack_false(&w->pk));
 }
 
 int
@@ -148,24 +212,22 @@ agentd_write_nil(agentd_writer *w)
 {
 	if (w == NULL)
 		return AGENTD_EINVAL;
-	return writer_done(w, w->sbuf.size, msgpack_pack_nil(&w->pk));
+	return writer_done(w, msgpack_pack_nil(&w->pk));
 }
 
 int
 agentd_write_bin(agentd_writer *w, const void *p, size_t len)
 {
-	size_t mark;
-	int    rc;
+	int rc;
 
 	if (w == NULL || (p == NULL && len != 0))
 		return AGENTD_EINVAL;
 	if (len > UINT32_MAX)
 		return AGENTD_ETOOBIG;
-	mark = w->sbuf.size;
-	rc   = msgpack_pack_bin(&w->pk, len);
+	rc = msgpack_pack_bin(&w->pk, len);
 	if (rc == 0)
 		rc = msgpack_pack_bin_body(&w->pk, p, len);
-	return writer_done(w, mark, rc);
+	return writer_done(w, rc);
 }
 
 /*
@@ -181,8 +243,7 @@ agentd_write_raw(agentd_writer *w, const void *p, size_t len)
 		return AGENTD_EINVAL;
 	if (mp_check(p, len, AGENTD_MSG_MAX_DEPTH) != 0)
 		return AGENTD_EPROTO;
-	return writer_done(
-	    w, w->sbuf.size, msgpack_sbuffer_write(&w->sbuf, p, len));
+	return writer_done(w, msgpack_sbuffer_write(&w->sbuf, p, len));
 }
 
 /* agentd_value is never defined: a pointer to one is a msgpack_object. */
@@ -193,5 +254,5 @@ agentd_write_value(agentd_writer *w, const agentd_value *v)
 
 	if (w == NULL || v == NULL)
 		return AGENTD_EINVAL;
-	return writer_done(w, w->sbuf.size, msgpack_pack_object(&w->pk, *o));
+	return writer_done(w, msgpack_pack_object(&w->pk, *o));
 }

@@ -49,15 +49,8 @@ ad_wall_ms(void)
 	return clock_us(CLOCK_REALTIME) / 1000;
 }
 
-static void *
-check_alloc(void *p)
-{
-	if (p == NULL) {
-		fputs("agentd: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
+/* Out of memory aborts, here as in the SDK's writer. */
+#define check_alloc ad_alloc_check
 
 void *
 ad_xmalloc(size_t n)
@@ -171,40 +164,6 @@ ad_mkdir_p(const char *path, unsigned mode)
 out:
 	free(p);
 	return rv;
-}
-
-/* Length of s if every byte is [A-Za-z0-9_.-], else 0. */
-static size_t
-name_chars(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return 0;
-	for (n = 0; s[n] != '\0'; n++) {
-		char c = s[n];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		        || (c >= '0' && c <= '9') || c == '_' || c == '.'
-		        || c == '-'))
-			return 0;
-	}
-	return n;
-}
-
-int
-ad_valid_name(const char *s)
-{
-	size_t n = name_chars(s);
-
-	return n >= 1 && n <= 63;
-}
-
-int
-ad_valid_topic(const char *s)
-{
-	size_t n = name_chars(s);
-
-	return n >= 1 && n <= 255;
 }
 
 int

@@ -45,11 +45,8 @@ char *ad_dirname(const char *path);
 /* Create a directory (and its parents) with mode; 0 or errno. */
 int ad_mkdir_p(const char *path, unsigned mode);
 
-/* Agent and topic names: [A-Za-z0-9_.-]+, 1..63 bytes. */
-int ad_valid_name(const char *s);
-
-/* Topics: like names, 1..255 bytes. */
-int ad_valid_topic(const char *s);
+/* ad_valid_name() and ad_valid_topic(): the plugin boundary's rules. */
+#include "sdk/contract.h"
 
 /*
  * Does a publish or subscribe entry cover a topic?  "a.b" covers "a.b" and

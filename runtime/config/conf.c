@@ -1324,48 +1324,15 @@ list_all_confs(
 
 /* ---- settings against the plugin's schema ---------------------------- */
 
-static int
-parse_bool(const char *s, int *b)
-{
-	static const char *yes[] = { "true", "yes", "on" };
-	static const char *no[]  = { "false", "no", "off" };
-	size_t             i;
-
-	for (i = 0; i < 3; i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return *b = 1, 0;
-		if (strcasecmp(s, no[i]) == 0)
-			return *b = 0, 0;
-	}
-	return -1;
-}
-
 /* Text to a typed value; -1 if it is not of that type. */
 static int
 setting_parse(const char *text, struct ad_setting_value *v)
 {
-	char *end;
-
-	errno = 0;
-	switch (v->type) {
-	case AGENTD_SETTING_STRING:
+	if (ad_setting_parse(text, v) != 0)
+		return -1;
+	if (v->type == AGENTD_SETTING_STRING)
 		v->v.s = ad_xstrdup(text);
-		return 0;
-	case AGENTD_SETTING_INT:
-		if (!isdigit((unsigned char)text[0]) && text[0] != '-'
-		    && text[0] != '+')
-			return -1;
-		v->v.i = strtoll(text, &end, 10);
-		return *end == '\0' && errno == 0 ? 0 : -1;
-	case AGENTD_SETTING_DOUBLE:
-		if (isspace((unsigned char)text[0]) || text[0] == '\0')
-			return -1;
-		v->v.d = strtod(text, &end);
-		return *end == '\0' && errno == 0 && isfinite(v->v.d) ? 0 : -1;
-	case AGENTD_SETTING_BOOL:
-		return parse_bool(text, &v->v.b);
-	}
-	return -1;
+	return 0;
 }
 
 static const char *

@@ -16,23 +16,12 @@
 #include <stdint.h>
 
 #include "plugin/describe.h"
+#include "sdk/contract.h" /* struct ad_setting_value */
 
 enum ad_restart_policy {
 	AD_RESTART_PERMANENT = 0, /* always restart */
 	AD_RESTART_TRANSIENT,     /* restart only after an abnormal exit */
 	AD_RESTART_TEMPORARY,     /* never restart */
-};
-
-/* A validated setting value (type from the plugin's schema). */
-struct ad_setting_value {
-	char                    *name;
-	enum agentd_setting_type type;
-	union {
-		char   *s;
-		int64_t i;
-		double  d;
-		int     b;
-	} v;
 };
 
 struct ad_agent_conf {

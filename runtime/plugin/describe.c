@@ -28,40 +28,6 @@ extern char **environ;
 
 /* ---- setting types --------------------------------------------------- */
 
-static const struct {
-	enum agentd_setting_type type;
-	const char              *name;
-} setting_types[] = {
-	{ AGENTD_SETTING_STRING, "string" },
-	{ AGENTD_SETTING_INT, "int" },
-	{ AGENTD_SETTING_DOUBLE, "double" },
-	{ AGENTD_SETTING_BOOL, "bool" },
-};
-
-#define NTYPES (sizeof(setting_types) / sizeof(setting_types[0]))
-
-const char *
-ad_setting_type_name(enum agentd_setting_type t)
-{
-	size_t i;
-
-	for (i = 0; i < NTYPES; i++)
-		if (setting_types[i].type == t)
-			return setting_types[i].name;
-	return NULL;
-}
-
-enum agentd_setting_type
-ad_setting_type_parse(const char *name)
-{
-	size_t i;
-
-	for (i = 0; name != NULL && i < NTYPES; i++)
-		if (strcmp(setting_types[i].name, name) == 0)
-			return setting_types[i].type;
-	return (enum agentd_setting_type)0;
-}
-
 /* ---- schema ---------------------------------------------------------- */
 
 const struct ad_setting_def *

@@ -14,6 +14,8 @@
 
 #include <agentd/agent.h>
 
+#include "sdk/contract.h"
+
 struct ad_setting_def {
 	char                    *name;
 	enum agentd_setting_type type;
@@ -49,8 +51,6 @@ void ad_schema_free(struct ad_schema *s);
 /* A deep copy (aborts when out of memory, like ad_xmalloc). */
 struct ad_schema *ad_schema_dup(const struct ad_schema *s);
 
-/* "string", "int", "double", "bool" and back; 0 / NULL if unknown. */
-const char              *ad_setting_type_name(enum agentd_setting_type t);
-enum agentd_setting_type ad_setting_type_parse(const char *name);
+/* ad_setting_type_name() and ad_setting_type_parse(): sdk/contract.h. */
 
 #endif

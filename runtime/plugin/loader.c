@@ -11,11 +11,7 @@
 #include "common/util.h"
 #include "plugin/describe.h"
 #include "plugin/loader.h"
-
-/* The smallest descriptor we can use: up to and including fini. */
-#define DESC_MIN_SIZE                                                         \
-	(offsetof(struct agentd_plugin, fini)                                 \
-	    + sizeof(((struct agentd_plugin *)0)->fini))
+#include "sdk/contract.h"
 
 /* The first line of dlerror() without the path it repeats. */
 static const char *
@@ -26,49 +22,11 @@ short_dlerror(void)
 	return e != NULL ? e : "unknown dlopen error";
 }
 
-/* Name another ABI major's descriptor if the plugin has one. */
 static int
-find_other_major(void *dl)
+check_descriptor(const char *path, const struct agentd_plugin *d, size_t avail,
+    int other, char *err, size_t errlen)
 {
-	char sym[32];
-	int  major;
-
-	for (major = 0; major < 64; major++) {
-		if (major == AGENTD_ABI_MAJOR)
-			continue;
-		snprintf(sym, sizeof(sym), "agentd_plugin_v%d", major);
-		if (dlsym(dl, sym) != NULL)
-			return major;
-	}
-	return -1;
-}
-
-/*
- * Bytes the descriptor symbol really occupies, from the ELF symbol table,
- * so that a symbol of the right name but the wrong shape is never read
- * past its end.  0 if unknown.
- */
-static size_t
-symbol_size(const void *addr)
-{
-	Dl_info info;
-	ElfW(Sym) *sym = NULL;
-
-	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0
-	    || sym == NULL)
-		return 0;
-	return sym->st_size;
-}
-
-static int
-check_descriptor(const char *path, void *dl, const struct agentd_plugin *d,
-    char *err, size_t errlen)
-{
-	size_t avail;
-	int    other;
-
 	if (d == NULL) {
-		other = find_other_major(dl);
 		if (other >= 0) {
 			ad_seterr(err, errlen,
 			    "%s: plugin built for agentd ABI %d, this agentd "
@@ -83,64 +41,59 @@ check_descriptor(const char *path, void *dl, const struct agentd_plugin *d,
 		    path, AGENTD_ABI_MAJOR);
 		return AGENTD_EABI;
 	}
-	avail = symbol_size(d);
-	if (avail < offsetof(struct agentd_plugin, name)
-	    || d->magic != AGENTD_PLUGIN_MAGIC) {
+	switch (ad_desc_check_head(d, avail)) {
+	case AD_DESC_MAGIC:
 		ad_seterr(err, errlen,
 		    "%s: descriptor has a wrong magic number (0x%08x): the "
 		    "file is damaged or not built with AGENTD_PLUGIN()",
 		    path, avail >= sizeof(d->magic) ? (unsigned)d->magic : 0);
 		return AGENTD_EABI;
-	}
-	if (d->abi_major != AGENTD_ABI_MAJOR) {
+	case AD_DESC_MAJOR:
 		ad_seterr(err, errlen,
 		    "%s: plugin built for agentd ABI %u.%u, this agentd "
 		    "speaks ABI %d.%d: rebuild it against this agentd's SDK",
 		    path, d->abi_major, d->abi_minor, AGENTD_ABI_MAJOR,
 		    AGENTD_ABI_MINOR);
 		return AGENTD_EABI;
-	}
-	if (d->size < DESC_MIN_SIZE || d->size > avail) {
+	case AD_DESC_SIZE:
 		ad_seterr(err, errlen,
 		    "%s: descriptor declares an impossible size (%u bytes): "
 		    "rebuild it with AGENTD_PLUGIN()",
 		    path, (unsigned)d->size);
 		return AGENTD_EABI;
+	default:
+		return 0;
 	}
-	return 0;
 }
 
 static int
 check_fields(
     const char *path, const struct agentd_plugin *d, char *err, size_t errlen)
 {
-	const struct agentd_setting *s;
+	const struct agentd_setting *s = NULL;
 
-	if (d->name == NULL || !ad_valid_name(d->name)) {
+	switch (ad_desc_check_fields(d, &s)) {
+	case AD_DESC_NAME:
 		ad_seterr(err, errlen,
 		    "%s: descriptor .name must be 1-63 characters of "
 		    "[A-Za-z0-9_.-]",
 		    path);
 		return AGENTD_EABI;
-	}
-	if (d->version == NULL || d->version[0] == '\0') {
+	case AD_DESC_VERSION:
 		ad_seterr(err, errlen, "%s: descriptor has no .version", path);
 		return AGENTD_EABI;
-	}
-	if (d->on_request == NULL) {
+	case AD_DESC_ON_REQUEST:
 		ad_seterr(err, errlen,
 		    "%s: descriptor has no .on_request callback", path);
 		return AGENTD_EABI;
+	case AD_DESC_SETTING_TYPE:
+		ad_seterr(err, errlen,
+		    "%s: setting \"%s\" has an unknown type %d", path, s->name,
+		    (int)s->type);
+		return AGENTD_EABI;
+	default:
+		return 0;
 	}
-	for (s = d->settings; s != NULL && s->name != NULL; s++) {
-		if (ad_setting_type_name(s->type) == NULL) {
-			ad_seterr(err, errlen,
-			    "%s: setting \"%s\" has an unknown type %d", path,
-			    s->name, (int)s->type);
-			return AGENTD_EABI;
-		}
-	}
-	return 0;
 }
 
 int
@@ -150,7 +103,8 @@ ad_plugin_open(
 	const struct agentd_plugin *d;
 	struct ad_plugin           *p;
 	void                       *dl;
-	int                         rv;
+	size_t                      avail;
+	int                         other, rv;
 
 	dlerror();
 	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
@@ -160,8 +114,8 @@ ad_plugin_open(
 		    short_dlerror());
 		return AGENTD_EABI;
 	}
-	d = dlsym(dl, "agentd_plugin_v1");
-	if ((rv = check_descriptor(path, dl, d, err, errlen)) != 0) {
+	d = ad_desc_find(dl, &avail, &other);
+	if ((rv = check_descriptor(path, d, avail, other, err, errlen)) != 0) {
 		dlclose(dl);
 		return rv;
 	}

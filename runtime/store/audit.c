@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "sdk/contract.h"
 #include "store/audit.h"
 #include "store/store.h"
 
@@ -660,27 +661,22 @@ opt_len(const char *s, size_t max)
 	return s != NULL ? strnlen(s, max + 1) : 0;
 }
 
+/* The plugin's fields by the contract; agent and instance are ours. */
 static int
 rec_check(const struct ad_audit_rec *r)
 {
-	agentd_doc *doc;
+	int rv;
 
-	if (r == NULL || r->kind == NULL || r->kind[0] == '\0'
-	    || r->summary == NULL || (r->detail == NULL && r->detail_len != 0))
+	if (r == NULL)
 		return AGENTD_EINVAL;
+	rv = ad_audit_fields_check(
+	    r->kind, r->summary, r->detail, r->detail_len);
+	if (rv == AGENTD_EINVAL)
+		return rv;
 	if (opt_len(r->agent, AD_AUDIT_NAME_MAX) > AD_AUDIT_NAME_MAX
-	    || opt_len(r->instance, AD_AUDIT_NAME_MAX) > AD_AUDIT_NAME_MAX
-	    || opt_len(r->kind, AD_AUDIT_NAME_MAX) > AD_AUDIT_NAME_MAX
-	    || opt_len(r->summary, AD_AUDIT_SUMMARY_MAX) > AD_AUDIT_SUMMARY_MAX
-	    || r->detail_len > AD_AUDIT_DETAIL_MAX)
+	    || opt_len(r->instance, AD_AUDIT_NAME_MAX) > AD_AUDIT_NAME_MAX)
 		return AGENTD_ETOOBIG;
-	/* Caught here, a bad detail is the caller's bug, not a bad log. */
-	if (r->detail_len > 0) {
-		if (agentd_parse(r->detail, r->detail_len, &doc) != 0)
-			return AGENTD_EPROTO;
-		agentd_doc_free(doc);
-	}
-	return 0;
+	return rv;
 }
 
 /* Copy n bytes of src (NULL: nil) to dst, NUL-terminated; the end. */

@@ -57,13 +57,15 @@
 
 #include <lmdb.h>
 
+#include <agentd/agent.h> /* the record limits */
+
 #define AD_AUDIT_HASH_LEN 32
 
 /* Bigger fields are AGENTD_ETOOBIG. */
-#define AD_AUDIT_NAME_MAX 255          /* agent, instance, kind */
-#define AD_AUDIT_SUMMARY_MAX 4096      /* bytes */
-#define AD_AUDIT_DETAIL_MAX (1u << 20) /* bytes */
-#define AD_AUDIT_QUEUE_DEFAULT 65536   /* records waiting for the writer */
+#define AD_AUDIT_NAME_MAX AGENTD_AUDIT_KIND_MAX /* agent, instance, kind */
+#define AD_AUDIT_SUMMARY_MAX AGENTD_AUDIT_SUMMARY_MAX /* bytes */
+#define AD_AUDIT_DETAIL_MAX AGENTD_AUDIT_DETAIL_MAX   /* bytes */
+#define AD_AUDIT_QUEUE_DEFAULT 65536 /* records waiting for the writer */
 
 struct ad_audit;
 

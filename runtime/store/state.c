@@ -11,11 +11,12 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "sdk/contract.h"
 #include "store/state.h"
 #include "store/store.h"
 
-/* Agent names are at most 63 bytes (ad_valid_name), then one NUL. */
-#define STATE_AGENT_MAX 63
+/* Agent names are at most AGENTD_NAME_MAX bytes, then one NUL. */
+#define STATE_AGENT_MAX AGENTD_NAME_MAX
 #define STATE_FULLKEY_MAX (STATE_AGENT_MAX + 1 + AD_STATE_KEY_MAX)
 
 #if STATE_FULLKEY_MAX > 511
@@ -100,8 +101,7 @@ full_key(const char *agent, const char *key, size_t keylen, int allow_empty,
 
 	if (!ad_valid_name(agent))
 		return AGENTD_EINVAL;
-	if (keylen > AD_STATE_KEY_MAX || (keylen == 0 && !allow_empty)
-	    || (key == NULL && keylen > 0))
+	if (ad_state_key_check(key, keylen, allow_empty) != 0)
 		return AGENTD_EINVAL;
 	alen = strlen(agent);
 	memcpy(fk->buf, agent, alen);

@@ -35,7 +35,7 @@
 
 #include "store/store.h"
 
-#define AD_STATE_KEY_MAX 400
+#define AD_STATE_KEY_MAX AGENTD_STATE_KEY_MAX
 #define AD_STATE_VALUE_DEFAULT ((size_t)1 << 20)
 
 struct ad_state;

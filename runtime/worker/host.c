@@ -8,7 +8,7 @@
 #include "common/log.h"
 #include "common/nngx.h"
 #include "common/util.h"
-#include "store/audit.h" /* the record limits */
+#include "sdk/contract.h"
 #include "worker/host.h"
 
 struct agentd_request {
@@ -561,8 +561,6 @@ ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *c)
 
 /* Batches are flushed after every callback, or sooner when this big. */
 #define BATCH_FLUSH_BYTES (64 * 1024)
-/* An event envelope's size beyond its topic and body, at most. */
-#define ENVELOPE_OVERHEAD 256
 
 static int
 host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
@@ -576,7 +574,7 @@ host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
 
 	if (ctx == NULL || !ad_valid_topic(topic) || (body == NULL && len))
 		return AGENTD_EINVAL;
-	need = len + strlen(topic) + ENVELOPE_OVERHEAD;
+	need = len + strlen(topic) + AD_ENVELOPE_ALLOWANCE;
 	if (need > ctx->max_message)
 		return AGENTD_ETOOBIG;
 	agentd_writer_data(ctx->batch, &n);
@@ -651,7 +649,7 @@ ad_host_events(struct agentd_ctx *ctx, nng_msg *msg)
 	nng_msg_free(msg);
 }
 
-/* ---- not there yet: signatures settled, features in later releases ---- */
+/* ---- state: done by agentd, in this agent's namespace ---------------- */
 
 /*
  * A state operation: agentd does it in this agent's namespace (taken from
@@ -805,6 +803,8 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 	return state_op(ctx, "state.batch", w, NULL, NULL);
 }
 
+/* ---- audit ------------------------------------------------------------- */
+
 /*
  * Blocks until agentd has committed the record to disk: a plugin that
  * acts on a decision after audit() returned 0 can rely on the record.
@@ -928,23 +928,19 @@ static int
 host_audit_async(agentd_ctx *ctx, const char *kind, const char *summary,
     const void *detail, size_t detail_len, agentd_audit_fn cb, void *arg)
 {
-	agentd_doc *doc;
-	size_t      len;
+	size_t len;
+	int    rv;
 
-	if (ctx == NULL || kind == NULL || kind[0] == '\0' || summary == NULL
-	    || (detail == NULL && detail_len))
+	if (ctx == NULL)
 		return AGENTD_EINVAL;
-	/* Checked here, so that one bad record cannot fail its batch. */
-	if (strlen(kind) > AD_AUDIT_NAME_MAX
-	    || strlen(summary) > AD_AUDIT_SUMMARY_MAX
-	    || detail_len > AD_AUDIT_DETAIL_MAX
-	    || detail_len + strlen(summary) + 512 > ctx->max_message)
-		return AGENTD_ETOOBIG;
-	if (detail_len > 0) {
-		if (agentd_parse(detail, detail_len, &doc) != 0)
-			return AGENTD_EPROTO;
-		agentd_doc_free(doc);
-	}
+	/* Checked here, so that one bad record cannot fail its batch; a
+	 * record too big for one message is ETOOBIG before a bad detail. */
+	rv = ad_audit_fields_check(kind, summary, detail, detail_len);
+	if ((rv == 0 || rv == AGENTD_EPROTO)
+	    && detail_len + strlen(summary) + 512 > ctx->max_message)
+		rv = AGENTD_ETOOBIG;
+	if (rv != 0)
+		return rv;
 	if (ctx->audit_outstanding >= AUDIT_QUEUE_MAX)
 		return AGENTD_EBUSY;
 	/* A batch stays under agentd's message size: send what is queued
@@ -978,19 +974,12 @@ ad_host_audit_flush(struct agentd_ctx *ctx, int force)
 	audit_send(ctx, force);
 }
 
-static int
-host_propose(
-    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
-{
-	return AGENTD_ENOTSUP;
-}
-
-/* ---- available now ---------------------------------------------------- */
+/* ---- log, settings, names --------------------------------------------- */
 
 static void
 host_log(agentd_ctx *ctx, int level, const char *fmt, ...)
 {
-	char    line[900];
+	char    line[AGENTD_LOG_LINE_MAX + 1];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -1000,77 +989,17 @@ host_log(agentd_ctx *ctx, int level, const char *fmt, ...)
 	    ctx ? ctx->instance : "?", line);
 }
 
-static const struct ad_setting_value *
-find_setting(
-    agentd_ctx *ctx, const char *name, enum agentd_setting_type t, int *rv)
-{
-	size_t i;
-
-	*rv = AGENTD_ENOENT;
-	if (ctx == NULL || name == NULL)
-		return NULL;
-	for (i = 0; i < ctx->nsettings; i++) {
-		if (strcmp(ctx->settings[i].name, name) != 0)
-			continue;
-		if (ctx->settings[i].type != t) {
-			*rv = AGENTD_EINVAL;
-			return NULL;
-		}
-		*rv = 0;
-		return &ctx->settings[i];
-	}
-	return NULL;
-}
-
+/* AGENTD_ENOENT without a context, as for a name not in the schema. */
 static int
-host_setting_string(agentd_ctx *ctx, const char *name, const char **out)
+setting_get(
+    agentd_ctx *ctx, const char *name, enum agentd_setting_type t, void *out)
 {
-	const struct ad_setting_value *s;
-	int                            rv;
-
-	if ((s = find_setting(ctx, name, AGENTD_SETTING_STRING, &rv)) != NULL)
-		*out = s->v.s;
-	return rv;
+	if (ctx == NULL)
+		return AGENTD_ENOENT;
+	return ad_setting_get(ctx->settings, ctx->nsettings, name, t, out);
 }
 
-static int
-host_setting_int(agentd_ctx *ctx, const char *name, int64_t *out)
-{
-	const struct ad_setting_value *s;
-	int                            rv;
-
-	if ((s = find_setting(ctx, name, AGENTD_SETTING_INT, &rv)) != NULL)
-		*out = s->v.i;
-	return rv;
-}
-
-static int
-host_setting_double(agentd_ctx *ctx, const char *name, double *out)
-{
-	const struct ad_setting_value *s;
-	int                            rv;
-
-	if ((s = find_setting(ctx, name, AGENTD_SETTING_DOUBLE, &rv)) != NULL)
-		*out = s->v.d;
-	return rv;
-}
-
-static int
-host_setting_bool(agentd_ctx *ctx, const char *name, int *out)
-{
-	const struct ad_setting_value *s;
-	int                            rv;
-
-	if ((s = find_setting(ctx, name, AGENTD_SETTING_BOOL, &rv)) != NULL)
-		*out = s->v.b;
-	return rv;
-}
-
-static void
-host_free(void *p)
-{
-	free(p);
-}
+AD_HOST_SETTING_GETTERS(setting_get)
 
 static const char *
 host_agent_name(agentd_ctx *ctx)
@@ -1084,32 +1013,7 @@ host_instance_id(agentd_ctx *ctx)
 	return ctx->instance;
 }
 
-const struct agentd_host ad_host_table = {
-	.size           = sizeof(struct agentd_host),
-	.abi_major      = AGENTD_ABI_MAJOR,
-	.abi_minor      = AGENTD_ABI_MINOR,
-	.reply          = host_reply,
-	.reply_error    = host_reply_error,
-	.call           = host_call,
-	.call_async     = host_call_async,
-	.publish        = host_publish,
-	.state_get      = host_state_get,
-	.state_put      = host_state_put,
-	.state_del      = host_state_del,
-	.state_scan     = host_state_scan,
-	.state_batch    = host_state_batch,
-	.audit          = host_audit,
-	.propose        = host_propose,
-	.log            = host_log,
-	.setting_string = host_setting_string,
-	.setting_int    = host_setting_int,
-	.setting_double = host_setting_double,
-	.setting_bool   = host_setting_bool,
-	.free           = host_free,
-	.agent_name     = host_agent_name,
-	.instance_id    = host_instance_id,
-	.audit_async    = host_audit_async,
-};
+const struct agentd_host ad_host_table = AD_HOST_TABLE_INIT;
 
 /* ---- settings from the init message ----------------------------------- */
 

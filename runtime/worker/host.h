@@ -2,8 +2,9 @@
  * host.h - the host side of the plugin boundary, inside agentd-worker.
  *
  * One agentd_ctx per worker process (one instance).  Everything the plugin
- * can ask of the host goes through ad_host_table; functions whose feature
- * is not there yet answer AGENTD_ENOTSUP, with their signatures settled.
+ * can ask of the host goes through ad_host_table, which is written with
+ * sdk/contract.h as the mock host's is; propose() answers AGENTD_ENOTSUP
+ * until agentd has a policy gate.
  *
  * Sockets, all dialed to agentd in its run directory:
  *   rep    PAIR     <instance>.sock    requests and control in, their

@@ -1,10 +1,13 @@
 #include "config.h"
 
 #include <float.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <agentd/msg.h>
 
@@ -467,10 +470,96 @@ test_refusals(void)
 	free(deep);
 }
 
+/* Run fn in a child; did it die of SIGABRT? */
+static int
+aborts(void (*fn)(void))
+{
+	pid_t pid;
+	int   st;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		/* The writer's message would land in the test's log. */
+		freopen("/dev/null", "w", stderr);
+		fn();
+		_exit(0);
+	}
+	return waitpid(pid, &st, 0) == pid && WIFSIGNALED(st)
+	    && WTERMSIG(st) == SIGABRT;
+}
+
+/* A map of 3 pairs given only 2: read back before it is complete. */
+static void
+map_short_by_one(void)
+{
+	agentd_writer *w;
+	size_t         len;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 3);
+	agentd_write_str(w, "a");
+	agentd_write_int(w, 1);
+	agentd_write_str(w, "b");
+	agentd_write_int(w, 2);
+	agentd_writer_data(w, &len);
+	agentd_writer_free(w);
+}
+
+static void
+test_counts(void)
+{
+	agentd_writer *w;
+	agentd_doc    *doc;
+	const void    *data;
+	size_t         len;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	is_int(
+	    (int)agentd_writer_owed(w), 4, "a map of 2 pairs owes 4 values");
+	agentd_write_str(w, "list");
+	agentd_write_array(w, 2);
+	is_int((int)agentd_writer_owed(w), 4,
+	    "an array of 2 inside: 2 for it, 2 for the map");
+	agentd_write_int(w, 1);
+	agentd_write_map(w, 0);
+	is_int((int)agentd_writer_owed(w), 2,
+	    "the array is complete; the map owes its last pair");
+	agentd_write_str(w, "x");
+	is_int((int)agentd_writer_owed(w), 1, "a key owes its value");
+	agentd_write_nil(w);
+	is_int((int)agentd_writer_owed(w), 0, "complete");
+	agentd_write_map(w, 1);
+	agentd_writer_reset(w);
+	is_int((int)agentd_writer_owed(w), 0, "reset forgets open maps");
+
+	/* One pair too many: the extra pair follows the map, and a reader
+	 * refuses the trailing bytes. */
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "a");
+	agentd_write_int(w, 1);
+	agentd_write_str(w, "b");
+	agentd_write_int(w, 2);
+	is_int((int)agentd_writer_owed(w), 0, "over-count: nothing owed");
+	data = agentd_writer_data(w, &len);
+	is_int(agentd_parse(data, len, &doc), AGENTD_EPROTO,
+	    "over-count: the reader refuses the extra pair");
+	agentd_writer_free(w);
+
+#ifndef NDEBUG
+	ok(aborts(map_short_by_one),
+	    "under-count: agentd_writer_data() aborts on an open map");
+#else
+	printf("ok %d # SKIP built with NDEBUG: agentd_writer_data() does not "
+	       "check\n",
+	    ++tap_run_);
+#endif
+}
+
 int
 main(void)
 {
-	plan(146);
+	plan(155);
 	test_errors();
 	test_round_trip();
 	test_lookups_and_types();
@@ -478,5 +567,6 @@ main(void)
 	test_float32();
 	test_wellformed();
 	test_refusals();
+	test_counts();
 	return done_testing();
 }

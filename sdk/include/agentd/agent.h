@@ -38,6 +38,19 @@ extern "C" {
 #define AGENTD_ABI_MINOR 2
 #define AGENTD_PLUGIN_MAGIC 0x41474e54u /* "AGNT" */
 
+/*
+ * Limits agentd applies at the host table (the mock host of <agentd/mock.h>
+ * applies the same ones, from the same code).  Lengths are in bytes, the
+ * terminating NUL not counted; past them a call fails as its comment says.
+ */
+#define AGENTD_NAME_MAX 63        /* agent and setting names: [A-Za-z0-9_.-] */
+#define AGENTD_TOPIC_MAX 255      /* topics: the same characters */
+#define AGENTD_STATE_KEY_MAX 400  /* a state key (1 byte at least) */
+#define AGENTD_AUDIT_KIND_MAX 255 /* an audit record's kind */
+#define AGENTD_AUDIT_SUMMARY_MAX 4096 /* an audit record's summary */
+#define AGENTD_AUDIT_DETAIL_MAX ((size_t)1 << 20) /* its msgpack detail */
+#define AGENTD_LOG_LINE_MAX 899 /* a host->log() line; longer ones are cut */
+
 /* Opaque handles owned by the host. */
 typedef struct agentd_ctx     agentd_ctx;     /* one per instance */
 typedef struct agentd_request agentd_request; /* one per request */
@@ -156,6 +169,7 @@ struct agentd_host {
 	/*
 	 * State, in this agent's own namespace.  state_get: on success *val
 	 * is caller owns, free with host->free(); AGENTD_ENOENT if absent.
+	 * A key of 0 or more than AGENTD_STATE_KEY_MAX bytes is AGENTD_EINVAL.
 	 */
 	int (*state_get)(agentd_ctx *ctx, const char *key, size_t keylen,
 	    void **val, size_t *vallen);
@@ -172,9 +186,10 @@ struct agentd_host {
 	/*
 	 * Append a record to the audit trail and wait until it is on disk
 	 * (0 then means committed).  agentd records this agent and instance
-	 * with it.  kind ("decision", ...; at most 255 bytes) and summary (one
-	 * line, at most 4 KiB) are borrowed for the call; detail is one
-	 * msgpack value (a map by convention, at most 1 MiB) or NULL.
+	 * with it.  kind ("decision", ...; at most AGENTD_AUDIT_KIND_MAX
+	 * bytes) and summary (one line, at most AGENTD_AUDIT_SUMMARY_MAX) are
+	 * borrowed for the call; detail is one msgpack value (a map by
+	 * convention, at most AGENTD_AUDIT_DETAIL_MAX) or NULL.
 	 */
 	int (*audit)(agentd_ctx *ctx, const char *kind, const char *summary,
 	    const void *detail, size_t detail_len);
@@ -187,7 +202,8 @@ struct agentd_host {
 	int (*propose)(agentd_ctx *ctx, const struct agentd_proposal *p,
 	    char **decision_id);
 
-	/* Log one line through the host (printf format). */
+	/* Log one line through the host (printf format), cut after
+	 * AGENTD_LOG_LINE_MAX bytes. */
 	void (*log)(agentd_ctx *ctx, int level, const char *fmt, ...)
 #if defined(__GNUC__)
 	    __attribute__((format(printf, 3, 4)))

@@ -54,8 +54,8 @@ extern "C" {
 
 /* agentd's default max_message_size (agentd { max_message_size }). */
 #define AGENTD_MOCK_MAX_MESSAGE ((size_t)1 << 20)
-/* The longest state key agentd stores, in bytes. */
-#define AGENTD_MOCK_KEY_MAX 400
+/* The longest state key agentd stores, in bytes (an older name). */
+#define AGENTD_MOCK_KEY_MAX AGENTD_STATE_KEY_MAX
 
 typedef struct agentd_mock agentd_mock;
 

@@ -22,9 +22,17 @@ extern "C" {
 
 /* ---- writing ---------------------------------------------------------- */
 
+/*
+ * Out of memory, a writer prints one line on stderr and aborts the
+ * process, as agentd's own allocators do: no write ever fails for want of
+ * memory, so a message is never sent with a value missing.  What a write
+ * can still return is a caller's bug or bad input (see below): check it
+ * where the input comes from outside (raw bytes, lengths), or not at all.
+ */
 typedef struct agentd_writer agentd_writer;
 
-/* *w: caller owns, free with agentd_writer_free(). */
+/* *w: caller owns, free with agentd_writer_free().  AGENTD_EINVAL for a
+ * NULL w, else 0. */
 int  agentd_writer_new(agentd_writer **w);
 void agentd_writer_free(agentd_writer *w);
 /* Forget what was written, keep the buffer. */
@@ -33,9 +41,15 @@ void agentd_writer_reset(agentd_writer *w);
 /*
  * Append one value.  A map of n pairs is followed by 2n values (key, value,
  * key, value...); an array of n by n values.  Strings are borrowed for the
- * call.  Each returns 0, AGENTD_ENOMEM (the writer then holds what it held
- * before the call), AGENTD_EINVAL (NULL argument) or AGENTD_ETOOBIG (a
- * string or bin of 4 GiB or more).
+ * call.  Each returns 0, AGENTD_EINVAL (NULL argument) or AGENTD_ETOOBIG (a
+ * string or bin of 4 GiB or more); the writer then holds what it held
+ * before the call.
+ *
+ * The writer counts the values written into each open map and array.
+ * agentd_writer_data() on a writer whose maps or arrays still wait for
+ * values (a size counted too big) aborts with a message, unless the SDK
+ * was built with NDEBUG; a size counted too small leaves values after the
+ * container, which agentd_parse() refuses (AGENTD_EPROTO).
  */
 int agentd_write_map(agentd_writer *w, uint32_t npairs);
 int agentd_write_array(agentd_writer *w, uint32_t n);
@@ -53,9 +67,12 @@ int agentd_write_raw(agentd_writer *w, const void *p, size_t len);
 
 /*
  * The bytes written so far: borrowed, valid until the next write, reset or
- * agentd_writer_free().
+ * agentd_writer_free().  Every map and array must be complete (above).
  */
 const void *agentd_writer_data(const agentd_writer *w, size_t *len);
+
+/* Values the open maps and arrays of w still wait for; 0 when complete. */
+uint64_t agentd_writer_owed(const agentd_writer *w);
 
 /* ---- reading ---------------------------------------------------------- */
 

@@ -1,0 +1,316 @@
+/*
+ * contract.c - the rules of the plugin boundary; see contract.h.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <agentd/msg.h>
+
+#include "contract.h"
+
+void *
+ad_alloc_check(void *p)
+{
+	if (p == NULL) {
+		fputs("agentd: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+/* Length of s if every byte is [A-Za-z0-9_.-], else 0. */
+static size_t
+name_chars(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		        || (c >= '0' && c <= '9') || c == '_' || c == '.'
+		        || c == '-'))
+			return 0;
+	}
+	return n;
+}
+
+int
+ad_valid_name(const char *s)
+{
+	size_t n = name_chars(s);
+
+	return n >= 1 && n <= AGENTD_NAME_MAX;
+}
+
+int
+ad_valid_topic(const char *s)
+{
+	size_t n = name_chars(s);
+
+	return n >= 1 && n <= AGENTD_TOPIC_MAX;
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+int
+ad_state_key_check(const void *key, size_t keylen, int allow_empty)
+{
+	if (keylen > AGENTD_STATE_KEY_MAX || (keylen == 0 && !allow_empty)
+	    || (key == NULL && keylen > 0))
+		return AGENTD_EINVAL;
+	return 0;
+}
+
+/* ---- audit ------------------------------------------------------------ */
+
+/* Is s longer than max bytes?  Reads at most max + 1 of them. */
+static int
+longer_than(const char *s, size_t max)
+{
+	return strnlen(s, max + 1) > max;
+}
+
+int
+ad_audit_fields_check(const char *kind, const char *summary,
+    const void *detail, size_t detail_len)
+{
+	agentd_doc *doc;
+
+	if (kind == NULL || kind[0] == '\0' || summary == NULL
+	    || (detail == NULL && detail_len != 0))
+		return AGENTD_EINVAL;
+	if (longer_than(kind, AGENTD_AUDIT_KIND_MAX)
+	    || longer_than(summary, AGENTD_AUDIT_SUMMARY_MAX)
+	    || detail_len > AGENTD_AUDIT_DETAIL_MAX)
+		return AGENTD_ETOOBIG;
+	/* Caught here, a bad detail is the caller's bug, not a bad log. */
+	if (detail_len > 0) {
+		if (agentd_parse(detail, detail_len, &doc) != 0)
+			return AGENTD_EPROTO;
+		agentd_doc_free(doc);
+	}
+	return 0;
+}
+
+/* ---- settings --------------------------------------------------------- */
+
+static const struct {
+	enum agentd_setting_type type;
+	const char              *name;
+} setting_types[] = {
+	{ AGENTD_SETTING_STRING, "string" },
+	{ AGENTD_SETTING_INT, "int" },
+	{ AGENTD_SETTING_DOUBLE, "double" },
+	{ AGENTD_SETTING_BOOL, "bool" },
+};
+
+#define NTYPES (sizeof(setting_types) / sizeof(setting_types[0]))
+
+const char *
+ad_setting_type_name(enum agentd_setting_type t)
+{
+	size_t i;
+
+	for (i = 0; i < NTYPES; i++)
+		if (setting_types[i].type == t)
+			return setting_types[i].name;
+	return NULL;
+}
+
+enum agentd_setting_type
+ad_setting_type_parse(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < NTYPES; i++)
+		if (strcmp(setting_types[i].name, name) == 0)
+			return setting_types[i].type;
+	return (enum agentd_setting_type)0;
+}
+
+static int
+parse_bool(const char *s, int *b)
+{
+	static const char *yes[] = { "true", "yes", "on" };
+	static const char *no[]  = { "false", "no", "off" };
+	size_t             i;
+
+	for (i = 0; i < 3; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return *b = 1, 0;
+		if (strcasecmp(s, no[i]) == 0)
+			return *b = 0, 0;
+	}
+	return -1;
+}
+
+int
+ad_setting_parse(const char *text, struct ad_setting_value *v)
+{
+	char *end;
+
+	errno = 0;
+	switch (v->type) {
+	case AGENTD_SETTING_STRING:
+		return 0;
+	case AGENTD_SETTING_INT:
+		if (!isdigit((unsigned char)text[0]) && text[0] != '-'
+		    && text[0] != '+')
+			return -1;
+		v->v.i = strtoll(text, &end, 10);
+		return *end == '\0' && errno == 0 ? 0 : -1;
+	case AGENTD_SETTING_DOUBLE:
+		if (isspace((unsigned char)text[0]) || text[0] == '\0')
+			return -1;
+		v->v.d = strtod(text, &end);
+		return *end == '\0' && errno == 0 && isfinite(v->v.d) ? 0 : -1;
+	case AGENTD_SETTING_BOOL:
+		return parse_bool(text, &v->v.b);
+	}
+	return -1;
+}
+
+int
+ad_setting_get(const struct ad_setting_value *set, size_t n, const char *name,
+    enum agentd_setting_type t, void *out)
+{
+	const struct ad_setting_value *s;
+	size_t                         i;
+
+	for (i = 0; name != NULL && i < n; i++) {
+		s = &set[i];
+		if (strcmp(s->name, name) != 0)
+			continue;
+		if (s->type != t)
+			return AGENTD_EINVAL;
+		switch (t) {
+		case AGENTD_SETTING_STRING:
+			*(const char **)out = s->v.s;
+			break;
+		case AGENTD_SETTING_INT:
+			*(int64_t *)out = s->v.i;
+			break;
+		case AGENTD_SETTING_DOUBLE:
+			*(double *)out = s->v.d;
+			break;
+		case AGENTD_SETTING_BOOL:
+			*(int *)out = s->v.b;
+			break;
+		}
+		return 0;
+	}
+	return AGENTD_ENOENT;
+}
+
+/* ---- the host table ---------------------------------------------------- */
+
+int
+ad_host_propose(
+    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
+{
+	return AGENTD_ENOTSUP;
+}
+
+void
+ad_host_free(void *p)
+{
+	free(p);
+}
+
+/* ---- the descriptor --------------------------------------------------- */
+
+enum ad_desc_fault
+ad_desc_check_head(const struct agentd_plugin *d, size_t avail)
+{
+	if (avail < offsetof(struct agentd_plugin, name)
+	    || d->magic != AGENTD_PLUGIN_MAGIC)
+		return AD_DESC_MAGIC;
+	if (d->abi_major != AGENTD_ABI_MAJOR)
+		return AD_DESC_MAJOR;
+	if (d->size < AD_DESC_MIN_SIZE || d->size > avail)
+		return AD_DESC_SIZE;
+	return AD_DESC_OK;
+}
+
+enum ad_desc_fault
+ad_desc_check_fields(
+    const struct agentd_plugin *d, const struct agentd_setting **bad)
+{
+	const struct agentd_setting *s;
+
+	if (!ad_valid_name(d->name))
+		return AD_DESC_NAME;
+	if (d->version == NULL || d->version[0] == '\0')
+		return AD_DESC_VERSION;
+	if (d->on_request == NULL)
+		return AD_DESC_ON_REQUEST;
+	for (s = d->settings; s != NULL && s->name != NULL; s++) {
+		if (ad_setting_type_name(s->type) == NULL) {
+			if (bad != NULL)
+				*bad = s;
+			return AD_DESC_SETTING_TYPE;
+		}
+	}
+	return AD_DESC_OK;
+}
+
+/*
+ * Bytes the symbol at addr really occupies, from the ELF symbol table, so
+ * that a symbol of the right name but the wrong shape is never read past
+ * its end.  0 if unknown.
+ */
+static size_t
+symbol_size(const void *addr)
+{
+	Dl_info info;
+	ElfW(Sym) *sym = NULL;
+
+	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0
+	    || sym == NULL)
+		return 0;
+	return sym->st_size;
+}
+
+/* The ABI major of another descriptor symbol in dl, or -1. */
+static int
+other_major(void *dl)
+{
+	char sym[32];
+	int  major;
+
+	for (major = 0; major < 64; major++) {
+		if (major == AGENTD_ABI_MAJOR)
+			continue;
+		snprintf(sym, sizeof(sym), "agentd_plugin_v%d", major);
+		if (dlsym(dl, sym) != NULL)
+			return major;
+	}
+	return -1;
+}
+
+#define CONTRACT_STR_(x) #x
+#define CONTRACT_STR(x) CONTRACT_STR_(x)
+
+const struct agentd_plugin *
+ad_desc_find(void *dl, size_t *avail, int *other)
+{
+	const struct agentd_plugin *d;
+
+	d      = dlsym(dl, CONTRACT_STR(AGENTD_PLUGIN_SYMBOL));
+	*avail = d != NULL ? symbol_size(d) : 0;
+	*other = d == NULL ? other_major(dl) : -1;
+	return d;
+}
