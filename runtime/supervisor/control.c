@@ -861,7 +861,7 @@ scan_add(
 	size_t           len;
 
 	agentd_writer_data(o->w, &len);
-	if (len + keylen + vallen + 16 > o->cap)
+	if (len + keylen + vallen + AD_SCAN_ENTRY_OVERHEAD > o->cap)
 		return AGENTD_ETOOBIG;
 	agentd_write_array(o->w, 2);
 	agentd_write_bin(o->w, key, keylen);
