@@ -6,8 +6,10 @@
  * ad_global_conf or struct ad_agent_conf) and one line of documentation.
  * From these rows conf.c builds libconfuse's options, checks each value
  * where it is written, and copies it into the runtime structs; the same
- * rows free, copy and compare those structs.  A new option is a new
- * row; a new section is a new table of rows.
+ * rows free, copy and compare those structs, and print the tables of
+ * doc/configuration.md (options_doc.c; test_config fails when the page
+ * differs).  A new option is a new row; a new section is a new table of
+ * rows.
  *
  * What involves two options (instances min <= max, backoff_initial <=
  * backoff_max, two heartbeats within hung_after) is checked by conf.c
@@ -17,6 +19,7 @@
 #define AD_OPTIONS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum ad_opt_kind {
 	AD_OPT_END = 0,  /* ends a table of rows */
@@ -84,5 +87,17 @@ int ad_opt_word(const struct ad_opt *o, const char *s);
 /* A row's words as "a, b or c", each between two `quote`s, into buf. */
 void ad_opt_words(
     const struct ad_opt *o, const char *quote, char *buf, size_t len);
+
+/*
+ * The Markdown table of a section's rows, as doc/configuration.md holds
+ * it between the lines "<!-- options: NAME -->" and "<!-- end -->".
+ */
+void ad_opts_doc_table(FILE *f, const struct ad_opt *rows);
+/*
+ * The page `md` with every such table replaced by the one the rows
+ * print: caller owns, free with free().  NULL if a marker names an
+ * unknown section or has no end.
+ */
+char *ad_opts_doc_update(const char *md);
 
 #endif
