@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -260,22 +259,24 @@ sub_rows(const struct ad_opt *rows, const char *name)
 /*
  * The row libconfuse's option opt of section sec was built from.  A
  * callback is told only the section's name; section names are unique
- * (test_config checks), so that is enough.  *nested: sec is inside an
- * agentd or agent section.
+ * (test_config checks), so that is enough.  *nested (if not NULL): sec
+ * is inside an agentd or agent section.
  */
 static const struct ad_opt *
 row_of(cfg_t *sec, cfg_opt_t *opt, int *nested)
 {
 	const struct ad_opt *rows, *o;
+	int                  in_section = 0;
 
-	*nested = 0;
 	if (strcmp(sec->name, "agentd") == 0)
 		rows = ad_global_opts;
 	else if (strcmp(sec->name, "agent") == 0)
 		rows = ad_agent_opts;
 	else if ((rows = sub_rows(ad_agent_opts, sec->name)) != NULL
 	    || (rows = sub_rows(ad_global_opts, sec->name)) != NULL)
-		*nested = 1;
+		in_section = 1;
+	if (nested != NULL)
+		*nested = in_section;
 	for (o = rows; o != NULL && o->name != NULL; o++)
 		if (strcmp(o->name, opt->name) == 0)
 			return o;
@@ -286,8 +287,7 @@ row_of(cfg_t *sec, cfg_opt_t *opt, int *nested)
 static int
 check_duration(cfg_t *cfg, cfg_opt_t *opt)
 {
-	int                  nested;
-	const struct ad_opt *o = row_of(cfg, opt, &nested);
+	const struct ad_opt *o = row_of(cfg, opt, NULL);
 	const char          *s = cfg_opt_getnstr(opt, 0);
 	int64_t              ms;
 
@@ -308,8 +308,7 @@ check_duration(cfg_t *cfg, cfg_opt_t *opt)
 static int
 check_count(cfg_t *cfg, cfg_opt_t *opt)
 {
-	int                  nested;
-	const struct ad_opt *o = row_of(cfg, opt, &nested);
+	const struct ad_opt *o = row_of(cfg, opt, NULL);
 	long                 v = cfg_opt_getnint(opt, 0);
 
 	if (v < o->lo || v > o->hi)
@@ -341,8 +340,7 @@ check_word(cfg_t *cfg, cfg_opt_t *opt)
 static int
 check_names(cfg_t *cfg, cfg_opt_t *opt)
 {
-	int                  nested;
-	const struct ad_opt *o     = row_of(cfg, opt, &nested);
+	const struct ad_opt *o     = row_of(cfg, opt, NULL);
 	int                  names = o->kind == AD_OPT_NAMES;
 	unsigned             i;
 
