@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "config/conf.h"
+#include "config/options.h"
 
 /*
  * How a file is read.
@@ -238,23 +238,65 @@ section_line(cfg_t *sec)
 
 /* ---- checks run while parsing, so they know the line ----------------- */
 
+/* The rows of section `name` among rows and their sections, or NULL. */
+static const struct ad_opt *
+sub_rows(const struct ad_opt *rows, const char *name)
+{
+	const struct ad_opt *o, *found;
+
+	for (o = rows; o->name != NULL; o++) {
+		if (o->kind != AD_OPT_SECTION)
+			continue;
+		if (strcmp(o->name, name) == 0)
+			return o->sub;
+		found = sub_rows(o->sub, name);
+		if (found != NULL)
+			return found;
+	}
+	return NULL;
+}
+
+/*
+ * The row libconfuse's option opt of section sec was built from.  A
+ * callback is told only the section's name; section names are unique
+ * (test_config checks), so that is enough.  *nested (if not NULL): sec
+ * is inside an agentd or agent section.
+ */
+static const struct ad_opt *
+row_of(cfg_t *sec, cfg_opt_t *opt, int *nested)
+{
+	const struct ad_opt *rows, *o;
+	int                  in_section = 0;
+
+	if (strcmp(sec->name, "agentd") == 0)
+		rows = ad_global_opts;
+	else if (strcmp(sec->name, "agent") == 0)
+		rows = ad_agent_opts;
+	else if ((rows = sub_rows(ad_agent_opts, sec->name)) != NULL
+	    || (rows = sub_rows(ad_global_opts, sec->name)) != NULL)
+		in_section = 1;
+	if (nested != NULL)
+		*nested = in_section;
+	for (o = rows; o != NULL && o->name != NULL; o++)
+		if (strcmp(o->name, opt->name) == 0)
+			return o;
+	/* Every option with a check is built from a row. */
+	abort();
+}
+
 static int
 check_duration(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *s = cfg_opt_getnstr(opt, 0);
-	int64_t     ms;
+	const struct ad_opt *o = row_of(cfg, opt, NULL);
+	const char          *s = cfg_opt_getnstr(opt, 0);
+	int64_t              ms;
 
 	if (ad_parse_duration(s, &ms) != 0)
 		return reject(cfg,
 		    "%s = \"%s\" is not a duration: write a whole number "
 		    "followed by ms, s, m, h or d (250ms, 2s, 5m, 1h, 90d)",
 		    opt->name, s);
-	if (ms == 0
-	    && (strcmp(opt->name, "request_timeout") == 0
-	        || strcmp(opt->name, "period") == 0
-	        || strcmp(opt->name, "heartbeat") == 0
-	        || strcmp(opt->name, "hung_after") == 0
-	        || strcmp(opt->name, "init_timeout") == 0))
+	if (ms == 0 && o->lo > 0)
 		return reject(cfg,
 		    "%s must be longer than 0: give a duration "
 		    "such as 10s",
@@ -262,80 +304,55 @@ check_duration(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* COUNT and BYTES. */
 static int
 check_count(cfg_t *cfg, cfg_opt_t *opt)
 {
-	static const struct {
-		const char *name;
-		long        min, max;
-	} bounds[] = {
-		{ "min", 0, UINT_MAX },
-		{ "max", 1, UINT_MAX },
-		{ "target_inflight", 1, UINT_MAX },
-		{ "concurrency", 1, UINT_MAX },
-		{ "intensity", 0, UINT_MAX },
-		{ "queue_max", 1, UINT_MAX },
-		{ "max_message_size", 1024, 1L << 30 },
-	};
-	long   v = cfg_opt_getnint(opt, 0);
-	size_t i;
+	const struct ad_opt *o = row_of(cfg, opt, NULL);
+	long                 v = cfg_opt_getnint(opt, 0);
 
-	for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
-		if (strcmp(bounds[i].name, opt->name) != 0)
-			continue;
-		if (v < bounds[i].min || v > bounds[i].max)
-			return reject(cfg,
-			    "%s = %ld is out of range: use a number from %ld "
-			    "to %ld",
-			    opt->name, v, bounds[i].min, bounds[i].max);
-	}
-	return 0;
-}
-
-static int
-policy_parse(const char *s, enum ad_restart_policy *p)
-{
-	if (strcmp(s, "permanent") == 0)
-		*p = AD_RESTART_PERMANENT;
-	else if (strcmp(s, "transient") == 0)
-		*p = AD_RESTART_TRANSIENT;
-	else if (strcmp(s, "temporary") == 0)
-		*p = AD_RESTART_TEMPORARY;
-	else
-		return -1;
-	return 0;
-}
-
-static int
-check_policy(cfg_t *cfg, cfg_opt_t *opt)
-{
-	enum ad_restart_policy p;
-	const char            *s = cfg_opt_getnstr(opt, 0);
-
-	if (policy_parse(s, &p) != 0)
+	if (v < o->lo || v > o->hi)
 		return reject(cfg,
-		    "restart policy \"%s\" is unknown: use permanent, "
-		    "transient or temporary",
-		    s);
+		    "%s = %ld is out of range: use a number from %ld "
+		    "to %ld",
+		    opt->name, v, o->lo, o->hi);
 	return 0;
 }
 
-/* subscribe, publish (topics) and calls (agent names). */
+/* ENUM and WORD.  Inside a section the section names the option too:
+ * "restart policy". */
+static int
+check_word(cfg_t *cfg, cfg_opt_t *opt)
+{
+	int                  nested;
+	const struct ad_opt *o = row_of(cfg, opt, &nested);
+	const char          *s = cfg_opt_getnstr(opt, 0);
+	char                 words[AD_ERRLEN];
+
+	if (ad_opt_word(o, s) >= 0)
+		return 0;
+	ad_opt_words(o, "", words, sizeof(words));
+	return reject(cfg, "%s%s%s \"%s\" is unknown: use %s",
+	    nested ? cfg->name : "", nested ? " " : "", opt->name, s, words);
+}
+
+/* TOPICS (subscribe, publish) and NAMES (calls). */
 static int
 check_names(cfg_t *cfg, cfg_opt_t *opt)
 {
-	int      calls = strcmp(opt->name, "calls") == 0;
-	unsigned i;
+	const struct ad_opt *o     = row_of(cfg, opt, NULL);
+	int                  names = o->kind == AD_OPT_NAMES;
+	unsigned             i;
 
 	for (i = 0; i < cfg_opt_size(opt); i++) {
 		const char *s = cfg_opt_getnstr(opt, i);
 
-		if (calls && !ad_valid_name(s))
+		if (names && !ad_valid_name(s))
 			return reject(cfg,
 			    "%s: \"%s\" is not an agent name: use 1 to 63 "
 			    "letters, digits, '_', '.' or '-'",
 			    opt->name, s);
-		if (!calls && strcmp(s, "*") != 0 && !ad_valid_topic(s))
+		if (!names && strcmp(s, "*") != 0 && !ad_valid_topic(s))
 			return reject(cfg,
 			    "%s: \"%s\" is not a topic: use \"*\" or 1 to "
 			    "255 letters, digits, '_', '.' or '-'",
@@ -344,6 +361,7 @@ check_names(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* PATH and PLUGIN. */
 static int
 check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -352,19 +370,6 @@ check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 		    "%s is empty: give a value or remove the "
 		    "line",
 		    opt->name);
-	return 0;
-}
-
-static int
-check_log_level(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *s = cfg_opt_getnstr(opt, 0);
-
-	if (ad_log_parse_level(s) < 0)
-		return reject(cfg,
-		    "log_level \"%s\" is unknown: use error, warn, info or "
-		    "debug",
-		    s);
 	return 0;
 }
 
@@ -647,6 +652,31 @@ run_parser(struct parse_ctx *ctx, cfg_opt_t *root)
 
 /* ---- the format ------------------------------------------------------ */
 
+/* The arrays of options built for one parse, freed once cfg_init() has
+ * copied them. */
+struct built {
+	cfg_opt_t **v;
+	size_t      n;
+};
+
+static cfg_opt_t *
+built_new(struct built *b, size_t n)
+{
+	b->v       = ad_xrealloc(b->v, (b->n + 1) * sizeof(*b->v));
+	b->v[b->n] = ad_xcalloc(n + 1, sizeof(cfg_opt_t)); /* + CFG_END */
+	return b->v[b->n++];
+}
+
+static void
+built_free(struct built *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->v[i]);
+	free(b->v);
+}
+
 static cfg_opt_t
 checked(cfg_opt_t opt, cfg_validate_callback_t check)
 {
@@ -656,6 +686,76 @@ checked(cfg_opt_t opt, cfg_validate_callback_t check)
 
 #define CHECKED(opt, check) checked((cfg_opt_t)opt, (check))
 
+static cfg_opt_t *confuse_opts(const struct ad_opt *rows, int line,
+    cfg_opt_t *settings, int settings_flags, struct built *b);
+
+/* libconfuse's option for row o; the default is the row's text. */
+static cfg_opt_t
+confuse_opt(const struct ad_opt *o, cfg_opt_t *settings, int settings_flags,
+    struct built *b)
+{
+	int  flags = o->def != NULL ? CFGF_NONE : CFGF_NODEFAULT;
+	long n     = o->def != NULL ? strtol(o->def, NULL, 10) : 0;
+
+	switch (o->kind) {
+	case AD_OPT_COUNT:
+	case AD_OPT_BYTES:
+		return CHECKED(CFG_INT(o->name, n, flags), check_count);
+	case AD_OPT_DURATION:
+		return CHECKED(
+		    CFG_STR(o->name, o->def, flags), check_duration);
+	case AD_OPT_BOOL:
+		return (cfg_opt_t)CFG_BOOL(o->name,
+		    o->def != NULL && strcmp(o->def, "true") == 0 ? cfg_true
+		                                                  : cfg_false,
+		    flags);
+	case AD_OPT_ENUM:
+	case AD_OPT_WORD:
+		return CHECKED(CFG_STR(o->name, o->def, flags), check_word);
+	case AD_OPT_PATH:
+	case AD_OPT_PLUGIN:
+		return CHECKED(
+		    CFG_STR(o->name, o->def, flags), check_nonempty);
+	case AD_OPT_TOPICS:
+	case AD_OPT_NAMES:
+		return CHECKED(
+		    CFG_STR_LIST(o->name, NULL, CFGF_NONE), check_names);
+	case AD_OPT_SECTION:
+		return (cfg_opt_t)CFG_SEC(o->name,
+		    confuse_opts(o->sub, 0, settings, settings_flags, b),
+		    CFGF_NONE);
+	case AD_OPT_SETTINGS:
+		return (cfg_opt_t)CFG_SEC(o->name, settings, settings_flags);
+	case AD_OPT_END:
+		break;
+	}
+	abort();
+}
+
+/*
+ * libconfuse's options for a section's rows; with `line`, led by the
+ * hidden option that records where the section opens (LINE_OPT).
+ */
+static cfg_opt_t *
+confuse_opts(const struct ad_opt *rows, int line, cfg_opt_t *settings,
+    int settings_flags, struct built *b)
+{
+	const struct ad_opt *o;
+	cfg_opt_t           *v;
+	size_t               n = line ? 1 : 0;
+
+	for (o = rows; o->name != NULL; o++)
+		n++;
+	v = built_new(b, n);
+	n = 0;
+	if (line)
+		v[n++] = (cfg_opt_t)CFG_PTR_CB(
+		    LINE_OPT, "0", CFGF_NONE, section_opens, free);
+	for (o = rows; o->name != NULL; o++)
+		v[n++] = confuse_opt(o, settings, settings_flags, b);
+	return v;
+}
+
 /*
  * Parse ctx->file with settings { } read through `settings` and
  * `settings_flags`.  NULL on failure, with ctx->msg saying why.
@@ -663,90 +763,24 @@ checked(cfg_opt_t opt, cfg_validate_callback_t check)
 static cfg_t *
 parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 {
-	cfg_opt_t instances[] = {
-		CHECKED(CFG_INT("min", 1, CFGF_NONE), check_count),
-		CHECKED(CFG_INT("max", 0, CFGF_NODEFAULT), check_count),
-		CHECKED(CFG_INT("target_inflight", 4, CFGF_NONE), check_count),
-		CHECKED(CFG_INT("concurrency", 1, CFGF_NONE), check_count),
-		CHECKED(
-		    CFG_STR("upscale_delay", "2s", CFGF_NONE), check_duration),
-		CHECKED(CFG_STR("downscale_delay", "30s", CFGF_NONE),
-		    check_duration),
-		CFG_END(),
-	};
-	cfg_opt_t restart[] = {
-		CHECKED(
-		    CFG_STR("policy", "permanent", CFGF_NONE), check_policy),
-		CHECKED(CFG_INT("intensity", 5, CFGF_NONE), check_count),
-		CHECKED(CFG_STR("period", "10s", CFGF_NONE), check_duration),
-		CHECKED(
-		    CFG_STR("stable_after", "10s", CFGF_NONE), check_duration),
-		CHECKED(CFG_STR("backoff_initial", "100ms", CFGF_NONE),
-		    check_duration),
-		CHECKED(
-		    CFG_STR("backoff_max", "30s", CFGF_NONE), check_duration),
-		CFG_END(),
-	};
-	cfg_opt_t health[] = {
-		CHECKED(CFG_STR("heartbeat", "1s", CFGF_NONE), check_duration),
-		CHECKED(
-		    CFG_STR("hung_after", "30s", CFGF_NONE), check_duration),
-		CHECKED(
-		    CFG_STR("init_timeout", "30s", CFGF_NONE), check_duration),
-		CHECKED(CFG_STR("drain_timeout", "30s", CFGF_NONE),
-		    check_duration),
-		CHECKED(
-		    CFG_STR("stop_grace", "5s", CFGF_NONE), check_duration),
-		CHECKED(CFG_STR("probation", "5s", CFGF_NONE), check_duration),
-		CFG_END(),
-	};
-	cfg_opt_t agent[] = {
-		CFG_PTR_CB(LINE_OPT, "0", CFGF_NONE, section_opens, free),
-		CHECKED(
-		    CFG_STR("plugin", NULL, CFGF_NODEFAULT), check_nonempty),
-		CFG_SEC("instances", instances, CFGF_NONE),
-		CFG_SEC("restart", restart, CFGF_NONE),
-		CFG_SEC("health", health, CFGF_NONE),
-		CHECKED(CFG_STR("request_timeout", "30s", CFGF_NONE),
-		    check_duration),
-		CHECKED(CFG_INT("queue_max", 1024, CFGF_NONE), check_count),
-		CHECKED(
-		    CFG_STR_LIST("subscribe", NULL, CFGF_NONE), check_names),
-		CHECKED(CFG_STR_LIST("publish", NULL, CFGF_NONE), check_names),
-		CHECKED(CFG_STR_LIST("calls", NULL, CFGF_NONE), check_names),
-		CFG_SEC("settings", settings, settings_flags),
-		CFG_END(),
-	};
-	cfg_opt_t global[] = {
-		CFG_PTR_CB(LINE_OPT, "0", CFGF_NONE, section_opens, free),
-		CHECKED(CFG_STR("state_dir", NULL, CFGF_NODEFAULT),
-		    check_nonempty),
-		CHECKED(
-		    CFG_STR("run_dir", NULL, CFGF_NODEFAULT), check_nonempty),
-		CHECKED(CFG_STR("plugin_dir", NULL, CFGF_NODEFAULT),
-		    check_nonempty),
-		CHECKED(
-		    CFG_STR("log_level", "info", CFGF_NONE), check_log_level),
-		CHECKED(CFG_INT("max_message_size", 1048576, CFGF_NONE),
-		    check_count),
-		CHECKED(CFG_STR("audit_retention", "0", CFGF_NONE),
-		    check_duration),
-		CHECKED(CFG_STR("audit_archive_dir", NULL, CFGF_NODEFAULT),
-		    check_nonempty),
-		CFG_BOOL("watch", cfg_false, CFGF_NONE),
-		CHECKED(CFG_STR("watch_delay", "500ms", CFGF_NONE),
-		    check_duration),
-		CFG_END(),
-	};
-	cfg_opt_t root[] = {
-		CHECKED(CFG_SEC("agentd", global, CFGF_MULTI | CFGF_NODEFAULT),
-		    global_closes),
-		CHECKED(CFG_SEC("agent", agent, CFGF_MULTI | CFGF_TITLE),
-		    agent_closes),
-		CFG_END(),
+	struct built b = { NULL, 0 };
+	cfg_t       *cfg;
+	cfg_opt_t    root[] = {
+		   CHECKED(CFG_SEC("agentd",
+		               confuse_opts(ad_global_opts, 1, NULL, 0, &b),
+		               CFGF_MULTI | CFGF_NODEFAULT),
+		       global_closes),
+		   CHECKED(CFG_SEC("agent",
+		               confuse_opts(ad_agent_opts, 1, settings,
+		                   settings_flags, &b),
+		               CFGF_MULTI | CFGF_TITLE),
+		       agent_closes),
+		   CFG_END(),
 	};
 
-	return run_parser(ctx, root);
+	cfg = run_parser(ctx, root);
+	built_free(&b);
+	return cfg;
 }
 
 /* ---- small string lists ---------------------------------------------- */
@@ -960,15 +994,89 @@ agent_err(const struct ad_agent_conf *a, int line, char *err, size_t errlen,
 	return AGENTD_ECONFIG;
 }
 
-/* ---- agentd { } ------------------------------------------------------ */
+/* ---- from libconfuse's tree to the runtime structs ------------------- */
 
-static char *
-dir_option(cfg_t *sec, const char *name, const char *base)
+static void
+take_list(const struct ad_opt *o, cfg_t *sec, void *base)
 {
-	if (cfg_size(sec, name) == 0)
-		return NULL;
-	return ad_path_join(base, cfg_getstr(sec, name));
+	size_t   n = cfg_size(sec, o->name);
+	char   **v = ad_xcalloc(n, sizeof(*v));
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		v[i] = ad_xstrdup(cfg_getnstr(sec, o->name, i));
+	*AD_OPT_FIELD(base, o, char **) = v;
+	*AD_OPT_COUNT_FIELD(base, o)    = n;
 }
+
+static void
+take_string(const struct ad_opt *o, void *base, char *s)
+{
+	free(*AD_OPT_FIELD(base, o, char *));
+	*AD_OPT_FIELD(base, o, char *) = s;
+}
+
+/*
+ * Copies what sec holds into the fields its rows land in: the values
+ * written, else the rows' defaults (libconfuse has them).  An option not
+ * written and without a default leaves its field as it is.  Values were
+ * checked while parsing, and defaults are the rows' own, so nothing
+ * fails here.  dir: where a relative PATH starts.
+ */
+static void
+take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
+{
+	const struct ad_opt *o;
+	int64_t              ms = 0;
+
+	for (o = rows; o->name != NULL; o++) {
+		if (o->kind == AD_OPT_SECTION) {
+			take_rows(o->sub, cfg_getsec(sec, o->name), base, dir);
+			continue;
+		}
+		if (o->kind == AD_OPT_TOPICS || o->kind == AD_OPT_NAMES) {
+			take_list(o, sec, base);
+			continue;
+		}
+		if (o->kind == AD_OPT_SETTINGS || cfg_size(sec, o->name) == 0)
+			continue;
+		switch (o->kind) {
+		case AD_OPT_COUNT:
+			*AD_OPT_FIELD(base, o, unsigned)
+			    = (unsigned)cfg_getint(sec, o->name);
+			break;
+		case AD_OPT_BYTES:
+			*AD_OPT_FIELD(base, o, size_t)
+			    = (size_t)cfg_getint(sec, o->name);
+			break;
+		case AD_OPT_DURATION:
+			ad_parse_duration(cfg_getstr(sec, o->name), &ms);
+			*AD_OPT_FIELD(base, o, int64_t) = ms;
+			break;
+		case AD_OPT_BOOL:
+			*AD_OPT_FIELD(base, o, int)
+			    = cfg_getbool(sec, o->name) ? 1 : 0;
+			break;
+		case AD_OPT_ENUM:
+			*AD_OPT_FIELD(base, o, int)
+			    = ad_opt_word(o, cfg_getstr(sec, o->name));
+			break;
+		case AD_OPT_WORD:
+		case AD_OPT_PLUGIN:
+			take_string(
+			    o, base, ad_xstrdup(cfg_getstr(sec, o->name)));
+			break;
+		case AD_OPT_PATH:
+			take_string(o, base,
+			    ad_path_join(dir, cfg_getstr(sec, o->name)));
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ---- agentd { } ------------------------------------------------------ */
 
 static int
 take_global(struct loader *ld, cfg_t *root, const char *file)
@@ -989,21 +1097,11 @@ take_global(struct loader *ld, cfg_t *root, const char *file)
 		    file, line, g->file, ld->global_line);
 		return AGENTD_ECONFIG;
 	}
-	ld->global_line      = line;
-	g->file              = ad_xstrdup(file);
-	base                 = ad_dirname(file);
-	g->state_dir         = dir_option(sec, "state_dir", base);
-	g->run_dir           = dir_option(sec, "run_dir", base);
-	g->plugin_dir        = dir_option(sec, "plugin_dir", base);
-	g->audit_archive_dir = dir_option(sec, "audit_archive_dir", base);
+	ld->global_line = line;
+	g->file         = ad_xstrdup(file);
+	base            = ad_dirname(file);
+	take_rows(ad_global_opts, sec, g, base);
 	free(base);
-	ad_parse_duration(
-	    cfg_getstr(sec, "audit_retention"), &g->audit_retention_ms);
-	free(g->log_level);
-	g->log_level        = ad_xstrdup(cfg_getstr(sec, "log_level"));
-	g->max_message_size = (size_t)cfg_getint(sec, "max_message_size");
-	g->watch            = cfg_getbool(sec, "watch") ? 1 : 0;
-	ad_parse_duration(cfg_getstr(sec, "watch_delay"), &g->watch_delay_ms);
 	return 0;
 }
 
@@ -1028,72 +1126,22 @@ finish_global(struct loader *ld)
 
 /* ---- agent "NAME" { } ------------------------------------------------ */
 
-static int64_t
-duration_of(cfg_t *sec, const char *name)
-{
-	int64_t ms = 0;
-
-	/* Checked while parsing; defaults are ours and valid. */
-	ad_parse_duration(cfg_getstr(sec, name), &ms);
-	return ms;
-}
-
-static void
-take_list(cfg_t *sec, const char *name, char ***out, size_t *n)
-{
-	unsigned i;
-
-	*n   = cfg_size(sec, name);
-	*out = ad_xcalloc(*n, sizeof(**out));
-	for (i = 0; i < *n; i++)
-		(*out)[i] = ad_xstrdup(cfg_getnstr(sec, name, i));
-}
-
+/* What involves two options; the rows' `limits` say so in the docs. */
 static int
-take_instances(struct ad_agent_conf *a, cfg_t *inst, char *err, size_t errlen)
+check_agent(struct ad_agent_conf *a, char *err, size_t errlen)
 {
-	a->min_instances = (unsigned)cfg_getint(inst, "min");
-	if (cfg_size(inst, "max") > 0)
-		a->max_instances = (unsigned)cfg_getint(inst, "max");
-	else
+	/* max has no default of its own, and a written one is at least 1. */
+	if (a->max_instances == 0)
 		a->max_instances = a->min_instances > 1 ? a->min_instances : 1;
 	if (a->min_instances > a->max_instances)
 		return agent_err(a, a->line, err, errlen,
 		    "instances min (%u) is greater than max (%u): lower min "
 		    "or raise max",
 		    a->min_instances, a->max_instances);
-	a->target_inflight    = (unsigned)cfg_getint(inst, "target_inflight");
-	a->concurrency        = (unsigned)cfg_getint(inst, "concurrency");
-	a->upscale_delay_ms   = duration_of(inst, "upscale_delay");
-	a->downscale_delay_ms = duration_of(inst, "downscale_delay");
-	return 0;
-}
-
-static int
-take_restart(struct ad_agent_conf *a, cfg_t *r, char *err, size_t errlen)
-{
-	policy_parse(cfg_getstr(r, "policy"), &a->restart_policy);
-	a->restart_intensity  = (unsigned)cfg_getint(r, "intensity");
-	a->restart_period_ms  = duration_of(r, "period");
-	a->stable_after_ms    = duration_of(r, "stable_after");
-	a->backoff_initial_ms = duration_of(r, "backoff_initial");
-	a->backoff_max_ms     = duration_of(r, "backoff_max");
 	if (a->backoff_initial_ms > a->backoff_max_ms)
 		return agent_err(a, a->line, err, errlen,
 		    "restart backoff_initial is longer than backoff_max: "
 		    "shorten it or raise backoff_max");
-	return 0;
-}
-
-static int
-take_health(struct ad_agent_conf *a, cfg_t *h, char *err, size_t errlen)
-{
-	a->heartbeat_ms     = duration_of(h, "heartbeat");
-	a->hung_after_ms    = duration_of(h, "hung_after");
-	a->init_timeout_ms  = duration_of(h, "init_timeout");
-	a->drain_timeout_ms = duration_of(h, "drain_timeout");
-	a->stop_grace_ms    = duration_of(h, "stop_grace");
-	a->probation_ms     = duration_of(h, "probation");
 	/* Two heartbeats fit in hung_after, so one lost or late report does
 	 * not kill a healthy instance. */
 	if (a->heartbeat_ms * 2 > a->hung_after_ms)
@@ -1141,29 +1189,15 @@ static int
 take_agent(cfg_t *sec, const char *file, struct ad_agent_conf *a,
     struct raw_settings *raw, char *err, size_t errlen)
 {
-	int rv;
-
 	a->name = ad_xstrdup(cfg_title(sec));
 	a->file = ad_xstrdup(file);
 	a->line = section_line(sec);
 	if (cfg_size(sec, "plugin") == 0)
 		return agent_err(a, a->line, err, errlen,
 		    "no plugin: add plugin = \"NAME.so\"");
-	a->plugin = ad_xstrdup(cfg_getstr(sec, "plugin"));
-	rv = take_instances(a, cfg_getsec(sec, "instances"), err, errlen);
-	if (rv == 0)
-		rv = take_restart(a, cfg_getsec(sec, "restart"), err, errlen);
-	if (rv == 0)
-		rv = take_health(a, cfg_getsec(sec, "health"), err, errlen);
-	if (rv != 0)
-		return rv;
-	a->request_timeout_ms = duration_of(sec, "request_timeout");
-	a->queue_max          = (unsigned)cfg_getint(sec, "queue_max");
-	take_list(sec, "subscribe", &a->subscribe, &a->nsubscribe);
-	take_list(sec, "publish", &a->publish, &a->npublish);
-	take_list(sec, "calls", &a->calls, &a->ncalls);
+	take_rows(ad_agent_opts, sec, a, NULL);
 	take_settings(cfg_getsec(sec, "settings"), raw);
-	return 0;
+	return check_agent(a, err, errlen);
 }
 
 static struct ad_agent_conf *
@@ -1553,14 +1587,13 @@ ad_config_load(const char *confdir, const struct ad_config_opts *opts,
 
 	*out = NULL;
 	memset(&ld, 0, sizeof(ld));
-	ld.opts                       = opts != NULL ? opts : &no_opts;
-	ld.err                        = err;
-	ld.errlen                     = errlen;
-	ld.c                          = ad_xcalloc(1, sizeof(*ld.c));
-	ld.c->global.log_level        = ad_xstrdup("info");
-	ld.c->global.max_message_size = 1024 * 1024;
-	ld.c->global.watch_delay_ms   = 500;
-	rv                            = load(&ld, confdir, lookup, lookup_arg);
+	ld.opts   = opts != NULL ? opts : &no_opts;
+	ld.err    = err;
+	ld.errlen = errlen;
+	ld.c      = ad_xcalloc(1, sizeof(*ld.c));
+	/* For when no file has an agentd { } section. */
+	ad_opts_defaults(ad_global_opts, &ld.c->global);
+	rv = load(&ld, confdir, lookup, lookup_arg);
 	for (i = 0; i < ld.c->nagents; i++)
 		raw_free(&ld.raw[i]);
 	free(ld.raw);
@@ -1576,27 +1609,14 @@ ad_config_load(const char *confdir, const struct ad_config_opts *opts,
 /* ---- the result ------------------------------------------------------ */
 
 static void
-free_list(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static void
 free_agent(struct ad_agent_conf *a)
 {
 	size_t i;
 
 	free(a->name);
 	free(a->file);
-	free(a->plugin);
 	free(a->plugin_path);
-	free_list(a->subscribe, a->nsubscribe);
-	free_list(a->publish, a->npublish);
-	free_list(a->calls, a->ncalls);
+	ad_opts_free(ad_agent_opts, a);
 	for (i = 0; i < a->nsettings; i++) {
 		free(a->settings[i].name);
 		if (a->settings[i].type == AGENTD_SETTING_STRING)
@@ -1622,11 +1642,7 @@ ad_config_free(struct ad_config *c)
 	}
 	free(c->problems);
 	free(c->global.file);
-	free(c->global.state_dir);
-	free(c->global.audit_archive_dir);
-	free(c->global.run_dir);
-	free(c->global.plugin_dir);
-	free(c->global.log_level);
+	ad_opts_free(ad_global_opts, &c->global);
 	free(c);
 }
 
@@ -1655,17 +1671,6 @@ ad_agent_setting(const struct ad_agent_conf *a, const char *name)
 
 /* ---- copies and comparisons ------------------------------------------ */
 
-static char **
-dup_list(char *const *v, size_t n)
-{
-	char **out = ad_xcalloc(n, sizeof(*out));
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		out[i] = ad_xstrdup(v[i]);
-	return out;
-}
-
 struct ad_agent_conf *
 ad_agent_conf_dup(const struct ad_agent_conf *a)
 {
@@ -1675,12 +1680,9 @@ ad_agent_conf_dup(const struct ad_agent_conf *a)
 	*d             = *a;
 	d->name        = ad_xstrdup(a->name);
 	d->file        = ad_xstrdup(a->file);
-	d->plugin      = ad_xstrdup(a->plugin);
 	d->plugin_path = ad_xstrdup_or_null(a->plugin_path);
-	d->subscribe   = dup_list(a->subscribe, a->nsubscribe);
-	d->publish     = dup_list(a->publish, a->npublish);
-	d->calls       = dup_list(a->calls, a->ncalls);
-	d->settings    = ad_xcalloc(a->nsettings, sizeof(*d->settings));
+	ad_opts_dup(ad_agent_opts, d, a);
+	d->settings = ad_xcalloc(a->nsettings, sizeof(*d->settings));
 	for (i = 0; i < a->nsettings; i++) {
 		d->settings[i]      = a->settings[i];
 		d->settings[i].name = ad_xstrdup(a->settings[i].name);
@@ -1703,19 +1705,6 @@ static int
 same_str(const char *a, const char *b)
 {
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static int
-same_list(char *const *a, size_t na, char *const *b, size_t nb)
-{
-	size_t i;
-
-	if (na != nb)
-		return 0;
-	for (i = 0; i < na; i++)
-		if (!same_str(a[i], b[i]))
-			return 0;
-	return 1;
 }
 
 static int
@@ -1745,30 +1734,7 @@ ad_agent_conf_same(
 
 	if (!same_str(a->name, b->name)
 	    || !same_str(a->plugin_path, b->plugin_path)
-	    || a->min_instances != b->min_instances
-	    || a->max_instances != b->max_instances
-	    || a->target_inflight != b->target_inflight
-	    || a->concurrency != b->concurrency
-	    || a->upscale_delay_ms != b->upscale_delay_ms
-	    || a->downscale_delay_ms != b->downscale_delay_ms
-	    || a->restart_policy != b->restart_policy
-	    || a->restart_intensity != b->restart_intensity
-	    || a->restart_period_ms != b->restart_period_ms
-	    || a->stable_after_ms != b->stable_after_ms
-	    || a->backoff_initial_ms != b->backoff_initial_ms
-	    || a->backoff_max_ms != b->backoff_max_ms
-	    || a->heartbeat_ms != b->heartbeat_ms
-	    || a->hung_after_ms != b->hung_after_ms
-	    || a->init_timeout_ms != b->init_timeout_ms
-	    || a->drain_timeout_ms != b->drain_timeout_ms
-	    || a->stop_grace_ms != b->stop_grace_ms
-	    || a->probation_ms != b->probation_ms
-	    || a->request_timeout_ms != b->request_timeout_ms
-	    || a->queue_max != b->queue_max
-	    || !same_list(
-	        a->subscribe, a->nsubscribe, b->subscribe, b->nsubscribe)
-	    || !same_list(a->publish, a->npublish, b->publish, b->npublish)
-	    || !same_list(a->calls, a->ncalls, b->calls, b->ncalls)
+	    || !ad_opts_same(ad_agent_opts, a, b)
 	    || a->nsettings != b->nsettings)
 		return 0;
 	for (i = 0; i < a->nsettings; i++)

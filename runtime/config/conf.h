@@ -29,36 +29,42 @@ struct ad_agent_conf {
 	char *file; /* the .conf that defines it */
 	int   line; /* line of its `agent` section */
 
+	/*
+	 * From here on, what the options of the agent's section hold (but
+	 * plugin_path and settings).  Their names in a file, defaults and
+	 * bounds are in the rows of config/options.c, which also free, copy
+	 * and compare these fields.
+	 */
 	char *plugin;      /* as written */
 	char *plugin_path; /* resolved: absolute, or relative to the cwd */
 
 	/* instances { } */
-	unsigned min_instances;    /* default 1 */
-	unsigned max_instances;    /* default max(min, 1) */
-	unsigned target_inflight;  /* default 4 */
-	unsigned concurrency;      /* requests one instance holds; default 1 */
-	int64_t  upscale_delay_ms; /* default 2000 */
-	int64_t  downscale_delay_ms; /* default 30000 */
+	unsigned min_instances;
+	unsigned max_instances;
+	unsigned target_inflight;
+	unsigned concurrency; /* requests one instance holds */
+	int64_t  upscale_delay_ms;
+	int64_t  downscale_delay_ms;
 
 	/* restart { } */
-	enum ad_restart_policy restart_policy;     /* default permanent */
-	unsigned               restart_intensity;  /* default 5 */
-	int64_t                restart_period_ms;  /* default 10000 */
-	int64_t                stable_after_ms;    /* default 10000 */
-	int64_t                backoff_initial_ms; /* default 100 */
-	int64_t                backoff_max_ms;     /* default 30000 */
+	enum ad_restart_policy restart_policy;
+	unsigned               restart_intensity;
+	int64_t                restart_period_ms;
+	int64_t                stable_after_ms;
+	int64_t                backoff_initial_ms;
+	int64_t                backoff_max_ms;
 
 	/* health { } */
-	int64_t heartbeat_ms;     /* a worker reports this often; 1000 */
-	int64_t hung_after_ms;    /* silent or stuck this long: hung; 30000 */
-	int64_t init_timeout_ms;  /* spawn to ready at most; 30000 */
-	int64_t drain_timeout_ms; /* a stopping instance finishes; 30000 */
-	int64_t stop_grace_ms;    /* SIGTERM to SIGKILL; 5000 */
-	/* a reloaded generation that fails this soon is rolled back; 5000 */
+	int64_t heartbeat_ms;     /* a worker reports this often */
+	int64_t hung_after_ms;    /* silent or stuck this long: hung */
+	int64_t init_timeout_ms;  /* spawn to ready at most */
+	int64_t drain_timeout_ms; /* a stopping instance finishes */
+	int64_t stop_grace_ms;    /* SIGTERM to SIGKILL */
+	/* a reloaded generation that fails this soon is rolled back */
 	int64_t probation_ms;
 
-	int64_t  request_timeout_ms; /* default 30000 */
-	unsigned queue_max;          /* default 1024 */
+	int64_t  request_timeout_ms;
+	unsigned queue_max;
 
 	char **subscribe; /* topic prefixes */
 	size_t nsubscribe;
@@ -72,20 +78,21 @@ struct ad_agent_conf {
 	size_t                   nsettings;
 };
 
+/* agentd { }: the rows of config/options.c say what each option holds. */
 struct ad_global_conf {
 	char  *file; /* where agentd { } was, or NULL */
 	char  *state_dir;
 	char  *run_dir;
 	char  *plugin_dir;
 	char  *log_level;
-	size_t max_message_size; /* default 1 MiB */
+	size_t max_message_size;
 	/* Audit records older than this move to audit_archive_dir; 0 keeps
-	 * them all (the default).  The directory: NULL when not set (the
-	 * supervisor then uses STATE_DIR/archive). */
+	 * them all.  The directory: NULL when not set (the supervisor then
+	 * uses STATE_DIR/archive). */
 	int64_t audit_retention_ms;
 	char   *audit_archive_dir;
 	/* Reload when a .conf or a plugin file changes (watch.h), once
-	 * nothing changed for watch_delay_ms (default 500). */
+	 * nothing changed for watch_delay_ms. */
 	int     watch;
 	int64_t watch_delay_ms;
 };

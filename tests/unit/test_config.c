@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "common/util.h"
 #include "config/conf.h"
+#include "config/options.h"
 #include "plugin/describe.h"
 #include "tap.h"
 
@@ -955,10 +957,467 @@ test_same(void)
 	rmtree(dir);
 }
 
+/* ---- the rows of options.c ------------------------------------------- */
+
+/* A row's section in a diagnostic. */
+#define IN(section) ((section) != NULL ? (section) : "-")
+
+/* Calls fn for every row below rows, with the section it is in (NULL at
+ * the top of agentd { } or agent { }). */
+typedef void (*row_fn)(const struct ad_opt *o, const char *section, void *arg);
+
+static void
+each_row(const struct ad_opt *rows, const char *section, row_fn fn, void *arg)
+{
+	const struct ad_opt *o;
+
+	for (o = rows; o->name != NULL; o++) {
+		if (o->kind == AD_OPT_SECTION)
+			each_row(o->sub, o->name, fn, arg);
+		else
+			fn(o, section, arg);
+	}
+}
+
+/* An agent whose line 3 is `section { name = value }` or `name = value`;
+ * with global, an agentd { } whose line 2 is. */
+static char *
+one_option(
+    int global, const char *section, const char *name, const char *value)
+{
+	char *line = section != NULL
+	    ? ad_xasprintf("  %s { %s = %s }\n", section, name, value)
+	    : ad_xasprintf("  %s = %s\n", name, value);
+	char *text = global
+	    ? ad_xasprintf("agentd {\n%s}\n", line)
+	    : ad_xasprintf("agent \"e\" {\n  plugin = \"e.so\"\n"
+	                   "%s  settings { limit = 1 }\n}\n",
+	        line);
+
+	free(line);
+	return text;
+}
+
+struct row_check {
+	int         global;
+	const void *base; /* the struct the rows landed in */
+	int         bad;
+};
+
+/* What the field holds is what `def` says, read without the rows' code. */
+static void
+default_lands(const struct ad_opt *o, const char *section, void *arg)
+{
+	struct row_check *rc   = arg;
+	const char       *p    = (const char *)rc->base + o->at;
+	long long         want = 0, got = 0;
+	int64_t           ms = 0;
+	int               i;
+
+	switch (o->kind) {
+	case AD_OPT_COUNT:
+		got  = *(const unsigned *)p;
+		want = o->def != NULL ? strtoll(o->def, NULL, 10) : 1;
+		break;
+	case AD_OPT_BYTES:
+		got  = (long long)*(const size_t *)p;
+		want = strtoll(o->def, NULL, 10);
+		break;
+	case AD_OPT_DURATION:
+		got = *(const int64_t *)p;
+		if (ad_parse_duration(o->def, &ms) != 0)
+			got = -1;
+		want = ms;
+		break;
+	case AD_OPT_BOOL:
+		got  = *(const int *)p;
+		want = strcmp(o->def, "true") == 0;
+		break;
+	case AD_OPT_ENUM:
+		got = *(const int *)p;
+		for (i = 0; o->words[i] != NULL; i++)
+			if (strcmp(o->words[i], o->def) == 0)
+				want = i;
+		break;
+	case AD_OPT_WORD:
+		want = 1;
+		got  = *(char *const *)p != NULL
+		    && strcmp(*(char *const *)p, o->def) == 0;
+		break;
+	case AD_OPT_TOPICS:
+	case AD_OPT_NAMES:
+		got = (long long)*(
+		    const size_t *)((const char *)rc->base + o->count_at);
+		break;
+	default: /* PATH, PLUGIN: their defaults come from opts */
+		return;
+	}
+	if (got != want) {
+		diag("%s %s: holds %lld, its row's default is %s", IN(section),
+		    o->name, got, o->def);
+		rc->bad++;
+	}
+}
+
+static void
+test_rows_defaults(void)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN];
+	struct ad_config *c  = NULL;
+	struct row_check  rc = { 0 };
+
+	put(dir, "a.conf",
+	    "agentd { }\nagent \"e\" { plugin = \"e.so\"  instances { }\n"
+	    "  restart { }  health { }  settings { limit = 1 } }\n");
+	if (load(dir, NULL, &c, err) != 0) {
+		diag("%s", err);
+		exit(99);
+	}
+	rc.base = &c->agents[0];
+	each_row(ad_agent_opts, NULL, default_lands, &rc);
+	ok(rc.bad == 0, "rows: empty sections hold every agent row's default");
+	rc.bad  = 0;
+	rc.base = &c->global;
+	each_row(ad_global_opts, NULL, default_lands, &rc);
+	ok(rc.bad == 0, "rows: an empty agentd { } holds every row's default");
+	ad_config_free(c);
+	put(dir, "a.conf",
+	    "agent \"e\" { plugin = \"e.so\" "
+	    "settings { limit = 1 } }\n");
+	c = NULL;
+	if (load(dir, NULL, &c, err) != 0) {
+		diag("%s", err);
+		exit(99);
+	}
+	rc.bad  = 0;
+	rc.base = &c->global;
+	each_row(ad_global_opts, NULL, default_lands, &rc);
+	ok(rc.bad == 0, "rows: without agentd { }, every row's default");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* Loading one option with `value` fails at its line with `what`. */
+static int
+refused(const struct row_check *rc, const char *section,
+    const struct ad_opt *o, const char *value, const char *what)
+{
+	char *dir  = fresh_dir();
+	char *text = one_option(rc->global, section, o->name, value);
+	char  err[AD_ERRLEN];
+	struct ad_config *c = NULL;
+	int               rv, good;
+	const char       *where
+	    = rc->global ? "a.conf:2: " : "a.conf:3: agent \"e\": ";
+
+	put(dir, "a.conf", text);
+	rv   = load(dir, NULL, &c, err);
+	good = rv == AGENTD_ECONFIG && strstr(err, where) != NULL
+	    && strstr(err, what) != NULL;
+	if (!good)
+		diag("%s %s = %s: got \"%s\", want \"%s...%s\"", IN(section),
+		    o->name, value, err, where, what);
+	ad_config_free(c);
+	free(text);
+	rmtree(dir);
+	return good;
+}
+
+/* Loading one option with `value` lands `want` in its field. */
+static int
+lands(const struct row_check *rc, const char *section, const struct ad_opt *o,
+    long long value, long long want)
+{
+	char             *dir  = fresh_dir();
+	char             *v    = ad_xasprintf("%lld", value);
+	char             *text = one_option(rc->global, section, o->name, v);
+	char              err[AD_ERRLEN];
+	struct ad_config *c = NULL;
+	const char       *p;
+	long long         got = -1;
+
+	put(dir, "a.conf", text);
+	if (load(dir, NULL, &c, err) == 0) {
+		p = rc->global ? (const char *)&c->global
+		               : (const char *)&c->agents[0];
+		p += o->at;
+		if (o->kind == AD_OPT_COUNT)
+			got = *(const unsigned *)p;
+		else if (o->kind == AD_OPT_BYTES)
+			got = (long long)*(const size_t *)p;
+		else
+			got = *(const int64_t *)p;
+	}
+	if (got != want)
+		diag("%s %s = %s: holds %lld (%s)", IN(section), o->name, v,
+		    got, err);
+	ad_config_free(c);
+	free(text);
+	free(v);
+	rmtree(dir);
+	return got == want;
+}
+
+/* Every check a row asks for refuses at the value's file:line. */
+static void
+bounds_hold(const struct ad_opt *o, const char *section, void *arg)
+{
+	struct row_check *rc = arg;
+	char             *v, *what;
+	int               good = 1;
+	int64_t           ms   = 0;
+
+	switch (o->kind) {
+	case AD_OPT_COUNT:
+	case AD_OPT_BYTES:
+		what = ad_xasprintf("%s = %ld is out of range: use a number "
+		                    "from %ld to %ld",
+		    o->name, o->lo - 1, o->lo, o->hi);
+		v    = ad_xasprintf("%ld", o->lo - 1);
+		good = refused(rc, section, o, v, what);
+		free(what);
+		free(v);
+		what = ad_xasprintf(
+		    "%s = %ld is out of range", o->name, o->hi + 1);
+		v = ad_xasprintf("%ld", o->hi + 1);
+		good &= refused(rc, section, o, v, what);
+		free(what);
+		free(v);
+		good &= lands(rc, section, o, o->lo, o->lo);
+		good &= lands(rc, section, o, o->hi, o->hi);
+		break;
+	case AD_OPT_DURATION:
+		what = ad_xasprintf("%s = \"2x\" is not a duration", o->name);
+		good = refused(rc, section, o, "2x", what);
+		free(what);
+		if (o->lo > 0) {
+			what = ad_xasprintf(
+			    "%s must be longer than 0: give a duration such "
+			    "as 10s",
+			    o->name);
+			good &= refused(rc, section, o, "0", what);
+			free(what);
+		}
+		/* A millisecond over the default keeps the checks across
+		 * options (backoff, heartbeats) content. */
+		ad_parse_duration(o->def, &ms);
+		good &= lands(rc, section, o, ms + 1, ms + 1);
+		break;
+	case AD_OPT_ENUM:
+	case AD_OPT_WORD:
+		what = ad_xasprintf("%s \"bogus\" is unknown: use ", o->name);
+		good = refused(rc, section, o, "bogus", what);
+		free(what);
+		break;
+	case AD_OPT_PATH:
+		what = ad_xasprintf("%s is empty: give a value", o->name);
+		good = refused(rc, section, o, "\"\"", what);
+		free(what);
+		break;
+	case AD_OPT_TOPICS:
+	case AD_OPT_NAMES:
+		what = ad_xasprintf("%s: \"a b\" is not", o->name);
+		good = refused(rc, section, o, "{ \"a b\" }", what);
+		free(what);
+		break;
+	default: /* BOOL: libconfuse's; PLUGIN: in test_file_errors */
+		break;
+	}
+	rc->bad += !good;
+}
+
+static void
+test_rows_bounds(void)
+{
+	struct row_check rc = { 0 };
+
+	each_row(ad_agent_opts, NULL, bounds_hold, &rc);
+	ok(rc.bad == 0,
+	    "rows: each agent row's bounds refuse at file:line, its limits "
+	    "land");
+	rc.bad    = 0;
+	rc.global = 1;
+	each_row(ad_global_opts, NULL, bounds_hold, &rc);
+	ok(rc.bad == 0,
+	    "rows: each agentd row's bounds refuse at file:line, its limits "
+	    "land");
+}
+
+struct seen_rows {
+	const char *names[64];
+	size_t      at[64];
+	size_t      n;
+	int         bad;
+};
+
+static void
+row_lands_alone(const struct ad_opt *o, const char *section, void *arg)
+{
+	struct seen_rows *s = arg;
+	size_t            i;
+
+	if (o->kind == AD_OPT_SETTINGS)
+		return;
+	for (i = 0; i < s->n; i++)
+		if (s->at[i] == o->at) {
+			diag("%s and %s land in the same field", s->names[i],
+			    o->name);
+			s->bad++;
+		}
+	if ((o->kind == AD_OPT_ENUM || o->kind == AD_OPT_WORD)
+	    && ad_opt_word(o, o->def) < 0) {
+		diag("%s: default \"%s\" is not one of its words", o->name,
+		    o->def);
+		s->bad++;
+	}
+	for (i = 0; o->words != NULL && o->words[i] != NULL; i++)
+		if (ad_opt_word(o, o->words[i]) < 0) {
+			diag("%s: word \"%s\" is refused", o->name,
+			    o->words[i]);
+			s->bad++;
+		}
+	s->names[s->n] = o->name;
+	s->at[s->n++]  = o->at;
+}
+
+static void
+section_names(const struct ad_opt *rows, struct seen_rows *s)
+{
+	const struct ad_opt *o;
+	size_t               i;
+
+	for (o = rows; o->name != NULL; o++) {
+		if (o->kind != AD_OPT_SECTION)
+			continue;
+		for (i = 0; i < s->n; i++)
+			if (strcmp(s->names[i], o->name) == 0) {
+				diag("two sections named %s", o->name);
+				s->bad++;
+			}
+		s->names[s->n++] = o->name;
+		section_names(o->sub, s);
+	}
+}
+
+/* Words, fields and section names: what conf.c relies on. */
+static void
+test_rows_shape(void)
+{
+	struct seen_rows s = { .n = 0 };
+
+	each_row(ad_agent_opts, NULL, row_lands_alone, &s);
+	s.n = 0;
+	each_row(ad_global_opts, NULL, row_lands_alone, &s);
+	ok(s.bad == 0,
+	    "rows: each lands in a field of its own; words and defaults "
+	    "parse");
+	s.n        = 0;
+	s.bad      = 0;
+	s.names[0] = "agentd";
+	s.names[1] = "agent";
+	s.n        = 2;
+	section_names(ad_agent_opts, &s);
+	section_names(ad_global_opts, &s);
+	ok(s.bad == 0, "rows: section names are unique");
+}
+
+/* A copy differs from its original once any one field does. */
+static void
+field_compared(const struct ad_opt *o, const char *section, void *arg)
+{
+	struct row_check     *rc = arg;
+	struct ad_agent_conf *d  = ad_agent_conf_dup(rc->base);
+	char                 *p  = (char *)d + o->at;
+
+	switch (o->kind) {
+	case AD_OPT_COUNT:
+		(*(unsigned *)p)++;
+		break;
+	case AD_OPT_DURATION:
+		(*(int64_t *)p)++;
+		break;
+	case AD_OPT_ENUM:
+		*(int *)p ^= 1;
+		break;
+	case AD_OPT_TOPICS:
+	case AD_OPT_NAMES:
+		(*(size_t *)((char *)d + o->count_at))--;
+		break;
+	default: /* PLUGIN: its resolved path counts; SETTINGS: test_same */
+		ad_agent_conf_free(d);
+		return;
+	}
+	if (ad_agent_conf_same(d, rc->base)) {
+		diag("%s %s changed, yet the copy is the same", IN(section),
+		    o->name);
+		rc->bad++;
+	}
+	/* Put the list's count back, so that free frees every entry. */
+	if (o->kind == AD_OPT_TOPICS || o->kind == AD_OPT_NAMES)
+		(*(size_t *)((char *)d + o->count_at))++;
+	ad_agent_conf_free(d);
+}
+
+static void
+test_rows_same(void)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN];
+	struct ad_config *c  = NULL;
+	struct row_check  rc = { 0 };
+
+	put(dir, "a.conf",
+	    "agent \"x\" { plugin = \"echo.so\" subscribe = { \"a\" }\n"
+	    "  publish = { \"b\" } calls = { \"y\" }\n"
+	    "  settings { limit = 1 } }\n");
+	if (load(dir, NULL, &c, err) != 0) {
+		diag("%s", err);
+		exit(99);
+	}
+	rc.base = &c->agents[0];
+	each_row(ad_agent_opts, NULL, field_compared, &rc);
+	ok(rc.bad == 0, "rows: every field an agent row lands in is compared");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* doc/configuration.md's tables are what the rows print. */
+static void
+test_rows_doc(void)
+{
+	const char *top = getenv("top_srcdir");
+	char       *path
+	    = ad_path_join(top != NULL ? top : ".", "doc/configuration.md");
+	FILE       *f  = fopen(path, "r");
+	char       *md = ad_xcalloc(1, 1 << 20), *want;
+	size_t      n  = f != NULL ? fread(md, 1, (1 << 20) - 1, f) : 0;
+	const char *a, *b;
+
+	if (f != NULL)
+		fclose(f);
+	ok(n > 0 && strstr(md, "<!-- options: agentd -->\n") != NULL
+	        && strstr(md, "<!-- options: agent -->\n") != NULL,
+	    "doc: configuration.md marks the agentd and agent tables");
+	want = ad_opts_doc_update(md);
+	ok(want != NULL && strcmp(want, md) == 0,
+	    "doc: configuration.md's tables are the rows' (make options-doc "
+	    "rewrites them)");
+	for (a = md, b = want; b != NULL && *a != '\0' && *a == *b; a++, b++)
+		;
+	if (b != NULL && *a != *b)
+		diag("first difference: \"%.60s\" where the rows print "
+		     "\"%.60s\"",
+		    a, b);
+	free(want);
+	free(md);
+	free(path);
+}
+
 int
 main(void)
 {
-	plan(192 + 16 + 3 + 1 + 6);
+	plan(192 + 16 + 3 + 1 + 6 + 10);
 	test_tolerant();
 	test_same();
 	test_full();
@@ -973,5 +1432,10 @@ main(void)
 	test_durations();
 	test_schema_json();
 	test_describe();
+	test_rows_defaults();
+	test_rows_bounds();
+	test_rows_shape();
+	test_rows_same();
+	test_rows_doc();
 	return done_testing();
 }

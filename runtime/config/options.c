@@ -1,0 +1,418 @@
+#include "config.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "config/conf.h"
+#include "config/options.h"
+
+/* ---- the rows -------------------------------------------------------- */
+
+/*
+ * Where a row's value lands: the offset of FIELD in the struct ST that
+ * the section's rows land in, checked at build time to be a TYPE (a
+ * compound literal of TYPE * initialised with the field's address warns
+ * otherwise; sizeof keeps it from being evaluated).
+ */
+#define LANDS(field, type)                                                    \
+	(offsetof(ST, field) + 0 * sizeof((type *) { &((ST *)0)->field }))
+/* An enum is stored as an int: its size is all that can be checked. */
+#define INT_SIZED(x) (0 * sizeof(char[sizeof(x) == sizeof(int) ? 1 : -1]))
+#define LANDS_ENUM(field) (offsetof(ST, field) + INT_SIZED(((ST *)0)->field))
+
+/* The rows, one per option.  Optional fields (shown_def, limits) follow
+ * doc as designated initialisers. */
+#define COUNT(n_, def_, lo_, hi_, field, doc_, ...)                           \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_COUNT, .def = (def_),            \
+		.lo = (lo_), .hi = (hi_), .at = LANDS(field, unsigned),       \
+		.doc = (doc_), __VA_ARGS__                                    \
+	}
+#define BYTES(n_, def_, lo_, hi_, field, doc_, ...)                           \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_BYTES, .def = (def_),            \
+		.lo = (lo_), .hi = (hi_), .at = LANDS(field, size_t),         \
+		.doc = (doc_), __VA_ARGS__                                    \
+	}
+#define DURATION(n_, def_, lo_, field, doc_, ...)                             \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_DURATION, .def = (def_),         \
+		.lo = (lo_), .at = LANDS(field, int64_t), .doc = (doc_),      \
+		__VA_ARGS__                                                   \
+	}
+#define BOOL(n_, def_, field, doc_)                                           \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_BOOL, .def = (def_),             \
+		.at = LANDS(field, int), .doc = (doc_)                        \
+	}
+#define ENUM(n_, def_, words_, field, doc_)                                   \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_ENUM, .def = (def_),             \
+		.words = (words_), .at = LANDS_ENUM(field), .doc = (doc_)     \
+	}
+#define WORD(n_, def_, words_, parse_, field, doc_)                           \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_WORD, .def = (def_),             \
+		.words = (words_), .parse = (parse_),                         \
+		.at = LANDS(field, char *), .doc = (doc_)                     \
+	}
+#define PATH(n_, field, shown_, doc_)                                         \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_PATH,                            \
+		.at = LANDS(field, char *), .shown_def = (shown_),            \
+		.doc = (doc_)                                                 \
+	}
+#define PLUGIN(n_, field, doc_)                                               \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_PLUGIN,                          \
+		.at = LANDS(field, char *), .shown_def = "none: required",    \
+		.doc = (doc_)                                                 \
+	}
+#define LIST(n_, kind_, field, count, doc_)                                   \
+	{                                                                     \
+		.name = (n_), .kind = (kind_), .at = LANDS(field, char **),   \
+		.count_at = LANDS(count, size_t), .doc = (doc_)               \
+	}
+#define SECTION(n_, sub_)                                                     \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_SECTION, .sub = (sub_)           \
+	}
+#define SETTINGS(n_, doc_)                                                    \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_SETTINGS, .doc = (doc_)          \
+	}
+#define END                                                                   \
+	{                                                                     \
+		.name = NULL                                                  \
+	}
+
+#define POSITIVE 1 /* a duration longer than 0 */
+
+#define ST struct ad_global_conf
+
+static const char *const log_levels[]
+    = { "error", "warn", "info", "debug", NULL };
+
+const struct ad_opt ad_global_opts[] = {
+	PATH("state_dir", state_dir,
+	    "`LOCALSTATEDIR/lib/agentd` (`/usr/local/var/lib/agentd`)",
+	    "the LMDB environment lives in `state_dir/db` "
+	    "([state.md](state.md))"),
+	PATH("run_dir", run_dir,
+	    "`RUNSTATEDIR/agentd` (`/usr/local/var/run/agentd`)",
+	    "the sockets ([protocol.md](protocol.md#sockets))"),
+	PATH("plugin_dir", plugin_dir,
+	    "`LIBDIR/agentd/plugins` (`/usr/local/lib/agentd/plugins`)",
+	    "where a bare plugin name is found"),
+	WORD("log_level", "info", log_levels, ad_log_parse_level, log_level,
+	    "the least severe message logged (`warning` is `warn`)"),
+	BYTES("max_message_size", "1048576", 1024, 1L << 30, max_message_size,
+	    "the largest message on any socket, in bytes: 1 MiB by default, "
+	    "1 GiB at most ([protocol.md](protocol.md#message-size))"),
+	DURATION("audit_retention", "0", 0, audit_retention_ms,
+	    "audit records older than this move to archive files; `0` keeps "
+	    "them all ([state.md](state.md#retention-and-archive-files))"),
+	PATH("audit_archive_dir", audit_archive_dir, "`STATE_DIR/archive`",
+	    "where archive files go"),
+	BOOL("watch", "false", watch,
+	    "reload by itself when a `.conf` or a plugin file changes "
+	    "([reload.md](reload.md#watching-the-files-watch--true))"),
+	DURATION("watch_delay", "500ms", 0, watch_delay_ms,
+	    "with `watch`, reload once nothing changed for this long"),
+	END,
+};
+
+#undef ST
+#define ST struct ad_agent_conf
+
+static const struct ad_opt instances_opts[] = {
+	COUNT("min", "1", 0, UINT_MAX, min_instances,
+	    "instances started; the autoscaler keeps at least this many"),
+	COUNT("max", NULL, 1, UINT_MAX, max_instances,
+	    "the most instances the autoscaler starts",
+	    .shown_def = "max(`min`, 1)", .limits = "at least `min`"),
+	COUNT("target_inflight", "4", 1, UINT_MAX, target_inflight,
+	    "requests in flight or queued per instance the autoscaler aims "
+	    "at"),
+	COUNT("concurrency", "1", 1, UINT_MAX, concurrency,
+	    "requests one instance holds at a time"),
+	DURATION("upscale_delay", "2s", 0, upscale_delay_ms,
+	    "how long the load stays above the target before instances are "
+	    "added"),
+	DURATION("downscale_delay", "30s", 0, downscale_delay_ms,
+	    "how long the load stays below the target before instances are "
+	    "removed"),
+	END,
+};
+
+/* In the order of enum ad_restart_policy. */
+static const char *const restart_policies[]
+    = { "permanent", "transient", "temporary", NULL };
+
+static const struct ad_opt restart_opts[] = {
+	ENUM("policy", "permanent", restart_policies, restart_policy,
+	    "which exits start a new instance"),
+	COUNT("intensity", "5", 0, UINT_MAX, restart_intensity,
+	    "restarts within `period` past which the agent is marked failed"),
+	DURATION("period", "10s", POSITIVE, restart_period_ms,
+	    "the window `intensity` counts restarts in"),
+	DURATION("stable_after", "10s", 0, stable_after_ms,
+	    "ready this long, an instance's next restart waits "
+	    "`backoff_initial` again"),
+	DURATION("backoff_initial", "100ms", 0, backoff_initial_ms,
+	    "the wait before the first restart in a row",
+	    .limits = "at most `backoff_max`"),
+	DURATION("backoff_max", "30s", 0, backoff_max_ms,
+	    "the longest wait before a restart (before jitter)"),
+	END,
+};
+
+static const struct ad_opt health_opts[] = {
+	DURATION("heartbeat", "1s", POSITIVE, heartbeat_ms,
+	    "a worker reports this often"),
+	DURATION("hung_after", "30s", POSITIVE, hung_after_ms,
+	    "silent, or in one callback, this long: the instance is hung",
+	    .limits = "at least two heartbeats"),
+	DURATION("init_timeout", "30s", POSITIVE, init_timeout_ms,
+	    "from spawn to the end of the plugin's init at most"),
+	DURATION("drain_timeout", "30s", 0, drain_timeout_ms,
+	    "a stopping instance finishes what it holds within this"),
+	DURATION(
+	    "stop_grace", "5s", 0, stop_grace_ms, "from SIGTERM to SIGKILL"),
+	DURATION("probation", "5s", 0, probation_ms,
+	    "a reloaded generation that fails this soon is rolled back"),
+	END,
+};
+
+const struct ad_opt ad_agent_opts[] = {
+	PLUGIN("plugin", plugin,
+	    "the plugin's file "
+	    "([where it is found](#the-plugin-and-where-it-is-found))"),
+	SECTION("instances", instances_opts),
+	SECTION("restart", restart_opts),
+	SECTION("health", health_opts),
+	DURATION("request_timeout", "30s", POSITIVE, request_timeout_ms,
+	    "the longest a request may take, time in the queue included"),
+	COUNT("queue_max", "1024", 1, UINT_MAX, queue_max,
+	    "requests that may wait for a free instance"),
+	LIST("subscribe", AD_OPT_TOPICS, subscribe, nsubscribe,
+	    "the topics whose events it receives"),
+	LIST("publish", AD_OPT_TOPICS, publish, npublish,
+	    "the topics it may publish on"),
+	LIST("calls", AD_OPT_NAMES, calls, ncalls, "the agents it may call"),
+	SETTINGS("settings", "the plugin's own ([below](#settings-))"),
+	END,
+};
+
+#undef ST
+
+/* ---- what the rows land in ------------------------------------------- */
+
+/* An ENUM is written through an int: the enum's compatible type is int
+ * or unsigned int, either of which may alias it; LANDS_ENUM checked its
+ * size. */
+#define FIELD AD_OPT_FIELD
+#define COUNT_OF AD_OPT_COUNT_FIELD
+#define CFIELD(base, o, type) ((const type *)((const char *)(base) + (o)->at))
+#define CCOUNT_OF(base, o)                                                    \
+	((const size_t *)((const char *)(base) + (o)->count_at))
+
+int
+ad_opt_word(const struct ad_opt *o, const char *s)
+{
+	int i;
+
+	if (o->parse != NULL)
+		return o->parse(s);
+	for (i = 0; o->words[i] != NULL; i++)
+		if (strcmp(o->words[i], s) == 0)
+			return i;
+	return -1;
+}
+
+void
+ad_opts_defaults(const struct ad_opt *rows, void *base)
+{
+	const struct ad_opt *o;
+	int64_t              ms = 0;
+
+	for (o = rows; o->name != NULL; o++) {
+		switch (o->kind) {
+		case AD_OPT_COUNT:
+			if (o->def != NULL)
+				*FIELD(base, o, unsigned)
+				    = (unsigned)strtoul(o->def, NULL, 10);
+			break;
+		case AD_OPT_BYTES:
+			*FIELD(base, o, size_t) = strtoul(o->def, NULL, 10);
+			break;
+		case AD_OPT_DURATION:
+			ad_parse_duration(o->def, &ms);
+			*FIELD(base, o, int64_t) = ms;
+			break;
+		case AD_OPT_BOOL:
+			*FIELD(base, o, int) = strcmp(o->def, "true") == 0;
+			break;
+		case AD_OPT_ENUM:
+			*FIELD(base, o, int) = ad_opt_word(o, o->def);
+			break;
+		case AD_OPT_WORD:
+		case AD_OPT_PATH:
+		case AD_OPT_PLUGIN:
+			*FIELD(base, o, char *) = ad_xstrdup_or_null(o->def);
+			break;
+		case AD_OPT_TOPICS:
+		case AD_OPT_NAMES:
+			*FIELD(base, o, char **) = NULL;
+			*COUNT_OF(base, o)       = 0;
+			break;
+		case AD_OPT_SECTION:
+			ad_opts_defaults(o->sub, base);
+			break;
+		case AD_OPT_SETTINGS:
+		case AD_OPT_END:
+			break;
+		}
+	}
+}
+
+void
+ad_opts_free(const struct ad_opt *rows, void *base)
+{
+	const struct ad_opt *o;
+	size_t               i;
+
+	for (o = rows; o->name != NULL; o++) {
+		switch (o->kind) {
+		case AD_OPT_WORD:
+		case AD_OPT_PATH:
+		case AD_OPT_PLUGIN:
+			free(*FIELD(base, o, char *));
+			*FIELD(base, o, char *) = NULL;
+			break;
+		case AD_OPT_TOPICS:
+		case AD_OPT_NAMES:
+			for (i = 0; i < *COUNT_OF(base, o); i++)
+				free((*FIELD(base, o, char **))[i]);
+			free(*FIELD(base, o, char **));
+			*FIELD(base, o, char **) = NULL;
+			*COUNT_OF(base, o)       = 0;
+			break;
+		case AD_OPT_SECTION:
+			ad_opts_free(o->sub, base);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+void
+ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src)
+{
+	const struct ad_opt *o;
+	size_t               i, n;
+	char               **v;
+
+	for (o = rows; o->name != NULL; o++) {
+		switch (o->kind) {
+		case AD_OPT_WORD:
+		case AD_OPT_PATH:
+		case AD_OPT_PLUGIN:
+			*FIELD(dst, o, char *)
+			    = ad_xstrdup_or_null(*CFIELD(src, o, char *));
+			break;
+		case AD_OPT_TOPICS:
+		case AD_OPT_NAMES:
+			n = *CCOUNT_OF(src, o);
+			v = ad_xcalloc(n, sizeof(*v));
+			for (i = 0; i < n; i++)
+				v[i] = ad_xstrdup(
+				    (*CFIELD(src, o, char **))[i]);
+			*FIELD(dst, o, char **) = v;
+			*COUNT_OF(dst, o)       = n;
+			break;
+		case AD_OPT_SECTION:
+			ad_opts_dup(o->sub, dst, src);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int
+same_one(const struct ad_opt *o, const void *a, const void *b)
+{
+	size_t i, n;
+
+	switch (o->kind) {
+	case AD_OPT_COUNT:
+		return *CFIELD(a, o, unsigned) == *CFIELD(b, o, unsigned);
+	case AD_OPT_BYTES:
+		return *CFIELD(a, o, size_t) == *CFIELD(b, o, size_t);
+	case AD_OPT_DURATION:
+		return *CFIELD(a, o, int64_t) == *CFIELD(b, o, int64_t);
+	case AD_OPT_BOOL:
+	case AD_OPT_ENUM:
+		return *CFIELD(a, o, int) == *CFIELD(b, o, int);
+	case AD_OPT_WORD:
+	case AD_OPT_PATH:
+		return same_str(*CFIELD(a, o, char *), *CFIELD(b, o, char *));
+	case AD_OPT_TOPICS:
+	case AD_OPT_NAMES:
+		n = *CCOUNT_OF(a, o);
+		if (n != *CCOUNT_OF(b, o))
+			return 0;
+		for (i = 0; i < n; i++)
+			if (!same_str((*CFIELD(a, o, char **))[i],
+			        (*CFIELD(b, o, char **))[i]))
+				return 0;
+		return 1;
+	case AD_OPT_SECTION:
+		return ad_opts_same(o->sub, a, b);
+	default:
+		/* PLUGIN: its resolved path counts; SETTINGS: conf.c. */
+		return 1;
+	}
+}
+
+int
+ad_opts_same(const struct ad_opt *rows, const void *a, const void *b)
+{
+	const struct ad_opt *o;
+
+	for (o = rows; o->name != NULL; o++)
+		if (!same_one(o, a, b))
+			return 0;
+	return 1;
+}
+
+/* ---- words, for messages and the documentation ----------------------- */
+
+void
+ad_opt_words(const struct ad_opt *o, const char *quote, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; o->words[i] != NULL && n < len; i++) {
+		const char *sep = i == 0      ? ""
+		    : o->words[i + 1] == NULL ? " or "
+		                              : ", ";
+
+		n += (size_t)snprintf(buf + n, len - n, "%s%s%s%s", sep, quote,
+		    o->words[i], quote);
+	}
+}

@@ -1,0 +1,103 @@
+/*
+ * options.h - every option of a configuration file, one row each.
+ *
+ * A row names an option and gives its type, its default as a file would
+ * write it, its bounds, where its value lands (an offset into struct
+ * ad_global_conf or struct ad_agent_conf) and one line of documentation.
+ * From these rows conf.c builds libconfuse's options, checks each value
+ * where it is written, and copies it into the runtime structs; the same
+ * rows free, copy and compare those structs, and print the tables of
+ * doc/configuration.md (options_doc.c; test_config fails when the page
+ * differs).  A new option is a new row; a new section is a new table of
+ * rows.
+ *
+ * What involves two options (instances min <= max, backoff_initial <=
+ * backoff_max, two heartbeats within hung_after) is checked by conf.c
+ * after the copy; a row's `limits` only documents it.
+ */
+#ifndef AD_OPTIONS_H
+#define AD_OPTIONS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum ad_opt_kind {
+	AD_OPT_END = 0,  /* ends a table of rows */
+	AD_OPT_COUNT,    /* unsigned, from lo to hi */
+	AD_OPT_BYTES,    /* size_t, from lo to hi */
+	AD_OPT_DURATION, /* int64_t milliseconds; lo 1: longer than 0 */
+	AD_OPT_BOOL,     /* int, 0 or 1 */
+	AD_OPT_ENUM,     /* an enum: the index in words of the word written */
+	AD_OPT_WORD,     /* char *: a word parse() accepts, as written */
+	AD_OPT_PATH,     /* char *: relative to its file's directory; NULL
+	                  * when not written */
+	AD_OPT_PLUGIN,   /* char *: as written, required; conf.c resolves it
+	                  * into plugin_path, which is what comparisons use */
+	AD_OPT_TOPICS,   /* char ** and its size_t count: topics or "*" */
+	AD_OPT_NAMES,    /* char ** and its size_t count: agent names */
+	AD_OPT_SECTION,  /* name { sub }: lands in the same struct */
+	AD_OPT_SETTINGS, /* settings { }: typed by the plugin's schema */
+};
+
+struct ad_opt {
+	const char      *name;
+	enum ad_opt_kind kind;
+	const char      *def; /* as a file writes it ("2s", "4"); NULL: none */
+	long             lo, hi;   /* COUNT, BYTES, DURATION (see above) */
+	size_t           at;       /* offsetof the field it lands in */
+	size_t           count_at; /* TOPICS, NAMES: offsetof the count */
+	/* ENUM, WORD: the words a file may write, NULL-terminated. */
+	const char *const *words;
+	/* WORD: >= 0 if the text is valid (it may accept more than words,
+	 * such as aliases). */
+	int (*parse)(const char *s);
+	const struct ad_opt *sub; /* SECTION: its rows */
+	/* Documentation only. */
+	const char *shown_def; /* the default, when it is not a literal */
+	const char *limits;    /* limits that involve other options */
+	const char *doc;       /* what it does, one line of Markdown */
+};
+
+/* The rows of agentd { } and of agent "NAME" { }, each ended by END.
+ * Section names are unique in the whole format (conf.c finds a section's
+ * rows by its name). */
+extern const struct ad_opt ad_global_opts[];
+extern const struct ad_opt ad_agent_opts[];
+
+/* Every field a row of `rows` (and its sections) lands in, as `def`
+ * says; NULL where there is no default.  Strings are caller owns, free
+ * with ad_opts_free(). */
+void ad_opts_defaults(const struct ad_opt *rows, void *base);
+/* Frees the strings and lists the rows land in, and zeroes them. */
+void ad_opts_free(const struct ad_opt *rows, void *base);
+/* Replaces the strings and lists of dst (a shallow copy of src) by
+ * copies of src's. */
+void ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src);
+/* 1 if a and b hold the same value in every field the rows land in
+ * (the plugin as written excepted: see AD_OPT_PLUGIN). */
+int ad_opts_same(const struct ad_opt *rows, const void *a, const void *b);
+
+/* The field row o lands in, in the struct at base. */
+#define AD_OPT_FIELD(base, o, type) ((type *)((char *)(base) + (o)->at))
+#define AD_OPT_COUNT_FIELD(base, o)                                           \
+	((size_t *)((char *)(base) + (o)->count_at))
+
+/* ENUM: the index of s in words; WORD: parse(s).  -1: not a word of o. */
+int ad_opt_word(const struct ad_opt *o, const char *s);
+/* A row's words as "a, b or c", each between two `quote`s, into buf. */
+void ad_opt_words(
+    const struct ad_opt *o, const char *quote, char *buf, size_t len);
+
+/*
+ * The Markdown table of a section's rows, as doc/configuration.md holds
+ * it between the lines "<!-- options: NAME -->" and "<!-- end -->".
+ */
+void ad_opts_doc_table(FILE *f, const struct ad_opt *rows);
+/*
+ * The page `md` with every such table replaced by the one the rows
+ * print: caller owns, free with free().  NULL if a marker names an
+ * unknown section or has no end.
+ */
+char *ad_opts_doc_update(const char *md);
+
+#endif
