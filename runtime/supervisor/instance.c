@@ -23,20 +23,11 @@
 #include "supervisor/instance.h"
 
 /*
- * The autoscaler decides once per sampling interval, on the mean load of
- * the ticks in it, and leaves alone any load within TOLERANCE of the
- * target (Kubernetes' HPA uses the same 10%).  One step adds at most
- * max(current, SCALE_STEP_MIN) instances.
- */
-#define SCALE_SAMPLE_MS 1000
-/*
  * At most this many instances (of all agents) start at once: a thousand
  * spawned together would share the CPU so thinly that none finished its
  * init in time.  The main loop starts more as these become ready.
  */
 #define SPAWN_BURST 32
-#define SCALE_TOLERANCE 0.1
-#define SCALE_STEP_MIN 4
 
 extern char **environ;
 
@@ -853,103 +844,51 @@ set_desired(struct ad_agent *a, unsigned n, const char *fmt, ...)
 	a->desired = n;
 }
 
-/* Instances needed to hold load at target each: load / target, rounded up. */
-static unsigned
-needed(double load, unsigned target)
-{
-	unsigned n = (unsigned)(load / target);
-
-	return n * (double)target < load ? n + 1 : n;
-}
-
 static void
 scale_reset(struct ad_agent *a)
 {
-	a->above_since = 0;
-	a->below_since = 0;
-	a->below_peak  = 0;
+	ad_scaler_reset(&a->scale);
 }
 
-/*
- * Sample the load (requests in flight plus queued) every tick; once per
- * SCALE_SAMPLE_MS decide on its mean.  Above desired * target_inflight by
- * more than the tolerance for upscale_delay: grow to what the load needs
- * (one step at most doubles, or adds SCALE_STEP_MIN).  Low enough that
- * one instance fewer would still be under target minus the tolerance, for
- * downscale_delay: shrink to what the highest load of that window needs.
- * A load between the two changes nothing, so a steady load near the
- * target never flaps.
- */
+/* The autoscaler (scale.h) on this tick's load: in flight plus queued. */
 void
 ad_agent_scale_sample(struct ad_agent *a, int64_t now)
 {
 	const struct ad_agent_conf *c = a->conf;
 	const struct ad_instance   *i;
-	double                      load = a->nqueued, mean, target;
-	unsigned                    want, step;
+	double                      load = a->nqueued;
+	struct ad_scale_decision    d;
 
+	struct ad_scale_params p = {
+		.desired            = a->desired,
+		.min                = c->min_instances,
+		.max                = c->max_instances,
+		.target_inflight    = c->target_inflight,
+		.upscale_delay_ms   = c->upscale_delay_ms,
+		.downscale_delay_ms = c->downscale_delay_ms,
+	};
+
+	p.may_scale = a->pinned < 0 && !a->stopped && !a->failed && !a->closing
+	    && c->min_instances != c->max_instances;
 	LIST_FOREACH(i, &a->instances, link)
 		load += i->inflight;
-	a->load_sum += load;
-	a->load_n++;
-	if (now < a->scale_next)
-		return;
-	mean          = a->load_sum / a->load_n;
-	a->load_sum   = 0;
-	a->load_n     = 0;
-	a->scale_next = now + SCALE_SAMPLE_MS;
-	if (a->pinned >= 0 || a->stopped || a->failed || a->closing
-	    || c->min_instances == c->max_instances) {
-		scale_reset(a);
-		return;
-	}
-	target = c->target_inflight;
-	if (mean > a->desired * target * (1 + SCALE_TOLERANCE)) {
-		a->below_since = 0;
-		/* Counted from the end of the first interval whose mean is
-		 * above: the load may have started anywhere in it. */
-		if (a->above_since == 0)
-			a->above_since = now;
-		if (now - a->above_since < c->upscale_delay_ms
-		    || a->desired >= c->max_instances)
-			return;
-		step = a->desired > SCALE_STEP_MIN ? a->desired
-		                                   : SCALE_STEP_MIN;
-		want = needed(mean, c->target_inflight);
-		if (want > a->desired + step)
-			want = a->desired + step;
-		if (want > c->max_instances)
-			want = c->max_instances;
-		set_desired(a, want,
+	switch (ad_scaler_sample(&a->scale, load, &p, now, &d)) {
+	case AD_SCALE_UP:
+		set_desired(a, d.want,
 		    "load %.1f (in flight + queued) above %u x "
 		    "target_inflight %u for %lld ms",
-		    mean, a->desired, c->target_inflight,
-		    (long long)(now - a->above_since));
-		/* The new instances get a full delay to take their share. */
-		a->above_since = now;
-	} else if (a->desired > c->min_instances
-	    && mean < (a->desired - 1) * target * (1 - SCALE_TOLERANCE)) {
-		a->above_since = 0;
-		if (a->below_since == 0) {
-			a->below_since = now;
-			a->below_peak  = mean;
-		}
-		if (mean > a->below_peak)
-			a->below_peak = mean;
-		if (now - a->below_since < c->downscale_delay_ms)
-			return;
-		want = needed(a->below_peak, c->target_inflight);
-		if (want < c->min_instances)
-			want = c->min_instances;
-		if (want < a->desired)
-			set_desired(a, want,
-			    "load at most %.1f (in flight + queued) for %lld "
-			    "ms, below %u x target_inflight %u",
-			    a->below_peak, (long long)(now - a->below_since),
-			    a->desired - 1, c->target_inflight);
-		scale_reset(a);
-	} else {
-		scale_reset(a);
+		    d.load, a->desired, c->target_inflight,
+		    (long long)d.for_ms);
+		break;
+	case AD_SCALE_DOWN:
+		set_desired(a, d.want,
+		    "load at most %.1f (in flight + queued) for %lld "
+		    "ms, below %u x target_inflight %u",
+		    d.load, (long long)d.for_ms, a->desired - 1,
+		    c->target_inflight);
+		break;
+	case AD_SCALE_KEEP:
+		break;
 	}
 }
 

@@ -22,6 +22,7 @@
 #include "config/conf.h"
 #include "plugin/filecheck.h"
 #include "store/store.h"
+#include "supervisor/scale.h"
 #include "supervisor/server.h"
 
 struct ad_sv;
@@ -236,13 +237,7 @@ struct ad_agent {
 	int      pinned;  /* agentctl scale N, or -1: automatic */
 	int      stopped; /* agentctl stop: no instances until start */
 	int      closing; /* agentd is stopping this agent's instances */
-	/* the autoscaler's window (instance.c) */
-	double   load_sum; /* in flight + queued, summed over ticks */
-	unsigned load_n;
-	int64_t  scale_next;  /* monotonic ms: the next decision */
-	int64_t  above_since; /* load above the band since, or 0 */
-	int64_t  below_since; /* load below the band since, or 0 */
-	double   below_peak;  /* the highest load while below */
+	struct ad_scaler      scale; /* the autoscaler's window */
 	struct ad_agent_stats st;
 	int64_t               last_call_denial_log;  /* monotonic ms */
 	int64_t               last_state_denial_log; /* monotonic ms */
