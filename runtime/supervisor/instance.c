@@ -301,16 +301,9 @@ static void
 schedule_restart(struct ad_agent *a)
 {
 	const struct ad_agent_conf *c = a->conf;
-	int64_t                     jitter;
 
-	a->backoff_ms
-	    = a->backoff_ms == 0 ? c->backoff_initial_ms : a->backoff_ms * 2;
-	if (a->backoff_ms > c->backoff_max_ms)
-		a->backoff_ms = c->backoff_max_ms;
-	/* Up to a quarter more, so that many agents failing together do not
-	 * come back in lockstep. */
-	jitter        = a->backoff_ms > 4 ? random() % (a->backoff_ms / 4) : 0;
-	a->next_start = ad_now_ms() + a->backoff_ms + jitter;
+	ad_restarts_schedule(&a->restart, c->backoff_initial_ms,
+	    c->backoff_max_ms, random(), ad_now_ms());
 }
 
 /*
@@ -326,15 +319,11 @@ count_restart(struct ad_agent *a, int64_t now)
 {
 	const struct ad_agent_conf *c   = a->conf;
 	unsigned                    cap = c->restart_intensity + 1;
+	int64_t                     span;
 
-	if (a->nrestart_times == cap) {
-		memmove(a->restart_times, a->restart_times + 1,
-		    (cap - 1) * sizeof(*a->restart_times));
-		a->nrestart_times--;
-	}
-	a->restart_times[a->nrestart_times++] = now;
-	if (a->nrestart_times < cap
-	    || now - a->restart_times[0] > c->restart_period_ms) {
+	if (ad_restart_count(a->restart_times, &a->nrestart_times,
+	        c->restart_intensity, c->restart_period_ms, now, &span)
+	    == AD_EXIT_RESTART) {
 		a->restarts++;
 		return 0;
 	}
@@ -343,12 +332,12 @@ count_restart(struct ad_agent *a, int64_t now)
 	         "{ intensity = %u period = %lld ms } allows: the agent is "
 	         "failed and will not be restarted; fix the cause (see the "
 	         "exits above), then run agentctl restart %s",
-	    c->name, cap, (long long)(now - a->restart_times[0]),
-	    c->restart_intensity, (long long)c->restart_period_ms, c->name);
+	    c->name, cap, (long long)span, c->restart_intensity,
+	    (long long)c->restart_period_ms, c->name);
 	ad_sv_audit(a->sv, c->name, NULL, "agent.failed",
 	    "%u restarts within %lld ms, more than restart { intensity = %u "
 	    "period = %lld ms } allows; not restarted until agentctl restart",
-	    cap, (long long)(now - a->restart_times[0]), c->restart_intensity,
+	    cap, (long long)span, c->restart_intensity,
 	    (long long)c->restart_period_ms);
 	ad_dispatch_fail_queue(a, AGENTD_EFAILED);
 	return 1;
@@ -362,9 +351,8 @@ ad_agent_restart(struct ad_agent *a, const char *who)
 
 	a->failed         = 0;
 	a->stopped        = 0;
-	a->backoff_ms     = 0;
-	a->next_start     = 0;
 	a->nrestart_times = 0;
+	ad_restarts_reset(&a->restart);
 	if (a->desired == 0 && a->pinned < 0)
 		a->desired = a->conf->min_instances;
 	/* A running agent gets fresh instances: the old ones drain (finish
@@ -395,7 +383,7 @@ ad_agent_state(const struct ad_agent *a)
 		return ad_agent_live(a) > 0 ? "stopping" : "stopped";
 	if (ad_agent_count(a, AD_INST_READY) >= a->conf->min_instances)
 		return "running";
-	if (a->next_start > ad_now_ms())
+	if (a->restart.next_start_ms > ad_now_ms())
 		return "backing off";
 	return "starting";
 }
@@ -1003,14 +991,13 @@ ad_agent_maintain(struct ad_agent *a)
 	/* An instance that has been ready for stable_after ends the crash
 	 * loop, if there was one: the next failure starts from the first
 	 * backoff again. */
-	if (a->backoff_ms != 0) {
+	if (a->restart.backoff_ms != 0) {
 		struct ad_instance *i;
 
 		LIST_FOREACH(i, &a->instances, link)
-			if (i->gen == a->cur && i->state == AD_INST_READY
-			    && ad_now_ms() - i->ready_mono
-			        >= a->conf->stable_after_ms)
-				a->backoff_ms = 0;
+			if (i->gen == a->cur && i->state == AD_INST_READY)
+				ad_restarts_ran(&a->restart, i->ready_mono,
+				    a->conf->stable_after_ms, ad_now_ms());
 	}
 	if (a->sv->stopping || a->failed || a->stopped || a->closing
 	    || a->removed)
@@ -1027,7 +1014,7 @@ ad_agent_maintain(struct ad_agent *a)
 		live--;
 	}
 	starting = sv_starting(a->sv);
-	while (live < a->desired && ad_now_ms() >= a->next_start
+	while (live < a->desired && ad_now_ms() >= a->restart.next_start_ms
 	    && starting++ < SPAWN_BURST) {
 		if (ad_instance_spawn(a, a->cur, err, sizeof(err)) != 0) {
 			ad_error("agent %s: %s", a->conf->name, err);

@@ -22,6 +22,7 @@
 #include "config/conf.h"
 #include "plugin/filecheck.h"
 #include "store/store.h"
+#include "supervisor/restart.h"
 #include "supervisor/scale.h"
 #include "supervisor/server.h"
 
@@ -222,9 +223,8 @@ struct ad_agent {
 	struct ad_req_queue queue;
 	unsigned            nqueued;
 	/* restarts */
-	unsigned restarts;
-	int64_t  backoff_ms;
-	int64_t  next_start; /* monotonic; 0: now */
+	unsigned           restarts;
+	struct ad_restarts restart; /* backoff, next start */
 	/* When the last restarts happened (monotonic ms, a ring of
 	 * intensity + 1): more than intensity within period fails the agent.
 	 */
