@@ -18,6 +18,8 @@
 #include "supervisor/dispatch.h"
 #include "supervisor/gen.h"
 #include "supervisor/instance.h"
+#include "supervisor/restart.h"
+#include "supervisor/scale.h"
 #include "supervisor/status.h"
 
 struct ad_sv;
@@ -41,9 +43,8 @@ struct ad_agent {
 	struct ad_req_queue queue;
 	unsigned            nqueued;
 	/* restarts */
-	unsigned restarts;
-	int64_t  backoff_ms;
-	int64_t  next_start; /* monotonic; 0: now */
+	unsigned           restarts;
+	struct ad_restarts restart; /* backoff, next start */
 	/* When the last restarts happened (monotonic ms, a ring of
 	 * intensity + 1): more than intensity within period fails the agent.
 	 */
@@ -56,13 +57,7 @@ struct ad_agent {
 	int      pinned;  /* agentctl scale N, or -1: automatic */
 	int      stopped; /* agentctl stop: no instances until start */
 	int      closing; /* agentd is stopping this agent's instances */
-	/* the autoscaler's window (instance.c) */
-	double   load_sum; /* in flight + queued, summed over ticks */
-	unsigned load_n;
-	int64_t  scale_next;  /* monotonic ms: the next decision */
-	int64_t  above_since; /* load above the band since, or 0 */
-	int64_t  below_since; /* load below the band since, or 0 */
-	double   below_peak;  /* the highest load while below */
+	struct ad_scaler      scale; /* the autoscaler's window */
 	struct ad_agent_stats st;
 	int64_t               last_call_denial_log;  /* monotonic ms */
 	int64_t               last_state_denial_log; /* monotonic ms */

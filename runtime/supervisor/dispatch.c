@@ -11,6 +11,7 @@
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/instance.h"
+#include "supervisor/route.h"
 #include "supervisor/supervisor.h"
 
 /* The caller's one answer; the request itself may live on. */
@@ -52,23 +53,7 @@ gen_for(const struct ad_agent *a, const struct ad_req *r)
 static struct ad_slot *
 pick_slot(struct ad_agent *a, const struct ad_gen *g)
 {
-	struct ad_instance *inst, *best = NULL;
-	unsigned            i;
-
-	LIST_FOREACH(inst, &a->instances, link) {
-		if (inst->gen != g || inst->state != AD_INST_READY
-		    || inst->inflight >= inst->nslots - 1)
-			continue;
-		if (best == NULL || inst->inflight < best->inflight)
-			best = inst;
-	}
-	if (best == NULL)
-		return NULL;
-	for (i = 1; i < best->nslots; i++) {
-		if (best->slots[i].phase == AD_SLOT_IDLE)
-			return &best->slots[i];
-	}
-	return NULL;
+	return ad_route_pick(&a->instances, g);
 }
 
 /* ---- the instance's channel ----------------------------------------- */
@@ -200,7 +185,7 @@ ad_dispatch_fail_queue(struct ad_agent *a, int status)
 static int
 enqueue(struct ad_agent *a, struct ad_req *r, int front)
 {
-	if (!front && a->nqueued >= a->conf->queue_max)
+	if (!ad_route_admit(a->nqueued, a->conf->queue_max, front))
 		return AGENTD_EBUSY;
 	if (front)
 		TAILQ_INSERT_HEAD(&a->queue, r, link);
@@ -243,13 +228,9 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg, uint64_t id,
 	/* A canary takes its share of requests, counted out exactly: with
 	 * 20%, every fifth. */
 	if (a->next != NULL && a->canary_pct > 0
-	    && ad_gen_count(a, a->next, AD_INST_READY) > 0) {
-		a->canary_acc += a->canary_pct;
-		if (a->canary_acc >= 100) {
-			a->canary_acc -= 100;
-			r->gen = a->next->number;
-		}
-	}
+	    && ad_gen_count(a, a->next, AD_INST_READY) > 0
+	    && ad_route_canary(&a->canary_acc, a->canary_pct))
+		r->gen = a->next->number;
 	if ((rv = enqueue(a, r, 0)) != 0) {
 		free(r);
 		return rv;
@@ -290,24 +271,28 @@ ad_dispatch_envelope(struct ad_sv *sv, const struct ad_envelope *in,
 static void
 connection_failed(struct ad_instance *inst, struct ad_req *r)
 {
+	struct ad_agent *a = inst->agent;
+
 	if (inst->state == AD_INST_READY)
 		inst->state = AD_INST_LOST;
-	/* Answered already (its deadline passed): nothing to run again. */
-	if (r->answered || r->tries >= AD_MAX_TRIES) {
+	switch (ad_redispatch_verdict(
+	    r->tries, r->answered, a->stopped, a->closing)) {
+	case AD_REDISPATCH_FAILED:
 		ad_req_finish(r, AGENTD_EFAILED, NULL, 0);
-		return;
+		break;
+	case AD_REDISPATCH_UNAVAIL:
+		ad_req_finish(r, AGENTD_EUNAVAIL, NULL, 0);
+		break;
+	case AD_REDISPATCH_CLOSED:
+		ad_req_finish(r, AGENTD_ECLOSED, NULL, 0);
+		break;
+	case AD_REDISPATCH_AGAIN:
+		ad_info("agent %s: re-dispatching a request %s held",
+		    a->conf->name, inst->id);
+		a->st.redispatched++;
+		enqueue(a, r, 1);
+		break;
 	}
-	/* No instance will come to run it again. */
-	if (inst->agent->stopped || inst->agent->closing) {
-		ad_req_finish(r,
-		    inst->agent->stopped ? AGENTD_EUNAVAIL : AGENTD_ECLOSED,
-		    NULL, 0);
-		return;
-	}
-	ad_info("agent %s: re-dispatching a request %s held",
-	    inst->agent->conf->name, inst->id);
-	inst->agent->st.redispatched++;
-	enqueue(inst->agent, r, 1);
 }
 
 /*

@@ -25,20 +25,11 @@
 #include "supervisor/supervisor.h"
 
 /*
- * The autoscaler decides once per sampling interval, on the mean load of
- * the ticks in it, and leaves alone any load within TOLERANCE of the
- * target (Kubernetes' HPA uses the same 10%).  One step adds at most
- * max(current, SCALE_STEP_MIN) instances.
- */
-#define SCALE_SAMPLE_MS 1000
-/*
  * At most this many instances (of all agents) start at once: a thousand
  * spawned together would share the CPU so thinly that none finished its
  * init in time.  The main loop starts more as these become ready.
  */
 #define SPAWN_BURST 32
-#define SCALE_TOLERANCE 0.1
-#define SCALE_STEP_MIN 4
 
 extern char **environ;
 
@@ -265,16 +256,9 @@ static void
 schedule_restart(struct ad_agent *a)
 {
 	const struct ad_agent_conf *c = a->conf;
-	int64_t                     jitter;
 
-	a->backoff_ms
-	    = a->backoff_ms == 0 ? c->backoff_initial_ms : a->backoff_ms * 2;
-	if (a->backoff_ms > c->backoff_max_ms)
-		a->backoff_ms = c->backoff_max_ms;
-	/* Up to a quarter more, so that many agents failing together do not
-	 * come back in lockstep. */
-	jitter        = a->backoff_ms > 4 ? random() % (a->backoff_ms / 4) : 0;
-	a->next_start = ad_now_ms() + a->backoff_ms + jitter;
+	ad_restarts_schedule(&a->restart, c->backoff_initial_ms,
+	    c->backoff_max_ms, random(), ad_now_ms());
 }
 
 /*
@@ -290,15 +274,11 @@ count_restart(struct ad_agent *a, int64_t now)
 {
 	const struct ad_agent_conf *c   = a->conf;
 	unsigned                    cap = c->restart_intensity + 1;
+	int64_t                     span;
 
-	if (a->nrestart_times == cap) {
-		memmove(a->restart_times, a->restart_times + 1,
-		    (cap - 1) * sizeof(*a->restart_times));
-		a->nrestart_times--;
-	}
-	a->restart_times[a->nrestart_times++] = now;
-	if (a->nrestart_times < cap
-	    || now - a->restart_times[0] > c->restart_period_ms) {
+	if (ad_restart_count(a->restart_times, &a->nrestart_times,
+	        c->restart_intensity, c->restart_period_ms, now, &span)
+	    == AD_EXIT_RESTART) {
 		a->restarts++;
 		return 0;
 	}
@@ -307,12 +287,12 @@ count_restart(struct ad_agent *a, int64_t now)
 	         "{ intensity = %u period = %lld ms } allows: the agent is "
 	         "failed and will not be restarted; fix the cause (see the "
 	         "exits above), then run agentctl restart %s",
-	    c->name, cap, (long long)(now - a->restart_times[0]),
-	    c->restart_intensity, (long long)c->restart_period_ms, c->name);
+	    c->name, cap, (long long)span, c->restart_intensity,
+	    (long long)c->restart_period_ms, c->name);
 	ad_sv_audit(a->sv, c->name, NULL, "agent.failed",
 	    "%u restarts within %lld ms, more than restart { intensity = %u "
 	    "period = %lld ms } allows; not restarted until agentctl restart",
-	    cap, (long long)(now - a->restart_times[0]), c->restart_intensity,
+	    cap, (long long)span, c->restart_intensity,
 	    (long long)c->restart_period_ms);
 	ad_dispatch_fail_queue(a, AGENTD_EFAILED);
 	return 1;
@@ -326,9 +306,8 @@ ad_agent_restart(struct ad_agent *a, const char *who)
 
 	a->failed         = 0;
 	a->stopped        = 0;
-	a->backoff_ms     = 0;
-	a->next_start     = 0;
 	a->nrestart_times = 0;
+	ad_restarts_reset(&a->restart);
 	if (a->desired == 0 && a->pinned < 0)
 		a->desired = a->conf->min_instances;
 	/* A running agent gets fresh instances: the old ones drain (finish
@@ -359,7 +338,7 @@ ad_agent_state(const struct ad_agent *a)
 		return ad_agent_live(a) > 0 ? "stopping" : "stopped";
 	if (ad_agent_count(a, AD_INST_READY) >= a->conf->min_instances)
 		return "running";
-	if (a->next_start > ad_now_ms())
+	if (a->restart.next_start_ms > ad_now_ms())
 		return "backing off";
 	return "starting";
 }
@@ -805,103 +784,51 @@ set_desired(struct ad_agent *a, unsigned n, const char *fmt, ...)
 	a->desired = n;
 }
 
-/* Instances needed to hold load at target each: load / target, rounded up. */
-static unsigned
-needed(double load, unsigned target)
-{
-	unsigned n = (unsigned)(load / target);
-
-	return n * (double)target < load ? n + 1 : n;
-}
-
 static void
 scale_reset(struct ad_agent *a)
 {
-	a->above_since = 0;
-	a->below_since = 0;
-	a->below_peak  = 0;
+	ad_scaler_reset(&a->scale);
 }
 
-/*
- * Sample the load (requests in flight plus queued) every tick; once per
- * SCALE_SAMPLE_MS decide on its mean.  Above desired * target_inflight by
- * more than the tolerance for upscale_delay: grow to what the load needs
- * (one step at most doubles, or adds SCALE_STEP_MIN).  Low enough that
- * one instance fewer would still be under target minus the tolerance, for
- * downscale_delay: shrink to what the highest load of that window needs.
- * A load between the two changes nothing, so a steady load near the
- * target never flaps.
- */
+/* The autoscaler (scale.h) on this tick's load: in flight plus queued. */
 void
 ad_agent_scale_sample(struct ad_agent *a, int64_t now)
 {
 	const struct ad_agent_conf *c = a->conf;
 	const struct ad_instance   *i;
-	double                      load = a->nqueued, mean, target;
-	unsigned                    want, step;
+	double                      load = a->nqueued;
+	struct ad_scale_decision    d;
 
+	struct ad_scale_params p = {
+		.desired            = a->desired,
+		.min                = c->min_instances,
+		.max                = c->max_instances,
+		.target_inflight    = c->target_inflight,
+		.upscale_delay_ms   = c->upscale_delay_ms,
+		.downscale_delay_ms = c->downscale_delay_ms,
+	};
+
+	p.may_scale = a->pinned < 0 && !a->stopped && !a->failed && !a->closing
+	    && c->min_instances != c->max_instances;
 	LIST_FOREACH(i, &a->instances, link)
 		load += i->inflight;
-	a->load_sum += load;
-	a->load_n++;
-	if (now < a->scale_next)
-		return;
-	mean          = a->load_sum / a->load_n;
-	a->load_sum   = 0;
-	a->load_n     = 0;
-	a->scale_next = now + SCALE_SAMPLE_MS;
-	if (a->pinned >= 0 || a->stopped || a->failed || a->closing
-	    || c->min_instances == c->max_instances) {
-		scale_reset(a);
-		return;
-	}
-	target = c->target_inflight;
-	if (mean > a->desired * target * (1 + SCALE_TOLERANCE)) {
-		a->below_since = 0;
-		/* Counted from the end of the first interval whose mean is
-		 * above: the load may have started anywhere in it. */
-		if (a->above_since == 0)
-			a->above_since = now;
-		if (now - a->above_since < c->upscale_delay_ms
-		    || a->desired >= c->max_instances)
-			return;
-		step = a->desired > SCALE_STEP_MIN ? a->desired
-		                                   : SCALE_STEP_MIN;
-		want = needed(mean, c->target_inflight);
-		if (want > a->desired + step)
-			want = a->desired + step;
-		if (want > c->max_instances)
-			want = c->max_instances;
-		set_desired(a, want,
+	switch (ad_scaler_sample(&a->scale, load, &p, now, &d)) {
+	case AD_SCALE_UP:
+		set_desired(a, d.want,
 		    "load %.1f (in flight + queued) above %u x "
 		    "target_inflight %u for %lld ms",
-		    mean, a->desired, c->target_inflight,
-		    (long long)(now - a->above_since));
-		/* The new instances get a full delay to take their share. */
-		a->above_since = now;
-	} else if (a->desired > c->min_instances
-	    && mean < (a->desired - 1) * target * (1 - SCALE_TOLERANCE)) {
-		a->above_since = 0;
-		if (a->below_since == 0) {
-			a->below_since = now;
-			a->below_peak  = mean;
-		}
-		if (mean > a->below_peak)
-			a->below_peak = mean;
-		if (now - a->below_since < c->downscale_delay_ms)
-			return;
-		want = needed(a->below_peak, c->target_inflight);
-		if (want < c->min_instances)
-			want = c->min_instances;
-		if (want < a->desired)
-			set_desired(a, want,
-			    "load at most %.1f (in flight + queued) for %lld "
-			    "ms, below %u x target_inflight %u",
-			    a->below_peak, (long long)(now - a->below_since),
-			    a->desired - 1, c->target_inflight);
-		scale_reset(a);
-	} else {
-		scale_reset(a);
+		    d.load, a->desired, c->target_inflight,
+		    (long long)d.for_ms);
+		break;
+	case AD_SCALE_DOWN:
+		set_desired(a, d.want,
+		    "load at most %.1f (in flight + queued) for %lld "
+		    "ms, below %u x target_inflight %u",
+		    d.load, (long long)d.for_ms, a->desired - 1,
+		    c->target_inflight);
+		break;
+	case AD_SCALE_KEEP:
+		break;
 	}
 }
 
@@ -1005,14 +932,13 @@ ad_agent_maintain(struct ad_agent *a)
 	/* An instance that has been ready for stable_after ends the crash
 	 * loop, if there was one: the next failure starts from the first
 	 * backoff again. */
-	if (a->backoff_ms != 0) {
+	if (a->restart.backoff_ms != 0) {
 		struct ad_instance *i;
 
 		LIST_FOREACH(i, &a->instances, link)
-			if (i->gen == a->cur && i->state == AD_INST_READY
-			    && ad_now_ms() - i->ready_mono
-			        >= a->conf->stable_after_ms)
-				a->backoff_ms = 0;
+			if (i->gen == a->cur && i->state == AD_INST_READY)
+				ad_restarts_ran(&a->restart, i->ready_mono,
+				    a->conf->stable_after_ms, ad_now_ms());
 	}
 	if (a->sv->stopping || a->failed || a->stopped || a->closing
 	    || a->removed)
@@ -1029,7 +955,7 @@ ad_agent_maintain(struct ad_agent *a)
 		live--;
 	}
 	starting = sv_starting(a->sv);
-	while (live < a->desired && ad_now_ms() >= a->next_start
+	while (live < a->desired && ad_now_ms() >= a->restart.next_start_ms
 	    && starting++ < SPAWN_BURST) {
 		if (ad_instance_spawn(a, a->cur, err, sizeof(err)) != 0) {
 			ad_error("agent %s: %s", a->conf->name, err);

@@ -16,6 +16,7 @@
 #include "supervisor/dispatch.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
+#include "supervisor/reload_progress.h"
 #include "supervisor/supervisor.h"
 
 /* What happened to one agent; settled once `what` is set. */
@@ -509,27 +510,60 @@ switch_to(struct ad_agent *a, struct ad_gen *g)
 	ad_dispatch_pump(a);
 }
 
+/*
+ * What progress_one decides on (reload_progress.h); *ap and *gp: the
+ * agent and the generation on trial, when there are.
+ */
+static void
+progress_facts(struct ad_sv *sv, const struct outcome *o, int64_t now,
+    struct ad_agent **ap, struct ad_gen **gp, struct ad_progress_facts *f)
+{
+	struct ad_agent *a = ad_sv_agent(sv, o->agent);
+	struct ad_gen   *g = NULL;
+
+	memset(f, 0, sizeof(*f));
+	if (a != NULL)
+		g = o->new_agent || o->phase == WAIT_PROBATION ? a->cur
+		                                               : a->next;
+	*ap           = a;
+	*gp           = g;
+	f->agent_gone = a == NULL;
+	f->superseded = g == NULL || g->number != o->gen;
+	if (f->agent_gone || f->superseded)
+		return;
+	f->probation  = o->phase == WAIT_PROBATION;
+	f->gen_failed = g->failed[0] != '\0';
+	f->ready      = ad_gen_count(a, g, AD_INST_READY);
+	f->wanted     = ad_agent_wanted(a, g);
+	f->new_agent  = o->new_agent;
+	f->canary_pct = a->canary_pct;
+	f->probation_configured
+	    = !o->no_probation && g->conf->probation_ms > 0;
+	f->probation_ended = now >= a->probation_until;
+}
+
 static void
 progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 {
-	struct ad_agent *a = ad_sv_agent(sv, o->agent);
-	struct ad_gen   *g;
+	struct ad_progress_facts f;
+	struct ad_agent         *a;
+	struct ad_gen           *g, *back;
 
-	if (a == NULL) {
+	progress_facts(sv, o, now, &a, &g, &f);
+	switch (ad_progress_next(&f)) {
+	case AD_PROGRESS_WAIT:
+		break;
+	case AD_PROGRESS_REFUSE_REMOVED:
 		settle(o, "refused", "the agent was removed meanwhile");
-		return;
-	}
-	g = o->new_agent || o->phase == WAIT_PROBATION ? a->cur : a->next;
-	if (g == NULL || g->number != o->gen) {
+		break;
+	case AD_PROGRESS_REFUSE_SUPERSEDED:
 		settle(o, "refused", "superseded by an operator's rollback");
-		return;
-	}
-	if (o->phase == WAIT_READY && g->failed[0] != '\0') {
-		if (o->new_agent) {
-			remove_agent(a);
-			settle(o, "refused", "%s: not started", g->failed);
-			return;
-		}
+		break;
+	case AD_PROGRESS_DROP_NEW_AGENT:
+		remove_agent(a);
+		settle(o, "refused", "%s: not started", g->failed);
+		break;
+	case AD_PROGRESS_ABANDON:
 		a->next       = NULL;
 		a->canary_pct = 0;
 		/* Requests the split gave it go to the current one now. */
@@ -539,39 +573,37 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		    o->rollback ? "the earlier generation"
 		                : "the new generation",
 		    o->to, g->failed, o->from);
-		return;
-	}
-	if (o->phase == WAIT_READY
-	    && ad_gen_count(a, g, AD_INST_READY) >= ad_agent_wanted(a, g)) {
-		if (o->new_agent) {
-			a->probation_until = 0;
-			settle(o, "started", "%s", o->to);
-		} else if (a->canary_pct > 0) {
-			settle(o, "canary",
-			    "%s takes %u%% of requests; %s serves the rest",
-			    o->to, a->canary_pct, o->from);
-		} else {
-			switch_to(a, g);
-			if (!o->no_probation && g->conf->probation_ms > 0) {
-				a->probation_until
-				    = now + g->conf->probation_ms;
-				o->phase = WAIT_PROBATION;
-			} else if (o->rollback)
-				settle(o, "rolled back", "from %s to %s",
-				    o->from, o->to);
-			else
-				settle(o, "upgraded", NULL);
-		}
+		break;
+	case AD_PROGRESS_SETTLE_STARTED:
+		a->probation_until = 0;
+		settle(o, "started", "%s", o->to);
 		ad_agent_maintain(a);
-		return;
-	}
-	if (o->phase != WAIT_PROBATION)
-		return;
-	if (g->failed[0] != '\0') {
+		break;
+	case AD_PROGRESS_SETTLE_CANARY:
+		settle(o, "canary",
+		    "%s takes %u%% of requests; %s serves the rest", o->to,
+		    a->canary_pct, o->from);
+		ad_agent_maintain(a);
+		break;
+	case AD_PROGRESS_SWITCH_PROBATION:
+		switch_to(a, g);
+		a->probation_until = now + g->conf->probation_ms;
+		o->phase           = WAIT_PROBATION;
+		ad_agent_maintain(a);
+		break;
+	case AD_PROGRESS_SWITCH_SETTLE:
+		switch_to(a, g);
+		if (o->rollback)
+			settle(
+			    o, "rolled back", "from %s to %s", o->from, o->to);
+		else
+			settle(o, "upgraded", NULL);
+		ad_agent_maintain(a);
+		break;
+	case AD_PROGRESS_ROLL_BACK:
 		/* The previous generation stood by, ready: it serves again
 		 * now, and the failed one's instances are stopped. */
-		struct ad_gen *back = a->prev;
-
+		back               = a->prev;
 		a->probation_until = 0;
 		a->prev            = NULL;
 		ad_agent_use(a, back);
@@ -581,12 +613,12 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		settle(o, "rolled back",
 		    "%s during probation; %s serves again", g->failed,
 		    o->from);
-		return;
-	}
-	if (now >= a->probation_until) {
+		break;
+	case AD_PROGRESS_END_PROBATION:
 		a->probation_until = 0;
 		ad_agent_maintain(a); /* the previous one's instances go */
 		settle(o, "upgraded", NULL);
+		break;
 	}
 }
 
