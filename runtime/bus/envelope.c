@@ -217,22 +217,6 @@ ad_envelope_next_id(void)
 	return atomic_fetch_add(&next, 1);
 }
 
-const char *
-ad_kind_name(enum ad_kind k)
-{
-	switch (k) {
-	case AD_KIND_REQUEST:
-		return "request";
-	case AD_KIND_REPLY:
-		return "reply";
-	case AD_KIND_EVENT:
-		return "event";
-	case AD_KIND_CONTROL:
-		return "control";
-	}
-	return "unknown";
-}
-
 int
 ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out)
 {

@@ -87,6 +87,4 @@ int ad_reply_msg(const struct ad_envelope *req, int status, const void *body,
 /* A fresh message id: unique within this process, never 0. */
 uint64_t ad_envelope_next_id(void);
 
-const char *ad_kind_name(enum ad_kind k);
-
 #endif
