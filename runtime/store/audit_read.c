@@ -446,7 +446,7 @@ ad_audit_verify(struct ad_audit *a, struct ad_audit_verify_result *res)
 
 struct cut {
 	struct chain                  c;
-	int64_t                       before;
+	int64_t                       before_ms;
 	FILE                         *f;
 	uint64_t                      first;
 	int64_t                       first_ms;
@@ -467,7 +467,7 @@ cut_visit(void *arg, MDB_txn *txn, uint64_t seq, const MDB_val *val)
 		return WALK_END;
 	if (audit_rec_parse(val->mv_data, val->mv_size, &doc, &v, NULL) != 0)
 		return chain_step(&k->c, seq, NULL);
-	if (v.time_ms >= k->before)
+	if (v.time_ms >= k->before_ms)
 		rc = WALK_STOP;
 	else if ((rc = chain_step(&k->c, seq, &v)) == 0
 	    && fwrite(val->mv_data, 1, val->mv_size, k->f) != val->mv_size)
@@ -641,7 +641,7 @@ int
 ad_audit_archive(struct ad_audit *a, int64_t older_than_ms, const char *dir,
     struct ad_audit_archive_result *res, char *err, size_t errlen)
 {
-	struct cut k = { .before = older_than_ms };
+	struct cut k = { .before_ms = older_than_ms };
 	int        rv;
 
 	memset(res, 0, sizeof(*res));

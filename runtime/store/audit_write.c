@@ -388,11 +388,11 @@ ad_audit_append_many(struct ad_audit *a, const struct ad_audit_rec *r,
 		rv = AGENTD_EBUSY;
 	if (rv == 0) {
 		/* Under the lock, so times follow queue (= seq) order. */
-		int64_t now = ad_wall_ms();
+		int64_t now_ms = ad_wall_ms();
 
 		for (p = head; p != NULL; p = p->next) {
 			if (p->v.time_ms == 0)
-				p->v.time_ms = now;
+				p->v.time_ms = now_ms;
 			chain_onto(a, p);
 		}
 		*a->q_tail = head;
