@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bus/envelope.h"
+#include "common/nngx.h"
 
 static int
 put_str(agentd_writer *w, const char *key, const char *val)
@@ -216,18 +217,33 @@ ad_envelope_next_id(void)
 	return atomic_fetch_add(&next, 1);
 }
 
-const char *
-ad_kind_name(enum ad_kind k)
+int
+ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out)
 {
-	switch (k) {
-	case AD_KIND_REQUEST:
-		return "request";
-	case AD_KIND_REPLY:
-		return "reply";
-	case AD_KIND_EVENT:
-		return "event";
-	case AD_KIND_CONTROL:
-		return "control";
+	agentd_writer *w;
+	const void    *data;
+	size_t         len;
+	int            rv;
+
+	if ((rv = agentd_writer_new(&w)) != 0)
+		return rv;
+	if ((rv = ad_envelope_encode(e, w)) == 0) {
+		data = agentd_writer_data(w, &len);
+		if ((rv = nng_msg_alloc(out, 0)) == 0
+		    && (rv = nng_msg_append(*out, data, len)) != 0)
+			nng_msg_free(*out);
+		rv = ad_nng_error(rv);
 	}
-	return "unknown";
+	agentd_writer_free(w);
+	return rv;
+}
+
+int
+ad_reply_msg(const struct ad_envelope *req, int status, const void *body,
+    size_t len, nng_msg **out)
+{
+	struct ad_envelope r;
+
+	ad_envelope_reply(&r, req->id, req->src, status, body, len);
+	return ad_envelope_to_msg(&r, out);
 }

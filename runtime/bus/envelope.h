@@ -13,12 +13,17 @@
  * Unknown keys are ignored (a newer peer may add some); a known key with a
  * wrong type, a missing required key, a name too long or an unknown kind
  * makes the whole envelope AGENTD_EPROTO.
+ *
+ * The bus sends an envelope as one nng message (ad_envelope_to_msg); nng's
+ * codes become agentd's in common/nngx.h.
  */
 #ifndef AD_ENVELOPE_H
 #define AD_ENVELOPE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <nng/nng.h>
 
 #include <agentd/msg.h>
 
@@ -72,9 +77,14 @@ int ad_envelope_decode_prefix(const void *buf, size_t len, size_t max_len,
 void ad_envelope_reply(struct ad_envelope *r, uint64_t request_id,
     const char *to, int status, const void *body, size_t len);
 
+/* The envelope encoded into a new nng message (caller owns, nng_msg_free). */
+int ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out);
+
+/* Build a reply envelope answering `req` into a new nng message. */
+int ad_reply_msg(const struct ad_envelope *req, int status, const void *body,
+    size_t len, nng_msg **out);
+
 /* A fresh message id: unique within this process, never 0. */
 uint64_t ad_envelope_next_id(void);
-
-const char *ad_kind_name(enum ad_kind k);
 
 #endif

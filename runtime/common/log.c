@@ -30,12 +30,6 @@ ad_log_set_level(int level)
 }
 
 int
-ad_log_level(void)
-{
-	return log_level;
-}
-
-int
 ad_log_parse_level(const char *name)
 {
 	if (strcmp(name, "error") == 0)

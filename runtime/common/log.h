@@ -14,7 +14,6 @@
 
 void ad_log_init(const char *progname, int level);
 void ad_log_set_level(int level);
-int  ad_log_level(void);
 /* "error", "warn", "info", "debug" -> level; -1 if unknown. */
 int ad_log_parse_level(const char *name);
 

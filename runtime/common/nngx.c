@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <agentd/error.h>
+
 #include "common/log.h"
 #include "common/nngx.h"
 #include "common/util.h"
@@ -87,35 +89,4 @@ ad_msg_append(nng_msg *m, const void *data, size_t len)
 	    && (rv = nng_msg_reserve(m, need > 2 * cap ? need : 2 * cap)) != 0)
 		return rv;
 	return nng_msg_append(m, data, len);
-}
-
-int
-ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out)
-{
-	agentd_writer *w;
-	const void    *data;
-	size_t         len;
-	int            rv;
-
-	if ((rv = agentd_writer_new(&w)) != 0)
-		return rv;
-	if ((rv = ad_envelope_encode(e, w)) == 0) {
-		data = agentd_writer_data(w, &len);
-		if ((rv = nng_msg_alloc(out, 0)) == 0
-		    && (rv = nng_msg_append(*out, data, len)) != 0)
-			nng_msg_free(*out);
-		rv = ad_nng_error(rv);
-	}
-	agentd_writer_free(w);
-	return rv;
-}
-
-int
-ad_reply_msg(const struct ad_envelope *req, int status, const void *body,
-    size_t len, nng_msg **out)
-{
-	struct ad_envelope r;
-
-	ad_envelope_reply(&r, req->id, req->src, status, body, len);
-	return ad_envelope_to_msg(&r, out);
 }

@@ -11,8 +11,6 @@
 
 #include <nng/nng.h>
 
-#include "bus/envelope.h"
-
 /* nng error -> agentd error (0 stays 0). */
 int ad_nng_error(int nng_rv);
 
@@ -43,12 +41,5 @@ size_t ad_transport_cap(size_t max_message);
  * envelope at a time would copy O(n^2) bytes.
  */
 int ad_msg_append(nng_msg *m, const void *data, size_t len);
-
-/* The envelope encoded into a new nng message (caller owns, nng_msg_free). */
-int ad_envelope_to_msg(const struct ad_envelope *e, nng_msg **out);
-
-/* Build a reply envelope answering `req` into a new nng message. */
-int ad_reply_msg(const struct ad_envelope *req, int status, const void *body,
-    size_t len, nng_msg **out);
 
 #endif

@@ -551,10 +551,10 @@ parse_time(const char *s, int64_t *ms)
 {
 	struct tm   tm;
 	const char *end;
-	int64_t     ago;
+	int64_t     ago_ms;
 
-	if (ad_parse_duration(s, &ago) == 0) {
-		*ms = ad_wall_ms() - ago;
+	if (ad_parse_duration(s, &ago_ms) == 0) {
+		*ms = ad_wall_ms() - ago_ms;
 		return 0;
 	}
 	memset(&tm, 0, sizeof(tm));
@@ -690,7 +690,7 @@ audit_verify_files(const struct ctl_opts *o, int n, char **paths)
 
 struct audit_query {
 	const char *agent, *kind;
-	int64_t     since, until;
+	int64_t     since_ms, until_ms;
 	int64_t     limit;   /* -1: the command's default */
 	int64_t     min_seq; /* 0: from the first */
 	int         oldest_first;
@@ -710,9 +710,9 @@ audit_request(struct ctl_opts *o, const struct audit_query *q, json_t **out)
 	agentd_write_str(w, "kind");
 	q->kind ? agentd_write_str(w, q->kind) : agentd_write_nil(w);
 	agentd_write_str(w, "since_ms");
-	agentd_write_int(w, q->since);
+	agentd_write_int(w, q->since_ms);
 	agentd_write_str(w, "until_ms");
-	agentd_write_int(w, q->until);
+	agentd_write_int(w, q->until_ms);
 	agentd_write_str(w, "limit");
 	agentd_write_int(w, q->limit);
 	agentd_write_str(w, "min_seq");
@@ -826,7 +826,8 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 			break;
 		case 's':
 		case 'u':
-			if (parse_time(optarg, c == 's' ? &q.since : &q.until)
+			if (parse_time(
+			        optarg, c == 's' ? &q.since_ms : &q.until_ms)
 			    != 0) {
 				fprintf(stderr,
 				    "agentctl: bad time \"%s\": use "

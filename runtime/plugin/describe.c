@@ -377,21 +377,21 @@ close_fd(struct child *c, int i)
 static int
 collect_output(struct child *c)
 {
-	int64_t deadline = ad_now_ms() + DESCRIBE_TIMEOUT_MS;
+	int64_t deadline_ms = ad_now_ms() + DESCRIBE_TIMEOUT_MS;
 
 	while (c->fd[0] >= 0 || c->fd[1] >= 0) {
 		struct pollfd pfd[2];
-		int64_t       left = deadline - ad_now_ms();
+		int64_t       left_ms = deadline_ms - ad_now_ms();
 		int           i, n, r;
 
-		if (left <= 0)
+		if (left_ms <= 0)
 			return AGENTD_ETIMEOUT;
 		for (i = 0; i < 2; i++) {
 			pfd[i].fd      = c->fd[i]; /* poll() skips -1 */
 			pfd[i].events  = POLLIN;
 			pfd[i].revents = 0;
 		}
-		n = poll(pfd, 2, (int)left);
+		n = poll(pfd, 2, (int)left_ms);
 		if (n < 0 && errno != EINTR)
 			return AGENTD_EIO;
 		for (i = 0; n > 0 && i < 2; i++) {

@@ -46,6 +46,10 @@
  * Threads.  Any thread may call any function except ad_audit_close(),
  * which must not overlap other calls.  Appends are written by one writer
  * thread in batches, one durable transaction per batch (group commit).
+ *
+ * The code: audit_codec.c (the record and its hash), audit_write.c (the
+ * handle, the queue and the writer thread), audit_read.c (query, verify,
+ * archive); audit_int.h holds what they share.
  */
 #ifndef AD_AUDIT_H
 #define AD_AUDIT_H

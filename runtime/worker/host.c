@@ -272,7 +272,7 @@ call_msg(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
 static int
 sync_roundtrip(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, nng_msg **reply)
 {
-	int64_t busy;
+	int64_t busy_since_ms;
 	int     rv;
 
 	if (ad_wloop_is_lost(&ctx->loop)) {
@@ -282,7 +282,7 @@ sync_roundtrip(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, nng_msg **reply)
 	/* Replies given so far leave now, not after the wait. */
 	ad_host_out_flush(ctx);
 	/* Waiting for agentd is not the plugin being stuck. */
-	busy = atomic_exchange(&ctx->busy_since, 0);
+	busy_since_ms = atomic_exchange(&ctx->busy_since_ms, 0);
 	/* agentd answers "timeout" at the deadline; the margin only guards
 	 * against agentd itself being gone. */
 	nng_aio_set_timeout(ctx->sync_aio, timeout_ms + 2000);
@@ -298,7 +298,8 @@ sync_roundtrip(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, nng_msg **reply)
 	if ((rv = nng_aio_result(ctx->sync_aio)) == 0)
 		*reply = nng_aio_get_msg(ctx->sync_aio);
 out:
-	atomic_store(&ctx->busy_since, busy != 0 ? ad_now_ms() : 0);
+	atomic_store(
+	    &ctx->busy_since_ms, busy_since_ms != 0 ? ad_now_ms() : 0);
 	return ad_nng_error(rv);
 }
 
@@ -412,7 +413,7 @@ acall_start(agentd_ctx *ctx, nng_msg *msg, int timeout_ms, agentd_reply_fn cb,
 struct ad_pcall {
 	struct ad_pcall *next;
 	uint64_t         id;
-	int64_t          expires; /* monotonic ms */
+	int64_t          expires_ms; /* monotonic */
 	agentd_reply_fn  cb;
 	void            *arg;
 };
@@ -437,14 +438,14 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 	outgoing(ctx, AD_KIND_REQUEST, agent, body, len, timeout_ms, &e);
 	if ((rv = ad_host_out(ctx, &e)) != 0)
 		return rv;
-	c          = ad_xcalloc(1, sizeof(*c));
-	c->id      = e.id;
-	c->expires = ad_now_ms() + timeout_ms + PCALL_GRACE_MS;
-	c->cb      = cb;
-	c->arg     = arg;
-	b          = &ctx->pcalls[e.id % AD_PCALL_BUCKETS];
-	c->next    = *b;
-	*b         = c;
+	c             = ad_xcalloc(1, sizeof(*c));
+	c->id         = e.id;
+	c->expires_ms = ad_now_ms() + timeout_ms + PCALL_GRACE_MS;
+	c->cb         = cb;
+	c->arg        = arg;
+	b             = &ctx->pcalls[e.id % AD_PCALL_BUCKETS];
+	c->next       = *b;
+	*b            = c;
 	ctx->acalls++;
 	return 0;
 }
@@ -471,16 +472,16 @@ ad_host_reply_in(struct agentd_ctx *ctx, const struct ad_envelope *e)
 void
 ad_host_calls_expire(struct agentd_ctx *ctx)
 {
-	int64_t          now = ad_now_ms();
+	int64_t          now_ms = ad_now_ms();
 	struct ad_pcall *c, **b;
 	unsigned         i;
 
-	if (ctx->acalls == 0 || now - ctx->pcalls_checked < 100)
+	if (ctx->acalls == 0 || now_ms - ctx->pcalls_checked_ms < 100)
 		return;
-	ctx->pcalls_checked = now;
+	ctx->pcalls_checked_ms = now_ms;
 	for (i = 0; i < AD_PCALL_BUCKETS; i++) {
 		for (b = &ctx->pcalls[i]; (c = *b) != NULL;) {
-			if (c->expires > now) {
+			if (c->expires_ms > now_ms) {
 				b = &c->next;
 				continue;
 			}

@@ -58,7 +58,7 @@ struct agentd_ctx {
 	/* Monotonic ms since plugin code has been running on the main
 	 * thread, or 0 (between callbacks, or waiting in a host call): the
 	 * heartbeat reports how long, so agentd can tell a hung plugin. */
-	_Atomic int64_t  busy_since;
+	_Atomic int64_t  busy_since_ms;
 	_Atomic uint64_t handled; /* requests handed to the plugin */
 	unsigned         pending; /* requests not yet answered */
 	LIST_HEAD(, agentd_request) requests; /* those, to free at exit */
@@ -68,7 +68,7 @@ struct agentd_ctx {
 	/* call_async calls sent on the channel, by id, waiting for their
 	 * replies; checked now and then for agentd answering too late */
 	struct ad_pcall *pcalls[AD_PCALL_BUCKETS];
-	int64_t          pcalls_checked;
+	int64_t          pcalls_checked_ms;
 	/* audit_async records not sent yet (array elements), their
 	 * callbacks, and batches sent but not answered (host.c) */
 	agentd_writer      *audits;

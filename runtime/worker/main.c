@@ -97,13 +97,13 @@ on_calls_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 static void
 plugin_enter(struct agentd_ctx *ctx)
 {
-	atomic_store(&ctx->busy_since, ad_now_ms());
+	atomic_store(&ctx->busy_since_ms, ad_now_ms());
 }
 
 static void
 plugin_leave(struct agentd_ctx *ctx)
 {
-	atomic_store(&ctx->busy_since, 0);
+	atomic_store(&ctx->busy_since_ms, 0);
 }
 
 /*
@@ -125,8 +125,8 @@ struct heartbeat {
 static void
 beat(struct heartbeat *hb, nng_aio *aio)
 {
-	struct agentd_ctx *ctx  = hb->ctx;
-	int64_t            busy = atomic_load(&ctx->busy_since);
+	struct agentd_ctx *ctx           = hb->ctx;
+	int64_t            busy_since_ms = atomic_load(&ctx->busy_since_ms);
 	struct ad_envelope e;
 	agentd_writer     *w;
 	nng_msg           *msg;
@@ -135,7 +135,8 @@ beat(struct heartbeat *hb, nng_aio *aio)
 	agentd_writer_new(&w);
 	agentd_write_map(w, 2);
 	agentd_write_str(w, "busy_ms");
-	agentd_write_int(w, busy != 0 ? ad_now_ms() - busy : 0);
+	agentd_write_int(
+	    w, busy_since_ms != 0 ? ad_now_ms() - busy_since_ms : 0);
 	agentd_write_str(w, "handled");
 	agentd_write_uint(w, atomic_load(&ctx->handled));
 	memset(&e, 0, sizeof(e));
@@ -621,10 +622,10 @@ work(struct agentd_ctx *ctx)
 static void
 linger(struct agentd_ctx *ctx)
 {
-	int64_t until = ad_now_ms() + LINGER_MS;
+	int64_t until_ms = ad_now_ms() + LINGER_MS;
 
 	while (!stop_requested && !ad_wloop_is_lost(&ctx->loop)
-	    && ad_now_ms() < until)
+	    && ad_now_ms() < until_ms)
 		usleep(10 * 1000);
 }
 
@@ -636,17 +637,17 @@ serve(struct agentd_ctx *ctx)
 		{ ctx->rep_fd, POLLIN, 0 },
 		{ ctx->evin_fd, POLLIN, 0 },
 	};
-	int64_t next_tick = 0, wait;
+	int64_t next_tick_ms = 0, wait_ms;
 
 	while (!stop_requested && !ctx->loop.lost) {
 		if (ctx->initialized && ctx->desc->on_tick != NULL
-		    && ctx->desc->tick_ms > 0 && ad_now_ms() >= next_tick) {
+		    && ctx->desc->tick_ms > 0 && ad_now_ms() >= next_tick_ms) {
 			plugin_enter(ctx);
 			ctx->desc->on_tick(ctx->state);
 			plugin_leave(ctx);
 			ad_host_flush(ctx);
 			ad_host_out_flush(ctx);
-			next_tick = ad_now_ms() + ctx->desc->tick_ms;
+			next_tick_ms = ad_now_ms() + ctx->desc->tick_ms;
 		}
 		if (ctx->acalls > 0) {
 			plugin_enter(ctx);
@@ -656,10 +657,10 @@ serve(struct agentd_ctx *ctx)
 			ad_host_out_flush(ctx);
 		}
 		/* Wake at least every 200 ms to notice SIGTERM. */
-		wait = 200;
-		if (next_tick > 0 && next_tick - ad_now_ms() < wait)
-			wait = next_tick - ad_now_ms();
-		if (poll(fds, 3, wait > 0 ? (int)wait : 0) <= 0)
+		wait_ms = 200;
+		if (next_tick_ms > 0 && next_tick_ms - ad_now_ms() < wait_ms)
+			wait_ms = next_tick_ms - ad_now_ms();
+		if (poll(fds, 3, wait_ms > 0 ? (int)wait_ms : 0) <= 0)
 			continue;
 		switch (work(ctx)) {
 		case STEP_CONTINUE:
@@ -686,11 +687,11 @@ serve(struct agentd_ctx *ctx)
 static void
 settle_audits(struct agentd_ctx *ctx)
 {
-	int64_t until = ad_now_ms() + AUDIT_SETTLE_MS;
+	int64_t until_ms = ad_now_ms() + AUDIT_SETTLE_MS;
 
 	ad_host_audit_flush(ctx, 1);
 	while (ctx->audit_in_flight > 0 && !ctx->loop.lost
-	    && ad_now_ms() < until) {
+	    && ad_now_ms() < until_ms) {
 		struct pollfd pfd = { ctx->loop.efd, POLLIN, 0 };
 
 		if (poll(&pfd, 1, 100) <= 0)
@@ -702,8 +703,8 @@ settle_audits(struct agentd_ctx *ctx)
 	/* agentd is gone or too slow: what is still on its way is given up,
 	 * its callbacks told AGENTD_ECLOSED (the record may or may not be in
 	 * the trail), so that the plugin hears of every record before fini. */
-	until = ad_now_ms() + AUDIT_CANCEL_MS;
-	while (ctx->audit_outstanding > 0 && ad_now_ms() < until) {
+	until_ms = ad_now_ms() + AUDIT_CANCEL_MS;
+	while (ctx->audit_outstanding > 0 && ad_now_ms() < until_ms) {
 		struct pollfd pfd = { ctx->loop.efd, POLLIN, 0 };
 
 		ad_host_audit_flush(ctx, 1);
