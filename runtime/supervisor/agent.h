@@ -44,13 +44,8 @@ struct ad_agent {
 	unsigned            nqueued;
 	/* restarts */
 	unsigned           restarts;
-	struct ad_restarts restart; /* backoff, next start */
-	/* When the last restarts happened (monotonic ms, a ring of
-	 * intensity + 1): more than intensity within period fails the agent.
-	 */
-	int64_t *restart_times;
-	unsigned nrestart_times;
-	int      failed; /* no more restarts until restarted */
+	struct ad_restarts restart; /* exit window, backoff, next start */
+	int                failed;  /* no more restarts until restarted */
 	/* how many instances it should have: min at start, then the
 	 * autoscaler's or the operator's (pinned >= 0) choice */
 	unsigned desired;
@@ -71,6 +66,9 @@ struct ad_agent {
 struct ad_agent *ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
     const struct ad_agent_conf *conf, const char *hash, const char *version,
     const char *by);
+
+/* Free a (its instances are gone): its generations, its windows. */
+void ad_agent_free(struct ad_agent *a);
 
 /* May agent a call target (its calls = { })? */
 int ad_agent_may_call(const struct ad_agent *a, const char *target);
@@ -93,7 +91,7 @@ const char *ad_agent_state(const struct ad_agent *a);
  * the agent's desired count.  mtx held. */
 void ad_agent_maintain(struct ad_agent *a);
 
-/* The autoscaler, once a tick (see instance.c).  mtx held. */
+/* The autoscaler, once a tick (scale.h decides).  mtx held. */
 void ad_agent_scale_sample(struct ad_agent *a, int64_t now);
 
 /*
@@ -104,8 +102,26 @@ void ad_agent_scale_sample(struct ad_agent *a, int64_t now);
 int ad_agent_scale(
     struct ad_agent *a, long n, const char *who, char *err, size_t errlen);
 
+/*
+ * One of a's instances, running generation g, ended against the agent's
+ * wishes (status: waitpid's; why: one line): restarted under the policy
+ * and backoff, not replaced, or the agent failed by its restart
+ * intensity; a generation on trial fails instead.  ad_agent_start_failed:
+ * the same for an instance that never started.
+ */
+void ad_agent_instance_failed(
+    struct ad_agent *a, struct ad_gen *g, int status, const char *why);
+void ad_agent_start_failed(
+    struct ad_agent *a, struct ad_gen *g, const char *why);
+
 /* agentctl stop: drain every instance, start none until agentctl start
  * (ad_agent_restart).  Audited.  mtx held. */
 void ad_agent_stop(struct ad_agent *a, const char *who);
+
+/* A copy of what status shows of an agent, with its generations and
+ * instances (caller owns, release with ad_agent_status_release). */
+void ad_agent_status_get(
+    const struct ad_agent *a, struct ad_agent_status *out);
+void ad_agent_status_release(struct ad_agent_status *st);
 
 #endif

@@ -13,6 +13,7 @@
 #include "supervisor/agent.h"
 #include "supervisor/gen.h"
 #include "supervisor/instance.h"
+#include "supervisor/restart.h"
 #include "supervisor/status.h"
 #include "supervisor/supervisor.h"
 
@@ -55,10 +56,7 @@ ad_agent_use(struct ad_agent *a, struct ad_gen *g)
 	if (a->desired > g->conf->max_instances)
 		a->desired = g->conf->max_instances;
 	/* The restart window is sized by restart { intensity }. */
-	free(a->restart_times);
-	a->restart_times = ad_xcalloc(
-	    g->conf->restart_intensity + 1, sizeof(*a->restart_times));
-	a->nrestart_times = 0;
+	ad_restarts_size(&a->restart, g->conf->restart_intensity);
 }
 
 /* Free generations nothing refers to any more.  mtx held. */

@@ -156,15 +156,9 @@ unsigned ad_gen_count(
 /* "starting", "ready", "draining", "stopping", "lost" or "exited". */
 const char *ad_instance_state_name(const struct ad_instance *i);
 
-/* A copy of what status shows of an instance, or of an agent (with its
- * generations and instances: release with ad_agent_status_release).
- * mtx held. */
+/* A copy of what status shows of an instance.  mtx held. */
 struct ad_instance_status;
-struct ad_agent_status;
 void ad_instance_status_get(
     const struct ad_instance *i, struct ad_instance_status *out);
-void ad_agent_status_get(
-    const struct ad_agent *a, struct ad_agent_status *out);
-void ad_agent_status_release(struct ad_agent_status *st);
 
 #endif

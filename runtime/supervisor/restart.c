@@ -1,7 +1,9 @@
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "supervisor/restart.h"
 
 enum ad_exit_verdict
@@ -57,4 +59,21 @@ ad_restarts_reset(struct ad_restarts *r)
 {
 	r->backoff_ms    = 0;
 	r->next_start_ms = 0;
+	r->nexits        = 0;
+}
+
+void
+ad_restarts_size(struct ad_restarts *r, unsigned intensity)
+{
+	free(r->exits_ms);
+	r->exits_ms = ad_xcalloc(intensity + 1, sizeof(*r->exits_ms));
+	r->nexits   = 0;
+}
+
+void
+ad_restarts_free(struct ad_restarts *r)
+{
+	free(r->exits_ms);
+	r->exits_ms = NULL;
+	r->nexits   = 0;
 }

@@ -18,11 +18,19 @@
 
 #include <stdint.h>
 
-/* The backoff between restarts; all zero to begin with. */
+/* The window of exits and the backoff between restarts; all zero to
+ * begin with, the window sized by ad_restarts_size. */
 struct ad_restarts {
-	int64_t backoff_ms;    /* the last delay, 0: none since a stable run */
-	int64_t next_start_ms; /* monotonic: no start before; 0: now */
+	int64_t  backoff_ms; /* the last delay, 0: none since a stable run */
+	int64_t  next_start_ms; /* monotonic: no start before; 0: now */
+	int64_t *exits_ms;      /* monotonic: the last exits, oldest first */
+	unsigned nexits;        /* of intensity + 1 */
 };
+
+/* Give r an empty window for restart { intensity } (a generation put in
+ * use may change it); ad_restarts_free frees it. */
+void ad_restarts_size(struct ad_restarts *r, unsigned intensity);
+void ad_restarts_free(struct ad_restarts *r);
 
 enum ad_exit_verdict {
 	AD_EXIT_RESTART = 0, /* within restart { intensity } */
@@ -58,7 +66,8 @@ void ad_restarts_schedule(struct ad_restarts *r, int64_t initial_ms,
 void ad_restarts_ran(struct ad_restarts *r, int64_t ready_ms,
     int64_t stable_after_ms, int64_t now);
 
-/* An operator's restart: no delay, the next one is the first. */
+/* An operator's restart: no delay, the next one is the first, and the
+ * window is empty. */
 void ad_restarts_reset(struct ad_restarts *r);
 
 #endif

@@ -138,42 +138,6 @@ lookup_schema(void *arg, const struct ad_agent_conf *a,
 	return 0;
 }
 
-struct ad_agent *
-ad_agent_new(struct ad_sv *sv, struct ad_gen **first,
-    const struct ad_agent_conf *conf, const char *hash, const char *version,
-    const char *by)
-{
-	struct ad_agent *a = ad_xcalloc(1, sizeof(*a));
-	size_t           i;
-
-	a->sv     = sv;
-	a->pinned = -1;
-	LIST_INIT(&a->instances);
-	LIST_INIT(&a->gens);
-	TAILQ_INIT(&a->queue);
-	/* An agent removed and added back while its old instances still
-	 * drain: new instance names must not meet theirs. */
-	for (i = 0; i < sv->nagents; i++)
-		if (strcmp(sv->agents[i]->conf->name, conf->name) == 0
-		    && sv->agents[i]->next_seq > a->next_seq)
-			a->next_seq = sv->agents[i]->next_seq;
-	*first = ad_gen_new(a, conf, hash, version, by);
-	ad_agent_use(a, *first);
-	a->desired = a->conf->min_instances;
-	sv->agents
-	    = ad_xrealloc(sv->agents, (sv->nagents + 1) * sizeof(*sv->agents));
-	sv->agents[sv->nagents++] = a;
-	return a;
-}
-
-static void
-agent_free(struct ad_agent *a)
-{
-	ad_agent_free_gens(a);
-	free(a->restart_times);
-	free(a);
-}
-
 const struct ad_described *
 ad_described_find(const struct ad_described *v, size_t n, const char *name)
 {
@@ -461,7 +425,7 @@ collect_agents(struct ad_sv *sv)
 		memmove(&sv->agents[i], &sv->agents[i + 1],
 		    (sv->nagents - i - 1) * sizeof(*sv->agents));
 		sv->nagents--;
-		agent_free(a);
+		ad_agent_free(a);
 	}
 }
 
@@ -718,18 +682,6 @@ ad_sv_run(struct ad_sv *sv)
 	}
 }
 
-int
-ad_agent_may_call(const struct ad_agent *a, const char *target)
-{
-	size_t i;
-
-	for (i = 0; i < a->conf->ncalls; i++) {
-		if (strcmp(a->conf->calls[i], target) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* Is an agent that may call a still running or finishing?  mtx held. */
 static int
 callers_live(struct ad_sv *sv, const struct ad_agent *a)
@@ -883,7 +835,7 @@ ad_sv_free(struct ad_sv *sv)
 	if (sv->cfg != NULL)
 		ad_config_free(sv->cfg);
 	for (size_t i = 0; i < sv->nagents; i++)
-		agent_free(sv->agents[i]);
+		ad_agent_free(sv->agents[i]);
 	free(sv->agents);
 	ad_chan_defer_free(&sv->chan_defer);
 	for (size_t i = 0; i < sv->nschemas; i++)
