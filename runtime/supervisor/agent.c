@@ -152,7 +152,9 @@ ad_agent_restart(struct ad_agent *a, const char *who)
 	ad_agent_maintain(a);
 }
 
-const char *
+/* "running", "starting", "backing off", "failed", "stopping" or
+ * "stopped".  mtx held. */
+static const char *
 ad_agent_state(const struct ad_agent *a)
 {
 	if (a->failed)
@@ -369,7 +371,7 @@ retire_old(struct ad_agent *a)
 
 	LIST_FOREACH(i, &a->instances, link) {
 		if (i->gen == a->cur || i->gen == a->next
-		    || (i->gen == a->prev && a->probation_until != 0))
+		    || (i->gen == a->prev && a->probation_until_ms != 0))
 			continue;
 		if (i->state == AD_INST_STARTING || i->state == AD_INST_READY)
 			ad_instance_drain(i);
@@ -390,7 +392,8 @@ ad_agent_maintain(struct ad_agent *a)
 
 		LIST_FOREACH(i, &a->instances, link)
 			if (i->gen == a->cur && i->state == AD_INST_READY)
-				ad_restarts_ran(&a->restart, i->ready_mono,
+				ad_restarts_ran(&a->restart,
+				    i->ready_us / 1000,
 				    a->conf->stable_after_ms, ad_now_ms());
 	}
 	if (a->sv->stopping || a->failed || a->stopped || a->closing

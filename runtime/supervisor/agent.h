@@ -35,9 +35,9 @@ struct ad_agent {
 	struct ad_gen     *cur;  /* serves */
 	struct ad_gen     *next; /* starting, or a canary; or NULL */
 	struct ad_gen     *prev; /* what cur replaced, for rollback */
-	int64_t            probation_until; /* monotonic ms: prev's
+	int64_t            probation_until_ms; /* monotonic: prev's
 	                                       instances kept until then */
-	unsigned            canary_pct;     /* next's share, once ready */
+	unsigned            canary_pct;        /* next's share, once ready */
 	unsigned            canary_acc;
 	int                 removed; /* gone from the configuration */
 	struct ad_req_queue queue;
@@ -54,9 +54,9 @@ struct ad_agent {
 	int      closing; /* agentd is stopping this agent's instances */
 	struct ad_scaler      scale; /* the autoscaler's window */
 	struct ad_agent_stats st;
-	int64_t               last_call_denial_log;  /* monotonic ms */
-	int64_t               last_state_denial_log; /* monotonic ms */
-	int64_t               last_event_denial_log; /* monotonic ms */
+	int64_t               last_call_denial_log_ms;  /* monotonic */
+	int64_t               last_state_denial_log_ms; /* monotonic */
+	int64_t               last_event_denial_log_ms; /* monotonic */
 };
 
 /*
@@ -82,10 +82,6 @@ unsigned ad_agent_live(const struct ad_agent *a);
  * instances are replaced.  mtx held.
  */
 void ad_agent_restart(struct ad_agent *a, const char *who);
-
-/* "running", "starting", "backing off", "failed", "stopping" or
- * "stopped".  mtx held. */
-const char *ad_agent_state(const struct ad_agent *a);
 
 /* Start what is missing (honouring backoff), drain what is more than
  * the agent's desired count.  mtx held. */

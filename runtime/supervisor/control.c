@@ -1018,8 +1018,8 @@ deny_state(
 	struct ad_agent *a = inst->agent;
 
 	a->st.state_denied++;
-	if (ad_now_ms() - a->last_state_denial_log >= 1000) {
-		a->last_state_denial_log = ad_now_ms();
+	if (ad_now_ms() - a->last_state_denial_log_ms >= 1000) {
+		a->last_state_denial_log_ms = ad_now_ms();
 		ad_sv_audit(a->sv, a->conf->name, inst->id, "state.denied",
 		    "%s on another agent's state denied (%llu so far)", e->dst,
 		    (unsigned long long)a->st.state_denied);
@@ -1077,8 +1077,8 @@ ad_call_admit(
 	if (ad_agent_may_call(a, dst))
 		return 0;
 	a->st.calls_denied++;
-	if (ad_now_ms() - a->last_call_denial_log >= 1000) {
-		a->last_call_denial_log = ad_now_ms();
+	if (ad_now_ms() - a->last_call_denial_log_ms >= 1000) {
+		a->last_call_denial_log_ms = ad_now_ms();
 		ad_sv_audit(a->sv, a->conf->name, inst->id, "call.denied",
 		    "call to \"%s\" denied by calls = { } (%llu so far)", dst,
 		    (unsigned long long)a->st.calls_denied);

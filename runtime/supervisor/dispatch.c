@@ -64,10 +64,12 @@ ad_instance_send(struct ad_instance *inst, const void *env, size_t len)
 	return ad_chan_send(&inst->chan, env, len);
 }
 
-void
+/* Send a request on a free slot; its reply (or the instance's end)
+ * ends it.  mtx held. */
+static void
 ad_slot_send(struct ad_slot *s, struct ad_req *r)
 {
-	int64_t left = r->deadline - ad_now_ms();
+	int64_t left = r->deadline_ms - ad_now_ms();
 	int     rv;
 
 	if (left <= 0) {
@@ -147,7 +149,7 @@ ad_dispatch_expire(struct ad_agent *a, int64_t now)
 
 	for (r = TAILQ_FIRST(&a->queue); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, link);
-		if (r->deadline > now)
+		if (r->deadline_ms > now)
 			continue;
 		TAILQ_REMOVE(&a->queue, r, link);
 		a->nqueued--;
@@ -156,12 +158,13 @@ ad_dispatch_expire(struct ad_agent *a, int64_t now)
 	LIST_FOREACH(inst, &a->instances, link) {
 		for (i = 1; i < inst->nslots; i++) {
 			r = inst->slots[i].req;
-			if (r != NULL && !r->answered && r->deadline <= now) {
+			if (r != NULL && !r->answered
+			    && r->deadline_ms <= now) {
 				gen_count(inst, AGENTD_ETIMEOUT, r);
 				answer(r, AGENTD_ETIMEOUT, NULL, 0);
 			}
 			if (r != NULL
-			    && now >= r->deadline
+			    && now >= r->deadline_ms
 			            + inst->gen->conf->hung_after_ms)
 				request_done(
 				    &inst->slots[i], AGENTD_ETIMEOUT, NULL);
@@ -196,9 +199,15 @@ enqueue(struct ad_agent *a, struct ad_req *r, int front)
 	return 0;
 }
 
-int
+/*
+ * Submit a request envelope (already encoded in msg, its id id; ownership
+ * passes only on success) for agent `target`, with a deadline in monotonic
+ * ms.  mtx held.  Returns 0 (done will be called, perhaps already) or an
+ * error (done will not be called).
+ */
+static int
 ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg, uint64_t id,
-    int64_t deadline, ad_req_done_fn done, void *arg)
+    int64_t deadline_ms, ad_req_done_fn done, void *arg)
 {
 	struct ad_agent *a = ad_sv_agent(sv, target);
 	struct ad_req   *r;
@@ -216,12 +225,13 @@ ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg, uint64_t id,
 	 * until an operator restarts it: say so now, not at the deadline. */
 	if (a->failed && ad_agent_count(a, AD_INST_READY) == 0)
 		return AGENTD_EFAILED;
-	limit        = ad_now_ms() + a->conf->request_timeout_ms;
-	r            = ad_xcalloc(1, sizeof(*r));
-	r->id        = id;
-	r->agent     = a;
-	r->msg       = msg;
-	r->deadline  = deadline > 0 && deadline < limit ? deadline : limit;
+	limit    = ad_now_ms() + a->conf->request_timeout_ms;
+	r        = ad_xcalloc(1, sizeof(*r));
+	r->id    = id;
+	r->agent = a;
+	r->msg   = msg;
+	r->deadline_ms
+	    = deadline_ms > 0 && deadline_ms < limit ? deadline_ms : limit;
 	r->queued_us = ad_now_us();
 	r->done      = done;
 	r->arg       = arg;
@@ -245,18 +255,19 @@ ad_dispatch_envelope(struct ad_sv *sv, const struct ad_envelope *in,
 {
 	struct ad_envelope e = *in;
 	nng_msg           *msg;
-	int64_t            deadline = 0;
+	int64_t            deadline_ms = 0;
 	int                rv;
 
 	snprintf(e.src, sizeof(e.src), "%s", src);
 	snprintf(e.src_instance, sizeof(e.src_instance), "%s",
 	    src_instance ? src_instance : "");
 	e.id = ad_envelope_next_id();
+	/* The envelope's deadline is wall clock; a request's, monotonic. */
 	if (in->deadline_ms > 0)
-		deadline = ad_now_ms() + (in->deadline_ms - ad_wall_ms());
+		deadline_ms = ad_now_ms() + (in->deadline_ms - ad_wall_ms());
 	if ((rv = ad_envelope_to_msg(&e, &msg)) != 0)
 		return rv;
-	rv = ad_dispatch(sv, in->dst, msg, e.id, deadline, done, arg);
+	rv = ad_dispatch(sv, in->dst, msg, e.id, deadline_ms, done, arg);
 	if (rv != 0)
 		nng_msg_free(msg);
 	return rv;

@@ -33,9 +33,9 @@ typedef void (*ad_req_done_fn)(
 struct ad_req {
 	uint64_t         id;
 	struct ad_agent *agent;
-	nng_msg         *msg;       /* encoded request, kept for re-dispatch */
-	int64_t          deadline;  /* monotonic ms */
-	int64_t          queued_us; /* monotonic us: latency only */
+	nng_msg         *msg; /* encoded request, kept for re-dispatch */
+	int64_t          deadline_ms; /* monotonic */
+	int64_t          queued_us;   /* monotonic us: latency only */
 	int64_t          sent_us;
 	unsigned         tries;
 	unsigned         gen; /* canary split: run by this generation; 0 any */
@@ -68,15 +68,6 @@ struct ad_slot {
 #define AD_MAX_TRIES 3
 
 /*
- * Submit a request envelope (already encoded in msg, its id id; ownership
- * passes only on success) for agent `target`, with a deadline in monotonic
- * ms.  mtx held.  Returns 0 (done will be called, perhaps already) or an
- * error (done will not be called).
- */
-int ad_dispatch(struct ad_sv *sv, const char *target, nng_msg *msg,
-    uint64_t id, int64_t deadline, ad_req_done_fn done, void *arg);
-
-/*
  * Dispatch a received request envelope on behalf of a caller whose
  * identity agentd established (src, src_instance): they replace whatever
  * the envelope claimed.  The deadline is converted from wall clock.
@@ -99,10 +90,6 @@ void ad_dispatch_fail_queue(struct ad_agent *a, int status);
  * hung.  mtx held.
  */
 void ad_dispatch_expire(struct ad_agent *a, int64_t now);
-
-/* Send a request on a free slot; its reply (or the instance's end)
- * ends it.  mtx held. */
-void ad_slot_send(struct ad_slot *s, struct ad_req *r);
 
 /*
  * The instance's channel (channel.h).  ad_instance_send queues one

@@ -195,11 +195,12 @@ ad_sv_store_plugin(
 	return rv;
 }
 
-int
+/* Is g being tried (starting, canary, probation)? */
+static int
 ad_gen_on_trial(const struct ad_agent *a, const struct ad_gen *g)
 {
 	return g != NULL
-	    && (g == a->next || (g == a->cur && a->probation_until != 0));
+	    && (g == a->next || (g == a->cur && a->probation_until_ms != 0));
 }
 
 int
@@ -245,7 +246,8 @@ ad_gen_count_reply(struct ad_gen *g, int status, uint64_t service_us)
 		ad_hist_add(&g->service, service_us);
 }
 
-const char *
+/* "current", "canary", "next", "previous" or "retiring". */
+static const char *
 ad_gen_role(const struct ad_agent *a, const struct ad_gen *g)
 {
 	if (g == a->cur)

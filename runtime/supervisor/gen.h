@@ -59,8 +59,6 @@ void           ad_agent_use(struct ad_agent *a, struct ad_gen *g);
 void           ad_agent_collect_gens(struct ad_agent *a);
 void           ad_agent_free_gens(struct ad_agent *a);
 
-/* Is g being tried (starting, canary, probation)? */
-int ad_gen_on_trial(const struct ad_agent *a, const struct ad_gen *g);
 /*
  * One of g's instances failed (why: one line).  If g is on trial, g has
  * failed (logged once; reload.c puts the one before back) and this
@@ -74,11 +72,9 @@ unsigned ad_agent_wanted(const struct ad_agent *a, const struct ad_gen *g);
  * service_us: how long it took, counted when ok. */
 void ad_gen_count_reply(struct ad_gen *g, int status, uint64_t service_us);
 
-/* "current", "canary", "next", "previous" or "retiring"; and a copy of
- * what status shows of g. */
-const char *ad_gen_role(const struct ad_agent *a, const struct ad_gen *g);
-void        ad_gen_status_get(const struct ad_agent *a, const struct ad_gen *g,
-           struct ad_gen_status *out);
+/* A copy of what status shows of g. */
+void ad_gen_status_get(const struct ad_agent *a, const struct ad_gen *g,
+    struct ad_gen_status *out);
 
 /* The role of the generation of a that runs the plugin with this hash:
  * "canary", "next", "current", "previous", or "-" for none of these. */

@@ -199,9 +199,9 @@ static void
 denied(struct ad_agent *a, const char *topic)
 {
 	a->st.events_denied++;
-	if (ad_now_ms() - a->last_event_denial_log < 1000)
+	if (ad_now_ms() - a->last_event_denial_log_ms < 1000)
 		return;
-	a->last_event_denial_log = ad_now_ms();
+	a->last_event_denial_log_ms = ad_now_ms();
 	ad_sv_audit(a->sv, a->conf->name, NULL, "event.denied",
 	    "event on \"%s\" refused by publish = { } (%llu so far)", topic,
 	    (unsigned long long)a->st.events_denied);

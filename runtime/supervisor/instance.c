@@ -26,7 +26,8 @@
 
 extern char **environ;
 
-const char *
+/* "starting", "ready", "draining", "stopping", "lost" or "exited". */
+static const char *
 ad_instance_state_name(const struct ad_instance *i)
 {
 	switch (i->state) {
@@ -381,10 +382,9 @@ ad_instance_control_done(
 			kill(inst->pid, SIGKILL);
 		return;
 	}
-	inst->state      = AD_INST_READY;
-	inst->ready_mono = ad_now_ms();
-	inst->ready_us   = ad_now_us();
-	inst->beat_ms    = inst->ready_mono; /* reports count from now */
+	inst->state    = AD_INST_READY;
+	inst->ready_us = ad_now_us();
+	inst->beat_ms  = inst->ready_us / 1000; /* reports count from now */
 	ad_info(
 	    "agent %s: instance %s ready", inst->agent->conf->name, inst->id);
 	ad_sv_audit(inst->agent->sv, inst->agent->conf->name, inst->id,
@@ -545,7 +545,8 @@ ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
 	terminate(inst);
 }
 
-void
+/* Its init did not answer within health { init_timeout }: hung. */
+static void
 ad_instance_init_late(struct ad_instance *inst)
 {
 	const struct ad_agent_conf *c = inst->gen->conf;

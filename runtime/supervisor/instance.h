@@ -56,8 +56,7 @@ struct ad_instance {
 	 * spawned right now (its pid is not known yet). */
 	int      spawn_pending;
 	int      spawning;
-	int64_t  ready_us; /* monotonic: init answered, or 0 */
-	int64_t  ready_mono;
+	int64_t  ready_us;    /* monotonic: init answered, or 0 */
 	int      exit_status; /* waitpid status once EXITED */
 	uint64_t served;
 	/* health: the last heartbeat (monotonic ms) and what it said */
@@ -130,9 +129,6 @@ void ad_instance_drained(struct ad_instance *inst);
 void ad_instance_hung(struct ad_instance *inst, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Its init did not answer within health { init_timeout }: hung. */
-void ad_instance_init_late(struct ad_instance *inst);
-
 /* Health and stopping, every tick: init timeout, heartbeats, drain
  * deadline, SIGKILL after stop_grace.  mtx held. */
 void ad_instance_tick(struct ad_instance *inst, int64_t now);
@@ -152,9 +148,6 @@ unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
 /* Instances of generation g in state st.  mtx held. */
 unsigned ad_gen_count(
     const struct ad_agent *a, const struct ad_gen *g, enum ad_inst_state st);
-
-/* "starting", "ready", "draining", "stopping", "lost" or "exited". */
-const char *ad_instance_state_name(const struct ad_instance *i);
 
 /* A copy of what status shows of an instance.  mtx held. */
 struct ad_instance_status;

@@ -40,7 +40,7 @@ ad_sv_pipe_instance(struct ad_sv *sv, nng_pipe p)
 	return found ? sv->pipes[i].inst : NULL;
 }
 
-void
+static void
 ad_sv_pipe_add(struct ad_sv *sv, nng_pipe p, struct ad_instance *inst)
 {
 	int    found;
@@ -67,7 +67,7 @@ remove_at(struct ad_sv *sv, size_t i)
 	sv->npipes--;
 }
 
-void
+static void
 ad_sv_pipe_del(struct ad_sv *sv, nng_pipe p)
 {
 	int    found;
@@ -90,7 +90,7 @@ ad_sv_pipe_forget(struct ad_sv *sv, struct ad_instance *inst)
 	}
 }
 
-struct ad_instance *
+static struct ad_instance *
 ad_sv_instance_by_pid(struct ad_sv *sv, pid_t pid)
 {
 	struct ad_instance *inst;

@@ -277,7 +277,7 @@ start_agent(struct ad_sv *sv, struct ad_reload *r, struct outcome *o,
 		return;
 	}
 	/* On trial until its instances are ready: a failure removes it. */
-	a->probation_until = INT64_MAX;
+	a->probation_until_ms = INT64_MAX;
 	ad_agent_maintain(a);
 }
 
@@ -539,7 +539,7 @@ progress_facts(struct ad_sv *sv, const struct outcome *o, int64_t now,
 	f->canary_pct = a->canary_pct;
 	f->probation_configured
 	    = !o->no_probation && g->conf->probation_ms > 0;
-	f->probation_ended = now >= a->probation_until;
+	f->probation_ended = now >= a->probation_until_ms;
 }
 
 static void
@@ -575,7 +575,7 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		    o->to, g->failed, o->from);
 		break;
 	case AD_PROGRESS_SETTLE_STARTED:
-		a->probation_until = 0;
+		a->probation_until_ms = 0;
 		settle(o, "started", "%s", o->to);
 		ad_agent_maintain(a);
 		break;
@@ -587,8 +587,8 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		break;
 	case AD_PROGRESS_SWITCH_PROBATION:
 		switch_to(a, g);
-		a->probation_until = now + g->conf->probation_ms;
-		o->phase           = WAIT_PROBATION;
+		a->probation_until_ms = now + g->conf->probation_ms;
+		o->phase              = WAIT_PROBATION;
 		ad_agent_maintain(a);
 		break;
 	case AD_PROGRESS_SWITCH_SETTLE:
@@ -603,9 +603,9 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 	case AD_PROGRESS_ROLL_BACK:
 		/* The previous generation stood by, ready: it serves again
 		 * now, and the failed one's instances are stopped. */
-		back               = a->prev;
-		a->probation_until = 0;
-		a->prev            = NULL;
+		back                  = a->prev;
+		a->probation_until_ms = 0;
+		a->prev               = NULL;
 		ad_agent_use(a, back);
 		ad_sv_register_later(sv, back, 1);
 		ad_dispatch_pump(a);
@@ -615,7 +615,7 @@ progress_one(struct ad_sv *sv, struct outcome *o, int64_t now)
 		    o->from);
 		break;
 	case AD_PROGRESS_END_PROBATION:
-		a->probation_until = 0;
+		a->probation_until_ms = 0;
 		ad_agent_maintain(a); /* the previous one's instances go */
 		settle(o, "upgraded", NULL);
 		break;

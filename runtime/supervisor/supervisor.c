@@ -28,7 +28,8 @@
 #include "supervisor/supervisor.h"
 #include "supervisor/watch.h"
 
-char *
+/* Find the worker program: $AGENTD_WORKER, beside agentd, or libexec. */
+static char *
 ad_sv_find_worker(void)
 {
 	const char *env = getenv("AGENTD_WORKER");

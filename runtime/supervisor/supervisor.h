@@ -151,19 +151,13 @@ struct ad_pipe_entry {
 	uint32_t            pipe;
 	struct ad_instance *inst;
 };
-struct ad_instance *ad_sv_instance_by_pid(struct ad_sv *sv, pid_t pid);
 struct ad_instance *ad_sv_pipe_instance(struct ad_sv *sv, nng_pipe p);
-void ad_sv_pipe_add(struct ad_sv *sv, nng_pipe p, struct ad_instance *i);
-void ad_sv_pipe_del(struct ad_sv *sv, nng_pipe p);
-void ad_sv_pipe_forget(struct ad_sv *sv, struct ad_instance *i);
+void                ad_sv_pipe_forget(struct ad_sv *sv, struct ad_instance *i);
 /* A connection's peer pid and uid; -1 if the transport cannot say. */
 int ad_sv_peer(nng_pipe p, pid_t *pid, uid_t *uid);
 /* nng pipe callback for sockets only instances may use (arg: sv). */
 void ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 /* nng pipe callback for the control socket: root or agentd's user. */
 void ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
-
-/* Find the worker program: $AGENTD_WORKER, beside agentd, or libexec. */
-char *ad_sv_find_worker(void);
 
 #endif
