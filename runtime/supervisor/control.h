@@ -6,6 +6,9 @@
  *                 the agent's calls = { } list decides who may be called)
  * Both are servers (server.h) whose files are created mode 0600 before
  * they listen.
+ *
+ * This file owns the operations of both sockets (private to control.c):
+ * what each message asks, who may ask it, and the answer.
  */
 #ifndef AD_CONTROL_H
 #define AD_CONTROL_H

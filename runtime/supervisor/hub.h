@@ -13,6 +13,10 @@
  * event that finds the queue full, or no ready instance, is counted in the
  * subscriber's events_dropped; a refused one in the publisher's
  * events_denied.  Nothing is lost without a count.
+ *
+ * This file owns the publish and tail sockets and their receives (struct
+ * ad_hub, in sv) and each instance's event socket and queue (struct
+ * ad_hub_inst, in the instance).  All with sv->mtx held unless said.
  */
 #ifndef AD_HUB_H
 #define AD_HUB_H

@@ -16,6 +16,10 @@
  * Reloads are queued and run one at a time by the main loop; whoever
  * asked (an agentctl connection) is answered once every agent of the
  * reload has settled, with one outcome per agent.
+ *
+ * This file owns the queue of reloads and each one's outcomes (private to
+ * reload.c); the generations it brings in belong to gen.h, and what a
+ * reload does next for one agent is decided by reload_progress.h.
  */
 #ifndef AD_RELOAD_H
 #define AD_RELOAD_H

@@ -7,6 +7,8 @@
  * for it to be ready, and maybe through a probation.  Which step comes
  * next depends only on the facts below; reload.c gathers them, asks, and
  * does the step (its log lines, audit records and answers).
+ *
+ * This file owns nothing: it decides on what it is given.
  */
 #ifndef AD_RELOAD_PROGRESS_H
 #define AD_RELOAD_PROGRESS_H

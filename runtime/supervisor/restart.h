@@ -12,6 +12,9 @@
  * again.
  *
  * Nothing here reads a clock or draws a random number: both come in.
+ *
+ * This file owns struct ad_restarts, the exit window and the backoff (a
+ * field of each agent, read and written only here).
  */
 #ifndef AD_RESTART_H
 #define AD_RESTART_H

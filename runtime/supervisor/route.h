@@ -7,6 +7,8 @@
  * can build the instances in memory; dispatch.c acts on the answers.
  * All run once per request: none allocates or walks more than the
  * agent's instances.
+ *
+ * This file owns nothing: it decides on what it is given.
  */
 #ifndef AD_ROUTE_H
 #define AD_ROUTE_H

@@ -14,6 +14,9 @@
  *
  * Nothing here reads a clock or logs: the caller applies the decision,
  * and says why from the numbers it carries.
+ *
+ * This file owns struct ad_scaler, the load window (a field of each
+ * agent, read and written only here).
  */
 #ifndef AD_SCALE_H
 #define AD_SCALE_H

@@ -6,6 +6,9 @@
  * request), send, receive again.  The control socket (agentctl) and the
  * calls socket (instances calling other agents) are both servers; only
  * their handlers differ.
+ *
+ * This file owns struct ad_server and its contexts: the socket, the
+ * receive-handle-send cycle; never what a message means.
  */
 #ifndef AD_SERVER_H
 #define AD_SERVER_H

@@ -11,6 +11,9 @@
  * Every string in a snapshot is a copy or a static name: nothing points
  * into the supervisor's structures, so a snapshot stays valid after the
  * mutex is released, until ad_status_release.
+ *
+ * This file owns the snapshot types and struct ad_agent_stats, the
+ * counters the modules that count keep in each agent.
  */
 #ifndef AD_STATUS_H
 #define AD_STATUS_H

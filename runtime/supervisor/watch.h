@@ -17,6 +17,9 @@
  * Changes are debounced: a reload is due once delay_ms passed without a
  * new one, so a package upgrade that writes ten files makes one reload.
  * The main loop polls; nothing here blocks.
+ *
+ * This file owns the inotify descriptor and its watches (struct
+ * ad_watch, opaque).
  */
 #ifndef AGENTD_WATCH_H
 #define AGENTD_WATCH_H
