@@ -91,6 +91,9 @@ struct ad_global_conf {
 	 * uses STATE_DIR/archive). */
 	int64_t audit_retention_ms;
 	char   *audit_archive_dir;
+	/* A seal every so many records or so long (0: not on that count). */
+	unsigned audit_seal_records;
+	int64_t  audit_seal_interval_ms;
 	/* Reload when a .conf or a plugin file changes (watch.h), once
 	 * nothing changed for watch_delay_ms. */
 	int     watch;

@@ -119,6 +119,12 @@ const struct ad_opt ad_global_opts[] = {
 	    "them all ([state.md](state.md#retention-and-archive-files))"),
 	PATH("audit_archive_dir", audit_archive_dir, "`STATE_DIR/archive`",
 	    "where archive files go"),
+	COUNT("audit_seal_records", "1000", 0, UINT_MAX, audit_seal_records,
+	    "a signed seal once this many audit records are unsealed; `0`: "
+	    "not by count ([state.md](state.md#sealing-decided))"),
+	DURATION("audit_seal_interval", "60s", 0, audit_seal_interval_ms,
+	    "a seal once the oldest unsealed record is this old; `0`: not by "
+	    "time"),
 	BOOL("watch", "false", watch,
 	    "reload by itself when a `.conf` or a plugin file changes "
 	    "([reload.md](reload.md#watching-the-files-watch--true))"),

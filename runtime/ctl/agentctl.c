@@ -47,6 +47,8 @@ static const char *const commands_help
       "each\n"
       "  audit [FILTERS]        the audit trail, newest first\n"
       "  audit verify           check the audit trail's hash chain\n"
+      "  audit verify --key PUB check it and its seals against a key\n"
+      "  audit key              the keys the seals start from\n"
       "  state get|put|del|ls AGENT [KEY] [JSON]   an agent's state\n"
       "  restart AGENT          start a failed agent again, or replace "
       "its instances\n"
@@ -534,7 +536,8 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 static const char *const audit_help
     = "usage: agentctl audit [--agent A] [--kind K] [--since T] [--until T]\n"
       "                      [--limit N] [--follow]\n"
-      "       agentctl audit verify [ARCHIVE-FILE...]\n"
+      "       agentctl audit verify [--key PUB]... [ARCHIVE-FILE...]\n"
+      "       agentctl audit key\n"
       "Show the audit trail, newest first (default: the last 100 "
       "records), or\ncheck that its hash chain is whole.  T is a time: "
       "2026-11-21, 2026-11-21T10:00:00Z,\nor a duration ago: 90m, 24h.  "
@@ -542,7 +545,11 @@ static const char *const audit_help
       "records (default 10) oldest first, then each new\nrecord as it is "
       "committed, until interrupted.\nverify with files checks archive "
       "files (from audit_retention) here, as one\nchain.  "
-      "Exit status of verify: 0 "
+      "--key PUB (ed25519:HEX, as agentd printed it at its first start; "
+      "again\nfor a key it printed after losing its key file) also "
+      "checks the signed seals:\na rewritten chain, a forged or "
+      "removed seal.  audit key shows the keys the\nstate names: compare "
+      "them with the copy you kept.  Exit status of verify: 0\n"
       "whole, 1 broken (the first bad record is named).\n";
 
 /* "2026-11-21", "2026-11-21T10:00:00Z" (UTC), or a duration ago. */
@@ -587,14 +594,50 @@ print_record(json_t *r)
 	    json_string_value(json_object_get(r, "summary")));
 }
 
-static int
-audit_verify(const struct ctl_opts *o)
-{
-	json_t *v;
-	int     rv;
+/* The --key options of audit verify. */
+struct audit_keys {
+	unsigned char pub[AD_AUDIT_KEYS_MAX][AD_AUDIT_KEY_LEN];
+	size_t        n;
+};
 
-	if ((rv = request(o, AD_KIND_CONTROL, "audit.verify", NULL, 0, &v))
-	    != EXIT_OK) {
+static void
+print_sealed(json_t *v)
+{
+	json_int_t archived
+	    = json_integer_value(json_object_get(v, "archived_seals"));
+
+	printf("sealed: records to %lld, %lld seal(s) checked with the key%s",
+	    json_integer_value(json_object_get(v, "sealed_seq")),
+	    json_integer_value(json_object_get(v, "seals")),
+	    archived > 0 ? "" : "\n");
+	if (archived > 0)
+		printf(
+		    " (%lld over archived records: their records are in the "
+		    "archive files)\n",
+		    archived);
+	printf("unsealed, %lld records after record %lld\n",
+	    json_integer_value(json_object_get(v, "unsealed")),
+	    json_integer_value(json_object_get(v, "sealed_seq")));
+}
+
+static int
+audit_verify(const struct ctl_opts *o, const struct audit_keys *k)
+{
+	agentd_writer *w = NULL;
+	json_t        *v;
+	int            rv;
+
+	if (k->n > 0) {
+		agentd_writer_new(&w);
+		agentd_write_map(w, 1);
+		agentd_write_str(w, "keys");
+		agentd_write_array(w, (uint32_t)k->n);
+		for (size_t i = 0; i < k->n; i++)
+			agentd_write_bin(w, k->pub[i], AD_AUDIT_KEY_LEN);
+	}
+	rv = request(o, AD_KIND_CONTROL, "audit.verify", w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK) {
 		/* nothing more to say */
 	} else if (o->json) {
 		print_line(v);
@@ -607,6 +650,8 @@ audit_verify(const struct ctl_opts *o)
 		    json_integer_value(json_object_get(v, "last_seq")),
 		    json_integer_value(json_object_get(v, "records")),
 		    json_string_value(json_object_get(v, "head_hash")));
+		if (k->n > 0)
+			print_sealed(v);
 	} else {
 		printf("audit trail BROKEN at record %lld: %s\n",
 		    json_integer_value(json_object_get(v, "bad_seq")),
@@ -615,6 +660,45 @@ audit_verify(const struct ctl_opts *o)
 	}
 	json_decref(v);
 	return rv;
+}
+
+/* The keys the seals start from, as agentd's state names them. */
+static int
+audit_key(const struct ctl_opts *o)
+{
+	json_t *v, *k;
+	size_t  i;
+	int     rv;
+
+	if ((rv = request(o, AD_KIND_CONTROL, "audit.key", NULL, 0, &v))
+	    != EXIT_OK)
+		return rv;
+	json_array_foreach(json_object_get(v, "keys"), i, k)
+	{
+		char      stamp[32];
+		time_t    t = (time_t)(json_integer_value(
+		                           json_object_get(k, "time_ms"))
+                    / 1000);
+		struct tm tm;
+
+		if (o->json) {
+			print_line(k);
+			continue;
+		}
+		gmtime_r(&t, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("%s  from seal %lld (%s)%s\n",
+		    json_string_value(json_object_get(k, "key")),
+		    json_integer_value(json_object_get(k, "seal")), stamp,
+		    json_is_true(json_object_get(k, "restart"))
+		        ? ": a new key, made when agentd found its key file "
+		          "lost or not matching"
+		        : "");
+	}
+	if (!o->json && json_array_size(json_object_get(v, "keys")) == 0)
+		printf("no seal yet\n");
+	json_decref(v);
+	return EXIT_OK;
 }
 
 struct archive_file {
@@ -799,6 +883,55 @@ audit_follow(struct ctl_opts *o, struct audit_query *q)
 }
 
 static int
+key_add(struct audit_keys *k, const char *s)
+{
+	if (k->n == AD_AUDIT_KEYS_MAX) {
+		fprintf(
+		    stderr, "agentctl: at most %d --key\n", AD_AUDIT_KEYS_MAX);
+		return -1;
+	}
+	if (ad_audit_key_parse(s, k->pub[k->n]) != 0) {
+		fprintf(stderr,
+		    "agentctl: bad key \"%s\": give it as agentd printed it, "
+		    "ed25519: and 64 hex digits\n",
+		    s);
+		return -1;
+	}
+	k->n++;
+	return 0;
+}
+
+/*
+ * What follows "verify": --key PUB (or --key=PUB) and --json may come
+ * there too; the rest are archive files, moved to the front of args.
+ * The number of files, or -1 after a usage message.
+ */
+static int
+verify_args(struct ctl_opts *o, struct audit_keys *k, int n, char **args)
+{
+	int files = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (strcmp(args[i], "--key") == 0) {
+			if (++i == n) {
+				fputs(audit_help, stderr);
+				return -1;
+			}
+			if (key_add(k, args[i]) != 0)
+				return -1;
+		} else if (strncmp(args[i], "--key=", 6) == 0) {
+			if (key_add(k, args[i] + 6) != 0)
+				return -1;
+		} else if (strcmp(args[i], "--json") == 0) {
+			o->json = 1;
+		} else {
+			args[files++] = args[i];
+		}
+	}
+	return files;
+}
+
+static int
 cmd_audit(struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -808,11 +941,13 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "follow", no_argument, NULL, 'f' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct audit_query q      = { NULL, NULL, 0, 0, -1, 0, 0 };
+	struct audit_keys  keys   = { .n = 0 };
 	int                follow = 0, c;
 
 	optind = 1;
@@ -843,6 +978,10 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 		case 'f':
 			follow = 1;
 			break;
+		case 'K':
+			if (key_add(&keys, optarg) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'j':
 			o->json = 1;
 			break;
@@ -854,11 +993,31 @@ cmd_audit(struct ctl_opts *o, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind < argc && strcmp(argv[optind], "verify") == 0)
-		return optind + 1 == argc
-		    ? audit_verify(o)
-		    : audit_verify_files(
-		        o, argc - optind - 1, argv + optind + 1);
+	if (optind < argc && strcmp(argv[optind], "verify") == 0) {
+		int nfiles = verify_args(
+		    o, &keys, argc - optind - 1, argv + optind + 1);
+
+		if (nfiles < 0)
+			return EXIT_USAGE;
+		if (nfiles == 0)
+			return audit_verify(o, &keys);
+		argc = optind + 1 + nfiles;
+		if (keys.n > 0) {
+			fprintf(stderr,
+			    "agentctl: --key checks the seals of the live "
+			    "trail, not archive files: run audit verify "
+			    "--key without files\n");
+			return EXIT_USAGE;
+		}
+		return audit_verify_files(
+		    o, argc - optind - 1, argv + optind + 1);
+	}
+	if (optind + 1 == argc && strcmp(argv[optind], "key") == 0)
+		return audit_key(o);
+	if (keys.n > 0) {
+		fputs(audit_help, stderr);
+		return EXIT_USAGE;
+	}
 	if (optind < argc) {
 		fputs(audit_help, stderr);
 		return EXIT_USAGE;

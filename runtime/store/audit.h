@@ -43,6 +43,35 @@
  * Archive files (ad_audit_archive) hold the stored values of a prefix of
  * the log, unchanged, one after another.
  *
+ * Seals (audit_seal.c; opts->seal_key set).  Named database `seals`: key
+ * = the seal's epoch as 8 bytes big-endian (0, 1, 2 ...), value = a
+ * msgpack map of eight keys in this order:
+ *
+ *   "epoch" int, "seq" int (the last record it covers; 0: none),
+ *   "time_ms" int, "restart" bool, "hash" bin 32 (record seq's hash; 32
+ *   zero bytes for seq 0), "pub" bin 32 (the Ed25519 public key that
+ *   signed it), "next" bin 32 (the public key of the next epoch), "sig"
+ *   bin 64
+ *
+ * sig is the Ed25519 signature, by the key of epoch E, of the 141 bytes
+ *
+ *   "agentd audit seal v1" (20 bytes, no NUL) || epoch || seq || time_ms
+ *   || restart (1 byte, 0 or 1) || hash || pub || next
+ *
+ * with epoch, seq and time_ms as 8 bytes big-endian (time_ms in two's
+ * complement).  Seal E+1 must be signed by the key seal E announced in
+ * next; seal 0 and a restart seal (agentd lost its key and made a new
+ * one) by a key the operator was shown and kept.  After seal E is
+ * committed, agentd overwrites the key of epoch E in the key file with
+ * zeros and keeps only the next one: whoever reads the state directory
+ * later cannot sign anything for an epoch already sealed.  doc/state.md,
+ * "Sealing (decided)", says what this catches and what it does not.
+ *
+ * The key file (opts->seal_key, mode 0600) holds 48 bytes: "ADSEALK1",
+ * the epoch as 8 bytes big-endian, the 32-byte Ed25519 private key.
+ * FILE.new holds the next epoch's key while a seal is being written; at
+ * open, whichever of the two matches the last seal's next is kept.
+ *
  * Threads.  Any thread may call any function except ad_audit_close(),
  * which must not overlap other calls.  Appends are written by one writer
  * thread in batches, one durable transaction per batch (group commit).
@@ -64,6 +93,12 @@
 #include <agentd/agent.h> /* the record limits */
 
 #define AD_AUDIT_HASH_LEN 32
+#define AD_AUDIT_KEY_LEN 32 /* an Ed25519 public key */
+/* "ed25519:" and 64 lowercase hex digits, NUL */
+#define AD_AUDIT_KEY_STRLEN (8 + 2 * AD_AUDIT_KEY_LEN + 1)
+#define AD_AUDIT_KEYS_MAX 16 /* keys one verify takes */
+#define AD_AUDIT_SEAL_RECORDS_DEFAULT 1000
+#define AD_AUDIT_SEAL_INTERVAL_DEFAULT_MS 60000
 
 /* Bigger fields are AGENTD_ETOOBIG. */
 #define AD_AUDIT_NAME_MAX AGENTD_AUDIT_KIND_MAX /* agent, instance, kind */
@@ -105,12 +140,23 @@ struct ad_audit_opts {
 	 */
 	pthread_rwlock_t *gate;
 	size_t            max_queue; /* 0: AD_AUDIT_QUEUE_DEFAULT */
+	/*
+	 * Sealing: the key file's path (borrowed for the call to
+	 * ad_audit_open), NULL: no seals.  A seal is written at open (a new
+	 * key, or records no seal covers), once seal_records records are
+	 * unsealed, once the oldest unsealed record waited seal_interval_ms,
+	 * and at close; 0 turns either trigger off.
+	 */
+	const char *seal_key;
+	unsigned    seal_records;
+	int64_t     seal_interval_ms;
 };
 
 /*
  * Open the audit log in env (creating its database) and start the writer
  * thread.  env is borrowed, valid until ad_audit_close(); it needs room for
- * two more named databases ("audit", "meta") and must not be opened with
+ * two more named databases ("audit", "meta"; three with seals) and must
+ * not be opened with
  * MDB_NOSYNC or MDB_NOMETASYNC.  opts may be NULL.  On success *out is
  * caller owns, close with ad_audit_close().  Call it from one thread at a
  * time with other mdb_dbi_open() callers (LMDB's rule).
@@ -205,6 +251,12 @@ struct ad_audit_verify_result {
 	/* ok: the hash of last_seq (of the base if no live record) */
 	unsigned char head_hash[AD_AUDIT_HASH_LEN];
 	char          what[256]; /* !ok: one line saying what is wrong */
+	/* With keys (ad_audit_verify_sealed): */
+	int      keyed;      /* 1: seals were checked */
+	uint64_t seals;      /* seals whose signature checked out */
+	uint64_t sealed_seq; /* ok: the last record a seal covers */
+	uint64_t unsealed;   /* ok: records after it, no seal covers yet */
+	uint64_t archived;   /* seals covering archived records only */
 };
 
 /*
@@ -214,6 +266,40 @@ struct ad_audit_verify_result {
  * failed.
  */
 int ad_audit_verify(struct ad_audit *a, struct ad_audit_verify_result *res);
+
+/*
+ * ad_audit_verify(), and the seals: from seal 0, each seal's signature
+ * under the key the one before announced (seal 0 and restart seals: under
+ * one of the nkeys keys given), no epoch missing, and each seal's hash the
+ * hash of the record it names.  A seal that fails, or records that do not
+ * match their seal, make !ok with bad_seq the first record concerned.  No
+ * seal at all is !ok too (agentd seals at its first start).
+ */
+int ad_audit_verify_sealed(struct ad_audit *a,
+    const unsigned char (*keys)[AD_AUDIT_KEY_LEN], size_t nkeys,
+    struct ad_audit_verify_result *res);
+
+/* A key that starts a chain of seals: seal 0's, or a restart seal's. */
+struct ad_audit_key {
+	uint64_t      epoch, seq; /* its first seal */
+	int64_t       time_ms;
+	int           restart;
+	unsigned char pub[AD_AUDIT_KEY_LEN];
+};
+
+/*
+ * Call fn for each such key, oldest first: what the operator keeps
+ * elsewhere.  These are read from the state: an attacker can change them,
+ * so compare with the copy kept when agentd printed it.  A non-zero
+ * return from fn stops the walk and is returned.
+ */
+typedef int (*ad_audit_key_fn)(void *arg, const struct ad_audit_key *k);
+int ad_audit_keys(struct ad_audit *a, ad_audit_key_fn fn, void *arg);
+
+/* "ed25519:HEX" (or just the 64 hex digits) to 32 bytes: 0 or -1. */
+int  ad_audit_key_parse(const char *s, unsigned char out[AD_AUDIT_KEY_LEN]);
+void ad_audit_key_format(
+    const unsigned char pub[AD_AUDIT_KEY_LEN], char out[AD_AUDIT_KEY_STRLEN]);
 
 struct ad_audit_archive_result {
 	char     path[PATH_MAX]; /* the file written; "" if none */
@@ -253,6 +339,10 @@ struct ad_audit_stats {
 	uint64_t      queued;    /* records waiting for the writer now */
 	uint64_t      head_seq;  /* the last record (0: none yet) */
 	unsigned char head_hash[AD_AUDIT_HASH_LEN];
+	uint64_t      seals;      /* seals this handle wrote */
+	uint64_t      seal_fails; /* seals it could not write */
+	uint64_t      sealed_seq; /* the last record the last seal covers */
+	uint64_t      seal_epoch; /* the epoch of the key held now */
 };
 
 void ad_audit_stats(struct ad_audit *a, struct ad_audit_stats *st);

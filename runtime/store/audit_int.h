@@ -10,6 +10,8 @@
  *                  batches, the stats
  *   audit_read.c   walks over the log: query, verify, archive (retention)
  *                  and the check of archive files
+ *   audit_seal.c   seals: the key file and its rotation, writing a seal,
+ *                  a seal's codec and its signature check
  */
 #ifndef AD_AUDIT_INT_H
 #define AD_AUDIT_INT_H
@@ -17,6 +19,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <lmdb.h>
 
@@ -53,7 +56,8 @@ struct mark {
  */
 struct ad_audit {
 	MDB_env          *env;
-	MDB_dbi           dbi, meta;
+	MDB_dbi           dbi, meta, seals; /* seals: if sealer */
+	struct sealer    *sealer;           /* NULL: not sealing */
 	pthread_rwlock_t  own_gate;
 	pthread_rwlock_t *gate; /* see struct ad_audit_opts */
 	/* One verify or archive at a time: an archive must not cut records
@@ -113,6 +117,45 @@ int audit_mark_put(MDB_txn *txn, MDB_dbi meta, agentd_writer *w,
 /* 0, MDB_NOTFOUND, EPROTO (unreadable) or an LMDB code. */
 int audit_mark_get(
     MDB_txn *txn, MDB_dbi meta, const char *name, struct mark *m);
+
+/* ---- audit_seal.c ------------------------------------------------------- */
+
+#define SIG_LEN 64
+#define KEY_LEN AD_AUDIT_KEY_LEN
+
+/* One seal, as stored (audit.h). */
+struct seal {
+	uint64_t      epoch, seq;
+	int64_t       time_ms;
+	int           restart;
+	unsigned char hash[HASH_LEN], pub[KEY_LEN], next[KEY_LEN];
+	unsigned char sig[SIG_LEN];
+};
+
+/*
+ * Set up sealing (opts->seal_key != NULL), before the writer starts: open
+ * `seals`, recover the key of the epoch due, seal if a new key was made or
+ * records are unsealed.  A seal that cannot be written is logged, not an
+ * error: the records are still appended.
+ */
+int  audit_seal_open(struct ad_audit *a, const struct ad_audit_opts *opts,
+     char *err, size_t errlen);
+void audit_seal_free(struct ad_audit *a);
+
+/* Writer thread: seal now if a trigger (or closing) says so. */
+void audit_seal_maybe(struct ad_audit *a, int closing);
+
+/* Under a->mtx: when the writer must wake to seal (0: no need). */
+int audit_seal_until(struct ad_audit *a, struct timespec *until);
+
+/* 0, MDB_NOTFOUND, EPROTO or an LMDB code. */
+int audit_seal_get(MDB_txn *txn, MDB_dbi dbi, uint64_t epoch, struct seal *s);
+
+/* The first seal with epoch >= epoch (MDB_NOTFOUND: none). */
+int audit_seal_from(MDB_txn *txn, MDB_dbi dbi, uint64_t epoch, struct seal *s);
+
+/* 1 if s carries a valid signature by pub. */
+int audit_seal_signed_by(const struct seal *s, const unsigned char *pub);
 
 /* ---- audit_write.c ------------------------------------------------------ */
 

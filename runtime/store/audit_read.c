@@ -402,30 +402,214 @@ head_check(struct ad_audit *a, MDB_txn *txn, struct chain *c)
 	return 0;
 }
 
+/*
+ * The seals, walked with the chain (keys given): cur is the next seal to
+ * meet, read in the walk's own transactions, by epoch, once the one before
+ * it is met.
+ */
+struct seals {
+	const unsigned char (*keys)[KEY_LEN];
+	size_t        nkeys;
+	int           started, have; /* have: cur is the next to meet */
+	struct seal   cur;
+	uint64_t      epoch; /* cur's, or the one due */
+	unsigned char announced[KEY_LEN];
+	uint64_t      from; /* the first record cur covers */
+};
+
 struct verify {
 	struct ad_audit *a;
 	struct chain     c;
+	struct seals    *s; /* NULL: no keys, no seals checked */
 };
+
+static int
+key_given(const struct seals *s, const struct seal *x)
+{
+	for (size_t i = 0; i < s->nkeys; i++)
+		if (audit_seal_signed_by(x, s->keys[i]))
+			return 1;
+	return 0;
+}
+
+/* "records 5 to 9", or "no record" for a seal over none. */
+static const char *
+covers(char *buf, size_t size, uint64_t from, uint64_t to)
+{
+	if (to < from)
+		snprintf(buf, size, "no record");
+	else
+		snprintf(
+		    buf, size, "records %" PRIu64 " to %" PRIu64, from, to);
+	return buf;
+}
+
+/* Read seal s->epoch and check its signature; none left: !have. */
+static int
+seal_next(struct verify *v, MDB_txn *txn)
+{
+	struct seals *s = v->s;
+	struct seal  *x = &s->cur;
+	char          pub[AD_AUDIT_KEY_STRLEN], span[64];
+	int           rc;
+
+	s->have = 0;
+	rc      = audit_seal_get(txn, v->a->seals, s->epoch, x);
+	if (rc == MDB_NOTFOUND) {
+		rc = audit_seal_from(txn, v->a->seals, s->epoch, x);
+		if (rc == MDB_NOTFOUND && s->epoch == 0)
+			return chain_broken(&v->c, s->from,
+			    "the log holds no seal: agentd seals at its first "
+			    "start, so its seals were removed");
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		if (rc != 0 && rc != EPROTO)
+			return rc;
+		return chain_broken(&v->c, s->from,
+		    "seal %" PRIu64 " is missing (the next seal present is "
+		    "%" PRIu64 "): records from %" PRIu64 " lost their seal",
+		    s->epoch, x->epoch, s->from);
+	}
+	if (rc == EPROTO)
+		return chain_broken(&v->c, s->from,
+		    "seal %" PRIu64 " is unreadable", s->epoch);
+	if (rc != 0)
+		return rc;
+	ad_audit_key_format(x->pub, pub);
+	covers(span, sizeof(span), s->from, x->seq);
+	if (x->epoch == 0 || x->restart) {
+		if (!key_given(s, x))
+			return chain_broken(&v->c, s->from,
+			    "seal %" PRIu64 " (%s) is %s %s, not by a key "
+			    "given: %s",
+			    x->epoch, span,
+			    x->restart ? "a new key's first seal, signed by"
+			               : "signed by",
+			    pub,
+			    x->restart
+			        ? "give it with another --key only if "
+			          "agentd printed it to you when it made "
+			          "it"
+			        : "a trail of another agentd, or its seals "
+			          "were replaced");
+	} else if (!audit_seal_signed_by(x, s->announced)) {
+		return chain_broken(&v->c, s->from,
+		    "seal %" PRIu64 " (%s) is not signed by the key seal "
+		    "%" PRIu64 " announced: forged",
+		    x->epoch, span, x->epoch - 1);
+	}
+	if (x->seq + 1 < s->from)
+		return chain_broken(&v->c, x->seq,
+		    "seal %" PRIu64 " covers records to %" PRIu64
+		    ", fewer than seal %" PRIu64 " did",
+		    x->epoch, x->seq, x->epoch - 1);
+	s->have = 1;
+	return 0;
+}
+
+/* The seal met: it must name record seq's hash; then the next one. */
+static int
+seal_meet(struct verify *v, MDB_txn *txn, const unsigned char *hash)
+{
+	struct seals *s = v->s;
+	int           rc;
+
+	if (memcmp(s->cur.hash, hash, HASH_LEN) != 0)
+		return chain_broken(&v->c, s->from,
+		    "records %" PRIu64 " to %" PRIu64 " do not match seal "
+		    "%" PRIu64 ": rewritten after it was signed",
+		    s->from, s->cur.seq, s->cur.epoch);
+	v->c.res->seals++;
+	v->c.res->sealed_seq = s->cur.seq;
+	memcpy(s->announced, s->cur.next, KEY_LEN);
+	s->from = s->cur.seq + 1;
+	s->epoch++;
+	if ((rc = seal_next(v, txn)) != 0)
+		return rc;
+	return 0;
+}
+
+/*
+ * First visit: seal 0, then the seals of archived records (their hash
+ * cannot be checked here, but their signatures are) up to the base.
+ */
+static int
+seals_start(struct verify *v, MDB_txn *txn)
+{
+	struct seals *s    = v->s;
+	uint64_t      base = v->c.res->first_seq - 1;
+	int           rc;
+
+	s->started = 1;
+	s->from    = 1;
+	if ((rc = seal_next(v, txn)) != 0)
+		return rc;
+	while (s->have && s->cur.seq < base) {
+		v->c.res->seals++;
+		v->c.res->archived++;
+		memcpy(s->announced, s->cur.next, KEY_LEN);
+		s->from = s->cur.seq + 1;
+		s->epoch++;
+		if ((rc = seal_next(v, txn)) != 0)
+			return rc;
+	}
+	while (rc == 0 && s->have && s->cur.seq == base)
+		rc = seal_meet(v, txn, v->c.prev);
+	return rc;
+}
 
 static int
 verify_visit(void *arg, MDB_txn *txn, uint64_t seq, const MDB_val *val)
 {
 	struct verify *v = arg;
+	struct seals  *s = v->s;
+	int            rc;
 
-	if (val == NULL)
-		return head_check(v->a, txn, &v->c);
-	return chain_value(&v->c, seq, val);
+	if (s != NULL && !s->started && (rc = seals_start(v, txn)) != 0)
+		return rc;
+	if (val == NULL) {
+		if ((rc = head_check(v->a, txn, &v->c)) != 0 || s == NULL
+		    || !s->have)
+			return rc;
+		return chain_broken(&v->c, v->c.next,
+		    "seal %" PRIu64 " covers records to %" PRIu64
+		    " but the log ends at record %" PRIu64
+		    ": records were removed",
+		    s->cur.epoch, s->cur.seq, v->c.next - 1);
+	}
+	if ((rc = chain_value(&v->c, seq, val)) != 0)
+		return rc;
+	while (rc == 0 && s != NULL && s->have && s->cur.seq == seq)
+		rc = seal_meet(v, txn, v->c.prev);
+	return rc;
 }
 
 int
 ad_audit_verify(struct ad_audit *a, struct ad_audit_verify_result *res)
 {
-	struct verify v = { .a = a };
+	return ad_audit_verify_sealed(a, NULL, 0, res);
+}
+
+int
+ad_audit_verify_sealed(struct ad_audit *a,
+    const unsigned char (*keys)[AD_AUDIT_KEY_LEN], size_t nkeys,
+    struct ad_audit_verify_result *res)
+{
+	struct seals  s = { .keys = keys, .nkeys = nkeys };
+	struct verify v = { .a = a, .s = nkeys > 0 ? &s : NULL };
 	struct walk   w = { .visit = verify_visit, .arg = &v };
 	int           rc;
 
 	if ((rc = chain_init(&v.c, res)) != 0)
 		return AGENTD_ENOMEM;
+	if (v.s != NULL && a->sealer == NULL) {
+		/* Nothing to check the keys against: say so, exit 1. */
+		chain_broken(
+		    &v.c, 0, "this audit log is opened without seals");
+		agentd_writer_free(v.c.w);
+		return 0;
+	}
+	res->keyed = v.s != NULL;
 	pthread_mutex_lock(&a->maint);
 	rc = chain_from_base(a, &v.c);
 	if (rc == EPROTO)
@@ -436,6 +620,10 @@ ad_audit_verify(struct ad_audit *a, struct ad_audit_verify_result *res)
 	pthread_mutex_unlock(&a->maint);
 	if (res->ok)
 		memcpy(res->head_hash, v.c.prev, HASH_LEN);
+	if (res->ok && res->keyed)
+		res->unsealed = res->last_seq > res->sealed_seq
+		    ? res->last_seq - res->sealed_seq
+		    : 0;
 	agentd_writer_free(v.c.w);
 	if (rc == WALK_END || rc == CHAIN_BROKEN)
 		return 0;

@@ -283,14 +283,27 @@ batch_run(struct ad_audit *a, struct batch *b)
 	pthread_mutex_unlock(&a->mtx);
 }
 
-/* Take everything queued; 0 once closing and drained. */
+/*
+ * Take everything queued; 0 once closing and drained.  Wakes up with
+ * nothing when a seal falls due (audit_seal_until).
+ */
 static int
 batch_take(struct ad_audit *a, struct batch *b)
 {
+	struct timespec until;
+
 	memset(b, 0, sizeof(*b));
 	pthread_mutex_lock(&a->mtx);
-	while (a->q_head == NULL && !a->closing)
-		pthread_cond_wait(&a->cv, &a->mtx);
+	while (a->q_head == NULL && !a->closing) {
+		if (!audit_seal_until(a, &until))
+			pthread_cond_wait(&a->cv, &a->mtx);
+		else if (pthread_cond_timedwait(&a->cv, &a->mtx, &until) != 0)
+			break;
+	}
+	if (a->q_head == NULL && a->closing) {
+		pthread_mutex_unlock(&a->mtx);
+		return 0;
+	}
 	b->list   = a->q_head;
 	b->n      = a->q_len;
 	a->q_head = NULL;
@@ -299,7 +312,7 @@ batch_take(struct ad_audit *a, struct batch *b)
 	pthread_mutex_unlock(&a->mtx);
 	for (struct pending *p = b->list; p != NULL; p = p->next)
 		b->bytes += 16 + p->val_len;
-	return b->list != NULL;
+	return 1;
 }
 
 static void *
@@ -308,8 +321,12 @@ writer_main(void *arg)
 	struct ad_audit *a = arg;
 	struct batch     b;
 
-	while (batch_take(a, &b))
-		batch_run(a, &b);
+	while (batch_take(a, &b)) {
+		if (b.list != NULL)
+			batch_run(a, &b);
+		audit_seal_maybe(a, 0);
+	}
+	audit_seal_maybe(a, 1); /* a clean stop leaves everything sealed */
 	return NULL;
 }
 
@@ -636,6 +653,7 @@ audit_new(MDB_env *env, const struct ad_audit_opts *opts)
 static void
 audit_free(struct ad_audit *a)
 {
+	audit_seal_free(a);
 	agentd_writer_free(a->wm);
 	agentd_writer_free(a->wv);
 	agentd_writer_free(a->wh);
@@ -678,6 +696,10 @@ ad_audit_open(MDB_env *env, const struct ad_audit_opts *opts,
 		ad_seterr(err, errlen, "cannot open the audit log: %s",
 		    mdb_strerror(rc));
 		rc = audit_err(a, rc, "opening the audit log");
+		audit_free(a);
+		return rc;
+	}
+	if ((rc = audit_seal_open(a, opts, err, errlen)) != 0) {
 		audit_free(a);
 		return rc;
 	}

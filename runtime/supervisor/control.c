@@ -379,23 +379,47 @@ op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
 	agentd_writer_free(k.w);
 }
 
+/* Body (optional): "keys", an array of Ed25519 public keys (bin 32)
+ * the seals are checked against (ad_audit_verify_sealed). */
+static size_t
+verify_keys(
+    const struct ad_envelope *e, unsigned char (*keys)[AD_AUDIT_KEY_LEN])
+{
+	agentd_doc         *doc = NULL;
+	const agentd_value *arr;
+	const void         *p;
+	size_t              n = 0, len;
+
+	if (e->body_len == 0 || agentd_parse(e->body, e->body_len, &doc) != 0)
+		return 0;
+	arr = agentd_map_get(agentd_doc_root(doc), "keys");
+	for (size_t i = 0; i < agentd_len(arr) && n < AD_AUDIT_KEYS_MAX; i++)
+		if (agentd_get_bin(agentd_array_at(arr, i), &p, &len) == 0
+		    && len == AD_AUDIT_KEY_LEN)
+			memcpy(keys[n++], p, len);
+	agentd_doc_free(doc);
+	return n;
+}
+
 static void
-op_audit_verify(struct ad_srvctx *c)
+op_audit_verify(struct ad_srvctx *c, const struct ad_envelope *e)
 {
 	struct ad_sv                 *sv = c->srv->sv;
 	struct ad_audit_verify_result r;
 	agentd_writer                *w;
 	const void                   *body;
-	size_t                        len;
+	size_t                        len, nkeys;
 	char                          hex[2 * AD_AUDIT_HASH_LEN + 1];
-	int                           rv;
+	unsigned char keys[AD_AUDIT_KEYS_MAX][AD_AUDIT_KEY_LEN];
+	int           rv;
 
 	memset(&r, 0, sizeof(r));
+	nkeys = verify_keys(e, keys);
 	/* A walk over the whole trail: not with every request waiting for
 	 * the mutex meanwhile. */
 	c->state = AD_SRV_WAIT;
 	pthread_mutex_unlock(&sv->mtx);
-	rv = ad_audit_verify(sv->audit, &r);
+	rv = ad_audit_verify_sealed(sv->audit, keys, nkeys, &r);
 	pthread_mutex_lock(&sv->mtx);
 	if (rv != 0 && !r.what[0]) {
 		ad_srv_fail(c, rv, "verifying the audit trail: %s",
@@ -404,7 +428,7 @@ op_audit_verify(struct ad_srvctx *c)
 	}
 	ad_hex(r.head_hash, AD_AUDIT_HASH_LEN, hex);
 	agentd_writer_new(&w);
-	agentd_write_map(w, 7);
+	agentd_write_map(w, r.keyed ? 11 : 7);
 	agentd_write_str(w, "ok");
 	agentd_write_bool(w, r.ok);
 	write_kv_uint(w, "first_seq", r.first_seq);
@@ -415,8 +439,73 @@ op_audit_verify(struct ad_srvctx *c)
 	agentd_write_str(w, r.what);
 	agentd_write_str(w, "head_hash");
 	agentd_write_str(w, hex);
+	if (r.keyed) {
+		write_kv_uint(w, "seals", r.seals);
+		write_kv_uint(w, "sealed_seq", r.sealed_seq);
+		write_kv_uint(w, "unsealed", r.unsealed);
+		write_kv_uint(w, "archived_seals", r.archived);
+	}
 	body = agentd_writer_data(w, &len);
 	ad_srv_reply(c, 0, body, len);
+	agentd_writer_free(w);
+}
+
+static int
+key_entry(void *arg, const struct ad_audit_key *k)
+{
+	agentd_writer *w = arg;
+	char           pub[AD_AUDIT_KEY_STRLEN];
+
+	ad_audit_key_format(k->pub, pub);
+	agentd_write_map(w, 5);
+	write_kv_uint(w, "seal", k->epoch);
+	write_kv_uint(w, "seq", k->seq);
+	agentd_write_str(w, "time_ms");
+	agentd_write_int(w, k->time_ms);
+	agentd_write_str(w, "restart");
+	agentd_write_bool(w, k->restart);
+	agentd_write_str(w, "key");
+	agentd_write_str(w, pub);
+	return 0;
+}
+
+static int
+key_count(void *arg, const struct ad_audit_key *k)
+{
+	(void)k;
+	(*(uint32_t *)arg)++;
+	return 0;
+}
+
+/* The keys that start a chain of seals: {"keys": [{seal, seq, time_ms,
+ * restart, key}]}; a few seals at most, read twice (count, then write). */
+static void
+op_audit_key(struct ad_srvctx *c)
+{
+	struct ad_sv  *sv = c->srv->sv;
+	agentd_writer *w;
+	const void    *body;
+	size_t         len;
+	uint32_t       n = 0;
+	int            rv;
+
+	agentd_writer_new(&w);
+	c->state = AD_SRV_WAIT;
+	pthread_mutex_unlock(&sv->mtx);
+	if ((rv = ad_audit_keys(sv->audit, key_count, &n)) == 0) {
+		agentd_write_map(w, 1);
+		agentd_write_str(w, "keys");
+		agentd_write_array(w, n);
+		rv = ad_audit_keys(sv->audit, key_entry, w);
+	}
+	pthread_mutex_lock(&sv->mtx);
+	if (rv != 0)
+		ad_srv_fail(
+		    c, rv, "reading the audit seals: %s", agentd_strerror(rv));
+	else {
+		body = agentd_writer_data(w, &len);
+		ad_srv_reply(c, 0, body, len);
+	}
 	agentd_writer_free(w);
 }
 
@@ -707,7 +796,10 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 		op_audit(c, e);
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "audit.verify") == 0) {
-		op_audit_verify(c);
+		op_audit_verify(c, e);
+	} else if (e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "audit.key") == 0) {
+		op_audit_key(c);
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strncmp(e->dst, "state.", 6) == 0) {
 		op_operator_state(c, e);

@@ -298,10 +298,16 @@ take_lock(const char *dir, const char *what, int *fd, char *err, size_t errlen)
 static int
 open_audit(struct ad_sv *sv, char *err, size_t errlen)
 {
-	struct ad_audit_opts o = { ad_store_gate(sv->store), 0 };
+	/* Sealing (doc/state.md): the key in STATE_DIR/audit.key. */
+	char                *key = ad_path_join(sv->state_dir, "audit.key");
+	struct ad_audit_opts o   = { ad_store_gate(sv->store), 0, key,
+		  sv->cfg->global.audit_seal_records,
+		  sv->cfg->global.audit_seal_interval_ms };
+	int                  rv  = ad_audit_open(
+	                      ad_store_env(sv->store), &o, &sv->audit, err, errlen);
 
-	return ad_audit_open(
-	    ad_store_env(sv->store), &o, &sv->audit, err, errlen);
+	free(key);
+	return rv;
 }
 
 void

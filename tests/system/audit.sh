@@ -2,10 +2,14 @@
 # The audit trail of agentd's own decisions: instances started, crashed
 # and restarted, calls denied; filters; the hash chain verified, and kept
 # across a restart of agentd on the same state; a record altered and a
-# record deleted with LMDB's tools named by audit verify.
+# record deleted with LMDB's tools named by audit verify.  Seals: the key
+# agentd prints at its first start verifies them (also after kill -9),
+# another agentd's key is refused, and what the unkeyed chain cannot show
+# (a seal dropped, the tail cut with the head moved back, both with LMDB's
+# tools) is caught with the key.
 . "$top_srcdir/tests/lib.sh"
 
-plan 29
+plan 47
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -81,6 +85,36 @@ out=$(actl audit verify)
 ok $? "audit verify exits 0 on an untouched trail"
 like "$out" '^audit trail whole: records 1 to [0-9]+' "and says the chain is whole"
 
+key=$(grep -o 'sealing key ed25519:[0-9a-f]*' "$T_DIR/agentd.log" | head -1 | cut -d' ' -f3)
+[ -n "$key" ] && [ "$(grep -c 'sealing key ed25519' "$T_DIR/agentd.log")" = 1 ]
+ok $? "agentd printed its sealing key once, at its first start"
+actl audit key | grep -q "^$key  from seal 0 "
+ok $? "audit key shows the same key, from seal 0"
+[ "$(stat -c %a "$T_DIR/state/audit.key")" = 600 ] &&
+    ! grep -q "$(od -An -tx1 -j16 -N32 "$T_DIR/state/audit.key" | tr -d ' \n')" "$T_DIR/agentd.log"
+ok $? "the private key file is mode 0600 and its key is never logged"
+out=$(actl audit verify --key "$key")
+ok $? "audit verify --key of the printed key exits 0"
+like "$out" '^sealed: records to [0-9]+, [0-9]+ seal\(s\) checked with the key' \
+    "and says how far the seals reach"
+like "$out" '^unsealed, [0-9]+ records after record [0-9]+' "and how many records no seal covers yet"
+
+# Another agentd, its own state: its key is not this trail's.
+"$AGENTD" --confdir "$T_DIR/conf" --state-dir "$T_DIR/state2" \
+    --run-dir "$T_DIR/run2" --foreground 2>"$T_DIR/agentd2.log" &
+other_pid=$!
+wait_for 10 grep -q 'sealing key ed25519' "$T_DIR/agentd2.log"
+other=$(grep -o 'sealing key ed25519:[0-9a-f]*' "$T_DIR/agentd2.log" | head -1 | cut -d' ' -f3)
+kill -TERM "$other_pid"
+wait "$other_pid" 2>/dev/null
+out=$(actl audit verify --key "$other")
+[ $? = 1 ] && [ -n "$other" ] && [ "$other" != "$key" ]
+ok $? "audit verify --key of another agentd's key exits 1"
+like "$out" '^audit trail BROKEN at record 1: seal 0 .* not by a key given' "and names seal 0"
+actl audit verify --key ed25519:1234 >/dev/null 2>&1
+[ $? = 2 ]
+ok $? "a malformed key is a usage error (exit 2)"
+
 stop_agentd
 ok $? "agentd stops"
 start_agentd
@@ -90,8 +124,58 @@ actl audit --kind agentd.stop | grep -q 'agentd stopped' &&
 ok $? "the trail survives a restart: the first run's stop and both starts are there"
 actl audit verify >/dev/null
 ok $? "and the chain still verifies across the restart"
+kill -KILL "$AGENTD_PID"
+wait "$AGENTD_PID" 2>/dev/null
+start_agentd
+actl audit verify --key "$key" >/dev/null
+ok $? "after kill -9 of agentd, the seals verify with the key"
 sum3=$(actl audit --json --limit 1000 | jq -r 'select(.seq == 3) | .summary')
+hash5=$(actl audit --json --limit 1000 | jq -r 'select(.seq == 5) | .hash')
 stop_agentd >/dev/null
+
+# verify_keyed WHAT PATTERN: on a fresh agentd, audit verify without the
+# key says whole, with it exits 1 and says "BROKEN at PATTERN".
+verify_keyed() {
+	start_agentd
+	actl audit verify | grep -q '^audit trail whole'
+	ok $? "$1: audit verify without the key says whole"
+	out=$(actl audit verify --key "$key")
+	[ $? = 1 ]
+	ok $? "$1: audit verify --key exits 1"
+	like "$out" "^audit trail BROKEN at $2" "and names it: $out"
+	stop_agentd >/dev/null
+}
+
+# rebuild DUMP: the environment made again from a full dump, as mdb_load
+# makes it (deleting needs a rebuild: mdb_load only adds).
+rebuild() {
+	rm -rf "$DB" && mkdir "$DB" && mdb_load -f "$1" "$DB" 2>> "$T_DIR/mdb_load.err"
+}
+
+DB="$T_DIR/state/db"
+cp -a "$DB" "$T_DIR/db.good" && cp -p "$T_DIR/state/audit.key" "$T_DIR/key.good"
+
+# A seal dropped: seal 1 left out of the seals database.
+mdb_dump -a "$DB" | awk -v key=" $(printf %016x 1)" '
+    /^database=/ { db = $0 }
+    db == "database=seals" && $0 == key { skip = 2 }
+    skip > 0 { skip--; next } { print }' > "$T_DIR/noseal.dump"
+rebuild "$T_DIR/noseal.dump" && ! mdb_dump -s seals "$DB" | grep -qx " $(printf %016x 1)"
+ok $? "seal 1 is deleted with mdb_load"
+verify_keyed "a dropped seal" 'record 1: seal 1 is missing'
+
+# The tail cut: records after 5 deleted and the head set to record 5, its
+# hash taken from audit --json: a whole chain, shorter.
+rm -rf "$DB" && cp -a "$T_DIR/db.good" "$DB" && cp -p "$T_DIR/key.good" "$T_DIR/state/audit.key"
+mdb_dump -a "$DB" | awk -v head="82a373657105a468617368c420$hash5" '
+    /^database=/ { db = $0 }
+    db == "database=audit" && length($0) == 17 && /^ [0-9a-f]+$/ && $0 > " 0000000000000005" { skip = 2 }
+    db == "database=meta" && $0 == " 61756469745f68656164" { print; getline; print " " head; next }
+    skip > 0 { skip--; next } { print }' > "$T_DIR/cut.dump"
+rebuild "$T_DIR/cut.dump" && [ "$(mdb_dump -s audit "$DB" | grep -c '^ [0-9a-f]\{16\}$')" = 5 ]
+ok $? "records after 5 are cut with mdb_load, the head moved to record 5"
+verify_keyed "a cut tail" 'record [0-9]+: (seal 1 covers records to [0-9]+ but the log ends at record [0-9]+|records 1 to [0-9]+ do not match seal 1)'
+rm -rf "$DB" && cp -a "$T_DIR/db.good" "$DB" && cp -p "$T_DIR/key.good" "$T_DIR/state/audit.key"
 
 # verify_broken WHAT PATTERN: on a fresh agentd, audit verify exits 1 and
 # its line says "BROKEN at PATTERN".
@@ -107,7 +191,6 @@ verify_broken() {
 # Tampering with LMDB's own tools (lmdb-utils), as someone with access to the files
 # could: mdb_dump, edit the text, mdb_load.  Record 3's summary gets one
 # letter changed (the value stays well-formed msgpack).
-DB="$T_DIR/state/db"
 mdb_dump -a "$DB" > "$T_DIR/all.dump"
 ok $? "mdb_dump reads the environment"
 key3=" $(printf %016x 3)"

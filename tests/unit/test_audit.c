@@ -1144,6 +1144,532 @@ test_many(void)
 	free(dir);
 }
 
+/* ---- seals ------------------------------------------------------------- */
+
+#define SEAL_EVERY 10
+
+static char *seal_dir, *seal_keyfile;
+
+static struct ad_audit *
+seal_open(struct ad_store *s, int64_t interval_ms)
+{
+	struct ad_audit_opts o
+	    = { ad_store_gate(s), 0, seal_keyfile, SEAL_EVERY, interval_ms };
+	struct ad_audit *a              = NULL;
+	char             err[AD_ERRLEN] = "";
+
+	if (ad_audit_open(ad_store_env(s), &o, &a, err, sizeof(err)) != 0)
+		diag("seal open: %s", err);
+	return a;
+}
+
+struct keys {
+	int                 n;
+	struct ad_audit_key k[4];
+};
+
+static int
+take_key(void *arg, const struct ad_audit_key *k)
+{
+	struct keys *ks = arg;
+
+	if (ks->n < 4)
+		ks->k[ks->n] = *k;
+	ks->n++;
+	return 0;
+}
+
+static struct ad_audit_verify_result
+verify_keys(struct ad_audit *a, const unsigned char (*keys)[32], size_t n)
+{
+	struct ad_audit_verify_result res;
+
+	if (ad_audit_verify_sealed(a, keys, n, &res) != 0)
+		res.ok = -1;
+	if (res.ok != 1)
+		diag("verify --key: %s", res.what);
+	return res;
+}
+
+/* The bytes of a file (at most 64); -1 if it cannot be read. */
+static int
+slurp(const char *path, unsigned char *buf)
+{
+	FILE *f = fopen(path, "rb");
+	int   n;
+
+	if (f == NULL)
+		return -1;
+	n = (int)fread(buf, 1, 64, f);
+	fclose(f);
+	return n;
+}
+
+static int
+spit(const char *path, const unsigned char *buf, int n)
+{
+	FILE *f   = fopen(path, "wb");
+	int   ok_ = f != NULL && fwrite(buf, 1, (size_t)n, f) == (size_t)n;
+
+	if (f != NULL)
+		fclose(f);
+	return ok_ ? 0 : -1;
+}
+
+/* Raw access to the seals database: 'g' copies, 'p' puts, 'd' deletes. */
+static int
+raw_seal(MDB_env *env, int op, uint64_t epoch, void **copy, size_t *len)
+{
+	MDB_txn      *txn;
+	MDB_dbi       dbi;
+	MDB_val       key, val = { len ? *len : 0, copy ? *copy : NULL };
+	unsigned char kb[8];
+	int           rc;
+
+	key_of(epoch, kb, &key);
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_dbi_open(txn, "seals", 0, &dbi)) == 0) {
+		if (op == 'g' && (rc = mdb_get(txn, dbi, &key, &val)) == 0) {
+			*copy = malloc(val.mv_size);
+			memcpy(*copy, val.mv_data, val.mv_size);
+			*len = val.mv_size;
+		} else if (op == 'p') {
+			rc = mdb_put(txn, dbi, &key, &val, 0);
+		} else if (op == 'd') {
+			rc = mdb_del(txn, dbi, &key, NULL);
+		}
+	}
+	if (rc == 0)
+		return mdb_txn_commit(txn);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* The head mark, written as someone rewriting the log would. */
+static int
+raw_head(MDB_env *env, uint64_t seq, const unsigned char *hash)
+{
+	agentd_writer *w;
+	MDB_txn       *txn;
+	MDB_dbi        dbi;
+	MDB_val        key = { 10, "audit_head" }, val;
+	int            rc;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "seq");
+	agentd_write_uint(w, seq);
+	agentd_write_str(w, "hash");
+	agentd_write_bin(w, hash, AD_AUDIT_HASH_LEN);
+	val.mv_data = (void *)agentd_writer_data(w, &val.mv_size);
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
+		if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) == 0
+		    && (rc = mdb_put(txn, dbi, &key, &val, 0)) == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+	}
+	agentd_writer_free(w);
+	return rc;
+}
+
+static void
+write_opt_str(agentd_writer *w, const agentd_value *v)
+{
+	const char *p;
+	size_t      n;
+
+	if (agentd_get_str(v, &p, &n) == 0)
+		agentd_write_strn(w, p, n);
+	else
+		agentd_write_nil(w);
+}
+
+/*
+ * The attack of issue 19: every record rewritten (its summary replaced)
+ * and every hash recomputed from audit.h's definition, the head moved to
+ * the new last hash.  *hash_at gets the new hash of record at.
+ */
+static void
+rewrite_all(MDB_env *env, uint64_t head, unsigned char *hash_at, uint64_t at)
+{
+	unsigned char  prev[AD_AUDIT_HASH_LEN] = { 0 }, h[AD_AUDIT_HASH_LEN];
+	agentd_writer *m, *v;
+
+	agentd_writer_new(&m);
+	agentd_writer_new(&v);
+	for (uint64_t seq = 1; seq <= head; seq++) {
+		void               *val = NULL;
+		size_t              len = 0, mlen, vlen;
+		agentd_doc         *doc;
+		const agentd_value *r;
+		const void         *detail, *mb;
+		size_t              dlen;
+		int64_t             t;
+		EVP_MD_CTX         *ctx = EVP_MD_CTX_new();
+		unsigned int        hn;
+
+		raw(env, 'g', seq, &val, &len);
+		agentd_parse(val, len, &doc);
+		r = agentd_doc_root(doc);
+		agentd_get_int(agentd_map_get(r, "time_ms"), &t);
+		agentd_get_bin(agentd_map_get(r, "detail"), &detail, &dlen);
+		agentd_writer_reset(m);
+		agentd_write_array(m, 7);
+		agentd_write_uint(m, seq);
+		agentd_write_int(m, t);
+		write_opt_str(m, agentd_map_get(r, "agent"));
+		write_opt_str(m, agentd_map_get(r, "instance"));
+		write_opt_str(m, agentd_map_get(r, "kind"));
+		agentd_write_str(m, "nothing happened");
+		agentd_write_bin(m, detail, dlen);
+		mb = agentd_writer_data(m, &mlen);
+		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+		EVP_DigestUpdate(ctx, prev, sizeof(prev));
+		EVP_DigestUpdate(ctx, mb, mlen);
+		EVP_DigestFinal_ex(ctx, h, &hn);
+		EVP_MD_CTX_free(ctx);
+		agentd_writer_reset(v);
+		agentd_write_map(v, 9);
+		agentd_write_str(v, "seq");
+		agentd_write_uint(v, seq);
+		agentd_write_str(v, "time_ms");
+		agentd_write_int(v, t);
+		agentd_write_str(v, "agent");
+		write_opt_str(v, agentd_map_get(r, "agent"));
+		agentd_write_str(v, "instance");
+		write_opt_str(v, agentd_map_get(r, "instance"));
+		agentd_write_str(v, "kind");
+		write_opt_str(v, agentd_map_get(r, "kind"));
+		agentd_write_str(v, "summary");
+		agentd_write_str(v, "nothing happened");
+		agentd_write_str(v, "detail");
+		agentd_write_bin(v, detail, dlen);
+		agentd_write_str(v, "prev");
+		agentd_write_bin(v, prev, sizeof(prev));
+		agentd_write_str(v, "hash");
+		agentd_write_bin(v, h, sizeof(h));
+		agentd_doc_free(doc);
+		free(val);
+		val = (void *)agentd_writer_data(v, &vlen);
+		raw(env, 'p', seq, &val, &vlen);
+		memcpy(prev, h, sizeof(prev));
+		if (seq == at)
+			memcpy(hash_at, h, sizeof(h));
+	}
+	raw_head(env, head, prev);
+	agentd_writer_free(m);
+	agentd_writer_free(v);
+}
+
+static void
+be64(unsigned char *p, uint64_t x)
+{
+	for (int i = 7; i >= 0; i--, x >>= 8)
+		p[i] = x & 0xff;
+}
+
+/*
+ * A seal made from audit.h's definition, signed with the key of the key
+ * file (the one a reader of the state directory holds), and stored as
+ * seal epoch.
+ */
+static int
+forge_seal(MDB_env *env, uint64_t epoch, uint64_t seq,
+    const unsigned char *hash, const unsigned char *seed)
+{
+	unsigned char m[141], pub[32], sig[64];
+	size_t        n = 32, sn = 64, vlen;
+	EVP_PKEY     *k
+	    = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	EVP_MD_CTX    *ctx = EVP_MD_CTX_new();
+	int64_t        t   = ad_wall_ms();
+	agentd_writer *w;
+	void          *val;
+	int            rc;
+
+	EVP_PKEY_get_raw_public_key(k, pub, &n);
+	memcpy(m, "agentd audit seal v1", 20);
+	be64(m + 20, epoch);
+	be64(m + 28, seq);
+	be64(m + 36, (uint64_t)t);
+	m[44] = 0;
+	memcpy(m + 45, hash, 32);
+	memcpy(m + 77, pub, 32);
+	memcpy(m + 109, pub, 32); /* next: the same key again */
+	EVP_DigestSignInit(ctx, NULL, NULL, NULL, k);
+	EVP_DigestSign(ctx, sig, &sn, m, sizeof(m));
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(k);
+	agentd_writer_new(&w);
+	agentd_write_map(w, 8);
+	agentd_write_str(w, "epoch");
+	agentd_write_uint(w, epoch);
+	agentd_write_str(w, "seq");
+	agentd_write_uint(w, seq);
+	agentd_write_str(w, "time_ms");
+	agentd_write_int(w, t);
+	agentd_write_str(w, "restart");
+	agentd_write_bool(w, 0);
+	agentd_write_str(w, "hash");
+	agentd_write_bin(w, hash, 32);
+	agentd_write_str(w, "pub");
+	agentd_write_bin(w, pub, 32);
+	agentd_write_str(w, "next");
+	agentd_write_bin(w, pub, 32);
+	agentd_write_str(w, "sig");
+	agentd_write_bin(w, sig, 64);
+	val = (void *)agentd_writer_data(w, &vlen);
+	rc  = raw_seal(env, 'p', epoch, &val, &vlen);
+	agentd_writer_free(w);
+	return rc;
+}
+
+static void
+append_n(struct ad_audit *a, int n)
+{
+	struct ad_audit_rec r = rec("s", "x.seal", "sealed record", 0);
+
+	for (int i = 0; i < n; i++)
+		ad_audit_append_sync(a, &r, NULL);
+}
+
+/* Seals are written where they should be, and verify --key passes. */
+static void
+seal_basics(struct ad_audit *a, unsigned char pub0[32])
+{
+	struct ad_audit_verify_result res;
+	struct ad_audit_stats         st;
+	struct keys                   ks = { 0 };
+	struct stat                   sb;
+	unsigned char                 other[32], buf[64];
+	char *knew = ad_xasprintf("%s.new", seal_keyfile);
+
+	ok(stat(seal_keyfile, &sb) == 0 && (sb.st_mode & 0777) == 0600
+	        && sb.st_size == 48,
+	    "seal: the key file is there, mode 0600, 48 bytes");
+	ad_audit_stats(a, &st);
+	ok(st.seals == 1 && st.sealed_seq == 0 && st.seal_epoch == 1,
+	    "seal: a new key is sealed at once (seal 0, no record)");
+	ad_audit_keys(a, take_key, &ks);
+	ok(ks.n == 1 && ks.k[0].epoch == 0 && !ks.k[0].restart,
+	    "seal: audit key names one key, seal 0's");
+	memcpy(pub0, ks.k[0].pub, 32);
+	append_n(a, 25);
+	ad_audit_stats(a, &st);
+	ok(st.seals == 3 && st.sealed_seq == 20 && st.seal_epoch == 3,
+	    "seal: a seal every 10 records: seals 1 and 2 cover 10 and 20");
+	ok(slurp(seal_keyfile, buf) == 48 && memcmp(buf, "ADSEALK1", 8) == 0
+	        && buf[15] == 3,
+	    "seal: the key file holds epoch 3's key only");
+	ok(slurp(knew, buf) < 0, "seal: no key.new is left");
+	free(knew);
+	res = verify_keys(a, (const unsigned char(*)[32])pub0, 1);
+	ok(res.ok == 1 && res.keyed && res.seals == 3 && res.sealed_seq == 20
+	        && res.unsealed == 5 && res.last_seq == 25,
+	    "seal: verify --key: 3 seals, sealed to 20, 5 unsealed");
+	memset(other, 0x42, sizeof(other));
+	res = verify_keys(a, (const unsigned char(*)[32])other, 1);
+	ok(res.ok == 0 && res.bad_seq == 1, "seal: another key is refused");
+	like(res.what, "seal 0 (no record) is signed by", "and names seal 0");
+}
+
+static int
+hash_of(void *arg, const struct ad_audit_entry *e)
+{
+	memcpy(arg, e->hash, AD_AUDIT_HASH_LEN);
+	return 0;
+}
+
+/* A dropped seal and a cut tail are named; without the key they are not. */
+static void
+seal_dropped(struct ad_audit *a, MDB_env *env, const unsigned char *pub0)
+{
+	const unsigned char(*k)[32] = (const unsigned char(*)[32])pub0;
+	struct ad_audit_verify_result res;
+	struct ad_audit_stats         st;
+	void                         *val = NULL, *recs[10];
+	size_t                        len = 0, lens[10];
+	unsigned char                 h15[AD_AUDIT_HASH_LEN];
+
+	raw_seal(env, 'g', 1, &val, &len);
+	raw_seal(env, 'd', 1, NULL, NULL);
+	is_int(verify(a).ok, 1, "seal: a dropped seal: whole without the key");
+	res = verify_keys(a, k, 1);
+	ok(res.ok == 0 && res.bad_seq == 1, "seal: with it, caught at 1");
+	like(res.what, "seal 1 is missing", "and named: seal 1 is missing");
+	raw_seal(env, 'p', 1, &val, &len);
+	free(val);
+	is_int(verify_keys(a, k, 1).ok, 1, "seal: whole once it is back");
+
+	/* Records 16 to 25 cut, the head moved back to 15. */
+	ad_audit_stats(a, &st);
+	ad_audit_query(a,
+	    &(struct ad_audit_filter) { .min_seq = 15, .max_seq = 15 },
+	    hash_of, h15);
+	for (int i = 0; i < 10; i++) {
+		recs[i] = NULL;
+		raw(env, 'g', 16 + (uint64_t)i, &recs[i], &lens[i]);
+		raw(env, 'd', 16 + (uint64_t)i, NULL, NULL);
+	}
+	raw_head(env, 15, h15);
+	is_int(verify(a).ok, 1, "seal: a cut tail: whole without the key");
+	res = verify_keys(a, k, 1);
+	ok(res.ok == 0 && res.bad_seq == 16, "seal: with it, caught at 16");
+	like(res.what,
+	    "seal 2 covers records to 20 but the log ends at "
+	    "record 15",
+	    "and said so");
+	for (int i = 0; i < 10; i++) {
+		raw(env, 'p', 16 + (uint64_t)i, &recs[i], &lens[i]);
+		free(recs[i]);
+	}
+	raw_head(env, st.head_seq, st.head_hash);
+	is_int(verify_keys(a, k, 1).ok, 1, "seal: whole once they are back");
+}
+
+/*
+ * Crashes inside a seal: the key kept is the one the last seal
+ * announced, whichever file holds it; a lost key starts a new one.
+ */
+static struct ad_audit *
+seal_crashes(struct ad_store *s, struct ad_audit *a, unsigned char *pub_new)
+{
+	char                 *knew = ad_xasprintf("%s.new", seal_keyfile);
+	unsigned char         before[64], after[64], buf[64];
+	int                   nb, na;
+	struct ad_audit_stats st;
+	struct keys           ks = { 0 };
+
+	ad_audit_close(a); /* seals what is unsealed: 21 to 25 */
+	nb = slurp(seal_keyfile, before);
+	a  = seal_open(s, 0);
+	append_n(a, 1);
+	ad_audit_close(a); /* seal 4 over record 26, key of epoch 5 */
+	na = slurp(seal_keyfile, after);
+	/* Killed after the seal's commit, before the key was replaced. */
+	spit(seal_keyfile, before, nb);
+	spit(knew, after, na);
+	a = seal_open(s, 0);
+	ad_audit_stats(a, &st);
+	ok(a != NULL && st.seal_epoch == 5 && st.seals == 0,
+	    "seal: after a crash inside a seal, the announced key in .new is "
+	    "kept (epoch 5), no new key");
+	ok(slurp(seal_keyfile, buf) == na && memcmp(buf, after, na) == 0
+	        && access(knew, F_OK) != 0,
+	    "seal: it is the key file now, .new is gone");
+	/* Killed before the seal's commit: .new holds a key nobody
+	 * announced. */
+	ad_audit_close(a);
+	memcpy(before, after, sizeof(before));
+	before[20] ^= 1;
+	spit(knew, before, na);
+	a = seal_open(s, 0);
+	ad_audit_stats(a, &st);
+	ok(a != NULL && st.seal_epoch == 5 && st.seals == 0
+	        && access(knew, F_OK) != 0,
+	    "seal: an unannounced key in .new is destroyed, the key file "
+	    "kept");
+	/* The key lost: a new one, whose first seal says so. */
+	ad_audit_close(a);
+	unlink(seal_keyfile);
+	a = seal_open(s, 0);
+	ad_audit_stats(a, &st);
+	ok(a != NULL && st.seals == 1 && st.seal_epoch == 6,
+	    "seal: a lost key: a new key sealed at once (seal 5)");
+	ad_audit_keys(a, take_key, &ks);
+	ok(ks.n == 2 && ks.k[1].epoch == 5 && ks.k[1].restart,
+	    "seal: audit key names it, as a restart at seal 5");
+	memcpy(pub_new, ks.k[1].pub, 32);
+	/* The time trigger. */
+	ad_audit_close(a);
+	a = seal_open(s, 100);
+	append_n(a, 1);
+	for (int i = 0; i < 100 && (ad_audit_stats(a, &st), st.seals == 0);
+	     i++)
+		usleep(20000);
+	ok(st.seals == 1 && st.sealed_seq == 27,
+	    "seal: audit_seal_interval seals a record left alone");
+	free(knew);
+	return a;
+}
+
+/* The attack of issue 19, and a seal forged with the key on the disk. */
+static void
+seal_rewritten(struct ad_audit *a, MDB_env *env, const unsigned char *pub0,
+    const unsigned char *pub_new)
+{
+	unsigned char                 keys[2][32], h10[32], buf[64];
+	struct ad_audit_verify_result res;
+	struct ad_audit_stats         st;
+
+	memcpy(keys[0], pub0, 32);
+	memcpy(keys[1], pub_new, 32);
+	res = verify_keys(a, (const unsigned char(*)[32])keys, 1);
+	ok(res.ok == 0 && res.bad_seq == 27,
+	    "seal: with only the first key, the restart seal is named");
+	like(res.what, "seal 5 (no record) is a new key's first seal",
+	    "as a new key");
+	res = verify_keys(a, (const unsigned char(*)[32])keys, 2);
+	ok(res.ok == 1 && res.seals == 7 && res.unsealed == 0,
+	    "seal: with both keys, whole: 7 seals, nothing unsealed");
+	ad_audit_stats(a, &st);
+	rewrite_all(env, st.head_seq, h10, 10);
+	res = verify(a);
+	ok(res.ok == 1 && res.last_seq == st.head_seq,
+	    "seal: every record rewritten, every hash recomputed: verify "
+	    "without a key says whole");
+	res = verify_keys(a, (const unsigned char(*)[32])keys, 2);
+	ok(res.ok == 0 && res.bad_seq == 1,
+	    "seal: with the keys, broken at record 1, the first sealed one");
+	like(res.what, "records 1 to 10 do not match seal 1",
+	    "and says records 1 to 10 do not match seal 1");
+	/* Seal 1 re-signed with the key the state directory holds. */
+	slurp(seal_keyfile, buf);
+	forge_seal(env, 1, 10, h10, buf + 16);
+	res = verify_keys(a, (const unsigned char(*)[32])keys, 2);
+	ok(res.ok == 0 && res.bad_seq == 1, "seal: a forged seal is caught");
+	like(res.what,
+	    "seal 1 (records 1 to 10) is not signed by the key seal 0 "
+	    "announced",
+	    "and named: seal 1 not signed by the key seal 0 announced");
+}
+
+static void
+test_seal(void)
+{
+	struct ad_store              *s              = NULL;
+	struct ad_audit              *a              = NULL;
+	char                          err[AD_ERRLEN] = "";
+	unsigned char                 pub0[32], pub_new[32], k[1][32];
+	struct ad_audit_verify_result res;
+
+	seal_dir     = ad_path_join(tmp, "seal");
+	seal_keyfile = ad_path_join(seal_dir, "audit.key");
+	if (!ok(ad_store_open(seal_dir, &s, err, sizeof(err)) == 0
+	            && (a = seal_open(s, 0)) != NULL,
+	        "seal: open a sealed audit log"))
+		return;
+	seal_basics(a, pub0);
+	seal_dropped(a, ad_store_env(s), pub0);
+	a = seal_crashes(s, a, pub_new);
+	seal_rewritten(a, ad_store_env(s), pub0, pub_new);
+	ad_audit_close(a);
+	ad_store_close(s);
+	/* A log opened without seals has nothing to check a key against. */
+	s = NULL;
+	ad_store_open(tmp, &s, err, sizeof(err));
+	a = audit_open_ok(ad_store_env(s), "seal: open a log without seals");
+	memset(k, 1, sizeof(k));
+	res = verify_keys(a, (const unsigned char(*)[32])k, 1);
+	ok(res.ok == 0, "seal: verify --key of a log without seals fails");
+	ad_audit_close(a);
+	ad_store_close(s);
+	free(seal_dir);
+	free(seal_keyfile);
+}
+
 int
 main(void)
 {
@@ -1152,7 +1678,7 @@ main(void)
 	char             err[AD_ERRLEN] = "";
 	int              opened;
 
-	plan(83 + 10 + 8 + 3);
+	plan(83 + 10 + 8 + 3 + 34);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -1180,6 +1706,7 @@ main(void)
 	test_query_waits();
 	test_failed_commit();
 	test_many();
+	test_seal();
 	nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }
