@@ -1016,16 +1016,17 @@ deny_state(
     struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
 {
 	struct ad_agent *a = inst->agent;
+	char             note[AD_RATELIMIT_NOTE];
 
 	a->st.state_denied++;
-	if (ad_now_ms() - a->last_state_denial_log_ms >= 1000) {
-		a->last_state_denial_log_ms = ad_now_ms();
+	if (ad_ratelimit(
+	        &a->logs.state_denied, ad_now_ms(), note, sizeof(note))) {
 		ad_sv_audit(a->sv, a->conf->name, inst->id, "state.denied",
 		    "%s on another agent's state denied (%llu so far)", e->dst,
 		    (unsigned long long)a->st.state_denied);
 		ad_warn("agent %s: %s on another agent's state denied: an "
-		        "agent reads and writes only its own state",
-		    a->conf->name, e->dst);
+		        "agent reads and writes only its own state%s",
+		    a->conf->name, e->dst, note);
 	}
 	ad_srv_fail(c, AGENTD_EDENIED,
 	    "agent \"%s\" may use only its own state", a->conf->name);
@@ -1073,18 +1074,19 @@ ad_call_admit(
     struct ad_instance *inst, const char *dst, char *why, size_t whylen)
 {
 	struct ad_agent *a = inst->agent;
+	char             note[AD_RATELIMIT_NOTE];
 
 	if (ad_agent_may_call(a, dst))
 		return 0;
 	a->st.calls_denied++;
-	if (ad_now_ms() - a->last_call_denial_log_ms >= 1000) {
-		a->last_call_denial_log_ms = ad_now_ms();
+	if (ad_ratelimit(
+	        &a->logs.call_denied, ad_now_ms(), note, sizeof(note))) {
 		ad_sv_audit(a->sv, a->conf->name, inst->id, "call.denied",
 		    "call to \"%s\" denied by calls = { } (%llu so far)", dst,
 		    (unsigned long long)a->st.calls_denied);
 		ad_warn("agent %s: call to \"%s\" denied: add it to calls = "
-		        "{ } in %s if %s should call it",
-		    a->conf->name, dst, a->conf->file, a->conf->name);
+		        "{ } in %s if %s should call it%s",
+		    a->conf->name, dst, a->conf->file, a->conf->name, note);
 	}
 	snprintf(why, whylen,
 	    "agent \"%s\" may not call \"%s\": add it to calls = { } in %s",
