@@ -796,7 +796,8 @@ op_audit_append(
 	agentd_doc          *doc, *outer = NULL;
 	const void          *bin;
 	char agent[AD_AUDIT_NAME_MAX + 1], id[sizeof(inst->id)];
-	int  rv = left > 0 ? 0 : AGENTD_EINVAL;
+	char denied[AD_AUDIT_NAME_MAX + 1] = "";
+	int  rv                            = left > 0 ? 0 : AGENTD_EINVAL;
 
 	snprintf(agent, sizeof(agent), "%s", inst->agent->conf->name);
 	snprintf(id, sizeof(id), "%s", inst->id);
@@ -821,6 +822,12 @@ op_audit_append(
 		/* detail points into the body, which outlives the append. */
 		rv = audit_rec_of(agentd_doc_root(doc), &r[n], &strs[2 * n],
 		    &strs[2 * n + 1]);
+		/* agentd's own kinds are refused here, whatever the worker
+		 * checked: a record of one would read as agentd's. */
+		if (rv == 0 && ad_audit_kind_reserved(r[n].kind)) {
+			snprintf(denied, sizeof(denied), "%s", r[n].kind);
+			rv = AGENTD_EDENIED;
+		}
 		r[n].agent    = agent;
 		r[n].instance = id;
 		n++;
@@ -840,7 +847,13 @@ op_audit_append(
 	pthread_mutex_lock(&sv->mtx);
 	if (--sv->appending == 0)
 		pthread_cond_broadcast(&sv->appended);
-	if (rv != 0)
+	if (rv == AGENTD_EDENIED)
+		ad_srv_fail(c, rv,
+		    "audit record refused: kind \"%s\" is agentd's own "
+		    "(agent., instance., call., ...): give it a kind of the "
+		    "plugin's",
+		    denied);
+	else if (rv != 0)
 		ad_srv_fail(
 		    c, rv, "audit record refused: %s", agentd_strerror(rv));
 }

@@ -831,6 +831,9 @@ host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
 	if (ctx == NULL || kind == NULL || summary == NULL
 	    || (detail == NULL && detail_len))
 		return AGENTD_EINVAL;
+	/* agentd refuses it too; said here without a round trip. */
+	if (ad_audit_kind_reserved(kind))
+		return AGENTD_EDENIED;
 	if ((rv = agentd_writer_new(&w)) != 0)
 		return rv;
 	agentd_write_map(w, 3);
@@ -944,8 +947,8 @@ host_audit_async(agentd_ctx *ctx, const char *kind, const char *summary,
 		return AGENTD_EINVAL;
 	/* Checked here, so that one bad record cannot fail its batch; a
 	 * record too big for one message is ETOOBIG before a bad detail. */
-	rv = ad_audit_fields_check(kind, summary, detail, detail_len);
-	if ((rv == 0 || rv == AGENTD_EPROTO)
+	rv = ad_audit_plugin_check(kind, summary, detail, detail_len);
+	if ((rv == 0 || rv == AGENTD_EPROTO || rv == AGENTD_EDENIED)
 	    && detail_len + strlen(summary) + 512 > ctx->max_message)
 		rv = AGENTD_ETOOBIG;
 	if (rv != 0)
