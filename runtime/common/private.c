@@ -13,6 +13,7 @@
 
 #include <agentd/error.h>
 
+#include "common/log.h"
 #include "common/private.h"
 #include "common/util.h"
 
@@ -47,6 +48,16 @@ judge(const struct stat *st, const char *path, const char *what, int dir,
 		    "root: check who made it, then chown %s %s",
 		    what, path, (int)st->st_uid, user, user, path);
 		return AGENTD_EDENIED;
+	}
+	/* Sticky (a tmpfs mount's 1777): others cannot remove or rename
+	 * what agentd puts there, and each entry it uses is checked in its
+	 * own right, owner included. */
+	if (dir && (st->st_mode & S_ISVTX) != 0
+	    && (st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		ad_warn("%s %s is writable by others, but sticky (mode %04o): "
+		        "chmod go-w %s to keep them out of it",
+		    what, path, (unsigned)(st->st_mode & 07777), path);
+		return 0;
 	}
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
 		ad_seterr(err, errlen,

@@ -4,7 +4,10 @@
  * user's ~/.ssh: owned by agentd's user or root, writable by no one else.
  * Otherwise another local user could plant a file there (a database to
  * read secrets from, a symbolic link for agentd to write through) or
- * replace one later.  Parents of the directories are not checked.
+ * replace one later.  A sticky directory others may write (a tmpfs
+ * mount's 1777) passes with a warning: they cannot remove or rename what
+ * is agentd's there, and each entry agentd uses is checked in its own
+ * right.  Parents of the directories are not checked.
  */
 #ifndef AD_PRIVATE_H
 #define AD_PRIVATE_H

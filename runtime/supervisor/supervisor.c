@@ -277,7 +277,10 @@ ad_sv_check_private(
 
 	if ((rv = ad_private_check(
 	         sv->run_dir, "run directory", 1, check_owner, err, errlen))
-	    != 0)
+	        != 0
+	    || (rv = ad_private_check(sv->archive_dir,
+	            "audit archive directory", 1, check_owner, err, errlen))
+	        != 0)
 		return rv;
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char *path = rows[i].under[0] != '\0'

@@ -7,7 +7,7 @@
 # Directories agentd creates are 0700.
 . "$top_srcdir/tests/lib.sh"
 
-plan 44
+plan 49
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 conf echo.conf <<EOF2
@@ -104,6 +104,19 @@ else
 	ok 0 "# SKIP another user's directory needs root"
 	ok 0 "# SKIP another user's directory needs root"
 fi
+
+# Sticky, as a tmpfs mount's root is: others cannot touch agentd's entries.
+chmod 1777 "$T_DIR/state"
+start_agentd
+ok $? "a sticky state directory others may write is used"
+grep -q "state directory $T_DIR/state is writable by others, but sticky (mode 1777): chmod go-w" \
+    "$T_DIR/agentd.log"
+ok $? "with a warning that says how to keep them out"
+stop_agentd
+chmod 0700 "$T_DIR/state"
+mkdir -m 0777 "$T_DIR/state/archive"
+refused "archive/" "audit archive directory $T_DIR/state/archive is writable by others.*chmod go-w"
+rmdir "$T_DIR/state/archive"
 
 # --check-config starts nothing but says what a start would refuse.
 chmod 0777 "$T_DIR/state"
