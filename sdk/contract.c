@@ -105,6 +105,36 @@ ad_audit_fields_check(const char *kind, const char *summary,
 	return 0;
 }
 
+/* The first segments of the kinds agentd writes, and may write later. */
+static const char *const reserved_kinds[] = { "agentd", "agent", "instance",
+	"call", "state", "event", "audit", "policy", "approval" };
+
+int
+ad_audit_kind_reserved(const char *kind)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(reserved_kinds) / sizeof(reserved_kinds[0]);
+	     i++) {
+		n = strlen(reserved_kinds[i]);
+		if (strncasecmp(kind, reserved_kinds[i], n) == 0
+		    && (kind[n] == '\0' || kind[n] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+int
+ad_audit_plugin_check(const char *kind, const char *summary,
+    const void *detail, size_t detail_len)
+{
+	int rv = ad_audit_fields_check(kind, summary, detail, detail_len);
+
+	if (rv == 0 && ad_audit_kind_reserved(kind))
+		rv = AGENTD_EDENIED;
+	return rv;
+}
+
 /* ---- settings --------------------------------------------------------- */
 
 static const struct {

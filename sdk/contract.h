@@ -57,6 +57,23 @@ int ad_state_key_check(const void *key, size_t keylen, int allow_empty);
 int ad_audit_fields_check(const char *kind, const char *summary,
     const void *detail, size_t detail_len);
 
+/*
+ * Is kind one of agentd's own?  Those whose first dot-separated segment
+ * is agentd, agent, instance, call, state, event, audit, policy or
+ * approval, in any case ("agent", "agent.reload", "Agent.Reload"; not
+ * "agents.x" or "my.agent.reload"): agentd writes them, and a plugin's
+ * record of one would read as agentd's.
+ */
+int ad_audit_kind_reserved(const char *kind);
+
+/*
+ * A plugin's record: ad_audit_fields_check(), then AGENTD_EDENIED for a
+ * kind of agentd's own.  What the mock, the worker and agentd's calls
+ * socket apply (agentd's own records take ad_audit_fields_check only).
+ */
+int ad_audit_plugin_check(const char *kind, const char *summary,
+    const void *detail, size_t detail_len);
+
 /* ---- settings --------------------------------------------------------- */
 
 /* A setting value typed by the plugin's schema. */

@@ -667,7 +667,12 @@ host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
 
 	if (m == NULL)
 		return AGENTD_EINVAL;
-	rv = ad_audit_fields_check(kind, summary, detail, detail_len);
+	rv = ad_audit_plugin_check(kind, summary, detail, detail_len);
+	if (rv == AGENTD_EDENIED)
+		return mock_fail(m, rv,
+		    "audit: kind \"%s\" is agentd's own (agent., instance., "
+		    "call., ...): name it after the plugin",
+		    kind);
 	if (rv == AGENTD_ETOOBIG)
 		return mock_fail(m, rv,
 		    "audit: kind over %d, summary over %d or detail over %zu "

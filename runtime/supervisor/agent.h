@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "common/ratelimit.h"
 #include "config/conf.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/gen.h"
@@ -54,9 +55,13 @@ struct ad_agent {
 	int      closing; /* agentd is stopping this agent's instances */
 	struct ad_scaler      scale; /* the autoscaler's window */
 	struct ad_agent_stats st;
-	int64_t               last_call_denial_log_ms;  /* monotonic */
-	int64_t               last_state_denial_log_ms; /* monotonic */
-	int64_t               last_event_denial_log_ms; /* monotonic */
+	/* The warnings its instances can cause once per message, each at
+	 * most one line (and one audit record) a second: common/ratelimit.h.
+	 * Used by control.c and hub.c. */
+	struct ad_agent_logs {
+		struct ad_ratelimit call_denied, state_denied, event_denied;
+		struct ad_ratelimit bad_batch, bad_heartbeat;
+	} logs;
 };
 
 /*

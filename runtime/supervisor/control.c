@@ -888,7 +888,8 @@ op_audit_append(
 	agentd_doc          *doc, *outer = NULL;
 	const void          *bin;
 	char agent[AD_AUDIT_NAME_MAX + 1], id[sizeof(inst->id)];
-	int  rv = left > 0 ? 0 : AGENTD_EINVAL;
+	char denied[AD_AUDIT_NAME_MAX + 1] = "";
+	int  rv                            = left > 0 ? 0 : AGENTD_EINVAL;
 
 	snprintf(agent, sizeof(agent), "%s", inst->agent->conf->name);
 	snprintf(id, sizeof(id), "%s", inst->id);
@@ -913,6 +914,12 @@ op_audit_append(
 		/* detail points into the body, which outlives the append. */
 		rv = audit_rec_of(agentd_doc_root(doc), &r[n], &strs[2 * n],
 		    &strs[2 * n + 1]);
+		/* agentd's own kinds are refused here, whatever the worker
+		 * checked: a record of one would read as agentd's. */
+		if (rv == 0 && ad_audit_kind_reserved(r[n].kind)) {
+			snprintf(denied, sizeof(denied), "%s", r[n].kind);
+			rv = AGENTD_EDENIED;
+		}
 		r[n].agent    = agent;
 		r[n].instance = id;
 		n++;
@@ -932,7 +939,13 @@ op_audit_append(
 	pthread_mutex_lock(&sv->mtx);
 	if (--sv->appending == 0)
 		pthread_cond_broadcast(&sv->appended);
-	if (rv != 0)
+	if (rv == AGENTD_EDENIED)
+		ad_srv_fail(c, rv,
+		    "audit record refused: kind \"%s\" is agentd's own "
+		    "(agent., instance., call., ...): give it a kind of the "
+		    "plugin's",
+		    denied);
+	else if (rv != 0)
 		ad_srv_fail(
 		    c, rv, "audit record refused: %s", agentd_strerror(rv));
 }
@@ -1108,16 +1121,17 @@ deny_state(
     struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
 {
 	struct ad_agent *a = inst->agent;
+	char             note[AD_RATELIMIT_NOTE];
 
 	a->st.state_denied++;
-	if (ad_now_ms() - a->last_state_denial_log_ms >= 1000) {
-		a->last_state_denial_log_ms = ad_now_ms();
+	if (ad_ratelimit(
+	        &a->logs.state_denied, ad_now_ms(), note, sizeof(note))) {
 		ad_sv_audit(a->sv, a->conf->name, inst->id, "state.denied",
 		    "%s on another agent's state denied (%llu so far)", e->dst,
 		    (unsigned long long)a->st.state_denied);
 		ad_warn("agent %s: %s on another agent's state denied: an "
-		        "agent reads and writes only its own state",
-		    a->conf->name, e->dst);
+		        "agent reads and writes only its own state%s",
+		    a->conf->name, e->dst, note);
 	}
 	ad_srv_fail(c, AGENTD_EDENIED,
 	    "agent \"%s\" may use only its own state", a->conf->name);
@@ -1165,18 +1179,19 @@ ad_call_admit(
     struct ad_instance *inst, const char *dst, char *why, size_t whylen)
 {
 	struct ad_agent *a = inst->agent;
+	char             note[AD_RATELIMIT_NOTE];
 
 	if (ad_agent_may_call(a, dst))
 		return 0;
 	a->st.calls_denied++;
-	if (ad_now_ms() - a->last_call_denial_log_ms >= 1000) {
-		a->last_call_denial_log_ms = ad_now_ms();
+	if (ad_ratelimit(
+	        &a->logs.call_denied, ad_now_ms(), note, sizeof(note))) {
 		ad_sv_audit(a->sv, a->conf->name, inst->id, "call.denied",
 		    "call to \"%s\" denied by calls = { } (%llu so far)", dst,
 		    (unsigned long long)a->st.calls_denied);
 		ad_warn("agent %s: call to \"%s\" denied: add it to calls = "
-		        "{ } in %s if %s should call it",
-		    a->conf->name, dst, a->conf->file, a->conf->name);
+		        "{ } in %s if %s should call it%s",
+		    a->conf->name, dst, a->conf->file, a->conf->name, note);
 	}
 	snprintf(why, whylen,
 	    "agent \"%s\" may not call \"%s\": add it to calls = { } in %s",

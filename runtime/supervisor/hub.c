@@ -198,16 +198,18 @@ ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
 static void
 denied(struct ad_agent *a, const char *topic)
 {
+	char note[AD_RATELIMIT_NOTE];
+
 	a->st.events_denied++;
-	if (ad_now_ms() - a->last_event_denial_log_ms < 1000)
+	if (!ad_ratelimit(
+	        &a->logs.event_denied, ad_now_ms(), note, sizeof(note)))
 		return;
-	a->last_event_denial_log_ms = ad_now_ms();
 	ad_sv_audit(a->sv, a->conf->name, NULL, "event.denied",
 	    "event on \"%s\" refused by publish = { } (%llu so far)", topic,
 	    (unsigned long long)a->st.events_denied);
 	ad_warn("agent %s: event on \"%s\" refused: add it to publish = { } "
-	        "in %s if %s should publish it",
-	    a->conf->name, topic, a->conf->file, a->conf->name);
+	        "in %s if %s should publish it%s",
+	    a->conf->name, topic, a->conf->file, a->conf->name, note);
 }
 
 /* A worker's report: {busy_ms, handled} (worker/main.c). */
@@ -218,10 +220,14 @@ heartbeat(struct ad_instance *inst, const struct ad_envelope *e)
 	const agentd_value *root;
 	int64_t             busy    = 0;
 	uint64_t            handled = 0;
+	char                note[AD_RATELIMIT_NOTE];
 
 	if (agentd_parse(e->body, e->body_len, &doc) != 0) {
-		ad_warn("agent %s: instance %s sent a malformed heartbeat",
-		    inst->agent->conf->name, inst->id);
+		if (ad_ratelimit(&inst->agent->logs.bad_heartbeat, ad_now_ms(),
+		        note, sizeof(note)))
+			ad_warn("agent %s: instance %s sent a malformed "
+			        "heartbeat%s",
+			    inst->agent->conf->name, inst->id, note);
 		return;
 	}
 	root = agentd_doc_root(doc);
@@ -238,6 +244,7 @@ take_batch(struct ad_sv *sv, struct ad_instance *inst, nng_msg *msg)
 	size_t               len = nng_msg_len(msg), used;
 	struct ad_agent     *a   = inst->agent;
 	struct ad_envelope   e;
+	char                 note[AD_RATELIMIT_NOTE];
 
 	while (len > 0) {
 		if (ad_envelope_decode_prefix(
@@ -246,9 +253,11 @@ take_batch(struct ad_sv *sv, struct ad_instance *inst, nng_msg *msg)
 		    || (e.kind != AD_KIND_EVENT
 		        && (e.kind != AD_KIND_CONTROL
 		            || strcmp(e.dst, "heartbeat") != 0))) {
-			ad_warn("agent %s: instance %s sent a malformed event "
-			        "batch",
-			    a->conf->name, inst->id);
+			if (ad_ratelimit(&a->logs.bad_batch, ad_now_ms(), note,
+			        sizeof(note)))
+				ad_warn("agent %s: instance %s sent a "
+				        "malformed event batch%s",
+				    a->conf->name, inst->id, note);
 			return;
 		}
 		p += used;

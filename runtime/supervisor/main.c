@@ -255,6 +255,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	ad_log_set_level(sv.log_level);
+	if (o.check && ad_sv_check_private(&sv, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "agentd: %s\n", err);
+		ad_sv_free(&sv);
+		return 1;
+	}
 	if (o.check) {
 		printf("agentd: configuration in %s is valid (%zu agent%s)\n",
 		    o.sv.confdir, sv.nagents, sv.nagents == 1 ? "" : "s");

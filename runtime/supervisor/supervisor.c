@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/private.h"
 #include "common/sdnotify.h"
 #include "common/util.h"
 #include "store/audit.h"
@@ -257,10 +258,50 @@ register_agents(struct ad_sv *sv)
 	return 0;
 }
 
+int
+ad_sv_check_private(
+    struct ad_sv *sv, int check_owner, char *err, size_t errlen)
+{
+	static const struct {
+		const char *under, *what;
+		int         dir;
+	} rows[] = {
+		{ "", "state directory", 1 },
+		{ "db", "LMDB directory", 1 },
+		{ "db/data.mdb", "LMDB file", 0 },
+		{ "db/lock.mdb", "LMDB file", 0 },
+		{ "plugins", "plugin store", 1 },
+	};
+	size_t i;
+	int    rv;
+
+	if ((rv = ad_private_check(
+	         sv->run_dir, "run directory", 1, check_owner, err, errlen))
+	        != 0
+	    || (rv = ad_private_check(sv->archive_dir,
+	            "audit archive directory", 1, check_owner, err, errlen))
+	        != 0)
+		return rv;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *path = rows[i].under[0] != '\0'
+		    ? ad_path_join(sv->state_dir, rows[i].under)
+		    : ad_xstrdup(sv->state_dir);
+
+		rv = ad_private_check(
+		    path, rows[i].what, rows[i].dir, check_owner, err, errlen);
+		free(path);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
 /*
  * One agentd per run directory and per state directory: the first holds
  * DIR/agentd.lock (flock, released by the kernel however agentd ends);
- * a second is refused before it touches the sockets or the state.
+ * a second is refused before it touches the sockets or the state.  The
+ * file is opened as common/private.h says (never through a link, never
+ * another user's), and only truncated once the lock is ours.
  */
 static int
 take_lock(const char *dir, const char *what, int *fd, char *err, size_t errlen)
@@ -269,14 +310,17 @@ take_lock(const char *dir, const char *what, int *fd, char *err, size_t errlen)
 	char  pid[32];
 	int   f, rv;
 
-	if ((rv = ad_mkdir_p(dir, 0700)) != 0
-	    || (f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+	if ((rv = ad_mkdir_p(dir, 0700)) != 0) {
 		ad_seterr(err, errlen,
 		    "cannot use %s directory %s: %s: check "
 		    "--%s-dir and its owner",
-		    what, dir, strerror(rv ? rv : errno), what);
+		    what, dir, strerror(rv), what);
 		free(path);
 		return AGENTD_EIO;
+	}
+	if ((rv = ad_private_open(path, &f, err, errlen)) != 0) {
+		free(path);
+		return rv;
 	}
 	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
 		ad_seterr(err, errlen,
@@ -341,7 +385,8 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	int    rv;
 
 	sv->started_ms = ad_wall_ms();
-	if ((rv = take_lock(sv->run_dir, "run", &sv->run_lock, err, errlen))
+	if ((rv = ad_sv_check_private(sv, 1, err, errlen)) != 0
+	    || (rv = take_lock(sv->run_dir, "run", &sv->run_lock, err, errlen))
 	        != 0
 	    || (rv = take_lock(
 	            sv->state_dir, "state", &sv->state_lock, err, errlen))

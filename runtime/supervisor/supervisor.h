@@ -107,6 +107,16 @@ int ad_sv_load(
     struct ad_sv *sv, const struct ad_sv_opts *o, char *err, size_t errlen);
 /* Open state, sockets, start instances. */
 int ad_sv_start(struct ad_sv *sv, char *err, size_t errlen);
+
+/*
+ * The run and state directories, the LMDB files and the plugin store, as
+ * far as they exist, are agentd's alone (common/private.h); with
+ * check_owner also owned by this user or root.  ad_sv_start checks them
+ * all (and creates what is missing 0700); --check-config without the
+ * owner, since it may run as another user than agentd does.
+ */
+int ad_sv_check_private(
+    struct ad_sv *sv, int check_owner, char *err, size_t errlen);
 /* What describing one agent's plugin said (ad_sv_read_config). */
 struct ad_described {
 	char name[64];

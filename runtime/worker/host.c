@@ -605,6 +605,7 @@ ad_host_flush(struct agentd_ctx *ctx)
 	const void *data;
 	nng_msg    *msg;
 	size_t      len;
+	char        note[AD_RATELIMIT_NOTE];
 	int         rv;
 
 	ad_host_audit_flush(ctx, 0);
@@ -618,8 +619,11 @@ ad_host_flush(struct agentd_ctx *ctx)
 	 * publisher, never a silent drop. */
 	if ((rv = nng_sendmsg(ctx->evout, msg, 0)) != 0) {
 		nng_msg_free(msg);
-		ad_warn("%s/%s: %u event(s) not sent: %s", ctx->agent,
-		    ctx->instance, ctx->nbatch, nng_strerror(rv));
+		if (ad_ratelimit(
+		        &ctx->unsent_log, ad_now_ms(), note, sizeof(note)))
+			ad_warn("%s/%s: %u event(s) not sent: %s%s",
+			    ctx->agent, ctx->instance, ctx->nbatch,
+			    nng_strerror(rv), note);
 	}
 	agentd_writer_reset(ctx->batch);
 	ctx->nbatch = 0;
@@ -631,14 +635,18 @@ ad_host_events(struct agentd_ctx *ctx, nng_msg *msg)
 	const unsigned char *p   = nng_msg_body(msg);
 	size_t               len = nng_msg_len(msg), used;
 	struct ad_envelope   e;
+	char                 note[AD_RATELIMIT_NOTE];
 
 	while (len > 0) {
 		if (ad_envelope_decode_prefix(
 		        p, len, ctx->max_message, &e, &used)
 		        != 0
 		    || e.kind != AD_KIND_EVENT) {
-			ad_warn("%s/%s: dropped a malformed event batch",
-			    ctx->agent, ctx->instance);
+			if (ad_ratelimit(&ctx->bad_events_log, ad_now_ms(),
+			        note, sizeof(note)))
+				ad_warn("%s/%s: dropped a malformed event "
+				        "batch%s",
+				    ctx->agent, ctx->instance, note);
 			break;
 		}
 		if (ctx->desc->on_event != NULL)
@@ -823,6 +831,9 @@ host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
 	if (ctx == NULL || kind == NULL || summary == NULL
 	    || (detail == NULL && detail_len))
 		return AGENTD_EINVAL;
+	/* agentd refuses it too; said here without a round trip. */
+	if (ad_audit_kind_reserved(kind))
+		return AGENTD_EDENIED;
 	if ((rv = agentd_writer_new(&w)) != 0)
 		return rv;
 	agentd_write_map(w, 3);
@@ -936,8 +947,8 @@ host_audit_async(agentd_ctx *ctx, const char *kind, const char *summary,
 		return AGENTD_EINVAL;
 	/* Checked here, so that one bad record cannot fail its batch; a
 	 * record too big for one message is ETOOBIG before a bad detail. */
-	rv = ad_audit_fields_check(kind, summary, detail, detail_len);
-	if ((rv == 0 || rv == AGENTD_EPROTO)
+	rv = ad_audit_plugin_check(kind, summary, detail, detail_len);
+	if ((rv == 0 || rv == AGENTD_EPROTO || rv == AGENTD_EDENIED)
 	    && detail_len + strlen(summary) + 512 > ctx->max_message)
 		rv = AGENTD_ETOOBIG;
 	if (rv != 0)

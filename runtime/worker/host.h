@@ -25,6 +25,7 @@
 #include <agentd/agent.h>
 
 #include "bus/envelope.h"
+#include "common/ratelimit.h"
 #include "config/conf.h"
 #include "worker/loop.h"
 
@@ -76,6 +77,8 @@ struct agentd_ctx {
 	size_t              naudits, audit_cap;
 	size_t              audit_outstanding; /* queued + in flight */
 	unsigned            audit_in_flight;
+	/* warnings a message can cause, one line a second each */
+	struct ad_ratelimit bad_events_log, unsent_log;
 };
 
 struct ad_audit_cb {

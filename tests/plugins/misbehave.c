@@ -11,19 +11,32 @@
  *   sleep_ms = N           take N ms over every request (a slow agent)
  *   ignore_on = N          never answer the Nth request, but go on
  *                          serving the others (a request held forever)
+ *   flood = batch|heartbeat  in every request, dial agentd's publish
+ *                          socket itself (from the worker: agentd takes
+ *                          it for this instance) and send malformed event
+ *                          batches, or heartbeats with a malformed body,
+ *                          as fast as it can for flood_ms ms (run_dir:
+ *                          agentd's run directory); the reply gains
+ *                          "sent": how many
  * Otherwise it answers every request with {"n": N, "pid": PID}.  Its
  * fini logs "misbehave fini: N requests" (warning level), so a test can
  * tell a graceful stop from a kill.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
+
 #include <agentd/agent.h>
 #include <agentd/msg.h>
+
+#include "bus/envelope.h"
 
 static const struct agentd_setting misbehave_settings[] = {
 	{ "init_sleep_ms", AGENTD_SETTING_INT, "0", "sleep in init" },
@@ -35,6 +48,9 @@ static const struct agentd_setting misbehave_settings[] = {
 	{ "leak_kb", AGENTD_SETTING_INT, "0", "KiB kept per request" },
 	{ "sleep_ms", AGENTD_SETTING_INT, "0", "ms taken per request" },
 	{ "ignore_on", AGENTD_SETTING_INT, "0", "never answer the Nth" },
+	{ "flood", AGENTD_SETTING_STRING, "", "batch or heartbeat" },
+	{ "flood_ms", AGENTD_SETTING_INT, "1000", "how long to flood" },
+	{ "run_dir", AGENTD_SETTING_STRING, "", "agentd's run directory" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -43,7 +59,8 @@ struct misbehave {
 	const struct agentd_host *host;
 	int64_t                   n;
 	int64_t                   crash_on, hang_on, exit_on, leak_kb;
-	int64_t                   sleep_ms, ignore_on;
+	int64_t                   sleep_ms, ignore_on, flood_ms;
+	const char               *flood, *run_dir;
 	void                    **leaks;
 	size_t                    nleaks;
 };
@@ -84,8 +101,69 @@ misbehave_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	host->setting_int(ctx, "leak_kb", &m->leak_kb);
 	host->setting_int(ctx, "sleep_ms", &m->sleep_ms);
 	host->setting_int(ctx, "ignore_on", &m->ignore_on);
+	host->setting_string(ctx, "flood", &m->flood);
+	host->setting_int(ctx, "flood_ms", &m->flood_ms);
+	host->setting_string(ctx, "run_dir", &m->run_dir);
 	*state = m;
 	return 0;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A heartbeat whose body is no msgpack value (0xc1 is never used). */
+static int
+bad_heartbeat(agentd_writer *w)
+{
+	struct ad_envelope e;
+
+	memset(&e, 0, sizeof(e));
+	e.id   = ad_envelope_next_id();
+	e.kind = AD_KIND_CONTROL;
+	snprintf(e.dst, sizeof(e.dst), "heartbeat");
+	e.body     = "\xc1";
+	e.body_len = 1;
+	return ad_envelope_encode(&e, w);
+}
+
+/* How many malformed messages went to agentd's publish socket: bytes that
+ * are no envelope (batch), or bad heartbeats. */
+static int64_t
+flood(struct misbehave *m)
+{
+	char           url[512];
+	agentd_writer *w;
+	nng_socket     sock;
+	const void    *p    = "\xc1\xc1\xc1";
+	size_t         len  = 3;
+	int64_t        sent = 0, end = now_ms() + m->flood_ms;
+
+	snprintf(url, sizeof(url), "ipc://%s/publish.sock", m->run_dir);
+	if (agentd_writer_new(&w) != 0)
+		return -1;
+	if (strcmp(m->flood, "heartbeat") == 0) {
+		if (bad_heartbeat(w) != 0) {
+			agentd_writer_free(w);
+			return -1;
+		}
+		p = agentd_writer_data(w, &len);
+	}
+	if (nng_push0_open(&sock) == 0) {
+		nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, 1000);
+		if (nng_dial(sock, url, NULL, 0) == 0)
+			while (now_ms() < end
+			    && nng_send(sock, (void *)p, len, 0) == 0)
+				sent++;
+		nng_close(sock);
+	}
+	agentd_writer_free(w);
+	return sent;
 }
 
 static int
@@ -97,9 +175,12 @@ misbehave_request(
 	const void       *out;
 	size_t            outlen;
 	void            **grown;
+	int64_t           sent = -1;
 	int               rv;
 
 	m->n++;
+	if (m->flood != NULL && m->flood[0] != '\0')
+		sent = flood(m);
 	if (m->crash_on > 0 && m->n == m->crash_on)
 		abort();
 	if (m->exit_on > 0 && m->n == m->exit_on)
@@ -124,11 +205,15 @@ misbehave_request(
 	}
 	if ((rv = agentd_writer_new(&w)) != 0)
 		return rv;
-	agentd_write_map(w, 2);
+	agentd_write_map(w, sent >= 0 ? 3 : 2);
 	agentd_write_str(w, "n");
 	agentd_write_int(w, m->n);
 	agentd_write_str(w, "pid");
 	agentd_write_int(w, (int64_t)getpid());
+	if (sent >= 0) {
+		agentd_write_str(w, "sent");
+		agentd_write_int(w, sent);
+	}
 	out = agentd_writer_data(w, &outlen);
 	rv  = m->host->reply(m->ctx, req, out, outlen);
 	agentd_writer_free(w);

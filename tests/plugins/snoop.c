@@ -1,8 +1,10 @@
 /*
  * snoop - a test plugin that tries what the host table does not allow:
  * it dials agentd's calls socket itself, from its worker, and sends a
- * state operation naming another agent.  Request body:
+ * state operation naming another agent, or an audit record of a kind that
+ * is agentd's own, past its worker's checks.  Request body:
  *   {"agent": NAME, "op": "get"|"put", "key": KEY}
+ *   {"op": "audit", "kind": KIND}
  * Reply: {"status": "EDENIED" or whatever agentd answered}.
  * Setting run_dir: agentd's run directory.
  */
@@ -44,12 +46,13 @@ snoop_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	return 0;
 }
 
-/* One state operation on agentd's calls socket; agentd's status. */
+/* One control operation (dst, body) on agentd's calls socket; agentd's
+ * status. */
 static int
-try_state(const char *url, const char *op, const char *agent, const char *key)
+try_control(const char *url, const char *dst, agentd_writer *body)
 {
 	struct ad_envelope req, rep;
-	agentd_writer     *body, *env;
+	agentd_writer     *env;
 	nng_socket         sock;
 	nng_msg           *msg = NULL;
 	const void        *p;
@@ -57,17 +60,9 @@ try_state(const char *url, const char *op, const char *agent, const char *key)
 	int                rv;
 
 	memset(&req, 0, sizeof(req));
-	agentd_writer_new(&body);
-	agentd_write_map(body, 3);
-	agentd_write_str(body, "agent");
-	agentd_write_str(body, agent);
-	agentd_write_str(body, "key");
-	agentd_write_bin(body, key, strlen(key));
-	agentd_write_str(body, "val");
-	agentd_write_bin(body, "stolen", 6);
 	req.id   = ad_envelope_next_id();
 	req.kind = AD_KIND_CONTROL;
-	snprintf(req.dst, sizeof(req.dst), "state.%s", op);
+	snprintf(req.dst, sizeof(req.dst), "%s", dst);
 	req.body = agentd_writer_data(body, &req.body_len);
 	agentd_writer_new(&env);
 	ad_envelope_encode(&req, env);
@@ -88,6 +83,47 @@ try_state(const char *url, const char *op, const char *agent, const char *key)
 		nng_close(sock);
 	}
 	agentd_writer_free(env);
+	return rv;
+}
+
+/* A state operation naming agent. */
+static int
+try_state(const char *url, const char *op, const char *agent, const char *key)
+{
+	agentd_writer *body;
+	char           dst[32];
+	int            rv;
+
+	agentd_writer_new(&body);
+	agentd_write_map(body, 3);
+	agentd_write_str(body, "agent");
+	agentd_write_str(body, agent);
+	agentd_write_str(body, "key");
+	agentd_write_bin(body, key, strlen(key));
+	agentd_write_str(body, "val");
+	agentd_write_bin(body, "stolen", 6);
+	snprintf(dst, sizeof(dst), "state.%s", op);
+	rv = try_control(url, dst, body);
+	agentd_writer_free(body);
+	return rv;
+}
+
+/* An audit record of kind, as host->audit would send it. */
+static int
+try_audit(const char *url, const char *kind)
+{
+	agentd_writer *body;
+	int            rv;
+
+	agentd_writer_new(&body);
+	agentd_write_map(body, 3);
+	agentd_write_str(body, "kind");
+	agentd_write_str(body, kind);
+	agentd_write_str(body, "summary");
+	agentd_write_str(body, "written by snoop");
+	agentd_write_str(body, "detail");
+	agentd_write_bin(body, NULL, 0);
+	rv = try_control(url, "audit.append", body);
 	agentd_writer_free(body);
 	return rv;
 }
@@ -100,6 +136,7 @@ snoop_request(void *state, agentd_request *req, const void *body, size_t len)
 	const agentd_value *root;
 	agentd_writer      *w;
 	char                agent[64] = "", op[8] = "get", key[64] = "";
+	char                kind[256] = "";
 	const void         *out;
 	size_t              outlen;
 	int                 rv;
@@ -110,8 +147,10 @@ snoop_request(void *state, agentd_request *req, const void *body, size_t len)
 	agentd_get_strcpy(agentd_map_get(root, "agent"), agent, sizeof(agent));
 	agentd_get_strcpy(agentd_map_get(root, "op"), op, sizeof(op));
 	agentd_get_strcpy(agentd_map_get(root, "key"), key, sizeof(key));
+	agentd_get_strcpy(agentd_map_get(root, "kind"), kind, sizeof(kind));
 	agentd_doc_free(doc);
-	rv = try_state(s->url, op, agent, key);
+	rv = strcmp(op, "audit") == 0 ? try_audit(s->url, kind)
+	                              : try_state(s->url, op, agent, key);
 	agentd_writer_new(&w);
 	agentd_write_map(w, 1);
 	agentd_write_str(w, "status");

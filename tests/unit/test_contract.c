@@ -115,6 +115,47 @@ test_keys_and_audit(void)
 	free(sum);
 }
 
+/* agentd's own kinds are agentd's: a plugin's record of one is refused,
+ * by the rule and by the mock, and not recorded. */
+static void
+test_reserved_kinds(void)
+{
+	static const char *const ours[] = { "agent.reload", "instance.exit",
+		"call.denied", "state.denied", "event.denied", "audit.archive",
+		"agentd.start", "policy.decided", "approval.granted", "agent",
+		"Agent.Reload", "INSTANCE.exit" };
+	static const char *const theirs[]
+	    = { "decision", "price.quoted", "agents.reload", "agentx",
+		      "my.agent.reload", "stateful", "reload" };
+	const struct agentd_host *h;
+	agentd_ctx               *ctx;
+	agentd_mock              *m;
+	size_t                    i;
+	int                       bad = 0;
+
+	agentd_mock_new(NULL, &m);
+	agentd_mock_attach(m, &plugin);
+	h = agentd_mock_host(m, &ctx);
+	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		bad += ad_audit_plugin_check(ours[i], "s", NULL, 0)
+		        != AGENTD_EDENIED
+		    || h->audit(ctx, ours[i], "s", NULL, 0) != AGENTD_EDENIED
+		    || h->audit_async(ctx, ours[i], "s", NULL, 0, NULL, NULL)
+		        != AGENTD_EDENIED;
+	is_int(bad, 0, "agentd's kinds: EDENIED by the rule and the mock");
+	is_int((int)agentd_mock_audit_count(m), 0, "and none recorded");
+	bad = 0;
+	for (i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
+		bad += ad_audit_plugin_check(theirs[i], "s", NULL, 0) != 0
+		    || h->audit(ctx, theirs[i], "s", NULL, 0) != 0;
+	is_int(bad, 0, "a plugin's own kinds (not a whole reserved segment)");
+	is_int(ad_audit_plugin_check("agent.reload", "s", "\xc1", 1),
+	    AGENTD_EPROTO, "a bad detail is told first");
+	is_int(ad_audit_fields_check("agent.reload", "s", NULL, 0), 0,
+	    "agentd's own records pass the field check");
+	agentd_mock_free(m);
+}
+
 static void
 test_settings(void)
 {
@@ -168,9 +209,10 @@ test_descriptor(void)
 int
 main(void)
 {
-	plan(37);
+	plan(42);
 	test_names();
 	test_keys_and_audit();
+	test_reserved_kinds();
 	test_settings();
 	test_descriptor();
 	return done_testing();

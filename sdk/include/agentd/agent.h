@@ -189,7 +189,10 @@ struct agentd_host {
 	 * with it.  kind ("decision", ...; at most AGENTD_AUDIT_KIND_MAX
 	 * bytes) and summary (one line, at most AGENTD_AUDIT_SUMMARY_MAX) are
 	 * borrowed for the call; detail is one msgpack value (a map by
-	 * convention, at most AGENTD_AUDIT_DETAIL_MAX) or NULL.
+	 * convention, at most AGENTD_AUDIT_DETAIL_MAX) or NULL.  Kinds
+	 * whose first dot-separated segment is agentd, agent, instance,
+	 * call, state, event, audit, policy or approval (any case) are
+	 * agentd's own records: AGENTD_EDENIED, nothing written.
 	 */
 	int (*audit)(agentd_ctx *ctx, const char *kind, const char *summary,
 	    const void *detail, size_t detail_len);
