@@ -19,14 +19,15 @@ T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/agentd-test.XXXXXX")
 AGENTD_PID=
 export AGENTD_RUN_DIR="$T_DIR/run"
 
+T_REPORTS='ERROR: (Address|Leak)Sanitizer|runtime error:|ERROR SUMMARY: [1-9]'
 t_cleanup() {
 	t_rc=$?
 	# A sanitizer report from agentd or a worker (they share agentd's
 	# stderr) fails the test, even when every assertion passed.
-	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
-	    "$T_DIR/agentd.log" 2>/dev/null; then
+	# So does valgrind's, under AGENTD_TEST_WRAP.
+	if grep -Eq "$T_REPORTS" "$T_DIR/agentd.log" 2>/dev/null; then
 		echo "not ok - sanitizer report in the agentd log"
-		grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+		grep -E -A12 "$T_REPORTS" \
 		    "$T_DIR/agentd.log" | sed 's/^/# /' | head -60
 		t_rc=1
 	fi
@@ -145,9 +146,11 @@ agent_field() {
 }
 
 # start_agentd [ARGS]: run agentd in the foreground on the test folder.
+# AGENTD_TEST_WRAP: a command agentd runs under, such as
+# "valgrind --error-exitcode=1 --leak-check=full" (doc/testing.md).
 start_agentd() {
-	"$AGENTD" --confdir "$T_DIR/conf" --state-dir "$T_DIR/state" \
-	    --run-dir "$T_DIR/run" --foreground "$@" \
+	${AGENTD_TEST_WRAP:-} "$AGENTD" --confdir "$T_DIR/conf" \
+	    --state-dir "$T_DIR/state" --run-dir "$T_DIR/run" --foreground "$@" \
 	    2>>"$T_DIR/agentd.log" &
 	AGENTD_PID=$!
 	wait_for 10 actl status

@@ -227,8 +227,10 @@ jm_decode_array(const agentd_value *v, json_t **out)
 
 /*
  * JSON keys are strings without NUL: a key that decodes to one is used as
- * is, any other (number, bool, base64 object...) as its JSON text.  val is
- * consumed either way.
+ * is, any other (number, bool, base64 object...) as its JSON text.  That
+ * text is bounded: a map key holding a map keyed by a map... escapes the
+ * text of the level inside at each level, doubling it.  val is consumed
+ * either way.
  */
 static int
 jm_set_member(json_t *obj, const json_t *key, json_t *val)
@@ -239,9 +241,13 @@ jm_set_member(json_t *obj, const json_t *key, json_t *val)
 
 	if (name == NULL || strlen(name) != json_string_length(key)) {
 		text = json_dumps(key, JSON_ENCODE_ANY | JSON_COMPACT);
-		if (text == NULL) {
+		rc   = text == NULL                    ? AGENTD_ENOMEM
+		      : strlen(text) > AD_JSON_KEY_MAX ? AGENTD_ETOOBIG
+		                                       : 0;
+		if (rc != 0) {
+			free(text);
 			json_decref(val);
-			return AGENTD_ENOMEM;
+			return rc;
 		}
 		name = text;
 	}

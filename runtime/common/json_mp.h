@@ -4,7 +4,8 @@
  * JSON objects, arrays, strings, integers, reals, booleans and null map to
  * their msgpack twins.  Going back, msgpack bin becomes a JSON string when
  * it is valid UTF-8 and {"$base64": "..."} otherwise; map keys that are
- * not strings become their JSON text.
+ * not strings become their JSON text, at most AD_JSON_KEY_MAX bytes (a
+ * longer one makes the conversion AGENTD_ETOOBIG).
  */
 #ifndef AD_JSON_MP_H
 #define AD_JSON_MP_H
@@ -13,6 +14,8 @@
 
 #include <agentd/msg.h>
 #include <jansson.h>
+
+#define AD_JSON_KEY_MAX 4096
 
 /*
  * Parse JSON text and encode it as msgpack into w (appended).  On a syntax

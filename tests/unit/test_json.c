@@ -210,13 +210,50 @@ test_decoding(void)
 	agentd_writer_free(w);
 }
 
+/*
+ * A map key that is a map whose key is a map...: each level's JSON text
+ * escapes the one inside, doubling it, so 64 bytes of msgpack once asked
+ * for gigabytes.  Key texts are bounded (AD_JSON_KEY_MAX).
+ */
+static void
+test_nested_keys(void)
+{
+	agentd_writer *w;
+	json_t        *j = NULL;
+	const void    *data;
+	size_t         len;
+	int            i, depth;
+
+	for (depth = 3; depth <= 20; depth += 17) {
+		agentd_writer_new(&w);
+		for (i = 0; i < depth; i++)
+			agentd_write_map(w, 1);
+		agentd_write_str(w, "a");
+		for (i = 0; i < depth; i++)
+			agentd_write_int(w, 1);
+		data = agentd_writer_data(w, &len);
+		if (depth == 3) {
+			is_int(ad_mp_to_json(data, len, &j), 0,
+			    "a map key that is a map of maps becomes JSON "
+			    "text");
+			json_decref(j);
+		} else {
+			is_int(ad_mp_to_json(data, len, &j), AGENTD_ETOOBIG,
+			    "a key whose text grows with each level is "
+			    "refused");
+		}
+		agentd_writer_free(w);
+	}
+}
+
 int
 main(void)
 {
-	plan(35);
+	plan(37);
 	test_round_trips();
 	test_encoding();
 	test_syntax_errors();
 	test_decoding();
+	test_nested_keys();
 	return done_testing();
 }
