@@ -140,7 +140,7 @@ void
 ad_sv_write_records(struct ad_sv *sv)
 {
 	struct ad_unwritten *u, *next;
-	int                  rv;
+	int                  rv = 0;
 
 	pthread_mutex_lock(&sv->mtx);
 	u             = sv->unwritten;
