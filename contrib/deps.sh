@@ -4,7 +4,7 @@
 set -e
 PACKAGES="build-essential autoconf automake libtool pkg-config \
  libnng-dev libmsgpack-dev liblmdb-dev lmdb-utils libconfuse-dev \
- libjansson-dev libssl-dev libcurl4-openssl-dev procps jq man-db \
+ libjansson-dev libssl-dev libcurl4-openssl-dev libseccomp-dev procps jq man-db \
  clang libclang-rt-14-dev"
 missing=
 for p in $PACKAGES; do

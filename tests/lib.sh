@@ -59,6 +59,23 @@ T_WATCHDOG=$!
 
 mkdir -p "$T_DIR/conf" "$T_DIR/plugins"
 
+# As root, agentd runs workers as agentd { plugin_user }, agentd-plugin by
+# default (doc/security.md): the suite creates that system user if this
+# machine has none, so that CI runs the path production runs.  Tests run
+# in parallel: another may be creating it at the same moment.
+T_PLUGIN_USER=agentd-plugin
+if [ "$(id -u)" -eq 0 ]; then
+	t_try=0
+	while ! getent passwd "$T_PLUGIN_USER" >/dev/null; do
+		useradd --system --user-group --no-create-home \
+		    --home-dir /nonexistent --shell /usr/sbin/nologin \
+		    "$T_PLUGIN_USER" 2>/dev/null && break
+		t_try=$((t_try + 1))
+		[ "$t_try" -ge 50 ] && { echo "Bail out! cannot create $T_PLUGIN_USER"; exit 1; }
+		sleep 0.1
+	done
+fi
+
 plan() { echo "1..$1"; }
 
 diag() { printf '# %s\n' "$*"; }
@@ -168,6 +185,15 @@ stop_agentd() {
 	s_rv=$?
 	AGENTD_PID=
 	return $s_rv
+}
+
+# plugin_dir NAME: a folder of the test's that plugins may write in (give
+# it to paths { write = { } }); as root the plugin user reaches it too.
+plugin_dir() {
+	mkdir -p "$T_DIR/$1"
+	chmod 0711 "$T_DIR"
+	chmod 0777 "$T_DIR/$1"
+	echo "$T_DIR/$1"
 }
 
 # A copy of a built plugin in the test folder (mode 0644).

@@ -46,8 +46,8 @@ cap_effective(void)
 	return caps;
 }
 
-int
-ad_prio_may_background(void)
+static int
+may_background(int capped)
 {
 	struct rlimit rl;
 	int           n;
@@ -60,7 +60,20 @@ ad_prio_may_background(void)
 		return 0;
 	if (getrlimit(RLIMIT_NICE, &rl) != 0)
 		rl.rlim_cur = 0;
-	return ad_prio_allowed(n, cap_effective(), (uint64_t)rl.rlim_cur);
+	return ad_prio_allowed(
+	    n, capped ? cap_effective() : 0, (uint64_t)rl.rlim_cur);
+}
+
+int
+ad_prio_may_background(void)
+{
+	return may_background(1);
+}
+
+int
+ad_prio_may_background_uncapped(void)
+{
+	return may_background(0);
 }
 
 /* One thread (0: the caller) to SCHED_IDLE or SCHED_OTHER. */

@@ -41,6 +41,9 @@ int ad_prio_allowed(int target, uint64_t capeff, uint64_t rlim_nice);
  * and getrlimit).
  */
 int ad_prio_may_background(void);
+/* The same for a process that gives up its capabilities before it comes
+ * back (a worker, doc/security.md): RLIMIT_NICE alone decides. */
+int ad_prio_may_background_uncapped(void);
 
 /*
  * Every thread of this process to SCHED_IDLE (background 1) or back to

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <confuse.h>
@@ -373,6 +374,41 @@ check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* PATHS: every entry written. */
+static int
+check_paths(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg_opt_size(opt); i++)
+		if (cfg_opt_getnstr(opt, i)[0] == '\0')
+			return reject(cfg,
+			    "%s: an empty path: remove it or name a file or "
+			    "directory",
+			    opt->name);
+	return 0;
+}
+
+/* USER: a user of this system, not root (a plugin never runs as root). */
+static int
+check_user(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char    *s = cfg_opt_getnstr(opt, 0);
+	struct passwd *pw;
+
+	errno = 0;
+	if ((pw = getpwnam(s)) == NULL)
+		return reject(cfg,
+		    "%s \"%s\": no such user: create it "
+		    "(adduser --system --group %s) or name another",
+		    opt->name, s, s);
+	if (pw->pw_uid == 0)
+		return reject(cfg,
+		    "%s \"%s\" is root: plugins must run as another user",
+		    opt->name, s);
+	return 0;
+}
+
 /* Runs when an agent section closes: its name, and no twin in the file. */
 static int
 agent_closes(cfg_t *root, cfg_opt_t *opt)
@@ -720,6 +756,11 @@ confuse_opt(const struct ad_opt *o, cfg_opt_t *settings, int settings_flags,
 	case AD_OPT_NAMES:
 		return CHECKED(
 		    CFG_STR_LIST(o->name, NULL, CFGF_NONE), check_names);
+	case AD_OPT_PATHS:
+		return CHECKED(
+		    CFG_STR_LIST(o->name, NULL, CFGF_NONE), check_paths);
+	case AD_OPT_USER:
+		return CHECKED(CFG_STR(o->name, o->def, flags), check_user);
 	case AD_OPT_SECTION:
 		return (cfg_opt_t)CFG_SEC(o->name,
 		    confuse_opts(o->sub, 0, settings, settings_flags, b),
@@ -996,15 +1037,18 @@ agent_err(const struct ad_agent_conf *a, int line, char *err, size_t errlen,
 
 /* ---- from libconfuse's tree to the runtime structs ------------------- */
 
+/* dir: where a relative PATHS entry starts (NULL: not paths). */
 static void
-take_list(const struct ad_opt *o, cfg_t *sec, void *base)
+take_list(const struct ad_opt *o, cfg_t *sec, void *base, const char *dir)
 {
 	size_t   n = cfg_size(sec, o->name);
 	char   **v = ad_xcalloc(n, sizeof(*v));
 	unsigned i;
 
 	for (i = 0; i < n; i++)
-		v[i] = ad_xstrdup(cfg_getnstr(sec, o->name, i));
+		v[i] = dir != NULL
+		    ? ad_path_join(dir, cfg_getnstr(sec, o->name, i))
+		    : ad_xstrdup(cfg_getnstr(sec, o->name, i));
 	*AD_OPT_FIELD(base, o, char **) = v;
 	*AD_OPT_COUNT_FIELD(base, o)    = n;
 }
@@ -1034,8 +1078,10 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 			take_rows(o->sub, cfg_getsec(sec, o->name), base, dir);
 			continue;
 		}
-		if (o->kind == AD_OPT_TOPICS || o->kind == AD_OPT_NAMES) {
-			take_list(o, sec, base);
+		if (o->kind == AD_OPT_TOPICS || o->kind == AD_OPT_NAMES
+		    || o->kind == AD_OPT_PATHS) {
+			take_list(o, sec, base,
+			    o->kind == AD_OPT_PATHS ? dir : NULL);
 			continue;
 		}
 		if (o->kind == AD_OPT_SETTINGS || cfg_size(sec, o->name) == 0)
@@ -1063,6 +1109,7 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 			break;
 		case AD_OPT_WORD:
 		case AD_OPT_PLUGIN:
+		case AD_OPT_USER:
 			take_string(
 			    o, base, ad_xstrdup(cfg_getstr(sec, o->name)));
 			break;

@@ -73,6 +73,14 @@ struct ad_agent_conf {
 	char **calls; /* agent names it may call */
 	size_t ncalls;
 
+	/* Its workers' identity and sandbox (doc/security.md). */
+	char  *user;       /* NULL: agentd { plugin_user } */
+	int    network;    /* may open AF_INET and AF_INET6 sockets */
+	char **read_paths; /* paths { read }, absolute or cwd-relative */
+	size_t nread_paths;
+	char **write_paths; /* paths { write } */
+	size_t nwrite_paths;
+
 	/* settings { }, validated, defaults applied, in schema order */
 	struct ad_setting_value *settings;
 	size_t                   nsettings;
@@ -98,6 +106,8 @@ struct ad_global_conf {
 	 * nothing changed for watch_delay_ms. */
 	int     watch;
 	int64_t watch_delay_ms;
+	/* Workers' user unless an agent names one; NULL: not written. */
+	char *plugin_user;
 };
 
 /* What tolerant loading (a reload) left out, and why. */

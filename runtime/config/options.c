@@ -78,6 +78,12 @@
 		.name = (n_), .kind = (kind_), .at = LANDS(field, char **),   \
 		.count_at = LANDS(count, size_t), .doc = (doc_)               \
 	}
+#define USER(n_, field, shown_, doc_)                                         \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_USER,                            \
+		.at = LANDS(field, char *), .shown_def = (shown_),            \
+		.doc = (doc_)                                                 \
+	}
 #define SECTION(n_, sub_)                                                     \
 	{                                                                     \
 		.name = (n_), .kind = AD_OPT_SECTION, .sub = (sub_)           \
@@ -130,6 +136,10 @@ const struct ad_opt ad_global_opts[] = {
 	    "([reload.md](reload.md#watching-the-files-watch--true))"),
 	DURATION("watch_delay", "500ms", 0, watch_delay_ms,
 	    "with `watch`, reload once nothing changed for this long"),
+	USER("plugin_user", plugin_user,
+	    "`agentd-plugin` if agentd may switch users, else none",
+	    "the user workers run as, unless the agent names its own "
+	    "([security.md](security.md#identity))"),
 	END,
 };
 
@@ -178,6 +188,16 @@ static const struct ad_opt restart_opts[] = {
 	END,
 };
 
+static const struct ad_opt paths_opts[] = {
+	LIST("read", AD_OPT_PATHS, read_paths, nread_paths,
+	    "files and directories its workers may read "
+	    "([security.md](security.md#files))"),
+	LIST("write", AD_OPT_PATHS, write_paths, nwrite_paths,
+	    "files and directories its workers may read, write, create "
+	    "and remove in"),
+	END,
+};
+
 static const struct ad_opt health_opts[] = {
 	DURATION("heartbeat", "1s", POSITIVE, heartbeat_ms,
 	    "a worker reports this often"),
@@ -211,6 +231,13 @@ const struct ad_opt ad_agent_opts[] = {
 	LIST("publish", AD_OPT_TOPICS, publish, npublish,
 	    "the topics it may publish on"),
 	LIST("calls", AD_OPT_NAMES, calls, ncalls, "the agents it may call"),
+	USER("user", user, "`plugin_user`",
+	    "the user its workers run as "
+	    "([security.md](security.md#identity))"),
+	BOOL("network", "false", network,
+	    "its workers may open Internet sockets (AF_INET, AF_INET6) "
+	    "([security.md](security.md#system-calls))"),
+	SECTION("paths", paths_opts),
 	SETTINGS("settings", "the plugin's own ([below](#settings-))"),
 	END,
 };
@@ -270,10 +297,12 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 		case AD_OPT_WORD:
 		case AD_OPT_PATH:
 		case AD_OPT_PLUGIN:
+		case AD_OPT_USER:
 			*FIELD(base, o, char *) = ad_xstrdup_or_null(o->def);
 			break;
 		case AD_OPT_TOPICS:
 		case AD_OPT_NAMES:
+		case AD_OPT_PATHS:
 			*FIELD(base, o, char **) = NULL;
 			*COUNT_OF(base, o)       = 0;
 			break;
@@ -298,11 +327,13 @@ ad_opts_free(const struct ad_opt *rows, void *base)
 		case AD_OPT_WORD:
 		case AD_OPT_PATH:
 		case AD_OPT_PLUGIN:
+		case AD_OPT_USER:
 			free(*FIELD(base, o, char *));
 			*FIELD(base, o, char *) = NULL;
 			break;
 		case AD_OPT_TOPICS:
 		case AD_OPT_NAMES:
+		case AD_OPT_PATHS:
 			for (i = 0; i < *COUNT_OF(base, o); i++)
 				free((*FIELD(base, o, char **))[i]);
 			free(*FIELD(base, o, char **));
@@ -330,11 +361,13 @@ ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src)
 		case AD_OPT_WORD:
 		case AD_OPT_PATH:
 		case AD_OPT_PLUGIN:
+		case AD_OPT_USER:
 			*FIELD(dst, o, char *)
 			    = ad_xstrdup_or_null(*CFIELD(src, o, char *));
 			break;
 		case AD_OPT_TOPICS:
 		case AD_OPT_NAMES:
+		case AD_OPT_PATHS:
 			n = *CCOUNT_OF(src, o);
 			v = ad_xcalloc(n, sizeof(*v));
 			for (i = 0; i < n; i++)
@@ -375,9 +408,11 @@ same_one(const struct ad_opt *o, const void *a, const void *b)
 		return *CFIELD(a, o, int) == *CFIELD(b, o, int);
 	case AD_OPT_WORD:
 	case AD_OPT_PATH:
+	case AD_OPT_USER:
 		return same_str(*CFIELD(a, o, char *), *CFIELD(b, o, char *));
 	case AD_OPT_TOPICS:
 	case AD_OPT_NAMES:
+	case AD_OPT_PATHS:
 		n = *CCOUNT_OF(a, o);
 		if (n != *CCOUNT_OF(b, o))
 			return 0;

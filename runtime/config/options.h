@@ -35,6 +35,9 @@ enum ad_opt_kind {
 	                  * into plugin_path, which is what comparisons use */
 	AD_OPT_TOPICS,   /* char ** and its size_t count: topics or "*" */
 	AD_OPT_NAMES,    /* char ** and its size_t count: agent names */
+	AD_OPT_PATHS,    /* char ** and its size_t count: paths, relative to
+	                  * their file's directory */
+	AD_OPT_USER,     /* char *: a user name that exists, not root */
 	AD_OPT_SECTION,  /* name { sub }: lands in the same struct */
 	AD_OPT_SETTINGS, /* settings { }: typed by the plugin's schema */
 };

@@ -44,6 +44,12 @@ doc_type(FILE *f, const struct ad_opt *o)
 	case AD_OPT_NAMES:
 		fputs("list of names (agents)", f);
 		break;
+	case AD_OPT_PATHS:
+		fputs("list of paths", f);
+		break;
+	case AD_OPT_USER:
+		fputs("user name", f);
+		break;
 	case AD_OPT_SETTINGS:
 		fputs("keys the plugin declares", f);
 		break;
@@ -59,7 +65,8 @@ doc_default(FILE *f, const struct ad_opt *o)
 		fputs(o->shown_def, f);
 	else if (o->def != NULL)
 		fprintf(f, "`%s`", o->def);
-	else if (o->kind == AD_OPT_TOPICS || o->kind == AD_OPT_NAMES)
+	else if (o->kind == AD_OPT_TOPICS || o->kind == AD_OPT_NAMES
+	    || o->kind == AD_OPT_PATHS)
 		fputs("empty", f);
 	else if (o->kind == AD_OPT_SETTINGS)
 		fputs("the plugin's defaults", f);
@@ -76,8 +83,11 @@ doc_limits(const struct ad_opt *o, char *buf, size_t len)
 		snprintf(buf, len, "%ld to %ld", o->lo, o->hi);
 	else if (o->kind == AD_OPT_DURATION && o->lo > 0)
 		snprintf(buf, len, "more than 0");
-	else if (o->kind == AD_OPT_PATH || o->kind == AD_OPT_PLUGIN)
+	else if (o->kind == AD_OPT_PATH || o->kind == AD_OPT_PLUGIN
+	    || o->kind == AD_OPT_PATHS)
 		snprintf(buf, len, "not empty");
+	else if (o->kind == AD_OPT_USER)
+		snprintf(buf, len, "exists, not root");
 	else if (o->kind == AD_OPT_SETTINGS)
 		snprintf(buf, len, "the plugin's schema");
 	if (o->limits != NULL)

@@ -148,6 +148,14 @@ copy_hashing(int in, int out, EVP_MD_CTX *ctx)
 	return 0;
 }
 
+/*
+ * Read-only, and readable by the plugin user: a worker opens its copy
+ * before it drops to that user and loads it through /proc/self/fd, which
+ * checks the file's own mode again (the 0700 folder keeps everyone else
+ * out).  A plugin is code, not a secret.
+ */
+#define STORE_MODE 0555
+
 int
 ad_plugin_store(const char *dir, const char *src, const char *want, char **out,
     char *err, size_t errlen)
@@ -174,6 +182,9 @@ ad_plugin_store(const char *dir, const char *src, const char *want, char **out,
 		path = ad_path_join(dir, name);
 		free(name);
 		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			/* Stored by an agentd whose workers had its uid. */
+			if ((st.st_mode & 07777) != STORE_MODE)
+				chmod(path, STORE_MODE);
 			*out = path;
 			return 0;
 		}
@@ -191,7 +202,7 @@ ad_plugin_store(const char *dir, const char *src, const char *want, char **out,
 	/* The copy is what workers load: it must be what was hashed. */
 	if ((rv = copy_hashing(in, fd, ctx)) != 0
 	    || (rv = EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 ? 0 : EIO) != 0
-	    || (rv = fchmod(fd, 0500) == 0 ? 0 : errno) != 0
+	    || (rv = fchmod(fd, STORE_MODE) == 0 ? 0 : errno) != 0
 	    || (rv = fsync(fd) == 0 ? 0 : errno) != 0)
 		goto fail;
 	memcpy(hash, "sha256:", 7);

@@ -100,6 +100,13 @@ int
 ad_plugin_open(
     const char *path, struct ad_plugin **out, char *err, size_t errlen)
 {
+	return ad_plugin_open_from(path, path, out, err, errlen);
+}
+
+int
+ad_plugin_open_from(const char *path, const char *from, struct ad_plugin **out,
+    char *err, size_t errlen)
+{
 	const struct agentd_plugin *d;
 	struct ad_plugin           *p;
 	void                       *dl;
@@ -107,7 +114,7 @@ ad_plugin_open(
 	int                         other, rv;
 
 	dlerror();
-	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+	if ((dl = dlopen(from, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		ad_seterr(err, errlen,
 		    "cannot load plugin: %s: check that it is an agentd "
 		    "plugin built for this system",

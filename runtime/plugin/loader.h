@@ -26,6 +26,10 @@ struct ad_plugin {
 /* On success *out is caller owns, free with ad_plugin_close(). */
 int ad_plugin_open(
     const char *path, struct ad_plugin **out, char *err, size_t errlen);
+/* The same, loading the file at `from` (such as /proc/self/fd/N of a file
+ * opened before the worker's sandbox) and naming `path` in messages. */
+int  ad_plugin_open_from(const char *path, const char *from,
+     struct ad_plugin **out, char *err, size_t errlen);
 void ad_plugin_close(struct ad_plugin *p);
 
 /*

@@ -348,12 +348,22 @@ tail_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct ad_sv *sv = arg;
 
+	/* Every event body passes here: operators only, as control.sock. */
+	if (ev == NNG_PIPE_EV_ADD_PRE
+	    && ad_peer_check(
+	           sv, p, AD_PEER_OPERATOR, AD_TAIL_SOCKET, NULL, NULL)
+	        == 0)
+		return;
 	pthread_mutex_lock(&sv->mtx);
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	/* nng reports the removal of a refused pipe too: counted in here,
+	 * it is counted out there. */
+	if (ev == NNG_PIPE_EV_ADD_POST || ev == NNG_PIPE_EV_ADD_PRE)
 		sv->hub.tail_readers++;
 	else if (ev == NNG_PIPE_EV_REM_POST && sv->hub.tail_readers > 0)
 		sv->hub.tail_readers--;
 	pthread_mutex_unlock(&sv->mtx);
+	if (ev == NNG_PIPE_EV_ADD_PRE)
+		nng_pipe_close(p);
 }
 
 int
@@ -366,6 +376,9 @@ ad_hub_start(struct ad_sv *sv, char *err, size_t errlen)
 		return rv;
 	path = ad_xasprintf("%s/%s", sv->run_dir, AD_TAIL_SOCKET);
 	if ((rv = nng_pub0_open(&sv->hub.tail)) != 0
+	    || (rv = nng_pipe_notify(
+	            sv->hub.tail, NNG_PIPE_EV_ADD_PRE, tail_pipe_cb, sv))
+	        != 0
 	    || (rv = nng_pipe_notify(
 	            sv->hub.tail, NNG_PIPE_EV_ADD_POST, tail_pipe_cb, sv))
 	        != 0

@@ -9,7 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <nng/nng.h>
 
@@ -70,28 +75,17 @@ ad_gen_count(
 
 /*
  * Only the worker we spawned may connect to an instance's socket: the
- * socket file is 0600, and the peer's pid must be the child's.
+ * socket file is 0600, and the peer's pid and uid must be the child's.
  */
 void
 ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct ad_instance *inst = arg;
 	struct ad_sv       *sv   = inst->agent->sv;
-	pid_t               pid  = -1;
-	uid_t               uid  = (uid_t)-1;
 
-	ad_sv_peer(p, &pid, &uid);
 	pthread_mutex_lock(&sv->mtx);
-	/* The worker can connect before posix_spawn has told us its pid. */
-	while (inst->spawning)
-		pthread_cond_wait(&sv->spawned, &sv->mtx);
-	if (inst->pid <= 0 || pid != inst->pid || uid != sv->uid) {
-		ad_warn("agent %s: refused a connection to %s from pid %d "
-		        "(expected %d)",
-		    inst->agent->conf->name, inst->id, (int)pid,
-		    (int)inst->pid);
+	if (ad_peer_check(sv, p, AD_PEER_INSTANCE, inst->id, inst, NULL) != 0)
 		nng_pipe_close(p);
-	}
 	pthread_mutex_unlock(&sv->mtx);
 }
 
@@ -117,6 +111,139 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 	return 0;
 }
 
+/* Root, or CAP_SETUID and CAP_SETGID in the effective set. */
+static int
+may_switch_users(void)
+{
+	struct __user_cap_header_struct hdr
+	    = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct caps[2];
+	uint32_t want = (1u << CAP_SETUID) | (1u << CAP_SETGID);
+
+	if (geteuid() == 0)
+		return 1;
+	if (syscall(SYS_capget, &hdr, caps) != 0)
+		return 0;
+	return (caps[0].effective & want) == want;
+}
+
+int
+ad_worker_ids(const struct ad_sv *sv, const struct ad_agent_conf *c,
+    struct ad_worker_ids *out, char *err, size_t errlen)
+{
+	const char    *name = c->user ? c->user : sv->cfg->global.plugin_user;
+	const char    *from = c->user ? c->file : sv->cfg->global.file;
+	struct passwd *pw;
+	char           where[AD_ERRLEN];
+
+	memset(out, 0, sizeof(*out));
+	out->uid = sv->uid;
+	out->gid = getegid();
+	if (name == NULL && !sv->may_switch_users)
+		return 0;
+	if (name == NULL) {
+		name = AD_PLUGIN_USER_DEFAULT;
+		from = NULL;
+	}
+	/* Where to look: the agent's section, agentd { }, or conf.d/. */
+	if (from == c->file)
+		snprintf(where, sizeof(where), "%s:%d", c->file, c->line);
+	else
+		snprintf(
+		    where, sizeof(where), "%s", from ? from : sv->confdir);
+	if ((pw = getpwnam(name)) == NULL || pw->pw_uid == 0) {
+		ad_seterr(err, errlen,
+		    "%s: agent \"%s\": workers would run as \"%s\", %s: "
+		    "create the user (adduser --system --group %s) or name "
+		    "another in agentd { plugin_user } or the agent's user",
+		    where, c->name, name,
+		    pw == NULL ? "who does not exist" : "who is root", name);
+		return AGENTD_ECONFIG;
+	}
+	if (!sv->may_switch_users && pw->pw_uid != sv->uid) {
+		ad_seterr(err, errlen,
+		    "%s: agent \"%s\": user \"%s\": agentd runs as uid %lu "
+		    "without CAP_SETUID and CAP_SETGID and cannot run workers "
+		    "as another user: run agentd as root or under its unit, "
+		    "or "
+		    "remove the setting",
+		    where, c->name, name, (unsigned long)sv->uid);
+		return AGENTD_ECONFIG;
+	}
+	out->switch_ids = sv->may_switch_users;
+	out->uid        = pw->pw_uid;
+	out->gid        = pw->pw_gid;
+	return 0;
+}
+
+int
+ad_sv_check_users(struct ad_sv *sv, char *err, size_t errlen)
+{
+	struct ad_worker_ids ids;
+	size_t               i;
+	int                  rv;
+
+	sv->may_switch_users = may_switch_users();
+	for (i = 0; i < sv->cfg->nagents; i++)
+		if ((rv = ad_worker_ids(
+		         sv, &sv->cfg->agents[i], &ids, err, errlen))
+		    != 0)
+			return rv;
+	return 0;
+}
+
+/* The worker's command line grows by one argument. */
+struct argv {
+	char **v;
+	size_t n;
+};
+
+static void
+arg(struct argv *a, const char *s)
+{
+	a->v         = ad_xrealloc(a->v, (a->n + 2) * sizeof(*a->v));
+	a->v[a->n++] = ad_xstrdup(s);
+	a->v[a->n]   = NULL;
+}
+
+static void
+args_free(struct argv *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+}
+
+/* What the worker is told of its identity and sandbox (sandbox.h). */
+static void
+sandbox_args(struct argv *a, const struct ad_agent_conf *c,
+    const struct ad_worker_ids *ids)
+{
+	char   num[32];
+	size_t i;
+
+	if (ids->switch_ids) {
+		snprintf(num, sizeof(num), "%lu", (unsigned long)ids->uid);
+		arg(a, "--uid");
+		arg(a, num);
+		snprintf(num, sizeof(num), "%lu", (unsigned long)ids->gid);
+		arg(a, "--gid");
+		arg(a, num);
+	}
+	if (c->network)
+		arg(a, "--network");
+	for (i = 0; i < c->nread_paths; i++) {
+		arg(a, "--read");
+		arg(a, c->read_paths[i]);
+	}
+	for (i = 0; i < c->nwrite_paths; i++) {
+		arg(a, "--write");
+		arg(a, c->write_paths[i]);
+	}
+}
+
 /* Without sv->mtx: what it reads of inst does not change once made. */
 static int
 spawn_worker(struct ad_instance *inst, pid_t *out, char *err, size_t errlen)
@@ -125,24 +252,39 @@ spawn_worker(struct ad_instance *inst, pid_t *out, char *err, size_t errlen)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t          attr;
 	sigset_t                   none, deflt;
-	char                       maxmsg[32], beat[32];
+	char                       num[32];
 	const char *level = sv->log_level >= AGENTD_LOG_DEBUG ? "debug"
 	    : sv->log_level >= AGENTD_LOG_INFO                ? "info"
 	    : sv->log_level >= AGENTD_LOG_WARN                ? "warn"
 	                                                      : "error";
-	char *argv[] = { sv->worker_path, "--plugin", inst->gen->plugin_path,
-		"--agent", inst->agent->conf->name, "--instance", inst->id,
-		"--run-dir", sv->run_dir, "--max-message-size", maxmsg,
-		"--heartbeat-ms", beat, "--log-level", (char *)level, NULL,
-		NULL };
-	struct sched_param sp = { .sched_priority = 0 };
-	pid_t              pid;
-	int                rv, low;
+	struct argv a     = { NULL, 0 };
+	struct ad_worker_ids ids;
+	struct sched_param   sp = { .sched_priority = 0 };
+	pid_t                pid;
+	int                  rv, low;
 
-	snprintf(
-	    maxmsg, sizeof(maxmsg), "%zu", sv->cfg->global.max_message_size);
-	snprintf(beat, sizeof(beat), "%lld",
+	if ((rv = ad_worker_ids(sv, inst->gen->conf, &ids, err, errlen)) != 0)
+		return rv;
+	inst->uid = ids.uid;
+	arg(&a, sv->worker_path);
+	arg(&a, "--plugin");
+	arg(&a, inst->gen->plugin_path);
+	arg(&a, "--agent");
+	arg(&a, inst->agent->conf->name);
+	arg(&a, "--instance");
+	arg(&a, inst->id);
+	arg(&a, "--run-dir");
+	arg(&a, sv->run_dir);
+	snprintf(num, sizeof(num), "%zu", sv->cfg->global.max_message_size);
+	arg(&a, "--max-message-size");
+	arg(&a, num);
+	snprintf(num, sizeof(num), "%lld",
 	    (long long)inst->gen->conf->heartbeat_ms);
+	arg(&a, "--heartbeat-ms");
+	arg(&a, num);
+	arg(&a, "--log-level");
+	arg(&a, level);
+	sandbox_args(&a, inst->gen->conf, &ids);
 	/* The supervisor blocks its signals in every thread; the worker
 	 * starts with none blocked and default handlers, and with no file
 	 * descriptor of ours but stdin, stdout and stderr. */
@@ -162,12 +304,13 @@ spawn_worker(struct ad_instance *inst, pid_t *out, char *err, size_t errlen)
 	 * policy belongs to a thread) goes there around the spawn, and the
 	 * child inherits it; the worker is told to come back at init. */
 	if (sv->spawn_background < 0)
-		sv->spawn_background = ad_prio_may_background();
+		sv->spawn_background = ad_prio_may_background_uncapped();
 	low = sv->spawn_background
 	    && sched_setscheduler(0, SCHED_IDLE, &sp) == 0;
 	if (low)
-		argv[15] = "--background";
-	rv = posix_spawn(&pid, sv->worker_path, &fa, &attr, argv, environ);
+		arg(&a, "--background");
+	rv = posix_spawn(&pid, sv->worker_path, &fa, &attr, a.v, environ);
+	args_free(&a);
 	if (low && sched_setscheduler(0, SCHED_OTHER, &sp) != 0) {
 		ad_error("cannot leave SCHED_IDLE after starting a worker: %s",
 		    strerror(errno));

@@ -47,6 +47,7 @@ struct ad_instance {
 	char               id[64]; /* "echo-3" */
 	unsigned           seq;
 	pid_t              pid;
+	uid_t              uid; /* its worker runs as (security.md) */
 	enum ad_inst_state state;
 	struct ad_gen     *gen;        /* what it runs */
 	unsigned           generation; /* gen->number */
@@ -141,6 +142,32 @@ void ad_instance_heartbeat(
  * nng pipe callback (arg: the instance) for its own sockets: only the
  * worker agentd spawned, checked by peer pid, may connect.
  */
+/* The user workers run as when agentd may switch and nothing says
+ * otherwise (created by the Debian package). */
+#define AD_PLUGIN_USER_DEFAULT "agentd-plugin"
+
+struct ad_agent_conf;
+
+/* Who an agent's workers run as (doc/security.md#identity). */
+struct ad_worker_ids {
+	int   switch_ids; /* 0: agentd's own uid (it may not switch) */
+	uid_t uid;
+	gid_t gid;
+};
+
+/*
+ * The ids agent c's workers run as: its `user`, else agentd { plugin_user
+ * }, else AD_PLUGIN_USER_DEFAULT when agentd may switch users (root, or
+ * CAP_SETUID and CAP_SETGID); agentd's own uid when it may not and no
+ * user is written.  AGENTD_ECONFIG with one line in err when the user is
+ * missing, is root, or is another user than agentd's and agentd may not
+ * switch.
+ */
+int ad_worker_ids(const struct ad_sv *sv, const struct ad_agent_conf *c,
+    struct ad_worker_ids *out, char *err, size_t errlen);
+/* Whether agentd may switch users; then every agent's ids, as above. */
+int ad_sv_check_users(struct ad_sv *sv, char *err, size_t errlen);
+
 void ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 /* Counts by state for one agent.  mtx held. */

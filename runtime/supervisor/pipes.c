@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,50 +138,132 @@ spawning(const struct ad_sv *sv)
 	return 0;
 }
 
+/*
+ * One line a second per socket name: a peer that redials after each
+ * refusal would otherwise fill the log.  The few names refused lately
+ * are kept; the oldest gives way.
+ */
+#define REFUSED_NAMES 8
+
+static int
+refusal_may_log(const char *name)
+{
+	static pthread_mutex_t mtx = PTHREAD_MUTEX_INITIALIZER;
+	static struct {
+		char    name[64];
+		int64_t last_ms;
+	} seen[REFUSED_NAMES];
+	int64_t now_ms = ad_now_ms();
+	size_t  i, oldest = 0;
+	int     may = 1;
+
+	pthread_mutex_lock(&mtx);
+	for (i = 0; i < REFUSED_NAMES; i++) {
+		if (strcmp(seen[i].name, name) == 0)
+			break;
+		if (seen[i].last_ms < seen[oldest].last_ms)
+			oldest = i;
+	}
+	if (i == REFUSED_NAMES) {
+		i = oldest;
+		snprintf(seen[i].name, sizeof(seen[i].name), "%s", name);
+		seen[i].last_ms = 0;
+	}
+	if (seen[i].last_ms != 0 && now_ms - seen[i].last_ms < 1000)
+		may = 0;
+	else
+		seen[i].last_ms = now_ms;
+	pthread_mutex_unlock(&mtx);
+	return may;
+}
+
+static const char *const wanted[] = {
+	[AD_PEER_OPERATOR]     = "only root and the user agentd runs as may "
+	                         "use it",
+	[AD_PEER_ANY_INSTANCE] = "not an instance agentd started",
+	[AD_PEER_INSTANCE]     = "not the instance agentd started for it",
+};
+
+int
+ad_peer_check(struct ad_sv *sv, nng_pipe p, enum ad_peer_want want,
+    const char *name, struct ad_instance *inst, struct ad_instance **found)
+{
+	pid_t pid   = -1;
+	uid_t uid   = (uid_t)-1;
+	int   known = ad_sv_peer(p, &pid, &uid) == 0, ok = 0;
+
+	switch (want) {
+	case AD_PEER_OPERATOR:
+		ok = known && (uid == 0 || uid == sv->uid);
+		break;
+	case AD_PEER_ANY_INSTANCE:
+		/* A worker can connect before posix_spawn has told us its
+		 * pid (the main loop records it just after). */
+		while (known && (inst = ad_sv_instance_by_pid(sv, pid)) == NULL
+		    && spawning(sv))
+			pthread_cond_wait(&sv->spawned, &sv->mtx);
+		ok     = known && inst != NULL && uid == inst->uid;
+		*found = ok ? inst : NULL;
+		break;
+	case AD_PEER_INSTANCE:
+		while (inst->spawning)
+			pthread_cond_wait(&sv->spawned, &sv->mtx);
+		ok = known && inst->pid > 0 && pid == inst->pid
+		    && uid == inst->uid;
+		break;
+	}
+	if (!ok && refusal_may_log(name))
+		ad_warn("refused a connection to %s from pid %d (uid %d): %s",
+		    name, (int)pid, (int)uid, wanted[want]);
+	return ok ? 0 : -1;
+}
+
+/* The file name of the socket p was accepted on, into buf. */
+static void
+socket_name(nng_pipe p, char *buf, size_t len)
+{
+	nng_sockaddr sa;
+	const char  *slash;
+
+	if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &sa) != 0
+	    || sa.s_family != NNG_AF_IPC) {
+		snprintf(buf, len, "a socket");
+		return;
+	}
+	slash = strrchr(sa.s_ipc.sa_path, '/');
+	snprintf(buf, len, "%s", slash != NULL ? slash + 1 : sa.s_ipc.sa_path);
+}
+
 void
 ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct ad_sv       *sv   = arg;
 	struct ad_instance *inst = NULL;
-	pid_t               pid  = -1;
-	uid_t               uid  = (uid_t)-1;
+	char                name[NNG_MAXADDRLEN];
 
+	if (ev != NNG_PIPE_EV_REM_POST)
+		socket_name(p, name, sizeof(name));
 	pthread_mutex_lock(&sv->mtx);
-	if (ev != NNG_PIPE_EV_REM_POST && ad_sv_peer(p, &pid, &uid) == 0
-	    && uid == sv->uid) {
-		/* A worker can connect before posix_spawn has told us its
-		 * pid (the main loop records it just after). */
-		while ((inst = ad_sv_instance_by_pid(sv, pid)) == NULL
-		    && spawning(sv))
-			pthread_cond_wait(&sv->spawned, &sv->mtx);
-	}
-	if (ev == NNG_PIPE_EV_REM_POST) {
+	if (ev == NNG_PIPE_EV_REM_POST)
 		ad_sv_pipe_del(sv, p);
-	} else if (inst == NULL) {
-		ad_warn("refused a connection from pid %d (uid %d): not an "
-		        "instance agentd started",
-		    (int)pid, (int)uid);
+	else if (ad_peer_check(sv, p, AD_PEER_ANY_INSTANCE, name, NULL, &inst)
+	    != 0)
 		nng_pipe_close(p);
-	} else {
+	else
 		ad_sv_pipe_add(sv, p, inst);
-	}
 	pthread_mutex_unlock(&sv->mtx);
 }
 
 void
 ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	struct ad_sv *sv  = arg;
-	pid_t         pid = -1;
-	uid_t         uid = (uid_t)-1;
+	struct ad_sv *sv = arg;
+	char          name[NNG_MAXADDRLEN];
 
 	if (ev != NNG_PIPE_EV_ADD_PRE)
 		return;
+	socket_name(p, name, sizeof(name));
 	/* The file is 0600 already; this holds even if someone loosens it. */
-	if (ad_sv_peer(p, &pid, &uid) != 0 || (uid != sv->uid && uid != 0)) {
-		ad_warn("refused a control connection from pid %d (uid %d): "
-		        "only root and the user agentd runs as may operate it",
-		    (int)pid, (int)uid);
+	if (ad_peer_check(sv, p, AD_PEER_OPERATOR, name, NULL, NULL) != 0)
 		nng_pipe_close(p);
-	}
 }

@@ -224,6 +224,8 @@ ad_sv_load(
 	                                 : ad_sv_find_worker();
 	sv->plugin_dir  = o->plugin_dir ? ad_xstrdup(o->plugin_dir) : NULL;
 	rv = ad_sv_read_config(sv, 0, &sv->cfg, &d.v, &d.n, err, errlen);
+	if (rv == 0)
+		rv = ad_sv_check_users(sv, err, errlen);
 	if (rv == 0) {
 		sv->state_dir = ad_xstrdup(
 		    o->state_dir ? o->state_dir : sv->cfg->global.state_dir);

@@ -38,6 +38,8 @@ struct ad_state;
 
 struct ad_sv {
 	pthread_mutex_t mtx;
+	/* agentd may run workers as another user (ad_sv_check_users()). */
+	int may_switch_users;
 	/* What handling a batch from an instance causes to be sent waits
 	 * here, to leave in one message per instance (channel.h). */
 	struct ad_chan_defer chan_defer;
@@ -165,9 +167,37 @@ struct ad_instance *ad_sv_pipe_instance(struct ad_sv *sv, nng_pipe p);
 void                ad_sv_pipe_forget(struct ad_sv *sv, struct ad_instance *i);
 /* A connection's peer pid and uid; -1 if the transport cannot say. */
 int ad_sv_peer(nng_pipe p, pid_t *pid, uid_t *uid);
-/* nng pipe callback for sockets only instances may use (arg: sv). */
+
+/*
+ * Who may connect to a socket agentd listens on, checked by
+ * ad_peer_check() for every one of them (doc/security.md):
+ *   AD_PEER_OPERATOR      root or agentd's own uid (control.sock,
+ *                         tail.sock): never a worker's, when workers run
+ *                         as another user
+ *   AD_PEER_ANY_INSTANCE  a live instance agentd spawned, by pid, with
+ *                         the uid it runs as (calls.sock, publish.sock)
+ *   AD_PEER_INSTANCE      that one instance (its own two sockets)
+ */
+enum ad_peer_want {
+	AD_PEER_OPERATOR,
+	AD_PEER_ANY_INSTANCE,
+	AD_PEER_INSTANCE,
+};
+
+/*
+ * 0 if the peer of p is what `want` says, else -1 and the refusal logged
+ * (at most one line a second per socket name), the caller closes p.
+ * name: the socket, for the log.  AD_PEER_INSTANCE: inst is the instance
+ * the socket belongs to; AD_PEER_ANY_INSTANCE: *found is set to the
+ * instance.  The instance kinds are called with sv->mtx held (they wait
+ * for a worker being spawned); AD_PEER_OPERATOR without.
+ */
+int ad_peer_check(struct ad_sv *sv, nng_pipe p, enum ad_peer_want want,
+    const char *name, struct ad_instance *inst, struct ad_instance **found);
+
+/* nng pipe callback for calls.sock and publish.sock (arg: sv). */
 void ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
-/* nng pipe callback for the control socket: root or agentd's user. */
+/* nng pipe callback for the control socket: AD_PEER_OPERATOR. */
 void ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 #endif

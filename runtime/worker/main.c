@@ -3,16 +3,20 @@
  *
  *   agentd-worker --describe PLUGIN
  *   agentd-worker --plugin PATH --agent NAME --instance ID --run-dir DIR
+ *                 [--uid N --gid N] [--network] [--read PATH]...
+ *                 [--write PATH]...
  *
  * Started by agentd with posix_spawn, never by hand in production.  It loads
  * the plugin, dials the supervisor's sockets (see worker/host.h), waits for
  * "init" with the agent's settings, calls the plugin's init, and serves
  * until told to stop or until the supervisor goes away.  Plugin code runs
- * only on the main thread (worker/loop.h).
+ * only on the main thread (worker/loop.h), and only once the worker has
+ * taken its own rights away (worker/sandbox.h, doc/security.md).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
@@ -37,6 +41,7 @@
 #include "common/util.h"
 #include "plugin/loader.h"
 #include "worker/host.h"
+#include "worker/sandbox.h"
 
 /* Exit codes agentd reads (doc/architecture.md). */
 enum {
@@ -56,6 +61,8 @@ struct worker_opts {
 	int         log_level;
 	/* --background: agentd spawned it under SCHED_IDLE (priority.h). */
 	int background;
+	/* --uid, --gid, --network, --read, --write */
+	struct ad_sandbox sandbox;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -226,10 +233,19 @@ usage(FILE *f)
 	      "--run-dir DIR\n"
 	      "                     [--max-message-size BYTES] "
 	      "[--heartbeat-ms MS] [--log-level LEVEL]\n"
-	      "                     [--background]\n"
+	      "                     [--background] [--uid N --gid N] "
+	      "[--network]\n"
+	      "                     [--read PATH]... [--write PATH]...\n"
 	      "       agentd-worker --version | --help\n"
 	      "Hosts one agent instance for agentd; started by agentd.\n",
 	    f);
+}
+
+static void
+add_path(char ***v, size_t *n, char *path)
+{
+	*v           = ad_xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = path;
 }
 
 static int
@@ -245,6 +261,11 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "heartbeat-ms", required_argument, NULL, 'b' },
 		{ "background", no_argument, NULL, 'g' },
+		{ "uid", required_argument, NULL, 'U' },
+		{ "gid", required_argument, NULL, 'G' },
+		{ "network", no_argument, NULL, 'n' },
+		{ "read", required_argument, NULL, 'R' },
+		{ "write", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -279,6 +300,23 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 			break;
 		case 'g':
 			o->background = 1;
+			break;
+		case 'U':
+			o->sandbox.uid = (uid_t)strtoul(optarg, NULL, 10);
+			o->sandbox.switch_ids = 1;
+			break;
+		case 'G':
+			o->sandbox.gid = (gid_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			o->sandbox.network = 1;
+			break;
+		case 'R':
+			add_path(&o->sandbox.read, &o->sandbox.nread, optarg);
+			break;
+		case 'W':
+			add_path(
+			    &o->sandbox.write, &o->sandbox.nwrite, optarg);
 			break;
 		case 'l':
 			if ((o->log_level = ad_log_parse_level(optarg)) < 0)
@@ -323,18 +361,26 @@ describe(const char *path)
 	return 0;
 }
 
+/* How long a dial waits for a busy agentd to accept. */
+#define DIAL_WAIT_MS 30000
+
 static int
 dial(nng_socket s, const char *run_dir, const char *name)
 {
-	char *url = ad_xasprintf("ipc://%s/%s", run_dir, name);
-	int   rv  = nng_dial(s, url, NULL, 0);
+	char   *url      = ad_xasprintf("ipc://%s/%s", run_dir, name);
+	int64_t until_ms = ad_now_ms() + DIAL_WAIT_MS;
+	int     rv;
 
 	/* The listener's backlog is full, or agentd is slow to accept: many
-	 * instances are starting at once.  agentd is there; let nng keep
-	 * dialing in the background (what is sent meanwhile waits for the
-	 * connection, and the init timeout bounds the wait). */
-	if (rv == NNG_EAGAIN || rv == NNG_ETIMEDOUT)
-		rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK);
+	 * instances are starting at once.  Dial again from here, not in
+	 * nng's background: once the sandbox is on, this process can open
+	 * no socket, so every connection is made now or never. */
+	while ((rv = nng_dial(s, url, NULL, 0)) == NNG_EAGAIN
+	    || rv == NNG_ETIMEDOUT || rv == NNG_ECONNREFUSED) {
+		if (ad_now_ms() >= until_ms)
+			break;
+		usleep(20 * 1000);
+	}
 	if (rv != 0)
 		ad_error("cannot connect to agentd at %s: %s", url,
 		    nng_strerror(rv));
@@ -726,6 +772,40 @@ drain(struct agentd_ctx *ctx)
 	}
 }
 
+/*
+ * Before any plugin code: the plugin file opened, the worker's identity,
+ * files, bus and system calls narrowed in the order sandbox.h gives.  A
+ * bus that cannot be reached is not a sandbox failure: *bus_failed
+ * says so, and the worker exits with EXIT_BUS once the plugin is loaded.
+ */
+static int
+contain(struct agentd_ctx *ctx, struct worker_opts *o, int *bus_failed,
+    char *err, size_t errlen)
+{
+	pid_t parent = getppid();
+
+	if ((o->sandbox.plugin_fd = open(o->plugin, O_RDONLY | O_CLOEXEC))
+	    < 0) {
+		ad_seterr(err, errlen, "cannot open %s: %s", o->plugin,
+		    strerror(errno));
+		return -1;
+	}
+	if (ad_sandbox_ids_begin(&o->sandbox, err, errlen) != 0
+	    || ad_sandbox_fs(&o->sandbox, err, errlen) != 0)
+		return -1;
+	*bus_failed = connect_bus(ctx, o) != 0;
+	if (ad_sandbox_ids_finish(&o->sandbox, err, errlen) != 0
+	    || ad_sandbox_syscalls(&o->sandbox, err, errlen) != 0)
+		return -1;
+	/* A change of credentials clears the parent-death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent) {
+		ad_seterr(err, errlen, "agentd is gone");
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -734,8 +814,8 @@ main(int argc, char **argv)
 	struct heartbeat   hb;
 	struct ad_plugin  *plugin;
 	struct sigaction   sa;
-	char               err[AD_ERRLEN];
-	int                rv, background;
+	char               err[AD_ERRLEN], fdpath[64];
+	int                rv, background, bus_failed = 0;
 
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o) != 0) {
@@ -756,18 +836,14 @@ main(int argc, char **argv)
 	if (o.background)
 		background = sched_getscheduler(0) == SCHED_IDLE;
 	else
-		background
-		    = ad_prio_may_background() && ad_prio_set_all(1) == 0;
+		background = ad_prio_may_background_uncapped()
+		    && ad_prio_set_all(1) == 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (ad_plugin_open(o.plugin, &plugin, err, sizeof(err)) != 0) {
-		ad_error("%s/%s: %s", o.agent, o.instance, err);
-		return EXIT_PLUGIN;
-	}
 	memset(&ctx, 0, sizeof(ctx));
 	LIST_INIT(&ctx.requests);
 	if (ad_wloop_init(&ctx.loop) != 0) {
@@ -777,11 +853,24 @@ main(int argc, char **argv)
 	}
 	agentd_writer_new(&ctx.batch);
 	agentd_writer_new(&ctx.audits);
-	ctx.desc       = &plugin->desc;
 	ctx.background = background;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
 	snprintf(ctx.instance, sizeof(ctx.instance), "%s", o.instance);
-	if (connect_bus(&ctx, &o) != 0)
+	if (contain(&ctx, &o, &bus_failed, err, sizeof(err)) != 0) {
+		ad_error("%s/%s: %s", o.agent, o.instance, err);
+		return EXIT_PLUGIN;
+	}
+	/* The bus is connected and the sandbox on: only now plugin code. */
+	snprintf(
+	    fdpath, sizeof(fdpath), "/proc/self/fd/%d", o.sandbox.plugin_fd);
+	if (ad_plugin_open_from(o.plugin, fdpath, &plugin, err, sizeof(err))
+	    != 0) {
+		ad_error("%s/%s: %s", o.agent, o.instance, err);
+		return EXIT_PLUGIN;
+	}
+	close(o.sandbox.plugin_fd);
+	ctx.desc = &plugin->desc;
+	if (bus_failed)
 		rv = EXIT_BUS;
 	else if (heartbeat_start(&hb, &ctx, o.heartbeat_ms) != 0) {
 		ad_error("%s/%s: cannot start the heartbeat thread", o.agent,

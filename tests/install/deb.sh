@@ -64,9 +64,9 @@ dpkg -i $debs > "$I_DIR/install.log" 2>&1
 ok $? "dpkg -i installs all three"
 [ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/install.log" | tail -20
 
-getent passwd agentd >/dev/null &&
+getent passwd agentd >/dev/null && getent passwd agentd-plugin >/dev/null &&
     [ "$(stat -c %U:%a /var/lib/agentd)" = agentd:750 ]
-ok $? "the agentd system user and /var/lib/agentd (agentd, 0750) exist"
+ok $? "the agentd and agentd-plugin system users and /var/lib/agentd (agentd, 0750) exist"
 
 [ -f /lib/systemd/system/agentd.service ] &&
     [ ! -e /etc/systemd/system/multi-user.target.wants/agentd.service ] &&

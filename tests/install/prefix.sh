@@ -75,6 +75,13 @@ $MAKE -s -C "$I_DIR/skeleton" install > "$I_DIR/install.log" 2>&1 &&
 ok $? "make install puts the skeleton into pkg-config's plugindir"
 
 # The installed agentd, the installed sample configuration, the skeleton's.
+# As root, workers run as agentd-plugin (doc/security.md): the system
+# user the Debian package creates, made here if this machine has none.
+if [ "$(id -u)" -eq 0 ] && ! getent passwd agentd-plugin >/dev/null; then
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin agentd-plugin 2>/dev/null ||
+	    getent passwd agentd-plugin >/dev/null
+fi
 mkdir -p "$I_DIR/conf"
 cp -R "$sysconfdir/agentd/." "$I_DIR/conf/"
 cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/conf/conf.d/"

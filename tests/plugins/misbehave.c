@@ -11,27 +11,28 @@
  *   sleep_ms = N           take N ms over every request (a slow agent)
  *   ignore_on = N          never answer the Nth request, but go on
  *                          serving the others (a request held forever)
- *   flood = batch|heartbeat  in every request, dial agentd's publish
- *                          socket itself (from the worker: agentd takes
- *                          it for this instance) and send malformed event
+ *   flood = batch|heartbeat  in every request, write malformed event
  *                          batches, or heartbeats with a malformed body,
- *                          as fast as it can for flood_ms ms (run_dir:
- *                          agentd's run directory); the reply gains
- *                          "sent": how many
+ *                          straight onto the worker's own connection to
+ *                          agentd's publish socket (a plugin may open no
+ *                          socket of its own), as fast as it can for
+ *                          flood_ms ms; the reply gains "sent": how many
  * Otherwise it answers every request with {"n": N, "pid": PID}.  Its
  * fini logs "misbehave fini: N requests" (warning level), so a test can
  * tell a graceful stop from a kill.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <nng/nng.h>
-#include <nng/protocol/pipeline0/push.h>
 
 #include <agentd/agent.h>
 #include <agentd/msg.h>
@@ -132,20 +133,68 @@ bad_heartbeat(agentd_writer *w)
 	return ad_envelope_encode(&e, w);
 }
 
-/* How many malformed messages went to agentd's publish socket: bytes that
- * are no envelope (batch), or bad heartbeats. */
+/* The worker's own connection to publish.sock: the sandbox lets a plugin
+ * open no socket, but the process holds this one. */
+static int
+publish_fd(void)
+{
+	struct sockaddr_un sa;
+	socklen_t          len;
+	const char        *tail = "/publish.sock";
+	size_t             n;
+	int                fd;
+
+	for (fd = 3; fd < 1024; fd++) {
+		len = sizeof(sa);
+		memset(&sa, 0, sizeof(sa));
+		if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0
+		    || sa.sun_family != AF_UNIX)
+			continue;
+		n = strlen(sa.sun_path);
+		if (n >= strlen(tail)
+		    && strcmp(sa.sun_path + n - strlen(tail), tail) == 0)
+			return fd;
+	}
+	return -1;
+}
+
+/* Write all of buf to fd (non-blocking: nng's), waiting for room. */
+static int
+write_all(int fd, const unsigned char *buf, size_t len)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	ssize_t       n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		else if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * How many malformed messages went to agentd's publish socket: bytes that
+ * are no envelope (batch), or bad heartbeats; each written as nng's IPC
+ * transport frames a PUSH message (type 1, 64-bit big-endian length, the
+ * message) in one write onto the worker's own connection, as memory
+ * corruption in the worker could make it send.
+ */
 static int64_t
 flood(struct misbehave *m)
 {
-	char           url[512];
 	agentd_writer *w;
-	nng_socket     sock;
+	unsigned char  frame[512];
 	const void    *p    = "\xc1\xc1\xc1";
-	size_t         len  = 3;
+	size_t         len  = 3, i;
 	int64_t        sent = 0, end = now_ms() + m->flood_ms;
+	int            fd   = publish_fd();
 
-	snprintf(url, sizeof(url), "ipc://%s/publish.sock", m->run_dir);
-	if (agentd_writer_new(&w) != 0)
+	if (fd < 0 || agentd_writer_new(&w) != 0)
 		return -1;
 	if (strcmp(m->flood, "heartbeat") == 0) {
 		if (bad_heartbeat(w) != 0) {
@@ -154,14 +203,16 @@ flood(struct misbehave *m)
 		}
 		p = agentd_writer_data(w, &len);
 	}
-	if (nng_push0_open(&sock) == 0) {
-		nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, 1000);
-		if (nng_dial(sock, url, NULL, 0) == 0)
-			while (now_ms() < end
-			    && nng_send(sock, (void *)p, len, 0) == 0)
-				sent++;
-		nng_close(sock);
+	if (len + 9 > sizeof(frame)) {
+		agentd_writer_free(w);
+		return -1;
 	}
+	frame[0] = 1;
+	for (i = 0; i < 8; i++)
+		frame[1 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	memcpy(frame + 9, p, len);
+	while (now_ms() < end && write_all(fd, frame, len + 9) == 0)
+		sent++;
 	agentd_writer_free(w);
 	return sent;
 }

@@ -11,12 +11,13 @@
 plan 15
 
 WRITER=$(plugin_copy "$TPLUGINS/writer.so")
-mkdir -p "$T_DIR/acks"
+ACKS=$(plugin_dir acks)
 conf writer.conf <<EOF
 agent "writer" {
 	plugin = "$WRITER"
 	instances { min = 2  max = 2 }
 	restart { backoff_initial = 50ms }
+	paths { write = { "$ACKS" } }
 	settings { ack_dir = "$T_DIR/acks" }
 }
 EOF
@@ -25,6 +26,7 @@ conf zasync.conf <<EOF
 agent "zasync" {
 	plugin = "$WRITER"
 	restart { backoff_initial = 50ms }
+	paths { write = { "$ACKS" } }
 	settings { ack_dir = "$T_DIR/acks"  async = true  per_tick = 50 }
 }
 EOF

@@ -45,14 +45,12 @@ spawned_low() {
 	done | grep -c -- '--background'
 }
 
-# May a process started from here come back to nice 0 (priority.h)?
-# CAP_SYS_NICE (bit 23 of CapEff), or RLIMIT_NICE of 20 or more.  Docker,
-# for one, gives root no CAP_SYS_NICE: then no worker lowers itself.
+# May a worker started from here come back to nice 0 (priority.h)?  It
+# gives up every capability before it loads its plugin (security.md), so
+# CAP_SYS_NICE does not count: RLIMIT_NICE of 20 or more alone does.
 may_return() {
-	caps=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
 	lim=$(awk '/^Max nice priority/ {print $4}' /proc/self/limits)
-	[ $(( 0x$caps >> 23 & 1 )) = 1 ] ||
-	    [ "$lim" = unlimited ] || [ "${lim:-0}" -ge 20 ]
+	[ "$lim" = unlimited ] || [ "${lim:-0}" -ge 20 ]
 }
 if may_return; then per_worker=1; else per_worker=0; fi
 

@@ -12,7 +12,7 @@
 plan 57
 
 PLUG="$T_DIR/plugins/v.so"
-LOG="$T_DIR/v.log"
+LOG="$(plugin_dir vlog)/v.log"
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 
 H1=$(h8 "$TPLUGINS/vers1.so")
@@ -30,6 +30,7 @@ agent "v" {
 	plugin = "$PLUG"
 	instances { min = 2  max = 2 }
 	health { probation = 0 }
+	paths { write = { "$T_DIR/vlog" } }
 	settings { log = "$LOG"  sleep_ms = 20 }
 }
 EOF

@@ -13,7 +13,7 @@ plan 42
 
 PLUG="$T_DIR/plugins/v.so"
 WPLUG="$T_DIR/plugins/w.so"
-LOG="$T_DIR/v.log"
+LOG="$(plugin_dir vlog)/v.log"
 
 H1=$(h8 "$TPLUGINS/vers1.so")
 H2=$(h8 "$TPLUGINS/vers2.so")
@@ -28,6 +28,7 @@ agent "v" {
 	plugin = "$PLUG"
 	instances { min = 2  max = 2 }
 	health { probation = 3s }
+	paths { write = { "$T_DIR/vlog" } }
 	settings { log = "$LOG" }
 }
 EOF
@@ -126,6 +127,7 @@ agent "v" {
 	plugin = "$PLUG"
 	instances { min = 2  max = 2 }
 	health { probation = 3s }
+	paths { write = { "$T_DIR/vlog" } }
 	settings { log = "$LOG"  upgrade_fail = true }
 }
 EOF
@@ -157,6 +159,7 @@ agent "v" {
 	plugin = "$PLUG"
 	instances { min = 2  max = 2 }
 	request_timeout 10s
+	paths { write = { "$T_DIR/vlog" } }
 	settings { log = "$LOG" }
 }
 EOF

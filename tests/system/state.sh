@@ -4,7 +4,7 @@
 # told is written survives kill -9 of its worker and a restart of agentd.
 . "$top_srcdir/tests/lib.sh"
 
-plan 26
+plan 27
 
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
 SNOOP=$(plugin_copy "$TPLUGINS/snoop.so")
@@ -55,11 +55,16 @@ like "$err" 'no agent named "nosuch"' "an unknown agent is named in the error"
 # A plugin speaking the protocol itself, naming another agent's state.
 wait_for 10 agent_ready snoop 1
 out=$(actl --json call snoop '{"agent":"snoop","op":"put","key":"mine"}')
-like "$out" '"status":"ok"' "the raw protocol works for the plugin's own state"
-out=$(actl --json call snoop '{"agent":"pricing","op":"get","key":"sku-2"}')
-like "$out" '"status":"EDENIED"' "reading another agent's key is denied"
-out=$(actl --json call snoop '{"agent":"pricing","op":"put","key":"sku-2"}')
-like "$out" '"status":"EDENIED"' "writing another agent's key is denied"
+like "$out" '"status":"sent"' "a raw request can be written on the worker's own connection"
+wait_for 5 sh -c "[ \"\$($AGENTCTL --run-dir $T_DIR/run state get snoop mine)\" = '\"stolen\"' ]"
+ok $? "the raw protocol works for the plugin's own state"
+actl --json call snoop '{"agent":"pricing","op":"get","key":"sku-2"}' >/dev/null
+wait_for 5 sh -c "$AGENTCTL --run-dir $T_DIR/run audit --agent snoop --kind state.denied | grep -q 'state.get on another agent'"
+ok $? "reading another agent's key is denied"
+actl --json call snoop '{"agent":"pricing","op":"put","key":"sku-2"}' >/dev/null
+# Audited at most once a second: the counter says it was denied too.
+wait_for 5 status_has '.agents[] | select(.name=="snoop") | .state_denied == 2'
+ok $? "writing another agent's key is denied"
 [ "$(actl state get pricing sku-2)" != '"stolen"' ] &&
     [ "$(actl state get snoop mine)" = '"stolen"' ]
 ok $? "the other agent's key is untouched; the plugin's own write landed"

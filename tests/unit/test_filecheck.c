@@ -166,8 +166,9 @@ test_store(void)
 	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 	    ".so");
 	is_str(path, want, "store: named by the content's sha256");
-	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0500,
-	    "store: the copy is read-only (0500)");
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0555,
+	    "store: the copy is read-only, readable by the plugin user "
+	    "(0555)");
 	ino = st.st_ino;
 	free(src);
 	src = make_file("p.so", "abd", 0644); /* overwritten in place */

@@ -1,0 +1,329 @@
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <linux/landlock.h>
+#include <seccomp.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "worker/sandbox.h"
+
+/* ---- identity ---------------------------------------------------------- */
+
+/*
+ * The effective uid becomes the plugin user's now, so that agentd's peer
+ * check of every connection the worker makes sees that uid (the kernel
+ * records the effective ids at connect()).  The filesystem uid stays
+ * agentd's until ad_sandbox_ids_finish(), so the worker still reaches its
+ * sockets in agentd's 0700 run directory.  Threads started from here on
+ * (nng's) inherit both.
+ */
+int
+ad_sandbox_ids_begin(struct ad_sandbox *sb, char *err, size_t errlen)
+{
+	sb->started_uid = geteuid();
+	if (!sb->switch_ids)
+		return 0;
+	if (sb->uid == 0) {
+		ad_seterr(err, errlen, "refusing to run a plugin as root");
+		return -1;
+	}
+	if (setgroups(0, NULL) != 0
+	    || setresgid(sb->gid, sb->gid, sb->gid) != 0
+	    || setresuid((uid_t)-1, sb->uid, (uid_t)-1) != 0) {
+		ad_seterr(err, errlen,
+		    "cannot become uid %lu gid %lu: %s: agentd must run as "
+		    "root or with CAP_SETUID and CAP_SETGID",
+		    (unsigned long)sb->uid, (unsigned long)sb->gid,
+		    strerror(errno));
+		return -1;
+	}
+	setfsuid(sb->started_uid);
+	if ((uid_t)setfsuid((uid_t)-1) != sb->started_uid) {
+		ad_seterr(err, errlen, "cannot keep agentd's filesystem uid");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+drop_caps(void)
+{
+	struct __user_cap_header_struct hdr
+	    = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct none[2];
+
+	memset(none, 0, sizeof(none));
+	/* Ambient capabilities (agentd's unit) would survive an exec. */
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return (int)syscall(SYS_capset, &hdr, none);
+}
+
+int
+ad_sandbox_ids_finish(const struct ad_sandbox *sb, char *err, size_t errlen)
+{
+	uid_t r, e, s;
+
+	if (!sb->switch_ids)
+		return drop_caps() == 0 ? 0 : -1;
+	/* glibc applies it to every thread; the fsuid follows the euid. */
+	if (setresuid(sb->uid, sb->uid, sb->uid) != 0 || drop_caps() != 0
+	    || getresuid(&r, &e, &s) != 0 || r != sb->uid || e != sb->uid
+	    || s != sb->uid || (uid_t)setfsuid((uid_t)-1) != sb->uid
+	    || setuid(0) == 0) {
+		ad_seterr(err, errlen, "cannot drop to uid %lu: %s",
+		    (unsigned long)sb->uid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Landlock: what files the plugin reaches --------------------------- */
+
+/* ABI 1 and 2 only: Debian 12's kernel (6.1) has 2. */
+#define FS_FILE                                                               \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE           \
+	    | LANDLOCK_ACCESS_FS_READ_FILE)
+#define FS_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+#define FS_WRITE                                                              \
+	(FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE                              \
+	    | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE  \
+	    | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG       \
+	    | LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO     \
+	    | LANDLOCK_ACCESS_FS_MAKE_SYM)
+#define FS_ABI1                                                               \
+	(FS_WRITE | LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_MAKE_CHAR \
+	    | LANDLOCK_ACCESS_FS_MAKE_BLOCK)
+
+/*
+ * What the dynamic loader and libc read on behalf of any plugin: the
+ * system's libraries, the loader's cache and the time zone.  Nothing of
+ * /etc beyond that, nothing of agentd's directories.  /proc/self/task and
+ * status: the worker lists its threads to change their scheduling and
+ * reads its capabilities (priority.h).
+ */
+static const char *const system_read[] = { "/usr", "/lib", "/lib64", "/lib32",
+	"/etc/ld.so.cache", "/etc/localtime", "/dev/urandom",
+	"/proc/self/task", "/proc/self/status", NULL };
+
+static int
+add_rule(int ruleset, int fd, uint64_t access)
+{
+	struct landlock_path_beneath_attr pb
+	    = { .allowed_access = access, .parent_fd = fd };
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode))
+		pb.allowed_access &= FS_FILE;
+	return (int)syscall(SYS_landlock_add_rule, ruleset,
+	    LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+}
+
+/* A path's rule; one that does not exist is no rule (0), unless must. */
+static int
+add_path(int ruleset, const char *path, uint64_t access, int must, char *err,
+    size_t errlen)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC);
+	int rv;
+
+	if (fd < 0 && errno == ENOENT && !must)
+		return 0;
+	rv = fd < 0 ? -1 : add_rule(ruleset, fd, access);
+	if (rv != 0)
+		ad_seterr(
+		    err, errlen, "cannot grant %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rv;
+}
+
+static int
+fill_ruleset(int rs, const struct ad_sandbox *sb, uint64_t handled, char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; system_read[i] != NULL; i++)
+		if (add_path(rs, system_read[i], FS_READ, 0, err, errlen) != 0)
+			return -1;
+	if (add_path(rs, "/dev/null", FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE,
+	        0, err, errlen)
+	        != 0
+	    || add_rule(rs, sb->plugin_fd, LANDLOCK_ACCESS_FS_READ_FILE)
+	        != 0) {
+		if (err[0] == '\0')
+			ad_seterr(err, errlen, "cannot grant the plugin: %s",
+			    strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sb->nread; i++)
+		if (add_path(rs, sb->read[i], FS_READ, 1, err, errlen) != 0)
+			return -1;
+	for (i = 0; i < sb->nwrite; i++)
+		if (add_path(rs, sb->write[i],
+		        (handled & LANDLOCK_ACCESS_FS_REFER) | FS_WRITE, 1,
+		        err, errlen)
+		    != 0)
+			return -1;
+	return 0;
+}
+
+int
+ad_sandbox_fs(const struct ad_sandbox *sb, char *err, size_t errlen)
+{
+	struct landlock_ruleset_attr attr = { .handled_access_fs = FS_ABI1 };
+	long                         abi;
+	int                          rs, rv;
+
+	err[0] = '\0';
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		ad_seterr(err, errlen, "cannot set no_new_privs: %s",
+		    strerror(errno));
+		return -1;
+	}
+	abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+	    LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 0) {
+		/* Once per worker; the uid and seccomp layers still hold. */
+		ad_warn("this kernel has no Landlock (%s): the plugin's file "
+		        "access is limited by its uid alone",
+		    strerror(errno));
+		return 0;
+	}
+	if (abi >= 2)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+	rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (rs < 0) {
+		ad_seterr(err, errlen, "cannot create a Landlock ruleset: %s",
+		    strerror(errno));
+		return -1;
+	}
+	rv = fill_ruleset(rs, sb, attr.handled_access_fs, err, errlen);
+	if (rv == 0 && syscall(SYS_landlock_restrict_self, rs, 0) != 0) {
+		ad_seterr(err, errlen, "cannot enforce Landlock: %s",
+		    strerror(errno));
+		rv = -1;
+	}
+	close(rs);
+	return rv;
+}
+
+/* ---- seccomp: what the kernel does for the plugin ---------------------- */
+
+/*
+ * Default allow with a deny list: the plugin's own needs are unknown
+ * (libraries, threads, timers), what it must not do is not.  The filter
+ * is a short list compared per system call, so the request path pays
+ * nothing measurable.  Names the kernel or libseccomp does not know are
+ * skipped.
+ */
+static const char *const denied[] = { "ptrace", "process_vm_readv",
+	"process_vm_writev", "kcmp", "pidfd_getfd", "pidfd_send_signal",
+	"tkill", "mount", "umount2", "pivot_root", "chroot", "mount_setattr",
+	"move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+	"unshare", "setns", "kexec_load", "kexec_file_load", "keyctl",
+	"add_key", "request_key", "bpf", "perf_event_open", "init_module",
+	"finit_module", "delete_module", "userfaultfd", "io_uring_setup",
+	"io_uring_enter", "io_uring_register", "open_by_handle_at",
+	"name_to_handle_at", "swapon", "swapoff", "reboot", "acct", "quotactl",
+	"syslog", "iopl", "ioperm", "settimeofday", "clock_settime",
+	"clock_adjtime", "adjtimex", "fanotify_init", NULL };
+
+/* Namespaces: a user namespace would hand the plugin capabilities. */
+static const unsigned long clone_new[]
+    = { CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC,
+	      CLONE_NEWUTS, CLONE_NEWCGROUP };
+
+#define EPERM_ACT SCMP_ACT_ERRNO(EPERM)
+
+static int
+deny_sockets(scmp_filter_ctx f, int network)
+{
+	int rv = 0, d;
+
+	/* The bus is dialled: no new socket at all, unless network. */
+	if (!network)
+		return seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(socket), 0);
+	/* AF_INET and AF_INET6 only, and no raw or packet type. */
+	rv |= seccomp_rule_add(
+	    f, EPERM_ACT, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_LT, AF_INET));
+	rv |= seccomp_rule_add(
+	    f, EPERM_ACT, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_GT, AF_INET6));
+	for (d = AF_INET + 1; d < AF_INET6; d++)
+		rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(socket), 1,
+		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)d));
+	rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(socket), 1,
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
+	rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(socket), 1,
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_PACKET));
+	return rv;
+}
+
+static int
+build(scmp_filter_ctx f, const struct ad_sandbox *sb)
+{
+	scmp_datum_t self = (scmp_datum_t)getpid();
+	size_t       i;
+	int          rv = 0, nr;
+
+	for (i = 0; denied[i] != NULL; i++) {
+		if ((nr = seccomp_syscall_resolve_name(denied[i]))
+		    == __NR_SCMP_ERROR)
+			continue;
+		rv |= seccomp_rule_add(f, EPERM_ACT, nr, 0);
+	}
+	/* glibc falls back from clone3 (whose flags a filter cannot read)
+	 * to clone. */
+	rv |= seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	for (i = 0; i < sizeof(clone_new) / sizeof(clone_new[0]); i++)
+		rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(clone), 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, clone_new[i], clone_new[i]));
+	/* Signals to itself only: not agentd, not a sibling worker. */
+	rv |= seccomp_rule_add(
+	    f, EPERM_ACT, SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_NE, self));
+	rv |= seccomp_rule_add(
+	    f, EPERM_ACT, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_NE, self));
+	rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(rt_sigqueueinfo), 1,
+	    SCMP_A0(SCMP_CMP_NE, self));
+	rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(rt_tgsigqueueinfo), 1,
+	    SCMP_A0(SCMP_CMP_NE, self));
+	rv |= deny_sockets(f, sb->network);
+	return rv;
+}
+
+int
+ad_sandbox_syscalls(const struct ad_sandbox *sb, char *err, size_t errlen)
+{
+	scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
+	int             rv;
+
+	if (f == NULL) {
+		ad_seterr(err, errlen, "cannot start a seccomp filter");
+		return -1;
+	}
+	/* Every thread (nng's too), not only this one. */
+	if ((rv = seccomp_attr_set(f, SCMP_FLTATR_CTL_TSYNC, 1)) != 0
+	    || (rv = build(f, sb)) != 0 || (rv = seccomp_load(f)) != 0)
+		ad_seterr(err, errlen, "cannot load the seccomp filter: %s",
+		    strerror(rv < 0 ? -rv : EINVAL));
+	seccomp_release(f);
+	return rv == 0 ? 0 : -1;
+}
