@@ -20,7 +20,7 @@ tx_kick(struct ad_chan *ch)
 {
 	nng_msg *msg;
 
-	if (ch->tx_busy || ch->txq_n == 0)
+	if (ch->closing || ch->tx_busy || ch->txq_n == 0)
 		return;
 	msg = ch->txq[0];
 	memmove(ch->txq, ch->txq + 1, --ch->txq_n * sizeof(*ch->txq));
@@ -113,7 +113,7 @@ rx_cb(void *arg)
 		defer_flush(ch->defer);
 		nng_msg_free(msg);
 	}
-	if (rv != NNG_ECLOSED)
+	if (rv != NNG_ECLOSED && !ch->closing)
 		nng_recv_aio(ch->sock, ch->rx_aio);
 	pthread_mutex_unlock(ch->mtx);
 }
@@ -155,15 +155,29 @@ ad_chan_open(struct ad_chan *ch, const char *name, const char *path,
 	return 0;
 }
 
+/*
+ * nng 1.5.2 does not wait, in nng_close, for the callbacks of the
+ * caller's aios: a receive completed just before (and waiting for mtx)
+ * could start the next one after the protocol aborted its queue but
+ * before the socket is marked closed; that aio would then sit on the
+ * freed socket's list, and nng_aio_free would cancel it into freed
+ * memory.  So: no new operation once closing is set, then stop the
+ * aios (cancel what is under way and wait for its callback), and only
+ * then close the socket, with no aio of ours left on it.
+ */
 void
 ad_chan_close(struct ad_chan *ch)
 {
-	/* Ends the aios; their callbacks take mtx. */
+	if (ch->mtx != NULL) {
+		pthread_mutex_lock(ch->mtx);
+		ch->closing = 1;
+		pthread_mutex_unlock(ch->mtx);
+	}
+	nng_aio_stop(ch->rx_aio); /* NULL: nothing */
+	nng_aio_stop(ch->tx_aio);
 	nng_close(ch->sock);
-	if (ch->rx_aio != NULL)
-		nng_aio_free(ch->rx_aio);
-	if (ch->tx_aio != NULL)
-		nng_aio_free(ch->tx_aio);
+	nng_aio_free(ch->rx_aio);
+	nng_aio_free(ch->tx_aio);
 	ch->rx_aio = ch->tx_aio = NULL;
 }
 

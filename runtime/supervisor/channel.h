@@ -39,7 +39,8 @@ struct ad_chan {
 	int                   tx_busy; /* a message is on its way */
 	nng_msg             **txq;     /* what waits behind it */
 	unsigned              txq_n, txq_cap;
-	int                   dirty; /* in defer's list */
+	int                   dirty;   /* in defer's list */
+	int                   closing; /* ad_chan_close began (mtx) */
 };
 
 /* Channels with envelopes held back while a batch is handled. */
@@ -67,8 +68,13 @@ int ad_chan_open(struct ad_chan *ch, const char *name, const char *path,
  * batch's end.  0 or AGENTD_ENOMEM.
  */
 int ad_chan_send(struct ad_chan *ch, const void *env, size_t len);
-/* Close the socket and wait for its aios.  WITHOUT mtx: the callbacks
- * being waited for take it. */
+/*
+ * Close the socket and wait for its aios.  WITHOUT mtx: the callbacks
+ * being waited for take it.  From the moment it begins, nothing starts a
+ * send or a receive on the socket (what is sent meanwhile stays queued
+ * for ad_chan_drop): an operation begun on a socket nng is closing can
+ * outlive the socket and be cancelled into its freed memory.
+ */
 void ad_chan_close(struct ad_chan *ch);
 /* Drop what was never sent (after ad_chan_close). */
 void ad_chan_drop(struct ad_chan *ch);

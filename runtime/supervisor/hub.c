@@ -457,10 +457,12 @@ ad_hub_instance_close(struct ad_instance *inst)
 	struct ad_sv     *sv = inst->agent->sv;
 	struct ad_evitem *it;
 
-	/* A send under way fails with ECLOSED and is counted as dropped. */
+	/* A send under way is cancelled and counted as dropped; the aio is
+	 * stopped before the socket closes, as ad_chan_close does (an
+	 * exited instance is never sent to again: instance_send). */
+	nng_aio_stop(inst->ev.aio);
 	nng_close(inst->ev.sock);
-	if (inst->ev.aio != NULL)
-		nng_aio_free(inst->ev.aio);
+	nng_aio_free(inst->ev.aio);
 	pthread_mutex_lock(&sv->mtx);
 	inst->agent->st.events_dropped += inst->ev.n;
 	inst->ev.n = 0;

@@ -460,6 +460,8 @@ ad_instance_run(struct ad_sv *sv)
 		inst->spawn_pending = 0;
 		inst->spawning      = 1;
 		pthread_mutex_unlock(&sv->mtx);
+		ad_loopwatch_step(&sv->loop,
+		    "instance_run: posix_spawn of instance %s", inst->id);
 		/* Only this thread frees instances: inst stays. */
 		rv = spawn_worker(inst, &pid, err, sizeof(err));
 		pthread_mutex_lock(&sv->mtx);
@@ -595,9 +597,15 @@ ad_instance_free(struct ad_instance *inst)
 	struct ad_sv *sv = inst->agent->sv;
 
 	/* Ends the channel's aios; their callbacks take mtx. */
+	ad_loopwatch_step(&sv->loop,
+	    "collect_exited: closing instance %s's channel", inst->id);
 	ad_chan_close(&inst->chan);
+	ad_loopwatch_step(&sv->loop,
+	    "collect_exited: closing instance %s's event socket", inst->id);
 	ad_hub_instance_close(inst);
 	unlink(inst->path);
+	ad_loopwatch_step(&sv->loop,
+	    "collect_exited: handing back what instance %s held", inst->id);
 	pthread_mutex_lock(&sv->mtx);
 	ad_instance_channel_closed(inst); /* re-dispatches what it held */
 	LIST_REMOVE(inst, link);

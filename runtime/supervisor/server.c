@@ -20,6 +20,10 @@ ad_srv_reply(struct ad_srvctx *c, int status, const void *body, size_t len)
 {
 	nng_msg *msg;
 
+	if (c->srv->closing) { /* ad_server_stop: no answer goes now */
+		c->state = AD_SRV_RECV;
+		return;
+	}
 	if (ad_reply_msg(&c->req, status, body, len, &msg) != 0) {
 		c->state = AD_SRV_RECV;
 		nng_ctx_recv(c->ctx, c->aio);
@@ -98,6 +102,16 @@ srv_cb(void *arg)
 	int               rv = nng_aio_result(c->aio);
 
 	pthread_mutex_lock(&sv->mtx);
+	if (c->srv->closing) {
+		/* Stopping (ad_server_stop): free what came, start nothing. */
+		if ((rv != 0 && c->state == AD_SRV_SEND)
+		    || (rv == 0 && c->state == AD_SRV_RECV))
+			nng_msg_free(nng_aio_get_msg(c->aio));
+		if (c->state == AD_SRV_SEND)
+			c->state = AD_SRV_RECV;
+		pthread_mutex_unlock(&sv->mtx);
+		return;
+	}
 	switch (c->state) {
 	case AD_SRV_RECV:
 		if (rv == 0)
@@ -171,11 +185,14 @@ ad_server_stop(struct ad_server *s)
 
 	if (s->path == NULL)
 		return;
+	pthread_mutex_lock(&s->sv->mtx);
+	s->closing = 1;
+	pthread_mutex_unlock(&s->sv->mtx);
+	for (i = 0; i < s->nctxs; i++)
+		nng_aio_stop(s->ctxs[i].aio); /* NULL: nothing */
 	nng_close(s->sock);
-	for (i = 0; i < s->nctxs; i++) {
-		if (s->ctxs[i].aio != NULL)
-			nng_aio_free(s->ctxs[i].aio);
-	}
+	for (i = 0; i < s->nctxs; i++)
+		nng_aio_free(s->ctxs[i].aio);
 	free(s->ctxs);
 	unlink(s->path);
 	free(s->path);

@@ -50,6 +50,7 @@ struct ad_server {
 	size_t            nctxs;
 	ad_srv_handler    handle;
 	char             *path;
+	int               closing; /* ad_server_stop began: nothing starts */
 };
 
 /*
@@ -60,7 +61,9 @@ struct ad_server {
 int ad_server_start(struct ad_server *s, struct ad_sv *sv, const char *path,
     size_t nctx, ad_srv_handler handle, nng_pipe_cb on_pipe, char *err,
     size_t errlen);
-/* Close the socket and wait for every context; without sv->mtx. */
+/* Close the socket and wait for every context; without sv->mtx.  As
+ * ad_chan_close: no context starts an operation once it begins, and the
+ * contexts' aios are stopped before the socket closes. */
 void ad_server_stop(struct ad_server *s);
 
 /* Answer the current message (sv->mtx held). */

@@ -112,6 +112,10 @@ lookup_schema(void *arg, const struct ad_agent_conf *a,
 		ad_seterr(err, errlen, "%s", why);
 		return rv;
 	}
+	ad_loopwatch_step(&d->sv->loop,
+	    "reading the configuration: "
+	    "describing plugin %s",
+	    a->plugin_path);
 	if ((seen = schema_seen(d->sv, hash)) != NULL) {
 		*schema = ad_schema_dup(seen);
 	} else if ((rv = ad_plugin_describe(d->sv->worker_path, a->plugin_path,
@@ -212,6 +216,7 @@ ad_sv_load(
 	int              rv;
 
 	init_lock(&sv->mtx);
+	ad_loopwatch_init(&sv->loop);
 	pthread_cond_init(&sv->spawned, NULL);
 	pthread_cond_init(&sv->appended, NULL);
 	sv->spawn_background = -1; /* asked at the first spawn */
@@ -505,7 +510,7 @@ collect_exited(struct ad_sv *sv)
 		pthread_mutex_unlock(&sv->mtx);
 		if (found == NULL)
 			return;
-		ad_instance_free(found);
+		ad_instance_free(found); /* says its steps (loopwatch.h) */
 	}
 }
 
@@ -518,13 +523,16 @@ reap(struct ad_sv *sv)
 	/* Exited instances are freed by tick(), after their replacements
 	 * are spawned: closing a socket takes a while. */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		ad_loopwatch_step(&sv->loop, "reap: pid %d exited", (int)pid);
 		pthread_mutex_lock(&sv->mtx);
 		ad_instance_exited(sv, pid, status);
 		pthread_mutex_unlock(&sv->mtx);
 	}
 	/* A worker killed mid-read would hold its reader slot forever. */
-	if (sv->store != NULL)
+	if (sv->store != NULL) {
+		ad_loopwatch_step(&sv->loop, "reap: checking LMDB readers");
 		ad_store_reader_check(sv->store, &dead);
+	}
 }
 
 static void
@@ -533,7 +541,9 @@ tick(struct ad_sv *sv)
 	int64_t now = ad_now_ms();
 	size_t  i;
 
+	ad_loopwatch_step(&sv->loop, "tick: waiting for the supervisor lock");
 	pthread_mutex_lock(&sv->mtx);
+	ad_loopwatch_step(&sv->loop, "tick: health, deadlines, scaling");
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent    *a = sv->agents[i];
 		struct ad_instance *inst;
@@ -546,6 +556,7 @@ tick(struct ad_sv *sv)
 	}
 	pthread_mutex_unlock(&sv->mtx);
 	collect_exited(sv);
+	ad_loopwatch_step(&sv->loop, "tick: collect_agents");
 	pthread_mutex_lock(&sv->mtx);
 	collect_agents(sv);
 	pthread_mutex_unlock(&sv->mtx);
@@ -599,7 +610,10 @@ retain_audit(struct ad_sv *sv)
  * Tell systemd how far start-up got: READY=1 once every agent has its
  * minimum of ready instances (the service is then what the configuration
  * asked for), a STATUS= line whenever the summary changes, and WATCHDOG=1
- * every half of WatchdogSec= while this loop keeps turning.
+ * every half of WatchdogSec= while this loop keeps turning: it is called
+ * only at the end of a turn (ad_sv_run) or of a step of the stop
+ * (stop_agents), never from another thread, so a loop stuck anywhere
+ * sends none and systemd restarts agentd.
  */
 static void
 notify_systemd(struct ad_sv *sv)
@@ -642,6 +656,7 @@ notify_systemd(struct ad_sv *sv)
 		ad_sd_notify("STATUS=%s", status);
 		snprintf(sv->sd_status, sizeof(sv->sd_status), "%s", status);
 	}
+	ad_loopwatch_turned(&sv->loop);
 	if (ad_sd_watchdog_usec() > 0
 	    && (now = ad_now_ms()) >= sv->sd_watchdog_next) {
 		ad_sd_notify("WATCHDOG=1");
@@ -713,7 +728,14 @@ ad_sv_run(struct ad_sv *sv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	if (ad_loopwatch_start(
+	        &sv->loop, ad_loopwatch_limit(ad_sd_watchdog_usec()))
+	    != 0)
+		ad_warn(
+		    "cannot start the main loop's watchdog thread: a stuck "
+		    "loop will not be logged");
 	for (;;) {
+		ad_loopwatch_step(&sv->loop, "waiting for signals");
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
 			ad_info("signal %d: stopping", sig);
@@ -728,10 +750,15 @@ ad_sv_run(struct ad_sv *sv)
 		}
 		reap(sv);
 		tick(sv);
+		ad_loopwatch_step(&sv->loop, "watch_files");
 		watch_files(sv);
+		ad_loopwatch_step(&sv->loop, "reload_step");
 		ad_reload_step(sv);
+		ad_loopwatch_step(&sv->loop, "instance_run: starting workers");
 		ad_instance_run(sv);
+		ad_loopwatch_step(&sv->loop, "retain_audit");
 		retain_audit(sv);
+		ad_loopwatch_step(&sv->loop, "notify_systemd");
 		notify_systemd(sv);
 	}
 }
@@ -818,6 +845,16 @@ stop_agents(struct ad_sv *sv)
 		/* Every agent closed (now or before), and no instance left. */
 		if (live == 0 && (opened == started || closing + opened == 0))
 			break;
+		/* A turn of the stop: WATCHDOG=1 still goes while it moves
+		 * (a drain may take longer than WatchdogSec). */
+		ad_loopwatch_turned(&sv->loop);
+		if (ad_sd_watchdog_usec() > 0 && now >= sv->sd_watchdog_next) {
+			ad_sd_notify("WATCHDOG=1");
+			sv->sd_watchdog_next
+			    = now + (int64_t)(ad_sd_watchdog_usec() / 2000);
+		}
+		ad_loopwatch_step(&sv->loop,
+		    "stop: waiting for %u instance(s) to exit", live);
 		usleep(20 * 1000);
 		reap(sv);
 	}
@@ -850,6 +887,7 @@ ad_sv_stop(struct ad_sv *sv)
 	ad_sv_write_records(sv);
 	stop_agents(sv);
 	collect_exited(sv);
+	ad_loopwatch_step(&sv->loop, "stop: waiting for audit appends");
 	pthread_mutex_lock(&sv->mtx);
 	while (sv->appending > 0)
 		pthread_cond_wait(&sv->appended, &sv->mtx);
@@ -866,9 +904,12 @@ ad_sv_stop(struct ad_sv *sv)
 	/* Records are written in order: once the last one is committed,
 	 * every plugin record before it has been answered, so no audit
 	 * callback can reach a server context freed below. */
+	ad_loopwatch_step(&sv->loop, "stop: the last audit record");
 	if (sv->running)
 		audit_last(sv);
+	ad_loopwatch_step(&sv->loop, "stop: closing the control sockets");
 	ad_control_stop(sv);
+	ad_loopwatch_step(&sv->loop, "stop: closing the event sockets");
 	ad_hub_stop(sv);
 	if (sv->running)
 		ad_info("stopped");
@@ -909,4 +950,5 @@ ad_sv_free(struct ad_sv *sv)
 	pthread_cond_destroy(&sv->spawned);
 	pthread_cond_destroy(&sv->appended);
 	pthread_mutex_destroy(&sv->mtx);
+	ad_loopwatch_fini(&sv->loop);
 }

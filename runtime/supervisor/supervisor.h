@@ -28,6 +28,7 @@
 #include "plugin/filecheck.h"
 #include "supervisor/channel.h"
 #include "supervisor/hub.h"
+#include "supervisor/loopwatch.h"
 #include "supervisor/server.h"
 
 struct ad_agent;
@@ -89,6 +90,9 @@ struct ad_sv {
 	int     sd_ready;
 	char    sd_status[160];
 	int64_t sd_watchdog_next; /* monotonic ms */
+
+	/* The main loop's own watchdog: its current step, its last turn. */
+	struct ad_loopwatch loop;
 };
 
 struct ad_sv_opts {

@@ -19,7 +19,9 @@
  *                          flood_ms ms; the reply gains "sent": how many
  * Otherwise it answers every request with {"n": N, "pid": PID}.  Its
  * fini logs "misbehave fini: N requests" (warning level), so a test can
- * tell a graceful stop from a kill.
+ * tell a graceful stop from a kill.  With MISBEHAVE_HOLD_LOAD=FILE in the
+ * environment, loading it (dlopen, describe included) waits while FILE
+ * exists, at most 30 s: a plugin that blocks while it loads.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -74,6 +76,16 @@ sleep_ms(int64_t ms)
 
 	while (nanosleep(&ts, &ts) != 0)
 		;
+}
+
+__attribute__((constructor)) static void
+hold_load(void)
+{
+	const char *hold = getenv("MISBEHAVE_HOLD_LOAD");
+	int         i;
+
+	for (i = 0; hold != NULL && i < 1500 && access(hold, F_OK) == 0; i++)
+		sleep_ms(20);
 }
 
 static int
