@@ -61,8 +61,9 @@ grep -q "$PLUGINDIR/echo.so" "$I_DIR/agentd-plugins.list" &&
 ok $? "each package holds its files (plugins without .la, SDK with the mock host)"
 
 dpkg -i $debs > "$I_DIR/install.log" 2>&1
-ok $? "dpkg -i installs all three"
-[ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/install.log" | tail -20
+rc=$?
+ok $rc "dpkg -i installs all three"
+[ $rc -eq 0 ] || sed 's/^/# /' "$I_DIR/install.log" | tail -20
 
 getent passwd agentd >/dev/null && getent passwd agentd-plugin >/dev/null &&
     [ "$(stat -c %U:%a /var/lib/agentd)" = agentd:750 ]
@@ -86,11 +87,22 @@ fi
 /usr/sbin/agentd --check-config > "$I_DIR/check.log" 2>&1
 ok $? "agentd --check-config accepts the installed sample configuration"
 
-/usr/sbin/agentd --foreground 2> "$I_DIR/agentd.log" &
+# agentd as its unit runs it: user agentd, with only CAP_SETUID,
+# CAP_SETGID and CAP_KILL (to run workers as agentd-plugin), in the
+# runtime directory systemd would have made (RuntimeDirectory=agentd).
+as_unit() {
+	install -d -o agentd -g agentd -m 0750 /run/agentd
+	setpriv --reuid=agentd --regid=agentd --init-groups \
+	    --inh-caps=+setuid,+setgid,+kill \
+	    --ambient-caps=+setuid,+setgid,+kill "$@"
+}
+
+as_unit /usr/sbin/agentd --foreground 2> "$I_DIR/agentd.log" &
 I_PID=$!
 wait_for 20 sh -c 'agentctl status | grep -q "echo"'
-ok $? "agentd --foreground from the installed paths; agentctl status answers"
-[ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/agentd.log" | tail -20
+rc=$?
+ok $rc "agentd --foreground from the installed paths; agentctl status answers"
+[ $rc -eq 0 ] || sed 's/^/# /' "$I_DIR/agentd.log" | tail -20
 [ -S /run/agentd/control.sock ] && [ -f /var/lib/agentd/db/data.mdb ]
 ok $? "sockets in /run/agentd, state in /var/lib/agentd"
 
@@ -103,8 +115,9 @@ cp -R /usr/share/doc/libagentd-sdk-dev/examples/. "$I_DIR/skeleton/"
 find "$I_DIR/skeleton" -name '*.gz' -exec gunzip {} +
 make -s -C "$I_DIR/skeleton" > "$I_DIR/sk.log" 2>&1 &&
     make -s -C "$I_DIR/skeleton" check >> "$I_DIR/sk.log" 2>&1
-ok $? "the shipped skeleton builds and passes its unit test with the installed SDK"
-[ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/sk.log" | tail -20
+rc=$?
+ok $rc "the shipped skeleton builds and passes its unit test with the installed SDK"
+[ $rc -eq 0 ] || sed 's/^/# /' "$I_DIR/sk.log" | tail -20
 
 make -s -C "$I_DIR/skeleton" install > /dev/null 2>&1 &&
     [ -f "$PLUGINDIR/skeleton.so" ]
@@ -113,7 +126,7 @@ ok $? "make install puts it into the packaged plugin directory"
 cp "$I_DIR/skeleton/skeleton.conf" /etc/agentd/conf.d/
 stop "$I_PID"
 ok $? "agentd stops cleanly (exit 0)"
-/usr/sbin/agentd --foreground 2>> "$I_DIR/agentd.log" &
+as_unit /usr/sbin/agentd --foreground 2>> "$I_DIR/agentd.log" &
 I_PID=$!
 quote_ready() {
 	agentctl --json status | jq_true '.agents[] | select(.name == "quote") |
@@ -122,8 +135,9 @@ quote_ready() {
 wait_for 20 quote_ready
 agentctl call quote '{"op":"set_price","sku":"B-2","price":10}' >/dev/null &&
     agentctl --json call quote '{"sku":"B-2","qty":1}' | grep -q '"total"'
-ok $? "the skeleton answers inside the installed agentd"
-[ $? -eq 0 ] || sed 's/^/# /' "$I_DIR/agentd.log" | tail -20
+rc=$?
+ok $rc "the skeleton answers inside the installed agentd"
+[ $rc -eq 0 ] || sed 's/^/# /' "$I_DIR/agentd.log" | tail -20
 
 stop "$I_PID"
 ok $? "and agentd stops cleanly again"
