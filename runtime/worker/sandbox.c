@@ -25,27 +25,47 @@
 
 /* ---- identity ---------------------------------------------------------- */
 
+/* Capabilities of this thread: only CAP_SETUID (keep 1), or none. */
+static int
+set_caps(int keep_setuid)
+{
+	struct __user_cap_header_struct hdr
+	    = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct caps[2];
+
+	memset(caps, 0, sizeof(caps));
+	if (keep_setuid)
+		caps[0].effective = caps[0].permitted = 1u << CAP_SETUID;
+	/* Ambient capabilities (agentd's unit) would survive an exec. */
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return (int)syscall(SYS_capset, &hdr, caps);
+}
+
 /*
- * The effective uid becomes the plugin user's now, so that agentd's peer
- * check of every connection the worker makes sees that uid (the kernel
- * records the effective ids at connect()).  The filesystem uid stays
- * agentd's until ad_sandbox_ids_finish(), so the worker still reaches its
- * sockets in agentd's 0700 run directory.  Threads started from here on
- * (nng's) inherit both.
+ * Capabilities belong to a thread, and the threads started later (nng's)
+ * inherit the starting thread's; so all of them go now, while the worker
+ * is one thread, and every thread nng starts has none.  The uids become
+ * the plugin user's now too, so agentd's peer check of every connection
+ * the worker makes sees that uid (the kernel records the effective ids
+ * at connect()); only the filesystem uid stays agentd's until
+ * ad_sandbox_ids_finish(), so the worker still reaches its sockets in
+ * agentd's 0700 run directory.  Setting it takes CAP_SETUID, kept through
+ * the uid change (PR_SET_KEEPCAPS: from root the kernel would clear it)
+ * and dropped right after.
  */
 int
 ad_sandbox_ids_begin(struct ad_sandbox *sb, char *err, size_t errlen)
 {
 	sb->started_uid = geteuid();
 	if (!sb->switch_ids)
-		return 0;
+		return set_caps(0) == 0 ? 0 : -1;
 	if (sb->uid == 0) {
 		ad_seterr(err, errlen, "refusing to run a plugin as root");
 		return -1;
 	}
-	if (setgroups(0, NULL) != 0
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || setgroups(0, NULL) != 0
 	    || setresgid(sb->gid, sb->gid, sb->gid) != 0
-	    || setresuid((uid_t)-1, sb->uid, (uid_t)-1) != 0) {
+	    || setresuid(sb->uid, sb->uid, sb->uid) != 0) {
 		ad_seterr(err, errlen,
 		    "cannot become uid %lu gid %lu: %s: agentd must run as "
 		    "root or with CAP_SETUID and CAP_SETGID",
@@ -53,39 +73,38 @@ ad_sandbox_ids_begin(struct ad_sandbox *sb, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
+	if (set_caps(1) != 0) {
+		ad_seterr(err, errlen, "cannot keep CAP_SETUID: %s",
+		    strerror(errno));
+		return -1;
+	}
 	setfsuid(sb->started_uid);
-	if ((uid_t)setfsuid((uid_t)-1) != sb->started_uid) {
+	if ((uid_t)setfsuid((uid_t)-1) != sb->started_uid || set_caps(0) != 0
+	    || prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) {
 		ad_seterr(err, errlen, "cannot keep agentd's filesystem uid");
 		return -1;
 	}
 	return 0;
 }
 
-static int
-drop_caps(void)
-{
-	struct __user_cap_header_struct hdr
-	    = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct none[2];
-
-	memset(none, 0, sizeof(none));
-	/* Ambient capabilities (agentd's unit) would survive an exec. */
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	return (int)syscall(SYS_capset, &hdr, none);
-}
-
+/*
+ * Every thread's filesystem uid becomes the plugin user's: setresuid()
+ * to the ids it has already needs no capability, and glibc applies it to
+ * every thread, where the kernel sets the filesystem uid to the new
+ * effective one.  Then nothing may take agentd's uid or root back.
+ */
 int
 ad_sandbox_ids_finish(const struct ad_sandbox *sb, char *err, size_t errlen)
 {
 	uid_t r, e, s;
 
 	if (!sb->switch_ids)
-		return drop_caps() == 0 ? 0 : -1;
-	/* glibc applies it to every thread; the fsuid follows the euid. */
-	if (setresuid(sb->uid, sb->uid, sb->uid) != 0 || drop_caps() != 0
+		return 0;
+	if (setresuid(sb->uid, sb->uid, sb->uid) != 0
 	    || getresuid(&r, &e, &s) != 0 || r != sb->uid || e != sb->uid
 	    || s != sb->uid || (uid_t)setfsuid((uid_t)-1) != sb->uid
-	    || setuid(0) == 0) {
+	    || setfsuid(sb->started_uid) != (int)sb->uid
+	    || (uid_t)setfsuid((uid_t)-1) != sb->uid) {
 		ad_seterr(err, errlen, "cannot drop to uid %lu: %s",
 		    (unsigned long)sb->uid, strerror(errno));
 		return -1;
