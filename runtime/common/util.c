@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "common/util.h"
 
@@ -200,4 +203,19 @@ ad_hex(const unsigned char *in, size_t n, char *out)
 		out[2 * i + 1] = digits[in[i] & 0xf];
 	}
 	out[2 * n] = '\0';
+}
+
+int
+ad_may_switch_users(void)
+{
+	struct __user_cap_header_struct hdr
+	    = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct caps[2];
+	uint32_t want = (1u << CAP_SETUID) | (1u << CAP_SETGID);
+
+	if (geteuid() == 0)
+		return 1;
+	if (syscall(SYS_capget, &hdr, caps) != 0)
+		return 0;
+	return (caps[0].effective & want) == want;
 }

@@ -60,4 +60,8 @@ int ad_topic_any(char *const *patterns, size_t n, const char *topic);
 /* Bytes to lowercase hex; out must hold 2*n+1. */
 void ad_hex(const unsigned char *in, size_t n, char *out);
 
+/* May this process become another user: root, or CAP_SETUID and
+ * CAP_SETGID in effect? */
+int ad_may_switch_users(void);
+
 #endif

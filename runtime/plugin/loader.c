@@ -115,10 +115,20 @@ ad_plugin_open_from(const char *path, const char *from, struct ad_plugin **out,
 
 	dlerror();
 	if ((dl = dlopen(from, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		ad_seterr(err, errlen,
-		    "cannot load plugin: %s: check that it is an agentd "
-		    "plugin built for this system",
-		    short_dlerror());
+		const char *e = short_dlerror();
+		size_t      n = strlen(from);
+
+		/* Loaded through /proc/self/fd/N: name the plugin's file. */
+		if (from != path && strncmp(e, from, n) == 0)
+			ad_seterr(err, errlen,
+			    "cannot load plugin: %s%s: check that it is an "
+			    "agentd plugin built for this system",
+			    path, e + n);
+		else
+			ad_seterr(err, errlen,
+			    "cannot load plugin: %s: check that it is an "
+			    "agentd plugin built for this system",
+			    e);
 		return AGENTD_EABI;
 	}
 	d = ad_desc_find(dl, &avail, &other);

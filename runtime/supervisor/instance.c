@@ -11,10 +11,7 @@
 #include <string.h>
 #include <pwd.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#include <linux/capability.h>
 
 #include <nng/nng.h>
 
@@ -111,22 +108,6 @@ open_socket(struct ad_instance *inst, char *err, size_t errlen)
 	return 0;
 }
 
-/* Root, or CAP_SETUID and CAP_SETGID in the effective set. */
-static int
-may_switch_users(void)
-{
-	struct __user_cap_header_struct hdr
-	    = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct caps[2];
-	uint32_t want = (1u << CAP_SETUID) | (1u << CAP_SETGID);
-
-	if (geteuid() == 0)
-		return 1;
-	if (syscall(SYS_capget, &hdr, caps) != 0)
-		return 0;
-	return (caps[0].effective & want) == want;
-}
-
 int
 ad_worker_ids(const struct ad_sv *sv, const struct ad_agent_conf *c,
     struct ad_worker_ids *out, char *err, size_t errlen)
@@ -183,7 +164,7 @@ ad_sv_check_users(struct ad_sv *sv, char *err, size_t errlen)
 	size_t               i;
 	int                  rv;
 
-	sv->may_switch_users = may_switch_users();
+	sv->may_switch_users = ad_may_switch_users();
 	for (i = 0; i < sv->cfg->nagents; i++)
 		if ((rv = ad_worker_ids(
 		         sv, &sv->cfg->agents[i], &ids, err, errlen))

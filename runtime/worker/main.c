@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -343,14 +344,63 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 	return 0;
 }
 
+/*
+ * Describing runs the plugin's code too (its constructors, at dlopen), so
+ * it runs inside the same sandbox as an instance, with nothing granted:
+ * no network, no path but the plugin file and the system's libraries, no
+ * socket.  As root (or with CAP_SETUID and CAP_SETGID) it first becomes
+ * the default plugin user, or nobody where there is none: agentd
+ * describes a plugin before it knows which agents will run it.
+ */
+static int
+describe_contain(const char *path, int *fd, char *err, size_t errlen)
+{
+	struct ad_sandbox sb;
+	struct passwd    *pw;
+
+	memset(&sb, 0, sizeof(sb));
+	if ((sb.plugin_fd = *fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		ad_seterr(err, errlen, "cannot load plugin: %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (ad_may_switch_users()) {
+		if ((pw = getpwnam(AD_DESCRIBE_USER)) == NULL
+		    && (pw = getpwnam("nobody")) == NULL) {
+			ad_seterr(err, errlen,
+			    "neither %s nor nobody exists to describe plugins "
+			    "as: create %s (adduser --system --group %s)",
+			    AD_DESCRIBE_USER, AD_DESCRIBE_USER,
+			    AD_DESCRIBE_USER);
+			return -1;
+		}
+		sb.switch_ids = 1;
+		sb.uid        = pw->pw_uid;
+		sb.gid        = pw->pw_gid;
+	}
+	if (ad_sandbox_ids_begin(&sb, err, errlen) != 0
+	    || ad_sandbox_fs(&sb, err, errlen) != 0
+	    || ad_sandbox_ids_finish(&sb, err, errlen) != 0
+	    || ad_sandbox_syscalls(&sb, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
 static int
 describe(const char *path)
 {
 	struct ad_plugin *p;
-	char              err[AD_ERRLEN];
+	char              err[AD_ERRLEN], fdpath[64];
 	char             *json;
+	int               fd = -1;
 
-	if (ad_plugin_open(path, &p, err, sizeof(err)) != 0) {
+	if (describe_contain(path, &fd, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_PLUGIN;
+	}
+	/* Through the descriptor: the plugin user may not reach the path. */
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	if (ad_plugin_open_from(path, fdpath, &p, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_PLUGIN;
 	}

@@ -35,6 +35,9 @@ struct ad_sandbox {
 	uid_t started_uid;
 };
 
+/* The user describe mode runs as when it may switch users (or nobody). */
+#define AD_DESCRIBE_USER "agentd-plugin"
+
 int ad_sandbox_ids_begin(struct ad_sandbox *sb, char *err, size_t errlen);
 int ad_sandbox_fs(const struct ad_sandbox *sb, char *err, size_t errlen);
 int ad_sandbox_ids_finish(

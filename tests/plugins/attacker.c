@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -68,6 +69,26 @@ try_open(const char *path, int flags)
 	if (fd >= 0)
 		close(fd);
 	return fd;
+}
+
+/*
+ * Code that runs at dlopen, before any callback: in describe mode too.
+ * With AGENTD_TEST_ATTACK_CTOR set, it tries what a hostile constructor
+ * would and says on stderr what it came to (containment.sh).
+ */
+__attribute__((constructor)) static void
+attack_at_load(void)
+{
+	int s;
+
+	if (getenv("AGENTD_TEST_ATTACK_CTOR") == NULL)
+		return;
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	fprintf(stderr, "attacker at load: uid %d shadow %s socket %s\n",
+	    (int)geteuid(), outcome(try_open("/etc/shadow", O_RDONLY)),
+	    outcome(s));
+	if (s >= 0)
+		close(s);
 }
 
 /* socket(AF_UNIX) and connect to run_dir/name. */

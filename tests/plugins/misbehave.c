@@ -204,7 +204,7 @@ flood(struct misbehave *m)
 	const void    *p    = "\xc1\xc1\xc1";
 	size_t         len  = 3, i;
 	int64_t        sent = 0, end = now_ms() + m->flood_ms;
-	int            fd   = publish_fd();
+	int            fd = publish_fd();
 
 	if (fd < 0 || agentd_writer_new(&w) != 0)
 		return -1;

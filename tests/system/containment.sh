@@ -10,7 +10,7 @@
 # refuses that user (control.sock and tail.sock: operator only).
 . "$top_srcdir/tests/lib.sh"
 
-plan 33
+plan 34
 
 ATTACKER=$(plugin_copy "$TPLUGINS/attacker.so")
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
@@ -158,6 +158,17 @@ else
 		ok 0 "# SKIP needs root: workers run as agentd's own user"
 	done
 fi
+# Describing a plugin runs its constructors: inside the same sandbox.
+out=$(AGENTD_TEST_ATTACK_CTOR=1 "$WORKER" --describe "$ATTACKER" 2>&1 >/dev/null)
+if [ "$(id -u)" -eq 0 ]; then
+	puid=$(id -u "$T_PLUGIN_USER")
+	like "$out" "attacker at load: uid $puid shadow EACCES socket EPERM" \
+	    "describing runs the plugin's constructor as $T_PLUGIN_USER, sandboxed"
+else
+	like "$out" "attacker at load: uid $(id -u) shadow EACCES socket EPERM" \
+	    "describing runs the plugin's constructor sandboxed"
+fi
+
 out=$(actl status 2>&1)
 rc=$?
 ok $rc "the operator still operates agentd"
