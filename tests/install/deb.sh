@@ -92,7 +92,8 @@ ok $? "agentd --check-config accepts the installed sample configuration"
 # runtime directory systemd would have made (RuntimeDirectory=agentd).
 as_unit() {
 	install -d -o agentd -g agentd -m 0750 /run/agentd
-	setpriv --reuid=agentd --regid=agentd --init-groups \
+	# exec: "as_unit ... &" is then agentd's own pid, for stop.
+	exec setpriv --reuid=agentd --regid=agentd --init-groups \
 	    --inh-caps=+setuid,+setgid,+kill \
 	    --ambient-caps=+setuid,+setgid,+kill "$@"
 }
