@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/ratelimit.h"
 #include "common/util.h"
 #include "supervisor/agent.h"
 #include "supervisor/instance.h"
@@ -139,40 +140,39 @@ spawning(const struct ad_sv *sv)
 }
 
 /*
- * One line a second per socket name: a peer that redials after each
- * refusal would otherwise fill the log.  The few names refused lately
- * are kept; the oldest gives way.
+ * One line a second per socket name (ratelimit.h): a peer that redials
+ * after each refusal would otherwise fill the log.  The few names refused
+ * lately each have a limiter; the one used least lately gives way.
  */
 #define REFUSED_NAMES 8
 
 static int
-refusal_may_log(const char *name)
+refusal_may_log(const char *name, char *note, size_t notelen)
 {
 	static pthread_mutex_t mtx = PTHREAD_MUTEX_INITIALIZER;
 	static struct {
-		char    name[64];
-		int64_t last_ms;
+		char                name[64];
+		int64_t             used_ms;
+		struct ad_ratelimit rl;
 	} seen[REFUSED_NAMES];
 	int64_t now_ms = ad_now_ms();
 	size_t  i, oldest = 0;
-	int     may = 1;
+	int     may;
 
 	pthread_mutex_lock(&mtx);
 	for (i = 0; i < REFUSED_NAMES; i++) {
 		if (strcmp(seen[i].name, name) == 0)
 			break;
-		if (seen[i].last_ms < seen[oldest].last_ms)
+		if (seen[i].used_ms < seen[oldest].used_ms)
 			oldest = i;
 	}
 	if (i == REFUSED_NAMES) {
 		i = oldest;
+		memset(&seen[i], 0, sizeof(seen[i]));
 		snprintf(seen[i].name, sizeof(seen[i].name), "%s", name);
-		seen[i].last_ms = 0;
 	}
-	if (seen[i].last_ms != 0 && now_ms - seen[i].last_ms < 1000)
-		may = 0;
-	else
-		seen[i].last_ms = now_ms;
+	seen[i].used_ms = now_ms;
+	may             = ad_ratelimit(&seen[i].rl, now_ms, note, notelen);
 	pthread_mutex_unlock(&mtx);
 	return may;
 }
@@ -191,6 +191,7 @@ ad_peer_check(struct ad_sv *sv, nng_pipe p, enum ad_peer_want want,
 	pid_t pid   = -1;
 	uid_t uid   = (uid_t)-1;
 	int   known = ad_sv_peer(p, &pid, &uid) == 0, ok = 0;
+	char  note[AD_RATELIMIT_NOTE];
 
 	switch (want) {
 	case AD_PEER_OPERATOR:
@@ -212,9 +213,10 @@ ad_peer_check(struct ad_sv *sv, nng_pipe p, enum ad_peer_want want,
 		    && uid == inst->uid;
 		break;
 	}
-	if (!ok && refusal_may_log(name))
-		ad_warn("refused a connection to %s from pid %d (uid %d): %s",
-		    name, (int)pid, (int)uid, wanted[want]);
+	if (!ok && refusal_may_log(name, note, sizeof(note)))
+		ad_warn(
+		    "refused a connection to %s from pid %d (uid %d): %s%s",
+		    name, (int)pid, (int)uid, wanted[want], note);
 	return ok ? 0 : -1;
 }
 

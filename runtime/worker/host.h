@@ -78,7 +78,7 @@ struct agentd_ctx {
 	size_t              audit_outstanding; /* queued + in flight */
 	unsigned            audit_in_flight;
 	/* warnings a message can cause, one line a second each */
-	struct ad_ratelimit bad_events_log, unsent_log;
+	struct ad_ratelimit bad_events_log, unsent_log, bad_in_log;
 };
 
 struct ad_audit_cb {

@@ -39,6 +39,7 @@
 #include "common/log.h"
 #include "common/nngx.h"
 #include "common/priority.h"
+#include "common/ratelimit.h"
 #include "common/util.h"
 #include "plugin/loader.h"
 #include "worker/host.h"
@@ -642,9 +643,13 @@ handle_message(struct agentd_ctx *ctx, nng_msg *msg)
 		if (ad_envelope_decode_prefix(
 		        p, len, ctx->max_message, &e, &used)
 		    != 0) {
-			ad_warn(
-			    "%s/%s: dropped a malformed message from agentd",
-			    ctx->agent, ctx->instance);
+			char note[AD_RATELIMIT_NOTE];
+
+			if (ad_ratelimit(&ctx->bad_in_log, ad_now_ms(), note,
+			        sizeof(note)))
+				ad_warn("%s/%s: dropped a malformed message "
+				        "from agentd%s",
+				    ctx->agent, ctx->instance, note);
 			break;
 		}
 		p += used;
