@@ -958,5 +958,7 @@ main(int argc, char **argv)
 	ad_host_free_init(&ctx);
 	ad_plugin_close(plugin);
 	nng_fini();
+	free(o.sandbox.read);
+	free(o.sandbox.write);
 	return rv;
 }
