@@ -43,7 +43,7 @@ agent "sleepy" {
 agent "slowstart" {
 	plugin = "$MIS"
 	health { init_timeout = 10s }
-	settings { init_sleep_ms = 1500 }
+	settings { init_sleep_ms = 5000 }
 }
 EOF
 
