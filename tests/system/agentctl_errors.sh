@@ -197,6 +197,10 @@ wait "$AGENTD_PID" 2>/dev/null
 AGENTD_PID=
 [ -S "$T_DIR/run/control.sock" ]
 ok $? "agentd killed: its control socket file is left"
+# A worker agentd was spawning when it died holds a copy of its
+# descriptors, the control socket's too, until its exec (long, on a
+# loaded machine): wait until nothing listens on the socket any more.
+wait_for 10 sh -c "! grep -q ' $T_DIR/run/control.sock\$' /proc/net/unix"
 run actl status
 exits 3 "a socket file with nothing behind it"
 like "$err" '^agentctl: cannot reach agentd at .*/control\.sock: Connection refused' \
