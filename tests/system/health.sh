@@ -45,7 +45,7 @@ agent "sleepy" {
 }
 agent "slowstart" {
 	plugin = "$MIS"
-	health { init_timeout = 10s }
+	health { init_timeout = 1m }
 	settings { init_sleep_ms = 5000 }
 }
 EOF
