@@ -4,7 +4,8 @@
 set -e
 PACKAGES="build-essential autoconf automake libtool pkg-config \
  libnng-dev libmsgpack-dev liblmdb-dev lmdb-utils libconfuse-dev \
- libjansson-dev libssl-dev libcurl4-openssl-dev procps jq man-db"
+ libjansson-dev libssl-dev libcurl4-openssl-dev procps jq man-db \
+ stress-ng"
 missing=
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
