@@ -24,19 +24,30 @@ $make -j4 check TESTS= >check-stress-build.log 2>&1 || {
 	exit 1
 }
 
+# stress-ng and each run are started in a process group of their own
+# (set -m), so that a signal to this script ends each of them whole
+# (stress-ng's workers; make, the tests and their agentd) at once.
 stress=
-stop_stress() {
+check=
+stop() {
+	if [ -n "$check" ]; then
+		kill -TERM -- "-$check" 2>/dev/null
+		wait "$check" 2>/dev/null
+		check=
+	fi
 	if [ -n "$stress" ]; then
-		kill -TERM "$stress" 2>/dev/null
+		kill -TERM -- "-$stress" 2>/dev/null
 		wait "$stress" 2>/dev/null
 		stress=
 	fi
 }
-trap stop_stress EXIT
-trap 'exit 1' INT TERM HUP
+trap stop EXIT
+trap 'echo "check-stress: interrupted" >&2; exit 1' INT TERM HUP
+set -m
 # --timeout only in case this script is killed outright (no trap runs).
 stress-ng --cpu "$cpus" --timeout "$((runs * 4))h" --quiet &
 stress=$!
+set +m
 echo "check-stress: stress-ng --cpu $cpus (pid $stress);" \
     "$runs runs of $make -j4 check"
 
@@ -45,7 +56,15 @@ i=0
 while [ "$i" -lt "$runs" ]; do
 	i=$((i + 1))
 	t0=$(date +%s)
-	if $make -j4 check >"check-stress-$i.log" 2>&1; then
+	set -m
+	$make -j4 check >"check-stress-$i.log" 2>&1 &
+	check=$!
+	set +m
+	# A signal interrupts the wait: its trap ends the run.
+	wait "$check"
+	rc=$?
+	check=
+	if [ "$rc" -eq 0 ]; then
 		result=passed
 	else
 		result=FAILED
@@ -72,7 +91,7 @@ while [ "$i" -lt "$runs" ]; do
 		done
 	fi
 done
-stop_stress
+stop
 
 if [ -n "$failed" ]; then
 	echo "check-stress: FAILED: run(s)$failed of $runs (logs:" \
