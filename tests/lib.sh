@@ -3,8 +3,17 @@
 #
 # Every test is bounded: a watchdog kills it after AGENTD_TEST_LIMIT
 # seconds (default 120), and every wait below has its own deadline.
+# Tests wait for the condition they check, never for a guessed delay; a
+# deadline only bounds a wait that fails.  Every deadline (the watchdog's
+# too) is multiplied by AGENTD_TEST_SLOW (default 4), so that a loaded
+# machine (make check-stress: make -j4 check beside stress-ng) gets more
+# time and a quiet one loses none: a wait ends when its condition holds.
 
 set -u
+
+T_SLOW=${AGENTD_TEST_SLOW:-4}
+# slow SECONDS: a deadline of SECONDS on a quiet machine, scaled.
+slow() { echo $(( $1 * T_SLOW )); }
 
 AGENTD="$top_builddir/runtime/agentd"
 AGENTCTL="$top_builddir/runtime/agentctl"
@@ -53,7 +62,8 @@ t_cleanup() {
 trap t_cleanup EXIT
 trap 'exit 1' INT TERM
 
-( sleep "${AGENTD_TEST_LIMIT:-120}" >/dev/null; echo "Bail out! time limit"; \
+( sleep "$(slow "${AGENTD_TEST_LIMIT:-120}")" >/dev/null; \
+  echo "Bail out! time limit"; \
   kill -TERM $$ ) 2>/dev/null &
 T_WATCHDOG=$!
 
@@ -116,9 +126,10 @@ done_testing() {
 # conf FILE: write stdin to the test's configuration directory.
 conf() { cat > "$T_DIR/conf/$1"; }
 
-# wait_for SECONDS CMD...: retry CMD until it succeeds or time runs out.
+# wait_for SECONDS CMD...: retry CMD until it succeeds or time runs out
+# (SECONDS scaled by AGENTD_TEST_SLOW).
 wait_for() {
-	w_limit=$1
+	w_limit=$(slow "$1")
 	shift
 	w_end=$(( $(date +%s) + w_limit ))
 	while ! "$@" >/dev/null 2>&1; do
@@ -176,7 +187,7 @@ start_agentd() {
 # stop_agentd: SIGTERM, and the exit status of agentd.
 stop_agentd() {
 	kill -TERM "$AGENTD_PID"
-	s_end=$(( $(date +%s) + 15 ))
+	s_end=$(( $(date +%s) + $(slow 15) ))
 	while kill -0 "$AGENTD_PID" 2>/dev/null; do
 		[ "$(date +%s)" -ge "$s_end" ] && kill -KILL "$AGENTD_PID"
 		sleep 0.05

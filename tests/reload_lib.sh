@@ -41,3 +41,18 @@ call_loop() {
 		echo "c$1-$k" >>"$T_DIR/calls-$1"
 	done
 }
+
+# mark_calls C...: remember how many calls each caller C has finished.
+mark_calls() {
+	for _c; do grep -c . "$T_DIR/calls-$_c" >"$T_DIR/mark-$_c"; done
+}
+# called_since N C...: each caller C has finished N calls since
+# mark_calls (N = 2: one of them began after the mark).
+called_since() {
+	_n=$1
+	shift
+	for _c; do
+		[ "$(grep -c . "$T_DIR/calls-$_c")" -ge \
+		    $(( $(cat "$T_DIR/mark-$_c") + _n )) ] || return 1
+	done
+}

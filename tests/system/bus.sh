@@ -82,25 +82,29 @@ like "$out" '"status":"ETIMEOUT"' "an asynchronous call past its deadline: ETIME
 
 # The caller dies with an asynchronous call in flight: the answer has no
 # one to go to, and nothing else notices.  (front is front-2 from here.)
+n=$(st slowpoke requests)
 front '{"call":"slowpoke","body":{"sleep_ms":1000},"async":true}' >/dev/null 2>&1 &
 caller=$!
-sleep 0.3
+wait_for 10 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq '.agents[] | select(.name==\"slowpoke\") | .requests')\" -gt $n ]"
 kill -KILL "$(st front 'instances[0].pid')"
 wait "$caller"
 wait_for 10 agent_ready front 1
 ok $? "the calling instance is replaced"
-sleep 1.5
+# slowpoke answers (a second later) a call whose caller is gone.
+wait_for 10 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq '.agents[] | select(.name==\"slowpoke\") | .inflight + .queued')\" = 0 ]"
 out=$(front '{"call":"echo","body":"after","async":true}')
 like "$out" '"status":"ok"' "its replacement calls asynchronously again"
 kill -0 "$AGENTD_PID"
 ok $? "agentd is up after answering a call whose caller was gone"
 
 # A full queue answers EBUSY at once: slowpoke holds one request and
-# queues two (queue_max = 2); the fourth is refused.
+# queues two (queue_max = 2); the fourth is refused.  Each is held 4 s:
+# long enough for all three callers to have arrived and the fourth to be
+# sent, however slowly the machine starts agentctl.
 wait_for 10 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq '.agents[] | select(.name==\"slowpoke\") | .inflight + .queued')\" = 0 ]"
 callers=
 for i in 1 2 3; do
-	actl call slowpoke '{"sleep_ms":1500}' >/dev/null 2>&1 &
+	actl call slowpoke '{"sleep_ms":4000}' >/dev/null 2>&1 &
 	callers="$callers $!"
 done
 wait_for 5 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json status | jq '.agents[] | select(.name==\"slowpoke\") | .queued')\" = 2 ]"

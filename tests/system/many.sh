@@ -28,7 +28,7 @@ ok $? "agentd starts with $N instances configured"
 # Until all are ready, or the agent has failed (then waiting is useless).
 wait_for 60 status_has ".agents[0] | .ready == $N or .state == \"failed\""
 status_has ".agents[0] | .ready == $N"
-ok $? "all $N instances are ready within 60 s"
+ok $? "all $N instances are ready within $(slow 60) s"
 diag "$(actl --json status | jq -r '.agents[0] |
     "ready \(.ready) starting \(.starting) restarts \(.restarts) state \(.state)"'
     ) $(( $(ms) - t0 )) ms after agentd started"
@@ -54,7 +54,7 @@ ok $? "a request and an event socket for each instance in the run folder"
 
 # 50 calls at once, every reply kept.
 one_call() {
-	c_out=$(actl --json call --timeout 10s echo "{\"c\":$1}" 2>&1)
+	c_out=$(actl --json call --timeout "$(slow 10)s" echo "{\"c\":$1}" 2>&1)
 	echo "$? $(printf '%s' "$c_out" | tr '\n' ' ')" > "$T_DIR/calls.$1"
 }
 t0=$(ms)
@@ -64,7 +64,7 @@ while [ $c -lt 50 ]; do
 	one_call $c &
 	cpids="${cpids:-} $!"
 done
-# Bounded: each call gives up after 10 s.
+# Bounded: each call gives up after a (scaled) 10 s.
 wait $cpids
 diag "50 calls at once answered in $(( $(ms) - t0 )) ms"
 cat "$T_DIR"/calls.* > "$T_DIR/calls"

@@ -68,7 +68,8 @@ for c in 1 2 3 4; do
 	call_loop $c &
 	callers="$callers $!"
 done
-sleep 0.5
+mark_calls 1 2 3 4
+wait_for 10 called_since 1 1 2 3 4
 
 rcs=0
 lines=0
@@ -93,7 +94,8 @@ while [ $i -le 10 ]; do
 	prev=$want prevh=$wanth
 	i=$((i + 1))
 done
-sleep 0.5
+mark_calls 1 2 3 4
+wait_for 10 called_since 2 1 2 3 4
 touch "$T_DIR/stop"
 # shellcheck disable=SC2086
 wait $callers

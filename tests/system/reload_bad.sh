@@ -76,11 +76,13 @@ for c in 1 2; do
 	call_loop $c &
 	callers="$callers $!"
 done
-sleep 0.3
+mark_calls 1 2
+wait_for 10 called_since 1 1 2
 install_plugin "$TPLUGINS/vers_crash.so" "$PLUG"
 out=$(actl reload 2>&1)
 rc=$?
-sleep 0.5
+mark_calls 1 2
+wait_for 10 called_since 2 1 2
 touch "$T_DIR/stop"
 # shellcheck disable=SC2086
 wait $callers

@@ -44,9 +44,13 @@ ok $? "the control and instance sockets are created mode 0600"
 
 # Identity: a process agentd did not spawn dials the instance socket.  If
 # agentd accepted it, the instance channel would hand it calls below.
-"$top_builddir/tests/tools/intruder" "ipc://$T_DIR/run/echo-1.sock" 1500 &
+# The calls start once agentd has refused it (or, if agentd let it in, a
+# bounded wait later, while the intruder still listens).
+"$top_builddir/tests/tools/intruder" "ipc://$T_DIR/run/echo-1.sock" \
+    "$(slow 1500)" &
 intruder=$!
-sleep 0.3
+wait_for 1 grep -q "refused a connection to echo-1 from pid $intruder" \
+    "$T_DIR/agentd.log"
 all_from_worker=0
 for i in 1 2 3 4 5 6; do
 	actl --json call echo '{}' | grep -q "\"pid\":$wpid}" || all_from_worker=1

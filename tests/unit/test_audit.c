@@ -24,6 +24,18 @@
 #include "store/store.h"
 #include "tap.h"
 
+/* The end of a wait for something another thread does: ms on a quiet
+ * machine, scaled by AGENTD_TEST_SLOW (default 4) as in tests/lib.sh.  A
+ * wait polls and ends as soon as its condition holds. */
+static int64_t
+wait_until(int64_t ms)
+{
+	const char *f = getenv("AGENTD_TEST_SLOW");
+	long        k = f != NULL && atol(f) > 0 ? atol(f) : 4;
+
+	return ad_now_ms() + ms * k;
+}
+
 #define THREADS 4
 #define PER_THREAD 250
 #define NREC (THREADS * PER_THREAD)
@@ -989,7 +1001,7 @@ test_failed_commit(void)
 	MDB_stat                      ms;
 	unsigned char                *big;
 	char                          err[AD_ERRLEN] = "";
-	int                           tries;
+	int64_t                       end;
 
 	pthread_rwlock_init(&gate, NULL);
 	if (env == NULL || ad_audit_open(env, &o, &a, err, sizeof(err)) != 0) {
@@ -1011,7 +1023,7 @@ test_failed_commit(void)
 	r.detail_len = 512 << 10;
 	pthread_rwlock_wrlock(&gate);
 	ok(ad_audit_append(a, &r, fail_done, &fa) == 0, "a big record queued");
-	for (tries = 0; tries < 500; tries++) {
+	for (end = wait_until(5000); ad_now_ms() < end;) {
 		ad_audit_stats(a, &st);
 		if (st.queued == 0)
 			break;
@@ -1029,7 +1041,7 @@ test_failed_commit(void)
 	lim.rlim_cur = (info.me_last_pgno + 1 + 64) * (rlim_t)ms.ms_psize;
 	setrlimit(RLIMIT_FSIZE, &lim);
 	pthread_rwlock_unlock(&gate);
-	for (tries = 0; tries < 500; tries++) {
+	for (end = wait_until(5000); ad_now_ms() < end;) {
 		pthread_mutex_lock(&k.mtx);
 		int done = k.calls[0] + k.calls[1];
 		pthread_mutex_unlock(&k.mtx);
@@ -1586,8 +1598,8 @@ seal_crashes(struct ad_store *s, struct ad_audit *a, unsigned char *pub_new)
 	ad_audit_close(a);
 	a = seal_open(s, 100);
 	append_n(a, 1);
-	for (int i = 0; i < 100 && (ad_audit_stats(a, &st), st.seals == 0);
-	     i++)
+	for (int64_t end = wait_until(5000);
+	     ad_now_ms() < end && (ad_audit_stats(a, &st), st.seals == 0);)
 		usleep(20000);
 	ok(st.seals == 1 && st.sealed_seq == 27,
 	    "seal: audit_seal_interval seals a record left alone");
