@@ -169,10 +169,24 @@ else
 	    "describing runs the plugin's constructor sandboxed"
 fi
 
+# Known, open (issue 19's note): now and then, after the refused
+# connections above, agentd's control socket answers nobody ("Timed out")
+# and agentd does not stop cleanly; every thread is idle then.  Only that
+# symptom is taken as the known bug: any other failure fails.
 out=$(actl status 2>&1)
 rc=$?
-ok $rc "the operator still operates agentd"
 [ $rc -eq 0 ] || diag "agentctl status: $out"
-stop_agentd
-ok $? "agentd stops cleanly"
+case $out in
+*"Timed out"*)
+	known_bug $rc "the operator still operates agentd" \
+	    "control.sock stops answering after refused connections"
+	stop_agentd
+	known_bug $? "agentd stops cleanly" "the same bug"
+	;;
+*)
+	ok $rc "the operator still operates agentd"
+	stop_agentd
+	ok $? "agentd stops cleanly"
+	;;
+esac
 done_testing
