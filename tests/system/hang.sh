@@ -108,6 +108,9 @@ LISTENER=$!
 wait_for 5 test -S "$T_DIR/notify.sock"
 # WatchdogSec=2s: WATCHDOG=1 every second, stuck after one missed.
 export NOTIFY_SOCKET="$T_DIR/notify.sock" WATCHDOG_USEC=2000000
+# Describing runs as the plugin user (doc/security.md): it must be able
+# to see whether the hold file is there.
+chmod 0711 "$T_DIR"
 export MISBEHAVE_HOLD_LOAD="$T_DIR/hold"
 start_agentd
 unset NOTIFY_SOCKET WATCHDOG_USEC
