@@ -40,6 +40,7 @@
 #include <agentd/msg.h>
 
 #include "bus/envelope.h"
+#include "own_conn.h"
 
 static const struct agentd_setting misbehave_settings[] = {
 	{ "init_sleep_ms", AGENTD_SETTING_INT, "0", "sleep in init" },
@@ -145,31 +146,6 @@ bad_heartbeat(agentd_writer *w)
 	return ad_envelope_encode(&e, w);
 }
 
-/* The worker's own connection to publish.sock: the sandbox lets a plugin
- * open no socket, but the process holds this one. */
-static int
-publish_fd(void)
-{
-	struct sockaddr_un sa;
-	socklen_t          len;
-	const char        *tail = "/publish.sock";
-	size_t             n;
-	int                fd;
-
-	for (fd = 3; fd < 1024; fd++) {
-		len = sizeof(sa);
-		memset(&sa, 0, sizeof(sa));
-		if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0
-		    || sa.sun_family != AF_UNIX)
-			continue;
-		n = strlen(sa.sun_path);
-		if (n >= strlen(tail)
-		    && strcmp(sa.sun_path + n - strlen(tail), tail) == 0)
-			return fd;
-	}
-	return -1;
-}
-
 /* Write all of buf to fd (non-blocking: nng's), waiting for room. */
 static int
 write_all(int fd, const unsigned char *buf, size_t len)
@@ -204,7 +180,7 @@ flood(struct misbehave *m)
 	const void    *p    = "\xc1\xc1\xc1";
 	size_t         len  = 3, i;
 	int64_t        sent = 0, end = now_ms() + m->flood_ms;
-	int            fd = publish_fd();
+	int            fd = own_connection("/publish.sock");
 
 	if (fd < 0 || agentd_writer_new(&w) != 0)
 		return -1;

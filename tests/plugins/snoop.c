@@ -26,6 +26,7 @@
 #include <agentd/msg.h>
 
 #include "bus/envelope.h"
+#include "own_conn.h"
 
 static const struct agentd_setting snoop_settings[] = {
 	{ "run_dir", AGENTD_SETTING_STRING, NULL, "agentd's run directory" },
@@ -52,31 +53,6 @@ snoop_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	return 0;
 }
 
-/* The worker's own connection to calls.sock: the sandbox lets a plugin
- * open no socket, but the process holds this one. */
-static int
-calls_fd(void)
-{
-	struct sockaddr_un sa;
-	socklen_t          len;
-	const char        *tail = "/calls.sock";
-	size_t             n;
-	int                fd;
-
-	for (fd = 3; fd < 1024; fd++) {
-		len = sizeof(sa);
-		memset(&sa, 0, sizeof(sa));
-		if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0
-		    || sa.sun_family != AF_UNIX)
-			continue;
-		n = strlen(sa.sun_path);
-		if (n >= strlen(tail)
-		    && strcmp(sa.sun_path + n - strlen(tail), tail) == 0)
-			return fd;
-	}
-	return -1;
-}
-
 /*
  * One control operation (dst, body), written as nng's IPC transport
  * frames a REQ message (type 1, 64-bit big-endian length, the request
@@ -94,7 +70,7 @@ try_control(const char *dst, agentd_writer *body)
 	const void        *p;
 	size_t             len, i;
 	uint32_t           id = 0x80000000u | 0x5a5a;
-	int                fd = calls_fd(), rv = -1;
+	int                fd = own_connection("/calls.sock"), rv = -1;
 
 	if (fd < 0)
 		return -1;
