@@ -73,18 +73,21 @@ mkdir -p "$T_DIR/conf" "$T_DIR/plugins"
 # default (doc/security.md): the suite creates that system user if this
 # machine has none, so that CI runs the path production runs.  Tests run
 # in parallel: another may be creating it at the same moment.
-T_PLUGIN_USER=agentd-plugin
-if [ "$(id -u)" -eq 0 ]; then
+# t_user NAME: make a system user NAME (with its group) unless there is
+# one.  Tests run in parallel: another may be making it at this moment.
+t_user() {
 	t_try=0
-	while ! getent passwd "$T_PLUGIN_USER" >/dev/null; do
+	while ! getent passwd "$1" >/dev/null; do
 		useradd --system --user-group --no-create-home \
-		    --home-dir /nonexistent --shell /usr/sbin/nologin \
-		    "$T_PLUGIN_USER" 2>/dev/null && break
+		    --home-dir /nonexistent --shell /usr/sbin/nologin "$1" \
+		    2>/dev/null && break
 		t_try=$((t_try + 1))
-		[ "$t_try" -ge 50 ] && { echo "Bail out! cannot create $T_PLUGIN_USER"; exit 1; }
+		[ "$t_try" -ge 50 ] && { echo "Bail out! cannot create $1"; exit 1; }
 		sleep 0.1
 	done
-fi
+}
+T_PLUGIN_USER=agentd-plugin
+[ "$(id -u)" -eq 0 ] && t_user "$T_PLUGIN_USER"
 
 plan() { echo "1..$1"; }
 
@@ -99,6 +102,25 @@ ok() {
 		echo "not ok $T_N - $2"
 		T_FAILED=$((T_FAILED + 1))
 	fi
+}
+
+# try_start [CONFDIR]: a real start of agentd on the test's state and run
+# folders (and CONFDIR, default the test's), which must exit by itself
+# within 10 s, else it is killed and rc is 124.  Sets rc and err (its
+# stderr).
+try_start() {
+	"$AGENTD" --confdir "${1:-$T_DIR/conf}" --state-dir "$T_DIR/state" \
+	    --run-dir "$T_DIR/run" --foreground 2>"$T_DIR/start.err" &
+	s_pid=$!
+	if wait_for 10 sh -c "! kill -0 $s_pid 2>/dev/null"; then
+		wait "$s_pid"
+		rc=$?
+	else
+		kill -KILL "$s_pid" 2>/dev/null
+		wait "$s_pid"
+		rc=124
+	fi
+	err=$(cat "$T_DIR/start.err")
 }
 
 # known_bug STATUS NAME WHY: like ok, but a failure is a known, open bug

@@ -21,24 +21,6 @@ check() {
 	err=$(cat "$T_DIR/check.err")
 }
 
-# try_start [CONFDIR]: a real start (no --check-config) on the test's
-# state and run folders.  It must exit by itself within 10 s, else it is
-# killed and rc is 124.  Sets rc and err.
-try_start() {
-	"$AGENTD" --confdir "${1:-$T_DIR/conf}" --state-dir "$T_DIR/state" \
-	    --run-dir "$T_DIR/run" --foreground 2>"$T_DIR/start.err" &
-	s_pid=$!
-	if wait_for 10 sh -c "! kill -0 $s_pid 2>/dev/null"; then
-		wait "$s_pid"
-		rc=$?
-	else
-		kill -KILL "$s_pid" 2>/dev/null
-		wait "$s_pid"
-		rc=124
-	fi
-	err=$(cat "$T_DIR/start.err")
-}
-
 # refused WHAT PATTERN WHICH: exit status 1 and exactly one line on
 # stderr, which matches PATTERN.
 refused() {

@@ -14,22 +14,6 @@ conf echo.conf <<EOF2
 agent "echo" { plugin = "$ECHO" }
 EOF2
 
-# try_start: a real start on the test's folders; rc and err (stderr).
-try_start() {
-	"$AGENTD" --confdir "$T_DIR/conf" --state-dir "$T_DIR/state" \
-	    --run-dir "$T_DIR/run" --foreground 2>"$T_DIR/start.err" &
-	s_pid=$!
-	if wait_for 10 sh -c "! kill -0 $s_pid 2>/dev/null"; then
-		wait "$s_pid"
-		rc=$?
-	else
-		kill -TERM "$s_pid" 2>/dev/null
-		wait "$s_pid"
-		rc=124
-	fi
-	err=$(cat "$T_DIR/start.err")
-}
-
 # refused PATTERN NAME: the start failed with one line matching PATTERN.
 refused() {
 	try_start

@@ -18,15 +18,7 @@ fi
 
 # The supervisor's own user, made like the plugin user (tests/lib.sh).
 SV_USER=agentd-test-sv
-t_try=0
-while ! getent passwd "$SV_USER" >/dev/null; do
-	useradd --system --user-group --no-create-home \
-	    --home-dir /nonexistent --shell /usr/sbin/nologin "$SV_USER" \
-	    2>/dev/null && break
-	t_try=$((t_try + 1))
-	[ "$t_try" -ge 50 ] && { echo "Bail out! cannot create $SV_USER"; exit 1; }
-	sleep 0.1
-done
+t_user "$SV_USER"
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 conf echo.conf <<EOF2

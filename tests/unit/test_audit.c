@@ -84,9 +84,11 @@ key_of(uint64_t seq, unsigned char kb[8], MDB_val *key)
 	key->mv_size = 8;
 }
 
-/* op 'g': *copy gets a malloc'd copy of the value; 'p': put; 'd': del. */
+/* Raw access to database db, keyed by a big-endian number: op 'g': *copy
+ * gets a malloc'd copy of the value; 'p': put; 'd': del. */
 static int
-raw(MDB_env *env, int op, uint64_t seq, void **copy, size_t *len)
+raw_db(MDB_env *env, const char *db, int op, uint64_t seq, void **copy,
+    size_t *len)
 {
 	MDB_txn      *txn;
 	MDB_dbi       dbi;
@@ -97,7 +99,7 @@ raw(MDB_env *env, int op, uint64_t seq, void **copy, size_t *len)
 	key_of(seq, kb, &key);
 	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
 		return rc;
-	if ((rc = mdb_dbi_open(txn, "audit", 0, &dbi)) == 0) {
+	if ((rc = mdb_dbi_open(txn, db, 0, &dbi)) == 0) {
 		if (op == 'g' && (rc = mdb_get(txn, dbi, &key, &val)) == 0) {
 			*copy = malloc(val.mv_size);
 			memcpy(*copy, val.mv_data, val.mv_size);
@@ -112,6 +114,13 @@ raw(MDB_env *env, int op, uint64_t seq, void **copy, size_t *len)
 		return mdb_txn_commit(txn);
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+/* The same on the audit records, keyed by sequence number. */
+static int
+raw(MDB_env *env, int op, uint64_t seq, void **copy, size_t *len)
+{
+	return raw_db(env, "audit", op, seq, copy, len);
 }
 
 /* ---- concurrent appends ------------------------------------------------- */
@@ -1228,34 +1237,11 @@ spit(const char *path, const unsigned char *buf, int n)
 	return ok_ ? 0 : -1;
 }
 
-/* Raw access to the seals database: 'g' copies, 'p' puts, 'd' deletes. */
+/* The same on the seals database, keyed by epoch. */
 static int
 raw_seal(MDB_env *env, int op, uint64_t epoch, void **copy, size_t *len)
 {
-	MDB_txn      *txn;
-	MDB_dbi       dbi;
-	MDB_val       key, val = { len ? *len : 0, copy ? *copy : NULL };
-	unsigned char kb[8];
-	int           rc;
-
-	key_of(epoch, kb, &key);
-	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
-		return rc;
-	if ((rc = mdb_dbi_open(txn, "seals", 0, &dbi)) == 0) {
-		if (op == 'g' && (rc = mdb_get(txn, dbi, &key, &val)) == 0) {
-			*copy = malloc(val.mv_size);
-			memcpy(*copy, val.mv_data, val.mv_size);
-			*len = val.mv_size;
-		} else if (op == 'p') {
-			rc = mdb_put(txn, dbi, &key, &val, 0);
-		} else if (op == 'd') {
-			rc = mdb_del(txn, dbi, &key, NULL);
-		}
-	}
-	if (rc == 0)
-		return mdb_txn_commit(txn);
-	mdb_txn_abort(txn);
-	return rc;
+	return raw_db(env, "seals", op, epoch, copy, len);
 }
 
 /* The head mark, written as someone rewriting the log would. */
