@@ -523,13 +523,18 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 	while (count < 0 || seen < count) {
 		if ((rv = nng_recvmsg(s, &msg, 0)) != 0) {
 			fprintf(stderr, "agentctl: %s\n", nng_strerror(rv));
-			nng_close(s);
 			return EXIT_CONNECT;
 		}
 		seen += print_tail_event(msg, prefix);
 		nng_msg_free(msg);
 	}
-	nng_close(s);
+	/*
+	 * The socket is left for exit to close.  nng 1.5.2's nng_close() of a
+	 * subscriber whose publisher is still sending can wait forever for its
+	 * pipe's teardown (seen here as `tail --count` that never ended; nng
+	 * issues 1543 and 1813, fixed after 1.5.2), and a process that is
+	 * about to exit has nothing to flush: the kernel closes the connection.
+	 */
 	return EXIT_OK;
 }
 

@@ -148,7 +148,9 @@ tailpid=$!
 wait_for 5 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL publish orders.probe 0 >/dev/null; [ -s $T_DIR/tail.out ]"
 front '{"publish":"orders.tail","count":3,"body":{"t":1}}' >/dev/null
 wait_for 5 sh -c "! kill -0 $tailpid 2>/dev/null"
-ok $? "agentctl tail --count 3 exits after three events"
+r=$?
+[ $r -eq 0 ] || diag "tail printed: $(cat "$T_DIR/tail.out")"
+ok $r "agentctl tail --count 3 exits after three events"
 like "$(cat "$T_DIR/tail.out")" '\{"topic":"orders.tail","src":"front","instance":"front-2","body":\{"t":1\}\}' \
     "tail prints one JSON line per event with its source instance"
 
