@@ -533,7 +533,8 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 	 * subscriber whose publisher is still sending can wait forever for its
 	 * pipe's teardown (seen here as `tail --count` that never ended; nng
 	 * issues 1543 and 1813, fixed after 1.5.2), and a process that is
-	 * about to exit has nothing to flush: the kernel closes the connection.
+	 * about to exit has nothing to flush: the kernel closes the
+	 * connection.
 	 */
 	return EXIT_OK;
 }
