@@ -247,13 +247,6 @@ ad_setting_get(const struct ad_setting_value *set, size_t n, const char *name,
 
 /* ---- the host table ---------------------------------------------------- */
 
-int
-ad_host_propose(
-    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
-{
-	return AGENTD_ENOTSUP;
-}
-
 void
 ad_host_free(void *p)
 {

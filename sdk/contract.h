@@ -108,21 +108,14 @@ int ad_setting_parse(const char *text, struct ad_setting_value *v);
 int ad_setting_get(const struct ad_setting_value *set, size_t n,
     const char *name, enum agentd_setting_type t, void *out);
 
-/*
- * host->propose(): the policy gate is not in agentd yet, so it is
- * AGENTD_ENOTSUP for every plugin, under the mock too.
- */
-int ad_host_propose(
-    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id);
-
 /* host->free(): what every host hands a plugin is malloc()ed. */
 void ad_host_free(void *p);
 
 /*
  * The initializer of a struct agentd_host whose functions are the file's
- * static host_<member>() (host_reply, host_state_get, ...), with the two
- * above.  The worker's table and the mock's are both written with it, so
- * a function appended to the table is one the mock must have too: it does
+ * static host_<member>() (host_reply, host_state_get, ...), with
+ * ad_host_free.  The worker's table and the mock's are both written with it,
+ * so a function appended to the table is one the mock must have too: it does
  * not build without.
  */
 /* clang-format off */
@@ -142,7 +135,7 @@ void ad_host_free(void *p);
 		.state_scan     = host_state_scan,                            \
 		.state_batch    = host_state_batch,                           \
 		.audit          = host_audit,                                 \
-		.propose        = ad_host_propose,                            \
+		.propose        = host_propose,                               \
 		.log            = host_log,                                   \
 		.setting_string = host_setting_string,                        \
 		.setting_int    = host_setting_int,                           \

@@ -657,6 +657,17 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 
 /* ---- audit, propose, log ----------------------------------------------- */
 
+/* The policy gate: not in this host yet. */
+static int
+host_propose(
+    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
+{
+	(void)ctx;
+	(void)p;
+	(void)decision_id;
+	return AGENTD_ENOTSUP;
+}
+
 static int
 host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
     const void *detail, size_t detail_len)
