@@ -108,6 +108,22 @@
 
 struct ad_audit;
 
+/*
+ * A write to another database of the environment that commits in the
+ * same transaction as the record it rides on (the policy gate's
+ * decisions: a decision changes exactly when its audit record is
+ * written).  val NULL deletes key (a missing key is no error).
+ */
+struct ad_audit_side {
+	MDB_dbi     dbi;
+	const void *key;
+	size_t      keylen;
+	const void *val;
+	size_t      vallen;
+};
+
+#define AD_AUDIT_SIDES_MAX 4 /* side writes one record carries */
+
 /* One record to append; every pointer is borrowed for the call. */
 struct ad_audit_rec {
 	int64_t     time_ms;  /* wall clock ms; 0: now */
@@ -117,6 +133,9 @@ struct ad_audit_rec {
 	const char *summary;  /* required: one line for people */
 	const void *detail;   /* one msgpack value, or NULL */
 	size_t      detail_len;
+	/* Written with the record (copied when it is queued). */
+	const struct ad_audit_side *sides;
+	size_t                      nsides; /* at most AD_AUDIT_SIDES_MAX */
 };
 
 /*

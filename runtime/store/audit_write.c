@@ -35,6 +35,9 @@ struct pending {
 	unsigned char    prev[HASH_LEN], hash[HASH_LEN];
 	void            *val; /* the stored value, once chained */
 	size_t           val_len;
+	/* Side writes, copied after the record's strings. */
+	struct ad_audit_side sides[AD_AUDIT_SIDES_MAX];
+	size_t               nsides;
 };
 
 int
@@ -157,6 +160,13 @@ rec_check(const struct ad_audit_rec *r)
 	if (opt_len(r->agent, AD_AUDIT_NAME_MAX) > AD_AUDIT_NAME_MAX
 	    || opt_len(r->instance, AD_AUDIT_NAME_MAX) > AD_AUDIT_NAME_MAX)
 		return AGENTD_ETOOBIG;
+	if (r->nsides > AD_AUDIT_SIDES_MAX
+	    || (r->nsides > 0 && r->sides == NULL))
+		return AGENTD_EINVAL;
+	for (size_t i = 0; i < r->nsides; i++)
+		if (r->sides[i].keylen == 0
+		    || r->sides[i].keylen > 511 /* LMDB's default key limit */)
+			return AGENTD_EINVAL;
 	return rv;
 }
 
@@ -167,16 +177,37 @@ pending_new(const struct ad_audit_rec *r)
 	size_t          na = opt_len(r->agent, AD_AUDIT_NAME_MAX);
 	size_t          ni = opt_len(r->instance, AD_AUDIT_NAME_MAX);
 	size_t          nk = strlen(r->kind), ns = strlen(r->summary);
-	struct pending *p = ad_xcalloc(
-	    1, sizeof(*p) + na + ni + nk + ns + r->detail_len + 5);
-	char *d = (char *)(p + 1);
+	size_t          nside = 0;
+	struct pending *p;
+	char           *d;
+
+	for (size_t i = 0; i < r->nsides; i++)
+		nside += r->sides[i].keylen + r->sides[i].vallen;
+	p = ad_xcalloc(
+	    1, sizeof(*p) + na + ni + nk + ns + r->detail_len + 5 + nside);
+	d = (char *)(p + 1);
 
 	d = audit_copy_span(d, r->agent, na, &p->v.agent);
 	d = audit_copy_span(d, r->instance, ni, &p->v.instance);
 	d = audit_copy_span(d, r->kind, nk, &p->v.kind);
 	d = audit_copy_span(d, r->summary, ns, &p->v.summary);
-	audit_copy_span(
+	d = audit_copy_span(
 	    d, r->detail_len ? r->detail : NULL, r->detail_len, &p->v.detail);
+	for (size_t i = 0; i < r->nsides; i++) {
+		struct ad_audit_side *sd = &p->sides[i];
+
+		*sd = r->sides[i];
+		memcpy(d, r->sides[i].key, sd->keylen);
+		sd->key = d;
+		d += sd->keylen;
+		if (r->sides[i].val != NULL) {
+			if (sd->vallen > 0)
+				memcpy(d, r->sides[i].val, sd->vallen);
+			sd->val = d;
+			d += sd->vallen;
+		}
+	}
+	p->nsides    = r->nsides;
 	p->v.time_ms = r->time_ms;
 	p->v.prev    = p->prev;
 	p->v.hash    = p->hash;
@@ -217,6 +248,33 @@ pending_free(struct pending *p)
 	free(p);
 }
 
+/* The side writes of p, in order, in the record's transaction. */
+static int
+sides_write(MDB_txn *txn, const struct pending *p)
+{
+	MDB_val key, val;
+	int     rc;
+
+	for (size_t i = 0; i < p->nsides; i++) {
+		const struct ad_audit_side *sd = &p->sides[i];
+
+		key.mv_data = (void *)sd->key;
+		key.mv_size = sd->keylen;
+		if (sd->val == NULL) {
+			rc = mdb_del(txn, sd->dbi, &key, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		} else {
+			val.mv_data = (void *)sd->val;
+			val.mv_size = sd->vallen;
+			rc          = mdb_put(txn, sd->dbi, &key, &val, 0);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* The batch, chained when it was queued, and the head after it. */
 static int
 batch_write(struct ad_audit *a, MDB_txn *txn, void *arg)
@@ -233,6 +291,8 @@ batch_write(struct ad_audit *a, MDB_txn *txn, void *arg)
 		val.mv_size = p->val_len;
 		/* Keys only grow: MDB_APPEND skips the search, fills pages. */
 		if ((rc = mdb_put(txn, a->dbi, &key, &val, MDB_APPEND)) != 0)
+			return rc;
+		if ((rc = sides_write(txn, p)) != 0)
 			return rc;
 		last = p;
 	}
@@ -310,8 +370,12 @@ batch_take(struct ad_audit *a, struct batch *b)
 	a->q_tail = &a->q_head;
 	a->q_len  = 0;
 	pthread_mutex_unlock(&a->mtx);
-	for (struct pending *p = b->list; p != NULL; p = p->next)
+	for (struct pending *p = b->list; p != NULL; p = p->next) {
 		b->bytes += 16 + p->val_len;
+		for (size_t i = 0; i < p->nsides; i++)
+			b->bytes
+			    += 32 + p->sides[i].keylen + p->sides[i].vallen;
+	}
 	return 1;
 }
 

@@ -1165,6 +1165,76 @@ test_many(void)
 	free(dir);
 }
 
+/* ---- side writes ---------------------------------------------------------
+ */
+
+static int
+side_get(MDB_env *env, MDB_dbi dbi, const char *key, char *out, size_t len)
+{
+	MDB_txn *txn;
+	MDB_val  k = { strlen(key), (void *)key }, v;
+	int      rc;
+
+	if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == 0)
+		snprintf(out, len, "%.*s", (int)v.mv_size, (char *)v.mv_data);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static void
+test_sides(void)
+{
+	char                *dir = ad_path_join(tmp, "sides");
+	MDB_env             *env = tiny_env(dir, 1 << 20, 0);
+	struct ad_audit     *a   = NULL;
+	struct ad_audit_rec  r   = rec("s", "side", "with a side write", 0);
+	struct ad_audit_side sd[AD_AUDIT_SIDES_MAX + 1];
+	MDB_txn             *txn;
+	MDB_dbi              dbi;
+	char                 got[32] = "", err[AD_ERRLEN] = "";
+
+	if (env == NULL || mdb_txn_begin(env, NULL, 0, &txn) != 0
+	    || mdb_dbi_open(txn, "side", MDB_CREATE, &dbi) != 0
+	    || mdb_txn_commit(txn) != 0
+	    || ad_audit_open(env, NULL, &a, err, sizeof(err)) != 0) {
+		ok(0, "sides: open");
+		diag("%s", err);
+		return;
+	}
+	memset(sd, 0, sizeof(sd));
+	sd[0]    = (struct ad_audit_side) { dbi, "k1", 2, "one", 3 };
+	sd[1]    = (struct ad_audit_side) { dbi, "k2", 2, "two", 3 };
+	r.sides  = sd;
+	r.nsides = 2;
+	is_int(ad_audit_append_sync(a, &r, NULL), 0,
+	    "sides: a record with two side writes is committed");
+	ok(side_get(env, dbi, "k1", got, sizeof(got)) == 0
+	        && strcmp(got, "one") == 0
+	        && side_get(env, dbi, "k2", got, sizeof(got)) == 0
+	        && strcmp(got, "two") == 0,
+	    "sides: both side writes are in their database");
+	sd[0]    = (struct ad_audit_side) { dbi, "k1", 2, NULL, 0 };
+	sd[1]    = (struct ad_audit_side) { dbi, "k3", 2, NULL, 0 };
+	r.nsides = 2;
+	is_int(ad_audit_append_sync(a, &r, NULL), 0,
+	    "sides: deletes, one of a missing key, are committed");
+	is_int(side_get(env, dbi, "k1", got, sizeof(got)), MDB_NOTFOUND,
+	    "sides: a NULL value deleted its key");
+	r.nsides = AD_AUDIT_SIDES_MAX + 1;
+	is_int(ad_audit_append(a, &r, NULL, NULL), AGENTD_EINVAL,
+	    "sides: more than AD_AUDIT_SIDES_MAX is EINVAL");
+	sd[0]    = (struct ad_audit_side) { dbi, "", 0, "x", 1 };
+	r.nsides = 1;
+	is_int(ad_audit_append(a, &r, NULL, NULL), AGENTD_EINVAL,
+	    "sides: an empty key is EINVAL");
+	ad_audit_close(a);
+	mdb_env_close(env);
+	free(dir);
+}
+
 /* ---- seals ------------------------------------------------------------- */
 
 #define SEAL_EVERY 10
@@ -1676,7 +1746,7 @@ main(void)
 	char             err[AD_ERRLEN] = "";
 	int              opened;
 
-	plan(83 + 10 + 8 + 3 + 34);
+	plan(83 + 10 + 8 + 3 + 6 + 34);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -1704,6 +1774,7 @@ main(void)
 	test_query_waits();
 	test_failed_commit();
 	test_many();
+	test_sides();
 	test_seal();
 	nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
