@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "plugin/describe.h"
+#include "policy/rules.h"
 #include "sdk/contract.h" /* struct ad_setting_value */
 
 enum ad_restart_policy {
@@ -81,6 +82,9 @@ struct ad_agent_conf {
 	char **write_paths; /* paths { write } */
 	size_t nwrite_paths;
 
+	/* policy { }: the agent's own rules, or NULL (agentd's apply) */
+	struct ad_policy *policy;
+
 	/* settings { }, validated, defaults applied, in schema order */
 	struct ad_setting_value *settings;
 	size_t                   nsettings;
@@ -108,6 +112,8 @@ struct ad_global_conf {
 	int64_t watch_delay_ms;
 	/* Workers' user unless an agent names one; NULL: not written. */
 	char *plugin_user;
+	/* policy { }: the gate's rules (policy/rules.h) */
+	struct ad_policy policy;
 };
 
 /* What tolerant loading (a reload) left out, and why. */

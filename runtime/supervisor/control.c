@@ -14,6 +14,7 @@
 #include "supervisor/agent.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
+#include "supervisor/gate.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
@@ -122,13 +123,36 @@ write_gen(agentd_writer *w, const struct ad_gen_status *g)
 	write_hist(w, "service", &g->service);
 }
 
+/* The policy gate's counters: "decisions": {pending, proposed {low,
+ * medium, high}, outcomes {approved, rejected, expired}, decide_time}. */
+static void
+write_decisions(agentd_writer *w, const struct ad_agent_status *a)
+{
+	static const char *const risks[] = { "low", "medium", "high" };
+	static const char *const outcomes[]
+	    = { "pending", "approved", "rejected", "expired" };
+
+	agentd_write_str(w, "decisions");
+	agentd_write_map(w, 4);
+	write_kv_uint(w, "pending", a->pending);
+	agentd_write_str(w, "proposed");
+	agentd_write_map(w, 3);
+	for (int i = 0; i < 3; i++)
+		write_kv_uint(w, risks[i], a->st.proposed[i]);
+	agentd_write_str(w, "outcomes");
+	agentd_write_map(w, 3);
+	for (int i = 1; i < 4; i++)
+		write_kv_uint(w, outcomes[i], a->st.decided[i]);
+	write_hist(w, "decide_time", &a->st.decide_time);
+}
+
 static void
 write_agent(agentd_writer *w, const struct ad_agent_status *a)
 {
 	const struct ad_agent_stats *st = &a->st;
 	size_t                       i;
 
-	agentd_write_map(w, 30);
+	agentd_write_map(w, 31);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->name);
 	agentd_write_str(w, "plugin");
@@ -166,6 +190,7 @@ write_agent(agentd_writer *w, const struct ad_agent_status *a)
 	write_hist(w, "queue_wait", &st->queue_wait);
 	write_hist(w, "service", &st->service);
 	write_kv_uint(w, "restarts", a->restarts);
+	write_decisions(w, a);
 	agentd_write_str(w, "state");
 	agentd_write_str(w, a->state);
 	agentd_write_str(w, "instances");
@@ -756,6 +781,24 @@ dispatch_failed(struct ad_srvctx *c, const char *agent, int rv)
 	ad_srv_fail(c, rv, "%s", why);
 }
 
+/* The policy gate's operations (gate.h); answers while agentd stops
+ * would come after the control socket closed. */
+static int
+gate_op(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	char by[64];
+
+	operator_name(c, by, sizeof(by));
+	if (c->srv->sv->stopping
+	    && (strcmp(e->dst, "approve") == 0 || strcmp(e->dst, "reject") == 0
+	        || strcmp(e->dst, "modify") == 0)) {
+		ad_srv_fail(c, AGENTD_ECLOSED,
+		    "agentd is stopping: answer it once agentd is back");
+		return 1;
+	}
+	return ad_gate_control(c, e, by);
+}
+
 /* ---- agentctl's socket ------------------------------------------------- */
 
 static void
@@ -803,6 +846,8 @@ control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	} else if (e->kind == AD_KIND_CONTROL
 	    && strncmp(e->dst, "state.", 6) == 0) {
 		op_operator_state(c, e);
+	} else if (e->kind == AD_KIND_CONTROL && gate_op(c, e)) {
+		; /* answered */
 	} else {
 		ad_srv_fail(c, AGENTD_EINVAL,
 		    "unknown operation \"%s\": this agentd is %s", e->dst,
@@ -1145,6 +1190,16 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	char                why[AD_ERRLEN];
 	int                 rv;
 
+	if (inst != NULL && e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "policy.propose") == 0) {
+		if (sv->stopping)
+			ad_srv_fail(c, AGENTD_ECLOSED,
+			    "agentd is stopping: propose again after it is "
+			    "back");
+		else
+			ad_gate_propose(c, inst, e);
+		return;
+	}
 	if (inst != NULL && e->kind == AD_KIND_CONTROL
 	    && strcmp(e->dst, "audit.append") == 0) {
 		op_audit_append(c, inst, e);

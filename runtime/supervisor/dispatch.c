@@ -10,6 +10,7 @@
 #include "supervisor/agent.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
+#include "supervisor/gate.h"
 #include "supervisor/instance.h"
 #include "supervisor/route.h"
 #include "supervisor/supervisor.h"
@@ -498,4 +499,5 @@ ad_instance_channel_closed(struct ad_instance *inst)
 			s->phase = AD_SLOT_IDLE;
 	}
 	ad_chan_drop(&inst->chan);
+	ad_gate_instance_gone(inst); /* its untaken outcomes go again */
 }

@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "supervisor/agent.h"
 #include "supervisor/dispatch.h"
+#include "supervisor/gate.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/status.h"
@@ -490,6 +491,10 @@ ad_instance_control_done(
 			    said, sizeof(said));
 		agentd_doc_free(doc);
 	}
+	if (strcmp(s->op, "decisions") == 0) {
+		ad_gate_taken(inst, status);
+		return;
+	}
 	if (strcmp(s->op, "init") != 0 || inst->state != AD_INST_STARTING)
 		return;
 	if (status != 0) {
@@ -517,6 +522,7 @@ ad_instance_control_done(
 	    "instance.ready", "pid %d", (int)inst->pid);
 	ad_dispatch_pump(inst->agent);
 	ad_hub_instance_kick(inst);
+	ad_gate_kick(inst->agent->sv, inst->agent->conf->name);
 	/* A reload waits for this one: switch now, not at the next tick. */
 	if (inst->agent->sv->reload != NULL || inst->gen != inst->agent->cur)
 		ad_sv_wake(inst->agent->sv);

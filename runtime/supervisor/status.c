@@ -8,6 +8,7 @@
 
 #include "common/util.h"
 #include "supervisor/agent.h"
+#include "supervisor/gate.h"
 #include "supervisor/instance.h"
 #include "supervisor/status.h"
 #include "supervisor/supervisor.h"
@@ -24,9 +25,13 @@ ad_status_take(struct ad_sv *sv, struct ad_status *st)
 		n += !sv->agents[i]->removed;
 	st->agents = ad_xcalloc(n ? n : 1, sizeof(*st->agents));
 	for (i = 0; i < sv->nagents; i++)
-		if (!sv->agents[i]->removed)
-			ad_agent_status_get(
-			    sv->agents[i], &st->agents[st->nagents++]);
+		if (!sv->agents[i]->removed) {
+			struct ad_agent_status *as
+			    = &st->agents[st->nagents++];
+
+			ad_agent_status_get(sv->agents[i], as);
+			as->pending = ad_gate_pending(sv, as->name);
+		}
 }
 
 void

@@ -44,6 +44,11 @@ struct ad_agent_stats {
 	uint64_t       events_dropped;   /* for it, but no room or instance */
 	struct ad_hist queue_wait;       /* request queued -> sent, us */
 	struct ad_hist service;          /* sent -> answered, us */
+	/* The policy gate (gate.h): proposals by risk, outcomes by state
+	 * (ad_decision_state; [0] unused), proposed -> decided in us. */
+	uint64_t       proposed[3];
+	uint64_t       decided[4];
+	struct ad_hist decide_time;
 };
 
 struct ad_instance_status {
@@ -74,22 +79,23 @@ struct ad_gen_status {
 };
 
 struct ad_agent_status {
-	char                       name[AD_NAME_MAX];
-	char                      *plugin; /* caller owns (with the rest) */
-	char                       version[64];
-	char                       hash[AD_HASH_LEN];
-	unsigned                   generation; /* the current one's number */
-	struct ad_gen_status      *gens;
-	size_t                     ngens;
-	unsigned                   desired;
-	int                        pinned; /* agentctl scale N */
-	unsigned                   ready, starting, draining;
-	unsigned                   min, max;
-	unsigned                   inflight, queued;
-	uint64_t                   errors; /* replies that were not ok */
-	struct ad_agent_stats      st;
-	unsigned                   restarts;
-	const char                *state; /* ad_agent_state: static */
+	char                  name[AD_NAME_MAX];
+	char                 *plugin; /* caller owns (with the rest) */
+	char                  version[64];
+	char                  hash[AD_HASH_LEN];
+	unsigned              generation; /* the current one's number */
+	struct ad_gen_status *gens;
+	size_t                ngens;
+	unsigned              desired;
+	int                   pinned; /* agentctl scale N */
+	unsigned              ready, starting, draining;
+	unsigned              min, max;
+	unsigned              inflight, queued;
+	uint64_t              errors; /* replies that were not ok */
+	struct ad_agent_stats st;
+	unsigned              restarts;
+	unsigned              pending; /* decisions waiting for a person */
+	const char           *state;   /* ad_agent_state: static */
 	struct ad_instance_status *instances;
 	size_t                     ninstances;
 };

@@ -23,6 +23,7 @@
 #include "supervisor/agent.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
+#include "supervisor/gate.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
@@ -403,7 +404,8 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	    || (rv = open_audit(sv, err, errlen)) != 0
 	    || (rv = ad_state_open(sv->store, sv->cfg->global.max_message_size,
 	            &sv->state, err, errlen))
-	        != 0)
+	        != 0
+	    || (rv = ad_gate_open(sv, err, errlen)) != 0)
 		return rv;
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent *a = sv->agents[i];
@@ -554,6 +556,8 @@ tick(struct ad_sv *sv)
 		ad_agent_scale_sample(a, now);
 		ad_agent_maintain(a);
 	}
+	ad_loopwatch_step(&sv->loop, "tick: the policy gate's deadlines");
+	ad_gate_tick(sv, ad_wall_ms());
 	pthread_mutex_unlock(&sv->mtx);
 	collect_exited(sv);
 	ad_loopwatch_step(&sv->loop, "tick: collect_agents");
@@ -923,6 +927,7 @@ ad_sv_free(struct ad_sv *sv)
 	/* The audit writer drains its queue before the store closes. */
 	if (sv->audit != NULL)
 		ad_audit_close(sv->audit);
+	ad_gate_close(sv); /* after the audit writer's last callbacks */
 	if (sv->state != NULL)
 		ad_state_close(sv->state);
 	if (sv->store != NULL)

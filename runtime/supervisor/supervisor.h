@@ -53,6 +53,7 @@ struct ad_sv {
 	struct ad_store       *store;
 	struct ad_audit       *audit; /* the audit trail, in store's env */
 	struct ad_state       *state; /* agents' key/value state, likewise */
+	struct ad_gate        *gate;  /* the policy gate (gate.h) */
 	char                  *confdir;
 	char                  *plugin_dir; /* --plugin-dir, or NULL */
 	char                  *state_dir;

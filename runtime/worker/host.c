@@ -818,15 +818,54 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
  * Blocks until agentd has committed the record to disk: a plugin that
  * acts on a decision after audit() returned 0 can rely on the record.
  */
-/* The policy gate: not in this host yet. */
+/*
+ * The policy gate: the proposal, checked here first (a plugin learns of a
+ * bad one at once, with the reason in the log), goes to agentd, which
+ * checks it again, classifies and commits it, and answers with its id.
+ */
 static int
 host_propose(
     agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
 {
-	(void)ctx;
-	(void)p;
-	(void)decision_id;
-	return AGENTD_ENOTSUP;
+	char           err[AD_ERRLEN], id[32];
+	agentd_writer *w;
+	agentd_doc    *doc = NULL;
+	nng_msg       *keep;
+	int            rv;
+
+	if (ctx == NULL || p == NULL || decision_id == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = ad_proposal_check(p, err, sizeof(err))) != 0) {
+		ad_warn("agent %s: propose refused: %s", ctx->agent, err);
+		return rv;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 6);
+	agentd_write_str(w, "type");
+	agentd_write_str(w, p->type);
+	agentd_write_str(w, "title");
+	agentd_write_str(w, p->title);
+	agentd_write_str(w, "reasoning");
+	agentd_write_str(w, p->reasoning != NULL ? p->reasoning : "");
+	agentd_write_str(w, "amount");
+	agentd_write_double(w, p->amount);
+	agentd_write_str(w, "confidence");
+	agentd_write_double(w, p->confidence);
+	agentd_write_str(w, "params");
+	if (p->params != NULL && p->params_len > 0)
+		agentd_write_raw(w, p->params, p->params_len);
+	else
+		agentd_write_map(w, 0);
+	if ((rv = state_op(ctx, "policy.propose", w, &doc, &keep)) != 0)
+		return rv;
+	rv = agentd_get_strcpy(
+	    agentd_map_get(agentd_doc_root(doc), "id"), id, sizeof(id));
+	agentd_doc_free(doc);
+	nng_msg_free(keep);
+	if (rv != 0)
+		return AGENTD_EPROTO;
+	*decision_id = ad_xstrdup(id);
+	return 0;
 }
 
 static int

@@ -599,6 +599,47 @@ handle_init(struct agentd_ctx *ctx, const struct ad_envelope *e)
 	return 0;
 }
 
+/*
+ * "decisions": the outcomes of this agent's proposals, each handed to
+ * on_event in order; the answer tells agentd they were taken (it sends
+ * them again elsewhere otherwise).
+ */
+static void
+handle_decisions(struct agentd_ctx *ctx, const struct ad_envelope *e)
+{
+	agentd_doc         *doc = NULL;
+	const agentd_value *list;
+	size_t              i, n;
+
+	if (!ctx->initialized) {
+		reply_control(ctx, e, AGENTD_EUNAVAIL, "not ready");
+		return;
+	}
+	if (agentd_parse(e->body, e->body_len, &doc) != 0) {
+		reply_control(ctx, e, AGENTD_EPROTO, "decisions: not msgpack");
+		return;
+	}
+	list = agentd_map_get(agentd_doc_root(doc), "events");
+	n    = agentd_len(list);
+	for (i = 0; i < n; i++) {
+		const agentd_value *ev = agentd_array_at(list, i);
+		char                topic[AD_TARGET_MAX];
+		const void         *body;
+		size_t              len;
+
+		if (agentd_get_strcpy(
+		        agentd_array_at(ev, 0), topic, sizeof(topic))
+		        != 0
+		    || agentd_get_bin(agentd_array_at(ev, 1), &body, &len)
+		        != 0)
+			continue;
+		if (ctx->desc->on_event != NULL)
+			ctx->desc->on_event(ctx->state, topic, body, len);
+	}
+	agentd_doc_free(doc);
+	reply_control(ctx, e, 0, NULL);
+}
+
 /* What the main loop does after an item. */
 enum next_step {
 	STEP_CONTINUE = 0,
@@ -620,6 +661,9 @@ handle_envelope(struct agentd_ctx *ctx, const struct ad_envelope *e)
 		reply_control(ctx, e, AGENTD_EUNAVAIL, "not ready");
 	else if (e->kind == AD_KIND_CONTROL && strcmp(e->dst, "init") == 0)
 		rv = handle_init(ctx, e) == 0 ? STEP_CONTINUE : STEP_FAILED;
+	else if (e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, "decisions") == 0)
+		handle_decisions(ctx, e);
 	else if (e->kind == AD_KIND_CONTROL && strcmp(e->dst, "ping") == 0)
 		reply_control(ctx, e, 0, NULL);
 	else if (e->kind == AD_KIND_CONTROL && strcmp(e->dst, "stop") == 0) {

@@ -1,0 +1,518 @@
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <agentd/error.h>
+
+#include "common/util.h"
+#include "store/audit.h"
+#include "store/decisions.h"
+
+struct ad_decisions {
+	MDB_env          *env;
+	pthread_rwlock_t *gate;
+	MDB_dbi           all, open;
+};
+
+/* Ids read per transaction by ad_decisions_each. */
+#define EACH_CHUNK 256
+
+static const char *const state_names[] = {
+	[AD_DECISION_PENDING]  = "pending",
+	[AD_DECISION_APPROVED] = "approved",
+	[AD_DECISION_REJECTED] = "rejected",
+	[AD_DECISION_EXPIRED]  = "expired",
+};
+
+const char *
+ad_decision_state_name(enum ad_decision_state s)
+{
+	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0])
+	    ? state_names[s]
+	    : "?";
+}
+
+int
+ad_decision_state_parse(const char *s)
+{
+	for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]);
+	     i++)
+		if (s != NULL && strcmp(s, state_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+int
+ad_decisions_open(
+    struct ad_store *s, struct ad_decisions **out, char *err, size_t errlen)
+{
+	struct ad_decisions *d = ad_xcalloc(1, sizeof(*d));
+	MDB_txn             *txn;
+	int                  rc;
+
+	d->env  = ad_store_env(s);
+	d->gate = ad_store_gate(s);
+	pthread_rwlock_rdlock(d->gate);
+	if ((rc = mdb_txn_begin(d->env, NULL, 0, &txn)) == 0) {
+		if ((rc = mdb_dbi_open(txn, "decisions", MDB_CREATE, &d->all))
+		        != 0
+		    || (rc = mdb_dbi_open(
+		            txn, "decisions_open", MDB_CREATE, &d->open))
+		        != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = mdb_txn_commit(txn);
+	}
+	pthread_rwlock_unlock(d->gate);
+	if (rc != 0) {
+		ad_seterr(err, errlen,
+		    "cannot open the decisions database: %s",
+		    mdb_strerror(rc));
+		free(d);
+		return rc == MDB_MAP_FULL ? AGENTD_ETOOBIG : AGENTD_EIO;
+	}
+	*out = d;
+	return 0;
+}
+
+void
+ad_decisions_close(struct ad_decisions *d)
+{
+	free(d); /* the dbi handles close with the environment */
+}
+
+/* ---- the record -------------------------------------------------------- */
+
+static void
+id_key(uint64_t id, unsigned char key[8])
+{
+	for (int i = 7; i >= 0; i--, id >>= 8)
+		key[i] = (unsigned char)id;
+}
+
+static uint64_t
+key_id(const MDB_val *k)
+{
+	const unsigned char *p  = k->mv_data;
+	uint64_t             id = 0;
+
+	if (k->mv_size != 8)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		id = id << 8 | p[i];
+	return id;
+}
+
+static void
+kv_str(agentd_writer *w, const char *k, const char *v)
+{
+	agentd_write_str(w, k);
+	agentd_write_str(w, v != NULL ? v : "");
+}
+
+static void
+kv_int(agentd_writer *w, const char *k, int64_t v)
+{
+	agentd_write_str(w, k);
+	agentd_write_int(w, v);
+}
+
+static void
+kv_map(agentd_writer *w, const char *k, const void *p, size_t len)
+{
+	static const unsigned char empty_map = 0x80;
+
+	agentd_write_str(w, k);
+	if (p != NULL && len > 0)
+		agentd_write_raw(w, p, len);
+	else
+		agentd_write_raw(w, &empty_map, 1);
+}
+
+void
+ad_decision_write(
+    agentd_writer *w, const struct ad_decision *d, uint32_t extra)
+{
+	char id[24];
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)d->id);
+	agentd_write_map(w, 19 + (d->proposed_params != NULL) + extra);
+	kv_str(w, "id", id);
+	kv_str(w, "agent", d->agent);
+	kv_str(w, "instance", d->instance);
+	kv_str(w, "type", d->type);
+	kv_str(w, "title", d->title);
+	kv_str(w, "reasoning", d->reasoning);
+	agentd_write_str(w, "amount");
+	agentd_write_double(w, d->amount);
+	agentd_write_str(w, "confidence");
+	agentd_write_double(w, d->confidence);
+	kv_map(w, "params", d->params, d->params_len);
+	if (d->proposed_params != NULL)
+		kv_map(w, "proposed_params", d->proposed_params,
+		    d->proposed_params_len);
+	kv_str(w, "risk", ad_risk_name(d->risk));
+	kv_str(w, "rule", d->rule);
+	kv_str(w, "state", ad_decision_state_name(d->state));
+	kv_int(w, "proposed_ms", d->proposed_ms);
+	kv_int(w, "deadline_ms", d->deadline_ms);
+	kv_str(w, "at_deadline",
+	    d->at_deadline == AD_AT_DEADLINE_APPROVE ? "approve" : "reject");
+	kv_int(w, "decided_ms", d->decided_ms);
+	kv_str(w, "by", d->by);
+	kv_str(w, "note", d->note);
+	kv_int(w, "delivered_ms", d->delivered_ms);
+}
+
+size_t
+ad_decision_sides(struct ad_decisions *d, const struct ad_decision *dc,
+    unsigned char key[8], agentd_writer *rec, agentd_writer *open,
+    struct ad_audit_side *sides)
+{
+	size_t len;
+
+	id_key(dc->id, key);
+	agentd_writer_reset(rec);
+	ad_decision_write(rec, dc, 0);
+	sides[0].dbi    = d->all;
+	sides[0].key    = key;
+	sides[0].keylen = 8;
+	sides[0].val    = agentd_writer_data(rec, &len);
+	sides[0].vallen = len;
+	sides[1].dbi    = d->open;
+	sides[1].key    = key;
+	sides[1].keylen = 8;
+	sides[1].val    = NULL; /* finished: out of decisions_open */
+	sides[1].vallen = 0;
+	if (dc->delivered_ms == 0) {
+		agentd_writer_reset(open);
+		agentd_write_map(open, 3);
+		kv_str(open, "agent", dc->agent);
+		kv_int(open, "state", dc->state);
+		kv_int(open, "deadline_ms", dc->deadline_ms);
+		sides[1].val    = agentd_writer_data(open, &len);
+		sides[1].vallen = len;
+	}
+	return 2;
+}
+
+static char *
+str_of(const agentd_value *v)
+{
+	const char *s;
+	size_t      len;
+
+	if (agentd_get_str(v, &s, &len) != 0)
+		return ad_xstrdup("");
+	return ad_xstrndup(s, len);
+}
+
+static int64_t
+int_of(const agentd_value *v)
+{
+	int64_t i = 0;
+
+	agentd_get_int(v, &i);
+	return i;
+}
+
+/* A map value re-encoded on its own; NULL when v is not a map. */
+static void *
+map_of(const agentd_value *v, size_t *len)
+{
+	agentd_writer *w;
+	const void    *p;
+	void          *out;
+
+	*len = 0;
+	if (agentd_type_of(v) != AGENTD_T_MAP || agentd_writer_new(&w) != 0)
+		return NULL;
+	agentd_write_value(w, v);
+	p   = agentd_writer_data(w, len);
+	out = ad_xmalloc(*len);
+	memcpy(out, p, *len);
+	agentd_writer_free(w);
+	return out;
+}
+
+int
+ad_decision_decode(const void *buf, size_t len, struct ad_decision **out)
+{
+	agentd_doc         *doc;
+	const agentd_value *r;
+	struct ad_decision *d;
+	char                word[16];
+	const char         *id;
+	size_t              idlen;
+	int                 risk, state;
+
+	if (agentd_parse(buf, len, &doc) != 0)
+		return AGENTD_EPROTO;
+	r = agentd_doc_root(doc);
+	if (agentd_get_str(agentd_map_get(r, "id"), &id, &idlen) != 0
+	    || idlen == 0 || idlen > 20) {
+		agentd_doc_free(doc);
+		return AGENTD_EPROTO;
+	}
+	d            = ad_xcalloc(1, sizeof(*d));
+	d->id        = strtoull(id, NULL, 10);
+	d->agent     = str_of(agentd_map_get(r, "agent"));
+	d->instance  = str_of(agentd_map_get(r, "instance"));
+	d->type      = str_of(agentd_map_get(r, "type"));
+	d->title     = str_of(agentd_map_get(r, "title"));
+	d->reasoning = str_of(agentd_map_get(r, "reasoning"));
+	agentd_get_double(agentd_map_get(r, "amount"), &d->amount);
+	agentd_get_double(agentd_map_get(r, "confidence"), &d->confidence);
+	d->params = map_of(agentd_map_get(r, "params"), &d->params_len);
+	if (d->params == NULL) {
+		d->params                   = ad_xmalloc(1);
+		*(unsigned char *)d->params = 0x80;
+		d->params_len               = 1;
+	}
+	d->proposed_params = map_of(
+	    agentd_map_get(r, "proposed_params"), &d->proposed_params_len);
+	word[0] = '\0';
+	agentd_get_strcpy(agentd_map_get(r, "risk"), word, sizeof(word));
+	risk    = ad_risk_parse(word);
+	d->risk = risk < 0 ? AD_RISK_HIGH : (enum ad_risk)risk;
+	d->rule = str_of(agentd_map_get(r, "rule"));
+	word[0] = '\0';
+	agentd_get_strcpy(agentd_map_get(r, "state"), word, sizeof(word));
+	state = ad_decision_state_parse(word);
+	d->state
+	    = state < 0 ? AD_DECISION_PENDING : (enum ad_decision_state)state;
+	d->proposed_ms = int_of(agentd_map_get(r, "proposed_ms"));
+	d->deadline_ms = int_of(agentd_map_get(r, "deadline_ms"));
+	word[0]        = '\0';
+	agentd_get_strcpy(
+	    agentd_map_get(r, "at_deadline"), word, sizeof(word));
+	d->at_deadline  = strcmp(word, "approve") == 0 ? AD_AT_DEADLINE_APPROVE
+	                                               : AD_AT_DEADLINE_REJECT;
+	d->decided_ms   = int_of(agentd_map_get(r, "decided_ms"));
+	d->by           = str_of(agentd_map_get(r, "by"));
+	d->note         = str_of(agentd_map_get(r, "note"));
+	d->delivered_ms = int_of(agentd_map_get(r, "delivered_ms"));
+	agentd_doc_free(doc);
+	*out = d;
+	return 0;
+}
+
+void
+ad_decision_free(struct ad_decision *d)
+{
+	if (d == NULL)
+		return;
+	free(d->agent);
+	free(d->instance);
+	free(d->type);
+	free(d->title);
+	free(d->reasoning);
+	free(d->params);
+	free(d->proposed_params);
+	free(d->rule);
+	free(d->by);
+	free(d->note);
+	free(d);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static int
+read_begin(struct ad_decisions *d, MDB_txn **txn)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(d->gate);
+	if ((rc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, txn)) != 0) {
+		pthread_rwlock_unlock(d->gate);
+		return AGENTD_EIO;
+	}
+	return 0;
+}
+
+static void
+read_end(struct ad_decisions *d, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(d->gate);
+}
+
+int
+ad_decisions_get(struct ad_decisions *d, uint64_t id, struct ad_decision **out)
+{
+	unsigned char kb[8];
+	MDB_val       k = { 8, kb }, v;
+	MDB_txn      *txn;
+	int           rc;
+
+	id_key(id, kb);
+	if ((rc = read_begin(d, &txn)) != 0)
+		return rc;
+	rc = mdb_get(txn, d->all, &k, &v);
+	if (rc == 0)
+		rc = ad_decision_decode(v.mv_data, v.mv_size, out);
+	else
+		rc = rc == MDB_NOTFOUND ? AGENTD_ENOENT : AGENTD_EIO;
+	read_end(d, txn);
+	return rc;
+}
+
+int
+ad_decisions_get_many(struct ad_decisions *d, const uint64_t *ids, size_t n,
+    ad_decision_fn fn, void *arg)
+{
+	unsigned char       kb[8];
+	MDB_val             k = { 8, kb }, v;
+	MDB_txn            *txn;
+	struct ad_decision *dc;
+	int                 rc = 0;
+
+	if (n == 0)
+		return 0;
+	if ((rc = read_begin(d, &txn)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		id_key(ids[i], kb);
+		if (mdb_get(txn, d->all, &k, &v) != 0
+		    || ad_decision_decode(v.mv_data, v.mv_size, &dc) != 0)
+			continue;
+		rc = fn(arg, dc);
+		ad_decision_free(dc);
+	}
+	read_end(d, txn);
+	return rc;
+}
+
+/*
+ * Up to EACH_CHUNK records from *next on (next 0: the end the walk starts
+ * from), decoded into list; *next is set past the last one, 0 at the end.
+ */
+static int
+each_chunk(struct ad_decisions *d, int oldest_first, uint64_t *next,
+    struct ad_decision **list, size_t *n)
+{
+	unsigned char kb[8];
+	MDB_val       k = { 8, kb }, v;
+	MDB_txn      *txn;
+	MDB_cursor   *cur;
+	MDB_cursor_op op;
+	uint64_t      id = 0;
+	int           rc;
+
+	*n = 0;
+	if ((rc = read_begin(d, &txn)) != 0)
+		return rc;
+	if (mdb_cursor_open(txn, d->all, &cur) != 0) {
+		read_end(d, txn);
+		return AGENTD_EIO;
+	}
+	if (*next == 0)
+		rc = mdb_cursor_get(
+		    cur, &k, &v, oldest_first ? MDB_FIRST : MDB_LAST);
+	else {
+		id_key(*next, kb);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (!oldest_first && rc == 0 && key_id(&k) != *next)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+		else if (!oldest_first && rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	}
+	op = oldest_first ? MDB_NEXT : MDB_PREV;
+	while (rc == 0 && *n < EACH_CHUNK) {
+		id = key_id(&k);
+		if (ad_decision_decode(v.mv_data, v.mv_size, &list[*n]) == 0)
+			(*n)++;
+		rc = mdb_cursor_get(cur, &k, &v, op);
+	}
+	*next = rc == 0 ? key_id(&k) : 0;
+	(void)id;
+	mdb_cursor_close(cur);
+	read_end(d, txn);
+	return 0;
+}
+
+int
+ad_decisions_each(
+    struct ad_decisions *d, int oldest_first, ad_decision_fn fn, void *arg)
+{
+	struct ad_decision **list = ad_xcalloc(EACH_CHUNK, sizeof(*list));
+	uint64_t             next = 0;
+	size_t               n, i;
+	int                  rv = 0, first = 1;
+
+	while (rv == 0 && (first || next != 0)) {
+		first = 0;
+		if ((rv = each_chunk(d, oldest_first, &next, list, &n)) != 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (rv == 0)
+				rv = fn(arg, list[i]);
+			ad_decision_free(list[i]);
+		}
+		if (n == 0)
+			break;
+	}
+	free(list);
+	return rv;
+}
+
+int
+ad_decisions_open_each(
+    struct ad_decisions *d, ad_decision_open_fn fn, void *arg)
+{
+	MDB_txn    *txn;
+	MDB_cursor *cur;
+	MDB_val     k, v;
+	agentd_doc *doc;
+	char        agent[64];
+	int         rc, rv = 0;
+
+	if ((rc = read_begin(d, &txn)) != 0)
+		return rc;
+	if (mdb_cursor_open(txn, d->open, &cur) != 0) {
+		read_end(d, txn);
+		return AGENTD_EIO;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && rv == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const agentd_value *r;
+
+		if (agentd_parse(v.mv_data, v.mv_size, &doc) != 0)
+			continue;
+		r        = agentd_doc_root(doc);
+		agent[0] = '\0';
+		agentd_get_strcpy(
+		    agentd_map_get(r, "agent"), agent, sizeof(agent));
+		rv = fn(arg, key_id(&k), agent,
+		    (enum ad_decision_state)int_of(agentd_map_get(r, "state")),
+		    int_of(agentd_map_get(r, "deadline_ms")));
+		agentd_doc_free(doc);
+	}
+	mdb_cursor_close(cur);
+	read_end(d, txn);
+	return rv;
+}
+
+uint64_t
+ad_decisions_last_id(struct ad_decisions *d)
+{
+	MDB_txn    *txn;
+	MDB_cursor *cur;
+	MDB_val     k, v;
+	uint64_t    id = 0;
+
+	if (read_begin(d, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, d->all, &cur) == 0) {
+		if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0)
+			id = key_id(&k);
+		mdb_cursor_close(cur);
+	}
+	read_end(d, txn);
+	return id;
+}

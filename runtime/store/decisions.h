@@ -1,0 +1,134 @@
+/*
+ * decisions.h - the policy gate's decisions in the LMDB environment of
+ * the store.
+ *
+ * Layout.  Named database `decisions`: key = the decision's id as 8 bytes
+ * big-endian (1, 2, 3 ...: id order is proposal order), value = the
+ * decision as a msgpack map, the keys of doc/protocol.md's decision map
+ * ("id" stored as an int).  Named database `decisions_open`: the same key
+ * for every decision not yet finished, value = {"agent": str, "state":
+ * int, "deadline_ms": int}; a decision leaves it once an instance of its
+ * agent took the outcome.  agentd reads `decisions_open` at start and
+ * keeps that much in memory; records are read from LMDB when asked for.
+ *
+ * Writes.  This module only encodes: a decision changes in the
+ * transaction of the audit record that says so (struct ad_audit_side,
+ * audit.h), so the trail and the decisions never disagree.  Reads hold
+ * the store's gate like every transaction in the environment.
+ */
+#ifndef AD_DECISIONS_H
+#define AD_DECISIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include <agentd/msg.h>
+
+#include "policy/rules.h"
+#include "store/store.h"
+
+enum ad_decision_state {
+	AD_DECISION_PENDING = 0,
+	AD_DECISION_APPROVED,
+	AD_DECISION_REJECTED,
+	AD_DECISION_EXPIRED,
+};
+
+/* One decision.  Decoded ones own their strings and bytes. */
+struct ad_decision {
+	uint64_t id;
+	char    *agent;
+	char    *instance;
+	char    *type;
+	char    *title;
+	char    *reasoning; /* "" when none */
+	double   amount;
+	double   confidence;
+	void    *params; /* a msgpack map; never NULL after decode */
+	size_t   params_len;
+	void    *proposed_params; /* before a modify, else NULL */
+	size_t   proposed_params_len;
+
+	enum ad_risk           risk;
+	char                  *rule;
+	enum ad_decision_state state;
+	int64_t                proposed_ms;
+	int64_t                deadline_ms; /* 0 unless HIGH */
+	enum ad_at_deadline    at_deadline;
+	int64_t                decided_ms; /* 0 while pending */
+	char                  *by;         /* "" while pending */
+	char                  *note;       /* note or reason, "" */
+	int64_t                delivered_ms;
+};
+
+struct ad_decisions;
+
+/*
+ * Open (creating if needed) both databases in the environment of s.  s
+ * is borrowed, valid until ad_decisions_close().  On success *out is
+ * caller owns.  Call it from one thread at a time with other
+ * mdb_dbi_open() callers (LMDB's rule).
+ */
+int ad_decisions_open(
+    struct ad_store *s, struct ad_decisions **out, char *err, size_t errlen);
+void ad_decisions_close(struct ad_decisions *d);
+
+/* "pending", "approved", "rejected", "expired"; and back (-1: none). */
+const char *ad_decision_state_name(enum ad_decision_state s);
+int         ad_decision_state_parse(const char *s);
+
+/*
+ * The side writes (audit.h) that store d: its record, and its entry in
+ * `decisions_open` (put while open, deleted once finished: delivered_ms
+ * set).  They point into key (8 bytes) and the two writers, which must
+ * outlive the append call.  Returns how many sides were filled (2).
+ */
+struct ad_audit_side;
+size_t ad_decision_sides(struct ad_decisions *d, const struct ad_decision *dc,
+    unsigned char key[8], agentd_writer *rec, agentd_writer *open,
+    struct ad_audit_side *sides);
+
+/*
+ * d as the protocol's decision map, with extra more keys to follow (the
+ * caller writes them).  The stored value is the same map with extra 0.
+ */
+void ad_decision_write(
+    agentd_writer *w, const struct ad_decision *d, uint32_t extra);
+
+/* Decode a stored value; *out caller owns, free with ad_decision_free. */
+int  ad_decision_decode(const void *buf, size_t len, struct ad_decision **out);
+void ad_decision_free(struct ad_decision *d);
+
+/* One decision; AGENTD_ENOENT if there is none. */
+int ad_decisions_get(
+    struct ad_decisions *d, uint64_t id, struct ad_decision **out);
+
+/*
+ * Call fn for the decisions ids[0..n) in one read transaction (missing
+ * ones are skipped); dc is borrowed until fn returns.  Non-zero from fn
+ * stops and is returned.
+ */
+typedef int (*ad_decision_fn)(void *arg, const struct ad_decision *dc);
+int ad_decisions_get_many(struct ad_decisions *d, const uint64_t *ids,
+    size_t n, ad_decision_fn fn, void *arg);
+
+/*
+ * Call fn for every decision, newest first (oldest first with
+ * oldest_first), reading in chunks of short transactions so that a long
+ * history does not hold one reader.
+ */
+int ad_decisions_each(
+    struct ad_decisions *d, int oldest_first, ad_decision_fn fn, void *arg);
+
+/* Every entry of `decisions_open`, in id order (at start). */
+typedef int (*ad_decision_open_fn)(void *arg, uint64_t id, const char *agent,
+    enum ad_decision_state state, int64_t deadline_ms);
+int ad_decisions_open_each(
+    struct ad_decisions *d, ad_decision_open_fn fn, void *arg);
+
+/* The highest id stored (0: none). */
+uint64_t ad_decisions_last_id(struct ad_decisions *d);
+
+#endif

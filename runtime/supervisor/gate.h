@@ -1,0 +1,81 @@
+/*
+ * gate.h - the policy gate: proposals classified, committed, answered by
+ * people, expired, and their outcomes delivered to the proposing agent.
+ *
+ * Owns struct ad_gate: the decisions not yet finished (pending, or
+ * decided and not yet taken by an instance), in memory as ids and a few
+ * fields; the records themselves live in LMDB (store/decisions.h).  Every
+ * change of a decision is committed with the audit record that tells it
+ * (audit side writes), and only then answered or acted on.
+ *
+ * Outcomes travel to one ready instance of the agent at a time on its
+ * control slot ("decisions", doc/protocol.md); the worker's answer is the
+ * instance having taken them.  Until then they stay open and are sent
+ * again, also after a restart of the instance or of agentd: at least
+ * once.
+ *
+ * Every function is called with sv->mtx held.
+ */
+#ifndef AD_GATE_H
+#define AD_GATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/decisions.h"
+
+struct ad_sv;
+struct ad_agent;
+struct ad_instance;
+struct ad_srvctx;
+struct ad_envelope;
+struct ad_slot;
+
+/* One decision not finished yet. */
+struct ad_open_decision {
+	uint64_t               id;
+	char                   agent[64];
+	enum ad_decision_state state;
+	int64_t                deadline_ms; /* pending: when it expires */
+	int                    writing;     /* a change is being committed */
+	struct ad_instance    *sent_to;     /* its outcome is with it */
+	int64_t                retry_ms;    /* not sent again before */
+};
+
+struct ad_gate {
+	struct ad_decisions     *db;
+	uint64_t                 last_id;
+	struct ad_open_decision *open; /* in id order */
+	size_t                   nopen, cap;
+};
+
+/* Open the decisions and load the open ones.  At start. */
+int  ad_gate_open(struct ad_sv *sv, char *err, size_t errlen);
+void ad_gate_close(struct ad_sv *sv);
+
+/* policy.propose from an instance on calls.sock. */
+void ad_gate_propose(struct ad_srvctx *c, struct ad_instance *inst,
+    const struct ad_envelope *e);
+
+/* The operator's operations on control.sock: approvals, decision,
+ * approve, reject, modify, decisions, policy.test.  0 if e->dst is none
+ * of them. */
+int ad_gate_control(
+    struct ad_srvctx *c, const struct ad_envelope *e, const char *by);
+
+/* Deadlines and deliveries: from the main loop's tick. */
+void ad_gate_tick(struct ad_sv *sv, int64_t now_wall_ms);
+
+/* An instance became ready: outcomes may go to it. */
+void ad_gate_kick(struct ad_sv *sv, const char *agent);
+
+/* The worker answered the "decisions" message on its control slot. */
+void ad_gate_taken(struct ad_instance *inst, int status);
+
+/* The instance's connection is gone: what it had not taken goes again. */
+void ad_gate_instance_gone(struct ad_instance *inst);
+
+/* Decisions of agent pending now. */
+unsigned ad_gate_pending(const struct ad_sv *sv, const char *agent);
+
+#endif
