@@ -150,6 +150,7 @@ void ad_host_free(void *p);
 		.agent_name     = host_agent_name,                            \
 		.instance_id    = host_instance_id,                           \
 		.audit_async    = host_audit_async,                           \
+		.propose_async  = host_propose_async,                         \
 	}
 /* clang-format on */
 

@@ -659,6 +659,17 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 
 /* The policy gate: not in this host yet. */
 static int
+host_propose_async(agentd_ctx *ctx, const struct agentd_proposal *p,
+    agentd_propose_fn cb, void *arg)
+{
+	(void)ctx;
+	(void)p;
+	(void)cb;
+	(void)arg;
+	return AGENTD_ENOTSUP;
+}
+
+static int
 host_propose(
     agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
 {

@@ -824,16 +824,14 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
  * checks it again, classifies and commits it, and answers with its id.
  */
 static int
-host_propose(
-    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
+propose_body(
+    agentd_ctx *ctx, const struct agentd_proposal *p, agentd_writer **out)
 {
-	char           err[AD_ERRLEN], id[32];
+	char           err[AD_ERRLEN];
 	agentd_writer *w;
-	agentd_doc    *doc = NULL;
-	nng_msg       *keep;
 	int            rv;
 
-	if (ctx == NULL || p == NULL || decision_id == NULL)
+	if (ctx == NULL || p == NULL)
 		return AGENTD_EINVAL;
 	if ((rv = ad_proposal_check(p, err, sizeof(err))) != 0) {
 		ad_warn("agent %s: propose refused: %s", ctx->agent, err);
@@ -856,16 +854,99 @@ host_propose(
 		agentd_write_raw(w, p->params, p->params_len);
 	else
 		agentd_write_map(w, 0);
-	if ((rv = state_op(ctx, "policy.propose", w, &doc, &keep)) != 0)
-		return rv;
-	rv = agentd_get_strcpy(
-	    agentd_map_get(agentd_doc_root(doc), "id"), id, sizeof(id));
-	agentd_doc_free(doc);
-	nng_msg_free(keep);
-	if (rv != 0)
-		return AGENTD_EPROTO;
-	*decision_id = ad_xstrdup(id);
+	*out = w;
 	return 0;
+}
+
+/* The id in agentd's answer {"id": ID, ...}. */
+static int
+proposed_id(const void *body, size_t len, char *id, size_t idlen)
+{
+	agentd_doc *doc;
+	int         rv;
+
+	if (agentd_parse(body, len, &doc) != 0)
+		return AGENTD_EPROTO;
+	rv = agentd_get_strcpy(
+	    agentd_map_get(agentd_doc_root(doc), "id"), id, idlen);
+	agentd_doc_free(doc);
+	return rv != 0 ? AGENTD_EPROTO : 0;
+}
+
+static int
+host_propose(
+    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
+{
+	agentd_writer *w;
+	const void    *b, *rbody;
+	nng_msg       *msg;
+	size_t         len, rlen;
+	char           id[32];
+	int            rv;
+
+	if (decision_id == NULL || (rv = propose_body(ctx, p, &w)) != 0)
+		return decision_id == NULL ? AGENTD_EINVAL : rv;
+	b  = agentd_writer_data(w, &len);
+	rv = calls_msg(ctx, AD_KIND_CONTROL, "policy.propose", b, len,
+	    DEFAULT_CALL_TIMEOUT_MS, &msg);
+	agentd_writer_free(w);
+	if (rv != 0
+	    || (rv = sync_roundtrip(ctx, msg, DEFAULT_CALL_TIMEOUT_MS, &msg))
+	        != 0)
+		return rv;
+	if ((rv = call_result(ctx, msg, &rbody, &rlen)) == 0)
+		rv = proposed_id(rbody, rlen, id, sizeof(id));
+	nng_msg_free(msg);
+	if (rv == 0)
+		*decision_id = ad_xstrdup(id);
+	return rv;
+}
+
+struct propose_wait {
+	agentd_propose_fn cb;
+	void             *arg;
+};
+
+/* agentd answered a propose_async (the instance's thread). */
+static void
+proposed(void *arg, int status, const void *body, size_t len)
+{
+	struct propose_wait *pw = arg;
+	char                 id[32];
+
+	if (status == 0)
+		status = proposed_id(body, len, id, sizeof(id));
+	if (pw->cb != NULL)
+		pw->cb(pw->arg, status, status == 0 ? id : NULL);
+	free(pw);
+}
+
+static int
+host_propose_async(agentd_ctx *ctx, const struct agentd_proposal *p,
+    agentd_propose_fn cb, void *arg)
+{
+	struct propose_wait *pw;
+	agentd_writer       *w;
+	const void          *b;
+	nng_msg             *msg;
+	size_t               len;
+	int                  rv;
+
+	if ((rv = propose_body(ctx, p, &w)) != 0)
+		return rv;
+	b  = agentd_writer_data(w, &len);
+	rv = calls_msg(ctx, AD_KIND_CONTROL, "policy.propose", b, len,
+	    DEFAULT_CALL_TIMEOUT_MS, &msg);
+	agentd_writer_free(w);
+	if (rv != 0)
+		return rv;
+	pw      = ad_xmalloc(sizeof(*pw));
+	pw->cb  = cb;
+	pw->arg = arg;
+	if ((rv = acall_start(ctx, msg, DEFAULT_CALL_TIMEOUT_MS, proposed, pw))
+	    != 0)
+		free(pw);
+	return rv;
 }
 
 static int

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define AGENTD_ABI_MAJOR 1
-#define AGENTD_ABI_MINOR 2
+#define AGENTD_ABI_MINOR 3
 #define AGENTD_PLUGIN_MAGIC 0x41474e54u /* "AGNT" */
 
 /*
@@ -101,6 +101,14 @@ typedef void (*agentd_reply_fn)(
  * instance's thread.
  */
 typedef void (*agentd_audit_fn)(void *arg, int status, uint64_t seq);
+
+/*
+ * propose_async's answer, on the instance's thread: status 0 and the new
+ * decision's id (borrowed until the callback returns), or an error and
+ * NULL.
+ */
+typedef void (*agentd_propose_fn)(
+    void *arg, int status, const char *decision_id);
 
 /* Called once per entry of a state scan; return non-zero to stop. */
 typedef int (*agentd_scan_fn)(
@@ -249,6 +257,19 @@ struct agentd_host {
 	int (*audit_async)(agentd_ctx *ctx, const char *kind,
 	    const char *summary, const void *detail, size_t detail_len,
 	    agentd_audit_fn cb, void *arg);
+
+	/*
+	 * ABI 1.3: propose() without waiting.  The proposal (as for
+	 * propose(), copied) is checked at once (a bad one is refused here,
+	 * and cb never runs); cb runs later on the instance's thread once
+	 * agentd committed it, with its id, or with the error (AGENTD_EBUSY:
+	 * the agent's max_pending).  Many may be outstanding.  The outcome
+	 * still arrives as the event "decision.<id>", which may come before
+	 * cb has run when the decision is low risk.  Test for it with
+	 * AGENTD_HOST_HAS(host, propose_async).
+	 */
+	int (*propose_async)(agentd_ctx *ctx, const struct agentd_proposal *p,
+	    agentd_propose_fn cb, void *arg);
 
 	/* Append new functions here only. */
 };
