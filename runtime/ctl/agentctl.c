@@ -3,8 +3,10 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,16 @@ static const char *const commands_help
       "requests\n"
       "  rollback AGENT         back to the agent's previous version\n"
       "  versions AGENT         the plugin versions an agent has run\n"
+      "  approvals [--agent A]  decisions waiting for a person, oldest "
+      "first\n"
+      "  approvals show ID      every field of one decision\n"
+      "  approve ID [--note T]  approve a pending decision\n"
+      "  reject ID --reason T   reject a pending decision, saying why\n"
+      "  modify ID JSON [--note T]   answer it with other parameters "
+      "(classified again)\n"
+      "  decisions [FILTERS]    the gate's decisions, newest first\n"
+      "  policy test AGENT TYPE AMOUNT CONFIDENCE   the rule and risk a "
+      "proposal gets\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -1389,6 +1401,724 @@ cmd_versions(struct ctl_opts *o, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- the policy gate: approvals, answers, history, rules ------------- */
+
+/* A span of time, its two largest units: 45s, 1m30s, 5m, 2h3m, 24h. */
+static void
+fmt_span(int64_t ms, char *buf, size_t len)
+{
+	int64_t s = ms > 0 ? ms / 1000 : 0;
+
+	if (s < 60)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 3600 && s % 60 != 0)
+		snprintf(buf, len, "%lldm%llds", (long long)(s / 60),
+		    (long long)(s % 60));
+	else if (s < 3600)
+		snprintf(buf, len, "%lldm", (long long)(s / 60));
+	else if (s % 3600 / 60 != 0)
+		snprintf(buf, len, "%lldh%lldm", (long long)(s / 3600),
+		    (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, len, "%lldh", (long long)(s / 3600));
+}
+
+/* Wall-clock ms as 2026-12-07T10:00:00Z. */
+static void
+fmt_utc(int64_t ms, char *buf, size_t len)
+{
+	time_t    t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The string member key of v, or "" (a field agentd left out). */
+static const char *
+str_of(const json_t *v, const char *key)
+{
+	const char *s = json_string_value(json_object_get(v, key));
+
+	return s != NULL ? s : "";
+}
+
+/*
+ * s, and a newline, in at most width columns (at least 20; characters as
+ * UTF-8 counts them): a longer s is cut and ends in "...".  Control
+ * characters print as spaces, so one field stays on one line.
+ */
+static void
+print_cut(const char *s, int width)
+{
+	const unsigned char *p;
+	int                  chars = 0, keep, seen = 0;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		chars += (*p & 0xc0) != 0x80;
+	if (width < 20)
+		width = 20;
+	keep = chars > width ? width - 3 : chars;
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if ((*p & 0xc0) != 0x80 && seen++ == keep)
+			break;
+		putchar(*p < 0x20 || *p == 0x7f ? ' ' : *p);
+	}
+	if (chars > width)
+		fputs("...", stdout);
+	putchar('\n');
+}
+
+/*
+ * getopt_long() ("+") for a command whose options may also follow its
+ * arguments (`approve ID --note TEXT`): each argument met is moved to the
+ * front, after argv[0], and the options after it are read too.  At the
+ * end (-1) the arguments are argv[1] to argv[*nargs], in order.  "--"
+ * ends the options: what follows it is arguments.
+ */
+static int
+getopt_args(int argc, char **argv, const struct option *longopts, int *nargs)
+{
+	int c, at, dashes;
+
+	for (;;) {
+		at = optind;
+		if ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1)
+			return c;
+		dashes = optind == at + 1; /* it read "--" */
+		while (optind < argc) {
+			char *arg = argv[optind];
+
+			memmove(argv + *nargs + 2, argv + *nargs + 1,
+			    (size_t)(optind - *nargs - 1) * sizeof(*argv));
+			argv[++*nargs] = arg;
+			optind++;
+			if (!dashes)
+				break;
+		}
+		if (optind >= argc)
+			return -1;
+	}
+}
+
+/* A decision's id is decimal digits; else a usage error, said here. */
+static int
+check_id(const char *cmd, const char *id)
+{
+	size_t n = strspn(id, "0123456789");
+
+	if (n > 0 && id[n] == '\0' && n < 32)
+		return 0;
+	fprintf(stderr,
+	    "agentctl: %s: \"%s\" is not a decision id: ids are decimal "
+	    "digits, as agentctl approvals shows them\n",
+	    cmd, id);
+	return -1;
+}
+
+/* One decision operation on {"id": ID}: decision (show). */
+static int
+request_id(
+    const struct ctl_opts *o, const char *op, const char *id, json_t **out)
+{
+	agentd_writer *w;
+	int            rv;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "id");
+	agentd_write_str(w, id);
+	rv = request(o, AD_KIND_CONTROL, op, w, 0, out);
+	agentd_writer_free(w);
+	return rv;
+}
+
+/* One field of a decision map: "key: value", params as indented JSON. */
+static void
+print_field(const char *key, json_t *val)
+{
+	size_t klen = strlen(key);
+	char   when[32];
+
+	printf("%s:", key);
+	if (json_is_string(val)) {
+		printf("%s%s\n", json_string_length(val) > 0 ? " " : "",
+		    json_string_value(val));
+	} else if (json_is_integer(val)) {
+		json_int_t ms = json_integer_value(val);
+
+		printf(" %lld", (long long)ms);
+		if (strcmp(key, "age_ms") == 0
+		    || strcmp(key, "left_ms") == 0) {
+			fmt_span(ms, when, sizeof(when));
+			printf(" (%s)", when);
+		} else if (klen > 3 && strcmp(key + klen - 3, "_ms") == 0
+		    && ms > 0) {
+			fmt_utc(ms, when, sizeof(when));
+			printf(" (%s)", when);
+		}
+		putchar('\n');
+	} else if (json_is_real(val)) {
+		printf(" %.15g\n", json_real_value(val));
+	} else {
+		putchar(' ');
+		json_dumpf(val, stdout,
+		    JSON_ENCODE_ANY | JSON_INDENT(2)
+		        | JSON_REAL_PRECISION(15));
+		putchar('\n');
+	}
+}
+
+/* Every field of a decision, "key: value", in the protocol's order. */
+static void
+print_decision(json_t *d)
+{
+	static const char *const order[] = { "id", "agent", "instance",
+		"state", "risk", "rule", "type", "title", "reasoning",
+		"amount", "confidence", "params", "proposed_params",
+		"proposed_ms", "deadline_ms", "at_deadline", "age_ms",
+		"left_ms", "decided_ms", "by", "note", "delivered_ms" };
+	const char              *key;
+	json_t                  *val;
+	size_t                   i, n = sizeof(order) / sizeof(order[0]);
+
+	for (i = 0; i < n; i++) {
+		if ((val = json_object_get(d, order[i])) != NULL)
+			print_field(order[i], val);
+	}
+	/* Fields this agentctl does not know yet, as they came. */
+	json_object_foreach(d, key, val)
+	{
+		for (i = 0; i < n && strcmp(order[i], key) != 0; i++)
+			;
+		if (i == n)
+			print_field(key, val);
+	}
+}
+
+static const char *const approvals_help
+    = "usage: agentctl approvals [--agent A] [--json]\n"
+      "       agentctl approvals show ID [--json]\n"
+      "The decisions waiting for a person (risk high), oldest first: id, "
+      "agent,\nrisk, age, time left to the deadline, amount, type and "
+      "title (cut to fit\n100 columns).  show prints every field of one "
+      "decision.  Answer them with\napprove, reject or modify.  With "
+      "--json, one JSON object per line.\n"
+      "  --agent A   only the decisions of agent A\n";
+
+static int
+cmd_approvals(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "agent", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char    *agent = NULL;
+	agentd_writer *w;
+	json_t        *v, *list, *d;
+	size_t         k;
+	char           age[32], left[32];
+	int            c, n, rv, nargs = 0;
+
+	optind = 1;
+	while ((c = getopt_args(argc, argv, longopts, &nargs)) != -1) {
+		switch (c) {
+		case 'a':
+			agent = optarg;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			fputs(approvals_help, stdout);
+			return EXIT_OK;
+		default:
+			fputs(approvals_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (nargs > 0 && strcmp(argv[1], "show") != 0) {
+		fprintf(stderr,
+		    "agentctl: approvals: unknown subcommand \"%s\": use "
+		    "approvals [--agent A] or approvals show ID\n",
+		    argv[1]);
+		return EXIT_USAGE;
+	}
+	if (nargs > 0) {
+		if (nargs != 2 || agent != NULL) {
+			fputs(approvals_help, stderr);
+			return EXIT_USAGE;
+		}
+		if (check_id("approvals show", argv[2]) != 0)
+			return EXIT_USAGE;
+		if ((rv = request_id(o, "decision", argv[2], &v)) != EXIT_OK)
+			return rv;
+		if (o->json)
+			print_line(v);
+		else
+			print_decision(v);
+		json_decref(v);
+		return EXIT_OK;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, agent != NULL ? 1 : 0);
+	if (agent != NULL) {
+		agentd_write_str(w, "agent");
+		agentd_write_str(w, agent);
+	}
+	rv = request(o, AD_KIND_CONTROL, "approvals", w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	list = json_object_get(v, "approvals");
+	if (o->json) {
+		json_array_foreach(list, k, d)
+		{
+			print_line(d);
+		}
+	} else if (json_array_size(list) == 0) {
+		printf("no pending approvals\n");
+	} else {
+		printf("%-6s %-12s %-6s %-6s %-7s %9s %-14s %s\n", "ID",
+		    "AGENT", "RISK", "AGE", "LEFT", "AMOUNT", "TYPE", "TITLE");
+		json_array_foreach(list, k, d)
+		{
+			json_int_t ms = json_integer_value(
+			    json_object_get(d, "left_ms"));
+
+			fmt_span(
+			    json_integer_value(json_object_get(d, "age_ms")),
+			    age, sizeof(age));
+			if (ms > 0)
+				fmt_span(ms, left, sizeof(left));
+			else
+				snprintf(left, sizeof(left), "expired");
+			n = printf("%-6s %-12s %-6s %-6s %-7s %9.2f %-14s ",
+			    str_of(d, "id"), str_of(d, "agent"),
+			    str_of(d, "risk"), age, left,
+			    json_number_value(json_object_get(d, "amount")),
+			    str_of(d, "type"));
+			print_cut(str_of(d, "title"), 100 - n);
+		}
+	}
+	json_decref(v);
+	return EXIT_OK;
+}
+
+static const char *const approve_help
+    = "usage: agentctl approve ID [--note TEXT]\n"
+      "Approve the pending decision ID, as proposed: the agent runs it.  "
+      "You are\nnamed as who decided (agentctl (USER)).\n"
+      "  --note TEXT   a note kept with the decision\n";
+
+static const char *const reject_help
+    = "usage: agentctl reject ID --reason TEXT\n"
+      "Reject the pending decision ID: the agent is told, with the "
+      "reason, and\ndoes not run it.  --reason is required.\n"
+      "  --reason TEXT   why (kept with the decision, sent to the agent)\n";
+
+static const char *const modify_help
+    = "usage: agentctl modify ID JSON [--note TEXT]\n"
+      "Answer the pending decision ID with other parameters: JSON, an "
+      "object,\nreplaces its params (its type, amount and confidence "
+      "stay; a number\n\"amount\" in JSON replaces the amount).  The "
+      "rules classify it again: low\nor medium approves it at once, high "
+      "keeps it pending with a new deadline.\n"
+      "  --note TEXT   a note kept with the decision\n";
+
+/* approve ID [--note], reject ID --reason, modify ID JSON [--note] */
+static int
+cmd_answer(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option note_opts[] = {
+		{ "note", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option reason_opts[] = {
+		{ "reason", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char      *op = argv[0], *note = NULL, *reason = NULL;
+	int              reject = strcmp(op, "reject") == 0;
+	int              modify = strcmp(op, "modify") == 0;
+	const char      *help   = reject ? reject_help
+	           : modify              ? modify_help
+	                                 : approve_help;
+	agentd_writer   *w, *params = NULL;
+	agentd_doc      *doc;
+	enum agentd_type type;
+	json_t          *v;
+	const void      *p = NULL;
+	size_t           n = 0;
+	char             err[AD_ERRLEN], when[32];
+	int              c, rv, nargs = 0;
+
+	optind = 1;
+	while ((c = getopt_args(
+	            argc, argv, reject ? reason_opts : note_opts, &nargs))
+	    != -1) {
+		switch (c) {
+		case 'n':
+			note = optarg;
+			break;
+		case 'r':
+			reason = optarg;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return EXIT_OK;
+		default:
+			fputs(help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (nargs != (modify ? 2 : 1)) {
+		fputs(help, stderr);
+		return EXIT_USAGE;
+	}
+	if (reject && (reason == NULL || reason[0] == '\0')) {
+		fprintf(stderr,
+		    "agentctl: reject: --reason is required: say why (the "
+		    "agent is told)\n");
+		return EXIT_USAGE;
+	}
+	if (check_id(op, argv[1]) != 0)
+		return EXIT_USAGE;
+	if (modify) {
+		agentd_writer_new(&params);
+		if (ad_json_text_to_mp(argv[2], params, err, sizeof(err))
+		    != 0) {
+			fprintf(stderr,
+			    "agentctl: modify: the parameters are not valid "
+			    "JSON: %s\n",
+			    err);
+			agentd_writer_free(params);
+			return EXIT_USAGE;
+		}
+		p = agentd_writer_data(params, &n);
+		if (agentd_parse(p, n, &doc) != 0)
+			abort(); /* ad_json_text_to_mp wrote one value */
+		type = agentd_type_of(agentd_doc_root(doc));
+		agentd_doc_free(doc);
+		if (type != AGENTD_T_MAP) {
+			fprintf(stderr,
+			    "agentctl: modify: the parameters must be a JSON "
+			    "object, like '{\"price\": 9.5}', not %s\n",
+			    type == AGENTD_T_ARRAY      ? "an array"
+			        : type == AGENTD_T_STR  ? "a string"
+			        : type == AGENTD_T_BOOL ? "true or false"
+			        : type == AGENTD_T_NIL  ? "null"
+			                                : "a number");
+			agentd_writer_free(params);
+			return EXIT_USAGE;
+		}
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1 + (note != NULL) + reject + modify);
+	agentd_write_str(w, "id");
+	agentd_write_str(w, argv[1]);
+	if (reject) {
+		agentd_write_str(w, "reason");
+		agentd_write_str(w, reason);
+	}
+	if (modify) {
+		agentd_write_str(w, "params");
+		agentd_write_raw(w, p, n);
+	}
+	if (note != NULL) {
+		agentd_write_str(w, "note");
+		agentd_write_str(w, note);
+	}
+	rv = request(o, AD_KIND_CONTROL, op, w, 0, &v);
+	agentd_writer_free(w);
+	agentd_writer_free(params);
+	if (rv != EXIT_OK)
+		return rv;
+	if (o->json) {
+		print_line(v);
+	} else if (reject) {
+		printf("decision %s: rejected: %s\n", argv[1],
+		    json_is_string(json_object_get(v, "note"))
+		        ? str_of(v, "note")
+		        : reason);
+	} else if (!modify) {
+		printf("decision %s: %s by %s\n", argv[1], str_of(v, "state"),
+		    str_of(v, "by"));
+	} else if (strcmp(str_of(v, "state"), "pending") == 0) {
+		fmt_utc(json_integer_value(json_object_get(v, "deadline_ms")),
+		    when, sizeof(when));
+		printf("decision %s: modified: now %s, pending until %s\n",
+		    argv[1], str_of(v, "risk"), when);
+	} else {
+		printf("decision %s: modified: now %s, %s\n", argv[1],
+		    str_of(v, "risk"), str_of(v, "state"));
+	}
+	json_decref(v);
+	return EXIT_OK;
+}
+
+static const char *const decisions_help
+    = "usage: agentctl decisions [--agent A] [--since T] [--outcome "
+      "STATE]\n"
+      "                          [--limit N] [--json]\n"
+      "The policy gate's decisions, newest first (default: the last 100): "
+      "id,\nagent, state, who decided, when (UTC), type and title (cut to "
+      "fit 100\ncolumns).  With --json, one JSON object per line.\n"
+      "  --agent A         only the decisions of agent A\n"
+      "  --since T         only those from T on: 2026-11-21,\n"
+      "                    2026-11-21T10:00:00Z, or a duration ago: "
+      "90m, 24h\n"
+      "  --outcome STATE   approved, rejected, expired or pending\n"
+      "  --limit N         at most N (0: all)\n";
+
+static int
+cmd_decisions(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "agent", required_argument, NULL, 'a' },
+		{ "since", required_argument, NULL, 's' },
+		{ "outcome", required_argument, NULL, 'o' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char    *agent = NULL, *outcome = NULL;
+	int64_t        since_ms = 0;
+	long long      limit    = -1;
+	agentd_writer *w;
+	json_t        *v, *d;
+	size_t         k;
+	char          *end, when[32];
+	int            c, n, rv;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			agent = optarg;
+			break;
+		case 's':
+			if (parse_time(optarg, &since_ms) != 0) {
+				fprintf(stderr,
+				    "agentctl: bad time \"%s\": use "
+				    "2026-11-21, 2026-11-21T10:00:00Z or "
+				    "24h\n",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'o':
+			outcome = optarg;
+			if (strcmp(outcome, "approved") != 0
+			    && strcmp(outcome, "rejected") != 0
+			    && strcmp(outcome, "expired") != 0
+			    && strcmp(outcome, "pending") != 0) {
+				fprintf(stderr,
+				    "agentctl: decisions: bad --outcome "
+				    "\"%s\": use approved, rejected, expired "
+				    "or pending\n",
+				    outcome);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			errno = 0;
+			limit = strtoll(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg
+			    || limit < 0) {
+				fprintf(stderr,
+				    "agentctl: decisions: bad --limit \"%s\": "
+				    "give a whole number, 0 for all\n",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			fputs(decisions_help, stdout);
+			return EXIT_OK;
+		default:
+			fputs(decisions_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fputs(decisions_help, stderr);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w,
+	    (agent != NULL) + (since_ms != 0) + (outcome != NULL)
+	        + (limit >= 0));
+	if (agent != NULL) {
+		agentd_write_str(w, "agent");
+		agentd_write_str(w, agent);
+	}
+	if (since_ms != 0) {
+		agentd_write_str(w, "since_ms");
+		agentd_write_int(w, since_ms);
+	}
+	if (outcome != NULL) {
+		agentd_write_str(w, "outcome");
+		agentd_write_str(w, outcome);
+	}
+	if (limit >= 0) {
+		agentd_write_str(w, "limit");
+		agentd_write_int(w, limit);
+	}
+	rv = request(o, AD_KIND_CONTROL, "decisions", w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	if (!o->json)
+		printf("%-6s %-12s %-8s %-15s %-19s %-14s %s\n", "ID", "AGENT",
+		    "STATE", "BY", "DECIDED (UTC)", "TYPE", "TITLE");
+	json_array_foreach(json_object_get(v, "decisions"), k, d)
+	{
+		json_int_t ms
+		    = json_integer_value(json_object_get(d, "decided_ms"));
+
+		if (o->json) {
+			print_line(d);
+			continue;
+		}
+		if (ms > 0) {
+			time_t    t = (time_t)(ms / 1000);
+			struct tm tm;
+
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		} else {
+			snprintf(when, sizeof(when), "-");
+		}
+		n = printf("%-6s %-12s %-8s %-15s %-19s %-14s ",
+		    str_of(d, "id"), str_of(d, "agent"), str_of(d, "state"),
+		    ms > 0 ? str_of(d, "by") : "-", when, str_of(d, "type"));
+		print_cut(str_of(d, "title"), 100 - n);
+	}
+	json_decref(v);
+	return EXIT_OK;
+}
+
+static const char *const policy_help
+    = "usage: agentctl policy test AGENT TYPE AMOUNT CONFIDENCE\n"
+      "Which rule of AGENT's policy a proposal of TYPE with AMOUNT and "
+      "CONFIDENCE\n(numbers, such as 120 and 0.85) would match, and the "
+      "risk, deadline and\nwhat its deadline does that it would get.  "
+      "Nothing is proposed.\n";
+
+/* A number, all of s: strtod's syntax, finite. */
+static int
+parse_number(const char *s, double *out)
+{
+	char *end;
+
+	if (s[0] == '\0' || isspace((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	*out  = strtod(s, &end);
+	return errno != 0 || *end != '\0' || !isfinite(*out) ? -1 : 0;
+}
+
+static int
+cmd_policy(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const what[] = { "AMOUNT", "CONFIDENCE" };
+	agentd_writer           *w;
+	json_t                  *v;
+	double                   num[2];
+	char                     span[32];
+	int                      c, i, rv;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			fputs(policy_help, stdout);
+			return EXIT_OK;
+		default:
+			fputs(policy_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc && strcmp(argv[optind], "test") != 0) {
+		fprintf(stderr,
+		    "agentctl: policy: unknown subcommand \"%s\": use policy "
+		    "test AGENT TYPE AMOUNT CONFIDENCE\n",
+		    argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (argc - optind != 5) {
+		fputs(policy_help, stderr);
+		return EXIT_USAGE;
+	}
+	argv += optind;
+	for (i = 0; i < 2; i++) {
+		if (parse_number(argv[3 + i], &num[i]) != 0) {
+			fprintf(stderr,
+			    "agentctl: policy test: %s \"%s\" is not a "
+			    "number\n",
+			    what[i], argv[3 + i]);
+			return EXIT_USAGE;
+		}
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 4);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, argv[1]);
+	agentd_write_str(w, "type");
+	agentd_write_str(w, argv[2]);
+	agentd_write_str(w, "amount");
+	agentd_write_double(w, num[0]);
+	agentd_write_str(w, "confidence");
+	agentd_write_double(w, num[1]);
+	rv = request(o, AD_KIND_CONTROL, "policy.test", w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	if (o->json) {
+		print_line(v);
+		json_decref(v);
+		return EXIT_OK;
+	}
+	if (strcmp(str_of(v, "rule"), "default") == 0)
+		printf("no rule matches: default_risk %s", str_of(v, "risk"));
+	else
+		printf("rule \"%s\" (%s:%lld): %s", str_of(v, "rule"),
+		    str_of(v, "file"),
+		    (long long)json_integer_value(json_object_get(v, "line")),
+		    str_of(v, "risk"));
+	if (strcmp(str_of(v, "risk"), "high") == 0) {
+		fmt_span(json_integer_value(json_object_get(v, "deadline_ms")),
+		    span, sizeof(span));
+		printf(", deadline %s, at the deadline: %s", span,
+		    str_of(v, "at_deadline"));
+	}
+	putchar('\n');
+	json_decref(v);
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1451,6 +2181,15 @@ main(int argc, char **argv)
 		return cmd_reload(&o, argc, argv);
 	if (strcmp(argv[0], "versions") == 0)
 		return cmd_versions(&o, argc, argv);
+	if (strcmp(argv[0], "approvals") == 0)
+		return cmd_approvals(&o, argc, argv);
+	if (strcmp(argv[0], "approve") == 0 || strcmp(argv[0], "reject") == 0
+	    || strcmp(argv[0], "modify") == 0)
+		return cmd_answer(&o, argc, argv);
+	if (strcmp(argv[0], "decisions") == 0)
+		return cmd_decisions(&o, argc, argv);
+	if (strcmp(argv[0], "policy") == 0)
+		return cmd_policy(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

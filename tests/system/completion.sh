@@ -3,7 +3,7 @@
 # names of the agents a running agentd has.
 . "$top_srcdir/tests/lib.sh"
 
-plan 7
+plan 9
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 conf echo.conf <<EOF
@@ -37,6 +37,12 @@ ok $? "scale AGENT offers auto ($out)"
 out=$(complete_words agentctl audit --f)
 printf '%s\n' "$out" | grep -qx -- "--follow"
 ok $? "audit options complete (--f -> --follow)"
+out=$(complete_words agentctl approvals "")
+[ "$out" = "show" ]
+ok $? "approvals offers show ($out)"
+out=$(complete_words agentctl decisions --outcome "")
+[ "$(printf '%s' "$out" | tr '\n' ' ')" = "approved expired pending rejected" ]
+ok $? "decisions --outcome offers the four states ($(printf '%s' "$out" | tr '\n' ' '))"
 
 start_agentd
 wait_for 10 agent_ready echo2 1
