@@ -272,9 +272,8 @@ op_publish(struct ad_srvctx *c, const struct ad_envelope *e)
 	agentd_writer_free(w);
 }
 
-/* Append values encoded one after another (as a sink writer holds them). */
-static void
-append_values(agentd_writer *out, const void *p, size_t len)
+void
+ad_write_values(agentd_writer *out, const void *p, size_t len)
 {
 	agentd_doc *d;
 	size_t      used;
@@ -390,7 +389,7 @@ op_audit(struct ad_srvctx *c, const struct ad_envelope *e)
 		agentd_write_str(w, "records");
 		agentd_write_array(w, k.n);
 		body = agentd_writer_data(k.w, &len);
-		append_values(w, body, len);
+		ad_write_values(w, body, len);
 	}
 	pthread_mutex_lock(&sv->mtx);
 	if (rv != 0)
@@ -1039,7 +1038,7 @@ state_scan(struct ad_sv *sv, const char *agent, const void *prefix,
 		agentd_write_map(out, 1);
 		agentd_write_str(out, "entries");
 		agentd_write_array(out, o.n);
-		append_values(out, p, len);
+		ad_write_values(out, p, len);
 	}
 	agentd_writer_free(o.w);
 	return rv;

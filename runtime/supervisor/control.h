@@ -33,6 +33,10 @@ void ad_control_stop(struct ad_sv *sv);
  */
 int ad_call_admit(
     struct ad_instance *inst, const char *dst, char *why, size_t whylen);
+/* Append to out the values p holds encoded one after another (as a
+ * writer used as a sink holds them), each as one value. */
+void ad_write_values(agentd_writer *out, const void *p, size_t len);
+
 /* Why a call to agent could not be dispatched (rv), and what to do. */
 void ad_call_refused(int rv, const char *agent, char *why, size_t whylen);
 

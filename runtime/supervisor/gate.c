@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "store/audit.h"
 #include "supervisor/agent.h"
+#include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/gate.h"
 #include "supervisor/hub.h"
@@ -959,7 +960,7 @@ deliver(struct ad_sv *sv, const char *agent)
 		{
 			const void *p = agentd_writer_data(ob.w, &len);
 
-			agentd_write_raw(w, p, len);
+			ad_write_values(w, p, len);
 		}
 		agentd_writer_free(ob.w);
 		memset(&env, 0, sizeof(env));
@@ -1161,7 +1162,7 @@ reply_list(struct ad_srvctx *c, const char *key, struct listing *l)
 	agentd_write_str(w, key);
 	agentd_write_array(w, l->n);
 	p = agentd_writer_data(l->w, &len);
-	agentd_write_raw(w, p, len);
+	ad_write_values(w, p, len);
 	p = agentd_writer_data(w, &len);
 	ad_srv_reply(c, 0, p, len);
 	agentd_writer_free(w);
