@@ -1,0 +1,109 @@
+#!/bin/sh
+# The policy gate across crashes: decisions are durable once proposed,
+# an outcome reaches the plugin's effect exactly once (the plugin
+# de-duplicates by id) whether agentd or the proposing instance dies, and
+# a deadline that passed while agentd was down expires at its start.
+. "$top_srcdir/tests/lib.sh"
+
+plan 14
+
+PROP=$(plugin_copy "$TPLUGINS/proposer.so")
+conf agentd.conf <<EOF
+policy {
+	deadline = 1h
+	deadline_min = 1s
+	rule "quick" {
+		type = { "quick" }
+		risk = high
+		deadline = 3s
+	}
+	rule "small" {
+		type = { "small" }
+		risk = low
+	}
+}
+EOF
+conf agents.conf <<EOF
+agent "pricing" { plugin = "$PROP" }
+agent "fragile" {
+	plugin = "$PROP"
+	settings { crash_on_decision = true }
+}
+EOF
+
+propose() {
+	actl --json call "$1" "{\"propose\": $2, \"count\": ${3:-1}}"
+}
+effect() { actl --json call "$1" '{"effects":true}' | jq -r "$2"; }
+# The pending decisions as "ID DEADLINE" lines, in id order.
+pending_list() {
+	actl --json approvals |
+	    jq -r -s 'map(if type == "array" then .[] else . end) | .[] |
+	        "\(.id) \(.deadline_ms)"'
+}
+applied_is() {
+	[ "$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json call "$1" \
+	    '{"effects":true}' | jq -r .applied)" = "$2" ]
+}
+
+# kill -9 agentd, and wait until its workers are gone too.
+crash_agentd() {
+	kill -KILL "$AGENTD_PID"
+	wait "$AGENTD_PID" 2>/dev/null
+	AGENTD_PID=
+	wait_for 20 workers_gone
+}
+
+start_agentd
+ok $? "agentd starts"
+wait_for 10 agent_ready pricing 1 && wait_for 10 agent_ready fragile 1
+ok $? "its agents are ready"
+
+# ---- 100 pending, one approved, then kill -9
+out=$(propose pricing '{"type":"refund","title":"refund","amount":20,"confidence":0.5}' 100)
+[ "$(echo "$out" | jq '.ids | length')" = 100 ]
+ok $? "100 high proposals are pending"
+pending_list > "$T_DIR/before"
+[ "$(wc -l < "$T_DIR/before")" = 100 ]
+ok $? "agentctl approvals lists all 100"
+first=$(head -1 "$T_DIR/before" | cut -d' ' -f1)
+actl approve "$first" >/dev/null
+ok $? "one of them is approved"
+crash_agentd
+start_agentd
+ok $? "agentd starts again after kill -9"
+wait_for 10 agent_ready pricing 1
+pending_list > "$T_DIR/after"
+grep -v "^$first " "$T_DIR/before" | cmp -s - "$T_DIR/after"
+ok $? "the other 99 are pending, with their original deadlines"
+wait_for 10 applied_is pricing 1
+ok $? "the approved one reached the plugin's effect"
+# Nothing else is on its way: once delivered, it stays applied once.
+wait_for 10 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json approvals show $first | jq .delivered_ms)\" -gt 0 ]"
+[ "$(effect pricing .applied)" = 1 ]
+ok $? "exactly once, though it may have been sent twice ($(effect pricing .repeats) repeat(s))"
+
+# ---- a deadline that passes while agentd is down
+out=$(propose pricing '{"type":"quick.deal","title":"quick","amount":1,"confidence":0.5}')
+quick=$(echo "$out" | jq -r '.ids[0]')
+deadline=$(actl --json approvals show "$quick" | jq .deadline_ms)
+crash_agentd
+# Down until the deadline has passed (a condition on the clock).
+wait_for 20 sh -c "[ \$(( \$(date +%s%3N) )) -gt $deadline ]"
+start_agentd
+ok $? "agentd starts after the deadline passed"
+wait_for 10 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json approvals show $quick | jq -r .state)\" = expired ]"
+ok $? "the decision expired at the start"
+wait_for 10 agent_ready pricing 1
+wait_for 10 sh -c "AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json call pricing '{\"effects\":true}' | grep -q '\"outcome\":\"expired\"'"
+ok $? "and the plugin was told"
+
+# ---- the proposing instance dies before it took its outcome
+wait_for 10 agent_ready fragile 1
+propose fragile '{"type":"small.thing","title":"small","amount":1,"confidence":0.9}' >/dev/null
+wait_for 20 applied_is fragile 1
+ok $? "the replacement of the instance that died on its outcome applied it"
+like "$(actl --json audit --agent fragile --kind decision.delivered --limit 1)" '"instance":"fragile-2"' \
+    "the audit trail says the replacement took it"
+
+stop_agentd
