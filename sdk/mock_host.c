@@ -8,6 +8,8 @@
  * and where that lives in agentd:
  *   requests, calls      runtime/worker/host.c
  *   state semantics      runtime/store/state.c, runtime/supervisor/control.c
+ *   the policy gate      runtime/policy/, doc/protocol.md (agentd's rules
+ *                        are the operator's; the mock's, the test's)
  * When one of those changes, change this file with it.
  */
 #include "config.h"
@@ -22,6 +24,7 @@
 #include <agentd/mock.h>
 
 #include "contract.h"
+#include "proposal_tmp.h"
 
 /* The plugin's context: only a way back to the mock. */
 struct agentd_ctx {
@@ -56,16 +59,53 @@ struct handler {
 	void               *arg;
 };
 
-/* A finished call_async waiting for agentd_mock_run(). */
+/* The policy gate's risks and a decision's states, as agentd names them. */
+enum risk { RISK_LOW, RISK_MEDIUM, RISK_HIGH };
+static const char *const risk_names[] = { "low", "medium", "high" };
+
+enum dstate { D_PENDING, D_APPROVED, D_REJECTED, D_EXPIRED };
+static const char *const dstate_names[]
+    = { "pending", "approved", "rejected", "expired" };
+
+/* agentd's policy { max_pending } when it is not written. */
+#define MOCK_MAX_PENDING 1000
+
+/* One agentd_mock_policy() call. */
+struct rule {
+	char     *prefix; /* "*" or a topic */
+	enum risk risk;
+};
+
+/* One proposal and what became of it (struct agentd_mock_decision). */
+struct decision {
+	char        id[24];
+	char       *type, *title, *reasoning;
+	double      amount, confidence;
+	void       *params; /* a map, never NULL */
+	size_t      params_len;
+	void       *proposed; /* after a modify: the params first proposed */
+	size_t      proposed_len;
+	enum risk   risk;
+	enum dstate state;
+	const char *by; /* static: "", "policy" or AGENTD_MOCK_PERSON */
+	char       *note;
+	unsigned    delivered;
+};
+
+/*
+ * Something waiting for agentd_mock_run(): a finished call_async, an
+ * audit_async record's callback or a decision's outcome for on_event.
+ */
 struct done {
-	struct done    *next;
-	agentd_reply_fn cb;
-	agentd_audit_fn audit_cb; /* an audit_async record instead */
-	uint64_t        seq;
-	void           *arg;
-	int             status;
-	void           *reply;
-	size_t          len;
+	struct done     *next;
+	agentd_reply_fn  cb;
+	agentd_audit_fn  audit_cb; /* an audit_async record instead */
+	struct decision *decision; /* an outcome instead, body in reply */
+	uint64_t         seq;
+	void            *arg;
+	int              status;
+	void            *reply;
+	size_t           len;
 };
 
 struct event {
@@ -104,8 +144,12 @@ struct agentd_mock {
 	struct vec           kv; /* struct entry, sorted by key */
 	struct handler      *handlers;
 	struct done         *done_head, *done_tail;
-	struct vec           events; /* struct event */
-	struct vec           audits; /* struct audit */
+	struct vec           events;    /* struct event */
+	struct vec           audits;    /* struct audit */
+	struct vec           rules;     /* struct rule, in call order */
+	struct vec           decisions; /* struct decision *, id i + 1 */
+	size_t               dpending;  /* decisions pending */
+	unsigned             max_pending;
 	char                 last_log[AGENTD_LOG_LINE_MAX + 1];
 	int                  last_level;
 	size_t               nlogs;
@@ -370,22 +414,13 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 
 /* ---- events ------------------------------------------------------------ */
 
+/* Record an event as published (copied). */
 static int
-host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
+event_record(
+    struct agentd_mock *m, const char *topic, const void *body, size_t len)
 {
-	struct agentd_mock *m = mock_of(ctx);
-	struct event       *e;
+	struct event *e;
 
-	if (m == NULL)
-		return AGENTD_EINVAL;
-	if (!ad_valid_topic(topic) || (body == NULL && len != 0))
-		return mock_fail(m, AGENTD_EINVAL,
-		    "publish: \"%s\" is not a topic, or no body",
-		    topic ? topic : "(null)");
-	if (too_big(len + strlen(topic)))
-		return mock_fail(m, AGENTD_ETOOBIG,
-		    "publish %s: %zu bytes is over the message limit", topic,
-		    len);
 	if (vec_reserve(&m->events, 1, sizeof(*e)) != 0)
 		return AGENTD_ENOMEM;
 	e        = (struct event *)m->events.v + m->events.n;
@@ -399,6 +434,24 @@ host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
 	}
 	m->events.n++;
 	return 0;
+}
+
+static int
+host_publish(agentd_ctx *ctx, const char *topic, const void *body, size_t len)
+{
+	struct agentd_mock *m = mock_of(ctx);
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (!ad_valid_topic(topic) || (body == NULL && len != 0))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "publish: \"%s\" is not a topic, or no body",
+		    topic ? topic : "(null)");
+	if (too_big(len + strlen(topic)))
+		return mock_fail(m, AGENTD_ETOOBIG,
+		    "publish %s: %zu bytes is over the message limit", topic,
+		    len);
+	return event_record(m, topic, body, len);
 }
 
 /* ---- state ------------------------------------------------------------- */
@@ -655,9 +708,217 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 	return rv;
 }
 
-/* ---- audit, propose, log ----------------------------------------------- */
+/* ---- the policy gate --------------------------------------------------- */
 
-/* The policy gate: not in this host yet. */
+/* Does prefix cover type, by whole dot segments ("*" covers all)?  As
+ * agentd's ad_topic_match(), which matches a rule's types. */
+static int
+prefix_covers(const char *prefix, const char *type)
+{
+	size_t n = strlen(prefix);
+
+	if (strcmp(prefix, "*") == 0)
+		return 1;
+	return strncmp(prefix, type, n) == 0
+	    && (type[n] == '\0' || type[n] == '.');
+}
+
+/* The first agentd_mock_policy() covering type decides; else HIGH. */
+static enum risk
+classify(const struct agentd_mock *m, const char *type)
+{
+	const struct rule *r = m->rules.v;
+	size_t             i;
+
+	for (i = 0; i < m->rules.n; i++)
+		if (prefix_covers(r[i].prefix, type))
+			return r[i].risk;
+	return RISK_HIGH;
+}
+
+static unsigned
+max_pending(const struct agentd_mock *m)
+{
+	return m->max_pending != 0 ? m->max_pending : MOCK_MAX_PENDING;
+}
+
+static struct decision *
+decision_find(const struct agentd_mock *m, const char *id)
+{
+	struct decision *const *d = m->decisions.v;
+	size_t                  i;
+
+	for (i = 0; id != NULL && i < m->decisions.n; i++)
+		if (strcmp(d[i]->id, id) == 0)
+			return d[i];
+	return NULL;
+}
+
+static void
+decision_free(struct decision *d)
+{
+	if (d == NULL)
+		return;
+	free(d->type);
+	free(d->title);
+	free(d->reasoning);
+	free(d->params);
+	free(d->proposed);
+	free(d->note);
+	free(d);
+}
+
+/* A pending decision copied from p (checked), numbered id. */
+static struct decision *
+decision_new(const struct agentd_proposal *p, const char *id)
+{
+	struct decision *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return NULL;
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	d->type      = dup_str(p->type);
+	d->title     = dup_str(p->title);
+	d->reasoning = dup_str(p->reasoning != NULL ? p->reasoning : "");
+	/* No parameters travel as an empty map, as in agentd's decision. */
+	d->params_len = p->params_len > 0 ? p->params_len : 1;
+	d->params     = p->params_len > 0 ? dup_bytes(p->params, p->params_len)
+	                                  : dup_bytes("\x80", 1);
+	d->note       = dup_str("");
+	d->amount     = p->amount;
+	d->confidence = p->confidence;
+	d->state      = D_PENDING;
+	d->by         = "";
+	if (d->type == NULL || d->title == NULL || d->reasoning == NULL
+	    || d->params == NULL || d->note == NULL) {
+		decision_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* The body of d's decision.<id> event. */
+static void
+outcome_write(agentd_writer *w, const struct decision *d)
+{
+	agentd_write_map(w, 6);
+	agentd_write_str(w, "id");
+	agentd_write_str(w, d->id);
+	agentd_write_str(w, "outcome");
+	agentd_write_str(w, dstate_names[d->state]);
+	agentd_write_str(w, "params");
+	agentd_write_raw(w, d->params, d->params_len); /* checked: a map */
+	agentd_write_str(w, "by");
+	agentd_write_str(w, d->by);
+	agentd_write_str(w, "note");
+	agentd_write_str(w, d->note);
+	agentd_write_str(w, "type");
+	agentd_write_str(w, d->type);
+}
+
+/* Queue d's outcome for agentd_mock_run(), after what is queued. */
+static int
+outcome_queue(struct agentd_mock *m, struct decision *d)
+{
+	agentd_writer *w;
+	struct done   *q;
+	const void    *data;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return AGENTD_ENOMEM;
+	agentd_writer_new(&w); /* aborts out of memory (msg.h) */
+	outcome_write(w, d);
+	data     = agentd_writer_data(w, &q->len);
+	q->reply = dup_bytes(data, q->len);
+	agentd_writer_free(w);
+	if (q->reply == NULL) {
+		free(q);
+		return AGENTD_ENOMEM;
+	}
+	q->decision = d;
+	done_push(m, q);
+	return 0;
+}
+
+/* What agentd_mock_run() does with a queued outcome: the worker hands
+ * agentd's "decisions" message to on_event. */
+static void
+outcome_deliver(struct agentd_mock *m, struct done *q)
+{
+	char topic[sizeof("decision.") + sizeof(q->decision->id)];
+
+	snprintf(topic, sizeof(topic), "decision.%s", q->decision->id);
+	q->decision->delivered++;
+	if (m->initialized && m->desc.on_event != NULL)
+		m->desc.on_event(m->state, topic, q->reply, q->len);
+}
+
+/* Pending d is decided: state, by whom, and its outcome queued. */
+static int
+decide(struct agentd_mock *m, struct decision *d, enum dstate state,
+    const char *by)
+{
+	int rv;
+
+	d->state = state;
+	d->by    = by;
+	if ((rv = outcome_queue(m, d)) != 0) {
+		d->state = D_PENDING;
+		d->by    = "";
+		return rv;
+	}
+	m->dpending--;
+	return 0;
+}
+
+/* agentd's approvals.notify for a medium decision: the decision's map. */
+static int
+notify_medium(struct agentd_mock *m, const struct decision *d)
+{
+	agentd_writer *w;
+	const void    *data;
+	size_t         len;
+	int            rv;
+
+	agentd_writer_new(&w); /* aborts out of memory (msg.h) */
+	agentd_write_map(w, 13);
+	agentd_write_str(w, "id");
+	agentd_write_str(w, d->id);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, m->agent);
+	agentd_write_str(w, "instance");
+	agentd_write_str(w, m->instance);
+	agentd_write_str(w, "type");
+	agentd_write_str(w, d->type);
+	agentd_write_str(w, "title");
+	agentd_write_str(w, d->title);
+	agentd_write_str(w, "reasoning");
+	agentd_write_str(w, d->reasoning);
+	agentd_write_str(w, "amount");
+	agentd_write_double(w, d->amount);
+	agentd_write_str(w, "confidence");
+	agentd_write_double(w, d->confidence);
+	agentd_write_str(w, "params");
+	agentd_write_raw(w, d->params, d->params_len);
+	agentd_write_str(w, "risk");
+	agentd_write_str(w, risk_names[d->risk]);
+	agentd_write_str(w, "state");
+	agentd_write_str(w, dstate_names[d->state]);
+	agentd_write_str(w, "by");
+	agentd_write_str(w, d->by);
+	agentd_write_str(w, "note");
+	agentd_write_str(w, d->note);
+	data = agentd_writer_data(w, &len);
+	rv   = event_record(m, "approvals.notify", data, len);
+	agentd_writer_free(w);
+	return rv;
+}
+
+/*
+ * Checked, then committed as agentd does: classified, recorded, low and
+ * medium approved at once; the outcome always arrives later, through
+ * agentd_mock_run().
+ */
 static int
 host_propose_async(agentd_ctx *ctx, const struct agentd_proposal *p,
     agentd_propose_fn cb, void *arg)
@@ -673,11 +934,55 @@ static int
 host_propose(
     agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
 {
-	(void)ctx;
-	(void)p;
-	(void)decision_id;
-	return AGENTD_ENOTSUP;
+	struct agentd_mock *m = mock_of(ctx);
+	struct decision    *d;
+	char                err[256], id[24];
+	char               *idcopy;
+	int                 rv;
+
+	if (m == NULL || decision_id == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = ad_proposal_check(p, err, sizeof(err))) != 0)
+		return mock_fail(m, rv, "propose: %s", err);
+	if (too_big(strlen(p->type) + strlen(p->title)
+	        + (p->reasoning != NULL ? strlen(p->reasoning) : 0)
+	        + p->params_len))
+		return mock_fail(m, AGENTD_ETOOBIG,
+		    "propose %s: the proposal is over the message limit",
+		    p->type);
+	if (m->dpending >= max_pending(m))
+		return mock_fail(m, AGENTD_EBUSY,
+		    "propose %s: %zu decisions are pending, the agent's "
+		    "max_pending: answer some first",
+		    p->type, m->dpending);
+	snprintf(id, sizeof(id), "%zu", m->decisions.n + 1);
+	if (vec_reserve(&m->decisions, 1, sizeof(d)) != 0)
+		return AGENTD_ENOMEM;
+	if ((idcopy = dup_str(id)) == NULL)
+		return AGENTD_ENOMEM;
+	if ((d = decision_new(p, id)) == NULL) {
+		free(idcopy);
+		return AGENTD_ENOMEM;
+	}
+	d->risk = classify(m, d->type);
+	((struct decision **)m->decisions.v)[m->decisions.n++] = d;
+	m->dpending++;
+	if (d->risk != RISK_HIGH
+	    && (rv = decide(m, d, D_APPROVED, "policy")) != 0) {
+		m->decisions.n--; /* out of memory: not proposed after all */
+		m->dpending--;
+		decision_free(d);
+		free(idcopy);
+		return rv;
+	}
+	/* Published at most once, as every event: not the plugin's error. */
+	if (d->risk == RISK_MEDIUM)
+		notify_medium(m, d);
+	*decision_id = idcopy;
+	return 0;
 }
+
+/* ---- audit, log -------------------------------------------------------- */
 
 static int
 host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
@@ -1046,7 +1351,7 @@ agentd_mock_free(struct agentd_mock *m)
 {
 	struct handler *h;
 	struct done    *d;
-	struct vec     *vecs[5]; /* freed last: what they point to first */
+	struct vec     *vecs[7]; /* freed last: what they point to first */
 	size_t          i;
 
 	if (m == NULL)
@@ -1056,6 +1361,8 @@ agentd_mock_free(struct agentd_mock *m)
 	vecs[2] = &m->kv;
 	vecs[3] = &m->events;
 	vecs[4] = &m->audits;
+	vecs[5] = &m->rules;
+	vecs[6] = &m->decisions;
 	if (m->initialized && m->desc.fini != NULL)
 		m->desc.fini(m->state);
 	/* As a stopping worker: unfinished calls never call back. */
@@ -1088,6 +1395,10 @@ agentd_mock_free(struct agentd_mock *m)
 		free(((struct audit *)m->audits.v)[i].summary);
 		free(((struct audit *)m->audits.v)[i].detail);
 	}
+	for (i = 0; i < m->rules.n; i++)
+		free(((struct rule *)m->rules.v)[i].prefix);
+	for (i = 0; i < m->decisions.n; i++)
+		decision_free(((struct decision **)m->decisions.v)[i]);
 	while ((h = m->handlers) != NULL) {
 		m->handlers = h->next;
 		free(h->agent);
@@ -1334,6 +1645,8 @@ agentd_mock_run(struct agentd_mock *m)
 			m->done_tail = NULL;
 		if (d->audit_cb != NULL)
 			d->audit_cb(d->arg, d->status, d->seq);
+		else if (d->decision != NULL)
+			outcome_deliver(m, d);
 		else
 			d->cb(d->arg, d->status,
 			    d->status == 0 ? d->reply : NULL,
@@ -1343,6 +1656,247 @@ agentd_mock_run(struct agentd_mock *m)
 		n++;
 	}
 	return n;
+}
+
+/* ---- the policy gate, played by the test ------------------------------ */
+
+int
+agentd_mock_policy(
+    struct agentd_mock *m, const char *type_prefix, const char *risk)
+{
+	struct rule *r;
+	size_t       k;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (type_prefix == NULL
+	    || (strcmp(type_prefix, "*") != 0 && !ad_valid_topic(type_prefix)))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "policy: \"%s\" is neither \"*\" nor a type prefix (a "
+		    "topic)",
+		    type_prefix ? type_prefix : "(null)");
+	for (k = 0;
+	     risk != NULL && k < sizeof(risk_names) / sizeof(risk_names[0]);
+	     k++)
+		if (strcmp(risk, risk_names[k]) == 0)
+			break;
+	if (risk == NULL || k == sizeof(risk_names) / sizeof(risk_names[0]))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "policy %s: risk \"%s\" is not low, medium or high",
+		    type_prefix, risk ? risk : "(null)");
+	if (vec_reserve(&m->rules, 1, sizeof(*r)) != 0)
+		return AGENTD_ENOMEM;
+	r = (struct rule *)m->rules.v + m->rules.n;
+	if ((r->prefix = dup_str(type_prefix)) == NULL)
+		return AGENTD_ENOMEM;
+	r->risk = (enum risk)k;
+	m->rules.n++;
+	return 0;
+}
+
+int
+agentd_mock_max_pending(struct agentd_mock *m, unsigned n)
+{
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	m->max_pending = n;
+	return 0;
+}
+
+/* The pending decision id, for an answer; AGENTD_ENOENT or AGENTD_EEXIST
+ * as agentd answers them. */
+static int
+pending_find(struct agentd_mock *m, const char *what, const char *id,
+    struct decision **out)
+{
+	struct decision *d = decision_find(m, id);
+
+	if (d == NULL)
+		return mock_fail(m, AGENTD_ENOENT, "%s: no decision \"%s\"",
+		    what, id ? id : "(null)");
+	if (d->state != D_PENDING)
+		return mock_fail(m, AGENTD_EEXIST,
+		    "%s %s: already %s, by %s%s%s", what, id,
+		    dstate_names[d->state], d->by,
+		    d->note[0] != '\0' ? ": " : "", d->note);
+	*out = d;
+	return 0;
+}
+
+/* d's note becomes note (NULL: ""). */
+static int
+note_set(struct decision *d, const char *note)
+{
+	char *copy = dup_str(note != NULL ? note : "");
+
+	if (copy == NULL)
+		return AGENTD_ENOMEM;
+	free(d->note);
+	d->note = copy;
+	return 0;
+}
+
+int
+agentd_mock_approve(struct agentd_mock *m, const char *id, const char *note)
+{
+	struct decision *d;
+	int              rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = pending_find(m, "approve", id, &d)) != 0
+	    || (rv = note_set(d, note)) != 0)
+		return rv;
+	return decide(m, d, D_APPROVED, AGENTD_MOCK_PERSON);
+}
+
+int
+agentd_mock_reject(struct agentd_mock *m, const char *id, const char *reason)
+{
+	struct decision *d;
+	int              rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (reason == NULL || reason[0] == '\0')
+		return mock_fail(m, AGENTD_EINVAL,
+		    "reject %s: a reason is required", id ? id : "(null)");
+	if ((rv = pending_find(m, "reject", id, &d)) != 0
+	    || (rv = note_set(d, reason)) != 0)
+		return rv;
+	return decide(m, d, D_REJECTED, AGENTD_MOCK_PERSON);
+}
+
+/*
+ * Is params[0..len) one msgpack map?  A number under "amount" in it
+ * replaces *amount, as agentd takes it.
+ */
+static int
+params_map(const void *params, size_t len, double *amount)
+{
+	const agentd_value *a;
+	agentd_doc         *doc;
+	int                 is_map;
+
+	if (params == NULL || len == 0 || agentd_parse(params, len, &doc) != 0)
+		return 0;
+	is_map = agentd_type_of(agentd_doc_root(doc)) == AGENTD_T_MAP;
+	a      = agentd_map_get(agentd_doc_root(doc), "amount");
+	if (agentd_type_of(a) == AGENTD_T_INT
+	    || agentd_type_of(a) == AGENTD_T_DOUBLE)
+		agentd_get_double(a, amount);
+	agentd_doc_free(doc);
+	return is_map;
+}
+
+int
+agentd_mock_modify(struct agentd_mock *m, const char *id, const void *params,
+    size_t len, const char *note)
+{
+	struct agentd_proposal p;
+	struct decision       *d;
+	char                   err[256];
+	void                  *copy;
+	double                 amount = 0;
+	int                    rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (!params_map(params, len, &amount))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "modify %s: params must be one msgpack map",
+		    id ? id : "(null)");
+	if ((rv = pending_find(m, "modify", id, &d)) != 0)
+		return rv;
+	p = (struct agentd_proposal) { d->type, d->title, d->reasoning,
+		d->amount, d->confidence, params, len };
+	params_map(params, len, &p.amount);
+	/* Still a proposal agentd accepts (a size, an amount >= 0). */
+	if ((rv = ad_proposal_check(&p, err, sizeof(err))) != 0)
+		return mock_fail(m, rv, "modify %s: %s", id, err);
+	if ((copy = dup_bytes(params, len)) == NULL
+	    || note_set(d, note) != 0) {
+		free(copy);
+		return AGENTD_ENOMEM;
+	}
+	if (d->proposed == NULL) {
+		d->proposed     = d->params;
+		d->proposed_len = d->params_len;
+	} else {
+		free(d->params);
+	}
+	d->params     = copy;
+	d->params_len = len;
+	d->amount     = p.amount;
+	d->risk       = classify(m, d->type);
+	if (d->risk == RISK_HIGH)
+		return 0; /* pending still (in agentd, with a new deadline) */
+	return decide(m, d, D_APPROVED, AGENTD_MOCK_PERSON);
+}
+
+int
+agentd_mock_expire(struct agentd_mock *m, const char *id)
+{
+	struct decision *d;
+	int              rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = pending_find(m, "expire", id, &d)) != 0)
+		return rv;
+	return decide(m, d, D_EXPIRED, "policy");
+}
+
+int
+agentd_mock_redeliver(struct agentd_mock *m, const char *id)
+{
+	struct decision *d;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if ((d = decision_find(m, id)) == NULL)
+		return mock_fail(m, AGENTD_ENOENT,
+		    "redeliver: no decision \"%s\"", id ? id : "(null)");
+	if (d->state == D_PENDING)
+		return mock_fail(m, AGENTD_EINVAL,
+		    "redeliver %s: still pending, there is no outcome yet",
+		    id);
+	return outcome_queue(m, d);
+}
+
+size_t
+agentd_mock_decisions(const struct agentd_mock *m)
+{
+	return m != NULL ? m->decisions.n : 0;
+}
+
+int
+agentd_mock_decision(
+    const struct agentd_mock *m, size_t i, struct agentd_mock_decision *out)
+{
+	const struct decision *d;
+
+	if (m == NULL || out == NULL || i >= m->decisions.n)
+		return AGENTD_ENOENT;
+	d    = ((struct decision *const *)m->decisions.v)[i];
+	*out = (struct agentd_mock_decision) {
+		.id                  = d->id,
+		.type                = d->type,
+		.title               = d->title,
+		.reasoning           = d->reasoning,
+		.amount              = d->amount,
+		.confidence          = d->confidence,
+		.params              = d->params,
+		.params_len          = d->params_len,
+		.proposed_params     = d->proposed,
+		.proposed_params_len = d->proposed_len,
+		.risk                = risk_names[d->risk],
+		.state               = dstate_names[d->state],
+		.by                  = d->by,
+		.note                = d->note,
+		.delivered           = d->delivered,
+	};
+	return 0;
 }
 
 size_t

@@ -714,8 +714,8 @@ test_state_rules(void)
 	is_str(scan(h, ctx, "", &c), "a=one;a/1=2;a/2=3;a/zz=new;ab=5;",
 	    "... applied together");
 	is_int(h->state_batch(ctx, NULL, 0), 0, "an empty batch is fine");
-	is_int(h->propose(ctx, NULL, NULL), AGENTD_ENOTSUP,
-	    "propose is ENOTSUP, as in agentd");
+	is_int(h->propose(ctx, NULL, NULL), AGENTD_EINVAL,
+	    "propose without a proposal is EINVAL (the gate: test_mock_gate)");
 	h->log(ctx, AGENTD_LOG_WARN, "low stock: %d left", 3);
 	{
 		int level = 0;

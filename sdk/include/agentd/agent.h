@@ -206,9 +206,28 @@ struct agentd_host {
 	    const void *detail, size_t detail_len);
 
 	/*
-	 * Submit an action to the policy gate.  On success *decision_id
-	 * (caller owns, free with host->free()) names the pending decision;
-	 * the outcome arrives later as an event on "decision.<id>".
+	 * Submit an action to the policy gate.  agentd checks p (borrowed
+	 * for the call), classifies it by the operator's rules as risk low,
+	 * medium or high (doc/policy.md), commits it and returns 0 with
+	 * *decision_id (caller owns, free with host->free()), the
+	 * decision's id: decimal digits ("17").  Low is approved at once;
+	 * medium too, and published on approvals.notify for people to see;
+	 * high waits until a person approves, rejects (with a reason) or
+	 * modifies it (new parameters, classified again: low or medium is
+	 * approved, high waits on), or its deadline passes (expired, or
+	 * approved where the rule says so).  Never inside this call, the
+	 * outcome arrives later through on_event, topic "decision.<id>",
+	 * body a msgpack map {"id": str, "outcome": "approved" | "rejected"
+	 * | "expired", "params": map (the parameters to act with), "by":
+	 * str, "note": str, "type": str}.  Delivery is at least once: act
+	 * once per id, and only on "approved".  Errors (*decision_id left
+	 * alone): AGENTD_EINVAL for a proposal that breaks its rules (type
+	 * a valid topic; title non-empty, at most 200 bytes; reasoning NULL
+	 * or at most 4096; amount finite and >= 0; confidence finite, in
+	 * 0..1; params NULL with params_len 0, or one msgpack map of at
+	 * most 65536 bytes), AGENTD_ETOOBIG, AGENTD_EBUSY when the agent
+	 * has its limit of decisions pending (policy { max_pending },
+	 * 1000 by default).
 	 */
 	int (*propose)(agentd_ctx *ctx, const struct agentd_proposal *p,
 	    char **decision_id);

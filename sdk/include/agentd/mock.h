@@ -25,11 +25,21 @@
  *   - publish, audit and log are recorded for the test to read back;
  *     audit_async records at once, its callbacks (status 0, the record's
  *     position from 1 as seq) deferred until agentd_mock_run();
- *   - propose is AGENTD_ENOTSUP, as in agentd today.
+ *   - propose goes through the mock's policy gate: every proposal is
+ *     checked with agentd's rules, numbered "1", "2"... and recorded;
+ *     its risk comes from agentd_mock_policy() (HIGH unless set, as
+ *     agentd's default); low and medium are approved at once (medium also
+ *     published on approvals.notify), high waits for the test to answer
+ *     as a person would (agentd_mock_approve(), _reject(), _modify(),
+ *     _expire()).  Outcomes reach on_event as "decision.<id>" events,
+ *     deferred until agentd_mock_run().
  *
  * What it does not do: the permissions of an agent's configuration
  * (publish = { }, calls = { }) are not applied: every valid topic may be
- * published and every agent with a handler may be called.  Nothing is
+ * published and every agent with a handler may be called.  The gate's
+ * rules go by type alone (agentd's also by amount and confidence), no
+ * deadline passes by itself (agentd_mock_expire() plays one), and the
+ * gate's own audit records are not among those read back.  Nothing is
  * durable.  Message limits are checked against AGENTD_MOCK_MAX_MESSAGE
  * less a fixed allowance for the envelope, where agentd measures the
  * envelope exactly: right at the limit the two may disagree by a few bytes.
@@ -71,9 +81,10 @@ int agentd_mock_new(const char *agent_name, agentd_mock **m);
 
 /*
  * Call the plugin's fini() (if its init() succeeded), drop async calls
- * still waiting for agentd_mock_run() without running their callbacks (as
- * a stopping worker does), unload the plugin and free everything, the
- * records read back below included.  NULL is allowed.
+ * and decisions' outcomes still waiting for agentd_mock_run() without
+ * running or delivering them (as a stopping worker does), unload the
+ * plugin and free everything, the records read back below included.
+ * NULL is allowed.
  */
 void agentd_mock_free(agentd_mock *m);
 
@@ -205,15 +216,151 @@ int agentd_mock_on_call(
 
 /*
  * Run the callbacks of finished host->call_async() calls and of
- * host->audit_async() records, in the order they were made, until none is
- * left (callbacks that call again are run too).  Returns how many ran.
- * As in the worker, a callback never runs inside the host call itself.
+ * host->audit_async() records, and deliver decisions' outcomes to
+ * on_event (see the policy gate below), in the order they were made,
+ * until none is left (callbacks that call again are run too).  Returns
+ * how many ran.  As in the worker, a callback never runs inside the host
+ * call itself.
  */
 size_t agentd_mock_run(agentd_mock *m);
 
+/* ---- the policy gate --------------------------------------------------- */
+
+/*
+ * host->propose() as agentd answers it.  The proposal is checked by the
+ * rules agentd applies (AGENTD_EINVAL, agentd_mock_errmsg() says which
+ * field: a type that is not a topic; a title empty or over 200 bytes; a
+ * reasoning over 4096; an amount not finite or below 0; a confidence not
+ * in 0..1; params that are not one msgpack map of at most 65536 bytes),
+ * AGENTD_ETOOBIG over the message limit, AGENTD_EBUSY while the agent has
+ * its pending limit of decisions pending (agentd_mock_max_pending()),
+ * whatever the new one's risk.  Otherwise it is recorded, classified by
+ * agentd_mock_policy() and propose returns 0 with *decision_id (caller
+ * owns, free with host->free()) the decision's id: "1", then "2", ...
+ *   low     approved at once, by "policy";
+ *   medium  the same, and agentd's approvals.notify event is recorded
+ *           with those the plugin published (agentd_mock_published()):
+ *           a map of the decision (id, agent, instance, type, title,
+ *           reasoning, amount, confidence, params, risk, state, by, note);
+ *   high    pending until the test answers it (below).
+ *
+ * Every outcome (approved, rejected, expired) is queued, never delivered
+ * inside the call that decided it: agentd_mock_run() hands it to the
+ * plugin's on_event, in order with async completions, as topic
+ * "decision.<id>" and body the map
+ *   {"id": str, "outcome": "approved" | "rejected" | "expired",
+ *    "params": map (the final parameters), "by": str, "note": str,
+ *    "type": str}
+ * This is agentd's order: it sends outcomes to an instance in a message
+ * of their own, which the worker handles after whatever callback is
+ * running, and only once the decision is committed.  agentd delivers an
+ * outcome at least once (again, to another instance, when the one it was
+ * sent to stopped first): agentd_mock_redeliver() plays that.
+ */
+
+/* Who the test's answers are by, as "agentctl (USER)" in agentd. */
+#define AGENTD_MOCK_PERSON "mock (test)"
+
+/*
+ * Proposals whose type type_prefix covers get risk "low", "medium" or
+ * "high" from now on.  A prefix covers a type by whole dot segments, as a
+ * topic ("price" covers "price" and "price.change", not "prices"); "*"
+ * covers every type.  The first call whose prefix covers a type decides,
+ * in call order, as the first matching rule does in agentd's
+ * configuration; a type no call covers is "high", agentd's default.
+ * Decisions already proposed keep their risk until a modify classifies
+ * them again.  Both strings are borrowed for the call.  AGENTD_EINVAL for a
+ * prefix that is neither "*" nor a topic, or another risk.  (agentd's rules
+ * also match on amount and confidence, and live in the operator's
+ * configuration: doc/policy.md.)
+ */
+int agentd_mock_policy(
+    agentd_mock *m, const char *type_prefix, const char *risk);
+
+/*
+ * At most n decisions pending at once (agentd's policy { max_pending }):
+ * while n are pending, host->propose() is AGENTD_EBUSY.  n 0 is agentd's
+ * default, 1000.
+ */
+int agentd_mock_max_pending(agentd_mock *m, unsigned n);
+
+/*
+ * A pending decision answered as a person would, by AGENTD_MOCK_PERSON.
+ * id and the strings are borrowed for the call.  Each queues the
+ * decision's outcome for agentd_mock_run(), as above.  All return
+ * AGENTD_ENOENT for an id no proposal got and AGENTD_EEXIST for a decision
+ * already decided (nothing changes, as in agentd); agentd_mock_errmsg()
+ * says how it was decided.
+ *
+ * approve: outcome "approved"; note may be NULL.
+ * reject:  outcome "rejected"; reason (the event's note) is required:
+ *          AGENTD_EINVAL if NULL or empty.
+ * modify:  new parameters, one msgpack map (AGENTD_EINVAL otherwise;
+ *          borrowed for the call), then classified again by
+ *          agentd_mock_policy() with the same type: low or medium is
+ *          approved at once with those parameters, high stays pending
+ *          (nothing is queued).  A number under "amount" in the new
+ *          parameters replaces the decision's amount, as in agentd, and
+ *          the result must still pass propose's checks (AGENTD_EINVAL: a
+ *          negative amount, params over 65536 bytes).  The parameters
+ *          first proposed are kept (proposed_params).
+ * expire:  the deadline passed: outcome "expired", by "policy".  (agentd
+ *          approves instead where the rule says at_deadline = approve;
+ *          the mock plays only agentd's default.)
+ */
+int agentd_mock_approve(agentd_mock *m, const char *id, const char *note);
+int agentd_mock_reject(agentd_mock *m, const char *id, const char *reason);
+int agentd_mock_modify(agentd_mock *m, const char *id, const void *params,
+    size_t len, const char *note);
+int agentd_mock_expire(agentd_mock *m, const char *id);
+
+/*
+ * Queue decision id's outcome for agentd_mock_run() once more, as agentd
+ * sends it again when the instance it went to did not take it: a plugin
+ * must act once per id.  AGENTD_ENOENT for an unknown id, AGENTD_EINVAL
+ * for a decision still pending (it has no outcome yet).
+ */
+int agentd_mock_redeliver(agentd_mock *m, const char *id);
+
+/*
+ * One decision as the mock holds it.  Every pointer is borrowed: for a
+ * decided decision, valid until agentd_mock_free() (it never changes
+ * again); for a pending one, until the test next answers it (a modify
+ * replaces params and note).  Strings are never NULL.
+ */
+struct agentd_mock_decision {
+	const char *id;        /* "1", "2", ...: decision i has id i + 1 */
+	const char *type;      /* as proposed */
+	const char *title;     /* as proposed */
+	const char *reasoning; /* as proposed; "" for NULL */
+	double      amount;    /* as proposed, or a modify's "amount" */
+	double      confidence;
+	/* The map it runs with: as proposed ({}, 1 byte, for none), or as
+	 * last modified. */
+	const void *params;
+	size_t      params_len;
+	/* After a modify, the map first proposed; else NULL, 0. */
+	const void *proposed_params;
+	size_t      proposed_params_len;
+	const char *risk;  /* "low", "medium", "high"; again on modify */
+	const char *state; /* "pending", "approved", "rejected", "expired" */
+	const char *by;    /* "policy", AGENTD_MOCK_PERSON; "" if pending */
+	const char *note;  /* the person's note or reason; "" if none */
+	unsigned    delivered; /* outcomes agentd_mock_run() delivered */
+};
+
+/* Decisions proposed, in order; i from 0. */
+size_t agentd_mock_decisions(const agentd_mock *m);
+/* Decision i into *out.  AGENTD_ENOENT if there is no decision i. */
+int agentd_mock_decision(
+    const agentd_mock *m, size_t i, struct agentd_mock_decision *out);
+
 /* ---- what the plugin did ----------------------------------------------- */
 
-/* Events the plugin published, in order; i from 0. */
+/*
+ * Events the plugin published, in order, with the approvals.notify events
+ * of its medium decisions where agentd publishes them; i from 0.
+ */
 size_t agentd_mock_published_count(const agentd_mock *m);
 /*
  * Event i: *topic and *body borrowed, valid until agentd_mock_free().
