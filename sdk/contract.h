@@ -108,11 +108,6 @@ int ad_setting_parse(const char *text, struct ad_setting_value *v);
 int ad_setting_get(const struct ad_setting_value *set, size_t n,
     const char *name, enum agentd_setting_type t, void *out);
 
-/* Check a proposal before it leaves the plugin's process (and again in
- * agentd).  0, or AGENTD_EINVAL / AGENTD_ETOOBIG with one line in err. */
-int ad_proposal_check(
-    const struct agentd_proposal *p, char *err, size_t errlen);
-
 /* host->free(): what every host hands a plugin is malloc()ed. */
 void ad_host_free(void *p);
 

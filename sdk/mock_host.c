@@ -97,15 +97,16 @@ struct decision {
  * audit_async record's callback or a decision's outcome for on_event.
  */
 struct done {
-	struct done     *next;
-	agentd_reply_fn  cb;
-	agentd_audit_fn  audit_cb; /* an audit_async record instead */
-	struct decision *decision; /* an outcome instead, body in reply */
-	uint64_t         seq;
-	void            *arg;
-	int              status;
-	void            *reply;
-	size_t           len;
+	struct done      *next;
+	agentd_reply_fn   cb;
+	agentd_audit_fn   audit_cb;   /* an audit_async record instead */
+	agentd_propose_fn propose_cb; /* a propose_async, id in reply */
+	struct decision  *decision;   /* an outcome instead, body in reply */
+	uint64_t          seq;
+	void             *arg;
+	int               status;
+	void             *reply;
+	size_t            len;
 };
 
 struct event {
@@ -919,15 +920,38 @@ notify_medium(struct agentd_mock *m, const struct decision *d)
  * medium approved at once; the outcome always arrives later, through
  * agentd_mock_run().
  */
+static int host_propose(
+    agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id);
+
+/* propose(), with the id handed to cb by agentd_mock_run() (agentd
+ * answers later, on the instance's thread); a refused proposal is
+ * refused at once, as the worker's check does. */
 static int
 host_propose_async(agentd_ctx *ctx, const struct agentd_proposal *p,
     agentd_propose_fn cb, void *arg)
 {
-	(void)ctx;
-	(void)p;
-	(void)cb;
-	(void)arg;
-	return AGENTD_ENOTSUP;
+	struct agentd_mock *m = mock_of(ctx);
+	struct done        *d;
+	char               *id;
+	int                 rv;
+
+	if (m == NULL || (rv = host_propose(ctx, p, &id)) != 0)
+		return m == NULL ? AGENTD_EINVAL : rv;
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		free(id);
+		return AGENTD_ENOMEM;
+	}
+	d->propose_cb = cb;
+	d->arg        = arg;
+	d->reply      = id;
+	d->len        = strlen(id);
+	if (cb != NULL)
+		done_push(m, d);
+	else {
+		free(id);
+		free(d);
+	}
+	return 0;
 }
 
 static int
@@ -1647,6 +1671,9 @@ agentd_mock_run(struct agentd_mock *m)
 			d->audit_cb(d->arg, d->status, d->seq);
 		else if (d->decision != NULL)
 			outcome_deliver(m, d);
+		else if (d->propose_cb != NULL)
+			d->propose_cb(d->arg, d->status,
+			    d->status == 0 ? d->reply : NULL);
 		else
 			d->cb(d->arg, d->status,
 			    d->status == 0 ? d->reply : NULL,

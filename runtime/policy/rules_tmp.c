@@ -53,22 +53,3 @@ ad_risk_parse(const char *s)
 	    : strcmp(s, "high") == 0   ? AD_RISK_HIGH
 	                               : -1;
 }
-
-int
-ad_proposal_check(const struct agentd_proposal *p, char *err, size_t errlen)
-{
-	if (p->type == NULL || !ad_valid_topic(p->type)) {
-		snprintf(err, errlen, "no type");
-		return AGENTD_EINVAL;
-	}
-	if (p->title == NULL || !p->title[0]) {
-		snprintf(err, errlen, "no title");
-		return AGENTD_EINVAL;
-	}
-	if (!isfinite(p->amount) || p->amount < 0 || !isfinite(p->confidence)
-	    || p->confidence < 0 || p->confidence > 1) {
-		snprintf(err, errlen, "amount or confidence");
-		return AGENTD_EINVAL;
-	}
-	return 0;
-}

@@ -9,6 +9,7 @@
 #include "common/nngx.h"
 #include "common/util.h"
 #include "sdk/contract.h"
+#include "sdk/proposal_tmp.h" /* until the contract has it */
 #include "worker/host.h"
 
 struct agentd_request {

@@ -764,16 +764,63 @@ test_pending_limit(void)
 	agentd_mock_free(m);
 }
 
+/* ---- propose_async ------------------------------------------------------ */
+
+struct async_seen {
+	int  calls, status;
+	char id[24];
+};
+
+static void
+async_done(void *arg, int status, const char *id)
+{
+	struct async_seen *a = arg;
+
+	a->calls++;
+	a->status = status;
+	snprintf(a->id, sizeof(a->id), "%s", id != NULL ? id : "(null)");
+}
+
+static void
+test_propose_async(void)
+{
+	agentd_mock              *m = pricer_mock();
+	const struct agentd_host *h;
+	agentd_ctx               *ctx;
+	struct agentd_proposal    p;
+	struct async_seen         a = { 0, -1, "" };
+
+	h = agentd_mock_host(m, &ctx);
+	ok(AGENTD_HOST_HAS(h, propose_async), "the mock has propose_async");
+	memset(&p, 0, sizeof(p));
+	p.type  = "price.change";
+	p.title = "t";
+	is_int(h->propose_async(ctx, &p, async_done, &a), 0,
+	    "propose_async is accepted");
+	is_int(a.calls, 0, "... its callback waits for agentd_mock_run()");
+	agentd_mock_run(m);
+	ok(a.calls == 1 && a.status == 0 && strcmp(a.id, "1") == 0,
+	    "... then runs once, with status 0 and the id");
+	p.amount = -1;
+	a.calls  = 0;
+	is_int(h->propose_async(ctx, &p, async_done, &a), AGENTD_EINVAL,
+	    "a bad proposal is refused at once");
+	agentd_mock_run(m);
+	is_int(a.calls, 0, "... and its callback never runs");
+	agentd_mock_free(m);
+}
+
 int
 main(void)
 {
-	plan(15 + 31 + 46 + 46 + 14);
+	plan(15 + 31 + 46 + 46 + 14 + 6);
 	agentd_writer_new(&w);
 	test_default_high();
 	test_policy();
 	test_answers();
 	test_bad_proposals();
 	test_pending_limit();
+	test_propose_async();
 	agentd_writer_free(w);
 	return done_testing();
 }
