@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <link.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <agentd/msg.h>
 
 #include "contract.h"
+#include "mp_check.h"
 
 void *
 ad_alloc_check(void *p)
@@ -133,6 +135,87 @@ ad_audit_plugin_check(const char *kind, const char *summary,
 	if (rv == 0 && ad_audit_kind_reserved(kind))
 		rv = AGENTD_EDENIED;
 	return rv;
+}
+
+/* ---- proposals -------------------------------------------------------- */
+
+static int proposal_refused(char *err, size_t errlen, int rv, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+/* rv, with "proposal: ..." in err (if there is room for anything). */
+static int
+proposal_refused(char *err, size_t errlen, int rv, const char *fmt, ...)
+{
+	va_list ap;
+	int     n;
+
+	if (err == NULL || errlen == 0)
+		return rv;
+	n = snprintf(err, errlen, "proposal: ");
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < errlen)
+		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+/* Is the first byte of a msgpack value a map's (fixmap, map 16, 32)? */
+static int
+mp_is_map(const unsigned char *b)
+{
+	return (b[0] & 0xf0) == 0x80 || b[0] == 0xde || b[0] == 0xdf;
+}
+
+int
+ad_proposal_check(const struct agentd_proposal *p, char *err, size_t errlen)
+{
+	if (p == NULL)
+		return proposal_refused(
+		    err, errlen, AGENTD_EINVAL, "none given: pass one");
+	if (p->type == NULL || !ad_valid_topic(p->type))
+		return proposal_refused(err, errlen, AGENTD_EINVAL,
+		    "type is %s: use 1 to %d letters, digits, '_', '.' or '-'",
+		    p->type == NULL ? "missing" : "not a topic",
+		    AGENTD_TOPIC_MAX);
+	if (p->title == NULL || p->title[0] == '\0')
+		return proposal_refused(err, errlen, AGENTD_EINVAL,
+		    "title is %s: give one line a person reads",
+		    p->title == NULL ? "missing" : "empty");
+	if (longer_than(p->title, AGENTD_PROPOSAL_TITLE_MAX))
+		return proposal_refused(err, errlen, AGENTD_ETOOBIG,
+		    "title is longer than %d bytes: shorten it",
+		    AGENTD_PROPOSAL_TITLE_MAX);
+	if (p->reasoning != NULL
+	    && longer_than(p->reasoning, AGENTD_PROPOSAL_REASONING_MAX))
+		return proposal_refused(err, errlen, AGENTD_ETOOBIG,
+		    "reasoning is longer than %d bytes: shorten it",
+		    AGENTD_PROPOSAL_REASONING_MAX);
+	/* Written so that a NaN fails too. */
+	if (!isfinite(p->amount) || !(p->amount >= 0))
+		return proposal_refused(err, errlen, AGENTD_EINVAL,
+		    "amount %g is not a finite number of at least 0: give the "
+		    "money at stake, 0 if none",
+		    p->amount);
+	if (!isfinite(p->confidence)
+	    || !(p->confidence >= 0 && p->confidence <= 1))
+		return proposal_refused(err, errlen, AGENTD_EINVAL,
+		    "confidence %g is not within 0 to 1", p->confidence);
+	if (p->params_len == 0)
+		return 0;
+	if (p->params == NULL)
+		return proposal_refused(err, errlen, AGENTD_EINVAL,
+		    "params is NULL with params_len %zu: pass the map, or 0",
+		    p->params_len);
+	if (p->params_len > AGENTD_PROPOSAL_PARAMS_MAX)
+		return proposal_refused(err, errlen, AGENTD_ETOOBIG,
+		    "params of %zu bytes is over %d: send less", p->params_len,
+		    AGENTD_PROPOSAL_PARAMS_MAX);
+	if (mp_check(p->params, p->params_len, AGENTD_MSG_MAX_DEPTH) != 0
+	    || !mp_is_map(p->params))
+		return proposal_refused(err, errlen, AGENTD_EINVAL,
+		    "params is not one msgpack map: write it with "
+		    "agentd_write_map() (<agentd/msg.h>)");
+	return 0;
 }
 
 /* ---- settings --------------------------------------------------------- */

@@ -74,6 +74,13 @@ int ad_audit_kind_reserved(const char *kind);
 int ad_audit_plugin_check(const char *kind, const char *summary,
     const void *detail, size_t detail_len);
 
+/* ---- proposals -------------------------------------------------------- */
+
+/* Check a proposal before it leaves the plugin's process.  0, or
+ * AGENTD_EINVAL / AGENTD_ETOOBIG with one line in err. */
+int ad_proposal_check(
+    const struct agentd_proposal *p, char *err, size_t errlen);
+
 /* ---- settings --------------------------------------------------------- */
 
 /* A setting value typed by the plugin's schema. */

@@ -24,7 +24,6 @@
 #include <agentd/mock.h>
 
 #include "contract.h"
-#include "proposal_tmp.h"
 
 /* The plugin's context: only a way back to the mock. */
 struct agentd_ctx {

@@ -89,39 +89,63 @@ struct parse_ctx {
 	int                agent_line;
 	struct seen_agent *seen; /* agent sections closed so far */
 	size_t             nseen;
+	const char        *rule; /* policy rule section being read */
+	int                rule_line;
+	struct seen_agent *seen_rules; /* rules of the policy being read */
+	size_t             nseen_rules;
 };
 
 static pthread_mutex_t   parse_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct parse_ctx *parsing;
 
 static void
-ctx_clear(struct parse_ctx *ctx)
+seen_clear(struct seen_agent **seen, size_t *n)
 {
 	size_t i;
 
-	for (i = 0; i < ctx->nseen; i++)
-		free(ctx->seen[i].name);
-	free(ctx->seen);
-	ctx->seen  = NULL;
-	ctx->nseen = 0;
-	ctx->agent = NULL;
+	for (i = 0; i < *n; i++)
+		free((*seen)[i].name);
+	free(*seen);
+	*seen = NULL;
+	*n    = 0;
 }
 
-/* "FILE:LINE: agent \"NAME\": what" into the context's message. */
+static void
+seen_add(struct seen_agent **seen, size_t *n, const char *name, int line)
+{
+	*seen            = ad_xrealloc(*seen, (*n + 1) * sizeof(**seen));
+	(*seen)[*n].name = ad_xstrdup(name);
+	(*seen)[*n].line = line;
+	(*n)++;
+}
+
+static void
+ctx_clear(struct parse_ctx *ctx)
+{
+	seen_clear(&ctx->seen, &ctx->nseen);
+	seen_clear(&ctx->seen_rules, &ctx->nseen_rules);
+	ctx->agent = NULL;
+	ctx->rule  = NULL;
+}
+
+/* "FILE:LINE: agent \"NAME\": policy rule \"RULE\": what" into the
+ * context's message; the agent and the rule when inside them. */
 static void
 report(struct parse_ctx *ctx, int line, const char *what)
 {
-	char where[AD_ERRLEN];
+	char where[AD_ERRLEN], agent[AD_ERRLEN] = "", rule[AD_ERRLEN] = "";
 
 	if (line > 0)
 		ad_seterr(where, sizeof(where), "%s:%d: ", ctx->file, line);
 	else
 		ad_seterr(where, sizeof(where), "%s: ", ctx->file);
 	if (ctx->agent != NULL)
-		ad_seterr(ctx->msg, sizeof(ctx->msg), "%sagent \"%s\": %s",
-		    where, ctx->agent, what);
-	else
-		ad_seterr(ctx->msg, sizeof(ctx->msg), "%s%s", where, what);
+		ad_seterr(agent, sizeof(agent), "agent \"%s\": ", ctx->agent);
+	if (ctx->rule != NULL)
+		ad_seterr(
+		    rule, sizeof(rule), "policy rule \"%s\": ", ctx->rule);
+	ad_seterr(
+	    ctx->msg, sizeof(ctx->msg), "%s%s%s%s", where, agent, rule, what);
 }
 
 /* Our own checks: the message already says what to do.  Returns -1. */
@@ -222,6 +246,28 @@ section_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
+/* The same for a policy { }: its rules' names start afresh. */
+static int
+policy_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
+{
+	*(struct located **)result = located_new(sec->line, "");
+	if (parsing != NULL)
+		seen_clear(&parsing->seen_rules, &parsing->nseen_rules);
+	return 0;
+}
+
+/* And for a rule "NAME" { }: messages name it until it closes. */
+static int
+rule_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
+{
+	*(struct located **)result = located_new(sec->line, "");
+	if (parsing != NULL) {
+		parsing->rule      = cfg_title(sec);
+		parsing->rule_line = sec->line;
+	}
+	return 0;
+}
+
 static int
 keep_setting(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
 {
@@ -246,7 +292,7 @@ sub_rows(const struct ad_opt *rows, const char *name)
 	const struct ad_opt *o, *found;
 
 	for (o = rows; o->name != NULL; o++) {
-		if (o->kind != AD_OPT_SECTION)
+		if (o->sub == NULL) /* SECTION, POLICY and RULES have rows */
 			continue;
 		if (strcmp(o->name, name) == 0)
 			return o->sub;
@@ -292,6 +338,12 @@ check_duration(cfg_t *cfg, cfg_opt_t *opt)
 	const char          *s = cfg_opt_getnstr(opt, 0);
 	int64_t              ms;
 
+	/* Only durations are agentd's alone (test_config checks). */
+	if (o->agentd_only && parsing->agent != NULL)
+		return reject(cfg,
+		    "policy %s is agentd's alone: remove it here, or move "
+		    "it to the policy { } at the top level of a file",
+		    opt->name);
 	if (ad_parse_duration(s, &ms) != 0)
 		return reject(cfg,
 		    "%s = \"%s\" is not a duration: write a whole number "
@@ -332,9 +384,47 @@ check_word(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (ad_opt_word(o, s) >= 0)
 		return 0;
+	/* A rule's options: the message already names the rule. */
+	if (strcmp(cfg->name, "rule") == 0)
+		nested = 0;
 	ad_opt_words(o, "", words, sizeof(words));
 	return reject(cfg, "%s%s%s \"%s\" is unknown: use %s",
 	    nested ? cfg->name : "", nested ? " " : "", opt->name, s, words);
+}
+
+/*
+ * A NUMBER as a file writes it: decimal, with a fraction and an exponent
+ * if need be (not hexadecimal, inf or nan, which strtod() would take).
+ * 0 with *v, or -1.
+ */
+static int
+parse_number(const char *s, double *v)
+{
+	char *end;
+
+	if (s[0] == '\0' || s[strspn(s, "0123456789.eE+-")] != '\0')
+		return -1;
+	errno = 0;
+	*v    = strtod(s, &end);
+	return *end == '\0' && errno == 0 && isfinite(*v) ? 0 : -1;
+}
+
+/* NUMBER: a finite number, 0 or more. */
+static int
+check_number(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+	double      v;
+
+	if (parse_number(s, &v) != 0)
+		return reject(cfg,
+		    "%s = \"%s\" is not a number: write one such as 50 or "
+		    "0.8 (not nan or inf), or remove the line",
+		    opt->name, s);
+	if (v < 0)
+		return reject(
+		    cfg, "%s = %s is negative: write 0 or more", opt->name, s);
+	return 0;
 }
 
 /* TOPICS (subscribe, publish) and NAMES (calls). */
@@ -427,11 +517,7 @@ agent_closes(cfg_t *root, cfg_opt_t *opt)
 			    "defined twice in this file (first at line %d): "
 			    "rename or remove one",
 			    ctx->seen[i].line);
-	ctx->seen
-	    = ad_xrealloc(ctx->seen, (ctx->nseen + 1) * sizeof(*ctx->seen));
-	ctx->seen[ctx->nseen].name = ad_xstrdup(name);
-	ctx->seen[ctx->nseen].line = ctx->agent_line;
-	ctx->nseen++;
+	seen_add(&ctx->seen, &ctx->nseen, name, ctx->agent_line);
 	ctx->agent = NULL;
 	return 0;
 }
@@ -445,6 +531,50 @@ global_closes(cfg_t *root, cfg_opt_t *opt)
 		    "a second agentd section (the first is at line %d): "
 		    "merge them into one",
 		    section_line(cfg_opt_getnsec(opt, 0)));
+	return 0;
+}
+
+/* A policy { } at the top of a file or in an agent: one there at most. */
+static int
+policy_closes(cfg_t *parent, cfg_opt_t *opt)
+{
+	if (cfg_opt_size(opt) > 1)
+		return reject_at(section_line(cfg_opt_getnsec(opt, 1)),
+		    "a second policy section (the first is at line %d): "
+		    "merge them into one",
+		    section_line(cfg_opt_getnsec(opt, 0)));
+	return 0;
+}
+
+/* A rule "NAME" { } closes: its name, no twin in its policy, a risk. */
+static int
+rule_closes(cfg_t *policy, cfg_opt_t *opt)
+{
+	struct parse_ctx *ctx  = parsing;
+	const char       *name = ctx->rule;
+	cfg_t            *sec  = cfg_opt_gettsec(opt, name);
+	size_t            i;
+
+	if (!ad_valid_name(name))
+		return reject_at(ctx->rule_line,
+		    "not a valid rule name: use 1 to 63 letters, digits, "
+		    "'_', '.' or '-'");
+	/* A decision no rule matched names "default" as its rule. */
+	if (strcmp(name, "default") == 0)
+		return reject_at(ctx->rule_line,
+		    "\"default\" names the policy's default_risk in "
+		    "decisions: give the rule another name");
+	for (i = 0; i < ctx->nseen_rules; i++)
+		if (strcmp(ctx->seen_rules[i].name, name) == 0)
+			return reject_at(ctx->rule_line,
+			    "defined twice in this policy section (first at "
+			    "line %d): rename or remove one",
+			    ctx->seen_rules[i].line);
+	if (sec == NULL || cfg_size(sec, "risk") == 0)
+		return reject_at(
+		    ctx->rule_line, "no risk: add risk = low, medium or high");
+	seen_add(&ctx->seen_rules, &ctx->nseen_rules, name, ctx->rule_line);
+	ctx->rule = NULL;
 	return 0;
 }
 
@@ -722,8 +852,10 @@ checked(cfg_opt_t opt, cfg_validate_callback_t check)
 
 #define CHECKED(opt, check) checked((cfg_opt_t)opt, (check))
 
-static cfg_opt_t *confuse_opts(const struct ad_opt *rows, int line,
+static cfg_opt_t *confuse_opts(const struct ad_opt *rows, cfg_callback_t opens,
     cfg_opt_t *settings, int settings_flags, struct built *b);
+static cfg_opt_t *policy_confuse_opts(
+    const struct ad_opt *rows, struct built *b);
 
 /* libconfuse's option for row o; the default is the row's text. */
 static cfg_opt_t
@@ -763,10 +895,24 @@ confuse_opt(const struct ad_opt *o, cfg_opt_t *settings, int settings_flags,
 		return CHECKED(CFG_STR(o->name, o->def, flags), check_user);
 	case AD_OPT_SECTION:
 		return (cfg_opt_t)CFG_SEC(o->name,
-		    confuse_opts(o->sub, 0, settings, settings_flags, b),
+		    confuse_opts(o->sub, NULL, settings, settings_flags, b),
 		    CFGF_NONE);
 	case AD_OPT_SETTINGS:
 		return (cfg_opt_t)CFG_SEC(o->name, settings, settings_flags);
+	case AD_OPT_NUMBER:
+		return CHECKED(
+		    CFG_STR(o->name, NULL, CFGF_NODEFAULT), check_number);
+	case AD_OPT_POLICY:
+		/* MULTI, so that one not written is not there at all. */
+		return CHECKED(CFG_SEC(o->name, policy_confuse_opts(o->sub, b),
+		                   CFGF_MULTI | CFGF_NODEFAULT),
+		    policy_closes);
+	case AD_OPT_RULES:
+		return CHECKED(
+		    CFG_SEC(o->name,
+		        confuse_opts(o->sub, rule_opens, NULL, 0, b),
+		        CFGF_MULTI | CFGF_TITLE),
+		    rule_closes);
 	case AD_OPT_END:
 		break;
 	}
@@ -774,26 +920,43 @@ confuse_opt(const struct ad_opt *o, cfg_opt_t *settings, int settings_flags,
 }
 
 /*
- * libconfuse's options for a section's rows; with `line`, led by the
- * hidden option that records where the section opens (LINE_OPT).
+ * libconfuse's options for a section's rows; with `opens`, led by the
+ * hidden option that records where the section opens (LINE_OPT), whose
+ * callback it is.
  */
 static cfg_opt_t *
-confuse_opts(const struct ad_opt *rows, int line, cfg_opt_t *settings,
-    int settings_flags, struct built *b)
+confuse_opts(const struct ad_opt *rows, cfg_callback_t opens,
+    cfg_opt_t *settings, int settings_flags, struct built *b)
 {
 	const struct ad_opt *o;
 	cfg_opt_t           *v;
-	size_t               n = line ? 1 : 0;
+	size_t               n = opens != NULL ? 1 : 0;
 
 	for (o = rows; o->name != NULL; o++)
 		n++;
 	v = built_new(b, n);
 	n = 0;
-	if (line)
+	if (opens != NULL)
 		v[n++] = (cfg_opt_t)CFG_PTR_CB(
-		    LINE_OPT, "0", CFGF_NONE, section_opens, free);
+		    LINE_OPT, "0", CFGF_NONE, opens, free);
 	for (o = rows; o->name != NULL; o++)
 		v[n++] = confuse_opt(o, settings, settings_flags, b);
+	return v;
+}
+
+/*
+ * A policy { }'s options, without libconfuse's defaults: an agent's
+ * takes what it does not write from agentd's, and agentd's gets the
+ * rows' defaults before its section is taken (ad_config_load).
+ */
+static cfg_opt_t *
+policy_confuse_opts(const struct ad_opt *rows, struct built *b)
+{
+	cfg_opt_t *v = confuse_opts(rows, policy_opens, NULL, 0, b);
+	size_t     i;
+
+	for (i = 1; v[i].name != NULL; i++) /* LINE_OPT's default stays */
+		v[i].flags |= CFGF_NODEFAULT;
 	return v;
 }
 
@@ -808,14 +971,20 @@ parse_file(struct parse_ctx *ctx, cfg_opt_t *settings, int settings_flags)
 	cfg_t       *cfg;
 	cfg_opt_t    root[] = {
 		   CHECKED(CFG_SEC("agentd",
-		               confuse_opts(ad_global_opts, 1, NULL, 0, &b),
+		               confuse_opts(
+		                   ad_global_opts, section_opens, NULL, 0, &b),
 		               CFGF_MULTI | CFGF_NODEFAULT),
 		       global_closes),
 		   CHECKED(CFG_SEC("agent",
-		               confuse_opts(ad_agent_opts, 1, settings,
-		                   settings_flags, &b),
+		               confuse_opts(ad_agent_opts, section_opens,
+		                   settings, settings_flags, &b),
 		               CFGF_MULTI | CFGF_TITLE),
 		       agent_closes),
+		   /* agentd's policy: the rows of an agent's. */
+		   CHECKED(
+		       CFG_SEC("policy", policy_confuse_opts(ad_policy_opts, &b),
+		           CFGF_MULTI | CFGF_NODEFAULT),
+		       policy_closes),
 		   CFG_END(),
 	};
 
@@ -1072,6 +1241,7 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 {
 	const struct ad_opt *o;
 	int64_t              ms = 0;
+	double               v  = 0;
 
 	for (o = rows; o->name != NULL; o++) {
 		if (o->kind == AD_OPT_SECTION) {
@@ -1084,8 +1254,11 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 			    o->kind == AD_OPT_PATHS ? dir : NULL);
 			continue;
 		}
-		if (o->kind == AD_OPT_SETTINGS || cfg_size(sec, o->name) == 0)
+		if (o->kind == AD_OPT_SETTINGS || o->kind == AD_OPT_POLICY
+		    || o->kind == AD_OPT_RULES || cfg_size(sec, o->name) == 0)
 			continue;
+		if (o->set_at != 0)
+			*(int *)((char *)base + o->set_at) = 1;
 		switch (o->kind) {
 		case AD_OPT_COUNT:
 			*AD_OPT_FIELD(base, o, unsigned)
@@ -1117,10 +1290,185 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 			take_string(o, base,
 			    ad_path_join(dir, cfg_getstr(sec, o->name)));
 			break;
+		case AD_OPT_NUMBER:
+			parse_number(cfg_getstr(sec, o->name), &v);
+			*AD_OPT_FIELD(base, o, double) = v;
+			break;
 		default:
 			break;
 		}
 	}
+}
+
+/* ---- policy { } ------------------------------------------------------ */
+
+/*
+ * A policy section into p, which holds what is not written (agentd's
+ * defaults, or nothing for an agent's); its rules in file order.  Like
+ * take_rows, nothing fails here: what the tree holds was checked.
+ */
+static void
+take_policy(cfg_t *sec, const char *file, struct ad_policy *p)
+{
+	unsigned i;
+
+	p->file = ad_xstrdup(file);
+	p->line = section_line(sec);
+	take_rows(ad_policy_opts, sec, p, NULL);
+	p->nrules = cfg_size(sec, "rule");
+	p->rules  = ad_xcalloc(p->nrules, sizeof(*p->rules));
+	for (i = 0; i < p->nrules; i++) {
+		cfg_t                 *rsec = cfg_getnsec(sec, "rule", i);
+		struct ad_policy_rule *r    = &p->rules[i];
+
+		ad_opts_defaults(ad_rule_opts, r);
+		r->name = ad_xstrdup(cfg_title(rsec));
+		r->file = ad_xstrdup(file);
+		r->line = section_line(rsec);
+		take_rows(ad_rule_opts, rsec, r, NULL);
+	}
+}
+
+/* A duration as a file would write it, in its largest whole unit. */
+static const char *
+duration_text(int64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		const char *unit;
+		int64_t     ms;
+	} units[] = { { "d", 24 * 60 * 60 * 1000 }, { "h", 60 * 60 * 1000 },
+		{ "m", 60 * 1000 }, { "s", 1000 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (ms > 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%lld%s",
+			    (long long)(ms / units[i].ms), units[i].unit);
+			return buf;
+		}
+	snprintf(buf, len, "%lldms", (long long)ms);
+	return buf;
+}
+
+static int policy_err(const struct ad_policy *p, const struct ad_agent_conf *a,
+    int line, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* "FILE:LINE: [agent \"NAME\": ]what", a NULL: agentd's policy. */
+static int
+policy_err(const struct ad_policy *p, const struct ad_agent_conf *a, int line,
+    char *err, size_t errlen, const char *fmt, ...)
+{
+	char    what[AD_ERRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (a != NULL)
+		return agent_err(a, line, err, errlen, "%s", what);
+	ad_seterr(err, errlen, "%s:%d: %s", p->file, line, what);
+	return AGENTD_ECONFIG;
+}
+
+/* A deadline outside agentd's bounds: 0 if within. */
+static int
+deadline_outside(int64_t ms, const struct ad_policy *g)
+{
+	return ms < g->deadline_min_ms || ms > g->deadline_max_ms;
+}
+
+/*
+ * What a policy's options say together, once agentd's is known: its
+ * deadlines within agentd's deadline_min and deadline_max (agentd's own
+ * deadline, written or not, too), bounds that some value can meet.
+ * a: the agent whose policy p is; NULL for agentd's (g == p).
+ */
+static int
+check_policy(const struct ad_policy *p, const struct ad_policy *g,
+    const struct ad_agent_conf *a, char *err, size_t errlen)
+{
+	char   t1[32], t2[32], t3[32];
+	size_t i;
+
+	if (a == NULL && g->deadline_min_ms > g->deadline_max_ms)
+		return policy_err(p, a, p->line, err, errlen,
+		    "policy deadline_min (%s) is longer than deadline_max "
+		    "(%s): lower deadline_min or raise deadline_max",
+		    duration_text(g->deadline_min_ms, t1, sizeof(t1)),
+		    duration_text(g->deadline_max_ms, t2, sizeof(t2)));
+	if ((a == NULL || p->deadline_set)
+	    && deadline_outside(p->deadline_ms, g))
+		return policy_err(p, a, p->line, err, errlen,
+		    "policy deadline %s%s is not within %s to %s (agentd's "
+		    "deadline_min and deadline_max): write one within them, "
+		    "or change them",
+		    duration_text(p->deadline_ms, t1, sizeof(t1)),
+		    p->deadline_set ? "" : " (the default)",
+		    duration_text(g->deadline_min_ms, t2, sizeof(t2)),
+		    duration_text(g->deadline_max_ms, t3, sizeof(t3)));
+	for (i = 0; i < p->nrules; i++) {
+		const struct ad_policy_rule *r = &p->rules[i];
+
+		if (r->deadline_ms > 0 && deadline_outside(r->deadline_ms, g))
+			return policy_err(p, a, r->line, err, errlen,
+			    "policy rule \"%s\": deadline %s is not within "
+			    "%s to %s (agentd's deadline_min and "
+			    "deadline_max): write one within them, or "
+			    "change them",
+			    r->name,
+			    duration_text(r->deadline_ms, t1, sizeof(t1)),
+			    duration_text(g->deadline_min_ms, t2, sizeof(t2)),
+			    duration_text(g->deadline_max_ms, t3, sizeof(t3)));
+		/* Both are false for a NAN: only bounds both set count. */
+		if (r->amount_min >= r->amount_max)
+			return policy_err(p, a, r->line, err, errlen,
+			    "policy rule \"%s\": amount_at_least (%g) is not "
+			    "below amount_below (%g), so no amount matches: "
+			    "lower amount_at_least or raise amount_below",
+			    r->name, r->amount_min, r->amount_max);
+		if (r->confidence_min >= r->confidence_max)
+			return policy_err(p, a, r->line, err, errlen,
+			    "policy rule \"%s\": confidence_at_least (%g) is "
+			    "not below confidence_below (%g), so no "
+			    "confidence matches: lower confidence_at_least or "
+			    "raise confidence_below",
+			    r->name, r->confidence_min, r->confidence_max);
+	}
+	return 0;
+}
+
+/*
+ * The policy { } at the top of a file: agentd's.  Taken into a copy of
+ * what agentd's holds, checked, and only then kept, so that a refused
+ * file (tolerant loading) leaves agentd's policy as it was.
+ */
+static int
+take_top_policy(
+    struct loader *ld, cfg_t *root, const char *file, struct ad_policy *out)
+{
+	struct ad_policy *g = &ld->c->global.policy;
+	cfg_t            *sec;
+	int               rv;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg_size(root, "policy") == 0)
+		return 0;
+	sec = cfg_getnsec(root, "policy", 0);
+	if (g->file != NULL) {
+		ad_seterr(ld->err, ld->errlen,
+		    "%s:%d: a second top-level policy section (the first is "
+		    "in %s:%d): keep only one",
+		    file, section_line(sec), g->file, g->line);
+		return AGENTD_ECONFIG;
+	}
+	/* Until now g holds the rows' defaults and nothing allocated. */
+	*out = *g;
+	take_policy(sec, file, out);
+	rv = check_policy(out, out, NULL, ld->err, ld->errlen);
+	if (rv != 0)
+		ad_policy_clear(out);
+	return rv;
 }
 
 /* ---- agentd { } ------------------------------------------------------ */
@@ -1243,6 +1591,11 @@ take_agent(cfg_t *sec, const char *file, struct ad_agent_conf *a,
 		return agent_err(a, a->line, err, errlen,
 		    "no plugin: add plugin = \"NAME.so\"");
 	take_rows(ad_agent_opts, sec, a, NULL);
+	if (cfg_size(sec, "policy") > 0) {
+		/* Nothing but what it writes: the rest is agentd's. */
+		a->policy = ad_xcalloc(1, sizeof(*a->policy));
+		take_policy(cfg_getnsec(sec, "policy", 0), file, a->policy);
+	}
 	take_settings(cfg_getsec(sec, "settings"), raw);
 	return check_agent(a, err, errlen);
 }
@@ -1282,6 +1635,7 @@ static int
 read_file(struct loader *ld, const char *file)
 {
 	struct parse_ctx ctx;
+	struct ad_policy policy;
 	cfg_t           *root;
 	unsigned         i;
 	int              rv;
@@ -1297,7 +1651,15 @@ read_file(struct loader *ld, const char *file)
 		}
 		return AGENTD_ECONFIG;
 	}
-	rv = take_global(ld, root, file);
+	rv = take_top_policy(ld, root, file, &policy);
+	if (rv == 0)
+		rv = take_global(ld, root, file);
+	if (rv == 0 && policy.file != NULL) {
+		ad_policy_clear(&ld->c->global.policy);
+		ld->c->global.policy = policy;
+	} else {
+		ad_policy_clear(&policy);
+	}
 	if (rv != 0 && ld->opts->tolerant) {
 		/* The whole file is refused, its agents with it. */
 		add_problem(ld, file, NULL);
@@ -1578,6 +1940,13 @@ settle_agent(
 	char                  why[AD_ERRLEN] = "";
 	int                   rv;
 
+	/* agentd's policy may be in a file read after the agent's. */
+	if (a->policy != NULL) {
+		rv = check_policy(
+		    a->policy, &ld->c->global.policy, a, ld->err, ld->errlen);
+		if (rv != 0)
+			return rv;
+	}
 	a->plugin_path = resolve_plugin(a, ld->c->global.plugin_dir);
 	if (lookup == NULL) {
 		keep_as_strings(a, &ld->raw[i]);
@@ -1638,8 +2007,9 @@ ad_config_load(const char *confdir, const struct ad_config_opts *opts,
 	ld.err    = err;
 	ld.errlen = errlen;
 	ld.c      = ad_xcalloc(1, sizeof(*ld.c));
-	/* For when no file has an agentd { } section. */
+	/* For when no file has an agentd { } or a policy { } section. */
 	ad_opts_defaults(ad_global_opts, &ld.c->global);
+	ad_opts_defaults(ad_policy_opts, &ld.c->global.policy);
 	rv = load(&ld, confdir, lookup, lookup_arg);
 	for (i = 0; i < ld.c->nagents; i++)
 		raw_free(&ld.raw[i]);
@@ -1690,6 +2060,7 @@ ad_config_free(struct ad_config *c)
 	free(c->problems);
 	free(c->global.file);
 	ad_opts_free(ad_global_opts, &c->global);
+	ad_policy_clear(&c->global.policy);
 	free(c);
 }
 

@@ -4,9 +4,11 @@
  *
  * Every *.conf in the configuration directory is read, then every *.conf
  * in its conf.d/ subdirectory if there is one, each set in name order.  At
- * most one file holds the global `agentd { }` section.  Each `agent "NAME"
- * { }` section describes one agent; its `settings { }` are checked against
- * the schema its plugin declares.  Any error is one line naming the file
+ * most one file holds the global `agentd { }` section, and at most one a
+ * `policy { }` at its top level (agentd's policy: doc/policy.md).  Each
+ * `agent "NAME" { }` section describes one agent (with its own policy { }
+ * if it has one); its `settings { }` are checked against the schema its
+ * plugin declares.  Any error is one line naming the file
  * and line, and nothing of a refused configuration is used.
  */
 #ifndef AD_CONF_H
@@ -82,7 +84,8 @@ struct ad_agent_conf {
 	char **write_paths; /* paths { write } */
 	size_t nwrite_paths;
 
-	/* policy { }: the agent's own rules, or NULL (agentd's apply) */
+	/* policy { }: its rules and what it overrides of agentd's; NULL
+	 * when the section has none (doc/policy.md). */
 	struct ad_policy *policy;
 
 	/* settings { }, validated, defaults applied, in schema order */
@@ -112,7 +115,10 @@ struct ad_global_conf {
 	int64_t watch_delay_ms;
 	/* Workers' user unless an agent names one; NULL: not written. */
 	char *plugin_user;
-	/* policy { }: the gate's rules (policy/rules.h) */
+	/* The top-level policy { } of a file (not a row of agentd { }):
+	 * every value written or its default; policy.file NULL when no
+	 * file has one.  Agents' deadlines are checked against its
+	 * deadline_min and deadline_max. */
 	struct ad_policy policy;
 };
 

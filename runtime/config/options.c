@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "common/util.h"
 #include "config/conf.h"
 #include "config/options.h"
+#include "policy/rules.h"
 
 /* ---- the rows -------------------------------------------------------- */
 
@@ -50,10 +52,11 @@
 		.name = (n_), .kind = AD_OPT_BOOL, .def = (def_),             \
 		.at = LANDS(field, int), .doc = (doc_)                        \
 	}
-#define ENUM(n_, def_, words_, field, doc_)                                   \
+#define ENUM(n_, def_, words_, field, doc_, ...)                              \
 	{                                                                     \
 		.name = (n_), .kind = AD_OPT_ENUM, .def = (def_),             \
-		.words = (words_), .at = LANDS_ENUM(field), .doc = (doc_)     \
+		.words = (words_), .at = LANDS_ENUM(field), .doc = (doc_),    \
+		__VA_ARGS__                                                   \
 	}
 #define WORD(n_, def_, words_, parse_, field, doc_)                           \
 	{                                                                     \
@@ -73,10 +76,10 @@
 		.at = LANDS(field, char *), .shown_def = "none: required",    \
 		.doc = (doc_)                                                 \
 	}
-#define LIST(n_, kind_, field, count, doc_)                                   \
+#define LIST(n_, kind_, field, count, doc_, ...)                              \
 	{                                                                     \
 		.name = (n_), .kind = (kind_), .at = LANDS(field, char **),   \
-		.count_at = LANDS(count, size_t), .doc = (doc_)               \
+		.count_at = LANDS(count, size_t), .doc = (doc_), __VA_ARGS__  \
 	}
 #define USER(n_, field, shown_, doc_)                                         \
 	{                                                                     \
@@ -88,6 +91,26 @@
 	{                                                                     \
 		.name = (n_), .kind = AD_OPT_SECTION, .sub = (sub_)           \
 	}
+/* A number that may be left unset (NAN); 0 or more. */
+#define NUMBER(n_, field, doc_, ...)                                          \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_NUMBER,                          \
+		.at = LANDS(field, double), .shown_def = "none",              \
+		.doc = (doc_), __VA_ARGS__                                    \
+	}
+#define POLICY(n_, field, sub_, doc_)                                         \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_POLICY,                          \
+		.at = LANDS(field, struct ad_policy *), .sub = (sub_),        \
+		.shown_def = "agentd's", .doc = (doc_)                        \
+	}
+#define RULES(n_, sub_, doc_, ...)                                            \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_RULES, .sub = (sub_),            \
+		.doc = (doc_), __VA_ARGS__                                    \
+	}
+/* The row records in this int whether its option is written. */
+#define SET(field) .set_at = LANDS(field, int)
 #define SETTINGS(n_, doc_)                                                    \
 	{                                                                     \
 		.name = (n_), .kind = AD_OPT_SETTINGS, .doc = (doc_)          \
@@ -238,7 +261,81 @@ const struct ad_opt ad_agent_opts[] = {
 	    "its workers may open Internet sockets (AF_INET, AF_INET6) "
 	    "([security.md](security.md#system-calls))"),
 	SECTION("paths", paths_opts),
+	POLICY("policy", policy, ad_policy_opts,
+	    "its own policy: its rules are tried before agentd's, the "
+	    "options it writes override agentd's ([below](#policy-))"),
 	SETTINGS("settings", "the plugin's own ([below](#settings-))"),
+	END,
+};
+
+#undef ST
+
+/* In the order of enum ad_risk and enum ad_at_deadline. */
+static const char *const risks[]        = { "low", "medium", "high", NULL };
+static const char *const at_deadlines[] = { "reject", "approve", NULL };
+
+/* Nothing has a default here: what a rule does not write, its policy
+ * (or agentd's) decides, and the rule's bounds are unset (NAN). */
+#define ST struct ad_policy_rule
+
+const struct ad_opt ad_rule_opts[] = {
+	LIST("type", AD_OPT_TOPICS, types, ntypes,
+	    "the proposal types it covers, each with every type below it "
+	    "(`price` covers `price.change`); `*`: all",
+	    .shown_def = "any type"),
+	NUMBER("amount_at_least", amount_min,
+	    "it matches an amount of at least this"),
+	NUMBER("amount_below", amount_max, "it matches an amount below this",
+	    .limits = "more than `amount_at_least`"),
+	NUMBER("confidence_at_least", confidence_min,
+	    "it matches a confidence of at least this"),
+	NUMBER("confidence_below", confidence_max,
+	    "it matches a confidence below this",
+	    .limits = "more than `confidence_at_least`"),
+	ENUM("risk", NULL, risks, risk, "the risk of what it matches",
+	    .shown_def = "none: required"),
+	DURATION("deadline", NULL, POSITIVE, deadline_ms,
+	    "`high`: how long a person has to decide",
+	    .shown_def = "the policy's `deadline`",
+	    .limits    = "within `deadline_min` and `deadline_max`"),
+	ENUM("at_deadline", NULL, at_deadlines, at_deadline,
+	    "`high`: what a decision still pending at its deadline becomes",
+	    .shown_def = "the policy's `at_deadline`", SET(at_deadline_set)),
+	END,
+};
+
+#undef ST
+
+/*
+ * The defaults are agentd's policy's (an agent's policy takes what it
+ * does not write from agentd's: conf.c gives libconfuse no default
+ * here, so that the *_set flags say what is written).
+ */
+#define ST struct ad_policy
+
+const struct ad_opt ad_policy_opts[] = {
+	ENUM("default_risk", "high", risks, default_risk,
+	    "the risk of a proposal no rule matches", SET(default_risk_set)),
+	DURATION("deadline", "24h", POSITIVE, deadline_ms,
+	    "how long a person has to decide a `high` proposal whose rule "
+	    "sets no deadline",
+	    SET(deadline_set),
+	    .limits = "within `deadline_min` and `deadline_max`"),
+	ENUM("at_deadline", "reject", at_deadlines, at_deadline,
+	    "what a `high` decision still pending at its deadline becomes: "
+	    "`reject` (it expires) or `approve`",
+	    SET(at_deadline_set)),
+	COUNT("max_pending", "1000", 1, UINT_MAX, max_pending,
+	    "`high` decisions of one agent that may wait at once"),
+	DURATION("deadline_min", "1m", POSITIVE, deadline_min_ms,
+	    "the shortest deadline a policy may write", .agentd_only = 1,
+	    .limits = "agentd's policy only"),
+	DURATION("deadline_max", "30d", POSITIVE, deadline_max_ms,
+	    "the longest deadline a policy may write", .agentd_only = 1,
+	    .limits = "agentd's policy only, at least `deadline_min`"),
+	RULES("rule", ad_rule_opts,
+	    "a rule, by name; the first that matches decides",
+	    .limits = "names unique in the section, not `default`"),
 	END,
 };
 
@@ -285,14 +382,23 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 			*FIELD(base, o, size_t) = strtoul(o->def, NULL, 10);
 			break;
 		case AD_OPT_DURATION:
-			ad_parse_duration(o->def, &ms);
+			ms = 0;
+			if (o->def != NULL)
+				ad_parse_duration(o->def, &ms);
 			*FIELD(base, o, int64_t) = ms;
 			break;
 		case AD_OPT_BOOL:
 			*FIELD(base, o, int) = strcmp(o->def, "true") == 0;
 			break;
 		case AD_OPT_ENUM:
-			*FIELD(base, o, int) = ad_opt_word(o, o->def);
+			if (o->def != NULL)
+				*FIELD(base, o, int) = ad_opt_word(o, o->def);
+			break;
+		case AD_OPT_NUMBER:
+			*FIELD(base, o, double) = NAN;
+			break;
+		case AD_OPT_POLICY:
+			*FIELD(base, o, struct ad_policy *) = NULL;
 			break;
 		case AD_OPT_WORD:
 		case AD_OPT_PATH:
@@ -310,6 +416,7 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 			ad_opts_defaults(o->sub, base);
 			break;
 		case AD_OPT_SETTINGS:
+		case AD_OPT_RULES:
 		case AD_OPT_END:
 			break;
 		}
@@ -343,6 +450,11 @@ ad_opts_free(const struct ad_opt *rows, void *base)
 		case AD_OPT_SECTION:
 			ad_opts_free(o->sub, base);
 			break;
+		case AD_OPT_POLICY:
+			ad_policy_clear(*FIELD(base, o, struct ad_policy *));
+			free(*FIELD(base, o, struct ad_policy *));
+			*FIELD(base, o, struct ad_policy *) = NULL;
+			break;
 		default:
 			break;
 		}
@@ -352,9 +464,11 @@ ad_opts_free(const struct ad_opt *rows, void *base)
 void
 ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src)
 {
-	const struct ad_opt *o;
-	size_t               i, n;
-	char               **v;
+	const struct ad_opt    *o;
+	const struct ad_policy *p;
+	struct ad_policy       *copy;
+	size_t                  i, n;
+	char                  **v;
 
 	for (o = rows; o->name != NULL; o++) {
 		switch (o->kind) {
@@ -378,6 +492,15 @@ ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src)
 			break;
 		case AD_OPT_SECTION:
 			ad_opts_dup(o->sub, dst, src);
+			break;
+		case AD_OPT_POLICY:
+			p    = *CFIELD(src, o, struct ad_policy *);
+			copy = NULL;
+			if (p != NULL) {
+				copy = ad_xcalloc(1, sizeof(*copy));
+				ad_policy_copy(copy, p);
+			}
+			*FIELD(dst, o, struct ad_policy *) = copy;
 			break;
 		default:
 			break;
@@ -423,6 +546,14 @@ same_one(const struct ad_opt *o, const void *a, const void *b)
 		return 1;
 	case AD_OPT_SECTION:
 		return ad_opts_same(o->sub, a, b);
+	case AD_OPT_NUMBER:
+		/* Unset (NAN) is the same as unset. */
+		return (isnan(*CFIELD(a, o, double))
+		           && isnan(*CFIELD(b, o, double)))
+		    || *CFIELD(a, o, double) == *CFIELD(b, o, double);
+	case AD_OPT_POLICY:
+		return ad_policy_same(*CFIELD(a, o, struct ad_policy *),
+		    *CFIELD(b, o, struct ad_policy *));
 	default:
 		/* PLUGIN: its resolved path counts; SETTINGS: conf.c. */
 		return 1;

@@ -14,6 +14,12 @@
  * What involves two options (instances min <= max, backoff_initial <=
  * backoff_max, two heartbeats within hung_after) is checked by conf.c
  * after the copy; a row's `limits` only documents it.
+ *
+ * A policy { } (agentd's at the top level of a file, or an agent's) lands
+ * in a struct ad_policy of policy/rules.h, its rule "NAME" { } sections in
+ * its rules: ad_policy_opts and ad_rule_opts are their rows.  Those rows
+ * build libconfuse's options, check values and copy them like the others,
+ * but rules.h frees, copies and compares a policy (AD_OPT_POLICY).
  */
 #ifndef AD_OPTIONS_H
 #define AD_OPTIONS_H
@@ -40,6 +46,11 @@ enum ad_opt_kind {
 	AD_OPT_USER,     /* char *: a user name that exists, not root */
 	AD_OPT_SECTION,  /* name { sub }: lands in the same struct */
 	AD_OPT_SETTINGS, /* settings { }: typed by the plugin's schema */
+	AD_OPT_NUMBER,   /* double, finite, 0 or more; NAN when not written */
+	AD_OPT_POLICY,   /* policy { sub }: a struct ad_policy *, NULL when
+	                  * not written (rules.h frees, copies, compares) */
+	AD_OPT_RULES,    /* rule "NAME" { sub }, any number: the rules of
+	                  * the struct ad_policy (conf.c takes them) */
 };
 
 struct ad_opt {
@@ -54,7 +65,12 @@ struct ad_opt {
 	/* WORD: >= 0 if the text is valid (it may accept more than words,
 	 * such as aliases). */
 	int (*parse)(const char *s);
-	const struct ad_opt *sub; /* SECTION: its rows */
+	const struct ad_opt *sub; /* SECTION, POLICY, RULES: their rows */
+	/* Not 0: the offsetof an int set to 1 when the option is written
+	 * (offset 0 is never such a flag: it is each struct's first,
+	 * a string). */
+	size_t set_at;
+	int    agentd_only; /* policy { }: refused in an agent's */
 	/* Documentation only. */
 	const char *shown_def; /* the default, when it is not a literal */
 	const char *limits;    /* limits that involve other options */
@@ -66,6 +82,9 @@ struct ad_opt {
  * rows by its name). */
 extern const struct ad_opt ad_global_opts[];
 extern const struct ad_opt ad_agent_opts[];
+/* policy { } (agentd's and an agent's) and its rule "NAME" { }. */
+extern const struct ad_opt ad_policy_opts[];
+extern const struct ad_opt ad_rule_opts[];
 
 /* Every field a row of `rows` (and its sections) lands in, as `def`
  * says; NULL where there is no default.  Strings are caller owns, free

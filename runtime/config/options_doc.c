@@ -53,6 +53,15 @@ doc_type(FILE *f, const struct ad_opt *o)
 	case AD_OPT_SETTINGS:
 		fputs("keys the plugin declares", f);
 		break;
+	case AD_OPT_NUMBER:
+		fputs("number", f);
+		break;
+	case AD_OPT_POLICY:
+		fputs("section", f);
+		break;
+	case AD_OPT_RULES:
+		fputs("sections, any number", f);
+		break;
 	default:
 		break;
 	}
@@ -90,6 +99,8 @@ doc_limits(const struct ad_opt *o, char *buf, size_t len)
 		snprintf(buf, len, "exists, not root");
 	else if (o->kind == AD_OPT_SETTINGS)
 		snprintf(buf, len, "the plugin's schema");
+	else if (o->kind == AD_OPT_NUMBER)
+		snprintf(buf, len, "0 or more, finite");
 	if (o->limits != NULL)
 		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
 		    buf[0] != '\0' ? ", " : "", o->limits);
@@ -108,8 +119,11 @@ doc_rows(FILE *f, const struct ad_opt *rows, const char *section)
 		}
 		if (section != NULL)
 			fprintf(f, "| `%s { %s }` | ", section, o->name);
-		else if (o->kind == AD_OPT_SETTINGS)
+		else if (o->kind == AD_OPT_SETTINGS
+		    || o->kind == AD_OPT_POLICY)
 			fprintf(f, "| `%s { }` | ", o->name);
+		else if (o->kind == AD_OPT_RULES)
+			fprintf(f, "| `%s \"NAME\" { }` | ", o->name);
 		else
 			fprintf(f, "| `%s` | ", o->name);
 		doc_type(f, o);
@@ -140,6 +154,10 @@ section_named(const char *s, size_t n)
 		return ad_global_opts;
 	if (n == strlen("agent") && strncmp(s, "agent", n) == 0)
 		return ad_agent_opts;
+	if (n == strlen("policy") && strncmp(s, "policy", n) == 0)
+		return ad_policy_opts;
+	if (n == strlen("rule") && strncmp(s, "rule", n) == 0)
+		return ad_rule_opts;
 	return NULL;
 }
 

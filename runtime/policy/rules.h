@@ -48,7 +48,11 @@ struct ad_policy_rule {
 
 /*
  * One `policy { }` section.  In an agent's section only the options
- * written are set (the *_set flags); the rest come from agentd's.
+ * written are set (the *_set flags, max_pending > 0); the rest come from
+ * agentd's.  agentd's, as the loader fills it, holds a value in every
+ * field (written, else ad_policy_defaults()'s) and the *_set flags say
+ * which were written; ad_policy_classify() reads a value only where its
+ * flag is set, so a zeroed agentd's policy acts as the defaults too.
  */
 struct ad_policy {
 	char *file;
@@ -70,6 +74,18 @@ struct ad_policy {
 	int64_t deadline_max_ms;
 };
 
+/* agentd's policy when nothing is written (doc/policy.md). */
+#define AD_POLICY_DEFAULT_RISK AD_RISK_HIGH
+#define AD_POLICY_DEFAULT_DEADLINE_MS ((int64_t)24 * 60 * 60 * 1000)
+#define AD_POLICY_DEFAULT_AT_DEADLINE AD_AT_DEADLINE_REJECT
+#define AD_POLICY_DEFAULT_MAX_PENDING 1000u
+#define AD_POLICY_DEFAULT_DEADLINE_MIN_MS ((int64_t)60 * 1000)
+#define AD_POLICY_DEFAULT_DEADLINE_MAX_MS ((int64_t)30 * 24 * 60 * 60 * 1000)
+
+/* *p as agentd's policy { } is when it writes nothing: the defaults above,
+ * no rule, no *_set flag, no file. */
+void ad_policy_defaults(struct ad_policy *p);
+
 /* What ad_policy_classify() found. */
 struct ad_policy_match {
 	const struct ad_policy_rule *rule; /* NULL: no rule, default_risk */
@@ -86,8 +102,9 @@ struct ad_policy_match {
  * agentd's; the first that matches decides.  No match: the agent's
  * default_risk if it sets one, else agentd's.  Deadline and at_deadline
  * come from the rule if it sets them, else the agent's policy, else
- * agentd's.  type is a valid topic, amount >= 0, confidence in 0..1
- * (checked before: ad_proposal_check()).
+ * agentd's (global NULL: the defaults above).  type is a valid topic,
+ * amount >= 0, confidence in 0..1 (checked before: ad_proposal_check());
+ * a NaN matches no bound that is set.  out borrows from the policies.
  */
 void ad_policy_classify(const struct ad_policy *agent,
     const struct ad_policy *global, const char *type, double amount,
@@ -97,11 +114,18 @@ void ad_policy_classify(const struct ad_policy *agent,
 unsigned ad_policy_max_pending(
     const struct ad_policy *agent, const struct ad_policy *global);
 
-/* "low", "medium", "high"; and back (-1: not a risk). */
+/* "low", "medium", "high" ("?" for no risk); and back (-1: not a risk,
+ * NULL included). */
 const char *ad_risk_name(enum ad_risk r);
 int         ad_risk_parse(const char *s);
 
-/* Deep copy, free (the struct's contents, not the struct), compare. */
+/*
+ * Deep copy into dst (whatever it held is not freed); always 0, running
+ * out of memory aborts as everywhere in agentd.  Clear frees the struct's
+ * contents, not the struct, and zeroes it.  Same: 1 if a and b ask for
+ * the same thing (where they are written, file and line, does not count;
+ * a value whose *_set flag is clear neither); two NULLs are the same.
+ */
 int  ad_policy_copy(struct ad_policy *dst, const struct ad_policy *src);
 void ad_policy_clear(struct ad_policy *p);
 int  ad_policy_same(const struct ad_policy *a, const struct ad_policy *b);

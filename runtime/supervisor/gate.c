@@ -9,7 +9,6 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "sdk/proposal_tmp.h" /* until the contract has it */
 #include "store/audit.h"
 #include "supervisor/agent.h"
 #include "supervisor/control.h"

@@ -9,7 +9,6 @@
 #include "common/nngx.h"
 #include "common/util.h"
 #include "sdk/contract.h"
-#include "sdk/proposal_tmp.h" /* until the contract has it */
 #include "worker/host.h"
 
 struct agentd_request {

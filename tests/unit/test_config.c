@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -680,9 +681,13 @@ test_durations(void)
 		const char *text;
 		int64_t     ms;
 	} good[] = { { "250ms", 250 }, { "2s", 2000 }, { "5m", 300000 },
-		{ "1h", 3600000 }, { "750", 750 }, { "0", 0 } };
+		{ "1h", 3600000 }, { "30d", 2592000000LL },
+		{ "90d", 7776000000LL },
+		{ "106751991167d", 9223372036828800000LL }, { "750", 750 },
+		{ "0", 0 } };
 	static const char *bad[] = { "", "-1s", "2x", "s", "1.5s", " 2s",
-		"2 s", "2sec", "99999999999999999999", "9999999999999999h" };
+		"2 s", "2sec", "99999999999999999999", "9999999999999999h",
+		"106751991168d", "1D", "2 d" };
 	size_t             i;
 	int64_t            ms;
 	int                all = 1;
@@ -690,14 +695,16 @@ test_durations(void)
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		all &= ad_parse_duration(good[i].text, &ms) == 0
 		    && ms == good[i].ms;
-	ok(all, "durations: ms, s, m, h and bare ms");
+	ok(all, "durations: ms, s, m, h, d and bare ms");
 	all = 1;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (ad_parse_duration(bad[i], &ms) == 0) {
 			diag("accepted \"%s\"", bad[i]);
 			all = 0;
 		}
-	ok(all, "durations: empty, negative, unknown unit, overflow refused");
+	ok(all,
+	    "durations: empty, negative, unknown unit, overflow (of days too) "
+	    "refused");
 	ok(ad_parse_duration(NULL, &ms) != 0, "durations: NULL refused");
 }
 
@@ -1266,7 +1273,7 @@ row_lands_alone(const struct ad_opt *o, const char *section, void *arg)
 			s->bad++;
 		}
 	if ((o->kind == AD_OPT_ENUM || o->kind == AD_OPT_WORD)
-	    && ad_opt_word(o, o->def) < 0) {
+	    && o->def != NULL && ad_opt_word(o, o->def) < 0) {
 		diag("%s: default \"%s\" is not one of its words", o->name,
 		    o->def);
 		s->bad++;
@@ -1288,7 +1295,7 @@ section_names(const struct ad_opt *rows, struct seen_rows *s)
 	size_t               i;
 
 	for (o = rows; o->name != NULL; o++) {
-		if (o->kind != AD_OPT_SECTION)
+		if (o->sub == NULL) /* SECTION, POLICY, RULES */
 			continue;
 		for (i = 0; i < s->n; i++)
 			if (strcmp(s->names[i], o->name) == 0) {
@@ -1397,8 +1404,11 @@ test_rows_doc(void)
 	if (f != NULL)
 		fclose(f);
 	ok(n > 0 && strstr(md, "<!-- options: agentd -->\n") != NULL
-	        && strstr(md, "<!-- options: agent -->\n") != NULL,
-	    "doc: configuration.md marks the agentd and agent tables");
+	        && strstr(md, "<!-- options: agent -->\n") != NULL
+	        && strstr(md, "<!-- options: policy -->\n") != NULL
+	        && strstr(md, "<!-- options: rule -->\n") != NULL,
+	    "doc: configuration.md marks the agentd, agent, policy and rule "
+	    "tables");
 	want = ad_opts_doc_update(md);
 	ok(want != NULL && strcmp(want, md) == 0,
 	    "doc: configuration.md's tables are the rows' (make options-doc "
@@ -1414,10 +1424,552 @@ test_rows_doc(void)
 	free(path);
 }
 
+/* ---- policy { } ------------------------------------------------------ */
+
+/* The example of doc/policy.md, and an agent's section over it. */
+static const char policy_conf[]
+    = "policy {\n"
+      "    default_risk = medium\n"
+      "    deadline = 12h\n"
+      "    at_deadline = approve\n"
+      "    max_pending = 50\n"
+      "    deadline_min = 5m\n"
+      "    deadline_max = 7d\n"
+      "    rule \"small-price\" {\n"
+      "        type = { \"price.change\", \"price.set\" }\n"
+      "        amount_below = 50\n"
+      "        amount_at_least = 0\n"
+      "        confidence_at_least = 0.8\n"
+      "        confidence_below = 1.1\n"
+      "        risk = low\n"
+      "        deadline = 4h\n"
+      "        at_deadline = reject\n"
+      "    }\n"
+      "    rule \"refunds\" { type = { \"refund\" } risk = high }\n"
+      "}\n"
+      "agent \"e\" {\n"
+      "    plugin = \"e.so\"\n"
+      "    policy {\n"
+      "        default_risk = low\n"
+      "        rule \"refunds\" { type = { \"*\" } risk = medium\n"
+      "            deadline = 1h }\n"
+      "    }\n"
+      "    settings { limit = 1 }\n"
+      "}\n"
+      "agent \"plain\" { plugin = \"e.so\" settings { limit = 1 } }\n";
+
+static void
+test_policy_parsed(void)
+{
+	char                        *dir = fresh_dir();
+	char                         err[AD_ERRLEN], *want;
+	struct ad_config            *c = NULL;
+	const struct ad_policy      *g, *p;
+	const struct ad_policy_rule *r;
+	struct ad_policy_match       m;
+
+	put(dir, "a.conf", policy_conf);
+	is_int(load(dir, NULL, &c, err), 0, "policy: the example loads");
+	if (c == NULL) {
+		diag("%s", err);
+		exit(1);
+	}
+	g    = &c->global.policy;
+	want = ad_xasprintf("%s/a.conf", dir);
+	ok(g->file != NULL && strcmp(g->file, want) == 0 && g->line == 1,
+	    "policy: agentd's, with its file and line");
+	ok(g->default_risk == AD_RISK_MEDIUM && g->default_risk_set
+	        && g->deadline_ms == 12 * 3600000LL && g->deadline_set
+	        && g->at_deadline == AD_AT_DEADLINE_APPROVE
+	        && g->at_deadline_set && g->max_pending == 50
+	        && g->deadline_min_ms == 300000
+	        && g->deadline_max_ms == 7 * 86400000LL,
+	    "policy: agentd's options, each marked written");
+	is_int(g->nrules, 2, "policy: agentd's two rules");
+	r = &g->rules[0];
+	ok(strcmp(r->name, "small-price") == 0 && r->line == 8
+	        && strcmp(r->file, want) == 0 && r->ntypes == 2
+	        && strcmp(r->types[1], "price.set") == 0,
+	    "policy: the first rule, its place and types, in file order");
+	ok(r->amount_min == 0 && r->amount_max == 50
+	        && r->confidence_min == 0.8 && r->confidence_max == 1.1,
+	    "policy: the rule's bounds");
+	ok(r->risk == AD_RISK_LOW && r->deadline_ms == 4 * 3600000LL
+	        && r->at_deadline == AD_AT_DEADLINE_REJECT
+	        && r->at_deadline_set,
+	    "policy: the rule's risk, deadline and at_deadline");
+	r = &g->rules[1];
+	ok(strcmp(r->name, "refunds") == 0 && r->line == 18
+	        && r->risk == AD_RISK_HIGH && isnan(r->amount_min)
+	        && isnan(r->amount_max) && isnan(r->confidence_min)
+	        && isnan(r->confidence_max) && r->deadline_ms == 0
+	        && !r->at_deadline_set,
+	    "policy: what a rule does not write is unset");
+	p = ad_config_agent(c, "e")->policy;
+	ok(p != NULL && p->line == 22 && p->default_risk == AD_RISK_LOW
+	        && p->default_risk_set && !p->deadline_set
+	        && !p->at_deadline_set && p->max_pending == 0
+	        && p->deadline_min_ms == 0 && p->nrules == 1
+	        && p->rules[0].deadline_ms == 3600000,
+	    "policy: an agent's holds only what it writes");
+	ok(ad_config_agent(c, "plain")->policy == NULL,
+	    "policy: an agent without a section has none");
+	ad_policy_classify(p, g, "refund", 10, 0.5, &m);
+	ok(m.risk == AD_RISK_MEDIUM && m.rule == &p->rules[0]
+	        && m.deadline_ms == 3600000
+	        && m.at_deadline == AD_AT_DEADLINE_APPROVE,
+	    "policy: as loaded, the agent's rule first, agentd's "
+	    "at_deadline");
+	ad_policy_classify(NULL, g, "price.change", 49.5, 0.8, &m);
+	ok(m.risk == AD_RISK_LOW && m.rule == &g->rules[0],
+	    "policy: as loaded, agentd's first rule");
+	free(want);
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* No policy { } anywhere: agentd's defaults, fail-closed. */
+static void
+test_policy_defaults(void)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN];
+	struct ad_config *c = NULL;
+	struct ad_policy  d;
+	struct row_check  rc = { 0 };
+
+	put(dir, "a.conf",
+	    "agent \"e\" { plugin = \"e.so\" settings { limit = 1 } }\n");
+	if (load(dir, NULL, &c, err) != 0) {
+		diag("%s", err);
+		exit(99);
+	}
+	ad_policy_defaults(&d);
+	ok(c->global.policy.file == NULL && c->global.policy.nrules == 0
+	        && ad_policy_same(&c->global.policy, &d),
+	    "policy defaults: none written is ad_policy_defaults()");
+	ok(c->global.policy.default_risk == AD_RISK_HIGH
+	        && !c->global.policy.default_risk_set,
+	    "policy defaults: high, and not marked written");
+	rc.base = &c->global.policy;
+	each_row(ad_policy_opts, NULL, default_lands, &rc);
+	ok(rc.bad == 0, "policy defaults: each row's default lands");
+	ad_config_free(c);
+	/* An empty section is the defaults too, with a file. */
+	put(dir, "a.conf", "policy { }\n");
+	c = NULL;
+	if (load(dir, NULL, &c, err) != 0) {
+		diag("%s", err);
+		exit(99);
+	}
+	rc.bad  = 0;
+	rc.base = &c->global.policy;
+	each_row(ad_policy_opts, NULL, default_lands, &rc);
+	ok(rc.bad == 0 && c->global.policy.file != NULL
+	        && ad_policy_same(&c->global.policy, &d),
+	    "policy defaults: an empty policy { } holds them");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* An agent's section that says `body` on its line 3 and after. */
+static char *
+agent_policy(const char *body)
+{
+	return ad_xasprintf("agent \"e\" {\n  plugin = \"e.so\"\n"
+	                    "  policy {\n%s  }\n  settings { limit = 1 }\n}\n",
+	    body);
+}
+
+/* expect_error() on an agent's policy { } whose lines start at 4. */
+static void
+expect_agent_policy_error(
+    const char *body, const char *where, const char *what, const char *name)
+{
+	char *text = agent_policy(body);
+
+	expect_error(text, where, what, name);
+	free(text);
+}
+
+static void
+test_policy_errors(void)
+{
+	expect_error("policy {\n  default_risk = severe\n}\n", "a.conf:2: ",
+	    "policy default_risk \"severe\" is unknown: use low, medium or "
+	    "high",
+	    "policy: an unknown default_risk");
+	expect_agent_policy_error("    rule \"r\" {\n      risk = extreme\n"
+	                          "    }\n",
+	    "a.conf:5: agent \"e\": policy rule \"r\": ",
+	    "risk \"extreme\" is unknown: use low, medium or high",
+	    "policy: an unknown risk, in an agent's rule");
+	expect_error("policy {\n  at_deadline = wait\n}\n", "a.conf:2: ",
+	    "policy at_deadline \"wait\" is unknown: use reject or approve",
+	    "policy: an unknown at_deadline");
+	expect_error("policy {\n  rule \"r\" { risk = high\n"
+	             "    at_deadline = later }\n}\n",
+	    "a.conf:3: policy rule \"r\": ",
+	    "at_deadline \"later\" is unknown: use reject or approve",
+	    "policy: an unknown at_deadline in a rule");
+	expect_agent_policy_error("    rule \"r\" { risk = low\n"
+	                          "      amount_below = -1 }\n",
+	    "a.conf:5: agent \"e\": policy rule \"r\": ",
+	    "amount_below = -1 is negative: write 0 or more",
+	    "policy: a negative threshold");
+	expect_error("policy {\n  rule \"r\" { risk = low\n"
+	             "    confidence_at_least = -0.5 }\n}\n",
+	    "a.conf:3: ", "confidence_at_least = -0.5 is negative",
+	    "policy: a negative confidence");
+	expect_error("policy {\n  rule \"r\" { risk = low\n"
+	             "    confidence_below = nan }\n}\n",
+	    "a.conf:3: policy rule \"r\": ",
+	    "confidence_below = \"nan\" is not a number: write one such as "
+	    "50 or 0.8 (not nan or inf), or remove the line",
+	    "policy: NaN");
+	expect_error("policy {\n  rule \"r\" { risk = low\n"
+	             "    amount_at_least = \"inf\" }\n}\n",
+	    "a.conf:3: ", "amount_at_least = \"inf\" is not a number",
+	    "policy: inf");
+	expect_error("policy {\n  rule \"r\" { risk = low\n"
+	             "    amount_below = 0x10 }\n}\n",
+	    "a.conf:3: ", "amount_below = \"0x10\" is not a number",
+	    "policy: hexadecimal");
+	expect_error("policy {\n  rule \"r\" { risk = low\n"
+	             "    amount_below = 1e999 }\n}\n",
+	    "a.conf:3: ", "amount_below = \"1e999\" is not a number",
+	    "policy: a number past a double");
+	expect_error("policy {\n  deadline = soon\n}\n",
+	    "a.conf:2: ", "deadline = \"soon\" is not a duration",
+	    "policy: a bad duration");
+	expect_agent_policy_error("    rule \"r\" { risk = high\n"
+	                          "      deadline = 0 }\n",
+	    "a.conf:5: agent \"e\": policy rule \"r\": ",
+	    "deadline must be longer than 0", "policy: a zero deadline");
+	expect_error("policy {\n  rule \"r\" { risk = high\n"
+	             "    deadline = 31d }\n}\n",
+	    "a.conf:2: policy rule \"r\": ",
+	    "deadline 31d is not within 1m to 30d (agentd's deadline_min "
+	    "and deadline_max): write one within them, or change them",
+	    "policy: a rule's deadline past deadline_max");
+	expect_error("policy {\n  rule \"r\" { risk = high\n"
+	             "    deadline = 59s }\n}\n",
+	    "a.conf:2: policy rule \"r\": ",
+	    "deadline 59s is not within 1m to 30d",
+	    "policy: a rule's deadline under deadline_min");
+	expect_error("\npolicy {\n  deadline_max = 12h\n}\n", "a.conf:2: ",
+	    "policy deadline 1d (the default) is not within 1m to 12h",
+	    "policy: the default deadline past a written deadline_max");
+	expect_error("policy {\n  deadline_min = 2h\n  deadline_max = 1h\n"
+	             "  deadline = 1h\n}\n",
+	    "a.conf:1: ",
+	    "policy deadline_min (2h) is longer than deadline_max (1h): "
+	    "lower deadline_min or raise deadline_max",
+	    "policy: deadline_min over deadline_max");
+	expect_agent_policy_error("    deadline = 45d\n",
+	    "a.conf:3: agent \"e\": ",
+	    "policy deadline 45d is not within 1m to 30d",
+	    "policy: an agent's deadline past agentd's deadline_max");
+	expect_error("policy {\n  rule \"r\" {\n    type = { \"price\", "
+	             "\"a b\" }\n    risk = low }\n}\n",
+	    "a.conf:3: policy rule \"r\": ",
+	    "type: \"a b\" is not a topic: use \"*\" or 1 to 255 letters",
+	    "policy: an invalid type pattern");
+	expect_error("policy {\n  rule \"r\" { type = { \"price.*\" } "
+	             "risk = low }\n}\n",
+	    "a.conf:2: ", "type: \"price.*\" is not a topic",
+	    "policy: \"*\" only as a whole pattern");
+	expect_agent_policy_error("    rule \"r\" {\n      type = { \"x\" }\n"
+	                          "    }\n",
+	    "a.conf:4: agent \"e\": policy rule \"r\": ",
+	    "no risk: add risk = low, medium or high",
+	    "policy: a rule without risk");
+	expect_error("policy {\n  rule \"r\" { risk = low }\n"
+	             "  rule \"r\" { risk = high }\n}\n",
+	    "a.conf:3: policy rule \"r\": ",
+	    "defined twice in this policy section (first at line 2): rename "
+	    "or remove one",
+	    "policy: two rules of one name");
+	expect_error("policy {\n  rule \"default\" { risk = low }\n}\n",
+	    "a.conf:2: policy rule \"default\": ",
+	    "\"default\" names the policy's default_risk in decisions",
+	    "policy: a rule named default");
+	expect_error("policy {\n  rule \"a b\" { risk = low }\n}\n",
+	    "a.conf:2: policy rule \"a b\": ", "not a valid rule name",
+	    "policy: an invalid rule name");
+	expect_error("policy {\n  rule \"r\" { risk = low\n"
+	             "    amount_at_least = 50  amount_below = 50 }\n}\n",
+	    "a.conf:2: policy rule \"r\": ",
+	    "amount_at_least (50) is not below amount_below (50), so no "
+	    "amount matches: lower amount_at_least or raise amount_below",
+	    "policy: amount bounds no amount meets");
+	expect_agent_policy_error("    rule \"r\" { risk = low\n"
+	                          "      confidence_at_least = 0.9\n"
+	                          "      confidence_below = 0.5 }\n",
+	    "a.conf:4: agent \"e\": policy rule \"r\": ",
+	    "confidence_at_least (0.9) is not below confidence_below (0.5)",
+	    "policy: confidence bounds no confidence meets");
+	expect_agent_policy_error("    deadline_min = 1h\n",
+	    "a.conf:4: agent \"e\": ",
+	    "policy deadline_min is agentd's alone: remove it here, or move "
+	    "it to the policy { } at the top level of a file",
+	    "policy: deadline_min in an agent's");
+	expect_agent_policy_error("    deadline_max = 1h\n",
+	    "a.conf:4: agent \"e\": ", "policy deadline_max is agentd's alone",
+	    "policy: deadline_max in an agent's");
+	expect_error("policy { }\n\npolicy { }\n", "a.conf:3: ",
+	    "a second policy section (the first is at line 1): merge them "
+	    "into one",
+	    "policy: two at the top of one file");
+	expect_agent_policy_error("  }\n  policy {\n",
+	    "a.conf:5: agent \"e\": ",
+	    "a second policy section (the first is at line 3)",
+	    "policy: two in one agent");
+	expect_error("policy {\n  max_pending = 0\n}\n", "a.conf:2: ",
+	    "max_pending = 0 is out of range: use a number from 1 to",
+	    "policy: max_pending 0");
+	expect_error(
+	    "policy {\n  rule \"r\" { risk = low  colour = red }\n}\n",
+	    "a.conf:2: policy rule \"r\": ", "no such option 'colour'",
+	    "policy: libconfuse's errors name the rule too");
+}
+
+/* What involves agentd's policy and an agent's, in two files; and two
+ * top-level sections in two. */
+static void
+test_policy_files(void)
+{
+	char             *dir = fresh_dir();
+	char              err[AD_ERRLEN], *want;
+	struct ad_config *c = NULL;
+
+	put(dir, "a.conf",
+	    "agent \"e\" { plugin = \"e.so\" settings { limit = 1 }\n"
+	    "  policy {\n    rule \"r\" { risk = high deadline = 20d } } }\n");
+	put(dir, "conf.d/z.conf", "policy { deadline_max = 10d }\n");
+	is_int(load(dir, NULL, &c, err), AGENTD_ECONFIG,
+	    "policy files: an agent's deadline past a later file's bound");
+	want = ad_xasprintf("%s/a.conf:3: agent \"e\": policy rule \"r\": "
+	                    "deadline 20d is not within 1m to 10d",
+	    dir);
+	like(err, want, "policy files: the agent's rule, at its line");
+	free(want);
+	put(dir, "conf.d/z.conf",
+	    "policy { deadline_max = 20d  deadline_min = 1h\n"
+	    "  rule \"s\" { risk = high  deadline = 1h } }\n");
+	is_int(load(dir, NULL, &c, err), 0,
+	    "policy files: within it once raised, the bounds themselves "
+	    "too");
+	ad_config_free(c);
+	c = NULL;
+	put(dir, "b.conf", "\n\npolicy { default_risk = low }\n");
+	is_int(load(dir, NULL, &c, err), AGENTD_ECONFIG,
+	    "policy files: two top-level sections in two files");
+	want = ad_xasprintf("%s/conf.d/z.conf:1: a second top-level policy "
+	                    "section (the first is in %s/b.conf:3): keep only "
+	                    "one",
+	    dir, dir);
+	like(err, want, "policy files: both files named");
+	free(want);
+	rmtree(dir);
+}
+
+/* Reload's loading: a bad policy leaves out its agent or its file. */
+static void
+test_policy_tolerant(void)
+{
+	struct ad_config_opts o   = test_opts;
+	char                 *dir = fresh_dir();
+	char                  err[AD_ERRLEN];
+	struct ad_config     *c = NULL;
+
+	o.tolerant = 1;
+	put(dir, "a.conf",
+	    "agent \"bad\" { plugin = \"e.so\" settings { limit = 1 }\n"
+	    "  policy { deadline = 40d } }\n"
+	    "agent \"good\" { plugin = \"e.so\" settings { limit = 1 } }\n");
+	put(dir, "b.conf",
+	    "policy { default_risk = low  deadline_max = 1h }\n"
+	    "agentd { log_level = debug }\n"
+	    "agent \"inb\" { plugin = \"e.so\" settings { limit = 1 } }\n");
+	is_int(load(dir, &o, &c, err), 0, "policy tolerant: loads");
+	ok(c != NULL && c->nagents == 1 && ad_config_agent(c, "good") != NULL,
+	    "policy tolerant: the agent with a bad deadline and the file "
+	    "with a bad policy are left out");
+	ok(c != NULL && c->nproblems == 2
+	        && strstr(c->problems[0].err, "b.conf:1: policy deadline 1d")
+	            != NULL
+	        && c->problems[1].agent != NULL
+	        && strcmp(c->problems[1].agent, "bad") == 0,
+	    "policy tolerant: each problem, with its file and line");
+	ok(c != NULL && c->global.policy.file == NULL
+	        && !c->global.policy.default_risk_set
+	        && c->global.policy.default_risk == AD_RISK_HIGH
+	        && strcmp(c->global.log_level, "info") == 0,
+	    "policy tolerant: the refused file's policy and agentd { } are "
+	    "not used");
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* Copies, comparisons and frees of an agent's policy go with the rest. */
+static void
+test_policy_same(void)
+{
+	char                  err[AD_ERRLEN];
+	char                 *dir = fresh_dir();
+	struct ad_config     *c   = NULL;
+	struct ad_agent_conf *d;
+	struct ad_policy     *p;
+
+	put(dir, "a.conf", policy_conf);
+	if (load(dir, NULL, &c, err) != 0) {
+		diag("%s", err);
+		exit(99);
+	}
+	d = ad_agent_conf_dup(&c->agents[0]);
+	ok(d->policy != NULL && d->policy != c->agents[0].policy
+	        && d->policy->rules != c->agents[0].policy->rules
+	        && ad_agent_conf_same(d, &c->agents[0]),
+	    "policy same: a deep copy is the same");
+	d->policy->rules[0].line += 2;
+	d->policy->line += 2;
+	ok(ad_agent_conf_same(d, &c->agents[0]),
+	    "policy same: moved lines are no change");
+	d->policy->rules[0].risk = AD_RISK_HIGH;
+	ok(!ad_agent_conf_same(d, &c->agents[0]),
+	    "policy same: a rule's risk changed");
+	ad_agent_conf_free(d);
+	d         = ad_agent_conf_dup(&c->agents[0]);
+	p         = d->policy;
+	d->policy = NULL;
+	ok(!ad_agent_conf_same(d, &c->agents[0])
+	        && !ad_agent_conf_same(&c->agents[0], d),
+	    "policy same: a policy removed");
+	d->policy = p;
+	ad_agent_conf_free(d);
+	ad_config_free(c);
+	rmtree(dir);
+}
+
+/* Each option of a policy { } refuses a bad value at its line, at the top
+ * of a file and in an agent's; the agentd-only ones anywhere but there. */
+static void
+policy_row_refuses(const struct ad_opt *o, const char *section, void *arg)
+{
+	struct row_check *rc = arg;
+	const char       *bad;
+	char             *line, *top, *in_agent, *dir, err[AD_ERRLEN];
+	struct ad_config *c;
+	int               good = 1, agent;
+	/* Where the value is: a policy's line 2 or a rule's line 3, one
+	 * line lower in an agent's. */
+	const char *where[2] = { rc->global ? "a.conf:2: " : "a.conf:3: ",
+		rc->global ? "a.conf:4: agent \"e\": "
+		           : "a.conf:5: agent \"e\": " };
+
+	switch (o->kind) {
+	case AD_OPT_ENUM:
+		bad = "bogus";
+		break;
+	case AD_OPT_DURATION:
+		bad = "2x";
+		break;
+	case AD_OPT_COUNT:
+		bad = "0";
+		break;
+	case AD_OPT_NUMBER:
+		bad = "-2";
+		break;
+	case AD_OPT_TOPICS:
+		bad = "{ \"a b\" }";
+		break;
+	default: /* RULES: test_policy_errors */
+		return;
+	}
+	line     = rc->global
+	        ? ad_xasprintf("  %s = %s\n", o->name, bad)
+	        : ad_xasprintf(
+	            "  rule \"r\" {\n  %s = %s\n  risk = low }\n", o->name, bad);
+	top      = ad_xasprintf("policy {\n%s}\n", line);
+	in_agent = agent_policy(line);
+	for (agent = 0; agent < 2; agent++) {
+		dir = fresh_dir();
+		c   = NULL;
+		put(dir, "a.conf", agent ? in_agent : top);
+		good &= load(dir, NULL, &c, err) == AGENTD_ECONFIG
+		    && strstr(err, where[agent]) != NULL
+		    && strstr(err, o->name) != NULL;
+		if (!good)
+			diag("%s %s = %s: %s", IN(section), o->name, bad, err);
+		ad_config_free(c);
+		rmtree(dir);
+	}
+	free(line);
+	free(top);
+	free(in_agent);
+	rc->bad += !good;
+}
+
+static void
+test_policy_rows(void)
+{
+	struct row_check     rc = { .global = 1 };
+	struct seen_rows     s  = { .n = 0 };
+	const char          *body;
+	char                *text, *dir, err[AD_ERRLEN];
+	struct ad_config    *c;
+	const struct ad_opt *o;
+	int                  bad = 0;
+
+	each_row(ad_policy_opts, "policy", policy_row_refuses, &rc);
+	ok(rc.bad == 0, "policy rows: each refuses a bad value at its line");
+	rc.bad    = 0;
+	rc.global = 0;
+	each_row(ad_rule_opts, "rule", policy_row_refuses, &rc);
+	ok(rc.bad == 0,
+	    "policy rows: each rule row refuses a bad value at its line");
+	/* agentd_only: refused in an agent's, whatever the kind. */
+	for (o = ad_policy_opts; o->name != NULL; o++) {
+		if (!o->agentd_only)
+			continue;
+		body = o->kind == AD_OPT_DURATION ? "1h" : "1";
+		text = ad_xasprintf("agent \"e\" {\n  plugin = \"e.so\"\n"
+		                    "  policy {\n    %s = %s\n  }\n"
+		                    "  settings { limit = 1 }\n}\n",
+		    o->name, body);
+		dir  = fresh_dir();
+		c    = NULL;
+		put(dir, "a.conf", text);
+		if (load(dir, NULL, &c, err) != AGENTD_ECONFIG
+		    || strstr(err, "is agentd's alone") == NULL) {
+			diag("%s in an agent's policy: %s", o->name, err);
+			bad++;
+		}
+		ad_config_free(c);
+		rmtree(dir);
+		free(text);
+	}
+	ok(bad == 0, "policy rows: the agentd-only ones refused in agents'");
+	each_row(ad_policy_opts, NULL, row_lands_alone, &s);
+	s.n = 0;
+	each_row(ad_rule_opts, NULL, row_lands_alone, &s);
+	ok(s.bad == 0,
+	    "policy rows: each lands in a field of its own; words and "
+	    "defaults parse");
+	/* The words are enum ad_risk's, as rules.c names them. */
+	ok(ad_risk_parse("low") == AD_RISK_LOW
+	        && ad_risk_parse("medium") == AD_RISK_MEDIUM
+	        && ad_risk_parse("high") == AD_RISK_HIGH
+	        && ad_opt_word(&ad_policy_opts[0], "medium") == AD_RISK_MEDIUM
+	        && ad_opt_word(&ad_policy_opts[0], "high") == AD_RISK_HIGH,
+	    "policy rows: the risk words are in enum ad_risk's order");
+}
+
 int
 main(void)
 {
-	plan(192 + 16 + 3 + 1 + 6 + 10);
+	plan(192 + 16 + 3 + 1 + 6 + 10 + 127);
 	test_tolerant();
 	test_same();
 	test_full();
@@ -1437,5 +1989,12 @@ main(void)
 	test_rows_shape();
 	test_rows_same();
 	test_rows_doc();
+	test_policy_parsed();
+	test_policy_defaults();
+	test_policy_errors();
+	test_policy_files();
+	test_policy_tolerant();
+	test_policy_same();
+	test_policy_rows();
 	return done_testing();
 }

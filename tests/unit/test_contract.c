@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,14 +207,217 @@ test_descriptor(void)
 	agentd_mock_free(m);
 }
 
+/* ---- proposals -------------------------------------------------------- */
+
+/* A proposal every rule accepts. */
+static struct agentd_proposal
+good_proposal(void)
+{
+	struct agentd_proposal p = {
+		.type       = "price.change",
+		.title      = "lower the price of A by 5%",
+		.reasoning  = NULL,
+		.amount     = 0,
+		.confidence = 0,
+		.params     = NULL,
+		.params_len = 0,
+	};
+
+	return p;
+}
+
+/* What ad_proposal_check() answers for p; err must be one line, and not
+ * empty when it refuses. */
+static int
+check(const struct agentd_proposal *p)
+{
+	char err[256] = "";
+	int  rv       = ad_proposal_check(p, err, sizeof(err));
+
+	if (rv != 0 && (err[0] == '\0' || strchr(err, '\n') != NULL))
+		return -12345;
+	return rv;
+}
+
+/* A map of one key "k" whose str 32 value makes the whole n bytes. */
+static unsigned char *
+map_of_size(size_t n)
+{
+	unsigned char *b = malloc(n);
+	size_t         v = n - 8; /* fixmap, fixstr "k", str 32 header */
+
+	b[0] = 0x81;
+	b[1] = 0xa1;
+	b[2] = 'k';
+	b[3] = 0xdb;
+	b[4] = (unsigned char)(v >> 24);
+	b[5] = (unsigned char)(v >> 16);
+	b[6] = (unsigned char)(v >> 8);
+	b[7] = (unsigned char)v;
+	memset(b + 8, 'v', v);
+	return b;
+}
+
+static void
+test_proposal_text(void)
+{
+	struct agentd_proposal p     = good_proposal();
+	char                  *title = repeat('t', AGENTD_PROPOSAL_TITLE_MAX);
+	char *why  = repeat('r', AGENTD_PROPOSAL_REASONING_MAX);
+	char *type = repeat('y', AGENTD_TOPIC_MAX + 1);
+	char  err[256];
+
+	is_int(check(&p), 0, "proposal: a good one passes");
+	is_int(check(NULL), AGENTD_EINVAL, "proposal: NULL");
+	p.type = NULL;
+	is_int(check(&p), AGENTD_EINVAL, "proposal: no type");
+	p.type = "";
+	is_int(check(&p), AGENTD_EINVAL, "proposal: an empty type");
+	p.type = "price change";
+	is_int(check(&p), AGENTD_EINVAL, "proposal: a type that is no topic");
+	p.type = "*";
+	is_int(check(&p), AGENTD_EINVAL, "proposal: \"*\" is not a type");
+	p.type = type;
+	is_int(
+	    check(&p), AGENTD_EINVAL, "proposal: a type over the topic max");
+	type[AGENTD_TOPIC_MAX] = '\0';
+	is_int(check(&p), 0, "proposal: a type of AGENTD_TOPIC_MAX bytes");
+
+	p       = good_proposal();
+	p.title = NULL;
+	is_int(check(&p), AGENTD_EINVAL, "proposal: no title");
+	p.title = "";
+	is_int(check(&p), AGENTD_EINVAL, "proposal: an empty title");
+	p.title = title;
+	is_int(check(&p), 0, "proposal: a title of AGENTD_PROPOSAL_TITLE_MAX");
+	free(title);
+	title   = repeat('t', AGENTD_PROPOSAL_TITLE_MAX + 1);
+	p.title = title;
+	is_int(check(&p), AGENTD_ETOOBIG, "proposal: a title one byte over");
+
+	p           = good_proposal();
+	p.reasoning = why;
+	is_int(check(&p), 0,
+	    "proposal: reasoning of AGENTD_PROPOSAL_REASONING_MAX");
+	free(why);
+	why         = repeat('r', AGENTD_PROPOSAL_REASONING_MAX + 1);
+	p.reasoning = why;
+	is_int(check(&p), AGENTD_ETOOBIG, "proposal: reasoning one byte over");
+	p.reasoning = "";
+	is_int(check(&p), 0, "proposal: empty reasoning");
+
+	/* The message: one line, what is wrong, from the start of err. */
+	p.title = NULL;
+	ad_proposal_check(&p, err, sizeof(err));
+	like(err, "proposal: title is missing", "proposal: err says what");
+	is_int(ad_proposal_check(&p, NULL, 0), AGENTD_EINVAL,
+	    "proposal: err may be NULL");
+	is_int(ad_proposal_check(&p, err, 4), AGENTD_EINVAL,
+	    "proposal: a short err is cut, not overrun");
+	is_int((int)strlen(err), 3, "proposal: cut at its size");
+	free(title);
+	free(why);
+	free(type);
+}
+
+static void
+test_proposal_numbers(void)
+{
+	struct agentd_proposal p = good_proposal();
+
+	p.amount = 1e15;
+	is_int(check(&p), 0, "proposal: a large amount");
+	p.amount = -0.0;
+	is_int(check(&p), 0, "proposal: amount -0 is 0");
+	p.amount = -1e-300;
+	is_int(check(&p), AGENTD_EINVAL, "proposal: a negative amount");
+	p.amount = NAN;
+	is_int(check(&p), AGENTD_EINVAL, "proposal: amount NaN");
+	p.amount = INFINITY;
+	is_int(check(&p), AGENTD_EINVAL, "proposal: amount infinite");
+
+	p            = good_proposal();
+	p.confidence = 1;
+	is_int(check(&p), 0, "proposal: confidence 1");
+	p.confidence = 0;
+	is_int(check(&p), 0, "proposal: confidence 0");
+	p.confidence = nextafter(1, 2);
+	is_int(check(&p), AGENTD_EINVAL, "proposal: confidence over 1");
+	p.confidence = nextafter(0, -1);
+	is_int(check(&p), AGENTD_EINVAL, "proposal: confidence under 0");
+	p.confidence = NAN;
+	is_int(check(&p), AGENTD_EINVAL, "proposal: confidence NaN");
+	p.confidence = -INFINITY;
+	is_int(check(&p), AGENTD_EINVAL, "proposal: confidence infinite");
+}
+
+static void
+test_proposal_params(void)
+{
+	struct agentd_proposal p = good_proposal();
+	unsigned char         *at, *over;
+
+	p.params     = "\x80";
+	p.params_len = 1;
+	is_int(check(&p), 0, "params: an empty map");
+	p.params     = "\x81\xa1k\x01";
+	p.params_len = 4;
+	is_int(check(&p), 0, "params: a map");
+	p.params     = "\xde\x00\x01\xa1k\xc0";
+	p.params_len = 6;
+	is_int(check(&p), 0, "params: a map 16");
+	p.params     = "\xdf\x00\x00\x00\x01\xa1k\xc0";
+	p.params_len = 8;
+	is_int(check(&p), 0, "params: a map 32");
+	p.params     = "x";
+	p.params_len = 0;
+	is_int(check(&p), 0, "params: length 0 is no params");
+	p.params     = NULL;
+	p.params_len = 3;
+	is_int(check(&p), AGENTD_EINVAL, "params: NULL with a length");
+	p.params     = "\x91\x01";
+	p.params_len = 2;
+	is_int(check(&p), AGENTD_EINVAL, "params: an array is not a map");
+	p.params     = "\x01";
+	p.params_len = 1;
+	is_int(check(&p), AGENTD_EINVAL, "params: a number is not a map");
+	p.params     = "\x80\x80";
+	p.params_len = 2;
+	is_int(check(&p), AGENTD_EINVAL, "params: two maps");
+	p.params     = "\x81\xa1k";
+	p.params_len = 3;
+	is_int(check(&p), AGENTD_EINVAL, "params: a map cut short");
+	p.params     = "\xdf\xff\xff\xff\xff";
+	p.params_len = 5;
+	is_int(
+	    check(&p), AGENTD_EINVAL, "params: a count past the bytes there");
+
+	at           = map_of_size(AGENTD_PROPOSAL_PARAMS_MAX);
+	over         = map_of_size(AGENTD_PROPOSAL_PARAMS_MAX + 1);
+	p.params     = at;
+	p.params_len = AGENTD_PROPOSAL_PARAMS_MAX;
+	is_int(check(&p), 0, "params: a map of AGENTD_PROPOSAL_PARAMS_MAX");
+	p.params     = over;
+	p.params_len = AGENTD_PROPOSAL_PARAMS_MAX + 1;
+	is_int(check(&p), AGENTD_ETOOBIG, "params: one byte over");
+	/* Over the size, and not a map either: the size is told. */
+	over[0] = 0x91;
+	is_int(check(&p), AGENTD_ETOOBIG, "params: the size first");
+	free(at);
+	free(over);
+}
+
 int
 main(void)
 {
-	plan(42);
+	plan(42 + 19 + 11 + 14);
 	test_names();
 	test_keys_and_audit();
 	test_reserved_kinds();
 	test_settings();
 	test_descriptor();
+	test_proposal_text();
+	test_proposal_numbers();
+	test_proposal_params();
 	return done_testing();
 }

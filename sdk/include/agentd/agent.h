@@ -50,6 +50,11 @@ extern "C" {
 #define AGENTD_AUDIT_SUMMARY_MAX 4096 /* an audit record's summary */
 #define AGENTD_AUDIT_DETAIL_MAX ((size_t)1 << 20) /* its msgpack detail */
 #define AGENTD_LOG_LINE_MAX 899 /* a host->log() line; longer ones are cut */
+/* A proposal (struct agentd_proposal): past these, propose() is
+ * AGENTD_ETOOBIG. */
+#define AGENTD_PROPOSAL_TITLE_MAX 200      /* its title, one line */
+#define AGENTD_PROPOSAL_REASONING_MAX 4096 /* its reasoning */
+#define AGENTD_PROPOSAL_PARAMS_MAX 65536   /* its msgpack params map */
 
 /* Opaque handles owned by the host. */
 typedef struct agentd_ctx     agentd_ctx;     /* one per instance */
@@ -124,16 +129,22 @@ struct agentd_state_op {
 
 /*
  * Proposed action for the policy gate.  Every pointer is borrowed by the
- * host for the duration of the propose() call only.
+ * host for the duration of the propose() call only.  What the host
+ * refuses, before anything leaves the plugin's process: a type that is
+ * not a topic, a missing or empty title, an amount that is negative or
+ * not finite, a confidence outside 0..1, params that are not one msgpack
+ * map (AGENTD_EINVAL); a title, reasoning or params over its
+ * AGENTD_PROPOSAL_*_MAX (AGENTD_ETOOBIG).
  */
 struct agentd_proposal {
-	const char *type;       /* "price.change", "refund", ... */
+	const char *type;       /* "price.change", "refund", ...: a topic */
 	const char *title;      /* one line a person reads */
-	const char *reasoning;  /* why the agent wants it */
+	const char *reasoning;  /* why the agent wants it, or NULL */
 	double      amount;     /* money at stake, 0 if none */
 	double      confidence; /* 0..1 */
-	const void *params;     /* msgpack map of the action's parameters */
-	size_t      params_len;
+	const void *params;     /* msgpack map of the action's parameters;
+	                         * NULL with params_len 0: an empty map */
+	size_t params_len;
 };
 
 /*
