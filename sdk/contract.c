@@ -109,7 +109,8 @@ ad_audit_fields_check(const char *kind, const char *summary,
 
 /* The first segments of the kinds agentd writes, and may write later. */
 static const char *const reserved_kinds[] = { "agentd", "agent", "instance",
-	"call", "state", "event", "audit", "policy", "approval" };
+	"call", "state", "event", "audit", "policy", "approval", "decision",
+	"approvals" };
 
 int
 ad_audit_kind_reserved(const char *kind)

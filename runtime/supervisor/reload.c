@@ -311,6 +311,64 @@ change_agent(struct ad_reload *r, struct outcome *o, struct ad_agent *a,
 	ad_agent_maintain(a);
 }
 
+/*
+ * The policy is read by the gate at each proposal: a change of an agent's
+ * policy { } alone takes effect at once, without new instances (decided
+ * in doc/policy.md).  1 if that was all that changed.
+ */
+static int
+policy_only(
+    struct ad_sv *sv, struct ad_agent *a, const struct ad_agent_conf *c)
+{
+	struct ad_agent_conf  tmp = *c;
+	struct ad_agent_conf *cur = a->cur->conf;
+
+	tmp.policy = cur->policy;
+	if (ad_policy_same(cur->policy, c->policy)
+	    || !ad_agent_conf_same(cur, &tmp))
+		return 0;
+	if (cur->policy != NULL)
+		ad_policy_clear(cur->policy);
+	if (c->policy == NULL) {
+		free(cur->policy);
+		cur->policy = NULL;
+	} else {
+		if (cur->policy == NULL)
+			cur->policy = ad_xcalloc(1, sizeof(*cur->policy));
+		ad_policy_copy(cur->policy, c->policy);
+	}
+	ad_info("agent %s: its policy { } reloaded from %s", c->name, c->file);
+	ad_sv_audit(sv, c->name, NULL, "policy.reload",
+	    "the agent's policy reloaded from %s", c->file);
+	return 1;
+}
+
+/* agentd's policy { } from a reload of every agent, unless a whole file
+ * was refused (it may have held it): then the one in force stays. */
+static void
+reload_global_policy(struct ad_sv *sv, const struct ad_config *cfg)
+{
+	struct ad_policy *now = &sv->cfg->global.policy;
+
+	for (size_t i = 0; i < cfg->nproblems; i++)
+		if (cfg->problems[i].agent == NULL) {
+			if (!ad_policy_same(now, &cfg->global.policy))
+				ad_warn("policy: agentd's policy { } is kept "
+				        "as it was: %s",
+				    cfg->problems[i].err);
+			return;
+		}
+	if (ad_policy_same(now, &cfg->global.policy))
+		return;
+	ad_policy_clear(now);
+	ad_policy_copy(now, &cfg->global.policy);
+	ad_info("policy: agentd's policy { } reloaded (%zu rule(s)%s%s)",
+	    now->nrules, now->file ? " from " : "",
+	    now->file ? now->file : "");
+	ad_sv_audit(sv, NULL, NULL, "policy.reload",
+	    "agentd's policy reloaded: %zu rule(s)", now->nrules);
+}
+
 /* A reload of every agent, or (canary) of one. */
 static void
 apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
@@ -321,6 +379,8 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 	size_t                  i;
 	int                     seen = 0;
 
+	if (r->kind == AD_RELOAD_ALL)
+		reload_global_policy(sv, cfg);
 	for (i = 0; i < cfg->nagents; i++) {
 		const struct ad_agent_conf     *c = &cfg->agents[i];
 		const struct ad_config_problem *pr;
@@ -344,6 +404,9 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 			    "version; agentctl reload starts it");
 		else if (a == NULL)
 			start_agent(sv, r, o, c, d, p->stored[i]);
+		else if (strcmp(a->cur->hash, d->hash) == 0
+		    && policy_only(sv, a, c))
+			settle(o, "unchanged", NULL);
 		else if (strcmp(a->cur->hash, d->hash) == 0
 		    && ad_agent_conf_same(a->cur->conf, c)) {
 			if (r->kind == AD_RELOAD_CANARY)

@@ -48,10 +48,10 @@ like "$out" '#[0-9]+ ' "records carry their sequence number"
 ok $? "--since and --until select by time"
 
 # A plugin's own decision, through the host table.
-out=$(actl --json call front '{"audit":{"kind":"decision","summary":"price of sku-1 set to 9.99","detail":{"old":10.5,"new":9.5}}}')
+out=$(actl --json call front '{"audit":{"kind":"price.set","summary":"price of sku-1 set to 9.99","detail":{"old":10.5,"new":9.5}}}')
 like "$out" '"status":"ok"' "host->audit returns 0 once the record is committed"
-out=$(actl audit --agent front --kind decision --json)
-like "$out" '"agent":"front","instance":"front-1","kind":"decision","summary":"price of sku-1 set to 9.99","detail":\{"old":10.5,"new":9.5\}' \
+out=$(actl audit --agent front --kind price.set --json)
+like "$out" '"agent":"front","instance":"front-1","kind":"price.set","summary":"price of sku-1 set to 9.99","detail":\{"old":10.5,"new":9.5\}' \
     "the plugin's record carries its agent and instance (set by agentd) and its detail"
 out=$(actl --json call front '{"audit":{"kind":"","summary":"no kind"}}')
 like "$out" '"status":"EINVAL"' "a record without a kind is refused with EINVAL"
@@ -59,10 +59,10 @@ like "$out" '"status":"EINVAL"' "a record without a kind is refused with EINVAL"
 # --follow: the last records oldest first, then new ones as they commit.
 actl audit --follow --agent front --json > "$T_DIR/follow.out" 2>&1 &
 follower=$!
-wait_for 5 grep -q '"kind":"decision"' "$T_DIR/follow.out"
+wait_for 5 grep -q '"kind":"price.set"' "$T_DIR/follow.out"
 ok $? "audit --follow first prints the latest matching records"
-actl call front '{"audit":{"kind":"decision","summary":"followed one"}}' >/dev/null
-actl call front '{"audit":{"kind":"decision","summary":"followed two"}}' >/dev/null
+actl call front '{"audit":{"kind":"price.set","summary":"followed one"}}' >/dev/null
+actl call front '{"audit":{"kind":"price.set","summary":"followed two"}}' >/dev/null
 actl call echo '{}' >/dev/null
 wait_for 5 grep -q '"summary":"followed two"' "$T_DIR/follow.out"
 ok $? "records appended later are streamed as they are committed"

@@ -6,7 +6,7 @@
 # audit trail.  Bad proposals and bad answers are refused with one line.
 . "$top_srcdir/tests/lib.sh"
 
-plan 56
+plan 59
 
 PROP=$(plugin_copy "$TPLUGINS/proposer.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -232,6 +232,18 @@ out=$(agent_field pricing .decisions)
 ok $? "status counts decisions by risk and outcome, and the pending one"
 actl audit verify >/dev/null
 ok $? "the audit trail verifies"
+
+# ---- rules change with a reload, without new instances
+sed -i 's/type = { "promo" }/type = { "promo", "refund" }/' "$T_DIR/conf/agentd.conf"
+sed -i 's/policy { max_pending = 3 }/policy { max_pending = 3 default_risk = low }/' "$T_DIR/conf/agents.conf"
+before=$(agent_field tight '.instances[0].id')
+actl reload >/dev/null
+[ "$(actl --json policy test pricing refund 10 0.5 | jq -r .risk)" = medium ]
+ok $? "a reload applies agentd's new rules"
+[ "$(actl --json policy test tight other.thing 10 0.5 | jq -r .risk)" = low ]
+ok $? "and an agent's new policy { }"
+[ "$(agent_field tight '.instances[0].id')" = "$before" ]
+ok $? "an agent whose policy alone changed keeps its instances"
 
 stop_agentd
 ok $? "SIGTERM stops agentd with exit status 0"

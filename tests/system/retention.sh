@@ -34,13 +34,13 @@ wait_for 10 agent_ready front 1
 ok $? "agentd starts with a 2 s audit retention"
 
 decide() {
-	actl call front "{\"audit\":{\"kind\":\"decision\",\"summary\":\"$1\"}}" >/dev/null
+	actl call front "{\"audit\":{\"kind\":\"price.set\",\"summary\":\"$1\"}}" >/dev/null
 }
 decide "round one a"
 decide "round one b"
 wait_for 10 sh -c "ls '$T_DIR/archive' | grep -q '^audit-[0-9]\{8\}-1-[0-9]*\.mp$'"
 ok $? "old records move to archive/audit-YYYYMMDD-FIRST-LAST.mp"
-wait_for 10 sh -c "! '$AGENTCTL' --run-dir '$T_DIR/run' audit --kind decision | grep -q 'round one'"
+wait_for 10 sh -c "! '$AGENTCTL' --run-dir '$T_DIR/run' audit --kind price.set | grep -q 'round one'"
 ok $? "and leave the live trail once older than the retention"
 actl audit --kind audit.archive | grep -q "moved to $T_DIR/archive/audit-"
 ok $? "the move is itself an audit record"

@@ -124,9 +124,10 @@ test_reserved_kinds(void)
 	static const char *const ours[] = { "agent.reload", "instance.exit",
 		"call.denied", "state.denied", "event.denied", "audit.archive",
 		"agentd.start", "policy.decided", "approval.granted", "agent",
+		"decision", "decision.approved",
 		"Agent.Reload", "INSTANCE.exit" };
 	static const char *const theirs[]
-	    = { "decision", "price.quoted", "agents.reload", "agentx",
+	    = { "pricing.decision", "price.quoted", "agents.reload", "agentx",
 		      "my.agent.reload", "stateful", "reload" };
 	const struct agentd_host *h;
 	agentd_ctx               *ctx;

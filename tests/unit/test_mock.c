@@ -484,7 +484,7 @@ test_records(void)
 	agentd_write_str(w, "audit");
 	agentd_write_map(w, 3);
 	agentd_write_str(w, "kind");
-	agentd_write_str(w, "decision");
+	agentd_write_str(w, "price.set");
 	agentd_write_str(w, "summary");
 	agentd_write_str(w, "refund 12.50 for order 7");
 	agentd_write_str(w, "detail");
@@ -497,7 +497,7 @@ test_records(void)
 	ok(agentd_mock_audit_count(m) == 1
 	        && agentd_mock_audit(m, 0, &kind, &summary, &detail, &dlen)
 	            == 0
-	        && strcmp(kind, "decision") == 0
+	        && strcmp(kind, "price.set") == 0
 	        && strcmp(summary, "refund 12.50 for order 7") == 0
 	        && agentd_parse(detail, dlen, &doc) == 0
 	        && int_at(agentd_doc_root(doc), "order") == 7,
@@ -524,7 +524,7 @@ test_records(void)
 
 		ok(AGENTD_HOST_HAS(h, audit_async),
 		    "the mock has audit_async");
-		is_int(h->audit_async(ctx, "decision", "async one", NULL, 0,
+		is_int(h->audit_async(ctx, "price.set", "async one", NULL, 0,
 		           audit_cb, NULL),
 		    0, "audit_async queues a record");
 		is_int(h->audit_async(ctx, "", "x", NULL, 0, audit_cb, NULL),

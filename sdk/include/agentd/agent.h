@@ -205,12 +205,13 @@ struct agentd_host {
 	/*
 	 * Append a record to the audit trail and wait until it is on disk
 	 * (0 then means committed).  agentd records this agent and instance
-	 * with it.  kind ("decision", ...; at most AGENTD_AUDIT_KIND_MAX
+	 * with it.  kind ("price.set", ...; at most AGENTD_AUDIT_KIND_MAX
 	 * bytes) and summary (one line, at most AGENTD_AUDIT_SUMMARY_MAX) are
 	 * borrowed for the call; detail is one msgpack value (a map by
 	 * convention, at most AGENTD_AUDIT_DETAIL_MAX) or NULL.  Kinds
 	 * whose first dot-separated segment is agentd, agent, instance,
-	 * call, state, event, audit, policy or approval (any case) are
+	 * call, state, event, audit, policy, approval, approvals or
+	 * decision (any case) are
 	 * agentd's own records: AGENTD_EDENIED, nothing written.
 	 */
 	int (*audit)(agentd_ctx *ctx, const char *kind, const char *summary,
