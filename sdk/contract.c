@@ -108,9 +108,9 @@ ad_audit_fields_check(const char *kind, const char *summary,
 }
 
 /* The first segments of the kinds agentd writes, and may write later. */
-static const char *const reserved_kinds[] = { "agentd", "agent", "instance",
-	"call", "state", "event", "audit", "policy", "approval", "decision",
-	"approvals" };
+static const char *const reserved_kinds[]
+    = { "agentd", "agent", "instance", "call", "state", "event", "audit",
+	      "policy", "approval", "decision", "approvals" };
 
 int
 ad_audit_kind_reserved(const char *kind)
@@ -167,6 +167,24 @@ mp_is_map(const unsigned char *b)
 	return (b[0] & 0xf0) == 0x80 || b[0] == 0xde || b[0] == 0xdf;
 }
 
+/*
+ * A control character (other than newline and tab where lines are
+ * allowed) in text a person reads: a terminal would act on an escape
+ * sequence a plugin slipped into agentctl's listing.
+ */
+static int
+has_control(const char *s, int lines)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c < 0x20 && !(lines && (c == '\n' || c == '\t')))
+		    || c == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
 int
 ad_proposal_check(const struct agentd_proposal *p, char *err, size_t errlen)
 {
@@ -191,6 +209,13 @@ ad_proposal_check(const struct agentd_proposal *p, char *err, size_t errlen)
 		return proposal_refused(err, errlen, AGENTD_ETOOBIG,
 		    "reasoning is longer than %d bytes: shorten it",
 		    AGENTD_PROPOSAL_REASONING_MAX);
+	if (has_control(p->title, 0)
+	    || (p->reasoning != NULL && has_control(p->reasoning, 1)))
+		return proposal_refused(err, errlen, AGENTD_EINVAL,
+		    "%s holds a control character: people read it in a "
+		    "terminal; write plain text (reasoning may have newlines "
+		    "and tabs)",
+		    has_control(p->title, 0) ? "title" : "reasoning");
 	/* Written so that a NaN fails too. */
 	if (!isfinite(p->amount) || !(p->amount >= 0))
 		return proposal_refused(err, errlen, AGENTD_EINVAL,

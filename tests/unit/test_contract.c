@@ -124,8 +124,8 @@ test_reserved_kinds(void)
 	static const char *const ours[] = { "agent.reload", "instance.exit",
 		"call.denied", "state.denied", "event.denied", "audit.archive",
 		"agentd.start", "policy.decided", "approval.granted", "agent",
-		"decision", "decision.approved",
-		"Agent.Reload", "INSTANCE.exit" };
+		"decision", "decision.approved", "Agent.Reload",
+		"INSTANCE.exit" };
 	static const char *const theirs[]
 	    = { "pricing.decision", "price.quoted", "agents.reload", "agentx",
 		      "my.agent.reload", "stateful", "reload" };
@@ -306,6 +306,18 @@ test_proposal_text(void)
 	is_int(check(&p), AGENTD_ETOOBIG, "proposal: reasoning one byte over");
 	p.reasoning = "";
 	is_int(check(&p), 0, "proposal: empty reasoning");
+	p.title = "price \033[2J cleared";
+	is_int(check(&p), AGENTD_EINVAL,
+	    "proposal: a title with an escape character is EINVAL");
+	p.title = "two\nlines";
+	is_int(check(&p), AGENTD_EINVAL, "proposal: a title of two lines");
+	p.title     = "ok";
+	p.reasoning = "first\n\tsecond";
+	is_int(check(&p), 0, "proposal: reasoning may have newlines, tabs");
+	p.reasoning = "bell\a";
+	is_int(check(&p), AGENTD_EINVAL,
+	    "proposal: reasoning with another control character");
+	p.reasoning = "";
 
 	/* The message: one line, what is wrong, from the start of err. */
 	p.title = NULL;
@@ -411,7 +423,7 @@ test_proposal_params(void)
 int
 main(void)
 {
-	plan(42 + 19 + 11 + 14);
+	plan(42 + 19 + 11 + 14 + 4);
 	test_names();
 	test_keys_and_audit();
 	test_reserved_kinds();
