@@ -228,10 +228,14 @@ proposer_event(void *state, const char *topic, const void *body, size_t len)
 	if (strncmp(topic, "decision.", 9) != 0
 	    || agentd_parse(body, len, &doc) != 0)
 		return;
-	if (p->crash
-	    && p->host->state_get(p->ctx, "crashed", 7, &v, &vlen) != 0) {
-		p->host->state_put(p->ctx, "crashed", 7, "1", 1);
-		kill(getpid(), SIGKILL);
+	if (p->crash) {
+		v = NULL;
+		if (p->host->state_get(p->ctx, "crashed", 7, &v, &vlen) != 0) {
+			p->host->state_put(p->ctx, "crashed", 7, "1", 1);
+			kill(getpid(), SIGKILL);
+		}
+		p->host->free(v);
+		p->crash = 0;
 	}
 	root = agentd_doc_root(doc);
 	agentd_get_strcpy(agentd_map_get(root, "id"), id, sizeof(id));

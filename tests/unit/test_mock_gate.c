@@ -611,16 +611,22 @@ bad_start(int pairs, const char *type, const char *title)
 }
 
 static void
-bad(agentd_mock *m, const char *name, const char *field)
+bad_code(agentd_mock *m, int code, const char *name, const char *field)
 {
 	size_t before = agentd_mock_decisions(m);
 	char   what[160];
 
-	is_int(send_proposal(m), AGENTD_EINVAL, name);
+	is_int(send_proposal(m), code, name);
 	snprintf(what, sizeof(what), "... the message names %s", field);
 	like(agentd_mock_errmsg(m), field, what);
 	ok(agentd_mock_decisions(m) == before && last_untouched,
 	    "... nothing recorded, *decision_id left alone");
+}
+
+static void
+bad(agentd_mock *m, const char *name, const char *field)
+{
+	bad_code(m, AGENTD_EINVAL, name, field);
 }
 
 static void
@@ -644,7 +650,8 @@ test_bad_proposals(void)
 	memset(title, 'x', sizeof(title) - 1);
 	title[sizeof(title) - 1] = '\0';
 	bad_start(0, "price.change", title);
-	bad(m, "a title of 201 bytes is EINVAL", "title");
+	bad_code(
+	    m, AGENTD_ETOOBIG, "a title of 201 bytes is ETOOBIG", "title");
 	title[sizeof(title) - 2] = '\0';
 	bad_start(0, "price.change", title);
 	is_int(send_proposal(m), 0, "a title of exactly 200 bytes is fine");
