@@ -205,9 +205,10 @@ read_price(struct quote *q, const char *sku, double *price)
 }
 
 /*
- * Append a "decision" record to the audit trail: a one-line summary a
- * person reads, and the numbers as a msgpack map for tools.  When audit()
- * returns 0 the record is on disk.
+ * Append a "quote.discount" record to the audit trail: a one-line summary
+ * a person reads, and the numbers as a msgpack map for tools.  When
+ * audit() returns 0 the record is on disk.  (Kinds starting "decision."
+ * are the policy gate's own: a plugin names its records after itself.)
  */
 static int
 record_discount(struct quote *q, const char *sku, int64_t qty,
@@ -234,7 +235,7 @@ record_discount(struct quote *q, const char *sku, int64_t qty,
 	agentd_write_str(q->out, "total");
 	agentd_write_double(q->out, total / 100.0);
 	detail = agentd_writer_data(q->out, &len);
-	return q->host->audit(q->ctx, "decision", summary, detail, len);
+	return q->host->audit(q->ctx, "quote.discount", summary, detail, len);
 }
 
 static int

@@ -156,7 +156,7 @@ test_quotes(const char *so)
 	    "4 units: 10% off 10.00 is 9.00");
 	check(agentd_mock_audit_count(m) == 1
 	        && agentd_mock_audit(m, 0, &kind, &summary, NULL, NULL) == 0
-	        && strcmp(kind, "decision") == 0
+	        && strcmp(kind, "quote.discount") == 0
 	        && strstr(summary, "A-1") != NULL,
 	    "... and the discount is recorded as a decision");
 

@@ -113,7 +113,7 @@ reply=$(actl --json call quote '{"sku":"A-1","qty":4}')
 printf '%s' "$reply" | grep -q '"total":9'
 ok $? "the skeleton answers a quote with the discount applied ($reply)"
 
-actl audit --agent quote --kind decision | grep -q 'A-1'
+actl audit --agent quote --kind quote.discount | grep -q 'A-1'
 ok $? "its decision is in the audit trail"
 
 stop "$I_PID"
