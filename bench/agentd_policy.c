@@ -101,14 +101,10 @@
 
 extern char **environ;
 
-/*
- * The configuration's policy, in one place.  Until the policy rules
- * land, runtime/policy/rules_tmp.c stands in: a type starting with "low"
- * is LOW, anything else ("hold.bench") HIGH, and the configuration has
- * no policy section.  Once the rules have landed, this becomes
- *   "policy { rule \"bench\" { type = { \"low\" } risk = low } }\n"
- */
-#define POLICY_CONF ""
+/* The configuration's policy, in one place: "low..." types are LOW,
+ * anything else ("hold.bench") HIGH by the fail-closed default. */
+#define POLICY_CONF                                                           \
+	"policy { rule \"bench\" { type = { \"low\" } risk = low } }\n"
 
 static const char *prog    = "agentd_policy";
 static int         nagents = 8, outstanding = 64, per_agent = 1000;
