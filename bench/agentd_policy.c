@@ -9,8 +9,8 @@
  *                         [-a AGENTS] [-o OUTSTANDING] [-d SECONDS]
  *                         [-W WARMUP]
  *
- * Defaults: 8 agents, 64 outstanding, 10 holders of 1000 each, 7
- * repeats, 2 s after 0.2 s of warm-up.
+ * Defaults: 8 agents, 64 outstanding, 1 holder of 10 000, 7 repeats, 2 s
+ * after 0.2 s of warm-up.
  *
  * rate: two measurements, one after the other, each on an agentd of its
  * own (in $BENCH_TMPDIR/audit and $BENCH_TMPDIR/policy):
@@ -27,11 +27,17 @@
  *
  *   audit way=async conf=Ax1/N ...          (bench/agentd_audit's line)
  *   policy way=low conf=Ax1/N clients=A*N decisions=D secs=S rate=R
- *       p50_us=X p99_us=Y ack_p50_us=X ack_p99_us=Y recs_per=Q
+ *       committed=C p50_us=X p99_us=Y ack_p50_us=X ack_p99_us=Y recs_per=Q
  *       per_txn=Z errors=E sv_cpu_us=C all_cpu_us=U audit_rate=R2
  *       audit_p50_us=X2 audit_p99_us=Y2 audit_per_txn=Z2
  *       audit_sv_cpu_us=C2 audit_all_cpu_us=U2 ratio=Q2
  *
+ * rate: the decisions counted by the plugins (proposed in the window
+ * and their event in it, as the audit row counts its records) per
+ * second; committed: the decisions agentd added to its store in the
+ * window, per second (with a latency that is not small against the
+ * window, rate counts fewer: those proposed near its end are not
+ * counted).
  * p50/p99: from the propose_async call to the decision event in on_event;
  * ack_: to propose_async's callback (agentd's answer with the id, after
  * the commit of the proposal and its approval); recs_per: audit records
@@ -71,11 +77,11 @@
  * proposal committed); list0_ms: `agentctl approvals` with nothing
  * pending; times are medians over REPEATS; low0 with nothing pending,
  * low with the P pending ("-" with -d 0).  An agent may have
- * `max_pending` decisions pending (1000 by default; until the policy
- * rules land the configuration cannot raise it), and one that has them
- * is refused every proposal, LOW ones too: so P = HOLDERS x PER_AGENT is
- * spread over the holders, and the LOW proposals come from agents of
- * their own.
+ * `max_pending` decisions pending (1000 by default; POLICY_CONF raises it
+ * to 65536, the plugin's most), and one that has them is refused every
+ * proposal, LOW ones too: so the LOW proposals come from agents of their
+ * own.  P = HOLDERS x PER_AGENT may also be spread over several
+ * holders.
  *
  * Exit 0 when measured; 1 on a failure.  Everything runs in
  * $BENCH_TMPDIR; the build is $BENCH_BUILDDIR.
@@ -102,13 +108,15 @@
 extern char **environ;
 
 /* The configuration's policy, in one place: "low..." types are LOW,
- * anything else ("hold.bench") HIGH by the fail-closed default. */
+ * anything else ("hold.bench") HIGH by the fail-closed default; an agent
+ * may hold as many pending as proposegen's hold makes at most. */
 #define POLICY_CONF                                                           \
-	"policy { rule \"bench\" { type = { \"low\" } risk = low } }\n"
+	"policy { max_pending = 65536\n"                                      \
+	"  rule \"bench\" { type = { \"low\" } risk = low } }\n"
 
 static const char *prog    = "agentd_policy";
-static int         nagents = 8, outstanding = 64, per_agent = 1000;
-static int         holders = 10;
+static int         nagents = 8, outstanding = 64, per_agent = 10000;
+static int         holders = 1;
 static int         repeats = 7;
 static double      secs = 2, warm = 0.2;
 
@@ -193,7 +201,7 @@ run_rate(void)
 	struct gendrive_result *r = calloc(1, sizeof(*r));
 	char                    settings[64], aline[1024], f1[32], f2[32];
 	char                    f3[32], f4[32], f5[32], f6[32], sv[32];
-	char                    all[32], per[32];
+	char                    all[32], per[32], comm[32];
 	const char             *base = harness_tmpdir;
 	double                  arate;
 	pid_t                   pid;
@@ -210,18 +218,23 @@ run_rate(void)
 	if (low_window(&c, pid, r) == 0) {
 		arate = atof(field(aline, "rate", f1, sizeof(f1)));
 		snprintf(per, sizeof(per), "-");
+		snprintf(comm, sizeof(comm), "-");
+		if (r->decisions >= 0)
+			snprintf(comm, sizeof(comm), "%.0f",
+			    (double)r->decisions / secs);
 		if (r->audit_recs >= 0 && r->decisions > 0)
 			snprintf(per, sizeof(per), "%.2f",
 			    (double)r->audit_recs / (double)r->decisions);
 		printf("policy way=low conf=%dx1/%d clients=%lld "
-		       "decisions=%lld secs=%.3f rate=%.0f p50_us=%.1f "
+		       "decisions=%lld secs=%.3f rate=%.0f committed=%s "
+		       "p50_us=%.1f "
 		       "p99_us=%.1f ack_p50_us=%.1f ack_p99_us=%.1f "
 		       "recs_per=%s per_txn=%.2f errors=%lld sv_cpu_us=%s "
 		       "all_cpu_us=%s audit_rate=%.0f audit_p50_us=%s "
 		       "audit_p99_us=%s audit_per_txn=%s audit_sv_cpu_us=%s "
 		       "audit_all_cpu_us=%s ratio=%.3f\n",
 		    nagents, outstanding, (long long)nagents * outstanding,
-		    (long long)r->recs, secs, (double)r->recs / secs,
+		    (long long)r->recs, secs, (double)r->recs / secs, comm,
 		    auditrec_hist_pct(r->hist, 0.50),
 		    auditrec_hist_pct(r->hist, 0.99),
 		    auditrec_hist_pct(r->hist2, 0.50),
