@@ -932,13 +932,10 @@ deliver(struct ad_sv *sv, const char *agent)
 	if (a == NULL || g == NULL)
 		return;
 	while ((inst = free_instance(a)) != NULL) {
-		uint64_t           ids[DELIVER_BATCH];
-		size_t             n = 0, i, len;
-		struct outbox      ob;
-		agentd_writer     *w;
-		struct ad_envelope env;
-		nng_msg           *msg;
-		struct ad_slot    *s = &inst->slots[0];
+		uint64_t       ids[DELIVER_BATCH];
+		size_t         n = 0, i, len;
+		struct outbox  ob;
+		agentd_writer *w;
 
 		for (i = 0; i < g->nopen && n < DELIVER_BATCH; i++) {
 			struct ad_open_decision *o = &g->open[i];
@@ -963,25 +960,14 @@ deliver(struct ad_sv *sv, const char *agent)
 			ad_write_values(w, p, len);
 		}
 		agentd_writer_free(ob.w);
-		memset(&env, 0, sizeof(env));
-		env.id   = ad_envelope_next_id();
-		env.kind = AD_KIND_CONTROL;
-		snprintf(env.src, sizeof(env.src), "agentd");
-		snprintf(env.dst, sizeof(env.dst), "decisions");
-		env.body     = agentd_writer_data(w, &len);
-		env.body_len = len;
-		if (ad_envelope_to_msg(&env, &msg) != 0)
-			abort(); /* only ENOMEM is possible here */
-		agentd_writer_free(w);
-		snprintf(s->op, sizeof(s->op), "decisions");
-		s->phase = AD_SLOT_BUSY;
-		s->id    = env.id;
 		for (i = 0; i < n; i++)
 			open_find(g, ids[i])->sent_to = inst;
-		if (ad_instance_send(inst, nng_msg_body(msg), nng_msg_len(msg))
-		    != 0)
-			abort(); /* only ENOMEM is possible here */
-		nng_msg_free(msg);
+		{
+			const void *body = agentd_writer_data(w, &len);
+
+			ad_instance_send_control(inst, "decisions", body, len);
+		}
+		agentd_writer_free(w);
 	}
 }
 

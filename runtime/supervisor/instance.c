@@ -309,15 +309,38 @@ spawn_worker(struct ad_instance *inst, pid_t *out, char *err, size_t errlen)
 	return 0;
 }
 
+void
+ad_instance_send_control(
+    struct ad_instance *inst, const char *op, const void *body, size_t len)
+{
+	struct ad_slot    *s = &inst->slots[0];
+	struct ad_envelope e;
+	nng_msg           *msg;
+
+	memset(&e, 0, sizeof(e));
+	e.id   = ad_envelope_next_id();
+	e.kind = AD_KIND_CONTROL;
+	snprintf(e.src, sizeof(e.src), "agentd");
+	snprintf(e.dst, sizeof(e.dst), "%s", op);
+	e.body     = body;
+	e.body_len = len;
+	if (ad_envelope_to_msg(&e, &msg) != 0)
+		abort(); /* only ENOMEM is possible here */
+	snprintf(s->op, sizeof(s->op), "%s", op);
+	s->phase = AD_SLOT_BUSY;
+	s->id    = e.id;
+	if (ad_instance_send(inst, nng_msg_body(msg), nng_msg_len(msg)) != 0)
+		abort(); /* only ENOMEM is possible here */
+	nng_msg_free(msg);
+}
+
 /* Send "init" with the agent's settings on the control slot. */
 static void
 send_init(struct ad_instance *inst)
 {
 	const struct ad_agent_conf *c = inst->gen->conf;
-	struct ad_slot             *s = &inst->slots[0];
-	struct ad_envelope          e;
 	agentd_writer              *w;
-	nng_msg                    *msg;
+	const void                 *body;
 	size_t                      i, len;
 
 	agentd_writer_new(&w);
@@ -352,23 +375,10 @@ send_init(struct ad_instance *inst)
 			break;
 		}
 	}
-	memset(&e, 0, sizeof(e));
-	e.id   = ad_envelope_next_id();
-	e.kind = AD_KIND_CONTROL;
-	snprintf(e.src, sizeof(e.src), "agentd");
-	snprintf(e.dst, sizeof(e.dst), "init");
-	e.body     = agentd_writer_data(w, &len);
-	e.body_len = len;
-	if (ad_envelope_to_msg(&e, &msg) != 0)
-		abort(); /* only ENOMEM is possible here */
-	agentd_writer_free(w);
-	snprintf(s->op, sizeof(s->op), "init");
-	s->phase = AD_SLOT_BUSY;
-	s->id    = e.id;
+	body = agentd_writer_data(w, &len);
 	/* ad_instance_tick enforces init_timeout from the spawn. */
-	if (ad_instance_send(inst, nng_msg_body(msg), nng_msg_len(msg)) != 0)
-		abort(); /* only ENOMEM is possible here */
-	nng_msg_free(msg);
+	ad_instance_send_control(inst, "init", body, len);
+	agentd_writer_free(w);
 }
 
 /* Never started: the main loop frees it like an exit. */

@@ -108,6 +108,14 @@ struct ad_instance *ad_instance_exited(
 void ad_instance_free(struct ad_instance *inst);
 
 /* The control slot finished (init answered or failed).  mtx held. */
+/*
+ * Send control operation op (body borrowed for the call) on the
+ * instance's control slot, which must be free; its answer comes to
+ * ad_instance_control_done.  mtx held.
+ */
+void ad_instance_send_control(
+    struct ad_instance *inst, const char *op, const void *body, size_t len);
+
 void ad_instance_control_done(
     struct ad_slot *s, int rv, const struct ad_envelope *reply);
 
