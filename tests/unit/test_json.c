@@ -204,6 +204,33 @@ test_decoding(void)
 	agentd_write_double(w, 0.0 / 0.0);
 	is_mp_text(w, "null", "NaN becomes null");
 
+	/*
+	 * Bytes at the deepest level msgpack may nest are shown, one level
+	 * deeper in their {"$base64"} object; that JSON cannot go back.
+	 */
+	{
+		char        err[128], *text;
+		int         i;
+		const void *data;
+		size_t      len;
+
+		for (i = 0; i < AGENTD_MSG_MAX_DEPTH; i++)
+			agentd_write_array(w, 1);
+		agentd_write_bin(w, "\xff", 1);
+		data = agentd_writer_data(w, &len);
+		j    = NULL;
+		is_int(ad_mp_to_json(data, len, &j), 0,
+		    "bytes 32 arrays deep are shown");
+		text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+		agentd_writer_reset(w);
+		is_int(ad_json_text_to_mp(text, w, err, sizeof(err)),
+		    AGENTD_EINVAL, "their JSON, 33 deep, is refused as input");
+		like(err, "nested deeper than 32", "saying why");
+		free(text);
+		json_decref(j);
+		agentd_writer_reset(w);
+	}
+
 	j = (json_t *)1;
 	is_int(ad_mp_to_json("\xdf\xff\xff\xff\xff", 5, &j), AGENTD_EPROTO,
 	    "malformed msgpack is refused");
@@ -249,7 +276,7 @@ test_nested_keys(void)
 int
 main(void)
 {
-	plan(37);
+	plan(40);
 	test_round_trips();
 	test_encoding();
 	test_syntax_errors();
