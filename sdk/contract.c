@@ -108,9 +108,9 @@ ad_audit_fields_check(const char *kind, const char *summary,
 }
 
 /* The first segments of the kinds agentd writes, and may write later. */
-static const char *const reserved_kinds[]
-    = { "agentd", "agent", "instance", "call", "state", "event", "audit",
-	      "policy", "approval", "decision", "approvals" };
+static const char *const reserved_kinds[] = { "agentd", "agent", "instance",
+	"call", "state", "event", "audit", "policy", "approval", "decision",
+	"approvals", "token", "http", "webhook" };
 
 int
 ad_audit_kind_reserved(const char *kind)

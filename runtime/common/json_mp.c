@@ -336,3 +336,23 @@ ad_mp_to_json(const void *buf, size_t len, json_t **out)
 	agentd_doc_free(doc);
 	return rc;
 }
+
+json_t *
+ad_raw_to_json(const void *p, size_t len)
+{
+	json_t *j = NULL;
+
+	return jm_decode_bytes(p, len, &j) == 0 ? j : NULL;
+}
+
+json_t *
+ad_bytes_to_json(const void *p, size_t len)
+{
+	json_t *j = NULL;
+
+	if (len == 0)
+		return json_null();
+	if (ad_mp_to_json(p, len, &j) == 0)
+		return j;
+	return ad_raw_to_json(p, len);
+}

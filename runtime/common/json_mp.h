@@ -31,4 +31,14 @@ int ad_json_to_mp(const json_t *j, agentd_writer *w);
 int ad_mp_to_json(const void *buf, size_t len, json_t **out);
 int ad_value_to_json(const agentd_value *v, json_t **out);
 
+/*
+ * Bytes that hold msgpack by convention (a state value, an audit detail,
+ * an event body) as JSON: the value they encode; a JSON string or
+ * {"$base64"} when they are not one msgpack value; null when empty.
+ * NULL only without memory.
+ */
+json_t *ad_bytes_to_json(const void *p, size_t len);
+/* Bytes as a JSON string when valid UTF-8, else {"$base64"}. */
+json_t *ad_raw_to_json(const void *p, size_t len);
+
 #endif

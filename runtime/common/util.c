@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,8 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "common/util.h"
 
@@ -218,4 +222,68 @@ ad_may_switch_users(void)
 	if (syscall(SYS_capget, &hdr, caps) != 0)
 		return 0;
 	return (caps[0].effective & want) == want;
+}
+
+int
+ad_parse_listen(
+    const char *s, struct sockaddr_storage *ss, unsigned *sslen, int *loopback)
+{
+	struct sockaddr_storage st;
+	char                    host[64];
+	const char             *colon, *h = s;
+	size_t                  hlen;
+	char                   *end;
+	long                    port;
+
+	if (s == NULL || (colon = strrchr(s, ':')) == NULL)
+		return -1;
+	hlen = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (hlen < 2 || s[hlen - 1] != ']')
+			return -1;
+		h = s + 1;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(host) || colon[1] == '\0')
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno      = 0;
+	port       = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || errno != 0 || port < 0 || port > 65535
+	    || !isdigit((unsigned char)colon[1]))
+		return -1;
+	memset(&st, 0, sizeof(st));
+	if (s[0] != '[') {
+		struct sockaddr_in *in = (struct sockaddr_in *)&st;
+
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -1;
+		in->sin_family = AF_INET;
+		in->sin_port   = htons((uint16_t)port);
+		if (loopback != NULL)
+			*loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+		if (sslen != NULL)
+			*sslen = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&st;
+
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -1;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port   = htons((uint16_t)port);
+		if (loopback != NULL)
+			*loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		if (sslen != NULL)
+			*sslen = sizeof(*in6);
+	}
+	if (ss != NULL)
+		*ss = st;
+	return 0;
+}
+
+int
+ad_listen_word(const char *s)
+{
+	return ad_parse_listen(s, NULL, NULL, NULL) == 0 ? 0 : -1;
 }

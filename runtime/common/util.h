@@ -64,4 +64,16 @@ void ad_hex(const unsigned char *in, size_t n, char *out);
  * CAP_SETGID in effect? */
 int ad_may_switch_users(void);
 
+/*
+ * "HOST:PORT" or "[ADDR]:PORT", numeric (no name lookup), port 0 (any
+ * free one) to 65535: into *ss (its length *sslen), *loopback whether it is
+ * 127.0.0.0/8 or ::1.  0, or -1 for anything else.  Any pointer but s may
+ * be NULL.
+ */
+struct sockaddr_storage;
+int ad_parse_listen(const char *s, struct sockaddr_storage *ss,
+    unsigned *sslen, int *loopback);
+/* The same as a configuration row's parse(): 0 or -1. */
+int ad_listen_word(const char *s);
+
 #endif

@@ -384,6 +384,11 @@ check_word(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (ad_opt_word(o, s) >= 0)
 		return 0;
+	if (o->words == NULL) /* a parse() of its own: an address */
+		return reject(cfg,
+		    "%s%s%s \"%s\" is not an address: write HOST:PORT, as "
+		    "127.0.0.1:8470 or [::1]:8470",
+		    nested ? cfg->name : "", nested ? " " : "", opt->name, s);
 	/* A rule's options: the message already names the rule. */
 	if (strcmp(cfg->name, "rule") == 0)
 		nested = 0;
@@ -1473,6 +1478,34 @@ take_top_policy(
 
 /* ---- agentd { } ------------------------------------------------------ */
 
+/* What involves more than one option of http { }. */
+static int
+check_http(
+    const struct ad_global_conf *g, const char *file, char *err, size_t errlen)
+{
+	int loopback = 0;
+
+	if (g->http_listen == NULL)
+		return 0;
+	ad_parse_listen(g->http_listen, NULL, NULL, &loopback);
+	if ((g->http_cert_file == NULL) != (g->http_key_file == NULL)) {
+		ad_seterr(err, errlen,
+		    "%s:%d: http: cert_file and key_file go together: write "
+		    "both for HTTPS, or neither",
+		    file, g->http_line);
+		return AGENTD_ECONFIG;
+	}
+	if (!loopback && g->http_cert_file == NULL && !g->http_insecure) {
+		ad_seterr(err, errlen,
+		    "%s:%d: http: listen = \"%s\" is not a loopback address: "
+		    "give it cert_file and key_file for HTTPS, or write "
+		    "insecure = true if a proxy in front does TLS",
+		    file, g->http_line, g->http_listen);
+		return AGENTD_ECONFIG;
+	}
+	return 0;
+}
+
 static int
 take_global(struct loader *ld, cfg_t *root, const char *file)
 {
@@ -1497,7 +1530,9 @@ take_global(struct loader *ld, cfg_t *root, const char *file)
 	base            = ad_dirname(file);
 	take_rows(ad_global_opts, sec, g, base);
 	free(base);
-	return 0;
+	if (cfg_size(sec, "http") > 0)
+		g->http_line = section_line(cfg_getsec(sec, "http"));
+	return check_http(g, file, ld->err, ld->errlen);
 }
 
 /* What the files did not say comes from opts, after every file is read. */

@@ -115,6 +115,17 @@ struct ad_global_conf {
 	int64_t watch_delay_ms;
 	/* Workers' user unless an agent names one; NULL: not written. */
 	char *plugin_user;
+	/* http { }: the HTTP API (supervisor/http.h); listen NULL: none.
+	 * http_line: where http { } is, for messages about it. */
+	char    *http_listen;
+	char    *http_cert_file;
+	char    *http_key_file;
+	int      http_insecure;
+	unsigned http_max_connections;
+	int64_t  http_timeout_ms;
+	int64_t  http_call_timeout_ms;
+	int      http_metrics_public;
+	int      http_line;
 	/* The top-level policy { } of a file (not a row of agentd { }):
 	 * every value written or its default; policy.file NULL when no
 	 * file has one.  Agents' deadlines are checked against its

@@ -124,6 +124,32 @@
 
 #define ST struct ad_global_conf
 
+static const struct ad_opt http_opts[] = {
+	WORD("listen", NULL, NULL, ad_listen_word, http_listen,
+	    "`HOST:PORT` to serve the HTTP API on (`[ADDR]:PORT` for IPv6); "
+	    "unset: no HTTP server. Anything but a loopback address needs "
+	    "`cert_file` and `key_file`, or `insecure = true` "
+	    "([http.md](http.md))"),
+	PATH("cert_file", http_cert_file, "none",
+	    "the TLS certificate chain (PEM); with `key_file`, agentd speaks "
+	    "HTTPS"),
+	PATH("key_file", http_key_file, "none", "the TLS private key (PEM)"),
+	BOOL("insecure", "false", http_insecure,
+	    "allow plain HTTP on an address other than loopback (behind a "
+	    "proxy that does TLS)"),
+	COUNT("max_connections", "256", 1, 65536, http_max_connections,
+	    "connections served at once; more wait in the kernel's queue"),
+	DURATION("timeout", "30s", POSITIVE, http_timeout_ms,
+	    "a connection idle this long is closed (a slow client cannot "
+	    "hold a slot)"),
+	DURATION("call_timeout", "30s", POSITIVE, http_call_timeout_ms,
+	    "the deadline of a call through HTTP unless it asks for a "
+	    "shorter one (`?timeout_ms=`)"),
+	BOOL("metrics_public", "false", http_metrics_public,
+	    "serve `/metrics` and `/healthz` without a token"),
+	END,
+};
+
 static const char *const log_levels[]
     = { "error", "warn", "info", "debug", NULL };
 
@@ -163,6 +189,7 @@ const struct ad_opt ad_global_opts[] = {
 	    "`agentd-plugin` if agentd may switch users, else none",
 	    "the user workers run as, unless the agent names its own "
 	    "([security.md](security.md#identity))"),
+	SECTION("http", http_opts),
 	END,
 };
 

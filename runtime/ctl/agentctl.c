@@ -23,7 +23,7 @@
 #include "common/util.h"
 #include "config/conf.h"
 #include "store/audit.h"
-#include "supervisor/control.h"
+#include "common/ops.h"
 
 /* Exit codes (agentctl(1)). */
 enum {
@@ -74,6 +74,11 @@ static const char *const commands_help
       "  decisions [FILTERS]    the gate's decisions, newest first\n"
       "  policy test AGENT TYPE AMOUNT CONFIDENCE   the rule and risk a "
       "proposal gets\n"
+      "  token create NAME --role viewer|operator|admin   a token for "
+      "the HTTP API\n"
+      "  token list             the HTTP API's tokens (never the tokens "
+      "themselves)\n"
+      "  token revoke NAME      refuse a token from now on\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -530,7 +535,7 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 	    || (rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE,
 	            prefix ? prefix : "", prefix ? strlen(prefix) : 0))
 	        != 0
-	    || (rv = dial_agentd(o, s, "tail.sock")) != 0)
+	    || (rv = dial_agentd(o, s, AD_TAIL_SOCKET)) != 0)
 		return EXIT_CONNECT;
 	while (count < 0 || seen < count) {
 		if ((rv = nng_recvmsg(s, &msg, 0)) != 0) {
@@ -2119,6 +2124,125 @@ cmd_policy(struct ctl_opts *o, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- the HTTP API's tokens -------------------------------------------- */
+
+static const char *const token_help
+    = "usage: agentctl token create NAME --role viewer|operator|admin\n"
+      "       agentctl token list\n"
+      "       agentctl token revoke NAME\n"
+      "Tokens for agentd's HTTP API (doc/http.md).  create prints the new "
+      "token\nonce: agentd keeps only its SHA-256.  A viewer reads; an "
+      "operator also\ncalls agents, publishes, writes state and answers "
+      "approvals; an admin\nalso reloads, scales, restarts, stops and "
+      "manages tokens.\n";
+
+static int
+token_list(struct ctl_opts *o)
+{
+	json_t *v, *it;
+	size_t  k;
+	char    when[32];
+	int     rv;
+
+	if ((rv = request(o, AD_KIND_CONTROL, AD_OP_TOKEN_LIST, NULL, 0, &v))
+	    != EXIT_OK)
+		return rv;
+	if (o->json) {
+		print_line(v);
+		json_decref(v);
+		return EXIT_OK;
+	}
+	printf("%-20s %-9s %-20s %-20s %s\n", "NAME", "ROLE", "CREATED (UTC)",
+	    "LAST USED (UTC)", "BY");
+	json_array_foreach(json_object_get(v, "tokens"), k, it)
+	{
+		char      used[32] = "-";
+		time_t    t;
+		struct tm tm;
+		int64_t   u
+		    = json_integer_value(json_object_get(it, "last_used_ms"));
+
+		t = (time_t)(json_integer_value(
+		                 json_object_get(it, "created_ms"))
+		    / 1000);
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		if (u > 0) {
+			t = (time_t)(u / 1000);
+			gmtime_r(&t, &tm);
+			strftime(used, sizeof(used), "%Y-%m-%d %H:%M:%S", &tm);
+		}
+		printf("%-20s %-9s %-20s %-20s %s\n", str_of(it, "name"),
+		    str_of(it, "role"), when, used, str_of(it, "by"));
+	}
+	json_decref(v);
+	return EXIT_OK;
+}
+
+static int
+cmd_token(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "role", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char    *role = NULL, *sub;
+	agentd_writer *w;
+	json_t        *v;
+	int            c, rv, nargs = 0;
+
+	if (want_help(argc, argv, token_help))
+		return EXIT_OK;
+	if (argc < 2) {
+		fputs(token_help, stderr);
+		return EXIT_USAGE;
+	}
+	sub = argv[1];
+	argc--;
+	argv++;
+	optind = 1;
+	while ((c = getopt_args(argc, argv, longopts, &nargs)) != -1) {
+		if (c == 'r')
+			role = optarg;
+		else if (c == 'j')
+			o->json = 1;
+		else {
+			fputs(token_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (strcmp(sub, "list") == 0 && nargs == 0)
+		return token_list(o);
+	if ((strcmp(sub, "create") != 0 && strcmp(sub, "revoke") != 0)
+	    || nargs != 1 || (strcmp(sub, "create") == 0) != (role != NULL)) {
+		fputs(token_help, stderr);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, role != NULL ? 2 : 1);
+	agentd_write_str(w, "name");
+	agentd_write_str(w, argv[1]);
+	if (role != NULL) {
+		agentd_write_str(w, "role");
+		agentd_write_str(w, role);
+	}
+	rv = request(o, AD_KIND_CONTROL,
+	    role != NULL ? AD_OP_TOKEN_CREATE : AD_OP_TOKEN_REVOKE, w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	if (o->json)
+		print_line(v);
+	else if (role != NULL)
+		printf("%s\n", str_of(v, "token"));
+	else
+		printf("token %s revoked\n", argv[1]);
+	json_decref(v);
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2190,6 +2314,8 @@ main(int argc, char **argv)
 		return cmd_decisions(&o, argc, argv);
 	if (strcmp(argv[0], "policy") == 0)
 		return cmd_policy(&o, argc, argv);
+	if (strcmp(argv[0], "token") == 0)
+		return cmd_token(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

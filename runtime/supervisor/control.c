@@ -19,7 +19,17 @@
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
 #include "supervisor/status.h"
+#include "supervisor/tokens.h"
 #include "supervisor/supervisor.h"
+
+static void operator_name(const struct ad_srvctx *c, char *out, size_t len);
+
+/* The source an operator's calls and events carry: who plugins see. */
+static const char *
+requester(const struct ad_srvctx *c)
+{
+	return c->answer != NULL ? "http" : "agentctl";
+}
 
 /* ---- status ------------------------------------------------------------ */
 
@@ -262,7 +272,7 @@ op_publish(struct ad_srvctx *c, const struct ad_envelope *e)
 		return;
 	}
 	ev.kind   = AD_KIND_EVENT;
-	delivered = ad_hub_deliver(c->srv->sv, "agentctl", "", &ev);
+	delivered = ad_hub_deliver(c->srv->sv, requester(c), "", &ev);
 	agentd_doc_free(doc);
 	agentd_writer_new(&w);
 	agentd_write_map(w, 1);
@@ -567,7 +577,7 @@ op_agent(struct ad_srvctx *c, const struct ad_envelope *e)
 {
 	agentd_doc      *doc                = NULL;
 	char             agent[AD_NAME_MAX] = "";
-	char             err[AD_ERRLEN];
+	char             err[AD_ERRLEN], by[AD_WHO_MAX];
 	int64_t          count = -1;
 	struct ad_agent *a;
 	int              rv;
@@ -586,23 +596,24 @@ op_agent(struct ad_srvctx *c, const struct ad_envelope *e)
 		    agent);
 		return;
 	}
-	if (strcmp(e->dst, "stop") == 0) {
-		ad_agent_stop(a, "agentctl");
-	} else if (strcmp(e->dst, "scale") == 0) {
-		rv = ad_agent_scale(a, count < 0 ? -1 : (long)count,
-		    "agentctl", err, sizeof(err));
+	operator_name(c, by, sizeof(by));
+	if (strcmp(e->dst, AD_OP_STOP) == 0) {
+		ad_agent_stop(a, by);
+	} else if (strcmp(e->dst, AD_OP_SCALE) == 0) {
+		rv = ad_agent_scale(
+		    a, count < 0 ? -1 : (long)count, by, err, sizeof(err));
 		if (rv != 0) {
 			ad_srv_fail(c, rv, "%s", err);
 			return;
 		}
-	} else if (strcmp(e->dst, "start") == 0 && !a->stopped) {
+	} else if (strcmp(e->dst, AD_OP_START) == 0 && !a->stopped) {
 		ad_srv_fail(c, AGENTD_EINVAL,
 		    "agent \"%s\" is not stopped: `agentctl restart %s` "
 		    "replaces its instances",
 		    agent, agent);
 		return;
 	} else {
-		ad_agent_restart(a, "agentctl");
+		ad_agent_restart(a, by);
 	}
 	ad_srv_reply(c, 0, NULL, 0);
 }
@@ -616,6 +627,10 @@ operator_name(const struct ad_srvctx *c, char *out, size_t len)
 	pid_t         pid = -1;
 	uid_t         uid = (uid_t)-1;
 
+	if (c->who[0] != '\0') {
+		snprintf(out, len, "%s", c->who);
+		return;
+	}
 	ad_sv_peer(c->pipe, &pid, &uid);
 	if (uid != (uid_t)-1
 	    && getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0
@@ -636,7 +651,7 @@ op_reload(struct ad_srvctx *c, const struct ad_envelope *e)
 {
 	agentd_doc         *doc = NULL;
 	const agentd_value *root;
-	char                agent[AD_NAME_MAX] = "", by[64];
+	char                agent[AD_NAME_MAX] = "", by[AD_WHO_MAX];
 	int64_t             pct                = 0;
 	enum ad_reload_kind kind               = AD_RELOAD_ALL;
 
@@ -782,76 +797,161 @@ dispatch_failed(struct ad_srvctx *c, const char *agent, int rv)
 
 /* The policy gate's operations (gate.h); answers while agentd stops
  * would come after the control socket closed. */
-static int
-gate_op(struct ad_srvctx *c, const struct ad_envelope *e)
+static void
+op_gate(struct ad_srvctx *c, const struct ad_envelope *e)
 {
-	char by[64];
+	char by[AD_WHO_MAX];
 
 	operator_name(c, by, sizeof(by));
 	if (c->srv->sv->stopping
-	    && (strcmp(e->dst, "approve") == 0 || strcmp(e->dst, "reject") == 0
-	        || strcmp(e->dst, "modify") == 0)) {
+	    && (strcmp(e->dst, AD_OP_APPROVE) == 0
+	        || strcmp(e->dst, AD_OP_REJECT) == 0
+	        || strcmp(e->dst, AD_OP_MODIFY) == 0)) {
 		ad_srv_fail(c, AGENTD_ECLOSED,
 		    "agentd is stopping: answer it once agentd is back");
-		return 1;
+		return;
 	}
-	return ad_gate_control(c, e, by);
+	if (!ad_gate_control(c, e, by))
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "%s: not an operation of the gate", e->dst);
+}
+
+/* The tokens of the HTTP API (tokens.h), by the person asking. */
+static void
+op_token(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	char by[AD_WHO_MAX];
+
+	operator_name(c, by, sizeof(by));
+	ad_tokens_control(c, e, by);
+}
+
+static void
+op_status_(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	(void)e;
+	op_status(c);
+}
+
+static void
+op_audit_key_(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	(void)e;
+	op_audit_key(c);
+}
+
+/*
+ * Every operation of control.sock and the HTTP API: its name, the least
+ * role that may ask for it, and what answers it.
+ */
+static const struct ad_op {
+	const char  *name;
+	enum ad_role role;
+	void (*handle)(struct ad_srvctx *c, const struct ad_envelope *e);
+} op_table[] = {
+	{ AD_OP_STATUS, AD_ROLE_VIEWER, op_status_ },
+	{ AD_OP_PUBLISH, AD_ROLE_OPERATOR, op_publish },
+	{ AD_OP_RESTART, AD_ROLE_ADMIN, op_agent },
+	{ AD_OP_STOP, AD_ROLE_ADMIN, op_agent },
+	{ AD_OP_START, AD_ROLE_ADMIN, op_agent },
+	{ AD_OP_SCALE, AD_ROLE_ADMIN, op_agent },
+	{ AD_OP_RELOAD, AD_ROLE_ADMIN, op_reload },
+	{ AD_OP_PROMOTE, AD_ROLE_ADMIN, op_reload },
+	{ AD_OP_ROLLBACK, AD_ROLE_ADMIN, op_reload },
+	{ AD_OP_VERSIONS, AD_ROLE_VIEWER, op_versions },
+	{ AD_OP_AUDIT, AD_ROLE_VIEWER, op_audit },
+	{ AD_OP_AUDIT_VERIFY, AD_ROLE_VIEWER, op_audit_verify },
+	{ AD_OP_AUDIT_KEY, AD_ROLE_VIEWER, op_audit_key_ },
+	{ AD_OP_STATE_GET, AD_ROLE_VIEWER, op_operator_state },
+	{ AD_OP_STATE_SCAN, AD_ROLE_VIEWER, op_operator_state },
+	{ AD_OP_STATE_PUT, AD_ROLE_OPERATOR, op_operator_state },
+	{ AD_OP_STATE_DEL, AD_ROLE_OPERATOR, op_operator_state },
+	{ AD_OP_STATE_BATCH, AD_ROLE_OPERATOR, op_operator_state },
+	{ AD_OP_APPROVALS, AD_ROLE_VIEWER, op_gate },
+	{ AD_OP_DECISION, AD_ROLE_VIEWER, op_gate },
+	{ AD_OP_DECISIONS, AD_ROLE_VIEWER, op_gate },
+	{ AD_OP_POLICY_TEST, AD_ROLE_VIEWER, op_gate },
+	{ AD_OP_APPROVE, AD_ROLE_OPERATOR, op_gate },
+	{ AD_OP_REJECT, AD_ROLE_OPERATOR, op_gate },
+	{ AD_OP_MODIFY, AD_ROLE_OPERATOR, op_gate },
+	{ AD_OP_TOKEN_CREATE, AD_ROLE_ADMIN, op_token },
+	{ AD_OP_TOKEN_LIST, AD_ROLE_ADMIN, op_token },
+	{ AD_OP_TOKEN_REVOKE, AD_ROLE_ADMIN, op_token },
+};
+
+static const struct ad_op *
+op_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++)
+		if (strcmp(op_table[i].name, name) == 0)
+			return &op_table[i];
+	return NULL;
+}
+
+enum ad_role
+ad_control_role(const struct ad_envelope *e)
+{
+	const struct ad_op *op;
+
+	if (e->kind == AD_KIND_REQUEST)
+		return AD_ROLE_OPERATOR;
+	if (e->kind == AD_KIND_CONTROL && (op = op_find(e->dst)) != NULL)
+		return op->role;
+	return AD_ROLE_NONE;
+}
+
+void
+ad_control_run(
+    struct ad_srvctx *c, const struct ad_envelope *e, enum ad_role role)
+{
+	const struct ad_op *op = NULL;
+	enum ad_role        need;
+	int                 rv;
+
+	if (e->kind == AD_KIND_CONTROL && (op = op_find(e->dst)) == NULL) {
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "unknown operation \"%s\": this agentd is %s", e->dst,
+		    PACKAGE_VERSION);
+		return;
+	}
+	if (e->kind != AD_KIND_REQUEST && e->kind != AD_KIND_CONTROL) {
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "not a request or an operation: kind %d", (int)e->kind);
+		return;
+	}
+	need = op != NULL ? op->role : AD_ROLE_OPERATOR;
+	if (role < need) {
+		ad_srv_fail(c, AGENTD_EDENIED, "%s needs the role %s, not %s",
+		    op != NULL ? op->name : "a call", ad_role_name(need),
+		    ad_role_name(role));
+		return;
+	}
+	if (op != NULL) {
+		op->handle(c, e);
+		return;
+	}
+	if (c->srv->sv->stopping) {
+		ad_srv_fail(
+		    c, AGENTD_ECLOSED, "agentd is stopping: no new requests");
+		return;
+	}
+	c->state = AD_SRV_WAIT;
+	rv       = ad_dispatch_envelope(
+	          c->srv->sv, e, requester(c), NULL, ad_srv_done, c);
+	if (rv != 0)
+		dispatch_failed(c, e->dst, rv);
 }
 
 /* ---- agentctl's socket ------------------------------------------------- */
 
+/* The peer is agentd's user or root (the socket is 0600, and its peer is
+ * checked when it connects): an administrator. */
 static void
 control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
-	int rv;
-
-	if (e->kind == AD_KIND_REQUEST && c->srv->sv->stopping) {
-		ad_srv_fail(
-		    c, AGENTD_ECLOSED, "agentd is stopping: no new requests");
-	} else if (e->kind == AD_KIND_REQUEST) {
-		/* The operator's identity comes from the socket (0600). */
-		c->state = AD_SRV_WAIT;
-		rv       = ad_dispatch_envelope(
-		          c->srv->sv, e, "agentctl", NULL, ad_srv_done, c);
-		if (rv != 0)
-			dispatch_failed(c, e->dst, rv);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && strcmp(e->dst, "status") == 0) {
-		op_status(c);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && strcmp(e->dst, "publish") == 0) {
-		op_publish(c, e);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && (strcmp(e->dst, "restart") == 0 || strcmp(e->dst, "stop") == 0
-	        || strcmp(e->dst, "start") == 0
-	        || strcmp(e->dst, "scale") == 0)) {
-		op_agent(c, e);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && (strcmp(e->dst, "reload") == 0 || strcmp(e->dst, "promote") == 0
-	        || strcmp(e->dst, "rollback") == 0)) {
-		op_reload(c, e);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && strcmp(e->dst, "versions") == 0) {
-		op_versions(c, e);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && strcmp(e->dst, "audit") == 0) {
-		op_audit(c, e);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && strcmp(e->dst, "audit.verify") == 0) {
-		op_audit_verify(c, e);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && strcmp(e->dst, "audit.key") == 0) {
-		op_audit_key(c);
-	} else if (e->kind == AD_KIND_CONTROL
-	    && strncmp(e->dst, "state.", 6) == 0) {
-		op_operator_state(c, e);
-	} else if (e->kind == AD_KIND_CONTROL && gate_op(c, e)) {
-		; /* answered */
-	} else {
-		ad_srv_fail(c, AGENTD_EINVAL,
-		    "unknown operation \"%s\": this agentd is %s", e->dst,
-		    PACKAGE_VERSION);
-	}
+	ad_control_run(c, e, AD_ROLE_ADMIN);
 }
 
 /* ---- the instances' calls socket --------------------------------------- */

@@ -15,16 +15,32 @@
 
 #include <stddef.h>
 
+#include "common/ops.h"
+
 struct ad_sv;
 struct ad_instance;
 
 #define AD_CTL_CONTEXTS 16
 #define AD_CALLS_CONTEXTS 128
-#define AD_CTL_SOCKET "control.sock"
 #define AD_CALLS_SOCKET "calls.sock"
 
-int  ad_control_start(struct ad_sv *sv, char *err, size_t errlen);
-void ad_control_stop(struct ad_sv *sv);
+struct ad_envelope;
+struct ad_srvctx;
+
+int ad_control_start(struct ad_sv *sv, char *err, size_t errlen);
+
+/*
+ * Answer e through c for someone of the given role: a request is a call
+ * to an agent (it needs AD_ROLE_OPERATOR), a control envelope one of the
+ * operations of common/ops.h, each with the role it needs (EDENIED
+ * otherwise).  The one way into the table, for control.sock and HTTP
+ * alike.  mtx held.
+ */
+void ad_control_run(
+    struct ad_srvctx *c, const struct ad_envelope *e, enum ad_role role);
+/* The role e needs, AD_ROLE_NONE for no such operation. */
+enum ad_role ad_control_role(const struct ad_envelope *e);
+void         ad_control_stop(struct ad_sv *sv);
 
 /*
  * May inst call agent dst (its calls = { })?  0, or AGENTD_EDENIED with

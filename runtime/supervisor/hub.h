@@ -26,12 +26,13 @@
 
 #include <nng/nng.h>
 
+#include "common/ops.h"
+
 struct ad_sv;
 struct ad_instance;
 struct ad_envelope;
 
 #define AD_PUBLISH_SOCKET "publish.sock"
-#define AD_TAIL_SOCKET "tail.sock"
 /* Events one instance may have waiting before new ones are dropped. */
 #define AD_EVQ_MAX 8192
 

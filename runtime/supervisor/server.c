@@ -20,6 +20,10 @@ ad_srv_reply(struct ad_srvctx *c, int status, const void *body, size_t len)
 {
 	nng_msg *msg;
 
+	if (c->answer != NULL) {
+		c->answer(c, status, body, len);
+		return;
+	}
 	if (c->srv->closing) { /* ad_server_stop: no answer goes now */
 		c->state = AD_SRV_RECV;
 		return;

@@ -26,6 +26,9 @@ enum ad_srv_state {
 	AD_SRV_SEND,     /* answering */
 };
 
+/* Who asks, as named in logs and the audit trail. */
+#define AD_WHO_MAX 80
+
 struct ad_srvctx {
 	struct ad_server  *srv;
 	nng_ctx            ctx;
@@ -33,6 +36,15 @@ struct ad_srvctx {
 	enum ad_srv_state  state;
 	struct ad_envelope req;  /* what is being answered (body unset) */
 	nng_pipe           pipe; /* the connection it came on */
+	/*
+	 * A context of another transport (http.c) sets answer: ad_srv_reply
+	 * hands it the answer (sv->mtx held) instead of sending it on nng,
+	 * and who names the person asking ("http (NAME)").  On control.sock
+	 * who is "" and the peer's user names them.
+	 */
+	void (*answer)(
+	    struct ad_srvctx *c, int status, const void *body, size_t len);
+	char who[AD_WHO_MAX];
 };
 
 /*

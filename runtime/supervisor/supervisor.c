@@ -24,10 +24,12 @@
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/gate.h"
+#include "supervisor/http.h"
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/tokens.h"
 #include "supervisor/watch.h"
 
 /* Find the worker program: $AGENTD_WORKER, beside agentd, or libexec. */
@@ -405,7 +407,8 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 	    || (rv = ad_state_open(sv->store, sv->cfg->global.max_message_size,
 	            &sv->state, err, errlen))
 	        != 0
-	    || (rv = ad_gate_open(sv, err, errlen)) != 0)
+	    || (rv = ad_gate_open(sv, err, errlen)) != 0
+	    || (rv = ad_tokens_open(sv, err, errlen)) != 0)
 		return rv;
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent *a = sv->agents[i];
@@ -427,7 +430,8 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 		return rv;
 	}
 	if ((rv = ad_hub_start(sv, err, errlen)) != 0
-	    || (rv = ad_control_start(sv, err, errlen)) != 0)
+	    || (rv = ad_control_start(sv, err, errlen)) != 0
+	    || (rv = ad_http_start(sv, err, errlen)) != 0)
 		return rv;
 	pthread_mutex_lock(&sv->mtx);
 	for (i = 0; i < sv->nagents; i++)
@@ -911,6 +915,8 @@ ad_sv_stop(struct ad_sv *sv)
 	ad_loopwatch_step(&sv->loop, "stop: the last audit record");
 	if (sv->running)
 		audit_last(sv);
+	ad_loopwatch_step(&sv->loop, "stop: the HTTP server");
+	ad_http_stop(sv);
 	ad_loopwatch_step(&sv->loop, "stop: closing the control sockets");
 	ad_control_stop(sv);
 	ad_loopwatch_step(&sv->loop, "stop: closing the event sockets");
@@ -928,6 +934,7 @@ ad_sv_free(struct ad_sv *sv)
 	if (sv->audit != NULL)
 		ad_audit_close(sv->audit);
 	ad_gate_close(sv); /* after the audit writer's last callbacks */
+	ad_tokens_close(sv);
 	if (sv->state != NULL)
 		ad_state_close(sv->state);
 	if (sv->store != NULL)

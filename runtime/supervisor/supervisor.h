@@ -51,9 +51,11 @@ struct ad_sv {
 	pthread_cond_t         appended;
 	struct ad_config      *cfg;
 	struct ad_store       *store;
-	struct ad_audit       *audit; /* the audit trail, in store's env */
-	struct ad_state       *state; /* agents' key/value state, likewise */
-	struct ad_gate        *gate;  /* the policy gate (gate.h) */
+	struct ad_audit       *audit;  /* the audit trail, in store's env */
+	struct ad_state       *state;  /* agents' key/value state, likewise */
+	struct ad_gate        *gate;   /* the policy gate (gate.h) */
+	struct ad_tokens      *tokens; /* the HTTP API's (tokens.h) */
+	struct ad_http        *http;   /* the HTTP server (http.h), or NULL */
 	char                  *confdir;
 	char                  *plugin_dir; /* --plugin-dir, or NULL */
 	char                  *state_dir;
