@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "supervisor/control.h"
 #include "supervisor/http.h"
+#include "supervisor/http_route.h"
 #include "supervisor/metrics.h"
 #include "supervisor/server.h"
 #include "supervisor/supervisor.h"
@@ -47,7 +48,7 @@ struct req {
 	struct ad_srvctx       c;
 	struct ad_http        *h;
 	struct MHD_Connection *conn;
-	const struct route    *route;
+	const struct ad_route *route;
 	char                  *body; /* the request body as it arrives */
 	size_t                 len;
 	int                    too_big;
@@ -62,197 +63,7 @@ struct req {
 	char                   allow[64]; /* 405: the methods the path has */
 };
 
-/* ---- routes ------------------------------------------------------------ */
-
-/* How a request's JSON body becomes the operation's msgpack body. */
-enum body_mode {
-	B_NONE = 0, /* no body is read */
-	B_MERGE,    /* a JSON object whose members join the arguments */
-	B_VAL,      /* any JSON: its msgpack is the bin "val" */
-	B_EVENT,    /* {"topic", "body"}: the body's msgpack is the bin */
-	B_CALL,     /* any JSON: its msgpack is the envelope's body */
-};
-
-/* How the answer's msgpack becomes JSON. */
-enum shape {
-	S_PLAIN = 0, /* as it is */
-	S_VAL,       /* {"val": bin} -> the value it holds */
-	S_ENTRIES,   /* {"entries": [[k, v]]} -> [{"key", "value"}] */
-	S_RECORDS,   /* {"records": [...]}: each detail decoded */
-	S_CALL,      /* the agent's reply, any msgpack */
-};
-
-struct route {
-	const char    *method;
-	const char    *path; /* segments; {x} is an argument, {x*} the rest */
-	const char    *op;   /* NULL: a call to {agent} */
-	enum body_mode body;
-	const char    *query; /* "name:t,...": t is s, i, f or b */
-	enum shape     shape;
-};
-
-static const struct route routes[] = {
-	{ "GET", "/v1/status", AD_OP_STATUS, B_NONE, NULL, S_PLAIN },
-	{ "POST", "/v1/agents/{agent}/call", NULL, B_CALL, "timeout_ms:i",
-	    S_CALL },
-	{ "POST", "/v1/events", AD_OP_PUBLISH, B_EVENT, NULL, S_PLAIN },
-	{ "GET", "/v1/agents/{agent}/state", AD_OP_STATE_SCAN, B_NONE,
-	    "prefix:s", S_ENTRIES },
-	{ "GET", "/v1/agents/{agent}/state/{key*}", AD_OP_STATE_GET, B_NONE,
-	    NULL, S_VAL },
-	{ "PUT", "/v1/agents/{agent}/state/{key*}", AD_OP_STATE_PUT, B_VAL,
-	    NULL, S_PLAIN },
-	{ "DELETE", "/v1/agents/{agent}/state/{key*}", AD_OP_STATE_DEL, B_NONE,
-	    NULL, S_PLAIN },
-	{ "POST", "/v1/agents/{agent}/restart", AD_OP_RESTART, B_NONE, NULL,
-	    S_PLAIN },
-	{ "POST", "/v1/agents/{agent}/stop", AD_OP_STOP, B_NONE, NULL,
-	    S_PLAIN },
-	{ "POST", "/v1/agents/{agent}/start", AD_OP_START, B_NONE, NULL,
-	    S_PLAIN },
-	{ "POST", "/v1/agents/{agent}/scale", AD_OP_SCALE, B_MERGE, NULL,
-	    S_PLAIN },
-	{ "POST", "/v1/agents/{agent}/promote", AD_OP_PROMOTE, B_NONE, NULL,
-	    S_PLAIN },
-	{ "POST", "/v1/agents/{agent}/rollback", AD_OP_ROLLBACK, B_NONE, NULL,
-	    S_PLAIN },
-	{ "GET", "/v1/agents/{agent}/versions", AD_OP_VERSIONS, B_NONE, NULL,
-	    S_PLAIN },
-	{ "POST", "/v1/reload", AD_OP_RELOAD, B_MERGE, NULL, S_PLAIN },
-	{ "GET", "/v1/audit", AD_OP_AUDIT, B_NONE,
-	    "agent:s,kind:s,since_ms:i,until_ms:i,limit:i,min_seq:i,"
-	    "oldest_first:b",
-	    S_RECORDS },
-	{ "GET", "/v1/audit/verify", AD_OP_AUDIT_VERIFY, B_NONE, NULL,
-	    S_PLAIN },
-	{ "GET", "/v1/audit/key", AD_OP_AUDIT_KEY, B_NONE, NULL, S_PLAIN },
-	{ "GET", "/v1/approvals", AD_OP_APPROVALS, B_NONE, "agent:s,limit:i",
-	    S_PLAIN },
-	{ "GET", "/v1/decisions", AD_OP_DECISIONS, B_NONE,
-	    "agent:s,since_ms:i,outcome:s,limit:i", S_PLAIN },
-	{ "GET", "/v1/decisions/{id}", AD_OP_DECISION, B_NONE, NULL, S_PLAIN },
-	{ "POST", "/v1/decisions/{id}/approve", AD_OP_APPROVE, B_MERGE, NULL,
-	    S_PLAIN },
-	{ "POST", "/v1/decisions/{id}/reject", AD_OP_REJECT, B_MERGE, NULL,
-	    S_PLAIN },
-	{ "POST", "/v1/decisions/{id}/modify", AD_OP_MODIFY, B_MERGE, NULL,
-	    S_PLAIN },
-	{ "GET", "/v1/policy/test", AD_OP_POLICY_TEST, B_NONE,
-	    "agent:s,type:s,amount:f,confidence:f", S_PLAIN },
-	{ "GET", "/v1/tokens", AD_OP_TOKEN_LIST, B_NONE, NULL, S_PLAIN },
-	{ "POST", "/v1/tokens", AD_OP_TOKEN_CREATE, B_MERGE, NULL, S_PLAIN },
-	{ "DELETE", "/v1/tokens/{name}", AD_OP_TOKEN_REVOKE, B_NONE, NULL,
-	    S_PLAIN },
-};
-
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
-#define MAX_ARGS 3
-
-struct path_args {
-	struct {
-		char        name[16];
-		const char *val;
-		size_t      len;
-	} a[MAX_ARGS];
-	size_t n;
-};
-
-/*
- * Does path (decoded, without the query) match pattern?  Its arguments
- * into pa, pointing into path.  A {x*} takes the rest, slashes and all.
- */
-static int
-path_match(const char *pattern, const char *path, struct path_args *pa)
-{
-	const char *p = pattern, *s = path;
-
-	pa->n = 0;
-	while (*p != '\0') {
-		if (*p == '{') {
-			const char *close = strchr(p, '}');
-			size_t      nlen  = (size_t)(close - p - 1);
-			int         rest  = close[-1] == '*';
-			const char *end;
-
-			if (rest)
-				nlen--;
-			end = rest ? s + strlen(s) : s + strcspn(s, "/");
-			if (end == s || pa->n == MAX_ARGS
-			    || nlen >= sizeof(pa->a[0].name))
-				return 0;
-			memcpy(pa->a[pa->n].name, p + 1, nlen);
-			pa->a[pa->n].name[nlen] = '\0';
-			pa->a[pa->n].val        = s;
-			pa->a[pa->n].len        = (size_t)(end - s);
-			pa->n++;
-			s = end;
-			p = close + 1;
-			continue;
-		}
-		if (*p != *s)
-			return 0;
-		p++;
-		s++;
-	}
-	return *s == '\0';
-}
-
-/* A path with "." or ".." segments, empty ones or control bytes is
- * refused before any route is tried. */
-static int
-path_ok(const char *path)
-{
-	const char *s;
-
-	if (path[0] != '/')
-		return 0;
-	for (s = path; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	for (s = path; (s = strchr(s, '/')) != NULL;) {
-		size_t n = strcspn(++s, "/");
-
-		if ((n == 1 && s[0] == '.')
-		    || (n == 2 && s[0] == '.' && s[1] == '.')
-		    || (n == 0 && s[0] == '/'))
-			return 0;
-	}
-	return 1;
-}
-
 /* ---- answers ----------------------------------------------------------- */
-
-static unsigned
-http_code(int status)
-{
-	switch (status) {
-	case 0:
-		return MHD_HTTP_OK;
-	case AGENTD_EINVAL:
-	case AGENTD_EPROTO:
-		return MHD_HTTP_BAD_REQUEST;
-	case AGENTD_EDENIED:
-		return MHD_HTTP_FORBIDDEN;
-	case AGENTD_ENOENT:
-		return MHD_HTTP_NOT_FOUND;
-	case AGENTD_EEXIST:
-		return MHD_HTTP_CONFLICT;
-	case AGENTD_ETOOBIG:
-		return MHD_HTTP_CONTENT_TOO_LARGE;
-	case AGENTD_EBUSY:
-		return MHD_HTTP_TOO_MANY_REQUESTS;
-	case AGENTD_EUNAVAIL:
-	case AGENTD_ECLOSED:
-	case AGENTD_EFAILED:
-		return MHD_HTTP_SERVICE_UNAVAILABLE;
-	case AGENTD_ETIMEOUT:
-		return MHD_HTTP_GATEWAY_TIMEOUT;
-	case AGENTD_ENOTSUP:
-		return MHD_HTTP_NOT_IMPLEMENTED;
-	default:
-		return MHD_HTTP_INTERNAL_SERVER_ERROR;
-	}
-}
 
 static char *
 dump(json_t *j)
@@ -284,77 +95,6 @@ set_error(struct req *r, unsigned code, int status, const char *fmt, ...)
 	r->answered = 1;
 }
 
-/* The decoded form of one map member holding bytes. */
-static void
-decode_member(json_t *obj, const char *key, const agentd_value *m)
-{
-	const void *p;
-	size_t      len;
-
-	if (agentd_get_bin(agentd_map_get(m, key), &p, &len) == 0)
-		json_object_set_new(obj, key, ad_bytes_to_json(p, len));
-}
-
-/* An operation's answer shaped for its route. */
-static json_t *
-shape_answer(enum shape shape, const void *body, size_t len)
-{
-	agentd_doc         *doc;
-	const agentd_value *root, *list;
-	json_t             *j = NULL, *arr;
-	const void         *p;
-	size_t              n, i;
-
-	if (len == 0)
-		return json_object();
-	if (shape == S_CALL)
-		return ad_bytes_to_json(body, len);
-	if (agentd_parse(body, len, &doc) != 0)
-		return ad_raw_to_json(body, len);
-	root = agentd_doc_root(doc);
-	switch (shape) {
-	case S_VAL:
-		if (agentd_get_bin(agentd_map_get(root, "val"), &p, &n) == 0)
-			j = ad_bytes_to_json(p, n);
-		break;
-	case S_ENTRIES:
-		list = agentd_map_get(root, "entries");
-		arr  = json_array();
-		for (i = 0; i < agentd_len(list); i++) {
-			const agentd_value *e = agentd_array_at(list, i);
-			const void         *k, *v;
-			size_t              klen, vlen;
-
-			if (agentd_get_bin(agentd_array_at(e, 0), &k, &klen)
-			        != 0
-			    || agentd_get_bin(agentd_array_at(e, 1), &v, &vlen)
-			        != 0)
-				continue;
-			json_array_append_new(arr,
-			    json_pack("{s:o,s:o}", "key",
-			        ad_raw_to_json(k, klen), "value",
-			        ad_bytes_to_json(v, vlen)));
-		}
-		j = json_pack("{s:o}", "entries", arr);
-		break;
-	case S_RECORDS:
-		if (ad_value_to_json(root, &j) != 0)
-			break;
-		list = agentd_map_get(root, "records");
-		arr  = json_object_get(j, "records");
-		for (i = 0; i < agentd_len(list) && i < json_array_size(arr);
-		     i++)
-			decode_member(json_array_get(arr, i), "detail",
-			    agentd_array_at(list, i));
-		break;
-	default:
-		ad_value_to_json(root, &j);
-		break;
-	}
-	agentd_doc_free(doc);
-	return j != NULL ? j : json_object();
-}
-
 /*
  * The operation's answer, as JSON (the answer hook: sv->mtx held, any
  * thread).  A waiting request is resumed; one MHD has given up on is
@@ -376,8 +116,7 @@ answered(struct ad_srvctx *c, int status, const void *body, size_t len)
 	h = r->h;
 	if (status == 0) {
 		free(r->out);
-		r->out      = dump(shape_answer(
-		         r->route != NULL ? r->route->shape : S_PLAIN, body, len));
+		r->out      = dump(ad_http_shape(r->route, body, len));
 		r->code     = MHD_HTTP_OK;
 		r->ctype    = "application/json";
 		r->answered = 1;
@@ -388,7 +127,7 @@ answered(struct ad_srvctx *c, int status, const void *body, size_t len)
 			    sizeof(msg));
 			agentd_doc_free(doc);
 		}
-		set_error(r, http_code(status), status, "%s",
+		set_error(r, ad_http_code(status), status, "%s",
 		    msg[0] != '\0' ? msg : agentd_strerror(status));
 	}
 	if (!r->waiting && !r->gone)
@@ -460,8 +199,8 @@ refused(struct req *r, unsigned code, const char *url, const char *why)
 		    code == MHD_HTTP_UNAUTHORIZED ? "http.unauthorized"
 		                                  : "http.forbidden",
 		    "%s %s: %s (%llu refused so far)%s",
-		    r->route != NULL ? r->route->method : "", url, why,
-		    (unsigned long long)n, note);
+		    r->route != NULL ? ad_route_method(r->route) : "", url,
+		    why, (unsigned long long)n, note);
 	pthread_mutex_unlock(&h->sv->mtx);
 	set_error(r, code, AGENTD_EDENIED, "%s", why);
 }
@@ -501,284 +240,37 @@ authenticate(struct req *r, const char *url)
 	return role;
 }
 
-/* ---- building the operation -------------------------------------------- */
-
-/* The query's arguments of route into args, typed; EINVAL with why. */
-static int
-take_query(struct req *r, json_t *args, char *why, size_t whylen)
-{
-	const char *spec = r->route->query;
-
-	while (spec != NULL && *spec != '\0') {
-		char        name[32], type;
-		size_t      n = strcspn(spec, ":");
-		const char *v;
-		char       *end;
-		json_t     *val = NULL;
-
-		snprintf(name, sizeof(name), "%.*s", (int)n, spec);
-		type = spec[n + 1];
-		spec += n + 2;
-		if (*spec == ',')
-			spec++;
-		v = MHD_lookup_connection_value(
-		    r->conn, MHD_GET_ARGUMENT_KIND, name);
-		if (v == NULL)
-			continue;
-		errno = 0;
-		if (type == 's') {
-			val = json_string(v);
-		} else if (type == 'i') {
-			long long i = strtoll(v, &end, 10);
-
-			if (*v != '\0' && *end == '\0' && errno == 0)
-				val = json_integer(i);
-		} else if (type == 'f') {
-			double d = strtod(v, &end);
-
-			if (*v != '\0' && *end == '\0' && errno == 0)
-				val = json_real(d);
-		} else if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
-			val = json_true();
-		} else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
-			val = json_false();
-		}
-		if (val == NULL) {
-			snprintf(why, whylen, "?%s=%s: %s", name, v,
-			    type == 's'       ? "not text"
-			        : type == 'i' ? "not an integer"
-			        : type == 'f' ? "not a number"
-			                      : "use true or false");
-			return AGENTD_EINVAL;
-		}
-		json_object_set_new(args, name, val);
-	}
-	return 0;
-}
-
-/* JSON text of the request body (any value); EINVAL with why. */
-static json_t *
-body_json(struct req *r, char *why, size_t whylen)
-{
-	json_error_t err;
-	json_t      *j;
-
-	if (r->len == 0) {
-		snprintf(why, whylen, "a JSON body is needed");
-		return NULL;
-	}
-	j = json_loadb(r->body, r->len, JSON_DECODE_ANY, &err);
-	if (j == NULL)
-		snprintf(why, whylen,
-		    "the body is not JSON: line %d column %d: %s", err.line,
-		    err.column, err.text);
-	return j;
-}
-
-/* JSON as msgpack bytes into w; EINVAL with why when too deep. */
-static int
-to_mp(const json_t *j, agentd_writer *w, char *why, size_t whylen)
-{
-	int rv = ad_json_to_mp(j, w);
-
-	if (rv == AGENTD_EINVAL)
-		snprintf(why, whylen,
-		    "the JSON is nested deeper than %d levels",
-		    AGENTD_MSG_MAX_DEPTH);
-	else if (rv != 0)
-		snprintf(why, whylen, "%s", agentd_strerror(rv));
-	return rv;
-}
-
-/*
- * The envelope r asks for, its body into w: the path's arguments, the
- * query's, the body's as the route says.  0, or an agentd code with why.
- */
-static int
-build(struct req *r, const struct path_args *pa, struct ad_envelope *e,
-    agentd_writer *w, char *why, size_t whylen)
-{
-	const struct route *rt   = r->route;
-	json_t             *args = json_object(), *j = NULL;
-	agentd_writer      *bin    = NULL;
-	const char         *binkey = NULL;
-	const void         *p;
-	size_t              i, len;
-	int                 rv = 0;
-	const char         *k;
-	json_t             *v;
-
-	memset(e, 0, sizeof(*e));
-	e->id   = ad_envelope_next_id();
-	e->kind = rt->op != NULL ? AD_KIND_CONTROL : AD_KIND_REQUEST;
-	snprintf(e->dst, sizeof(e->dst), "%s", rt->op != NULL ? rt->op : "");
-	if (rt->body != B_NONE && rt->body != B_CALL
-	    && (r->len > 0 || rt->body != B_MERGE)) {
-		if ((j = body_json(r, why, whylen)) == NULL) {
-			rv = AGENTD_EINVAL;
-			goto out;
-		}
-	}
-	if (rt->body == B_MERGE && j != NULL) {
-		if (!json_is_object(j)) {
-			snprintf(
-			    why, whylen, "the body must be a JSON object");
-			rv = AGENTD_EINVAL;
-			goto out;
-		}
-		json_object_update(args, j);
-	} else if (rt->body == B_VAL || rt->body == B_EVENT) {
-		json_t *val
-		    = rt->body == B_VAL ? j : json_object_get(j, "body");
-
-		if (rt->body == B_EVENT) {
-			if (!json_is_object(j)
-			    || !json_is_string(json_object_get(j, "topic"))
-			    || val == NULL) {
-				snprintf(why, whylen,
-				    "an event is {\"topic\": \"...\", "
-				    "\"body\": "
-				    "JSON}");
-				rv = AGENTD_EINVAL;
-				goto out;
-			}
-			json_object_set(
-			    args, "topic", json_object_get(j, "topic"));
-		}
-		agentd_writer_new(&bin);
-		if ((rv = to_mp(val, bin, why, whylen)) != 0)
-			goto out;
-		binkey = rt->body == B_VAL ? "val" : "body";
-	}
-	if ((rv = take_query(r, args, why, whylen)) != 0)
-		goto out;
-	for (i = 0; i < pa->n; i++) {
-		if (strcmp(pa->a[i].name, "agent") == 0 && rt->op == NULL) {
-			if (pa->a[i].len >= sizeof(e->dst)) {
-				rv = AGENTD_ENOENT;
-				snprintf(why, whylen, "no such agent");
-				goto out;
-			}
-			memcpy(e->dst, pa->a[i].val, pa->a[i].len);
-			e->dst[pa->a[i].len] = '\0';
-		} else if (strcmp(pa->a[i].name, "key") != 0) {
-			json_object_set_new(args, pa->a[i].name,
-			    json_stringn(pa->a[i].val, pa->a[i].len));
-		}
-	}
-	if (rt->body == B_CALL) {
-		json_int_t t
-		    = json_integer_value(json_object_get(args, "timeout_ms"));
-		int64_t ms = r->h->call_timeout_ms;
-
-		if (t > 0 && t < ms)
-			ms = t;
-		e->deadline_ms = ad_wall_ms() + ms;
-		if (r->len > 0) {
-			if ((j = body_json(r, why, whylen)) == NULL) {
-				rv = AGENTD_EINVAL;
-				goto out;
-			}
-			if ((rv = to_mp(j, w, why, whylen)) != 0)
-				goto out;
-		}
-		goto out;
-	}
-	/* The operation's body: the arguments, and the bytes. */
-	{
-		uint32_t n   = (uint32_t)json_object_size(args);
-		int      key = 0;
-
-		for (i = 0; i < pa->n; i++)
-			key |= strcmp(pa->a[i].name, "key") == 0;
-		agentd_write_map(w, n + (binkey != NULL) + key);
-		json_object_foreach(args, k, v)
-		{
-			if (strcmp(k, "prefix") == 0) {
-				/* state.scan's prefix is its bin "key" */
-				agentd_write_str(w, "key");
-				agentd_write_bin(w, json_string_value(v),
-				    json_string_length(v));
-				continue;
-			}
-			agentd_write_str(w, k);
-			if ((rv = to_mp(v, w, why, whylen)) != 0)
-				goto out;
-		}
-		for (i = 0; i < pa->n; i++)
-			if (strcmp(pa->a[i].name, "key") == 0) {
-				agentd_write_str(w, "key");
-				agentd_write_bin(
-				    w, pa->a[i].val, pa->a[i].len);
-			}
-		if (binkey != NULL) {
-			p = agentd_writer_data(bin, &len);
-			agentd_write_str(w, binkey);
-			agentd_write_bin(w, p, len);
-		}
-	}
-out:
-	if (rv == 0) {
-		e->body = agentd_writer_data(w, &e->body_len);
-		if (e->body_len > r->h->max_body) {
-			snprintf(why, whylen,
-			    "%zu bytes as msgpack, over max_message_size "
-			    "(%zu)",
-			    e->body_len, r->h->max_body);
-			rv = AGENTD_ETOOBIG;
-		}
-	}
-	json_decref(args);
-	json_decref(j);
-	agentd_writer_free(bin);
-	return rv;
-}
-
 /* ---- the request ------------------------------------------------------- */
 
-static const struct route *
-route_of(
-    struct req *r, const char *path, const char *method, struct path_args *pa)
+static const char *
+query_arg(void *arg, const char *name)
 {
-	const struct route *found = NULL;
-	size_t              i, n = 0;
-
-	r->allow[0] = '\0';
-	for (i = 0; i < NROUTES; i++) {
-		if (!path_match(routes[i].path, path, pa))
-			continue;
-		if (strcmp(routes[i].method, method) == 0)
-			found = &routes[i];
-		else if (n + strlen(routes[i].method) + 3 < sizeof(r->allow))
-			n += (size_t)snprintf(r->allow + n,
-			    sizeof(r->allow) - n, "%s%s", n ? ", " : "",
-			    routes[i].method);
-	}
-	if (found != NULL)
-		path_match(found->path, path, pa);
-	return found;
+	return MHD_lookup_connection_value(
+	    (struct MHD_Connection *)arg, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /* Run the operation r asks for: answered now, or suspended. */
 static void
 run(struct req *r, const char *url, const char *method)
 {
-	struct ad_http    *h = r->h;
-	struct path_args   pa;
-	struct ad_envelope e;
-	agentd_writer     *w;
-	enum ad_role       role, need;
-	char               why[AD_ERRLEN] = "";
-	int                rv;
+	struct ad_http      *h = r->h;
+	struct ad_http_match m;
+	struct ad_http_in    in;
+	struct ad_envelope   e;
+	agentd_writer       *w;
+	enum ad_role         role, need;
+	char                 why[AD_ERRLEN] = "";
+	int                  rv;
 
-	if (!path_ok(url)) {
+	if (!ad_http_path_ok(url)) {
 		set_error(r, MHD_HTTP_BAD_REQUEST, AGENTD_EINVAL,
 		    "a path has no empty, \".\" or \"..\" segments and no "
 		    "control characters");
 		return;
 	}
-	if ((r->route = route_of(r, url, method, &pa)) == NULL) {
-		if (r->allow[0] != '\0')
+	if ((rv = ad_http_match(method, url, &m)) != 0) {
+		snprintf(r->allow, sizeof(r->allow), "%s", m.allow);
+		if (rv == AGENTD_EINVAL)
 			set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED,
 			    AGENTD_EINVAL, "%s %s: this path takes %s", method,
 			    url, r->allow);
@@ -788,11 +280,20 @@ run(struct req *r, const char *url, const char *method)
 			    url);
 		return;
 	}
+	r->route = m.route;
 	if ((role = authenticate(r, url)) == AD_ROLE_NONE)
 		return;
+	memset(&in, 0, sizeof(in));
+	in.query           = query_arg;
+	in.query_arg       = r->conn;
+	in.body            = r->body;
+	in.len             = r->len;
+	in.max_body        = h->max_body;
+	in.call_timeout_ms = h->call_timeout_ms;
+	in.now_ms          = ad_wall_ms();
 	agentd_writer_new(&w);
-	if ((rv = build(r, &pa, &e, w, why, sizeof(why))) != 0) {
-		set_error(r, http_code(rv), rv, "%s", why);
+	if ((rv = ad_http_build(&m, &in, &e, w, why, sizeof(why))) != 0) {
+		set_error(r, ad_http_code(rv), rv, "%s", why);
 		agentd_writer_free(w);
 		return;
 	}
