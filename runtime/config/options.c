@@ -126,8 +126,9 @@
 
 static const struct ad_opt http_opts[] = {
 	WORD("listen", NULL, NULL, ad_listen_word, http_listen,
-	    "`HOST:PORT` to serve the HTTP API on (`[ADDR]:PORT` for IPv6); "
-	    "unset: no HTTP server. Anything but a loopback address needs "
+	    "`HOST:PORT` to serve the HTTP API on (`[ADDR]:PORT` for IPv6; "
+	    "port 0: any free one, written to `RUN_DIR/http.addr`); unset: "
+	    "no HTTP server. Anything but a loopback address needs "
 	    "`cert_file` and `key_file`, or `insecure = true` "
 	    "([http.md](http.md))"),
 	PATH("cert_file", http_cert_file, "none",
@@ -137,8 +138,8 @@ static const struct ad_opt http_opts[] = {
 	BOOL("insecure", "false", http_insecure,
 	    "allow plain HTTP on an address other than loopback (behind a "
 	    "proxy that does TLS)"),
-	COUNT("max_connections", "256", 1, 65536, http_max_connections,
-	    "connections served at once; more wait in the kernel's queue"),
+	COUNT("max_connections", "1024", 1, 65536, http_max_connections,
+	    "connections open at once; one more is closed as it is accepted"),
 	DURATION("timeout", "30s", POSITIVE, http_timeout_ms,
 	    "a connection idle this long is closed (a slow client cannot "
 	    "hold a slot)"),
@@ -606,7 +607,7 @@ ad_opt_words(const struct ad_opt *o, const char *quote, char *buf, size_t len)
 	size_t i, n = 0;
 
 	buf[0] = '\0';
-	for (i = 0; o->words[i] != NULL && n < len; i++) {
+	for (i = 0; o->words != NULL && o->words[i] != NULL && n < len; i++) {
 		const char *sep = i == 0      ? ""
 		    : o->words[i + 1] == NULL ? " or "
 		                              : ", ";

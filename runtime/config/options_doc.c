@@ -31,6 +31,10 @@ doc_type(FILE *f, const struct ad_opt *o)
 		break;
 	case AD_OPT_ENUM:
 	case AD_OPT_WORD:
+		if (o->words == NULL) { /* a word of its own parse() */
+			fputs("address", f);
+			break;
+		}
 		ad_opt_words(o, "`", words, sizeof(words));
 		fputs(words, f);
 		break;
