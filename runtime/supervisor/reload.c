@@ -369,6 +369,33 @@ reload_global_policy(struct ad_sv *sv, const struct ad_config *cfg)
 	    "agentd's policy reloaded: %zu rule(s)", now->nrules);
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL)
+	    || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* http { } is read at start: a reload that changes it says so. */
+static void
+warn_http_changed(struct ad_sv *sv, const struct ad_config *cfg)
+{
+	const struct ad_global_conf *a = &sv->cfg->global, *b = &cfg->global;
+
+	if (same_str(a->http_listen, b->http_listen)
+	    && same_str(a->http_cert_file, b->http_cert_file)
+	    && same_str(a->http_key_file, b->http_key_file)
+	    && a->http_insecure == b->http_insecure
+	    && a->http_max_connections == b->http_max_connections
+	    && a->http_timeout_ms == b->http_timeout_ms
+	    && a->http_call_timeout_ms == b->http_call_timeout_ms
+	    && a->http_metrics_public == b->http_metrics_public)
+		return;
+	ad_warn("%s:%d: http { } changed: the HTTP server keeps what it "
+	        "started with until agentd restarts",
+	    b->file != NULL ? b->file : sv->confdir, b->http_line);
+}
+
 /* A reload of every agent, or (canary) of one. */
 static void
 apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
@@ -379,8 +406,10 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 	size_t                  i;
 	int                     seen = 0;
 
-	if (r->kind == AD_RELOAD_ALL)
+	if (r->kind == AD_RELOAD_ALL) {
 		reload_global_policy(sv, cfg);
+		warn_http_changed(sv, cfg);
+	}
 	for (i = 0; i < cfg->nagents; i++) {
 		const struct ad_agent_conf     *c = &cfg->agents[i];
 		const struct ad_config_problem *pr;
