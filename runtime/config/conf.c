@@ -93,6 +93,7 @@ struct parse_ctx {
 	int                rule_line;
 	struct seen_agent *seen_rules; /* rules of the policy being read */
 	size_t             nseen_rules;
+	int                addr_line; /* where http { listen } is written */
 };
 
 static pthread_mutex_t   parse_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -382,6 +383,9 @@ check_word(cfg_t *cfg, cfg_opt_t *opt)
 	const char          *s = cfg_opt_getnstr(opt, 0);
 	char                 words[AD_ERRLEN];
 
+	/* The one address row: its line, for checks of its section. */
+	if (o->words == NULL && parsing != NULL)
+		parsing->addr_line = cfg->line;
 	if (ad_opt_word(o, s) >= 0)
 		return 0;
 	if (o->words == NULL) /* a parse() of its own: an address */
@@ -1507,7 +1511,7 @@ check_http(
 }
 
 static int
-take_global(struct loader *ld, cfg_t *root, const char *file)
+take_global(struct loader *ld, cfg_t *root, const char *file, int addr_line)
 {
 	struct ad_global_conf *g = &ld->c->global;
 	cfg_t                 *sec;
@@ -1530,8 +1534,7 @@ take_global(struct loader *ld, cfg_t *root, const char *file)
 	base            = ad_dirname(file);
 	take_rows(ad_global_opts, sec, g, base);
 	free(base);
-	if (cfg_size(sec, "http") > 0)
-		g->http_line = section_line(cfg_getsec(sec, "http"));
+	g->http_line = addr_line;
 	return check_http(g, file, ld->err, ld->errlen);
 }
 
@@ -1688,7 +1691,7 @@ read_file(struct loader *ld, const char *file)
 	}
 	rv = take_top_policy(ld, root, file, &policy);
 	if (rv == 0)
-		rv = take_global(ld, root, file);
+		rv = take_global(ld, root, file, ctx.addr_line);
 	if (rv == 0 && policy.file != NULL) {
 		ad_policy_clear(&ld->c->global.policy);
 		ld->c->global.policy = policy;

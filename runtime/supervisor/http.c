@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -506,6 +507,14 @@ read_pem(const char *path, char *err, size_t errlen)
 	return buf;
 }
 
+static uint16_t
+port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET6
+	        ? ((const struct sockaddr_in6 *)ss)->sin6_port
+	        : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
 /*
  * RUN_DIR/http.addr: "HOST:PORT" as bound (port 0 in the configuration:
  * the one the kernel chose), for scripts and tests; also into addr.
@@ -570,7 +579,8 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 		}
 		flags |= MHD_USE_TLS;
 	}
-	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+	/* The port too, though SOCK_ADDR has it: MHD's messages name it. */
+	h->d = MHD_start_daemon(flags, port_of(&ss), NULL, NULL, on_request, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
 	    g->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,

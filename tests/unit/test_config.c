@@ -1046,10 +1046,11 @@ default_lands(const struct ad_opt *o, const char *section, void *arg)
 			if (strcmp(o->words[i], o->def) == 0)
 				want = i;
 		break;
-	case AD_OPT_WORD:
+	case AD_OPT_WORD: /* without a default (an address): NULL */
 		want = 1;
-		got  = *(char *const *)p != NULL
-		    && strcmp(*(char *const *)p, o->def) == 0;
+		got  = o->def == NULL ? *(char *const *)p == NULL
+		                      : *(char *const *)p != NULL
+                        && strcmp(*(char *const *)p, o->def) == 0;
 		break;
 	case AD_OPT_TOPICS:
 	case AD_OPT_NAMES:
@@ -1213,7 +1214,11 @@ bounds_hold(const struct ad_opt *o, const char *section, void *arg)
 		break;
 	case AD_OPT_ENUM:
 	case AD_OPT_WORD:
-		what = ad_xasprintf("%s \"bogus\" is unknown: use ", o->name);
+		what = o->words == NULL
+		    ? ad_xasprintf("%s \"bogus\" is not an address: write "
+		                   "HOST:PORT",
+		        o->name)
+		    : ad_xasprintf("%s \"bogus\" is unknown: use ", o->name);
 		good = refused(rc, section, o, "bogus", what);
 		free(what);
 		break;
