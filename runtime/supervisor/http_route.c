@@ -350,6 +350,19 @@ to_mp(const json_t *j, agentd_writer *w, char *why, size_t whylen)
 	return rv;
 }
 
+/* Does j fit msgpack's nesting as one value?  EINVAL with why if not. */
+static int
+fits(const json_t *j, char *why, size_t whylen)
+{
+	agentd_writer *w;
+	int            rv;
+
+	agentd_writer_new(&w);
+	rv = to_mp(j, w, why, whylen);
+	agentd_writer_free(w);
+	return rv;
+}
+
 /*
  * The envelope r asks for, its body into w: the path's arguments, the
  * query's, the body's as the route says.  0, or an agentd code with why.
@@ -386,6 +399,11 @@ ad_http_build(const struct ad_http_match *m, const struct ad_http_in *in,
 			rv = AGENTD_EINVAL;
 			goto out;
 		}
+		/* Its members join the operation's map as deep as they are
+		 * in the body: the body whole is what must fit msgpack's
+		 * nesting, not each member alone. */
+		if ((rv = fits(j, why, whylen)) != 0)
+			goto out;
 		json_object_update(args, j);
 	} else if (rt->body == B_VAL || rt->body == B_EVENT) {
 		json_t *val
@@ -448,13 +466,15 @@ ad_http_build(const struct ad_http_match *m, const struct ad_http_in *in,
 	{
 		uint32_t n   = (uint32_t)json_object_size(args);
 		int      key = 0;
+		int      scan
+		    = rt->op != NULL && strcmp(rt->op, AD_OP_STATE_SCAN) == 0;
 
 		for (i = 0; i < m->nargs; i++)
 			key |= strcmp(m->arg[i].name, "key") == 0;
 		agentd_write_map(w, n + (binkey != NULL) + key);
 		json_object_foreach(args, k, v)
 		{
-			if (strcmp(k, "prefix") == 0) {
+			if (scan && strcmp(k, "prefix") == 0) {
 				/* state.scan's prefix is its bin "key" */
 				agentd_write_str(w, "key");
 				agentd_write_bin(w, json_string_value(v),
@@ -501,6 +521,10 @@ ad_http_match(const char *method, const char *path, struct ad_http_match *m)
 	size_t                 i, n = 0;
 
 	memset(m, 0, sizeof(*m));
+	/* http.c refuses such a path first (400); a caller that does not
+	 * still never gets a route for it: {key*} would take "../x". */
+	if (!ad_http_path_ok(path))
+		return AGENTD_ENOENT;
 	for (i = 0; i < NROUTES; i++) {
 		if (!path_match(routes[i].path, path, m))
 			continue;
@@ -528,4 +552,16 @@ const char *
 ad_route_path(const struct ad_route *r)
 {
 	return r->path;
+}
+
+const char *
+ad_route_query(const struct ad_route *r)
+{
+	return r->query != NULL ? r->query : "";
+}
+
+const struct ad_route *
+ad_route_at(size_t i)
+{
+	return i < NROUTES ? &routes[i] : NULL;
 }

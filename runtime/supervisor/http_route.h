@@ -60,8 +60,9 @@ int ad_http_path_ok(const char *path);
 
 /*
  * The route of method and path (decoded, no query) into m: 0, or
- * AGENTD_ENOENT (no route has the path) or AGENTD_EINVAL (some have it,
- * not with this method: m->allow lists theirs).
+ * AGENTD_ENOENT (no route has the path, or ad_http_path_ok refuses it)
+ * or AGENTD_EINVAL (some have it, not with this method: m->allow lists
+ * theirs).
  */
 int ad_http_match(
     const char *method, const char *path, struct ad_http_match *m);
@@ -85,5 +86,18 @@ unsigned ad_http_code(int status);
 /* "GET /v1/status": the route's method and path pattern. */
 const char *ad_route_method(const struct ad_route *r);
 const char *ad_route_path(const struct ad_route *r);
+
+/*
+ * The query arguments the route reads, "name:t,..." with t one of s
+ * (text), i (integer), f (number), b (true or false); "" for none.
+ */
+const char *ad_route_query(const struct ad_route *r);
+
+/*
+ * The i-th route of the table, NULL past its end: for what lists them
+ * (tests/tools/http_routes, which the test of doc/openapi.yaml reads,
+ * and the fuzz harness).  Borrowed, valid for the program's life.
+ */
+const struct ad_route *ad_route_at(size_t i);
 
 #endif
