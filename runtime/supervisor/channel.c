@@ -138,6 +138,9 @@ ad_chan_open(struct ad_chan *ch, const char *name, const char *path,
 	        != 0
 	    || (rv = nng_pipe_notify(
 	            ch->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, pipe_arg))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            ch->sock, NNG_PIPE_EV_REM_POST, on_pipe, pipe_arg))
 	        != 0) {
 		ad_seterr(err, errlen, "cannot open a socket for %s: %s", name,
 		    nng_strerror(rv));

@@ -54,7 +54,8 @@ struct ad_chan_defer {
  * Open a channel (name: for messages) listening at path (mode 0600):
  * receives cap at recvmax,
  * batches bound at max, every connection first offered to on_pipe (arg
- * pipe_arg; NNG_PIPE_EV_ADD_PRE), what arrives handed to recv (arg).
+ * pipe_arg; NNG_PIPE_EV_ADD_PRE) and its end told to it
+ * (NNG_PIPE_EV_REM_POST), what arrives handed to recv (arg).
  * Returns 0 or an agentd_error with one line in err; on failure
  * ad_chan_close still frees what was made.
  */
@@ -73,7 +74,11 @@ int ad_chan_send(struct ad_chan *ch, const void *env, size_t len);
  * being waited for take it.  From the moment it begins, nothing starts a
  * send or a receive on the socket (what is sent meanwhile stays queued
  * for ad_chan_drop): an operation begun on a socket nng is closing can
- * outlive the socket and be cancelled into its freed memory.
+ * outlive the socket and be cancelled into its freed memory.  Call it
+ * once the connection's peer has gone (on_pipe told NNG_PIPE_EV_REM_POST):
+ * until then the channel goes on receiving, so that nng reads to the end
+ * of the stream, and closing while it reads can stop nng 1.5.2's reaper
+ * (conns.h).
  */
 void ad_chan_close(struct ad_chan *ch);
 /* Drop what was never sent (after ad_chan_close). */

@@ -442,6 +442,9 @@ ad_hub_instance_open(struct ad_instance *inst, char *err, size_t errlen)
 	    || (rv = nng_pipe_notify(inst->ev.sock, NNG_PIPE_EV_ADD_PRE,
 	            ad_instance_on_pipe, inst))
 	        != 0
+	    || (rv = nng_pipe_notify(inst->ev.sock, NNG_PIPE_EV_REM_POST,
+	            ad_instance_on_pipe, inst))
+	        != 0
 	    || (rv = nng_aio_alloc(&inst->ev.aio, ev_sent_cb, inst)) != 0) {
 		ad_seterr(err, errlen, "cannot open %s: %s", inst->ev.path,
 		    nng_strerror(rv));

@@ -77,7 +77,9 @@ void ad_hub_stop(struct ad_sv *sv);
 unsigned ad_hub_deliver(struct ad_sv *sv, const char *src,
     const char *src_instance, const struct ad_envelope *e);
 
-/* Per-instance event socket: open (with the instance socket), free. */
+/* Per-instance event socket: open (with the instance socket), free (once
+ * its connection is gone: ad_instance_collectable).  Its connections are
+ * offered to ad_instance_on_pipe, added and removed. */
 int  ad_hub_instance_open(struct ad_instance *inst, char *err, size_t len);
 void ad_hub_instance_close(struct ad_instance *inst);
 /* An instance became ready: send what waits for it.  sv->mtx held. */

@@ -20,6 +20,7 @@
 #include "common/priority.h"
 #include "common/util.h"
 #include "supervisor/agent.h"
+#include "supervisor/conns.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/gate.h"
 #include "supervisor/hub.h"
@@ -74,6 +75,8 @@ ad_gen_count(
 /*
  * Only the worker we spawned may connect to an instance's socket: the
  * socket file is 0600, and the peer's pid and uid must be the child's.
+ * Once it is reaped, no one may (its pid may be another's by then), and
+ * the last of its connections to go lets the main loop free it.
  */
 void
 ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -82,7 +85,13 @@ ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	struct ad_sv       *sv   = inst->agent->sv;
 
 	pthread_mutex_lock(&sv->mtx);
-	if (ad_peer_check(sv, p, AD_PEER_INSTANCE, inst->id, inst, NULL) != 0)
+	if (ad_conns_event(&inst->conns, p, ev) != 0)
+		; /* reaped */
+	else if (ev == NNG_PIPE_EV_REM_POST) {
+		if (inst->state == AD_INST_EXITED && inst->conns.live == 0)
+			ad_sv_wake(sv);
+	} else if (ad_peer_check(sv, p, AD_PEER_INSTANCE, inst->id, inst, NULL)
+	    != 0)
 		nng_pipe_close(p);
 	pthread_mutex_unlock(&sv->mtx);
 }
@@ -381,13 +390,23 @@ send_init(struct ad_instance *inst)
 	agentd_writer_free(w);
 }
 
+/* Reaped, or never to run: no new connection, and freed once the ones
+ * it has are gone (ad_instance_collectable). */
+static void
+to_exited(struct ad_instance *inst)
+{
+	inst->state          = AD_INST_EXITED;
+	inst->exited_ms      = ad_now_ms();
+	inst->conns.refusing = 1;
+}
+
 /* Never started: the main loop frees it like an exit. */
 static void
 start_failed(struct ad_instance *inst, const char *err)
 {
 	struct ad_agent *a = inst->agent;
 
-	inst->state = AD_INST_EXITED;
+	to_exited(inst);
 	ad_agent_start_failed(a, inst->gen, err);
 	ad_sv_audit(a->sv, a->conf->name, inst->id, "instance.start_failed",
 	    "%s", err);
@@ -580,7 +599,7 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 				ad_agent_instance_failed(
 				    inst->agent, inst->gen, status, how);
 			}
-			inst->state       = AD_INST_EXITED;
+			to_exited(inst);
 			inst->exit_status = status;
 			return inst;
 		}
@@ -588,12 +607,33 @@ ad_instance_exited(struct ad_sv *sv, pid_t pid, int status)
 	return NULL;
 }
 
+int
+ad_instance_collectable(struct ad_instance *inst, int64_t now_ms)
+{
+	int64_t waited = now_ms - inst->exited_ms;
+
+	if (inst->state != AD_INST_EXITED)
+		return 0;
+	if (inst->conns.live == 0)
+		return 1;
+	if (waited < AD_CONNS_WAIT_MS)
+		return 0;
+	ad_warn("agent %s: instance %s: %u connection(s) to its sockets still "
+	        "open %lld ms after its worker (pid %d) exited (a process it "
+	        "started may hold them): closing them anyway",
+	    inst->agent->conf->name, inst->id, inst->conns.live,
+	    (long long)waited, (int)inst->pid);
+	return 1;
+}
+
 void
 ad_instance_free(struct ad_instance *inst)
 {
 	struct ad_sv *sv = inst->agent->sv;
 
-	/* Ends the channel's aios; their callbacks take mtx. */
+	/* Ends the channel's aios; their callbacks take mtx.  Its
+	 * connections are gone (ad_instance_collectable): nothing is being
+	 * read that the close could cut short. */
 	ad_loopwatch_step(&sv->loop,
 	    "collect_exited: closing instance %s's channel", inst->id);
 	ad_chan_close(&inst->chan);
@@ -622,7 +662,7 @@ terminate(struct ad_instance *inst)
 	inst->term_at_ms = ad_now_ms();
 	if (inst->spawn_pending) {
 		inst->spawn_pending = 0; /* no worker ever: nothing to wait */
-		inst->state         = AD_INST_EXITED;
+		to_exited(inst);
 	} else if (inst->pid > 0)
 		kill(inst->pid, SIGTERM);
 }

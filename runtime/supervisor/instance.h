@@ -16,6 +16,7 @@
 #include <nng/nng.h>
 
 #include "supervisor/channel.h"
+#include "supervisor/conns.h"
 #include "supervisor/hub.h"
 
 struct ad_sv;
@@ -32,14 +33,16 @@ struct ad_envelope;
  *   READY --its connection failed--> LOST --exit--> EXITED
  *   any --exit--> EXITED
  * A STOPPING instance first finishes what it holds (status: "draining"),
- * then is sent SIGTERM ("stopping"), then SIGKILL after stop_grace.
+ * then is sent SIGTERM ("stopping"), then SIGKILL after stop_grace.  An
+ * EXITED one keeps its sockets until nng has read its worker's last
+ * messages and the end of its connections (ad_instance_collectable).
  */
 enum ad_inst_state {
 	AD_INST_STARTING = 0, /* spawned; waiting for its init to answer */
 	AD_INST_READY,        /* takes requests */
 	AD_INST_STOPPING,     /* takes no new requests; finishing */
 	AD_INST_LOST,         /* its connection failed; dying, not reaped */
-	AD_INST_EXITED,       /* reaped; waiting to be freed */
+	AD_INST_EXITED,       /* reaped; its connections going, then freed */
 };
 
 struct ad_instance {
@@ -59,6 +62,7 @@ struct ad_instance {
 	int      spawning;
 	int64_t  ready_us;    /* monotonic: init answered, or 0 */
 	int      exit_status; /* waitpid status once EXITED */
+	int64_t  exited_ms;   /* monotonic: when it became EXITED */
 	uint64_t served;
 	/* health: the last heartbeat (monotonic ms) and what it said */
 	int64_t  beat_ms;
@@ -71,6 +75,8 @@ struct ad_instance {
 	int     hung; /* stopped because it hung: its exit is a failure */
 	char   *path; /* socket file */
 	struct ad_chan chan; /* its channel, listening at path */
+	/* connections to its channel and event socket; refused once EXITED */
+	struct ad_conns conns;
 	/* calls it made on its channel, not answered yet (dispatch.c) */
 	LIST_HEAD(, ad_incall) incalls;
 	struct ad_slot    *slots; /* [0] control, [1..concurrency] requests */
@@ -99,6 +105,18 @@ void ad_instance_run(struct ad_sv *sv);
 /* A child was reaped: move its instance to EXITED.  sv->mtx held. */
 struct ad_instance *ad_instance_exited(
     struct ad_sv *sv, pid_t pid, int status);
+
+/*
+ * May the EXITED instance be freed now?  Once the connections to its two
+ * sockets are gone: its worker's exit ended them, and nng removes a pipe
+ * when it has read the peer's last message and the end of the stream.
+ * Closing a socket while its pipe still reads can stop nng 1.5.2's
+ * reaper for good (doc/architecture.md, "What must never wait").  A
+ * connection still up AD_CONNS_WAIT_MS after the exit (a process the
+ * worker forked holds it) is logged, once, and closed anyway.
+ * sv->mtx held.
+ */
+int ad_instance_collectable(struct ad_instance *inst, int64_t now_ms);
 
 /*
  * Release an EXITED instance: close its socket, re-dispatch (or fail)
@@ -146,10 +164,6 @@ void ad_instance_tick(struct ad_instance *inst, int64_t now);
 void ad_instance_heartbeat(
     struct ad_instance *inst, int64_t busy_ms, uint64_t handled);
 
-/*
- * nng pipe callback (arg: the instance) for its own sockets: only the
- * worker agentd spawned, checked by peer pid, may connect.
- */
 /* The user workers run as when agentd may switch and nothing says
  * otherwise (created by the Debian package). */
 #define AD_PLUGIN_USER_DEFAULT "agentd-plugin"
@@ -176,6 +190,11 @@ int ad_worker_ids(const struct ad_sv *sv, const struct ad_agent_conf *c,
 /* Whether agentd may switch users; then every agent's ids, as above. */
 int ad_sv_check_users(struct ad_sv *sv, char *err, size_t errlen);
 
+/*
+ * nng pipe callback (arg: the instance) for its own sockets (ADD_PRE and
+ * REM_POST), counted in inst->conns: only the worker agentd spawned,
+ * checked by peer pid, may connect, and only until it exited.
+ */
 void ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 /* Counts by state for one agent.  mtx held. */

@@ -9,6 +9,7 @@
 #include "common/ratelimit.h"
 #include "common/util.h"
 #include "supervisor/agent.h"
+#include "supervisor/conns.h"
 #include "supervisor/instance.h"
 #include "supervisor/supervisor.h"
 
@@ -246,7 +247,9 @@ ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	if (ev != NNG_PIPE_EV_REM_POST)
 		socket_name(p, name, sizeof(name));
 	pthread_mutex_lock(&sv->mtx);
-	if (ev == NNG_PIPE_EV_REM_POST)
+	if (ad_conns_event(&sv->worker_conns, p, ev) != 0)
+		; /* agentd is stopping: no instance is left to connect */
+	else if (ev == NNG_PIPE_EV_REM_POST)
 		ad_sv_pipe_del(sv, p);
 	else if (ad_peer_check(sv, p, AD_PEER_ANY_INSTANCE, name, NULL, &inst)
 	    != 0)
@@ -261,8 +264,12 @@ ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct ad_sv *sv = arg;
 	char          name[NNG_MAXADDRLEN];
+	int           refused;
 
-	if (ev != NNG_PIPE_EV_ADD_PRE)
+	pthread_mutex_lock(&sv->mtx);
+	refused = ad_conns_event(&sv->operator_conns, p, ev) != 0;
+	pthread_mutex_unlock(&sv->mtx);
+	if (refused || ev != NNG_PIPE_EV_ADD_PRE)
 		return;
 	socket_name(p, name, sizeof(name));
 	/* The file is 0600 already; this holds even if someone loosens it. */

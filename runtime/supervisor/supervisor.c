@@ -21,6 +21,7 @@
 #include "store/store.h"
 #include "store/state.h"
 #include "supervisor/agent.h"
+#include "supervisor/conns.h"
 #include "supervisor/control.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/gate.h"
@@ -494,7 +495,11 @@ collect_agents(struct ad_sv *sv)
 	}
 }
 
-/* Free exited instances; outside the lock (see instance.h). */
+/*
+ * Free the exited instances whose connections are gone; outside the lock
+ * (see instance.h).  The others wait for a later turn: the last of their
+ * connections to go wakes the loop.
+ */
 static void
 collect_exited(struct ad_sv *sv)
 {
@@ -503,11 +508,12 @@ collect_exited(struct ad_sv *sv)
 
 	for (;;) {
 		struct ad_instance *found = NULL;
+		int64_t             now   = ad_now_ms();
 
 		pthread_mutex_lock(&sv->mtx);
 		for (i = 0; i < sv->nagents && found == NULL; i++) {
 			LIST_FOREACH(inst, &sv->agents[i]->instances, link) {
-				if (inst->state == AD_INST_EXITED) {
+				if (ad_instance_collectable(inst, now)) {
 					found = inst;
 					break;
 				}
@@ -804,19 +810,20 @@ close_agent(struct ad_agent *a)
  * are finishing can still reach it.  Agents that call each other in a
  * cycle stop together.  Each instance finishes what it holds (at most
  * drain_timeout), gets SIGTERM (the plugin's fini runs), and SIGKILL after
- * stop_grace.  Returns when no instance is left.
+ * stop_grace, and is freed once its connections are gone.  Returns when
+ * no instance is left.
  */
 static void
 stop_agents(struct ad_sv *sv)
 {
 	size_t   i;
-	unsigned live, opened, closing, started;
+	unsigned live, left, opened, closing, started;
 
 	for (;;) {
 		int64_t now = ad_now_ms();
 
 		pthread_mutex_lock(&sv->mtx);
-		opened = closing = started = live = 0;
+		opened = closing = started = live = left = 0;
 		for (i = 0; i < sv->nagents; i++) {
 			struct ad_agent *a = sv->agents[i];
 
@@ -845,13 +852,15 @@ stop_agents(struct ad_sv *sv)
 			struct ad_agent    *a = sv->agents[i];
 			struct ad_instance *inst;
 
-			LIST_FOREACH(inst, &a->instances, link)
+			LIST_FOREACH(inst, &a->instances, link) {
 				ad_instance_tick(inst, now);
+				left++;
+			}
 			live += ad_agent_live(a);
 		}
 		pthread_mutex_unlock(&sv->mtx);
 		/* Every agent closed (now or before), and no instance left. */
-		if (live == 0 && (opened == started || closing + opened == 0))
+		if (left == 0 && (opened == started || closing + opened == 0))
 			break;
 		/* A turn of the stop: WATCHDOG=1 still goes while it moves
 		 * (a drain may take longer than WatchdogSec). */
@@ -862,10 +871,41 @@ stop_agents(struct ad_sv *sv)
 			    = now + (int64_t)(ad_sd_watchdog_usec() / 2000);
 		}
 		ad_loopwatch_step(&sv->loop,
-		    "stop: waiting for %u instance(s) to exit", live);
+		    "stop: waiting for %u instance(s) to exit, %u to be freed",
+		    live, left - live);
 		usleep(20 * 1000);
 		reap(sv);
+		collect_exited(sv);
 	}
+}
+
+/*
+ * Close nothing while a peer may still be sending: refuse new connections
+ * to the sockets counted in c, and wait until those they have are gone,
+ * at most AD_CONNS_WAIT_MS (then say so: they are closed anyway).  what
+ * names them for the log.  Main loop, without sv->mtx.
+ */
+static void
+wait_conns(struct ad_sv *sv, struct ad_conns *c, const char *what)
+{
+	int64_t  end = ad_now_ms() + AD_CONNS_WAIT_MS;
+	unsigned live;
+
+	pthread_mutex_lock(&sv->mtx);
+	c->refusing = 1;
+	while ((live = c->live) > 0 && ad_now_ms() < end) {
+		pthread_mutex_unlock(&sv->mtx);
+		ad_loopwatch_step(&sv->loop,
+		    "stop: waiting for %u connection(s) to %s to go", live,
+		    what);
+		usleep(20 * 1000);
+		pthread_mutex_lock(&sv->mtx);
+	}
+	pthread_mutex_unlock(&sv->mtx);
+	if (live > 0)
+		ad_warn("stop: %u connection(s) to %s still open after %d ms: "
+		        "closing anyway",
+		    live, what, AD_CONNS_WAIT_MS);
 }
 
 static void
@@ -894,7 +934,8 @@ ad_sv_stop(struct ad_sv *sv)
 	pthread_mutex_unlock(&sv->mtx);
 	ad_sv_write_records(sv);
 	stop_agents(sv);
-	collect_exited(sv);
+	/* Every worker is gone: so will its connections be, soon. */
+	wait_conns(sv, &sv->worker_conns, "calls.sock and publish.sock");
 	ad_loopwatch_step(&sv->loop, "stop: waiting for audit appends");
 	pthread_mutex_lock(&sv->mtx);
 	while (sv->appending > 0)
@@ -917,6 +958,9 @@ ad_sv_stop(struct ad_sv *sv)
 		audit_last(sv);
 	ad_loopwatch_step(&sv->loop, "stop: the HTTP server");
 	ad_http_stop(sv);
+	/* agentctl leaves once answered; tail.sock's readers send nothing,
+	 * so their connections may stay. */
+	wait_conns(sv, &sv->operator_conns, "control.sock");
 	ad_loopwatch_step(&sv->loop, "stop: closing the control sockets");
 	ad_control_stop(sv);
 	ad_loopwatch_step(&sv->loop, "stop: closing the event sockets");

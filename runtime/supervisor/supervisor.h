@@ -27,6 +27,7 @@
 #include "config/conf.h"
 #include "plugin/filecheck.h"
 #include "supervisor/channel.h"
+#include "supervisor/conns.h"
 #include "supervisor/hub.h"
 #include "supervisor/loopwatch.h"
 #include "supervisor/server.h"
@@ -74,11 +75,14 @@ struct ad_sv {
 	struct ad_hub          hub;       /* events between agents (hub.h) */
 	struct ad_pipe_entry  *pipes; /* connection -> instance, by pipe id */
 	size_t                 npipes;
-	int                    stopping;
-	int                    running; /* ad_sv_start succeeded */
-	int64_t                started_ms;
-	int                    run_lock;   /* fd on RUN/agentd.lock, or -1 */
-	int                    state_lock; /* fd on STATE/agentd.lock, or -1 */
+	/* Closed at the stop once these are gone (struct ad_conns). */
+	struct ad_conns worker_conns;   /* calls.sock's and publish.sock's */
+	struct ad_conns operator_conns; /* control.sock's */
+	int             stopping;
+	int             running; /* ad_sv_start succeeded */
+	int64_t         started_ms;
+	int             run_lock;   /* fd on RUN/agentd.lock, or -1 */
+	int             state_lock; /* fd on STATE/agentd.lock, or -1 */
 
 	struct ad_watch *watch; /* agentd { watch = true }, or NULL */
 
@@ -202,9 +206,11 @@ enum ad_peer_want {
 int ad_peer_check(struct ad_sv *sv, nng_pipe p, enum ad_peer_want want,
     const char *name, struct ad_instance *inst, struct ad_instance **found);
 
-/* nng pipe callback for calls.sock and publish.sock (arg: sv). */
+/* nng pipe callback for calls.sock and publish.sock (arg: sv; ADD_PRE and
+ * REM_POST): AD_PEER_ANY_INSTANCE, counted in sv->worker_conns. */
 void ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
-/* nng pipe callback for the control socket: AD_PEER_OPERATOR. */
+/* nng pipe callback for the control socket (ADD_PRE and REM_POST):
+ * AD_PEER_OPERATOR, counted in sv->operator_conns. */
 void ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 #endif
