@@ -169,36 +169,80 @@ ad_decision_write(
 	kv_int(w, "delivered_ms", d->delivered_ms);
 }
 
-size_t
-ad_decision_sides(struct ad_decisions *d, const struct ad_decision *dc,
-    unsigned char key[8], agentd_writer *rec, agentd_writer *open,
-    struct ad_audit_side *sides)
+void
+ad_decision_sides_init(struct ad_decision_sides *s)
+{
+	memset(s, 0, sizeof(*s));
+	agentd_writer_new(&s->w);
+}
+
+void
+ad_decision_sides_reset(struct ad_decision_sides *s)
+{
+	agentd_writer_reset(s->w);
+	s->n = 0;
+}
+
+void
+ad_decision_sides_fini(struct ad_decision_sides *s)
+{
+	agentd_writer_free(s->w);
+	free(s->key);
+	free(s->off);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+ad_decision_sides_add(
+    struct ad_decision_sides *s, const struct ad_decision *dc)
 {
 	size_t len;
 
-	id_key(dc->id, key);
-	agentd_writer_reset(rec);
-	ad_decision_write(rec, dc, 0);
-	sides[0].dbi    = d->all;
-	sides[0].key    = key;
-	sides[0].keylen = 8;
-	sides[0].val    = agentd_writer_data(rec, &len);
-	sides[0].vallen = len;
-	sides[1].dbi    = d->open;
-	sides[1].key    = key;
-	sides[1].keylen = 8;
-	sides[1].val    = NULL; /* finished: out of decisions_open */
-	sides[1].vallen = 0;
-	if (dc->delivered_ms == 0) {
-		agentd_writer_reset(open);
-		agentd_write_map(open, 3);
-		kv_str(open, "agent", dc->agent);
-		kv_int(open, "state", dc->state);
-		kv_int(open, "deadline_ms", dc->deadline_ms);
-		sides[1].val    = agentd_writer_data(open, &len);
-		sides[1].vallen = len;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 16;
+		s->key = ad_xrealloc(s->key, 8 * s->cap);
+		s->off = ad_xrealloc(s->off, 3 * s->cap * sizeof(*s->off));
 	}
-	return 2;
+	id_key(dc->id, s->key + 8 * s->n);
+	agentd_writer_data(s->w, &len);
+	s->off[3 * s->n] = len;
+	ad_decision_write(s->w, dc, 0);
+	agentd_writer_data(s->w, &len);
+	s->off[3 * s->n + 1] = len;
+	if (dc->delivered_ms == 0) {
+		agentd_write_map(s->w, 3);
+		kv_str(s->w, "agent", dc->agent);
+		kv_int(s->w, "state", dc->state);
+		kv_int(s->w, "deadline_ms", dc->deadline_ms);
+		agentd_writer_data(s->w, &len);
+	}
+	s->off[3 * s->n + 2] = len;
+	s->n++;
+}
+
+void
+ad_decision_sides_get(struct ad_decisions *d,
+    const struct ad_decision_sides *s, struct ad_audit_side *sides)
+{
+	size_t               len;
+	const unsigned char *base = agentd_writer_data(s->w, &len);
+
+	for (size_t i = 0; i < s->n; i++) {
+		const size_t         *off = s->off + 3 * i;
+		struct ad_audit_side *rec = &sides[2 * i], *open = rec + 1;
+
+		rec->dbi     = d->all;
+		rec->key     = s->key + 8 * i;
+		rec->keylen  = 8;
+		rec->val     = base + off[0];
+		rec->vallen  = off[1] - off[0];
+		open->dbi    = d->open;
+		open->key    = rec->key;
+		open->keylen = 8;
+		/* Finished (no open entry written): out of decisions_open. */
+		open->val    = off[2] > off[1] ? base + off[1] : NULL;
+		open->vallen = off[2] - off[1];
+	}
 }
 
 static char *
@@ -381,7 +425,7 @@ ad_decisions_get_many(struct ad_decisions *d, const uint64_t *ids, size_t n,
 		if (mdb_get(txn, d->all, &k, &v) != 0
 		    || ad_decision_decode(v.mv_data, v.mv_size, &dc) != 0)
 			continue;
-		rc = fn(arg, dc);
+		rc = fn(arg, &dc);
 		ad_decision_free(dc);
 	}
 	read_end(d, txn);
@@ -451,7 +495,7 @@ ad_decisions_each(
 			break;
 		for (i = 0; i < n; i++) {
 			if (rv == 0)
-				rv = fn(arg, list[i]);
+				rv = fn(arg, &list[i]);
 			ad_decision_free(list[i]);
 		}
 		if (n == 0)
