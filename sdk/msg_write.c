@@ -246,6 +246,18 @@ agentd_write_raw(agentd_writer *w, const void *p, size_t len)
 	return writer_done(w, msgpack_sbuffer_write(&w->sbuf, p, len));
 }
 
+int
+ad_write_encoded(agentd_writer *w, const void *p, size_t len, size_t nvalues)
+{
+	if (w == NULL || nvalues == 0)
+		return AGENTD_EINVAL;
+	if (msgpack_sbuffer_write(&w->sbuf, p, len) != 0)
+		must(NULL);
+	while (nvalues-- > 0)
+		count_value(w);
+	return 0;
+}
+
 /* agentd_value is never defined: a pointer to one is a msgpack_object. */
 int
 agentd_write_value(agentd_writer *w, const agentd_value *v)

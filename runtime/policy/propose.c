@@ -28,19 +28,18 @@ dup_str(const agentd_value *v, size_t max, int *bad)
 	return ad_xstrndup(s, len);
 }
 
-/* A value re-encoded on its own into *out (caller frees). */
+/* A value re-encoded on its own into *out (caller frees), with the
+ * scratch writer w. */
 static void
-value_bytes(const agentd_value *v, void **out, size_t *len)
+value_bytes(agentd_writer *w, const agentd_value *v, void **out, size_t *len)
 {
-	agentd_writer *w;
-	const void    *p;
+	const void *p;
 
-	agentd_writer_new(&w);
+	agentd_writer_reset(w);
 	agentd_write_value(w, v);
 	p    = agentd_writer_data(w, len);
 	*out = ad_xmalloc(*len ? *len : 1);
 	memcpy(*out, p, *len);
-	agentd_writer_free(w);
 }
 
 static void
@@ -64,7 +63,7 @@ refuse(struct ad_proposal_in *p, int status, const char *why)
 
 /* One proposal's map into p, checked as host->propose() checks it. */
 static void
-read_one(const agentd_value *root, struct ad_proposal_in *p)
+read_one(agentd_writer *w, const agentd_value *root, struct ad_proposal_in *p)
 {
 	struct agentd_proposal c;
 	const agentd_value    *pv;
@@ -87,7 +86,7 @@ read_one(const agentd_value *root, struct ad_proposal_in *p)
 	agentd_get_double(agentd_map_get(root, "confidence"), &p->confidence);
 	if ((pv = agentd_map_get(root, "params")) != NULL
 	    && agentd_type_of(pv) != AGENTD_T_NIL)
-		value_bytes(pv, &p->params, &p->params_len);
+		value_bytes(w, pv, &p->params, &p->params_len);
 	if (bad) {
 		refuse(p, AGENTD_EINVAL, "a field is not a string");
 		return;
@@ -121,6 +120,7 @@ ad_propose_parse(const void *body, size_t len, struct ad_proposal_in **out,
 	const agentd_value    *root;
 	const unsigned char   *p;
 	struct ad_proposal_in *list = NULL;
+	agentd_writer         *w;
 	size_t                 left, used, cap = 0;
 	const void            *bin;
 	int                    rv = 0;
@@ -131,17 +131,20 @@ ad_propose_parse(const void *body, size_t len, struct ad_proposal_in **out,
 	if (agentd_parse(body, len, &outer) != 0)
 		return AGENTD_EPROTO;
 	root = agentd_doc_root(outer);
+	if (agentd_type_of(root) != AGENTD_T_MAP
+	    && (agentd_get_bin(root, &bin, &left) != 0 || left == 0)) {
+		agentd_doc_free(outer);
+		return AGENTD_EPROTO;
+	}
+	agentd_writer_new(&w);
 	if (agentd_type_of(root) == AGENTD_T_MAP) {
 		list = ad_xcalloc(1, sizeof(*list));
-		read_one(root, list);
+		read_one(w, root, list);
+		agentd_writer_free(w);
 		agentd_doc_free(outer);
 		*out = list;
 		*n   = 1;
 		return 0;
-	}
-	if (agentd_get_bin(root, &bin, &left) != 0 || left == 0) {
-		agentd_doc_free(outer);
-		return AGENTD_EPROTO;
 	}
 	for (p = bin; left > 0; p += used, left -= used) {
 		if (*n == AD_PROPOSE_BATCH_MAX) {
@@ -156,9 +159,10 @@ ad_propose_parse(const void *body, size_t len, struct ad_proposal_in **out,
 			cap  = cap ? 2 * cap : 16;
 			list = ad_xrealloc(list, cap * sizeof(*list));
 		}
-		read_one(agentd_doc_root(doc), &list[(*n)++]);
+		read_one(w, agentd_doc_root(doc), &list[(*n)++]);
 		agentd_doc_free(doc);
 	}
+	agentd_writer_free(w);
 	agentd_doc_free(outer);
 	if (rv != 0) {
 		ad_propose_free(list, *n);
@@ -181,9 +185,9 @@ ad_propose_free(struct ad_proposal_in *p, size_t n)
 void
 ad_propose_write_answer(agentd_writer *w, const struct ad_proposal_answer *a)
 {
-	char id[24];
+	char id[AD_U64_DEC];
 
-	snprintf(id, sizeof(id), "%llu", (unsigned long long)a->id);
+	ad_u64_dec(a->id, id);
 	agentd_write_map(w, 4);
 	agentd_write_str(w, "id");
 	agentd_write_str(w, id);

@@ -90,7 +90,9 @@ int         ad_decision_state_parse(const char *s);
  */
 struct ad_audit_side;
 struct ad_decision_sides {
-	agentd_writer *w;   /* every value, one after another */
+	agentd_writer *w;   /* scratch */
+	unsigned char *buf; /* every value, one after another */
+	size_t         len, bufcap;
 	unsigned char *key; /* 8 bytes per decision */
 	size_t        *off; /* per decision: record, open entry, end */
 	size_t         n, cap;
@@ -100,12 +102,27 @@ void ad_decision_sides_reset(struct ad_decision_sides *s);
 void ad_decision_sides_fini(struct ad_decision_sides *s);
 void ad_decision_sides_add(
     struct ad_decision_sides *s, const struct ad_decision *dc);
+/*
+ * The same for a decision taken by an instance at delivered_ms, given its
+ * record as stored while it was open (rec[0..len), what
+ * ad_decision_sides_record() gave for it with delivered_ms 0): a copy
+ * with delivered_ms set, without encoding the rest again.  AGENTD_EINVAL
+ * (nothing added) if rec does not end in delivered_ms 0.
+ */
+int ad_decision_sides_add_delivered(struct ad_decision_sides *s, uint64_t id,
+    const void *rec, size_t len, int64_t delivered_ms);
+/* Decision i's record as added: borrowed, valid until the next add or
+ * reset of s. */
+const void *ad_decision_sides_record(
+    const struct ad_decision_sides *s, size_t i, size_t *len);
 void ad_decision_sides_get(struct ad_decisions *d,
     const struct ad_decision_sides *s, struct ad_audit_side *sides);
 
 /*
  * d as the protocol's decision map, with extra more keys to follow (the
- * caller writes them).  The stored value is the same map with extra 0.
+ * caller writes them).  The stored value is the same map with extra 0;
+ * its last key is "delivered_ms" (ad_decision_sides_add_delivered relies
+ * on it).
  */
 void ad_decision_write(
     agentd_writer *w, const struct ad_decision *d, uint32_t extra);

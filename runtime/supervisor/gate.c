@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "policy/propose.h"
+#include "sdk/contract.h"
 #include "store/audit.h"
 #include "supervisor/agent.h"
 #include "supervisor/control.h"
@@ -49,11 +50,15 @@ struct open_dec {
 	enum ad_decision_state state;
 	int64_t                deadline_ms; /* pending: when it expires */
 	int                    writing;     /* a change is being committed */
-	/* Decided: the record as committed, kept until it is delivered (NULL
-	 * when loaded at start: read when it is sent).  Pending: NULL. */
-	struct ad_decision *d;
-	struct gate_sent   *sent;   /* its outcome is with an instance */
-	int                 queued; /* in ga->ready */
+	/* Decided: its record as committed (its delivery copies it with
+	 * delivered_ms set) and its outcome as the "decisions" message
+	 * carries it, both encoded before the commit, so that the audit
+	 * writer's callback only sends them.  NULL while pending, and for
+	 * one loaded at start until it is sent (they are read then). */
+	void             *rec, *outcome;
+	size_t            rec_len, outcome_len;
+	struct gate_sent *sent;     /* its outcome is with an instance */
+	int               queued;   /* in ga->ready */
 	TAILQ_ENTRY(open_dec) link; /* in ga->ready */
 };
 TAILQ_HEAD(open_queue, open_dec);
@@ -230,6 +235,22 @@ ready_push_front(struct open_dec **o, size_t n)
 	}
 }
 
+static void
+open_forget(struct open_dec *o)
+{
+	free(o->rec);
+	free(o->outcome);
+	o->rec = o->outcome = NULL;
+	o->rec_len = o->outcome_len = 0;
+}
+
+static void
+open_free(struct open_dec *o)
+{
+	open_forget(o);
+	free(o);
+}
+
 /* Forget o[0..n): finished, or never committed.  One pass over the
  * list from the oldest of them (they are usually the newest). */
 static void
@@ -252,10 +273,8 @@ open_remove(struct ad_gate *g, struct open_dec **o, size_t n)
 
 		if (e->ga != NULL)
 			g->open[j++] = e;
-		else {
-			ad_decision_free(e->d);
-			free(e);
-		}
+		else
+			open_free(e);
 	}
 	g->nopen = j;
 }
@@ -296,10 +315,8 @@ gate_free(struct ad_gate *g)
 		LIST_REMOVE(s, link);
 		free(s);
 	}
-	for (i = 0; i < g->nopen; i++) {
-		ad_decision_free(g->open[i]->d);
-		free(g->open[i]);
-	}
+	for (i = 0; i < g->nopen; i++)
+		open_free(g->open[i]);
 	for (i = 0; i < g->nagents; i++)
 		free(g->agents[i]);
 	free(g->open);
@@ -380,6 +397,8 @@ struct change {
 	struct ad_proposal_in *in;    /* refused ones: status, err */
 	size_t                 nin;
 	size_t                *at; /* accepted: its index in o and d; else n */
+	void                  *answer; /* its reply body, encoded before */
+	size_t                 answer_len;
 };
 
 static struct change *
@@ -400,6 +419,7 @@ change_free(struct change *ch)
 	for (size_t i = 0; i < ch->n; i++)
 		ad_decision_free(ch->d[i]);
 	ad_propose_free(ch->in, ch->nin);
+	free(ch->answer);
 	free(ch->at);
 	free(ch->o);
 	free(ch->d);
@@ -431,7 +451,7 @@ publish_note(struct ad_sv *sv, const char *topic, const struct ad_decision *d)
 	size_t             len;
 	char               id[24];
 
-	snprintf(id, sizeof(id), "%llu", (unsigned long long)d->id);
+	ad_u64_dec(d->id, id);
 	agentd_writer_new(&w);
 	agentd_write_map(w, 7);
 	agentd_write_str(w, "id");
@@ -457,24 +477,18 @@ publish_note(struct ad_sv *sv, const char *topic, const struct ad_decision *d)
 	agentd_writer_free(w);
 }
 
-/* Decided and committed: d goes with o until an instance takes it. */
+/* Decided and committed: its outcome waits for an instance. */
 static void
-decided(struct ad_sv *sv, struct open_dec *o, struct ad_decision *d)
+decided(struct ad_sv *sv, struct open_dec *o, const struct ad_decision *d)
 {
 	account_decided(sv, d);
-	ad_decision_free(o->d);
-	o->d = d;
 	ready_push(o);
 }
 
+/* The answer to ch's message, into w: per proposal for a batch. */
 static void
-answer_proposals(struct change *ch)
+answer_write(const struct change *ch, agentd_writer *w)
 {
-	agentd_writer *w;
-	const void    *body;
-	size_t         len;
-
-	agentd_writer_new(&w);
 	if (!ch->batch) {
 		struct ad_decision       *d = ch->d[0];
 		struct ad_proposal_answer a
@@ -498,6 +512,21 @@ answer_proposals(struct change *ch)
 			ad_propose_write_answer(w, &a);
 		}
 	}
+}
+
+static void
+answer_proposals(struct change *ch)
+{
+	agentd_writer *w;
+	const void    *body;
+	size_t         len;
+
+	if (ch->answer != NULL) {
+		ad_srv_reply(ch->c, 0, ch->answer, ch->answer_len);
+		return;
+	}
+	agentd_writer_new(&w);
+	answer_write(ch, w);
 	body = agentd_writer_data(w, &len);
 	ad_srv_reply(ch->c, 0, body, len);
 	agentd_writer_free(w);
@@ -535,7 +564,6 @@ proposed_done(struct ad_gate *g, struct change *ch, int status)
 			continue;
 		}
 		decided(sv, o, d);
-		ch->d[i] = NULL;
 	}
 	deliver(sv, ch->o[0]->ga);
 }
@@ -554,6 +582,7 @@ answered_done(struct ad_gate *g, struct change *ch, int status)
 		    agentd_strerror(status));
 		open_set_state(o, ch->was);
 		o->deadline_ms = ch->was_deadline_ms;
+		open_forget(o);
 		if (ch->c != NULL)
 			ad_srv_fail(ch->c, status,
 			    "decision %llu not written: %s: agentd's log says "
@@ -570,7 +599,6 @@ answered_done(struct ad_gate *g, struct change *ch, int status)
 		return;
 	}
 	decided(ch->sv, o, d);
-	ch->d[0] = NULL;
 	deliver(ch->sv, o->ga);
 }
 
@@ -586,10 +614,8 @@ delivered_done(struct ad_gate *g, struct change *ch, int status)
 	ad_error("policy gate: the delivery of %zu outcome(s) of agent %s "
 	         "not written: %s; they are sent again",
 	    ch->n, ch->o[0]->ga->name, agentd_strerror(status));
-	for (i = 0; i < ch->n; i++) {
-		ch->o[i]->writing         = 0;
-		ch->o[i]->d->delivered_ms = 0;
-	}
+	for (i = 0; i < ch->n; i++)
+		ch->o[i]->writing = 0;
 	ready_push_front(ch->o, ch->n);
 	ch->o[0]->ga->retry_ms = ad_now_ms() + DELIVER_RETRY_MS;
 }
@@ -623,6 +649,74 @@ change_done(void *arg, int status, uint64_t seq)
 	change_free(ch);
 }
 
+/* The element of a "decisions" message for d: [topic, body], the body
+ * {"id", "outcome", "params", "by", "note", "type"} (doc/protocol.md);
+ * body is scratch. */
+static void
+outcome_write(
+    agentd_writer *w, agentd_writer *body, const struct ad_decision *d)
+{
+	char        topic[9 + AD_U64_DEC], id[AD_U64_DEC];
+	const void *p;
+	size_t      len;
+
+	memcpy(topic, "decision.", 9);
+	memcpy(topic + 9, id, ad_u64_dec(d->id, id) + 1);
+	agentd_writer_reset(body);
+	agentd_write_map(body, 6);
+	agentd_write_str(body, "id");
+	agentd_write_str(body, id);
+	agentd_write_str(body, "outcome");
+	agentd_write_str(body, ad_decision_state_name(d->state));
+	agentd_write_str(body, "params");
+	ad_write_encoded(body, d->params, d->params_len, 1);
+	agentd_write_str(body, "by");
+	agentd_write_str(body, d->by);
+	agentd_write_str(body, "note");
+	agentd_write_str(body, d->note);
+	agentd_write_str(body, "type");
+	agentd_write_str(body, d->type);
+	p = agentd_writer_data(body, &len);
+	agentd_write_array(w, 2);
+	agentd_write_str(w, topic);
+	agentd_write_bin(w, p, len);
+}
+
+static void *
+bytes_dup(const void *p, size_t len)
+{
+	void *q = ad_xmalloc(len ? len : 1);
+
+	memcpy(q, p, len);
+	return q;
+}
+
+/*
+ * o's decision d, decided, is about to be committed: keep its record as
+ * encoded (record i of sides) and its outcome, for its delivery (w and
+ * body are scratch).  Pending: nothing is kept.
+ */
+static void
+prepare_delivery(const struct ad_decision_sides *sides, size_t i,
+    struct open_dec *o, const struct ad_decision *d, agentd_writer *w,
+    agentd_writer *body)
+{
+	const void *p;
+	size_t      len;
+
+	open_forget(o);
+	if (d->state == AD_DECISION_PENDING)
+		return;
+	p          = ad_decision_sides_record(sides, i, &len);
+	o->rec     = bytes_dup(p, len);
+	o->rec_len = len;
+	agentd_writer_reset(w);
+	outcome_write(w, body, d);
+	p              = agentd_writer_data(w, &len);
+	o->outcome     = bytes_dup(p, len);
+	o->outcome_len = len;
+}
+
 /*
  * Queue the audit records of a change of one decision, the last carrying
  * its record.  recs[i].agent is filled here.  On failure nothing is
@@ -637,14 +731,17 @@ change_commit_one(struct change *ch, struct ad_audit_rec *recs, size_t n)
 
 	ad_decision_sides_reset(&g->sides);
 	ad_decision_sides_add(&g->sides, ch->d[0]);
+	prepare_delivery(&g->sides, 0, ch->o[0], ch->d[0], g->w, g->body);
 	ad_decision_sides_get(g->db, &g->sides, sides);
 	recs[n - 1].sides  = sides;
 	recs[n - 1].nsides = 2;
 	for (size_t i = 0; i < n; i++)
 		recs[i].agent = ch->d[0]->agent;
 	rv = ad_audit_append_many(ch->sv->audit, recs, n, change_done, ch);
-	if (rv != 0)
+	if (rv != 0) {
+		open_forget(ch->o[0]);
 		change_free(ch);
+	}
 	return rv;
 }
 
@@ -652,9 +749,9 @@ change_commit_one(struct change *ch, struct ad_audit_rec *recs, size_t n)
 static void
 detail_begin(agentd_writer *w, const struct ad_decision *d, uint32_t more)
 {
-	char id[24];
+	char id[AD_U64_DEC];
 
-	snprintf(id, sizeof(id), "%llu", (unsigned long long)d->id);
+	ad_u64_dec(d->id, id);
 	agentd_write_map(w, 1 + more);
 	agentd_write_str(w, "id");
 	agentd_write_str(w, id);
@@ -670,8 +767,9 @@ detail_str(agentd_writer *w, const char *k, const char *v)
 static void
 detail_map(agentd_writer *w, const char *k, const void *p, size_t len)
 {
+	/* A decision's parameters: checked when they came in. */
 	agentd_write_str(w, k);
-	agentd_write_raw(w, p, len);
+	ad_write_encoded(w, p, len, 1);
 }
 
 static void
@@ -769,28 +867,43 @@ proposed_record(
 /*
  * Queue the records of ch's new decisions, one each with its two side
  * writes, in one group: answered together once the last is committed.
+ * Without sv->mtx (ad_gate_propose): ch and its decisions are this
+ * thread's until the append succeeds, and their entries are left alone
+ * while they are being written.
  */
 static int
-commit_proposed(struct ad_gate *g, struct change *ch)
+commit_proposed(struct ad_decisions *db, struct change *ch)
 {
-	struct ad_audit_rec  *recs  = ad_xcalloc(ch->n, sizeof(*recs));
-	struct ad_audit_side *sides = ad_xcalloc(2 * ch->n, sizeof(*sides));
-	char                 *sums  = ad_xmalloc(ch->n * SUMMARY_LEN);
-	size_t               *off   = ad_xcalloc(ch->n + 1, sizeof(*off));
-	const unsigned char  *base;
-	size_t                i, len;
-	int                   rv;
+	struct ad_audit_rec     *recs  = ad_xcalloc(ch->n, sizeof(*recs));
+	struct ad_audit_side    *sides = ad_xcalloc(2 * ch->n, sizeof(*sides));
+	char                    *sums  = ad_xmalloc(ch->n * SUMMARY_LEN);
+	size_t                  *off   = ad_xcalloc(ch->n + 1, sizeof(*off));
+	struct ad_decision_sides ds;
+	agentd_writer           *w, *w2, *body;
+	const unsigned char     *base;
+	const void              *p;
+	size_t                   i, len;
+	int                      rv;
 
-	agentd_writer_reset(g->w);
-	ad_decision_sides_reset(&g->sides);
+	agentd_writer_new(&w);
+	agentd_writer_new(&w2);
+	agentd_writer_new(&body);
+	ad_decision_sides_init(&ds);
 	for (i = 0; i < ch->n; i++) {
 		proposed_record(
-		    g->w, ch->d[i], sums + i * SUMMARY_LEN, SUMMARY_LEN);
-		agentd_writer_data(g->w, &off[i + 1]);
-		ad_decision_sides_add(&g->sides, ch->d[i]);
+		    w, ch->d[i], sums + i * SUMMARY_LEN, SUMMARY_LEN);
+		agentd_writer_data(w, &off[i + 1]);
+		ad_decision_sides_add(&ds, ch->d[i]);
+		prepare_delivery(&ds, i, ch->o[i], ch->d[i], w2, body);
 	}
-	ad_decision_sides_get(g->db, &g->sides, sides);
-	base = agentd_writer_data(g->w, &len);
+	/* The answer too: the writer's callback only sends it. */
+	agentd_writer_reset(w2);
+	answer_write(ch, w2);
+	p              = agentd_writer_data(w2, &len);
+	ch->answer     = bytes_dup(p, len);
+	ch->answer_len = len;
+	ad_decision_sides_get(db, &ds, sides);
+	base = agentd_writer_data(w, &len);
 	for (i = 0; i < ch->n; i++) {
 		recs[i].kind       = "decision.proposed";
 		recs[i].summary    = sums + i * SUMMARY_LEN;
@@ -802,6 +915,10 @@ commit_proposed(struct ad_gate *g, struct change *ch)
 		recs[i].nsides     = 2;
 	}
 	rv = ad_audit_append_many(ch->sv->audit, recs, ch->n, change_done, ch);
+	ad_decision_sides_fini(&ds);
+	agentd_writer_free(w);
+	agentd_writer_free(w2);
+	agentd_writer_free(body);
 	free(recs);
 	free(sides);
 	free(sums);
@@ -809,45 +926,23 @@ commit_proposed(struct ad_gate *g, struct change *ch)
 	return rv;
 }
 
-void
-ad_gate_propose(
-    struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
+/*
+ * ch's proposals, read: classified and numbered, each refused or a new
+ * decision with its entry (being written).  mtx held.
+ */
+static void
+propose_classify(
+    struct ad_gate *g, struct change *ch, struct ad_instance *inst)
 {
-	struct ad_sv          *sv = c->srv->sv;
-	struct ad_gate        *g  = gate_of(sv);
+	struct ad_sv          *sv = ch->sv;
 	struct ad_agent       *a  = inst->agent;
 	struct gate_agent     *ga = agent_find(g, a->conf->name, 1);
-	struct ad_proposal_in *in;
-	struct change         *ch;
-	size_t                 nin, i;
+	struct ad_proposal_in *in = ch->in;
 	unsigned               max;
-	int                    batch, rv;
+	size_t                 i;
 
-	rv = ad_propose_parse(e->body, e->body_len, &in, &nin, &batch);
-	if (rv != 0) {
-		ad_srv_fail(c, rv,
-		    rv == AGENTD_ETOOBIG
-		        ? "policy.propose: more than %d proposals in one "
-		          "message"
-		        : "policy.propose: not a proposal (a map) or a "
-		          "batch of them (a bin of maps, at most %d)",
-		    AD_PROPOSE_BATCH_MAX);
-		return;
-	}
-	if (!batch && in[0].status != 0) {
-		ad_srv_fail(
-		    c, in[0].status, "proposal refused: %s", in[0].err);
-		ad_propose_free(in, nin);
-		return;
-	}
 	max = ad_policy_max_pending(a->conf->policy, &sv->cfg->global.policy);
-	ch  = change_new(sv, CHANGE_PROPOSED, nin);
-	ch->c     = c;
-	ch->batch = batch;
-	ch->in    = in;
-	ch->nin   = nin;
-	ch->at    = ad_xcalloc(nin, sizeof(*ch->at));
-	for (i = 0; i < nin; i++) {
+	for (i = 0; i < ch->nin; i++) {
 		struct ad_policy_match m;
 		struct ad_decision    *d;
 
@@ -874,24 +969,89 @@ ad_gate_propose(
 		ch->n++;
 		a->st.proposed[d->risk]++;
 	}
-	for (i = 0; i < nin; i++)
+	for (i = 0; i < ch->nin; i++)
 		if (ch->at[i] == SIZE_MAX)
 			ch->at[i] = ch->n; /* refused: answered with its own */
-	if (ch->n == 0) {                  /* every one refused */
+}
+
+/*
+ * Called with sv->mtx held, which it lets go of while it reads the
+ * proposals and while it encodes and queues their records, as
+ * op_audit_append does (control.c): dispatch and the audit writer's
+ * answers would wait for it.  c is in AD_SRV_WAIT all that time;
+ * sv->appending makes ad_sv_stop wait for it.  Between the two, with the
+ * mutex, the instance is looked up again (it may have gone), and the
+ * proposals are classified, numbered and entered.
+ */
+void
+ad_gate_propose(
+    struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
+{
+	struct ad_sv          *sv = c->srv->sv;
+	struct ad_gate        *g  = gate_of(sv);
+	struct ad_proposal_in *in;
+	struct change         *ch = NULL;
+	size_t                 nin;
+	int                    batch, rv;
+
+	(void)inst;
+	c->state = AD_SRV_WAIT;
+	sv->appending++;
+	pthread_mutex_unlock(&sv->mtx);
+	rv = ad_propose_parse(e->body, e->body_len, &in, &nin, &batch);
+	pthread_mutex_lock(&sv->mtx);
+	if (rv != 0) {
+		ad_srv_fail(c, rv,
+		    rv == AGENTD_ETOOBIG
+		        ? "policy.propose: more than %d proposals in one "
+		          "message"
+		        : "policy.propose: not a proposal (a map) or a "
+		          "batch of them (a bin of maps, at most %d)",
+		    AD_PROPOSE_BATCH_MAX);
+		goto out;
+	}
+	if ((inst = ad_sv_pipe_instance(sv, c->pipe)) == NULL
+	    || sv->stopping) {
+		ad_srv_fail(c, AGENTD_ECLOSED,
+		    inst == NULL ? "the instance is gone"
+		                 : "agentd is stopping: propose again after "
+		                   "it is back");
+		ad_propose_free(in, nin);
+		goto out;
+	}
+	if (!batch && in[0].status != 0) {
+		ad_srv_fail(
+		    c, in[0].status, "proposal refused: %s", in[0].err);
+		ad_propose_free(in, nin);
+		goto out;
+	}
+	ch        = change_new(sv, CHANGE_PROPOSED, nin);
+	ch->c     = c;
+	ch->batch = batch;
+	ch->in    = in;
+	ch->nin   = nin;
+	ch->at    = ad_xcalloc(nin, sizeof(*ch->at));
+	propose_classify(g, ch, inst);
+	if (ch->n == 0) { /* every one refused */
 		if (batch)
 			answer_proposals(ch);
 		else
 			ad_srv_fail(c, in[0].status, "%s", in[0].err);
 		change_free(ch);
-		return;
+		goto out;
 	}
-	c->state = AD_SRV_WAIT;
-	if ((rv = commit_proposed(g, ch)) != 0) {
+	pthread_mutex_unlock(&sv->mtx);
+	rv = commit_proposed(g->db, ch); /* ch is the writer's on success */
+	pthread_mutex_lock(&sv->mtx);
+	if (rv != 0) {
 		open_remove(g, ch->o, ch->n);
 		ad_srv_fail(
 		    c, rv, "proposal not written: %s", agentd_strerror(rv));
 		change_free(ch);
 	}
+out:
+	if (--sv->appending == 0)
+		pthread_cond_broadcast(&sv->appended);
 }
 
 /* ---- answering --------------------------------------------------------- */
@@ -1239,16 +1399,21 @@ sent_of(struct ad_gate *g, const struct ad_instance *inst)
 	return NULL;
 }
 
-/* ad_decisions_get_many's fn: the record of an outcome loaded at start. */
+/* ad_decisions_get_many's fn: an outcome loaded at start, read to be
+ * sent; its record and outcome are prepared as at a commit. */
 static int
 take_record(void *arg, struct ad_decision **dc)
 {
 	struct gate_sent *s = arg;
+	struct ad_gate   *g = gate_of(s->inst->agent->sv);
 
 	for (size_t i = 0; i < s->n; i++) {
-		if (s->o[i]->d == NULL && s->o[i]->id == (*dc)->id) {
-			s->o[i]->d = *dc;
-			*dc        = NULL;
+		struct open_dec *o = s->o[i];
+
+		if (o->outcome == NULL && o->id == (*dc)->id) {
+			ad_decision_sides_reset(&g->sides);
+			ad_decision_sides_add(&g->sides, *dc);
+			prepare_delivery(&g->sides, 0, o, *dc, g->w, g->body);
 			break;
 		}
 	}
@@ -1257,39 +1422,14 @@ take_record(void *arg, struct ad_decision **dc)
 
 /* The outcomes of s, as the "decisions" message's body, into w. */
 static void
-outcomes_write(struct ad_gate *g, const struct gate_sent *s, agentd_writer *w)
+outcomes_write(const struct gate_sent *s, agentd_writer *w)
 {
 	agentd_writer_reset(w);
 	agentd_write_map(w, 1);
 	agentd_write_str(w, "events");
 	agentd_write_array(w, (uint32_t)s->n);
-	for (size_t i = 0; i < s->n; i++) {
-		const struct ad_decision *d = s->o[i]->d;
-		char                      topic[40], id[24];
-		const void               *p;
-		size_t                    len;
-
-		snprintf(id, sizeof(id), "%llu", (unsigned long long)d->id);
-		snprintf(topic, sizeof(topic), "decision.%s", id);
-		agentd_writer_reset(g->body);
-		agentd_write_map(g->body, 6);
-		agentd_write_str(g->body, "id");
-		agentd_write_str(g->body, id);
-		agentd_write_str(g->body, "outcome");
-		agentd_write_str(g->body, ad_decision_state_name(d->state));
-		agentd_write_str(g->body, "params");
-		agentd_write_raw(g->body, d->params, d->params_len);
-		agentd_write_str(g->body, "by");
-		agentd_write_str(g->body, d->by);
-		agentd_write_str(g->body, "note");
-		agentd_write_str(g->body, d->note);
-		agentd_write_str(g->body, "type");
-		agentd_write_str(g->body, d->type);
-		p = agentd_writer_data(g->body, &len);
-		agentd_write_array(w, 2);
-		agentd_write_str(w, topic);
-		agentd_write_bin(w, p, len);
-	}
+	for (size_t i = 0; i < s->n; i++)
+		ad_write_encoded(w, s->o[i]->outcome, s->o[i]->outcome_len, 1);
 }
 
 /* The next outcomes of ga's queue, up to DELIVER_BATCH, into s (their
@@ -1305,13 +1445,13 @@ sent_fill(struct ad_gate *g, struct gate_agent *ga, struct gate_sent *s)
 		ready_unlink(o);
 		o->sent      = s;
 		s->o[s->n++] = o;
-		if (o->d == NULL)
+		if (o->outcome == NULL)
 			ids[nids++] = o->id;
 	}
 	if (nids > 0)
 		ad_decisions_get_many(g->db, ids, nids, take_record, s);
 	for (i = j = 0; i < s->n; i++) {
-		if (s->o[i]->d != NULL)
+		if (s->o[i]->outcome != NULL)
 			s->o[j++] = s->o[i];
 		else
 			gone[ngone++] = s->o[i];
@@ -1347,7 +1487,7 @@ deliver(struct ad_sv *sv, struct gate_agent *ga)
 			free(s);
 			continue;
 		}
-		outcomes_write(g, s, g->w);
+		outcomes_write(s, g->w);
 		LIST_INSERT_HEAD(&g->sent, s, link);
 		body = agentd_writer_data(g->w, &len);
 		ad_instance_send_control(inst, "decisions", body, len);
@@ -1364,8 +1504,8 @@ ad_gate_kick(struct ad_sv *sv, const char *agent)
 		deliver(sv, ga);
 }
 
-/* "decisions 7-69 approved, 70 rejected": runs of consecutive ids with
- * one outcome, cut (with "...") to fit buf. */
+/* "7-69 approved, 70 rejected": runs of consecutive ids with one
+ * outcome, cut (with "...") to fit buf. */
 static void
 runs_write(char *buf, size_t len, struct open_dec *const *o, size_t n)
 {
@@ -1374,11 +1514,11 @@ runs_write(char *buf, size_t len, struct open_dec *const *o, size_t n)
 	buf[0] = '\0';
 	while (i < n && used + 1 < len) {
 		size_t      j    = i;
-		const char *what = ad_decision_state_name(o[i]->d->state);
+		const char *what = ad_decision_state_name(o[i]->state);
 		int         w;
 
 		while (j + 1 < n && o[j + 1]->id == o[j]->id + 1
-		    && o[j + 1]->d->state == o[i]->d->state)
+		    && o[j + 1]->state == o[i]->state)
 			j++;
 		if (j > i)
 			w = snprintf(buf + used, len - used, "%s%llu-%llu %s",
@@ -1412,38 +1552,38 @@ commit_delivered(struct ad_sv *sv, struct gate_sent *s)
 	char                 sum[1024], runs[900];
 	int64_t              now = ad_wall_ms();
 	size_t               i;
-	int                  rv;
+	int                  rv = 0;
 
-	ch    = change_new(sv, CHANGE_DELIVERED, s->n);
-	ch->n = s->n;
 	ad_decision_sides_reset(&g->sides);
+	for (i = 0; i < s->n && rv == 0; i++)
+		rv = ad_decision_sides_add_delivered(&g->sides, s->o[i]->id,
+		    s->o[i]->rec, s->o[i]->rec_len, now);
+	if (rv != 0) { /* not a record prepare_delivery() kept */
+		ad_error("policy gate: decision %llu's record is not as "
+		         "expected: its delivery is not written",
+		    (unsigned long long)s->o[i - 1]->id);
+		return rv;
+	}
 	agentd_writer_reset(g->w);
 	agentd_write_map(g->w, 2);
 	agentd_write_str(g->w, "ids");
 	agentd_write_array(g->w, (uint32_t)s->n);
 	for (i = 0; i < s->n; i++) {
-		char id[24];
+		char id[AD_U64_DEC];
 
-		ch->o[i]                 = s->o[i];
-		s->o[i]->sent            = NULL;
-		s->o[i]->writing         = 1;
-		s->o[i]->d->delivered_ms = now;
-		ad_decision_sides_add(&g->sides, s->o[i]->d);
-		snprintf(
-		    id, sizeof(id), "%llu", (unsigned long long)s->o[i]->id);
+		ad_u64_dec(s->o[i]->id, id);
 		agentd_write_str(g->w, id);
 	}
 	agentd_write_str(g->w, "outcomes");
 	agentd_write_array(g->w, (uint32_t)s->n);
 	for (i = 0; i < s->n; i++)
-		agentd_write_str(
-		    g->w, ad_decision_state_name(s->o[i]->d->state));
+		agentd_write_str(g->w, ad_decision_state_name(s->o[i]->state));
 	ad_decision_sides_get(g->db, &g->sides, sides);
 	runs_write(runs, sizeof(runs), s->o, s->n);
 	if (s->n == 1)
 		snprintf(sum, sizeof(sum), "decision %llu (%s) taken by %s",
 		    (unsigned long long)s->o[0]->id,
-		    ad_decision_state_name(s->o[0]->d->state), s->inst->id);
+		    ad_decision_state_name(s->o[0]->state), s->inst->id);
 	else
 		snprintf(sum, sizeof(sum),
 		    "%zu decision outcomes taken by %s: %s", s->n, s->inst->id,
@@ -1452,15 +1592,18 @@ commit_delivered(struct ad_sv *sv, struct gate_sent *s)
 	rec.agent  = s->ga->name;
 	rec.sides  = sides;
 	rec.nsides = 2 * s->n;
+	ch         = change_new(sv, CHANGE_DELIVERED, s->n);
+	ch->n      = s->n;
+	memcpy(ch->o, s->o, s->n * sizeof(*ch->o));
 	if ((rv = ad_audit_append(sv->audit, &rec, change_done, ch)) != 0) {
-		for (i = 0; i < s->n; i++) {
-			s->o[i]->writing         = 0;
-			s->o[i]->d->delivered_ms = 0;
-		}
-		ch->n = 0; /* the decisions are the entries' */
 		change_free(ch);
+		return rv;
 	}
-	return rv;
+	for (i = 0; i < s->n; i++) {
+		s->o[i]->sent    = NULL;
+		s->o[i]->writing = 1;
+	}
+	return 0;
 }
 
 void
