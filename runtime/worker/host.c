@@ -371,6 +371,8 @@ static void audit_batch_done(
     void *arg, int status, const void *body, size_t len);
 static void propose_batch_done(
     void *arg, int status, const void *body, size_t len);
+struct ad_propose_batch;
+static void propose_batch_free(struct ad_propose_batch *b);
 
 /* Send msg (consumed) on a context of its own; cb runs on the loop. */
 static int
@@ -499,8 +501,10 @@ void
 ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *c)
 {
 	busy_unlink(c);
-	if (c->cb == audit_batch_done || c->cb == propose_batch_done)
+	if (c->cb == audit_batch_done)
 		free(c->arg);
+	else if (c->cb == propose_batch_done)
+		propose_batch_free(c->arg);
 	if (c->reply != NULL)
 		nng_msg_free(c->reply);
 	nng_aio_free(c->aio);
@@ -929,22 +933,35 @@ host_propose(
 }
 
 /*
- * propose_async: proposals wait in ctx->proposals (maps end to end) with
- * their callbacks in ctx->propose_cbs, and leave as one "policy.propose"
- * message (a batch, doc/protocol.md) after the plugin callback that
- * queued them, unless PROPOSE_IN_FLIGHT batches are already on their
- * way: then they gather until one is answered, as audit_async's records
- * do.  agentd answers a batch once all of it is committed, per proposal.
+ * propose_async: proposals wait in batches (their maps end to end and
+ * their callbacks), oldest first, and a batch leaves as one
+ * "policy.propose" message (doc/protocol.md) after the plugin callback
+ * that queued it, unless PROPOSE_IN_FLIGHT batches are already on their
+ * way: then it waits until one is answered, as audit_async's records
+ * do.  Batches on their way are bounded, so agentd holds at most that
+ * many of one instance's proposals at once; a plugin that proposes more
+ * at once keeps them in its own process until then.  agentd answers a
+ * batch once all of it is committed, per proposal.
  */
 #define PROPOSE_IN_FLIGHT 2
 /* Proposals in one batch (agentd takes up to AD_PROPOSE_BATCH_MAX). */
-#define PROPOSE_BATCH_MAX 1024
+#define PROPOSE_BATCH_MAX 128
 
-struct propose_batch {
-	struct agentd_ctx   *ctx;
-	size_t               n;
-	struct ad_propose_cb cbs[];
+struct ad_propose_batch {
+	struct ad_propose_batch *next;
+	struct agentd_ctx       *ctx;
+	agentd_writer           *maps; /* until it is sent */
+	size_t                   n, cap;
+	struct ad_propose_cb    *cbs;
 };
+
+static void
+propose_batch_free(struct ad_propose_batch *b)
+{
+	agentd_writer_free(b->maps);
+	free(b->cbs);
+	free(b);
+}
 
 /* One answer of a batch: {"id", ...}, or {"st", "error"}. */
 static int
@@ -966,10 +983,10 @@ batch_answer(const agentd_value *v, char *id, size_t idlen)
 static void
 propose_batch_done(void *arg, int status, const void *body, size_t len)
 {
-	struct propose_batch *b    = arg;
-	agentd_doc           *doc  = NULL;
-	const agentd_value   *list = NULL;
-	size_t                i;
+	struct ad_propose_batch *b    = arg;
+	agentd_doc              *doc  = NULL;
+	const agentd_value      *list = NULL;
+	size_t                   i;
 
 	if (status == 0
 	    && (agentd_parse(body, len, &doc) != 0
@@ -990,28 +1007,25 @@ propose_batch_done(void *arg, int status, const void *body, size_t len)
 			b->cbs[i].cb(b->cbs[i].arg, st, st == 0 ? id : NULL);
 	}
 	agentd_doc_free(doc);
-	free(b);
+	propose_batch_free(b);
 }
 
-/* Send what is queued; force: even with PROPOSE_IN_FLIGHT on their way. */
+/* Send the oldest batch queued (its maps become the message). */
 static void
-propose_send(struct agentd_ctx *ctx, int force)
+propose_send_one(struct agentd_ctx *ctx)
 {
-	struct propose_batch *b;
-	agentd_writer        *w;
-	const void           *data, *body;
-	nng_msg              *msg;
-	size_t                len, blen, n = ctx->nproposals;
-	int                   rv;
+	struct ad_propose_batch *b = ctx->propose_head;
+	agentd_writer           *w;
+	const void              *data, *body;
+	nng_msg                 *msg;
+	size_t                   len, blen;
+	int                      rv;
 
-	if (n == 0 || (!force && ctx->propose_in_flight >= PROPOSE_IN_FLIGHT))
-		return;
-	b      = ad_xmalloc(sizeof(*b) + n * sizeof(b->cbs[0]));
-	b->ctx = ctx;
-	b->n   = n;
-	memcpy(b->cbs, ctx->propose_cbs, n * sizeof(b->cbs[0]));
+	if ((ctx->propose_head = b->next) == NULL)
+		ctx->propose_tail = NULL;
+	b->next = NULL;
 	/* The body is one bin holding the proposals end to end. */
-	data = agentd_writer_data(ctx->proposals, &len);
+	data = agentd_writer_data(b->maps, &len);
 	if ((rv = agentd_writer_new(&w)) == 0) {
 		if ((rv = agentd_write_bin(w, data, len)) == 0) {
 			body = agentd_writer_data(w, &blen);
@@ -1020,8 +1034,8 @@ propose_send(struct agentd_ctx *ctx, int force)
 		}
 		agentd_writer_free(w);
 	}
-	agentd_writer_reset(ctx->proposals);
-	ctx->nproposals = 0;
+	agentd_writer_free(b->maps);
+	b->maps = NULL;
 	ctx->propose_in_flight++;
 	if (rv == 0)
 		rv = acall_start(
@@ -1031,32 +1045,49 @@ propose_send(struct agentd_ctx *ctx, int force)
 		propose_batch_done(b, rv, NULL, 0);
 }
 
+/* Send the batches queued while fewer than PROPOSE_IN_FLIGHT are on
+ * their way; force: every one. */
+static void
+propose_send(struct agentd_ctx *ctx, int force)
+{
+	while (ctx->propose_head != NULL
+	    && (force || ctx->propose_in_flight < PROPOSE_IN_FLIGHT))
+		propose_send_one(ctx);
+}
+
 static int
 host_propose_async(agentd_ctx *ctx, const struct agentd_proposal *p,
     agentd_propose_fn cb, void *arg)
 {
-	size_t need, len;
-	int    rv;
+	struct ad_propose_batch *b;
+	size_t                   need, len = 0;
+	int                      rv;
 
 	if ((rv = propose_check(ctx, p, &need)) != 0)
 		return rv;
-	/* A batch stays under agentd's message size: send what is queued
-	 * first if this one would not fit beside it. */
-	agentd_writer_data(ctx->proposals, &len);
-	if (ctx->nproposals > 0
-	    && (len + need > ctx->max_message
-	        || ctx->nproposals == PROPOSE_BATCH_MAX))
-		propose_send(ctx, 1);
-	if (ctx->nproposals == ctx->propose_cap) {
-		ctx->propose_cap
-		    = ctx->propose_cap ? 2 * ctx->propose_cap : 64;
-		ctx->propose_cbs = ad_xrealloc(ctx->propose_cbs,
-		    ctx->propose_cap * sizeof(*ctx->propose_cbs));
+	/* A batch stays under agentd's message size and PROPOSE_BATCH_MAX:
+	 * a proposal that does not fit beside the last one starts another. */
+	if ((b = ctx->propose_tail) != NULL)
+		agentd_writer_data(b->maps, &len);
+	if (b == NULL || b->n == PROPOSE_BATCH_MAX
+	    || len + need > ctx->max_message) {
+		b      = ad_xcalloc(1, sizeof(*b));
+		b->ctx = ctx;
+		agentd_writer_new(&b->maps);
+		if (ctx->propose_tail != NULL)
+			ctx->propose_tail->next = b;
+		else
+			ctx->propose_head = b;
+		ctx->propose_tail = b;
 	}
-	propose_write(ctx->proposals, p);
-	ctx->propose_cbs[ctx->nproposals].cb  = cb;
-	ctx->propose_cbs[ctx->nproposals].arg = arg;
-	ctx->nproposals++;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 16;
+		b->cbs = ad_xrealloc(b->cbs, b->cap * sizeof(*b->cbs));
+	}
+	propose_write(b->maps, p);
+	b->cbs[b->n].cb  = cb;
+	b->cbs[b->n].arg = arg;
+	b->n++;
 	ctx->propose_outstanding++;
 	return 0;
 }
@@ -1065,6 +1096,18 @@ void
 ad_host_propose_flush(struct agentd_ctx *ctx, int force)
 {
 	propose_send(ctx, force);
+}
+
+void
+ad_host_proposals_free(struct agentd_ctx *ctx)
+{
+	struct ad_propose_batch *b;
+
+	while ((b = ctx->propose_head) != NULL) {
+		ctx->propose_head = b->next;
+		propose_batch_free(b);
+	}
+	ctx->propose_tail = NULL;
 }
 
 /* ---- audit ------------------------------------------------------------- */

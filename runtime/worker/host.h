@@ -76,13 +76,11 @@ struct agentd_ctx {
 	size_t              naudits, audit_cap;
 	size_t              audit_outstanding; /* queued + in flight */
 	unsigned            audit_in_flight;
-	/* propose_async proposals not sent yet (maps end to end), their
-	 * callbacks, and batches sent but not answered, the same way */
-	agentd_writer        *proposals;
-	struct ad_propose_cb *propose_cbs;
-	size_t                nproposals, propose_cap;
-	size_t                propose_outstanding; /* queued + in flight */
-	unsigned              propose_in_flight;
+	/* propose_async proposals not sent yet, in batches, oldest first,
+	 * and batches sent but not answered (host.c) */
+	struct ad_propose_batch *propose_head, *propose_tail;
+	size_t                   propose_outstanding; /* queued + in flight */
+	unsigned                 propose_in_flight;
 	/* warnings a message can cause, one line a second each */
 	struct ad_ratelimit bad_events_log, unsent_log, bad_in_log;
 };
@@ -129,8 +127,12 @@ void ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *call);
  */
 void ad_host_audit_flush(struct agentd_ctx *ctx, int force);
 
-/* The same for the propose_async proposals queued. */
+/* The same for the batches of propose_async proposals queued. */
 void ad_host_propose_flush(struct agentd_ctx *ctx, int force);
+
+/* Free the batches never sent: their callbacks never run (the worker is
+ * stopping, after ad_host_propose_flush(ctx, 1) had its chance). */
+void ad_host_proposals_free(struct agentd_ctx *ctx);
 
 /*
  * Give up the calls on calls.sock still on their way: each finishes with

@@ -951,7 +951,6 @@ main(int argc, char **argv)
 	}
 	agentd_writer_new(&ctx.batch);
 	agentd_writer_new(&ctx.audits);
-	agentd_writer_new(&ctx.proposals);
 	ctx.background = background;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
 	snprintf(ctx.instance, sizeof(ctx.instance), "%s", o.instance);
@@ -998,9 +997,8 @@ main(int argc, char **argv)
 	ad_wloop_fini(&ctx.loop);
 	agentd_writer_free(ctx.batch);
 	agentd_writer_free(ctx.audits);
-	agentd_writer_free(ctx.proposals);
+	ad_host_proposals_free(&ctx);
 	free(ctx.audit_cbs);
-	free(ctx.propose_cbs);
 	ad_host_free_init(&ctx);
 	ad_plugin_close(plugin);
 	nng_fini();
