@@ -235,11 +235,11 @@ ready_push_front(struct open_dec **o, size_t n)
 	}
 }
 
+/* rec and outcome share one allocation (prepare_delivery). */
 static void
 open_forget(struct open_dec *o)
 {
 	free(o->rec);
-	free(o->outcome);
 	o->rec = o->outcome = NULL;
 	o->rec_len = o->outcome_len = 0;
 }
@@ -701,20 +701,22 @@ prepare_delivery(const struct ad_decision_sides *sides, size_t i,
     struct open_dec *o, const struct ad_decision *d, agentd_writer *w,
     agentd_writer *body)
 {
-	const void *p;
-	size_t      len;
+	const void *rec, *out;
+	size_t      rec_len, out_len;
 
 	open_forget(o);
 	if (d->state == AD_DECISION_PENDING)
 		return;
-	p          = ad_decision_sides_record(sides, i, &len);
-	o->rec     = bytes_dup(p, len);
-	o->rec_len = len;
+	rec = ad_decision_sides_record(sides, i, &rec_len);
 	agentd_writer_reset(w);
 	outcome_write(w, body, d);
-	p              = agentd_writer_data(w, &len);
-	o->outcome     = bytes_dup(p, len);
-	o->outcome_len = len;
+	out        = agentd_writer_data(w, &out_len);
+	o->rec     = ad_xmalloc(rec_len + out_len);
+	o->outcome = (unsigned char *)o->rec + rec_len;
+	memcpy(o->rec, rec, rec_len);
+	memcpy(o->outcome, out, out_len);
+	o->rec_len     = rec_len;
+	o->outcome_len = out_len;
 }
 
 /*

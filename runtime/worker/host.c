@@ -872,8 +872,9 @@ propose_write(agentd_writer *w, const struct agentd_proposal *p)
 	agentd_write_str(w, "confidence");
 	agentd_write_double(w, p->confidence);
 	agentd_write_str(w, "params");
+	/* Checked by propose_check() (ad_proposal_check) just before. */
 	if (p->params != NULL && p->params_len > 0)
-		agentd_write_raw(w, p->params, p->params_len);
+		ad_write_encoded(w, p->params, p->params_len, 1);
 	else
 		agentd_write_map(w, 0);
 }
