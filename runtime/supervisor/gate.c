@@ -796,10 +796,10 @@ classify(struct ad_sv *sv, const struct ad_agent *a, const char *type,
 }
 
 /* A new decision of inst's from the proposal in (whose strings it takes),
- * classified by m. */
+ * classified by m, proposed at now (wall ms). */
 static struct ad_decision *
 decision_new(struct ad_gate *g, const struct ad_instance *inst,
-    struct ad_proposal_in *in, const struct ad_policy_match *m)
+    struct ad_proposal_in *in, const struct ad_policy_match *m, int64_t now)
 {
 	struct ad_decision *d = ad_xcalloc(1, sizeof(*d));
 
@@ -817,7 +817,7 @@ decision_new(struct ad_gate *g, const struct ad_instance *inst,
 	d->confidence                        = in->confidence;
 	d->risk                              = m->risk;
 	d->rule                              = ad_xstrdup(m->rule_name);
-	d->proposed_ms                       = ad_wall_ms();
+	d->proposed_ms                       = now;
 	d->at_deadline                       = m->at_deadline;
 	if (m->risk == AD_RISK_HIGH) {
 		d->state       = AD_DECISION_PENDING;
@@ -936,10 +936,11 @@ static void
 propose_classify(
     struct ad_gate *g, struct change *ch, struct ad_instance *inst)
 {
-	struct ad_sv          *sv = ch->sv;
-	struct ad_agent       *a  = inst->agent;
-	struct gate_agent     *ga = agent_find(g, a->conf->name, 1);
-	struct ad_proposal_in *in = ch->in;
+	struct ad_sv          *sv  = ch->sv;
+	struct ad_agent       *a   = inst->agent;
+	struct gate_agent     *ga  = agent_find(g, a->conf->name, 1);
+	struct ad_proposal_in *in  = ch->in;
+	int64_t                now = ad_wall_ms();
 	unsigned               max;
 	size_t                 i;
 
@@ -962,7 +963,7 @@ propose_classify(
 		}
 		classify(
 		    sv, a, in[i].type, in[i].amount, in[i].confidence, &m);
-		d            = decision_new(g, inst, &in[i], &m);
+		d            = decision_new(g, inst, &in[i], &m, now);
 		ch->at[i]    = ch->n;
 		ch->d[ch->n] = d;
 		ch->o[ch->n]
