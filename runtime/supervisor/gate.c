@@ -429,16 +429,13 @@ change_free(struct change *ch)
 static void reply_decision(struct ad_srvctx *c, const struct ad_decision *d);
 static void deliver(struct ad_sv *sv, struct gate_agent *ga);
 
+/* agent a (NULL: gone) decided one as state, us after its proposal. */
 static void
-account_decided(struct ad_sv *sv, const struct ad_decision *d)
+account_decided(struct ad_agent *a, enum ad_decision_state state, int64_t us)
 {
-	struct ad_agent *a = ad_sv_agent(sv, d->agent);
-	int64_t          us;
-
 	if (a == NULL)
 		return;
-	a->st.decided[d->state]++;
-	us = (d->decided_ms - d->proposed_ms) * 1000;
+	a->st.decided[state]++;
 	ad_hist_add(&a->st.decide_time, us > 0 ? (uint64_t)us : 0);
 }
 
@@ -479,9 +476,9 @@ publish_note(struct ad_sv *sv, const char *topic, const struct ad_decision *d)
 
 /* Decided and committed: its outcome waits for an instance. */
 static void
-decided(struct ad_sv *sv, struct open_dec *o, const struct ad_decision *d)
+decided(struct ad_agent *a, struct open_dec *o, const struct ad_decision *d)
 {
-	account_decided(sv, d);
+	account_decided(a, d->state, (d->decided_ms - d->proposed_ms) * 1000);
 	ready_push(o);
 }
 
@@ -535,13 +532,15 @@ answer_proposals(struct change *ch)
 static void
 proposed_done(struct ad_gate *g, struct change *ch, int status)
 {
-	struct ad_sv *sv = ch->sv;
+	struct ad_sv    *sv = ch->sv;
+	struct ad_agent *a;
 
 	if (status != 0) {
 		ad_error("policy gate: %zu proposal(s) of agent %s (decisions "
 		         "%llu to %llu) not written: %s",
-		    ch->n, ch->d[0]->agent, (unsigned long long)ch->d[0]->id,
-		    (unsigned long long)ch->d[ch->n - 1]->id,
+		    ch->n, ch->o[0]->ga->name,
+		    (unsigned long long)ch->o[0]->id,
+		    (unsigned long long)ch->o[ch->n - 1]->id,
 		    agentd_strerror(status));
 		open_remove(g, ch->o, ch->n); /* never answered */
 		if (ch->c != NULL)
@@ -552,18 +551,24 @@ proposed_done(struct ad_gate *g, struct change *ch, int status)
 	}
 	if (ch->c != NULL)
 		answer_proposals(ch);
+	a = ad_sv_agent(sv, ch->o[0]->ga->name);
 	for (size_t i = 0; i < ch->n; i++) {
 		struct open_dec    *o = ch->o[i];
 		struct ad_decision *d = ch->d[i];
 
 		o->writing = 0;
+		if (d == NULL) { /* low, let go of before the commit */
+			account_decided(a, AD_DECISION_APPROVED, 0);
+			ready_push(o);
+			continue;
+		}
 		if (d->risk == AD_RISK_MEDIUM)
 			publish_note(sv, "approvals.notify", d);
 		if (d->state == AD_DECISION_PENDING) {
 			publish_note(sv, "approvals.pending", d);
 			continue;
 		}
-		decided(sv, o, d);
+		decided(a, o, d);
 	}
 	deliver(sv, ch->o[0]->ga);
 }
@@ -598,7 +603,7 @@ answered_done(struct ad_gate *g, struct change *ch, int status)
 		publish_note(ch->sv, "approvals.pending", d);
 		return;
 	}
-	decided(ch->sv, o, d);
+	decided(ad_sv_agent(ch->sv, d->agent), o, d);
 	deliver(ch->sv, o->ga);
 }
 
@@ -884,6 +889,7 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 	agentd_writer           *w, *w2, *body;
 	const unsigned char     *base;
 	const void              *p;
+	char                     inst[AD_NAME_MAX];
 	size_t                   i, len;
 	int                      rv;
 
@@ -906,15 +912,27 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 	ch->answer_len = len;
 	ad_decision_sides_get(db, &ds, sides);
 	base = agentd_writer_data(w, &len);
+	/* One instance's message: every decision has its agent and
+	 * instance, which outlive the decisions let go of below. */
+	snprintf(inst, sizeof(inst), "%s", ch->d[0]->instance);
 	for (i = 0; i < ch->n; i++) {
 		recs[i].kind       = "decision.proposed";
 		recs[i].summary    = sums + i * SUMMARY_LEN;
-		recs[i].agent      = ch->d[i]->agent;
-		recs[i].instance   = ch->d[i]->instance;
+		recs[i].agent      = ch->o[i]->ga->name;
+		recs[i].instance   = inst;
 		recs[i].detail     = base + off[i];
 		recs[i].detail_len = off[i + 1] - off[i];
 		recs[i].sides      = &sides[2 * i];
 		recs[i].nsides     = 2;
+	}
+	/* Everything the commit's callback needs of a low decision is its
+	 * entry now (its record and outcome kept, its answer written): it
+	 * is let go of here, not on the audit writer's thread. */
+	for (i = 0; i < ch->n; i++) {
+		if (ch->d[i]->risk == AD_RISK_LOW) {
+			ad_decision_free(ch->d[i]);
+			ch->d[i] = NULL;
+		}
 	}
 	rv = ad_audit_append_many(ch->sv->audit, recs, ch->n, change_done, ch);
 	ad_decision_sides_fini(&ds);
