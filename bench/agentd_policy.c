@@ -40,13 +40,13 @@
  * counted).
  * p50/p99: from the propose_async call to the decision event in on_event;
  * ack_: to propose_async's callback (agentd's answer with the id, after
- * the commit of the proposal and its approval); recs_per: audit records
- * over decisions added to agentd's store in the window (agentd writes
- * three per LOW decision: proposed and approved in one commit, delivered
- * in another); per_txn: audit records per LMDB transaction; sv_cpu_us
- * and all_cpu_us: agentd's CPU time and every CPU's busy time over the
- * window per decision (the audit_ ones per record, from the audit
- * line); ratio: this rate over the audit_async row's.
+ * the commit of the proposal, which is its approval); recs_per: audit
+ * records over decisions added to agentd's store in the window (agentd
+ * writes one decision.proposed per LOW decision, and one
+ * decision.delivered per batch of outcomes an instance took); per_txn: audit
+ * records per LMDB transaction; sv_cpu_us and all_cpu_us: agentd's CPU time
+ * and every CPU's busy time over the window per decision (the audit_ ones per
+ * record, from the audit line); ratio: this rate over the audit_async row's.
  *
  * pending: one agentd with HOLDERS agents h1, h2, ... and AGENTS agents
  * p1, p2, ... (none with -d 0), each of 1 instance of
@@ -57,15 +57,18 @@
  * reads agentd's memory again, checks that the control operation
  * "approvals" lists them all, measures LOW proposals again with them
  * pending, then times `agentctl approvals` and `agentctl --json
- * approvals` (the build's, output to a file) and the control operation
- * "approvals" alone (this program's request, the reply decoded, not
- * printed) REPEATS times each, alternating, and prints
+ * approvals` (the build's, output to a file: its first page, 100) and
+ * the control operation "approvals" alone (this program's request, the
+ * reply decoded, not printed; agentd's default page), then `agentctl
+ * approvals --limit 0` and the operation with limit 0 (all of them),
+ * REPEATS times each, alternating, and prints
  *
  *   pending way=agentd holders=H per_agent=N pending=P hold_ms=T
  *       rss0_kb=K0 rss1_kb=K1 rss2_kb=K2 growth_kb=G anon0_kb=A0
  *       anon1_kb=A1 anon2_kb=A2 anon_growth_kb=AG file_growth_kb=FG
- *       bytes_per=B list0_ms=L0 list_ms=L json_ms=J op_ms=O
- *       text_bytes=T json_bytes=U low_agents=A low_outstanding=K
+ *       bytes_per=B list0_ms=L0 list_ms=L json_ms=J op_ms=O listed=N
+ *       all_ms=LA op_all_ms=OA all_bytes=AB text_bytes=T json_bytes=U
+ *       low_agents=A low_outstanding=K
  *       low0_rate=R0 low_rate=R1 low0_p99_us=Y0 low_p99_us=Y1
  *       low0_errors=E0 low_errors=E1
  *
@@ -75,7 +78,9 @@
  * after the listings; growth = 1 - 0, bytes_per = the VmRSS growth / P;
  * hold_ms from the holds' start to the last one answered (every
  * proposal committed); list0_ms: `agentctl approvals` with nothing
- * pending; times are medians over REPEATS; low0 with nothing pending,
+ * pending; listed: the decisions a default listing shows; all_ms,
+ * op_all_ms and all_bytes: the same for all P (--limit 0); times are
+ * medians over REPEATS; low0 with nothing pending,
  * low with the P pending ("-" with -d 0).  An agent may have
  * `max_pending` decisions pending (1000 by default; POLICY_CONF raises it
  * to 65536, the plugin's most), and one that has them is refused every
@@ -110,6 +115,9 @@ extern char **environ;
 /* The configuration's policy, in one place: "low..." types are LOW,
  * anything else ("hold.bench") HIGH by the fail-closed default; an agent
  * may hold as many pending as proposegen's hold makes at most. */
+/* agentd's page of approvals, when the request names no limit. */
+#define APPROVALS_PAGE 100
+
 #define POLICY_CONF                                                           \
 	"policy { max_pending = 65536\n"                                      \
 	"  rule \"bench\" { type = { \"low\" } risk = low } }\n"
@@ -327,17 +335,28 @@ hold_all(void)
 	return n;
 }
 
-/* The control operation "approvals": the decisions listed, or -1. */
+/* The control operation "approvals" (with limit >= 0 the body {"limit":
+ * limit}, else none: agentd's default): the decisions listed, or -1. */
 static int64_t
-approvals_op(int64_t *us)
+approvals_op(int64_t limit, int64_t *us)
 {
-	agentd_doc *doc;
-	nng_msg    *m;
-	int64_t     t0 = ad_now_us(), n;
+	agentd_writer *w = NULL;
+	agentd_doc    *doc;
+	nng_msg       *m;
+	int64_t        t0, n;
+	int            rv;
 
-	if (harness_control(
-	        prog, AD_KIND_CONTROL, "approvals", NULL, 60000, &doc, &m)
-	    != 0)
+	if (limit >= 0) {
+		agentd_writer_new(&w);
+		agentd_write_map(w, 1);
+		agentd_write_str(w, "limit");
+		agentd_write_int(w, limit);
+	}
+	t0 = ad_now_us();
+	rv = harness_control(
+	    prog, AD_KIND_CONTROL, "approvals", w, 60000, &doc, &m);
+	agentd_writer_free(w);
+	if (rv != 0)
 		return -1;
 	*us = ad_now_us() - t0;
 	n   = (int64_t)agentd_len(
@@ -347,15 +366,15 @@ approvals_op(int64_t *us)
 	return n;
 }
 
-/* agentctl [--json] approvals, its output into TMPDIR/out: wall time in
- * microseconds and the output's size, or -1. */
+/* agentctl [--json] approvals [--limit 0], its output into TMPDIR/out:
+ * wall time in microseconds and the output's size, or -1. */
 static int64_t
-agentctl_us(int json, long *bytes)
+agentctl_us(int json, int all, long *bytes)
 {
 	char *ctl = ad_xasprintf("%s/runtime/agentctl", harness_builddir);
 	char *run = ad_xasprintf("%s/run", harness_tmpdir);
 	char *out = ad_xasprintf("%s/out", harness_tmpdir);
-	char *argv[6], **a = argv;
+	char *argv[8], **a = argv;
 	posix_spawn_file_actions_t fa;
 	struct stat                st;
 	int64_t                    t0, us = -1;
@@ -368,7 +387,11 @@ agentctl_us(int json, long *bytes)
 	if (json)
 		*a++ = "--json";
 	*a++ = "approvals";
-	*a   = NULL;
+	if (all) {
+		*a++ = "--limit";
+		*a++ = "0";
+	}
+	*a = NULL;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(
 	    &fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -442,9 +465,11 @@ run_pending(void)
 	int64_t             *json  = calloc((size_t)repeats, sizeof(int64_t));
 	int64_t             *op    = calloc((size_t)repeats, sizeof(int64_t));
 	int64_t             *list0 = calloc((size_t)repeats, sizeof(int64_t));
-	int64_t              n, t0, hold_us, us;
+	int64_t             *lall  = calloc((size_t)repeats, sizeof(int64_t));
+	int64_t             *opall = calloc((size_t)repeats, sizeof(int64_t));
+	int64_t              n, t0, hold_us, us, page;
 	long  rss0, rss1, rss2, anon0, anon1, anon2, file0, file1;
-	long  tbytes = -1, jbytes = -1, b;
+	long  tbytes = -1, jbytes = -1, abytes = -1, b;
 	pid_t pid;
 	int   i, rv = 1;
 
@@ -457,7 +482,7 @@ run_pending(void)
 	if ((pid = gendrive_start(prog, &hold)) < 0)
 		goto out;
 	for (i = 0; i < repeats; i++)
-		if ((list0[i] = agentctl_us(0, &b)) < 0)
+		if ((list0[i] = agentctl_us(0, 0, &b)) < 0)
 			goto stop;
 	if (low_fields(lowp, pid, r0, y0, e0, sizeof(r0)) != 0)
 		goto stop;
@@ -473,18 +498,22 @@ run_pending(void)
 	rss1  = gendrive_rss_kb(pid, "VmRSS");
 	anon1 = gendrive_rss_kb(pid, "RssAnon");
 	file1 = gendrive_rss_kb(pid, "RssFile");
-	if (approvals_op(&us) != n) {
+	if ((page = approvals_op(0, &us)) != n) {
 		fprintf(stderr,
-		    "%s: approvals does not list the %lld pending\n", prog,
-		    (long long)n);
+		    "%s: approvals lists %lld, not the %lld pending\n", prog,
+		    (long long)page, (long long)n);
 		goto stop;
 	}
+	/* What a listing shows by default: the first page. */
+	page = n < APPROVALS_PAGE ? n : APPROVALS_PAGE;
 	if (low_fields(lowp, pid, r1, y1, e1, sizeof(r1)) != 0)
 		goto stop;
 	for (i = 0; i < repeats; i++) {
-		if ((list[i] = agentctl_us(0, &tbytes)) < 0
-		    || (json[i] = agentctl_us(1, &jbytes)) < 0
-		    || approvals_op(&op[i]) != n)
+		if ((list[i] = agentctl_us(0, 0, &tbytes)) < 0
+		    || (json[i] = agentctl_us(1, 0, &jbytes)) < 0
+		    || approvals_op(-1, &op[i]) != page
+		    || (lall[i] = agentctl_us(0, 1, &abytes)) < 0
+		    || approvals_op(0, &opall[i]) != n)
 			goto stop;
 	}
 	rss2  = gendrive_rss_kb(pid, "VmRSS");
@@ -494,6 +523,7 @@ run_pending(void)
 	       "growth_kb=%ld anon0_kb=%ld anon1_kb=%ld anon2_kb=%ld "
 	       "anon_growth_kb=%ld file_growth_kb=%ld bytes_per=%.0f "
 	       "list0_ms=%.1f list_ms=%.1f json_ms=%.1f op_ms=%.1f "
+	       "listed=%lld all_ms=%.1f op_all_ms=%.1f all_bytes=%ld "
 	       "text_bytes=%ld json_bytes=%ld low_agents=%d "
 	       "low_outstanding=%d low0_rate=%s low_rate=%s "
 	       "low0_p99_us=%s low_p99_us=%s low0_errors=%s "
@@ -502,8 +532,10 @@ run_pending(void)
 	    rss2, rss1 - rss0, anon0, anon1, anon2, anon1 - anon0,
 	    file1 - file0, (double)(rss1 - rss0) * 1024 / (double)n,
 	    median_ms(list0, repeats), median_ms(list, repeats),
-	    median_ms(json, repeats), median_ms(op, repeats), tbytes, jbytes,
-	    lowp != NULL ? nagents : 0, outstanding, r0, r1, y0, y1, e0, e1);
+	    median_ms(json, repeats), median_ms(op, repeats), (long long)page,
+	    median_ms(lall, repeats), median_ms(opall, repeats), abytes,
+	    tbytes, jbytes, lowp != NULL ? nagents : 0, outstanding, r0, r1,
+	    y0, y1, e0, e1);
 	rv = 0;
 stop:
 	gendrive_stop(prog, pid);
@@ -512,6 +544,8 @@ out:
 	free(json);
 	free(op);
 	free(list0);
+	free(lall);
+	free(opall);
 	return rv;
 }
 

@@ -89,8 +89,6 @@ int
 ad_audit_fields_check(const char *kind, const char *summary,
     const void *detail, size_t detail_len)
 {
-	agentd_doc *doc;
-
 	if (kind == NULL || kind[0] == '\0' || summary == NULL
 	    || (detail == NULL && detail_len != 0))
 		return AGENTD_EINVAL;
@@ -98,12 +96,11 @@ ad_audit_fields_check(const char *kind, const char *summary,
 	    || longer_than(summary, AGENTD_AUDIT_SUMMARY_MAX)
 	    || detail_len > AGENTD_AUDIT_DETAIL_MAX)
 		return AGENTD_ETOOBIG;
-	/* Caught here, a bad detail is the caller's bug, not a bad log. */
-	if (detail_len > 0) {
-		if (agentd_parse(detail, detail_len, &doc) != 0)
-			return AGENTD_EPROTO;
-		agentd_doc_free(doc);
-	}
+	/* Caught here, a bad detail is the caller's bug, not a bad log.
+	 * What agentd_parse() accepts, without building the tree. */
+	if (detail_len > 0
+	    && mp_check(detail, detail_len, AGENTD_MSG_MAX_DEPTH) != 0)
+		return AGENTD_EPROTO;
 	return 0;
 }
 

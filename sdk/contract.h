@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <agentd/agent.h>
+#include <agentd/msg.h>
 
 /* p, or a line on stderr and abort() if it is NULL: out of memory is
  * fatal in agentd and in the SDK's writer alike. */
@@ -32,6 +33,15 @@ int ad_valid_topic(const char *s);
 
 /* What an event envelope adds to its topic and body, at most. */
 #define AD_ENVELOPE_ALLOWANCE 256
+
+/*
+ * Append len bytes holding nvalues whole msgpack values that the runtime
+ * encoded itself or checked already: agentd_write_raw() without checking
+ * them again (a decision's parameters, copied into each message about
+ * it).  Never for bytes a plugin or a peer gave and nobody checked.
+ */
+int ad_write_encoded(
+    agentd_writer *w, const void *p, size_t len, size_t nvalues);
 
 /* What one entry of a state scan answer adds to its key and value. */
 #define AD_SCAN_ENTRY_OVERHEAD 16

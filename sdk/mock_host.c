@@ -923,27 +923,31 @@ static int host_propose(
     agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id);
 
 /* propose(), with the id handed to cb by agentd_mock_run() (agentd
- * answers later, on the instance's thread); a refused proposal is
- * refused at once, as the worker's check does. */
+ * answers later, on the instance's thread); a proposal that breaks the
+ * rules is refused at once, as the worker's check does, while the
+ * pending limit is agentd's answer: cb gets AGENTD_EBUSY, later. */
 static int
 host_propose_async(agentd_ctx *ctx, const struct agentd_proposal *p,
     agentd_propose_fn cb, void *arg)
 {
 	struct agentd_mock *m = mock_of(ctx);
 	struct done        *d;
-	char               *id;
+	char               *id = NULL;
 	int                 rv;
 
-	if (m == NULL || (rv = host_propose(ctx, p, &id)) != 0)
-		return m == NULL ? AGENTD_EINVAL : rv;
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = host_propose(ctx, p, &id)) != 0 && rv != AGENTD_EBUSY)
+		return rv;
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		free(id);
 		return AGENTD_ENOMEM;
 	}
 	d->propose_cb = cb;
 	d->arg        = arg;
+	d->status     = rv;
 	d->reply      = id;
-	d->len        = strlen(id);
+	d->len        = id != NULL ? strlen(id) : 0;
 	if (cb != NULL)
 		done_push(m, d);
 	else {

@@ -160,6 +160,17 @@ agentd_write_strn(agentd_writer *w, const char *s, size_t len)
 	/* msgpack-c would silently cut the length to 32 bits. */
 	if (len > UINT32_MAX)
 		return AGENTD_ETOOBIG;
+	/* A fixstr, as msgpack_pack_str() writes it, in one append: most
+	 * strings are keys and short values. */
+	if (len < 32) {
+		unsigned char b[32];
+
+		b[0] = (unsigned char)(0xa0 | len);
+		if (len > 0)
+			memcpy(b + 1, s, len);
+		return writer_done(w,
+		    msgpack_sbuffer_write(&w->sbuf, (const char *)b, len + 1));
+	}
 	rc = msgpack_pack_str(&w->pk, len);
 	if (rc == 0)
 		rc = msgpack_pack_str_body(&w->pk, s, len);
@@ -179,6 +190,12 @@ agentd_write_int(agentd_writer *w, int64_t v)
 {
 	if (w == NULL)
 		return AGENTD_EINVAL;
+	/* A positive fixint, as msgpack_pack_int64() writes it. */
+	if (v >= 0 && v < 128) {
+		char b = (char)v;
+
+		return writer_done(w, msgpack_sbuffer_write(&w->sbuf, &b, 1));
+	}
 	return writer_done(w, msgpack_pack_int64(&w->pk, v));
 }
 
@@ -244,6 +261,18 @@ agentd_write_raw(agentd_writer *w, const void *p, size_t len)
 	if (mp_check(p, len, AGENTD_MSG_MAX_DEPTH) != 0)
 		return AGENTD_EPROTO;
 	return writer_done(w, msgpack_sbuffer_write(&w->sbuf, p, len));
+}
+
+int
+ad_write_encoded(agentd_writer *w, const void *p, size_t len, size_t nvalues)
+{
+	if (w == NULL || nvalues == 0)
+		return AGENTD_EINVAL;
+	if (msgpack_sbuffer_write(&w->sbuf, p, len) != 0)
+		must(NULL);
+	while (nvalues-- > 0)
+		count_value(w);
+	return 0;
 }
 
 /* agentd_value is never defined: a pointer to one is a msgpack_object. */

@@ -110,6 +110,22 @@ ad_xasprintf(const char *fmt, ...)
 	return s;
 }
 
+size_t
+ad_u64_dec(uint64_t v, char buf[AD_U64_DEC])
+{
+	char   tmp[AD_U64_DEC];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
+}
+
 char *
 ad_path_join(const char *dir, const char *rel)
 {

@@ -34,6 +34,11 @@ char *ad_xstrndup(const char *s, size_t n);
 char *ad_xstrdup_or_null(const char *s);
 char *ad_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* v in decimal into buf (AD_U64_DEC bytes, NUL-terminated); its length.
+ * What snprintf("%llu") gives, without printf (ids on hot paths). */
+#define AD_U64_DEC 21
+size_t ad_u64_dec(uint64_t v, char buf[AD_U64_DEC]);
+
 /* Join a directory and a relative path ("dir/rel"); absolute rel as is. */
 char *ad_path_join(const char *dir, const char *rel);
 /* path made absolute against the current directory; caller owns, free(). */

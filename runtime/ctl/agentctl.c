@@ -65,7 +65,7 @@ static const char *const commands_help
       "  rollback AGENT         back to the agent's previous version\n"
       "  versions AGENT         the plugin versions an agent has run\n"
       "  approvals [--agent A]  decisions waiting for a person, oldest "
-      "first\n"
+      "first (100 a page)\n"
       "  approvals show ID      every field of one decision\n"
       "  approve ID [--note T]  approve a pending decision\n"
       "  reject ID --reason T   reject a pending decision, saying why\n"
@@ -1602,29 +1602,37 @@ print_decision(json_t *d)
 }
 
 static const char *const approvals_help
-    = "usage: agentctl approvals [--agent A] [--json]\n"
+    = "usage: agentctl approvals [--agent A] [--limit N] [--after ID] "
+      "[--json]\n"
       "       agentctl approvals show ID [--json]\n"
       "The decisions waiting for a person (risk high), oldest first: id, "
       "agent,\nrisk, age, time left to the deadline, amount, type and "
-      "title (cut to fit\n100 columns).  show prints every field of one "
-      "decision.  Answer them with\napprove, reject or modify.  With "
-      "--json, one JSON object per line.\n"
-      "  --agent A   only the decisions of agent A\n";
+      "title (cut to fit\n100 columns); the first 100, and how many more "
+      "wait.  show prints every\nfield of one decision.  Answer them "
+      "with approve, reject or modify.  With\n--json, one JSON object "
+      "per line (how many more wait goes to stderr).\n"
+      "  --agent A    only the decisions of agent A\n"
+      "  --limit N    at most N (default 100; 0: all of them)\n"
+      "  --after ID   those after decision ID: the next page\n";
 
 static int
 cmd_approvals(struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "agent", required_argument, NULL, 'a' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "after", required_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char    *agent = NULL;
+	const char    *agent = NULL, *after = NULL;
 	agentd_writer *w;
 	json_t        *v, *list, *d;
+	json_int_t     more;
 	size_t         k;
-	char           age[32], left[32];
+	char           age[32], left[32], *end;
+	long long      limit = -1;
 	int            c, n, rv, nargs = 0;
 
 	optind = 1;
@@ -1632,6 +1640,23 @@ cmd_approvals(struct ctl_opts *o, int argc, char **argv)
 		switch (c) {
 		case 'a':
 			agent = optarg;
+			break;
+		case 'l':
+			errno = 0;
+			limit = strtoll(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0'
+			    || errno != 0 || limit > UINT32_MAX) {
+				fprintf(stderr,
+				    "agentctl: approvals: --limit \"%s\" is "
+				    "not a count: give 0 (all) or more\n",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'A':
+			if (check_id("approvals --after", optarg) != 0)
+				return EXIT_USAGE;
+			after = optarg;
 			break;
 		case 'j':
 			o->json = 1;
@@ -1652,7 +1677,8 @@ cmd_approvals(struct ctl_opts *o, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (nargs > 0) {
-		if (nargs != 2 || agent != NULL) {
+		if (nargs != 2 || agent != NULL || limit >= 0
+		    || after != NULL) {
 			fputs(approvals_help, stderr);
 			return EXIT_USAGE;
 		}
@@ -1668,23 +1694,34 @@ cmd_approvals(struct ctl_opts *o, int argc, char **argv)
 		return EXIT_OK;
 	}
 	agentd_writer_new(&w);
-	agentd_write_map(w, agent != NULL ? 1 : 0);
+	agentd_write_map(w, (agent != NULL) + (limit >= 0) + (after != NULL));
 	if (agent != NULL) {
 		agentd_write_str(w, "agent");
 		agentd_write_str(w, agent);
+	}
+	if (limit >= 0) {
+		agentd_write_str(w, "limit");
+		agentd_write_int(w, limit);
+	}
+	if (after != NULL) {
+		agentd_write_str(w, "after");
+		agentd_write_str(w, after);
 	}
 	rv = request(o, AD_KIND_CONTROL, "approvals", w, 0, &v);
 	agentd_writer_free(w);
 	if (rv != EXIT_OK)
 		return rv;
 	list = json_object_get(v, "approvals");
+	more = json_integer_value(json_object_get(v, "more"));
 	if (o->json) {
 		json_array_foreach(list, k, d)
 		{
 			print_line(d);
 		}
 	} else if (json_array_size(list) == 0) {
-		printf("no pending approvals\n");
+		printf(after != NULL ? "no pending approvals after %s\n"
+		                     : "no pending approvals\n",
+		    after);
 	} else {
 		printf("%-6s %-12s %-6s %-6s %-7s %9s %-14s %s\n", "ID",
 		    "AGENT", "RISK", "AGE", "LEFT", "AMOUNT", "TYPE", "TITLE");
@@ -1707,6 +1744,20 @@ cmd_approvals(struct ctl_opts *o, int argc, char **argv)
 			    str_of(d, "type"));
 			print_cut(str_of(d, "title"), 100 - n);
 		}
+	}
+	/* The next page: the same command after the last one listed. */
+	if (more > 0
+	    && (d = json_array_get(list, json_array_size(list) - 1)) != NULL) {
+		char lim[32] = "";
+
+		if (limit > 0)
+			snprintf(lim, sizeof(lim), " --limit %lld", limit);
+		fprintf(o->json ? stderr : stdout,
+		    "%lld more pending: agentctl%s approvals%s%s%s --after "
+		    "%s\n",
+		    (long long)more, o->json ? " --json" : "",
+		    agent != NULL ? " --agent " : "",
+		    agent != NULL ? agent : "", lim, str_of(d, "id"));
 	}
 	json_decref(v);
 	return EXIT_OK;

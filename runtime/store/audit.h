@@ -122,7 +122,9 @@ struct ad_audit_side {
 	size_t      vallen;
 };
 
-#define AD_AUDIT_SIDES_MAX 4 /* side writes one record carries */
+/* Side writes one record carries: the gate's record of a batch of
+ * delivered outcomes carries two per decision. */
+#define AD_AUDIT_SIDES_MAX 256
 
 /* One record to append; every pointer is borrowed for the call. */
 struct ad_audit_rec {

@@ -35,9 +35,10 @@ struct pending {
 	unsigned char    prev[HASH_LEN], hash[HASH_LEN];
 	void            *val; /* the stored value, once chained */
 	size_t           val_len;
-	/* Side writes, copied after the record's strings. */
-	struct ad_audit_side sides[AD_AUDIT_SIDES_MAX];
-	size_t               nsides;
+	/* Side writes: their array follows the struct, their keys and
+	 * values the record's strings. */
+	struct ad_audit_side *sides;
+	size_t                nsides;
 };
 
 int
@@ -183,9 +184,11 @@ pending_new(const struct ad_audit_rec *r)
 
 	for (size_t i = 0; i < r->nsides; i++)
 		nside += r->sides[i].keylen + r->sides[i].vallen;
-	p = ad_xcalloc(
-	    1, sizeof(*p) + na + ni + nk + ns + r->detail_len + 5 + nside);
-	d = (char *)(p + 1);
+	p        = ad_xcalloc(1,
+	           sizeof(*p) + r->nsides * sizeof(*p->sides) + na + ni + nk + ns
+	               + r->detail_len + 5 + nside);
+	p->sides = (struct ad_audit_side *)(p + 1);
+	d        = (char *)(p->sides + r->nsides);
 
 	d = audit_copy_span(d, r->agent, na, &p->v.agent);
 	d = audit_copy_span(d, r->instance, ni, &p->v.instance);

@@ -8,6 +8,7 @@
 #include <agentd/error.h>
 
 #include "common/util.h"
+#include "sdk/contract.h"
 #include "store/audit.h"
 #include "store/decisions.h"
 
@@ -127,20 +128,22 @@ kv_map(agentd_writer *w, const char *k, const void *p, size_t len)
 {
 	static const unsigned char empty_map = 0x80;
 
+	/* A decision's parameters: checked when they came in, or read
+	 * back from a record (map_of), or given by a person (modify). */
 	agentd_write_str(w, k);
 	if (p != NULL && len > 0)
-		agentd_write_raw(w, p, len);
+		ad_write_encoded(w, p, len, 1);
 	else
-		agentd_write_raw(w, &empty_map, 1);
+		ad_write_encoded(w, &empty_map, 1, 1);
 }
 
 void
 ad_decision_write(
     agentd_writer *w, const struct ad_decision *d, uint32_t extra)
 {
-	char id[24];
+	char id[AD_U64_DEC];
 
-	snprintf(id, sizeof(id), "%llu", (unsigned long long)d->id);
+	ad_u64_dec(d->id, id);
 	agentd_write_map(w, 19 + (d->proposed_params != NULL) + extra);
 	kv_str(w, "id", id);
 	kv_str(w, "agent", d->agent);
@@ -169,36 +172,143 @@ ad_decision_write(
 	kv_int(w, "delivered_ms", d->delivered_ms);
 }
 
-size_t
-ad_decision_sides(struct ad_decisions *d, const struct ad_decision *dc,
-    unsigned char key[8], agentd_writer *rec, agentd_writer *open,
-    struct ad_audit_side *sides)
+void
+ad_decision_sides_init(struct ad_decision_sides *s)
 {
-	size_t len;
+	memset(s, 0, sizeof(*s));
+	agentd_writer_new(&s->w);
+}
 
-	id_key(dc->id, key);
-	agentd_writer_reset(rec);
-	ad_decision_write(rec, dc, 0);
-	sides[0].dbi    = d->all;
-	sides[0].key    = key;
-	sides[0].keylen = 8;
-	sides[0].val    = agentd_writer_data(rec, &len);
-	sides[0].vallen = len;
-	sides[1].dbi    = d->open;
-	sides[1].key    = key;
-	sides[1].keylen = 8;
-	sides[1].val    = NULL; /* finished: out of decisions_open */
-	sides[1].vallen = 0;
-	if (dc->delivered_ms == 0) {
-		agentd_writer_reset(open);
-		agentd_write_map(open, 3);
-		kv_str(open, "agent", dc->agent);
-		kv_int(open, "state", dc->state);
-		kv_int(open, "deadline_ms", dc->deadline_ms);
-		sides[1].val    = agentd_writer_data(open, &len);
-		sides[1].vallen = len;
+void
+ad_decision_sides_reset(struct ad_decision_sides *s)
+{
+	s->len = 0;
+	s->n   = 0;
+}
+
+void
+ad_decision_sides_fini(struct ad_decision_sides *s)
+{
+	agentd_writer_free(s->w);
+	free(s->buf);
+	free(s->key);
+	free(s->off);
+	memset(s, 0, sizeof(*s));
+}
+
+static void
+sides_put(struct ad_decision_sides *s, const void *p, size_t len)
+{
+	if (s->len + len > s->bufcap) {
+		while (s->len + len > s->bufcap)
+			s->bufcap = s->bufcap ? 2 * s->bufcap : 8192;
+		s->buf = ad_xrealloc(s->buf, s->bufcap);
 	}
-	return 2;
+	memcpy(s->buf + s->len, p, len);
+	s->len += len;
+}
+
+/* The scratch writer's bytes, appended. */
+static void
+sides_put_written(struct ad_decision_sides *s)
+{
+	size_t      len;
+	const void *p = agentd_writer_data(s->w, &len);
+
+	sides_put(s, p, len);
+	agentd_writer_reset(s->w);
+}
+
+static void
+sides_begin(struct ad_decision_sides *s, uint64_t id)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 16;
+		s->key = ad_xrealloc(s->key, 8 * s->cap);
+		s->off = ad_xrealloc(s->off, 3 * s->cap * sizeof(*s->off));
+	}
+	id_key(id, s->key + 8 * s->n);
+	s->off[3 * s->n] = s->len;
+}
+
+/* The open entry of dc, unless it is finished; then the decision is
+ * complete. */
+static void
+sides_end(struct ad_decision_sides *s, const struct ad_decision *dc)
+{
+	s->off[3 * s->n + 1] = s->len;
+	if (dc != NULL && dc->delivered_ms == 0) {
+		agentd_write_map(s->w, 3);
+		kv_str(s->w, "agent", dc->agent);
+		kv_int(s->w, "state", dc->state);
+		kv_int(s->w, "deadline_ms", dc->deadline_ms);
+		sides_put_written(s);
+	}
+	s->off[3 * s->n + 2] = s->len;
+	s->n++;
+}
+
+void
+ad_decision_sides_add(
+    struct ad_decision_sides *s, const struct ad_decision *dc)
+{
+	sides_begin(s, dc->id);
+	agentd_writer_reset(s->w);
+	ad_decision_write(s->w, dc, 0);
+	sides_put_written(s);
+	sides_end(s, dc);
+}
+
+int
+ad_decision_sides_add_delivered(struct ad_decision_sides *s, uint64_t id,
+    const void *rec, size_t len, int64_t delivered_ms)
+{
+	static const char tail[] = "\xac"
+	                           "delivered_ms"
+	                           "\x00";
+	const size_t      tlen   = sizeof(tail) - 1;
+
+	if (len < tlen
+	    || memcmp((const char *)rec + len - tlen, tail, tlen) != 0
+	    || delivered_ms <= 0)
+		return AGENTD_EINVAL;
+	sides_begin(s, id);
+	sides_put(s, rec, len - 1);
+	agentd_writer_reset(s->w);
+	agentd_write_int(s->w, delivered_ms);
+	sides_put_written(s);
+	sides_end(s, NULL);
+	return 0;
+}
+
+const void *
+ad_decision_sides_record(
+    const struct ad_decision_sides *s, size_t i, size_t *len)
+{
+	*len = s->off[3 * i + 1] - s->off[3 * i];
+	return s->buf + s->off[3 * i];
+}
+
+void
+ad_decision_sides_get(struct ad_decisions *d,
+    const struct ad_decision_sides *s, struct ad_audit_side *sides)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const size_t         *off = s->off + 3 * i;
+		struct ad_audit_side *rec = &sides[2 * i], *open = rec + 1;
+
+		rec->dbi     = d->all;
+		rec->key     = s->key + 8 * i;
+		rec->keylen  = 8;
+		rec->val     = s->buf + off[0];
+		rec->vallen  = off[1] - off[0];
+		open->dbi    = d->open;
+		open->key    = rec->key;
+		open->keylen = 8;
+		/* Finished (no open entry written): out of decisions_open. */
+		open->val    = off[2] > off[1] ? s->buf + off[1] : NULL;
+		open->vallen = off[2] - off[1];
+	}
 }
 
 static char *
@@ -381,7 +491,7 @@ ad_decisions_get_many(struct ad_decisions *d, const uint64_t *ids, size_t n,
 		if (mdb_get(txn, d->all, &k, &v) != 0
 		    || ad_decision_decode(v.mv_data, v.mv_size, &dc) != 0)
 			continue;
-		rc = fn(arg, dc);
+		rc = fn(arg, &dc);
 		ad_decision_free(dc);
 	}
 	read_end(d, txn);
@@ -451,7 +561,7 @@ ad_decisions_each(
 			break;
 		for (i = 0; i < n; i++) {
 			if (rv == 0)
-				rv = fn(arg, list[i]);
+				rv = fn(arg, &list[i]);
 			ad_decision_free(list[i]);
 		}
 		if (n == 0)

@@ -80,19 +80,49 @@ const char *ad_decision_state_name(enum ad_decision_state s);
 int         ad_decision_state_parse(const char *s);
 
 /*
- * The side writes (audit.h) that store d: its record, and its entry in
- * `decisions_open` (put while open, deleted once finished: delivered_ms
- * set).  They point into key (8 bytes) and the two writers, which must
- * outlive the append call.  Returns how many sides were filled (2).
+ * The side writes (audit.h) that store decisions: for each, its record,
+ * and its entry in `decisions_open` (put while open, deleted once
+ * finished: delivered_ms set).  ad_decision_sides_add() encodes one more
+ * decision; ad_decision_sides_get() then points sides[2 * i] and
+ * sides[2 * i + 1] at decision i's, valid until the next add or reset of
+ * s.  One record may carry all of them (at most AD_AUDIT_SIDES_MAX / 2
+ * decisions), or each record its own two.
  */
 struct ad_audit_side;
-size_t ad_decision_sides(struct ad_decisions *d, const struct ad_decision *dc,
-    unsigned char key[8], agentd_writer *rec, agentd_writer *open,
-    struct ad_audit_side *sides);
+struct ad_decision_sides {
+	agentd_writer *w;   /* scratch */
+	unsigned char *buf; /* every value, one after another */
+	size_t         len, bufcap;
+	unsigned char *key; /* 8 bytes per decision */
+	size_t        *off; /* per decision: record, open entry, end */
+	size_t         n, cap;
+};
+void ad_decision_sides_init(struct ad_decision_sides *s);
+void ad_decision_sides_reset(struct ad_decision_sides *s);
+void ad_decision_sides_fini(struct ad_decision_sides *s);
+void ad_decision_sides_add(
+    struct ad_decision_sides *s, const struct ad_decision *dc);
+/*
+ * The same for a decision taken by an instance at delivered_ms, given its
+ * record as stored while it was open (rec[0..len), what
+ * ad_decision_sides_record() gave for it with delivered_ms 0): a copy
+ * with delivered_ms set, without encoding the rest again.  AGENTD_EINVAL
+ * (nothing added) if rec does not end in delivered_ms 0.
+ */
+int ad_decision_sides_add_delivered(struct ad_decision_sides *s, uint64_t id,
+    const void *rec, size_t len, int64_t delivered_ms);
+/* Decision i's record as added: borrowed, valid until the next add or
+ * reset of s. */
+const void *ad_decision_sides_record(
+    const struct ad_decision_sides *s, size_t i, size_t *len);
+void ad_decision_sides_get(struct ad_decisions *d,
+    const struct ad_decision_sides *s, struct ad_audit_side *sides);
 
 /*
  * d as the protocol's decision map, with extra more keys to follow (the
- * caller writes them).  The stored value is the same map with extra 0.
+ * caller writes them).  The stored value is the same map with extra 0;
+ * its last key is "delivered_ms" (ad_decision_sides_add_delivered relies
+ * on it).
  */
 void ad_decision_write(
     agentd_writer *w, const struct ad_decision *d, uint32_t extra);
@@ -107,17 +137,18 @@ int ad_decisions_get(
 
 /*
  * Call fn for the decisions ids[0..n) in one read transaction (missing
- * ones are skipped); dc is borrowed until fn returns.  Non-zero from fn
- * stops and is returned.
+ * ones are skipped).  *dc is borrowed until fn returns, unless fn takes
+ * it: it sets *dc to NULL and then owns it (free with
+ * ad_decision_free).  Non-zero from fn stops and is returned.
  */
-typedef int (*ad_decision_fn)(void *arg, const struct ad_decision *dc);
+typedef int (*ad_decision_fn)(void *arg, struct ad_decision **dc);
 int ad_decisions_get_many(struct ad_decisions *d, const uint64_t *ids,
     size_t n, ad_decision_fn fn, void *arg);
 
 /*
  * Call fn for every decision, newest first (oldest first with
  * oldest_first), reading in chunks of short transactions so that a long
- * history does not hold one reader.
+ * history does not hold one reader.  fn as for ad_decisions_get_many.
  */
 int ad_decisions_each(
     struct ad_decisions *d, int oldest_first, ad_decision_fn fn, void *arg);

@@ -4,9 +4,13 @@
  *
  * Owns struct ad_gate: the decisions not yet finished (pending, or
  * decided and not yet taken by an instance), in memory as ids and a few
- * fields; the records themselves live in LMDB (store/decisions.h).  Every
- * change of a decision is committed with the audit record that tells it
- * (audit side writes), and only then answered or acted on.
+ * fields, by id and per agent (a count of the pending ones, a queue of
+ * the outcomes to send); the records themselves live in LMDB
+ * (store/decisions.h), and a decided record is also kept in memory until
+ * it is delivered.  Every change of a decision is committed with the
+ * audit record that tells it (audit side writes), and only then answered
+ * or acted on.  The proposals of one policy.propose message are one
+ * change, answered together; so are the outcomes one instance took.
  *
  * Outcomes travel to one ready instance of the agent at a time on its
  * control slot ("decisions", doc/protocol.md); the worker's answer is the
@@ -31,29 +35,14 @@ struct ad_srvctx;
 struct ad_envelope;
 struct ad_slot;
 
-/* One decision not finished yet. */
-struct ad_open_decision {
-	uint64_t               id;
-	char                   agent[64];
-	enum ad_decision_state state;
-	int64_t                deadline_ms; /* pending: when it expires */
-	int                    writing;     /* a change is being committed */
-	struct ad_instance    *sent_to;     /* its outcome is with it */
-	int64_t                retry_ms;    /* not sent again before */
-};
-
-struct ad_gate {
-	struct ad_decisions     *db;
-	uint64_t                 last_id;
-	struct ad_open_decision *open; /* in id order */
-	size_t                   nopen, cap;
-};
+struct ad_gate;
 
 /* Open the decisions and load the open ones.  At start. */
 int  ad_gate_open(struct ad_sv *sv, char *err, size_t errlen);
 void ad_gate_close(struct ad_sv *sv);
 
-/* policy.propose from an instance on calls.sock. */
+/* policy.propose from an instance on calls.sock: one proposal, or a
+ * batch (policy/propose.h). */
 void ad_gate_propose(struct ad_srvctx *c, struct ad_instance *inst,
     const struct ad_envelope *e);
 

@@ -369,6 +369,10 @@ acall_cb(void *arg)
 
 static void audit_batch_done(
     void *arg, int status, const void *body, size_t len);
+static void propose_batch_done(
+    void *arg, int status, const void *body, size_t len);
+struct ad_propose_batch;
+static void propose_batch_free(struct ad_propose_batch *b);
 
 /* Send msg (consumed) on a context of its own; cb runs on the loop. */
 static int
@@ -499,6 +503,8 @@ ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *c)
 	busy_unlink(c);
 	if (c->cb == audit_batch_done)
 		free(c->arg);
+	else if (c->cb == propose_batch_done)
+		propose_batch_free(c->arg);
 	if (c->reply != NULL)
 		nng_msg_free(c->reply);
 	nng_aio_free(c->aio);
@@ -609,6 +615,7 @@ ad_host_flush(struct agentd_ctx *ctx)
 	int         rv;
 
 	ad_host_audit_flush(ctx, 0);
+	ad_host_propose_flush(ctx, 0);
 	if (ctx->nbatch == 0)
 		return;
 	data = agentd_writer_data(ctx->batch, &len);
@@ -812,24 +819,30 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 	return state_op(ctx, "state.batch", w, NULL, NULL);
 }
 
-/* ---- audit ------------------------------------------------------------- */
+/* ---- the policy gate --------------------------------------------------- */
 
 /*
- * Blocks until agentd has committed the record to disk: a plugin that
- * acts on a decision after audit() returned 0 can rely on the record.
+ * A proposal, checked here first (a plugin learns of a bad one at once,
+ * with the reason in the log), goes to agentd, which checks it again,
+ * classifies and commits it, and answers with its id.
  */
-/*
- * The policy gate: the proposal, checked here first (a plugin learns of a
- * bad one at once, with the reason in the log), goes to agentd, which
- * checks it again, classifies and commits it, and answers with its id.
- */
-static int
-propose_body(
-    agentd_ctx *ctx, const struct agentd_proposal *p, agentd_writer **out)
+/* What p takes in a message, at most: its strings, params and keys. */
+static size_t
+proposal_size(const struct agentd_proposal *p)
 {
-	char           err[AD_ERRLEN];
-	agentd_writer *w;
-	int            rv;
+	return strlen(p->type) + strlen(p->title)
+	    + (p->reasoning != NULL ? strlen(p->reasoning) : 0) + p->params_len
+	    + 128;
+}
+
+/* 0 if p may be proposed (*need: the bytes it takes in a batch), else
+ * why not: the contract's checks, then ETOOBIG for a proposal that
+ * cannot fit in a message. */
+static int
+propose_check(agentd_ctx *ctx, const struct agentd_proposal *p, size_t *need)
+{
+	char err[AD_ERRLEN];
+	int  rv;
 
 	if (ctx == NULL || p == NULL)
 		return AGENTD_EINVAL;
@@ -837,7 +850,16 @@ propose_body(
 		ad_warn("agent %s: propose refused: %s", ctx->agent, err);
 		return rv;
 	}
-	agentd_writer_new(&w);
+	*need = proposal_size(p);
+	if (*need + AD_ENVELOPE_ALLOWANCE > ctx->max_message)
+		return AGENTD_ETOOBIG;
+	return 0;
+}
+
+/* p as policy.propose's map, appended to w. */
+static void
+propose_write(agentd_writer *w, const struct agentd_proposal *p)
+{
 	agentd_write_map(w, 6);
 	agentd_write_str(w, "type");
 	agentd_write_str(w, p->type);
@@ -850,12 +872,11 @@ propose_body(
 	agentd_write_str(w, "confidence");
 	agentd_write_double(w, p->confidence);
 	agentd_write_str(w, "params");
+	/* Checked by propose_check() (ad_proposal_check) just before. */
 	if (p->params != NULL && p->params_len > 0)
-		agentd_write_raw(w, p->params, p->params_len);
+		ad_write_encoded(w, p->params, p->params_len, 1);
 	else
 		agentd_write_map(w, 0);
-	*out = w;
-	return 0;
 }
 
 /* The id in agentd's answer {"id": ID, ...}. */
@@ -873,6 +894,10 @@ proposed_id(const void *body, size_t len, char *id, size_t idlen)
 	return rv != 0 ? AGENTD_EPROTO : 0;
 }
 
+static void propose_send(struct agentd_ctx *ctx, int force);
+
+/* One proposal in a message of its own (the body is its map), and wait:
+ * agentd answers {"id", ...} once it is committed. */
 static int
 host_propose(
     agentd_ctx *ctx, const struct agentd_proposal *p, char **decision_id)
@@ -880,12 +905,18 @@ host_propose(
 	agentd_writer *w;
 	const void    *b, *rbody;
 	nng_msg       *msg;
-	size_t         len, rlen;
+	size_t         len, rlen, need;
 	char           id[32];
 	int            rv;
 
-	if (decision_id == NULL || (rv = propose_body(ctx, p, &w)) != 0)
-		return decision_id == NULL ? AGENTD_EINVAL : rv;
+	if (decision_id == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = propose_check(ctx, p, &need)) != 0)
+		return rv;
+	/* Those proposed before it, with propose_async, go first. */
+	propose_send(ctx, 1);
+	agentd_writer_new(&w);
+	propose_write(w, p);
 	b  = agentd_writer_data(w, &len);
 	rv = calls_msg(ctx, AD_KIND_CONTROL, "policy.propose", b, len,
 	    DEFAULT_CALL_TIMEOUT_MS, &msg);
@@ -902,53 +933,190 @@ host_propose(
 	return rv;
 }
 
-struct propose_wait {
-	agentd_propose_fn cb;
-	void             *arg;
+/*
+ * propose_async: proposals wait in batches (their maps end to end and
+ * their callbacks), oldest first, and a batch leaves as one
+ * "policy.propose" message (doc/protocol.md) after the plugin callback
+ * that queued it, unless PROPOSE_IN_FLIGHT batches are already on their
+ * way: then it waits until one is answered, as audit_async's records
+ * do.  Batches on their way are bounded, so agentd holds at most that
+ * many of one instance's proposals at once; a plugin that proposes more
+ * at once keeps them in its own process until then.  agentd answers a
+ * batch once all of it is committed, per proposal.
+ */
+#define PROPOSE_IN_FLIGHT 2
+/* Proposals in one batch (agentd takes up to AD_PROPOSE_BATCH_MAX). */
+#define PROPOSE_BATCH_MAX 128
+
+struct ad_propose_batch {
+	struct ad_propose_batch *next;
+	struct agentd_ctx       *ctx;
+	agentd_writer           *maps; /* until it is sent */
+	size_t                   n, cap;
+	struct ad_propose_cb    *cbs;
 };
 
-/* agentd answered a propose_async (the instance's thread). */
 static void
-proposed(void *arg, int status, const void *body, size_t len)
+propose_batch_free(struct ad_propose_batch *b)
 {
-	struct propose_wait *pw = arg;
-	char                 id[32];
+	agentd_writer_free(b->maps);
+	free(b->cbs);
+	free(b);
+}
 
-	if (status == 0)
-		status = proposed_id(body, len, id, sizeof(id));
-	if (pw->cb != NULL)
-		pw->cb(pw->arg, status, status == 0 ? id : NULL);
-	free(pw);
+/* One answer of a batch: {"id", ...}, or {"st", "error"}. */
+static int
+batch_answer(const agentd_value *v, char *id, size_t idlen)
+{
+	int64_t st = 0;
+
+	if (agentd_type_of(v) != AGENTD_T_MAP)
+		return AGENTD_EPROTO;
+	if (agentd_get_int(agentd_map_get(v, "st"), &st) == 0 && st != 0)
+		return st > 0 && st <= 65535 ? (int)st : AGENTD_EPROTO;
+	return agentd_get_strcpy(agentd_map_get(v, "id"), id, idlen) == 0
+	    ? 0
+	    : AGENTD_EPROTO;
+}
+
+/* agentd answered a batch (the instance's thread): each callback, in
+ * order, with its proposal's id or refusal. */
+static void
+propose_batch_done(void *arg, int status, const void *body, size_t len)
+{
+	struct ad_propose_batch *b    = arg;
+	agentd_doc              *doc  = NULL;
+	const agentd_value      *list = NULL;
+	size_t                   i;
+
+	if (status == 0
+	    && (agentd_parse(body, len, &doc) != 0
+	        || agentd_type_of(list = agentd_doc_root(doc))
+	            != AGENTD_T_ARRAY))
+		status = AGENTD_EPROTO;
+	b->ctx->propose_outstanding -= b->n;
+	b->ctx->propose_in_flight--;
+	for (i = 0; i < b->n; i++) {
+		char id[32];
+		int  st = status;
+
+		if (st == 0)
+			st = i < agentd_len(list) ? batch_answer(
+			         agentd_array_at(list, i), id, sizeof(id))
+			                          : AGENTD_EPROTO;
+		if (b->cbs[i].cb != NULL)
+			b->cbs[i].cb(b->cbs[i].arg, st, st == 0 ? id : NULL);
+	}
+	agentd_doc_free(doc);
+	propose_batch_free(b);
+}
+
+/* Send the oldest batch queued (its maps become the message). */
+static void
+propose_send_one(struct agentd_ctx *ctx)
+{
+	struct ad_propose_batch *b = ctx->propose_head;
+	agentd_writer           *w;
+	const void              *data, *body;
+	nng_msg                 *msg;
+	size_t                   len, blen;
+	int                      rv;
+
+	if ((ctx->propose_head = b->next) == NULL)
+		ctx->propose_tail = NULL;
+	b->next = NULL;
+	/* The body is one bin holding the proposals end to end. */
+	data = agentd_writer_data(b->maps, &len);
+	if ((rv = agentd_writer_new(&w)) == 0) {
+		if ((rv = agentd_write_bin(w, data, len)) == 0) {
+			body = agentd_writer_data(w, &blen);
+			rv = calls_msg(ctx, AD_KIND_CONTROL, "policy.propose",
+			    body, blen, DEFAULT_CALL_TIMEOUT_MS, &msg);
+		}
+		agentd_writer_free(w);
+	}
+	agentd_writer_free(b->maps);
+	b->maps = NULL;
+	ctx->propose_in_flight++;
+	if (rv == 0)
+		rv = acall_start(
+		    ctx, msg, DEFAULT_CALL_TIMEOUT_MS, propose_batch_done, b);
+	/* Not sent: the callbacks still run, from here, with the error. */
+	if (rv != 0)
+		propose_batch_done(b, rv, NULL, 0);
+}
+
+/* Send the batches queued while fewer than PROPOSE_IN_FLIGHT are on
+ * their way; force: every one. */
+static void
+propose_send(struct agentd_ctx *ctx, int force)
+{
+	while (ctx->propose_head != NULL
+	    && (force || ctx->propose_in_flight < PROPOSE_IN_FLIGHT))
+		propose_send_one(ctx);
 }
 
 static int
 host_propose_async(agentd_ctx *ctx, const struct agentd_proposal *p,
     agentd_propose_fn cb, void *arg)
 {
-	struct propose_wait *pw;
-	agentd_writer       *w;
-	const void          *b;
-	nng_msg             *msg;
-	size_t               len;
-	int                  rv;
+	struct ad_propose_batch *b;
+	size_t                   need, len = 0;
+	int                      rv;
 
-	if ((rv = propose_body(ctx, p, &w)) != 0)
+	if ((rv = propose_check(ctx, p, &need)) != 0)
 		return rv;
-	b  = agentd_writer_data(w, &len);
-	rv = calls_msg(ctx, AD_KIND_CONTROL, "policy.propose", b, len,
-	    DEFAULT_CALL_TIMEOUT_MS, &msg);
-	agentd_writer_free(w);
-	if (rv != 0)
-		return rv;
-	pw      = ad_xmalloc(sizeof(*pw));
-	pw->cb  = cb;
-	pw->arg = arg;
-	if ((rv = acall_start(ctx, msg, DEFAULT_CALL_TIMEOUT_MS, proposed, pw))
-	    != 0)
-		free(pw);
-	return rv;
+	/* A batch stays under agentd's message size and PROPOSE_BATCH_MAX:
+	 * a proposal that does not fit beside the last one starts another. */
+	if ((b = ctx->propose_tail) != NULL)
+		agentd_writer_data(b->maps, &len);
+	if (b == NULL || b->n == PROPOSE_BATCH_MAX
+	    || len + need > ctx->max_message) {
+		b      = ad_xcalloc(1, sizeof(*b));
+		b->ctx = ctx;
+		agentd_writer_new(&b->maps);
+		if (ctx->propose_tail != NULL)
+			ctx->propose_tail->next = b;
+		else
+			ctx->propose_head = b;
+		ctx->propose_tail = b;
+	}
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 16;
+		b->cbs = ad_xrealloc(b->cbs, b->cap * sizeof(*b->cbs));
+	}
+	propose_write(b->maps, p);
+	b->cbs[b->n].cb  = cb;
+	b->cbs[b->n].arg = arg;
+	b->n++;
+	ctx->propose_outstanding++;
+	return 0;
 }
 
+void
+ad_host_propose_flush(struct agentd_ctx *ctx, int force)
+{
+	propose_send(ctx, force);
+}
+
+void
+ad_host_proposals_free(struct agentd_ctx *ctx)
+{
+	struct ad_propose_batch *b;
+
+	while ((b = ctx->propose_head) != NULL) {
+		ctx->propose_head = b->next;
+		propose_batch_free(b);
+	}
+	ctx->propose_tail = NULL;
+}
+
+/* ---- audit ------------------------------------------------------------- */
+
+/*
+ * Blocks until agentd has committed the record to disk: a plugin that
+ * acts on a decision after audit() returned 0 can rely on the record.
+ */
 static int
 host_audit(agentd_ctx *ctx, const char *kind, const char *summary,
     const void *detail, size_t detail_len)

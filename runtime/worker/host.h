@@ -3,8 +3,7 @@
  *
  * One agentd_ctx per worker process (one instance).  Everything the plugin
  * can ask of the host goes through ad_host_table, which is written with
- * sdk/contract.h as the mock host's is; propose() answers AGENTD_ENOTSUP
- * until agentd has a policy gate.
+ * sdk/contract.h as the mock host's is.
  *
  * Sockets, all dialed to agentd in its run directory:
  *   rep    PAIR     <instance>.sock    requests and control in, their
@@ -77,6 +76,11 @@ struct agentd_ctx {
 	size_t              naudits, audit_cap;
 	size_t              audit_outstanding; /* queued + in flight */
 	unsigned            audit_in_flight;
+	/* propose_async proposals not sent yet, in batches, oldest first,
+	 * and batches sent but not answered (host.c) */
+	struct ad_propose_batch *propose_head, *propose_tail;
+	size_t                   propose_outstanding; /* queued + in flight */
+	unsigned                 propose_in_flight;
 	/* warnings a message can cause, one line a second each */
 	struct ad_ratelimit bad_events_log, unsent_log, bad_in_log;
 };
@@ -84,6 +88,11 @@ struct agentd_ctx {
 struct ad_audit_cb {
 	agentd_audit_fn cb;
 	void           *arg;
+};
+
+struct ad_propose_cb {
+	agentd_propose_fn cb;
+	void             *arg;
 };
 
 extern const struct agentd_host ad_host_table;
@@ -117,6 +126,13 @@ void ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *call);
  * way already and not force (ad_host_flush does, after each callback).
  */
 void ad_host_audit_flush(struct agentd_ctx *ctx, int force);
+
+/* The same for the batches of propose_async proposals queued. */
+void ad_host_propose_flush(struct agentd_ctx *ctx, int force);
+
+/* Free the batches never sent: their callbacks never run (the worker is
+ * stopping, after ad_host_propose_flush(ctx, 1) had its chance). */
+void ad_host_proposals_free(struct agentd_ctx *ctx);
 
 /*
  * Give up the calls on calls.sock still on their way: each finishes with

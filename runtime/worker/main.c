@@ -43,6 +43,7 @@
 #include "common/util.h"
 #include "plugin/loader.h"
 #include "worker/host.h"
+#include "worker/outcomes.h"
 #include "worker/sandbox.h"
 
 /* Exit codes agentd reads (doc/architecture.md). */
@@ -605,38 +606,26 @@ handle_init(struct agentd_ctx *ctx, const struct ad_envelope *e)
  * them again elsewhere otherwise).
  */
 static void
+outcome_to_plugin(void *arg, const char *topic, const void *body, size_t len)
+{
+	struct agentd_ctx *ctx = arg;
+
+	if (ctx->desc->on_event != NULL)
+		ctx->desc->on_event(ctx->state, topic, body, len);
+}
+
+static void
 handle_decisions(struct agentd_ctx *ctx, const struct ad_envelope *e)
 {
-	agentd_doc         *doc = NULL;
-	const agentd_value *list;
-	size_t              i, n;
-
 	if (!ctx->initialized) {
 		reply_control(ctx, e, AGENTD_EUNAVAIL, "not ready");
 		return;
 	}
-	if (agentd_parse(e->body, e->body_len, &doc) != 0) {
-		reply_control(ctx, e, AGENTD_EPROTO, "decisions: not msgpack");
+	if (ad_outcomes_each(e->body, e->body_len, outcome_to_plugin, ctx)
+	    != 0) {
+		reply_control(ctx, e, AGENTD_EPROTO, "decisions: not a map");
 		return;
 	}
-	list = agentd_map_get(agentd_doc_root(doc), "events");
-	n    = agentd_len(list);
-	for (i = 0; i < n; i++) {
-		const agentd_value *ev = agentd_array_at(list, i);
-		char                topic[AD_TARGET_MAX];
-		const void         *body;
-		size_t              len;
-
-		if (agentd_get_strcpy(
-		        agentd_array_at(ev, 0), topic, sizeof(topic))
-		        != 0
-		    || agentd_get_bin(agentd_array_at(ev, 1), &body, &len)
-		        != 0)
-			continue;
-		if (ctx->desc->on_event != NULL)
-			ctx->desc->on_event(ctx->state, topic, body, len);
-	}
-	agentd_doc_free(doc);
 	reply_control(ctx, e, 0, NULL);
 }
 
@@ -821,38 +810,48 @@ serve(struct agentd_ctx *ctx)
 }
 
 /*
- * Stopping: send every audit_async record still queued and run the
- * callbacks of those on their way before fini, so a plugin hears what
- * became of each: their outcome if agentd answers (within
- * AUDIT_SETTLE_MS, and not once agentd is gone), AGENTD_ECLOSED if not.
+ * Stopping: send every audit_async record and propose_async proposal
+ * still queued and run the callbacks of those on their way before fini,
+ * so a plugin hears what became of each: their outcome if agentd answers
+ * (within SETTLE_MS, and not once agentd is gone), AGENTD_ECLOSED if
+ * not.
  */
-#define AUDIT_SETTLE_MS 5000
-#define AUDIT_CANCEL_MS 1000
+#define SETTLE_MS 5000
+#define SETTLE_CANCEL_MS 1000
 
 static void
-settle_audits(struct agentd_ctx *ctx)
+settle_flush(struct agentd_ctx *ctx)
 {
-	int64_t until_ms = ad_now_ms() + AUDIT_SETTLE_MS;
-
 	ad_host_audit_flush(ctx, 1);
-	while (ctx->audit_in_flight > 0 && !ctx->loop.lost
-	    && ad_now_ms() < until_ms) {
+	ad_host_propose_flush(ctx, 1);
+}
+
+static void
+settle(struct agentd_ctx *ctx)
+{
+	int64_t until_ms = ad_now_ms() + SETTLE_MS;
+
+	settle_flush(ctx);
+	while ((ctx->audit_in_flight > 0 || ctx->propose_in_flight > 0)
+	    && !ctx->loop.lost && ad_now_ms() < until_ms) {
 		struct pollfd pfd = { ctx->loop.efd, POLLIN, 0 };
 
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
 		run_finished_calls(ctx);
 		ad_host_out_flush(ctx);
-		ad_host_audit_flush(ctx, 1);
+		settle_flush(ctx);
 	}
 	/* agentd is gone or too slow: what is still on its way is given up,
 	 * its callbacks told AGENTD_ECLOSED (the record may or may not be in
-	 * the trail), so that the plugin hears of every record before fini. */
-	until_ms = ad_now_ms() + AUDIT_CANCEL_MS;
-	while (ctx->audit_outstanding > 0 && ad_now_ms() < until_ms) {
+	 * the trail, the proposal may or may not be a decision), so that
+	 * the plugin hears of every one before fini. */
+	until_ms = ad_now_ms() + SETTLE_CANCEL_MS;
+	while ((ctx->audit_outstanding > 0 || ctx->propose_outstanding > 0)
+	    && ad_now_ms() < until_ms) {
 		struct pollfd pfd = { ctx->loop.efd, POLLIN, 0 };
 
-		ad_host_audit_flush(ctx, 1);
+		settle_flush(ctx);
 		ad_host_calls_cancel(ctx);
 		if (poll(&pfd, 1, 10) > 0)
 			run_finished_calls(ctx);
@@ -978,7 +977,7 @@ main(int argc, char **argv)
 	} else {
 		rv = serve(&ctx);
 		if (ctx.initialized)
-			settle_audits(&ctx);
+			settle(&ctx);
 		/* Reports go on through fini: it may take a while. */
 		if (ctx.initialized && ctx.desc->fini != NULL) {
 			plugin_enter(&ctx);
@@ -998,6 +997,7 @@ main(int argc, char **argv)
 	ad_wloop_fini(&ctx.loop);
 	agentd_writer_free(ctx.batch);
 	agentd_writer_free(ctx.audits);
+	ad_host_proposals_free(&ctx);
 	free(ctx.audit_cbs);
 	ad_host_free_init(&ctx);
 	ad_plugin_close(plugin);

@@ -8,6 +8,11 @@
  *       propose N times (default 1); reply {"status": NAME, "ids": [ID..]}
  *       (the ids of those accepted before the first failure); "nan":
  *       true in the proposal makes its amount NaN
+ *   {"propose": {...}, "count": N, "async": true}
+ *       the same N times with propose_async, in this one callback (the
+ *       worker sends them as one batch); reply once every callback ran:
+ *       {"status": "ok" or the first refusal's NAME, "ids": [ID..] (the
+ *       accepted ones, in the order proposed), "errors": N}
  *   {"effects": true}
  *       reply {"seen": N, "applied": N, "repeats": N, "last": {id,
  *       outcome, params, by, note}}: outcomes seen (each id counted once,
@@ -82,17 +87,21 @@ counter(struct proposer *p, const char *key)
 	return n;
 }
 
+/* {"status", "ids"}, and "errors" unless errors is -1. */
 static void
 reply_status(struct proposer *p, agentd_request *req, int status,
-    const uint64_t *ids, size_t n, char **idv)
+    int64_t errors, size_t n, char **idv)
 {
 	agentd_writer *w;
 	const void    *out;
 	size_t         len;
 
-	(void)ids;
 	agentd_writer_new(&w);
-	agentd_write_map(w, idv != NULL ? 2 : 1);
+	agentd_write_map(w, (idv != NULL ? 2 : 1) + (errors >= 0));
+	if (errors >= 0) {
+		agentd_write_str(w, "errors");
+		agentd_write_int(w, errors);
+	}
 	agentd_write_str(w, "status");
 	agentd_write_str(w, status == 0 ? "ok" : agentd_errname(status));
 	if (idv != NULL) {
@@ -121,9 +130,73 @@ str_or(const agentd_value *v, const char *def)
 	return out;
 }
 
+/* propose_async calls made by one request, answered together. */
+struct async_batch {
+	struct proposer *p;
+	agentd_request  *req;
+	int64_t          n, done, errors;
+	int              first_error;
+	char           **idv; /* in the order proposed; NULL: refused */
+};
+
+struct async_one {
+	struct async_batch *b;
+	int64_t             i;
+};
+
+static void
+async_done(void *arg, int status, const char *id)
+{
+	struct async_one   *one = arg;
+	struct async_batch *b   = one->b;
+	size_t              n   = 0;
+
+	if (status == 0)
+		b->idv[one->i] = strdup(id);
+	else if (b->errors++ == 0)
+		b->first_error = status;
+	free(one);
+	if (++b->done < b->n)
+		return;
+	for (int64_t i = 0; i < b->n; i++)
+		if (b->idv[i] != NULL)
+			b->idv[n++] = b->idv[i];
+	reply_status(b->p, b->req, b->first_error, b->errors, n, b->idv);
+	for (size_t i = 0; i < n; i++)
+		free(b->idv[i]);
+	free(b->idv);
+	free(b);
+}
+
+/* count propose_async calls of prop; the reply comes from the last
+ * callback. */
+static void
+propose_async_all(struct proposer *p, agentd_request *req,
+    const struct agentd_proposal *prop, int64_t count)
+{
+	struct async_batch *b = calloc(1, sizeof(*b));
+	int64_t             i;
+
+	b->p   = p;
+	b->req = req;
+	b->n   = count;
+	b->idv = calloc((size_t)count, sizeof(*b->idv));
+	for (i = 0; i < count; i++) {
+		struct async_one *one = calloc(1, sizeof(*one));
+		int               rv;
+
+		one->b = b;
+		one->i = i;
+		if ((rv = p->host->propose_async(
+		         p->ctx, prop, async_done, one))
+		    != 0)
+			async_done(one, rv, NULL); /* refused at once */
+	}
+}
+
 static int
 do_propose(struct proposer *p, agentd_request *req, const agentd_value *pr,
-    int64_t count)
+    int64_t count, int async)
 {
 	struct agentd_proposal prop;
 	agentd_writer         *params;
@@ -152,16 +225,21 @@ do_propose(struct proposer *p, agentd_request *req, const agentd_value *pr,
 	}
 	if (count < 1)
 		count = 1;
+	if (async) {
+		propose_async_all(p, req, &prop, count);
+		goto out;
+	}
 	idv = calloc((size_t)count, sizeof(*idv));
 	for (int64_t i = 0; i < count; i++) {
 		if ((rv = p->host->propose(p->ctx, &prop, &idv[n])) != 0)
 			break;
 		n++;
 	}
-	reply_status(p, req, rv, NULL, n, idv);
+	reply_status(p, req, rv, -1, n, idv);
 	for (size_t i = 0; i < n; i++)
 		p->host->free(idv[i]);
 	free(idv);
+out:
 	agentd_writer_free(params);
 	free(type);
 	free(title);
@@ -177,13 +255,15 @@ proposer_request(
 	agentd_doc         *doc;
 	const agentd_value *root, *v;
 	int64_t             count = 1;
+	int                 async = 0;
 
 	if (agentd_parse(body, len, &doc) != 0)
 		return AGENTD_EPROTO;
 	root = agentd_doc_root(doc);
 	if ((v = agentd_map_get(root, "propose")) != NULL) {
 		agentd_get_int(agentd_map_get(root, "count"), &count);
-		do_propose(p, req, v, count);
+		agentd_get_bool(agentd_map_get(root, "async"), &async);
+		do_propose(p, req, v, count, async);
 	} else if (agentd_map_get(root, "effects") != NULL) {
 		agentd_writer *w;
 		const void    *out, *last;

@@ -7,7 +7,7 @@
 # tests/system/approvals.sh's.
 . "$top_srcdir/tests/lib.sh"
 
-plan 40
+plan 52
 
 # run CMD...: sets rc, out (stdout) and err (stderr).
 run() {
@@ -58,6 +58,15 @@ usage_error "policy test with a bad confidence" \
 run actl approvals frob
 usage_error "approvals frob" \
     '^agentctl: approvals: unknown subcommand "frob"'
+run actl approvals --limit ten
+usage_error "approvals --limit that is not a count" \
+    '^agentctl: approvals: --limit "ten" is not a count'
+run actl approvals --limit -5
+usage_error "approvals with a negative --limit" \
+    '^agentctl: approvals: --limit "-5" is not a count'
+run actl approvals --after 12x
+usage_error "approvals --after that is not an id" \
+    '^agentctl: approvals --after: "12x" is not a decision id'
 run actl approve abc
 usage_error "approve with an id that is not digits" \
     '^agentctl: approve: "abc" is not a decision id'

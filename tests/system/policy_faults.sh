@@ -1,11 +1,12 @@
 #!/bin/sh
-# The policy gate across crashes: decisions are durable once proposed,
-# an outcome reaches the plugin's effect exactly once (the plugin
-# de-duplicates by id) whether agentd or the proposing instance dies, and
-# a deadline that passed while agentd was down expires at its start.
+# The policy gate across crashes: decisions are durable once proposed
+# (one by one, or a batch of propose_async's), an outcome reaches the
+# plugin's effect exactly once (the plugin de-duplicates by id) whether
+# agentd or the proposing instance dies, and a deadline that passed while
+# agentd was down expires at its start.
 . "$top_srcdir/tests/lib.sh"
 
-plan 14
+plan 17
 
 PROP=$(plugin_copy "$TPLUGINS/proposer.so")
 conf agentd.conf <<EOF
@@ -105,5 +106,24 @@ wait_for 20 applied_is fragile 1
 ok $? "the replacement of the instance that died on its outcome applied it"
 like "$(actl --json audit --agent fragile --kind decision.delivered --limit 1)" '"instance":"fragile-2"' \
     "the audit trail says the replacement took it"
+
+# ---- a batch answered, then kill -9 before its outcomes are all taken
+before=$(effect pricing .applied)
+out=$(actl --json call pricing '{"propose": {"type":"small.batch","title":"small","amount":1,"confidence":0.9}, "count": 40, "async": true}')
+[ "$(echo "$out" | jq -r .status)" = ok ] &&
+    [ "$(echo "$out" | jq '.ids | length')" = 40 ]
+ok $? "40 low proposals of one batch are answered with their ids"
+crash_agentd
+start_agentd
+wait_for 10 agent_ready pricing 1
+kept=0
+for id in $(echo "$out" | jq -r '.ids[]'); do
+	[ "$(actl --json approvals show "$id" | jq -r .state)" = approved ] &&
+	    kept=$((kept + 1))
+done
+[ "$kept" = 40 ]
+ok $? "after kill -9 every one of them is there, approved ($kept)"
+wait_for 20 applied_is pricing $((before + 40))
+ok $? "and each reached the plugin's effect once ($(effect pricing .repeats) repeat(s) in all)"
 
 stop_agentd

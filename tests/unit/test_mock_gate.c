@@ -814,13 +814,25 @@ test_propose_async(void)
 	    "a bad proposal is refused at once");
 	agentd_mock_run(m);
 	is_int(a.calls, 0, "... and its callback never runs");
+	/* Decision 1 is pending (high, the default): at a limit of 1 the
+	 * next is refused by the gate, as agentd answers a batch. */
+	p.amount = 1;
+	agentd_mock_max_pending(m, 1);
+	is_int(h->propose_async(ctx, &p, async_done, &a), 0,
+	    "over max_pending, propose_async still returns 0");
+	is_int(a.calls, 0, "... its callback waits for agentd_mock_run()");
+	agentd_mock_run(m);
+	ok(a.calls == 1 && a.status == AGENTD_EBUSY
+	        && strcmp(a.id, "(null)") == 0,
+	    "... then runs once, with AGENTD_EBUSY and no id");
+	is_int(agentd_mock_decisions(m), 1, "... and nothing was proposed");
 	agentd_mock_free(m);
 }
 
 int
 main(void)
 {
-	plan(15 + 31 + 46 + 46 + 14 + 6);
+	plan(15 + 31 + 46 + 46 + 14 + 10);
 	agentd_writer_new(&w);
 	test_default_high();
 	test_policy();

@@ -294,7 +294,8 @@ struct agentd_host {
 	 * propose(), copied) is checked at once (a bad one is refused here,
 	 * and cb never runs); cb runs later on the instance's thread once
 	 * agentd committed it, with its id, or with the error (AGENTD_EBUSY:
-	 * the agent's max_pending).  Many may be outstanding.  The outcome
+	 * the agent's max_pending).  Many may be outstanding: those made
+	 * in one callback travel to agentd together once it returns.  The outcome
 	 * still arrives as the event "decision.<id>", which may come before
 	 * cb has run when the decision is low risk.  Test for it with
 	 * AGENTD_HOST_HAS(host, propose_async).

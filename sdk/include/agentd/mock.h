@@ -253,7 +253,13 @@ size_t agentd_mock_run(agentd_mock *m);
  *    "type": str}
  * This is agentd's order: it sends outcomes to an instance in a message
  * of their own, which the worker handles after whatever callback is
- * running, and only once the decision is committed.  agentd delivers an
+ * running, and only once the decision is committed.
+ *
+ * host->propose_async() is answered as agentd answers the worker's
+ * batch: a proposal that breaks the rules above (or is over the message
+ * limit) is refused at once and its callback never runs; otherwise the
+ * callback runs from agentd_mock_run(), with the id, or with
+ * AGENTD_EBUSY when the pending limit refused it (agentd's answer).  agentd delivers an
  * outcome at least once (again, to another instance, when the one it was
  * sent to stopped first): agentd_mock_redeliver() plays that.
  */
