@@ -475,6 +475,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (r->too_big && !r->answered) {
 		pthread_mutex_lock(&h->sv->mtx);
 		h->st.too_big++;
+		ad_hooks_too_big(h->hooks, url);
 		pthread_mutex_unlock(&h->sv->mtx);
 		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, AGENTD_ETOOBIG,
 		    "a body over max_message_size (%zu bytes): send less, or "

@@ -380,6 +380,15 @@ hook_at(struct ad_hooks *hs, const char *path)
 	return NULL;
 }
 
+void
+ad_hooks_too_big(struct ad_hooks *hs, const char *path)
+{
+	struct hook *k = hook_at(hs, path);
+
+	if (k != NULL)
+		k->n[AD_HOOK_TOO_BIG]++;
+}
+
 /* A refused signature: counted, audited at most once a second. */
 static void
 refused(struct ad_hooks *hs, struct hook *k, enum ad_hook_outcome o,

@@ -98,6 +98,10 @@ struct ad_hook_answer {
 void ad_hooks_handle(struct ad_hooks *hs, const struct ad_hook_req *rq,
     struct ad_hook_answer *a);
 
+/* The server refused a body over max_message_size sent to path before
+ * it was read: counted as the webhook's too_big.  mtx held. */
+void ad_hooks_too_big(struct ad_hooks *hs, const char *path);
+
 /* A copy of every webhook's counters (caller frees *out), how many.
  * mtx held. */
 size_t ad_hooks_stats(struct ad_hooks *hs, struct ad_hook_stats **out);

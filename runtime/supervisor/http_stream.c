@@ -699,7 +699,10 @@ ad_streams_open(struct ad_streams *ss, struct MHD_Connection *conn,
 			sv->hub.taps++;
 			s->tapped = 1;
 		}
-		s->last_seq = rq->after != NULL ? after : ss->audit_head;
+		/* Past the head (a log started anew): from the head. */
+		s->last_seq = rq->after != NULL && after < ss->audit_head
+		    ? after
+		    : ss->audit_head;
 		if (s->kind == AD_STREAM_AUDIT)
 			snprintf(hello, sizeof(hello),
 			    "retry: 2000\n: audit records after %" PRIu64

@@ -10,7 +10,7 @@
 
 command -v curl >/dev/null || { echo "1..0 # SKIP no curl"; exit 0; }
 command -v openssl >/dev/null || { echo "1..0 # SKIP no openssl"; exit 0; }
-plan 54
+plan 55
 
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
 printf 'shpss_0123456789abcdef\n' >"$T_DIR/conf/shop.secret"
@@ -218,6 +218,10 @@ code=$(curl -s -o "$T_DIR/body" -w '%{http_code}' --data-binary "@$T_DIR/big.jso
     "$URL/hooks/shop/orders")
 [ "$code" = 413 ] && [ "$(bj .error)" = ETOOBIG ]
 ok $? "a body over max_message_size: 413 ETOOBIG (got $code)"
+[ "$(metric 'agentd_webhook_requests_total{webhook="shop-orders",outcome="too_big"}')" = 1 ] &&
+    [ "$(metric 'agentd_webhook_requests_total{webhook="shop-orders",outcome="not_json"}')" = 2 ] &&
+    [ "$(metric 'agentd_webhook_requests_total{webhook="shop-orders",outcome="no_id"}')" = 1 ]
+ok $? "counted as too_big, not_json and no_id"
 [ "$(received .received)" = 6 ]
 ok $? "none of these was published"
 
