@@ -339,6 +339,9 @@ stream_gone(void *cls)
 	ss->st.open[s->kind]--;
 	free(s->text);
 	s->text = NULL;
+	/* The pump may hold it a moment longer: it queues nothing more. */
+	s->state     = S_ENDING;
+	s->suspended = 0;
 	if (--s->refs == 0)
 		stream_destroy(s);
 	pthread_cond_broadcast(&ss->gone);
