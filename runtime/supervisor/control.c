@@ -249,6 +249,7 @@ op_publish(struct ad_srvctx *c, const struct ad_envelope *e)
 	size_t              len;
 	unsigned            delivered = 0;
 	agentd_writer      *w;
+	char                by[AD_WHO_MAX];
 
 	memset(&ev, 0, sizeof(ev));
 	if (agentd_parse(e->body, e->body_len, &doc) != 0
@@ -273,6 +274,10 @@ op_publish(struct ad_srvctx *c, const struct ad_envelope *e)
 	}
 	ev.kind   = AD_KIND_EVENT;
 	delivered = ad_hub_deliver(c->srv->sv, requester(c), "", &ev);
+	operator_name(c, by, sizeof(by));
+	ad_sv_audit(c->srv->sv, NULL, NULL, "event.operator",
+	    "event \"%s\" published by %s, delivered to %u agent(s)", ev.dst,
+	    by, delivered);
 	agentd_doc_free(doc);
 	agentd_writer_new(&w);
 	agentd_write_map(w, 1);
@@ -543,15 +548,15 @@ op_audit_key(struct ad_srvctx *c)
 	agentd_writer_free(w);
 }
 
-static void op_state(
-    struct ad_srvctx *c, const char *agent, const struct ad_envelope *e);
+static void op_state(struct ad_srvctx *c, const char *agent,
+    const struct ad_envelope *e, const char *by);
 
 /* The operator's state operations name the agent in the body. */
 static void
 op_operator_state(struct ad_srvctx *c, const struct ad_envelope *e)
 {
 	agentd_doc *doc                = NULL;
-	char        agent[AD_NAME_MAX] = "";
+	char        agent[AD_NAME_MAX] = "", by[AD_WHO_MAX];
 
 	if (agentd_parse(e->body, e->body_len, &doc) == 0)
 		agentd_get_strcpy(
@@ -564,7 +569,8 @@ op_operator_state(struct ad_srvctx *c, const struct ad_envelope *e)
 		    agent);
 		return;
 	}
-	op_state(c, agent, e);
+	operator_name(c, by, sizeof(by));
+	op_state(c, agent, e, by);
 }
 
 /* restart {"agent": NAME}: see ad_agent_restart(). */
@@ -1177,8 +1183,37 @@ batch_ops(const agentd_value *list, struct agentd_state_op **ops, size_t *n)
  * Called with sv->mtx held; the LMDB work (a durable commit for writes)
  * runs without it, so one instance's fsync does not stall agentd.
  */
+/* An operator's write of an agent's state, for the audit trail. */
 static void
-op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e)
+audit_state_write(struct ad_sv *sv, const char *agent, const char *op,
+    const void *key, size_t klen, const char *by)
+{
+	char        shown[80];
+	size_t      i, n = 0;
+	const char *k = key;
+
+	for (i = 0; i < klen && n + 5 < sizeof(shown); i++)
+		n += (size_t)snprintf(shown + n, sizeof(shown) - n,
+		    (unsigned char)k[i] >= 0x20 && (unsigned char)k[i] < 0x7f
+		            && k[i] != '\\'
+		        ? "%c"
+		        : "\\x%02x",
+		    (unsigned char)k[i]);
+	if (i < klen)
+		snprintf(shown + n, sizeof(shown) - n, "...");
+	if (strcmp(op, "batch") == 0)
+		ad_sv_audit(sv, agent, NULL, "state.operator",
+		    "state batch written by %s", by);
+	else
+		ad_sv_audit(sv, agent, NULL, "state.operator",
+		    "state.%s \"%s\" by %s", op, shown, by);
+}
+
+/* by: the operator asking (audited when they write), NULL for an
+ * instance. */
+static void
+op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e,
+    const char *by)
 {
 	struct ad_sv           *sv   = c->srv->sv;
 	const char             *op   = e->dst + strlen("state.");
@@ -1225,6 +1260,9 @@ op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e)
 		rv = AGENTD_EINVAL;
 	pthread_mutex_lock(&sv->mtx);
 	body = agentd_writer_data(out, &len);
+	if (rv == 0 && by != NULL && strcmp(op, "get") != 0
+	    && strcmp(op, "scan") != 0)
+		audit_state_write(sv, agent, op, key, klen, by);
 	if (rv == 0)
 		ad_srv_reply(c, 0, len ? body : NULL, len);
 	else
@@ -1309,7 +1347,7 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 		if (names_other_agent(inst->agent, e))
 			deny_state(c, inst, e);
 		else
-			op_state(c, inst->agent->conf->name, e);
+			op_state(c, inst->agent->conf->name, e, NULL);
 		return;
 	}
 	if (inst == NULL || e->kind != AD_KIND_REQUEST) {

@@ -56,7 +56,11 @@ struct req {
 	int                    waiting;  /* suspended until answered */
 	int                    gone;     /* MHD is done: the answer frees */
 	int                    orphan;   /* given up at stop: never freed */
-	int                    answered; /* code and out are set */
+	int                    answered; /* out is set, or ans is */
+	int                    pending;  /* ans is to become out */
+	void                  *ans;      /* the operation's answer: msgpack */
+	size_t                 anslen;
+	int                    ans_status;
 	unsigned               code;
 	char                  *out; /* the JSON answer */
 	const char            *ctype;
@@ -94,6 +98,7 @@ set_error(struct req *r, unsigned code, int status, const char *fmt, ...)
 	r->code     = code;
 	r->ctype    = "application/json";
 	r->answered = 1;
+	r->pending  = 0;
 }
 
 /*
@@ -107,30 +112,22 @@ static void
 answered(struct ad_srvctx *c, int status, const void *body, size_t len)
 {
 	struct req     *r = (struct req *)c;
-	agentd_doc     *doc;
-	char            msg[AD_ERRLEN] = "";
 	struct ad_http *h;
 	struct req    **pp;
 
 	if (r->orphan)
 		return; /* ad_http_stop answered it; h is gone */
 	h = r->h;
-	if (status == 0) {
-		free(r->out);
-		r->out      = dump(ad_http_shape(r->route, body, len));
-		r->code     = MHD_HTTP_OK;
-		r->ctype    = "application/json";
-		r->answered = 1;
-	} else {
-		if (len > 0 && agentd_parse(body, len, &doc) == 0) {
-			agentd_get_strcpy(
-			    agentd_map_get(agentd_doc_root(doc), "error"), msg,
-			    sizeof(msg));
-			agentd_doc_free(doc);
-		}
-		set_error(r, ad_http_code(status), status, "%s",
-		    msg[0] != '\0' ? msg : agentd_strerror(status));
-	}
+	/* Copied as it is: JSON is made on the server's thread (finish()),
+	 * not under the supervisor's mutex. */
+	free(r->ans);
+	r->ans        = len > 0 ? ad_xmalloc(len) : NULL;
+	r->anslen     = len;
+	r->ans_status = status;
+	if (len > 0)
+		memcpy(r->ans, body, len);
+	r->answered = 1;
+	r->pending  = 1;
 	if (!r->waiting && !r->gone)
 		return; /* answered at once: the handler sends it */
 	for (pp = &h->waiting; *pp != NULL; pp = &(*pp)->next_waiting)
@@ -146,13 +143,47 @@ answered(struct ad_srvctx *c, int status, const void *body, size_t len)
 	MHD_resume_connection(r->conn);
 }
 
+/* The operation's answer (answered()) as JSON, without the mutex. */
+static void
+finish(struct req *r)
+{
+	agentd_doc *doc;
+	char        msg[AD_ERRLEN] = "";
+
+	if (!r->pending)
+		return;
+	r->pending = 0;
+	if (r->ans_status == 0) {
+		free(r->out);
+		r->out   = dump(ad_http_shape(r->route, r->ans, r->anslen));
+		r->code  = MHD_HTTP_OK;
+		r->ctype = "application/json";
+	} else {
+		if (r->anslen > 0
+		    && agentd_parse(r->ans, r->anslen, &doc) == 0) {
+			agentd_get_strcpy(
+			    agentd_map_get(agentd_doc_root(doc), "error"), msg,
+			    sizeof(msg));
+			agentd_doc_free(doc);
+		}
+		set_error(r, ad_http_code(r->ans_status), r->ans_status, "%s",
+		    msg[0] != '\0' ? msg : agentd_strerror(r->ans_status));
+	}
+	free(r->ans);
+	r->ans    = NULL;
+	r->anslen = 0;
+}
+
 static enum MHD_Result
 send_answer(struct req *r)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result      ret;
-	size_t               len = strlen(r->out);
+	size_t               len;
 	char                *text;
+
+	finish(r);
+	len = strlen(r->out);
 
 	text = ad_xmalloc(len + 1);
 	memcpy(text, r->out, len);
@@ -428,6 +459,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 static void
 req_free(struct req *r)
 {
+	free(r->ans);
 	free(r->body);
 	free(r->out);
 	free(r);

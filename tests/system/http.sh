@@ -8,7 +8,7 @@
 
 
 command -v curl >/dev/null || { echo "1..0 # SKIP no curl"; exit 0; }
-plan 91
+plan 94
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 PROP=$(plugin_copy "$TPLUGINS/proposer.so")
@@ -146,6 +146,11 @@ ok $? "a viewer's state write: 403 (got $code)"
 code=$(as "$OPER" DELETE /v1/agents/echo/state/cart/42)
 [ "$code" = 200 ]
 ok $? "an operator deletes it (got $code)"
+out=$(actl audit --agent echo --kind state.operator --limit 5)
+like "$out" 'state.put "cart/42" by http \(oper1\)' "the write is audited with the token's name"
+like "$out" 'state.del "cart/42" by http \(oper1\)' "and so is the delete"
+like "$(actl audit --kind event.operator --limit 5)" 'event "shop.order" published by http \(oper1\), delivered to 1' \
+    "and the event it published"
 code=$(as "$VIEW" GET /v1/agents/echo/state/cart/42)
 [ "$code" = 404 ]
 ok $? "then it is 404 (got $code)"

@@ -210,9 +210,9 @@ struct agentd_host {
 	 * borrowed for the call; detail is one msgpack value (a map by
 	 * convention, at most AGENTD_AUDIT_DETAIL_MAX) or NULL.  Kinds
 	 * whose first dot-separated segment is agentd, agent, instance,
-	 * call, state, event, audit, policy, approval, approvals or
-	 * decision (any case) are
-	 * agentd's own records: AGENTD_EDENIED, nothing written.
+	 * call, state, event, audit, policy, approval, approvals,
+	 * decision, token, http or webhook (any case) are agentd's own
+	 * records: AGENTD_EDENIED, nothing written.
 	 */
 	int (*audit)(agentd_ctx *ctx, const char *kind, const char *summary,
 	    const void *detail, size_t detail_len);
