@@ -34,6 +34,7 @@ struct ad_http {
 	int64_t              call_timeout_ms;
 	int                  metrics_public;
 	char                *cert, *key; /* PEM, read at start */
+	pthread_mutex_t      st_mtx;     /* st's: see count_answer() */
 	struct ad_http_stats st;
 	struct ad_ratelimit  unauth_log; /* audit 401s once a second */
 	struct ad_ratelimit  forbid_log; /* and 403s */
@@ -67,6 +68,25 @@ struct req {
 	struct req            *next_waiting;
 	char                   allow[64]; /* 405: the methods the path has */
 };
+
+/* ---- counters ---------------------------------------------------------- */
+
+/*
+ * h->st is counted on the server's thread and read by /metrics, under a
+ * mutex of its own: counting an answer need not wait for the
+ * supervisor's mutex, which the agents' answers hold (of the four times
+ * a call took sv->mtx on this thread, this was one; under load each
+ * could wait).  Taken inside sv->mtx where both are held, never the
+ * other way round.
+ */
+static void
+count_answer(struct ad_http *h, unsigned code)
+{
+	pthread_mutex_lock(&h->st_mtx);
+	h->st.requests++;
+	h->st.by_class[code / 100 < 6 ? code / 100 : 5]++;
+	pthread_mutex_unlock(&h->st_mtx);
+}
 
 /* ---- answers ----------------------------------------------------------- */
 
@@ -204,10 +224,7 @@ send_answer(struct req *r)
 		MHD_add_response_header(resp, "Allow", r->allow);
 	ret = MHD_queue_response(r->conn, r->code, resp);
 	MHD_destroy_response(resp);
-	pthread_mutex_lock(&r->h->sv->mtx);
-	r->h->st.requests++;
-	r->h->st.by_class[r->code / 100 < 6 ? r->code / 100 : 5]++;
-	pthread_mutex_unlock(&r->h->sv->mtx);
+	count_answer(r->h, r->code);
 	return ret;
 }
 
@@ -222,8 +239,10 @@ refused(struct req *r, unsigned code, const char *url, const char *why)
 	uint64_t        n;
 
 	pthread_mutex_lock(&h->sv->mtx);
+	pthread_mutex_lock(&h->st_mtx);
 	n = code == MHD_HTTP_UNAUTHORIZED ? ++h->st.unauthorized
 	                                  : ++h->st.forbidden;
+	pthread_mutex_unlock(&h->st_mtx);
 	if (ad_ratelimit(code == MHD_HTTP_UNAUTHORIZED ? &h->unauth_log
 	                                               : &h->forbid_log,
 	        ad_now_ms(), note, sizeof(note)))
@@ -387,10 +406,7 @@ serve_metrics(struct req *r, const char *url)
 	    resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
-	pthread_mutex_lock(&r->h->sv->mtx);
-	r->h->st.requests++;
-	r->h->st.by_class[2]++;
-	pthread_mutex_unlock(&r->h->sv->mtx);
+	count_answer(r->h, MHD_HTTP_OK);
 	return ret;
 }
 
@@ -430,9 +446,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (r->too_big && !r->answered) {
-		pthread_mutex_lock(&h->sv->mtx);
+		pthread_mutex_lock(&h->st_mtx);
 		h->st.too_big++;
-		pthread_mutex_unlock(&h->sv->mtx);
+		pthread_mutex_unlock(&h->st_mtx);
 		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, AGENTD_ETOOBIG,
 		    "a body over max_message_size (%zu bytes): send less, or "
 		    "raise agentd { max_message_size }",
@@ -496,12 +512,12 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 
 	(void)conn;
 	(void)socket_ctx;
-	pthread_mutex_lock(&h->sv->mtx);
+	pthread_mutex_lock(&h->st_mtx);
 	if (code == MHD_CONNECTION_NOTIFY_STARTED)
 		h->st.connections++;
 	else if (h->st.connections > 0)
 		h->st.connections--;
-	pthread_mutex_unlock(&h->sv->mtx);
+	pthread_mutex_unlock(&h->st_mtx);
 }
 
 static void
@@ -596,6 +612,7 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 	h->max_body        = g->max_message_size;
 	h->call_timeout_ms = g->http_call_timeout_ms;
 	h->metrics_public  = g->http_metrics_public;
+	pthread_mutex_init(&h->st_mtx, NULL);
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
 	    | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
@@ -606,6 +623,7 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 		    || (h->key = read_pem(g->http_key_file, err, errlen))
 		        == NULL) {
 			free(h->cert);
+			pthread_mutex_destroy(&h->st_mtx);
 			free(h);
 			return AGENTD_ECONFIG;
 		}
@@ -630,6 +648,7 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 		    g->file, g->http_line, g->http_listen, strerror(errno));
 		free(h->cert);
 		free(h->key);
+		pthread_mutex_destroy(&h->st_mtx);
 		free(h);
 		return AGENTD_EIO;
 	}
@@ -675,6 +694,7 @@ ad_http_stop(struct ad_sv *sv)
 		memset(h->key, 0, strlen(h->key));
 	free(h->cert);
 	free(h->key);
+	pthread_mutex_destroy(&h->st_mtx);
 	free(h);
 	sv->http = NULL;
 }
@@ -682,8 +702,10 @@ ad_http_stop(struct ad_sv *sv)
 void
 ad_http_stats(struct ad_sv *sv, struct ad_http_stats *st)
 {
-	if (sv->http != NULL)
+	if (sv->http != NULL) {
+		pthread_mutex_lock(&sv->http->st_mtx);
 		*st = sv->http->st;
-	else
+		pthread_mutex_unlock(&sv->http->st_mtx);
+	} else
 		memset(st, 0, sizeof(*st));
 }
