@@ -157,49 +157,15 @@ nofile_of(pid_t pid)
 	return n;
 }
 
-/* SIGKILL every child of this process left (found in /proc). */
-static void
-kill_children(void)
-{
-	DIR           *d = opendir("/proc");
-	struct dirent *e;
-	char           path[300], line[128];
-	FILE          *f;
-	long           ppid;
-
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		while (fgets(line, sizeof(line), f) != NULL) {
-			if (sscanf(line, "PPid: %ld", &ppid) != 1)
-				continue;
-			if (ppid == (long)getpid())
-				kill((pid_t)atol(e->d_name), SIGKILL);
-			break;
-		}
-		fclose(f);
-	}
-	if (d != NULL)
-		closedir(d);
-}
-
 /*
- * harness_stop, unless the instances never all started: then agentd may
- * be restarting hundreds of them, and a graceful stop took minutes here,
- * as did workers left alone after agentd was killed (each notices only
- * after its own connection attempts time out).  This process is a child
- * subreaper (main sets it before starting agentd), so agentd's workers
- * become its children when agentd dies: kill agentd, then them, and reap
- * all, so that nothing of this run weighs on the next measurement.
+ * harness_stop, unless the instances never all started: then
+ * harness_kill_all, because a graceful stop of an agentd restarting
+ * hundreds of instances took minutes here (main made this process a
+ * child subreaper before starting agentd, for the workers).
  */
 static void
 stop_agentd(int started)
 {
-	int st;
-
 	if (started) {
 		harness_stop(harness_agentd);
 		return;
@@ -207,35 +173,7 @@ stop_agentd(int started)
 	fprintf(stderr,
 	    PROG ": stopping agentd and its workers with "
 	         "SIGKILL\n");
-	harness_kill();
-	kill_children();
-	while (wait(&st) > 0 || errno == EINTR)
-		;
-}
-
-/* The last lines of agentd's log on stderr, when something failed. */
-static void
-log_tail(void)
-{
-	char *log = ad_xasprintf("%s/agentd.log", harness_tmpdir);
-	char  line[512], *ring[20] = { NULL };
-	FILE *f;
-	int   n = 0, i;
-
-	if ((f = fopen(log, "r")) != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL) {
-			free(ring[n % 20]);
-			ring[n++ % 20] = ad_xstrdup(line);
-		}
-		fclose(f);
-	}
-	if (n > 0)
-		fprintf(stderr, PROG ": the end of agentd's log:\n");
-	for (i = n > 20 ? n - 20 : 0; i < n; i++)
-		fprintf(stderr, "  %s", ring[i % 20]);
-	for (i = 0; i < 20; i++)
-		free(ring[i]);
-	free(log);
+	harness_kill_all();
 }
 
 /*
@@ -629,7 +567,7 @@ main(int argc, char **argv)
 		    PROG ": %d instance%s not all ready within %d s\n", ninst,
 		    ninst == 1 ? "" : "s", wait_s);
 		rv = mem ? run_mem(ninst, t_start_ms, 0) : 1;
-		log_tail();
+		harness_log_tail(PROG);
 	} else if (ctl_open() != 0) {
 		rv = 1;
 	} else if (mem) {
@@ -637,7 +575,7 @@ main(int argc, char **argv)
 	} else {
 		rv = run_restarts(n, strcmp(mode, "crash") == 0);
 		if (rv != 0)
-			log_tail();
+			harness_log_tail(PROG);
 	}
 	/* The line is out before a stop that may be slow, or interrupted. */
 	fflush(stdout);

@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -113,6 +115,63 @@ harness_kill(void)
 		waitpid(pid, &st, 0);
 	}
 	harness_agentd = -1;
+}
+
+void
+harness_kill_all(void)
+{
+	DIR           *d;
+	struct dirent *e;
+	char           path[300], line[128];
+	FILE          *f;
+	long           ppid;
+	int            st;
+
+	harness_kill();
+	d = opendir("/proc");
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (sscanf(line, "PPid: %ld", &ppid) != 1)
+				continue;
+			if (ppid == (long)getpid())
+				kill((pid_t)atol(e->d_name), SIGKILL);
+			break;
+		}
+		fclose(f);
+	}
+	if (d != NULL)
+		closedir(d);
+	while (wait(&st) > 0 || errno == EINTR)
+		;
+}
+
+void
+harness_log_tail(const char *prog)
+{
+	char *log = ad_xasprintf("%s/agentd.log", harness_tmpdir);
+	char  line[512], *ring[20] = { NULL };
+	FILE *f;
+	int   n = 0, i;
+
+	if ((f = fopen(log, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			free(ring[n % 20]);
+			ring[n++ % 20] = ad_xstrdup(line);
+		}
+		fclose(f);
+	}
+	if (n > 0)
+		fprintf(stderr, "%s: the end of agentd's log:\n", prog);
+	for (i = n > 20 ? n - 20 : 0; i < n; i++)
+		fprintf(stderr, "  %s", ring[i % 20]);
+	for (i = 0; i < 20; i++)
+		free(ring[i]);
+	free(log);
 }
 
 void

@@ -39,6 +39,20 @@ extern volatile pid_t harness_agentd;
 /* SIGKILL the agentd of harness_start_logged, and wait for it. */
 void harness_kill(void);
 
+/*
+ * harness_kill, then SIGKILL every other child of this process (found in
+ * /proc) and reap them all.  For a start that went wrong: agentd may be
+ * restarting hundreds of instances, a graceful stop took minutes, and
+ * workers left alone each notice only when their own connection attempts
+ * time out.  The caller made itself a child subreaper
+ * (PR_SET_CHILD_SUBREAPER) before starting agentd, so agentd's workers
+ * became its children when agentd died.
+ */
+void harness_kill_all(void);
+
+/* The last 20 lines of TMPDIR/agentd.log on stderr, naming prog. */
+void harness_log_tail(const char *prog);
+
 /* SIGTERM, and wait for it. */
 void harness_stop(pid_t pid);
 

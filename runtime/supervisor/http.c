@@ -36,6 +36,7 @@ struct ad_http {
 	int64_t              call_timeout_ms;
 	int                  metrics_public;
 	char                *cert, *key; /* PEM, read at start */
+	pthread_mutex_t      st_mtx;     /* st's: see count_answer() */
 	struct ad_http_stats st;
 	struct ad_ratelimit  unauth_log; /* audit 401s once a second */
 	struct ad_ratelimit  forbid_log; /* and 403s */
@@ -72,6 +73,25 @@ struct req {
 	struct req            *next_waiting;
 	char                   allow[64]; /* 405: the methods the path has */
 };
+
+/* ---- counters ---------------------------------------------------------- */
+
+/*
+ * h->st is counted on the server's thread and read by /metrics, under a
+ * mutex of its own: counting an answer need not wait for the
+ * supervisor's mutex, which the agents' answers hold (of the four times
+ * a call took sv->mtx on this thread, this was one; under load each
+ * could wait).  Taken inside sv->mtx where both are held, never the
+ * other way round.
+ */
+static void
+count_answer(struct ad_http *h, unsigned code)
+{
+	pthread_mutex_lock(&h->st_mtx);
+	h->st.requests++;
+	h->st.by_class[code / 100 < 6 ? code / 100 : 5]++;
+	pthread_mutex_unlock(&h->st_mtx);
+}
 
 /* ---- answers ----------------------------------------------------------- */
 
@@ -209,10 +229,7 @@ send_answer(struct req *r)
 		MHD_add_response_header(resp, "Allow", r->allow);
 	ret = MHD_queue_response(r->conn, r->code, resp);
 	MHD_destroy_response(resp);
-	pthread_mutex_lock(&r->h->sv->mtx);
-	r->h->st.requests++;
-	r->h->st.by_class[r->code / 100 < 6 ? r->code / 100 : 5]++;
-	pthread_mutex_unlock(&r->h->sv->mtx);
+	count_answer(r->h, r->code);
 	return ret;
 }
 
@@ -227,8 +244,10 @@ refused(struct req *r, unsigned code, const char *url, const char *why)
 	uint64_t        n;
 
 	pthread_mutex_lock(&h->sv->mtx);
+	pthread_mutex_lock(&h->st_mtx);
 	n = code == MHD_HTTP_UNAUTHORIZED ? ++h->st.unauthorized
 	                                  : ++h->st.forbidden;
+	pthread_mutex_unlock(&h->st_mtx);
 	if (ad_ratelimit(code == MHD_HTTP_UNAUTHORIZED ? &h->unauth_log
 	                                               : &h->forbid_log,
 	        ad_now_ms(), note, sizeof(note)))
@@ -392,10 +411,7 @@ serve_metrics(struct req *r, const char *url)
 	    resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
-	pthread_mutex_lock(&r->h->sv->mtx);
-	r->h->st.requests++;
-	r->h->st.by_class[2]++;
-	pthread_mutex_unlock(&r->h->sv->mtx);
+	count_answer(r->h, MHD_HTTP_OK);
 	return ret;
 }
 
@@ -504,8 +520,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (r->too_big && !r->answered) {
-		pthread_mutex_lock(&h->sv->mtx);
+		pthread_mutex_lock(&h->st_mtx);
 		h->st.too_big++;
+		pthread_mutex_unlock(&h->st_mtx);
+		pthread_mutex_lock(&h->sv->mtx);
 		ad_hooks_too_big(h->hooks, url);
 		pthread_mutex_unlock(&h->sv->mtx);
 		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, AGENTD_ETOOBIG,
@@ -575,12 +593,12 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 
 	(void)conn;
 	(void)socket_ctx;
-	pthread_mutex_lock(&h->sv->mtx);
+	pthread_mutex_lock(&h->st_mtx);
 	if (code == MHD_CONNECTION_NOTIFY_STARTED)
 		h->st.connections++;
 	else if (h->st.connections > 0)
 		h->st.connections--;
-	pthread_mutex_unlock(&h->sv->mtx);
+	pthread_mutex_unlock(&h->st_mtx);
 }
 
 static void
@@ -655,9 +673,12 @@ write_addr(struct ad_sv *sv, struct ad_http *h, const char *listen, char *addr,
 static void
 h_free(struct ad_http *h)
 {
-	ad_streams_stop(h->streams);
-	ad_streams_free(h->streams);
+	if (h->streams != NULL) {
+		ad_streams_stop(h->streams);
+		ad_streams_free(h->streams);
+	}
 	ad_hooks_free(h->hooks);
+	pthread_mutex_destroy(&h->st_mtx);
 	free(h);
 }
 
@@ -686,12 +707,12 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 	h->max_body        = g->max_message_size;
 	h->call_timeout_ms = g->http_call_timeout_ms;
 	h->metrics_public  = g->http_metrics_public;
+	pthread_mutex_init(&h->st_mtx, NULL);
 	if ((rv = ad_hooks_open(sv, g, &h->hooks, err, errlen)) != 0
 	    || (rv = ad_streams_start(
 	            sv, g->max_message_size, &h->streams, err, errlen))
 	        != 0) {
-		ad_hooks_free(h->hooks);
-		free(h);
+		h_free(h);
 		return rv;
 	}
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
@@ -776,6 +797,7 @@ ad_http_stop(struct ad_sv *sv)
 		memset(h->key, 0, strlen(h->key));
 	free(h->cert);
 	free(h->key);
+	pthread_mutex_destroy(&h->st_mtx);
 	free(h);
 	sv->http = NULL;
 }
@@ -796,8 +818,10 @@ ad_http_hook_stats(struct ad_sv *sv, struct ad_hook_stats **out)
 void
 ad_http_stats(struct ad_sv *sv, struct ad_http_stats *st)
 {
-	if (sv->http != NULL)
+	if (sv->http != NULL) {
+		pthread_mutex_lock(&sv->http->st_mtx);
 		*st = sv->http->st;
-	else
+		pthread_mutex_unlock(&sv->http->st_mtx);
+	} else
 		memset(st, 0, sizeof(*st));
 }

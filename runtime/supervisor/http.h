@@ -26,7 +26,7 @@
 
 struct ad_sv;
 
-/* The HTTP server's own counters, for /metrics.  Read with mtx held. */
+/* The HTTP server's own counters, for /metrics. */
 struct ad_http_stats {
 	uint64_t requests;     /* requests answered */
 	uint64_t by_class[6];  /* by status class: [2] 2xx ... [5] 5xx */
@@ -43,7 +43,8 @@ int ad_http_start(struct ad_sv *sv, char *err, size_t errlen);
  * order), without mtx. */
 void ad_http_stop(struct ad_sv *sv);
 
-/* A copy of its counters (zeros without a server).  mtx held. */
+/* A copy of its counters (zeros without a server); with or without mtx
+ * (they have a mutex of their own). */
 void ad_http_stats(struct ad_sv *sv, struct ad_http_stats *st);
 
 /* The same for its live streams (http_stream.h) and its webhooks

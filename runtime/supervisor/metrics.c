@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/hist.h"
@@ -105,14 +106,23 @@ hist(struct page *pg, const char *name, const char *labels,
 		}                                                             \
 	} while (0)
 
+/*
+ * Linux 6.2 and later give the number of open descriptors as the size of
+ * /proc/self/fd; listing it instead costs a dentry per descriptor, about
+ * 5 ms of the scrape with 1000 instances (6000 descriptors), under no
+ * lock but on the HTTP thread.  Older kernels say 0: then it is listed.
+ */
 static unsigned
 open_fds(void)
 {
-	DIR           *d = opendir("/proc/self/fd");
+	struct stat    sb;
+	DIR           *d;
 	struct dirent *e;
 	unsigned       n = 0;
 
-	if (d == NULL)
+	if (stat("/proc/self/fd", &sb) == 0 && sb.st_size > 0)
+		return (unsigned)sb.st_size;
+	if ((d = opendir("/proc/self/fd")) == NULL)
 		return 0;
 	while ((e = readdir(d)) != NULL)
 		n += e->d_name[0] != '.';
