@@ -99,7 +99,8 @@ static cfg_opt_t step_opts[] = {
 
 static cfg_opt_t file_opts[] = {
 	CFG_STR("description", "", CFGF_NONE),
-	CFG_SEC("step", step_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_SEC(
+	    "step", step_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END(),
 };
 
@@ -225,8 +226,8 @@ loc_text(cfg_t *sec, const char *opt)
 }
 
 static int
-duration_opt(struct build *b, cfg_t *sec, const char *opt, int64_t dflt,
-    int64_t *out)
+duration_opt(
+    struct build *b, cfg_t *sec, const char *opt, int64_t dflt, int64_t *out)
 {
 	const char *s = loc_text(sec, opt);
 
@@ -251,7 +252,7 @@ fields(struct build *b, cfg_t *sec, const char *opt, struct flow_field **out,
 	*out  = xcalloc(n, sizeof(**out));
 	*nout = n;
 	for (unsigned i = 0; i < n; i++) {
-		struct located *l = cfg_getnptr(sec, opt, i);
+		struct located *l  = cfg_getnptr(sec, opt, i);
 		const char     *eq = strchr(l->text, '=');
 		const char     *v;
 		size_t          klen;
@@ -336,14 +337,13 @@ retry_policy(struct build *b, struct flow_step *st, cfg_t *sec)
 	st->jitter   = cfg_getfloat(r, "jitter");
 	if (st->attempts < 1 || st->attempts > 1000)
 		return fail_at(b, st->line,
-		    "step \"%s\": retry attempts must be 1 to 1000",
-		    st->name);
+		    "step \"%s\": retry attempts must be 1 to 1000", st->name);
 	if (!(st->jitter >= 0 && st->jitter <= 1))
 		return fail_at(b, st->line,
 		    "step \"%s\": retry jitter must be 0 to 1", st->name);
 	if ((rv = duration_opt(b, r, "backoff", 100, &st->backoff_ms)) != 0
 	    || (rv = duration_opt(
-		    b, r, "backoff_max", 10000, &st->backoff_max_ms))
+	            b, r, "backoff_max", 10000, &st->backoff_max_ms))
 	        != 0)
 		return rv;
 	if ((n = cfg_size(r, "no_retry")) > 0)
@@ -377,17 +377,18 @@ step_own(struct build *b, struct flow_step *st, cfg_t *sec)
 		    "[A-Za-z0-9_.-], not \"end\"",
 		    st->name);
 	if ((s = loc_text(sec, "agent")) == NULL)
-		return fail_at(b, st->line, "step \"%s\" has no agent",
-		    st->name);
+		return fail_at(
+		    b, st->line, "step \"%s\" has no agent", st->name);
 	if (!name_ok(s))
 		return fail_at(b, loc_line(sec, "agent"),
 		    "step \"%s\": \"%s\" is not an agent name", st->name, s);
-	st->agent = xstrdup(s);
-	s         = loc_text(sec, "output");
+	st->agent  = xstrdup(s);
+	s          = loc_text(sec, "output");
 	st->output = xstrdup(s != NULL ? s : st->name);
 	if (!name_ok(st->output) || strchr(st->output, '.') != NULL
 	    || strcmp(st->output, "input") == 0)
-		return fail_at(b, s != NULL ? loc_line(sec, "output") : st->line,
+		return fail_at(b,
+		    s != NULL ? loc_line(sec, "output") : st->line,
 		    "step \"%s\": output \"%s\" is not a name paths can use "
 		    "([A-Za-z0-9_-], not \"input\")",
 		    st->name, st->output);
@@ -405,7 +406,7 @@ step_own(struct build *b, struct flow_step *st, cfg_t *sec)
 		    "step \"%s\": timeout must be more than 0", st->name);
 	if ((rv = fields(b, sec, "input", &st->input, &st->ninput)) != 0
 	    || (rv = fields(b, sec, "placeholder", &st->placeholder,
-		    &st->nplaceholder))
+	            &st->nplaceholder))
 	        != 0)
 		return rv;
 	return retry_policy(b, st, sec);
@@ -430,8 +431,8 @@ step_links(struct build *b, int i, cfg_t *sec)
 		    != 0)
 			return rv;
 	for (size_t k = 0; k < st->nplaceholder; k++)
-		if ((rv = check_path(b, st->placeholder[k].value,
-			 st->placeholder[k].line))
+		if ((rv = check_path(
+		         b, st->placeholder[k].value, st->placeholder[k].line))
 		    != 0)
 			return rv;
 	if ((s = loc_text(sec, "when")) != NULL) {
@@ -474,12 +475,12 @@ build(struct build *b, cfg_t *cfg)
 	d->steps = xcalloc(d->nsteps, sizeof(*d->steps));
 	for (size_t i = 0; i < d->nsteps; i++)
 		if ((rv = step_own(b, &d->steps[i],
-			 cfg_getnsec(cfg, "step", (unsigned)i)))
+		         cfg_getnsec(cfg, "step", (unsigned)i)))
 		    != 0)
 			return rv;
 	for (size_t i = 0; i < d->nsteps; i++)
-		if ((rv = step_links(b, (int)i,
-			 cfg_getnsec(cfg, "step", (unsigned)i)))
+		if ((rv = step_links(
+		         b, (int)i, cfg_getnsec(cfg, "step", (unsigned)i)))
 		    != 0)
 			return rv;
 	return 0;
@@ -507,8 +508,8 @@ flow_def_parse(const char *name, const char *file, const char *text,
 
 	err[0] = '\0';
 	if (!name_ok(name)) {
-		snprintf(err, errlen, "%s: \"%s\" is not a workflow name", file,
-		    name);
+		snprintf(err, errlen, "%s: \"%s\" is not a workflow name",
+		    file, name);
 		return AGENTD_ECONFIG;
 	}
 	cfg = cfg_init(file_opts, CFGF_NONE);
@@ -530,7 +531,9 @@ flow_def_parse(const char *name, const char *file, const char *text,
 	d->file = xstrdup(file);
 	d->text = xstrdup(text);
 	version_of(text, d->version);
-	b = (struct build) { .d = d, .file = file, .err = err, .errlen = errlen };
+	b = (struct build) {
+		.d = d, .file = file, .err = err, .errlen = errlen
+	};
 	rv = build(&b, cfg);
 	cfg_free(cfg);
 	if (rv != 0) {

@@ -69,10 +69,11 @@ flow_def_find(struct flow *f, const char *name, const char *version)
 	if (agentd_parse(val, len, &doc) == 0) {
 		if (agentd_get_str(agentd_doc_root(doc), &s, &n) == 0
 		    && (text = strndup(s, n)) != NULL) {
-			if (flow_def_parse(name, key, text, &d, why, sizeof(why))
+			if (flow_def_parse(
+			        name, key, text, &d, why, sizeof(why))
 			    != 0)
-				f->host->log(f->ctx, AGENTD_LOG_ERROR, "%s",
-				    why);
+				f->host->log(
+				    f->ctx, AGENTD_LOG_ERROR, "%s", why);
 			else if (strcmp(d->version, version) != 0) {
 				flow_def_free(d);
 				d = NULL;
@@ -166,16 +167,17 @@ load_all(struct flow *f, char *err, size_t errlen)
 	if (defs == NULL)
 		abort();
 	for (size_t i = 0; i < n && rv == 0; i++) {
-		char *text;
+		char *text, file[300];
 
 		snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
+		snprintf(file, sizeof(file), "%s", names[i]);
 		names[i][strlen(names[i]) - 5] = '\0';
 		if ((text = read_file(path, err, errlen)) == NULL) {
 			rv = AGENTD_ECONFIG;
 			break;
 		}
 		rv = flow_def_parse(
-		    names[i], names[i], text, &defs[nd], err, errlen);
+		    names[i], file, text, &defs[nd], err, errlen);
 		/* Messages name the file as the operator knows it. */
 		free(text);
 		if (rv == 0)
@@ -277,7 +279,7 @@ op_start(struct flow *f, agentd_request *req, const agentd_value *root)
 	key[0] = '\0';
 	if ((kv = agentd_map_get(root, "key")) != NULL
 	    && (agentd_get_strcpy(kv, key, sizeof(key)) != 0 || key[0] == '\0'
-		|| strchr(key, '/') != NULL))
+	        || strchr(key, '/') != NULL))
 		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
 		    "start: key must be 1 to 255 bytes without \"/\"");
 	if (key[0] != '\0') {
@@ -321,7 +323,8 @@ op_status(struct flow *f, agentd_request *req, const agentd_value *root)
 	size_t           len;
 	int              rv;
 
-	if (agentd_get_strcpy(agentd_map_get(root, "run"), id, sizeof(id)) != 0)
+	if (agentd_get_strcpy(agentd_map_get(root, "run"), id, sizeof(id))
+	    != 0)
 		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
 		    "send {\"op\": \"status\", \"run\": ID}");
 	if ((r = flow_run_find(f, id)) != NULL) {
@@ -342,13 +345,13 @@ op_status(struct flow *f, agentd_request *req, const agentd_value *root)
 struct list {
 	struct flow_blob *items;
 	uint32_t          n;
-	char           wf[AGENTD_NAME_MAX + 1], state[16];
-	int64_t        since;
+	char              wf[AGENTD_NAME_MAX + 1], state[16];
+	int64_t           since;
 };
 
 static int
-list_one(void *arg, const char *key, size_t keylen, const void *val,
-    size_t vallen)
+list_one(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
 {
 	struct list        *l = arg;
 	agentd_doc         *doc;
@@ -359,9 +362,10 @@ list_one(void *arg, const char *key, size_t keylen, const void *val,
 		return 0;
 	root = agentd_doc_root(doc);
 	agentd_get_int(agentd_map_get(root, "created_ms"), &created);
-	if ((l->wf[0] == '\0' || str_is(agentd_map_get(root, "workflow"), l->wf))
+	if ((l->wf[0] == '\0'
+	        || str_is(agentd_map_get(root, "workflow"), l->wf))
 	    && (l->state[0] == '\0'
-		|| str_is(agentd_map_get(root, "state"), l->state))
+	        || str_is(agentd_map_get(root, "state"), l->state))
 	    && created >= l->since) {
 		agentd_writer *w;
 		const void    *p;
@@ -377,7 +381,8 @@ list_one(void *arg, const char *key, size_t keylen, const void *val,
 		}
 		p        = agentd_writer_data(w, &len);
 		l->items = realloc(l->items, (l->n + 1) * sizeof(*l->items));
-		if (l->items == NULL || (l->items[l->n].p = malloc(len)) == NULL)
+		if (l->items == NULL
+		    || (l->items[l->n].p = malloc(len)) == NULL)
 			abort();
 		memcpy(l->items[l->n].p, p, len);
 		l->items[l->n++].len = len;
@@ -393,7 +398,8 @@ op_list(struct flow *f, agentd_request *req, const agentd_value *root)
 	struct list l = { 0 };
 	int         rv;
 
-	agentd_get_strcpy(agentd_map_get(root, "workflow"), l.wf, sizeof(l.wf));
+	agentd_get_strcpy(
+	    agentd_map_get(root, "workflow"), l.wf, sizeof(l.wf));
 	agentd_get_strcpy(
 	    agentd_map_get(root, "state"), l.state, sizeof(l.state));
 	agentd_get_int(agentd_map_get(root, "since_ms"), &l.since);
@@ -419,12 +425,13 @@ op_cancel(struct flow *f, agentd_request *req, const agentd_value *root)
 	char             id[64];
 	struct flow_run *r;
 
-	if (agentd_get_strcpy(agentd_map_get(root, "run"), id, sizeof(id)) != 0)
+	if (agentd_get_strcpy(agentd_map_get(root, "run"), id, sizeof(id))
+	    != 0)
 		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
 		    "send {\"op\": \"cancel\", \"run\": ID}");
 	if ((r = flow_run_find(f, id)) == NULL)
-		return f->host->reply_error(f->ctx, req, AGENTD_ENOENT,
-		    "no running run has that id");
+		return f->host->reply_error(
+		    f->ctx, req, AGENTD_ENOENT, "no running run has that id");
 	snprintf(id, sizeof(id), "%s", r->id);
 	flow_run_cancel(f, r);
 	return reply_run(f, req, id, 1, "cancelled");
@@ -459,8 +466,8 @@ op_reload(struct flow *f, agentd_request *req)
 	int  rv;
 
 	if ((rv = load_all(f, err, sizeof(err))) != 0) {
-		f->host->log(f->ctx, AGENTD_LOG_ERROR,
-		    "definitions kept: %s", err);
+		f->host->log(
+		    f->ctx, AGENTD_LOG_ERROR, "definitions kept: %s", err);
 		return f->host->reply_error(f->ctx, req, rv, err);
 	}
 	write_defs(f);
@@ -500,24 +507,25 @@ flow_request(void *state, agentd_request *req, const void *body, size_t len)
 	return rv;
 }
 
-/* ---- life cycle ----------------------------------------------------------- */
+/* ---- life cycle -----------------------------------------------------------
+ */
 
 struct keys {
-	char  **ids;
-	size_t  n;
+	char **ids;
+	size_t n;
 };
 
 static int
-collect(void *arg, const char *key, size_t keylen, const void *val,
-    size_t vallen)
+collect(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
 {
 	struct keys *k = arg;
 
 	(void)val;
 	(void)vallen;
 	k->ids = realloc(k->ids, (k->n + 1) * sizeof(*k->ids));
-	if (k->ids == NULL || (k->ids[k->n] = strndup(key + 7, keylen - 7))
-	        == NULL)
+	if (k->ids == NULL
+	    || (k->ids[k->n] = strndup(key + 7, keylen - 7)) == NULL)
 		abort();
 	k->n++;
 	return 0;
@@ -555,7 +563,8 @@ resume(struct flow *f)
 	}
 	free(k.ids);
 	if (k.n > 0)
-		f->host->log(f->ctx, AGENTD_LOG_INFO, "%zu run(s) resumed", k.n);
+		f->host->log(
+		    f->ctx, AGENTD_LOG_INFO, "%zu run(s) resumed", k.n);
 	f->resumed = 1;
 }
 
@@ -580,6 +589,7 @@ flow_fini(void *state)
 		flow_run_free(f, r);
 	}
 	free(f->runs);
+	flow_pending_free(f);
 	for (size_t i = 0; i < f->ndefs; i++)
 		flow_def_unref(f, f->defs[i]);
 	free(f->defs);
@@ -619,6 +629,5 @@ flow_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 AGENTD_PLUGIN(.name = "flow", .version = "0.1.0",
     .description = "durable workflows: steps calling agents, with retries, "
                    "branches, loops and dry runs",
-    .settings = flow_settings, .init = flow_init,
-    .on_request = flow_request, .on_tick = flow_tick, .tick_ms = 20,
-    .fini = flow_fini);
+    .settings = flow_settings, .init = flow_init, .on_request = flow_request,
+    .on_tick = flow_tick, .tick_ms = 20, .fini = flow_fini);

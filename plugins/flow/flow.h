@@ -53,16 +53,16 @@ struct flow_step {
 	int                attempts; /* calls at most, retries included */
 	int64_t            backoff_ms;
 	int64_t            backoff_max_ms;
-	double             jitter;     /* 0..1 */
-	uint32_t           no_retry;   /* bit e: error code e is final */
+	double             jitter;         /* 0..1 */
+	uint32_t           no_retry;       /* bit e: error code e is final */
 	int                max_iterations; /* 0: entered once per run */
 	int                effect;
 };
 
 struct flow_def {
-	char             *name;    /* the file's name less ".flow" */
-	char             *file;    /* where it was read, for messages */
-	char             *text;    /* what was parsed: stored with runs */
+	char             *name; /* the file's name less ".flow" */
+	char             *file; /* where it was read, for messages */
+	char             *text; /* what was parsed: stored with runs */
 	char              version[FLOW_VERSION_LEN + 1];
 	struct flow_step *steps;
 	size_t            nsteps;
@@ -82,20 +82,19 @@ int  flow_errcode(const char *name); /* "EBUSY" -> AGENTD_EBUSY, or -1 */
 
 /* Values a path may start from: "input" and each step's output name. */
 struct flow_scope {
-	const void        *input;
-	size_t             input_len;
+	const void            *input;
+	size_t                 input_len;
 	const struct flow_def *def;
-	const void *const *outputs; /* per step index, NULL: none yet */
-	const size_t      *output_lens;
+	const void *const     *outputs; /* per step index, NULL: none yet */
+	const size_t          *output_lens;
 };
 
 int flow_path_check(
     const struct flow_def *d, const char *value, char *err, size_t errlen);
 int flow_cond_check(
     const struct flow_def *d, const char *cond, char *err, size_t errlen);
-int flow_build_fields(const struct flow_scope *s,
-    const struct flow_field *f, size_t n, agentd_writer *w, size_t extra,
-    char *err, size_t errlen);
+int flow_build_fields(const struct flow_scope *s, const struct flow_field *f,
+    size_t n, agentd_writer *w, size_t extra, char *err, size_t errlen);
 int flow_when(const struct flow_scope *s, const char *cond, int *truth,
     char *err, size_t errlen);
 int flow_write_literal(agentd_writer *w, const char *text);
@@ -149,10 +148,11 @@ struct flow {
 	unsigned                  counter;
 	unsigned                  rand;
 	int                       resumed;
+	struct pending           *pending; /* calls in flight (run.c) */
 };
 
-int64_t flow_now_ms(void);
-void    flow_def_unref(struct flow *f, struct flow_def *d);
+int64_t          flow_now_ms(void);
+void             flow_def_unref(struct flow *f, struct flow_def *d);
 struct flow_def *flow_def_find(
     struct flow *f, const char *name, const char *version);
 
@@ -162,9 +162,10 @@ void flow_run_advance(struct flow *f, struct flow_run *r);
 void flow_run_tick(struct flow *f);
 int  flow_run_cancel(struct flow *f, struct flow_run *r);
 struct flow_run *flow_run_find(struct flow *f, const char *id);
-void flow_run_encode(const struct flow_run *r, agentd_writer *w);
-int  flow_run_resume(struct flow *f, const void *rec, size_t len);
-void flow_run_free(struct flow *f, struct flow_run *r);
-const char *flow_run_state_name(enum flow_run_state s);
+void             flow_run_encode(const struct flow_run *r, agentd_writer *w);
+int              flow_run_resume(struct flow *f, const void *rec, size_t len);
+void             flow_run_free(struct flow *f, struct flow_run *r);
+void             flow_pending_free(struct flow *f);
+const char      *flow_run_state_name(enum flow_run_state s);
 
 #endif /* FLOW_H */

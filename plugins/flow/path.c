@@ -62,8 +62,8 @@ flow_path_check(
 	}
 	for (s = value + 1; *s != '\0'; s++)
 		if (s[0] == '.' && (s[1] == '.' || s[1] == '\0')) {
-			snprintf(err, errlen, "\"%s\" has an empty segment",
-			    value);
+			snprintf(
+			    err, errlen, "\"%s\" has an empty segment", value);
 			return -1;
 		}
 	if (strcmp(root, "input") != 0 && root_index(d, root) < 0) {
@@ -304,8 +304,8 @@ equals(const agentd_value *v, const char *lit)
 }
 
 int
-flow_when(const struct flow_scope *s, const char *cond, int *truth,
-    char *err, size_t errlen)
+flow_when(const struct flow_scope *s, const char *cond, int *truth, char *err,
+    size_t errlen)
 {
 	struct cond         c;
 	agentd_doc         *doc;

@@ -31,8 +31,8 @@ flow_now_ms(void)
 const char *
 flow_run_state_name(enum flow_run_state s)
 {
-	static const char *names[] = { "running", "done", "failed",
-		"cancelled" };
+	static const char *names[]
+	    = { "running", "done", "failed", "cancelled" };
 
 	return names[s];
 }
@@ -92,7 +92,7 @@ step_key(const struct flow_run *r, char *buf, size_t size)
 void
 flow_run_encode(const struct flow_run *r, agentd_writer *w)
 {
-	const struct flow_def *d = r->def;
+	const struct flow_def *d    = r->def;
 	uint32_t               nout = 0;
 	char                   key[128];
 
@@ -242,14 +242,14 @@ checkpoint(struct flow *f, struct flow_run *r)
 	ops[n] = (struct agentd_state_op) { k[n], strlen(k[n]), p, len };
 	n++;
 	snprintf(k[n], sizeof(k[n]), "active/%s", r->id);
-	if (finished)
-		ops[n++] = (struct agentd_state_op) { k[n], strlen(k[n]),
-			NULL, 0 };
-	else if (!r->persisted)
-		ops[n++] = (struct agentd_state_op) { k[n], strlen(k[n]), &nil,
-			1 };
+	if (finished || !r->persisted) {
+		ops[n] = (struct agentd_state_op) { k[n], strlen(k[n]),
+			finished ? NULL : &nil, finished ? 0 : 1 };
+		n++;
+	}
 	if (!r->persisted && r->key != NULL) {
-		snprintf(k[n], sizeof(k[n]), "key/%s/%s", r->def->name, r->key);
+		snprintf(
+		    k[n], sizeof(k[n]), "key/%s/%s", r->def->name, r->key);
 		ops[n] = (struct agentd_state_op) { k[n], strlen(k[n]), r->id,
 			strlen(r->id) };
 		n++;
@@ -259,16 +259,16 @@ checkpoint(struct flow *f, struct flow_run *r)
 		agentd_write_str(f->w, r->def->text);
 		snprintf(k[n], sizeof(k[n]), "def/%s/%s", r->def->name,
 		    r->def->version);
-		p      = agentd_writer_data(f->w, &len);
-		ops[n] = (struct agentd_state_op) { k[n], strlen(k[n]), p,
-			len };
+		p = agentd_writer_data(f->w, &len);
+		ops[n]
+		    = (struct agentd_state_op) { k[n], strlen(k[n]), p, len };
 		n++;
 	}
 	rv = f->host->state_batch(f->ctx, ops, n);
 	agentd_writer_free(rec);
 	agentd_writer_free(sum);
 	if (rv == 0) {
-		r->persisted    = 1;
+		r->persisted   = 1;
 		r->def->stored = 1;
 	} else
 		f->host->log(f->ctx, AGENTD_LOG_ERROR,
@@ -346,8 +346,8 @@ static void
 finish(struct flow *f, struct flow_run *r, enum flow_run_state st,
     const char *error)
 {
-	static const char *kinds[] = { "", "flow.run.done", "flow.run.failed",
-		"flow.run.cancelled" };
+	static const char *kinds[]
+	    = { "", "flow.run.done", "flow.run.failed", "flow.run.cancelled" };
 
 	r->state = st;
 	if (error != NULL && r->error == NULL) {
@@ -389,11 +389,35 @@ static void on_reply(void *arg, int status, const void *reply, size_t len);
 static void on_reply_status(struct flow *f, struct flow_run *r, int status,
     const void *reply, size_t len);
 
+/* A call in flight; on f->pending until its reply comes or fini. */
 struct pending {
-	struct flow *f;
-	char         id[48];
-	uint64_t     seq;
+	struct flow    *f;
+	struct pending *prev, *next;
+	char            id[48];
+	uint64_t        seq;
 };
+
+static void
+pending_unlink(struct pending *p)
+{
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		p->f->pending = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+}
+
+void
+flow_pending_free(struct flow *f)
+{
+	while (f->pending != NULL) {
+		struct pending *p = f->pending;
+
+		pending_unlink(p);
+		free(p);
+	}
+}
 
 /* Call step cur (again).  The checkpoint saying so comes first. */
 static void
@@ -455,10 +479,15 @@ call_step(struct flow *f, struct flow_run *r)
 	p->f   = f;
 	p->seq = r->call_seq;
 	snprintf(p->id, sizeof(p->id), "%s", r->id);
-	rv = f->host->call_async(f->ctx, st->agent, body, len,
-	    (int)st->timeout_ms, on_reply, p);
+	rv = f->host->call_async(
+	    f->ctx, st->agent, body, len, (int)st->timeout_ms, on_reply, p);
 	agentd_writer_free(w);
-	if (rv != 0) {
+	if (rv == 0) {
+		p->next = f->pending;
+		if (p->next != NULL)
+			p->next->prev = p;
+		f->pending = p;
+	} else {
 		free(p);
 		on_reply_status(f, r, rv, NULL, 0);
 	}
@@ -484,7 +513,7 @@ static void
 on_reply_status(struct flow *f, struct flow_run *r, int status,
     const void *reply, size_t len)
 {
-	const struct flow_step *st = &r->def->steps[r->cur];
+	const struct flow_step *st  = &r->def->steps[r->cur];
 	struct flow_blob        out = { 0 };
 	agentd_doc             *doc;
 	char                    why[FLOW_ERRLEN];
@@ -500,8 +529,9 @@ on_reply_status(struct flow *f, struct flow_run *r, int status,
 		    agentd_strerror(status));
 		if ((st->no_retry & (1u << status)) == 0
 		    && r->attempt < st->attempts) {
-			r->phase  = PH_BACKOFF;
-			r->due_ms = flow_now_ms() + retry_delay(f, st, r->attempt);
+			r->phase = PH_BACKOFF;
+			r->due_ms
+			    = flow_now_ms() + retry_delay(f, st, r->attempt);
 			free(r->error);
 			r->error = strdup(why);
 			if (checkpoint(f, r) == 0)
@@ -538,6 +568,7 @@ on_reply(void *arg, int status, const void *reply, size_t len)
 	struct pending  *p = arg;
 	struct flow_run *r = flow_run_find(p->f, p->id);
 
+	pending_unlink(p);
 	/* Cancelled, or a call from before a restart: nobody waits. */
 	if (r != NULL && r->phase == PH_CALLING && r->call_seq == p->seq)
 		on_reply_status(p->f, r, status, reply, len);
@@ -592,12 +623,14 @@ flow_run_advance(struct flow *f, struct flow_run *r)
 			finish(f, r, RUN_DONE, NULL);
 			return;
 		}
-		st    = &r->def->steps[r->cur];
-		limit = st->max_iterations > 0 ? st->max_iterations : 1;
-		if (r->iters[r->cur] >= limit) {
+		st = &r->def->steps[r->cur];
+		/* Every cycle goes through a step with max_iterations (def.c
+		 * checks), so bounding those bounds every loop. */
+		limit = st->max_iterations;
+		if (limit > 0 && r->iters[r->cur] >= limit) {
 			snprintf(msg, sizeof(msg),
-			    "step \"%s\" reached max_iterations (%d)", st->name,
-			    limit);
+			    "step \"%s\" reached max_iterations (%d)",
+			    st->name, limit);
 			finish(f, r, RUN_FAILED, msg);
 			return;
 		}
@@ -657,7 +690,7 @@ flow_run_tick(struct flow *f)
 
 		if (r->phase == PH_BACKOFF && r->due_ms <= now) {
 			call_step(f, r);
-			i = (size_t)-1;
+			i   = (size_t)-1;
 			now = flow_now_ms();
 		} else if (r->phase == PH_READY) {
 			flow_run_advance(f, r);
@@ -711,7 +744,7 @@ run_new(struct flow *f, struct flow_def *d)
 
 	if (r == NULL)
 		abort();
-	r->def     = d;
+	r->def = d;
 	d->refs++;
 	r->outputs = calloc(d->nsteps, sizeof(*r->outputs));
 	r->iters   = calloc(d->nsteps, sizeof(*r->iters));
@@ -744,7 +777,8 @@ flow_run_start(struct flow *f, struct flow_def *d, const void *input,
 		run_drop(f, r);
 		return rv;
 	}
-	record(f, r, "flow.run.started", dry ? "started (dry run)" : "started");
+	record(
+	    f, r, "flow.run.started", dry ? "started (dry run)" : "started");
 	*out = r;
 	return 0;
 }
@@ -790,11 +824,11 @@ flow_run_resume(struct flow *f, const void *rec, size_t len)
 		return AGENTD_EPROTO;
 	root = agentd_doc_root(doc);
 	if (agentd_get_strcpy(agentd_map_get(root, "id"), id, sizeof(id)) != 0
-	    || agentd_get_strcpy(agentd_map_get(root, "workflow"), wf,
-		   sizeof(wf))
+	    || agentd_get_strcpy(
+	           agentd_map_get(root, "workflow"), wf, sizeof(wf))
 	        != 0
-	    || agentd_get_strcpy(agentd_map_get(root, "version"), ver,
-		   sizeof(ver))
+	    || agentd_get_strcpy(
+	           agentd_map_get(root, "version"), ver, sizeof(ver))
 	        != 0
 	    || agentd_get_strcpy(agentd_map_get(root, "phase"), ph, sizeof(ph))
 	        != 0
@@ -803,6 +837,8 @@ flow_run_resume(struct flow *f, const void *rec, size_t len)
 		return AGENTD_ENOENT;
 	}
 	if (flow_run_find(f, id) != NULL) {
+		/* Started by this instance before its first tick. */
+		flow_def_unref(f, d);
 		agentd_doc_free(doc);
 		return 0;
 	}
@@ -826,7 +862,8 @@ flow_run_resume(struct flow *f, const void *rec, size_t len)
 		r->iters[k] = (int)get_i(agentd_map_get(v, d->steps[k].name));
 	v = agentd_map_get(root, "outputs");
 	for (size_t k = 0; k < d->nsteps; k++)
-		get_blob(agentd_map_get(v, d->steps[k].output), &r->outputs[k]);
+		get_blob(
+		    agentd_map_get(v, d->steps[k].output), &r->outputs[k]);
 	v       = agentd_map_get(root, "steps");
 	r->hist = calloc(agentd_len(v) + 1, sizeof(*r->hist));
 	for (size_t k = 0; k < agentd_len(v); k++)
