@@ -9,7 +9,7 @@
 # it counts calls per idempotency key in its state (n/KEY).
 . "$top_srcdir/tests/lib.sh"
 
-plan 35
+plan 39
 
 FLOW=$(plugin_copy "$BPLUGINS/flow.so")
 FT=$(plugin_copy "$TPLUGINS/flowtest.so")
@@ -69,6 +69,15 @@ step "x" {
   retry { attempts = 5  backoff = 10ms }
 }
 EOF
+cat > "$DEFS/crash.flow" <<'EOF'
+step "c" {
+  agent = "flowtest"
+  input = { "do = crash", "n = 1" }
+}
+EOF
+cat > "$DEFS/unknown.flow" <<'EOF'
+step "u" { agent = "nosuch" }
+EOF
 
 conf flow.conf <<EOF
 agent "flow" {
@@ -81,6 +90,7 @@ agent "flow" {
 agent "flowtest" {
   plugin = "$FT"
   instances { concurrency = 16 }
+  restart { backoff_initial = 50ms }
 }
 EOF
 
@@ -104,7 +114,8 @@ ok $? "agentd starts"
 wait_for 10 agent_ready flow 1 && wait_for 10 agent_ready flowtest 1
 ok $? "flow and flowtest are ready"
 like "$(fl '{"op":"definitions"}' | jq -c '[.definitions[].name]')" \
-    '^\["errors","pipeline","slow"\]$' "the three definitions are loaded"
+    '^\["crash","errors","pipeline","slow","unknown"\]$' \
+    "the five definitions are loaded"
 
 # ---- the product pipeline ------------------------------------------------
 r=$(start '{"op":"start","workflow":"pipeline","input":{"query":"lamps","verdict":"approve"},"key":"order-1"}')
@@ -154,6 +165,18 @@ called "$r/x/1" 1
 ok $? "EINVAL was not retried: one call"
 like "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq -r .error)" \
     'EINVAL.*step "x"' "the run's error names the code and the step"
+
+r=$(start '{"op":"start","workflow":"unknown"}')
+wait_for 20 is_state "$r" failed
+ok $? "a step calling an agent it may not call fails the run"
+like "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq -r .steps[0].error)" \
+    '^(EDENIED|ENOENT)' "...at once, with the code"
+r=$(start '{"op":"start","workflow":"crash"}')
+wait_for 20 is_state "$r" done
+ok $? "a callee that crashes mid-call: the run still ends done"
+called "$r/c/1" 2 &&
+    [ "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq -r '.steps[0].attempts')" = 1 ]
+ok $? "...agentd gave the call to the restarted callee, same key"
 
 # ---- a refused definition --------------------------------------------------
 printf 'step "a" {\n  agent = "flowtest"\n  next = "a"\n}\n' > "$DEFS/zloop.flow"
