@@ -1,0 +1,633 @@
+/*
+ * flow - durable workflows, built on the public SDK only.
+ *
+ * Definitions are the *.flow files of the `definitions` folder, read at
+ * init and on {"op": "reload"}; a bad one refuses the whole set and the
+ * previous one keeps serving.  Runs are started, read, listed and
+ * cancelled by request (doc/workflows.md); their records live in this
+ * agent's state, and a new instance resumes those still running.
+ * One instance per flow agent: two would both resume the same runs.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flow.h"
+
+static const struct agentd_setting flow_settings[] = {
+	{ "definitions", AGENTD_SETTING_STRING, "/etc/agentd/workflows",
+	    "folder of workflow definitions, one NAME.flow file each" },
+	{ NULL, 0, NULL, NULL },
+};
+
+/* ---- definitions ---------------------------------------------------- */
+
+void
+flow_def_unref(struct flow *f, struct flow_def *d)
+{
+	(void)f;
+	if (d != NULL && --d->refs == 0)
+		flow_def_free(d);
+}
+
+/*
+ * Version `version` of workflow `name`: loaded, held by a run, or read
+ * back from state (every version a run started with is stored there).
+ * A reference for the caller, or NULL.
+ */
+struct flow_def *
+flow_def_find(struct flow *f, const char *name, const char *version)
+{
+	struct flow_def *d = NULL;
+	char             key[256], why[FLOW_ERRLEN], *text;
+	void            *val;
+	size_t           len, n;
+	agentd_doc      *doc;
+	const char      *s;
+
+	for (size_t i = 0; i < f->ndefs; i++)
+		if (strcmp(f->defs[i]->name, name) == 0
+		    && strcmp(f->defs[i]->version, version) == 0)
+			d = f->defs[i];
+	for (size_t i = 0; d == NULL && i < f->nruns; i++)
+		if (strcmp(f->runs[i]->def->name, name) == 0
+		    && strcmp(f->runs[i]->def->version, version) == 0)
+			d = f->runs[i]->def;
+	if (d != NULL) {
+		d->refs++;
+		return d;
+	}
+	snprintf(key, sizeof(key), "def/%s/%s", name, version);
+	if (f->host->state_get(f->ctx, key, strlen(key), &val, &len) != 0)
+		return NULL;
+	if (agentd_parse(val, len, &doc) == 0) {
+		if (agentd_get_str(agentd_doc_root(doc), &s, &n) == 0
+		    && (text = strndup(s, n)) != NULL) {
+			if (flow_def_parse(
+			        name, key, text, &d, why, sizeof(why))
+			    != 0)
+				f->host->log(
+				    f->ctx, AGENTD_LOG_ERROR, "%s", why);
+			else if (strcmp(d->version, version) != 0) {
+				flow_def_free(d);
+				d = NULL;
+			} else
+				d->stored = 1;
+			free(text);
+		}
+		agentd_doc_free(doc);
+	}
+	f->host->free(val);
+	return d;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *
+read_file(const char *path, char *err, size_t errlen)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf;
+	long  n;
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "%.400s: cannot be read", path);
+		return NULL;
+	}
+	if (fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0
+	    || n > 1024 * 1024 || fseek(fp, 0, SEEK_SET) != 0
+	    || (buf = malloc((size_t)n + 1)) == NULL) {
+		fclose(fp);
+		snprintf(err, errlen, "%.400s: cannot be read (at most 1 MiB)",
+		    path);
+		return NULL;
+	}
+	if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+		fclose(fp);
+		free(buf);
+		snprintf(err, errlen, "%.400s: cannot be read", path);
+		return NULL;
+	}
+	fclose(fp);
+	buf[n] = '\0';
+	if (strlen(buf) != (size_t)n) {
+		free(buf);
+		snprintf(err, errlen, "%.400s: holds a NUL byte", path);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Every *.flow file of the folder, or none of them (err says why). */
+static int
+load_all(struct flow *f, char *err, size_t errlen)
+{
+	DIR              *dir = opendir(f->dir);
+	struct dirent    *e;
+	char            **names = NULL, path[4096];
+	size_t            n = 0, cap = 0, nd = 0;
+	struct flow_def **defs;
+	int               rv = 0;
+
+	if (dir == NULL) {
+		snprintf(err, errlen,
+		    "%s: the definitions folder cannot be read (settings "
+		    "{ definitions } and paths { read })",
+		    f->dir);
+		return AGENTD_ECONFIG;
+	}
+	while ((e = readdir(dir)) != NULL) {
+		size_t l = strlen(e->d_name);
+
+		if (l <= 5 || e->d_name[0] == '.'
+		    || strcmp(e->d_name + l - 5, ".flow") != 0)
+			continue;
+		if (n == cap) {
+			cap   = cap ? cap * 2 : 8;
+			names = realloc(names, cap * sizeof(*names));
+			if (names == NULL)
+				abort();
+		}
+		if ((names[n++] = strdup(e->d_name)) == NULL)
+			abort();
+	}
+	closedir(dir);
+	qsort(names, n, sizeof(*names), by_name);
+	defs = calloc(n + 1, sizeof(*defs));
+	if (defs == NULL)
+		abort();
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		char *text, file[300];
+
+		snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
+		snprintf(file, sizeof(file), "%s", names[i]);
+		names[i][strlen(names[i]) - 5] = '\0';
+		if ((text = read_file(path, err, errlen)) == NULL) {
+			rv = AGENTD_ECONFIG;
+			break;
+		}
+		rv = flow_def_parse(
+		    names[i], file, text, &defs[nd], err, errlen);
+		/* Messages name the file as the operator knows it. */
+		free(text);
+		if (rv == 0)
+			nd++;
+		else {
+			char again[FLOW_ERRLEN];
+
+			snprintf(again, sizeof(again), "%s/%s", f->dir, err);
+			snprintf(err, errlen, "%s", again);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (rv != 0) {
+		for (size_t i = 0; i < nd; i++)
+			flow_def_unref(f, defs[i]);
+		free(defs);
+		return rv;
+	}
+	for (size_t i = 0; i < f->ndefs; i++)
+		flow_def_unref(f, f->defs[i]);
+	free(f->defs);
+	f->defs  = defs;
+	f->ndefs = nd;
+	return 0;
+}
+
+static struct flow_def *
+current(struct flow *f, const char *name)
+{
+	for (size_t i = 0; i < f->ndefs; i++)
+		if (strcmp(f->defs[i]->name, name) == 0)
+			return f->defs[i];
+	return NULL;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int
+str_is(const agentd_value *v, const char *s)
+{
+	const char *p;
+	size_t      n;
+
+	return agentd_get_str(v, &p, &n) == 0 && n == strlen(s)
+	    && memcmp(p, s, n) == 0;
+}
+
+static int
+reply_w(struct flow *f, agentd_request *req)
+{
+	const void *p;
+	size_t      len;
+
+	p = agentd_writer_data(f->w, &len);
+	return f->host->reply(f->ctx, req, p, len);
+}
+
+static int
+reply_run(struct flow *f, agentd_request *req, const char *id, int existing,
+    const char *state)
+{
+	agentd_writer_reset(f->w);
+	agentd_write_map(f->w, 3);
+	agentd_write_str(f->w, "run");
+	agentd_write_str(f->w, id);
+	agentd_write_str(f->w, "existing");
+	agentd_write_bool(f->w, existing);
+	agentd_write_str(f->w, "state");
+	agentd_write_str(f->w, state);
+	return reply_w(f, req);
+}
+
+static int
+op_start(struct flow *f, agentd_request *req, const agentd_value *root)
+{
+	char                wf[AGENTD_NAME_MAX + 1], key[256], sk[512];
+	const agentd_value *in = agentd_map_get(root, "input"), *kv;
+	struct flow_def    *d;
+	struct flow_run    *r;
+	agentd_writer      *w;
+	const void         *p;
+	size_t              len;
+	void               *val;
+	int                 dry = 0, rv;
+
+	if (agentd_get_strcpy(agentd_map_get(root, "workflow"), wf, sizeof(wf))
+	    != 0)
+		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
+		    "start: send {\"workflow\": NAME, \"input\": {...}}");
+	if ((d = current(f, wf)) == NULL)
+		return f->host->reply_error(
+		    f->ctx, req, AGENTD_ENOENT, "start: no such workflow");
+	if (in != NULL && agentd_type_of(in) != AGENTD_T_MAP)
+		return f->host->reply_error(
+		    f->ctx, req, AGENTD_EINVAL, "start: input must be a map");
+	agentd_get_bool(agentd_map_get(root, "dry_run"), &dry);
+	key[0] = '\0';
+	if ((kv = agentd_map_get(root, "key")) != NULL
+	    && (agentd_get_strcpy(kv, key, sizeof(key)) != 0 || key[0] == '\0'
+	        || strchr(key, '/') != NULL))
+		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
+		    "start: key must be 1 to 255 bytes without \"/\"");
+	if (key[0] != '\0') {
+		snprintf(sk, sizeof(sk), "key/%s/%s", wf, key);
+		rv = f->host->state_get(f->ctx, sk, strlen(sk), &val, &len);
+		if (rv == 0) {
+			char id[64];
+
+			snprintf(id, sizeof(id), "%.*s",
+			    (int)(len < 63 ? len : 63), (char *)val);
+			f->host->free(val);
+			return reply_run(f, req, id, 1, "");
+		}
+		if (rv != AGENTD_ENOENT)
+			return f->host->reply_error(
+			    f->ctx, req, rv, "start: state cannot be read");
+	}
+	agentd_writer_new(&w);
+	if (in != NULL)
+		agentd_write_value(w, in);
+	else
+		agentd_write_map(w, 0);
+	p  = agentd_writer_data(w, &len);
+	rv = flow_run_start(
+	    f, d, p, len, key[0] != '\0' ? key : NULL, dry, &r);
+	agentd_writer_free(w);
+	if (rv != 0)
+		return f->host->reply_error(
+		    f->ctx, req, rv, "start: the run could not be stored");
+	rv = reply_run(f, req, r->id, 0, "running");
+	flow_run_advance(f, r); /* may finish (and free) r */
+	return rv;
+}
+
+static int
+op_status(struct flow *f, agentd_request *req, const agentd_value *root)
+{
+	char             id[64], key[80];
+	struct flow_run *r;
+	void            *val;
+	size_t           len;
+	int              rv;
+
+	if (agentd_get_strcpy(agentd_map_get(root, "run"), id, sizeof(id))
+	    != 0)
+		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
+		    "send {\"op\": \"status\", \"run\": ID}");
+	if ((r = flow_run_find(f, id)) != NULL) {
+		agentd_writer_reset(f->w);
+		flow_run_encode(r, f->w);
+		return reply_w(f, req);
+	}
+	snprintf(key, sizeof(key), "run/%s", id);
+	rv = f->host->state_get(f->ctx, key, strlen(key), &val, &len);
+	if (rv != 0)
+		return f->host->reply_error(f->ctx, req, rv,
+		    rv == AGENTD_ENOENT ? "no such run" : "state unreadable");
+	rv = f->host->reply(f->ctx, req, val, len);
+	f->host->free(val);
+	return rv;
+}
+
+struct list {
+	struct flow_blob *items;
+	uint32_t          n;
+	char              wf[AGENTD_NAME_MAX + 1], state[16];
+	int64_t           since;
+};
+
+static int
+list_one(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	struct list        *l = arg;
+	agentd_doc         *doc;
+	const agentd_value *root;
+	int64_t             created = 0;
+
+	if (agentd_parse(val, vallen, &doc) != 0)
+		return 0;
+	root = agentd_doc_root(doc);
+	agentd_get_int(agentd_map_get(root, "created_ms"), &created);
+	if ((l->wf[0] == '\0'
+	        || str_is(agentd_map_get(root, "workflow"), l->wf))
+	    && (l->state[0] == '\0'
+	        || str_is(agentd_map_get(root, "state"), l->state))
+	    && created >= l->since) {
+		agentd_writer *w;
+		const void    *p;
+		size_t         len;
+
+		agentd_writer_new(&w);
+		agentd_write_map(w, (uint32_t)agentd_len(root) + 1);
+		agentd_write_str(w, "run");
+		agentd_write_strn(w, key + 4, keylen - 4);
+		for (size_t i = 0; i < agentd_len(root); i++) {
+			agentd_write_value(w, agentd_map_key_at(root, i));
+			agentd_write_value(w, agentd_map_value_at(root, i));
+		}
+		p        = agentd_writer_data(w, &len);
+		l->items = realloc(l->items, (l->n + 1) * sizeof(*l->items));
+		if (l->items == NULL
+		    || (l->items[l->n].p = malloc(len)) == NULL)
+			abort();
+		memcpy(l->items[l->n].p, p, len);
+		l->items[l->n++].len = len;
+		agentd_writer_free(w);
+	}
+	agentd_doc_free(doc);
+	return 0;
+}
+
+static int
+op_list(struct flow *f, agentd_request *req, const agentd_value *root)
+{
+	struct list l = { 0 };
+	int         rv;
+
+	agentd_get_strcpy(
+	    agentd_map_get(root, "workflow"), l.wf, sizeof(l.wf));
+	agentd_get_strcpy(
+	    agentd_map_get(root, "state"), l.state, sizeof(l.state));
+	agentd_get_int(agentd_map_get(root, "since_ms"), &l.since);
+	rv = f->host->state_scan(f->ctx, "sum/", 4, list_one, &l);
+	agentd_writer_reset(f->w);
+	agentd_write_map(f->w, 1);
+	agentd_write_str(f->w, "runs");
+	agentd_write_array(f->w, l.n);
+	for (uint32_t i = 0; i < l.n; i++) {
+		agentd_write_raw(f->w, l.items[i].p, l.items[i].len);
+		free(l.items[i].p);
+	}
+	free(l.items);
+	if (rv != 0)
+		return f->host->reply_error(
+		    f->ctx, req, rv, "list: state cannot be scanned");
+	return reply_w(f, req);
+}
+
+static int
+op_cancel(struct flow *f, agentd_request *req, const agentd_value *root)
+{
+	char             id[64];
+	struct flow_run *r;
+
+	if (agentd_get_strcpy(agentd_map_get(root, "run"), id, sizeof(id))
+	    != 0)
+		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
+		    "send {\"op\": \"cancel\", \"run\": ID}");
+	if ((r = flow_run_find(f, id)) == NULL)
+		return f->host->reply_error(
+		    f->ctx, req, AGENTD_ENOENT, "no running run has that id");
+	snprintf(id, sizeof(id), "%s", r->id);
+	flow_run_cancel(f, r);
+	return reply_run(f, req, id, 1, "cancelled");
+}
+
+static void
+write_defs(struct flow *f)
+{
+	agentd_writer_reset(f->w);
+	agentd_write_map(f->w, 1);
+	agentd_write_str(f->w, "definitions");
+	agentd_write_array(f->w, (uint32_t)f->ndefs);
+	for (size_t i = 0; i < f->ndefs; i++) {
+		const struct flow_def *d = f->defs[i];
+
+		agentd_write_map(f->w, 3);
+		agentd_write_str(f->w, "name");
+		agentd_write_str(f->w, d->name);
+		agentd_write_str(f->w, "version");
+		agentd_write_str(f->w, d->version);
+		agentd_write_str(f->w, "steps");
+		agentd_write_array(f->w, (uint32_t)d->nsteps);
+		for (size_t k = 0; k < d->nsteps; k++)
+			agentd_write_str(f->w, d->steps[k].name);
+	}
+}
+
+static int
+op_reload(struct flow *f, agentd_request *req)
+{
+	char err[FLOW_ERRLEN + 256];
+	int  rv;
+
+	if ((rv = load_all(f, err, sizeof(err))) != 0) {
+		f->host->log(
+		    f->ctx, AGENTD_LOG_ERROR, "definitions kept: %s", err);
+		return f->host->reply_error(f->ctx, req, rv, err);
+	}
+	write_defs(f);
+	return reply_w(f, req);
+}
+
+static int
+flow_request(void *state, agentd_request *req, const void *body, size_t len)
+{
+	struct flow        *f = state;
+	agentd_doc         *doc;
+	const agentd_value *root, *op;
+	int                 rv;
+
+	if (agentd_parse(body, len, &doc) != 0)
+		return f->host->reply_error(
+		    f->ctx, req, AGENTD_EPROTO, "send a msgpack map");
+	root = agentd_doc_root(doc);
+	op   = agentd_map_get(root, "op");
+	if (str_is(op, "start"))
+		rv = op_start(f, req, root);
+	else if (str_is(op, "status"))
+		rv = op_status(f, req, root);
+	else if (str_is(op, "list"))
+		rv = op_list(f, req, root);
+	else if (str_is(op, "cancel"))
+		rv = op_cancel(f, req, root);
+	else if (str_is(op, "definitions")) {
+		write_defs(f);
+		rv = reply_w(f, req);
+	} else if (str_is(op, "reload"))
+		rv = op_reload(f, req);
+	else
+		rv = f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
+		    "op: start, status, list, cancel, definitions or reload");
+	agentd_doc_free(doc);
+	return rv;
+}
+
+/* ---- life cycle -----------------------------------------------------------
+ */
+
+struct keys {
+	char **ids;
+	size_t n;
+};
+
+static int
+collect(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	struct keys *k = arg;
+
+	(void)val;
+	(void)vallen;
+	k->ids = realloc(k->ids, (k->n + 1) * sizeof(*k->ids));
+	if (k->ids == NULL
+	    || (k->ids[k->n] = strndup(key + 7, keylen - 7)) == NULL)
+		abort();
+	k->n++;
+	return 0;
+}
+
+/* The runs still running when the last instance stopped. */
+static void
+resume(struct flow *f)
+{
+	struct keys k = { 0 };
+	char        key[80];
+	void       *val;
+	size_t      len;
+	int         rv;
+
+	rv = f->host->state_scan(f->ctx, "active/", 7, collect, &k);
+	if (rv != 0) {
+		f->host->log(f->ctx, AGENTD_LOG_ERROR,
+		    "runs not resumed: %s (again at the next tick)",
+		    agentd_strerror(rv));
+		return;
+	}
+	for (size_t i = 0; i < k.n; i++) {
+		snprintf(key, sizeof(key), "run/%s", k.ids[i]);
+		if (f->host->state_get(f->ctx, key, strlen(key), &val, &len)
+		    == 0) {
+			if (flow_run_resume(f, val, len) != 0)
+				f->host->log(f->ctx, AGENTD_LOG_ERROR,
+				    "run %s cannot be resumed: its "
+				    "definition is gone",
+				    k.ids[i]);
+			f->host->free(val);
+		}
+		free(k.ids[i]);
+	}
+	free(k.ids);
+	if (k.n > 0)
+		f->host->log(
+		    f->ctx, AGENTD_LOG_INFO, "%zu run(s) resumed", k.n);
+	f->resumed = 1;
+}
+
+static void
+flow_tick(void *state)
+{
+	struct flow *f = state;
+
+	if (!f->resumed)
+		resume(f);
+	flow_run_tick(f);
+}
+
+static void
+flow_fini(void *state)
+{
+	struct flow *f = state;
+
+	while (f->nruns > 0) {
+		struct flow_run *r = f->runs[--f->nruns];
+
+		flow_run_free(f, r);
+	}
+	free(f->runs);
+	flow_pending_free(f);
+	for (size_t i = 0; i < f->ndefs; i++)
+		flow_def_unref(f, f->defs[i]);
+	free(f->defs);
+	free(f->dir);
+	agentd_writer_free(f->w);
+	free(f);
+}
+
+static int
+flow_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
+{
+	struct flow *f = calloc(1, sizeof(*f));
+	const char  *dir;
+	char         err[FLOW_ERRLEN + 256];
+	int          rv;
+
+	if (f == NULL)
+		return AGENTD_ENOMEM;
+	f->ctx  = ctx;
+	f->host = host;
+	f->rand = (unsigned)time(NULL) ^ (unsigned)getpid();
+	agentd_writer_new(&f->w);
+	if ((rv = host->setting_string(ctx, "definitions", &dir)) != 0
+	    || (f->dir = strdup(dir)) == NULL) {
+		flow_fini(f);
+		return rv != 0 ? rv : AGENTD_ENOMEM;
+	}
+	if ((rv = load_all(f, err, sizeof(err))) != 0) {
+		host->log(ctx, AGENTD_LOG_ERROR, "%s", err);
+		flow_fini(f);
+		return rv;
+	}
+	*state = f;
+	return 0;
+}
+
+AGENTD_PLUGIN(.name = "flow", .version = "0.1.0",
+    .description = "durable workflows: steps calling agents, with retries, "
+                   "branches, loops and dry runs",
+    .settings = flow_settings, .init = flow_init, .on_request = flow_request,
+    .on_tick = flow_tick, .tick_ms = 20, .fini = flow_fini);

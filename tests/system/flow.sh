@@ -1,0 +1,240 @@
+#!/bin/sh
+# Workflows (plugins/flow, doc/workflows.md) through a real agentd: the
+# product pipeline with a retried step and a branch, a dry run that calls
+# no effect, an idempotent start, retryable and final errors, a refused
+# definition that leaves the previous ones serving, cancel, and runs
+# resumed after kill -9 of the flow instance and of agentd (finished steps
+# not called again, the one in flight called again with the same key).
+# The callee is tests/plugins/flowtest: each call says what it does, and
+# it counts calls per idempotency key in its state (n/KEY).
+. "$top_srcdir/tests/lib.sh"
+
+plan 39
+
+FLOW=$(plugin_copy "$BPLUGINS/flow.so")
+FT=$(plugin_copy "$TPLUGINS/flowtest.so")
+DEFS=$(plugin_dir defs)
+
+cat > "$DEFS/pipeline.flow" <<'EOF'
+description = "scout -> vetting -> pricing -> CEO decision -> publisher"
+step "scout" {
+  agent = "flowtest"
+  input = { "query = $input.query", "answer = LAMP-1" }
+}
+step "vetting" {
+  agent = "flowtest"
+  input = { "sku = $scout.answer", "do = fail", "code = EBUSY", "n = 2" }
+  retry { attempts = 3  backoff = 10ms  backoff_max = 50ms }
+}
+step "pricing" {
+  agent = "flowtest"
+  input = { "sku = $vetting.in.sku", "answer = 19.5" }
+  output = "price"
+}
+step "ceo" {
+  agent = "flowtest"
+  input = { "price = $price.answer", "answer = $input.verdict" }
+  goto "end" { when = "$ceo.answer != approve" }
+}
+step "publisher" {
+  agent = "flowtest"
+  effect = true
+  input = { "sku = $scout.answer", "price = $price.answer" }
+  placeholder = { "answer = dry-listing" }
+}
+EOF
+cat > "$DEFS/slow.flow" <<'EOF'
+step "a" { agent = "flowtest" }
+step "b" {
+  agent = "flowtest"
+  input = { "do = stall", "n = 1" }
+  timeout = 10m
+}
+step "c" { agent = "flowtest" }
+EOF
+cat > "$DEFS/errors.flow" <<'EOF'
+step "t" {
+  agent = "flowtest"
+  input = { "do = fail", "code = ETIMEOUT", "n = 1" }
+  retry { attempts = 2  backoff = 10ms }
+}
+step "f" {
+  agent = "flowtest"
+  input = { "do = fail", "code = EFAILED", "n = 1" }
+  retry { attempts = 2  backoff = 10ms }
+}
+step "x" {
+  agent = "flowtest"
+  input = { "do = fail", "code = EINVAL" }
+  retry { attempts = 5  backoff = 10ms }
+}
+EOF
+cat > "$DEFS/crash.flow" <<'EOF'
+step "c" {
+  agent = "flowtest"
+  input = { "do = crash", "n = 1" }
+}
+EOF
+cat > "$DEFS/unknown.flow" <<'EOF'
+step "u" { agent = "nosuch" }
+EOF
+
+conf flow.conf <<EOF
+agent "flow" {
+  plugin = "$FLOW"
+  calls = { "flowtest" }
+  paths { read = { "$DEFS" } }
+  settings { definitions = "$DEFS" }
+  restart { backoff_initial = 50ms }
+}
+agent "flowtest" {
+  plugin = "$FT"
+  instances { concurrency = 16 }
+  restart { backoff_initial = 50ms }
+}
+EOF
+
+fl() { actl --json call flow "$1"; }
+# The run id of a start's answer.
+start() { fl "$1" | jq -r .run; }
+state_of() { fl "{\"op\":\"status\",\"run\":\"$1\"}" | jq -r .state; }
+is_state() { [ "$(state_of "$1")" = "$2" ]; }
+# How often flowtest was called with key $1 (0 if never).
+calls() {
+	v=$(actl state get flowtest "n/$1" 2>/dev/null)
+	echo "${v:-0}"
+}
+called() { [ "$(calls "$1")" = "$2" ]; }
+flow_pid() {
+	actl --json status | jq '.agents[] | select(.name=="flow") | .instances[0].pid'
+}
+
+start_agentd
+ok $? "agentd starts"
+wait_for 10 agent_ready flow 1 && wait_for 10 agent_ready flowtest 1
+ok $? "flow and flowtest are ready"
+like "$(fl '{"op":"definitions"}' | jq -c '[.definitions[].name]')" \
+    '^\["crash","errors","pipeline","slow","unknown"\]$' \
+    "the five definitions are loaded"
+
+# ---- the product pipeline ------------------------------------------------
+r=$(start '{"op":"start","workflow":"pipeline","input":{"query":"lamps","verdict":"approve"},"key":"order-1"}')
+wait_for 20 is_state "$r" done
+ok $? "the pipeline runs to its end"
+st=$(fl "{\"op\":\"status\",\"run\":\"$r\"}")
+like "$(echo "$st" | jq -c '[.steps[] | .step + ":" + .state]')" \
+    '^\["scout:done","vetting:done","pricing:done","ceo:done","publisher:done"\]$' \
+    "every step is recorded done, in order"
+like "$(echo "$st" | jq -c '.steps[1].attempts')" '^3$' \
+    "vetting answered EBUSY twice and was retried"
+like "$(echo "$st" | jq -r '.steps[1].input.sku')" '^LAMP-1$' \
+    "vetting's input came from scout's output"
+like "$(echo "$st" | jq -c '.outputs.publisher.in.price')" '^19.5$' \
+    "the publisher got the price from pricing's output"
+called "$r/publisher/1" 1
+ok $? "the publisher (an effect) was called once, with its key"
+r2=$(start '{"op":"start","workflow":"pipeline","input":{"query":"lamps","verdict":"approve"},"key":"order-1"}')
+[ "$r2" = "$r" ] && called "$r/scout/1" 1
+ok $? "starting again with the same key returns the same run, calls nothing"
+
+r=$(start '{"op":"start","workflow":"pipeline","input":{"query":"x","verdict":"reject"}}')
+wait_for 20 is_state "$r" done
+ok $? "a rejected pipeline ends too"
+called "$r/publisher/1" 0 &&
+    [ "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq '.steps | length')" = 4 ]
+ok $? "...without publishing: the ceo's goto ended it"
+
+# ---- dry run ---------------------------------------------------------------
+r=$(start '{"op":"start","workflow":"pipeline","input":{"query":"x","verdict":"approve"},"dry_run":true}')
+wait_for 20 is_state "$r" done
+ok $? "a dry run ends"
+st=$(fl "{\"op\":\"status\",\"run\":\"$r\"}")
+called "$r/publisher/1" 0 && called "$r/pricing/1" 1
+ok $? "...calling every step but the effect"
+like "$(echo "$st" | jq -c '.steps[4] | [.state, .input.sku, .output.answer]')" \
+    '^\["dry","LAMP-1","dry-listing"\]$' \
+    "the effect's would-be input and its placeholder are recorded"
+
+# ---- errors ------------------------------------------------------------------
+r=$(start '{"op":"start","workflow":"errors"}')
+wait_for 20 is_state "$r" failed
+ok $? "a run with a final error fails"
+called "$r/t/1" 2 && called "$r/f/1" 2
+ok $? "ETIMEOUT and EFAILED were retried per policy"
+called "$r/x/1" 1
+ok $? "EINVAL was not retried: one call"
+like "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq -r .error)" \
+    'EINVAL.*step "x"' "the run's error names the code and the step"
+
+r=$(start '{"op":"start","workflow":"unknown"}')
+wait_for 20 is_state "$r" failed
+ok $? "a step calling an agent it may not call fails the run"
+like "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq -r .steps[0].error)" \
+    '^(EDENIED|ENOENT)' "...at once, with the code"
+r=$(start '{"op":"start","workflow":"crash"}')
+wait_for 20 is_state "$r" done
+ok $? "a callee that crashes mid-call: the run still ends done"
+called "$r/c/1" 2 &&
+    [ "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq -r '.steps[0].attempts')" = 1 ]
+ok $? "...agentd gave the call to the restarted callee, same key"
+
+# ---- a refused definition --------------------------------------------------
+printf 'step "a" {\n  agent = "flowtest"\n  next = "a"\n}\n' > "$DEFS/zloop.flow"
+out=$(fl '{"op":"reload"}' 2>&1)
+like "$out" 'zloop.flow:3: step "a" goes back to "a": a loop needs max_iterations' \
+    "a cycle without max_iterations is refused with file:line"
+printf 'step "a" {\n  agent = "flowtest"\n  timeout = "soon"\n}\n' > "$DEFS/zloop.flow"
+like "$(fl '{"op":"reload"}' 2>&1)" 'zloop.flow:3: timeout: "soon" is not a duration' \
+    "a bad duration is refused with file:line"
+rm -f "$DEFS/zloop.flow"
+r=$(start '{"op":"start","workflow":"errors"}')
+wait_for 20 is_state "$r" failed
+ok $? "the previous definitions keep serving"
+
+# ---- cancel ------------------------------------------------------------------
+r=$(start '{"op":"start","workflow":"slow"}')
+wait_for 20 called "$r/b/1" 1
+fl "{\"op\":\"cancel\",\"run\":\"$r\"}" >/dev/null
+is_state "$r" cancelled
+ok $? "a run is cancelled while its step stalls"
+called "$r/c/1" 0
+ok $? "...and the step after it never runs"
+
+# ---- kill -9 of the flow instance mid-step ---------------------------------
+r=$(start '{"op":"start","workflow":"slow"}')
+wait_for 20 called "$r/b/1" 1
+kill -KILL "$(flow_pid)"
+wait_for 20 status_has '.agents[] | select(.name=="flow") | .restarts == 1 and .ready == 1'
+ok $? "the flow instance is restarted after kill -9"
+wait_for 20 is_state "$r" done
+ok $? "...and the run resumes to its end"
+called "$r/a/1" 1 && called "$r/c/1" 1
+ok $? "the finished step is not called again; the next runs once"
+called "$r/b/1" 2
+ok $? "the step in flight is called again, with the same idempotency key"
+
+# ---- kill -9 of agentd mid-run ---------------------------------------------
+r=$(start '{"op":"start","workflow":"slow"}')
+wait_for 20 called "$r/b/1" 1
+kill -KILL "$AGENTD_PID"
+wait "$AGENTD_PID" 2>/dev/null
+AGENTD_PID=
+wait_for 10 workers_gone
+start_agentd
+ok $? "agentd starts again after kill -9"
+wait_for 20 is_state "$r" done
+ok $? "the run resumes to its end"
+called "$r/a/1" 1 && called "$r/b/1" 2 && called "$r/c/1" 1
+ok $? "only the step in flight was called again"
+
+# ---- list and audit ----------------------------------------------------------
+like "$(fl '{"op":"list","workflow":"slow","state":"done"}' | jq '.runs | length')" \
+    '^2$' "list filters by workflow and state"
+actl audit --agent flow --kind flow.step.resumed | grep -q "run $r of slow: b called again"
+ok $? "the call made again is audited (flow.step.resumed)"
+n=$(actl --json audit --agent flow --kind flow.run.done | grep -c "$r")
+[ "$n" -ge 1 ] && actl audit verify >/dev/null
+ok $? "each run's end is audited and the trail verifies"
+stop_agentd
+ok $? "agentd stops"
+done_testing

@@ -1,0 +1,596 @@
+/*
+ * The flow plugin (plugins/flow) against the mock host: definitions
+ * refused with file:line, paths, retries, when/goto loops, dry runs,
+ * idempotent starts, cancel, and a run resumed by a new instance from the
+ * state the first one left.  Linked as a plugin author's test is.
+ */
+#define _GNU_SOURCE
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <agentd/mock.h>
+#include <agentd/msg.h>
+
+#include "tap.h"
+
+static char dir[256];
+
+static void
+write_def(const char *name, const char *text)
+{
+	char  path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void
+remove_def(const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+/* ---- a callee the test drives ------------------------------------------- */
+
+struct callee {
+	int  calls;
+	int  fail; /* fail this many calls first */
+	int  code;
+	char key[256]; /* the last idempotency_key */
+	char got[256]; /* the last "sku" field */
+};
+
+static int
+callee_fn(void *arg, const char *agent, const void *body, size_t len,
+    agentd_writer *reply)
+{
+	struct callee      *c = arg;
+	agentd_doc         *doc;
+	const agentd_value *root;
+
+	(void)agent;
+	c->calls++;
+	if (agentd_parse(body, len, &doc) == 0) {
+		root = agentd_doc_root(doc);
+		agentd_get_strcpy(agentd_map_get(root, "idempotency_key"),
+		    c->key, sizeof(c->key));
+		c->got[0] = '\0';
+		agentd_get_strcpy(
+		    agentd_map_get(root, "sku"), c->got, sizeof(c->got));
+		agentd_doc_free(doc);
+	}
+	if (c->fail > 0) {
+		c->fail--;
+		return c->code;
+	}
+	agentd_write_map(reply, 3);
+	agentd_write_str(reply, "sku");
+	agentd_write_str(reply, "A-1");
+	agentd_write_str(reply, "ok");
+	agentd_write_bool(reply, 1);
+	agentd_write_str(reply, "n");
+	agentd_write_int(reply, c->calls);
+	return 0;
+}
+
+/* ---- requests ------------------------------------------------------------
+ */
+
+static agentd_mock *
+flow_mock(struct callee *a, struct callee *b, struct callee *c)
+{
+	agentd_mock *m = NULL;
+
+	agentd_mock_new("flow", &m);
+	agentd_mock_setting(m, "definitions", dir);
+	agentd_mock_on_call(m, "scout", callee_fn, a);
+	agentd_mock_on_call(m, "vet", callee_fn, b);
+	agentd_mock_on_call(m, "shop", callee_fn, c);
+	return m;
+}
+
+static int
+load(agentd_mock *m)
+{
+	const char *d = getenv("AGENTD_BUNDLED_PLUGINS");
+	char        path[512];
+
+	snprintf(
+	    path, sizeof(path), "%s/flow.so", d != NULL ? d : "plugins/.libs");
+	return agentd_mock_load(m, path);
+}
+
+/* Send w's request; *doc (caller frees) is the answer; returns status. */
+static int
+ask(agentd_mock *m, agentd_writer *w, agentd_doc **doc)
+{
+	const void *body, *reply;
+	size_t      len, rlen;
+	int         status = -1;
+
+	body = agentd_writer_data(w, &len);
+	*doc = NULL;
+	if (agentd_mock_request(m, body, len, &reply, &rlen, &status) != 0)
+		return -1;
+	agentd_parse(reply, rlen, doc);
+	if (status != 0 && getenv("FLOW_DEBUG") != NULL)
+		diag("status %d: %s / %s", status, agentd_mock_errmsg(m),
+		    agentd_mock_last_log(m, NULL)
+		        ? agentd_mock_last_log(m, NULL)
+		        : "");
+	return status;
+}
+
+static int
+start(agentd_mock *m, const char *wf, const char *key, int dry, char *id,
+    size_t idlen)
+{
+	agentd_writer *w;
+	agentd_doc    *doc;
+	int            st;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 4 + (key != NULL));
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "start");
+	agentd_write_str(w, "workflow");
+	agentd_write_str(w, wf);
+	agentd_write_str(w, "input");
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "query");
+	agentd_write_str(w, "lamps");
+	if (key != NULL) {
+		agentd_write_str(w, "key");
+		agentd_write_str(w, key);
+	}
+	agentd_write_str(w, "dry_run");
+	agentd_write_bool(w, dry);
+	st    = ask(m, w, &doc);
+	id[0] = '\0';
+	agentd_get_strcpy(
+	    agentd_map_get(agentd_doc_root(doc), "run"), id, idlen);
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	return st;
+}
+
+static agentd_doc *
+status(agentd_mock *m, const char *id)
+{
+	agentd_writer *w;
+	agentd_doc    *doc;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "status");
+	agentd_write_str(w, "run");
+	agentd_write_str(w, id);
+	ask(m, w, &doc);
+	agentd_writer_free(w);
+	return doc;
+}
+
+/* The run's state ("done", ...) into buf. */
+static const char *
+run_state(agentd_mock *m, const char *id, char *buf, size_t size)
+{
+	agentd_doc *doc = status(m, id);
+
+	buf[0] = '\0';
+	agentd_get_strcpy(
+	    agentd_map_get(agentd_doc_root(doc), "state"), buf, size);
+	agentd_doc_free(doc);
+	return buf;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run completions and ticks until the run is no longer running (5 s). */
+static const char *
+drive(agentd_mock *m, const char *id, char *buf, size_t size)
+{
+	int64_t end = now_ms() + 5000;
+
+	while (now_ms() < end) {
+		agentd_mock_run(m);
+		agentd_mock_tick(m);
+		agentd_mock_run(m);
+		if (strcmp(run_state(m, id, buf, size), "running") != 0)
+			return buf;
+		usleep(1000); /* a backoff of a few ms must pass */
+	}
+	return buf;
+}
+
+/* A string field of the status: the error, or step i's state. */
+static void
+field(agentd_mock *m, const char *id, int step, const char *name, char *buf,
+    size_t size)
+{
+	agentd_doc         *doc  = status(m, id);
+	const agentd_value *root = agentd_doc_root(doc);
+
+	if (step >= 0)
+		root = agentd_array_at(
+		    agentd_map_get(root, "steps"), (size_t)step);
+	buf[0] = '\0';
+	if (agentd_get_strcpy(agentd_map_get(root, name), buf, size) != 0) {
+		int64_t i;
+
+		if (agentd_get_int(agentd_map_get(root, name), &i) == 0)
+			snprintf(buf, size, "%lld", (long long)i);
+	}
+	agentd_doc_free(doc);
+}
+
+static size_t
+audits(agentd_mock *m, const char *kind)
+{
+	size_t      n = 0;
+	const char *k, *s;
+	const void *d;
+	size_t      dl;
+
+	for (size_t i = 0; i < agentd_mock_audit_count(m); i++)
+		if (agentd_mock_audit(m, i, &k, &s, &d, &dl) == 0
+		    && strcmp(k, kind) == 0)
+			n++;
+	return n;
+}
+
+/* ---- definitions ----------------------------------------------------- */
+
+static const char *pipeline
+    = "description = \"scout, vet, publish\"\n"
+      "step \"scout\" {\n"
+      "  agent = \"scout\"\n"
+      "  input = { \"query = $input.query\", \"limit = 3\" }\n"
+      "  output = \"found\"\n"
+      "  timeout = 2s\n"
+      "}\n"
+      "step \"vet\" {\n"
+      "  agent = \"vet\"\n"
+      "  input = { \"sku = $found.sku\" }\n"
+      "  retry { attempts = 3 backoff = 1ms backoff_max = 4ms }\n"
+      "}\n"
+      "step \"skipme\" {\n"
+      "  agent = \"vet\"\n"
+      "  when = \"$vet.ok == false\"\n"
+      "}\n"
+      "step \"publish\" {\n"
+      "  agent = \"shop\"\n"
+      "  effect = true\n"
+      "  input = { \"sku = $found.sku\" }\n"
+      "  placeholder = { \"id = dry-1\" }\n"
+      "}\n";
+
+static void
+test_refused(void)
+{
+	agentd_mock  *m;
+	struct callee a = { 0 }, b = { 0 }, c = { 0 };
+	const char   *log;
+	static const struct {
+		const char *text, *want, *name;
+	} bad[] = {
+		{ "step \"a\" { agent = \"scout\" }\n"
+		  "step \"b\" {\n agent = \"vet\"\n next = \"a\"\n}\n",
+		    "bad.flow:4: step \"b\" goes back to \"a\": a loop needs "
+		    "max_iterations",
+		    "a cycle without max_iterations is refused at its line" },
+		{ "step \"a\" {\n agent = \"scout\"\n next = \"nowhere\"\n}\n",
+		    "bad.flow:3: step \"a\": no step named \"nowhere\"",
+		    "a next to an unknown step is refused at its line" },
+		{ "step \"a\" {\n agent = \"scout\"\n"
+		  " input = { \"x = $ghost.sku\" }\n}\n",
+		    "bad.flow:3: \"$ghost.sku\": no step has output \"ghost\"",
+		    "a path to an unknown output is refused at its line" },
+		{ "step \"a\" {\n agent = \"scout\"\n\n timeout = 5 sec\n}\n",
+		    "bad.flow:4:", "a syntax error is refused at its line" },
+		{ "step \"a\" {\n agent = \"scout\"\n timeout = \"5x\"\n}\n",
+		    "bad.flow:3: timeout: \"5x\" is not a duration",
+		    "a bad duration is refused at its line" },
+		{ "step \"a\" {\n agent = \"scout\"\n retry {\n"
+		  "  no_retry = { \"EWHAT\" }\n }\n}\n",
+		    "bad.flow:4: no_retry: \"EWHAT\" is not an error name",
+		    "an unknown error name is refused at its line" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_def("bad.flow", bad[i].text);
+		m = flow_mock(&a, &b, &c);
+		is_int(load(m), AGENTD_EPLUGIN, bad[i].name);
+		log = agentd_mock_last_log(m, NULL);
+		if (!ok(log != NULL && strstr(log, bad[i].want) != NULL,
+		        "...and the line says where and why"))
+			diag("  got: %s", log != NULL ? log : "(none)");
+		agentd_mock_free(m);
+	}
+	remove_def("bad.flow");
+}
+
+static void
+test_reload_keeps(void)
+{
+	struct callee  a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock   *m = flow_mock(&a, &b, &c);
+	agentd_writer *w;
+	agentd_doc    *doc;
+	const char    *s;
+	size_t         n;
+	char           id[64], st[32];
+	int            rv;
+
+	is_int(load(m), 0, "the flow agent loads the pipeline");
+	write_def("zbad.flow",
+	    "step \"a\" {\n agent = \"scout\"\n"
+	    " next = \"a\"\n}\n");
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "reload");
+	rv = ask(m, w, &doc);
+	is_int(rv, AGENTD_ECONFIG, "reload with a bad file is refused");
+	ok(agentd_get_str(agentd_map_get(agentd_doc_root(doc), "error"), &s,
+	       &n) == 0
+	        && memmem(s, n, "zbad.flow:3:", 12) != NULL,
+	    "...naming its file and line");
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	remove_def("zbad.flow");
+	is_int(start(m, "pipeline", NULL, 0, id, sizeof(id)), 0,
+	    "the previous definitions keep serving");
+	is_str(drive(m, id, st, sizeof(st)), "done", "...to the end");
+	agentd_mock_free(m);
+}
+
+static void
+test_pipeline(void)
+{
+	struct callee a = { 0 }, b = { .fail = 2, .code = AGENTD_EBUSY },
+	              c = { 0 };
+	agentd_mock *m  = flow_mock(&a, &b, &c);
+	char         id[64], id2[64], st[64], buf[512];
+
+	load(m);
+	is_int(start(m, "pipeline", "order-7", 0, id, sizeof(id)), 0,
+	    "a run starts");
+	is_str(drive(m, id, st, sizeof(st)), "done", "...and ends done");
+	is_int(a.calls, 1, "scout was called once");
+	is_int(b.calls, 3, "vet answered EBUSY twice, then once more");
+	is_str(b.got, "A-1", "vet's input came from scout's output");
+	ok(strncmp(b.key, id, strlen(id)) == 0
+	        && strstr(b.key, "/vet/1") != NULL,
+	    "each call carries the step's idempotency key");
+	is_int(c.calls, 1, "publish was called (not a dry run)");
+	field(m, id, 1, "attempts", buf, sizeof(buf));
+	is_str(buf, "3", "vet's record counts 3 attempts");
+	field(m, id, 2, "state", buf, sizeof(buf));
+	is_str(buf, "skipped", "a step whose when is false is skipped");
+	is_int((int)audits(m, "flow.step.retry"), 2,
+	    "each retry is audited (flow.step.retry)");
+	is_int((int)audits(m, "flow.run.done"), 1, "...and the end");
+	is_int(start(m, "pipeline", "order-7", 0, id2, sizeof(id2)), 0,
+	    "starting again with the same key...");
+	is_str(id2, id, "...returns the same run");
+	is_int(a.calls, 1, "...and calls nothing");
+	agentd_mock_free(m);
+}
+
+static void
+test_failures(void)
+{
+	struct callee a = { 0 }, b = { .fail = 9, .code = AGENTD_EINVAL },
+	              c = { 0 };
+	agentd_mock *m  = flow_mock(&a, &b, &c);
+	char         id[64], st[64], buf[512];
+
+	load(m);
+	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "a non-retryable error fails the run");
+	is_int(b.calls, 1, "...at once: EINVAL is not retried");
+	is_int(c.calls, 0, "...and nothing after it runs");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	like(buf, "EINVAL", "the run's error names the code");
+	like(buf, "step \"vet\"", "...and the step");
+	agentd_mock_free(m);
+
+	b = (struct callee) { .fail = 9, .code = AGENTD_ETIMEOUT };
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "ETIMEOUT on every attempt fails the run");
+	is_int(b.calls, 3, "...after its 3 attempts");
+	agentd_mock_free(m);
+
+	/* An output without the key the next input reads. */
+	write_def("shape.flow",
+	    "step \"scout\" { agent = \"scout\" }\n"
+	    "step \"vet\" {\n agent = \"vet\"\n"
+	    " input = { \"sku = $scout.product.sku\" }\n}\n");
+	a = (struct callee) { 0 };
+	b = (struct callee) { 0 };
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "shape", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "an output that is not what the next input expects fails the run");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	like(buf,
+	    "step \"vet\": input: $scout.product.sku: no key "
+	    "\"product\"",
+	    "...with the step, the path and what is missing");
+	is_int(b.calls, 0, "...before vet is called");
+	agentd_mock_free(m);
+	remove_def("shape.flow");
+}
+
+static void
+test_loop_and_dry(void)
+{
+	struct callee a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock  *m;
+	char          id[64], st[64], buf[512];
+
+	/* scout answers n = 1, 2, 3...: loop back until it says 3. */
+	write_def("loop.flow",
+	    "step \"scout\" {\n agent = \"scout\"\n max_iterations = 5\n}\n"
+	    "step \"check\" {\n agent = \"vet\"\n"
+	    " goto \"scout\" { when = \"$scout.n != 3\" }\n}\n");
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "loop", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done", "a bounded loop ends");
+	is_int(a.calls, 3, "...after going back twice");
+	field(m, id, 4, "idempotency_key", buf, sizeof(buf));
+	like(buf, "/scout/3", "each iteration has its own key");
+	agentd_mock_free(m);
+
+	write_def("loop.flow",
+	    "step \"scout\" {\n agent = \"scout\"\n max_iterations = 2\n}\n"
+	    "step \"check\" {\n agent = \"vet\"\n next = \"scout\"\n}\n");
+	a = (struct callee) { 0 };
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "loop", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "a loop past max_iterations fails the run");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	like(buf, "\"scout\" reached max_iterations (2)", "...saying so");
+	agentd_mock_free(m);
+	remove_def("loop.flow");
+
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "pipeline", NULL, 1, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done", "a dry run ends");
+	is_int(a.calls + b.calls, 2, "...calling the steps without effects");
+	is_int(c.calls, 0, "...and not the effect");
+	field(m, id, 3, "state", buf, sizeof(buf));
+	is_str(buf, "dry", "the effect's record says dry");
+	{
+		agentd_doc         *doc = status(m, id);
+		const agentd_value *s3  = agentd_array_at(
+		     agentd_map_get(agentd_doc_root(doc), "steps"), 3);
+
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_map_get(s3, "output"), "id"), buf,
+		    sizeof(buf));
+		is_str(buf, "dry-1", "...with its placeholder as output");
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_map_get(s3, "input"), "sku"), buf,
+		    sizeof(buf));
+		is_str(buf, "A-1", "...and its would-be input");
+		agentd_doc_free(doc);
+	}
+	agentd_mock_free(m);
+}
+
+/* Copy every state entry of one mock into another. */
+static int
+copy_one(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	agentd_mock              *to = arg;
+	agentd_ctx               *ctx;
+	const struct agentd_host *h = agentd_mock_host(to, &ctx);
+
+	h->state_put(ctx, key, keylen, val, vallen);
+	return 0;
+}
+
+static void
+test_cancel_and_resume(void)
+{
+	struct callee             a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock              *m = flow_mock(&a, &b, &c), *m2;
+	agentd_writer            *w;
+	agentd_doc               *doc;
+	agentd_ctx               *ctx;
+	const struct agentd_host *h;
+	char                      id[64], st[64], first_key[256];
+
+	load(m);
+	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	is_int(a.calls, 1, "the first step is called as the run starts");
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "cancel");
+	agentd_write_str(w, "run");
+	agentd_write_str(w, id);
+	is_int(ask(m, w, &doc), 0,
+	    "a run is cancelled while a step is "
+	    "in flight");
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	drive(m, id, st, sizeof(st));
+	is_str(st, "cancelled", "...and stays cancelled");
+	is_int(b.calls, 0, "...nothing after the step in flight runs");
+	agentd_mock_free(m);
+
+	/* A run whose instance stops with scout in flight. */
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	snprintf(first_key, sizeof(first_key), "%s", a.key);
+	m2 = flow_mock(&a, &b, &c);
+	h  = agentd_mock_host(m, &ctx);
+	h->state_scan(ctx, "", 0, copy_one, m2);
+	agentd_mock_free(m); /* the in-flight answer is never delivered */
+	is_int(load(m2), 0, "a new instance starts on the same state");
+	is_str(drive(m2, id, st, sizeof(st)), "done",
+	    "...resumes the run to its end");
+	is_int(a.calls, 2, "the step in flight is called again");
+	is_str(a.key, first_key, "...with the same idempotency key");
+	is_int(b.calls, 1, "later steps run once");
+	is_int((int)audits(m2, "flow.step.resumed"), 1,
+	    "the call again is audited (flow.step.resumed)");
+	agentd_mock_free(m2);
+}
+
+int
+main(void)
+{
+	snprintf(dir, sizeof(dir), "%s/flowdefs.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		printf("Bail out! mkdtemp\n");
+		return 1;
+	}
+	write_def("pipeline.flow", pipeline);
+	plan(62);
+	test_refused();
+	test_reload_keeps();
+	test_pipeline();
+	test_failures();
+	test_loop_and_dry();
+	test_cancel_and_resume();
+	remove_def("pipeline.flow");
+	rmdir(dir);
+	return done_testing();
+}
