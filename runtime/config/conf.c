@@ -76,6 +76,116 @@ ad_parse_duration(const char *s, int64_t *ms)
 
 /* ---- the context libconfuse's callbacks see -------------------------- */
 
+/* ---- webhooks' words and secrets ------------------------------------ */
+
+_Static_assert(AD_WEBHOOK_SECRET_MAX == 4096, "the message says 4096");
+
+static int
+segment_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '~'
+	    || c == '-';
+}
+
+int
+ad_webhook_path_word(const char *s)
+{
+	const char *seg, *end;
+	size_t      n;
+
+	if (strncmp(s, "/hooks/", 7) != 0 || strlen(s) > 255)
+		return -1;
+	for (seg = s + 7;; seg = end + 1) {
+		for (end = seg; segment_char(*end); end++)
+			;
+		n = (size_t)(end - seg);
+		if (n == 0 || (*end != '/' && *end != '\0')
+		    || (n == 1 && seg[0] == '.')
+		    || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return -1;
+		if (*end == '\0')
+			return 0;
+	}
+}
+
+int
+ad_header_word(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return -1;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-')
+			return -1;
+	return 0;
+}
+
+void
+ad_webhook_secret_free(unsigned char *secret, size_t len)
+{
+	if (secret != NULL)
+		memset(secret, 0, len);
+	free(secret);
+}
+
+int
+ad_webhook_secret_read(const char *path, unsigned char **secret, size_t *len,
+    char *err, size_t errlen)
+{
+	unsigned char buf[AD_WEBHOOK_SECRET_MAX + 2];
+	FILE         *f;
+	struct stat   st;
+	size_t        n;
+	const char   *why = NULL;
+
+	*secret = NULL;
+	*len    = 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		ad_seterr(err, errlen,
+		    "cannot read %s: %s: write the shared secret in it, "
+		    "readable by agentd's user (mode 0600)",
+		    path, strerror(errno));
+		return AGENTD_ECONFIG;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		ad_seterr(err, errlen,
+		    "%s is not a file: name the file holding the shared "
+		    "secret",
+		    path);
+		return AGENTD_ECONFIG;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	/* One line: its end is not part of the secret. */
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n == 0)
+		why = "is empty: write the shared secret the platform shows "
+		      "in "
+		      "it";
+	else if (n > AD_WEBHOOK_SECRET_MAX)
+		why = "holds more than 4096 bytes: write only the shared "
+		      "secret in it";
+	else if (memchr(buf, '\n', n) != NULL)
+		why = "holds more than one line: write only the shared secret "
+		      "in it";
+	memset(buf + n, 0, sizeof(buf) - n);
+	if (why != NULL) {
+		memset(buf, 0, sizeof(buf));
+		ad_seterr(err, errlen, "%s %s", path, why);
+		return AGENTD_ECONFIG;
+	}
+	*secret = ad_xmalloc(n);
+	memcpy(*secret, buf, n);
+	*len = n;
+	memset(buf, 0, sizeof(buf));
+	return 0;
+}
+
 struct seen_agent {
 	char *name;
 	int   line;
@@ -94,6 +204,10 @@ struct parse_ctx {
 	struct seen_agent *seen_rules; /* rules of the policy being read */
 	size_t             nseen_rules;
 	int                addr_line; /* where http { listen } is written */
+	const char        *hook;      /* webhook section being read */
+	int                hook_line;
+	struct seen_agent *seen_hooks; /* webhooks closed so far */
+	size_t             nseen_hooks;
 };
 
 static pthread_mutex_t   parse_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -125,12 +239,15 @@ ctx_clear(struct parse_ctx *ctx)
 {
 	seen_clear(&ctx->seen, &ctx->nseen);
 	seen_clear(&ctx->seen_rules, &ctx->nseen_rules);
+	seen_clear(&ctx->seen_hooks, &ctx->nseen_hooks);
 	ctx->agent = NULL;
 	ctx->rule  = NULL;
+	ctx->hook  = NULL;
 }
 
 /* "FILE:LINE: agent \"NAME\": policy rule \"RULE\": what" into the
- * context's message; the agent and the rule when inside them. */
+ * context's message; the agent and the rule when inside them, or the
+ * webhook ("http: webhook \"NAME\": "). */
 static void
 report(struct parse_ctx *ctx, int line, const char *what)
 {
@@ -145,6 +262,9 @@ report(struct parse_ctx *ctx, int line, const char *what)
 	if (ctx->rule != NULL)
 		ad_seterr(
 		    rule, sizeof(rule), "policy rule \"%s\": ", ctx->rule);
+	else if (ctx->hook != NULL)
+		ad_seterr(
+		    rule, sizeof(rule), "http: webhook \"%s\": ", ctx->hook);
 	ad_seterr(
 	    ctx->msg, sizeof(ctx->msg), "%s%s%s%s", where, agent, rule, what);
 }
@@ -269,6 +389,18 @@ rule_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
+/* And for a webhook "NAME" { }. */
+static int
+hook_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
+{
+	*(struct located **)result = located_new(sec->line, "");
+	if (parsing != NULL) {
+		parsing->hook      = cfg_title(sec);
+		parsing->hook_line = sec->line;
+	}
+	return 0;
+}
+
 static int
 keep_setting(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
 {
@@ -318,6 +450,8 @@ row_of(cfg_t *sec, cfg_opt_t *opt, int *nested)
 
 	if (strcmp(sec->name, "agentd") == 0)
 		rows = ad_global_opts;
+	else if (strcmp(sec->name, "webhook") == 0)
+		rows = ad_webhook_opts;
 	else if (strcmp(sec->name, "agent") == 0)
 		rows = ad_agent_opts;
 	else if ((rows = sub_rows(ad_agent_opts, sec->name)) != NULL
@@ -384,18 +518,18 @@ check_word(cfg_t *cfg, cfg_opt_t *opt)
 	char                 words[AD_ERRLEN];
 
 	/* The one address row: its line, for checks of its section. */
-	if (o->words == NULL && parsing != NULL)
+	if (o->parse == ad_listen_word && parsing != NULL)
 		parsing->addr_line = cfg->line;
+	/* A rule's or a webhook's options: the message names it. */
+	if (strcmp(cfg->name, "rule") == 0
+	    || strcmp(cfg->name, "webhook") == 0)
+		nested = 0;
 	if (ad_opt_word(o, s) >= 0)
 		return 0;
-	if (o->words == NULL) /* a parse() of its own: an address */
-		return reject(cfg,
-		    "%s%s%s \"%s\" is not an address: write HOST:PORT, as "
-		    "127.0.0.1:8470 or [::1]:8470",
-		    nested ? cfg->name : "", nested ? " " : "", opt->name, s);
-	/* A rule's options: the message already names the rule. */
-	if (strcmp(cfg->name, "rule") == 0)
-		nested = 0;
+	if (o->words == NULL) /* a parse() of its own */
+		return reject(cfg, "%s%s%s \"%s\" is not %s",
+		    nested ? cfg->name : "", nested ? " " : "", opt->name, s,
+		    o->word_hint);
 	ad_opt_words(o, "", words, sizeof(words));
 	return reject(cfg, "%s%s%s \"%s\" is unknown: use %s",
 	    nested ? cfg->name : "", nested ? " " : "", opt->name, s, words);
@@ -470,6 +604,30 @@ check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 		    "%s is empty: give a value or remove the "
 		    "line",
 		    opt->name);
+	return 0;
+}
+
+/* SECRET: a readable file holding a secret, found from the file's
+ * directory when relative (as take_rows will). */
+static int
+check_secret(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char    *s = cfg_opt_getnstr(opt, 0);
+	char          *dir, *path, why[AD_ERRLEN];
+	unsigned char *secret = NULL;
+	size_t         len    = 0;
+	int            rv;
+
+	if (s[0] == '\0')
+		return check_nonempty(cfg, opt);
+	dir  = ad_dirname(parsing->file);
+	path = ad_path_join(dir, s);
+	rv   = ad_webhook_secret_read(path, &secret, &len, why, sizeof(why));
+	ad_webhook_secret_free(secret, len);
+	free(path);
+	free(dir);
+	if (rv != 0)
+		return reject(cfg, "%s \"%s\": %s", opt->name, s, why);
 	return 0;
 }
 
@@ -584,6 +742,75 @@ rule_closes(cfg_t *policy, cfg_opt_t *opt)
 		    ctx->rule_line, "no risk: add risk = low, medium or high");
 	seen_add(&ctx->seen_rules, &ctx->nseen_rules, name, ctx->rule_line);
 	ctx->rule = NULL;
+	return 0;
+}
+
+/* The seen webhook of that path, or NULL. */
+static const struct seen_agent *
+hook_of_path(cfg_opt_t *opt, const char *path, const char *name)
+{
+	struct parse_ctx *ctx = parsing;
+	size_t            i;
+
+	for (i = 0; i < ctx->nseen_hooks; i++) {
+		cfg_t *sec    = cfg_opt_gettsec(opt, ctx->seen_hooks[i].name);
+		const char *p = sec != NULL ? cfg_getstr(sec, "path") : NULL;
+
+		if (p != NULL && strcmp(p, path) == 0
+		    && strcmp(ctx->seen_hooks[i].name, name) != 0)
+			return &ctx->seen_hooks[i];
+	}
+	return NULL;
+}
+
+/* A webhook "NAME" { } closes: its name, no twin, what it needs, a path
+ * of its own. */
+static int
+hook_closes(cfg_t *http, cfg_opt_t *opt)
+{
+	(void)http;
+	struct parse_ctx        *ctx  = parsing;
+	const char              *name = ctx->hook;
+	cfg_t                   *sec  = cfg_opt_gettsec(opt, name);
+	const struct seen_agent *twin;
+	static const struct {
+		const char *option, *advice;
+	} needs[] = {
+		{ "path",
+		    "add path = \"/hooks/...\", where the platform POSTs" },
+		{ "topic", "add topic = \"...\", the topic its events go to" },
+		{ "secret_file",
+		    "add secret_file = \"...\", the file holding the shared "
+		    "secret" },
+		{ "signature_header",
+		    "add signature_header = \"...\", the header the platform "
+		    "signs in (X-Shopify-Hmac-Sha256)" },
+	};
+	size_t i;
+
+	if (!ad_valid_name(name) || strlen(name) > AD_WEBHOOK_NAME_MAX)
+		return reject_at(ctx->hook_line,
+		    "not a valid webhook name: use 1 to %d letters, digits, "
+		    "'_', '.' or '-'",
+		    AD_WEBHOOK_NAME_MAX);
+	for (i = 0; i < ctx->nseen_hooks; i++)
+		if (strcmp(ctx->seen_hooks[i].name, name) == 0)
+			return reject_at(ctx->hook_line,
+			    "defined twice in http { } (first at line %d): "
+			    "rename or remove one",
+			    ctx->seen_hooks[i].line);
+	for (i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
+		if (sec == NULL || cfg_size(sec, needs[i].option) == 0)
+			return reject_at(ctx->hook_line, "no %s: %s",
+			    needs[i].option, needs[i].advice);
+	twin = hook_of_path(opt, cfg_getstr(sec, "path"), name);
+	if (twin != NULL)
+		return reject_at(ctx->hook_line,
+		    "path \"%s\" is webhook \"%s\"'s already (line %d): "
+		    "give each webhook a path of its own",
+		    cfg_getstr(sec, "path"), twin->name, twin->line);
+	seen_add(&ctx->seen_hooks, &ctx->nseen_hooks, name, ctx->hook_line);
+	ctx->hook = NULL;
 	return 0;
 }
 
@@ -902,6 +1129,14 @@ confuse_opt(const struct ad_opt *o, cfg_opt_t *settings, int settings_flags,
 		    CFG_STR_LIST(o->name, NULL, CFGF_NONE), check_paths);
 	case AD_OPT_USER:
 		return CHECKED(CFG_STR(o->name, o->def, flags), check_user);
+	case AD_OPT_SECRET:
+		return CHECKED(CFG_STR(o->name, o->def, flags), check_secret);
+	case AD_OPT_WEBHOOKS:
+		return CHECKED(
+		    CFG_SEC(o->name,
+		        confuse_opts(o->sub, hook_opens, NULL, 0, b),
+		        CFGF_MULTI | CFGF_TITLE),
+		    hook_closes);
 	case AD_OPT_SECTION:
 		return (cfg_opt_t)CFG_SEC(o->name,
 		    confuse_opts(o->sub, NULL, settings, settings_flags, b),
@@ -1238,6 +1473,28 @@ take_string(const struct ad_opt *o, void *base, char *s)
 	*AD_OPT_FIELD(base, o, char *) = s;
 }
 
+static void take_rows(
+    const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir);
+
+/* webhook "NAME" { } sections, in file order. */
+static void
+take_webhooks(const struct ad_opt *o, cfg_t *sec, void *base, const char *dir)
+{
+	size_t                  n = cfg_size(sec, o->name), i;
+	struct ad_webhook_conf *v = ad_xcalloc(n, sizeof(*v));
+
+	for (i = 0; i < n; i++) {
+		cfg_t *hsec = cfg_getnsec(sec, o->name, (unsigned)i);
+
+		ad_opts_defaults(o->sub, &v[i]);
+		v[i].name = ad_xstrdup(cfg_title(hsec));
+		v[i].line = section_line(hsec);
+		take_rows(o->sub, hsec, &v[i], dir);
+	}
+	*AD_OPT_FIELD(base, o, struct ad_webhook_conf *) = v;
+	*AD_OPT_COUNT_FIELD(base, o)                     = n;
+}
+
 /*
  * Copies what sec holds into the fields its rows land in: the values
  * written, else the rows' defaults (libconfuse has them).  An option not
@@ -1261,6 +1518,10 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 		    || o->kind == AD_OPT_PATHS) {
 			take_list(o, sec, base,
 			    o->kind == AD_OPT_PATHS ? dir : NULL);
+			continue;
+		}
+		if (o->kind == AD_OPT_WEBHOOKS) {
+			take_webhooks(o, sec, base, dir);
 			continue;
 		}
 		if (o->kind == AD_OPT_SETTINGS || o->kind == AD_OPT_POLICY
@@ -1296,6 +1557,7 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 			    o, base, ad_xstrdup(cfg_getstr(sec, o->name)));
 			break;
 		case AD_OPT_PATH:
+		case AD_OPT_SECRET:
 			take_string(o, base,
 			    ad_path_join(dir, cfg_getstr(sec, o->name)));
 			break;
@@ -1489,6 +1751,13 @@ check_http(
 {
 	int loopback = 0;
 
+	if (g->http_listen == NULL && g->http_nwebhooks > 0) {
+		ad_seterr(err, errlen,
+		    "%s:%d: http: webhook \"%s\": no HTTP server to receive "
+		    "it: write http { listen = \"HOST:PORT\" }",
+		    file, g->http_webhooks[0].line, g->http_webhooks[0].name);
+		return AGENTD_ECONFIG;
+	}
 	if (g->http_listen == NULL)
 		return 0;
 	ad_parse_listen(g->http_listen, NULL, NULL, &loopback);

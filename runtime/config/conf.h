@@ -93,6 +93,34 @@ struct ad_agent_conf {
 	size_t                   nsettings;
 };
 
+/* How a webhook's signature header writes the HMAC's 32 bytes. */
+enum ad_webhook_encoding {
+	AD_WEBHOOK_BASE64 = 0, /* Shopify's */
+	AD_WEBHOOK_HEX,        /* GitHub's (after "sha256=") */
+};
+
+/* A webhook's name leaves room for "webhook." in an event's source. */
+#define AD_WEBHOOK_NAME_MAX 55
+/* A secret file holding more than this is not a shared secret. */
+#define AD_WEBHOOK_SECRET_MAX 4096
+
+/*
+ * http { webhook "NAME" { } }: a path under /hooks/ whose signed POSTs
+ * become events (supervisor/http_hooks.h, doc/http.md).  The rows of
+ * config/options.c (ad_webhook_opts) say what each option holds.
+ */
+struct ad_webhook_conf {
+	char *name;
+	int   line; /* of its section, in agentd { }'s file */
+	char *path; /* "/hooks/..." */
+	char *topic;
+	char *secret_file; /* absolute, or relative to the cwd */
+	char *signature_header;
+	enum ad_webhook_encoding encoding;
+	char                    *id_header; /* NULL: no replay check */
+	int64_t                  replay_window_ms;
+};
+
 /* agentd { }: the rows of config/options.c say what each option holds. */
 struct ad_global_conf {
 	char  *file; /* where agentd { } was, or NULL */
@@ -117,15 +145,17 @@ struct ad_global_conf {
 	char *plugin_user;
 	/* http { }: the HTTP API (supervisor/http.h); listen NULL: none.
 	 * http_line: where http { } is, for messages about it. */
-	char    *http_listen;
-	char    *http_cert_file;
-	char    *http_key_file;
-	int      http_insecure;
-	unsigned http_max_connections;
-	int64_t  http_timeout_ms;
-	int64_t  http_call_timeout_ms;
-	int      http_metrics_public;
-	int      http_line;
+	char                   *http_listen;
+	char                   *http_cert_file;
+	char                   *http_key_file;
+	int                     http_insecure;
+	unsigned                http_max_connections;
+	int64_t                 http_timeout_ms;
+	int64_t                 http_call_timeout_ms;
+	int                     http_metrics_public;
+	int                     http_line;
+	struct ad_webhook_conf *http_webhooks; /* in file order */
+	size_t                  http_nwebhooks;
 	/* The top-level policy { } of a file (not a row of agentd { }):
 	 * every value written or its default; policy.file NULL when no
 	 * file has one.  Agents' deadlines are checked against its
@@ -201,5 +231,22 @@ int ad_agent_conf_same(
 
 /* "250ms", "2s", "5m", "1h", or a bare number of milliseconds. */
 int ad_parse_duration(const char *s, int64_t *ms);
+
+/*
+ * A webhook's secret: the bytes of the file at path, one line ending in
+ * "\n" or "\r\n" taken without it.  0 with *secret (caller owns, wipe
+ * and free with ad_webhook_secret_free) and *len; AGENTD_ECONFIG with
+ * one line in err saying what is wrong with the file (unreadable,
+ * empty, longer than AD_WEBHOOK_SECRET_MAX).
+ */
+int  ad_webhook_secret_read(const char *path, unsigned char **secret,
+     size_t *len, char *err, size_t errlen);
+void ad_webhook_secret_free(unsigned char *secret, size_t len);
+
+/* Is s a webhook's path: "/hooks/" then segments of letters, digits,
+ * '.', '_', '~' and '-', none "." or ".."?  0, or -1. */
+int ad_webhook_path_word(const char *s);
+/* Is s a header name (letters, digits, '-'; at most 64)?  0, or -1. */
+int ad_header_word(const char *s);
 
 #endif

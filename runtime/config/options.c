@@ -64,6 +64,25 @@
 		.words = (words_), .parse = (parse_),                         \
 		.at = LANDS(field, char *), .doc = (doc_)                     \
 	}
+/* A word its own parse() accepts (no list of words): type_ names it in
+ * the page, hint_ ends the line refusing another ("is not HINT"). */
+#define TEXT(n_, parse_, field, type_, hint_, doc_, ...)                      \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_WORD, .parse = (parse_),         \
+		.word_type = (type_), .word_hint = (hint_),                   \
+		.at = LANDS(field, char *), .doc = (doc_), __VA_ARGS__        \
+	}
+#define SECRET(n_, field, doc_, ...)                                          \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_SECRET,                          \
+		.at = LANDS(field, char *), .doc = (doc_), __VA_ARGS__        \
+	}
+#define WEBHOOKS(n_, sub_, field, count, doc_, ...)                           \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_WEBHOOKS, .sub = (sub_),         \
+		.at       = LANDS(field, struct ad_webhook_conf *),           \
+		.count_at = LANDS(count, size_t), .doc = (doc_), __VA_ARGS__  \
+	}
 #define PATH(n_, field, shown_, doc_)                                         \
 	{                                                                     \
 		.name = (n_), .kind = AD_OPT_PATH,                            \
@@ -122,10 +141,61 @@
 
 #define POSITIVE 1 /* a duration longer than 0 */
 
+static int
+topic_word(const char *s)
+{
+	return ad_valid_topic(s) ? 0 : -1;
+}
+
+/* In the order of enum ad_webhook_encoding. */
+static const char *const encodings[] = { "base64", "hex", NULL };
+
+#define ST struct ad_webhook_conf
+
+const struct ad_opt ad_webhook_opts[] = {
+	TEXT("path", ad_webhook_path_word, path, "path",
+	    "a path under /hooks/: write one such as /hooks/shop/orders "
+	    "(letters, digits, '.', '_', '~' and '-' between the slashes, no "
+	    "\".\" or \"..\")",
+	    "where the platform POSTs: `/hooks/` and at least one segment "
+	    "more, unique among the webhooks",
+	    .shown_def = "none: required"),
+	TEXT("topic", topic_word, topic, "topic",
+	    "a topic: use 1 to 255 letters, digits, '_', '.' or '-'",
+	    "the topic its events are published on: the only one it may "
+	    "publish on",
+	    .shown_def = "none: required"),
+	SECRET("secret_file", secret_file,
+	    "the file holding the shared secret the platform signs with, on "
+	    "one line (keep it mode 0600), read when agentd starts",
+	    .shown_def = "none: required"),
+	TEXT("signature_header", ad_header_word, signature_header,
+	    "header name",
+	    "a header name: use letters, digits and '-', as "
+	    "X-Shopify-Hmac-Sha256",
+	    "the header holding the HMAC-SHA256 of the body "
+	    "(`X-Shopify-Hmac-Sha256`, `X-Hub-Signature-256`)",
+	    .shown_def = "none: required"),
+	ENUM("encoding", "base64", encodings, encoding,
+	    "how the header writes the HMAC's 32 bytes (a leading `sha256=` "
+	    "is allowed)"),
+	TEXT("id_header", ad_header_word, id_header, "header name",
+	    "a header name: use letters, digits and '-', as "
+	    "X-Shopify-Webhook-Id",
+	    "the header naming each delivery (`X-Shopify-Webhook-Id`): an id "
+	    "seen within `replay_window` is refused; unset: no check",
+	    .shown_def = "none"),
+	DURATION("replay_window", "10m", POSITIVE, replay_window_ms,
+	    "how long a delivery's id is remembered"),
+	END,
+};
+
+#undef ST
 #define ST struct ad_global_conf
 
-static const struct ad_opt http_opts[] = {
-	WORD("listen", NULL, NULL, ad_listen_word, http_listen,
+const struct ad_opt ad_http_opts[] = {
+	TEXT("listen", ad_listen_word, http_listen, "address",
+	    "an address: write HOST:PORT, as 127.0.0.1:8470 or [::1]:8470",
 	    "`HOST:PORT` to serve the HTTP API on (`[ADDR]:PORT` for IPv6; "
 	    "port 0: any free one, written to `RUN_DIR/http.addr`); unset: "
 	    "no HTTP server. Anything but a loopback address needs "
@@ -148,6 +218,9 @@ static const struct ad_opt http_opts[] = {
 	    "shorter one (`?timeout_ms=`)"),
 	BOOL("metrics_public", "false", http_metrics_public,
 	    "serve `/metrics` and `/healthz` without a token"),
+	WEBHOOKS("webhook", ad_webhook_opts, http_webhooks, http_nwebhooks,
+	    "a webhook, by name ([below](#webhook-name--))",
+	    .limits = "names and paths unique"),
 	END,
 };
 
@@ -190,7 +263,7 @@ const struct ad_opt ad_global_opts[] = {
 	    "`agentd-plugin` if agentd may switch users, else none",
 	    "the user workers run as, unless the agent names its own "
 	    "([security.md](security.md#identity))"),
-	SECTION("http", http_opts),
+	SECTION("http", ad_http_opts),
 	END,
 };
 
@@ -432,6 +505,7 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 		case AD_OPT_PATH:
 		case AD_OPT_PLUGIN:
 		case AD_OPT_USER:
+		case AD_OPT_SECRET:
 			*FIELD(base, o, char *) = ad_xstrdup_or_null(o->def);
 			break;
 		case AD_OPT_TOPICS:
@@ -439,6 +513,10 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 		case AD_OPT_PATHS:
 			*FIELD(base, o, char **) = NULL;
 			*COUNT_OF(base, o)       = 0;
+			break;
+		case AD_OPT_WEBHOOKS:
+			*FIELD(base, o, struct ad_webhook_conf *) = NULL;
+			*COUNT_OF(base, o)                        = 0;
 			break;
 		case AD_OPT_SECTION:
 			ad_opts_defaults(o->sub, base);
@@ -454,15 +532,27 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 void
 ad_opts_free(const struct ad_opt *rows, void *base)
 {
-	const struct ad_opt *o;
-	size_t               i;
+	const struct ad_opt    *o;
+	struct ad_webhook_conf *hooks;
+	size_t                  i;
 
 	for (o = rows; o->name != NULL; o++) {
 		switch (o->kind) {
+		case AD_OPT_WEBHOOKS:
+			hooks = *FIELD(base, o, struct ad_webhook_conf *);
+			for (i = 0; i < *COUNT_OF(base, o); i++) {
+				free(hooks[i].name);
+				ad_opts_free(o->sub, &hooks[i]);
+			}
+			free(hooks);
+			*FIELD(base, o, struct ad_webhook_conf *) = NULL;
+			*COUNT_OF(base, o)                        = 0;
+			break;
 		case AD_OPT_WORD:
 		case AD_OPT_PATH:
 		case AD_OPT_PLUGIN:
 		case AD_OPT_USER:
+		case AD_OPT_SECRET:
 			free(*FIELD(base, o, char *));
 			*FIELD(base, o, char *) = NULL;
 			break;
@@ -492,18 +582,33 @@ ad_opts_free(const struct ad_opt *rows, void *base)
 void
 ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src)
 {
-	const struct ad_opt    *o;
-	const struct ad_policy *p;
-	struct ad_policy       *copy;
-	size_t                  i, n;
-	char                  **v;
+	const struct ad_opt          *o;
+	const struct ad_policy       *p;
+	struct ad_policy             *copy;
+	const struct ad_webhook_conf *from;
+	struct ad_webhook_conf       *hooks;
+	size_t                        i, n;
+	char                        **v;
 
 	for (o = rows; o->name != NULL; o++) {
 		switch (o->kind) {
+		case AD_OPT_WEBHOOKS:
+			n     = *CCOUNT_OF(src, o);
+			from  = *CFIELD(src, o, struct ad_webhook_conf *);
+			hooks = ad_xcalloc(n, sizeof(*hooks));
+			for (i = 0; i < n; i++) {
+				hooks[i]      = from[i];
+				hooks[i].name = ad_xstrdup(from[i].name);
+				ad_opts_dup(o->sub, &hooks[i], &from[i]);
+			}
+			*FIELD(dst, o, struct ad_webhook_conf *) = hooks;
+			*COUNT_OF(dst, o)                        = n;
+			break;
 		case AD_OPT_WORD:
 		case AD_OPT_PATH:
 		case AD_OPT_PLUGIN:
 		case AD_OPT_USER:
+		case AD_OPT_SECRET:
 			*FIELD(dst, o, char *)
 			    = ad_xstrdup_or_null(*CFIELD(src, o, char *));
 			break;
@@ -542,6 +647,8 @@ same_str(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+static int same_webhooks(const struct ad_opt *o, const void *a, const void *b);
+
 static int
 same_one(const struct ad_opt *o, const void *a, const void *b)
 {
@@ -560,7 +667,10 @@ same_one(const struct ad_opt *o, const void *a, const void *b)
 	case AD_OPT_WORD:
 	case AD_OPT_PATH:
 	case AD_OPT_USER:
+	case AD_OPT_SECRET:
 		return same_str(*CFIELD(a, o, char *), *CFIELD(b, o, char *));
+	case AD_OPT_WEBHOOKS:
+		return same_webhooks(o, a, b);
 	case AD_OPT_TOPICS:
 	case AD_OPT_NAMES:
 	case AD_OPT_PATHS:
@@ -586,6 +696,25 @@ same_one(const struct ad_opt *o, const void *a, const void *b)
 		/* PLUGIN: its resolved path counts; SETTINGS: conf.c. */
 		return 1;
 	}
+}
+
+/* The same webhooks in the same order (where they are written aside). */
+static int
+same_webhooks(const struct ad_opt *o, const void *a, const void *b)
+{
+	const struct ad_webhook_conf *x
+	    = *CFIELD(a, o, struct ad_webhook_conf *);
+	const struct ad_webhook_conf *y
+	    = *CFIELD(b, o, struct ad_webhook_conf *);
+	size_t i, n = *CCOUNT_OF(a, o);
+
+	if (n != *CCOUNT_OF(b, o))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!same_str(x[i].name, y[i].name)
+		    || !ad_opts_same(o->sub, &x[i], &y[i]))
+			return 0;
+	return 1;
 }
 
 int

@@ -51,6 +51,12 @@ enum ad_opt_kind {
 	                  * not written (rules.h frees, copies, compares) */
 	AD_OPT_RULES,    /* rule "NAME" { sub }, any number: the rules of
 	                  * the struct ad_policy (conf.c takes them) */
+	AD_OPT_SECRET,   /* char *: a file holding a secret, relative to its
+	                  * file's directory, readable and not empty when
+	                  * the file is read; NULL when not written */
+	AD_OPT_WEBHOOKS, /* webhook "NAME" { sub }, any number: a struct
+	                  * ad_webhook_conf * (at) and its size_t count
+	                  * (count_at) */
 };
 
 struct ad_opt {
@@ -65,6 +71,11 @@ struct ad_opt {
 	/* WORD: >= 0 if the text is valid (it may accept more than words,
 	 * such as aliases). */
 	int (*parse)(const char *s);
+	/* WORD without words: what parse() accepts, as the page's type
+	 * column names it ("address"), and what a refused value is not, as
+	 * the line refusing it ends ("an address: write HOST:PORT ..."). */
+	const char          *word_type;
+	const char          *word_hint;
 	const struct ad_opt *sub; /* SECTION, POLICY, RULES: their rows */
 	/* Not 0: the offsetof an int set to 1 when the option is written
 	 * (offset 0 is never such a flag: it is each struct's first,
@@ -85,6 +96,10 @@ extern const struct ad_opt ad_agent_opts[];
 /* policy { } (agentd's and an agent's) and its rule "NAME" { }. */
 extern const struct ad_opt ad_policy_opts[];
 extern const struct ad_opt ad_rule_opts[];
+/* agentd { http { } } (what a reload compares) and its webhook "NAME" { }
+ * (rows of struct ad_webhook_conf). */
+extern const struct ad_opt ad_http_opts[];
+extern const struct ad_opt ad_webhook_opts[];
 
 /* Every field a row of `rows` (and its sections) lands in, as `def`
  * says; NULL where there is no default.  Strings are caller owns, free

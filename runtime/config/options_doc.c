@@ -32,7 +32,7 @@ doc_type(FILE *f, const struct ad_opt *o)
 	case AD_OPT_ENUM:
 	case AD_OPT_WORD:
 		if (o->words == NULL) { /* a word of its own parse() */
-			fputs("address", f);
+			fputs(o->word_type, f);
 			break;
 		}
 		ad_opt_words(o, "`", words, sizeof(words));
@@ -40,6 +40,7 @@ doc_type(FILE *f, const struct ad_opt *o)
 		break;
 	case AD_OPT_PATH:
 	case AD_OPT_PLUGIN:
+	case AD_OPT_SECRET:
 		fputs("path", f);
 		break;
 	case AD_OPT_TOPICS:
@@ -64,6 +65,7 @@ doc_type(FILE *f, const struct ad_opt *o)
 		fputs("section", f);
 		break;
 	case AD_OPT_RULES:
+	case AD_OPT_WEBHOOKS:
 		fputs("sections, any number", f);
 		break;
 	default:
@@ -99,6 +101,8 @@ doc_limits(const struct ad_opt *o, char *buf, size_t len)
 	else if (o->kind == AD_OPT_PATH || o->kind == AD_OPT_PLUGIN
 	    || o->kind == AD_OPT_PATHS)
 		snprintf(buf, len, "not empty");
+	else if (o->kind == AD_OPT_SECRET)
+		snprintf(buf, len, "readable, not empty");
 	else if (o->kind == AD_OPT_USER)
 		snprintf(buf, len, "exists, not root");
 	else if (o->kind == AD_OPT_SETTINGS)
@@ -121,7 +125,10 @@ doc_rows(FILE *f, const struct ad_opt *rows, const char *section)
 			doc_rows(f, o->sub, o->name);
 			continue;
 		}
-		if (section != NULL)
+		if (section != NULL && o->kind == AD_OPT_WEBHOOKS)
+			fprintf(f, "| `%s { %s \"NAME\" { } }` | ", section,
+			    o->name);
+		else if (section != NULL)
 			fprintf(f, "| `%s { %s }` | ", section, o->name);
 		else if (o->kind == AD_OPT_SETTINGS
 		    || o->kind == AD_OPT_POLICY)
@@ -162,6 +169,8 @@ section_named(const char *s, size_t n)
 		return ad_policy_opts;
 	if (n == strlen("rule") && strncmp(s, "rule", n) == 0)
 		return ad_rule_opts;
+	if (n == strlen("webhook") && strncmp(s, "webhook", n) == 0)
+		return ad_webhook_opts;
 	return NULL;
 }
 

@@ -349,6 +349,17 @@ int ad_audit_archive(struct ad_audit *a, int64_t older_than_ms,
 int ad_audit_verify_archive(const char *path, const unsigned char *expect_prev,
     struct ad_audit_verify_result *res);
 
+/*
+ * Told of every committed batch, on the writer thread, with the log's
+ * new head (the last record's seq), the handle's lock held: note it and
+ * wake whoever waits, nothing more (no call into this module).  One
+ * watcher at a time; fn NULL removes it, and once ad_audit_watch()
+ * returns no call of the one before is under way.  For readers that
+ * follow the log (the HTTP API's audit stream) without polling it.
+ */
+typedef void (*ad_audit_watch_fn)(void *arg, uint64_t head_seq);
+void ad_audit_watch(struct ad_audit *a, ad_audit_watch_fn fn, void *arg);
+
 struct ad_audit_stats {
 	uint64_t      txns;      /* write transactions the writer committed */
 	uint64_t      records;   /* records they held */

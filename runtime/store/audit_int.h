@@ -70,7 +70,9 @@ struct ad_audit {
 	struct pending       *q_head, **q_tail;
 	size_t                q_len, q_max;
 	int                   closing;
-	struct ad_audit_stats st; /* head_*: written only by the writer */
+	struct ad_audit_stats st;    /* head_*: written only by the writer */
+	ad_audit_watch_fn     watch; /* ad_audit_watch(), under mtx */
+	void                 *watch_arg;
 	/*
 	 * The chain's end over everything queued: records get their number,
 	 * hash and stored value when they are queued, so that the writer

@@ -339,7 +339,18 @@ batch_run(struct ad_audit *a, struct batch *b)
 		pending_free(p);
 	}
 	pthread_mutex_lock(&a->mtx);
+	if (status == 0 && a->watch != NULL)
+		a->watch(a->watch_arg, b->head.seq);
 	pthread_cond_broadcast(&a->synced);
+	pthread_mutex_unlock(&a->mtx);
+}
+
+void
+ad_audit_watch(struct ad_audit *a, ad_audit_watch_fn fn, void *arg)
+{
+	pthread_mutex_lock(&a->mtx);
+	a->watch     = fn;
+	a->watch_arg = arg;
 	pthread_mutex_unlock(&a->mtx);
 }
 

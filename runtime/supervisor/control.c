@@ -303,11 +303,10 @@ ad_write_values(agentd_writer *out, const void *p, size_t len)
 
 /* ---- the audit trail ---------------------------------------------------- */
 
-static int
-write_entry(void *arg, const struct ad_audit_entry *e)
+void
+ad_audit_entry_write(agentd_writer *w, const struct ad_audit_entry *e)
 {
-	agentd_writer *w = arg;
-	char           hex[2 * AD_AUDIT_HASH_LEN + 1];
+	char hex[2 * AD_AUDIT_HASH_LEN + 1];
 
 	ad_hex(e->hash, AD_AUDIT_HASH_LEN, hex);
 	agentd_write_map(w, 8);
@@ -329,7 +328,6 @@ write_entry(void *arg, const struct ad_audit_entry *e)
 		agentd_write_nil(w);
 	agentd_write_str(w, "hash");
 	agentd_write_str(w, hex);
-	return 0;
 }
 
 /* Entries are encoded into a writer of their own, and counted, so the
@@ -346,7 +344,8 @@ sink_entry(void *arg, const struct ad_audit_entry *e)
 	struct entry_sink *k = arg;
 
 	k->n++;
-	return write_entry(k->w, e);
+	ad_audit_entry_write(k->w, e);
+	return 0;
 }
 
 /*

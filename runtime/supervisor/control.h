@@ -53,6 +53,11 @@ int ad_call_admit(
  * writer used as a sink holds them), each as one value. */
 void ad_write_values(agentd_writer *out, const void *p, size_t len);
 
+struct ad_audit_entry;
+/* One audit record as the audit operation answers it (a map of seq,
+ * time_ms, agent, instance, kind, summary, detail, hash), into w. */
+void ad_audit_entry_write(agentd_writer *w, const struct ad_audit_entry *e);
+
 /* Why a call to agent could not be dispatched (rv), and what to do. */
 void ad_call_refused(int rv, const char *agent, char *why, size_t whylen);
 

@@ -18,7 +18,9 @@
 #include "common/util.h"
 #include "supervisor/control.h"
 #include "supervisor/http.h"
+#include "supervisor/http_hooks.h"
 #include "supervisor/http_route.h"
+#include "supervisor/http_stream.h"
 #include "supervisor/metrics.h"
 #include "supervisor/server.h"
 #include "supervisor/supervisor.h"
@@ -38,6 +40,8 @@ struct ad_http {
 	struct ad_ratelimit  unauth_log; /* audit 401s once a second */
 	struct ad_ratelimit  forbid_log; /* and 403s */
 	struct req          *waiting;    /* suspended for an answer */
+	struct ad_hooks     *hooks;      /* http_hooks.h; NULL: none */
+	struct ad_streams   *streams;    /* http_stream.h */
 };
 
 /*
@@ -62,7 +66,8 @@ struct req {
 	size_t                 anslen;
 	int                    ans_status;
 	unsigned               code;
-	char                  *out; /* the JSON answer */
+	int                    hook; /* to a webhook: no token is asked */
+	char                  *out;  /* the JSON answer */
 	const char            *ctype;
 	struct req            *next_waiting;
 	char                   allow[64]; /* 405: the methods the path has */
@@ -197,7 +202,7 @@ send_answer(struct req *r)
 	MHD_add_response_header(resp, "Content-Type", r->ctype);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (r->code == MHD_HTTP_UNAUTHORIZED)
+	if (r->code == MHD_HTTP_UNAUTHORIZED && !r->hook)
 		MHD_add_response_header(
 		    resp, "WWW-Authenticate", "Bearer realm=\"agentd\"");
 	if (r->code == MHD_HTTP_METHOD_NOT_ALLOWED && r->allow[0] != '\0')
@@ -394,14 +399,83 @@ serve_metrics(struct req *r, const char *url)
 	return ret;
 }
 
+static const char *
+header_arg(void *arg, const char *name)
+{
+	return MHD_lookup_connection_value(
+	    (struct MHD_Connection *)arg, MHD_HEADER_KIND, name);
+}
+
+/* A POST to a webhook (http_hooks.h): its signature is who asks. */
+static enum MHD_Result
+serve_hook(struct req *r, const char *url, const char *method)
+{
+	struct ad_hook_req    rq = { url, method, header_arg, r->conn, r->body,
+		   r->len, r->h->max_body };
+	struct ad_hook_answer a;
+
+	ad_hooks_handle(r->h->hooks, &rq, &a);
+	free(r->out);
+	r->out   = a.json != NULL ? a.json : ad_xstrdup("{}");
+	r->code  = a.code;
+	r->ctype = "application/json";
+	r->hook  = 1;
+	snprintf(r->allow, sizeof(r->allow), "%s", a.allow);
+	return send_answer(r);
+}
+
+/* A live stream (http_stream.h), a viewer's: it holds the connection,
+ * without the connection's timeout (keep-alives show a reader gone). */
+static enum MHD_Result
+serve_stream(
+    struct req *r, const char *url, const char *method, enum ad_stream_kind k)
+{
+	struct ad_stream_req rq;
+	struct MHD_Response *resp;
+	enum MHD_Result      ret;
+	char                 why[AD_ERRLEN];
+	unsigned             code;
+	int                  status;
+
+	if (strcmp(method, "GET") != 0) {
+		snprintf(r->allow, sizeof(r->allow), "GET");
+		set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, AGENTD_EINVAL,
+		    "%s takes GET", url);
+		return send_answer(r);
+	}
+	if (authenticate(r, url) == AD_ROLE_NONE)
+		return send_answer(r);
+	rq.kind   = k;
+	rq.prefix = query_arg(r->conn, "prefix");
+	rq.after  = header_arg(r->conn, "Last-Event-ID");
+	if (rq.after == NULL)
+		rq.after = query_arg(r->conn, "after");
+	resp = ad_streams_open(
+	    r->h->streams, r->conn, &rq, &code, &status, why, sizeof(why));
+	if (resp == NULL) {
+		set_error(r, code, status, "%s", why);
+		return send_answer(r);
+	}
+	MHD_set_connection_option(
+	    r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
+	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	pthread_mutex_lock(&r->h->sv->mtx);
+	r->h->st.requests++;
+	r->h->st.by_class[2]++;
+	pthread_mutex_unlock(&r->h->sv->mtx);
+	return ret;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_size, void **con_cls)
 {
-	struct ad_http *h = cls;
-	struct req     *r = *con_cls;
-	const char     *cl;
+	struct ad_http     *h = cls;
+	struct req         *r = *con_cls;
+	const char         *cl;
+	enum ad_stream_kind kind;
 
 	(void)version;
 	if (r == NULL) {
@@ -432,6 +506,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (r->too_big && !r->answered) {
 		pthread_mutex_lock(&h->sv->mtx);
 		h->st.too_big++;
+		ad_hooks_too_big(h->hooks, url);
 		pthread_mutex_unlock(&h->sv->mtx);
 		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, AGENTD_ETOOBIG,
 		    "a body over max_message_size (%zu bytes): send less, or "
@@ -442,6 +517,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	*upload_size = 0;
 	if (r->answered)
 		return send_answer(r); /* resumed, or answered at once below */
+	if (ad_hooks_path(url))
+		return serve_hook(r, url, method);
+	if ((kind = ad_stream_kind_of(url)) != AD_STREAM_NONE)
+		return serve_stream(r, url, method, kind);
 	if (strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0) {
 		if (strcmp(method, "GET") != 0
 		    && strcmp(method, "HEAD") != 0) {
@@ -572,6 +651,16 @@ write_addr(struct ad_sv *sv, struct ad_http *h, const char *listen, char *addr,
 	free(path);
 }
 
+/* What ad_http_start made before the daemon, without the daemon. */
+static void
+h_free(struct ad_http *h)
+{
+	ad_streams_stop(h->streams);
+	ad_streams_free(h->streams);
+	ad_hooks_free(h->hooks);
+	free(h);
+}
+
 int
 ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 {
@@ -581,6 +670,7 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 	struct ad_http              *h;
 	unsigned                     flags;
 	char                         addr[80];
+	int                          rv;
 
 	if (g->http_listen == NULL)
 		return 0;
@@ -596,6 +686,14 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 	h->max_body        = g->max_message_size;
 	h->call_timeout_ms = g->http_call_timeout_ms;
 	h->metrics_public  = g->http_metrics_public;
+	if ((rv = ad_hooks_open(sv, g, &h->hooks, err, errlen)) != 0
+	    || (rv = ad_streams_start(
+	            sv, g->max_message_size, &h->streams, err, errlen))
+	        != 0) {
+		ad_hooks_free(h->hooks);
+		free(h);
+		return rv;
+	}
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
 	    | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
@@ -606,7 +704,7 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 		    || (h->key = read_pem(g->http_key_file, err, errlen))
 		        == NULL) {
 			free(h->cert);
-			free(h);
+			h_free(h);
 			return AGENTD_ECONFIG;
 		}
 		flags |= MHD_USE_TLS;
@@ -630,7 +728,7 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 		    g->file, g->http_line, g->http_listen, strerror(errno));
 		free(h->cert);
 		free(h->key);
-		free(h);
+		h_free(h);
 		return AGENTD_EIO;
 	}
 	sv->http = h;
@@ -667,7 +765,10 @@ ad_http_stop(struct ad_sv *sv)
 		MHD_resume_connection(r->conn);
 	}
 	pthread_mutex_unlock(&sv->mtx);
+	ad_streams_stop(h->streams);
 	MHD_stop_daemon(h->d);
+	ad_streams_free(h->streams);
+	ad_hooks_free(h->hooks);
 	path = ad_xasprintf("%s/http.addr", sv->run_dir);
 	unlink(path);
 	free(path);
@@ -677,6 +778,19 @@ ad_http_stop(struct ad_sv *sv)
 	free(h->key);
 	free(h);
 	sv->http = NULL;
+}
+
+void
+ad_http_stream_stats(struct ad_sv *sv, struct ad_stream_stats *st)
+{
+	ad_streams_stats(sv->http != NULL ? sv->http->streams : NULL, st);
+}
+
+size_t
+ad_http_hook_stats(struct ad_sv *sv, struct ad_hook_stats **out)
+{
+	*out = NULL;
+	return sv->http != NULL ? ad_hooks_stats(sv->http->hooks, out) : 0;
 }
 
 void

@@ -8,7 +8,9 @@
  * (ad_control_run()), and its answer comes back as JSON.  libmicrohttpd
  * runs its own thread (epoll); a request that waits for an answer (a
  * call, a reload) is suspended, and the answer resumes it.  /metrics
- * (metrics.h) and /healthz are served beside the API.
+ * (metrics.h) and /healthz are served beside the API, and so are the
+ * webhooks under /hooks/ (http_hooks.h) and the live streams of events
+ * and audit records (http_stream.h).
  *
  * Who asks is a token (tokens.h) in "Authorization: Bearer": its role
  * must be the operation's, and its name is who the audit trail names,
@@ -43,5 +45,12 @@ void ad_http_stop(struct ad_sv *sv);
 
 /* A copy of its counters (zeros without a server).  mtx held. */
 void ad_http_stats(struct ad_sv *sv, struct ad_http_stats *st);
+
+/* The same for its live streams (http_stream.h) and its webhooks
+ * (http_hooks.h: *out caller frees, how many).  mtx held. */
+struct ad_stream_stats;
+struct ad_hook_stats;
+void   ad_http_stream_stats(struct ad_sv *sv, struct ad_stream_stats *st);
+size_t ad_http_hook_stats(struct ad_sv *sv, struct ad_hook_stats **out);
 
 #endif

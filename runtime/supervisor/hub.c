@@ -172,6 +172,8 @@ ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
 	env = agentd_writer_data(w, &len);
 	if (sv->hub.open && sv->hub.tail_readers > 0)
 		to_tail(sv, out.dst, env, len);
+	if (sv->hub.tap != NULL && sv->hub.taps > 0)
+		sv->hub.tap(sv->hub.tap_arg, out.dst, env, len);
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent    *a = sv->agents[i];
 		struct ad_instance *inst;

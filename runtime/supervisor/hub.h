@@ -6,7 +6,8 @@
  * checks each event against the publisher's publish = { } entries, then
  * hands it to ONE ready instance of every agent whose subscribe = { }
  * covers the topic (the one with the shortest event queue), and copies it
- * to tail.sock (PUB) for `agentctl tail`.
+ * to tail.sock (PUB) for `agentctl tail` and to the tap (the HTTP API's
+ * live streams), each only while it has a reader.
  *
  * Delivery never blocks the hub: each instance has a bounded queue of
  * events, sent as one batch whenever its previous send has completed.  An
@@ -64,6 +65,15 @@ struct ad_hub {
 	nng_socket        tail;         /* PUB: every accepted event */
 	unsigned          tail_readers; /* connections to tail.sock */
 	int               open;
+	/*
+	 * Readers in this process (the HTTP API's streams, http_stream.h):
+	 * while taps > 0, tap gets every accepted event as tail.sock does,
+	 * its topic and its encoded envelope (borrowed for the call), from
+	 * ad_hub_deliver with mtx held.  It must not block.
+	 */
+	void (*tap)(void *arg, const char *topic, const void *env, size_t len);
+	void    *tap_arg;
+	unsigned taps;
 };
 
 int  ad_hub_start(struct ad_sv *sv, char *err, size_t errlen);

@@ -11,6 +11,8 @@
 #include "common/util.h"
 #include "store/audit.h"
 #include "supervisor/http.h"
+#include "supervisor/http_hooks.h"
+#include "supervisor/http_stream.h"
 #include "supervisor/metrics.h"
 #include "supervisor/status.h"
 #include "supervisor/supervisor.h"
@@ -268,19 +270,60 @@ agents(struct page *pg, const struct ad_status *st)
 			    (unsigned long long)st->agents[i].gens[k].errors);
 }
 
+/* The live streams and the webhooks of the HTTP server. */
+static void
+http_extras(struct page *pg, const struct ad_stream_stats *ss,
+    const struct ad_hook_stats *hk, size_t nhk)
+{
+	static const char *const kinds[] = { NULL, "events", "audit" };
+	char                     name[160];
+	size_t                   i;
+	int                      k;
+
+	family(pg, "agentd_http_streams", "gauge",
+	    "live streams (Server-Sent Events) open, by kind");
+	for (k = AD_STREAM_EVENTS; k <= AD_STREAM_AUDIT; k++)
+		put(pg, "agentd_http_streams{kind=\"%s\"} %u\n", kinds[k],
+		    ss->open[k]);
+	family(pg, "agentd_http_stream_dropped_total", "counter",
+	    "stream readers dropped, by why");
+	for (k = 0; k < AD_DROPS; k++)
+		put(pg,
+		    "agentd_http_stream_dropped_total{reason=\"%s\"} %llu\n",
+		    ad_stream_drop_name((enum ad_stream_drop)k),
+		    (unsigned long long)ss->dropped[k]);
+	if (nhk == 0)
+		return;
+	family(pg, "agentd_webhook_requests_total", "counter",
+	    "requests to each webhook, by what became of them");
+	for (i = 0; i < nhk; i++)
+		for (k = 0; k < AD_HOOK_OUTCOMES; k++)
+			put(pg,
+			    "agentd_webhook_requests_total{webhook=\"%s\","
+			    "outcome=\"%s\"} %llu\n",
+			    esc(hk[i].name, name, sizeof(name)),
+			    ad_hook_outcome_name((enum ad_hook_outcome)k),
+			    (unsigned long long)hk[i].n[k]);
+}
+
 char *
 ad_metrics_text(struct ad_sv *sv, size_t *len)
 {
-	struct ad_status      st;
-	struct ad_http_stats  hs;
-	struct ad_audit_stats as;
-	struct page           pg = { NULL, 0, 0 };
+	struct ad_status       st;
+	struct ad_http_stats   hs;
+	struct ad_stream_stats ss;
+	struct ad_hook_stats  *hk;
+	size_t                 nhk;
+	struct ad_audit_stats  as;
+	struct page            pg = { NULL, 0, 0 };
 
 	pg.cap = 16384;
 	pg.p   = ad_xmalloc(pg.cap);
 	pthread_mutex_lock(&sv->mtx);
 	ad_status_take(sv, &st);
 	ad_http_stats(sv, &hs);
+	ad_http_stream_stats(sv, &ss);
+	nhk = ad_http_hook_stats(sv, &hk);
 	pthread_mutex_unlock(&sv->mtx);
 	ad_audit_stats(sv->audit, &as);
 	family(&pg, "agentd_build_info", "gauge", "agentd's version");
@@ -317,6 +360,8 @@ ad_metrics_text(struct ad_sv *sv, size_t *len)
 	family(
 	    &pg, "agentd_http_connections", "gauge", "HTTP connections open");
 	put(&pg, "agentd_http_connections %u\n", hs.connections);
+	http_extras(&pg, &ss, hk, nhk);
+	free(hk);
 	agents(&pg, &st);
 	ad_status_release(&st);
 	*len = pg.len;

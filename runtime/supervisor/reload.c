@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/sdnotify.h"
 #include "common/util.h"
+#include "config/options.h"
 #include "store/audit.h"
 #include "store/store.h"
 #include "supervisor/agent.h"
@@ -369,27 +370,13 @@ reload_global_policy(struct ad_sv *sv, const struct ad_config *cfg)
 	    "agentd's policy reloaded: %zu rule(s)", now->nrules);
 }
 
-static int
-same_str(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL)
-	    || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
 /* http { } is read at start: a reload that changes it says so. */
 static void
 warn_http_changed(struct ad_sv *sv, const struct ad_config *cfg)
 {
 	const struct ad_global_conf *a = &sv->cfg->global, *b = &cfg->global;
 
-	if (same_str(a->http_listen, b->http_listen)
-	    && same_str(a->http_cert_file, b->http_cert_file)
-	    && same_str(a->http_key_file, b->http_key_file)
-	    && a->http_insecure == b->http_insecure
-	    && a->http_max_connections == b->http_max_connections
-	    && a->http_timeout_ms == b->http_timeout_ms
-	    && a->http_call_timeout_ms == b->http_call_timeout_ms
-	    && a->http_metrics_public == b->http_metrics_public)
+	if (ad_opts_same(ad_http_opts, a, b))
 		return;
 	ad_warn("%s:%d: http { } changed: the HTTP server keeps what it "
 	        "started with until agentd restarts",

@@ -1971,10 +1971,179 @@ test_policy_rows(void)
 	    "policy rows: the risk words are in enum ad_risk's order");
 }
 
+/* ---- http { webhook "NAME" { } } -------------------------------------- */
+
+static const char hooks_conf[]
+    = "agentd {\n"
+      "  http {\n"
+      "    listen = \"127.0.0.1:0\"\n"
+      "    webhook \"shop-orders\" {\n"
+      "      path = \"/hooks/shop/orders\"\n"
+      "      topic = \"shop.order.created\"\n"
+      "      secret_file = \"shop.secret\"\n"
+      "      signature_header = \"X-Shopify-Hmac-Sha256\"\n"
+      "      id_header = \"X-Shopify-Webhook-Id\"\n"
+      "      replay_window = 5m\n"
+      "    }\n"
+      "    webhook \"forge\" {\n"
+      "      path = \"/hooks/forge\"  topic = \"forge.push\"\n"
+      "      secret_file = \"/nonexistent-but-replaced\"\n"
+      "      signature_header = \"X-Hub-Signature-256\"  encoding = hex\n"
+      "    }\n"
+      "  }\n"
+      "}\n";
+
+/* hooks_conf for a.conf in dir, which holds shop.secret: the second
+ * webhook names the first's file, absolutely.  Caller frees. */
+static char *
+hooks_text(const char *dir)
+{
+	char *abs = ad_path_join(dir, "shop.secret");
+	char *text;
+
+	put(dir, "shop.secret", "s3cret\n");
+	text = ad_xasprintf("%.*s%s%s",
+	    (int)(strstr(hooks_conf, "/nonexistent") - hooks_conf), hooks_conf,
+	    abs, strstr(hooks_conf, "-replaced") + strlen("-replaced"));
+	free(abs);
+	return text;
+}
+
+/* hooks_text with `from` replaced by `to` (once): the error loading it,
+ * or "" when it loads. */
+static void
+hooks_error(const char *from, const char *to, char *err)
+{
+	char             *dir   = fresh_dir();
+	char             *fixed = hooks_text(dir);
+	struct ad_config *c     = NULL;
+	const char       *at;
+	char             *text;
+
+	at   = from != NULL ? strstr(fixed, from) : NULL;
+	text = at != NULL ? ad_xasprintf(
+	           "%.*s%s%s", (int)(at - fixed), fixed, to, at + strlen(from))
+	                  : ad_xstrdup(fixed);
+	put(dir, "a.conf", text);
+	if (load(dir, NULL, &c, err) == 0)
+		err[0] = '\0';
+	ad_config_free(c);
+	free(text);
+	free(fixed);
+	rmtree(dir);
+}
+
+static void
+test_webhooks(void)
+{
+	char                         *dir = fresh_dir();
+	char                         *abs = ad_path_join(dir, "shop.secret");
+	char                          err[AD_ERRLEN];
+	struct ad_config             *c = NULL, *d = NULL;
+	const struct ad_webhook_conf *h;
+	unsigned char                *secret;
+	size_t                        len;
+	char                         *text, *path = ad_path_join(dir, "s");
+
+	hooks_error(NULL, NULL, err);
+	ok(err[0] == '\0', "webhooks: two load");
+	if (err[0] != '\0')
+		diag("%s", err);
+	text = hooks_text(dir);
+	put(dir, "a.conf", text);
+	free(text);
+	load(dir, NULL, &c, err);
+	ok(c != NULL && c->global.http_nwebhooks == 2,
+	    "webhooks: land in http_webhooks, in file order");
+	h = c != NULL ? c->global.http_webhooks : NULL;
+	ok(h != NULL && strcmp(h[0].name, "shop-orders") == 0 && h[0].line == 4
+	        && strcmp(h[0].path, "/hooks/shop/orders") == 0
+	        && strcmp(h[0].topic, "shop.order.created") == 0
+	        && strcmp(h[0].secret_file, abs) == 0
+	        && strcmp(h[0].signature_header, "X-Shopify-Hmac-Sha256") == 0
+	        && h[0].encoding == AD_WEBHOOK_BASE64
+	        && strcmp(h[0].id_header, "X-Shopify-Webhook-Id") == 0
+	        && h[0].replay_window_ms == 300000,
+	    "webhooks: every option lands; secret_file from the file's "
+	    "folder");
+	ok(h != NULL && strcmp(h[1].name, "forge") == 0
+	        && h[1].encoding == AD_WEBHOOK_HEX && h[1].id_header == NULL
+	        && h[1].replay_window_ms == 600000,
+	    "webhooks: encoding hex; no id_header; replay_window 10m");
+	put(dir, "a.conf", "agentd { http { listen = \"127.0.0.1:0\" } }\n");
+	load(dir, NULL, &d, err);
+	ok(c != NULL && d != NULL
+	        && ad_opts_same(ad_http_opts, &c->global, &c->global)
+	        && !ad_opts_same(ad_http_opts, &c->global, &d->global),
+	    "webhooks: a reload compares them with http { }");
+	ad_config_free(c);
+	ad_config_free(d);
+
+	put(dir, "s", "line\r\n");
+	ok(ad_webhook_secret_read(path, &secret, &len, err, sizeof(err)) == 0
+	        && len == 4 && memcmp(secret, "line", 4) == 0,
+	    "secret: one line, its end (\\r\\n) not included");
+	ad_webhook_secret_free(secret, len);
+	put(dir, "s", "a\nb\n");
+	ok(ad_webhook_secret_read(path, &secret, &len, err, sizeof(err))
+	            == AGENTD_ECONFIG
+	        && strstr(err, "more than one line") != NULL,
+	    "secret: two lines refused");
+	ok(ad_webhook_path_word("/hooks/a.b/c_d~-") == 0
+	        && ad_webhook_path_word("/hooks/") != 0
+	        && ad_webhook_path_word("/hooks") != 0
+	        && ad_webhook_path_word("/hooks/a/") != 0
+	        && ad_webhook_path_word("/hooks//a") != 0
+	        && ad_webhook_path_word("/hooks/a/../b") != 0
+	        && ad_webhook_path_word("/hooks/./b") != 0
+	        && ad_webhook_path_word("/hooks/a%20") != 0
+	        && ad_webhook_path_word("/v1/hooks/a") != 0,
+	    "paths: /hooks/ and clean segments only");
+	rmtree(dir);
+
+	hooks_error("/hooks/shop/orders", "/shop/orders", err);
+	like(err,
+	    "a.conf:5: http: webhook \"shop-orders\": path \"/shop/orders\" "
+	    "is not a path under /hooks/",
+	    "errors: a path outside /hooks/, at its line");
+	hooks_error("webhook \"forge\"", "webhook \"shop-orders\"", err);
+	like(err,
+	    "a.conf:12: http: webhook \"shop-orders\": defined twice in "
+	    "http { } (first at line 4): rename or remove one",
+	    "errors: a name twice");
+	hooks_error("/hooks/forge", "/hooks/shop/orders", err);
+	like(err,
+	    "a.conf:12: http: webhook \"forge\": path "
+	    "\"/hooks/shop/orders\" is webhook \"shop-orders\"'s already "
+	    "(line 4)",
+	    "errors: a path twice");
+	hooks_error("\"shop.secret\"", "\"gone.secret\"", err);
+	like(err,
+	    "a.conf:7: http: webhook \"shop-orders\": secret_file "
+	    "\"gone.secret\": cannot read ",
+	    "errors: a secret_file that cannot be read, at its line");
+	hooks_error("\"shop.order.created\"", "\"shop order\"", err);
+	like(err,
+	    "a.conf:6: http: webhook \"shop-orders\": topic \"shop order\" "
+	    "is not a topic",
+	    "errors: a bad topic");
+	hooks_error("topic = \"forge.push\"", "", err);
+	like(err, "a.conf:12: http: webhook \"forge\": no topic: add topic",
+	    "errors: an option it needs, at the webhook's line");
+	hooks_error("listen = \"127.0.0.1:0\"", "", err);
+	like(err, "a.conf:4: http: webhook \"shop-orders\": no HTTP server",
+	    "errors: a webhook without listen");
+	hooks_error("\"forge\"", "\"f!\"", err);
+	like(err, "a.conf:12: http: webhook \"f!\": not a valid webhook name",
+	    "errors: a bad name");
+	free(abs);
+	free(path);
+}
+
 int
 main(void)
 {
-	plan(192 + 16 + 3 + 1 + 6 + 10 + 127);
+	plan(192 + 16 + 3 + 1 + 6 + 10 + 127 + 16);
 	test_tolerant();
 	test_same();
 	test_full();
@@ -2001,5 +2170,6 @@ main(void)
 	test_policy_tolerant();
 	test_policy_same();
 	test_policy_rows();
+	test_webhooks();
 	return done_testing();
 }
