@@ -12,7 +12,8 @@ export function setToken(t) {
 	else sessionStorage.removeItem(KEY);
 }
 
-// An answer other than 2xx: its status and agentd's error object.
+// An answer other than 2xx: its status and agentd's error object
+// (status 0: agentd did not answer at all).
 export class ApiError extends Error {
 	constructor(status, body) {
 		super(body && body.message ? body.message : "HTTP " + status);
@@ -21,10 +22,19 @@ export class ApiError extends Error {
 	}
 }
 
-// method path [body]: the answer's JSON, or throws ApiError (status 0:
-// agentd did not answer).
+async function errorOf(resp) {
+	let json = null;
+	try {
+		json = await resp.json();
+	} catch (e) {
+		json = null;
+	}
+	return new ApiError(resp.status, json);
+}
+
+// method path [body]: the answer's JSON, or throws ApiError.
 export async function api(method, path, body) {
-	const opts = { method, headers: { Authorization: "Bearer " + token() } };
+	const opts = { method, headers: { Authorization: "Bearer " + token() }, cache: "no-store" };
 	if (body !== undefined) {
 		opts.headers["Content-Type"] = "application/json";
 		opts.body = JSON.stringify(body);
@@ -35,34 +45,35 @@ export async function api(method, path, body) {
 	} catch (e) {
 		throw new ApiError(0, { message: "agentd does not answer" });
 	}
-	let json = null;
+	if (!resp.ok) throw await errorOf(resp);
 	try {
-		json = await resp.json();
+		return await resp.json();
 	} catch (e) {
-		json = null;
+		throw new ApiError(0, { message: "agentd's answer was cut short" });
 	}
-	if (!resp.ok) throw new ApiError(resp.status, json);
-	return json;
 }
 
-// Server-Sent Events read with fetch (EventSource sends no
-// Authorization header): onEvent(type, data) per event; resolves when
-// the stream ends, false at once when path has no stream.
-export async function stream(path, onEvent, signal) {
+// Server-Sent Events read with fetch (EventSource cannot send an
+// Authorization header): onOpen() once connected, then onEvent(type,
+// data, id) per event.  Resolves when the stream ends (agentd stopped,
+// or dropped a slow reader: the caller reconnects); throws ApiError when
+// agentd refuses it or does not answer.
+export async function stream(path, onEvent, signal, onOpen) {
 	let resp;
 	try {
 		resp = await fetch(path, {
 			headers: { Authorization: "Bearer " + token(), Accept: "text/event-stream" },
+			cache: "no-store",
 			signal,
 		});
 	} catch (e) {
-		return false;
+		throw new ApiError(0, { message: "agentd does not answer" });
 	}
+	if (!resp.ok) throw await errorOf(resp);
 	const ctype = resp.headers.get("Content-Type") || "";
-	if (!resp.ok || !ctype.startsWith("text/event-stream") || !resp.body) {
-		try { await resp.body?.cancel(); } catch (e) { /* gone */ }
-		return false;
-	}
+	if (!ctype.startsWith("text/event-stream") || !resp.body)
+		throw new ApiError(resp.status, { message: path + " is not a stream" });
+	if (onOpen) onOpen();
 	const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
 	let buf = "";
 	for (;;) {
@@ -70,20 +81,21 @@ export async function stream(path, onEvent, signal) {
 		try {
 			chunk = await reader.read();
 		} catch (e) {
-			return true;
+			return;
 		}
-		if (chunk.done) return true;
+		if (chunk.done) return;
 		buf += chunk.value;
 		let end;
 		while ((end = buf.indexOf("\n\n")) >= 0) {
 			const block = buf.slice(0, end);
 			buf = buf.slice(end + 2);
-			let type = "message", data = "";
+			let type = "message", data = "", id = null;
 			for (const line of block.split("\n")) {
 				if (line.startsWith("event:")) type = line.slice(6).trim();
 				else if (line.startsWith("data:")) data += line.slice(5).trimStart();
+				else if (line.startsWith("id:")) id = line.slice(3).trim();
 			}
-			if (data !== "" || type !== "message") onEvent(type, data);
+			if (data !== "") onEvent(type, data, id);
 		}
 	}
 }

@@ -1,268 +1,162 @@
-// The command center (doc/console.md): sign-in, the agents, the
-// approvals queue and the audit trail, from the HTTP API alone.
-// Everything the server sends is set as text (textContent), never as
-// markup: a title may hold HTML, and it must stay a title.
+// The command center (doc/console.md): sign-in, then the overview,
+// approvals, activity feed, agent detail and audit views, all from the
+// HTTP API.  Status and the queue are polled; the two live streams
+// (events, audit) feed the activity view and make a new or answered
+// decision show at once.  When agentd stops answering the page says so,
+// keeps trying, and picks up where it was when agentd is back.
 import { api, ApiError, stream, token, setToken } from "./api.js";
+import { $, session, banner, failed } from "./ui.js";
+import { renderStatus, resetOverview } from "./overview.js";
+import { refresh as refreshApprovals, setTotal, resetApprovals, initApprovals } from "./approvals.js";
+import { feedEvent, feedAudit, resetFeed, initFeed } from "./feed.js";
+import { openAgent, refreshAgent, currentAgent, initAgent } from "./agent.js";
+import { searchAudit, initAudit } from "./audit.js";
 
 const POLL_MS = 2000;
-const RANK = { viewer: 1, operator: 2, admin: 3 };
-const $ = (sel, root = document) => root.querySelector(sel);
 
-let me = null;          // {name, role}
-let timers = [];
-let streamAbort = null;
-const shown = new Map(); // decision id -> its card
+let view = "overview";
+let timer = null;
+let aborts = [];
+let lastStatus = null;
+let down = false; // agentd did not answer the last poll
+let pid = 0;
+let auditSeq = null; // the last audit record seen: a stream resumes after it
+let soon = null;
 
-function may(role) {
-	return me && RANK[me.role] >= RANK[role];
+// Many stream items in a burst make one read of the queue.
+function approvalsSoon() {
+	if (soon) return;
+	soon = setTimeout(() => {
+		soon = null;
+		refreshApprovals();
+	}, 100);
 }
 
-function banner(text) {
-	const b = $("#banner");
-	b.textContent = text || "";
-	b.hidden = !text;
-}
-
-// A failed read: an unknown token goes back to sign-in; agentd not
-// answering is said, and the next poll tries again.
-function failed(e) {
-	if (e instanceof ApiError && e.status === 401) {
-		signOut("The token is no longer valid: " + e.message);
-		return;
-	}
-	banner(e.status === 0 ? "agentd does not answer: retrying…" : e.message);
-}
-
-function cell(tr, text) {
-	const td = document.createElement("td");
-	td.textContent = text;
-	tr.appendChild(td);
-	return td;
-}
-
-function ms(us) {
-	return us >= 1000 ? (us / 1000).toFixed(1) + " ms" : us + " µs";
-}
-
-// ---- overview -------------------------------------------------------------
-
-async function refreshStatus() {
+async function poll() {
 	let st;
 	try {
 		st = await api("GET", "/v1/status");
 	} catch (e) {
-		failed(e);
+		if (e instanceof ApiError && e.status === 0) {
+			down = true;
+			document.body.dataset.down = "true";
+			banner("agentd does not answer (stopped or restarting?): reconnecting…", "warn");
+		} else {
+			failed(e);
+		}
 		return;
 	}
-	banner("");
-	$("#agentd-info").textContent = "agentd " + st.version + ", pid " + st.pid;
-	const body = $("#agents tbody");
-	const rows = document.createDocumentFragment();
-	for (const a of st.agents) {
-		const tr = document.createElement("tr");
-		tr.dataset.agent = a.name;
-		cell(tr, a.name);
-		cell(tr, a.state).className = "state " + a.state.replace(" ", "-");
-		cell(tr, a.ready + "/" + a.desired);
-		cell(tr, String(a.requests));
-		cell(tr, String(a.errors));
-		cell(tr, ms(a.service.p99_us));
-		cell(tr, ms(a.queue_wait.p99_us));
-		cell(tr, String(a.restarts));
-		rows.appendChild(tr);
+	if (down || (pid && st.pid !== pid)) {
+		banner("Reconnected to agentd (pid " + st.pid + ").", "ok");
+		refreshApprovals();
+	} else if ($("#banner").className === "warn") {
+		banner("");
 	}
-	body.replaceChildren(rows);
+	down = false;
+	delete document.body.dataset.down;
+	pid = st.pid;
+	lastStatus = st;
+	setTotal(st.agents.reduce((n, a) => n + (a.decisions ? a.decisions.pending : 0), 0));
+	renderStatus(st, (n) => show("agent", n));
+	if (view === "agent") refreshAgent(st);
 }
 
-// ---- approvals ------------------------------------------------------------
-
-function left(msLeft) {
-	if (msLeft <= 0) return "due";
-	const s = Math.round(msLeft / 1000);
-	return s >= 3600 ? Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min"
-		: s >= 60 ? Math.floor(s / 60) + " min " + (s % 60) + " s" : s + " s";
+function live() {
+	const n = aborts.filter((a) => a.open).length;
+	$("#live").className = "live" + (n === 2 ? " on" : "");
+	$("#live").title = n === 2 ? "live: events and audit streams open" : "live streams: reconnecting";
 }
 
-function card(d) {
-	const li = $("#approval-tpl").content.firstElementChild.cloneNode(true);
-	li.dataset.id = d.id;
-	li.querySelector(".actions").hidden = !may("operator");
-	li.querySelector(".approve").addEventListener("click", () => answer(li, "approve"));
-	li.querySelector(".reject").addEventListener("click", () => answer(li, "reject"));
-	li.querySelector(".modify-open").addEventListener("click", () => {
-		const m = li.querySelector(".modify");
-		m.hidden = false;
-		const ta = li.querySelector(".params-edit");
-		ta.value = JSON.stringify(li.decision.params, null, 2);
-		ta.focus();
-	});
-	li.querySelector(".modify-cancel").addEventListener("click", () => {
-		li.querySelector(".modify").hidden = true;
-	});
-	li.querySelector(".modify-send").addEventListener("click", () => answer(li, "modify"));
-	return li;
-}
-
-function fill(li, d) {
-	li.decision = d;
-	li.querySelector(".title").textContent = d.title;
-	li.querySelector(".agent").textContent = d.agent;
-	li.querySelector(".type").textContent = d.type;
-	li.querySelector(".amount").textContent = String(d.amount);
-	li.querySelector(".confidence").textContent = String(d.confidence);
-	li.querySelector(".risk").textContent = d.risk;
-	li.querySelector(".left").textContent = left(d.left_ms);
-	li.querySelector(".reasoning").textContent = d.reasoning;
-	li.querySelector(".params").textContent = JSON.stringify(d.params);
-}
-
-async function refreshApprovals() {
-	let ans;
-	try {
-		ans = await api("GET", "/v1/approvals");
-	} catch (e) {
-		failed(e);
-		return;
-	}
-	const list = $("#approval-list");
-	const ids = new Set();
-	for (const d of ans.approvals) {
-		ids.add(d.id);
-		let li = shown.get(d.id);
-		if (!li) {
-			li = card(d);
-			shown.set(d.id, li);
-		}
-		fill(li, d);
-		list.appendChild(li); // oldest first, as the server orders them
-	}
-	for (const [id, li] of shown)
-		if (!ids.has(id)) {
-			li.remove();
-			shown.delete(id);
-		}
-	$("#approvals-empty").hidden = ans.approvals.length > 0;
-	$("#pending-count").textContent = String(ans.approvals.length);
-}
-
-// Approve, reject or modify one decision; what the page refuses is
-// said beside it, and the server refuses the same.
-async function answer(li, what) {
-	const err = li.querySelector(".error");
-	const note = li.querySelector(".note").value.trim();
-	let body;
-	err.textContent = "";
-	if (what === "approve") {
-		body = note ? { note } : {};
-	} else if (what === "reject") {
-		if (!note) {
-			err.textContent = "A rejection needs a reason: write it in the note.";
-			li.querySelector(".note").focus();
-			return;
-		}
-		body = { reason: note };
-	} else {
-		let params;
+// Read one stream for as long as signed in, reconnecting after it ends
+// or fails (agentd restarting), every 1 s at first, then at most 5 s.
+async function follow(path, onData) {
+	const ctl = new AbortController();
+	const me = { ctl, open: false };
+	aborts.push(me);
+	let wait = 1000;
+	while (session.me && !ctl.signal.aborted) {
 		try {
-			params = JSON.parse(li.querySelector(".params-edit").value);
+			await stream(path(), onData, ctl.signal, () => {
+				me.open = true;
+				wait = 1000;
+				live();
+			});
 		} catch (e) {
-			err.textContent = "The parameters are not JSON: " + e.message;
-			return;
+			if (e instanceof ApiError && e.status === 401) {
+				failed(e);
+				return;
+			}
 		}
-		if (params === null || typeof params !== "object" || Array.isArray(params)) {
-			err.textContent = "The parameters must be a JSON object.";
-			return;
-		}
-		body = note ? { params, note } : { params };
+		me.open = false;
+		live();
+		if (ctl.signal.aborted) return;
+		await new Promise((r) => setTimeout(r, wait));
+		wait = Math.min(wait * 2, 5000);
 	}
-	for (const b of li.querySelectorAll("button")) b.disabled = true;
-	try {
-		await api("POST", "/v1/decisions/" + encodeURIComponent(li.dataset.id) + "/" + what, body);
-		li.remove();
-		shown.delete(li.dataset.id);
-		banner("Decision " + li.dataset.id + ": " + (what === "modify" ? "modified" : what + "d"));
-	} catch (e) {
-		err.textContent = e.message;
-	} finally {
-		for (const b of li.querySelectorAll("button")) b.disabled = false;
-	}
-	refreshApprovals();
 }
 
-// The events stream, where agentd has it: a new decision is shown at
-// once instead of at the next poll.  Without it, polling alone.
-async function watchStream() {
-	streamAbort = new AbortController();
-	const had = await stream("/v1/events/stream", () => refreshApprovals(), streamAbort.signal);
-	if (had && me) setTimeout(watchStream, POLL_MS);
-}
-
-// ---- audit ----------------------------------------------------------------
-
-async function searchAudit(ev) {
-	if (ev) ev.preventDefault();
-	const q = new URLSearchParams({ limit: "100" });
-	const agent = $("#audit-agent").value.trim(), kind = $("#audit-kind").value.trim();
-	if (agent) q.set("agent", agent);
-	if (kind) q.set("kind", kind);
-	let ans;
+function onEvent(type, data) {
+	let ev;
 	try {
-		ans = await api("GET", "/v1/audit?" + q);
+		ev = JSON.parse(data);
 	} catch (e) {
-		$("#verify-result").textContent = e.message;
 		return;
 	}
-	const rows = document.createDocumentFragment();
-	for (const r of ans.records) {
-		const tr = document.createElement("tr");
-		cell(tr, String(r.seq));
-		cell(tr, new Date(r.time_ms).toLocaleString());
-		cell(tr, r.agent || "");
-		cell(tr, r.kind);
-		cell(tr, r.summary);
-		rows.appendChild(tr);
-	}
-	$("#audit-table tbody").replaceChildren(rows);
+	if (typeof ev.topic === "string" && (ev.topic.startsWith("approvals.") || ev.topic.startsWith("decision.")))
+		approvalsSoon();
+	feedEvent(ev);
 }
 
-async function verifyAudit() {
-	const out = $("#verify-result");
-	out.textContent = "Verifying…";
+function onAudit(type, data, id) {
+	let r;
 	try {
-		const v = await api("GET", "/v1/audit/verify");
-		out.textContent = v.ok
-			? "The chain holds: " + v.records + " records, " + v.first_seq + " to " + v.last_seq + "."
-			: "The chain is broken at record " + v.bad_seq + ": " + v.what;
-		out.className = v.ok ? "ok" : "error";
+		r = JSON.parse(data);
 	} catch (e) {
-		out.textContent = e.message;
-		out.className = "error";
+		return;
 	}
+	if (id) auditSeq = id;
+	if (typeof r.kind === "string" && r.kind.startsWith("decision.")) approvalsSoon();
+	feedAudit(r);
+}
+
+function startStreams() {
+	follow(() => "/v1/events/stream", onEvent);
+	follow(() => "/v1/audit/stream" + (auditSeq ? "?after=" + encodeURIComponent(auditSeq) : ""), onAudit);
 }
 
 // ---- views and sign-in ----------------------------------------------------
 
-function show(view) {
-	for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== view;
+function show(v, agent) {
+	view = v;
+	for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== v;
+	const tab = v === "agent" ? "overview" : v;
 	for (const b of document.querySelectorAll("#tabs button"))
-		if (b.dataset.view === view) b.setAttribute("aria-current", "page");
+		if (b.dataset.view === tab) b.setAttribute("aria-current", "page");
 		else b.removeAttribute("aria-current");
-	if (view === "audit") searchAudit();
+	if (v === "audit") searchAudit();
+	if (v === "approvals") refreshApprovals();
+	if (v === "agent") {
+		openAgent(agent || currentAgent(), lastStatus);
+		$("#agent-name").focus();
+	}
+	if (location.hash !== "#" + v) history.replaceState(null, "", "#" + v + (v === "agent" ? "/" + (agent || currentAgent()) : ""));
 }
 
 function stopAll() {
-	for (const t of timers) clearInterval(t);
-	timers = [];
-	if (streamAbort) streamAbort.abort();
-	streamAbort = null;
+	clearInterval(timer);
+	timer = null;
+	for (const a of aborts) a.ctl.abort();
+	aborts = [];
 }
 
 function signOut(why) {
 	stopAll();
 	setToken(null);
-	me = null;
-	for (const li of shown.values()) li.remove();
-	shown.clear();
+	session.me = null;
+	resetApprovals();
+	resetOverview();
+	resetFeed();
+	delete document.body.dataset.role;
 	$("#signin").hidden = false;
 	$("#tabs").hidden = $("#who").hidden = true;
 	for (const s of document.querySelectorAll(".view")) s.hidden = true;
@@ -270,25 +164,30 @@ function signOut(why) {
 	banner("");
 	$("#token").focus();
 }
+session.lost = signOut;
 
 async function signIn() {
 	try {
-		me = await api("GET", "/v1/whoami");
+		session.me = await api("GET", "/v1/whoami");
 	} catch (e) {
 		signOut(e.status === 401 ? "agentd does not know this token." : e.message);
 		return;
 	}
 	$("#signin").hidden = true;
 	$("#tabs").hidden = $("#who").hidden = false;
-	$("#who-name").textContent = me.name;
-	$("#who-role").textContent = me.role;
-	document.body.dataset.role = me.role;
-	show("overview");
-	refreshStatus();
+	$("#who-name").textContent = session.me.name;
+	$("#who-role").textContent = session.me.role;
+	document.body.dataset.role = session.me.role;
+	const [v, agent] = location.hash.slice(1).split("/");
+	await poll();
+	show(["overview", "approvals", "feed", "audit", "agent"].includes(v) && (v !== "agent" || agent) ? v : "overview",
+		agent ? decodeURIComponent(agent) : undefined);
 	refreshApprovals();
-	timers.push(setInterval(refreshStatus, POLL_MS));
-	timers.push(setInterval(refreshApprovals, POLL_MS));
-	watchStream();
+	timer = setInterval(() => {
+		poll();
+		if (view === "approvals") refreshApprovals();
+	}, POLL_MS);
+	startStreams();
 }
 
 $("#signin-form").addEventListener("submit", (ev) => {
@@ -304,8 +203,11 @@ $("#tabs").addEventListener("click", (ev) => {
 	const b = ev.target.closest("button[data-view]");
 	if (b) show(b.dataset.view);
 });
-$("#audit-form").addEventListener("submit", searchAudit);
-$("#audit-verify").addEventListener("click", verifyAudit);
+$("#agent-back").addEventListener("click", () => show("overview"));
+initApprovals();
+initFeed();
+initAgent();
+initAudit();
 
 if (token()) signIn();
 else signOut("");
