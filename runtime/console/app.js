@@ -182,7 +182,10 @@ async function signIn() {
 	await poll();
 	show(["overview", "approvals", "feed", "audit", "agent"].includes(v) && (v !== "agent" || agent) ? v : "overview",
 		agent ? decodeURIComponent(agent) : undefined);
-	refreshApprovals();
+	// What bench/console_bench.py reads: the agents drawn, then the
+	// first page of the queue.
+	performance.mark("console-overview");
+	refreshApprovals().then(() => performance.mark("console-approvals"));
 	timer = setInterval(() => {
 		poll();
 		if (view === "approvals") refreshApprovals();
