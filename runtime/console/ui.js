@@ -20,6 +20,11 @@ export function banner(text, kind) {
 	b.textContent = text || "";
 	b.className = kind || "";
 	b.hidden = !text;
+	// A success is said for a while; a warning stays until it is over.
+	if (kind === "ok")
+		setTimeout(() => {
+			if (b.textContent === text) banner("");
+		}, 8000);
 }
 
 // A failed request: a token agentd no longer knows goes back to
