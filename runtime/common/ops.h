@@ -55,5 +55,8 @@ int         ad_role_parse(const char *word);
 #define AD_OP_TOKEN_CREATE "token.create"
 #define AD_OP_TOKEN_LIST "token.list"
 #define AD_OP_TOKEN_REVOKE "token.revoke"
+/* Answered by the HTTP server itself (http.c): the token's name and
+ * role. */
+#define AD_OP_WHOAMI "whoami"
 
 #endif

@@ -20,6 +20,7 @@
 #include "supervisor/http.h"
 #include "supervisor/http_hooks.h"
 #include "supervisor/http_route.h"
+#include "supervisor/http_static.h"
 #include "supervisor/http_stream.h"
 #include "supervisor/metrics.h"
 #include "supervisor/server.h"
@@ -29,20 +30,21 @@
 struct req;
 
 struct ad_http {
-	struct ad_sv        *sv;
-	struct MHD_Daemon   *d;
-	struct ad_server     srv; /* what contexts point to: sv, closing */
-	size_t               max_body;
-	int64_t              call_timeout_ms;
-	int                  metrics_public;
-	char                *cert, *key; /* PEM, read at start */
-	pthread_mutex_t      st_mtx;     /* st's: see count_answer() */
-	struct ad_http_stats st;
-	struct ad_ratelimit  unauth_log; /* audit 401s once a second */
-	struct ad_ratelimit  forbid_log; /* and 403s */
-	struct req          *waiting;    /* suspended for an answer */
-	struct ad_hooks     *hooks;      /* http_hooks.h; NULL: none */
-	struct ad_streams   *streams;    /* http_stream.h */
+	struct ad_sv          *sv;
+	struct MHD_Daemon     *d;
+	struct ad_server       srv; /* what contexts point to: sv, closing */
+	size_t                 max_body;
+	int64_t                call_timeout_ms;
+	int                    metrics_public;
+	char                  *cert, *key; /* PEM, read at start */
+	pthread_mutex_t        st_mtx;     /* st's: see count_answer() */
+	struct ad_http_stats   st;
+	struct ad_ratelimit    unauth_log; /* audit 401s once a second */
+	struct ad_ratelimit    forbid_log; /* and 403s */
+	struct req            *waiting;    /* suspended for an answer */
+	struct ad_hooks       *hooks;      /* http_hooks.h; NULL: none */
+	struct ad_streams     *streams;    /* http_stream.h */
+	struct ad_http_static *console;    /* the files served at / */
 };
 
 /*
@@ -72,6 +74,8 @@ struct req {
 	const char            *ctype;
 	struct req            *next_waiting;
 	char                   allow[64]; /* 405: the methods the path has */
+	char                   name[AD_NAME_MAX]; /* the token's */
+	enum ad_role           role;
 };
 
 /* ---- counters ---------------------------------------------------------- */
@@ -293,6 +297,8 @@ authenticate(struct req *r, const char *url)
 		return AD_ROLE_NONE;
 	}
 	snprintf(r->c.who, sizeof(r->c.who), "http (%s)", name);
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->role = role;
 	return role;
 }
 
@@ -303,6 +309,19 @@ query_arg(void *arg, const char *name)
 {
 	return MHD_lookup_connection_value(
 	    (struct MHD_Connection *)arg, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* GET /v1/whoami: the token's own name and role, answered here (a
+ * question about the token, which control.sock does not have). */
+static void
+whoami(struct req *r)
+{
+	free(r->out);
+	r->out      = dump(json_pack(
+	         "{s:s,s:s}", "name", r->name, "role", ad_role_name(r->role)));
+	r->code     = MHD_HTTP_OK;
+	r->ctype    = "application/json";
+	r->answered = 1;
 }
 
 /* Run the operation r asks for: answered now, or suspended. */
@@ -360,6 +379,11 @@ run(struct req *r, const char *url, const char *method)
 		    e.kind == AD_KIND_REQUEST ? "a call" : e.dst,
 		    ad_role_name(need), r->c.who, ad_role_name(role));
 		refused(r, MHD_HTTP_FORBIDDEN, url, why);
+		agentd_writer_free(w);
+		return;
+	}
+	if (strcmp(e.dst, AD_OP_WHOAMI) == 0) {
+		whoami(r);
 		agentd_writer_free(w);
 		return;
 	}
@@ -483,6 +507,21 @@ serve_stream(
 	return ret;
 }
 
+/* The console's files (http_static.h): no token, counted as answers. */
+static enum MHD_Result
+serve_console(struct req *r, const char *url, const char *method)
+{
+	unsigned        code = 0;
+	enum MHD_Result ret
+	    = ad_http_static_serve(r->h->console, r->conn, method, url, &code);
+
+	pthread_mutex_lock(&r->h->sv->mtx);
+	r->h->st.requests++;
+	r->h->st.by_class[code / 100 < 6 ? code / 100 : 5]++;
+	pthread_mutex_unlock(&r->h->sv->mtx);
+	return ret;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload,
@@ -549,6 +588,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		return serve_metrics(r, url);
 	}
+	if (strncmp(url, "/v1/", 4) != 0 && strncmp(url, "/hooks/", 7) != 0)
+		return serve_console(r, url, method);
 	run(r, url, method);
 	return r->answered ? send_answer(r) : MHD_YES;
 }
@@ -679,6 +720,7 @@ h_free(struct ad_http *h)
 	}
 	ad_hooks_free(h->hooks);
 	pthread_mutex_destroy(&h->st_mtx);
+	ad_http_static_free(h->console);
 	free(h);
 }
 
@@ -715,6 +757,7 @@ ad_http_start(struct ad_sv *sv, char *err, size_t errlen)
 		h_free(h);
 		return rv;
 	}
+	ad_http_static_load(&h->console);
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
 	    | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
@@ -798,6 +841,7 @@ ad_http_stop(struct ad_sv *sv)
 	free(h->cert);
 	free(h->key);
 	pthread_mutex_destroy(&h->st_mtx);
+	ad_http_static_free(h->console);
 	free(h);
 	sv->http = NULL;
 }

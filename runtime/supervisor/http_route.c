@@ -90,6 +90,7 @@ static const struct ad_route routes[] = {
 	{ "POST", "/v1/tokens", AD_OP_TOKEN_CREATE, B_MERGE, NULL, S_PLAIN },
 	{ "DELETE", "/v1/tokens/{name}", AD_OP_TOKEN_REVOKE, B_NONE, NULL,
 	    S_PLAIN },
+	{ "GET", "/v1/whoami", AD_OP_WHOAMI, B_NONE, NULL, S_PLAIN },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -13,7 +13,7 @@
 
 command -v curl >/dev/null || { echo "1..0 # SKIP no curl"; exit 0; }
 command -v python3 >/dev/null || { echo "1..0 # SKIP no python3"; exit 0; }
-plan 91
+plan 93
 
 SPEC="$top_srcdir/doc/openapi.yaml"
 CHECK="python3 $top_srcdir/tests/tools/openapi_check.py"
@@ -123,6 +123,9 @@ bj() { jq -r "$1" "$T_DIR/body"; }
 # ---- reads ---------------------------------------------------------------
 api 200 getHealth "$VIEW" GET /healthz
 api 200 getMetrics "$VIEW" GET /metrics
+api 200 whoami "$OPER" GET /v1/whoami
+[ "$(bj '.name + " " + .role')" = "oper1 operator" ]
+ok $? "whoami names the token and its role"
 api 200 getStatus "$VIEW" GET /v1/status
 [ "$(bj '.agents | map(.name) | join(",")')" = "echo,pricing,watcher,v" ]
 ok $? "status names the four agents"
