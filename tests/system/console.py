@@ -18,7 +18,8 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (NoSuchElementException,
+    StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -104,8 +105,11 @@ def console_log():
 
 
 def wait(cond, seconds=5, what=""):
+    # The page redraws what it shows: an element found a moment ago may
+    # be replaced before it is read.  That is "not yet", not a failure.
     try:
-        return WebDriverWait(d, slow(seconds), 0.05).until(
+        return WebDriverWait(d, slow(seconds), 0.05, ignored_exceptions=(
+            NoSuchElementException, StaleElementReferenceException)).until(
             lambda _: cond())
     except TimeoutException:
         if what:
