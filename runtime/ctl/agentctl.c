@@ -20,6 +20,7 @@
 #include "bus/envelope.h"
 #include "common/json_mp.h"
 #include "common/nngx.h"
+#include "common/paths.h"
 #include "common/util.h"
 #include "config/conf.h"
 #include "store/audit.h"
