@@ -21,6 +21,7 @@
 
 #include "bus/envelope.h"
 #include "common/json_mp.h"
+#include "common/json_out.h"
 #include "common/nngx.h"
 #include "common/paths.h"
 #include "common/util.h"
@@ -280,7 +281,7 @@ print_error(const struct ctl_opts *o, const struct ad_envelope *rep)
 		json_t *out
 		    = json_pack("{s:s, s:s, s:i}", "error", line, "code",
 		        agentd_errname(rep->status), "status", rep->status);
-		json_dumpf(out, stdout, JSON_COMPACT);
+		ad_json_dumpf(out, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(out);
 	}
@@ -330,7 +331,7 @@ request(const struct ctl_opts *o, enum ad_kind kind, const char *dst,
 static void
 print_line(const json_t *v)
 {
-	json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+	ad_json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
 	putchar('\n');
 }
 
@@ -512,7 +513,7 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 	if (rv == EXIT_OK && o->json) {
 		print_line(out);
 	} else if (rv == EXIT_OK) {
-		json_dumpf(out, stdout, JSON_ENCODE_ANY | JSON_INDENT(2));
+		ad_json_dumpf(out, stdout, JSON_ENCODE_ANY | JSON_INDENT(2));
 		putchar('\n');
 	}
 	json_decref(out);
@@ -593,7 +594,7 @@ print_tail_event(nng_msg *msg, const char *prefix)
 		body = json_null();
 	line = json_pack("{s:s, s:s, s:s, s:o}", "topic", e.dst, "src", e.src,
 	    "instance", e.src_instance, "body", body);
-	json_dumpf(line, stdout, JSON_COMPACT);
+	ad_json_dumpf(line, stdout, JSON_COMPACT);
 	putchar('\n');
 	fflush(stdout);
 	json_decref(line);
@@ -1711,12 +1712,13 @@ print_field(const char *key, json_t *val)
 		}
 		putchar('\n');
 	} else if (json_is_real(val)) {
-		printf(" %.15g\n", json_real_value(val));
+		char real[AD_REAL_TEXT_MAX];
+
+		ad_real_text(json_real_value(val), real);
+		printf(" %s\n", real);
 	} else {
 		putchar(' ');
-		json_dumpf(val, stdout,
-		    JSON_ENCODE_ANY | JSON_INDENT(2)
-		        | JSON_REAL_PRECISION(15));
+		ad_json_dumpf(val, stdout, JSON_ENCODE_ANY | JSON_INDENT(2));
 		putchar('\n');
 	}
 }
