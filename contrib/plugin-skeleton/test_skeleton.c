@@ -4,7 +4,9 @@
  * The mock host table of <agentd/mock.h> loads the plugin as agentd's
  * worker would (same descriptor and settings checks), then plays agentd:
  * requests go in, replies, state, audit records and log lines can be read
- * back.  Prints TAP; exits 1 if a test failed.
+ * back.  Prints TAP; exits 1 if a test failed.  Each group of tests runs
+ * in a child process (agentd_mock_run_case()): if the plugin crashes, that
+ * group fails with the signal named and the others still run.
  *
  *   ./test_skeleton [path/to/skeleton.so]
  */
@@ -15,18 +17,8 @@
 #include <agentd/mock.h>
 #include <agentd/msg.h>
 
-static int tests_run, tests_failed;
-
-/* One TAP line; returns cond so a failure can print more. */
-static int
-check(int cond, const char *name)
-{
-	tests_run++;
-	if (!cond)
-		tests_failed++;
-	printf("%s %d - %s\n", cond ? "ok" : "not ok", tests_run, name);
-	return cond;
-}
+/* One TAP line (agentd_mock_ok); returns cond so a failure can say more. */
+#define check(cond, name) agentd_mock_ok((cond), "%s", (name))
 
 /* ---- building requests and reading replies ----------------------------- */
 
@@ -103,7 +95,7 @@ start(agentd_mock **m, const char *so, const char *pct, const char *min_qty)
 /* ---- the tests --------------------------------------------------------- */
 
 static void
-test_settings(const char *so)
+test_settings(void *so)
 {
 	agentd_mock *m;
 
@@ -120,7 +112,7 @@ test_settings(const char *so)
 }
 
 static void
-test_quotes(const char *so)
+test_quotes(void *so)
 {
 	const struct agentd_host *host;
 	agentd_ctx               *ctx;
@@ -173,13 +165,14 @@ test_quotes(const char *so)
 int
 main(int argc, char **argv)
 {
-	const char *so = argc > 1 ? argv[1] : "./skeleton.so";
+	char *so = argc > 1 ? argv[1] : "./skeleton.so";
+	int   rv;
 
 	agentd_writer_new(&req);
-	test_settings(so);
-	test_quotes(so);
-	printf("1..%d\n", tests_run);
+	agentd_mock_run_case("settings", test_settings, so);
+	agentd_mock_run_case("quotes", test_quotes, so);
+	rv = agentd_mock_done();
 	agentd_doc_free(reply);
 	agentd_writer_free(req);
-	return tests_failed == 0 ? 0 : 1;
+	return rv;
 }
