@@ -27,7 +27,8 @@ state_was_empty=1
 deb_cleanup() {
 	[ -n "$I_PID" ] && kill -0 "$I_PID" 2>/dev/null && stop "$I_PID"
 	I_PID=
-	rm -f "$PLUGINDIR/skeleton.so" /etc/agentd/conf.d/skeleton.conf
+	rm -f "$PLUGINDIR/skeleton.so" "$PLUGINDIR/inventory.so" \
+	    /etc/agentd/conf.d/skeleton.conf /etc/agentd/conf.d/inventory.conf
 	if [ "$preinstalled" -eq 0 ]; then
 		dpkg --purge libagentd-sdk-dev agentd-plugins agentd >/dev/null 2>&1
 		[ "$state_was_empty" -eq 1 ] && rm -rf /var/lib/agentd
@@ -124,7 +125,8 @@ make -s -C "$I_DIR/skeleton" install > /dev/null 2>&1 &&
     [ -f "$PLUGINDIR/skeleton.so" ]
 ok $? "make install puts it into the packaged plugin directory"
 
-cp "$I_DIR/skeleton/skeleton.conf" /etc/agentd/conf.d/
+cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/skeleton/inventory.conf" \
+    /etc/agentd/conf.d/
 stop "$I_PID"
 ok $? "agentd stops cleanly (exit 0)"
 as_unit /usr/sbin/agentd --foreground 2>> "$I_DIR/agentd.log" &
