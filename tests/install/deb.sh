@@ -58,8 +58,9 @@ done
 grep -q "$PLUGINDIR/echo.so" "$I_DIR/agentd-plugins.list" &&
     ! grep -q '\.la$' "$I_DIR/agentd-plugins.list" &&
     grep -q 'usr/include/agentd/mock.h' "$I_DIR/libagentd-sdk-dev.list" &&
-    grep -q 'usr/libexec/agentd/agentd-worker' "$I_DIR/agentd.list"
-ok $? "each package holds its files (plugins without .la, SDK with the mock host)"
+    grep -q 'usr/libexec/agentd/agentd-worker' "$I_DIR/agentd.list" &&
+    grep -q ' \./etc/agentd/conf\.d/$' "$I_DIR/agentd.list"
+ok $? "each package holds its files (plugins without .la, SDK with the mock host, agentd its conf.d)"
 
 dpkg -i $debs > "$I_DIR/install.log" 2>&1
 rc=$?
