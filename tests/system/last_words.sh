@@ -13,6 +13,17 @@
 # nothing, and never acted on SIGTERM.
 . "$top_srcdir/tests/lib.sh"
 
+# These workers die while agentd sends to them, and nng 1.5.2 then loses
+# the message it was handing to the closing pipe (doc/architecture.md,
+# "What nng 1.5.2 loses when a worker dies mid-send").  That leak, and
+# only at its two allocation sites, is not reported here; elsewhere it is.
+LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$top_srcdir/tests/supp/nng-lost-send.lsan"
+export LSAN_OPTIONS
+case ${AGENTD_TEST_WRAP:-} in
+valgrind*)
+	AGENTD_TEST_WRAP="$AGENTD_TEST_WRAP --suppressions=$top_srcdir/tests/supp/nng-lost-send.valgrind" ;;
+esac
+
 ROUNDS=4
 # Restarts each round waits for: each is a worker that died mid-flood.
 PER_ROUND=12
