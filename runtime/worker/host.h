@@ -77,6 +77,8 @@ struct agentd_ctx {
 	size_t              naudits, audit_cap;
 	size_t              audit_outstanding; /* queued + in flight */
 	unsigned            audit_in_flight;
+	/* host->http_async (worker/http.h); NULL: no http { allow } */
+	struct ad_whttp *http;
 	/* warnings a message can cause, one line a second each */
 	struct ad_ratelimit bad_events_log, unsent_log, bad_in_log;
 };
