@@ -559,6 +559,10 @@ try_next(struct job *j)
 		/* Refused before any connection (allow-list, limits): the
 		 * operator's configuration; the breaker does not count it. */
 		p->failed[F_REFUSED]++;
+		if (p->br == BR_PROBING) { /* no probe went: wait again */
+			p->br         = BR_OPEN;
+			p->open_until = mono_ms() + l->breaker_cooldown_ms;
+		}
 		why_add(j, p, agentd_errname(rv));
 		l->host->log(l->ctx, AGENTD_LOG_WARN,
 		    "llm: provider %s: http_async refused %s: %s", p->name,
