@@ -163,6 +163,9 @@ void ad_host_free(void *p);
 		.instance_id    = host_instance_id,                           \
 		.audit_async    = host_audit_async,                           \
 		.propose_async  = host_propose_async,                         \
+		.http_async     = host_http_async,                            \
+		.request_caller = host_request_caller,                        \
+		.state_put_ttl  = host_state_put_ttl,                         \
 	}
 /* clang-format on */
 

@@ -20,10 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <agentd/mock.h>
 
 #include "contract.h"
+#include "http_rules.h"
 
 /* The plugin's context: only a way back to the mock. */
 struct agentd_ctx {
@@ -32,6 +34,7 @@ struct agentd_ctx {
 
 struct agentd_request {
 	size_t id;
+	char   caller[AGENTD_NAME_MAX + 1]; /* host->request_caller() */
 	int    answered;
 	int    status;
 	void  *body; /* what the caller got */
@@ -45,10 +48,28 @@ struct given {
 };
 
 struct entry {
-	char  *key; /* NUL-terminated, keylen does not count it */
-	size_t keylen;
-	char  *val; /* the same */
-	size_t vallen;
+	char   *key; /* NUL-terminated, keylen does not count it */
+	size_t  keylen;
+	char   *val; /* the same */
+	size_t  vallen;
+	int64_t expires; /* the mock's clock; 0: never */
+};
+
+/* One host->http_async request (struct agentd_mock_http_call). */
+struct mhttp {
+	size_t                     id;
+	struct ad_http_plan        plan;
+	char                      *url;
+	struct agentd_http_header *headers; /* names and values copied */
+	size_t                     nheaders;
+	void                      *body;
+	size_t                     body_len;
+	agentd_http_fn             cb;
+	void                      *arg;
+	unsigned                   attempt;  /* the current one, from 1 */
+	int                        awaiting; /* its answer, from the test */
+	int                        finished; /* cb ran */
+	uint64_t                   waited_ms;
 };
 
 struct handler {
@@ -97,6 +118,10 @@ struct decision {
  */
 struct done {
 	struct done      *next;
+	struct mhttp     *http; /* an http_async attempt's outcome instead */
+	int               http_code;
+	struct agentd_http_header *hdrs; /* names and values in one block */
+	size_t                     nhdrs;
 	agentd_reply_fn   cb;
 	agentd_audit_fn   audit_cb;   /* an audit_async record instead */
 	agentd_propose_fn propose_cb; /* a propose_async, id in reply */
@@ -153,6 +178,16 @@ struct agentd_mock {
 	char                 last_log[AGENTD_LOG_LINE_MAX + 1];
 	int                  last_level;
 	size_t               nlogs;
+	char                 caller[AGENTD_NAME_MAX + 1];
+	int64_t              clock_ms; /* state TTLs: moved by the test */
+	/* http_async: the test's server, agentd's http { } */
+	agentd_mock_http_fn http_fn;
+	void               *http_arg;
+	struct vec          http_allow; /* char * */
+	struct ad_http_limits http_lim;
+	struct vec            https; /* struct mhttp *, by id */
+	unsigned              http_outstanding;
+	int                   closing; /* stopping: http_async ECLOSED */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -509,8 +544,16 @@ kv_set(
 		e[i].keylen = keylen;
 		m->kv.n++;
 	}
-	e[i].val    = val;
-	e[i].vallen = vallen;
+	e[i].val     = val;
+	e[i].vallen  = vallen;
+	e[i].expires = 0; /* a put without a TTL keeps the value */
+}
+
+/* Has entry e's TTL passed on the mock's clock? */
+static int
+expired(const struct agentd_mock *m, const struct entry *e)
+{
+	return e->expires != 0 && e->expires <= m->clock_ms;
 }
 
 /* Remove key; AGENTD_ENOENT if absent. */
@@ -543,7 +586,7 @@ host_state_get(agentd_ctx *ctx, const char *key, size_t keylen, void **val,
 	    || ad_state_key_check(key, keylen, 0) != 0)
 		return AGENTD_EINVAL;
 	i = kv_seek(m, key, keylen, &found);
-	if (!found)
+	if (!found || expired(m, (const struct entry *)m->kv.v + i))
 		return AGENTD_ENOENT;
 	e = (const struct entry *)m->kv.v + i;
 	/* Followed by a NUL byte not counted, as the worker hands it. */
@@ -580,13 +623,40 @@ host_state_put(agentd_ctx *ctx, const char *key, size_t keylen,
 	return 0;
 }
 
+/* As state_put, then the expiry on the mock's clock. */
+static int
+host_state_put_ttl(agentd_ctx *ctx, const char *key, size_t keylen,
+    const void *val, size_t vallen, uint64_t ttl_ms)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	int                 found, rv;
+	size_t              i;
+
+	if (m == NULL || ttl_ms == 0 || ttl_ms > AGENTD_STATE_TTL_MAX)
+		return AGENTD_EINVAL;
+	if ((rv = host_state_put(ctx, key, keylen, val, vallen)) != 0)
+		return rv;
+	i = kv_seek(m, key, keylen, &found);
+	((struct entry *)m->kv.v)[i].expires = m->clock_ms + (int64_t)ttl_ms;
+	return 0;
+}
+
 static int
 host_state_del(agentd_ctx *ctx, const char *key, size_t keylen)
 {
 	struct agentd_mock *m = mock_of(ctx);
 
+	int                 found;
+	size_t              i;
+
 	if (m == NULL || ad_state_key_check(key, keylen, 0) != 0)
 		return AGENTD_EINVAL;
+	/* An expired key is gone already, as in agentd. */
+	i = kv_seek(m, key, keylen, &found);
+	if (found && expired(m, (const struct entry *)m->kv.v + i)) {
+		kv_del(m, key, keylen);
+		return AGENTD_ENOENT;
+	}
 	return kv_del(m, key, keylen);
 }
 
@@ -620,16 +690,20 @@ host_state_scan(agentd_ctx *ctx, const char *prefix, size_t prefixlen,
 			return mock_fail(m, AGENTD_ETOOBIG,
 			    "state_scan: the answer would be over the message "
 			    "limit");
-		n++;
 	}
-	if ((snap = calloc(n ? n : 1, sizeof(*snap))) == NULL)
+	if ((snap = calloc(i - first + 1, sizeof(*snap))) == NULL)
 		return AGENTD_ENOMEM;
-	for (i = 0; i < n && rv == 0; i++) {
-		snap[i].key = dup_bytes(e[first + i].key, e[first + i].keylen);
-		snap[i].keylen = e[first + i].keylen;
-		snap[i].val = dup_bytes(e[first + i].val, e[first + i].vallen);
-		snap[i].vallen = e[first + i].vallen;
-		if (snap[i].key == NULL || snap[i].val == NULL)
+	/* Expired keys are skipped, as agentd's scan does. */
+	for (i = first; i < m->kv.n && e[i].keylen >= prefixlen
+	     && memcmp(e[i].key, prefix, prefixlen) == 0 && rv == 0;
+	     i++) {
+		if (expired(m, &e[i]))
+			continue;
+		snap[n].key    = dup_bytes(e[i].key, e[i].keylen);
+		snap[n].keylen = e[i].keylen;
+		snap[n].val    = dup_bytes(e[i].val, e[i].vallen);
+		snap[n].vallen = e[i].vallen;
+		if (snap[n++].key == NULL || snap[n - 1].val == NULL)
 			rv = AGENTD_ENOMEM;
 	}
 	for (i = 0; i < n && rv == 0; i++)
@@ -1122,6 +1196,227 @@ host_instance_id(agentd_ctx *ctx)
 	return ctx->m->instance;
 }
 
+/* ---- outbound HTTP, against the test's handler ------------------------- */
+
+static void
+mhttp_free(struct mhttp *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nheaders; i++) {
+		free((char *)r->headers[i].name);
+		free((char *)r->headers[i].value);
+	}
+	free(r->headers);
+	free(r->url);
+	free(r->body);
+	free(r);
+}
+
+/* Headers copied into one block: the array, then names and values. */
+static struct agentd_http_header *
+headers_dup(const struct agentd_http_header *h, size_t n)
+{
+	struct agentd_http_header *v;
+	size_t                     i, bytes = n * sizeof(*v) + 1;
+	char                      *p;
+
+	for (i = 0; i < n; i++)
+		bytes += strlen(h[i].name) + strlen(h[i].value) + 2;
+	if ((v = malloc(bytes)) == NULL)
+		return NULL;
+	p = (char *)(v + n);
+	for (i = 0; i < n; i++) {
+		v[i].name = strcpy(p, h[i].name);
+		p += strlen(p) + 1;
+		v[i].value = strcpy(p, h[i].value);
+		p += strlen(p) + 1;
+	}
+	return v;
+}
+
+/* Queue the current attempt's outcome for agentd_mock_run(). */
+static int
+mhttp_outcome(struct agentd_mock *m, struct mhttp *r, int status, int code,
+    const struct agentd_http_header *h, size_t nh, const void *body,
+    size_t len)
+{
+	struct done *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return AGENTD_ENOMEM;
+	d->http      = r;
+	d->status    = status;
+	d->http_code = code;
+	if (nh > 0 && (d->hdrs = headers_dup(h, nh)) == NULL) {
+		free(d);
+		return AGENTD_ENOMEM;
+	}
+	d->nhdrs = nh;
+	if (len > 0 && (d->reply = dup_bytes(body, len)) == NULL) {
+		free(d->hdrs);
+		free(d);
+		return AGENTD_ENOMEM;
+	}
+	d->len      = len;
+	r->awaiting = 0;
+	done_push(m, d);
+	return 0;
+}
+
+/* Hand attempt r->attempt to the test's handler. */
+static void
+mhttp_attempt(struct agentd_mock *m, struct mhttp *r)
+{
+	struct agentd_mock_http_call c;
+	int                          rv;
+
+	r->awaiting = 1;
+	if (m->http_fn == NULL) {
+		/* No server: the connection is refused. */
+		mhttp_outcome(m, r, AGENTD_EUNAVAIL, 0, NULL, 0, NULL, 0);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.id         = r->id;
+	c.attempt    = r->attempt;
+	c.method     = r->plan.method;
+	c.url        = r->url;
+	c.host       = r->plan.url.host;
+	c.headers    = r->headers;
+	c.nheaders   = r->nheaders;
+	c.body       = r->body;
+	c.body_len   = r->body_len;
+	c.timeout_ms = r->plan.timeout_ms;
+	rv           = m->http_fn(m->http_arg, m, &c);
+	if (rv == AGENTD_MOCK_HTTP_LATER || (rv == 0 && !r->awaiting))
+		return;
+	/* An error is the attempt's failure; 0 without an answer is the
+	 * handler's mistake, told as a broken answer. */
+	mhttp_outcome(m, r, rv != 0 ? rv : AGENTD_EIO, 0, NULL, 0, NULL, 0);
+}
+
+/* The request's callback, once; r stays for agentd_mock_http_*(). */
+static void
+mhttp_deliver(struct agentd_mock *m, struct mhttp *r, int status, int code,
+    const struct agentd_http_header *h, size_t nh, const void *body,
+    size_t len)
+{
+	struct agentd_http_response resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status    = status;
+	resp.http_code = code;
+	resp.attempts  = r->attempt;
+	resp.headers   = nh ? h : NULL;
+	resp.nheaders  = nh;
+	resp.body      = status == 0 && len ? body : NULL;
+	resp.body_len  = status == 0 ? len : 0;
+	r->finished    = 1;
+	m->http_outstanding--;
+	r->cb(r->arg, &resp);
+}
+
+/* An attempt's outcome, from agentd_mock_run(): again, or the answer. */
+static void
+mhttp_done(struct agentd_mock *m, struct done *d)
+{
+	struct mhttp *r = d->http;
+	const char   *ra = NULL;
+	int64_t       wait;
+	int           status = d->status;
+	size_t        i;
+
+	if (r->finished)
+		return; /* closed before its answer came */
+	if (status == 0 && d->len > m->http_lim.max_response)
+		status = AGENTD_ETOOBIG; /* the worker stops the transfer */
+	for (i = 0; i < d->nhdrs; i++)
+		if (strcasecmp(d->hdrs[i].name, "Retry-After") == 0)
+			ra = d->hdrs[i].value;
+	if (!m->closing
+	    && ad_http_next_attempt(&r->plan, r->attempt, status,
+	        d->http_code, ra, 0, (uint32_t)r->id, &wait)) {
+		r->waited_ms += (uint64_t)wait;
+		r->attempt++;
+		mhttp_attempt(m, r);
+		return;
+	}
+	mhttp_deliver(m, r, status, d->http_code, d->hdrs, d->nhdrs, d->reply,
+	    d->len);
+}
+
+static int
+host_http_async(agentd_ctx *ctx, const struct agentd_http_request *req,
+    agentd_http_fn cb, void *arg)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	struct ad_http_plan plan;
+	struct mhttp       *r;
+	char                err[256];
+	int                 rv;
+
+	if (m == NULL || cb == NULL)
+		return AGENTD_EINVAL;
+	m->http_lim.allow  = m->http_allow.v;
+	m->http_lim.nallow = m->http_allow.n;
+	if ((rv = ad_http_check(req, &m->http_lim, m->http_outstanding, &plan,
+	         err, sizeof(err)))
+	    != 0)
+		return mock_fail(m, rv, "http_async: %s", err);
+	if (m->closing)
+		return mock_fail(m, AGENTD_ECLOSED,
+		    "http_async: the instance is stopping");
+	if (vec_reserve(&m->https, 1, sizeof(r)) != 0
+	    || (r = calloc(1, sizeof(*r))) == NULL)
+		return AGENTD_ENOMEM;
+	r->plan    = plan;
+	r->cb      = cb;
+	r->arg     = arg;
+	r->attempt = 1;
+	r->url     = dup_str(req->url);
+	r->body    = dup_bytes(req->body, req->body_len);
+	r->headers = calloc(req->nheaders + 1, sizeof(*r->headers));
+	if (r->url == NULL || r->body == NULL || r->headers == NULL) {
+		mhttp_free(r);
+		return AGENTD_ENOMEM;
+	}
+	r->body_len = req->body_len;
+	for (r->nheaders = 0; r->nheaders < req->nheaders; r->nheaders++) {
+		r->headers[r->nheaders].name
+		    = dup_str(req->headers[r->nheaders].name);
+		r->headers[r->nheaders].value
+		    = dup_str(req->headers[r->nheaders].value);
+	}
+	r->id                               = m->https.n;
+	((struct mhttp **)m->https.v)[r->id] = r;
+	m->https.n++;
+	m->http_outstanding++;
+	mhttp_attempt(m, r);
+	return 0;
+}
+
+/* Stopping: what is outstanding hears AGENTD_ECLOSED, before fini. */
+static void
+mhttp_close(struct agentd_mock *m)
+{
+	size_t i;
+
+	m->closing = 1;
+	for (i = 0; i < m->https.n; i++) {
+		struct mhttp *r = ((struct mhttp **)m->https.v)[i];
+
+		if (!r->finished)
+			mhttp_deliver(m, r, AGENTD_ECLOSED, 0, NULL, 0, NULL, 0);
+	}
+}
+
+static const char *
+host_request_caller(agentd_ctx *ctx, agentd_request *req)
+{
+	return req != NULL ? req->caller : NULL;
+}
+
 static const struct agentd_host mock_host_table = AD_HOST_TABLE_INIT;
 
 /* ---- settings against the schema --------------------------------------- */
@@ -1369,6 +1664,12 @@ agentd_mock_new(const char *agent_name, struct agentd_mock **out)
 	m->ctx.m = m;
 	if (agent_name != NULL)
 		snprintf(m->agent, sizeof(m->agent), "%s", agent_name);
+	snprintf(m->caller, sizeof(m->caller), "agentctl");
+	m->clock_ms = 1; /* 0 means "no expiry" in an entry */
+	/* agentd's http { } defaults (config/options.c) */
+	m->http_lim.max_concurrent = 256;
+	m->http_lim.max_response   = (size_t)1 << 20;
+	m->http_lim.timeout_ms     = 30000;
 	*out = m;
 	return 0;
 }
@@ -1378,7 +1679,7 @@ agentd_mock_free(struct agentd_mock *m)
 {
 	struct handler *h;
 	struct done    *d;
-	struct vec     *vecs[7]; /* freed last: what they point to first */
+	struct vec     *vecs[9]; /* freed last: what they point to first */
 	size_t          i;
 
 	if (m == NULL)
@@ -1390,14 +1691,24 @@ agentd_mock_free(struct agentd_mock *m)
 	vecs[4] = &m->audits;
 	vecs[5] = &m->rules;
 	vecs[6] = &m->decisions;
+	vecs[7] = &m->https;
+	vecs[8] = &m->http_allow;
+	/* As a stopping worker: requests outstanding hear ECLOSED first. */
+	if (m->initialized)
+		mhttp_close(m);
 	if (m->initialized && m->desc.fini != NULL)
 		m->desc.fini(m->state);
 	/* As a stopping worker: unfinished calls never call back. */
 	while ((d = m->done_head) != NULL) {
 		m->done_head = d->next;
 		free(d->reply);
+		free(d->hdrs);
 		free(d);
 	}
+	for (i = 0; i < m->https.n; i++)
+		mhttp_free(((struct mhttp **)m->https.v)[i]);
+	for (i = 0; i < m->http_allow.n; i++)
+		free(((char **)m->http_allow.v)[i]);
 	if (m->dl != NULL)
 		dlclose(m->dl);
 	typed_free(m);
@@ -1520,7 +1831,8 @@ agentd_mock_send(
 		free(req);
 		return AGENTD_ENOMEM;
 	}
-	req->id                                     = m->reqs.n;
+	req->id = m->reqs.n;
+	memcpy(req->caller, m->caller, sizeof(req->caller));
 	((agentd_request **)m->reqs.v)[m->reqs.n++] = req;
 	m->pending++;
 	rv = m->desc.on_request(m->state, req, copy, len);
@@ -1670,7 +1982,9 @@ agentd_mock_run(struct agentd_mock *m)
 	while ((d = m->done_head) != NULL) {
 		if ((m->done_head = d->next) == NULL)
 			m->done_tail = NULL;
-		if (d->audit_cb != NULL)
+		if (d->http != NULL)
+			mhttp_done(m, d);
+		else if (d->audit_cb != NULL)
 			d->audit_cb(d->arg, d->status, d->seq);
 		else if (d->decision != NULL)
 			outcome_deliver(m, d);
@@ -1682,6 +1996,7 @@ agentd_mock_run(struct agentd_mock *m)
 			    d->status == 0 ? d->reply : NULL,
 			    d->status == 0 ? d->len : 0);
 		free(d->reply);
+		free(d->hdrs);
 		free(d);
 		n++;
 	}
@@ -1993,4 +2308,150 @@ agentd_mock_last_log(const struct agentd_mock *m, int *level)
 	if (level != NULL)
 		*level = m->last_level;
 	return m->last_log;
+}
+
+/* ---- who calls, and the clock of state TTLs ------------------------------ */
+
+int
+agentd_mock_caller(struct agentd_mock *m, const char *caller)
+{
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (!ad_valid_name(caller))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "caller: \"%s\" is not an agent name",
+		    caller ? caller : "(null)");
+	snprintf(m->caller, sizeof(m->caller), "%s", caller);
+	return 0;
+}
+
+int
+agentd_mock_clock_advance(struct agentd_mock *m, uint64_t ms)
+{
+	if (m == NULL || ms > AGENTD_STATE_TTL_MAX)
+		return AGENTD_EINVAL;
+	m->clock_ms += (int64_t)ms;
+	return 0;
+}
+
+/* ---- outbound HTTP, the test's side -------------------------------------- */
+
+int
+agentd_mock_on_http(struct agentd_mock *m, agentd_mock_http_fn fn, void *arg)
+{
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	m->http_fn  = fn;
+	m->http_arg = arg;
+	return 0;
+}
+
+int
+agentd_mock_http_allow(struct agentd_mock *m, const char *pattern)
+{
+	char *copy;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (!ad_http_pattern_valid(pattern))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "http allow: \"%s\" is not a host name, \"*.\" and one, "
+		    "an IPv4 address or a bracketed IPv6 one (lower case)",
+		    pattern ? pattern : "(null)");
+	if (vec_reserve(&m->http_allow, 1, sizeof(char *)) != 0
+	    || (copy = dup_str(pattern)) == NULL)
+		return AGENTD_ENOMEM;
+	((char **)m->http_allow.v)[m->http_allow.n++] = copy;
+	return 0;
+}
+
+int
+agentd_mock_http_limits(struct agentd_mock *m, unsigned max_concurrent,
+    size_t max_response, uint32_t timeout_ms)
+{
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	m->http_lim.max_concurrent = max_concurrent ? max_concurrent : 256;
+	m->http_lim.max_response
+	    = max_response ? max_response : (size_t)1 << 20;
+	m->http_lim.timeout_ms = timeout_ms ? timeout_ms : 30000;
+	return 0;
+}
+
+/* Request id, awaiting its current attempt's outcome from the test. */
+static int
+mhttp_awaiting(struct agentd_mock *m, size_t id, struct mhttp **out)
+{
+	struct mhttp *r;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (id >= m->https.n)
+		return mock_fail(m, AGENTD_ENOENT,
+		    "http: no request %zu was made", id);
+	r = ((struct mhttp **)m->https.v)[id];
+	if (!r->awaiting || r->finished)
+		return mock_fail(m, AGENTD_EEXIST,
+		    "http: request %zu is not waiting for an answer", id);
+	*out = r;
+	return 0;
+}
+
+int
+agentd_mock_http_answer(struct agentd_mock *m, size_t id, int http_code,
+    const struct agentd_http_header *headers, size_t nheaders,
+    const void *body, size_t len)
+{
+	struct mhttp *r = NULL;
+	size_t        i;
+	int           rv;
+
+	if ((rv = mhttp_awaiting(m, id, &r)) != 0)
+		return rv;
+	if (http_code < 100 || http_code > 999 || (body == NULL && len)
+	    || (headers == NULL && nheaders))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "http answer: a code outside 100-999, or NULL data");
+	for (i = 0; i < nheaders; i++)
+		if (headers[i].name == NULL || headers[i].value == NULL)
+			return mock_fail(m, AGENTD_EINVAL,
+			    "http answer: header %zu has a NULL part", i);
+	return mhttp_outcome(
+	    m, r, 0, http_code, headers, nheaders, body, len);
+}
+
+int
+agentd_mock_http_fail(struct agentd_mock *m, size_t id, int status)
+{
+	struct mhttp *r = NULL;
+	int           rv;
+
+	if ((rv = mhttp_awaiting(m, id, &r)) != 0)
+		return rv;
+	if (status <= 0)
+		return mock_fail(m, AGENTD_EINVAL,
+		    "http fail: status must be an agentd error");
+	return mhttp_outcome(m, r, status, 0, NULL, 0, NULL, 0);
+}
+
+size_t
+agentd_mock_http_outstanding(const struct agentd_mock *m)
+{
+	return m != NULL ? m->http_outstanding : 0;
+}
+
+size_t
+agentd_mock_http_count(const struct agentd_mock *m)
+{
+	return m != NULL ? m->https.n : 0;
+}
+
+int
+agentd_mock_http_waited(
+    const struct agentd_mock *m, size_t id, uint64_t *waited_ms)
+{
+	if (m == NULL || waited_ms == NULL || id >= m->https.n)
+		return AGENTD_ENOENT;
+	*waited_ms = ((struct mhttp *const *)m->https.v)[id]->waited_ms;
+	return 0;
 }

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <confuse.h>
 
@@ -21,6 +22,7 @@
 #include "common/util.h"
 #include "config/conf.h"
 #include "config/options.h"
+#include "sdk/http_rules.h"
 
 /*
  * How a file is read.
@@ -439,8 +441,10 @@ sub_rows(const struct ad_opt *rows, const char *name)
 /*
  * The row libconfuse's option opt of section sec was built from.  A
  * callback is told only the section's name; section names are unique
- * (test_config checks), so that is enough.  *nested (if not NULL): sec
- * is inside an agentd or agent section.
+ * within agentd { } and within agent { } (test_config checks), and
+ * parsing->agent says which of the two is being read (agentd { http { } }
+ * and an agent's http { } share a name).  *nested (if not NULL): sec is
+ * inside an agentd or agent section.
  */
 static const struct ad_opt *
 row_of(cfg_t *sec, cfg_opt_t *opt, int *nested)
@@ -454,7 +458,12 @@ row_of(cfg_t *sec, cfg_opt_t *opt, int *nested)
 		rows = ad_webhook_opts;
 	else if (strcmp(sec->name, "agent") == 0)
 		rows = ad_agent_opts;
-	else if ((rows = sub_rows(ad_agent_opts, sec->name)) != NULL
+	else if ((rows = sub_rows(parsing != NULL && parsing->agent != NULL
+	                  ? ad_agent_opts
+	                  : ad_global_opts,
+	              sec->name))
+	        != NULL
+	    || (rows = sub_rows(ad_agent_opts, sec->name)) != NULL
 	    || (rows = sub_rows(ad_global_opts, sec->name)) != NULL)
 		in_section = 1;
 	if (nested != NULL)
@@ -643,6 +652,27 @@ check_paths(cfg_t *cfg, cfg_opt_t *opt)
 			    "%s: an empty path: remove it or name a file or "
 			    "directory",
 			    opt->name);
+	return 0;
+}
+
+/* HOSTS: http { allow }'s patterns, as sdk/http_rules.h reads them. */
+static int
+check_hosts(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg_opt_size(opt); i++) {
+		const char *s = cfg_opt_getnstr(opt, i);
+
+		if (!ad_http_pattern_valid(s))
+			return reject(cfg,
+			    "http %s: \"%s\" is not a host: write a name in "
+			    "lower case (api.example.com), \"*.\" and a name "
+			    "(*.myshopify.com), an IPv4 address (127.0.0.1) or "
+			    "a bracketed IPv6 one ([::1]); no scheme, port or "
+			    "path",
+			    opt->name, s);
+	}
 	return 0;
 }
 
@@ -1127,6 +1157,9 @@ confuse_opt(const struct ad_opt *o, cfg_opt_t *settings, int settings_flags,
 	case AD_OPT_PATHS:
 		return CHECKED(
 		    CFG_STR_LIST(o->name, NULL, CFGF_NONE), check_paths);
+	case AD_OPT_HOSTS:
+		return CHECKED(
+		    CFG_STR_LIST(o->name, NULL, CFGF_NONE), check_hosts);
 	case AD_OPT_USER:
 		return CHECKED(CFG_STR(o->name, o->def, flags), check_user);
 	case AD_OPT_SECRET:
@@ -1514,8 +1547,7 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 			take_rows(o->sub, cfg_getsec(sec, o->name), base, dir);
 			continue;
 		}
-		if (o->kind == AD_OPT_TOPICS || o->kind == AD_OPT_NAMES
-		    || o->kind == AD_OPT_PATHS) {
+		if (AD_OPT_IS_LIST(o->kind)) {
 			take_list(o, sec, base,
 			    o->kind == AD_OPT_PATHS ? dir : NULL);
 			continue;
@@ -1852,6 +1884,14 @@ check_agent(struct ad_agent_conf *a, char *err, size_t errlen)
 		    "heartbeats (%lld ms each): raise hung_after or shorten "
 		    "heartbeat",
 		    (long long)a->hung_after_ms, (long long)a->heartbeat_ms);
+	if (a->http_ca_file != NULL && a->nhttp_allow == 0)
+		return agent_err(a, a->line, err, errlen,
+		    "http ca_file without http allow: no request could use "
+		    "it; add the hosts to allow or remove ca_file");
+	if (a->http_ca_file != NULL && access(a->http_ca_file, R_OK) != 0)
+		return agent_err(a, a->line, err, errlen,
+		    "http ca_file %s: %s: name a PEM file agentd can read",
+		    a->http_ca_file, strerror(errno));
 	return 0;
 }
 

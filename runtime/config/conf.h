@@ -84,6 +84,14 @@ struct ad_agent_conf {
 	char **write_paths; /* paths { write } */
 	size_t nwrite_paths;
 
+	/* http { }: outbound HTTP (worker/http.h); no allow: none */
+	char   **http_allow; /* host patterns (sdk/http_rules.h) */
+	size_t   nhttp_allow;
+	unsigned http_max_concurrent;
+	size_t   http_max_response;
+	int64_t  http_timeout_ms;
+	char    *http_ca_file; /* NULL: the system's CAs only */
+
 	/* policy { }: its rules and what it overrides of agentd's; NULL
 	 * when the section has none (doc/policy.md). */
 	struct ad_policy *policy;

@@ -322,6 +322,28 @@ static const struct ad_opt paths_opts[] = {
 	END,
 };
 
+/* http { }: outbound HTTP of its workers (host->http_async). */
+static const struct ad_opt outbound_opts[] = {
+	LIST("allow", AD_OPT_HOSTS, http_allow, nhttp_allow,
+	    "the hosts `http_async` may reach: `api.example.com`, "
+	    "`*.myshopify.com` (every name below it), `127.0.0.1`, `[::1]`; "
+	    "empty: none, and no network at all "
+	    "([plugin-guide.md](plugin-guide.md#21-outbound-http))"),
+	COUNT("max_concurrent", "256", 1, 65536, http_max_concurrent,
+	    "requests one instance may have outstanding; one more is "
+	    "`EBUSY`"),
+	BYTES("max_response", "1048576", 1, 1L << 30, http_max_response,
+	    "the largest answer body, in bytes; a larger one is stopped "
+	    "and `ETOOBIG`"),
+	DURATION("timeout", "30s", POSITIVE, http_timeout_ms,
+	    "an attempt's timeout unless the request asks for a shorter "
+	    "one; the longest it may ask"),
+	PATH("ca_file", http_ca_file, "none",
+	    "PEM certificates trusted besides the system's CAs (a private "
+	    "CA)"),
+	END,
+};
+
 static const struct ad_opt health_opts[] = {
 	DURATION("heartbeat", "1s", POSITIVE, heartbeat_ms,
 	    "a worker reports this often"),
@@ -362,6 +384,7 @@ const struct ad_opt ad_agent_opts[] = {
 	    "its workers may open Internet sockets (AF_INET, AF_INET6) "
 	    "([security.md](security.md#system-calls))"),
 	SECTION("paths", paths_opts),
+	SECTION("http", outbound_opts),
 	POLICY("policy", policy, ad_policy_opts,
 	    "its own policy: its rules are tried before agentd's, the "
 	    "options it writes override agentd's ([below](#policy-))"),
@@ -511,6 +534,7 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 		case AD_OPT_TOPICS:
 		case AD_OPT_NAMES:
 		case AD_OPT_PATHS:
+		case AD_OPT_HOSTS:
 			*FIELD(base, o, char **) = NULL;
 			*COUNT_OF(base, o)       = 0;
 			break;
@@ -559,6 +583,7 @@ ad_opts_free(const struct ad_opt *rows, void *base)
 		case AD_OPT_TOPICS:
 		case AD_OPT_NAMES:
 		case AD_OPT_PATHS:
+		case AD_OPT_HOSTS:
 			for (i = 0; i < *COUNT_OF(base, o); i++)
 				free((*FIELD(base, o, char **))[i]);
 			free(*FIELD(base, o, char **));
@@ -615,6 +640,7 @@ ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src)
 		case AD_OPT_TOPICS:
 		case AD_OPT_NAMES:
 		case AD_OPT_PATHS:
+		case AD_OPT_HOSTS:
 			n = *CCOUNT_OF(src, o);
 			v = ad_xcalloc(n, sizeof(*v));
 			for (i = 0; i < n; i++)
@@ -674,6 +700,7 @@ same_one(const struct ad_opt *o, const void *a, const void *b)
 	case AD_OPT_TOPICS:
 	case AD_OPT_NAMES:
 	case AD_OPT_PATHS:
+	case AD_OPT_HOSTS:
 		n = *CCOUNT_OF(a, o);
 		if (n != *CCOUNT_OF(b, o))
 			return 0;

@@ -57,6 +57,8 @@ enum ad_opt_kind {
 	AD_OPT_WEBHOOKS, /* webhook "NAME" { sub }, any number: a struct
 	                  * ad_webhook_conf * (at) and its size_t count
 	                  * (count_at) */
+	AD_OPT_HOSTS,    /* char ** and its size_t count: host patterns of
+	                  * http { allow } (sdk/http_rules.h) */
 };
 
 struct ad_opt {
@@ -118,6 +120,11 @@ int ad_opts_same(const struct ad_opt *rows, const void *a, const void *b);
 #define AD_OPT_FIELD(base, o, type) ((type *)((char *)(base) + (o)->at))
 #define AD_OPT_COUNT_FIELD(base, o)                                           \
 	((size_t *)((char *)(base) + (o)->count_at))
+
+/* TOPICS, NAMES, PATHS, HOSTS: a list of strings and its count. */
+#define AD_OPT_IS_LIST(k)                                                     \
+	((k) == AD_OPT_TOPICS || (k) == AD_OPT_NAMES || (k) == AD_OPT_PATHS   \
+	    || (k) == AD_OPT_HOSTS)
 
 /* ENUM: the index of s in words; WORD: parse(s).  -1: not a word of o. */
 int ad_opt_word(const struct ad_opt *o, const char *s);

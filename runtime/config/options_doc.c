@@ -52,6 +52,9 @@ doc_type(FILE *f, const struct ad_opt *o)
 	case AD_OPT_PATHS:
 		fputs("list of paths", f);
 		break;
+	case AD_OPT_HOSTS:
+		fputs("list of hosts", f);
+		break;
 	case AD_OPT_USER:
 		fputs("user name", f);
 		break;
@@ -80,8 +83,7 @@ doc_default(FILE *f, const struct ad_opt *o)
 		fputs(o->shown_def, f);
 	else if (o->def != NULL)
 		fprintf(f, "`%s`", o->def);
-	else if (o->kind == AD_OPT_TOPICS || o->kind == AD_OPT_NAMES
-	    || o->kind == AD_OPT_PATHS)
+	else if (AD_OPT_IS_LIST(o->kind))
 		fputs("empty", f);
 	else if (o->kind == AD_OPT_SETTINGS)
 		fputs("the plugin's defaults", f);

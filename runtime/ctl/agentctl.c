@@ -1234,11 +1234,29 @@ print_value(json_t *val)
 
 static const char *const state_help
     = "usage: agentctl state get AGENT KEY\n"
-      "       agentctl state put AGENT KEY JSON\n"
+      "       agentctl state put AGENT KEY JSON [TTL]\n"
       "       agentctl state del AGENT KEY\n"
       "       agentctl state ls AGENT [PREFIX]\n"
       "Read or change an agent's state as its plugin sees it (values are "
-      "stored as\nmsgpack, shown as JSON).  ls lists the keys, in order.\n";
+      "stored as\nmsgpack, shown as JSON).  ls lists the keys, in order, "
+      "each with the time\nleft before it expires if it has a TTL "
+      "(put's TTL: a duration, 10m).\n";
+
+/* Time left as "1d2h", "3h4m", "5m6s" or "7s": the two largest units. */
+static void
+print_left(const char *key, json_int_t ms)
+{
+	long long s = (long long)(ms + 999) / 1000;
+
+	if (s >= 86400)
+		printf("%s\t%lldd%lldh\n", key, s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		printf("%s\t%lldh%lldm\n", key, s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		printf("%s\t%lldm%llds\n", key, s / 60, s % 60);
+	else
+		printf("%s\t%llds\n", key, s);
+}
 
 static int
 cmd_state(struct ctl_opts *o, int argc, char **argv)
@@ -1253,12 +1271,22 @@ cmd_state(struct ctl_opts *o, int argc, char **argv)
 
 	if (want_help(argc, argv, state_help))
 		return EXIT_OK;
-	want = strcmp(op, "put") == 0 ? 5
+	int64_t ttl_ms = 0;
+
+	want = strcmp(op, "put") == 0 ? (argc == 6 ? 6 : 5)
 	    : strcmp(op, "ls") == 0   ? (argc == 4 ? 4 : 3)
 	    : strcmp(op, "get") == 0 || strcmp(op, "del") == 0 ? 4
 	                                                       : -1;
 	if (want < 0 || argc != want) {
 		fputs(state_help, stderr);
+		return EXIT_USAGE;
+	}
+	if (want == 6
+	    && (ad_parse_duration(argv[5], &ttl_ms) != 0 || ttl_ms <= 0)) {
+		fprintf(stderr,
+		    "agentctl: TTL \"%s\" is not a duration longer than 0: "
+		    "write 30s, 10m, 2h or 7d\n",
+		    argv[5]);
 		return EXIT_USAGE;
 	}
 	if (strcmp(op, "put") == 0) {
@@ -1272,7 +1300,7 @@ cmd_state(struct ctl_opts *o, int argc, char **argv)
 		}
 	}
 	agentd_writer_new(&w);
-	agentd_write_map(w, val ? 3 : 2);
+	agentd_write_map(w, (val ? 3 : 2) + (ttl_ms > 0));
 	agentd_write_str(w, "agent");
 	agentd_write_str(w, argv[2]);
 	agentd_write_str(w, "key");
@@ -1282,6 +1310,10 @@ cmd_state(struct ctl_opts *o, int argc, char **argv)
 		p = agentd_writer_data(val, &n);
 		agentd_write_str(w, "val");
 		agentd_write_bin(w, p, n);
+	}
+	if (ttl_ms > 0) {
+		agentd_write_str(w, "ttl_ms");
+		agentd_write_uint(w, (uint64_t)ttl_ms);
 	}
 	snprintf(
 	    dst, sizeof(dst), "state.%s", strcmp(op, "ls") == 0 ? "scan" : op);
@@ -1293,10 +1325,20 @@ cmd_state(struct ctl_opts *o, int argc, char **argv)
 	} else if (rv == EXIT_OK && strcmp(op, "ls") == 0) {
 		json_array_foreach(json_object_get(v, "entries"), i, e)
 		{
-			json_t *k = json_array_get(e, 0);
+			json_t *k    = json_array_get(e, 0);
+			json_t *left = json_array_get(e, 2); /* ms, if a TTL */
 
-			if (o->json)
+			if (o->json && left != NULL) {
+				json_t *obj = json_pack(
+				    "{sOsO}", "key", k, "ttl_ms", left);
+
+				print_line(obj);
+				json_decref(obj);
+			} else if (o->json)
 				print_line(k);
+			else if (left != NULL)
+				print_left(json_string_value(k),
+				    json_integer_value(left));
 			else
 				printf("%s\n", json_string_value(k));
 		}

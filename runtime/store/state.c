@@ -36,8 +36,12 @@
  * arguments borrowed from the caller, who waits until done is set.
  */
 struct wop {
-	struct full_key              *key; /* put, del; NULL for a batch */
-	const MDB_val                *val; /* put; NULL for a delete */
+	struct full_key              *key;     /* put, del; NULL for a batch */
+	const MDB_val                *val;     /* put; NULL for a delete */
+	int64_t                       expires; /* put: wall ms, 0: never */
+	int                           sweep;   /* a sweep: no key, no ops */
+	int64_t                       now;     /* a sweep's wall clock */
+	size_t                        max, removed; /* a sweep's bound */
 	const char                   *agent;
 	const struct agentd_state_op *ops; /* batch */
 	size_t                        n;
@@ -51,7 +55,11 @@ struct ad_state {
 	MDB_env          *env;  /* borrowed from store */
 	pthread_rwlock_t *gate; /* borrowed from store */
 	MDB_dbi           dbi;
-	size_t            max_value;
+	/* TTLs (doc/state.md): "state_ttl" full key -> expiry, 8 bytes big
+	 * endian, wall ms; "state_expiry" expiry then full key -> "", the
+	 * same in the order a sweep takes them. */
+	MDB_dbi ttl_dbi, exp_dbi;
+	size_t  max_value;
 
 	/* Group commit: writes queue here; one writer at a time commits all
 	 * that are queued in one durable transaction. */
@@ -139,7 +147,13 @@ ad_state_open(struct ad_store *s, size_t max_value, struct ad_state **out,
 	pthread_rwlock_rdlock(st->gate);
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) == 0) {
 		if ((rc = mdb_dbi_open(txn, "state", MDB_CREATE, &st->dbi))
-		    != 0)
+		        != 0
+		    || (rc = mdb_dbi_open(
+		            txn, "state_ttl", MDB_CREATE, &st->ttl_dbi))
+		        != 0
+		    || (rc = mdb_dbi_open(
+		            txn, "state_expiry", MDB_CREATE, &st->exp_dbi))
+		        != 0)
 			mdb_txn_abort(txn);
 		else
 			rc = mdb_txn_commit(txn);
@@ -169,18 +183,149 @@ ad_state_close(struct ad_state *st)
 static int batch_apply(struct ad_state *st, MDB_txn *txn, const char *agent,
     const struct agentd_state_op *ops, size_t n);
 
-/* Apply one queued write inside txn; the caller commits or aborts. */
+/* ---- expiries ---------------------------------------------------------- */
+
+static void
+be64_put(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t
+be64_get(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The expiry of full key k in txn: 0 and *at, or MDB_NOTFOUND. */
+static int
+ttl_get(struct ad_state *st, MDB_txn *txn, MDB_val *k, int64_t *at)
+{
+	MDB_val v;
+	int     rc;
+
+	if ((rc = mdb_get(txn, st->ttl_dbi, k, &v)) != 0)
+		return rc;
+	*at = v.mv_size == 8 ? (int64_t)be64_get(v.mv_data) : 0;
+	return 0;
+}
+
+/* Has full key k an expiry that has passed at now? */
+static int
+ttl_passed(struct ad_state *st, MDB_txn *txn, MDB_val *k, int64_t now)
+{
+	int64_t at;
+
+	return ttl_get(st, txn, k, &at) == 0 && at <= now;
+}
+
+/* Remove k's expiry, if it has one, from both databases. */
+static int
+ttl_clear(struct ad_state *st, MDB_txn *txn, MDB_val *k)
+{
+	unsigned char buf[8 + STATE_FULLKEY_MAX];
+	MDB_val       e;
+	int64_t       at;
+	int           rc;
+
+	if ((rc = ttl_get(st, txn, k, &at)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	be64_put(buf, (uint64_t)at);
+	memcpy(buf + 8, k->mv_data, k->mv_size);
+	e.mv_data = buf;
+	e.mv_size = 8 + k->mv_size;
+	if ((rc = mdb_del(txn, st->exp_dbi, &e, NULL)) != 0
+	    && rc != MDB_NOTFOUND)
+		return rc;
+	return mdb_del(txn, st->ttl_dbi, k, NULL);
+}
+
+/* Give k the expiry at (replacing the one it had). */
+static int
+ttl_set(struct ad_state *st, MDB_txn *txn, MDB_val *k, int64_t at)
+{
+	unsigned char buf[8 + STATE_FULLKEY_MAX], tv[8];
+	MDB_val       e, v, empty = { 0, "" };
+	int           rc;
+
+	if ((rc = ttl_clear(st, txn, k)) != 0)
+		return rc;
+	be64_put(tv, (uint64_t)at);
+	v.mv_data = tv;
+	v.mv_size = 8;
+	memcpy(buf, tv, 8);
+	memcpy(buf + 8, k->mv_data, k->mv_size);
+	e.mv_data = buf;
+	e.mv_size = 8 + k->mv_size;
+	if ((rc = mdb_put(txn, st->ttl_dbi, k, &v, 0)) != 0)
+		return rc;
+	return mdb_put(txn, st->exp_dbi, &e, &empty, 0);
+}
+
+/*
+ * Remove at most w->max keys whose expiry is w->now or earlier, oldest
+ * first, with their expiries; w->removed counts them.
+ */
+static int
+sweep_apply(struct ad_state *st, MDB_txn *txn, struct wop *w)
+{
+	MDB_cursor *cur;
+	MDB_val     e, v, k;
+	int         rc;
+
+	if ((rc = mdb_cursor_open(txn, st->exp_dbi, &cur)) != 0)
+		return rc;
+	while (w->removed < w->max
+	    && (rc = mdb_cursor_get(cur, &e, &v, MDB_FIRST)) == 0) {
+		if (e.mv_size <= 8 || (int64_t)be64_get(e.mv_data) > w->now)
+			break;
+		k.mv_data = (char *)e.mv_data + 8;
+		k.mv_size = e.mv_size - 8;
+		if (((rc = mdb_del(txn, st->dbi, &k, NULL)) != 0
+		        && rc != MDB_NOTFOUND)
+		    || ((rc = mdb_del(txn, st->ttl_dbi, &k, NULL)) != 0
+		        && rc != MDB_NOTFOUND)
+		    || (rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		w->removed++;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Apply one queued write inside txn; the caller commits or aborts.  A
+ * write without an expiry removes the key's, if it had one. */
 static int
 wop_apply(struct ad_state *st, MDB_txn *txn, struct wop *w)
 {
 	MDB_val k;
+	int     rc;
 
+	if (w->sweep)
+		return sweep_apply(st, txn, w);
 	if (w->key == NULL)
 		return batch_apply(st, txn, w->agent, w->ops, w->n);
 	k.mv_data = w->key->buf;
 	k.mv_size = w->key->len;
-	return w->val != NULL ? mdb_put(txn, st->dbi, &k, (MDB_val *)w->val, 0)
-	                      : mdb_del(txn, st->dbi, &k, NULL);
+	if (w->val != NULL) {
+		if ((rc = mdb_put(txn, st->dbi, &k, (MDB_val *)w->val, 0))
+		    != 0)
+			return rc;
+		return w->expires != 0 ? ttl_set(st, txn, &k, w->expires)
+		                       : ttl_clear(st, txn, &k);
+	}
+	/* An expired key is gone already: ENOENT, as get says (the sweep
+	 * removes it). */
+	if (ttl_passed(st, txn, &k, ad_wall_ms()))
+		return MDB_NOTFOUND;
+	if ((rc = mdb_del(txn, st->dbi, &k, NULL)) != 0)
+		return rc;
+	return ttl_clear(st, txn, &k);
 }
 
 /*
@@ -317,7 +462,10 @@ ad_state_get(struct ad_state *st, const char *agent, const char *key,
 	pthread_rwlock_rdlock(st->gate);
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
 		/* v points into the map: copy it before the txn ends. */
-		if ((rc = mdb_get(txn, st->dbi, &k, &v)) == 0) {
+		if ((rc = mdb_get(txn, st->dbi, &k, &v)) == 0
+		    && ttl_passed(st, txn, &k, ad_wall_ms()))
+			rc = MDB_NOTFOUND; /* expired: gone at once */
+		if (rc == 0) {
 			copy = ad_xmalloc(v.mv_size + 1);
 			memcpy(copy, v.mv_data, v.mv_size);
 			copy[v.mv_size] = '\0';
@@ -351,6 +499,47 @@ ad_state_put(struct ad_state *st, const char *agent, const char *key,
 	w.val   = &v;
 	w.bytes = fk.len + vallen;
 	return submit(st, &w, "writing a state key");
+}
+
+int
+ad_state_put_ttl(struct ad_state *st, const char *agent, const char *key,
+    size_t keylen, const void *val, size_t vallen, uint64_t ttl_ms)
+{
+	struct full_key fk;
+	struct wop      w;
+	MDB_val         v;
+	int             rv;
+
+	if (ttl_ms == 0 || ttl_ms > AGENTD_STATE_TTL_MAX)
+		return AGENTD_EINVAL;
+	if ((rv = full_key(agent, key, keylen, 0, &fk)) != 0
+	    || (rv = check_value(st, val, vallen)) != 0)
+		return rv;
+	v.mv_data = (void *)(val != NULL ? val : "");
+	v.mv_size = vallen;
+	memset(&w, 0, sizeof(w));
+	w.key     = &fk;
+	w.val     = &v;
+	w.expires = ad_wall_ms() + (int64_t)ttl_ms;
+	w.bytes   = 3 * fk.len + vallen + 32;
+	return submit(st, &w, "writing a state key with a TTL");
+}
+
+int
+ad_state_sweep(
+    struct ad_state *st, int64_t now_ms, size_t max, size_t *removed)
+{
+	struct wop w;
+	int        rv;
+
+	memset(&w, 0, sizeof(w));
+	w.sweep  = 1;
+	w.now    = now_ms;
+	w.max    = max;
+	w.bytes  = max * 64;
+	rv       = submit(st, &w, "removing expired state keys");
+	*removed = rv == 0 ? w.removed : 0;
+	return rv;
 }
 
 int
@@ -411,7 +600,8 @@ batch_apply(struct ad_state *st, MDB_txn *txn, const char *agent,
 			v.mv_size = ops[i].vallen;
 			rc        = mdb_put(txn, st->dbi, &k, &v, 0);
 		}
-		if (rc != 0)
+		/* A batch writes no expiry: the key's goes. */
+		if (rc != 0 || (rc = ttl_clear(st, txn, &k)) != 0)
 			return rc;
 	}
 	return 0;
@@ -433,7 +623,8 @@ ad_state_batch(struct ad_state *st, const char *agent,
 	w.ops   = ops;
 	w.n     = n;
 	for (size_t i = 0; i < n; i++)
-		w.bytes += ops[i].keylen + ops[i].vallen + STATE_AGENT_MAX + 1;
+		w.bytes += ops[i].keylen + ops[i].vallen + STATE_AGENT_MAX + 1
+		    + 16;
 	return submit(st, &w, "writing a state batch");
 }
 
@@ -441,9 +632,10 @@ ad_state_batch(struct ad_state *st, const char *agent,
 
 /* One entry copied out of a read transaction: key, NUL, value, NUL. */
 struct scan_entry {
-	char  *buf;
-	size_t keylen;
-	size_t vallen;
+	char   *buf;
+	size_t  keylen;
+	size_t  vallen;
+	int64_t expires; /* wall ms; 0: never */
 };
 
 struct scan_chunk {
@@ -462,15 +654,16 @@ chunk_free(struct scan_chunk *c)
 
 /* Copy one entry into c; k is a full key, its agent part agentlen bytes. */
 static void
-chunk_add(
-    struct scan_chunk *c, size_t agentlen, const MDB_val *k, const MDB_val *v)
+chunk_add(struct scan_chunk *c, size_t agentlen, const MDB_val *k,
+    const MDB_val *v, int64_t expires)
 {
 	struct scan_entry *e    = &c->v[c->n++];
 	size_t             klen = k->mv_size - agentlen;
 
-	e->keylen = klen;
-	e->vallen = v->mv_size;
-	e->buf    = ad_xmalloc(klen + 1 + v->mv_size + 1);
+	e->expires = expires;
+	e->keylen  = klen;
+	e->vallen  = v->mv_size;
+	e->buf     = ad_xmalloc(klen + 1 + v->mv_size + 1);
 	memcpy(e->buf, (const char *)k->mv_data + agentlen, klen);
 	e->buf[klen] = '\0';
 	memcpy(e->buf + klen + 1, v->mv_data, v->mv_size);
@@ -496,7 +689,8 @@ chunk_load(struct ad_state *st, const struct full_key *pre, size_t agentlen,
 	MDB_txn    *txn;
 	MDB_cursor *cur;
 	MDB_val     k, v;
-	size_t      bytes = 0;
+	size_t      bytes = 0, looked = 0;
+	int64_t     now = ad_wall_ms(), at;
 	int         rc;
 
 	c->more = 0;
@@ -514,14 +708,21 @@ chunk_load(struct ad_state *st, const struct full_key *pre, size_t agentlen,
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	for (; rc == 0 && has_prefix(&k, pre);
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (c->n == SCAN_CHUNK_ENTRIES || bytes >= SCAN_CHUNK_BYTES) {
+		/* Expired keys skipped count too: a chunk's read transaction
+		 * stays short however many wait for the sweep. */
+		if (looked++ == SCAN_CHUNK_ENTRIES
+		    || bytes >= SCAN_CHUNK_BYTES) {
 			c->more = 1;
 			break;
 		}
-		chunk_add(c, agentlen, &k, &v);
-		bytes += v.mv_size;
 		memcpy(from->buf, k.mv_data, k.mv_size);
 		from->len = k.mv_size;
+		if (ttl_get(st, txn, &k, &at) != 0)
+			at = 0;
+		else if (at <= now)
+			continue; /* expired: skipped at once */
+		chunk_add(c, agentlen, &k, &v, at);
+		bytes += v.mv_size;
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
@@ -529,8 +730,8 @@ chunk_load(struct ad_state *st, const struct full_key *pre, size_t agentlen,
 }
 
 int
-ad_state_scan(struct ad_state *st, const char *agent, const char *prefix,
-    size_t prefixlen, agentd_scan_fn fn, void *arg)
+ad_state_scan_ttl(struct ad_state *st, const char *agent, const char *prefix,
+    size_t prefixlen, ad_state_scan_ttl_fn fn, void *arg)
 {
 	struct scan_chunk *c;
 	struct full_key    pre, from;
@@ -555,10 +756,38 @@ ad_state_scan(struct ad_state *st, const char *agent, const char *prefix,
 		seen = 1;
 		for (size_t i = 0; rv == 0 && i < c->n; i++)
 			rv = fn(arg, c->v[i].buf, c->v[i].keylen,
-			    c->v[i].buf + c->v[i].keylen + 1, c->v[i].vallen);
+			    c->v[i].buf + c->v[i].keylen + 1, c->v[i].vallen,
+			    c->v[i].expires);
 		chunk_free(c);
 	} while (rv == 0 && c->more);
 	chunk_free(c);
 	free(c);
 	return rv;
+}
+
+/* ad_state_scan's fn, called through ad_state_scan_ttl's. */
+struct plain_scan {
+	agentd_scan_fn fn;
+	void          *arg;
+};
+
+static int
+plain_entry(void *arg, const char *key, size_t keylen, const void *val,
+    size_t vallen, int64_t expires_ms)
+{
+	struct plain_scan *p = arg;
+
+	return p->fn(p->arg, key, keylen, val, vallen);
+}
+
+int
+ad_state_scan(struct ad_state *st, const char *agent, const char *prefix,
+    size_t prefixlen, agentd_scan_fn fn, void *arg)
+{
+	struct plain_scan p = { fn, arg };
+
+	if (fn == NULL)
+		return AGENTD_EINVAL;
+	return ad_state_scan_ttl(
+	    st, agent, prefix, prefixlen, plain_entry, &p);
 }

@@ -8,6 +8,15 @@
  * is a prefix of the other ("price" vs "pricing"), and keys may hold any
  * bytes, NUL included.
  *
+ * Expiries (doc/state.md).  ad_state_put_ttl() gives a key an expiry, in
+ * two more databases: `state_ttl` (full key -> expiry, 8 bytes big
+ * endian, wall-clock ms since the epoch) and `state_expiry` (expiry then
+ * full key -> empty, in the order ad_state_sweep() removes them).  Values
+ * in `state` are unchanged, so what was written before expiries existed
+ * reads as it did.  A key whose expiry has passed is absent for get, del
+ * and scan at once; the sweep removes it later, in bounded batches.  A
+ * put, batch or delete without an expiry removes the key's.
+ *
  * Limits.  A key is 1..AD_STATE_KEY_MAX bytes: LMDB keys are at most 511
  * bytes and the agent part takes up to 64 of them.  A value is at most the
  * max_value given to ad_state_open().  Outside them: AGENTD_EINVAL (key,
@@ -72,6 +81,21 @@ int ad_state_get(struct ad_state *st, const char *agent, const char *key,
 int ad_state_put(struct ad_state *st, const char *agent, const char *key,
     size_t keylen, const void *val, size_t vallen);
 
+/*
+ * ad_state_put() with an expiry ttl_ms from now (1 to AGENTD_STATE_TTL_MAX,
+ * else AGENTD_EINVAL), replacing any the key had.
+ */
+int ad_state_put_ttl(struct ad_state *st, const char *agent, const char *key,
+    size_t keylen, const void *val, size_t vallen, uint64_t ttl_ms);
+
+/*
+ * Remove at most max keys (of every agent) whose expiry is now_ms or
+ * earlier, oldest first, in one durable transaction; *removed says how
+ * many.  max reached means more may be waiting.
+ */
+int ad_state_sweep(
+    struct ad_state *st, int64_t now_ms, size_t max, size_t *removed);
+
 /* Remove one key; AGENTD_ENOENT if it was absent. */
 int ad_state_del(
     struct ad_state *st, const char *agent, const char *key, size_t keylen);
@@ -88,6 +112,12 @@ int ad_state_del(
  */
 int ad_state_scan(struct ad_state *st, const char *agent, const char *prefix,
     size_t prefixlen, agentd_scan_fn fn, void *arg);
+
+/* ad_state_scan()'s walk, with each key's expiry (wall ms; 0: none). */
+typedef int (*ad_state_scan_ttl_fn)(void *arg, const char *key, size_t keylen,
+    const void *val, size_t vallen, int64_t expires_ms);
+int ad_state_scan_ttl(struct ad_state *st, const char *agent,
+    const char *prefix, size_t prefixlen, ad_state_scan_ttl_fn fn, void *arg);
 
 /*
  * Apply n puts and deletes (an op with val NULL deletes its key; deleting

@@ -1107,19 +1107,23 @@ struct scan_out {
 	size_t         cap;
 };
 
+/* [key, val] or, for a key with an expiry, [key, val, ms left]. */
 static int
-scan_add(
-    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+scan_add(void *arg, const char *key, size_t keylen, const void *val,
+    size_t vallen, int64_t expires_ms)
 {
 	struct scan_out *o = arg;
 	size_t           len;
+	int64_t          left = expires_ms - ad_wall_ms();
 
 	agentd_writer_data(o->w, &len);
 	if (len + keylen + vallen + AD_SCAN_ENTRY_OVERHEAD > o->cap)
 		return AGENTD_ETOOBIG;
-	agentd_write_array(o->w, 2);
+	agentd_write_array(o->w, expires_ms != 0 ? 3 : 2);
 	agentd_write_bin(o->w, key, keylen);
 	agentd_write_bin(o->w, val, vallen);
+	if (expires_ms != 0)
+		agentd_write_uint(o->w, left > 0 ? (uint64_t)left : 0);
 	o->n++;
 	return 0;
 }
@@ -1137,7 +1141,7 @@ state_scan(struct ad_sv *sv, const char *agent, const void *prefix,
 	agentd_writer_new(&o.w);
 	o.n   = 0;
 	o.cap = sv->cfg->global.max_message_size;
-	rv    = ad_state_scan(sv->state, agent, prefix, plen, scan_add, &o);
+	rv = ad_state_scan_ttl(sv->state, agent, prefix, plen, scan_add, &o);
 	if (rv == 0) {
 		p = agentd_writer_data(o.w, &len);
 		agentd_write_map(out, 1);
@@ -1222,13 +1226,15 @@ op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e,
 	struct agentd_state_op *ops = NULL;
 	const void             *key = "", *val = NULL, *body;
 	size_t                  klen = 0, vlen = 0, n, len;
-	void                   *got = NULL;
+	void                   *got    = NULL;
+	uint64_t                ttl_ms = 0; /* put: an expiry */
 	int                     rv;
 
 	if (agentd_parse(e->body, e->body_len, &doc) == 0) {
 		root = agentd_doc_root(doc);
 		agentd_get_bin(agentd_map_get(root, "key"), &key, &klen);
 		agentd_get_bin(agentd_map_get(root, "val"), &val, &vlen);
+		agentd_get_uint(agentd_map_get(root, "ttl_ms"), &ttl_ms);
 	}
 	agentd_writer_new(&out);
 	c->state = AD_SRV_WAIT;
@@ -1244,8 +1250,10 @@ op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e,
 	} else if (strcmp(op, "get") == 0)
 		; /* rv says why */
 	else if (strcmp(op, "put") == 0)
-		rv = val == NULL
-		    ? AGENTD_EINVAL
+		rv = val == NULL ? AGENTD_EINVAL
+		    : ttl_ms > 0
+		    ? ad_state_put_ttl(
+		        sv->state, agent, key, klen, val, vlen, ttl_ms)
 		    : ad_state_put(sv->state, agent, key, klen, val, vlen);
 	else if (strcmp(op, "del") == 0)
 		rv = ad_state_del(sv->state, agent, key, klen);

@@ -225,6 +225,27 @@ sandbox_args(struct argv *a, const struct ad_agent_conf *c,
 	}
 	if (c->network)
 		arg(a, "--network");
+	/* http { }: the worker opens its sandbox to what libcurl needs only
+	 * with an allow-list (worker/http.h). */
+	for (i = 0; i < c->nhttp_allow; i++) {
+		arg(a, "--http-allow");
+		arg(a, c->http_allow[i]);
+	}
+	if (c->nhttp_allow > 0) {
+		snprintf(num, sizeof(num), "%u", c->http_max_concurrent);
+		arg(a, "--http-max-concurrent");
+		arg(a, num);
+		snprintf(num, sizeof(num), "%zu", c->http_max_response);
+		arg(a, "--http-max-response");
+		arg(a, num);
+		snprintf(num, sizeof(num), "%lld", (long long)c->http_timeout_ms);
+		arg(a, "--http-timeout-ms");
+		arg(a, num);
+	}
+	if (c->nhttp_allow > 0 && c->http_ca_file != NULL) {
+		arg(a, "--http-ca-file");
+		arg(a, c->http_ca_file);
+	}
 	for (i = 0; i < c->nread_paths; i++) {
 		arg(a, "--read");
 		arg(a, c->read_paths[i]);

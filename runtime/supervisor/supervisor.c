@@ -622,6 +622,31 @@ retain_audit(struct ad_sv *sv)
 }
 
 /*
+ * Expired state keys (doc/state.md): they are invisible at once, and
+ * removed here in batches of SWEEP_BATCH, once a second, or on the next
+ * turn while a batch came back full.  Bounded, so a million keys expiring
+ * together never hold the loop or the LMDB writer long.
+ */
+#define SWEEP_BATCH 512
+#define SWEEP_EVERY_MS 1000
+
+static void
+sweep_state(struct ad_sv *sv)
+{
+	int64_t now     = ad_now_ms();
+	size_t  removed = 0;
+
+	if (sv->state == NULL || now < sv->sweep_next)
+		return;
+	if (ad_state_sweep(sv->state, ad_wall_ms(), SWEEP_BATCH, &removed)
+	    != 0)
+		removed = 0; /* state.c logged why; try again later */
+	sv->sweep_next = removed == SWEEP_BATCH ? now : now + SWEEP_EVERY_MS;
+	if (removed > 0)
+		ad_debug("state: %zu expired key(s) removed", removed);
+}
+
+/*
  * Tell systemd how far start-up got: READY=1 once every agent has its
  * minimum of ready instances (the service is then what the configuration
  * asked for), a STATUS= line whenever the summary changes, and WATCHDOG=1
@@ -773,6 +798,8 @@ ad_sv_run(struct ad_sv *sv)
 		ad_instance_run(sv);
 		ad_loopwatch_step(&sv->loop, "retain_audit");
 		retain_audit(sv);
+		ad_loopwatch_step(&sv->loop, "sweep_state");
+		sweep_state(sv);
 		ad_loopwatch_step(&sv->loop, "notify_systemd");
 		notify_systemd(sv);
 	}

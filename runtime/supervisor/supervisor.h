@@ -92,6 +92,7 @@ struct ad_sv {
 	/* audit retention: where old records go, when to look next */
 	char   *archive_dir;
 	int64_t archive_next; /* monotonic ms */
+	int64_t sweep_next;   /* expired state keys: monotonic ms */
 
 	/* systemd (sdnotify.h): READY=1 sent, last STATUS=, next WATCHDOG=1 */
 	int     sd_ready;

@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "sdk/contract.h"
 #include "worker/host.h"
+#include "worker/http.h"
 
 struct agentd_request {
 	uint64_t id;
@@ -754,6 +755,27 @@ host_state_put(agentd_ctx *ctx, const char *key, size_t keylen,
 }
 
 static int
+host_state_put_ttl(agentd_ctx *ctx, const char *key, size_t keylen,
+    const void *val, size_t vallen, uint64_t ttl_ms)
+{
+	agentd_writer *w;
+
+	if (ctx == NULL || key == NULL || (val == NULL && vallen) || ttl_ms == 0
+	    || ttl_ms > AGENTD_STATE_TTL_MAX)
+		return AGENTD_EINVAL;
+	/* {"key": bin, "val": bin, "ttl_ms": uint} */
+	agentd_writer_new(&w);
+	agentd_write_map(w, 3);
+	agentd_write_str(w, "key");
+	agentd_write_bin(w, key, keylen);
+	agentd_write_str(w, "val");
+	agentd_write_bin(w, val ? val : "", vallen);
+	agentd_write_str(w, "ttl_ms");
+	agentd_write_uint(w, ttl_ms);
+	return state_op(ctx, "state.put", w, NULL, NULL);
+}
+
+static int
 host_state_del(agentd_ctx *ctx, const char *key, size_t keylen)
 {
 	if (ctx == NULL || key == NULL)
@@ -1323,6 +1345,15 @@ host_instance_id(agentd_ctx *ctx)
 {
 	return ctx->instance;
 }
+
+static const char *
+host_request_caller(agentd_ctx *ctx, agentd_request *req)
+{
+	return req != NULL ? req->src : NULL;
+}
+
+/* worker/http.c: linked into agentd-worker only, as this table is. */
+#define host_http_async ad_whttp_request
 
 const struct agentd_host ad_host_table = AD_HOST_TABLE_INIT;
 

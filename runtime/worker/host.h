@@ -81,6 +81,8 @@ struct agentd_ctx {
 	struct ad_propose_batch *propose_head, *propose_tail;
 	size_t                   propose_outstanding; /* queued + in flight */
 	unsigned                 propose_in_flight;
+	/* host->http_async (worker/http.h); NULL: no http { allow } */
+	struct ad_whttp *http;
 	/* warnings a message can cause, one line a second each */
 	struct ad_ratelimit bad_events_log, unsent_log, bad_in_log;
 };

@@ -4,7 +4,9 @@
  *   agentd-worker --describe PLUGIN
  *   agentd-worker --plugin PATH --agent NAME --instance ID --run-dir DIR
  *                 [--uid N --gid N] [--network] [--read PATH]...
- *                 [--write PATH]...
+ *                 [--write PATH]... [--http-allow PATTERN]...
+ *                 [--http-max-concurrent N] [--http-max-response BYTES]
+ *                 [--http-timeout-ms MS] [--http-ca-file PATH]
  *
  * Started by agentd with posix_spawn, never by hand in production.  It loads
  * the plugin, dials the supervisor's sockets (see worker/host.h), waits for
@@ -44,6 +46,7 @@
 #include "plugin/loader.h"
 #include "worker/host.h"
 #include "worker/outcomes.h"
+#include "worker/http.h"
 #include "worker/sandbox.h"
 
 /* Exit codes agentd reads (doc/architecture.md). */
@@ -66,6 +69,8 @@ struct worker_opts {
 	int background;
 	/* --uid, --gid, --network, --read, --write */
 	struct ad_sandbox sandbox;
+	/* --http-*: the agent's http { } (worker/http.h) */
+	struct ad_whttp_opts http;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -239,6 +244,10 @@ usage(FILE *f)
 	      "                     [--background] [--uid N --gid N] "
 	      "[--network]\n"
 	      "                     [--read PATH]... [--write PATH]...\n"
+	      "                     [--http-allow PATTERN]... "
+	      "[--http-max-concurrent N]\n"
+	      "                     [--http-max-response BYTES] "
+	      "[--http-timeout-ms MS] [--http-ca-file PATH]\n"
 	      "       agentd-worker --version | --help\n"
 	      "Hosts one agent instance for agentd; started by agentd.\n",
 	    f);
@@ -269,6 +278,11 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "network", no_argument, NULL, 'n' },
 		{ "read", required_argument, NULL, 'R' },
 		{ "write", required_argument, NULL, 'W' },
+		{ "http-allow", required_argument, NULL, 'A' },
+		{ "http-max-concurrent", required_argument, NULL, 'C' },
+		{ "http-max-response", required_argument, NULL, 'S' },
+		{ "http-timeout-ms", required_argument, NULL, 'T' },
+		{ "http-ca-file", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -278,6 +292,9 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 	o->max_message  = 1024 * 1024;
 	o->heartbeat_ms = 1000;
 	o->log_level    = AGENTD_LOG_INFO;
+	o->http.max_concurrent = AD_WHTTP_MAX_CONCURRENT;
+	o->http.max_response   = AD_WHTTP_MAX_RESPONSE;
+	o->http.timeout_ms     = AD_WHTTP_TIMEOUT_MS;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -321,6 +338,22 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 			add_path(
 			    &o->sandbox.write, &o->sandbox.nwrite, optarg);
 			break;
+		case 'A':
+			add_path(&o->http.allow, &o->http.nallow, optarg);
+			break;
+		case 'C':
+			o->http.max_concurrent
+			    = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'S':
+			o->http.max_response = strtoul(optarg, NULL, 10);
+			break;
+		case 'T':
+			o->http.timeout_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'F':
+			o->http.ca_file = optarg;
+			break;
 		case 'l':
 			if ((o->log_level = ad_log_parse_level(optarg)) < 0)
 				return -1;
@@ -341,8 +374,13 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		return 0;
 	if (o->plugin == NULL || o->agent == NULL || o->instance == NULL
 	    || o->run_dir == NULL || o->max_message < 1024
-	    || o->heartbeat_ms <= 0)
+	    || o->heartbeat_ms <= 0 || o->http.max_concurrent == 0
+	    || o->http.timeout_ms == 0)
 		return -1;
+	/* Outbound HTTP needs Internet sockets and the resolver's files
+	 * (sandbox.c); nothing of it without an allow-list. */
+	o->sandbox.http         = o->http.nallow > 0;
+	o->sandbox.http_ca_file = o->http.nallow > 0 ? o->http.ca_file : NULL;
 	return 0;
 }
 
@@ -766,12 +804,15 @@ linger(struct agentd_ctx *ctx)
 static int
 serve(struct agentd_ctx *ctx)
 {
-	struct pollfd fds[3] = {
+	struct pollfd base[3] = {
 		{ ctx->loop.efd, POLLIN, 0 },
 		{ ctx->rep_fd, POLLIN, 0 },
 		{ ctx->evin_fd, POLLIN, 0 },
 	};
-	int64_t next_tick_ms = 0, wait_ms;
+	struct pollfd *fds;
+	size_t         nfds;
+	int64_t        next_tick_ms = 0, wait_ms;
+	int            ready;
 
 	while (!stop_requested && !ctx->loop.lost) {
 		if (ctx->initialized && ctx->desc->on_tick != NULL
@@ -794,7 +835,11 @@ serve(struct agentd_ctx *ctx)
 		wait_ms = 200;
 		if (next_tick_ms > 0 && next_tick_ms - ad_now_ms() < wait_ms)
 			wait_ms = next_tick_ms - ad_now_ms();
-		if (poll(fds, 3, wait_ms > 0 ? (int)wait_ms : 0) <= 0)
+		/* With the sockets and timer of outbound HTTP (http.h). */
+		fds   = ad_whttp_poll(ctx, base, 3, &nfds, &wait_ms);
+		ready = poll(fds, nfds, wait_ms > 0 ? (int)wait_ms : 0);
+		ad_whttp_run(ctx, fds, ready > 0 ? nfds : 3, 3);
+		if (ready <= 0)
 			continue;
 		switch (work(ctx)) {
 		case STEP_CONTINUE:
@@ -954,6 +999,11 @@ main(int argc, char **argv)
 	ctx.background = background;
 	snprintf(ctx.agent, sizeof(ctx.agent), "%s", o.agent);
 	snprintf(ctx.instance, sizeof(ctx.instance), "%s", o.instance);
+	/* libcurl's global init, before any thread and the sandbox. */
+	if (ad_whttp_init(&ctx, &o.http, err, sizeof(err)) != 0) {
+		ad_error("%s/%s: %s", o.agent, o.instance, err);
+		return EXIT_PLUGIN;
+	}
 	if (contain(&ctx, &o, &bus_failed, err, sizeof(err)) != 0) {
 		ad_error("%s/%s: %s", o.agent, o.instance, err);
 		return EXIT_PLUGIN;
@@ -978,6 +1028,8 @@ main(int argc, char **argv)
 		rv = serve(&ctx);
 		if (ctx.initialized)
 			settle(&ctx);
+		/* Before fini: each request outstanding hears ECLOSED. */
+		ad_whttp_close(&ctx);
 		/* Reports go on through fini: it may take a while. */
 		if (ctx.initialized && ctx.desc->fini != NULL) {
 			plugin_enter(&ctx);
@@ -1000,9 +1052,11 @@ main(int argc, char **argv)
 	ad_host_proposals_free(&ctx);
 	free(ctx.audit_cbs);
 	ad_host_free_init(&ctx);
+	ad_whttp_free(&ctx);
 	ad_plugin_close(plugin);
 	nng_fini();
 	free(o.sandbox.read);
 	free(o.sandbox.write);
+	free(o.http.allow);
 	return rv;
 }

@@ -140,6 +140,16 @@ static const char *const system_read[] = { "/usr", "/lib", "/lib64", "/lib32",
 	"/etc/ld.so.cache", "/etc/localtime", "/dev/urandom",
 	"/proc/self/task", "/proc/self/status", "/proc/self/maps", NULL };
 
+/*
+ * What an agent with http { allow } reads besides: the resolver's
+ * configuration (glibc's getaddrinfo, which libcurl's threaded resolver
+ * calls) and the system's CAs and OpenSSL's configuration.  Nothing of
+ * it for other agents, so that they cannot even learn the name servers.
+ */
+static const char *const http_read[] = { "/etc/resolv.conf", "/etc/hosts",
+	"/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/ssl",
+	NULL };
+
 static int
 add_rule(int ruleset, int fd, uint64_t access)
 {
@@ -193,6 +203,12 @@ fill_ruleset(int rs, const struct ad_sandbox *sb, uint64_t handled, char *err,
 			    strerror(errno));
 		return -1;
 	}
+	for (i = 0; sb->http && http_read[i] != NULL; i++)
+		if (add_path(rs, http_read[i], FS_READ, 0, err, errlen) != 0)
+			return -1;
+	if (sb->http_ca_file != NULL
+	    && add_path(rs, sb->http_ca_file, FS_READ, 1, err, errlen) != 0)
+		return -1;
 	for (i = 0; i < sb->nread; i++)
 		if (add_path(rs, sb->read[i], FS_READ, 1, err, errlen) != 0)
 			return -1;
@@ -338,7 +354,9 @@ build(scmp_filter_ctx f, const struct ad_sandbox *sb)
 	    SCMP_A0(SCMP_CMP_NE, self));
 	rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(rt_tgsigqueueinfo), 1,
 	    SCMP_A0(SCMP_CMP_NE, self));
-	rv |= deny_sockets(f, sb->network);
+	/* Outbound HTTP connects from this process: libcurl's sockets
+	 * cannot be told from the plugin's (doc/security.md). */
+	rv |= deny_sockets(f, sb->network || sb->http);
 	return rv;
 }
 

@@ -30,6 +30,10 @@ struct ad_sandbox {
 	size_t nread;
 	char **write;
 	size_t nwrite;
+	/* http { allow }: Internet sockets as network, and read of what the
+	 * resolver and TLS need (sandbox.c); its ca_file (borrowed) too */
+	int         http;
+	const char *http_ca_file;
 	int    plugin_fd; /* the plugin file, opened before any of this */
 	/* Filled by ad_sandbox_ids_begin(): who the worker started as. */
 	uid_t started_uid;

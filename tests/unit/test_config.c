@@ -1324,14 +1324,18 @@ test_rows_shape(void)
 	ok(s.bad == 0,
 	    "rows: each lands in a field of its own; words and defaults "
 	    "parse");
+	/* Within each: agentd { http { } } and an agent's http { } are
+	 * told apart by the section being read (conf.c row_of). */
 	s.n        = 0;
 	s.bad      = 0;
 	s.names[0] = "agentd";
 	s.names[1] = "agent";
 	s.n        = 2;
 	section_names(ad_agent_opts, &s);
+	s.n = 2;
 	section_names(ad_global_opts, &s);
-	ok(s.bad == 0, "rows: section names are unique");
+	ok(s.bad == 0,
+	    "rows: section names are unique within agentd and within agent");
 }
 
 /* A copy differs from its original once any one field does. */

@@ -454,6 +454,9 @@ test_map_growth(const char *dir)
 	ad_store_close(s);
 }
 
+/* When test_ttl's key "brief" expires at the latest (wall ms). */
+static int64_t brief_at;
+
 static void
 test_reopen(const char *dir)
 {
@@ -475,6 +478,22 @@ test_reopen(const char *dir)
 	ok(holds(st, "a", "b\0c", 3, "x", 1), "so does a NUL key");
 	ok(holds(st, "batcher", "b3", 2, "three", 5), "so does a batch");
 	ok(holds(st, "gated", "k", 1, "v", 1), "so does the gated put");
+	ok(holds(st, "conv", "hour", 4, "h", 1),
+	    "a key with an hour's TTL survives the reopen");
+	{
+		void  *val = NULL;
+		size_t len, removed = 0;
+
+		while (ad_wall_ms() <= brief_at) /* past its expiry */
+			usleep(1000);
+		is_int(ad_state_get(st, "conv", "brief", 5, &val, &len),
+		    AGENTD_ENOENT, "one that expired meanwhile is gone");
+		ad_state_sweep(st, ad_wall_ms(), 100, &removed);
+		is_int(removed, 1,
+		    "...and the sweep after the reopen removes it");
+		ad_state_sweep(st, ad_wall_ms() + 7200 * 1000, 100, &removed);
+		is_int(removed, 2, "...the hour-long ones kept their expiry");
+	}
 	big = calloc(1, AD_STATE_VALUE_DEFAULT + 1);
 	is_int(
 	    ad_state_put(st, "pricing", "big", 3, big, AD_STATE_VALUE_DEFAULT),
@@ -487,6 +506,115 @@ test_reopen(const char *dir)
 	ad_store_close(s);
 }
 
+/* Count the entries a scan sees. */
+static int
+count_fn(void *arg, const char *k, size_t kl, const void *v, size_t vl)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* The expiry a scan reports for each key, by the key's first byte. */
+static int
+ttl_fn(void *arg, const char *k, size_t kl, const void *v, size_t vl,
+    int64_t expires)
+{
+	int64_t *at = arg;
+
+	at[(unsigned char)k[0] % 4] = expires;
+	at[3]++;
+	return 0;
+}
+
+/* Many expiring together: a scan past 300 of them (more than a scan
+ * chunk holds) finds the live ones; the sweep takes them max at a time. */
+static void
+test_ttl_many(struct ad_state *st)
+{
+	struct agentd_state_op ops[2];
+	char                   key[16];
+	size_t                 removed = 0, total = 0;
+	int64_t                at[4]  = { 0 };
+	int                    rounds = 0, bad = 0, n = 0;
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "m%03d", i);
+		bad += ad_state_put_ttl(st, "many", key, 4, "x", 1, 1) != 0;
+	}
+	ops[0] = (struct agentd_state_op) { "m150a", 5, "live", 4 };
+	ops[1] = (struct agentd_state_op) { "m999", 4, "live", 4 };
+	bad += ad_state_batch(st, "many", ops, 2) != 0;
+	ad_state_put_ttl(st, "many", "m500", 4, "ttl", 3, 3600 * 1000);
+	is_int(bad, 0, "ttl: 300 keys of 1 ms, 3 live ones among them");
+	usleep(5 * 1000);
+	ad_state_scan(st, "many", NULL, 0, count_fn, &n);
+	is_int(n, 3, "ttl: the scan walks past 300 expired to the 3 live");
+	ad_state_scan_ttl(st, "many", "m5", 2, ttl_fn, at);
+	ok(at[3] == 1 && at['m' % 4] > ad_wall_ms() + 3500 * 1000,
+	    "ttl: scan_ttl reports the expiry");
+	while (ad_state_sweep(st, ad_wall_ms(), 128, &removed) == 0
+	    && removed > 0 && rounds < 10) {
+		bad += removed > 128;
+		total += removed;
+		rounds++;
+	}
+	ok(total == 300 && rounds == 3 && bad == 0,
+	    "ttl: the sweep removes 128, 128, 44: at most max at a time");
+	if (total != 300 || rounds != 3)
+		diag("  removed %zu in %d rounds", total, rounds);
+	n = 0;
+	ad_state_scan(st, "many", NULL, 0, count_fn, &n);
+	is_int(n, 3, "ttl: the live ones stay");
+}
+
+/* Expiries: invisible at once, removed by the sweep, cleared by a put. */
+static void
+test_ttl(struct ad_state *st)
+{
+	void   *val = NULL;
+	size_t  len, removed = 99;
+	int64_t start = ad_wall_ms();
+	int     n     = 0;
+
+	is_int(ad_state_put_ttl(st, "conv", "c-1", 3, "hi", 2, 0),
+	    AGENTD_EINVAL, "ttl: 0 is EINVAL");
+	is_int(ad_state_put_ttl(st, "conv", "c-1", 3, "hi", 2, 150), 0,
+	    "ttl: a put with 150 ms");
+	ad_state_put_ttl(st, "conv", "c-2", 3, "kept", 4, 150);
+	ad_state_put(st, "conv", "c-2", 3, "kept", 4);
+	ad_state_put_ttl(st, "conv", "c-3", 3, "long", 4, 3600 * 1000);
+	ad_state_put(st, "conv", "c-4", 3, "plain", 5);
+	ok(holds(st, "conv", "c-1", 3, "hi", 2) || ad_wall_ms() - start >= 150,
+	    "ttl: readable before its expiry");
+	is_int(ad_state_sweep(st, ad_wall_ms(), 100, &removed), 0,
+	    "ttl: a sweep before anything expired");
+	ok(removed == 0 || ad_wall_ms() - start >= 150, "...removes nothing");
+	while (ad_wall_ms() - start <= 150)
+		usleep(10 * 1000);
+	is_int(ad_state_get(st, "conv", "c-1", 3, &val, &len), AGENTD_ENOENT,
+	    "ttl: once past, get is ENOENT before any sweep");
+	ad_state_scan(st, "conv", NULL, 0, count_fn, &n);
+	is_int(n, 3, "ttl: the scan skips it (c-2 lost its TTL to a put)");
+	is_int(ad_state_del(st, "conv", "c-1", 3), AGENTD_ENOENT,
+	    "ttl: del of an expired key is ENOENT");
+	is_int(ad_state_sweep(st, ad_wall_ms(), 100, &removed), 0,
+	    "ttl: the sweep");
+	is_int(removed, 1, "...removes the one expired key");
+	is_int(ad_state_sweep(st, ad_wall_ms() + 7200 * 1000, 100, &removed),
+	    0, "ttl: a sweep two hours on");
+	is_int(removed, 1, "...removes the hour-long one, not the plain ones");
+	ok(holds(st, "conv", "c-2", 3, "kept", 4)
+	        && holds(st, "conv", "c-4", 3, "plain", 5),
+	    "ttl: values without an expiry stay");
+	ad_state_del(st, "conv", "c-2", 3);
+	ad_state_del(st, "conv", "c-4", 3);
+	test_ttl_many(st);
+	/* For test_reopen: one that outlives the reopen, one that does not. */
+	ad_state_put_ttl(st, "conv", "hour", 4, "h", 1, 3600 * 1000);
+	brief_at = ad_wall_ms() + 1;
+	ad_state_put_ttl(st, "conv", "brief", 5, "b", 1, 1);
+}
+
 int
 main(void)
 {
@@ -494,7 +622,7 @@ main(void)
 	struct ad_state *st             = NULL;
 	char             err[AD_ERRLEN] = "";
 
-	plan(76);
+	plan(98);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -516,6 +644,7 @@ main(void)
 	test_scan_writes(st);
 	test_gate(s, st);
 	test_group_commit(st);
+	test_ttl(st);
 	ad_state_close(st);
 	ad_store_close(s);
 	test_reopen(tmp);

@@ -55,6 +55,8 @@ extern "C" {
 #define AGENTD_PROPOSAL_TITLE_MAX 200      /* its title, one line */
 #define AGENTD_PROPOSAL_REASONING_MAX 4096 /* its reasoning */
 #define AGENTD_PROPOSAL_PARAMS_MAX 65536   /* its msgpack params map */
+/* The longest state_put_ttl expiry: ten years, in milliseconds. */
+#define AGENTD_STATE_TTL_MAX ((uint64_t)10 * 366 * 24 * 3600 * 1000)
 
 /* Opaque handles owned by the host. */
 typedef struct agentd_ctx     agentd_ctx;     /* one per instance */
@@ -114,6 +116,109 @@ typedef void (*agentd_audit_fn)(void *arg, int status, uint64_t seq);
  */
 typedef void (*agentd_propose_fn)(
     void *arg, int status, const char *decision_id);
+
+/* ---- outbound HTTP (ABI 1.3: host->http_async) ------------------------- */
+
+/*
+ * Which outcomes of an attempt are tried again (struct
+ * agentd_http_request.retry_on, OR-ed).  A request whose method is not
+ * idempotent (POST, PATCH, or any other outside GET, HEAD, PUT, DELETE,
+ * OPTIONS and TRACE) is tried again after a timeout, a 429 or a 5xx only
+ * with AGENTD_HTTP_RETRY_UNSAFE: the server may have acted on it.  A
+ * connect error is retried for every method: nothing reached the server.
+ */
+enum agentd_http_retry_on {
+	AGENTD_HTTP_RETRY_CONNECT = 1 << 0, /* no connection: refused, DNS */
+	AGENTD_HTTP_RETRY_TIMEOUT = 1 << 1, /* the attempt's timeout passed */
+	AGENTD_HTTP_RETRY_429     = 1 << 2, /* 429 Too Many Requests */
+	AGENTD_HTTP_RETRY_5XX     = 1 << 3, /* any 500..599 */
+	AGENTD_HTTP_RETRY_UNSAFE  = 1 << 4, /* non-idempotent methods too */
+};
+/* What retry_on 0 means. */
+#define AGENTD_HTTP_RETRY_DEFAULT                                             \
+	(AGENTD_HTTP_RETRY_CONNECT | AGENTD_HTTP_RETRY_TIMEOUT                \
+	    | AGENTD_HTTP_RETRY_429 | AGENTD_HTTP_RETRY_5XX)
+
+/* Limits of a request, checked by http_async (AGENTD_EINVAL past them). */
+#define AGENTD_HTTP_URL_MAX 8192      /* bytes of a URL */
+#define AGENTD_HTTP_HEADERS_MAX 64    /* headers of a request */
+#define AGENTD_HTTP_HEADER_MAX 8192   /* bytes of one name and value */
+#define AGENTD_HTTP_ATTEMPTS_MAX 10   /* attempts of one request */
+
+/* One header: name and value, without CR, LF or NUL. */
+struct agentd_http_header {
+	const char *name;  /* a token: "Content-Type" */
+	const char *value; /* "application/json" */
+};
+
+/*
+ * A request for host->http_async.  Every pointer is borrowed for the
+ * duration of the http_async call only (the host copies what it keeps).
+ * Zero means "the default" for every number, so a request written with
+ * AGENTD_HTTP_REQUEST_INIT and a URL is a plain GET with the agent's
+ * timeout and no retry.
+ */
+struct agentd_http_request {
+	size_t      size;   /* sizeof(struct agentd_http_request) */
+	const char *method; /* "GET", "POST"...: upper-case letters;
+	                     * NULL: GET, or POST when there is a body */
+	const char *url;    /* http:// or https://, host in http { allow } */
+	const struct agentd_http_header *headers; /* NULL with nheaders 0 */
+	size_t                           nheaders;
+	const void                      *body; /* NULL with body_len 0 */
+	size_t                           body_len;
+	/* One attempt at most this long, connecting included; 0: the
+	 * agent's http { timeout } (30 s unless written), never longer. */
+	uint32_t timeout_ms;
+	/* Attempts in all, 1 to AGENTD_HTTP_ATTEMPTS_MAX; 0: 1 (no retry). */
+	uint32_t attempts;
+	/* Waits between attempts: backoff_initial_ms (0: 200 ms), doubling
+	 * up to backoff_max_ms (0: 10 s), each with jitter: a random wait
+	 * between half of it and all of it. */
+	uint32_t backoff_initial_ms;
+	uint32_t backoff_max_ms;
+	/* AGENTD_HTTP_RETRY_*; 0: AGENTD_HTTP_RETRY_DEFAULT. */
+	uint32_t retry_on;
+	/* A retried answer's Retry-After (seconds or an HTTP date) replaces
+	 * the backoff when longer; one longer than this (0: 60 s) is not
+	 * waited for: that answer is the request's outcome. */
+	uint32_t retry_after_max_ms;
+};
+
+#define AGENTD_HTTP_REQUEST_INIT                                              \
+	{                                                                     \
+		.size = sizeof(struct agentd_http_request)                    \
+	}
+
+/*
+ * What became of a request, handed to its callback; the struct and
+ * everything it points to are borrowed, valid until the callback
+ * returns.  status 0: the last attempt got a whole answer, whatever its
+ * http_code (a 500 after the retries is status 0, http_code 500).
+ * Otherwise the last attempt's failure: AGENTD_EUNAVAIL (no connection:
+ * refused, unreachable, a name that does not resolve), AGENTD_ETIMEOUT
+ * (its timeout passed), AGENTD_ETOOBIG (the answer passed http {
+ * max_response }: the transfer was stopped), AGENTD_EIO (TLS, a
+ * certificate not trusted, a broken answer), AGENTD_ECLOSED (the
+ * instance is stopping); http_code and headers are then what arrived of
+ * the last attempt's answer, if anything, and there is no body.
+ */
+struct agentd_http_response {
+	int      status;    /* 0 or an agentd_error */
+	int      http_code; /* the last answer's code; 0 if none came */
+	unsigned attempts;  /* attempts made, 1 or more */
+	uint32_t elapsed_ms; /* from http_async to this callback */
+	/* The last answer's headers, in order, as the server wrote them
+	 * (names as written: compare without case). */
+	const struct agentd_http_header *headers;
+	size_t                           nheaders;
+	const void                      *body; /* not NUL-terminated */
+	size_t                           body_len;
+};
+
+/* An http_async request's outcome, on the instance's thread. */
+typedef void (*agentd_http_fn)(
+    void *arg, const struct agentd_http_response *r);
 
 /* Called once per entry of a state scan; return non-zero to stop. */
 typedef int (*agentd_scan_fn)(
@@ -302,6 +407,48 @@ struct agentd_host {
 	 */
 	int (*propose_async)(agentd_ctx *ctx, const struct agentd_proposal *p,
 	    agentd_propose_fn cb, void *arg);
+
+	/*
+	 * ABI 1.3: an HTTP request without waiting.  req (borrowed for the
+	 * call, copied) is checked at once, and refused here, cb never
+	 * running: AGENTD_EINVAL (a URL that is not http:// or https:// with
+	 * a host, credentials in the URL, a bad method or header, a size or
+	 * a number past the limits above), AGENTD_EDENIED (the URL's host is
+	 * not in the agent's http { allow }, or it has none: no connection
+	 * is made), AGENTD_EBUSY (http { max_concurrent } requests are
+	 * outstanding).  Otherwise 0, and cb runs exactly once, later, on
+	 * the instance's thread.  The instance goes on serving meanwhile,
+	 * and the time a request waits on the network is not time in a
+	 * callback (health { hung_after }).  Certificates are verified
+	 * against the system's CAs and http { ca_file }; redirects are not
+	 * followed (a 3xx is the answer).  Requests outstanding when the
+	 * instance stops get AGENTD_ECLOSED before its fini; requests made
+	 * in fini are refused (AGENTD_ECLOSED).  Test for it with
+	 * AGENTD_HOST_HAS(host, http_async).
+	 */
+	int (*http_async)(agentd_ctx *ctx,
+	    const struct agentd_http_request *req, agentd_http_fn cb,
+	    void *arg);
+
+	/*
+	 * ABI 1.3: who sent request req, as agentd set it in the request's
+	 * source: the calling agent's name, "agentctl" for the operator on
+	 * control.sock, "http" for the HTTP API.  Never what the caller
+	 * wrote in its body.  Borrowed, valid until req is answered; NULL
+	 * for a NULL req.
+	 */
+	const char *(*request_caller)(agentd_ctx *ctx, agentd_request *req);
+
+	/*
+	 * ABI 1.3: state_put() with an expiry: ttl_ms after it is written
+	 * (1 to AGENTD_STATE_TTL_MAX, else AGENTD_EINVAL) the key is gone at
+	 * once for state_get (AGENTD_ENOENT) and state_scan, and agentd
+	 * removes it in the background.  A later state_put, state_batch or
+	 * state_put_ttl of the key replaces the expiry with its own (none for
+	 * the first two).
+	 */
+	int (*state_put_ttl)(agentd_ctx *ctx, const char *key, size_t keylen,
+	    const void *val, size_t vallen, uint64_t ttl_ms);
 
 	/* Append new functions here only. */
 };

@@ -60,6 +60,7 @@
 #define AGENTD_MOCK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <agentd/agent.h>
 #include <agentd/error.h>
@@ -367,6 +368,108 @@ size_t agentd_mock_decisions(const agentd_mock *m);
 /* Decision i into *out.  AGENTD_ENOENT if there is no decision i. */
 int agentd_mock_decision(
     const agentd_mock *m, size_t i, struct agentd_mock_decision *out);
+
+/* ---- who calls --------------------------------------------------------- */
+
+/*
+ * What host->request_caller() answers for the requests delivered from now
+ * on (agentd_mock_send(), agentd_mock_request()): caller (borrowed for the
+ * call) plays the agent, or "agentctl" / "http" for the operator, that
+ * sent them.  "agentctl" until set.  AGENTD_EINVAL for a caller that is not
+ * an agent name.
+ */
+int agentd_mock_caller(agentd_mock *m, const char *caller);
+
+/* ---- state with a TTL --------------------------------------------------- */
+
+/*
+ * host->state_put_ttl() expires keys on the mock's own clock, which moves
+ * only by this call (never by itself): a key put with ttl_ms is gone for
+ * state_get (AGENTD_ENOENT), state_del (AGENTD_ENOENT) and state_scan once
+ * the clock has moved ttl_ms past its put.  AGENTD_EINVAL past
+ * AGENTD_STATE_TTL_MAX.
+ */
+int agentd_mock_clock_advance(agentd_mock *m, uint64_t ms);
+
+/* ---- outbound HTTP ------------------------------------------------------ */
+
+/*
+ * host->http_async goes to a handler the test registers, which plays the
+ * server, once per attempt.  The request is checked first with agentd's
+ * rules (sdk/http_rules.c, the same code): a URL whose host is not in the
+ * allow-list (agentd_mock_http_allow(); none by default, as an agent
+ * without http { allow }) is AGENTD_EDENIED and never reaches the handler;
+ * more than max_concurrent outstanding is AGENTD_EBUSY.  An answer whose
+ * body is over max_response ends with AGENTD_ETOOBIG.  Retries follow the
+ * request's policy and agentd's rules, at once (the mock never sleeps: the
+ * wait each would have had, Retry-After included, adds up in
+ * agentd_mock_http_waited()).  Callbacks run from agentd_mock_run(), never
+ * inside http_async.  agentd_mock_free() gives requests still outstanding
+ * AGENTD_ECLOSED before the plugin's fini, as agentd does.
+ */
+
+/* One attempt, as the handler sees it; all borrowed until it returns. */
+struct agentd_mock_http_call {
+	size_t                           id;      /* 0, 1, ... per request */
+	unsigned                         attempt; /* 1 for the first */
+	const char                      *method;  /* defaults applied */
+	const char                      *url;
+	const char                      *host; /* lower case */
+	const struct agentd_http_header *headers;
+	size_t                           nheaders;
+	const void                      *body;
+	size_t                           body_len;
+	uint32_t timeout_ms; /* what this attempt is allowed */
+};
+
+/* A handler's return: it will answer later (agentd_mock_http_answer()). */
+#define AGENTD_MOCK_HTTP_LATER (-1)
+
+/*
+ * Answer call->id now with agentd_mock_http_answer() (or _fail()) and
+ * return 0; or return AGENTD_MOCK_HTTP_LATER and answer later; or return an
+ * agentd_error, the attempt's failure as the worker reports it
+ * (AGENTD_EUNAVAIL: no connection, AGENTD_ETIMEOUT: it timed out).
+ * Without a handler every attempt is AGENTD_EUNAVAIL.
+ */
+typedef int (*agentd_mock_http_fn)(
+    void *arg, agentd_mock *m, const struct agentd_mock_http_call *call);
+
+/* Play the server with fn(arg, ...) from now on; NULL removes it. */
+int agentd_mock_on_http(agentd_mock *m, agentd_mock_http_fn fn, void *arg);
+
+/*
+ * Add pattern (borrowed for the call) to the allow-list, as a line of the
+ * agent's http { allow = { } }: "api.example.com", "*.myshopify.com",
+ * "127.0.0.1", "[::1]".  AGENTD_EINVAL for one agentd's configuration
+ * refuses.
+ */
+int agentd_mock_http_allow(agentd_mock *m, const char *pattern);
+
+/* http { max_concurrent, max_response, timeout } (ms); 0: agentd's
+ * defaults, 256, 1 MiB and 30 s. */
+int agentd_mock_http_limits(agentd_mock *m, unsigned max_concurrent,
+    size_t max_response, uint32_t timeout_ms);
+
+/*
+ * The current attempt of request id answered: an HTTP code (100-999),
+ * headers and body, all borrowed for the call; or failed with status (an
+ * agentd_error).  Its outcome (a retry, or the plugin's callback) comes at
+ * the next agentd_mock_run().  AGENTD_ENOENT for no such request,
+ * AGENTD_EEXIST when it is not waiting for an answer.
+ */
+int agentd_mock_http_answer(agentd_mock *m, size_t id, int http_code,
+    const struct agentd_http_header *headers, size_t nheaders,
+    const void *body, size_t len);
+int agentd_mock_http_fail(agentd_mock *m, size_t id, int status);
+
+/* Requests made, and those whose callback has not run yet. */
+size_t agentd_mock_http_count(const agentd_mock *m);
+size_t agentd_mock_http_outstanding(const agentd_mock *m);
+
+/* The waits request id's retries would have had in agentd, in all. */
+int agentd_mock_http_waited(
+    const agentd_mock *m, size_t id, uint64_t *waited_ms);
 
 /* ---- what the plugin did ----------------------------------------------- */
 
