@@ -579,6 +579,18 @@ flow_tick(void *state)
 }
 
 static void
+flow_event(void *state, const char *topic, const void *body, size_t len)
+{
+	struct flow *f = state;
+
+	if (strncmp(topic, "decision.", 9) != 0)
+		return;
+	if (!f->resumed)
+		resume(f); /* the run waiting on it must be in memory */
+	flow_run_decision(f, body, len);
+}
+
+static void
 flow_fini(void *state)
 {
 	struct flow *f = state;
@@ -590,6 +602,8 @@ flow_fini(void *state)
 	}
 	free(f->runs);
 	flow_pending_free(f);
+	for (unsigned i = 0; i < f->nearly; i++)
+		free(f->early[i].p);
 	for (size_t i = 0; i < f->ndefs; i++)
 		flow_def_unref(f, f->defs[i]);
 	free(f->defs);
@@ -628,6 +642,8 @@ flow_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 
 AGENTD_PLUGIN(.name = "flow", .version = "0.1.0",
     .description = "durable workflows: steps calling agents, with retries, "
-                   "branches, loops and dry runs",
+                   "branches, loops, parallel groups, approvals, waits "
+                   "and dry runs",
     .settings = flow_settings, .init = flow_init, .on_request = flow_request,
-    .on_tick = flow_tick, .tick_ms = 20, .fini = flow_fini);
+    .on_event = flow_event, .on_tick = flow_tick, .tick_ms = 20,
+    .fini = flow_fini);
