@@ -14,8 +14,10 @@
  * 64) in flight, then RUNS direct chains of the same calls with as many
  * in flight.  Every workflow transition is checkpointed in the flow
  * agent's state before the next call (LMDB, synced), as in production.
- * Then PARKED (default 10000) runs that wait an hour: the flow instance's
- * VmRSS before and after, per run.
+ * Then PARKED (default 10000) runs that wait an hour, started in a second
+ * flow agent ("parker", the same plugin and definitions, idle until then,
+ * so its heap holds nothing the measurements above left): its
+ * instance's VmRSS before and after, per run.
  *
  * Prints one line per measurement, then a table of medians:
  *   flow way=flow|direct runs=N inflight=K secs=S rate=R p50_us=X p99_us=Y
@@ -74,11 +76,16 @@ write_conf(void)
 	    "  paths { read = { \"%s\" } }\n"
 	    "  settings { definitions = \"%s\" }\n"
 	    "  instances { concurrency = 1024 } }\n"
+	    "agent \"parker\" { plugin = \"%s/plugins/.libs/flow.so\"\n"
+	    "  paths { read = { \"%s\" } }\n"
+	    "  settings { definitions = \"%s\" }\n"
+	    "  instances { concurrency = 1024 } }\n"
 	    "agent \"flowgen\" { plugin = \"%s/bench/.libs/flowgen.so\"\n"
-	    "  calls = { \"echo\", \"flowgen\", \"flow\" }\n"
+	    "  calls = { \"echo\", \"flowgen\", \"flow\", \"parker\" }\n"
 	    "  instances { concurrency = 4096 }\n"
 	    "  request_timeout = 30m }\n",
-	    harness_builddir, harness_builddir, defs, defs, harness_builddir);
+	    harness_builddir, harness_builddir, defs, defs, harness_builddir,
+	    defs, defs, harness_builddir);
 	if (write_file(path, text) != 0
 	    || write_file(five,
 	           "step \"s1\" {\n agent = \"echo\"\n input = { \"n = 1\" "
@@ -104,7 +111,8 @@ write_conf(void)
 }
 
 static int
-measure(const char *op, int64_t runs, int64_t inflight, struct row *out)
+measure(const char *op, int64_t runs, int64_t inflight, const char *agent,
+    struct row *out)
 {
 	agentd_writer      *w;
 	agentd_doc         *doc;
@@ -113,7 +121,9 @@ measure(const char *op, int64_t runs, int64_t inflight, struct row *out)
 	int                 rv;
 
 	agentd_writer_new(&w);
-	agentd_write_map(w, 3);
+	agentd_write_map(w, 4);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, agent);
 	agentd_write_str(w, "op");
 	agentd_write_str(w, op);
 	agentd_write_str(w, "runs");
@@ -137,9 +147,9 @@ measure(const char *op, int64_t runs, int64_t inflight, struct row *out)
 	return 0;
 }
 
-/* The flow instance's pid, from agentd's status. */
+/* The pid of agent's instance, from agentd's status. */
 static long
-flow_pid(void)
+agent_pid(const char *agent)
 {
 	agentd_doc         *doc;
 	nng_msg            *m;
@@ -157,7 +167,7 @@ flow_pid(void)
 
 		agentd_get_strcpy(
 		    agentd_map_get(a, "name"), name, sizeof(name));
-		if (strcmp(name, "flow") == 0)
+		if (strcmp(name, agent) == 0)
 			pid = (long)harness_int(
 			    agentd_array_at(agentd_map_get(a, "instances"), 0),
 			    "pid");
@@ -218,8 +228,8 @@ run(int64_t runs, int64_t k, int reps, int64_t parked)
 	int        failed = 0;
 
 	for (int i = 0; i < reps; i++) {
-		if (measure("flow", runs, k, &f) != 0
-		    || measure("direct", runs, k, &d) != 0)
+		if (measure("flow", runs, k, "flow", &f) != 0
+		    || measure("direct", runs, k, "flow", &d) != 0)
 			return 1;
 		printf("flow way=flow runs=%lld inflight=%lld secs=%.3f "
 		       "rate=%.0f p50_us=%lld p99_us=%lld errors=%lld\n",
@@ -239,9 +249,9 @@ run(int64_t runs, int64_t k, int reps, int64_t parked)
 		d50[i]   = (double)d.p50;
 		d99[i]   = (double)d.p99;
 	}
-	pid    = flow_pid();
+	pid    = agent_pid("parker");
 	before = rss_kb(pid);
-	if (parked > 0 && measure("park", parked, k, &p) != 0)
+	if (parked > 0 && measure("park", parked, k, "parker", &p) != 0)
 		return 1;
 	after = rss_kb(pid);
 	if (parked > 0)
@@ -308,7 +318,7 @@ main(int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
-	if (harness_wait_ready(3, 1, 20000) != 0) {
+	if (harness_wait_ready(4, 1, 20000) != 0) {
 		fprintf(stderr, PROG ": agentd did not become ready\n");
 		rv = 1;
 	} else

@@ -14,9 +14,10 @@
  *   {"op": "sink", "t0": US}
  *       The last call of both: answered at once ({}); in a flow run it
  *       ends the run.
- *   {"op": "park", "runs": N, "inflight": K}
- *       Start N runs of "park" (one wait step of an hour) and answer once
- *       each start is answered: runs waiting, for their memory.
+ *   {"op": "park", "runs": N, "inflight": K, "agent": NAME}
+ *       Start N runs of "park" (one wait step of an hour) in flow agent
+ *       NAME (default "flow") and answer once each start is answered:
+ *       runs waiting, for their memory.
  *
  * Answers of flow and direct: {"runs", "errors", "secs_us", "p50_us",
  * "p99_us"}: secs_us from the first start to the last end, latencies
@@ -24,6 +25,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,7 +43,8 @@ struct fg {
 	enum mode                 mode;
 	int64_t                   total, started, ended, errors;
 	int64_t                   t_first, t_last;
-	int64_t                  *lat; /* per ended run, us */
+	int64_t                  *lat;       /* per ended run, us */
+	char                      agent[64]; /* the flow agent started on */
 };
 
 /* One chain of direct calls. */
@@ -188,7 +191,7 @@ start_one(struct fg *g)
 	agentd_write_str(g->w, "t0");
 	agentd_write_int(g->w, t0);
 	p  = agentd_writer_data(g->w, &len);
-	rv = g->host->call_async(g->ctx, "flow", p, len, 30000, on_start, g);
+	rv = g->host->call_async(g->ctx, g->agent, p, len, 30000, on_start, g);
 	if (rv != 0)
 		one_ended(g, t0, 0);
 }
@@ -262,6 +265,9 @@ fg_request(void *state, agentd_request *req, const void *body, size_t len)
 	g->total = 0;
 	agentd_get_int(agentd_map_get(root, "runs"), &g->total);
 	agentd_get_int(agentd_map_get(root, "inflight"), &k);
+	snprintf(g->agent, sizeof(g->agent), "flow");
+	agentd_get_strcpy(
+	    agentd_map_get(root, "agent"), g->agent, sizeof(g->agent));
 	agentd_doc_free(doc);
 	if (g->total < 1 || k < 1) {
 		g->mode = M_IDLE;
