@@ -736,10 +736,11 @@ on_reply(void *arg, int status, const void *reply, size_t len)
 
 /* ---- approval steps ---------------------------------------------------- */
 
-/* The value of one path or literal v, as a document (caller frees). */
+/* The value of one path or literal v: *out in *doc, which borrows from
+ * *keep (the caller frees both). */
 static int
-eval(const struct flow_run *r, const char *v, agentd_doc **doc,
-    const agentd_value **out, char *why, size_t whylen)
+eval(const struct flow_run *r, const char *v, agentd_writer **keep,
+    agentd_doc **doc, const agentd_value **out, char *why, size_t whylen)
 {
 	struct flow_field fl = { "v", (char *)v, 0 };
 	struct flow_scope s;
@@ -759,7 +760,7 @@ eval(const struct flow_run *r, const char *v, agentd_doc **doc,
 		if (rv == 0)
 			*out = agentd_map_get(agentd_doc_root(*doc), "v");
 	}
-	agentd_writer_free(w);
+	*keep = w;
 	return rv;
 }
 
@@ -788,9 +789,10 @@ propose_step(struct flow *f, struct flow_run *r)
 
 	if (st->ap_amount != NULL) {
 		agentd_doc         *doc = NULL;
-		const agentd_value *v   = NULL;
+		agentd_writer      *keep;
+		const agentd_value *v = NULL;
 
-		rv = eval(r, st->ap_amount, &doc, &v, why, sizeof(why));
+		rv = eval(r, st->ap_amount, &keep, &doc, &v, why, sizeof(why));
 		if (rv == 0 && agentd_get_double(v, &amount) != 0) {
 			int64_t i;
 
@@ -804,6 +806,7 @@ propose_step(struct flow *f, struct flow_run *r)
 			}
 		}
 		agentd_doc_free(doc);
+		agentd_writer_free(keep);
 		if (rv != 0) {
 			r->attempt = 1;
 			step_failed(f, r, why, sizeof(why));
@@ -1015,13 +1018,14 @@ wait_step(struct flow *f, struct flow_run *r)
 		due = st->until_ms;
 	else if (st->until != NULL) {
 		agentd_doc         *doc = NULL;
-		const agentd_value *v   = NULL;
+		agentd_writer      *keep;
+		const agentd_value *v = NULL;
 		const char         *s;
 		size_t              n;
 		char                buf[64];
 		int                 rv;
 
-		rv = eval(r, st->until, &doc, &v, why, sizeof(why));
+		rv = eval(r, st->until, &keep, &doc, &v, why, sizeof(why));
 		if (rv == 0 && agentd_get_int(v, &due) != 0) {
 			if (agentd_get_str(v, &s, &n) != 0 || n >= sizeof(buf)
 			    || (memcpy(buf, s, n), buf[n] = '\0',
@@ -1032,6 +1036,7 @@ wait_step(struct flow *f, struct flow_run *r)
 			}
 		}
 		agentd_doc_free(doc);
+		agentd_writer_free(keep);
 		if (rv != 0) {
 			step_failed(f, r, why, sizeof(why));
 			return;
