@@ -194,6 +194,31 @@ rss_kb(long pid)
 	return kb;
 }
 
+/* utime + stime of pid, in ms. */
+static double
+cpu_ms(long pid)
+{
+	char               path[64], buf[1024], *p;
+	FILE              *f;
+	unsigned long long ut = 0, st = 0;
+	size_t             n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after "(comm)": state is field 3, utime 14 and stime 15 */
+	if ((p = strrchr(buf, ')')) == NULL
+	    || sscanf(p + 2,
+	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	           &ut, &st)
+	        != 2)
+		return -1;
+	return (double)(ut + st) * 1000 / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int
 cmpd(const void *a, const void *b)
 {
@@ -225,7 +250,8 @@ run(int64_t runs, int64_t k, int reps, int64_t parked)
 	    d50[reps], d99[reps];
 	struct row f, d, p;
 	long       pid, before, after;
-	int        failed = 0;
+	double     idle_cpu = 0;
+	int        failed   = 0;
 
 	for (int i = 0; i < reps; i++) {
 		if (measure("flow", runs, k, "flow", &f) != 0
@@ -254,11 +280,20 @@ run(int64_t runs, int64_t k, int reps, int64_t parked)
 	if (parked > 0 && measure("park", parked, k, "parker", &p) != 0)
 		return 1;
 	after = rss_kb(pid);
+	if (parked > 0) {
+		/* The instance's CPU while they wait: a 3 s window. */
+		double c0 = cpu_ms(pid);
+
+		sleep(3);
+		idle_cpu = (cpu_ms(pid) - c0) / 3;
+	}
 	if (parked > 0)
 		printf("flow way=park runs=%lld secs=%.3f rss_before_kb=%ld "
-		       "rss_after_kb=%ld bytes_per_run=%.0f\n",
+		       "rss_after_kb=%ld bytes_per_run=%.0f "
+		       "cpu_ms_per_s=%.1f\n",
 		    (long long)parked, p.secs, before, after,
-		    (double)(after - before) * 1024 / (double)parked);
+		    (double)(after - before) * 1024 / (double)parked,
+		    idle_cpu);
 	printf("\n| way (%lld runs, %lld in flight, median of %d) | runs/s "
 	       "| calls/s | p50 ms | p99 ms |\n",
 	    (long long)runs, (long long)k, reps);
@@ -272,9 +307,11 @@ run(int64_t runs, int64_t k, int reps, int64_t parked)
 	printf("| workflow / direct | %.2f | | | |\n", median(ratio, reps));
 	if (parked > 0)
 		printf("\n%lld runs waiting: flow instance VmRSS %ld -> %ld "
-		       "KiB, %.0f bytes per waiting run\n",
+		       "KiB, %.0f bytes per waiting run; its CPU while they "
+		       "wait %.1f ms/s\n",
 		    (long long)parked, before, after,
-		    (double)(after - before) * 1024 / (double)parked);
+		    (double)(after - before) * 1024 / (double)parked,
+		    idle_cpu);
 	return failed;
 }
 

@@ -198,6 +198,8 @@ struct flow {
 	int                       resumed;
 	struct pending           *pending;   /* calls in flight (run.c) */
 	struct flow_blob          early[64]; /* outcomes before their id */
+	int                       dirty;     /* a run changed since the scan */
+	int64_t                   wake_ms;   /* the earliest due time then */
 	unsigned                  nearly;
 };
 

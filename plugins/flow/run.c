@@ -267,6 +267,7 @@ checkpoint(struct flow *f, struct flow_run *r)
 	int                    rv, finished = r->state != RUN_RUNNING;
 	static const uint8_t   nil = 0xc0;
 
+	f->dirty      = 1; /* the next tick looks at the runs again */
 	r->updated_ms = flow_now_ms();
 	agentd_writer_new(&rec);
 	agentd_writer_new(&sum);
@@ -1405,15 +1406,41 @@ group_due(const struct flow_run *r, int64_t now)
 	return 0;
 }
 
+/* When run r next has something to do by itself, or INT64_MAX. */
+static int64_t
+due_of(const struct flow_run *r)
+{
+	int64_t due = INT64_MAX;
+
+	if (r->phase == PH_BACKOFF || r->phase == PH_WAITING)
+		return r->due_ms;
+	if (r->phase == PH_READY)
+		return 0;
+	if (r->phase == PH_GROUP && r->br != NULL)
+		for (size_t i = 0; i < r->def->steps[r->cur].nbranches; i++)
+			if (r->br[i].state == BR_BACKOFF
+			    && r->br[i].due_ms < due)
+				due = r->br[i].due_ms;
+	return due;
+}
+
+/*
+ * Whatever is due.  Every change of a run goes through checkpoint(),
+ * which sets f->dirty; until then, and until the earliest due time seen
+ * by the last scan, there is nothing to do and the runs are not scanned
+ * (10 000 runs waiting cost nothing per tick).
+ */
 void
 flow_run_tick(struct flow *f)
 {
-	int64_t now = flow_now_ms();
+	int64_t now = flow_now_ms(), wake = INT64_MAX;
 
-	/* Each of these may end a run (and so reorder f->runs): start
-	 * over. */
+	if (!f->dirty && now < f->wake_ms)
+		return;
+	f->dirty = 0;
 	for (size_t i = 0; i < f->nruns; i++) {
 		struct flow_run *r = f->runs[i];
+		int64_t          due;
 
 		if (r->phase == PH_BACKOFF && r->due_ms <= now)
 			act(f, r);
@@ -1423,11 +1450,17 @@ flow_run_tick(struct flow *f)
 			call_branches(f, r, now);
 		else if (r->phase == PH_READY)
 			flow_run_advance(f, r);
-		else
+		else {
+			if ((due = due_of(r)) < wake)
+				wake = due;
 			continue;
-		i   = (size_t)-1;
+		}
+		/* r moved on, or ended and another run took its slot (run_drop
+		 * moves the last one there): look at slot i again. */
+		i--;
 		now = flow_now_ms();
 	}
+	f->wake_ms = wake;
 }
 
 int
@@ -1492,6 +1525,7 @@ run_new(struct flow *f, struct flow_def *d)
 	if (f->runs == NULL)
 		abort();
 	f->runs[f->nruns++] = r;
+	f->dirty            = 1;
 	return r;
 }
 
