@@ -735,6 +735,28 @@ test_approval(void)
 	is_int(b.calls + c.calls, 0, "...and nothing after it runs");
 	agentd_mock_free(m);
 
+	/* The gate's max_pending: the proposal is refused with EBUSY, which
+	 * is retried per the step's retry (here 1 attempt: the run fails). */
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_policy(m, "product", "high");
+	agentd_mock_max_pending(m, 1);
+	load(m);
+	start(m, "approve", NULL, 0, id, sizeof(id));
+	settle(m);
+	{
+		char id2[64];
+
+		start(m, "approve", NULL, 0, id2, sizeof(id2));
+		is_str(drive(m, id2, st, sizeof(st)), "failed",
+		    "a proposal refused by max_pending fails its run");
+		field(m, id2, -1, "error", buf, sizeof(buf));
+		like(buf, "EBUSY", "...with EBUSY");
+	}
+	is_str(run_state(m, id, st, sizeof(st)), "running",
+	    "...while the first run still waits on its decision");
+	agentd_mock_free(m);
+
 	/* Low risk: approved at once, maybe before propose_async's answer. */
 	a = b = c = (struct callee) { 0 };
 	m         = flow_mock(&a, &b, &c);
@@ -1023,7 +1045,7 @@ main(void)
 		return 1;
 	}
 	write_def("pipeline.flow", pipeline);
-	plan(136);
+	plan(139);
 	test_refused();
 	test_reload_keeps();
 	test_pipeline();
