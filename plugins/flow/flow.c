@@ -215,6 +215,60 @@ current(struct flow *f, const char *name)
 	return NULL;
 }
 
+/* Serve d (a reference, taken) for new runs of its workflow. */
+static void
+serve_def(struct flow *f, struct flow_def *d)
+{
+	for (size_t i = 0; i < f->ndefs; i++)
+		if (strcmp(f->defs[i]->name, d->name) == 0) {
+			flow_def_unref(f, f->defs[i]);
+			f->defs[i] = d;
+			return;
+		}
+	f->defs = realloc(f->defs, (f->ndefs + 1) * sizeof(*f->defs));
+	if (f->defs == NULL)
+		abort();
+	f->defs[f->ndefs++] = d;
+}
+
+static int
+pin_one(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	struct flow     *f = arg;
+	char             name[AGENTD_NAME_MAX + 1], ver[FLOW_VERSION_LEN + 1];
+	struct flow_def *d;
+
+	agentd_doc *doc;
+	int         rv = -1;
+
+	if (keylen - 4 > AGENTD_NAME_MAX)
+		return 0;
+	snprintf(name, sizeof(name), "%.*s", (int)(keylen - 4), key + 4);
+	if (agentd_parse(val, vallen, &doc) == 0) {
+		rv = agentd_get_strcpy(agentd_doc_root(doc), ver, sizeof(ver));
+		agentd_doc_free(doc);
+	}
+	if (rv != 0)
+		return 0;
+	if ((d = flow_def_find(f, name, ver)) != NULL)
+		serve_def(f, d);
+	else
+		f->host->log(f->ctx, AGENTD_LOG_ERROR,
+		    "workflow %s: rolled back to version %s, which is not "
+		    "stored: the file's version serves",
+		    name, ver);
+	return 0;
+}
+
+/* After the folder was read: the workflows rolled back (pin/NAME in
+ * state) serve the version they were rolled back to. */
+static void
+apply_pins(struct flow *f)
+{
+	f->host->state_scan(f->ctx, "pin/", 4, pin_one, f);
+}
+
 /* ---- requests ----------------------------------------------------------- */
 
 static int
@@ -447,7 +501,20 @@ write_defs(struct flow *f)
 	for (size_t i = 0; i < f->ndefs; i++) {
 		const struct flow_def *d = f->defs[i];
 
-		agentd_write_map(f->w, 3);
+		char   key[80];
+		void  *val;
+		size_t len;
+		int    pinned;
+
+		snprintf(key, sizeof(key), "pin/%s", d->name);
+		pinned
+		    = f->host->state_get(f->ctx, key, strlen(key), &val, &len)
+		    == 0;
+		if (pinned)
+			f->host->free(val);
+		agentd_write_map(f->w, 4);
+		agentd_write_str(f->w, "rolled_back");
+		agentd_write_bool(f->w, pinned);
 		agentd_write_str(f->w, "name");
 		agentd_write_str(f->w, d->name);
 		agentd_write_str(f->w, "version");
@@ -457,6 +524,62 @@ write_defs(struct flow *f)
 		for (size_t k = 0; k < d->nsteps; k++)
 			agentd_write_str(f->w, d->steps[k].name);
 	}
+}
+
+/*
+ * {"op": "rollback", "workflow": W, "version": V}: new runs of W use
+ * version V (stored once a run used it) across reloads and restarts;
+ * without "version", the file's version serves again.
+ */
+static int
+op_rollback(struct flow *f, agentd_request *req, const agentd_value *root)
+{
+	char                wf[AGENTD_NAME_MAX + 1], ver[FLOW_VERSION_LEN + 2];
+	char                key[80], err[FLOW_ERRLEN + 256];
+	const agentd_value *v = agentd_map_get(root, "version");
+	struct flow_def    *d;
+	int                 rv;
+
+	if (agentd_get_strcpy(agentd_map_get(root, "workflow"), wf, sizeof(wf))
+	        != 0
+	    || current(f, wf) == NULL)
+		return f->host->reply_error(f->ctx, req, AGENTD_ENOENT,
+		    "rollback: send a loaded workflow's name");
+	snprintf(key, sizeof(key), "pin/%s", wf);
+	if (v == NULL) {
+		rv = f->host->state_del(f->ctx, key, strlen(key));
+		if (rv != 0 && rv != AGENTD_ENOENT)
+			return f->host->reply_error(
+			    f->ctx, req, rv, "rollback: state not written");
+		if ((rv = load_all(f, err, sizeof(err))) != 0)
+			return f->host->reply_error(f->ctx, req, rv, err);
+		apply_pins(f);
+		write_defs(f);
+		return reply_w(f, req);
+	}
+	if (agentd_get_strcpy(v, ver, sizeof(ver)) != 0
+	    || strlen(ver) != FLOW_VERSION_LEN
+	    || (d = flow_def_find(f, wf, ver)) == NULL)
+		return f->host->reply_error(f->ctx, req, AGENTD_ENOENT,
+		    "rollback: no such version of the workflow is stored (a "
+		    "version is kept once a run used it)");
+	{
+		const void *p;
+		size_t      len;
+
+		agentd_writer_reset(f->w);
+		agentd_write_str(f->w, ver);
+		p  = agentd_writer_data(f->w, &len);
+		rv = f->host->state_put(f->ctx, key, strlen(key), p, len);
+	}
+	if (rv != 0) {
+		flow_def_unref(f, d);
+		return f->host->reply_error(
+		    f->ctx, req, rv, "rollback: state not written");
+	}
+	serve_def(f, d);
+	write_defs(f);
+	return reply_w(f, req);
 }
 
 static int
@@ -470,6 +593,7 @@ op_reload(struct flow *f, agentd_request *req)
 		    f->ctx, AGENTD_LOG_ERROR, "definitions kept: %s", err);
 		return f->host->reply_error(f->ctx, req, rv, err);
 	}
+	apply_pins(f);
 	write_defs(f);
 	return reply_w(f, req);
 }
@@ -500,9 +624,12 @@ flow_request(void *state, agentd_request *req, const void *body, size_t len)
 		rv = reply_w(f, req);
 	} else if (str_is(op, "reload"))
 		rv = op_reload(f, req);
+	else if (str_is(op, "rollback"))
+		rv = op_rollback(f, req, root);
 	else
 		rv = f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
-		    "op: start, status, list, cancel, definitions or reload");
+		    "op: start, status, list, cancel, definitions, reload "
+		    "or rollback");
 	agentd_doc_free(doc);
 	return rv;
 }
@@ -636,6 +763,7 @@ flow_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		flow_fini(f);
 		return rv;
 	}
+	apply_pins(f);
 	*state = f;
 	return 0;
 }

@@ -9,7 +9,7 @@
 # it counts calls per idempotency key in its state (n/KEY).
 . "$top_srcdir/tests/lib.sh"
 
-plan 65
+plan 68
 
 FLOW=$(plugin_copy "$BPLUGINS/flow.so")
 FT=$(plugin_copy "$TPLUGINS/flowtest.so")
@@ -425,6 +425,27 @@ like "$(stf "$r" '[.steps[0].state] + [.steps[0].branches[] | .state] | join(" "
     '^cancelled cancelled cancelled$' "...its branches recorded cancelled"
 called "$r/after/1" 0
 ok $? "...and the step after the group never runs"
+
+# ---- rollback ----------------------------------------------------------------
+ver_of() { fl '{"op":"definitions"}' | jq -r ".definitions[] | select(.name == \"$1\") | .version"; }
+printf 'step "old" { agent = "flowtest" }\n' > "$DEFS/ver.flow"
+fl '{"op":"reload"}' >/dev/null
+v1=$(ver_of ver)
+r=$(start '{"op":"start","workflow":"ver"}')
+wait_for 20 is_state "$r" done
+printf 'step "new" { agent = "flowtest" }\n' > "$DEFS/ver.flow"
+fl '{"op":"reload"}' >/dev/null
+v2=$(ver_of ver)
+out=$(fl "{\"op\":\"rollback\",\"workflow\":\"ver\",\"version\":\"$v1\"}")
+[ "$v1" != "$v2" ] && [ "$(echo "$out" | jq -r '.definitions[] | select(.name == "ver") | .version + " " + (.rolled_back|tostring)')" = "$v1 true" ]
+ok $? "rollback to the version a run used serves it"
+r=$(start '{"op":"start","workflow":"ver"}')
+wait_for 20 is_state "$r" done
+like "$(stf "$r" '.version + " " + .steps[0].step')" "^$v1 old\$" \
+    "...to new runs, with its steps"
+fl '{"op":"rollback","workflow":"ver"}' >/dev/null
+[ "$(ver_of ver)" = "$v2" ]
+ok $? "rollback without a version: the file's version serves again"
 
 # ---- list and audit ----------------------------------------------------------
 r=$rs

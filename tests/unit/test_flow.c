@@ -1035,6 +1035,119 @@ test_parallel(void)
 	remove_def("par.flow");
 }
 
+/* ---- rollback ------------------------------------------------------------
+ */
+
+/* Send {"op": OP[, "workflow": W[, "version": V]]}; the answer's status. */
+static int
+op3(agentd_mock *m, const char *op, const char *wf, const char *ver,
+    agentd_doc **doc)
+{
+	agentd_writer *w;
+	int            st;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1 + (wf != NULL) + (ver != NULL));
+	agentd_write_str(w, "op");
+	agentd_write_str(w, op);
+	if (wf != NULL) {
+		agentd_write_str(w, "workflow");
+		agentd_write_str(w, wf);
+	}
+	if (ver != NULL) {
+		agentd_write_str(w, "version");
+		agentd_write_str(w, ver);
+	}
+	st = ask(m, w, doc);
+	agentd_writer_free(w);
+	return st;
+}
+
+/* The version of workflow wf that serves new runs, and if rolled back. */
+static void
+serving(agentd_mock *m, const char *wf, char *ver, size_t size, int *rb)
+{
+	agentd_doc         *doc;
+	const agentd_value *l;
+
+	ver[0] = '\0';
+	*rb    = -1;
+	op3(m, "definitions", NULL, NULL, &doc);
+	l = agentd_map_get(agentd_doc_root(doc), "definitions");
+	for (size_t i = 0; i < agentd_len(l); i++) {
+		const agentd_value *d        = agentd_array_at(l, i);
+		char                name[64] = "";
+
+		agentd_get_strcpy(
+		    agentd_map_get(d, "name"), name, sizeof(name));
+		if (strcmp(name, wf) == 0) {
+			agentd_get_strcpy(
+			    agentd_map_get(d, "version"), ver, size);
+			agentd_get_bool(agentd_map_get(d, "rolled_back"), rb);
+		}
+	}
+	agentd_doc_free(doc);
+}
+
+static void
+test_rollback(void)
+{
+	struct callee             a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock              *m, *m2;
+	agentd_doc               *doc;
+	agentd_ctx               *ctx;
+	const struct agentd_host *h;
+	char v1[32], v2[32], now[32], id[64], st[64], buf[64];
+	int  rb;
+
+	write_def("rb.flow", "step \"one\" { agent = \"scout\" }\n");
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	serving(m, "rb", v1, sizeof(v1), &rb);
+	start(m, "rb", NULL, 0, id, sizeof(id));
+	drive(m, id, st, sizeof(st));
+	is_int(op3(m, "rollback", "rb", "0123456789abcdef", &doc),
+	    AGENTD_ENOENT, "rollback to a version never run is ENOENT");
+	agentd_doc_free(doc);
+	write_def("rb.flow", "step \"two\" { agent = \"vet\" }\n");
+	op3(m, "reload", NULL, NULL, &doc);
+	agentd_doc_free(doc);
+	serving(m, "rb", v2, sizeof(v2), &rb);
+	ok(strcmp(v1, v2) != 0 && rb == 0, "a changed file is a new version");
+	is_int(op3(m, "rollback", "rb", v1, &doc), 0,
+	    "rollback to the version a run used");
+	agentd_doc_free(doc);
+	serving(m, "rb", now, sizeof(now), &rb);
+	ok(strcmp(now, v1) == 0 && rb == 1,
+	    "...serves it, marked rolled back");
+	b.calls = a.calls = 0;
+	start(m, "rb", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done", "...to new runs");
+	ok(a.calls == 1 && b.calls == 0, "...which run the earlier steps");
+	field(m, id, -1, "version", buf, sizeof(buf));
+	is_str(buf, v1, "...recorded with that version");
+	op3(m, "reload", NULL, NULL, &doc);
+	agentd_doc_free(doc);
+	serving(m, "rb", now, sizeof(now), &rb);
+	is_str(now, v1, "a reload keeps the rollback");
+
+	m2 = flow_mock(&a, &b, &c);
+	h  = agentd_mock_host(m, &ctx);
+	h->state_scan(ctx, "", 0, copy_one, m2);
+	agentd_mock_free(m);
+	load(m2);
+	serving(m2, "rb", now, sizeof(now), &rb);
+	is_str(now, v1, "so does a new instance (it is in state)");
+	is_int(op3(m2, "rollback", "rb", NULL, &doc), 0,
+	    "rollback without a version...");
+	agentd_doc_free(doc);
+	serving(m2, "rb", now, sizeof(now), &rb);
+	ok(strcmp(now, v2) == 0 && rb == 0,
+	    "...serves the file's version again");
+	agentd_mock_free(m2);
+	remove_def("rb.flow");
+}
+
 int
 main(void)
 {
@@ -1045,7 +1158,7 @@ main(void)
 		return 1;
 	}
 	write_def("pipeline.flow", pipeline);
-	plan(139);
+	plan(150);
 	test_refused();
 	test_reload_keeps();
 	test_pipeline();
@@ -1055,6 +1168,7 @@ main(void)
 	test_approval();
 	test_wait();
 	test_parallel();
+	test_rollback();
 	remove_def("pipeline.flow");
 	rmdir(dir);
 	return done_testing();
