@@ -546,7 +546,8 @@ group_own(struct build *b, struct flow_step *st, cfg_t *sec)
 		if ((rv = call_own(b, br, bs, "branch")) != 0)
 			return rv;
 	}
-	st->join = (int)st->nbranches;
+	st->attempts = 1; /* the group's own: its branches retry */
+	st->join     = (int)st->nbranches;
 	if (j == NULL || strcmp(j, "all") == 0)
 		return 0;
 	if (strcmp(j, "first") == 0) {

@@ -949,6 +949,8 @@ test_parallel(void)
 	    "join all: a branch failing for good fails the run");
 	field(m, id, -1, "error", buf, sizeof(buf));
 	like(buf, "branch \"b\": EINVAL", "...naming the branch and code");
+	like(buf, "join needs 3 (step \"quotes\", attempt 1 of 1)",
+	    "...and what the join needed");
 	is_int(d.calls, 0, "...and the next step does not run");
 	agentd_mock_free(m);
 
@@ -1158,7 +1160,7 @@ main(void)
 		return 1;
 	}
 	write_def("pipeline.flow", pipeline);
-	plan(150);
+	plan(151);
 	test_refused();
 	test_reload_keeps();
 	test_pipeline();
