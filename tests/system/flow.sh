@@ -9,7 +9,7 @@
 # it counts calls per idempotency key in its state (n/KEY).
 . "$top_srcdir/tests/lib.sh"
 
-plan 68
+plan 70
 
 FLOW=$(plugin_copy "$BPLUGINS/flow.so")
 FT=$(plugin_copy "$TPLUGINS/flowtest.so")
@@ -456,6 +456,14 @@ ok $? "the call made again is audited (flow.step.resumed)"
 n=$(actl --json audit --agent flow --kind flow.run.done | grep -c "$r")
 [ "$n" -ge 1 ] && actl audit verify >/dev/null
 ok $? "each run's end is audited and the trail verifies"
+# ---- purge -------------------------------------------------------------------
+n=$(fl '{"op":"list","state":"running"}' | jq '.runs | length')
+purged=$(fl "{\"op\":\"purge\",\"before_ms\":$(( $(date +%s) * 1000 + 60000 ))}" | jq .purged)
+[ "$purged" -ge 20 ]
+ok $? "purge deletes the records of the runs that ended ($purged)"
+[ "$(fl '{"op":"list"}' | jq '.runs | length')" = "$n" ] &&
+    fl '{"op":"list","limit":1}' | jq_true '.more == false or (.runs | length) == 1'
+ok $? "...list shows only those still running"
 stop_agentd
 ok $? "agentd stops"
 done_testing

@@ -1150,6 +1150,95 @@ test_rollback(void)
 	remove_def("rb.flow");
 }
 
+/* ---- list pages and purge ------------------------------------------------
+ */
+
+/* {"op": "list"[, "limit": N][, "after": ID]}: the ids listed; *more. */
+static size_t
+list_ids(agentd_mock *m, int64_t limit, const char *after, char ids[][64],
+    size_t max, int *more)
+{
+	agentd_writer      *w;
+	agentd_doc         *doc;
+	const agentd_value *runs;
+	size_t              n = 0;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1 + (limit > 0) + (after != NULL));
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "list");
+	if (limit > 0) {
+		agentd_write_str(w, "limit");
+		agentd_write_int(w, limit);
+	}
+	if (after != NULL) {
+		agentd_write_str(w, "after");
+		agentd_write_str(w, after);
+	}
+	ask(m, w, &doc);
+	runs  = agentd_map_get(agentd_doc_root(doc), "runs");
+	*more = -1;
+	agentd_get_bool(agentd_map_get(agentd_doc_root(doc), "more"), more);
+	for (; n < agentd_len(runs) && n < max; n++)
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_array_at(runs, n), "run"), ids[n],
+		    64);
+	n = agentd_len(runs);
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	return n;
+}
+
+static void
+test_purge(void)
+{
+	struct callee  a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock   *m = flow_mock(&a, &b, &c);
+	agentd_writer *w;
+	agentd_doc    *doc;
+	char           id[3][64], again[64], st[64], got[8][64];
+	int64_t        purged = -1;
+	int            more;
+
+	load(m);
+	for (int i = 0; i < 3; i++) {
+		start(m, "pipeline", i == 0 ? "k1" : NULL, 0, id[i], 64);
+		drive(m, id[i], st, sizeof(st));
+	}
+	is_int((int)list_ids(m, 2, NULL, got, 8, &more), 2,
+	    "list with a limit answers that many");
+	ok(more == 1 && strcmp(got[0], id[0]) == 0
+	        && strcmp(got[1], id[1]) == 0,
+	    "...oldest first, saying there is more");
+	is_int((int)list_ids(m, 2, id[1], got, 8, &more), 1,
+	    "list after the last one listed: the rest");
+	ok(more == 0 && strcmp(got[0], id[2]) == 0, "...and no more");
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "purge");
+	agentd_write_str(w, "before_ms");
+	agentd_write_int(w, (int64_t)time(NULL) * 1000 + 60000);
+	is_int(ask(m, w, &doc), 0, "purge answers");
+	agentd_get_int(
+	    agentd_map_get(agentd_doc_root(doc), "purged"), &purged);
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	is_int((int)purged, 3, "...the runs that ended before the time");
+	is_int((int)list_ids(m, 0, NULL, got, 8, &more), 0,
+	    "...which list no longer shows");
+	doc = status(m, id[0]);
+	ok(agentd_map_get(agentd_doc_root(doc), "state") == NULL,
+	    "...nor status");
+	agentd_doc_free(doc);
+	start(m, "pipeline", "k1", 0, again, sizeof(again));
+	ok(again[0] != '\0' && strcmp(again, id[0]) != 0,
+	    "their start keys went with them: the key starts a new run");
+	drive(m, again, st, sizeof(st));
+	agentd_mock_free(m);
+}
+
 int
 main(void)
 {
@@ -1160,7 +1249,7 @@ main(void)
 		return 1;
 	}
 	write_def("pipeline.flow", pipeline);
-	plan(151);
+	plan(160);
 	test_refused();
 	test_reload_keeps();
 	test_pipeline();
@@ -1171,6 +1260,7 @@ main(void)
 	test_wait();
 	test_parallel();
 	test_rollback();
+	test_purge();
 	remove_def("pipeline.flow");
 	rmdir(dir);
 	return done_testing();
