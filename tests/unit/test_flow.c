@@ -1232,6 +1232,55 @@ test_purge(void)
 	ok(agentd_map_get(agentd_doc_root(doc), "state") == NULL,
 	    "...nor status");
 	agentd_doc_free(doc);
+	{
+		/* Summaries over one message (1 MiB) in all: scans split. */
+		agentd_ctx               *ctx;
+		const struct agentd_host *h = agentd_mock_host(m, &ctx);
+		static char               big[400 * 1024];
+		agentd_writer            *bw;
+		const void               *p;
+		size_t                    len;
+
+		memset(big, 'x', sizeof(big) - 1);
+		agentd_writer_new(&bw);
+		agentd_write_map(bw, 4);
+		agentd_write_str(bw, "workflow");
+		agentd_write_str(bw, "old");
+		agentd_write_str(bw, "state");
+		agentd_write_str(bw, "done");
+		agentd_write_str(bw, "updated_ms");
+		agentd_write_int(bw, 1);
+		agentd_write_str(bw, "pad");
+		agentd_write_str(bw, big);
+		p = agentd_writer_data(bw, &len);
+		h->state_put(ctx, "sum/1-a", 7, p, len);
+		h->state_put(ctx, "sum/2-b", 7, p, len);
+		h->state_put(ctx, "sum/3-c", 7, p, len);
+		agentd_writer_free(bw);
+		agentd_writer_new(&w);
+		agentd_write_map(w, 2);
+		agentd_write_str(w, "op");
+		agentd_write_str(w, "list");
+		agentd_write_str(w, "workflow");
+		agentd_write_str(w, "pipeline");
+		is_int(ask(m, w, &doc), 0,
+		    "list reads summaries over one message (scans split)");
+		agentd_doc_free(doc);
+		agentd_writer_free(w);
+		agentd_writer_new(&w);
+		agentd_write_map(w, 2);
+		agentd_write_str(w, "op");
+		agentd_write_str(w, "purge");
+		agentd_write_str(w, "before_ms");
+		agentd_write_int(w, 1000);
+		is_int(ask(m, w, &doc), 0, "so does purge");
+		purged = -1;
+		agentd_get_int(
+		    agentd_map_get(agentd_doc_root(doc), "purged"), &purged);
+		is_int((int)purged, 3, "...of the three");
+		agentd_doc_free(doc);
+		agentd_writer_free(w);
+	}
 	start(m, "pipeline", "k1", 0, again, sizeof(again));
 	ok(again[0] != '\0' && strcmp(again, id[0]) != 0,
 	    "their start keys went with them: the key starts a new run");
@@ -1249,7 +1298,7 @@ main(void)
 		return 1;
 	}
 	write_def("pipeline.flow", pipeline);
-	plan(160);
+	plan(163);
 	test_refused();
 	test_reload_keeps();
 	test_pipeline();
