@@ -3,6 +3,7 @@
  * a struct flow_def and checked before anything uses it.  Every error
  * names the file and line (doc/workflows.md lists the format).
  */
+#define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <confuse.h>
 #include <openssl/evp.h>
@@ -59,13 +61,6 @@ on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 	parsing.failed = 1;
 }
 
-/*
- * "(line)" cannot be written in a file; its default goes through the
- * callback when libconfuse creates the section, the one moment the
- * section's own line is at hand.
- */
-#define LINE_OPT "(line)"
-
 static cfg_opt_t retry_opts[] = {
 	CFG_INT("attempts", 1, CFGF_NONE),
 	CFG_PTR_CB("backoff", NULL, CFGF_NONE, keep_located, free),
@@ -76,13 +71,36 @@ static cfg_opt_t retry_opts[] = {
 };
 
 static cfg_opt_t goto_opts[] = {
-	CFG_PTR_CB(LINE_OPT, "", CFGF_NONE, keep_located, free),
 	CFG_PTR_CB("when", NULL, CFGF_NONE, keep_located, free),
 	CFG_END(),
 };
 
+static cfg_opt_t approval_opts[] = {
+	CFG_PTR_CB("type", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("title", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("reasoning", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("amount", NULL, CFGF_NONE, keep_located, free),
+	CFG_FLOAT("confidence", 0.5, CFGF_NONE),
+	CFG_END(),
+};
+
+static cfg_opt_t branch_opts[] = {
+	CFG_PTR_CB("agent", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_LIST_CB("input", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("timeout", NULL, CFGF_NONE, keep_located, free),
+	CFG_SEC("retry", retry_opts, CFGF_NONE),
+	CFG_END(),
+};
+
 static cfg_opt_t step_opts[] = {
-	CFG_PTR_CB(LINE_OPT, "", CFGF_NONE, keep_located, free),
+	CFG_SEC("approval", approval_opts, CFGF_NONE),
+	CFG_PTR_CB("rejected", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("expired", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("wait", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("until", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("join", NULL, CFGF_NONE, keep_located, free),
+	CFG_SEC("branch", branch_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_PTR_CB("agent", NULL, CFGF_NONE, keep_located, free),
 	CFG_PTR_CB("output", NULL, CFGF_NONE, keep_located, free),
 	CFG_PTR_LIST_CB("input", NULL, CFGF_NONE, keep_located, free),
@@ -132,6 +150,37 @@ flow_duration(const char *s, int64_t *ms)
 	if (v > INT64_MAX / unit / 2)
 		return -1;
 	*ms = v * unit;
+	return 0;
+}
+
+int
+flow_time(const char *s, int64_t *ms)
+{
+	struct tm tm = { 0 };
+	char     *end;
+	int       n = 0;
+
+	if (s[0] >= '0' && s[0] <= '9'
+	    && strspn(s, "0123456789") == strlen(s)) {
+		long long v;
+
+		errno = 0;
+		v     = strtoll(s, &end, 10);
+		if (errno != 0)
+			return -1;
+		*ms = v;
+		return 0;
+	}
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
+	        &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n)
+	        != 6
+	    || s[n] != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12
+	    || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23
+	    || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*ms = (int64_t)timegm(&tm) * 1000;
 	return 0;
 }
 
@@ -190,6 +239,8 @@ flow_def_step(const struct flow_def *d, const char *name)
 /* ---- building and checking ---------------------------------------------- */
 
 struct build {
+	const char      *text; /* the file's text, for sections' lines */
+	size_t           at;   /* where the step being read starts in it */
 	struct flow_def *d;
 	const char      *file;
 	char            *err;
@@ -207,6 +258,37 @@ fail_at(struct build *b, int line, const char *fmt, ...)
 	va_end(ap);
 	snprintf(b->err, b->errlen, "%s:%d: %s", b->file, line, msg);
 	return AGENTD_ECONFIG;
+}
+
+/*
+ * The line of `KW "TITLE"` in the text, at or after *from (moved there).
+ * libconfuse knows a section's line only once it is closed, so the
+ * opening line is found in the text.  0 if it is not found.
+ */
+static int
+title_line(struct build *b, const char *kw, const char *title, size_t *from)
+{
+	const char *t = b->text, *p = t + *from, *q;
+	size_t      kl = strlen(kw), tl = strlen(title);
+	int         line = 1;
+
+	for (; (p = strstr(p, kw)) != NULL; p += kl) {
+		if (p > t && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+			continue;
+		for (q = p + kl; *q == ' ' || *q == '\t'; q++)
+			;
+		if (*q == '"')
+			q++;
+		if (strncmp(q, title, tl) != 0
+		    || (q[tl] != '"' && q[tl] != '{'
+		        && !isspace((unsigned char)q[tl])))
+			continue;
+		*from = (size_t)(p - t);
+		for (q = t; q < p; q++)
+			line += *q == '\n';
+		return line;
+	}
+	return 0;
 }
 
 static int
@@ -362,27 +444,191 @@ retry_policy(struct build *b, struct flow_step *st, cfg_t *sec)
 	return 0;
 }
 
+/* What a call needs (a step's or a branch's): agent, timeout, input,
+ * retry. */
+static int
+call_own(struct build *b, struct flow_step *st, cfg_t *sec, const char *what)
+{
+	const char *s = loc_text(sec, "agent");
+	int         rv;
+
+	if (s == NULL)
+		return fail_at(
+		    b, st->line, "%s \"%s\" has no agent", what, st->name);
+	if (!name_ok(s))
+		return fail_at(b, loc_line(sec, "agent"),
+		    "%s \"%s\": \"%s\" is not an agent name", what, st->name,
+		    s);
+	st->agent = xstrdup(s);
+	if ((rv = duration_opt(b, sec, "timeout", 30000, &st->timeout_ms))
+	    != 0)
+		return rv;
+	if (st->timeout_ms <= 0 || st->timeout_ms > INT32_MAX)
+		return fail_at(b, loc_line(sec, "timeout"),
+		    "%s \"%s\": timeout must be more than 0", what, st->name);
+	if ((rv = fields(b, sec, "input", &st->input, &st->ninput)) != 0)
+		return rv;
+	return retry_policy(b, st, sec);
+}
+
+/* An approval step: approval { type title reasoning amount confidence }. */
+static int
+approval_own(struct build *b, struct flow_step *st, cfg_t *sec)
+{
+	cfg_t      *ap = cfg_getsec(sec, "approval");
+	const char *s;
+	char        title[AGENTD_PROPOSAL_TITLE_MAX + 1];
+	int         rv;
+
+	s = loc_text(ap, "type");
+	if (!name_ok(s) || s[0] == '.' || s[strlen(s) - 1] == '.'
+	    || strstr(s, "..") != NULL)
+		return fail_at(b, loc_line(ap, "type"),
+		    "step \"%s\": approval type \"%s\" is not a topic "
+		    "(\"product.publish\")",
+		    st->name, s);
+	st->ap_type = xstrdup(s);
+	if ((s = loc_text(ap, "title")) == NULL) {
+		snprintf(
+		    title, sizeof(title), "%s: step %s", b->d->name, st->name);
+		s = title;
+	}
+	if (s[0] == '\0' || strlen(s) > AGENTD_PROPOSAL_TITLE_MAX
+	    || strchr(s, '\n') != NULL)
+		return fail_at(b, st->line,
+		    "step \"%s\": approval title must be one line of 1 to "
+		    "200 bytes",
+		    st->name);
+	st->ap_title = xstrdup(s);
+	if ((s = loc_text(ap, "reasoning")) != NULL)
+		st->ap_reasoning = xstrdup(s);
+	if ((s = loc_text(ap, "amount")) != NULL) {
+		char *end;
+
+		st->ap_amount      = xstrdup(s);
+		st->ap_amount_line = loc_line(ap, "amount");
+		if (s[0] != '$' && (strtod(s, &end) < 0 || *end != '\0'))
+			return fail_at(b, st->ap_amount_line,
+			    "step \"%s\": amount \"%s\" is neither a path nor "
+			    "a number of 0 or more",
+			    st->name, s);
+	}
+	st->ap_confidence = cfg_getfloat(ap, "confidence");
+	if (!(st->ap_confidence >= 0 && st->ap_confidence <= 1))
+		return fail_at(b, st->line,
+		    "step \"%s\": approval confidence must be 0 to 1",
+		    st->name);
+	if ((rv = fields(b, sec, "input", &st->input, &st->ninput)) != 0)
+		return rv;
+	return retry_policy(b, st, sec);
+}
+
+/* A parallel group: join and its branch { } sections. */
+static int
+group_own(struct build *b, struct flow_step *st, cfg_t *sec)
+{
+	const char *j = loc_text(sec, "join");
+	int         rv;
+
+	st->nbranches = cfg_size(sec, "branch");
+	st->branches  = xcalloc(st->nbranches, sizeof(*st->branches));
+	for (size_t k = 0; k < st->nbranches; k++) {
+		cfg_t            *bs = cfg_getnsec(sec, "branch", (unsigned)k);
+		struct flow_step *br = &st->branches[k];
+
+		br->name = xstrdup(cfg_title(bs));
+		br->line = title_line(b, "branch", br->name, &b->at);
+		if (!name_ok(br->name))
+			return fail_at(b, br->line,
+			    "step \"%s\": a branch's name is 1 to 63 of "
+			    "[A-Za-z0-9_.-]",
+			    st->name);
+		if ((rv = call_own(b, br, bs, "branch")) != 0)
+			return rv;
+	}
+	st->attempts = 1; /* the group's own: its branches retry */
+	st->join     = (int)st->nbranches;
+	if (j == NULL || strcmp(j, "all") == 0)
+		return 0;
+	if (strcmp(j, "first") == 0) {
+		st->join = 1;
+		return 0;
+	}
+	{
+		char *end;
+		long  n = strtol(j, &end, 10);
+
+		if (*end != '\0' || n < 1 || n > (long)st->nbranches)
+			return fail_at(b, loc_line(sec, "join"),
+			    "step \"%s\": join \"%s\": write all, first or a "
+			    "number of branches from 1 to %zu",
+			    st->name, j, st->nbranches);
+		st->join = (int)n;
+	}
+	return 0;
+}
+
 /* Everything of one step that does not depend on later steps. */
 static int
 step_own(struct build *b, struct flow_step *st, cfg_t *sec)
 {
 	const char *s;
-	int         rv;
+	int         rv, kinds = 0;
 
 	st->name = xstrdup(cfg_title(sec));
-	st->line = loc_line(sec, LINE_OPT);
+	b->at    = 0;
+	st->line = title_line(b, "step", st->name, &b->at);
 	if (!name_ok(st->name) || strcmp(st->name, "end") == 0)
 		return fail_at(b, st->line,
 		    "step \"%s\": a step's name is 1 to 63 of "
 		    "[A-Za-z0-9_.-], not \"end\"",
 		    st->name);
-	if ((s = loc_text(sec, "agent")) == NULL)
+	if (loc_text(sec, "agent") != NULL) {
+		st->kind = SK_CALL;
+		kinds++;
+	}
+	if (loc_text(cfg_getsec(sec, "approval"), "type") != NULL) {
+		st->kind = SK_APPROVAL;
+		kinds++;
+	}
+	if (loc_text(sec, "wait") != NULL || loc_text(sec, "until") != NULL) {
+		st->kind = SK_WAIT;
+		kinds += 1
+		    + (loc_text(sec, "wait") != NULL
+		        && loc_text(sec, "until") != NULL);
+	}
+	if (cfg_size(sec, "branch") > 0) {
+		st->kind = SK_GROUP;
+		kinds++;
+	}
+	if (kinds == 0)
 		return fail_at(
 		    b, st->line, "step \"%s\" has no agent", st->name);
-	if (!name_ok(s))
-		return fail_at(b, loc_line(sec, "agent"),
-		    "step \"%s\": \"%s\" is not an agent name", st->name, s);
-	st->agent  = xstrdup(s);
+	if (kinds > 1)
+		return fail_at(b, st->line,
+		    "step \"%s\": write one of agent, approval { type }, "
+		    "wait, until or branch { }",
+		    st->name);
+	if (st->kind != SK_GROUP && loc_text(sec, "join") != NULL)
+		return fail_at(b, loc_line(sec, "join"),
+		    "step \"%s\": join is for a step with branch { }",
+		    st->name);
+	if (st->kind != SK_APPROVAL
+	    && (loc_text(sec, "rejected") != NULL
+	        || loc_text(sec, "expired") != NULL))
+		return fail_at(b,
+		    loc_line(sec,
+		        loc_text(sec, "rejected") != NULL ? "rejected"
+		                                          : "expired"),
+		    "step \"%s\": rejected and expired are for an approval "
+		    "step",
+		    st->name);
+	if ((st->kind == SK_WAIT || st->kind == SK_GROUP)
+	    && cfg_size(sec, "input") > 0)
+		return fail_at(b, st->line,
+		    "step \"%s\": input is for a step with agent or "
+		    "approval (a branch has its own)",
+		    st->name);
 	s          = loc_text(sec, "output");
 	st->output = xstrdup(s != NULL ? s : st->name);
 	if (!name_ok(st->output) || strchr(st->output, '.') != NULL
@@ -398,18 +644,32 @@ step_own(struct build *b, struct flow_step *st, cfg_t *sec)
 		return fail_at(b, st->line,
 		    "step \"%s\": max_iterations must be 0 to 100000",
 		    st->name);
-	if ((rv = duration_opt(b, sec, "timeout", 30000, &st->timeout_ms))
+	if ((rv = fields(
+	         b, sec, "placeholder", &st->placeholder, &st->nplaceholder))
 	    != 0)
 		return rv;
-	if (st->timeout_ms <= 0 || st->timeout_ms > INT32_MAX)
-		return fail_at(b, loc_line(sec, "timeout"),
-		    "step \"%s\": timeout must be more than 0", st->name);
-	if ((rv = fields(b, sec, "input", &st->input, &st->ninput)) != 0
-	    || (rv = fields(b, sec, "placeholder", &st->placeholder,
-	            &st->nplaceholder))
-	        != 0)
-		return rv;
-	return retry_policy(b, st, sec);
+	switch (st->kind) {
+	case SK_CALL:
+		return call_own(b, st, sec, "step");
+	case SK_APPROVAL:
+		return approval_own(b, st, sec);
+	case SK_GROUP:
+		return group_own(b, st, sec);
+	default:
+		break;
+	}
+	st->attempts = 1;
+	if ((s = loc_text(sec, "wait")) != NULL)
+		return duration_opt(b, sec, "wait", 0, &st->wait_ms);
+	s              = loc_text(sec, "until");
+	st->until      = xstrdup(s);
+	st->until_line = loc_line(sec, "until");
+	if (s[0] != '$' && flow_time(s, &st->until_ms) != 0)
+		return fail_at(b, st->until_line,
+		    "until: \"%s\" is not a time: write milliseconds since "
+		    "the epoch or \"2026-12-07T08:00:00Z\" (or a path)",
+		    s);
+	return 0;
 }
 
 /* What refers to other steps: outputs, paths, next and goto. */
@@ -418,8 +678,10 @@ step_links(struct build *b, int i, cfg_t *sec)
 {
 	struct flow_step *st = &b->d->steps[i];
 	const char       *s;
+	size_t            at = 0;
 	int               rv;
 
+	title_line(b, "step", st->name, &at);
 	for (int j = 0; j < i; j++)
 		if (strcmp(b->d->steps[j].output, st->output) == 0)
 			return fail_at(b, st->line,
@@ -435,6 +697,29 @@ step_links(struct build *b, int i, cfg_t *sec)
 		         b, st->placeholder[k].value, st->placeholder[k].line))
 		    != 0)
 			return rv;
+	for (size_t j = 0; j < st->nbranches; j++)
+		for (size_t k = 0; k < st->branches[j].ninput; k++)
+			if ((rv = check_path(b, st->branches[j].input[k].value,
+			         st->branches[j].input[k].line))
+			    != 0)
+				return rv;
+	if (st->ap_amount != NULL
+	    && (rv = check_path(b, st->ap_amount, st->ap_amount_line)) != 0)
+		return rv;
+	if (st->until != NULL
+	    && (rv = check_path(b, st->until, st->until_line)) != 0)
+		return rv;
+	st->on_rejected = st->on_expired = FLOW_FAIL;
+	if ((s = loc_text(sec, "rejected")) != NULL
+	    && (rv = target(
+	            b, s, loc_line(sec, "rejected"), i, &st->on_rejected))
+	        != 0)
+		return rv;
+	if ((s = loc_text(sec, "expired")) != NULL
+	    && (rv = target(
+	            b, s, loc_line(sec, "expired"), i, &st->on_expired))
+	        != 0)
+		return rv;
 	if ((s = loc_text(sec, "when")) != NULL) {
 		st->when = xstrdup(s);
 		if ((rv = check_cond(b, s, loc_line(sec, "when"))) != 0)
@@ -451,7 +736,7 @@ step_links(struct build *b, int i, cfg_t *sec)
 		struct flow_goto *gt = &st->gotos[k];
 
 		gt->target = xstrdup(cfg_title(g));
-		gt->line   = loc_line(g, LINE_OPT);
+		gt->line   = title_line(b, "goto", gt->target, &at);
 		if ((rv = target(b, gt->target, gt->line, i, &gt->to)) != 0)
 			return rv;
 		if ((s = loc_text(g, "when")) != NULL) {
@@ -531,9 +816,11 @@ flow_def_parse(const char *name, const char *file, const char *text,
 	d->file = xstrdup(file);
 	d->text = xstrdup(text);
 	version_of(text, d->version);
-	b = (struct build) {
-		.d = d, .file = file, .err = err, .errlen = errlen
-	};
+	b  = (struct build) { .text = text,
+		 .d                 = d,
+		 .file              = file,
+		 .err               = err,
+		 .errlen            = errlen };
 	rv = build(&b, cfg);
 	cfg_free(cfg);
 	if (rv != 0) {
@@ -574,6 +861,18 @@ flow_def_free(struct flow_def *d)
 			free(st->gotos[k].when);
 		}
 		free(st->gotos);
+		free(st->ap_type);
+		free(st->ap_title);
+		free(st->ap_reasoning);
+		free(st->ap_amount);
+		free(st->until);
+		for (size_t k = 0; k < st->nbranches; k++) {
+			free(st->branches[k].name);
+			free(st->branches[k].agent);
+			fields_free(
+			    st->branches[k].input, st->branches[k].ninput);
+		}
+		free(st->branches);
 	}
 	free(d->steps);
 	free(d->name);

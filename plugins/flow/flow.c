@@ -215,6 +215,60 @@ current(struct flow *f, const char *name)
 	return NULL;
 }
 
+/* Serve d (a reference, taken) for new runs of its workflow. */
+static void
+serve_def(struct flow *f, struct flow_def *d)
+{
+	for (size_t i = 0; i < f->ndefs; i++)
+		if (strcmp(f->defs[i]->name, d->name) == 0) {
+			flow_def_unref(f, f->defs[i]);
+			f->defs[i] = d;
+			return;
+		}
+	f->defs = realloc(f->defs, (f->ndefs + 1) * sizeof(*f->defs));
+	if (f->defs == NULL)
+		abort();
+	f->defs[f->ndefs++] = d;
+}
+
+static int
+pin_one(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	struct flow     *f = arg;
+	char             name[AGENTD_NAME_MAX + 1], ver[FLOW_VERSION_LEN + 1];
+	struct flow_def *d;
+
+	agentd_doc *doc;
+	int         rv = -1;
+
+	if (keylen - 4 > AGENTD_NAME_MAX)
+		return 0;
+	snprintf(name, sizeof(name), "%.*s", (int)(keylen - 4), key + 4);
+	if (agentd_parse(val, vallen, &doc) == 0) {
+		rv = agentd_get_strcpy(agentd_doc_root(doc), ver, sizeof(ver));
+		agentd_doc_free(doc);
+	}
+	if (rv != 0)
+		return 0;
+	if ((d = flow_def_find(f, name, ver)) != NULL)
+		serve_def(f, d);
+	else
+		f->host->log(f->ctx, AGENTD_LOG_ERROR,
+		    "workflow %s: rolled back to version %s, which is not "
+		    "stored: the file's version serves",
+		    name, ver);
+	return 0;
+}
+
+/* After the folder was read: the workflows rolled back (pin/NAME in
+ * state) serve the version they were rolled back to. */
+static void
+apply_pins(struct flow *f)
+{
+	f->host->state_scan(f->ctx, "pin/", 4, pin_one, f);
+}
+
 /* ---- requests ----------------------------------------------------------- */
 
 static int
@@ -342,11 +396,36 @@ op_status(struct flow *f, agentd_request *req, const agentd_value *root)
 	return rv;
 }
 
+/*
+ * state_scan of prefix, split into narrower scans (one more character of
+ * a run id) while agentd answers ETOOBIG: a scan is one message.  A scan
+ * that fn stopped answers 1.
+ */
+static int
+scan_split(struct flow *f, const char *prefix, agentd_scan_fn fn, void *arg)
+{
+	static const char chars[] = "0123456789abcdef-";
+	char              sub[AGENTD_STATE_KEY_MAX + 1];
+	size_t            n  = strlen(prefix);
+	int               rv = f->host->state_scan(f->ctx, prefix, n, fn, arg);
+
+	if (rv != AGENTD_ETOOBIG || n + 1 >= sizeof(sub))
+		return rv;
+	for (const char *c = chars; *c != '\0'; c++) {
+		snprintf(sub, sizeof(sub), "%s%c", prefix, *c);
+		if ((rv = scan_split(f, sub, fn, arg)) != 0)
+			return rv;
+	}
+	return 0;
+}
+
 struct list {
 	struct flow_blob *items;
 	uint32_t          n;
 	char              wf[AGENTD_NAME_MAX + 1], state[16];
-	int64_t           since;
+	int64_t           since, limit;
+	char              after[80]; /* "sum/ID": list what comes after */
+	int               more;
 };
 
 static int
@@ -358,6 +437,13 @@ list_one(
 	const agentd_value *root;
 	int64_t             created = 0;
 
+	if (l->after[0] != '\0') {
+		size_t n = strlen(l->after);
+		int    c = memcmp(key, l->after, keylen < n ? keylen : n);
+
+		if (c < 0 || (c == 0 && keylen <= n))
+			return 0; /* at or before "after" */
+	}
 	if (agentd_parse(val, vallen, &doc) != 0)
 		return 0;
 	root = agentd_doc_root(doc);
@@ -370,6 +456,12 @@ list_one(
 		agentd_writer *w;
 		const void    *p;
 		size_t         len;
+
+		if (l->limit > 0 && l->n == l->limit) {
+			l->more = 1;
+			agentd_doc_free(doc);
+			return 1;
+		}
 
 		agentd_writer_new(&w);
 		agentd_write_map(w, (uint32_t)agentd_len(root) + 1);
@@ -403,9 +495,22 @@ op_list(struct flow *f, agentd_request *req, const agentd_value *root)
 	agentd_get_strcpy(
 	    agentd_map_get(root, "state"), l.state, sizeof(l.state));
 	agentd_get_int(agentd_map_get(root, "since_ms"), &l.since);
-	rv = f->host->state_scan(f->ctx, "sum/", 4, list_one, &l);
+	agentd_get_int(agentd_map_get(root, "limit"), &l.limit);
+	{
+		char after[64];
+
+		if (agentd_get_strcpy(
+		        agentd_map_get(root, "after"), after, sizeof(after))
+		    == 0)
+			snprintf(l.after, sizeof(l.after), "sum/%s", after);
+	}
+	rv = scan_split(f, "sum/", list_one, &l);
+	if (rv == 1)
+		rv = 0; /* stopped at the limit */
 	agentd_writer_reset(f->w);
-	agentd_write_map(f->w, 1);
+	agentd_write_map(f->w, 2);
+	agentd_write_str(f->w, "more");
+	agentd_write_bool(f->w, l.more);
 	agentd_write_str(f->w, "runs");
 	agentd_write_array(f->w, l.n);
 	for (uint32_t i = 0; i < l.n; i++) {
@@ -416,6 +521,126 @@ op_list(struct flow *f, agentd_request *req, const agentd_value *root)
 	if (rv != 0)
 		return f->host->reply_error(
 		    f->ctx, req, rv, "list: state cannot be scanned");
+	return reply_w(f, req);
+}
+
+struct purge {
+	int64_t before;
+	char  **ids;
+	size_t  n;
+};
+
+static int
+purge_one(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	struct purge       *pg = arg;
+	agentd_doc         *doc;
+	const agentd_value *root;
+	int64_t             updated = INT64_MAX;
+
+	if (agentd_parse(val, vallen, &doc) != 0)
+		return 0;
+	root = agentd_doc_root(doc);
+	agentd_get_int(agentd_map_get(root, "updated_ms"), &updated);
+	if (!str_is(agentd_map_get(root, "state"), "running")
+	    && updated < pg->before) {
+		pg->ids = realloc(pg->ids, (pg->n + 1) * sizeof(*pg->ids));
+		if (pg->ids == NULL
+		    || (pg->ids[pg->n] = strndup(key + 4, keylen - 4)) == NULL)
+			abort();
+		pg->n++;
+	}
+	agentd_doc_free(doc);
+	return 0;
+}
+
+/* key/WF/KEY entries whose run is purged go with it. */
+static int
+purge_key(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
+{
+	struct purge *pg = arg;
+
+	for (size_t i = 0; i < pg->n; i++)
+		if (pg->ids[i][0] != '\0' && strlen(pg->ids[i]) == vallen
+		    && memcmp(pg->ids[i], val, vallen) == 0) {
+			size_t n = pg->n;
+
+			/* a key's entry after the runs' (freed with them) */
+			pg->ids = realloc(pg->ids, (n + 1) * sizeof(*pg->ids));
+			if (pg->ids == NULL
+			    || (pg->ids[n] = malloc(keylen + 2)) == NULL)
+				abort();
+			pg->ids[n][0] = '\0'; /* marks a whole key */
+			memcpy(pg->ids[n] + 1, key, keylen);
+			pg->ids[n][keylen + 1] = '\0';
+			pg->n++;
+			break;
+		}
+	return 0;
+}
+
+/*
+ * {"op": "purge", "before_ms": T}: the records of runs that ended (done,
+ * failed, cancelled) and were last updated before T are deleted (run/,
+ * sum/ and their start key/), in batches.  Definitions' texts stay.
+ */
+static int
+op_purge(struct flow *f, agentd_request *req, const agentd_value *root)
+{
+	struct purge           pg = { .before = -1 };
+	struct agentd_state_op ops[256];
+	char(*keys)[AGENTD_STATE_KEY_MAX + 8] = malloc(256 * sizeof(*keys));
+	size_t nops                           = 0, nruns;
+	int    rv;
+
+	if (keys == NULL)
+		abort();
+	if (agentd_get_int(agentd_map_get(root, "before_ms"), &pg.before)
+	    != 0) {
+		free(keys);
+		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
+		    "purge: send {\"before_ms\": MILLISECONDS}");
+	}
+	rv    = scan_split(f, "sum/", purge_one, &pg);
+	nruns = pg.n;
+	if (rv == 0 && nruns > 0)
+		rv = scan_split(f, "key/", purge_key, &pg);
+	for (size_t i = 0; rv == 0 && i < pg.n; i++) {
+		const char *id = pg.ids[i];
+
+		if (id[0] == '\0') {
+			snprintf(keys[nops], sizeof(keys[nops]), "%s", id + 1);
+			ops[nops] = (struct agentd_state_op) { keys[nops],
+				strlen(keys[nops]), NULL, 0 };
+			nops++;
+		} else {
+			for (int k = 0; k < 2; k++) {
+				snprintf(keys[nops], sizeof(keys[nops]),
+				    k ? "sum/%s" : "run/%s", id);
+				ops[nops]
+				    = (struct agentd_state_op) { keys[nops],
+					      strlen(keys[nops]), NULL, 0 };
+				nops++;
+			}
+		}
+		if (nops >= 254 || i + 1 == pg.n) {
+			rv   = f->host->state_batch(f->ctx, ops, nops);
+			nops = 0;
+		}
+	}
+	for (size_t i = 0; i < pg.n; i++)
+		free(pg.ids[i]);
+	free(pg.ids);
+	free(keys);
+	if (rv != 0)
+		return f->host->reply_error(
+		    f->ctx, req, rv, "purge: state not written");
+	agentd_writer_reset(f->w);
+	agentd_write_map(f->w, 1);
+	agentd_write_str(f->w, "purged");
+	agentd_write_int(f->w, (int64_t)nruns);
 	return reply_w(f, req);
 }
 
@@ -447,7 +672,20 @@ write_defs(struct flow *f)
 	for (size_t i = 0; i < f->ndefs; i++) {
 		const struct flow_def *d = f->defs[i];
 
-		agentd_write_map(f->w, 3);
+		char   key[80];
+		void  *val;
+		size_t len;
+		int    pinned;
+
+		snprintf(key, sizeof(key), "pin/%s", d->name);
+		pinned
+		    = f->host->state_get(f->ctx, key, strlen(key), &val, &len)
+		    == 0;
+		if (pinned)
+			f->host->free(val);
+		agentd_write_map(f->w, 4);
+		agentd_write_str(f->w, "rolled_back");
+		agentd_write_bool(f->w, pinned);
 		agentd_write_str(f->w, "name");
 		agentd_write_str(f->w, d->name);
 		agentd_write_str(f->w, "version");
@@ -457,6 +695,62 @@ write_defs(struct flow *f)
 		for (size_t k = 0; k < d->nsteps; k++)
 			agentd_write_str(f->w, d->steps[k].name);
 	}
+}
+
+/*
+ * {"op": "rollback", "workflow": W, "version": V}: new runs of W use
+ * version V (stored once a run used it) across reloads and restarts;
+ * without "version", the file's version serves again.
+ */
+static int
+op_rollback(struct flow *f, agentd_request *req, const agentd_value *root)
+{
+	char                wf[AGENTD_NAME_MAX + 1], ver[FLOW_VERSION_LEN + 2];
+	char                key[80], err[FLOW_ERRLEN + 256];
+	const agentd_value *v = agentd_map_get(root, "version");
+	struct flow_def    *d;
+	int                 rv;
+
+	if (agentd_get_strcpy(agentd_map_get(root, "workflow"), wf, sizeof(wf))
+	        != 0
+	    || current(f, wf) == NULL)
+		return f->host->reply_error(f->ctx, req, AGENTD_ENOENT,
+		    "rollback: send a loaded workflow's name");
+	snprintf(key, sizeof(key), "pin/%s", wf);
+	if (v == NULL) {
+		rv = f->host->state_del(f->ctx, key, strlen(key));
+		if (rv != 0 && rv != AGENTD_ENOENT)
+			return f->host->reply_error(
+			    f->ctx, req, rv, "rollback: state not written");
+		if ((rv = load_all(f, err, sizeof(err))) != 0)
+			return f->host->reply_error(f->ctx, req, rv, err);
+		apply_pins(f);
+		write_defs(f);
+		return reply_w(f, req);
+	}
+	if (agentd_get_strcpy(v, ver, sizeof(ver)) != 0
+	    || strlen(ver) != FLOW_VERSION_LEN
+	    || (d = flow_def_find(f, wf, ver)) == NULL)
+		return f->host->reply_error(f->ctx, req, AGENTD_ENOENT,
+		    "rollback: no such version of the workflow is stored (a "
+		    "version is kept once a run used it)");
+	{
+		const void *p;
+		size_t      len;
+
+		agentd_writer_reset(f->w);
+		agentd_write_str(f->w, ver);
+		p  = agentd_writer_data(f->w, &len);
+		rv = f->host->state_put(f->ctx, key, strlen(key), p, len);
+	}
+	if (rv != 0) {
+		flow_def_unref(f, d);
+		return f->host->reply_error(
+		    f->ctx, req, rv, "rollback: state not written");
+	}
+	serve_def(f, d);
+	write_defs(f);
+	return reply_w(f, req);
 }
 
 static int
@@ -470,6 +764,7 @@ op_reload(struct flow *f, agentd_request *req)
 		    f->ctx, AGENTD_LOG_ERROR, "definitions kept: %s", err);
 		return f->host->reply_error(f->ctx, req, rv, err);
 	}
+	apply_pins(f);
 	write_defs(f);
 	return reply_w(f, req);
 }
@@ -500,9 +795,14 @@ flow_request(void *state, agentd_request *req, const void *body, size_t len)
 		rv = reply_w(f, req);
 	} else if (str_is(op, "reload"))
 		rv = op_reload(f, req);
+	else if (str_is(op, "rollback"))
+		rv = op_rollback(f, req, root);
+	else if (str_is(op, "purge"))
+		rv = op_purge(f, req, root);
 	else
 		rv = f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
-		    "op: start, status, list, cancel, definitions or reload");
+		    "op: start, status, list, cancel, purge, definitions, "
+		    "reload or rollback");
 	agentd_doc_free(doc);
 	return rv;
 }
@@ -541,7 +841,7 @@ resume(struct flow *f)
 	size_t      len;
 	int         rv;
 
-	rv = f->host->state_scan(f->ctx, "active/", 7, collect, &k);
+	rv = scan_split(f, "active/", collect, &k);
 	if (rv != 0) {
 		f->host->log(f->ctx, AGENTD_LOG_ERROR,
 		    "runs not resumed: %s (again at the next tick)",
@@ -579,6 +879,18 @@ flow_tick(void *state)
 }
 
 static void
+flow_event(void *state, const char *topic, const void *body, size_t len)
+{
+	struct flow *f = state;
+
+	if (strncmp(topic, "decision.", 9) != 0)
+		return;
+	if (!f->resumed)
+		resume(f); /* the run waiting on it must be in memory */
+	flow_run_decision(f, body, len);
+}
+
+static void
 flow_fini(void *state)
 {
 	struct flow *f = state;
@@ -590,6 +902,8 @@ flow_fini(void *state)
 	}
 	free(f->runs);
 	flow_pending_free(f);
+	for (unsigned i = 0; i < f->nearly; i++)
+		free(f->early[i].p);
 	for (size_t i = 0; i < f->ndefs; i++)
 		flow_def_unref(f, f->defs[i]);
 	free(f->defs);
@@ -622,12 +936,15 @@ flow_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		flow_fini(f);
 		return rv;
 	}
+	apply_pins(f);
 	*state = f;
 	return 0;
 }
 
 AGENTD_PLUGIN(.name = "flow", .version = "0.1.0",
     .description = "durable workflows: steps calling agents, with retries, "
-                   "branches, loops and dry runs",
+                   "branches, loops, parallel groups, approvals, waits "
+                   "and dry runs",
     .settings = flow_settings, .init = flow_init, .on_request = flow_request,
-    .on_tick = flow_tick, .tick_ms = 20, .fini = flow_fini);
+    .on_event = flow_event, .on_tick = flow_tick, .tick_ms = 20,
+    .fini = flow_fini);

@@ -36,8 +36,15 @@ struct flow_goto {
 	int   line;
 };
 
+/* What a step does: call an agent, ask the policy gate, wait, or call
+ * several agents at once. */
+enum flow_kind { SK_CALL, SK_APPROVAL, SK_WAIT, SK_GROUP };
+
+#define FLOW_FAIL (-2) /* a rejected or expired target: the run fails */
+
 struct flow_step {
 	char              *name;
+	enum flow_kind     kind;
 	int                line;
 	char              *agent;
 	char              *output; /* the name later paths use */
@@ -57,6 +64,22 @@ struct flow_step {
 	uint32_t           no_retry;       /* bit e: error code e is final */
 	int                max_iterations; /* 0: entered once per run */
 	int                effect;
+	/* SK_APPROVAL: the proposal; input is its params. */
+	char  *ap_type, *ap_title, *ap_reasoning;
+	char  *ap_amount; /* a path or a number, or NULL */
+	int    ap_amount_line;
+	double ap_confidence;
+	int    on_rejected, on_expired; /* step, -1 end, FAIL */
+	/* SK_WAIT: wait_ms, or until (a path or a time) */
+	int64_t wait_ms;
+	char   *until;
+	int64_t until_ms; /* a literal until */
+	int     until_line;
+	/* SK_GROUP: branches (agent, input, timeout, retry each), joined
+	 * once `join` of them answered. */
+	struct flow_step *branches;
+	size_t            nbranches;
+	int               join;
 };
 
 struct flow_def {
@@ -76,7 +99,9 @@ int  flow_def_parse(const char *name, const char *file, const char *text,
 void flow_def_free(struct flow_def *d);
 int  flow_def_step(const struct flow_def *d, const char *name);
 int  flow_duration(const char *s, int64_t *ms);
-int  flow_errcode(const char *name); /* "EBUSY" -> AGENTD_EBUSY, or -1 */
+int  flow_time(const char *s, int64_t *ms); /* ms since the epoch or
+                                             * "2026-12-07T08:00:00Z" */
+int flow_errcode(const char *name); /* "EBUSY" -> AGENTD_EBUSY, or -1 */
 
 /* path.c */
 
@@ -104,11 +129,31 @@ int flow_write_literal(agentd_writer *w, const char *text);
 enum flow_run_state { RUN_RUNNING, RUN_DONE, RUN_FAILED, RUN_CANCELLED };
 /* Where a running run is: about to enter cur, waiting for its call, or
  * waiting out a backoff (or a resumed call) until due_ms. */
-enum flow_phase { PH_READY, PH_CALLING, PH_BACKOFF };
+enum flow_phase {
+	PH_READY,
+	PH_CALLING,
+	PH_BACKOFF,
+	PH_PROPOSING, /* an approval's proposal sent, no decision id yet */
+	PH_APPROVAL,  /* waiting on decision.<decision> */
+	PH_WAITING,   /* a wait step, until due_ms */
+	PH_GROUP,     /* a parallel group's branches in flight (br) */
+};
 
 struct flow_blob {
 	void  *p;
 	size_t len;
+};
+
+/* One branch of a parallel group in progress. */
+enum flow_br_state { BR_CALLING, BR_BACKOFF, BR_DONE, BR_FAILED, BR_DROPPED };
+
+struct flow_brun {
+	enum flow_br_state state;
+	int                attempt, redo;
+	int64_t            due_ms;
+	uint64_t           seq;
+	struct flow_blob   input, output;
+	char              *error;
 };
 
 struct flow_run {
@@ -132,7 +177,10 @@ struct flow_run {
 	char               *error;
 	struct flow_blob   *hist; /* finished steps, encoded */
 	size_t              nhist;
-	int                 persisted; /* active/ and key/ are written */
+	int                 persisted;    /* active/ and key/ are written */
+	char                decision[32]; /* PH_APPROVAL: its id */
+	struct flow_blob    decided;      /* its outcome, for the record */
+	struct flow_brun   *br;           /* PH_GROUP: per branch */
 };
 
 struct flow {
@@ -148,7 +196,11 @@ struct flow {
 	unsigned                  counter;
 	unsigned                  rand;
 	int                       resumed;
-	struct pending           *pending; /* calls in flight (run.c) */
+	struct pending           *pending;   /* calls in flight (run.c) */
+	struct flow_blob          early[64]; /* outcomes before their id */
+	int                       dirty;     /* a run changed since the scan */
+	int64_t                   wake_ms;   /* the earliest due time then */
+	unsigned                  nearly;
 };
 
 int64_t          flow_now_ms(void);
@@ -167,5 +219,6 @@ int              flow_run_resume(struct flow *f, const void *rec, size_t len);
 void             flow_run_free(struct flow *f, struct flow_run *r);
 void             flow_pending_free(struct flow *f);
 const char      *flow_run_state_name(enum flow_run_state s);
+void flow_run_decision(struct flow *f, const void *body, size_t len);
 
 #endif /* FLOW_H */

@@ -37,7 +37,10 @@ flow_run_state_name(enum flow_run_state s)
 	return names[s];
 }
 
-static const char *phase_names[] = { "ready", "calling", "backoff" };
+static const char *phase_names[] = { "ready", "calling", "backoff",
+	"proposing", "approval", "waiting", "group" };
+static const char *br_names[]
+    = { "calling", "backoff", "done", "failed", "cancelled" };
 
 static void
 blob_set(struct flow_blob *b, const void *p, size_t len)
@@ -89,6 +92,44 @@ step_key(const struct flow_run *r, char *buf, size_t size)
 	    r->iters[r->cur]);
 }
 
+/* A parallel group's branches as the record keeps them, or nil. */
+static void
+write_branches(const struct flow_run *r, agentd_writer *w)
+{
+	const struct flow_step *st;
+	char                    key[200];
+
+	if (r->br == NULL || r->cur < 0) {
+		agentd_write_nil(w);
+		return;
+	}
+	st = &r->def->steps[r->cur];
+	agentd_write_array(w, (uint32_t)st->nbranches);
+	for (size_t i = 0; i < st->nbranches; i++) {
+		const struct flow_brun *b = &r->br[i];
+
+		snprintf(key, sizeof(key), "%s/%s/%d/%s", r->id, st->name,
+		    r->iters[r->cur], st->branches[i].name);
+		agentd_write_map(w, 8);
+		agentd_write_str(w, "branch");
+		agentd_write_str(w, st->branches[i].name);
+		agentd_write_str(w, "state");
+		agentd_write_str(w, br_names[b->state]);
+		agentd_write_str(w, "attempts");
+		agentd_write_int(w, b->attempt);
+		agentd_write_str(w, "due_ms");
+		agentd_write_int(w, b->due_ms);
+		agentd_write_str(w, "input");
+		write_blob(w, &b->input);
+		agentd_write_str(w, "output");
+		write_blob(w, &b->output);
+		agentd_write_str(w, "error");
+		write_str_or_nil(w, b->error);
+		agentd_write_str(w, "idempotency_key");
+		agentd_write_str(w, key);
+	}
+}
+
 void
 flow_run_encode(const struct flow_run *r, agentd_writer *w)
 {
@@ -125,7 +166,12 @@ flow_run_encode(const struct flow_run *r, agentd_writer *w)
 	agentd_write_str(w, "current");
 	if (r->cur >= 0 && r->phase != PH_READY) {
 		step_key(r, key, sizeof(key));
-		agentd_write_map(w, 5);
+		agentd_write_map(w, 7);
+		agentd_write_str(w, "decision");
+		write_str_or_nil(
+		    w, r->decision[0] != '\0' ? r->decision : NULL);
+		agentd_write_str(w, "branches");
+		write_branches(r, w);
 		agentd_write_str(w, "iteration");
 		agentd_write_int(w, r->iters[r->cur]);
 		agentd_write_str(w, "attempts");
@@ -171,7 +217,11 @@ hist_add(struct flow_run *r, const char *state, const struct flow_blob *out,
 
 	agentd_writer_new(&w);
 	step_key(r, key, sizeof(key));
-	agentd_write_map(w, 10);
+	agentd_write_map(w, 12);
+	agentd_write_str(w, "decision");
+	write_blob(w, &r->decided);
+	agentd_write_str(w, "branches");
+	write_branches(r, w);
 	agentd_write_str(w, "step");
 	agentd_write_str(w, r->def->steps[r->cur].name);
 	agentd_write_str(w, "iteration");
@@ -217,6 +267,7 @@ checkpoint(struct flow *f, struct flow_run *r)
 	int                    rv, finished = r->state != RUN_RUNNING;
 	static const uint8_t   nil = 0xc0;
 
+	f->dirty      = 1; /* the next tick looks at the runs again */
 	r->updated_ms = flow_now_ms();
 	agentd_writer_new(&rec);
 	agentd_writer_new(&sum);
@@ -388,13 +439,19 @@ next_of(struct flow_run *r, int *to, char *err, size_t errlen)
 static void on_reply(void *arg, int status, const void *reply, size_t len);
 static void on_reply_status(struct flow *f, struct flow_run *r, int status,
     const void *reply, size_t len);
+static int  on_branch_status(struct flow *f, struct flow_run *r, size_t b,
+     int status, const void *reply, size_t len);
+static void on_proposed_status(
+    struct flow *f, struct flow_run *r, int status, const char *id);
 
-/* A call in flight; on f->pending until its reply comes or fini. */
+/* A call or a proposal in flight; on f->pending until its answer comes or
+ * fini. */
 struct pending {
 	struct flow    *f;
 	struct pending *prev, *next;
 	char            id[48];
 	uint64_t        seq;
+	int             branch; /* -1: the step's own call */
 };
 
 static void
@@ -408,6 +465,30 @@ pending_unlink(struct pending *p)
 		p->next->prev = p->prev;
 }
 
+static void
+pending_link(struct flow *f, struct pending *p)
+{
+	p->prev = NULL;
+	p->next = f->pending;
+	if (p->next != NULL)
+		p->next->prev = p;
+	f->pending = p;
+}
+
+static struct pending *
+pending_new(struct flow *f, struct flow_run *r, uint64_t seq, int branch)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		abort();
+	p->f      = f;
+	p->seq    = seq;
+	p->branch = branch;
+	snprintf(p->id, sizeof(p->id), "%s", r->id);
+	return p;
+}
+
 void
 flow_pending_free(struct flow *f)
 {
@@ -419,17 +500,64 @@ flow_pending_free(struct flow *f)
 	}
 }
 
+/* Send one call: the built input plus the flow's own two fields. */
+static int
+send_call(struct flow *f, struct flow_run *r, const struct flow_step *cs,
+    const struct flow_blob *input, const char *key, int attempt, uint64_t seq,
+    int branch)
+{
+	struct pending     *p;
+	agentd_writer      *w;
+	agentd_doc         *doc = NULL;
+	const agentd_value *in;
+	const void         *body;
+	size_t              len;
+	int                 rv;
+
+	agentd_writer_new(&w);
+	agentd_parse(input->p, input->len, &doc);
+	in = agentd_doc_root(doc);
+	agentd_write_map(w, (uint32_t)agentd_len(in) + 2);
+	for (size_t i = 0; i < agentd_len(in); i++) {
+		agentd_write_value(w, agentd_map_key_at(in, i));
+		agentd_write_value(w, agentd_map_value_at(in, i));
+	}
+	agentd_doc_free(doc);
+	agentd_write_str(w, "idempotency_key");
+	agentd_write_str(w, key);
+	agentd_write_str(w, "flow");
+	agentd_write_map(w, branch >= 0 ? 6 : 5);
+	agentd_write_str(w, "run");
+	agentd_write_str(w, r->id);
+	agentd_write_str(w, "workflow");
+	agentd_write_str(w, r->def->name);
+	agentd_write_str(w, "step");
+	agentd_write_str(w, r->def->steps[r->cur].name);
+	if (branch >= 0) {
+		agentd_write_str(w, "branch");
+		agentd_write_str(w, cs->name);
+	}
+	agentd_write_str(w, "attempt");
+	agentd_write_int(w, attempt);
+	agentd_write_str(w, "dry_run");
+	agentd_write_bool(w, r->dry);
+	body = agentd_writer_data(w, &len);
+	p    = pending_new(f, r, seq, branch);
+	rv   = f->host->call_async(
+	      f->ctx, cs->agent, body, len, (int)cs->timeout_ms, on_reply, p);
+	agentd_writer_free(w);
+	if (rv == 0)
+		pending_link(f, p);
+	else
+		free(p);
+	return rv;
+}
+
 /* Call step cur (again).  The checkpoint saying so comes first. */
 static void
 call_step(struct flow *f, struct flow_run *r)
 {
 	const struct flow_step *st = &r->def->steps[r->cur];
-	struct pending         *p;
-	agentd_writer          *w;
-	agentd_doc             *doc = NULL;
-	const agentd_value     *in;
-	const void             *body;
-	size_t                  len;
 	char                    key[128];
 	int                     rv, again = r->redo;
 
@@ -447,50 +575,11 @@ call_step(struct flow *f, struct flow_run *r)
 	}
 	record(f, r, again ? "flow.step.resumed" : "flow.step.started",
 	    again ? "called again" : "called");
-	/* The body: the built input, plus the flow's own two fields. */
 	step_key(r, key, sizeof(key));
-	agentd_writer_new(&w);
-	agentd_parse(r->cur_input.p, r->cur_input.len, &doc);
-	in = agentd_doc_root(doc);
-	agentd_write_map(w, (uint32_t)agentd_len(in) + 2);
-	for (size_t i = 0; i < agentd_len(in); i++) {
-		agentd_write_value(w, agentd_map_key_at(in, i));
-		agentd_write_value(w, agentd_map_value_at(in, i));
-	}
-	agentd_doc_free(doc);
-	agentd_write_str(w, "idempotency_key");
-	agentd_write_str(w, key);
-	agentd_write_str(w, "flow");
-	agentd_write_map(w, 5);
-	agentd_write_str(w, "run");
-	agentd_write_str(w, r->id);
-	agentd_write_str(w, "workflow");
-	agentd_write_str(w, r->def->name);
-	agentd_write_str(w, "step");
-	agentd_write_str(w, st->name);
-	agentd_write_str(w, "attempt");
-	agentd_write_int(w, r->attempt);
-	agentd_write_str(w, "dry_run");
-	agentd_write_bool(w, r->dry);
-	body = agentd_writer_data(w, &len);
-	p    = calloc(1, sizeof(*p));
-	if (p == NULL)
-		abort();
-	p->f   = f;
-	p->seq = r->call_seq;
-	snprintf(p->id, sizeof(p->id), "%s", r->id);
-	rv = f->host->call_async(
-	    f->ctx, st->agent, body, len, (int)st->timeout_ms, on_reply, p);
-	agentd_writer_free(w);
-	if (rv == 0) {
-		p->next = f->pending;
-		if (p->next != NULL)
-			p->next->prev = p;
-		f->pending = p;
-	} else {
-		free(p);
+	rv = send_call(
+	    f, r, st, &r->cur_input, key, r->attempt, r->call_seq, -1);
+	if (rv != 0)
 		on_reply_status(f, r, rv, NULL, 0);
-	}
 }
 
 /* The delay before attempt n + 1: backoff doubled per attempt, capped,
@@ -509,50 +598,98 @@ retry_delay(struct flow *f, const struct flow_step *st, int attempt)
 	return d < 0 ? 0 : (int64_t)d;
 }
 
-static void
-on_reply_status(struct flow *f, struct flow_run *r, int status,
-    const void *reply, size_t len)
+/* An error status (and a reply that cannot be an output) as text; 0 when
+ * the reply is an output. */
+static int
+reply_check(
+    int status, const void *reply, size_t len, char *why, size_t whylen)
 {
-	const struct flow_step *st  = &r->def->steps[r->cur];
-	struct flow_blob        out = { 0 };
-	agentd_doc             *doc;
-	char                    why[FLOW_ERRLEN];
-	int                     to;
+	agentd_doc *doc;
 
-	r->call_seq = 0;
 	if (status == 0 && (len == 0 || agentd_parse(reply, len, &doc) != 0))
 		status = AGENTD_EPROTO; /* no output a path could read */
 	else if (status == 0)
 		agentd_doc_free(doc);
-	if (status != 0) {
-		snprintf(why, sizeof(why), "%s: %s", agentd_errname(status),
+	if (status != 0)
+		snprintf(why, whylen, "%s: %s", agentd_errname(status),
 		    agentd_strerror(status));
-		if ((st->no_retry & (1u << status)) == 0
-		    && r->attempt < st->attempts) {
-			r->phase = PH_BACKOFF;
-			r->due_ms
-			    = flow_now_ms() + retry_delay(f, st, r->attempt);
-			free(r->error);
-			r->error = strdup(why);
-			if (checkpoint(f, r) == 0)
-				record(f, r, "flow.step.retry", why);
-			free(r->error);
-			r->error = NULL;
-			return;
-		}
-		hist_add(r, "failed", NULL, why);
-		snprintf(why + strlen(why), sizeof(why) - strlen(why),
-		    " (step \"%s\", attempt %d of %d)", st->name, r->attempt,
-		    st->attempts);
-		record(f, r, "flow.step.failed", why);
-		finish(f, r, RUN_FAILED, why);
+	return status;
+}
+
+static int
+retryable(const struct flow_step *cs, int status, int attempt)
+{
+	return status > 0 && status < 32
+	    && (cs->no_retry & (1u << status)) == 0 && attempt < cs->attempts;
+}
+
+/* Step cur failed for good with why: the run fails. */
+static void
+step_failed(struct flow *f, struct flow_run *r, char *why, size_t whylen)
+{
+	const struct flow_step *st = &r->def->steps[r->cur];
+
+	hist_add(r, "failed", NULL, why);
+	snprintf(why + strlen(why), whylen - strlen(why),
+	    " (step \"%s\", attempt %d of %d)", st->name, r->attempt,
+	    st->attempts);
+	record(f, r, "flow.step.failed", why);
+	finish(f, r, RUN_FAILED, why);
+}
+
+/* Step cur failed with status: retried after a backoff, or the end. */
+static void
+step_error(
+    struct flow *f, struct flow_run *r, int status, char *why, size_t whylen)
+{
+	const struct flow_step *st = &r->def->steps[r->cur];
+
+	if (retryable(st, status, r->attempt)) {
+		r->phase  = PH_BACKOFF;
+		r->due_ms = flow_now_ms() + retry_delay(f, st, r->attempt);
+		free(r->error);
+		r->error = strdup(why);
+		if (checkpoint(f, r) == 0)
+			record(f, r, "flow.step.retry", why);
+		free(r->error);
+		r->error = NULL;
 		return;
 	}
-	blob_set(&out, reply, len);
+	step_failed(f, r, why, whylen);
+}
+
+static void
+branches_free(struct flow_run *r)
+{
+	const struct flow_step *st;
+
+	if (r->br == NULL || r->cur < 0)
+		return;
+	st = &r->def->steps[r->cur];
+	for (size_t i = 0; i < st->nbranches; i++) {
+		free(r->br[i].input.p);
+		free(r->br[i].output.p);
+		free(r->br[i].error);
+	}
+	free(r->br);
+	r->br = NULL;
+}
+
+/* Step cur is done with output out (taken): on to where it goes. */
+static void
+step_done(
+    struct flow *f, struct flow_run *r, struct flow_blob out, const char *what)
+{
+	char why[FLOW_ERRLEN];
+	int  to;
+
 	free(r->outputs[r->cur].p);
 	r->outputs[r->cur] = out;
 	hist_add(r, "done", &out, NULL);
-	record(f, r, "flow.step.done", "answered");
+	record(f, r, "flow.step.done", what);
+	blob_set(&r->decided, NULL, 0);
+	r->decision[0] = '\0';
+	branches_free(r);
 	if (next_of(r, &to, why, sizeof(why)) != 0) {
 		finish(f, r, RUN_FAILED, why);
 		return;
@@ -563,6 +700,23 @@ on_reply_status(struct flow *f, struct flow_run *r, int status,
 }
 
 static void
+on_reply_status(struct flow *f, struct flow_run *r, int status,
+    const void *reply, size_t len)
+{
+	struct flow_blob out = { 0 };
+	char             why[FLOW_ERRLEN];
+
+	r->call_seq = 0;
+	if ((status = reply_check(status, reply, len, why, sizeof(why)))
+	    != 0) {
+		step_error(f, r, status, why, sizeof(why));
+		return;
+	}
+	blob_set(&out, reply, len);
+	step_done(f, r, out, "answered");
+}
+
+static void
 on_reply(void *arg, int status, const void *reply, size_t len)
 {
 	struct pending  *p = arg;
@@ -570,9 +724,557 @@ on_reply(void *arg, int status, const void *reply, size_t len)
 
 	pending_unlink(p);
 	/* Cancelled, or a call from before a restart: nobody waits. */
-	if (r != NULL && r->phase == PH_CALLING && r->call_seq == p->seq)
+	if (r != NULL && p->branch < 0 && r->phase == PH_CALLING
+	    && r->call_seq == p->seq)
 		on_reply_status(p->f, r, status, reply, len);
+	else if (r != NULL && p->branch >= 0 && r->phase == PH_GROUP
+	    && r->br != NULL && r->br[p->branch].state == BR_CALLING
+	    && r->br[p->branch].seq == p->seq)
+		on_branch_status(
+		    p->f, r, (size_t)p->branch, status, reply, len);
 	free(p);
+}
+
+/* ---- approval steps ---------------------------------------------------- */
+
+/* The value of one path or literal v: *out in *doc, which borrows from
+ * *keep (the caller frees both). */
+static int
+eval(const struct flow_run *r, const char *v, agentd_writer **keep,
+    agentd_doc **doc, const agentd_value **out, char *why, size_t whylen)
+{
+	struct flow_field fl = { "v", (char *)v, 0 };
+	struct flow_scope s;
+	const void       *outs[r->def->nsteps];
+	size_t            lens[r->def->nsteps];
+	agentd_writer    *w;
+	const void       *p;
+	size_t            len;
+	int               rv;
+
+	scope_of(r, &s, outs, lens);
+	agentd_writer_new(&w);
+	rv = flow_build_fields(&s, &fl, 1, w, 0, why, whylen);
+	if (rv == 0) {
+		p  = agentd_writer_data(w, &len);
+		rv = agentd_parse(p, len, doc);
+		if (rv == 0)
+			*out = agentd_map_get(agentd_doc_root(*doc), "v");
+	}
+	*keep = w;
+	return rv;
+}
+
+static void
+on_proposed(void *arg, int status, const char *decision_id)
+{
+	struct pending  *p = arg;
+	struct flow_run *r = flow_run_find(p->f, p->id);
+
+	pending_unlink(p);
+	if (r != NULL && r->phase == PH_PROPOSING && r->call_seq == p->seq)
+		on_proposed_status(p->f, r, status, decision_id);
+	free(p);
+}
+
+/* Propose step cur's approval (again): params are its built input. */
+static void
+propose_step(struct flow *f, struct flow_run *r)
+{
+	const struct flow_step *st = &r->def->steps[r->cur];
+	struct agentd_proposal  prop;
+	struct pending         *p;
+	char                    why[FLOW_ERRLEN], *id = NULL;
+	double                  amount = 0;
+	int                     rv, again = r->redo;
+
+	if (st->ap_amount != NULL) {
+		agentd_doc         *doc = NULL;
+		agentd_writer      *keep;
+		const agentd_value *v = NULL;
+
+		rv = eval(r, st->ap_amount, &keep, &doc, &v, why, sizeof(why));
+		if (rv == 0 && agentd_get_double(v, &amount) != 0) {
+			int64_t i;
+
+			if (agentd_get_int(v, &i) == 0)
+				amount = (double)i;
+			else {
+				snprintf(why, sizeof(why),
+				    "amount %s is not a number",
+				    st->ap_amount);
+				rv = AGENTD_EINVAL;
+			}
+		}
+		agentd_doc_free(doc);
+		agentd_writer_free(keep);
+		if (rv != 0) {
+			r->attempt = 1;
+			step_failed(f, r, why, sizeof(why));
+			return;
+		}
+	}
+	if (!r->redo)
+		r->attempt++;
+	r->redo        = 0;
+	r->phase       = PH_PROPOSING;
+	r->call_seq    = ++f->seq;
+	r->decision[0] = '\0';
+	if (checkpoint(f, r) != 0) {
+		r->phase  = PH_BACKOFF;
+		r->due_ms = flow_now_ms() + 1000;
+		r->redo   = 1;
+		return;
+	}
+	record(f, r, again ? "flow.step.resumed" : "flow.step.started",
+	    again ? "proposed again" : "proposed");
+	prop = (struct agentd_proposal) { .type = st->ap_type,
+		.title                          = st->ap_title,
+		.reasoning                      = st->ap_reasoning,
+		.amount                         = amount,
+		.confidence                     = st->ap_confidence,
+		.params                         = r->cur_input.p,
+		.params_len                     = r->cur_input.len };
+	if (AGENTD_HOST_HAS(f->host, propose_async)) {
+		p  = pending_new(f, r, r->call_seq, -1);
+		rv = f->host->propose_async(f->ctx, &prop, on_proposed, p);
+		if (rv == 0) {
+			pending_link(f, p);
+			return;
+		}
+		free(p);
+		on_proposed_status(f, r, rv, NULL);
+		return;
+	}
+	rv = f->host->propose(f->ctx, &prop, &id);
+	on_proposed_status(f, r, rv, id);
+	if (id != NULL)
+		f->host->free(id);
+}
+
+static void apply_outcome(
+    struct flow *f, struct flow_run *r, const agentd_value *root);
+
+static void
+on_proposed_status(
+    struct flow *f, struct flow_run *r, int status, const char *id)
+{
+	char why[FLOW_ERRLEN];
+
+	r->call_seq = 0;
+	if (status != 0) {
+		snprintf(why, sizeof(why), "%s: %s (proposing)",
+		    agentd_errname(status), agentd_strerror(status));
+		step_error(f, r, status, why, sizeof(why));
+		return;
+	}
+	snprintf(r->decision, sizeof(r->decision), "%s", id);
+	r->phase = PH_APPROVAL;
+	checkpoint(f, r);
+	snprintf(why, sizeof(why), "waits on decision %s", id);
+	record(f, r, "flow.step.proposed", why);
+	/* A low decision's outcome may have come first. */
+	for (unsigned i = 0; i < f->nearly; i++) {
+		agentd_doc *doc;
+		char        eid[32];
+
+		if (agentd_parse(f->early[i].p, f->early[i].len, &doc) != 0)
+			continue;
+		if (agentd_get_strcpy(
+		        agentd_map_get(agentd_doc_root(doc), "id"), eid,
+		        sizeof(eid))
+		        == 0
+		    && strcmp(eid, id) == 0) {
+			struct flow_blob b = f->early[i];
+
+			f->early[i] = f->early[--f->nearly];
+			apply_outcome(f, r, agentd_doc_root(doc));
+			agentd_doc_free(doc);
+			free(b.p);
+			return;
+		}
+		agentd_doc_free(doc);
+	}
+}
+
+/* decision.<id>'s outcome for run r, waiting on it. */
+static void
+apply_outcome(struct flow *f, struct flow_run *r, const agentd_value *root)
+{
+	const struct flow_step *st = &r->def->steps[r->cur];
+	char outcome[16] = "", by[128] = "", note[256] = "", why[FLOW_ERRLEN];
+	const agentd_value *params = agentd_map_get(root, "params");
+	agentd_writer      *w;
+	int                 to;
+
+	agentd_get_strcpy(
+	    agentd_map_get(root, "outcome"), outcome, sizeof(outcome));
+	agentd_get_strcpy(agentd_map_get(root, "by"), by, sizeof(by));
+	agentd_get_strcpy(agentd_map_get(root, "note"), note, sizeof(note));
+	agentd_writer_new(&w);
+	agentd_write_map(w, 4);
+	agentd_write_str(w, "id");
+	agentd_write_str(w, r->decision);
+	agentd_write_str(w, "outcome");
+	agentd_write_str(w, outcome);
+	agentd_write_str(w, "by");
+	agentd_write_str(w, by);
+	agentd_write_str(w, "note");
+	agentd_write_str(w, note);
+	blob_writer(&r->decided, w);
+	if (strcmp(outcome, "approved") == 0) {
+		struct flow_blob out = { 0 };
+
+		agentd_writer_reset(w);
+		if (params != NULL && agentd_type_of(params) == AGENTD_T_MAP)
+			agentd_write_value(w, params);
+		else
+			agentd_write_map(w, 0);
+		blob_writer(&out, w);
+		agentd_writer_free(w);
+		snprintf(why, sizeof(why), "approved by %s (decision %s)", by,
+		    r->decision);
+		step_done(f, r, out, why);
+		return;
+	}
+	agentd_writer_free(w);
+	if (strcmp(outcome, "rejected") == 0)
+		snprintf(why, sizeof(why),
+		    "step \"%s\": decision %s rejected by %s: %s", st->name,
+		    r->decision, by, note);
+	else
+		snprintf(why, sizeof(why), "step \"%s\": decision %s %s",
+		    st->name, r->decision, outcome[0] ? outcome : "expired");
+	to = strcmp(outcome, "rejected") == 0 ? st->on_rejected
+	                                      : st->on_expired;
+	hist_add(r, strcmp(outcome, "rejected") == 0 ? "rejected" : "expired",
+	    NULL, why);
+	record(f, r,
+	    strcmp(outcome, "rejected") == 0 ? "flow.step.rejected"
+	                                     : "flow.step.expired",
+	    why);
+	blob_set(&r->decided, NULL, 0);
+	r->decision[0] = '\0';
+	if (to == FLOW_FAIL) {
+		finish(f, r, RUN_FAILED, why);
+		return;
+	}
+	r->cur   = to;
+	r->phase = PH_READY;
+	flow_run_advance(f, r);
+}
+
+/* An event decision.<id>: the run waiting on it goes on.  Delivered at
+ * least once: a repeat finds no run waiting and is dropped. */
+void
+flow_run_decision(struct flow *f, const void *body, size_t len)
+{
+	agentd_doc *doc;
+	char        id[32];
+	int         proposing = 0;
+
+	if (agentd_parse(body, len, &doc) != 0)
+		return;
+	if (agentd_get_strcpy(
+	        agentd_map_get(agentd_doc_root(doc), "id"), id, sizeof(id))
+	    == 0) {
+		for (size_t i = 0; i < f->nruns; i++) {
+			struct flow_run *r = f->runs[i];
+
+			if (r->phase == PH_APPROVAL
+			    && strcmp(r->decision, id) == 0) {
+				apply_outcome(f, r, agentd_doc_root(doc));
+				agentd_doc_free(doc);
+				return;
+			}
+			proposing |= r->phase == PH_PROPOSING;
+		}
+		/* Before propose_async's answer: kept until it comes. */
+		if (proposing) {
+			if (f->nearly
+			    == sizeof(f->early) / sizeof(f->early[0])) {
+				free(f->early[0].p);
+				memmove(&f->early[0], &f->early[1],
+				    (f->nearly - 1) * sizeof(f->early[0]));
+				f->nearly--;
+			}
+			f->early[f->nearly] = (struct flow_blob) { 0 };
+			blob_set(&f->early[f->nearly++], body, len);
+		}
+	}
+	agentd_doc_free(doc);
+}
+
+/* ---- wait steps --------------------------------------------------------- */
+
+static void
+wait_step(struct flow *f, struct flow_run *r)
+{
+	const struct flow_step *st = &r->def->steps[r->cur];
+	char                    why[FLOW_ERRLEN];
+	int64_t                 due = flow_now_ms() + st->wait_ms;
+
+	r->attempt = 1;
+	if (st->until != NULL && st->until[0] != '$')
+		due = st->until_ms;
+	else if (st->until != NULL) {
+		agentd_doc         *doc = NULL;
+		agentd_writer      *keep;
+		const agentd_value *v = NULL;
+		const char         *s;
+		size_t              n;
+		char                buf[64];
+		int                 rv;
+
+		rv = eval(r, st->until, &keep, &doc, &v, why, sizeof(why));
+		if (rv == 0 && agentd_get_int(v, &due) != 0) {
+			if (agentd_get_str(v, &s, &n) != 0 || n >= sizeof(buf)
+			    || (memcpy(buf, s, n), buf[n] = '\0',
+			        flow_time(buf, &due) != 0)) {
+				snprintf(why, sizeof(why),
+				    "until %s is not a time", st->until);
+				rv = AGENTD_EINVAL;
+			}
+		}
+		agentd_doc_free(doc);
+		agentd_writer_free(keep);
+		if (rv != 0) {
+			step_failed(f, r, why, sizeof(why));
+			return;
+		}
+	}
+	r->due_ms = due;
+	r->phase  = PH_WAITING;
+	checkpoint(f, r);
+	snprintf(why, sizeof(why), "waits until %lld ms", (long long)due);
+	record(f, r, "flow.step.waiting", why);
+}
+
+static void
+wait_over(struct flow *f, struct flow_run *r)
+{
+	struct flow_blob out = { 0 };
+	agentd_writer   *w;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "due_ms");
+	agentd_write_int(w, r->due_ms);
+	agentd_write_str(w, "woke_ms");
+	agentd_write_int(w, flow_now_ms());
+	blob_writer(&out, w);
+	agentd_writer_free(w);
+	step_done(f, r, out, "waited");
+}
+
+/* ---- parallel groups ---------------------------------------------------- */
+
+/* Joined, or failed, or neither (1, -1, 0).  Joined: out is the map of
+ * the branches that answered. */
+static int
+group_settled(
+    struct flow_run *r, struct flow_blob *out, char *why, size_t whylen)
+{
+	const struct flow_step *st   = &r->def->steps[r->cur];
+	size_t                  done = 0, failed = 0, m = st->nbranches;
+	agentd_writer          *w;
+
+	for (size_t i = 0; i < m; i++) {
+		done += r->br[i].state == BR_DONE;
+		failed += r->br[i].state == BR_FAILED;
+	}
+	if (done >= (size_t)st->join) {
+		agentd_writer_new(&w);
+		agentd_write_map(w, (uint32_t)done);
+		for (size_t i = 0; i < m; i++)
+			if (r->br[i].state == BR_DONE) {
+				agentd_write_str(w, st->branches[i].name);
+				write_blob(w, &r->br[i].output);
+			}
+		blob_writer(out, w);
+		agentd_writer_free(w);
+	} else if (failed <= m - (size_t)st->join)
+		return 0;
+	for (size_t i = 0; i < m; i++)
+		if (r->br[i].state == BR_CALLING
+		    || r->br[i].state == BR_BACKOFF)
+			r->br[i].state = BR_DROPPED;
+	if (done >= (size_t)st->join)
+		return 1;
+	for (size_t i = 0; i < m; i++)
+		if (r->br[i].state == BR_FAILED) {
+			snprintf(why, whylen, "branch \"%s\": %s",
+			    st->branches[i].name, r->br[i].error);
+			break;
+		}
+	snprintf(why + strlen(why), whylen - strlen(why),
+	    "; %zu of %zu branches failed, join needs %d", failed, m,
+	    st->join);
+	return -1;
+}
+
+/* After a branch's answer: the group joined or failed, else recorded.
+ * Non-zero when the run left the group (it may be gone). */
+static int
+group_after(struct flow *f, struct flow_run *r)
+{
+	struct flow_blob out              = { 0 };
+	char             why[FLOW_ERRLEN] = "";
+	int              s = group_settled(r, &out, why, sizeof(why));
+
+	if (s > 0) {
+		step_done(f, r, out, "joined");
+		return 1;
+	}
+	if (s < 0) {
+		step_failed(f, r, why, sizeof(why));
+		return 1;
+	}
+	checkpoint(f, r);
+	return 0;
+}
+
+/* Call every branch whose time has come (first, all of them), after one
+ * checkpoint saying so. */
+static void
+call_branches(struct flow *f, struct flow_run *r, int64_t now)
+{
+	const struct flow_step *st = &r->def->steps[r->cur];
+	size_t                  m  = st->nbranches;
+	int                     go[m], rv[m], any = 0;
+	char                    key[200], what[128];
+
+	for (size_t i = 0; i < m; i++) {
+		struct flow_brun *b = &r->br[i];
+
+		go[i] = b->state == BR_BACKOFF && b->due_ms <= now;
+		if (!go[i])
+			continue;
+		any = 1;
+		if (!b->redo)
+			b->attempt++;
+		b->state = BR_CALLING;
+		b->seq   = ++f->seq;
+	}
+	if (!any)
+		return;
+	if (checkpoint(f, r) != 0) {
+		for (size_t i = 0; i < m; i++)
+			if (go[i]) {
+				r->br[i].state  = BR_BACKOFF;
+				r->br[i].due_ms = now + 1000;
+				r->br[i].redo   = 1;
+			}
+		return;
+	}
+	for (size_t i = 0; i < m; i++) {
+		struct flow_brun *b = &r->br[i];
+
+		rv[i] = 0;
+		if (!go[i])
+			continue;
+		snprintf(what, sizeof(what), "branch %s %s (attempt %d)",
+		    st->branches[i].name, b->redo ? "called again" : "called",
+		    b->attempt);
+		record(f, r,
+		    b->redo ? "flow.branch.resumed" : "flow.branch.started",
+		    what);
+		b->redo = 0;
+		snprintf(key, sizeof(key), "%s/%s/%d/%s", r->id, st->name,
+		    r->iters[r->cur], st->branches[i].name);
+		rv[i] = send_call(f, r, &st->branches[i], &b->input, key,
+		    b->attempt, b->seq, (int)i);
+	}
+	for (size_t i = 0; i < m; i++)
+		if (go[i] && rv[i] != 0
+		    && on_branch_status(f, r, i, rv[i], NULL, 0) != 0)
+			return;
+}
+
+static int
+on_branch_status(struct flow *f, struct flow_run *r, size_t i, int status,
+    const void *reply, size_t len)
+{
+	const struct flow_step *cs = &r->def->steps[r->cur].branches[i];
+	struct flow_brun       *b  = &r->br[i];
+	char                    why[FLOW_ERRLEN], what[FLOW_ERRLEN + 128];
+
+	b->seq = 0;
+	if ((status = reply_check(status, reply, len, why, sizeof(why)))
+	    != 0) {
+		if (retryable(cs, status, b->attempt)) {
+			b->state = BR_BACKOFF;
+			b->due_ms
+			    = flow_now_ms() + retry_delay(f, cs, b->attempt);
+			checkpoint(f, r);
+			snprintf(what, sizeof(what), "branch %s retried: %s",
+			    cs->name, why);
+			record(f, r, "flow.branch.retry", what);
+			return 0;
+		}
+		b->state = BR_FAILED;
+		free(b->error);
+		if ((b->error = strdup(why)) == NULL)
+			abort();
+		snprintf(
+		    what, sizeof(what), "branch %s failed: %s", cs->name, why);
+		record(f, r, "flow.branch.failed", what);
+	} else {
+		b->state = BR_DONE;
+		blob_set(&b->output, reply, len);
+		snprintf(what, sizeof(what), "branch %s answered", cs->name);
+		record(f, r, "flow.branch.done", what);
+	}
+	return group_after(f, r);
+}
+
+/* Enter a parallel group: every branch's input, then every call. */
+static int
+group_step(struct flow *f, struct flow_run *r, char *why, size_t whylen)
+{
+	const struct flow_step *st = &r->def->steps[r->cur];
+	struct flow_scope       s;
+	const void             *outs[r->def->nsteps];
+	size_t                  lens[r->def->nsteps];
+
+	scope_of(r, &s, outs, lens);
+	r->br = calloc(st->nbranches, sizeof(*r->br));
+	if (r->br == NULL)
+		abort();
+	for (size_t i = 0; i < st->nbranches; i++) {
+		agentd_writer *w;
+		int            rv;
+
+		r->br[i].state = BR_BACKOFF;
+		agentd_writer_new(&w);
+		rv = flow_build_fields(&s, st->branches[i].input,
+		    st->branches[i].ninput, w, 0, why, whylen);
+		if (rv == 0)
+			blob_writer(&r->br[i].input, w);
+		agentd_writer_free(w);
+		if (rv != 0) {
+			char tmp[FLOW_ERRLEN + 96];
+
+			snprintf(tmp, sizeof(tmp), "branch \"%s\": %s",
+			    st->branches[i].name, why);
+			snprintf(why, whylen, "%.*s", (int)(whylen - 1), tmp);
+			return rv;
+		}
+	}
+	r->attempt = 1;
+	r->phase   = PH_GROUP;
+	call_branches(f, r, flow_now_ms());
+	return 0;
+}
+
+/* Call, propose or wait: what step cur does once entered. */
+static void
+act(struct flow *f, struct flow_run *r)
+{
+	if (r->def->steps[r->cur].kind == SK_APPROVAL)
+		propose_step(f, r);
+	else
+		call_step(f, r);
 }
 
 /* A step a dry run does not call: its placeholder is its output. */
@@ -674,34 +1376,101 @@ flow_run_advance(struct flow *f, struct flow_run *r)
 			}
 			continue;
 		}
-		call_step(f, r);
+		if (st->kind == SK_WAIT) {
+			wait_step(f, r);
+			return;
+		}
+		if (st->kind == SK_GROUP) {
+			if (group_step(f, r, why, sizeof(why)) != 0) {
+				snprintf(msg, sizeof(msg), "step \"%s\": %s",
+				    st->name, why);
+				hist_add(r, "failed", NULL, msg);
+				finish(f, r, RUN_FAILED, msg);
+			}
+			return;
+		}
+		act(f, r);
 		return;
 	}
 }
 
+/* Is anything of run r due at now? */
+static int
+group_due(const struct flow_run *r, int64_t now)
+{
+	if (r->br == NULL)
+		return 0;
+	for (size_t i = 0; i < r->def->steps[r->cur].nbranches; i++)
+		if (r->br[i].state == BR_BACKOFF && r->br[i].due_ms <= now)
+			return 1;
+	return 0;
+}
+
+/* When run r next has something to do by itself, or INT64_MAX. */
+static int64_t
+due_of(const struct flow_run *r)
+{
+	int64_t due = INT64_MAX;
+
+	if (r->phase == PH_BACKOFF || r->phase == PH_WAITING)
+		return r->due_ms;
+	if (r->phase == PH_READY)
+		return 0;
+	if (r->phase == PH_GROUP && r->br != NULL)
+		for (size_t i = 0; i < r->def->steps[r->cur].nbranches; i++)
+			if (r->br[i].state == BR_BACKOFF
+			    && r->br[i].due_ms < due)
+				due = r->br[i].due_ms;
+	return due;
+}
+
+/*
+ * Whatever is due.  Every change of a run goes through checkpoint(),
+ * which sets f->dirty; until then, and until the earliest due time seen
+ * by the last scan, there is nothing to do and the runs are not scanned
+ * (10 000 runs waiting cost nothing per tick).
+ */
 void
 flow_run_tick(struct flow *f)
 {
-	int64_t now = flow_now_ms();
+	int64_t now = flow_now_ms(), wake = INT64_MAX;
 
-	/* call_step may end a run (and so reorder f->runs): start over. */
+	if (!f->dirty && now < f->wake_ms)
+		return;
+	f->dirty = 0;
 	for (size_t i = 0; i < f->nruns; i++) {
 		struct flow_run *r = f->runs[i];
+		int64_t          due;
 
-		if (r->phase == PH_BACKOFF && r->due_ms <= now) {
-			call_step(f, r);
-			i   = (size_t)-1;
-			now = flow_now_ms();
-		} else if (r->phase == PH_READY) {
+		if (r->phase == PH_BACKOFF && r->due_ms <= now)
+			act(f, r);
+		else if (r->phase == PH_WAITING && r->due_ms <= now)
+			wait_over(f, r);
+		else if (r->phase == PH_GROUP && group_due(r, now))
+			call_branches(f, r, now);
+		else if (r->phase == PH_READY)
 			flow_run_advance(f, r);
-			i = (size_t)-1;
+		else {
+			if ((due = due_of(r)) < wake)
+				wake = due;
+			continue;
 		}
+		/* r moved on, or ended and another run took its slot (run_drop
+		 * moves the last one there): look at slot i again. */
+		i--;
+		now = flow_now_ms();
 	}
+	f->wake_ms = wake;
 }
 
 int
 flow_run_cancel(struct flow *f, struct flow_run *r)
 {
+	if (r->br != NULL)
+		for (size_t i = 0; i < r->def->steps[r->cur].nbranches; i++)
+			if (r->br[i].state == BR_CALLING
+			    || r->br[i].state == BR_BACKOFF)
+				r->br[i].state = BR_DROPPED;
 	if (r->cur >= 0 && r->phase != PH_READY)
 		hist_add(r, "cancelled", NULL, "the run was cancelled");
 	finish(f, r, RUN_CANCELLED, "cancelled");
@@ -733,6 +1502,8 @@ flow_run_free(struct flow *f, struct flow_run *r)
 	free(r->cur_input.p);
 	free(r->key);
 	free(r->error);
+	free(r->decided.p);
+	branches_free(r);
 	flow_def_unref(f, r->def);
 	free(r);
 }
@@ -754,6 +1525,7 @@ run_new(struct flow *f, struct flow_def *d)
 	if (f->runs == NULL)
 		abort();
 	f->runs[f->nruns++] = r;
+	f->dirty            = 1;
 	return r;
 }
 
@@ -808,6 +1580,46 @@ get_i(const agentd_value *v)
 	return i;
 }
 
+/* A group's branches from the record: those in flight called again. */
+static void
+resume_group(struct flow_run *r, const agentd_value *v)
+{
+	const struct flow_step *st = &r->def->steps[r->cur];
+	char                    bs[16];
+
+	r->phase = PH_GROUP;
+	r->br    = calloc(st->nbranches + 1, sizeof(*r->br));
+	if (r->br == NULL)
+		abort();
+	for (size_t i = 0; i < st->nbranches; i++) {
+		const agentd_value *e = agentd_array_at(v, i);
+		struct flow_brun   *b = &r->br[i];
+		const char         *err;
+		size_t              n;
+
+		b->attempt = (int)get_i(agentd_map_get(e, "attempts"));
+		b->due_ms  = get_i(agentd_map_get(e, "due_ms"));
+		get_blob(agentd_map_get(e, "input"), &b->input);
+		get_blob(agentd_map_get(e, "output"), &b->output);
+		if (agentd_get_str(agentd_map_get(e, "error"), &err, &n) == 0
+		    && (b->error = strndup(err, n)) == NULL)
+			abort();
+		bs[0] = '\0';
+		agentd_get_strcpy(agentd_map_get(e, "state"), bs, sizeof(bs));
+		b->state = BR_BACKOFF;
+		if (strcmp(bs, "done") == 0)
+			b->state = BR_DONE;
+		else if (strcmp(bs, "failed") == 0)
+			b->state = BR_FAILED;
+		else if (strcmp(bs, "cancelled") == 0)
+			b->state = BR_DROPPED;
+		else if (strcmp(bs, "calling") == 0) {
+			b->redo   = 1;
+			b->due_ms = 0;
+		}
+	}
+}
+
 /* A running run's record, read back after a restart. */
 int
 flow_run_resume(struct flow *f, const void *rec, size_t len)
@@ -818,7 +1630,6 @@ flow_run_resume(struct flow *f, const void *rec, size_t len)
 	char                id[48], step[AGENTD_NAME_MAX + 1], ph[16];
 	struct flow_def    *d;
 	struct flow_run    *r;
-	int                 i;
 
 	if (agentd_parse(rec, len, &doc) != 0)
 		return AGENTD_EPROTO;
@@ -877,12 +1688,20 @@ flow_run_resume(struct flow *f, const void *rec, size_t len)
 		get_blob(agentd_map_get(cur, "input"), &r->cur_input);
 		/* In flight when the instance died: the same call again. */
 		r->phase = PH_BACKOFF;
-		r->redo  = strcmp(ph, "calling") == 0;
+		r->redo  = strcmp(ph, "calling") == 0
+		    || strcmp(ph, "proposing") == 0;
 		if (r->redo)
 			r->due_ms = 0;
+		if (strcmp(ph, "waiting") == 0)
+			r->phase = PH_WAITING;
+		if (strcmp(ph, "approval") == 0) {
+			r->phase = PH_APPROVAL;
+			agentd_get_strcpy(agentd_map_get(cur, "decision"),
+			    r->decision, sizeof(r->decision));
+		}
+		if (strcmp(ph, "group") == 0)
+			resume_group(r, agentd_map_get(cur, "branches"));
 	}
-	i = r->cur;
-	(void)i;
 	agentd_doc_free(doc);
 	return 0;
 }

@@ -310,6 +310,28 @@ test_refused(void)
 		{ "step \"a\" {\n agent = \"scout\"\n timeout = \"5x\"\n}\n",
 		    "bad.flow:3: timeout: \"5x\" is not a duration",
 		    "a bad duration is refused at its line" },
+		{ "step \"a\" { agent = \"scout\" }\nstep \"b\" {\n"
+		  " agent = \"vet\"\n goto \"a\" { when = \"$b.ok\" }\n}\n",
+		    "bad.flow:4: step \"b\" goes back to \"a\"",
+		    "a goto back without max_iterations is refused at its "
+		    "line" },
+		{ "\n\nstep \"a\" {\n output = \"x\"\n}\n",
+		    "bad.flow:3: step \"a\" has no agent",
+		    "a step without agent is refused at its line" },
+		{ "step \"a\" {\n until = \"tomorrow\"\n}\n",
+		    "bad.flow:2: until: \"tomorrow\" is not a time",
+		    "a bad until is refused at its line" },
+		{ "step \"a\" {\n agent = \"scout\"\n wait = 1s\n}\n",
+		    "bad.flow:1: step \"a\": write one of agent",
+		    "a step that both calls and waits is refused" },
+		{ "step \"a\" {\n approval { type = \"x..y\" }\n}\n",
+		    "bad.flow:2: step \"a\": approval type \"x..y\" is not a "
+		    "topic",
+		    "an approval type that is no topic is refused" },
+		{ "step \"a\" {\n agent = \"scout\"\n rejected = \"end\"\n}\n",
+		    "bad.flow:3: step \"a\": rejected and expired are for an "
+		    "approval step",
+		    "rejected on a call step is refused" },
 		{ "step \"a\" {\n agent = \"scout\"\n retry {\n"
 		  "  no_retry = { \"EWHAT\" }\n }\n}\n",
 		    "bad.flow:4: no_retry: \"EWHAT\" is not an error name",
@@ -573,6 +595,699 @@ test_cancel_and_resume(void)
 	agentd_mock_free(m2);
 }
 
+/* ---- approval steps ----------------------------------------------------- */
+
+static const char *approve_def
+    = "step \"price\" {\n agent = \"scout\"\n}\n"
+      "step \"ceo\" {\n"
+      "  approval {\n   type = \"product.publish\"\n"
+      "   title = \"Publish a product\"\n   amount = \"$price.n\"\n  }\n"
+      "  input = { \"sku = $price.sku\", \"price = 10\" }\n"
+      "  rejected = \"tell\"\n"
+      "}\n"
+      "step \"publish\" {\n agent = \"shop\"\n"
+      " input = { \"sku = $ceo.sku\" }\n next = \"end\"\n}\n"
+      "step \"tell\" { agent = \"vet\" }\n";
+
+/* Completions and ticks, a few rounds: what is due now happens. */
+static void
+settle(agentd_mock *m)
+{
+	for (int i = 0; i < 3; i++) {
+		agentd_mock_run(m);
+		agentd_mock_tick(m);
+	}
+	agentd_mock_run(m);
+}
+
+/* A string (or int) field of the status' "current" map. */
+static void
+current(
+    agentd_mock *m, const char *id, const char *name, char *buf, size_t size)
+{
+	agentd_doc         *doc = status(m, id);
+	const agentd_value *v   = agentd_map_get(
+	      agentd_map_get(agentd_doc_root(doc), "current"), name);
+	int64_t i;
+
+	buf[0] = '\0';
+	if (agentd_get_strcpy(v, buf, size) != 0 && agentd_get_int(v, &i) == 0)
+		snprintf(buf, size, "%lld", (long long)i);
+	agentd_doc_free(doc);
+}
+
+static void
+test_approval(void)
+{
+	struct callee               a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock                *m, *m2;
+	agentd_writer              *w;
+	agentd_ctx                 *ctx;
+	const struct agentd_host   *h;
+	struct agentd_mock_decision dec;
+	char                        id[64], st[64], buf[512];
+	const void                 *p;
+	size_t                      len;
+
+	write_def("approve.flow", approve_def);
+	m = flow_mock(&a, &b, &c);
+	agentd_mock_policy(m, "product", "high");
+	is_int(load(m), 0, "an approval step loads");
+	start(m, "approve", NULL, 0, id, sizeof(id));
+	settle(m);
+	is_str(run_state(m, id, st, sizeof(st)), "running",
+	    "a run waits on its approval");
+	field(m, id, -1, "phase", buf, sizeof(buf));
+	is_str(buf, "approval", "...in phase approval");
+	current(m, id, "decision", buf, sizeof(buf));
+	is_str(buf, "1", "...with the decision's id in its record");
+	ok(agentd_mock_decision(m, 0, &dec) == 0
+	        && strcmp(dec.type, "product.publish") == 0
+	        && strcmp(dec.title, "Publish a product") == 0
+	        && dec.amount == 1,
+	    "the proposal has the step's type, title and amount (a path)");
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "sku");
+	agentd_write_str(w, "B-2");
+	agentd_write_str(w, "price");
+	agentd_write_int(w, 7);
+	p = agentd_writer_data(w, &len);
+	is_int(agentd_mock_modify(m, "1", p, len, NULL), 0,
+	    "a person modifies the parameters");
+	agentd_writer_free(w);
+	agentd_mock_approve(m, "1", "ok");
+	is_str(drive(m, id, st, sizeof(st)), "done",
+	    "...approves, and the run goes on to its end");
+	is_str(c.got, "B-2", "the approved (modified) params are its output");
+	is_int(b.calls, 0, "the rejected branch is not taken");
+	field(m, id, 1, "state", buf, sizeof(buf));
+	is_str(buf, "done", "the approval step is recorded done");
+	{
+		agentd_doc *doc = status(m, id);
+
+		agentd_get_strcpy(
+		    agentd_map_get(
+		        agentd_map_get(
+		            agentd_array_at(
+		                agentd_map_get(agentd_doc_root(doc), "steps"),
+		                1),
+		            "decision"),
+		        "by"),
+		    buf, sizeof(buf));
+		agentd_doc_free(doc);
+	}
+	is_str(buf, AGENTD_MOCK_PERSON, "...with who decided");
+	is_int((int)audits(m, "flow.step.proposed"), 1,
+	    "the proposal is audited (flow.step.proposed)");
+	agentd_mock_free(m);
+
+	/* Rejected: on to the step `rejected` names. */
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_policy(m, "product", "high");
+	load(m);
+	start(m, "approve", NULL, 0, id, sizeof(id));
+	settle(m);
+	agentd_mock_reject(m, "1", "too cheap");
+	is_str(drive(m, id, st, sizeof(st)), "done",
+	    "a rejected approval goes to its rejected step");
+	is_int(b.calls, 1, "...which runs");
+	is_int(c.calls, 0, "...and publish does not");
+	field(m, id, 1, "state", buf, sizeof(buf));
+	is_str(buf, "rejected", "the step is recorded rejected");
+	field(m, id, 1, "error", buf, sizeof(buf));
+	like(buf, "too cheap", "...with the reason");
+	agentd_mock_free(m);
+
+	/* Expired: no expired target, the run fails. */
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_policy(m, "product", "high");
+	load(m);
+	start(m, "approve", NULL, 0, id, sizeof(id));
+	settle(m);
+	agentd_mock_expire(m, "1");
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "an expired approval without `expired` fails the run");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	like(buf, "decision 1 expired", "...saying so");
+	is_int(b.calls + c.calls, 0, "...and nothing after it runs");
+	agentd_mock_free(m);
+
+	/* The gate's max_pending: the proposal is refused with EBUSY, which
+	 * is retried per the step's retry (here 1 attempt: the run fails). */
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_policy(m, "product", "high");
+	agentd_mock_max_pending(m, 1);
+	load(m);
+	start(m, "approve", NULL, 0, id, sizeof(id));
+	settle(m);
+	{
+		char id2[64];
+
+		start(m, "approve", NULL, 0, id2, sizeof(id2));
+		is_str(drive(m, id2, st, sizeof(st)), "failed",
+		    "a proposal refused by max_pending fails its run");
+		field(m, id2, -1, "error", buf, sizeof(buf));
+		like(buf, "EBUSY", "...with EBUSY");
+	}
+	is_str(run_state(m, id, st, sizeof(st)), "running",
+	    "...while the first run still waits on its decision");
+	agentd_mock_free(m);
+
+	/* Low risk: approved at once, maybe before propose_async's answer. */
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_policy(m, "product", "low");
+	load(m);
+	start(m, "approve", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done",
+	    "a low-risk approval goes on at once");
+	is_str(c.got, "A-1", "...with the params proposed");
+	agentd_mock_free(m);
+
+	/* The instance stops while the decision is pending; a new one
+	 * resumes and the outcome reaches it. */
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_policy(m, "product", "high");
+	load(m);
+	start(m, "approve", NULL, 0, id, sizeof(id));
+	settle(m);
+	m2 = flow_mock(&a, &b, &c);
+	h  = agentd_mock_host(m, &ctx);
+	h->state_scan(ctx, "", 0, copy_one, m2);
+	agentd_mock_free(m);
+	load(m2);
+	settle(m2);
+	is_str(run_state(m2, id, st, sizeof(st)), "running",
+	    "a resumed run still waits on its decision");
+	is_int(
+	    (int)agentd_mock_decisions(m2), 0, "...without proposing again");
+	agentd_writer_new(&w);
+	agentd_write_map(w, 5);
+	agentd_write_str(w, "id");
+	agentd_write_str(w, "1");
+	agentd_write_str(w, "outcome");
+	agentd_write_str(w, "approved");
+	agentd_write_str(w, "params");
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "sku");
+	agentd_write_str(w, "C-3");
+	agentd_write_str(w, "by");
+	agentd_write_str(w, "someone");
+	agentd_write_str(w, "note");
+	agentd_write_str(w, "");
+	p = agentd_writer_data(w, &len);
+	agentd_mock_event(m2, "decision.1", p, len);
+	is_str(drive(m2, id, st, sizeof(st)), "done",
+	    "decision.<id> reaches the resumed run, which ends");
+	is_str(c.got, "C-3", "...with the decision's params");
+	agentd_mock_event(m2, "decision.1", p, len);
+	settle(m2);
+	is_int(c.calls, 1, "a repeated outcome changes nothing");
+	agentd_writer_free(w);
+	agentd_mock_free(m2);
+	remove_def("approve.flow");
+}
+
+/* ---- wait steps --------------------------------------------------------- */
+
+static void
+test_wait(void)
+{
+	struct callee             a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock              *m, *m2;
+	agentd_ctx               *ctx;
+	const struct agentd_host *h;
+	char                      id[64], st[64], buf[512], due[32];
+	int64_t                   t0;
+
+	write_def("wait.flow",
+	    "step \"nap\" {\n wait = 150ms\n}\n"
+	    "step \"after\" { agent = \"scout\" }\n");
+	write_def("until.flow",
+	    "step \"then\" {\n until = \"2000-01-01T00:00:00Z\"\n}\n"
+	    "step \"bad\" {\n until = \"$input.query\"\n}\n");
+	m  = flow_mock(&a, &b, &c);
+	t0 = now_ms();
+	is_int(load(m), 0, "wait steps load");
+	start(m, "wait", NULL, 0, id, sizeof(id));
+	settle(m);
+	field(m, id, -1, "phase", buf, sizeof(buf));
+	is_str(buf, "waiting", "a wait step waits");
+	is_int(a.calls, 0, "...and the step after it is not called yet");
+	is_str(
+	    drive(m, id, st, sizeof(st)), "done", "...then the run goes on");
+	ok(now_ms() - t0 >= 150, "...once its 150ms have passed");
+	is_int(a.calls, 1, "...to the next step");
+	start(m, "until", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "until a time past goes on at once; a path that is no time fails");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	like(buf, "until $input.query is not a time", "...saying so");
+	field(m, id, 0, "state", buf, sizeof(buf));
+	is_str(buf, "done", "...after the first wait was done");
+	agentd_mock_free(m);
+
+	/* Stopped mid-wait: the new instance keeps the same wake-up time. */
+	a  = (struct callee) { 0 };
+	m  = flow_mock(&a, &b, &c);
+	t0 = now_ms();
+	load(m);
+	start(m, "wait", NULL, 0, id, sizeof(id));
+	field(m, id, -1, "due_ms", due, sizeof(due));
+	m2 = flow_mock(&a, &b, &c);
+	h  = agentd_mock_host(m, &ctx);
+	h->state_scan(ctx, "", 0, copy_one, m2);
+	agentd_mock_free(m);
+	load(m2);
+	settle(m2);
+	field(m2, id, -1, "due_ms", buf, sizeof(buf));
+	is_str(buf, due, "a resumed wait keeps its checkpointed wake-up time");
+	is_str(drive(m2, id, st, sizeof(st)), "done", "...and ends");
+	ok(now_ms() - t0 >= 150 && a.calls == 1,
+	    "...not before it, calling the next step once");
+	agentd_mock_free(m2);
+	remove_def("wait.flow");
+	remove_def("until.flow");
+}
+
+/* ---- parallel groups ---------------------------------------------------- */
+
+static void
+test_parallel(void)
+{
+	struct callee a = { 0 }, b = { .fail = 2, .code = AGENTD_EBUSY },
+	              c = { 0 }, d = { 0 };
+	agentd_mock              *m, *m2;
+	agentd_ctx               *ctx;
+	const struct agentd_host *h;
+	agentd_writer            *w;
+	agentd_doc               *doc;
+	char                      id[64], st[64], buf[512], first[256];
+
+	write_def("par.flow",
+	    "step \"quotes\" {\n"
+	    "  join = \"JOIN\"\n"
+	    "  branch \"a\" { agent = \"scout\" }\n"
+	    "  branch \"b\" {\n   agent = \"vet\"\n"
+	    "   retry { attempts = 3  backoff = 1ms  backoff_max = 2ms }\n  "
+	    "}\n"
+	    "  branch \"c\" {\n   agent = \"shop\"\n   timeout = 1s\n  }\n"
+	    "}\n"
+	    "step \"use\" {\n agent = \"pub\"\n"
+	    " input = { \"sku = $quotes.a.sku\" }\n}\n");
+	m = flow_mock(&a, &b, &c);
+	agentd_mock_on_call(m, "pub", callee_fn, &d);
+	is_int(load(m), AGENTD_EPLUGIN,
+	    "a join that is not all, first or N is refused");
+	like(agentd_mock_last_log(m, NULL),
+	    "par.flow:2: step \"quotes\": join \"JOIN\"", "...at its line");
+	agentd_mock_free(m);
+
+	write_def("par.flow",
+	    "step \"quotes\" {\n"
+	    "  branch \"a\" { agent = \"scout\" }\n"
+	    "  branch \"b\" {\n   agent = \"vet\"\n"
+	    "   retry { attempts = 3  backoff = 1ms  backoff_max = 2ms }\n  "
+	    "}\n"
+	    "  branch \"c\" {\n   agent = \"shop\"\n   timeout = 1s\n  }\n"
+	    "}\n"
+	    "step \"use\" {\n agent = \"pub\"\n"
+	    " input = { \"sku = $quotes.a.sku\" }\n}\n");
+	m = flow_mock(&a, &b, &c);
+	agentd_mock_on_call(m, "pub", callee_fn, &d);
+	is_int(load(m), 0, "a parallel group loads");
+	start(m, "par", NULL, 0, id, sizeof(id));
+	is_int(a.calls + c.calls, 2, "every branch is called at once");
+	is_str(drive(m, id, st, sizeof(st)), "done", "join all: the run ends");
+	is_int(b.calls, 3, "...branch b retried EBUSY on its own");
+	is_str(d.got, "A-1", "the next step reads a branch's answer");
+	like(c.key, "/quotes/1/c", "each branch has its own idempotency key");
+	{
+		agentd_doc         *sd = status(m, id);
+		const agentd_value *o  = agentd_map_get(
+		     agentd_map_get(agentd_doc_root(sd), "outputs"), "quotes");
+
+		is_int((int)agentd_len(o), 3,
+		    "the group's output holds every branch's answer");
+		agentd_doc_free(sd);
+	}
+	agentd_mock_free(m);
+
+	/* join all with a branch failing for good: the step fails. */
+	a = c = d = (struct callee) { 0 };
+	b         = (struct callee) { .fail = 9, .code = AGENTD_EINVAL };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_on_call(m, "pub", callee_fn, &d);
+	load(m);
+	start(m, "par", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "join all: a branch failing for good fails the run");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	like(buf, "branch \"b\": EINVAL", "...naming the branch and code");
+	like(buf, "join needs 3 (step \"quotes\", attempt 1 of 1)",
+	    "...and what the join needed");
+	is_int(d.calls, 0, "...and the next step does not run");
+	agentd_mock_free(m);
+
+	/* n of m, and first. */
+	write_def("par2.flow",
+	    "step \"quotes\" {\n"
+	    "  join = 2\n"
+	    "  branch \"a\" { agent = \"scout\" }\n"
+	    "  branch \"b\" { agent = \"vet\" }\n"
+	    "  branch \"c\" { agent = \"shop\" }\n"
+	    "}\n"
+	    "step \"one\" {\n"
+	    "  join = first\n"
+	    "  branch \"b\" { agent = \"vet\" }\n"
+	    "  branch \"a\" { agent = \"scout\" }\n"
+	    "}\n");
+	a = c = d = (struct callee) { 0 };
+	b         = (struct callee) { .fail = 9, .code = AGENTD_EINVAL };
+	m         = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "par2", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done",
+	    "join 2 of 3 and join first: one failed branch is not fatal");
+	{
+		agentd_doc         *sd = status(m, id);
+		const agentd_value *o
+		    = agentd_map_get(agentd_doc_root(sd), "outputs");
+
+		ok(agentd_len(agentd_map_get(o, "quotes")) == 2
+		        && agentd_map_get(agentd_map_get(o, "quotes"), "b")
+		            == NULL,
+		    "...2 of 3: the two answers are the output");
+		ok(agentd_len(agentd_map_get(o, "one")) == 1
+		        && agentd_map_get(agentd_map_get(o, "one"), "a")
+		            != NULL,
+		    "...first: the one answer is");
+		agentd_doc_free(sd);
+	}
+	agentd_mock_free(m);
+	remove_def("par2.flow");
+
+	/* Cancel while the branches are in flight. */
+	a = b = c = d = (struct callee) { 0 };
+	m             = flow_mock(&a, &b, &c);
+	agentd_mock_on_call(m, "pub", callee_fn, &d);
+	load(m);
+	start(m, "par", NULL, 0, id, sizeof(id));
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "cancel");
+	agentd_write_str(w, "run");
+	agentd_write_str(w, id);
+	is_int(ask(m, w, &doc), 0, "a run is cancelled during a group");
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	drive(m, id, st, sizeof(st));
+	is_str(st, "cancelled", "...stays cancelled when the answers come");
+	is_int(d.calls, 0, "...and the step after the group never runs");
+	field(m, id, 0, "state", buf, sizeof(buf));
+	is_str(buf, "cancelled", "the group is recorded cancelled");
+	agentd_mock_free(m);
+
+	/* Stopped with the branches in flight: called again, same keys. */
+	a = b = c = d = (struct callee) { 0 };
+	m             = flow_mock(&a, &b, &c);
+	agentd_mock_on_call(m, "pub", callee_fn, &d);
+	load(m);
+	start(m, "par", NULL, 0, id, sizeof(id));
+	snprintf(first, sizeof(first), "%s", b.key);
+	m2 = flow_mock(&a, &b, &c);
+	agentd_mock_on_call(m2, "pub", callee_fn, &d);
+	h = agentd_mock_host(m, &ctx);
+	h->state_scan(ctx, "", 0, copy_one, m2);
+	agentd_mock_free(m);
+	load(m2);
+	is_str(drive(m2, id, st, sizeof(st)), "done",
+	    "a group resumed by a new instance ends");
+	ok(a.calls == 2 && b.calls == 2 && c.calls == 2,
+	    "...each branch in flight called again");
+	is_str(b.key, first, "...with the same idempotency key");
+	is_int(d.calls, 1, "the step after it runs once");
+	agentd_mock_free(m2);
+	remove_def("par.flow");
+}
+
+/* ---- rollback ------------------------------------------------------------
+ */
+
+/* Send {"op": OP[, "workflow": W[, "version": V]]}; the answer's status. */
+static int
+op3(agentd_mock *m, const char *op, const char *wf, const char *ver,
+    agentd_doc **doc)
+{
+	agentd_writer *w;
+	int            st;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1 + (wf != NULL) + (ver != NULL));
+	agentd_write_str(w, "op");
+	agentd_write_str(w, op);
+	if (wf != NULL) {
+		agentd_write_str(w, "workflow");
+		agentd_write_str(w, wf);
+	}
+	if (ver != NULL) {
+		agentd_write_str(w, "version");
+		agentd_write_str(w, ver);
+	}
+	st = ask(m, w, doc);
+	agentd_writer_free(w);
+	return st;
+}
+
+/* The version of workflow wf that serves new runs, and if rolled back. */
+static void
+serving(agentd_mock *m, const char *wf, char *ver, size_t size, int *rb)
+{
+	agentd_doc         *doc;
+	const agentd_value *l;
+
+	ver[0] = '\0';
+	*rb    = -1;
+	op3(m, "definitions", NULL, NULL, &doc);
+	l = agentd_map_get(agentd_doc_root(doc), "definitions");
+	for (size_t i = 0; i < agentd_len(l); i++) {
+		const agentd_value *d        = agentd_array_at(l, i);
+		char                name[64] = "";
+
+		agentd_get_strcpy(
+		    agentd_map_get(d, "name"), name, sizeof(name));
+		if (strcmp(name, wf) == 0) {
+			agentd_get_strcpy(
+			    agentd_map_get(d, "version"), ver, size);
+			agentd_get_bool(agentd_map_get(d, "rolled_back"), rb);
+		}
+	}
+	agentd_doc_free(doc);
+}
+
+static void
+test_rollback(void)
+{
+	struct callee             a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock              *m, *m2;
+	agentd_doc               *doc;
+	agentd_ctx               *ctx;
+	const struct agentd_host *h;
+	char v1[32], v2[32], now[32], id[64], st[64], buf[64];
+	int  rb;
+
+	write_def("rb.flow", "step \"one\" { agent = \"scout\" }\n");
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	serving(m, "rb", v1, sizeof(v1), &rb);
+	start(m, "rb", NULL, 0, id, sizeof(id));
+	drive(m, id, st, sizeof(st));
+	is_int(op3(m, "rollback", "rb", "0123456789abcdef", &doc),
+	    AGENTD_ENOENT, "rollback to a version never run is ENOENT");
+	agentd_doc_free(doc);
+	write_def("rb.flow", "step \"two\" { agent = \"vet\" }\n");
+	op3(m, "reload", NULL, NULL, &doc);
+	agentd_doc_free(doc);
+	serving(m, "rb", v2, sizeof(v2), &rb);
+	ok(strcmp(v1, v2) != 0 && rb == 0, "a changed file is a new version");
+	is_int(op3(m, "rollback", "rb", v1, &doc), 0,
+	    "rollback to the version a run used");
+	agentd_doc_free(doc);
+	serving(m, "rb", now, sizeof(now), &rb);
+	ok(strcmp(now, v1) == 0 && rb == 1,
+	    "...serves it, marked rolled back");
+	b.calls = a.calls = 0;
+	start(m, "rb", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done", "...to new runs");
+	ok(a.calls == 1 && b.calls == 0, "...which run the earlier steps");
+	field(m, id, -1, "version", buf, sizeof(buf));
+	is_str(buf, v1, "...recorded with that version");
+	op3(m, "reload", NULL, NULL, &doc);
+	agentd_doc_free(doc);
+	serving(m, "rb", now, sizeof(now), &rb);
+	is_str(now, v1, "a reload keeps the rollback");
+
+	m2 = flow_mock(&a, &b, &c);
+	h  = agentd_mock_host(m, &ctx);
+	h->state_scan(ctx, "", 0, copy_one, m2);
+	agentd_mock_free(m);
+	load(m2);
+	serving(m2, "rb", now, sizeof(now), &rb);
+	is_str(now, v1, "so does a new instance (it is in state)");
+	is_int(op3(m2, "rollback", "rb", NULL, &doc), 0,
+	    "rollback without a version...");
+	agentd_doc_free(doc);
+	serving(m2, "rb", now, sizeof(now), &rb);
+	ok(strcmp(now, v2) == 0 && rb == 0,
+	    "...serves the file's version again");
+	agentd_mock_free(m2);
+	remove_def("rb.flow");
+}
+
+/* ---- list pages and purge ------------------------------------------------
+ */
+
+/* {"op": "list"[, "limit": N][, "after": ID]}: the ids listed; *more. */
+static size_t
+list_ids(agentd_mock *m, int64_t limit, const char *after, char ids[][64],
+    size_t max, int *more)
+{
+	agentd_writer      *w;
+	agentd_doc         *doc;
+	const agentd_value *runs;
+	size_t              n = 0;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1 + (limit > 0) + (after != NULL));
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "list");
+	if (limit > 0) {
+		agentd_write_str(w, "limit");
+		agentd_write_int(w, limit);
+	}
+	if (after != NULL) {
+		agentd_write_str(w, "after");
+		agentd_write_str(w, after);
+	}
+	ask(m, w, &doc);
+	runs  = agentd_map_get(agentd_doc_root(doc), "runs");
+	*more = -1;
+	agentd_get_bool(agentd_map_get(agentd_doc_root(doc), "more"), more);
+	for (; n < agentd_len(runs) && n < max; n++)
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_array_at(runs, n), "run"), ids[n],
+		    64);
+	n = agentd_len(runs);
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	return n;
+}
+
+static void
+test_purge(void)
+{
+	struct callee  a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock   *m = flow_mock(&a, &b, &c);
+	agentd_writer *w;
+	agentd_doc    *doc;
+	char           id[3][64], again[64], st[64], got[8][64];
+	int64_t        purged = -1;
+	int            more;
+
+	load(m);
+	for (int i = 0; i < 3; i++) {
+		start(m, "pipeline", i == 0 ? "k1" : NULL, 0, id[i], 64);
+		drive(m, id[i], st, sizeof(st));
+	}
+	is_int((int)list_ids(m, 2, NULL, got, 8, &more), 2,
+	    "list with a limit answers that many");
+	ok(more == 1 && strcmp(got[0], id[0]) == 0
+	        && strcmp(got[1], id[1]) == 0,
+	    "...oldest first, saying there is more");
+	is_int((int)list_ids(m, 2, id[1], got, 8, &more), 1,
+	    "list after the last one listed: the rest");
+	ok(more == 0 && strcmp(got[0], id[2]) == 0, "...and no more");
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "purge");
+	agentd_write_str(w, "before_ms");
+	agentd_write_int(w, (int64_t)time(NULL) * 1000 + 60000);
+	is_int(ask(m, w, &doc), 0, "purge answers");
+	agentd_get_int(
+	    agentd_map_get(agentd_doc_root(doc), "purged"), &purged);
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	is_int((int)purged, 3, "...the runs that ended before the time");
+	is_int((int)list_ids(m, 0, NULL, got, 8, &more), 0,
+	    "...which list no longer shows");
+	doc = status(m, id[0]);
+	ok(agentd_map_get(agentd_doc_root(doc), "state") == NULL,
+	    "...nor status");
+	agentd_doc_free(doc);
+	{
+		/* Summaries over one message (1 MiB) in all: scans split. */
+		agentd_ctx               *ctx;
+		const struct agentd_host *h = agentd_mock_host(m, &ctx);
+		static char               big[400 * 1024];
+		agentd_writer            *bw;
+		const void               *p;
+		size_t                    len;
+
+		memset(big, 'x', sizeof(big) - 1);
+		agentd_writer_new(&bw);
+		agentd_write_map(bw, 4);
+		agentd_write_str(bw, "workflow");
+		agentd_write_str(bw, "old");
+		agentd_write_str(bw, "state");
+		agentd_write_str(bw, "done");
+		agentd_write_str(bw, "updated_ms");
+		agentd_write_int(bw, 1);
+		agentd_write_str(bw, "pad");
+		agentd_write_str(bw, big);
+		p = agentd_writer_data(bw, &len);
+		h->state_put(ctx, "sum/1-a", 7, p, len);
+		h->state_put(ctx, "sum/2-b", 7, p, len);
+		h->state_put(ctx, "sum/3-c", 7, p, len);
+		agentd_writer_free(bw);
+		agentd_writer_new(&w);
+		agentd_write_map(w, 2);
+		agentd_write_str(w, "op");
+		agentd_write_str(w, "list");
+		agentd_write_str(w, "workflow");
+		agentd_write_str(w, "pipeline");
+		is_int(ask(m, w, &doc), 0,
+		    "list reads summaries over one message (scans split)");
+		agentd_doc_free(doc);
+		agentd_writer_free(w);
+		agentd_writer_new(&w);
+		agentd_write_map(w, 2);
+		agentd_write_str(w, "op");
+		agentd_write_str(w, "purge");
+		agentd_write_str(w, "before_ms");
+		agentd_write_int(w, 1000);
+		is_int(ask(m, w, &doc), 0, "so does purge");
+		purged = -1;
+		agentd_get_int(
+		    agentd_map_get(agentd_doc_root(doc), "purged"), &purged);
+		is_int((int)purged, 3, "...of the three");
+		agentd_doc_free(doc);
+		agentd_writer_free(w);
+	}
+	start(m, "pipeline", "k1", 0, again, sizeof(again));
+	ok(again[0] != '\0' && strcmp(again, id[0]) != 0,
+	    "their start keys went with them: the key starts a new run");
+	drive(m, again, st, sizeof(st));
+	agentd_mock_free(m);
+}
+
 int
 main(void)
 {
@@ -583,13 +1298,18 @@ main(void)
 		return 1;
 	}
 	write_def("pipeline.flow", pipeline);
-	plan(62);
+	plan(163);
 	test_refused();
 	test_reload_keeps();
 	test_pipeline();
 	test_failures();
 	test_loop_and_dry();
 	test_cancel_and_resume();
+	test_approval();
+	test_wait();
+	test_parallel();
+	test_rollback();
+	test_purge();
 	remove_def("pipeline.flow");
 	rmdir(dir);
 	return done_testing();
