@@ -16,6 +16,10 @@
  */
 struct agentd_doc {
 	msgpack_unpacked up;
+	/* The buffer the doc points into, when the doc owns it
+	 * (agentd_state_get_map): freed after the doc, with buf_free. */
+	void *buf;
+	void (*buf_free)(void *);
 };
 
 static const msgpack_object *
@@ -50,7 +54,7 @@ agentd_parse_prefix(
 	*doc = NULL;
 	if (mp_check_prefix(buf, len, AGENTD_MSG_MAX_DEPTH, &n) != 0)
 		return AGENTD_EPROTO;
-	if ((d = malloc(sizeof(*d))) == NULL)
+	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return AGENTD_ENOMEM;
 	msgpack_unpacked_init(&d->up);
 	/* The C unpacker points str, bin and ext into buf: no copies. */
@@ -87,7 +91,38 @@ agentd_doc_free(agentd_doc *doc)
 	if (doc == NULL)
 		return;
 	msgpack_unpacked_destroy(&doc->up);
+	if (doc->buf_free != NULL)
+		doc->buf_free(doc->buf);
 	free(doc);
+}
+
+int
+agentd_state_get_map(const struct agentd_host *host, agentd_ctx *ctx,
+    const char *key, agentd_doc **doc)
+{
+	void  *val;
+	size_t len;
+	int    rv;
+
+	if (doc != NULL)
+		*doc = NULL;
+	if (host == NULL || key == NULL || doc == NULL)
+		return AGENTD_EINVAL;
+	if ((rv = host->state_get(ctx, key, strlen(key), &val, &len)) != 0)
+		return rv;
+	if ((rv = agentd_parse(val, len, doc)) == 0
+	    && agentd_type_of(agentd_doc_root(*doc)) != AGENTD_T_MAP) {
+		agentd_doc_free(*doc);
+		*doc = NULL;
+		rv   = AGENTD_EINVAL;
+	}
+	if (rv != 0) {
+		host->free(val);
+		return rv;
+	}
+	(*doc)->buf      = val;
+	(*doc)->buf_free = host->free;
+	return 0;
 }
 
 const agentd_value *

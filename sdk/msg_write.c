@@ -12,16 +12,32 @@
 #include "mp_check.h"
 
 /*
- * owed[0..depth) are the values each open map or array still waits for,
- * innermost last: a map of n pairs owes 2n, an array of n owes n.  Open
- * containers never read as complete, so a hand-counted size that is too
- * big is caught by agentd_writer_data(); one too small leaves values
- * after the container, which agentd_parse() refuses as trailing bytes.
+ * open[0..depth) are the maps and arrays not complete yet, innermost last.
+ * A counted one (agentd_write_map(w, n)) owes the values still to come: a
+ * map of n pairs owes 2n, an array of n owes n; it closes by itself once
+ * it owes none.  A begun one (agentd_write_map_begin()) counts the values
+ * written into it and closes at its end, which writes that count into the
+ * header it reserved at start.  Open containers never read as complete,
+ * so a hand-counted size that is too big, or a begin without its end, is
+ * caught by agentd_writer_data(); a size too small leaves values after the
+ * container, which agentd_parse() refuses as trailing bytes.
  */
+enum wr_kind { WR_COUNTED, WR_MAP, WR_ARRAY };
+
+struct wr_open {
+	enum wr_kind kind;
+	uint64_t     owed;  /* WR_COUNTED: values still to come */
+	uint64_t     count; /* begun: values written into it */
+	size_t       start; /* begun: offset of its reserved header */
+};
+
+/* A begun container reserves the largest header, 1 + 4 bytes. */
+#define WR_HEADER_MAX 5
+
 struct agentd_writer {
 	msgpack_sbuffer sbuf;
 	msgpack_packer  pk;
-	uint64_t       *owed;
+	struct wr_open *open;
 	size_t          depth;
 	size_t          cap;
 };
@@ -29,29 +45,60 @@ struct agentd_writer {
 /* Out of memory aborts: the policy of msg.h, and agentd's. */
 #define must ad_alloc_check
 
-/* One whole value was written: the innermost container owes one less. */
+/* One value, or a container opened, in the innermost open container. */
+static void
+count_in_parent(agentd_writer *w)
+{
+	struct wr_open *o;
+
+	if (w->depth == 0)
+		return;
+	o = &w->open[w->depth - 1];
+	if (o->kind == WR_COUNTED)
+		o->owed--;
+	else
+		o->count++;
+}
+
+/* Counted containers that owe nothing are complete (a whole value each of
+ * its parent, counted when it was opened). */
+static void
+close_complete(agentd_writer *w)
+{
+	while (w->depth > 0 && w->open[w->depth - 1].kind == WR_COUNTED
+	    && w->open[w->depth - 1].owed == 0)
+		w->depth--;
+}
+
+static void
+push_open(agentd_writer *w, enum wr_kind kind, uint64_t owed)
+{
+	if (w->depth == w->cap) {
+		w->cap  = w->cap ? 2 * w->cap : 8;
+		w->open = must(realloc(w->open, w->cap * sizeof(*w->open)));
+	}
+	w->open[w->depth].kind  = kind;
+	w->open[w->depth].owed  = owed;
+	w->open[w->depth].count = 0;
+	w->open[w->depth].start = w->sbuf.size;
+	w->depth++;
+}
+
+/* One whole value was written. */
 static void
 count_value(agentd_writer *w)
 {
-	if (w->depth > 0)
-		w->owed[w->depth - 1]--;
-	while (w->depth > 0 && w->owed[w->depth - 1] == 0)
-		w->depth--;
+	count_in_parent(w);
+	close_complete(w);
 }
 
 /* A container owing n values was opened: it is one value of its parent. */
 static void
 count_open(agentd_writer *w, uint64_t n)
 {
-	if (w->depth > 0)
-		w->owed[w->depth - 1]--;
-	if (w->depth == w->cap) {
-		w->cap  = w->cap ? 2 * w->cap : 8;
-		w->owed = must(realloc(w->owed, w->cap * sizeof(*w->owed)));
-	}
-	w->owed[w->depth++] = n;
-	while (w->depth > 0 && w->owed[w->depth - 1] == 0)
-		w->depth--;
+	count_in_parent(w);
+	push_open(w, WR_COUNTED, n);
+	close_complete(w);
 }
 
 int
@@ -74,7 +121,7 @@ agentd_writer_free(agentd_writer *w)
 	if (w == NULL)
 		return;
 	msgpack_sbuffer_destroy(&w->sbuf);
-	free(w->owed);
+	free(w->open);
 	free(w);
 }
 
@@ -94,7 +141,7 @@ agentd_writer_owed(const agentd_writer *w)
 	size_t   i;
 
 	for (i = 0; w != NULL && i < w->depth; i++)
-		n += w->owed[i];
+		n += w->open[i].kind == WR_COUNTED ? w->open[i].owed : 1;
 	return n;
 }
 
@@ -103,10 +150,17 @@ agentd_writer_data(const agentd_writer *w, size_t *len)
 {
 #ifndef NDEBUG
 	if (w != NULL && w->depth > 0) {
-		fprintf(stderr,
-		    "agentd_writer_data: a map or array still waits for %llu "
-		    "values: its size was counted wrong\n",
-		    (unsigned long long)agentd_writer_owed(w));
+		if (w->open[w->depth - 1].kind != WR_COUNTED)
+			fprintf(stderr,
+			    "agentd_writer_data: a map or array begun with "
+			    "agentd_write_%s_begin() was not ended\n",
+			    w->open[w->depth - 1].kind == WR_MAP ? "map"
+			                                         : "array");
+		else
+			fprintf(stderr,
+			    "agentd_writer_data: a map or array still waits "
+			    "for %llu values: its size was counted wrong\n",
+			    (unsigned long long)agentd_writer_owed(w));
 		abort();
 	}
 #endif
@@ -137,6 +191,95 @@ agentd_write_map(agentd_writer *w, uint32_t npairs)
 		must(NULL);
 	count_open(w, 2 * (uint64_t)npairs);
 	return 0;
+}
+
+/* Open a begun container: its header reserved at the largest size. */
+static int
+write_begin(agentd_writer *w, enum wr_kind kind)
+{
+	int rc;
+
+	if (w == NULL)
+		return AGENTD_EINVAL;
+	count_in_parent(w);
+	push_open(w, kind, 0);
+	/* UINT32_MAX needs the 32-bit form: WR_HEADER_MAX bytes. */
+	rc = kind == WR_MAP ? msgpack_pack_map(&w->pk, UINT32_MAX)
+	                    : msgpack_pack_array(&w->pk, UINT32_MAX);
+	if (rc != 0)
+		must(NULL);
+	return 0;
+}
+
+/*
+ * Close the innermost container, begun as kind: write its count into the
+ * smallest header that holds it, moving what follows back over the rest
+ * of the reserved bytes.
+ */
+static int
+write_end(agentd_writer *w, enum wr_kind kind)
+{
+	struct wr_open *o;
+	unsigned char   h[WR_HEADER_MAX];
+	uint64_t        n;
+	size_t          hlen, body;
+
+	if (w == NULL || w->depth == 0)
+		return AGENTD_EINVAL;
+	o = &w->open[w->depth - 1];
+	if (o->kind != kind || (kind == WR_MAP && o->count % 2 != 0))
+		return AGENTD_EINVAL;
+	n = kind == WR_MAP ? o->count / 2 : o->count;
+	if (n > UINT32_MAX)
+		return AGENTD_ETOOBIG;
+	if (n <= 15) {
+		h[0] = (unsigned char)((kind == WR_MAP ? 0x80 : 0x90) | n);
+		hlen = 1;
+	} else if (n <= 0xffff) {
+		h[0] = kind == WR_MAP ? 0xde : 0xdc;
+		h[1] = (unsigned char)(n >> 8);
+		h[2] = (unsigned char)n;
+		hlen = 3;
+	} else {
+		h[0] = kind == WR_MAP ? 0xdf : 0xdd;
+		h[1] = (unsigned char)(n >> 24);
+		h[2] = (unsigned char)(n >> 16);
+		h[3] = (unsigned char)(n >> 8);
+		h[4] = (unsigned char)n;
+		hlen = 5;
+	}
+	body = w->sbuf.size - o->start - WR_HEADER_MAX;
+	memmove(w->sbuf.data + o->start + hlen,
+	    w->sbuf.data + o->start + WR_HEADER_MAX, body);
+	memcpy(w->sbuf.data + o->start, h, hlen);
+	w->sbuf.size -= WR_HEADER_MAX - hlen;
+	w->depth--;
+	close_complete(w);
+	return 0;
+}
+
+int
+agentd_write_map_begin(agentd_writer *w)
+{
+	return write_begin(w, WR_MAP);
+}
+
+int
+agentd_write_map_end(agentd_writer *w)
+{
+	return write_end(w, WR_MAP);
+}
+
+int
+agentd_write_array_begin(agentd_writer *w)
+{
+	return write_begin(w, WR_ARRAY);
+}
+
+int
+agentd_write_array_end(agentd_writer *w)
+{
+	return write_end(w, WR_ARRAY);
 }
 
 int

@@ -15,8 +15,17 @@
  *       A discount is a decision: it goes to the audit trail first, and
  *       no quote leaves if it could not be recorded.
  *
+ *   {"op": "reprice", "sku": "A-1"}
+ *       Ask the inventory agent how many are in stock; when fewer than
+ *       low_stock, raise the price by markup_pct percent, store it,
+ *       record why in the audit trail, publish quote.price_changed and
+ *       reply {"sku", "price", "stock", "changed": true}; otherwise reply
+ *       with "changed": false.  The worked example of the plugin guide:
+ *       one request served across two callbacks (see reprice_start).
+ *
  * Errors are answered with a code and {"error": "one line"}: EINVAL for a
- * malformed request, ENOENT for a SKU without a price.
+ * malformed request, ENOENT for a SKU without a price; for reprice, the
+ * inventory agent's error, or the audit trail's.
  *
  * The rules every plugin lives by (sdk/include/agentd/agent.h has them all):
  *   - agentd talks to the plugin only through the descriptor at the bottom
@@ -50,12 +59,19 @@ static const struct agentd_setting quote_settings[] = {
 	    "100" },
 	{ "discount_min_qty", AGENTD_SETTING_INT, "10",
 	    "smallest quantity that gets the discount" },
+	{ "markup_pct", AGENTD_SETTING_DOUBLE, "10",
+	    "percent a reprice adds when stock is low, 0 to 100" },
+	{ "low_stock", AGENTD_SETTING_INT, "5",
+	    "a reprice raises the price below this many in stock" },
 	{ NULL, 0, NULL, NULL },
 };
 
 #define SKU_MAX 64         /* bytes of a SKU */
 #define QTY_MAX 1000000    /* units on one line */
 #define PRICE_KEY "price:" /* state key of a price: "price:" + SKU */
+#define PRICE_MAX 1e12     /* the largest price set_price takes */
+/* The state key of a price: "price:" + SKU, NUL-terminated. */
+#define PRICE_KEY_SIZE (sizeof(PRICE_KEY) + SKU_MAX)
 
 /* One instance's state: what init() allocates and fini() frees. */
 struct quote {
@@ -63,6 +79,8 @@ struct quote {
 	const struct agentd_host *host; /* the same */
 	double                    discount_pct;
 	int64_t                   discount_min_qty;
+	double                    markup_pct;
+	int64_t                   low_stock;
 	agentd_writer            *out; /* reused to build every message */
 };
 
@@ -85,16 +103,28 @@ quote_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	/* Cannot fail: agentd typed them by the schema above. */
 	host->setting_double(ctx, "discount_pct", &q->discount_pct);
 	host->setting_int(ctx, "discount_min_qty", &q->discount_min_qty);
+	host->setting_double(ctx, "markup_pct", &q->markup_pct);
+	host->setting_int(ctx, "low_stock", &q->low_stock);
 	/* Types are checked for us, ranges are ours to check.  Refusing
 	 * here stops the instance, and agentd logs why. */
 	if (q->discount_pct < 0 || q->discount_pct > 100
-	    || q->discount_min_qty < 1) {
+	    || q->discount_min_qty < 1 || q->markup_pct < 0
+	    || q->markup_pct > 100) {
 		host->log(ctx, AGENTD_LOG_ERROR,
-		    "discount_pct must be 0 to 100 and discount_min_qty at "
-		    "least 1 (got %g and %lld)",
-		    q->discount_pct, (long long)q->discount_min_qty);
+		    "discount_pct and markup_pct must be 0 to 100 and "
+		    "discount_min_qty at least 1 (got %g, %g and %lld)",
+		    q->discount_pct, q->markup_pct,
+		    (long long)q->discount_min_qty);
 		free(q);
 		return AGENTD_EINVAL;
+	}
+	/* audit_async came with ABI 1.2: an older agentd has none. */
+	if (!AGENTD_HOST_HAS(host, audit_async)) {
+		host->log(ctx, AGENTD_LOG_ERROR,
+		    "this agentd is too old for quote: it needs plugin ABI "
+		    "1.2 (audit_async)");
+		free(q);
+		return AGENTD_ENOTSUP;
 	}
 	if (agentd_writer_new(&q->out) != 0) {
 		free(q);
@@ -123,11 +153,11 @@ reply_out(struct quote *q, agentd_request *req)
 	return q->host->reply(q->ctx, req, data, len);
 }
 
-/* "price:" + sku into key; its length. */
+/* "price:" + sku into key[PRICE_KEY_SIZE]; its length. */
 static size_t
-price_key(const char *sku, char *key, size_t size)
+price_key(const char *sku, char *key)
 {
-	return (size_t)snprintf(key, size, "%s%s", PRICE_KEY, sku);
+	return (size_t)snprintf(key, PRICE_KEY_SIZE, "%s%s", PRICE_KEY, sku);
 }
 
 /* The "sku" of a request into sku[SKU_MAX + 1]; 0 or AGENTD_EINVAL. */
@@ -141,67 +171,74 @@ read_sku(const agentd_value *root, char *sku)
 	return 0;
 }
 
+/*
+ * Store the price of sku.  State values are msgpack by convention: here
+ * a map, {"price": 2.5}, which can take more fields later without a
+ * migration.  A map begun and ended counts its own entries.
+ */
 static int
-set_price(struct quote *q, agentd_request *req, const agentd_value *root)
+write_price(struct quote *q, const char *sku, double price)
 {
-	char        sku[SKU_MAX + 1], key[sizeof(PRICE_KEY) + SKU_MAX];
-	double      price;
+	char        key[PRICE_KEY_SIZE];
+	size_t      keylen = price_key(sku, key), len;
 	const void *val;
-	size_t      len;
-	int         rv;
-
-	if (read_sku(root, sku) != 0)
-		return q->host->reply_error(q->ctx, req, AGENTD_EINVAL,
-		    "sku must be a string of 1 to 64 bytes");
-	if (agentd_get_double(agentd_map_get(root, "price"), &price) != 0
-	    || !(price >= 0 && price < 1e12))
-		return q->host->reply_error(q->ctx, req, AGENTD_EINVAL,
-		    "price must be a number, 0 or more");
-
-	/* State values are msgpack by convention: here, one double. */
-	agentd_writer_reset(q->out);
-	agentd_write_double(q->out, price);
-	val = agentd_writer_data(q->out, &len);
-	rv  = q->host->state_put(
-	     q->ctx, key, price_key(sku, key, sizeof(key)), val, len);
-	if (rv != 0)
-		return q->host->reply_error(
-		    q->ctx, req, rv, "the price could not be stored");
-	q->host->log(
-	    q->ctx, AGENTD_LOG_INFO, "price of %s is now %.2f", sku, price);
 
 	agentd_writer_reset(q->out);
-	agentd_write_map(q->out, 2);
-	agentd_write_str(q->out, "sku");
-	agentd_write_str(q->out, sku);
+	agentd_write_map_begin(q->out);
 	agentd_write_str(q->out, "price");
 	agentd_write_double(q->out, price);
-	return reply_out(q, req);
+	agentd_write_map_end(q->out);
+	val = agentd_writer_data(q->out, &len);
+	return q->host->state_put(q->ctx, key, keylen, val, len);
 }
 
 /* The stored price of sku: 0, AGENTD_ENOENT if none, or another error. */
 static int
 read_price(struct quote *q, const char *sku, double *price)
 {
-	char        key[sizeof(PRICE_KEY) + SKU_MAX];
-	void       *val;
-	size_t      len;
+	char        key[PRICE_KEY_SIZE];
 	agentd_doc *doc;
 	int         rv;
 
-	rv = q->host->state_get(
-	    q->ctx, key, price_key(sku, key, sizeof(key)), &val, &len);
-	if (rv != 0)
+	price_key(sku, key);
+	/* state_get and parse in one: the doc owns the value, and
+	 * agentd_doc_free() frees both. */
+	if ((rv = agentd_state_get_map(q->host, q->ctx, key, &doc)) != 0)
 		return rv;
-	/* val is ours: free it with host->free(), after the doc that
-	 * points into it. */
-	rv = agentd_parse(val, len, &doc);
-	if (rv == 0) {
-		rv = agentd_get_double(agentd_doc_root(doc), price);
-		agentd_doc_free(doc);
-	}
-	q->host->free(val);
+	rv = agentd_get_double(
+	    agentd_map_get(agentd_doc_root(doc), "price"), price);
+	agentd_doc_free(doc);
 	return rv;
+}
+
+static int
+set_price(struct quote *q, agentd_request *req, const agentd_value *root)
+{
+	char   sku[SKU_MAX + 1];
+	double price;
+	int    rv;
+
+	if (read_sku(root, sku) != 0)
+		return q->host->reply_error(q->ctx, req, AGENTD_EINVAL,
+		    "sku must be a string of 1 to 64 bytes");
+	if (agentd_get_double(agentd_map_get(root, "price"), &price) != 0
+	    || !(price >= 0 && price < PRICE_MAX))
+		return q->host->reply_error(q->ctx, req, AGENTD_EINVAL,
+		    "price must be a number, 0 or more");
+	if ((rv = write_price(q, sku, price)) != 0)
+		return q->host->reply_error(
+		    q->ctx, req, rv, "the price could not be stored");
+	q->host->log(
+	    q->ctx, AGENTD_LOG_INFO, "price of %s is now %.2f", sku, price);
+
+	agentd_writer_reset(q->out);
+	agentd_write_map_begin(q->out);
+	agentd_write_str(q->out, "sku");
+	agentd_write_str(q->out, sku);
+	agentd_write_str(q->out, "price");
+	agentd_write_double(q->out, price);
+	agentd_write_map_end(q->out);
+	return reply_out(q, req);
 }
 
 /*
@@ -223,7 +260,7 @@ record_discount(struct quote *q, const char *sku, int64_t qty,
 	    (long long)qty, q->discount_pct, subtotal / 100.0, total / 100.0,
 	    (long long)q->discount_min_qty);
 	agentd_writer_reset(q->out);
-	agentd_write_map(q->out, 5);
+	agentd_write_map_begin(q->out);
 	agentd_write_str(q->out, "sku");
 	agentd_write_str(q->out, sku);
 	agentd_write_str(q->out, "qty");
@@ -234,6 +271,7 @@ record_discount(struct quote *q, const char *sku, int64_t qty,
 	agentd_write_double(q->out, q->discount_pct);
 	agentd_write_str(q->out, "total");
 	agentd_write_double(q->out, total / 100.0);
+	agentd_write_map_end(q->out);
 	detail = agentd_writer_data(q->out, &len);
 	return q->host->audit(q->ctx, "quote.discount", summary, detail, len);
 }
@@ -274,14 +312,233 @@ quote_line(struct quote *q, agentd_request *req, const agentd_value *root)
 	}
 
 	agentd_writer_reset(q->out);
-	agentd_write_map(q->out, 3);
+	agentd_write_map_begin(q->out);
 	agentd_write_str(q->out, "sku");
 	agentd_write_str(q->out, sku);
 	agentd_write_str(q->out, "qty");
 	agentd_write_int(q->out, qty);
 	agentd_write_str(q->out, "total");
 	agentd_write_double(q->out, total / 100.0);
+	agentd_write_map_end(q->out);
 	return reply_out(q, req);
+}
+
+/* ---- reprice: one request across two callbacks --------------------------
+ *
+ * reprice_start   call_async(inventory, {"sku"})            returns 0
+ * stock_known     (inventory answered) decide; state_put the new price;
+ *                 audit_async(quote.reprice, why)
+ * reprice_logged  (the record is on disk) publish quote.price_changed;
+ *                 reply
+ *
+ * The request's context (struct reprice) is malloc'ed in reprice_start
+ * and owned by whichever callback is to run next: ownership passes to
+ * call_async() or audit_async() only when it returns 0 (the callback will
+ * run exactly once); on an error the caller still owns it, answers the
+ * request and frees it.  The last callback answers and frees.  The
+ * instance's thread runs one callback at a time, so nothing is locked,
+ * but other requests run between the callbacks (concurrency = 8): a step
+ * reads again what another may have changed meanwhile (the price, in
+ * stock_known), and undoes only what is still its own (undo_price).
+ */
+struct reprice {
+	struct quote   *q;
+	agentd_request *req; /* answered exactly once, by the last step */
+	char            sku[SKU_MAX + 1];
+	double          old_price, new_price;
+	int64_t         stock;
+};
+
+/* Put the old price back, unless another reprice changed it since. */
+static void
+undo_price(struct reprice *p)
+{
+	double now;
+
+	if (read_price(p->q, p->sku, &now) == 0 && now == p->new_price)
+		write_price(p->q, p->sku, p->old_price);
+}
+
+/* Answer p's request with an error and free p: the end of a failed one. */
+static void
+reprice_fail(struct reprice *p, int err, const char *why)
+{
+	p->q->host->reply_error(p->q->ctx, p->req, err, why);
+	free(p);
+}
+
+/* The decision is on disk (status 0), or could not be recorded. */
+static void
+reprice_logged(void *arg, int status, uint64_t seq)
+{
+	struct reprice *p = arg;
+	struct quote   *q = p->q;
+	const void     *body;
+	size_t          len;
+
+	if (status != 0) {
+		/* Unrecorded, so undone: the old price goes back. */
+		undo_price(p);
+		reprice_fail(p, status, "the new price could not be recorded");
+		return;
+	}
+	/* Tell subscribers (publish = { "quote" } allows it), then answer.
+	 * A failed publish loses only the news: the price stands. */
+	agentd_writer_reset(q->out);
+	agentd_write_map_begin(q->out);
+	agentd_write_str(q->out, "sku");
+	agentd_write_str(q->out, p->sku);
+	agentd_write_str(q->out, "old");
+	agentd_write_double(q->out, p->old_price);
+	agentd_write_str(q->out, "new");
+	agentd_write_double(q->out, p->new_price);
+	agentd_write_str(q->out, "audit_seq");
+	agentd_write_uint(q->out, seq);
+	agentd_write_map_end(q->out);
+	body = agentd_writer_data(q->out, &len);
+	if (q->host->publish(q->ctx, "quote.price_changed", body, len) != 0)
+		q->host->log(q->ctx, AGENTD_LOG_WARN,
+		    "price of %s changed, not published", p->sku);
+
+	agentd_writer_reset(q->out);
+	agentd_write_map_begin(q->out);
+	agentd_write_str(q->out, "sku");
+	agentd_write_str(q->out, p->sku);
+	agentd_write_str(q->out, "price");
+	agentd_write_double(q->out, p->new_price);
+	agentd_write_str(q->out, "stock");
+	agentd_write_int(q->out, p->stock);
+	agentd_write_str(q->out, "changed");
+	agentd_write_bool(q->out, 1);
+	agentd_write_map_end(q->out);
+	reply_out(q, p->req);
+	free(p);
+}
+
+/* The inventory agent answered: decide, store, record. */
+static void
+stock_known(void *arg, int status, const void *reply, size_t len)
+{
+	struct reprice *p = arg;
+	struct quote   *q = p->q;
+	agentd_doc     *doc;
+	char            summary[200];
+	const void     *detail;
+	size_t          dlen;
+	int             rv;
+
+	if (status != 0) {
+		reprice_fail(p, status, "the inventory agent did not answer");
+		return;
+	}
+	/* reply is borrowed until we return: read what we need now. */
+	rv = agentd_parse(reply, len, &doc);
+	if (rv == 0) {
+		rv = agentd_get_int(
+		    agentd_map_get(agentd_doc_root(doc), "stock"), &p->stock);
+		agentd_doc_free(doc);
+	}
+	if (rv != 0) {
+		reprice_fail(p, AGENTD_EPROTO,
+		    "the inventory agent's answer has no \"stock\"");
+		return;
+	}
+
+	/* The price now, not the one reprice_start saw: another request
+	 * may have set it while inventory was asked. */
+	if ((rv = read_price(q, p->sku, &p->old_price)) != 0) {
+		reprice_fail(p, rv, "the price could not be read");
+		return;
+	}
+	if (p->stock >= q->low_stock) {
+		agentd_writer_reset(q->out);
+		agentd_write_map_begin(q->out);
+		agentd_write_str(q->out, "sku");
+		agentd_write_str(q->out, p->sku);
+		agentd_write_str(q->out, "price");
+		agentd_write_double(q->out, p->old_price);
+		agentd_write_str(q->out, "stock");
+		agentd_write_int(q->out, p->stock);
+		agentd_write_str(q->out, "changed");
+		agentd_write_bool(q->out, 0);
+		agentd_write_map_end(q->out);
+		reply_out(q, p->req);
+		free(p);
+		return;
+	}
+	p->new_price
+	    = (double)cents(p->old_price * (1 + q->markup_pct / 100)) / 100;
+	if ((rv = write_price(q, p->sku, p->new_price)) != 0) {
+		reprice_fail(p, rv, "the new price could not be stored");
+		return;
+	}
+
+	snprintf(summary, sizeof(summary),
+	    "%s: %.2f -> %.2f, %lld in stock is below %lld (+%g%%)", p->sku,
+	    p->old_price, p->new_price, (long long)p->stock,
+	    (long long)q->low_stock, q->markup_pct);
+	agentd_writer_reset(q->out);
+	agentd_write_map_begin(q->out);
+	agentd_write_str(q->out, "sku");
+	agentd_write_str(q->out, p->sku);
+	agentd_write_str(q->out, "old");
+	agentd_write_double(q->out, p->old_price);
+	agentd_write_str(q->out, "new");
+	agentd_write_double(q->out, p->new_price);
+	agentd_write_str(q->out, "stock");
+	agentd_write_int(q->out, p->stock);
+	agentd_write_str(q->out, "reason");
+	agentd_write_str(q->out, "low stock");
+	agentd_write_map_end(q->out);
+	detail = agentd_writer_data(q->out, &dlen);
+	/* The record is copied: q->out may be reused at once. */
+	rv = q->host->audit_async(
+	    q->ctx, "quote.reprice", summary, detail, dlen, reprice_logged, p);
+	if (rv != 0) {
+		undo_price(p);
+		reprice_fail(p, rv, "the new price could not be recorded");
+	}
+	/* else p is reprice_logged's now */
+}
+
+static int
+reprice_start(struct quote *q, agentd_request *req, const agentd_value *root)
+{
+	struct reprice *p;
+	const void     *body;
+	size_t          len;
+	int             rv;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return AGENTD_ENOMEM; /* the host answers ENOMEM */
+	p->q   = q;
+	p->req = req;
+	if (read_sku(root, p->sku) != 0) {
+		reprice_fail(
+		    p, AGENTD_EINVAL, "sku must be a string of 1 to 64 bytes");
+		return 0;
+	}
+	if ((rv = read_price(q, p->sku, &p->old_price)) != 0) {
+		reprice_fail(p, rv,
+		    rv == AGENTD_ENOENT
+		        ? "no price for this sku: set one with op set_price"
+		        : "the price could not be read");
+		return 0;
+	}
+
+	agentd_writer_reset(q->out);
+	agentd_write_map_begin(q->out);
+	agentd_write_str(q->out, "sku");
+	agentd_write_str(q->out, p->sku);
+	agentd_write_map_end(q->out);
+	body = agentd_writer_data(q->out, &len);
+	/* 0 ms: the default deadline.  calls = { "inventory" } allows it. */
+	rv = q->host->call_async(
+	    q->ctx, "inventory", body, len, 0, stock_known, p);
+	if (rv != 0)
+		reprice_fail(p, rv, "the inventory agent cannot be called");
+	/* else p is stock_known's now */
+	return 0; /* answered, or to be answered by a callback */
 }
 
 /* Is v the string s? */
@@ -317,9 +574,12 @@ quote_request(void *state, agentd_request *req, const void *body, size_t len)
 		rv = quote_line(q, req, root);
 	else if (str_is(op, "set_price"))
 		rv = set_price(q, req, root);
+	else if (str_is(op, "reprice"))
+		rv = reprice_start(q, req, root);
 	else
 		rv = q->host->reply_error(q->ctx, req, AGENTD_EINVAL,
-		    "unknown op: use quote (the default) or set_price");
+		    "unknown op: use quote (the default), set_price or "
+		    "reprice");
 	agentd_doc_free(doc);
 	return rv;
 }
@@ -330,6 +590,7 @@ quote_request(void *state, agentd_request *req, const void *body, size_t len)
  * Makefile hides every other symbol.
  */
 AGENTD_PLUGIN(.name = "quote", .version = "1.0.0",
-    .description = "prices an order line, with a volume discount",
+    .description = "prices an order line, with a volume discount, and "
+                   "reprices by stock",
     .settings = quote_settings, .init = quote_init,
     .on_request = quote_request, .fini = quote_fini);

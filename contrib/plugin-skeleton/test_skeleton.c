@@ -4,7 +4,9 @@
  * The mock host table of <agentd/mock.h> loads the plugin as agentd's
  * worker would (same descriptor and settings checks), then plays agentd:
  * requests go in, replies, state, audit records and log lines can be read
- * back.  Prints TAP; exits 1 if a test failed.
+ * back.  Prints TAP; exits 1 if a test failed.  Each group of tests runs
+ * in a child process (agentd_mock_run_case()): if the plugin crashes, that
+ * group fails with the signal named and the others still run.
  *
  *   ./test_skeleton [path/to/skeleton.so]
  */
@@ -15,18 +17,8 @@
 #include <agentd/mock.h>
 #include <agentd/msg.h>
 
-static int tests_run, tests_failed;
-
-/* One TAP line; returns cond so a failure can print more. */
-static int
-check(int cond, const char *name)
-{
-	tests_run++;
-	if (!cond)
-		tests_failed++;
-	printf("%s %d - %s\n", cond ? "ok" : "not ok", tests_run, name);
-	return cond;
-}
+/* One TAP line (agentd_mock_ok); returns cond so a failure can say more. */
+#define check(cond, name) agentd_mock_ok((cond), "%s", (name))
 
 /* ---- building requests and reading replies ----------------------------- */
 
@@ -103,7 +95,7 @@ start(agentd_mock **m, const char *so, const char *pct, const char *min_qty)
 /* ---- the tests --------------------------------------------------------- */
 
 static void
-test_settings(const char *so)
+test_settings(void *so)
 {
 	agentd_mock *m;
 
@@ -120,7 +112,7 @@ test_settings(const char *so)
 }
 
 static void
-test_quotes(const char *so)
+test_quotes(void *so)
 {
 	const struct agentd_host *host;
 	agentd_ctx               *ctx;
@@ -170,16 +162,120 @@ test_quotes(const char *so)
 	agentd_mock_free(m);
 }
 
+/* ---- reprice: quote calls inventory ------------------------------------ */
+
+/* {"op": "reprice", "sku": sku} */
+static void
+reprice_req(const char *sku)
+{
+	agentd_writer_reset(req);
+	agentd_write_map_begin(req);
+	agentd_write_str(req, "op");
+	agentd_write_str(req, "reprice");
+	agentd_write_str(req, "sku");
+	agentd_write_str(req, sku);
+	agentd_write_map_end(req);
+}
+
+/* Plays the inventory agent: *arg units of whatever SKU is asked. */
+static int
+inventory(void *arg, const char *agent, const void *body, size_t len,
+    agentd_writer *reply)
+{
+	agentd_write_map_begin(reply);
+	agentd_write_str(reply, "stock");
+	agentd_write_int(reply, *(int64_t *)arg);
+	return agentd_write_map_end(reply);
+}
+
+/* The price state holds for sku, or -1. */
+static double
+stored_price(agentd_mock *m, const char *key)
+{
+	const struct agentd_host *host;
+	agentd_ctx               *ctx;
+	agentd_doc               *doc;
+	double                    price = -1;
+
+	host = agentd_mock_host(m, &ctx);
+	if (agentd_state_get_map(host, ctx, key, &doc) == 0) {
+		agentd_get_double(
+		    agentd_map_get(agentd_doc_root(doc), "price"), &price);
+		agentd_doc_free(doc);
+	}
+	return price;
+}
+
+static void
+test_reprice(void *so)
+{
+	agentd_mock *m;
+	agentd_doc  *ev    = NULL;
+	int64_t      stock = 2;
+	const char  *kind, *topic;
+	const void  *body;
+	size_t       len;
+	double       d = -1;
+
+	if (!check(start(&m, so, "10", "3") == 0, "skeleton.so loads")) {
+		printf("# %s\n", agentd_mock_errmsg(m));
+		agentd_mock_free(m);
+		return;
+	}
+	price_req("A-1", 2.5);
+	send_req(m);
+	agentd_mock_on_call(m, "inventory", inventory, &stock);
+
+	reprice_req("A-1");
+	check(send_req(m) == 0 && reply_double("price") == 2.75
+	        && reply_double("stock") == 2,
+	    "2 in stock, below low_stock 5: 2.50 becomes 2.75 (+10%)");
+	check(stored_price(m, "price:A-1") == 2.75,
+	    "... the new price is stored");
+	check(agentd_mock_audit_count(m) == 1
+	        && agentd_mock_audit(m, 0, &kind, NULL, NULL, NULL) == 0
+	        && strcmp(kind, "quote.reprice") == 0,
+	    "... recorded as quote.reprice");
+	check(agentd_mock_published_count(m) == 1
+	        && agentd_mock_published(m, 0, &topic, &body, &len) == 0
+	        && strcmp(topic, "quote.price_changed") == 0
+	        && agentd_parse(body, len, &ev) == 0
+	        && agentd_get_double(
+	               agentd_map_get(agentd_doc_root(ev), "old"), &d)
+	            == 0
+	        && d == 2.5,
+	    "... and published on quote.price_changed, old price and new");
+	agentd_doc_free(ev);
+
+	stock = 9;
+	reprice_req("A-1");
+	check(send_req(m) == 0 && reply_double("price") == 2.75
+	        && agentd_mock_audit_count(m) == 1,
+	    "9 in stock: the price stays, nothing recorded");
+
+	agentd_mock_on_call(m, "inventory", NULL, NULL);
+	reprice_req("A-1");
+	check(send_req(m) == AGENTD_ENOENT
+	        && stored_price(m, "price:A-1") == 2.75,
+	    "no inventory agent: its ENOENT, the price untouched");
+	reprice_req("B-2");
+	check(send_req(m) == AGENTD_ENOENT, "a SKU without a price: ENOENT");
+	check(agentd_mock_pending(m) == 0, "every request was answered");
+	agentd_mock_free(m);
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *so = argc > 1 ? argv[1] : "./skeleton.so";
+	char *so = argc > 1 ? argv[1] : "./skeleton.so";
+	int   rv;
 
 	agentd_writer_new(&req);
-	test_settings(so);
-	test_quotes(so);
-	printf("1..%d\n", tests_run);
+	agentd_mock_run_case("settings", test_settings, so);
+	agentd_mock_run_case("quotes", test_quotes, so);
+	agentd_mock_run_case("reprice", test_reprice, so);
+	rv = agentd_mock_done();
 	agentd_doc_free(reply);
 	agentd_writer_free(req);
-	return tests_failed == 0 ? 0 : 1;
+	return rv;
 }

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "common/json_mp.h"
+#include "common/json_out.h"
 #include "common/util.h"
 
 /* ---- JSON -> msgpack -------------------------------------------------- */
@@ -240,7 +241,7 @@ jm_set_member(json_t *obj, const json_t *key, json_t *val)
 	int         rc;
 
 	if (name == NULL || strlen(name) != json_string_length(key)) {
-		text = json_dumps(key, JSON_ENCODE_ANY | JSON_COMPACT);
+		text = ad_json_dumps(key, JSON_ENCODE_ANY | JSON_COMPACT);
 		rc   = text == NULL                    ? AGENTD_ENOMEM
 		      : strlen(text) > AD_JSON_KEY_MAX ? AGENTD_ETOOBIG
 		                                       : 0;

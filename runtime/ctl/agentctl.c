@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <nng/nng.h>
@@ -19,9 +21,12 @@
 
 #include "bus/envelope.h"
 #include "common/json_mp.h"
+#include "common/json_out.h"
 #include "common/nngx.h"
+#include "common/paths.h"
 #include "common/util.h"
 #include "config/conf.h"
+#include "ctl/deadline.h"
 #include "store/audit.h"
 #include "common/ops.h"
 
@@ -98,27 +103,98 @@ usage(FILE *f)
 	    AGENTD_RUNDIR, commands_help);
 }
 
-/* Dial one of agentd's sockets, or say in one line why not. */
-static int
-dial_agentd(const struct ctl_opts *o, nng_socket s, const char *name)
-{
-	char *url = ad_xasprintf("ipc://%s/%s", o->run_dir, name);
-	int   rv  = nng_dial(s, url, NULL, 0);
+/*
+ * How long an exchange with agentd may take beyond the operation's own
+ * timeout: agentd answers a request whose deadline passed at that
+ * deadline, and the answer needs time to come back.  Every exchange ends
+ * by the operation's timeout plus this, whatever agentd does; the
+ * watchdog (ctl/deadline.h) fires WATCHDOG_LATE_MS after it, so that
+ * nng's own timeouts, whose messages say more, speak first.
+ */
+#define CTL_MARGIN_MS 2000
+#define WATCHDOG_LATE_MS 500
 
+/* Milliseconds left until deadline (ad_now_ms()), at least 1. */
+static nng_duration
+ms_left(int64_t deadline)
+{
+	int64_t left = deadline - ad_now_ms();
+
+	return (nng_duration)(left < 1 ? 1 : left);
+}
+
+/*
+ * What to do about a dial of the socket at path that failed with nng
+ * error rv.  nng says "Connection refused" for a missing file too: a
+ * stat() tells the two apart (never a connect(), which agentd would have
+ * to take).
+ */
+static const char *
+dial_hint(int rv, const char *path)
+{
+	struct stat st;
+
+	switch (rv) {
+	case NNG_ECONNREFUSED:
+		if (stat(path, &st) != 0)
+			break;
+		return "nothing listens on it: agentd is not running (it "
+		       "left its socket behind) or is restarting";
+	case NNG_EPERM:
+		return "run agentctl as root or as the user agentd runs as "
+		       "(agentd with the Debian package: sudo -u agentd "
+		       "agentctl ...)";
+	case NNG_EAGAIN:
+	case NNG_ETIMEDOUT:
+		return "agentd does not complete connections: is it stopped "
+		       "(SIGSTOP), or overloaded?";
+	}
+	return "is agentd running, and is --run-dir or AGENTD_RUN_DIR right?";
+}
+
+/*
+ * Dial one of agentd's sockets, or say in one line why not.  The dial
+ * blocks so that nng says why it cannot connect, and has no deadline of
+ * its own: the watchdog ends it at deadline.
+ */
+static int
+dial_agentd(
+    const struct ctl_opts *o, nng_socket s, const char *name, int64_t deadline)
+{
+	char *path = ad_xasprintf("%s/%s", o->run_dir, name);
+	char *url  = ad_xasprintf("ipc://%s", path);
+	int   rv;
+
+	ctl_deadline_arm(deadline, EXIT_CONNECT,
+	    "agentd at %s takes connections but did not complete one within "
+	    "%.1fs: is it stopped (SIGSTOP), or overloaded?",
+	    url, (double)ms_left(deadline) / 1000);
+	rv = nng_dial(s, url, NULL, 0);
+	ctl_deadline_disarm();
 	if (rv != 0)
 		fprintf(stderr,
-		    "agentctl: cannot reach agentd at %s: %s: is agentd "
-		    "running, and is --run-dir or AGENTD_RUN_DIR right?\n",
-		    url, nng_strerror(rv));
+		    "agentctl: cannot reach agentd at %s: %s: %s\n", url,
+		    nng_strerror(rv), dial_hint(rv, path));
 	free(url);
+	free(path);
 	return rv;
 }
 
-/* One request to agentd, one answer back. */
+/*
+ * One request to agentd, one answer back, within o->timeout_ms plus
+ * CTL_MARGIN_MS.  The send has a deadline too: when agentd went away
+ * between the dial and the send, nng waits for it to come back (a
+ * restart), and without one it waited for ever, redialling a socket that
+ * was gone.  On an error the socket is left for exit to close: nothing is
+ * to be flushed, and a close then is the one thing that could still wait
+ * (doc/architecture.md, "What must never wait").
+ */
 static int
 roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
     nng_msg **reply, struct ad_envelope *rep)
 {
+	int64_t    deadline = ad_now_ms() + o->timeout_ms + CTL_MARGIN_MS;
+	double     secs     = (double)(o->timeout_ms + CTL_MARGIN_MS) / 1000;
 	nng_socket s;
 	nng_msg   *msg;
 	int        rv;
@@ -128,30 +204,58 @@ roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
 	            s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
 	        != 0
 	    /* Answers come from agentd itself: no size limit. */
-	    || (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0
-	    || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
-	            (nng_duration)(o->timeout_ms + 2000)))
-	        != 0) {
+	    || (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0) {
 		fprintf(stderr, "agentctl: %s\n", nng_strerror(rv));
 		return EXIT_CONNECT;
 	}
-	if (dial_agentd(o, s, AD_CTL_SOCKET) != 0) {
-		nng_close(s);
+	if (dial_agentd(o, s, AD_CTL_SOCKET, deadline) != 0)
 		return EXIT_CONNECT;
-	}
+	ctl_deadline_arm(deadline + WATCHDOG_LATE_MS, EXIT_CONNECT,
+	    "no answer from agentd within %.1fs: is it stopped (SIGSTOP), or "
+	    "overloaded?",
+	    secs);
 	if (ad_envelope_to_msg(req, &msg) != 0)
 		abort(); /* only ENOMEM is possible */
-	if ((rv = nng_sendmsg(s, msg, 0)) != 0)
+	if ((rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, ms_left(deadline)))
+	        != 0
+	    || (rv = nng_sendmsg(s, msg, 0)) != 0) {
+		ctl_deadline_disarm();
 		nng_msg_free(msg);
-	else
-		rv = nng_recvmsg(s, reply, 0);
-	if (rv != 0) {
-		fprintf(stderr, "agentctl: no answer from agentd: %s\n",
-		    nng_strerror(rv));
-		nng_close(s);
+		if (rv == NNG_ETIMEDOUT)
+			fprintf(stderr,
+			    "agentctl: agentd went away before the request "
+			    "could be sent, and did not come back within "
+			    "%.1fs\n",
+			    secs);
+		else
+			fprintf(stderr,
+			    "agentctl: cannot send to agentd: %s\n",
+			    nng_strerror(rv));
+		return EXIT_CONNECT;
+	}
+	if ((rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, ms_left(deadline)))
+	        != 0
+	    || (rv = nng_recvmsg(s, reply, 0)) != 0) {
+		ctl_deadline_disarm();
+		if (rv == NNG_ETIMEDOUT)
+			fprintf(stderr,
+			    "agentctl: no answer from agentd within %.1fs: is "
+			    "it stopped (SIGSTOP), or overloaded?\n",
+			    secs);
+		else if (rv == NNG_ECONNRESET || rv == NNG_ECLOSED
+		    || rv == NNG_ECONNSHUT)
+			fprintf(stderr,
+			    "agentctl: agentd closed the connection before "
+			    "answering (it stopped or restarted): the request "
+			    "may or may not have been carried out\n");
+		else
+			fprintf(stderr,
+			    "agentctl: no answer from agentd: %s\n",
+			    nng_strerror(rv));
 		return EXIT_CONNECT;
 	}
 	nng_close(s);
+	ctl_deadline_disarm();
 	if (ad_envelope_decode(
 	        nng_msg_body(*reply), nng_msg_len(*reply), SIZE_MAX, rep)
 	    != 0) {
@@ -177,7 +281,7 @@ print_error(const struct ctl_opts *o, const struct ad_envelope *rep)
 		json_t *out
 		    = json_pack("{s:s, s:s, s:i}", "error", line, "code",
 		        agentd_errname(rep->status), "status", rep->status);
-		json_dumpf(out, stdout, JSON_COMPACT);
+		ad_json_dumpf(out, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(out);
 	}
@@ -227,7 +331,7 @@ request(const struct ctl_opts *o, enum ad_kind kind, const char *dst,
 static void
 print_line(const json_t *v)
 {
-	json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+	ad_json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
 	putchar('\n');
 }
 
@@ -409,7 +513,7 @@ cmd_call(struct ctl_opts *o, int argc, char **argv)
 	if (rv == EXIT_OK && o->json) {
 		print_line(out);
 	} else if (rv == EXIT_OK) {
-		json_dumpf(out, stdout, JSON_ENCODE_ANY | JSON_INDENT(2));
+		ad_json_dumpf(out, stdout, JSON_ENCODE_ANY | JSON_INDENT(2));
 		putchar('\n');
 	}
 	json_decref(out);
@@ -490,11 +594,29 @@ print_tail_event(nng_msg *msg, const char *prefix)
 		body = json_null();
 	line = json_pack("{s:s, s:s, s:s, s:o}", "topic", e.dst, "src", e.src,
 	    "instance", e.src_instance, "body", body);
-	json_dumpf(line, stdout, JSON_COMPACT);
+	ad_json_dumpf(line, stdout, JSON_COMPACT);
 	putchar('\n');
 	fflush(stdout);
 	json_decref(line);
 	return 1;
+}
+
+/*
+ * tail learns that agentd is gone from its pipe's removal (a subscriber
+ * never sends, so no send fails).  nng runs the callback on its own
+ * thread; the receive loop polls the flag every TAIL_POLL_MS, having
+ * printed every event that arrived first.
+ */
+#define TAIL_POLL_MS 200
+static atomic_int tail_gone;
+
+static void
+tail_pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)ev;
+	(void)arg;
+	atomic_store(&tail_gone, 1);
 }
 
 static int
@@ -531,14 +653,40 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		prefix = argv[optind];
+	/* Registered before the dial, so no pipe can go unseen. */
 	if ((rv = nng_sub0_open(&s)) != 0
 	    || (rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE,
 	            prefix ? prefix : "", prefix ? strlen(prefix) : 0))
 	        != 0
-	    || (rv = dial_agentd(o, s, AD_TAIL_SOCKET)) != 0)
+	    || (rv = nng_pipe_notify(
+	            s, NNG_PIPE_EV_REM_POST, tail_pipe_gone, NULL))
+	        != 0
+	    || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, TAIL_POLL_MS))
+	        != 0
+	    || (rv = dial_agentd(o, s, AD_TAIL_SOCKET,
+	            ad_now_ms() + o->timeout_ms + CTL_MARGIN_MS))
+	        != 0)
 		return EXIT_CONNECT;
 	while (count < 0 || seen < count) {
-		if ((rv = nng_recvmsg(s, &msg, 0)) != 0) {
+		if (atomic_load(&tail_gone)) {
+			/* What arrived before the close, then one line. */
+			while ((count < 0 || seen < count)
+			    && nng_recvmsg(s, &msg, NNG_FLAG_NONBLOCK) == 0) {
+				seen += print_tail_event(msg, prefix);
+				nng_msg_free(msg);
+			}
+			if (count >= 0 && seen >= count)
+				break;
+			fprintf(stderr,
+			    "agentctl: agentd closed the connection (it "
+			    "stopped "
+			    "or restarted): tail ends\n");
+			return EXIT_CONNECT;
+		}
+		rv = nng_recvmsg(s, &msg, 0);
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv != 0) {
 			fprintf(stderr, "agentctl: %s\n", nng_strerror(rv));
 			return EXIT_CONNECT;
 		}
@@ -1564,12 +1712,13 @@ print_field(const char *key, json_t *val)
 		}
 		putchar('\n');
 	} else if (json_is_real(val)) {
-		printf(" %.15g\n", json_real_value(val));
+		char real[AD_REAL_TEXT_MAX];
+
+		ad_real_text(json_real_value(val), real);
+		printf(" %s\n", real);
 	} else {
 		putchar(' ');
-		json_dumpf(val, stdout,
-		    JSON_ENCODE_ANY | JSON_INDENT(2)
-		        | JSON_REAL_PRECISION(15));
+		ad_json_dumpf(val, stdout, JSON_ENCODE_ANY | JSON_INDENT(2));
 		putchar('\n');
 	}
 }

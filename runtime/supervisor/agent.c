@@ -107,16 +107,19 @@ count_restart(struct ad_agent *a, int64_t now)
 		return 0;
 	}
 	a->failed = 1;
-	ad_error("agent %s: %u restarts within %lld ms, more than restart "
-	         "{ intensity = %u period = %lld ms } allows: the agent is "
-	         "failed and will not be restarted; fix the cause (see the "
-	         "exits above), then run agentctl restart %s",
-	    c->name, cap, (long long)span, c->restart_intensity,
+	/* cap exits, of which the last is not restarted: cap - 1 restarts,
+	 * as agentctl status counts them. */
+	ad_error("agent %s: %u exits within %lld ms (%u restarts), more than "
+	         "restart { intensity = %u period = %lld ms } allows: the "
+	         "agent is failed and will not be restarted; fix the cause "
+	         "(see the exits above), then run agentctl restart %s",
+	    c->name, cap, (long long)span, cap - 1, c->restart_intensity,
 	    (long long)c->restart_period_ms, c->name);
 	ad_sv_audit(a->sv, c->name, NULL, "agent.failed",
-	    "%u restarts within %lld ms, more than restart { intensity = %u "
-	    "period = %lld ms } allows; not restarted until agentctl restart",
-	    cap, (long long)span, c->restart_intensity,
+	    "%u exits within %lld ms (%u restarts), more than restart { "
+	    "intensity = %u period = %lld ms } allows; not restarted until "
+	    "agentctl restart",
+	    cap, (long long)span, cap - 1, c->restart_intensity,
 	    (long long)c->restart_period_ms);
 	ad_dispatch_fail_queue(a, AGENTD_EFAILED);
 	return 1;

@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 
 #include "common/json_mp.h"
+#include "common/json_out.h"
 #include "common/log.h"
 #include "common/ratelimit.h"
 #include "common/util.h"
@@ -102,7 +103,7 @@ count_answer(struct ad_http *h, unsigned code)
 static char *
 dump(json_t *j)
 {
-	char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+	char *s = ad_json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
 
 	json_decref(j);
 	return s != NULL ? s : ad_xstrdup("{}");

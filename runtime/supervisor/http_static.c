@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/util.h"
 #include "supervisor/http_route.h"
 #include "supervisor/http_static.h"

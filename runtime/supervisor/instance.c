@@ -557,13 +557,42 @@ ad_instance_control_done(
 		ad_sv_wake(inst->agent->sv);
 }
 
-/* An unexpected exit: one log line and one audit record saying how
- * (also in how, for a generation on trial). */
+/* " (SIGSEGV)" for the signals a crashing plugin meets, else "". */
+static const char *
+crash_signal(int sig)
+{
+	switch (sig) {
+	case SIGSEGV:
+		return " (SIGSEGV)";
+	case SIGABRT:
+		return " (SIGABRT)";
+	case SIGBUS:
+		return " (SIGBUS)";
+	case SIGFPE:
+		return " (SIGFPE)";
+	case SIGILL:
+		return " (SIGILL)";
+	default:
+		return "";
+	}
+}
+
+/*
+ * An unexpected exit: one log line and one audit record saying how (also
+ * in how, for a generation on trial), and when: an instance that never
+ * answered its init died loading the plugin or in its init.  A crash
+ * there repeats at every restart, so the log says how to see where.
+ */
 static void
 report_exit(struct ad_instance *inst, int status, char *how, size_t howlen)
 {
-	struct ad_agent *a = inst->agent;
-	char             what[64];
+	struct ad_agent *a    = inst->agent;
+	const char      *when = inst->state == AD_INST_STARTING
+	         ? ", before it was ready (loading the plugin or in its init)"
+	         : "";
+	const char      *sig
+	    = WIFSIGNALED(status) ? crash_signal(WTERMSIG(status)) : "";
+	char what[64];
 
 	if (WIFSIGNALED(status))
 		snprintf(what, sizeof(what), "killed by signal %d",
@@ -572,10 +601,28 @@ report_exit(struct ad_instance *inst, int status, char *how, size_t howlen)
 		snprintf(what, sizeof(what), "exited with status %d",
 		    WEXITSTATUS(status));
 	snprintf(how, howlen, "instance %s %s", inst->id, what);
-	ad_warn("agent %s: instance %s (pid %d) %s", a->conf->name, inst->id,
-	    (int)inst->pid, what);
+	ad_warn("agent %s: instance %s (pid %d) %s%s%s", a->conf->name,
+	    inst->id, (int)inst->pid, what, sig, when);
 	ad_sv_audit(a->sv, a->conf->name, inst->id, "instance.exit",
-	    "pid %d %s", (int)inst->pid, what);
+	    "pid %d %s%s%s", (int)inst->pid, what, sig, when);
+	if (sig[0] != '\0' && when[0] != '\0') {
+		/* The file as the .conf names it: the one the author built. */
+		const char *so = strrchr(a->conf->plugin, '/');
+		size_t      base;
+
+		so   = so != NULL ? so + 1 : a->conf->plugin;
+		base = strlen(so);
+
+		if (base > 3 && strcmp(so + base - 3, ".so") == 0)
+			base -= 3;
+		ad_warn("agent %s: to see where it crashed, run its init in "
+		        "a debugger under the SDK's mock host, with the "
+		        "agent's settings (doc/plugin-guide.md, Debugging): "
+		        "gdb --args ./test_%.*s ./%s; or let the worker dump "
+		        "core (agentd run as yourself in the foreground after "
+		        "ulimit -c unlimited, then coredumpctl gdb)",
+		    a->conf->name, (int)base, so, so);
+	}
 }
 
 struct ad_instance *

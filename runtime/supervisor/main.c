@@ -16,6 +16,7 @@
 #include <nng/nng.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/sdnotify.h"
 #include "common/util.h"
 #include "supervisor/supervisor.h"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/private.h"
 #include "common/sdnotify.h"
 #include "common/util.h"

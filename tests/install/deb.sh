@@ -27,7 +27,8 @@ state_was_empty=1
 deb_cleanup() {
 	[ -n "$I_PID" ] && kill -0 "$I_PID" 2>/dev/null && stop "$I_PID"
 	I_PID=
-	rm -f "$PLUGINDIR/skeleton.so" /etc/agentd/conf.d/skeleton.conf
+	rm -f "$PLUGINDIR/skeleton.so" "$PLUGINDIR/inventory.so" \
+	    /etc/agentd/conf.d/skeleton.conf /etc/agentd/conf.d/inventory.conf
 	if [ "$preinstalled" -eq 0 ]; then
 		dpkg --purge libagentd-sdk-dev agentd-plugins agentd >/dev/null 2>&1
 		[ "$state_was_empty" -eq 1 ] && rm -rf /var/lib/agentd
@@ -57,8 +58,9 @@ done
 grep -q "$PLUGINDIR/echo.so" "$I_DIR/agentd-plugins.list" &&
     ! grep -q '\.la$' "$I_DIR/agentd-plugins.list" &&
     grep -q 'usr/include/agentd/mock.h' "$I_DIR/libagentd-sdk-dev.list" &&
-    grep -q 'usr/libexec/agentd/agentd-worker' "$I_DIR/agentd.list"
-ok $? "each package holds its files (plugins without .la, SDK with the mock host)"
+    grep -q 'usr/libexec/agentd/agentd-worker' "$I_DIR/agentd.list" &&
+    grep -q ' \./etc/agentd/conf\.d/$' "$I_DIR/agentd.list"
+ok $? "each package holds its files (plugins without .la, SDK with the mock host, agentd its conf.d)"
 
 dpkg -i $debs > "$I_DIR/install.log" 2>&1
 rc=$?
@@ -124,7 +126,8 @@ make -s -C "$I_DIR/skeleton" install > /dev/null 2>&1 &&
     [ -f "$PLUGINDIR/skeleton.so" ]
 ok $? "make install puts it into the packaged plugin directory"
 
-cp "$I_DIR/skeleton/skeleton.conf" /etc/agentd/conf.d/
+cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/skeleton/inventory.conf" \
+    /etc/agentd/conf.d/
 stop "$I_PID"
 ok $? "agentd stops cleanly (exit 0)"
 as_unit /usr/sbin/agentd --foreground 2>> "$I_DIR/agentd.log" &

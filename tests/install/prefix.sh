@@ -71,8 +71,8 @@ ok $? "the skeleton's unit test passes against the mock host table"
 [ $rv -eq 0 ] || sed 's/^/# /' "$I_DIR/check.log" | tail -20
 
 $MAKE -s -C "$I_DIR/skeleton" install > "$I_DIR/install.log" 2>&1 &&
-    [ -f "$plugindir/skeleton.so" ]
-ok $? "make install puts the skeleton into pkg-config's plugindir"
+    [ -f "$plugindir/skeleton.so" ] && [ -f "$plugindir/inventory.so" ]
+ok $? "make install puts the skeleton's two plugins into pkg-config's plugindir"
 
 # The installed agentd, the installed sample configuration, the skeleton's.
 # As root, workers run as agentd-plugin (doc/security.md): the system
@@ -84,7 +84,8 @@ if [ "$(id -u)" -eq 0 ] && ! getent passwd agentd-plugin >/dev/null; then
 fi
 mkdir -p "$I_DIR/conf"
 cp -R "$sysconfdir/agentd/." "$I_DIR/conf/"
-cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/conf/conf.d/"
+cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/skeleton/inventory.conf" \
+    "$I_DIR/conf/conf.d/"
 "$sbindir/agentd" --confdir "$I_DIR/conf" --state-dir "$I_DIR/state" \
     --run-dir "$I_DIR/run" --foreground 2> "$I_DIR/agentd.log" &
 I_PID=$!

@@ -2,6 +2,7 @@
  * typed - a test plugin with one setting of each type, and requests that
  * make it misbehave on demand.  Request body (a map), all keys optional:
  *   "crash": true      abort() in the middle of the request
+ *   "segv": true       write through a NULL pointer (SIGSEGV)
  *   "sleep_ms": N      sleep before answering
  *   "fail": CODE       return CODE without answering
  * The reply carries the settings it was started with.
@@ -22,6 +23,10 @@ static const struct agentd_setting typed_settings[] = {
 	{ "verbose", AGENTD_SETTING_BOOL, "false", "a boolean" },
 	{ NULL, 0, NULL, NULL },
 };
+
+/* NULL, but the compiler cannot know: the write above is not optimized
+ * into something else. */
+static volatile int *volatile segv_target;
 
 struct typed {
 	agentd_ctx               *ctx;
@@ -60,6 +65,9 @@ typed_request(void *state, agentd_request *req, const void *body, size_t len)
 		if (agentd_get_bool(agentd_map_get(root, "crash"), &flag) == 0
 		    && flag)
 			abort();
+		if (agentd_get_bool(agentd_map_get(root, "segv"), &flag) == 0
+		    && flag)
+			*(volatile int *)segv_target = 1;
 		if (agentd_get_int(agentd_map_get(root, "sleep_ms"), &n)
 		    == 0) {
 			struct timespec ts

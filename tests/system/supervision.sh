@@ -7,7 +7,7 @@
 # stable_after.
 . "$top_srcdir/tests/lib.sh"
 
-plan 16
+plan 18
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 MIS=$(plugin_copy "$TPLUGINS/misbehave.so")
@@ -51,10 +51,15 @@ gaps=$(actl --json audit --agent crashy --limit 0 | jq -s -c '
         | $r[.].time_ms - $r[. - 1].time_ms]')
 printf '%s' "$gaps" | jq_true 'length == 3 and .[0] >= 2000 and .[1] > .[0] and .[2] > .[1]'
 ok $? "the backoff from each exit to the next start grows: $gaps ms"
-actl audit --agent crashy --kind agent.failed | grep -q '4 restarts within [0-9]* ms, more than restart { intensity = 3 period = 60000 ms } allows'
-ok $? "the audit trail says why it failed"
-grep -q 'agent crashy: .* the agent is failed and will not be restarted; fix the cause .*agentctl restart crashy' "$T_DIR/agentd.log"
+actl audit --agent crashy --kind agent.failed | grep -q '4 exits within [0-9]* ms (3 restarts), more than restart { intensity = 3 period = 60000 ms } allows'
+ok $? "the audit trail says why it failed: 4 exits, 3 restarts, as status counts them"
+grep -q 'agent crashy: 4 exits within [0-9]* ms (3 restarts), .* the agent is failed and will not be restarted; fix the cause .*agentctl restart crashy' "$T_DIR/agentd.log"
 ok $? "and the log says what to do"
+grep -Eq 'agent crashy: instance crashy-[0-9]+ \(pid [0-9]+\) killed by signal 6 \(SIGABRT\), before it was ready \(loading the plugin or in its init\)$' "$T_DIR/agentd.log" &&
+    actl audit --agent crashy --kind instance.exit | grep -q 'killed by signal 6 (SIGABRT), before it was ready'
+ok $? "a crash in init is said to be one: the signal's name, before it was ready"
+grep -q 'agent crashy: to see where it crashed, .*gdb --args \./test_misbehave \./misbehave\.so; .*ulimit -c unlimited' "$T_DIR/agentd.log"
+ok $? "... with the commands that show where"
 n=$(starts crashy | jq length)
 sleep 1
 [ "$(starts crashy | jq length)" = "$n" ] && [ "$n" = 4 ]

@@ -1,12 +1,17 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <agentd/msg.h>
 
+#include <float.h>
+#include <math.h>
+
 #include "common/json_mp.h"
+#include "common/json_out.h"
 #include "common/util.h"
 #include "tap.h"
 
@@ -28,7 +33,7 @@ round_trip(const char *text)
 	if (ad_json_text_to_mp(text, w, err, sizeof(err)) == 0) {
 		data = agentd_writer_data(w, &len);
 		if (ad_mp_to_json(data, len, &j) == 0)
-			out = json_dumps(j,
+			out = ad_json_dumps(j,
 			    JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
 	} else {
 		diag("%s", err);
@@ -59,7 +64,8 @@ mp_to_text(agentd_writer *w)
 	data = agentd_writer_data(w, &len);
 	if (ad_mp_to_json(data, len, &j) != 0)
 		return NULL;
-	out = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+	out = ad_json_dumps(
+	    j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);
 	return out;
 }
@@ -273,14 +279,128 @@ test_nested_keys(void)
 	}
 }
 
+/* ---- reals as the shortest text that reads back ------------------------ */
+
+static void
+is_real_text(double d, const char *want, const char *name)
+{
+	char buf[AD_REAL_TEXT_MAX];
+
+	ad_real_text(d, buf);
+	is_str(buf, want, name);
+}
+
+/*
+ * Would fewer significant digits than the text of d has still read back
+ * to d (then the text was not the shortest)?  Its significant digits are
+ * those of its mantissa without leading and trailing zeros: "100.0" has
+ * one, "0.0025" two.
+ */
+static int
+shorter_reads_back(double d, const char *text)
+{
+	char   digits[64], sci[64];
+	size_t i, n = 0, first = 0;
+
+	for (i = 0; text[i] != '\0' && text[i] != 'e'; i++)
+		if (text[i] >= '0' && text[i] <= '9')
+			digits[n++] = text[i];
+	while (n > 0 && digits[n - 1] == '0')
+		n--;
+	while (first < n && digits[first] == '0')
+		first++;
+	if (n - first <= 1)
+		return 0;
+	snprintf(sci, sizeof(sci), "%.*e", (int)(n - first) - 2, d);
+	return strtod(sci, NULL) == d;
+}
+
+static void
+test_reals(void)
+{
+	char     buf[AD_REAL_TEXT_MAX], *out;
+	json_t  *j;
+	uint64_t x   = 0x9e3779b97f4a7c15u;
+	int      bad = 0, notshort = 0, reported = 0, i;
+
+	is_real_text(4.17, "4.17", "4.17 prints as 4.17");
+	is_real_text(0.1, "0.1", "0.1 prints as 0.1");
+	is_real_text(0.1 + 0.2, "0.30000000000000004",
+	    "0.1 + 0.2 prints the 17 digits it needs");
+	is_real_text(1e-300, "1e-300", "1e-300 prints as 1e-300");
+	is_real_text(9007199254740993.0, "9007199254740992.0",
+	    "2^53 + 1 as a double is 2^53, and prints as such");
+	is_real_text(1.0 / 3, "0.3333333333333333", "1/3: 16 digits");
+	is_real_text(100.0, "100.0", "100.0 stays positional, a real");
+	is_real_text(-0.0, "-0.0", "-0.0 keeps its sign");
+	is_real_text(0.0001, "0.0001", "1e-4 is positional");
+	is_real_text(0.00001, "1e-5", "1e-5 has an exponent");
+	is_real_text(
+	    1e15 + 0.5, "1000000000000000.5", "below 1e16: positional");
+	is_real_text(1e16, "1e16", "1e16 has an exponent");
+	is_real_text(DBL_MAX, "1.7976931348623157e308", "the largest double");
+	is_real_text(5e-324, "5e-324", "the smallest denormal");
+
+	/* Random finite doubles: each reads back, none has a shorter text. */
+	for (i = 0; i < 200000; i++) {
+		double d;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(&d, &x, sizeof(d));
+		if (!isfinite(d))
+			continue;
+		ad_real_text(d, buf);
+		if (strtod(buf, NULL) != d
+		    || (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL))
+			bad++;
+		else if (shorter_reads_back(d, buf))
+			notshort++;
+		if (bad + notshort == 1 && !reported) {
+			diag("%.17g printed as %s", d, buf);
+			reported = 1;
+		}
+	}
+	ok(bad == 0,
+	    "200000 random doubles read back from their text, "
+	    "each a real");
+	ok(notshort == 0, "... and none has a shorter text that reads back");
+
+	/* A document: every real shortest whatever its neighbours need;
+	 * integers and strings untouched. */
+	j   = json_pack("{s:f, s:f, s:I, s:s, s:[f, f, f]}", "price", 4.17,
+	      "third", 1.0 / 3, "big", (json_int_t)9007199254740993LL, "text",
+	      "4.1699999999999999", "list", 0.1, 1e-300, 2.5);
+	out = ad_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	is_str(out,
+	    "{\"big\":9007199254740993,\"list\":[0.1,1e-300,2.5],"
+	    "\"price\":4.17,\"text\":\"4.1699999999999999\","
+	    "\"third\":0.3333333333333333}",
+	    "a document: each real shortest beside one that needs 16 digits, "
+	    "the integer 2^53 + 1 exact, a string untouched");
+	free(out);
+	out = ad_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	ok(out != NULL && strstr(out, "\"price\": 4.17,\n") != NULL
+	        && strstr(out, "\n  \"list\": [\n    0.1,\n    1e-300,")
+	            != NULL,
+	    "indented as jansson indents, the reals shortest");
+	free(out);
+	json_decref(j);
+
+	is_round_trip("[4.17,0.1,1e-300,0.3333333333333333,9007199254740993]",
+	    "JSON -> msgpack -> JSON keeps 4.17, 0.1, 1e-300, 1/3, 2^53 + 1");
+}
+
 int
 main(void)
 {
-	plan(40);
+	plan(59);
 	test_round_trips();
 	test_encoding();
 	test_syntax_errors();
 	test_decoding();
 	test_nested_keys();
+	test_reals();
 	return done_testing();
 }

@@ -556,10 +556,239 @@ test_counts(void)
 #endif
 }
 
+/* ---- maps and arrays that count themselves ----------------------------- */
+
+/* A begun map left open: read back before its end. */
+static void
+map_not_ended(void)
+{
+	agentd_writer *w;
+	size_t         len;
+
+	agentd_writer_new(&w);
+	agentd_write_map_begin(w);
+	agentd_write_str(w, "a");
+	agentd_write_int(w, 1);
+	agentd_writer_data(w, &len);
+	agentd_writer_free(w);
+}
+
+/* The bytes of w equal want[0..n). */
+static int
+bytes_are(agentd_writer *w, const char *want, size_t n)
+{
+	size_t      len;
+	const void *data = agentd_writer_data(w, &len);
+
+	return len == n && memcmp(data, want, n) == 0;
+}
+
+/* A begun map of n pairs {i: i} parses back with n entries, and its
+ * header is the smallest: h bytes. */
+static int
+begun_map_of(size_t n, size_t h)
+{
+	agentd_writer *w;
+	agentd_doc    *doc = NULL;
+	const void    *data;
+	size_t         len, i;
+	int64_t        v = -1;
+	int            good;
+
+	agentd_writer_new(&w);
+	agentd_write_map_begin(w);
+	for (i = 0; i < n; i++) {
+		agentd_write_int(w, (int64_t)i);
+		agentd_write_int(w, (int64_t)i);
+	}
+	agentd_write_map_end(w);
+	data = agentd_writer_data(w, &len);
+	/* positive fixints 0..127 take one byte, 128..255 two, more three */
+	good = agentd_parse(data, len, &doc) == 0
+	    && agentd_len(agentd_doc_root(doc)) == n;
+	if (good && n > 0)
+		good
+		    = agentd_get_int(
+		          agentd_map_value_at(agentd_doc_root(doc), n - 1), &v)
+		        == 0
+		    && v == (int64_t)(n - 1);
+	{
+		size_t body = 0;
+
+		for (i = 0; i < n; i++)
+			body += 2 * (i < 128 ? 1 : i < 256 ? 2 : 3);
+		good = good && len == h + body;
+	}
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	return good;
+}
+
+static void
+test_begin_end(void)
+{
+	agentd_writer *w;
+	agentd_doc    *doc;
+	const void    *data;
+	size_t         len;
+
+	agentd_writer_new(&w);
+	agentd_write_map_begin(w);
+	agentd_write_str(w, "a");
+	agentd_write_int(w, 1);
+	is_int((int)agentd_writer_owed(w), 1, "a begun map owes 1: its end");
+	is_int(agentd_write_map_end(w), 0, "map_end");
+	ok(bytes_are(w,
+	       "\x81\xa1"
+	       "a\x01",
+	       4),
+	    "{\"a\": 1} begun and ended is a fixmap of one pair, as "
+	    "agentd_write_map(w, 1) writes it");
+	agentd_writer_reset(w);
+
+	agentd_write_map_begin(w);
+	agentd_write_map_end(w);
+	ok(bytes_are(w, "\x80", 1), "an empty begun map is {} (0x80)");
+	agentd_writer_reset(w);
+
+	ok(begun_map_of(15, 1) && begun_map_of(16, 3) && begun_map_of(65535, 3)
+	        && begun_map_of(65536, 5),
+	    "15 pairs: fixmap; 16 and 65535: map16; 65536: map32; all read "
+	    "back");
+
+	/* Nesting: begun in counted, counted in begun, begun in begun. */
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "list");
+	agentd_write_array_begin(w);
+	agentd_write_int(w, 1);
+	agentd_write_map_begin(w);
+	agentd_write_str(w, "k");
+	agentd_write_array(w, 2);
+	agentd_write_nil(w);
+	agentd_write_bool(w, 1);
+	is_int(agentd_write_map_end(w), 0, "a begun map inside a begun array");
+	is_int(agentd_write_array_end(w), 0, "the array ends");
+	is_int((int)agentd_writer_owed(w), 2,
+	    "the counted map owes its last pair");
+	agentd_write_str(w, "n");
+	agentd_write_int(w, 7);
+	is_int((int)agentd_writer_owed(w), 0, "complete");
+	ok(bytes_are(
+	       w, "\x82\xa4list\x92\x01\x81\xa1k\x92\xc0\xc3\xa1n\x07", 17),
+	    "{\"list\": [1, {\"k\": [nil, true]}], \"n\": 7}, every "
+	    "header the smallest");
+	data = agentd_writer_data(w, &len);
+	is_int(agentd_parse(data, len, &doc), 0, "... and it parses");
+	agentd_doc_free(doc);
+	agentd_writer_reset(w);
+
+	/* Mistakes: refused, and nothing changes. */
+	is_int(
+	    agentd_write_map_end(w), AGENTD_EINVAL, "an end without a begin");
+	agentd_write_map_begin(w);
+	agentd_write_str(w, "key without value");
+	len = agentd_writer_owed(w);
+	is_int(agentd_write_map_end(w), AGENTD_EINVAL,
+	    "a map with a key and no value: EINVAL");
+	is_int(agentd_write_array_end(w), AGENTD_EINVAL,
+	    "a map ended as an array: EINVAL");
+	is_int((int)agentd_writer_owed(w), (int)len, "... the map stays open");
+	agentd_write_int(w, 1);
+	agentd_write_str(w, "list");
+	agentd_write_array(w, 2);
+	agentd_write_int(w, 1);
+	is_int(agentd_write_map_end(w), AGENTD_EINVAL,
+	    "an end while a counted array inside still waits: EINVAL");
+	agentd_write_int(w, 2);
+	is_int(
+	    agentd_write_map_end(w), 0, "once it is complete, the end works");
+	agentd_writer_free(w);
+	is_int(agentd_write_map_begin(NULL), AGENTD_EINVAL, "NULL writer");
+
+#ifndef NDEBUG
+	ok(aborts(map_not_ended),
+	    "a begun map not ended: agentd_writer_data() aborts");
+#else
+	printf("ok %d # SKIP built with NDEBUG: agentd_writer_data() does not "
+	       "check\n",
+	    ++tap_run_);
+#endif
+}
+
+/* ---- agentd_state_get_map ----------------------------------------------- */
+
+/* A host of one state value, counting what it handed out and got back. */
+static const void *fake_val;
+static size_t      fake_len;
+static int         fake_out, fake_freed;
+
+static int
+fake_get(agentd_ctx *ctx, const char *key, size_t keylen, void **val,
+    size_t *vallen)
+{
+	if (keylen != 3 || memcmp(key, "key", 3) != 0 || fake_val == NULL)
+		return AGENTD_ENOENT;
+	*val = malloc(fake_len);
+	memcpy(*val, fake_val, fake_len);
+	*vallen = fake_len;
+	fake_out++;
+	return 0;
+}
+
+static void
+fake_free(void *p)
+{
+	fake_freed++;
+	free(p);
+}
+
+static void
+test_state_get_map(void)
+{
+	struct agentd_host host;
+	agentd_doc        *doc   = (agentd_doc *)&host;
+	double             price = 0;
+
+	memset(&host, 0, sizeof(host));
+	host.size      = sizeof(host);
+	host.state_get = fake_get;
+	host.free      = fake_free;
+
+	fake_val = "\x81\xa5price\xcb\x40\x10\xae\x14\x7a\xe1\x47\xae";
+	fake_len = 16; /* {"price": 4.17} */
+	is_int(agentd_state_get_map(&host, NULL, "key", &doc), 0,
+	    "a map value is read in one call");
+	ok(agentd_get_double(
+	       agentd_map_get(agentd_doc_root(doc), "price"), &price)
+	            == 0
+	        && price == 4.17,
+	    "... its entries are there");
+	is_int(fake_freed, 0, "... the value is kept while the doc lives");
+	agentd_doc_free(doc);
+	is_int(fake_freed, 1, "agentd_doc_free() frees it with host->free()");
+
+	doc = (agentd_doc *)&host;
+	is_int(agentd_state_get_map(&host, NULL, "nokey", &doc), AGENTD_ENOENT,
+	    "a missing key: state_get's ENOENT");
+	ok(doc == NULL, "... and *doc is NULL");
+	fake_val = "\x93\x01\x02\x03"; /* [1, 2, 3] */
+	fake_len = 4;
+	is_int(agentd_state_get_map(&host, NULL, "key", &doc), AGENTD_EINVAL,
+	    "a value that is not a map: EINVAL");
+	fake_val = "\xc1"; /* never used in msgpack */
+	fake_len = 1;
+	is_int(agentd_state_get_map(&host, NULL, "key", &doc), AGENTD_EPROTO,
+	    "a value that is not msgpack: EPROTO");
+	ok(doc == NULL && fake_out == 3 && fake_freed == 3,
+	    "every value handed out was freed, on errors too");
+	is_int(agentd_state_get_map(NULL, NULL, "key", &doc), AGENTD_EINVAL,
+	    "NULL host: EINVAL");
+}
+
 int
 main(void)
 {
-	plan(155);
+	plan(184);
 	test_errors();
 	test_round_trip();
 	test_lookups_and_types();
@@ -568,5 +797,7 @@ main(void)
 	test_wellformed();
 	test_refusals();
 	test_counts();
+	test_begin_end();
+	test_state_get_map();
 	return done_testing();
 }

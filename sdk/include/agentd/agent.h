@@ -320,7 +320,8 @@ struct agentd_plugin {
 	uint16_t abi_major; /* AGENTD_ABI_MAJOR when built */
 	uint16_t abi_minor; /* AGENTD_ABI_MINOR when built */
 
-	const char *name;        /* default agent name; [a-z0-9_.-]+ */
+	const char *name;        /* default agent name: 1 to AGENTD_NAME_MAX of
+	                          * [A-Za-z0-9_.-] */
 	const char *version;     /* the plugin's own version, "1.2.0" */
 	const char *description; /* one line */
 	const struct agentd_setting

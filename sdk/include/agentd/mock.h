@@ -44,6 +44,13 @@
  * less a fixed allowance for the envelope, where agentd measures the
  * envelope exactly: right at the limit the two may disagree by a few bytes.
  *
+ * The plugin runs in the test's own process: a plugin that crashes (a
+ * NULL pointer, abort()) kills the test program with it, before it
+ * printed the rest of its results or its plan, and the harness can only
+ * say that the program died.  agentd_mock_run_case() (the end of this
+ * file) runs a test case in a child process instead: a crash fails that
+ * case, named, with its signal, and the other cases run.
+ *
  * Link with libagentd-sdk (pkg-config agentd); a static link pulls the mock
  * only into the programs that call it, never into a plugin.  A mock is not
  * thread-safe: use one mock from one thread.  Functions that can fail
@@ -393,6 +400,81 @@ size_t agentd_mock_log_count(const agentd_mock *m);
  * agentd_mock_free().
  */
 const char *agentd_mock_last_log(const agentd_mock *m, int *level);
+
+/* ---- test cases ------------------------------------------------------- */
+
+/*
+ * A TAP producer for a plugin's test program, and test cases that each
+ * run in a child process:
+ *
+ *   static void
+ *   quotes(void *so)
+ *   {
+ *       agentd_mock *m;
+ *
+ *       agentd_mock_new(NULL, &m);
+ *       agentd_mock_ok(agentd_mock_load(m, so) == 0, "the plugin loads");
+ *       ...
+ *       agentd_mock_free(m);
+ *   }
+ *
+ *   int
+ *   main(int argc, char **argv)
+ *   {
+ *       agentd_mock_run_case("quotes", quotes, argv[1]);
+ *       agentd_mock_run_case("settings", settings, argv[1]);
+ *       return agentd_mock_done();
+ *   }
+ *
+ * prints "ok 1 - the plugin loads" ... and, at the end, "1..N".  When the
+ * plugin crashes in a case, the case's child dies and its parent prints
+ *
+ *   not ok 4 - quotes: killed by signal 11 (SIGSEGV: Segmentation fault)
+ *       after 3 result(s)
+ *
+ * (on one line), then runs the next case.  To see where, run the test
+ * under gdb, or let the child dump core (ulimit -c unlimited).
+ */
+
+/* A case's child ends with SIGALRM after this many seconds: a plugin that
+ * hangs fails its case instead of the whole run. */
+#define AGENTD_MOCK_CASE_SECONDS 60
+
+/*
+ * One TAP result: "ok N - NAME" when cond is non-zero, else "not ok N -
+ * NAME", NAME made from fmt as printf does.  N counts every result of the
+ * program, those of the cases' children included.  Standard output is
+ * flushed after the line, so a crash right after loses nothing (a test's
+ * own printf("# ...") diagnostics are flushed with it: fflush(stdout)
+ * before something that may crash).  Returns cond != 0.
+ */
+int agentd_mock_ok(int cond, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+typedef void (*agentd_mock_case_fn)(void *arg);
+
+/*
+ * Run test case fn(arg) in a child process (fork(), no exec) and wait for
+ * it.  The child starts with a copy of the test's memory: make the mock
+ * inside the case; nothing the case does reaches the parent but its
+ * results (agentd_mock_ok()) and what it printed.  When the child dies of
+ * a signal, exits with another status than 0, or runs longer than
+ * AGENTD_MOCK_CASE_SECONDS, the parent adds one failed result naming the
+ * case, the signal or status and how many results the case gave before;
+ * a case that gave no result and ended well gets "ok N - name".  name is
+ * borrowed for the call.  Returns 1 if the case passed (all its results
+ * passed, it ended well), else 0.  Cases may run cases.
+ */
+int agentd_mock_run_case(const char *name, agentd_mock_case_fn fn, void *arg);
+
+/*
+ * Print the TAP plan "1..N" for the N results printed, and return what
+ * main() should: 0 if all passed, 1 otherwise.
+ */
+int agentd_mock_done(void);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <agentd/agent.h>
 #include <agentd/error.h>
 
 #ifdef __cplusplus
@@ -53,6 +54,33 @@ void agentd_writer_reset(agentd_writer *w);
  */
 int agentd_write_map(agentd_writer *w, uint32_t npairs);
 int agentd_write_array(agentd_writer *w, uint32_t n);
+
+/*
+ * A map or array that counts its own entries: begin it, write its values
+ * (for a map: key, value, key, value...), end it.  The end writes the
+ * count, in the smallest encoding, so no count is written by hand:
+ *
+ *   agentd_write_map_begin(w);
+ *   agentd_write_str(w, "sku");
+ *   agentd_write_str(w, sku);
+ *   if (qty > 0) {
+ *       agentd_write_str(w, "qty");
+ *       agentd_write_int(w, qty);
+ *   }
+ *   agentd_write_map_end(w);   (1 or 2 pairs, as written)
+ *
+ * They nest, inside each other and inside counted containers (and those
+ * inside them).  An end returns AGENTD_EINVAL, changing nothing, when the
+ * innermost open container is not one begun as that kind (another kind, a
+ * counted one still waiting for values, none), or when a map holds an odd
+ * number of values (a key without its value); AGENTD_ETOOBIG past
+ * UINT32_MAX entries.  A begin not ended leaves the writer incomplete, as
+ * a count too big does: agentd_writer_data() aborts, naming it.
+ */
+int agentd_write_map_begin(agentd_writer *w);
+int agentd_write_map_end(agentd_writer *w);
+int agentd_write_array_begin(agentd_writer *w);
+int agentd_write_array_end(agentd_writer *w);
 int agentd_write_str(agentd_writer *w, const char *s); /* NUL-terminated */
 int agentd_write_strn(agentd_writer *w, const char *s, size_t len);
 int agentd_write_int(agentd_writer *w, int64_t v);
@@ -71,7 +99,8 @@ int agentd_write_raw(agentd_writer *w, const void *p, size_t len);
  */
 const void *agentd_writer_data(const agentd_writer *w, size_t *len);
 
-/* Values the open maps and arrays of w still wait for; 0 when complete. */
+/* Values the open maps and arrays of w still wait for (a begun one counts
+ * 1 until its end); 0 when complete. */
 uint64_t agentd_writer_owed(const agentd_writer *w);
 
 /* ---- reading ---------------------------------------------------------- */
@@ -151,6 +180,30 @@ int agentd_get_strcpy(const agentd_value *v, char *buf, size_t size);
  * to echo or forward parts of a message.
  */
 int agentd_write_value(agentd_writer *w, const agentd_value *v);
+
+/* ---- state values ------------------------------------------------------ */
+
+/*
+ * host->state_get() of key (NUL-terminated) and agentd_parse() of the
+ * value, which must be one msgpack map, in one call:
+ *
+ *   agentd_doc *doc;
+ *   double      price;
+ *
+ *   if (agentd_state_get_map(host, ctx, "price:A-1", &doc) == 0) {
+ *       agentd_get_double(
+ *           agentd_map_get(agentd_doc_root(doc), "price"), &price);
+ *       agentd_doc_free(doc);
+ *   }
+ *
+ * On success *doc is caller owns, free with agentd_doc_free(), which also
+ * frees the value it was parsed from (with host->free()).  Otherwise *doc
+ * is NULL and the result is state_get's error (AGENTD_ENOENT: no such
+ * key), AGENTD_EPROTO (the value is not msgpack), AGENTD_EINVAL (it is not
+ * a map; a NULL argument).
+ */
+int agentd_state_get_map(const struct agentd_host *host, agentd_ctx *ctx,
+    const char *key, agentd_doc **doc);
 
 #ifdef __cplusplus
 }
