@@ -225,7 +225,7 @@ try:
     # ---- overview -------------------------------------------------------------
     ok(wait(lambda: {e.get_attribute("data-agent") for e in
                      d.find_elements(By.CSS_SELECTOR, "#agents tbody tr")} ==
-            {"echo", "pricing", "feeder"}), "the agents appear in the overview")
+            {"echo", "pricing", "feeder", "vault"}), "the agents appear in the overview")
     for i in range(20):
         http("POST", "/v1/agents/echo/call", TOK["oper"], {"i": i})
     ok(wait(lambda: text('#agents tr[data-agent="echo"] td.state') == "running"
@@ -373,6 +373,22 @@ try:
     ok(wait(lambda: re.match(r'^"?\d', q("#state-edit").get_attribute("value") or "") is not None)
        and visible("#state-save"), "a key's value, writable by an operator")
     ok(not visible("#agent-actions"), "an operator sees no reload, promote, rollback or scale")
+    ok(wait(lambda: "crash_on_decision" in text("#agent-settings")), "its settings")
+    q("#agent-back").click()
+    wait(lambda: visible("#agents"))
+    q('#agents tr[data-agent="vault"] th button').click()
+    ok(wait(lambda: text("#agent-name") == "vault" and "us-east" in text("#agent-settings")),
+       "another agent's settings, with their values")
+    rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[2].text
+            for r in d.find_elements(By.CSS_SELECTOR, "#agent-settings tbody tr")}
+    ok(rows.get("api_token", "").startswith("********") and rows.get("DB_Password", "").startswith("********")
+       and rows.get("retries") == "3" and rows.get("verbose") == "false",
+       "secret-looking ones masked, the others shown (defaults too)")
+    ok("s3cr3t" not in d.page_source and "hunter2" not in d.page_source,
+       "the secrets are nowhere in the page")
+    d.execute_script("document.getElementById('agent-settings').scrollIntoView({block: 'center'})")
+    ok(shot("console-agent-settings.png", 1280, 800), "a screenshot of an agent's settings")
+    d.execute_script("window.scrollTo(0, 0)")
 
     # ---- audit ------------------------------------------------------------------
     tab("audit")
