@@ -8,7 +8,7 @@
 . "$top_srcdir/tests/lib.sh"
 
 command -v curl >/dev/null || { echo "1..0 # SKIP no curl"; exit 0; }
-plan 23
+plan 24
 
 cp "$top_srcdir/conf.d/pricing.conf" "$T_DIR/conf/"
 conf agentd.conf <<EOF2
@@ -109,6 +109,15 @@ ok $? "rejected and delivered: no price"
 [ "$(audits DEMO-MUG)" = 1 ] && [ "$(audits CUP-2)" = 1 ] &&
     applied_is DEMO-MUG 1 && applied_is CUP-2 1
 ok $? "each approved decision applied and audited exactly once"
+
+# doc/pricing.md's table of settings is what the plugin declares.
+want=$("$top_builddir/runtime/agentd-worker" --describe "$BPLUGINS/pricing.so" |
+    jq -r '.settings[] | "\(.name) \(.default)"')
+got=$(sed -n '/^## Settings$/,/^## /p' "$top_srcdir/doc/pricing.md" |
+    sed -n 's/^| `\([a-z_]*\)` | \([^ |]*\) |.*/\1 \2/p' | sed 's/ ""$/ /')
+[ -n "$want" ] && [ "$want" = "$got" ]
+ok $? "doc/pricing.md lists the settings --describe prints, with their defaults"
+[ "$want" = "$got" ] || { diag "describe: $want"; diag "doc: $got"; }
 
 kill "$TAIL" 2>/dev/null
 wait "$TAIL" 2>/dev/null
