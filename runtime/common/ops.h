@@ -37,6 +37,7 @@ int         ad_role_parse(const char *word);
 #define AD_OP_PROMOTE "promote"
 #define AD_OP_ROLLBACK "rollback"
 #define AD_OP_VERSIONS "versions"
+#define AD_OP_SETTINGS "settings"
 #define AD_OP_AUDIT "audit"
 #define AD_OP_AUDIT_VERIFY "audit.verify"
 #define AD_OP_AUDIT_KEY "audit.key"
@@ -58,5 +59,14 @@ int         ad_role_parse(const char *word);
 /* Answered by the HTTP server itself (http.c): the token's name and
  * role. */
 #define AD_OP_WHOAMI "whoami"
+
+/*
+ * Does a setting called name look like it holds a secret?  Its name
+ * contains, in any case, one of: secret, token, password, passwd, key,
+ * credential, private.  The settings operation shows such a value as
+ * AD_SETTING_MASK, whatever its type (doc/protocol.md).
+ */
+#define AD_SETTING_MASK "********"
+int ad_setting_is_secret(const char *name);
 
 #endif

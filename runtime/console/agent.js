@@ -1,4 +1,5 @@
-// One agent: what runs (generations, instances), its recent decisions,
+// One agent: what runs (generations, instances), its settings (secrets
+// masked by agentd, which never sends them), its recent decisions,
 // its state keys (read for a viewer, written by an operator), and the
 // admin's acts (reload, promote, rollback, restart, scale), each asked
 // for twice and audited by agentd as the token's name.
@@ -47,6 +48,25 @@ export function renderAgent(st) {
 	$("#agent-insts tbody").replaceChildren(i);
 	const sc = $("#scale-count");
 	if (document.activeElement !== sc && sc.value === "") sc.value = String(a.desired);
+}
+
+// Settings change only with a reload: read when the page opens.
+async function loadSettings() {
+	const body = $("#agent-settings tbody");
+	try {
+		const ans = await api("GET", "/v1/agents/" + encodeURIComponent(name) + "/settings");
+		const rows = document.createDocumentFragment();
+		for (const x of ans.settings) {
+			const tr = row([x.name, x.type, x.masked ? "******** (hidden)" : typeof x.value === "string" ? x.value : JSON.stringify(x.value)]);
+			if (x.masked) tr.classList.add("masked");
+			rows.appendChild(tr);
+		}
+		if (!ans.settings.length) rows.appendChild(row(["This agent's plugin takes no settings.", "", ""]));
+		body.replaceChildren(rows);
+	} catch (e) {
+		body.replaceChildren(row([e.message, "", ""]));
+		failed(e);
+	}
 }
 
 async function loadDecisions() {
@@ -173,6 +193,8 @@ export function openAgent(n, st) {
 	$("#scale-count").value = "";
 	$("#agent-actions").hidden = !may("admin");
 	if (st) renderAgent(st);
+	$("#agent-settings tbody").replaceChildren();
+	loadSettings();
 	loadDecisions();
 	listKeys();
 }

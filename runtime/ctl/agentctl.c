@@ -69,6 +69,8 @@ static const char *const commands_help
       "requests\n"
       "  rollback AGENT         back to the agent's previous version\n"
       "  versions AGENT         the plugin versions an agent has run\n"
+      "  settings AGENT         the settings an agent runs with, secrets "
+      "masked\n"
       "  approvals [--agent A]  decisions waiting for a person, oldest "
       "first (100 a page)\n"
       "  approvals show ID      every field of one decision\n"
@@ -1596,6 +1598,61 @@ cmd_versions(struct ctl_opts *o, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const char *const settings_help
+    = "usage: agentctl settings AGENT\n"
+      "The settings AGENT runs with (its configuration's settings { }, "
+      "defaults\napplied), one a line: name, type, value.  A setting "
+      "whose name contains\nsecret, token, password, passwd, key, "
+      "credential or private shows ********.\n";
+
+static int
+cmd_settings(struct ctl_opts *o, int argc, char **argv)
+{
+	agentd_writer *w;
+	json_t        *v, *it;
+	size_t         k;
+	int            rv;
+
+	if (want_help(argc, argv, settings_help))
+		return EXIT_OK;
+	if (argc != 2) {
+		fputs(settings_help, stderr);
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, argv[1]);
+	rv = request(o, AD_KIND_CONTROL, "settings", w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	if (o->json) {
+		print_line(v);
+		json_decref(v);
+		return EXIT_OK;
+	}
+	printf("%-24s %-7s %s\n", "NAME", "TYPE", "VALUE");
+	json_array_foreach(json_object_get(v, "settings"), k, it)
+	{
+		json_t *val = json_object_get(it, "value");
+		char   *text;
+
+		if (json_is_string(val))
+			text = strdup(json_string_value(val));
+		else
+			text = json_dumps(
+			    val, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+		printf("%-24s %-7s %s\n",
+		    json_string_value(json_object_get(it, "name")),
+		    json_string_value(json_object_get(it, "type")),
+		    text != NULL ? text : "");
+		free(text);
+	}
+	json_decref(v);
+	return EXIT_OK;
+}
+
 /* ---- the policy gate: approvals, answers, history, rules ------------- */
 
 /* A span of time, its two largest units: 45s, 1m30s, 5m, 2h3m, 24h. */
@@ -2547,6 +2604,8 @@ main(int argc, char **argv)
 		return cmd_reload(&o, argc, argv);
 	if (strcmp(argv[0], "versions") == 0)
 		return cmd_versions(&o, argc, argv);
+	if (strcmp(argv[0], "settings") == 0)
+		return cmd_settings(&o, argc, argv);
 	if (strcmp(argv[0], "approvals") == 0)
 		return cmd_approvals(&o, argc, argv);
 	if (strcmp(argv[0], "approve") == 0 || strcmp(argv[0], "reject") == 0

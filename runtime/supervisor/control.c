@@ -790,6 +790,81 @@ op_versions(struct ad_srvctx *c, const struct ad_envelope *e)
 	agentd_writer_free(vo.w);
 }
 
+/*
+ * settings {agent}: the agent's settings as its serving generation runs
+ * them (validated, defaults applied, in the plugin's schema order), with
+ * the value of every setting whose name looks secret replaced by
+ * AD_SETTING_MASK: {"agent", "settings": [{"name", "type",
+ * "value", "masked"}]}.
+ */
+static void
+op_settings(struct ad_srvctx *c, const struct ad_envelope *e)
+{
+	struct ad_sv               *sv                 = c->srv->sv;
+	agentd_doc                 *doc                = NULL;
+	char                        agent[AD_NAME_MAX] = "";
+	const struct ad_agent      *a;
+	const struct ad_agent_conf *ac;
+	agentd_writer              *w;
+	const void                 *body;
+	size_t                      len, i;
+
+	if (agentd_parse(e->body, e->body_len, &doc) == 0)
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_doc_root(doc), "agent"), agent,
+		    sizeof(agent));
+	agentd_doc_free(doc);
+	if (!ad_valid_name(agent)) {
+		ad_srv_fail(c, AGENTD_EINVAL,
+		    "\"%s\" is not an agent name: agentctl settings AGENT",
+		    agent);
+		return;
+	}
+	if ((a = ad_sv_agent(sv, agent)) == NULL || (ac = a->conf) == NULL) {
+		ad_srv_fail(c, AGENTD_ENOENT,
+		    "no agent \"%s\": `agentctl status` lists the agents",
+		    agent);
+		return;
+	}
+	if (agentd_writer_new(&w) != 0) {
+		ad_srv_fail(c, AGENTD_ENOMEM, "out of memory");
+		return;
+	}
+	agentd_write_map(w, 2);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, ac->name);
+	agentd_write_str(w, "settings");
+	agentd_write_array(w, (uint32_t)ac->nsettings);
+	for (i = 0; i < ac->nsettings; i++) {
+		const struct ad_setting_value *v = &ac->settings[i];
+		int masked = ad_setting_is_secret(v->name);
+
+		agentd_write_map(w, 4);
+		agentd_write_str(w, "name");
+		agentd_write_str(w, v->name);
+		agentd_write_str(w, "type");
+		agentd_write_str(w, ad_setting_type_name(v->type));
+		agentd_write_str(w, "value");
+		if (masked)
+			agentd_write_str(w, AD_SETTING_MASK);
+		else if (v->type == AGENTD_SETTING_STRING)
+			agentd_write_str(w, v->v.s != NULL ? v->v.s : "");
+		else if (v->type == AGENTD_SETTING_INT)
+			agentd_write_int(w, v->v.i);
+		else if (v->type == AGENTD_SETTING_DOUBLE)
+			agentd_write_double(w, v->v.d);
+		else if (v->type == AGENTD_SETTING_BOOL)
+			agentd_write_bool(w, v->v.b);
+		else
+			agentd_write_nil(w);
+		agentd_write_str(w, "masked");
+		agentd_write_bool(w, masked);
+	}
+	body = agentd_writer_data(w, &len);
+	ad_srv_reply(c, 0, body, len);
+	agentd_writer_free(w);
+}
+
 /* A request could not be dispatched: say why, and what to do. */
 static void
 dispatch_failed(struct ad_srvctx *c, const char *agent, int rv)
@@ -864,6 +939,7 @@ static const struct ad_op {
 	{ AD_OP_PROMOTE, AD_ROLE_ADMIN, op_reload },
 	{ AD_OP_ROLLBACK, AD_ROLE_ADMIN, op_reload },
 	{ AD_OP_VERSIONS, AD_ROLE_VIEWER, op_versions },
+	{ AD_OP_SETTINGS, AD_ROLE_VIEWER, op_settings },
 	{ AD_OP_AUDIT, AD_ROLE_VIEWER, op_audit },
 	{ AD_OP_AUDIT_VERIFY, AD_ROLE_VIEWER, op_audit_verify },
 	{ AD_OP_AUDIT_KEY, AD_ROLE_VIEWER, op_audit_key_ },

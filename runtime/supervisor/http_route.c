@@ -65,6 +65,8 @@ static const struct ad_route routes[] = {
 	    S_PLAIN },
 	{ "GET", "/v1/agents/{agent}/versions", AD_OP_VERSIONS, B_NONE, NULL,
 	    S_PLAIN },
+	{ "GET", "/v1/agents/{agent}/settings", AD_OP_SETTINGS, B_NONE, NULL,
+	    S_PLAIN },
 	{ "POST", "/v1/reload", AD_OP_RELOAD, B_MERGE, NULL, S_PLAIN },
 	{ "GET", "/v1/audit", AD_OP_AUDIT, B_NONE,
 	    "agent:s,kind:s,since_ms:i,until_ms:i,limit:i,min_seq:i,"

@@ -16,6 +16,7 @@ actl() { "$AGENTCTL" --run-dir "$I_DIR/run" "$@"; }
 missing=
 for f in "$sbindir/agentd" "$bindir/agentctl" \
     "$prefix/libexec/agentd/agentd-worker" "$plugindir/echo.so" \
+    "$plugindir/pricing.so" "$sysconfdir/agentd/conf.d/pricing.conf" \
     "$sysconfdir/agentd/agentd.conf" "$sysconfdir/agentd/conf.d/echo.conf" \
     "$libdir/libagentd-sdk.a" "$libdir/pkgconfig/agentd.pc" \
     "$prefix/include/agentd/agent.h" "$prefix/include/agentd/mock.h" \

@@ -138,14 +138,74 @@ def viewport(w, h, mobile=False):
                       {"width": w, "height": h, "deviceScaleFactor": 1, "mobile": mobile})
 
 
+# A screenshot and its reference in doc/ are compared as thumbnails:
+# GRID_W x GRID_H cells of grey (0-255), each the mean of its part of the
+# picture, which numbers, times and ids that differ from run to run barely
+# move.  Obvious breakage (no style sheet, a view missing or empty, the
+# layout reflowed) moves many cells a lot.  Alike: the mean difference
+# at most SHOT_MEAN_MAX, and at most SHOT_CELLS_MAX of the cells off by
+# more than SHOT_CELL_OFF.
+GRID_W, GRID_H = 32, 20
+SHOT_MEAN_MAX = 8.0
+SHOT_CELL_OFF = 64
+SHOT_CELLS_MAX = 0.10
+REFS = os.path.join(E.get("top_srcdir", "."), "doc")
+
+THUMB_JS = """
+const [b64, w, h, done] = arguments;
+const img = new Image();
+img.onload = () => {
+    const c = document.createElement("canvas");
+    c.width = w; c.height = h;
+    const g = c.getContext("2d");
+    g.imageSmoothingEnabled = true;
+    g.imageSmoothingQuality = "high";
+    g.drawImage(img, 0, 0, w, h);
+    const px = g.getImageData(0, 0, w, h).data, out = [];
+    for (let i = 0; i < px.length; i += 4)
+        out.push(Math.round(0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2]));
+    done(out);
+};
+img.onerror = () => done(null);
+img.src = "data:image/png;base64," + b64;
+"""
+
+
+def thumb(png):
+    """png's grey thumbnail (GRID_W x GRID_H), decoded by the browser."""
+    import base64
+    return d.execute_async_script(THUMB_JS, base64.b64encode(png).decode(),
+                                  GRID_W, GRID_H)
+
+
+def alike(png, ref):
+    """(alike?, what the comparison found) of two PNGs' thumbnails."""
+    a, b = thumb(png), thumb(ref)
+    if not a or not b or len(a) != len(b):
+        return False, "a picture the browser could not decode"
+    diffs = [abs(x - y) for x, y in zip(a, b)]
+    mean = sum(diffs) / len(diffs)
+    off = sum(1 for x in diffs if x > SHOT_CELL_OFF) / len(diffs)
+    return (mean <= SHOT_MEAN_MAX and off <= SHOT_CELLS_MAX,
+            "mean difference %.1f (at most %.0f), %.0f%% of cells off by more than %d (at most %.0f%%)"
+            % (mean, SHOT_MEAN_MAX, off * 100, SHOT_CELL_OFF, SHOT_CELLS_MAX * 100))
+
+
 def shot(name, w, h):
-    """A screenshot of the viewport: a PNG of the size asked for, copied
-    to $AGENTD_CONSOLE_SHOTS when set (doc/console.md's pictures)."""
+    """A screenshot of the viewport: a PNG of the size asked for, that
+    looks like its reference doc/NAME where there is one (compared before
+    it is replaced), copied to $AGENTD_CONSOLE_SHOTS when set
+    (doc/console.md's pictures)."""
     path = os.path.join(T_DIR, name)
     d.save_screenshot(path)
     data = open(path, "rb").read()
     good = data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     iw, ih = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    ref = os.path.join(REFS, name)
+    if good and os.path.exists(ref):
+        same, what = alike(data, open(ref, "rb").read())
+        diag("%s against doc/%s: %s" % (name, name, what))
+        good = same
     if SHOTS:
         with open(os.path.join(SHOTS, name), "wb") as f:
             f.write(data)
@@ -225,7 +285,7 @@ try:
     # ---- overview -------------------------------------------------------------
     ok(wait(lambda: {e.get_attribute("data-agent") for e in
                      d.find_elements(By.CSS_SELECTOR, "#agents tbody tr")} ==
-            {"echo", "pricing", "feeder"}), "the agents appear in the overview")
+            {"echo", "pricing", "feeder", "vault"}), "the agents appear in the overview")
     for i in range(20):
         http("POST", "/v1/agents/echo/call", TOK["oper"], {"i": i})
     ok(wait(lambda: text('#agents tr[data-agent="echo"] td.state') == "running"
@@ -242,6 +302,13 @@ try:
         http("POST", "/v1/agents/echo/call", TOK["oper"], {"i": i})
     wait(lambda: len(q('#agents tr[data-agent="echo"] td.chart polyline').get_attribute("points").split()) >= 3, 10)
     ok(shot("console-overview.png", 1280, 800) and no_overflow(), "a screenshot of the overview at 1280x800")
+    if os.path.exists(os.path.join(REFS, "console-overview.png")):
+        d.execute_script("for (const s of document.styleSheets) s.disabled = true")
+        broken = d.get_screenshot_as_png()
+        d.execute_script("for (const s of document.styleSheets) s.disabled = false")
+        same, what = alike(broken, open(os.path.join(REFS, "console-overview.png"), "rb").read())
+        diag("the overview without its style sheet: " + what)
+        ok(not same, "the comparison catches obvious breakage: the overview without its style sheet")
 
     # ---- approvals: a proposal appears without a reload ---------------------
     tab("approvals")
@@ -373,6 +440,22 @@ try:
     ok(wait(lambda: re.match(r'^"?\d', q("#state-edit").get_attribute("value") or "") is not None)
        and visible("#state-save"), "a key's value, writable by an operator")
     ok(not visible("#agent-actions"), "an operator sees no reload, promote, rollback or scale")
+    ok(wait(lambda: "crash_on_decision" in text("#agent-settings")), "its settings")
+    q("#agent-back").click()
+    wait(lambda: visible("#agents"))
+    q('#agents tr[data-agent="vault"] th button').click()
+    ok(wait(lambda: text("#agent-name") == "vault" and "us-east" in text("#agent-settings")),
+       "another agent's settings, with their values")
+    rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[2].text
+            for r in d.find_elements(By.CSS_SELECTOR, "#agent-settings tbody tr")}
+    ok(rows.get("api_token", "").startswith("********") and rows.get("DB_Password", "").startswith("********")
+       and rows.get("retries") == "3" and rows.get("verbose") == "false",
+       "secret-looking ones masked, the others shown (defaults too)")
+    ok("s3cr3t" not in d.page_source and "hunter2" not in d.page_source,
+       "the secrets are nowhere in the page")
+    d.execute_script("document.getElementById('agent-settings').scrollIntoView({block: 'center'})")
+    ok(shot("console-agent-settings.png", 1280, 800), "a screenshot of an agent's settings")
+    d.execute_script("window.scrollTo(0, 0)")
 
     # ---- audit ------------------------------------------------------------------
     tab("audit")

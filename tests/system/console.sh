@@ -31,6 +31,7 @@ fi
 PROP=$(plugin_copy "$TPLUGINS/proposer.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
+SECRETS=$(plugin_copy "$TPLUGINS/secrets.so")
 # A fixed port: the page's origin must be the same after agentd restarts.
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 conf agentd.conf <<EOC
@@ -47,6 +48,10 @@ conf agents.conf <<EOC
 agent "echo" { plugin = "$ECHO" instances { max = 3 } }
 agent "pricing" { plugin = "$PROP" }
 agent "feeder" { plugin = "$BUS" publish = { "feed" } }
+agent "vault" {
+	plugin = "$SECRETS"
+	settings { api_token = "tok-s3cr3t-4711" DB_Password = "hunter2-0815" region = "us-east" }
+}
 EOC
 
 # The page's files from the source tree (a VPATH build, as distcheck's,
@@ -57,7 +62,7 @@ start_agentd
 ok $? "agentd starts with the HTTP API on 127.0.0.1:$PORT"
 URL="http://127.0.0.1:$PORT"
 wait_for 10 agent_ready echo && wait_for 10 agent_ready pricing &&
-    wait_for 10 agent_ready feeder
+    wait_for 10 agent_ready feeder && wait_for 10 agent_ready vault
 ok $? "its agents are ready"
 TOK_VIEWER=$(actl token create viewer1 --role viewer) &&
     TOK_OPER=$(actl token create oper1 --role operator) &&

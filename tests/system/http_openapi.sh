@@ -13,7 +13,7 @@
 
 command -v curl >/dev/null || { echo "1..0 # SKIP no curl"; exit 0; }
 command -v python3 >/dev/null || { echo "1..0 # SKIP no python3"; exit 0; }
-plan 93
+plan 95
 
 SPEC="$top_srcdir/doc/openapi.yaml"
 CHECK="python3 $top_srcdir/tests/tools/openapi_check.py"
@@ -213,6 +213,8 @@ api 400 startAgent "$ADMIN" POST /v1/agents/echo/start
 api 200 restartAgent "$ADMIN" POST /v1/agents/echo/restart
 api 404 restartAgent "$ADMIN" POST /v1/agents/nobody/restart
 api 200 getVersions "$VIEW" GET /v1/agents/v/versions
+api 200 getSettings "$VIEW" GET /v1/agents/echo/settings
+api 404 getSettings "$VIEW" GET /v1/agents/nobody/settings
 api 200 reload "$ADMIN" POST /v1/reload
 [ "$(bj '[.agents[].outcome] | unique | join(",")')" = unchanged ]
 ok $? "a reload with nothing changed: every agent unchanged"

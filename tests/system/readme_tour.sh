@@ -12,7 +12,7 @@ readme=$top_srcdir/README.md
 cp "$top_srcdir/conf.d/"*.conf "$T_DIR/conf/"
 start_agentd --plugin-dir "$top_builddir/plugins/.libs"
 ok $? "agentd starts with the repository's conf.d"
-wait_for 20 agent_ready echo
+wait_for 20 agent_ready echo && wait_for 20 agent_ready pricing
 
 # The tour's console blocks, one file each: tour.1, tour.2, ...
 sed -n '/^## A short tour$/,/^## /p' "$readme" |

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/nngx.h"
+#include "common/ops.h"
 #include "common/util.h"
 #include "tap.h"
 
@@ -38,7 +39,7 @@ main(void)
 	char        hex[9];
 	char        err[AD_ERRLEN];
 
-	plan(26);
+	plan(30);
 	check_join("a", "b.so", "a/b.so");
 	check_join("a/", "b.so", "a/b.so");
 	check_join("a", "/abs/b.so", "/abs/b.so");
@@ -90,5 +91,21 @@ main(void)
 	    "nng refused is EUNAVAIL");
 	ad_seterr(err, sizeof(err), "%s:%d: %s", "x.conf", 3, "bad");
 	is_str(err, "x.conf:3: bad", "ad_seterr formats one line");
+
+	/* The settings operation's mask (doc/protocol.md). */
+	ok(ad_setting_is_secret("api_token") && ad_setting_is_secret("Secret")
+	        && ad_setting_is_secret("DB_PASSWORD")
+	        && ad_setting_is_secret("smtp_passwd"),
+	    "secret, token, password, passwd: masked, in any case");
+	ok(ad_setting_is_secret("signing_key")
+	        && ad_setting_is_secret("credentials_file")
+	        && ad_setting_is_secret("private_pem"),
+	    "key, credential, private: masked");
+	ok(!ad_setting_is_secret("region")
+	        && !ad_setting_is_secret("target_margin")
+	        && !ad_setting_is_secret("sample_product"),
+	    "other names are shown");
+	ok(ad_setting_is_secret("monkey_count"),
+	    "the rule errs on the side of hiding (monkey has key)");
 	return done_testing();
 }
