@@ -121,5 +121,5 @@ ok $? "its decision is in the audit trail"
 stop "$I_PID"
 ok $? "the installed agentd stops cleanly (exit 0)"
 I_PID=
-rm -f "$plugindir/skeleton.so"
+rm -f "$plugindir/skeleton.so" "$plugindir/inventory.so"
 done_testing
