@@ -123,11 +123,13 @@ struct ad_webhook_conf {
 
 /* agentd { }: the rows of config/options.c say what each option holds. */
 struct ad_global_conf {
-	char  *file; /* where agentd { } was, or NULL */
-	char  *state_dir;
-	char  *run_dir;
-	char  *plugin_dir;
-	char  *log_level;
+	char *file; /* where agentd { } was, or NULL */
+	char *state_dir;
+	char *run_dir;
+	char *plugin_dir;
+	char *log_level;
+	/* log { target }: "stderr", "syslog" or an absolute path. */
+	char  *log_target;
 	size_t max_message_size;
 	/* Audit records older than this move to audit_archive_dir; 0 keeps
 	 * them all.  The directory: NULL when not set (the supervisor then

@@ -231,6 +231,7 @@ main(int argc, char **argv)
 	char             err[AD_ERRLEN];
 	int              notify  = -1;
 	unsigned         printed = 0;
+	int              shown   = -1;
 
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o) != 0)
@@ -284,8 +285,24 @@ main(int argc, char **argv)
 	}
 	if (!o.foreground && detach(&notify) != 0)
 		return 1;
-	if (ad_sv_start(&sv, err, sizeof(err)) != 0) {
+	/* Where agentd was started sees a failed start, whatever the
+	 * target: a file target takes over stderr. */
+	shown = dup(STDERR_FILENO);
+	if (ad_log_set_target(sv.cfg->global.log_target, err, sizeof(err))
+	    != 0) {
 		fprintf(stderr, "agentd: %s\n", err);
+		ad_sv_free(&sv);
+		return 1;
+	}
+	if (ad_sv_start(&sv, err, sizeof(err)) != 0) {
+		if (sv.cfg->global.log_target != NULL
+		    && strcmp(sv.cfg->global.log_target, "stderr") != 0) {
+			ad_error("%s", err);
+			if (shown >= 0)
+				dprintf(shown, "agentd: %s\n", err);
+		} else {
+			fprintf(stderr, "agentd: %s\n", err);
+		}
 		ad_sv_stop(&sv);
 		ad_sv_free(&sv);
 		return 1;
@@ -294,6 +311,8 @@ main(int argc, char **argv)
 		(void)!write(notify, "1", 1);
 		close(notify);
 	}
+	if (shown >= 0)
+		close(shown);
 	ad_sv_run(&sv);
 	ad_sv_stop(&sv);
 	ad_sv_free(&sv);

@@ -771,6 +771,12 @@ ad_sv_run(struct ad_sv *sv)
 			return 0;
 		}
 		if (sig == SIGHUP) {
+			char why[AD_ERRLEN];
+
+			/* logrotate moved the file: the next lines go to a
+			 * new one at the same path. */
+			if (ad_log_reopen(why, sizeof(why)) != 0)
+				ad_error("%s", why);
 			pthread_mutex_lock(&sv->mtx);
 			ad_reload_ask(
 			    sv, AD_RELOAD_ALL, NULL, 0, "SIGHUP", NULL);

@@ -1286,9 +1286,8 @@ bounds_hold(const struct ad_opt *o, const char *section, void *arg)
 	case AD_OPT_ENUM:
 	case AD_OPT_WORD:
 		what = o->words == NULL
-		    ? ad_xasprintf("%s \"bogus\" is not an address: write "
-		                   "HOST:PORT",
-		        o->name)
+		    ? ad_xasprintf(
+		        "%s \"bogus\" is not %s", o->name, o->word_hint)
 		    : ad_xasprintf("%s \"bogus\" is unknown: use ", o->name);
 		good = refused(rc, section, o, "bogus", what);
 		free(what);
