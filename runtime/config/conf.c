@@ -1429,7 +1429,7 @@ one_line(char *s)
 			*s = ' ';
 }
 
-/* Tolerant loading: remember what was left out, and why. */
+/* Remember what was left out, and why (a strict load is then refused). */
 static void
 add_problem(struct loader *ld, const char *file, const char *agent)
 {
@@ -1448,7 +1448,7 @@ add_problem(struct loader *ld, const char *file, const char *agent)
 
 static void free_agent(struct ad_agent_conf *a);
 
-/* Leave agent i out of the configuration (tolerant loading). */
+/* Leave agent i out of the configuration. */
 static void
 drop_agent(struct loader *ld, size_t i)
 {
@@ -1978,56 +1978,73 @@ add_agent(struct loader *ld, cfg_t *sec, const char *file)
 	    sec, file, a, &ld->raw[c->nagents - 1], ld->err, ld->errlen);
 }
 
+/*
+ * The sections at the top of a file: its policy { }, then its agentd { }.
+ * agentd's policy changes only if both are accepted.  A refused one is a
+ * problem of the whole file; tolerant loading then leaves the file out,
+ * agents and all, and strict loading goes on to its agents.
+ */
 static int
-read_file(struct loader *ld, const char *file)
+take_file_sections(
+    struct loader *ld, cfg_t *root, const char *file, int addr_line)
 {
-	struct parse_ctx ctx;
 	struct ad_policy policy;
-	cfg_t           *root;
-	unsigned         i;
-	int              rv;
+	int              refused = 0;
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.file = file;
-	root     = read_tree(&ctx);
-	if (root == NULL) {
-		ad_seterr(ld->err, ld->errlen, "%s", ctx.msg);
-		if (ld->opts->tolerant) {
-			add_problem(ld, file, NULL);
-			return 0;
-		}
-		return AGENTD_ECONFIG;
+	if (take_top_policy(ld, root, file, &policy) != 0) {
+		add_problem(ld, file, NULL);
+		refused = 1;
 	}
-	rv = take_top_policy(ld, root, file, &policy);
-	if (rv == 0)
-		rv = take_global(ld, root, file, ctx.addr_line);
-	if (rv == 0 && policy.file != NULL) {
+	if (!refused || !ld->opts->tolerant) {
+		if (take_global(ld, root, file, addr_line) != 0) {
+			add_problem(ld, file, NULL);
+			refused = 1;
+		}
+	}
+	if (!refused && policy.file != NULL) {
 		ad_policy_clear(&ld->c->global.policy);
 		ld->c->global.policy = policy;
 	} else {
 		ad_policy_clear(&policy);
 	}
-	if (rv != 0 && ld->opts->tolerant) {
-		/* The whole file is refused, its agents with it. */
+	return refused;
+}
+
+/* Every error is a problem and the next section is read: ad_config_load
+ * refuses a strict load that has any. */
+static void
+read_file(struct loader *ld, const char *file)
+{
+	struct parse_ctx ctx;
+	cfg_t           *root;
+	unsigned         i;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = file;
+	root     = read_tree(&ctx);
+	if (root == NULL) {
+		/* libconfuse stops at the first syntax error of a file. */
+		ad_seterr(ld->err, ld->errlen, "%s", ctx.msg);
 		add_problem(ld, file, NULL);
-		cfg_free(root);
-		return 0;
+		return;
 	}
-	for (i = 0; rv == 0 && i < cfg_size(root, "agent"); i++) {
+	if (take_file_sections(ld, root, file, ctx.addr_line)
+	    && ld->opts->tolerant) {
+		cfg_free(root);
+		return;
+	}
+	for (i = 0; i < cfg_size(root, "agent"); i++) {
 		cfg_t *sec    = cfg_getnsec(root, "agent", i);
 		size_t before = ld->c->nagents;
 
-		rv = add_agent(ld, sec, file);
-		if (rv != 0 && ld->opts->tolerant) {
+		if (add_agent(ld, sec, file) != 0) {
 			/* This agent stays as it was; the others go on. */
 			add_problem(ld, file, cfg_title(sec));
 			if (ld->c->nagents > before)
 				drop_agent(ld, before);
-			rv = 0;
 		}
 	}
 	cfg_free(root);
-	return rv;
 }
 
 /* ---- the directory --------------------------------------------------- */
@@ -2319,23 +2336,37 @@ load(struct loader *ld, const char *confdir, ad_schema_lookup_fn lookup,
 
 	rv = list_all_confs(confdir, &files, ld->err, ld->errlen);
 	for (i = 0; rv == 0 && i < files.n; i++)
-		rv = read_file(ld, files.v[i]);
+		read_file(ld, files.v[i]);
 	strv_free(&files);
 	if (rv != 0)
 		return rv;
 	finish_global(ld);
-	for (i = 0; rv == 0 && i < ld->c->nagents;) {
-		rv = settle_agent(ld, i, lookup, arg);
-		if (rv != 0 && ld->opts->tolerant) {
+	for (i = 0; i < ld->c->nagents;) {
+		if (settle_agent(ld, i, lookup, arg) != 0) {
 			add_problem(
 			    ld, ld->c->agents[i].file, ld->c->agents[i].name);
 			drop_agent(ld, i);
-			rv = 0;
 			continue;
 		}
 		i++;
 	}
-	return rv;
+	return 0;
+}
+
+/* A strict load with problems is refused: each goes to opts->report, the
+ * first into err. */
+static int
+refuse_problems(struct loader *ld)
+{
+	const struct ad_config *c = ld->c;
+	size_t                  i;
+
+	if (ld->opts->tolerant || c->nproblems == 0)
+		return 0;
+	for (i = 0; ld->opts->report != NULL && i < c->nproblems; i++)
+		ld->opts->report(ld->opts->report_arg, c->problems[i].err);
+	ad_seterr(ld->err, ld->errlen, "%s", c->problems[0].err);
+	return AGENTD_ECONFIG;
 }
 
 int
@@ -2361,6 +2392,8 @@ ad_config_load(const char *confdir, const struct ad_config_opts *opts,
 	for (i = 0; i < ld.c->nagents; i++)
 		raw_free(&ld.raw[i]);
 	free(ld.raw);
+	if (rv == 0)
+		rv = refuse_problems(&ld);
 	if (rv != 0) {
 		one_line(err);
 		ad_config_free(ld.c);

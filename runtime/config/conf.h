@@ -131,11 +131,13 @@ struct ad_webhook_conf {
 
 /* agentd { }: the rows of config/options.c say what each option holds. */
 struct ad_global_conf {
-	char  *file; /* where agentd { } was, or NULL */
-	char  *state_dir;
-	char  *run_dir;
-	char  *plugin_dir;
-	char  *log_level;
+	char *file; /* where agentd { } was, or NULL */
+	char *state_dir;
+	char *run_dir;
+	char *plugin_dir;
+	char *log_level;
+	/* log { target }: "stderr", "syslog" or an absolute path. */
+	char  *log_target;
 	size_t max_message_size;
 	/* Audit records older than this move to audit_archive_dir; 0 keeps
 	 * them all.  The directory: NULL when not set (the supervisor then
@@ -208,13 +210,24 @@ struct ad_config_opts {
 	 * directory fails the whole load.
 	 */
 	int tolerant;
+	/*
+	 * Without tolerant, loading still goes on past an error where it
+	 * can (to the next agent, the next file, the checks made once every
+	 * file is read), as a compiler does, and the configuration is
+	 * refused at the end.  Each error found is handed to report, if
+	 * set, as one line in the order found; the line is borrowed, valid
+	 * until report returns.
+	 */
+	void (*report)(void *arg, const char *line);
+	void *report_arg;
 };
 
 /*
  * Read the configuration directory.  On success *out is caller owns, free
  * with ad_config_free().  On failure returns AGENTD_ECONFIG (or
  * AGENTD_ENOENT for a missing directory) with one line in err, in the form
- * "FILE:LINE: agent \"NAME\": what is wrong: what to do".
+ * "FILE:LINE: agent \"NAME\": what is wrong: what to do": the first error
+ * found, every one of them having gone to opts->report.
  */
 int ad_config_load(const char *confdir, const struct ad_config_opts *opts,
     ad_schema_lookup_fn lookup, void *lookup_arg, struct ad_config **out,

@@ -224,6 +224,19 @@ const struct ad_opt ad_http_opts[] = {
 	END,
 };
 
+const struct ad_opt ad_log_opts[] = {
+	TEXT("target", ad_log_target_word, log_target, "target",
+	    "stderr, syslog or an absolute path: write one of them, such as "
+	    "\"/var/log/agentd.log\" (in quotes)",
+	    "where agentd and its workers log: `stderr` (the journal under "
+	    "systemd), `syslog` (syslog(3), facility daemon, each level as "
+	    "its priority) or `\"FILE\"`, an absolute path, appended to and "
+	    "opened again on SIGHUP (for logrotate). Read at start "
+	    "([operations.md](operations.md#logging-without-systemd))",
+	    .def = "stderr"),
+	END,
+};
+
 static const char *const log_levels[]
     = { "error", "warn", "info", "debug", NULL };
 
@@ -264,6 +277,7 @@ const struct ad_opt ad_global_opts[] = {
 	    "the user workers run as, unless the agent names its own "
 	    "([security.md](security.md#identity))"),
 	SECTION("http", ad_http_opts),
+	SECTION("log", ad_log_opts),
 	END,
 };
 

@@ -101,6 +101,8 @@ extern const struct ad_opt ad_rule_opts[];
 /* agentd { http { } } (what a reload compares) and its webhook "NAME" { }
  * (rows of struct ad_webhook_conf). */
 extern const struct ad_opt ad_http_opts[];
+/* agentd { log { } }: read at start only (what a reload compares). */
+extern const struct ad_opt ad_log_opts[];
 extern const struct ad_opt ad_webhook_opts[];
 
 /* Every field a row of `rows` (and its sections) lands in, as `def`

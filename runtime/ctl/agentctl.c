@@ -143,9 +143,12 @@ dial_hint(int rv, const char *path)
 		return "nothing listens on it: agentd is not running (it "
 		       "left its socket behind) or is restarting";
 	case NNG_EPERM:
-		return "run agentctl as root or as the user agentd runs as "
-		       "(agentd with the Debian package: sudo -u agentd "
-		       "agentctl ...)";
+		/* Not "is agentd running?": this user may not reach it.
+		 * The sockets are 0600 and the peer's uid is checked, so
+		 * agentd's group does not let anyone in (doc/security.md). */
+		return "only root and the user agentd runs as may use its "
+		       "sockets: run agentctl as root or as that user (with "
+		       "the Debian package: sudo -u agentd agentctl ...)";
 	case NNG_EAGAIN:
 	case NNG_ETIMEDOUT:
 		return "agentd does not complete connections: is it stopped "

@@ -636,13 +636,20 @@ report_exit(struct ad_instance *inst, int status, char *how, size_t howlen)
 
 		if (base > 3 && strcmp(so + base - 3, ".so") == 0)
 			base -= 3;
-		ad_warn("agent %s: to see where it crashed, run its init in "
-		        "a debugger under the SDK's mock host, with the "
-		        "agent's settings (doc/plugin-guide.md, Debugging): "
-		        "gdb --args ./test_%.*s ./%s; or let the worker dump "
-		        "core (agentd run as yourself in the foreground after "
-		        "ulimit -c unlimited, then coredumpctl gdb)",
-		    a->conf->name, (int)base, so, so);
+		/* A worker cannot be run by hand: it dials its instance's
+		 * own sockets, which agentd makes and guards per spawn.
+		 * --describe loads the plugin as a worker does, without
+		 * init: a crash there too is in the loading. */
+		ad_warn("agent %s: to see where it crashed: agentd-worker "
+		        "--describe %s loads it as a worker does but runs no "
+		        "init (a crash there too is in loading it); run its "
+		        "init in a debugger under the SDK's mock host, with "
+		        "the agent's settings (doc/plugin-guide.md, "
+		        "Debugging): gdb --args ./test_%.*s ./%s; or let the "
+		        "worker dump core (agentd run as yourself in the "
+		        "foreground after ulimit -c unlimited, then "
+		        "coredumpctl gdb); doc/operations.md, Troubleshooting",
+		    a->conf->name, a->conf->plugin_path, (int)base, so, so);
 	}
 }
 

@@ -42,8 +42,8 @@ usage(FILE *f)
 	    "  --help              print this help and exit\n"
 	    "\n"
 	    "Exit status: 0 stopped cleanly or configuration valid; 1 the\n"
-	    "configuration or state was refused (one line on stderr says\n"
-	    "why); 2 usage error.\n",
+	    "configuration or state was refused (one line on stderr for\n"
+	    "each error found); 2 usage error.\n",
 	    AGENTD_SYSCONFDIR, AGENTD_STATEDIR, AGENTD_RUNDIR,
 	    AGENTD_PLUGINDIR);
 }
@@ -164,6 +164,17 @@ detach(int *notify_fd)
 	return 0;
 }
 
+/* Errors of the configuration, as a compiler prints them: all of them,
+ * one line each. */
+static void
+print_config_error(void *arg, const char *line)
+{
+	unsigned *printed = arg;
+
+	fprintf(stderr, "agentd: %s\n", line);
+	(*printed)++;
+}
+
 /* Strings main() made, freed at exit so leak checkers stay quiet. */
 static char *kept[4];
 
@@ -218,7 +229,9 @@ main(int argc, char **argv)
 	struct ad_sv     sv;
 	sigset_t         set;
 	char             err[AD_ERRLEN];
-	int              notify = -1;
+	int              notify  = -1;
+	unsigned         printed = 0;
+	int              shown   = -1;
 
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o) != 0)
@@ -250,8 +263,11 @@ main(int argc, char **argv)
 
 	atexit(free_kept);
 	memset(&sv, 0, sizeof(sv));
+	o.sv.config_report     = print_config_error;
+	o.sv.config_report_arg = &printed;
 	if (ad_sv_load(&sv, &o.sv, err, sizeof(err)) != 0) {
-		fprintf(stderr, "agentd: %s\n", err);
+		if (printed == 0)
+			fprintf(stderr, "agentd: %s\n", err);
 		ad_sv_free(&sv);
 		return 1;
 	}
@@ -269,8 +285,24 @@ main(int argc, char **argv)
 	}
 	if (!o.foreground && detach(&notify) != 0)
 		return 1;
-	if (ad_sv_start(&sv, err, sizeof(err)) != 0) {
+	/* Where agentd was started sees a failed start, whatever the
+	 * target: a file target takes over stderr. */
+	shown = dup(STDERR_FILENO);
+	if (ad_log_set_target(sv.cfg->global.log_target, err, sizeof(err))
+	    != 0) {
 		fprintf(stderr, "agentd: %s\n", err);
+		ad_sv_free(&sv);
+		return 1;
+	}
+	if (ad_sv_start(&sv, err, sizeof(err)) != 0) {
+		if (sv.cfg->global.log_target != NULL
+		    && strcmp(sv.cfg->global.log_target, "stderr") != 0) {
+			ad_error("%s", err);
+			if (shown >= 0)
+				dprintf(shown, "agentd: %s\n", err);
+		} else {
+			fprintf(stderr, "agentd: %s\n", err);
+		}
 		ad_sv_stop(&sv);
 		ad_sv_free(&sv);
 		return 1;
@@ -279,6 +311,8 @@ main(int argc, char **argv)
 		(void)!write(notify, "1", 1);
 		close(notify);
 	}
+	if (shown >= 0)
+		close(shown);
 	ad_sv_run(&sv);
 	ad_sv_stop(&sv);
 	ad_sv_free(&sv);

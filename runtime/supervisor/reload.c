@@ -383,6 +383,19 @@ warn_http_changed(struct ad_sv *sv, const struct ad_config *cfg)
 	    b->file != NULL ? b->file : sv->confdir, b->http_line);
 }
 
+/* log { } is read at start too. */
+static void
+warn_log_changed(struct ad_sv *sv, const struct ad_config *cfg)
+{
+	const struct ad_global_conf *a = &sv->cfg->global, *b = &cfg->global;
+
+	if (ad_opts_same(ad_log_opts, a, b))
+		return;
+	ad_warn("%s: log { } changed: agentd keeps logging where it started "
+	        "until it restarts",
+	    b->file != NULL ? b->file : sv->confdir);
+}
+
 /* A reload of every agent, or (canary) of one. */
 static void
 apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
@@ -396,6 +409,7 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 	if (r->kind == AD_RELOAD_ALL) {
 		reload_global_policy(sv, cfg);
 		warn_http_changed(sv, cfg);
+		warn_log_changed(sv, cfg);
 	}
 	for (i = 0; i < cfg->nagents; i++) {
 		const struct ad_agent_conf     *c = &cfg->agents[i];

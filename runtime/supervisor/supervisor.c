@@ -176,9 +176,11 @@ init_agents(struct ad_sv *sv, const struct described *d)
 	}
 }
 
-int
-ad_sv_read_config(struct ad_sv *sv, int tolerant, struct ad_config **cfg,
-    struct ad_described **v, size_t *n, char *err, size_t errlen)
+/* report: where each error of a strict load goes (NULL: only err). */
+static int
+read_config(struct ad_sv *sv, int tolerant, const struct ad_sv_opts *o,
+    struct ad_config **cfg, struct ad_described **v, size_t *n, char *err,
+    size_t errlen)
 {
 	struct ad_config_opts co;
 	struct described      d = { sv, NULL, 0 };
@@ -190,11 +192,22 @@ ad_sv_read_config(struct ad_sv *sv, int tolerant, struct ad_config **cfg,
 	co.default_run_dir    = AGENTD_RUNDIR;
 	co.default_plugin_dir = AGENTD_PLUGINDIR;
 	co.tolerant           = tolerant;
-	rv                    = ad_config_load(
-	                       sv->confdir, &co, lookup_schema, &d, cfg, err, errlen);
+	if (o != NULL) {
+		co.report     = o->config_report;
+		co.report_arg = o->config_report_arg;
+	}
+	rv = ad_config_load(
+	    sv->confdir, &co, lookup_schema, &d, cfg, err, errlen);
 	*v = d.v;
 	*n = d.n;
 	return rv;
+}
+
+int
+ad_sv_read_config(struct ad_sv *sv, int tolerant, struct ad_config **cfg,
+    struct ad_described **v, size_t *n, char *err, size_t errlen)
+{
+	return read_config(sv, tolerant, NULL, cfg, v, n, err, errlen);
 }
 
 /*
@@ -233,7 +246,7 @@ ad_sv_load(
 	sv->worker_path = o->worker_path ? ad_xstrdup(o->worker_path)
 	                                 : ad_sv_find_worker();
 	sv->plugin_dir  = o->plugin_dir ? ad_xstrdup(o->plugin_dir) : NULL;
-	rv = ad_sv_read_config(sv, 0, &sv->cfg, &d.v, &d.n, err, errlen);
+	rv = read_config(sv, 0, o, &sv->cfg, &d.v, &d.n, err, errlen);
 	if (rv == 0)
 		rv = ad_sv_check_users(sv, err, errlen);
 	if (rv == 0) {
@@ -783,6 +796,12 @@ ad_sv_run(struct ad_sv *sv)
 			return 0;
 		}
 		if (sig == SIGHUP) {
+			char why[AD_ERRLEN];
+
+			/* logrotate moved the file: the next lines go to a
+			 * new one at the same path. */
+			if (ad_log_reopen(why, sizeof(why)) != 0)
+				ad_error("%s", why);
 			pthread_mutex_lock(&sv->mtx);
 			ad_reload_ask(
 			    sv, AD_RELOAD_ALL, NULL, 0, "SIGHUP", NULL);

@@ -110,12 +110,16 @@ struct ad_sv_opts {
 	const char *plugin_dir;
 	const char *worker_path;
 	int         log_level; /* -1: from the configuration */
+	/* Each error of the configuration, one line each, in the order
+	 * found (config/conf.h); NULL: only the first, in err. */
+	void (*config_report)(void *arg, const char *line);
+	void *config_report_arg;
 };
 
 /*
  * Load and validate the configuration (describing each plugin through the
- * worker).  With check_only, stop there.  Returns 0 or an agentd_error with
- * one line in err.
+ * worker).  Returns 0 or an agentd_error with one line in err (the first
+ * error of a refused configuration; all of them go to o->config_report).
  */
 int ad_sv_load(
     struct ad_sv *sv, const struct ad_sv_opts *o, char *err, size_t errlen);

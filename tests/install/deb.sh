@@ -4,17 +4,18 @@
 # the user, start nothing, and the installed agentd runs the installed
 # sample configuration; the skeleton shipped in libagentd-sdk-dev's
 # examples builds against the installed SDK and runs inside it.  Packages
-# this test installed are purged at the end.
+# this test installed are purged at the end: a purge keeps /var/lib/agentd
+# unless debconf's agentd/purge_state says to remove it.
 #   usage: deb.sh agentd-VERSION.tar.gz
 top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top_srcdir/tests/install/tap.sh"
 
-echo "1..16"
+echo "1..18"
 TARBALL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 
 if [ "$(id -u)" -ne 0 ] || ! command -v dpkg-buildpackage >/dev/null ||
     ! command -v dh >/dev/null; then
-	while [ "$I_N" -lt 16 ]; do skip "needs root, dpkg-buildpackage and debhelper"; done
+	while [ "$I_N" -lt 18 ]; do skip "needs root, dpkg-buildpackage and debhelper"; done
 	exit 0
 fi
 
@@ -38,6 +39,9 @@ deb_cleanup() {
 }
 trap deb_cleanup EXIT
 
+# No answer left by an earlier run: the purge below meets the default.
+[ "$preinstalled" -eq 0 ] &&
+    echo PURGE | debconf-communicate agentd >/dev/null 2>&1
 mkdir -p "$I_DIR/src"
 tar -xzf "$TARBALL" -C "$I_DIR/src" --strip-components=1
 (cd "$I_DIR/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
@@ -146,4 +150,40 @@ ok $rc "the skeleton answers inside the installed agentd"
 stop "$I_PID"
 ok $? "and agentd stops cleanly again"
 I_PID=
+
+# Purge: /var/lib/agentd stays unless debconf's agentd/purge_state says
+# otherwise (default false), and the purge says where it stays.  Only
+# when this test installed the packages; the removing half only when the
+# state directory held nothing before the test.
+if [ "$preinstalled" -eq 0 ]; then
+	rm -f "$PLUGINDIR/skeleton.so" "$PLUGINDIR/inventory.so" \
+	    /etc/agentd/conf.d/skeleton.conf /etc/agentd/conf.d/inventory.conf
+	DEBIAN_FRONTEND=noninteractive dpkg --purge libagentd-sdk-dev \
+	    agentd-plugins agentd > "$I_DIR/purge.log" 2>&1 &&
+	    [ -d /var/lib/agentd ] &&
+	    grep -q 'agentd: /var/lib/agentd (state and audit trail) is kept' \
+	    "$I_DIR/purge.log"
+	rc=$?
+	ok $rc "a purge keeps /var/lib/agentd by default, and says so"
+	[ $rc -eq 0 ] || sed 's/^/# /' "$I_DIR/purge.log" | tail -20
+	if [ "$state_was_empty" -eq 1 ]; then
+		echo "agentd agentd/purge_state boolean true" |
+		    debconf-set-selections &&
+		    DEBIAN_FRONTEND=noninteractive dpkg -i \
+		    "$I_DIR"/agentd_*.deb > "$I_DIR/install2.log" 2>&1 &&
+		    DEBIAN_FRONTEND=noninteractive dpkg --purge agentd \
+		    > "$I_DIR/purge2.log" 2>&1 &&
+		    [ ! -e /var/lib/agentd ]
+		rc=$?
+		ok $rc "with agentd/purge_state true, a purge removes it"
+		[ $rc -eq 0 ] ||
+		    cat "$I_DIR/install2.log" "$I_DIR/purge2.log" 2>/dev/null |
+		    sed 's/^/# /' | tail -20
+	else
+		skip "/var/lib/agentd held state before this test"
+	fi
+else
+	skip "agentd was installed before this test"
+	skip "agentd was installed before this test"
+fi
 done_testing

@@ -6,7 +6,7 @@
 # answered EFAILED after a bounded number of tries; its agent comes back.
 . "$top_srcdir/tests/lib.sh"
 
-plan 56
+plan 58
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 TYPED=$(plugin_copy "$TPLUGINS/typed.so")
@@ -64,6 +64,24 @@ epid=$(inst_pid echo-1)
 tpid=$(inst_pid typed-1)
 [ -n "$epid" ] && [ -n "$tpid" ]
 ok $? "their workers have pids (echo-1 $epid, typed-1 $tpid)"
+
+# Another user: "Permission denied" says who may use the sockets, not that
+# agentd is not running (control.sock for status, tail.sock for tail).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	for cmd in status tail; do
+		run timeout "$(slow 10)" setpriv --reuid=nobody --regid=nogroup \
+		    --clear-groups "$AGENTCTL" --run-dir "$T_DIR/run" $cmd
+		[ "$rc" -eq 3 ] && one_line_ok=1 || one_line_ok=0
+		printf '%s' "$err" | grep -q 'Permission denied: only root and the user agentd runs as may use its sockets: run agentctl as root or as that user' &&
+		    ! printf '%s' "$err" | grep -q 'not running' &&
+		    [ "$one_line_ok" -eq 1 ] && [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ]
+		ok $? "$cmd as another user: exit 3, one line saying to run as root or agentd's user (got $rc: $err)"
+	done
+else
+	echo "ok $((T_N + 1)) - status as another user # SKIP needs root and setpriv"
+	echo "ok $((T_N + 2)) - tail as another user # SKIP needs root and setpriv"
+	T_N=$((T_N + 2))
+fi
 
 # --json status: one line of JSON, naming both agents.
 run actl --json status

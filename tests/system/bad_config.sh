@@ -1,12 +1,13 @@
 #!/bin/sh
 # Configuration mistakes a person can make: each is refused with exit
 # status 1 and one line on stderr naming the file, the line, the agent and
-# what to do; nothing is started.  A valid configuration passes
-# --check-config without starting anything, and checking (or failing to
-# start) a broken copy never disturbs an agentd that is already running.
+# what to do (several: one line each, all in one run); nothing is
+# started.  A valid configuration passes --check-config without starting
+# anything, and checking (or failing to start) a broken copy never
+# disturbs an agentd that is already running.
 . "$top_srcdir/tests/lib.sh"
 
-plan 76
+plan 82
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 TYPED=$(plugin_copy "$TPLUGINS/typed.so")
@@ -231,6 +232,63 @@ check
 refused "stray quote" \
     '^agentd: .*/stray\.conf:3: this " is never closed: close the string$' \
     "file:line of the quote and the fix"
+
+# Several mistakes in several files: --check-config reports every one in
+# one run, as a compiler does, one line each in the order read; a real
+# start refuses with the same lines.
+fresh
+conf a-syntax.conf <<EOF
+agent "one" {
+	plugin = "$ECHO"
+	request_timeout 10s
+}
+EOF
+# (libconfuse stops at an unknown option too: the rest of its file is
+# not read.)
+conf b-unknown.conf <<EOF
+agent "two" {
+	plugin = "$ECHO"
+	colour = "red"
+}
+EOF
+conf c-agents.conf <<EOF
+agent "three" {
+	plugin = "$ECHO"
+	instances { min = 3 max = 2 }
+}
+agent "fine" {
+	plugin = "$ECHO"
+}
+EOF
+conf d-typed.conf <<EOF
+agent "four" {
+	plugin = "$TYPED"
+	settings {
+		greeting = "hi"
+		limit = "abc"
+	}
+}
+EOF
+check
+[ "$rc" -eq 1 ]
+ok $? "every error: --check-config exits 1 (got $rc)"
+n=$(printf '%s\n' "$err" | grep -c .)
+[ "$n" -eq 4 ]
+ok $? "every error: four lines on stderr, one per error (got $n)"
+line() { printf '%s\n' "$err" | sed -n "$1p" | grep -q "$2"; }
+line 1 'a-syntax\.conf:3: agent "one": .*write NAME = VALUE' &&
+    line 2 'b-unknown\.conf:3: agent "two": no such option .colour.' &&
+    line 3 'c-agents\.conf:1: agent "three": instances min (3) is greater than max (2)' &&
+    line 4 'd-typed\.conf:5: agent "four": setting "limit" must be a whole number'
+ok $? "every error: each FILE:LINE: agent: what to do, in the order read"
+! printf '%s\n' "$err" | grep -v '^agentd: [^ ]*\.conf:[0-9]*: agent "' >/dev/null
+ok $? "every error: each line in the compiler's form"
+checked="$err"
+try_start
+[ "$rc" -eq 1 ] && [ "$err" = "$checked" ]
+ok $? "every error: a real start refuses with the same lines (rc $rc)"
+nothing_left
+ok $? "every error: no socket and no worker left"
 
 # A valid configuration passes --check-config, and nothing is started.
 fresh

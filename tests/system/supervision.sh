@@ -7,7 +7,7 @@
 # stable_after.
 . "$top_srcdir/tests/lib.sh"
 
-plan 18
+plan 20
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 MIS=$(plugin_copy "$TPLUGINS/misbehave.so")
@@ -58,8 +58,15 @@ ok $? "and the log says what to do"
 grep -Eq 'agent crashy: instance crashy-[0-9]+ \(pid [0-9]+\) killed by signal 6 \(SIGABRT\), before it was ready \(loading the plugin or in its init\)$' "$T_DIR/agentd.log" &&
     actl audit --agent crashy --kind instance.exit | grep -q 'killed by signal 6 (SIGABRT), before it was ready'
 ok $? "a crash in init is said to be one: the signal's name, before it was ready"
-grep -q 'agent crashy: to see where it crashed, .*gdb --args \./test_misbehave \./misbehave\.so; .*ulimit -c unlimited' "$T_DIR/agentd.log"
+grep -q 'agent crashy: to see where it crashed: .*gdb --args \./test_misbehave \./misbehave\.so; .*ulimit -c unlimited' "$T_DIR/agentd.log"
 ok $? "... with the commands that show where"
+grep -qF "agent crashy: to see where it crashed: agentd-worker --describe $MIS loads it" "$T_DIR/agentd.log"
+ok $? "... first the worker's describe mode, on the plugin's path"
+# The command as the line gives it: the plugin loads (no init is run),
+# so the crash is in its init, not in loading it.
+out=$(timeout "$(slow 10)" "$WORKER" --describe "$MIS" 2>&1)
+[ $? -eq 0 ] && printf '%s' "$out" | jq_true '.name == "misbehave"'
+ok $? "agentd-worker --describe loads the crashing plugin without its init: $out"
 n=$(starts crashy | jq length)
 sleep 1
 [ "$(starts crashy | jq length)" = "$n" ] && [ "$n" = 4 ]

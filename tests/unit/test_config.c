@@ -925,6 +925,77 @@ test_tolerant(void)
 	rmtree(dir);
 }
 
+/* What a strict load reported, line by line. */
+struct reported {
+	char   lines[8][AD_ERRLEN];
+	size_t n;
+};
+
+static void
+collect(void *arg, const char *line)
+{
+	struct reported *r = arg;
+
+	if (r->n < 8)
+		snprintf(r->lines[r->n], sizeof(r->lines[0]), "%s", line);
+	r->n++;
+}
+
+/* Strict loading reports every error in one run, as a compiler does. */
+static void
+test_all_errors(void)
+{
+	struct ad_config_opts o   = test_opts;
+	char                 *dir = fresh_dir();
+	char                  err[AD_ERRLEN];
+	struct ad_config     *c = NULL;
+	struct reported       r;
+	size_t                i;
+	int                   one_each = 1;
+
+	memset(&r, 0, sizeof(r));
+	o.report     = collect;
+	o.report_arg = &r;
+	/* A syntax error stops libconfuse in its file, not in the next. */
+	put(dir, "a.conf", "agent \"lost\" {\n  plugin = \n");
+	/* An agentd { } refused; its file's agents are checked still. */
+	put(dir, "b.conf",
+	    "agentd { http { listen = \"0.0.0.0:1\" } }\n"
+	    "agent \"badmin\" { plugin = \"echo.so\"\n"
+	    "  instances { min = 3 max = 2 } settings { limit = 1 } }\n"
+	    "agent \"good\" { plugin = \"echo.so\" settings { limit = 1 } "
+	    "}\n");
+	/* Two in one file, and one found once every file is read. */
+	put(dir, "c.conf",
+	    "agent \"nolimit\" { plugin = \"echo.so\" }\n"
+	    "agent \"good\" { plugin = \"echo.so\" settings { limit = 2 } "
+	    "}\n"
+	    "agent \"gone\" { plugin = \"missing.so\" }\n");
+	is_int(load(dir, &o, &c, err), AGENTD_ECONFIG,
+	    "all errors: the configuration is refused");
+	ok(c == NULL, "all errors: nothing returned");
+	is_int((int)r.n, 6, "all errors: six reported in one run");
+	for (i = 0; i < r.n && i < 8; i++)
+		if (strchr(r.lines[i], '\n') != NULL)
+			one_each = 0;
+	ok(one_each, "all errors: one line each");
+	ok(r.n == 6 && strstr(r.lines[0], "a.conf:") != NULL
+	        && strstr(r.lines[1], "b.conf:1: http: listen") != NULL
+	        && strstr(r.lines[2], "b.conf:2: agent \"badmin\": instances")
+	            != NULL
+	        && strstr(r.lines[3], "c.conf:2: agent \"good\": already")
+	            != NULL,
+	    "all errors: the file's, then each agent's, in the order read");
+	ok(r.n == 6
+	        && strstr(r.lines[4], "c.conf:1: agent \"nolimit\"") != NULL
+	        && strstr(r.lines[4], "limit") != NULL
+	        && strstr(r.lines[5], "c.conf:3: agent \"gone\": cannot load")
+	            != NULL,
+	    "all errors: then the checks against each plugin's schema");
+	is_str(err, r.lines[0], "all errors: err holds the first");
+	rmtree(dir);
+}
+
 /* A copy is equal to its original; where it is written does not count. */
 static void
 test_same(void)
@@ -1215,9 +1286,8 @@ bounds_hold(const struct ad_opt *o, const char *section, void *arg)
 	case AD_OPT_ENUM:
 	case AD_OPT_WORD:
 		what = o->words == NULL
-		    ? ad_xasprintf("%s \"bogus\" is not an address: write "
-		                   "HOST:PORT",
-		        o->name)
+		    ? ad_xasprintf(
+		        "%s \"bogus\" is not %s", o->name, o->word_hint)
 		    : ad_xasprintf("%s \"bogus\" is unknown: use ", o->name);
 		good = refused(rc, section, o, "bogus", what);
 		free(what);
@@ -2147,8 +2217,9 @@ test_webhooks(void)
 int
 main(void)
 {
-	plan(192 + 16 + 3 + 1 + 6 + 10 + 127 + 16);
+	plan(192 + 16 + 3 + 1 + 6 + 10 + 127 + 16 + 7);
 	test_tolerant();
+	test_all_errors();
 	test_same();
 	test_full();
 	test_defaults();
