@@ -1026,10 +1026,13 @@ main(int argc, char **argv)
 		rv = EXIT_BUS;
 	} else {
 		rv = serve(&ctx);
+		/* Before fini: each request outstanding hears ECLOSED, and
+		 * what its callback records or proposes is settled below with
+		 * the rest (agent.h: callbacks of records queued before fini
+		 * run before fini). */
+		ad_whttp_close(&ctx);
 		if (ctx.initialized)
 			settle(&ctx);
-		/* Before fini: each request outstanding hears ECLOSED. */
-		ad_whttp_close(&ctx);
 		/* Reports go on through fini: it may take a while. */
 		if (ctx.initialized && ctx.desc->fini != NULL) {
 			plugin_enter(&ctx);

@@ -15,8 +15,9 @@
  *   {"put_ttl": K, "val": S, "ttl_ms": N}   reply {"status": NAME}
  *   {"get": K}             reply {"status": NAME, "val": S}
  *   {"scan": PREFIX}       reply {"status": NAME, "keys": [K...]}
- * fini writes "closed N" to the setting "fini_file" (if set): the
- * callbacks that said ECLOSED, all of them before fini.
+ * fini writes "closed N audited M" to the setting "fini_file" (if
+ * set): the callbacks that said ECLOSED, all of them before fini, and
+ * the callbacks of the audit record each of them made.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -37,6 +38,7 @@ struct fetcher {
 	const struct agentd_host *host;
 	const char               *fini_file;
 	long                      closed;  /* ECLOSED callbacks */
+	long                      audited; /* their records' callbacks */
 	long                      pending; /* callbacks not run */
 };
 
@@ -95,7 +97,8 @@ batch_reply(struct batch *b)
 	agentd_writer_new(&w);
 	agentd_write_map(w, 7);
 	agentd_write_str(w, "status");
-	agentd_write_str(w, agentd_errname(b->refused ? b->refused : b->status));
+	agentd_write_str(
+	    w, agentd_errname(b->refused ? b->refused : b->status));
 	agentd_write_str(w, "code");
 	agentd_write_int(w, b->code);
 	agentd_write_str(w, "attempts");
@@ -117,14 +120,29 @@ batch_reply(struct batch *b)
 }
 
 static void
+closed_audited(void *arg, int status, uint64_t seq)
+{
+	struct fetcher *f = arg;
+
+	(void)status;
+	(void)seq;
+	f->audited++;
+}
+
+static void
 http_done(void *arg, const struct agentd_http_response *r)
 {
 	struct batch *b = arg;
 	size_t        i;
 
 	b->f->pending--;
-	if (r->status == AGENTD_ECLOSED)
+	/* A record made by the ECLOSED callback is settled before fini. */
+	if (r->status == AGENTD_ECLOSED) {
 		b->f->closed++;
+		b->f->host->audit_async(b->f->ctx, "fetch.closed",
+		    "a request ended by the stop", NULL, 0, closed_audited,
+		    b->f);
+	}
 	b->status   = r->status;
 	b->code     = r->http_code;
 	b->attempts = r->attempts;
@@ -159,9 +177,9 @@ do_http(struct fetcher *f, agentd_request *req, const agentd_value *root)
 	struct agentd_http_request hr = AGENTD_HTTP_REQUEST_INIT;
 	struct agentd_http_header  hv[16];
 	const agentd_value        *hm = agentd_map_get(root, "headers");
-	char url[2048], method[32] = "", names[16][64], values[16][256];
-	const char    *body = NULL;
-	size_t         blen = 0, i;
+	char        url[2048], method[32] = "", names[16][64], values[16][256];
+	const char *body = NULL;
+	size_t      blen = 0, i;
 	struct batch  *b;
 	long           n, count = num(root, "count");
 	int            rv = 0;
@@ -236,8 +254,8 @@ struct keys {
 };
 
 static int
-scan_key(void *arg, const char *key, size_t keylen, const void *val,
-    size_t vallen)
+scan_key(
+    void *arg, const char *key, size_t keylen, const void *val, size_t vallen)
 {
 	struct keys *ks = arg;
 
@@ -290,8 +308,7 @@ fetcher_request(void *state, agentd_request *req, const void *body, size_t len)
 		agentd_get_uint(agentd_map_get(root, "ttl_ms"), &ttl);
 		reply_status(
 		    f, req, f->host->state_put_ttl(f->ctx, k, kl, v, vl, ttl));
-	} else if (agentd_get_str(agentd_map_get(root, "get"), &k, &kl)
-	    == 0) {
+	} else if (agentd_get_str(agentd_map_get(root, "get"), &k, &kl) == 0) {
 		rv = f->host->state_get(f->ctx, k, kl, &got, &glen);
 		agentd_write_map(w, 2);
 		agentd_write_str(w, "status");
@@ -333,7 +350,8 @@ fetcher_fini(void *state)
 
 	if (f->fini_file[0] != '\0'
 	    && (out = fopen(f->fini_file, "w")) != NULL) {
-		fprintf(out, "closed %ld pending %ld\n", f->closed, f->pending);
+		fprintf(out, "closed %ld audited %ld pending %ld\n", f->closed,
+		    f->audited, f->pending);
 		fclose(out);
 	}
 	free(f);

@@ -183,6 +183,7 @@ call web "{\"url\":\"http://127.0.0.1:$P/stall/30\",\"count\":3}" >/dev/null 2>&
 wait_for 10 sh -c "[ \$(grep -c ' /stall/30\$' '$T_DIR/plain.log') -eq 3 ]"
 stop_agentd
 wait_for 10 test -s "$SHARED/fini"
-like "$(cat "$SHARED/fini" 2>/dev/null)" '^closed 3 pending 0$' "stopping: the three outstanding got ECLOSED, each once, before fini"
+like "$(cat "$SHARED/fini" 2>/dev/null)" '^closed 3 audited 3 pending 0$' \
+    "stopping: the three outstanding got ECLOSED, each once, before fini, and the record each made was settled before fini too"
 
 done_testing
