@@ -1543,6 +1543,31 @@ cmd_reload(struct ctl_opts *o, int argc, char **argv)
 	return bad > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
+/*
+ * An operation whose request is {"agent": AGENT}: its answer in *v to
+ * print, or, with --json, printed here and *v NULL.  An exit status.
+ */
+static int
+request_agent(
+    struct ctl_opts *o, const char *op, const char *agent, json_t **v)
+{
+	agentd_writer *w;
+	int            rv;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "agent");
+	agentd_write_str(w, agent);
+	rv = request(o, AD_KIND_CONTROL, op, w, 0, v);
+	agentd_writer_free(w);
+	if (rv == EXIT_OK && o->json) {
+		print_line(*v);
+		json_decref(*v);
+		*v = NULL;
+	}
+	return rv;
+}
+
 static const char *const versions_help
     = "usage: agentctl versions AGENT\n"
       "The plugin builds AGENT has run, by content hash: version string, "
@@ -1553,11 +1578,10 @@ static const char *const versions_help
 static int
 cmd_versions(struct ctl_opts *o, int argc, char **argv)
 {
-	agentd_writer *w;
-	json_t        *v, *it;
-	size_t         k;
-	char           when[32];
-	int            rv;
+	json_t *v, *it;
+	size_t  k;
+	char    when[32];
+	int     rv;
 
 	if (want_help(argc, argv, versions_help))
 		return EXIT_OK;
@@ -1565,19 +1589,9 @@ cmd_versions(struct ctl_opts *o, int argc, char **argv)
 		fputs(versions_help, stderr);
 		return EXIT_USAGE;
 	}
-	agentd_writer_new(&w);
-	agentd_write_map(w, 1);
-	agentd_write_str(w, "agent");
-	agentd_write_str(w, argv[1]);
-	rv = request(o, AD_KIND_CONTROL, "versions", w, 0, &v);
-	agentd_writer_free(w);
-	if (rv != EXIT_OK)
+	if ((rv = request_agent(o, "versions", argv[1], &v)) != EXIT_OK
+	    || v == NULL)
 		return rv;
-	if (o->json) {
-		print_line(v);
-		json_decref(v);
-		return EXIT_OK;
-	}
 	printf("%-16s %-12s %-20s %-9s %s\n", "HASH", "VERSION",
 	    "LOADED (UTC)", "STATE", "BY");
 	json_array_foreach(json_object_get(v, "versions"), k, it)
@@ -1611,10 +1625,9 @@ static const char *const settings_help
 static int
 cmd_settings(struct ctl_opts *o, int argc, char **argv)
 {
-	agentd_writer *w;
-	json_t        *v, *it;
-	size_t         k;
-	int            rv;
+	json_t *v, *it;
+	size_t  k;
+	int     rv;
 
 	if (want_help(argc, argv, settings_help))
 		return EXIT_OK;
@@ -1622,19 +1635,9 @@ cmd_settings(struct ctl_opts *o, int argc, char **argv)
 		fputs(settings_help, stderr);
 		return EXIT_USAGE;
 	}
-	agentd_writer_new(&w);
-	agentd_write_map(w, 1);
-	agentd_write_str(w, "agent");
-	agentd_write_str(w, argv[1]);
-	rv = request(o, AD_KIND_CONTROL, "settings", w, 0, &v);
-	agentd_writer_free(w);
-	if (rv != EXIT_OK)
+	if ((rv = request_agent(o, "settings", argv[1], &v)) != EXIT_OK
+	    || v == NULL)
 		return rv;
-	if (o->json) {
-		print_line(v);
-		json_decref(v);
-		return EXIT_OK;
-	}
 	printf("%-24s %-7s %s\n", "NAME", "TYPE", "VALUE");
 	json_array_foreach(json_object_get(v, "settings"), k, it)
 	{
