@@ -615,48 +615,46 @@ cpu_of(pid_t pid)
 }
 
 /*
- * The CPU time of agentd's HTTP thread (libmicrohttpd's, named
- * "MHD-single"), from its schedstat: nanoseconds, so a single scrape
- * shows; microseconds, -1 if not found.
+ * The CPU time of agentd's HTTP threads (libmicrohttpd's: "MHD-single",
+ * or each "MHD-worker" of a pool), summed from their schedstat:
+ * nanoseconds, so a single scrape shows; microseconds, -1 if none.
  */
 static int64_t
 cpu_mhd(pid_t pid)
 {
-	static char        path[320];
-	char               name[32] = "";
-	unsigned long long ns;
+	char               dir[32], p[320], name[32];
+	unsigned long long ns, sum = 0;
+	int                found = 0;
+	DIR               *d;
+	struct dirent     *e;
 	FILE              *f;
 
-	if (path[0] == '\0') {
-		char           dir[32], p[320];
-		DIR           *d;
-		struct dirent *e;
-
-		snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
-		if ((d = opendir(dir)) == NULL)
-			return -1;
-		while ((e = readdir(d)) != NULL && path[0] == '\0') {
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s/comm", dir, e->d_name);
-			if ((f = fopen(p, "r")) == NULL)
-				continue;
-			if (fgets(name, sizeof(name), f) != NULL
-			    && strncmp(name, "MHD", 3) == 0)
-				snprintf(path, sizeof(path), "%s/%s/schedstat",
-				    dir, e->d_name);
-			fclose(f);
-		}
-		closedir(d);
-		if (path[0] == '\0')
-			return -1;
-	}
-	if ((f = fopen(path, "r")) == NULL)
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	if ((d = opendir(dir)) == NULL)
 		return -1;
-	if (fscanf(f, "%llu", &ns) != 1)
-		ns = 0;
-	fclose(f);
-	return (int64_t)(ns / 1000);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s/comm", dir, e->d_name);
+		if ((f = fopen(p, "r")) == NULL)
+			continue;
+		name[0] = '\0';
+		if (fgets(name, sizeof(name), f) == NULL)
+			name[0] = '\0';
+		fclose(f);
+		if (strncmp(name, "MHD", 3) != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s/schedstat", dir, e->d_name);
+		if ((f = fopen(p, "r")) == NULL)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1) {
+			sum += ns;
+			found = 1;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return found ? (int64_t)(sum / 1000) : -1;
 }
 
 static int64_t

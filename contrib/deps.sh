@@ -5,7 +5,7 @@ set -e
 PACKAGES="build-essential autoconf automake libtool pkg-config \
  libnng-dev libmsgpack-dev liblmdb-dev lmdb-utils libconfuse-dev \
  libjansson-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev libseccomp-dev procps jq man-db \
- clang libclang-rt-14-dev stress-ng curl openssl prometheus \
+ po-debconf lintian clang libclang-rt-14-dev stress-ng curl openssl prometheus \
  chromium chromium-driver python3-selenium"
 missing=
 for p in $PACKAGES; do

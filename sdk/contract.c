@@ -65,6 +65,22 @@ ad_valid_topic(const char *s)
 	return n >= 1 && n <= AGENTD_TOPIC_MAX;
 }
 
+int
+ad_valid_capability(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+		        || c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return n >= 1 && n <= AGENTD_NAME_MAX;
+}
+
 /* ---- state ------------------------------------------------------------ */
 
 int
@@ -104,7 +120,9 @@ ad_audit_fields_check(const char *kind, const char *summary,
 	return 0;
 }
 
-/* The first segments of the kinds agentd writes, and may write later. */
+/* The first segments of the kinds agentd writes, and may write later.
+ * "decision" alone is the agents' own (what a business agent decided and
+ * why: the shop's ceo); agentd's are decision.proposed, .approved, ... */
 static const char *const reserved_kinds[] = { "agentd", "agent", "instance",
 	"call", "state", "event", "audit", "policy", "approval", "decision",
 	"approvals", "token", "http", "webhook" };
@@ -117,9 +135,12 @@ ad_audit_kind_reserved(const char *kind)
 	for (i = 0; i < sizeof(reserved_kinds) / sizeof(reserved_kinds[0]);
 	     i++) {
 		n = strlen(reserved_kinds[i]);
-		if (strncasecmp(kind, reserved_kinds[i], n) == 0
-		    && (kind[n] == '\0' || kind[n] == '.'))
+		if (strncasecmp(kind, reserved_kinds[i], n) != 0)
+			continue;
+		if (kind[n] == '.')
 			return 1;
+		if (kind[n] == '\0')
+			return strcasecmp(kind, "decision") != 0;
 	}
 	return 0;
 }
@@ -393,6 +414,25 @@ ad_desc_check_fields(
 			return AD_DESC_SETTING_TYPE;
 		}
 	}
+	return ad_desc_check_capabilities(d, NULL);
+}
+
+enum ad_desc_fault
+ad_desc_check_capabilities(const struct agentd_plugin *d, size_t *bad)
+{
+	const char *const *c = d->capabilities;
+	size_t             i;
+
+	/* Never past AGENTD_CAPABILITIES_MAX + 1 entries: a list that lost
+	 * its NULL is refused, not read on. */
+	for (i = 0; c != NULL && c[i] != NULL; i++) {
+		if (bad != NULL)
+			*bad = i;
+		if (i == AGENTD_CAPABILITIES_MAX)
+			return AD_DESC_CAPABILITIES;
+		if (!ad_valid_capability(c[i]))
+			return AD_DESC_CAPABILITY;
+	}
 	return AD_DESC_OK;
 }
 
@@ -442,4 +482,49 @@ ad_desc_find(void *dl, size_t *avail, int *other)
 	*avail = d != NULL ? symbol_size(d) : 0;
 	*other = d == NULL ? other_major(dl) : -1;
 	return d;
+}
+
+/* ---- a failed call's message ------------------------------------------ */
+
+void
+ad_call_error_line(const char *s, size_t len, char out[AD_CALL_ERROR_MAX + 1])
+{
+	size_t i;
+
+	if (s == NULL)
+		len = 0;
+	if (len > AD_CALL_ERROR_MAX) {
+		len = AD_CALL_ERROR_MAX;
+		/* Cut where a character starts, not inside one. */
+		while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+			len--;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		out[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+	}
+	out[len] = '\0';
+}
+
+void
+ad_call_error_text(const void *body, size_t len, const char *fallback,
+    char out[AD_CALL_ERROR_MAX + 1])
+{
+	agentd_doc *doc;
+	const char *s;
+	size_t      n;
+
+	if (body != NULL && len > 0 && agentd_parse(body, len, &doc) == 0) {
+		if (agentd_get_str(
+		        agentd_map_get(agentd_doc_root(doc), "error"), &s, &n)
+		        == 0
+		    && n > 0) {
+			ad_call_error_line(s, n, out);
+			agentd_doc_free(doc);
+			return;
+		}
+		agentd_doc_free(doc);
+	}
+	ad_call_error_line(fallback, fallback ? strlen(fallback) : 0, out);
 }

@@ -29,6 +29,9 @@ int ad_valid_name(const char *s);
 /* Topics: the same characters, 1..AGENTD_TOPIC_MAX bytes. */
 int ad_valid_topic(const char *s);
 
+/* Capabilities (ABI 1.5): 1..AGENTD_NAME_MAX bytes of [a-z0-9_.-]. */
+int ad_valid_capability(const char *s);
+
 /* ---- messages --------------------------------------------------------- */
 
 /* What an event envelope adds to its topic and body, at most. */
@@ -103,6 +106,10 @@ struct ad_setting_value {
 		double  d;
 		int     b;
 	} v;
+	/* The file the value was read from (`NAME_file = "PATH"` in
+	 * settings { }), or NULL.  Set and freed only by agentd's
+	 * configuration loader (runtime/config); NULL everywhere else. */
+	char *file;
 };
 
 /* "string", "int", "double", "bool" and back; NULL / 0 if unknown. */
@@ -166,6 +173,13 @@ void ad_host_free(void *p);
 		.http_async     = host_http_async,                            \
 		.request_caller = host_request_caller,                        \
 		.state_put_ttl  = host_state_put_ttl,                         \
+		.count          = host_count,                                 \
+		.watch_fd       = host_watch_fd,                              \
+		.timer_start    = host_timer_start,                           \
+		.timer_cancel   = host_timer_cancel,                          \
+		.call_error     = host_call_error,                            \
+		.find_agents    = host_find_agents,                           \
+		.state_batch_async = host_state_batch_async,                  \
 	}
 /* clang-format on */
 
@@ -216,6 +230,8 @@ enum ad_desc_fault {
 	AD_DESC_VERSION,      /* no .version, or an empty one */
 	AD_DESC_ON_REQUEST,   /* no .on_request */
 	AD_DESC_SETTING_TYPE, /* a setting of an unknown type */
+	AD_DESC_CAPABILITY,   /* a capability that is not a valid one */
+	AD_DESC_CAPABILITIES, /* more than AGENTD_CAPABILITIES_MAX */
 };
 
 /*
@@ -235,6 +251,14 @@ enum ad_desc_fault ad_desc_check_fields(
     const struct agentd_plugin *d, const struct agentd_setting **bad);
 
 /*
+ * The descriptor's .capabilities alone (ad_desc_check_fields checks them
+ * last): *bad (may be NULL) gets the index of the offending entry, for
+ * AD_DESC_CAPABILITIES the first one past the limit.
+ */
+enum ad_desc_fault ad_desc_check_capabilities(
+    const struct agentd_plugin *d, size_t *bad);
+
+/*
  * The descriptor of the plugin dlopen()ed as dl, or NULL; *avail gets the
  * bytes its symbol occupies (0 if unknown) and, when there is none,
  * *other_major the ABI major of another descriptor the plugin has (-1 if
@@ -242,5 +266,27 @@ enum ad_desc_fault ad_desc_check_fields(
  */
 const struct agentd_plugin *ad_desc_find(
     void *dl, size_t *avail, int *other_major);
+
+/* ---- a failed call's message (host->call_error) ----------------------- */
+
+/* What host->call_error() answers at most, without its NUL. */
+#define AD_CALL_ERROR_MAX 1024
+
+/*
+ * s[0..len) as host->call_error() answers it, into out: one line (each
+ * control character a space), cut to AD_CALL_ERROR_MAX bytes where a
+ * UTF-8 character begins.  s is borrowed for the call; NULL is "".
+ */
+void ad_call_error_line(
+    const char *s, size_t len, char out[AD_CALL_ERROR_MAX + 1]);
+
+/*
+ * The message of a failed call's reply body, {"error": message} as agentd
+ * and the worker send it with every failure (doc/protocol.md), into out
+ * as ad_call_error_line() makes it; fallback (NULL: "") when body holds
+ * no such string.  body is borrowed for the call.
+ */
+void ad_call_error_text(const void *body, size_t len, const char *fallback,
+    char out[AD_CALL_ERROR_MAX + 1]);
 
 #endif /* AGENTD_CONTRACT_H */

@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@
 #include <agentd/mock.h>
 
 #include "contract.h"
+#include "counters.h"
+#include "fdtimer.h"
 #include "http_rules.h"
 
 /* The plugin's context: only a way back to the mock. */
@@ -79,6 +82,12 @@ struct handler {
 	void               *arg;
 };
 
+/* One agent's capability, for find_agents (agentd_mock_capability()). */
+struct mcap {
+	char agent[AGENTD_NAME_MAX + 1];
+	char cap[AGENTD_NAME_MAX + 1];
+};
+
 /* The policy gate's risks and a decision's states, as agentd names them. */
 enum risk { RISK_LOW, RISK_MEDIUM, RISK_HIGH };
 static const char *const risk_names[] = { "low", "medium", "high" };
@@ -117,20 +126,23 @@ struct decision {
  * audit_async record's callback or a decision's outcome for on_event.
  */
 struct done {
-	struct done      *next;
-	struct mhttp     *http; /* an http_async attempt's outcome instead */
-	int               http_code;
+	struct done  *next;
+	struct mhttp *http; /* an http_async attempt's outcome instead */
+	int           http_code;
 	struct agentd_http_header *hdrs; /* names and values in one block */
 	size_t                     nhdrs;
-	agentd_reply_fn   cb;
-	agentd_audit_fn   audit_cb;   /* an audit_async record instead */
-	agentd_propose_fn propose_cb; /* a propose_async, id in reply */
-	struct decision  *decision;   /* an outcome instead, body in reply */
+	agentd_reply_fn            cb;
+	agentd_audit_fn audit_cb;       /* an audit_async record instead */
+	void (*sbatch_cb)(void *, int); /* a state_batch_async instead */
+	agentd_propose_fn propose_cb;   /* a propose_async, id in reply */
+	agentd_agents_fn  agents_cb;    /* find_agents: seq names in reply */
+	struct decision  *decision;     /* an outcome instead, body in reply */
 	uint64_t          seq;
 	void             *arg;
 	int               status;
 	void             *reply;
 	size_t            len;
+	char             *call_error; /* a failed call's line, or NULL */
 };
 
 struct event {
@@ -168,6 +180,7 @@ struct agentd_mock {
 	size_t               pending;
 	struct vec           kv; /* struct entry, sorted by key */
 	struct handler      *handlers;
+	struct vec           caps; /* struct mcap: agentd_mock_capability */
 	struct done         *done_head, *done_tail;
 	struct vec           events;    /* struct event */
 	struct vec           audits;    /* struct audit */
@@ -181,13 +194,21 @@ struct agentd_mock {
 	char                 caller[AGENTD_NAME_MAX + 1];
 	int64_t              clock_ms; /* state TTLs: moved by the test */
 	/* http_async: the test's server, agentd's http { } */
-	agentd_mock_http_fn http_fn;
-	void               *http_arg;
-	struct vec          http_allow; /* char * */
+	agentd_mock_http_fn   http_fn;
+	void                 *http_arg;
+	struct vec            http_allow; /* char * */
 	struct ad_http_limits http_lim;
 	struct vec            https; /* struct mhttp *, by id */
 	unsigned              http_outstanding;
-	int                   closing; /* stopping: http_async ECLOSED */
+	int                   closing;  /* stopping: http_async ECLOSED */
+	struct ad_counters    counters; /* host->count(), as the worker's */
+	/* host->watch_fd, timer_*: the worker's table (fdtimer.h), driven by
+	 * agentd_mock_poll() and, for timers, by the clock */
+	struct ad_fdtimer fdt;
+	/* host->call_error(), as the worker's: NULL, call_error_last (the
+	 * last host->call's) or the line of the failing callback running */
+	const char *call_error;
+	char        call_error_last[AD_CALL_ERROR_MAX + 1];
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -370,33 +391,58 @@ call_check(
 
 /*
  * Let the handler of agent answer; on 0, *reply (caller owns, free with
- * free(); never NULL) holds its answer.
+ * free(); never NULL) holds its answer; otherwise why holds the line
+ * host->call_error() gives for it, as the worker's: the handler's
+ * message (agentd_mock_call_fail()), else agentd's own.
  */
 static int
 call_route(struct agentd_mock *m, const char *agent, const void *body,
-    size_t len, void **reply, size_t *reply_len)
+    size_t len, void **reply, size_t *reply_len,
+    char why[AD_CALL_ERROR_MAX + 1])
 {
 	struct handler *h = handler_find(m, agent);
 	agentd_writer  *w;
 	const void     *data;
 	size_t          dlen;
 	int             status;
+	char            own[AGENTD_NAME_MAX + 128];
 
-	if (h == NULL)
+	if (h == NULL) {
+		/* agentd's line for an agent it does not know. */
+		snprintf(own, sizeof(own),
+		    "no agent named \"%s\": `agentctl status` lists them",
+		    agent);
+		ad_call_error_line(own, strlen(own), why);
 		return mock_fail(m, AGENTD_ENOENT,
 		    "call: no handler for agent \"%s\": add one with "
 		    "agentd_mock_on_call()",
 		    agent);
+	}
 	agentd_writer_new(&w); /* aborts out of memory (msg.h) */
 	status = h->fn(h->arg, agent, body, len, w);
+	data   = agentd_writer_data(w, &dlen);
 	if (status == 0) {
-		data = agentd_writer_data(w, &dlen);
 		if ((*reply = dup_bytes(data, dlen)) == NULL)
 			status = AGENTD_ENOMEM;
 		*reply_len = dlen;
+	} else {
+		/* As the worker's reply_error() with no message. */
+		ad_call_error_text(data, dlen, agentd_strerror(status), why);
 	}
 	agentd_writer_free(w);
 	return status;
+}
+
+/* A call refused before it was sent, as the worker says it. */
+static int
+call_refused(const char *agent, int rv, char why[AD_CALL_ERROR_MAX + 1])
+{
+	char own[AGENTD_NAME_MAX + 128];
+
+	snprintf(own, sizeof(own), "call to \"%.*s\": %s", AGENTD_NAME_MAX,
+	    agent != NULL ? agent : "(null)", agentd_strerror(rv));
+	ad_call_error_line(own, strlen(own), why);
+	return rv;
 }
 
 static int
@@ -406,11 +452,27 @@ host_call(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
 	struct agentd_mock *m = mock_of(ctx);
 	int                 rv;
 
-	if (m == NULL || reply == NULL || reply_len == NULL)
+	if (m == NULL)
 		return AGENTD_EINVAL;
-	if ((rv = call_check(m, agent, body, len)) != 0)
-		return rv;
-	return call_route(m, agent, body, len, reply, reply_len);
+	m->call_error = NULL;
+	if (reply == NULL || reply_len == NULL)
+		rv = call_refused(agent, AGENTD_EINVAL, m->call_error_last);
+	else if ((rv = call_check(m, agent, body, len)) != 0)
+		call_refused(agent, rv, m->call_error_last);
+	else
+		rv = call_route(
+		    m, agent, body, len, reply, reply_len, m->call_error_last);
+	if (rv != 0)
+		m->call_error = m->call_error_last;
+	return rv;
+}
+
+static const char *
+host_call_error(agentd_ctx *ctx)
+{
+	struct agentd_mock *m = mock_of(ctx);
+
+	return m != NULL ? m->call_error : NULL;
 }
 
 /* Queue a finished call or record for agentd_mock_run(), in order. */
@@ -430,6 +492,7 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 {
 	struct agentd_mock *m = mock_of(ctx);
 	struct done        *d;
+	char                why[AD_CALL_ERROR_MAX + 1];
 	int                 rv;
 
 	if (m == NULL || cb == NULL)
@@ -442,8 +505,166 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 	d->arg = arg;
 	/* Sent now, as the worker does; an unknown agent or a failing
 	 * handler is an answer, and arrives through the callback. */
-	d->status = call_route(m, agent, body, len, &d->reply, &d->len);
+	d->status = call_route(m, agent, body, len, &d->reply, &d->len, why);
+	if (d->status != 0 && (d->call_error = dup_str(why)) == NULL)
+		d->status = AGENTD_ENOMEM; /* the callback says so */
 	done_push(m, d);
+	return 0;
+}
+
+/* ---- who has a capability (find_agents) -------------------------------- */
+
+/* Does the plugin under test declare cap in its descriptor? */
+static int
+own_capability(const struct agentd_mock *m, const char *cap)
+{
+	const char *const *c;
+
+	for (c = m->desc.capabilities; c != NULL && *c != NULL; c++)
+		if (strcmp(*c, cap) == 0)
+			return 1;
+	return 0;
+}
+
+/* Is agent among names[0..n) (NUL-terminated, one after another)? */
+static int
+block_has(const char *names, size_t n, const char *agent)
+{
+	for (; n > 0; n--, names += strlen(names) + 1)
+		if (strcmp(names, agent) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The agents with cap, sorted, each once, into d: their names end to end
+ * (each NUL-terminated) in d->reply, how many in d->seq.
+ */
+static int
+agents_with(struct agentd_mock *m, const char *cap, struct done *d)
+{
+	const struct mcap *v = m->caps.v;
+	const char       **names;
+	size_t             i, n = 0, len = 0;
+	char              *p;
+
+	if ((names = calloc(m->caps.n + 1, sizeof(*names))) == NULL)
+		return AGENTD_ENOMEM;
+	if (own_capability(m, cap))
+		names[n++] = m->agent;
+	for (i = 0; i < m->caps.n; i++)
+		if (strcmp(v[i].cap, cap) == 0)
+			names[n++] = v[i].agent;
+	qsort(names, n, sizeof(*names), str_cmp);
+	for (i = 0; i < n; i++)
+		len += strlen(names[i]) + 1;
+	if ((d->reply = p = malloc(len + 1)) == NULL) {
+		free(names);
+		return AGENTD_ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		if (block_has(d->reply, (size_t)d->seq, names[i]))
+			continue;
+		memcpy(p, names[i], strlen(names[i]) + 1);
+		p += strlen(names[i]) + 1;
+		d->seq++;
+	}
+	d->len = (size_t)(p - (char *)d->reply);
+	free(names);
+	return 0;
+}
+
+/* agentd_mock_run(): the callback with the names d holds. */
+static void
+agents_deliver(struct done *d)
+{
+	const char **v;
+	const char  *p = d->reply;
+	size_t       i;
+
+	if ((v = calloc((size_t)d->seq + 1, sizeof(*v))) == NULL) {
+		d->agents_cb(d->arg, AGENTD_ENOMEM, NULL, 0);
+		return;
+	}
+	for (i = 0; i < d->seq; i++, p += strlen(p) + 1)
+		v[i] = p;
+	d->agents_cb(d->arg, 0, v, (size_t)d->seq);
+	free(v);
+}
+
+static int
+host_find_agents(
+    agentd_ctx *ctx, const char *capability, agentd_agents_fn cb, void *arg)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	struct done        *d;
+	int                 rv;
+
+	if (m == NULL || cb == NULL)
+		return AGENTD_EINVAL;
+	if (!ad_valid_capability(capability))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "find_agents: \"%s\" is not a capability: 1-%d "
+		    "characters of [a-z0-9_.-]",
+		    capability != NULL ? capability : "(null)",
+		    AGENTD_NAME_MAX);
+	if (m->closing)
+		return mock_fail(m, AGENTD_ECLOSED,
+		    "find_agents: the instance is stopping");
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return AGENTD_ENOMEM;
+	/* Answered now, as agentd answers when the request arrives. */
+	if ((rv = agents_with(m, capability, d)) != 0) {
+		free(d);
+		return rv;
+	}
+	d->agents_cb = cb;
+	d->arg       = arg;
+	done_push(m, d);
+	return 0;
+}
+
+int
+agentd_mock_capability(
+    struct agentd_mock *m, const char *agent, const char *capability)
+{
+	struct mcap *v;
+	size_t       i, mine = 0;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	if (!ad_valid_name(agent) || !ad_valid_capability(capability))
+		return mock_fail(m, AGENTD_EINVAL,
+		    "agentd_mock_capability: \"%s\" is not an agent name or "
+		    "\"%s\" not a capability (1-%d characters of "
+		    "[a-z0-9_.-])",
+		    agent != NULL ? agent : "(null)",
+		    capability != NULL ? capability : "(null)",
+		    AGENTD_NAME_MAX);
+	v = m->caps.v;
+	for (i = 0; i < m->caps.n; i++) {
+		if (strcmp(v[i].agent, agent) != 0)
+			continue;
+		if (strcmp(v[i].cap, capability) == 0)
+			return 0;
+		mine++;
+	}
+	if (mine == AGENTD_CAPABILITIES_MAX)
+		return mock_fail(m, AGENTD_EINVAL,
+		    "agentd_mock_capability: agent \"%s\" has %d "
+		    "capabilities already, agentd's limit",
+		    agent, AGENTD_CAPABILITIES_MAX);
+	if (vec_reserve(&m->caps, 1, sizeof(*v)) != 0)
+		return AGENTD_ENOMEM;
+	v = &((struct mcap *)m->caps.v)[m->caps.n++];
+	snprintf(v->agent, sizeof(v->agent), "%s", agent);
+	snprintf(v->cap, sizeof(v->cap), "%s", capability);
 	return 0;
 }
 
@@ -636,7 +857,7 @@ host_state_put_ttl(agentd_ctx *ctx, const char *key, size_t keylen,
 		return AGENTD_EINVAL;
 	if ((rv = host_state_put(ctx, key, keylen, val, vallen)) != 0)
 		return rv;
-	i = kv_seek(m, key, keylen, &found);
+	i                                    = kv_seek(m, key, keylen, &found);
 	((struct entry *)m->kv.v)[i].expires = m->clock_ms + (int64_t)ttl_ms;
 	return 0;
 }
@@ -646,8 +867,8 @@ host_state_del(agentd_ctx *ctx, const char *key, size_t keylen)
 {
 	struct agentd_mock *m = mock_of(ctx);
 
-	int                 found;
-	size_t              i;
+	int    found;
+	size_t i;
 
 	if (m == NULL || ad_state_key_check(key, keylen, 0) != 0)
 		return AGENTD_EINVAL;
@@ -780,6 +1001,67 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 	}
 	free(copies);
 	return rv;
+}
+
+/* Written at once, as state_batch() (the same checks, refused here); cb
+ * runs from agentd_mock_run(), in order, with 0: the mock's store is
+ * always durable.  Those still waiting when the mock is freed run before
+ * fini, as the worker's do. */
+static int
+host_state_batch_async(agentd_ctx *ctx, const struct agentd_state_op *ops,
+    size_t n, void (*cb)(void *arg, int status), void *arg)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	struct done        *d;
+	int                 rv;
+
+	if (m == NULL || (ops == NULL && n != 0))
+		return AGENTD_EINVAL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return AGENTD_ENOMEM;
+	if ((rv = host_state_batch(ctx, ops, n)) != 0) {
+		free(d);
+		return rv;
+	}
+	if (cb == NULL) {
+		free(d);
+		return 0;
+	}
+	d->sbatch_cb = cb;
+	d->arg       = arg;
+	done_push(m, d);
+	return 0;
+}
+
+/* The state_batch_async callbacks waiting, in order (from
+ * agentd_mock_poll(), and before fini, where the others still waiting
+ * never run); how many ran. */
+static size_t
+sbatch_run(struct agentd_mock *m)
+{
+	size_t        ran = 0;
+	struct done **pp = &m->done_head, *d, *run = NULL, **rtail = &run;
+
+	/* Taken off the list first: a callback may queue more. */
+	m->done_tail = NULL;
+	while ((d = *pp) != NULL) {
+		if (d->sbatch_cb == NULL) {
+			m->done_tail = d;
+			pp           = &d->next;
+			continue;
+		}
+		*pp     = d->next;
+		d->next = NULL;
+		*rtail  = d;
+		rtail   = &d->next;
+	}
+	while ((d = run) != NULL) {
+		run = d->next;
+		d->sbatch_cb(d->arg, d->status);
+		free(d);
+		ran++;
+	}
+	return ran;
 }
 
 /* ---- the policy gate --------------------------------------------------- */
@@ -1321,7 +1603,7 @@ mhttp_deliver(struct agentd_mock *m, struct mhttp *r, int status, int code,
 static void
 mhttp_done(struct agentd_mock *m, struct done *d)
 {
-	struct mhttp *r = d->http;
+	struct mhttp *r  = d->http;
 	const char   *ra = NULL;
 	int64_t       wait;
 	int           status = d->status;
@@ -1335,15 +1617,15 @@ mhttp_done(struct agentd_mock *m, struct done *d)
 		if (strcasecmp(d->hdrs[i].name, "Retry-After") == 0)
 			ra = d->hdrs[i].value;
 	if (!m->closing
-	    && ad_http_next_attempt(&r->plan, r->attempt, status,
-	        d->http_code, ra, 0, (uint32_t)r->id, &wait)) {
+	    && ad_http_next_attempt(&r->plan, r->attempt, status, d->http_code,
+	        ra, 0, (uint32_t)r->id, &wait)) {
 		r->waited_ms += (uint64_t)wait;
 		r->attempt++;
 		mhttp_attempt(m, r);
 		return;
 	}
-	mhttp_deliver(m, r, status, d->http_code, d->hdrs, d->nhdrs, d->reply,
-	    d->len);
+	mhttp_deliver(
+	    m, r, status, d->http_code, d->hdrs, d->nhdrs, d->reply, d->len);
 }
 
 static int
@@ -1365,8 +1647,8 @@ host_http_async(agentd_ctx *ctx, const struct agentd_http_request *req,
 	    != 0)
 		return mock_fail(m, rv, "http_async: %s", err);
 	if (m->closing)
-		return mock_fail(m, AGENTD_ECLOSED,
-		    "http_async: the instance is stopping");
+		return mock_fail(
+		    m, AGENTD_ECLOSED, "http_async: the instance is stopping");
 	if (vec_reserve(&m->https, 1, sizeof(r)) != 0
 	    || (r = calloc(1, sizeof(*r))) == NULL)
 		return AGENTD_ENOMEM;
@@ -1388,7 +1670,7 @@ host_http_async(agentd_ctx *ctx, const struct agentd_http_request *req,
 		r->headers[r->nheaders].value
 		    = dup_str(req->headers[r->nheaders].value);
 	}
-	r->id                               = m->https.n;
+	r->id                                = m->https.n;
 	((struct mhttp **)m->https.v)[r->id] = r;
 	m->https.n++;
 	m->http_outstanding++;
@@ -1407,7 +1689,8 @@ mhttp_close(struct agentd_mock *m)
 		struct mhttp *r = ((struct mhttp **)m->https.v)[i];
 
 		if (!r->finished)
-			mhttp_deliver(m, r, AGENTD_ECLOSED, 0, NULL, 0, NULL, 0);
+			mhttp_deliver(
+			    m, r, AGENTD_ECLOSED, 0, NULL, 0, NULL, 0);
 	}
 }
 
@@ -1415,6 +1698,121 @@ static const char *
 host_request_caller(agentd_ctx *ctx, agentd_request *req)
 {
 	return req != NULL ? req->caller : NULL;
+}
+
+/* The worker's table and rules (counters.h); nothing is sent. */
+static int
+host_count(agentd_ctx *ctx, const char *name, int64_t delta)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	int                 rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	rv = ad_counters_add(&m->counters, name, delta);
+	if (rv == AGENTD_ETOOBIG)
+		return mock_fail(m, rv,
+		    "count: a new name past the %d names an instance may "
+		    "count",
+		    AGENTD_COUNTERS_MAX);
+	if (rv != 0)
+		return mock_fail(m, rv,
+		    "count: a name of 1 to %d of [a-z0-9_] starting with a "
+		    "letter, and a delta of 0 or more",
+		    AGENTD_COUNTER_NAME_MAX);
+	return 0;
+}
+
+/* ---- own descriptors and timers ------------------------------------------
+ * The worker's table and rules (fdtimer.h); the loop is agentd_mock_poll()
+ * for descriptors and agentd_mock_clock_advance() for timers. */
+
+static int
+host_watch_fd(agentd_ctx *ctx, int fd, int events, agentd_fd_fn cb, void *arg)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	int                 rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	switch ((rv = ad_fdtimer_watch(&m->fdt, fd, events, cb, arg))) {
+	case 0:
+		return 0;
+	case AGENTD_ECLOSED:
+		return mock_fail(m, rv, "watch_fd: the instance is stopping");
+	case AGENTD_ENOENT:
+		return mock_fail(m, rv, "watch_fd: fd %d is not watched", fd);
+	case AGENTD_ETOOBIG:
+		return mock_fail(m, rv,
+		    "watch_fd: fd %d is past the %d descriptors an instance "
+		    "may watch",
+		    fd, AGENTD_WATCH_MAX);
+	default:
+		if (fd < 0)
+			return mock_fail(
+			    m, rv, "watch_fd: fd %d is negative", fd);
+		if (cb == NULL
+		    && (events & ~(AGENTD_FD_READ | AGENTD_FD_WRITE)) == 0)
+			return mock_fail(m, rv,
+			    "watch_fd: fd %d: events without a callback", fd);
+		return mock_fail(m, rv,
+		    "watch_fd: fd %d: events 0x%x: only AGENTD_FD_READ and "
+		    "AGENTD_FD_WRITE may be asked",
+		    fd, (unsigned)events);
+	}
+}
+
+static int
+host_timer_start(agentd_ctx *ctx, uint64_t first_ms, uint64_t every_ms,
+    agentd_timer_fn cb, void *arg, uint64_t *id)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	int                 rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	rv = ad_fdtimer_start(
+	    &m->fdt, (uint64_t)m->clock_ms, first_ms, every_ms, cb, arg, id);
+	switch (rv) {
+	case 0:
+		return 0;
+	case AGENTD_ECLOSED:
+		return mock_fail(
+		    m, rv, "timer_start: the instance is stopping");
+	case AGENTD_ETOOBIG:
+		return mock_fail(m, rv,
+		    "timer_start: past the %d timers an instance may keep",
+		    AGENTD_TIMERS_MAX);
+	default:
+		if (cb == NULL)
+			return mock_fail(m, rv, "timer_start: no callback");
+		return mock_fail(m, rv,
+		    "timer_start: first_ms %llu, every_ms %llu: each at most "
+		    "AGENTD_TIMER_MAX_MS (%llu)",
+		    (unsigned long long)first_ms, (unsigned long long)every_ms,
+		    (unsigned long long)AGENTD_TIMER_MAX_MS);
+	}
+}
+
+static int
+host_timer_cancel(agentd_ctx *ctx, uint64_t id)
+{
+	struct agentd_mock *m = mock_of(ctx);
+	int                 rv;
+
+	if (m == NULL)
+		return AGENTD_EINVAL;
+	switch ((rv = ad_fdtimer_cancel(&m->fdt, id))) {
+	case 0:
+		return 0;
+	case AGENTD_ECLOSED:
+		return mock_fail(
+		    m, rv, "timer_cancel: the instance is stopping");
+	default:
+		return mock_fail(m, rv,
+		    "timer_cancel: timer %llu is not running",
+		    (unsigned long long)id);
+	}
 }
 
 static const struct agentd_host mock_host_table = AD_HOST_TABLE_INIT;
@@ -1548,6 +1946,12 @@ desc_take(struct agentd_mock *m, const char *what,
 		return mock_fail(m, AGENTD_EABI,
 		    "%s: setting \"%s\" has an unknown type %d", what, s->name,
 		    (int)s->type);
+	case AD_DESC_CAPABILITY:
+	case AD_DESC_CAPABILITIES:
+		return mock_fail(m, AGENTD_EABI,
+		    "%s: descriptor .capabilities needs at most %d names of "
+		    "1-%d characters of [a-z0-9_.-], ended by NULL",
+		    what, AGENTD_CAPABILITIES_MAX, AGENTD_NAME_MAX);
 	default:
 		return mock_fail(m, AGENTD_EABI,
 		    "%s: descriptor needs a .name of 1-63 characters of "
@@ -1670,7 +2074,7 @@ agentd_mock_new(const char *agent_name, struct agentd_mock **out)
 	m->http_lim.max_concurrent = 256;
 	m->http_lim.max_response   = (size_t)1 << 20;
 	m->http_lim.timeout_ms     = 30000;
-	*out = m;
+	*out                       = m;
 	return 0;
 }
 
@@ -1693,9 +2097,13 @@ agentd_mock_free(struct agentd_mock *m)
 	vecs[6] = &m->decisions;
 	vecs[7] = &m->https;
 	vecs[8] = &m->http_allow;
-	/* As a stopping worker: requests outstanding hear ECLOSED first. */
-	if (m->initialized)
+	/* As a stopping worker: requests outstanding hear ECLOSED first;
+	 * watches and timers end without a callback. */
+	if (m->initialized) {
 		mhttp_close(m);
+		sbatch_run(m);
+	}
+	ad_fdtimer_close(&m->fdt);
 	if (m->initialized && m->desc.fini != NULL)
 		m->desc.fini(m->state);
 	/* As a stopping worker: unfinished calls never call back. */
@@ -1703,6 +2111,7 @@ agentd_mock_free(struct agentd_mock *m)
 		m->done_head = d->next;
 		free(d->reply);
 		free(d->hdrs);
+		free(d->call_error);
 		free(d);
 	}
 	for (i = 0; i < m->https.n; i++)
@@ -1742,6 +2151,7 @@ agentd_mock_free(struct agentd_mock *m)
 		free(h->agent);
 		free(h);
 	}
+	free(m->caps.v);
 	for (i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++)
 		free(vecs[i]->v);
 	free(m);
@@ -1971,6 +2381,39 @@ agentd_mock_on_call(struct agentd_mock *m, const char *agent,
 	return 0;
 }
 
+/*
+ * A call_async's callback: while a failed one runs, host->call_error()
+ * answers its line, as in the worker (a host->call() inside it replaces
+ * the line with its own, or none).
+ */
+static void
+reply_run(struct agentd_mock *m, struct done *d)
+{
+	const char *before = m->call_error;
+	const char *line   = d->call_error != NULL ? d->call_error : "";
+
+	if (d->status == 0) {
+		d->cb(d->arg, 0, d->reply, d->len);
+		return;
+	}
+	m->call_error = line;
+	d->cb(d->arg, d->status, NULL, 0);
+	if (m->call_error == line)
+		m->call_error = before;
+}
+
+int
+agentd_mock_call_fail(agentd_writer *reply, int err, const char *message)
+{
+	if (reply == NULL || err <= 0)
+		return AGENTD_EINVAL;
+	agentd_write_map(reply, 1);
+	agentd_write_str(reply, "error");
+	agentd_write_str(
+	    reply, message != NULL ? message : agentd_strerror(err));
+	return err;
+}
+
 size_t
 agentd_mock_run(struct agentd_mock *m)
 {
@@ -1986,17 +2429,20 @@ agentd_mock_run(struct agentd_mock *m)
 			mhttp_done(m, d);
 		else if (d->audit_cb != NULL)
 			d->audit_cb(d->arg, d->status, d->seq);
+		else if (d->sbatch_cb != NULL)
+			d->sbatch_cb(d->arg, d->status);
 		else if (d->decision != NULL)
 			outcome_deliver(m, d);
+		else if (d->agents_cb != NULL)
+			agents_deliver(d);
 		else if (d->propose_cb != NULL)
 			d->propose_cb(d->arg, d->status,
 			    d->status == 0 ? d->reply : NULL);
 		else
-			d->cb(d->arg, d->status,
-			    d->status == 0 ? d->reply : NULL,
-			    d->status == 0 ? d->len : 0);
+			reply_run(m, d);
 		free(d->reply);
 		free(d->hdrs);
+		free(d->call_error);
 		free(d);
 		n++;
 	}
@@ -2310,7 +2756,8 @@ agentd_mock_last_log(const struct agentd_mock *m, int *level)
 	return m->last_log;
 }
 
-/* ---- who calls, and the clock of state TTLs ------------------------------ */
+/* ---- who calls, and the clock of state TTLs ------------------------------
+ */
 
 int
 agentd_mock_caller(struct agentd_mock *m, const char *caller)
@@ -2328,13 +2775,74 @@ agentd_mock_caller(struct agentd_mock *m, const char *caller)
 int
 agentd_mock_clock_advance(struct agentd_mock *m, uint64_t ms)
 {
+	agentd_timer_fn cb;
+	void           *arg;
+	uint64_t        id;
+
 	if (m == NULL || ms > AGENTD_STATE_TTL_MAX)
 		return AGENTD_EINVAL;
 	m->clock_ms += (int64_t)ms;
+	/* One turn of the worker's loop after it was held for ms. */
+	ad_fdtimer_turn(&m->fdt);
+	while (ad_fdtimer_due(&m->fdt, (uint64_t)m->clock_ms, &cb, &arg, &id))
+		cb(arg, id);
 	return 0;
 }
 
-/* ---- outbound HTTP, the test's side -------------------------------------- */
+size_t
+agentd_mock_timers(const struct agentd_mock *m)
+{
+	return m != NULL ? ad_fdtimer_timers(&m->fdt) : 0;
+}
+
+size_t
+agentd_mock_poll(struct agentd_mock *m, int timeout_ms)
+{
+	struct pollfd pfd[AGENTD_WATCH_MAX];
+	agentd_fd_fn  cb;
+	void         *arg;
+	size_t        i, n, ran = 0;
+	int           events;
+
+	if (m == NULL)
+		return 0;
+	/* Committed batches first, as the worker's loop hears of them. */
+	if ((ran = sbatch_run(m)) > 0)
+		timeout_ms = 0;
+	if ((n = ad_fdtimer_pollfds(&m->fdt, pfd, AGENTD_WATCH_MAX)) == 0)
+		return ran;
+	if (poll(pfd, (nfds_t)n, timeout_ms) <= 0)
+		return ran;
+	for (i = 0; i < n; i++)
+		if (ad_fdtimer_ready(&m->fdt, &pfd[i], &cb, &arg, &events)) {
+			cb(arg, pfd[i].fd, events);
+			ran++;
+		}
+	return ran;
+}
+
+/* ---- counters ------------------------------------------------------------
+ */
+
+int64_t
+agentd_mock_counter(const struct agentd_mock *m, const char *name, int *exists)
+{
+	const struct ad_counter *c
+	    = m != NULL ? ad_counters_find(&m->counters, name) : NULL;
+
+	if (exists != NULL)
+		*exists = c != NULL;
+	return c != NULL ? c->value : 0;
+}
+
+size_t
+agentd_mock_counters(const struct agentd_mock *m)
+{
+	return m != NULL ? m->counters.n : 0;
+}
+
+/* ---- outbound HTTP, the test's side --------------------------------------
+ */
 
 int
 agentd_mock_on_http(struct agentd_mock *m, agentd_mock_http_fn fn, void *arg)
@@ -2387,8 +2895,8 @@ mhttp_awaiting(struct agentd_mock *m, size_t id, struct mhttp **out)
 	if (m == NULL)
 		return AGENTD_EINVAL;
 	if (id >= m->https.n)
-		return mock_fail(m, AGENTD_ENOENT,
-		    "http: no request %zu was made", id);
+		return mock_fail(
+		    m, AGENTD_ENOENT, "http: no request %zu was made", id);
 	r = ((struct mhttp **)m->https.v)[id];
 	if (!r->awaiting || r->finished)
 		return mock_fail(m, AGENTD_EEXIST,
@@ -2416,8 +2924,7 @@ agentd_mock_http_answer(struct agentd_mock *m, size_t id, int http_code,
 		if (headers[i].name == NULL || headers[i].value == NULL)
 			return mock_fail(m, AGENTD_EINVAL,
 			    "http answer: header %zu has a NULL part", i);
-	return mhttp_outcome(
-	    m, r, 0, http_code, headers, nheaders, body, len);
+	return mhttp_outcome(m, r, 0, http_code, headers, nheaders, body, len);
 }
 
 int

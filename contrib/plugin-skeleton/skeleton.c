@@ -16,7 +16,7 @@
  *       no quote leaves if it could not be recorded.
  *
  *   {"op": "reprice", "sku": "A-1"}
- *       Ask the inventory agent how many are in stock; when fewer than
+ *       Ask the stock agent how many are in stock; when fewer than
  *       low_stock, raise the price by markup_pct percent, store it,
  *       record why in the audit trail, publish quote.price_changed and
  *       reply {"sku", "price", "stock", "changed": true}; otherwise reply
@@ -25,7 +25,7 @@
  *
  * Errors are answered with a code and {"error": "one line"}: EINVAL for a
  * malformed request, ENOENT for a SKU without a price; for reprice, the
- * inventory agent's error, or the audit trail's.
+ * stock agent's error, or the audit trail's.
  *
  * The rules every plugin lives by (sdk/include/agentd/agent.h has them all):
  *   - agentd talks to the plugin only through the descriptor at the bottom
@@ -325,8 +325,8 @@ quote_line(struct quote *q, agentd_request *req, const agentd_value *root)
 
 /* ---- reprice: one request across two callbacks --------------------------
  *
- * reprice_start   call_async(inventory, {"sku"})            returns 0
- * stock_known     (inventory answered) decide; state_put the new price;
+ * reprice_start   call_async(stock, {"sku"})            returns 0
+ * stock_known     (stock answered) decide; state_put the new price;
  *                 audit_async(quote.reprice, why)
  * reprice_logged  (the record is on disk) publish quote.price_changed;
  *                 reply
@@ -415,7 +415,7 @@ reprice_logged(void *arg, int status, uint64_t seq)
 	free(p);
 }
 
-/* The inventory agent answered: decide, store, record. */
+/* The stock agent answered: decide, store, record. */
 static void
 stock_known(void *arg, int status, const void *reply, size_t len)
 {
@@ -428,7 +428,7 @@ stock_known(void *arg, int status, const void *reply, size_t len)
 	int             rv;
 
 	if (status != 0) {
-		reprice_fail(p, status, "the inventory agent did not answer");
+		reprice_fail(p, status, "the stock agent did not answer");
 		return;
 	}
 	/* reply is borrowed until we return: read what we need now. */
@@ -440,12 +440,12 @@ stock_known(void *arg, int status, const void *reply, size_t len)
 	}
 	if (rv != 0) {
 		reprice_fail(p, AGENTD_EPROTO,
-		    "the inventory agent's answer has no \"stock\"");
+		    "the stock agent's answer has no \"stock\"");
 		return;
 	}
 
 	/* The price now, not the one reprice_start saw: another request
-	 * may have set it while inventory was asked. */
+	 * may have set it while stock was asked. */
 	if ((rv = read_price(q, p->sku, &p->old_price)) != 0) {
 		reprice_fail(p, rv, "the price could not be read");
 		return;
@@ -532,11 +532,11 @@ reprice_start(struct quote *q, agentd_request *req, const agentd_value *root)
 	agentd_write_str(q->out, p->sku);
 	agentd_write_map_end(q->out);
 	body = agentd_writer_data(q->out, &len);
-	/* 0 ms: the default deadline.  calls = { "inventory" } allows it. */
+	/* 0 ms: the default deadline.  calls = { "stock" } allows it. */
 	rv = q->host->call_async(
-	    q->ctx, "inventory", body, len, 0, stock_known, p);
+	    q->ctx, "stock", body, len, 0, stock_known, p);
 	if (rv != 0)
-		reprice_fail(p, rv, "the inventory agent cannot be called");
+		reprice_fail(p, rv, "the stock agent cannot be called");
 	/* else p is stock_known's now */
 	return 0; /* answered, or to be answered by a callback */
 }

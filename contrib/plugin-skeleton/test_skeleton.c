@@ -162,7 +162,7 @@ test_quotes(void *so)
 	agentd_mock_free(m);
 }
 
-/* ---- reprice: quote calls inventory ------------------------------------ */
+/* ---- reprice: quote calls stock ------------------------------------ */
 
 /* {"op": "reprice", "sku": sku} */
 static void
@@ -177,9 +177,9 @@ reprice_req(const char *sku)
 	agentd_write_map_end(req);
 }
 
-/* Plays the inventory agent: *arg units of whatever SKU is asked. */
+/* Plays the stock agent: *arg units of whatever SKU is asked. */
 static int
-inventory(void *arg, const char *agent, const void *body, size_t len,
+play_stock(void *arg, const char *agent, const void *body, size_t len,
     agentd_writer *reply)
 {
 	agentd_write_map_begin(reply);
@@ -224,7 +224,7 @@ test_reprice(void *so)
 	}
 	price_req("A-1", 2.5);
 	send_req(m);
-	agentd_mock_on_call(m, "inventory", inventory, &stock);
+	agentd_mock_on_call(m, "stock", play_stock, &stock);
 
 	reprice_req("A-1");
 	check(send_req(m) == 0 && reply_double("price") == 2.75
@@ -253,11 +253,11 @@ test_reprice(void *so)
 	        && agentd_mock_audit_count(m) == 1,
 	    "9 in stock: the price stays, nothing recorded");
 
-	agentd_mock_on_call(m, "inventory", NULL, NULL);
+	agentd_mock_on_call(m, "stock", NULL, NULL);
 	reprice_req("A-1");
 	check(send_req(m) == AGENTD_ENOENT
 	        && stored_price(m, "price:A-1") == 2.75,
-	    "no inventory agent: its ENOENT, the price untouched");
+	    "no stock agent: its ENOENT, the price untouched");
 	reprice_req("B-2");
 	check(send_req(m) == AGENTD_ENOENT, "a SKU without a price: ENOENT");
 	check(agentd_mock_pending(m) == 0, "every request was answered");

@@ -69,6 +69,10 @@ echo_fini(void *state)
 	free(e);
 }
 
+/* What other agents find it by (host->find_agents). */
+static const char *const echo_capabilities[] = { "echo", NULL };
+
 AGENTD_PLUGIN(.name = "echo", .version = "1.0.0",
     .description = "replies with its input and the instance that answered",
-    .init = echo_init, .on_request = echo_request, .fini = echo_fini);
+    .init = echo_init, .on_request = echo_request, .fini = echo_fini,
+    .capabilities = echo_capabilities);

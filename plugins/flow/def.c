@@ -86,6 +86,7 @@ static cfg_opt_t approval_opts[] = {
 
 static cfg_opt_t branch_opts[] = {
 	CFG_PTR_CB("agent", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("capability", NULL, CFGF_NONE, keep_located, free),
 	CFG_PTR_LIST_CB("input", NULL, CFGF_NONE, keep_located, free),
 	CFG_PTR_CB("timeout", NULL, CFGF_NONE, keep_located, free),
 	CFG_SEC("retry", retry_opts, CFGF_NONE),
@@ -102,6 +103,7 @@ static cfg_opt_t step_opts[] = {
 	CFG_SEC("branch", branch_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_PTR_CB("agent", NULL, CFGF_NONE, keep_located, free),
+	CFG_PTR_CB("capability", NULL, CFGF_NONE, keep_located, free),
 	CFG_PTR_CB("output", NULL, CFGF_NONE, keep_located, free),
 	CFG_PTR_LIST_CB("input", NULL, CFGF_NONE, keep_located, free),
 	CFG_PTR_LIST_CB("placeholder", NULL, CFGF_NONE, keep_located, free),
@@ -444,14 +446,42 @@ retry_policy(struct build *b, struct flow_step *st, cfg_t *sec)
 	return 0;
 }
 
-/* What a call needs (a step's or a branch's): agent, timeout, input,
- * retry. */
+/* A capability as agentd's rule has it: 1 to 63 of [a-z0-9_.-]. */
 static int
-call_own(struct build *b, struct flow_step *st, cfg_t *sec, const char *what)
+capability_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > AGENTD_NAME_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s)
+		    && *s != '_' && *s != '-' && *s != '.')
+			return 0;
+	return 1;
+}
+
+/* Who a call goes to: agent = "NAME", or capability = "NAME" (the agent
+ * found when the call is sent); one of the two. */
+static int
+callee_own(struct build *b, struct flow_step *st, cfg_t *sec, const char *what)
 {
 	const char *s = loc_text(sec, "agent");
-	int         rv;
+	const char *c = loc_text(sec, "capability");
 
+	if (s != NULL && c != NULL)
+		return fail_at(b, loc_line(sec, "capability"),
+		    "%s \"%s\": write agent or capability, not both", what,
+		    st->name);
+	if (c != NULL) {
+		if (!capability_ok(c))
+			return fail_at(b, loc_line(sec, "capability"),
+			    "%s \"%s\": \"%s\" is not a capability: use "
+			    "1-63 characters of [a-z0-9_.-]",
+			    what, st->name, c);
+		st->capability = xstrdup(c);
+		return 0;
+	}
 	if (s == NULL)
 		return fail_at(
 		    b, st->line, "%s \"%s\" has no agent", what, st->name);
@@ -460,6 +490,18 @@ call_own(struct build *b, struct flow_step *st, cfg_t *sec, const char *what)
 		    "%s \"%s\": \"%s\" is not an agent name", what, st->name,
 		    s);
 	st->agent = xstrdup(s);
+	return 0;
+}
+
+/* What a call needs (a step's or a branch's): agent or capability,
+ * timeout, input, retry. */
+static int
+call_own(struct build *b, struct flow_step *st, cfg_t *sec, const char *what)
+{
+	int rv;
+
+	if ((rv = callee_own(b, st, sec, what)) != 0)
+		return rv;
 	if ((rv = duration_opt(b, sec, "timeout", 30000, &st->timeout_ms))
 	    != 0)
 		return rv;
@@ -583,7 +625,8 @@ step_own(struct build *b, struct flow_step *st, cfg_t *sec)
 		    "step \"%s\": a step's name is 1 to 63 of "
 		    "[A-Za-z0-9_.-], not \"end\"",
 		    st->name);
-	if (loc_text(sec, "agent") != NULL) {
+	if (loc_text(sec, "agent") != NULL
+	    || loc_text(sec, "capability") != NULL) {
 		st->kind = SK_CALL;
 		kinds++;
 	}
@@ -852,6 +895,7 @@ flow_def_free(struct flow_def *d)
 
 		free(st->name);
 		free(st->agent);
+		free(st->capability);
 		free(st->output);
 		free(st->when);
 		fields_free(st->input, st->ninput);
@@ -869,6 +913,7 @@ flow_def_free(struct flow_def *d)
 		for (size_t k = 0; k < st->nbranches; k++) {
 			free(st->branches[k].name);
 			free(st->branches[k].agent);
+			free(st->branches[k].capability);
 			fields_free(
 			    st->branches[k].input, st->branches[k].ninput);
 		}

@@ -23,6 +23,9 @@
 static const struct agentd_setting flow_settings[] = {
 	{ "definitions", AGENTD_SETTING_STRING, "/etc/agentd/workflows",
 	    "folder of workflow definitions, one NAME.flow file each" },
+	{ "events", AGENTD_SETTING_BOOL, "false",
+	    "publish each transition as an event of its audit kind "
+	    "(flow.step.done, ...); needs publish = { \"flow\" }" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -931,6 +934,10 @@ flow_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		flow_fini(f);
 		return rv != 0 ? rv : AGENTD_ENOMEM;
 	}
+	if ((rv = host->setting_bool(ctx, "events", &f->events)) != 0) {
+		flow_fini(f);
+		return rv;
+	}
 	if ((rv = load_all(f, err, sizeof(err))) != 0) {
 		host->log(ctx, AGENTD_LOG_ERROR, "%s", err);
 		flow_fini(f);
@@ -941,10 +948,13 @@ flow_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	return 0;
 }
 
+/* What other agents find it by (host->find_agents). */
+static const char *const flow_capabilities[] = { "workflow", NULL };
+
 AGENTD_PLUGIN(.name = "flow", .version = "0.1.0",
     .description = "durable workflows: steps calling agents, with retries, "
                    "branches, loops, parallel groups, approvals, waits "
                    "and dry runs",
     .settings = flow_settings, .init = flow_init, .on_request = flow_request,
     .on_event = flow_event, .on_tick = flow_tick, .tick_ms = 20,
-    .fini = flow_fini);
+    .fini = flow_fini, .capabilities = flow_capabilities);

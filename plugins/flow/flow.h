@@ -46,8 +46,9 @@ struct flow_step {
 	char              *name;
 	enum flow_kind     kind;
 	int                line;
-	char              *agent;
-	char              *output; /* the name later paths use */
+	char              *agent;      /* called; or NULL, and then: */
+	char              *capability; /* its first agent, at each call */
+	char              *output;     /* the name later paths use */
 	struct flow_field *input;
 	size_t             ninput;
 	struct flow_field *placeholder; /* output of a dry run's effect */
@@ -201,6 +202,7 @@ struct flow {
 	int                       dirty;     /* a run changed since the scan */
 	int64_t                   wake_ms;   /* the earliest due time then */
 	unsigned                  nearly;
+	int                       events; /* publish each record too */
 };
 
 int64_t          flow_now_ms(void);

@@ -255,8 +255,14 @@ hist_add(struct flow_run *r, const char *state, const struct flow_blob *out,
 
 /* ---- checkpoints and audit -------------------------------------------- */
 
+/*
+ * Write r's record: synchronously (cb NULL), or with state_batch_async,
+ * cb(arg, status) running once the batch is committed (0 returned then
+ * only says it was queued).  The ops are copied by the host either way.
+ */
 static int
-checkpoint(struct flow *f, struct flow_run *r)
+checkpoint_write(struct flow *f, struct flow_run *r,
+    void (*cb)(void *arg, int status), void      *arg)
 {
 	struct agentd_state_op ops[6];
 	char                   k[6][512];
@@ -315,9 +321,13 @@ checkpoint(struct flow *f, struct flow_run *r)
 		    = (struct agentd_state_op) { k[n], strlen(k[n]), p, len };
 		n++;
 	}
-	rv = f->host->state_batch(f->ctx, ops, n);
+	rv = cb != NULL ? f->host->state_batch_async(f->ctx, ops, n, cb, arg)
+	                : f->host->state_batch(f->ctx, ops, n);
 	agentd_writer_free(rec);
 	agentd_writer_free(sum);
+	/* Queued counts as written for what the next checkpoints carry:
+	 * the host commits an instance's batches in order, and a batch that
+	 * fails says so in its cb (checkpoint_lost). */
 	if (rv == 0) {
 		r->persisted   = 1;
 		r->def->stored = 1;
@@ -326,6 +336,22 @@ checkpoint(struct flow *f, struct flow_run *r)
 		    "run %s: checkpoint failed: %s", r->id,
 		    agentd_strerror(rv));
 	return rv;
+}
+
+static int
+checkpoint(struct flow *f, struct flow_run *r)
+{
+	return checkpoint_write(f, r, NULL, NULL);
+}
+
+/* An asynchronous checkpoint of r failed: the next one writes all. */
+static void
+checkpoint_lost(struct flow *f, struct flow_run *r, int status)
+{
+	r->persisted   = 0;
+	r->def->stored = 0;
+	f->host->log(f->ctx, AGENTD_LOG_ERROR, "run %s: checkpoint failed: %s",
+	    r->id, agentd_strerror(status));
 }
 
 /* A flow.* record: the run, its version, the step and what happened. */
@@ -364,6 +390,11 @@ record(struct flow *f, const struct flow_run *r, const char *kind,
 		    f->ctx, kind, summary, p, len, NULL, NULL);
 	else
 		f->host->audit(f->ctx, kind, summary, p, len);
+	/* The same record as an event, for whoever watches runs (notify's
+	 * events, a dashboard): best effort, an event is answered to no one
+	 * and a refused topic is agentd's to log. */
+	if (f->events)
+		(void)f->host->publish(f->ctx, kind, p, len);
 	agentd_writer_free(w);
 }
 
@@ -438,9 +469,9 @@ next_of(struct flow_run *r, int *to, char *err, size_t errlen)
 
 static void on_reply(void *arg, int status, const void *reply, size_t len);
 static void on_reply_status(struct flow *f, struct flow_run *r, int status,
-    const void *reply, size_t len);
+    const char *msg, const void *reply, size_t len);
 static int  on_branch_status(struct flow *f, struct flow_run *r, size_t b,
-     int status, const void *reply, size_t len);
+     int status, const char *msg, const void *reply, size_t len);
 static void on_proposed_status(
     struct flow *f, struct flow_run *r, int status, const char *id);
 
@@ -452,6 +483,13 @@ struct pending {
 	char            id[48];
 	uint64_t        seq;
 	int             branch; /* -1: the step's own call */
+	/* While its capability's agent is being found: the request, owned
+	 * (freed with the pending), and the call's deadline. */
+	void  *body;
+	size_t len;
+	int    timeout_ms;
+	char   cap[AGENTD_NAME_MAX + 1];
+	int    again; /* a checkpoint before a call: the call is a resume */
 };
 
 static void
@@ -496,8 +534,101 @@ flow_pending_free(struct flow *f)
 		struct pending *p = f->pending;
 
 		pending_unlink(p);
+		free(p->body);
 		free(p);
 	}
+}
+
+static void pending_answer(struct pending *p, int status, const char *msg,
+    const void *reply, size_t len);
+
+/* The run still waiting for p's answer, or NULL: cancelled, moved on, or
+ * a call from before a restart, that nobody waits for. */
+static struct flow_run *
+pending_run(const struct pending *p)
+{
+	struct flow_run *r = flow_run_find(p->f, p->id);
+
+	if (r != NULL && p->branch < 0 && r->phase == PH_CALLING
+	    && r->call_seq == p->seq)
+		return r;
+	if (r != NULL && p->branch >= 0 && r->phase == PH_GROUP
+	    && r->br != NULL && r->br[p->branch].state == BR_CALLING
+	    && r->br[p->branch].seq == p->seq)
+		return r;
+	return NULL;
+}
+
+/* find_agents' answer for a step or branch with capability = "NAME": the
+ * call goes to the first of the sorted names.  Nobody having it is the
+ * call's ENOENT, as an agent that does not exist would be. */
+static void
+on_found(void *arg, int status, const char *const *names, size_t n)
+{
+	struct pending *p = arg;
+	char            msg[160];
+	int             rv;
+
+	if (pending_run(p) == NULL) { /* nobody waits: call no one */
+		pending_answer(p, AGENTD_ECLOSED, NULL, NULL, 0);
+		return;
+	}
+	if (status != 0) {
+		snprintf(msg, sizeof(msg),
+		    "agents with capability \"%s\" could not be found",
+		    p->cap);
+		pending_answer(p, status, msg, NULL, 0);
+		return;
+	}
+	if (n == 0) {
+		snprintf(msg, sizeof(msg), "no agent has capability \"%s\"",
+		    p->cap);
+		pending_answer(p, AGENTD_ENOENT, msg, NULL, 0);
+		return;
+	}
+	rv = p->f->host->call_async(
+	    p->f->ctx, names[0], p->body, p->len, p->timeout_ms, on_reply, p);
+	free(p->body);
+	p->body = NULL;
+	if (rv != 0)
+		pending_answer(p, rv,
+		    AGENTD_HOST_HAS(p->f->host, call_error)
+		        ? p->f->host->call_error(p->f->ctx)
+		        : NULL,
+		    NULL, 0);
+}
+
+/* Send body to cs's agent, or to the one found by its capability; p is
+ * on f->pending while it waits.  0, or the error of the send. */
+static int
+send_to(struct flow *f, const struct flow_step *cs, struct pending *p,
+    const void *body, size_t len)
+{
+	int rv;
+
+	if (cs->capability == NULL) {
+		rv = f->host->call_async(f->ctx, cs->agent, body, len,
+		    (int)cs->timeout_ms, on_reply, p);
+	} else if (!AGENTD_HOST_HAS(f->host, find_agents)) {
+		rv = AGENTD_ENOTSUP; /* an agentd before ABI 1.5 */
+	} else {
+		if ((p->body = malloc(len > 0 ? len : 1)) == NULL)
+			abort();
+		memcpy(p->body, body, len);
+		p->len        = len;
+		p->timeout_ms = (int)cs->timeout_ms;
+		snprintf(p->cap, sizeof(p->cap), "%s", cs->capability);
+		rv = f->host->find_agents(f->ctx, cs->capability, on_found, p);
+		if (rv != 0) {
+			free(p->body);
+			p->body = NULL;
+		}
+	}
+	if (rv == 0)
+		pending_link(f, p);
+	else
+		free(p);
+	return rv;
 }
 
 /* Send one call: the built input plus the flow's own two fields. */
@@ -543,43 +674,86 @@ send_call(struct flow *f, struct flow_run *r, const struct flow_step *cs,
 	agentd_write_bool(w, r->dry);
 	body = agentd_writer_data(w, &len);
 	p    = pending_new(f, r, seq, branch);
-	rv   = f->host->call_async(
-	      f->ctx, cs->agent, body, len, (int)cs->timeout_ms, on_reply, p);
+	rv   = send_to(f, cs, p, body, len);
 	agentd_writer_free(w);
-	if (rv == 0)
-		pending_link(f, p);
-	else
-		free(p);
 	return rv;
 }
 
-/* Call step cur (again).  The checkpoint saying so comes first. */
+/* The checkpoint before a call did not reach the disk: not called.
+ * Try again after a backoff. */
 static void
-call_step(struct flow *f, struct flow_run *r)
+call_later(struct flow_run *r)
+{
+	r->phase  = PH_BACKOFF;
+	r->due_ms = flow_now_ms() + 1000;
+	r->redo   = 1;
+}
+
+/* Step cur's checkpoint is on disk: call it. */
+static void
+call_send(struct flow *f, struct flow_run *r, int again)
 {
 	const struct flow_step *st = &r->def->steps[r->cur];
 	char                    key[128];
-	int                     rv, again = r->redo;
+	int                     rv;
 
-	if (!r->redo)
-		r->attempt++;
-	r->redo     = 0;
-	r->phase    = PH_CALLING;
-	r->call_seq = ++f->seq;
-	if (checkpoint(f, r) != 0) {
-		/* Not on disk: not called.  Try again after a backoff. */
-		r->phase  = PH_BACKOFF;
-		r->due_ms = flow_now_ms() + 1000;
-		r->redo   = 1;
-		return;
-	}
 	record(f, r, again ? "flow.step.resumed" : "flow.step.started",
 	    again ? "called again" : "called");
 	step_key(r, key, sizeof(key));
 	rv = send_call(
 	    f, r, st, &r->cur_input, key, r->attempt, r->call_seq, -1);
 	if (rv != 0)
-		on_reply_status(f, r, rv, NULL, 0);
+		on_reply_status(f, r, rv, NULL, NULL, 0);
+}
+
+/* state_batch_async's answer for the checkpoint before a call: the call
+ * goes only now, if the run still waits for it (not cancelled, not moved
+ * on); p is freed. */
+static void
+on_checkpointed(void *arg, int status)
+{
+	struct pending  *p = arg;
+	struct flow_run *r = pending_run(p);
+
+	if (r != NULL && status != 0) {
+		checkpoint_lost(p->f, r, status);
+		call_later(r);
+		p->f->dirty = 1;
+	} else if (r != NULL)
+		call_send(p->f, r, p->again);
+	free(p);
+}
+
+/*
+ * Call step cur (again).  The checkpoint saying so comes first: the call
+ * leaves once it is on disk, from on_checkpointed when the host commits
+ * asynchronously (many runs' checkpoints then share a commit).
+ */
+static void
+call_step(struct flow *f, struct flow_run *r)
+{
+	struct pending *p;
+	int             again = r->redo;
+
+	if (!r->redo)
+		r->attempt++;
+	r->redo     = 0;
+	r->phase    = PH_CALLING;
+	r->call_seq = ++f->seq;
+	if (AGENTD_HOST_HAS(f->host, state_batch_async)) {
+		p        = pending_new(f, r, r->call_seq, -1);
+		p->again = again;
+		if (checkpoint_write(f, r, on_checkpointed, p) != 0) {
+			free(p);
+			call_later(r);
+		}
+		return;
+	}
+	if (checkpoint(f, r) != 0) {
+		call_later(r);
+		return;
+	}
+	call_send(f, r, again);
 }
 
 /* The delay before attempt n + 1: backoff doubled per attempt, capped,
@@ -598,11 +772,12 @@ retry_delay(struct flow *f, const struct flow_step *st, int attempt)
 	return d < 0 ? 0 : (int64_t)d;
 }
 
-/* An error status (and a reply that cannot be an output) as text; 0 when
+/* An error status (and a reply that cannot be an output) as text, with
+ * the callee's message (msg, NULL or "": none) when it gave one; 0 when
  * the reply is an output. */
 static int
-reply_check(
-    int status, const void *reply, size_t len, char *why, size_t whylen)
+reply_check(int status, const char *msg, const void *reply, size_t len,
+    char *why, size_t whylen)
 {
 	agentd_doc *doc;
 
@@ -612,7 +787,8 @@ reply_check(
 		agentd_doc_free(doc);
 	if (status != 0)
 		snprintf(why, whylen, "%s: %s", agentd_errname(status),
-		    agentd_strerror(status));
+		    msg != NULL && *msg != '\0' ? msg
+		                                : agentd_strerror(status));
 	return status;
 }
 
@@ -701,13 +877,13 @@ step_done(
 
 static void
 on_reply_status(struct flow *f, struct flow_run *r, int status,
-    const void *reply, size_t len)
+    const char *msg, const void *reply, size_t len)
 {
 	struct flow_blob out = { 0 };
 	char             why[FLOW_ERRLEN];
 
 	r->call_seq = 0;
-	if ((status = reply_check(status, reply, len, why, sizeof(why)))
+	if ((status = reply_check(status, msg, reply, len, why, sizeof(why)))
 	    != 0) {
 		step_error(f, r, status, why, sizeof(why));
 		return;
@@ -719,19 +895,31 @@ on_reply_status(struct flow *f, struct flow_run *r, int status,
 static void
 on_reply(void *arg, int status, const void *reply, size_t len)
 {
-	struct pending  *p = arg;
-	struct flow_run *r = flow_run_find(p->f, p->id);
+	struct pending *p   = arg;
+	const char     *msg = NULL;
+
+	/* Why it failed, in the callee's (or agentd's) words: valid while
+	 * this callback runs. */
+	if (status != 0 && AGENTD_HOST_HAS(p->f->host, call_error))
+		msg = p->f->host->call_error(p->f->ctx);
+	pending_answer(p, status, msg, reply, len);
+}
+
+/* The end of a pending call, answered or failed: to its run, if it still
+ * waits for it; p is freed. */
+static void
+pending_answer(struct pending *p, int status, const char *msg,
+    const void *reply, size_t len)
+{
+	struct flow_run *r = pending_run(p);
 
 	pending_unlink(p);
-	/* Cancelled, or a call from before a restart: nobody waits. */
-	if (r != NULL && p->branch < 0 && r->phase == PH_CALLING
-	    && r->call_seq == p->seq)
-		on_reply_status(p->f, r, status, reply, len);
-	else if (r != NULL && p->branch >= 0 && r->phase == PH_GROUP
-	    && r->br != NULL && r->br[p->branch].state == BR_CALLING
-	    && r->br[p->branch].seq == p->seq)
+	if (r != NULL && p->branch < 0)
+		on_reply_status(p->f, r, status, msg, reply, len);
+	else if (r != NULL)
 		on_branch_status(
-		    p->f, r, (size_t)p->branch, status, reply, len);
+		    p->f, r, (size_t)p->branch, status, msg, reply, len);
+	free(p->body);
 	free(p);
 }
 
@@ -1187,20 +1375,20 @@ call_branches(struct flow *f, struct flow_run *r, int64_t now)
 	}
 	for (size_t i = 0; i < m; i++)
 		if (go[i] && rv[i] != 0
-		    && on_branch_status(f, r, i, rv[i], NULL, 0) != 0)
+		    && on_branch_status(f, r, i, rv[i], NULL, NULL, 0) != 0)
 			return;
 }
 
 static int
 on_branch_status(struct flow *f, struct flow_run *r, size_t i, int status,
-    const void *reply, size_t len)
+    const char *msg, const void *reply, size_t len)
 {
 	const struct flow_step *cs = &r->def->steps[r->cur].branches[i];
 	struct flow_brun       *b  = &r->br[i];
 	char                    why[FLOW_ERRLEN], what[FLOW_ERRLEN + 128];
 
 	b->seq = 0;
-	if ((status = reply_check(status, reply, len, why, sizeof(why)))
+	if ((status = reply_check(status, msg, reply, len, why, sizeof(why)))
 	    != 0) {
 		if (retryable(cs, status, b->attempt)) {
 			b->state = BR_BACKOFF;

@@ -21,6 +21,11 @@
  *                      {"functionCall": {"name", "args"}}]}, "finishReason"}],
  *                      "usageMetadata": {"promptTokenCount",
  *                      "candidatesTokenCount"}, "modelVersion"}
+ *
+ * Tool round trips (an assistant's tool_calls, then "tool" messages with
+ * their results) are checked once, into OpenAI's shapes, and each body
+ * translates them: Ollama's arguments as objects and "tool_name", Gemini's
+ * functionCall and functionResponse parts.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -83,13 +88,283 @@ llm_url(enum llm_kind k, const char *base_url, const char *model, char *buf,
 	return n < 0 || (size_t)n >= size ? AGENTD_ETOOBIG : 0;
 }
 
+/* ---- messages ---------------------------------------------------------- */
+
+static int
+nonempty_str(const json_t *v)
+{
+	return json_is_string(v) && json_string_length(v) > 0;
+}
+
+/* A JSON value's text: strings as they are, anything else compact. */
+static char *
+text_of(const json_t *v)
+{
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* One tool call, in OpenAI's shape or the llm agent's reply's, to
+ * OpenAI's with arguments the text of an object; NULL if it is neither. */
+static json_t *
+call_check(const json_t *c)
+{
+	const json_t *f    = json_object_get(c, "function");
+	const json_t *id   = json_object_get(c, "id");
+	const json_t *name = json_object_get(f != NULL ? f : c, "name");
+	const json_t *args = json_object_get(f != NULL ? f : c, "arguments");
+	json_t       *obj, *out;
+	char         *text;
+
+	if (!nonempty_str(id) || !nonempty_str(name))
+		return NULL;
+	if (args == NULL)
+		obj = json_object();
+	else if (json_is_string(args))
+		obj = json_loads(json_string_value(args), 0, NULL);
+	else
+		obj = json_incref((json_t *)args);
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		return NULL;
+	}
+	text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (text == NULL)
+		return NULL;
+	out = json_pack("{sOss s{sOss}}", "id", id, "type", "function",
+	    "function", "name", name, "arguments", text);
+	free(text);
+	return out;
+}
+
+json_t *
+llm_messages_check(const json_t *in, char *why, size_t whylen)
+{
+	json_t       *out = json_array(), *m;
+	const json_t *e;
+	size_t        i;
+
+	if (!json_is_array(in) || json_array_size(in) == 0) {
+		snprintf(why, whylen,
+		    "\"messages\" must be a non-empty list of {\"role\": ..., "
+		    "\"content\": ...}");
+		goto bad;
+	}
+	json_array_foreach(in, i, e)
+	{
+		const char *role
+		    = json_string_value(json_object_get(e, "role"));
+		const json_t *content = json_object_get(e, "content");
+		const json_t *calls   = json_object_get(e, "tool_calls");
+
+		if (role == NULL)
+			role = "";
+		if (strcmp(role, "system") == 0 || strcmp(role, "user") == 0) {
+			if (!json_is_string(content)) {
+				snprintf(why, whylen,
+				    "messages[%zu]: a %s message's "
+				    "\"content\" "
+				    "is a string",
+				    i, role);
+				goto bad;
+			}
+			m = json_pack(
+			    "{sssO}", "role", role, "content", content);
+		} else if (strcmp(role, "assistant") == 0) {
+			json_t       *cs = json_array(), *c;
+			const json_t *x;
+			size_t        k;
+
+			if (calls != NULL && !json_is_null(calls)
+			    && !json_is_array(calls)) {
+				json_decref(cs);
+				snprintf(why, whylen,
+				    "messages[%zu]: \"tool_calls\" is a list",
+				    i);
+				goto bad;
+			}
+			json_array_foreach(calls, k, x)
+			{
+				if ((c = call_check(x)) == NULL) {
+					json_decref(cs);
+					snprintf(why, whylen,
+					    "messages[%zu].tool_calls[%zu]: "
+					    "{\"id\", \"name\", "
+					    "\"arguments\": "
+					    "an object or its JSON text}",
+					    i, k);
+					goto bad;
+				}
+				json_array_append_new(cs, c);
+			}
+			if (!json_is_string(content)
+			    && !(json_array_size(cs) > 0
+			        && (content == NULL
+			            || json_is_null(content)))) {
+				json_decref(cs);
+				snprintf(why, whylen,
+				    "messages[%zu]: an assistant message has "
+				    "a "
+				    "string \"content\", or \"tool_calls\"",
+				    i);
+				goto bad;
+			}
+			m = json_pack("{ssss}", "role", "assistant", "content",
+			    json_is_string(content)
+			        ? json_string_value(content)
+			        : "");
+			if (json_array_size(cs) > 0)
+				json_object_set(m, "tool_calls", cs);
+			json_decref(cs);
+		} else if (strcmp(role, "tool") == 0) {
+			const json_t *id = json_object_get(e, "tool_call_id");
+			char         *text;
+
+			if (!nonempty_str(id) || content == NULL) {
+				snprintf(why, whylen,
+				    "messages[%zu]: a tool message has "
+				    "\"tool_call_id\" and \"content\"",
+				    i);
+				goto bad;
+			}
+			if ((text = text_of(content)) == NULL) {
+				snprintf(
+				    why, whylen, "messages[%zu]: content", i);
+				goto bad;
+			}
+			m = json_pack("{sssOss}", "role", "tool",
+			    "tool_call_id", id, "content", text);
+			free(text);
+		} else {
+			snprintf(why, whylen,
+			    "messages[%zu]: \"role\" is system, user, "
+			    "assistant or tool",
+			    i);
+			goto bad;
+		}
+		if (m == NULL) {
+			snprintf(
+			    why, whylen, "messages[%zu]: out of memory", i);
+			goto bad;
+		}
+		json_array_append_new(out, m);
+	}
+	return out;
+bad:
+	json_decref(out);
+	return NULL;
+}
+
+int
+llm_messages_link(json_t *msgs, char *why, size_t whylen)
+{
+	const json_t *calls = NULL, *c;
+	json_t       *m;
+	size_t        i, k;
+
+	json_array_foreach(msgs, i, m)
+	{
+		const char *role
+		    = json_string_value(json_object_get(m, "role"));
+		const char *id
+		    = json_string_value(json_object_get(m, "tool_call_id"));
+		const char *name = NULL;
+
+		if (role == NULL || strcmp(role, "tool") != 0) {
+			calls = json_object_get(m, "tool_calls");
+			continue;
+		}
+		json_array_foreach(calls, k, c)
+		{
+			const char *cid
+			    = json_string_value(json_object_get(c, "id"));
+
+			if (cid != NULL && id != NULL && strcmp(cid, id) == 0)
+				name = json_string_value(json_object_get(
+				    json_object_get(c, "function"), "name"));
+		}
+		if (name == NULL) {
+			snprintf(why, whylen,
+			    "messages[%zu]: tool_call_id \"%.64s\" answers no "
+			    "tool call of the assistant message before it",
+			    i, id != NULL ? id : "");
+			return AGENTD_EINVAL;
+		}
+		json_object_set_new(m, "name", json_string(name));
+	}
+	return 0;
+}
+
+json_t *
+llm_assistant_message(const struct llm_reply *r)
+{
+	json_t *m  = json_pack("{ssss}", "role", "assistant", "content",
+                   r->text != NULL ? r->text : ""),
+	       *cs = json_array();
+	const json_t *c;
+	size_t        i;
+
+	json_array_foreach(r->tool_calls, i, c)
+	{
+		json_t *x = call_check(c);
+
+		if (x != NULL)
+			json_array_append_new(cs, x);
+	}
+	if (json_array_size(cs) > 0)
+		json_object_set(m, "tool_calls", cs);
+	json_decref(cs);
+	return m;
+}
+
 /* ---- requests ---------------------------------------------------------- */
+
+/* A call's arguments as an object (Ollama, Gemini): a new reference. */
+static json_t *
+call_args(const json_t *call)
+{
+	json_t *a
+	    = json_loads(json_string_value(json_object_get(
+	                     json_object_get(call, "function"), "arguments")),
+	        0, NULL);
+
+	if (!json_is_object(a)) {
+		json_decref(a);
+		a = json_object();
+	}
+	return a;
+}
+
+/* OpenAI's messages: content null beside tool calls alone, a tool
+ * message without the name it does not take. */
+static json_t *
+openai_messages(const json_t *msgs)
+{
+	json_t       *out = json_array(), *x;
+	const json_t *m;
+	size_t        i;
+
+	json_array_foreach(msgs, i, m)
+	{
+		const json_t *calls = json_object_get(m, "tool_calls");
+
+		x = json_copy((json_t *)m);
+		json_object_del(x, "name");
+		if (calls != NULL
+		    && json_string_length(json_object_get(m, "content")) == 0)
+			json_object_set_new(x, "content", json_null());
+		json_array_append_new(out, x);
+	}
+	return out;
+}
 
 static json_t *
 openai_body(const char *model, const struct llm_req *q)
 {
-	json_t *b
-	    = json_pack("{sssO}", "model", model, "messages", q->messages);
+	json_t *b = json_pack("{ssso}", "model", model, "messages",
+	    openai_messages(q->messages));
 
 	if (q->max_tokens > 0)
 		json_object_set_new(
@@ -111,11 +386,48 @@ format_schema(const json_t *rf)
 	return json_object_get(json_object_get(rf, "json_schema"), "schema");
 }
 
+/* Ollama's messages: tool calls without ids, arguments as objects; a
+ * tool message names its function (tool_name). */
+static json_t *
+ollama_messages(const json_t *msgs)
+{
+	json_t       *out = json_array(), *x;
+	const json_t *m, *c;
+	size_t        i, k;
+
+	json_array_foreach(msgs, i, m)
+	{
+		const json_t *calls = json_object_get(m, "tool_calls");
+		const char   *role
+		    = json_string_value(json_object_get(m, "role"));
+
+		x = json_pack("{sOsO}", "role", json_object_get(m, "role"),
+		    "content", json_object_get(m, "content"));
+		if (calls != NULL) {
+			json_t *cs = json_array();
+
+			json_array_foreach(calls, k, c) json_array_append_new(
+			    cs,
+			    json_pack("{s{sOso}}", "function", "name",
+			        json_object_get(
+			            json_object_get(c, "function"), "name"),
+			        "arguments", call_args(c)));
+			json_object_set_new(x, "tool_calls", cs);
+		}
+		if (role != NULL && strcmp(role, "tool") == 0
+		    && json_object_get(m, "name") != NULL)
+			json_object_set(
+			    x, "tool_name", json_object_get(m, "name"));
+		json_array_append_new(out, x);
+	}
+	return out;
+}
+
 static json_t *
 ollama_body(const char *model, const struct llm_req *q)
 {
-	json_t *b = json_pack(
-	    "{sssOsb}", "model", model, "messages", q->messages, "stream", 0);
+	json_t *b   = json_pack("{sssosb}", "model", model, "messages",
+	      ollama_messages(q->messages), "stream", 0);
 	json_t *opt = json_object();
 
 	if (q->max_tokens > 0)
@@ -149,6 +461,57 @@ msg_text(const json_t *m)
 	return s != NULL ? s : "";
 }
 
+/* A user's or the model's turn: its text, then its calls as
+ * functionCall parts. */
+static json_t *
+gemini_turn(const json_t *m, const char *role)
+{
+	int           model = role != NULL && strcmp(role, "assistant") == 0;
+	json_t       *parts = json_array();
+	const json_t *c;
+	size_t        k;
+
+	if (msg_text(m)[0] != '\0' || json_object_get(m, "tool_calls") == NULL)
+		json_array_append_new(
+		    parts, json_pack("{ss}", "text", msg_text(m)));
+	json_array_foreach(json_object_get(m, "tool_calls"), k, c)
+	    json_array_append_new(parts,
+	        json_pack("{s{sOso}}", "functionCall", "name",
+	            json_object_get(json_object_get(c, "function"), "name"),
+	            "args", call_args(c)));
+	return json_pack(
+	    "{ssso}", "role", model ? "model" : "user", "parts", parts);
+}
+
+/*
+ * A tool message as a functionResponse part {"name", "response": an
+ * object}: its content when that is a JSON object, else {"content":
+ * TEXT}.  The results of one turn's calls go in one user turn, as
+ * Gemini expects them.
+ */
+static void
+gemini_tool_result(json_t *contents, const json_t *m)
+{
+	json_t *last = json_array_get(contents, json_array_size(contents) - 1);
+	json_t *resp = json_loads(msg_text(m), 0, NULL), *part;
+
+	if (!json_is_object(resp)) {
+		json_decref(resp);
+		resp = json_pack("{ss}", "content", msg_text(m));
+	}
+	part = json_pack("{s{sOso}}", "functionResponse", "name",
+	    json_object_get(m, "name"), "response", resp);
+	if (last != NULL
+	    && json_object_get(
+	           json_array_get(json_object_get(last, "parts"), 0),
+	           "functionResponse")
+	        != NULL)
+		json_array_append_new(json_object_get(last, "parts"), part);
+	else
+		json_array_append_new(contents,
+		    json_pack("{sss[o]}", "role", "user", "parts", part));
+}
+
 static json_t *
 gemini_body(const struct llm_req *q)
 {
@@ -168,13 +531,12 @@ gemini_body(const struct llm_req *q)
 			    sys, json_pack("{ss}", "text", msg_text(m)));
 			continue;
 		}
+		if (role != NULL && strcmp(role, "tool") == 0) {
+			gemini_tool_result(contents, m);
+			continue;
+		}
 		/* Gemini has two roles: the model's, and everyone else's. */
-		json_array_append_new(contents,
-		    json_pack("{ss s[{ss}]}", "role",
-		        role != NULL && strcmp(role, "assistant") == 0
-		            ? "model"
-		            : "user",
-		        "parts", "text", msg_text(m)));
+		json_array_append_new(contents, gemini_turn(m, role));
 	}
 	json_object_set_new(b, "contents", contents);
 	if (sys != NULL)
@@ -376,6 +738,16 @@ gemini_parse(const json_t *j, struct llm_reply *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* err stays one line whatever the server sent: jansson's error text
+ * quotes the input near the error, control characters and all. */
+static void
+one_line(char *err)
+{
+	for (unsigned char *p = (unsigned char *)err; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
 int
 llm_parse(enum llm_kind k, const void *body, size_t len, struct llm_reply *out,
     char *err, size_t errlen)
@@ -390,12 +762,15 @@ llm_parse(enum llm_kind k, const void *body, size_t len, struct llm_reply *out,
 	if (!json_is_object(j)) {
 		snprintf(err, errlen, "the answer is not a JSON object (%s)",
 		    j == NULL ? je.text : "another JSON value");
+		one_line(err);
 		json_decref(j);
 		return AGENTD_EPROTO;
 	}
 	rv = k == LLM_OPENAI  ? openai_parse(j, out, err, errlen)
 	    : k == LLM_OLLAMA ? ollama_parse(j, out, err, errlen)
 	                      : gemini_parse(j, out, err, errlen);
+	if (rv != 0)
+		one_line(err);
 	json_decref(j);
 	if (rv == 0 && json_array_size(out->tool_calls) > 0
 	    && strcmp(out->finish_reason, "stop") == 0) {

@@ -26,11 +26,41 @@ enum llm_kind llm_kind_parse(const char *s);
 const char   *llm_kind_name(enum llm_kind k);
 
 /*
- * A chat request as agents send it (OpenAI's shapes, which the other
- * codecs translate).  Every json_t is borrowed from the caller.
+ * The messages of a request, as llm_messages_check() leaves them
+ * (OpenAI's shapes, which the other codecs translate):
+ *   {"role": "system" | "user", "content": str}
+ *   {"role": "assistant", "content": str ("" with tool calls alone),
+ *    "tool_calls": [{"id", "type": "function", "function": {"name",
+ *    "arguments": JSON text of an object}}]}   (tool_calls optional)
+ *   {"role": "tool", "tool_call_id": str, "name": str, "content": str}
+ * A tool message answers a call of the assistant message before it (or
+ * of the one before the tool messages before it); its name is that
+ * call's, which Gemini and Ollama need.
+ */
+
+/*
+ * Check the messages an agent sent (in), and return them in the form
+ * above: caller owns, free with json_decref(); NULL with a line in why.
+ * Accepted besides that form: a tool call as the llm agent's reply has
+ * it ({"id", "name", "arguments"}), arguments as an object, a tool
+ * message's content as any JSON value (kept as its text), content null
+ * beside tool calls.
+ */
+json_t *llm_messages_check(const json_t *in, char *why, size_t whylen);
+
+/*
+ * Check that every tool message of msgs (in the form above) answers a
+ * call of the assistant message before it, and fill its "name" from that
+ * call.  0, or AGENTD_EINVAL with a line in why.
+ */
+int llm_messages_link(json_t *msgs, char *why, size_t whylen);
+
+/*
+ * A chat request as the codecs take it.  Every json_t is borrowed from
+ * the caller.
  */
 struct llm_req {
-	json_t *messages;        /* [{"role", "content"}...], non-empty */
+	json_t *messages;        /* the form above, non-empty, linked */
 	int64_t max_tokens;      /* 0: the provider's default */
 	double  temperature;     /* < 0: the provider's default */
 	json_t *response_format; /* {"type": "json_object"} ..., or NULL */
@@ -47,6 +77,9 @@ struct llm_reply {
 	int64_t prompt_tokens, completion_tokens; /* -1: not said */
 };
 void llm_reply_clear(struct llm_reply *r);
+
+/* The assistant message of a reply, in the form above: a new reference. */
+json_t *llm_assistant_message(const struct llm_reply *r);
 
 /* The request's URL into buf (base_url without its trailing '/');
  * AGENTD_ETOOBIG if it does not fit. */

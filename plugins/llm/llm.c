@@ -2,7 +2,8 @@
  * llm - the language-model gateway agent (doc/llm.md).
  *
  * Agents call it (calls = { "llm" }) with
- *   {"route": "default", "messages": [{"role", "content"}...],
+ *   {"route": "default", "messages": [{"role", "content"}...] (with an
+ *    assistant's "tool_calls" and "tool" messages answering them),
  *    "max_tokens": N, "temperature": X, "response_format": {...},
  *    "tools": [...], "conversation": "c-42"}
  * and get
@@ -73,6 +74,12 @@ struct llm {
 	int64_t                   rpm, per_day;
 	int64_t                   conv_ttl_ms, conv_messages, conv_tokens;
 	uint64_t                  outstanding;
+	/* Owned, reused by every request: the reply's writer (reset before
+	 * each) and the buffer a provider request's JSON text is made in
+	 * (its contents are the current request's only). */
+	agentd_writer *w;
+	char          *text;
+	size_t         textcap;
 };
 
 /* One request on its way through a route. */
@@ -132,6 +139,23 @@ breaker_allow(struct llm_provider *p, int64_t now)
 	}
 }
 
+/* The failure classes as agentd's counters name them (host->count):
+ * llm_failed_CLASS, summed over the providers. */
+static const char *const fail_counters[F_NCLASSES] = { "llm_failed_connect",
+	"llm_failed_timeout", "llm_failed_429", "llm_failed_5xx",
+	"llm_failed_bad_response", "llm_failed_refused", "llm_failed_4xx" };
+
+/* Adds delta to agentd's counter name (agentd_plugin_counted_total in
+ * /metrics, per generation), where the host has host->count: the
+ * instance's totals over every provider; per provider they are in
+ * {"stats": true}. */
+static void
+count(struct llm *l, const char *name, int64_t delta)
+{
+	if (AGENTD_HOST_HAS(l->host, count))
+		l->host->count(l->ctx, name, delta);
+}
+
 /* An outcome of p; 1 when it opened the breaker. */
 static int
 breaker_result(struct llm *l, struct llm_provider *p, int ok, int64_t now)
@@ -148,6 +172,7 @@ breaker_result(struct llm *l, struct llm_provider *p, int ok, int64_t now)
 		p->br         = BR_OPEN;
 		p->open_until = now + l->breaker_cooldown_ms;
 		p->opened++;
+		count(l, "llm_breaker_opened", 1);
 		return 1;
 	}
 	return 0;
@@ -223,39 +248,102 @@ budget_take(struct llm_caller *c, char *why, size_t whylen)
 
 /* ---- conversations ------------------------------------------------------ */
 
-/* Bytes of a message's text content. */
+/* Bytes of a message's text: its content and its calls' arguments. */
 static size_t
 content_len(const json_t *m)
 {
-	return json_string_length(json_object_get(m, "content"));
+	size_t        n = json_string_length(json_object_get(m, "content"));
+	const json_t *c;
+	size_t        i;
+
+	json_array_foreach(json_object_get(m, "tool_calls"), i, c) n
+	    += json_string_length(
+	        json_object_get(json_object_get(c, "function"), "arguments"));
+	return n;
 }
 
-/* The messages of a conversation that are sent and kept: the last
+static int
+role_is(const json_t *m, const char *role)
+{
+	const char *r = json_string_value(json_object_get(m, "role"));
+
+	return r != NULL && strcmp(r, role) == 0;
+}
+
+/*
+ * The messages of a conversation that are sent and kept: the last
  * conv_messages, then fewer while over conv_tokens (about 4 bytes a
- * token), never fewer than one; a leading system message stays. */
+ * token), never fewer than one; a leading system message stays.  An
+ * assistant message with tool calls and the tool messages answering it
+ * are one unit, kept or dropped together: the window never starts on a
+ * tool message (it reaches back to its assistant message instead, a few
+ * messages over conv_messages), since a result without its call is a
+ * request no provider takes.
+ */
 static json_t *
 window(struct llm *l, json_t *all)
 {
 	size_t  n = json_array_size(all), from = 0, bytes = 0;
 	json_t *first = json_array_get(all, 0), *out = json_array();
-	int     sys = json_is_string(json_object_get(first, "role"))
-	    && strcmp(
-	           json_string_value(json_object_get(first, "role")), "system")
-	        == 0;
+	int     sys = role_is(first, "system");
 
 	if (l->conv_messages > 0 && n - sys > (size_t)l->conv_messages)
 		from = n - (size_t)l->conv_messages;
 	if (from < (size_t)sys)
 		from = (size_t)sys;
+	while (from > (size_t)sys && from < n
+	    && role_is(json_array_get(all, from), "tool"))
+		from--;
 	for (size_t i = from; i < n; i++)
 		bytes += content_len(json_array_get(all, i));
-	while (l->conv_tokens > 0 && from + 1 < n
-	    && bytes / 4 > (size_t)l->conv_tokens)
-		bytes -= content_len(json_array_get(all, from++));
+	while (l->conv_tokens > 0 && bytes / 4 > (size_t)l->conv_tokens) {
+		size_t next = from + 1;
+
+		while (next < n && role_is(json_array_get(all, next), "tool"))
+			next++;
+		if (next >= n)
+			break; /* the last unit stays */
+		while (from < next)
+			bytes -= content_len(json_array_get(all, from++));
+	}
 	if (sys && from > 0)
 		json_array_append(out, first);
 	for (size_t i = from; i < n; i++)
 		json_array_append(out, json_array_get(all, i));
+	return out;
+}
+
+/*
+ * The conversation's messages, then the request's: a new reference.  The
+ * request's system messages replace the conversation's and come first, so
+ * a caller that sends its instructions with every turn (as it must, not
+ * knowing whether the conversation outlived its TTL) has them once, as
+ * they are now.
+ */
+static json_t *
+conv_merge(const json_t *hist, const json_t *msgs)
+{
+	json_t *out = json_array(), *m;
+	int     sys = 0;
+	size_t  i;
+
+	json_array_foreach(msgs, i, m)
+	{
+		if (role_is(m, "system")) {
+			json_array_append(out, m);
+			sys = 1;
+		}
+	}
+	json_array_foreach(hist, i, m)
+	{
+		if (!sys || !role_is(m, "system"))
+			json_array_append(out, m);
+	}
+	json_array_foreach(msgs, i, m)
+	{
+		if (!role_is(m, "system"))
+			json_array_append(out, m);
+	}
 	return out;
 }
 
@@ -292,8 +380,7 @@ conv_save(struct job *j, const struct llm_reply *r)
 	size_t         n;
 	int            rv;
 
-	json_array_append_new(
-	    all, json_pack("{ssss}", "role", "assistant", "content", r->text));
+	json_array_append_new(all, llm_assistant_message(r));
 	kept = window(j->l, all);
 	agentd_writer_new(&w);
 	llm_json_to_mp(w, kept);
@@ -329,6 +416,39 @@ job_error(struct job *j, int err, const char *msg)
 	job_free(j);
 }
 
+/* l's reply writer, empty; 0 or AGENTD_ENOMEM.  l owns it. */
+static int
+reply_writer(struct llm *l, agentd_writer **w)
+{
+	if (l->w == NULL && agentd_writer_new(&l->w) != 0)
+		return AGENTD_ENOMEM;
+	agentd_writer_reset(l->w);
+	*w = l->w;
+	return 0;
+}
+
+/* body as compact JSON text in l's buffer, valid until the next call;
+ * its length in *len, or NULL when out of memory. */
+static const char *
+body_text(struct llm *l, const json_t *body, size_t *len)
+{
+	size_t n = json_dumpb(body, l->text, l->textcap, JSON_COMPACT);
+
+	if (n == 0)
+		return NULL;
+	if (n > l->textcap) {
+		char *t = realloc(l->text, n + 1024);
+
+		if (t == NULL)
+			return NULL;
+		l->text    = t;
+		l->textcap = n + 1024;
+		n = json_dumpb(body, l->text, l->textcap, JSON_COMPACT);
+	}
+	*len = n;
+	return l->text;
+}
+
 static void
 job_reply(struct job *j, const struct llm_provider *p, struct llm_reply *r)
 {
@@ -344,7 +464,10 @@ job_reply(struct job *j, const struct llm_provider *p, struct llm_reply *r)
 	j->c->dirty = 1;
 	if (j->conv[0] != '\0')
 		conv_save(j, r);
-	agentd_writer_new(&w);
+	if (reply_writer(j->l, &w) != 0) {
+		job_error(j, AGENTD_ENOMEM, "llm: out of memory");
+		return;
+	}
 	agentd_write_map(w, 9);
 	agentd_write_str(w, "text");
 	agentd_write_str(w, r->text);
@@ -370,7 +493,6 @@ job_reply(struct job *j, const struct llm_provider *p, struct llm_reply *r)
 	agentd_write_str(w, j->r->name);
 	b = agentd_writer_data(w, &n);
 	j->l->host->reply(j->l->ctx, j->req, b, n);
-	agentd_writer_free(w);
 	job_free(j);
 }
 
@@ -418,6 +540,7 @@ provider_failed(
 	char        line[512];
 
 	p->failed[f]++;
+	count(l, fail_counters[f], 1);
 	why_add(j, p, what);
 	if (f != F_REFUSED && breaker_result(l, p, 0, mono_ms())) {
 		snprintf(line, sizeof(line),
@@ -435,6 +558,7 @@ provider_failed(
 
 		p->fallbacks++;
 		j->fallbacks++;
+		count(l, "llm_fallbacks", 1);
 		snprintf(line, sizeof(line),
 		    "llm: route %s: provider %s failed (%s), falling back to "
 		    "%s",
@@ -477,6 +601,7 @@ on_http(void *arg, const struct agentd_http_response *r)
 		/* The request itself (or its key) is refused: another
 		 * provider would be asked the same; the caller hears it. */
 		p->failed[F_4XX]++;
+		count(j->l, fail_counters[F_4XX], 1);
 		breaker_result(j->l, p, 1, mono_ms()); /* it answered */
 		snprintf(what, sizeof(what),
 		    "llm: provider %s refused the request: HTTP %d", p->name,
@@ -494,6 +619,11 @@ on_http(void *arg, const struct agentd_http_response *r)
 	    += rep.prompt_tokens > 0 ? (uint64_t)rep.prompt_tokens : 0;
 	p->completion_tokens
 	    += rep.completion_tokens > 0 ? (uint64_t)rep.completion_tokens : 0;
+	count(j->l, "llm_answered", 1);
+	count(j->l, "llm_prompt_tokens",
+	    rep.prompt_tokens > 0 ? rep.prompt_tokens : 0);
+	count(j->l, "llm_completion_tokens",
+	    rep.completion_tokens > 0 ? rep.completion_tokens : 0);
 	breaker_result(j->l, p, 1, mono_ms());
 	job_reply(j, p, &rep);
 	llm_reply_clear(&rep);
@@ -512,7 +642,8 @@ try_next(struct job *j)
 		struct agentd_http_request hr = AGENTD_HTTP_REQUEST_INIT;
 		struct agentd_http_header  hd[2];
 		json_t                    *body;
-		char                      *text;
+		const char                *text;
+		size_t                     tlen = 0;
 		int                        rv;
 
 		if (!breaker_allow(p, mono_ms())) {
@@ -521,7 +652,7 @@ try_next(struct job *j)
 			continue;
 		}
 		body = llm_body(p->kind, p->model, &j->q);
-		text = json_dumps(body, JSON_COMPACT);
+		text = body_text(l, body, &tlen);
 		json_decref(body);
 		hd[0]       = (struct agentd_http_header) { "Content-Type",
 			      "application/json" };
@@ -543,7 +674,7 @@ try_next(struct job *j)
 		hr.url        = p->url;
 		hr.headers    = hd;
 		hr.body       = text;
-		hr.body_len   = text != NULL ? strlen(text) : 0;
+		hr.body_len   = tlen;
 		hr.timeout_ms = p->timeout_ms;
 		hr.attempts   = p->attempts;
 		/* A chat completion changes nothing on the server: asking
@@ -552,8 +683,8 @@ try_next(struct job *j)
 		    = AGENTD_HTTP_RETRY_DEFAULT | AGENTD_HTTP_RETRY_UNSAFE;
 		rv = l->host->http_async(l->ctx, &hr, on_http, j);
 		memset(auth, 0, sizeof(auth));
-		free(text);
 		p->requests++;
+		count(l, "llm_requests", 1);
 		if (rv == 0)
 			return;
 		/* Refused before any connection (allow-list, limits): the
@@ -574,25 +705,6 @@ try_next(struct job *j)
 }
 
 /* ---- requests ----------------------------------------------------------- */
-
-/* Are msgs a list of {"role": str, "content": str}-like messages? */
-static int
-messages_ok(const json_t *msgs)
-{
-	const json_t *m;
-	size_t        i;
-
-	if (!json_is_array(msgs))
-		return 0;
-	json_array_foreach(msgs, i, m)
-	{
-		if (!json_is_string(json_object_get(m, "role"))
-		    || (!json_is_string(json_object_get(m, "content"))
-		        && json_object_get(m, "tool_calls") == NULL))
-			return 0;
-	}
-	return 1;
-}
 
 static int
 stats_reply(struct llm *l, agentd_request *req)
@@ -682,7 +794,7 @@ job_parse(struct job *j, const agentd_value *root, char *why, size_t whylen)
 	size_t      rlen  = 7, clen;
 	double      t;
 	int64_t     mt;
-	json_t     *msgs;
+	json_t     *msgs, *given;
 
 	if (agentd_get_str(agentd_map_get(root, "route"), &route, &rlen) != 0
 	    && agentd_map_get(root, "route") != NULL) {
@@ -695,12 +807,11 @@ job_parse(struct job *j, const agentd_value *root, char *why, size_t whylen)
 		    (int)(rlen > 64 ? 64 : rlen), route);
 		return AGENTD_ENOENT;
 	}
-	msgs = llm_mp_to_json(agentd_map_get(root, "messages"));
-	if (!messages_ok(msgs) || json_array_size(msgs) == 0) {
-		json_decref(msgs);
-		snprintf(why, whylen,
-		    "llm: \"messages\" must be a non-empty list of "
-		    "{\"role\": ..., \"content\": ...}");
+	msgs  = llm_mp_to_json(agentd_map_get(root, "messages"));
+	given = llm_messages_check(msgs, why + 5, whylen - 5);
+	json_decref(msgs);
+	if ((msgs = given) == NULL) {
+		memcpy(why, "llm: ", 5);
 		return AGENTD_EINVAL;
 	}
 	j->q.temperature = -1;
@@ -727,8 +838,7 @@ job_parse(struct job *j, const agentd_value *root, char *why, size_t whylen)
 	}
 	if (agentd_get_str(agentd_map_get(root, "conversation"), &conv, &clen)
 	    == 0) {
-		json_t *hist, *m;
-		size_t  i;
+		json_t *hist;
 		int     n = snprintf(j->conv, sizeof(j->conv), "conv/%s/%.*s",
 		        j->c->name, (int)clen, conv);
 
@@ -739,10 +849,16 @@ job_parse(struct job *j, const agentd_value *root, char *why, size_t whylen)
 			    "llm: \"conversation\" must be 1 to 300 bytes");
 			return AGENTD_EINVAL;
 		}
-		hist = conv_load(j);
-		json_array_foreach(msgs, i, m) json_array_append(hist, m);
+		hist  = conv_load(j);
+		given = conv_merge(hist, msgs);
+		json_decref(hist);
 		json_decref(msgs);
-		msgs = hist;
+		msgs = given;
+	}
+	if (llm_messages_link(msgs, why + 5, whylen - 5) != 0) {
+		memcpy(why, "llm: ", 5);
+		json_decref(msgs);
+		return AGENTD_EINVAL;
 	}
 	j->messages          = window(j->l, msgs);
 	j->q.messages        = j->messages;
@@ -914,12 +1030,18 @@ llm_fini(void *state)
 
 	llm_tick(l); /* the day's tokens */
 	llm_config_free(&l->cfg);
+	agentd_writer_free(l->w);
+	free(l->text);
 	free(l);
 }
+
+/* What other agents find it by (host->find_agents). */
+static const char *const llm_capabilities[] = { "llm", NULL };
 
 AGENTD_PLUGIN(.name = "llm", .version = "1.0.0",
     .description = "language models behind one call: OpenAI-compatible, "
                    "Ollama and Gemini providers with fallback, breakers, "
                    "budgets and conversations",
     .settings = llm_settings, .init = llm_init, .on_request = llm_request,
-    .on_tick = llm_tick, .tick_ms = 1000, .fini = llm_fini);
+    .on_tick = llm_tick, .tick_ms = 1000, .fini = llm_fini,
+    .capabilities = llm_capabilities);

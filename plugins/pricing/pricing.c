@@ -24,6 +24,12 @@
  * once; then an audit record "price.set" and the event "price.changed"
  * {"sku", "price", "previous_price", "decision", "by"} follow.
  *
+ * {"quote": true, "sku", "cost", "shipping", "max_price"} does the same
+ * arithmetic and proposes nothing: {"sku", "price", "margin",
+ * "low_margin", "held"} (held: max_price held the price under the one
+ * the target margin gives).  The shop's CEO decides on it
+ * (doc/shop-contracts.md).
+ *
  * {"get": S} answers the price applied for SKU S: {"sku", "price",
  * "decision", "by", "applied"} (applied: how many decisions set it), or
  * ENOENT.
@@ -42,7 +48,8 @@
 #include <agentd/agent.h>
 #include <agentd/msg.h>
 
-#define SKU_MAX 64
+#include "../shopkit/sku.h"
+
 #define SAMPLE_KEY "sample/proposed"
 
 static const struct agentd_setting pricing_settings[] = {
@@ -69,7 +76,7 @@ struct pricing {
 
 /* One product to price. */
 struct product {
-	char   sku[SKU_MAX + 1];
+	char   sku[SHOPKIT_SKU_MAX + 1];
 	double cost, shipping, current, max_price; /* max_price 0: none */
 };
 
@@ -81,6 +88,7 @@ struct pending {
 	double          price, margin, amount;
 	const char     *type;
 	int             sample;
+	int             held; /* max_price held the price under the target */
 };
 
 static int
@@ -128,8 +136,9 @@ compute(const struct pricing *p, struct pending *pd)
 
 	price = (prod->cost + prod->shipping + p->fee_fixed)
 	    / (1 - p->fee_pct - p->target_margin);
-	price = ceil(price * 100 - 1e-6) / 100;
-	if (prod->max_price > 0 && price > prod->max_price)
+	price    = ceil(price * 100 - 1e-6) / 100;
+	pd->held = prod->max_price > 0 && price > prod->max_price;
+	if (pd->held)
 		price = prod->max_price;
 	pd->price  = price;
 	pd->margin = (price * (1 - p->fee_pct) - prod->cost - prod->shipping
@@ -139,21 +148,6 @@ compute(const struct pricing *p, struct pending *pd)
 	pd->amount = round(fabs(price - prod->current) * 100) / 100;
 	pd->type   = pd->margin < p->min_margin ? "price.set.low_margin"
 	                                        : "price.set";
-}
-
-static int
-valid_sku(const char *s, size_t len)
-{
-	if (len == 0 || len > SKU_MAX)
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		        || (c >= '0' && c <= '9') || c == '-' || c == '_'
-		        || c == '.'))
-			return 0;
-	}
-	return 1;
 }
 
 /* A number field >= 0 (absent: def, or an error when def < 0). */
@@ -282,12 +276,12 @@ get_price(struct pricing *p, agentd_request *req, const agentd_value *skuv)
 {
 	const char *s;
 	size_t      len;
-	char        key[SKU_MAX + 8];
+	char        key[SHOPKIT_SKU_MAX + 8];
 	void       *val;
 	size_t      vallen;
 	int         rv;
 
-	if (agentd_get_str(skuv, &s, &len) != 0 || !valid_sku(s, len))
+	if (agentd_get_str(skuv, &s, &len) != 0 || !shopkit_valid_sku(s, len))
 		return p->host->reply_error(p->ctx, req, AGENTD_EINVAL,
 		    "get: a SKU of 1 to 64 characters of [A-Za-z0-9_.-]");
 	snprintf(key, sizeof(key), "price/%.*s", (int)len, s);
@@ -302,6 +296,26 @@ get_price(struct pricing *p, agentd_request *req, const agentd_value *skuv)
 	return rv;
 }
 
+/* {"quote": true, ...}: the arithmetic of a proposal, and no proposal. */
+static int
+quote(struct pricing *p, agentd_request *req, struct pending *pd)
+{
+	agentd_writer *w;
+
+	agentd_writer_new(&w);
+	agentd_write_map(w, 5);
+	agentd_write_str(w, "sku");
+	agentd_write_str(w, pd->prod.sku);
+	write_num(w, "price", pd->price);
+	write_num(w, "margin", pd->margin);
+	agentd_write_str(w, "low_margin");
+	agentd_write_bool(w, pd->margin < p->min_margin);
+	agentd_write_str(w, "held");
+	agentd_write_bool(w, pd->held);
+	reply_map_end(p, req, w);
+	return 0;
+}
+
 static int
 pricing_request(void *state, agentd_request *req, const void *body, size_t len)
 {
@@ -311,7 +325,7 @@ pricing_request(void *state, agentd_request *req, const void *body, size_t len)
 	const agentd_value *m;
 	const char         *s;
 	size_t              slen;
-	int                 rv;
+	int                 rv, is_quote = 0;
 
 	if (agentd_parse(body, len, &doc) != 0)
 		return p->host->reply_error(
@@ -328,8 +342,14 @@ pricing_request(void *state, agentd_request *req, const void *body, size_t len)
 	}
 	pd->p   = p;
 	pd->req = req;
+	if (agentd_map_get(m, "quote") != NULL
+	    && agentd_get_bool(agentd_map_get(m, "quote"), &is_quote) != 0) {
+		rv = p->host->reply_error(
+		    p->ctx, req, AGENTD_EINVAL, "\"quote\": true or false");
+		goto out;
+	}
 	if (agentd_get_str(agentd_map_get(m, "sku"), &s, &slen) != 0
-	    || !valid_sku(s, slen)) {
+	    || !shopkit_valid_sku(s, slen)) {
 		rv = p->host->reply_error(p->ctx, req, AGENTD_EINVAL,
 		    "\"sku\": 1 to 64 characters of [A-Za-z0-9_.-]");
 		goto out;
@@ -348,6 +368,10 @@ pricing_request(void *state, agentd_request *req, const void *body, size_t len)
 	if (pd->price <= 0) {
 		rv = p->host->reply_error(p->ctx, req, AGENTD_EINVAL,
 		    "the price would be 0: give a cost");
+		goto out;
+	}
+	if (is_quote) {
+		rv = quote(p, req, pd);
 		goto out;
 	}
 	if (pd->amount < 0.005) {
@@ -404,20 +428,20 @@ static void
 apply(struct pricing *p, const char *id, const agentd_value *ev)
 {
 	const agentd_value *params = agentd_map_get(ev, "params");
-	char                sku[SKU_MAX + 1], by[128] = "", key[SKU_MAX + 8];
-	char                dkey[64], summary[256];
-	const char         *s;
-	size_t              len;
-	double              price, previous;
-	int64_t             applied;
-	agentd_writer      *rec, *detail, *event;
+	char sku[SHOPKIT_SKU_MAX + 1], by[128] = "", key[SHOPKIT_SKU_MAX + 8];
+	char dkey[64], summary[256];
+	const char            *s;
+	size_t                 len;
+	double                 price, previous;
+	int64_t                applied;
+	agentd_writer         *rec, *detail, *event;
 	struct agentd_state_op ops[2];
 	const void            *data;
 	size_t                 dlen;
 
 	snprintf(dkey, sizeof(dkey), "decision/%s", id);
 	if (agentd_get_str(agentd_map_get(params, "sku"), &s, &len) != 0
-	    || !valid_sku(s, len)
+	    || !shopkit_valid_sku(s, len)
 	    || agentd_get_double(agentd_map_get(params, "price"), &price) != 0
 	    || !isfinite(price) || price <= 0) {
 		p->host->log(p->ctx, AGENTD_LOG_WARN,
@@ -534,7 +558,7 @@ parse_sample(const char *s, struct product *prod)
 	char        rest[128];
 
 	memset(prod, 0, sizeof(*prod));
-	if (colon == NULL || !valid_sku(s, (size_t)(colon - s))
+	if (colon == NULL || !shopkit_valid_sku(s, (size_t)(colon - s))
 	    || strlen(colon + 1) >= sizeof(rest))
 		return AGENTD_EINVAL;
 	memcpy(prod->sku, s, (size_t)(colon - s));
@@ -585,9 +609,13 @@ pricing_tick(void *state)
 	}
 }
 
+/* What other agents find it by (host->find_agents). */
+static const char *const pricing_capabilities[] = { "pricing", NULL };
+
 AGENTD_PLUGIN(.name = "pricing", .version = "1.0.0",
     .description = "prices products from cost, shipping, fees and a target "
                    "margin; sets prices through the policy gate",
     .settings = pricing_settings, .init = pricing_init,
     .on_request = pricing_request, .on_event = pricing_event,
-    .on_tick = pricing_tick, .tick_ms = 1000, .fini = pricing_fini);
+    .on_tick = pricing_tick, .tick_ms = 1000, .fini = pricing_fini,
+    .capabilities = pricing_capabilities);

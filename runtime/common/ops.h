@@ -56,6 +56,10 @@ int         ad_role_parse(const char *word);
 #define AD_OP_TOKEN_CREATE "token.create"
 #define AD_OP_TOKEN_LIST "token.list"
 #define AD_OP_TOKEN_REVOKE "token.revoke"
+/* The agents of the running configuration and their capabilities, those
+ * with {"capability": NAME} only; also what host->find_agents asks on
+ * the calls socket. */
+#define AD_OP_AGENTS "agents"
 /* Answered by the HTTP server itself (http.c): the token's name and
  * role. */
 #define AD_OP_WHOAMI "whoami"

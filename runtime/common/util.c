@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,4 +304,32 @@ int
 ad_listen_word(const char *s)
 {
 	return ad_parse_listen(s, NULL, NULL, NULL) == 0 ? 0 : -1;
+}
+
+/* Does the group database list user uid in gid (as its primary group or
+ * a supplementary one)?  Any thread. */
+int
+ad_user_in_group(uid_t uid, gid_t gid)
+{
+	struct passwd pw, *found = NULL;
+	char          buf[16384];
+	gid_t         some[64], *groups = some;
+	int           n = 64, i, member = 0;
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0
+	    || found == NULL)
+		return 0;
+	if (pw.pw_gid == gid)
+		return 1;
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0) {
+		/* n now says how many there are. */
+		groups = ad_xcalloc((size_t)n, sizeof(*groups));
+		if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+			n = 0;
+	}
+	for (i = 0; i < n && !member; i++)
+		member = groups[i] == gid;
+	if (groups != some)
+		free(groups);
+	return member;
 }

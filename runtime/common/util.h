@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Errors a person can cause are reported as one line of text.  Functions
@@ -80,5 +81,8 @@ int ad_parse_listen(const char *s, struct sockaddr_storage *ss,
     unsigned *sslen, int *loopback);
 /* The same as a configuration row's parse(): 0 or -1. */
 int ad_listen_word(const char *s);
+
+/* Does the group database list user uid in gid?  Any thread. */
+int ad_user_in_group(uid_t uid, gid_t gid);
 
 #endif

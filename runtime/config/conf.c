@@ -15,13 +15,16 @@
 #include <unistd.h>
 
 #include <confuse.h>
+#include <jansson.h>
 
 #include <agentd/error.h>
 
+#include "common/cron.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "config/conf.h"
 #include "config/options.h"
+#include "config/setting_file.h"
 #include "sdk/http_rules.h"
 
 /*
@@ -210,6 +213,10 @@ struct parse_ctx {
 	int                hook_line;
 	struct seen_agent *seen_hooks; /* webhooks closed so far */
 	size_t             nseen_hooks;
+	const char        *sched; /* schedule section being read */
+	int                sched_line;
+	struct seen_agent *seen_scheds; /* the agent's, closed so far */
+	size_t             nseen_scheds;
 };
 
 static pthread_mutex_t   parse_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -242,6 +249,8 @@ ctx_clear(struct parse_ctx *ctx)
 	seen_clear(&ctx->seen, &ctx->nseen);
 	seen_clear(&ctx->seen_rules, &ctx->nseen_rules);
 	seen_clear(&ctx->seen_hooks, &ctx->nseen_hooks);
+	seen_clear(&ctx->seen_scheds, &ctx->nseen_scheds);
+	ctx->sched = NULL;
 	ctx->agent = NULL;
 	ctx->rule  = NULL;
 	ctx->hook  = NULL;
@@ -267,6 +276,8 @@ report(struct parse_ctx *ctx, int line, const char *what)
 	else if (ctx->hook != NULL)
 		ad_seterr(
 		    rule, sizeof(rule), "http: webhook \"%s\": ", ctx->hook);
+	else if (ctx->sched != NULL)
+		ad_seterr(rule, sizeof(rule), "schedule \"%s\": ", ctx->sched);
 	ad_seterr(
 	    ctx->msg, sizeof(ctx->msg), "%s%s%s%s", where, agent, rule, what);
 }
@@ -365,6 +376,7 @@ section_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
 	if (parsing != NULL) {
 		parsing->agent      = cfg_title(sec);
 		parsing->agent_line = sec->line;
+		seen_clear(&parsing->seen_scheds, &parsing->nseen_scheds);
 	}
 	return 0;
 }
@@ -399,6 +411,18 @@ hook_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
 	if (parsing != NULL) {
 		parsing->hook      = cfg_title(sec);
 		parsing->hook_line = sec->line;
+	}
+	return 0;
+}
+
+/* And for a schedule "NAME" { }. */
+static int
+sched_opens(cfg_t *sec, cfg_opt_t *opt, const char *value, void *result)
+{
+	*(struct located **)result = located_new(sec->line, "");
+	if (parsing != NULL) {
+		parsing->sched      = cfg_title(sec);
+		parsing->sched_line = sec->line;
 	}
 	return 0;
 }
@@ -456,6 +480,8 @@ row_of(cfg_t *sec, cfg_opt_t *opt, int *nested)
 		rows = ad_global_opts;
 	else if (strcmp(sec->name, "webhook") == 0)
 		rows = ad_webhook_opts;
+	else if (strcmp(sec->name, "schedule") == 0)
+		rows = ad_schedule_opts;
 	else if (strcmp(sec->name, "agent") == 0)
 		rows = ad_agent_opts;
 	else if ((rows = sub_rows(parsing != NULL && parsing->agent != NULL
@@ -516,6 +542,83 @@ check_count(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* ---- a schedule's words ---------------------------------------------- */
+
+int
+ad_cron_word(const char *s)
+{
+	struct ad_cron c;
+	char           why[AD_ERRLEN];
+
+	return ad_cron_parse(s, &c, why, sizeof(why)) == 0 ? 0 : -1;
+}
+
+int
+ad_zone_word(const char *s)
+{
+	char why[AD_ERRLEN];
+
+	return ad_cron_zone_check(s, why, sizeof(why)) == 0 ? 0 : -1;
+}
+
+/* The keys every run's event has: a body may not write them. */
+static const char *const sched_keys[] = { "schedule", "due", "missed" };
+
+/* 0 if s is a JSON object without those keys; else -1, why in why. */
+static int
+body_check(const char *s, char *why, size_t len)
+{
+	json_error_t e;
+	json_t      *j = json_loads(s, JSON_REJECT_DUPLICATES, &e);
+	size_t       i;
+	int          rv = 0;
+
+	if (j == NULL || !json_is_object(j)) {
+		ad_seterr(why, len,
+		    "not a JSON object (%s): write one such as "
+		    "\"{\\\"full\\\": true}\"",
+		    j == NULL ? e.text : "another JSON value");
+		rv = -1;
+	}
+	for (i = 0; rv == 0 && i < sizeof(sched_keys) / sizeof(*sched_keys);
+	     i++)
+		if (json_object_get(j, sched_keys[i]) != NULL) {
+			ad_seterr(why, len,
+			    "writes \"%s\", which every run's event has: "
+			    "rename it",
+			    sched_keys[i]);
+			rv = -1;
+		}
+	json_decref(j);
+	return rv;
+}
+
+int
+ad_schedule_body_word(const char *s)
+{
+	char why[AD_ERRLEN];
+
+	return body_check(s, why, sizeof(why));
+}
+
+/* Why a schedule's cron, timezone or body is refused, into why: 1, or 0
+ * for another row. */
+static int
+schedule_word_why(const struct ad_opt *o, const char *s, char *why, size_t len)
+{
+	struct ad_cron c;
+
+	if (o->parse == ad_cron_word)
+		ad_cron_parse(s, &c, why, len);
+	else if (o->parse == ad_zone_word)
+		ad_cron_zone_check(s, why, len);
+	else if (o->parse == ad_schedule_body_word)
+		body_check(s, why, len);
+	else
+		return 0;
+	return 1;
+}
+
 /* ENUM and WORD.  Inside a section the section names the option too:
  * "restart policy". */
 static int
@@ -529,12 +632,15 @@ check_word(cfg_t *cfg, cfg_opt_t *opt)
 	/* The one address row: its line, for checks of its section. */
 	if (o->parse == ad_listen_word && parsing != NULL)
 		parsing->addr_line = cfg->line;
-	/* A rule's or a webhook's options: the message names it. */
-	if (strcmp(cfg->name, "rule") == 0
-	    || strcmp(cfg->name, "webhook") == 0)
+	/* A rule's, a webhook's or a schedule's options: the message
+	 * names it. */
+	if (strcmp(cfg->name, "rule") == 0 || strcmp(cfg->name, "webhook") == 0
+	    || strcmp(cfg->name, "schedule") == 0)
 		nested = 0;
 	if (ad_opt_word(o, s) >= 0)
 		return 0;
+	if (schedule_word_why(o, s, words, sizeof(words)))
+		return reject(cfg, "%s \"%s\": %s", opt->name, s, words);
 	if (o->words == NULL) /* a parse() of its own */
 		return reject(cfg, "%s%s%s \"%s\" is not %s",
 		    nested ? cfg->name : "", nested ? " " : "", opt->name, s,
@@ -604,6 +710,29 @@ check_names(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* CAPS: capabilities = { }, each a capability, at most the limit. */
+static int
+check_caps(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg_opt_size(opt); i++) {
+		const char *s = cfg_opt_getnstr(opt, i);
+
+		if (!ad_valid_capability(s))
+			return reject(cfg,
+			    "%s: \"%s\" is not a capability: use 1 to %d "
+			    "lower-case letters, digits, '_', '.' or '-'",
+			    opt->name, s, AGENTD_NAME_MAX);
+	}
+	if (cfg_opt_size(opt) > AGENTD_CAPABILITIES_MAX)
+		return reject(cfg,
+		    "%s: %u capabilities, more than %d: keep the ones other "
+		    "agents look for",
+		    opt->name, cfg_opt_size(opt), AGENTD_CAPABILITIES_MAX);
+	return 0;
+}
+
 /* PATH and PLUGIN. */
 static int
 check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
@@ -641,6 +770,34 @@ check_secret(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 /* PATHS: every entry written. */
+/* paths { exec }: programs, named whole; the sandbox grants no more. */
+static int
+check_programs(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct stat st;
+	unsigned    i;
+
+	for (i = 0; i < cfg_opt_size(opt); i++) {
+		const char *s = cfg_opt_getnstr(opt, i);
+
+		if (s[0] != '/')
+			return reject(cfg,
+			    "paths exec: \"%s\" is not an absolute path: name "
+			    "each program whole, as \"/usr/bin/make\"",
+			    s);
+		if (stat(s, &st) != 0)
+			return reject(
+			    cfg, "paths exec: \"%s\": %s", s, strerror(errno));
+		if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0)
+			return reject(cfg,
+			    "paths exec: \"%s\" is not an executable file: "
+			    "name each program (a directory is not granted "
+			    "whole)",
+			    s);
+	}
+	return 0;
+}
+
 static int
 check_paths(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -652,7 +809,7 @@ check_paths(cfg_t *cfg, cfg_opt_t *opt)
 			    "%s: an empty path: remove it or name a file or "
 			    "directory",
 			    opt->name);
-	return 0;
+	return strcmp(opt->name, "exec") == 0 ? check_programs(cfg, opt) : 0;
 }
 
 /* HOSTS: http { allow }'s patterns, as sdk/http_rules.h reads them. */
@@ -668,7 +825,8 @@ check_hosts(cfg_t *cfg, cfg_opt_t *opt)
 			return reject(cfg,
 			    "http %s: \"%s\" is not a host: write a name in "
 			    "lower case (api.example.com), \"*.\" and a name "
-			    "(*.myshopify.com), an IPv4 address (127.0.0.1) or "
+			    "(*.myshopify.com), an IPv4 address (127.0.0.1) "
+			    "or "
 			    "a bracketed IPv6 one ([::1]); no scheme, port or "
 			    "path",
 			    opt->name, s);
@@ -841,6 +999,45 @@ hook_closes(cfg_t *http, cfg_opt_t *opt)
 		    cfg_getstr(sec, "path"), twin->name, twin->line);
 	seen_add(&ctx->seen_hooks, &ctx->nseen_hooks, name, ctx->hook_line);
 	ctx->hook = NULL;
+	return 0;
+}
+
+/* A schedule "NAME" { } closes: its name, no twin in the agent, every or
+ * cron (one of them), a timezone only for cron. */
+static int
+sched_closes(cfg_t *agent, cfg_opt_t *opt)
+{
+	(void)agent;
+	struct parse_ctx *ctx  = parsing;
+	const char       *name = ctx->sched;
+	cfg_t            *sec  = cfg_opt_gettsec(opt, name);
+	size_t            i;
+	int               every, cron;
+
+	if (!ad_valid_name(name) || strlen(name) + strlen("schedule.") > 255)
+		return reject_at(ctx->sched_line,
+		    "not a valid schedule name: use 1 to 63 letters, digits, "
+		    "'_', '.' or '-'");
+	for (i = 0; i < ctx->nseen_scheds; i++)
+		if (strcmp(ctx->seen_scheds[i].name, name) == 0)
+			return reject_at(ctx->sched_line,
+			    "defined twice in this agent (first at line %d): "
+			    "rename or remove one",
+			    ctx->seen_scheds[i].line);
+	every = sec != NULL && cfg_size(sec, "every") > 0;
+	cron  = sec != NULL && cfg_size(sec, "cron") > 0;
+	if (every && cron)
+		return reject_at(
+		    ctx->sched_line, "both every and cron: keep one of them");
+	if (!every && !cron)
+		return reject_at(ctx->sched_line,
+		    "no time: add every = 10m, or cron = \"0 3 * * *\"");
+	if (every && cfg_size(sec, "timezone") > 0)
+		return reject_at(ctx->sched_line,
+		    "timezone is for cron: remove it (every counts "
+		    "elapsed time)");
+	seen_add(&ctx->seen_scheds, &ctx->nseen_scheds, name, ctx->sched_line);
+	ctx->sched = NULL;
 	return 0;
 }
 
@@ -1160,6 +1357,9 @@ confuse_opt(const struct ad_opt *o, cfg_opt_t *settings, int settings_flags,
 	case AD_OPT_HOSTS:
 		return CHECKED(
 		    CFG_STR_LIST(o->name, NULL, CFGF_NONE), check_hosts);
+	case AD_OPT_CAPS:
+		return CHECKED(
+		    CFG_STR_LIST(o->name, NULL, CFGF_NONE), check_caps);
 	case AD_OPT_USER:
 		return CHECKED(CFG_STR(o->name, o->def, flags), check_user);
 	case AD_OPT_SECRET:
@@ -1170,6 +1370,12 @@ confuse_opt(const struct ad_opt *o, cfg_opt_t *settings, int settings_flags,
 		        confuse_opts(o->sub, hook_opens, NULL, 0, b),
 		        CFGF_MULTI | CFGF_TITLE),
 		    hook_closes);
+	case AD_OPT_SCHEDULES:
+		return CHECKED(
+		    CFG_SEC(o->name,
+		        confuse_opts(o->sub, sched_opens, NULL, 0, b),
+		        CFGF_MULTI | CFGF_TITLE),
+		    sched_closes);
 	case AD_OPT_SECTION:
 		return (cfg_opt_t)CFG_SEC(o->name,
 		    confuse_opts(o->sub, NULL, settings, settings_flags, b),
@@ -1390,7 +1596,8 @@ read_tree(struct parse_ctx *ctx)
 /* A setting as written, kept until its plugin's schema is known. */
 struct raw_setting {
 	char *key;
-	char *text;
+	char *text; /* a file's content when file is set: wiped when freed */
+	char *file; /* NAME_file's path, resolved; NULL: written inline */
 	int   line;
 };
 
@@ -1415,7 +1622,11 @@ raw_free(struct raw_settings *r)
 
 	for (i = 0; i < r->n; i++) {
 		free(r->v[i].key);
-		free(r->v[i].text);
+		if (r->v[i].file != NULL)
+			ad_setting_file_free(r->v[i].text);
+		else
+			free(r->v[i].text);
+		free(r->v[i].file);
 	}
 	free(r->v);
 }
@@ -1528,6 +1739,25 @@ take_webhooks(const struct ad_opt *o, cfg_t *sec, void *base, const char *dir)
 	*AD_OPT_COUNT_FIELD(base, o)                     = n;
 }
 
+/* schedule "NAME" { } sections, in file order. */
+static void
+take_schedules(const struct ad_opt *o, cfg_t *sec, void *base)
+{
+	size_t                   n = cfg_size(sec, o->name), i;
+	struct ad_schedule_conf *v = ad_xcalloc(n, sizeof(*v));
+
+	for (i = 0; i < n; i++) {
+		cfg_t *ssec = cfg_getnsec(sec, o->name, (unsigned)i);
+
+		ad_opts_defaults(o->sub, &v[i]);
+		v[i].name = ad_xstrdup(cfg_title(ssec));
+		v[i].line = section_line(ssec);
+		take_rows(o->sub, ssec, &v[i], NULL);
+	}
+	*AD_OPT_FIELD(base, o, struct ad_schedule_conf *) = v;
+	*AD_OPT_COUNT_FIELD(base, o)                      = n;
+}
+
 /*
  * Copies what sec holds into the fields its rows land in: the values
  * written, else the rows' defaults (libconfuse has them).  An option not
@@ -1554,6 +1784,10 @@ take_rows(const struct ad_opt *rows, cfg_t *sec, void *base, const char *dir)
 		}
 		if (o->kind == AD_OPT_WEBHOOKS) {
 			take_webhooks(o, sec, base, dir);
+			continue;
+		}
+		if (o->kind == AD_OPT_SCHEDULES) {
+			take_schedules(o, sec, base);
 			continue;
 		}
 		if (o->kind == AD_OPT_SETTINGS || o->kind == AD_OPT_POLICY
@@ -1919,6 +2153,7 @@ take_settings(cfg_t *set, struct raw_settings *raw)
 		raw->v = ad_xrealloc(raw->v, (raw->n + 1) * sizeof(*raw->v));
 		raw->v[raw->n].key  = ad_xstrdup(cfg_opt_name(opt));
 		raw->v[raw->n].text = ad_xstrdup(l->text);
+		raw->v[raw->n].file = NULL;
 		raw->v[raw->n].line = l->line;
 		raw->n++;
 	}
@@ -2191,11 +2426,20 @@ check_written(const struct ad_agent_conf *a, const struct raw_settings *raw,
 		const struct raw_setting    *r = &raw->v[i];
 		const struct ad_setting_def *d = ad_schema_find(s, r->key);
 		struct ad_setting_value      v = { .type = 0 };
+		int                          bad;
 
 		if (d == NULL)
 			return unknown_setting(a, r, s, err, errlen);
 		v.type = d->type;
-		if (setting_parse(r->text, &v) != 0)
+		/* (Never the value: one read from a file may be a secret.) */
+		bad = setting_parse(r->text, &v) != 0;
+		if (bad && r->file != NULL)
+			return agent_err(a, r->line, err, errlen,
+			    "setting \"%s_file\": what %s holds must be %s "
+			    "(the plugin declares \"%s\" %s)",
+			    r->key, r->file, type_wording(d->type), r->key,
+			    ad_setting_type_name(d->type));
+		if (bad)
 			return agent_err(a, r->line, err, errlen,
 			    "setting \"%s\" must be %s (the plugin declares "
 			    "it %s)",
@@ -2218,6 +2462,72 @@ raw_find(const struct raw_settings *raw, const char *key)
 	return NULL;
 }
 
+/*
+ * `NAME_file = "PATH"` written as r, for NAME the plugin declares as d:
+ * r becomes NAME, its text PATH's content (a relative PATH starts at the
+ * directory of the agent's .conf).  What is refused says where.
+ */
+static int
+take_setting_file(struct ad_agent_conf *a, struct raw_settings *raw,
+    struct raw_setting *r, const struct ad_setting_def *d, char *err,
+    size_t errlen)
+{
+	const struct raw_setting *inline_too = raw_find(raw, d->name);
+	char                      why[AD_ERRLEN], *dir, *path, *value;
+	size_t                    len;
+
+	if (inline_too != NULL)
+		return agent_err(a, r->line, err, errlen,
+		    "setting \"%s\" and \"%s\" (line %d) both give \"%s\": "
+		    "keep one",
+		    r->key, d->name, inline_too->line, d->name);
+	if (r->text[0] == '\0')
+		return agent_err(a, r->line, err, errlen,
+		    "setting \"%s\" is empty: name the file holding \"%s\"",
+		    r->key, d->name);
+	dir  = ad_dirname(a->file);
+	path = ad_path_join(dir, r->text);
+	free(dir);
+	if (ad_setting_file_read(path, &value, &len, why, sizeof(why)) != 0) {
+		free(path);
+		return agent_err(a, r->line, err, errlen, "setting \"%s\": %s",
+		    r->key, why);
+	}
+	free(r->key);
+	free(r->text);
+	r->key  = ad_xstrdup(d->name);
+	r->text = value;
+	r->file = path;
+	return 0;
+}
+
+/*
+ * Every written key NAME_file that the plugin does not declare, for a
+ * NAME it does: read now, as NAME (a plugin that declares token_file
+ * itself gets token_file as written).
+ */
+static int
+take_setting_files(struct ad_agent_conf *a, struct raw_settings *raw,
+    const struct ad_schema *s, char *err, size_t errlen)
+{
+	char                         name[AGENTD_NAME_MAX + 1];
+	const struct ad_setting_def *d;
+	size_t                       i;
+	int                          rv;
+
+	for (i = 0; i < raw->n; i++) {
+		struct raw_setting *r = &raw->v[i];
+
+		if (ad_schema_find(s, r->key) != NULL
+		    || ad_setting_file_target(r->key, name, sizeof(name)) != 0
+		    || (d = ad_schema_find(s, name)) == NULL)
+			continue;
+		if ((rv = take_setting_file(a, raw, r, d, err, errlen)) != 0)
+			return rv;
+	}
+	return 0;
+}
+
 /* One value in schema order: as written, else the plugin's default. */
 static int
 fill_setting(struct ad_agent_conf *a, const struct raw_settings *raw,
@@ -2228,8 +2538,10 @@ fill_setting(struct ad_agent_conf *a, const struct raw_settings *raw,
 
 	v->name = ad_xstrdup(d->name);
 	v->type = d->type;
-	if (r != NULL)
+	if (r != NULL) {
+		v->file = ad_xstrdup_or_null(r->file);
 		return setting_parse(r->text, v) == 0 ? 0 : AGENTD_ECONFIG;
+	}
 	if (d->default_value == NULL)
 		return agent_err(a, a->line, err, errlen,
 		    "setting \"%s\" is required (the plugin declares it %s, "
@@ -2245,13 +2557,15 @@ fill_setting(struct ad_agent_conf *a, const struct raw_settings *raw,
 }
 
 static int
-apply_schema(struct ad_agent_conf *a, const struct raw_settings *raw,
+apply_schema(struct ad_agent_conf *a, struct raw_settings *raw,
     const struct ad_schema *s, char *err, size_t errlen)
 {
 	size_t i;
 	int    rv;
 
-	rv = check_written(a, raw, s, err, errlen);
+	rv = take_setting_files(a, raw, s, err, errlen);
+	if (rv == 0)
+		rv = check_written(a, raw, s, err, errlen);
 	if (rv != 0)
 		return rv;
 	a->settings  = ad_xcalloc(s->nsettings, sizeof(*a->settings));
@@ -2296,6 +2610,46 @@ resolve_plugin(const struct ad_agent_conf *a, const char *plugin_dir)
 }
 
 static int
+cap_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The agent's capabilities = { } with its plugin's (s may be NULL),
+ * sorted and unique: what status, agentctl agents and find_agents show.
+ */
+static int
+merge_capabilities(struct ad_agent_conf *a, const struct ad_schema *s,
+    char *err, size_t errlen)
+{
+	size_t n = a->ncapabilities + (s != NULL ? s->ncapabilities : 0);
+	size_t i, k;
+
+	a->capabilities = ad_xrealloc(
+	    a->capabilities, (n ? n : 1) * sizeof(*a->capabilities));
+	for (i = 0; s != NULL && i < s->ncapabilities; i++)
+		a->capabilities[a->ncapabilities++]
+		    = ad_xstrdup(s->capabilities[i]);
+	qsort(a->capabilities, n, sizeof(*a->capabilities), cap_cmp);
+	for (i = k = 0; i < n; i++) {
+		if (k > 0
+		    && strcmp(a->capabilities[k - 1], a->capabilities[i]) == 0)
+			free(a->capabilities[i]);
+		else
+			a->capabilities[k++] = a->capabilities[i];
+	}
+	a->ncapabilities = k;
+	if (k > AGENTD_CAPABILITIES_MAX)
+		return agent_err(a, a->line, err, errlen,
+		    "%zu capabilities with those of plugin \"%s\", more "
+		    "than %d: write fewer in capabilities = { }",
+		    k, s != NULL ? s->plugin_name : a->plugin,
+		    AGENTD_CAPABILITIES_MAX);
+	return 0;
+}
+
+static int
 settle_agent(
     struct loader *ld, size_t i, ad_schema_lookup_fn lookup, void *arg)
 {
@@ -2314,7 +2668,7 @@ settle_agent(
 	a->plugin_path = resolve_plugin(a, ld->c->global.plugin_dir);
 	if (lookup == NULL) {
 		keep_as_strings(a, &ld->raw[i]);
-		return 0;
+		return merge_capabilities(a, NULL, ld->err, ld->errlen);
 	}
 	rv = lookup(arg, a, &schema, why, sizeof(why));
 	if (rv != 0)
@@ -2322,6 +2676,8 @@ settle_agent(
 	if (schema == NULL)
 		schema = ad_xcalloc(1, sizeof(*schema));
 	rv = apply_schema(a, &ld->raw[i], schema, ld->err, ld->errlen);
+	if (rv == 0)
+		rv = merge_capabilities(a, schema, ld->err, ld->errlen);
 	ad_schema_free(schema);
 	return rv;
 }
@@ -2416,8 +2772,13 @@ free_agent(struct ad_agent_conf *a)
 	ad_opts_free(ad_agent_opts, a);
 	for (i = 0; i < a->nsettings; i++) {
 		free(a->settings[i].name);
-		if (a->settings[i].type == AGENTD_SETTING_STRING)
+		if (a->settings[i].type != AGENTD_SETTING_STRING)
+			;
+		else if (a->settings[i].file != NULL)
+			ad_setting_file_free(a->settings[i].v.s);
+		else
 			free(a->settings[i].v.s);
+		free(a->settings[i].file);
 	}
 	free(a->settings);
 }
@@ -2486,6 +2847,7 @@ ad_agent_conf_dup(const struct ad_agent_conf *a)
 		d->settings[i].name = ad_xstrdup(a->settings[i].name);
 		if (a->settings[i].type == AGENTD_SETTING_STRING)
 			d->settings[i].v.s = ad_xstrdup(a->settings[i].v.s);
+		d->settings[i].file = ad_xstrdup_or_null(a->settings[i].file);
 	}
 	return d;
 }
@@ -2509,7 +2871,10 @@ static int
 same_setting(
     const struct ad_setting_value *a, const struct ad_setting_value *b)
 {
-	if (!same_str(a->name, b->name) || a->type != b->type)
+	/* A value read from another file is another value, even if the
+	 * bytes are the same: it is shown and rotated from there. */
+	if (!same_str(a->name, b->name) || a->type != b->type
+	    || !same_str(a->file, b->file))
 		return 0;
 	switch (a->type) {
 	case AGENTD_SETTING_STRING:

@@ -75,6 +75,11 @@ struct ad_agent_conf {
 	size_t npublish;
 	char **calls; /* agent names it may call */
 	size_t ncalls;
+	/* capabilities = { } and its plugin's .capabilities, sorted,
+	 * unique, at most AGENTD_CAPABILITIES_MAX (with a lookup; without
+	 * one, those written alone) */
+	char **capabilities;
+	size_t ncapabilities;
 
 	/* Its workers' identity and sandbox (doc/security.md). */
 	char  *user;       /* NULL: agentd { plugin_user } */
@@ -83,6 +88,8 @@ struct ad_agent_conf {
 	size_t nread_paths;
 	char **write_paths; /* paths { write } */
 	size_t nwrite_paths;
+	char **exec_paths; /* paths { exec }: programs its workers may run */
+	size_t nexec_paths;
 
 	/* http { }: outbound HTTP (worker/http.h); no allow: none */
 	char   **http_allow; /* host patterns (sdk/http_rules.h) */
@@ -99,6 +106,30 @@ struct ad_agent_conf {
 	/* settings { }, validated, defaults applied, in schema order */
 	struct ad_setting_value *settings;
 	size_t                   nsettings;
+
+	/* schedule "NAME" { }, in file order (supervisor/schedule.h) */
+	struct ad_schedule_conf *schedules;
+	size_t                   nschedules;
+};
+
+/* What a schedule does about runs it missed. */
+enum ad_schedule_missed {
+	AD_MISSED_SKIP = 0, /* none */
+	AD_MISSED_RUN,      /* one, at once */
+};
+
+/*
+ * An agent's schedule "NAME" { }: every or cron, one of them.  The rows
+ * of config/options.c (ad_schedule_opts) say what each option holds.
+ */
+struct ad_schedule_conf {
+	char                   *name;
+	int                     line;     /* of its section */
+	int64_t                 every_ms; /* 0: not written */
+	char                   *cron;     /* NULL: not written */
+	char                   *timezone; /* NULL: the machine's */
+	enum ad_schedule_missed missed;
+	char                   *body; /* a JSON object's text, or NULL */
 };
 
 /* How a webhook's signature header writes the HMAC's 32 bytes. */
@@ -153,6 +184,9 @@ struct ad_global_conf {
 	int64_t watch_delay_ms;
 	/* Workers' user unless an agent names one; NULL: not written. */
 	char *plugin_user;
+	/* control { group }: who else may use control.sock and tail.sock
+	 * (supervisor/pipes.c); NULL: not written. */
+	char *control_group;
 	/* http { }: the HTTP API (supervisor/http.h); listen NULL: none.
 	 * http_line: where http { } is, for messages about it. */
 	char                   *http_listen;
@@ -267,6 +301,13 @@ void ad_webhook_secret_free(unsigned char *secret, size_t len);
 /* Is s a webhook's path: "/hooks/" then segments of letters, digits,
  * '.', '_', '~' and '-', none "." or ".."?  0, or -1. */
 int ad_webhook_path_word(const char *s);
+/* A schedule's cron (common/cron.h), timezone (a zone of the tz
+ * database) and body (a JSON object without the keys of every run's
+ * event): 0, or -1. */
+int ad_cron_word(const char *s);
+int ad_zone_word(const char *s);
+int ad_schedule_body_word(const char *s);
+
 /* Is s a header name (letters, digits, '-'; at most 64)?  0, or -1. */
 int ad_header_word(const char *s);
 

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -81,6 +82,12 @@
 	{                                                                     \
 		.name = (n_), .kind = AD_OPT_WEBHOOKS, .sub = (sub_),         \
 		.at       = LANDS(field, struct ad_webhook_conf *),           \
+		.count_at = LANDS(count, size_t), .doc = (doc_), __VA_ARGS__  \
+	}
+#define SCHEDULES(n_, sub_, field, count, doc_, ...)                          \
+	{                                                                     \
+		.name = (n_), .kind = AD_OPT_SCHEDULES, .sub = (sub_),        \
+		.at       = LANDS(field, struct ad_schedule_conf *),          \
 		.count_at = LANDS(count, size_t), .doc = (doc_), __VA_ARGS__  \
 	}
 #define PATH(n_, field, shown_, doc_)                                         \
@@ -237,6 +244,25 @@ const struct ad_opt ad_log_opts[] = {
 	END,
 };
 
+/* A group of this system (control { group }). */
+static int
+group_word(const char *s)
+{
+	return getgrnam(s) != NULL ? 0 : -1;
+}
+
+const struct ad_opt ad_control_opts[] = {
+	TEXT("group", group_word, control_group, "group",
+	    "a group of this system: create it (addgroup --system NAME) or "
+	    "name another",
+	    "the group whose members may use `control.sock` and `tail.sock` "
+	    "as agentd's user may (full control): the sockets become mode "
+	    "0660 with this group; unset: 0600, root and agentd's user only. "
+	    "Read at start ([security.md](security.md#the-control-group))",
+	    .shown_def = "none"),
+	END,
+};
+
 static const char *const log_levels[]
     = { "error", "warn", "info", "debug", NULL };
 
@@ -278,6 +304,7 @@ const struct ad_opt ad_global_opts[] = {
 	    "([security.md](security.md#identity))"),
 	SECTION("http", ad_http_opts),
 	SECTION("log", ad_log_opts),
+	SECTION("control", ad_control_opts),
 	END,
 };
 
@@ -333,6 +360,10 @@ static const struct ad_opt paths_opts[] = {
 	LIST("write", AD_OPT_PATHS, write_paths, nwrite_paths,
 	    "files and directories its workers may read, write, create "
 	    "and remove in"),
+	LIST("exec", AD_OPT_PATHS, exec_paths, nexec_paths,
+	    "programs its workers may run (absolute paths of files; "
+	    "[exec.md](exec.md), "
+	    "[security.md](security.md#running-programs))"),
 	END,
 };
 
@@ -375,6 +406,43 @@ static const struct ad_opt health_opts[] = {
 	END,
 };
 
+#undef ST
+#define ST struct ad_schedule_conf
+
+/* In the order of enum ad_schedule_missed. */
+static const char *const missed_words[] = { "skip", "run", NULL };
+
+const struct ad_opt ad_schedule_opts[] = {
+	DURATION("every", NULL, POSITIVE, every_ms,
+	    "a run this often, from when agentd starts (then on the grid of "
+	    "the last run)",
+	    .shown_def = "none", .limits = "`every` or `cron`, not both"),
+	TEXT("cron", ad_cron_word, cron, "cron expression",
+	    "a cron expression: five fields, minute hour day-of-month month "
+	    "day-of-week, as \"0 3 * * *\"",
+	    "a run at the times it matches: `\"minute hour day-of-month "
+	    "month day-of-week\"` as cron(8) reads it, or `@daily`, "
+	    "`@hourly` ...",
+	    .shown_def = "none"),
+	TEXT("timezone", ad_zone_word, timezone, "zone",
+	    "a zone of the tz database, such as \"Europe/Berlin\"",
+	    "the zone `cron` is read in: `\"Europe/Berlin\"`, `\"UTC\"`",
+	    .shown_def = "the machine's", .limits = "`cron` only"),
+	ENUM("missed", "skip", missed_words, missed,
+	    "runs that came due while agentd was down, or the clock jumped "
+	    "past them: `run` once at once, or `skip` them"),
+	TEXT("body", ad_schedule_body_word, body, "JSON object",
+	    "a JSON object, as \"{\\\"full\\\": true}\", without the keys "
+	    "schedule, due and missed",
+	    "keys added to each run's event, beside `schedule`, `due` and "
+	    "`missed`",
+	    .shown_def = "none"),
+	END,
+};
+
+#undef ST
+#define ST struct ad_agent_conf
+
 const struct ad_opt ad_agent_opts[] = {
 	PLUGIN("plugin", plugin,
 	    "the plugin's file "
@@ -391,6 +459,12 @@ const struct ad_opt ad_agent_opts[] = {
 	LIST("publish", AD_OPT_TOPICS, publish, npublish,
 	    "the topics it may publish on"),
 	LIST("calls", AD_OPT_NAMES, calls, ncalls, "the agents it may call"),
+	LIST("capabilities", AD_OPT_CAPS, capabilities, ncapabilities,
+	    "what it can do (`\"pricing\"`), besides what its plugin "
+	    "declares: other agents find it by them "
+	    "([plugin-guide.md](plugin-guide.md#27-capabilities-and-discovery)"
+	    ")",
+	    .limits = "at most 32 with the plugin's"),
 	USER("user", user, "`plugin_user`",
 	    "the user its workers run as "
 	    "([security.md](security.md#identity))"),
@@ -403,6 +477,10 @@ const struct ad_opt ad_agent_opts[] = {
 	    "its own policy: its rules are tried before agentd's, the "
 	    "options it writes override agentd's ([below](#policy-))"),
 	SETTINGS("settings", "the plugin's own ([below](#settings-))"),
+	SCHEDULES("schedule", ad_schedule_opts, schedules, nschedules,
+	    "a schedule, by name: an event to this agent at its times "
+	    "([below](#schedule-name--))",
+	    .limits = "names unique in the agent"),
 	END,
 };
 
@@ -549,12 +627,17 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 		case AD_OPT_NAMES:
 		case AD_OPT_PATHS:
 		case AD_OPT_HOSTS:
+		case AD_OPT_CAPS:
 			*FIELD(base, o, char **) = NULL;
 			*COUNT_OF(base, o)       = 0;
 			break;
 		case AD_OPT_WEBHOOKS:
 			*FIELD(base, o, struct ad_webhook_conf *) = NULL;
 			*COUNT_OF(base, o)                        = 0;
+			break;
+		case AD_OPT_SCHEDULES:
+			*FIELD(base, o, struct ad_schedule_conf *) = NULL;
+			*COUNT_OF(base, o)                         = 0;
 			break;
 		case AD_OPT_SECTION:
 			ad_opts_defaults(o->sub, base);
@@ -567,6 +650,58 @@ ad_opts_defaults(const struct ad_opt *rows, void *base)
 	}
 }
 
+/* AD_OPT_SCHEDULES: free, copy, compare (file order counts). */
+static void
+schedules_free(const struct ad_opt *o, void *base)
+{
+	struct ad_schedule_conf *v
+	    = *FIELD(base, o, struct ad_schedule_conf *);
+	size_t i;
+
+	for (i = 0; i < *COUNT_OF(base, o); i++) {
+		free(v[i].name);
+		ad_opts_free(o->sub, &v[i]);
+	}
+	free(v);
+	*FIELD(base, o, struct ad_schedule_conf *) = NULL;
+	*COUNT_OF(base, o)                         = 0;
+}
+
+static void
+schedules_dup(const struct ad_opt *o, void *dst, const void *src)
+{
+	size_t                         i, n = *CCOUNT_OF(src, o);
+	const struct ad_schedule_conf *from
+	    = *CFIELD(src, o, struct ad_schedule_conf *);
+	struct ad_schedule_conf *v = ad_xcalloc(n, sizeof(*v));
+
+	for (i = 0; i < n; i++) {
+		v[i]      = from[i];
+		v[i].name = ad_xstrdup(from[i].name);
+		ad_opts_dup(o->sub, &v[i], &from[i]);
+	}
+	*FIELD(dst, o, struct ad_schedule_conf *) = v;
+	*COUNT_OF(dst, o)                         = n;
+}
+
+static int
+schedules_same(const struct ad_opt *o, const void *a, const void *b)
+{
+	const struct ad_schedule_conf *x
+	    = *CFIELD(a, o, struct ad_schedule_conf *);
+	const struct ad_schedule_conf *y
+	    = *CFIELD(b, o, struct ad_schedule_conf *);
+	size_t i, n = *CCOUNT_OF(a, o);
+
+	if (n != *CCOUNT_OF(b, o))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strcmp(x[i].name, y[i].name) != 0
+		    || !ad_opts_same(o->sub, &x[i], &y[i]))
+			return 0;
+	return 1;
+}
+
 void
 ad_opts_free(const struct ad_opt *rows, void *base)
 {
@@ -576,6 +711,9 @@ ad_opts_free(const struct ad_opt *rows, void *base)
 
 	for (o = rows; o->name != NULL; o++) {
 		switch (o->kind) {
+		case AD_OPT_SCHEDULES:
+			schedules_free(o, base);
+			break;
 		case AD_OPT_WEBHOOKS:
 			hooks = *FIELD(base, o, struct ad_webhook_conf *);
 			for (i = 0; i < *COUNT_OF(base, o); i++) {
@@ -598,6 +736,7 @@ ad_opts_free(const struct ad_opt *rows, void *base)
 		case AD_OPT_NAMES:
 		case AD_OPT_PATHS:
 		case AD_OPT_HOSTS:
+		case AD_OPT_CAPS:
 			for (i = 0; i < *COUNT_OF(base, o); i++)
 				free((*FIELD(base, o, char **))[i]);
 			free(*FIELD(base, o, char **));
@@ -631,6 +770,9 @@ ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src)
 
 	for (o = rows; o->name != NULL; o++) {
 		switch (o->kind) {
+		case AD_OPT_SCHEDULES:
+			schedules_dup(o, dst, src);
+			break;
 		case AD_OPT_WEBHOOKS:
 			n     = *CCOUNT_OF(src, o);
 			from  = *CFIELD(src, o, struct ad_webhook_conf *);
@@ -655,6 +797,7 @@ ad_opts_dup(const struct ad_opt *rows, void *dst, const void *src)
 		case AD_OPT_NAMES:
 		case AD_OPT_PATHS:
 		case AD_OPT_HOSTS:
+		case AD_OPT_CAPS:
 			n = *CCOUNT_OF(src, o);
 			v = ad_xcalloc(n, sizeof(*v));
 			for (i = 0; i < n; i++)
@@ -711,10 +854,13 @@ same_one(const struct ad_opt *o, const void *a, const void *b)
 		return same_str(*CFIELD(a, o, char *), *CFIELD(b, o, char *));
 	case AD_OPT_WEBHOOKS:
 		return same_webhooks(o, a, b);
+	case AD_OPT_SCHEDULES:
+		return schedules_same(o, a, b);
 	case AD_OPT_TOPICS:
 	case AD_OPT_NAMES:
 	case AD_OPT_PATHS:
 	case AD_OPT_HOSTS:
+	case AD_OPT_CAPS:
 		n = *CCOUNT_OF(a, o);
 		if (n != *CCOUNT_OF(b, o))
 			return 0;

@@ -59,6 +59,11 @@ enum ad_opt_kind {
 	                  * (count_at) */
 	AD_OPT_HOSTS,    /* char ** and its size_t count: host patterns of
 	                  * http { allow } (sdk/http_rules.h) */
+	AD_OPT_CAPS,     /* char ** and its size_t count: capabilities,
+	                  * merged with the plugin's by conf.c */
+	/* schedule "NAME" { sub }, any number: a struct ad_schedule_conf *
+	 * (at) and its size_t count (count_at) */
+	AD_OPT_SCHEDULES,
 };
 
 struct ad_opt {
@@ -103,7 +108,11 @@ extern const struct ad_opt ad_rule_opts[];
 extern const struct ad_opt ad_http_opts[];
 /* agentd { log { } }: read at start only (what a reload compares). */
 extern const struct ad_opt ad_log_opts[];
+/* agentd { control { } }: read at start only. */
+extern const struct ad_opt ad_control_opts[];
 extern const struct ad_opt ad_webhook_opts[];
+/* An agent's schedule "NAME" { } (rows of struct ad_schedule_conf). */
+extern const struct ad_opt ad_schedule_opts[];
 
 /* Every field a row of `rows` (and its sections) lands in, as `def`
  * says; NULL where there is no default.  Strings are caller owns, free
@@ -126,7 +135,7 @@ int ad_opts_same(const struct ad_opt *rows, const void *a, const void *b);
 /* TOPICS, NAMES, PATHS, HOSTS: a list of strings and its count. */
 #define AD_OPT_IS_LIST(k)                                                     \
 	((k) == AD_OPT_TOPICS || (k) == AD_OPT_NAMES || (k) == AD_OPT_PATHS   \
-	    || (k) == AD_OPT_HOSTS)
+	    || (k) == AD_OPT_HOSTS || (k) == AD_OPT_CAPS)
 
 /* ENUM: the index of s in words; WORD: parse(s).  -1: not a word of o. */
 int ad_opt_word(const struct ad_opt *o, const char *s);

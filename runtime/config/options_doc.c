@@ -55,6 +55,9 @@ doc_type(FILE *f, const struct ad_opt *o)
 	case AD_OPT_HOSTS:
 		fputs("list of hosts", f);
 		break;
+	case AD_OPT_CAPS:
+		fputs("list of capabilities", f);
+		break;
 	case AD_OPT_USER:
 		fputs("user name", f);
 		break;
@@ -69,6 +72,7 @@ doc_type(FILE *f, const struct ad_opt *o)
 		break;
 	case AD_OPT_RULES:
 	case AD_OPT_WEBHOOKS:
+	case AD_OPT_SCHEDULES:
 		fputs("sections, any number", f);
 		break;
 	default:
@@ -135,7 +139,8 @@ doc_rows(FILE *f, const struct ad_opt *rows, const char *section)
 		else if (o->kind == AD_OPT_SETTINGS
 		    || o->kind == AD_OPT_POLICY)
 			fprintf(f, "| `%s { }` | ", o->name);
-		else if (o->kind == AD_OPT_RULES)
+		else if (o->kind == AD_OPT_RULES
+		    || o->kind == AD_OPT_SCHEDULES)
 			fprintf(f, "| `%s \"NAME\" { }` | ", o->name);
 		else
 			fprintf(f, "| `%s` | ", o->name);
@@ -173,6 +178,8 @@ section_named(const char *s, size_t n)
 		return ad_rule_opts;
 	if (n == strlen("webhook") && strncmp(s, "webhook", n) == 0)
 		return ad_webhook_opts;
+	if (n == strlen("schedule") && strncmp(s, "schedule", n) == 0)
+		return ad_schedule_opts;
 	return NULL;
 }
 

@@ -18,6 +18,15 @@ function fact(dl, k, v) {
 	dl.appendChild(el("dd", v));
 }
 
+// What a generation's instances counted (host->count()), each with its
+// rate per request answered, the measure to compare a canary on:
+// "conversions 12 (0.30/req) · visits 40 (1.00/req)".
+function counters(gen) {
+	return Object.entries(gen.counters || {})
+		.map(([k, v]) => k + " " + v + (gen.requests > 0 ? " (" + (v / gen.requests).toFixed(2) + "/req)" : ""))
+		.join(" · ");
+}
+
 // The agent's part of a status answer into the view.
 export function renderAgent(st) {
 	const a = st.agents.find((x) => x.name === name);
@@ -40,12 +49,19 @@ export function renderAgent(st) {
 	$("#agent-facts").replaceChildren(dl);
 	const g = document.createDocumentFragment();
 	for (const x of a.generations || [])
-		g.appendChild(row([x.generation, x.role, x.version, x.share + "%", x.instances, x.requests, x.errors, x.hash.slice(0, 15)]));
+		g.appendChild(row([x.generation, x.role, x.version, x.share + "%", x.instances, x.requests, x.errors, counters(x), x.hash.slice(0, 15)]));
 	$("#agent-gens tbody").replaceChildren(g);
 	const i = document.createDocumentFragment();
 	for (const x of a.instances || [])
 		i.appendChild(row([x.id, x.state, x.pid, x.generation, duration(x.uptime_ms), x.inflight, x.served, x.rss_kb + " kB"]));
 	$("#agent-insts tbody").replaceChildren(i);
+	// Schedules (schedule "NAME" { }): shown only for an agent that has any.
+	const sch = document.createDocumentFragment();
+	for (const x of a.schedules || [])
+		sch.appendChild(row([x.name, x.spec + (x.timezone ? " " + x.timezone : ""), x.missed,
+			when(x.next_due_ms), when(x.last_due_ms), x.runs, x.missed_runs, x.skipped]));
+	$("#agent-scheds tbody").replaceChildren(sch);
+	$("#agent-scheds").hidden = !(a.schedules && a.schedules.length);
 	const sc = $("#scale-count");
 	if (document.activeElement !== sc && sc.value === "") sc.value = String(a.desired);
 }
@@ -57,7 +73,7 @@ async function loadSettings() {
 		const ans = await api("GET", "/v1/agents/" + encodeURIComponent(name) + "/settings");
 		const rows = document.createDocumentFragment();
 		for (const x of ans.settings) {
-			const tr = row([x.name, x.type, x.masked ? "******** (hidden)" : typeof x.value === "string" ? x.value : JSON.stringify(x.value)]);
+			const tr = row([x.name, x.type, x.masked ? "******** (" + (x.file ? "from " + x.file : "hidden") + ")" : typeof x.value === "string" ? x.value : JSON.stringify(x.value)]);
 			if (x.masked) tr.classList.add("masked");
 			rows.appendChild(tr);
 		}

@@ -6,13 +6,16 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <openssl/evp.h>
@@ -86,6 +89,8 @@ static const char *const commands_help
       "  token list             the HTTP API's tokens (never the tokens "
       "themselves)\n"
       "  token revoke NAME      refuse a token from now on\n"
+      "  agents [--capability NAME]   the agents and their "
+      "capabilities\n"
       "Run `agentctl COMMAND --help` for a command's options.\n";
 
 static void
@@ -126,6 +131,94 @@ ms_left(int64_t deadline)
 }
 
 /*
+ * Who may use the socket at path, for a dial refused with "Permission
+ * denied": its mode says whether agentd opened it to a group (agentd {
+ * control { group } }, doc/security.md), and which.  Into buf.
+ */
+static const char *
+denied_hint(const char *path, char *buf, size_t len)
+{
+	struct stat    st;
+	struct passwd *pw;
+	struct group  *gr;
+	char           owner[64], group[64];
+
+	if (stat(path, &st) != 0) {
+		/* The run directory is closed to this user. */
+		snprintf(buf, len,
+		    "only root, the user agentd runs as and the members of "
+		    "its control group (if agentd { control { group } } is "
+		    "set) may use its sockets: run agentctl as root or as "
+		    "that user (with the Debian package: sudo -u agentd "
+		    "agentctl ...), or as a member of that group "
+		    "(doc/security.md)");
+		return buf;
+	}
+	if ((pw = getpwuid(st.st_uid)) != NULL)
+		snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+	else
+		snprintf(
+		    owner, sizeof(owner), "%lu", (unsigned long)st.st_uid);
+	if ((st.st_mode & S_IWGRP) == 0) {
+		snprintf(buf, len,
+		    "only root and the user agentd runs as may use its "
+		    "sockets: run agentctl as root or as that user (sudo -u "
+		    "%s agentctl ...), or let a group in with agentd { "
+		    "control { group } } (doc/security.md)",
+		    owner);
+		return buf;
+	}
+	if ((gr = getgrgid(st.st_gid)) != NULL)
+		snprintf(group, sizeof(group), "%s", gr->gr_name);
+	else
+		snprintf(
+		    group, sizeof(group), "%lu", (unsigned long)st.st_gid);
+	snprintf(buf, len,
+	    "only root, the user agentd runs as (%s) and the members of its "
+	    "group %s may use its sockets: run agentctl as one of them "
+	    "(adduser YOU %s, then log in again)",
+	    owner, group, group);
+	return buf;
+}
+
+/*
+ * agentd closed a connection to the socket at name under o->run_dir at
+ * once: was it its peer check (supervisor/pipes.c)?  The kernel let this
+ * process in through the group of a 0660 socket, but agentd asks the
+ * group database too, which does not list this user.  The line to print
+ * into buf, or NULL when that is not why.
+ */
+static const char *
+refused_hint(const struct ctl_opts *o, const char *name, char *buf, size_t len)
+{
+	char          *path = ad_xasprintf("%s/%s", o->run_dir, name);
+	struct stat    st;
+	struct passwd *pw;
+	struct group  *gr;
+	int            refused;
+
+	refused = stat(path, &st) == 0 && (st.st_mode & S_IWGRP) != 0
+	    && geteuid() != 0 && geteuid() != st.st_uid
+	    && getegid() != st.st_gid
+	    && !ad_user_in_group(geteuid(), st.st_gid);
+	free(path);
+	if (!refused)
+		return NULL;
+	pw = getpwuid(geteuid());
+	gr = getgrgid(st.st_gid);
+	snprintf(buf, len,
+	    "agentd refused this user on %s: this process holds group %s, "
+	    "but the group database does not list user %s in it, and agentd "
+	    "checks both (doc/security.md): adduser %s %s, or run agentctl "
+	    "as root or as the user agentd runs as",
+	    name, gr != NULL ? gr->gr_name : "of the socket",
+	    pw != NULL ? pw->pw_name : "(this uid)",
+	    pw != NULL ? pw->pw_name : "USER",
+	    gr != NULL ? gr->gr_name : "GROUP");
+	return buf;
+}
+
+/*
  * What to do about a dial of the socket at path that failed with nng
  * error rv.  nng says "Connection refused" for a missing file too: a
  * stat() tells the two apart (never a connect(), which agentd would have
@@ -134,6 +227,7 @@ ms_left(int64_t deadline)
 static const char *
 dial_hint(int rv, const char *path)
 {
+	static char buf[512];
 	struct stat st;
 
 	switch (rv) {
@@ -144,11 +238,9 @@ dial_hint(int rv, const char *path)
 		       "left its socket behind) or is restarting";
 	case NNG_EPERM:
 		/* Not "is agentd running?": this user may not reach it.
-		 * The sockets are 0600 and the peer's uid is checked, so
-		 * agentd's group does not let anyone in (doc/security.md). */
-		return "only root and the user agentd runs as may use its "
-		       "sockets: run agentctl as root or as that user (with "
-		       "the Debian package: sudo -u agentd agentctl ...)";
+		 * The sockets are 0600, or 0660 with agentd's control
+		 * group, and the peer is checked (doc/security.md). */
+		return denied_hint(path, buf, sizeof(buf));
 	case NNG_EAGAIN:
 	case NNG_ETIMEDOUT:
 		return "agentd does not complete connections: is it stopped "
@@ -202,6 +294,7 @@ roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
 	double     secs     = (double)(o->timeout_ms + CTL_MARGIN_MS) / 1000;
 	nng_socket s;
 	nng_msg   *msg;
+	char       why[512];
 	int        rv;
 
 	if ((rv = nng_req0_open(&s)) != 0
@@ -247,6 +340,11 @@ roundtrip(const struct ctl_opts *o, const struct ad_envelope *req,
 			    "agentctl: no answer from agentd within %.1fs: is "
 			    "it stopped (SIGSTOP), or overloaded?\n",
 			    secs);
+		else if ((rv == NNG_ECONNRESET || rv == NNG_ECLOSED
+		             || rv == NNG_ECONNSHUT)
+		    && refused_hint(o, AD_CTL_SOCKET, why, sizeof(why))
+		        != NULL)
+			fprintf(stderr, "agentctl: %s\n", why);
 		else if (rv == NNG_ECONNRESET || rv == NNG_ECLOSED
 		    || rv == NNG_ECONNSHUT)
 			fprintf(stderr,
@@ -353,6 +451,100 @@ fmt_age(int64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "%lldh", (long long)(s / 3600));
 }
 
+/*
+ * The generations of agent a, one line each, when a canary runs or one of
+ * them has counters (host->count()): what compares the two versions.
+ */
+static void
+print_generations(json_t *a)
+{
+	json_t     *gens = json_object_get(a, "generations"), *g, *c, *v;
+	const char *name;
+	size_t      k;
+	int         show = 0;
+
+	json_array_foreach(gens, k, g)
+	{
+		show |= strcmp(json_string_value(json_object_get(g, "role")),
+		            "canary")
+		    == 0;
+		show |= json_object_size(json_object_get(g, "counters")) > 0;
+	}
+	if (!show)
+		return;
+	json_array_foreach(gens, k, g)
+	{
+		printf("  gen %-3lld %-8s %-10s share %3lld%%  requests %lld  "
+		       "errors %lld",
+		    json_integer_value(json_object_get(g, "generation")),
+		    json_string_value(json_object_get(g, "role")),
+		    json_string_value(json_object_get(g, "version")),
+		    json_integer_value(json_object_get(g, "share")),
+		    json_integer_value(json_object_get(g, "requests")),
+		    json_integer_value(json_object_get(g, "errors")));
+		c = json_object_get(g, "counters");
+		json_object_foreach(c, name, v)
+		    printf("  %s %lld", name, json_integer_value(v));
+		putchar('\n');
+	}
+}
+
+/* "  capabilities: a, b" under an agent that has some. */
+static void
+print_capabilities(json_t *a)
+{
+	json_t *caps = json_object_get(a, "capabilities"), *c;
+	size_t  k;
+
+	if (json_array_size(caps) == 0)
+		return;
+	printf("  capabilities:");
+	json_array_foreach(caps, k, c)
+	    printf("%s %s", k > 0 ? "," : "", json_string_value(c));
+	putchar('\n');
+}
+
+/* A wall time in ms as "2026-05-01 10:00:00Z", or "-" for null. */
+static void
+fmt_due(const json_t *v, char *buf, size_t len)
+{
+	time_t    t;
+	struct tm tm;
+
+	if (!json_is_integer(v)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	t = (time_t)(json_integer_value(v) / 1000);
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+/* The schedules of agent a, one line each. */
+static void
+print_schedules(json_t *a)
+{
+	json_t     *v = json_object_get(a, "schedules"), *s;
+	const char *zone;
+	char        next[32], last[32];
+	size_t      k;
+
+	json_array_foreach(v, k, s)
+	{
+		zone = json_string_value(json_object_get(s, "timezone"));
+		fmt_due(json_object_get(s, "next_due_ms"), next, sizeof(next));
+		fmt_due(json_object_get(s, "last_due_ms"), last, sizeof(last));
+		printf("  schedule %-14s %s%s%s  next %s  last %s  runs %lld "
+		       "(missed %lld, skipped %lld)\n",
+		    json_string_value(json_object_get(s, "name")),
+		    json_string_value(json_object_get(s, "spec")),
+		    zone != NULL ? " " : "", zone != NULL ? zone : "", next,
+		    last, json_integer_value(json_object_get(s, "runs")),
+		    json_integer_value(json_object_get(s, "missed_runs")),
+		    json_integer_value(json_object_get(s, "skipped")));
+	}
+}
+
 static void
 print_status(json_t *st)
 {
@@ -401,6 +593,8 @@ print_status(json_t *st)
 		    json_integer_value(json_object_get(a, "requests")),
 		    json_integer_value(json_object_get(a, "errors")),
 		    json_integer_value(json_object_get(a, "restarts")), state);
+		print_generations(a);
+		print_capabilities(a);
 		json_array_foreach(insts, m, i)
 		{
 			fmt_age(json_integer_value(
@@ -417,6 +611,7 @@ print_status(json_t *st)
 			    json_integer_value(json_object_get(i, "served")),
 			    json_integer_value(json_object_get(i, "rss_kb")));
 		}
+		print_schedules(a);
 	}
 }
 
@@ -634,6 +829,7 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 	};
 	const char *prefix = NULL;
 	long        count = -1, seen = 0;
+	char        why[512];
 	nng_socket  s;
 	nng_msg    *msg;
 	int         c, rv;
@@ -682,6 +878,13 @@ cmd_tail(struct ctl_opts *o, int argc, char **argv)
 			}
 			if (count >= 0 && seen >= count)
 				break;
+			if (seen == 0
+			    && refused_hint(
+			           o, AD_TAIL_SOCKET, why, sizeof(why))
+			        != NULL) {
+				fprintf(stderr, "agentctl: %s\n", why);
+				return EXIT_CONNECT;
+			}
 			fprintf(stderr,
 			    "agentctl: agentd closed the connection (it "
 			    "stopped "
@@ -1620,7 +1823,8 @@ static const char *const settings_help
       "The settings AGENT runs with (its configuration's settings { }, "
       "defaults\napplied), one a line: name, type, value.  A setting "
       "whose name contains\nsecret, token, password, passwd, key, "
-      "credential or private shows ********.\n";
+      "credential or private shows ********,\nand so does one read from "
+      "a file (NAME_file = \"PATH\" in settings { }), with\nthe path.\n";
 
 static int
 cmd_settings(struct ctl_opts *o, int argc, char **argv)
@@ -1649,10 +1853,14 @@ cmd_settings(struct ctl_opts *o, int argc, char **argv)
 		else
 			text = json_dumps(
 			    val, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-		printf("%-24s %-7s %s\n",
+		printf("%-24s %-7s %s",
 		    json_string_value(json_object_get(it, "name")),
 		    json_string_value(json_object_get(it, "type")),
 		    text != NULL ? text : "");
+		if (json_is_string(json_object_get(it, "file")))
+			printf(" (from %s)",
+			    json_string_value(json_object_get(it, "file")));
+		putchar('\n');
 		free(text);
 	}
 	json_decref(v);
@@ -2431,6 +2639,85 @@ cmd_policy(struct ctl_opts *o, int argc, char **argv)
 
 /* ---- the HTTP API's tokens -------------------------------------------- */
 
+static const char *const agents_help
+    = "usage: agentctl agents [--capability NAME] [--json]\n"
+      "The agents of the running configuration, by name, one a line: "
+      "its name and\nits capabilities (its plugin's and its .conf's), "
+      "comma-separated.  With\n--json, one JSON object per agent "
+      "(name, version, state, capabilities).\n"
+      "  --capability NAME   only the agents that have capability NAME\n";
+
+static void
+print_agent_line(json_t *a)
+{
+	json_t *c;
+	size_t  k;
+
+	printf("%-20s ", json_string_value(json_object_get(a, "name")));
+	json_array_foreach(json_object_get(a, "capabilities"), k, c)
+	    printf("%s%s", k > 0 ? "," : "", json_string_value(c));
+	putchar('\n');
+}
+
+static int
+cmd_agents(struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "capability", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char    *cap = NULL;
+	agentd_writer *w;
+	json_t        *v, *a;
+	size_t         k;
+	int            c, rv, nargs = 0;
+
+	optind = 1;
+	while ((c = getopt_args(argc, argv, longopts, &nargs)) != -1) {
+		switch (c) {
+		case 'c':
+			cap = optarg;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			fputs(agents_help, stdout);
+			return EXIT_OK;
+		default:
+			fputs(agents_help, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (nargs > 0) {
+		fprintf(stderr,
+		    "agentctl: agents takes no argument: agents "
+		    "[--capability NAME]\n");
+		return EXIT_USAGE;
+	}
+	agentd_writer_new(&w);
+	agentd_write_map(w, cap != NULL);
+	if (cap != NULL) {
+		agentd_write_str(w, "capability");
+		agentd_write_str(w, cap);
+	}
+	rv = request(o, AD_KIND_CONTROL, AD_OP_AGENTS, w, 0, &v);
+	agentd_writer_free(w);
+	if (rv != EXIT_OK)
+		return rv;
+	json_array_foreach(json_object_get(v, "agents"), k, a)
+	{
+		if (o->json)
+			print_line(a);
+		else
+			print_agent_line(a);
+	}
+	json_decref(v);
+	return EXIT_OK;
+}
+
 static const char *const token_help
     = "usage: agentctl token create NAME --role viewer|operator|admin\n"
       "       agentctl token list\n"
@@ -2623,6 +2910,8 @@ main(int argc, char **argv)
 		return cmd_policy(&o, argc, argv);
 	if (strcmp(argv[0], "token") == 0)
 		return cmd_token(&o, argc, argv);
+	if (strcmp(argv[0], "agents") == 0)
+		return cmd_agents(&o, argc, argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -54,6 +54,9 @@ ad_schema_free(struct ad_schema *s)
 		free(s->settings[i].description);
 	}
 	free(s->settings);
+	for (i = 0; i < s->ncapabilities; i++)
+		free(s->capabilities[i]);
+	free(s->capabilities);
 	free(s->plugin_name);
 	free(s->plugin_version);
 	free(s->description);
@@ -82,6 +85,12 @@ ad_schema_dup(const struct ad_schema *s)
 		d->settings[i].description
 		    = ad_xstrdup_or_null(s->settings[i].description);
 	}
+	d->ncapabilities = s->ncapabilities;
+	if (s->ncapabilities > 0)
+		d->capabilities
+		    = ad_xcalloc(s->ncapabilities, sizeof(*d->capabilities));
+	for (i = 0; i < s->ncapabilities; i++)
+		d->capabilities[i] = ad_xstrdup(s->capabilities[i]);
 	return d;
 }
 
@@ -197,6 +206,40 @@ settings_from_json(json_t *arr, struct ad_schema *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* "capabilities": what the worker checked, checked again (it is read
+ * from another process's output). */
+static int
+caps_from_json(json_t *arr, struct ad_schema *s, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (arr == NULL || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr)
+	    || json_array_size(arr) > AGENTD_CAPABILITIES_MAX) {
+		ad_seterr(err, errlen,
+		    "plugin descriptor: \"capabilities\" is not an array of "
+		    "at most %d names",
+		    AGENTD_CAPABILITIES_MAX);
+		return AGENTD_EPROTO;
+	}
+	s->capabilities
+	    = ad_xcalloc(json_array_size(arr) + 1, sizeof(*s->capabilities));
+	for (i = 0; i < json_array_size(arr); i++) {
+		const char *c = json_string_value(json_array_get(arr, i));
+
+		if (!ad_valid_capability(c)) {
+			ad_seterr(err, errlen,
+			    "plugin descriptor: capabilities[%zu] is not a "
+			    "capability: use 1-%d characters of [a-z0-9_.-]",
+			    i, AGENTD_NAME_MAX);
+			return AGENTD_EPROTO;
+		}
+		s->capabilities[s->ncapabilities++] = ad_xstrdup(c);
+	}
+	return 0;
+}
+
 static int
 abi_from_json(json_t *abi, struct ad_schema *s, char *err, size_t errlen)
 {
@@ -241,6 +284,10 @@ schema_from_object(json_t *root, struct ad_schema *s, char *err, size_t errlen)
 	if (s->plugin_version == NULL)
 		s->plugin_version = ad_xstrdup("");
 	if (abi_from_json(json_object_get(root, "abi"), s, err, errlen) != 0)
+		return AGENTD_EPROTO;
+	if (caps_from_json(
+	        json_object_get(root, "capabilities"), s, err, errlen)
+	    != 0)
 		return AGENTD_EPROTO;
 	return settings_from_json(
 	    json_object_get(root, "settings"), s, err, errlen);

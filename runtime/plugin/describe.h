@@ -31,6 +31,10 @@ struct ad_schema {
 	unsigned               abi_minor;
 	struct ad_setting_def *settings;
 	size_t                 nsettings;
+	/* The descriptor's .capabilities as it lists them (ABI 1.5); none
+	 * for an older plugin. */
+	char **capabilities;
+	size_t ncapabilities;
 };
 
 /*

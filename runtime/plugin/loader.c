@@ -66,6 +66,37 @@ check_descriptor(const char *path, const struct agentd_plugin *d, size_t avail,
 	}
 }
 
+/* One line for the first bad entry of .capabilities: which, and the rule
+ * (the entry shown at most AGENTD_NAME_MAX + 1 bytes, control bytes as
+ * '?', so that the line stays one). */
+static int
+capability_fault(
+    const char *path, const struct agentd_plugin *d, char *err, size_t errlen)
+{
+	char   shown[AGENTD_NAME_MAX + 2];
+	size_t i = 0, k;
+
+	if (ad_desc_check_capabilities(d, &i) == AD_DESC_CAPABILITIES)
+		ad_seterr(err, errlen,
+		    "%s: descriptor .capabilities has more than %d entries "
+		    "(or no NULL at its end): keep at most %d and end the "
+		    "list with NULL",
+		    path, AGENTD_CAPABILITIES_MAX, AGENTD_CAPABILITIES_MAX);
+	else {
+		for (k = 0; k + 1 < sizeof(shown) && d->capabilities[i][k];
+		     k++)
+			shown[k] = (unsigned char)d->capabilities[i][k] < 0x20
+			    ? '?'
+			    : d->capabilities[i][k];
+		shown[k] = '\0';
+		ad_seterr(err, errlen,
+		    "%s: descriptor .capabilities[%zu] \"%s\" is not a "
+		    "capability: use 1-%d characters of [a-z0-9_.-]",
+		    path, i, shown, AGENTD_NAME_MAX);
+	}
+	return AGENTD_EABI;
+}
+
 static int
 check_fields(
     const char *path, const struct agentd_plugin *d, char *err, size_t errlen)
@@ -91,6 +122,9 @@ check_fields(
 		    "%s: setting \"%s\" has an unknown type %d", path, s->name,
 		    (int)s->type);
 		return AGENTD_EABI;
+	case AD_DESC_CAPABILITY:
+	case AD_DESC_CAPABILITIES:
+		return capability_fault(path, d, err, errlen);
 	default:
 		return 0;
 	}
@@ -166,9 +200,13 @@ char *
 ad_plugin_describe_json(const struct ad_plugin *p)
 {
 	const struct agentd_setting *s;
-	json_t                      *o, *settings;
+	const char *const           *c;
+	json_t                      *o, *settings, *caps;
 	char                        *text;
 
+	caps = json_array();
+	for (c = p->desc.capabilities; c != NULL && *c != NULL; c++)
+		json_array_append_new(caps, json_string(*c));
 	settings = json_array();
 	for (s = p->desc.settings; s != NULL && s->name != NULL; s++) {
 		json_t *js = json_object();
@@ -183,11 +221,11 @@ ad_plugin_describe_json(const struct ad_plugin *p)
 		    json_string(s->description ? s->description : ""));
 		json_array_append_new(settings, js);
 	}
-	o    = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "name",
+	o    = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:o, s:o}", "name",
 	       p->desc.name, "version", p->desc.version, "description",
             p->desc.description ? p->desc.description : "", "abi", "major",
 	       (int)p->desc.abi_major, "minor", (int)p->desc.abi_minor,
-	       "settings", settings);
+	       "settings", settings, "capabilities", caps);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return text;

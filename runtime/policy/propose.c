@@ -189,13 +189,13 @@ ad_propose_write_answer(agentd_writer *w, const struct ad_proposal_answer *a)
 
 	ad_u64_dec(a->id, id);
 	agentd_write_map(w, 4);
-	agentd_write_str(w, "id");
+	agentd_write_strn(w, "id", sizeof("id") - 1);
 	agentd_write_str(w, id);
-	agentd_write_str(w, "risk");
+	agentd_write_strn(w, "risk", sizeof("risk") - 1);
 	agentd_write_str(w, ad_risk_name(a->risk));
-	agentd_write_str(w, "rule");
+	agentd_write_strn(w, "rule", sizeof("rule") - 1);
 	agentd_write_str(w, a->rule);
-	agentd_write_str(w, "deadline_ms");
+	agentd_write_strn(w, "deadline_ms", sizeof("deadline_ms") - 1);
 	agentd_write_int(w, a->deadline_ms);
 }
 

@@ -109,28 +109,32 @@ key_id(const MDB_val *k)
 	return id;
 }
 
+/* K("key"): a key literal and its length, so that a record's keys are
+ * written without a strlen each (a record has about twenty). */
+#define K(lit) lit, sizeof(lit) - 1
+
 static void
-kv_str(agentd_writer *w, const char *k, const char *v)
+kv_str(agentd_writer *w, const char *k, size_t klen, const char *v)
 {
-	agentd_write_str(w, k);
+	agentd_write_strn(w, k, klen);
 	agentd_write_str(w, v != NULL ? v : "");
 }
 
 static void
-kv_int(agentd_writer *w, const char *k, int64_t v)
+kv_int(agentd_writer *w, const char *k, size_t klen, int64_t v)
 {
-	agentd_write_str(w, k);
+	agentd_write_strn(w, k, klen);
 	agentd_write_int(w, v);
 }
 
 static void
-kv_map(agentd_writer *w, const char *k, const void *p, size_t len)
+kv_map(agentd_writer *w, const char *k, size_t klen, const void *p, size_t len)
 {
 	static const unsigned char empty_map = 0x80;
 
 	/* A decision's parameters: checked when they came in, or read
 	 * back from a record (map_of), or given by a person (modify). */
-	agentd_write_str(w, k);
+	agentd_write_strn(w, k, klen);
 	if (p != NULL && len > 0)
 		ad_write_encoded(w, p, len, 1);
 	else
@@ -145,31 +149,31 @@ ad_decision_write(
 
 	ad_u64_dec(d->id, id);
 	agentd_write_map(w, 19 + (d->proposed_params != NULL) + extra);
-	kv_str(w, "id", id);
-	kv_str(w, "agent", d->agent);
-	kv_str(w, "instance", d->instance);
-	kv_str(w, "type", d->type);
-	kv_str(w, "title", d->title);
-	kv_str(w, "reasoning", d->reasoning);
-	agentd_write_str(w, "amount");
+	kv_str(w, K("id"), id);
+	kv_str(w, K("agent"), d->agent);
+	kv_str(w, K("instance"), d->instance);
+	kv_str(w, K("type"), d->type);
+	kv_str(w, K("title"), d->title);
+	kv_str(w, K("reasoning"), d->reasoning);
+	agentd_write_strn(w, K("amount"));
 	agentd_write_double(w, d->amount);
-	agentd_write_str(w, "confidence");
+	agentd_write_strn(w, K("confidence"));
 	agentd_write_double(w, d->confidence);
-	kv_map(w, "params", d->params, d->params_len);
+	kv_map(w, K("params"), d->params, d->params_len);
 	if (d->proposed_params != NULL)
-		kv_map(w, "proposed_params", d->proposed_params,
+		kv_map(w, K("proposed_params"), d->proposed_params,
 		    d->proposed_params_len);
-	kv_str(w, "risk", ad_risk_name(d->risk));
-	kv_str(w, "rule", d->rule);
-	kv_str(w, "state", ad_decision_state_name(d->state));
-	kv_int(w, "proposed_ms", d->proposed_ms);
-	kv_int(w, "deadline_ms", d->deadline_ms);
-	kv_str(w, "at_deadline",
+	kv_str(w, K("risk"), ad_risk_name(d->risk));
+	kv_str(w, K("rule"), d->rule);
+	kv_str(w, K("state"), ad_decision_state_name(d->state));
+	kv_int(w, K("proposed_ms"), d->proposed_ms);
+	kv_int(w, K("deadline_ms"), d->deadline_ms);
+	kv_str(w, K("at_deadline"),
 	    d->at_deadline == AD_AT_DEADLINE_APPROVE ? "approve" : "reject");
-	kv_int(w, "decided_ms", d->decided_ms);
-	kv_str(w, "by", d->by);
-	kv_str(w, "note", d->note);
-	kv_int(w, "delivered_ms", d->delivered_ms);
+	kv_int(w, K("decided_ms"), d->decided_ms);
+	kv_str(w, K("by"), d->by);
+	kv_str(w, K("note"), d->note);
+	kv_int(w, K("delivered_ms"), d->delivered_ms);
 }
 
 void
@@ -239,9 +243,9 @@ sides_end(struct ad_decision_sides *s, const struct ad_decision *dc)
 	s->off[3 * s->n + 1] = s->len;
 	if (dc != NULL && dc->delivered_ms == 0) {
 		agentd_write_map(s->w, 3);
-		kv_str(s->w, "agent", dc->agent);
-		kv_int(s->w, "state", dc->state);
-		kv_int(s->w, "deadline_ms", dc->deadline_ms);
+		kv_str(s->w, K("agent"), dc->agent);
+		kv_int(s->w, K("state"), dc->state);
+		kv_int(s->w, K("deadline_ms"), dc->deadline_ms);
 		sides_put_written(s);
 	}
 	s->off[3 * s->n + 2] = s->len;

@@ -397,21 +397,18 @@ group_commit(struct ad_state *st, struct wop *group)
 }
 
 /*
- * Queue w and wait until it is committed.  Whoever finds no commit under
+ * Wait until w, queued, is committed.  Whoever finds no commit under
  * way takes everything queued and commits it as one transaction; writes
  * that arrive meanwhile wait for the next one.  So concurrent writers
  * share fsyncs, and a lone writer pays one, as before.
  */
-static int
-submit(struct ad_state *st, struct wop *w, const char *what)
+static void
+wait_done(struct ad_state *st, struct wop *w)
 {
 	struct wop *group;
 	size_t      n = 0;
 
-	w->next = NULL;
 	pthread_mutex_lock(&st->wmtx);
-	*st->qtail = w;
-	st->qtail  = &w->next;
 	while (!w->done) {
 		if (st->committing) {
 			pthread_cond_wait(&st->wcond, &st->wmtx);
@@ -432,8 +429,21 @@ submit(struct ad_state *st, struct wop *w, const char *what)
 			st->st.max_group = n;
 		st->committing = 0;
 		pthread_cond_broadcast(&st->wcond);
+		n = 0;
 	}
 	pthread_mutex_unlock(&st->wmtx);
+}
+
+/* Queue w and wait until it is committed (wait_done). */
+static int
+submit(struct ad_state *st, struct wop *w, const char *what)
+{
+	w->next = NULL;
+	pthread_mutex_lock(&st->wmtx);
+	*st->qtail = w;
+	st->qtail  = &w->next;
+	pthread_mutex_unlock(&st->wmtx);
+	wait_done(st, w);
 	return w->rc != 0 ? state_err(st, w->rc, what) : 0;
 }
 
@@ -626,6 +636,54 @@ ad_state_batch(struct ad_state *st, const char *agent,
 		w.bytes += ops[i].keylen + ops[i].vallen + STATE_AGENT_MAX + 1
 		    + 16;
 	return submit(st, &w, "writing a state batch");
+}
+
+/*
+ * Queue every batch of bs (n of them) as a write of its own, all under
+ * one lock so that they land in the same group, and wait until the last
+ * is committed.  A batch that fails its check is not queued: its rcs[i]
+ * says why, and the others still commit.
+ */
+int
+ad_state_batches(struct ad_state *st, const char *agent,
+    const struct ad_state_batch *bs, size_t n, int *rcs)
+{
+	struct wop *w, *last = NULL;
+	size_t      i, k;
+
+	if (n == 0)
+		return 0;
+	if ((w = calloc(n, sizeof(*w))) == NULL)
+		return AGENTD_ENOMEM;
+	for (i = 0; i < n; i++) {
+		rcs[i] = batch_check(st, agent, bs[i].ops, bs[i].n);
+		if (rcs[i] != 0 || bs[i].n == 0)
+			continue;
+		w[i].agent = agent;
+		w[i].ops   = bs[i].ops;
+		w[i].n     = bs[i].n;
+		for (k = 0; k < bs[i].n; k++)
+			w[i].bytes += bs[i].ops[k].keylen + bs[i].ops[k].vallen
+			    + STATE_AGENT_MAX + 1 + 16;
+	}
+	pthread_mutex_lock(&st->wmtx);
+	for (i = 0; i < n; i++) {
+		if (w[i].ops == NULL)
+			continue;
+		w[i].next  = NULL;
+		*st->qtail = &w[i];
+		st->qtail  = &w[i].next;
+		last       = &w[i];
+	}
+	pthread_mutex_unlock(&st->wmtx);
+	if (last != NULL)
+		wait_done(st, last);
+	for (i = 0; i < n; i++)
+		if (w[i].ops != NULL && w[i].rc != 0)
+			rcs[i]
+			    = state_err(st, w[i].rc, "writing a state batch");
+	free(w);
+	return 0;
 }
 
 /* ---- scans ------------------------------------------------------------- */

@@ -128,4 +128,18 @@ int ad_state_scan_ttl(struct ad_state *st, const char *agent,
 int ad_state_batch(struct ad_state *st, const char *agent,
     const struct agentd_state_op *ops, size_t n);
 
+/*
+ * Several batches of one agent, each all or nothing, committed in one
+ * durable transaction (each in a nested one: a batch that fails, its check
+ * or its writes, fails alone).  rcs (n of them) gets each batch's status.
+ * Returns 0 once all are done, or AGENTD_ENOMEM having written nothing.
+ * bs and the ops are borrowed for the call.
+ */
+struct ad_state_batch {
+	const struct agentd_state_op *ops;
+	size_t                        n;
+};
+int ad_state_batches(struct ad_state *st, const char *agent,
+    const struct ad_state_batch *bs, size_t n, int *rcs);
+
 #endif

@@ -37,7 +37,8 @@ struct ad_store {
 	pthread_rwlock_t gate;
 	MDB_env         *env;
 	MDB_dbi          agents;
-	MDB_dbi          versions; /* NAME NUL HASH: every plugin loaded */
+	MDB_dbi          versions;  /* NAME NUL HASH: every plugin loaded */
+	MDB_dbi          schedules; /* NAME NUL SCHEDULE: its last run */
 	MDB_dbi          meta;
 };
 
@@ -85,16 +86,6 @@ record_encode(agentd_writer *w, const struct ad_agent_record *r)
 	return 0;
 }
 
-static char *
-xstrndup(const char *s, size_t n)
-{
-	char *p = ad_xmalloc(n + 1);
-
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 /*
  * A missing or nil field reads as NULL, so a record written by a later
  * layout-compatible release without some field still loads.
@@ -111,7 +102,7 @@ read_str(const agentd_value *map, const char *key, char **out)
 		return 0;
 	if (agentd_get_str(v, &s, &n) != 0)
 		return AGENTD_EPROTO;
-	*out = xstrndup(s, n);
+	*out = ad_xstrndup(s, n);
 	return 0;
 }
 
@@ -144,7 +135,7 @@ record_decode(
 	int                     rv;
 
 	/* agents: NAME; versions: NAME NUL HASH */
-	r->name = xstrndup(key->mv_data, strnlen(key->mv_data, key->mv_size));
+	r->name = ad_xstrndup(key->mv_data, strnlen(key->mv_data, key->mv_size));
 	rv      = agentd_parse(val->mv_data, val->mv_size, &doc);
 	if (rv == 0) {
 		rv = record_fields(agentd_doc_root(doc), r);
@@ -263,6 +254,8 @@ store_setup(struct ad_store *s, const char *db, char *err, size_t errlen)
 		goto abort;
 	if ((rc = mdb_dbi_open(txn, "agents", MDB_CREATE, &s->agents)) != 0
 	    || (rc = mdb_dbi_open(txn, "versions", MDB_CREATE, &s->versions))
+	        != 0
+	    || (rc = mdb_dbi_open(txn, "schedules", MDB_CREATE, &s->schedules))
 	        != 0)
 		goto abort;
 	if ((rc = mdb_txn_commit(txn)) != 0)
@@ -689,6 +682,154 @@ ad_store_version_each(struct ad_store *s, const char            *name,
 	}
 	list_free(&l);
 	return rv;
+}
+
+/* ---- the schedules database ------------------------------------------- */
+
+/* Two names of at most 63 bytes, a NUL between them. */
+#define SCHED_KEY_MAX 128
+
+/* NAME NUL SCHEDULE into buf (AGENTD_EINVAL for a bad agent name). */
+static int
+schedule_key(
+    const char *agent, const char *name, char *buf, size_t len, MDB_val *key)
+{
+	int n;
+
+	if (!ad_valid_name(agent) || !ad_valid_name(name))
+		return AGENTD_EINVAL;
+	n = snprintf(buf, len, "%s%c%s", agent, '\0', name);
+	if (n < 0 || (size_t)n >= len)
+		return AGENTD_EINVAL;
+	key->mv_data = buf;
+	key->mv_size = (size_t)n;
+	return 0;
+}
+
+/* One change of the schedules database in txn. */
+static int
+schedule_change(struct ad_store *s, MDB_txn *txn, agentd_writer *w,
+    const struct ad_schedule_change *c)
+{
+	const struct ad_schedule_record *r = c->rec;
+	MDB_val                          key, val;
+	char                             buf[SCHED_KEY_MAX];
+	size_t                           len;
+	int                              rv, rc;
+
+	if ((rv = schedule_key(c->agent, c->name, buf, sizeof(buf), &key))
+	    != 0)
+		return rv;
+	if (r == NULL) {
+		rc = mdb_del(txn, s->schedules, &key, NULL);
+		return rc == 0 || rc == MDB_NOTFOUND
+		    ? 0
+		    : store_err(rc, "removing a schedule");
+	}
+	agentd_writer_reset(w);
+	if ((rv = agentd_write_map(w, 3)) != 0
+	    || (rv = agentd_write_str(w, "spec")) != 0
+	    || (rv = agentd_write_str(w, r->spec)) != 0
+	    || (rv = agentd_write_str(w, "last_due")) != 0
+	    || (rv = agentd_write_int(w, r->last_due_ms)) != 0
+	    || (rv = agentd_write_str(w, "next_due")) != 0
+	    || (rv = agentd_write_int(w, r->next_due_ms)) != 0)
+		return rv;
+	val.mv_data = (void *)agentd_writer_data(w, &len);
+	val.mv_size = len;
+	rc          = mdb_put(txn, s->schedules, &key, &val, 0);
+	return rc == 0 ? 0 : store_err(rc, "writing a schedule's run");
+}
+
+int
+ad_store_schedule_apply(
+    struct ad_store *s, const struct ad_schedule_change *v, size_t n)
+{
+	agentd_writer *w;
+	MDB_txn       *txn;
+	size_t         i;
+	int            rc, rv = 0;
+
+	if (n == 0)
+		return 0;
+	if ((rv = agentd_writer_new(&w)) != 0)
+		return rv;
+	pthread_rwlock_rdlock(&s->gate);
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		rv = store_err(rc, "writing schedules");
+	} else {
+		for (i = 0; i < n && rv == 0; i++)
+			rv = schedule_change(s, txn, w, &v[i]);
+		if (rv != 0)
+			mdb_txn_abort(txn);
+		else if ((rc = mdb_txn_commit(txn)) != 0)
+			rv = store_err(rc, "writing schedules");
+	}
+	pthread_rwlock_unlock(&s->gate);
+	agentd_writer_free(w);
+	return rv;
+}
+
+int
+ad_store_schedule_put(struct ad_store *s, const char *agent, const char *name,
+    const struct ad_schedule_record *r)
+{
+	struct ad_schedule_change c = { agent, name, r };
+
+	return ad_store_schedule_apply(s, &c, 1);
+}
+
+int
+ad_store_schedule_get(struct ad_store *s, const char *agent, const char *name,
+    struct ad_schedule_record *r)
+{
+	MDB_txn            *txn;
+	MDB_val             key, val;
+	agentd_doc         *doc = NULL;
+	const agentd_value *root;
+	const char         *spec;
+	size_t              slen;
+	char                buf[SCHED_KEY_MAX];
+	int                 rc, rv;
+
+	memset(r, 0, sizeof(*r));
+	if ((rv = schedule_key(agent, name, buf, sizeof(buf), &key)) != 0)
+		return rv;
+	pthread_rwlock_rdlock(&s->gate);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		pthread_rwlock_unlock(&s->gate);
+		return store_err(rc, "reading a schedule's run");
+	}
+	rc = mdb_get(txn, s->schedules, &key, &val);
+	/* val lives in the map only while txn does: decode first. */
+	rv = rc != 0 ? store_err(rc, "reading a schedule's run")
+	             : agentd_parse(val.mv_data, val.mv_size, &doc);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->gate);
+	if (rv != 0)
+		return rv == AGENTD_ENOENT ? rv : AGENTD_EPROTO;
+	root = agentd_doc_root(doc);
+	if (agentd_get_str(agentd_map_get(root, "spec"), &spec, &slen) != 0
+	    || agentd_get_int(
+	           agentd_map_get(root, "last_due"), &r->last_due_ms)
+	        != 0
+	    || agentd_get_int(
+	           agentd_map_get(root, "next_due"), &r->next_due_ms)
+	        != 0) {
+		agentd_doc_free(doc);
+		return AGENTD_EPROTO;
+	}
+	r->spec = ad_xstrndup(spec, slen);
+	agentd_doc_free(doc);
+	return 0;
+}
+
+int
+ad_store_schedule_del(struct ad_store *s, const char *agent, const char *name)
+{
+	struct ad_schedule_change c = { agent, name, NULL };
+
+	return ad_store_schedule_apply(s, &c, 1);
 }
 
 int

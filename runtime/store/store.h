@@ -111,6 +111,34 @@ int ad_store_version_each(struct ad_store *s, const char        *name,
     int (*fn)(void *arg, const struct ad_agent_record *r), void *arg);
 
 /*
+ * The schedules database: one record per agent and schedule (key NAME
+ * NUL SCHEDULE), a msgpack map {"spec", "last_due", "next_due"} (wall
+ * ms; 0: none), written after each run (supervisor/schedule.h).  get:
+ * AGENTD_ENOENT when there is none; *spec caller owns, free with free().
+ * del: removing one that is not there is no error.
+ */
+struct ad_schedule_record {
+	char   *spec; /* what the schedule said when it was written */
+	int64_t last_due_ms;
+	int64_t next_due_ms;
+};
+int ad_store_schedule_put(struct ad_store *s, const char *agent,
+    const char *name, const struct ad_schedule_record *r);
+int ad_store_schedule_get(struct ad_store *s, const char *agent,
+    const char *name, struct ad_schedule_record *r);
+int ad_store_schedule_del(
+    struct ad_store *s, const char *agent, const char *name);
+/* Several puts (rec) and removals (rec NULL; none there is no error)
+ * in one durable transaction, all or none: the scheduler's writes of
+ * one turn of the main loop. */
+struct ad_schedule_change {
+	const char                      *agent, *name;
+	const struct ad_schedule_record *rec;
+};
+int ad_store_schedule_apply(
+    struct ad_store *s, const struct ad_schedule_change *v, size_t n);
+
+/*
  * Clear reader slots left by dead processes (after reaping a worker);
  * *dead gets how many were freed.
  */

@@ -62,6 +62,7 @@ ad_agent_free(struct ad_agent *a)
 {
 	ad_agent_free_gens(a);
 	ad_restarts_free(&a->restart);
+	ad_schedules_free(&a->sched);
 	free(a);
 }
 
@@ -483,15 +484,46 @@ ad_agent_status_get(const struct ad_agent *a, struct ad_agent_status *out)
 		out->inflight += i->inflight;
 		ad_instance_status_get(i, &out->instances[n++]);
 	}
+	out->ncapabilities = a->conf->ncapabilities;
+	out->capabilities
+	    = ad_xcalloc(out->ncapabilities ? out->ncapabilities : 1,
+	        sizeof(*out->capabilities));
+	for (n = 0; n < out->ncapabilities; n++)
+		out->capabilities[n] = ad_xstrdup(a->conf->capabilities[n]);
+	ad_schedules_status_get(&a->sched, &out->schedules, &out->nschedules);
+}
+
+void
+ad_agent_brief_get(const struct ad_agent *a, struct ad_agent_brief *out)
+{
+	out->name          = a->conf->name;
+	out->version       = a->cur->version;
+	out->state         = ad_agent_state(a);
+	out->capabilities  = (const char *const *)a->conf->capabilities;
+	out->ncapabilities = a->conf->ncapabilities;
 }
 
 void
 ad_agent_status_release(struct ad_agent_status *st)
 {
 	free(st->plugin);
+	for (size_t i = 0; i < st->ngens; i++)
+		free(st->gens[i].counters);
 	free(st->gens);
 	free(st->instances);
+	for (size_t i = 0; i < st->ncapabilities; i++)
+		free(st->capabilities[i]);
+	free(st->capabilities);
+	free(st->schedules);
 	memset(st, 0, sizeof(*st));
+}
+
+void
+ad_agent_wake(struct ad_agent *a, const char *why)
+{
+	if (a->desired == 0 && a->pinned < 0 && !a->stopped && !a->failed
+	    && !a->removed && a->conf->max_instances > 0)
+		set_desired(a, 1, "%s and no instance runs", why);
 }
 
 void

@@ -21,6 +21,7 @@
 #include "supervisor/instance.h"
 #include "supervisor/restart.h"
 #include "supervisor/scale.h"
+#include "supervisor/schedule.h"
 #include "supervisor/status.h"
 
 struct ad_sv;
@@ -54,6 +55,7 @@ struct ad_agent {
 	int      stopped; /* agentctl stop: no instances until start */
 	int      closing; /* agentd is stopping this agent's instances */
 	struct ad_scaler      scale; /* the autoscaler's window */
+	struct ad_schedules   sched; /* its schedules (schedule.h) */
 	struct ad_agent_stats st;
 	/* The warnings its instances can cause once per message, each at
 	 * most one line (and one audit record) a second: common/ratelimit.h.
@@ -115,6 +117,11 @@ void ad_agent_instance_failed(
 void ad_agent_start_failed(
     struct ad_agent *a, struct ad_gen *g, const char *why);
 
+/* Work came for an agent that runs no instance (instances { min = 0 }),
+ * not from a request (why: "a schedule came due"): it starts one, as the
+ * first request does.  mtx held. */
+void ad_agent_wake(struct ad_agent *a, const char *why);
+
 /* agentctl stop: drain every instance, start none until agentctl start
  * (ad_agent_restart).  Audited.  mtx held. */
 void ad_agent_stop(struct ad_agent *a, const char *who);
@@ -124,5 +131,7 @@ void ad_agent_stop(struct ad_agent *a, const char *who);
 void ad_agent_status_get(
     const struct ad_agent *a, struct ad_agent_status *out);
 void ad_agent_status_release(struct ad_agent_status *st);
+/* The few fields the agents operation shows, borrowed (status.h). */
+void ad_agent_brief_get(const struct ad_agent *a, struct ad_agent_brief *out);
 
 #endif

@@ -8,11 +8,13 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "config/setting_file.h"
 #include "store/audit.h"
 #include "store/store.h"
 #include "store/state.h"
 #include "supervisor/agent.h"
 #include "supervisor/control.h"
+#include "supervisor/discovery.h"
 #include "supervisor/dispatch.h"
 #include "supervisor/gate.h"
 #include "supervisor/hub.h"
@@ -62,7 +64,7 @@ rss_kb(pid_t pid)
 static void
 write_instance(agentd_writer *w, const struct ad_instance_status *i)
 {
-	agentd_write_map(w, 12);
+	agentd_write_map_begin(w);
 	agentd_write_str(w, "id");
 	agentd_write_str(w, i->id);
 	agentd_write_str(w, "pid");
@@ -82,6 +84,7 @@ write_instance(agentd_writer *w, const struct ad_instance_status *i)
 	/* the worker's own count, from its last heartbeat */
 	write_kv_uint(w, "handled", i->handled);
 	write_kv_uint(w, "events_queued", i->events_queued);
+	agentd_write_map_end(w);
 }
 
 /* Replies by outcome, named: {"ok": n, "ETIMEOUT": n, ...}, non-zero. */
@@ -116,7 +119,7 @@ write_hist(agentd_writer *w, const char *k, const struct ad_hist *h)
 static void
 write_gen(agentd_writer *w, const struct ad_gen_status *g)
 {
-	agentd_write_map(w, 10);
+	agentd_write_map(w, 11);
 	write_kv_uint(w, "generation", g->number);
 	agentd_write_str(w, "role");
 	agentd_write_str(w, g->role);
@@ -131,6 +134,13 @@ write_gen(agentd_writer *w, const struct ad_gen_status *g)
 	agentd_write_str(w, "loaded_ms");
 	agentd_write_int(w, g->loaded_ms);
 	write_hist(w, "service", &g->service);
+	/* host->count() of its instances: {NAME: VALUE}, names in order */
+	agentd_write_str(w, "counters");
+	agentd_write_map(w, (uint32_t)g->ncounters);
+	for (size_t i = 0; i < g->ncounters; i++) {
+		agentd_write_str(w, g->counters[i].name);
+		agentd_write_int(w, g->counters[i].value);
+	}
 }
 
 /* The policy gate's counters: "decisions": {pending, proposed {low,
@@ -156,13 +166,58 @@ write_decisions(agentd_writer *w, const struct ad_agent_status *a)
 	write_hist(w, "decide_time", &a->st.decide_time);
 }
 
+/* "capabilities": [NAME, ...], sorted, unique. */
+static void
+write_capabilities(agentd_writer *w, const struct ad_agent_status *a)
+{
+	agentd_write_str(w, "capabilities");
+	agentd_write_array(w, (uint32_t)a->ncapabilities);
+	for (size_t i = 0; i < a->ncapabilities; i++)
+		agentd_write_str(w, a->capabilities[i]);
+}
+
+/* A wall time, or nil for 0 (none). */
+static void
+write_kv_time(agentd_writer *w, const char *key, int64_t ms)
+{
+	agentd_write_str(w, key);
+	if (ms != 0)
+		agentd_write_int(w, ms);
+	else
+		agentd_write_nil(w);
+}
+
+/* One schedule (schedule.h): "schedules": [{name, spec, timezone,
+ * missed, next_due_ms, last_due_ms, runs, missed_runs, skipped}]. */
+static void
+write_schedule(agentd_writer *w, const struct ad_schedule_status *s)
+{
+	agentd_write_map(w, 9);
+	agentd_write_str(w, "name");
+	agentd_write_str(w, s->name);
+	agentd_write_str(w, "spec");
+	agentd_write_str(w, s->spec);
+	agentd_write_str(w, "timezone");
+	if (s->zone[0] != '\0')
+		agentd_write_str(w, s->zone);
+	else
+		agentd_write_nil(w);
+	agentd_write_str(w, "missed");
+	agentd_write_str(w, s->missed_run ? "run" : "skip");
+	write_kv_time(w, "next_due_ms", s->next_due_ms);
+	write_kv_time(w, "last_due_ms", s->last_due_ms);
+	write_kv_uint(w, "runs", s->runs);
+	write_kv_uint(w, "missed_runs", s->missed);
+	write_kv_uint(w, "skipped", s->skipped);
+}
+
 static void
 write_agent(agentd_writer *w, const struct ad_agent_status *a)
 {
 	const struct ad_agent_stats *st = &a->st;
 	size_t                       i;
 
-	agentd_write_map(w, 31);
+	agentd_write_map(w, 31 + 1 /* capabilities */ + 1 /* schedules */);
 	agentd_write_str(w, "name");
 	agentd_write_str(w, a->name);
 	agentd_write_str(w, "plugin");
@@ -207,6 +262,11 @@ write_agent(agentd_writer *w, const struct ad_agent_status *a)
 	agentd_write_array(w, (uint32_t)a->ninstances);
 	for (i = 0; i < a->ninstances; i++)
 		write_instance(w, &a->instances[i]);
+	write_capabilities(w, a);
+	agentd_write_str(w, "schedules");
+	agentd_write_array(w, (uint32_t)a->nschedules);
+	for (i = 0; i < a->nschedules; i++)
+		write_schedule(w, &a->schedules[i]);
 }
 
 static void
@@ -793,9 +853,10 @@ op_versions(struct ad_srvctx *c, const struct ad_envelope *e)
 /*
  * settings {agent}: the agent's settings as its serving generation runs
  * them (validated, defaults applied, in the plugin's schema order), with
- * the value of every setting whose name looks secret replaced by
- * AD_SETTING_MASK: {"agent", "settings": [{"name", "type",
- * "value", "masked"}]}.
+ * the value of every setting whose name looks secret, or that was read
+ * from a file, replaced by AD_SETTING_MASK: {"agent", "settings":
+ * [{"name", "type", "value", "masked"[, "file"]}]}, "file" the path of a
+ * value read from one.
  */
 static void
 op_settings(struct ad_srvctx *c, const struct ad_envelope *e)
@@ -836,10 +897,10 @@ op_settings(struct ad_srvctx *c, const struct ad_envelope *e)
 	agentd_write_str(w, "settings");
 	agentd_write_array(w, (uint32_t)ac->nsettings);
 	for (i = 0; i < ac->nsettings; i++) {
-		const struct ad_setting_value *v = &ac->settings[i];
-		int masked = ad_setting_is_secret(v->name);
+		const struct ad_setting_value *v      = &ac->settings[i];
+		int                            masked = ad_setting_masked(v);
 
-		agentd_write_map(w, 4);
+		agentd_write_map(w, v->file != NULL ? 5 : 4);
 		agentd_write_str(w, "name");
 		agentd_write_str(w, v->name);
 		agentd_write_str(w, "type");
@@ -859,6 +920,10 @@ op_settings(struct ad_srvctx *c, const struct ad_envelope *e)
 			agentd_write_nil(w);
 		agentd_write_str(w, "masked");
 		agentd_write_bool(w, masked);
+		if (v->file != NULL) {
+			agentd_write_str(w, "file");
+			agentd_write_str(w, v->file);
+		}
 	}
 	body = agentd_writer_data(w, &len);
 	ad_srv_reply(c, 0, body, len);
@@ -958,6 +1023,7 @@ static const struct ad_op {
 	{ AD_OP_TOKEN_CREATE, AD_ROLE_ADMIN, op_token },
 	{ AD_OP_TOKEN_LIST, AD_ROLE_ADMIN, op_token },
 	{ AD_OP_TOKEN_REVOKE, AD_ROLE_ADMIN, op_token },
+	{ AD_OP_AGENTS, AD_ROLE_VIEWER, ad_discovery_agents },
 };
 
 static const struct ad_op *
@@ -1027,8 +1093,9 @@ ad_control_run(
 
 /* ---- agentctl's socket ------------------------------------------------- */
 
-/* The peer is agentd's user or root (the socket is 0600, and its peer is
- * checked when it connects): an administrator. */
+/* The peer is agentd's user, root or a member of control { group } (the
+ * socket is 0600, or 0660 with that group, and its peer is checked when it
+ * connects): an administrator, all three alike (doc/security.md). */
 static void
 control_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
@@ -1256,6 +1323,49 @@ batch_ops(const agentd_value *list, struct agentd_state_op **ops, size_t *n)
 }
 
 /*
+ * state.batches (host->state_batch_async): {"batches": [OPS, ...]}, each
+ * OPS as state.batch's; all committed in one durable transaction, each
+ * batch all or nothing.  The answer is {"rcs": [STATUS, ...]}, one per
+ * batch in its order: one that fails (its check, its writes) fails alone.
+ */
+static int
+state_batches(struct ad_sv *sv, const char *agent, const agentd_value *root,
+    agentd_writer *out)
+{
+	const agentd_value      *list = agentd_map_get(root, "batches");
+	struct ad_state_batch   *bs;
+	struct agentd_state_op **ops;
+	int                     *rcs;
+	size_t                   i, n = agentd_len(list);
+	int                      rv = 0;
+
+	if (agentd_type_of(list) != AGENTD_T_ARRAY || n == 0)
+		return AGENTD_EINVAL;
+	bs  = ad_xcalloc(n, sizeof(*bs));
+	ops = ad_xcalloc(n, sizeof(*ops));
+	rcs = ad_xcalloc(n, sizeof(*rcs));
+	for (i = 0; i < n && rv == 0; i++) {
+		rv = batch_ops(agentd_array_at(list, i), &ops[i], &bs[i].n);
+		bs[i].ops = ops[i];
+	}
+	if (rv == 0)
+		rv = ad_state_batches(sv->state, agent, bs, n, rcs);
+	if (rv == 0) {
+		agentd_write_map(out, 1);
+		agentd_write_str(out, "rcs");
+		agentd_write_array(out, (uint32_t)n);
+		for (i = 0; i < n; i++)
+			agentd_write_int(out, rcs[i]);
+	}
+	for (i = 0; i < n; i++)
+		free(ops[i]);
+	free(ops);
+	free(bs);
+	free(rcs);
+	return rv;
+}
+
+/*
  * state.get / state.put / state.del / state.scan / state.batch in agent's
  * namespace: for an instance, the agent of its connection (the body cannot
  * name another); for the operator, the agent agentctl names.
@@ -1339,6 +1449,8 @@ op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e,
 		rv = batch_ops(agentd_map_get(root, "ops"), &ops, &n) == 0
 		    ? ad_state_batch(sv->state, agent, ops, n)
 		    : AGENTD_EINVAL;
+	else if (strcmp(op, "batches") == 0)
+		rv = state_batches(sv, agent, root, out);
 	else
 		rv = AGENTD_EINVAL;
 	pthread_mutex_lock(&sv->mtx);
@@ -1402,6 +1514,20 @@ deny_state(
 	    "agent \"%s\" may use only its own state", a->conf->name);
 }
 
+/* A host->call()'s answer: an error agentd gives by itself (a deadline
+ * passed) names the callee, for the caller's host->call_error(). */
+static void
+call_done(void *arg, int status, const void *body, size_t len)
+{
+	struct ad_srvctx *c = arg;
+
+	if (status != 0 && body == NULL)
+		ad_srv_fail(c, status, "agent \"%s\": %s", c->req.dst,
+		    agentd_strerror(status));
+	else
+		ad_srv_reply(c, status, body, len);
+}
+
 static void
 calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 {
@@ -1425,6 +1551,13 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 		op_audit_append(c, inst, e);
 		return;
 	}
+	/* host->find_agents: who has a capability is no secret among
+	 * agents (calls = { } still says whom an agent may call). */
+	if (inst != NULL && e->kind == AD_KIND_CONTROL
+	    && strcmp(e->dst, AD_OP_AGENTS) == 0) {
+		ad_discovery_agents(c, e);
+		return;
+	}
 	if (inst != NULL && e->kind == AD_KIND_CONTROL
 	    && strncmp(e->dst, "state.", 6) == 0) {
 		if (names_other_agent(inst->agent, e))
@@ -1444,7 +1577,7 @@ calls_handle(struct ad_srvctx *c, const struct ad_envelope *e)
 	}
 	c->state = AD_SRV_WAIT;
 	rv       = ad_dispatch_envelope(
-	          sv, e, inst->agent->conf->name, inst->id, ad_srv_done, c);
+	          sv, e, inst->agent->conf->name, inst->id, call_done, c);
 	if (rv != 0)
 		dispatch_failed(c, e->dst, rv);
 }
@@ -1498,6 +1631,8 @@ ad_control_start(struct ad_sv *sv, char *err, size_t errlen)
 
 	rv = ad_server_start(&sv->control, sv, path, AD_CTL_CONTEXTS,
 	    control_handle, ad_sv_on_operator_pipe, err, errlen);
+	if (rv == 0)
+		rv = ad_sv_open_to_group(sv, path, err, errlen);
 	free(path);
 	if (rv != 0)
 		return rv;

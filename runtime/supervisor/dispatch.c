@@ -364,24 +364,29 @@ struct ad_incall {
 	struct ad_instance *inst; /* NULL once it is gone */
 	uint64_t            id;   /* the caller's envelope id */
 	char                to[AD_NAME_MAX];
+	char                callee[AD_TARGET_MAX];
 	LIST_ENTRY(ad_incall) link;
 };
 
 /* Answer the caller on its channel (mtx held). */
 static void
 incall_answer(struct ad_instance *inst, uint64_t id, const char *to,
-    int status, const void *body, size_t len)
+    const char *callee, int status, const void *body, size_t len)
 {
 	struct ad_envelope r;
 	agentd_writer     *w = NULL;
 	nng_msg           *msg;
+	char               why[AD_ERRLEN];
 
-	/* An error without a body says which, as {"error": "..."}. */
+	/* An error without a body says which, and of which callee, as
+	 * {"error": "..."}: the caller's host->call_error(). */
 	if (status != 0 && body == NULL) {
+		snprintf(why, sizeof(why), "agent \"%s\": %s", callee,
+		    agentd_strerror(status));
 		agentd_writer_new(&w);
 		agentd_write_map(w, 1);
 		agentd_write_str(w, "error");
-		agentd_write_str(w, agentd_strerror(status));
+		agentd_write_str(w, why);
 		body = agentd_writer_data(w, &len);
 	}
 	ad_envelope_reply(&r, id, to, status, body, len);
@@ -398,7 +403,8 @@ incall_done(void *arg, int status, const void *body, size_t len)
 	struct ad_incall *c = arg;
 
 	if (c->inst != NULL) {
-		incall_answer(c->inst, c->id, c->to, status, body, len);
+		incall_answer(
+		    c->inst, c->id, c->to, c->callee, status, body, len);
 		LIST_REMOVE(c, link);
 	}
 	free(c);
@@ -422,6 +428,7 @@ incall(struct ad_instance *inst, const struct ad_envelope *e)
 		c->inst = inst;
 		c->id   = e->id;
 		snprintf(c->to, sizeof(c->to), "%s", e->src);
+		snprintf(c->callee, sizeof(c->callee), "%s", e->dst);
 		LIST_INSERT_HEAD(&inst->incalls, c, link);
 		rv = ad_dispatch_envelope(
 		    sv, e, inst->agent->conf->name, inst->id, incall_done, c);
@@ -436,8 +443,17 @@ incall(struct ad_instance *inst, const struct ad_envelope *e)
 	agentd_write_str(w, "error");
 	agentd_write_str(w, why);
 	body = agentd_writer_data(w, &len);
-	incall_answer(inst, e->id, e->src, rv, body, len);
+	incall_answer(inst, e->id, e->src, e->dst, rv, body, len);
 	agentd_writer_free(w);
+}
+
+/* What host->count() added, at the end of a worker's batch: for the
+ * generation of the instance whose channel it came on, whatever it says
+ * (gen.h). */
+static int
+is_counters(const struct ad_envelope *e)
+{
+	return e->kind == AD_KIND_CONTROL && strcmp(e->dst, "counters") == 0;
 }
 
 void
@@ -452,8 +468,12 @@ ad_dispatch_received(void *arg, const void *buf, size_t len)
 
 	while (len > 0) {
 		if (ad_envelope_decode_prefix(p, len, max, &e, &used) != 0
-		    || (e.kind != AD_KIND_REPLY
-		        && e.kind != AD_KIND_REQUEST)) {
+		    || (e.kind != AD_KIND_REPLY && e.kind != AD_KIND_REQUEST
+		        && !is_counters(&e))
+		    || (is_counters(&e)
+		        && ad_gen_add_counters(inst->agent, inst->gen,
+		               inst->id, e.body, e.body_len)
+		            != 0)) {
 			/* Not from our worker: nothing after it can be
 			 * trusted, and what it holds runs elsewhere. */
 			ad_instance_hung(inst, "it sent a malformed message");
@@ -461,6 +481,8 @@ ad_dispatch_received(void *arg, const void *buf, size_t len)
 		}
 		p += used;
 		len -= used;
+		if (is_counters(&e))
+			continue; /* added to its generation above */
 		if (e.kind == AD_KIND_REQUEST) {
 			incall(inst, &e);
 			continue;

@@ -31,6 +31,10 @@
 /* A proposal's audit summary. */
 #define SUMMARY_LEN 400
 
+/* K("key"): a key literal and its length, so that the keys of the records
+ * and messages written per decision take no strlen each. */
+#define K(lit) lit, sizeof(lit) - 1
+
 /* The record of a delivered batch carries two side writes per decision. */
 _Static_assert(2 * DELIVER_BATCH <= AD_AUDIT_SIDES_MAX,
     "a delivered batch's side writes fit one record");
@@ -280,13 +284,25 @@ open_remove(struct ad_gate *g, struct open_dec **o, size_t n)
 }
 
 unsigned
-ad_gate_pending(const struct ad_sv *sv, const char *agent)
+ad_gate_pending(
+    const struct ad_sv *sv, const char *agent, int64_t *next_deadline_ms)
 {
 	struct ad_gate    *g = gate_of(sv);
 	struct gate_agent *ga;
+	int64_t            soonest = 0;
 
+	*next_deadline_ms = 0;
 	if (g == NULL || (ga = agent_find(g, agent, 0)) == NULL)
 		return 0;
+	/* Only an agent with some pending pays for the scan. */
+	for (size_t i = 0; ga->pending > 0 && i < g->nopen; i++) {
+		const struct open_dec *o = g->open[i];
+
+		if (o->ga == ga && o->state == AD_DECISION_PENDING
+		    && (soonest == 0 || o->deadline_ms < soonest))
+			soonest = o->deadline_ms;
+	}
+	*next_deadline_ms = soonest;
 	return ga->pending;
 }
 
@@ -399,6 +415,9 @@ struct change {
 	size_t                *at; /* accepted: its index in o and d; else n */
 	void                  *answer; /* its reply body, encoded before */
 	size_t                 answer_len;
+	/* proposed: its agent's and instance's names, owned; the low
+	 * decisions of the message borrow them (low_free) */
+	char *agent, *instance;
 };
 
 static struct change *
@@ -420,6 +439,8 @@ change_free(struct change *ch)
 		ad_decision_free(ch->d[i]);
 	ad_propose_free(ch->in, ch->nin);
 	free(ch->answer);
+	free(ch->agent);
+	free(ch->instance);
 	free(ch->at);
 	free(ch->o);
 	free(ch->d);
@@ -669,17 +690,17 @@ outcome_write(
 	memcpy(topic + 9, id, ad_u64_dec(d->id, id) + 1);
 	agentd_writer_reset(body);
 	agentd_write_map(body, 6);
-	agentd_write_str(body, "id");
+	agentd_write_strn(body, K("id"));
 	agentd_write_str(body, id);
-	agentd_write_str(body, "outcome");
+	agentd_write_strn(body, K("outcome"));
 	agentd_write_str(body, ad_decision_state_name(d->state));
-	agentd_write_str(body, "params");
+	agentd_write_strn(body, K("params"));
 	ad_write_encoded(body, d->params, d->params_len, 1);
-	agentd_write_str(body, "by");
+	agentd_write_strn(body, K("by"));
 	agentd_write_str(body, d->by);
-	agentd_write_str(body, "note");
+	agentd_write_strn(body, K("note"));
 	agentd_write_str(body, d->note);
-	agentd_write_str(body, "type");
+	agentd_write_strn(body, K("type"));
 	agentd_write_str(body, d->type);
 	p = agentd_writer_data(body, &len);
 	agentd_write_array(w, 2);
@@ -760,22 +781,23 @@ detail_begin(agentd_writer *w, const struct ad_decision *d, uint32_t more)
 
 	ad_u64_dec(d->id, id);
 	agentd_write_map(w, 1 + more);
-	agentd_write_str(w, "id");
+	agentd_write_strn(w, K("id"));
 	agentd_write_str(w, id);
 }
 
 static void
-detail_str(agentd_writer *w, const char *k, const char *v)
+detail_str(agentd_writer *w, const char *k, size_t klen, const char *v)
 {
-	agentd_write_str(w, k);
+	agentd_write_strn(w, k, klen);
 	agentd_write_str(w, v != NULL ? v : "");
 }
 
 static void
-detail_map(agentd_writer *w, const char *k, const void *p, size_t len)
+detail_map(
+    agentd_writer *w, const char *k, size_t klen, const void *p, size_t len)
 {
 	/* A decision's parameters: checked when they came in. */
-	agentd_write_str(w, k);
+	agentd_write_strn(w, k, klen);
 	ad_write_encoded(w, p, len, 1);
 }
 
@@ -800,17 +822,23 @@ classify(struct ad_sv *sv, const struct ad_agent *a, const char *type,
 	    &sv->cfg->global.policy, type, amount, confidence, m);
 }
 
-/* A new decision of inst's from the proposal in (whose strings it takes),
- * classified by m, proposed at now (wall ms). */
+/*
+ * A new decision of ch's message from the proposal in (whose strings it
+ * takes), classified by m, proposed at now (wall ms).  A low one lives
+ * only until its records are encoded (commit_proposed): it borrows its
+ * agent and instance from ch and its "by" and "note" are literals, so
+ * it is let go of with low_free(), never ad_decision_free().
+ */
 static struct ad_decision *
-decision_new(struct ad_gate *g, const struct ad_instance *inst,
+decision_new(struct ad_gate *g, const struct change *ch,
     struct ad_proposal_in *in, const struct ad_policy_match *m, int64_t now)
 {
-	struct ad_decision *d = ad_xcalloc(1, sizeof(*d));
+	struct ad_decision *d   = ad_xcalloc(1, sizeof(*d));
+	int                 low = m->risk == AD_RISK_LOW;
 
 	d->id         = ++g->last_id;
-	d->agent      = ad_xstrdup(inst->agent->conf->name);
-	d->instance   = ad_xstrdup(inst->id);
+	d->agent      = low ? ch->agent : ad_xstrdup(ch->agent);
+	d->instance   = low ? ch->instance : ad_xstrdup(ch->instance);
 	d->type       = in->type;
 	d->title      = in->title;
 	d->reasoning  = in->reasoning;
@@ -831,10 +859,89 @@ decision_new(struct ad_gate *g, const struct ad_instance *inst,
 	} else {
 		d->state      = AD_DECISION_APPROVED;
 		d->decided_ms = d->proposed_ms;
-		d->by         = ad_xstrdup("policy");
+		d->by         = low ? (char *)"policy" : ad_xstrdup("policy");
 	}
-	d->note = ad_xstrdup("");
+	d->note = low ? (char *)"" : ad_xstrdup("");
 	return d;
+}
+
+/* A low decision of decision_new's: what it owns is freed. */
+static void
+low_free(struct ad_decision *d)
+{
+	d->agent = d->instance = d->by = d->note = NULL;
+	ad_decision_free(d);
+}
+
+/* A summary being built in buf (its size len, at least 1), cut as
+ * snprintf cuts: always terminated. */
+struct sumbuf {
+	char  *buf;
+	size_t len, used;
+};
+
+static void
+sum_add(struct sumbuf *b, const char *s, size_t n)
+{
+	size_t room = b->len - 1 - b->used;
+
+	if (n > room)
+		n = room;
+	memcpy(b->buf + b->used, s, n);
+	b->used += n;
+	b->buf[b->used] = '\0';
+}
+
+static void
+sum_str(struct sumbuf *b, const char *s)
+{
+	sum_add(b, s, strlen(s));
+}
+
+/* v as printf's %g writes it. */
+static void
+sum_g(struct sumbuf *b, double v)
+{
+	char   num[32];
+	size_t n;
+
+	/* Whole numbers below 10^6 are their digits under %g (no
+	 * exponent, no point); the rest, and -0, go through snprintf. */
+	if (isfinite(v) && fabs(v) < 1e6 && v == (double)(int64_t)v
+	    && !(v == 0 && signbit(v)))
+		n = v < 0
+		    ? (num[0] = '-', 1 + ad_u64_dec((uint64_t)-v, num + 1))
+		    : ad_u64_dec((uint64_t)v, num);
+	else
+		n = (size_t)snprintf(num, sizeof(num), "%g", v);
+	sum_add(b, num, n);
+}
+
+/* decision.proposed's summary, into sum: "decision ID proposed: TYPE
+ * \"TITLE\" amount AMOUNT: RISK by rule RULE[, approved by the policy]",
+ * the title cut at 200 bytes; built without printf, once per decision. */
+static void
+proposed_summary(char *sum, size_t sumlen, const struct ad_decision *d)
+{
+	struct sumbuf b = { sum, sumlen, 0 };
+	char          id[AD_U64_DEC];
+	size_t        tlen = strlen(d->title);
+
+	sum[0] = '\0';
+	sum_str(&b, "decision ");
+	sum_add(&b, id, ad_u64_dec(d->id, id));
+	sum_str(&b, " proposed: ");
+	sum_str(&b, d->type);
+	sum_str(&b, " \"");
+	sum_add(&b, d->title, tlen < 200 ? tlen : 200);
+	sum_str(&b, "\" amount ");
+	sum_g(&b, d->amount);
+	sum_str(&b, ": ");
+	sum_str(&b, ad_risk_name(d->risk));
+	sum_str(&b, " by rule ");
+	sum_str(&b, d->rule);
+	if (d->state != AD_DECISION_PENDING)
+		sum_str(&b, ", approved by the policy");
 }
 
 /*
@@ -849,26 +956,22 @@ proposed_record(
 	int decided = d->state != AD_DECISION_PENDING;
 
 	detail_begin(det, d, decided ? 9 : 7);
-	detail_str(det, "type", d->type);
-	agentd_write_str(det, "amount");
+	detail_str(det, K("type"), d->type);
+	agentd_write_strn(det, K("amount"));
 	agentd_write_double(det, d->amount);
-	agentd_write_str(det, "confidence");
+	agentd_write_strn(det, K("confidence"));
 	agentd_write_double(det, d->confidence);
-	detail_str(det, "risk", ad_risk_name(d->risk));
-	detail_str(det, "rule", d->rule);
-	agentd_write_str(det, "deadline_ms");
+	detail_str(det, K("risk"), ad_risk_name(d->risk));
+	detail_str(det, K("rule"), d->rule);
+	agentd_write_strn(det, K("deadline_ms"));
 	agentd_write_int(det, d->deadline_ms);
-	detail_map(det, "params", d->params, d->params_len);
+	detail_map(det, K("params"), d->params, d->params_len);
 	if (decided) {
-		detail_str(det, "outcome", ad_decision_state_name(d->state));
-		detail_str(det, "by", d->by);
+		detail_str(
+		    det, K("outcome"), ad_decision_state_name(d->state));
+		detail_str(det, K("by"), d->by);
 	}
-	snprintf(sum, sumlen,
-	    "decision %llu proposed: %s \"%.200s\" amount %g: %s by rule "
-	    "%s%s",
-	    (unsigned long long)d->id, d->type, d->title, d->amount,
-	    ad_risk_name(d->risk), d->rule,
-	    decided ? ", approved by the policy" : "");
+	proposed_summary(sum, sumlen, d);
 }
 
 /*
@@ -889,7 +992,6 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 	agentd_writer           *w, *w2, *body;
 	const unsigned char     *base;
 	const void              *p;
-	char                     inst[AD_NAME_MAX];
 	size_t                   i, len;
 	int                      rv;
 
@@ -912,14 +1014,11 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 	ch->answer_len = len;
 	ad_decision_sides_get(db, &ds, sides);
 	base = agentd_writer_data(w, &len);
-	/* One instance's message: every decision has its agent and
-	 * instance, which outlive the decisions let go of below. */
-	snprintf(inst, sizeof(inst), "%s", ch->d[0]->instance);
 	for (i = 0; i < ch->n; i++) {
 		recs[i].kind       = "decision.proposed";
 		recs[i].summary    = sums + i * SUMMARY_LEN;
 		recs[i].agent      = ch->o[i]->ga->name;
-		recs[i].instance   = inst;
+		recs[i].instance   = ch->instance; /* outlives d[i] */
 		recs[i].detail     = base + off[i];
 		recs[i].detail_len = off[i + 1] - off[i];
 		recs[i].sides      = &sides[2 * i];
@@ -930,7 +1029,7 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 	 * is let go of here, not on the audit writer's thread. */
 	for (i = 0; i < ch->n; i++) {
 		if (ch->d[i]->risk == AD_RISK_LOW) {
-			ad_decision_free(ch->d[i]);
+			low_free(ch->d[i]);
 			ch->d[i] = NULL;
 		}
 	}
@@ -963,6 +1062,8 @@ propose_classify(
 	size_t                 i;
 
 	max = ad_policy_max_pending(a->conf->policy, &sv->cfg->global.policy);
+	ch->agent    = ad_xstrdup(a->conf->name);
+	ch->instance = ad_xstrdup(inst->id);
 	for (i = 0; i < ch->nin; i++) {
 		struct ad_policy_match m;
 		struct ad_decision    *d;
@@ -981,7 +1082,7 @@ propose_classify(
 		}
 		classify(
 		    sv, a, in[i].type, in[i].amount, in[i].confidence, &m);
-		d            = decision_new(g, inst, &in[i], &m, now);
+		d            = decision_new(g, ch, &in[i], &m, now);
 		ch->at[i]    = ch->n;
 		ch->d[ch->n] = d;
 		ch->o[ch->n]
@@ -1280,11 +1381,11 @@ answer(struct ad_srvctx *c, const struct ad_envelope *e, const char *by)
 		d->rule        = ad_xstrdup(m.rule_name);
 		d->at_deadline = m.at_deadline;
 		detail_begin(det1, d, 5);
-		detail_str(det1, "by", by);
-		detail_str(det1, "note", note);
-		detail_map(det1, "params_before", before, before_len);
-		detail_map(det1, "params_after", d->params, d->params_len);
-		detail_str(det1, "risk", ad_risk_name(m.risk));
+		detail_str(det1, K("by"), by);
+		detail_str(det1, K("note"), note);
+		detail_map(det1, K("params_before"), before, before_len);
+		detail_map(det1, K("params_after"), d->params, d->params_len);
+		detail_str(det1, K("risk"), ad_risk_name(m.risk));
 		snprintf(sum1, sizeof(sum1),
 		    "decision %llu modified by %s: now %s by rule %s",
 		    (unsigned long long)d->id, by, ad_risk_name(m.risk),
@@ -1296,8 +1397,8 @@ answer(struct ad_srvctx *c, const struct ad_envelope *e, const char *by)
 			d->state      = AD_DECISION_APPROVED;
 			d->decided_ms = ad_wall_ms();
 			detail_begin(det2, d, 2);
-			detail_str(det2, "by", by);
-			detail_str(det2, "note", note);
+			detail_str(det2, K("by"), by);
+			detail_str(det2, K("note"), note);
 			snprintf(sum2, sizeof(sum2),
 			    "decision %llu approved by %s after a modify (%s)",
 			    (unsigned long long)d->id, by,
@@ -1313,8 +1414,9 @@ answer(struct ad_srvctx *c, const struct ad_envelope *e, const char *by)
 		    = approve ? AD_DECISION_APPROVED : AD_DECISION_REJECTED;
 		d->decided_ms = ad_wall_ms();
 		detail_begin(det1, d, 2);
-		detail_str(det1, "by", by);
-		detail_str(det1, approve ? "note" : "reason", note);
+		detail_str(det1, K("by"), by);
+		detail_str(det1, approve ? "note" : "reason",
+		    approve ? strlen("note") : strlen("reason"), note);
 		snprintf(sum1, sizeof(sum1), "decision %llu %s by %s%s%.200s",
 		    (unsigned long long)d->id,
 		    approve ? "approved" : "rejected", by, note[0] ? ": " : "",

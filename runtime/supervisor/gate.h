@@ -64,7 +64,10 @@ void ad_gate_taken(struct ad_instance *inst, int status);
 /* The instance's connection is gone: what it had not taken goes again. */
 void ad_gate_instance_gone(struct ad_instance *inst);
 
-/* Decisions of agent pending now. */
-unsigned ad_gate_pending(const struct ad_sv *sv, const char *agent);
+/* Decisions of agent pending now, and in *next_deadline_ms (wall) the
+ * soonest of their deadlines, 0 when none is pending.  A scan of the open
+ * decisions: for a snapshot, not for a hot path. */
+unsigned ad_gate_pending(
+    const struct ad_sv *sv, const char *agent, int64_t *next_deadline_ms);
 
 #endif

@@ -246,6 +246,31 @@ ad_gen_count_reply(struct ad_gen *g, int status, uint64_t service_us)
 		ad_hist_add(&g->service, service_us);
 }
 
+int
+ad_gen_add_counters(struct ad_agent *a, struct ad_gen *g, const char *instance,
+    const void *body, size_t len)
+{
+	agentd_doc *doc;
+	size_t      dropped = 0;
+	char        note[AD_RATELIMIT_NOTE];
+	int         rv;
+
+	if (agentd_parse(body, len, &doc) != 0)
+		return AGENTD_EPROTO;
+	rv = ad_counters_merge(&g->counters, agentd_doc_root(doc), &dropped);
+	agentd_doc_free(doc);
+	if (rv != 0 || dropped == 0)
+		return rv;
+	/* Its instances counted more names between them than one may. */
+	if (ad_ratelimit(&g->counters_log, ad_now_ms(), note, sizeof(note)))
+		ad_warn(
+		    "agent %s: generation %u has %d counter names already: "
+		    "left out %zu new one(s) %s counted%s",
+		    a->conf->name, g->number, AGENTD_COUNTERS_MAX, dropped,
+		    instance, note);
+	return 0;
+}
+
 /* "current", "canary", "next", "previous" or "retiring". */
 static const char *
 ad_gen_role(const struct ad_agent *a, const struct ad_gen *g)
@@ -278,6 +303,15 @@ ad_gen_status_get(const struct ad_agent *a, const struct ad_gen *g,
 	out->errors    = g->errors;
 	out->loaded_ms = g->loaded_ms;
 	out->service   = g->service;
+	out->ncounters = g->counters.n;
+	if (out->ncounters > 0)
+		out->counters
+		    = ad_xcalloc(out->ncounters, sizeof(*out->counters));
+	for (size_t i = 0; i < out->ncounters; i++) {
+		snprintf(out->counters[i].name, sizeof(out->counters[i].name),
+		    "%s", g->counters.c[i].name);
+		out->counters[i].value = g->counters.c[i].value;
+	}
 }
 
 const char *

@@ -21,8 +21,10 @@
 #include <sys/queue.h>
 
 #include "common/hist.h"
+#include "common/ratelimit.h"
 #include "config/conf.h"
 #include "plugin/filecheck.h"
+#include "sdk/counters.h"
 
 struct ad_sv;
 struct ad_agent;
@@ -44,6 +46,10 @@ struct ad_gen {
 	uint64_t       requests; /* answered by its instances */
 	uint64_t       errors;   /* of those, not ok */
 	struct ad_hist service;
+	/* host->count() of its instances, summed, and the warning about
+	 * names a full table left out */
+	struct ad_counters  counters;
+	struct ad_ratelimit counters_log;
 	LIST_ENTRY(ad_gen) link;
 };
 LIST_HEAD(ad_gen_list, ad_gen);
@@ -71,6 +77,16 @@ unsigned ad_agent_wanted(const struct ad_agent *a, const struct ad_gen *g);
 /* A request's outcome (status), counted for the generation that ran it;
  * service_us: how long it took, counted when ok. */
 void ad_gen_count_reply(struct ad_gen *g, int status, uint64_t service_us);
+
+/*
+ * What one of g's instances counted (host->count()) since its last
+ * message: body, a "counters" envelope's (borrowed for the call), added
+ * to g's sums.  g is the generation of the instance whose connection
+ * the envelope came on: nothing in the body names an agent or a
+ * generation.  AGENTD_EPROTO, nothing added, for a malformed body.
+ */
+int ad_gen_add_counters(struct ad_agent *a, struct ad_gen *g,
+    const char *instance, const void *body, size_t len);
 
 /* A copy of what status shows of g. */
 void ad_gen_status_get(const struct ad_agent *a, const struct ad_gen *g,

@@ -501,10 +501,7 @@ serve_stream(
 	    r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
 	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
-	pthread_mutex_lock(&r->h->sv->mtx);
-	r->h->st.requests++;
-	r->h->st.by_class[2]++;
-	pthread_mutex_unlock(&r->h->sv->mtx);
+	count_answer(r->h, MHD_HTTP_OK);
 	return ret;
 }
 
@@ -516,10 +513,7 @@ serve_console(struct req *r, const char *url, const char *method)
 	enum MHD_Result ret
 	    = ad_http_static_serve(r->h->console, r->conn, method, url, &code);
 
-	pthread_mutex_lock(&r->h->sv->mtx);
-	r->h->st.requests++;
-	r->h->st.by_class[code / 100 < 6 ? code / 100 : 5]++;
-	pthread_mutex_unlock(&r->h->sv->mtx);
+	count_answer(r->h, code);
 	return ret;
 }
 

@@ -40,6 +40,7 @@ struct ad_route {
 
 static const struct ad_route routes[] = {
 	{ "GET", "/v1/status", AD_OP_STATUS, B_NONE, NULL, S_PLAIN },
+	{ "GET", "/v1/agents", AD_OP_AGENTS, B_NONE, "capability:s", S_PLAIN },
 	{ "POST", "/v1/agents/{agent}/call", NULL, B_CALL, "timeout_ms:i",
 	    S_CALL },
 	{ "POST", "/v1/events", AD_OP_PUBLISH, B_EVENT, NULL, S_PLAIN },

@@ -50,7 +50,7 @@ instance_send(struct ad_instance *inst)
 	unsigned          n = 0;
 
 	if (inst->ev.sending > 0 || inst->ev.n == 0
-	    || inst->state != AD_INST_READY)
+	    || inst->state != AD_INST_READY || inst->ev.lost)
 		return;
 	/* The size first: one allocation for the whole batch. */
 	STAILQ_FOREACH(it, &inst->ev.q, link) {
@@ -125,8 +125,9 @@ pick_instance(struct ad_agent *a)
 	struct ad_instance *i, *best = NULL;
 
 	LIST_FOREACH(i, &a->instances, link) {
-		/* Not a generation standing by after a reload. */
-		if (i->state != AD_INST_READY
+		/* Not a generation standing by after a reload, nor one
+		 * whose worker's connection is gone (it is exiting). */
+		if (i->state != AD_INST_READY || i->ev.lost
 		    || (i->gen != a->cur && i->gen != a->next))
 			continue;
 		if (best == NULL
@@ -150,37 +151,81 @@ to_tail(struct ad_sv *sv, const char *topic, const void *env, size_t len)
 		nng_msg_free(msg);
 }
 
-unsigned
-ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
-    const struct ad_envelope *e)
+/*
+ * e as the event envelope subscribers get, from src / src_instance, into
+ * *w (caller owns, free with agentd_writer_free), copied to tail.sock and
+ * the tap while they have readers.  0, or an agentd_error.
+ */
+static int
+accepted_event(struct ad_sv *sv, const char *src, const char *src_instance,
+    const struct ad_envelope *e, agentd_writer **w)
 {
 	struct ad_envelope out = *e;
-	agentd_writer     *w;
 	const void        *env;
-	size_t             i, len;
-	unsigned           n = 0;
+	size_t             len;
 
 	out.id   = ad_envelope_next_id();
 	out.kind = AD_KIND_EVENT;
 	snprintf(out.src, sizeof(out.src), "%s", src);
 	snprintf(
 	    out.src_instance, sizeof(out.src_instance), "%s", src_instance);
-	if (agentd_writer_new(&w) != 0 || ad_envelope_encode(&out, w) != 0) {
-		agentd_writer_free(w);
-		return 0;
+	if (agentd_writer_new(w) != 0 || ad_envelope_encode(&out, *w) != 0) {
+		agentd_writer_free(*w);
+		*w = NULL;
+		return AGENTD_ENOMEM;
 	}
-	env = agentd_writer_data(w, &len);
+	env = agentd_writer_data(*w, &len);
 	if (sv->hub.open && sv->hub.tail_readers > 0)
 		to_tail(sv, out.dst, env, len);
 	if (sv->hub.tap != NULL && sv->hub.taps > 0)
 		sv->hub.tap(sv->hub.tap_arg, out.dst, env, len);
+	return 0;
+}
+
+int
+ad_hub_deliver_to(
+    struct ad_sv *sv, struct ad_agent *a, const struct ad_envelope *e)
+{
+	struct ad_instance *inst = a->removed ? NULL : pick_instance(a);
+	agentd_writer      *w;
+	const void         *env;
+	size_t              len;
+	int                 rv;
+
+	if (inst == NULL)
+		return AGENTD_ENOENT;
+	if ((rv = accepted_event(sv, "agentd", "", e, &w)) != 0)
+		return rv;
+	env = agentd_writer_data(w, &len);
+	if (enqueue_event(inst, env, len) != 0) {
+		a->st.events_dropped++;
+		rv = AGENTD_EBUSY;
+	} else {
+		instance_send(inst);
+	}
+	agentd_writer_free(w);
+	return rv;
+}
+
+unsigned
+ad_hub_deliver(struct ad_sv *sv, const char *src, const char *src_instance,
+    const struct ad_envelope *e)
+{
+	agentd_writer *w;
+	const void    *env;
+	size_t         i, len;
+	unsigned       n = 0;
+
+	if (accepted_event(sv, src, src_instance, e, &w) != 0)
+		return 0;
+	env = agentd_writer_data(w, &len);
 	for (i = 0; i < sv->nagents; i++) {
 		struct ad_agent    *a = sv->agents[i];
 		struct ad_instance *inst;
 
 		if (a->removed
 		    || !ad_topic_any(
-		        a->conf->subscribe, a->conf->nsubscribe, out.dst))
+		        a->conf->subscribe, a->conf->nsubscribe, e->dst))
 			continue;
 		inst = pick_instance(a);
 		if (inst == NULL || enqueue_event(inst, env, len) != 0) {
@@ -392,6 +437,8 @@ ad_hub_start(struct ad_sv *sv, char *err, size_t errlen)
 		rv = ad_nng_error(rv);
 	} else {
 		rv = ad_nng_listen_ipc(sv->hub.tail, path, 0600, err, errlen);
+		if (rv == 0)
+			rv = ad_sv_open_to_group(sv, path, err, errlen);
 	}
 	free(path);
 	if (rv == 0) {
@@ -429,6 +476,36 @@ ad_hub_stop(struct ad_sv *sv)
 	free(path);
 }
 
+/*
+ * nng 1.5.2's PUSH socket can keep a pipe that closed on its list of
+ * ready pipes: when a send to it completes while it closes, push0_send_cb
+ * puts it back after push0_pipe_close took it off, and the next send on
+ * the socket uses it after it was freed.  agentd crashed so, in
+ * nng_send_aio, when workers died while events flowed to them
+ * (tests/system/last_words.sh).  Each instance has a socket of its own
+ * whose one pipe is its worker's, the one ADD_PRE accepted: once that
+ * pipe is gone (REM_POST runs before nng frees it, and takes mtx, which
+ * every send here holds), nothing is sent on the socket again, and the
+ * instance's events go to the agent's other instances.  A worker whose
+ * event connection broke while it lives gets no more events (a new
+ * connection to the same socket could meet the freed pipe first): a
+ * worker only drops it when it exits.
+ */
+static void
+ev_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct ad_instance *inst = arg;
+	struct ad_sv       *sv   = inst->agent->sv;
+
+	pthread_mutex_lock(&sv->mtx);
+	if (ad_instance_pipe_event(inst, p, ev) && inst->ev.pipe == 0)
+		inst->ev.pipe = nng_pipe_id(p); /* ADD_PRE, accepted */
+	else if (ev == NNG_PIPE_EV_REM_POST && inst->ev.pipe != 0
+	    && nng_pipe_id(p) == inst->ev.pipe)
+		inst->ev.lost = 1;
+	pthread_mutex_unlock(&sv->mtx);
+}
+
 int
 ad_hub_instance_open(struct ad_instance *inst, char *err, size_t errlen)
 {
@@ -441,11 +518,11 @@ ad_hub_instance_open(struct ad_instance *inst, char *err, size_t errlen)
 	    || (rv = nng_socket_set_int(
 	            inst->ev.sock, NNG_OPT_SENDBUF, EV_SENDBUF))
 	        != 0
-	    || (rv = nng_pipe_notify(inst->ev.sock, NNG_PIPE_EV_ADD_PRE,
-	            ad_instance_on_pipe, inst))
+	    || (rv = nng_pipe_notify(
+	            inst->ev.sock, NNG_PIPE_EV_ADD_PRE, ev_pipe_cb, inst))
 	        != 0
-	    || (rv = nng_pipe_notify(inst->ev.sock, NNG_PIPE_EV_REM_POST,
-	            ad_instance_on_pipe, inst))
+	    || (rv = nng_pipe_notify(
+	            inst->ev.sock, NNG_PIPE_EV_REM_POST, ev_pipe_cb, inst))
 	        != 0
 	    || (rv = nng_aio_alloc(&inst->ev.aio, ev_sent_cb, inst)) != 0) {
 		ad_seterr(err, errlen, "cannot open %s: %s", inst->ev.path,

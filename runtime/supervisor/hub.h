@@ -30,6 +30,7 @@
 #include "common/ops.h"
 
 struct ad_sv;
+struct ad_agent;
 struct ad_instance;
 struct ad_envelope;
 
@@ -53,6 +54,9 @@ struct ad_hub_inst {
 	struct ad_evq_head q;       /* envelopes waiting to be sent */
 	unsigned           n;       /* how many */
 	unsigned           sending; /* events in the send under way */
+	int                pipe;    /* its worker's connection (nng pipe id) */
+	int                lost;    /* that connection closed: never sent to
+	                             * again (hub.c, ev_pipe_cb) */
 };
 
 struct ad_pub_rx;
@@ -86,6 +90,17 @@ void ad_hub_stop(struct ad_sv *sv);
  */
 unsigned ad_hub_deliver(struct ad_sv *sv, const char *src,
     const char *src_instance, const struct ad_envelope *e);
+
+/*
+ * Deliver one event of agentd's own (src "agentd"; e->dst the topic) to
+ * agent a alone, whatever its subscribe = { }: to one ready instance of
+ * it as ad_hub_deliver does, and to tail.sock and the tap.  0; ENOENT
+ * when a has no ready instance (nothing sent or counted: the caller may
+ * try again); EBUSY when that instance's queue is full (counted in
+ * events_dropped).  sv->mtx held.
+ */
+int ad_hub_deliver_to(
+    struct ad_sv *sv, struct ad_agent *a, const struct ad_envelope *e);
 
 /* Per-instance event socket: open (with the instance socket), free (once
  * its connection is gone: ad_instance_collectable).  Its connections are

@@ -78,6 +78,26 @@ ad_gen_count(
  * Once it is reaped, no one may (its pid may be another's by then), and
  * the last of its connections to go lets the main loop free it.
  */
+int
+ad_instance_pipe_event(struct ad_instance *inst, nng_pipe p, nng_pipe_ev ev)
+{
+	struct ad_sv *sv = inst->agent->sv;
+
+	if (ad_conns_event(&inst->conns, p, ev) != 0)
+		return 0; /* reaped */
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		if (inst->state == AD_INST_EXITED && inst->conns.live == 0)
+			ad_sv_wake(sv);
+		return 0;
+	}
+	if (ad_peer_check(sv, p, AD_PEER_INSTANCE, inst->id, inst, NULL)
+	    != 0) {
+		nng_pipe_close(p);
+		return 0;
+	}
+	return 1;
+}
+
 void
 ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -85,14 +105,7 @@ ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	struct ad_sv       *sv   = inst->agent->sv;
 
 	pthread_mutex_lock(&sv->mtx);
-	if (ad_conns_event(&inst->conns, p, ev) != 0)
-		; /* reaped */
-	else if (ev == NNG_PIPE_EV_REM_POST) {
-		if (inst->state == AD_INST_EXITED && inst->conns.live == 0)
-			ad_sv_wake(sv);
-	} else if (ad_peer_check(sv, p, AD_PEER_INSTANCE, inst->id, inst, NULL)
-	    != 0)
-		nng_pipe_close(p);
+	ad_instance_pipe_event(inst, p, ev);
 	pthread_mutex_unlock(&sv->mtx);
 }
 
@@ -159,6 +172,17 @@ ad_worker_ids(const struct ad_sv *sv, const struct ad_agent_conf *c,
 		    "or "
 		    "remove the setting",
 		    where, c->name, name, (unsigned long)sv->uid);
+		return AGENTD_ECONFIG;
+	}
+	/* Workers keep no supplementary groups (sandbox.c): their primary
+	 * group is the one that could be the control group. */
+	if (sv->ctl_gid != (gid_t)-1 && pw->pw_gid == sv->ctl_gid) {
+		ad_seterr(err, errlen,
+		    "%s: agent \"%s\": workers would run as \"%s\", whose "
+		    "group is agentd's control group (agentd { control { "
+		    "group } }) and would let its plugin control agentd: give "
+		    "%s a group of its own or name another control group",
+		    where, c->name, name, name);
 		return AGENTD_ECONFIG;
 	}
 	out->switch_ids = sv->may_switch_users;
@@ -238,7 +262,8 @@ sandbox_args(struct argv *a, const struct ad_agent_conf *c,
 		snprintf(num, sizeof(num), "%zu", c->http_max_response);
 		arg(a, "--http-max-response");
 		arg(a, num);
-		snprintf(num, sizeof(num), "%lld", (long long)c->http_timeout_ms);
+		snprintf(
+		    num, sizeof(num), "%lld", (long long)c->http_timeout_ms);
 		arg(a, "--http-timeout-ms");
 		arg(a, num);
 	}
@@ -253,6 +278,10 @@ sandbox_args(struct argv *a, const struct ad_agent_conf *c,
 	for (i = 0; i < c->nwrite_paths; i++) {
 		arg(a, "--write");
 		arg(a, c->write_paths[i]);
+	}
+	for (i = 0; i < c->nexec_paths; i++) {
+		arg(a, "--exec");
+		arg(a, c->exec_paths[i]);
 	}
 }
 

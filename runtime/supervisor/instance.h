@@ -197,6 +197,11 @@ int ad_sv_check_users(struct ad_sv *sv, char *err, size_t errlen);
  */
 void ad_instance_on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 
+/* The same, mtx held: 1 when p is a connection of inst's worker that
+ * ADD_PRE accepted, else 0. */
+int ad_instance_pipe_event(
+    struct ad_instance *inst, nng_pipe p, nng_pipe_ev ev);
+
 /* Counts by state for one agent.  mtx held. */
 unsigned ad_agent_count(const struct ad_agent *a, enum ad_inst_state st);
 /* Instances of generation g in state st.  mtx held. */

@@ -15,6 +15,8 @@
 
 #include <nng/nng.h>
 
+#include "common/crash.h"
+#include "common/cron.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/sdnotify.h"
@@ -247,8 +249,11 @@ main(int argc, char **argv)
 		o.sv.plugin_dir = keep(ad_abspath(o.sv.plugin_dir));
 	ad_log_init(
 	    "agentd", o.sv.log_level >= 0 ? o.sv.log_level : AGENTD_LOG_INFO);
+	ad_crash_install("agentd");
 	/* Before any worker is spawned: they must not see NOTIFY_SOCKET. */
 	ad_sd_init();
+	/* Before any thread: schedules' zones set TZ later (cron.c). */
+	ad_cron_zone_prepare();
 	raise_fd_limit();
 	/* Signals are taken by the main loop with sigtimedwait; every thread
 	 * nng starts inherits this mask. */

@@ -144,6 +144,89 @@ rss_bytes(void)
 	return resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/*
+ * Seconds until the soonest deadline of the agent's pending decisions
+ * (all HIGH: only they wait), 0 once passed and not yet expired by the
+ * gate's tick.  An agent with none pending has no line: "no deadline" is
+ * not a number of seconds, and an alert on `< 300` must not see one.
+ */
+static void
+decisions_deadline(struct page *pg, const struct ad_status *st)
+{
+	int64_t now = ad_wall_ms();
+
+	family(pg, "agentd_decisions_next_deadline_seconds", "gauge",
+	    "seconds until the soonest deadline of the pending decisions");
+	for (size_t i = 0; i < st->nagents; i++) {
+		const struct ad_agent_status *a    = &st->agents[i];
+		int64_t                       left = a->next_deadline_ms - now;
+
+		if (a->pending == 0 || a->next_deadline_ms == 0)
+			continue;
+		put(pg,
+		    "agentd_decisions_next_deadline_seconds{agent=\"%s\"} "
+		    "%.3f\n",
+		    a->name, left > 0 ? (double)left / 1e3 : 0.0);
+	}
+}
+
+/* Each agent's schedules (schedule.h): runs, missed dues by what was
+ * done about them, and the seconds until the next due (0 once passed:
+ * a due waiting for an instance). */
+static void
+schedules(struct page *pg, const struct ad_status *st)
+{
+	int64_t now = ad_wall_ms();
+	size_t  i, j;
+
+	family(pg, "agentd_schedule_runs_total", "counter",
+	    "runs of the schedule delivered, missed ones included");
+	for (i = 0; i < st->nagents; i++)
+		for (j = 0; j < st->agents[i].nschedules; j++)
+			put(pg,
+			    "agentd_schedule_runs_total{agent=\"%s\","
+			    "schedule=\"%s\"} %llu\n",
+			    st->agents[i].name,
+			    st->agents[i].schedules[j].name,
+			    (unsigned long long)st->agents[i]
+			        .schedules[j]
+			        .runs);
+	family(pg, "agentd_schedule_missed_total", "counter",
+	    "dues the schedule missed, by what was done: run once or skipped");
+	for (i = 0; i < st->nagents; i++)
+		for (j = 0; j < st->agents[i].nschedules; j++) {
+			const struct ad_schedule_status *s
+			    = &st->agents[i].schedules[j];
+
+			put(pg,
+			    "agentd_schedule_missed_total{agent=\"%s\","
+			    "schedule=\"%s\",outcome=\"run\"} %llu\n",
+			    st->agents[i].name, s->name,
+			    (unsigned long long)s->missed);
+			put(pg,
+			    "agentd_schedule_missed_total{agent=\"%s\","
+			    "schedule=\"%s\",outcome=\"skipped\"} %llu\n",
+			    st->agents[i].name, s->name,
+			    (unsigned long long)s->skipped);
+		}
+	family(pg, "agentd_schedule_next_due_seconds", "gauge",
+	    "seconds until the schedule's next due");
+	for (i = 0; i < st->nagents; i++)
+		for (j = 0; j < st->agents[i].nschedules; j++) {
+			const struct ad_schedule_status *s
+			    = &st->agents[i].schedules[j];
+			int64_t left = s->next_due_ms - now;
+
+			if (s->next_due_ms == 0)
+				continue;
+			put(pg,
+			    "agentd_schedule_next_due_seconds{agent=\"%s\","
+			    "schedule=\"%s\"} %.3f\n",
+			    st->agents[i].name, s->name,
+			    left > 0 ? (double)left / 1e3 : 0.0);
+		}
+}
+
 static void
 agents(struct page *pg, const struct ad_status *st)
 {
@@ -192,6 +275,9 @@ agents(struct page *pg, const struct ad_status *st)
 	PER_AGENT(pg, st, "agentd_restarts_total", "counter",
 	    "instances replaced after an unexpected exit or a hang",
 	    a->restarts);
+	PER_AGENT(pg, st, "agentd_agent_failed", "gauge",
+	    "1 when the agent exceeded its restart intensity and is failed",
+	    strcmp(a->state, "failed") == 0);
 	PER_AGENT(pg, st, "agentd_events_published_total", "counter",
 	    "events from the agent that agentd accepted",
 	    a->st.events_published);
@@ -211,6 +297,8 @@ agents(struct page *pg, const struct ad_status *st)
 	    a->st.state_denied);
 	PER_AGENT(pg, st, "agentd_decisions_pending", "gauge",
 	    "decisions waiting for a person", a->pending);
+	decisions_deadline(pg, st);
+	schedules(pg, st);
 	family(pg, "agentd_proposals_total", "counter",
 	    "proposals through the policy gate, by risk");
 	for (size_t i = 0; i < st->nagents; i++)
@@ -278,6 +366,22 @@ agents(struct page *pg, const struct ad_status *st)
 			    "generation=\"%u\"} %llu\n",
 			    st->agents[i].name, st->agents[i].gens[k].number,
 			    (unsigned long long)st->agents[i].gens[k].errors);
+	family(pg, "agentd_plugin_counted_total", "counter",
+	    "what a generation's instances counted with host->count(), "
+	    "by name");
+	for (size_t i = 0; i < st->nagents; i++)
+		for (size_t k = 0; k < st->agents[i].ngens; k++) {
+			const struct ad_gen_status *g = &st->agents[i].gens[k];
+
+			/* Names are [a-z0-9_]: nothing to escape. */
+			for (size_t n = 0; n < g->ncounters; n++)
+				put(pg,
+				    "agentd_plugin_counted_total{agent=\"%s\","
+				    "generation=\"%u\",name=\"%s\"} %lld\n",
+				    st->agents[i].name, g->number,
+				    g->counters[n].name,
+				    (long long)g->counters[n].value);
+		}
 }
 
 /* The live streams and the webhooks of the HTTP server. */

@@ -1,9 +1,16 @@
 #include "config.h"
 
+#include <errno.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <agentd/error.h>
 
 #include "common/log.h"
 #include "common/ratelimit.h"
@@ -178,12 +185,175 @@ refusal_may_log(const char *name, char *note, size_t notelen)
 	return may;
 }
 
+/* ---- the control group --------------------------------------------- */
+
+/*
+ * Who may use the operator sockets besides root and agentd's user: the
+ * members of control { group } (doc/security.md, "The control group").
+ * Two checks, both needed.  The kernel's, at connect(): the socket is
+ * 0660 with that group, so the connecting process held the group (as its
+ * primary or a supplementary group) or is root or agentd's user.  And
+ * agentd's, here: the peer's primary group as the kernel recorded it at
+ * connect() (SO_PEERCRED, nng's peer-gid) is the group, or the group
+ * database lists the peer's user in it, as root wrote it (adduser USER
+ * GROUP).  Asked at every connection, so that a user taken out of the
+ * group (deluser USER GROUP) loses the sockets at their next command, not
+ * at their next login.  /proc/PID/status would give the process's own
+ * groups, but agentd's unit hides other users' processes from it
+ * (ProtectProc=invisible), and a pid can be reused.
+ */
+
+/* Is the peer of p, of uid uid, a member of the control group? */
+static int
+peer_in_group(const struct ad_sv *sv, nng_pipe p, uid_t uid)
+{
+	uint64_t v;
+
+	if (sv->ctl_gid == (gid_t)-1)
+		return 0;
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &v) == 0
+	    && (gid_t)v == sv->ctl_gid)
+		return 1;
+	return ad_user_in_group(uid, sv->ctl_gid);
+}
+
+/* The control group's name into buf, or its number. */
+static void
+group_name(gid_t gid, char *buf, size_t len)
+{
+	struct group gr, *found = NULL;
+	char         tmp[16384];
+
+	if (getgrgid_r(gid, &gr, tmp, sizeof(tmp), &found) == 0
+	    && found != NULL)
+		snprintf(buf, len, "%s", gr.gr_name);
+	else
+		snprintf(buf, len, "%lu", (unsigned long)gid);
+}
+
+/* Does this process hold gid, so that it may give files to it? */
+static int
+holds_group(gid_t gid)
+{
+	int    n = getgroups(0, NULL), i, held = getegid() == gid;
+	gid_t *groups;
+
+	if (held || n <= 0)
+		return held;
+	groups = ad_xcalloc((size_t)n, sizeof(*groups));
+	n      = getgroups(n, groups);
+	for (i = 0; i < n && !held; i++)
+		held = groups[i] == gid;
+	free(groups);
+	return held;
+}
+
+int
+ad_sv_control_group(struct ad_sv *sv, char *err, size_t errlen)
+{
+	const char *name = sv->cfg->global.control_group;
+	const char *file = sv->cfg->global.file != NULL ? sv->cfg->global.file
+	                                                : sv->confdir;
+	struct group  *gr;
+	struct passwd *pw;
+
+	sv->ctl_gid = (gid_t)-1;
+	if (name == NULL)
+		return 0;
+	if ((gr = getgrnam(name)) == NULL) {
+		ad_seterr(err, errlen,
+		    "%s: agentd { control { group = \"%s\" } }: no such "
+		    "group: create it (addgroup --system %s) or name another",
+		    file, name, name);
+		return AGENTD_ECONFIG;
+	}
+	if (geteuid() != 0 && !holds_group(gr->gr_gid)) {
+		pw = getpwuid(geteuid());
+		ad_seterr(err, errlen,
+		    "%s: agentd { control { group = \"%s\" } }: agentd runs "
+		    "as %s, which is not in that group and so cannot give it "
+		    "its sockets: adduser %s %s and start agentd again, or "
+		    "run "
+		    "agentd as root",
+		    file, name, pw != NULL ? pw->pw_name : "its user",
+		    pw != NULL ? pw->pw_name : "USER", name);
+		return AGENTD_ECONFIG;
+	}
+	sv->ctl_gid = gr->gr_gid;
+	/* No worker may run in it (ad_worker_ids() says so at each spawn). */
+	return ad_sv_check_users(sv, err, errlen);
+}
+
+int
+ad_sv_open_to_group(
+    const struct ad_sv *sv, const char *path, char *err, size_t errlen)
+{
+	char group[64];
+
+	if (sv->ctl_gid == (gid_t)-1)
+		return 0;
+	if (chown(path, (uid_t)-1, sv->ctl_gid) != 0
+	    || chmod(path, 0660) != 0) {
+		group_name(sv->ctl_gid, group, sizeof(group));
+		ad_seterr(err, errlen,
+		    "cannot open %s to group %s (control { group }): %s", path,
+		    group, strerror(errno));
+		return AGENTD_EIO;
+	}
+	return 0;
+}
+
+void
+ad_sv_run_dir_for_group(const struct ad_sv *sv)
+{
+	struct stat st;
+	char        group[64];
+
+	if (sv->ctl_gid == (gid_t)-1 || stat(sv->run_dir, &st) != 0)
+		return;
+	if (st.st_uid == geteuid()
+	    && (st.st_gid == sv->ctl_gid
+	        || chown(sv->run_dir, (uid_t)-1, sv->ctl_gid) == 0)
+	    && ((st.st_mode & S_IXGRP) != 0
+	        || chmod(sv->run_dir, (st.st_mode & 07777) | S_IXGRP) == 0))
+		return;
+	if (stat(sv->run_dir, &st) == 0
+	    && ((st.st_gid == sv->ctl_gid && (st.st_mode & S_IXGRP) != 0)
+	        || (st.st_mode & S_IXOTH) != 0))
+		return;
+	group_name(sv->ctl_gid, group, sizeof(group));
+	ad_warn("run directory %s (mode %04o) keeps group %s from the "
+	        "sockets control { group } opens to it: chgrp %s %s && chmod "
+	        "g+x %s",
+	    sv->run_dir, (unsigned)(st.st_mode & 07777), group, group,
+	    sv->run_dir, sv->run_dir);
+}
+
+/* ---- checking a peer ------------------------------------------------- */
+
 static const char *const wanted[] = {
 	[AD_PEER_OPERATOR]     = "only root and the user agentd runs as may "
 	                         "use it",
 	[AD_PEER_ANY_INSTANCE] = "not an instance agentd started",
 	[AD_PEER_INSTANCE]     = "not the instance agentd started for it",
 };
+
+/* Why a peer was refused, into buf. */
+static void
+refusal(const struct ad_sv *sv, enum ad_peer_want want, char *buf, size_t len)
+{
+	char group[64];
+
+	if (want != AD_PEER_OPERATOR || sv->ctl_gid == (gid_t)-1) {
+		snprintf(buf, len, "%s", wanted[want]);
+		return;
+	}
+	group_name(sv->ctl_gid, group, sizeof(group));
+	snprintf(buf, len,
+	    "only root, the user agentd runs as and the members of group %s "
+	    "(control { group }) may use it: adduser USER %s lets a user in",
+	    group, group);
+}
 
 int
 ad_peer_check(struct ad_sv *sv, nng_pipe p, enum ad_peer_want want,
@@ -192,11 +362,13 @@ ad_peer_check(struct ad_sv *sv, nng_pipe p, enum ad_peer_want want,
 	pid_t pid   = -1;
 	uid_t uid   = (uid_t)-1;
 	int   known = ad_sv_peer(p, &pid, &uid) == 0, ok = 0;
-	char  note[AD_RATELIMIT_NOTE];
+	char  note[AD_RATELIMIT_NOTE], why[256];
 
 	switch (want) {
 	case AD_PEER_OPERATOR:
-		ok = known && (uid == 0 || uid == sv->uid);
+		ok = known
+		    && (uid == 0 || uid == sv->uid
+		        || peer_in_group(sv, p, uid));
 		break;
 	case AD_PEER_ANY_INSTANCE:
 		/* A worker can connect before posix_spawn has told us its
@@ -214,10 +386,12 @@ ad_peer_check(struct ad_sv *sv, nng_pipe p, enum ad_peer_want want,
 		    && uid == inst->uid;
 		break;
 	}
-	if (!ok && refusal_may_log(name, note, sizeof(note)))
+	if (!ok && refusal_may_log(name, note, sizeof(note))) {
+		refusal(sv, want, why, sizeof(why));
 		ad_warn(
 		    "refused a connection to %s from pid %d (uid %d): %s%s",
-		    name, (int)pid, (int)uid, wanted[want], note);
+		    name, (int)pid, (int)uid, why, note);
+	}
 	return ok ? 0 : -1;
 }
 
@@ -272,7 +446,8 @@ ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	if (refused || ev != NNG_PIPE_EV_ADD_PRE)
 		return;
 	socket_name(p, name, sizeof(name));
-	/* The file is 0600 already; this holds even if someone loosens it. */
+	/* The file's mode (0600, or 0660 for control { group }) let the
+	 * peer in already; this holds even if someone loosens it. */
 	if (ad_peer_check(sv, p, AD_PEER_OPERATOR, name, NULL, NULL) != 0)
 		nng_pipe_close(p);
 }

@@ -396,6 +396,19 @@ warn_log_changed(struct ad_sv *sv, const struct ad_config *cfg)
 	    b->file != NULL ? b->file : sv->confdir);
 }
 
+/* control { } is read at start too: the sockets keep their group. */
+static void
+warn_control_changed(struct ad_sv *sv, const struct ad_config *cfg)
+{
+	const struct ad_global_conf *a = &sv->cfg->global, *b = &cfg->global;
+
+	if (ad_opts_same(ad_control_opts, a, b))
+		return;
+	ad_warn("%s: control { } changed: control.sock and tail.sock keep "
+	        "the group they started with until agentd restarts",
+	    b->file != NULL ? b->file : sv->confdir);
+}
+
 /* A reload of every agent, or (canary) of one. */
 static void
 apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
@@ -410,6 +423,7 @@ apply_plan(struct ad_sv *sv, struct ad_reload *r, const struct plan *p)
 		reload_global_policy(sv, cfg);
 		warn_http_changed(sv, cfg);
 		warn_log_changed(sv, cfg);
+		warn_control_changed(sv, cfg);
 	}
 	for (i = 0; i < cfg->nagents; i++) {
 		const struct ad_agent_conf     *c = &cfg->agents[i];

@@ -30,8 +30,21 @@ ad_status_take(struct ad_sv *sv, struct ad_status *st)
 			    = &st->agents[st->nagents++];
 
 			ad_agent_status_get(sv->agents[i], as);
-			as->pending = ad_gate_pending(sv, as->name);
+			as->pending = ad_gate_pending(
+			    sv, as->name, &as->next_deadline_ms);
 		}
+}
+
+void
+ad_status_briefs(struct ad_sv *sv, struct ad_agent_brief **out, size_t *n)
+{
+	size_t i;
+
+	*out = ad_xcalloc(sv->nagents ? sv->nagents : 1, sizeof(**out));
+	*n   = 0;
+	for (i = 0; i < sv->nagents; i++)
+		if (!sv->agents[i]->removed)
+			ad_agent_brief_get(sv->agents[i], &(*out)[(*n)++]);
 }
 
 void

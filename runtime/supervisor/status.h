@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <agentd/agent.h>
+
 #include "bus/envelope.h"
 #include "common/hist.h"
 #include "plugin/filecheck.h"
@@ -65,6 +67,12 @@ struct ad_instance_status {
 	unsigned    events_queued; /* waiting for it, or being sent */
 };
 
+/* One of a generation's host->count() names and its sum. */
+struct ad_counter_status {
+	char    name[AGENTD_COUNTER_NAME_MAX + 1];
+	int64_t value;
+};
+
 struct ad_gen_status {
 	unsigned       number;
 	const char    *role; /* "current", "canary", ...: static */
@@ -76,6 +84,23 @@ struct ad_gen_status {
 	uint64_t       errors;
 	int64_t        loaded_ms; /* wall clock */
 	struct ad_hist service;
+	/* host->count() sums of its instances, names in order; caller
+	 * owns (with the rest), NULL when there are none */
+	struct ad_counter_status *counters;
+	size_t                    ncounters;
+};
+
+/* One of an agent's schedules (schedule.h). */
+struct ad_schedule_status {
+	char     name[AD_NAME_MAX];
+	char     spec[128];   /* "every 10m", or the cron expression */
+	char     zone[64];    /* cron's timezone; "" the machine's */
+	int      missed_run;  /* missed = run */
+	int64_t  next_due_ms; /* wall; 0: none */
+	int64_t  last_due_ms; /* wall; 0: never run */
+	uint64_t runs;        /* since agentd started, missed ones too */
+	uint64_t missed;      /* runs made for missed dues */
+	uint64_t skipped;     /* missed dues skipped */
 };
 
 struct ad_agent_status {
@@ -95,9 +120,17 @@ struct ad_agent_status {
 	struct ad_agent_stats st;
 	unsigned              restarts;
 	unsigned              pending; /* decisions waiting for a person */
-	const char           *state;   /* ad_agent_state: static */
+	int64_t next_deadline_ms; /* wall: the soonest of theirs; 0 if none */
+	const char                *state; /* ad_agent_state: static */
 	struct ad_instance_status *instances;
 	size_t                     ninstances;
+	/* its capabilities, sorted, unique (conf.h); caller owns (with the
+	 * rest) */
+	char **capabilities;
+	size_t ncapabilities;
+	/* caller owns (with the rest), NULL when it has none */
+	struct ad_schedule_status *schedules;
+	size_t                     nschedules;
 };
 
 struct ad_status {
@@ -105,6 +138,26 @@ struct ad_status {
 	struct ad_agent_status *agents;     /* not those a reload removed */
 	size_t                  nagents;
 };
+
+/*
+ * What the agents operation shows of an agent (supervisor/discovery.h):
+ * a few fields, not copied, for an answer written with sv->mtx held, so
+ * that a plugin's find_agents costs no full snapshot.  Every pointer is
+ * borrowed, valid until sv->mtx is released.
+ */
+struct ad_agent_brief {
+	const char        *name;
+	const char        *version;      /* the current generation's */
+	const char        *state;        /* static */
+	const char *const *capabilities; /* sorted, unique (conf.h) */
+	size_t             ncapabilities;
+};
+
+/* The agents as status lists them (not those a reload removed), into
+ * *out: caller owns the array, free with free(); *n how many.  sv->mtx
+ * held. */
+void ad_status_briefs(
+    struct ad_sv *sv, struct ad_agent_brief **out, size_t *n);
 
 /* Copy what runs into *st (caller owns, free with ad_status_release).
  * sv->mtx held. */

@@ -30,6 +30,7 @@
 #include "supervisor/hub.h"
 #include "supervisor/instance.h"
 #include "supervisor/reload.h"
+#include "supervisor/schedule.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/tokens.h"
 #include "supervisor/watch.h"
@@ -242,6 +243,7 @@ ad_sv_load(
 	sv->run_lock    = -1;
 	sv->state_lock  = -1;
 	sv->uid         = geteuid();
+	sv->ctl_gid     = (gid_t)-1; /* ad_sv_control_group() */
 	sv->confdir     = ad_xstrdup(o->confdir);
 	sv->worker_path = o->worker_path ? ad_xstrdup(o->worker_path)
 	                                 : ad_sv_find_worker();
@@ -411,6 +413,7 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 
 	sv->started_ms = ad_wall_ms();
 	if ((rv = ad_sv_check_private(sv, 1, err, errlen)) != 0
+	    || (rv = ad_sv_control_group(sv, err, errlen)) != 0
 	    || (rv = take_lock(sv->run_dir, "run", &sv->run_lock, err, errlen))
 	        != 0
 	    || (rv = take_lock(
@@ -444,6 +447,7 @@ ad_sv_start(struct ad_sv *sv, char *err, size_t errlen)
 		    sv->state_dir, agentd_strerror(rv));
 		return rv;
 	}
+	ad_sv_run_dir_for_group(sv);
 	if ((rv = ad_hub_start(sv, err, errlen)) != 0
 	    || (rv = ad_control_start(sv, err, errlen)) != 0
 	    || (rv = ad_http_start(sv, err, errlen)) != 0)
@@ -725,10 +729,24 @@ ad_sv_wake(struct ad_sv *sv)
 	kill(getpid(), SIGUSR1); /* blocked; sigtimedwait takes it */
 }
 
+/* The files an agent's settings are read from (NAME_file): as many as
+ * its settings at most, appended to files[*n]. */
+static void
+watch_setting_files(
+    const struct ad_agent_conf *c, const char **files, size_t *n)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsettings; i++)
+		if (c->settings[i].file != NULL)
+			files[(*n)++] = ad_xstrdup(c->settings[i].file);
+}
+
 /*
  * agentd { watch = true }: keep the watches on the configuration
- * directory, the plugin directory and every agent's plugin file, and
- * reload once changes have settled.
+ * directory, the plugin directory, every agent's plugin file and the
+ * files its settings are read from, and reload once changes have
+ * settled.
  */
 static void
 watch_files(struct ad_sv *sv)
@@ -737,16 +755,21 @@ watch_files(struct ad_sv *sv)
 	const char **files;
 	char        *plugin_dir = NULL;
 	char         what[PATH_MAX];
-	size_t       i, n = 0;
+	size_t       i, n = 0, max = 1;
 
 	if (sv->watch == NULL)
 		return;
 	pthread_mutex_lock(&sv->mtx);
-	files = ad_xcalloc(sv->nagents + 1, sizeof(*files));
 	for (i = 0; i < sv->nagents; i++)
 		if (!sv->agents[i]->removed)
-			files[n++]
-			    = ad_xstrdup(sv->agents[i]->conf->plugin_path);
+			max += 1 + sv->agents[i]->conf->nsettings;
+	files = ad_xcalloc(max, sizeof(*files));
+	for (i = 0; i < sv->nagents; i++) {
+		if (sv->agents[i]->removed)
+			continue;
+		files[n++] = ad_xstrdup(sv->agents[i]->conf->plugin_path);
+		watch_setting_files(sv->agents[i]->conf, files, &n);
+	}
 	pthread_mutex_unlock(&sv->mtx);
 	if (sv->plugin_dir != NULL || sv->cfg->global.plugin_dir != NULL) {
 		/* a trailing slash: every file in it counts */
@@ -815,6 +838,8 @@ ad_sv_run(struct ad_sv *sv)
 		ad_reload_step(sv);
 		ad_loopwatch_step(&sv->loop, "instance_run: starting workers");
 		ad_instance_run(sv);
+		ad_loopwatch_step(&sv->loop, "schedules");
+		ad_schedules_step(sv);
 		ad_loopwatch_step(&sv->loop, "retain_audit");
 		retain_audit(sv);
 		ad_loopwatch_step(&sv->loop, "sweep_state");

@@ -64,7 +64,8 @@ struct ad_sv {
 	char                  *worker_path;
 	int                    log_level;
 	uid_t                  uid;
-	struct ad_agent      **agents; /* in configuration order */
+	gid_t                  ctl_gid; /* control { group }, or -1 */
+	struct ad_agent      **agents;  /* in configuration order */
 	size_t                 nagents;
 	struct ad_reload      *reload;    /* reloads asked for and under way */
 	struct ad_unwritten   *unwritten; /* ad_sv_register_later */
@@ -187,9 +188,10 @@ int ad_sv_peer(nng_pipe p, pid_t *pid, uid_t *uid);
 /*
  * Who may connect to a socket agentd listens on, checked by
  * ad_peer_check() for every one of them (doc/security.md):
- *   AD_PEER_OPERATOR      root or agentd's own uid (control.sock,
- *                         tail.sock): never a worker's, when workers run
- *                         as another user
+ *   AD_PEER_OPERATOR      root, agentd's own uid or a member of
+ *                         control { group } (control.sock, tail.sock):
+ *                         never a worker's, when workers run as another
+ *                         user
  *   AD_PEER_ANY_INSTANCE  a live instance agentd spawned, by pid, with
  *                         the uid it runs as (calls.sock, publish.sock)
  *   AD_PEER_INSTANCE      that one instance (its own two sockets)
@@ -217,5 +219,21 @@ void ad_sv_on_instance_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
 /* nng pipe callback for the control socket (ADD_PRE and REM_POST):
  * AD_PEER_OPERATOR, counted in sv->operator_conns. */
 void ad_sv_on_operator_pipe(nng_pipe p, nng_pipe_ev ev, void *arg);
+
+/*
+ * control { group }: its gid into sv->ctl_gid ((gid_t)-1 when not
+ * written), once agentd is sure it can give its sockets to that group; 0,
+ * or AGENTD_ECONFIG and why.  Called before anything is started.
+ */
+int ad_sv_control_group(struct ad_sv *sv, char *err, size_t errlen);
+/*
+ * The operator socket at path (mode 0600 as nng made it) opened to the
+ * control group: that group and mode 0660.  No group: nothing to do.
+ */
+int ad_sv_open_to_group(
+    const struct ad_sv *sv, const char *path, char *err, size_t errlen);
+/* The run directory reachable by the control group (g+x), when agentd
+ * owns it; else a warning if the group cannot get through. */
+void ad_sv_run_dir_for_group(const struct ad_sv *sv);
 
 #endif

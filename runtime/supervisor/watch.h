@@ -12,7 +12,9 @@
  *     *.conf file written, created, renamed or removed (the names the
  *     loader reads: not dot files), or conf.d/ itself appearing;
  *   - in a plugin's directory, that plugin's file name (and, for a
- *     symbolic link, its target's).
+ *     symbolic link, its target's);
+ *   - likewise a file an agent's setting is read from (NAME_file in its
+ *     settings { }), so that a key written there is rotated.
  *
  * Changes are debounced: a reload is due once delay_ms passed without a
  * new one, so a package upgrade that writes ten files makes one reload.

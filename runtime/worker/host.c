@@ -7,8 +7,11 @@
 
 #include "common/log.h"
 #include "common/nngx.h"
+#include "common/ops.h"
 #include "common/util.h"
 #include "sdk/contract.h"
+#include "sdk/counters.h"
+#include "worker/fdtimer.h"
 #include "worker/host.h"
 #include "worker/http.h"
 
@@ -66,11 +69,47 @@ ad_host_out(struct agentd_ctx *ctx, const struct ad_envelope *e)
 	return ad_nng_error(rv);
 }
 
+/*
+ * What host->count() added since the last message, as a "counters"
+ * control envelope at the end of the batch (two when more than
+ * AD_COUNTERS_PER_MESSAGE names changed): agentd adds it to the
+ * instance's generation (doc/protocol.md).  Sent with whatever else the
+ * round sends, so counting costs no message of its own.
+ */
+static size_t
+counters_out(struct agentd_ctx *ctx)
+{
+	struct ad_envelope e;
+	agentd_writer     *w;
+	size_t             len, n;
+
+	if (ctx->counters.ndirty == 0 || agentd_writer_new(&w) != 0)
+		return 0;
+	n = ad_counters_write_unsent(
+	    &ctx->counters, w, AD_COUNTERS_PER_MESSAGE);
+	memset(&e, 0, sizeof(e));
+	e.id   = ad_envelope_next_id();
+	e.kind = AD_KIND_CONTROL;
+	snprintf(e.dst, sizeof(e.dst), "counters");
+	snprintf(e.src, sizeof(e.src), "%s", ctx->agent);
+	snprintf(e.src_instance, sizeof(e.src_instance), "%s", ctx->instance);
+	e.body     = agentd_writer_data(w, &len);
+	e.body_len = len;
+	/* AD_COUNTERS_PER_MESSAGE entries fit in the smallest message. */
+	if (ad_host_out(ctx, &e) != 0)
+		ad_warn("%s/%s: counters not sent", ctx->agent, ctx->instance);
+	agentd_writer_free(w);
+	return n;
+}
+
 void
 ad_host_out_flush(struct agentd_ctx *ctx)
 {
-	nng_msg *msg = ctx->out;
+	nng_msg *msg;
 
+	while (counters_out(ctx) > 0)
+		;
+	msg      = ctx->out;
 	ctx->out = NULL;
 	if (msg == NULL)
 		return;
@@ -320,30 +359,91 @@ call_result(agentd_ctx *ctx, nng_msg *reply, const void **body, size_t *len)
 	return e.status;
 }
 
+/*
+ * The line host->call_error() answers for a call to agent that failed
+ * with rv, into out: the message of the reply body (borrowed) when it has
+ * one, else the worker's own, naming the callee.
+ */
+static void
+call_error_of(const char *agent, int rv, const void *body, size_t len,
+    char out[AD_CALL_ERROR_MAX + 1])
+{
+	char own[AD_NAME_MAX + 128];
+
+	snprintf(own, sizeof(own), "call to \"%.*s\": %s", AD_NAME_MAX - 1,
+	    agent != NULL ? agent : "(null)", agentd_strerror(rv));
+	ad_call_error_text(body, len, own, out);
+}
+
+/* host->call() failed with rv: its line, until the next host->call(). */
+static int
+call_failed(
+    agentd_ctx *ctx, const char *agent, int rv, const void *body, size_t len)
+{
+	call_error_of(agent, rv, body, len, ctx->call_error_last);
+	ctx->call_error = ctx->call_error_last;
+	return rv;
+}
+
+/*
+ * Run a call_async callback with (status, body): a failed call's body
+ * (borrowed) gives the line host->call_error() answers while cb runs;
+ * cb itself sees no body, as agent.h says.  A host->call() inside cb
+ * replaces that line with its own (or none).
+ */
+static void
+reply_run(agentd_ctx *ctx, agentd_reply_fn cb, void *arg, const char *agent,
+    int status, const void *body, size_t len)
+{
+	char        line[AD_CALL_ERROR_MAX + 1];
+	const char *before = ctx->call_error;
+
+	if (status == 0) {
+		cb(arg, 0, body, len);
+		return;
+	}
+	call_error_of(agent, status, body, len, line);
+	ctx->call_error = line;
+	cb(arg, status, NULL, 0);
+	if (ctx->call_error == line)
+		ctx->call_error = before;
+}
+
 static int
 host_call(agentd_ctx *ctx, const char *agent, const void *body, size_t len,
     int timeout_ms, void **reply, size_t *reply_len)
 {
 	nng_msg    *msg;
-	const void *rbody;
-	size_t      rlen;
+	const void *rbody = NULL;
+	size_t      rlen  = 0;
 	int         rv;
 
-	if (reply == NULL || reply_len == NULL)
+	if (ctx == NULL)
 		return AGENTD_EINVAL;
+	ctx->call_error = NULL;
+	if (reply == NULL || reply_len == NULL)
+		return call_failed(ctx, agent, AGENTD_EINVAL, NULL, 0);
 	if (timeout_ms <= 0)
 		timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
 	if ((rv = call_msg(ctx, agent, body, len, timeout_ms, &msg)) != 0
 	    || (rv = sync_roundtrip(ctx, msg, timeout_ms, &msg)) != 0)
-		return rv;
+		return call_failed(ctx, agent, rv, NULL, 0);
 	rv = call_result(ctx, msg, &rbody, &rlen);
 	if (rv == 0) {
 		*reply = ad_xmalloc(rlen);
 		memcpy(*reply, rbody, rlen);
 		*reply_len = rlen;
+	} else {
+		call_failed(ctx, agent, rv, rbody, rlen);
 	}
 	nng_msg_free(msg);
 	return rv;
+}
+
+static const char *
+host_call_error(agentd_ctx *ctx)
+{
+	return ctx != NULL ? ctx->call_error : NULL;
 }
 
 /* nng thread: send done, then reply in; the result goes to the loop. */
@@ -361,7 +461,10 @@ acall_cb(void *arg)
 	}
 	if (rv != 0 && c->sending)
 		nng_msg_free(nng_aio_get_msg(c->aio));
-	c->status = ad_nng_error(rv);
+	/* nng's REQ fails a request whose connection closed after it was
+	 * sent with ECONNRESET: agentd is gone, and whether it acted on the
+	 * request is not known; agent.h calls that AGENTD_ECLOSED. */
+	c->status = rv == NNG_ECONNRESET ? AGENTD_ECLOSED : ad_nng_error(rv);
 	c->reply  = rv == 0 ? nng_aio_get_msg(c->aio) : NULL;
 	it        = ad_xcalloc(1, sizeof(*it));
 	it->call  = c;
@@ -374,6 +477,7 @@ static void propose_batch_done(
     void *arg, int status, const void *body, size_t len);
 struct ad_propose_batch;
 static void propose_batch_free(struct ad_propose_batch *b);
+static void agents_found(void *arg, int status, const void *body, size_t len);
 
 /* Send msg (consumed) on a context of its own; cb runs on the loop. */
 static int
@@ -421,6 +525,7 @@ struct ad_pcall {
 	int64_t          expires_ms; /* monotonic */
 	agentd_reply_fn  cb;
 	void            *arg;
+	char             agent[AD_NAME_MAX]; /* the callee, for its errors */
 };
 
 /* agentd answers "timeout" at the deadline; this only guards against
@@ -448,9 +553,10 @@ host_call_async(agentd_ctx *ctx, const char *agent, const void *body,
 	c->expires_ms = ad_now_ms() + timeout_ms + PCALL_GRACE_MS;
 	c->cb         = cb;
 	c->arg        = arg;
-	b             = &ctx->pcalls[e.id % AD_PCALL_BUCKETS];
-	c->next       = *b;
-	*b            = c;
+	snprintf(c->agent, sizeof(c->agent), "%s", agent);
+	b       = &ctx->pcalls[e.id % AD_PCALL_BUCKETS];
+	c->next = *b;
+	*b      = c;
 	ctx->acalls++;
 	return 0;
 }
@@ -469,8 +575,8 @@ ad_host_reply_in(struct agentd_ctx *ctx, const struct ad_envelope *e)
 		return; /* timed out here already */
 	*b = c->next;
 	ctx->acalls--;
-	c->cb(c->arg, e->status, e->status == 0 ? e->body : NULL,
-	    e->status == 0 ? e->body_len : 0);
+	reply_run(
+	    ctx, c->cb, c->arg, c->agent, e->status, e->body, e->body_len);
 	free(c);
 }
 
@@ -492,7 +598,8 @@ ad_host_calls_expire(struct agentd_ctx *ctx)
 			}
 			*b = c->next;
 			ctx->acalls--;
-			c->cb(c->arg, AGENTD_ETIMEOUT, NULL, 0);
+			reply_run(ctx, c->cb, c->arg, c->agent,
+			    AGENTD_ETIMEOUT, NULL, 0);
 			free(c);
 		}
 	}
@@ -506,6 +613,8 @@ ad_host_call_drop(struct agentd_ctx *ctx, struct ad_acall *c)
 		free(c->arg);
 	else if (c->cb == propose_batch_done)
 		propose_batch_free(c->arg);
+	else if (c->cb == agents_found)
+		free(c->arg);
 	if (c->reply != NULL)
 		nng_msg_free(c->reply);
 	nng_aio_free(c->aio);
@@ -565,6 +674,109 @@ ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *c)
 	ctx->acalls--;
 }
 
+/* ---- who has a capability (ABI 1.5) ---------------------------------- */
+
+/*
+ * host->find_agents: the "agents" operation (supervisor/discovery.h) on
+ * calls.sock, on a context of its own as a propose batch is, so it
+ * leaves at once; agentd answers from its running configuration.
+ */
+struct ad_find {
+	agentd_agents_fn cb;
+	void            *arg;
+};
+
+/* The names of an "agents" answer, NUL-terminated copies in one block:
+ * *names caller owns, free with free().  0 or AGENTD_EPROTO. */
+static int
+found_names(const void *body, size_t len, const char ***names, size_t *n)
+{
+	agentd_doc         *doc = NULL;
+	const agentd_value *list;
+	const char        **v;
+	char               *s;
+	size_t              i, k;
+	int                 rv = 0;
+
+	*names = NULL;
+	*n     = 0;
+	if (agentd_parse(body, len, &doc) != 0)
+		return AGENTD_EPROTO;
+	list = agentd_map_get(agentd_doc_root(doc), "agents");
+	k    = agentd_len(list);
+	v    = ad_xcalloc(1, (k + 1) * (sizeof(*v) + AGENTD_NAME_MAX + 1));
+	s    = (char *)(v + k + 1);
+	for (i = 0; rv == 0 && i < k; i++, s += AGENTD_NAME_MAX + 1) {
+		rv   = agentd_get_strcpy(
+		           agentd_map_get(agentd_array_at(list, i), "name"), s,
+		           AGENTD_NAME_MAX + 1)
+                        == 0
+		      ? 0
+		      : AGENTD_EPROTO;
+		v[i] = s;
+	}
+	if (agentd_type_of(list) != AGENTD_T_ARRAY)
+		rv = AGENTD_EPROTO;
+	agentd_doc_free(doc);
+	if (rv != 0) {
+		free(v);
+		return rv;
+	}
+	*names = v;
+	*n     = k;
+	return 0;
+}
+
+/* agentd answered (the instance's thread): the plugin's callback. */
+static void
+agents_found(void *arg, int status, const void *body, size_t len)
+{
+	struct ad_find *f     = arg;
+	const char    **names = NULL;
+	size_t          n     = 0;
+
+	if (status == 0)
+		status = found_names(body, len, &names, &n);
+	f->cb(f->arg, status, status == 0 ? names : NULL, status == 0 ? n : 0);
+	free(names);
+	free(f);
+}
+
+static int
+host_find_agents(
+    agentd_ctx *ctx, const char *capability, agentd_agents_fn cb, void *arg)
+{
+	struct ad_find *f;
+	agentd_writer  *w;
+	const void     *body;
+	nng_msg        *msg;
+	size_t          len;
+	int             rv;
+
+	if (ctx == NULL || cb == NULL || !ad_valid_capability(capability))
+		return AGENTD_EINVAL;
+	if (ad_wloop_is_lost(&ctx->loop))
+		return AGENTD_ECLOSED;
+	agentd_writer_new(&w);
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "capability");
+	agentd_write_str(w, capability);
+	body = agentd_writer_data(w, &len);
+	rv   = calls_msg(ctx, AD_KIND_CONTROL, AD_OP_AGENTS, body, len,
+	      DEFAULT_CALL_TIMEOUT_MS, &msg);
+	agentd_writer_free(w);
+	if (rv != 0)
+		return rv;
+	f      = ad_xcalloc(1, sizeof(*f));
+	f->cb  = cb;
+	f->arg = arg;
+	if ((rv = acall_start(
+	         ctx, msg, DEFAULT_CALL_TIMEOUT_MS, agents_found, f))
+	    != 0)
+		free(f);
+	return rv;
+}
+
 /* ---- events ------------------------------------------------------------ */
 
 /* Batches are flushed after every callback, or sooner when this big. */
@@ -617,6 +829,7 @@ ad_host_flush(struct agentd_ctx *ctx)
 
 	ad_host_audit_flush(ctx, 0);
 	ad_host_propose_flush(ctx, 0);
+	ad_host_sbatch_flush(ctx, 0);
 	if (ctx->nbatch == 0)
 		return;
 	data = agentd_writer_data(ctx->batch, &len);
@@ -760,8 +973,8 @@ host_state_put_ttl(agentd_ctx *ctx, const char *key, size_t keylen,
 {
 	agentd_writer *w;
 
-	if (ctx == NULL || key == NULL || (val == NULL && vallen) || ttl_ms == 0
-	    || ttl_ms > AGENTD_STATE_TTL_MAX)
+	if (ctx == NULL || key == NULL || (val == NULL && vallen)
+	    || ttl_ms == 0 || ttl_ms > AGENTD_STATE_TTL_MAX)
 		return AGENTD_EINVAL;
 	/* {"key": bin, "val": bin, "ttl_ms": uint} */
 	agentd_writer_new(&w);
@@ -839,6 +1052,189 @@ host_state_batch(agentd_ctx *ctx, const struct agentd_state_op *ops, size_t n)
 			agentd_write_nil(w);
 	}
 	return state_op(ctx, "state.batch", w, NULL, NULL);
+}
+
+/*
+ * state_batch_async: batches wait in ctx->sbatches (each an array of
+ * [key, val or nil], as state.batch's ops) with their callbacks in
+ * ctx->sbatch_cbs, and leave as one "state.batches" message after the
+ * plugin callback that made them.  One message at a time is on its way
+ * (not audit_async's two): agentd could serve two of one instance on two
+ * threads, and commit them out of order.  While one is committed the next
+ * gathers, so the busier the instance the more batches share a commit.
+ */
+#define SBATCH_IN_FLIGHT 1
+#define SBATCH_QUEUE_MAX 65536 /* batches queued and in flight */
+
+struct sbatch_msg {
+	struct agentd_ctx  *ctx;
+	size_t              n;
+	struct ad_sbatch_cb cbs[];
+};
+
+/* The statuses in agentd's answer {"rcs": [STATUS, ...]}, into rcs (n). */
+static int
+sbatch_rcs(const void *body, size_t len, int *rcs, size_t n)
+{
+	agentd_doc         *doc;
+	const agentd_value *list;
+	int64_t             v;
+	int                 rv = 0;
+
+	if (agentd_parse(body, len, &doc) != 0)
+		return AGENTD_EPROTO;
+	list = agentd_map_get(agentd_doc_root(doc), "rcs");
+	if (agentd_len(list) != n)
+		rv = AGENTD_EPROTO;
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		if (agentd_get_int(agentd_array_at(list, i), &v) != 0 || v < 0)
+			rv = AGENTD_EPROTO;
+		else
+			rcs[i] = (int)v;
+	}
+	agentd_doc_free(doc);
+	return rv;
+}
+
+/* agentd answered a message of batches (the instance's thread). */
+static void
+sbatch_msg_done(void *arg, int status, const void *body, size_t len)
+{
+	struct sbatch_msg *b = arg;
+	int               *rcs;
+	size_t             i;
+
+	rcs = ad_xcalloc(b->n, sizeof(*rcs));
+	if (status == 0)
+		status = sbatch_rcs(body, len, rcs, b->n);
+	b->ctx->sbatch_outstanding -= b->n;
+	b->ctx->sbatch_in_flight--;
+	for (i = 0; i < b->n; i++)
+		if (b->cbs[i].cb != NULL)
+			b->cbs[i].cb(
+			    b->cbs[i].arg, status != 0 ? status : rcs[i]);
+	free(rcs);
+	free(b);
+}
+
+/* Send what is queued; force: even with SBATCH_IN_FLIGHT on their way. */
+static void
+sbatch_send(struct agentd_ctx *ctx, int force)
+{
+	struct sbatch_msg *b;
+	agentd_writer     *w;
+	const void        *data, *body;
+	nng_msg           *msg;
+	size_t             len, blen, n = ctx->nsbatches;
+	int                rv;
+
+	if (n == 0 || (!force && ctx->sbatch_in_flight >= SBATCH_IN_FLIGHT))
+		return;
+	b      = ad_xmalloc(sizeof(*b) + n * sizeof(b->cbs[0]));
+	b->ctx = ctx;
+	b->n   = n;
+	memcpy(b->cbs, ctx->sbatch_cbs, n * sizeof(b->cbs[0]));
+	/* {"batches": [OPS, ...]}: the queued arrays end to end. */
+	data = agentd_writer_data(ctx->sbatches, &len);
+	if ((rv = agentd_writer_new(&w)) == 0) {
+		agentd_write_map(w, 1);
+		agentd_write_str(w, "batches");
+		agentd_write_array(w, (uint32_t)n);
+		if ((rv = ad_write_encoded(w, data, len, n)) == 0) {
+			body = agentd_writer_data(w, &blen);
+			rv   = calls_msg(ctx, AD_KIND_CONTROL, "state.batches",
+			      body, blen, DEFAULT_CALL_TIMEOUT_MS, &msg);
+		}
+		agentd_writer_free(w);
+	}
+	agentd_writer_reset(ctx->sbatches);
+	ctx->nsbatches = 0;
+	ctx->sbatch_in_flight++;
+	if (rv == 0)
+		rv = acall_start(
+		    ctx, msg, DEFAULT_CALL_TIMEOUT_MS, sbatch_msg_done, b);
+	/* Not sent: the callbacks still run, from here, with the error. */
+	if (rv != 0)
+		sbatch_msg_done(b, rv, NULL, 0);
+}
+
+/* What ops take in a message, about; 0 with *bad set for a bad key. */
+static size_t
+sbatch_size(const struct agentd_state_op *ops, size_t n, int *bad)
+{
+	size_t bytes = 16;
+
+	*bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].key == NULL || (ops[i].val == NULL && ops[i].vallen)
+		    || ad_state_key_check(ops[i].key, ops[i].keylen, 0) != 0)
+			*bad = 1;
+		bytes
+		    += ops[i].keylen + ops[i].vallen + AD_SCAN_ENTRY_OVERHEAD;
+	}
+	return bytes;
+}
+
+static int
+host_state_batch_async(agentd_ctx *ctx, const struct agentd_state_op *ops,
+    size_t n, void (*cb)(void *arg, int status), void *arg)
+{
+	size_t need, len;
+	int    bad;
+
+	if (ctx == NULL || (ops == NULL && n))
+		return AGENTD_EINVAL;
+	need = sbatch_size(ops, n, &bad);
+	if (bad)
+		return AGENTD_EINVAL;
+	if (need + AD_ENVELOPE_ALLOWANCE + 64 > ctx->max_message)
+		return AGENTD_ETOOBIG;
+	if (ctx->sbatch_outstanding >= SBATCH_QUEUE_MAX)
+		return AGENTD_EBUSY;
+	if (ctx->sbatches == NULL && agentd_writer_new(&ctx->sbatches) != 0)
+		return AGENTD_ENOMEM;
+	/* A message stays under agentd's size: send what is queued first
+	 * if this batch would not fit beside it. */
+	agentd_writer_data(ctx->sbatches, &len);
+	if (ctx->nsbatches > 0
+	    && len + need + AD_ENVELOPE_ALLOWANCE + 64 > ctx->max_message)
+		sbatch_send(ctx, 1);
+	if (ctx->nsbatches == ctx->sbatch_cap) {
+		ctx->sbatch_cap = ctx->sbatch_cap ? 2 * ctx->sbatch_cap : 64;
+		ctx->sbatch_cbs = ad_xrealloc(ctx->sbatch_cbs,
+		    ctx->sbatch_cap * sizeof(*ctx->sbatch_cbs));
+	}
+	agentd_write_array(ctx->sbatches, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		agentd_write_array(ctx->sbatches, 2);
+		agentd_write_bin(ctx->sbatches, ops[i].key, ops[i].keylen);
+		if (ops[i].val != NULL)
+			agentd_write_bin(
+			    ctx->sbatches, ops[i].val, ops[i].vallen);
+		else
+			agentd_write_nil(ctx->sbatches);
+	}
+	ctx->sbatch_cbs[ctx->nsbatches].cb  = cb;
+	ctx->sbatch_cbs[ctx->nsbatches].arg = arg;
+	ctx->nsbatches++;
+	ctx->sbatch_outstanding++;
+	return 0;
+}
+
+void
+ad_host_sbatch_flush(struct agentd_ctx *ctx, int force)
+{
+	sbatch_send(ctx, force);
+}
+
+void
+ad_host_sbatch_free(struct agentd_ctx *ctx)
+{
+	agentd_writer_free(ctx->sbatches);
+	ctx->sbatches = NULL;
+	free(ctx->sbatch_cbs);
+	ctx->sbatch_cbs = NULL;
+	ctx->nsbatches = ctx->sbatch_cap = 0;
 }
 
 /* ---- the policy gate --------------------------------------------------- */
@@ -1354,6 +1750,20 @@ host_request_caller(agentd_ctx *ctx, agentd_request *req)
 
 /* worker/http.c: linked into agentd-worker only, as this table is. */
 #define host_http_async ad_whttp_request
+
+/* worker/fdtimer.c: the loop's own descriptors and timers. */
+#define host_watch_fd ad_wfdt_watch
+#define host_timer_start ad_wfdt_timer_start
+#define host_timer_cancel ad_wfdt_timer_cancel
+
+/* Added up here; sent by ad_host_out_flush (counters_out). */
+static int
+host_count(agentd_ctx *ctx, const char *name, int64_t delta)
+{
+	if (ctx == NULL)
+		return AGENTD_EINVAL;
+	return ad_counters_add(&ctx->counters, name, delta);
+}
 
 const struct agentd_host ad_host_table = AD_HOST_TABLE_INIT;
 

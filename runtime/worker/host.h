@@ -26,6 +26,9 @@
 #include "bus/envelope.h"
 #include "common/ratelimit.h"
 #include "config/conf.h"
+#include "sdk/contract.h"
+#include "sdk/counters.h"
+#include "sdk/fdtimer.h"
 #include "worker/loop.h"
 
 #define AD_PCALL_BUCKETS 256
@@ -81,15 +84,37 @@ struct agentd_ctx {
 	struct ad_propose_batch *propose_head, *propose_tail;
 	size_t                   propose_outstanding; /* queued + in flight */
 	unsigned                 propose_in_flight;
+	/* state_batch_async batches not sent yet (arrays of ops), their
+	 * callbacks, and the message sent but not answered (host.c) */
+	agentd_writer       *sbatches;
+	struct ad_sbatch_cb *sbatch_cbs;
+	size_t               nsbatches, sbatch_cap;
+	size_t               sbatch_outstanding; /* queued + in flight */
+	unsigned             sbatch_in_flight;
+	/* host->count(): what the plugin counted, and what of it has
+	 * not left yet (ad_host_out_flush sends it) */
+	struct ad_counters counters;
 	/* host->http_async (worker/http.h); NULL: no http { allow } */
 	struct ad_whttp *http;
+	/* host->watch_fd, timer_*: driven by the loop (worker/fdtimer.h) */
+	struct ad_fdtimer fdt;
 	/* warnings a message can cause, one line a second each */
 	struct ad_ratelimit bad_events_log, unsent_log, bad_in_log;
+	/* host->call_error(): NULL, or the message of the failed call the
+	 * plugin may ask about now, in call_error_last (host->call's) or on
+	 * the stack of the failing reply callback that runs */
+	const char *call_error;
+	char        call_error_last[AD_CALL_ERROR_MAX + 1];
 };
 
 struct ad_audit_cb {
 	agentd_audit_fn cb;
 	void           *arg;
+};
+
+struct ad_sbatch_cb {
+	void (*cb)(void *arg, int status);
+	void *arg;
 };
 
 struct ad_propose_cb {
@@ -128,6 +153,11 @@ void ad_host_call_done(struct agentd_ctx *ctx, struct ad_acall *call);
  * way already and not force (ad_host_flush does, after each callback).
  */
 void ad_host_audit_flush(struct agentd_ctx *ctx, int force);
+
+/* The same for state_batch_async's batches (one message on its way). */
+void ad_host_sbatch_flush(struct agentd_ctx *ctx, int force);
+/* Free what holds them (the worker is stopping, all answered). */
+void ad_host_sbatch_free(struct agentd_ctx *ctx);
 
 /* The same for the batches of propose_async proposals queued. */
 void ad_host_propose_flush(struct agentd_ctx *ctx, int force);

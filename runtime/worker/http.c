@@ -19,6 +19,11 @@
 /* Bytes of one answer's headers at most: past it, AGENTD_ETOOBIG. */
 #define HEADERS_BYTES_MAX (64 * 1024)
 
+/* Finished requests kept for the next ones, with their easy handle and
+ * answer buffers: at most this many, and no buffer over SPARE_BUF_MAX. */
+#define SPARE_MAX 128
+#define SPARE_BUF_MAX (16 * 1024)
+
 /* One request, from http_async to its callback. */
 struct hreq {
 	TAILQ_ENTRY(hreq) link;
@@ -58,9 +63,11 @@ struct ad_whttp {
 	unsigned              outstanding;
 	int                   closed;
 	TAILQ_HEAD(, hreq) reqs;
-	int64_t       timer_ms; /* libcurl's timeout, monotonic; -1: none */
-	struct hsock *socks;
-	size_t        nsocks, capsocks;
+	TAILQ_HEAD(, hreq) spare; /* owned: reset, ready for a request */
+	unsigned       nspare;
+	int64_t        timer_ms; /* libcurl's timeout, monotonic; -1: none */
+	struct hsock  *socks;
+	size_t         nsocks, capsocks;
 	struct pollfd *fds;
 	size_t         capfds;
 	uint64_t       rnd;
@@ -85,7 +92,7 @@ on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
 		if (h->nsocks == h->capsocks) {
 			h->capsocks = h->capsocks ? 2 * h->capsocks : 16;
 			h->socks    = ad_xrealloc(
-                            h->socks, h->capsocks * sizeof(*h->socks));
+			       h->socks, h->capsocks * sizeof(*h->socks));
 		}
 		h->socks[h->nsocks++].fd = fd;
 	}
@@ -114,8 +121,8 @@ next_rnd(struct ad_whttp *h)
 }
 
 int
-ad_whttp_init(struct agentd_ctx *ctx, const struct ad_whttp_opts *o,
-    char *err, size_t errlen)
+ad_whttp_init(struct agentd_ctx *ctx, const struct ad_whttp_opts *o, char *err,
+    size_t errlen)
 {
 	struct ad_whttp *h;
 	CURLcode         rc;
@@ -137,6 +144,7 @@ ad_whttp_init(struct agentd_ctx *ctx, const struct ad_whttp_opts *o,
 	h->ca_file            = o->ca_file;
 	h->timer_ms           = -1;
 	TAILQ_INIT(&h->reqs);
+	TAILQ_INIT(&h->spare);
 	if (getrandom(&h->rnd, sizeof(h->rnd), 0) != sizeof(h->rnd)
 	    || h->rnd == 0)
 		h->rnd = (uint64_t)ad_now_ms() * 2654435761u + 1;
@@ -154,8 +162,8 @@ ad_whttp_init(struct agentd_ctx *ctx, const struct ad_whttp_opts *o,
 }
 
 struct pollfd *
-ad_whttp_poll(struct agentd_ctx *ctx, const struct pollfd *base,
-    size_t nbase, size_t *n, int64_t *wait_ms)
+ad_whttp_poll(struct agentd_ctx *ctx, const struct pollfd *base, size_t nbase,
+    size_t *n, int64_t *wait_ms)
 {
 	struct ad_whttp *h = ctx->http;
 	struct hreq     *r;
@@ -184,8 +192,7 @@ ad_whttp_poll(struct agentd_ctx *ctx, const struct pollfd *base,
 	}
 	*n    = nbase + h->nsocks;
 	until = h->timer_ms;
-	TAILQ_FOREACH(r, &h->reqs, link)
-	{
+	TAILQ_FOREACH(r, &h->reqs, link) {
 		if (r->due_ms != 0 && (until < 0 || r->due_ms < until))
 			until = r->due_ms;
 	}
@@ -207,8 +214,8 @@ on_body(char *p, size_t size, size_t n, void *arg)
 		return 0; /* stops the transfer: CURLE_WRITE_ERROR */
 	}
 	if (r->rlen + len > r->rcap) {
-		r->rcap = r->rlen + len > 2 * r->rcap ? r->rlen + len
-		                                      : 2 * r->rcap;
+		r->rcap  = r->rlen + len > 2 * r->rcap ? r->rlen + len
+		                                       : 2 * r->rcap;
 		r->rbody = ad_xrealloc(r->rbody, r->rcap);
 	}
 	memcpy(r->rbody + r->rlen, p, len);
@@ -273,10 +280,52 @@ hreq_free(struct hreq *r)
 	free(r);
 }
 
+/* A request record for a new request: a spare one (its easy handle is
+ * reset by hreq_easy before any option is set) or a fresh one. */
+static struct hreq *
+hreq_get(struct ad_whttp *h)
+{
+	struct hreq *r = TAILQ_FIRST(&h->spare);
+
+	if (r == NULL)
+		return ad_xcalloc(1, sizeof(*r));
+	TAILQ_REMOVE(&h->spare, r, link);
+	h->nspare--;
+	return r;
+}
+
+/* Done with r (out of the multi handle): kept as a spare, or freed.  A
+ * spare keeps its easy handle and answer buffers and nothing else: the
+ * URL, the header list and the body of its request are freed here. */
+static void
+hreq_put(struct ad_whttp *h, struct hreq *r)
+{
+	CURL  *easy  = r->easy;
+	char  *rbody = r->rbody, *rhdr = r->rhdr;
+	size_t rcap = r->rcap, hcap = r->hcap;
+
+	if (h->closed || h->nspare >= SPARE_MAX || easy == NULL
+	    || rcap > SPARE_BUF_MAX || hcap > SPARE_BUF_MAX) {
+		hreq_free(r);
+		return;
+	}
+	curl_url_cleanup(r->url);
+	curl_slist_free_all(r->headers);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+	r->easy  = easy;
+	r->rbody = rbody;
+	r->rcap  = rcap;
+	r->rhdr  = rhdr;
+	r->hcap  = hcap;
+	TAILQ_INSERT_HEAD(&h->spare, r, link);
+	h->nspare++;
+}
+
 /* The curl handle of a checked request; 0 or an agentd error. */
 static int
-hreq_easy(struct ad_whttp *h, struct hreq *r,
-    const struct agentd_http_request *req)
+hreq_easy(
+    struct ad_whttp *h, struct hreq *r, const struct agentd_http_request *req)
 {
 	char  *host = NULL, line[AGENTD_HTTP_HEADER_MAX + 4];
 	size_t i;
@@ -292,7 +341,12 @@ hreq_easy(struct ad_whttp *h, struct hreq *r,
 	curl_free(host);
 	if (!same)
 		return AGENTD_EINVAL;
-	if ((r->easy = curl_easy_init()) == NULL)
+	/* A reused handle: every option back to libcurl's default (its
+	 * predecessor's headers, body, method and the rest), then all of
+	 * this request's set below, as on a new one. */
+	if (r->easy != NULL)
+		curl_easy_reset(r->easy);
+	else if ((r->easy = curl_easy_init()) == NULL)
 		return AGENTD_ENOMEM;
 	for (i = 0; i < req->nheaders; i++) {
 		snprintf(line, sizeof(line), "%s: %s", req->headers[i].name,
@@ -318,7 +372,8 @@ hreq_easy(struct ad_whttp *h, struct hreq *r,
 	    r->easy, CURLOPT_TIMEOUT_MS, (long)r->plan.timeout_ms);
 	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE,
 	    (curl_off_t)h->lim.max_response);
-	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "agentd/" PACKAGE_VERSION);
+	curl_easy_setopt(
+	    r->easy, CURLOPT_USERAGENT, "agentd/" PACKAGE_VERSION);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
@@ -360,11 +415,11 @@ attempt_start(struct ad_whttp *h, struct hreq *r)
 }
 
 int
-ad_whttp_request(struct agentd_ctx *ctx,
-    const struct agentd_http_request *req, agentd_http_fn cb, void *arg)
+ad_whttp_request(struct agentd_ctx *ctx, const struct agentd_http_request *req,
+    agentd_http_fn cb, void *arg)
 {
 	static const struct ad_http_limits none = { .max_concurrent = 1 };
-	struct ad_whttp                   *h    = ctx != NULL ? ctx->http : NULL;
+	struct ad_whttp                   *h = ctx != NULL ? ctx->http : NULL;
 	struct ad_http_plan                plan;
 	struct hreq                       *r;
 	char                               err[AD_ERRLEN];
@@ -381,7 +436,7 @@ ad_whttp_request(struct agentd_ctx *ctx,
 	}
 	if (h->closed)
 		return AGENTD_ECLOSED;
-	r             = ad_xcalloc(1, sizeof(*r));
+	r             = hreq_get(h);
 	r->h          = h;
 	r->plan       = plan;
 	r->cb         = cb;
@@ -394,7 +449,7 @@ ad_whttp_request(struct agentd_ctx *ctx,
 	}
 	if ((rv = hreq_easy(h, r, req)) != 0
 	    || (rv = attempt_start(h, r)) != 0) {
-		hreq_free(r);
+		hreq_put(h, r);
 		return rv;
 	}
 	TAILQ_INSERT_TAIL(&h->reqs, r, link);
@@ -402,7 +457,8 @@ ad_whttp_request(struct agentd_ctx *ctx,
 	return 0;
 }
 
-/* ---- outcomes ------------------------------------------------------------ */
+/* ---- outcomes ------------------------------------------------------------
+ */
 
 /* libcurl's code as agentd's, once, here; the original goes to the log. */
 static int
@@ -485,9 +541,10 @@ hreq_finish(struct ad_whttp *h, struct hreq *r, int status, int code)
 	r->cb(r->arg, &resp);
 	atomic_store(&ctx->busy_since_ms, 0);
 	free(hv);
-	hreq_free(r);
+	hreq_put(h, r);
+	/* Events after each callback, as main.c's loop; replies and calls
+	 * leave once per turn (ad_whttp_run), all of a turn together. */
 	ad_host_flush(ctx);
-	ad_host_out_flush(ctx);
 }
 
 /* An attempt ended: try again after a wait, or finish. */
@@ -548,8 +605,8 @@ start_due(struct ad_whttp *h)
 }
 
 void
-ad_whttp_run(struct agentd_ctx *ctx, const struct pollfd *fds, size_t n,
-    size_t nbase)
+ad_whttp_run(
+    struct agentd_ctx *ctx, const struct pollfd *fds, size_t n, size_t nbase)
 {
 	struct ad_whttp *h = ctx->http;
 	int              running;
@@ -577,6 +634,7 @@ ad_whttp_run(struct agentd_ctx *ctx, const struct pollfd *fds, size_t n,
 	}
 	read_done(h);
 	start_due(h);
+	ad_host_out_flush(ctx);
 }
 
 void
@@ -592,6 +650,7 @@ ad_whttp_close(struct agentd_ctx *ctx)
 		r->rlen = r->hlen = r->nh = 0;
 		hreq_finish(h, r, AGENTD_ECLOSED, 0);
 	}
+	ad_host_out_flush(ctx);
 }
 
 void
@@ -607,6 +666,10 @@ ad_whttp_free(struct agentd_ctx *ctx)
 		TAILQ_REMOVE(&h->reqs, r, link);
 		if (r->in_multi)
 			curl_multi_remove_handle(h->multi, r->easy);
+		hreq_free(r);
+	}
+	while ((r = TAILQ_FIRST(&h->spare)) != NULL) {
+		TAILQ_REMOVE(&h->spare, r, link);
 		hreq_free(r);
 	}
 	curl_multi_cleanup(h->multi);

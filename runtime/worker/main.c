@@ -4,7 +4,8 @@
  *   agentd-worker --describe PLUGIN
  *   agentd-worker --plugin PATH --agent NAME --instance ID --run-dir DIR
  *                 [--uid N --gid N] [--network] [--read PATH]...
- *                 [--write PATH]... [--http-allow PATTERN]...
+ *                 [--write PATH]... [--exec PROGRAM]...
+ *                 [--http-allow PATTERN]...
  *                 [--http-max-concurrent N] [--http-max-response BYTES]
  *                 [--http-timeout-ms MS] [--http-ca-file PATH]
  *
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <pthread.h>
@@ -38,12 +40,14 @@
 #include <nng/protocol/pair0/pair.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "common/crash.h"
 #include "common/log.h"
 #include "common/nngx.h"
 #include "common/priority.h"
 #include "common/ratelimit.h"
 #include "common/util.h"
 #include "plugin/loader.h"
+#include "worker/fdtimer.h"
 #include "worker/host.h"
 #include "worker/outcomes.h"
 #include "worker/http.h"
@@ -67,7 +71,7 @@ struct worker_opts {
 	int         log_level;
 	/* --background: agentd spawned it under SCHED_IDLE (priority.h). */
 	int background;
-	/* --uid, --gid, --network, --read, --write */
+	/* --uid, --gid, --network, --read, --write, --exec */
 	struct ad_sandbox sandbox;
 	/* --http-*: the agent's http { } (worker/http.h) */
 	struct ad_whttp_opts http;
@@ -243,7 +247,8 @@ usage(FILE *f)
 	      "[--heartbeat-ms MS] [--log-level LEVEL]\n"
 	      "                     [--background] [--uid N --gid N] "
 	      "[--network]\n"
-	      "                     [--read PATH]... [--write PATH]...\n"
+	      "                     [--read PATH]... [--write PATH]... "
+	      "[--exec PROGRAM]...\n"
 	      "                     [--http-allow PATTERN]... "
 	      "[--http-max-concurrent N]\n"
 	      "                     [--http-max-response BYTES] "
@@ -278,6 +283,7 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "network", no_argument, NULL, 'n' },
 		{ "read", required_argument, NULL, 'R' },
 		{ "write", required_argument, NULL, 'W' },
+		{ "exec", required_argument, NULL, 'X' },
 		{ "http-allow", required_argument, NULL, 'A' },
 		{ "http-max-concurrent", required_argument, NULL, 'C' },
 		{ "http-max-response", required_argument, NULL, 'S' },
@@ -289,9 +295,9 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 	};
 	int c;
 
-	o->max_message  = 1024 * 1024;
-	o->heartbeat_ms = 1000;
-	o->log_level    = AGENTD_LOG_INFO;
+	o->max_message         = 1024 * 1024;
+	o->heartbeat_ms        = 1000;
+	o->log_level           = AGENTD_LOG_INFO;
 	o->http.max_concurrent = AD_WHTTP_MAX_CONCURRENT;
 	o->http.max_response   = AD_WHTTP_MAX_RESPONSE;
 	o->http.timeout_ms     = AD_WHTTP_TIMEOUT_MS;
@@ -338,6 +344,9 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 			add_path(
 			    &o->sandbox.write, &o->sandbox.nwrite, optarg);
 			break;
+		case 'X':
+			add_path(&o->sandbox.exec, &o->sandbox.nexec, optarg);
+			break;
 		case 'A':
 			add_path(&o->http.allow, &o->http.nallow, optarg);
 			break;
@@ -349,7 +358,8 @@ parse_args(int argc, char **argv, struct worker_opts *o)
 			o->http.max_response = strtoul(optarg, NULL, 10);
 			break;
 		case 'T':
-			o->http.timeout_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			o->http.timeout_ms
+			    = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
 		case 'F':
 			o->http.ca_file = optarg;
@@ -622,7 +632,9 @@ handle_init(struct agentd_ctx *ctx, const struct ad_envelope *e)
 			ad_seterr(err, sizeof(err),
 			    "plugin on_upgrade from %s failed: %s (%d)", prior,
 			    agentd_strerror(rv), rv);
-			/* init succeeded: let the plugin free what it holds */
+			/* init succeeded: let the plugin free what it holds,
+			 * its watches and timers ended first */
+			ad_wfdt_close(ctx);
 			if (ctx->desc->fini != NULL)
 				ctx->desc->fini(ctx->state);
 		}
@@ -804,13 +816,14 @@ linger(struct agentd_ctx *ctx)
 static int
 serve(struct agentd_ctx *ctx)
 {
-	struct pollfd base[3] = {
+	/* The worker's three, then the plugin's own (fdtimer.h). */
+	struct pollfd base[3 + AGENTD_WATCH_MAX] = {
 		{ ctx->loop.efd, POLLIN, 0 },
 		{ ctx->rep_fd, POLLIN, 0 },
 		{ ctx->evin_fd, POLLIN, 0 },
 	};
 	struct pollfd *fds;
-	size_t         nfds;
+	size_t         nfds, nbase;
 	int64_t        next_tick_ms = 0, wait_ms;
 	int            ready;
 
@@ -835,10 +848,15 @@ serve(struct agentd_ctx *ctx)
 		wait_ms = 200;
 		if (next_tick_ms > 0 && next_tick_ms - ad_now_ms() < wait_ms)
 			wait_ms = next_tick_ms - ad_now_ms();
-		/* With the sockets and timer of outbound HTTP (http.h). */
-		fds   = ad_whttp_poll(ctx, base, 3, &nfds, &wait_ms);
+		/* With the plugin's descriptors and timers (fdtimer.h), and
+		 * the sockets and timer of outbound HTTP (http.h), which come
+		 * after base[0..nbase) in fds. */
+		nbase = 3
+		    + ad_wfdt_poll(ctx, base + 3, AGENTD_WATCH_MAX, &wait_ms);
+		fds   = ad_whttp_poll(ctx, base, nbase, &nfds, &wait_ms);
 		ready = poll(fds, nfds, wait_ms > 0 ? (int)wait_ms : 0);
-		ad_whttp_run(ctx, fds, ready > 0 ? nfds : 3, 3);
+		ad_whttp_run(ctx, fds, ready > 0 ? nfds : nbase, nbase);
+		ad_wfdt_run(ctx, fds + 3, ready > 0 ? nbase - 3 : 0);
 		if (ready <= 0)
 			continue;
 		switch (work(ctx)) {
@@ -869,6 +887,7 @@ settle_flush(struct agentd_ctx *ctx)
 {
 	ad_host_audit_flush(ctx, 1);
 	ad_host_propose_flush(ctx, 1);
+	ad_host_sbatch_flush(ctx, 1);
 }
 
 static void
@@ -877,7 +896,8 @@ settle(struct agentd_ctx *ctx)
 	int64_t until_ms = ad_now_ms() + SETTLE_MS;
 
 	settle_flush(ctx);
-	while ((ctx->audit_in_flight > 0 || ctx->propose_in_flight > 0)
+	while ((ctx->audit_in_flight > 0 || ctx->propose_in_flight > 0
+	           || ctx->sbatch_in_flight > 0)
 	    && !ctx->loop.lost && ad_now_ms() < until_ms) {
 		struct pollfd pfd = { ctx->loop.efd, POLLIN, 0 };
 
@@ -892,7 +912,8 @@ settle(struct agentd_ctx *ctx)
 	 * the trail, the proposal may or may not be a decision), so that
 	 * the plugin hears of every one before fini. */
 	until_ms = ad_now_ms() + SETTLE_CANCEL_MS;
-	while ((ctx->audit_outstanding > 0 || ctx->propose_outstanding > 0)
+	while ((ctx->audit_outstanding > 0 || ctx->propose_outstanding > 0
+	           || ctx->sbatch_outstanding > 0)
 	    && ad_now_ms() < until_ms) {
 		struct pollfd pfd = { ctx->loop.efd, POLLIN, 0 };
 
@@ -949,6 +970,10 @@ contain(struct agentd_ctx *ctx, struct worker_opts *o, int *bus_failed,
 	return 0;
 }
 
+/* What a crash report starts and ends with (crash.h keeps pointers). */
+static char crash_name[2 * AGENTD_NAME_MAX + 32];
+static char crash_line[PATH_MAX + 128];
+
 int
 main(int argc, char **argv)
 {
@@ -986,6 +1011,10 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A plugin's crash tells its stack, in agentd's log (crash.h). */
+	snprintf(crash_name, sizeof(crash_name), "agentd-worker %s/%s",
+	    o.agent, o.instance);
+	ad_crash_install(crash_name);
 
 	memset(&ctx, 0, sizeof(ctx));
 	LIST_INIT(&ctx.requests);
@@ -1011,6 +1040,10 @@ main(int argc, char **argv)
 	/* The bus is connected and the sandbox on: only now plugin code. */
 	snprintf(
 	    fdpath, sizeof(fdpath), "/proc/self/fd/%d", o.sandbox.plugin_fd);
+	snprintf(crash_line, sizeof(crash_line),
+	    "(%s in the stack is the plugin, loaded from %s)", fdpath,
+	    o.plugin);
+	ad_crash_note(crash_line);
 	if (ad_plugin_open_from(o.plugin, fdpath, &plugin, err, sizeof(err))
 	    != 0) {
 		ad_error("%s/%s: %s", o.agent, o.instance, err);
@@ -1031,6 +1064,8 @@ main(int argc, char **argv)
 		 * the rest (agent.h: callbacks of records queued before fini
 		 * run before fini). */
 		ad_whttp_close(&ctx);
+		/* Watches and timers end without a callback (agent.h). */
+		ad_wfdt_close(&ctx);
 		if (ctx.initialized)
 			settle(&ctx);
 		/* Reports go on through fini: it may take a while. */
@@ -1054,12 +1089,14 @@ main(int argc, char **argv)
 	agentd_writer_free(ctx.audits);
 	ad_host_proposals_free(&ctx);
 	free(ctx.audit_cbs);
+	ad_host_sbatch_free(&ctx);
 	ad_host_free_init(&ctx);
 	ad_whttp_free(&ctx);
 	ad_plugin_close(plugin);
 	nng_fini();
 	free(o.sandbox.read);
 	free(o.sandbox.write);
+	free(o.sandbox.exec);
 	free(o.http.allow);
 	return rv;
 }

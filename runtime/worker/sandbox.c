@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <elf.h>
 #include <linux/capability.h>
 #include <linux/landlock.h>
 #include <seccomp.h>
@@ -184,6 +186,112 @@ add_path(int ruleset, const char *path, uint64_t access, int must, char *err,
 	return rv;
 }
 
+/* ---- paths { exec }: programs and what runs them ------------------------ */
+
+#define FS_RUN (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE)
+
+/* "#!" and the program after it, read as the kernel does: from the
+ * first 256 bytes (BINPRM_BUF_SIZE). */
+static void
+script_interpreter(const char *buf, size_t n, char *out, size_t outlen)
+{
+	size_t i = 2, k = 0;
+
+	while (i < n && (buf[i] == ' ' || buf[i] == '\t'))
+		i++;
+	while (i + k < n && k + 1 < outlen && buf[i + k] != ' '
+	    && buf[i + k] != '\t' && buf[i + k] != '\n')
+		k++;
+	memcpy(out, buf + i, k);
+	out[k] = '\0';
+}
+
+/* A 64-bit ELF file's PT_INTERP, if it has one; -1 if it cannot be read. */
+static int
+elf_interpreter(int fd, const Elf64_Ehdr *eh, char *out, size_t outlen)
+{
+	Elf64_Phdr ph;
+	int        i;
+
+	if (eh->e_ident[EI_CLASS] != ELFCLASS64
+	    || eh->e_phentsize != sizeof(ph))
+		return 0;
+	for (i = 0; i < eh->e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph),
+		        (off_t)(eh->e_phoff + (uint64_t)i * sizeof(ph)))
+		    != (ssize_t)sizeof(ph))
+			return -1;
+		if (ph.p_type != PT_INTERP)
+			continue;
+		if (ph.p_filesz >= outlen
+		    || pread(fd, out, ph.p_filesz, (off_t)ph.p_offset)
+		        != (ssize_t)ph.p_filesz)
+			return -1;
+		out[ph.p_filesz] = '\0';
+		return 0;
+	}
+	return 0;
+}
+
+/*
+ * The interpreter the kernel opens to run path, into out: an ELF file's
+ * PT_INTERP (the dynamic loader, which the kernel opens for execution as
+ * it does the program), or a script's "#!" program.  0 and "" when it has
+ * none (a static program), -1 when path cannot be read.
+ */
+static int
+interpreter_of(const char *path, char *out, size_t outlen)
+{
+	union {
+		char       buf[256];
+		Elf64_Ehdr eh;
+	} head;
+	ssize_t n;
+	int     fd = open(path, O_RDONLY | O_CLOEXEC), rv = 0;
+
+	out[0] = '\0';
+	if (fd < 0)
+		return -1;
+	n = pread(fd, head.buf, sizeof(head.buf), 0);
+	if (n >= 2 && memcmp(head.buf, "#!", 2) == 0)
+		script_interpreter(head.buf, (size_t)n, out, outlen);
+	else if (n >= (ssize_t)sizeof(Elf64_Ehdr)
+	    && memcmp(head.eh.e_ident, ELFMAG, SELFMAG) == 0)
+		rv = elf_interpreter(fd, &head.eh, out, outlen);
+	close(fd);
+	return rv;
+}
+
+/*
+ * Execute (and read) on each program, on the interpreter that runs it and
+ * on that one's interpreter in turn (a script's shell, then its loader),
+ * at most three deep.  Libraries the loader maps need no execute right
+ * (Landlock checks only what is opened for execution); they are under
+ * system_read.
+ */
+static int
+add_programs(int rs, const struct ad_sandbox *sb, char *err, size_t errlen)
+{
+	char   path[PATH_MAX], next[PATH_MAX];
+	size_t i;
+	int    depth;
+
+	for (i = 0; i < sb->nexec; i++) {
+		snprintf(path, sizeof(path), "%s", sb->exec[i]);
+		for (depth = 0; depth < 3 && path[0] != '\0'; depth++) {
+			if (add_path(rs, path, FS_RUN, 1, err, errlen) != 0)
+				return -1;
+			if (interpreter_of(path, next, sizeof(next)) != 0) {
+				ad_seterr(err, errlen, "cannot read %s: %s",
+				    path, strerror(errno));
+				return -1;
+			}
+			memcpy(path, next, sizeof(path));
+		}
+	}
+	return 0;
+}
+
 static int
 fill_ruleset(int rs, const struct ad_sandbox *sb, uint64_t handled, char *err,
     size_t errlen)
@@ -218,7 +326,7 @@ fill_ruleset(int rs, const struct ad_sandbox *sb, uint64_t handled, char *err,
 		        err, errlen)
 		    != 0)
 			return -1;
-	return 0;
+	return add_programs(rs, sb, err, errlen);
 }
 
 int
@@ -324,6 +432,59 @@ deny_sockets(scmp_filter_ctx f, int network)
 	return rv;
 }
 
+/* kill() denied for every pid in lo..hi, as aligned blocks of values. */
+static int
+deny_kill_range(scmp_filter_ctx f, uint64_t lo, uint64_t hi)
+{
+	uint64_t next;
+	unsigned j;
+	int      rv = 0;
+
+	for (;;) {
+		for (j = 0; j < 63 && (lo & ((2ull << j) - 1)) == 0
+		     && lo + ((2ull << j) - 1) <= hi;
+		     j++)
+			;
+		rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(kill), 1,
+		    SCMP_A0_64(SCMP_CMP_MASKED_EQ, ~((1ull << j) - 1), lo));
+		next = lo + (1ull << j);
+		if (next - 1 >= hi || next == 0)
+			return rv;
+		lo = next;
+	}
+}
+
+/*
+ * kill() for an agent with paths { exec }: itself, and process groups
+ * (negative pids: its tools run each in a group of its own), except -1
+ * (every process) and its own group (agentd's: agentd and every worker).
+ * The kernel reads the pid as 32 bits and callers leave the upper half of
+ * the register zero or sign-extended; the filter sees 64 bits.  So what
+ * is denied is every value but self and the two forms of a negative pid,
+ * 0x80000000..0xfffffffe and 0xffffffff80000000..0xfffffffffffffffe, and
+ * in both forms -1 and the own group.  The kernel's own check (same uid)
+ * still applies to what is let through.
+ */
+static int
+kill_groups(scmp_filter_ctx f)
+{
+	uint64_t self = (uint64_t)getpid();
+	int32_t  own  = (int32_t)getpgrp();
+	uint64_t no[] = { 0xffffffffull, 0xffffffffffffffffull,
+		(uint64_t)(uint32_t)-own, (uint64_t)(int64_t)-own };
+	size_t   i;
+	int      rv;
+
+	rv = seccomp_rule_add(
+	    f, EPERM_ACT, SCMP_SYS(kill), 1, SCMP_A0_64(SCMP_CMP_LT, self));
+	rv |= deny_kill_range(f, self + 1, 0x7fffffffull);
+	rv |= deny_kill_range(f, 0x100000000ull, 0xffffffff7fffffffull);
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(kill), 1,
+		    SCMP_A0_64(SCMP_CMP_EQ, no[i]));
+	return rv;
+}
+
 static int
 build(scmp_filter_ctx f, const struct ad_sandbox *sb)
 {
@@ -345,9 +506,13 @@ build(scmp_filter_ctx f, const struct ad_sandbox *sb)
 	for (i = 0; i < sizeof(clone_new) / sizeof(clone_new[0]); i++)
 		rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(clone), 1,
 		    SCMP_A0(SCMP_CMP_MASKED_EQ, clone_new[i], clone_new[i]));
-	/* Signals to itself only: not agentd, not a sibling worker. */
-	rv |= seccomp_rule_add(
-	    f, EPERM_ACT, SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_NE, self));
+	/* Signals to itself only: not agentd, not a sibling worker; with
+	 * paths { exec }, to its tools' process groups too. */
+	if (sb->nexec > 0)
+		rv |= kill_groups(f);
+	else
+		rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(kill), 1,
+		    SCMP_A0(SCMP_CMP_NE, self));
 	rv |= seccomp_rule_add(
 	    f, EPERM_ACT, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_NE, self));
 	rv |= seccomp_rule_add(f, EPERM_ACT, SCMP_SYS(rt_sigqueueinfo), 1,

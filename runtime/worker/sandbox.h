@@ -30,6 +30,10 @@ struct ad_sandbox {
 	size_t nread;
 	char **write;
 	size_t nwrite;
+	/* paths { exec }: programs it may run (borrowed, valid until exit);
+	 * any of them also lets it signal process groups (sandbox.c) */
+	char **exec;
+	size_t nexec;
 	/* http { allow }: Internet sockets as network, and read of what the
 	 * resolver and TLS need (sandbox.c); its ca_file (borrowed) too */
 	int         http;

@@ -10,12 +10,12 @@
 top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top_srcdir/tests/install/tap.sh"
 
-echo "1..18"
+echo "1..21"
 TARBALL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 
 if [ "$(id -u)" -ne 0 ] || ! command -v dpkg-buildpackage >/dev/null ||
     ! command -v dh >/dev/null; then
-	while [ "$I_N" -lt 18 ]; do skip "needs root, dpkg-buildpackage and debhelper"; done
+	while [ "$I_N" -lt 21 ]; do skip "needs root, dpkg-buildpackage and debhelper"; done
 	exit 0
 fi
 
@@ -28,8 +28,8 @@ state_was_empty=1
 deb_cleanup() {
 	[ -n "$I_PID" ] && kill -0 "$I_PID" 2>/dev/null && stop "$I_PID"
 	I_PID=
-	rm -f "$PLUGINDIR/skeleton.so" "$PLUGINDIR/inventory.so" \
-	    /etc/agentd/conf.d/skeleton.conf /etc/agentd/conf.d/inventory.conf
+	rm -f "$PLUGINDIR/skeleton.so" "$PLUGINDIR/stock.so" \
+	    /etc/agentd/conf.d/skeleton.conf /etc/agentd/conf.d/stock.conf
 	if [ "$preinstalled" -eq 0 ]; then
 		dpkg --purge libagentd-sdk-dev agentd-plugins agentd >/dev/null 2>&1
 		[ "$state_was_empty" -eq 1 ] && rm -rf /var/lib/agentd
@@ -51,6 +51,15 @@ ok $? "dpkg-buildpackage -us -uc -b builds from the release tarball"
 grep -E '^(dh_|dpkg-buildpackage: error|make.*Error)' "$I_DIR/build.log" |
     grep -iE 'error|warning' | head -10 | sed 's/^/# /'
 
+if command -v lintian >/dev/null; then
+	lintian --tag-display-limit 0 "$I_DIR"/agentd_*.deb > "$I_DIR/lintian.log" 2>&1
+	! grep -qE '^(E|W): ' "$I_DIR/lintian.log"
+	ok $? "lintian finds no error or warning in the agentd package"
+	grep -E '^(E|W): ' "$I_DIR/lintian.log" | sed 's/^/# /'
+else
+	skip "lintian not installed"
+fi
+
 debs=$(ls "$I_DIR"/agentd_*.deb "$I_DIR"/agentd-plugins_*.deb \
     "$I_DIR"/libagentd-sdk-dev_*.deb 2>/dev/null)
 [ "$(printf '%s\n' $debs | grep -c '\.deb$')" -eq 3 ]
@@ -59,12 +68,33 @@ ok $? "three packages: agentd, agentd-plugins, libagentd-sdk-dev"
 for p in agentd agentd-plugins libagentd-sdk-dev; do
 	dpkg-deb -c "$I_DIR/${p}_"*.deb > "$I_DIR/$p.list"
 done
+# the shop's plugins and their example configuration (doc/shop.md)
+shop_listed() {
+	for a in scout vetting ceo publisher fulfilment inventory promotions catalog concierge; do
+		grep -q "$PLUGINDIR/$a\.so" "$I_DIR/agentd-plugins.list" &&
+		    grep -q "usr/share/doc/agentd-plugins/examples/shop/$a\.conf$" \
+		        "$I_DIR/agentd-plugins.list" || return 1
+	done
+}
 grep -q "$PLUGINDIR/echo.so" "$I_DIR/agentd-plugins.list" &&
     ! grep -q '\.la$' "$I_DIR/agentd-plugins.list" &&
     grep -q 'usr/include/agentd/mock.h' "$I_DIR/libagentd-sdk-dev.list" &&
     grep -q 'usr/libexec/agentd/agentd-worker' "$I_DIR/agentd.list" &&
-    grep -q ' \./etc/agentd/conf\.d/$' "$I_DIR/agentd.list"
-ok $? "each package holds its files (plugins without .la, SDK with the mock host, agentd its conf.d)"
+    grep -q ' \./etc/agentd/conf\.d/$' "$I_DIR/agentd.list" &&
+    grep -q 'usr/share/doc/agentd/examples/agentd-rules\.yml$' "$I_DIR/agentd.list" &&
+    grep -q 'usr/share/doc/agentd/examples/agentd-dashboard\.json$' "$I_DIR/agentd.list" &&
+    shop_listed &&
+    grep -q "$PLUGINDIR/prompt\.so" "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/share/doc/agentd-plugins/examples/ai-engine/workflows/copy\.flow$' "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/share/doc/agentd-plugins/examples/shop/workflows/pipeline\.flow$' "$I_DIR/agentd-plugins.list" &&
+    grep -q "$PLUGINDIR/notify.so" "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/share/doc/agentd-plugins/examples/notify/channels\.json$' "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/share/doc/agentd-plugins/examples/deploy-crew/workflows/deploy\.flow$' "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/share/doc/agentd-plugins/examples/deploy-crew/app/src/greet\.sh$' "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/share/doc/agentd-plugins/examples/deploy-crew/mkconf\.sh$' "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/share/doc/agentd-plugins/examples/cloud-agents/workflows/triage\.flow$' "$I_DIR/agentd-plugins.list" &&
+    grep -q 'usr/share/doc/agentd-plugins/examples/cloud-agents/alerts-test\.yml$' "$I_DIR/agentd-plugins.list"
+ok $? "each package holds its files (plugins without .la, SDK with the mock host, agentd its conf.d, the alert rules and dashboard, the shop's plugins and examples, the ai-engine example, notify and its example, the deploy-crew example, the cloud-agents example)"
 
 dpkg -i $debs > "$I_DIR/install.log" 2>&1
 rc=$?
@@ -113,6 +143,21 @@ ok $rc "agentd --foreground from the installed paths; agentctl status answers"
 [ -S /run/agentd/control.sock ] && [ -f /var/lib/agentd/db/data.mdb ]
 ok $? "sockets in /run/agentd, state in /var/lib/agentd"
 
+# The packaged agentd.conf names agentd's group as the control group
+# (doc/security.md): its members use agentctl, here one whose primary
+# group it is; calls.sock stays the workers' only.
+[ "$(stat -c %a:%U:%G /run/agentd/control.sock)" = 660:agentd:agentd ] &&
+    [ "$(stat -c %a:%U:%G /run/agentd/tail.sock)" = 660:agentd:agentd ] &&
+    [ "$(stat -c %a /run/agentd/calls.sock)" = 600 ] &&
+    setpriv --reuid=nobody --regid=agentd --clear-groups agentctl status |
+    grep -q echo
+ok $? "control.sock and tail.sock are 0660 with group agentd, and a process in that group uses agentctl"
+
+# The debconf question, translated (debian/po), as dpkg keeps it.
+grep -q '^Description-de.UTF-8: ' /var/lib/dpkg/info/agentd.templates &&
+    grep -q '^Description-fr.UTF-8: ' /var/lib/dpkg/info/agentd.templates
+ok $? "agentd/purge_state is installed with its German and French translations"
+
 agentctl --json call echo '{"from":"deb"}' | grep -q '"from":"deb"'
 ok $? "the echo agent answers"
 
@@ -130,7 +175,7 @@ make -s -C "$I_DIR/skeleton" install > /dev/null 2>&1 &&
     [ -f "$PLUGINDIR/skeleton.so" ]
 ok $? "make install puts it into the packaged plugin directory"
 
-cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/skeleton/inventory.conf" \
+cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/skeleton/stock.conf" \
     /etc/agentd/conf.d/
 stop "$I_PID"
 ok $? "agentd stops cleanly (exit 0)"
@@ -156,8 +201,8 @@ I_PID=
 # when this test installed the packages; the removing half only when the
 # state directory held nothing before the test.
 if [ "$preinstalled" -eq 0 ]; then
-	rm -f "$PLUGINDIR/skeleton.so" "$PLUGINDIR/inventory.so" \
-	    /etc/agentd/conf.d/skeleton.conf /etc/agentd/conf.d/inventory.conf
+	rm -f "$PLUGINDIR/skeleton.so" "$PLUGINDIR/stock.so" \
+	    /etc/agentd/conf.d/skeleton.conf /etc/agentd/conf.d/stock.conf
 	DEBIAN_FRONTEND=noninteractive dpkg --purge libagentd-sdk-dev \
 	    agentd-plugins agentd > "$I_DIR/purge.log" 2>&1 &&
 	    [ -d /var/lib/agentd ] &&

@@ -17,6 +17,7 @@ missing=
 for f in "$sbindir/agentd" "$bindir/agentctl" \
     "$prefix/libexec/agentd/agentd-worker" "$plugindir/echo.so" \
     "$plugindir/pricing.so" "$sysconfdir/agentd/conf.d/pricing.conf" \
+    "$plugindir/exec.so" \
     "$sysconfdir/agentd/agentd.conf" "$sysconfdir/agentd/conf.d/echo.conf" \
     "$libdir/libagentd-sdk.a" "$libdir/pkgconfig/agentd.pc" \
     "$prefix/include/agentd/agent.h" "$prefix/include/agentd/mock.h" \
@@ -72,7 +73,7 @@ ok $? "the skeleton's unit test passes against the mock host table"
 [ $rv -eq 0 ] || sed 's/^/# /' "$I_DIR/check.log" | tail -20
 
 $MAKE -s -C "$I_DIR/skeleton" install > "$I_DIR/install.log" 2>&1 &&
-    [ -f "$plugindir/skeleton.so" ] && [ -f "$plugindir/inventory.so" ]
+    [ -f "$plugindir/skeleton.so" ] && [ -f "$plugindir/stock.so" ]
 ok $? "make install puts the skeleton's two plugins into pkg-config's plugindir"
 
 # The installed agentd, the installed sample configuration, the skeleton's.
@@ -85,7 +86,7 @@ if [ "$(id -u)" -eq 0 ] && ! getent passwd agentd-plugin >/dev/null; then
 fi
 mkdir -p "$I_DIR/conf"
 cp -R "$sysconfdir/agentd/." "$I_DIR/conf/"
-cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/skeleton/inventory.conf" \
+cp "$I_DIR/skeleton/skeleton.conf" "$I_DIR/skeleton/stock.conf" \
     "$I_DIR/conf/conf.d/"
 "$sbindir/agentd" --confdir "$I_DIR/conf" --state-dir "$I_DIR/state" \
     --run-dir "$I_DIR/run" --foreground 2> "$I_DIR/agentd.log" &
@@ -121,5 +122,5 @@ ok $? "its decision is in the audit trail"
 stop "$I_PID"
 ok $? "the installed agentd stops cleanly (exit 0)"
 I_PID=
-rm -f "$plugindir/skeleton.so" "$plugindir/inventory.so"
+rm -f "$plugindir/skeleton.so" "$plugindir/stock.so"
 done_testing

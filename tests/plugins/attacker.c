@@ -16,11 +16,17 @@
  *   granted_write        a file in a directory of paths { write }: "ok"
  *   victim               an agent whose state and life a stolen control
  *                        connection would change
+ *   groups               true: signal 0 to process groups it must not
+ *                        reach even with paths { exec } (its own, which
+ *                        is agentd's; every process, -1), also with the
+ *                        register's upper half set (the kernel reads 32
+ *                        bits); and to its own pid, which it may
  */
 #define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +34,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -186,6 +193,7 @@ struct input {
 	char run_dir[256], state_dir[256], store_file[512], sibling[64];
 	char outside[512], granted_read[512], granted_write[512], victim[64];
 	long agentd_pid, sibling_pid;
+	int  groups;
 };
 
 /* The outcomes, in the order tried. */
@@ -208,6 +216,27 @@ row(struct rows *r, const char *name, const char *what)
 }
 
 #define PATHF(buf, ...) (snprintf(buf, sizeof(buf), __VA_ARGS__), buf)
+
+/* kill() as the raw system call, so that the upper half is ours. */
+static int
+raw_kill(unsigned long pid)
+{
+	return (int)syscall(SYS_kill, pid, 0);
+}
+
+static void
+attack_groups(struct rows *r)
+{
+	long own = (long)getpgrp();
+
+	row(r, "signal_self", outcome(kill(getpid(), 0)));
+	row(r, "signal_own_group", outcome(kill(-(pid_t)own, 0)));
+	row(r, "signal_own_group_zext",
+	    outcome(raw_kill((unsigned long)(uint32_t)-own)));
+	row(r, "signal_every", outcome(kill(-1, 0)));
+	row(r, "signal_every_high", outcome(raw_kill(0x1ffffffffUL)));
+	row(r, "signal_pgrp_zero", outcome(kill(0, 0)));
+}
 
 /* Every attempt whose input is there. */
 static void
@@ -252,6 +281,8 @@ attack(const struct input *in, struct rows *r)
 	if (in->sibling_pid > 0)
 		row(r, "ptrace_sibling",
 		    outcome(try_ptrace((pid_t)in->sibling_pid)));
+	if (in->groups)
+		attack_groups(r);
 	row(r, "socket_packet",
 	    outcome(try_socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL))));
 	row(r, "socket_raw",
@@ -288,6 +319,7 @@ take_input(const agentd_value *root, struct input *in)
 	STR(granted_write);
 	STR(victim);
 #undef STR
+	agentd_get_bool(agentd_map_get(root, "groups"), &in->groups);
 	if (agentd_get_int(agentd_map_get(root, "agentd_pid"), &v) == 0)
 		in->agentd_pid = (long)v;
 	v = 0;

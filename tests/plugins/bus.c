@@ -2,11 +2,15 @@
  * bus - a test plugin that exercises calls and events on demand.
  * Request body (a map), one operation:
  *   {"call": AGENT, "body": X, "async": BOOL, "timeout_ms": N}
- *       call AGENT with X; reply {"status": NAME, "reply": REPLY}
+ *       call AGENT with X; reply {"status": NAME, "reply": REPLY}, and
+ *       when the call failed "why": host->call_error()
+ *   {"fail": CODE, "why": TEXT}
+ *       host->reply_error(CODE, TEXT)
  *   {"publish": TOPIC, "count": N, "body": X}
  *       publish N events; reply {"published": N, "status": NAME}
  *   {"events": true}
- *       reply {"received": N, "last_topic": T, "last": BODY, "src": S}
+ *       reply {"received": N, "last_topic": T, "last": BODY, "src": S,
+ *       "first": BODY (the instance's first event)}
  *   {"audit": {"kind": K, "summary": S, "detail": X}}
  *       append an audit record; reply {"status": NAME, "audited": nil}
  *   {"state": "put"|"get"|"del"|"scan"|"batch", "key": K, "val": X,
@@ -34,7 +38,8 @@ struct bus {
 	int64_t                   event_sleep_ms;
 	int64_t                   received;
 	char                      last_topic[256];
-	agentd_writer            *last; /* body of the last event */
+	agentd_writer            *last;  /* body of the last event */
+	agentd_writer            *first; /* and of the first */
 };
 
 /* An asynchronous call waiting for its answer. */
@@ -55,14 +60,17 @@ bus_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	host->setting_int(ctx, "event_sleep_ms", &b->event_sleep_ms);
 	agentd_writer_new(&b->last);
 	agentd_write_nil(b->last);
+	agentd_writer_new(&b->first);
+	agentd_write_nil(b->first);
 	*state = b;
 	return 0;
 }
 
-/* Reply {"status": NAME, KEY: raw msgpack VALUE (or nil)}. */
+/* Reply {"status": NAME, KEY: raw msgpack VALUE (or nil)}, and "why":
+ * why when it is not NULL. */
 static int
-answer(struct bus *b, agentd_request *req, int status, const char *key,
-    const void *val, size_t len)
+answer_why(struct bus *b, agentd_request *req, int status, const char *key,
+    const void *val, size_t len, const char *why)
 {
 	agentd_writer *w;
 	const void    *out;
@@ -70,7 +78,11 @@ answer(struct bus *b, agentd_request *req, int status, const char *key,
 	int            rv;
 
 	agentd_writer_new(&w);
-	agentd_write_map(w, 2);
+	agentd_write_map(w, why != NULL ? 3 : 2);
+	if (why != NULL) {
+		agentd_write_str(w, "why");
+		agentd_write_str(w, why);
+	}
 	agentd_write_str(w, "status");
 	agentd_write_str(w, status == 0 ? "ok" : agentd_errname(status));
 	agentd_write_str(w, key);
@@ -84,12 +96,29 @@ answer(struct bus *b, agentd_request *req, int status, const char *key,
 	return rv;
 }
 
+static int
+answer(struct bus *b, agentd_request *req, int status, const char *key,
+    const void *val, size_t len)
+{
+	return answer_why(b, req, status, key, val, len, NULL);
+}
+
+/* Why the call that just failed failed (host->call_error), or NULL. */
+static const char *
+call_why(struct bus *b, int status)
+{
+	if (status == 0 || !AGENTD_HOST_HAS(b->host, call_error))
+		return NULL;
+	return b->host->call_error(b->ctx);
+}
+
 static void
 call_done(void *arg, int status, const void *reply, size_t len)
 {
 	struct pending *p = arg;
 
-	answer(p->b, p->req, status, "reply", reply, len);
+	answer_why(
+	    p->b, p->req, status, "reply", reply, len, call_why(p->b, status));
 	free(p);
 }
 
@@ -137,11 +166,23 @@ op_call(struct bus *b, agentd_request *req, const agentd_value *root)
 
 		rv = b->host->call(
 		    b->ctx, agent, body, len, (int)timeout, &reply, &rlen);
-		rv = answer(b, req, rv, "reply", reply, rlen);
+		rv = answer_why(
+		    b, req, rv, "reply", reply, rlen, call_why(b, rv));
 		b->host->free(reply);
 	}
 	agentd_writer_free(w);
 	return rv;
+}
+
+static int
+op_fail(struct bus *b, agentd_request *req, const agentd_value *root)
+{
+	char    why[1200] = "";
+	int64_t code      = AGENTD_EPLUGIN;
+
+	agentd_get_int(agentd_map_get(root, "fail"), &code);
+	agentd_get_strcpy(agentd_map_get(root, "why"), why, sizeof(why));
+	return b->host->reply_error(b->ctx, req, (int)code, why);
 }
 
 static int
@@ -177,19 +218,22 @@ static int
 op_events(struct bus *b, agentd_request *req)
 {
 	agentd_writer *w;
-	const void    *out, *last;
-	size_t         outlen, lastlen;
+	const void    *out, *last, *first;
+	size_t         outlen, lastlen, firstlen;
 	int            rv;
 
-	last = agentd_writer_data(b->last, &lastlen);
+	last  = agentd_writer_data(b->last, &lastlen);
+	first = agentd_writer_data(b->first, &firstlen);
 	agentd_writer_new(&w);
-	agentd_write_map(w, 3);
+	agentd_write_map(w, 4);
 	agentd_write_str(w, "received");
 	agentd_write_int(w, b->received);
 	agentd_write_str(w, "last_topic");
 	agentd_write_str(w, b->last_topic);
 	agentd_write_str(w, "last");
 	agentd_write_raw(w, last, lastlen);
+	agentd_write_str(w, "first");
+	agentd_write_raw(w, first, firstlen);
 	out = agentd_writer_data(w, &outlen);
 	rv  = b->host->reply(b->ctx, req, out, outlen);
 	agentd_writer_free(w);
@@ -318,6 +362,8 @@ bus_request(void *state, agentd_request *req, const void *body, size_t len)
 	root = agentd_doc_root(doc);
 	if (agentd_map_get(root, "call") != NULL)
 		rv = op_call(b, req, root);
+	else if (agentd_map_get(root, "fail") != NULL)
+		rv = op_fail(b, req, root);
 	else if (agentd_map_get(root, "publish") != NULL)
 		rv = op_publish(b, req, root);
 	else if (agentd_map_get(root, "events") != NULL)
@@ -342,7 +388,11 @@ bus_event(void *state, const char *topic, const void *body, size_t len)
 			(b->event_sleep_ms % 1000) * 1000000 };
 		nanosleep(&ts, NULL);
 	}
-	b->received++;
+	if (b->received++ == 0) {
+		agentd_writer_reset(b->first);
+		if (agentd_write_raw(b->first, body, len) != 0)
+			agentd_write_nil(b->first);
+	}
 	strncpy(b->last_topic, topic, sizeof(b->last_topic) - 1);
 	agentd_writer_reset(b->last);
 	if (agentd_write_raw(b->last, body, len) != 0)
@@ -355,6 +405,7 @@ bus_fini(void *state)
 	struct bus *b = state;
 
 	agentd_writer_free(b->last);
+	agentd_writer_free(b->first);
 	free(b);
 }
 

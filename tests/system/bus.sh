@@ -2,10 +2,12 @@
 # The bus between agents: calls (sync and async) with identity and the
 # calls = { } list enforced; events with publish = { } enforced, fan-out
 # to subscribers, a slow subscriber that never blocks the others and whose
-# losses are all counted; agentctl publish and tail.
+# losses are all counted; agentctl publish and tail.  A failed call says
+# why in the caller's host->call_error(): the callee's reply_error
+# message, or agentd's own line (denied, unknown, deadline passed).
 . "$top_srcdir/tests/lib.sh"
 
-plan 41
+plan 51
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -14,7 +16,7 @@ conf bus.conf <<EOF
 agent "echo" { plugin = "$ECHO" }
 agent "front" {
 	plugin = "$BUS"
-	calls = { "echo", "slowpoke", "ghost" }
+	calls = { "echo", "slowpoke", "ghost", "picky" }
 	publish = { "orders" }
 }
 agent "sink" {
@@ -26,6 +28,7 @@ agent "lazy" {
 	subscribe = { "orders.new" }
 	settings { event_sleep_ms = 50 }
 }
+agent "picky" { plugin = "$BUS" }
 agent "slowpoke" {
 	plugin = "$TYPED"
 	queue_max = 2
@@ -41,11 +44,11 @@ front() { actl --json call front "$1"; }
 
 start_agentd
 ok $? "agentd starts"
-for a in echo front sink lazy slowpoke; do
+for a in echo front sink lazy slowpoke picky; do
 	wait_for 10 agent_ready "$a" 1 || diag "$a not ready"
 done
-[ "$(actl --json status | jq '[.agents[].ready] | add')" = 5 ]
-ok $? "all five agents have a ready instance"
+[ "$(actl --json status | jq '[.agents[].ready] | add')" = 6 ]
+ok $? "all six agents have a ready instance"
 
 # ---- calls
 out=$(front '{"call":"echo","body":{"q":1}}')
@@ -56,6 +59,9 @@ like "$out" '^\{"status":"ok","reply":\{"echo":"async","instance":"echo-1"' \
     "an asynchronous call completes on the plugin's thread"
 out=$(front '{"call":"sink","body":{}}')
 like "$out" '"status":"EDENIED"' "a call to an agent not in calls = { } is denied"
+like "$(echo "$out" | jq -r .why)" \
+    '^agent "front" may not call "sink": add it to calls = \{ \} in .*bus.conf$' \
+    "...and host->call_error says why, and what to do"
 [ "$(st front calls_denied)" = 1 ]
 ok $? "the denial is counted on the caller"
 grep -q 'agent front: call to "sink" denied' "$T_DIR/agentd.log"
@@ -64,8 +70,16 @@ ok $? "and logged, naming caller and callee"
 ok $? "the denied call never reached sink"
 out=$(front '{"call":"ghost","body":{}}')
 like "$out" '"status":"ENOENT"' "a call to an agent that does not exist: ENOENT"
+like "$(echo "$out" | jq -r .why)" '^no agent named "ghost": ' \
+    "...and host->call_error says so"
 out=$(front '{"call":"slowpoke","body":{"sleep_ms":3000},"timeout_ms":300}')
 like "$out" '"status":"ETIMEOUT"' "a call past its deadline answers ETIMEOUT"
+like "$(echo "$out" | jq -r .why)" '^agent "slowpoke": deadline passed$' \
+    "...and host->call_error names the callee"
+out=$(front '{"call":"picky","body":{"fail":2,"why":"no sku \"Z-9\"\nin stock"}}')
+like "$out" '"status":"EINVAL"' "a callee's reply_error code reaches a host->call"
+like "$(echo "$out" | jq -r .why)" '^no sku "Z-9" in stock$' \
+    "...and its message host->call_error, made one line"
 out=$(front '{"call":"echo","body":{"after":"timeout"}}')
 like "$out" '"status":"ok"' "the caller keeps working after a timeout"
 
@@ -73,12 +87,22 @@ like "$out" '"status":"ok"' "the caller keeps working after a timeout"
 # own instance channel instead of calls.sock.
 out=$(front '{"call":"sink","body":{},"async":true}')
 like "$out" '"status":"EDENIED"' "an asynchronous call outside calls = { } is denied"
+like "$(echo "$out" | jq -r .why)" '^agent "front" may not call "sink": ' \
+    "...and host->call_error in the callback says why"
 [ "$(st front calls_denied)" = 2 ] && [ "$(st sink requests)" = 0 ]
 ok $? "counted on the caller, never delivered"
 out=$(front '{"call":"ghost","body":{},"async":true}')
 like "$out" '"status":"ENOENT"' "an asynchronous call to a missing agent: ENOENT"
+like "$(echo "$out" | jq -r .why)" '^no agent named "ghost": ' \
+    "...and host->call_error in the callback says so"
 out=$(front '{"call":"slowpoke","body":{"sleep_ms":2000},"timeout_ms":300,"async":true}')
 like "$out" '"status":"ETIMEOUT"' "an asynchronous call past its deadline: ETIMEOUT"
+like "$(echo "$out" | jq -r .why)" '^agent "slowpoke": deadline passed$' \
+    "...and host->call_error in the callback names the callee"
+out=$(front '{"call":"picky","body":{"fail":16,"why":"order 7 exists"},"async":true}')
+like "$out" '"status":"EEXIST"' "a callee's reply_error code reaches a call_async callback"
+like "$(echo "$out" | jq -r .why)" '^order 7 exists$' \
+    "...and its message host->call_error in the callback"
 
 # The caller dies with an asynchronous call in flight: the answer has no
 # one to go to, and nothing else notices.  (front is front-2 from here.)

@@ -6,7 +6,8 @@
 # in, the agents, a HIGH proposal in the queue within 2 s, approve /
 # reject / modify through the page and the audit trail, HTML in a
 # proposal shown as text, the live feed at 1000 events/s, agent detail,
-# audit search and verify, a viewer without actions, a revoked token,
+# audit search and verify, a generation's counters (host->count()), a
+# viewer without actions, a revoked token,
 # agentd restarting under the page, 1280x800 and 390 px, and no
 # JavaScript error in the browser's console.
 #
@@ -32,6 +33,8 @@ PROP=$(plugin_copy "$TPLUGINS/proposer.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 SECRETS=$(plugin_copy "$TPLUGINS/secrets.so")
+# counts visits and conversions with host->count() (tests/plugins/ab.c)
+AB=$(plugin_copy "$TPLUGINS/ab1.so")
 # A fixed port: the page's origin must be the same after agentd restarts.
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 conf agentd.conf <<EOC
@@ -52,6 +55,7 @@ agent "vault" {
 	plugin = "$SECRETS"
 	settings { api_token = "tok-s3cr3t-4711" DB_Password = "hunter2-0815" region = "us-east" }
 }
+agent "ab" { plugin = "$AB" }
 EOC
 
 # The page's files from the source tree (a VPATH build, as distcheck's,
@@ -62,7 +66,8 @@ start_agentd
 ok $? "agentd starts with the HTTP API on 127.0.0.1:$PORT"
 URL="http://127.0.0.1:$PORT"
 wait_for 10 agent_ready echo && wait_for 10 agent_ready pricing &&
-    wait_for 10 agent_ready feeder && wait_for 10 agent_ready vault
+    wait_for 10 agent_ready feeder && wait_for 10 agent_ready vault &&
+    wait_for 10 agent_ready ab
 ok $? "its agents are ready"
 TOK_VIEWER=$(actl token create viewer1 --role viewer) &&
     TOK_OPER=$(actl token create oper1 --role operator) &&
@@ -79,19 +84,20 @@ export AGENTCTL AGENTD_TEST_SLOW="$T_SLOW"
     AGENTD_CONSOLE_SHOTS=$(cd "$AGENTD_CONSOLE_SHOTS" && pwd) && export AGENTD_CONSOLE_SHOTS
 # console.py prints its own TAP lines, numbered after these; it asks
 # this shell to stop and start agentd (this shell's child) by writing
-# $T_DIR/req.stop or req.start, and reads the exit status in ack.*.
+# $T_DIR/req.stop or req.start, and reads the exit status in ack.*
+# (written whole, then renamed: the reader never sees an empty file).
 T_FIRST=$((T_N + 1)) "$PY" "$top_srcdir/tests/system/console.py" &
 py_pid=$!
 while kill -0 "$py_pid" 2>/dev/null; do
 	if [ -f "$T_DIR/req.stop" ]; then
 		rm -f "$T_DIR/req.stop"
 		stop_agentd
-		echo $? >"$T_DIR/ack.stop"
+		echo $? >"$T_DIR/ack.stop.tmp" && mv "$T_DIR/ack.stop.tmp" "$T_DIR/ack.stop"
 	fi
 	if [ -f "$T_DIR/req.start" ]; then
 		rm -f "$T_DIR/req.start"
 		start_agentd
-		echo $? >"$T_DIR/ack.start"
+		echo $? >"$T_DIR/ack.start.tmp" && mv "$T_DIR/ack.start.tmp" "$T_DIR/ack.start"
 	fi
 	sleep 0.05
 done

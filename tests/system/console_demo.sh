@@ -1,6 +1,6 @@
 #!/bin/sh
 # What README.md promises a newcomer: with the repository's conf.d (as
-# `make demo` runs it), the command center shows the demo's agents and a
+# `make tour` runs it), the command center shows the demo's agents and a
 # decision to approve, and approving it in the page has pricing apply
 # the price (tests/system/console_demo.py, chromium headless).
 . "$top_srcdir/tests/lib.sh"

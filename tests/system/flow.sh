@@ -5,11 +5,13 @@
 # definition that leaves the previous ones serving, cancel, and runs
 # resumed after kill -9 of the flow instance and of agentd (finished steps
 # not called again, the one in flight called again with the same key).
+# A failed step says why in the callee's words (its reply_error message)
+# or agentd's (a denied call, a deadline passed): host->call_error.
 # The callee is tests/plugins/flowtest: each call says what it does, and
 # it counts calls per idempotency key in its state (n/KEY).
 . "$top_srcdir/tests/lib.sh"
 
-plan 70
+plan 76
 
 FLOW=$(plugin_copy "$BPLUGINS/flow.so")
 FT=$(plugin_copy "$TPLUGINS/flowtest.so")
@@ -271,12 +273,24 @@ called "$r/x/1" 1
 ok $? "EINVAL was not retried: one call"
 like "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq -r .error)" \
     'EINVAL.*step "x"' "the run's error names the code and the step"
+like "$(stf "$r" .error)" '^EINVAL: told to fail \(step "x", attempt 1 of 5\)$' \
+    "...and says why in the callee's words (its reply_error message)"
+like "$(stf "$r" '.steps[] | select(.step == "x") | .error')" '^EINVAL: told to fail$' \
+    "...so does the step's record"
+actl audit --agent flow --kind flow.step.failed | grep -q "run $r of errors: x .*EINVAL: told to fail"
+ok $? "...and the flow.step.failed audit record"
+actl --json audit --agent flow --kind flow.run.failed |
+    jq -e --arg r "$r" 'select(.detail.run == $r) | .detail.error | test("^EINVAL: told to fail")' >/dev/null
+ok $? "...and the flow.run.failed record's error"
 
 r=$(start '{"op":"start","workflow":"unknown"}')
 wait_for 20 is_state "$r" failed
 ok $? "a step calling an agent it may not call fails the run"
 like "$(fl "{\"op\":\"status\",\"run\":\"$r\"}" | jq -r .steps[0].error)" \
     '^(EDENIED|ENOENT)' "...at once, with the code"
+like "$(stf "$r" .steps[0].error)" \
+    '^EDENIED: agent "flow" may not call "nosuch": add it to calls = \{ \} in .*flow.conf$' \
+    "...and agentd's line: why, and what to do"
 r=$(start '{"op":"start","workflow":"crash"}')
 wait_for 20 is_state "$r" done
 ok $? "a callee that crashes mid-call: the run still ends done"
@@ -407,6 +421,9 @@ like "$(stf "$r" '.steps[1].input | .b + .c')" '^BC$' \
     "the next step reads the branches' answers"
 like "$(stf "$r" '[.steps[0].branches[] | .branch + ":" + .state + ":" + (.attempts|tostring)] | join(" ")')" \
     '^a:done:1 b:done:2 c:done:2$' "the group's record has each branch's attempts"
+actl audit --agent flow --kind flow.branch.retry |
+    grep -q "run $r of par: fan branch c retried: ETIMEOUT: agent \"flowtest\": deadline passed"
+ok $? "a branch's timeout is audited with agentd's line, naming the callee"
 
 r=$(start '{"op":"start","workflow":"first"}')
 wait_for 20 is_state "$r" done

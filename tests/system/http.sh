@@ -8,7 +8,7 @@
 
 
 command -v curl >/dev/null || { echo "1..0 # SKIP no curl"; exit 0; }
-plan 94
+plan 96
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 PROP=$(plugin_copy "$TPLUGINS/proposer.so")
@@ -315,6 +315,15 @@ grep -q '^agentd_service_seconds_bucket{agent="echo",le="+Inf"}' "$T_DIR/body" &
     grep -q '^agentd_build_info{version=' "$T_DIR/body" &&
     grep -q '^agentd_decisions_total{agent="pricing",outcome="approved"} 1' "$T_DIR/body"
 ok $? "with histograms, build info and the gate's decisions"
+grep -q '^agentd_agent_failed{agent="echo"} 0$' "$T_DIR/body" &&
+    ! grep -q '^agentd_decisions_next_deadline_seconds{agent="echo"}' "$T_DIR/body"
+ok $? "echo is not failed and, with nothing pending, has no deadline line"
+# A HIGH decision left pending (deadline = 1h): its seconds to go.
+actl call pricing '{"propose": {"type":"refund","title":"Refund 130","amount":130,"confidence":0.5,"params":{"order":2}}, "count": 1}' >/dev/null
+as "$VIEW" GET /metrics >/dev/null
+left=$(awk '$1 == "agentd_decisions_next_deadline_seconds{agent=\"pricing\"}" { print $2 }' "$T_DIR/body")
+awk -v l="$left" 'BEGIN { exit !(l != "" && l > 3500 && l <= 3600) }'
+ok $? "a pending decision's deadline in agentd_decisions_next_deadline_seconds (got $left)"
 if command -v promtool >/dev/null; then
 	promtool check metrics <"$T_DIR/body" >"$T_DIR/promtool.out" 2>&1
 	ok $? "promtool check metrics passes: $(head -3 "$T_DIR/promtool.out")"

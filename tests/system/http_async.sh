@@ -10,7 +10,7 @@
 # sandbox: no network for an agent without http { allow }.
 . "$top_srcdir/tests/lib.sh"
 
-plan 32
+plan 34
 
 command -v python3 >/dev/null || { echo "1..0 # SKIP python3 missing"; exit 0; }
 command -v openssl >/dev/null || { echo "1..0 # SKIP openssl missing"; exit 0; }
@@ -92,6 +92,12 @@ out=$(call web "{\"url\":\"http://127.0.0.1:$P/ok\",\"method\":\"PUT\",\"body\":
 body=$(printf '%s' "$out" | field .last.body)
 like "$body" '"method": "PUT", "body": "payload-7", "x_req": "marker-42"' "the method, body and a header reach the server"
 like "$out" '"X-Echo":"marker-42"' "...and the server's header comes back"
+# The worker reuses a finished request's curl handle: the next request
+# carries none of its predecessor's method, header or body.
+out=$(call web "{\"url\":\"http://127.0.0.1:$P/ok\"}")
+like "$out" '"code":200,.*"body":"hello"' "a GET after the PUT: the server saw no body and no X-Req"
+[ "$(grep ' /ok$' "$T_DIR/plain.log" | tail -n 1 | cut -d' ' -f2)" = GET ]
+ok $? "...and a GET, not the PUT before it"
 
 # 2. Retries: 500 twice, then 200, with three attempts.
 out=$(call web "{\"url\":\"http://127.0.0.1:$P/fail/2/a\",\"attempts\":3,\"backoff_ms\":50}")

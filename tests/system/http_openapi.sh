@@ -13,7 +13,7 @@
 
 command -v curl >/dev/null || { echo "1..0 # SKIP no curl"; exit 0; }
 command -v python3 >/dev/null || { echo "1..0 # SKIP no python3"; exit 0; }
-plan 95
+plan 98
 
 SPEC="$top_srcdir/doc/openapi.yaml"
 CHECK="python3 $top_srcdir/tests/tools/openapi_check.py"
@@ -156,6 +156,11 @@ out=$($CHECK check "$SPEC" "$ROUTES" getStatus GET /v1/status 418 \
 out=$($CHECK check "$SPEC" "$ROUTES" getMetrics GET /metrics 200 \
     application/json "$T_DIR/status.json")
 [ $? -ne 0 ] && like "$out" 'text/plain' "and a media type it does not answer"
+
+api 200 listAgents "$VIEW" GET "/v1/agents?capability=echo"
+[ "$(bj '[.agents[].name] | join(",")')" = "echo" ]
+ok $? "the agents with capability echo: echo"
+api 400 listAgents "$VIEW" GET "/v1/agents?capability=NOT%20ONE"
 
 # ---- calls, events, state --------------------------------------------------
 with '{"hello":"world"}' api 200 callAgent "$OPER" POST \

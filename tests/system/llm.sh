@@ -11,7 +11,7 @@
 # line, status, audit record, reply or state.
 . "$top_srcdir/tests/lib.sh"
 
-plan 31
+plan 32
 
 command -v python3 >/dev/null || { echo "1..0 # SKIP python3 missing"; exit 0; }
 command -v openssl >/dev/null || { echo "1..0 # SKIP openssl missing"; exit 0; }
@@ -134,6 +134,14 @@ printf '%s' "$out" | jq_true '.provider == "oa" and .fallbacks == 1'
 ok $? "malformed JSON from a provider: the next one answers"
 stat_is '.providers.down.failures["5xx"] == 1 and .providers.down.fallbacks == 1 and .providers.refused.failures.connect == 1 and .providers.bad.failures.bad_response == 1 and .providers.oa.answered == 3'
 ok $? "stats count failures by class, fallbacks and answers per provider"
+counters() {
+	actl --json status | jq -e '[.agents[] | select(.name == "llm") | .generations[].counters] | add
+	    | .llm_failed_5xx >= 1 and .llm_failed_connect >= 1
+	      and .llm_failed_bad_response >= 1 and .llm_fallbacks >= 3
+	      and .llm_answered >= 3 and .llm_requests >= 6 and .llm_prompt_tokens > 0'
+}
+wait_for 10 counters
+ok $? "and agentd's counters of the generation (status, /metrics) sum them"
 
 # 3. The breaker: two failures open it, it is skipped, the probe closes it.
 curl -s "http://127.0.0.1:$P/down/a"

@@ -6,7 +6,7 @@
 # audit trail.  Bad proposals and bad answers are refused with one line.
 . "$top_srcdir/tests/lib.sh"
 
-plan 59
+plan 60
 
 PROP=$(plugin_copy "$TPLUGINS/proposer.so")
 BUS=$(plugin_copy "$TPLUGINS/bus.so")
@@ -221,6 +221,9 @@ ok $? "over max_pending (3) the next proposal is EBUSY"
 ok $? "every proposal is a decision.proposed audit record"
 like "$(actl --json audit --kind decision.proposed --limit 0)" '"rule":"small-price"' \
     "with the rule that matched"
+like "$(actl --json audit --kind decision.proposed --limit 0)" \
+    'decision 1 proposed: price\.change \\"cut\\" amount 10: low by rule small-price, approved by the policy"' \
+    "its summary says what was proposed, its amount and how it was classified"
 like "$(actl --json audit --kind decision.rejected --limit 1)" 'not this customer' \
     "a rejection is audited with its reason"
 out=$(actl --json decisions --agent pricing --outcome rejected)

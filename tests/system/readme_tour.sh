@@ -1,7 +1,7 @@
 #!/bin/sh
 # README.md's "A short tour" is what agentctl prints: each `$ command` of
 # its console blocks is run against agentd with the repository's conf.d
-# (as make demo runs it), and its output compared with the README's, pids
+# (as make tour runs it), and its output compared with the README's, pids
 # uptimes and memory aside (numbers there are the README's run's, and the columns
 # they widen are compared as words).
 . "$top_srcdir/tests/lib.sh"

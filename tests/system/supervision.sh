@@ -7,10 +7,15 @@
 # stable_after.
 . "$top_srcdir/tests/lib.sh"
 
-plan 20
+plan 22
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 MIS=$(plugin_copy "$TPLUGINS/misbehave.so")
+conf agentd.conf <<EOF
+agentd {
+	http { listen = "127.0.0.1:0"  metrics_public = true }
+}
+EOF
 conf agents.conf <<EOF
 agent "echo" { plugin = "$ECHO" }
 agent "crashy" {
@@ -62,6 +67,17 @@ grep -q 'agent crashy: to see where it crashed: .*gdb --args \./test_misbehave \
 ok $? "... with the commands that show where"
 grep -qF "agent crashy: to see where it crashed: agentd-worker --describe $MIS loads it" "$T_DIR/agentd.log"
 ok $? "... first the worker's describe mode, on the plugin's path"
+# The worker's own last words: the signal and its stack, through the
+# plugin (common/crash.h); a sanitized build's report says it instead.
+if nm "$WORKER" 2>/dev/null | grep -q __asan_init; then
+	echo "ok $((T_N + 1)) # SKIP a sanitized build reports crashes itself"
+	T_N=$((T_N + 1))
+else
+	stack=$(grep -A40 'agentd-worker crashy/crashy-[0-9]*: crashed: signal SIGABRT in thread [0-9]*; its stack:$' "$T_DIR/agentd.log")
+	printf '%s\n' "$stack" | grep -q '^/proc/self/fd/[0-9]*(+0x[0-9a-f]*)' &&
+	    printf '%s\n' "$stack" | grep -q '^(/proc/self/fd/[0-9]* in the stack is the plugin, loaded from /.*\.so)$'
+	ok $? "the crashed worker wrote its stack, through the plugin, in the log"
+fi
 # The command as the line gives it: the plugin loads (no init is run),
 # so the crash is in its init, not in loading it.
 out=$(timeout "$(slow 10)" "$WORKER" --describe "$MIS" 2>&1)
@@ -73,6 +89,14 @@ sleep 1
 ok $? "a failed agent is not started again ($n starts)"
 actl status | grep -Eq '^crashy .* failed$'
 ok $? "agentctl status shows it failed"
+if command -v curl >/dev/null; then
+	curl -s "http://$(cat "$T_DIR/run/http.addr")/metrics" > "$T_DIR/metrics"
+	grep -q '^agentd_agent_failed{agent="crashy"} 1$' "$T_DIR/metrics" &&
+	    grep -q '^agentd_agent_failed{agent="echo"} 0$' "$T_DIR/metrics"
+	ok $? "/metrics: agentd_agent_failed is 1 for crashy, 0 for echo"
+else
+	ok 0 "# SKIP no curl for /metrics"
+fi
 out=$(actl call crashy '{}' 2>&1)
 [ $? -eq 1 ] && printf '%s' "$out" | grep -qi 'failed'
 ok $? "a request to it is answered failed at once: $out"

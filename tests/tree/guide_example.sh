@@ -31,7 +31,7 @@ ok $? "it calls call_async, write_price (state_put), audit_async, publish and re
 
 # The .conf lines the section quotes.
 missing=
-for l in 'concurrency = 8' 'calls = { "inventory" }' 'publish = { "quote" }'; do
+for l in 'concurrency = 8' 'calls = { "stock" }' 'publish = { "quote" }'; do
 	grep -qF "$l" "$sk/skeleton.conf" || missing="$missing [$l]"
 	sed -n '/^## 20\. /,$p' "$guide" | grep -qF "$l" ||
 	    missing="$missing [guide: $l]"

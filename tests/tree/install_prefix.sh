@@ -7,7 +7,7 @@
 # absolute directory whatever the prefix: then this fails.
 . "$top_srcdir/tests/lib.sh"
 
-plan 4
+plan 5
 
 # make from the test, not from make check's jobserver.
 t_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "${MAKE:-make}" "$@"; }
@@ -22,6 +22,7 @@ agentd-print-dirs:
 	@echo "runstatedir='$(runstatedir)'"
 	@echo "unitdir='$(systemdsystemunitdir)'"
 	@echo "unitdir_given='$(systemd_unitdir_given)'"
+	@echo "docdir='$(docdir)'"
 EOF
 dirs=$(t_make -s --no-print-directory -C "$top_builddir" -f Makefile \
     -f "$T_DIR/print.mk" agentd-print-dirs 2>"$T_DIR/print.err")
@@ -63,4 +64,16 @@ ok $? "every installed file is inside $roots, agentd.service in $unitdir"
 [ -z "$outside" ] || diag "installed outside:$outside"
 [ "$unit_found" = yes ] || [ "$unitdir" = no ] ||
     diag "no agentd.service in $unitdir"
+
+# The plugin skeleton, where doc/plugin-guide.md section 2 copies it from.
+sk=$dest$docdir/examples/plugin-skeleton
+missing=
+for f in $(cd "$top_srcdir/contrib/plugin-skeleton" &&
+    ls Makefile *.md *.c *.conf); do
+	cmp -s "$top_srcdir/contrib/plugin-skeleton/$f" "$sk/$f" ||
+	    missing="$missing $f"
+done
+[ -z "$missing" ]
+ok $? "the plugin skeleton is installed in $docdir/examples/plugin-skeleton"
+[ -z "$missing" ] || diag "missing or different (skeleton_DATA in Makefile.am):$missing"
 done_testing

@@ -2214,10 +2214,110 @@ test_webhooks(void)
 	free(path);
 }
 
+/* An agent's schedule "NAME" { } sections. */
+static const char sched_text[] = "agent \"shop\" {\n"
+                                 "  plugin = \"e.so\" settings { limit = 1 }\n"
+                                 "  schedule \"stock\" { every = 10m }\n"
+                                 "  schedule \"nightly\" {\n"
+                                 "    cron = \"0 3 * * mon-fri\"\n"
+                                 "    timezone = \"Europe/Berlin\"\n"
+                                 "    missed = run\n"
+                                 "    body = \"{\\\"full\\\": true}\"\n"
+                                 "  }\n"
+                                 "}\n";
+
+static void
+test_schedules(void)
+{
+	char                          *dir = fresh_dir();
+	char                           err[AD_ERRLEN];
+	struct ad_config              *c = NULL;
+	const struct ad_schedule_conf *s = NULL;
+	struct ad_agent_conf          *copy;
+
+	put(dir, "a.conf", sched_text);
+	load(dir, NULL, &c, err);
+	ok(c != NULL && c->nagents == 1 && c->agents[0].nschedules == 2,
+	    "schedules: two land, in file order");
+	if (c == NULL) {
+		diag("%s", err);
+		rmtree(dir);
+		return;
+	}
+	s = c->agents[0].schedules;
+	ok(strcmp(s[0].name, "stock") == 0 && s[0].line == 3
+	        && s[0].every_ms == 600000 && s[0].cron == NULL
+	        && s[0].timezone == NULL && s[0].missed == AD_MISSED_SKIP
+	        && s[0].body == NULL,
+	    "schedules: every, and the defaults");
+	ok(strcmp(s[1].name, "nightly") == 0 && s[1].line == 4
+	        && s[1].every_ms == 0
+	        && strcmp(s[1].cron, "0 3 * * mon-fri") == 0
+	        && strcmp(s[1].timezone, "Europe/Berlin") == 0
+	        && s[1].missed == AD_MISSED_RUN
+	        && strcmp(s[1].body, "{\"full\": true}") == 0,
+	    "schedules: cron, timezone, missed and body");
+	copy = ad_agent_conf_dup(&c->agents[0]);
+	ok(ad_agent_conf_same(copy, &c->agents[0]),
+	    "schedules: a copy is the same");
+	free(copy->schedules[1].cron);
+	copy->schedules[1].cron = ad_xstrdup("0 4 * * *");
+	ok(!ad_agent_conf_same(copy, &c->agents[0]),
+	    "schedules: a changed cron is a change (a new generation)");
+	copy->nschedules = 1; /* the second is freed with the array */
+	free(copy->schedules[1].name);
+	ad_opts_free(ad_schedule_opts, &copy->schedules[1]);
+	ok(!ad_agent_conf_same(copy, &c->agents[0]),
+	    "schedules: one removed is a change");
+	ad_agent_conf_free(copy);
+	ad_config_free(c);
+	rmtree(dir);
+
+	expect_error("agent \"a\" {\n plugin = \"e.so\" settings { limit = 1 "
+	             "}\n schedule \"x\" {\n"
+	             "  cron = \"0 3 * *\"\n }\n}\n",
+	    "a.conf:4: agent \"a\": schedule \"x\": ",
+	    "cron \"0 3 * *\": has 4 fields: write five",
+	    "schedules: a cron expression of four fields, at its line");
+	expect_error(
+	    "agent \"a\" {\n plugin = \"e.so\" settings { limit = 1 }\n"
+	    " schedule \"x\" { every = 1s }\n"
+	    " schedule \"x\" { every = 2s }\n}\n",
+	    "a.conf:4: agent \"a\": schedule \"x\": ",
+	    "defined twice in this agent (first at line 3)",
+	    "schedules: a name twice");
+	expect_error(
+	    "agent \"a\" {\n plugin = \"e.so\" settings { limit = 1 }\n"
+	    " schedule \"x\" { every = 1s\n timezone = \"UTC\" }\n}\n",
+	    "a.conf:3: agent \"a\": schedule \"x\": ",
+	    "timezone is for cron: remove it",
+	    "schedules: a timezone without cron");
+	expect_error(
+	    "agent \"a\" {\n plugin = \"e.so\" settings { limit = 1 }\n"
+	    " schedule \"x\" { missed = run }\n}\n",
+	    "a.conf:3: agent \"a\": schedule \"x\": ",
+	    "no time: add every = 10m, or cron = \"0 3 * * *\"",
+	    "schedules: neither every nor cron");
+	expect_error(
+	    "agent \"a\" {\n plugin = \"e.so\" settings { limit = 1 }\n"
+	    " schedule \"x\" { every = 1s\n"
+	    " body = \"{\\\"due\\\": 1}\" }\n}\n",
+	    "a.conf:4: agent \"a\": schedule \"x\": ",
+	    "body \"{\"due\": 1}\": writes \"due\", which every run's event "
+	    "has",
+	    "schedules: a body writing a key of the event");
+	expect_error(
+	    "agent \"a\" {\n plugin = \"e.so\" settings { limit = 1 }\n"
+	    " schedule \"x\" { every = 1s\n missed = twice }\n}\n",
+	    "a.conf:4: agent \"a\": schedule \"x\": ",
+	    "missed \"twice\" is unknown: use skip or run",
+	    "schedules: missed neither run nor skip");
+}
+
 int
 main(void)
 {
-	plan(192 + 16 + 3 + 1 + 6 + 10 + 127 + 16 + 7);
+	plan(192 + 16 + 3 + 1 + 6 + 10 + 127 + 16 + 7 + 6 + 6 * 3);
 	test_tolerant();
 	test_all_errors();
 	test_same();
@@ -2246,5 +2346,6 @@ main(void)
 	test_policy_same();
 	test_policy_rows();
 	test_webhooks();
+	test_schedules();
 	return done_testing();
 }

@@ -121,14 +121,14 @@ test_keys_and_audit(void)
 static void
 test_reserved_kinds(void)
 {
-	static const char *const ours[] = { "agent.reload", "instance.exit",
-		"call.denied", "state.denied", "event.denied", "audit.archive",
-		"agentd.start", "policy.decided", "approval.granted", "agent",
-		"decision", "decision.approved", "Agent.Reload",
-		"INSTANCE.exit" };
-	static const char *const theirs[]
-	    = { "pricing.decision", "price.quoted", "agents.reload", "agentx",
-		      "my.agent.reload", "stateful", "reload" };
+	static const char *const  ours[]   = { "agent.reload", "instance.exit",
+		   "call.denied", "state.denied", "event.denied", "audit.archive",
+		   "agentd.start", "policy.decided", "approval.granted", "agent",
+		   "decision.approved", "Decision.Proposed", "Agent.Reload",
+		   "INSTANCE.exit" };
+	static const char *const  theirs[] = { "pricing.decision", "decision",
+		 "price.quoted", "agents.reload", "agentx", "my.agent.reload",
+		 "stateful", "reload" };
 	const struct agentd_host *h;
 	agentd_ctx               *ctx;
 	agentd_mock              *m;

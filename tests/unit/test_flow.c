@@ -45,11 +45,12 @@ remove_def(const char *name)
 /* ---- a callee the test drives ------------------------------------------- */
 
 struct callee {
-	int  calls;
-	int  fail; /* fail this many calls first */
-	int  code;
-	char key[256]; /* the last idempotency_key */
-	char got[256]; /* the last "sku" field */
+	int         calls;
+	int         fail; /* fail this many calls first */
+	int         code;
+	const char *msg; /* the failure's message, as reply_error gives it */
+	char        key[256]; /* the last idempotency_key */
+	char        got[256]; /* the last "sku" field */
 };
 
 static int
@@ -73,7 +74,9 @@ callee_fn(void *arg, const char *agent, const void *body, size_t len,
 	}
 	if (c->fail > 0) {
 		c->fail--;
-		return c->code;
+		return c->msg != NULL
+		    ? agentd_mock_call_fail(reply, c->code, c->msg)
+		    : c->code;
 	}
 	agentd_write_map(reply, 3);
 	agentd_write_str(reply, "sku");
@@ -205,6 +208,15 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Run completions and ticks until the run is no longer running (5 s). */
 static const char *
 drive(agentd_mock *m, const char *id, char *buf, size_t size)
@@ -256,6 +268,46 @@ audits(agentd_mock *m, const char *kind)
 		    && strcmp(k, kind) == 0)
 			n++;
 	return n;
+}
+
+/* The summary of the last audit record of kind, or "". */
+static const char *
+audit_summary(agentd_mock *m, const char *kind)
+{
+	const char *k, *s, *last = "";
+	const void *d;
+	size_t      dl;
+
+	for (size_t i = 0; i < agentd_mock_audit_count(m); i++)
+		if (agentd_mock_audit(m, i, &k, &s, &d, &dl) == 0
+		    && strcmp(k, kind) == 0)
+			last = s;
+	return last;
+}
+
+/* The "error" of the detail of the last audit record of kind, into buf
+ * ("" if none). */
+static const char *
+audit_error(agentd_mock *m, const char *kind, char *buf, size_t size)
+{
+	const char *k, *s;
+	const void *d, *last     = NULL;
+	size_t      dl, last_len = 0;
+	agentd_doc *doc;
+
+	for (size_t i = 0; i < agentd_mock_audit_count(m); i++)
+		if (agentd_mock_audit(m, i, &k, &s, &d, &dl) == 0
+		    && strcmp(k, kind) == 0) {
+			last     = d;
+			last_len = dl;
+		}
+	buf[0] = '\0';
+	if (last != NULL && agentd_parse(last, last_len, &doc) == 0) {
+		agentd_get_strcpy(
+		    agentd_map_get(agentd_doc_root(doc), "error"), buf, size);
+		agentd_doc_free(doc);
+	}
+	return buf;
 }
 
 /* ---- definitions ----------------------------------------------------- */
@@ -419,6 +471,49 @@ test_pipeline(void)
 	agentd_mock_free(m);
 }
 
+/* With the setting events, each audit record is published too: the same
+ * kind as the topic, the same detail as the body; without it, none. */
+static void
+test_events(void)
+{
+	struct callee a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock  *m = flow_mock(&a, &b, &c);
+	char          id[64], st[64];
+	const char   *topic, *kind, *summary;
+	const void   *body, *detail;
+	size_t        n, len, dlen, same = 0;
+
+	load(m);
+	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done", "a run without events");
+	is_int((int)agentd_mock_published_count(m), 0,
+	    "...publishes nothing (events is false by default)");
+	agentd_mock_free(m);
+
+	m = flow_mock(&a, &b, &c);
+	agentd_mock_setting(m, "events", "true");
+	load(m);
+	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done", "a run with events");
+	n = agentd_mock_audit_count(m);
+	for (size_t i = 0; i < n; i++)
+		if (agentd_mock_published(m, i, &topic, &body, &len) == 0
+		    && agentd_mock_audit(m, i, &kind, &summary, &detail, &dlen)
+		        == 0
+		    && strcmp(topic, kind) == 0 && len == dlen
+		    && memcmp(body, detail, len) == 0)
+			same++;
+	diag("%zu records, %zu events, %zu the same", n,
+	    agentd_mock_published_count(m), same);
+	ok(n >= 5 && agentd_mock_published_count(m) == n && same == n,
+	    "...publishes each of its records: topic its kind, body its "
+	    "detail");
+	ok(agentd_mock_published(m, n - 1, &topic, &body, &len) == 0
+	        && strcmp(topic, "flow.run.done") == 0,
+	    "...the last one flow.run.done");
+	agentd_mock_free(m);
+}
+
 static void
 test_failures(void)
 {
@@ -436,7 +531,61 @@ test_failures(void)
 	field(m, id, -1, "error", buf, sizeof(buf));
 	like(buf, "EINVAL", "the run's error names the code");
 	like(buf, "step \"vet\"", "...and the step");
+	like(buf, "EINVAL: invalid argument",
+	    "...and, the callee giving no message, the code's text");
 	agentd_mock_free(m);
+
+	/* The callee's reply_error message, in the run's record. */
+	b = (struct callee) { .fail = 9,
+		.code               = AGENTD_EINVAL,
+		.msg                = "sku \"Z-9\" is not\nin the catalog" };
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "a callee's reply_error with a message fails the run");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	is_str(buf,
+	    "EINVAL: sku \"Z-9\" is not in the catalog (step \"vet\", "
+	    "attempt 1 of 3)",
+	    "the run's error is the callee's message, made one line");
+	field(m, id, 1, "error", buf, sizeof(buf));
+	is_str(buf, "EINVAL: sku \"Z-9\" is not in the catalog",
+	    "...so is the step's error");
+	like(audit_summary(m, "flow.step.failed"),
+	    "sku \"Z-9\" is not in the catalog",
+	    "...and the flow.step.failed audit record");
+	like(audit_error(m, "flow.run.failed", buf, sizeof(buf)),
+	    "sku \"Z-9\" is not in the catalog",
+	    "...and the error of flow.run.failed");
+	agentd_mock_free(m);
+
+	/* A retried failure says why in its flow.step.retry record. */
+	b = (struct callee) { .fail = 1,
+		.code               = AGENTD_EBUSY,
+		.msg                = "vet is at its limit of 4 checks" };
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done",
+	    "a retried failure with a message, then an answer: done");
+	like(audit_summary(m, "flow.step.retry"),
+	    "EBUSY: vet is at its limit of 4 checks",
+	    "the retry's record carries the callee's message");
+	agentd_mock_free(m);
+
+	/* An agent nobody plays: the mock's line, as agentd's. */
+	write_def("nobody.flow", "step \"x\" { agent = \"nobody\" }\n");
+	m = flow_mock(&a, &b, &c);
+	load(m);
+	start(m, "nobody", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "a call to an unknown agent fails the run");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	like(buf, "ENOENT: no agent named \"nobody\"",
+	    "...saying there is no such agent");
+	agentd_mock_free(m);
+	remove_def("nobody.flow");
 
 	b = (struct callee) { .fail = 9, .code = AGENTD_ETIMEOUT };
 	m = flow_mock(&a, &b, &c);
@@ -557,6 +706,7 @@ test_cancel_and_resume(void)
 
 	load(m);
 	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	agentd_mock_poll(m, 0); /* its checkpoint committed */
 	is_int(a.calls, 1, "the first step is called as the run starts");
 	agentd_writer_new(&w);
 	agentd_write_map(w, 2);
@@ -579,6 +729,7 @@ test_cancel_and_resume(void)
 	m         = flow_mock(&a, &b, &c);
 	load(m);
 	start(m, "pipeline", NULL, 0, id, sizeof(id));
+	agentd_mock_poll(m, 0); /* its checkpoint committed */
 	snprintf(first_key, sizeof(first_key), "%s", a.key);
 	m2 = flow_mock(&a, &b, &c);
 	h  = agentd_mock_host(m, &ctx);
@@ -831,8 +982,10 @@ test_wait(void)
 	write_def("until.flow",
 	    "step \"then\" {\n until = \"2000-01-01T00:00:00Z\"\n}\n"
 	    "step \"bad\" {\n until = \"$input.query\"\n}\n");
-	m  = flow_mock(&a, &b, &c);
-	t0 = now_ms();
+	m = flow_mock(&a, &b, &c);
+	/* The flow's due times are wall-clock ms (they survive a restart):
+	 * measured on that clock, which a time step may move. */
+	t0 = wall_ms();
 	is_int(load(m), 0, "wait steps load");
 	start(m, "wait", NULL, 0, id, sizeof(id));
 	settle(m);
@@ -841,7 +994,7 @@ test_wait(void)
 	is_int(a.calls, 0, "...and the step after it is not called yet");
 	is_str(
 	    drive(m, id, st, sizeof(st)), "done", "...then the run goes on");
-	ok(now_ms() - t0 >= 150, "...once its 150ms have passed");
+	ok(wall_ms() - t0 >= 150, "...once its 150ms have passed");
 	is_int(a.calls, 1, "...to the next step");
 	start(m, "until", NULL, 0, id, sizeof(id));
 	is_str(drive(m, id, st, sizeof(st)), "failed",
@@ -1288,6 +1441,99 @@ test_purge(void)
 	agentd_mock_free(m);
 }
 
+/* capability = "NAME": the step's (or branch's) agent is found with
+ * find_agents when it is called; the first of the sorted names; nobody
+ * having it fails the step with ENOENT naming the capability. */
+static void
+test_capability(void)
+{
+	struct callee a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock  *m;
+	char          id[64], st[64], buf[512];
+
+	write_def("cap.flow",
+	    "step \"find\" {\n agent = \"scout\"\n"
+	    " capability = \"quote\"\n}\n");
+	m = flow_mock(&a, &b, &c);
+	is_int(
+	    load(m), AGENTD_EPLUGIN, "agent and capability together: refused");
+	like(agentd_mock_last_log(m, NULL),
+	    "cap.flow:3: step \"find\": write agent or capability, not both",
+	    "...at the capability's line");
+	agentd_mock_free(m);
+
+	write_def(
+	    "cap.flow", "step \"find\" {\n capability = \"Quote!\"\n}\n");
+	m = flow_mock(&a, &b, &c);
+	is_int(load(m), AGENTD_EPLUGIN, "a bad capability is refused");
+	like(agentd_mock_last_log(m, NULL),
+	    "cap.flow:2: step \"find\": \"Quote!\" is not a capability",
+	    "...at its line, with the rule");
+	agentd_mock_free(m);
+
+	write_def("cap.flow",
+	    "step \"find\" {\n capability = \"quote\"\n"
+	    " input = { \"sku = A-1\" }\n}\n"
+	    "step \"both\" {\n"
+	    "  branch \"x\" { capability = \"vetting\" }\n"
+	    "  branch \"y\" { agent = \"scout\" }\n"
+	    "}\n");
+	m = flow_mock(&a, &b, &c);
+	agentd_mock_capability(m, "vet", "quote");
+	agentd_mock_capability(m, "shop", "quote");
+	agentd_mock_capability(m, "vet", "vetting");
+	is_int(load(m), 0, "steps and branches with capability load");
+	start(m, "cap", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "done", "the run ends done");
+	is_int(c.calls, 1,
+	    "the step went to the first of the sorted agents having its "
+	    "capability (vet and shop have quote: shop)");
+	is_str(c.got, "A-1", "...with the step's input");
+	is_int(b.calls, 1, "the branch went to the one having vetting");
+	is_int(a.calls, 1, "the other branch called its agent");
+	agentd_mock_free(m);
+
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_capability(m, "vet", "quote");
+	load(m);
+	start(m, "cap", NULL, 0, id, sizeof(id));
+	is_str(drive(m, id, st, sizeof(st)), "failed",
+	    "a capability nobody has fails the run");
+	field(m, id, -1, "error", buf, sizeof(buf));
+	like(buf, "branch \"x\": ENOENT: no agent has capability \"vetting\"",
+	    "...with ENOENT naming the capability");
+	agentd_mock_free(m);
+
+	/* Cancelled while its agent is being found: nobody is called. */
+	a = b = c = (struct callee) { 0 };
+	m         = flow_mock(&a, &b, &c);
+	agentd_mock_capability(m, "shop", "quote");
+	load(m);
+	start(m, "cap", NULL, 0, id, sizeof(id));
+	{
+		agentd_writer *w;
+		agentd_doc    *doc;
+
+		agentd_writer_new(&w);
+		agentd_write_map(w, 2);
+		agentd_write_str(w, "op");
+		agentd_write_str(w, "cancel");
+		agentd_write_str(w, "run");
+		agentd_write_str(w, id);
+		is_int(ask(m, w, &doc), 0,
+		    "a run is cancelled while its step's agent is being "
+		    "found");
+		agentd_doc_free(doc);
+		agentd_writer_free(w);
+	}
+	is_str(drive(m, id, st, sizeof(st)), "cancelled",
+	    "...stays cancelled once find_agents answers");
+	is_int(c.calls, 0, "...and the agent found is not called");
+	agentd_mock_free(m);
+	remove_def("cap.flow");
+}
+
 int
 main(void)
 {
@@ -1298,10 +1544,11 @@ main(void)
 		return 1;
 	}
 	write_def("pipeline.flow", pipeline);
-	plan(163);
+	plan(193);
 	test_refused();
 	test_reload_keeps();
 	test_pipeline();
+	test_events();
 	test_failures();
 	test_loop_and_dry();
 	test_cancel_and_resume();
@@ -1310,6 +1557,7 @@ main(void)
 	test_parallel();
 	test_rollback();
 	test_purge();
+	test_capability();
 	remove_def("pipeline.flow");
 	rmdir(dir);
 	return done_testing();

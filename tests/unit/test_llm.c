@@ -93,6 +93,12 @@ test_parse(void)
 	           sizeof(err)),
 	    AGENTD_EPROTO, "an answer without a candidate is EPROTO");
 	ok(strstr(err, "candidates") != NULL, "...and says what is missing");
+	/* Found by fuzz_llm_codec: jansson's error quotes the input. */
+	is_int(llm_parse(LLM_OPENAI, "{\"a\": \"\\\n\"}", 10, &r, err,
+	           sizeof(err)),
+	    AGENTD_EPROTO, "a bad escape before a newline is EPROTO");
+	ok(strchr(err, '\n') == NULL && strstr(err, "invalid escape") != NULL,
+	    "...said in one line, whatever the server sent");
 }
 
 static void
@@ -146,6 +152,119 @@ test_bodies(void)
 	json_decref(rf);
 }
 
+/* Tool round trips: the messages checked and linked, then each API's
+ * shapes for an assistant's calls and the results sent back. */
+static void
+test_tool_messages(void)
+{
+	json_t *in = json_loads(
+	    "[{\"role\":\"user\",\"content\":\"find a lamp\"},"
+	    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+	    "{\"id\":\"c1\",\"name\":\"search\",\"arguments\":"
+	    "\"{\\\"q\\\":\\\"lamp\\\"}\"},"
+	    "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":"
+	    "\"cart\",\"arguments\":{\"sku\":\"L-1\"}}}]},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":"
+	    "{\"products\":[\"L-1\"]}},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":\"ok\"}]",
+	    0, NULL);
+	json_t        *msgs, *b, *bad;
+	char           why[256], *s;
+	struct llm_req q = { NULL, 0, -1, NULL, NULL };
+
+	msgs = llm_messages_check(in, why, sizeof(why));
+	ok(msgs != NULL && llm_messages_link(msgs, why, sizeof(why)) == 0,
+	    "tools: an assistant's calls (both shapes) and their results "
+	    "check and link");
+	s = json_dumps(msgs, JSON_COMPACT | JSON_SORT_KEYS);
+	ok(strstr(s,
+	       "{\"function\":{\"arguments\":\"{\\\"q\\\":\\\"lamp\\\"}\","
+	       "\"name\":\"search\"},\"id\":\"c1\",\"type\":\"function\"}")
+	        && strstr(s,
+	            "\"arguments\":\"{\\\"sku\\\":\\\"L-1\\\"}\",\"name\":"
+	            "\"cart\"")
+	        && strstr(s,
+	            "{\"content\":\"{\\\"products\\\":[\\\"L-1\\\"]}\","
+	            "\"name\":\"search\",\"role\":\"tool\","
+	            "\"tool_call_id\":\"c1\"}"),
+	    "tools: calls in OpenAI's shape, arguments as text, a result "
+	    "named after its call");
+	free(s);
+	q.messages = msgs;
+
+	b = llm_body(LLM_OPENAI, "gpt", &q);
+	s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+	ok(strstr(s,
+	       "{\"content\":null,\"role\":\"assistant\","
+	       "\"tool_calls\":[{\"function\"")
+	        && strstr(s,
+	            "{\"content\":\"ok\",\"role\":\"tool\","
+	            "\"tool_call_id\":\"c2\"}"),
+	    "openai body: content null beside the calls; role tool with "
+	    "tool_call_id");
+	free(s);
+	json_decref(b);
+
+	b = llm_body(LLM_OLLAMA, "llama", &q);
+	s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+	ok(strstr(s,
+	       "\"tool_calls\":[{\"function\":{\"arguments\":"
+	       "{\"q\":\"lamp\"},\"name\":\"search\"}}")
+	        && strstr(s,
+	            "{\"content\":\"ok\",\"role\":\"tool\","
+	            "\"tool_name\":\"cart\"}")
+	        && !strstr(s, "tool_call_id"),
+	    "ollama body: arguments as objects; role tool with tool_name");
+	free(s);
+	json_decref(b);
+
+	b = llm_body(LLM_GEMINI, "g", &q);
+	s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+	ok(strstr(s,
+	       "{\"parts\":[{\"functionCall\":{\"args\":{\"q\":"
+	       "\"lamp\"},\"name\":\"search\"}},{\"functionCall\":"
+	       "{\"args\":{\"sku\":\"L-1\"},\"name\":\"cart\"}}],"
+	       "\"role\":\"model\"}")
+	        && strstr(s,
+	            "{\"parts\":[{\"functionResponse\":{\"name\":\"search\","
+	            "\"response\":{\"products\":[\"L-1\"]}}},"
+	            "{\"functionResponse\":{\"name\":\"cart\",\"response\":"
+	            "{\"content\":\"ok\"}}}],\"role\":\"user\"}"),
+	    "gemini body: functionCall parts in the model's turn, both "
+	    "functionResponse parts in one user turn");
+	free(s);
+	json_decref(b);
+	json_decref(msgs);
+	json_decref(in);
+
+	bad  = json_loads("[{\"role\":\"user\",\"content\":\"x\"},"
+	                   "{\"role\":\"tool\",\"tool_call_id\":\"c9\","
+	                   "\"content\":\"r\"}]",
+	     0, NULL);
+	msgs = llm_messages_check(bad, why, sizeof(why));
+	ok(msgs != NULL && llm_messages_link(msgs, why, sizeof(why)) != 0
+	        && strstr(why, "c9") != NULL,
+	    "tools: a result answering no call is refused, naming its id");
+	json_decref(msgs);
+	json_decref(bad);
+	bad = json_loads("[{\"role\":\"tool\",\"content\":\"r\"}]", 0, NULL);
+	ok(llm_messages_check(bad, why, sizeof(why)) == NULL
+	        && strstr(why, "tool_call_id") != NULL,
+	    "tools: a tool message without tool_call_id is refused");
+	json_decref(bad);
+	bad = json_loads("[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
+	                 "\"c\",\"name\":\"f\",\"arguments\":\"[1]\"}]}]",
+	    0, NULL);
+	ok(llm_messages_check(bad, why, sizeof(why)) == NULL,
+	    "tools: arguments that are not an object are refused");
+	json_decref(bad);
+	bad = json_loads("[{\"role\":\"wizard\",\"content\":\"x\"}]", 0, NULL);
+	ok(llm_messages_check(bad, why, sizeof(why)) == NULL
+	        && strstr(why, "role") != NULL,
+	    "an unknown role is refused");
+	json_decref(bad);
+}
+
 /* ---- the plugin in the mock host ---------------------------------------- */
 
 /* The server: URLs with "/fail/" answer 503, others an OpenAI answer
@@ -158,6 +277,33 @@ server(void *arg, agentd_mock *m, const struct agentd_mock_http_call *c)
 	int     n   = (int)json_array_size(json_object_get(req, "messages"));
 
 	(*(int *)arg)++;
+	if (strstr(c->url, "/tools/") != NULL) {
+		json_t     *ms   = json_object_get(req, "messages"), *e;
+		const char *last = json_string_value(json_object_get(
+		    json_array_get(ms, json_array_size(ms) - 1), "role"));
+		size_t      i, o = 0;
+		char        roles[128] = "";
+
+		json_array_foreach(ms, i, e) o += (size_t)snprintf(roles + o,
+		    o < sizeof(roles) ? sizeof(roles) - o : 0, "%s%s",
+		    i > 0 ? "," : "",
+		    json_string_value(json_object_get(e, "role")));
+		if (last != NULL && strcmp(last, "user") == 0)
+			snprintf(out, sizeof(out),
+			    "{\"choices\":[{\"message\":{\"content\":null,"
+			    "\"tool_calls\":[{\"id\":\"call_9\",\"type\":"
+			    "\"function\",\"function\":{\"name\":\"find\","
+			    "\"arguments\":\"{}\"}}]},\"finish_reason\":"
+			    "\"tool_calls\"}]}");
+		else
+			snprintf(out, sizeof(out),
+			    "{\"choices\":[{\"message\":{\"content\":"
+			    "\"%s\"},\"finish_reason\":\"stop\"}]}",
+			    roles);
+		json_decref(req);
+		return agentd_mock_http_answer(
+		    m, c->id, 200, NULL, 0, out, strlen(out));
+	}
 	json_decref(req);
 	if (strstr(c->url, "/fail/") != NULL)
 		return agentd_mock_http_answer(
@@ -297,12 +443,140 @@ test_plugin(void)
 	rmdir(dir);
 }
 
+/* Send the request written as JSON text; the reply's text into text. */
+static int
+ask_json(agentd_mock *m, const char *json, char *text, size_t size)
+{
+	json_t        *j = json_loads(json, 0, NULL);
+	agentd_writer *w;
+	agentd_doc    *doc;
+	const void    *p, *rep;
+	size_t         n, rlen;
+	int            st = -1;
+
+	text[0] = '\0';
+	agentd_writer_new(&w);
+	llm_json_to_mp(w, j);
+	p = agentd_writer_data(w, &n);
+	agentd_mock_request(m, p, n, &rep, &rlen, &st);
+	if (agentd_parse(rep, rlen, &doc) == 0) {
+		const agentd_value *r = agentd_doc_root(doc);
+
+		if (agentd_get_strcpy(agentd_map_get(r, "text"), text, size)
+		        != 0
+		    || text[0] == '\0')
+			agentd_get_strcpy(
+			    agentd_map_get(
+			        agentd_array_at(
+			            agentd_map_get(r, "tool_calls"), 0),
+			        "id"),
+			    text, size);
+		agentd_doc_free(doc);
+	}
+	agentd_writer_free(w);
+	json_decref(j);
+	return st;
+}
+
+/* A mock llm whose only provider is the server's /tools/ one, keeping
+ * conversations of `window` messages. */
+static agentd_mock *
+tools_mock(
+    const char *path, const char *window, const char *tokens, int *calls)
+{
+	agentd_mock *m;
+
+	agentd_mock_new("llm", &m);
+	agentd_mock_setting(m, "config", path);
+	agentd_mock_setting(m, "conversation_messages", window);
+	agentd_mock_setting(m, "conversation_tokens", tokens);
+	agentd_mock_http_allow(m, "127.0.0.1");
+	agentd_mock_on_http(m, server, calls);
+	if (agentd_mock_attach(m, &agentd_plugin_v1) != 0)
+		diag("  %s", agentd_mock_errmsg(m));
+	return m;
+}
+
+static void
+test_plugin_tools(void)
+{
+	char         dir[] = "/tmp/test_llm.XXXXXX", path[256], t[128];
+	agentd_mock *m;
+	FILE        *f;
+	int          calls = 0, st;
+	const char  *turn1 = "{\"conversation\":\"s-1\",\"messages\":[{"
+	                     "\"role\":\"user\",\"content\":\"a lamp\"}]}";
+	const char  *turn2 = "{\"conversation\":\"s-1\",\"messages\":[{"
+	                     "\"role\":\"tool\",\"tool_call_id\":\"call_9\","
+	                     "\"content\":\"{\\\"products\\\":[]}\"}]}";
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/llm.json", dir);
+	f = fopen(path, "w");
+	fputs("{\"providers\": [{\"name\": \"t\", \"kind\": \"openai\", "
+	      "\"base_url\": \"http://127.0.0.1/tools/v1\", \"model\": \"m\"},"
+	      "{\"name\": \"ok\", \"kind\": \"openai\", \"base_url\": "
+	      "\"http://127.0.0.1/ok/v1\", \"model\": \"m\"}],"
+	      " \"routes\": {\"default\": [\"t\"], \"plain\": [\"ok\"]}}",
+	    f);
+	fclose(f);
+
+	m  = tools_mock(path, "20", "0", &calls);
+	st = ask_json(m, turn1, t, sizeof(t));
+	ok(st == 0 && strcmp(t, "call_9") == 0,
+	    "mock tools: the first turn answers a tool call");
+	st = ask_json(m, turn2, t, sizeof(t));
+	ok(st == 0 && strcmp(t, "user,assistant,tool") == 0,
+	    "mock tools: its result alone continues the conversation: the "
+	    "provider gets the user's message, the call and the result");
+	st = ask_json(m,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":"
+	    "\"tool\",\"tool_call_id\":\"call_9\",\"content\":\"r\"}]}",
+	    t, sizeof(t));
+	is_int(st, AGENTD_EINVAL,
+	    "mock tools: a result whose call is not before it: EINVAL");
+	ask_json(m,
+	    "{\"route\":\"plain\",\"conversation\":\"c-sys\",\"messages\":"
+	    "[{\"role\":\"system\",\"content\":\"S1\"},{\"role\":\"user\","
+	    "\"content\":\"a\"}]}",
+	    t, sizeof(t));
+	ask_json(m,
+	    "{\"route\":\"plain\",\"conversation\":\"c-sys\",\"messages\":"
+	    "[{\"role\":\"system\",\"content\":\"S2\"},{\"role\":\"user\","
+	    "\"content\":\"b\"}]}",
+	    t, sizeof(t));
+	is_str(t, "n=4",
+	    "mock: a system message sent with every turn replaces the "
+	    "conversation's (system, user, assistant, user)");
+	agentd_mock_free(m);
+
+	m = tools_mock(path, "1", "0", &calls);
+	ask_json(m, turn1, t, sizeof(t));
+	st = ask_json(m, turn2, t, sizeof(t));
+	ok(st == 0 && strcmp(t, "assistant,tool") == 0,
+	    "mock tools: a window of 1 message keeps the call with its "
+	    "result");
+	agentd_mock_free(m);
+	m = tools_mock(path, "20", "1", &calls);
+	ask_json(m, turn1, t, sizeof(t));
+	st = ask_json(m, turn2, t, sizeof(t));
+	ok(st == 0 && strcmp(t, "assistant,tool") == 0,
+	    "mock tools: a window of about 1 token drops the user's message, "
+	    "never the call from its result");
+	agentd_mock_free(m);
+	unlink(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
-	plan(23);
+	plan(40);
 	test_parse();
 	test_bodies();
+	test_tool_messages();
 	test_plugin();
+	test_plugin_tools();
 	return done_testing();
 }

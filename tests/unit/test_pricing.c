@@ -75,6 +75,51 @@ ask_price(agentd_mock *m, const char *sku, double cost, double shipping,
 	return status;
 }
 
+/* {"quote": true, "sku", "cost", "shipping", "max_price" (< 0: absent)};
+ * *doc is the answer (caller frees); returns the status. */
+static int
+ask_quote(agentd_mock *m, const char *sku, double cost, double shipping,
+    double max_price, agentd_doc **doc)
+{
+	agentd_writer *w;
+	const void    *body, *reply;
+	size_t         len, rlen;
+	int            status = -1;
+
+	agentd_writer_new(&w);
+	agentd_write_map_begin(w);
+	agentd_write_str(w, "quote");
+	agentd_write_bool(w, 1);
+	agentd_write_str(w, "sku");
+	agentd_write_str(w, sku);
+	if (cost >= 0) {
+		agentd_write_str(w, "cost");
+		agentd_write_double(w, cost);
+	}
+	agentd_write_str(w, "shipping");
+	agentd_write_double(w, shipping);
+	if (max_price >= 0) {
+		agentd_write_str(w, "max_price");
+		agentd_write_double(w, max_price);
+	}
+	agentd_write_map_end(w);
+	body = agentd_writer_data(w, &len);
+	*doc = NULL;
+	if (agentd_mock_request(m, body, len, &reply, &rlen, &status) == 0)
+		agentd_parse(reply, rlen, doc);
+	agentd_writer_free(w);
+	return status;
+}
+
+static int
+field_bool(agentd_doc *doc, const char *key)
+{
+	int b = -1;
+
+	agentd_get_bool(agentd_map_get(agentd_doc_root(doc), key), &b);
+	return b;
+}
+
 /* {"get": sku}: the applied price (0 if none) and its applied count. */
 static double
 applied_price(agentd_mock *m, const char *sku, int64_t *applied)
@@ -169,7 +214,7 @@ main(void)
 	int64_t                     applied;
 	int                         st;
 
-	plan(47);
+	plan(57);
 
 	/* ---- settings refused at init */
 	m = new_mock();
@@ -292,6 +337,61 @@ main(void)
 	st = ask_price(m, "X", -1, 1, 1, -1, &doc);
 	agentd_doc_free(doc);
 	is_int(st, AGENTD_EINVAL, "a negative cost is refused");
+
+	/* ---- quotes: the arithmetic, no proposal (doc/shop-contracts.md) */
+	st = ask_quote(m, "LAMP-1", 12, 3, 34, &doc);
+	is_int(st, 0,
+	    "a quote for the contract's LAMP-1 (cost 12 + 3, market 34)");
+	/* (12 + 3 + 0.30) / 0.671 = 22.8018 -> 22.81 (up to the cent);
+	 * (22.81 * 0.971 - 15.30) / 22.81 = 0.3002 */
+	ok(fabs(field_num(doc, "price") - 22.81) < 1e-9
+	        && fabs(field_num(doc, "margin") - 0.3002) < 1e-9,
+	    "LAMP-1: 22.81 at a margin of 0.3002");
+	ok(field_bool(doc, "low_margin") == 0 && field_bool(doc, "held") == 0,
+	    "LAMP-1: not low_margin, not held");
+	field_str(doc, "sku", buf, sizeof(buf));
+	is_str(buf, "LAMP-1", "the quote names its SKU");
+	agentd_doc_free(doc);
+	st = ask_quote(m, "MUG-9", 6, 3, 9.50, &doc);
+	/* 13.86 held at 9.50: (9.50 * 0.971 - 9.30) / 9.50 = -0.0079 */
+	ok(st == 0 && near(field_num(doc, "price"), 9.50)
+	        && fabs(field_num(doc, "margin") + 0.0079) < 1e-9,
+	    "MUG-9: market_price 9.50 holds the price, margin -0.0079");
+	ok(field_bool(doc, "low_margin") == 1 && field_bool(doc, "held") == 1,
+	    "MUG-9: low_margin and held");
+	agentd_doc_free(doc);
+	st = ask_quote(m, "ESP-3", 180, 20, -1, &doc);
+	/* (180 + 20 + 0.30) / 0.671 = 298.5097 -> 298.51 */
+	ok(st == 0 && near(field_num(doc, "price"), 298.51)
+	        && field_bool(doc, "held") == 0,
+	    "ESP-3: 298.51, no ceiling");
+	agentd_doc_free(doc);
+	st = ask_quote(m, "ESP-3", -1, 20, -1, &doc);
+	is_int(st, AGENTD_EINVAL, "a quote without a cost: EINVAL");
+	agentd_doc_free(doc);
+	{
+		agentd_writer *w;
+		const void    *body, *reply;
+		size_t         len, rlen;
+
+		agentd_writer_new(&w);
+		agentd_write_map(w, 3);
+		agentd_write_str(w, "quote");
+		agentd_write_str(w, "yes");
+		agentd_write_str(w, "sku");
+		agentd_write_str(w, "A");
+		agentd_write_str(w, "cost");
+		agentd_write_int(w, 1);
+		body = agentd_writer_data(w, &len);
+		agentd_mock_request(m, body, len, &reply, &rlen, &st);
+		agentd_parse(reply, rlen, &doc);
+		field_str(doc, "error", buf, sizeof(buf));
+		ok(st == AGENTD_EINVAL && strstr(buf, "\"quote\"") != NULL,
+		    "\"quote\" that is not a boolean: EINVAL naming it");
+		agentd_doc_free(doc);
+		agentd_writer_free(w);
+	}
+	is_int((int)agentd_mock_decisions(m), 4, "quotes propose nothing");
 
 	/* ---- LOW: applied at once */
 	agentd_mock_policy(m, "price.set.low_margin", "high");

@@ -432,12 +432,62 @@ test_versions(struct ad_store *s)
 	    "versions: a record without hash is refused");
 }
 
+/* The schedules database: a record per agent and schedule. */
+static void
+test_schedules(struct ad_store *s)
+{
+	struct ad_schedule_record r = { "every 10m", 1000, 601000 }, got;
+
+	is_int(ad_store_schedule_get(s, "shop", "stock", &got), AGENTD_ENOENT,
+	    "schedules: none yet");
+	is_int(ad_store_schedule_put(s, "shop", "stock", &r), 0,
+	    "schedules: put");
+	r.spec = "0 3 * * * Europe/Berlin";
+	is_int(ad_store_schedule_put(s, "shop", "nightly", &r), 0,
+	    "schedules: another of the same agent");
+	r.spec = "every 1s";
+	is_int(ad_store_schedule_put(s, "shopx", "stock", &r), 0,
+	    "schedules: the same name in another agent");
+	ok(ad_store_schedule_get(s, "shop", "stock", &got) == 0
+	        && strcmp(got.spec, "every 10m") == 0
+	        && got.last_due_ms == 1000 && got.next_due_ms == 601000,
+	    "schedules: read back, its own");
+	free(got.spec);
+	is_int(ad_store_schedule_del(s, "shop", "stock"), 0,
+	    "schedules: removed");
+	is_int(ad_store_schedule_get(s, "shop", "stock", &got), AGENTD_ENOENT,
+	    "schedules: gone");
+	is_int(ad_store_schedule_del(s, "shop", "stock"), 0,
+	    "schedules: removing what is gone is no error");
+	ok(ad_store_schedule_get(s, "shopx", "stock", &got) == 0
+	        && strcmp(got.spec, "every 1s") == 0,
+	    "schedules: the other agent's stays");
+	free(got.spec);
+	is_int(ad_store_schedule_put(s, "bad name", "x", &r), AGENTD_EINVAL,
+	    "schedules: a bad agent name is refused");
+	{
+		struct ad_schedule_change v[] = { { "shop", "a", &r },
+			{ "shop", "b", &r }, { "bad name", "c", &r } };
+
+		is_int(ad_store_schedule_apply(s, v, 3), AGENTD_EINVAL,
+		    "schedules: a batch with a bad name is refused");
+		is_int(ad_store_schedule_get(s, "shop", "a", &got),
+		    AGENTD_ENOENT, "schedules: and none of it is written");
+		is_int(ad_store_schedule_apply(s, v, 2), 0,
+		    "schedules: a batch of two in one transaction");
+		ok(ad_store_schedule_get(s, "shop", "b", &got) == 0
+		        && got.next_due_ms == 601000,
+		    "schedules: both written");
+		free(got.spec);
+	}
+}
+
 int
 main(void)
 {
 	struct ad_store *s;
 
-	plan(54 + 8);
+	plan(54 + 8 + 14);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -454,6 +504,7 @@ main(void)
 	test_del(s);
 	test_threads(s);
 	test_versions(s);
+	test_schedules(s);
 	ad_store_close(s);
 	test_reopen(tmp);
 	test_map_kept(tmp);

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define AGENTD_ABI_MAJOR 1
-#define AGENTD_ABI_MINOR 3
+#define AGENTD_ABI_MINOR 6
 #define AGENTD_PLUGIN_MAGIC 0x41474e54u /* "AGNT" */
 
 /*
@@ -57,6 +57,21 @@ extern "C" {
 #define AGENTD_PROPOSAL_PARAMS_MAX 65536   /* its msgpack params map */
 /* The longest state_put_ttl expiry: ten years, in milliseconds. */
 #define AGENTD_STATE_TTL_MAX ((uint64_t)10 * 366 * 24 * 3600 * 1000)
+/* host->count() (ABI 1.4): a counter's name is 1 to AGENTD_COUNTER_NAME_MAX
+ * bytes of [a-z0-9_], the first a letter; an instance counts at most
+ * AGENTD_COUNTERS_MAX names. */
+#define AGENTD_COUNTER_NAME_MAX 32
+#define AGENTD_COUNTERS_MAX 32
+/* host->watch_fd() and host->timer_start() (ABI 1.5): an instance watches
+ * at most AGENTD_WATCH_MAX descriptors and keeps at most AGENTD_TIMERS_MAX
+ * timers; a timer's first and period are at most AGENTD_TIMER_MAX_MS. */
+#define AGENTD_WATCH_MAX 256
+#define AGENTD_TIMERS_MAX 1024
+#define AGENTD_TIMER_MAX_MS ((uint64_t)366 * 24 * 3600 * 1000)
+/* A capability name (ABI 1.5: the descriptor's .capabilities, an agent's
+ * capabilities = { }): 1 to AGENTD_NAME_MAX bytes of [a-z0-9_.-]; an
+ * agent has at most AGENTD_CAPABILITIES_MAX of them. */
+#define AGENTD_CAPABILITIES_MAX 32
 
 /* Opaque handles owned by the host. */
 typedef struct agentd_ctx     agentd_ctx;     /* one per instance */
@@ -220,6 +235,32 @@ struct agentd_http_response {
 typedef void (*agentd_http_fn)(
     void *arg, const struct agentd_http_response *r);
 
+/* ---- own descriptors and timers (ABI 1.5) ------------------------------ */
+
+/* What a watched descriptor waits for, and what its callback is told
+ * (OR-ed).  AGENTD_FD_ERROR is only ever told: an error or hang-up on the
+ * descriptor (POLLERR, POLLHUP, POLLNVAL), whatever was asked. */
+#define AGENTD_FD_READ 0x1
+#define AGENTD_FD_WRITE 0x2
+#define AGENTD_FD_ERROR 0x4
+
+/* A watched descriptor is ready: events is what it is ready for
+ * (AGENTD_FD_*).  Runs on the instance's thread; it may call watch_fd()
+ * for this or any other descriptor, close() after watch_fd(.., 0, ..). */
+typedef void (*agentd_fd_fn)(void *arg, int fd, int events);
+
+/* A timer is due.  Runs on the instance's thread; it may cancel this or
+ * any other timer, and start new ones. */
+typedef void (*agentd_timer_fn)(void *arg, uint64_t timer_id);
+
+/*
+ * find_agents' answer, on the instance's thread: status 0 and the names
+ * of the running agents that have the capability (n may be 0), sorted,
+ * borrowed until the callback returns; or an error, names NULL and n 0.
+ */
+typedef void (*agentd_agents_fn)(
+    void *arg, int status, const char *const *names, size_t n);
+
 /* Called once per entry of a state scan; return non-zero to stop. */
 typedef int (*agentd_scan_fn)(
     void *arg, const char *key, size_t keylen, const void *val, size_t vallen);
@@ -317,7 +358,8 @@ struct agentd_host {
 	 * whose first dot-separated segment is agentd, agent, instance,
 	 * call, state, event, audit, policy, approval, approvals,
 	 * decision, token, http or webhook (any case) are agentd's own
-	 * records: AGENTD_EDENIED, nothing written.
+	 * records: AGENTD_EDENIED, nothing written.  The kind "decision"
+	 * alone is the agents' (what an agent decided, and why).
 	 */
 	int (*audit)(agentd_ctx *ctx, const char *kind, const char *summary,
 	    const void *detail, size_t detail_len);
@@ -450,6 +492,133 @@ struct agentd_host {
 	int (*state_put_ttl)(agentd_ctx *ctx, const char *key, size_t keylen,
 	    const void *val, size_t vallen, uint64_t ttl_ms);
 
+	/*
+	 * ABI 1.4: add delta (0 or more) to this instance's counter name, a
+	 * business measure of the plugin's own ("conversions", "refunds"):
+	 * agentd sums it per agent and generation (the generation of the
+	 * instance that counted), and shows it in status, in /metrics as
+	 * agentd_plugin_counted_total{agent,generation,name} and in the
+	 * console, so the two versions of a canary can be compared on it
+	 * (doc/reload.md).  name is borrowed for the call: 1 to
+	 * AGENTD_COUNTER_NAME_MAX bytes of [a-z0-9_], starting with a letter.
+	 * Delta 0 makes the counter exist (shown as 0).  Cheap: the worker
+	 * adds it up in memory and sends what changed with the next message
+	 * it sends agentd anyway, at the end of the callback; never a
+	 * message per call.  A value stops at INT64_MAX.  Errors, nothing
+	 * counted: AGENTD_EINVAL (a bad name, a negative delta),
+	 * AGENTD_ETOOBIG (a new name past AGENTD_COUNTERS_MAX names for
+	 * this instance).  Counters live in agentd's memory: a restart of
+	 * agentd starts them at 0.  Test for it with
+	 * AGENTD_HOST_HAS(host, count).
+	 */
+	int (*count)(agentd_ctx *ctx, const char *name, int64_t delta);
+
+	/*
+	 * ABI 1.5: watch descriptor fd, which the plugin owns (a pipe to a
+	 * child, a database client's socket), from the instance's poll loop:
+	 * cb(arg, fd, ready) runs on the instance's thread whenever fd is
+	 * ready for what events asks (AGENTD_FD_READ, AGENTD_FD_WRITE,
+	 * OR-ed), or has an error or hang-up (AGENTD_FD_ERROR), until the
+	 * plugin changes or ends the watch.  Watching an fd already watched
+	 * replaces its events, cb and arg; events 0 ends the watch (cb is not
+	 * called again, also not for readiness already seen in this turn of
+	 * the loop), which the plugin does before it closes fd.  Level
+	 * triggered, like poll(2): a callback that does not read what is
+	 * there is called again.  The time between callbacks is not busy
+	 * time (health { hung_after }).  Errors, nothing changed:
+	 * AGENTD_EINVAL (fd < 0, events outside AGENTD_FD_READ |
+	 * AGENTD_FD_WRITE, cb NULL with events), AGENTD_ENOENT (events 0 for
+	 * an fd not watched), AGENTD_ETOOBIG (a new fd past
+	 * AGENTD_WATCH_MAX), AGENTD_ECLOSED (the instance is stopping:
+	 * watches end before fini, without a callback).  Test for it with
+	 * AGENTD_HOST_HAS(host, watch_fd).
+	 */
+	int (*watch_fd)(agentd_ctx *ctx, int fd, int events, agentd_fd_fn cb,
+	    void *arg);
+
+	/*
+	 * ABI 1.5: a timer on the instance's thread: cb(arg, id) runs once
+	 * first_ms from now (0: at the next turn of the loop), then every
+	 * every_ms after it was due (0: once only), until cancelled.  A
+	 * periodic timer that falls behind runs once for the turns it missed,
+	 * not once per turn.  *id (when id is not NULL) is its id, never 0,
+	 * never reused by this instance.  Errors, nothing started:
+	 * AGENTD_EINVAL (cb NULL, first_ms or every_ms past
+	 * AGENTD_TIMER_MAX_MS), AGENTD_ETOOBIG (past AGENTD_TIMERS_MAX
+	 * timers), AGENTD_ECLOSED (the instance is stopping: timers end
+	 * before fini, without a callback).  Test for it with
+	 * AGENTD_HOST_HAS(host, timer_start).
+	 */
+	int (*timer_start)(agentd_ctx *ctx, uint64_t first_ms,
+	    uint64_t every_ms, agentd_timer_fn cb, void *arg, uint64_t *id);
+
+	/*
+	 * ABI 1.5: cancel timer id: its callback does not run again.
+	 * AGENTD_ENOENT for an id that is not a running timer (a one-shot
+	 * timer that ran is gone).
+	 */
+	int (*timer_cancel)(agentd_ctx *ctx, uint64_t id);
+
+	/*
+	 * ABI 1.5: which running agents have capability (1 to
+	 * AGENTD_NAME_MAX of [a-z0-9_.-], else AGENTD_EINVAL), as agentd
+	 * knows them now (the plugin's .capabilities and the agent's
+	 * capabilities = { } in its .conf): cb runs once, later, on the
+	 * instance's thread, with the names.  The running agents are those
+	 * of agentd's running configuration, whatever their state (a
+	 * stopped or failed one too; not one a reload removed), each with
+	 * the capabilities of the generation that serves.  The list says
+	 * who has it, not who may be called: a call still needs the agent
+	 * in this one's calls = { }.  Errors before cb, which then never
+	 * runs: AGENTD_EINVAL, AGENTD_ECLOSED (agentd is gone).  As for
+	 * call_async, an answer still on its way when the instance stops
+	 * may be given up: its cb then runs before fini with AGENTD_ECLOSED,
+	 * or not at all.  Test for it with
+	 * AGENTD_HOST_HAS(host, find_agents).
+	 */
+	int (*find_agents)(agentd_ctx *ctx, const char *capability,
+	    agentd_agents_fn cb, void *arg);
+
+	/*
+	 * ABI 1.5: why the last call failed, in words: the message the
+	 * callee gave host->reply_error(), or agentd's own when it refused or
+	 * timed out the call ("agent \"flow\" may not call \"llm\": add it
+	 * to calls = { } in FILE", "agent \"llm\": deadline passed"); ""
+	 * when there is none.  Borrowed: valid in an agentd_reply_fn called
+	 * with a status other than 0, until it returns, and after host->call()
+	 * returned an error, until this instance's next host->call(); NULL
+	 * anywhere else.  At most 1024 bytes, one line (a control character
+	 * becomes a space).  Test for it with
+	 * AGENTD_HOST_HAS(host, call_error).
+	 */
+	const char *(*call_error)(agentd_ctx *ctx);
+
+	/*
+	 * ABI 1.6: state_batch() without waiting.  The n ops (as for
+	 * state_batch(), copied before it returns) are checked at once and
+	 * refused here, cb never running: AGENTD_EINVAL (ctx NULL, ops NULL
+	 * with n, a key of 0 or more than AGENTD_STATE_KEY_MAX bytes),
+	 * AGENTD_ETOOBIG (the batch cannot fit in one message), AGENTD_EBUSY
+	 * (too many batches queued).  Otherwise 0, and cb (may be NULL) runs
+	 * exactly once, later, on the instance's thread: status 0 once every
+	 * op of the batch is committed, as durably as state_batch(), or the
+	 * batch's error (AGENTD_ETOOBIG a value past agentd's limit,
+	 * AGENTD_EIO), none of it written.  An instance's batches commit in
+	 * the order they were made and their cbs run in that order; those made
+	 * in one callback travel to agentd together once it returns and are
+	 * committed in one transaction, each still all or nothing.  They
+	 * are not ordered with this instance's state_put, state_batch...
+	 * made before their cb ran.  Batches queued when the instance stops
+	 * are sent and their cbs run before fini (AGENTD_ECLOSED when agentd
+	 * is gone or does not answer in a few seconds: the batch may or may
+	 * not be written); those made in fini are sent, but their cbs do not
+	 * run.  Test for it with
+	 * AGENTD_HOST_HAS(host, state_batch_async).
+	 */
+	int (*state_batch_async)(agentd_ctx *ctx,
+	    const struct agentd_state_op *ops, size_t n,
+	    void (*cb)(void *arg, int status), void *arg);
+
 	/* Append new functions here only. */
 };
 
@@ -519,6 +688,17 @@ struct agentd_plugin {
 	 * new generation: the previous one keeps serving.
 	 */
 	int (*on_upgrade)(void *state, const char *previous_version);
+
+	/* ---- ABI 1.5 ---- */
+
+	/*
+	 * Optional: what the agent can do, NULL-terminated, each 1 to
+	 * AGENTD_NAME_MAX of [a-z0-9_.-] ("pricing", "llm.chat"), at most
+	 * AGENTD_CAPABILITIES_MAX.  Other agents find it by them
+	 * (host->find_agents, agentctl agents --capability, GET
+	 * /v1/agents?capability=); its .conf may add more.
+	 */
+	const char *const *capabilities;
 
 	/* Append new fields here only. */
 };

@@ -22,6 +22,10 @@
  *   - calls and call_async go to handlers the test registers per agent
  *     (agentd_mock_on_call); any other agent is AGENTD_ENOENT;
  *     call_async completions are deferred until agentd_mock_run();
+ *   - watch_fd and timer_start are driven by the test, as the worker's
+ *     loop would: agentd_mock_poll() and the mock's clock;
+ *   - find_agents answers from a registry the test fills
+ *     (agentd_mock_capability), deferred until agentd_mock_run();
  *   - publish, audit and log are recorded for the test to read back;
  *     audit_async records at once, its callbacks (status 0, the record's
  *     position from 1 as seq) deferred until agentd_mock_run();
@@ -205,7 +209,11 @@ int agentd_mock_tick(agentd_mock *m);
  * Plays agent `agent` for host->call() and host->call_async().  body is
  * borrowed, valid until the handler returns.  Write the reply (one msgpack
  * value, or nothing) into reply, which the mock owns, and return 0; or
- * return an agentd_error: the calling plugin gets that status and no body.
+ * return an agentd_error: the calling plugin gets that status and no body,
+ * and host->call_error() agentd_strerror() of it, or the message given
+ * with agentd_mock_call_fail() (what the callee's host->reply_error()
+ * would say).  A call to an agent with no handler fails with agentd's
+ * line for an unknown agent ("no agent named \"X\": ...").
  * A handler runs when the plugin calls, inside host->call() or
  * host->call_async(); it must not call back into this mock, though it may
  * drive another one (a second plugin playing that agent).
@@ -223,6 +231,16 @@ int agentd_mock_on_call(
     agentd_mock *m, const char *agent, agentd_mock_call_fn fn, void *arg);
 
 /*
+ * For a handler: fail the call with err and message (one line, borrowed
+ * for the call; NULL: agentd_strerror(err)), as the callee's
+ * host->reply_error(ctx, req, err, message) does; returns err, for
+ * `return agentd_mock_call_fail(reply, AGENTD_EINVAL, "no sku");`.
+ * AGENTD_EINVAL for a NULL reply or an err that is not an error.  Write
+ * nothing else into reply.
+ */
+int agentd_mock_call_fail(agentd_writer *reply, int err, const char *message);
+
+/*
  * Run the callbacks of finished host->call_async() calls and of
  * host->audit_async() records, and deliver decisions' outcomes to
  * on_event (see the policy gate below), in the order they were made,
@@ -231,6 +249,23 @@ int agentd_mock_on_call(
  * call itself.
  */
 size_t agentd_mock_run(agentd_mock *m);
+
+/* ---- who has a capability ---------------------------------------------- */
+
+/*
+ * Agent `agent` has capability `capability` (both borrowed for the call)
+ * in the mock's registry of running agents, as its plugin's .capabilities
+ * or its .conf's capabilities = { } would say in agentd; the plugin under
+ * test has its own descriptor's, under its agent name.  host->find_agents
+ * answers from the registry as it is when the plugin asks, sorted by
+ * name, each agent once, the callback deferred until agentd_mock_run().
+ * Registering a pair twice is no error.  AGENTD_EINVAL for an agent that
+ * is not an agent name, a capability that is not 1 to AGENTD_NAME_MAX
+ * characters of [a-z0-9_.-], or an agent past AGENTD_CAPABILITIES_MAX
+ * capabilities.
+ */
+int agentd_mock_capability(
+    agentd_mock *m, const char *agent, const char *capability);
 
 /* ---- the policy gate --------------------------------------------------- */
 
@@ -267,9 +302,9 @@ size_t agentd_mock_run(agentd_mock *m);
  * batch: a proposal that breaks the rules above (or is over the message
  * limit) is refused at once and its callback never runs; otherwise the
  * callback runs from agentd_mock_run(), with the id, or with
- * AGENTD_EBUSY when the pending limit refused it (agentd's answer).  agentd delivers an
- * outcome at least once (again, to another instance, when the one it was
- * sent to stopped first): agentd_mock_redeliver() plays that.
+ * AGENTD_EBUSY when the pending limit refused it (agentd's answer).  agentd
+ * delivers an outcome at least once (again, to another instance, when the one
+ * it was sent to stopped first): agentd_mock_redeliver() plays that.
  */
 
 /* Who the test's answers are by, as "agentctl (USER)" in agentd. */
@@ -387,9 +422,24 @@ int agentd_mock_caller(agentd_mock *m, const char *caller);
  * only by this call (never by itself): a key put with ttl_ms is gone for
  * state_get (AGENTD_ENOENT), state_del (AGENTD_ENOENT) and state_scan once
  * the clock has moved ttl_ms past its put.  AGENTD_EINVAL past
- * AGENTD_STATE_TTL_MAX.
+ * AGENTD_STATE_TTL_MAX.  Timers (host->timer_start) run on the same clock:
+ * see agentd_mock_timers() below.
  */
 int agentd_mock_clock_advance(agentd_mock *m, uint64_t ms);
+
+/* ---- counters ----------------------------------------------------------- */
+
+/*
+ * host->count() adds up as in the worker (the same code, the same rules
+ * and limits: AGENTD_EINVAL, AGENTD_ETOOBIG past AGENTD_COUNTERS_MAX
+ * names).  What the plugin counted so far under name (borrowed for the
+ * call), 0 for a name it never counted; *exists (may be NULL) says
+ * whether it did, even with delta 0.
+ */
+int64_t agentd_mock_counter(
+    const agentd_mock *m, const char *name, int *exists);
+/* How many names the plugin counted. */
+size_t agentd_mock_counters(const agentd_mock *m);
 
 /* ---- outbound HTTP ------------------------------------------------------ */
 
@@ -470,6 +520,53 @@ size_t agentd_mock_http_outstanding(const agentd_mock *m);
 /* The waits request id's retries would have had in agentd, in all. */
 int agentd_mock_http_waited(
     const agentd_mock *m, size_t id, uint64_t *waited_ms);
+
+/* ---- own descriptors and timers (ABI 1.5) ------------------------------- */
+
+/*
+ * host->watch_fd, timer_start and timer_cancel keep the worker's table
+ * (the same code: the same errors, limits and order of callbacks), and
+ * the test plays the worker's loop with the two calls below.
+ *
+ * Descriptors are real ones (a pipe, a socket pair): agentd_mock_poll()
+ * is one turn of the loop over those the plugin watches, poll(2) waiting
+ * at most timeout_ms (-1: until one is ready; 0: not at all) for one to
+ * be ready, then the callback of each that is, with what it is ready for
+ * (AGENTD_FD_READ, _WRITE, _ERROR), in the order they were first watched.
+ * A watch that a callback ends or replaces is called for what it asks
+ * now, or not at all; one added in this turn waits for the next.  Returns
+ * how many callbacks ran: 0 at once when nothing is watched, 0 when
+ * nothing was ready in time.  It runs no timer.
+ *
+ * Timers run on the mock's clock, from agentd_mock_clock_advance(): once
+ * the clock has moved, every timer due then runs, earliest first (those
+ * due together in the order they were started), as a worker's loop
+ * runs them after it was held that long: a periodic timer whose
+ * periods passed several times runs once, and is next due at its first
+ * period after the new time.  Advance by the period to see each tick.
+ * A timer started with first_ms 0 runs at the next advance
+ * (agentd_mock_clock_advance(m, 0) will do); one a timer's callback
+ * starts never runs in the advance that ran that callback.
+ *
+ * agentd_mock_request() neither polls nor moves the clock: for a request
+ * answered from a watch or a timer, agentd_mock_send(), then the turns,
+ * then agentd_mock_answer().
+ *
+ * agentd_mock_free() ends every watch and timer before the plugin's fini,
+ * without a callback, as a stopping worker does; calls from fini are
+ * AGENTD_ECLOSED.  agentd_mock_errmsg() says why a call was refused.
+ *
+ * host->state_batch_async (ABI 1.6) writes at once, with state_batch's
+ * checks; its callbacks (status 0) run from agentd_mock_poll() first, in
+ * the order the batches were made, before it waits (then 0 ms), or from
+ * agentd_mock_run() with the others; those still waiting run before fini
+ * in agentd_mock_free(), as a stopping worker's do.  The returned count
+ * includes them.
+ */
+size_t agentd_mock_poll(agentd_mock *m, int timeout_ms);
+
+/* Timers running: started and not cancelled, a one-shot not yet run. */
+size_t agentd_mock_timers(const agentd_mock *m);
 
 /* ---- what the plugin did ----------------------------------------------- */
 

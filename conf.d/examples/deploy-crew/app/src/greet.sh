@@ -1,0 +1,3 @@
+greet() {
+	printf 'hello, %s\n' "$1"
+}
