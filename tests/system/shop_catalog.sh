@@ -19,9 +19,6 @@ plan 21
 TOOLS="$top_srcdir/tests/tools"
 SRV_PIDS=
 trap 'r=$?; for p in $SRV_PIDS; do kill "$p" 2>/dev/null; done; (exit $r); t_cleanup' EXIT
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 serve() {
 	n=$1
 	shift
@@ -41,7 +38,13 @@ printf 'whsec_e2e_SECRET\n' > "$T_DIR/conf/shop.secret"
 chmod 0600 "$T_DIR/conf/shop.secret"
 serve sup "$TOOLS/fakesupplier.py"
 SUP_PORT=$(cat "$T_DIR/sup.port")
-SHOP_PORT=$(free_port)
+# The shop listens first (its own port, no guessed free one that another
+# process may take meanwhile); it reads agentd's webhook URL from a file
+# written once agentd says where it listens.
+serve shop "$TOOLS/fakeshop.py" \
+    --token-file "$SHARED/admin.token" --webhook-url-file "$T_DIR/hook.url" \
+    --webhook-secret-file "$T_DIR/conf/shop.secret"
+SHOP_PORT=$(cat "$T_DIR/shop.port")
 
 conf agentd.conf <<EOF2
 agentd {
@@ -70,10 +73,8 @@ wait_for 10 agent_ready publisher && wait_for 10 agent_ready catalog &&
     wait_for 10 agent_ready fulfilment
 ok $? "the three are ready"
 wait_for 10 test -s "$T_DIR/run/http.addr"
-HOOK="http://$(cat "$T_DIR/run/http.addr")/hooks/shop/orders"
-serve shop "$TOOLS/fakeshop.py" --port "$SHOP_PORT" \
-    --token-file "$SHARED/admin.token" --webhook-url "$HOOK" \
-    --webhook-secret-file "$T_DIR/conf/shop.secret"
+printf 'http://%s/hooks/shop/orders\n' "$(cat "$T_DIR/run/http.addr")" \
+    > "$T_DIR/hook.url.tmp" && mv "$T_DIR/hook.url.tmp" "$T_DIR/hook.url"
 SHOP="http://127.0.0.1:$SHOP_PORT"
 SUP="http://127.0.0.1:$SUP_PORT"
 state() { curl -s "$SHOP/_fake/state" | jq -r "$1"; }
