@@ -12,6 +12,7 @@
 #include "store/audit.h"
 #include "store/store.h"
 #include "store/state.h"
+#include "store/state_msg.h"
 #include "supervisor/agent.h"
 #include "supervisor/control.h"
 #include "supervisor/discovery.h"
@@ -1296,32 +1297,6 @@ state_scan(struct ad_sv *sv, const char *agent, const void *prefix,
 	return rv;
 }
 
-/* The ops of a batch: [[key, val or nil], ...]; ops point into doc. */
-static int
-batch_ops(const agentd_value *list, struct agentd_state_op **ops, size_t *n)
-{
-	size_t i;
-
-	*n   = agentd_len(list);
-	*ops = ad_xcalloc(*n ? *n : 1, sizeof(**ops));
-	for (i = 0; i < *n; i++) {
-		const agentd_value *op = agentd_array_at(list, i);
-		const void         *k;
-
-		if (agentd_get_bin(
-		        agentd_array_at(op, 0), &k, &(*ops)[i].keylen)
-		    != 0)
-			return AGENTD_EINVAL;
-		(*ops)[i].key = k;
-		if (agentd_type_of(agentd_array_at(op, 1)) != AGENTD_T_NIL
-		    && agentd_get_bin(agentd_array_at(op, 1), &(*ops)[i].val,
-		           &(*ops)[i].vallen)
-		        != 0)
-			return AGENTD_EINVAL;
-	}
-	return 0;
-}
-
 /*
  * state.batches (host->state_batch_async): {"batches": [OPS, ...]}, each
  * OPS as state.batch's; all committed in one durable transaction, each
@@ -1332,24 +1307,15 @@ static int
 state_batches(struct ad_sv *sv, const char *agent, const agentd_value *root,
     agentd_writer *out)
 {
-	const agentd_value      *list = agentd_map_get(root, "batches");
-	struct ad_state_batch   *bs;
-	struct agentd_state_op **ops;
-	int                     *rcs;
-	size_t                   i, n = agentd_len(list);
-	int                      rv = 0;
+	struct ad_state_batch *bs;
+	int                   *rcs;
+	size_t                 i, n;
+	int                    rv;
 
-	if (agentd_type_of(list) != AGENTD_T_ARRAY || n == 0)
-		return AGENTD_EINVAL;
-	bs  = ad_xcalloc(n, sizeof(*bs));
-	ops = ad_xcalloc(n, sizeof(*ops));
+	if ((rv = ad_state_batches_read(root, &bs, &n)) != 0)
+		return rv;
 	rcs = ad_xcalloc(n, sizeof(*rcs));
-	for (i = 0; i < n && rv == 0; i++) {
-		rv = batch_ops(agentd_array_at(list, i), &ops[i], &bs[i].n);
-		bs[i].ops = ops[i];
-	}
-	if (rv == 0)
-		rv = ad_state_batches(sv->state, agent, bs, n, rcs);
+	rv  = ad_state_batches(sv->state, agent, bs, n, rcs);
 	if (rv == 0) {
 		agentd_write_map(out, 1);
 		agentd_write_str(out, "rcs");
@@ -1357,10 +1323,7 @@ state_batches(struct ad_sv *sv, const char *agent, const agentd_value *root,
 		for (i = 0; i < n; i++)
 			agentd_write_int(out, rcs[i]);
 	}
-	for (i = 0; i < n; i++)
-		free(ops[i]);
-	free(ops);
-	free(bs);
+	ad_state_batches_free(bs, n);
 	free(rcs);
 	return rv;
 }
@@ -1446,7 +1409,8 @@ op_state(struct ad_srvctx *c, const char *agent, const struct ad_envelope *e,
 	else if (strcmp(op, "scan") == 0)
 		rv = state_scan(sv, agent, key, klen, out);
 	else if (strcmp(op, "batch") == 0)
-		rv = batch_ops(agentd_map_get(root, "ops"), &ops, &n) == 0
+		rv = ad_state_ops_read(agentd_map_get(root, "ops"), &ops, &n)
+		        == 0
 		    ? ad_state_batch(sv->state, agent, ops, n)
 		    : AGENTD_EINVAL;
 	else if (strcmp(op, "batches") == 0)
