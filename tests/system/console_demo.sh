@@ -16,13 +16,12 @@ if [ -z "$CHROMIUM" ] || [ -z "$CHROMEDRIVER" ] || [ -z "$PY" ]; then
 	exit 0
 fi
 
-# The sample configuration, on a free port instead of 8470 (a demo may
-# be running on this machine).
-PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# The sample configuration, on a port of agentd's own instead of 8470 (a
+# demo may be running on this machine).
 cp "$top_srcdir/conf.d/"*.conf "$T_DIR/conf/"
-sed -i "s/127\.0\.0\.1:8470/127.0.0.1:$PORT/" "$T_DIR/conf/agentd.conf"
-grep -q "127.0.0.1:$PORT" "$T_DIR/conf/agentd.conf"
-ok $? "the sample configuration, on port $PORT"
+sed -i "s/127\.0\.0\.1:8470/127.0.0.1:0/" "$T_DIR/conf/agentd.conf"
+grep -q "127.0.0.1:0" "$T_DIR/conf/agentd.conf"
+ok $? "the sample configuration, on a port agentd picks"
 AGENTD_CONSOLE_DIR=$(cd "$top_srcdir/runtime/console" && pwd)
 export AGENTD_CONSOLE_DIR
 start_agentd --plugin-dir "$BPLUGINS"
@@ -32,7 +31,8 @@ ok $? "echo and pricing are ready"
 TOK_OPER=$(actl token create oper1 --role operator)
 ok $? "an operator token, as the README makes one"
 
-URL="http://127.0.0.1:$PORT"
+wait_for 10 test -s "$T_DIR/run/http.addr"
+URL="http://$(cat "$T_DIR/run/http.addr")"
 export URL T_DIR TOK_OPER CHROMIUM CHROMEDRIVER AGENTD_TEST_SLOW="$T_SLOW"
 T_FIRST=$((T_N + 1)) "$PY" "$top_srcdir/tests/system/console_demo.py"
 py_rc=$?

@@ -22,8 +22,8 @@ CFG=$(plugin_dir cfg)
 SRV_PIDS=
 trap 'for p in $SRV_PIDS; do kill "$p" 2>/dev/null; done; t_cleanup' EXIT
 
-# agentd's HTTP port, chosen now: the shop needs its webhook URL first.
-HP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# The shop reads agentd's webhook URL from a file written once agentd
+# listens (on a port of its own: none is guessed free beforehand).
 printf 'shpat_test_token\n' > "$CFG/token"
 printf 'whsec_test\n' > "$CFG/webhook.secret"
 chmod 0644 "$CFG/token" "$CFG/webhook.secret"
@@ -32,7 +32,7 @@ python3 "$top_srcdir/tests/tools/fakellm.py" --port-file "$T_DIR/llm.port" \
 SRV_PIDS="$SRV_PIDS $!"
 python3 "$top_srcdir/tests/tools/fakeshop.py" --port-file "$T_DIR/shop.port" \
     --log "$T_DIR/shop.log" --token-file "$CFG/token" \
-    --webhook-url "http://127.0.0.1:$HP/hooks/shop/orders" \
+    --webhook-url-file "$T_DIR/hook.url" \
     --webhook-secret-file "$CFG/webhook.secret" --limit "$(slow 60)" \
     >/dev/null 2>>"$T_DIR/shop.err" &
 SRV_PIDS="$SRV_PIDS $!"
@@ -49,7 +49,7 @@ chmod 0644 "$CFG/llm.json"
 conf agentd.conf <<EOF2
 agentd {
 	http {
-		listen = "127.0.0.1:$HP"
+		listen = "127.0.0.1:0"
 		webhook "shop-orders" {
 			path = "/hooks/shop/orders"
 			topic = "shop.order.created"
@@ -103,6 +103,9 @@ for a in llm catalog concierge inventory publisher; do
 	wait_for 10 agent_ready "$a" || break
 done
 ok $? "agentd starts llm, catalog, concierge, inventory and a publisher"
+wait_for 10 test -s "$T_DIR/run/http.addr" &&
+    printf 'http://%s/hooks/shop/orders\n' "$(cat "$T_DIR/run/http.addr")" \
+    > "$T_DIR/hook.url.tmp" && mv "$T_DIR/hook.url.tmp" "$T_DIR/hook.url"
 
 # The product on the shop, 5 in stock, published as the publisher does.
 item=$(curl -s -H 'X-Shopify-Access-Token: shpat_test_token' \
