@@ -255,7 +255,10 @@ def sign_in(tok):
 
 
 def tab(view):
-    q('#tabs button[data-view="%s"]' % view).click()
+    # Right after a sign-in the tabs may not be shown yet: wait for it.
+    button = '#tabs button[data-view="%s"]' % view
+    wait(lambda: visible(button), 5, "the %s tab shown" % view)
+    q(button).click()
     wait(lambda: visible("#" + view))
 
 
@@ -420,11 +423,20 @@ try:
        "paused: events wait, the list stays")
     q("#feed-pause").click()
     ok(wait(lambda: "shop.paused" in text("#feed-list")), "resumed: they are drawn")
-    # A thousand events a second, for three seconds: the page keeps up.
+    # A thousand events a second, for three seconds: the page keeps up by
+    # batching (feed.js draws once a frame, at most 300 rows kept).  What
+    # is checked is that mechanism: rows are inserted into the list in far
+    # fewer passes than there are events (one insertion per event would be
+    # 3000), and none is lost.  The longest stall is wall time, which a machine busy with
+    # other work lengthens too: it is only held to "never froze" (seconds).
     d.execute_script("""
         window.__lag = 0; let last = performance.now();
         window.__lagT = setInterval(() => { const t = performance.now();
-            window.__lag = Math.max(window.__lag, t - last - 50); last = t; }, 50);""")
+            window.__lag = Math.max(window.__lag, t - last - 50); last = t; }, 50);
+        window.__passes = 0;
+        window.__obs = new MutationObserver((rs) => {
+            for (const r of rs) if (r.addedNodes.length > 0) window.__passes++; });
+        window.__obs.observe(document.querySelector("#feed-list"), {childList: true});""")
     before = int(re.search(r"\((\d+) received", text("#feed-count")).group(1))
     t0 = time.time()
     for i in range(3):
@@ -433,10 +445,12 @@ try:
         assert st == 200 and ans.get("published") == 1000, ans
         until(lambda: time.time() - t0 >= i + 1, 2)
     got = wait(lambda: int(re.search(r"\((\d+) received", text("#feed-count")).group(1)) >= before + 3000, 10)
-    lag = d.execute_script("clearInterval(window.__lagT); return window.__lag")
+    lag, passes = d.execute_script("""clearInterval(window.__lagT); window.__obs.disconnect();
+        return [window.__lag, window.__passes]""")
     rows = len(d.find_elements(By.CSS_SELECTOR, "#feed-list li"))
-    ok(got and lag < 500 and rows <= 300,
-       "3000 events in 3 s: all received, the page never stalled over 500 ms (%.0f ms), %d rows kept" % (lag, rows))
+    ok(got and passes < 750 and rows <= 300 and lag < slow(3) * 1000,
+       "3000 events in 3 s: all received, drawn in %d passes (batched), %d rows kept, "
+       "longest stall %.0f ms" % (passes, rows, lag))
     q("#feed-topic").send_keys("shop")
     http("POST", "/v1/events", TOK["oper"], {"topic": "shop.filtered", "body": {}})
     http("POST", "/v1/agents/feeder/call", TOK["oper"], {"publish": "feed.after", "count": 3})
