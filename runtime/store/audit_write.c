@@ -154,8 +154,15 @@ rec_check(const struct ad_audit_rec *r)
 
 	if (r == NULL)
 		return AGENTD_EINVAL;
-	rv = ad_audit_fields_check(
-	    r->kind, r->summary, r->detail, r->detail_len);
+	if (!r->trusted)
+		rv = ad_audit_fields_check(
+		    r->kind, r->summary, r->detail, r->detail_len);
+	else if (r->kind == NULL || r->kind[0] == '\0' || r->summary == NULL
+	    || (r->detail == NULL && r->detail_len != 0))
+		rv = AGENTD_EINVAL;
+	else
+		rv = r->detail_len > AGENTD_AUDIT_DETAIL_MAX ? AGENTD_ETOOBIG
+		                                             : 0;
 	if (rv == AGENTD_EINVAL)
 		return rv;
 	if (opt_len(r->agent, AD_AUDIT_NAME_MAX) > AD_AUDIT_NAME_MAX

@@ -810,6 +810,7 @@ rec_set(struct ad_audit_rec *r, const char *kind, const char *summary,
 	r->summary  = summary;
 	r->instance = instance;
 	r->detail   = agentd_writer_data(detail, &r->detail_len);
+	r->trusted  = 1; /* the gate's own encoding, summary within 1 KiB */
 }
 
 /* ---- proposing --------------------------------------------------------- */
@@ -1023,6 +1024,7 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 		recs[i].detail_len = off[i + 1] - off[i];
 		recs[i].sides      = &sides[2 * i];
 		recs[i].nsides     = 2;
+		recs[i].trusted    = 1; /* encoded above */
 	}
 	/* Everything the commit's callback needs of a low decision is its
 	 * entry now (its record and outcome kept, its answer written): it
