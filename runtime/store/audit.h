@@ -120,6 +120,10 @@ struct ad_audit_side {
 	size_t      keylen;
 	const void *val;
 	size_t      vallen;
+	/* Non-zero: key is new and likely above every key of dbi (the
+	 * gate's new decisions): put with MDB_APPEND, which skips the
+	 * search, and put the usual way if LMDB finds a greater key. */
+	int append;
 };
 
 /* Side writes one record carries: the gate's record of a batch of

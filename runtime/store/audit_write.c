@@ -277,7 +277,12 @@ sides_write(MDB_txn *txn, const struct pending *p)
 		} else {
 			val.mv_data = (void *)sd->val;
 			val.mv_size = sd->vallen;
-			rc          = mdb_put(txn, sd->dbi, &key, &val, 0);
+			rc          = mdb_put(txn, sd->dbi, &key, &val,
+                            sd->append ? MDB_APPEND : 0);
+			/* Out of order (another thread's decisions were
+			 * queued first): LMDB refused it, changing nothing. */
+			if (rc == MDB_KEYEXIST && sd->append)
+				rc = mdb_put(txn, sd->dbi, &key, &val, 0);
 		}
 		if (rc != 0)
 			return rc;
