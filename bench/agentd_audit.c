@@ -125,6 +125,7 @@ main(int argc, char **argv)
 	conf.plugin   = "auditgen";
 	conf.settings = settings;
 	conf.extra    = NULL;
+	conf.more     = NULL;
 	if ((pid = gendrive_start("agentd_audit", &conf)) < 0)
 		return 1;
 	rv = run(&conf, pid);

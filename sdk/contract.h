@@ -87,6 +87,18 @@ int ad_audit_kind_reserved(const char *kind);
 int ad_audit_plugin_check(const char *kind, const char *summary,
     const void *detail, size_t detail_len);
 
+/* ---- reading --------------------------------------------------------- */
+
+/*
+ * agentd_parse_prefix() for values read one after another (a batch of
+ * proposals): *doc (NULL the first time) is reused, its msgpack zone
+ * cleared instead of a new one made per value, and holds only the value
+ * parsed last; free it with agentd_doc_free().  Same checks and errors as
+ * agentd_parse_prefix(); after an error *doc holds nil.  agentd's own: not
+ * in the plugins' API.
+ */
+int ad_parse_next(const void *buf, size_t len, agentd_doc **doc, size_t *used);
+
 /* ---- proposals -------------------------------------------------------- */
 
 /* Check a proposal before it leaves the plugin's process.  0, or

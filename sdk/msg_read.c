@@ -7,6 +7,7 @@
 #include <agentd/msg.h>
 #include <msgpack.h>
 
+#include "contract.h"
 #include "mp_check.h"
 
 /*
@@ -65,6 +66,38 @@ agentd_parse_prefix(
 		                                       : AGENTD_EPROTO;
 	}
 	*doc  = d;
+	*used = n;
+	return 0;
+}
+
+int
+ad_parse_next(const void *buf, size_t len, agentd_doc **doc, size_t *used)
+{
+	agentd_doc           *d   = *doc;
+	size_t                off = 0, n;
+	msgpack_unpack_return r;
+
+	if (mp_check_prefix(buf, len, AGENTD_MSG_MAX_DEPTH, &n) != 0)
+		return AGENTD_EPROTO;
+	if (d == NULL) {
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			return AGENTD_ENOMEM;
+		msgpack_unpacked_init(&d->up);
+		*doc = d;
+	}
+	/* One zone for the whole run: cleared, not freed, between values
+	 * (msgpack_unpack_next would make a new one each time). */
+	if (d->up.zone == NULL
+	    && (d->up.zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE))
+	        == NULL)
+		return AGENTD_ENOMEM;
+	msgpack_zone_clear(d->up.zone);
+	r = msgpack_unpack(buf, n, &off, d->up.zone, &d->up.data);
+	if (r != MSGPACK_UNPACK_SUCCESS || off != n) {
+		d->up.data.type = MSGPACK_OBJECT_NIL;
+		return r == MSGPACK_UNPACK_NOMEM_ERROR ? AGENTD_ENOMEM
+		                                       : AGENTD_EPROTO;
+	}
 	*used = n;
 	return 0;
 }

@@ -116,7 +116,7 @@ int
 ad_propose_parse(const void *body, size_t len, struct ad_proposal_in **out,
     size_t *n, int *batch)
 {
-	agentd_doc            *outer = NULL, *doc;
+	agentd_doc            *outer = NULL, *doc = NULL;
 	const agentd_value    *root;
 	const unsigned char   *p;
 	struct ad_proposal_in *list = NULL;
@@ -151,7 +151,9 @@ ad_propose_parse(const void *body, size_t len, struct ad_proposal_in **out,
 			rv = AGENTD_ETOOBIG;
 			break;
 		}
-		if (agentd_parse_prefix(p, left, &doc, &used) != 0) {
+		/* One doc and zone for the batch: read_one copies out what
+		 * it keeps before the next proposal is parsed. */
+		if (ad_parse_next(p, left, &doc, &used) != 0) {
 			rv = AGENTD_EPROTO;
 			break;
 		}
@@ -160,8 +162,8 @@ ad_propose_parse(const void *body, size_t len, struct ad_proposal_in **out,
 			list = ad_xrealloc(list, cap * sizeof(*list));
 		}
 		read_one(w, agentd_doc_root(doc), &list[(*n)++]);
-		agentd_doc_free(doc);
 	}
+	agentd_doc_free(doc);
 	agentd_writer_free(w);
 	agentd_doc_free(outer);
 	if (rv != 0) {

@@ -120,6 +120,10 @@ struct ad_audit_side {
 	size_t      keylen;
 	const void *val;
 	size_t      vallen;
+	/* Non-zero: key is new and likely above every key of dbi (the
+	 * gate's new decisions): put with MDB_APPEND, which skips the
+	 * search, and put the usual way if LMDB finds a greater key. */
+	int append;
 };
 
 /* Side writes one record carries: the gate's record of a batch of
@@ -138,6 +142,11 @@ struct ad_audit_rec {
 	/* Written with the record (copied when it is queued). */
 	const struct ad_audit_side *sides;
 	size_t                      nsides; /* at most AD_AUDIT_SIDES_MAX */
+	/* Non-zero: agentd wrote kind, summary and detail itself, within
+	 * their AGENTD_AUDIT_*_MAX and detail one msgpack value (the
+	 * gate's records, hundreds a second): only NULL and empty fields
+	 * are refused, the bytes are not walked again. */
+	int trusted;
 };
 
 /*

@@ -154,8 +154,15 @@ rec_check(const struct ad_audit_rec *r)
 
 	if (r == NULL)
 		return AGENTD_EINVAL;
-	rv = ad_audit_fields_check(
-	    r->kind, r->summary, r->detail, r->detail_len);
+	if (!r->trusted)
+		rv = ad_audit_fields_check(
+		    r->kind, r->summary, r->detail, r->detail_len);
+	else if (r->kind == NULL || r->kind[0] == '\0' || r->summary == NULL
+	    || (r->detail == NULL && r->detail_len != 0))
+		rv = AGENTD_EINVAL;
+	else
+		rv = r->detail_len > AGENTD_AUDIT_DETAIL_MAX ? AGENTD_ETOOBIG
+		                                             : 0;
 	if (rv == AGENTD_EINVAL)
 		return rv;
 	if (opt_len(r->agent, AD_AUDIT_NAME_MAX) > AD_AUDIT_NAME_MAX
@@ -270,7 +277,12 @@ sides_write(MDB_txn *txn, const struct pending *p)
 		} else {
 			val.mv_data = (void *)sd->val;
 			val.mv_size = sd->vallen;
-			rc          = mdb_put(txn, sd->dbi, &key, &val, 0);
+			rc          = mdb_put(txn, sd->dbi, &key, &val,
+                            sd->append ? MDB_APPEND : 0);
+			/* Out of order (another thread's decisions were
+			 * queued first): LMDB refused it, changing nothing. */
+			if (rc == MDB_KEYEXIST && sd->append)
+				rc = mdb_put(txn, sd->dbi, &key, &val, 0);
 		}
 		if (rc != 0)
 			return rc;

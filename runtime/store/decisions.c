@@ -295,7 +295,7 @@ ad_decision_sides_record(
 
 void
 ad_decision_sides_get(struct ad_decisions *d,
-    const struct ad_decision_sides *s, struct ad_audit_side *sides)
+    const struct ad_decision_sides *s, struct ad_audit_side *sides, int fresh)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		const size_t         *off = s->off + 3 * i;
@@ -312,6 +312,7 @@ ad_decision_sides_get(struct ad_decisions *d,
 		/* Finished (no open entry written): out of decisions_open. */
 		open->val    = off[2] > off[1] ? s->buf + off[1] : NULL;
 		open->vallen = off[2] - off[1];
+		rec->append = open->append = fresh && open->val != NULL;
 	}
 }
 

@@ -115,8 +115,10 @@ int ad_decision_sides_add_delivered(struct ad_decision_sides *s, uint64_t id,
  * reset of s. */
 const void *ad_decision_sides_record(
     const struct ad_decision_sides *s, size_t i, size_t *len);
+/* fresh: the decisions are new (their ids above every stored one): their
+ * writes are appends (ad_audit_side.append). */
 void ad_decision_sides_get(struct ad_decisions *d,
-    const struct ad_decision_sides *s, struct ad_audit_side *sides);
+    const struct ad_decision_sides *s, struct ad_audit_side *sides, int fresh);
 
 /*
  * d as the protocol's decision map, with extra more keys to follow (the

@@ -760,7 +760,7 @@ change_commit_one(struct change *ch, struct ad_audit_rec *recs, size_t n)
 	ad_decision_sides_reset(&g->sides);
 	ad_decision_sides_add(&g->sides, ch->d[0]);
 	prepare_delivery(&g->sides, 0, ch->o[0], ch->d[0], g->w, g->body);
-	ad_decision_sides_get(g->db, &g->sides, sides);
+	ad_decision_sides_get(g->db, &g->sides, sides, 0);
 	recs[n - 1].sides  = sides;
 	recs[n - 1].nsides = 2;
 	for (size_t i = 0; i < n; i++)
@@ -810,6 +810,7 @@ rec_set(struct ad_audit_rec *r, const char *kind, const char *summary,
 	r->summary  = summary;
 	r->instance = instance;
 	r->detail   = agentd_writer_data(detail, &r->detail_len);
+	r->trusted  = 1; /* the gate's own encoding, summary within 1 KiB */
 }
 
 /* ---- proposing --------------------------------------------------------- */
@@ -1012,7 +1013,7 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 	p              = agentd_writer_data(w2, &len);
 	ch->answer     = bytes_dup(p, len);
 	ch->answer_len = len;
-	ad_decision_sides_get(db, &ds, sides);
+	ad_decision_sides_get(db, &ds, sides, 1);
 	base = agentd_writer_data(w, &len);
 	for (i = 0; i < ch->n; i++) {
 		recs[i].kind       = "decision.proposed";
@@ -1023,6 +1024,7 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 		recs[i].detail_len = off[i + 1] - off[i];
 		recs[i].sides      = &sides[2 * i];
 		recs[i].nsides     = 2;
+		recs[i].trusted    = 1; /* encoded above */
 	}
 	/* Everything the commit's callback needs of a low decision is its
 	 * entry now (its record and outcome kept, its answer written): it
@@ -1701,7 +1703,7 @@ commit_delivered(struct ad_sv *sv, struct gate_sent *s)
 	agentd_write_array(g->w, (uint32_t)s->n);
 	for (i = 0; i < s->n; i++)
 		agentd_write_str(g->w, ad_decision_state_name(s->o[i]->state));
-	ad_decision_sides_get(g->db, &g->sides, sides);
+	ad_decision_sides_get(g->db, &g->sides, sides, 0);
 	runs_write(runs, sizeof(runs), s->o, s->n);
 	if (s->n == 1)
 		snprintf(sum, sizeof(sum), "decision %llu (%s) taken by %s",

@@ -1223,6 +1223,21 @@ test_sides(void)
 	    "sides: deletes, one of a missing key, are committed");
 	is_int(side_get(env, dbi, "k1", got, sizeof(got)), MDB_NOTFOUND,
 	    "sides: a NULL value deleted its key");
+	/* k2 is there: an append of k5 goes after it, one of k0 is out of
+	 * order and must still be written, and a second of k2 replaces. */
+	sd[0]    = (struct ad_audit_side) { dbi, "k5", 2, "five", 4, 1 };
+	sd[1]    = (struct ad_audit_side) { dbi, "k0", 2, "zero", 4, 1 };
+	sd[2]    = (struct ad_audit_side) { dbi, "k2", 2, "TWO", 3, 1 };
+	r.nsides = 3;
+	is_int(ad_audit_append_sync(a, &r, NULL), 0,
+	    "sides: appends, two of them out of order, are committed");
+	ok(side_get(env, dbi, "k5", got, sizeof(got)) == 0
+	        && strcmp(got, "five") == 0
+	        && side_get(env, dbi, "k0", got, sizeof(got)) == 0
+	        && strcmp(got, "zero") == 0
+	        && side_get(env, dbi, "k2", got, sizeof(got)) == 0
+	        && strcmp(got, "TWO") == 0,
+	    "sides: an append below the last key is put the usual way");
 	r.nsides = AD_AUDIT_SIDES_MAX + 1;
 	is_int(ad_audit_append(a, &r, NULL, NULL), AGENTD_EINVAL,
 	    "sides: more than AD_AUDIT_SIDES_MAX is EINVAL");
@@ -1746,7 +1761,7 @@ main(void)
 	char             err[AD_ERRLEN] = "";
 	int              opened;
 
-	plan(83 + 10 + 8 + 3 + 6 + 34);
+	plan(85 + 10 + 8 + 3 + 6 + 34);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
