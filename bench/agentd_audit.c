@@ -86,7 +86,7 @@ run(const struct gendrive_conf *c, pid_t agentd)
 int
 main(int argc, char **argv)
 {
-	struct gendrive_conf conf;
+	struct gendrive_conf conf = { 0 };
 	char                 settings[64];
 	pid_t                pid;
 	int                  c, rv;
