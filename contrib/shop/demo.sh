@@ -14,7 +14,9 @@
 # (the fake shop remembers nothing either).  For its test
 # (tests/system/shop_demo.sh): AGENTD_DEMO_DIR another folder,
 # AGENTD_DEMO_PORT another first port (the next three for the fakes),
-# AGENTD_DEMO_ORDER_EVERY seconds between orders (default 10).
+# AGENTD_DEMO_ORDER_EVERY seconds between orders (default 10),
+# AGENTD_DEMO_WAIT seconds to wait for agentd and the fakes to be ready
+# (default 60; a loaded machine's test gives more).
 set -u
 
 src=$(cd "$1" && pwd)
@@ -23,6 +25,7 @@ demo=${AGENTD_DEMO_DIR:-$build/demo}
 p0=${AGENTD_DEMO_PORT:-8470}
 p1=$((p0 + 1)) p2=$((p0 + 2)) p3=$((p0 + 3))
 every=${AGENTD_DEMO_ORDER_EVERY:-10}
+wait_s=${AGENTD_DEMO_WAIT:-60}
 ctl="$build/runtime/agentctl --run-dir $demo/run"
 # what it prints for a person to type: short, from the build directory
 show="$ctl"
@@ -106,11 +109,11 @@ $(tail -n 5 "$demo/logs/agentd.log")"
 	done
 }
 all_ready() {
-	$ctl --json status | jq -e '[.agents[] | .ready >= 1] | all' >/dev/null
+	$ctl --json status | jq -e -n 'input | [.agents[] | .ready >= 1] | all' >/dev/null
 }
-until_ok 60 all_ready
+until_ok "$wait_s" all_ready
 for name in fakesupplier fakeshop fakellm; do
-	until_ok 10 test -s "$demo/logs/$name.port"
+	until_ok "$wait_s" test -s "$demo/logs/$name.port"
 done
 
 operator=$($ctl token create demo-operator --role operator) ||

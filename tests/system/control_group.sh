@@ -97,7 +97,7 @@ member status
 ok $? "a member of $G: agentctl status answers (got $rc: $err)"
 pid1=$(echo_pid)
 member restart echo
-[ "$rc" -eq 0 ] && wait_for 10 sh -c "[ \"\$(\"$AGENTCTL\" --run-dir \"$R\" --json status | jq -r '.agents[0].instances[0].pid')\" != $pid1 ] && \"$AGENTCTL\" --run-dir \"$R\" --json status | jq -e '.agents[0].ready == 1'"
+[ "$rc" -eq 0 ] && wait_for 10 sh -c "[ \"\$(\"$AGENTCTL\" --run-dir \"$R\" --json status | jq -r '.agents[0].instances[0].pid')\" != $pid1 ] && \"$AGENTCTL\" --run-dir \"$R\" --json status | jq -e -n 'input | .agents[0].ready == 1'"
 ok $? "a member of $G has full control: agentctl restart echo replaces its instance (got $rc: $err)"
 
 timeout "$(slow 10)" setpriv --reuid="$MEMBER" --regid="$MEMBER" \

@@ -162,7 +162,7 @@ like "$(field "$r2" .error)" '^EDENIED: .*flush refused for flow: the caller is 
 [ "$(field "$r2" '.steps[0].attempts')" = 1 ]
 ok $? "...in one attempt"
 wait_for 10 sh -c "$AGENTCTL --run-dir $T_DIR/run --json audit --agent tools --kind exec.refused |
-    jq -e 'select(.detail.tool == \"flush\" and .detail.caller == \"flow\")' >/dev/null"
+    jq -e -n 'last(inputs | select(.detail.tool == \"flush\" and .detail.caller == \"flow\"))' >/dev/null"
 ok $? "the refusal is in the audit trail (exec.refused, tool flush, caller flow)"
 actl --json call tools '{"tool":"flush"}' | jq_true '.exit == 0'
 ok $? "the operator (agentctl, in its callers) runs flush"

@@ -280,7 +280,7 @@ like "$(stf "$r" '.steps[] | select(.step == "x") | .error')" '^EINVAL: told to 
 actl audit --agent flow --kind flow.step.failed | grep -q "run $r of errors: x .*EINVAL: told to fail"
 ok $? "...and the flow.step.failed audit record"
 actl --json audit --agent flow --kind flow.run.failed |
-    jq -e --arg r "$r" 'select(.detail.run == $r) | .detail.error | test("^EINVAL: told to fail")' >/dev/null
+    jq -e -n --arg r "$r" 'last(inputs | select(.detail.run == $r) | .detail.error | test("^EINVAL: told to fail"))' >/dev/null
 ok $? "...and the flow.run.failed record's error"
 
 r=$(start '{"op":"start","workflow":"unknown"}')

@@ -135,7 +135,7 @@ ok $? "malformed JSON from a provider: the next one answers"
 stat_is '.providers.down.failures["5xx"] == 1 and .providers.down.fallbacks == 1 and .providers.refused.failures.connect == 1 and .providers.bad.failures.bad_response == 1 and .providers.oa.answered == 3'
 ok $? "stats count failures by class, fallbacks and answers per provider"
 counters() {
-	actl --json status | jq -e '[.agents[] | select(.name == "llm") | .generations[].counters] | add
+	actl --json status | jq -e -n 'input | [.agents[] | select(.name == "llm") | .generations[].counters] | add
 	    | .llm_failed_5xx >= 1 and .llm_failed_connect >= 1
 	      and .llm_failed_bad_response >= 1 and .llm_fallbacks >= 3
 	      and .llm_answered >= 3 and .llm_requests >= 6 and .llm_prompt_tokens > 0'

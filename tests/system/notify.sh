@@ -128,7 +128,7 @@ ok $? "...one POST reached the webhook"
 got=$(jq -r 'select(.path | startswith("/hook/ops")) | .body' "$T_DIR/hook.log" | jq -r .text)
 [ "$got" = "$(printf 'r-7: build failed\nPhase build of r-7 failed: make said "no"')" ]
 ok $? "...its JSON's text is the subject and the rendered template"
-jq -e 'select(.path | startswith("/hook/ops")) | (.content_type == "application/json") and ((.body | fromjson | keys) == ["text"])' "$T_DIR/hook.log" >/dev/null
+jq -e -n 'last(inputs | select(.path | startswith("/hook/ops")) | (.content_type == "application/json") and ((.body | fromjson | keys) == ["text"]))' "$T_DIR/hook.log" >/dev/null
 ok $? "...as application/json, {\"text\"} alone"
 wait_for 10 sh -c "$AGENTCTL --run-dir $T_DIR/run audit --agent notify --kind notify.sent | grep -q 'ops: sent (template phase_failed, 1 attempt)'"
 ok $? "...audited as notify.sent"
@@ -200,7 +200,7 @@ if agent_ready mailer 1; then
 	out=$(actl --json call mailer '{"channel":"oncall","template":"phase_failed","vars":{"run":"r-3","phase":"test","error":"2 failures"}}')
 	like "$out" '"sent":true' "an e-mail is sent"
 	msg=$(jq -r 'select(.data) | .data' "$T_DIR/smtp.log")
-	jq -e 'select(.data) | .from == "agentd@example.test" and .to == ["ops@example.test", "lead@example.test"]' "$T_DIR/smtp.log" >/dev/null &&
+	jq -e -n 'last(inputs | select(.data) | .from == "agentd@example.test" and .to == ["ops@example.test", "lead@example.test"])' "$T_DIR/smtp.log" >/dev/null &&
 	    printf '%s' "$msg" | grep -q '^Subject: =?UTF-8?B?' &&
 	    printf '%s' "$msg" | grep -q '^Content-Type: text/plain; charset=utf-8'
 	ok $? "...it arrived: sender, both recipients, an encoded subject, UTF-8 text"

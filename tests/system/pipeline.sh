@@ -188,7 +188,7 @@ call ceo "{\"op\":\"evaluate\",\"product\":$ESP,\"vetting\":$EV,\"quote\":$EQ}" 
 ok $? "ceo: ESP-3 at 298.51 escalated"
 
 # 4. vetting's supplier.failed reached the ceo: a reject kept and audited.
-wait_for 10 sh -c "$AGENTCTL --run-dir $T_DIR/run --json call ceo '{\"op\":\"decisions\"}' | jq -e '.decisions[] | select(.sku == \"CASE-7\" and .decision == \"reject\")'"
+wait_for 10 sh -c "$AGENTCTL --run-dir $T_DIR/run --json call ceo '{\"op\":\"decisions\"}' | jq -e -n 'input | .decisions[] | select(.sku == \"CASE-7\" and .decision == \"reject\")'"
 ok $? "supplier.failed for CASE-7 is a reject in the ceo's decisions"
 call ceo '{"op":"decisions"}' | jq_true '[.decisions[].sku] | sort == ["CASE-7", "ESP-3", "LAMP-1", "MUG-9"]'
 ok $? "the decisions: one per SKU"

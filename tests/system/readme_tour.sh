@@ -41,7 +41,7 @@ play() {
 			kill -9 "$pid"
 			# the replacement, ready: what the next status shows
 			wait_for 20 sh -c "'$AGENTCTL' --run-dir '$T_DIR/run' --json status |
-			    jq -e '.agents[0].instances[0] | .state == \"ready\" and .pid != $pid'"
+			    jq -e -n 'last(inputs | .agents[0].instances[0] | .state == \"ready\" and .pid != $pid)'"
 			;;
 		'$ runtime/agentctl --run-dir run '*)
 			echo "$line"

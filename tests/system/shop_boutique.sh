@@ -19,7 +19,7 @@ grep -q 'conversation_ttl_ms = 3000' "$T_DIR/conf/llm.conf" && actl reload >/dev
 ok $? "the llm agent reloaded with a TTL of 3 s"
 
 actl --json call publisher '{"sku":"LAMP-1","title":"Desk lamp","description":"A brass desk lamp","price":22.81,"stock":60}' >/dev/null
-in_catalog() { actl --json call catalog '{"op":"get","sku":"LAMP-1"}' | jq -e '.sku == "LAMP-1"'; }
+in_catalog() { actl --json call catalog '{"op":"get","sku":"LAMP-1"}' | jq -e -n 'input | .sku == "LAMP-1"'; }
 wait_for 10 in_catalog
 ok $? "the catalog has LAMP-1 once it is published"
 
@@ -27,7 +27,7 @@ say() { actl --json call concierge "{\"session\":\"$1\",\"message\":\"$2\"}"; }
 
 # ---- context across turns, and forgotten after the TTL
 t1=$(say s-1 "Hello, I am looking for a desk lamp")
-echo "$t1" | jq -e '.tools | index("search_products") != null' >/dev/null
+echo "$t1" | jq -e -n 'input | .tools | index("search_products") != null' >/dev/null
 ok $? "the first turn searched the catalog"
 like "$(echo "$t1" | jq -r .text)" 'LAMP-1|Desk lamp' "and its answer names the lamp"
 t2=$(say s-1 "What did I ask for?")

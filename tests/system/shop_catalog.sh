@@ -99,7 +99,7 @@ ok $((1 - $?)) "the token is in no log line"
 wait_for 10 sh -c "'$AGENTCTL' --run-dir '$T_DIR/run' --json call catalog '{\"op\":\"search\",\"query\":\"desk lamp\"}' | grep -q LAMP-1"
 ok $? "the catalog finds it by product.published"
 actl publish price.changed '{"sku":"LAMP-1","price":24.5,"previous_price":22.8,"decision":"9","by":"test"}' >/dev/null
-wait_for 10 sh -c "curl -s '$SHOP/_fake/state' | jq -e '.variant_prices[\"LAMP-1\"] == \"24.50\"'"
+wait_for 10 sh -c "curl -s '$SHOP/_fake/state' | jq -e -n 'input | .variant_prices[\"LAMP-1\"] == \"24.50\"'"
 ok $? "price.changed: publisher PUTs 24.50 on the shop"
 wait_for 10 sh -c "'$AGENTCTL' --run-dir '$T_DIR/run' --json call catalog '{\"op\":\"get\",\"sku\":\"LAMP-1\"}' | grep -q '\"price\":24.5'"
 ok $? "and the catalog has it"
@@ -109,7 +109,7 @@ call catalog '{"op":"cart.add","cart":"c-1","sku":"LAMP-1","quantity":2}' >/dev/
 out=$(call catalog '{"op":"checkout","cart":"c-1","email":"a@example.com"}')
 OID=$(printf '%s' "$out" | jq -r .order_id)
 like "$out" '"total":49' "checkout: the shop's order, 2 x 24.50"
-wait_for 15 sh -c "curl -s '$SUP/_fake/orders' | jq -e '.placed_by_key[\"$OID/LAMP-1\"] == 1'"
+wait_for 15 sh -c "curl -s '$SUP/_fake/orders' | jq -e -n 'input | .placed_by_key[\"$OID/LAMP-1\"] == 1'"
 ok $? "its webhook reached fulfilment, which ordered from the supplier (key ORDERID/SKU)"
 [ "$(state '.webhooks[0].status')" = 200 ]
 ok $? "agentd accepted the signed webhook (200)"
@@ -131,7 +131,7 @@ ok $? "an order costing 600 waits for a person"
 [ "$(curl -s "$SUP/_fake/orders" | jq '.orders | length')" = 1 ]
 ok $? "nothing is ordered meanwhile"
 actl approve "$(pending)" --note "ok" >/dev/null
-wait_for 15 sh -c "curl -s '$SUP/_fake/orders' | jq -e '.placed_by_key[\"$OID2/ESP-3\"] == 1'"
+wait_for 15 sh -c "curl -s '$SUP/_fake/orders' | jq -e -n 'input | .placed_by_key[\"$OID2/ESP-3\"] == 1'"
 ok $? "approved: ordered"
 
 # ---- a bad signature: 401, nothing ordered

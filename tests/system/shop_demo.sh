@@ -26,13 +26,14 @@ done
 
 chmod 0711 "$T_DIR"
 AGENTD_DEMO_DIR=$T_DIR/demo AGENTD_DEMO_PORT=$base AGENTD_DEMO_ORDER_EVERY=1 \
+    AGENTD_DEMO_WAIT=$(slow 120) \
     sh "$top_srcdir/contrib/shop/demo.sh" "$top_srcdir" "$top_builddir" \
     > "$T_DIR/demo.out" 2>&1 &
 DEMO=$!
 printed() { grep -q 'sign in with the operator token' "$T_DIR/demo.out"; }
 # (or it stopped: then at once, with what it said)
 started() { printed || ! kill -0 "$DEMO" 2>/dev/null; }
-wait_for 90 started
+wait_for 150 started
 printed
 ok $? "the demo starts and says where to look"
 printed || {
@@ -63,7 +64,7 @@ ok $? "the espresso machine waits for a person"
 ordered() { grep -q '^demo: order #' "$T_DIR/demo.out"; }
 wait_for 30 ordered
 ok $? "orders arrive on the shop"
-fulfilled() { curl -sf "http://127.0.0.1:$((base + 1))/_fake/orders" | jq -e '.orders | length >= 1'; }
+fulfilled() { curl -sf "http://127.0.0.1:$((base + 1))/_fake/orders" | jq -e -n 'input | .orders | length >= 1'; }
 wait_for 30 fulfilled
 ok $? "and reach the supplier through fulfilment"
 # Ctrl-C is SIGINT to the demo in its terminal; a job started with & by a

@@ -40,7 +40,7 @@ for p in $PLUGINS; do
 	bad=
 	if [ -f "$conf" ]; then
 		for k in $(settings_keys "$conf"); do
-			echo "$d" | jq -e --arg k "$k" '[.settings[]?.name] | index($k) != null' >/dev/null ||
+			echo "$d" | jq -e -n --arg k "$k" 'input | [.settings[]?.name] | index($k) != null' >/dev/null ||
 			    bad="$bad $k"
 		done
 	fi

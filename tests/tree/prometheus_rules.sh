@@ -62,8 +62,8 @@ if command -v jq >/dev/null; then
 	jq -r '.panels[].targets[].expr' "$dash" > "$T_DIR/exprs" 2>&1
 	[ $? -eq 0 ] && [ -s "$T_DIR/exprs" ]
 	ok $? "the dashboard is JSON, its panels have queries ($(wc -l < "$T_DIR/exprs"))"
-	jq -e '(.templating.list | map(select(.type == "datasource" and .name == "datasource")) | length == 1)
-	    and ([.panels[].datasource.uid] | all(. == "${datasource}"))' \
+	jq -e -n 'last(inputs | (.templating.list | map(select(.type == "datasource" and .name == "datasource")) | length == 1)
+	    and ([.panels[].datasource.uid] | all(. == "${datasource}")))' \
 	    "$dash" >/dev/null
 	ok $? "it has a datasource variable that every panel uses"
 	missing=$(undocumented "$T_DIR/exprs" | tr '\n' ' ')
