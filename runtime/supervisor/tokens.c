@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 #include "supervisor/supervisor.h"
 #include "supervisor/tokens.h"
 
-#define HASH_LEN 32
+#define HASH_LEN AD_TOKEN_HASH
 
 struct token {
 	char          name[AD_NAME_MAX];
@@ -70,12 +71,29 @@ drop(struct ad_tokens *t, const char *name)
 	*k = t->all[--t->n];
 }
 
+/*
+ * SHA-256 fetched from the provider once: EVP_sha256() makes each
+ * EVP_Digest look the algorithm up again (a read lock on the provider
+ * store and a cache search), which was most of a check's cost on every
+ * HTTP request.  Kept until the process exits.
+ */
+static EVP_MD        *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static void
 sha256(const void *p, size_t len, unsigned char out[HASH_LEN])
 {
 	unsigned int n = HASH_LEN;
 
-	if (EVP_Digest(p, len, out, &n, EVP_sha256(), NULL) != 1)
+	pthread_once(&sha256_once, sha256_fetch);
+	if (sha256_md == NULL
+	    || EVP_Digest(p, len, out, &n, sha256_md, NULL) != 1)
 		abort(); /* only without memory; nothing can be checked */
 }
 
@@ -196,17 +214,24 @@ ad_tokens_count(struct ad_sv *sv)
 	return sv->tokens != NULL ? sv->tokens->n : 0;
 }
 
-enum ad_role
-ad_tokens_check(struct ad_sv *sv, const char *token, size_t len, char *name,
-    size_t namelen)
+int
+ad_tokens_hash(const char *token, size_t len, unsigned char h[AD_TOKEN_HASH])
 {
-	struct ad_tokens *t = sv->tokens;
-	unsigned char     h[HASH_LEN];
+	if (len != AD_TOKEN_LEN)
+		return -1;
+	sha256(token, len, h);
+	return 0;
+}
+
+enum ad_role
+ad_tokens_check(struct ad_sv *sv, const unsigned char h[AD_TOKEN_HASH],
+    char *name, size_t namelen)
+{
+	struct ad_tokens *t   = sv->tokens;
 	struct token     *hit = NULL;
 
-	if (t == NULL || len != AD_TOKEN_LEN)
+	if (t == NULL)
 		return AD_ROLE_NONE;
-	sha256(token, len, h);
 	/* Every entry is compared, in constant time, whichever matches. */
 	for (size_t i = 0; i < t->n; i++)
 		if (CRYPTO_memcmp(h, t->all[i].hash, HASH_LEN) == 0

@@ -32,12 +32,25 @@ struct ad_srvctx;
 int  ad_tokens_open(struct ad_sv *sv, char *err, size_t errlen);
 void ad_tokens_close(struct ad_sv *sv);
 
+/* The bytes of a token's hash (SHA-256), as kept. */
+#define AD_TOKEN_HASH 32
+
 /*
- * The role of the token of len bytes, its name into name; AD_ROLE_NONE
- * for a token that is not (or no longer) known.  mtx held.
+ * The hash of the token of len bytes into h, for ad_tokens_check; -1 for
+ * a token of the wrong length (never known).  Any thread, no lock: the
+ * HTTP server hashes before it takes mtx, so that no other thread waits
+ * for the hash.
  */
-enum ad_role ad_tokens_check(struct ad_sv *sv, const char *token, size_t len,
-    char *name, size_t namelen);
+int ad_tokens_hash(
+    const char *token, size_t len, unsigned char h[AD_TOKEN_HASH]);
+
+/*
+ * The role of the token whose hash is h (ad_tokens_hash), its name into
+ * name; AD_ROLE_NONE for a token that is not (or no longer) known.  mtx
+ * held.
+ */
+enum ad_role ad_tokens_check(struct ad_sv *sv,
+    const unsigned char h[AD_TOKEN_HASH], char *name, size_t namelen);
 
 /* How many tokens there are (the HTTP server warns when there is none).
  * mtx held. */

@@ -6,7 +6,7 @@
 . "$top_srcdir/tests/lib.sh"
 
 command -v curl >/dev/null || { echo "1..0 # SKIP no curl"; exit 0; }
-plan 27
+plan 28
 
 ECHO=$(plugin_copy "$BPLUGINS/echo.so")
 conf echo.conf <<EOF
@@ -186,7 +186,12 @@ still=$?
 ok $? "while a client trickles its headers, another is answered (got $code)"
 wait $slow
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T_DIR/cert.pem" \
-    -H "Authorization: Bearer $TOK" -H "X-Big: $(head -c 70000 /dev/zero | tr '\0' a)" \
+    -H "Authorization: Bearer $TOK" -H "X-Big: $(head -c 8000 /dev/zero | tr '\0' a)" \
+    "https://$ADDR/v1/status")
+[ "$code" = 200 ]
+ok $? "headers of 8 kB fit in the connection's memory (got $code)"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T_DIR/cert.pem" \
+    -H "Authorization: Bearer $TOK" -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" \
     "https://$ADDR/v1/status")
 [ "$code" = 431 ] || [ "$code" = 413 ] || [ "$code" = 400 ]
 ok $? "headers over the connection's memory are refused (got $code)"
