@@ -7,6 +7,7 @@
  *
  *   agentd_http calls [-k INFLIGHT] [-p BYTES] [-d SECONDS] [-n WINDOWS]
  *                     [-W WARMUP_SECONDS] [-i INSTANCES] [-c CONCURRENCY]
+ *                     [-P FRACTION]
  *   agentd_http metrics [-i INSTANCES] [-k INFLIGHT] [-p BYTES]
  *                     [-n WINDOWS] [-w WINDOW_MS] [-s SCRAPES]
  *                     [-W WARMUP_SECONDS] [-t WAIT_SECONDS]
@@ -54,7 +55,11 @@
  *       http_cli_cpu_us=G http_mhd_cpu_us=M errors=E
  *   ratio is http_rate / ctl_rate, added_* http's latency minus ctl's;
  *   http_mhd_cpu_us the part of http_sv_cpu_us spent in agentd's HTTP
- *   thread (libmicrohttpd's: its schedstat, per call).
+ *   thread (libmicrohttpd's: its schedstat, per call).  With -P, as many
+ *   windows of each way again, paced (paced()): the line also has
+ *   pace_rate= ctl_paced_rate= ctl_paced_p50_us= ctl_paced_p99_us=
+ *   http_paced_rate= http_paced_p50_us= http_paced_p99_us=
+ *   added_paced_p50_us= added_paced_p99_us= ("-" without -P).
  *
  * metrics: INSTANCES instances (agentd_spawn's restart settings), a wait
  *   of at most WAIT_SECONDS (default 20 + INSTANCES / 10) until all are
@@ -149,14 +154,37 @@ recs_count(struct recs *r)
 static char  *payload;
 static size_t payload_len;
 
+/*
+ * Paced windows (-P): each of the INFLIGHT requesters sends at most one
+ * call every pace_us (its next call waits for that, or leaves at once
+ * when its answer came later); 0: closed loops.
+ */
+static int64_t pace_us;
+
+/* When a requester whose call was answered at now sends its next: 0 at
+ * once, else the time to wait until; *next moves on by pace_us. */
+static int64_t
+pace_next(int64_t *next, int64_t now)
+{
+	if (pace_us == 0)
+		return 0;
+	*next += pace_us;
+	if (*next <= now) {
+		*next = now; /* late: at once, no burst to catch up */
+		return 0;
+	}
+	return *next;
+}
+
 /* ---- the control socket: INFLIGHT nng REQ contexts -------------------- */
 
 struct cslot {
-	nng_ctx  ctx;
-	nng_aio *aio;
-	int      sending;
-	int64_t  t0;
-	uint64_t seq;
+	nng_ctx    ctx;
+	nng_aio   *aio;
+	int        sending;
+	atomic_int idle; /* paced: its next call waits for next_us */
+	int64_t    t0, next_us;
+	uint64_t   seq;
 };
 
 static struct {
@@ -218,6 +246,44 @@ cslot_check(nng_msg *m, uint64_t seq)
 	return got == seq ? 0 : 1;
 }
 
+/* Send c's next call, or leave it to ctl_due() when it is not yet due
+ * (nng's timers would send the requesters' calls in bursts). */
+static void
+cslot_next(struct cslot *c, int64_t due)
+{
+	if (due - ad_now_us() >= 100) {
+		atomic_store(&c->idle, 1);
+		return;
+	}
+	cslot_send(c);
+}
+
+/* Paced: send the idle requesters that are due (all of them, to end,
+ * when stopping); when the next one is. */
+static int64_t
+ctl_due(void)
+{
+	int64_t now = ad_now_us(), next = INT64_MAX;
+	int     i;
+
+	for (i = 0; i < C.k; i++) {
+		struct cslot *c = &C.slots[i];
+
+		if (!atomic_load(&c->idle))
+			continue;
+		if (atomic_load(&C.stop)) {
+			atomic_store(&c->idle, 0);
+			atomic_fetch_sub(&C.active, 1);
+		} else if (c->next_us - now < 100) {
+			atomic_store(&c->idle, 0);
+			cslot_send(c);
+		} else if (c->next_us < next) {
+			next = c->next_us;
+		}
+	}
+	return next;
+}
+
 static void
 cslot_cb(void *arg)
 {
@@ -249,7 +315,7 @@ cslot_cb(void *arg)
 		atomic_fetch_sub(&C.active, 1);
 		return;
 	}
-	cslot_send(c);
+	cslot_next(c, pace_next(&c->next_us, ad_now_us()));
 }
 
 static int
@@ -283,10 +349,15 @@ ctl_start(void)
 {
 	int i;
 
+	int64_t now = ad_now_us();
+
 	atomic_store(&C.stop, 0);
 	atomic_store(&C.active, C.k);
-	for (i = 0; i < C.k; i++)
-		cslot_send(&C.slots[i]);
+	/* Paced: the requesters' calls spread over one pace_us. */
+	for (i = 0; i < C.k; i++) {
+		C.slots[i].next_us = now + pace_us * i / C.k;
+		cslot_next(&C.slots[i], C.slots[i].next_us);
+	}
 }
 
 /* No new call; returns when every one in flight is answered (or lost). */
@@ -296,8 +367,10 @@ ctl_stop(void)
 	int64_t end = ad_now_us() + (REQ_TIMEOUT_MS + 2000) * 1000LL;
 
 	atomic_store(&C.stop, 1);
-	while (atomic_load(&C.active) > 0 && ad_now_us() < end)
+	while (atomic_load(&C.active) > 0 && ad_now_us() < end) {
+		ctl_due();
 		usleep(200);
+	}
 }
 
 static void
@@ -374,8 +447,9 @@ struct hslot {
 	char      *body;
 	size_t     cap;
 	struct buf resp;
-	int64_t    t0;
+	int64_t    t0, next_us;
 	uint64_t   seq;
+	int        idle; /* paced: waits for next_us */
 };
 
 static struct {
@@ -444,10 +518,44 @@ http_start(void)
 {
 	int i;
 
+	int64_t now = ad_now_us();
+
 	H.stop   = 0;
 	H.active = H.k;
-	for (i = 0; i < H.k; i++)
-		hslot_send(&H.slots[i]);
+	for (i = 0; i < H.k; i++) {
+		struct hslot *h = &H.slots[i];
+
+		h->next_us = now + pace_us * i / H.k;
+		h->idle    = h->next_us > now;
+		if (!h->idle)
+			hslot_send(h);
+	}
+}
+
+/* Paced: send the idle requesters that are due; the milliseconds until
+ * the next one is (at most max_ms). */
+static int
+http_due(int64_t now, int max_ms)
+{
+	int64_t wait = (int64_t)max_ms * 1000;
+	int     i;
+
+	for (i = 0; i < H.k; i++) {
+		struct hslot *h = &H.slots[i];
+
+		if (!h->idle)
+			continue;
+		if (H.stop) {
+			h->idle = 0;
+			H.active--;
+		} else if (h->next_us - now < 1000) { /* due within 1 ms */
+			h->idle = 0;
+			hslot_send(h);
+		} else if (h->next_us - now < wait) {
+			wait = h->next_us - now;
+		}
+	}
+	return (int)(wait / 1000);
 }
 
 /*
@@ -458,7 +566,7 @@ static void
 http_run(int64_t until_us, int stop)
 {
 	CURLMsg *msg;
-	int      running, left;
+	int      running, left, wait_ms = 5;
 
 	for (;;) {
 		curl_multi_perform(H.m, &running);
@@ -475,6 +583,8 @@ http_run(int64_t until_us, int stop)
 			curl_multi_remove_handle(H.m, h->e);
 			if (H.stop)
 				H.active--;
+			else if (pace_next(&h->next_us, t1) - t1 >= 1000)
+				h->idle = 1;
 			else
 				hslot_send(h);
 		}
@@ -483,9 +593,12 @@ http_run(int64_t until_us, int stop)
 				return;
 			H.stop = 1;
 		}
+		if (pace_us > 0)
+			wait_ms = http_due(ad_now_us(), 5);
 		if (H.stop && H.active == 0)
 			return;
-		curl_multi_poll(H.m, NULL, 0, 5, NULL);
+		if (wait_ms > 0)
+			curl_multi_poll(H.m, NULL, 0, wait_ms, NULL);
 	}
 }
 
@@ -668,7 +781,7 @@ cpu_self(void)
 }
 
 static void
-pause_until(int64_t t_us)
+sleep_until(int64_t t_us)
 {
 	int64_t d = t_us - ad_now_us();
 
@@ -677,6 +790,26 @@ pause_until(int64_t t_us)
 
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
+	}
+}
+
+/* Until t_us; paced control-socket calls are sent from here meanwhile. */
+static void
+pause_until(int64_t t_us)
+{
+	int64_t next;
+
+	if (pace_us == 0) {
+		sleep_until(t_us);
+		return;
+	}
+	while (ad_now_us() < t_us) {
+		/* An answer makes its requester idle meanwhile: look again
+		 * within 500 us. */
+		next = ctl_due();
+		if (next > ad_now_us() + 500)
+			next = ad_now_us() + 500;
+		sleep_until(next < t_us ? next : t_us);
 	}
 }
 
@@ -773,7 +906,7 @@ read_addr(void)
 struct opts {
 	int     inflight, windows, instances, concurrency, scrapes;
 	int64_t payload, window_ms, wait_s;
-	double  secs, warmup;
+	double  secs, warmup, pace;
 };
 
 /* One window of way (0: ctl, 1: http), of win_us, into w. */
@@ -811,6 +944,57 @@ window(int way, int64_t win_us, struct windows *w, int64_t *sv_cpu,
 	w->w1[w->n++] = w1;
 }
 
+static size_t paced_errors;
+
+/*
+ * -P FRAC: both ways again, in as many alternating windows, each of its
+ * INFLIGHT requesters paced so that together they offer FRAC x rate
+ * calls/s (rate: the slower way's closed-loop rate of this run): the
+ * latency each way adds at the same load, below what either can carry,
+ * without the queueing of a saturated closed loop.  Its fields into f.
+ */
+static void
+paced(const struct opts *o, int64_t win_us, double rate, char *f, size_t n)
+{
+	struct windows *wc, *wh;
+	struct stats    sc, sh;
+	int64_t         unused[6] = { 0 };
+	int             j, first;
+
+	if (o->pace <= 0 || rate <= 0) {
+		snprintf(f, n,
+		    "pace_rate=- ctl_paced_rate=- ctl_paced_p50_us=- "
+		    "ctl_paced_p99_us=- http_paced_rate=- "
+		    "http_paced_p50_us=- http_paced_p99_us=- "
+		    "added_paced_p50_us=- added_paced_p99_us=-");
+		return;
+	}
+	wc      = ad_xcalloc(1, sizeof(*wc));
+	wh      = ad_xcalloc(1, sizeof(*wh));
+	pace_us = (int64_t)((double)o->inflight * 1e6 / (o->pace * rate));
+	for (j = 0; j < o->windows; j++) {
+		first = (j % 2 == 0) ? 0 : 1;
+		window(first, win_us, first ? wh : wc, &unused[0], &unused[1],
+		    &unused[2]);
+		window(!first, win_us, first ? wc : wh, &unused[3], &unused[4],
+		    &unused[5]);
+	}
+	pace_us = 0;
+	stats_of(wc, &C.recs, &sc);
+	stats_of(wh, &H.recs, &sh);
+	paced_errors = sc.errors + sh.errors;
+	snprintf(f, n,
+	    "pace_rate=%.0f ctl_paced_rate=%.0f ctl_paced_p50_us=%lld "
+	    "ctl_paced_p99_us=%lld http_paced_rate=%.0f "
+	    "http_paced_p50_us=%lld http_paced_p99_us=%lld "
+	    "added_paced_p50_us=%lld added_paced_p99_us=%lld",
+	    o->pace * rate, sc.rate, (long long)sc.p50, (long long)sc.p99,
+	    sh.rate, (long long)sh.p50, (long long)sh.p99,
+	    (long long)(sh.p50 - sc.p50), (long long)(sh.p99 - sc.p99));
+	free(wc);
+	free(wh);
+}
+
 static int
 run_calls(const struct opts *o)
 {
@@ -820,6 +1004,7 @@ run_calls(const struct opts *o)
 	int64_t         win_us = (int64_t)(o->secs * 1e6 / o->windows);
 	int64_t cpu[2] = { 0, 0 }, cli[2] = { 0, 0 }, mhd[2] = { 0, 0 };
 	int     j, first;
+	char    pacedf[512];
 
 	if (make_token("operator") != 0 || read_addr() != 0
 	    || ctl_open(o->inflight) != 0 || http_open(o->inflight) != 0) {
@@ -841,6 +1026,8 @@ run_calls(const struct opts *o)
 	}
 	stats_of(wc, &C.recs, &sc);
 	stats_of(wh, &H.recs, &sh);
+	paced(o, win_us, sc.rate < sh.rate ? sc.rate : sh.rate, pacedf,
+	    sizeof(pacedf));
 	printf("http way=calls payload=%lld inflight=%d instances=%d "
 	       "concurrency=%d windows=%d ctl_msgs=%zu ctl_secs=%.3f "
 	       "ctl_rate=%.0f ctl_p50_us=%lld ctl_p99_us=%lld "
@@ -848,7 +1035,7 @@ run_calls(const struct opts *o)
 	       "http_p50_us=%lld http_p99_us=%lld ratio=%.3f "
 	       "added_p50_us=%lld added_p99_us=%lld ctl_sv_cpu_us=%.1f "
 	       "http_sv_cpu_us=%.1f ctl_cli_cpu_us=%.1f "
-	       "http_cli_cpu_us=%.1f http_mhd_cpu_us=%.1f errors=%zu\n",
+	       "http_cli_cpu_us=%.1f http_mhd_cpu_us=%.1f %s errors=%zu\n",
 	    (long long)o->payload, o->inflight, o->instances, o->concurrency,
 	    o->windows, sc.msgs, sc.secs, sc.rate, (long long)sc.p50,
 	    (long long)sc.p99, sh.msgs, sh.secs, sh.rate, (long long)sh.p50,
@@ -858,12 +1045,13 @@ run_calls(const struct opts *o)
 	    sh.msgs ? (double)cpu[1] / (double)sh.msgs : 0,
 	    sc.msgs ? (double)cli[0] / (double)sc.msgs : 0,
 	    sh.msgs ? (double)cli[1] / (double)sh.msgs : 0,
-	    sh.msgs ? (double)mhd[1] / (double)sh.msgs : 0,
-	    sc.errors + sh.errors);
-	if (sc.errors + sh.errors > 0)
+	    sh.msgs ? (double)mhd[1] / (double)sh.msgs : 0, pacedf,
+	    sc.errors + sh.errors + paced_errors);
+	if (sc.errors + sh.errors + paced_errors > 0)
 		fprintf(stderr,
-		    PROG ": %zu calls failed (ctl %zu, http %zu)\n",
-		    sc.errors + sh.errors, sc.errors, sh.errors);
+		    PROG ": %zu calls failed (ctl %zu, http %zu, paced %zu)\n",
+		    sc.errors + sh.errors + paced_errors, sc.errors, sh.errors,
+		    paced_errors);
 	ctl_close();
 	http_close();
 	free(wc);
@@ -999,7 +1187,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: " PROG " calls [-k INFLIGHT] [-p BYTES] [-d SECONDS] "
 	    "[-n WINDOWS] [-W WARMUP_SECONDS] [-i INSTANCES] "
-	    "[-c CONCURRENCY]\n"
+	    "[-c CONCURRENCY] [-P FRACTION]\n"
 	    "       " PROG " metrics [-i INSTANCES] [-k INFLIGHT] "
 	    "[-p BYTES] [-n WINDOWS] [-w WINDOW_MS] [-s SCRAPES] "
 	    "[-W WARMUP_SECONDS] [-t WAIT_SECONDS]\n");
@@ -1009,7 +1197,7 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	struct opts o = { 16, 4, 2, 16, 20, 64, 1000, 0, 2, 0.3 };
+	struct opts o = { 16, 4, 2, 16, 20, 64, 1000, 0, 2, 0.3, 0 };
 	int         c, rv, metrics, ready;
 	int64_t     t_start_ms;
 
@@ -1026,7 +1214,7 @@ main(int argc, char **argv)
 	}
 	optind = 2;
 	while ((c = getopt(argc, argv,
-	            metrics ? "i:k:p:n:w:s:W:t:" : "k:p:d:n:W:i:c:"))
+	            metrics ? "i:k:p:n:w:s:W:t:" : "k:p:d:n:W:i:c:P:"))
 	    != -1) {
 		switch (c) {
 		case 'k':
@@ -1050,6 +1238,9 @@ main(int argc, char **argv)
 		case 'c':
 			o.concurrency = atoi(optarg);
 			break;
+		case 'P':
+			o.pace = atof(optarg);
+			break;
 		case 'w':
 			o.window_ms = atoll(optarg);
 			break;
@@ -1067,7 +1258,8 @@ main(int argc, char **argv)
 	    || o.payload < 0 || o.payload > MAX_PAYLOAD || o.windows < 1
 	    || o.windows > 1000 || o.instances < 1 || o.instances > 100000
 	    || o.concurrency < 1 || o.secs <= 0 || o.warmup < 0
-	    || o.window_ms < 10 || o.scrapes < 1 || o.wait_s < 0)
+	    || o.window_ms < 10 || o.scrapes < 1 || o.wait_s < 0 || o.pace < 0
+	    || o.pace > 1)
 		usage();
 	if (o.wait_s == 0)
 		o.wait_s = 20 + o.instances / 10;
