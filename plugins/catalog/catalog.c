@@ -59,10 +59,8 @@ static const struct agentd_setting catalog_settings[] = {
 struct catalog {
 	agentd_ctx               *ctx;
 	const struct agentd_host *host;
-	char                      base[SHOPKIT_URL_MAX];
-	char                      token[SHOPKIT_SECRET_MAX];
+	struct shopkit_api        api; /* the shop's; secret: its token */
 	int64_t                   cart_ttl_ms;
-	uint32_t                  timeout_ms;
 	struct checkout          *checkouts; /* on their way */
 };
 
@@ -88,9 +86,6 @@ static int
 catalog_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 {
 	struct catalog *c;
-	const char     *url = "", *tf = "";
-	int64_t         timeout = 10000;
-	char            why[600];
 
 	if (!AGENTD_HOST_HAS(host, http_async)
 	    || !AGENTD_HOST_HAS(host, state_put_ttl))
@@ -99,34 +94,22 @@ catalog_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		return AGENTD_ENOMEM;
 	c->ctx  = ctx;
 	c->host = host;
-	host->setting_string(ctx, "shop_url", &url);
-	host->setting_string(ctx, "token_file", &tf);
 	host->setting_int(ctx, "cart_ttl_ms", &c->cart_ttl_ms);
-	host->setting_int(ctx, "timeout_ms", &timeout);
-	if (shopkit_base_url(url, c->base, sizeof(c->base), why, sizeof(why))
-	    != 0) {
-		host->log(ctx, AGENTD_LOG_ERROR, "settings: shop_url %s", why);
+	if (shopkit_api_settings(
+	        host, ctx, "shop_url", "token_file", 0, &c->api)
+	    != 0)
 		goto fail;
-	}
-	if (shopkit_read_secret(
-	        tf, c->token, sizeof(c->token), why, sizeof(why))
-	    != 0) {
-		host->log(
-		    ctx, AGENTD_LOG_ERROR, "settings: token_file: %s", why);
-		goto fail;
-	}
 	if (c->cart_ttl_ms < 1000
-	    || (uint64_t)c->cart_ttl_ms > AGENTD_STATE_TTL_MAX || timeout < 100
-	    || timeout > 600000) {
+	    || (uint64_t)c->cart_ttl_ms > AGENTD_STATE_TTL_MAX) {
 		host->log(ctx, AGENTD_LOG_ERROR,
-		    "settings: cart_ttl_ms is 1000 or more, timeout_ms 100 to "
-		    "600000");
+		    "settings: cart_ttl_ms %" PRId64 " is not 1000 to %llu",
+		    c->cart_ttl_ms, (unsigned long long)AGENTD_STATE_TTL_MAX);
 		goto fail;
 	}
-	c->timeout_ms = (uint32_t)timeout;
-	*state        = c;
+	*state = c;
 	return 0;
 fail:
+	explicit_bzero(c->api.secret, sizeof(c->api.secret));
 	free(c);
 	return AGENTD_ECONFIG;
 }
@@ -141,7 +124,7 @@ catalog_fini(void *state)
 		next = k->next;
 		free(k);
 	}
-	explicit_bzero(c->token, sizeof(c->token));
+	explicit_bzero(c->api.secret, sizeof(c->api.secret));
 	free(c);
 }
 
@@ -643,9 +626,9 @@ op_checkout(struct catalog *c, agentd_request *req, const agentd_value *m)
 	k->c   = c;
 	k->req = req;
 	snprintf(k->cart, sizeof(k->cart), "%s", id);
-	snprintf(url, sizeof(url), "%s/orders.json", c->base);
+	snprintf(url, sizeof(url), "%s/orders.json", c->api.base);
 	h[0].name     = "X-Shopify-Access-Token";
-	h[0].value    = c->token;
+	h[0].value    = c->api.secret;
 	h[1].name     = "Content-Type";
 	h[1].value    = "application/json";
 	h[2].name     = "Accept";
@@ -656,7 +639,7 @@ op_checkout(struct catalog *c, agentd_request *req, const agentd_value *m)
 	hr.nheaders   = 3;
 	hr.body       = data;
 	hr.body_len   = strlen(data);
-	hr.timeout_ms = c->timeout_ms;
+	hr.timeout_ms = c->api.timeout_ms;
 	hr.attempts   = 1; /* an order sent twice is two orders */
 	rv            = c->host->http_async(c->ctx, &hr, ordered, k);
 	free(data);

@@ -58,9 +58,7 @@ static const struct agentd_setting fulfilment_settings[] = {
 struct fulfilment {
 	agentd_ctx               *ctx;
 	const struct agentd_host *host;
-	char                      base[SHOPKIT_URL_MAX];
-	char                      key[SHOPKIT_SECRET_MAX]; /* "" : none */
-	uint32_t                  timeout_ms;
+	struct shopkit_api        api;  /* the supplier's; secret: its key */
 	struct job               *jobs; /* being costed or placed */
 };
 
@@ -93,9 +91,6 @@ static int
 fulfilment_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 {
 	struct fulfilment *f;
-	const char        *url = "", *kf = "";
-	int64_t            timeout = 10000;
-	char               why[600];
 
 	if (!AGENTD_HOST_HAS(host, http_async)
 	    || !AGENTD_HOST_HAS(host, propose_async)
@@ -105,35 +100,14 @@ fulfilment_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		return AGENTD_ENOMEM;
 	f->ctx  = ctx;
 	f->host = host;
-	host->setting_string(ctx, "supplier_url", &url);
-	host->setting_string(ctx, "api_key_file", &kf);
-	host->setting_int(ctx, "timeout_ms", &timeout);
-	if (shopkit_base_url(url, f->base, sizeof(f->base), why, sizeof(why))
+	if (shopkit_api_settings(
+	        host, ctx, "supplier_url", "api_key_file", 1, &f->api)
 	    != 0) {
-		host->log(
-		    ctx, AGENTD_LOG_ERROR, "settings: supplier_url %s", why);
-		goto fail;
+		free(f);
+		return AGENTD_ECONFIG;
 	}
-	if (kf[0] != '\0'
-	    && shopkit_read_secret(
-	           kf, f->key, sizeof(f->key), why, sizeof(why))
-	        != 0) {
-		host->log(
-		    ctx, AGENTD_LOG_ERROR, "settings: api_key_file: %s", why);
-		goto fail;
-	}
-	if (timeout < 100 || timeout > 600000) {
-		host->log(ctx, AGENTD_LOG_ERROR,
-		    "settings: timeout_ms %" PRId64 " is not 100 to 600000",
-		    timeout);
-		goto fail;
-	}
-	f->timeout_ms = (uint32_t)timeout;
-	*state        = f;
+	*state = f;
 	return 0;
-fail:
-	free(f);
-	return AGENTD_ECONFIG;
 }
 
 static void
@@ -146,7 +120,7 @@ fulfilment_fini(void *state)
 		next = j->next;
 		free(j);
 	}
-	explicit_bzero(f->key, sizeof(f->key));
+	explicit_bzero(f->api.secret, sizeof(f->api.secret));
 	free(f);
 }
 
@@ -188,11 +162,11 @@ send_supplier(struct fulfilment *f, const char *method, const char *path,
 	size_t                     n    = 0;
 	int                        rv;
 
-	snprintf(url, sizeof(url), "%s/%s", f->base, path);
+	snprintf(url, sizeof(url), "%s/%s", f->api.base, path);
 	h[n].name    = "Accept";
 	h[n++].value = "application/json";
-	if (f->key[0] != '\0') {
-		snprintf(auth, sizeof(auth), "Bearer %s", f->key);
+	if (f->api.secret[0] != '\0') {
+		snprintf(auth, sizeof(auth), "Bearer %s", f->api.secret);
 		h[n].name    = "Authorization";
 		h[n++].value = auth;
 	}
@@ -212,7 +186,7 @@ send_supplier(struct fulfilment *f, const char *method, const char *path,
 	req.url        = url;
 	req.headers    = h;
 	req.nheaders   = n;
-	req.timeout_ms = f->timeout_ms;
+	req.timeout_ms = f->api.timeout_ms;
 	req.attempts   = 3;
 	/* The Idempotency-Key makes a POST safe to send again. */
 	req.retry_on = AGENTD_HTTP_RETRY_DEFAULT | AGENTD_HTTP_RETRY_UNSAFE;

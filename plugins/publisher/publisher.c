@@ -60,10 +60,8 @@ enum step { LOOKUP, CREATE, LOCATION, INVENTORY };
 struct publisher {
 	agentd_ctx               *ctx;
 	const struct agentd_host *host;
-	char                      base[SHOPKIT_URL_MAX];
-	char                      token[SHOPKIT_SECRET_MAX];
+	struct shopkit_api        api; /* the shop's; secret: its token */
 	const char               *vendor;
-	uint32_t                  timeout_ms;
 	int64_t                   location; /* 0: not asked yet */
 	struct job               *jobs;     /* running, one per SKU */
 };
@@ -89,9 +87,6 @@ static int
 publisher_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 {
 	struct publisher *p;
-	const char       *url = "", *tf = "";
-	int64_t           timeout = 10000;
-	char              why[600];
 
 	if (!AGENTD_HOST_HAS(host, http_async)
 	    || !AGENTD_HOST_HAS(host, audit_async))
@@ -100,34 +95,15 @@ publisher_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		return AGENTD_ENOMEM;
 	p->ctx  = ctx;
 	p->host = host;
-	host->setting_string(ctx, "shop_url", &url);
-	host->setting_string(ctx, "token_file", &tf);
 	host->setting_string(ctx, "vendor", &p->vendor);
-	host->setting_int(ctx, "timeout_ms", &timeout);
-	if (shopkit_base_url(url, p->base, sizeof(p->base), why, sizeof(why))
+	if (shopkit_api_settings(
+	        host, ctx, "shop_url", "token_file", 0, &p->api)
 	    != 0) {
-		host->log(ctx, AGENTD_LOG_ERROR, "settings: shop_url %s", why);
-		goto fail;
+		free(p);
+		return AGENTD_ECONFIG;
 	}
-	if (shopkit_read_secret(
-	        tf, p->token, sizeof(p->token), why, sizeof(why))
-	    != 0) {
-		host->log(
-		    ctx, AGENTD_LOG_ERROR, "settings: token_file: %s", why);
-		goto fail;
-	}
-	if (timeout < 100 || timeout > 600000) {
-		host->log(ctx, AGENTD_LOG_ERROR,
-		    "settings: timeout_ms %" PRId64 " is not 100 to 600000",
-		    timeout);
-		goto fail;
-	}
-	p->timeout_ms = (uint32_t)timeout;
-	*state        = p;
+	*state = p;
 	return 0;
-fail:
-	free(p);
-	return AGENTD_ECONFIG;
 }
 
 static void
@@ -151,7 +127,7 @@ publisher_fini(void *state)
 		next = j->next;
 		job_free(j);
 	}
-	explicit_bzero(p->token, sizeof(p->token));
+	explicit_bzero(p->api.secret, sizeof(p->api.secret));
 	free(p);
 }
 
@@ -168,9 +144,9 @@ send_shop(struct publisher *p, const char *method, const char *path,
 	char                      *data = NULL;
 	int                        rv;
 
-	snprintf(url, sizeof(url), "%s/%s", p->base, path);
+	snprintf(url, sizeof(url), "%s/%s", p->api.base, path);
 	h[0].name      = "X-Shopify-Access-Token";
-	h[0].value     = p->token;
+	h[0].value     = p->api.secret;
 	h[1].name      = "Accept";
 	h[1].value     = "application/json";
 	h[2].name      = "Content-Type";
@@ -179,7 +155,7 @@ send_shop(struct publisher *p, const char *method, const char *path,
 	req.url        = url;
 	req.headers    = h;
 	req.nheaders   = body != NULL ? 3 : 2;
-	req.timeout_ms = p->timeout_ms;
+	req.timeout_ms = p->api.timeout_ms;
 	/* A POST that creates is tried once; the others are idempotent. */
 	req.attempts
 	    = strcmp(path, "products.json") == 0 && strcmp(method, "POST") == 0

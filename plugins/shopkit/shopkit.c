@@ -1,7 +1,7 @@
 /*
  * shopkit - helpers the shop's plugins share (shopkit.h).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* explicit_bzero */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -78,6 +78,44 @@ shopkit_read_secret(
 		snprintf(why, whylen, "%s: its first line is empty", path);
 		return AGENTD_EINVAL;
 	}
+	return 0;
+}
+
+int
+shopkit_api_settings(const struct agentd_host *host, agentd_ctx *ctx,
+    const char *url_key, const char *secret_key, int secret_optional,
+    struct shopkit_api *a)
+{
+	const char *url = "", *file = "";
+	int64_t     timeout = 10000;
+	char        why[600];
+
+	host->setting_string(ctx, url_key, &url);
+	host->setting_string(ctx, secret_key, &file);
+	host->setting_int(ctx, "timeout_ms", &timeout);
+	if (shopkit_base_url(url, a->base, sizeof(a->base), why, sizeof(why))
+	    != 0) {
+		host->log(
+		    ctx, AGENTD_LOG_ERROR, "settings: %s %s", url_key, why);
+		return AGENTD_ECONFIG;
+	}
+	a->secret[0] = '\0';
+	if ((file[0] != '\0' || !secret_optional)
+	    && shopkit_read_secret(
+	           file, a->secret, sizeof(a->secret), why, sizeof(why))
+	        != 0) {
+		host->log(ctx, AGENTD_LOG_ERROR, "settings: %s: %s",
+		    secret_key, why);
+		return AGENTD_ECONFIG;
+	}
+	if (timeout < 100 || timeout > 600000) {
+		host->log(ctx, AGENTD_LOG_ERROR,
+		    "settings: timeout_ms %" PRId64 " is not 100 to 600000",
+		    timeout);
+		explicit_bzero(a->secret, sizeof(a->secret));
+		return AGENTD_ECONFIG;
+	}
+	a->timeout_ms = (uint32_t)timeout;
 	return 0;
 }
 

@@ -36,6 +36,26 @@ int shopkit_read_secret(
     const char *path, char *buf, size_t size, char *why, size_t whylen);
 
 /*
+ * Where a plugin's remote API is and how it is called: its base URL, the
+ * secret it presents, the timeout of each request.
+ */
+struct shopkit_api {
+	char     base[SHOPKIT_URL_MAX];
+	char     secret[SHOPKIT_SECRET_MAX]; /* "": none */
+	uint32_t timeout_ms;
+};
+
+/*
+ * The settings url_key (a base URL, shopkit_base_url), secret_key (the
+ * file holding the secret, shopkit_read_secret; with secret_optional an
+ * empty setting means no secret) and timeout_ms (100 to 600000) into a.
+ * 0, or AGENTD_ECONFIG after one line "settings: KEY ..." in the log.
+ */
+int shopkit_api_settings(const struct agentd_host *host, agentd_ctx *ctx,
+    const char *url_key, const char *secret_key, int secret_optional,
+    struct shopkit_api *a);
+
+/*
  * What an answer means: 0 for a 2xx; AGENTD_EUNAVAIL when no answer came
  * (refused, timeout), AGENTD_EDENIED for 401 and 403, AGENTD_ENOENT for
  * 404, AGENTD_EIO for any other code.  what names the request in the

@@ -256,6 +256,41 @@ main(void)
 	    "in one line naming the setting");
 	agentd_mock_free(m);
 
+	/* The settings shopkit_api_settings checks for every shop client,
+	 * and the catalog's own. */
+	{
+		static const char *bad[][3] = {
+			{ "timeout_ms", "50",
+			    "settings: timeout_ms 50 is not 100 "
+			    "to 600000" },
+			{ "shop_url", "shop:8470", "settings: shop_url" },
+			{ "cart_ttl_ms", "10",
+			    "settings: cart_ttl_ms 10 is not "
+			    "1000 to" },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			agentd_mock *b;
+			char         path[512], name[128];
+			const char  *d = getenv("AGENTD_BUNDLED_PLUGINS");
+
+			snprintf(path, sizeof(path), "%s/catalog.so",
+			    d != NULL ? d : "plugins/.libs");
+			agentd_mock_new("catalog", &b);
+			agentd_mock_setting(b, "shop_url", BASE);
+			agentd_mock_setting(b, "token_file", token_path);
+			agentd_mock_setting(b, "cart_ttl_ms", "60000");
+			agentd_mock_setting(b, bad[i][0], bad[i][1]);
+			snprintf(name, sizeof(name), "%s = %s: init fails",
+			    bad[i][0], bad[i][1]);
+			is_int(
+			    agentd_mock_load(b, path), AGENTD_EPLUGIN, name);
+			like(agentd_mock_last_log(b, NULL), bad[i][2],
+			    "in one line naming the setting");
+			agentd_mock_free(b);
+		}
+	}
+
 	m = new_mock(&s, token_path, &loaded);
 	is_int(loaded, 0, "catalog loads (a token file ending in CRLF)");
 
