@@ -79,8 +79,11 @@ on_http(void *arg, agentd_mock *m, const struct agentd_mock_http_call *c)
 
 static char token_path[256];
 
+/* The catalog loaded in a mock host; key = val set over the others
+ * unless key is NULL. */
 static agentd_mock *
-new_mock(struct shop *s, const char *token_file, int *loaded)
+new_mock(struct shop *s, const char *token_file, const char *key,
+    const char *val, int *loaded)
 {
 	agentd_mock *m;
 	const char  *d = getenv("AGENTD_BUNDLED_PLUGINS");
@@ -92,6 +95,8 @@ new_mock(struct shop *s, const char *token_file, int *loaded)
 	agentd_mock_setting(m, "shop_url", BASE);
 	agentd_mock_setting(m, "token_file", token_file);
 	agentd_mock_setting(m, "cart_ttl_ms", "60000");
+	if (key != NULL)
+		agentd_mock_setting(m, key, val);
 	agentd_mock_http_allow(m, "127.0.0.1");
 	agentd_mock_on_http(m, on_http, s);
 	*loaded = agentd_mock_load(m, path);
@@ -250,7 +255,7 @@ main(void)
 	fclose(f);
 	memset(&s, 0, sizeof(s));
 
-	m = new_mock(&s, "", &loaded);
+	m = new_mock(&s, "", NULL, NULL, &loaded);
 	is_int(loaded, AGENTD_EPLUGIN, "no token_file: init fails");
 	like(agentd_mock_last_log(m, NULL), "settings: token_file",
 	    "in one line naming the setting");
@@ -270,28 +275,20 @@ main(void)
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			agentd_mock *b;
-			char         path[512], name[128];
-			const char  *d = getenv("AGENTD_BUNDLED_PLUGINS");
+			char name[128];
 
-			snprintf(path, sizeof(path), "%s/catalog.so",
-			    d != NULL ? d : "plugins/.libs");
-			agentd_mock_new("catalog", &b);
-			agentd_mock_setting(b, "shop_url", BASE);
-			agentd_mock_setting(b, "token_file", token_path);
-			agentd_mock_setting(b, "cart_ttl_ms", "60000");
-			agentd_mock_setting(b, bad[i][0], bad[i][1]);
+			m = new_mock(
+			    &s, token_path, bad[i][0], bad[i][1], &loaded);
 			snprintf(name, sizeof(name), "%s = %s: init fails",
 			    bad[i][0], bad[i][1]);
-			is_int(
-			    agentd_mock_load(b, path), AGENTD_EPLUGIN, name);
-			like(agentd_mock_last_log(b, NULL), bad[i][2],
+			is_int(loaded, AGENTD_EPLUGIN, name);
+			like(agentd_mock_last_log(m, NULL), bad[i][2],
 			    "in one line naming the setting");
-			agentd_mock_free(b);
+			agentd_mock_free(m);
 		}
 	}
 
-	m = new_mock(&s, token_path, &loaded);
+	m = new_mock(&s, token_path, NULL, NULL, &loaded);
 	is_int(loaded, 0, "catalog loads (a token file ending in CRLF)");
 
 	/* ---- products from events */
