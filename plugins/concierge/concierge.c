@@ -41,6 +41,7 @@
 #include <agentd/agent.h>
 #include <agentd/msg.h>
 
+#include "../jsonkit/jsonkit.h"
 #include "../shopkit/sku.h"
 
 #define SESSION_MAX 128
@@ -758,42 +759,6 @@ concierge_request(
 
 /* ---- life cycle --------------------------------------------------------- */
 
-/* JSON text -> msgpack: the tools, once. */
-static void
-json_to_mp(agentd_writer *w, const json_t *j)
-{
-	const char *k;
-	json_t     *e;
-	size_t      i;
-
-	switch (json_typeof(j)) {
-	case JSON_OBJECT:
-		agentd_write_map(w, (uint32_t)json_object_size(j));
-		json_object_foreach((json_t *)j, k, e)
-		{
-			agentd_write_str(w, k);
-			json_to_mp(w, e);
-		}
-		break;
-	case JSON_ARRAY:
-		agentd_write_array(w, (uint32_t)json_array_size(j));
-		json_array_foreach(j, i, e) json_to_mp(w, e);
-		break;
-	case JSON_STRING:
-		agentd_write_str(w, json_string_value(j));
-		break;
-	case JSON_INTEGER:
-		agentd_write_int(w, json_integer_value(j));
-		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		agentd_write_bool(w, json_is_true(j));
-		break;
-	default:
-		agentd_write_nil(w);
-	}
-}
-
 static int
 concierge_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 {
@@ -840,7 +805,7 @@ concierge_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	}
 	tools = json_loads(tools_json, 0, NULL);
 	agentd_writer_new(&c->tools);
-	json_to_mp(c->tools, tools);
+	jsonkit_write(c->tools, tools); /* once */
 	json_decref(tools);
 	*state = c;
 	return 0;

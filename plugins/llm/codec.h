@@ -15,6 +15,8 @@
 
 #include <agentd/msg.h>
 
+#include "../jsonkit/jsonkit.h"
+
 enum llm_kind {
 	LLM_OPENAI = 1, /* POST BASE/chat/completions */
 	LLM_OLLAMA,     /* POST BASE/api/chat */
@@ -100,7 +102,6 @@ int llm_parse(enum llm_kind k, const void *body, size_t len,
 /* msgpack -> JSON (bins as strings; map keys must be strings): a new
  * reference, or NULL for what JSON cannot hold. */
 json_t *llm_mp_to_json(const agentd_value *v);
-/* JSON -> msgpack, appended to w. */
-void llm_json_to_mp(agentd_writer *w, const json_t *j);
+/* JSON -> msgpack: jsonkit_write (plugins/jsonkit). */
 
 #endif /* LLM_CODEC_H */

@@ -383,7 +383,7 @@ conv_save(struct job *j, const struct llm_reply *r)
 	json_array_append_new(all, llm_assistant_message(r));
 	kept = window(j->l, all);
 	agentd_writer_new(&w);
-	llm_json_to_mp(w, kept);
+	jsonkit_write(w, kept);
 	p  = agentd_writer_data(w, &n);
 	rv = j->l->host->state_put_ttl(j->l->ctx, j->conv, strlen(j->conv), p,
 	    n, (uint64_t)j->l->conv_ttl_ms);
@@ -472,7 +472,7 @@ job_reply(struct job *j, const struct llm_provider *p, struct llm_reply *r)
 	agentd_write_str(w, "text");
 	agentd_write_str(w, r->text);
 	agentd_write_str(w, "tool_calls");
-	llm_json_to_mp(w, r->tool_calls);
+	jsonkit_write(w, r->tool_calls);
 	agentd_write_str(w, "provider");
 	agentd_write_str(w, p->name);
 	agentd_write_str(w, "model");

@@ -153,48 +153,6 @@ pl_answer_json(const struct agentd_http_response *r, const char *url,
 	return 0;
 }
 
-void
-pl_write_json(agentd_writer *w, const json_t *v)
-{
-	const char *k;
-	json_t     *e;
-	size_t      i;
-
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		agentd_write_map(w, (uint32_t)json_object_size(v));
-		json_object_foreach((json_t *)v, k, e)
-		{
-			agentd_write_str(w, k);
-			pl_write_json(w, e);
-		}
-		break;
-	case JSON_ARRAY:
-		agentd_write_array(w, (uint32_t)json_array_size(v));
-		json_array_foreach(v, i, e) pl_write_json(w, e);
-		break;
-	case JSON_STRING:
-		agentd_write_strn(
-		    w, json_string_value(v), json_string_length(v));
-		break;
-	case JSON_INTEGER:
-		agentd_write_int(w, json_integer_value(v));
-		break;
-	case JSON_REAL:
-		agentd_write_double(w, json_real_value(v));
-		break;
-	case JSON_TRUE:
-		agentd_write_bool(w, 1);
-		break;
-	case JSON_FALSE:
-		agentd_write_bool(w, 0);
-		break;
-	default:
-		agentd_write_nil(w);
-		break;
-	}
-}
-
 double
 pl_num(const json_t *obj, const char *key, double def)
 {

@@ -15,6 +15,7 @@
 #include <agentd/agent.h>
 #include <agentd/msg.h>
 
+#include "../jsonkit/jsonkit.h"
 #include "../shopkit/sku.h"
 
 #define PL_SKU_MAX SHOPKIT_SKU_MAX
@@ -62,9 +63,7 @@ int pl_get(const struct agentd_host *host, agentd_ctx *ctx, const char *url,
 int pl_answer_json(const struct agentd_http_response *r, const char *url,
     json_t **out, char *err);
 
-/* Append JSON value v to w as msgpack (integers as integers, reals as
- * doubles, objects as maps). */
-void pl_write_json(agentd_writer *w, const json_t *v);
+/* JSON as msgpack: jsonkit_write (plugins/jsonkit). */
 
 /* A number of a JSON object (integer or real); def when absent or not
  * a number. */

@@ -171,7 +171,7 @@ write_best(agentd_writer *w, const struct cand *c)
 		if (strcmp(k, "score") == 0)
 			continue;
 		agentd_write_str(w, k);
-		pl_write_json(w, v);
+		jsonkit_write(w, v);
 	}
 	agentd_write_str(w, "score");
 	agentd_write_double(w, c->score);

@@ -292,7 +292,7 @@ record(struct check *c, const json_t *supplier)
 	agentd_write_str(c->reply, "reasons");
 	write_reasons(c->reply, c);
 	agentd_write_str(c->reply, "supplier");
-	pl_write_json(c->reply, supplier);
+	jsonkit_write(c->reply, supplier);
 
 	agentd_writer_new(&d);
 	agentd_write_map(d, 4);

@@ -94,8 +94,8 @@ test_parse(void)
 	    AGENTD_EPROTO, "an answer without a candidate is EPROTO");
 	ok(strstr(err, "candidates") != NULL, "...and says what is missing");
 	/* Found by fuzz_llm_codec: jansson's error quotes the input. */
-	is_int(llm_parse(LLM_OPENAI, "{\"a\": \"\\\n\"}", 10, &r, err,
-	           sizeof(err)),
+	is_int(llm_parse(
+	           LLM_OPENAI, "{\"a\": \"\\\n\"}", 10, &r, err, sizeof(err)),
 	    AGENTD_EPROTO, "a bad escape before a newline is EPROTO");
 	ok(strchr(err, '\n') == NULL && strstr(err, "invalid escape") != NULL,
 	    "...said in one line, whatever the server sent");
@@ -456,7 +456,7 @@ ask_json(agentd_mock *m, const char *json, char *text, size_t size)
 
 	text[0] = '\0';
 	agentd_writer_new(&w);
-	llm_json_to_mp(w, j);
+	jsonkit_write(w, j);
 	p = agentd_writer_data(w, &n);
 	agentd_mock_request(m, p, n, &rep, &rlen, &st);
 	if (agentd_parse(rep, rlen, &doc) == 0) {
@@ -569,10 +569,56 @@ test_plugin_tools(void)
 	rmdir(dir);
 }
 
+/* jsonkit_write, which llm, concierge, scout and vetting share. */
+static void
+test_jsonkit(void)
+{
+	json_t *j = json_loads(
+	    "{\"r\": 0.5, \"i\": -3, \"s\": \"a\\u0000b\", \"t\": true, "
+	    "\"n\": null, \"a\": [1, {\"k\": \"v\"}]}",
+	    JSON_ALLOW_NUL, NULL);
+	agentd_writer      *w;
+	agentd_doc         *doc;
+	const agentd_value *r;
+	const void         *p;
+	const char         *str = NULL;
+	size_t              n, slen = 0;
+	double              d      = 0;
+	int64_t             i      = 0;
+	int                 t      = 0;
+	char                buf[8] = "";
+
+	agentd_writer_new(&w);
+	jsonkit_write(w, j);
+	p = agentd_writer_data(w, &n);
+	ok(agentd_parse(p, n, &doc) == 0, "jsonkit: one msgpack value");
+	r = agentd_doc_root(doc);
+	ok(agentd_type_of(agentd_map_get(r, "r")) == AGENTD_T_DOUBLE
+	        && agentd_get_double(agentd_map_get(r, "r"), &d) == 0
+	        && d == 0.5,
+	    "jsonkit: a real is a double");
+	ok(agentd_get_int(agentd_map_get(r, "i"), &i) == 0 && i == -3,
+	    "jsonkit: an integer is an integer");
+	ok(agentd_get_str(agentd_map_get(r, "s"), &str, &slen) == 0
+	        && slen == 3 && memcmp(str, "a\0b", 3) == 0,
+	    "jsonkit: a string keeps its NUL and what follows");
+	ok(agentd_get_bool(agentd_map_get(r, "t"), &t) == 0 && t == 1
+	        && agentd_type_of(agentd_map_get(r, "n")) == AGENTD_T_NIL,
+	    "jsonkit: true and null");
+	agentd_get_strcpy(
+	    agentd_map_get(agentd_array_at(agentd_map_get(r, "a"), 1), "k"),
+	    buf, sizeof(buf));
+	ok(strcmp(buf, "v") == 0, "jsonkit: nested arrays and objects");
+	agentd_doc_free(doc);
+	agentd_writer_free(w);
+	json_decref(j);
+}
+
 int
 main(void)
 {
-	plan(40);
+	plan(46);
+	test_jsonkit();
 	test_parse();
 	test_bodies();
 	test_tool_messages();
