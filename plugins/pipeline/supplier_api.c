@@ -12,58 +12,6 @@
 
 #include "supplier_api.h"
 
-int
-pl_base_url(const char *url, char *out)
-{
-	size_t      n = strlen(url);
-	const char *host;
-
-	if (strncmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		host = url + 8;
-	else
-		return AGENTD_EINVAL;
-	if (n >= PL_BASE_MAX || *host == '\0' || *host == '/'
-	    || strpbrk(url, "?# \t\r\n") != NULL)
-		return AGENTD_EINVAL;
-	memcpy(out, url, n + 1);
-	while (n > 0 && out[n - 1] == '/')
-		out[--n] = '\0';
-	return 0;
-}
-
-int
-pl_read_key(const char *path, char *key, char *why, size_t why_size)
-{
-	FILE  *f = fopen(path, "r");
-	size_t n;
-
-	if (f == NULL) {
-		snprintf(why, why_size, "api_key_file %s: %s", path,
-		    strerror(errno));
-		return AGENTD_ECONFIG;
-	}
-	if (fgets(key, PL_KEY_MAX, f) == NULL)
-		key[0] = '\0';
-	fclose(f);
-	n = strlen(key);
-	if (n == PL_KEY_MAX - 1 && key[n - 1] != '\n') {
-		snprintf(why, why_size,
-		    "api_key_file %s: longer than %d bytes", path,
-		    PL_KEY_MAX - 2);
-		key[0] = '\0';
-		return AGENTD_ECONFIG;
-	}
-	while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r'))
-		key[--n] = '\0';
-	if (n == 0) {
-		snprintf(why, why_size, "api_key_file %s: empty", path);
-		return AGENTD_ECONFIG;
-	}
-	return 0;
-}
-
 void
 pl_query_escape(const char *s, char *out, size_t size)
 {

@@ -16,7 +16,7 @@
 #include <agentd/msg.h>
 
 #include "../jsonkit/jsonkit.h"
-#include "../shopkit/sku.h"
+#include "../shopkit/shopkit.h"
 
 #define PL_SKU_MAX SHOPKIT_SKU_MAX
 #define PL_KEY_MAX 512   /* an API key, in bytes */
@@ -26,19 +26,8 @@
 /* A SKU: shopkit_valid_sku() (plugins/shopkit/sku.h). */
 #define pl_valid_sku shopkit_valid_sku
 
-/*
- * A base URL setting: http:// or https://, a host, no query, at most
- * PL_BASE_MAX - 1 bytes; a trailing '/' is removed.  Copied into out
- * (PL_BASE_MAX bytes).  0 or AGENTD_EINVAL.
- */
-int pl_base_url(const char *url, char *out);
-
-/*
- * Read an API key file: one line, its newline removed, not empty.
- * key: PL_KEY_MAX bytes.  0, or AGENTD_ECONFIG with why (why_size bytes)
- * naming the file and what is wrong; the key itself is never in why.
- */
-int pl_read_key(const char *path, char *key, char *why, size_t why_size);
+/* A base URL setting and an API key file: shopkit_base_url and
+ * shopkit_read_secret (plugins/shopkit). */
 
 /* s percent-encoded as a query value into out (size bytes; cut, still
  * NUL-terminated, when it does not fit: callers bound s first). */

@@ -82,7 +82,7 @@ scout_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 {
 	struct scout *s;
 	const char   *url, *keyfile;
-	char          why[PL_ERR_MAX];
+	char          why[PL_ERR_MAX], why2[PL_ERR_MAX - 32];
 
 	if (!AGENTD_HOST_HAS(host, http_async))
 		return AGENTD_ENOTSUP;
@@ -96,11 +96,9 @@ scout_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	host->setting_int(ctx, "limit", &s->limit);
 	host->setting_int(ctx, "timeout_ms", &s->timeout_ms);
 	why[0] = '\0';
-	if (pl_base_url(url, s->base) != 0)
-		snprintf(why, sizeof(why),
-		    "catalog_url \"%s\" is not an http:// or https:// URL "
-		    "with a host (and no query)",
-		    url);
+	if (shopkit_base_url(url, s->base, sizeof(s->base), why2, sizeof(why2))
+	    != 0)
+		snprintf(why, sizeof(why), "catalog_url %s", why2);
 	else if (!(s->min_score >= 0 && s->min_score <= 1))
 		snprintf(why, sizeof(why), "min_score %g is not in 0..1",
 		    s->min_score);
@@ -112,7 +110,10 @@ scout_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		    "timeout_ms %lld is not in 1..600000",
 		    (long long)s->timeout_ms);
 	else if (keyfile[0] != '\0')
-		pl_read_key(keyfile, s->key, why, sizeof(why));
+		if (shopkit_read_secret(
+		        keyfile, s->key, sizeof(s->key), why2, sizeof(why2))
+		    != 0)
+			snprintf(why, sizeof(why), "api_key_file: %s", why2);
 	if (why[0] != '\0') {
 		host->log(ctx, AGENTD_LOG_ERROR, "settings: %s", why);
 		free(s);

@@ -31,7 +31,7 @@ shopkit_base_url(
 		    url);
 		return AGENTD_EINVAL;
 	}
-	if (strpbrk(url, "?#@ ") != NULL || len >= size) {
+	if (strpbrk(url, "?#@ \t\r\n") != NULL || len >= size) {
 		snprintf(why, whylen,
 		    "\"%s\": no query, credentials or spaces, "
 		    "at most %zu bytes",

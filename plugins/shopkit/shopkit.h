@@ -1,5 +1,6 @@
 /*
- * shopkit - what the shop's plugins (publisher, fulfilment, catalog) share:
+ * shopkit - what the shop's plugins (publisher, fulfilment, catalog; scout
+ * and vetting its URL and secret checks) share:
  * their settings' checks, the secret files they read at init, and the
  * turning of an http_async answer into one agentd_error and one line.
  * Compiled into each plugin (no library of its own: a plugin exports only

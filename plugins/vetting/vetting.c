@@ -91,7 +91,7 @@ vetting_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 {
 	struct vetting *v;
 	const char     *url, *keyfile;
-	char            why[PL_ERR_MAX];
+	char            why[PL_ERR_MAX], why2[PL_ERR_MAX - 32];
 
 	if (!AGENTD_HOST_HAS(host, http_async)
 	    || !AGENTD_HOST_HAS(host, audit_async))
@@ -109,11 +109,9 @@ vetting_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 	host->setting_int(ctx, "max_disputes", &v->max_disputes);
 	host->setting_int(ctx, "timeout_ms", &v->timeout_ms);
 	why[0] = '\0';
-	if (pl_base_url(url, v->base) != 0)
-		snprintf(why, sizeof(why),
-		    "supplier_url \"%s\" is not an http:// or https:// URL "
-		    "with a host (and no query)",
-		    url);
+	if (shopkit_base_url(url, v->base, sizeof(v->base), why2, sizeof(why2))
+	    != 0)
+		snprintf(why, sizeof(why), "supplier_url %s", why2);
 	else if (!(v->min_rating >= 0 && v->min_rating <= 5))
 		snprintf(why, sizeof(why), "min_rating %g is not in 0..5",
 		    v->min_rating);
@@ -130,7 +128,10 @@ vetting_init(agentd_ctx *ctx, const struct agentd_host *host, void **state)
 		    "timeout_ms %lld is not in 1..600000",
 		    (long long)v->timeout_ms);
 	else if (keyfile[0] != '\0')
-		pl_read_key(keyfile, v->key, why, sizeof(why));
+		if (shopkit_read_secret(
+		        keyfile, v->key, sizeof(v->key), why2, sizeof(why2))
+		    != 0)
+			snprintf(why, sizeof(why), "api_key_file: %s", why2);
 	if (why[0] != '\0') {
 		host->log(ctx, AGENTD_LOG_ERROR, "settings: %s", why);
 		free(v);

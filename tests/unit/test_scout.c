@@ -189,7 +189,7 @@ main(void)
 	FILE               *f;
 	int                 st;
 
-	plan(45);
+	plan(47);
 
 	/* ---- settings checked at init, one clear line each */
 	is_int(load_with("catalog_url", "ftp://x/v1", buf, sizeof(buf)),
@@ -204,6 +204,11 @@ main(void)
 	is_int(load_with("api_key_file", "/nonexistent/key", buf, sizeof(buf)),
 	    AGENTD_EPLUGIN, "an api_key_file that cannot be read: init fails");
 	ok(strstr(buf, "/nonexistent/key") != NULL, "the line names the file");
+	is_int(load_with("catalog_url", "http://u:secret@supplier/v1", buf,
+	           sizeof(buf)),
+	    AGENTD_EPLUGIN, "credentials in catalog_url: init fails");
+	ok(strstr(buf, "credentials") != NULL,
+	    "its line says why (the key goes in api_key_file)");
 
 	/* ---- the happy path: the contract's desk lamp */
 	k.code = 200;
