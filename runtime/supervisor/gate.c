@@ -90,6 +90,23 @@ struct gate_sent {
 	LIST_ENTRY(gate_sent) link;
 };
 
+/*
+ * What commit_proposed() encodes a message's decisions into, kept for the
+ * next message: its buffers grown to a batch's size once, not made and
+ * grown (copied) again for every batch of up to 64.  One per thread in
+ * commit_proposed() at a time, taken and given back under sv->mtx.
+ */
+struct propose_scratch {
+	struct propose_scratch  *next; /* in the gate's free list */
+	agentd_writer           *w, *w2, *body;
+	struct ad_decision_sides ds;
+	struct ad_audit_rec     *recs;
+	struct ad_audit_side    *sides;
+	char                    *sums;
+	size_t                  *off;
+	size_t                   cap; /* decisions the arrays hold */
+};
+
 struct ad_gate {
 	struct ad_decisions *db;
 	uint64_t             last_id;
@@ -105,6 +122,7 @@ struct ad_gate {
 	/* Scratch for building changes and messages (sv->mtx held). */
 	struct ad_decision_sides sides;
 	agentd_writer           *w, *body;
+	struct propose_scratch  *scratch; /* free ones */
 };
 
 static struct ad_gate *
@@ -335,11 +353,78 @@ load_open(void *arg, uint64_t id, const char *agent,
 }
 
 static void
+scratch_free(struct propose_scratch *sc)
+{
+	agentd_writer_free(sc->w);
+	agentd_writer_free(sc->w2);
+	agentd_writer_free(sc->body);
+	ad_decision_sides_fini(&sc->ds);
+	free(sc->recs);
+	free(sc->sides);
+	free(sc->sums);
+	free(sc->off);
+	free(sc);
+}
+
+/* A free scratch of g's, or a new one (sv->mtx held). */
+static struct propose_scratch *
+scratch_get(struct ad_gate *g)
+{
+	struct propose_scratch *sc = g->scratch;
+
+	if (sc != NULL) {
+		g->scratch = sc->next;
+		return sc;
+	}
+	sc = ad_xcalloc(1, sizeof(*sc));
+	agentd_writer_new(&sc->w);
+	agentd_writer_new(&sc->w2);
+	agentd_writer_new(&sc->body);
+	ad_decision_sides_init(&sc->ds);
+	return sc;
+}
+
+static void
+scratch_put(struct ad_gate *g, struct propose_scratch *sc)
+{
+	sc->next   = g->scratch;
+	g->scratch = sc;
+}
+
+/* Room in sc for n decisions' records, cleared. */
+static void
+scratch_reserve(struct propose_scratch *sc, size_t n)
+{
+	if (n > sc->cap) {
+		free(sc->recs);
+		free(sc->sides);
+		free(sc->sums);
+		free(sc->off);
+		sc->recs  = ad_xmalloc(n * sizeof(*sc->recs));
+		sc->sides = ad_xmalloc(2 * n * sizeof(*sc->sides));
+		sc->sums  = ad_xmalloc(n * SUMMARY_LEN);
+		sc->off   = ad_xmalloc((n + 1) * sizeof(*sc->off));
+		sc->cap   = n;
+	}
+	memset(sc->recs, 0, n * sizeof(*sc->recs));
+	sc->off[0] = 0;
+	agentd_writer_reset(sc->w);
+	agentd_writer_reset(sc->w2);
+	agentd_writer_reset(sc->body);
+	ad_decision_sides_reset(&sc->ds);
+}
+
+static void
 gate_free(struct ad_gate *g)
 {
-	struct gate_sent *s;
-	size_t            i;
+	struct gate_sent       *s;
+	struct propose_scratch *sc;
+	size_t                  i;
 
+	while ((sc = g->scratch) != NULL) {
+		g->scratch = sc->next;
+		scratch_free(sc);
+	}
 	while ((s = LIST_FIRST(&g->sent)) != NULL) {
 		LIST_REMOVE(s, link);
 		free(s);
@@ -996,29 +1081,32 @@ proposed_record(
  * while they are being written.
  */
 static int
-commit_proposed(struct ad_decisions *db, struct change *ch)
+commit_proposed(
+    struct ad_decisions *db, struct change *ch, struct propose_scratch *sc)
 {
-	struct ad_audit_rec     *recs  = ad_xcalloc(ch->n, sizeof(*recs));
-	struct ad_audit_side    *sides = ad_xcalloc(2 * ch->n, sizeof(*sides));
-	char                    *sums  = ad_xmalloc(ch->n * SUMMARY_LEN);
-	size_t                  *off   = ad_xcalloc(ch->n + 1, sizeof(*off));
-	struct ad_decision_sides ds;
-	agentd_writer           *w, *w2, *body;
-	const unsigned char     *base;
-	const void              *p;
-	size_t                   i, len, nsides;
-	int                      rv;
+	struct ad_audit_rec  *recs;
+	struct ad_audit_side *sides;
+	agentd_writer        *w, *w2, *body;
+	const unsigned char  *base;
+	const void           *p;
+	char                 *sums;
+	size_t               *off, i, len, nsides;
+	int                   rv;
 
-	agentd_writer_new(&w);
-	agentd_writer_new(&w2);
-	agentd_writer_new(&body);
-	ad_decision_sides_init(&ds);
+	scratch_reserve(sc, ch->n);
+	recs  = sc->recs;
+	sides = sc->sides;
+	sums  = sc->sums;
+	off   = sc->off;
+	w     = sc->w;
+	w2    = sc->w2;
+	body  = sc->body;
 	for (i = 0; i < ch->n; i++) {
 		proposed_record(
 		    w, ch->d[i], sums + i * SUMMARY_LEN, SUMMARY_LEN);
 		agentd_writer_data(w, &off[i + 1]);
-		ad_decision_sides_add(&ds, ch->d[i], ch->o[i]->entry);
-		prepare_delivery(&ds, i, ch->o[i], ch->d[i], w2, body);
+		ad_decision_sides_add(&sc->ds, ch->d[i], ch->o[i]->entry);
+		prepare_delivery(&sc->ds, i, ch->o[i], ch->d[i], w2, body);
 	}
 	/* The answer too: the writer's callback only sends it. */
 	agentd_writer_reset(w2);
@@ -1035,8 +1123,8 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 		recs[i].detail     = base + off[i];
 		recs[i].detail_len = off[i + 1] - off[i];
 		recs[i].sides      = &sides[nsides];
-		recs[i].nsides
-		    = ad_decision_sides_get_one(db, &ds, i, &sides[nsides], 1);
+		recs[i].nsides     = ad_decision_sides_get_one(
+		        db, &sc->ds, i, &sides[nsides], 1);
 		recs[i].trusted = 1; /* encoded above */
 		nsides += recs[i].nsides;
 	}
@@ -1049,15 +1137,8 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 			ch->d[i] = NULL;
 		}
 	}
+	/* The records are copied when queued: sc is free again after. */
 	rv = ad_audit_append_many(ch->sv->audit, recs, ch->n, change_done, ch);
-	ad_decision_sides_fini(&ds);
-	agentd_writer_free(w);
-	agentd_writer_free(w2);
-	agentd_writer_free(body);
-	free(recs);
-	free(sides);
-	free(sums);
-	free(off);
 	return rv;
 }
 
@@ -1126,12 +1207,13 @@ void
 ad_gate_propose(
     struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
 {
-	struct ad_sv          *sv = c->srv->sv;
-	struct ad_gate        *g  = gate_of(sv);
-	struct ad_proposal_in *in;
-	struct change         *ch = NULL;
-	size_t                 nin;
-	int                    batch, rv;
+	struct ad_sv           *sv = c->srv->sv;
+	struct ad_gate         *g  = gate_of(sv);
+	struct ad_proposal_in  *in;
+	struct change          *ch = NULL;
+	struct propose_scratch *sc;
+	size_t                  nin;
+	int                     batch, rv;
 
 	(void)inst;
 	c->state = AD_SRV_WAIT;
@@ -1179,9 +1261,11 @@ ad_gate_propose(
 		change_free(ch);
 		goto out;
 	}
+	sc = scratch_get(g);
 	pthread_mutex_unlock(&sv->mtx);
-	rv = commit_proposed(g->db, ch); /* ch is the writer's on success */
+	rv = commit_proposed(g->db, ch, sc); /* ch: the writer's on success */
 	pthread_mutex_lock(&sv->mtx);
+	scratch_put(g, sc);
 	if (rv != 0) {
 		open_remove(g, ch->o, ch->n);
 		ad_srv_fail(
