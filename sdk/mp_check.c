@@ -22,6 +22,7 @@
 struct mp_cursor {
 	const uint8_t *p;
 	size_t         left;
+	uint64_t       items; /* container elements (a map pair is 2) */
 };
 
 static int
@@ -76,6 +77,7 @@ mp_check_items(struct mp_cursor *c, uint64_t nitems, unsigned depth)
 	 */
 	if (depth == 0 || nitems > c->left)
 		return AGENTD_EPROTO;
+	c->items += nitems;
 	for (i = 0; i < nitems; i++)
 		if (mp_check_value(c, depth - 1) != 0)
 			return AGENTD_EPROTO;
@@ -172,14 +174,23 @@ mp_check_value(struct mp_cursor *c, unsigned depth)
 }
 
 int
-mp_check_prefix(const void *buf, size_t len, unsigned max_depth, size_t *used)
+mp_check_items_prefix(const void *buf, size_t len, unsigned max_depth,
+    size_t *used, uint64_t *items)
 {
-	struct mp_cursor c = { buf, len };
+	struct mp_cursor c = { buf, len, 0 };
 
 	if (buf == NULL || mp_check_value(&c, max_depth) != 0)
 		return AGENTD_EPROTO;
 	*used = len - c.left;
+	if (items != NULL)
+		*items = c.items;
 	return 0;
+}
+
+int
+mp_check_prefix(const void *buf, size_t len, unsigned max_depth, size_t *used)
+{
+	return mp_check_items_prefix(buf, len, max_depth, used, NULL);
 }
 
 int

@@ -7,6 +7,7 @@
 #define AGENTD_MP_CHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * 0 if buf[0..len) holds exactly one complete msgpack value, nested at most
@@ -22,5 +23,13 @@ int mp_check(const void *buf, size_t len, unsigned max_depth);
  */
 int mp_check_prefix(
     const void *buf, size_t len, unsigned max_depth, size_t *used);
+/*
+ * The same, and *items gets the number of elements of its containers, a
+ * map's pairs counted twice: what msgpack-c's unpacker takes from its
+ * zone is that many msgpack_objects (strings, bins and exts point into
+ * buf).
+ */
+int mp_check_items_prefix(const void *buf, size_t len, unsigned max_depth,
+    size_t *used, uint64_t *items);
 
 #endif /* AGENTD_MP_CHECK_H */

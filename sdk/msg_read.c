@@ -17,6 +17,10 @@
  */
 struct agentd_doc {
 	msgpack_unpacked up;
+	/* agentd_parse_prefix's docs: the zone of up.data, in the doc
+	 * (up.zone NULL; ad_parse_next's docs use up.zone). */
+	msgpack_zone zone;
+	int          own_zone;
 	/* The buffer the doc points into, when the doc owns it
 	 * (agentd_state_get_map): freed after the doc, with buf_free. */
 	void *buf;
@@ -36,6 +40,20 @@ msg_value(const msgpack_object *o)
 }
 
 /*
+ * The first chunk of a doc's zone: what the unpacker will take from it
+ * (items msgpack_objects, counted by mp_check; bounded by the value's
+ * size, as what it takes is), so that it takes one chunk.  A plugin
+ * parses each event and answer: a few hundred bytes from malloc's small
+ * bins cost less than the 8 KiB msgpack_unpack_next() makes and frees
+ * for every value.
+ */
+static size_t
+zone_chunk(uint64_t items)
+{
+	return (size_t)(items < 4 ? 4 : items) * sizeof(msgpack_object);
+}
+
+/*
  * mp_check() runs first so that msgpack-c only ever sees input whose counts
  * fit in the buffer (see mp_check.c).  AGENTD_MSG_MAX_DEPTH must also stay
  * within msgpack-c's own nesting limit (MSGPACK_EMBED_STACK_SIZE, 32), or
@@ -48,18 +66,25 @@ agentd_parse_prefix(
 {
 	agentd_doc           *d;
 	size_t                off = 0, n;
+	uint64_t              items;
 	msgpack_unpack_return r;
 
 	if (doc == NULL || used == NULL)
 		return AGENTD_EINVAL;
 	*doc = NULL;
-	if (mp_check_prefix(buf, len, AGENTD_MSG_MAX_DEPTH, &n) != 0)
+	if (mp_check_items_prefix(buf, len, AGENTD_MSG_MAX_DEPTH, &n, &items)
+	    != 0)
 		return AGENTD_EPROTO;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return AGENTD_ENOMEM;
 	msgpack_unpacked_init(&d->up);
+	if (!msgpack_zone_init(&d->zone, zone_chunk(items))) {
+		free(d);
+		return AGENTD_ENOMEM;
+	}
+	d->own_zone = 1;
 	/* The C unpacker points str, bin and ext into buf: no copies. */
-	r = msgpack_unpack_next(&d->up, buf, n, &off);
+	r = msgpack_unpack(buf, n, &off, &d->zone, &d->up.data);
 	if (r != MSGPACK_UNPACK_SUCCESS || off != n) {
 		agentd_doc_free(d);
 		return r == MSGPACK_UNPACK_NOMEM_ERROR ? AGENTD_ENOMEM
@@ -124,6 +149,8 @@ agentd_doc_free(agentd_doc *doc)
 	if (doc == NULL)
 		return;
 	msgpack_unpacked_destroy(&doc->up);
+	if (doc->own_zone)
+		msgpack_zone_destroy(&doc->zone);
 	if (doc->buf_free != NULL)
 		doc->buf_free(doc->buf);
 	free(doc);

@@ -84,12 +84,23 @@ push_open(agentd_writer *w, enum wr_kind kind, uint64_t owed)
 	w->depth++;
 }
 
-/* One whole value was written. */
-static void
+/*
+ * One whole value was written.  Hundreds a message: only a counted
+ * container that now owes nothing can close (and its parents then), so
+ * the walk of close_complete() runs only for it.
+ */
+static inline void
 count_value(agentd_writer *w)
 {
-	count_in_parent(w);
-	close_complete(w);
+	struct wr_open *o;
+
+	if (w->depth == 0)
+		return;
+	o = &w->open[w->depth - 1];
+	if (o->kind != WR_COUNTED)
+		o->count++;
+	else if (--o->owed == 0)
+		close_complete(w);
 }
 
 /* A container owing n values was opened: it is one value of its parent. */
@@ -308,6 +319,17 @@ agentd_write_strn(agentd_writer *w, const char *s, size_t len)
 	if (len < 32) {
 		unsigned char b[32];
 
+		/* Where the buffer has room, straight into it; else as
+		 * one write that makes the room. */
+		if (w->sbuf.alloc - w->sbuf.size > len) {
+			char *d = w->sbuf.data + w->sbuf.size;
+
+			d[0] = (char)(0xa0 | len);
+			memcpy(d + 1, s, len);
+			w->sbuf.size += len + 1;
+			count_value(w);
+			return 0;
+		}
 		b[0] = (unsigned char)(0xa0 | len);
 		if (len > 0)
 			memcpy(b + 1, s, len);

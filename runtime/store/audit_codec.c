@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -111,37 +112,73 @@ sha256_fetch(void)
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-/* SHA-256(prev || m); 0 or ENOMEM. */
-static int
-chain_hash(const unsigned char *prev, const void *m, size_t len,
-    unsigned char out[HASH_LEN])
+struct audit_hasher {
+	EVP_MD_CTX *ctx;
+};
+
+struct audit_hasher *
+audit_hasher_new(void)
 {
-	EVP_MD_CTX  *ctx = EVP_MD_CTX_new();
-	unsigned int n   = 0;
-	int          ok;
+	struct audit_hasher *h = calloc(1, sizeof(*h));
+
+	if (h != NULL && (h->ctx = EVP_MD_CTX_new()) == NULL) {
+		free(h);
+		h = NULL;
+	}
+	return h;
+}
+
+void
+audit_hasher_free(struct audit_hasher *h)
+{
+	if (h == NULL)
+		return;
+	EVP_MD_CTX_free(h->ctx);
+	free(h);
+}
+
+/* SHA-256(prev || m) with ctx (initialized again); 0 or ENOMEM. */
+static int
+chain_hash(EVP_MD_CTX *ctx, const unsigned char *prev, const void *m,
+    size_t len, unsigned char out[HASH_LEN])
+{
+	unsigned int n = 0;
 
 	pthread_once(&sha256_once, sha256_fetch);
-	ok = ctx != NULL && sha256 != NULL
-	    && EVP_DigestInit_ex(ctx, sha256, NULL) == 1
-	    && EVP_DigestUpdate(ctx, prev, HASH_LEN) == 1
-	    && EVP_DigestUpdate(ctx, m, len) == 1
-	    && EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == HASH_LEN;
+	return ctx != NULL && sha256 != NULL
+	        && EVP_DigestInit_ex(ctx, sha256, NULL) == 1
+	        && EVP_DigestUpdate(ctx, prev, HASH_LEN) == 1
+	        && EVP_DigestUpdate(ctx, m, len) == 1
+	        && EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == HASH_LEN
+	    ? 0
+	    : ENOMEM;
+}
+
+int
+audit_rec_hash_with(struct audit_hasher *h, agentd_writer *w,
+    const struct rec_view *v, unsigned char out[HASH_LEN])
+{
+	const void *m;
+	size_t      len;
+	EVP_MD_CTX *ctx;
+	int         rc;
+
+	if ((rc = hashed_encode(w, v)) != 0)
+		return rc;
+	m = agentd_writer_data(w, &len);
+	if (h != NULL)
+		return chain_hash(h->ctx, v->prev, m, len, out);
+	ctx = EVP_MD_CTX_new();
+	rc  = chain_hash(ctx, v->prev, m, len, out);
 	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : ENOMEM;
+	return rc;
 }
 
 int
 audit_rec_hash(
     agentd_writer *w, const struct rec_view *v, unsigned char out[HASH_LEN])
 {
-	const void *m;
-	size_t      len;
-	int         rc;
-
-	if ((rc = hashed_encode(w, v)) != 0)
-		return rc;
-	m = agentd_writer_data(w, &len);
-	return chain_hash(v->prev, m, len, out);
+	return audit_rec_hash_with(NULL, w, v, out);
 }
 
 /* A missing field is not a record of ours; nil is a valid absent string. */

@@ -79,8 +79,9 @@ struct ad_audit {
 	 * only puts and commits.  A batch that fails to commit rewinds it to
 	 * the head and the records queued behind it are chained again.
 	 */
-	struct mark    tip;
-	agentd_writer *wm, *wv; /* scratch for chaining, under mtx */
+	struct mark          tip;
+	agentd_writer       *wm, *wv; /* scratch for chaining, under mtx */
+	struct audit_hasher *hm;      /* the same */
 
 	pthread_t      thread;
 	agentd_writer *wh; /* the writer thread's */
@@ -100,6 +101,16 @@ int audit_value_encode(agentd_writer *w, const struct rec_view *v);
 /* What v's hash must be, given v->prev; w is scratch. */
 int audit_rec_hash(
     agentd_writer *w, const struct rec_view *v, unsigned char out[HASH_LEN]);
+/*
+ * The same with h's digest context, initialized again for each record
+ * instead of made and freed (the writer hashes every record it queues);
+ * h NULL: a context of its own.  One thread at a time uses h.
+ */
+struct audit_hasher;
+struct audit_hasher *audit_hasher_new(void); /* NULL: out of memory */
+void                 audit_hasher_free(struct audit_hasher *h);
+int audit_rec_hash_with(struct audit_hasher *h, agentd_writer *w,
+    const struct rec_view *v, unsigned char out[HASH_LEN]);
 
 /*
  * Parse a stored record (used == NULL: all of buf; else the first value,

@@ -242,7 +242,7 @@ chain_onto(struct ad_audit *a, struct pending *p)
 
 	p->v.seq = ++a->tip.seq;
 	memcpy(p->prev, a->tip.hash, HASH_LEN);
-	if (audit_rec_hash(a->wm, &p->v, p->hash) != 0
+	if (audit_rec_hash_with(a->hm, a->wm, &p->v, p->hash) != 0
 	    || audit_value_encode(a->wv, &p->v) != 0)
 		abort();
 	val    = agentd_writer_data(a->wv, &p->val_len);
@@ -735,7 +735,8 @@ audit_new(MDB_env *env, const struct ad_audit_opts *opts)
 	pthread_cond_init(&a->synced, NULL);
 	/* Out of memory: what ad_xmalloc does too. */
 	if (agentd_writer_new(&a->wm) != 0 || agentd_writer_new(&a->wv) != 0
-	    || agentd_writer_new(&a->wh) != 0)
+	    || agentd_writer_new(&a->wh) != 0
+	    || (a->hm = audit_hasher_new()) == NULL)
 		abort();
 	return a;
 }
@@ -747,6 +748,7 @@ audit_free(struct ad_audit *a)
 	agentd_writer_free(a->wm);
 	agentd_writer_free(a->wv);
 	agentd_writer_free(a->wh);
+	audit_hasher_free(a->hm);
 	pthread_cond_destroy(&a->cv);
 	pthread_cond_destroy(&a->synced);
 	pthread_mutex_destroy(&a->mtx);

@@ -18,6 +18,16 @@ struct ad_decisions {
 	MDB_dbi           all, open;
 };
 
+/* The floor's key in `decisions_open`: id 0, never a decision's. */
+static const unsigned char floor_key[8];
+
+/* What a decision's side writes do to its entry in `decisions_open`. */
+enum open_op {
+	OPEN_PUT,  /* the entry, encoded after the record */
+	OPEN_DEL,  /* finished: the entry removed */
+	OPEN_NONE, /* no entry (decided at the proposal): nothing */
+};
+
 /* Ids read per transaction by ad_decisions_each. */
 #define EACH_CHUNK 256
 
@@ -48,6 +58,38 @@ ad_decision_state_parse(const char *s)
 
 /* ---- opening ----------------------------------------------------------- */
 
+static void     id_key(uint64_t id, unsigned char key[8]);
+static uint64_t key_id(const MDB_val *k);
+
+/*
+ * The floor, put if there is none: a database written before floors
+ * has an open entry for every decision not delivered, so every decision
+ * there is below its floor, the id after its last.
+ */
+static int
+floor_init(MDB_txn *txn, struct ad_decisions *d)
+{
+	MDB_val       k = { 8, (void *)floor_key }, v;
+	MDB_cursor   *cur;
+	uint64_t      last = 0;
+	unsigned char fb[8];
+	int           rc;
+
+	if ((rc = mdb_get(txn, d->open, &k, &v)) != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, d->all, &cur)) != 0)
+		return rc;
+	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0)
+		last = key_id(&k);
+	mdb_cursor_close(cur);
+	id_key(last + 1, fb);
+	k.mv_data = (void *)floor_key;
+	k.mv_size = 8;
+	v.mv_data = fb;
+	v.mv_size = 8;
+	return mdb_put(txn, d->open, &k, &v, 0);
+}
+
 int
 ad_decisions_open(
     struct ad_store *s, struct ad_decisions **out, char *err, size_t errlen)
@@ -64,7 +106,8 @@ ad_decisions_open(
 		        != 0
 		    || (rc = mdb_dbi_open(
 		            txn, "decisions_open", MDB_CREATE, &d->open))
-		        != 0)
+		        != 0
+		    || (rc = floor_init(txn, d)) != 0)
 			mdb_txn_abort(txn);
 		else
 			rc = mdb_txn_commit(txn);
@@ -197,6 +240,7 @@ ad_decision_sides_fini(struct ad_decision_sides *s)
 	free(s->buf);
 	free(s->key);
 	free(s->off);
+	free(s->op);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -230,18 +274,20 @@ sides_begin(struct ad_decision_sides *s, uint64_t id)
 		s->cap = s->cap ? 2 * s->cap : 16;
 		s->key = ad_xrealloc(s->key, 8 * s->cap);
 		s->off = ad_xrealloc(s->off, 3 * s->cap * sizeof(*s->off));
+		s->op  = ad_xrealloc(s->op, s->cap);
 	}
 	id_key(id, s->key + 8 * s->n);
 	s->off[3 * s->n] = s->len;
 }
 
-/* The open entry of dc, unless it is finished; then the decision is
+/* The open entry of dc with op OPEN_PUT; then the decision is
  * complete. */
 static void
-sides_end(struct ad_decision_sides *s, const struct ad_decision *dc)
+sides_end(
+    struct ad_decision_sides *s, const struct ad_decision *dc, enum open_op op)
 {
 	s->off[3 * s->n + 1] = s->len;
-	if (dc != NULL && dc->delivered_ms == 0) {
+	if (op == OPEN_PUT) {
 		agentd_write_map(s->w, 3);
 		kv_str(s->w, K("agent"), dc->agent);
 		kv_int(s->w, K("state"), dc->state);
@@ -249,23 +295,27 @@ sides_end(struct ad_decision_sides *s, const struct ad_decision *dc)
 		sides_put_written(s);
 	}
 	s->off[3 * s->n + 2] = s->len;
+	s->op[s->n]          = (unsigned char)op;
 	s->n++;
 }
 
 void
 ad_decision_sides_add(
-    struct ad_decision_sides *s, const struct ad_decision *dc)
+    struct ad_decision_sides *s, const struct ad_decision *dc, int entry)
 {
 	sides_begin(s, dc->id);
 	agentd_writer_reset(s->w);
 	ad_decision_write(s->w, dc, 0);
 	sides_put_written(s);
-	sides_end(s, dc);
+	sides_end(s, dc,
+	    !entry                      ? OPEN_NONE
+	        : dc->delivered_ms == 0 ? OPEN_PUT
+	                                : OPEN_DEL);
 }
 
 int
 ad_decision_sides_add_delivered(struct ad_decision_sides *s, uint64_t id,
-    const void *rec, size_t len, int64_t delivered_ms)
+    const void *rec, size_t len, int64_t delivered_ms, int entry)
 {
 	static const char tail[] = "\xac"
 	                           "delivered_ms"
@@ -281,7 +331,7 @@ ad_decision_sides_add_delivered(struct ad_decision_sides *s, uint64_t id,
 	agentd_writer_reset(s->w);
 	agentd_write_int(s->w, delivered_ms);
 	sides_put_written(s);
-	sides_end(s, NULL);
+	sides_end(s, NULL, entry ? OPEN_DEL : OPEN_NONE);
 	return 0;
 }
 
@@ -293,27 +343,55 @@ ad_decision_sides_record(
 	return s->buf + s->off[3 * i];
 }
 
-void
+size_t
+ad_decision_sides_get_one(struct ad_decisions *d,
+    const struct ad_decision_sides *s, size_t i, struct ad_audit_side *sides,
+    int fresh)
+{
+	const size_t         *off = s->off + 3 * i;
+	struct ad_audit_side *rec = &sides[0], *open = rec + 1;
+
+	memset(rec, 0, sizeof(*rec));
+	rec->dbi    = d->all;
+	rec->key    = s->key + 8 * i;
+	rec->keylen = 8;
+	rec->val    = s->buf + off[0];
+	rec->vallen = off[1] - off[0];
+	rec->append = fresh;
+	if (s->op[i] == OPEN_NONE)
+		return 1;
+	open->dbi    = d->open;
+	open->key    = rec->key;
+	open->keylen = 8;
+	/* OPEN_DEL (no entry written): out of decisions_open. */
+	open->val    = s->op[i] == OPEN_PUT ? s->buf + off[1] : NULL;
+	open->vallen = off[2] - off[1];
+	open->append = fresh && open->val != NULL;
+	return 2;
+}
+
+size_t
 ad_decision_sides_get(struct ad_decisions *d,
     const struct ad_decision_sides *s, struct ad_audit_side *sides, int fresh)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		const size_t         *off = s->off + 3 * i;
-		struct ad_audit_side *rec = &sides[2 * i], *open = rec + 1;
+	size_t n = 0;
 
-		rec->dbi     = d->all;
-		rec->key     = s->key + 8 * i;
-		rec->keylen  = 8;
-		rec->val     = s->buf + off[0];
-		rec->vallen  = off[1] - off[0];
-		open->dbi    = d->open;
-		open->key    = rec->key;
-		open->keylen = 8;
-		/* Finished (no open entry written): out of decisions_open. */
-		open->val    = off[2] > off[1] ? s->buf + off[1] : NULL;
-		open->vallen = off[2] - off[1];
-		rec->append = open->append = fresh && open->val != NULL;
-	}
+	for (size_t i = 0; i < s->n; i++)
+		n += ad_decision_sides_get_one(d, s, i, sides + n, fresh);
+	return n;
+}
+
+void
+ad_decisions_floor_side(struct ad_decisions *d, uint64_t floor,
+    unsigned char val[8], struct ad_audit_side *side)
+{
+	id_key(floor, val);
+	memset(side, 0, sizeof(*side));
+	side->dbi    = d->open;
+	side->key    = floor_key;
+	side->keylen = 8;
+	side->val    = val;
+	side->vallen = 8;
 }
 
 static char *
@@ -576,39 +654,104 @@ ad_decisions_each(
 	return rv;
 }
 
+/* One entry of `decisions_open` given to fn. */
+static int
+open_entry(
+    const MDB_val *k, const MDB_val *v, ad_decision_open_fn fn, void *arg)
+{
+	const agentd_value *r;
+	agentd_doc         *doc;
+	char                agent[64];
+	int                 rv;
+
+	if (agentd_parse(v->mv_data, v->mv_size, &doc) != 0)
+		return 0;
+	r        = agentd_doc_root(doc);
+	agent[0] = '\0';
+	agentd_get_strcpy(agentd_map_get(r, "agent"), agent, sizeof(agent));
+	rv = fn(arg, key_id(k), agent,
+	    (enum ad_decision_state)int_of(agentd_map_get(r, "state")),
+	    int_of(agentd_map_get(r, "deadline_ms")), 1);
+	agentd_doc_free(doc);
+	return rv;
+}
+
+/* A record at or above the floor without an entry: given to fn if it was
+ * decided and not delivered (its record ends in delivered_ms 0). */
+static int
+open_record(
+    const MDB_val *k, const MDB_val *v, ad_decision_open_fn fn, void *arg)
+{
+	static const char   tail[] = "\xac"
+	                             "delivered_ms"
+	                             "\x00";
+	struct ad_decision *dc;
+	int                 rv;
+
+	if (v->mv_size < sizeof(tail) - 1
+	    || memcmp(
+	           (const char *)v->mv_data + v->mv_size - (sizeof(tail) - 1),
+	           tail, sizeof(tail) - 1)
+	        != 0
+	    || ad_decision_decode(v->mv_data, v->mv_size, &dc) != 0)
+		return 0;
+	rv = 0;
+	if (dc->delivered_ms == 0 && dc->state != AD_DECISION_PENDING)
+		rv = fn(arg, key_id(k), dc->agent, dc->state, 0, 0);
+	ad_decision_free(dc);
+	return rv;
+}
+
 int
 ad_decisions_open_each(
     struct ad_decisions *d, ad_decision_open_fn fn, void *arg)
 {
-	MDB_txn    *txn;
-	MDB_cursor *cur;
-	MDB_val     k, v;
-	agentd_doc *doc;
-	char        agent[64];
-	int         rc, rv = 0;
+	MDB_txn      *txn;
+	MDB_cursor   *oc, *ac;
+	MDB_val       ok, ov, ak, av;
+	unsigned char fb[8];
+	uint64_t      floor = 1;
+	int           orc, arc, rv = 0;
 
-	if ((rc = read_begin(d, &txn)) != 0)
-		return rc;
-	if (mdb_cursor_open(txn, d->open, &cur) != 0) {
+	if ((rv = read_begin(d, &txn)) != 0)
+		return rv;
+	if (mdb_cursor_open(txn, d->open, &oc) != 0) {
 		read_end(d, txn);
 		return AGENTD_EIO;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && rv == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const agentd_value *r;
-
-		if (agentd_parse(v.mv_data, v.mv_size, &doc) != 0)
-			continue;
-		r        = agentd_doc_root(doc);
-		agent[0] = '\0';
-		agentd_get_strcpy(
-		    agentd_map_get(r, "agent"), agent, sizeof(agent));
-		rv = fn(arg, key_id(&k), agent,
-		    (enum ad_decision_state)int_of(agentd_map_get(r, "state")),
-		    int_of(agentd_map_get(r, "deadline_ms")));
-		agentd_doc_free(doc);
+	if (mdb_cursor_open(txn, d->all, &ac) != 0) {
+		mdb_cursor_close(oc);
+		read_end(d, txn);
+		return AGENTD_EIO;
 	}
-	mdb_cursor_close(cur);
+	/* The floor leads (key 0); the entries follow in id order. */
+	orc = mdb_cursor_get(oc, &ok, &ov, MDB_FIRST);
+	if (orc == 0 && key_id(&ok) == 0 && ok.mv_size == 8) {
+		if (ov.mv_size == 8)
+			floor = key_id(&ov);
+		orc = mdb_cursor_get(oc, &ok, &ov, MDB_NEXT);
+	}
+	id_key(floor, fb);
+	ak.mv_data = fb;
+	ak.mv_size = 8;
+	arc        = mdb_cursor_get(ac, &ak, &av, MDB_SET_RANGE);
+	/* Both in id order, merged: an entry stands for its record. */
+	while (rv == 0 && (orc == 0 || arc == 0)) {
+		uint64_t oid = orc == 0 ? key_id(&ok) : UINT64_MAX;
+		uint64_t aid = arc == 0 ? key_id(&ak) : UINT64_MAX;
+
+		if (oid <= aid) {
+			rv  = open_entry(&ok, &ov, fn, arg);
+			orc = mdb_cursor_get(oc, &ok, &ov, MDB_NEXT);
+			if (aid == oid)
+				arc = mdb_cursor_get(ac, &ak, &av, MDB_NEXT);
+		} else {
+			rv  = open_record(&ak, &av, fn, arg);
+			arc = mdb_cursor_get(ac, &ak, &av, MDB_NEXT);
+		}
+	}
+	mdb_cursor_close(ac);
+	mdb_cursor_close(oc);
 	read_end(d, txn);
 	return rv;
 }

@@ -6,10 +6,18 @@
  * big-endian (1, 2, 3 ...: id order is proposal order), value = the
  * decision as a msgpack map, the keys of doc/protocol.md's decision map
  * ("id" stored as an int).  Named database `decisions_open`: the same key
- * for every decision not yet finished, value = {"agent": str, "state":
- * int, "deadline_ms": int}; a decision leaves it once an instance of its
- * agent took the outcome.  agentd reads `decisions_open` at start and
- * keeps that much in memory; records are read from LMDB when asked for.
+ * for every decision not yet finished that was pending at some time
+ * (HIGH), value = {"agent": str, "state": int, "deadline_ms": int}; a
+ * decision leaves it once an instance of its agent took the outcome.
+ * Decisions decided at the proposal (LOW, MEDIUM) get no entry: under key
+ * 0 (no decision's id), `decisions_open` holds the floor, 8 bytes
+ * big-endian, written with every delivered batch: every decision below
+ * it without an entry is delivered.  agentd reads `decisions_open` at
+ * start, and the records from the floor on for those decided and not
+ * delivered (delivered_ms 0), and keeps that much in memory; records are
+ * read from LMDB when asked for.  A database written before the floor
+ * has an entry for every open decision: ad_decisions_open() gives it the
+ * floor after its last id.
  *
  * Writes.  This module only encodes: a decision changes in the
  * transaction of the audit record that says so (struct ad_audit_side,
@@ -81,12 +89,15 @@ int         ad_decision_state_parse(const char *s);
 
 /*
  * The side writes (audit.h) that store decisions: for each, its record,
- * and its entry in `decisions_open` (put while open, deleted once
- * finished: delivered_ms set).  ad_decision_sides_add() encodes one more
- * decision; ad_decision_sides_get() then points sides[2 * i] and
- * sides[2 * i + 1] at decision i's, valid until the next add or reset of
- * s.  One record may carry all of them (at most AD_AUDIT_SIDES_MAX / 2
- * decisions), or each record its own two.
+ * and for one with an entry in `decisions_open` (entry non-zero) that
+ * entry (put while open, deleted once finished: delivered_ms set); a
+ * decision decided at its proposal has no entry (entry 0: no write).
+ * ad_decision_sides_add() encodes one more decision;
+ * ad_decision_sides_get_one() then points sides[0] (and sides[1]) at
+ * decision i's, and returns how many (1 or 2), valid until the next add
+ * or reset of s; ad_decision_sides_get() does it for all, one after
+ * another, and returns their number.  One record may carry all of them
+ * (at most AD_AUDIT_SIDES_MAX / 2 decisions), or each record its own.
  */
 struct ad_audit_side;
 struct ad_decision_sides {
@@ -95,30 +106,44 @@ struct ad_decision_sides {
 	size_t         len, bufcap;
 	unsigned char *key; /* 8 bytes per decision */
 	size_t        *off; /* per decision: record, open entry, end */
+	unsigned char *op;  /* per decision: what to do to its entry */
 	size_t         n, cap;
 };
 void ad_decision_sides_init(struct ad_decision_sides *s);
 void ad_decision_sides_reset(struct ad_decision_sides *s);
 void ad_decision_sides_fini(struct ad_decision_sides *s);
 void ad_decision_sides_add(
-    struct ad_decision_sides *s, const struct ad_decision *dc);
+    struct ad_decision_sides *s, const struct ad_decision *dc, int entry);
 /*
  * The same for a decision taken by an instance at delivered_ms, given its
  * record as stored while it was open (rec[0..len), what
  * ad_decision_sides_record() gave for it with delivered_ms 0): a copy
- * with delivered_ms set, without encoding the rest again.  AGENTD_EINVAL
- * (nothing added) if rec does not end in delivered_ms 0.
+ * with delivered_ms set, without encoding the rest again, and its entry's
+ * removal if it has one (entry).  AGENTD_EINVAL (nothing added) if rec
+ * does not end in delivered_ms 0.
  */
 int ad_decision_sides_add_delivered(struct ad_decision_sides *s, uint64_t id,
-    const void *rec, size_t len, int64_t delivered_ms);
+    const void *rec, size_t len, int64_t delivered_ms, int entry);
 /* Decision i's record as added: borrowed, valid until the next add or
  * reset of s. */
 const void *ad_decision_sides_record(
     const struct ad_decision_sides *s, size_t i, size_t *len);
 /* fresh: the decisions are new (their ids above every stored one): their
  * writes are appends (ad_audit_side.append). */
-void ad_decision_sides_get(struct ad_decisions *d,
+size_t ad_decision_sides_get_one(struct ad_decisions *d,
+    const struct ad_decision_sides *s, size_t i, struct ad_audit_side *sides,
+    int fresh);
+size_t ad_decision_sides_get(struct ad_decisions *d,
     const struct ad_decision_sides *s, struct ad_audit_side *sides, int fresh);
+
+/*
+ * The side write that sets the floor to floor (see the layout above):
+ * val is its value's room, borrowed by *side.  The caller makes sure
+ * that every decision below floor without an entry is delivered once
+ * the record carrying it is committed.
+ */
+void ad_decisions_floor_side(struct ad_decisions *d, uint64_t floor,
+    unsigned char val[8], struct ad_audit_side *side);
 
 /*
  * d as the protocol's decision map, with extra more keys to follow (the
@@ -155,9 +180,11 @@ int ad_decisions_get_many(struct ad_decisions *d, const uint64_t *ids,
 int ad_decisions_each(
     struct ad_decisions *d, int oldest_first, ad_decision_fn fn, void *arg);
 
-/* Every entry of `decisions_open`, in id order (at start). */
+/* Every open decision, in id order (at start): the entries of
+ * `decisions_open` (entry 1) and the decisions from the floor on that
+ * were decided at their proposal and not delivered (entry 0). */
 typedef int (*ad_decision_open_fn)(void *arg, uint64_t id, const char *agent,
-    enum ad_decision_state state, int64_t deadline_ms);
+    enum ad_decision_state state, int64_t deadline_ms, int entry);
 int ad_decisions_open_each(
     struct ad_decisions *d, ad_decision_open_fn fn, void *arg);
 

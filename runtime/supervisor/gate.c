@@ -36,7 +36,7 @@
 #define K(lit) lit, sizeof(lit) - 1
 
 /* The record of a delivered batch carries two side writes per decision. */
-_Static_assert(2 * DELIVER_BATCH <= AD_AUDIT_SIDES_MAX,
+_Static_assert(2 * DELIVER_BATCH + 1 <= AD_AUDIT_SIDES_MAX,
     "a delivered batch's side writes fit one record");
 
 struct gate_agent;
@@ -54,6 +54,11 @@ struct open_dec {
 	enum ad_decision_state state;
 	int64_t                deadline_ms; /* pending: when it expires */
 	int                    writing;     /* a change is being committed */
+	/* It has an entry in decisions_open (it was pending); without, it
+	 * was decided at its proposal and is in the gate's unentered list
+	 * until delivered, which keeps the floor below it. */
+	int entry;
+	TAILQ_ENTRY(open_dec) unentered;
 	/* Decided: its record as committed (its delivery copies it with
 	 * delivered_ms set) and its outcome as the "decisions" message
 	 * carries it, both encoded before the commit, so that the audit
@@ -85,6 +90,23 @@ struct gate_sent {
 	LIST_ENTRY(gate_sent) link;
 };
 
+/*
+ * What commit_proposed() encodes a message's decisions into, kept for the
+ * next message: its buffers grown to a batch's size once, not made and
+ * grown (copied) again for every batch of up to 64.  One per thread in
+ * commit_proposed() at a time, taken and given back under sv->mtx.
+ */
+struct propose_scratch {
+	struct propose_scratch  *next; /* in the gate's free list */
+	agentd_writer           *w, *w2, *body;
+	struct ad_decision_sides ds;
+	struct ad_audit_rec     *recs;
+	struct ad_audit_side    *sides;
+	char                    *sums;
+	size_t                  *off;
+	size_t                   cap; /* decisions the arrays hold */
+};
+
 struct ad_gate {
 	struct ad_decisions *db;
 	uint64_t             last_id;
@@ -92,12 +114,15 @@ struct ad_gate {
 	size_t               nopen, cap;
 	struct gate_agent  **agents; /* in name order */
 	size_t               nagents;
+	/* The open decisions without an entry, in id order. */
+	struct open_queue unentered;
 	LIST_HEAD(, gate_sent) sent;
 	/* Wall ms: no pending decision's deadline comes before. */
 	int64_t next_deadline_ms;
 	/* Scratch for building changes and messages (sv->mtx held). */
 	struct ad_decision_sides sides;
 	agentd_writer           *w, *body;
+	struct propose_scratch  *scratch; /* free ones */
 };
 
 static struct ad_gate *
@@ -189,9 +214,13 @@ open_set_state(struct open_dec *o, enum ad_decision_state s)
 /* Ids only grow: a new one goes at the end, in order. */
 static struct open_dec *
 open_add(struct ad_gate *g, uint64_t id, struct gate_agent *ga,
-    enum ad_decision_state state, int64_t deadline_ms)
+    enum ad_decision_state state, int64_t deadline_ms, int entry)
 {
 	struct open_dec *o = ad_xcalloc(1, sizeof(*o));
+
+	o->entry = entry;
+	if (!entry)
+		TAILQ_INSERT_TAIL(&g->unentered, o, unentered);
 
 	if (g->nopen == g->cap) {
 		g->cap  = g->cap ? 2 * g->cap : 64;
@@ -268,6 +297,8 @@ open_remove(struct ad_gate *g, struct open_dec **o, size_t n)
 	for (i = 0; i < n; i++) {
 		open_set_state(o[i], AD_DECISION_APPROVED);
 		ready_unlink(o[i]);
+		if (!o[i]->entry)
+			TAILQ_REMOVE(&g->unentered, o[i], unentered);
 		o[i]->ga = NULL; /* the mark */
 		if (o[i]->id < min)
 			min = o[i]->id;
@@ -310,11 +341,11 @@ ad_gate_pending(
 
 static int
 load_open(void *arg, uint64_t id, const char *agent,
-    enum ad_decision_state state, int64_t deadline_ms)
+    enum ad_decision_state state, int64_t deadline_ms, int entry)
 {
 	struct ad_gate  *g = arg;
-	struct open_dec *o
-	    = open_add(g, id, agent_find(g, agent, 1), state, deadline_ms);
+	struct open_dec *o = open_add(
+	    g, id, agent_find(g, agent, 1), state, deadline_ms, entry);
 
 	if (state != AD_DECISION_PENDING)
 		ready_push(o);
@@ -322,11 +353,78 @@ load_open(void *arg, uint64_t id, const char *agent,
 }
 
 static void
+scratch_free(struct propose_scratch *sc)
+{
+	agentd_writer_free(sc->w);
+	agentd_writer_free(sc->w2);
+	agentd_writer_free(sc->body);
+	ad_decision_sides_fini(&sc->ds);
+	free(sc->recs);
+	free(sc->sides);
+	free(sc->sums);
+	free(sc->off);
+	free(sc);
+}
+
+/* A free scratch of g's, or a new one (sv->mtx held). */
+static struct propose_scratch *
+scratch_get(struct ad_gate *g)
+{
+	struct propose_scratch *sc = g->scratch;
+
+	if (sc != NULL) {
+		g->scratch = sc->next;
+		return sc;
+	}
+	sc = ad_xcalloc(1, sizeof(*sc));
+	agentd_writer_new(&sc->w);
+	agentd_writer_new(&sc->w2);
+	agentd_writer_new(&sc->body);
+	ad_decision_sides_init(&sc->ds);
+	return sc;
+}
+
+static void
+scratch_put(struct ad_gate *g, struct propose_scratch *sc)
+{
+	sc->next   = g->scratch;
+	g->scratch = sc;
+}
+
+/* Room in sc for n decisions' records, cleared. */
+static void
+scratch_reserve(struct propose_scratch *sc, size_t n)
+{
+	if (n > sc->cap) {
+		free(sc->recs);
+		free(sc->sides);
+		free(sc->sums);
+		free(sc->off);
+		sc->recs  = ad_xmalloc(n * sizeof(*sc->recs));
+		sc->sides = ad_xmalloc(2 * n * sizeof(*sc->sides));
+		sc->sums  = ad_xmalloc(n * SUMMARY_LEN);
+		sc->off   = ad_xmalloc((n + 1) * sizeof(*sc->off));
+		sc->cap   = n;
+	}
+	memset(sc->recs, 0, n * sizeof(*sc->recs));
+	sc->off[0] = 0;
+	agentd_writer_reset(sc->w);
+	agentd_writer_reset(sc->w2);
+	agentd_writer_reset(sc->body);
+	ad_decision_sides_reset(&sc->ds);
+}
+
+static void
 gate_free(struct ad_gate *g)
 {
-	struct gate_sent *s;
-	size_t            i;
+	struct gate_sent       *s;
+	struct propose_scratch *sc;
+	size_t                  i;
 
+	while ((sc = g->scratch) != NULL) {
+		g->scratch = sc->next;
+		scratch_free(sc);
+	}
 	while ((s = LIST_FIRST(&g->sent)) != NULL) {
 		LIST_REMOVE(s, link);
 		free(s);
@@ -350,6 +448,7 @@ ad_gate_open(struct ad_sv *sv, char *err, size_t errlen)
 	int             rv;
 
 	LIST_INIT(&g->sent);
+	TAILQ_INIT(&g->unentered);
 	g->next_deadline_ms = INT64_MAX;
 	ad_decision_sides_init(&g->sides);
 	agentd_writer_new(&g->w);
@@ -758,11 +857,10 @@ change_commit_one(struct change *ch, struct ad_audit_rec *recs, size_t n)
 	int                  rv;
 
 	ad_decision_sides_reset(&g->sides);
-	ad_decision_sides_add(&g->sides, ch->d[0]);
+	ad_decision_sides_add(&g->sides, ch->d[0], ch->o[0]->entry);
 	prepare_delivery(&g->sides, 0, ch->o[0], ch->d[0], g->w, g->body);
-	ad_decision_sides_get(g->db, &g->sides, sides, 0);
 	recs[n - 1].sides  = sides;
-	recs[n - 1].nsides = 2;
+	recs[n - 1].nsides = ad_decision_sides_get(g->db, &g->sides, sides, 0);
 	for (size_t i = 0; i < n; i++)
 		recs[i].agent = ch->d[0]->agent;
 	rv = ad_audit_append_many(ch->sv->audit, recs, n, change_done, ch);
@@ -983,29 +1081,32 @@ proposed_record(
  * while they are being written.
  */
 static int
-commit_proposed(struct ad_decisions *db, struct change *ch)
+commit_proposed(
+    struct ad_decisions *db, struct change *ch, struct propose_scratch *sc)
 {
-	struct ad_audit_rec     *recs  = ad_xcalloc(ch->n, sizeof(*recs));
-	struct ad_audit_side    *sides = ad_xcalloc(2 * ch->n, sizeof(*sides));
-	char                    *sums  = ad_xmalloc(ch->n * SUMMARY_LEN);
-	size_t                  *off   = ad_xcalloc(ch->n + 1, sizeof(*off));
-	struct ad_decision_sides ds;
-	agentd_writer           *w, *w2, *body;
-	const unsigned char     *base;
-	const void              *p;
-	size_t                   i, len;
-	int                      rv;
+	struct ad_audit_rec  *recs;
+	struct ad_audit_side *sides;
+	agentd_writer        *w, *w2, *body;
+	const unsigned char  *base;
+	const void           *p;
+	char                 *sums;
+	size_t               *off, i, len, nsides;
+	int                   rv;
 
-	agentd_writer_new(&w);
-	agentd_writer_new(&w2);
-	agentd_writer_new(&body);
-	ad_decision_sides_init(&ds);
+	scratch_reserve(sc, ch->n);
+	recs  = sc->recs;
+	sides = sc->sides;
+	sums  = sc->sums;
+	off   = sc->off;
+	w     = sc->w;
+	w2    = sc->w2;
+	body  = sc->body;
 	for (i = 0; i < ch->n; i++) {
 		proposed_record(
 		    w, ch->d[i], sums + i * SUMMARY_LEN, SUMMARY_LEN);
 		agentd_writer_data(w, &off[i + 1]);
-		ad_decision_sides_add(&ds, ch->d[i]);
-		prepare_delivery(&ds, i, ch->o[i], ch->d[i], w2, body);
+		ad_decision_sides_add(&sc->ds, ch->d[i], ch->o[i]->entry);
+		prepare_delivery(&sc->ds, i, ch->o[i], ch->d[i], w2, body);
 	}
 	/* The answer too: the writer's callback only sends it. */
 	agentd_writer_reset(w2);
@@ -1013,18 +1114,19 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 	p              = agentd_writer_data(w2, &len);
 	ch->answer     = bytes_dup(p, len);
 	ch->answer_len = len;
-	ad_decision_sides_get(db, &ds, sides, 1);
-	base = agentd_writer_data(w, &len);
-	for (i = 0; i < ch->n; i++) {
+	base           = agentd_writer_data(w, &len);
+	for (i = 0, nsides = 0; i < ch->n; i++) {
 		recs[i].kind       = "decision.proposed";
 		recs[i].summary    = sums + i * SUMMARY_LEN;
 		recs[i].agent      = ch->o[i]->ga->name;
 		recs[i].instance   = ch->instance; /* outlives d[i] */
 		recs[i].detail     = base + off[i];
 		recs[i].detail_len = off[i + 1] - off[i];
-		recs[i].sides      = &sides[2 * i];
-		recs[i].nsides     = 2;
-		recs[i].trusted    = 1; /* encoded above */
+		recs[i].sides      = &sides[nsides];
+		recs[i].nsides     = ad_decision_sides_get_one(
+		        db, &sc->ds, i, &sides[nsides], 1);
+		recs[i].trusted = 1; /* encoded above */
+		nsides += recs[i].nsides;
 	}
 	/* Everything the commit's callback needs of a low decision is its
 	 * entry now (its record and outcome kept, its answer written): it
@@ -1035,15 +1137,8 @@ commit_proposed(struct ad_decisions *db, struct change *ch)
 			ch->d[i] = NULL;
 		}
 	}
+	/* The records are copied when queued: sc is free again after. */
 	rv = ad_audit_append_many(ch->sv->audit, recs, ch->n, change_done, ch);
-	ad_decision_sides_fini(&ds);
-	agentd_writer_free(w);
-	agentd_writer_free(w2);
-	agentd_writer_free(body);
-	free(recs);
-	free(sides);
-	free(sums);
-	free(off);
 	return rv;
 }
 
@@ -1087,8 +1182,9 @@ propose_classify(
 		d            = decision_new(g, ch, &in[i], &m, now);
 		ch->at[i]    = ch->n;
 		ch->d[ch->n] = d;
-		ch->o[ch->n]
-		    = open_add(g, d->id, ga, d->state, d->deadline_ms);
+		/* Decided at once: no entry (the floor stays below it). */
+		ch->o[ch->n] = open_add(g, d->id, ga, d->state, d->deadline_ms,
+		    d->state == AD_DECISION_PENDING);
 		ch->o[ch->n]->writing = 1;
 		ch->n++;
 		a->st.proposed[d->risk]++;
@@ -1111,12 +1207,13 @@ void
 ad_gate_propose(
     struct ad_srvctx *c, struct ad_instance *inst, const struct ad_envelope *e)
 {
-	struct ad_sv          *sv = c->srv->sv;
-	struct ad_gate        *g  = gate_of(sv);
-	struct ad_proposal_in *in;
-	struct change         *ch = NULL;
-	size_t                 nin;
-	int                    batch, rv;
+	struct ad_sv           *sv = c->srv->sv;
+	struct ad_gate         *g  = gate_of(sv);
+	struct ad_proposal_in  *in;
+	struct change          *ch = NULL;
+	struct propose_scratch *sc;
+	size_t                  nin;
+	int                     batch, rv;
 
 	(void)inst;
 	c->state = AD_SRV_WAIT;
@@ -1164,9 +1261,11 @@ ad_gate_propose(
 		change_free(ch);
 		goto out;
 	}
+	sc = scratch_get(g);
 	pthread_mutex_unlock(&sv->mtx);
-	rv = commit_proposed(g->db, ch); /* ch is the writer's on success */
+	rv = commit_proposed(g->db, ch, sc); /* ch: the writer's on success */
 	pthread_mutex_lock(&sv->mtx);
+	scratch_put(g, sc);
 	if (rv != 0) {
 		open_remove(g, ch->o, ch->n);
 		ad_srv_fail(
@@ -1537,7 +1636,7 @@ take_record(void *arg, struct ad_decision **dc)
 
 		if (o->outcome == NULL && o->id == (*dc)->id) {
 			ad_decision_sides_reset(&g->sides);
-			ad_decision_sides_add(&g->sides, *dc);
+			ad_decision_sides_add(&g->sides, *dc, o->entry);
 			prepare_delivery(&g->sides, 0, o, *dc, g->w, g->body);
 			break;
 		}
@@ -1664,14 +1763,35 @@ runs_write(char *buf, size_t len, struct open_dec *const *o, size_t n)
 
 /*
  * The outcomes of s were taken: one decision.delivered record for all
- * of them, carrying their records (delivered_ms set) and their entries'
- * removal from decisions_open.
+ * of them, carrying their records (delivered_ms set), the removal of
+ * their entries from decisions_open (those that have one) and the floor.
  */
+/*
+ * The floor to write with the delivery of s: the oldest decision without
+ * an entry that s does not deliver, or the next id.  The ones it names
+ * are in the unentered list from their numbering (under sv->mtx, as
+ * this) until they are delivered or never committed, so every one below
+ * it without an entry is delivered once s's record is committed.
+ */
+static uint64_t
+floor_of(const struct ad_gate *g, const struct gate_sent *s)
+{
+	const struct open_dec *o;
+
+	TAILQ_FOREACH(o, &g->unentered, unentered) {
+		if (o->sent != s)
+			return o->id;
+	}
+	return g->last_id + 1;
+}
+
 static int
 commit_delivered(struct ad_sv *sv, struct gate_sent *s)
 {
 	struct ad_gate      *g = gate_of(sv);
-	struct ad_audit_side sides[2 * DELIVER_BATCH];
+	struct ad_audit_side sides[2 * DELIVER_BATCH + 1];
+	unsigned char        floor[8];
+	size_t               nsides;
 	struct ad_audit_rec  rec;
 	struct change       *ch;
 	char                 sum[1024], runs[900];
@@ -1682,7 +1802,7 @@ commit_delivered(struct ad_sv *sv, struct gate_sent *s)
 	ad_decision_sides_reset(&g->sides);
 	for (i = 0; i < s->n && rv == 0; i++)
 		rv = ad_decision_sides_add_delivered(&g->sides, s->o[i]->id,
-		    s->o[i]->rec, s->o[i]->rec_len, now);
+		    s->o[i]->rec, s->o[i]->rec_len, now, s->o[i]->entry);
 	if (rv != 0) { /* not a record prepare_delivery() kept */
 		ad_error("policy gate: decision %llu's record is not as "
 		         "expected: its delivery is not written",
@@ -1703,7 +1823,9 @@ commit_delivered(struct ad_sv *sv, struct gate_sent *s)
 	agentd_write_array(g->w, (uint32_t)s->n);
 	for (i = 0; i < s->n; i++)
 		agentd_write_str(g->w, ad_decision_state_name(s->o[i]->state));
-	ad_decision_sides_get(g->db, &g->sides, sides, 0);
+	nsides = ad_decision_sides_get(g->db, &g->sides, sides, 0);
+	ad_decisions_floor_side(
+	    g->db, floor_of(g, s), floor, &sides[nsides++]);
 	runs_write(runs, sizeof(runs), s->o, s->n);
 	if (s->n == 1)
 		snprintf(sum, sizeof(sum), "decision %llu (%s) taken by %s",
@@ -1716,7 +1838,7 @@ commit_delivered(struct ad_sv *sv, struct gate_sent *s)
 	rec_set(&rec, "decision.delivered", sum, g->w, s->inst->id);
 	rec.agent  = s->ga->name;
 	rec.sides  = sides;
-	rec.nsides = 2 * s->n;
+	rec.nsides = nsides;
 	ch         = change_new(sv, CHANGE_DELIVERED, s->n);
 	ch->n      = s->n;
 	memcpy(ch->o, s->o, s->n * sizeof(*ch->o));

@@ -6,7 +6,7 @@
 # agentd was down expires at its start.
 . "$top_srcdir/tests/lib.sh"
 
-plan 17
+plan 22
 
 PROP=$(plugin_copy "$TPLUGINS/proposer.so")
 conf agentd.conf <<EOF
@@ -28,6 +28,11 @@ conf agents.conf <<EOF
 agent "pricing" { plugin = "$PROP" }
 agent "fragile" {
 	plugin = "$PROP"
+	settings { crash_on_decision = true }
+}
+agent "doomed" {
+	plugin = "$PROP"
+	restart { policy = temporary }
 	settings { crash_on_decision = true }
 }
 EOF
@@ -125,5 +130,28 @@ done
 ok $? "after kill -9 every one of them is there, approved ($kept)"
 wait_for 20 applied_is pricing $((before + 40))
 ok $? "and each reached the plugin's effect once ($(effect pricing .repeats) repeat(s) in all)"
+
+# ---- a low decision committed, not delivered, then kill -9 of agentd
+# doomed's one instance dies on its outcome before taking it and is not
+# replaced (temporary): the decision stays approved and undelivered (it
+# has no entry in decisions_open, only its record) until agentd, killed,
+# starts again and delivers it to the new instance.
+wait_for 10 agent_ready doomed 1
+out=$(propose doomed '{"type":"small.doomed","title":"small","amount":1,"confidence":0.9}')
+doomed=$(echo "$out" | jq -r '.ids[0]')
+wait_for 20 agent_ready doomed 0
+show_doomed() { actl --json approvals show "$doomed" | jq -r "$1"; }
+[ "$(show_doomed .state)" = approved ] && [ "$(show_doomed .delivered_ms)" = 0 ]
+ok $? "a low decision whose instance died before taking it is approved, not delivered"
+crash_agentd
+start_agentd
+ok $? "agentd starts again after kill -9"
+wait_for 20 applied_is doomed 1
+ok $? "the new instance applied the undelivered low decision"
+wait_for 10 sh -c "[ \"\$(AGENTD_RUN_DIR=$T_DIR/run $AGENTCTL --json approvals show $doomed | jq .delivered_ms)\" -gt 0 ]"
+ok $? "and its delivery is recorded"
+[ "$(effect doomed .applied)" = 1 ] && [ "$(effect doomed .repeats)" = 0 ] &&
+    [ "$(actl --json audit --agent doomed --kind decision.delivered --limit 0 | jq -n '[inputs | if type == "array" then .[] else . end] | length')" = 1 ]
+ok $? "exactly once: applied once, no repeat, one decision.delivered record"
 
 stop_agentd
