@@ -367,7 +367,7 @@ start_existing(struct flow *f, agentd_request *req, const char *sk,
 	struct same_key *k;
 	int              rv;
 
-	if (r->phase != PH_STARTING)
+	if (r->acked)
 		return reply_run(f, req, r->id, 1, "");
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		abort();
@@ -463,7 +463,7 @@ op_status(struct flow *f, agentd_request *req, const agentd_value *root)
 		    "send {\"op\": \"status\", \"run\": ID}");
 	/* A run ended and not yet committed is read here; one starting is
 	 * not acknowledged: for no one yet. */
-	if ((r = flow_run_find(f, id)) != NULL && r->phase != PH_STARTING) {
+	if ((r = flow_run_find(f, id)) != NULL && r->acked) {
 		agentd_writer_reset(f->w);
 		flow_run_encode(r, f->w);
 		return reply_w(f, req);
@@ -737,7 +737,7 @@ op_cancel(struct flow *f, agentd_request *req, const agentd_value *root)
 		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
 		    "send {\"op\": \"cancel\", \"run\": ID}");
 	if ((r = flow_run_find(f, id)) == NULL || r->state != RUN_RUNNING
-	    || r->phase == PH_STARTING)
+	    || !r->acked)
 		return f->host->reply_error(
 		    f->ctx, req, AGENTD_ENOENT, "no running run has that id");
 	snprintf(id, sizeof(id), "%s", r->id);

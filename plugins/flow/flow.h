@@ -138,8 +138,6 @@ enum flow_phase {
 	PH_APPROVAL,  /* waiting on decision.<decision> */
 	PH_WAITING,   /* a wait step, until due_ms */
 	PH_GROUP,     /* a parallel group's branches in flight (br) */
-	PH_STARTING,  /* its first checkpoint on its way: not answered, not
-	               * ticked, not found by status or cancel */
 };
 
 struct flow_blob {
@@ -180,10 +178,13 @@ struct flow_run {
 	char               *error;
 	struct flow_blob   *hist; /* finished steps, encoded */
 	size_t              nhist;
-	int                 persisted;    /* active/ and key/ are written */
-	char                decision[32]; /* PH_APPROVAL: its id */
-	struct flow_blob    decided;      /* its outcome, for the record */
-	struct flow_brun   *br;           /* PH_GROUP: per branch */
+	int                 persisted;  /* active/ and key/ are written */
+	int                 acked;      /* its start is durable (and answered):
+	                                 * until then status, cancel and ticks
+	                                 * pass it by */
+	char              decision[32]; /* PH_APPROVAL: its id */
+	struct flow_blob  decided;      /* its outcome, for the record */
+	struct flow_brun *br;           /* PH_GROUP: per branch */
 };
 
 struct flow {

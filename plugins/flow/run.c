@@ -37,9 +37,8 @@ flow_run_state_name(enum flow_run_state s)
 	return names[s];
 }
 
-/* A starting run's record says "ready": resumed, it enters step 0. */
 static const char *phase_names[] = { "ready", "calling", "backoff",
-	"proposing", "approval", "waiting", "group", "ready" };
+	"proposing", "approval", "waiting", "group" };
 static const char *br_names[]
     = { "calling", "backoff", "done", "failed", "cancelled" };
 
@@ -1674,7 +1673,7 @@ flow_run_tick(struct flow *f)
 
 		/* Neither acknowledged yet nor still running: their
 		 * checkpoint's answer moves them on. */
-		if (r->state != RUN_RUNNING || r->phase == PH_STARTING)
+		if (r->state != RUN_RUNNING || !r->acked)
 			continue;
 		if (r->phase == PH_BACKOFF && r->due_ms <= now)
 			act(f, r);
@@ -1778,6 +1777,18 @@ run_new(struct flow *f, struct flow_def *d)
 	return r;
 }
 
+/* Is step 0 a call that is made whatever the input (no when, not a dry
+ * run's effect)? */
+static int
+first_is_call(const struct flow_run *r)
+{
+	const struct flow_step *st
+	    = r->def->nsteps > 0 ? &r->def->steps[0] : NULL;
+
+	return st != NULL && st->kind == SK_CALL && st->when == NULL
+	    && !(r->dry && st->effect);
+}
+
 /* A start's first checkpoint on its way. */
 struct starting {
 	struct flow     *f;
@@ -1789,7 +1800,7 @@ struct starting {
 static void
 started(struct flow *f, struct flow_run *r)
 {
-	r->phase = PH_READY;
+	r->acked = 1;
 	record(f, r, "flow.run.started",
 	    r->dry ? "started (dry run)" : "started");
 }
@@ -1800,8 +1811,21 @@ on_started(void *arg, int status)
 	struct starting *s = arg;
 
 	if (status != 0) {
+		struct agentd_state_op ops[2];
+		char                   k[2][80];
+
 		checkpoint_lost(s->f, s->r, status);
 		s->cb(s->f, s->r, status, s->arg);
+		/* The first call's record, queued with the start's, may have
+		 * been written: no record of a run nobody was told of. */
+		for (int i = 0; i < 2; i++) {
+			snprintf(k[i], sizeof(k[i]), i ? "sum/%s" : "run/%s",
+			    s->r->id);
+			ops[i] = (struct agentd_state_op) { k[i], strlen(k[i]),
+				NULL, 0 };
+		}
+		(void)s->f->host->state_batch_async(
+		    s->f->ctx, ops, 2, NULL, NULL);
 		run_drop(s->f, s->r);
 	} else {
 		started(s->f, s->r);
@@ -1832,7 +1856,7 @@ flow_run_start(struct flow *f, struct flow_def *d, const void *input,
 		abort();
 	r->dry   = dry;
 	r->cur   = 0;
-	r->phase = PH_STARTING;
+	r->phase = PH_READY;
 	if (AGENTD_HOST_HAS(f->host, state_batch_async)) {
 		if ((s = malloc(sizeof(*s))) == NULL)
 			abort();
@@ -1840,8 +1864,18 @@ flow_run_start(struct flow *f, struct flow_def *d, const void *input,
 		if ((rv = checkpoint_write(f, r, on_started, s)) != 0) {
 			free(s);
 			run_drop(f, r);
+			return rv;
 		}
-		return rv;
+		/* Its first call's record then travels with the start's and
+		 * shares its commit (batches commit in order, their callbacks
+		 * run in order: the start is answered, then the step called).
+		 * Only a plain call: the other kinds checkpoint synchronously,
+		 * which could land before the start's record and be
+		 * overwritten by it, and skipped or dry steps are audited,
+		 * which must come after flow.run.started. */
+		if (first_is_call(r))
+			flow_run_advance(f, r);
+		return 0;
 	}
 	if ((rv = checkpoint(f, r)) != 0) {
 		run_drop(f, r);
@@ -1953,6 +1987,7 @@ flow_run_resume(struct flow *f, const void *rec, size_t len)
 	r = run_new(f, d);
 	flow_def_unref(f, d); /* flow_def_find's reference */
 	r->persisted = 1;
+	r->acked     = 1;
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->created_ms = get_i(agentd_map_get(root, "created_ms"));
 	r->due_ms     = get_i(agentd_map_get(root, "due_ms"));
