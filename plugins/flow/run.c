@@ -447,7 +447,9 @@ on_ended(void *arg, int status)
 		e->f->host->log(e->f->ctx, AGENTD_LOG_ERROR,
 		    "run %s: checkpoint failed: %s", r->id,
 		    agentd_strerror(status));
-	record(e->f, r, end_kinds[r->state], flow_run_state_name(r->state));
+	if (r->acked) /* else nobody was told of it: its start failed */
+		record(e->f, r, end_kinds[r->state],
+		    flow_run_state_name(r->state));
 	run_drop(e->f, r);
 	free(e);
 }
@@ -1826,7 +1828,10 @@ on_started(void *arg, int status)
 		}
 		(void)s->f->host->state_batch_async(
 		    s->f->ctx, ops, 2, NULL, NULL);
-		run_drop(s->f, s->r);
+		/* Its first step may have failed it already: then on_ended,
+		 * queued after this, drops it. */
+		if (s->r->state == RUN_RUNNING)
+			run_drop(s->f, s->r);
 	} else {
 		started(s->f, s->r);
 		s->cb(s->f, s->r, 0, s->arg);
