@@ -309,6 +309,82 @@ reply_run(struct flow *f, agentd_request *req, const char *id, int existing,
 	return reply_w(f, req);
 }
 
+/* The start's record is durable (or not): answered only now, so that
+ * a run acknowledged is never lost; then on to its first step. */
+static void
+start_stored(struct flow *f, struct flow_run *r, int status, void *arg)
+{
+	agentd_request *req = arg;
+
+	if (status != 0) {
+		f->host->reply_error(
+		    f->ctx, req, status, "start: the run could not be stored");
+		return;
+	}
+	reply_run(f, req, r->id, 0, "running");
+	flow_run_advance(f, r); /* may finish r */
+}
+
+/* A start with the key of a run whose own start is not yet durable. */
+struct same_key {
+	struct flow    *f;
+	agentd_request *req;
+	char            sk[512];
+};
+
+/* Batches commit in order: the first start's is settled by now, and
+ * its key is in state if it was stored. */
+static void
+same_key_settled(void *arg, int status)
+{
+	struct same_key *k = arg;
+	struct flow     *f = k->f;
+	void            *val;
+	size_t           len;
+	char             id[64];
+
+	if (status == 0)
+		status = f->host->state_get(
+		    f->ctx, k->sk, strlen(k->sk), &val, &len);
+	if (status == 0) {
+		snprintf(id, sizeof(id), "%.*s", (int)(len < 63 ? len : 63),
+		    (char *)val);
+		f->host->free(val);
+		reply_run(f, k->req, id, 1, "");
+	} else
+		f->host->reply_error(f->ctx, k->req,
+		    status == AGENTD_ENOENT ? AGENTD_EIO : status,
+		    "start: the run of that key could not be stored");
+	free(k);
+}
+
+/* The answer to a start whose key already made a run: that run's id,
+ * once its start is durable. */
+static int
+start_existing(struct flow *f, agentd_request *req, const char *sk,
+    const struct flow_run *r)
+{
+	struct same_key *k;
+	int              rv;
+
+	if (r->acked)
+		return reply_run(f, req, r->id, 1, "");
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		abort();
+	k->f   = f;
+	k->req = req;
+	snprintf(k->sk, sizeof(k->sk), "%s", sk);
+	/* An empty batch: its callback runs after the first start's. */
+	if ((rv = f->host->state_batch_async(
+	         f->ctx, NULL, 0, same_key_settled, k))
+	    != 0) {
+		free(k);
+		return f->host->reply_error(
+		    f->ctx, req, rv, "start: state cannot be written");
+	}
+	return 0;
+}
+
 static int
 op_start(struct flow *f, agentd_request *req, const agentd_value *root)
 {
@@ -341,6 +417,9 @@ op_start(struct flow *f, agentd_request *req, const agentd_value *root)
 		    "start: key must be 1 to 255 bytes without \"/\"");
 	if (key[0] != '\0') {
 		snprintf(sk, sizeof(sk), "key/%s/%s", wf, key);
+		/* In memory first: its start may not be in state yet. */
+		if ((r = flow_run_find_key(f, wf, key)) != NULL)
+			return start_existing(f, req, sk, r);
 		rv = f->host->state_get(f->ctx, sk, strlen(sk), &val, &len);
 		if (rv == 0) {
 			char id[64];
@@ -361,14 +440,12 @@ op_start(struct flow *f, agentd_request *req, const agentd_value *root)
 		agentd_write_map(w, 0);
 	p  = agentd_writer_data(w, &len);
 	rv = flow_run_start(
-	    f, d, p, len, key[0] != '\0' ? key : NULL, dry, &r);
+	    f, d, p, len, key[0] != '\0' ? key : NULL, dry, start_stored, req);
 	agentd_writer_free(w);
 	if (rv != 0)
 		return f->host->reply_error(
 		    f->ctx, req, rv, "start: the run could not be stored");
-	rv = reply_run(f, req, r->id, 0, "running");
-	flow_run_advance(f, r); /* may finish (and free) r */
-	return rv;
+	return 0;
 }
 
 static int
@@ -384,7 +461,9 @@ op_status(struct flow *f, agentd_request *req, const agentd_value *root)
 	    != 0)
 		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
 		    "send {\"op\": \"status\", \"run\": ID}");
-	if ((r = flow_run_find(f, id)) != NULL) {
+	/* A run ended and not yet committed is read here; one starting is
+	 * not acknowledged: for no one yet. */
+	if ((r = flow_run_find(f, id)) != NULL && r->acked) {
 		agentd_writer_reset(f->w);
 		flow_run_encode(r, f->w);
 		return reply_w(f, req);
@@ -657,7 +736,8 @@ op_cancel(struct flow *f, agentd_request *req, const agentd_value *root)
 	    != 0)
 		return f->host->reply_error(f->ctx, req, AGENTD_EINVAL,
 		    "send {\"op\": \"cancel\", \"run\": ID}");
-	if ((r = flow_run_find(f, id)) == NULL)
+	if ((r = flow_run_find(f, id)) == NULL || r->state != RUN_RUNNING
+	    || !r->acked)
 		return f->host->reply_error(
 		    f->ctx, req, AGENTD_ENOENT, "no running run has that id");
 	snprintf(id, sizeof(id), "%s", r->id);

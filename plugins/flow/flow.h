@@ -178,10 +178,13 @@ struct flow_run {
 	char               *error;
 	struct flow_blob   *hist; /* finished steps, encoded */
 	size_t              nhist;
-	int                 persisted;    /* active/ and key/ are written */
-	char                decision[32]; /* PH_APPROVAL: its id */
-	struct flow_blob    decided;      /* its outcome, for the record */
-	struct flow_brun   *br;           /* PH_GROUP: per branch */
+	int                 persisted;  /* active/ and key/ are written */
+	int                 acked;      /* its start is durable (and answered):
+	                                 * until then status, cancel and ticks
+	                                 * pass it by */
+	char              decision[32]; /* PH_APPROVAL: its id */
+	struct flow_blob  decided;      /* its outcome, for the record */
+	struct flow_brun *br;           /* PH_GROUP: per branch */
 };
 
 struct flow {
@@ -210,17 +213,25 @@ void             flow_def_unref(struct flow *f, struct flow_def *d);
 struct flow_def *flow_def_find(
     struct flow *f, const char *name, const char *version);
 
+/* A start's first checkpoint is durable (status 0; the run is then
+ * ready, not yet advanced) or failed (the run is dropped once this
+ * returns). */
+typedef void (*flow_started_fn)(
+    struct flow *f, struct flow_run *r, int status, void *arg);
+
 int  flow_run_start(struct flow *f, struct flow_def *d, const void *input,
-     size_t input_len, const char *key, int dry, struct flow_run **out);
+     size_t input_len, const char *key, int dry, flow_started_fn cb, void *arg);
 void flow_run_advance(struct flow *f, struct flow_run *r);
 void flow_run_tick(struct flow *f);
 int  flow_run_cancel(struct flow *f, struct flow_run *r);
 struct flow_run *flow_run_find(struct flow *f, const char *id);
-void             flow_run_encode(const struct flow_run *r, agentd_writer *w);
-int              flow_run_resume(struct flow *f, const void *rec, size_t len);
-void             flow_run_free(struct flow *f, struct flow_run *r);
-void             flow_pending_free(struct flow *f);
-const char      *flow_run_state_name(enum flow_run_state s);
-void flow_run_decision(struct flow *f, const void *body, size_t len);
+struct flow_run *flow_run_find_key(
+    struct flow *f, const char *workflow, const char *key);
+void        flow_run_encode(const struct flow_run *r, agentd_writer *w);
+int         flow_run_resume(struct flow *f, const void *rec, size_t len);
+void        flow_run_free(struct flow *f, struct flow_run *r);
+void        flow_pending_free(struct flow *f);
+const char *flow_run_state_name(enum flow_run_state s);
+void        flow_run_decision(struct flow *f, const void *body, size_t len);
 
 #endif /* FLOW_H */

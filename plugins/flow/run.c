@@ -424,12 +424,46 @@ run_drop(struct flow *f, struct flow_run *r)
 	flow_run_free(f, r);
 }
 
+static const char *end_kinds[]
+    = { "", "flow.run.done", "flow.run.failed", "flow.run.cancelled" };
+
+/* A run's end checkpoint on its way. */
+struct ending {
+	struct flow     *f;
+	struct flow_run *r;
+};
+
+/* The end is committed, then audited (or it failed: the record in state
+ * is then the one before, and a new instance resumes the run from it,
+ * as when a synchronous end fails): r leaves memory, where status read
+ * it until now. */
+static void
+on_ended(void *arg, int status)
+{
+	struct ending   *e = arg;
+	struct flow_run *r = e->r;
+
+	if (status != 0)
+		e->f->host->log(e->f->ctx, AGENTD_LOG_ERROR,
+		    "run %s: checkpoint failed: %s", r->id,
+		    agentd_strerror(status));
+	if (r->acked) /* else nobody was told of it: its start failed */
+		record(e->f, r, end_kinds[r->state],
+		    flow_run_state_name(r->state));
+	run_drop(e->f, r);
+	free(e);
+}
+
+/*
+ * The end.  With state_batch_async the run stays in memory, no longer
+ * running (ticks, answers and cancel pass it by), until its record is
+ * committed, so that a status read between sees the end.
+ */
 static void
 finish(struct flow *f, struct flow_run *r, enum flow_run_state st,
     const char *error)
 {
-	static const char *kinds[]
-	    = { "", "flow.run.done", "flow.run.failed", "flow.run.cancelled" };
+	struct ending *e;
 
 	r->state = st;
 	if (error != NULL && r->error == NULL) {
@@ -438,8 +472,16 @@ finish(struct flow *f, struct flow_run *r, enum flow_run_state st,
 			abort();
 	}
 	r->call_seq = 0;
-	checkpoint(f, r);
-	record(f, r, kinds[st], flow_run_state_name(st));
+	if (AGENTD_HOST_HAS(f->host, state_batch_async)) {
+		if ((e = malloc(sizeof(*e))) == NULL)
+			abort();
+		*e = (struct ending) { f, r };
+		if (checkpoint_write(f, r, on_ended, e) == 0)
+			return;
+		free(e);
+	} else
+		checkpoint(f, r);
+	record(f, r, end_kinds[st], flow_run_state_name(st));
 	run_drop(f, r);
 }
 
@@ -549,11 +591,12 @@ pending_run(const struct pending *p)
 {
 	struct flow_run *r = flow_run_find(p->f, p->id);
 
-	if (r != NULL && p->branch < 0 && r->phase == PH_CALLING
-	    && r->call_seq == p->seq)
+	if (r == NULL || r->state != RUN_RUNNING)
+		return NULL;
+	if (p->branch < 0 && r->phase == PH_CALLING && r->call_seq == p->seq)
 		return r;
-	if (r != NULL && p->branch >= 0 && r->phase == PH_GROUP
-	    && r->br != NULL && r->br[p->branch].state == BR_CALLING
+	if (p->branch >= 0 && r->phase == PH_GROUP && r->br != NULL
+	    && r->br[p->branch].state == BR_CALLING
 	    && r->br[p->branch].seq == p->seq)
 		return r;
 	return NULL;
@@ -1169,7 +1212,7 @@ flow_run_decision(struct flow *f, const void *body, size_t len)
 		for (size_t i = 0; i < f->nruns; i++) {
 			struct flow_run *r = f->runs[i];
 
-			if (r->phase == PH_APPROVAL
+			if (r->state == RUN_RUNNING && r->phase == PH_APPROVAL
 			    && strcmp(r->decision, id) == 0) {
 				apply_outcome(f, r, agentd_doc_root(doc));
 				agentd_doc_free(doc);
@@ -1630,6 +1673,10 @@ flow_run_tick(struct flow *f)
 		struct flow_run *r = f->runs[i];
 		int64_t          due;
 
+		/* Neither acknowledged yet nor still running: their
+		 * checkpoint's answer moves them on. */
+		if (r->state != RUN_RUNNING || !r->acked)
+			continue;
 		if (r->phase == PH_BACKOFF && r->due_ms <= now)
 			act(f, r);
 		else if (r->phase == PH_WAITING && r->due_ms <= now)
@@ -1671,6 +1718,21 @@ flow_run_find(struct flow *f, const char *id)
 	for (size_t i = 0; i < f->nruns; i++)
 		if (strcmp(f->runs[i]->id, id) == 0)
 			return f->runs[i];
+	return NULL;
+}
+
+/* The run in memory (starting, running, or ended and not yet committed)
+ * that start key `key` of `workflow` made, or NULL. */
+struct flow_run *
+flow_run_find_key(struct flow *f, const char *workflow, const char *key)
+{
+	for (size_t i = 0; i < f->nruns; i++) {
+		const struct flow_run *r = f->runs[i];
+
+		if (r->key != NULL && strcmp(r->key, key) == 0
+		    && strcmp(r->def->name, workflow) == 0)
+			return f->runs[i];
+	}
 	return NULL;
 }
 
@@ -1717,11 +1779,78 @@ run_new(struct flow *f, struct flow_def *d)
 	return r;
 }
 
+/* Is step 0 a call that is made whatever the input (no when, not a dry
+ * run's effect)? */
+static int
+first_is_call(const struct flow_run *r)
+{
+	const struct flow_step *st
+	    = r->def->nsteps > 0 ? &r->def->steps[0] : NULL;
+
+	return st != NULL && st->kind == SK_CALL && st->when == NULL
+	    && !(r->dry && st->effect);
+}
+
+/* A start's first checkpoint on its way. */
+struct starting {
+	struct flow     *f;
+	struct flow_run *r;
+	flow_started_fn  cb;
+	void            *arg;
+};
+
+static void
+started(struct flow *f, struct flow_run *r)
+{
+	r->acked = 1;
+	record(f, r, "flow.run.started",
+	    r->dry ? "started (dry run)" : "started");
+}
+
+static void
+on_started(void *arg, int status)
+{
+	struct starting *s = arg;
+
+	if (status != 0) {
+		struct agentd_state_op ops[2];
+		char                   k[2][80];
+
+		checkpoint_lost(s->f, s->r, status);
+		s->cb(s->f, s->r, status, s->arg);
+		/* The first call's record, queued with the start's, may have
+		 * been written: no record of a run nobody was told of. */
+		for (int i = 0; i < 2; i++) {
+			snprintf(k[i], sizeof(k[i]), i ? "sum/%s" : "run/%s",
+			    s->r->id);
+			ops[i] = (struct agentd_state_op) { k[i], strlen(k[i]),
+				NULL, 0 };
+		}
+		(void)s->f->host->state_batch_async(
+		    s->f->ctx, ops, 2, NULL, NULL);
+		/* Its first step may have failed it already: then on_ended,
+		 * queued after this, drops it. */
+		if (s->r->state == RUN_RUNNING)
+			run_drop(s->f, s->r);
+	} else {
+		started(s->f, s->r);
+		s->cb(s->f, s->r, 0, s->arg);
+	}
+	free(s);
+}
+
+/*
+ * A new run, whose first checkpoint is queued (state_batch_async) or
+ * written: cb hears when it is durable, from on_started or before this
+ * returns, and only then does the run exist for anyone (status, cancel,
+ * ticks).  0 when cb will run; else the error, cb not run, no run.
+ */
 int
 flow_run_start(struct flow *f, struct flow_def *d, const void *input,
-    size_t input_len, const char *key, int dry, struct flow_run **out)
+    size_t input_len, const char *key, int dry, flow_started_fn cb, void *arg)
 {
 	struct flow_run *r = run_new(f, d);
+	struct starting *s;
 	int              rv;
 
 	r->created_ms = flow_now_ms();
@@ -1733,13 +1862,32 @@ flow_run_start(struct flow *f, struct flow_def *d, const void *input,
 	r->dry   = dry;
 	r->cur   = 0;
 	r->phase = PH_READY;
+	if (AGENTD_HOST_HAS(f->host, state_batch_async)) {
+		if ((s = malloc(sizeof(*s))) == NULL)
+			abort();
+		*s = (struct starting) { f, r, cb, arg };
+		if ((rv = checkpoint_write(f, r, on_started, s)) != 0) {
+			free(s);
+			run_drop(f, r);
+			return rv;
+		}
+		/* Its first call's record then travels with the start's and
+		 * shares its commit (batches commit in order, their callbacks
+		 * run in order: the start is answered, then the step called).
+		 * Only a plain call: the other kinds checkpoint synchronously,
+		 * which could land before the start's record and be
+		 * overwritten by it, and skipped or dry steps are audited,
+		 * which must come after flow.run.started. */
+		if (first_is_call(r))
+			flow_run_advance(f, r);
+		return 0;
+	}
 	if ((rv = checkpoint(f, r)) != 0) {
 		run_drop(f, r);
 		return rv;
 	}
-	record(
-	    f, r, "flow.run.started", dry ? "started (dry run)" : "started");
-	*out = r;
+	started(f, r);
+	cb(f, r, 0, arg);
 	return 0;
 }
 
@@ -1844,6 +1992,7 @@ flow_run_resume(struct flow *f, const void *rec, size_t len)
 	r = run_new(f, d);
 	flow_def_unref(f, d); /* flow_def_find's reference */
 	r->persisted = 1;
+	r->acked     = 1;
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->created_ms = get_i(agentd_map_get(root, "created_ms"));
 	r->due_ms     = get_i(agentd_map_get(root, "due_ms"));

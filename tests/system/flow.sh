@@ -11,7 +11,7 @@
 # it counts calls per idempotency key in its state (n/KEY).
 . "$top_srcdir/tests/lib.sh"
 
-plan 76
+plan 78
 
 FLOW=$(plugin_copy "$BPLUGINS/flow.so")
 FT=$(plugin_copy "$TPLUGINS/flowtest.so")
@@ -336,6 +336,12 @@ ok $? "the step in flight is called again, with the same idempotency key"
 # ---- kill -9 of agentd mid-run ---------------------------------------------
 r=$(start '{"op":"start","workflow":"slow"}')
 wait_for 20 called "$r/b/1" 1
+# A start is answered once its record is durable (its checkpoint shares a
+# commit with others): runs acknowledged just before the kill exist after.
+acked=
+for i in 1 2 3 4 5; do
+	acked="$acked $(start '{"op":"start","workflow":"wait"}')"
+done
 kill -KILL "$AGENTD_PID"
 wait "$AGENTD_PID" 2>/dev/null
 AGENTD_PID=
@@ -346,6 +352,15 @@ wait_for 20 is_state "$r" done
 ok $? "the run resumes to its end"
 called "$r/a/1" 1 && called "$r/b/1" 2 && called "$r/c/1" 1
 ok $? "only the step in flight was called again"
+n=0
+for a in $acked; do
+	case $(state_of "$a") in running | done) n=$((n + 1)) ;; esac
+done
+[ "$n" = 5 ]
+ok $? "the 5 runs started just before kill -9 of agentd exist after it ($n)"
+all_done() { for a in $acked; do is_state "$a" done || return 1; done; }
+wait_for 20 all_done
+ok $? "...and resume to their end"
 
 # ---- approval steps --------------------------------------------------------
 rs=$r # the slow run resumed after kill -9 of agentd, audited below

@@ -136,6 +136,33 @@ ask(agentd_mock *m, agentd_writer *w, agentd_doc **doc)
 	return status;
 }
 
+/*
+ * A start: answered once its first checkpoint is committed, which a
+ * worker's loop hears of before the first call's answer.  So only the
+ * checkpoints' callbacks run (agentd_mock_poll), not the calls' answers
+ * (agentd_mock_run, which agentd_mock_request would run until the whole
+ * run is over): the run is left calling its first step, as agentd leaves
+ * it when the start is answered.
+ */
+static int
+ask_start(agentd_mock *m, agentd_writer *w, agentd_doc **doc)
+{
+	const void *body, *reply;
+	size_t      len, rlen, id;
+	int         status = -1;
+
+	body = agentd_writer_data(w, &len);
+	*doc = NULL;
+	if (agentd_mock_send(m, body, len, &id) != 0)
+		return -1;
+	while (
+	    agentd_mock_answer(m, id, &reply, &rlen, &status) == AGENTD_ENOENT)
+		if (agentd_mock_poll(m, 0) == 0 && agentd_mock_run(m) == 0)
+			return -1;
+	agentd_parse(reply, rlen, doc);
+	return status;
+}
+
 static int
 start(agentd_mock *m, const char *wf, const char *key, int dry, char *id,
     size_t idlen)
@@ -160,7 +187,7 @@ start(agentd_mock *m, const char *wf, const char *key, int dry, char *id,
 	}
 	agentd_write_str(w, "dry_run");
 	agentd_write_bool(w, dry);
-	st    = ask(m, w, &doc);
+	st    = ask_start(m, w, &doc);
 	id[0] = '\0';
 	agentd_get_strcpy(
 	    agentd_map_get(agentd_doc_root(doc), "run"), id, idlen);
@@ -744,6 +771,98 @@ test_cancel_and_resume(void)
 	is_int((int)audits(m2, "flow.step.resumed"), 1,
 	    "the call again is audited (flow.step.resumed)");
 	agentd_mock_free(m2);
+}
+
+/* A start's request (as start() builds it) into w. */
+static void
+start_req(agentd_writer *w, const char *wf, const char *key)
+{
+	agentd_write_map(w, 3 + (key != NULL));
+	agentd_write_str(w, "op");
+	agentd_write_str(w, "start");
+	agentd_write_str(w, "workflow");
+	agentd_write_str(w, wf);
+	agentd_write_str(w, "input");
+	agentd_write_map(w, 1);
+	agentd_write_str(w, "query");
+	agentd_write_str(w, "lamps");
+	if (key != NULL) {
+		agentd_write_str(w, "key");
+		agentd_write_str(w, key);
+	}
+}
+
+/* The run id and "existing" of request id's answer. */
+static int
+answered_run(agentd_mock *m, size_t id, char *run, size_t size, int *existing)
+{
+	const void *reply;
+	size_t      len;
+	int         status = -1;
+	agentd_doc *doc;
+
+	run[0]    = '\0';
+	*existing = -1;
+	if (agentd_mock_answer(m, id, &reply, &len, &status) != 0
+	    || status != 0 || agentd_parse(reply, len, &doc) != 0)
+		return -1;
+	agentd_get_strcpy(
+	    agentd_map_get(agentd_doc_root(doc), "run"), run, size);
+	agentd_get_bool(
+	    agentd_map_get(agentd_doc_root(doc), "existing"), existing);
+	agentd_doc_free(doc);
+	return 0;
+}
+
+/*
+ * A start is answered from its first checkpoint's callback, not before:
+ * acknowledged means durable.  A second start with the same key, made
+ * before that callback, answers the same run (its key is not in state
+ * yet), once the first is durable.
+ */
+static void
+test_start_durable(void)
+{
+	struct callee  a = { 0 }, b = { 0 }, c = { 0 };
+	agentd_mock   *m = flow_mock(&a, &b, &c);
+	agentd_writer *w;
+	const void    *body, *reply;
+	size_t         len, rlen, q1, q2, q3;
+	char           id1[64], id2[64], id3[64], st[64];
+	int            status, e1, e2, e3;
+
+	load(m);
+	agentd_writer_new(&w);
+	start_req(w, "pipeline", "order-9");
+	body = agentd_writer_data(w, &len);
+	agentd_mock_send(m, body, len, &q1);
+	agentd_mock_send(m, body, len, &q2);
+	agentd_writer_reset(w);
+	start_req(w, "pipeline", NULL);
+	body = agentd_writer_data(w, &len);
+	agentd_mock_send(m, body, len, &q3);
+	agentd_writer_free(w);
+	is_int(agentd_mock_answer(m, q1, &reply, &rlen, &status),
+	    AGENTD_ENOENT, "a start is not answered before its checkpoint is");
+	ok(agentd_mock_answer(m, q2, &reply, &rlen, &status) == AGENTD_ENOENT
+	        && agentd_mock_answer(m, q3, &reply, &rlen, &status)
+	            == AGENTD_ENOENT,
+	    "...nor is one with the same key, nor another start");
+	is_int(a.calls, 0, "...and its first step is not called yet");
+	agentd_mock_poll(m, 0); /* the checkpoints' callbacks */
+	answered_run(m, q1, id1, sizeof(id1), &e1);
+	answered_run(m, q2, id2, sizeof(id2), &e2);
+	answered_run(m, q3, id3, sizeof(id3), &e3);
+	ok(id1[0] != '\0' && e1 == 0 && id3[0] != '\0' && e3 == 0
+	        && strcmp(id1, id3) != 0,
+	    "once committed, both new runs are answered");
+	ok(strcmp(id2, id1) == 0 && e2 == 1,
+	    "the start with the same key answers the first's run, existing");
+	is_str(
+	    drive(m, id1, st, sizeof(st)), "done", "...which runs to its end");
+	is_str(drive(m, id3, st, sizeof(st)), "done", "...as does the other");
+	is_int(a.calls, 2, "two runs, not three: scout called twice");
+	agentd_mock_free(m);
 }
 
 /* ---- approval steps ----------------------------------------------------- */
@@ -1544,7 +1663,7 @@ main(void)
 		return 1;
 	}
 	write_def("pipeline.flow", pipeline);
-	plan(193);
+	plan(201);
 	test_refused();
 	test_reload_keeps();
 	test_pipeline();
@@ -1552,6 +1671,7 @@ main(void)
 	test_failures();
 	test_loop_and_dry();
 	test_cancel_and_resume();
+	test_start_durable();
 	test_approval();
 	test_wait();
 	test_parallel();
