@@ -21,7 +21,14 @@
  * a database changes shape in a way older code would misread, and teach
  * ad_store_open to migrate from the previous value.
  */
-#define STORE_LAYOUT 1
+/*
+ * 2: `decisions_open` holds a floor, and a decision decided at its
+ * proposal below it without an entry is delivered (store/decisions.h).
+ * An agentd of layout 1 would take every such decision not yet delivered
+ * for delivered: it must refuse the environment, so it is marked 2 at
+ * open (a layout 1 environment reads as one of 2 without a floor).
+ */
+#define STORE_LAYOUT 2
 
 /* A start; MDB_MAP_FULL surfaces as AGENTD_ETOOBIG until growth exists. */
 #define STORE_MAPSIZE ((size_t)64 << 20)
@@ -135,8 +142,9 @@ record_decode(
 	int                     rv;
 
 	/* agents: NAME; versions: NAME NUL HASH */
-	r->name = ad_xstrndup(key->mv_data, strnlen(key->mv_data, key->mv_size));
-	rv      = agentd_parse(val->mv_data, val->mv_size, &doc);
+	r->name
+	    = ad_xstrndup(key->mv_data, strnlen(key->mv_data, key->mv_size));
+	rv = agentd_parse(val->mv_data, val->mv_size, &doc);
 	if (rv == 0) {
 		rv = record_fields(agentd_doc_root(doc), r);
 		agentd_doc_free(doc);
@@ -250,8 +258,8 @@ store_setup(struct ad_store *s, const char *db, char *err, size_t errlen)
 		layout_refuse(layout, db, err, errlen);
 		return AGENTD_EINVAL;
 	}
-	if (layout == 0 && (rc = layout_write(txn, s->meta)) != 0)
-		goto abort;
+	if (layout < STORE_LAYOUT && (rc = layout_write(txn, s->meta)) != 0)
+		goto abort; /* new, or layout 1: upgraded (see STORE_LAYOUT) */
 	if ((rc = mdb_dbi_open(txn, "agents", MDB_CREATE, &s->agents)) != 0
 	    || (rc = mdb_dbi_open(txn, "versions", MDB_CREATE, &s->versions))
 	        != 0

@@ -365,19 +365,20 @@ set_layout(const char *dir, const void *bytes, size_t len)
 static void
 test_layout(const char *dir)
 {
-	static const unsigned char two[]  = { 0x02 }; /* msgpack fixint 2 */
-	static const unsigned char junk[] = { 0xc1 }; /* never used */
-	static const unsigned char one[]  = { 0x01 };
-	struct ad_store           *s      = NULL;
+	static const unsigned char three[] = { 0x03 }; /* msgpack fixint 3 */
+	static const unsigned char junk[]  = { 0xc1 }; /* never used */
+	static const unsigned char one[]   = { 0x01 };
+	struct ad_store           *s       = NULL;
 	char                       err[AD_ERRLEN] = "";
 	int                        got            = -1;
 
 	raw_layout(dir, NULL, 0, &got);
-	is_int(got, 1, "a new environment records layout 1 (msgpack 0x01)");
-	is_int(set_layout(dir, two, sizeof(two)), 0, "raw write of layout 2");
+	is_int(got, 2, "a new environment records layout 2 (msgpack 0x02)");
+	is_int(
+	    set_layout(dir, three, sizeof(three)), 0, "raw write of layout 3");
 	ok(ad_store_open(dir, &s, err, sizeof(err)) != 0 && s == NULL,
 	    "a newer layout is refused");
-	like(err, "layout 2", "the message names the layout found");
+	like(err, "layout 3", "the message names the layout found");
 	diag("%s", err);
 	is_int(set_layout(dir, junk, sizeof(junk)), 0, "raw write of junk");
 	err[0] = '\0';
@@ -386,8 +387,12 @@ test_layout(const char *dir)
 	like(err, "unreadable layout", "the message says so");
 	diag("%s", err);
 	set_layout(dir, one, sizeof(one));
-	s = open_ok(dir, "layout 1 opens again");
+	s = open_ok(dir, "layout 1 opens");
 	ad_store_close(s);
+	got = -1;
+	raw_layout(dir, NULL, 0, &got);
+	is_int(got, 2,
+	    "and is layout 2 afterwards (an agentd of layout 1 refuses it)");
 }
 
 static int
@@ -487,7 +492,7 @@ main(void)
 {
 	struct ad_store *s;
 
-	plan(54 + 8 + 14);
+	plan(54 + 8 + 15);
 	if (mkdtemp(tmp) == NULL) {
 		perror("mkdtemp");
 		return 1;
