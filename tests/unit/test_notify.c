@@ -27,6 +27,7 @@
 #include <agentd/mock.h>
 #include <agentd/msg.h>
 
+#include "../../plugins/jsonkit/jsonkit.h"
 #include "tap.h"
 
 /* Does s match the extended regular expression re? */
@@ -146,45 +147,6 @@ new_notify(struct hook *h, const char *channels)
 }
 
 /* JSON text to msgpack, into w (the test's requests read as JSON). */
-static void
-put_json(agentd_writer *w, json_t *j)
-{
-	const char *k;
-	json_t     *v;
-	size_t      i;
-
-	switch (json_typeof(j)) {
-	case JSON_OBJECT:
-		agentd_write_map(w, (uint32_t)json_object_size(j));
-		json_object_foreach(j, k, v)
-		{
-			agentd_write_str(w, k);
-			put_json(w, v);
-		}
-		break;
-	case JSON_ARRAY:
-		agentd_write_array(w, (uint32_t)json_array_size(j));
-		json_array_foreach(j, i, v) put_json(w, v);
-		break;
-	case JSON_STRING:
-		agentd_write_strn(
-		    w, json_string_value(j), json_string_length(j));
-		break;
-	case JSON_INTEGER:
-		agentd_write_int(w, json_integer_value(j));
-		break;
-	case JSON_REAL:
-		agentd_write_double(w, json_real_value(j));
-		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		agentd_write_bool(w, json_is_true(j));
-		break;
-	default:
-		agentd_write_nil(w);
-	}
-}
-
 static agentd_writer *
 msg_of(const char *json)
 {
@@ -195,7 +157,7 @@ msg_of(const char *json)
 	if (j == NULL)
 		diag("bad JSON in the test: %s", e.text);
 	agentd_writer_new(&w);
-	put_json(w, j);
+	jsonkit_write(w, j);
 	json_decref(j);
 	return w;
 }
