@@ -163,16 +163,12 @@ ask_start(agentd_mock *m, agentd_writer *w, agentd_doc **doc)
 	return status;
 }
 
-static int
-start(agentd_mock *m, const char *wf, const char *key, int dry, char *id,
-    size_t idlen)
+/* A start's request (as start() builds it) into w, more keys to follow
+ * (the caller writes them). */
+static void
+start_req(agentd_writer *w, const char *wf, const char *key, unsigned more)
 {
-	agentd_writer *w;
-	agentd_doc    *doc;
-	int            st;
-
-	agentd_writer_new(&w);
-	agentd_write_map(w, 4 + (key != NULL));
+	agentd_write_map(w, 3 + (key != NULL) + more);
 	agentd_write_str(w, "op");
 	agentd_write_str(w, "start");
 	agentd_write_str(w, "workflow");
@@ -185,6 +181,18 @@ start(agentd_mock *m, const char *wf, const char *key, int dry, char *id,
 		agentd_write_str(w, "key");
 		agentd_write_str(w, key);
 	}
+}
+
+static int
+start(agentd_mock *m, const char *wf, const char *key, int dry, char *id,
+    size_t idlen)
+{
+	agentd_writer *w;
+	agentd_doc    *doc;
+	int            st;
+
+	agentd_writer_new(&w);
+	start_req(w, wf, key, 1);
 	agentd_write_str(w, "dry_run");
 	agentd_write_bool(w, dry);
 	st    = ask_start(m, w, &doc);
@@ -773,25 +781,6 @@ test_cancel_and_resume(void)
 	agentd_mock_free(m2);
 }
 
-/* A start's request (as start() builds it) into w. */
-static void
-start_req(agentd_writer *w, const char *wf, const char *key)
-{
-	agentd_write_map(w, 3 + (key != NULL));
-	agentd_write_str(w, "op");
-	agentd_write_str(w, "start");
-	agentd_write_str(w, "workflow");
-	agentd_write_str(w, wf);
-	agentd_write_str(w, "input");
-	agentd_write_map(w, 1);
-	agentd_write_str(w, "query");
-	agentd_write_str(w, "lamps");
-	if (key != NULL) {
-		agentd_write_str(w, "key");
-		agentd_write_str(w, key);
-	}
-}
-
 /* The run id and "existing" of request id's answer. */
 static int
 answered_run(agentd_mock *m, size_t id, char *run, size_t size, int *existing)
@@ -833,12 +822,12 @@ test_start_durable(void)
 
 	load(m);
 	agentd_writer_new(&w);
-	start_req(w, "pipeline", "order-9");
+	start_req(w, "pipeline", "order-9", 0);
 	body = agentd_writer_data(w, &len);
 	agentd_mock_send(m, body, len, &q1);
 	agentd_mock_send(m, body, len, &q2);
 	agentd_writer_reset(w);
-	start_req(w, "pipeline", NULL);
+	start_req(w, "pipeline", NULL, 0);
 	body = agentd_writer_data(w, &len);
 	agentd_mock_send(m, body, len, &q3);
 	agentd_writer_free(w);
