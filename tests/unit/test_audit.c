@@ -1205,8 +1205,8 @@ test_sides(void)
 		return;
 	}
 	memset(sd, 0, sizeof(sd));
-	sd[0]    = (struct ad_audit_side) { dbi, "k1", 2, "one", 3 };
-	sd[1]    = (struct ad_audit_side) { dbi, "k2", 2, "two", 3 };
+	sd[0]    = (struct ad_audit_side) { dbi, "k1", 2, "one", 3, 0 };
+	sd[1]    = (struct ad_audit_side) { dbi, "k2", 2, "two", 3, 0 };
 	r.sides  = sd;
 	r.nsides = 2;
 	is_int(ad_audit_append_sync(a, &r, NULL), 0,
@@ -1216,8 +1216,8 @@ test_sides(void)
 	        && side_get(env, dbi, "k2", got, sizeof(got)) == 0
 	        && strcmp(got, "two") == 0,
 	    "sides: both side writes are in their database");
-	sd[0]    = (struct ad_audit_side) { dbi, "k1", 2, NULL, 0 };
-	sd[1]    = (struct ad_audit_side) { dbi, "k3", 2, NULL, 0 };
+	sd[0]    = (struct ad_audit_side) { dbi, "k1", 2, NULL, 0, 0 };
+	sd[1]    = (struct ad_audit_side) { dbi, "k3", 2, NULL, 0, 0 };
 	r.nsides = 2;
 	is_int(ad_audit_append_sync(a, &r, NULL), 0,
 	    "sides: deletes, one of a missing key, are committed");
@@ -1241,7 +1241,7 @@ test_sides(void)
 	r.nsides = AD_AUDIT_SIDES_MAX + 1;
 	is_int(ad_audit_append(a, &r, NULL, NULL), AGENTD_EINVAL,
 	    "sides: more than AD_AUDIT_SIDES_MAX is EINVAL");
-	sd[0]    = (struct ad_audit_side) { dbi, "", 0, "x", 1 };
+	sd[0]    = (struct ad_audit_side) { dbi, "", 0, "x", 1, 0 };
 	r.nsides = 1;
 	is_int(ad_audit_append(a, &r, NULL, NULL), AGENTD_EINVAL,
 	    "sides: an empty key is EINVAL");
